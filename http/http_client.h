@@ -1,8 +1,8 @@
 // HttpClient: the transport the ACME engine speaks through. The production implementation
-// is CurlHttpClient (acme/curl_http_client.h); unit tests substitute canned responses.
+// is CurlHttpClient (http/curl_http_client.h); unit tests substitute canned responses.
 // Thread-safety: implementations must allow concurrent calls from many threads.
-#ifndef ACME_SIGNER_ACME_HTTP_CLIENT_H_
-#define ACME_SIGNER_ACME_HTTP_CLIENT_H_
+#ifndef ACME_SIGNER_HTTP_HTTP_CLIENT_H_
+#define ACME_SIGNER_HTTP_HTTP_CLIENT_H_
 
 #include <chrono>
 #include <string>
@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace acme_signer::acme {
+namespace acme_signer::http {
 
 enum class HttpMethod { kGet, kHead, kPost };
 
@@ -61,6 +61,6 @@ class HttpClient {
   virtual absl::StatusOr<HttpResponse> Do(const HttpRequest& request) = 0;
 };
 
-}  // namespace acme_signer::acme
+}  // namespace acme_signer::http
 
-#endif  // ACME_SIGNER_ACME_HTTP_CLIENT_H_
+#endif  // ACME_SIGNER_HTTP_HTTP_CLIENT_H_
