@@ -112,7 +112,7 @@ class Http01Responder {
 
   // Start and Stop serialize on lifecycle_mutex_. The serving thread owns the listener and
   // the read end of the wake-up pipe while it runs; Stop writes to wake_write_ and joins.
-  absl::Mutex lifecycle_mutex_;
+  mutable absl::Mutex lifecycle_mutex_;
   std::thread thread_ ABSL_GUARDED_BY(lifecycle_mutex_);
   ScopedFd wake_write_ ABSL_GUARDED_BY(lifecycle_mutex_);
   std::string listen_address_ ABSL_GUARDED_BY(lifecycle_mutex_);

@@ -118,9 +118,10 @@ class PebbleEnv {
   PebbleEnv() = default;
   absl::Status Prepare(Options options);
   absl::Status StartProcesses();
-  absl::Status WaitUntilReady(pid_t pid, absl::string_view name,
-                              const std::string& log_path, absl::Time deadline,
-                              const std::function<bool()>& ready) const;
+  // Polls `ready` until it returns true; fails when the child `*pid` exits (then reaped
+  // and set to -1) or at `deadline`.
+  absl::Status WaitUntilReady(pid_t* pid, absl::string_view name, const std::string& log_path,
+                              absl::Time deadline, const std::function<bool()>& ready);
   absl::Status PostChalltestsrv(absl::string_view path, const std::string& json) const;
 
   std::string dir_;

@@ -1,0 +1,314 @@
+#include "http/curl_http_client.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "http/version.h"
+
+namespace acme_signer::http {
+namespace {
+
+// Idle easy handles kept for connection reuse; more concurrent callers just create more.
+constexpr size_t kMaxIdleHandles = 4;
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+
+struct UrlDeleter {
+  void operator()(CURLU* url) const { curl_url_cleanup(url); }
+};
+
+absl::Status GlobalInit() {
+  static std::once_flag once;
+  static CURLcode result = CURLE_OK;
+  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
+  if (result != CURLE_OK) {
+    return absl::InternalError(
+        absl::StrCat("libcurl initialisation failed: ", curl_easy_strerror(result)));
+  }
+  return absl::OkStatus();
+}
+
+absl::string_view MethodName(HttpMethod method) {
+  switch (method) {
+    case HttpMethod::kGet:
+      return "GET";
+    case HttpMethod::kHead:
+      return "HEAD";
+    case HttpMethod::kPost:
+      return "POST";
+  }
+  return "?";
+}
+
+// The scheme of `url` lower-cased, or an error when curl cannot parse it as absolute.
+absl::StatusOr<std::string> Scheme(const std::string& url) {
+  std::unique_ptr<CURLU, UrlDeleter> handle(curl_url());
+  if (handle == nullptr) return absl::ResourceExhaustedError("out of memory parsing URL");
+  CURLUcode rc = curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0);
+  if (rc != CURLUE_OK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed URL \"", url, "\": ", curl_url_strerror(rc)));
+  }
+  char* scheme = nullptr;
+  rc = curl_url_get(handle.get(), CURLUPART_SCHEME, &scheme, 0);
+  if (rc != CURLUE_OK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("URL \"", url, "\" has no scheme: ", curl_url_strerror(rc)));
+  }
+  std::string out = absl::AsciiStrToLower(scheme);
+  curl_free(scheme);
+  return out;
+}
+
+// Header text must not smuggle extra lines into the request.
+bool IsSafeHeaderText(absl::string_view text) {
+  for (char c : text) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+bool IsTokenChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+         absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+}
+
+// State shared with curl's callbacks during one transfer.
+struct Transfer {
+  size_t max_body = 0;
+  bool body_too_large = false;
+  HttpResponse response;
+};
+
+size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const size_t n = size * nmemb;
+  if (transfer->response.body.size() + n > transfer->max_body) {
+    transfer->body_too_large = true;
+    return 0;  // Anything other than n aborts the transfer with CURLE_WRITE_ERROR.
+  }
+  transfer->response.body.append(data, n);
+  return n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const size_t n = size * nmemb;
+  absl::string_view line(data, n);
+  if (absl::StartsWith(line, "HTTP/")) {
+    // A new status line (e.g. after "100 Continue"): only the final response's headers count.
+    transfer->response.headers.clear();
+    return n;
+  }
+  if (!line.empty() && (line[0] == ' ' || line[0] == '\t')) {
+    // Obsolete line folding: continuation of the previous field value.
+    if (!transfer->response.headers.empty()) {
+      std::string& value = transfer->response.headers.back().second;
+      absl::string_view more = absl::StripAsciiWhitespace(line);
+      if (!more.empty()) absl::StrAppend(&value, value.empty() ? "" : " ", more);
+    }
+    return n;
+  }
+  const size_t colon = line.find(':');
+  if (colon == absl::string_view::npos || colon == 0) return n;  // Blank line or junk.
+  std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon)));
+  std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  transfer->response.headers.emplace_back(std::move(name), std::move(value));
+  return n;
+}
+
+}  // namespace
+
+std::string DefaultUserAgent() { return absl::StrCat("acme-signer/", ACME_SIGNER_VERSION); }
+
+absl::StatusOr<std::unique_ptr<CurlHttpClient>> CurlHttpClient::Create(Options options) {
+  if (options.connect_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("HTTP client: connect_timeout must be positive");
+  }
+  if (options.total_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("HTTP client: total_timeout must be positive");
+  }
+  if (options.max_response_bytes == 0) {
+    return absl::InvalidArgumentError("HTTP client: max_response_bytes must be positive");
+  }
+  if (!IsSafeHeaderText(options.user_agent)) {
+    return absl::InvalidArgumentError("HTTP client: user_agent contains a line break or NUL");
+  }
+  if (!options.ca_bundle_path.empty() && ::access(options.ca_bundle_path.c_str(), R_OK) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "HTTP client: CA bundle \"", options.ca_bundle_path, "\" is not a readable file"));
+  }
+  if (absl::Status init = GlobalInit(); !init.ok()) return init;
+  return std::unique_ptr<CurlHttpClient>(new CurlHttpClient(std::move(options)));
+}
+
+CurlHttpClient::CurlHttpClient(Options options) : options_(std::move(options)) {}
+
+CurlHttpClient::~CurlHttpClient() = default;
+
+CurlHttpClient::EasyHandle CurlHttpClient::Acquire() {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (!idle_.empty()) {
+      EasyHandle handle = std::move(idle_.back());
+      idle_.pop_back();
+      // Keeps the connection and TLS session caches, drops every option.
+      curl_easy_reset(handle.get());
+      return handle;
+    }
+  }
+  return EasyHandle(curl_easy_init());
+}
+
+void CurlHttpClient::Release(EasyHandle handle) {
+  absl::MutexLock lock(&mutex_);
+  if (idle_.size() < kMaxIdleHandles) idle_.push_back(std::move(handle));
+}
+
+absl::StatusOr<HttpResponse> CurlHttpClient::Do(const HttpRequest& request) {
+  const std::string what = absl::StrCat(MethodName(request.method), " ", request.url);
+  auto fail = [&what](absl::StatusCode code, absl::string_view reason) {
+    return absl::Status(code, absl::StrCat(what, ": ", reason));
+  };
+
+  auto scheme = Scheme(request.url);
+  if (!scheme.ok()) return fail(absl::StatusCode::kInvalidArgument, scheme.status().message());
+  if (*scheme != "https" && (options_.require_https || *scheme != "http")) {
+    return fail(absl::StatusCode::kInvalidArgument,
+                options_.require_https ? "refusing a non-https URL (https is required)"
+                                       : "only http and https URLs are supported");
+  }
+
+  Slist headers;
+  auto add_header = [&headers](const std::string& line) {
+    curl_slist* next = curl_slist_append(headers.get(), line.c_str());
+    if (next == nullptr) return false;
+    (void)headers.release();  // `next` is the same list, extended.
+    headers.reset(next);
+    return true;
+  };
+  // curl would otherwise add "Expect: 100-continue" to larger POSTs and wait for it.
+  bool ok = add_header("Expect:");
+  if (request.method == HttpMethod::kPost && !request.content_type.empty()) {
+    if (!IsSafeHeaderText(request.content_type)) {
+      return fail(absl::StatusCode::kInvalidArgument, "content type contains a line break");
+    }
+    ok = ok && add_header(absl::StrCat("Content-Type: ", request.content_type));
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (name.empty() || !std::all_of(name.begin(), name.end(), IsTokenChar) ||
+        !IsSafeHeaderText(value)) {
+      return fail(absl::StatusCode::kInvalidArgument,
+                  absl::StrCat("invalid request header \"", name, "\""));
+    }
+    ok = ok && add_header(absl::StrCat(name, ": ", value));
+  }
+  if (!ok) return fail(absl::StatusCode::kResourceExhausted, "out of memory building headers");
+
+  EasyHandle easy = Acquire();
+  if (easy == nullptr) return fail(absl::StatusCode::kResourceExhausted, "curl_easy_init failed");
+  CURL* h = easy.get();
+
+  Transfer transfer;
+  transfer.max_body = options_.max_response_bytes;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+
+  CURLcode rc = CURLE_OK;
+  auto set = [&rc](CURLcode r) {
+    if (rc == CURLE_OK) rc = r;
+  };
+  set(curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer));
+  set(curl_easy_setopt(h, CURLOPT_URL, request.url.c_str()));
+  set(curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, options_.require_https ? "https" : "http,https"));
+  set(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L));
+  set(curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L));  // No SIGALRM-based DNS timeouts in threads.
+  set(curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L));
+  set(curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L));
+  set(curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2)));
+  if (!options_.ca_bundle_path.empty()) {
+    set(curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_bundle_path.c_str()));
+  }
+  set(curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                       static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout))));
+  set(curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                       static_cast<long>(absl::ToInt64Milliseconds(options_.total_timeout))));
+  set(curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+                       static_cast<curl_off_t>(options_.max_response_bytes)));
+  set(curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str()));
+  set(curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get()));
+  set(curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody));
+  set(curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer));
+  set(curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader));
+  set(curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer));
+  switch (request.method) {
+    case HttpMethod::kGet:
+      set(curl_easy_setopt(h, CURLOPT_HTTPGET, 1L));
+      break;
+    case HttpMethod::kHead:
+      set(curl_easy_setopt(h, CURLOPT_NOBODY, 1L));
+      break;
+    case HttpMethod::kPost:
+      set(curl_easy_setopt(h, CURLOPT_POST, 1L));
+      set(curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                           static_cast<curl_off_t>(request.body.size())));
+      set(curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data()));
+      break;
+  }
+  if (rc != CURLE_OK) {
+    return fail(absl::StatusCode::kInternal,
+                absl::StrCat("setting up the request: ", curl_easy_strerror(rc)));
+  }
+
+  rc = curl_easy_perform(h);
+  long status = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  // The handle must not keep pointers into this frame once it goes back to the pool.
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+  if (rc == CURLE_OK) Release(std::move(easy));  // A failed transfer's handle is dropped.
+
+  if (transfer.body_too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+    return fail(absl::StatusCode::kResourceExhausted,
+                absl::StrCat("response body exceeds the limit of ", options_.max_response_bytes,
+                             " bytes"));
+  }
+  if (rc != CURLE_OK) {
+    std::string reason = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
+    switch (rc) {
+      case CURLE_URL_MALFORMAT:
+      case CURLE_UNSUPPORTED_PROTOCOL:
+        return fail(absl::StatusCode::kInvalidArgument, reason);
+      case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_PEER_FAILED_VERIFICATION:
+      case CURLE_SSL_CERTPROBLEM:
+      case CURLE_SSL_CIPHER:
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_ISSUER_ERROR:
+      case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      case CURLE_SSL_INVALIDCERTSTATUS:
+        return fail(absl::StatusCode::kUnavailable, absl::StrCat("TLS failure: ", reason));
+      case CURLE_OPERATION_TIMEDOUT:
+        return fail(absl::StatusCode::kUnavailable, absl::StrCat("timed out: ", reason));
+      default:
+        return fail(absl::StatusCode::kUnavailable, reason);
+    }
+  }
+  transfer.response.status = static_cast<int>(status);
+  return std::move(transfer.response);
+}
+
+}  // namespace acme_signer::http
