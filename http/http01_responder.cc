@@ -49,6 +49,19 @@ bool IsFieldValueChar(char c) {
   return u == '\t' || (u >= 0x20 && u != 0x7f);
 }
 
+// False when the bytes received so far cannot start an HTTP request line: a control or
+// non-ASCII byte before the first line break.
+bool PlausibleRequestLine(absl::string_view received) {
+  const size_t line_end = received.find('\n');
+  const absl::string_view line = received.substr(0, line_end);
+  for (size_t i = 0; i < line.size(); ++i) {
+    const auto u = static_cast<unsigned char>(line[i]);
+    const bool final_cr = u == '\r' && i + 1 == line.size() && line_end != absl::string_view::npos;
+    if ((u < 0x20 && !final_cr) || u >= 0x7f) return false;
+  }
+  return true;
+}
+
 std::string StatusText(int status) {
   switch (status) {
     case 200:
@@ -366,6 +379,11 @@ void Http01Responder::Serve(ScopedFd listener, ScopedFd wake_read) {
         char buffer[4096];
         const ssize_t n = ::recv(c.fd.get(), buffer, sizeof(buffer), 0);
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (n == 0 && c.state == State::kReading && !c.in.empty()) {
+          // The client finished sending (half-close) with an incomplete head.
+          start_response(c, BuildResponse(400, "malformed HTTP request: incomplete\n", true));
+          continue;
+        }
         if (n <= 0) {
           c.deadline = absl::InfinitePast();  // EOF or error: done with this connection.
           continue;
@@ -377,6 +395,9 @@ void Http01Responder::Serve(ScopedFd listener, ScopedFd wake_read) {
           start_response(c, Respond(absl::string_view(c.in).substr(0, end + 4)));
         } else if (c.in.size() >= options_.max_head_bytes) {
           start_response(c, BuildResponse(431, "request head too large\n", true));
+        } else if (!PlausibleRequestLine(c.in)) {
+          // Binary junk (a TLS handshake, a port scanner) gets its answer now, not at timeout.
+          start_response(c, BuildResponse(400, "malformed HTTP request: not HTTP\n", true));
         }
       } else {
         const ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_offset,
