@@ -48,6 +48,7 @@
 namespace acme_signer::hsm {
 
 class SessionPool;
+struct ObjectQuery;
 
 // The smallest EAB HMAC key ImportHmacKey accepts, in bytes. RFC 7518 §3.2 requires an HS256
 // key at least as long as the hash output, and SoftHSM2 advertises the same minimum for
@@ -127,11 +128,24 @@ class Token : public std::enable_shared_from_this<Token> {
       absl::FunctionRef<absl::Status(CK_SESSION_HANDLE session, uint64_t epoch)> fn);
 
  private:
-  Token(std::shared_ptr<Module> module, CK_SLOT_ID slot, std::string label, Secret pin,
+  Token(std::shared_ptr<Module> module, CK_SLOT_ID slot, const CK_INFO& module_info,
+        const CK_SLOT_INFO& slot_info, const CK_TOKEN_INFO& token_info, Secret pin,
         Options options);
+
+  // Parses an object URI, checks its token attributes (if any) against this token and
+  // turns its object attributes into a query. `allowed_class` is the only type= accepted and
+  // the class searched for; nullopt accepts any type= (HasObject).
+  absl::StatusOr<ObjectQuery> QueryFor(absl::string_view object_uri,
+                                       std::optional<CK_OBJECT_CLASS> allowed_class,
+                                       bool require_label) const;
+  // AlreadyExists when an object with the query's label or id exists.
+  absl::Status RefuseExisting(CK_SESSION_HANDLE session, const ObjectQuery& query) const;
 
   const std::shared_ptr<Module> module_;
   const CK_SLOT_ID slot_;
+  const CK_INFO module_info_;
+  const CK_SLOT_INFO slot_info_;
+  const CK_TOKEN_INFO token_info_;
   const std::string label_;
   const Secret pin_;
   const Options options_;

@@ -1,0 +1,129 @@
+#include "hsm/module.h"
+
+#include <p11-kit/p11-kit.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "hsm/ck_status.h"
+
+namespace acme_signer::hsm {
+namespace {
+
+std::string P11KitMessage() {
+  const char* message = p11_kit_message();
+  return message != nullptr ? message : "no detail from p11-kit";
+}
+
+// Live modules by the name/path they were loaded with. weak_ptr: the registry must not keep a
+// module initialized after its last user is gone.
+std::mutex& RegistryMutex() {
+  static std::mutex* mutex = new std::mutex;
+  return *mutex;
+}
+std::map<std::string, std::weak_ptr<Module>>& Registry() {
+  static auto* registry = new std::map<std::string, std::weak_ptr<Module>>;
+  return *registry;
+}
+
+// The array from p11_kit_modules_load is released module by module plus free(); this owns it.
+struct ModuleListDeleter {
+  void operator()(CK_FUNCTION_LIST** modules) const { p11_kit_modules_release(modules); }
+};
+
+// Loads a module registered with p11-kit by name. Managed mode (flags 0): p11-kit gives us our
+// own view of the module, so another library in the process using it cannot finalize it
+// under us.
+absl::StatusOr<CK_FUNCTION_LIST*> LoadByName(const std::string& name) {
+  std::unique_ptr<CK_FUNCTION_LIST*, ModuleListDeleter> modules(p11_kit_modules_load(nullptr, 0));
+  if (modules == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("p11-kit could not load its registered modules: ", P11KitMessage()));
+  }
+  std::vector<std::string> names;
+  CK_FUNCTION_LIST* found = nullptr;
+  for (CK_FUNCTION_LIST** it = modules.get(); *it != nullptr; ++it) {
+    char* module_name = p11_kit_module_get_name(*it);
+    if (module_name != nullptr) {
+      names.emplace_back(module_name);
+      if (name == module_name) found = *it;
+      free(module_name);
+    }
+  }
+  if (found == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no p11-kit module named '", name,
+                                            "' is registered (registered: ",
+                                            absl::StrJoin(names, ", "),
+                                            "); give a module path or see p11-kit list-modules"));
+  }
+  // Keep `found` (loaded with its registered configuration), release the rest.
+  CK_FUNCTION_LIST** list = modules.release();
+  for (CK_FUNCTION_LIST** it = list; *it != nullptr; ++it) {
+    if (*it != found) p11_kit_module_release(*it);
+  }
+  free(list);
+  return found;
+}
+
+absl::StatusOr<CK_FUNCTION_LIST*> LoadByPath(const std::string& path) {
+  CK_FUNCTION_LIST* module = p11_kit_module_load(path.c_str(), 0);
+  if (module == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot load PKCS#11 module ", path, ": ", P11KitMessage()));
+  }
+  return module;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Module>> Module::Load(absl::string_view name_or_path) {
+  const std::string key(name_or_path);
+  if (key.empty()) return absl::InvalidArgumentError("PKCS#11 module name/path is empty");
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  if (std::shared_ptr<Module> live = Registry()[key].lock()) return live;
+
+  absl::StatusOr<CK_FUNCTION_LIST*> loaded =
+      absl::StrContains(key, "/") ? LoadByPath(key) : LoadByName(key);
+  if (!loaded.ok()) return loaded.status();
+  CK_FUNCTION_LIST* functions = *loaded;
+
+  // OS locking: Token runs PKCS#11 calls from many threads at once.
+  CK_C_INITIALIZE_ARGS args = {};
+  args.flags = CKF_OS_LOCKING_OK;
+  CK_RV rv = functions->C_Initialize(&args);
+  if (rv != CKR_OK) {
+    p11_kit_module_release(functions);
+    absl::Status status = CkStatus(rv, absl::StrCat("C_Initialize of PKCS#11 module ", key));
+    return absl::FailedPreconditionError(status.message());
+  }
+  std::shared_ptr<Module> module(new Module(key, functions));
+  Registry()[key] = module;
+  return module;
+}
+
+Module::~Module() {
+  functions_->C_Finalize(nullptr);
+  p11_kit_module_release(functions_);
+}
+
+absl::StatusOr<std::vector<CK_SLOT_ID>> Module::SlotsWithToken() const {
+  // The slot count can change between the two calls (hot-plug): retry on CKR_BUFFER_TOO_SMALL.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    CK_ULONG count = 0;
+    CK_RV rv = functions_->C_GetSlotList(CK_TRUE, nullptr, &count);
+    if (rv != CKR_OK) return CkStatus(rv, absl::StrCat("C_GetSlotList of ", name_));
+    std::vector<CK_SLOT_ID> slots(count);
+    rv = functions_->C_GetSlotList(CK_TRUE, slots.data(), &count);
+    if (rv == CKR_BUFFER_TOO_SMALL) continue;
+    if (rv != CKR_OK) return CkStatus(rv, absl::StrCat("C_GetSlotList of ", name_));
+    slots.resize(count);
+    return slots;
+  }
+  return absl::UnavailableError(absl::StrCat("slot list of ", name_, " keeps changing"));
+}
+
+}  // namespace acme_signer::hsm
