@@ -30,6 +30,14 @@ MATCHER_P2(StatusIs, code, message_matcher, "") {
          ::testing::Matches(message_matcher)(std::string(status.message()));
 }
 
+MATCHER_P(IsOkAndHolds, value, "") {
+  if (!arg.ok()) {
+    *result_listener << "status is " << arg.status();
+    return false;
+  }
+  return *arg == value;
+}
+
 MATCHER(IsOk, "") {
   const absl::Status& status = GetStatus(arg);
   *result_listener << "status is " << status;
