@@ -1,0 +1,441 @@
+#include "agent/lineage.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "agent/unique_fd.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+
+namespace acme_signer::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kPemKinds[] = {"cert", "chain", "fullchain", "privkey"};
+constexpr size_t kMaxPemBytes = 1 << 20;
+
+constexpr char kReadme[] =
+    "This directory contains your keys and certificates.\n"
+    "\n"
+    "`privkey.pem`  : the private key for your certificate.\n"
+    "`fullchain.pem`: the certificate file used in most server software.\n"
+    "`chain.pem`    : used for OCSP stapling in Nginx >=1.3.7.\n"
+    "`cert.pem`     : will break many server configurations, and should not be used\n"
+    "                 without reading further documentation (see docs/agent.md).\n"
+    "\n"
+    "WARNING: DO NOT MOVE OR RENAME THESE FILES!\n"
+    "         acme-agent expects these files to remain in this location in order\n"
+    "         to function properly!\n"
+    "\n"
+    "The files are symlinks into ../../archive/; the directory itself is switched to a new\n"
+    "version in one atomic step when the certificate is renewed.\n";
+
+constexpr char kLiveReadme[] =
+    "This directory contains your keys and certificates, one subdirectory per certificate\n"
+    "(lineage). Entries starting with '.' are acme-agent's versioned link directories: do not\n"
+    "edit them; point your server at live/NAME/fullchain.pem and live/NAME/privkey.pem.\n";
+
+absl::Status MakeDir(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) == 0) {
+    // mkdir's mode is filtered by the umask; the layout's modes are part of its contract.
+    if (::chmod(path.c_str(), mode) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("cannot set mode on ", path));
+    }
+    return absl::OkStatus();
+  }
+  if (errno != EEXIST) return ErrnoStatus(errno, absl::StrCat("cannot create directory ", path));
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+// Creates `path` (which must not exist) with `data`, fsyncs it. An archive file is never
+// replaced: O_EXCL makes a version-number mix-up an error instead of silent data loss.
+absl::Status CreateFileExclusive(const std::string& path, absl::string_view data, mode_t mode) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("cannot create ", path));
+  if (::fchmod(fd.get(), mode) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("cannot set mode on ", path));
+  }
+  size_t written = 0;
+  while (written < data.size()) {
+    ssize_t n = ::write(fd.get(), data.data() + written, data.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("cannot write ", path));
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) return ErrnoStatus(errno, absl::StrCat("cannot sync ", path));
+  int raw = fd.release();
+  if (::close(raw) != 0) return ErrnoStatus(errno, absl::StrCat("cannot close ", path));
+  return absl::OkStatus();
+}
+
+absl::Status RemoveTree(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("cannot remove ", path));
+  return absl::OkStatus();
+}
+
+// Parses "<kind><N>.<ext>" into N; nullopt when `file` is not of that form.
+std::optional<int> VersionOf(absl::string_view file, absl::string_view kind,
+                             absl::string_view ext) {
+  if (!absl::ConsumePrefix(&file, kind) || !absl::ConsumeSuffix(&file, ext)) return std::nullopt;
+  if (file.empty() || !std::all_of(file.begin(), file.end(), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+      })) {
+    return std::nullopt;
+  }
+  int n = 0;
+  if (!absl::SimpleAtoi(file, &n) || n <= 0) return std::nullopt;
+  return n;
+}
+
+std::string VersionDirName(absl::string_view name, int version) {
+  return absl::StrCat(".", name, ".v", version);
+}
+
+absl::StatusOr<std::string> ReadLink(const std::string& path) {
+  std::string buf(4096, '\0');
+  ssize_t n = ::readlink(path.c_str(), buf.data(), buf.size());
+  if (n < 0) return ErrnoStatus(errno, absl::StrCat("cannot read link ", path));
+  buf.resize(static_cast<size_t>(n));
+  return buf;
+}
+
+absl::Status CheckNonEmptyFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " is missing"));
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " is not a non-empty regular file"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateLineageName(absl::string_view name) {
+  if (name.empty() || name.size() > 255 || name.front() == '.') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "certificate name \"", name, "\" must be 1..255 characters and not start with '.'"));
+  }
+  for (char c : name) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+          c == '_')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "certificate name \"", name, "\" may contain only letters, digits, '.', '-' and '_'"));
+    }
+  }
+  if (name == "README") {
+    return absl::InvalidArgumentError("certificate name \"README\" is reserved");
+  }
+  return absl::OkStatus();
+}
+
+LineageStore::LineageStore(std::string config_dir, Options options)
+    : config_dir_(std::move(config_dir)), options_(std::move(options)) {
+  while (config_dir_.size() > 1 && config_dir_.back() == '/') config_dir_.pop_back();
+}
+
+absl::Status LineageStore::Fault(absl::string_view step) const {
+  if (options_.fault_injector) return options_.fault_injector(step);
+  return absl::OkStatus();
+}
+
+LineagePaths LineageStore::Paths(absl::string_view name) const {
+  LineagePaths p;
+  p.live_dir = absl::StrCat(config_dir_, "/live/", name);
+  p.archive_dir = absl::StrCat(config_dir_, "/archive/", name);
+  p.renewal_conf = absl::StrCat(config_dir_, "/renewal/", name, ".conf");
+  p.cert = p.live_dir + "/cert.pem";
+  p.chain = p.live_dir + "/chain.pem";
+  p.fullchain = p.live_dir + "/fullchain.pem";
+  p.privkey = p.live_dir + "/privkey.pem";
+  p.pfx = p.live_dir + "/cert.pfx";
+  return p;
+}
+
+absl::Status LineageStore::EnsureBaseDirectories() const {
+  RETURN_IF_ERROR(MakeDir(config_dir_, 0755));
+  // certbot's modes: archive/ and live/ are 0700 (they lead to private keys).
+  RETURN_IF_ERROR(MakeDir(config_dir_ + "/archive", 0700));
+  const std::string live = config_dir_ + "/live";
+  struct stat st;
+  bool new_live = ::stat(live.c_str(), &st) != 0;
+  RETURN_IF_ERROR(MakeDir(live, 0700));
+  if (new_live) RETURN_IF_ERROR(WriteFileAtomically(live + "/README", kLiveReadme, 0644));
+  return MakeDir(config_dir_ + "/renewal", 0755);
+}
+
+absl::StatusOr<int> LineageStore::WriteArchiveVersion(absl::string_view name,
+                                                      const LineageFiles& files) {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  if (files.privkey_pem.empty() || files.cert_pem.empty() || files.chain_pem.empty() ||
+      files.fullchain_pem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "certificate ", name, ": privkey, cert, chain and fullchain must all be non-empty"));
+  }
+  RETURN_IF_ERROR(EnsureBaseDirectories());
+  const LineagePaths paths = Paths(name);
+  RETURN_IF_ERROR(MakeDir(paths.archive_dir, 0700));
+
+  // Next free number over every file ever written, including leftovers of a crashed install.
+  int max_version = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(paths.archive_dir, ec)) {
+    const std::string file = entry.path().filename().string();
+    for (const char* kind : kPemKinds) {
+      if (auto v = VersionOf(file, kind, ".pem")) max_version = std::max(max_version, *v);
+    }
+    if (auto v = VersionOf(file, "cert", ".pfx")) max_version = std::max(max_version, *v);
+  }
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("cannot list ", paths.archive_dir));
+  const int version = max_version + 1;
+
+  auto write = [&](const char* kind, const char* ext, absl::string_view data,
+                   mode_t mode) -> absl::Status {
+    RETURN_IF_ERROR(Fault(absl::StrCat("archive:", kind)));
+    return CreateFileExclusive(absl::StrCat(paths.archive_dir, "/", kind, version, ext), data,
+                               mode);
+  };
+  RETURN_IF_ERROR(write("privkey", ".pem", files.privkey_pem.reveal(), 0600));
+  RETURN_IF_ERROR(write("cert", ".pem", files.cert_pem, 0644));
+  RETURN_IF_ERROR(write("chain", ".pem", files.chain_pem, 0644));
+  RETURN_IF_ERROR(write("fullchain", ".pem", files.fullchain_pem, 0644));
+  if (files.pfx.has_value()) {
+    RETURN_IF_ERROR(Fault("archive:pfx"));
+    RETURN_IF_ERROR(CreateFileExclusive(absl::StrCat(paths.archive_dir, "/cert", version, ".pfx"),
+                                        *files.pfx, 0600));
+  }
+  RETURN_IF_ERROR(SyncDirectory(paths.archive_dir));
+  return version;
+}
+
+absl::Status LineageStore::ActivateVersion(absl::string_view name, int version) {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  const LineagePaths paths = Paths(name);
+  for (const char* kind : kPemKinds) {
+    RETURN_IF_ERROR(CheckNonEmptyFile(absl::StrCat(paths.archive_dir, "/", kind, version, ".pem")));
+  }
+  const bool has_pfx =
+      CheckNonEmptyFile(absl::StrCat(paths.archive_dir, "/cert", version, ".pfx")).ok();
+  RETURN_IF_ERROR(EnsureBaseDirectories());
+  const std::string live = config_dir_ + "/live";
+  std::optional<int> previous;
+  if (auto current = CurrentVersion(name); current.ok()) previous = *current;
+
+  // Step 2: the new version's link directory, built aside.
+  const std::string vdir_name = VersionDirName(name, version);
+  const std::string vdir = absl::StrCat(live, "/", vdir_name);
+  RETURN_IF_ERROR(RemoveTree(vdir));
+  RETURN_IF_ERROR(MakeDir(vdir, 0755));
+  auto link = [&](const std::string& kind, const std::string& ext) -> absl::Status {
+    const std::string target = absl::StrCat("../../archive/", name, "/", kind, version, ext);
+    const std::string at = absl::StrCat(vdir, "/", kind, ext);
+    if (::symlink(target.c_str(), at.c_str()) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("cannot create symlink ", at));
+    }
+    return absl::OkStatus();
+  };
+  for (const char* kind : kPemKinds) RETURN_IF_ERROR(link(kind, ".pem"));
+  if (has_pfx) RETURN_IF_ERROR(link("cert", ".pfx"));
+  RETURN_IF_ERROR(WriteFileAtomically(vdir + "/README", kReadme, 0644));
+  RETURN_IF_ERROR(SyncDirectory(vdir));
+
+  // Step 3: one rename makes the new version live.
+  RETURN_IF_ERROR(Fault("live:switch"));
+  const std::string next = absl::StrCat(live, "/.", name, ".next");
+  if (::unlink(next.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("cannot remove stale ", next));
+  }
+  if (::symlink(vdir_name.c_str(), next.c_str()) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("cannot create symlink ", next));
+  }
+  struct stat st;
+  const bool live_is_real_dir =
+      ::lstat(paths.live_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  if (live_is_real_dir) {
+    // A certbot-made directory: swap it with our link atomically, then drop it.
+    if (::renameat2(AT_FDCWD, next.c_str(), AT_FDCWD, paths.live_dir.c_str(), RENAME_EXCHANGE) !=
+        0) {
+      int err = errno;
+      ::unlink(next.c_str());
+      return ErrnoStatus(err, absl::StrCat("cannot atomically replace directory ", paths.live_dir,
+                                           " (file system without RENAME_EXCHANGE?)"));
+    }
+    RETURN_IF_ERROR(SyncDirectory(live));
+    RETURN_IF_ERROR(RemoveTree(next));
+  } else {
+    if (::rename(next.c_str(), paths.live_dir.c_str()) != 0) {
+      int err = errno;
+      ::unlink(next.c_str());
+      return ErrnoStatus(err, absl::StrCat("cannot switch ", paths.live_dir));
+    }
+  }
+  RETURN_IF_ERROR(SyncDirectory(live));
+
+  // Step 4: garbage from older versions or crashed attempts. Failure here is harmless.
+  std::error_code ec;
+  const std::string prefix = absl::StrCat(".", name, ".v");
+  for (const auto& entry : fs::directory_iterator(live, ec)) {
+    const std::string file = entry.path().filename().string();
+    auto v = VersionOf(file, prefix, "");
+    if (!v.has_value() || *v == version || (previous.has_value() && *v == *previous)) continue;
+    RemoveTree(entry.path().string()).IgnoreError();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> LineageStore::InstallNewVersion(absl::string_view name,
+                                                    const LineageFiles& files) {
+  ASSIGN_OR_RETURN(int version, WriteArchiveVersion(name, files));
+  RETURN_IF_ERROR(ActivateVersion(name, version));
+  return version;
+}
+
+absl::StatusOr<int> LineageStore::CurrentVersion(absl::string_view name) const {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  const LineagePaths paths = Paths(name);
+  struct stat st;
+  if (::lstat(paths.live_dir.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("no certificate named ", name, " (", paths.live_dir,
+                                            " does not exist)"));
+  }
+  auto link = ReadLink(paths.cert);
+  if (!link.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("certificate ", name, " is broken: ", link.status().message()));
+  }
+  const std::string& target = *link;
+  absl::string_view rest = target;
+  const std::string expected_prefix = absl::StrCat("../../archive/", name, "/");
+  std::optional<int> version;
+  if (absl::ConsumePrefix(&rest, expected_prefix)) version = VersionOf(rest, "cert", ".pem");
+  if (!version.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        paths.cert, " points at \"", target, "\", expected ", expected_prefix, "certN.pem"));
+  }
+  return *version;
+}
+
+absl::StatusOr<std::string> LineageStore::ReadCurrentCertificatePem(absl::string_view name) const {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  return ReadFile(Paths(name).cert, kMaxPemBytes);
+}
+
+absl::StatusOr<CertificateInfo> LineageStore::ReadCurrentCertificate(
+    absl::string_view name) const {
+  ASSIGN_OR_RETURN(std::string pem, ReadCurrentCertificatePem(name));
+  auto info = ParseCertificatePem(pem);
+  if (!info.ok()) {
+    return absl::Status(info.status().code(),
+                        absl::StrCat(Paths(name).cert, ": ", info.status().message()));
+  }
+  return info;
+}
+
+absl::StatusOr<Secret> LineageStore::ReadCurrentPrivateKeyPem(absl::string_view name) const {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  ASSIGN_OR_RETURN(std::string pem, ReadFile(Paths(name).privkey, kMaxPemBytes));
+  return Secret(std::move(pem));
+}
+
+absl::StatusOr<LineageInfo> LineageStore::Get(absl::string_view name) const {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  LineageInfo info;
+  info.name = std::string(name);
+  info.paths = Paths(name);
+  struct stat st;
+  info.has_renewal_conf = ::stat(info.paths.renewal_conf.c_str(), &st) == 0;
+  auto version = CurrentVersion(name);
+  if (version.status().code() == absl::StatusCode::kNotFound) return version.status();
+  if (!version.ok()) {
+    info.status = version.status();
+    return info;
+  }
+  info.version = *version;
+  for (const std::string* path : {&info.paths.chain, &info.paths.fullchain, &info.paths.privkey}) {
+    if (absl::Status s = CheckNonEmptyFile(*path); !s.ok()) {
+      info.status = s;
+      return info;
+    }
+  }
+  auto cert = ReadCurrentCertificate(name);
+  if (!cert.ok()) {
+    info.status = cert.status();
+    return info;
+  }
+  info.certificate = *std::move(cert);
+  return info;
+}
+
+absl::StatusOr<std::vector<LineageInfo>> LineageStore::List() const {
+  const std::string live = config_dir_ + "/live";
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(live, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (file.empty() || file.front() == '.' || file == "README") continue;
+    if (!ValidateLineageName(file).ok()) continue;
+    names.push_back(file);
+  }
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return std::vector<LineageInfo>();
+    return ErrnoStatus(ec.value(), absl::StrCat("cannot list ", live));
+  }
+  std::sort(names.begin(), names.end());
+  std::vector<LineageInfo> out;
+  for (const std::string& name : names) {
+    auto info = Get(name);
+    if (info.ok()) {
+      out.push_back(*std::move(info));
+    } else {
+      LineageInfo broken;
+      broken.name = name;
+      broken.paths = Paths(name);
+      broken.status = info.status();
+      out.push_back(std::move(broken));
+    }
+  }
+  return out;
+}
+
+absl::Status LineageStore::WriteRenewalConfig(absl::string_view name,
+                                              const RenewalConfig& config) {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  RETURN_IF_ERROR(EnsureBaseDirectories());
+  const LineagePaths paths = Paths(name);
+  ASSIGN_OR_RETURN(std::string text,
+                   SerializeRenewalConfig(config, {paths.archive_dir, paths.cert, paths.privkey,
+                                                   paths.chain, paths.fullchain}));
+  // No secrets inside (the PFX password lives in its own file), so readable like certbot's.
+  return WriteFileAtomically(paths.renewal_conf, text, 0644);
+}
+
+absl::StatusOr<RenewalConfig> LineageStore::ReadRenewalConfig(absl::string_view name) const {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  const std::string path = Paths(name).renewal_conf;
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxPemBytes));
+  return ParseRenewalConfig(text, path);
+}
+
+}  // namespace acme_signer::agent

@@ -1,0 +1,42 @@
+// Owns a POSIX file descriptor for the agent's file and process code.
+// Not thread-safe; move-only.
+#ifndef ACME_SIGNER_AGENT_UNIQUE_FD_H_
+#define ACME_SIGNER_AGENT_UNIQUE_FD_H_
+
+#include <unistd.h>
+
+#include <utility>
+
+namespace acme_signer::agent {
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~UniqueFd() { reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace acme_signer::agent
+
+#endif  // ACME_SIGNER_AGENT_UNIQUE_FD_H_

@@ -1,0 +1,273 @@
+#include "agent/lineage.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agent/private_key.h"
+#include "common/files.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/agent/status_matchers.h"
+#include "tests/agent/test_certs.h"
+
+namespace acme_signer::agent {
+namespace {
+
+using ::acme_signer::agent::testing::IsOk;
+using ::acme_signer::agent::testing::IsOkAndHolds;
+using ::acme_signer::agent::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::string ReadLinkText(const std::string& path) {
+  char buf[4096];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof(buf));
+  return n < 0 ? "" : std::string(buf, static_cast<size_t>(n));
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+class LineageStoreTest : public ::testing::Test {
+ protected:
+  // A complete version: fresh key and a certificate for it from the test CA.
+  LineageFiles MakeFiles(const std::vector<std::string>& names, long serial = 1000,
+                         bool with_pfx = false) {
+    auto key = PrivateKey::Generate(KeySpec());
+    EXPECT_THAT(key, IsOk());
+    LineageFiles files;
+    files.privkey_pem = *key->ToPem();
+    files.cert_pem = ca_.Issue(key->get(), names, absl::Now() - absl::Hours(1),
+                               absl::Now() + absl::Hours(24 * 90), serial);
+    files.chain_pem = ca_.cert_pem();
+    files.fullchain_pem = files.cert_pem + files.chain_pem;
+    if (with_pfx) files.pfx = "not really DER, but bytes";
+    return files;
+  }
+
+  // The live key belongs to the live certificate: what a web server needs at (re)load.
+  void ExpectLiveKeyMatchesLiveCert(const std::string& name) {
+    LineagePaths p = store_.Paths(name);
+    auto key = PrivateKey::Load(p.privkey);
+    ASSERT_THAT(key, IsOk());
+    auto cert_pem = ReadFile(p.cert);
+    ASSERT_THAT(cert_pem, IsOk());
+    auto cert = testing::FromPem(*cert_pem);
+    EXPECT_TRUE(key->MatchesCertificate(cert.get())) << "live key and cert are of different versions";
+    auto fullchain = ReadFile(p.fullchain);
+    ASSERT_THAT(fullchain, IsOk());
+    EXPECT_EQ(fullchain->substr(0, cert_pem->size()), *cert_pem);
+  }
+
+  testing::TempDir dir_;
+  testing::TestCa ca_;
+  LineageStore store_{dir_.path() + "/etc"};
+};
+
+TEST_F(LineageStoreTest, FirstInstallCreatesCertbotLayoutWithRelativeLinksAndModes) {
+  auto version = store_.InstallNewVersion("example.com", MakeFiles({"example.com", "www.example.com"}));
+  ASSERT_THAT(version, IsOk());
+  EXPECT_EQ(*version, 1);
+  const std::string etc = dir_.path() + "/etc";
+  for (const char* kind : {"cert", "chain", "fullchain", "privkey"}) {
+    const std::string archive = absl::StrCat(etc, "/archive/example.com/", kind, "1.pem");
+    EXPECT_EQ(ModeOf(archive), std::string(kind) == "privkey" ? 0600u : 0644u) << archive;
+    const std::string live = absl::StrCat(etc, "/live/example.com/", kind, ".pem");
+    EXPECT_EQ(ReadLinkText(live), absl::StrCat("../../archive/example.com/", kind, "1.pem"));
+  }
+  EXPECT_EQ(ModeOf(etc + "/archive"), 0700u);
+  EXPECT_EQ(ModeOf(etc + "/live"), 0700u);
+  EXPECT_TRUE(Exists(etc + "/live/example.com/README"));
+  EXPECT_TRUE(Exists(etc + "/live/README"));
+  EXPECT_FALSE(Exists(etc + "/live/example.com/cert.pfx"));
+  EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(1));
+  auto info = store_.ReadCurrentCertificate("example.com");
+  ASSERT_THAT(info, IsOk());
+  EXPECT_THAT(info->dns_names, ElementsAre("example.com", "www.example.com"));
+  ExpectLiveKeyMatchesLiveCert("example.com");
+}
+
+TEST_F(LineageStoreTest, RenewalSwitchesAllFourFilesTogetherAndKeepsOldArchive) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 1)), IsOk());
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 2)), IsOk());
+  EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(2));
+  for (const char* kind : {"cert", "chain", "fullchain", "privkey"}) {
+    EXPECT_EQ(ReadLinkText(absl::StrCat(store_.Paths("example.com").live_dir, "/", kind, ".pem")),
+              absl::StrCat("../../archive/example.com/", kind, "2.pem"));
+    EXPECT_TRUE(Exists(absl::StrCat(store_.Paths("example.com").archive_dir, "/", kind, "1.pem")));
+  }
+  ExpectLiveKeyMatchesLiveCert("example.com");
+  EXPECT_EQ(store_.ReadCurrentCertificate("example.com")->serial_hex, "02");
+}
+
+TEST_F(LineageStoreTest, OnlyTheCurrentAndPreviousLinkDirectoriesAreKept) {
+  for (long serial = 1; serial <= 3; ++serial) {
+    ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, serial)), IsOk());
+  }
+  const std::string live = dir_.path() + "/etc/live";
+  EXPECT_FALSE(Exists(live + "/.example.com.v1"));
+  EXPECT_TRUE(Exists(live + "/.example.com.v2"));
+  EXPECT_TRUE(Exists(live + "/.example.com.v3"));
+  EXPECT_EQ(ReadLinkText(live + "/example.com"), ".example.com.v3");
+}
+
+TEST_F(LineageStoreTest, CrashAfterWritingArchiveButBeforeSwitchLeavesPreviousVersionLive) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 1)), IsOk());
+  // The process "dies" after step 1: the archive has version 2, live/ was never touched.
+  auto written = store_.WriteArchiveVersion("example.com", MakeFiles({"example.com"}, 2));
+  ASSERT_THAT(written, IsOk());
+  EXPECT_EQ(*written, 2);
+  EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(1));
+  EXPECT_EQ(store_.ReadCurrentCertificate("example.com")->serial_hex, "01");
+  ExpectLiveKeyMatchesLiveCert("example.com");
+  // The next run never rewrites the orphaned number; it moves on to 3.
+  auto next = store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 3));
+  ASSERT_THAT(next, IsOk());
+  EXPECT_EQ(*next, 3);
+  ExpectLiveKeyMatchesLiveCert("example.com");
+}
+
+TEST_F(LineageStoreTest, CrashJustBeforeTheSwitchLeavesPreviousVersionLiveAndCanBeFinished) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 1)), IsOk());
+  LineageStore crashing(dir_.path() + "/etc", {.fault_injector = [](absl::string_view step) {
+                          return step == "live:switch" ? absl::AbortedError("killed")
+                                                       : absl::OkStatus();
+                        }});
+  EXPECT_THAT(crashing.InstallNewVersion("example.com", MakeFiles({"example.com"}, 2)),
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("killed")));
+  EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(1));
+  ExpectLiveKeyMatchesLiveCert("example.com");
+  ASSERT_THAT(store_.ActivateVersion("example.com", 2), IsOk());
+  EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(2));
+  ExpectLiveKeyMatchesLiveCert("example.com");
+}
+
+TEST_F(LineageStoreTest, FailedArchiveWriteLeavesLiveVersionUntouched) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 1)), IsOk());
+  const std::string before = *ReadFile(store_.Paths("example.com").fullchain);
+  LineageStore full_disk(dir_.path() + "/etc", {.fault_injector = [](absl::string_view step) {
+                           return step == "archive:fullchain"
+                                      ? absl::ResourceExhaustedError("No space left on device")
+                                      : absl::OkStatus();
+                         }});
+  EXPECT_THAT(full_disk.InstallNewVersion("example.com", MakeFiles({"example.com"}, 2)),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("No space")));
+  EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(1));
+  EXPECT_EQ(*ReadFile(store_.Paths("example.com").fullchain), before);
+  ExpectLiveKeyMatchesLiveCert("example.com");
+  // The half-written version 2 cannot be activated by mistake.
+  EXPECT_THAT(store_.ActivateVersion("example.com", 2),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("fullchain2.pem")));
+  EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(1));
+}
+
+TEST_F(LineageStoreTest, RealIoErrorNamesThePath) {
+  const std::string file = dir_.path() + "/not-a-dir";
+  ASSERT_THAT(WriteFileAtomically(file, "x", 0644), IsOk());
+  LineageStore store(file + "/etc");
+  EXPECT_THAT(store.InstallNewVersion("example.com", MakeFiles({"example.com"})),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(file)));
+}
+
+TEST_F(LineageStoreTest, ReplacesACertbotMadeLiveDirectoryAtomically) {
+  // certbot's layout: live/NAME is a real directory of links into archive version 1.
+  const std::string etc = dir_.path() + "/etc";
+  LineageFiles v1 = MakeFiles({"example.com"}, 1);
+  std::filesystem::create_directories(etc + "/archive/example.com");
+  std::filesystem::create_directories(etc + "/live/example.com");
+  ASSERT_THAT(WriteFileAtomically(etc + "/archive/example.com/privkey1.pem", v1.privkey_pem.reveal(), 0600), IsOk());
+  ASSERT_THAT(WriteFileAtomically(etc + "/archive/example.com/cert1.pem", v1.cert_pem, 0644), IsOk());
+  ASSERT_THAT(WriteFileAtomically(etc + "/archive/example.com/chain1.pem", v1.chain_pem, 0644), IsOk());
+  ASSERT_THAT(WriteFileAtomically(etc + "/archive/example.com/fullchain1.pem", v1.fullchain_pem, 0644), IsOk());
+  for (const char* kind : {"cert", "chain", "fullchain", "privkey"}) {
+    ASSERT_EQ(::symlink(absl::StrCat("../../archive/example.com/", kind, "1.pem").c_str(),
+                        absl::StrCat(etc, "/live/example.com/", kind, ".pem").c_str()),
+              0);
+  }
+  EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(1));
+  auto v2 = store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 2));
+  ASSERT_THAT(v2, IsOk());
+  EXPECT_EQ(*v2, 2);
+  EXPECT_EQ(ReadLinkText(etc + "/live/example.com"), ".example.com.v2");
+  EXPECT_EQ(ReadLinkText(etc + "/live/example.com/cert.pem"), "../../archive/example.com/cert2.pem");
+  ExpectLiveKeyMatchesLiveCert("example.com");
+  EXPECT_FALSE(Exists(etc + "/live/.example.com.next"));
+}
+
+TEST_F(LineageStoreTest, PfxIsArchivedPrivatelyAndLinked) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 1, true)), IsOk());
+  const LineagePaths p = store_.Paths("example.com");
+  EXPECT_EQ(ModeOf(p.archive_dir + "/cert1.pfx"), 0600u);
+  EXPECT_EQ(ReadLinkText(p.pfx), "../../archive/example.com/cert1.pfx");
+  EXPECT_EQ(*ReadFile(p.pfx), "not really DER, but bytes");
+}
+
+TEST_F(LineageStoreTest, ListReportsEveryLineageAndMarksBrokenOnes) {
+  ASSERT_THAT(store_.InstallNewVersion("b.example", MakeFiles({"b.example"})), IsOk());
+  ASSERT_THAT(store_.InstallNewVersion("a.example", MakeFiles({"a.example", "www.a.example"})), IsOk());
+  ASSERT_THAT(store_.InstallNewVersion("c.example", MakeFiles({"c.example"})), IsOk());
+  ASSERT_EQ(::unlink((store_.Paths("c.example").archive_dir + "/chain1.pem").c_str()), 0);
+  auto list = store_.List();
+  ASSERT_THAT(list, IsOk());
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].name, "a.example");
+  EXPECT_THAT((*list)[0].status, IsOk());
+  EXPECT_EQ((*list)[0].version, 1);
+  EXPECT_THAT((*list)[0].certificate.dns_names, ElementsAre("a.example", "www.a.example"));
+  EXPECT_GT((*list)[0].certificate.not_after, absl::Now() + absl::Hours(24 * 89));
+  EXPECT_EQ((*list)[1].name, "b.example");
+  EXPECT_EQ((*list)[2].name, "c.example");
+  EXPECT_THAT((*list)[2].status,
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("chain.pem")));
+}
+
+TEST_F(LineageStoreTest, EmptyConfigDirListsNothingAndUnknownNameIsNotFound) {
+  auto list = store_.List();
+  ASSERT_THAT(list, IsOk());
+  EXPECT_TRUE(list->empty());
+  EXPECT_THAT(store_.CurrentVersion("nothing.example"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("nothing.example")));
+}
+
+TEST_F(LineageStoreTest, RefusesNamesThatEscapeTheLayout) {
+  for (const char* name : {"../etc", ".hidden", "a/b", "", "README"}) {
+    EXPECT_THAT(store_.InstallNewVersion(name, MakeFiles({"example.com"})),
+                StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_))
+        << name;
+  }
+  EXPECT_FALSE(Exists(dir_.path() + "/etc"));
+}
+
+TEST_F(LineageStoreTest, RenewalConfigRoundTripsThroughTheStore) {
+  RenewalConfig config;
+  config.version = "0.1.0";
+  config.domains = {"example.com", "www.example.com"};
+  config.authenticator = Authenticator::kWebroot;
+  config.webroot_path = "/var/www/html";
+  config.deploy_hook = "systemctl reload nginx";
+  config.pfx = true;
+  ASSERT_THAT(store_.WriteRenewalConfig("example.com", config), IsOk());
+  EXPECT_EQ(ModeOf(store_.Paths("example.com").renewal_conf), 0644u);
+  auto back = store_.ReadRenewalConfig("example.com");
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->domains, config.domains);
+  EXPECT_EQ(back->authenticator, Authenticator::kWebroot);
+  EXPECT_EQ(back->deploy_hook, "systemctl reload nginx");
+  EXPECT_TRUE(back->pfx);
+}
+
+}  // namespace
+}  // namespace acme_signer::agent

@@ -1,0 +1,108 @@
+#include "agent/renewal_config.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/agent/status_matchers.h"
+
+namespace acme_signer::agent {
+namespace {
+
+using ::acme_signer::agent::testing::IsOk;
+using ::acme_signer::agent::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+RenewalConfig FullConfig() {
+  RenewalConfig c;
+  c.version = "0.1.0";
+  c.domains = {"example.com", "*.example.com"};
+  c.authenticator = Authenticator::kManual;
+  c.manual_auth_hook = "/usr/local/bin/dns-add \"$CERTBOT_DOMAIN\"";
+  c.manual_cleanup_hook = "/usr/local/bin/dns-del";
+  c.pre_hook = "true";
+  c.post_hook = "echo 'done'";
+  c.deploy_hook = "systemctl reload nginx";
+  c.http01_port = 8080;
+  c.http01_address = "127.0.0.1";
+  c.key = *ParseKeySpec("rsa", "", 3072);
+  c.reuse_key = true;
+  c.pfx = true;
+  c.pfx_password_file = "/etc/acme-agent/pfx.pass";
+  c.pfx_legacy = true;
+  return c;
+}
+
+TEST(RenewalConfigTest, SerializedConfigParsesBackToTheSameValues) {
+  auto text = SerializeRenewalConfig(FullConfig(), {"/a", "/c", "/k", "/ch", "/f"});
+  ASSERT_THAT(text, IsOk());
+  EXPECT_THAT(*text, HasSubstr("[renewalparams]"));
+  auto back = ParseRenewalConfig(*text, "example.com.conf");
+  ASSERT_THAT(back, IsOk());
+  const RenewalConfig want = FullConfig();
+  EXPECT_EQ(back->version, want.version);
+  EXPECT_THAT(back->domains, ElementsAre("example.com", "*.example.com"));
+  EXPECT_EQ(back->authenticator, Authenticator::kManual);
+  EXPECT_EQ(back->manual_auth_hook, want.manual_auth_hook);
+  EXPECT_EQ(back->manual_cleanup_hook, want.manual_cleanup_hook);
+  EXPECT_EQ(back->pre_hook, want.pre_hook);
+  EXPECT_EQ(back->post_hook, want.post_hook);
+  EXPECT_EQ(back->deploy_hook, want.deploy_hook);
+  EXPECT_EQ(back->http01_port, 8080);
+  EXPECT_EQ(back->http01_address, "127.0.0.1");
+  EXPECT_EQ(back->key.type, KeyType::kRsa);
+  EXPECT_EQ(back->key.rsa_key_size, 3072);
+  EXPECT_TRUE(back->reuse_key);
+  EXPECT_TRUE(back->pfx);
+  EXPECT_EQ(back->pfx_password_file, want.pfx_password_file);
+  EXPECT_TRUE(back->pfx_legacy);
+}
+
+TEST(RenewalConfigTest, UnknownKeyIsRejectedWithFileLineAndKey) {
+  const std::string text =
+      "version = \"0.1.0\"\n"
+      "[renewalparams]\n"
+      "domains = [\"example.com\"]\n"
+      "authenticator = \"standalone\"\n"
+      "webrot_path = \"/var/www\"\n";
+  EXPECT_THAT(ParseRenewalConfig(text, "x.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("x.conf:5: unknown key renewalparams.webrot_path")));
+}
+
+TEST(RenewalConfigTest, BadValuesAreRejectedNamingTheKey) {
+  EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = [\"example.com\"]\nhttp01_port = 0\n",
+                                 "x.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("x.conf:3: renewalparams.http01_port: must be between 1 and 65535")));
+  EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = [\"example.com\"]\nreuse_key = \"yes\"\n",
+                                 "x.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("x.conf:3: renewalparams.reuse_key: expected true or false")));
+  EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = [\"example.com\"]\nauthenticator = \"dns\"\n",
+                                 "x.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown authenticator \"dns\"")));
+  EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = [\"example.com\"]\nauthenticator = \"webroot\"\n",
+                                 "x.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs webroot_path")));
+  EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = []\n", "x.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no domain names")));
+  EXPECT_THAT(ParseRenewalConfig("version = \"0.1\"\n", "x.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing [renewalparams]")));
+}
+
+TEST(RenewalConfigTest, SyntaxErrorsCarryLineAndColumn) {
+  EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = [\"a.example\"\n", "x.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("x.conf:")));
+}
+
+TEST(RenewalConfigTest, ManualWithoutAuthHookCannotBeWritten) {
+  RenewalConfig c = FullConfig();
+  c.manual_auth_hook.clear();
+  EXPECT_THAT(SerializeRenewalConfig(c, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("manual_auth_hook")));
+}
+
+}  // namespace
+}  // namespace acme_signer::agent
