@@ -1,0 +1,177 @@
+#include "signer/agent_identity.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "common/ssl_errors.h"
+#include "common/ssl_unique_ptr.h"
+#include "common/status_macros.h"
+
+namespace acme_signer::signer {
+namespace {
+
+constexpr absl::string_view kScheme = "spiffe://";
+constexpr size_t kMaxLabel = 63;
+constexpr size_t kMaxTrustDomain = 253;
+// Longest piece of peer-controlled text echoed into an error.
+constexpr size_t kMaxEcho = 120;
+
+std::string Echo(absl::string_view text) {
+  std::string out = absl::CHexEscape(text.substr(0, kMaxEcho));
+  if (text.size() > kMaxEcho) out += "...";
+  return out;
+}
+
+// A lowercase LDH label; `what` names the thing in messages ("agent name", "trust domain").
+absl::Status ValidateLabel(absl::string_view what, absl::string_view whole,
+                           absl::string_view label) {
+  const auto invalid = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid ", what, " \"", Echo(whole), "\": ", why));
+  };
+  if (label.empty()) return invalid("empty label");
+  if (label.size() > kMaxLabel) return invalid(absl::StrCat("label longer than ", kMaxLabel));
+  for (char c : label) {
+    if (absl::ascii_isupper(static_cast<unsigned char>(c))) return invalid("uppercase letter");
+    if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
+        !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '-') {
+      return invalid("only a-z, 0-9 and '-' are allowed");
+    }
+  }
+  if (label.front() == '-' || label.back() == '-') {
+    return invalid("must not start or end with '-'");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Denied(absl::string_view uri, absl::string_view why) {
+  return absl::PermissionDeniedError(
+      absl::StrCat("client certificate URI SAN \"", Echo(uri), "\" is not an agent identity: ",
+                   why));
+}
+
+std::string Sha256Hex(absl::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), size));
+}
+
+}  // namespace
+
+absl::Status ValidateAgentName(absl::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError("invalid agent name: empty");
+  if (absl::StrContains(name, '.')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid agent name \"", Echo(name), "\": only a-z, 0-9 and '-' are allowed"));
+  }
+  return ValidateLabel("agent name", name, name);
+}
+
+absl::Status ValidateTrustDomain(absl::string_view trust_domain) {
+  if (trust_domain.empty()) return absl::InvalidArgumentError("invalid trust domain: empty");
+  if (trust_domain.size() > kMaxTrustDomain) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid trust domain: longer than ", kMaxTrustDomain, " characters"));
+  }
+  for (absl::string_view label : absl::StrSplit(trust_domain, '.')) {
+    RETURN_IF_ERROR(ValidateLabel("trust domain", trust_domain, label));
+  }
+  return absl::OkStatus();
+}
+
+std::string AgentUri(absl::string_view trust_domain, absl::string_view agent_name) {
+  return absl::StrCat(kScheme, trust_domain, "/agent/", agent_name);
+}
+
+absl::StatusOr<std::string> AgentNameFromUriSan(absl::string_view uri,
+                                                absl::string_view trust_domain) {
+  if (uri.empty()) return Denied(uri, "empty");
+  if (!absl::StartsWith(uri, kScheme)) return Denied(uri, "scheme is not spiffe://");
+  absl::string_view rest = uri.substr(kScheme.size());
+  const size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos) return Denied(uri, "no path");
+  const absl::string_view authority = rest.substr(0, slash);
+  // Exact, case-sensitive comparison: the agent CA only ever writes the lowercase domain.
+  if (authority != trust_domain) {
+    return Denied(uri, absl::StrCat("trust domain is not \"", Echo(trust_domain), "\""));
+  }
+  const absl::string_view path = rest.substr(slash);
+  if (path.find_first_of("?#%") != absl::string_view::npos) {
+    return Denied(uri, "query, fragment or percent-encoding in the path");
+  }
+  const std::vector<absl::string_view> segments = absl::StrSplit(path.substr(1), '/');
+  if (segments.size() != 2 || segments[0] != "agent") {
+    return Denied(uri, "path is not /agent/<name>");
+  }
+  if (absl::Status status = ValidateAgentName(segments[1]); !status.ok()) {
+    return Denied(uri, status.message());
+  }
+  return std::string(segments[1]);
+}
+
+absl::StatusOr<PeerAgent> IdentifyPeerAgent(X509& certificate, absl::string_view trust_domain) {
+  int crit = 0;
+  SslUniquePtr<GENERAL_NAMES> names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(&certificate, NID_subject_alt_name, &crit, nullptr)));
+  if (names == nullptr) {
+    if (crit == -2) {
+      return absl::PermissionDeniedError(
+          "client certificate has several subjectAltName extensions");
+    }
+    return absl::PermissionDeniedError(
+        "client certificate has no subjectAltName; agents need spiffe://<trust domain>/agent/<name>");
+  }
+  std::vector<std::string> uris;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    if (name->type != GEN_URI) continue;
+    const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
+    uris.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                      static_cast<size_t>(ASN1_STRING_length(uri)));
+  }
+  if (uris.size() != 1) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "client certificate has ", uris.size(),
+        " URI subjectAltNames; an agent certificate has exactly one"));
+  }
+  ASSIGN_OR_RETURN(std::string agent_name, AgentNameFromUriSan(uris[0], trust_domain));
+
+  unsigned char* der = nullptr;
+  const int der_len = i2d_X509(&certificate, &der);
+  if (der_len <= 0) return SslError(absl::StatusCode::kInvalidArgument, "encoding the certificate");
+  std::unique_ptr<unsigned char, OpenSslFreeDeleter> der_owner(der);
+  return PeerAgent{
+      .name = std::move(agent_name),
+      .cert_sha256_hex = Sha256Hex(absl::string_view(reinterpret_cast<const char*>(der),
+                                                     static_cast<size_t>(der_len))),
+  };
+}
+
+absl::StatusOr<PeerAgent> IdentifyPeerAgentPem(absl::string_view certificate_pem,
+                                               absl::string_view trust_domain) {
+  SslUniquePtr<BIO> bio(BIO_new_mem_buf(certificate_pem.data(),
+                                        static_cast<int>(certificate_pem.size())));
+  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
+  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) {
+    return SslError(absl::StatusCode::kInvalidArgument, "client certificate is not valid PEM");
+  }
+  return IdentifyPeerAgent(*cert, trust_domain);
+}
+
+}  // namespace acme_signer::signer

@@ -1,0 +1,647 @@
+#include "signer/config.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "hsm/key_type.h"
+#include "signer/agent_identity.h"
+#include "signer/name_policy.h"
+#include "toml++/toml.h"
+
+namespace acme_signer::signer {
+namespace {
+
+constexpr size_t kMaxConfigBytes = 1 << 20;
+// More problems than this are summarised; the first ones are what the operator fixes first.
+constexpr size_t kMaxReportedProblems = 50;
+
+// Collects every problem found, so one run of the daemon shows all of them.
+class Problems {
+ public:
+  explicit Problems(std::string source) : source_(std::move(source)) {}
+
+  void At(int64_t line, absl::string_view key, absl::string_view message) {
+    messages_.push_back(absl::StrCat(source_, ":", line, ": ", key, ": ", message));
+  }
+  void AtFile(absl::string_view key, absl::string_view message) {
+    messages_.push_back(absl::StrCat(source_, ": ", key, ": ", message));
+  }
+  bool empty() const { return messages_.empty(); }
+  size_t size() const { return messages_.size(); }
+
+  absl::Status ToStatus() const {
+    std::vector<std::string> shown(
+        messages_.begin(),
+        messages_.begin() + static_cast<ptrdiff_t>(std::min(messages_.size(), kMaxReportedProblems)));
+    if (messages_.size() > kMaxReportedProblems) {
+      shown.push_back(absl::StrCat("... and ", messages_.size() - kMaxReportedProblems,
+                                   " more problems"));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid configuration:\n", absl::StrJoin(shown, "\n")));
+  }
+
+ private:
+  const std::string source_;
+  std::vector<std::string> messages_;
+};
+
+absl::string_view TypeName(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+int64_t LineOf(const toml::node& node) { return node.source().begin.line; }
+
+// This abseil build has its own string_view type; toml++ speaks std::string_view.
+absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// Turns a configured path into an absolute, normalized one.
+std::optional<std::string> ResolvePath(const std::filesystem::path& base_dir,
+                                       absl::string_view value, std::string* error) {
+  if (absl::StartsWith(value, "~")) {
+    *error = absl::StrCat("\"", value, "\": '~' is not expanded; use an absolute path");
+    return std::nullopt;
+  }
+  std::filesystem::path path{std::string(value)};
+  if (path.is_relative()) path = base_dir / path;
+  return path.lexically_normal().string();
+}
+
+// Reads one TOML table: reports unknown keys up front, then typed getters report missing
+// required keys, wrong types and bad values under the full dotted key.
+class TableReader {
+ public:
+  TableReader(Problems& problems, const toml::table& table, std::string prefix,
+              const std::filesystem::path& base_dir, std::initializer_list<absl::string_view> known)
+      : problems_(problems), table_(table), prefix_(std::move(prefix)), base_dir_(base_dir) {
+    for (auto&& [key, node] : table_) {
+      bool is_known = false;
+      for (absl::string_view k : known) is_known = is_known || AsAbsl(key.str()) == k;
+      if (!is_known) {
+        problems_.At(key.source().begin.line, Key(AsAbsl(key.str())),
+                     absl::StrCat("unknown key (known keys here: ", absl::StrJoin(known, ", "),
+                                  ")"));
+      }
+    }
+  }
+
+  std::string Key(absl::string_view key) const { return absl::StrCat(prefix_, ".", key); }
+  int64_t line() const { return LineOf(table_); }
+  Problems& problems() { return problems_; }
+
+  // The node for `key`, or nullptr (reporting it when required).
+  const toml::node* Find(absl::string_view key, bool required) {
+    const toml::node* node = table_.get(std::string_view(key.data(), key.size()));
+    if (node == nullptr && required) {
+      problems_.At(line(), Key(key),
+                   absl::StrCat("missing required key (in [", prefix_, "])"));
+    }
+    return node;
+  }
+
+  void Bad(const toml::node& node, absl::string_view key, absl::string_view message) {
+    problems_.At(LineOf(node), Key(key), message);
+  }
+
+  bool TypeIs(const toml::node& node, absl::string_view key, toml::node_type want) {
+    if (node.type() == want) return true;
+    Bad(node, key, absl::StrCat("expected ", TypeName(want), ", got ", TypeName(node.type())));
+    return false;
+  }
+
+  // A non-empty string without NUL characters.
+  std::optional<std::string> String(absl::string_view key, bool required) {
+    const toml::node* node = Find(key, required);
+    if (node == nullptr || !TypeIs(*node, key, toml::node_type::string)) return std::nullopt;
+    return CheckString(*node, key, node->as_string()->get());
+  }
+
+  std::optional<std::string> CheckString(const toml::node& node, absl::string_view key,
+                                         const std::string& value) {
+    if (value.empty()) {
+      Bad(node, key, "must not be empty");
+      return std::nullopt;
+    }
+    if (value.find('\0') != std::string::npos) {
+      Bad(node, key, "must not contain NUL characters");
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::optional<std::string> Path(absl::string_view key, bool required) {
+    std::optional<std::string> value = String(key, required);
+    if (!value) return std::nullopt;
+    std::string error;
+    std::optional<std::string> path = ResolvePath(base_dir_, *value, &error);
+    if (!path) Bad(*Find(key, false), key, error);
+    return path;
+  }
+
+  std::optional<bool> Bool(absl::string_view key) {
+    const toml::node* node = Find(key, false);
+    if (node == nullptr || !TypeIs(*node, key, toml::node_type::boolean)) return std::nullopt;
+    return node->as_boolean()->get();
+  }
+
+  std::optional<int64_t> Int(absl::string_view key, int64_t min, int64_t max) {
+    const toml::node* node = Find(key, false);
+    if (node == nullptr || !TypeIs(*node, key, toml::node_type::integer)) return std::nullopt;
+    const int64_t value = node->as_integer()->get();
+    if (value < min || value > max) {
+      Bad(*node, key, absl::StrCat(value, " is out of range ", min, "..", max));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  // An array of non-empty strings. Element problems are reported as key[i].
+  struct Element {
+    std::string value;
+    const toml::node* node;
+    std::string key;
+  };
+  std::optional<std::vector<Element>> StringArray(absl::string_view key, bool required) {
+    const toml::node* node = Find(key, required);
+    if (node == nullptr || !TypeIs(*node, key, toml::node_type::array)) return std::nullopt;
+    std::vector<Element> out;
+    bool ok = true;
+    const toml::array& array = *node->as_array();
+    for (size_t i = 0; i < array.size(); ++i) {
+      const std::string element_key = absl::StrCat(key, "[", i, "]");
+      const toml::node& element = *array.get(i);
+      if (!TypeIs(element, element_key, toml::node_type::string)) {
+        ok = false;
+        continue;
+      }
+      std::optional<std::string> value =
+          CheckString(element, element_key, element.as_string()->get());
+      if (!value) {
+        ok = false;
+        continue;
+      }
+      out.push_back(Element{std::move(*value), &element, element_key});
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+ private:
+  Problems& problems_;
+  const toml::table& table_;
+  const std::string prefix_;
+  const std::filesystem::path& base_dir_;
+};
+
+// A host name for the listen address: lowercase LDH labels ("localhost", "signer.lan").
+bool IsHostName(absl::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(host, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (char c : label) {
+      if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
+          !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '-') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool IsDigits(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+absl::Status ValidateListen(absl::string_view listen) {
+  if (absl::StartsWith(listen, "unix:")) {
+    absl::string_view path = listen.substr(5);
+    if (!absl::StartsWith(path, "/") || path.size() < 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", listen, "\": a unix socket address needs an absolute path "
+                                     "(\"unix:/run/acme-signer/sock\")"));
+    }
+    return absl::OkStatus();
+  }
+  absl::string_view host;
+  absl::string_view port;
+  if (absl::StartsWith(listen, "[")) {
+    const size_t close = listen.find(']');
+    if (close == absl::string_view::npos || listen.substr(close + 1, 1) != ":") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", listen, "\": expected \"[ipv6-address]:port\""));
+    }
+    host = listen.substr(1, close - 1);
+    port = listen.substr(close + 2);
+    in6_addr addr;
+    if (::inet_pton(AF_INET6, std::string(host).c_str(), &addr) != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", listen, "\": \"", host, "\" is not an IPv6 address"));
+    }
+  } else {
+    const size_t colon = listen.rfind(':');
+    if (colon == absl::string_view::npos || listen.find(':') != colon) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", listen, "\": expected \"host:port\", \"[ipv6-address]:port\" or \"unix:/path\""));
+    }
+    host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+    in_addr addr;
+    const bool is_ipv4 = ::inet_pton(AF_INET, std::string(host).c_str(), &addr) == 1;
+    if (!is_ipv4 && !IsHostName(host)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", listen, "\": \"", host, "\" is neither an IPv4 address nor a host name"));
+    }
+  }
+  uint32_t port_number = 0;
+  if (!IsDigits(port) || port.size() > 5 || !absl::SimpleAtoi(port, &port_number) ||
+      port_number > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", listen, "\": port \"", port, "\" is not a number in 0..65535"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHttpsUrl(absl::string_view url) {
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", url, "\" contains whitespace or control characters"));
+    }
+  }
+  if (!absl::StartsWith(url, "https://")) {
+    if (absl::StartsWithIgnoreCase(url, "http://")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", url, "\" uses http://; ACME requires https:// (RFC 8555 §6.1)"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" is not an https:// URL"));
+  }
+  absl::string_view rest = absl::string_view(url).substr(8);
+  const size_t end = rest.find_first_of("/?#");
+  if (rest.substr(0, end).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" has no host"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateContact(absl::string_view contact) {
+  if (!absl::StartsWith(contact, "mailto:")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", contact, "\" is not a mailto: URL (\"mailto:admin@example.org\")"));
+  }
+  absl::string_view address = contact.substr(7);
+  const size_t at = address.find('@');
+  if (at == absl::string_view::npos || at == 0 || at + 1 == address.size() ||
+      address.find('@', at + 1) != absl::string_view::npos ||
+      address.find_first_of(", \t?") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", contact, "\" must be mailto: with exactly one address and no parameters"));
+  }
+  return absl::OkStatus();
+}
+
+// `what` is used in messages; the URI is not quoted when it may carry a PIN.
+absl::Status ValidatePkcs11Uri(absl::string_view uri) {
+  if (!absl::StartsWith(uri, "pkcs11:")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", uri, "\" is not a PKCS#11 URI (\"pkcs11:object=name\")"));
+  }
+  if (absl::StrContains(uri, "pin-value")) {
+    return absl::InvalidArgumentError(
+        "the URI contains pin-value; the PIN must not be in the configuration (use "
+        "hsm.pin_file)");
+  }
+  return absl::OkStatus();
+}
+
+void ReadServer(TableReader& t, ServerConfig& out) {
+  if (auto v = t.String("listen", false)) {
+    if (absl::Status s = ValidateListen(*v); !s.ok()) {
+      t.Bad(*t.Find("listen", false), "listen", s.message());
+    } else {
+      out.listen = *v;
+    }
+  }
+  if (auto v = t.Path("tls_cert", true)) out.tls_cert = *v;
+  if (auto v = t.Path("tls_key", true)) out.tls_key = *v;
+  if (auto v = t.Path("agent_ca_cert", true)) out.agent_ca_cert = *v;
+  if (auto v = t.String("trust_domain", true)) {
+    if (absl::Status s = ValidateTrustDomain(*v); !s.ok()) {
+      t.Bad(*t.Find("trust_domain", false), "trust_domain", s.message());
+    } else {
+      out.trust_domain = *v;
+    }
+  }
+  if (auto v = t.Bool("allow_root")) out.allow_root = *v;
+  if (auto v = t.Int("max_message_bytes", 64 << 10, 64 << 20)) out.max_message_bytes = *v;
+  if (auto v = t.Int("max_concurrent_rpcs", 1, 4096)) out.max_concurrent_rpcs = *v;
+}
+
+void ReadAcme(TableReader& t, AcmeConfig& out) {
+  if (auto v = t.String("directory_url", true)) {
+    if (absl::Status s = ValidateHttpsUrl(*v); !s.ok()) {
+      t.Bad(*t.Find("directory_url", false), "directory_url", s.message());
+    } else {
+      out.directory_url = *v;
+    }
+  }
+  if (auto v = t.Path("ca_bundle", false)) out.ca_bundle = *v;
+  if (auto v = t.StringArray("contact", false)) {
+    for (auto& element : *v) {
+      if (absl::Status s = ValidateContact(element.value); !s.ok()) {
+        t.Bad(*element.node, element.key, s.message());
+      } else {
+        out.contact.push_back(std::move(element.value));
+      }
+    }
+  }
+  if (auto v = t.String("eab_kid", false)) out.eab_kid = *v;
+  if (auto v = t.String("preferred_chain", false)) out.preferred_chain = *v;
+  if (auto v = t.Bool("terms_of_service_agreed")) out.terms_of_service_agreed = *v;
+}
+
+std::optional<hsm::KeyType> KeyTypeValue(TableReader& t, const toml::node& node,
+                                         absl::string_view key, absl::string_view value) {
+  absl::StatusOr<hsm::KeyType> type = hsm::ParseKeyType(value);
+  if (!type.ok()) {
+    t.Bad(node, key,
+          absl::StrCat("\"", value,
+                       "\" is not a key type (use ec-p256, ec-p384, rsa-2048, rsa-3072 or "
+                       "rsa-4096)"));
+    return std::nullopt;
+  }
+  return *type;
+}
+
+void ReadHsm(TableReader& t, HsmConfig& out) {
+  if (auto v = t.String("module", true)) {
+    if (absl::StrContains(*v, '/')) {
+      if (auto path = t.Path("module", true)) out.module = *path;
+    } else {
+      out.module = *v;
+    }
+  }
+  if (auto v = t.Path("pin_file", true)) out.pin_file = *v;
+  const std::pair<absl::string_view, std::string*> uris[] = {
+      {"token_uri", &out.token_uri},   {"account_key", &out.account_key},
+      {"eab_key", &out.eab_key},       {"agent_ca_key", &out.agent_ca_key},
+      {"audit_key", &out.audit_key},
+  };
+  for (const auto& [key, field] : uris) {
+    if (auto v = t.String(key, false)) {
+      if (absl::Status s = ValidatePkcs11Uri(*v); !s.ok()) {
+        t.Bad(*t.Find(key, false), key, s.message());
+      } else {
+        *field = *v;
+      }
+    }
+  }
+  if (auto v = t.String("account_key_type", false)) {
+    if (auto type = KeyTypeValue(t, *t.Find("account_key_type", false), "account_key_type", *v)) {
+      out.account_key_type = *type;
+    }
+  }
+  if (auto v = t.Bool("verify_every_signature")) out.verify_every_signature = *v;
+}
+
+void ReadState(TableReader& t, StateConfig& out) {
+  if (auto v = t.Path("dir", true)) out.dir = *v;
+}
+
+void ReadAudit(TableReader& t, AuditConfig& out) {
+  if (auto v = t.Path("log", true)) out.log = *v;
+  if (auto v = t.Int("checkpoint_every", 1, 1000000)) out.checkpoint_every = *v;
+  if (auto v = t.Int("rotate_bytes", 64 << 10, int64_t{1} << 50)) out.rotate_bytes = *v;
+}
+
+void ReadAgent(TableReader& t, AgentPolicy& out) {
+  if (auto v = t.String("name", true)) {
+    if (absl::Status s = ValidateAgentName(*v); !s.ok()) {
+      t.Bad(*t.Find("name", false), "name", s.message());
+    } else {
+      out.name = *v;
+    }
+  }
+  if (auto v = t.StringArray("allowed_names", true)) {
+    if (v->empty()) {
+      t.Bad(*t.Find("allowed_names", false), "allowed_names",
+            "must list at least one name or pattern");
+    }
+    for (auto& element : *v) {
+      if (absl::Status s = ValidateNamePattern(element.value); !s.ok()) {
+        t.Bad(*element.node, element.key, s.message());
+      } else {
+        out.allowed_names.push_back(std::move(element.value));
+      }
+    }
+  }
+  if (auto v = t.Bool("allow_wildcard_certificates")) out.allow_wildcard_certificates = *v;
+  out.key_types = {std::string(kKeyTypeEcP256), std::string(kKeyTypeEcP384),
+                   std::string(kKeyTypeRsa2048), std::string(kKeyTypeRsa3072),
+                   std::string(kKeyTypeRsa4096)};
+  if (auto v = t.StringArray("key_types", false)) {
+    if (v->empty()) {
+      t.Bad(*t.Find("key_types", false), "key_types",
+            "must list at least one key type (leave it out for the default)");
+    }
+    std::vector<std::string> types;
+    for (const auto& element : *v) {
+      if (auto type = KeyTypeValue(t, *element.node, element.key, element.value)) {
+        std::string name = hsm::KeyTypeName(*type);
+        if (std::find(types.begin(), types.end(), name) == types.end()) {
+          types.push_back(std::move(name));
+        }
+      }
+    }
+    if (!types.empty()) out.key_types = std::move(types);
+  }
+  if (auto v = t.Int("max_identifiers_per_order", 1, 100)) {
+    out.max_identifiers_per_order = static_cast<int>(*v);
+  }
+  if (auto v = t.Int("orders_per_hour", 1, 100000)) out.orders_per_hour = static_cast<int>(*v);
+  if (auto v = t.Bool("allow_sign_jws")) out.allow_sign_jws = *v;
+}
+
+// The table at root[name], or nullptr (reporting a missing or mistyped table).
+const toml::table* RequiredTable(const toml::table& root, absl::string_view name,
+                                 Problems& problems) {
+  const toml::node* node = root.get(std::string_view(name.data(), name.size()));
+  if (node == nullptr) {
+    problems.AtFile(name, absl::StrCat("missing required table [", name, "]"));
+    return nullptr;
+  }
+  if (!node->is_table()) {
+    problems.At(LineOf(*node), name,
+                absl::StrCat("expected a table ([", name, "]), got ", TypeName(node->type())));
+    return nullptr;
+  }
+  return node->as_table();
+}
+
+SignerConfig Validate(const toml::table& root, Problems& problems,
+                      const std::filesystem::path& base_dir) {
+  SignerConfig config;
+  for (auto&& [key, node] : root) {
+    const absl::string_view k = AsAbsl(key.str());
+    if (k != "server" && k != "acme" && k != "hsm" && k != "state" && k != "audit" &&
+        k != "agents") {
+      problems.At(key.source().begin.line, k,
+                  "unknown key (known top-level tables: server, acme, hsm, state, audit, "
+                  "agents)");
+    }
+  }
+  if (const toml::table* t = RequiredTable(root, "server", problems)) {
+    TableReader reader(problems, *t, "server", base_dir,
+                       {"listen", "tls_cert", "tls_key", "agent_ca_cert", "trust_domain",
+                        "allow_root", "max_message_bytes", "max_concurrent_rpcs"});
+    ReadServer(reader, config.server);
+  }
+  if (const toml::table* t = RequiredTable(root, "acme", problems)) {
+    TableReader reader(problems, *t, "acme", base_dir,
+                       {"directory_url", "ca_bundle", "contact", "eab_kid", "preferred_chain",
+                        "terms_of_service_agreed"});
+    ReadAcme(reader, config.acme);
+  }
+  if (const toml::table* t = RequiredTable(root, "hsm", problems)) {
+    TableReader reader(problems, *t, "hsm", base_dir,
+                       {"module", "token_uri", "pin_file", "account_key", "account_key_type",
+                        "eab_key", "agent_ca_key", "audit_key", "verify_every_signature"});
+    ReadHsm(reader, config.hsm);
+  }
+  if (const toml::table* t = RequiredTable(root, "state", problems)) {
+    TableReader reader(problems, *t, "state", base_dir, {"dir"});
+    ReadState(reader, config.state);
+  }
+  if (const toml::table* t = RequiredTable(root, "audit", problems)) {
+    TableReader reader(problems, *t, "audit", base_dir,
+                       {"log", "checkpoint_every", "rotate_bytes"});
+    ReadAudit(reader, config.audit);
+  }
+  if (const toml::node* agents = root.get("agents")) {
+    const toml::array* array = agents->as_array();
+    if (array == nullptr || !array->is_array_of_tables()) {
+      problems.At(LineOf(*agents), "agents",
+                  absl::StrCat("expected an array of tables ([[agents]] sections), got ",
+                               TypeName(agents->type())));
+    } else {
+      absl::flat_hash_map<std::string, int64_t> first_line;
+      for (size_t i = 0; i < array->size(); ++i) {
+        const toml::table& table = *array->get(i)->as_table();
+        TableReader reader(problems, table, absl::StrCat("agents[", i, "]"), base_dir,
+                           {"name", "allowed_names", "allow_wildcard_certificates", "key_types",
+                            "max_identifiers_per_order", "orders_per_hour", "allow_sign_jws"});
+        AgentPolicy agent;
+        const size_t problems_before = problems.size();
+        ReadAgent(reader, agent);
+        if (problems.size() != problems_before) continue;
+        // Belt and braces: the policy code's own whole-policy check must agree.
+        if (absl::Status s = ValidateAgentPolicy(agent); !s.ok()) {
+          problems.At(LineOf(table), reader.Key("name"), s.message());
+          continue;
+        }
+        const int64_t line = LineOf(*table.get("name"));
+        auto [it, inserted] = first_line.emplace(agent.name, line);
+        if (!inserted) {
+          problems.At(line, reader.Key("name"),
+                      absl::StrCat("duplicate agent name \"", agent.name,
+                                   "\" (first defined at line ", it->second, ")"));
+          continue;
+        }
+        config.agents.push_back(std::move(agent));
+      }
+    }
+  }
+  return config;
+}
+
+}  // namespace
+
+const AgentPolicy* SignerConfig::FindAgent(absl::string_view name) const {
+  for (const AgentPolicy& agent : agents) {
+    if (agent.name == name) return &agent;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<SignerConfig> ParseSignerConfig(absl::string_view text,
+                                               absl::string_view source_name) {
+  const std::string source(source_name);
+  std::error_code ec;
+  std::filesystem::path base_dir = std::filesystem::absolute(source, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot make ", source, " absolute: ", ec.message()));
+  }
+  base_dir = base_dir.parent_path();
+
+  toml::table root;
+  try {
+    root = toml::parse(std::string_view(text.data(), text.size()), std::string_view(source));
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid configuration:\n", source, ":", e.source().begin.line, ":",
+        e.source().begin.column, ": TOML syntax error: ", AsAbsl(e.description())));
+  }
+
+  Problems problems(source);
+  SignerConfig config = Validate(root, problems, base_dir);
+  if (!problems.empty()) return problems.ToStatus();
+  config.source = source;
+  return config;
+}
+
+absl::StatusOr<SignerConfig> LoadSignerConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxConfigBytes));
+  return ParseSignerConfig(text, path);
+}
+
+}  // namespace acme_signer::signer

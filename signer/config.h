@@ -1,0 +1,148 @@
+// SignerConfig: the acme-signer daemon's configuration, loaded from a TOML file and validated as
+// a whole before anything else starts. deploy/acme-signer.toml is the commented example.
+//
+// Schema (R = required, otherwise the default is shown):
+//
+//   [server]
+//   listen              = "127.0.0.1:7443"   host:port, [v6]:port or unix:/abs/path; port 0 picks
+//                                            a free port (tests)
+//   tls_cert            R  path, PEM: the signer's own TLS certificate (written by init)
+//   tls_key             R  path, PEM: its private key (a 0600 file, not an HSM key)
+//   agent_ca_cert       R  path, PEM: the agent CA certificate clients are verified against
+//   trust_domain        R  SPIFFE trust domain of agent identities ("dept.example")
+//   allow_root          = false              whether the daemon may keep running as uid 0
+//   max_message_bytes   = 1048576            gRPC max receive size, 65536..67108864
+//   max_concurrent_rpcs = 64                 1..4096
+//
+//   [acme]
+//   directory_url       R  https:// URL of the CA's ACME directory (http:// is refused)
+//   ca_bundle           = (system store)     path, PEM bundle to verify the CA's TLS with
+//   contact             = []                 array of "mailto:user@host"
+//   eab_kid             = (none)             EAB key identifier (not secret; the key is in the HSM)
+//   preferred_chain     = (none)             issuer CN of the preferred alternate chain
+//   terms_of_service_agreed = false
+//
+//   [hsm]
+//   module              R  p11-kit module name ("softhsm2") or path of a PKCS#11 library
+//   token_uri           = "pkcs11:token=acme-signer"
+//   pin_file            R  path of the 0600 file holding the user PIN
+//   account_key         = "pkcs11:object=acme-account"
+//   account_key_type    = "ec-p256"          ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096
+//   eab_key             = "pkcs11:object=eab-hmac"
+//   agent_ca_key        = "pkcs11:object=agent-ca"
+//   audit_key           = "pkcs11:object=audit-key"
+//   verify_every_signature = false           verify each HSM signature before using it
+//   PKCS#11 URIs must start with "pkcs11:" and must not carry pin-value (use pin_file).
+//
+//   [state]
+//   dir                 R  directory for the SQLite database (signer.db) and other state
+//
+//   [audit]
+//   log                 R  path of the append-only audit log
+//   checkpoint_every    = 256                records between signed checkpoints, 1..1000000
+//   rotate_bytes        = (never)            rotate the log past this size, >= 65536
+//
+//   [[agents]]                               zero or more; an agent not listed is refused
+//   name                R  [a-z0-9-]{1,63}, not starting or ending with '-'; unique. The agent's
+//                          client certificate carries spiffe://<trust_domain>/agent/<name>
+//   allowed_names       R  non-empty array of exact DNS names, "*.suffix" (exactly one label
+//                          under suffix) and "**.suffix" (any depth under suffix) patterns;
+//                          signer/name_policy.h and docs/policy.md are normative
+//   allow_wildcard_certificates = false      whether wildcard identifiers ("*.x") may be ordered
+//                                            (each still has to be covered by allowed_names)
+//   key_types           = all five           CSR key types accepted for this agent
+//   max_identifiers_per_order = 10           1..100
+//   orders_per_hour     = 30                 1..100000
+//   allow_sign_jws      = false              direct mode (SignJws) needs explicit opt-in
+//
+// Every relative path is resolved against the directory of the config file. Paths are only
+// recorded, never opened here: loading the config never reads (and so never echoes) a secret.
+//
+// Thread-safety: the types are plain values (thread-compatible); the functions are thread-safe.
+#ifndef ACME_SIGNER_SIGNER_CONFIG_H_
+#define ACME_SIGNER_SIGNER_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "hsm/key_type.h"
+#include "signer/name_policy.h"
+
+namespace acme_signer::signer {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:7443";
+  std::string tls_cert;       // absolute path
+  std::string tls_key;        // absolute path
+  std::string agent_ca_cert;  // absolute path
+  std::string trust_domain;
+  bool allow_root = false;
+  int64_t max_message_bytes = 1 << 20;
+  int64_t max_concurrent_rpcs = 64;
+};
+
+struct AcmeConfig {
+  std::string directory_url;
+  std::optional<std::string> ca_bundle;  // absolute path
+  std::vector<std::string> contact;      // "mailto:..." URLs
+  std::optional<std::string> eab_kid;
+  std::optional<std::string> preferred_chain;
+  bool terms_of_service_agreed = false;
+};
+
+struct HsmConfig {
+  std::string module;  // p11-kit module name, or absolute path of a library
+  std::string token_uri = "pkcs11:token=acme-signer";
+  std::string pin_file;  // absolute path
+  std::string account_key = "pkcs11:object=acme-account";
+  hsm::KeyType account_key_type = hsm::KeyType::kEcP256;
+  std::string eab_key = "pkcs11:object=eab-hmac";
+  std::string agent_ca_key = "pkcs11:object=agent-ca";
+  std::string audit_key = "pkcs11:object=audit-key";
+  bool verify_every_signature = false;
+};
+
+struct StateConfig {
+  std::string dir;  // absolute path
+};
+
+struct AuditConfig {
+  std::string log;  // absolute path
+  int64_t checkpoint_every = 256;
+  std::optional<int64_t> rotate_bytes;
+};
+
+struct SignerConfig {
+  std::string source;  // the config file path (or source name) it was parsed from
+  ServerConfig server;
+  AcmeConfig acme;
+  HsmConfig hsm;
+  StateConfig state;
+  AuditConfig audit;
+  // In file order; names are unique; each passed ValidateAgentPolicy. key_types holds the
+  // canonical names ("ec-p256", ...), all five when the file leaves key_types out.
+  std::vector<AgentPolicy> agents;
+
+  // The policy of agent `name`, or nullptr when no such agent is configured (deny).
+  const AgentPolicy* FindAgent(absl::string_view name) const;
+};
+
+// Reads and validates the config file at `path` (at most 1 MiB). Errors: the ReadFile errors
+// (NotFound, PermissionDenied, ...) naming the path, or InvalidArgument from ParseSignerConfig.
+absl::StatusOr<SignerConfig> LoadSignerConfig(const std::string& path);
+
+// Parses and validates TOML `text`. `source_name` is used in messages ("<source>:<line>: ...")
+// and its directory (made absolute against the working directory) is the base for relative
+// paths. On failure, InvalidArgument whose message lists every problem found, one per line,
+// each naming the source, the line, and the key (e.g.
+// "acme-signer.toml:7: server.listen: port 99999 is out of range 0..65535").
+absl::StatusOr<SignerConfig> ParseSignerConfig(absl::string_view text,
+                                               absl::string_view source_name);
+
+}  // namespace acme_signer::signer
+
+#endif  // ACME_SIGNER_SIGNER_CONFIG_H_

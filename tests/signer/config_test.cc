@@ -1,0 +1,460 @@
+#include "signer/config.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/files.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hsm/key_type.h"
+
+namespace acme_signer::signer {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kSource[] = "/etc/acme-signer/acme-signer.toml";
+
+// Every required key, nothing optional.
+constexpr char kMinimal[] = R"([server]
+tls_cert = "tls/server.pem"
+tls_key = "tls/server.key"
+agent_ca_cert = "/etc/acme-signer/tls/agent-ca.pem"
+trust_domain = "dept.example"
+
+[acme]
+directory_url = "https://ca.example/dir"
+
+[hsm]
+module = "softhsm2"
+pin_file = "hsm.pin"
+
+[state]
+dir = "state"
+
+[audit]
+log = "/var/log/acme-signer/audit.log"
+
+[[agents]]
+name = "web1"
+allowed_names = ["www.dept.example"]
+)";
+
+// 1-based line of the first line containing `needle`.
+int LineOf(const std::string& text, const std::string& needle) {
+  const size_t pos = text.find(needle);
+  EXPECT_NE(pos, std::string::npos) << needle;
+  int line = 1;
+  for (size_t i = 0; i < pos; ++i) line += text[i] == '\n';
+  return line;
+}
+
+std::string Replace(std::string text, const std::string& from, const std::string& to) {
+  const size_t pos = text.find(from);
+  EXPECT_NE(pos, std::string::npos) << from;
+  return text.replace(pos, from.size(), to);
+}
+
+// Parses `text`, expects InvalidArgument, and returns the message.
+std::string ErrorOf(const std::string& text) {
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(text, kSource);
+  EXPECT_FALSE(config.ok());
+  if (config.ok()) return "";
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << config.status();
+  return std::string(config.status().message());
+}
+
+std::string At(const std::string& text, const std::string& needle) {
+  return absl::StrCat(kSource, ":", LineOf(text, needle), ": ");
+}
+
+TEST(SignerConfigTest, ParsesAFullConfigWithEveryKey) {
+  const std::string text = R"(
+[server]
+listen = "[::1]:9443"
+tls_cert = "/srv/tls/server.pem"
+tls_key = "/srv/tls/server.key"
+agent_ca_cert = "/srv/tls/agent-ca.pem"
+trust_domain = "dept.example"
+allow_root = true
+max_message_bytes = 2097152
+max_concurrent_rpcs = 16
+
+[acme]
+directory_url = "https://localhost:14000/dir"
+ca_bundle = "/srv/pebble.pem"
+contact = ["mailto:pki@dept.example", "mailto:ops@dept.example"]
+eab_kid = "kid-1"
+preferred_chain = "Pebble Root CA"
+terms_of_service_agreed = true
+
+[hsm]
+module = "/usr/lib/softhsm/libsofthsm2.so"
+token_uri = "pkcs11:token=signer"
+pin_file = "/srv/hsm.pin"
+account_key = "pkcs11:object=acct"
+account_key_type = "ec-p384"
+eab_key = "pkcs11:object=eab"
+agent_ca_key = "pkcs11:object=ca"
+audit_key = "pkcs11:object=audit"
+verify_every_signature = true
+
+[state]
+dir = "/var/lib/acme-signer"
+
+[audit]
+log = "/var/log/acme-signer/audit.log"
+checkpoint_every = 100
+rotate_bytes = 1000000
+
+[[agents]]
+name = "web1"
+allowed_names = ["www.dept.example", "*.web1.dept.example", "**.lab.dept.example"]
+allow_wildcard_certificates = true
+key_types = ["ec-p256", "rsa-3072", "ec-p256"]
+max_identifiers_per_order = 5
+orders_per_hour = 7
+allow_sign_jws = true
+
+[[agents]]
+name = "db-2"
+allowed_names = ["db2.dept.example"]
+)";
+  absl::StatusOr<SignerConfig> parsed = ParseSignerConfig(text, kSource);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const SignerConfig& config = *parsed;
+  EXPECT_EQ(config.source, kSource);
+  EXPECT_EQ(config.server.listen, "[::1]:9443");
+  EXPECT_EQ(config.server.tls_cert, "/srv/tls/server.pem");
+  EXPECT_EQ(config.server.tls_key, "/srv/tls/server.key");
+  EXPECT_EQ(config.server.agent_ca_cert, "/srv/tls/agent-ca.pem");
+  EXPECT_EQ(config.server.trust_domain, "dept.example");
+  EXPECT_TRUE(config.server.allow_root);
+  EXPECT_EQ(config.server.max_message_bytes, 2097152);
+  EXPECT_EQ(config.server.max_concurrent_rpcs, 16);
+
+  EXPECT_EQ(config.acme.directory_url, "https://localhost:14000/dir");
+  EXPECT_EQ(config.acme.ca_bundle, "/srv/pebble.pem");
+  EXPECT_THAT(config.acme.contact,
+              ElementsAre("mailto:pki@dept.example", "mailto:ops@dept.example"));
+  EXPECT_EQ(config.acme.eab_kid, "kid-1");
+  EXPECT_EQ(config.acme.preferred_chain, "Pebble Root CA");
+  EXPECT_TRUE(config.acme.terms_of_service_agreed);
+
+  EXPECT_EQ(config.hsm.module, "/usr/lib/softhsm/libsofthsm2.so");
+  EXPECT_EQ(config.hsm.token_uri, "pkcs11:token=signer");
+  EXPECT_EQ(config.hsm.pin_file, "/srv/hsm.pin");
+  EXPECT_EQ(config.hsm.account_key, "pkcs11:object=acct");
+  EXPECT_EQ(config.hsm.account_key_type, hsm::KeyType::kEcP384);
+  EXPECT_EQ(config.hsm.eab_key, "pkcs11:object=eab");
+  EXPECT_EQ(config.hsm.agent_ca_key, "pkcs11:object=ca");
+  EXPECT_EQ(config.hsm.audit_key, "pkcs11:object=audit");
+  EXPECT_TRUE(config.hsm.verify_every_signature);
+
+  EXPECT_EQ(config.state.dir, "/var/lib/acme-signer");
+  EXPECT_EQ(config.audit.log, "/var/log/acme-signer/audit.log");
+  EXPECT_EQ(config.audit.checkpoint_every, 100);
+  EXPECT_EQ(config.audit.rotate_bytes, 1000000);
+
+  ASSERT_EQ(config.agents.size(), 2u);
+  const AgentPolicy& web1 = config.agents[0];
+  EXPECT_EQ(web1.name, "web1");
+  EXPECT_THAT(web1.allowed_names,
+              ElementsAre("www.dept.example", "*.web1.dept.example", "**.lab.dept.example"));
+  EXPECT_TRUE(web1.allow_wildcard_certificates);
+  EXPECT_THAT(web1.key_types, ElementsAre("ec-p256", "rsa-3072"));
+  EXPECT_EQ(web1.max_identifiers_per_order, 5);
+  EXPECT_EQ(web1.orders_per_hour, 7);
+  EXPECT_TRUE(web1.allow_sign_jws);
+  EXPECT_EQ(config.FindAgent("db-2"), &config.agents[1]);
+  EXPECT_EQ(config.FindAgent("web3"), nullptr);
+}
+
+TEST(SignerConfigTest, AppliesDefaultsAndDeniesByDefault) {
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(kMinimal, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.listen, "127.0.0.1:7443");
+  EXPECT_FALSE(config->server.allow_root);
+  EXPECT_EQ(config->server.max_message_bytes, 1 << 20);
+  EXPECT_FALSE(config->acme.ca_bundle.has_value());
+  EXPECT_TRUE(config->acme.contact.empty());
+  EXPECT_FALSE(config->acme.eab_kid.has_value());
+  EXPECT_FALSE(config->acme.terms_of_service_agreed);
+  EXPECT_EQ(config->hsm.token_uri, "pkcs11:token=acme-signer");
+  EXPECT_EQ(config->hsm.account_key, "pkcs11:object=acme-account");
+  EXPECT_EQ(config->hsm.account_key_type, hsm::KeyType::kEcP256);
+  EXPECT_EQ(config->hsm.eab_key, "pkcs11:object=eab-hmac");
+  EXPECT_EQ(config->hsm.agent_ca_key, "pkcs11:object=agent-ca");
+  EXPECT_EQ(config->hsm.audit_key, "pkcs11:object=audit-key");
+  EXPECT_FALSE(config->hsm.verify_every_signature);
+  EXPECT_EQ(config->audit.checkpoint_every, 256);
+  EXPECT_FALSE(config->audit.rotate_bytes.has_value());
+  ASSERT_EQ(config->agents.size(), 1u);
+  const AgentPolicy& agent = config->agents[0];
+  EXPECT_FALSE(agent.allow_wildcard_certificates);
+  EXPECT_FALSE(agent.allow_sign_jws);
+  EXPECT_THAT(agent.key_types,
+              ElementsAre("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"));
+  EXPECT_EQ(agent.max_identifiers_per_order, 10);
+  EXPECT_EQ(agent.orders_per_hour, 30);
+}
+
+TEST(SignerConfigTest, ResolvesRelativePathsAgainstTheConfigFileDirectory) {
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(kMinimal, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.tls_cert, "/etc/acme-signer/tls/server.pem");
+  EXPECT_EQ(config->server.tls_key, "/etc/acme-signer/tls/server.key");
+  EXPECT_EQ(config->hsm.pin_file, "/etc/acme-signer/hsm.pin");
+  EXPECT_EQ(config->state.dir, "/etc/acme-signer/state");
+  // A module name without '/' is a p11-kit module name, not a path.
+  EXPECT_EQ(config->hsm.module, "softhsm2");
+
+  const std::string dotted = Replace(kMinimal, "\"hsm.pin\"", "\"../secrets/./hsm.pin\"");
+  config = ParseSignerConfig(dotted, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->hsm.pin_file, "/etc/secrets/hsm.pin");
+}
+
+TEST(SignerConfigTest, AcceptsAConfigWithoutAgents) {
+  const std::string text = Replace(
+      kMinimal, "[[agents]]\nname = \"web1\"\nallowed_names = [\"www.dept.example\"]\n", "");
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(text, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->agents.empty());
+  EXPECT_EQ(config->FindAgent("web1"), nullptr);
+}
+
+TEST(SignerConfigTest, TheShippedExampleConfigIsValid) {
+  const std::string path =
+      std::string(__FILE__).substr(0, std::string(__FILE__).rfind("/tests/")) +
+      "/deploy/acme-signer.toml";
+  absl::StatusOr<SignerConfig> config = LoadSignerConfig(path);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.trust_domain, "dept.example");
+  ASSERT_NE(config->FindAgent("web1"), nullptr);
+  EXPECT_FALSE(config->FindAgent("web1")->allow_sign_jws);
+}
+
+TEST(SignerConfigTest, LoadReadsTheFileAndResolvesPathsBesideIt) {
+  char dir_template[] = "/tmp/config_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string path = dir + "/signer.toml";
+  ASSERT_TRUE(WriteFileAtomically(path, kMinimal, 0644).ok());
+  absl::StatusOr<SignerConfig> config = LoadSignerConfig(path);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->hsm.pin_file, dir + "/hsm.pin");
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+}
+
+TEST(SignerConfigTest, LoadOfAMissingFileIsNotFoundNamingThePath) {
+  absl::StatusOr<SignerConfig> config = LoadSignerConfig("/nonexistent/acme-signer.toml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(config.status().message()),
+              HasSubstr("/nonexistent/acme-signer.toml"));
+}
+
+TEST(SignerConfigTest, UnknownKeyIsNamedWithItsLine) {
+  const std::string text = Replace(kMinimal, "[acme]\n", "[acme]\ndirectory = \"x\"\n");
+  const std::string message = ErrorOf(text);
+  EXPECT_THAT(message, HasSubstr(At(text, "directory = ") + "acme.directory: unknown key"));
+  EXPECT_THAT(message, HasSubstr("directory_url"));  // lists the known keys
+}
+
+TEST(SignerConfigTest, UnknownKeyInAnAgentIsNamedWithItsIndexAndLine) {
+  const std::string text = absl::StrCat(kMinimal, "allowed_name = [\"a.dept.example\"]\n");
+  EXPECT_THAT(ErrorOf(text),
+              HasSubstr(At(text, "allowed_name = ") + "agents[0].allowed_name: unknown key"));
+}
+
+TEST(SignerConfigTest, UnknownTopLevelTableIsNamed) {
+  const std::string text = absl::StrCat(kMinimal, "\n[metrics]\nlisten = \"x\"\n");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "[metrics]") + "metrics: unknown key"));
+}
+
+TEST(SignerConfigTest, WrongTypeNamesTheExpectedAndActualType) {
+  const std::string text =
+      Replace(kMinimal, "[server]\n", "[server]\nmax_concurrent_rpcs = \"64\"\n");
+  EXPECT_THAT(ErrorOf(text),
+              HasSubstr(At(text, "max_concurrent_rpcs") +
+                        "server.max_concurrent_rpcs: expected an integer, got a string"));
+}
+
+TEST(SignerConfigTest, WrongTypeInsideAnArrayNamesTheElement) {
+  const std::string text = Replace(kMinimal, "[acme]\n", "[acme]\ncontact = [\"mailto:a@b.example\", 5]\n");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "contact =") +
+                                       "acme.contact[1]: expected a string, got an integer"));
+}
+
+TEST(SignerConfigTest, OutOfRangeIntegerNamesTheRange) {
+  const std::string text = Replace(kMinimal, "[audit]\n", "[audit]\ncheckpoint_every = 0\n");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "checkpoint_every") +
+                                       "audit.checkpoint_every: 0 is out of range 1..1000000"));
+}
+
+TEST(SignerConfigTest, BadKeyTypeIsNamedWithTheAcceptedValues) {
+  const std::string text =
+      Replace(kMinimal, "[hsm]\n", "[hsm]\naccount_key_type = \"ed25519\"\n");
+  const std::string message = ErrorOf(text);
+  EXPECT_THAT(message, HasSubstr(At(text, "account_key_type") +
+                                 "hsm.account_key_type: \"ed25519\" is not a key type"));
+  EXPECT_THAT(message, HasSubstr("ec-p256"));
+}
+
+TEST(SignerConfigTest, BadAgentKeyTypeNamesTheArrayElement) {
+  const std::string text = absl::StrCat(kMinimal, "key_types = [\"ec-p256\", \"rsa-1024\"]\n");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "key_types") +
+                                       "agents[0].key_types[1]: \"rsa-1024\" is not a key type"));
+}
+
+TEST(SignerConfigTest, BadNamePatternsAreRefusedWithTheirLine) {
+  for (const char* bad : {"*", "www.*.dept.example", "WWW.dept.example", "a..dept.example",
+                          "*.", "dept.example.", "-a.dept.example", "a_b.dept.example"}) {
+    SCOPED_TRACE(bad);
+    const std::string text = Replace(kMinimal, "[\"www.dept.example\"]",
+                                     absl::StrCat("[\n  \"ok.dept.example\",\n  \"", bad, "\"]"));
+    const std::string message = ErrorOf(text);
+    EXPECT_THAT(message, HasSubstr(absl::StrCat(kSource, ":", LineOf(text, "ok.dept") + 1,
+                                                ": agents[0].allowed_names[1]: ")));
+  }
+}
+
+TEST(SignerConfigTest, EmptyAllowedNamesIsRefused) {
+  const std::string text = Replace(kMinimal, "[\"www.dept.example\"]", "[]");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "allowed_names") +
+                                       "agents[0].allowed_names: must list at least one"));
+}
+
+TEST(SignerConfigTest, BadAgentNameIsRefused) {
+  for (const char* bad : {"Web1", "web_1", "web.1", "-web", ""}) {
+    SCOPED_TRACE(bad);
+    const std::string text =
+        Replace(kMinimal, "name = \"web1\"", absl::StrCat("name = \"", bad, "\""));
+    EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "name = ") + "agents[0].name: "));
+  }
+}
+
+TEST(SignerConfigTest, DuplicateAgentNameNamesBothLines) {
+  const std::string text =
+      absl::StrCat(kMinimal, "\n[[agents]]\nname = \"web1\"\nallowed_names = [\"x.dept.example\"]\n");
+  const int first = LineOf(text, "name = \"web1\"");
+  const int second = LineOf(text.substr(0, text.rfind("name = \"web1\"")) + "#", "#");
+  EXPECT_THAT(ErrorOf(text),
+              HasSubstr(absl::StrCat(kSource, ":", second,
+                                     ": agents[1].name: duplicate agent name \"web1\" (first "
+                                     "defined at line ",
+                                     first, ")")));
+}
+
+TEST(SignerConfigTest, PlainHttpDirectoryIsRefused) {
+  const std::string text =
+      Replace(kMinimal, "https://ca.example/dir", "http://ca.example/dir");
+  EXPECT_THAT(ErrorOf(text),
+              HasSubstr(At(text, "directory_url") +
+                        "acme.directory_url: \"http://ca.example/dir\" uses http://; ACME "
+                        "requires https://"));
+}
+
+TEST(SignerConfigTest, MissingRequiredKeyIsNamedAtItsTable) {
+  const std::string text = Replace(kMinimal, "trust_domain = \"dept.example\"\n", "");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "[server]") +
+                                       "server.trust_domain: missing required key"));
+}
+
+TEST(SignerConfigTest, MissingRequiredTableIsNamed) {
+  const std::string text = Replace(kMinimal, "[state]\ndir = \"state\"\n", "");
+  EXPECT_THAT(ErrorOf(text),
+              HasSubstr(absl::StrCat(kSource, ": state: missing required table [state]")));
+}
+
+TEST(SignerConfigTest, AgentsAsAPlainTableIsRefused) {
+  const std::string text = Replace(kMinimal, "[[agents]]", "[agents]");
+  EXPECT_THAT(ErrorOf(text), HasSubstr("agents: expected an array of tables ([[agents]]"));
+}
+
+TEST(SignerConfigTest, TomlSyntaxErrorNamesLineAndColumn) {
+  const std::string text = Replace(kMinimal, "[acme]\n", "[acme]\nbroken = \n");
+  EXPECT_THAT(ErrorOf(text),
+              HasSubstr(absl::StrCat(kSource, ":", LineOf(text, "broken"), ":")));
+  EXPECT_THAT(ErrorOf(text), HasSubstr("TOML syntax error"));
+}
+
+TEST(SignerConfigTest, BadListenAddressesAreRefused) {
+  for (const char* bad : {"7443", "127.0.0.1:", "127.0.0.1:99999", "::1:7443", "[::1:7443",
+                          "[nothost]:1", "unix:relative", "host name:1", "127.0.0.1:-1"}) {
+    SCOPED_TRACE(bad);
+    const std::string text =
+        Replace(kMinimal, "[server]\n", absl::StrCat("[server]\nlisten = \"", bad, "\"\n"));
+    EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "listen") + "server.listen: "));
+  }
+  for (const char* good : {"0.0.0.0:7443", "localhost:0", "[::]:7443", "unix:/run/signer.sock",
+                           "signer.dept.example:443"}) {
+    SCOPED_TRACE(good);
+    const std::string text =
+        Replace(kMinimal, "[server]\n", absl::StrCat("[server]\nlisten = \"", good, "\"\n"));
+    absl::StatusOr<SignerConfig> config = ParseSignerConfig(text, kSource);
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->server.listen, good);
+  }
+}
+
+TEST(SignerConfigTest, ContactMustBeASingleMailtoAddress) {
+  for (const char* bad : {"admin@dept.example", "mailto:", "mailto:a@b@c", "mailto:a@b,c@d",
+                          "tel:+4912345"}) {
+    SCOPED_TRACE(bad);
+    const std::string text =
+        Replace(kMinimal, "[acme]\n", absl::StrCat("[acme]\ncontact = [\"", bad, "\"]\n"));
+    EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "contact") + "acme.contact[0]: "));
+  }
+}
+
+TEST(SignerConfigTest, PinValueInAUriIsRefusedWithoutEchoingThePin) {
+  const std::string text = Replace(kMinimal, "[hsm]\n",
+                                   "[hsm]\ntoken_uri = \"pkcs11:token=t;pin-value=hunter2\"\n");
+  const std::string message = ErrorOf(text);
+  EXPECT_THAT(message, HasSubstr(At(text, "token_uri") + "hsm.token_uri: the URI contains "
+                                                         "pin-value"));
+  EXPECT_THAT(message, Not(HasSubstr("hunter2")));
+}
+
+TEST(SignerConfigTest, NonPkcs11KeyReferenceIsRefused) {
+  const std::string text =
+      Replace(kMinimal, "[hsm]\n", "[hsm]\naccount_key = \"/etc/acme-signer/account.key\"\n");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "account_key") +
+                                       "hsm.account_key: \"/etc/acme-signer/account.key\" is not "
+                                       "a PKCS#11 URI"));
+}
+
+TEST(SignerConfigTest, BadTrustDomainIsRefused) {
+  const std::string text =
+      Replace(kMinimal, "trust_domain = \"dept.example\"", "trust_domain = \"Dept.Example\"");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "trust_domain") + "server.trust_domain: "));
+}
+
+TEST(SignerConfigTest, TildePathsAreRefusedRatherThanMisresolved) {
+  const std::string text = Replace(kMinimal, "\"hsm.pin\"", "\"~/hsm.pin\"");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "pin_file") +
+                                       "hsm.pin_file: \"~/hsm.pin\": '~' is not expanded"));
+}
+
+TEST(SignerConfigTest, ReportsEveryProblemAtOnce) {
+  std::string text = Replace(kMinimal, "https://", "http://");
+  text = Replace(text, "[state]\n", "[state]\nfoo = 1\n");
+  text = absl::StrCat(text, "orders_per_hour = 0\n");
+  const std::string message = ErrorOf(text);
+  EXPECT_THAT(message, HasSubstr("acme.directory_url"));
+  EXPECT_THAT(message, HasSubstr("state.foo: unknown key"));
+  EXPECT_THAT(message, HasSubstr("agents[0].orders_per_hour: 0 is out of range"));
+}
+
+}  // namespace
+}  // namespace acme_signer::signer
