@@ -282,9 +282,9 @@ absl::StatusOr<HttpResponse> CurlHttpClient::Do(const HttpRequest& request) {
   if (rc == CURLE_OK) Release(std::move(easy));  // A failed transfer's handle is dropped.
 
   if (transfer.body_too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-    return fail(absl::StatusCode::kResourceExhausted,
-                absl::StrCat("response body exceeds the limit of ", options_.max_response_bytes,
-                             " bytes"));
+    return fail(
+        absl::StatusCode::kResourceExhausted,
+        absl::StrCat("response body exceeds the limit of ", options_.max_response_bytes, " bytes"));
   }
   if (rc != CURLE_OK) {
     std::string reason = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);

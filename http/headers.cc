@@ -54,12 +54,10 @@ absl::StatusOr<std::string> Resolve(absl::string_view base, absl::string_view re
   auto handle = ParseUrl(base);
   if (!handle.ok()) return handle.status();
   // Setting a URL on a handle that already holds one resolves it as relative to the old one.
-  CURLUcode rc =
-      curl_url_set(handle->get(), CURLUPART_URL, std::string(reference).c_str(), 0);
+  CURLUcode rc = curl_url_set(handle->get(), CURLUPART_URL, std::string(reference).c_str(), 0);
   if (rc != CURLUE_OK) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot resolve \"", reference,
-                                                   "\" against \"", base,
-                                                   "\": ", curl_url_strerror(rc)));
+    return absl::InvalidArgumentError(absl::StrCat("cannot resolve \"", reference, "\" against \"",
+                                                   base, "\": ", curl_url_strerror(rc)));
   }
   return GetPart(handle->get(), CURLUPART_URL, 0, "cannot format resolved URL");
 }
@@ -130,8 +128,7 @@ class LinkLexer {
 };
 
 absl::Status LinkSyntaxError(absl::string_view value, absl::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("malformed Link header \"", value, "\": ", what));
+  return absl::InvalidArgumentError(absl::StrCat("malformed Link header \"", value, "\": ", what));
 }
 
 // Parses one header line into `links`.
@@ -238,8 +235,8 @@ absl::StatusOr<absl::Duration> ParseRetryAfter(absl::string_view value, absl::Ti
       return std::max(when - now, absl::ZeroDuration());
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "Retry-After \"", trimmed, "\" is neither delta-seconds nor an HTTP-date"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("Retry-After \"", trimmed, "\" is neither delta-seconds nor an HTTP-date"));
 }
 
 absl::Status ValidateReplayNonce(absl::string_view nonce) {
@@ -247,9 +244,9 @@ absl::Status ValidateReplayNonce(absl::string_view nonce) {
   for (char c : nonce) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
       // Nonces are not secret, but bound what goes into the message.
-      return absl::InvalidArgumentError(
-          absl::StrCat("Replay-Nonce \"", nonce.substr(0, 64),
-                       nonce.size() > 64 ? "..." : "", "\" has a non-base64url character"));
+      return absl::InvalidArgumentError(absl::StrCat("Replay-Nonce \"", nonce.substr(0, 64),
+                                                     nonce.size() > 64 ? "..." : "",
+                                                     "\" has a non-base64url character"));
     }
   }
   return absl::OkStatus();
@@ -267,12 +264,13 @@ absl::StatusOr<std::string> Origin(absl::string_view url) {
   if (!scheme.ok()) return scheme.status();
   std::string lower_scheme = absl::AsciiStrToLower(*scheme);
   if (lower_scheme != "https" && lower_scheme != "http") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("URL \"", url, "\" is not http or https"));
+    return absl::InvalidArgumentError(absl::StrCat("URL \"", url, "\" is not http or https"));
   }
-  auto host = GetPart(handle->get(), CURLUPART_HOST, 0, absl::StrCat("URL \"", url, "\" has no host"));
+  auto host =
+      GetPart(handle->get(), CURLUPART_HOST, 0, absl::StrCat("URL \"", url, "\" has no host"));
   if (!host.ok()) return host.status();
-  if (host->empty()) return absl::InvalidArgumentError(absl::StrCat("URL \"", url, "\" has no host"));
+  if (host->empty())
+    return absl::InvalidArgumentError(absl::StrCat("URL \"", url, "\" has no host"));
   auto port = GetPart(handle->get(), CURLUPART_PORT, CURLU_DEFAULT_PORT,
                       absl::StrCat("URL \"", url, "\" has no port"));
   if (!port.ok()) return port.status();

@@ -84,8 +84,8 @@ std::string BuildResponse(int status, absl::string_view body, bool include_body,
                           absl::string_view extra_headers = "") {
   return absl::StrCat("HTTP/1.1 ", status, " ", StatusText(status),
                       "\r\nContent-Type: text/plain\r\nContent-Length: ", body.size(),
-                      "\r\nConnection: close\r\nCache-Control: no-store\r\n", extra_headers,
-                      "\r\n", include_body ? body : "");
+                      "\r\nConnection: close\r\nCache-Control: no-store\r\n", extra_headers, "\r\n",
+                      include_body ? body : "");
 }
 
 // One client connection, driven by the serving thread only.
@@ -138,8 +138,8 @@ absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view address, uint
     out.host = absl::StrCat("[", text, "]");
     return out;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "http-01 responder: \"", address, "\" is not a numeric IPv4 or IPv6 address"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("http-01 responder: \"", address, "\" is not a numeric IPv4 or IPv6 address"));
 }
 
 }  // namespace
@@ -214,8 +214,7 @@ std::string Http01Responder::listen_address() const {
 absl::Status Http01Responder::AddToken(absl::string_view token,
                                        absl::string_view key_authorization) {
   if (!IsBase64Url(token)) {
-    return absl::InvalidArgumentError(
-        "http-01 token must be non-empty base64url ([A-Za-z0-9_-])");
+    return absl::InvalidArgumentError("http-01 token must be non-empty base64url ([A-Za-z0-9_-])");
   }
   absl::MutexLock lock(&mutex_);
   tokens_[token] = std::string(key_authorization);
@@ -360,8 +359,8 @@ void Http01Responder::Serve(ScopedFd listener, ScopedFd wake_read) {
     int timeout_ms = -1;
     if (next_deadline != absl::InfiniteFuture()) {
       // Round up so we do not spin just before a deadline.
-      timeout_ms = static_cast<int>(
-          absl::ToInt64Milliseconds(next_deadline - now + absl::Milliseconds(1)));
+      timeout_ms =
+          static_cast<int>(absl::ToInt64Milliseconds(next_deadline - now + absl::Milliseconds(1)));
       timeout_ms = std::max(timeout_ms, 0);
     }
     const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
@@ -419,8 +418,7 @@ void Http01Responder::Serve(ScopedFd listener, ScopedFd wake_read) {
 
     if (accepting && (fds[1].revents & POLLIN) != 0) {
       while (connections.size() < options_.max_connections) {
-        ScopedFd client(
-            ::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        ScopedFd client(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (!client.valid()) {
           if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             accept_paused_until = now + kAcceptBackoff;

@@ -37,8 +37,8 @@ namespace acme_signer::http {
 
 // The parsed request line and header fields of an HTTP/1.x request.
 struct RequestHead {
-  std::string method;  // Case-sensitive token, e.g. "GET".
-  std::string target;  // Request target as sent, e.g. "/.well-known/acme-challenge/abc".
+  std::string method;     // Case-sensitive token, e.g. "GET".
+  std::string target;     // Request target as sent, e.g. "/.well-known/acme-challenge/abc".
   int minor_version = 1;  // HTTP/1.<minor_version>; only 0 and 1 are accepted.
   // Field names lower-cased, values with surrounding whitespace removed, in order.
   std::vector<std::pair<std::string, std::string>> headers;

@@ -15,9 +15,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/files.h"
 #include "http/headers.h"
 #include "http/http01_responder.h"
 #include "http/scoped_fd.h"
@@ -130,13 +130,13 @@ TEST(CurlHttpClientCreateTest, RejectsBadOptions) {
 
   CurlHttpClient::Options zero_timeout;
   zero_timeout.total_timeout = absl::ZeroDuration();
-  ExpectStatus(CurlHttpClient::Create(zero_timeout).status(),
-               absl::StatusCode::kInvalidArgument, "total_timeout must be positive");
+  ExpectStatus(CurlHttpClient::Create(zero_timeout).status(), absl::StatusCode::kInvalidArgument,
+               "total_timeout must be positive");
 
   CurlHttpClient::Options zero_connect;
   zero_connect.connect_timeout = absl::Seconds(-1);
-  ExpectStatus(CurlHttpClient::Create(zero_connect).status(),
-               absl::StatusCode::kInvalidArgument, "connect_timeout must be positive");
+  ExpectStatus(CurlHttpClient::Create(zero_connect).status(), absl::StatusCode::kInvalidArgument,
+               "connect_timeout must be positive");
 
   CurlHttpClient::Options zero_limit;
   zero_limit.max_response_bytes = 0;
@@ -277,12 +277,14 @@ TEST(CurlHttpClientTest, SendsPostBodyContentTypeExtraHeadersAndUserAgentWithout
 
 TEST(CurlHttpClientTest, FailsWithResourceExhaustedWhenTheBodyExceedsTheLimit) {
   // Announced length over the limit, and a chunked body with no announced length.
-  CannedServer announced(absl::StrCat("HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n"
-                                      "Connection: close\r\n\r\n",
-                                      std::string(2000, 'a')));
-  CannedServer chunked(absl::StrCat("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-                                    "Connection: close\r\n\r\n7d0\r\n",
-                                    std::string(2000, 'a'), "\r\n0\r\n\r\n"));
+  CannedServer announced(
+      absl::StrCat("HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n"
+                   "Connection: close\r\n\r\n",
+                   std::string(2000, 'a')));
+  CannedServer chunked(
+      absl::StrCat("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                   "Connection: close\r\n\r\n7d0\r\n",
+                   std::string(2000, 'a'), "\r\n0\r\n\r\n"));
   CurlHttpClient::Options options = PlainHttp();
   options.max_response_bytes = 1000;
   auto client = MustCreate(options);
@@ -303,8 +305,8 @@ TEST(CurlHttpClientTest, FailsWithResourceExhaustedForALargeKeyAuthorizationFrom
   options.max_response_bytes = 16 * 1024;
   auto client = MustCreate(options);
   HttpRequest request;
-  request.url = absl::StrCat("http://127.0.0.1:", responder.port(), kAcmeChallengePathPrefix,
-                             "tok");
+  request.url =
+      absl::StrCat("http://127.0.0.1:", responder.port(), kAcmeChallengePathPrefix, "tok");
   ExpectStatus(client->Do(request).status(), absl::StatusCode::kResourceExhausted,
                "exceeds the limit of 16384 bytes");
 }

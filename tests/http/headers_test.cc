@@ -42,8 +42,9 @@ TEST(LinkHeaderTest, ParsesUnquotedRelAndWhitespaceAroundParameters) {
 }
 
 TEST(LinkHeaderTest, SplitsSeveralLinksInOneHeaderAndKeepsOrderAcrossHeaders) {
-  auto links = MustParse({R"(<https://a.example/1>; rel="alternate", <https://a.example/2>; rel="alternate")",
-                          R"(<https://a.example/3>;rel="up")"});
+  auto links = MustParse(
+      {R"(<https://a.example/1>; rel="alternate", <https://a.example/2>; rel="alternate")",
+       R"(<https://a.example/3>;rel="up")"});
   ASSERT_EQ(links.size(), 3u);
   EXPECT_THAT(LinksWithRel(links, "alternate"),
               ElementsAre("https://a.example/1", "https://a.example/2"));
@@ -77,7 +78,8 @@ TEST(LinkHeaderTest, UnescapesQuotedPairsInParameterValues) {
 }
 
 TEST(LinkHeaderTest, ResolvesRelativeUrlsAgainstTheRequestUrl) {
-  auto links = MustParse({R"(</acme/cert/1/alt>;rel="alternate", <chain/2>;rel="alternate", <../up>;rel="up", <//other.example/p>;rel="x")"});
+  auto links = MustParse(
+      {R"(</acme/cert/1/alt>;rel="alternate", <chain/2>;rel="alternate", <../up>;rel="up", <//other.example/p>;rel="x")"});
   ASSERT_EQ(links.size(), 4u);
   EXPECT_EQ(links[0].url, "https://acme.example:14000/acme/cert/1/alt");
   EXPECT_EQ(links[1].url, "https://acme.example:14000/my-account/3/chain/2");
@@ -149,8 +151,15 @@ TEST(RetryAfterTest, ClampsDatesInThePastToZero) {
 
 TEST(RetryAfterTest, RejectsGarbage) {
   const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
-  const char* garbage[] = {"",         "   ",  "-5",   "1.5",  "12abc", "abc",
-                           "0x10",     "+3",   "Sun, 06 Nov 1994 08:49:37",
+  const char* garbage[] = {"",
+                           "   ",
+                           "-5",
+                           "1.5",
+                           "12abc",
+                           "abc",
+                           "0x10",
+                           "+3",
+                           "Sun, 06 Nov 1994 08:49:37",
                            "Sun, 06 Nov 1994 08:49:37 GMT trailing",
                            "2024-01-01T00:00:00Z"};
   for (const char* value : garbage) {

@@ -44,9 +44,9 @@ TEST(ParseRequestHeadTest, ParsesRequestLineAndLowerCasesHeaderNames) {
   EXPECT_EQ(head->method, "GET");
   EXPECT_EQ(head->target, "/.well-known/acme-challenge/abc");
   EXPECT_EQ(head->minor_version, 1);
-  EXPECT_THAT(head->headers, ElementsAre(Pair("host", "example.com"),
-                                         Pair("user-agent", "Go-http-client/1.1"),
-                                         Pair("accept", "*/*")));
+  EXPECT_THAT(head->headers,
+              ElementsAre(Pair("host", "example.com"), Pair("user-agent", "Go-http-client/1.1"),
+                          Pair("accept", "*/*")));
 }
 
 TEST(ParseRequestHeadTest, AcceptsHttp10WithoutHost) {
@@ -140,8 +140,7 @@ class Http01ResponderTest : public ::testing::Test {
   std::string Url(absl::string_view path) const {
     return absl::StrCat("http://127.0.0.1:", responder_.port(), path);
   }
-  absl::StatusOr<HttpResponse> Get(absl::string_view path,
-                                   HttpMethod method = HttpMethod::kGet) {
+  absl::StatusOr<HttpResponse> Get(absl::string_view path, HttpMethod method = HttpMethod::kGet) {
     HttpRequest request;
     request.method = method;
     request.url = Url(path);
@@ -227,7 +226,7 @@ TEST_F(Http01ResponderTest, RejectsOtherMethodsWithMethodNotAllowed) {
 TEST_F(Http01ResponderTest, AnswersGarbageWithBadRequest) {
   const std::string garbage[] = {
       "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"s,  // A TLS ClientHello start.
-      "GET /.well-known/acme-chall"s,                         // Cut short, then EOF.
+      "GET /.well-known/acme-chall"s,                   // Cut short, then EOF.
       "hello\r\n\r\n",
       "GET / HTTP/1.1\r\n\r\n",  // No Host.
       "GET /\0 HTTP/1.1\r\nHost: x\r\n\r\n"s,
@@ -242,8 +241,8 @@ TEST_F(Http01ResponderTest, AnswersGarbageWithBadRequest) {
 }
 
 TEST_F(Http01ResponderTest, RejectsOversizedRequestHeads) {
-  std::string request = absl::StrCat("GET / HTTP/1.1\r\nHost: x\r\nX-Big: ",
-                                     std::string(16 * 1024, 'a'), "\r\n\r\n");
+  std::string request =
+      absl::StrCat("GET / HTTP/1.1\r\nHost: x\r\nX-Big: ", std::string(16 * 1024, 'a'), "\r\n\r\n");
   EXPECT_THAT(RawExchange(responder_.port(), request),
               StartsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
 }
@@ -376,11 +375,10 @@ TEST(Http01ResponderIpv6Test, ServesOnIpv6Loopback) {
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(responder.listen_address(), absl::StrCat("[::1]:", responder.port()));
   ASSERT_TRUE(responder.AddToken(kToken, kKeyAuthorization).ok());
-  std::string reply =
-      RawExchange(responder.port(),
-                  absl::StrCat("GET ", kAcmeChallengePathPrefix, kToken,
-                               " HTTP/1.1\r\nHost: [::1]\r\n\r\n"),
-                  AF_INET6);
+  std::string reply = RawExchange(
+      responder.port(),
+      absl::StrCat("GET ", kAcmeChallengePathPrefix, kToken, " HTTP/1.1\r\nHost: [::1]\r\n\r\n"),
+      AF_INET6);
   EXPECT_THAT(reply, StartsWith("HTTP/1.1 200 OK\r\n"));
   EXPECT_THAT(reply, HasSubstr(kKeyAuthorization));
 }

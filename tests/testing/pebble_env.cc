@@ -97,8 +97,7 @@ std::string Tail(const std::string& path, size_t max_bytes) {
 
 // A self-signed P-256 certificate for localhost, 127.0.0.1 and ::1, valid for 30 days,
 // written as PEM to cert_path and key_path (0600).
-absl::Status WriteSelfSignedCertificate(const std::string& cert_path,
-                                        const std::string& key_path) {
+absl::Status WriteSelfSignedCertificate(const std::string& cert_path, const std::string& key_path) {
   SslUniquePtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
   if (key == nullptr) return SslError(absl::StatusCode::kInternal, "generating a P-256 key");
   SslUniquePtr<X509> cert(X509_new());
@@ -145,8 +144,8 @@ absl::Status WriteSelfSignedCertificate(const std::string& cert_path,
   SslUniquePtr<BIO> key_bio(BIO_new(BIO_s_mem()));
   if (cert_bio == nullptr || key_bio == nullptr ||
       PEM_write_bio_X509(cert_bio.get(), cert.get()) != 1 ||
-      PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                               nullptr) != 1) {
+      PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
+          1) {
     return SslError(absl::StatusCode::kInternal, "encoding the Pebble TLS certificate");
   }
   auto bio_text = [](BIO* bio) {
@@ -173,8 +172,7 @@ absl::StatusOr<pid_t> SpawnChild(const Spawn& spec, const std::string& log_path)
   for (const std::string& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
-  http::ScopedFd log(
-      ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  http::ScopedFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log.valid()) return ErrnoStatus(errno, absl::StrCat("opening ", log_path));
   http::ScopedFd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!null_in.valid()) return ErrnoStatus(errno, "opening /dev/null");
@@ -198,9 +196,7 @@ absl::StatusOr<pid_t> SpawnChild(const Spawn& spec, const std::string& log_path)
 }
 
 // Reaps `pid` if it has exited; returns true when it is gone.
-bool Exited(pid_t pid, int* wait_status) {
-  return ::waitpid(pid, wait_status, WNOHANG) == pid;
-}
+bool Exited(pid_t pid, int* wait_status) { return ::waitpid(pid, wait_status, WNOHANG) == pid; }
 
 void Terminate(pid_t& pid) {
   if (pid <= 0) return;
@@ -245,8 +241,8 @@ std::string WithTrailingDot(absl::string_view host) {
 absl::Status CheckPebbleTools() {
   for (const char* tool : {"pebble", "pebble-challtestsrv"}) {
     if (FindOnPath(tool).empty()) {
-      return absl::NotFoundError(absl::StrCat(
-          "`", tool, "` not found on PATH (install the Debian package `pebble`)"));
+      return absl::NotFoundError(
+          absl::StrCat("`", tool, "` not found on PATH (install the Debian package `pebble`)"));
     }
   }
   return absl::OkStatus();
@@ -275,8 +271,8 @@ absl::StatusOr<std::unique_ptr<PebbleEnv>> PebbleEnv::Start(Options options) {
 absl::Status PebbleEnv::Prepare(Options options) {
   if (dir_.empty()) {
     const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                       "/acme-signer-pebble-XXXXXX");
+    std::string pattern =
+        absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/acme-signer-pebble-XXXXXX");
     if (::mkdtemp(pattern.data()) == nullptr) {
       return ErrnoStatus(errno, absl::StrCat("creating temp dir ", pattern));
     }
@@ -292,8 +288,8 @@ absl::Status PebbleEnv::Prepare(Options options) {
     eab_key_b64url_ = options.eab_hmac_key_b64url;
     if (eab_key_b64url_.empty()) {
       std::string raw(32, '\0');
-      if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()),
-                     static_cast<int>(raw.size())) != 1) {
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(raw.size())) !=
+          1) {
         return SslError(absl::StatusCode::kInternal, "generating the EAB key");
       }
       eab_key_b64url_ = absl::WebSafeBase64Escape(raw);
@@ -349,9 +345,9 @@ absl::Status PebbleEnv::Prepare(Options options) {
 absl::Status PebbleEnv::StartProcesses() {
   const absl::Time deadline = absl::Now() + startup_timeout_;
   Spawn challtestsrv{
-      {FindOnPath("pebble-challtestsrv"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-       "-dns01", absl::StrCat("127.0.0.1:", dns_port_), "-http01", "", "-https01", "",
-       "-tlsalpn01", "", "-management", absl::StrCat("127.0.0.1:", challtestsrv_management_port_)},
+      {FindOnPath("pebble-challtestsrv"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01",
+       absl::StrCat("127.0.0.1:", dns_port_), "-http01", "", "-https01", "", "-tlsalpn01", "",
+       "-management", absl::StrCat("127.0.0.1:", challtestsrv_management_port_)},
       EnvironmentWith({})};
   ASSIGN_OR_RETURN(challtestsrv_pid_, SpawnChild(challtestsrv, challtestsrv_log_));
   const uint16_t management = challtestsrv_management_port_;
@@ -390,9 +386,8 @@ absl::Status PebbleEnv::WaitUntilReady(pid_t* pid, absl::string_view name,
     if (ready()) return absl::OkStatus();
     if (absl::Now() >= deadline) {
       return absl::UnavailableError(absl::StrCat(name, " not ready after ",
-                                                 absl::FormatDuration(startup_timeout_),
-                                                 "; log ", log_path, ":\n",
-                                                 Tail(log_path, 4096)));
+                                                 absl::FormatDuration(startup_timeout_), "; log ",
+                                                 log_path, ":\n", Tail(log_path, 4096)));
     }
     absl::SleepFor(kPollInterval);
   }
@@ -474,8 +469,7 @@ absl::Status PebbleEnv::SetTxtRecord(absl::string_view host, absl::string_view v
 
 absl::Status PebbleEnv::ClearTxtRecord(absl::string_view host) const {
   const std::string fqdn = WithTrailingDot(host);
-  absl::Status status =
-      PostChalltestsrv("/clear-txt", nlohmann::json({{"host", fqdn}}).dump());
+  absl::Status status = PostChalltestsrv("/clear-txt", nlohmann::json({{"host", fqdn}}).dump());
   if (!status.ok()) {
     return absl::Status(status.code(),
                         absl::StrCat("clearing TXT for ", fqdn, ": ", status.message()));
@@ -484,9 +478,9 @@ absl::Status PebbleEnv::ClearTxtRecord(absl::string_view host) const {
 }
 
 std::string PebbleEnv::LogTail(size_t max_bytes_per_log) const {
-  return absl::StrCat("--- ", pebble_log_, " ---\n", Tail(pebble_log_, max_bytes_per_log),
-                      "\n--- ", challtestsrv_log_, " ---\n",
-                      Tail(challtestsrv_log_, max_bytes_per_log), "\n");
+  return absl::StrCat("--- ", pebble_log_, " ---\n", Tail(pebble_log_, max_bytes_per_log), "\n--- ",
+                      challtestsrv_log_, " ---\n", Tail(challtestsrv_log_, max_bytes_per_log),
+                      "\n");
 }
 
 }  // namespace acme_signer::testing

@@ -149,16 +149,16 @@ class PebbleEnv {
 }  // namespace acme_signer::testing
 
 // In a test body: skips (dev machine) or fails (CI=true) when Pebble's tools are missing.
-#define ACME_SIGNER_REQUIRE_PEBBLE_TOOLS()                                          \
-  do {                                                                              \
-    ::absl::Status _pebble_tools = ::acme_signer::testing::CheckPebbleTools();      \
-    if (!_pebble_tools.ok()) {                                                      \
-      if (::acme_signer::testing::PebbleToolsRequired()) {                               \
-        GTEST_FAIL() << _pebble_tools.message() << " (CI=true: required)";          \
-      } else {                                                                      \
-        GTEST_SKIP() << _pebble_tools.message();                                    \
-      }                                                                             \
-    }                                                                               \
+#define ACME_SIGNER_REQUIRE_PEBBLE_TOOLS()                                     \
+  do {                                                                         \
+    ::absl::Status _pebble_tools = ::acme_signer::testing::CheckPebbleTools(); \
+    if (!_pebble_tools.ok()) {                                                 \
+      if (::acme_signer::testing::PebbleToolsRequired()) {                     \
+        GTEST_FAIL() << _pebble_tools.message() << " (CI=true: required)";     \
+      } else {                                                                 \
+        GTEST_SKIP() << _pebble_tools.message();                               \
+      }                                                                        \
+    }                                                                          \
   } while (0)
 
 #endif  // ACME_SIGNER_TESTS_TESTING_PEBBLE_ENV_H_
