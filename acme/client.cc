@@ -1,0 +1,559 @@
+#include "acme/client.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "acme/digest.h"
+#include "acme/eab.h"
+#include "acme/json_util.h"
+#include "acme/jwk.h"
+#include "acme/jws.h"
+#include "acme/problem.h"
+#include "common/status_macros.h"
+#include "http/headers.h"
+
+namespace acme_signer::acme {
+namespace {
+
+using internal::Json;
+using internal::SanitizeForMessage;
+
+constexpr absl::string_view kJoseJson = "application/jose+json";
+constexpr absl::string_view kJson = "application/json";
+constexpr absl::string_view kProblemJson = "application/problem+json";
+constexpr absl::string_view kPemChain = "application/pem-certificate-chain";
+
+bool IsSuccess(int status) { return status >= 200 && status < 300; }
+
+// A response the client cannot use: the CA is unusable for this request.
+absl::Status Unusable(absl::string_view context, absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat(context, ": ", what));
+}
+absl::Status Unusable(absl::string_view context, const absl::Status& status) {
+  return Unusable(context, status.message());
+}
+
+absl::Status CheckContentType(const http::HttpResponse& response, absl::string_view expected,
+                              absl::string_view context) {
+  const std::string media_type = http::MediaType(response.Header("content-type"));
+  if (media_type != expected) {
+    return Unusable(context,
+                    absl::StrCat("the CA answered with content type \"",
+                                 SanitizeForMessage(media_type, 80), "\", expected ", expected));
+  }
+  return absl::OkStatus();
+}
+
+std::string RfcTime(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", time, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AcmeClient>> AcmeClient::Create(http::HttpClient& http,
+                                                               const hsm::JwsSigner& account_key,
+                                                               AcmeClientOptions options) {
+  RETURN_IF_ERROR(internal::CheckHttpsUrl(options.directory_url, "ACME directory URL"));
+  if (!options.account_url.empty()) {
+    RETURN_IF_ERROR(internal::CheckHttpsUrl(options.account_url, "ACME account URL"));
+  }
+  if (options.max_bad_nonce_retries < 0) {
+    return absl::InvalidArgumentError("max_bad_nonce_retries must not be negative");
+  }
+  if (!options.now) options.now = [] { return absl::Now(); };
+  return std::unique_ptr<AcmeClient>(new AcmeClient(http, account_key, std::move(options)));
+}
+
+AcmeClient::AcmeClient(http::HttpClient& http, const hsm::JwsSigner& account_key,
+                       AcmeClientOptions options)
+    : http_(http),
+      options_(std::move(options)),
+      nonces_(options_.nonce_pool_capacity),
+      account_key_(&account_key),
+      account_url_(options_.account_url) {}
+
+// ---------------------------------------------------------------------------------------------
+// Plumbing.
+
+void AcmeClient::KeepNonce(const http::HttpResponse& response) {
+  const std::string nonce = response.Header("replay-nonce");
+  if (!nonce.empty() && http::ValidateReplayNonce(nonce).ok()) nonces_.Put(nonce);
+}
+
+std::optional<absl::Duration> AcmeClient::RetryAfter(const http::HttpResponse& response) const {
+  const std::string value = response.Header("retry-after");
+  if (value.empty()) return std::nullopt;
+  auto parsed = http::ParseRetryAfter(value, options_.now());
+  // An unparsable hint is ignored: the caller's own back-off applies.
+  if (!parsed.ok()) return std::nullopt;
+  return *parsed;
+}
+
+absl::StatusOr<Directory> AcmeClient::GetDirectory() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (directory_.has_value()) return *directory_;
+  }
+  const std::string context =
+      absl::StrCat("fetching the ACME directory ", SanitizeForMessage(options_.directory_url));
+  http::HttpRequest request;
+  request.method = http::HttpMethod::kGet;
+  request.url = options_.directory_url;
+  auto response = http_.Do(request);
+  if (!response.ok()) {
+    return absl::Status(response.status().code(),
+                        absl::StrCat(context, ": ", response.status().message()));
+  }
+  KeepNonce(*response);
+  if (!IsSuccess(response->status)) {
+    if (response->status >= 300 && response->status < 400) {
+      return Unusable(context, absl::StrCat("the server answered HTTP ", response->status,
+                                            " (redirect); redirects are not followed, use the "
+                                            "final directory URL"));
+    }
+    return Unusable(context, absl::StrCat("the server answered HTTP ", response->status,
+                                          "; check the directory URL"));
+  }
+  RETURN_IF_ERROR(CheckContentType(*response, kJson, context));
+  auto directory = ParseDirectory(response->body);
+  if (!directory.ok()) return Unusable(context, directory.status());
+  absl::MutexLock lock(&mu_);
+  directory_ = *directory;
+  return *directory_;
+}
+
+absl::StatusOr<std::string> AcmeClient::TakeNonce() {
+  if (std::optional<std::string> nonce = nonces_.Take()) return *std::move(nonce);
+  ASSIGN_OR_RETURN(Directory directory, GetDirectory());
+  constexpr absl::string_view kContext = "fetching a nonce from the CA's newNonce";
+  http::HttpRequest request;
+  request.method = http::HttpMethod::kHead;
+  request.url = directory.new_nonce;
+  auto response = http_.Do(request);
+  if (!response.ok()) {
+    return absl::Status(response.status().code(),
+                        absl::StrCat(kContext, ": ", response.status().message()));
+  }
+  if (!IsSuccess(response->status)) {
+    return Unusable(kContext, absl::StrCat("the CA answered HTTP ", response->status));
+  }
+  const std::string nonce = response->Header("replay-nonce");
+  if (nonce.empty()) return Unusable(kContext, "the response has no Replay-Nonce header");
+  if (absl::Status valid = http::ValidateReplayNonce(nonce); !valid.ok()) {
+    return Unusable(kContext,
+                    absl::StrCat("the Replay-Nonce header is invalid: ", valid.message()));
+  }
+  return nonce;
+}
+
+AcmeClient::Signed AcmeClient::AccountKid() const {
+  absl::MutexLock lock(&mu_);
+  return Signed{account_key_, KeyForm::kKid};
+}
+
+absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
+                                                    absl::string_view payload, Signed how,
+                                                    absl::string_view context,
+                                                    absl::string_view accept) {
+  std::string kid;
+  if (how.form == KeyForm::kKid) {
+    kid = account_url();
+    if (kid.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(context,
+                       ": no ACME account URL is known; register the account first (`acme-signer "
+                       "init`) or configure its URL"));
+    }
+  }
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(std::string nonce, TakeNonce());
+    ASSIGN_OR_RETURN(std::string body, SignJws(*how.key, url, std::move(nonce), kid, payload));
+    http::HttpRequest request;
+    request.method = http::HttpMethod::kPost;
+    request.url = std::string(url);
+    request.body = std::move(body);
+    request.content_type = std::string(kJoseJson);
+    if (!accept.empty()) request.headers.emplace_back("Accept", std::string(accept));
+    auto response = http_.Do(request);
+    if (!response.ok()) {
+      return absl::Status(response.status().code(),
+                          absl::StrCat(context, ": ", response.status().message()));
+    }
+    KeepNonce(*response);
+    if (response->status == 400 && attempt < options_.max_bad_nonce_retries &&
+        http::MediaType(response->Header("content-type")) == kProblemJson) {
+      auto problem = ParseProblem(response->body);
+      // RFC 8555 §6.5: the rejection carries a fresh nonce (kept above); retry with it.
+      if (problem.ok() && problem->Is("badNonce")) continue;
+    }
+    return response;
+  }
+}
+
+absl::StatusOr<http::HttpResponse> AcmeClient::PostExpecting(absl::string_view url,
+                                                             absl::string_view payload, Signed how,
+                                                             absl::string_view context,
+                                                             absl::string_view accept) {
+  ASSIGN_OR_RETURN(http::HttpResponse response, Post(url, payload, how, context, accept));
+  if (IsSuccess(response.status)) return response;
+  if (response.status >= 300 && response.status < 400) {
+    return Unusable(context,
+                    absl::StrCat("the CA answered HTTP ", response.status, " redirecting to \"",
+                                 SanitizeForMessage(response.Header("location"), 200),
+                                 "\"; ACME redirects are never followed"));
+  }
+  const std::string media_type = http::MediaType(response.Header("content-type"));
+  if (media_type == kProblemJson || media_type == kJson) {
+    auto problem = ParseProblem(response.body);
+    if (problem.ok()) {
+      if (problem->status == 0) problem->status = response.status;
+      problem->retry_after = RetryAfter(response);
+      return ProblemToStatus(*problem, context);
+    }
+  }
+  return Unusable(context, absl::StrCat("the CA answered HTTP ", response.status,
+                                        " without a problem document (content type \"",
+                                        SanitizeForMessage(media_type, 80), "\"): \"",
+                                        SanitizeForMessage(response.body, 200), "\""));
+}
+
+absl::StatusOr<http::HttpResponse> AcmeClient::PostAsGetKid(absl::string_view url,
+                                                            absl::string_view context,
+                                                            absl::string_view accept) {
+  return PostExpecting(url, "", AccountKid(), context, accept);
+}
+
+absl::Status AcmeClient::CheckSameOrigin(absl::string_view url, absl::string_view what) {
+  RETURN_IF_ERROR(internal::CheckHttpsUrl(url, what));
+  auto directory_origin = http::Origin(options_.directory_url);
+  auto url_origin = http::Origin(url);
+  if (!url_origin.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is not a valid URL: ", url_origin.status().message()));
+  }
+  if (!directory_origin.ok() || *directory_origin != *url_origin) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " \"", SanitizeForMessage(url, 200), "\" is not on the directory's origin ",
+        directory_origin.ok() ? *directory_origin : std::string("(unparsable)")));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account.
+
+std::string AcmeClient::account_url() const {
+  absl::MutexLock lock(&mu_);
+  return account_url_;
+}
+
+const hsm::JwsSigner& AcmeClient::account_key() const {
+  absl::MutexLock lock(&mu_);
+  return *account_key_;
+}
+
+absl::StatusOr<std::string> AcmeClient::AccountThumbprint() const {
+  return JwkThumbprint(account_key().PublicJwk());
+}
+
+absl::StatusOr<Account> AcmeClient::NewAccount(const std::string& payload,
+                                               absl::string_view context) {
+  ASSIGN_OR_RETURN(Directory directory, GetDirectory());
+  const hsm::JwsSigner& key = account_key();
+  ASSIGN_OR_RETURN(
+      http::HttpResponse response,
+      PostExpecting(directory.new_account, payload, Signed{&key, KeyForm::kJwk}, context));
+  const std::string location = response.Header("location");
+  if (location.empty()) {
+    return Unusable(context, "the CA's response has no Location header (the account URL)");
+  }
+  if (absl::Status same = CheckSameOrigin(location, "the account URL (Location header)");
+      !same.ok()) {
+    return Unusable(context, same);
+  }
+  Account account;
+  // Some CAs answer an existing account with an empty body; the URL is what matters.
+  if (!response.body.empty()) {
+    RETURN_IF_ERROR(CheckContentType(response, kJson, context));
+    auto parsed = ParseAccount(response.body);
+    if (!parsed.ok()) return Unusable(context, parsed.status());
+    account = *std::move(parsed);
+  }
+  account.url = location;
+  if (account.status != AccountStatus::kValid) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(context, ": the account ", SanitizeForMessage(location, 200), " is ",
+                     ToString(account.status), "; a new account key is needed"));
+  }
+  absl::MutexLock lock(&mu_);
+  account_url_ = location;
+  return account;
+}
+
+absl::StatusOr<Account> AcmeClient::FindAccount() {
+  return NewAccount(R"({"onlyReturnExisting":true})", "looking up the ACME account for this key");
+}
+
+absl::StatusOr<Account> AcmeClient::CreateAccount(const NewAccountOptions& options) {
+  constexpr absl::string_view kContext = "registering the ACME account";
+  if ((options.eab_mac == nullptr) != options.eab_kid.empty()) {
+    return absl::InvalidArgumentError(
+        "External Account Binding needs both the key id (--eab-kid) and the HMAC key");
+  }
+  ASSIGN_OR_RETURN(Directory directory, GetDirectory());
+  if (directory.meta.external_account_required && options.eab_mac == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kContext,
+                     ": this CA requires External Account Binding; run `acme-signer init` with "
+                     "--eab-kid and --eab-hmac-key-file"));
+  }
+  Json payload = Json::object();
+  if (!options.contact.empty()) payload["contact"] = options.contact;
+  if (options.terms_of_service_agreed) payload["termsOfServiceAgreed"] = true;
+  if (options.eab_mac != nullptr) {
+    ASSIGN_OR_RETURN(payload["externalAccountBinding"],
+                     BuildExternalAccountBinding(*options.eab_mac, options.eab_kid,
+                                                 directory.new_account, account_key().PublicJwk()));
+  }
+  return NewAccount(payload.dump(), kContext);
+}
+
+absl::StatusOr<Account> AcmeClient::RegisterAccount(const NewAccountOptions& options) {
+  auto existing = FindAccount();
+  if (existing.ok() || existing.status().code() != absl::StatusCode::kNotFound) return existing;
+  return CreateAccount(options);
+}
+
+absl::Status AcmeClient::ChangeAccountKey(const hsm::JwsSigner& new_key) {
+  constexpr absl::string_view kContext = "changing the ACME account key";
+  ASSIGN_OR_RETURN(Directory directory, GetDirectory());
+  if (directory.key_change.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kContext, ": the CA's directory does not offer keyChange"));
+  }
+  const std::string kid = account_url();
+  if (kid.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kContext, ": no ACME account URL is known; register the account first"));
+  }
+  const hsm::JwsSigner& old_key = account_key();
+  // §7.3.5: the inner JWS is signed by the new key (jwk, no nonce) and names the account and
+  // the old key; the outer one is an ordinary kid request signed by the old key.
+  Json inner_payload = Json::object();
+  inner_payload["account"] = kid;
+  ASSIGN_OR_RETURN(inner_payload["oldKey"],
+                   internal::ParseJsonObject(old_key.PublicJwk(), "current account JWK"));
+  ASSIGN_OR_RETURN(std::string inner,
+                   SignJws(new_key, directory.key_change, std::nullopt, "", inner_payload.dump()));
+  RETURN_IF_ERROR(
+      PostExpecting(directory.key_change, inner, Signed{&old_key, KeyForm::kKid}, kContext)
+          .status());
+  absl::MutexLock lock(&mu_);
+  account_key_ = &new_key;
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orders.
+
+absl::StatusOr<Fetched<Order>> AcmeClient::CreateOrder(const NewOrderOptions& options) {
+  if (options.identifiers.empty()) {
+    return absl::InvalidArgumentError("an order needs at least one identifier");
+  }
+  if (options.not_before.has_value() && options.not_after.has_value() &&
+      *options.not_after <= *options.not_before) {
+    return absl::InvalidArgumentError("the order's notAfter must be after its notBefore");
+  }
+  const std::string context =
+      absl::StrCat("creating an order for ", SanitizeForMessage(options.identifiers[0].value, 100),
+                   options.identifiers.size() > 1 ? " and others" : "");
+  Json payload = Json::object();
+  Json identifiers = Json::array();
+  for (const Identifier& id : options.identifiers) {
+    if (id.type.empty() || id.value.empty()) {
+      return absl::InvalidArgumentError("an order identifier has an empty type or value");
+    }
+    identifiers.push_back(Json{{"type", id.type}, {"value", id.value}});
+  }
+  payload["identifiers"] = std::move(identifiers);
+  if (options.not_before.has_value()) payload["notBefore"] = RfcTime(*options.not_before);
+  if (options.not_after.has_value()) payload["notAfter"] = RfcTime(*options.not_after);
+  if (!options.replaces.empty()) payload["replaces"] = options.replaces;
+  ASSIGN_OR_RETURN(Directory directory, GetDirectory());
+  ASSIGN_OR_RETURN(
+      http::HttpResponse response,
+      PostExpecting(directory.new_order, internal::DumpJson(payload), AccountKid(), context));
+  RETURN_IF_ERROR(CheckContentType(response, kJson, context));
+  const std::string location = response.Header("location");
+  if (location.empty()) {
+    return Unusable(context, "the CA's response has no Location header (the order URL)");
+  }
+  if (absl::Status same = CheckSameOrigin(location, "the order URL (Location header)");
+      !same.ok()) {
+    return Unusable(context, same);
+  }
+  auto order = ParseOrder(response.body);
+  if (!order.ok()) return Unusable(context, order.status());
+  order->url = location;
+  return Fetched<Order>{*std::move(order), RetryAfter(response)};
+}
+
+absl::StatusOr<Fetched<Order>> AcmeClient::GetOrder(absl::string_view order_url) {
+  const std::string context = absl::StrCat("fetching order ", SanitizeForMessage(order_url, 200));
+  RETURN_IF_ERROR(internal::CheckHttpsUrl(order_url, "order URL"));
+  ASSIGN_OR_RETURN(http::HttpResponse response, PostAsGetKid(order_url, context));
+  RETURN_IF_ERROR(CheckContentType(response, kJson, context));
+  auto order = ParseOrder(response.body);
+  if (!order.ok()) return Unusable(context, order.status());
+  order->url = std::string(order_url);
+  return Fetched<Order>{*std::move(order), RetryAfter(response)};
+}
+
+absl::StatusOr<Fetched<Authorization>> AcmeClient::GetAuthorization(
+    absl::string_view authorization_url) {
+  const std::string context =
+      absl::StrCat("fetching authorization ", SanitizeForMessage(authorization_url, 200));
+  RETURN_IF_ERROR(internal::CheckHttpsUrl(authorization_url, "authorization URL"));
+  ASSIGN_OR_RETURN(http::HttpResponse response, PostAsGetKid(authorization_url, context));
+  RETURN_IF_ERROR(CheckContentType(response, kJson, context));
+  auto authz = ParseAuthorization(response.body);
+  if (!authz.ok()) return Unusable(context, authz.status());
+  authz->url = std::string(authorization_url);
+  return Fetched<Authorization>{*std::move(authz), RetryAfter(response)};
+}
+
+absl::StatusOr<Fetched<Challenge>> AcmeClient::AnswerChallenge(absl::string_view challenge_url) {
+  const std::string context =
+      absl::StrCat("answering challenge ", SanitizeForMessage(challenge_url, 200));
+  RETURN_IF_ERROR(internal::CheckHttpsUrl(challenge_url, "challenge URL"));
+  ASSIGN_OR_RETURN(http::HttpResponse response,
+                   PostExpecting(challenge_url, "{}", AccountKid(), context));
+  RETURN_IF_ERROR(CheckContentType(response, kJson, context));
+  auto challenge = ParseChallenge(response.body);
+  if (!challenge.ok()) return Unusable(context, challenge.status());
+  return Fetched<Challenge>{*std::move(challenge), RetryAfter(response)};
+}
+
+absl::StatusOr<Fetched<Order>> AcmeClient::FinalizeOrder(absl::string_view order_url,
+                                                         absl::string_view finalize_url,
+                                                         absl::string_view csr_der) {
+  const std::string context = absl::StrCat("finalizing order ", SanitizeForMessage(order_url, 200));
+  RETURN_IF_ERROR(internal::CheckHttpsUrl(finalize_url, "finalize URL"));
+  if (csr_der.empty()) return absl::InvalidArgumentError("the CSR to finalize with is empty");
+  Json payload = Json::object();
+  payload["csr"] = Base64Url(csr_der);
+  ASSIGN_OR_RETURN(http::HttpResponse response,
+                   PostExpecting(finalize_url, payload.dump(), AccountKid(), context));
+  RETURN_IF_ERROR(CheckContentType(response, kJson, context));
+  auto order = ParseOrder(response.body);
+  if (!order.ok()) return Unusable(context, order.status());
+  order->url = std::string(order_url);
+  return Fetched<Order>{*std::move(order), RetryAfter(response)};
+}
+
+absl::StatusOr<CertificateChain> AcmeClient::DownloadChain(absl::string_view url,
+                                                           http::HttpResponse* response) {
+  const std::string context =
+      absl::StrCat("downloading certificate ", SanitizeForMessage(url, 200));
+  RETURN_IF_ERROR(internal::CheckHttpsUrl(url, "certificate URL"));
+  ASSIGN_OR_RETURN(*response, PostAsGetKid(url, context, kPemChain));
+  RETURN_IF_ERROR(CheckContentType(*response, kPemChain, context));
+  auto chain = ParsePemChain(response->body, url);
+  if (!chain.ok()) return Unusable(context, chain.status());
+  return chain;
+}
+
+absl::StatusOr<CertificateDownload> AcmeClient::GetCertificate(absl::string_view certificate_url,
+                                                               bool with_alternates) {
+  CertificateDownload download;
+  http::HttpResponse response;
+  ASSIGN_OR_RETURN(CertificateChain chain, DownloadChain(certificate_url, &response));
+  download.chains.push_back(std::move(chain));
+  download.retry_after = RetryAfter(response);
+  if (!with_alternates) return download;
+  const std::vector<std::string> link_values = response.Headers("link");
+  if (link_values.empty()) return download;
+  auto links = http::ParseLinkHeaders(link_values, certificate_url);
+  if (!links.ok()) {
+    return Unusable(
+        absl::StrCat("downloading certificate ", SanitizeForMessage(certificate_url, 200)),
+        absl::StrCat("its Link header is malformed: ", links.status().message()));
+  }
+  for (const std::string& url : http::LinksWithRel(*links, "alternate")) {
+    if (download.chains.size() > options_.max_alternate_chains) break;
+    http::HttpResponse alternate_response;
+    ASSIGN_OR_RETURN(CertificateChain alternate, DownloadChain(url, &alternate_response));
+    download.chains.push_back(std::move(alternate));
+  }
+  return download;
+}
+
+absl::Status AcmeClient::Revocation(absl::string_view certificate_der, RevocationReason reason,
+                                    Signed how) {
+  constexpr absl::string_view kContext = "revoking the certificate";
+  if (certificate_der.empty()) {
+    return absl::InvalidArgumentError("the certificate to revoke is empty");
+  }
+  ASSIGN_OR_RETURN(Directory directory, GetDirectory());
+  if (directory.revoke_cert.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kContext, ": the CA's directory does not offer revokeCert"));
+  }
+  Json payload = Json::object();
+  payload["certificate"] = Base64Url(certificate_der);
+  payload["reason"] = static_cast<int>(reason);
+  return PostExpecting(directory.revoke_cert, payload.dump(), how, kContext).status();
+}
+
+absl::Status AcmeClient::Revoke(absl::string_view certificate_der, RevocationReason reason) {
+  return Revocation(certificate_der, reason, AccountKid());
+}
+
+absl::Status AcmeClient::RevokeWithCertificateKey(absl::string_view certificate_der,
+                                                  RevocationReason reason,
+                                                  const hsm::JwsSigner& certificate_key) {
+  return Revocation(certificate_der, reason, Signed{&certificate_key, KeyForm::kJwk});
+}
+
+absl::StatusOr<RenewalInfo> AcmeClient::GetRenewalInfo(absl::string_view certificate_der) {
+  constexpr absl::string_view kContext = "fetching renewal information (ARI)";
+  ASSIGN_OR_RETURN(Directory directory, GetDirectory());
+  if (directory.renewal_info.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kContext, ": the CA's directory does not offer renewalInfo"));
+  }
+  ASSIGN_OR_RETURN(std::string id, AriCertificateId(certificate_der));
+  http::HttpRequest request;
+  request.method = http::HttpMethod::kGet;
+  request.url = absl::StrCat(directory.renewal_info,
+                             absl::EndsWith(directory.renewal_info, "/") ? "" : "/", id);
+  const std::string context = absl::StrCat(kContext, " from ", SanitizeForMessage(request.url));
+  auto response = http_.Do(request);
+  if (!response.ok()) {
+    return absl::Status(response.status().code(),
+                        absl::StrCat(context, ": ", response.status().message()));
+  }
+  KeepNonce(*response);
+  if (!IsSuccess(response->status)) {
+    const std::string media_type = http::MediaType(response->Header("content-type"));
+    if (media_type == kProblemJson) {
+      auto problem = ParseProblem(response->body);
+      if (problem.ok()) {
+        if (problem->status == 0) problem->status = response->status;
+        problem->retry_after = RetryAfter(*response);
+        return ProblemToStatus(*problem, context);
+      }
+    }
+    return Unusable(context, absl::StrCat("the CA answered HTTP ", response->status));
+  }
+  RETURN_IF_ERROR(CheckContentType(*response, kJson, context));
+  auto info = ParseRenewalInfo(response->body);
+  if (!info.ok()) return Unusable(context, info.status());
+  info->certificate_id = std::move(id);
+  info->retry_after = RetryAfter(*response);
+  return info;
+}
+
+}  // namespace acme_signer::acme

@@ -1,0 +1,224 @@
+// AcmeClient: one ACME account at one CA (RFC 8555), speaking through an http::HttpClient and
+// signing with an hsm::JwsSigner whose private key never leaves the HSM.
+//
+// Two layers:
+//  - Single steps (CreateOrder, GetOrder, GetAuthorization, AnswerChallenge, FinalizeOrder,
+//    GetCertificate, Revoke, GetRenewalInfo, account operations). Each is ONE logical request
+//    (plus, transparently, a newNonce HEAD when no nonce is pooled and bounded badNonce
+//    retries), returns the parsed object and the CA's Retry-After hint, and never sleeps.
+//    The signer service relays these; it must never park a thread waiting on the CA.
+//  - The polling flow in acme/issuance.h, built on the single steps.
+//
+// Trust in the server: nothing it sends is trusted. 3xx responses are never followed; the
+// Location of a new account or order must have the directory's origin; every URL the client
+// will request must be https; JSON is type-checked field by field; content types are checked.
+//
+// Errors, for every method:
+//  - An ACME problem document → the status of ProblemToStatus (acme/problem.h): code by error
+//    type, actionable message, the raw document recoverable with GetProblem().
+//  - A response the client cannot use (bad JSON, missing or wrong-typed field, wrong content
+//    type, non-https URL, cross-origin Location, unexpected HTTP status, redirect) →
+//    Unavailable, "<what was being done>: <what is wrong, naming the field>". The CA is
+//    unusable for this request; retrying is safe but may not help.
+//  - Transport failures from HttpClient::Do, prefixed with what was being done.
+//  - Signer failures (hsm::JwsSigner::Sign) as they are.
+//  - FailedPrecondition for calls needing an account URL before one is known, and for
+//    features the directory does not advertise (keyChange, revokeCert, renewalInfo).
+//
+// Thread-safety: thread-safe. The directory is fetched once and cached; nonces are pooled
+// across threads. The HttpClient, JwsSigner(s) and MacSigner must outlive the client.
+#ifndef ACME_SIGNER_ACME_CLIENT_H_
+#define ACME_SIGNER_ACME_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "acme/ari.h"
+#include "acme/certificate_chain.h"
+#include "acme/identifier.h"
+#include "acme/nonce_pool.h"
+#include "acme/resources.h"
+#include "hsm/jws_signer.h"
+#include "hsm/mac_signer.h"
+#include "http/http_client.h"
+
+namespace acme_signer::acme {
+
+struct AcmeClientOptions {
+  // The CA's directory URL (https).
+  std::string directory_url;
+  // The account URL when already known (skips FindAccount/RegisterAccount).
+  std::string account_url;
+  // Retries of a request the CA rejected with badNonce (each with the fresh nonce from the
+  // rejection).
+  int max_bad_nonce_retries = 5;
+  size_t nonce_pool_capacity = 16;
+  // Alternate chains fetched at most by GetCertificate.
+  size_t max_alternate_chains = 4;
+  // Clock for Retry-After dates; tests inject one.
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
+// A parsed resource plus the CA's Retry-After hint from the same response.
+template <typename T>
+struct Fetched {
+  T value;
+  std::optional<absl::Duration> retry_after;
+};
+
+struct NewAccountOptions {
+  std::vector<std::string> contact;  // "mailto:..." URLs
+  bool terms_of_service_agreed = false;
+  // External Account Binding: both set, or neither.
+  std::string eab_kid;
+  const hsm::MacSigner* eab_mac = nullptr;
+};
+
+struct NewOrderOptions {
+  std::vector<Identifier> identifiers;
+  std::optional<absl::Time> not_before;
+  std::optional<absl::Time> not_after;
+  std::string replaces;  // RFC 9773 ARI certificate id of the certificate being renewed
+};
+
+// RFC 5280 CRLReason codes that ACME CAs accept (§7.6).
+enum class RevocationReason : int {
+  kUnspecified = 0,
+  kKeyCompromise = 1,
+  kAffiliationChanged = 3,
+  kSuperseded = 4,
+  kCessationOfOperation = 5,
+};
+
+struct CertificateDownload {
+  // chains[0] is the CA's default chain; the rest are its Link rel="alternate" chains.
+  std::vector<CertificateChain> chains;
+  std::optional<absl::Duration> retry_after;
+};
+
+class AcmeClient {
+ public:
+  // Checks the options (InvalidArgument: directory URL not https, retries < 0). No I/O.
+  static absl::StatusOr<std::unique_ptr<AcmeClient>> Create(http::HttpClient& http,
+                                                            const hsm::JwsSigner& account_key,
+                                                            AcmeClientOptions options);
+  AcmeClient(const AcmeClient&) = delete;
+  AcmeClient& operator=(const AcmeClient&) = delete;
+
+  // --- Directory and nonces -----------------------------------------------------------------
+
+  // The directory, fetched on first use and cached.
+  absl::StatusOr<Directory> GetDirectory() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A fresh nonce: from the pool, else from newNonce (HEAD). For callers that sign JWSs
+  // themselves (the signer's SignJws RPC).
+  absl::StatusOr<std::string> TakeNonce();
+
+  // --- Account --------------------------------------------------------------------------------
+
+  // The account URL (kid); empty until found, created, or given in the options.
+  std::string account_url() const ABSL_LOCKS_EXCLUDED(mu_);
+  // base64url RFC 7638 thumbprint of the current account key (for key authorizations).
+  absl::StatusOr<std::string> AccountThumbprint() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The current account key (changes after ChangeAccountKey).
+  const hsm::JwsSigner& account_key() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // newAccount with onlyReturnExisting (§7.3.1): the account for this key, remembering its
+  // URL. NotFound (accountDoesNotExist) when the CA has none.
+  absl::StatusOr<Account> FindAccount();
+
+  // newAccount (§7.3) with contact, termsOfServiceAgreed and EAB (§7.3.4). FailedPrecondition
+  // before any request when the directory says externalAccountRequired and no EAB is given
+  // ("this CA requires External Account Binding; run `acme-signer init` with --eab-kid and
+  // --eab-hmac-key-file"). Returns the existing account if the CA already has one for the key.
+  absl::StatusOr<Account> CreateAccount(const NewAccountOptions& options);
+
+  // FindAccount, then CreateAccount only when none exists: re-running registration with the
+  // same key is harmless and does not consume the EAB credentials again.
+  absl::StatusOr<Account> RegisterAccount(const NewAccountOptions& options);
+
+  // Account key rollover (§7.3.5). On success the client signs with `new_key` from then on;
+  // `new_key` must outlive the client. FailedPrecondition when the directory has no keyChange
+  // or no account URL is known; the CA's problem (e.g. the new key is already in use) otherwise.
+  absl::Status ChangeAccountKey(const hsm::JwsSigner& new_key);
+
+  // --- Orders (single steps; none of them sleeps) ---------------------------------------------
+
+  // newOrder (§7.4). InvalidArgument for no identifiers or notAfter before notBefore.
+  absl::StatusOr<Fetched<Order>> CreateOrder(const NewOrderOptions& options);
+  // POST-as-GET of an order URL.
+  absl::StatusOr<Fetched<Order>> GetOrder(absl::string_view order_url);
+  // POST-as-GET of an authorization URL; `url` is filled in.
+  absl::StatusOr<Fetched<Authorization>> GetAuthorization(absl::string_view authorization_url);
+  // Tells the CA to validate a challenge (POST {} to its URL, §7.5.1).
+  absl::StatusOr<Fetched<Challenge>> AnswerChallenge(absl::string_view challenge_url);
+  // Posts the DER CSR to `finalize_url` (§7.4). The result's url is `order_url`.
+  absl::StatusOr<Fetched<Order>> FinalizeOrder(absl::string_view order_url,
+                                               absl::string_view finalize_url,
+                                               absl::string_view csr_der);
+  // Downloads the certificate chain (application/pem-certificate-chain) and, when
+  // `with_alternates`, every Link rel="alternate" chain (at most max_alternate_chains).
+  absl::StatusOr<CertificateDownload> GetCertificate(absl::string_view certificate_url,
+                                                     bool with_alternates = true);
+
+  // Revocation (§7.6), signed by the account (kid).
+  absl::Status Revoke(absl::string_view certificate_der, RevocationReason reason);
+  // Revocation signed by the certificate's own key (jwk form), e.g. after key compromise.
+  absl::Status RevokeWithCertificateKey(absl::string_view certificate_der, RevocationReason reason,
+                                        const hsm::JwsSigner& certificate_key);
+
+  // ARI (RFC 9773): GET <renewalInfo>/<certificate id>. FailedPrecondition when the directory
+  // does not advertise renewalInfo; InvalidArgument when the certificate has no AKI.
+  absl::StatusOr<RenewalInfo> GetRenewalInfo(absl::string_view certificate_der);
+
+ private:
+  AcmeClient(http::HttpClient& http, const hsm::JwsSigner& account_key, AcmeClientOptions options);
+
+  enum class KeyForm { kKid, kJwk };
+  struct Signed {
+    const hsm::JwsSigner* key;
+    KeyForm form;
+  };
+
+  // Signs and POSTs `payload` ("" for POST-as-GET) to `url`, pooling the response's nonce and
+  // retrying badNonce rejections. The response may be an error response.
+  absl::StatusOr<http::HttpResponse> Post(absl::string_view url, absl::string_view payload,
+                                          Signed how, absl::string_view context,
+                                          absl::string_view accept = "");
+  // Post, then: problem → status, 3xx/unexpected status → Unavailable.
+  absl::StatusOr<http::HttpResponse> PostExpecting(absl::string_view url, absl::string_view payload,
+                                                   Signed how, absl::string_view context,
+                                                   absl::string_view accept = "");
+  absl::StatusOr<http::HttpResponse> PostAsGetKid(absl::string_view url, absl::string_view context,
+                                                  absl::string_view accept = "");
+  absl::StatusOr<Account> NewAccount(const std::string& payload, absl::string_view context);
+  absl::Status Revocation(absl::string_view certificate_der, RevocationReason reason, Signed how);
+  absl::Status CheckSameOrigin(absl::string_view url, absl::string_view what);
+  absl::StatusOr<CertificateChain> DownloadChain(absl::string_view url,
+                                                 http::HttpResponse* response);
+  void KeepNonce(const http::HttpResponse& response);
+  std::optional<absl::Duration> RetryAfter(const http::HttpResponse& response) const;
+  Signed AccountKid() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  http::HttpClient& http_;
+  const AcmeClientOptions options_;
+  NoncePool nonces_;
+  mutable absl::Mutex mu_;
+  const hsm::JwsSigner* account_key_ ABSL_GUARDED_BY(mu_);
+  std::string account_url_ ABSL_GUARDED_BY(mu_);
+  std::optional<Directory> directory_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace acme_signer::acme
+
+#endif  // ACME_SIGNER_ACME_CLIENT_H_

@@ -1,0 +1,147 @@
+#include "acme/json_util.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace acme_signer::acme::internal {
+namespace {
+
+const Json* Find(const Json& obj, absl::string_view field) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(std::string(field));
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::string FieldName(absl::string_view what, absl::string_view field) {
+  return absl::StrCat(what, ".", field);
+}
+
+}  // namespace
+
+absl::StatusOr<Json> ParseJsonObject(absl::string_view body, absl::string_view what) {
+  Json parsed = Json::parse(body.begin(), body.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not valid JSON"));
+  }
+  if (!parsed.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not a JSON object"));
+  }
+  return parsed;
+}
+
+absl::StatusOr<std::string> RequiredString(const Json& obj, absl::string_view field,
+                                           absl::string_view what) {
+  const Json* value = Find(obj, field);
+  if (value == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(FieldName(what, field), " is missing from the server's response"));
+  }
+  if (!value->is_string()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(FieldName(what, field), " in the server's response is not a string"));
+  }
+  return value->get<std::string>();
+}
+
+absl::StatusOr<std::optional<std::string>> OptionalString(const Json& obj, absl::string_view field,
+                                                          absl::string_view what) {
+  if (Find(obj, field) == nullptr) return std::optional<std::string>();
+  auto value = RequiredString(obj, field, what);
+  if (!value.ok()) return value.status();
+  return std::optional<std::string>(*std::move(value));
+}
+
+absl::Status CheckHttpsUrl(absl::string_view url, absl::string_view what) {
+  constexpr absl::string_view kScheme = "https://";
+  if (!absl::StartsWithIgnoreCase(url, kScheme)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is not an https URL: \"", SanitizeForMessage(url, 200), "\""));
+  }
+  absl::string_view rest = url.substr(kScheme.size());
+  const size_t end = rest.find_first_of("/?#");
+  absl::string_view authority = rest.substr(0, end);
+  if (authority.empty() || authority.front() == ':' ||
+      authority.find('@') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has no usable host: \"", SanitizeForMessage(url, 200), "\""));
+  }
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " contains whitespace or control characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> RequiredHttpsUrl(const Json& obj, absl::string_view field,
+                                             absl::string_view what) {
+  auto value = RequiredString(obj, field, what);
+  if (!value.ok()) return value.status();
+  absl::Status status = CheckHttpsUrl(*value, FieldName(what, field));
+  if (!status.ok()) return status;
+  return value;
+}
+
+absl::StatusOr<std::optional<std::string>> OptionalHttpsUrl(const Json& obj,
+                                                            absl::string_view field,
+                                                            absl::string_view what) {
+  if (Find(obj, field) == nullptr) return std::optional<std::string>();
+  auto value = RequiredHttpsUrl(obj, field, what);
+  if (!value.ok()) return value.status();
+  return std::optional<std::string>(*std::move(value));
+}
+
+absl::StatusOr<std::vector<std::string>> OptionalStringArray(const Json& obj,
+                                                             absl::string_view field,
+                                                             absl::string_view what) {
+  std::vector<std::string> out;
+  const Json* value = Find(obj, field);
+  if (value == nullptr) return out;
+  if (!value->is_array()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(FieldName(what, field), " in the server's response is not an array"));
+  }
+  for (const Json& element : *value) {
+    if (!element.is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          FieldName(what, field), " in the server's response contains a non-string element"));
+    }
+    out.push_back(element.get<std::string>());
+  }
+  return out;
+}
+
+absl::StatusOr<bool> OptionalBool(const Json& obj, absl::string_view field, absl::string_view what,
+                                  bool default_value) {
+  const Json* value = Find(obj, field);
+  if (value == nullptr) return default_value;
+  if (!value->is_boolean()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(FieldName(what, field), " in the server's response is not a boolean"));
+  }
+  return value->get<bool>();
+}
+
+std::string DumpJson(const Json& value) {
+  return value.dump(-1, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
+}
+
+std::string SanitizeForMessage(absl::string_view text, size_t max_chars) {
+  std::string out;
+  out.reserve(std::min(text.size(), max_chars) + 3);
+  for (char c : text) {
+    if (out.size() >= max_chars) {
+      out += "...";
+      break;
+    }
+    const unsigned char u = static_cast<unsigned char>(c);
+    out.push_back((u < 0x20 || u == 0x7f) ? ' ' : c);
+  }
+  return out;
+}
+
+}  // namespace acme_signer::acme::internal
