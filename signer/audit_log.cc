@@ -1,0 +1,408 @@
+#include "signer/audit_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+
+namespace acme_signer::signer {
+namespace {
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string BaseName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string IndexedName(const std::string& base, int index) {
+  return index == 0 ? base : absl::StrCat(base, ".", index);
+}
+
+// What Open needs to know about the tail of a log file.
+struct FileScan {
+  bool has_records = false;
+  uint64_t last_seq = 0;
+  std::string last_hash;
+  bool last_is_checkpoint = false;
+  uint64_t since_checkpoint = 0;  // records after the last checkpoint in this file
+  std::optional<uint64_t> torn_offset;  // start of a final line without '\n'
+  uint64_t size = 0;
+};
+
+// Reads the whole file (the active file is bounded by rotate_bytes plus one batch) and checks
+// that each complete line is a record with seq and hash; full verification is the verifier's.
+absl::StatusOr<FileScan> ScanFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string content, ReadFile(path, size_t{1} << 34));
+  FileScan scan;
+  scan.size = content.size();
+  size_t start = 0;
+  uint64_t line_no = 0;
+  while (start < content.size()) {
+    size_t end = content.find('\n', start);
+    if (end == std::string::npos) {
+      scan.torn_offset = start;
+      break;
+    }
+    ++line_no;
+    nlohmann::json record = nlohmann::json::parse(content.begin() + static_cast<ptrdiff_t>(start),
+                                                  content.begin() + static_cast<ptrdiff_t>(end),
+                                                  nullptr, /*allow_exceptions=*/false);
+    auto seq = record.is_object() ? record.find("seq") : record.end();
+    auto hash = record.is_object() ? record.find("hash") : record.end();
+    auto kind = record.is_object() ? record.find("kind") : record.end();
+    if (record.is_discarded() || !record.is_object() || seq == record.end() ||
+        !seq->is_number_unsigned() || hash == record.end() || !hash->is_string() ||
+        kind == record.end() || !kind->is_string()) {
+      return absl::DataLossError(absl::StrCat(
+          "audit log ", path, " line ", line_no, " (byte offset ", start,
+          ") is not an audit record; refusing to extend it. Run `acme-signer audit verify` "
+          "and move the damaged file aside after investigation"));
+    }
+    scan.has_records = true;
+    scan.last_seq = seq->get<uint64_t>();
+    scan.last_hash = hash->get<std::string>();
+    scan.last_is_checkpoint = kind->get<std::string>() == kAuditKindCheckpoint;
+    scan.since_checkpoint = scan.last_is_checkpoint ? 0 : scan.since_checkpoint + 1;
+    start = end + 1;
+  }
+  return scan;
+}
+
+// write() until all of `data` is written or an error occurs. The caller passes whole lines;
+// a partial result only happens when the disk fails, and Open treats it as a torn tail.
+absl::Status WriteFully(int fd, absl::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("cannot write audit log ", path));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<AuditCheckpointRef>> LoadAuditCheckpoint(const StateStore& store) {
+  ASSIGN_OR_RETURN(std::optional<std::string> text, store.GetValue(kAuditCheckpointKey));
+  if (!text.has_value()) return std::nullopt;
+  ASSIGN_OR_RETURN(AuditCheckpointRef ref, AuditCheckpointRefFromString(*text));
+  return ref;
+}
+
+absl::StatusOr<std::vector<std::string>> AuditLogFiles(const std::string& path) {
+  if (!FileExists(path)) return absl::NotFoundError(absl::StrCat("no audit log at ", path));
+  std::vector<std::string> files;
+  for (int index = 0; FileExists(IndexedName(path, index)); ++index) {
+    files.push_back(IndexedName(path, index));
+  }
+  return files;
+}
+
+AuditLog::AuditLog(AuditLogOptions options, const hsm::JwsSigner* signer)
+    : options_(std::move(options)),
+      signer_(signer),
+      key_id_(Sha256Hex(signer->PublicKeyDer())) {}
+
+AuditLog::~AuditLog() { (void)Close(); }
+
+std::string AuditLog::FileName(int index) const { return IndexedName(options_.path, index); }
+
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditLogOptions options,
+                                                         const hsm::JwsSigner* signer) {
+  if (options.path.empty()) return absl::InvalidArgumentError("audit log path is empty");
+  if (signer == nullptr) return absl::InvalidArgumentError("audit log needs an audit key");
+  if (options.checkpoint_interval == 0) {
+    return absl::InvalidArgumentError("audit checkpoint_interval must be at least 1");
+  }
+  if (options.rotate_bytes == 0) {
+    return absl::InvalidArgumentError("audit rotate_bytes must be at least 1");
+  }
+  std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), signer));
+  if (log->options_.state_store != nullptr) {
+    RETURN_IF_ERROR(log->options_.state_store->SetValue(
+        kAuditPublicKeyKey, absl::Base64Escape(signer->PublicKeyDer())));
+  }
+  absl::MutexLock lock(&log->mu_);
+  RETURN_IF_ERROR(log->Recover());
+  return log;
+}
+
+absl::Status AuditLog::OpenFileForAppend(int index) {
+  std::string name = FileName(index);
+  bool existed = FileExists(name);
+  int fd = ::open(name.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("cannot open audit log ", name));
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  file_index_ = index;
+  // A new file must survive a crash as a directory entry, or the chain would lose a link.
+  if (!existed) RETURN_IF_ERROR(SyncDirectory(DirOf(name)));
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::Recover() {
+  int last = 0;
+  while (FileExists(FileName(last + 1))) ++last;
+
+  // Walk back from the newest file to the newest one holding a complete record: that record is
+  // the chain head. Files after it are empty or hold only a partial line (crashes right after a
+  // rotation); the newest partial line is the torn tail to report.
+  FileScan scan;
+  uint64_t active_size = 0;
+  bool seen_bytes = false;
+  std::optional<uint64_t> torn_offset;
+  int torn_file = -1;
+  for (int i = last; i >= 0; --i) {
+    if (!FileExists(FileName(i))) continue;
+    ASSIGN_OR_RETURN(FileScan file_scan, ScanFile(FileName(i)));
+    if (i == last) active_size = file_scan.size;
+    if (file_scan.size > 0 && !seen_bytes) {
+      seen_bytes = true;
+      if (file_scan.torn_offset.has_value()) {
+        torn_offset = file_scan.torn_offset;
+        torn_file = i;
+      }
+    }
+    if (file_scan.has_records) {
+      scan = std::move(file_scan);
+      break;
+    }
+  }
+
+  if (scan.has_records) {
+    next_seq_ = scan.last_seq + 1;
+    head_hash_ = scan.last_hash;
+    since_checkpoint_ = scan.since_checkpoint;
+    last_queued_is_checkpoint_ = scan.last_is_checkpoint;
+  } else {
+    next_seq_ = 1;
+    head_hash_ = std::string(kAuditGenesisHash);
+  }
+  durable_seq_ = next_seq_ - 1;
+  durable_hash_ = head_hash_;
+
+  if (torn_offset.has_value()) {
+    // The partial line was never acknowledged. Keep the damaged file as evidence, continue in
+    // the next one and say so in a signed record.
+    int next = torn_file == last ? last + 1 : last;
+    RETURN_IF_ERROR(OpenFileForAppend(next));
+    active_file_name_ = FileName(next);
+    planned_file_bytes_ = 0;
+    RETURN_IF_ERROR(QueueCheckpointLocked(
+        "recovery", {{"torn_file", BaseName(FileName(torn_file))}, {"torn_offset", *torn_offset}}));
+  } else {
+    RETURN_IF_ERROR(OpenFileForAppend(last));
+    active_file_name_ = FileName(last);
+    planned_file_bytes_ = active_size;
+    if (scan.has_records && !scan.last_is_checkpoint) {
+      // The previous run stopped without a shutdown checkpoint: sign what it left.
+      RETURN_IF_ERROR(QueueCheckpointLocked("startup", nlohmann::json::object()));
+    }
+    if (planned_file_bytes_ >= options_.rotate_bytes) {
+      if (pending_.empty()) pending_.emplace_back();
+      pending_.back().rotate_after = true;
+      planned_file_bytes_ = 0;
+    }
+  }
+  if (pending_.empty()) return absl::OkStatus();
+  return WaitDurableLocked(next_seq_ - 1);
+}
+
+void AuditLog::QueueLocked(nlohmann::json record) {
+  record["seq"] = next_seq_;
+  record["prev"] = head_hash_;
+  if (!record.contains("time")) record["time"] = FormatAuditTime(absl::Now());
+  std::string hash = AuditRecordHash(record);
+  record["hash"] = hash;
+  std::string line = CanonicalJson(record);
+  line.push_back('\n');
+
+  if (pending_.empty() || pending_.back().rotate_after) pending_.emplace_back();
+  Batch& batch = pending_.back();
+  batch.bytes += line;
+  batch.last_seq = next_seq_;
+  batch.last_hash = hash;
+  planned_file_bytes_ += line.size();
+  head_hash_ = std::move(hash);
+  ++next_seq_;
+}
+
+absl::Status AuditLog::QueueCheckpointLocked(absl::string_view trigger, nlohmann::json extra) {
+  nlohmann::json cp = std::move(extra);
+  cp["kind"] = kAuditKindCheckpoint;
+  cp["trigger"] = trigger;
+  cp["count"] = since_checkpoint_;
+  cp["key_id"] = key_id_;
+  cp["alg"] = signer_->Algorithm();
+  cp["seq"] = next_seq_;
+  cp["prev"] = head_hash_;
+  cp["time"] = FormatAuditTime(absl::Now());
+  absl::StatusOr<std::string> signature = signer_->Sign(CheckpointSigningInput(cp));
+  if (!signature.ok()) {
+    return absl::Status(signature.status().code(),
+                        absl::StrCat("cannot sign audit checkpoint: ", signature.status().message()));
+  }
+  cp["signature"] = absl::WebSafeBase64Escape(*signature);
+  uint64_t seq = next_seq_;
+  QueueLocked(std::move(cp));
+  pending_.back().checkpoint = AuditCheckpointRef{seq, head_hash_};
+  since_checkpoint_ = 0;
+  last_queued_is_checkpoint_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> AuditLog::Append(const AuditRecord& record) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("audit log ", active_file_name_, " is closed"));
+  }
+  if (!failed_.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("audit log ", active_file_name_,
+                                                      " failed earlier and must be reopened: ",
+                                                      failed_.message()));
+  }
+  nlohmann::json event = AuditRecordToJson(record);
+  event["kind"] = kAuditKindEvent;
+  QueueLocked(std::move(event));
+  uint64_t seq = next_seq_ - 1;
+  ++since_checkpoint_;
+  last_queued_is_checkpoint_ = false;
+
+  absl::Status status;
+  if (planned_file_bytes_ >= options_.rotate_bytes) {
+    status = QueueCheckpointLocked("rotate", nlohmann::json::object());
+    if (status.ok()) {
+      pending_.back().rotate_after = true;
+      planned_file_bytes_ = 0;
+    }
+  } else if (since_checkpoint_ >= options_.checkpoint_interval) {
+    status = QueueCheckpointLocked("interval", nlohmann::json::object());
+  }
+  if (!status.ok()) {
+    // The chain now has an assigned but unsigned, unwritten head: nothing after it may be
+    // acknowledged. Queued lines are still written by the current leader, if any; reopen
+    // recovers from whatever reached the disk.
+    failed_ = status;
+    durable_cv_.SignalAll();
+    return status;
+  }
+  RETURN_IF_ERROR(WaitDurableLocked(seq));
+  return seq;
+}
+
+absl::Status AuditLog::WaitDurableLocked(uint64_t seq) {
+  while (durable_seq_ < seq) {
+    if (!failed_.ok()) return failed_;
+    if (writing_) {
+      durable_cv_.Wait(&mu_);
+      continue;
+    }
+    // Lead one group commit: take everything queued so far.
+    writing_ = true;
+    std::vector<Batch> batches = std::move(pending_);
+    pending_.clear();
+    mu_.Unlock();
+    absl::Status status = WriteBatches(batches);
+    mu_.Lock();
+    writing_ = false;
+    if (status.ok()) {
+      for (const Batch& batch : batches) {
+        if (batch.last_seq != 0) {
+          durable_seq_ = batch.last_seq;
+          durable_hash_ = batch.last_hash;
+        }
+      }
+      active_file_name_ = FileName(file_index_);
+    } else {
+      failed_ = status;
+    }
+    durable_cv_.SignalAll();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::WriteBatches(std::vector<Batch>& batches) {
+  for (Batch& batch : batches) {
+    std::string name = FileName(file_index_);
+    if (!batch.bytes.empty()) {
+      // Whole lines in one write(); O_APPEND places them at the end even if someone else has
+      // the file open for append.
+      RETURN_IF_ERROR(WriteFully(fd_, batch.bytes, name));
+      if (::fdatasync(fd_) != 0) {
+        return ErrnoStatus(errno, absl::StrCat("cannot sync audit log ", name));
+      }
+    }
+    if (batch.checkpoint.has_value() && options_.state_store != nullptr) {
+      RETURN_IF_ERROR(options_.state_store->SetValue(
+          kAuditCheckpointKey, AuditCheckpointRefToString(*batch.checkpoint)));
+    }
+    if (batch.rotate_after) {
+      if (::close(fd_) != 0) {
+        fd_ = -1;
+        return ErrnoStatus(errno, absl::StrCat("cannot close audit log ", name));
+      }
+      fd_ = -1;
+      RETURN_IF_ERROR(OpenFileForAppend(file_index_ + 1));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::Close() {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
+  absl::Status status = failed_;
+  if (status.ok() && !last_queued_is_checkpoint_ && next_seq_ > 1) {
+    status = QueueCheckpointLocked("shutdown", nlohmann::json::object());
+  }
+  if (status.ok()) status = WaitDurableLocked(next_seq_ - 1);
+  // A leader for an earlier failed batch may still be running; it owns fd_ until it is done.
+  while (writing_) durable_cv_.Wait(&mu_);
+  if (fd_ >= 0) {
+    if (::close(fd_) != 0 && status.ok()) {
+      status = ErrnoStatus(errno, absl::StrCat("cannot close audit log ", active_file_name_));
+    }
+    fd_ = -1;
+  }
+  return status;
+}
+
+uint64_t AuditLog::last_seq() const {
+  absl::MutexLock lock(&mu_);
+  return durable_seq_;
+}
+
+std::string AuditLog::last_hash() const {
+  absl::MutexLock lock(&mu_);
+  return durable_hash_;
+}
+
+std::string AuditLog::active_file() const {
+  absl::MutexLock lock(&mu_);
+  return active_file_name_;
+}
+
+}  // namespace acme_signer::signer

@@ -1,0 +1,410 @@
+#include "signer/state_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <type_traits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace acme_signer::signer {
+namespace {
+
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+// SQLite result codes become a Status here, and only here. Busy/locked/IO problems are
+// Unavailable (retryable by an operator); constraint violations are AlreadyExists.
+absl::Status SqliteError(sqlite3* db, int rc, absl::string_view context) {
+  absl::StatusCode code = absl::StatusCode::kInternal;
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      code = absl::StatusCode::kUnavailable;
+      break;
+    case SQLITE_CONSTRAINT:
+      code = absl::StatusCode::kAlreadyExists;
+      break;
+    default:
+      break;
+  }
+  const char* detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return absl::Status(code, absl::StrCat(context, ": ", detail));
+}
+
+absl::StatusOr<Stmt> Prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+  Stmt stmt(raw);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, "cannot prepare state store statement");
+  return stmt;
+}
+
+void BindText(sqlite3_stmt* stmt, int index, absl::string_view value) {
+  // SQLITE_TRANSIENT: SQLite copies the bytes, so `value` need not outlive the statement.
+  sqlite3_bind_text(stmt, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+}
+
+// Binds every argument in order (1-based) as text or integer.
+template <typename... Args>
+void BindAll(sqlite3_stmt* stmt, const Args&... args) {
+  int index = 0;
+  (
+      [&](const auto& arg) {
+        ++index;
+        if constexpr (std::is_integral_v<std::decay_t<decltype(arg)>>) {
+          sqlite3_bind_int64(stmt, index, static_cast<sqlite3_int64>(arg));
+        } else {
+          BindText(stmt, index, absl::string_view(arg));
+        }
+      }(args),
+      ...);
+}
+
+std::string ColumnText(sqlite3_stmt* stmt, int col) {
+  const unsigned char* text = sqlite3_column_text(stmt, col);
+  if (text == nullptr) return "";
+  return std::string(reinterpret_cast<const char*>(text),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt, col)));
+}
+
+std::string TimeText(absl::Time t) {
+  if (t == absl::InfinitePast()) return "";
+  // Fixed width, so text order is time order (ListInventory sorts on it).
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+}
+
+absl::Time ParseTimeText(const std::string& text) {
+  absl::Time t;
+  if (text.empty() || !absl::ParseTime(absl::RFC3339_full, text, &t, nullptr)) {
+    return absl::InfinitePast();
+  }
+  return t;
+}
+
+std::string StringsToJson(const std::vector<std::string>& values) {
+  return nlohmann::json(values).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<std::string> JsonToStrings(const std::string& text) {
+  std::vector<std::string> out;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return out;
+  for (const auto& item : j) {
+    if (item.is_string()) out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+// Runs a statement that returns no rows.
+absl::Status Exec(sqlite3* db, const char* sql, absl::string_view context) {
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db, sql));
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(db, rc, context);
+  return absl::OkStatus();
+}
+
+constexpr const char* kSchemaV1[] = {
+    "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)",
+    "CREATE TABLE orders (order_url TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
+    "identifiers TEXT NOT NULL, finalize_url TEXT NOT NULL, created TEXT NOT NULL, "
+    "status TEXT NOT NULL)",
+    "CREATE INDEX orders_by_finalize_url ON orders (finalize_url)",
+    "CREATE TABLE inventory (serial TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
+    "names TEXT NOT NULL, not_before TEXT NOT NULL, not_after TEXT NOT NULL, "
+    "order_url TEXT NOT NULL, certificate_sha256 TEXT NOT NULL, "
+    "revoked INTEGER NOT NULL DEFAULT 0, revocation_reason INTEGER NOT NULL DEFAULT 0, "
+    "revoked_at TEXT NOT NULL DEFAULT '')",
+    "CREATE INDEX inventory_by_agent ON inventory (agent)",
+};
+
+#define ACME_SIGNER_ORDER_SELECT \
+  "SELECT order_url, agent, identifiers, finalize_url, created, status FROM orders "
+constexpr const char* kOrderByUrl = ACME_SIGNER_ORDER_SELECT "WHERE order_url = ?1";
+constexpr const char* kOrderByFinalizeUrl = ACME_SIGNER_ORDER_SELECT "WHERE finalize_url = ?1";
+#undef ACME_SIGNER_ORDER_SELECT
+
+}  // namespace
+
+StateStore::StateStore(std::string path, Db db) : path_(std::move(path)), db_(std::move(db)) {}
+
+StateStore::~StateStore() = default;
+
+absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path) {
+  // Create the file ourselves so it gets 0640 rather than whatever the umask gives SQLite.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("cannot open state store ", path));
+  ::close(fd);
+
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  Db db(raw);
+  if (rc != SQLITE_OK) {
+    return SqliteError(db.get(), rc, absl::StrCat("cannot open state store ", path));
+  }
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), 5000);
+  auto context = absl::StrCat("cannot configure state store ", path);
+  // journal_mode returns a row; a file that is not a database fails here.
+  RETURN_IF_ERROR(Exec(db.get(), "PRAGMA journal_mode=WAL", context));
+  RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL", context));
+  RETURN_IF_ERROR(Exec(db.get(), "PRAGMA foreign_keys=ON", context));
+
+  std::unique_ptr<StateStore> store(new StateStore(path, std::move(db)));
+  {
+    absl::MutexLock lock(&store->mu_);
+    RETURN_IF_ERROR(store->Migrate());
+  }
+  return store;
+}
+
+absl::Status StateStore::Migrate() {
+  sqlite3* db = db_.get();
+  auto context = absl::StrCat("cannot migrate state store ", path_);
+  ASSIGN_OR_RETURN(Stmt version_stmt, Prepare(db, "PRAGMA user_version"));
+  int rc = sqlite3_step(version_stmt.get());
+  if (rc != SQLITE_ROW) return SqliteError(db, rc, context);
+  int version = sqlite3_column_int(version_stmt.get(), 0);
+  version_stmt.reset();
+  if (version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state store ", path_, " has schema version ", version, ", newer than this signer's ",
+        kSchemaVersion, "; use a newer acme-signer"));
+  }
+  if (version == kSchemaVersion) return absl::OkStatus();
+
+  // Each step runs in one transaction together with its user_version bump.
+  RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE", context));
+  absl::Status status;
+  if (version < 1) {
+    for (const char* sql : kSchemaV1) {
+      status = Exec(db, sql, context);
+      if (!status.ok()) break;
+    }
+  }
+  if (status.ok()) {
+    // PRAGMA takes no bound parameters; the value is a compile-time constant.
+    status = Exec(db, "PRAGMA user_version = 1", context);
+  }
+  if (status.ok()) status = Exec(db, "COMMIT", context);
+  if (!status.ok()) {
+    (void)Exec(db, "ROLLBACK", context);
+    return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::SetValue(absl::string_view key, absl::string_view value) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(db_.get(),
+                           "INSERT INTO kv (key, value) VALUES (?1, ?2) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+  BindAll(stmt.get(), key, value);
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot store \"", key, "\" in ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::string>> StateStore::GetValue(absl::string_view key) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), "SELECT value FROM kv WHERE key = ?1"));
+  BindAll(stmt.get(), key);
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read \"", key, "\" from ", path_));
+  }
+  return ColumnText(stmt.get(), 0);
+}
+
+absl::Status StateStore::RecordOrder(absl::string_view order_url, absl::string_view agent,
+                                     const std::vector<std::string>& identifiers,
+                                     absl::string_view finalize_url) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt insert,
+                   Prepare(db_.get(),
+                           "INSERT INTO orders (order_url, agent, identifiers, finalize_url, "
+                           "created, status) VALUES (?1, ?2, ?3, ?4, ?5, 'pending') "
+                           "ON CONFLICT (order_url) DO NOTHING"));
+  BindAll(insert.get(), order_url, agent, StringsToJson(identifiers), finalize_url,
+          TimeText(absl::Now()));
+  int rc = sqlite3_step(insert.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot record order ", order_url));
+  }
+  if (sqlite3_changes(db_.get()) == 1) return absl::OkStatus();
+
+  ASSIGN_OR_RETURN(Stmt owner, Prepare(db_.get(), "SELECT agent FROM orders WHERE order_url = ?1"));
+  BindAll(owner.get(), order_url);
+  rc = sqlite3_step(owner.get());
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read order ", order_url));
+  }
+  std::string existing = ColumnText(owner.get(), 0);
+  if (existing != agent) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("order ", order_url, " belongs to agent \"", existing, "\", not \"", agent,
+                     "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::SetOrderStatus(absl::string_view order_url, absl::string_view status) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(db_.get(), "UPDATE orders SET status = ?2 WHERE order_url = ?1"));
+  BindAll(stmt.get(), order_url, status);
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot update order ", order_url));
+  }
+  if (sqlite3_changes(db_.get()) == 0) {
+    return absl::NotFoundError(absl::StrCat("no recorded order ", order_url));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> StateStore::OrderOwner(absl::string_view order_url) const {
+  ASSIGN_OR_RETURN(OrderRecord order, FindOrder(order_url));
+  return order.agent;
+}
+
+absl::StatusOr<OrderRecord> StateStore::FindOrder(absl::string_view order_url) const {
+  return FindOrderWhere(kOrderByUrl, order_url);
+}
+
+absl::StatusOr<OrderRecord> StateStore::FindOrderByFinalizeUrl(
+    absl::string_view finalize_url) const {
+  return FindOrderWhere(kOrderByFinalizeUrl, finalize_url);
+}
+
+absl::StatusOr<OrderRecord> StateStore::FindOrderWhere(const char* sql,
+                                                       absl::string_view value) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), sql));
+  BindAll(stmt.get(), value);
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("no recorded order for ", value));
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read order for ", value));
+  }
+  OrderRecord order;
+  order.order_url = ColumnText(stmt.get(), 0);
+  order.agent = ColumnText(stmt.get(), 1);
+  order.identifiers = JsonToStrings(ColumnText(stmt.get(), 2));
+  order.finalize_url = ColumnText(stmt.get(), 3);
+  order.created = ParseTimeText(ColumnText(stmt.get(), 4));
+  order.status = ColumnText(stmt.get(), 5);
+  return order;
+}
+
+absl::Status StateStore::RecordCertificate(const CertificateRecord& cert) {
+  if (cert.serial.empty()) return absl::InvalidArgumentError("certificate serial is empty");
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt insert,
+                   Prepare(db_.get(),
+                           "INSERT INTO inventory (serial, agent, names, not_before, not_after, "
+                           "order_url, certificate_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                           "ON CONFLICT (serial) DO NOTHING"));
+  BindAll(insert.get(), cert.serial, cert.agent, StringsToJson(cert.names),
+          TimeText(cert.not_before), TimeText(cert.not_after), cert.order_url,
+          cert.certificate_sha256);
+  int rc = sqlite3_step(insert.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot record certificate ", cert.serial));
+  }
+  if (sqlite3_changes(db_.get()) == 1) return absl::OkStatus();
+
+  ASSIGN_OR_RETURN(Stmt existing,
+                   Prepare(db_.get(),
+                           "SELECT agent, certificate_sha256 FROM inventory WHERE serial = ?1"));
+  BindAll(existing.get(), cert.serial);
+  rc = sqlite3_step(existing.get());
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read certificate ", cert.serial));
+  }
+  if (ColumnText(existing.get(), 0) != cert.agent ||
+      ColumnText(existing.get(), 1) != cert.certificate_sha256) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "certificate serial ", cert.serial,
+        " is already recorded with a different agent or certificate hash"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::MarkRevoked(absl::string_view serial, int reason, absl::Time when) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "UPDATE inventory SET revoked = 1, revocation_reason = ?2, "
+                                      "revoked_at = ?3 WHERE serial = ?1 AND revoked = 0"));
+  BindAll(stmt.get(), serial, reason, TimeText(when));
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot mark ", serial, " revoked"));
+  }
+  if (sqlite3_changes(db_.get()) == 1) return absl::OkStatus();
+
+  ASSIGN_OR_RETURN(Stmt exists, Prepare(db_.get(), "SELECT 1 FROM inventory WHERE serial = ?1"));
+  BindAll(exists.get(), serial);
+  rc = sqlite3_step(exists.get());
+  if (rc == SQLITE_DONE) {
+    return absl::NotFoundError(absl::StrCat("no certificate with serial ", serial));
+  }
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read certificate ", serial));
+  }
+  return absl::OkStatus();  // already revoked
+}
+
+absl::StatusOr<std::vector<CertificateRecord>> StateStore::ListInventory(
+    std::optional<std::string> agent) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(
+      Stmt stmt,
+      Prepare(db_.get(),
+              "SELECT serial, agent, names, not_before, not_after, order_url, "
+              "certificate_sha256, revoked, revocation_reason, revoked_at FROM inventory "
+              "WHERE ?1 IS NULL OR agent = ?1 ORDER BY not_after, serial"));
+  if (agent.has_value()) BindAll(stmt.get(), *agent);
+  std::vector<CertificateRecord> out;
+  while (true) {
+    int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      return SqliteError(db_.get(), rc, absl::StrCat("cannot list inventory in ", path_));
+    }
+    CertificateRecord cert;
+    cert.serial = ColumnText(stmt.get(), 0);
+    cert.agent = ColumnText(stmt.get(), 1);
+    cert.names = JsonToStrings(ColumnText(stmt.get(), 2));
+    cert.not_before = ParseTimeText(ColumnText(stmt.get(), 3));
+    cert.not_after = ParseTimeText(ColumnText(stmt.get(), 4));
+    cert.order_url = ColumnText(stmt.get(), 5);
+    cert.certificate_sha256 = ColumnText(stmt.get(), 6);
+    cert.revoked = sqlite3_column_int(stmt.get(), 7) != 0;
+    cert.revocation_reason = sqlite3_column_int(stmt.get(), 8);
+    cert.revoked_at = ParseTimeText(ColumnText(stmt.get(), 9));
+    out.push_back(std::move(cert));
+  }
+  return out;
+}
+
+}  // namespace acme_signer::signer

@@ -1,0 +1,464 @@
+#include "signer/audit_log.h"
+
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_split.h"
+#include "common/ssl_unique_ptr.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "signer/audit_verifier.h"
+#include "signer/state_store.h"
+
+namespace acme_signer::signer {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::SizeIs;
+
+MATCHER_P2(StatusIs, code, message_matcher, "has the expected status code and message") {
+  const absl::Status& status = arg;
+  if (status.code() != code) {
+    *result_listener << "status is " << status;
+    return false;
+  }
+  return ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
+                                       result_listener);
+}
+
+// Test-only audit key: an OpenSSL P-256 key behind the JwsSigner interface, so these tests
+// exercise the log without an HSM (the HSM-backed key is used in audit_verifier_test).
+// `fail_after` signatures succeed, then Sign fails like a token that went away.
+class OpenSslTestSigner : public hsm::JwsSigner {
+ public:
+  explicit OpenSslTestSigner(int fail_after = -1) : fail_after_(fail_after) {
+    pkey_.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    unsigned char* der = nullptr;
+    int len = i2d_PUBKEY(pkey_.get(), &der);
+    std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(der);
+    der_.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
+  }
+  absl::string_view Algorithm() const override { return "ES256"; }
+  const std::string& PublicJwk() const override { return jwk_; }
+  const std::string& PublicKeyDer() const override { return der_; }
+  absl::StatusOr<std::string> Sign(absl::string_view data) const override {
+    if (fail_after_ >= 0 && signatures_.fetch_add(1) >= fail_after_) {
+      return absl::UnavailableError("test token removed");
+    }
+    SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+    size_t len = 0;
+    EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey_.get());
+    EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
+                   data.size());
+    std::string der(len, '\0');
+    EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(der.data()), &len,
+                   reinterpret_cast<const unsigned char*>(data.data()), data.size());
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+    SslUniquePtr<ECDSA_SIG> sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
+    std::string raw(64, '\0');
+    BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), reinterpret_cast<unsigned char*>(raw.data()), 32);
+    BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), reinterpret_cast<unsigned char*>(raw.data()) + 32,
+                 32);
+    return raw;
+  }
+
+ private:
+  SslUniquePtr<EVP_PKEY> pkey_;
+  std::string der_;
+  std::string jwk_ = "{}";
+  int fail_after_;
+  mutable std::atomic<int> signatures_{0};
+};
+
+class AuditLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/audit_log_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/audit.jsonl";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  AuditLogOptions Options(uint64_t interval = 256) {
+    AuditLogOptions options;
+    options.path = path_;
+    options.checkpoint_interval = interval;
+    return options;
+  }
+
+  static AuditRecord Allowed(int i) {
+    AuditRecord record;
+    record.agent = "web1";
+    record.client_cert_sha256 = std::string(64, 'a');
+    record.peer = "ipv4:127.0.0.1:40000";
+    record.rpc = "FinalizeOrder";
+    record.request.identifiers = {"dns:www" + std::to_string(i) + ".example.com"};
+    record.request.order_url = "https://ca.test/order/" + std::to_string(i);
+    record.request.csr_sha256 = std::string(64, 'c');
+    record.decision = AuditDecision::kAllow;
+    record.reason = "names allowed by policy";
+    record.outcome.acme_status = "valid";
+    record.outcome.serial = "0badc0de";
+    return record;
+  }
+
+  static std::string Slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  static std::vector<nlohmann::json> Records(const std::string& path) {
+    std::vector<nlohmann::json> out;
+    for (absl::string_view line : absl::StrSplit(Slurp(path), '\n', absl::SkipEmpty())) {
+      out.push_back(nlohmann::json::parse(line));
+    }
+    return out;
+  }
+
+  AuditVerifyReport Verify(const OpenSslTestSigner& signer) {
+    AuditVerifyOptions options;
+    options.public_key_der = signer.PublicKeyDer();
+    absl::StatusOr<AuditVerifyReport> report = VerifyAuditLogAt(path_, options);
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() ? *report : AuditVerifyReport{};
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(AuditLogTest, AppendedRecordsFormAHashChainStartingAtGenesis) {
+  OpenSslTestSigner signer;
+  auto log = AuditLog::Open(Options(), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  for (int i = 1; i <= 3; ++i) {
+    absl::StatusOr<uint64_t> seq = (*log)->Append(Allowed(i));
+    ASSERT_TRUE(seq.ok()) << seq.status();
+    EXPECT_EQ(*seq, static_cast<uint64_t>(i));
+  }
+
+  std::vector<nlohmann::json> records = Records(path_);
+  ASSERT_THAT(records, SizeIs(3));
+  EXPECT_EQ(records[0]["prev"], std::string(kAuditGenesisHash));
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i]["seq"], i + 1);
+    EXPECT_EQ(records[i]["kind"], "event");
+    EXPECT_EQ(records[i]["hash"], AuditRecordHash(records[i]));
+    if (i > 0) {
+      EXPECT_EQ(records[i]["prev"], records[i - 1]["hash"]);
+    }
+  }
+  EXPECT_EQ(records[1]["agent"], "web1");
+  EXPECT_EQ(records[1]["decision"], "allow");
+  EXPECT_EQ(records[1]["request"]["identifiers"][0], "dns:www2.example.com");
+  EXPECT_EQ(records[1]["outcome"]["serial"], "0badc0de");
+  EXPECT_THAT(records[1]["time"].get<std::string>(),
+              MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"));
+  EXPECT_EQ((*log)->last_seq(), 3u);
+  EXPECT_EQ((*log)->last_hash(), records[2]["hash"]);
+}
+
+TEST_F(AuditLogTest, LinesAreTheCanonicalSerialization) {
+  OpenSslTestSigner signer;
+  auto log = AuditLog::Open(Options(), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  AuditRecord record = Allowed(1);
+  record.reason = "caf\xc3\xa9 \xff";  // non-ASCII and invalid UTF-8
+  ASSERT_TRUE((*log)->Append(record).ok());
+  std::string line = Slurp(path_);
+  ASSERT_FALSE(line.empty());
+  line.pop_back();  // '\n'
+  EXPECT_EQ(line, CanonicalJson(nlohmann::json::parse(line)));
+  EXPECT_THAT(line, HasSubstr(R"("reason":"caf\u00e9 \ufffd")"));
+}
+
+TEST_F(AuditLogTest, WritesASignedCheckpointEveryIntervalRecordsAndOnClose) {
+  OpenSslTestSigner signer;
+  auto log = AuditLog::Open(Options(/*interval=*/4), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  for (int i = 0; i < 9; ++i) ASSERT_TRUE((*log)->Append(Allowed(i)).ok());
+  ASSERT_TRUE((*log)->Close().ok());
+
+  std::vector<nlohmann::json> records = Records(path_);
+  ASSERT_THAT(records, SizeIs(12));  // 4 + cp + 4 + cp + 1 + shutdown cp
+  std::vector<std::string> kinds;
+  for (const auto& r : records) {
+    kinds.push_back(r["kind"] == "checkpoint" ? r["trigger"].get<std::string>() : "e");
+  }
+  EXPECT_THAT(kinds, ElementsAre("e", "e", "e", "e", "interval", "e", "e", "e", "e", "interval",
+                                 "e", "shutdown"));
+  const nlohmann::json& cp = records[4];
+  EXPECT_EQ(cp["seq"], 5);
+  EXPECT_EQ(cp["count"], 4);
+  EXPECT_EQ(cp["prev"], records[3]["hash"]);
+  EXPECT_EQ(cp["alg"], "ES256");
+  EXPECT_EQ(cp["key_id"], Sha256Hex(signer.PublicKeyDer()));
+  EXPECT_EQ(records[11]["count"], 1);
+
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  EXPECT_EQ(report.records, 12u);
+  EXPECT_EQ(report.checkpoints, 3u);
+  EXPECT_EQ(report.unsigned_tail, 0u);
+}
+
+TEST_F(AuditLogTest, AppendAfterCloseIsRefused) {
+  OpenSslTestSigner signer;
+  auto log = AuditLog::Open(Options(), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Close().ok());
+  EXPECT_THAT((*log)->Append(Allowed(1)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
+}
+
+TEST_F(AuditLogTest, ReopenContinuesTheChainWhereItEnded) {
+  OpenSslTestSigner signer;
+  {
+    auto log = AuditLog::Open(Options(), &signer);
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
+    ASSERT_TRUE((*log)->Close().ok());  // seq 2 = shutdown checkpoint
+  }
+  auto log = AuditLog::Open(Options(), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  absl::StatusOr<uint64_t> seq = (*log)->Append(Allowed(2));
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_EQ(*seq, 3u);
+  ASSERT_TRUE((*log)->Close().ok());
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  EXPECT_EQ(report.last_seq, 4u);
+}
+
+TEST_F(AuditLogTest, ReopenAfterACrashSignsTheRecordsThePreviousRunLeftUnsigned) {
+  OpenSslTestSigner signer;
+  {
+    auto log = AuditLog::Open(Options(), &signer);
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
+    ASSERT_TRUE((*log)->Append(Allowed(2)).ok());
+    // What a crash leaves: the durable lines without a shutdown checkpoint.
+    std::filesystem::copy_file(path_, dir_ + "/crashed.jsonl");
+  }
+  path_ = dir_ + "/crashed.jsonl";
+  auto log = AuditLog::Open(Options(), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  std::vector<nlohmann::json> records = Records(path_);
+  ASSERT_THAT(records, SizeIs(3));
+  EXPECT_EQ(records[2]["trigger"], "startup");
+  EXPECT_EQ(records[2]["count"], 2);
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+}
+
+TEST_F(AuditLogTest, TornLastLineIsKeptAndTheChainContinuesInTheNextFile) {
+  OpenSslTestSigner signer;
+  {
+    auto log = AuditLog::Open(Options(), &signer);
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+  std::string good = Slurp(path_);
+  { std::ofstream(path_, std::ios::app) << R"({"agent":"web1","clie)"; }
+  std::string damaged = Slurp(path_);
+
+  auto log = AuditLog::Open(Options(), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ((*log)->active_file(), path_ + ".1");
+  ASSERT_TRUE((*log)->Append(Allowed(2)).ok());
+  ASSERT_TRUE((*log)->Close().ok());
+
+  EXPECT_EQ(Slurp(path_), damaged);  // never truncated
+  std::vector<nlohmann::json> next = Records(path_ + ".1");
+  ASSERT_FALSE(next.empty());
+  EXPECT_EQ(next[0]["trigger"], "recovery");
+  EXPECT_EQ(next[0]["torn_file"], "audit.jsonl");
+  EXPECT_EQ(next[0]["torn_offset"], good.size());
+  EXPECT_EQ(next[0]["seq"], 3);
+
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  EXPECT_THAT(report.notes, ElementsAre(HasSubstr("partial line from a crash")));
+}
+
+TEST_F(AuditLogTest, RotatesToANewFileThatCarriesTheLastHash) {
+  OpenSslTestSigner signer;
+  AuditLogOptions options = Options();
+  options.rotate_bytes = 2000;
+  auto log = AuditLog::Open(options, &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*log)->Append(Allowed(i)).ok());
+  ASSERT_TRUE((*log)->Close().ok());
+
+  absl::StatusOr<std::vector<std::string>> files = AuditLogFiles(path_);
+  ASSERT_TRUE(files.ok()) << files.status();
+  // The newest file may still be empty: rotation opens it before anything is written to it.
+  std::vector<std::string> used;
+  for (const std::string& file : *files) {
+    if (std::filesystem::file_size(file) > 0) used.push_back(file);
+  }
+  ASSERT_GE(used.size(), 3u);
+  for (size_t i = 0; i + 1 < used.size(); ++i) {
+    std::vector<nlohmann::json> current = Records(used[i]);
+    std::vector<nlohmann::json> next = Records(used[i + 1]);
+    ASSERT_FALSE(current.empty());
+    ASSERT_FALSE(next.empty());
+    EXPECT_EQ(current.back()["trigger"], "rotate");
+    EXPECT_EQ(next.front()["prev"], current.back()["hash"]);
+    EXPECT_EQ(next.front()["seq"], current.back()["seq"].get<uint64_t>() + 1);
+  }
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  EXPECT_EQ(report.files.size(), files->size());
+}
+
+TEST_F(AuditLogTest, ConcurrentAppendsGetDistinctContiguousSeqs) {
+  OpenSslTestSigner signer;
+  auto log = AuditLog::Open(Options(/*interval=*/16), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 40;
+  std::vector<std::vector<uint64_t>> seqs(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::StatusOr<uint64_t> seq = (*log)->Append(Allowed(i));
+        if (seq.ok()) seqs[t].push_back(*seq);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  ASSERT_TRUE((*log)->Close().ok());
+
+  std::set<uint64_t> all;
+  for (const auto& s : seqs) {
+    EXPECT_THAT(s, SizeIs(kPerThread));
+    all.insert(s.begin(), s.end());
+  }
+  EXPECT_THAT(all, SizeIs(kThreads * kPerThread));
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  EXPECT_EQ(report.records - report.checkpoints, static_cast<uint64_t>(kThreads * kPerThread));
+}
+
+TEST_F(AuditLogTest, FailsClosedWhenACheckpointCannotBeSigned) {
+  OpenSslTestSigner signer(/*fail_after=*/0);
+  auto log = AuditLog::Open(Options(/*interval=*/2), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
+  EXPECT_THAT((*log)->Append(Allowed(2)).status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("cannot sign audit checkpoint"),
+                             HasSubstr("test token removed"))));
+  EXPECT_THAT((*log)->Append(Allowed(3)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("must be reopened")));
+}
+
+TEST_F(AuditLogTest, FailsClosedWhenTheDiskIsFullAndRecoversOnReopen) {
+  OpenSslTestSigner signer;
+  {
+    auto log = AuditLog::Open(Options(), &signer);
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
+
+    // RLIMIT_FSIZE makes write() stop at a size, like a full disk (EFBIG instead of ENOSPC).
+    struct rlimit saved;
+    ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    auto old_handler = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limited = saved;
+    limited.rlim_cur = std::filesystem::file_size(path_) + 100;
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+    absl::Status status = (*log)->Append(Allowed(2)).status();
+    absl::Status after = (*log)->Append(Allowed(3)).status();
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, old_handler);
+
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kOutOfRange,
+                                 AllOf(HasSubstr("cannot write audit log"), HasSubstr(path_))));
+    EXPECT_THAT(after, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("must be reopened")));
+    EXPECT_THAT((*log)->Close(), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr(path_)));
+  }
+  // The file now ends in the first 100 bytes of record 2: reopening keeps them and moves on.
+  auto log = AuditLog::Open(Options(), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  absl::StatusOr<uint64_t> seq = (*log)->Append(Allowed(2));
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_EQ(*seq, 3u);  // 2 is the recovery checkpoint
+  ASSERT_TRUE((*log)->Close().ok());
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+}
+
+TEST_F(AuditLogTest, RefusesToExtendAFileWhoseLastCompleteLineIsNotARecord) {
+  OpenSslTestSigner signer;
+  { std::ofstream(path_) << "{\"seq\":1}\nnot json\n"; }
+  EXPECT_THAT(AuditLog::Open(Options(), &signer).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr(path_), HasSubstr("line 1"), HasSubstr("byte offset 0"))));
+}
+
+TEST_F(AuditLogTest, OpenNamesThePathWhenTheDirectoryIsMissing) {
+  OpenSslTestSigner signer;
+  AuditLogOptions options = Options();
+  options.path = dir_ + "/missing/audit.jsonl";
+  EXPECT_THAT(AuditLog::Open(options, &signer).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr(options.path)));
+}
+
+TEST_F(AuditLogTest, RejectsAZeroCheckpointInterval) {
+  OpenSslTestSigner signer;
+  EXPECT_THAT(AuditLog::Open(Options(/*interval=*/0), &signer).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("checkpoint_interval")));
+}
+
+TEST_F(AuditLogTest, StoresTheLatestCheckpointAndPublicKeyInTheStateStore) {
+  OpenSslTestSigner signer;
+  auto store = StateStore::Open(dir_ + "/state.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  AuditLogOptions options = Options(/*interval=*/2);
+  options.state_store = store->get();
+  auto log = AuditLog::Open(options, &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*log)->Append(Allowed(i)).ok());
+
+  absl::StatusOr<std::optional<AuditCheckpointRef>> ref = LoadAuditCheckpoint(**store);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  ASSERT_TRUE(ref->has_value());
+  std::vector<nlohmann::json> records = Records(path_);
+  EXPECT_EQ((*ref)->seq, 3u);
+  EXPECT_EQ((*ref)->hash, records[2]["hash"]);
+
+  ASSERT_TRUE((*log)->Close().ok());
+  ref = LoadAuditCheckpoint(**store);
+  ASSERT_TRUE(ref.ok() && ref->has_value());
+  EXPECT_EQ((*ref)->seq, 5u);  // the shutdown checkpoint
+  absl::StatusOr<std::optional<std::string>> key = (*store)->GetValue(kAuditPublicKeyKey);
+  ASSERT_TRUE(key.ok() && key->has_value());
+}
+
+}  // namespace
+}  // namespace acme_signer::signer
