@@ -59,6 +59,22 @@ TEST(RenewalConfigTest, SerializedConfigParsesBackToTheSameValues) {
   EXPECT_TRUE(back->pfx_legacy);
 }
 
+TEST(RenewalConfigTest, FileReadsLikeCertbotsRenewalConf) {
+  RenewalConfig c;
+  c.version = "0.1.0";
+  c.domains = {"example.com", "www.example.com"};
+  c.authenticator = Authenticator::kWebroot;
+  c.webroot_path = "/var/www/html";
+  auto text = SerializeRenewalConfig(c, {"/etc/acme-agent/archive/example.com",
+                                         "/etc/acme-agent/live/example.com/cert.pem", "", "", ""});
+  ASSERT_THAT(text, IsOk());
+  EXPECT_THAT(*text, ::testing::StartsWith("# Written by acme-agent"));
+  EXPECT_THAT(*text, HasSubstr("archive_dir = '/etc/acme-agent/archive/example.com'"));
+  EXPECT_THAT(*text, HasSubstr("\n[renewalparams]\n"));
+  EXPECT_THAT(*text, HasSubstr("authenticator = 'webroot'"));
+  EXPECT_THAT(*text, HasSubstr("webroot_path = '/var/www/html'"));
+}
+
 TEST(RenewalConfigTest, UnknownKeyIsRejectedWithFileLineAndKey) {
   const std::string text =
       "version = \"0.1.0\"\n"
