@@ -1,0 +1,26 @@
+// The acme-signer subcommands. Each takes the arguments after its name, prints results to
+// stdout and errors to stderr, and returns the process exit code:
+//   0 success, 1 failure (the message says what and what to do), 2 bad usage,
+//   3 (audit verify) the log is damaged or tampered with.
+#ifndef ACME_SIGNER_SIGNER_COMMANDS_H_
+#define ACME_SIGNER_SIGNER_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace acme_signer::signer {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitAuditBad = 3;
+
+int RunInit(const std::vector<std::string>& args);
+int RunServe(const std::vector<std::string>& args);
+int RunEnrollAgent(const std::vector<std::string>& args);
+int RunAudit(const std::vector<std::string>& args);
+int RunInventory(const std::vector<std::string>& args);
+
+}  // namespace acme_signer::signer
+
+#endif  // ACME_SIGNER_SIGNER_COMMANDS_H_

@@ -1,0 +1,44 @@
+#include "signer/config_holder.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace acme_signer::signer {
+namespace {
+
+// Settings read once at start-up; changing them needs a restart, and silently ignoring a
+// change would leave the operator believing it took effect.
+absl::Status CheckStartupSettingsUnchanged(const SignerConfig& old_config,
+                                           const SignerConfig& new_config) {
+  auto refuse = [](absl::string_view key) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(key, " changed: it takes effect only after a restart; config not reloaded"));
+  };
+  if (old_config.server.listen != new_config.server.listen) return refuse("server.listen");
+  if (old_config.server.tls_cert != new_config.server.tls_cert) return refuse("server.tls_cert");
+  if (old_config.server.tls_key != new_config.server.tls_key) return refuse("server.tls_key");
+  if (old_config.server.agent_ca_cert != new_config.server.agent_ca_cert) {
+    return refuse("server.agent_ca_cert");
+  }
+  if (old_config.acme.directory_url != new_config.acme.directory_url) {
+    return refuse("acme.directory_url");
+  }
+  if (old_config.hsm.module != new_config.hsm.module) return refuse("hsm.module");
+  if (old_config.hsm.token_uri != new_config.hsm.token_uri) return refuse("hsm.token_uri");
+  if (old_config.hsm.account_key != new_config.hsm.account_key) return refuse("hsm.account_key");
+  if (old_config.state.dir != new_config.state.dir) return refuse("state.dir");
+  if (old_config.audit.log != new_config.audit.log) return refuse("audit.log");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ConfigHolder::Reload(const std::string& path) {
+  ASSIGN_OR_RETURN(SignerConfig fresh, LoadSignerConfig(path));
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(CheckStartupSettingsUnchanged(*current_, fresh));
+  current_ = std::make_shared<const SignerConfig>(std::move(fresh));
+  return absl::OkStatus();
+}
+
+}  // namespace acme_signer::signer

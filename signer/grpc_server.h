@@ -1,0 +1,28 @@
+// Starts the signer's gRPC server: TLS 1.2+ with the signer's certificate, client
+// certificates required and verified against the agent CA
+// (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY), message size and concurrency
+// limits from the config, and the standard gRPC health service. There is no insecure port.
+#ifndef ACME_SIGNER_SIGNER_GRPC_SERVER_H_
+#define ACME_SIGNER_SIGNER_GRPC_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "signer/config.h"
+
+namespace acme_signer::signer {
+
+struct RunningServer {
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;  // the bound port (useful when the config says port 0)
+};
+
+// Reads the TLS files named in `config.server` and starts serving `service`.
+// Errors name the file that could not be read, or the listen address that could not be bound.
+absl::StatusOr<RunningServer> StartGrpcServer(const SignerConfig& config, grpc::Service* service);
+
+}  // namespace acme_signer::signer
+
+#endif  // ACME_SIGNER_SIGNER_GRPC_SERVER_H_

@@ -1,0 +1,93 @@
+#include "signer/runtime.h"
+
+#include <sys/stat.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace acme_signer::signer {
+
+absl::StatusOr<std::shared_ptr<hsm::Token>> OpenConfiguredToken(const HsmConfig& config) {
+  absl::StatusOr<std::shared_ptr<hsm::Module>> module = hsm::Module::Load(config.module);
+  if (!module.ok()) {
+    return absl::Status(module.status().code(),
+                        absl::StrCat("hsm.module: ", module.status().message()));
+  }
+  hsm::Token::Options options;
+  options.verify_every_signature = config.verify_every_signature;
+  absl::StatusOr<std::shared_ptr<hsm::Token>> token =
+      hsm::Token::Open(*module, config.token_uri, config.pin_file, options);
+  if (!token.ok()) {
+    return absl::Status(token.status().code(),
+                        absl::StrCat("hsm.token_uri: ", token.status().message()));
+  }
+  return token;
+}
+
+std::string StateDbPath(const SignerConfig& config) {
+  return absl::StrCat(config.state.dir, "/signer.db");
+}
+
+SignerRuntime::~SignerRuntime() {
+  // The audit log writes its shutdown checkpoint with the audit key, so it closes first.
+  if (audit != nullptr) audit->Close().IgnoreError();
+  acme.reset();
+  audit.reset();
+}
+
+absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerConfig& config,
+                                                                  RuntimeParts parts) {
+  if (parts.audit_log) parts.audit_key = parts.store = true;
+  if (parts.acme) parts.account_key = parts.store = true;
+  if (parts.account_key || parts.audit_key) parts.token = true;
+
+  auto runtime = std::unique_ptr<SignerRuntime>(new SignerRuntime());
+  if (parts.token) {
+    ASSIGN_OR_RETURN(runtime->token, OpenConfiguredToken(config.hsm));
+  }
+  auto open_key = [&](const std::string& uri, absl::string_view key)
+      -> absl::StatusOr<std::unique_ptr<hsm::JwsSigner>> {
+    absl::StatusOr<std::unique_ptr<hsm::JwsSigner>> signer = runtime->token->OpenSigningKey(uri);
+    if (signer.status().code() == absl::StatusCode::kNotFound) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "hsm.", key, ": no key ", uri, " in token ", runtime->token->label(),
+          "; run `acme-signer init --config ", config.source, "` first"));
+    }
+    return signer;
+  };
+  if (parts.account_key) {
+    ASSIGN_OR_RETURN(runtime->account_key, open_key(config.hsm.account_key, "account_key"));
+  }
+  if (parts.audit_key) {
+    ASSIGN_OR_RETURN(runtime->audit_key, open_key(config.hsm.audit_key, "audit_key"));
+  }
+  if (parts.store) {
+    ::mkdir(config.state.dir.c_str(), 0700);  // an existing dir is fine; Open reports the rest
+    ASSIGN_OR_RETURN(runtime->store, StateStore::Open(StateDbPath(config)));
+  }
+  if (parts.audit_log) {
+    AuditLogOptions options;
+    options.path = config.audit.log;
+    options.checkpoint_interval = static_cast<uint64_t>(config.audit.checkpoint_every);
+    if (config.audit.rotate_bytes.has_value()) {
+      options.rotate_bytes = static_cast<uint64_t>(*config.audit.rotate_bytes);
+    }
+    options.state_store = runtime->store.get();
+    ASSIGN_OR_RETURN(runtime->audit, AuditLog::Open(options, runtime->audit_key.get()));
+  }
+  if (parts.acme) {
+    http::CurlHttpClientOptions http_options;
+    if (config.acme.ca_bundle.has_value()) http_options.ca_bundle_path = *config.acme.ca_bundle;
+    ASSIGN_OR_RETURN(runtime->http, http::CurlHttpClient::Create(http_options));
+    acme::AcmeClientOptions acme_options;
+    acme_options.directory_url = config.acme.directory_url;
+    ASSIGN_OR_RETURN(std::optional<std::string> account_url,
+                     runtime->store->GetValue(kAccountUrlKey));
+    if (account_url.has_value()) acme_options.account_url = *account_url;
+    ASSIGN_OR_RETURN(runtime->acme, acme::AcmeClient::Create(*runtime->http, *runtime->account_key,
+                                                             acme_options));
+  }
+  return runtime;
+}
+
+}  // namespace acme_signer::signer

@@ -1,0 +1,59 @@
+// SignerRuntime: the long-lived objects of a signer process, opened from its config in one
+// place so `serve`, `init` and the admin subcommands open them the same way: the PKCS#11
+// module and token, the key handles, the HTTPS client, the ACME engine, the SQLite state
+// store and the audit log. Fields are null when the subcommand did not ask for them.
+// Thread-safety: the objects are thread-safe; the struct itself is built once.
+#ifndef ACME_SIGNER_SIGNER_RUNTIME_H_
+#define ACME_SIGNER_SIGNER_RUNTIME_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "acme/client.h"
+#include "hsm/jws_signer.h"
+#include "hsm/token.h"
+#include "http/curl_http_client.h"
+#include "signer/audit_log.h"
+#include "signer/config.h"
+#include "signer/state_store.h"
+
+namespace acme_signer::signer {
+
+// State store key of the ACME account URL recorded by init.
+inline constexpr absl::string_view kAccountUrlKey = "acme.account_url";
+
+struct RuntimeParts {
+  bool token = false;        // module + token (implied by every key below)
+  bool account_key = false;  // needs the key to exist (init creates it)
+  bool audit_key = false;
+  bool store = false;
+  bool audit_log = false;  // implies audit_key and store
+  bool acme = false;       // implies account_key and store
+};
+
+class SignerRuntime {
+ public:
+  // Opens what `parts` asks for. Errors name the component and the config key involved.
+  static absl::StatusOr<std::unique_ptr<SignerRuntime>> Open(const SignerConfig& config,
+                                                             RuntimeParts parts);
+  ~SignerRuntime();
+
+  std::shared_ptr<hsm::Token> token;
+  std::unique_ptr<hsm::JwsSigner> account_key;
+  std::unique_ptr<hsm::JwsSigner> audit_key;
+  std::unique_ptr<StateStore> store;
+  std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<http::CurlHttpClient> http;
+  std::unique_ptr<acme::AcmeClient> acme;
+};
+
+// Opens the token named by the config (module, token URI, PIN file).
+absl::StatusOr<std::shared_ptr<hsm::Token>> OpenConfiguredToken(const HsmConfig& config);
+
+// The SQLite database path inside the state dir.
+std::string StateDbPath(const SignerConfig& config);
+
+}  // namespace acme_signer::signer
+
+#endif  // ACME_SIGNER_SIGNER_RUNTIME_H_

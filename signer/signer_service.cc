@@ -1,0 +1,409 @@
+#include "signer/signer_service.h"
+
+#include <openssl/pem.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "acme/ari.h"
+#include "acme/certificate_chain.h"
+#include "common/ssl_unique_ptr.h"
+#include "common/status_macros.h"
+#include "signer/csr_checks.h"
+#include "signer/name_policy.h"
+
+namespace acme_signer::signer {
+namespace {
+
+constexpr absl::string_view kChallengeOwnerPrefix = "challenge-owner:";
+
+std::vector<Identifier> ToPolicyIdentifiers(const std::vector<acme::Identifier>& ids) {
+  std::vector<Identifier> out;
+  out.reserve(ids.size());
+  for (const acme::Identifier& id : ids) out.push_back(Identifier{id.type, id.value});
+  return out;
+}
+
+// "dns:name" strings from the state store back to identifiers.
+std::vector<acme::Identifier> ParseIdentifierStrings(const std::vector<std::string>& strings) {
+  std::vector<acme::Identifier> out;
+  for (const std::string& s : strings) {
+    size_t colon = s.find(':');
+    if (colon == std::string::npos) continue;
+    out.push_back(acme::Identifier{s.substr(0, colon), s.substr(colon + 1)});
+  }
+  return out;
+}
+
+// The chain facts (serial, notAfter) of a DER certificate, through the engine's PEM parser so
+// serials are formatted the same way everywhere.
+absl::StatusOr<acme::CertificateChain> ParseCertificateDer(absl::string_view der) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  SslUniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (cert == nullptr || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
+    return absl::InvalidArgumentError("certificate_der is not one DER X.509 certificate");
+  }
+  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio_X509(bio.get(), cert.get()) != 1) {
+    return absl::InternalError("cannot encode certificate as PEM");
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return acme::ParsePemChain(absl::string_view(data, static_cast<size_t>(len)), "");
+}
+
+absl::Time LeafNotBefore(absl::string_view der) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  SslUniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  struct tm tm_value {};
+  if (cert == nullptr || ASN1_TIME_to_tm(X509_get0_notBefore(cert.get()), &tm_value) != 1) {
+    return absl::InfinitePast();
+  }
+  return absl::FromTM(tm_value, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+// One RPC in flight: who called, under which policy, and its audit record.
+class SignerService::Call {
+ public:
+  Call(const SignerService& service, const grpc::ServerContext& context, absl::string_view rpc)
+      : service_(service), context_(context), config_(service.deps_.config->Get()) {
+    record_.rpc = std::string(rpc);
+    record_.peer = context.peer();
+  }
+
+  // Authenticates the caller and finds its policy. On failure the denial is recorded and
+  // the returned status is what the caller gets.
+  absl::Status Admit() {
+    absl::StatusOr<PeerAgent> agent = AuthenticateCall(context_, config_->server.trust_domain);
+    if (!agent.ok()) return Deny(agent.status());
+    record_.agent = agent->name;
+    record_.client_cert_sha256 = agent->cert_sha256_hex;
+    policy_ = config_->FindAgent(agent->name);
+    if (policy_ == nullptr) {
+      return Deny(absl::PermissionDeniedError(
+          absl::StrCat("agent ", agent->name, " is not configured on this signer")));
+    }
+    return absl::OkStatus();
+  }
+
+  // Records a denial (policy, ownership, bad request) and returns `why` for the caller.
+  absl::Status Deny(absl::Status why) {
+    record_.decision = AuditDecision::kDeny;
+    record_.reason = std::string(why.message());
+    absl::StatusOr<uint64_t> seq = service_.deps_.audit->Append(record_);
+    if (!seq.ok()) return AuditUnavailable(seq.status());
+    return why;
+  }
+
+  // Records that policy allows the step before it is sent to the CA (used where the step
+  // issues something). The caller must not proceed unless this returns OK.
+  absl::Status RecordIntent(absl::string_view reason) {
+    record_.decision = AuditDecision::kAllow;
+    record_.reason = std::string(reason);
+    absl::StatusOr<uint64_t> seq = service_.deps_.audit->Append(record_);
+    if (!seq.ok()) return AuditUnavailable(seq.status());
+    return absl::OkStatus();
+  }
+
+  // Records the allowed step's outcome (the CA's answer or error) and returns what the caller
+  // gets: `result`, or Unavailable when the record cannot be made durable.
+  absl::Status Finish(absl::Status result) {
+    record_.decision = AuditDecision::kAllow;
+    if (record_.reason.empty()) record_.reason = "allowed by policy";
+    if (!result.ok()) record_.outcome.error = std::string(result.message());
+    absl::StatusOr<uint64_t> seq = service_.deps_.audit->Append(record_);
+    if (!seq.ok()) return AuditUnavailable(seq.status());
+    return result;
+  }
+
+  const std::string& agent() const { return record_.agent; }
+  const AgentPolicy& policy() const { return *policy_; }
+  const SignerConfig& config() const { return *config_; }
+  AuditRecord& record() { return record_; }
+
+ private:
+  static absl::Status AuditUnavailable(const absl::Status& why) {
+    return absl::UnavailableError(absl::StrCat(
+        "the audit log cannot be written, so the signer refuses to act (fail closed): ",
+        why.message()));
+  }
+
+  const SignerService& service_;
+  const grpc::ServerContext& context_;
+  std::shared_ptr<const SignerConfig> config_;
+  const AgentPolicy* policy_ = nullptr;
+  AuditRecord record_;
+};
+
+SignerService::SignerService(Deps deps) : deps_(deps) {}
+
+absl::Status SignerService::FillOrder(const acme::Order& order,
+                                      std::optional<absl::Duration> retry_after,
+                                      const std::string& agent, pb::Order* out) {
+  ToProto(order, retry_after, out);
+  ASSIGN_OR_RETURN(std::string thumbprint, deps_.acme->AccountThumbprint());
+  for (const std::string& authz_url : order.authorizations) {
+    ASSIGN_OR_RETURN(auto authz, deps_.acme->GetAuthorization(authz_url));
+    for (const acme::Challenge& challenge : authz.value.challenges) {
+      RETURN_IF_ERROR(
+          deps_.store->SetValue(absl::StrCat(kChallengeOwnerPrefix, challenge.url), agent));
+    }
+    RETURN_IF_ERROR(ToProto(authz.value, thumbprint, out->add_authorizations()));
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status SignerService::GetAccount(Context* context, const pb::GetAccountRequest*,
+                                       pb::GetAccountResponse* response) {
+  Call call(*this, *context, "GetAccount");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<std::string> thumbprint = deps_.acme->AccountThumbprint();
+  if (thumbprint.ok()) {
+    response->set_directory_url(call.config().acme.directory_url);
+    response->set_account_url(deps_.acme->account_url());
+    response->set_jwk_thumbprint(*thumbprint);
+    response->set_jws_algorithm(std::string(deps_.acme->account_key().Algorithm()));
+  }
+  return ToGrpcStatus(call.Finish(thumbprint.status()));
+}
+
+grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderRequest* request,
+                                        pb::Order* response) {
+  Call call(*this, *context, "CreateOrder");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<std::vector<acme::Identifier>> ids = FromProto(request->identifiers());
+  if (!ids.ok()) return ToGrpcStatus(call.Deny(ids.status()));
+  call.record().request.identifiers = IdentifierStrings(*ids);
+  if (absl::Status s = CheckIdentifiers(call.policy(), ToPolicyIdentifiers(*ids)); !s.ok()) {
+    return ToGrpcStatus(call.Deny(s));
+  }
+  if (request->replaces().size() > 512) {
+    return ToGrpcStatus(call.Deny(absl::InvalidArgumentError("replaces is longer than 512 bytes")));
+  }
+  acme::NewOrderOptions options;
+  options.identifiers = *ids;
+  options.replaces = request->replaces();
+  if (request->has_not_before()) options.not_before = FromTimestamp(request->not_before());
+  if (request->has_not_after()) options.not_after = FromTimestamp(request->not_after());
+
+  absl::Status result = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto order, deps_.acme->CreateOrder(options));
+    call.record().request.order_url = order.value.url;
+    call.record().outcome.acme_status = std::string(acme::ToString(order.value.status));
+    RETURN_IF_ERROR(deps_.store->RecordOrder(order.value.url, call.agent(),
+                                             IdentifierStrings(order.value.identifiers),
+                                             order.value.finalize));
+    return FillOrder(order.value, order.retry_after, call.agent(), response);
+  }();
+  return ToGrpcStatus(call.Finish(result));
+}
+
+grpc::Status SignerService::GetOrder(Context* context, const pb::GetOrderRequest* request,
+                                     pb::Order* response) {
+  Call call(*this, *context, "GetOrder");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  call.record().request.order_url = request->order_url();
+  absl::StatusOr<std::string> owner = deps_.store->OrderOwner(request->order_url());
+  if (!owner.ok() || *owner != call.agent()) {
+    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
+        "order ", request->order_url(), " was not created by agent ", call.agent()))));
+  }
+  absl::Status result = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto order, deps_.acme->GetOrder(request->order_url()));
+    call.record().outcome.acme_status = std::string(acme::ToString(order.value.status));
+    RETURN_IF_ERROR(deps_.store->SetOrderStatus(request->order_url(),
+                                                acme::ToString(order.value.status)));
+    return FillOrder(order.value, order.retry_after, call.agent(), response);
+  }();
+  return ToGrpcStatus(call.Finish(result));
+}
+
+grpc::Status SignerService::AnswerChallenge(Context* context,
+                                            const pb::AnswerChallengeRequest* request,
+                                            pb::Challenge* response) {
+  Call call(*this, *context, "AnswerChallenge");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  call.record().request.url = request->challenge_url();
+  absl::StatusOr<std::optional<std::string>> owner =
+      deps_.store->GetValue(absl::StrCat(kChallengeOwnerPrefix, request->challenge_url()));
+  if (!owner.ok() || !owner->has_value() || **owner != call.agent()) {
+    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
+        "challenge ", request->challenge_url(), " does not belong to an order of agent ",
+        call.agent()))));
+  }
+  absl::Status result = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto challenge, deps_.acme->AnswerChallenge(request->challenge_url()));
+    call.record().outcome.acme_status = std::string(acme::ToString(challenge.value.status));
+    ASSIGN_OR_RETURN(std::string thumbprint, deps_.acme->AccountThumbprint());
+    return ToProto(challenge.value, thumbprint, response);
+  }();
+  return ToGrpcStatus(call.Finish(result));
+}
+
+grpc::Status SignerService::FinalizeOrder(Context* context,
+                                          const pb::FinalizeOrderRequest* request,
+                                          pb::Order* response) {
+  Call call(*this, *context, "FinalizeOrder");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  call.record().request.order_url = request->order_url();
+  absl::StatusOr<OrderRecord> order = deps_.store->FindOrder(request->order_url());
+  if (!order.ok() || order->agent != call.agent()) {
+    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
+        "order ", request->order_url(), " was not created by agent ", call.agent()))));
+  }
+  call.record().request.finalize_url = order->finalize_url;
+  std::vector<acme::Identifier> identifiers = ParseIdentifierStrings(order->identifiers);
+  call.record().request.identifiers = order->identifiers;
+  absl::StatusOr<CsrSummary> csr =
+      CheckCsr(request->csr_der(), ToPolicyIdentifiers(identifiers), call.policy(),
+               deps_.acme->account_key().PublicKeyDer());
+  if (!csr.ok()) return ToGrpcStatus(call.Deny(csr.status()));
+  call.record().request.csr_sha256 = csr->csr_sha256_hex;
+  // Issuance happens at the CA as soon as it accepts the CSR: the decision must be durable
+  // before the request leaves.
+  if (absl::Status s = call.RecordIntent("CSR passed the agent's policy"); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  absl::Status result = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto finalized, deps_.acme->FinalizeOrder(
+                                         request->order_url(), order->finalize_url,
+                                         request->csr_der()));
+    call.record().outcome.acme_status = std::string(acme::ToString(finalized.value.status));
+    RETURN_IF_ERROR(deps_.store->SetOrderStatus(request->order_url(),
+                                                acme::ToString(finalized.value.status)));
+    ToProto(finalized.value, finalized.retry_after, response);
+    return absl::OkStatus();
+  }();
+  return ToGrpcStatus(call.Finish(result));
+}
+
+grpc::Status SignerService::GetCertificate(Context* context,
+                                           const pb::GetCertificateRequest* request,
+                                           pb::GetCertificateResponse* response) {
+  Call call(*this, *context, "GetCertificate");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  call.record().request.order_url = request->order_url();
+  absl::StatusOr<OrderRecord> record = deps_.store->FindOrder(request->order_url());
+  if (!record.ok() || record->agent != call.agent()) {
+    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
+        "order ", request->order_url(), " was not created by agent ", call.agent()))));
+  }
+  absl::Status result = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto order, deps_.acme->GetOrder(request->order_url()));
+    call.record().outcome.acme_status = std::string(acme::ToString(order.value.status));
+    if (order.value.status != acme::OrderStatus::kValid || order.value.certificate.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", request->order_url(), " is ", acme::ToString(order.value.status),
+                       ", not valid: poll GetOrder until it is valid"));
+    }
+    ASSIGN_OR_RETURN(acme::CertificateDownload download,
+                     deps_.acme->GetCertificate(order.value.certificate));
+    std::string preferred = request->preferred_chain();
+    if (preferred.empty() && call.config().acme.preferred_chain.has_value()) {
+      preferred = *call.config().acme.preferred_chain;
+    }
+    const size_t chosen = acme::SelectChain(download.chains, preferred);
+    const acme::CertificateChain& chain = download.chains[chosen];
+    response->set_pem_chain(chain.pem_chain);
+    response->set_serial(chain.serial_hex);
+    response->set_issuer_common_name(chain.issuer_common_name);
+    ToTimestamp(chain.not_after, response->mutable_not_after());
+    for (size_t i = 0; i < download.chains.size(); ++i) {
+      if (i == chosen) continue;
+      pb::CertificateChain* alt = response->add_alternates();
+      alt->set_pem_chain(download.chains[i].pem_chain);
+      alt->set_issuer_common_name(download.chains[i].issuer_common_name);
+    }
+    CertificateRecord cert;
+    cert.serial = chain.serial_hex;
+    cert.agent = call.agent();
+    for (const acme::Identifier& id : order.value.identifiers) cert.names.push_back(id.value);
+    cert.not_before = LeafNotBefore(chain.leaf_der);
+    cert.not_after = chain.not_after;
+    cert.order_url = request->order_url();
+    cert.certificate_sha256 = Sha256Hex(chain.leaf_der);
+    RETURN_IF_ERROR(deps_.store->RecordCertificate(cert));
+    call.record().outcome.serial = chain.serial_hex;
+    call.record().outcome.not_after = FormatAuditTime(chain.not_after);
+    return absl::OkStatus();
+  }();
+  return ToGrpcStatus(call.Finish(result));
+}
+
+grpc::Status SignerService::RevokeCertificate(Context* context,
+                                              const pb::RevokeCertificateRequest* request,
+                                              pb::RevokeCertificateResponse*) {
+  Call call(*this, *context, "RevokeCertificate");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<acme::CertificateChain> cert = ParseCertificateDer(request->certificate_der());
+  if (!cert.ok()) return ToGrpcStatus(call.Deny(cert.status()));
+  call.record().outcome.serial = cert->serial_hex;
+  const int reason = request->reason_code();
+  if (reason != 0 && reason != 1 && reason != 3 && reason != 4 && reason != 5) {
+    return ToGrpcStatus(call.Deny(absl::InvalidArgumentError(absl::StrCat(
+        "reason_code ", reason,
+        " is not one ACME accepts (0 unspecified, 1 keyCompromise, 3 affiliationChanged, "
+        "4 superseded, 5 cessationOfOperation)"))));
+  }
+  absl::StatusOr<std::vector<CertificateRecord>> owned = deps_.store->ListInventory(call.agent());
+  if (!owned.ok()) return ToGrpcStatus(call.Deny(owned.status()));
+  bool is_owner = false;
+  for (const CertificateRecord& c : *owned) is_owner |= (c.serial == cert->serial_hex);
+  if (!is_owner) {
+    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
+        "certificate ", cert->serial_hex, " was not issued to agent ", call.agent(),
+        " through this signer"))));
+  }
+  if (absl::Status s = call.RecordIntent("certificate belongs to the agent"); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  absl::Status result = [&]() -> absl::Status {
+    RETURN_IF_ERROR(deps_.acme->Revoke(request->certificate_der(),
+                                       static_cast<acme::RevocationReason>(reason)));
+    return deps_.store->MarkRevoked(cert->serial_hex, reason, absl::Now());
+  }();
+  return ToGrpcStatus(call.Finish(result));
+}
+
+grpc::Status SignerService::GetRenewalInfo(Context* context,
+                                           const pb::GetRenewalInfoRequest* request,
+                                           pb::GetRenewalInfoResponse* response) {
+  Call call(*this, *context, "GetRenewalInfo");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<acme::CertificateChain> cert = ParseCertificateDer(request->certificate_der());
+  if (!cert.ok()) return ToGrpcStatus(call.Deny(cert.status()));
+  call.record().outcome.serial = cert->serial_hex;
+  absl::Status result = [&]() -> absl::Status {
+    absl::StatusOr<acme::RenewalInfo> info =
+        deps_.acme->GetRenewalInfo(request->certificate_der());
+    bool from_ca = true;
+    if (info.status().code() == absl::StatusCode::kFailedPrecondition) {
+      // The CA has no ARI: answer with the standard window (last third of the lifetime).
+      info = acme::DefaultRenewalWindow(request->certificate_der());
+      from_ca = false;
+    }
+    RETURN_IF_ERROR(info.status());
+    ToTimestamp(info->window_start, response->mutable_suggested_window_start());
+    ToTimestamp(info->window_end, response->mutable_suggested_window_end());
+    response->set_explanation_url(info->explanation_url);
+    response->set_certificate_id(info->certificate_id);
+    response->set_from_ca(from_ca);
+    if (info->retry_after.has_value()) {
+      response->set_retry_after_seconds(
+          static_cast<uint32_t>(std::max<int64_t>(0, absl::ToInt64Seconds(*info->retry_after))));
+    }
+    return absl::OkStatus();
+  }();
+  return ToGrpcStatus(call.Finish(result));
+}
+
+grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* request,
+                                    pb::SignJwsResponse*) {
+  Call call(*this, *context, "SignJws");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  call.record().request.url = request->url();
+  return ToGrpcStatus(call.Deny(absl::UnimplementedError("SignJws is not enabled")));
+}
+
+}  // namespace acme_signer::signer

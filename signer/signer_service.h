@@ -1,0 +1,77 @@
+// SignerService: the acmesigner.v1.Signer gRPC service. For every call it
+//   1. authenticates the agent from its verified client certificate (rpc_auth.h),
+//   2. finds the agent's policy (deny when the agent is not configured),
+//   3. checks the request against that policy (names, CSR, ownership of orders, rate),
+//   4. relays one ACME step through the engine (never waiting on the CA: polling is the
+//      agent's job), and
+//   5. writes an audit record, durable before the reply. A finalize (the step that issues a
+//      certificate) is also recorded before it is sent to the CA, so an audit log that cannot
+//      be written stops issuance (fail closed).
+// Denials are always recorded. Errors reach the agent as gRPC statuses with the reason.
+//
+// Thread-safety: thread-safe; gRPC calls handlers concurrently.
+#ifndef ACME_SIGNER_SIGNER_SIGNER_SERVICE_H_
+#define ACME_SIGNER_SIGNER_SIGNER_SERVICE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "acme/client.h"
+#include "acmesigner/v1/signer.grpc.pb.h"
+#include "signer/proto_convert.h"
+#include "hsm/jws_signer.h"
+#include "signer/audit_log.h"
+#include "signer/audit_record.h"
+#include "signer/config_holder.h"
+#include "signer/rpc_auth.h"
+#include "signer/state_store.h"
+
+namespace acme_signer::signer {
+
+class SignerService final : public ::acmesigner::v1::Signer::Service {
+ public:
+  // Everything the service uses; all must outlive it.
+  struct Deps {
+    ConfigHolder* config = nullptr;
+    acme::AcmeClient* acme = nullptr;
+    StateStore* store = nullptr;
+    AuditLog* audit = nullptr;
+  };
+  explicit SignerService(Deps deps);
+
+  using Context = ::grpc::ServerContext;
+  ::grpc::Status GetAccount(Context* context, const pb::GetAccountRequest* request,
+                            pb::GetAccountResponse* response) override;
+  ::grpc::Status CreateOrder(Context* context, const pb::CreateOrderRequest* request,
+                             pb::Order* response) override;
+  ::grpc::Status GetOrder(Context* context, const pb::GetOrderRequest* request,
+                          pb::Order* response) override;
+  ::grpc::Status AnswerChallenge(Context* context, const pb::AnswerChallengeRequest* request,
+                                 pb::Challenge* response) override;
+  ::grpc::Status FinalizeOrder(Context* context, const pb::FinalizeOrderRequest* request,
+                               pb::Order* response) override;
+  ::grpc::Status GetCertificate(Context* context, const pb::GetCertificateRequest* request,
+                                pb::GetCertificateResponse* response) override;
+  ::grpc::Status RevokeCertificate(Context* context, const pb::RevokeCertificateRequest* request,
+                                   pb::RevokeCertificateResponse* response) override;
+  ::grpc::Status GetRenewalInfo(Context* context, const pb::GetRenewalInfoRequest* request,
+                                pb::GetRenewalInfoResponse* response) override;
+  ::grpc::Status SignJws(Context* context, const pb::SignJwsRequest* request,
+                         pb::SignJwsResponse* response) override;
+
+ private:
+  class Call;
+
+  // The order with its authorizations (one POST-as-GET each), challenges carrying key
+  // authorizations; remembers which agent owns each challenge URL.
+  absl::Status FillOrder(const acme::Order& order, std::optional<absl::Duration> retry_after,
+                         const std::string& agent, pb::Order* out);
+
+  Deps deps_;
+};
+
+}  // namespace acme_signer::signer
+
+#endif  // ACME_SIGNER_SIGNER_SIGNER_SERVICE_H_
