@@ -33,7 +33,7 @@ const std::string kSigningInput =
 
 struct Setup {
   std::shared_ptr<Module> module;
-  std::shared_ptr<Token> token;           // verify_every_signature = false
+  std::shared_ptr<Token> token;            // verify_every_signature = false
   std::shared_ptr<Token> verifying_token;  // same token, verify_every_signature = true
   std::unique_ptr<JwsSigner> signer;
   std::unique_ptr<JwsSigner> verifying_signer;
@@ -97,8 +97,8 @@ BENCHMARK(BM_Es256Pkcs11VerifyEverySignature)->Threads(1)->Threads(2)->UseRealTi
 void BM_Es256RawPkcs11(benchmark::State& state) {
   CK_FUNCTION_LIST* f = g_setup->module->functions();
   CK_SESSION_HANDLE session;
-  if (f->C_OpenSession(g_setup->token->slot(), CKF_SERIAL_SESSION, nullptr, nullptr,
-                       &session) != CKR_OK) {
+  if (f->C_OpenSession(g_setup->token->slot(), CKF_SERIAL_SESSION, nullptr, nullptr, &session) !=
+      CKR_OK) {
     state.SkipWithError("C_OpenSession failed");
     return;
   }
@@ -138,8 +138,8 @@ void BM_Es256OpenSsl(benchmark::State& state) {
   unsigned char signature[80];
   for (auto _ : state) {
     size_t size = sizeof(signature);
-    if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr,
-                           g_setup->openssl_key.get()) != 1 ||
+    if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, g_setup->openssl_key.get()) !=
+            1 ||
         EVP_DigestSign(ctx.get(), signature, &size,
                        reinterpret_cast<const unsigned char*>(kSigningInput.data()),
                        kSigningInput.size()) != 1) {
@@ -166,8 +166,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (const char* threads : {"threads:1", "threads:2"}) {
       const double openssl = Rate("BM_Es256OpenSsl", threads);
       if (openssl <= 0) continue;
-      std::printf("ratio PKCS#11/OpenSSL ES256 (%s): %.2f; with verify-after-sign: %.2f\n",
-                  threads, Rate("BM_Es256Pkcs11", threads) / openssl,
+      std::printf("ratio PKCS#11/OpenSSL ES256 (%s): %.2f; with verify-after-sign: %.2f\n", threads,
+                  Rate("BM_Es256Pkcs11", threads) / openssl,
                   Rate("BM_Es256Pkcs11VerifyEverySignature", threads) / openssl);
     }
     const double raw = rates_["BM_Es256RawPkcs11/real_time"];

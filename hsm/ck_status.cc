@@ -17,7 +17,8 @@ struct NamedRv {
   const char* name;
 };
 
-#define ACME_SIGNER_CKR(x) {x, #x}
+#define ACME_SIGNER_CKR(x) \
+  { x, #x }
 constexpr NamedRv kNames[] = {
     ACME_SIGNER_CKR(CKR_OK),
     ACME_SIGNER_CKR(CKR_CANCEL),

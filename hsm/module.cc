@@ -55,10 +55,9 @@ absl::StatusOr<CK_FUNCTION_LIST*> LoadByName(const std::string& name) {
     }
   }
   if (found == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no p11-kit module named '", name,
-                                            "' is registered (registered: ",
-                                            absl::StrJoin(names, ", "),
-                                            "); give a module path or see p11-kit list-modules"));
+    return absl::NotFoundError(absl::StrCat(
+        "no p11-kit module named '", name, "' is registered (registered: ",
+        absl::StrJoin(names, ", "), "); give a module path or see p11-kit list-modules"));
   }
   // Keep `found` (loaded with its registered configuration), release the rest.
   CK_FUNCTION_LIST** list = modules.release();

@@ -52,8 +52,8 @@ absl::StatusOr<CK_OBJECT_HANDLE> FindUniqueObject(CK_FUNCTION_LIST* f, CK_SESSIO
     return absl::NotFoundError(absl::StrCat("no ", what, " matches ", query.display));
   }
   if (handles->size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        query.display, " matches more than one ", what, "; add id= or type= to the URI"));
+    return absl::InvalidArgumentError(absl::StrCat(query.display, " matches more than one ", what,
+                                                   "; add id= or type= to the URI"));
   }
   return handles->front();
 }

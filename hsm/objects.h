@@ -36,8 +36,7 @@ absl::StatusOr<std::vector<CK_OBJECT_HANDLE>> FindObjects(CK_FUNCTION_LIST* f,
 // Exactly one match: NotFound ("no <what> matches <uri>") when none, InvalidArgument when
 // several ("add id= to the URI").
 absl::StatusOr<CK_OBJECT_HANDLE> FindUniqueObject(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE session,
-                                                  const ObjectQuery& query,
-                                                  absl::string_view what);
+                                                  const ObjectQuery& query, absl::string_view what);
 
 // Attribute values. A sensitive attribute gives PermissionDenied (CKR_ATTRIBUTE_SENSITIVE).
 absl::StatusOr<std::string> GetBytesAttribute(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE session,

@@ -57,19 +57,20 @@ absl::StatusOr<std::string> Pkcs11JwsSigner::SignInToken(absl::string_view data)
 
   CK_FUNCTION_LIST* f = token_->module()->functions();
   std::string signature;
-  RETURN_IF_ERROR(token_->WithSession([&](CK_SESSION_HANDLE session,
-                                          uint64_t epoch) -> absl::Status {
-    ASSIGN_OR_RETURN(CK_OBJECT_HANDLE handle, key_->Get(f, session, epoch));
-    CK_RV rv = f->C_SignInit(session, &mechanism, handle);
-    if (rv != CKR_OK) return CkStatus(rv, absl::StrCat("C_SignInit with ", key_->query().display));
-    signature.assign(signature_size, '\0');
-    CK_ULONG size = signature.size();
-    rv = f->C_Sign(session, MutableBytes(input.data()), input.size(),
-                   reinterpret_cast<unsigned char*>(signature.data()), &size);
-    if (rv != CKR_OK) return CkStatus(rv, absl::StrCat("C_Sign with ", key_->query().display));
-    signature.resize(size);
-    return absl::OkStatus();
-  }));
+  RETURN_IF_ERROR(
+      token_->WithSession([&](CK_SESSION_HANDLE session, uint64_t epoch) -> absl::Status {
+        ASSIGN_OR_RETURN(CK_OBJECT_HANDLE handle, key_->Get(f, session, epoch));
+        CK_RV rv = f->C_SignInit(session, &mechanism, handle);
+        if (rv != CKR_OK)
+          return CkStatus(rv, absl::StrCat("C_SignInit with ", key_->query().display));
+        signature.assign(signature_size, '\0');
+        CK_ULONG size = signature.size();
+        rv = f->C_Sign(session, MutableBytes(input.data()), input.size(),
+                       reinterpret_cast<unsigned char*>(signature.data()), &size);
+        if (rv != CKR_OK) return CkStatus(rv, absl::StrCat("C_Sign with ", key_->query().display));
+        signature.resize(size);
+        return absl::OkStatus();
+      }));
   if (ec && signature.size() != signature_size) {
     return absl::InternalError(absl::StrCat("token ", token_->label(), " returned a ",
                                             signature.size(), "-byte ECDSA signature, expected ",
@@ -84,8 +85,7 @@ absl::StatusOr<std::string> Pkcs11JwsSigner::Sign(absl::string_view data) const 
     absl::Status verified = VerifyJwsSignature(public_key_, data, signature);
     if (!verified.ok()) {
       return absl::InternalError(absl::StrCat("token ", token_->label(),
-                                              " produced a signature with ",
-                                              key_->query().display,
+                                              " produced a signature with ", key_->query().display,
                                               " that does not verify: ", verified.message()));
     }
   }

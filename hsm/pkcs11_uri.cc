@@ -65,12 +65,11 @@ bool Pkcs11Uri::HasTokenAttributes() const {
   P11KitUri* uri = uri_.get();
   const CK_TOKEN_INFO* info = p11_kit_uri_get_token_info(uri);
   static const CK_TOKEN_INFO kEmpty = {};
-  bool has_token = std::memcmp(info->label, kEmpty.label, sizeof(info->label)) != 0 ||
-                   std::memcmp(info->serialNumber, kEmpty.serialNumber,
-                               sizeof(info->serialNumber)) != 0 ||
-                   std::memcmp(info->model, kEmpty.model, sizeof(info->model)) != 0 ||
-                   std::memcmp(info->manufacturerID, kEmpty.manufacturerID,
-                               sizeof(info->manufacturerID)) != 0;
+  bool has_token =
+      std::memcmp(info->label, kEmpty.label, sizeof(info->label)) != 0 ||
+      std::memcmp(info->serialNumber, kEmpty.serialNumber, sizeof(info->serialNumber)) != 0 ||
+      std::memcmp(info->model, kEmpty.model, sizeof(info->model)) != 0 ||
+      std::memcmp(info->manufacturerID, kEmpty.manufacturerID, sizeof(info->manufacturerID)) != 0;
   return has_token || p11_kit_uri_get_slot_id(uri) != static_cast<CK_SLOT_ID>(-1);
 }
 
@@ -108,8 +107,8 @@ absl::StatusOr<std::string> Pkcs11Uri::PinSourcePath(absl::string_view pin_sourc
   if (absl::ConsumePrefix(&path, "file://")) {
     // file:///etc/x.pin has an empty authority; anything else names a host.
     if (!absl::StartsWith(path, "/")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pin-source '", pin_source, "' names a host; use file:/absolute/path"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pin-source '", pin_source, "' names a host; use file:/absolute/path"));
     }
   } else if (absl::ConsumePrefix(&path, "file:")) {
   } else if (absl::StrContains(path.substr(0, path.find('/')), ":")) {

@@ -36,8 +36,8 @@ class Pkcs11Uri {
   // True when the URI names a token (token=, serial=, model=, manufacturer=) or slot.
   bool HasTokenAttributes() const;
 
-  std::optional<std::string> label() const;  // object=
-  std::optional<std::string> id() const;     // id= (raw bytes)
+  std::optional<std::string> label() const;             // object=
+  std::optional<std::string> id() const;                // id= (raw bytes)
   std::optional<CK_OBJECT_CLASS> object_class() const;  // type=
   bool HasObjectAttributes() const;
 

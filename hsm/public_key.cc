@@ -51,8 +51,7 @@ absl::StatusOr<PublicKey> EcPublicKey(absl::string_view ec_params, absl::string_
   std::unique_ptr<ASN1_OBJECT, decltype(&ASN1_OBJECT_free)> oid(
       d2i_ASN1_OBJECT(nullptr, &p, ec_params.size()), &ASN1_OBJECT_free);
   if (oid == nullptr) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    "CKA_EC_PARAMS is not a named-curve OID");
+    return SslError(absl::StatusCode::kInvalidArgument, "CKA_EC_PARAMS is not a named-curve OID");
   }
   KeyType type;
   const char* group;
@@ -102,7 +101,8 @@ absl::StatusOr<PublicKey> EcPublicKey(absl::string_view ec_params, absl::string_
   // fromdata does not check that the point is on the curve; a public check does.
   SslUniquePtr<EVP_PKEY_CTX> check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.pkey.get(), nullptr));
   if (check == nullptr || EVP_PKEY_public_check(check.get()) != 1) {
-    return SslError(absl::StatusCode::kInvalidArgument, "EC point from the token is not on the curve");
+    return SslError(absl::StatusCode::kInvalidArgument,
+                    "EC point from the token is not on the curve");
   }
   auto der = SpkiDer(key.pkey.get());
   if (!der.ok()) return der.status();
@@ -119,13 +119,19 @@ absl::StatusOr<PublicKey> RsaPublicKey(absl::string_view modulus, absl::string_v
   exponent = StripLeadingZeros(exponent);
   KeyType type;
   switch (modulus.size() * 8) {
-    case 2048: type = KeyType::kRsa2048; break;
-    case 3072: type = KeyType::kRsa3072; break;
-    case 4096: type = KeyType::kRsa4096; break;
+    case 2048:
+      type = KeyType::kRsa2048;
+      break;
+    case 3072:
+      type = KeyType::kRsa3072;
+      break;
+    case 4096:
+      type = KeyType::kRsa4096;
+      break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "RSA key has a ", modulus.size() * 8, "-bit modulus; acme-signer uses 2048, 3072 "
-          "or 4096"));
+      return absl::InvalidArgumentError(absl::StrCat("RSA key has a ", modulus.size() * 8,
+                                                     "-bit modulus; acme-signer uses 2048, 3072 "
+                                                     "or 4096"));
   }
   SslUniquePtr<BIGNUM> n(BN_bin2bn(Bytes(modulus), modulus.size(), nullptr));
   SslUniquePtr<BIGNUM> e(BN_bin2bn(Bytes(exponent), exponent.size(), nullptr));
@@ -146,8 +152,8 @@ absl::StatusOr<PublicKey> RsaPublicKey(absl::string_view modulus, absl::string_v
   auto der = SpkiDer(key.pkey.get());
   if (!der.ok()) return der.status();
   key.der = *std::move(der);
-  key.jwk = absl::StrCat(R"({"e":")", B64(exponent), R"(","kty":"RSA","n":")", B64(modulus),
-                         R"("})");
+  key.jwk =
+      absl::StrCat(R"({"e":")", B64(exponent), R"(","kty":"RSA","n":")", B64(modulus), R"("})");
   return key;
 }
 
@@ -180,8 +186,8 @@ absl::Status VerifyJwsSignature(const PublicKey& key, absl::string_view data,
     case KeyType::kEcP384: {
       const size_t expected = key.type == KeyType::kEcP256 ? 64 : 96;
       if (signature.size() != expected) {
-        return absl::InvalidArgumentError(absl::StrCat("ECDSA signature is ", signature.size(),
-                                                       " bytes, expected ", expected));
+        return absl::InvalidArgumentError(
+            absl::StrCat("ECDSA signature is ", signature.size(), " bytes, expected ", expected));
       }
       if (key.type == KeyType::kEcP384) md = EVP_sha384();
       auto der = EcdsaRawToDer(signature);
@@ -198,8 +204,8 @@ absl::Status VerifyJwsSignature(const PublicKey& key, absl::string_view data,
       EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.pkey.get()) != 1) {
     return SslError(absl::StatusCode::kInternal, "initializing signature verification");
   }
-  if (EVP_DigestVerify(ctx.get(), Bytes(signature), signature.size(), Bytes(data),
-                       data.size()) != 1) {
+  if (EVP_DigestVerify(ctx.get(), Bytes(signature), signature.size(), Bytes(data), data.size()) !=
+      1) {
     return SslError(absl::StatusCode::kInvalidArgument, "signature does not verify");
   }
   return absl::OkStatus();

@@ -7,8 +7,8 @@
 
 namespace acme_signer::hsm {
 
-SessionPool::SessionPool(std::shared_ptr<Module> module, CK_SLOT_ID slot,
-                         std::string token_label, const Secret* pin, size_t max_sessions)
+SessionPool::SessionPool(std::shared_ptr<Module> module, CK_SLOT_ID slot, std::string token_label,
+                         const Secret* pin, size_t max_sessions)
     : module_(std::move(module)),
       slot_(slot),
       token_label_(std::move(token_label)),
@@ -64,8 +64,8 @@ absl::StatusOr<SessionPool::Lease> SessionPool::Acquire() {
 absl::StatusOr<CK_SESSION_HANDLE> SessionPool::OpenLoggedIn() {
   CK_FUNCTION_LIST* f = module_->functions();
   CK_SESSION_HANDLE handle = CK_INVALID_HANDLE;
-  CK_RV rv = f->C_OpenSession(slot_, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr,
-                              &handle);
+  CK_RV rv =
+      f->C_OpenSession(slot_, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &handle);
   if (rv != CKR_OK) {
     return CkStatus(rv, absl::StrCat("opening a session on token ", token_label_));
   }
@@ -78,15 +78,15 @@ absl::StatusOr<CK_SESSION_HANDLE> SessionPool::OpenLoggedIn() {
   if (info.state == CKS_RO_PUBLIC_SESSION || info.state == CKS_RW_PUBLIC_SESSION) {
     absl::string_view pin = pin_->reveal();
     // C_Login takes a non-const buffer but only reads it.
-    rv = f->C_Login(handle, CKU_USER,
-                    reinterpret_cast<CK_UTF8CHAR*>(const_cast<char*>(pin.data())), pin.size());
+    rv = f->C_Login(handle, CKU_USER, reinterpret_cast<CK_UTF8CHAR*>(const_cast<char*>(pin.data())),
+                    pin.size());
     // Another thread's session may have logged the token in meanwhile.
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
       f->C_CloseSession(handle);
       if (IsPinProblem(rv)) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            "PIN rejected by token ", token_label_, "; not retried to avoid lock-out (",
-            CkrName(rv), "); check the PIN file"));
+        return absl::PermissionDeniedError(absl::StrCat("PIN rejected by token ", token_label_,
+                                                        "; not retried to avoid lock-out (",
+                                                        CkrName(rv), "); check the PIN file"));
       }
       return CkStatus(rv, absl::StrCat("logging in to token ", token_label_));
     }
@@ -124,4 +124,3 @@ void SessionPool::Return(CK_SESSION_HANDLE handle, uint64_t generation, bool dis
 }
 
 }  // namespace acme_signer::hsm
-

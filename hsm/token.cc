@@ -24,8 +24,8 @@ namespace {
 
 // CK_TOKEN_INFO text fields are space-padded, not NUL-terminated.
 std::string Padded(const unsigned char* field, size_t size) {
-  return std::string(
-      absl::StripTrailingAsciiWhitespace(absl::string_view(reinterpret_cast<const char*>(field), size)));
+  return std::string(absl::StripTrailingAsciiWhitespace(
+      absl::string_view(reinterpret_cast<const char*>(field), size)));
 }
 
 // The PIN file must not be readable by anyone but its owner, like ssh's private keys: a PIN
@@ -36,9 +36,9 @@ absl::StatusOr<Secret> ReadPinFile(const std::string& path) {
     return ErrnoStatus(errno, absl::StrCat("PIN file ", path));
   }
   if ((st.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "PIN file ", path, " is accessible by group or others (mode ",
-        absl::StrCat(absl::Hex(st.st_mode & 0777)), " hex); run chmod 600 on it"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("PIN file ", path, " is accessible by group or others (mode ",
+                     absl::StrCat(absl::Hex(st.st_mode & 0777)), " hex); run chmod 600 on it"));
   }
   return ReadSecretFile(path);
 }
@@ -76,9 +76,9 @@ absl::StatusOr<std::shared_ptr<Token>> Token::Open(std::shared_ptr<Module> modul
   if (module == nullptr) return absl::InvalidArgumentError("Token::Open needs a module");
   ASSIGN_OR_RETURN(Pkcs11Uri uri, Pkcs11Uri::Parse(token_uri));
   if (uri.HasObjectAttributes()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "token URI '", uri.display(),
-        "' names an object (object=, id= or type=); give only token attributes here"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("token URI '", uri.display(),
+                     "' names an object (object=, id= or type=); give only token attributes here"));
   }
   CK_FUNCTION_LIST* f = module->functions();
   CK_INFO module_info;
@@ -99,8 +99,8 @@ absl::StatusOr<std::shared_ptr<Token>> Token::Open(std::shared_ptr<Module> modul
       continue;  // Removed meanwhile, or not ready: not a candidate.
     }
     if ((m.token_info.flags & CKF_TOKEN_INITIALIZED) == 0) continue;
-    present.push_back(absl::StrCat("pkcs11:token=",
-                                   Padded(m.token_info.label, sizeof(m.token_info.label))));
+    present.push_back(
+        absl::StrCat("pkcs11:token=", Padded(m.token_info.label, sizeof(m.token_info.label))));
     if (uri.MatchesToken(module_info, m.slot_info, m.token_info)) matches.push_back(m);
   }
   if (matches.empty()) {
@@ -109,15 +109,15 @@ absl::StatusOr<std::shared_ptr<Token>> Token::Open(std::shared_ptr<Module> modul
         " (tokens present: ", present.empty() ? "none" : absl::StrJoin(present, ", "), ")"));
   }
   if (matches.size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "token URI '", uri.display(), "' matches ", matches.size(),
-        " tokens; add serial= to choose one"));
+    return absl::InvalidArgumentError(absl::StrCat("token URI '", uri.display(), "' matches ",
+                                                   matches.size(),
+                                                   " tokens; add serial= to choose one"));
   }
   const Match& match = matches.front();
   const std::string label = Padded(match.token_info.label, sizeof(match.token_info.label));
   if ((match.token_info.flags & CKF_USER_PIN_LOCKED) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "the user PIN of token ", label, " is locked; unlock it with the SO PIN first"));
+    return absl::PermissionDeniedError(absl::StrCat("the user PIN of token ", label,
+                                                    " is locked; unlock it with the SO PIN first"));
   }
   if ((match.token_info.flags & CKF_USER_PIN_INITIALIZED) == 0) {
     return absl::FailedPreconditionError(
@@ -130,9 +130,9 @@ absl::StatusOr<std::shared_ptr<Token>> Token::Open(std::shared_ptr<Module> modul
   } else if (std::optional<std::string> source = uri.pin_source()) {
     ASSIGN_OR_RETURN(pin_path, Pkcs11Uri::PinSourcePath(*source));
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "no PIN for token '", uri.display(),
-        "': set a PIN file or add ?pin-source=file:/path to the URI"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("no PIN for token '", uri.display(),
+                     "': set a PIN file or add ?pin-source=file:/path to the URI"));
   }
   ASSIGN_OR_RETURN(Secret pin, ReadPinFile(pin_path));
 
@@ -176,8 +176,8 @@ absl::Status Token::WithSession(
     }
     last = status;
   }
-  return absl::UnavailableError(absl::StrCat("token ", label_, " still unusable after ",
-                                             attempts, " attempts: ", last.message()));
+  return absl::UnavailableError(absl::StrCat("token ", label_, " still unusable after ", attempts,
+                                             " attempts: ", last.message()));
 }
 
 absl::StatusOr<ObjectQuery> Token::QueryFor(absl::string_view object_uri,
@@ -185,9 +185,8 @@ absl::StatusOr<ObjectQuery> Token::QueryFor(absl::string_view object_uri,
                                             bool require_label) const {
   ASSIGN_OR_RETURN(Pkcs11Uri uri, Pkcs11Uri::Parse(object_uri));
   if (uri.HasTokenAttributes() && !uri.MatchesToken(module_info_, slot_info_, token_info_)) {
-    return absl::InvalidArgumentError(absl::StrCat("object URI '", uri.display(),
-                                                   "' names another token than the open one (",
-                                                   label_, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "object URI '", uri.display(), "' names another token than the open one (", label_, ")"));
   }
   ObjectQuery query{uri.label(), uri.id(), uri.object_class(), uri.display()};
   if (require_label && !query.label) {
@@ -195,8 +194,8 @@ absl::StatusOr<ObjectQuery> Token::QueryFor(absl::string_view object_uri,
         absl::StrCat("object URI '", uri.display(), "' has no object= (the key's label)"));
   }
   if (!require_label && !query.label && !query.id) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "object URI '", uri.display(), "' names no object; add object= or id="));
+    return absl::InvalidArgumentError(
+        absl::StrCat("object URI '", uri.display(), "' names no object; add object= or id="));
   }
   if (allowed_class) {
     if (query.object_class && *query.object_class != *allowed_class) {
@@ -240,10 +239,8 @@ absl::StatusOr<std::unique_ptr<JwsSigner>> Token::GenerateSigningKey(absl::strin
   CK_MECHANISM mechanism = {ec ? CKM_EC_KEY_PAIR_GEN : CKM_RSA_PKCS_KEY_PAIR_GEN, nullptr, 0};
 
   std::vector<CK_ATTRIBUTE> public_tmpl = {
-      {CKA_TOKEN, &kTrue, sizeof(kTrue)},
-      {CKA_PRIVATE, &kFalse, sizeof(kFalse)},
-      {CKA_VERIFY, &kTrue, sizeof(kTrue)},
-      {CKA_ENCRYPT, &kFalse, sizeof(kFalse)},
+      {CKA_TOKEN, &kTrue, sizeof(kTrue)},  {CKA_PRIVATE, &kFalse, sizeof(kFalse)},
+      {CKA_VERIFY, &kTrue, sizeof(kTrue)}, {CKA_ENCRYPT, &kFalse, sizeof(kFalse)},
       {CKA_WRAP, &kFalse, sizeof(kFalse)},
   };
   if (ec) {
@@ -254,10 +251,10 @@ absl::StatusOr<std::unique_ptr<JwsSigner>> Token::GenerateSigningKey(absl::strin
   }
   // The private key can sign and nothing else, and can never leave the token.
   std::vector<CK_ATTRIBUTE> private_tmpl = {
-      {CKA_TOKEN, &kTrue, sizeof(kTrue)},       {CKA_PRIVATE, &kTrue, sizeof(kTrue)},
-      {CKA_SENSITIVE, &kTrue, sizeof(kTrue)},   {CKA_EXTRACTABLE, &kFalse, sizeof(kFalse)},
-      {CKA_SIGN, &kTrue, sizeof(kTrue)},        {CKA_DECRYPT, &kFalse, sizeof(kFalse)},
-      {CKA_UNWRAP, &kFalse, sizeof(kFalse)},    {CKA_DERIVE, &kFalse, sizeof(kFalse)},
+      {CKA_TOKEN, &kTrue, sizeof(kTrue)},          {CKA_PRIVATE, &kTrue, sizeof(kTrue)},
+      {CKA_SENSITIVE, &kTrue, sizeof(kTrue)},      {CKA_EXTRACTABLE, &kFalse, sizeof(kFalse)},
+      {CKA_SIGN, &kTrue, sizeof(kTrue)},           {CKA_DECRYPT, &kFalse, sizeof(kFalse)},
+      {CKA_UNWRAP, &kFalse, sizeof(kFalse)},       {CKA_DERIVE, &kFalse, sizeof(kFalse)},
       {CKA_SIGN_RECOVER, &kFalse, sizeof(kFalse)},
   };
   AddLabelAndId(public_tmpl, query);
@@ -268,12 +265,12 @@ absl::StatusOr<std::unique_ptr<JwsSigner>> Token::GenerateSigningKey(absl::strin
     RETURN_IF_ERROR(RefuseExisting(session, query));
     CK_OBJECT_HANDLE public_handle = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE private_handle = CK_INVALID_HANDLE;
-    RETURN_IF_ERROR(CkStatus(
-        f->C_GenerateKeyPair(session, &mechanism, public_tmpl.data(), public_tmpl.size(),
-                             private_tmpl.data(), private_tmpl.size(), &public_handle,
-                             &private_handle),
-        absl::StrCat("generating ", KeyTypeName(type), " key ", query.display, " on token ",
-                     label_)));
+    RETURN_IF_ERROR(
+        CkStatus(f->C_GenerateKeyPair(session, &mechanism, public_tmpl.data(), public_tmpl.size(),
+                                      private_tmpl.data(), private_tmpl.size(), &public_handle,
+                                      &private_handle),
+                 absl::StrCat("generating ", KeyTypeName(type), " key ", query.display,
+                              " on token ", label_)));
     absl::StatusOr<PublicKey> key;
     if (ec) {
       ASSIGN_OR_RETURN(std::string point,
@@ -291,9 +288,8 @@ absl::StatusOr<std::unique_ptr<JwsSigner>> Token::GenerateSigningKey(absl::strin
     return absl::OkStatus();
   }));
   auto ref = std::make_unique<ObjectRef>(query);
-  ASSIGN_OR_RETURN(auto signer,
-                   Pkcs11JwsSigner::Create(shared_from_this(), std::move(ref),
-                                           *std::move(public_key)));
+  ASSIGN_OR_RETURN(auto signer, Pkcs11JwsSigner::Create(shared_from_this(), std::move(ref),
+                                                        *std::move(public_key)));
   return std::unique_ptr<JwsSigner>(std::move(signer));
 }
 
@@ -302,8 +298,7 @@ absl::StatusOr<std::unique_ptr<JwsSigner>> Token::OpenSigningKey(absl::string_vi
   CK_FUNCTION_LIST* f = module_->functions();
   std::optional<PublicKey> public_key;
   RETURN_IF_ERROR(WithSession([&](CK_SESSION_HANDLE session, uint64_t) -> absl::Status {
-    ASSIGN_OR_RETURN(CK_OBJECT_HANDLE key,
-                     FindUniqueObject(f, session, query, "private key"));
+    ASSIGN_OR_RETURN(CK_OBJECT_HANDLE key, FindUniqueObject(f, session, query, "private key"));
     ASSIGN_OR_RETURN(bool sensitive, GetBoolAttribute(f, session, key, CKA_SENSITIVE));
     ASSIGN_OR_RETURN(bool extractable, GetBoolAttribute(f, session, key, CKA_EXTRACTABLE));
     ASSIGN_OR_RETURN(bool can_sign, GetBoolAttribute(f, session, key, CKA_SIGN));
@@ -337,9 +332,9 @@ absl::StatusOr<std::unique_ptr<JwsSigner>> Token::OpenSigningKey(absl::string_vi
                        GetBytesAttribute(f, session, key, CKA_PUBLIC_EXPONENT));
       pub = RsaPublicKey(modulus, exponent);
     } else {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "private key ", query.display, " is neither EC nor RSA (CKA_KEY_TYPE 0x",
-          absl::Hex(key_type), ")"));
+      return absl::FailedPreconditionError(absl::StrCat("private key ", query.display,
+                                                        " is neither EC nor RSA (CKA_KEY_TYPE 0x",
+                                                        absl::Hex(key_type), ")"));
     }
     if (!pub.ok()) {
       return absl::FailedPreconditionError(
@@ -349,9 +344,8 @@ absl::StatusOr<std::unique_ptr<JwsSigner>> Token::OpenSigningKey(absl::string_vi
     return absl::OkStatus();
   }));
   auto ref = std::make_unique<ObjectRef>(query);
-  ASSIGN_OR_RETURN(auto signer,
-                   Pkcs11JwsSigner::Create(shared_from_this(), std::move(ref),
-                                           *std::move(public_key)));
+  ASSIGN_OR_RETURN(auto signer, Pkcs11JwsSigner::Create(shared_from_this(), std::move(ref),
+                                                        *std::move(public_key)));
   return std::unique_ptr<JwsSigner>(std::move(signer));
 }
 

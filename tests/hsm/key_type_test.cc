@@ -26,8 +26,9 @@ TEST(KeyTypeTest, AlgorithmsMatchJws) {
 }
 
 TEST(KeyTypeTest, UnknownNameListsTheAcceptedOnes) {
-  EXPECT_THAT(ParseKeyType("ed25519"), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                HasSubstr("unknown key type 'ed25519'; use ec-p256")));
+  EXPECT_THAT(ParseKeyType("ed25519"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown key type 'ed25519'; use ec-p256")));
 }
 
 }  // namespace

@@ -44,9 +44,8 @@ bool VerifiesWithOpenSsl(const std::string& spki_der, KeyType type, const std::s
   }
   SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
   return EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey.get()) == 1 &&
-         EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()),
-                          sig.size(), reinterpret_cast<const unsigned char*>(data.data()),
-                          data.size()) == 1;
+         EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                          reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
 }
 
 std::string Thumbprint(const std::string& jwk) {
@@ -65,13 +64,13 @@ TEST_P(JwsSignerTypeTest, SignaturesVerifyWithOpenSslFromPublicKeyDer) {
   ASSERT_TRUE(opened.ok()) << opened.status();
   auto signer = opened->token->GenerateSigningKey("pkcs11:object=account-key", type);
   ASSERT_TRUE(signer.ok()) << signer.status();
-  const size_t expected_size = type == KeyType::kEcP256   ? 64
-                               : type == KeyType::kEcP384 ? 96
+  const size_t expected_size = type == KeyType::kEcP256    ? 64
+                               : type == KeyType::kEcP384  ? 96
                                : type == KeyType::kRsa2048 ? 256
                                : type == KeyType::kRsa3072 ? 384
-                                                            : 512;
-  for (const std::string& data : {std::string(""), std::string("eyJhbGciOiJFUzI1NiJ9.e30"),
-                                  std::string(100000, 'x')}) {
+                                                           : 512;
+  for (const std::string& data :
+       {std::string(""), std::string("eyJhbGciOiJFUzI1NiJ9.e30"), std::string(100000, 'x')}) {
     auto signature = (*signer)->Sign(data);
     ASSERT_TRUE(signature.ok()) << signature.status();
     EXPECT_EQ(signature->size(), expected_size);
@@ -99,8 +98,8 @@ TEST_P(JwsSignerTypeTest, JwkIsCanonicalAndDescribesThePublicKeyDer) {
                                               sizeof(point), &point_size),
               1);
     const size_t field = (point_size - 1) / 2;
-    const std::string x = absl::WebSafeBase64Escape(
-        absl::string_view(reinterpret_cast<char*>(point) + 1, field));
+    const std::string x =
+        absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<char*>(point) + 1, field));
     const std::string y = absl::WebSafeBase64Escape(
         absl::string_view(reinterpret_cast<char*>(point) + 1 + field, field));
     EXPECT_EQ(jwk, absl::StrCat(R"({"crv":"P-)", type == KeyType::kEcP256 ? "256" : "384",
@@ -216,8 +215,7 @@ TEST(JwsSignerTest, RecoversWhenTheTokenLogsOut) {
   ASSERT_TRUE(signer.ok()) << signer.status();
   CK_FUNCTION_LIST* f = opened->module->functions();
   CK_SESSION_HANDLE session;
-  ASSERT_EQ(f->C_OpenSession(opened->token->slot(), CKF_SERIAL_SESSION, nullptr, nullptr,
-                             &session),
+  ASSERT_EQ(f->C_OpenSession(opened->token->slot(), CKF_SERIAL_SESSION, nullptr, nullptr, &session),
             CKR_OK);
   ASSERT_EQ(f->C_Logout(session), CKR_OK);  // Login state is per token: all sessions are out.
   f->C_CloseSession(session);
@@ -239,7 +237,8 @@ TEST(JwsSignerTest, VerifyEverySignatureOptionReturnsVerifiedSignatures) {
     const std::string data = absl::StrCat("message ", i);
     auto signature = (*signer)->Sign(data);
     ASSERT_TRUE(signature.ok()) << signature.status();
-    EXPECT_TRUE(VerifiesWithOpenSsl((*signer)->PublicKeyDer(), KeyType::kRsa2048, data, *signature));
+    EXPECT_TRUE(
+        VerifiesWithOpenSsl((*signer)->PublicKeyDer(), KeyType::kRsa2048, data, *signature));
   }
 }
 

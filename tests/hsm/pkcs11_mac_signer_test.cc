@@ -38,7 +38,8 @@ TEST(MacSignerTest, Hs256TagsEqualOpenSslHmacOverTheSameKey) {
   ASSERT_TRUE(mac.ok()) << mac.status();
   EXPECT_EQ((*mac)->Algorithm(), "HS256");
   for (const std::string& data :
-       {std::string(""), std::string("eyJhbGciOiJIUzI1NiJ9.eyJrdHkiOiJFQyJ9"), std::string(5000, 'z')}) {
+       {std::string(""), std::string("eyJhbGciOiJIUzI1NiJ9.eyJrdHkiOiJFQyJ9"),
+        std::string(5000, 'z')}) {
     auto tag = (*mac)->Sign(data);
     ASSERT_TRUE(tag.ok()) << tag.status();
     EXPECT_EQ(*tag, OpenSslHmac(kKey, data));
@@ -53,14 +54,13 @@ TEST(MacSignerTest, ImportedKeyIsSensitiveNonExtractableAndSignOnly) {
   ACME_SIGNER_REQUIRE_SOFTHSM();
   auto opened = OpenFreshToken("hmac-attrs");
   ASSERT_TRUE(opened.ok()) << opened.status();
-  ASSERT_TRUE(opened->token
-                  ->ImportHmacKey("pkcs11:object=eab-key;id=%09",
-                                  Secret(absl::WebSafeBase64Escape(kKey)))
-                  .ok());
+  ASSERT_TRUE(
+      opened->token
+          ->ImportHmacKey("pkcs11:object=eab-key;id=%09", Secret(absl::WebSafeBase64Escape(kKey)))
+          .ok());
   CK_FUNCTION_LIST* f = opened->module->functions();
   CK_SESSION_HANDLE session;
-  ASSERT_EQ(f->C_OpenSession(opened->token->slot(), CKF_SERIAL_SESSION, nullptr, nullptr,
-                             &session),
+  ASSERT_EQ(f->C_OpenSession(opened->token->slot(), CKF_SERIAL_SESSION, nullptr, nullptr, &session),
             CKR_OK);
   char label[] = "eab-key";
   CK_ATTRIBUTE find[] = {{CKA_LABEL, label, 7}};
@@ -73,11 +73,17 @@ TEST(MacSignerTest, ImportedKeyIsSensitiveNonExtractableAndSignOnly) {
   CK_OBJECT_CLASS object_class;
   CK_KEY_TYPE key_type;
   CK_BBOOL sensitive, extractable, sign, verify, encrypt, decrypt, derive, token, is_private;
-  CK_ATTRIBUTE attrs[] = {
-      {CKA_CLASS, &object_class, sizeof(object_class)}, {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
-      {CKA_SENSITIVE, &sensitive, 1}, {CKA_EXTRACTABLE, &extractable, 1}, {CKA_SIGN, &sign, 1},
-      {CKA_VERIFY, &verify, 1},       {CKA_ENCRYPT, &encrypt, 1},         {CKA_DECRYPT, &decrypt, 1},
-      {CKA_DERIVE, &derive, 1},       {CKA_TOKEN, &token, 1},             {CKA_PRIVATE, &is_private, 1}};
+  CK_ATTRIBUTE attrs[] = {{CKA_CLASS, &object_class, sizeof(object_class)},
+                          {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+                          {CKA_SENSITIVE, &sensitive, 1},
+                          {CKA_EXTRACTABLE, &extractable, 1},
+                          {CKA_SIGN, &sign, 1},
+                          {CKA_VERIFY, &verify, 1},
+                          {CKA_ENCRYPT, &encrypt, 1},
+                          {CKA_DECRYPT, &decrypt, 1},
+                          {CKA_DERIVE, &derive, 1},
+                          {CKA_TOKEN, &token, 1},
+                          {CKA_PRIVATE, &is_private, 1}};
   ASSERT_EQ(f->C_GetAttributeValue(session, key, attrs, std::size(attrs)), CKR_OK);
   EXPECT_EQ(object_class, CKO_SECRET_KEY);
   EXPECT_EQ(key_type, CKK_GENERIC_SECRET);
@@ -103,8 +109,8 @@ TEST(MacSignerTest, KeyShorterThan32BytesIsRefusedWithTheReason) {
   const std::string encoded = absl::WebSafeBase64Escape(kKey.substr(0, 31));
   EXPECT_THAT(opened->token->ImportHmacKey("pkcs11:object=eab-key", Secret(encoded)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("31 bytes"), HasSubstr("at least 32"),
-                             HasSubstr("RFC 7518"), Not(HasSubstr(encoded)))));
+                       AllOf(HasSubstr("31 bytes"), HasSubstr("at least 32"), HasSubstr("RFC 7518"),
+                             Not(HasSubstr(encoded)))));
   EXPECT_THAT(opened->token->HasObject("pkcs11:object=eab-key"),
               ::acme_signer::hsm::testing::IsOkAndHolds(false));
 }
@@ -136,9 +142,9 @@ TEST(MacSignerTest, DuplicateImportIsRefused) {
   ACME_SIGNER_REQUIRE_SOFTHSM();
   auto opened = OpenFreshToken("hmac-dup");
   ASSERT_TRUE(opened.ok()) << opened.status();
-  ASSERT_TRUE(opened->token
-                  ->ImportHmacKey("pkcs11:object=eab-key", Secret(absl::WebSafeBase64Escape(kKey)))
-                  .ok());
+  ASSERT_TRUE(
+      opened->token->ImportHmacKey("pkcs11:object=eab-key", Secret(absl::WebSafeBase64Escape(kKey)))
+          .ok());
   EXPECT_THAT(opened->token->ImportHmacKey("pkcs11:object=eab-key",
                                            Secret(absl::WebSafeBase64Escape(kKey))),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("refusing to overwrite")));

@@ -13,7 +13,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 TEST(Pkcs11UriTest, ParsesObjectLabelIdAndType) {
-  auto uri = Pkcs11Uri::Parse("pkcs11:token=acme-signer;object=account%20key;id=%01%02;type=private");
+  auto uri =
+      Pkcs11Uri::Parse("pkcs11:token=acme-signer;object=account%20key;id=%01%02;type=private");
   ASSERT_TRUE(uri.ok()) << uri.status();
   EXPECT_EQ(uri->label(), "account key");
   EXPECT_EQ(uri->id(), std::string("\x01\x02", 2));
@@ -42,10 +43,10 @@ TEST(Pkcs11UriTest, RejectsBadPercentEncoding) {
 }
 
 TEST(Pkcs11UriTest, RejectsUnknownAttributeSoTyposDoNotMatchEverything) {
-  EXPECT_THAT(Pkcs11Uri::Parse("pkcs11:objekt=account-key"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("pkcs11:objekt=account-key"),
-                             HasSubstr("does not understand"))));
+  EXPECT_THAT(
+      Pkcs11Uri::Parse("pkcs11:objekt=account-key"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("pkcs11:objekt=account-key"), HasSubstr("does not understand"))));
 }
 
 TEST(Pkcs11UriTest, RefusesPinValueWithoutQuotingIt) {

@@ -69,8 +69,8 @@ TEST(PublicKeyTest, RejectsMalformedEcPoint) {
 }
 
 TEST(PublicKeyTest, EcdsaRawToDerRejectsOddLength) {
-  EXPECT_THAT(EcdsaRawToDer("abc"), StatusIs(absl::StatusCode::kInvalidArgument,
-                                             HasSubstr("odd or zero length")));
+  EXPECT_THAT(EcdsaRawToDer("abc"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("odd or zero length")));
 }
 
 }  // namespace

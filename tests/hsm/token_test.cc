@@ -11,21 +11,21 @@
 namespace acme_signer::hsm {
 namespace {
 
+using ::acme_signer::hsm::testing::IsOkAndHolds;
 using ::acme_signer::hsm::testing::OpenFreshToken;
 using ::acme_signer::hsm::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using ::acme_signer::hsm::testing::IsOkAndHolds;
 
 // A raw PKCS#11 session on the test token, to inspect what Token created. Login state is per
 // token and application, so it sees the private objects of the logged-in Token.
 class RawSession {
  public:
   RawSession(const std::shared_ptr<Module>& module, CK_SLOT_ID slot) : f_(module->functions()) {
-    EXPECT_EQ(f_->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr,
-                                &session_),
-              CKR_OK);
+    EXPECT_EQ(
+        f_->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &session_),
+        CKR_OK);
   }
   ~RawSession() { f_->C_CloseSession(session_); }
 
@@ -160,13 +160,13 @@ TEST(TokenTest, ObjectUriMayNameTheOpenTokenButNoOther) {
   ACME_SIGNER_REQUIRE_SOFTHSM();
   auto opened = OpenFreshToken("object-token");
   ASSERT_TRUE(opened.ok()) << opened.status();
-  EXPECT_TRUE(opened->token
-                  ->GenerateSigningKey("pkcs11:token=object-token;object=k", KeyType::kEcP256)
-                  .ok());
-  EXPECT_THAT(opened->token->OpenSigningKey("pkcs11:token=another;object=k"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("pkcs11:token=another;object=k"),
-                             HasSubstr("another token"))));
+  EXPECT_TRUE(
+      opened->token->GenerateSigningKey("pkcs11:token=object-token;object=k", KeyType::kEcP256)
+          .ok());
+  EXPECT_THAT(
+      opened->token->OpenSigningKey("pkcs11:token=another;object=k"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("pkcs11:token=another;object=k"), HasSubstr("another token"))));
 }
 
 TEST(TokenTest, MalformedOrUnfitObjectUrisAreInvalidArgument) {
@@ -194,11 +194,13 @@ TEST(TokenTest, RefusesAnExtractableKeyMadeOutsideAcmeSigner) {
   CK_BBOOL no = CK_FALSE;
   unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
   char label[] = "loose";
-  CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1}, {CKA_EC_PARAMS, p256, sizeof(p256)},
-                        {CKA_LABEL, label, 5}, {CKA_VERIFY, &yes, 1}};
-  CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1}, {CKA_PRIVATE, &yes, 1},
+  CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                        {CKA_EC_PARAMS, p256, sizeof(p256)},
+                        {CKA_LABEL, label, 5},
+                        {CKA_VERIFY, &yes, 1}};
+  CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},    {CKA_PRIVATE, &yes, 1},
                          {CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1},
-                         {CKA_SIGN, &yes, 1}, {CKA_LABEL, label, 5}};
+                         {CKA_SIGN, &yes, 1},     {CKA_LABEL, label, 5}};
   CK_OBJECT_HANDLE pub_handle, priv_handle;
   ASSERT_EQ(raw.f()->C_GenerateKeyPair(raw.session(), &mechanism, pub, 4, priv, 6, &pub_handle,
                                        &priv_handle),

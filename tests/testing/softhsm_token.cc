@@ -1,11 +1,10 @@
 #include "tests/testing/softhsm_token.h"
 
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -58,18 +57,18 @@ std::optional<std::string> FindInPath(const std::string& program) {
 absl::StatusOr<std::string> EnsureDirLocked(State& state) {
   if (!state.dir.empty()) return state.dir;
   const char* tmp = std::getenv("TMPDIR");
-  std::string templ = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                   "/acme-signer-softhsm-XXXXXX");
+  std::string templ =
+      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/acme-signer-softhsm-XXXXXX");
   if (mkdtemp(templ.data()) == nullptr) return ErrnoStatus(errno, "mkdtemp for SoftHSM2");
   const std::string dir = templ;
   std::filesystem::create_directory(dir + "/tokens");
   const std::string conf = dir + "/softhsm2.conf";
-  absl::Status written = WriteFileAtomically(
-      conf,
-      absl::StrCat("directories.tokendir = ", dir,
-                   "/tokens\nobjectstore.backend = file\nlog.level = ERROR\n"
-                   "slots.removable = false\n"),
-      0600);
+  absl::Status written =
+      WriteFileAtomically(conf,
+                          absl::StrCat("directories.tokendir = ", dir,
+                                       "/tokens\nobjectstore.backend = file\nlog.level = ERROR\n"
+                                       "slots.removable = false\n"),
+                          0600);
   if (!written.ok()) return written;
   // Must happen before anything in the process initializes the SoftHSM2 module.
   setenv("SOFTHSM2_CONF", conf.c_str(), 1);
@@ -108,8 +107,8 @@ absl::Status RunSoftHsmUtil(const std::string& program, const std::vector<std::s
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     absl::StatusOr<std::string> output = ReadFile(log);
-    return absl::InternalError(absl::StrCat("softhsm2-util --init-token failed: ",
-                                            output.ok() ? *output : "(no output)"));
+    return absl::InternalError(
+        absl::StrCat("softhsm2-util --init-token failed: ", output.ok() ? *output : "(no output)"));
   }
   return absl::OkStatus();
 }
@@ -122,8 +121,8 @@ absl::Status SoftHsmAvailable() {
         "softhsm2-util is not installed (Debian package softhsm2)");
   }
   if (access(kModuleConfig, R_OK) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "SoftHSM2 is not registered with p11-kit (", kModuleConfig, " missing)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("SoftHSM2 is not registered with p11-kit (", kModuleConfig, " missing)"));
   }
   return absl::OkStatus();
 }
@@ -146,8 +145,8 @@ absl::StatusOr<SoftHsmToken> CreateSoftHsmToken(absl::string_view label) {
   }
   for (char c : label) {
     if (!absl::ascii_isalnum(c) && c != '-' && c != '_') {
-      return absl::InvalidArgumentError(absl::StrCat("token label '", label,
-                                                     "' may only have letters, digits, - and _"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("token label '", label, "' may only have letters, digits, - and _"));
     }
   }
   State& state = GetState();

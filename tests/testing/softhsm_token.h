@@ -13,13 +13,16 @@
 // real PINs). The user PIN is also written to a 0600 file, which is what the code under test
 // reads.
 //
-// Usage:
+// Usage (link the `softhsm_fixture` and `hsm` targets):
 //   TEST(FooTest, SignsWithTheAccountKey) {
 //     ACME_SIGNER_REQUIRE_SOFTHSM();  // skips on a dev box without SoftHSM2, fails under CI=true
-//     ASSERT_OK_AND_ASSIGN... auto token = testing::CreateSoftHsmToken("foo");
-//     ... hsm::Module::Load(testing::kSoftHsmModule) / hsm::Token::Open(module, token->uri,
-//         token->pin_file)
+//     auto token = acme_signer::testing::CreateSoftHsmToken("foo");  // labels unique per process
+//     ASSERT_TRUE(token.ok()) << token.status();
+//     auto module = hsm::Module::Load(acme_signer::testing::kSoftHsmModule);
+//     auto opened = hsm::Token::Open(*module, token->uri, token->pin_file);
+//     auto key = (*opened)->GenerateSigningKey("pkcs11:object=account-key", hsm::KeyType::kEcP256);
 //   }
+// Tests that need a token across several TESTs create it in SetUpTestSuite, before any Load.
 //
 // Thread-safety: the functions are thread-safe.
 #ifndef ACME_SIGNER_TESTS_TESTING_SOFTHSM_TOKEN_H_
@@ -62,16 +65,16 @@ absl::StatusOr<std::string> SoftHsmDir();
 }  // namespace acme_signer::testing
 
 // In a TEST body: skip when SoftHSM2 is not installed, but FAIL under CI=true.
-#define ACME_SIGNER_REQUIRE_SOFTHSM()                                              \
-  do {                                                                             \
+#define ACME_SIGNER_REQUIRE_SOFTHSM()                                                 \
+  do {                                                                                \
     const ::absl::Status softhsm_status = ::acme_signer::testing::SoftHsmAvailable(); \
-    if (!softhsm_status.ok()) {                                                    \
-      if (::acme_signer::testing::InCi()) {                                        \
-        FAIL() << "CI=true and SoftHSM2 is missing: " << softhsm_status;           \
-      } else {                                                                     \
-        GTEST_SKIP() << softhsm_status;                                            \
-      }                                                                            \
-    }                                                                              \
+    if (!softhsm_status.ok()) {                                                       \
+      if (::acme_signer::testing::InCi()) {                                           \
+        FAIL() << "CI=true and SoftHSM2 is missing: " << softhsm_status;              \
+      } else {                                                                        \
+        GTEST_SKIP() << softhsm_status;                                               \
+      }                                                                               \
+    }                                                                                 \
   } while (0)
 
 #endif  // ACME_SIGNER_TESTS_TESTING_SOFTHSM_TOKEN_H_
