@@ -1,0 +1,401 @@
+#include "signer/audit_verifier.h"
+
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/ssl_unique_ptr.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hsm/key_type.h"
+#include "hsm/module.h"
+#include "hsm/token.h"
+#include "signer/audit_log.h"
+#include "signer/state_store.h"
+#include "tests/testing/softhsm_token.h"
+
+namespace acme_signer::signer {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+MATCHER_P2(StatusIs, code, message_matcher, "has the expected status code and message") {
+  const absl::Status& status = arg;
+  if (status.code() != code) {
+    *result_listener << "status is " << status;
+    return false;
+  }
+  return ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
+                                       result_listener);
+}
+
+// An OpenSSL P-256 key behind JwsSigner: the key of an attacker who re-signs a rewritten log,
+// and a fast audit key for the tests that do not need the HSM.
+class OpenSslTestSigner : public hsm::JwsSigner {
+ public:
+  OpenSslTestSigner() {
+    pkey_.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    unsigned char* der = nullptr;
+    int len = i2d_PUBKEY(pkey_.get(), &der);
+    std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(der);
+    der_.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
+  }
+  absl::string_view Algorithm() const override { return "ES256"; }
+  const std::string& PublicJwk() const override { return jwk_; }
+  const std::string& PublicKeyDer() const override { return der_; }
+  absl::StatusOr<std::string> Sign(absl::string_view data) const override {
+    SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+    size_t len = 0;
+    EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey_.get());
+    EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
+                   data.size());
+    std::string der(len, '\0');
+    EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(der.data()), &len,
+                   reinterpret_cast<const unsigned char*>(data.data()), data.size());
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+    SslUniquePtr<ECDSA_SIG> sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
+    std::string raw(64, '\0');
+    BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), reinterpret_cast<unsigned char*>(raw.data()), 32);
+    BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), reinterpret_cast<unsigned char*>(raw.data()) + 32,
+                 32);
+    return raw;
+  }
+  std::string PublicKeyPem() const {
+    SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+    PEM_write_bio_PUBKEY(bio.get(), pkey_.get());
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<size_t>(len));
+  }
+
+ private:
+  SslUniquePtr<EVP_PKEY> pkey_;
+  std::string der_;
+  std::string jwk_ = "{}";
+};
+
+class AuditVerifierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/audit_verifier_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/audit.jsonl";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Writes `events` events with a checkpoint every 4 records, then closes the log (shutdown
+  // checkpoint). With 10 events: seq 1-4, cp 5, 6-9, cp 10, 11, 12, shutdown cp 13.
+  void WriteLog(const hsm::JwsSigner& signer, int events, StateStore* store = nullptr) {
+    AuditLogOptions options;
+    options.path = path_;
+    options.checkpoint_interval = 4;
+    options.state_store = store;
+    auto log = AuditLog::Open(options, &signer);
+    ASSERT_TRUE(log.ok()) << log.status();
+    for (int i = 0; i < events; ++i) {
+      AuditRecord record;
+      record.agent = i % 2 == 0 ? "web1" : "web2";
+      record.rpc = "NewOrder";
+      record.request.identifiers = {"dns:host" + std::to_string(i) + ".example.com"};
+      record.decision = i % 3 == 0 ? AuditDecision::kDeny : AuditDecision::kAllow;
+      record.reason = "policy";
+      ASSERT_TRUE((*log)->Append(record).ok());
+    }
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+
+  std::vector<std::string> Lines() {
+    std::ifstream in(path_, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return absl::StrSplit(ss.str(), '\n', absl::SkipEmpty());
+  }
+
+  void WriteLines(const std::vector<std::string>& lines, bool final_newline = true) {
+    std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+    out << absl::StrJoin(lines, "\n") << (final_newline ? "\n" : "");
+  }
+
+  // An attacker's rewrite: applies `edit` to every record, then recomputes every prev and hash
+  // so the chain is internally consistent again (and re-signs checkpoints with `resign`).
+  void RewriteAndRehash(const std::function<void(nlohmann::json&)>& edit,
+                        const hsm::JwsSigner* resign = nullptr) {
+    std::vector<std::string> lines = Lines();
+    std::string prev;
+    for (std::string& line : lines) {
+      nlohmann::json record = nlohmann::json::parse(line);
+      edit(record);
+      if (!prev.empty()) record["prev"] = prev;
+      if (resign != nullptr && record["kind"] == "checkpoint") {
+        record["signature"] =
+            absl::WebSafeBase64Escape(*resign->Sign(CheckpointSigningInput(record)));
+      }
+      record["hash"] = AuditRecordHash(record);
+      prev = record["hash"];
+      line = CanonicalJson(record);
+    }
+    WriteLines(lines);
+  }
+
+  AuditVerifyReport Verify(const std::string& key_der,
+                           std::optional<AuditCheckpointRef> expected = std::nullopt) {
+    AuditVerifyOptions options;
+    options.public_key_der = key_der;
+    options.expected_checkpoint = std::move(expected);
+    absl::StatusOr<AuditVerifyReport> report = VerifyAuditLogAt(path_, options);
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() ? *report : AuditVerifyReport{};
+  }
+
+  std::string dir_;
+  std::string path_;
+  OpenSslTestSigner key_;
+};
+
+TEST_F(AuditVerifierTest, AcceptsAnUntouchedLog) {
+  WriteLog(key_, 10);
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_TRUE(report.ok()) << report.Summary();
+  EXPECT_EQ(report.records, 13u);
+  EXPECT_EQ(report.checkpoints, 3u);
+  EXPECT_EQ(report.last_seq, 13u);
+  EXPECT_EQ(report.last_checkpoint_seq, 13u);
+  EXPECT_THAT(report.Summary(), HasSubstr("OK: 13 records"));
+}
+
+TEST_F(AuditVerifierTest, DetectsAnEditedField) {
+  WriteLog(key_, 10);
+  std::vector<std::string> lines = Lines();
+  nlohmann::json record = nlohmann::json::parse(lines[1]);
+  record["decision"] = "allow";
+  record["agent"] = "intruder";
+  lines[1] = CanonicalJson(record);
+  WriteLines(lines);
+
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->seq, 2u);
+  EXPECT_EQ(report.problem->line, 2u);
+  EXPECT_EQ(report.problem->file, path_);
+  EXPECT_THAT(report.problem->what, HasSubstr("the record was edited"));
+  EXPECT_EQ(report.records, 1u);
+  EXPECT_THAT(report.Summary(), HasSubstr("line 2"));
+}
+
+TEST_F(AuditVerifierTest, DetectsADeletedRecord) {
+  WriteLog(key_, 10);
+  std::vector<std::string> lines = Lines();
+  lines.erase(lines.begin() + 2);  // seq 3
+  WriteLines(lines);
+
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->seq, 4u);
+  EXPECT_EQ(report.problem->line, 3u);
+  EXPECT_THAT(report.problem->what, HasSubstr("seq 4 follows seq 2: records are missing"));
+}
+
+TEST_F(AuditVerifierTest, DetectsAReorderedPair) {
+  WriteLog(key_, 10);
+  std::vector<std::string> lines = Lines();
+  std::swap(lines[5], lines[6]);  // seq 6 and 7
+  WriteLines(lines);
+
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->seq, 7u);
+  EXPECT_EQ(report.problem->line, 6u);
+  EXPECT_THAT(report.problem->what, HasSubstr("seq 7 follows seq 5"));
+}
+
+TEST_F(AuditVerifierTest, DetectsAPartialLastLine) {
+  WriteLog(key_, 10);
+  std::vector<std::string> lines = Lines();
+  lines.back().resize(lines.back().size() / 2);
+  WriteLines(lines, /*final_newline=*/false);
+
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->line, 13u);
+  EXPECT_EQ(report.problem->seq, 13u);
+  EXPECT_THAT(report.problem->what, HasSubstr("partial last line"));
+}
+
+TEST_F(AuditVerifierTest, DetectsWholeRecordsCutFromTheEndOnlyAgainstTheStateStore) {
+  auto store = StateStore::Open(dir_ + "/state.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  WriteLog(key_, 10, store->get());
+  absl::StatusOr<std::optional<AuditCheckpointRef>> expected = LoadAuditCheckpoint(**store);
+  ASSERT_TRUE(expected.ok() && expected->has_value());
+  EXPECT_EQ((*expected)->seq, 13u);
+
+  std::vector<std::string> lines = Lines();
+  lines.resize(10);  // cut after the checkpoint at seq 10: the rest is self-consistent
+  WriteLines(lines);
+
+  // The file alone cannot show it (documented): it is a valid, shorter log.
+  AuditVerifyReport alone = Verify(key_.PublicKeyDer());
+  EXPECT_TRUE(alone.ok()) << alone.Summary();
+  EXPECT_EQ(alone.last_seq, 10u);
+
+  AuditVerifyReport against_store = Verify(key_.PublicKeyDer(), *expected);
+  ASSERT_FALSE(against_store.ok());
+  EXPECT_THAT(against_store.problem->what,
+              AllOf(HasSubstr("ends at seq 10"), HasSubstr("records were removed from the end")));
+}
+
+TEST_F(AuditVerifierTest, DetectsACheckpointThatDiffersFromTheStateStore) {
+  WriteLog(key_, 10);
+  AuditVerifyReport report =
+      Verify(key_.PublicKeyDer(), AuditCheckpointRef{10, std::string(64, 'f')});
+  ASSERT_FALSE(report.ok());
+  EXPECT_THAT(report.problem->what, HasSubstr("is not the checkpoint the signer's state store"));
+}
+
+TEST_F(AuditVerifierTest, DetectsARehashedChainSignedByTheHsmKey) {
+  ACME_SIGNER_REQUIRE_SOFTHSM();
+  absl::StatusOr<testing::SoftHsmToken> token = testing::CreateSoftHsmToken("audit-verifier");
+  ASSERT_TRUE(token.ok()) << token.status();
+  auto module = hsm::Module::Load(testing::kSoftHsmModule);
+  ASSERT_TRUE(module.ok()) << module.status();
+  auto opened = hsm::Token::Open(*module, token->uri, token->pin_file);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto audit_key = (*opened)->GenerateSigningKey("pkcs11:object=audit-key", hsm::KeyType::kEcP256);
+  ASSERT_TRUE(audit_key.ok()) << audit_key.status();
+
+  WriteLog(**audit_key, 10);
+  AuditVerifyReport untouched = Verify((*audit_key)->PublicKeyDer());
+  ASSERT_TRUE(untouched.ok()) << untouched.Summary();
+
+  // The attacker turns a denial into an approval and recomputes every hash after it.
+  RewriteAndRehash([](nlohmann::json& r) {
+    if (r["seq"] == 1) r["decision"] = "allow";
+  });
+  AuditVerifyReport report = Verify((*audit_key)->PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->seq, 5u);  // the first checkpoint after the edit
+  EXPECT_EQ(report.problem->line, 5u);
+  EXPECT_THAT(report.problem->what, HasSubstr("checkpoint signature does not verify"));
+}
+
+TEST_F(AuditVerifierTest, DetectsARehashedChainReSignedWithAnotherKey) {
+  WriteLog(key_, 10);
+  OpenSslTestSigner attacker;
+  RewriteAndRehash(
+      [](nlohmann::json& r) {
+        if (r["seq"] == 2) r["agent"] = "intruder";
+      },
+      &attacker);
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->seq, 5u);
+  EXPECT_THAT(report.problem->what, HasSubstr("checkpoint signature does not verify"));
+
+  // Naming the attacker's key in the checkpoints is caught by the key id.
+  RewriteAndRehash(
+      [&](nlohmann::json& r) {
+        if (r["kind"] == "checkpoint") r["key_id"] = Sha256Hex(attacker.PublicKeyDer());
+      },
+      &attacker);
+  report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->seq, 5u);
+  EXPECT_THAT(report.problem->what, HasSubstr("not the given audit key"));
+}
+
+TEST_F(AuditVerifierTest, DetectsALineThatIsNotInCanonicalForm) {
+  WriteLog(key_, 3);
+  std::vector<std::string> lines = Lines();
+  // A duplicate key: JSON parsers disagree on which value wins.
+  lines[0].insert(1, R"("agent":"someone-else",)");
+  WriteLines(lines);
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->line, 1u);
+  EXPECT_THAT(report.problem->what, HasSubstr("not in canonical form"));
+}
+
+TEST_F(AuditVerifierTest, DetectsACheckpointWithAWrongCount) {
+  WriteLog(key_, 10);
+  RewriteAndRehash(
+      [](nlohmann::json& r) {
+        if (r["seq"] == 5) r["count"] = 3;
+      },
+      &key_);  // even a correctly signed checkpoint must count right
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->seq, 5u);
+  EXPECT_THAT(report.problem->what, HasSubstr("\"count\" is not 4"));
+}
+
+TEST_F(AuditVerifierTest, DetectsAMissingMiddleFile) {
+  AuditLogOptions options;
+  options.path = path_;
+  options.rotate_bytes = 600;
+  {
+    auto log = AuditLog::Open(options, &key_);
+    ASSERT_TRUE(log.ok()) << log.status();
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE((*log)->Append(AuditRecord{}).ok());
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+  auto files = AuditLogFiles(path_);
+  ASSERT_TRUE(files.ok()) << files.status();
+  ASSERT_GE(files->size(), 3u);
+  AuditVerifyOptions verify_options;
+  verify_options.public_key_der = key_.PublicKeyDer();
+  std::vector<std::string> without_second = *files;
+  without_second.erase(without_second.begin() + 1);
+  auto report = VerifyAuditLog(without_second, verify_options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_FALSE(report->ok());
+  EXPECT_EQ(report->problem->file, (*files)[2]);
+  EXPECT_THAT(report->problem->what, HasSubstr("records are missing"));
+}
+
+TEST_F(AuditVerifierTest, AcceptsThePublicKeyAsPemOrDer) {
+  absl::StatusOr<std::string> from_pem = AuditPublicKeyDer(key_.PublicKeyPem());
+  ASSERT_TRUE(from_pem.ok()) << from_pem.status();
+  EXPECT_EQ(*from_pem, key_.PublicKeyDer());
+  absl::StatusOr<std::string> from_der = AuditPublicKeyDer(key_.PublicKeyDer());
+  ASSERT_TRUE(from_der.ok()) << from_der.status();
+  EXPECT_EQ(*from_der, key_.PublicKeyDer());
+  EXPECT_THAT(AuditPublicKeyDer("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("PUBLIC KEY")));
+  EXPECT_THAT(AuditPublicKeyDer("garbage").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("SubjectPublicKeyInfo")));
+}
+
+TEST_F(AuditVerifierTest, RefusesToVerifyWithoutAUsableKey) {
+  WriteLog(key_, 1);
+  AuditVerifyOptions options;
+  EXPECT_THAT(VerifyAuditLogAt(path_, options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no audit public key")));
+}
+
+TEST_F(AuditVerifierTest, NamesAMissingLog) {
+  AuditVerifyOptions options;
+  options.public_key_der = key_.PublicKeyDer();
+  EXPECT_THAT(VerifyAuditLogAt(dir_ + "/nope.jsonl", options).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr(dir_ + "/nope.jsonl")));
+}
+
+}  // namespace
+}  // namespace acme_signer::signer
