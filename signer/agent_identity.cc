@@ -40,7 +40,8 @@ std::string Echo(absl::string_view text) {
 absl::Status ValidateLabel(absl::string_view what, absl::string_view whole,
                            absl::string_view label) {
   const auto invalid = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid ", what, " \"", Echo(whole), "\": ", why));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid ", what, " \"", Echo(whole), "\": ", why));
   };
   if (label.empty()) return invalid("empty label");
   if (label.size() > kMaxLabel) return invalid(absl::StrCat("label longer than ", kMaxLabel));
@@ -58,17 +59,15 @@ absl::Status ValidateLabel(absl::string_view what, absl::string_view whole,
 }
 
 absl::Status Denied(absl::string_view uri, absl::string_view why) {
-  return absl::PermissionDeniedError(
-      absl::StrCat("client certificate URI SAN \"", Echo(uri), "\" is not an agent identity: ",
-                   why));
+  return absl::PermissionDeniedError(absl::StrCat("client certificate URI SAN \"", Echo(uri),
+                                                  "\" is not an agent identity: ", why));
 }
 
 std::string Sha256Hex(absl::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), size));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
 }  // namespace
@@ -76,8 +75,8 @@ std::string Sha256Hex(absl::string_view data) {
 absl::Status ValidateAgentName(absl::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("invalid agent name: empty");
   if (absl::StrContains(name, '.')) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid agent name \"", Echo(name), "\": only a-z, 0-9 and '-' are allowed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid agent name \"", Echo(name), "\": only a-z, 0-9 and '-' are allowed"));
   }
   return ValidateLabel("agent name", name, name);
 }
@@ -134,7 +133,8 @@ absl::StatusOr<PeerAgent> IdentifyPeerAgent(X509& certificate, absl::string_view
           "client certificate has several subjectAltName extensions");
     }
     return absl::PermissionDeniedError(
-        "client certificate has no subjectAltName; agents need spiffe://<trust domain>/agent/<name>");
+        "client certificate has no subjectAltName; agents need spiffe://<trust "
+        "domain>/agent/<name>");
   }
   std::vector<std::string> uris;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
@@ -145,9 +145,9 @@ absl::StatusOr<PeerAgent> IdentifyPeerAgent(X509& certificate, absl::string_view
                       static_cast<size_t>(ASN1_STRING_length(uri)));
   }
   if (uris.size() != 1) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "client certificate has ", uris.size(),
-        " URI subjectAltNames; an agent certificate has exactly one"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("client certificate has ", uris.size(),
+                     " URI subjectAltNames; an agent certificate has exactly one"));
   }
   ASSIGN_OR_RETURN(std::string agent_name, AgentNameFromUriSan(uris[0], trust_domain));
 
@@ -157,15 +157,15 @@ absl::StatusOr<PeerAgent> IdentifyPeerAgent(X509& certificate, absl::string_view
   std::unique_ptr<unsigned char, OpenSslFreeDeleter> der_owner(der);
   return PeerAgent{
       .name = std::move(agent_name),
-      .cert_sha256_hex = Sha256Hex(absl::string_view(reinterpret_cast<const char*>(der),
-                                                     static_cast<size_t>(der_len))),
+      .cert_sha256_hex = Sha256Hex(
+          absl::string_view(reinterpret_cast<const char*>(der), static_cast<size_t>(der_len))),
   };
 }
 
 absl::StatusOr<PeerAgent> IdentifyPeerAgentPem(absl::string_view certificate_pem,
                                                absl::string_view trust_domain) {
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(certificate_pem.data(),
-                                        static_cast<int>(certificate_pem.size())));
+  SslUniquePtr<BIO> bio(
+      BIO_new_mem_buf(certificate_pem.data(), static_cast<int>(certificate_pem.size())));
   if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
   SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) {

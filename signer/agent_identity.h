@@ -39,8 +39,8 @@ absl::StatusOr<std::string> AgentNameFromUriSan(absl::string_view uri,
                                                 absl::string_view trust_domain);
 
 struct PeerAgent {
-  std::string name;                // the agent name from the URI SAN
-  std::string cert_sha256_hex;     // SHA-256 of the DER certificate, lowercase hex (64 chars)
+  std::string name;             // the agent name from the URI SAN
+  std::string cert_sha256_hex;  // SHA-256 of the DER certificate, lowercase hex (64 chars)
 };
 
 // Identifies the agent from its (already chain-verified) client certificate: the certificate

@@ -54,11 +54,11 @@ class Problems {
 
   absl::Status ToStatus() const {
     std::vector<std::string> shown(
-        messages_.begin(),
-        messages_.begin() + static_cast<ptrdiff_t>(std::min(messages_.size(), kMaxReportedProblems)));
+        messages_.begin(), messages_.begin() + static_cast<ptrdiff_t>(std::min(
+                                                   messages_.size(), kMaxReportedProblems)));
     if (messages_.size() > kMaxReportedProblems) {
-      shown.push_back(absl::StrCat("... and ", messages_.size() - kMaxReportedProblems,
-                                   " more problems"));
+      shown.push_back(
+          absl::StrCat("... and ", messages_.size() - kMaxReportedProblems, " more problems"));
     }
     return absl::InvalidArgumentError(
         absl::StrCat("invalid configuration:\n", absl::StrJoin(shown, "\n")));
@@ -123,9 +123,9 @@ class TableReader {
       bool is_known = false;
       for (absl::string_view k : known) is_known = is_known || AsAbsl(key.str()) == k;
       if (!is_known) {
-        problems_.At(key.source().begin.line, Key(AsAbsl(key.str())),
-                     absl::StrCat("unknown key (known keys here: ", absl::StrJoin(known, ", "),
-                                  ")"));
+        problems_.At(
+            key.source().begin.line, Key(AsAbsl(key.str())),
+            absl::StrCat("unknown key (known keys here: ", absl::StrJoin(known, ", "), ")"));
       }
     }
   }
@@ -138,8 +138,7 @@ class TableReader {
   const toml::node* Find(absl::string_view key, bool required) {
     const toml::node* node = table_.get(std::string_view(key.data(), key.size()));
     if (node == nullptr && required) {
-      problems_.At(line(), Key(key),
-                   absl::StrCat("missing required key (in [", prefix_, "])"));
+      problems_.At(line(), Key(key), absl::StrCat("missing required key (in [", prefix_, "])"));
     }
     return node;
   }
@@ -268,8 +267,9 @@ absl::Status ValidateListen(absl::string_view listen) {
     absl::string_view path = listen.substr(5);
     if (!absl::StartsWith(path, "/") || path.size() < 2) {
       return absl::InvalidArgumentError(
-          absl::StrCat("\"", listen, "\": a unix socket address needs an absolute path "
-                                     "(\"unix:/run/acme-signer/sock\")"));
+          absl::StrCat("\"", listen,
+                       "\": a unix socket address needs an absolute path "
+                       "(\"unix:/run/acme-signer/sock\")"));
     }
     return absl::OkStatus();
   }
@@ -321,8 +321,8 @@ absl::Status ValidateHttpsUrl(absl::string_view url) {
   }
   if (!absl::StartsWith(url, "https://")) {
     if (absl::StartsWithIgnoreCase(url, "http://")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "\"", url, "\" uses http://; ACME requires https:// (RFC 8555 §6.1)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", url, "\" uses http://; ACME requires https:// (RFC 8555 §6.1)"));
     }
     return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" is not an https:// URL"));
   }
@@ -433,8 +433,8 @@ void ReadHsm(TableReader& t, HsmConfig& out) {
   }
   if (auto v = t.Path("pin_file", true)) out.pin_file = *v;
   const std::pair<absl::string_view, std::string*> uris[] = {
-      {"token_uri", &out.token_uri},   {"account_key", &out.account_key},
-      {"eab_key", &out.eab_key},       {"agent_ca_key", &out.agent_ca_key},
+      {"token_uri", &out.token_uri}, {"account_key", &out.account_key},
+      {"eab_key", &out.eab_key},     {"agent_ca_key", &out.agent_ca_key},
       {"audit_key", &out.audit_key},
   };
   for (const auto& [key, field] : uris) {
@@ -627,9 +627,9 @@ absl::StatusOr<SignerConfig> ParseSignerConfig(absl::string_view text,
   try {
     root = toml::parse(std::string_view(text.data(), text.size()), std::string_view(source));
   } catch (const toml::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid configuration:\n", source, ":", e.source().begin.line, ":",
-        e.source().begin.column, ": TOML syntax error: ", AsAbsl(e.description())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid configuration:\n", source, ":", e.source().begin.line, ":",
+                     e.source().begin.column, ": TOML syntax error: ", AsAbsl(e.description())));
   }
 
   Problems problems(source);

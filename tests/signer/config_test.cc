@@ -232,9 +232,8 @@ TEST(SignerConfigTest, AcceptsAConfigWithoutAgents) {
 }
 
 TEST(SignerConfigTest, TheShippedExampleConfigIsValid) {
-  const std::string path =
-      std::string(__FILE__).substr(0, std::string(__FILE__).rfind("/tests/")) +
-      "/deploy/acme-signer.toml";
+  const std::string path = std::string(__FILE__).substr(0, std::string(__FILE__).rfind("/tests/")) +
+                           "/deploy/acme-signer.toml";
   absl::StatusOr<SignerConfig> config = LoadSignerConfig(path);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->server.trust_domain, "dept.example");
@@ -259,8 +258,7 @@ TEST(SignerConfigTest, LoadOfAMissingFileIsNotFoundNamingThePath) {
   absl::StatusOr<SignerConfig> config = LoadSignerConfig("/nonexistent/acme-signer.toml");
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(config.status().message()),
-              HasSubstr("/nonexistent/acme-signer.toml"));
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("/nonexistent/acme-signer.toml"));
 }
 
 TEST(SignerConfigTest, UnknownKeyIsNamedWithItsLine) {
@@ -290,7 +288,8 @@ TEST(SignerConfigTest, WrongTypeNamesTheExpectedAndActualType) {
 }
 
 TEST(SignerConfigTest, WrongTypeInsideAnArrayNamesTheElement) {
-  const std::string text = Replace(kMinimal, "[acme]\n", "[acme]\ncontact = [\"mailto:a@b.example\", 5]\n");
+  const std::string text =
+      Replace(kMinimal, "[acme]\n", "[acme]\ncontact = [\"mailto:a@b.example\", 5]\n");
   EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "contact =") +
                                        "acme.contact[1]: expected a string, got an integer"));
 }
@@ -302,8 +301,7 @@ TEST(SignerConfigTest, OutOfRangeIntegerNamesTheRange) {
 }
 
 TEST(SignerConfigTest, BadKeyTypeIsNamedWithTheAcceptedValues) {
-  const std::string text =
-      Replace(kMinimal, "[hsm]\n", "[hsm]\naccount_key_type = \"ed25519\"\n");
+  const std::string text = Replace(kMinimal, "[hsm]\n", "[hsm]\naccount_key_type = \"ed25519\"\n");
   const std::string message = ErrorOf(text);
   EXPECT_THAT(message, HasSubstr(At(text, "account_key_type") +
                                  "hsm.account_key_type: \"ed25519\" is not a key type"));
@@ -317,8 +315,8 @@ TEST(SignerConfigTest, BadAgentKeyTypeNamesTheArrayElement) {
 }
 
 TEST(SignerConfigTest, BadNamePatternsAreRefusedWithTheirLine) {
-  for (const char* bad : {"*", "www.*.dept.example", "WWW.dept.example", "a..dept.example",
-                          "*.", "dept.example.", "-a.dept.example", "a_b.dept.example"}) {
+  for (const char* bad : {"*", "www.*.dept.example", "WWW.dept.example", "a..dept.example", "*.",
+                          "dept.example.", "-a.dept.example", "a_b.dept.example"}) {
     SCOPED_TRACE(bad);
     const std::string text = Replace(kMinimal, "[\"www.dept.example\"]",
                                      absl::StrCat("[\n  \"ok.dept.example\",\n  \"", bad, "\"]"));
@@ -344,8 +342,8 @@ TEST(SignerConfigTest, BadAgentNameIsRefused) {
 }
 
 TEST(SignerConfigTest, DuplicateAgentNameNamesBothLines) {
-  const std::string text =
-      absl::StrCat(kMinimal, "\n[[agents]]\nname = \"web1\"\nallowed_names = [\"x.dept.example\"]\n");
+  const std::string text = absl::StrCat(
+      kMinimal, "\n[[agents]]\nname = \"web1\"\nallowed_names = [\"x.dept.example\"]\n");
   const int first = LineOf(text, "name = \"web1\"");
   const int second = LineOf(text.substr(0, text.rfind("name = \"web1\"")) + "#", "#");
   EXPECT_THAT(ErrorOf(text),
@@ -356,8 +354,7 @@ TEST(SignerConfigTest, DuplicateAgentNameNamesBothLines) {
 }
 
 TEST(SignerConfigTest, PlainHttpDirectoryIsRefused) {
-  const std::string text =
-      Replace(kMinimal, "https://ca.example/dir", "http://ca.example/dir");
+  const std::string text = Replace(kMinimal, "https://ca.example/dir", "http://ca.example/dir");
   EXPECT_THAT(ErrorOf(text),
               HasSubstr(At(text, "directory_url") +
                         "acme.directory_url: \"http://ca.example/dir\" uses http://; ACME "
@@ -366,8 +363,8 @@ TEST(SignerConfigTest, PlainHttpDirectoryIsRefused) {
 
 TEST(SignerConfigTest, MissingRequiredKeyIsNamedAtItsTable) {
   const std::string text = Replace(kMinimal, "trust_domain = \"dept.example\"\n", "");
-  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "[server]") +
-                                       "server.trust_domain: missing required key"));
+  EXPECT_THAT(ErrorOf(text),
+              HasSubstr(At(text, "[server]") + "server.trust_domain: missing required key"));
 }
 
 TEST(SignerConfigTest, MissingRequiredTableIsNamed) {
@@ -383,8 +380,7 @@ TEST(SignerConfigTest, AgentsAsAPlainTableIsRefused) {
 
 TEST(SignerConfigTest, TomlSyntaxErrorNamesLineAndColumn) {
   const std::string text = Replace(kMinimal, "[acme]\n", "[acme]\nbroken = \n");
-  EXPECT_THAT(ErrorOf(text),
-              HasSubstr(absl::StrCat(kSource, ":", LineOf(text, "broken"), ":")));
+  EXPECT_THAT(ErrorOf(text), HasSubstr(absl::StrCat(kSource, ":", LineOf(text, "broken"), ":")));
   EXPECT_THAT(ErrorOf(text), HasSubstr("TOML syntax error"));
 }
 
@@ -408,8 +404,8 @@ TEST(SignerConfigTest, BadListenAddressesAreRefused) {
 }
 
 TEST(SignerConfigTest, ContactMustBeASingleMailtoAddress) {
-  for (const char* bad : {"admin@dept.example", "mailto:", "mailto:a@b@c", "mailto:a@b,c@d",
-                          "tel:+4912345"}) {
+  for (const char* bad :
+       {"admin@dept.example", "mailto:", "mailto:a@b@c", "mailto:a@b,c@d", "tel:+4912345"}) {
     SCOPED_TRACE(bad);
     const std::string text =
         Replace(kMinimal, "[acme]\n", absl::StrCat("[acme]\ncontact = [\"", bad, "\"]\n"));
@@ -418,8 +414,8 @@ TEST(SignerConfigTest, ContactMustBeASingleMailtoAddress) {
 }
 
 TEST(SignerConfigTest, PinValueInAUriIsRefusedWithoutEchoingThePin) {
-  const std::string text = Replace(kMinimal, "[hsm]\n",
-                                   "[hsm]\ntoken_uri = \"pkcs11:token=t;pin-value=hunter2\"\n");
+  const std::string text =
+      Replace(kMinimal, "[hsm]\n", "[hsm]\ntoken_uri = \"pkcs11:token=t;pin-value=hunter2\"\n");
   const std::string message = ErrorOf(text);
   EXPECT_THAT(message, HasSubstr(At(text, "token_uri") + "hsm.token_uri: the URI contains "
                                                          "pin-value"));
@@ -442,8 +438,8 @@ TEST(SignerConfigTest, BadTrustDomainIsRefused) {
 
 TEST(SignerConfigTest, TildePathsAreRefusedRatherThanMisresolved) {
   const std::string text = Replace(kMinimal, "\"hsm.pin\"", "\"~/hsm.pin\"");
-  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "pin_file") +
-                                       "hsm.pin_file: \"~/hsm.pin\": '~' is not expanded"));
+  EXPECT_THAT(ErrorOf(text),
+              HasSubstr(At(text, "pin_file") + "hsm.pin_file: \"~/hsm.pin\": '~' is not expanded"));
 }
 
 TEST(SignerConfigTest, ReportsEveryProblemAtOnce) {
