@@ -2,7 +2,9 @@
 // initialized for multi-threaded use (CKF_OS_LOCKING_OK).
 //
 // There is at most one Module object per name/path in the process: Load() returns the live
-// instance when there is one, so every Token shares one initialization. The module is finalized
+// instance when there is one, so every Token shares one initialization. (Loading the same
+// library once by name and once by path gives two p11-kit managed instances of it, which is
+// safe but logs in twice; use one spelling per process.) The module is finalized
 // (C_Finalize) and unloaded when the last shared_ptr goes away; a later Load() initializes it
 // again (which also makes SoftHSM2 rescan its token directory).
 //

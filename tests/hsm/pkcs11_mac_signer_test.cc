@@ -115,6 +115,32 @@ TEST(MacSignerTest, KeyShorterThan32BytesIsRefusedWithTheReason) {
               ::acme_signer::hsm::testing::IsOkAndHolds(false));
 }
 
+// Why the 32-byte minimum: SoftHSM2 itself will not HMAC with a shorter key, so accepting one
+// would only move the failure to the first ACME request.
+TEST(MacSignerTest, SoftHsmItselfRefusesShortHmacKeysAtSignTime) {
+  ACME_SIGNER_REQUIRE_SOFTHSM();
+  auto opened = OpenFreshToken("hmac-softhsm-min");
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  CK_FUNCTION_LIST* f = opened->module->functions();
+  CK_SESSION_HANDLE session;
+  ASSERT_EQ(f->C_OpenSession(opened->token->slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr,
+                             nullptr, &session),
+            CKR_OK);
+  CK_OBJECT_CLASS object_class = CKO_SECRET_KEY;
+  CK_KEY_TYPE key_type = CKK_GENERIC_SECRET;
+  CK_BBOOL yes = CK_TRUE;
+  std::string value = kKey.substr(0, 16);
+  CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &object_class, sizeof(object_class)},
+                         {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+                         {CKA_SIGN, &yes, 1},
+                         {CKA_VALUE, value.data(), value.size()}};
+  CK_OBJECT_HANDLE key;
+  ASSERT_EQ(f->C_CreateObject(session, tmpl, std::size(tmpl), &key), CKR_OK);
+  CK_MECHANISM mechanism = {CKM_SHA256_HMAC, nullptr, 0};
+  EXPECT_EQ(f->C_SignInit(session, &mechanism, key), CKR_KEY_SIZE_RANGE);
+  f->C_CloseSession(session);
+}
+
 TEST(MacSignerTest, Exactly32ByteKeyAndPaddedBase64UrlAreAccepted) {
   ACME_SIGNER_REQUIRE_SOFTHSM();
   auto opened = OpenFreshToken("hmac-padded");
