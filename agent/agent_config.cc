@@ -70,7 +70,7 @@ absl::Status ReadDefaults(TomlTableReader& r, AgentConfig::Defaults* d) {
   auto spec = ParseKeySpec(key_type, curve, static_cast<int>(rsa_size));
   if (!spec.ok()) {
     absl::string_view msg = spec.status().message();
-    const char* key = msg.find("curve") != absl::string_view::npos  ? "elliptic_curve"
+    const char* key = msg.find("curve") != absl::string_view::npos ? "elliptic_curve"
                       : msg.find("RSA") != absl::string_view::npos ? "rsa_key_size"
                                                                    : "key_type";
     return r.ValueError(key, msg);

@@ -39,7 +39,9 @@ absl::StatusOr<std::string> SignedCsrWithSans(const PrivateKey& key, GENERAL_NAM
   }
   STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
   if (exts == nullptr) return SslError(absl::StatusCode::kInternal, "sk_X509_EXTENSION_new_null");
-  auto free_exts = [](STACK_OF(X509_EXTENSION) * s) { sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free); };
+  auto free_exts = [](STACK_OF(X509_EXTENSION) * s) {
+    sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
+  };
   std::unique_ptr<STACK_OF(X509_EXTENSION), decltype(free_exts)> owned_exts(exts, free_exts);
   // The SAN is critical only when the subject is empty (RFC 5280 §4.2.1.6), which it is here.
   X509_EXTENSION* ext = X509V3_EXT_i2d(NID_subject_alt_name, /*crit=*/1, sans);
@@ -83,9 +85,9 @@ absl::StatusOr<std::string> AgentSpiffeId(absl::string_view trust_domain,
   for (char c : trust_domain) {
     if (!(absl::ascii_islower(static_cast<unsigned char>(c)) ||
           absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "trust domain \"", trust_domain,
-          "\" may contain only lowercase letters, digits, '.', '-' and '_'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("trust domain \"", trust_domain,
+                       "\" may contain only lowercase letters, digits, '.', '-' and '_'"));
     }
   }
   if (agent_name.empty() || agent_name.size() > 64 || agent_name.front() == '.') {
@@ -93,8 +95,7 @@ absl::StatusOr<std::string> AgentSpiffeId(absl::string_view trust_domain,
         "agent name \"", agent_name, "\" must be 1..64 characters and not start with '.'"));
   }
   for (char c : agent_name) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
-          c == '_')) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) {
       return absl::InvalidArgumentError(absl::StrCat(
           "agent name \"", agent_name, "\" may contain only letters, digits, '.', '-' and '_'"));
     }

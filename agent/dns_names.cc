@@ -31,8 +31,8 @@ absl::StatusOr<std::string> NormalizeDnsName(absl::string_view name) {
   std::string out = absl::AsciiStrToLower(name);
   if (!out.empty() && out.back() == '.') out.pop_back();
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid domain name \"", absl::CEscape(name),
-                                                   "\": ", why));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid domain name \"", absl::CEscape(name), "\": ", why));
   };
   if (out.empty()) return bad("empty");
   if (out.size() > 253) return bad("longer than 253 characters");

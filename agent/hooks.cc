@@ -131,8 +131,8 @@ absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::strin
   for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2}) {
     sigaddset(&defaults, sig);
   }
-  posix_spawnattr_setflags(attr.get(), POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                           POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(attr.get(),
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(attr.get(), 0);
   posix_spawnattr_setsigmask(attr.get(), &empty);
   posix_spawnattr_setsigdefault(attr.get(), &defaults);
@@ -224,9 +224,9 @@ absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::strin
   if (timed_out) {
     ::kill(-pid, SIGKILL);
     ::waitpid(pid, &wait_status, 0);
-    return absl::DeadlineExceededError(absl::StrCat(
-        hook_name, " `", command, "` did not finish within ",
-        absl::FormatDuration(options.timeout), " and was killed"));
+    return absl::DeadlineExceededError(
+        absl::StrCat(hook_name, " `", command, "` did not finish within ",
+                     absl::FormatDuration(options.timeout), " and was killed"));
   }
   if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
     std::string tail = LastLines(stderr_text, options.stderr_tail_lines);

@@ -56,12 +56,12 @@ absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::strin
 
 // What the auth/cleanup hooks of one challenge need to know.
 struct ChallengeHookVars {
-  std::string lineage;             // certificate name
-  std::string challenge_type;      // "http-01" or "dns-01"
-  std::string domain;              // identifier being validated (without "*.")
-  std::string validation;          // http-01: key authorization; dns-01: TXT record value
-  std::string token;               // http-01 token; empty for dns-01
-  int remaining_challenges = 0;    // challenges still to be set up after this one
+  std::string lineage;           // certificate name
+  std::string challenge_type;    // "http-01" or "dns-01"
+  std::string domain;            // identifier being validated (without "*.")
+  std::string validation;        // http-01: key authorization; dns-01: TXT record value
+  std::string token;             // http-01 token; empty for dns-01
+  int remaining_challenges = 0;  // challenges still to be set up after this one
   std::vector<std::string> all_domains;
 };
 

@@ -139,8 +139,7 @@ absl::Status ValidateLineageName(absl::string_view name) {
         "certificate name \"", name, "\" must be 1..255 characters and not start with '.'"));
   }
   for (char c : name) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
-          c == '_')) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) {
       return absl::InvalidArgumentError(absl::StrCat(
           "certificate name \"", name, "\" may contain only letters, digits, '.', '-' and '_'"));
     }
@@ -271,8 +270,7 @@ absl::Status LineageStore::ActivateVersion(absl::string_view name, int version) 
     return ErrnoStatus(errno, absl::StrCat("cannot create symlink ", next));
   }
   struct stat st;
-  const bool live_is_real_dir =
-      ::lstat(paths.live_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  const bool live_is_real_dir = ::lstat(paths.live_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
   if (live_is_real_dir) {
     // A certbot-made directory: swap it with our link atomically, then drop it.
     if (::renameat2(AT_FDCWD, next.c_str(), AT_FDCWD, paths.live_dir.c_str(), RENAME_EXCHANGE) !=
@@ -317,8 +315,8 @@ absl::StatusOr<int> LineageStore::CurrentVersion(absl::string_view name) const {
   const LineagePaths paths = Paths(name);
   struct stat st;
   if (::lstat(paths.live_dir.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("no certificate named ", name, " (", paths.live_dir,
-                                            " does not exist)"));
+    return absl::NotFoundError(
+        absl::StrCat("no certificate named ", name, " (", paths.live_dir, " does not exist)"));
   }
   auto link = ReadLink(paths.cert);
   if (!link.ok()) {
@@ -342,8 +340,7 @@ absl::StatusOr<std::string> LineageStore::ReadCurrentCertificatePem(absl::string
   return ReadFile(Paths(name).cert, kMaxPemBytes);
 }
 
-absl::StatusOr<CertificateInfo> LineageStore::ReadCurrentCertificate(
-    absl::string_view name) const {
+absl::StatusOr<CertificateInfo> LineageStore::ReadCurrentCertificate(absl::string_view name) const {
   ASSIGN_OR_RETURN(std::string pem, ReadCurrentCertificatePem(name));
   auto info = ParseCertificatePem(pem);
   if (!info.ok()) {
@@ -419,8 +416,7 @@ absl::StatusOr<std::vector<LineageInfo>> LineageStore::List() const {
   return out;
 }
 
-absl::Status LineageStore::WriteRenewalConfig(absl::string_view name,
-                                              const RenewalConfig& config) {
+absl::Status LineageStore::WriteRenewalConfig(absl::string_view name, const RenewalConfig& config) {
   RETURN_IF_ERROR(ValidateLineageName(name));
   RETURN_IF_ERROR(EnsureBaseDirectories());
   const LineagePaths paths = Paths(name);

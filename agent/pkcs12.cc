@@ -53,14 +53,13 @@ absl::StatusOr<std::string> BuildPkcs12(const PrivateKey& key, absl::string_view
   auto chain = ReadCertificates(chain_pem, "chain");
   if (!chain.ok()) return chain.status();
 
-  const int nid = mode == Pkcs12Mode::kModern ? NID_aes_256_cbc
-                                              : NID_pbe_WithSHA1And3_Key_TripleDES_CBC;
+  const int nid =
+      mode == Pkcs12Mode::kModern ? NID_aes_256_cbc : NID_pbe_WithSHA1And3_Key_TripleDES_CBC;
   const std::string name(friendly_name);
   // The MAC is added separately below so its digest is chosen here, not by OpenSSL's default.
   SslUniquePtr<PKCS12> p12(PKCS12_create_ex(
       password.reveal().data(), name.empty() ? nullptr : name.c_str(), key.get(), cert,
-      chain->get(), nid, nid, kPkcs12Iterations, /*mac_iter=*/-1, /*keytype=*/0, nullptr,
-      nullptr));
+      chain->get(), nid, nid, kPkcs12Iterations, /*mac_iter=*/-1, /*keytype=*/0, nullptr, nullptr));
   if (p12 == nullptr) return SslError(absl::StatusCode::kInternal, "cannot create PKCS#12");
   const EVP_MD* mac_md = mode == Pkcs12Mode::kModern ? EVP_sha256() : EVP_sha1();
   if (PKCS12_set_mac(p12.get(), password.reveal().data(), static_cast<int>(password.size()),

@@ -28,8 +28,8 @@ absl::StatusOr<std::string> NormalizeCurve(absl::string_view curve) {
   std::string lower = absl::AsciiStrToLower(curve);
   if (lower == "secp256r1" || lower == "prime256v1" || lower == "p-256") return "secp256r1";
   if (lower == "secp384r1" || lower == "p-384") return "secp384r1";
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unsupported elliptic curve \"", curve, "\": use secp256r1 or secp384r1"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unsupported elliptic curve \"", curve, "\": use secp256r1 or secp384r1"));
 }
 
 // OpenSSL's group name for our curve names.
@@ -50,8 +50,8 @@ absl::StatusOr<KeySpec> SpecOfKey(EVP_PKEY* key) {
       }
       auto curve = NormalizeCurve(group);
       if (!curve.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("EC key on curve ", group, " is not supported (use secp256r1 or secp384r1)"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "EC key on curve ", group, " is not supported (use secp256r1 or secp384r1)"));
       }
       spec.type = KeyType::kEcdsa;
       spec.elliptic_curve = *curve;
@@ -91,8 +91,8 @@ absl::StatusOr<KeySpec> ParseKeySpec(absl::string_view key_type, absl::string_vi
   } else if (type == "rsa") {
     spec.type = KeyType::kRsa;
     if (rsa_key_size != 2048 && rsa_key_size != 3072 && rsa_key_size != 4096) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unsupported RSA key size ", rsa_key_size, ": use 2048, 3072 or 4096"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unsupported RSA key size ", rsa_key_size, ": use 2048, 3072 or 4096"));
     }
     spec.rsa_key_size = rsa_key_size;
   } else {
@@ -150,8 +150,8 @@ absl::StatusOr<PrivateKey> PrivateKey::Load(const std::string& path) {
 absl::StatusOr<Secret> PrivateKey::ToPem() const {
   SslUniquePtr<BIO> bio(BIO_new(BIO_s_secmem()));
   if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new");
-  if (PEM_write_bio_PKCS8PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr,
-                                    nullptr) != 1) {
+  if (PEM_write_bio_PKCS8PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
+      1) {
     return SslError(absl::StatusCode::kInternal, "cannot serialize private key");
   }
   char* data = nullptr;

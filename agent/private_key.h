@@ -28,7 +28,7 @@ enum class KeyType { kEcdsa, kRsa };
 struct KeySpec {
   KeyType type = KeyType::kEcdsa;
   std::string elliptic_curve = "secp256r1";  // used when type == kEcdsa
-  int rsa_key_size = 2048;                    // used when type == kRsa
+  int rsa_key_size = 2048;                   // used when type == kRsa
 
   // certbot's names: "ecdsa" / "rsa".
   std::string KeyTypeName() const;

@@ -25,8 +25,8 @@ absl::StatusOr<Authenticator> ParseAuthenticator(absl::string_view name) {
   if (name == "standalone") return Authenticator::kStandalone;
   if (name == "webroot") return Authenticator::kWebroot;
   if (name == "manual") return Authenticator::kManual;
-  return absl::InvalidArgumentError(absl::StrCat("unknown authenticator \"", name,
-                                                 "\": use standalone, webroot or manual"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown authenticator \"", name, "\": use standalone, webroot or manual"));
 }
 
 absl::Status ValidateRenewalConfig(const RenewalConfig& config) {
@@ -42,9 +42,9 @@ absl::Status ValidateRenewalConfig(const RenewalConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("http01_port must be 1..65535, got ", config.http01_port));
   }
-  RETURN_IF_ERROR(ParseKeySpec(config.key.KeyTypeName(), config.key.elliptic_curve,
-                               config.key.rsa_key_size)
-                      .status());
+  RETURN_IF_ERROR(
+      ParseKeySpec(config.key.KeyTypeName(), config.key.elliptic_curve, config.key.rsa_key_size)
+          .status());
   return absl::OkStatus();
 }
 

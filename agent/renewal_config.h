@@ -41,10 +41,10 @@ struct RenewalConfig {
   std::string version;               // acme-agent version that wrote the file
   std::vector<std::string> domains;  // normalized, in request order
   Authenticator authenticator = Authenticator::kStandalone;
-  std::string webroot_path;          // required for kWebroot
-  int http01_port = 80;              // standalone listener
-  std::string http01_address;        // standalone bind address; "" = all
-  std::string manual_auth_hook;      // required for kManual
+  std::string webroot_path;      // required for kWebroot
+  int http01_port = 80;          // standalone listener
+  std::string http01_address;    // standalone bind address; "" = all
+  std::string manual_auth_hook;  // required for kManual
   std::string manual_cleanup_hook;
   std::string pre_hook;
   std::string post_hook;
@@ -52,8 +52,8 @@ struct RenewalConfig {
   KeySpec key;
   bool reuse_key = false;
   bool pfx = false;
-  std::string pfx_password_file;     // "" = empty password
-  bool pfx_legacy = false;           // 3DES + SHA-1 MAC for old Windows
+  std::string pfx_password_file;  // "" = empty password
+  bool pfx_legacy = false;        // 3DES + SHA-1 MAC for old Windows
 };
 
 // Paths recorded at the top of the file for the operator's benefit (certbot does the same).

@@ -77,8 +77,8 @@ absl::Status TomlTableReader::Int(absl::string_view key, int64_t min, int64_t ma
   const auto* value = node->as_integer();
   if (value == nullptr) return ValueError(key, "expected an integer");
   if (value->get() < min || value->get() > max) {
-    return ValueError(key, absl::StrCat("must be between ", min, " and ", max, ", got ",
-                                        value->get()));
+    return ValueError(key,
+                      absl::StrCat("must be between ", min, " and ", max, ", got ", value->get()));
   }
   *out = value->get();
   return absl::OkStatus();

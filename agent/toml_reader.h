@@ -6,11 +6,11 @@
 #ifndef ACME_SIGNER_AGENT_TOML_READER_H_
 #define ACME_SIGNER_AGENT_TOML_READER_H_
 
+#include <toml++/toml.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <toml++/toml.h>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"

@@ -77,12 +77,10 @@ absl::StatusOr<WebrootChallenge> WebrootChallenge::Publish(const std::string& we
     return ErrnoStatus(errno, absl::StrCat("cannot open webroot ", webroot));
   }
   // From here on, `c`'s destructor undoes whatever was done if a step fails.
-  ASSIGN_OR_RETURN(c.well_known_fd_,
-                   OpenOrCreateDir(c.webroot_fd_.get(), kWellKnown, well_known,
-                                   &c.created_well_known_));
-  ASSIGN_OR_RETURN(c.challenge_fd_,
-                   OpenOrCreateDir(c.well_known_fd_.get(), kAcmeChallenge, challenge_dir,
-                                   &c.created_challenge_dir_));
+  ASSIGN_OR_RETURN(c.well_known_fd_, OpenOrCreateDir(c.webroot_fd_.get(), kWellKnown, well_known,
+                                                     &c.created_well_known_));
+  ASSIGN_OR_RETURN(c.challenge_fd_, OpenOrCreateDir(c.well_known_fd_.get(), kAcmeChallenge,
+                                                    challenge_dir, &c.created_challenge_dir_));
 
   if (::unlinkat(c.challenge_fd_.get(), c.token_.c_str(), 0) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, absl::StrCat("cannot remove stale ", c.path_));
@@ -96,8 +94,8 @@ absl::StatusOr<WebrootChallenge> WebrootChallenge::Publish(const std::string& we
   }
   size_t written = 0;
   while (written < key_authorization.size()) {
-    ssize_t n = ::write(file.get(), key_authorization.data() + written,
-                        key_authorization.size() - written);
+    ssize_t n =
+        ::write(file.get(), key_authorization.data() + written, key_authorization.size() - written);
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoStatus(errno, absl::StrCat("cannot write ", c.path_));

@@ -78,9 +78,9 @@ TEST(AgentConfigTest, UnknownKeysAreErrorsWithLineAndQualifiedKey) {
   EXPECT_THAT(ParseAgentConfig(std::string(kMinimal) + "nmae = \"web1\"\n", "agent.toml"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("agent.toml:6: unknown key identity.nmae")));
-  EXPECT_THAT(ParseAgentConfig(std::string("verbose = true\n") + kMinimal, "agent.toml"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("agent.toml:1: unknown key verbose")));
+  EXPECT_THAT(
+      ParseAgentConfig(std::string("verbose = true\n") + kMinimal, "agent.toml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("agent.toml:1: unknown key verbose")));
   EXPECT_THAT(ParseAgentConfig(std::string(kMinimal) + "[logging]\nlevel = 1\n", "agent.toml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown key logging")));
 }
@@ -93,7 +93,8 @@ TEST(AgentConfigTest, BadValuesNameKeyAndLine) {
   const Case cases[] = {
       {absl::StrReplaceAll(kMinimal, {{"signer.example:8443", "signer.example"}}),
        "agent.toml:2: signer.address: \"signer.example\" is not host:port"},
-      {absl::StrReplaceAll(kMinimal, {{"\"/etc/acme-agent/identity/signer-ca.pem\"", "\"ca.pem\""}}),
+      {absl::StrReplaceAll(kMinimal,
+                           {{"\"/etc/acme-agent/identity/signer-ca.pem\"", "\"ca.pem\""}}),
        "agent.toml:3: signer.ca: must be an absolute path"},
       {absl::StrReplaceAll(kMinimal, {{"dept.example", "Dept Example"}}),
        "agent.toml:5: identity.trust_domain: trust domain \"Dept Example\""},
@@ -122,12 +123,12 @@ TEST(AgentConfigTest, BadValuesNameKeyAndLine) {
 TEST(AgentConfigTest, MissingRequiredSettingsAreNamed) {
   EXPECT_THAT(ParseAgentConfig("[identity]\ntrust_domain = \"d\"\n", "agent.toml"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing [signer] section")));
-  EXPECT_THAT(ParseAgentConfig("[signer]\nca = \"/x\"\n[identity]\ntrust_domain = \"d\"\n", "agent.toml"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("signer.address: is required")));
-  EXPECT_THAT(ParseAgentConfig("[signer]\naddress = \"a:1\"\nca = \"/x\"\n", "agent.toml"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("missing [identity] section")));
+  EXPECT_THAT(
+      ParseAgentConfig("[signer]\nca = \"/x\"\n[identity]\ntrust_domain = \"d\"\n", "agent.toml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("signer.address: is required")));
+  EXPECT_THAT(
+      ParseAgentConfig("[signer]\naddress = \"a:1\"\nca = \"/x\"\n", "agent.toml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing [identity] section")));
 }
 
 TEST(AgentConfigTest, SyntaxErrorsAndMissingFilesAreReported) {

@@ -40,7 +40,8 @@ Sans SansOf(X509_REQ* req) {
     auto* names = static_cast<GENERAL_NAMES*>(X509V3_EXT_d2i(ext));
     for (int j = 0; j < sk_GENERAL_NAME_num(names); ++j) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, j);
-      const ASN1_IA5STRING* s = gn->type == GEN_DNS ? gn->d.dNSName : gn->d.uniformResourceIdentifier;
+      const ASN1_IA5STRING* s =
+          gn->type == GEN_DNS ? gn->d.dNSName : gn->d.uniformResourceIdentifier;
       std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                         static_cast<size_t>(ASN1_STRING_length(s)));
       (gn->type == GEN_DNS ? out.dns : out.uri).push_back(value);
@@ -128,7 +129,8 @@ TEST(AgentCsrTest, RejectsTrustDomainsAndNamesThatWouldBreakTheSpiffeId) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("1..64")));
   EXPECT_THAT(AgentSpiffeId("", "web1"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("trust domain")));
-  EXPECT_THAT(CsrDerToPem("not der"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CSR")));
+  EXPECT_THAT(CsrDerToPem("not der"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CSR")));
 }
 
 }  // namespace

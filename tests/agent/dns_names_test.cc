@@ -21,7 +21,8 @@ TEST(NormalizeDnsNameTest, LowercasesAndDropsTheTrailingDot) {
 }
 
 TEST(NormalizeDnsNameTest, RejectsMalformedNamesSayingWhy) {
-  EXPECT_THAT(NormalizeDnsName(""), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+  EXPECT_THAT(NormalizeDnsName(""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
   EXPECT_THAT(NormalizeDnsName("localhost"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("two labels")));
   EXPECT_THAT(NormalizeDnsName("a..example.com"),
@@ -41,7 +42,8 @@ TEST(NormalizeDnsNameTest, RejectsMalformedNamesSayingWhy) {
 }
 
 TEST(ValidateDnsNamesTest, RequiresNonEmptyNormalizedUniqueNames) {
-  EXPECT_THAT(ValidateDnsNames({}), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no domain")));
+  EXPECT_THAT(ValidateDnsNames({}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no domain")));
   std::vector<std::string> upper = {"Example.com"};
   EXPECT_THAT(ValidateDnsNames(upper),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not normalized")));

@@ -134,11 +134,12 @@ TEST_F(HooksTest, ValidationIsPassedInTheEnvironmentNotInArgv) {
 }
 
 TEST_F(HooksTest, FailureNamesTheHookTheExitCodeAndTheLastStderrLines) {
-  auto out = RunHook("deploy hook",
-                     "for i in 1 2 3 4 5 6 7; do echo line$i >&2; done; exit 3", PreHookEnv());
-  EXPECT_THAT(out, StatusIs(absl::StatusCode::kAborted,
-                            AllOf(HasSubstr("deploy hook"), HasSubstr("exited with status 3"),
-                                  HasSubstr("line7"), HasSubstr("line3"), Not(HasSubstr("line2")))));
+  auto out = RunHook("deploy hook", "for i in 1 2 3 4 5 6 7; do echo line$i >&2; done; exit 3",
+                     PreHookEnv());
+  EXPECT_THAT(out,
+              StatusIs(absl::StatusCode::kAborted,
+                       AllOf(HasSubstr("deploy hook"), HasSubstr("exited with status 3"),
+                             HasSubstr("line7"), HasSubstr("line3"), Not(HasSubstr("line2")))));
 }
 
 TEST_F(HooksTest, HookKilledBySignalIsReportedAsSuch) {
@@ -150,8 +151,8 @@ TEST_F(HooksTest, TimeoutKillsTheWholeProcessGroup) {
   const std::string pidfile = dir_.path() + "/pid";
   HookOptions options;
   options.timeout = absl::Seconds(1);
-  auto out = RunHook("deploy hook", "sleep 60 & echo $! > " + pidfile + "; wait", PreHookEnv(),
-                     options);
+  auto out =
+      RunHook("deploy hook", "sleep 60 & echo $! > " + pidfile + "; wait", PreHookEnv(), options);
   EXPECT_THAT(out, StatusIs(absl::StatusCode::kDeadlineExceeded,
                             AllOf(HasSubstr("deploy hook"), HasSubstr("was killed"))));
   auto pid_text = ReadFile(pidfile);
@@ -179,8 +180,8 @@ TEST_F(HooksTest, BackgroundDaemonHoldingStdoutDoesNotStallTheAgent) {
 TEST_F(HooksTest, StdoutIsCappedAtTheLimit) {
   HookOptions options;
   options.max_stdout_bytes = 1000;
-  auto out = RunHook("manual auth hook", "head -c 100000 /dev/zero | tr '\\0' x", PreHookEnv(),
-                     options);
+  auto out =
+      RunHook("manual auth hook", "head -c 100000 /dev/zero | tr '\\0' x", PreHookEnv(), options);
   ASSERT_THAT(out, IsOk());
   EXPECT_EQ(out->stdout_text, std::string(1000, 'x'));
   EXPECT_TRUE(out->stdout_truncated);

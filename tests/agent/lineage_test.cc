@@ -66,7 +66,8 @@ class LineageStoreTest : public ::testing::Test {
     auto cert_pem = ReadFile(p.cert);
     ASSERT_THAT(cert_pem, IsOk());
     auto cert = testing::FromPem(*cert_pem);
-    EXPECT_TRUE(key->MatchesCertificate(cert.get())) << "live key and cert are of different versions";
+    EXPECT_TRUE(key->MatchesCertificate(cert.get()))
+        << "live key and cert are of different versions";
     auto fullchain = ReadFile(p.fullchain);
     ASSERT_THAT(fullchain, IsOk());
     EXPECT_EQ(fullchain->substr(0, cert_pem->size()), *cert_pem);
@@ -78,7 +79,8 @@ class LineageStoreTest : public ::testing::Test {
 };
 
 TEST_F(LineageStoreTest, FirstInstallCreatesCertbotLayoutWithRelativeLinksAndModes) {
-  auto version = store_.InstallNewVersion("example.com", MakeFiles({"example.com", "www.example.com"}));
+  auto version =
+      store_.InstallNewVersion("example.com", MakeFiles({"example.com", "www.example.com"}));
   ASSERT_THAT(version, IsOk());
   EXPECT_EQ(*version, 1);
   const std::string etc = dir_.path() + "/etc";
@@ -115,7 +117,8 @@ TEST_F(LineageStoreTest, RenewalSwitchesAllFourFilesTogetherAndKeepsOldArchive) 
 
 TEST_F(LineageStoreTest, OnlyTheCurrentAndPreviousLinkDirectoriesAreKept) {
   for (long serial = 1; serial <= 3; ++serial) {
-    ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, serial)), IsOk());
+    ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, serial)),
+                IsOk());
   }
   const std::string live = dir_.path() + "/etc/live";
   EXPECT_FALSE(Exists(live + "/.example.com.v1"));
@@ -188,10 +191,16 @@ TEST_F(LineageStoreTest, ReplacesACertbotMadeLiveDirectoryAtomically) {
   LineageFiles v1 = MakeFiles({"example.com"}, 1);
   std::filesystem::create_directories(etc + "/archive/example.com");
   std::filesystem::create_directories(etc + "/live/example.com");
-  ASSERT_THAT(WriteFileAtomically(etc + "/archive/example.com/privkey1.pem", v1.privkey_pem.reveal(), 0600), IsOk());
-  ASSERT_THAT(WriteFileAtomically(etc + "/archive/example.com/cert1.pem", v1.cert_pem, 0644), IsOk());
-  ASSERT_THAT(WriteFileAtomically(etc + "/archive/example.com/chain1.pem", v1.chain_pem, 0644), IsOk());
-  ASSERT_THAT(WriteFileAtomically(etc + "/archive/example.com/fullchain1.pem", v1.fullchain_pem, 0644), IsOk());
+  ASSERT_THAT(
+      WriteFileAtomically(etc + "/archive/example.com/privkey1.pem", v1.privkey_pem.reveal(), 0600),
+      IsOk());
+  ASSERT_THAT(WriteFileAtomically(etc + "/archive/example.com/cert1.pem", v1.cert_pem, 0644),
+              IsOk());
+  ASSERT_THAT(WriteFileAtomically(etc + "/archive/example.com/chain1.pem", v1.chain_pem, 0644),
+              IsOk());
+  ASSERT_THAT(
+      WriteFileAtomically(etc + "/archive/example.com/fullchain1.pem", v1.fullchain_pem, 0644),
+      IsOk());
   for (const char* kind : {"cert", "chain", "fullchain", "privkey"}) {
     ASSERT_EQ(::symlink(absl::StrCat("../../archive/example.com/", kind, "1.pem").c_str(),
                         absl::StrCat(etc, "/live/example.com/", kind, ".pem").c_str()),
@@ -202,7 +211,8 @@ TEST_F(LineageStoreTest, ReplacesACertbotMadeLiveDirectoryAtomically) {
   ASSERT_THAT(v2, IsOk());
   EXPECT_EQ(*v2, 2);
   EXPECT_EQ(ReadLinkText(etc + "/live/example.com"), ".example.com.v2");
-  EXPECT_EQ(ReadLinkText(etc + "/live/example.com/cert.pem"), "../../archive/example.com/cert2.pem");
+  EXPECT_EQ(ReadLinkText(etc + "/live/example.com/cert.pem"),
+            "../../archive/example.com/cert2.pem");
   ExpectLiveKeyMatchesLiveCert("example.com");
   EXPECT_FALSE(Exists(etc + "/live/.example.com.next"));
 }
@@ -217,7 +227,8 @@ TEST_F(LineageStoreTest, PfxIsArchivedPrivatelyAndLinked) {
 
 TEST_F(LineageStoreTest, ListReportsEveryLineageAndMarksBrokenOnes) {
   ASSERT_THAT(store_.InstallNewVersion("b.example", MakeFiles({"b.example"})), IsOk());
-  ASSERT_THAT(store_.InstallNewVersion("a.example", MakeFiles({"a.example", "www.a.example"})), IsOk());
+  ASSERT_THAT(store_.InstallNewVersion("a.example", MakeFiles({"a.example", "www.a.example"})),
+              IsOk());
   ASSERT_THAT(store_.InstallNewVersion("c.example", MakeFiles({"c.example"})), IsOk());
   ASSERT_EQ(::unlink((store_.Paths("c.example").archive_dir + "/chain1.pem").c_str()), 0);
   auto list = store_.List();

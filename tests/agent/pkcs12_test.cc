@@ -55,8 +55,8 @@ std::string OpenSslInfo(const std::string& dir, const std::string& der, const st
   const std::string passfile = dir + "/pass";
   if (!WriteFileAtomically(pfx, der, 0600).ok()) return "";
   if (!WriteFileAtomically(passfile, pass + "\n", 0600).ok()) return "";
-  const std::string cmd = "openssl pkcs12 -info -noout -in " + pfx + " -passin file:" + passfile +
-                          " 2>&1";
+  const std::string cmd =
+      "openssl pkcs12 -info -noout -in " + pfx + " -passin file:" + passfile + " 2>&1";
   std::string out;
   FILE* f = ::popen(cmd.c_str(), "r");
   if (f == nullptr) return "";

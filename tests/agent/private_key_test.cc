@@ -132,8 +132,8 @@ TEST(PrivateKeyTest, MatchesOnlyTheCertificateOfItsOwnPublicKey) {
   auto other = PrivateKey::Generate(KeySpec());
   ASSERT_THAT(key, IsOk());
   ASSERT_THAT(other, IsOk());
-  auto cert = testing::FromPem(ca.Issue(key->get(), {"example.com"}, absl::Now(),
-                                        absl::Now() + absl::Hours(24)));
+  auto cert = testing::FromPem(
+      ca.Issue(key->get(), {"example.com"}, absl::Now(), absl::Now() + absl::Hours(24)));
   EXPECT_TRUE(key->MatchesCertificate(cert.get()));
   EXPECT_FALSE(other->MatchesCertificate(cert.get()));
   EXPECT_FALSE(key->MatchesCertificate(nullptr));

@@ -88,20 +88,23 @@ TEST(RenewalConfigTest, UnknownKeyIsRejectedWithFileLineAndKey) {
 }
 
 TEST(RenewalConfigTest, BadValuesAreRejectedNamingTheKey) {
-  EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = [\"example.com\"]\nhttp01_port = 0\n",
-                                 "x.conf"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("x.conf:3: renewalparams.http01_port: must be between 1 and 65535")));
-  EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = [\"example.com\"]\nreuse_key = \"yes\"\n",
-                                 "x.conf"),
+  EXPECT_THAT(
+      ParseRenewalConfig("[renewalparams]\ndomains = [\"example.com\"]\nhttp01_port = 0\n",
+                         "x.conf"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("x.conf:3: renewalparams.http01_port: must be between 1 and 65535")));
+  EXPECT_THAT(ParseRenewalConfig(
+                  "[renewalparams]\ndomains = [\"example.com\"]\nreuse_key = \"yes\"\n", "x.conf"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("x.conf:3: renewalparams.reuse_key: expected true or false")));
-  EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = [\"example.com\"]\nauthenticator = \"dns\"\n",
-                                 "x.conf"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown authenticator \"dns\"")));
-  EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = [\"example.com\"]\nauthenticator = \"webroot\"\n",
-                                 "x.conf"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs webroot_path")));
+  EXPECT_THAT(
+      ParseRenewalConfig("[renewalparams]\ndomains = [\"example.com\"]\nauthenticator = \"dns\"\n",
+                         "x.conf"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown authenticator \"dns\"")));
+  EXPECT_THAT(
+      ParseRenewalConfig(
+          "[renewalparams]\ndomains = [\"example.com\"]\nauthenticator = \"webroot\"\n", "x.conf"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs webroot_path")));
   EXPECT_THAT(ParseRenewalConfig("[renewalparams]\ndomains = []\n", "x.conf"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no domain names")));
   EXPECT_THAT(ParseRenewalConfig("version = \"0.1\"\n", "x.conf"),

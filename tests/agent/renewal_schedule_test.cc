@@ -49,7 +49,8 @@ TEST(RenewalTimeTest, BogusAriWindowAfterExpiryIsIgnored) {
 }
 
 TEST(RenewalTimeTest, NonsenseValidityIsDueImmediately) {
-  EXPECT_TRUE(IsRenewalDue(kIssued, RenewalTime(kIssued, kIssued - absl::Hours(1), std::nullopt, 0.3)));
+  EXPECT_TRUE(
+      IsRenewalDue(kIssued, RenewalTime(kIssued, kIssued - absl::Hours(1), std::nullopt, 0.3)));
 }
 
 TEST(IsRenewalDueTest, FreshCertificateIsNotDueAndOldOneIs) {

@@ -1,0 +1,132 @@
+#include "agent/signer_client.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+
+namespace acme_signer::agent {
+namespace {
+
+std::string HostOf(const std::string& address) {
+  if (!address.empty() && address[0] == '[') return address.substr(1, address.find(']') - 1);
+  return address.substr(0, address.rfind(':'));
+}
+
+absl::Status FromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  std::string message = status.error_message();
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    message = absl::StrCat("signer unreachable or refused the connection: ", message);
+  }
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), message);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SignerClient>> SignerClient::Connect(
+    const SignerConnection& connection) {
+  if (connection.address.empty()) return absl::InvalidArgumentError("no signer address configured");
+  grpc::SslCredentialsOptions ssl;
+  ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(connection.ca_cert));
+  ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(connection.client_cert));
+  ASSIGN_OR_RETURN(Secret key, ReadSecretFile(connection.client_key));
+  ssl.pem_private_key = std::string(key.reveal());
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride(connection.server_name.empty() ? HostOf(connection.address)
+                                                               : connection.server_name);
+  args.SetMaxReceiveMessageSize(16 << 20);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(connection.address, grpc::SslCredentials(ssl), args);
+  OPENSSL_cleanse(ssl.pem_private_key.data(), ssl.pem_private_key.size());
+  return std::unique_ptr<SignerClient>(
+      new SignerClient(pb::Signer::NewStub(channel), connection.call_timeout));
+}
+
+template <typename Request, typename Response, typename Method>
+absl::StatusOr<Response> SignerClient::Invoke(Method method, const Request& request) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  Response response;
+  grpc::Status status = ((*stub_).*method)(&context, request, &response);
+  RETURN_IF_ERROR(FromGrpc(status));
+  return response;
+}
+
+absl::StatusOr<pb::GetAccountResponse> SignerClient::GetAccount() {
+  return Invoke<pb::GetAccountRequest, pb::GetAccountResponse>(&pb::Signer::Stub::GetAccount,
+                                                               pb::GetAccountRequest());
+}
+
+absl::StatusOr<pb::Order> SignerClient::CreateOrder(const std::vector<std::string>& dns_names,
+                                                    const std::string& replaces) {
+  pb::CreateOrderRequest request;
+  for (const std::string& name : dns_names) {
+    pb::Identifier* id = request.add_identifiers();
+    id->set_type(pb::IDENTIFIER_TYPE_DNS);
+    id->set_value(name);
+  }
+  request.set_replaces(replaces);
+  return Invoke<pb::CreateOrderRequest, pb::Order>(&pb::Signer::Stub::CreateOrder, request);
+}
+
+absl::StatusOr<pb::Order> SignerClient::GetOrder(const std::string& order_url) {
+  pb::GetOrderRequest request;
+  request.set_order_url(order_url);
+  return Invoke<pb::GetOrderRequest, pb::Order>(&pb::Signer::Stub::GetOrder, request);
+}
+
+absl::StatusOr<pb::Challenge> SignerClient::AnswerChallenge(const std::string& challenge_url) {
+  pb::AnswerChallengeRequest request;
+  request.set_challenge_url(challenge_url);
+  return Invoke<pb::AnswerChallengeRequest, pb::Challenge>(&pb::Signer::Stub::AnswerChallenge,
+                                                           request);
+}
+
+absl::StatusOr<pb::Order> SignerClient::FinalizeOrder(const std::string& order_url,
+                                                      const std::string& csr_der) {
+  pb::FinalizeOrderRequest request;
+  request.set_order_url(order_url);
+  request.set_csr_der(csr_der);
+  return Invoke<pb::FinalizeOrderRequest, pb::Order>(&pb::Signer::Stub::FinalizeOrder, request);
+}
+
+absl::StatusOr<pb::GetCertificateResponse> SignerClient::GetCertificate(
+    const std::string& order_url, const std::string& preferred_chain) {
+  pb::GetCertificateRequest request;
+  request.set_order_url(order_url);
+  request.set_preferred_chain(preferred_chain);
+  return Invoke<pb::GetCertificateRequest, pb::GetCertificateResponse>(
+      &pb::Signer::Stub::GetCertificate, request);
+}
+
+absl::Status SignerClient::RevokeCertificate(const std::string& certificate_der, int reason_code) {
+  pb::RevokeCertificateRequest request;
+  request.set_certificate_der(certificate_der);
+  request.set_reason_code(reason_code);
+  return Invoke<pb::RevokeCertificateRequest, pb::RevokeCertificateResponse>(
+             &pb::Signer::Stub::RevokeCertificate, request)
+      .status();
+}
+
+absl::StatusOr<pb::GetRenewalInfoResponse> SignerClient::GetRenewalInfo(
+    const std::string& certificate_der) {
+  pb::GetRenewalInfoRequest request;
+  request.set_certificate_der(certificate_der);
+  return Invoke<pb::GetRenewalInfoRequest, pb::GetRenewalInfoResponse>(
+      &pb::Signer::Stub::GetRenewalInfo, request);
+}
+
+absl::StatusOr<pb::SignJwsResponse> SignerClient::SignJws(const std::string& url,
+                                                          const std::string& payload,
+                                                          const std::string& nonce) {
+  pb::SignJwsRequest request;
+  request.set_url(url);
+  request.set_payload(payload);
+  request.set_nonce(nonce);
+  return Invoke<pb::SignJwsRequest, pb::SignJwsResponse>(&pb::Signer::Stub::SignJws, request);
+}
+
+}  // namespace acme_signer::agent

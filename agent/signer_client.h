@@ -1,0 +1,62 @@
+// SignerClient: the agent's connection to acme-signer, gRPC over mutual TLS.
+// The agent presents its enrolled client certificate (key made on this host, 0600) and
+// verifies the signer's certificate against the agent CA. Each call has a deadline; a gRPC
+// error becomes an absl::Status with the same code and the signer's message (a policy denial
+// names the refused name).
+// Thread-safety: thread-safe (gRPC stubs are).
+#ifndef ACME_SIGNER_AGENT_SIGNER_CLIENT_H_
+#define ACME_SIGNER_AGENT_SIGNER_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "acmesigner/v1/signer.grpc.pb.h"
+
+namespace acme_signer::agent {
+
+namespace pb = ::acmesigner::v1;
+
+struct SignerConnection {
+  std::string address;      // host:port of acme-signer
+  std::string ca_cert;      // PEM file: the agent CA that also signs the signer's certificate
+  std::string client_cert;  // PEM file: this agent's enrolled certificate
+  std::string client_key;   // PEM file (0600): this agent's key
+  std::string server_name;  // expected name in the signer's certificate; "" = host of address
+  absl::Duration call_timeout = absl::Seconds(60);
+};
+
+class SignerClient {
+ public:
+  // Reads the three PEM files and creates the channel (connection is lazy). Errors name the
+  // file that could not be read.
+  static absl::StatusOr<std::unique_ptr<SignerClient>> Connect(const SignerConnection& connection);
+
+  absl::StatusOr<pb::GetAccountResponse> GetAccount();
+  absl::StatusOr<pb::Order> CreateOrder(const std::vector<std::string>& dns_names,
+                                        const std::string& replaces);
+  absl::StatusOr<pb::Order> GetOrder(const std::string& order_url);
+  absl::StatusOr<pb::Challenge> AnswerChallenge(const std::string& challenge_url);
+  absl::StatusOr<pb::Order> FinalizeOrder(const std::string& order_url, const std::string& csr_der);
+  absl::StatusOr<pb::GetCertificateResponse> GetCertificate(const std::string& order_url,
+                                                            const std::string& preferred_chain);
+  absl::Status RevokeCertificate(const std::string& certificate_der, int reason_code);
+  absl::StatusOr<pb::GetRenewalInfoResponse> GetRenewalInfo(const std::string& certificate_der);
+  absl::StatusOr<pb::SignJwsResponse> SignJws(const std::string& url, const std::string& payload,
+                                              const std::string& nonce);
+
+ private:
+  SignerClient(std::unique_ptr<pb::Signer::Stub> stub, absl::Duration timeout)
+      : stub_(std::move(stub)), timeout_(timeout) {}
+  template <typename Request, typename Response, typename Method>
+  absl::StatusOr<Response> Invoke(Method method, const Request& request);
+
+  std::unique_ptr<pb::Signer::Stub> stub_;
+  absl::Duration timeout_;
+};
+
+}  // namespace acme_signer::agent
+
+#endif  // ACME_SIGNER_AGENT_SIGNER_CLIENT_H_
