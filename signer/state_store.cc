@@ -111,8 +111,11 @@ std::vector<std::string> JsonToStrings(const std::string& text) {
 
 // Runs a statement that returns no rows.
 absl::Status Exec(sqlite3* db, const char* sql, absl::string_view context) {
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db, sql));
-  int rc = sqlite3_step(stmt.get());
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+  Stmt stmt(raw);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, context);
+  rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(db, rc, context);
   return absl::OkStatus();
 }

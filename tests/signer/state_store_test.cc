@@ -1,0 +1,273 @@
+#include "signer/state_store.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace acme_signer::signer {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+MATCHER_P2(StatusIs, code, message_matcher, "has the expected status code and message") {
+  const absl::Status& status = arg;
+  if (status.code() != code) {
+    *result_listener << "status is " << status;
+    return false;
+  }
+  return ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
+                                       result_listener);
+}
+
+class StateStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/state_store_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/state.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<StateStore> OpenStore() {
+    absl::StatusOr<std::unique_ptr<StateStore>> store = StateStore::Open(path_);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  static CertificateRecord Cert(std::string serial, std::string agent, absl::Time not_after) {
+    CertificateRecord cert;
+    cert.serial = std::move(serial);
+    cert.agent = std::move(agent);
+    cert.names = {"www.example.com", "example.com"};
+    cert.not_before = absl::FromUnixSeconds(1700000000);
+    cert.not_after = not_after;
+    cert.order_url = "https://ca.test/order/1";
+    cert.certificate_sha256 = std::string(64, 'e');
+    return cert;
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(StateStoreTest, ValuesSurviveCloseAndReopen) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->SetValue("account_url", "https://ca.test/acct/1").ok());
+    ASSERT_TRUE(store->SetValue("account_url", "https://ca.test/acct/2").ok());
+    ASSERT_TRUE(store->RecordOrder("https://ca.test/order/1", "web1", {"dns:a.example.com"},
+                                   "https://ca.test/finalize/1")
+                    .ok());
+    ASSERT_TRUE(store->RecordCertificate(Cert("01", "web1", absl::FromUnixSeconds(1800000000)))
+                    .ok());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto value = store->GetValue("account_url");
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, "https://ca.test/acct/2");
+  auto unset = store->GetValue("directory");
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_EQ(*unset, std::nullopt);
+  auto owner = store->OrderOwner("https://ca.test/order/1");
+  ASSERT_TRUE(owner.ok()) << owner.status();
+  EXPECT_EQ(*owner, "web1");
+  auto inventory = store->ListInventory();
+  ASSERT_TRUE(inventory.ok()) << inventory.status();
+  ASSERT_EQ(inventory->size(), 1u);
+  EXPECT_EQ((*inventory)[0].not_after, absl::FromUnixSeconds(1800000000));
+  EXPECT_THAT((*inventory)[0].names, ElementsAre("www.example.com", "example.com"));
+}
+
+TEST_F(StateStoreTest, CreatesTheDatabaseWithGroupReadableModeAndCurrentSchema) {
+  ASSERT_NE(OpenStore(), nullptr);
+  struct stat st;
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db.get(), "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> owned(stmt, sqlite3_finalize);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), StateStore::kSchemaVersion);
+}
+
+TEST_F(StateStoreTest, RecordingTheSameOrderTwiceForTheSameAgentIsARetry) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(store->RecordOrder("https://ca.test/order/7", "web1", {"dns:a.example.com"},
+                                   "https://ca.test/finalize/7")
+                    .ok());
+  }
+  auto order = store->FindOrderByFinalizeUrl("https://ca.test/finalize/7");
+  ASSERT_TRUE(order.ok()) << order.status();
+  EXPECT_EQ(order->order_url, "https://ca.test/order/7");
+  EXPECT_EQ(order->agent, "web1");
+  EXPECT_THAT(order->identifiers, ElementsAre("dns:a.example.com"));
+  EXPECT_EQ(order->status, "pending");
+  EXPECT_LE(order->created, absl::Now());
+}
+
+TEST_F(StateStoreTest, AnOrderOwnedByAnotherAgentIsRefused) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->RecordOrder("https://ca.test/order/7", "web1", {}, "f").ok());
+  EXPECT_THAT(store->RecordOrder("https://ca.test/order/7", "web2", {}, "f"),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("belongs to agent \"web1\", not \"web2\"")));
+  auto owner = store->OrderOwner("https://ca.test/order/7");
+  ASSERT_TRUE(owner.ok());
+  EXPECT_EQ(*owner, "web1");
+}
+
+TEST_F(StateStoreTest, UnknownOrdersAreNotFound) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->OrderOwner("https://ca.test/order/x").status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("https://ca.test/order/x")));
+  EXPECT_THAT(store->FindOrderByFinalizeUrl("https://ca.test/finalize/x").status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("https://ca.test/finalize/x")));
+  EXPECT_THAT(store->SetOrderStatus("https://ca.test/order/x", "valid"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("https://ca.test/order/x")));
+}
+
+TEST_F(StateStoreTest, OrderStatusCanBeUpdated) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->RecordOrder("o", "web1", {}, "f").ok());
+  ASSERT_TRUE(store->SetOrderStatus("o", "valid").ok());
+  auto order = store->FindOrder("o");
+  ASSERT_TRUE(order.ok());
+  EXPECT_EQ(order->status, "valid");
+}
+
+TEST_F(StateStoreTest, RecordingACertificateAgainAfterACrashDoesNotDuplicateIt) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  CertificateRecord cert = Cert("0a1b", "web1", absl::FromUnixSeconds(1800000000));
+  ASSERT_TRUE(store->RecordCertificate(cert).ok());
+  ASSERT_TRUE(store->RecordCertificate(cert).ok());
+  auto inventory = store->ListInventory();
+  ASSERT_TRUE(inventory.ok());
+  EXPECT_EQ(inventory->size(), 1u);
+
+  CertificateRecord other = cert;
+  other.agent = "web2";
+  EXPECT_THAT(store->RecordCertificate(other),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0a1b")));
+  CertificateRecord empty_serial = cert;
+  empty_serial.serial.clear();
+  EXPECT_THAT(store->RecordCertificate(empty_serial),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("serial")));
+}
+
+TEST_F(StateStoreTest, InventoryCanBeListedPerAgentInExpiryOrder) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->RecordCertificate(Cert("03", "web1", absl::FromUnixSeconds(1900000000))).ok());
+  ASSERT_TRUE(store->RecordCertificate(Cert("02", "web2", absl::FromUnixSeconds(1850000000))).ok());
+  ASSERT_TRUE(
+      store->RecordCertificate(Cert("01", "web1", absl::FromUnixSeconds(1800000000) +
+                                                      absl::Milliseconds(500)))
+          .ok());
+  ASSERT_TRUE(store->RecordCertificate(Cert("04", "web1", absl::FromUnixSeconds(1800000000))).ok());
+
+  auto web1 = store->ListInventory("web1");
+  ASSERT_TRUE(web1.ok()) << web1.status();
+  std::vector<std::string> serials;
+  for (const auto& cert : *web1) serials.push_back(cert.serial);
+  EXPECT_THAT(serials, ElementsAre("04", "01", "03"));
+
+  auto all = store->ListInventory();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 4u);
+  auto nobody = store->ListInventory("web9");
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_THAT(*nobody, IsEmpty());
+}
+
+TEST_F(StateStoreTest, RevocationIsRecordedOnceWithReasonAndTime) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->RecordCertificate(Cert("05", "web1", absl::FromUnixSeconds(1900000000))).ok());
+  absl::Time when = absl::FromUnixSeconds(1750000000);
+  ASSERT_TRUE(store->MarkRevoked("05", 1, when).ok());
+  ASSERT_TRUE(store->MarkRevoked("05", 4, when + absl::Hours(1)).ok());
+  EXPECT_THAT(store->MarkRevoked("06", 1, when),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("06")));
+
+  auto inventory = store->ListInventory("web1");
+  ASSERT_TRUE(inventory.ok());
+  ASSERT_EQ(inventory->size(), 1u);
+  EXPECT_TRUE((*inventory)[0].revoked);
+  EXPECT_EQ((*inventory)[0].revocation_reason, 1);
+  EXPECT_EQ((*inventory)[0].revoked_at, when);
+}
+
+TEST_F(StateStoreTest, IsSafeToUseFromManyThreads) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        std::string serial = std::to_string(t) + "-" + std::to_string(i);
+        EXPECT_TRUE(store->RecordCertificate(Cert(serial, "web" + std::to_string(t),
+                                                  absl::FromUnixSeconds(1800000000 + i)))
+                        .ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  auto inventory = store->ListInventory();
+  ASSERT_TRUE(inventory.ok());
+  EXPECT_EQ(inventory->size(), 40u);
+}
+
+TEST_F(StateStoreTest, OpenNamesThePathOfAFileThatIsNotADatabase) {
+  { std::ofstream(path_) << std::string(4096, 'x'); }
+  EXPECT_THAT(StateStore::Open(path_).status(),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr(path_)));
+}
+
+TEST_F(StateStoreTest, OpenNamesThePathInAMissingDirectory) {
+  std::string path = dir_ + "/missing/state.db";
+  EXPECT_THAT(StateStore::Open(path).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr(path)));
+}
+
+TEST_F(StateStoreTest, RefusesADatabaseFromANewerSchema) {
+  ASSERT_NE(OpenStore(), nullptr);
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+    ASSERT_EQ(sqlite3_exec(db.get(), "PRAGMA user_version = 99", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+  }
+  EXPECT_THAT(StateStore::Open(path_).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("schema version 99, newer than")));
+}
+
+}  // namespace
+}  // namespace acme_signer::signer
