@@ -181,6 +181,12 @@ grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderR
   if (request->replaces().size() > 512) {
     return ToGrpcStatus(call.Deny(absl::InvalidArgumentError("replaces is longer than 512 bytes")));
   }
+  if (absl::Status s = deps_.rate_limiter->TryAcquire(call.agent(), call.policy().orders_per_hour,
+                                                      absl::Now());
+      !s.ok()) {
+    return ToGrpcStatus(call.Deny(s));
+  }
+
   acme::NewOrderOptions options;
   options.identifiers = *ids;
   options.replaces = request->replaces();

@@ -25,6 +25,7 @@
 #include "signer/audit_log.h"
 #include "signer/audit_record.h"
 #include "signer/config_holder.h"
+#include "signer/rate_limiter.h"
 #include "signer/rpc_auth.h"
 #include "signer/state_store.h"
 
@@ -38,6 +39,7 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
     acme::AcmeClient* acme = nullptr;
     StateStore* store = nullptr;
     AuditLog* audit = nullptr;
+    RateLimiter* rate_limiter = nullptr;
   };
   explicit SignerService(Deps deps);
 

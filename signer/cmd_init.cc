@@ -1,0 +1,241 @@
+// acme-signer init: create (once) everything the signer needs, idempotently.
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/cli.h"
+#include "common/files.h"
+#include "common/ssl_errors.h"
+#include "common/ssl_unique_ptr.h"
+#include "common/status_macros.h"
+#include "signer/agent_ca.h"
+#include "signer/audit_log.h"
+#include "signer/commands.h"
+#include "signer/config.h"
+#include "signer/process_hardening.h"
+#include "signer/runtime.h"
+
+namespace acme_signer::signer {
+namespace {
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Opens the signing key at `uri`, generating it in the token when absent.
+absl::StatusOr<std::unique_ptr<hsm::JwsSigner>> OpenOrGenerate(hsm::Token& token,
+                                                               const std::string& uri,
+                                                               hsm::KeyType type,
+                                                               absl::string_view what) {
+  absl::StatusOr<std::unique_ptr<hsm::JwsSigner>> key = token.OpenSigningKey(uri);
+  if (key.status().code() != absl::StatusCode::kNotFound) {
+    if (key.ok()) std::cout << what << ": found " << uri << "\n";
+    return key;
+  }
+  ASSIGN_OR_RETURN(auto created, token.GenerateSigningKey(uri, type));
+  std::cout << what << ": generated " << hsm::KeyTypeName(type) << " key " << uri
+            << " in the HSM (non-extractable)\n";
+  return created;
+}
+
+// The EAB HMAC key: imported from `key_file` ("-" = stdin) when given, else the one already in
+// the token (nullptr when there is none).
+absl::StatusOr<std::unique_ptr<hsm::MacSigner>> EabKey(hsm::Token& token, const std::string& uri,
+                                                       const std::optional<std::string>& key_file) {
+  absl::StatusOr<std::unique_ptr<hsm::MacSigner>> existing = token.OpenHmacKey(uri);
+  if (existing.ok()) {
+    if (key_file.has_value()) {
+      std::cout << "EAB key: " << uri
+                << " is already in the HSM; the key given was NOT imported (the stored one is "
+                   "used)\n";
+    }
+    return existing;
+  }
+  if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
+  if (!key_file.has_value()) return std::unique_ptr<hsm::MacSigner>();
+  Secret key;
+  if (*key_file == "-") {
+    std::string line;
+    std::getline(std::cin, line);
+    key = Secret(std::move(line));
+    if (!key.empty() && key.reveal().back() == '\r') key.mutable_value().pop_back();
+    if (key.empty()) return absl::InvalidArgumentError("no EAB HMAC key on standard input");
+  } else {
+    ASSIGN_OR_RETURN(key, ReadSecretFile(*key_file));
+  }
+  ASSIGN_OR_RETURN(auto imported, token.ImportHmacKey(uri, std::move(key)));
+  std::cout << "EAB key: imported into the HSM as " << uri << " (sensitive, non-extractable)\n";
+  return imported;
+}
+
+// The signer's TLS key (an ordinary 0600 file: it protects the transport, not the account)
+// and its certificate from the agent CA.
+absl::Status EnsureServerCertificate(const SignerConfig& config, const hsm::JwsSigner& ca_key,
+                                     const std::string& ca_pem,
+                                     const std::vector<std::string>& extra_names) {
+  const bool have_key = FileExists(config.server.tls_key);
+  if (have_key && FileExists(config.server.tls_cert)) {
+    std::cout << "server TLS: found " << config.server.tls_cert << "\n";
+    return absl::OkStatus();
+  }
+  std::string spki_der;
+  if (!have_key) {
+    SslUniquePtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
+    if (key == nullptr) return SslError(absl::StatusCode::kInternal, "cannot generate TLS key");
+    SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+    if (PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+      return SslError(absl::StatusCode::kInternal, "cannot encode TLS key");
+    }
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    Secret pem(std::string(data, static_cast<size_t>(len)));
+    OPENSSL_cleanse(data, static_cast<size_t>(len));
+    RETURN_IF_ERROR(WriteFileAtomically(config.server.tls_key, pem.reveal(), 0600));
+  }
+  ASSIGN_OR_RETURN(Secret key_pem, ReadSecretFile(config.server.tls_key));
+  SslUniquePtr<BIO> in(BIO_new_mem_buf(key_pem.reveal().data(), static_cast<int>(key_pem.size())));
+  SslUniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr));
+  if (key == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("server.tls_key ", config.server.tls_key, " is not a PEM private key"));
+  }
+  unsigned char* der = nullptr;
+  int der_len = i2d_PUBKEY(key.get(), &der);
+  if (der_len <= 0) return SslError(absl::StatusCode::kInternal, "cannot encode TLS public key");
+  spki_der.assign(reinterpret_cast<char*>(der), static_cast<size_t>(der_len));
+  OPENSSL_free(der);
+
+  std::vector<std::string> dns_names = {"localhost"};
+  std::vector<std::string> ips = {"127.0.0.1", "::1"};
+  std::string host = config.server.listen.substr(0, config.server.listen.rfind(':'));
+  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+  for (const std::string& name : extra_names) {
+    if (name.find_first_not_of("0123456789.:abcdef") == std::string::npos &&
+        name.find_first_of(".:") != std::string::npos) {
+      ips.push_back(name);
+    } else {
+      dns_names.push_back(name);
+    }
+  }
+  if (!host.empty() && host != "0.0.0.0" && host != "::" && host != "127.0.0.1" &&
+      host != "localhost" && host != "::1" && host.find("unix") != 0) {
+    if (host.find_first_not_of("0123456789.:abcdef") == std::string::npos) {
+      ips.push_back(host);
+    } else {
+      dns_names.push_back(host);
+    }
+  }
+  ASSIGN_OR_RETURN(std::string cert_pem,
+                   IssueServerCertificate(ca_key, ca_pem, spki_der, dns_names, ips, 825));
+  RETURN_IF_ERROR(WriteFileAtomically(config.server.tls_cert, cert_pem, 0644));
+  std::cout << "server TLS: issued " << config.server.tls_cert << " from the agent CA\n";
+  return absl::OkStatus();
+}
+
+absl::Status Init(const ArgParser& parser) {
+  ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
+  RETURN_IF_ERROR(HardenProcess(/*allow_root=*/true));
+  std::optional<std::string> eab_kid = parser.Get("eab-kid");
+  if (!eab_kid.has_value()) eab_kid = config.acme.eab_kid;
+  if (parser.Has("eab-hmac-key-file") && !eab_kid.has_value()) {
+    return absl::InvalidArgumentError("--eab-hmac-key-file needs --eab-kid (or acme.eab_kid)");
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<hsm::Token> token, OpenConfiguredToken(config.hsm));
+
+  ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> account_key,
+                   OpenOrGenerate(*token, config.hsm.account_key, config.hsm.account_key_type,
+                                  "account key"));
+  ASSIGN_OR_RETURN(std::unique_ptr<hsm::MacSigner> eab_key,
+                   EabKey(*token, config.hsm.eab_key, parser.Get("eab-hmac-key-file")));
+  ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> audit_key,
+                   OpenOrGenerate(*token, config.hsm.audit_key, hsm::KeyType::kEcP256,
+                                  "audit key"));
+  ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> ca_key,
+                   OpenOrGenerate(*token, config.hsm.agent_ca_key, hsm::KeyType::kEcP256,
+                                  "agent CA key"));
+
+  // Agent CA certificate.
+  std::string ca_pem;
+  if (FileExists(config.server.agent_ca_cert)) {
+    ASSIGN_OR_RETURN(ca_pem, ReadFile(config.server.agent_ca_cert));
+    std::cout << "agent CA: found " << config.server.agent_ca_cert << "\n";
+  } else {
+    ASSIGN_OR_RETURN(ca_pem, CreateSelfSignedCaCertificate(
+                                 *ca_key, absl::StrCat("acme-signer agent CA ", config.server.trust_domain),
+                                 absl::Hours(24 * 3650)));
+    RETURN_IF_ERROR(WriteFileAtomically(config.server.agent_ca_cert, ca_pem, 0644));
+    std::cout << "agent CA: created " << config.server.agent_ca_cert << "\n";
+  }
+  RETURN_IF_ERROR(EnsureServerCertificate(config, *ca_key, ca_pem, parser.GetAll("server-name")));
+
+  // State, the audit public key (so auditors can verify before the first checkpoint), and the
+  // ACME account.
+  RuntimeParts parts;
+  parts.store = true;
+  ASSIGN_OR_RETURN(std::unique_ptr<SignerRuntime> runtime, SignerRuntime::Open(config, parts));
+  RETURN_IF_ERROR(runtime->store->SetValue(kAuditPublicKeyKey,
+                                           absl::Base64Escape(audit_key->PublicKeyDer())));
+  http::CurlHttpClientOptions http_options;
+  if (config.acme.ca_bundle.has_value()) http_options.ca_bundle_path = *config.acme.ca_bundle;
+  ASSIGN_OR_RETURN(auto http_client, http::CurlHttpClient::Create(http_options));
+  acme::AcmeClientOptions acme_options;
+  acme_options.directory_url = config.acme.directory_url;
+  ASSIGN_OR_RETURN(auto acme_client,
+                   acme::AcmeClient::Create(*http_client, *account_key, acme_options));
+  acme::NewAccountOptions account_options;
+  account_options.contact = config.acme.contact;
+  account_options.terms_of_service_agreed = config.acme.terms_of_service_agreed;
+  if (eab_key != nullptr && eab_kid.has_value()) {
+    account_options.eab_kid = *eab_kid;
+    account_options.eab_mac = eab_key.get();
+  } else if (eab_kid.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "EAB kid ", *eab_kid, " is configured but no EAB HMAC key is in the HSM at ",
+        config.hsm.eab_key, "; pass --eab-hmac-key-file PATH (or - for stdin)"));
+  }
+  ASSIGN_OR_RETURN(acme::Account account, acme_client->RegisterAccount(account_options));
+  RETURN_IF_ERROR(runtime->store->SetValue(kAccountUrlKey, account.url));
+  ASSIGN_OR_RETURN(std::string thumbprint, acme_client->AccountThumbprint());
+  std::cout << "account URL: " << account.url << "\n"
+            << "account key thumbprint: " << thumbprint << "\n"
+            << "signer initialized; start it with: acme-signer serve --config "
+            << *parser.Get("config") << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunInit(const std::vector<std::string>& args) {
+  ArgParser parser(
+      "acme-signer init --config FILE [--eab-kid KID --eab-hmac-key-file PATH|-] "
+      "[--server-name NAME ...]");
+  parser.Value("config", "FILE", "signer configuration (TOML)")
+      .Value("eab-kid", "KID", "External Account Binding key id from the CA")
+      .Value("eab-hmac-key-file", "PATH|-",
+             "file holding the base64url EAB HMAC key (- reads one line from stdin); imported "
+             "into the HSM and never stored elsewhere")
+      .Repeated("server-name", "NAME", "extra DNS name or IP for the signer's TLS certificate")
+      .Required("config");
+  if (absl::Status s = parser.Parse(args); !s.ok()) {
+    std::cerr << "acme-signer init: " << s.message() << "\n";
+    return kExitUsage;
+  }
+  if (parser.help_requested()) {
+    std::cout << parser.Help();
+    return kExitOk;
+  }
+  if (absl::Status s = Init(parser); !s.ok()) {
+    std::cerr << "acme-signer init: " << s.message() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace acme_signer::signer

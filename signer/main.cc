@@ -1,0 +1,42 @@
+// acme-signer: the signing daemon and its admin subcommands. main only dispatches.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "signer/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: acme-signer COMMAND [options]   (COMMAND --help for its options)\n"
+    "\n"
+    "commands:\n"
+    "  init          create the HSM keys, import the EAB key, register the ACME account,\n"
+    "                create the agent CA and the server certificate (idempotent)\n"
+    "  serve         run the gRPC server (mutual TLS)\n"
+    "  enroll-agent  issue an agent's client certificate from its CSR\n"
+    "  audit verify  verify the tamper-evident audit log\n"
+    "  inventory     list the certificates issued through the signer\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace acme_signer::signer;
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return kExitUsage;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "init") return RunInit(args);
+  if (command == "serve") return RunServe(args);
+  if (command == "enroll-agent") return RunEnrollAgent(args);
+  if (command == "audit") return RunAudit(args);
+  if (command == "inventory") return RunInventory(args);
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return kExitOk;
+  }
+  std::cerr << "acme-signer: unknown command '" << command << "'\n" << kUsage;
+  return kExitUsage;
+}
