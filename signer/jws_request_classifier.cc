@@ -1,0 +1,556 @@
+#include "signer/jws_request_classifier.h"
+
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/ssl_errors.h"
+#include "common/ssl_unique_ptr.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace acme_signer::signer {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxUrlLength = 2048;
+// newOrder is the deepest payload we accept: object > identifiers array > identifier object.
+constexpr int kMaxJsonDepth = 3;
+constexpr size_t kMaxCertificateDerSize = 16 * 1024;
+constexpr size_t kMaxReplacesLength = 512;
+constexpr size_t kMaxTimestampLength = 64;
+
+// ---------------------------------------------------------------------------------------------
+// URLs
+
+// An absolute http(s) URL restricted to what ACME servers hand out. Anything a router might
+// normalise (percent-encoding, dot segments, empty segments, query, fragment, userinfo) is
+// refused, so two URLs that differ here cannot reach the same CA endpoint.
+struct AcmeUrl {
+  std::string scheme;  // "https" or "http", lowercase.
+  std::string host;    // Lowercase.
+  int port = 0;
+  std::string path;  // Starts with '/'.
+
+  std::string Origin() const { return absl::StrCat(scheme, "://", host, ":", port); }
+  // Origin and path without a trailing '/', for matching endpoints.
+  std::string Key() const {
+    absl::string_view trimmed = path;
+    if (trimmed.size() > 1 && trimmed.back() == '/') trimmed.remove_suffix(1);
+    return absl::StrCat(Origin(), trimmed);
+  }
+};
+
+bool IsPathChar(char c) {
+  return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
+}
+
+bool IsHostChar(char c) { return absl::ascii_isalnum(c) || c == '-' || c == '.'; }
+
+absl::StatusOr<AcmeUrl> ParseAcmeUrl(absl::string_view url) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("URL \"", EscapeForError(url), "\" is not acceptable: ", why));
+  };
+  if (url.size() > kMaxUrlLength) return bad(absl::StrCat("longer than ", kMaxUrlLength));
+  AcmeUrl out;
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == absl::string_view::npos) return bad("not an absolute URL");
+  out.scheme = absl::AsciiStrToLower(url.substr(0, scheme_end));
+  if (out.scheme != "https" && out.scheme != "http") return bad("scheme must be https or http");
+  absl::string_view rest = url.substr(scheme_end + 3);
+  const size_t path_start = rest.find('/');
+  absl::string_view authority = rest.substr(0, path_start);
+  absl::string_view path = path_start == absl::string_view::npos ? "/" : rest.substr(path_start);
+
+  absl::string_view host = authority;
+  absl::string_view port;
+  if (absl::StartsWith(authority, "[")) {  // IPv6 literal.
+    const size_t close = authority.find(']');
+    if (close == absl::string_view::npos) return bad("unterminated IPv6 literal");
+    host = authority.substr(0, close + 1);
+    for (char c : host.substr(1, host.size() - 2)) {
+      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') return bad("bad IPv6 literal");
+    }
+    absl::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return bad("junk after IPv6 literal");
+      port = after.substr(1);
+      if (port.empty()) return bad("empty port");
+    }
+  } else {
+    const size_t colon = authority.find(':');
+    if (colon != absl::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+      if (port.empty()) return bad("empty port");
+    }
+    for (char c : host) {
+      if (!IsHostChar(c)) return bad("host has a character other than letters, digits, '-', '.'");
+    }
+  }
+  if (host.empty() || host == "[]") return bad("no host");
+  out.host = absl::AsciiStrToLower(host);
+  out.port = out.scheme == "https" ? 443 : 80;
+  if (!port.empty()) {
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
+        !absl::SimpleAtoi(port, &out.port) || out.port < 1 || out.port > 65535) {
+      return bad("bad port");
+    }
+  }
+  for (char c : path) {
+    if (!IsPathChar(c)) {
+      return bad(
+          "path has a character other than letters, digits and -._~/ (no query, "
+          "fragment or percent-encoding)");
+    }
+  }
+  std::vector<absl::string_view> segments = absl::StrSplit(path.substr(1), '/');
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (segments[i] == "." || segments[i] == "..") return bad("dot segment in path");
+    if (segments[i].empty() && i + 1 < segments.size()) return bad("empty segment in path");
+  }
+  out.path = std::string(path);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strict JSON
+
+// nlohmann's "[json.exception.parse_error.101] parse error at ...: <why>; last read: '<input>'"
+// without the prefix and the echoed input, which may be long.
+std::string DescribeParseError(absl::string_view what) {
+  if (absl::StartsWith(what, "[json.exception.")) {
+    const size_t close = what.find("] ");
+    if (close != absl::string_view::npos) what.remove_prefix(close + 2);
+  }
+  what = what.substr(0, what.find("; last read"));
+  return absl::CHexEscape(what.substr(0, 300));
+}
+
+// First pass over a payload: refuses what nlohmann would silently accept but a CA might read
+// differently: duplicate member names (nlohmann keeps the last; other parsers keep the first or
+// fail), names equal ignoring ASCII case (Go's encoding/json matches fields case-insensitively),
+// and deep nesting.
+class StrictJsonChecker final : public nlohmann::json_sax<Json> {
+ public:
+  const std::string& error() const { return error_; }
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return Fail("binary values are not JSON"); }
+  bool start_object(std::size_t) override {
+    if (!Enter()) return false;
+    keys_.emplace_back();
+    return true;
+  }
+  bool key(string_t& name) override {
+    std::vector<std::string>& keys = keys_.back();
+    const std::string folded = absl::AsciiStrToLower(name);
+    for (const std::string& seen : keys) {
+      if (seen == folded) {
+        return Fail(absl::StrCat("duplicate member \"", EscapeForError(name), "\""));
+      }
+    }
+    keys.push_back(folded);
+    return true;
+  }
+  bool end_object() override {
+    keys_.pop_back();
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override { return Enter(); }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& error) override {
+    return Fail(DescribeParseError(error.what()));
+  }
+
+ private:
+  bool Enter() {
+    if (++depth_ > kMaxJsonDepth) return Fail("nested too deeply");
+    return true;
+  }
+  bool Fail(std::string error) {
+    if (error_.empty()) error_ = std::move(error);
+    return false;
+  }
+
+  int depth_ = 0;
+  std::vector<std::vector<std::string>> keys_;
+  std::string error_;
+};
+
+absl::StatusOr<Json> ParseStrictJsonObject(absl::string_view payload) {
+  auto bad = [](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("payload is not acceptable JSON: ", why));
+  };
+  // nlohmann skips a UTF-8 byte order mark; RFC 8259 parsers need not, so refuse it.
+  if (absl::StartsWith(payload, "\xEF\xBB\xBF")) return bad("byte order mark");
+  try {
+    StrictJsonChecker checker;
+    if (!Json::sax_parse(payload.begin(), payload.end(), &checker)) {
+      return bad(checker.error().empty() ? "unparsable" : checker.error());
+    }
+    Json value = Json::parse(payload.begin(), payload.end());
+    if (!value.is_object()) return bad("the top level is not an object");
+    return value;
+  } catch (const std::exception& error) {
+    return bad(DescribeParseError(error.what()));
+  }
+}
+
+// Refuses members other than `required` + `optional`, and missing required ones.
+absl::Status CheckMembers(const Json& object, absl::string_view what,
+                          std::vector<absl::string_view> required,
+                          std::vector<absl::string_view> optional) {
+  for (const auto& [name, value] : object.items()) {
+    if (std::find(required.begin(), required.end(), name) == required.end() &&
+        std::find(optional.begin(), optional.end(), name) == optional.end()) {
+      std::vector<absl::string_view> allowed = required;
+      allowed.insert(allowed.end(), optional.begin(), optional.end());
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " has unexpected member \"", EscapeForError(name),
+          "\" (allowed: ", allowed.empty() ? "none" : absl::StrJoin(allowed, ", "), ")"));
+    }
+  }
+  for (absl::string_view name : required) {
+    if (!object.contains(name)) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " lacks member \"", name, "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> StringMember(const Json& object, absl::string_view what,
+                                         absl::string_view name, size_t max_length) {
+  const Json& value = object.at(name);
+  if (!value.is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " member \"", name, "\" is not a string"));
+  }
+  std::string out = value.get<std::string>();
+  if (out.size() > max_length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " member \"", name, "\" is longer than ", max_length));
+  }
+  return out;
+}
+
+// RFC 8555 uses unpadded base64url (RFC 7515 section 2); anything else is refused rather than
+// guessed at, and so are non-canonical trailing bits.
+absl::StatusOr<std::string> DecodeBase64Url(absl::string_view encoded, absl::string_view what) {
+  for (char c : encoded) {
+    if (!absl::ascii_isalnum(c) && c != '-' && c != '_') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " is not unpadded base64url (character '", EscapeForError({&c, 1}), "')"));
+    }
+  }
+  std::string decoded;
+  if (encoded.size() % 4 == 1 || !absl::WebSafeBase64Unescape(encoded, &decoded) ||
+      absl::WebSafeBase64Escape(decoded) != encoded) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not canonical base64url"));
+  }
+  return decoded;
+}
+
+std::string Sha256Hex(absl::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-kind payload rules
+
+absl::Status Denied(const AgentPolicy& policy, absl::string_view url, absl::string_view why) {
+  return absl::PermissionDeniedError(absl::StrCat("agent ", EscapeForError(policy.name),
+                                                  " may not have ", EscapeForError(url),
+                                                  " signed: ", why));
+}
+
+absl::Status ClassifyNewOrder(const AgentPolicy& policy, absl::string_view payload,
+                              JwsClassification& out) {
+  constexpr absl::string_view kWhat = "newOrder payload";
+  ASSIGN_OR_RETURN(Json body, ParseStrictJsonObject(payload));
+  RETURN_IF_ERROR(
+      CheckMembers(body, kWhat, {"identifiers"}, {"notBefore", "notAfter", "replaces"}));
+  const Json& identifiers = body.at("identifiers");
+  if (!identifiers.is_array()) {
+    return absl::InvalidArgumentError("newOrder payload member \"identifiers\" is not an array");
+  }
+  for (const Json& identifier : identifiers) {
+    constexpr absl::string_view kIdentifier = "newOrder identifier";
+    if (!identifier.is_object()) {
+      return absl::InvalidArgumentError("newOrder identifier is not an object");
+    }
+    RETURN_IF_ERROR(CheckMembers(identifier, kIdentifier, {"type", "value"}, {}));
+    ASSIGN_OR_RETURN(std::string type, StringMember(identifier, kIdentifier, "type", 16));
+    ASSIGN_OR_RETURN(std::string value, StringMember(identifier, kIdentifier, "value", 255));
+    out.identifiers.push_back({std::move(type), std::move(value)});
+  }
+  for (absl::string_view name : {"notBefore", "notAfter"}) {
+    if (!body.contains(name)) continue;
+    ASSIGN_OR_RETURN(std::string timestamp, StringMember(body, kWhat, name, kMaxTimestampLength));
+    absl::Time parsed;
+    std::string error;
+    if (!absl::ParseTime(absl::RFC3339_full, timestamp, &parsed, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("newOrder payload member \"", name, "\" is not an RFC 3339 time"));
+    }
+  }
+  if (body.contains("replaces")) {
+    ASSIGN_OR_RETURN(std::string replaces,
+                     StringMember(body, kWhat, "replaces", kMaxReplacesLength));
+    // ARI certificate identifier: base64url(AKI) "." base64url(serial).
+    std::vector<absl::string_view> parts = absl::StrSplit(replaces, '.');
+    if (parts.size() != 2 || parts[0].empty() || parts[1].empty() ||
+        !DecodeBase64Url(parts[0], "replaces").ok() ||
+        !DecodeBase64Url(parts[1], "replaces").ok()) {
+      return absl::InvalidArgumentError(
+          "newOrder payload member \"replaces\" is not an ARI certificate identifier");
+    }
+    out.replaces = std::move(replaces);
+  }
+  RETURN_IF_ERROR(CheckIdentifiers(policy, out.identifiers));
+  out.kind = JwsRequestKind::kNewOrder;
+  return absl::OkStatus();
+}
+
+absl::Status ClassifyFinalize(const JwsRequestContext& context, const AgentPolicy& policy,
+                              const KnownOrder& order, absl::string_view url,
+                              absl::string_view payload, JwsClassification& out) {
+  if (order.owner != policy.name) {
+    return Denied(policy, url, "it finalizes an order of another agent");
+  }
+  constexpr absl::string_view kWhat = "finalize payload";
+  ASSIGN_OR_RETURN(Json body, ParseStrictJsonObject(payload));
+  RETURN_IF_ERROR(CheckMembers(body, kWhat, {"csr"}, {}));
+  ASSIGN_OR_RETURN(std::string encoded, StringMember(body, kWhat, "csr", kMaxJwsPayloadSize));
+  ASSIGN_OR_RETURN(std::string der, DecodeBase64Url(encoded, "finalize payload member \"csr\""));
+  ASSIGN_OR_RETURN(CsrSummary summary,
+                   CheckCsr(der, order.identifiers, policy, context.account_public_key_der));
+  out.kind = JwsRequestKind::kFinalize;
+  out.order_url = order.order_url;
+  for (const std::string& name : summary.names) out.identifiers.push_back({"dns", name});
+  out.csr = std::move(summary);
+  return absl::OkStatus();
+}
+
+// The DNS names a certificate is valid for; refuses certificates naming anything else.
+absl::StatusOr<std::vector<std::string>> CertificateNames(absl::string_view der) {
+  auto bad = [](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("revokeCert certificate: ", why));
+  };
+  if (der.empty() || der.size() > kMaxCertificateDerSize) {
+    return bad(absl::StrCat("size ", der.size(), " is outside 1..", kMaxCertificateDerSize));
+  }
+  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
+  const unsigned char* cursor = begin;
+  SslUniquePtr<X509> certificate(d2i_X509(nullptr, &cursor, static_cast<long>(der.size())));
+  if (certificate == nullptr) {
+    return SslError(absl::StatusCode::kInvalidArgument,
+                    "revokeCert certificate: not a DER X.509 certificate");
+  }
+  if (cursor != begin + der.size()) return bad("trailing bytes after the certificate");
+
+  std::vector<std::string> names;
+  int critical = 0;
+  SslUniquePtr<GENERAL_NAMES> alt_names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(certificate.get(), NID_subject_alt_name, &critical, nullptr)));
+  if (alt_names == nullptr && critical != -1) {
+    return bad("unreadable or repeated subjectAltName extension");
+  }
+  for (int i = 0; alt_names != nullptr && i < sk_GENERAL_NAME_num(alt_names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(alt_names.get(), i);
+    if (name->type != GEN_DNS) {
+      return absl::PermissionDeniedError(
+          "revokeCert certificate has a subjectAltName that is not a DNS name");
+    }
+    names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(name->d.dNSName)),
+                       static_cast<size_t>(ASN1_STRING_length(name->d.dNSName)));
+  }
+  const X509_NAME* subject = X509_get_subject_name(certificate.get());
+  for (int i = -1; (i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) >= 0;) {
+    unsigned char* raw = nullptr;
+    const int length =
+        ASN1_STRING_to_UTF8(&raw, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
+    std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(raw);
+    if (length < 0) return bad("unreadable commonName");
+    names.emplace_back(reinterpret_cast<const char*>(raw), static_cast<size_t>(length));
+  }
+  if (names.empty()) return bad("it has no DNS name");
+  return names;
+}
+
+absl::Status ClassifyRevokeCert(const AgentPolicy& policy, absl::string_view payload,
+                                JwsClassification& out) {
+  constexpr absl::string_view kWhat = "revokeCert payload";
+  ASSIGN_OR_RETURN(Json body, ParseStrictJsonObject(payload));
+  RETURN_IF_ERROR(CheckMembers(body, kWhat, {"certificate"}, {"reason"}));
+  ASSIGN_OR_RETURN(std::string encoded,
+                   StringMember(body, kWhat, "certificate", kMaxJwsPayloadSize));
+  ASSIGN_OR_RETURN(std::string der,
+                   DecodeBase64Url(encoded, "revokeCert payload member \"certificate\""));
+  if (body.contains("reason")) {
+    const Json& reason = body.at("reason");
+    // RFC 5280 CRLReason values; 7 is unassigned.
+    if (!reason.is_number_integer() || reason.get<int64_t>() < 0 || reason.get<int64_t>() > 10 ||
+        reason.get<int64_t>() == 7) {
+      return absl::InvalidArgumentError(
+          "revokeCert payload member \"reason\" is not an RFC 5280 reason code (0-10 except 7)");
+    }
+    out.revocation_reason = static_cast<int>(reason.get<int64_t>());
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> names, CertificateNames(der));
+  for (const std::string& name : names) {
+    RETURN_IF_ERROR(CheckName(policy, name));
+    Identifier identifier{"dns", name};
+    if (std::find(out.identifiers.begin(), out.identifiers.end(), identifier) ==
+        out.identifiers.end()) {
+      out.identifiers.push_back(std::move(identifier));
+    }
+  }
+  out.kind = JwsRequestKind::kRevokeCert;
+  out.certificate_sha256_hex = Sha256Hex(der);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::string_view JwsRequestKindName(JwsRequestKind kind) {
+  switch (kind) {
+    case JwsRequestKind::kNewOrder:
+      return "newOrder";
+    case JwsRequestKind::kFinalize:
+      return "finalize";
+    case JwsRequestKind::kChallenge:
+      return "challenge";
+    case JwsRequestKind::kPostAsGet:
+      return "postAsGet";
+    case JwsRequestKind::kRevokeCert:
+      return "revokeCert";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& context,
+                                                     const AgentPolicy& policy,
+                                                     absl::string_view url,
+                                                     absl::string_view payload) {
+  if (!policy.allow_sign_jws) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "agent ", EscapeForError(policy.name), " is not allowed to have JWS signed (SignJws)"));
+  }
+  const CaDirectory& directory = context.directory;
+  if (directory.account_url.empty() || !context.find_order_by_finalize_url) {
+    return absl::FailedPreconditionError(
+        "SignJws needs the account URL and the order lookup; the signer is not set up for it");
+  }
+  absl::StatusOr<AcmeUrl> ca = ParseAcmeUrl(directory.directory_url);
+  if (!ca.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("CA directory URL: ", ca.status().message()));
+  }
+  if (payload.size() > kMaxJwsPayloadSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "payload of ", payload.size(), " bytes is larger than the limit of ", kMaxJwsPayloadSize));
+  }
+  ASSIGN_OR_RETURN(AcmeUrl target, ParseAcmeUrl(url));
+  if (target.Origin() != ca->Origin()) {
+    return Denied(policy, url, absl::StrCat("it is not on the CA's origin ", ca->Origin()));
+  }
+
+  // Endpoints compared by origin and path without a trailing slash, so a spelling variant of
+  // an endpoint (":443", upper-case host, trailing '/') is recognised as that endpoint.
+  auto key_of = [](absl::string_view endpoint) -> std::optional<std::string> {
+    if (endpoint.empty()) return std::nullopt;
+    absl::StatusOr<AcmeUrl> parsed = ParseAcmeUrl(endpoint);
+    if (!parsed.ok()) return std::nullopt;
+    return parsed->Key();
+  };
+  const std::string target_key = target.Key();
+  const struct {
+    const std::string& endpoint;
+    absl::string_view name;
+  } forbidden[] = {
+      {directory.new_nonce, "newNonce"},          {directory.new_account, "newAccount"},
+      {directory.key_change, "keyChange"},        {directory.renewal_info, "renewalInfo"},
+      {directory.directory_url, "the directory"},
+  };
+  for (const auto& [endpoint, name] : forbidden) {
+    if (key_of(endpoint) == target_key) {
+      return Denied(policy, url, absl::StrCat(name, " requests are never signed for agents"));
+    }
+  }
+  const std::optional<std::string> account_key = key_of(directory.account_url);
+  if (!account_key.has_value()) {
+    return absl::FailedPreconditionError("the signer's account URL is malformed");
+  }
+  if (target_key == *account_key || absl::StartsWith(target_key, *account_key + "/")) {
+    return Denied(policy, url, "requests to the signer's account URL are never signed for agents");
+  }
+
+  JwsClassification out;
+  out.url = std::string(url);
+  if (key_of(directory.new_order) == target_key) {
+    RETURN_IF_ERROR(ClassifyNewOrder(policy, payload, out));
+    return out;
+  }
+  if (key_of(directory.revoke_cert) == target_key) {
+    RETURN_IF_ERROR(ClassifyRevokeCert(policy, payload, out));
+    return out;
+  }
+  if (std::optional<KnownOrder> order = context.find_order_by_finalize_url(url)) {
+    RETURN_IF_ERROR(ClassifyFinalize(context, policy, *order, url, payload, out));
+    return out;
+  }
+  if (payload.empty()) {
+    out.kind = JwsRequestKind::kPostAsGet;
+    return out;
+  }
+  ASSIGN_OR_RETURN(Json body, ParseStrictJsonObject(payload));
+  if (!body.empty()) {
+    return Denied(policy, url,
+                  "not a newOrder, revokeCert or known finalize URL, so only an empty payload "
+                  "(POST-as-GET) or {} (challenge response) may be signed for it");
+  }
+  if (context.find_challenge_owner) {
+    std::optional<std::string> owner = context.find_challenge_owner(url);
+    if (!owner.has_value()) return Denied(policy, url, "not a known challenge URL");
+    if (*owner != policy.name) return Denied(policy, url, "it is a challenge of another agent");
+  }
+  out.kind = JwsRequestKind::kChallenge;
+  return out;
+}
+
+}  // namespace acme_signer::signer

@@ -1,0 +1,108 @@
+// Decides whether the signer may sign a JWS that an agent asks for (the SignJws RPC).
+//
+// Agents that talk to the CA themselves send the target URL and the payload; the signer builds
+// the protected header (kid = the signer's account URL) and signs only what this classifier
+// allows for that URL. ClassifyJwsRequest is pure (no I/O); it is thread-safe as long as the
+// lookup callbacks are. The closed list of what can be signed (docs/policy.md, "SignJws"):
+//   newOrder     URL = directory newOrder; payload {"identifiers": [...]} with optional
+//                notBefore/notAfter/replaces; identifiers pass CheckIdentifiers.
+//   finalize     URL = finalize URL of a known order owned by this agent; payload
+//                {"csr": base64url} passing CheckCsr against that order's identifiers.
+//   revokeCert   URL = directory revokeCert; payload {"certificate": base64url, "reason"?: int}
+//                whose DNS names all pass CheckName.
+//   challenge    any other URL on the CA's origin; payload exactly {} (a JSON object with no
+//                members), which starts validation of a challenge.
+//   postAsGet    any other URL on the CA's origin; empty payload (a read).
+// Everything else is refused, in particular newNonce, newAccount, keyChange, renewalInfo, and
+// the account URL and anything below it (account update, deactivation, orders list).
+// Payload JSON must be a UTF-8 object without duplicate (or case-variant) member names and
+// without members other than those listed: where we and the CA might read a payload
+// differently, we refuse it.
+#ifndef ACME_SIGNER_SIGNER_JWS_REQUEST_CLASSIFIER_H_
+#define ACME_SIGNER_SIGNER_JWS_REQUEST_CLASSIFIER_H_
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "signer/csr_checks.h"
+#include "signer/name_policy.h"
+
+namespace acme_signer::signer {
+
+// Payloads larger than this are refused unparsed (a finalize with a 32 KiB CSR is ~43 KiB).
+inline constexpr size_t kMaxJwsPayloadSize = 64 * 1024;
+
+// The CA endpoints (from its directory) and the signer's own account URL.
+struct CaDirectory {
+  std::string directory_url;  // Defines the CA origin (scheme, host, port).
+  std::string new_nonce;
+  std::string new_account;
+  std::string new_order;
+  std::string revoke_cert;
+  std::string key_change;
+  std::string renewal_info;  // Empty when the CA has no ARI.
+  std::string account_url;   // The signer's account (the JWS "kid").
+};
+
+// An order the service recorded when it signed the newOrder (and learnt the CA's answer).
+struct KnownOrder {
+  std::string order_url;
+  std::string finalize_url;
+  std::vector<Identifier> identifiers;
+  std::string owner;  // AgentPolicy::name of the agent that created it.
+};
+
+// What the service knows, passed to every classification.
+struct JwsRequestContext {
+  CaDirectory directory;
+  // The ACME account public key, DER SubjectPublicKeyInfo (a CSR must not reuse it).
+  std::string account_public_key_der;
+  // Required: the order whose finalize URL is exactly `url`, or nullopt.
+  std::function<std::optional<KnownOrder>(absl::string_view url)> find_order_by_finalize_url;
+  // Optional: the agent owning the challenge at `url`, or nullopt when unknown. When set, a
+  // challenge response is allowed only for this agent's known challenges; when unset, for any
+  // URL on the CA origin that is not a directory endpoint (the CA still requires the agent to
+  // answer the challenge, so triggering validation of another agent's challenge achieves
+  // nothing but a failed validation).
+  std::function<std::optional<std::string>(absl::string_view url)> find_challenge_owner;
+};
+
+enum class JwsRequestKind { kNewOrder, kFinalize, kChallenge, kPostAsGet, kRevokeCert };
+
+// "newOrder", "finalize", "challenge", "postAsGet", "revokeCert" (for logs and audit).
+absl::string_view JwsRequestKindName(JwsRequestKind kind);
+
+// What the signer is about to sign, for the audit log and the service.
+struct JwsClassification {
+  JwsRequestKind kind = JwsRequestKind::kPostAsGet;
+  std::string url;  // As given; goes into the protected header unchanged.
+  // newOrder: the requested identifiers. finalize: the CSR's names. revokeCert: the
+  // certificate's DNS names.
+  std::vector<Identifier> identifiers;
+  std::optional<std::string> replaces;   // newOrder: ARI "replaces" certificate id.
+  std::string order_url;                 // finalize: the order being finalized.
+  std::optional<CsrSummary> csr;         // finalize.
+  std::string certificate_sha256_hex;    // revokeCert: SHA-256 of the certificate DER.
+  std::optional<int> revocation_reason;  // revokeCert.
+};
+
+// Classifies a request by `policy`'s agent to sign `payload` for `url`.
+// Errors: PermissionDenied when the agent may not have this signed (SignJws not allowed for
+// it, forbidden endpoint, URL off the CA origin, names outside policy, someone else's order);
+// InvalidArgument when the URL or payload is malformed (bad JSON, duplicate or unexpected
+// members, bad base64url, unparsable CSR or certificate, too large); FailedPrecondition when
+// the context is unusable (malformed directory URL, no account URL or lookup). Messages name
+// the agent, the URL kind and what was refused.
+absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& context,
+                                                     const AgentPolicy& policy,
+                                                     absl::string_view url,
+                                                     absl::string_view payload);
+
+}  // namespace acme_signer::signer
+
+#endif  // ACME_SIGNER_SIGNER_JWS_REQUEST_CLASSIFIER_H_
