@@ -297,7 +297,11 @@ absl::StatusOr<Account> AcmeClient::FindAccount() {
 }
 
 absl::StatusOr<Account> AcmeClient::CreateAccount(const NewAccountOptions& options) {
-  constexpr absl::string_view kContext = "registering the ACME account";
+  // The EAB key id is not secret and is the first thing to check when the CA refuses it.
+  const std::string context = options.eab_kid.empty()
+                                  ? std::string("registering the ACME account")
+                                  : absl::StrCat("registering the ACME account with EAB key id \"",
+                                                 SanitizeForMessage(options.eab_kid, 100), "\"");
   if ((options.eab_mac == nullptr) != options.eab_kid.empty()) {
     return absl::InvalidArgumentError(
         "External Account Binding needs both the key id (--eab-kid) and the HMAC key");
@@ -305,7 +309,7 @@ absl::StatusOr<Account> AcmeClient::CreateAccount(const NewAccountOptions& optio
   ASSIGN_OR_RETURN(Directory directory, GetDirectory());
   if (directory.meta.external_account_required && options.eab_mac == nullptr) {
     return absl::FailedPreconditionError(
-        absl::StrCat(kContext,
+        absl::StrCat(context,
                      ": this CA requires External Account Binding; run `acme-signer init` with "
                      "--eab-kid and --eab-hmac-key-file"));
   }
@@ -317,7 +321,7 @@ absl::StatusOr<Account> AcmeClient::CreateAccount(const NewAccountOptions& optio
                      BuildExternalAccountBinding(*options.eab_mac, options.eab_kid,
                                                  directory.new_account, account_key().PublicJwk()));
   }
-  return NewAccount(payload.dump(), kContext);
+  return NewAccount(payload.dump(), context);
 }
 
 absl::StatusOr<Account> AcmeClient::RegisterAccount(const NewAccountOptions& options) {

@@ -138,6 +138,10 @@ absl::StatusOr<IssuedCertificate> IssueCertificate(AcmeClient& client,
     order_retry_after = fetched.retry_after;
     ASSIGN_OR_RETURN(order, PollOrder(client, std::move(order), order_retry_after,
                                       OrderStatus::kPending, options.poll));
+  } else if (order.status == OrderStatus::kReady) {
+    // Ready at creation: every authorization is already valid (reuse, Sectigo
+    // pre-validation), so none needs fetching.
+    result.authorizations_already_valid = static_cast<int>(order.authorizations.size());
   }
   if (order.status == OrderStatus::kInvalid) return OrderFailed(order);
   if (order.status == OrderStatus::kReady) {

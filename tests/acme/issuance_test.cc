@@ -155,6 +155,7 @@ TEST_F(IssuanceTest, AnOrderThatIsReadyAtCreationGoesStraightToFinalize) {
   auto issued = IssueCertificate(*client_, order_, csr_, solver_, options_);
   ASSERT_TRUE(issued.ok()) << issued.status();
   EXPECT_TRUE(solver_.presented.empty());
+  EXPECT_EQ(issued->authorizations_already_valid, 1);
   EXPECT_THAT(
       RequestUrls(),
       ElementsAre(testing::kDirectoryUrl, "https://ca.test/nonce-plz", "https://ca.test/order-plz",

@@ -223,6 +223,36 @@ std::string MakeCertificateDer(const CertSpec& spec) {
   return std::string(reinterpret_cast<char*>(der), len);
 }
 
+std::string MakeCsrDer(EVP_PKEY* key, const std::vector<std::string>& dns_names) {
+  SslUniquePtr<X509_REQ> req(X509_REQ_new());
+  X509_REQ_set_version(req.get(), 0);
+  SslUniquePtr<X509_NAME> name(X509_NAME_new());
+  X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(dns_names.at(0).c_str()), -1,
+                             -1, 0);
+  X509_REQ_set_subject_name(req.get(), name.get());
+  X509_REQ_set_pubkey(req.get(), key);
+  std::string san;
+  for (const std::string& dns : dns_names)
+    absl::StrAppend(&san, san.empty() ? "" : ",", "DNS:", dns);
+  struct ExtStackDeleter {
+    void operator()(STACK_OF(X509_EXTENSION) * p) const {
+      sk_X509_EXTENSION_pop_free(p, X509_EXTENSION_free);
+    }
+  };
+  std::unique_ptr<STACK_OF(X509_EXTENSION), ExtStackDeleter> exts(sk_X509_EXTENSION_new_null());
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
+  Check(ext != nullptr, "SAN");
+  sk_X509_EXTENSION_push(exts.get(), ext);
+  Check(X509_REQ_add_extensions(req.get(), exts.get()) == 1, "X509_REQ_add_extensions");
+  Check(X509_REQ_sign(req.get(), key, EVP_sha256()) > 0, "X509_REQ_sign");
+  unsigned char* der = nullptr;
+  int len = i2d_X509_REQ(req.get(), &der);
+  Check(len > 0, "i2d_X509_REQ");
+  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owner(der);
+  return std::string(reinterpret_cast<char*>(der), len);
+}
+
 std::string DerToPem(absl::string_view der) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
   SslUniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));

@@ -80,6 +80,9 @@ std::string MakeCertificateDer(const CertSpec& spec);
 // The same as PEM.
 std::string DerToPem(absl::string_view der);
 
+// A DER PKCS#10 CSR for `dns_names` (SANs; the first is also the CN) signed by `key`.
+std::string MakeCsrDer(EVP_PKEY* key, const std::vector<std::string>& dns_names);
+
 }  // namespace acme_signer::acme::testing
 
 #endif  // ACME_SIGNER_TESTS_ACME_OPENSSL_SIGNERS_H_
