@@ -38,6 +38,11 @@ absl::Status ValidateRenewalConfig(const RenewalConfig& config) {
     return absl::InvalidArgumentError(
         "manual authenticator needs manual_auth_hook (renewals run unattended)");
   }
+  if (config.preferred_challenges != "http-01" && config.preferred_challenges != "dns-01") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "preferred_challenges must be http-01 or dns-01, got \"", config.preferred_challenges,
+        "\""));
+  }
   if (config.http01_port < 1 || config.http01_port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("http01_port must be 1..65535, got ", config.http01_port));
@@ -61,6 +66,8 @@ absl::StatusOr<std::string> SerializeRenewalConfig(const RenewalConfig& config,
       {"http01_address", config.http01_address},
       {"manual_auth_hook", config.manual_auth_hook},
       {"manual_cleanup_hook", config.manual_cleanup_hook},
+      {"preferred_challenges", config.preferred_challenges},
+      {"preferred_chain", config.preferred_chain},
       {"pre_hook", config.pre_hook},
       {"post_hook", config.post_hook},
       {"deploy_hook", config.deploy_hook},
@@ -118,6 +125,8 @@ absl::StatusOr<RenewalConfig> ParseRenewalConfig(absl::string_view text,
   RETURN_IF_ERROR(p.String("http01_address", &config.http01_address));
   RETURN_IF_ERROR(p.String("manual_auth_hook", &config.manual_auth_hook));
   RETURN_IF_ERROR(p.String("manual_cleanup_hook", &config.manual_cleanup_hook));
+  RETURN_IF_ERROR(p.String("preferred_challenges", &config.preferred_challenges));
+  RETURN_IF_ERROR(p.String("preferred_chain", &config.preferred_chain));
   RETURN_IF_ERROR(p.String("pre_hook", &config.pre_hook));
   RETURN_IF_ERROR(p.String("post_hook", &config.post_hook));
   RETURN_IF_ERROR(p.String("deploy_hook", &config.deploy_hook));

@@ -46,6 +46,9 @@ struct RenewalConfig {
   std::string http01_address;    // standalone bind address; "" = all
   std::string manual_auth_hook;  // required for kManual
   std::string manual_cleanup_hook;
+  // Challenge type the manual hooks solve: "http-01" (certbot's default) or "dns-01".
+  std::string preferred_challenges = "http-01";
+  std::string preferred_chain;       // issuer CN of the preferred chain; "" = CA default
   std::string pre_hook;
   std::string post_hook;
   std::string deploy_hook;

@@ -1,0 +1,117 @@
+#include "agent/command_support.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "agent/commands.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+
+namespace acme_signer::agent {
+
+void CommandContext::Progress(const std::string& line) const {
+  if (!quiet && !json) std::cerr << line << std::endl;
+}
+
+void CommandContext::Say(const std::string& line) const {
+  if (!json) std::cout << line << std::endl;
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+      return kExitDenied;
+    case absl::StatusCode::kUnavailable:
+      return kExitUnreachable;
+    default:
+      return kExitFailure;
+  }
+}
+
+void AddCommonOptions(ArgParser& parser) {
+  parser.Value("config", "FILE", "agent configuration (default /etc/acme-agent/agent.toml)", 'c')
+      .Value("config-dir", "DIR", "where certificates live (default from the config, "
+                                  "/etc/acme-agent)")
+      .Bool("quiet", "print nothing but errors", 'q')
+      .Bool("json", "print the result as JSON on stdout")
+      .Bool("non-interactive", "never prompt (acme-agent never does; accepted for certbot "
+                               "compatibility)", 'n');
+}
+
+absl::StatusOr<CommandContext> LoadContext(const ArgParser& parser) {
+  CommandContext context;
+  context.config_path = parser.GetOr("config", kDefaultAgentConfigPath);
+  ASSIGN_OR_RETURN(context.config, LoadAgentConfig(context.config_path));
+  if (parser.Has("config-dir")) context.config.config_dir = *parser.Get("config-dir");
+  context.quiet = parser.Has("quiet");
+  context.json = parser.Has("json");
+  return context;
+}
+
+absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig& config) {
+  SignerConnection connection;
+  connection.address = config.signer.address;
+  connection.ca_cert = config.signer.ca;
+  connection.server_name = config.signer.tls_server_name;
+  connection.client_cert = config.identity.cert;
+  connection.client_key = config.identity.key;
+  absl::StatusOr<std::unique_ptr<SignerClient>> client = SignerClient::Connect(connection);
+  if (!client.ok() && client.status().code() == absl::StatusCode::kNotFound) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        client.status().message(),
+        " (has this host been enrolled? run `acme-agent enroll` and have the operator sign the "
+        "CSR with `acme-signer enroll-agent`)"));
+  }
+  return client;
+}
+
+absl::StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& config_dir) {
+  ::mkdir(config_dir.c_str(), 0755);
+  const std::string path = absl::StrCat(config_dir, "/.lock");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("cannot open lock file ", path));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return absl::UnavailableError(
+        absl::StrCat("another acme-agent is running (", path, " is locked); try again later"));
+  }
+  return std::unique_ptr<RunLock>(new RunLock(fd));
+}
+
+RunLock::~RunLock() { ::close(fd_); }
+
+int Fail(const CommandContext* context, const std::string& command, const absl::Status& status) {
+  if (context != nullptr && context->json) {
+    nlohmann::json out = {{"ok", false},
+                          {"command", command},
+                          {"error", std::string(status.message())},
+                          {"code", absl::StatusCodeToString(status.code())}};
+    std::cout << out.dump() << std::endl;
+  } else {
+    std::cerr << "acme-agent " << command << ": " << status.message() << std::endl;
+  }
+  return ExitCodeFor(status);
+}
+
+std::optional<int> ParseOrExit(ArgParser& parser, const std::vector<std::string>& args,
+                               const std::string& command) {
+  if (absl::Status s = parser.Parse(args); !s.ok()) {
+    std::cerr << "acme-agent " << command << ": " << s.message() << "\n";
+    return kExitUsage;
+  }
+  if (parser.help_requested()) {
+    std::cout << parser.Help();
+    return kExitOk;
+  }
+  return std::nullopt;
+}
+
+}  // namespace acme_signer::agent

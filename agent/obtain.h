@@ -1,0 +1,52 @@
+// Obtaining a certificate version for a lineage: make (or reuse) the key on this host, build
+// the CSR, solve challenges, have the signer get the certificate, write the new version and
+// switch live/ atomically, then run the deploy hook. Shared by certonly, renew and run.
+//
+// Failure never loses data: the key and certificate files of the new version are written
+// only after the certificate arrived, and live/ is switched in one rename, so any failure
+// (signer unreachable, denial, CA error, disk full, kill) leaves the previous version live.
+#ifndef ACME_SIGNER_AGENT_OBTAIN_H_
+#define ACME_SIGNER_AGENT_OBTAIN_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agent/challenge_solver.h"
+#include "agent/command_support.h"
+#include "agent/hooks.h"
+#include "agent/renewal_config.h"
+#include "agent/signer_client.h"
+
+namespace acme_signer::agent {
+
+struct ObtainResult {
+  std::string lineage;
+  int version = 0;
+  std::string serial;
+  absl::Time not_after;
+  std::string live_dir;
+};
+
+// The solver the renewal config asks for.
+absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig& config,
+                                                            const std::string& lineage,
+                                                            absl::Duration hook_timeout);
+
+// Obtains and installs a new version of `lineage` as `config` describes. `replaces` is the
+// ARI id of the certificate being renewed ("" for a first issuance). Runs the deploy hook
+// after a successful install (its failure is reported but the new version stays installed,
+// as with certbot). Pre- and post-hooks are the caller's (they run once per invocation).
+absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
+                                               SignerClient& signer, const std::string& lineage,
+                                               const RenewalConfig& config,
+                                               const std::string& replaces);
+
+// Runs a --pre-hook or --post-hook (`which`) once; "" runs nothing.
+absl::Status RunPrePostHook(const CommandContext& context, const std::string& which,
+                            const std::string& command, const HookEnv& env);
+
+}  // namespace acme_signer::agent
+
+#endif  // ACME_SIGNER_AGENT_OBTAIN_H_
