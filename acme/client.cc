@@ -79,7 +79,7 @@ AcmeClient::AcmeClient(http::HttpClient& http, const hsm::JwsSigner& account_key
 
 void AcmeClient::KeepNonce(const http::HttpResponse& response) {
   const std::string nonce = response.Header("replay-nonce");
-  if (!nonce.empty() && http::ValidateReplayNonce(nonce).ok()) nonces_.Put(nonce);
+  if (!nonce.empty()) nonces_.Put(nonce);  // Put drops anything that is not a valid nonce
 }
 
 std::optional<absl::Duration> AcmeClient::RetryAfter(const http::HttpResponse& response) const {
@@ -182,8 +182,9 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
                           absl::StrCat(context, ": ", response.status().message()));
     }
     KeepNonce(*response);
+    const std::string media_type = http::MediaType(response->Header("content-type"));
     if (response->status == 400 && attempt < options_.max_bad_nonce_retries &&
-        http::MediaType(response->Header("content-type")) == kProblemJson) {
+        (media_type == kProblemJson || media_type == kJson)) {
       auto problem = ParseProblem(response->body);
       // RFC 8555 §6.5: the rejection carries a fresh nonce (kept above); retry with it.
       if (problem.ok() && problem->Is("badNonce")) continue;

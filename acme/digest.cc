@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/ssl_errors.h"
@@ -26,6 +27,14 @@ absl::StatusOr<std::string> DecodeBase64Url(absl::string_view text, absl::string
     return absl::InvalidArgumentError(absl::StrCat(what, " is not base64url without padding"));
   }
   return out;
+}
+
+bool IsBase64UrlText(absl::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+  }
+  return true;
 }
 
 }  // namespace acme_signer::acme

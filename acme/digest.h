@@ -20,6 +20,10 @@ std::string Base64Url(absl::string_view data);
 // InvalidArgument naming `what` when the text is not base64url.
 absl::StatusOr<std::string> DecodeBase64Url(absl::string_view text, absl::string_view what);
 
+// True when `text` is non-empty and uses only the base64url alphabet [A-Za-z0-9_-]: what
+// ACME tokens and thumbprints must look like before they go into URLs and file names.
+bool IsBase64UrlText(absl::string_view text);
+
 }  // namespace acme_signer::acme
 
 #endif  // ACME_SIGNER_ACME_DIGEST_H_

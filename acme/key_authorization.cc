@@ -1,7 +1,6 @@
 #include "acme/key_authorization.h"
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -9,23 +8,12 @@
 #include "common/status_macros.h"
 
 namespace acme_signer::acme {
-namespace {
-
-bool IsBase64Url(absl::string_view text) {
-  for (char c : text) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 absl::StatusOr<std::string> KeyAuthorization(absl::string_view token,
                                              absl::string_view account_thumbprint) {
-  if (token.empty() || !IsBase64Url(token)) {
+  if (!IsBase64UrlText(token)) {
     return absl::InvalidArgumentError("challenge token is empty or not base64url");
   }
-  if (account_thumbprint.empty() || !IsBase64Url(account_thumbprint)) {
+  if (!IsBase64UrlText(account_thumbprint)) {
     return absl::InvalidArgumentError("account key thumbprint is empty or not base64url");
   }
   return absl::StrCat(token, ".", account_thumbprint);

@@ -1,6 +1,6 @@
 #include "acme/nonce_pool.h"
 
-#include "absl/strings/ascii.h"
+#include "http/headers.h"
 
 namespace acme_signer::acme {
 namespace {
@@ -8,17 +8,10 @@ namespace {
 // Real nonces are ~20-50 characters; the cap keeps a hostile server from filling memory.
 constexpr size_t kMaxNonceLength = 512;
 
-bool IsBase64Url(absl::string_view text) {
-  for (char c : text) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 bool NoncePool::Put(absl::string_view nonce) {
-  if (nonce.empty() || nonce.size() > kMaxNonceLength || !IsBase64Url(nonce)) return false;
+  if (nonce.size() > kMaxNonceLength || !http::ValidateReplayNonce(nonce).ok()) return false;
   absl::MutexLock lock(&mu_);
   if (nonces_.size() >= capacity_) nonces_.pop_front();
   nonces_.emplace_back(nonce);

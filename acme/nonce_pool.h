@@ -24,8 +24,8 @@ class NoncePool {
   NoncePool(const NoncePool&) = delete;
   NoncePool& operator=(const NoncePool&) = delete;
 
-  // Adds `nonce` unless it is empty or not base64url (RFC 8555 §6.5.1); returns whether it
-  // was kept.
+  // Adds `nonce` unless http::ValidateReplayNonce refuses it (RFC 8555 §6.5.1) or it is
+  // absurdly long; returns whether it was kept.
   bool Put(absl::string_view nonce) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes and returns the newest nonce, or nullopt when the pool is empty.

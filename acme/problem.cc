@@ -41,8 +41,8 @@ std::string Hint(const Problem& problem) {
   if (type == "unsupportedIdentifier") return "the CA does not support this identifier type";
   if (type == "badCSR") return "the CA rejected the CSR; check its names, key type and signature";
   if (type == "malformed") {
-    return "the CA could not understand the request; this is a client bug or a CA quirk, "
-           "please report it";
+    return "the CA considers the request malformed; check the names and values in it (if "
+           "they are right, this is a client bug or CA quirk worth reporting)";
   }
   if (type == "accountDoesNotExist") {
     return "no account exists for this key; register it first (`acme-signer init`)";

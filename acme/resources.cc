@@ -4,8 +4,8 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "acme/digest.h"
 #include "acme/json_util.h"
 #include "common/status_macros.h"
 
@@ -106,13 +106,6 @@ absl::StatusOr<std::string> OptionalUrlOrEmpty(const Json& obj, absl::string_vie
   return value.value_or("");
 }
 
-bool IsBase64Url(absl::string_view text) {
-  for (char c : text) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  }
-  return true;
-}
-
 absl::StatusOr<Challenge> ChallengeFromJson(const Json& obj, absl::string_view what) {
   if (!obj.is_object()) {
     return absl::InvalidArgumentError(
@@ -130,7 +123,7 @@ absl::StatusOr<Challenge> ChallengeFromJson(const Json& obj, absl::string_view w
     // The token ends up in a URL path served by the http-01 responder, so only the
     // base64url alphabet (RFC 8555 §8.1) is accepted: no "/", "..", or control characters.
     // Entropy is the CA's business, so there is no lower length bound beyond non-empty.
-    if (challenge.token.empty() || challenge.token.size() > 256 || !IsBase64Url(challenge.token)) {
+    if (challenge.token.size() > 256 || !IsBase64UrlText(challenge.token)) {
       return absl::InvalidArgumentError(
           absl::StrCat(what,
                        ".token in the server's response is not a base64url token of "

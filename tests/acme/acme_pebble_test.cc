@@ -298,6 +298,7 @@ TEST_F(AcmePebbleTest, WrongHmacKeyIsRefusedWithAClearError) {
                                 AllOf(HasSubstr("registering the ACME account"),
                                       HasSubstr("unauthorized"), HasSubstr("HMAC key"))));
   ASSERT_TRUE(GetProblem(account.status()).has_value());
+  std::cout << "wrong HMAC key: " << account.status().message() << "\n";
 }
 
 TEST_F(AcmePebbleTest, UnknownEabKeyIdIsRefusedWithAClearError) {
@@ -330,16 +331,35 @@ TEST_F(AcmePebbleTest, IssuesWithHttp01AndTheChainVerifiesAgainstPebblesRoot) {
   ExpectValidCertificate(*issued, {"http01.acme-signer.test", "www.http01.acme-signer.test"});
   EXPECT_EQ(issued->certificate.challenges_answered, 2);
   EXPECT_GE(responder_->challenge_responses_served(), 2);
+}
 
-  // The request budget of one issuance with a registered account and a warm directory/nonce
-  // pool; printed for docs/acme.md.
+// Prints the exact request sequence of registration plus one single-name issuance from a cold
+// client (the numbers in docs/acme.md come from here).
+TEST_F(AcmePebbleTest, CountsTheRequestsOfOneIssuance) {
+  StartPebble();
+  auto client = NewClient(*account_key_);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->RegisterAccount(EabOptions()).ok());
+  const size_t registration = counting_->log().size();
+  Http01Solver solver(*responder_);
+  auto issued = Issue(*client, {"count.acme-signer.test"}, solver);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  ExpectValidCertificate(*issued, {"count.acme-signer.test"});
   const auto log = counting_->log();
-  std::cout << "HTTP requests for one 2-name http-01 issuance: " << log.size() << "\n";
+  std::cout << "HTTP requests: registration " << registration << ", one 1-name http-01 issuance "
+            << log.size() - registration << ", total " << log.size() << "\n";
   for (const auto& entry : log) {
     std::cout << "  " << MethodName(entry.method) << " " << entry.url << " -> " << entry.status
               << "\n";
   }
-  EXPECT_GE(log.size(), 9u);
+  // directory, newNonce, lookup, newAccount; then at least newOrder, authz, challenge, authz
+  // poll, order, finalize, certificate. Never a second newNonce: every response refills the
+  // pool.
+  EXPECT_EQ(registration, 4u);
+  EXPECT_GE(log.size() - registration, 7u);
+  size_t heads = 0;
+  for (const auto& entry : log) heads += entry.method == http::HttpMethod::kHead;
+  EXPECT_EQ(heads, 1u);
 }
 
 TEST_F(AcmePebbleTest, IssuesAWildcardWithDns01ThroughChalltestsrv) {
@@ -408,6 +428,7 @@ TEST_F(AcmePebbleTest, ARefusedNameReachesTheCallerAsTheCasProblemDocument) {
   order.identifiers = {Identifier::Dns("bad!name.acme-signer.test")};
   auto created = client->CreateOrder(order);
   ASSERT_FALSE(created.ok());
+  std::cout << "refused name: " << created.status().message() << "\n";
   EXPECT_THAT(created, StatusIs(absl::StatusCode::kInvalidArgument,
                                 AllOf(HasSubstr("creating an order for bad!name.acme-signer.test"),
                                       HasSubstr("illegal character"))));
@@ -436,6 +457,23 @@ TEST_F(AcmePebbleTest, AccountKeyRolloverKeepsTheAccount) {
   NewOrderOptions order;
   order.identifiers = {Identifier::Dns("rollover.acme-signer.test")};
   EXPECT_TRUE(client->CreateOrder(order).ok());
+}
+
+TEST_F(AcmePebbleTest, DownloadsAlternateChainsAndSelectsThePreferredIssuer) {
+  StartPebble({{"PEBBLE_WFE_NONCEREJECT", "0"}, {"PEBBLE_ALTERNATE_ROOTS", "1"}});
+  auto client = RegisteredClient();
+  ASSERT_NE(client, nullptr);
+  Http01Solver solver(*responder_);
+  auto issued = Issue(*client, {"chains.acme-signer.test"}, solver);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  const auto& chains = issued->certificate.all_chains;
+  ASSERT_EQ(chains.size(), 2u);
+  EXPECT_NE(chains[0].issuer_common_name, chains[1].issuer_common_name);
+  EXPECT_EQ(chains[0].leaf_der, chains[1].leaf_der);
+  EXPECT_EQ(SelectChain(chains, chains[1].issuer_common_name), 1u);
+  // The default chain verifies against root 0 (ExpectValidCertificate fetches /roots/0).
+  EXPECT_EQ(issued->certificate.chain.url, chains[0].url);
+  ExpectValidCertificate(*issued, {"chains.acme-signer.test"});
 }
 
 TEST_F(AcmePebbleTest, RenewalInfoIsUnavailableBecausePebbleHasNoAri) {
