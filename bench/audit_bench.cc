@@ -138,8 +138,8 @@ int main(int argc, char** argv) {
   if (!module.ok()) Fail(module.status().ToString());
   auto token = acme_signer::hsm::Token::Open(*module, token_info->uri, token_info->pin_file);
   if (!token.ok()) Fail(token.status().ToString());
-  auto key = (*token)->GenerateSigningKey("pkcs11:object=audit-key",
-                                          acme_signer::hsm::KeyType::kEcP256);
+  auto key =
+      (*token)->GenerateSigningKey("pkcs11:object=audit-key", acme_signer::hsm::KeyType::kEcP256);
   if (!key.ok()) Fail(key.status().ToString());
 
   std::printf("durable appends, checkpoint every 256 (SoftHSM2 ES256), %.0f s per row, dir %s\n",

@@ -43,7 +43,7 @@ struct FileScan {
   uint64_t last_seq = 0;
   std::string last_hash;
   bool last_is_checkpoint = false;
-  uint64_t since_checkpoint = 0;  // records after the last checkpoint in this file
+  uint64_t since_checkpoint = 0;        // records after the last checkpoint in this file
   std::optional<uint64_t> torn_offset;  // start of a final line without '\n'
   uint64_t size = 0;
 };
@@ -120,9 +120,7 @@ absl::StatusOr<std::vector<std::string>> AuditLogFiles(const std::string& path) 
 }
 
 AuditLog::AuditLog(AuditLogOptions options, const hsm::JwsSigner* signer)
-    : options_(std::move(options)),
-      signer_(signer),
-      key_id_(Sha256Hex(signer->PublicKeyDer())) {}
+    : options_(std::move(options)), signer_(signer), key_id_(Sha256Hex(signer->PublicKeyDer())) {}
 
 AuditLog::~AuditLog() { (void)Close(); }
 
@@ -260,8 +258,8 @@ absl::Status AuditLog::QueueCheckpointLocked(absl::string_view trigger, nlohmann
   cp["time"] = FormatAuditTime(absl::Now());
   absl::StatusOr<std::string> signature = signer_->Sign(CheckpointSigningInput(cp));
   if (!signature.ok()) {
-    return absl::Status(signature.status().code(),
-                        absl::StrCat("cannot sign audit checkpoint: ", signature.status().message()));
+    return absl::Status(signature.status().code(), absl::StrCat("cannot sign audit checkpoint: ",
+                                                                signature.status().message()));
   }
   cp["signature"] = absl::WebSafeBase64Escape(*signature);
   uint64_t seq = next_seq_;
@@ -279,9 +277,9 @@ absl::StatusOr<uint64_t> AuditLog::Append(const AuditRecord& record) {
         absl::StrCat("audit log ", active_file_name_, " is closed"));
   }
   if (!failed_.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("audit log ", active_file_name_,
-                                                      " failed earlier and must be reopened: ",
-                                                      failed_.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("audit log ", active_file_name_,
+                     " failed earlier and must be reopened: ", failed_.message()));
   }
   nlohmann::json event = AuditRecordToJson(record);
   event["kind"] = kAuditKindEvent;

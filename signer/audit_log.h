@@ -44,9 +44,9 @@
 namespace acme_signer::signer {
 
 struct AuditLogOptions {
-  std::string path;                           // the first file; later ones get ".N"
-  uint64_t checkpoint_interval = 256;         // records between signed checkpoints (>= 1)
-  uint64_t rotate_bytes = 64ull << 20;        // start a new file once the active one is this big
+  std::string path;                     // the first file; later ones get ".N"
+  uint64_t checkpoint_interval = 256;   // records between signed checkpoints (>= 1)
+  uint64_t rotate_bytes = 64ull << 20;  // start a new file once the active one is this big
   // Optional. When set, each durable checkpoint's (seq, hash) is stored under
   // kAuditCheckpointKey and the audit public key (DER, base64) under kAuditPublicKeyKey, so the
   // verifier can detect a log cut off after its last checkpoint. Not owned; must outlive the log.

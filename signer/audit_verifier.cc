@@ -29,8 +29,7 @@ std::string BaseName(const std::string& path) {
 absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParseSpki(absl::string_view der) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
   SslUniquePtr<EVP_PKEY> pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
-  if (pkey == nullptr ||
-      p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
+  if (pkey == nullptr || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
     return SslError(absl::StatusCode::kInvalidArgument,
                     "audit public key is not a DER SubjectPublicKeyInfo");
   }
@@ -93,8 +92,7 @@ class CheckpointKey {
       signature = der_sig;
     }
     SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-    if (ctx == nullptr ||
-        EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey_.get()) != 1) {
+    if (ctx == nullptr || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey_.get()) != 1) {
       SslErrors();  // drop the queue: the answer is "does not verify"
       return false;
     }
@@ -127,8 +125,7 @@ bool IsHex64(const nlohmann::json& value) {
 // Walks the chain line by line, remembering what it needs to check the next record.
 class ChainVerifier {
  public:
-  ChainVerifier(const CheckpointKey& key, AuditVerifyReport& report)
-      : key_(key), report_(report) {}
+  ChainVerifier(const CheckpointKey& key, AuditVerifyReport& report) : key_(key), report_(report) {}
 
   // Checks one complete line. False when a problem was recorded.
   bool Line(const std::string& file, uint64_t line_no, uint64_t offset, const std::string& text) {
@@ -138,9 +135,8 @@ class ChainVerifier {
     nlohmann::json record = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (record.is_discarded() || !record.is_object()) return Fail(0, "line is not a JSON object");
     auto seq_it = record.find("seq");
-    uint64_t seq = seq_it != record.end() && seq_it->is_number_unsigned()
-                       ? seq_it->get<uint64_t>()
-                       : 0;
+    uint64_t seq =
+        seq_it != record.end() && seq_it->is_number_unsigned() ? seq_it->get<uint64_t>() : 0;
     if (seq == 0) return Fail(0, "record has no positive integer \"seq\"");
     if (CanonicalJson(record) != text) {
       // Duplicate keys, reordered keys or extra whitespace: a reader could see other values
@@ -181,15 +177,14 @@ class ChainVerifier {
       auto torn_offset = record.find("torn_offset");
       if (!is_checkpoint || trigger == record.end() || *trigger != "recovery" ||
           torn_offset == record.end() || *torn_offset != pending_torn_->second) {
-        return Fail(seq, absl::StrCat("file ", pending_torn_->first,
-                                      " ends in a partial line at byte offset ",
-                                      pending_torn_->second,
-                                      " that no recovery checkpoint accounts for"));
+        return Fail(
+            seq,
+            absl::StrCat("file ", pending_torn_->first, " ends in a partial line at byte offset ",
+                         pending_torn_->second, " that no recovery checkpoint accounts for"));
       }
       report_.notes.push_back(absl::StrCat(pending_torn_->first,
                                            ": partial line from a crash at byte offset ",
-                                           pending_torn_->second, " (recovered at seq ", seq,
-                                           ")"));
+                                           pending_torn_->second, " (recovered at seq ", seq, ")"));
       pending_torn_.reset();
     }
     if (is_checkpoint && !Checkpoint(record, seq)) return false;
@@ -273,8 +268,8 @@ class ChainVerifier {
   }
 
   bool Fail(uint64_t seq, std::string what) {
-    report_.problem = AuditProblem{file_, line_, offset_,
-                                   seq != 0 ? seq : report_.last_seq + 1, std::move(what)};
+    report_.problem =
+        AuditProblem{file_, line_, offset_, seq != 0 ? seq : report_.last_seq + 1, std::move(what)};
     return false;
   }
 
@@ -291,17 +286,17 @@ class ChainVerifier {
 
 std::string AuditVerifyReport::Summary() const {
   if (problem.has_value()) {
-    return absl::StrCat("FAILED: ", problem->file,
-                        problem->line != 0 ? absl::StrCat(" line ", problem->line, " (byte ",
-                                                          problem->byte_offset, ")")
-                                           : std::string(),
-                        " seq ", problem->seq, ": ", problem->what, ". ", records,
-                        " records before it verified.");
+    return absl::StrCat(
+        "FAILED: ", problem->file,
+        problem->line != 0
+            ? absl::StrCat(" line ", problem->line, " (byte ", problem->byte_offset, ")")
+            : std::string(),
+        " seq ", problem->seq, ": ", problem->what, ". ", records, " records before it verified.");
   }
-  std::string out = absl::StrCat("OK: ", records, " records in ", files.size(), " file(s), ",
-                                 checkpoints, " signed checkpoints; last seq ", last_seq,
-                                 ", last checkpoint seq ", last_checkpoint_seq, "; ",
-                                 unsigned_tail, " records after the last checkpoint.");
+  std::string out =
+      absl::StrCat("OK: ", records, " records in ", files.size(), " file(s), ", checkpoints,
+                   " signed checkpoints; last seq ", last_seq, ", last checkpoint seq ",
+                   last_checkpoint_seq, "; ", unsigned_tail, " records after the last checkpoint.");
   for (const std::string& note : notes) absl::StrAppend(&out, " Note: ", note, ".");
   return out;
 }

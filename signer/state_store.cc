@@ -153,9 +153,9 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& 
   ::close(fd);
 
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   Db db(raw);
   if (rc != SQLITE_OK) {
     return SqliteError(db.get(), rc, absl::StrCat("cannot open state store ", path));
@@ -185,9 +185,9 @@ absl::Status StateStore::Migrate() {
   int version = sqlite3_column_int(version_stmt.get(), 0);
   version_stmt.reset();
   if (version > kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "state store ", path_, " has schema version ", version, ", newer than this signer's ",
-        kSchemaVersion, "; use a newer acme-signer"));
+    return absl::FailedPreconditionError(absl::StrCat("state store ", path_, " has schema version ",
+                                                      version, ", newer than this signer's ",
+                                                      kSchemaVersion, "; use a newer acme-signer"));
   }
   if (version == kSchemaVersion) return absl::OkStatus();
 
@@ -214,10 +214,9 @@ absl::Status StateStore::Migrate() {
 
 absl::Status StateStore::SetValue(absl::string_view key, absl::string_view value) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   Prepare(db_.get(),
-                           "INSERT INTO kv (key, value) VALUES (?1, ?2) "
-                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "INSERT INTO kv (key, value) VALUES (?1, ?2) "
+                                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
   BindAll(stmt.get(), key, value);
   int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_DONE) {
@@ -263,9 +262,8 @@ absl::Status StateStore::RecordOrder(absl::string_view order_url, absl::string_v
   }
   std::string existing = ColumnText(owner.get(), 0);
   if (existing != agent) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("order ", order_url, " belongs to agent \"", existing, "\", not \"", agent,
-                     "\""));
+    return absl::AlreadyExistsError(absl::StrCat("order ", order_url, " belongs to agent \"",
+                                                 existing, "\", not \"", agent, "\""));
   }
   return absl::OkStatus();
 }
@@ -336,9 +334,9 @@ absl::Status StateStore::RecordCertificate(const CertificateRecord& cert) {
   }
   if (sqlite3_changes(db_.get()) == 1) return absl::OkStatus();
 
-  ASSIGN_OR_RETURN(Stmt existing,
-                   Prepare(db_.get(),
-                           "SELECT agent, certificate_sha256 FROM inventory WHERE serial = ?1"));
+  ASSIGN_OR_RETURN(
+      Stmt existing,
+      Prepare(db_.get(), "SELECT agent, certificate_sha256 FROM inventory WHERE serial = ?1"));
   BindAll(existing.get(), cert.serial);
   rc = sqlite3_step(existing.get());
   if (rc != SQLITE_ROW) {
@@ -346,9 +344,9 @@ absl::Status StateStore::RecordCertificate(const CertificateRecord& cert) {
   }
   if (ColumnText(existing.get(), 0) != cert.agent ||
       ColumnText(existing.get(), 1) != cert.certificate_sha256) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "certificate serial ", cert.serial,
-        " is already recorded with a different agent or certificate hash"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("certificate serial ", cert.serial,
+                     " is already recorded with a different agent or certificate hash"));
   }
   return absl::OkStatus();
 }

@@ -369,10 +369,10 @@ TEST_F(AuditLogTest, FailsClosedWhenACheckpointCannotBeSigned) {
   auto log = AuditLog::Open(Options(/*interval=*/2), &signer);
   ASSERT_TRUE(log.ok()) << log.status();
   ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
-  EXPECT_THAT((*log)->Append(Allowed(2)).status(),
-              StatusIs(absl::StatusCode::kUnavailable,
-                       AllOf(HasSubstr("cannot sign audit checkpoint"),
-                             HasSubstr("test token removed"))));
+  EXPECT_THAT(
+      (*log)->Append(Allowed(2)).status(),
+      StatusIs(absl::StatusCode::kUnavailable,
+               AllOf(HasSubstr("cannot sign audit checkpoint"), HasSubstr("test token removed"))));
   EXPECT_THAT((*log)->Append(Allowed(3)).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("must be reopened")));
 }
@@ -398,8 +398,8 @@ TEST_F(AuditLogTest, FailsClosedWhenTheDiskIsFullAndRecoversOnReopen) {
 
     EXPECT_THAT(status, StatusIs(absl::StatusCode::kOutOfRange,
                                  AllOf(HasSubstr("cannot write audit log"), HasSubstr(path_))));
-    EXPECT_THAT(after, StatusIs(absl::StatusCode::kFailedPrecondition,
-                                HasSubstr("must be reopened")));
+    EXPECT_THAT(after,
+                StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("must be reopened")));
     EXPECT_THAT((*log)->Close(), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr(path_)));
   }
   // The file now ends in the first 100 bytes of record 2: reopening keeps them and moves on.

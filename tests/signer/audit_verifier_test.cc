@@ -7,8 +7,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -376,9 +376,9 @@ TEST_F(AuditVerifierTest, AcceptsThePublicKeyAsPemOrDer) {
   absl::StatusOr<std::string> from_der = AuditPublicKeyDer(key_.PublicKeyDer());
   ASSERT_TRUE(from_der.ok()) << from_der.status();
   EXPECT_EQ(*from_der, key_.PublicKeyDer());
-  EXPECT_THAT(AuditPublicKeyDer("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
-                  .status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("PUBLIC KEY")));
+  EXPECT_THAT(
+      AuditPublicKeyDer("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n").status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("PUBLIC KEY")));
   EXPECT_THAT(AuditPublicKeyDer("garbage").status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("SubjectPublicKeyInfo")));
 }

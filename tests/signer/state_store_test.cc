@@ -70,11 +70,12 @@ TEST_F(StateStoreTest, ValuesSurviveCloseAndReopen) {
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->SetValue("account_url", "https://ca.test/acct/1").ok());
     ASSERT_TRUE(store->SetValue("account_url", "https://ca.test/acct/2").ok());
-    ASSERT_TRUE(store->RecordOrder("https://ca.test/order/1", "web1", {"dns:a.example.com"},
-                                   "https://ca.test/finalize/1")
+    ASSERT_TRUE(store
+                    ->RecordOrder("https://ca.test/order/1", "web1", {"dns:a.example.com"},
+                                  "https://ca.test/finalize/1")
                     .ok());
-    ASSERT_TRUE(store->RecordCertificate(Cert("01", "web1", absl::FromUnixSeconds(1800000000)))
-                    .ok());
+    ASSERT_TRUE(
+        store->RecordCertificate(Cert("01", "web1", absl::FromUnixSeconds(1800000000))).ok());
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -114,8 +115,9 @@ TEST_F(StateStoreTest, RecordingTheSameOrderTwiceForTheSameAgentIsARetry) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(store->RecordOrder("https://ca.test/order/7", "web1", {"dns:a.example.com"},
-                                   "https://ca.test/finalize/7")
+    ASSERT_TRUE(store
+                    ->RecordOrder("https://ca.test/order/7", "web1", {"dns:a.example.com"},
+                                  "https://ca.test/finalize/7")
                     .ok());
   }
   auto order = store->FindOrderByFinalizeUrl("https://ca.test/finalize/7");
@@ -185,10 +187,10 @@ TEST_F(StateStoreTest, InventoryCanBeListedPerAgentInExpiryOrder) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->RecordCertificate(Cert("03", "web1", absl::FromUnixSeconds(1900000000))).ok());
   ASSERT_TRUE(store->RecordCertificate(Cert("02", "web2", absl::FromUnixSeconds(1850000000))).ok());
-  ASSERT_TRUE(
-      store->RecordCertificate(Cert("01", "web1", absl::FromUnixSeconds(1800000000) +
-                                                      absl::Milliseconds(500)))
-          .ok());
+  ASSERT_TRUE(store
+                  ->RecordCertificate(Cert(
+                      "01", "web1", absl::FromUnixSeconds(1800000000) + absl::Milliseconds(500)))
+                  .ok());
   ASSERT_TRUE(store->RecordCertificate(Cert("04", "web1", absl::FromUnixSeconds(1800000000))).ok());
 
   auto web1 = store->ListInventory("web1");
@@ -231,8 +233,9 @@ TEST_F(StateStoreTest, IsSafeToUseFromManyThreads) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 10; ++i) {
         std::string serial = std::to_string(t) + "-" + std::to_string(i);
-        EXPECT_TRUE(store->RecordCertificate(Cert(serial, "web" + std::to_string(t),
-                                                  absl::FromUnixSeconds(1800000000 + i)))
+        EXPECT_TRUE(store
+                        ->RecordCertificate(Cert(serial, "web" + std::to_string(t),
+                                                 absl::FromUnixSeconds(1800000000 + i)))
                         .ok());
       }
     });
@@ -264,9 +267,9 @@ TEST_F(StateStoreTest, RefusesADatabaseFromANewerSchema) {
     ASSERT_EQ(sqlite3_exec(db.get(), "PRAGMA user_version = 99", nullptr, nullptr, nullptr),
               SQLITE_OK);
   }
-  EXPECT_THAT(StateStore::Open(path_).status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("schema version 99, newer than")));
+  EXPECT_THAT(
+      StateStore::Open(path_).status(),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("schema version 99, newer than")));
 }
 
 }  // namespace
