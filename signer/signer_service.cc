@@ -9,6 +9,9 @@
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "signer/csr_checks.h"
+#include "signer/jws_request_classifier.h"
+#include "acme/jws.h"
+#include "absl/strings/escaping.h"
 #include "signer/name_policy.h"
 
 namespace acme_signer::signer {
@@ -164,6 +167,7 @@ grpc::Status SignerService::GetAccount(Context* context, const pb::GetAccountReq
     response->set_account_url(deps_.acme->account_url());
     response->set_jwk_thumbprint(*thumbprint);
     response->set_jws_algorithm(std::string(deps_.acme->account_key().Algorithm()));
+    response->set_account_jwk(deps_.acme->account_key().PublicJwk());
   }
   return ToGrpcStatus(call.Finish(thumbprint.status()));
 }
@@ -405,11 +409,91 @@ grpc::Status SignerService::GetRenewalInfo(Context* context,
 }
 
 grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* request,
-                                    pb::SignJwsResponse*) {
+                                    pb::SignJwsResponse* response) {
   Call call(*this, *context, "SignJws");
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
   call.record().request.url = request->url();
-  return ToGrpcStatus(call.Deny(absl::UnimplementedError("SignJws is not enabled")));
+  absl::StatusOr<acme::Directory> directory = deps_.acme->GetDirectory();
+  if (!directory.ok()) return ToGrpcStatus(call.Finish(directory.status()));
+
+  JwsRequestContext jws_context;
+  jws_context.directory = CaDirectory{call.config().acme.directory_url,
+                                      directory->new_nonce,
+                                      directory->new_account,
+                                      directory->new_order,
+                                      directory->revoke_cert,
+                                      directory->key_change,
+                                      directory->renewal_info,
+                                      deps_.acme->account_url()};
+  jws_context.account_public_key_der = deps_.acme->account_key().PublicKeyDer();
+  const std::string agent = call.agent();
+  jws_context.find_order_by_finalize_url =
+      [&](absl::string_view url) -> std::optional<KnownOrder> {
+    absl::StatusOr<OrderRecord> known = deps_.store->FindOrderByFinalizeUrl(url);
+    if (!known.ok() && !request->order_url().empty()) {
+      // Direct mode: the agent created the order with a JWS we signed but we never saw the
+      // CA's answer; look at the order ourselves. It is the agent's from now on (another
+      // agent's claim on the same order fails in RecordOrder).
+      absl::StatusOr<acme::Fetched<acme::Order>> fetched =
+          deps_.acme->GetOrder(request->order_url());
+      if (!fetched.ok() || fetched->value.finalize != url) return std::nullopt;
+      if (!CheckIdentifiers(call.policy(), ToPolicyIdentifiers(fetched->value.identifiers)).ok()) {
+        return std::nullopt;
+      }
+      if (!deps_.store
+               ->RecordOrder(request->order_url(), agent,
+                             IdentifierStrings(fetched->value.identifiers), fetched->value.finalize)
+               .ok()) {
+        return std::nullopt;
+      }
+      known = deps_.store->FindOrderByFinalizeUrl(url);
+    }
+    if (!known.ok()) return std::nullopt;
+    return KnownOrder{known->order_url, known->finalize_url,
+                      ToPolicyIdentifiers(ParseIdentifierStrings(known->identifiers)),
+                      known->agent};
+  };
+  jws_context.find_challenge_owner = [&](absl::string_view url) -> std::optional<std::string> {
+    absl::StatusOr<std::optional<std::string>> owner =
+        deps_.store->GetValue(absl::StrCat(kChallengeOwnerPrefix, url));
+    if (!owner.ok() || !owner->has_value()) return std::nullopt;
+    return **owner;
+  };
+  absl::StatusOr<JwsClassification> classified =
+      ClassifyJwsRequest(jws_context, call.policy(), request->url(), request->payload());
+  if (!classified.ok()) return ToGrpcStatus(call.Deny(classified.status()));
+  std::vector<std::string> names;
+  for (const Identifier& id : classified->identifiers) names.push_back(absl::StrCat(id.type, ":", id.value));
+  call.record().request.identifiers = names;
+  call.record().request.order_url = classified->order_url;
+  if (classified->csr.has_value()) call.record().request.csr_sha256 = classified->csr->csr_sha256_hex;
+  call.record().reason = absl::StrCat("allowed ", JwsRequestKindName(classified->kind));
+
+  absl::Status result = [&]() -> absl::Status {
+    std::string nonce = request->nonce();
+    if (nonce.empty()) {
+      ASSIGN_OR_RETURN(nonce, deps_.acme->TakeNonce());
+    }
+    acme::JwsHeader header;
+    header.alg = std::string(deps_.acme->account_key().Algorithm());
+    header.nonce = nonce;
+    header.url = request->url();
+    header.kid = deps_.acme->account_url();
+    ASSIGN_OR_RETURN(acme::JwsSigningInput input,
+                     acme::BuildJwsSigningInput(header, request->payload()));
+    // The signature leaves only after the audit record is durable (Finish below); it is
+    // computed first so a token failure is recorded as the outcome.
+    ASSIGN_OR_RETURN(std::string signature,
+                     deps_.acme->account_key().Sign(input.signing_input));
+    response->set_protected_header(input.protected_b64);
+    response->set_payload(input.payload_b64);
+    response->set_signature(absl::WebSafeBase64Escape(signature));
+    response->set_flattened_json(acme::AssembleFlattenedJws(input, signature));
+    return absl::OkStatus();
+  }();
+  absl::Status finished = call.Finish(result);
+  if (!finished.ok()) response->Clear();
+  return ToGrpcStatus(finished);
 }
 
 }  // namespace acme_signer::signer
