@@ -199,6 +199,11 @@ absl::StatusOr<http::HttpResponse> AcmeClient::PostExpecting(absl::string_view u
                                                              absl::string_view accept) {
   ASSIGN_OR_RETURN(http::HttpResponse response, Post(url, payload, how, context, accept));
   if (IsSuccess(response.status)) return response;
+  return ErrorResponse(response, context);
+}
+
+absl::Status AcmeClient::ErrorResponse(const http::HttpResponse& response,
+                                       absl::string_view context) const {
   if (response.status >= 300 && response.status < 400) {
     return Unusable(context,
                     absl::StrCat("the CA answered HTTP ", response.status, " redirecting to \"",
@@ -206,6 +211,7 @@ absl::StatusOr<http::HttpResponse> AcmeClient::PostExpecting(absl::string_view u
                                  "\"; ACME redirects are never followed"));
   }
   const std::string media_type = http::MediaType(response.Header("content-type"));
+  // RFC 8555 requires application/problem+json; plain JSON problems are accepted too.
   if (media_type == kProblemJson || media_type == kJson) {
     auto problem = ParseProblem(response.body);
     if (problem.ok()) {
@@ -541,18 +547,7 @@ absl::StatusOr<RenewalInfo> AcmeClient::GetRenewalInfo(absl::string_view certifi
                         absl::StrCat(context, ": ", response.status().message()));
   }
   KeepNonce(*response);
-  if (!IsSuccess(response->status)) {
-    const std::string media_type = http::MediaType(response->Header("content-type"));
-    if (media_type == kProblemJson) {
-      auto problem = ParseProblem(response->body);
-      if (problem.ok()) {
-        if (problem->status == 0) problem->status = response->status;
-        problem->retry_after = RetryAfter(*response);
-        return ProblemToStatus(*problem, context);
-      }
-    }
-    return Unusable(context, absl::StrCat("the CA answered HTTP ", response->status));
-  }
+  if (!IsSuccess(response->status)) return ErrorResponse(*response, context);
   RETURN_IF_ERROR(CheckContentType(*response, kJson, context));
   auto info = ParseRenewalInfo(response->body);
   if (!info.ok()) return Unusable(context, info.status());

@@ -199,6 +199,9 @@ class AcmeClient {
   absl::StatusOr<http::HttpResponse> PostExpecting(absl::string_view url, absl::string_view payload,
                                                    Signed how, absl::string_view context,
                                                    absl::string_view accept = "");
+  // The status for a non-2xx response: the CA's problem document, a refused redirect, or
+  // Unavailable quoting the status and the start of the body.
+  absl::Status ErrorResponse(const http::HttpResponse& response, absl::string_view context) const;
   absl::StatusOr<http::HttpResponse> PostAsGetKid(absl::string_view url, absl::string_view context,
                                                   absl::string_view accept = "");
   absl::StatusOr<Account> NewAccount(const std::string& payload, absl::string_view context);

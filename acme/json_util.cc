@@ -22,7 +22,18 @@ std::string FieldName(absl::string_view what, absl::string_view field) {
 }  // namespace
 
 absl::StatusOr<Json> ParseJsonObject(absl::string_view body, absl::string_view what) {
-  Json parsed = Json::parse(body.begin(), body.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
+  // nlohmann parses iteratively but serialises and copies recursively; a hostile body of a few
+  // MiB of "[[[[..." would overflow the stack later, so deep values are refused here.
+  bool too_deep = false;
+  Json::parser_callback_t limit_depth = [&too_deep](int depth, Json::parse_event_t, Json&) {
+    if (depth > kMaxJsonDepth) too_deep = true;
+    return !too_deep;
+  };
+  Json parsed = Json::parse(body.begin(), body.end(), limit_depth, /*allow_exceptions=*/false);
+  if (too_deep) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is nested deeper than ", kMaxJsonDepth, " levels"));
+  }
   if (parsed.is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is not valid JSON"));
   }

@@ -17,8 +17,11 @@ namespace acme_signer::acme::internal {
 
 using Json = nlohmann::json;
 
+// No ACME object nests anywhere near this deep.
+inline constexpr int kMaxJsonDepth = 32;
+
 // Parses `body` as a JSON object. InvalidArgument "<what> is not valid JSON" /
-// "<what> is not a JSON object".
+// "<what> is not a JSON object" / "<what> is nested deeper than 32 levels".
 absl::StatusOr<Json> ParseJsonObject(absl::string_view body, absl::string_view what);
 
 // obj[field] as a string. InvalidArgument naming `what`.`field` when missing or not a string.

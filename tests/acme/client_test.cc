@@ -1,5 +1,9 @@
 #include "acme/client.h"
 
+#include <atomic>
+#include <set>
+#include <thread>
+
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -178,6 +182,37 @@ TEST_F(ClientTest, TransportErrorsKeepTheirCodeAndSayWhatWasBeingDone) {
               StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr("fetching order https://ca.test/my-order/1"),
                              HasSubstr("connect to ca.test failed"))));
+}
+
+TEST_F(ClientTest, ConcurrentRequestsNeverReuseANonce) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 10;
+  http_.AddDirectory();
+  // Every response (HEAD newNonce or POST) is an order carrying a fresh nonce.
+  for (int i = 0; i < kThreads * kPerThread * 2; ++i) http_.AddJson(200, kPendingOrder);
+  auto client = MakeClient();
+  ASSERT_TRUE(client->GetDirectory().ok());
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!client->GetOrder(kOrderUrl).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::set<std::string> nonces;
+  int posts = 0;
+  const auto requests = http_.requests();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (requests[i].method != http::HttpMethod::kPost) continue;
+    ++posts;
+    nonces.insert(Decode(i).header["nonce"].get<std::string>());
+  }
+  EXPECT_EQ(posts, kThreads * kPerThread);
+  EXPECT_EQ(nonces.size(), static_cast<size_t>(posts));
 }
 
 // --- Accounts ---------------------------------------------------------------------------------
@@ -583,6 +618,18 @@ TEST_F(ClientTest, FetchesRenewalInfoFromARecordedResponse) {
   EXPECT_EQ(info->window_start, absl::FromUnixSeconds(1735790400));
   EXPECT_EQ(info->retry_after, absl::Hours(6));
   EXPECT_EQ(info->explanation_url, "https://acme.example.com/docs/ari");
+}
+
+TEST_F(ClientTest, RenewalInfoErrorsCarryTheCasProblem) {
+  http_.AddDirectory(true, R"("renewalInfo":"https://ca.test/renewal-info/")");
+  http_.AddProblem(404, "malformed", "Certificate not found");
+  CertSpec spec;
+  spec.aki_hex = "0102";
+  auto info = MakeClient()->GetRenewalInfo(MakeCertificateDer(spec));
+  EXPECT_THAT(info, StatusIs(absl::StatusCode::kInvalidArgument,
+                             AllOf(HasSubstr("https://ca.test/renewal-info/AQI."),
+                                   HasSubstr("Certificate not found"))));
+  EXPECT_TRUE(GetProblem(info.status()).has_value());
 }
 
 TEST_F(ClientTest, RenewalInfoIsAFailedPreconditionWhenTheCaHasNoAri) {

@@ -25,6 +25,15 @@ TEST(DirectoryTest, ParsesPebblesDirectoryAndMeta) {
   EXPECT_EQ(dir->new_authz, "");
 }
 
+TEST(DirectoryTest, RefusesHostileNestingWithoutRecursingIntoIt) {
+  const std::string deep = R"({"newNonce":"https://a/n","x":)" + std::string(1 << 20, '[') +
+                           std::string(1 << 20, ']') + "}";
+  EXPECT_THAT(ParseDirectory(deep), StatusIs(kInvalid, HasSubstr("nested deeper than 32")));
+  const std::string challenge = R"({"type":"x-01","url":"https://a/c","status":"pending","j":)" +
+                                std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_THAT(ParseChallenge(challenge), StatusIs(kInvalid, HasSubstr("nested deeper")));
+}
+
 TEST(DirectoryTest, RequiresNewNonceNewAccountAndNewOrder) {
   EXPECT_THAT(ParseDirectory(R"({"newNonce":"https://a/n","newAccount":"https://a/a"})"),
               StatusIs(kInvalid, HasSubstr("directory.newOrder is missing")));
