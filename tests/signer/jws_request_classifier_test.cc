@@ -432,6 +432,19 @@ TEST_F(JwsRequestClassifierTest, MalformedJsonIsRefused) {
   }
 }
 
+TEST_F(JwsRequestClassifierTest, ObjectWithThousandsOfMembersIsRefusedByName) {
+  std::string payload = "{";
+  for (int i = 0; i < 5000; ++i) absl::StrAppend(&payload, i ? "," : "", "\"m", i, "\":0");
+  payload += "}";
+  ASSERT_LT(payload.size(), kMaxJwsPayloadSize);
+  EXPECT_THAT(Classify(Url("/order-plz"), payload),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unexpected member \"m0\"")));
+  payload.insert(payload.size() - 1, ",\"M4999\":1");
+  EXPECT_THAT(
+      Classify(Url("/order-plz"), payload),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("duplicate member \"M4999\"")));
+}
+
 TEST_F(JwsRequestClassifierTest, NulInsideANameIsRefused) {
   EXPECT_THAT(
       Classify(Url("/order-plz"),
