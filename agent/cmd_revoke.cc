@@ -1,0 +1,169 @@
+// acme-agent revoke: revoke a certificate through the signer, like `certbot revoke`.
+// The certificate is chosen by --cert-name (its live cert.pem) or --cert-path; the lineage is
+// left in place (certbot would offer to delete it; here that is a separate, explicit step).
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/certificate_info.h"
+#include "agent/command_support.h"
+#include "agent/commands.h"
+#include "agent/lineage.h"
+#include "common/files.h"
+#include "common/ssl_errors.h"
+#include "common/ssl_unique_ptr.h"
+#include "common/status_macros.h"
+
+namespace acme_signer::agent {
+namespace {
+
+constexpr char kCommand[] = "revoke";
+
+// certbot prints serials as Python's format(serial, 'x'): lowercase, no leading zeros.
+std::string CertbotSerial(absl::string_view serial_hex) {
+  size_t first = serial_hex.find_first_not_of('0');
+  if (first == absl::string_view::npos) return "0";
+  return absl::AsciiStrToLower(serial_hex.substr(first));
+}
+
+struct Reason {
+  const char* name;
+  int code;  // RFC 5280 CRLReason
+};
+
+// certbot's --reason choices; RFC 8555 §7.6 lets a subscriber use these.
+constexpr Reason kReasons[] = {
+    {"unspecified", 0}, {"keyCompromise", 1},        {"affiliationChanged", 3},
+    {"superseded", 4},  {"cessationOfOperation", 5},
+};
+
+absl::StatusOr<Reason> ParseReason(absl::string_view value) {
+  std::vector<std::string> names;
+  for (const Reason& reason : kReasons) {
+    if (absl::EqualsIgnoreCase(value, reason.name)) return reason;
+    names.push_back(reason.name);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--reason \"", value, "\" is not one of ", absl::StrJoin(names, ", ")));
+}
+
+absl::StatusOr<std::string> PemToDer(absl::string_view pem, absl::string_view source) {
+  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (bio == nullptr) return absl::InternalError("BIO_new_mem_buf failed");
+  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, " holds no PEM certificate: ", SslErrors()));
+  }
+  int len = i2d_X509(cert.get(), nullptr);
+  if (len <= 0) return absl::InternalError(absl::StrCat("i2d_X509: ", SslErrors()));
+  std::string der(static_cast<size_t>(len), '\0');
+  unsigned char* out = reinterpret_cast<unsigned char*>(der.data());
+  if (i2d_X509(cert.get(), &out) != len) {
+    return absl::InternalError(absl::StrCat("i2d_X509: ", SslErrors()));
+  }
+  return der;
+}
+
+struct Target {
+  std::string source;  // what the user named, for messages
+  std::string pem;
+};
+
+absl::StatusOr<Target> ChooseCertificate(const ArgParser& parser, const AgentConfig& config) {
+  const bool by_name = parser.Has("cert-name"), by_path = parser.Has("cert-path");
+  if (by_name == by_path) {
+    return absl::InvalidArgumentError(
+        "give exactly one of --cert-name NAME or --cert-path PATH (see `acme-agent "
+        "certificates`)");
+  }
+  Target target;
+  if (by_name) {
+    const std::string name = *parser.Get("cert-name");
+    RETURN_IF_ERROR(ValidateLineageName(name));
+    target.source = absl::StrCat("certificate ", name);
+    absl::StatusOr<std::string> pem =
+        LineageStore(config.config_dir).ReadCurrentCertificatePem(name);
+    if (pem.status().code() == absl::StatusCode::kNotFound) {
+      return absl::NotFoundError(absl::StrCat("no certificate named ", name, " in ",
+                                              config.config_dir, " (", pem.status().message(),
+                                              "); see `acme-agent certificates`"));
+    }
+    if (!pem.ok()) return pem.status();
+    target.pem = *std::move(pem);
+  } else {
+    target.source = *parser.Get("cert-path");
+    ASSIGN_OR_RETURN(target.pem, ReadFile(target.source));
+  }
+  return target;
+}
+
+}  // namespace
+
+int RunRevoke(const std::vector<std::string>& args) {
+  ArgParser parser(
+      "acme-agent revoke (--cert-name NAME | --cert-path PATH) [--reason REASON]   (revokes "
+      "through the signer)");
+  AddCommonOptions(parser);
+  parser.Value("cert-name", "NAME", "lineage whose live certificate to revoke")
+      .Value("cert-path", "PATH", "certificate file (PEM) to revoke")
+      .Value("reason", "REASON",
+             "unspecified (default), keyCompromise, affiliationChanged, superseded, "
+             "cessationOfOperation")
+      .Bool("no-delete-after-revoke",
+            "accepted for certbot compatibility; acme-agent never deletes on revoke");
+  if (auto exit_code = ParseOrExit(parser, args, kCommand)) return *exit_code;
+  CommandContext bare;
+  bare.json = parser.Has("json");
+  absl::StatusOr<Reason> reason = ParseReason(parser.GetOr("reason", "unspecified"));
+  if (!reason.ok()) {
+    Fail(&bare, kCommand, reason.status());
+    return kExitUsage;
+  }
+  absl::StatusOr<CommandContext> context = LoadContext(parser);
+  if (!context.ok()) {
+    Fail(&bare, kCommand, context.status());
+    return kExitUsage;
+  }
+  absl::StatusOr<Target> target = ChooseCertificate(parser, context->config);
+  if (!target.ok()) {
+    int code = Fail(&*context, kCommand, target.status());
+    return target.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : code;
+  }
+  absl::StatusOr<CertificateInfo> info = ParseCertificatePem(target->pem);
+  absl::StatusOr<std::string> der = PemToDer(target->pem, target->source);
+  if (!info.ok() || !der.ok()) {
+    return Fail(&*context, kCommand, !der.ok() ? der.status() : info.status());
+  }
+  const std::string serial = CertbotSerial(info->serial_hex);
+
+  absl::StatusOr<std::unique_ptr<SignerClient>> signer = ConnectToSigner(context->config);
+  if (!signer.ok()) return Fail(&*context, kCommand, signer.status());
+  context->Progress(absl::StrCat("Revoking ", serial, " (", reason->name, ") via ",
+                                 context->config.signer.address));
+  if (absl::Status s = (*signer)->RevokeCertificate(*der, reason->code); !s.ok()) {
+    return Fail(&*context, kCommand,
+                absl::Status(s.code(), absl::StrCat("could not revoke ", target->source,
+                                                    " (serial ", serial, "): ", s.message())));
+  }
+  if (context->json) {
+    std::cout << nlohmann::json({{"ok", true},
+                                 {"serial", serial},
+                                 {"reason", reason->name},
+                                 {"reason_code", reason->code}})
+                     .dump()
+              << std::endl;
+  } else {
+    context->Say(absl::StrCat("revoked ", serial, " (", reason->name, ")"));
+  }
+  return kExitOk;
+}
+
+}  // namespace acme_signer::agent

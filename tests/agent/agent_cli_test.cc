@@ -1,0 +1,459 @@
+// End-to-end tests of the acme-agent subcommands enroll, certificates and revoke (and the
+// usage errors every subcommand shares), running the real binary as a user would.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agent/lineage.h"
+#include "agent/private_key.h"
+#include "common/files.h"
+#include "common/ssl_unique_ptr.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/agent/status_matchers.h"
+#include "tests/agent/test_certs.h"
+
+extern char** environ;
+
+namespace acme_signer::agent {
+namespace {
+
+using ::acme_signer::agent::testing::IsOk;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The acme-agent binary of this build tree: tests/agent/<test> -> bin/acme-agent.
+std::string AgentBinary() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  const std::filesystem::path build = self.parent_path().parent_path().parent_path();
+  for (const char* relative : {"bin/acme-agent", "agent/acme-agent"}) {
+    const std::filesystem::path candidate = build / relative;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return "";
+}
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs acme-agent with `args`; stdout and stderr go to files in `dir` (no pipe to drain).
+Result RunAgent(const std::string& dir, const std::vector<std::string>& args) {
+  Result run;
+  const std::string binary = AgentBinary();
+  if (binary.empty()) {
+    ADD_FAILURE() << "acme-agent binary not found next to this test (build target acme-agent)";
+    return run;
+  }
+  const std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  std::vector<std::string> argv_strings = {binary};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    ADD_FAILURE() << "cannot run " << binary << ": " << strerror(rc);
+    return run;
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.out = ReadFile(out_path).value_or("");
+  run.err = ReadFile(err_path).value_or("");
+  return run;
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
+}
+
+// A loopback port nothing listens on: bound to find a free one, then closed.
+int ClosedLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// The URI SANs of a PEM CSR.
+std::vector<std::string> CsrUris(const std::string& pem, EVP_PKEY* expected_key) {
+  std::vector<std::string> uris;
+  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  SslUniquePtr<X509_REQ> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (req == nullptr) {
+    ADD_FAILURE() << "not a PEM CSR";
+    return uris;
+  }
+  EXPECT_EQ(X509_REQ_verify(req.get(), X509_REQ_get0_pubkey(req.get())), 1);
+  if (expected_key != nullptr) {
+    EXPECT_EQ(EVP_PKEY_eq(X509_REQ_get0_pubkey(req.get()), expected_key), 1)
+        << "the CSR is not for the identity key";
+  }
+  STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req.get());
+  for (int i = 0; exts != nullptr && i < sk_X509_EXTENSION_num(exts); ++i) {
+    X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
+    if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) != NID_subject_alt_name) continue;
+    SslUniquePtr<GENERAL_NAMES> names(static_cast<GENERAL_NAMES*>(X509V3_EXT_d2i(ext)));
+    for (int j = 0; names != nullptr && j < sk_GENERAL_NAME_num(names.get()); ++j) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), j);
+      if (name->type != GEN_URI) {
+        ADD_FAILURE() << "CSR has a SAN that is not a URI";
+        continue;
+      }
+      const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
+      uris.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                        static_cast<size_t>(ASN1_STRING_length(uri)));
+    }
+  }
+  sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+  return uris;
+}
+
+class AgentCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(AgentBinary().empty())
+        << "acme-agent binary not found next to this test (build target acme-agent)";
+    root_ = dir_.path();
+    config_dir_ = root_ + "/etc";
+    identity_dir_ = root_ + "/identity";
+    key_path_ = identity_dir_ + "/agent.key";
+    cert_path_ = identity_dir_ + "/agent.pem";
+    ca_path_ = identity_dir_ + "/signer-ca.pem";
+    WriteConfig(absl::StrCat("127.0.0.1:", ClosedLoopbackPort()));
+  }
+
+  void WriteConfig(const std::string& signer_address) {
+    config_path_ = root_ + "/agent.toml";
+    ASSERT_THAT(WriteFileAtomically(
+                    config_path_,
+                    absl::StrCat("config_dir = \"", config_dir_, "\"\n[signer]\naddress = \"",
+                                 signer_address, "\"\nca = \"", ca_path_,
+                                 "\"\n[identity]\ntrust_domain = \"example.org\"\n"
+                                 "name = \"web1\"\nkey = \"",
+                                 key_path_, "\"\ncert = \"", cert_path_, "\"\n"),
+                    0644),
+                IsOk());
+  }
+
+  Result Agent(std::vector<std::string> args) {
+    args.insert(args.begin() + 1, {"--config", config_path_});
+    return RunAgent(root_, args);
+  }
+
+  // Installs a lineage with a test CA certificate valid until `not_after`.
+  void InstallLineage(const std::string& name, const std::vector<std::string>& dns_names,
+                      absl::Time not_after, long serial) {
+    auto key = PrivateKey::Generate(KeySpec());
+    ASSERT_THAT(key.status(), IsOk());
+    auto key_pem = key->ToPem();
+    ASSERT_THAT(key_pem.status(), IsOk());
+    LineageFiles files;
+    files.privkey_pem = Secret(std::string(key_pem->reveal()));
+    files.cert_pem =
+        ca_.Issue(key->get(), dns_names, absl::Now() - absl::Hours(24 * 60), not_after, serial);
+    files.chain_pem = ca_.cert_pem();
+    files.fullchain_pem = files.cert_pem + files.chain_pem;
+    ASSERT_THAT(LineageStore(config_dir_).InstallNewVersion(name, files).status(), IsOk());
+  }
+
+  // Writes an enrolled-looking identity (key, client certificate, CA) so ConnectToSigner
+  // gets as far as the network.
+  void WriteIdentity() {
+    ASSERT_EQ(::mkdir(identity_dir_.c_str(), 0700), 0);
+    auto key = PrivateKey::Generate(KeySpec());
+    ASSERT_THAT(key.status(), IsOk());
+    auto key_pem = key->ToPem();
+    ASSERT_THAT(key_pem.status(), IsOk());
+    ASSERT_THAT(WriteFileAtomically(key_path_, key_pem->reveal(), 0600), IsOk());
+    ASSERT_THAT(
+        WriteFileAtomically(cert_path_,
+                            ca_.Issue(key->get(), {"web1.example.org"},
+                                      absl::Now() - absl::Hours(1), absl::Now() + absl::Hours(24)),
+                            0644),
+        IsOk());
+    ASSERT_THAT(WriteFileAtomically(ca_path_, ca_.cert_pem(), 0644), IsOk());
+  }
+
+  testing::TempDir dir_;
+  testing::TestCa ca_;
+  std::string root_, config_dir_, identity_dir_, key_path_, cert_path_, ca_path_, config_path_;
+};
+
+// --- enroll ---
+
+TEST_F(AgentCliTest, EnrollCreatesAPrivateKeyAndACsrForTheAgentSpiffeId) {
+  Result run = Agent({"enroll"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(ModeOf(key_path_), 0600u);
+  EXPECT_EQ(ModeOf(identity_dir_), 0700u);
+  const std::string csr_path = identity_dir_ + "/agent.csr";
+  EXPECT_EQ(ModeOf(csr_path), 0644u);
+
+  auto key = PrivateKey::Load(key_path_);
+  ASSERT_THAT(key.status(), IsOk());
+  EXPECT_EQ(key->spec().type, KeyType::kEcdsa);
+  EXPECT_EQ(key->spec().elliptic_curve, "secp256r1");
+  auto csr = ReadFile(csr_path);
+  ASSERT_THAT(csr.status(), IsOk());
+  EXPECT_THAT(CsrUris(*csr, key->get()), ::testing::ElementsAre("spiffe://example.org/agent/web1"));
+
+  EXPECT_THAT(run.out,
+              AllOf(HasSubstr("Created identity key " + key_path_),
+                    HasSubstr(absl::StrCat("acme-signer enroll-agent --config "
+                                           "/etc/acme-signer/signer.toml --name web1 --csr ",
+                                           csr_path, " --out ", cert_path_)),
+                    HasSubstr(cert_path_), HasSubstr(ca_path_)));
+  EXPECT_THAT(run.out + run.err, Not(HasSubstr("PRIVATE KEY")));
+}
+
+TEST_F(AgentCliTest, SecondEnrollReusesTheKeyAndTakesNameAndTrustDomainFromFlags) {
+  ASSERT_EQ(Agent({"enroll"}).exit_code, 0);
+  auto first_key = ReadFile(key_path_);
+  ASSERT_THAT(first_key.status(), IsOk());
+
+  Result run = Agent({"enroll", "--name", "web2", "--trust-domain", "other.test"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("Reused the existing identity key " + key_path_));
+  auto second_key = ReadFile(key_path_);
+  ASSERT_THAT(second_key.status(), IsOk());
+  EXPECT_EQ(*first_key, *second_key);
+
+  auto key = PrivateKey::Load(key_path_);
+  ASSERT_THAT(key.status(), IsOk());
+  auto csr = ReadFile(identity_dir_ + "/agent.csr");
+  ASSERT_THAT(csr.status(), IsOk());
+  EXPECT_THAT(CsrUris(*csr, key->get()), ::testing::ElementsAre("spiffe://other.test/agent/web2"));
+  EXPECT_THAT(run.out, HasSubstr("--name web2 "));
+}
+
+TEST_F(AgentCliTest, QuietEnrollPrintsNothingButStillEnrolls) {
+  Result run = Agent({"enroll", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(ModeOf(key_path_), 0600u);
+  EXPECT_EQ(ModeOf(identity_dir_ + "/agent.csr"), 0644u);
+}
+
+TEST_F(AgentCliTest, EnrollPrintsJson) {
+  Result run = Agent({"enroll", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  nlohmann::json out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << run.out;
+  EXPECT_EQ(out["ok"], true);
+  EXPECT_EQ(out["key"], key_path_);
+  EXPECT_EQ(out["csr"], identity_dir_ + "/agent.csr");
+  EXPECT_EQ(out["key_reused"], false);
+  EXPECT_EQ(out["spiffe_id"], "spiffe://example.org/agent/web1");
+}
+
+TEST_F(AgentCliTest, EnrollNeverReplacesAnUnreadableKey) {
+  ASSERT_EQ(::mkdir(identity_dir_.c_str(), 0700), 0);
+  ASSERT_THAT(WriteFileAtomically(key_path_, "not a key\n", 0600), IsOk());
+  Result run = Agent({"enroll"});
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_THAT(run.err, AllOf(HasSubstr(key_path_), HasSubstr("never replaces")));
+  EXPECT_EQ(ReadFile(key_path_).value_or(""), "not a key\n");
+}
+
+TEST_F(AgentCliTest, EnrollRejectsANameTheSignerWouldRefuse) {
+  Result run = Agent({"enroll", "--name", "Web_1"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, AllOf(HasSubstr("--name"), HasSubstr("Web_1"), HasSubstr("a-z")));
+  EXPECT_NE(::access(key_path_.c_str(), F_OK), 0) << "no key is made for a refused name";
+}
+
+TEST_F(AgentCliTest, EnrollWithAMissingConfigIsAUsageErrorNamingThePath) {
+  Result run = RunAgent(root_, {"enroll", "--config", root_ + "/missing.toml"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, HasSubstr(root_ + "/missing.toml"));
+}
+
+// --- certificates ---
+
+TEST_F(AgentCliTest, CertificatesSaysSoWhenThereAreNone) {
+  Result run = Agent({"certificates"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("No certificates found."));
+}
+
+TEST_F(AgentCliTest, CertificatesListsALineageLikeCertbot) {
+  const absl::Time not_after = absl::Now() + absl::Hours(24 * 30 + 12);
+  InstallLineage("example.com", {"example.com", "www.example.com"}, not_after, 1000);
+  Result run = Agent({"certificates"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(
+      run.out,
+      AllOf(HasSubstr("Found the following certs:"), HasSubstr("  Certificate Name: example.com\n"),
+            HasSubstr("    Serial Number: 3e8\n"), HasSubstr("    Key Type: ECDSA\n"),
+            HasSubstr("    Domains: example.com www.example.com\n"),
+            HasSubstr(absl::StrCat(
+                "    Expiry Date: ",
+                absl::FormatTime("%Y-%m-%d %H:%M:%S+00:00", not_after, absl::UTCTimeZone()),
+                " (VALID: 30 days)\n")),
+            HasSubstr("    Certificate Path: " + config_dir_ + "/live/example.com/fullchain.pem"),
+            HasSubstr("    Private Key Path: " + config_dir_ + "/live/example.com/privkey.pem")));
+}
+
+TEST_F(AgentCliTest, CertificatesMarksAnExpiredCertificateInvalid) {
+  InstallLineage("old.example", {"old.example"}, absl::Now() - absl::Hours(2), 7);
+  Result run = Agent({"certificates"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("(INVALID: EXPIRED)"));
+}
+
+TEST_F(AgentCliTest, CertificatesFiltersByCertNameAndPrintsAJsonArray) {
+  InstallLineage("a.example", {"a.example"}, absl::Now() + absl::Hours(24 * 10), 1);
+  InstallLineage("b.example", {"b.example", "www.b.example"}, absl::Now() + absl::Hours(24 * 10),
+                 2);
+  Result run = Agent({"certificates", "--cert-name", "b.example", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  nlohmann::json out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_array()) << run.out;
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["name"], "b.example");
+  EXPECT_EQ(out[0]["ok"], true);
+  EXPECT_EQ(out[0]["serial"], "2");
+  EXPECT_EQ(out[0]["domains"], nlohmann::json({"b.example", "www.b.example"}));
+  EXPECT_EQ(out[0]["expired"], false);
+  EXPECT_EQ(out[0]["key_type"], "ECDSA");
+}
+
+TEST_F(AgentCliTest, CertificatesShowsABrokenLineageWithItsError) {
+  InstallLineage("good.example", {"good.example"}, absl::Now() + absl::Hours(24 * 10), 1);
+  InstallLineage("broken.example", {"broken.example"}, absl::Now() + absl::Hours(24 * 10), 2);
+  ASSERT_EQ(::unlink((config_dir_ + "/archive/broken.example/privkey1.pem").c_str()), 0);
+  Result run = Agent({"certificates"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, AllOf(HasSubstr("Certificate Name: broken.example\n    Error: "),
+                             HasSubstr("Certificate Name: good.example\n    Serial Number: 1")));
+  Result json = Agent({"certificates", "--json"});
+  nlohmann::json out = nlohmann::json::parse(json.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_array()) << json.out;
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0]["name"], "broken.example");
+  EXPECT_EQ(out[0]["ok"], false);
+  EXPECT_TRUE(out[0]["error"].is_string());
+}
+
+TEST_F(AgentCliTest, CertificatesWorksWithOnlyAConfigDir) {
+  InstallLineage("example.com", {"example.com"}, absl::Now() + absl::Hours(24 * 10), 1);
+  // No --config and no /etc/acme-agent/agent.toml on a test machine: --config-dir suffices.
+  if (::access("/etc/acme-agent/agent.toml", F_OK) == 0) GTEST_SKIP() << "host has a config";
+  Result run = RunAgent(root_, {"certificates", "--config-dir", config_dir_});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("Certificate Name: example.com"));
+}
+
+// --- revoke ---
+
+TEST_F(AgentCliTest, RevokeWithTheSignerUnreachableExitsFourAndSaysSo) {
+  WriteIdentity();
+  InstallLineage("example.com", {"example.com"}, absl::Now() + absl::Hours(24 * 10), 4242);
+  Result run = Agent({"revoke", "--cert-name", "example.com", "--reason", "KEYCOMPROMISE"});
+  EXPECT_EQ(run.exit_code, 4) << run.out << run.err;
+  EXPECT_THAT(run.err, AllOf(HasSubstr("acme-agent revoke"), HasSubstr("unreachable"),
+                             HasSubstr("1092")));  // serial 4242 in hex
+}
+
+TEST_F(AgentCliTest, RevokeByCertPathReachesTheSignerToo) {
+  WriteIdentity();
+  InstallLineage("example.com", {"example.com"}, absl::Now() + absl::Hours(24 * 10), 4242);
+  Result run =
+      Agent({"revoke", "--cert-path", config_dir_ + "/live/example.com/cert.pem", "--json"});
+  EXPECT_EQ(run.exit_code, 4) << run.out << run.err;
+  nlohmann::json out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << run.out;
+  EXPECT_EQ(out["ok"], false);
+  EXPECT_THAT(out["error"].get<std::string>(), HasSubstr("unreachable"));
+}
+
+TEST_F(AgentCliTest, RevokeRejectsAnUnknownReasonListingCertbotsNames) {
+  Result run = Agent({"revoke", "--cert-name", "example.com", "--reason", "stolen"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, AllOf(HasSubstr("--reason"), HasSubstr("stolen"), HasSubstr("keyCompromise"),
+                             HasSubstr("cessationOfOperation")));
+}
+
+TEST_F(AgentCliTest, RevokeNeedsExactlyOneOfCertNameAndCertPath) {
+  Result none = Agent({"revoke"});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_THAT(none.err, AllOf(HasSubstr("--cert-name"), HasSubstr("--cert-path")));
+  Result both = Agent({"revoke", "--cert-name", "a.example", "--cert-path", "/tmp/x.pem"});
+  EXPECT_EQ(both.exit_code, 2);
+}
+
+TEST_F(AgentCliTest, RevokeOfAnUnknownLineageNamesIt) {
+  Result run = Agent({"revoke", "--cert-name", "nothing.example"});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.err, AllOf(HasSubstr("no certificate named nothing.example"),
+                             HasSubstr("acme-agent certificates")));
+}
+
+TEST_F(AgentCliTest, RevokeOfAFileWithoutACertificateSaysSo) {
+  const std::string path = root_ + "/notacert.pem";
+  ASSERT_THAT(WriteFileAtomically(path, "hello\n", 0644), IsOk());
+  Result run = Agent({"revoke", "--cert-path", path});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.err, AllOf(HasSubstr(path), HasSubstr("certificate")));
+}
+
+// --- usage errors ---
+
+TEST_F(AgentCliTest, UnknownFlagIsAUsageErrorNamingTheFlag) {
+  for (const char* command : {"enroll", "certificates", "revoke"}) {
+    Result run = Agent({command, "--frobnicate"});
+    EXPECT_EQ(run.exit_code, 2) << command;
+    EXPECT_THAT(run.err, HasSubstr("--frobnicate")) << command;
+  }
+}
+
+TEST_F(AgentCliTest, CertonlyRefusesEabCredentialsAndExplainsTheyLiveInTheSigner) {
+  Result run = Agent({"certonly", "-d", "example.com", "--eab-kid", "kid-1", "--eab-hmac-key",
+                      "c2VjcmV0LWhtYWMta2V5LXZhbHVlLXRoYXQtaXMtbG9uZw"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, AllOf(HasSubstr("--eab-"), HasSubstr("acme-signer")));
+  EXPECT_THAT(run.out + run.err, Not(HasSubstr("c2VjcmV0LWhtYWMta2V5")));
+}
+
+}  // namespace
+}  // namespace acme_signer::agent
