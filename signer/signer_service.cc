@@ -453,15 +453,19 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
                       ToPolicyIdentifiers(ParseIdentifierStrings(known->identifiers)),
                       known->agent};
   };
-  jws_context.find_challenge_owner = [&](absl::string_view url) -> std::optional<std::string> {
-    absl::StatusOr<std::optional<std::string>> owner =
-        deps_.store->GetValue(absl::StrCat(kChallengeOwnerPrefix, url));
-    if (!owner.ok() || !owner->has_value()) return std::nullopt;
-    return **owner;
-  };
+  // find_challenge_owner stays unset: in direct mode the signer never sees the agent's
+  // authorizations, and a `{}` to a challenge URL only asks the CA to validate what the agent
+  // must itself have published (docs/policy.md).
   absl::StatusOr<JwsClassification> classified =
       ClassifyJwsRequest(jws_context, call.policy(), request->url(), request->payload());
   if (!classified.ok()) return ToGrpcStatus(call.Deny(classified.status()));
+  if (classified->kind == JwsRequestKind::kNewOrder) {
+    if (absl::Status s = deps_.rate_limiter->TryAcquire(call.agent(),
+                                                        call.policy().orders_per_hour, absl::Now());
+        !s.ok()) {
+      return ToGrpcStatus(call.Deny(s));
+    }
+  }
   std::vector<std::string> names;
   for (const Identifier& id : classified->identifiers) names.push_back(absl::StrCat(id.type, ":", id.value));
   call.record().request.identifiers = names;
