@@ -1,0 +1,515 @@
+#include "tests/testing/signer_lab.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "agent/csr.h"
+#include "agent/private_key.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "http/scoped_fd.h"
+
+extern char** environ;
+
+#ifndef ACME_SIGNER_BIN
+#error "ACME_SIGNER_BIN must be defined to the path of the acme-signer binary"
+#endif
+
+namespace acme_signer::testing {
+namespace {
+
+constexpr absl::Duration kPollInterval = absl::Milliseconds(20);
+constexpr char kProbeAgent[] = "lab-probe";
+constexpr char kServingLine[] = "serving on";
+constexpr char kReloadedLine[] = "configuration reloaded";
+constexpr char kRefusedLine[] = "reload refused";
+
+// A port on 127.0.0.1 that was free a moment ago (the OS picks it; another process could
+// take it before the child binds, which is as good as tests on a shared machine get).
+absl::StatusOr<uint16_t> FreeLoopbackPort() {
+  http::ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoStatus(errno, "socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoStatus(errno, "bind 127.0.0.1:0");
+  }
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return ErrnoStatus(errno, "getsockname");
+  }
+  return ntohs(addr.sin_port);
+}
+
+std::string Tail(absl::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  return absl::StrCat("...", text.substr(text.size() - max_bytes));
+}
+
+// A TOML basic string.
+std::string TomlString(absl::string_view value) {
+  return absl::StrCat("\"", absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"\"", "\\\""}}), "\"");
+}
+
+std::string TomlStringArray(const std::vector<std::string>& values) {
+  std::vector<std::string> quoted;
+  for (const std::string& v : values) quoted.push_back(TomlString(v));
+  return absl::StrCat("[", absl::StrJoin(quoted, ", "), "]");
+}
+
+absl::Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, absl::StrCat("creating ", path));
+  }
+  return absl::OkStatus();
+}
+
+// Everything a child needs, prepared before fork(): the child of a multi-threaded parent may
+// only make async-signal-safe calls.
+struct ChildSpec {
+  std::vector<std::string> argv;
+  std::string stdin_path = "/dev/null";
+  std::string stdout_path;
+  std::string stderr_path;  // may equal stdout_path
+};
+
+absl::StatusOr<pid_t> SpawnChild(const ChildSpec& spec) {
+  std::vector<char*> argv;
+  for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  http::ScopedFd in(::open(spec.stdin_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in.valid()) return ErrnoStatus(errno, absl::StrCat("opening ", spec.stdin_path));
+  http::ScopedFd out(
+      ::open(spec.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!out.valid()) return ErrnoStatus(errno, absl::StrCat("opening ", spec.stdout_path));
+  http::ScopedFd err;
+  if (spec.stderr_path != spec.stdout_path) {
+    err = http::ScopedFd(
+        ::open(spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!err.valid()) return ErrnoStatus(errno, absl::StrCat("opening ", spec.stderr_path));
+  }
+  const int err_fd = err.valid() ? err.get() : out.get();
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return ErrnoStatus(errno, absl::StrCat("fork for ", spec.argv[0]));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    if (::dup2(in.get(), 0) < 0 || ::dup2(out.get(), 1) < 0 || ::dup2(err_fd, 2) < 0) {
+      ::_exit(127);
+    }
+    // Descriptors the test process opened without O_CLOEXEC (gRPC, curl) must not leak.
+    ::syscall(SYS_close_range, 3U, ~0U, 0U);
+    ::execve(argv[0], argv.data(), environ);
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int ExitCodeOf(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return -1;
+}
+
+// Waits for `pid` until `deadline`; the exit code, or nullopt when it is still running.
+std::optional<int> WaitFor(pid_t pid, absl::Time deadline) {
+  while (true) {
+    int wait_status = 0;
+    const pid_t r = ::waitpid(pid, &wait_status, WNOHANG);
+    if (r == pid) return ExitCodeOf(wait_status);
+    if (r < 0 && errno != EINTR) return -1;  // not our child any more: treat as gone
+    if (absl::Now() >= deadline) return std::nullopt;
+    absl::SleepFor(kPollInterval);
+  }
+}
+
+void KillAndReap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int wait_status = 0;
+  while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+size_t CountOccurrences(absl::string_view text, absl::string_view needle) {
+  size_t count = 0;
+  for (size_t pos = text.find(needle); pos != absl::string_view::npos;
+       pos = text.find(needle, pos + needle.size())) {
+    ++count;
+  }
+  return count;
+}
+
+std::string FileOrEmpty(const std::string& path) {
+  absl::StatusOr<std::string> content = ReadFile(path, 64 << 20);
+  return content.ok() ? *content : std::string();
+}
+
+}  // namespace
+
+std::vector<LabAgentPolicy> DefaultLabAgents() {
+  LabAgentPolicy web1;
+  web1.name = "web1";
+  web1.allowed_names = {"web1.example.test", "*.web1.example.test"};
+  LabAgentPolicy web2;
+  web2.name = "web2";
+  web2.allowed_names = {"web2.example.test"};
+  return {web1, web2};
+}
+
+absl::Status SignerLab::ToolsAvailable() {
+  RETURN_IF_ERROR(SoftHsmAvailable());
+  return CheckPebbleTools();
+}
+
+absl::StatusOr<std::unique_ptr<SignerLab>> SignerLab::Start(Options options) {
+  if (absl::Status tools = ToolsAvailable(); !tools.ok()) {
+    return absl::FailedPreconditionError(tools.message());
+  }
+  std::unique_ptr<SignerLab> lab(new SignerLab(std::move(options)));
+  RETURN_IF_ERROR(lab->Prepare());
+  RETURN_IF_ERROR(lab->StartSigner());
+  return lab;
+}
+
+absl::Status SignerLab::Prepare() {
+  signer_binary_ = ACME_SIGNER_BIN;
+  if (::access(signer_binary_.c_str(), X_OK) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the acme-signer binary ", signer_binary_, " is missing; build it first"));
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/acme-signer-lab-XXXXXX");
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return ErrnoStatus(errno, absl::StrCat("creating temp dir ", pattern));
+  }
+  dir_ = pattern;
+  config_path_ = absl::StrCat(dir_, "/acme-signer.toml");
+  state_dir_ = absl::StrCat(dir_, "/state");
+  audit_log_path_ = absl::StrCat(dir_, "/audit/audit.log");
+  agent_ca_path_ = absl::StrCat(dir_, "/tls/agent-ca.pem");
+  agents_dir_ = absl::StrCat(dir_, "/agents");
+  eab_key_path_ = absl::StrCat(dir_, "/eab-hmac.key");
+  signer_log_path_ = absl::StrCat(dir_, "/signer.log");
+  for (const char* sub : {"/state", "/audit", "/tls", "/agents"}) {
+    RETURN_IF_ERROR(MakeDir(absl::StrCat(dir_, sub)));
+  }
+
+  // Token labels must be unique in the process (SoftHSM2's directory is per process).
+  static std::atomic<int> lab_count{0};
+  ASSIGN_OR_RETURN(token_, CreateSoftHsmToken(absl::StrCat("signer-lab-", lab_count++)));
+
+  ASSIGN_OR_RETURN(uint16_t http_port, FreeLoopbackPort());
+  PebbleEnv::Options pebble_options;
+  pebble_options.http_port = http_port;
+  pebble_options.extra_env = options_.pebble_env;
+  ASSIGN_OR_RETURN(pebble_, PebbleEnv::Start(pebble_options));
+
+  ASSIGN_OR_RETURN(signer_port_, FreeLoopbackPort());
+  RETURN_IF_ERROR(RewriteConfig(options_.agents));
+  RETURN_IF_ERROR(WriteFileAtomically(eab_key_path_, pebble_->eab_hmac_key_b64url(), 0600));
+
+  ASSIGN_OR_RETURN(CommandResult init,
+                   RunSignerCommand({"init", "--config", config_path_, "--eab-kid",
+                                     pebble_->eab_kid(), "--eab-hmac-key-file", eab_key_path_}));
+  if (init.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("acme-signer init exited ", init.exit_code, ": ",
+                                            init.err, init.out, "\nPebble:\n", pebble_->LogTail()));
+  }
+  RETURN_IF_ERROR(EnrollAgent(kProbeAgent).status());
+  for (const std::string& name : options_.enroll) RETURN_IF_ERROR(EnrollAgent(name).status());
+  return absl::OkStatus();
+}
+
+SignerLab::~SignerLab() {
+  if (signer_pid_ > 0) KillAndReap(signer_pid_);
+  signer_pid_ = -1;
+  pebble_.reset();
+  if (dir_.empty()) return;
+  const char* keep = std::getenv("ACME_SIGNER_KEEP_TEST_DIRS");
+  if (keep != nullptr && std::strcmp(keep, "1") == 0) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+std::string SignerLab::signer_address() const { return absl::StrCat("127.0.0.1:", signer_port_); }
+
+std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) const {
+  std::string text = absl::StrCat(
+      "# Written by SignerLab (tests/testing/signer_lab.cc).\n"
+      "[server]\n"
+      "listen = ",
+      TomlString(signer_address()), "\n",
+      "tls_cert = \"tls/server.pem\"\n"
+      "tls_key = \"tls/server.key\"\n"
+      "agent_ca_cert = \"tls/agent-ca.pem\"\n"
+      "trust_domain = ",
+      TomlString(options_.trust_domain), "\n",
+      "# Tests run as root in CI.\n"
+      "allow_root = true\n"
+      "\n[acme]\n"
+      "directory_url = ",
+      TomlString(pebble_->directory_url()), "\n",
+      "ca_bundle = ", TomlString(pebble_->ca_bundle_path()), "\n",
+      "eab_kid = ", TomlString(pebble_->eab_kid()), "\n",
+      "contact = [\"mailto:pki@dept.example\"]\n"
+      "terms_of_service_agreed = true\n"
+      "\n[hsm]\n"
+      "module = ",
+      TomlString(kSoftHsmModule), "\n", "token_uri = ", TomlString(token_.uri), "\n",
+      "pin_file = ", TomlString(token_.pin_file), "\n",
+      "\n[state]\n"
+      "dir = \"state\"\n"
+      "\n[audit]\n"
+      "log = \"audit/audit.log\"\n"
+      "checkpoint_every = ",
+      options_.checkpoint_every, "\n");
+  for (const LabAgentPolicy& agent : agents) {
+    absl::StrAppend(
+        &text, "\n[[agents]]\nname = ", TomlString(agent.name), "\n",
+        "allowed_names = ", TomlStringArray(agent.allowed_names), "\n",
+        "allow_wildcard_certificates = ", agent.allow_wildcard_certificates ? "true" : "false",
+        "\n", "orders_per_hour = ", agent.orders_per_hour, "\n",
+        "max_identifiers_per_order = ", agent.max_identifiers_per_order, "\n");
+  }
+  return text;
+}
+
+absl::Status SignerLab::RewriteConfig(const std::vector<LabAgentPolicy>& agents) {
+  return WriteRawConfig(ConfigText(agents));
+}
+
+absl::Status SignerLab::WriteRawConfig(absl::string_view text) {
+  return WriteFileAtomically(config_path_, text, 0600);
+}
+
+absl::StatusOr<CommandResult> SignerLab::RunSignerCommand(
+    const std::vector<std::string>& args) const {
+  static std::atomic<int> command_count{0};
+  const int n = command_count++;
+  ChildSpec spec;
+  spec.argv.push_back(signer_binary_);
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.stdout_path = absl::StrCat(dir_, "/command-", n, ".out");
+  spec.stderr_path = absl::StrCat(dir_, "/command-", n, ".err");
+  ASSIGN_OR_RETURN(pid_t pid, SpawnChild(spec));
+  std::optional<int> exit_code = WaitFor(pid, absl::Now() + options_.timeout);
+  CommandResult result;
+  result.out = FileOrEmpty(spec.stdout_path);
+  result.err = FileOrEmpty(spec.stderr_path);
+  ::unlink(spec.stdout_path.c_str());
+  ::unlink(spec.stderr_path.c_str());
+  if (!exit_code.has_value()) {
+    KillAndReap(pid);
+    return absl::DeadlineExceededError(
+        absl::StrCat("acme-signer ", absl::StrJoin(args, " "), " did not finish in ",
+                     absl::FormatDuration(options_.timeout), ": ", Tail(result.err, 2048)));
+  }
+  result.exit_code = *exit_code;
+  return result;
+}
+
+absl::StatusOr<agent::SignerConnection> SignerLab::EnrollAgent(absl::string_view name) {
+  const std::string base = absl::StrCat(agents_dir_, "/", name);
+  ASSIGN_OR_RETURN(agent::PrivateKey key, agent::PrivateKey::Generate(agent::KeySpec()));
+  ASSIGN_OR_RETURN(Secret key_pem, key.ToPem());
+  RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(base, ".key"), key_pem.reveal(), 0600));
+  ASSIGN_OR_RETURN(std::string csr_der, agent::BuildAgentCsrDer(key, options_.trust_domain, name));
+  ASSIGN_OR_RETURN(std::string csr_pem, agent::CsrDerToPem(csr_der));
+  RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(base, ".csr"), csr_pem, 0644));
+  ASSIGN_OR_RETURN(
+      CommandResult enroll,
+      RunSignerCommand({"enroll-agent", "--config", config_path_, "--name", std::string(name),
+                        "--csr", absl::StrCat(base, ".csr"), "--out", absl::StrCat(base, ".pem")}));
+  if (enroll.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("acme-signer enroll-agent --name ", name, " exited ",
+                                            enroll.exit_code, ": ", enroll.err));
+  }
+  agent::SignerConnection connection;
+  connection.address = signer_address();
+  connection.ca_cert = agent_ca_path_;
+  connection.client_cert = absl::StrCat(base, ".pem");
+  connection.client_key = absl::StrCat(base, ".key");
+  connection.call_timeout = absl::Seconds(30);
+  for (auto& [existing, conn] : agents_) {
+    if (existing == name) {
+      conn = connection;
+      return connection;
+    }
+  }
+  agents_.emplace_back(std::string(name), connection);
+  return connection;
+}
+
+absl::StatusOr<agent::SignerConnection> SignerLab::Connection(absl::string_view name) const {
+  for (const auto& [existing, conn] : agents_) {
+    if (existing == name) return conn;
+  }
+  return absl::NotFoundError(absl::StrCat("agent ", name, " was not enrolled in this lab"));
+}
+
+absl::StatusOr<std::unique_ptr<agent::SignerClient>> SignerLab::Client(
+    absl::string_view name) const {
+  ASSIGN_OR_RETURN(agent::SignerConnection connection, Connection(name));
+  return agent::SignerClient::Connect(connection);
+}
+
+absl::Status SignerLab::StartSigner() {
+  if (signer_pid_ > 0) return absl::FailedPreconditionError("the signer is already running");
+  const size_t log_offset = SignerLog().size();
+  ChildSpec spec;
+  spec.argv = {signer_binary_, "serve", "--config", config_path_};
+  spec.stdout_path = signer_log_path_;
+  spec.stderr_path = signer_log_path_;
+  ASSIGN_OR_RETURN(signer_pid_, SpawnChild(spec));
+  absl::Status ready = WaitUntilServing(log_offset);
+  if (!ready.ok() && signer_pid_ > 0) {
+    KillAndReap(signer_pid_);
+    signer_pid_ = -1;
+  }
+  return ready;
+}
+
+absl::Status SignerLab::WaitUntilServing(size_t log_offset) {
+  const absl::Time deadline = absl::Now() + options_.timeout;
+  // Phase 1: the process says it serves (the port is bound once it prints this).
+  while (true) {
+    std::optional<int> exited = WaitFor(signer_pid_, absl::Now());
+    if (exited.has_value()) {
+      signer_pid_ = -1;
+      return absl::UnavailableError(absl::StrCat("acme-signer serve exited with ", *exited,
+                                                 " before serving:\n", SignerLogTail()));
+    }
+    const std::string log = SignerLog();
+    if (log.size() > log_offset &&
+        absl::StrContains(absl::string_view(log).substr(log_offset), kServingLine)) {
+      break;
+    }
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(
+          absl::StrCat("acme-signer serve did not report serving in time:\n", SignerLogTail()));
+    }
+    absl::SleepFor(kPollInterval);
+  }
+  // Phase 2: an mTLS handshake completes (no RPC, so nothing is audited).
+  ASSIGN_OR_RETURN(agent::SignerConnection probe, Connection(kProbeAgent));
+  grpc::SslCredentialsOptions ssl;
+  ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(probe.ca_cert));
+  ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(probe.client_cert));
+  ASSIGN_OR_RETURN(Secret key, ReadSecretFile(probe.client_key));
+  ssl.pem_private_key = std::string(key.reveal());
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("127.0.0.1");
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(probe.address, grpc::SslCredentials(ssl), args);
+  while (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(1)))) {
+    if (WaitFor(signer_pid_, absl::Now()).has_value()) {
+      signer_pid_ = -1;
+      return absl::UnavailableError(
+          absl::StrCat("acme-signer serve exited during the handshake check:\n", SignerLogTail()));
+    }
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat("no mTLS handshake with acme-signer at ",
+                                                 probe.address, " in time:\n", SignerLogTail()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> SignerLab::StopSigner(bool kill) {
+  if (signer_pid_ <= 0) return absl::FailedPreconditionError("the signer is not running");
+  const pid_t pid = signer_pid_;
+  ::kill(pid, kill ? SIGKILL : SIGTERM);
+  std::optional<int> exit_code = WaitFor(pid, absl::Now() + options_.timeout);
+  signer_pid_ = -1;
+  if (!exit_code.has_value()) {
+    KillAndReap(pid);
+    return absl::DeadlineExceededError(absl::StrCat("acme-signer did not exit within ",
+                                                    absl::FormatDuration(options_.timeout),
+                                                    " of SIGTERM (killed):\n", SignerLogTail()));
+  }
+  return *exit_code;
+}
+
+absl::Status SignerLab::ReloadSigner() {
+  if (signer_pid_ <= 0) return absl::FailedPreconditionError("the signer is not running");
+  const std::string before = SignerLog();
+  const size_t reloaded = CountOccurrences(before, kReloadedLine);
+  const size_t refused = CountOccurrences(before, kRefusedLine);
+  if (::kill(signer_pid_, SIGHUP) != 0) return ErrnoStatus(errno, "kill(SIGHUP)");
+  const absl::Time deadline = absl::Now() + options_.timeout;
+  while (absl::Now() < deadline) {
+    const std::string log = SignerLog();
+    if (CountOccurrences(log, kReloadedLine) > reloaded) return absl::OkStatus();
+    if (CountOccurrences(log, kRefusedLine) > refused) {
+      const size_t at = log.rfind(kRefusedLine);
+      return absl::FailedPreconditionError(absl::StrCat("acme-signer: ", log.substr(at)));
+    }
+    absl::SleepFor(kPollInterval);
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("acme-signer logged no reload verdict after SIGHUP:\n", SignerLogTail()));
+}
+
+absl::StatusOr<std::vector<nlohmann::json>> SignerLab::ReadAuditRecords() const {
+  std::vector<nlohmann::json> records;
+  for (int index = 0;; ++index) {
+    const std::string path =
+        index == 0 ? audit_log_path_ : absl::StrCat(audit_log_path_, ".", index);
+    if (::access(path.c_str(), F_OK) != 0) {
+      if (index == 0) return absl::NotFoundError(absl::StrCat("no audit log at ", path));
+      break;
+    }
+    ASSIGN_OR_RETURN(std::string content, ReadFile(path, 256 << 20));
+    int line_no = 0;
+    for (absl::string_view line : absl::StrSplit(content, '\n', absl::SkipEmpty())) {
+      ++line_no;
+      nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (record.is_discarded() || !record.is_object()) {
+        return absl::DataLossError(
+            absl::StrCat(path, ":", line_no, ": not a JSON object: ", Tail(line, 200)));
+      }
+      records.push_back(std::move(record));
+    }
+  }
+  return records;
+}
+
+std::string SignerLab::SignerLog() const { return FileOrEmpty(signer_log_path_); }
+
+std::string SignerLab::SignerLogTail(size_t max_bytes) const {
+  return Tail(SignerLog(), max_bytes);
+}
+
+absl::StatusOr<std::string> SignerLab::PebbleRootPem() const {
+  return pebble_->FetchRootCertificatePem();
+}
+
+}  // namespace acme_signer::testing

@@ -1,0 +1,210 @@
+// SignerLab: a complete acme-signer deployment in a temp dir, run as REAL processes, for
+// end-to-end tests: a SoftHSM2 token, Pebble (EAB required) with its mock DNS, a signer TOML
+// config, `acme-signer init`, agents enrolled with `acme-signer enroll-agent`, and
+// `acme-signer serve` as a child process.
+//
+// What Start() does, in order:
+//  1. creates a SoftHSM2 token (tests/testing/softhsm_token.h; this sets SOFTHSM2_CONF in the
+//     test process, which every child inherits). The test process itself never loads the
+//     PKCS#11 module, so tokens may be created at any time;
+//  2. starts PebbleEnv with httpPort = a free loopback port that the test's http-01 responder
+//     binds (http_port()), plus Options::pebble_env;
+//  3. writes <dir>/acme-signer.toml (listen 127.0.0.1:<free port>, every path inside the temp
+//     dir, acme.directory_url = Pebble, acme.ca_bundle = Pebble's TLS certificate, eab_kid,
+//     server.allow_root = true because CI runs tests as root, Options::agents as [[agents]]),
+//     and the EAB HMAC key to a 0600 file;
+//  4. runs `acme-signer init --config ... --eab-kid ... --eab-hmac-key-file ...`;
+//  5. enrolls Options::enroll agents (and an internal "lab-probe" identity used only for the
+//     readiness check): key and CSR made in-process (agent/csr.h, agent/private_key.h), then
+//     `acme-signer enroll-agent`;
+//  6. starts `acme-signer serve` (clean argv: only --config; environment inherited; stdout and
+//     stderr appended to signer.log) and waits until it logged "serving on" and an mTLS
+//     handshake with the probe identity completes. The probe makes no RPC, so it leaves no
+//     audit record.
+//
+// The acme-signer binary is the one CMake built: ACME_SIGNER_BIN is a compile definition of
+// the signer_lab target.
+//
+// Children get PR_SET_PDEATHSIG(SIGKILL): create the lab on a thread that outlives it (the
+// test's main thread, e.g. in SetUpTestSuite). The destructor kills (SIGKILL) and reaps the
+// signer, stops Pebble and removes the temp dir (kept when ACME_SIGNER_KEEP_TEST_DIRS=1).
+//
+// Thread-safety: not thread-safe; drive it from one thread.
+#ifndef ACME_SIGNER_TESTS_TESTING_SIGNER_LAB_H_
+#define ACME_SIGNER_TESTS_TESTING_SIGNER_LAB_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "agent/signer_client.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/pebble_env.h"
+#include "tests/testing/softhsm_token.h"
+
+namespace acme_signer::testing {
+
+// One [[agents]] entry of the generated signer config.
+struct LabAgentPolicy {
+  std::string name;
+  std::vector<std::string> allowed_names;
+  bool allow_wildcard_certificates = false;
+  int orders_per_hour = 30;
+  int max_identifiers_per_order = 10;
+};
+
+// The default policies: web1 may have web1.example.test and one label under it, web2 only
+// web2.example.test.
+std::vector<LabAgentPolicy> DefaultLabAgents();
+
+// What a finished `acme-signer` subcommand printed.
+struct CommandResult {
+  int exit_code = -1;  // -1 when killed by a signal
+  std::string out;     // stdout
+  std::string err;     // stderr
+};
+
+class SignerLab {
+ public:
+  struct Options {
+    std::vector<LabAgentPolicy> agents = DefaultLabAgents();
+    // Agents to enroll at start (they may also be absent from `agents`).
+    std::vector<std::string> enroll = {"web1", "web2"};
+    std::string trust_domain = "dept.example";
+    int64_t checkpoint_every = 256;
+    // Extra environment for Pebble, e.g. {"PEBBLE_AUTHZREUSE", "100"}.
+    std::vector<std::pair<std::string, std::string>> pebble_env;
+    // Bound on each wait for a child (init, serve readiness, shutdown).
+    absl::Duration timeout = absl::Seconds(60);
+  };
+
+  // Everything described in the file comment. Errors: FailedPrecondition when SoftHSM2 or
+  // Pebble is missing (see RequireTools), Unavailable/Internal with the failing step and the
+  // tail of the relevant log otherwise.
+  static absl::StatusOr<std::unique_ptr<SignerLab>> Start(Options options);
+
+  // OK when SoftHSM2 and Pebble are installed, else the first missing tool.
+  static absl::Status ToolsAvailable();
+
+  ~SignerLab();
+  SignerLab(const SignerLab&) = delete;
+  SignerLab& operator=(const SignerLab&) = delete;
+
+  // --- the signer process ---
+
+  // Starts `acme-signer serve` and waits until it serves. FailedPrecondition when it already
+  // runs; Unavailable (with the log tail) when it exits or does not become ready in time.
+  absl::Status StartSigner();
+  // Sends SIGTERM (or SIGKILL when `kill`) and reaps the process; returns its exit code (or
+  // 128 + signal number when a signal ended it). FailedPrecondition when it is not running;
+  // DeadlineExceeded (after which it is SIGKILLed) when it does not exit in time.
+  absl::StatusOr<int> StopSigner(bool kill = false);
+  bool signer_running() const { return signer_pid_ > 0; }
+  pid_t signer_pid() const { return signer_pid_; }
+  // Sends SIGHUP and waits for the signer's verdict in its log: OK when it logged
+  // "configuration reloaded", FailedPrecondition carrying the log line when it logged
+  // "reload refused", DeadlineExceeded when it logged neither.
+  absl::Status ReloadSigner();
+
+  // --- configuration ---
+
+  // Rewrites the config file with these [[agents]] (everything else unchanged). Takes effect
+  // at the next ReloadSigner() or StartSigner().
+  absl::Status RewriteConfig(const std::vector<LabAgentPolicy>& agents);
+  // Replaces the config file with `text` as is (e.g. a broken one).
+  absl::Status WriteRawConfig(absl::string_view text);
+  // The config text the lab would write for `agents`.
+  std::string ConfigText(const std::vector<LabAgentPolicy>& agents) const;
+
+  // --- agents ---
+
+  // Makes a P-256 key and enrollment CSR for `name` in-process and runs
+  // `acme-signer enroll-agent`; returns the connection for agent/signer_client.h. The name
+  // need not be in [[agents]]. Errors carry the command's stderr.
+  absl::StatusOr<agent::SignerConnection> EnrollAgent(absl::string_view name);
+  // The connection of an agent enrolled earlier. NotFound otherwise.
+  absl::StatusOr<agent::SignerConnection> Connection(absl::string_view name) const;
+  // SignerClient::Connect(Connection(name)).
+  absl::StatusOr<std::unique_ptr<agent::SignerClient>> Client(absl::string_view name) const;
+
+  // --- admin commands and artifacts ---
+
+  // Runs `acme-signer <args...>` to completion (stdin /dev/null, or `stdin_text` when given),
+  // capturing stdout and stderr. Internal when it cannot be started; DeadlineExceeded (after
+  // SIGKILL) when it runs longer than Options::timeout.
+  absl::StatusOr<CommandResult> RunSignerCommand(const std::vector<std::string>& args) const;
+
+  // Every record of the audit log's files, parsed, in order. Errors name the file and line.
+  absl::StatusOr<std::vector<nlohmann::json>> ReadAuditRecords() const;
+
+  // Tail of the serve process's log (stdout + stderr of every run, appended), for failure
+  // messages, and the whole log.
+  std::string SignerLogTail(size_t max_bytes = 4096) const;
+  std::string SignerLog() const;
+
+  // Pebble's root that signs issued certificates (PebbleEnv::FetchRootCertificatePem).
+  absl::StatusOr<std::string> PebbleRootPem() const;
+
+  const std::string& dir() const { return dir_; }
+  const std::string& config_path() const { return config_path_; }
+  const std::string& audit_log_path() const { return audit_log_path_; }
+  const std::string& state_dir() const { return state_dir_; }
+  const std::string& agent_ca_path() const { return agent_ca_path_; }
+  const std::string& signer_log_path() const { return signer_log_path_; }
+  const std::string& signer_binary() const { return signer_binary_; }
+  const std::string& trust_domain() const { return options_.trust_domain; }
+  // 127.0.0.1:<port> the signer listens on.
+  std::string signer_address() const;
+  // The loopback port where Pebble validates http-01: run the test's responder there.
+  uint16_t http_port() const { return pebble_->http_port(); }
+  PebbleEnv& pebble() { return *pebble_; }
+  const SoftHsmToken& token() const { return token_; }
+
+ private:
+  explicit SignerLab(Options options) : options_(std::move(options)) {}
+  absl::Status Prepare();
+  absl::Status WaitUntilServing(size_t log_offset);
+
+  Options options_;
+  std::string dir_;
+  std::string config_path_;
+  std::string audit_log_path_;
+  std::string state_dir_;
+  std::string agent_ca_path_;
+  std::string agents_dir_;
+  std::string eab_key_path_;
+  std::string signer_log_path_;
+  std::string signer_binary_;
+  uint16_t signer_port_ = 0;
+  SoftHsmToken token_;
+  std::unique_ptr<PebbleEnv> pebble_;
+  std::vector<std::pair<std::string, agent::SignerConnection>> agents_;
+  pid_t signer_pid_ = -1;
+};
+
+}  // namespace acme_signer::testing
+
+// In a test body (or SetUpTestSuite): skip on a dev machine without SoftHSM2/Pebble, FAIL
+// under CI=true.
+#define ACME_SIGNER_REQUIRE_SIGNER_LAB_TOOLS()                                             \
+  do {                                                                                     \
+    const ::absl::Status _lab_tools = ::acme_signer::testing::SignerLab::ToolsAvailable(); \
+    if (!_lab_tools.ok()) {                                                                \
+      if (::acme_signer::testing::InCi()) {                                                \
+        GTEST_FAIL() << "CI=true and a tool is missing: " << _lab_tools;                   \
+      } else {                                                                             \
+        GTEST_SKIP() << _lab_tools;                                                        \
+      }                                                                                    \
+    }                                                                                      \
+  } while (0)
+
+#endif  // ACME_SIGNER_TESTS_TESTING_SIGNER_LAB_H_
