@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -559,6 +560,9 @@ TEST_F(SignerRelayTest, RestartKeepsTheAccountOrderOwnershipAndInventory) {
   ASSERT_NE(web1, nullptr);
   absl::StatusOr<pb::GetAccountResponse> before = web1->GetAccount();
   ASSERT_TRUE(before.ok()) << before.status();
+  // An idle gRPC client reads the server's GOAWAY only at its next backup poll (5 s); close it
+  // so the signer's graceful shutdown does not wait for it.
+  web1.reset();
 
   absl::StatusOr<int> stopped = lab().StopSigner();
   ASSERT_TRUE(stopped.ok()) << stopped.status();
@@ -566,6 +570,8 @@ TEST_F(SignerRelayTest, RestartKeepsTheAccountOrderOwnershipAndInventory) {
   absl::Status started = lab().StartSigner();
   ASSERT_TRUE(started.ok()) << started;
 
+  web1 = Client("web1");
+  ASSERT_NE(web1, nullptr);
   absl::StatusOr<pb::GetAccountResponse> after = web1->GetAccount();
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->account_url(), before->account_url());
@@ -603,6 +609,22 @@ TEST_F(SignerRelayTest, ReloadWithABrokenConfigIsRefusedAndTheSignerKeepsServing
             absl::StatusCode::kPermissionDenied);
 }
 
+TEST_F(SignerRelayTest, ReloadThatChangesAStartupSettingIsRefused) {
+  reconfigured_ = true;
+  // Same file, but another listen port: only a restart could apply that.
+  std::string text = lab().ConfigText(SuiteAgents());
+  const std::string listen = absl::StrCat("listen = \"", lab().signer_address(), "\"");
+  ASSERT_THAT(text, HasSubstr(listen));
+  text = absl::StrReplaceAll(text, {{listen, "listen = \"127.0.0.1:1\""}});
+  ASSERT_TRUE(lab().WriteRawConfig(text).ok());
+  absl::Status reloaded = lab().ReloadSigner();
+  EXPECT_EQ(reloaded.code(), absl::StatusCode::kFailedPrecondition) << reloaded;
+  EXPECT_THAT(reloaded.message(), HasSubstr("server.listen changed"));
+  std::unique_ptr<agent::SignerClient> web1 = Client("web1");
+  ASSERT_NE(web1, nullptr);
+  EXPECT_TRUE(web1->GetAccount().ok());
+}
+
 TEST_F(SignerRelayTest, ReloadWithAChangedPolicyAllowsTheNewName) {
   reconfigured_ = true;
   std::unique_ptr<agent::SignerClient> web2 = Client("web2");
@@ -628,6 +650,7 @@ TEST_F(SignerRelayTest, SigtermDrainsExitsZeroAndLeavesASignedCheckpointLast) {
   std::unique_ptr<agent::SignerClient> web1 = Client("web1");
   ASSERT_NE(web1, nullptr);
   ASSERT_TRUE(web1->GetAccount().ok());  // at least one event since the last checkpoint
+  web1.reset();                          // see RestartKeepsTheAccountOrderOwnershipAndInventory
 
   absl::StatusOr<int> stopped = lab().StopSigner();
   ASSERT_TRUE(stopped.ok()) << stopped.status();
@@ -643,6 +666,32 @@ TEST_F(SignerRelayTest, SigtermDrainsExitsZeroAndLeavesASignedCheckpointLast) {
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   EXPECT_THAT(verify.out, HasSubstr("0 records after the last checkpoint"));
   // TearDown starts the signer again.
+}
+
+TEST_F(SignerRelayTest, SignerKilledMidRunRestartsAndItsAuditLogStillVerifies) {
+  std::unique_ptr<agent::SignerClient> web1 = Client("web1");
+  ASSERT_NE(web1, nullptr);
+  ASSERT_TRUE(web1->GetAccount().ok());  // an event after the last checkpoint
+  web1.reset();
+  absl::StatusOr<int> killed = lab().StopSigner(/*kill=*/true);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  EXPECT_EQ(*killed, 128 + SIGKILL);
+  // No shutdown checkpoint was written: the log ends with the unsigned event.
+  std::vector<nlohmann::json> records = AuditRecords();
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back().value("kind", ""), "event");
+
+  absl::Status started = lab().StartSigner();
+  ASSERT_TRUE(started.ok()) << started;
+  // The new run first seals what the killed one left unsigned.
+  std::vector<nlohmann::json> after = AuditRecords();
+  ASSERT_GT(after.size(), records.size());
+  EXPECT_EQ(after[records.size()].value("kind", ""), "checkpoint") << after[records.size()].dump();
+  web1 = Client("web1");
+  ASSERT_NE(web1, nullptr);
+  EXPECT_TRUE(web1->GetAccount().ok());
+  testing::CommandResult verify = Run({"audit", "verify", "--config", lab().config_path()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }
 
 }  // namespace
