@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -46,6 +47,7 @@ namespace {
 constexpr absl::Duration kPollInterval = absl::Milliseconds(20);
 constexpr char kProbeAgent[] = "lab-probe";
 constexpr char kServingLine[] = "serving on";
+constexpr char kPortMarker[] = "(port ";
 constexpr char kReloadedLine[] = "configuration reloaded";
 constexpr char kRefusedLine[] = "reload refused";
 
@@ -232,7 +234,6 @@ absl::Status SignerLab::Prepare() {
   pebble_options.extra_env = options_.pebble_env;
   ASSIGN_OR_RETURN(pebble_, PebbleEnv::Start(pebble_options));
 
-  ASSIGN_OR_RETURN(signer_port_, FreeLoopbackPort());
   RETURN_IF_ERROR(RewriteConfig(options_.agents));
   RETURN_IF_ERROR(WriteFileAtomically(eab_key_path_, pebble_->eab_hmac_key_b64url(), 0600));
 
@@ -266,7 +267,7 @@ std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) con
       "# Written by SignerLab (tests/testing/signer_lab.cc).\n"
       "[server]\n"
       "listen = ",
-      TomlString(signer_address()), "\n",
+      "\"127.0.0.1:0\"\n",
       "tls_cert = \"tls/server.pem\"\n"
       "tls_key = \"tls/server.key\"\n"
       "agent_ca_cert = \"tls/agent-ca.pem\"\n"
@@ -353,24 +354,27 @@ absl::StatusOr<agent::SignerConnection> SignerLab::EnrollAgent(absl::string_view
                                             enroll.exit_code, ": ", enroll.err));
   }
   agent::SignerConnection connection;
-  connection.address = signer_address();
   connection.ca_cert = agent_ca_path_;
   connection.client_cert = absl::StrCat(base, ".pem");
   connection.client_key = absl::StrCat(base, ".key");
   connection.call_timeout = absl::Seconds(30);
+  bool known = false;
   for (auto& [existing, conn] : agents_) {
     if (existing == name) {
       conn = connection;
-      return connection;
+      known = true;
     }
   }
-  agents_.emplace_back(std::string(name), connection);
-  return connection;
+  if (!known) agents_.emplace_back(std::string(name), connection);
+  return Connection(name);
 }
 
 absl::StatusOr<agent::SignerConnection> SignerLab::Connection(absl::string_view name) const {
   for (const auto& [existing, conn] : agents_) {
-    if (existing == name) return conn;
+    if (existing != name) continue;
+    agent::SignerConnection current = conn;
+    current.address = signer_address();
+    return current;
   }
   return absl::NotFoundError(absl::StrCat("agent ", name, " was not enrolled in this lab"));
 }
@@ -408,8 +412,21 @@ absl::Status SignerLab::WaitUntilServing(size_t log_offset) {
                                                  " before serving:\n", SignerLogTail()));
     }
     const std::string log = SignerLog();
-    if (log.size() > log_offset &&
-        absl::StrContains(absl::string_view(log).substr(log_offset), kServingLine)) {
+    const absl::string_view fresh =
+        log.size() > log_offset ? absl::string_view(log).substr(log_offset) : "";
+    const size_t serving = fresh.find(kServingLine);
+    const size_t port_at =
+        serving == absl::string_view::npos ? serving : fresh.find(kPortMarker, serving);
+    const size_t port_end = port_at == absl::string_view::npos ? port_at : fresh.find(')', port_at);
+    if (port_end != absl::string_view::npos) {
+      const absl::string_view digits =
+          fresh.substr(port_at + strlen(kPortMarker), port_end - port_at - strlen(kPortMarker));
+      uint32_t port = 0;
+      if (!absl::SimpleAtoi(digits, &port) || port == 0 || port > 65535) {
+        return absl::InternalError(
+            absl::StrCat("cannot read the port from the signer's log:\n", SignerLogTail()));
+      }
+      signer_port_ = static_cast<uint16_t>(port);
       break;
     }
     if (absl::Now() >= deadline) {

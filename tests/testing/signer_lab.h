@@ -9,7 +9,7 @@
 //     PKCS#11 module, so tokens may be created at any time;
 //  2. starts PebbleEnv with httpPort = a free loopback port that the test's http-01 responder
 //     binds (http_port()), plus Options::pebble_env;
-//  3. writes <dir>/acme-signer.toml (listen 127.0.0.1:<free port>, every path inside the temp
+//  3. writes <dir>/acme-signer.toml (listen 127.0.0.1:0, every path inside the temp
 //     dir, acme.directory_url = Pebble, acme.ca_bundle = Pebble's TLS certificate, eab_kid,
 //     server.allow_root = true because CI runs tests as root, Options::agents as [[agents]]),
 //     and the EAB HMAC key to a 0600 file;
@@ -18,9 +18,11 @@
 //     readiness check): key and CSR made in-process (agent/csr.h, agent/private_key.h), then
 //     `acme-signer enroll-agent`;
 //  6. starts `acme-signer serve` (clean argv: only --config; environment inherited; stdout and
-//     stderr appended to signer.log) and waits until it logged "serving on" and an mTLS
-//     handshake with the probe identity completes. The probe makes no RPC, so it leaves no
-//     audit record.
+//     stderr appended to signer.log) and waits until it logged "serving on ... (port N)" and an
+//     mTLS handshake with the probe identity completes. The probe makes no RPC, so it leaves
+//     no audit record. The OS picks the port at every start (no race with other processes for
+//     a port chosen in advance): after StartSigner(), take connections again (Connection(),
+//     Client(), signer_address()); clients made before a restart point at the old port.
 //
 // The acme-signer binary is the one CMake built: ACME_SIGNER_BIN is a compile definition of
 // the signer_lab target.
@@ -162,7 +164,7 @@ class SignerLab {
   const std::string& signer_log_path() const { return signer_log_path_; }
   const std::string& signer_binary() const { return signer_binary_; }
   const std::string& trust_domain() const { return options_.trust_domain; }
-  // 127.0.0.1:<port> the signer listens on.
+  // 127.0.0.1:<port> the signer listens on (the port of the latest start).
   std::string signer_address() const;
   // The loopback port where Pebble validates http-01: run the test's responder there.
   uint16_t http_port() const { return pebble_->http_port(); }
