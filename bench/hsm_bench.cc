@@ -157,8 +157,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
+      // With --benchmark_repetitions the median aggregate (reported after the repetitions)
+      // replaces the single runs; other aggregates (mean, stddev, cv) are not rates to compare.
+      if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
       auto it = run.counters.find("items_per_second");
-      if (it != run.counters.end()) rates_[run.benchmark_name()] = it->second.value;
+      if (it != run.counters.end()) rates_[run.run_name.str()] = it->second.value;
     }
   }
   void Finalize() override {
