@@ -386,6 +386,18 @@ TEST_F(SignerRelayTest, AuditVerifyAcceptsTheLiveLogAndCountsItsRecords) {
   EXPECT_EQ(count, AuditRecords().size());
 }
 
+TEST_F(SignerRelayTest, RawChannelWithTheEnrolledCertificateWorks) {
+  // The control for the two handshake tests below: the same channel set-up succeeds with the
+  // agent's real identity, so their failures come from the client certificate alone.
+  absl::StatusOr<agent::SignerConnection> web1 = lab().Connection("web1");
+  ASSERT_TRUE(web1.ok()) << web1.status();
+  absl::StatusOr<std::string> cert = ReadFile(web1->client_cert);
+  absl::StatusOr<Secret> key = ReadSecretFile(web1->client_key);
+  ASSERT_TRUE(cert.ok() && key.ok());
+  grpc::Status status = RawGetAccount(lab(), *cert, std::string(key->reveal()));
+  EXPECT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+}
+
 TEST_F(SignerRelayTest, ClientWithoutCertificateFailsTheHandshakeAndCannotBeAudited) {
   const size_t before = AuditRecords().size();
   grpc::Status status = RawGetAccount(lab(), "", "");
