@@ -10,10 +10,19 @@
 //
 //   signjws_bench --agent-config LAB/agent/agent.toml --url https://127.0.0.1:PORT/authz-v3/bench
 //                 [--signer-pid PID] [--clients 1,8,64] [--rounds 3] [--seconds 4]
-//                 [--max-rpcs 2000000]
+//                 [--max-rpcs 2000000] [--health]
+//
+// --health also runs grpc.health.v1.Health/Check (the signer's default health service: no
+// handler work, no audit, no HSM) at every level, interleaved with SignJws: the signer's gRPC +
+// mTLS floor on the same channels, so the difference is what SignJws itself costs.
 //
 // --signer-pid adds the signer's CPU time per RPC (from /proc/PID/stat). Every request goes to
 // the address in the agent config; the bench refuses a non-loopback address.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/impl/codegen/rpc_method.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -29,9 +38,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/security/credentials.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -58,12 +64,17 @@ struct Options {
   int rounds = 3;
   double seconds = 4;
   long max_rpcs = 2'000'000;  // per client level and round: the loop is bounded in count too
+  bool health = false;
 };
 
 Options ParseFlags(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
+    if (flag == "--health") {
+      o.health = true;
+      continue;
+    }
     if (i + 1 >= argc) Fail("flag " + flag + " needs a value");
     std::string value = argv[++i];
     bool ok = true;
@@ -92,8 +103,9 @@ Options ParseFlags(int argc, char** argv) {
     if (!ok) Fail("bad value for " + flag + ": " + value);
   }
   if (o.agent_config.empty() || o.url.empty()) {
-    Fail("usage: signjws_bench --agent-config AGENT_TOML --url CA_ORIGIN_URL [--signer-pid PID] "
-         "[--clients 1,8,64] [--rounds 3] [--seconds 4] [--max-rpcs N]");
+    Fail(
+        "usage: signjws_bench --agent-config AGENT_TOML --url CA_ORIGIN_URL [--signer-pid PID] "
+        "[--clients 1,8,64] [--rounds 3] [--seconds 4] [--max-rpcs N] [--health]");
   }
   return o;
 }
@@ -118,7 +130,8 @@ Credentials LoadCredentials(const std::string& agent_config_path) {
   c.address = config->signer.address;
   if (!absl::StartsWith(c.address, "127.") && !absl::StartsWith(c.address, "[::1]") &&
       !absl::StartsWith(c.address, "localhost:")) {
-    Fail("signer address " + c.address + " is not a loopback address; this bench only runs locally");
+    Fail("signer address " + c.address +
+         " is not a loopback address; this bench only runs locally");
   }
   c.server_name = config->signer.tls_server_name;
   if (c.server_name.empty()) {
@@ -135,13 +148,14 @@ Credentials LoadCredentials(const std::string& agent_config_path) {
 
 // One channel = one HTTP/2 connection (local subchannel pool: channels with equal arguments
 // would otherwise share a connection).
-std::unique_ptr<pb::Signer::Stub> NewStub(const Credentials& c) {
+std::shared_ptr<grpc::Channel> NewChannel(const Credentials& c) {
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride(c.server_name);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return pb::Signer::NewStub(
-      grpc::CreateCustomChannel(c.address, grpc::SslCredentials(c.ssl), args));
+  return grpc::CreateCustomChannel(c.address, grpc::SslCredentials(c.ssl), args);
 }
+
+enum class Rpc { kSignJws, kHealth };
 
 // utime + stime of a process, in seconds; 0 when unknown.
 double ProcessCpuSeconds(long pid) {
@@ -170,6 +184,7 @@ double SelfCpuSeconds() {
 }
 
 struct RoundResult {
+  Rpc rpc = Rpc::kSignJws;
   int clients = 0;
   long rpcs = 0;
   long errors = 0;
@@ -186,12 +201,28 @@ double Percentile(const std::vector<uint32_t>& sorted, double p) {
   return sorted[static_cast<size_t>(p * static_cast<double>(sorted.size() - 1))];
 }
 
-RoundResult RunRound(const Options& o, const Credentials& creds, int clients,
+RoundResult RunRound(const Options& o, const Credentials& creds, Rpc rpc, int clients,
                      std::string* first_error) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<pb::Signer::Stub>> stubs;
-  for (int i = 0; i < clients; ++i) stubs.push_back(NewStub(creds));
+  for (int i = 0; i < clients; ++i) {
+    channels.push_back(NewChannel(creds));
+    stubs.push_back(pb::Signer::NewStub(channels.back()));
+  }
+  // grpc.health.v1.Health/Check with an empty HealthCheckRequest (service ""), as raw bytes.
+  const grpc::internal::RpcMethod health_method("/grpc.health.v1.Health/Check",
+                                                grpc::internal::RpcMethod::NORMAL_RPC);
 
-  auto call = [&](pb::Signer::Stub& stub, long n) -> grpc::Status {
+  auto call = [&](int i, long n) -> grpc::Status {
+    if (rpc == Rpc::kHealth) {
+      grpc::Slice empty;  // a ByteBuffer must hold a slice, even an empty one
+      grpc::ByteBuffer request(&empty, 1), response;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      return grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+          channels[i].get(), health_method, &context, request, &response);
+    }
+    pb::Signer::Stub& stub = *stubs[i];
     pb::SignJwsRequest request;
     request.set_url(o.url);
     request.set_nonce("bench-nonce-" + std::to_string(n));
@@ -202,8 +233,8 @@ RoundResult RunRound(const Options& o, const Credentials& creds, int clients,
   };
   // Connect (TLS handshake) before the clock starts: the bench measures steady-state calls.
   for (int i = 0; i < clients; ++i) {
-    grpc::Status s = call(*stubs[i], -1);
-    if (!s.ok()) Fail("warm-up SignJws failed: " + s.error_message());
+    grpc::Status s = call(i, -1);
+    if (!s.ok()) Fail("warm-up call failed: " + s.error_message());
   }
 
   std::atomic<long> issued{0};
@@ -223,7 +254,7 @@ RoundResult RunRound(const Options& o, const Credentials& creds, int clients,
         long n = issued.fetch_add(1, std::memory_order_relaxed);
         if (n >= o.max_rpcs) break;
         auto t0 = Clock::now();
-        grpc::Status s = call(*stubs[i], n);
+        grpc::Status s = call(i, n);
         auto t1 = Clock::now();
         if (!s.ok()) {
           errors.fetch_add(1, std::memory_order_relaxed);
@@ -247,6 +278,7 @@ RoundResult RunRound(const Options& o, const Credentials& creds, int clients,
     if (!e.empty() && first_error->empty()) *first_error = e;
   }
   RoundResult r;
+  r.rpc = rpc;
   r.clients = clients;
   r.rpcs = static_cast<long>(all.size());
   r.errors = errors.load();
@@ -276,48 +308,55 @@ int main(int argc, char** argv) {
               creds.address.c_str(), o.url.c_str(), o.rounds, o.seconds);
   for (int c : o.clients) std::printf(" %d", c);
   std::printf(" (interleaved)\n");
-  std::printf("%-5s %7s %9s %7s %9s %9s %9s %12s %12s\n", "round", "clients", "rpcs", "errors",
-              "rpc/s", "p50 µs", "p99 µs", "client µs/rpc", "signer µs/rpc");
+  std::printf("%-5s %-7s %7s %9s %7s %9s %9s %9s %13s %13s\n", "round", "rpc", "clients", "rpcs",
+              "errors", "rpc/s", "p50 µs", "p99 µs", "client µs/rpc", "signer µs/rpc");
 
-  std::map<int, std::vector<RoundResult>> by_level;
+  std::vector<Rpc> rpcs = {Rpc::kSignJws};
+  if (o.health) rpcs.push_back(Rpc::kHealth);
+  auto rpc_name = [](Rpc rpc) { return rpc == Rpc::kHealth ? "Health" : "SignJws"; };
+  std::map<std::pair<Rpc, int>, std::vector<RoundResult>> by_level;
   std::string first_error;
   for (int round = 1; round <= o.rounds; ++round) {
     for (int clients : o.clients) {
-      RoundResult r = RunRound(o, creds, clients, &first_error);
-      by_level[clients].push_back(r);
-      std::printf("%-5d %7d %9ld %7ld %9.0f %9.0f %9.0f %12.1f %12.1f\n", round, r.clients, r.rpcs,
-                  r.errors, r.rpc_per_s, r.p50_us, r.p99_us, r.client_cpu_us_per_rpc,
-                  r.signer_cpu_us_per_rpc);
-      std::fflush(stdout);
+      for (Rpc rpc : rpcs) {
+        RoundResult r = RunRound(o, creds, rpc, clients, &first_error);
+        by_level[{rpc, clients}].push_back(r);
+        std::printf("%-5d %-7s %7d %9ld %7ld %9.0f %9.0f %9.0f %13.1f %13.1f\n", round,
+                    rpc_name(rpc), r.clients, r.rpcs, r.errors, r.rpc_per_s, r.p50_us, r.p99_us,
+                    r.client_cpu_us_per_rpc, r.signer_cpu_us_per_rpc);
+        std::fflush(stdout);
+      }
     }
   }
   if (!first_error.empty()) std::printf("first error: %s\n", first_error.c_str());
 
   std::printf("\nMedians over %d round(s):\n\n", o.rounds);
   std::printf(
-      "| clients | RPC/s | p50 latency | p99 latency | client CPU/RPC | signer CPU/RPC | RPC/s vs "
-      "%d client(s) |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+      "| RPC | clients | RPC/s | p50 latency | p99 latency | client CPU/RPC | signer CPU/RPC | "
+      "RPC/s vs %d client(s) |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
       o.clients.front());
-  double base = 0;
-  for (int clients : o.clients) {
-    const std::vector<RoundResult>& rs = by_level[clients];
-    auto median_of = [&](double RoundResult::*field) {
-      std::vector<double> v;
-      for (const RoundResult& r : rs) v.push_back(r.*field);
-      return Median(v);
-    };
-    const double rate = median_of(&RoundResult::rpc_per_s);
-    if (base == 0) base = rate;
-    std::printf("| %d | %.0f | %.2f ms | %.2f ms | %.0f µs | %s | %.2f |\n", clients, rate,
-                median_of(&RoundResult::p50_us) / 1000, median_of(&RoundResult::p99_us) / 1000,
-                median_of(&RoundResult::client_cpu_us_per_rpc),
-                o.signer_pid > 0
-                    ? (std::to_string(static_cast<long>(
-                           median_of(&RoundResult::signer_cpu_us_per_rpc) + 0.5)) +
-                       " µs")
-                          .c_str()
-                    : "n/a",
-                base > 0 ? rate / base : 0);
+  for (Rpc rpc : rpcs) {
+    double base = 0;
+    for (int clients : o.clients) {
+      const std::vector<RoundResult>& rs = by_level[{rpc, clients}];
+      auto median_of = [&](double RoundResult::*field) {
+        std::vector<double> v;
+        for (const RoundResult& r : rs) v.push_back(r.*field);
+        return Median(v);
+      };
+      const double rate = median_of(&RoundResult::rpc_per_s);
+      if (base == 0) base = rate;
+      std::printf("| %s | %d | %.0f | %.2f ms | %.2f ms | %.0f µs | %s | %.2f |\n", rpc_name(rpc),
+                  clients, rate, median_of(&RoundResult::p50_us) / 1000,
+                  median_of(&RoundResult::p99_us) / 1000,
+                  median_of(&RoundResult::client_cpu_us_per_rpc),
+                  o.signer_pid > 0 ? (std::to_string(static_cast<long>(
+                                          median_of(&RoundResult::signer_cpu_us_per_rpc) + 0.5)) +
+                                      " µs")
+                                         .c_str()
+                                   : "n/a",
+                  base > 0 ? rate / base : 0);
+    }
   }
   return 0;
 }
