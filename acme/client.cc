@@ -46,6 +46,36 @@ absl::Status CheckContentType(const http::HttpResponse& response, absl::string_v
   return absl::OkStatus();
 }
 
+// The remote signer's JWS must be the one asked for: the protected header names `url`,
+// `nonce` and the account, and the payload is `payload`. A mismatch is a signer bug (or a
+// version skew); posting it would only earn a confusing CA error.
+absl::Status CheckRemoteJws(absl::string_view jws, absl::string_view url, absl::string_view nonce,
+                            absl::string_view kid, absl::string_view payload) {
+  constexpr absl::string_view kWhat = "the JWS from the remote signer";
+  ASSIGN_OR_RETURN(Json parsed, internal::ParseJsonObject(jws, kWhat));
+  ASSIGN_OR_RETURN(std::string protected_b64, internal::RequiredString(parsed, "protected", kWhat));
+  ASSIGN_OR_RETURN(std::string payload_b64, internal::RequiredString(parsed, "payload", kWhat));
+  RETURN_IF_ERROR(internal::RequiredString(parsed, "signature", kWhat).status());
+  ASSIGN_OR_RETURN(std::string header_json,
+                   DecodeBase64Url(protected_b64, "the remote JWS's protected header"));
+  ASSIGN_OR_RETURN(Json header, internal::ParseJsonObject(header_json, "its protected header"));
+  const std::pair<absl::string_view, absl::string_view> expectations[] = {
+      {"url", url}, {"nonce", nonce}, {"kid", kid}};
+  for (const auto& [field, expected] : expectations) {
+    ASSIGN_OR_RETURN(std::string value,
+                     internal::RequiredString(header, field, "its protected header"));
+    if (value != expected) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kWhat, " has ", field, " \"", SanitizeForMessage(value, 200),
+                       "\", expected \"", SanitizeForMessage(expected, 200), "\""));
+    }
+  }
+  if (payload_b64 != Base64Url(payload)) {
+    return absl::InvalidArgumentError(absl::StrCat(kWhat, " signs another payload"));
+  }
+  return absl::OkStatus();
+}
+
 std::string RfcTime(absl::Time time) {
   return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", time, absl::UTCTimeZone());
 }
@@ -148,6 +178,14 @@ absl::StatusOr<std::string> AcmeClient::TakeNonce() {
   return nonce;
 }
 
+absl::Status AcmeClient::RequireLocalAccountKey(absl::string_view context) const {
+  if (!options_.remote_kid_jws) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      context,
+      ": not available in direct mode (the account key is in acme-signer, which signs only "
+      "kid-form requests; manage the account with acme-signer)"));
+}
+
 AcmeClient::Signed AcmeClient::AccountKid() const {
   absl::MutexLock lock(&mu_);
   return Signed{account_key_, KeyForm::kKid};
@@ -167,9 +205,25 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
                        "init`) or configure its URL"));
     }
   }
+  const bool remote = how.form == KeyForm::kKid && options_.remote_kid_jws;
   for (int attempt = 0;; ++attempt) {
     ASSIGN_OR_RETURN(std::string nonce, TakeNonce());
-    ASSIGN_OR_RETURN(std::string body, SignJws(*how.key, url, std::move(nonce), kid, payload));
+    std::string body;
+    if (remote) {
+      absl::StatusOr<std::string> jws =
+          options_.remote_kid_jws(url, payload, nonce, how.order_url_hint);
+      absl::Status usable =
+          jws.ok() ? CheckRemoteJws(*jws, url, nonce, kid, payload) : jws.status();
+      if (!usable.ok()) {
+        // The nonce never reached the CA: it is still good for the next request.
+        nonces_.Put(nonce);
+        if (jws.ok()) return absl::InternalError(absl::StrCat(context, ": ", usable.message()));
+        return absl::Status(usable.code(), absl::StrCat(context, ": ", usable.message()));
+      }
+      body = *std::move(jws);
+    } else {
+      ASSIGN_OR_RETURN(body, SignJws(*how.key, url, std::move(nonce), kid, payload));
+    }
     http::HttpRequest request;
     request.method = http::HttpMethod::kPost;
     request.url = std::string(url);
@@ -267,6 +321,7 @@ absl::StatusOr<std::string> AcmeClient::AccountThumbprint() const {
 
 absl::StatusOr<Account> AcmeClient::NewAccount(const std::string& payload,
                                                absl::string_view context) {
+  RETURN_IF_ERROR(RequireLocalAccountKey(context));
   ASSIGN_OR_RETURN(Directory directory, GetDirectory());
   const hsm::JwsSigner& key = account_key();
   ASSIGN_OR_RETURN(
@@ -313,6 +368,8 @@ absl::StatusOr<Account> AcmeClient::CreateAccount(const NewAccountOptions& optio
     return absl::InvalidArgumentError(
         "External Account Binding needs both the key id (--eab-kid) and the HMAC key");
   }
+  // Before the EAB MAC is computed: it would be wasted.
+  RETURN_IF_ERROR(RequireLocalAccountKey(context));
   ASSIGN_OR_RETURN(Directory directory, GetDirectory());
   if (directory.meta.external_account_required && options.eab_mac == nullptr) {
     return absl::FailedPreconditionError(
@@ -339,6 +396,7 @@ absl::StatusOr<Account> AcmeClient::RegisterAccount(const NewAccountOptions& opt
 
 absl::Status AcmeClient::ChangeAccountKey(const hsm::JwsSigner& new_key) {
   constexpr absl::string_view kContext = "changing the ACME account key";
+  RETURN_IF_ERROR(RequireLocalAccountKey(kContext));
   ASSIGN_OR_RETURN(Directory directory, GetDirectory());
   if (directory.key_change.empty()) {
     return absl::FailedPreconditionError(
@@ -455,8 +513,10 @@ absl::StatusOr<Fetched<Order>> AcmeClient::FinalizeOrder(absl::string_view order
   if (csr_der.empty()) return absl::InvalidArgumentError("the CSR to finalize with is empty");
   Json payload = Json::object();
   payload["csr"] = Base64Url(csr_der);
+  Signed how = AccountKid();
+  how.order_url_hint = order_url;
   ASSIGN_OR_RETURN(http::HttpResponse response,
-                   PostExpecting(finalize_url, payload.dump(), AccountKid(), context));
+                   PostExpecting(finalize_url, payload.dump(), how, context));
   RETURN_IF_ERROR(CheckContentType(response, kJson, context));
   auto order = ParseOrder(response.body);
   if (!order.ok()) return Unusable(context, order.status());

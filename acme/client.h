@@ -21,12 +21,20 @@
 //    Unavailable, "<what was being done>: <what is wrong, naming the field>". The CA is
 //    unusable for this request; retrying is safe but may not help.
 //  - Transport failures from HttpClient::Do, prefixed with what was being done.
-//  - Signer failures (hsm::JwsSigner::Sign) as they are.
+//  - Signer failures (hsm::JwsSigner::Sign, or AcmeClientOptions::remote_kid_jws) with their
+//    code, prefixed with what was being done.
 //  - FailedPrecondition for calls needing an account URL before one is known, and for
 //    features the directory does not advertise (keyChange, revokeCert, renewalInfo).
 //
+// Direct mode (AcmeClientOptions::remote_kid_jws set): the account's private key is elsewhere
+// (in acme-signer's HSM) and every kid-form JWS comes from the hook; the account key passed
+// to Create only supplies the public half (thumbprint). Requests that need the account key
+// in jwk form (newAccount, keyChange) fail with FailedPrecondition.
+//
 // Thread-safety: thread-safe. The directory is fetched once and cached; nonces are pooled
-// across threads. The HttpClient, JwsSigner(s) and MacSigner must outlive the client.
+// across threads. The HttpClient, JwsSigner(s) and MacSigner must outlive the client; the
+// remote_kid_jws hook is called from the thread making the request and must be thread-safe
+// when the client is used from several threads.
 #ifndef ACME_SIGNER_ACME_CLIENT_H_
 #define ACME_SIGNER_ACME_CLIENT_H_
 
@@ -54,6 +62,15 @@
 
 namespace acme_signer::acme {
 
+// Produces a flattened JWS (RFC 7515 §7.2.2, JSON text) of `payload` ("" for POST-as-GET)
+// for `url`, signed by the account in kid form with `nonce` in the protected header.
+// `order_url_hint` is the order URL for a finalize request (the remote signer checks the CSR
+// against that order), empty otherwise. Errors are returned to the caller of the client
+// method with their code (a PermissionDenied from the signer's policy stays PermissionDenied).
+using RemoteKidJws = std::function<absl::StatusOr<std::string>(
+    absl::string_view url, absl::string_view payload, absl::string_view nonce,
+    absl::string_view order_url_hint)>;
+
 struct AcmeClientOptions {
   // The CA's directory URL (https).
   std::string directory_url;
@@ -67,6 +84,10 @@ struct AcmeClientOptions {
   size_t max_alternate_chains = 4;
   // Clock for Retry-After dates; tests inject one.
   std::function<absl::Time()> now = [] { return absl::Now(); };
+  // Direct mode: when set, every kid-form request (newOrder, POST-as-GET, challenge,
+  // finalize, revokeCert) is signed by this hook instead of the account key. Nonces stay
+  // with the client: each badNonce retry calls the hook again with the fresh nonce.
+  RemoteKidJws remote_kid_jws;
 };
 
 // A parsed resource plus the CA's Retry-After hint from the same response.
@@ -134,7 +155,8 @@ class AcmeClient {
   const hsm::JwsSigner& account_key() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // newAccount with onlyReturnExisting (§7.3.1): the account for this key, remembering its
-  // URL. NotFound (accountDoesNotExist) when the CA has none.
+  // URL. NotFound (accountDoesNotExist) when the CA has none. FailedPrecondition in direct
+  // mode (as for CreateAccount, RegisterAccount and ChangeAccountKey).
   absl::StatusOr<Account> FindAccount();
 
   // newAccount (§7.3) with contact, termsOfServiceAgreed and EAB (§7.3.4). FailedPrecondition
@@ -174,6 +196,7 @@ class AcmeClient {
   // Revocation (§7.6), signed by the account (kid).
   absl::Status Revoke(absl::string_view certificate_der, RevocationReason reason);
   // Revocation signed by the certificate's own key (jwk form), e.g. after key compromise.
+  // Signed locally with `certificate_key` also in direct mode.
   absl::Status RevokeWithCertificateKey(absl::string_view certificate_der, RevocationReason reason,
                                         const hsm::JwsSigner& certificate_key);
 
@@ -188,6 +211,8 @@ class AcmeClient {
   struct Signed {
     const hsm::JwsSigner* key;
     KeyForm form;
+    // Finalize only: the order URL, for remote_kid_jws.
+    absl::string_view order_url_hint = {};
   };
 
   // Signs and POSTs `payload` ("" for POST-as-GET) to `url`, pooling the response's nonce and
@@ -212,6 +237,8 @@ class AcmeClient {
   void KeepNonce(const http::HttpResponse& response);
   std::optional<absl::Duration> RetryAfter(const http::HttpResponse& response) const;
   Signed AccountKid() const ABSL_LOCKS_EXCLUDED(mu_);
+  // FailedPrecondition in direct mode: `context` needs the account's private key here.
+  absl::Status RequireLocalAccountKey(absl::string_view context) const;
 
   http::HttpClient& http_;
   const AcmeClientOptions options_;
