@@ -95,6 +95,11 @@ absl::Status ReadDefaults(TomlTableReader& r, AgentConfig::Defaults* d) {
   return r.RejectUnknownKeys();
 }
 
+absl::Status ReadDirect(TomlTableReader& r, AgentConfig::Direct* d) {
+  RETURN_IF_ERROR(AbsolutePath(r, "ca_bundle", &d->ca_bundle));
+  return r.RejectUnknownKeys();
+}
+
 }  // namespace
 
 absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view text, const std::string& source) {
@@ -106,9 +111,11 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view text, const std::
   const toml::table* signer = nullptr;
   const toml::table* identity = nullptr;
   const toml::table* defaults = nullptr;
+  const toml::table* direct = nullptr;
   RETURN_IF_ERROR(top.Table("signer", &signer));
   RETURN_IF_ERROR(top.Table("identity", &identity));
   RETURN_IF_ERROR(top.Table("defaults", &defaults));
+  RETURN_IF_ERROR(top.Table("direct", &direct));
   RETURN_IF_ERROR(top.RejectUnknownKeys());
   if (signer == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": missing [signer] section"));
@@ -123,6 +130,10 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view text, const std::
   if (defaults != nullptr) {
     TomlTableReader defaults_reader(*defaults, source, "defaults");
     RETURN_IF_ERROR(ReadDefaults(defaults_reader, &config.defaults));
+  }
+  if (direct != nullptr) {
+    TomlTableReader direct_reader(*direct, source, "direct");
+    RETURN_IF_ERROR(ReadDirect(direct_reader, &config.direct));
   }
   return config;
 }

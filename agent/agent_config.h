@@ -9,6 +9,9 @@
 //   [defaults] key_type, elliptic_curve, rsa_key_size, authenticator, webroot_path,
 //              http01_port, http01_address, pre_hook, post_hook, deploy_hook,
 //              hook_timeout_seconds   (command-line flags override these per certificate)
+//   [direct]   ca_bundle: PEM file of CAs trusted for the ACME CA's HTTPS in direct mode
+//              (`certonly --direct`: the agent talks to the CA itself); default: the system
+//              trust store
 //
 // Every unknown key and every bad value is an error naming file, line and key; paths must be
 // absolute (the agent runs from systemd with an unspecified working directory).
@@ -55,6 +58,10 @@ struct AgentConfig {
     std::string deploy_hook;
     absl::Duration hook_timeout = absl::Minutes(5);
   } defaults;
+
+  struct Direct {
+    std::string ca_bundle;  // "" = system trust store
+  } direct;
 };
 
 // Parses and validates TOML text; `source` (the path) prefixes messages: "agent.toml:7: ...".

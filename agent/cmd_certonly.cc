@@ -92,6 +92,7 @@ absl::StatusOr<RenewalConfig> ConfigFromFlags(const ArgParser& parser, const Age
   config.pfx = parser.Has("pfx");
   config.pfx_password_file = parser.GetOr("pfx-password-file", "");
   config.pfx_legacy = parser.Has("pfx-legacy");
+  config.direct = parser.Has("direct");
   if ((!config.pfx_password_file.empty() || config.pfx_legacy) && !config.pfx) {
     return absl::InvalidArgumentError("--pfx-password-file and --pfx-legacy need --pfx");
   }
@@ -133,7 +134,10 @@ int RunCertonly(const std::vector<std::string>& args) {
       .Value("pfx-password-file", "FILE", "password for --pfx (default: none)")
       .Bool("pfx-legacy", "3DES/SHA-1 PKCS#12 for old Windows (default AES-256/PBKDF2)")
       .Value("preferred-chain", "ISSUER_CN", "prefer the chain whose top issuer has this CN")
-      .Bool("force-renewal", "obtain a new certificate even if the current one is not due");
+      .Bool("force-renewal", "obtain a new certificate even if the current one is not due")
+      .Bool("direct",
+            "talk to the CA from this host; the signer only signs each request "
+            "(kept for renewals; [direct] ca_bundle in agent.toml)");
   std::vector<std::string> merged = args;
   for (std::string& arg : merged) {
     if (arg == "--domains") arg = "--domain";

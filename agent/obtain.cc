@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/csr.h"
+#include "agent/direct_issuer.h"
 #include "agent/hook_solver.h"
 #include "agent/hooks.h"
 #include "agent/lineage.h"
@@ -91,7 +92,10 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
   options.replaces = replaces;
   options.preferred_chain = config.preferred_chain;
   options.progress = [&context](const std::string& line) { context.Progress(line); };
-  ASSIGN_OR_RETURN(IssuedChain issued, IssueThroughSigner(signer, *solver, options));
+  ASSIGN_OR_RETURN(IssuedChain issued,
+                   config.direct
+                       ? IssueDirect(signer, *solver, options, context.config.direct.ca_bundle)
+                       : IssueThroughSigner(signer, *solver, options));
 
   LineageFiles files;
   RETURN_IF_ERROR(SplitChain(issued.pem_chain, &files.cert_pem, &files.chain_pem));

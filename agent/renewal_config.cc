@@ -78,6 +78,7 @@ absl::StatusOr<std::string> SerializeRenewalConfig(const RenewalConfig& config,
       {"pfx", config.pfx},
       {"pfx_password_file", config.pfx_password_file},
       {"pfx_legacy", config.pfx_legacy},
+      {"direct", config.direct},
   };
   toml::table root{
       {"version", config.version},
@@ -143,6 +144,7 @@ absl::StatusOr<RenewalConfig> ParseRenewalConfig(absl::string_view text,
   RETURN_IF_ERROR(p.Bool("pfx", &config.pfx));
   RETURN_IF_ERROR(p.String("pfx_password_file", &config.pfx_password_file));
   RETURN_IF_ERROR(p.Bool("pfx_legacy", &config.pfx_legacy));
+  RETURN_IF_ERROR(p.Bool("direct", &config.direct));
   RETURN_IF_ERROR(p.RejectUnknownKeys());
   if (absl::Status s = ValidateRenewalConfig(config); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));

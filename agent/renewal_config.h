@@ -57,6 +57,9 @@ struct RenewalConfig {
   bool pfx = false;
   std::string pfx_password_file;  // "" = empty password
   bool pfx_legacy = false;        // 3DES + SHA-1 MAC for old Windows
+  // Direct mode (`certonly --direct`): the agent talks to the CA itself and the signer only
+  // signs each JWS (SignJws); otherwise the signer relays the order. Absent = false.
+  bool direct = false;
 };
 
 // Paths recorded at the top of the file for the operator's benefit (certbot does the same).

@@ -121,11 +121,13 @@ absl::StatusOr<pb::GetRenewalInfoResponse> SignerClient::GetRenewalInfo(
 
 absl::StatusOr<pb::SignJwsResponse> SignerClient::SignJws(const std::string& url,
                                                           const std::string& payload,
-                                                          const std::string& nonce) {
+                                                          const std::string& nonce,
+                                                          const std::string& order_url) {
   pb::SignJwsRequest request;
   request.set_url(url);
   request.set_payload(payload);
   request.set_nonce(nonce);
+  request.set_order_url(order_url);
   return Invoke<pb::SignJwsRequest, pb::SignJwsResponse>(&pb::Signer::Stub::SignJws, request);
 }
 

@@ -44,8 +44,12 @@ class SignerClient {
                                                             const std::string& preferred_chain);
   absl::Status RevokeCertificate(const std::string& certificate_der, int reason_code);
   absl::StatusOr<pb::GetRenewalInfoResponse> GetRenewalInfo(const std::string& certificate_der);
+  // Direct mode: the signer signs `payload` for `url` (kid form) if the agent's policy allows
+  // it. `order_url` is required for a finalize (the signer fetches the order to check the CSR
+  // against it) and ignored otherwise. PermissionDenied names what the policy refused.
   absl::StatusOr<pb::SignJwsResponse> SignJws(const std::string& url, const std::string& payload,
-                                              const std::string& nonce);
+                                              const std::string& nonce,
+                                              const std::string& order_url = "");
 
  private:
   SignerClient(std::unique_ptr<pb::Signer::Stub> stub, absl::Duration timeout)

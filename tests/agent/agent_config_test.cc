@@ -85,6 +85,24 @@ TEST(AgentConfigTest, UnknownKeysAreErrorsWithLineAndQualifiedKey) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown key logging")));
 }
 
+TEST(AgentConfigTest, DirectModeCaBundleIsOptionalAbsoluteAndItsTableClosed) {
+  auto none = ParseAgentConfig(kMinimal, "agent.toml");
+  ASSERT_THAT(none, IsOk());
+  EXPECT_EQ(none->direct.ca_bundle, "");
+  auto set = ParseAgentConfig(std::string(kMinimal) + "[direct]\nca_bundle = \"/etc/ca.pem\"\n",
+                              "agent.toml");
+  ASSERT_THAT(set, IsOk());
+  EXPECT_EQ(set->direct.ca_bundle, "/etc/ca.pem");
+  EXPECT_THAT(
+      ParseAgentConfig(std::string(kMinimal) + "[direct]\nca_bundle = \"ca.pem\"\n", "agent.toml"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("agent.toml:7: direct.ca_bundle: must be an absolute path")));
+  EXPECT_THAT(
+      ParseAgentConfig(std::string(kMinimal) + "[direct]\ncabundle = \"/ca.pem\"\n", "agent.toml"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("agent.toml:7: unknown key direct.cabundle")));
+}
+
 TEST(AgentConfigTest, BadValuesNameKeyAndLine) {
   struct Case {
     std::string text;

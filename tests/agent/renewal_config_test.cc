@@ -31,6 +31,7 @@ RenewalConfig FullConfig() {
   c.pfx = true;
   c.pfx_password_file = "/etc/acme-agent/pfx.pass";
   c.pfx_legacy = true;
+  c.direct = true;
   return c;
 }
 
@@ -57,6 +58,19 @@ TEST(RenewalConfigTest, SerializedConfigParsesBackToTheSameValues) {
   EXPECT_TRUE(back->pfx);
   EXPECT_EQ(back->pfx_password_file, want.pfx_password_file);
   EXPECT_TRUE(back->pfx_legacy);
+  EXPECT_TRUE(back->direct);
+}
+
+TEST(RenewalConfigTest, FilesWithoutDirectRenewThroughTheSignerRelay) {
+  const std::string text =
+      "version = \"0.1.0\"\n"
+      "[renewalparams]\n"
+      "domains = [\"example.com\"]\n";
+  auto config = ParseRenewalConfig(text, "x.conf");
+  ASSERT_THAT(config, IsOk());
+  EXPECT_FALSE(config->direct);
+  EXPECT_THAT(ParseRenewalConfig(text + "direct = \"yes\"\n", "x.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("x.conf:4")));
 }
 
 TEST(RenewalConfigTest, FileReadsLikeCertbotsRenewalConf) {
