@@ -1,0 +1,50 @@
+// Shared pieces of the libFuzzer harnesses: a fixed, fuzz-only EC P-256 key (the "account key"
+// a CSR must not reuse, and the audit key checkpoints are verified against) and a JwsSigner
+// over it used to write seed audit logs.
+//
+// The key is a throwaway committed in the source: it protects nothing, it only makes the
+// harnesses deterministic so a crashing input reproduces with the same key.
+//
+// Thread-safety: FixedKey() and FixedKeySpkiDer() initialize once and are then read-only.
+#ifndef ACME_SIGNER_FUZZ_FUZZ_SUPPORT_H_
+#define ACME_SIGNER_FUZZ_FUZZ_SUPPORT_H_
+
+#include <openssl/evp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "hsm/jws_signer.h"
+
+namespace acme_signer::fuzz {
+
+// The fixed P-256 key (private; owned by the process, never freed).
+EVP_PKEY* FixedKey();
+
+// Its SubjectPublicKeyInfo, DER.
+const std::string& FixedKeySpkiDer();
+
+// ES256 over FixedKey(), for writing seed inputs.
+class FixedKeySigner : public hsm::JwsSigner {
+ public:
+  absl::string_view Algorithm() const override { return "ES256"; }
+  const std::string& PublicJwk() const override { return jwk_; }
+  const std::string& PublicKeyDer() const override { return FixedKeySpkiDer(); }
+  absl::StatusOr<std::string> Sign(absl::string_view data) const override;
+
+ private:
+  // Not needed by the audit log; the verifier only uses the DER key.
+  std::string jwk_ = "{}";
+};
+
+// The fuzzer input as text.
+inline absl::string_view AsText(const uint8_t* data, size_t size) {
+  return absl::string_view(reinterpret_cast<const char*>(data), size);
+}
+
+}  // namespace acme_signer::fuzz
+
+#endif  // ACME_SIGNER_FUZZ_FUZZ_SUPPORT_H_
