@@ -198,6 +198,15 @@ absl::StatusOr<IssuedChain> IssueDirect(SignerClient& signer, ChallengeSolver& s
   options.progress(absl::StrCat("requesting a certificate for ",
                                 absl::StrJoin(options.domains, ", "), " from ",
                                 account.directory_url(), " (direct mode)"));
+  // The first contact with the CA from this host: say what decides trust when it fails.
+  if (absl::StatusOr<acme::Directory> directory = client->GetDirectory(); !directory.ok()) {
+    return absl::Status(
+        directory.status().code(),
+        absl::StrCat(directory.status().message(),
+                     " (in direct mode this host connects to the CA itself, trusting ",
+                     ca_bundle.empty() ? "the system trust store" : ca_bundle,
+                     "; set [direct] ca_bundle in agent.toml, or issue without --direct)"));
+  }
   acme::NewOrderOptions new_order;
   for (const std::string& name : options.domains) new_order.identifiers.push_back({"dns", name});
   new_order.replaces = options.replaces;
