@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status_macros.h"
@@ -37,8 +38,9 @@ absl::StatusOr<Secret> ReadPinFile(const std::string& path) {
   }
   if ((st.st_mode & 077) != 0) {
     return absl::PermissionDeniedError(
-        absl::StrCat("PIN file ", path, " is accessible by group or others (mode ",
-                     absl::StrCat(absl::Hex(st.st_mode & 0777)), " hex); run chmod 600 on it"));
+        absl::StrFormat("PIN file %s is accessible by group or others (mode %04o); run chmod 600 "
+                        "on it",
+                        path, st.st_mode & 0777));
   }
   return ReadSecretFile(path);
 }

@@ -192,17 +192,10 @@ class DirectModeTest : public ::testing::Test {
       std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
       if (!kv.first.empty() && kv.first[0] != '#') env_[kv.first] = kv.second;
     }
-    // Direct mode trusts Pebble's HTTPS certificate (the lab's agent.toml has no [direct]).
-    const std::string agent_config = env_["AGENT_CONFIG"];
-    absl::StatusOr<std::string> text = ReadFile(agent_config);
-    if (!text.ok() || env_["PEBBLE_TLS_CERT"].empty()) {
+    // scripts/lab writes [direct] ca_bundle = Pebble's TLS certificate into agent.toml.
+    if (env_["AGENT_CONFIG"].empty() || env_["PEBBLE_TLS_CERT"].empty()) {
       setup_error_ = "the lab's env file lacks AGENT_CONFIG or PEBBLE_TLS_CERT";
-      return;
     }
-    absl::Status written = WriteFileAtomically(
-        agent_config,
-        absl::StrCat(*text, "\n[direct]\nca_bundle = \"", env_["PEBBLE_TLS_CERT"], "\"\n"), 0600);
-    if (!written.ok()) setup_error_ = std::string(written.message());
   }
 
   static void TearDownTestSuite() {
