@@ -77,8 +77,9 @@ struct AcmeClientOptions {
   // The account URL when already known (skips FindAccount/RegisterAccount).
   std::string account_url;
   // Retries of a request the CA rejected with badNonce (each with the fresh nonce from the
-  // rejection).
-  int max_bad_nonce_retries = 5;
+  // rejection). Retries are cheap and a CA under load may reject many nonces in a row
+  // (Pebble's PEBBLE_WFE_NONCEREJECT=50 rejects half): 5 would fail ~1 issuance in 6 there.
+  int max_bad_nonce_retries = 20;
   size_t nonce_pool_capacity = 16;
   // Alternate chains fetched at most by GetCertificate.
   size_t max_alternate_chains = 4;

@@ -25,7 +25,7 @@ struct RelayIssueOptions {
   // Validation is quick at most CAs; issuance (processing) can take minutes at Sectigo.
   absl::Duration validation_timeout = absl::Minutes(10);
   absl::Duration processing_timeout = absl::Minutes(30);
-  absl::Duration min_poll = absl::Seconds(1);
+  absl::Duration min_poll = absl::Milliseconds(250);  // doubles up to max_poll
   absl::Duration max_poll = absl::Seconds(30);
   // Progress lines for the user ("waiting for the CA to issue (processing, 2m10s)").
   std::function<void(const std::string&)> progress = [](const std::string&) {};

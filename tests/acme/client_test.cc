@@ -158,10 +158,11 @@ TEST_F(ClientTest, RetriesBadNonceWithTheNonceFromTheRejection) {
 TEST_F(ClientTest, GivesUpAfterBoundedBadNonceRetries) {
   http_.AddDirectory();
   http_.AddNonce();
-  for (int i = 0; i < 6; ++i) http_.AddProblem(400, "badNonce", "bad nonce");
+  const int attempts = AcmeClientOptions().max_bad_nonce_retries + 1;
+  for (int i = 0; i < attempts; ++i) http_.AddProblem(400, "badNonce", "bad nonce");
   EXPECT_THAT(MakeClient()->GetOrder(kOrderUrl),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("badNonce")));
-  EXPECT_EQ(http_.requests().size(), 2u + 6u);
+  EXPECT_EQ(http_.requests().size(), 2u + static_cast<size_t>(attempts));
   EXPECT_EQ(http_.remaining(), 0u);
 }
 
