@@ -19,7 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "agent/unique_fd.h"
+#include "common/unique_fd.h"
 #include "common/files.h"
 
 extern char** environ;

@@ -15,7 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "agent/unique_fd.h"
+#include "common/unique_fd.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 

@@ -17,7 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "agent/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace acme_signer::agent {
 

@@ -91,7 +91,7 @@ std::string BuildResponse(int status, absl::string_view body, bool include_body,
 // One client connection, driven by the serving thread only.
 struct Connection {
   enum class State { kReading, kWriting, kDraining };
-  ScopedFd fd;
+  UniqueFd fd;
   absl::Time deadline;
   State state = State::kReading;
   std::string in;
@@ -240,7 +240,7 @@ absl::Status Http01Responder::Start() {
         absl::StrCat("cannot listen on ", requested, ": ", std::strerror(err)));
   };
 
-  ScopedFd listener(
+  UniqueFd listener(
       ::socket(address->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
   if (!listener.valid()) return listen_error(errno);
   const int one = 1;
@@ -268,7 +268,7 @@ absl::Status Http01Responder::Start() {
   if (::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
     return ErrnoStatus(errno, "http-01 responder: creating the wake-up pipe");
   }
-  ScopedFd wake_read(pipe_fds[0]);
+  UniqueFd wake_read(pipe_fds[0]);
   wake_write_.reset(pipe_fds[1]);
 
   listen_address_ = absl::StrCat(address->host, ":", port);
@@ -326,7 +326,7 @@ std::string Http01Responder::Respond(absl::string_view head) {
   return BuildResponse(404, "no such challenge token\n", !is_head);
 }
 
-void Http01Responder::Serve(ScopedFd listener, ScopedFd wake_read) {
+void Http01Responder::Serve(UniqueFd listener, UniqueFd wake_read) {
   using State = Connection::State;
   std::list<Connection> connections;
   std::vector<pollfd> fds;
@@ -368,7 +368,7 @@ void Http01Responder::Serve(ScopedFd listener, ScopedFd wake_read) {
       if (errno == EINTR) continue;
       return;  // poll itself failing leaves nothing sensible to do; Stop() still joins.
     }
-    if (fds[0].revents != 0) return;  // Stop() was called; the ScopedFds close everything.
+    if (fds[0].revents != 0) return;  // Stop() was called; the UniqueFds close everything.
     now = absl::Now();
 
     for (size_t i = 0; i < polled.size(); ++i) {
@@ -418,7 +418,7 @@ void Http01Responder::Serve(ScopedFd listener, ScopedFd wake_read) {
 
     if (accepting && (fds[1].revents & POLLIN) != 0) {
       while (connections.size() < options_.max_connections) {
-        ScopedFd client(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        UniqueFd client(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (!client.valid()) {
           if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             accept_paused_until = now + kAcceptBackoff;

@@ -31,7 +31,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "http/scoped_fd.h"
+#include "common/unique_fd.h"
 
 namespace acme_signer::http {
 
@@ -100,7 +100,7 @@ class Http01Responder {
   int64_t challenge_responses_served() const { return served_.load(); }
 
  private:
-  void Serve(ScopedFd listener, ScopedFd wake_read);
+  void Serve(UniqueFd listener, UniqueFd wake_read);
   // Builds the full response for one request head (or for a parse failure).
   std::string Respond(absl::string_view head);
 
@@ -114,7 +114,7 @@ class Http01Responder {
   // the read end of the wake-up pipe while it runs; Stop writes to wake_write_ and joins.
   mutable absl::Mutex lifecycle_mutex_;
   std::thread thread_ ABSL_GUARDED_BY(lifecycle_mutex_);
-  ScopedFd wake_write_ ABSL_GUARDED_BY(lifecycle_mutex_);
+  UniqueFd wake_write_ ABSL_GUARDED_BY(lifecycle_mutex_);
   std::string listen_address_ ABSL_GUARDED_BY(lifecycle_mutex_);
 };
 

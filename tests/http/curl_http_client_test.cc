@@ -20,7 +20,7 @@
 #include "gtest/gtest.h"
 #include "http/headers.h"
 #include "http/http01_responder.h"
-#include "http/scoped_fd.h"
+#include "common/unique_fd.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/pebble_env.h"
 
@@ -85,7 +85,7 @@ class CannedServer {
  private:
   void Run() {
     while (!stopping_) {
-      ScopedFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (!client.valid()) return;
       std::string request;
       char buffer[4096];
@@ -112,7 +112,7 @@ class CannedServer {
   }
 
   const std::string response_;
-  ScopedFd listener_;
+  UniqueFd listener_;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -17,7 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "http/curl_http_client.h"
-#include "http/scoped_fd.h"
+#include "common/unique_fd.h"
 
 namespace acme_signer::http {
 namespace {
@@ -88,7 +88,7 @@ TEST(ParseRequestHeadTest, RejectsMalformedHeads) {
 
 // Sends `request` raw and returns everything the server sends back until it closes.
 std::string RawExchange(uint16_t port, absl::string_view request, int family = AF_INET) {
-  ScopedFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return "socket failed";
   sockaddr_storage storage{};
   socklen_t length;
@@ -253,7 +253,7 @@ TEST_F(Http01ResponderTest, ClosesAConnectionThatSendsNothingWithoutAnAnswer) {
 }
 
 TEST_F(Http01ResponderTest, ASlowClientDoesNotBlockOtherRequests) {
-  ScopedFd slow(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd slow(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(responder_.port());
@@ -285,7 +285,7 @@ TEST(Http01ResponderTimeoutTest, DropsAClientThatNeverCompletesItsRequest) {
   options.read_timeout = absl::Milliseconds(100);
   Http01Responder responder(options);
   ASSERT_TRUE(responder.Start().ok());
-  ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(responder.port());
@@ -385,7 +385,7 @@ TEST(Http01ResponderIpv6Test, ServesOnIpv6Loopback) {
 
 TEST(Http01ResponderLifetimeTest, DestructorStopsARunningServerWithOpenConnections) {
   uint16_t port = 0;
-  ScopedFd idle(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd idle(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   {
     Http01Responder responder(Http01Responder::Options{});
     ASSERT_TRUE(responder.Start().ok());

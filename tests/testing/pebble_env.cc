@@ -29,7 +29,7 @@
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
-#include "http/scoped_fd.h"
+#include "common/unique_fd.h"
 #include "nlohmann/json.hpp"
 
 extern char** environ;
@@ -57,7 +57,7 @@ std::string FindOnPath(const std::string& name) {
 // A port on 127.0.0.1 that was free for both TCP and UDP a moment ago.
 absl::StatusOr<uint16_t> FreeLoopbackPort() {
   for (int attempt = 0; attempt < 20; ++attempt) {
-    http::ScopedFd tcp(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    UniqueFd tcp(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!tcp.valid()) return ErrnoStatus(errno, "socket");
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -69,7 +69,7 @@ absl::StatusOr<uint16_t> FreeLoopbackPort() {
     if (::getsockname(tcp.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
       return ErrnoStatus(errno, "getsockname");
     }
-    http::ScopedFd udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    UniqueFd udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!udp.valid()) return ErrnoStatus(errno, "socket");
     if (::bind(udp.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
       return ntohs(addr.sin_port);
@@ -79,7 +79,7 @@ absl::StatusOr<uint16_t> FreeLoopbackPort() {
 }
 
 bool CanConnect(uint16_t port) {
-  http::ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -172,9 +172,9 @@ absl::StatusOr<pid_t> SpawnChild(const Spawn& spec, const std::string& log_path)
   for (const std::string& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
-  http::ScopedFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log.valid()) return ErrnoStatus(errno, absl::StrCat("opening ", log_path));
-  http::ScopedFd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  UniqueFd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!null_in.valid()) return ErrnoStatus(errno, "opening /dev/null");
   const pid_t parent = ::getpid();
 

@@ -33,7 +33,7 @@
 #include "agent/private_key.h"
 #include "common/files.h"
 #include "common/status_macros.h"
-#include "http/scoped_fd.h"
+#include "common/unique_fd.h"
 
 extern char** environ;
 
@@ -54,7 +54,7 @@ constexpr char kRefusedLine[] = "reload refused";
 // A port on 127.0.0.1 that was free a moment ago (the OS picks it; another process could
 // take it before the child binds, which is as good as tests on a shared machine get).
 absl::StatusOr<uint16_t> FreeLoopbackPort() {
-  http::ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoStatus(errno, "socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -105,14 +105,14 @@ absl::StatusOr<pid_t> SpawnChild(const ChildSpec& spec) {
   std::vector<char*> argv;
   for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  http::ScopedFd in(::open(spec.stdin_path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd in(::open(spec.stdin_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in.valid()) return ErrnoStatus(errno, absl::StrCat("opening ", spec.stdin_path));
-  http::ScopedFd out(
+  UniqueFd out(
       ::open(spec.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!out.valid()) return ErrnoStatus(errno, absl::StrCat("opening ", spec.stdout_path));
-  http::ScopedFd err;
+  UniqueFd err;
   if (spec.stderr_path != spec.stdout_path) {
-    err = http::ScopedFd(
+    err = UniqueFd(
         ::open(spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (!err.valid()) return ErrnoStatus(errno, absl::StrCat("opening ", spec.stderr_path));
   }

@@ -1,13 +1,13 @@
-// Owns a POSIX file descriptor for the agent's file and process code.
-// Not thread-safe; move-only.
-#ifndef ACME_SIGNER_AGENT_UNIQUE_FD_H_
-#define ACME_SIGNER_AGENT_UNIQUE_FD_H_
+// UniqueFd: sole owner of a POSIX file descriptor; closes it on destruction. Move-only.
+// Not thread-safe (a value type). Used by agent/ and http/ for files, sockets and pipes.
+#ifndef ACME_SIGNER_COMMON_UNIQUE_FD_H_
+#define ACME_SIGNER_COMMON_UNIQUE_FD_H_
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace acme_signer::agent {
+namespace acme_signer {
 
 class UniqueFd {
  public:
@@ -37,6 +37,6 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace acme_signer::agent
+}  // namespace acme_signer
 
-#endif  // ACME_SIGNER_AGENT_UNIQUE_FD_H_
+#endif  // ACME_SIGNER_COMMON_UNIQUE_FD_H_
