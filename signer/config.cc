@@ -262,6 +262,14 @@ bool IsDigits(absl::string_view s) {
   return true;
 }
 
+bool IsSha256Hex(absl::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c)) && (c < 'a' || c > 'f')) return false;
+  }
+  return true;
+}
+
 absl::Status ValidateListen(absl::string_view listen) {
   if (absl::StartsWith(listen, "unix:")) {
     absl::string_view path = listen.substr(5);
@@ -385,6 +393,26 @@ void ReadServer(TableReader& t, ServerConfig& out) {
   if (auto v = t.Bool("allow_root")) out.allow_root = *v;
   if (auto v = t.Int("max_message_bytes", 64 << 10, 64 << 20)) out.max_message_bytes = *v;
   if (auto v = t.Int("max_concurrent_rpcs", 1, 4096)) out.max_concurrent_rpcs = *v;
+  if (auto v = t.StringArray("revoked_agent_certs", false)) {
+    absl::flat_hash_map<std::string, int64_t> seen;  // fingerprint -> line of first mention
+    for (auto& element : *v) {
+      if (!IsSha256Hex(element.value)) {
+        t.Bad(*element.node, element.key,
+              absl::StrCat("\"", element.value,
+                           "\" is not a SHA-256 fingerprint: expected 64 lowercase hex "
+                           "characters (openssl x509 -in agent.pem -outform DER | sha256sum)"));
+        continue;
+      }
+      auto [it, inserted] = seen.emplace(element.value, LineOf(*element.node));
+      if (!inserted) {
+        t.Bad(*element.node, element.key,
+              absl::StrCat("\"", element.value, "\" is listed twice (first on line ",
+                           it->second, ")"));
+        continue;
+      }
+      out.revoked_agent_certs.push_back(std::move(element.value));
+    }
+  }
 }
 
 void ReadAcme(TableReader& t, AcmeConfig& out) {
@@ -543,7 +571,8 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
   if (const toml::table* t = RequiredTable(root, "server", problems)) {
     TableReader reader(problems, *t, "server", base_dir,
                        {"listen", "tls_cert", "tls_key", "agent_ca_cert", "trust_domain",
-                        "allow_root", "max_message_bytes", "max_concurrent_rpcs"});
+                        "allow_root", "max_message_bytes", "max_concurrent_rpcs",
+                        "revoked_agent_certs"});
     ReadServer(reader, config.server);
   }
   if (const toml::table* t = RequiredTable(root, "acme", problems)) {
@@ -611,6 +640,11 @@ const AgentPolicy* SignerConfig::FindAgent(absl::string_view name) const {
     if (agent.name == name) return &agent;
   }
   return nullptr;
+}
+
+bool ServerConfig::IsRevoked(absl::string_view cert_sha256_hex) const {
+  return std::find(revoked_agent_certs.begin(), revoked_agent_certs.end(), cert_sha256_hex) !=
+         revoked_agent_certs.end();
 }
 
 absl::StatusOr<SignerConfig> ParseSignerConfig(absl::string_view text,

@@ -13,6 +13,9 @@
 //   allow_root          = false              whether the daemon may keep running as uid 0
 //   max_message_bytes   = 1048576            gRPC max receive size, 65536..67108864
 //   max_concurrent_rpcs = 64                 1..4096
+//   revoked_agent_certs = []                 array of lowercase hex SHA-256 fingerprints (64
+//                                            chars, unique) of agent certificate DER; a call
+//                                            presenting one is denied (reloadable by SIGHUP)
 //
 //   [acme]
 //   directory_url       R  https:// URL of the CA's ACME directory (http:// is refused)
@@ -83,6 +86,11 @@ struct ServerConfig {
   bool allow_root = false;
   int64_t max_message_bytes = 1 << 20;
   int64_t max_concurrent_rpcs = 64;
+  // Lowercase hex SHA-256 of agent certificate DER (PeerAgent::cert_sha256_hex) that are
+  // refused even though the agent CA signed them: the deny list for a lost agent key.
+  std::vector<std::string> revoked_agent_certs;
+
+  bool IsRevoked(absl::string_view cert_sha256_hex) const;
 };
 
 struct AcmeConfig {

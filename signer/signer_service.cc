@@ -82,6 +82,13 @@ class SignerService::Call {
     if (!agent.ok()) return Deny(agent.status());
     record_.agent = agent->name;
     record_.client_cert_sha256 = agent->cert_sha256_hex;
+    // Checked before the policy lookup so a revoked certificate of an agent that was also
+    // removed from [[agents]] is still reported as revoked.
+    if (config_->server.IsRevoked(agent->cert_sha256_hex)) {
+      return Deny(absl::PermissionDeniedError(absl::StrCat("client certificate ",
+                                                           agent->cert_sha256_hex, " of agent ",
+                                                           agent->name, " is revoked")));
+    }
     policy_ = config_->FindAgent(agent->name);
     if (policy_ == nullptr) {
       return Deny(absl::PermissionDeniedError(

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/files.h"
@@ -450,6 +451,71 @@ TEST(SignerConfigTest, ReportsEveryProblemAtOnce) {
   EXPECT_THAT(message, HasSubstr("acme.directory_url"));
   EXPECT_THAT(message, HasSubstr("state.foo: unknown key"));
   EXPECT_THAT(message, HasSubstr("agents[0].orders_per_hour: 0 is out of range"));
+}
+
+constexpr char kFingerprintA[] =
+    "3b1f0c5a8e2d4f6a9b7c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a3b5c7d9e1f3a";
+constexpr char kFingerprintB[] =
+    "0000000000000000000000000000000000000000000000000000000000000001";
+
+TEST(SignerConfigTest, RevokedAgentCertsAreEmptyByDefault) {
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(kMinimal, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->server.revoked_agent_certs.empty());
+  EXPECT_FALSE(config->server.IsRevoked(kFingerprintA));
+}
+
+TEST(SignerConfigTest, RevokedAgentCertsAreParsedAndLookedUp) {
+  const std::string text =
+      Replace(kMinimal, "[server]\n",
+              absl::StrCat("[server]\nrevoked_agent_certs = [\n  \"", kFingerprintA, "\",\n  \"",
+                           kFingerprintB, "\",\n]\n"));
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(text, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->server.revoked_agent_certs, ElementsAre(kFingerprintA, kFingerprintB));
+  EXPECT_TRUE(config->server.IsRevoked(kFingerprintA));
+  EXPECT_TRUE(config->server.IsRevoked(kFingerprintB));
+  EXPECT_FALSE(config->server.IsRevoked(std::string(64, 'f')));
+  EXPECT_FALSE(config->server.IsRevoked(""));
+}
+
+TEST(SignerConfigTest, RevokedAgentCertThatIsNotAFingerprintIsNamedWithItsLine) {
+  const std::string upper = absl::AsciiStrToUpper(kFingerprintA);
+  const std::string text = Replace(
+      kMinimal, "[server]\n",
+      absl::StrCat("[server]\nrevoked_agent_certs = [\n\"abc\",\n\"", upper, "\",\n]\n"));
+  const std::string message = ErrorOf(text);
+  EXPECT_THAT(message, HasSubstr(At(text, "\"abc\"") +
+                                 "server.revoked_agent_certs[0]: \"abc\" is not a SHA-256 "
+                                 "fingerprint: expected 64 lowercase hex characters"));
+  EXPECT_THAT(message, HasSubstr(At(text, upper) + "server.revoked_agent_certs[1]: \"" + upper +
+                                 "\" is not a SHA-256 fingerprint"));
+}
+
+TEST(SignerConfigTest, RevokedAgentCertListedTwiceIsNamedWithBothLines) {
+  const std::string text = Replace(
+      kMinimal, "[server]\n",
+      absl::StrCat("[server]\nrevoked_agent_certs = [\n\"", kFingerprintA, "\",\n\"",
+                   kFingerprintA, "\",\n]\n"));
+  const int first = LineOf(text, kFingerprintA);
+  EXPECT_THAT(ErrorOf(text),
+              HasSubstr(absl::StrCat(kSource, ":", first + 1,
+                                     ": server.revoked_agent_certs[1]: \"", kFingerprintA,
+                                     "\" is listed twice (first on line ", first, ")")));
+}
+
+TEST(SignerConfigTest, RevokedAgentCertsMustBeAnArrayOfStrings) {
+  const std::string not_array =
+      Replace(kMinimal, "[server]\n",
+              absl::StrCat("[server]\nrevoked_agent_certs = \"", kFingerprintA, "\"\n"));
+  EXPECT_THAT(ErrorOf(not_array),
+              HasSubstr(At(not_array, "revoked_agent_certs") +
+                        "server.revoked_agent_certs: expected an array, got a string"));
+  const std::string not_string =
+      Replace(kMinimal, "[server]\n", "[server]\nrevoked_agent_certs = [7]\n");
+  EXPECT_THAT(ErrorOf(not_string),
+              HasSubstr(At(not_string, "revoked_agent_certs") +
+                        "server.revoked_agent_certs[0]: expected a string, got an integer"));
 }
 
 }  // namespace
