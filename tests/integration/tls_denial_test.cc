@@ -1,0 +1,355 @@
+// End to end: who the real acme-signer refuses at the TLS layer and by its certificate deny
+// list. One SignerLab (real SoftHSM2, Pebble and `acme-signer serve`) for the suite.
+//
+// Not covered: an EXPIRED certificate signed by the real agent CA. The agent CA key is
+// non-extractable in the HSM and `acme-signer enroll-agent` always sets notBefore = now with
+// at least one day of validity, so the test cannot make one without loading the PKCS#11
+// module itself. The expired certificate below is signed by another CA, so it proves only
+// that such a certificate is refused, not which check refused it.
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "acmesigner/v1/signer.grpc.pb.h"
+#include "agent/signer_client.h"
+#include "common/files.h"
+#include "common/secret.h"
+#include "common/ssl_unique_ptr.h"
+#include "common/unique_fd.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/signer_lab.h"
+
+namespace acme_signer {
+namespace {
+
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+using testing::SignerLab;
+
+namespace pb = ::acmesigner::v1;
+
+std::vector<testing::LabAgentPolicy> SuiteAgents() {
+  std::vector<testing::LabAgentPolicy> agents = testing::DefaultLabAgents();
+  testing::LabAgentPolicy web3;
+  web3.name = "web3";
+  web3.allowed_names = {"web3.example.test"};
+  agents.push_back(web3);
+  return agents;
+}
+
+std::string PemOf(X509* cert) {
+  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), cert);
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+std::string KeyPemOf(EVP_PKEY* key) {
+  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+// A certificate for `subject_key`, valid from `not_before` to `not_after` seconds from now,
+// signed by `issuer` (self-signed when null) with `issuer_key`.
+SslUniquePtr<X509> MakeCertificate(EVP_PKEY* subject_key, absl::string_view subject_cn,
+                                   X509* issuer, EVP_PKEY* issuer_key, long not_before,
+                                   long not_after,
+                                   const std::vector<std::pair<int, std::string>>& extensions) {
+  SslUniquePtr<X509> cert(X509_new());
+  X509_set_version(cert.get(), X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 4343);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), not_before);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), not_after);
+  X509_set_pubkey(cert.get(), subject_key);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(
+      name, "CN", MBSTRING_ASC,
+      reinterpret_cast<const unsigned char*>(std::string(subject_cn).c_str()), -1, -1, 0);
+  X509* signer = issuer != nullptr ? issuer : cert.get();
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, signer, cert.get(), nullptr, nullptr, 0);
+  for (const auto& [nid, value] : extensions) {
+    SslUniquePtr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
+    if (ext == nullptr || X509_add_ext(cert.get(), ext.get(), -1) != 1) return nullptr;
+  }
+  if (X509_sign(cert.get(), issuer_key, EVP_sha256()) == 0) return nullptr;
+  return cert;
+}
+
+struct Identity {
+  std::string cert_pem;  // leaf, then its CA when there is one
+  std::string key_pem;
+};
+
+std::vector<std::pair<int, std::string>> AgentLeafExtensions(absl::string_view uri) {
+  return {{NID_basic_constraints, "critical,CA:FALSE"},
+          {NID_key_usage, "critical,digitalSignature"},
+          {NID_ext_key_usage, "clientAuth"},
+          {NID_subject_alt_name, absl::StrCat("URI:", uri)}};
+}
+
+// A self-signed leaf carrying the agent URI.
+std::optional<Identity> MakeSelfSignedIdentity(absl::string_view uri) {
+  SslUniquePtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
+  if (key == nullptr) return std::nullopt;
+  SslUniquePtr<X509> leaf = MakeCertificate(key.get(), "web1", nullptr, key.get(), -3600,
+                                            24 * 3600, AgentLeafExtensions(uri));
+  if (leaf == nullptr) return std::nullopt;
+  return Identity{PemOf(leaf.get()), KeyPemOf(key.get())};
+}
+
+// A leaf carrying the agent URI whose validity ended a day ago, from another (test) CA.
+std::optional<Identity> MakeExpiredIdentity(absl::string_view uri) {
+  SslUniquePtr<EVP_PKEY> ca_key(EVP_EC_gen("P-256"));
+  SslUniquePtr<EVP_PKEY> leaf_key(EVP_EC_gen("P-256"));
+  if (ca_key == nullptr || leaf_key == nullptr) return std::nullopt;
+  SslUniquePtr<X509> ca = MakeCertificate(
+      ca_key.get(), "test CA", nullptr, ca_key.get(), -30 * 24 * 3600, 30 * 24 * 3600,
+      {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign"}});
+  if (ca == nullptr) return std::nullopt;
+  SslUniquePtr<X509> leaf = MakeCertificate(leaf_key.get(), "web1", ca.get(), ca_key.get(),
+                                            -10 * 24 * 3600, -24 * 3600, AgentLeafExtensions(uri));
+  if (leaf == nullptr) return std::nullopt;
+  return Identity{absl::StrCat(PemOf(leaf.get()), PemOf(ca.get())), KeyPemOf(leaf_key.get())};
+}
+
+// Lowercase hex SHA-256 of the DER of the first certificate in `pem`; "" when unreadable.
+std::string FingerprintOf(absl::string_view pem) {
+  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) return "";
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (X509_digest(cert.get(), EVP_sha256(), digest, &length) != 1) return "";
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+// GetAccount over a channel with the given TLS client credentials.
+grpc::Status RawGetAccount(const SignerLab& lab, const std::string& cert_pem,
+                           const std::string& key_pem) {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = *ReadFile(lab.agent_ca_path());
+  ssl.pem_cert_chain = cert_pem;
+  ssl.pem_private_key = key_pem;
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("127.0.0.1");
+  auto channel = grpc::CreateCustomChannel(lab.signer_address(), grpc::SslCredentials(ssl), args);
+  auto stub = pb::Signer::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::GetAccountResponse response;
+  return stub->GetAccount(&context, pb::GetAccountRequest(), &response);
+}
+
+// The outcome of a raw OpenSSL handshake: "" when it completed, else OpenSSL's errors.
+std::string Handshake(const SignerLab& lab, const agent::SignerConnection& identity,
+                      int max_version) {
+  SslUniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()));
+  if (ctx == nullptr) return "SSL_CTX_new failed";
+  // Security level 0 and min TLS 1.0 so that the client really offers TLS 1.0/1.1 (OpenSSL 3
+  // and Debian's openssl.cnf refuse them by default): the refusal must come from the signer.
+  SSL_CTX_set_security_level(ctx.get(), 0);
+  if (SSL_CTX_set_cipher_list(ctx.get(), "DEFAULT:@SECLEVEL=0") != 1 ||
+      SSL_CTX_set_min_proto_version(ctx.get(), TLS1_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx.get(), max_version) != 1 ||
+      SSL_CTX_use_certificate_chain_file(ctx.get(), identity.client_cert.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx.get(), identity.client_key.c_str(), SSL_FILETYPE_PEM) !=
+          1 ||
+      SSL_CTX_load_verify_locations(ctx.get(), identity.ca_cert.c_str(), nullptr) != 1) {
+    return absl::StrCat("client set-up failed: ", ERR_error_string(ERR_get_error(), nullptr));
+  }
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  static constexpr unsigned char kAlpn[] = {2, 'h', '2'};
+  SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof(kAlpn));
+
+  const std::string address = lab.signer_address();
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(address.substr(address.rfind(':') + 1), &port) || port > 65535) {
+    return "bad address";
+  }
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return "socket failed";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return "connect failed";
+  }
+  SslUniquePtr<SSL> ssl(SSL_new(ctx.get()));
+  SSL_set_fd(ssl.get(), fd.get());
+  ERR_clear_error();
+  if (SSL_connect(ssl.get()) == 1) {
+    SSL_shutdown(ssl.get());
+    return "";
+  }
+  std::string errors;
+  for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) {
+    absl::StrAppend(&errors, ERR_error_string(e, nullptr), "; ");
+  }
+  return errors.empty() ? "handshake failed without an OpenSSL error" : errors;
+}
+
+class TlsDenialTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!SignerLab::ToolsAvailable().ok()) return;  // SetUp skips or fails per test.
+    SignerLab::Options options;
+    options.agents = SuiteAgents();
+    options.enroll = {"web1", "web3"};
+    absl::StatusOr<std::unique_ptr<SignerLab>> lab = SignerLab::Start(options);
+    if (lab.ok()) {
+      lab_ = lab->release();
+    } else {
+      lab_error_ = new absl::Status(lab.status());
+    }
+  }
+
+  static void TearDownTestSuite() {
+    delete lab_;
+    lab_ = nullptr;
+    delete lab_error_;
+    lab_error_ = nullptr;
+  }
+
+  void SetUp() override {
+    ACME_SIGNER_REQUIRE_SIGNER_LAB_TOOLS();
+    ASSERT_EQ(lab_error_, nullptr) << *lab_error_;
+    ASSERT_NE(lab_, nullptr);
+    ASSERT_TRUE(lab_->signer_running()) << lab_->SignerLogTail();
+  }
+
+  static SignerLab& lab() { return *lab_; }
+
+  static std::vector<nlohmann::json> AuditRecords() {
+    absl::StatusOr<std::vector<nlohmann::json>> records = lab_->ReadAuditRecords();
+    EXPECT_TRUE(records.ok()) << records.status();
+    return records.ok() ? *std::move(records) : std::vector<nlohmann::json>();
+  }
+
+  static std::string Web1Uri() {
+    return absl::StrCat("spiffe://", lab_->trust_domain(), "/agent/web1");
+  }
+
+  static inline SignerLab* lab_ = nullptr;
+  static inline absl::Status* lab_error_ = nullptr;
+};
+
+TEST_F(TlsDenialTest, SelfSignedCertificateWithAnAgentUriFailsTheHandshake) {
+  std::optional<Identity> identity = MakeSelfSignedIdentity(Web1Uri());
+  ASSERT_TRUE(identity.has_value());
+  const size_t before = AuditRecords().size();
+  grpc::Status status = RawGetAccount(lab(), identity->cert_pem, identity->key_pem);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(AuditRecords().size(), before);
+}
+
+TEST_F(TlsDenialTest, ExpiredCertificateFromAnotherCaFailsTheHandshake) {
+  std::optional<Identity> identity = MakeExpiredIdentity(Web1Uri());
+  ASSERT_TRUE(identity.has_value());
+  const size_t before = AuditRecords().size();
+  grpc::Status status = RawGetAccount(lab(), identity->cert_pem, identity->key_pem);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(AuditRecords().size(), before);
+}
+
+TEST_F(TlsDenialTest, EnrolledAgentCompletesATls12Handshake) {
+  // The control for the next test: same client, same certificate, only the version differs.
+  absl::StatusOr<agent::SignerConnection> web1 = lab().Connection("web1");
+  ASSERT_TRUE(web1.ok()) << web1.status();
+  EXPECT_EQ(Handshake(lab(), *web1, TLS1_2_VERSION), "");
+}
+
+TEST_F(TlsDenialTest, ClientOfferingOnlyTls11OrOlderFailsTheHandshake) {
+  absl::StatusOr<agent::SignerConnection> web1 = lab().Connection("web1");
+  ASSERT_TRUE(web1.ok()) << web1.status();
+  const std::string error = Handshake(lab(), *web1, TLS1_1_VERSION);
+  EXPECT_NE(error, "");
+  // The signer ended the handshake after the TLS 1.1 ClientHello: gRPC's server closes the
+  // connection (OpenSSL sees EOF) or sends a protocol_version alert. A client that could not
+  // even offer TLS 1.1 would fail locally with "no protocols available" instead.
+  EXPECT_THAT(absl::AsciiStrToLower(error),
+              AnyOf(HasSubstr("unexpected eof"), HasSubstr("protocol version")))
+      << error;
+}
+
+TEST_F(TlsDenialTest, DenyListedCertificateIsRefusedAfterReloadAndAudited) {
+  absl::StatusOr<agent::SignerConnection> web3 = lab().Connection("web3");
+  ASSERT_TRUE(web3.ok()) << web3.status();
+  absl::StatusOr<std::string> web3_cert = ReadFile(web3->client_cert);
+  ASSERT_TRUE(web3_cert.ok()) << web3_cert.status();
+  const std::string fingerprint = FingerprintOf(*web3_cert);
+  ASSERT_EQ(fingerprint.size(), 64u);
+
+  // Before: web3 is served.
+  absl::StatusOr<std::unique_ptr<agent::SignerClient>> client = lab().Client("web3");
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*client)->GetAccount().ok());
+
+  std::string text = lab().ConfigText(SuiteAgents());
+  const size_t server = text.find("[server]\n");
+  ASSERT_NE(server, std::string::npos);
+  text.insert(server + 9, absl::StrCat("revoked_agent_certs = [\"", fingerprint, "\"]\n"));
+  ASSERT_TRUE(lab().WriteRawConfig(text).ok());
+  absl::Status reloaded = lab().ReloadSigner();
+  ASSERT_TRUE(reloaded.ok()) << reloaded;
+
+  absl::StatusOr<pb::GetAccountResponse> denied = (*client)->GetAccount();
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied) << denied.status();
+  EXPECT_THAT(denied.status().message(),
+              HasSubstr(absl::StrCat("client certificate ", fingerprint,
+                                     " of agent web3 is revoked")));
+  bool audited = false;
+  for (const nlohmann::json& r : AuditRecords()) {
+    audited = audited || (r.value("kind", "") == "event" && r.value("rpc", "") == "GetAccount" &&
+                          r.value("agent", "") == "web3" && r.value("decision", "") == "deny" &&
+                          absl::StrContains(r.value("reason", ""), "revoked") &&
+                          r.value("client_cert_sha256", "") == fingerprint);
+  }
+  EXPECT_TRUE(audited) << "no audit deny record for web3 naming \"revoked\"";
+
+  // Other agents are unaffected.
+  absl::StatusOr<std::unique_ptr<agent::SignerClient>> web1 = lab().Client("web1");
+  ASSERT_TRUE(web1.ok()) << web1.status();
+  absl::StatusOr<pb::GetAccountResponse> account = (*web1)->GetAccount();
+  EXPECT_TRUE(account.ok()) << account.status();
+
+  // Taking the fingerprint off the list and reloading serves web3 again.
+  ASSERT_TRUE(lab().RewriteConfig(SuiteAgents()).ok());
+  reloaded = lab().ReloadSigner();
+  ASSERT_TRUE(reloaded.ok()) << reloaded;
+  EXPECT_TRUE((*client)->GetAccount().ok());
+}
+
+}  // namespace
+}  // namespace acme_signer
