@@ -1,7 +1,9 @@
 // Faults from the security review, each driven through the real processes (SignerLab: the
 // acme-signer binary, SoftHSM2, Pebble, gRPC over mutual TLS):
 //  - the audit log cannot be written: the signer refuses to finalize (fail closed), nothing
-//    is issued, the log stays intact, and a restarted signer issues again;
+//    is issued, the log stays intact, and a restarted signer issues again; when the disk
+//    fills in the middle of a record, the restart sets the torn line aside and the log
+//    still verifies;
 //  - the signer is SIGKILLed in the middle of an order: the agent continues the same order
 //    after the restart and gets exactly one certificate;
 //  - Pebble restarts and forgets everything: the agent gets a clear ACME error, the signer
@@ -243,6 +245,63 @@ TEST_F(FaultTest, UnwritableAuditLogMakesTheSignerRefuseToFinalizeAndNothingIsIs
   ASSERT_TRUE(cert.ok()) << cert.status();
   EXPECT_EQ(InventoryEntriesWithSerial(cert->serial()), 1);
   ExpectAuditVerifies();
+}
+
+TEST_F(FaultTest, AuditLogFullInTheMiddleOfARecordLeavesATornTailThatTheRestartSetsAside) {
+  std::unique_ptr<agent::SignerClient> client = Client();
+  ASSERT_NE(client, nullptr);
+  const std::vector<std::string> names = {"torn.web1.example.test"};
+  absl::StatusOr<pb::Order> ready = ReadyOrder(*client, names);
+  ASSERT_TRUE(ready.ok()) << ready.status() << "\n" << lab().SignerLogTail();
+  const size_t inventory_before = Inventory().size();
+
+  // Room for a few bytes only: the record's write() is cut short (a disk filling up), the
+  // next one fails with EFBIG.
+  ASSERT_TRUE(lab().StopSigner().ok());
+  ASSERT_NE(::signal(SIGXFSZ, SIG_IGN), SIG_ERR);
+  absl::Status started = lab().StartSigner();
+  ASSERT_TRUE(started.ok()) << started;
+  struct stat st {};
+  ASSERT_EQ(::stat(lab().audit_log_path().c_str(), &st), 0);
+  const rlim_t room = static_cast<rlim_t>(st.st_size) + 16;
+  const rlimit limit{room, room};
+  ASSERT_EQ(::prlimit(lab().signer_pid(), RLIMIT_FSIZE, &limit, nullptr), 0) << errno;
+
+  client = Client();
+  ASSERT_NE(client, nullptr);
+  absl::StatusOr<pb::Order> refused = client->FinalizeOrder(ready->url(), Csr(names));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("fail closed"));
+  struct stat after {};
+  ASSERT_EQ(::stat(lab().audit_log_path().c_str(), &after), 0);
+  EXPECT_EQ(after.st_size, st.st_size + 16) << "expected a torn record of 16 bytes";
+
+  ASSERT_TRUE(lab().StopSigner().ok());
+  ::signal(SIGXFSZ, SIG_DFL);
+  started = lab().StartSigner();
+  ASSERT_TRUE(started.ok()) << started << "\n" << lab().SignerLogTail();
+  // The restarted signer continued in a new file with a signed recovery checkpoint; the
+  // verifier accepts the chain and reports the torn line where the limit cut it.
+  absl::StatusOr<testing::CommandResult> verify =
+      lab().RunSignerCommand({"audit", "verify", "--config", lab().config_path()});
+  ASSERT_TRUE(verify.ok()) << verify.status();
+  EXPECT_EQ(verify->exit_code, 0) << verify->out << verify->err;
+  EXPECT_THAT(verify->out,
+              AllOf(HasSubstr("OK: "),
+                    HasSubstr(absl::StrCat("audit.log: partial line from a crash at byte offset ",
+                                           st.st_size)),
+                    HasSubstr("recovered at seq")));
+  EXPECT_EQ(Inventory().size(), inventory_before);
+  client = Client();
+  ASSERT_NE(client, nullptr);
+  absl::StatusOr<pb::Order> still = client->GetOrder(ready->url());
+  ASSERT_TRUE(still.ok()) << still.status();
+  EXPECT_EQ(still->status(), pb::ORDER_STATUS_READY) << "the refused finalize reached the CA";
+  absl::StatusOr<pb::Order> finalized = client->FinalizeOrder(ready->url(), Csr(names));
+  ASSERT_TRUE(finalized.ok()) << finalized.status() << "\n" << lab().SignerLogTail();
+  absl::StatusOr<pb::Order> valid = PollWhile(*client, *finalized, pb::ORDER_STATUS_PROCESSING);
+  ASSERT_TRUE(valid.ok()) << valid.status();
+  EXPECT_EQ(valid->status(), pb::ORDER_STATUS_VALID);
 }
 
 TEST_F(FaultTest, SignerKilledMidOrderLetsTheAgentFinishTheSameOrderWithOneCertificate) {
