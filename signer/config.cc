@@ -406,8 +406,8 @@ void ReadServer(TableReader& t, ServerConfig& out) {
       auto [it, inserted] = seen.emplace(element.value, LineOf(*element.node));
       if (!inserted) {
         t.Bad(*element.node, element.key,
-              absl::StrCat("\"", element.value, "\" is listed twice (first on line ",
-                           it->second, ")"));
+              absl::StrCat("\"", element.value, "\" is listed twice (first on line ", it->second,
+                           ")"));
         continue;
       }
       out.revoked_agent_certs.push_back(std::move(element.value));
@@ -569,10 +569,10 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
     }
   }
   if (const toml::table* t = RequiredTable(root, "server", problems)) {
-    TableReader reader(problems, *t, "server", base_dir,
-                       {"listen", "tls_cert", "tls_key", "agent_ca_cert", "trust_domain",
-                        "allow_root", "max_message_bytes", "max_concurrent_rpcs",
-                        "revoked_agent_certs"});
+    TableReader reader(
+        problems, *t, "server", base_dir,
+        {"listen", "tls_cert", "tls_key", "agent_ca_cert", "trust_domain", "allow_root",
+         "max_message_bytes", "max_concurrent_rpcs", "revoked_agent_certs"});
     ReadServer(reader, config.server);
   }
   if (const toml::table* t = RequiredTable(root, "acme", problems)) {

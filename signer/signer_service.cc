@@ -85,9 +85,9 @@ class SignerService::Call {
     // Checked before the policy lookup so a revoked certificate of an agent that was also
     // removed from [[agents]] is still reported as revoked.
     if (config_->server.IsRevoked(agent->cert_sha256_hex)) {
-      return Deny(absl::PermissionDeniedError(absl::StrCat("client certificate ",
-                                                           agent->cert_sha256_hex, " of agent ",
-                                                           agent->name, " is revoked")));
+      return Deny(
+          absl::PermissionDeniedError(absl::StrCat("client certificate ", agent->cert_sha256_hex,
+                                                   " of agent ", agent->name, " is revoked")));
     }
     policy_ = config_->FindAgent(agent->name);
     if (policy_ == nullptr) {

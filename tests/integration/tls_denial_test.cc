@@ -121,8 +121,8 @@ std::vector<std::pair<int, std::string>> AgentLeafExtensions(absl::string_view u
 std::optional<Identity> MakeSelfSignedIdentity(absl::string_view uri) {
   SslUniquePtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
   if (key == nullptr) return std::nullopt;
-  SslUniquePtr<X509> leaf = MakeCertificate(key.get(), "web1", nullptr, key.get(), -3600,
-                                            24 * 3600, AgentLeafExtensions(uri));
+  SslUniquePtr<X509> leaf = MakeCertificate(key.get(), "web1", nullptr, key.get(), -3600, 24 * 3600,
+                                            AgentLeafExtensions(uri));
   if (leaf == nullptr) return std::nullopt;
   return Identity{PemOf(leaf.get()), KeyPemOf(key.get())};
 }
@@ -150,8 +150,7 @@ std::string FingerprintOf(absl::string_view pem) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (X509_digest(cert.get(), EVP_sha256(), digest, &length) != 1) return "";
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), length));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 // GetAccount over a channel with the given TLS client credentials.
@@ -183,8 +182,7 @@ std::string Handshake(const SignerLab& lab, const agent::SignerConnection& ident
       SSL_CTX_set_min_proto_version(ctx.get(), TLS1_VERSION) != 1 ||
       SSL_CTX_set_max_proto_version(ctx.get(), max_version) != 1 ||
       SSL_CTX_use_certificate_chain_file(ctx.get(), identity.client_cert.c_str()) != 1 ||
-      SSL_CTX_use_PrivateKey_file(ctx.get(), identity.client_key.c_str(), SSL_FILETYPE_PEM) !=
-          1 ||
+      SSL_CTX_use_PrivateKey_file(ctx.get(), identity.client_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_load_verify_locations(ctx.get(), identity.ca_cert.c_str(), nullptr) != 1) {
     return absl::StrCat("client set-up failed: ", ERR_error_string(ERR_get_error(), nullptr));
   }
@@ -326,9 +324,8 @@ TEST_F(TlsDenialTest, DenyListedCertificateIsRefusedAfterReloadAndAudited) {
 
   absl::StatusOr<pb::GetAccountResponse> denied = (*client)->GetAccount();
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied) << denied.status();
-  EXPECT_THAT(denied.status().message(),
-              HasSubstr(absl::StrCat("client certificate ", fingerprint,
-                                     " of agent web3 is revoked")));
+  EXPECT_THAT(denied.status().message(), HasSubstr(absl::StrCat("client certificate ", fingerprint,
+                                                                " of agent web3 is revoked")));
   bool audited = false;
   for (const nlohmann::json& r : AuditRecords()) {
     audited = audited || (r.value("kind", "") == "event" && r.value("rpc", "") == "GetAccount" &&

@@ -453,10 +453,8 @@ TEST(SignerConfigTest, ReportsEveryProblemAtOnce) {
   EXPECT_THAT(message, HasSubstr("agents[0].orders_per_hour: 0 is out of range"));
 }
 
-constexpr char kFingerprintA[] =
-    "3b1f0c5a8e2d4f6a9b7c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a3b5c7d9e1f3a";
-constexpr char kFingerprintB[] =
-    "0000000000000000000000000000000000000000000000000000000000000001";
+constexpr char kFingerprintA[] = "3b1f0c5a8e2d4f6a9b7c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a3b5c7d9e1f3a";
+constexpr char kFingerprintB[] = "0000000000000000000000000000000000000000000000000000000000000001";
 
 TEST(SignerConfigTest, RevokedAgentCertsAreEmptyByDefault) {
   absl::StatusOr<SignerConfig> config = ParseSignerConfig(kMinimal, kSource);
@@ -481,9 +479,9 @@ TEST(SignerConfigTest, RevokedAgentCertsAreParsedAndLookedUp) {
 
 TEST(SignerConfigTest, RevokedAgentCertThatIsNotAFingerprintIsNamedWithItsLine) {
   const std::string upper = absl::AsciiStrToUpper(kFingerprintA);
-  const std::string text = Replace(
-      kMinimal, "[server]\n",
-      absl::StrCat("[server]\nrevoked_agent_certs = [\n\"abc\",\n\"", upper, "\",\n]\n"));
+  const std::string text =
+      Replace(kMinimal, "[server]\n",
+              absl::StrCat("[server]\nrevoked_agent_certs = [\n\"abc\",\n\"", upper, "\",\n]\n"));
   const std::string message = ErrorOf(text);
   EXPECT_THAT(message, HasSubstr(At(text, "\"abc\"") +
                                  "server.revoked_agent_certs[0]: \"abc\" is not a SHA-256 "
@@ -493,15 +491,14 @@ TEST(SignerConfigTest, RevokedAgentCertThatIsNotAFingerprintIsNamedWithItsLine) 
 }
 
 TEST(SignerConfigTest, RevokedAgentCertListedTwiceIsNamedWithBothLines) {
-  const std::string text = Replace(
-      kMinimal, "[server]\n",
-      absl::StrCat("[server]\nrevoked_agent_certs = [\n\"", kFingerprintA, "\",\n\"",
-                   kFingerprintA, "\",\n]\n"));
+  const std::string text =
+      Replace(kMinimal, "[server]\n",
+              absl::StrCat("[server]\nrevoked_agent_certs = [\n\"", kFingerprintA, "\",\n\"",
+                           kFingerprintA, "\",\n]\n"));
   const int first = LineOf(text, kFingerprintA);
-  EXPECT_THAT(ErrorOf(text),
-              HasSubstr(absl::StrCat(kSource, ":", first + 1,
-                                     ": server.revoked_agent_certs[1]: \"", kFingerprintA,
-                                     "\" is listed twice (first on line ", first, ")")));
+  EXPECT_THAT(ErrorOf(text), HasSubstr(absl::StrCat(
+                                 kSource, ":", first + 1, ": server.revoked_agent_certs[1]: \"",
+                                 kFingerprintA, "\" is listed twice (first on line ", first, ")")));
 }
 
 TEST(SignerConfigTest, RevokedAgentCertsMustBeAnArrayOfStrings) {
