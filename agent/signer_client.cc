@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/status_macros.h"
@@ -18,7 +19,12 @@ std::string HostOf(const std::string& address) {
 absl::Status FromGrpc(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   std::string message = status.error_message();
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+  // UNAVAILABLE is both "no connection" (gRPC's own text) and a refusal the signer chose
+  // (e.g. its audit log cannot be written); only the first gets the connection hint.
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      (message.empty() || absl::StrContains(message, "failed to connect") ||
+       absl::StrContains(message, "Connection refused") ||
+       absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake"))) {
     message = absl::StrCat("signer unreachable or refused the connection: ", message);
   }
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), message);
