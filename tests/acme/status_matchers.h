@@ -1,36 +1,13 @@
-// StatusIs(code, message_matcher) for absl::Status and absl::StatusOr<T>, for this
-// directory's tests.
+// The shared status matchers (tests/testing/status_matchers.h) under this directory's namespace.
 #ifndef ACME_SIGNER_TESTS_ACME_STATUS_MATCHERS_H_
 #define ACME_SIGNER_TESTS_ACME_STATUS_MATCHERS_H_
 
-#include <string>
-
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
 
 namespace acme_signer::acme::testing {
-
-inline const absl::Status& GetStatus(const absl::Status& status) { return status; }
-template <typename T>
-const absl::Status& GetStatus(const absl::StatusOr<T>& status_or) {
-  return status_or.status();
-}
-
-MATCHER_P2(StatusIs, code, message_matcher, "") {
-  const absl::Status& status = GetStatus(arg);
-  *result_listener << "status is " << status;
-  return status.code() == code &&
-         ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
-                                       result_listener);
-}
-
-MATCHER(IsOk, "") {
-  const absl::Status& status = GetStatus(arg);
-  *result_listener << "status is " << status;
-  return status.ok();
-}
-
+using ::acme_signer::testing::GetStatus;
+using ::acme_signer::testing::StatusIs;
+using ::acme_signer::testing::IsOk;
 }  // namespace acme_signer::acme::testing
 
 #endif  // ACME_SIGNER_TESTS_ACME_STATUS_MATCHERS_H_

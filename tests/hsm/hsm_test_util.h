@@ -11,38 +11,17 @@
 #include "absl/status/statusor.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
 #include "hsm/module.h"
 #include "hsm/token.h"
 #include "tests/testing/softhsm_token.h"
 
 namespace acme_signer::hsm::testing {
 
-inline const absl::Status& GetStatus(const absl::Status& s) { return s; }
-template <typename T>
-const absl::Status& GetStatus(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-
-MATCHER_P2(StatusIs, code, message_matcher, "") {
-  const absl::Status& status = GetStatus(arg);
-  *result_listener << "status is " << status;
-  return status.code() == code &&
-         ::testing::Matches(message_matcher)(std::string(status.message()));
-}
-
-MATCHER_P(IsOkAndHolds, value, "") {
-  if (!arg.ok()) {
-    *result_listener << "status is " << arg.status();
-    return false;
-  }
-  return *arg == value;
-}
-
-MATCHER(IsOk, "") {
-  const absl::Status& status = GetStatus(arg);
-  *result_listener << "status is " << status;
-  return status.ok();
-}
+using ::acme_signer::testing::GetStatus;
+using ::acme_signer::testing::IsOk;
+using ::acme_signer::testing::IsOkAndHolds;
+using ::acme_signer::testing::StatusIs;
 
 // A new SoftHSM2 token (unique label) opened through p11-kit. The token is created before the
 // module is loaded, as the fixture requires; tests must drop `module`/`token` when done.

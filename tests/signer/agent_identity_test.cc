@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "tests/hsm/hsm_test_util.h"
 
@@ -23,13 +24,7 @@ using ::testing::Not;
 
 constexpr char kDomain[] = "dept.example";
 
-MATCHER_P(IsOkAndHolds, value, "") {
-  if (!arg.ok()) {
-    *result_listener << "status is " << arg.status();
-    return false;
-  }
-  return *arg == value;
-}
+using ::acme_signer::testing::IsOkAndHolds;
 
 TEST(AgentNameFromUriSanTest, AcceptsTheCanonicalAgentUri) {
   EXPECT_THAT(AgentNameFromUriSan("spiffe://dept.example/agent/web1", kDomain),

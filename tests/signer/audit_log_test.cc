@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "signer/audit_verifier.h"
 #include "signer/state_store.h"
@@ -34,15 +35,7 @@ using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::SizeIs;
 
-MATCHER_P2(StatusIs, code, message_matcher, "has the expected status code and message") {
-  const absl::Status& status = arg;
-  if (status.code() != code) {
-    *result_listener << "status is " << status;
-    return false;
-  }
-  return ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
-                                       result_listener);
-}
+using ::acme_signer::testing::StatusIs;
 
 // Test-only audit key: an OpenSSL P-256 key behind the JwsSigner interface, so these tests
 // exercise the log without an HSM (the HSM-backed key is used in audit_verifier_test).

@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "hsm/key_type.h"
 #include "hsm/module.h"
@@ -35,15 +36,7 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-MATCHER_P2(StatusIs, code, message_matcher, "has the expected status code and message") {
-  const absl::Status& status = arg;
-  if (status.code() != code) {
-    *result_listener << "status is " << status;
-    return false;
-  }
-  return ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
-                                       result_listener);
-}
+using ::acme_signer::testing::StatusIs;
 
 // An OpenSSL P-256 key behind JwsSigner: the key of an attacker who re-signs a rewritten log,
 // and a fast audit key for the tests that do not need the HSM.

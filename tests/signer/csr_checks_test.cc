@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 
 namespace acme_signer::signer {
@@ -25,16 +26,7 @@ using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-MATCHER_P2(StatusIs, code, message_matcher, "has the expected status code and message") {
-  const absl::Status& status = arg.status();
-  if (status.code() != code) {
-    *result_listener << "status is " << status;
-    return false;
-  }
-  *result_listener << "message is \"" << status.message() << "\"";
-  return ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
-                                       result_listener);
-}
+using ::acme_signer::testing::StatusIs;
 
 SslUniquePtr<EVP_PKEY> EcKey(const char* curve) {
   SslUniquePtr<EVP_PKEY> key(EVP_EC_gen(curve));

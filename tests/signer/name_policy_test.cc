@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 
 namespace acme_signer::signer {
@@ -13,16 +14,7 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-MATCHER_P2(StatusIs, code, message_matcher, "has the expected status code and message") {
-  const absl::Status& status = arg;
-  if (status.code() != code) {
-    *result_listener << "status is " << status;
-    return false;
-  }
-  *result_listener << "message is \"" << status.message() << "\"";
-  return ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
-                                       result_listener);
-}
+using ::acme_signer::testing::StatusIs;
 
 AgentPolicy Web1() {
   AgentPolicy policy;

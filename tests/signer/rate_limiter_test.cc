@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 
 namespace acme_signer::signer {
@@ -15,16 +16,7 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-MATCHER_P2(StatusIs, code, message_matcher, "has the expected status code and message") {
-  const absl::Status& status = arg;
-  if (status.code() != code) {
-    *result_listener << "status is " << status;
-    return false;
-  }
-  *result_listener << "message is \"" << status.message() << "\"";
-  return ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
-                                       result_listener);
-}
+using ::acme_signer::testing::StatusIs;
 
 const absl::Time kStart = absl::FromUnixSeconds(1700000000);
 

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 
 namespace acme_signer::signer {
@@ -22,15 +23,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-MATCHER_P2(StatusIs, code, message_matcher, "has the expected status code and message") {
-  const absl::Status& status = arg;
-  if (status.code() != code) {
-    *result_listener << "status is " << status;
-    return false;
-  }
-  return ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
-                                       result_listener);
-}
+using ::acme_signer::testing::StatusIs;
 
 class StateStoreTest : public ::testing::Test {
  protected:
