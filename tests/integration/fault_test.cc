@@ -32,7 +32,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/lab_orders.h"
 #include "tests/testing/signer_lab.h"
+#include "tests/testing/signer_lab_suite.h"
 
 namespace acme_signer {
 namespace {
@@ -43,151 +45,31 @@ using testing::SignerLab;
 
 namespace pb = ::acmesigner::v1;
 
-// Polls the order through the signer while its status is `waiting`; bounded so that a stuck
-// CA fails the test instead of hanging it.
-absl::StatusOr<pb::Order> PollWhile(agent::SignerClient& client, pb::Order order,
-                                    pb::OrderStatus waiting) {
-  for (int attempt = 0; order.status() == waiting; ++attempt) {
-    if (attempt == 300) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("order ", order.url(), " still ", pb::OrderStatus_Name(order.status())));
-    }
-    absl::SleepFor(absl::Milliseconds(200));
-    absl::StatusOr<pb::Order> next = client.GetOrder(order.url());
-    if (!next.ok()) return next.status();
-    order = *std::move(next);
-  }
-  return order;
-}
-
-// Presents and answers the http-01 challenges of the order's pending authorizations. The
-// solver must stay alive until Pebble has validated.
-absl::Status AnswerChallenges(agent::SignerClient& client, agent::StandaloneSolver& solver,
-                              const pb::Order& order) {
-  std::vector<const pb::Challenge*> chosen;
-  std::vector<std::string> domains;
-  for (const pb::Authorization& authz : order.authorizations()) {
-    if (authz.status() != pb::AUTHORIZATION_STATUS_PENDING) continue;
-    for (const pb::Challenge& challenge : authz.challenges()) {
-      if (challenge.type() == "http-01") {
-        chosen.push_back(&challenge);
-        domains.push_back(authz.identifier().value());
-        break;
-      }
-    }
-  }
-  if (chosen.empty()) return absl::OkStatus();
-  if (absl::Status s = solver.Start(); !s.ok()) return s;
-  for (size_t i = 0; i < chosen.size(); ++i) {
-    agent::ChallengeTask task{domains[i],
-                              chosen[i]->token(),
-                              chosen[i]->key_authorization(),
-                              chosen[i]->dns01_txt_value(),
-                              static_cast<int>(chosen.size() - i - 1),
-                              domains[i]};
-    if (absl::Status s = solver.Present(task); !s.ok()) return s;
-  }
-  for (const pb::Challenge* challenge : chosen) {
-    if (absl::Status s = client.AnswerChallenge(challenge->url()).status(); !s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
-std::string Csr(const std::vector<std::string>& names) {
-  absl::StatusOr<agent::PrivateKey> key = agent::PrivateKey::Generate(agent::KeySpec());
-  EXPECT_TRUE(key.ok()) << key.status();
-  if (!key.ok()) return "";
-  absl::StatusOr<std::string> csr = agent::BuildCsrDer(*key, names);
-  EXPECT_TRUE(csr.ok()) << csr.status();
-  return csr.ok() ? *csr : "";
-}
-
-class FaultTest : public ::testing::Test {
+class FaultTest : public testing::SignerLabSuite<FaultTest> {
  protected:
-  static void SetUpTestSuite() {
-    if (!SignerLab::ToolsAvailable().ok()) return;  // SetUp skips or fails per test.
-    absl::StatusOr<std::unique_ptr<SignerLab>> lab = SignerLab::Start(SignerLab::Options());
-    if (lab.ok()) {
-      lab_ = lab->release();
-    } else {
-      lab_error_ = new absl::Status(lab.status());
-    }
-  }
-
-  static void TearDownTestSuite() {
-    delete lab_;
-    lab_ = nullptr;
-    delete lab_error_;
-    lab_error_ = nullptr;
-  }
-
-  void SetUp() override {
-    ACME_SIGNER_REQUIRE_SIGNER_LAB_TOOLS();
-    ASSERT_EQ(lab_error_, nullptr) << *lab_error_;
-    ASSERT_NE(lab_, nullptr);
-    ASSERT_TRUE(lab_->signer_running()) << "an earlier test left the signer stopped:\n"
-                                        << lab_->SignerLogTail();
-  }
-
   // Every test leaves a signer running without limits.
   void TearDown() override {
     ::signal(SIGXFSZ, SIG_DFL);
-    if (lab_ != nullptr && !lab_->signer_running()) {
-      absl::Status started = lab_->StartSigner();
+    if (!lab().signer_running()) {
+      absl::Status started = lab().StartSigner();
       ASSERT_TRUE(started.ok()) << started;
     }
   }
 
-  static SignerLab& lab() { return *lab_; }
-
-  static std::unique_ptr<agent::SignerClient> Client() {
-    absl::StatusOr<std::unique_ptr<agent::SignerClient>> client = lab_->Client("web1");
-    EXPECT_TRUE(client.ok()) << client.status();
-    return client.ok() ? *std::move(client) : nullptr;
-  }
+  static std::unique_ptr<agent::SignerClient> Client() { return SignerLabSuite::Client("web1"); }
 
   // A web1 order for `names` that Pebble has validated (status ready).
   static absl::StatusOr<pb::Order> ReadyOrder(agent::SignerClient& client,
                                               const std::vector<std::string>& names) {
-    absl::StatusOr<pb::Order> order = client.CreateOrder(names, "");
-    if (!order.ok()) return order.status();
-    agent::StandaloneSolver solver("127.0.0.1", lab_->http_port());
-    if (absl::Status s = AnswerChallenges(client, solver, *order); !s.ok()) return s;
-    return PollWhile(client, *std::move(order), pb::ORDER_STATUS_PENDING);
+    return testing::CreateReadyOrder(client, lab().http_port(), names);
   }
 
-  // The inventory entries (acme-signer inventory --json).
-  static nlohmann::json Inventory() {
-    absl::StatusOr<testing::CommandResult> run =
-        lab_->RunSignerCommand({"inventory", "--config", lab_->config_path(), "--json"});
-    EXPECT_TRUE(run.ok()) << run.status();
-    if (!run.ok()) return nlohmann::json::array();
-    EXPECT_EQ(run->exit_code, 0) << run->err;
-    nlohmann::json list = nlohmann::json::parse(run->out, nullptr, false);
-    EXPECT_TRUE(list.is_array()) << run->out;
-    return list.is_array() ? list : nlohmann::json::array();
+  static std::string Csr(const std::vector<std::string>& names) {
+    absl::StatusOr<std::string> csr = testing::NewCsrDer(names);
+    EXPECT_TRUE(csr.ok()) << csr.status();
+    return csr.ok() ? *csr : "";
   }
-
-  static int InventoryEntriesWithSerial(const std::string& serial) {
-    int n = 0;
-    for (const nlohmann::json& entry : Inventory()) n += entry.value("serial", "") == serial;
-    return n;
-  }
-
-  static void ExpectAuditVerifies() {
-    absl::StatusOr<testing::CommandResult> verify =
-        lab_->RunSignerCommand({"audit", "verify", "--config", lab_->config_path()});
-    ASSERT_TRUE(verify.ok()) << verify.status();
-    EXPECT_EQ(verify->exit_code, 0) << verify->out << verify->err;
-    EXPECT_THAT(verify->out, HasSubstr("OK: "));
-  }
-
-  static SignerLab* lab_;
-  static absl::Status* lab_error_;
 };
-
-SignerLab* FaultTest::lab_ = nullptr;
-absl::Status* FaultTest::lab_error_ = nullptr;
 
 TEST_F(FaultTest, UnwritableAuditLogMakesTheSignerRefuseToFinalizeAndNothingIsIssued) {
   std::unique_ptr<agent::SignerClient> client = Client();
@@ -238,7 +120,7 @@ TEST_F(FaultTest, UnwritableAuditLogMakesTheSignerRefuseToFinalizeAndNothingIsIs
 
   absl::StatusOr<pb::Order> finalized = client->FinalizeOrder(ready->url(), Csr(names));
   ASSERT_TRUE(finalized.ok()) << finalized.status() << "\n" << lab().SignerLogTail();
-  absl::StatusOr<pb::Order> valid = PollWhile(*client, *finalized, pb::ORDER_STATUS_PROCESSING);
+  absl::StatusOr<pb::Order> valid = testing::PollOrderWhile(*client, *finalized, pb::ORDER_STATUS_PROCESSING);
   ASSERT_TRUE(valid.ok()) << valid.status();
   EXPECT_EQ(valid->status(), pb::ORDER_STATUS_VALID);
   absl::StatusOr<pb::GetCertificateResponse> cert = client->GetCertificate(ready->url(), "");
@@ -299,7 +181,7 @@ TEST_F(FaultTest, AuditLogFullInTheMiddleOfARecordLeavesATornTailThatTheRestartS
   EXPECT_EQ(still->status(), pb::ORDER_STATUS_READY) << "the refused finalize reached the CA";
   absl::StatusOr<pb::Order> finalized = client->FinalizeOrder(ready->url(), Csr(names));
   ASSERT_TRUE(finalized.ok()) << finalized.status() << "\n" << lab().SignerLogTail();
-  absl::StatusOr<pb::Order> valid = PollWhile(*client, *finalized, pb::ORDER_STATUS_PROCESSING);
+  absl::StatusOr<pb::Order> valid = testing::PollOrderWhile(*client, *finalized, pb::ORDER_STATUS_PROCESSING);
   ASSERT_TRUE(valid.ok()) << valid.status();
   EXPECT_EQ(valid->status(), pb::ORDER_STATUS_VALID);
 }
@@ -311,7 +193,7 @@ TEST_F(FaultTest, SignerKilledMidOrderLetsTheAgentFinishTheSameOrderWithOneCerti
   absl::StatusOr<pb::Order> order = client->CreateOrder(names, "");
   ASSERT_TRUE(order.ok()) << order.status() << "\n" << lab().SignerLogTail();
   agent::StandaloneSolver solver("127.0.0.1", lab().http_port());
-  absl::Status answered = AnswerChallenges(*client, solver, *order);
+  absl::Status answered = testing::AnswerHttp01Challenges(*client, solver, *order);
   ASSERT_TRUE(answered.ok()) << answered;
 
   absl::StatusOr<int> killed = lab().StopSigner(/*kill=*/true);
@@ -325,12 +207,12 @@ TEST_F(FaultTest, SignerKilledMidOrderLetsTheAgentFinishTheSameOrderWithOneCerti
   ASSERT_NE(client, nullptr);
   absl::StatusOr<pb::Order> current = client->GetOrder(order->url());
   ASSERT_TRUE(current.ok()) << current.status() << "\n" << lab().SignerLogTail();
-  absl::StatusOr<pb::Order> ready = PollWhile(*client, *current, pb::ORDER_STATUS_PENDING);
+  absl::StatusOr<pb::Order> ready = testing::PollOrderWhile(*client, *current, pb::ORDER_STATUS_PENDING);
   ASSERT_TRUE(ready.ok()) << ready.status();
   ASSERT_EQ(ready->status(), pb::ORDER_STATUS_READY);
   absl::StatusOr<pb::Order> finalized = client->FinalizeOrder(order->url(), Csr(names));
   ASSERT_TRUE(finalized.ok()) << finalized.status() << "\n" << lab().SignerLogTail();
-  absl::StatusOr<pb::Order> valid = PollWhile(*client, *finalized, pb::ORDER_STATUS_PROCESSING);
+  absl::StatusOr<pb::Order> valid = testing::PollOrderWhile(*client, *finalized, pb::ORDER_STATUS_PROCESSING);
   ASSERT_TRUE(valid.ok()) << valid.status();
   ASSERT_EQ(valid->status(), pb::ORDER_STATUS_VALID);
 
