@@ -163,6 +163,12 @@ int RunCertonly(const std::vector<std::string>& args) {
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
   if (!lock.ok()) return Fail(&*context, kCommand, lock.status());
 
+  // A version an interrupted run saved but never made live is finished first: it was issued
+  // for these names, so it is what this command would obtain.
+  absl::StatusOr<std::optional<int>> finished =
+      FinishInterruptedInstall(*context, lineage, *config);
+  if (!finished.ok()) return Fail(&*context, kCommand, finished.status());
+
   // An existing lineage with the same names that is not due is kept, as certbot does.
   LineageStore store(context->config.config_dir);
   if (!parser.Has("force-renewal")) {

@@ -76,6 +76,25 @@ PassResult RenewPass(const CommandContext& context, const std::optional<std::str
       fail(info.name, config.status());
       continue;
     }
+    // A version an interrupted run saved but never made live goes live first; whether a
+    // renewal is due is then decided on it.
+    absl::StatusOr<std::optional<int>> finished =
+        FinishInterruptedInstall(context, info.name, *config);
+    if (!finished.ok()) {
+      fail(info.name, finished.status());
+      continue;
+    }
+    LineageInfo current = info;
+    if (finished->has_value()) {
+      absl::StatusOr<LineageInfo> reread = store.Get(info.name);
+      if (!reread.ok() || !reread->status.ok()) {
+        fail(info.name, reread.ok() ? reread->status : reread.status());
+        continue;
+      }
+      current = *std::move(reread);
+      context.Say(absl::StrCat(info.name, ": finished installing version ", **finished,
+                               " (saved by an earlier run that stopped before switching live/)"));
+    }
     if (signer == nullptr) {
       absl::StatusOr<std::unique_ptr<SignerClient>> connected = ConnectToSigner(context.config);
       if (!connected.ok()) {
@@ -98,8 +117,9 @@ PassResult RenewPass(const CommandContext& context, const std::optional<std::str
         replaces = window->certificate_id();
       }
     }
-    const absl::Time due = RenewalTime(info.certificate.not_before, info.certificate.not_after,
-                                       ari, StableFraction(info.certificate.serial_hex));
+    const absl::Time due =
+        RenewalTime(current.certificate.not_before, current.certificate.not_after, ari,
+                    StableFraction(current.certificate.serial_hex));
     if (!force && !IsRenewalDue(absl::Now(), due)) {
       ++pass.not_due;
       if (!pass.earliest_next.has_value() || due < *pass.earliest_next) pass.earliest_next = due;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "absl/strings/ascii.h"
@@ -66,24 +67,32 @@ absl::Status MakeDir(const std::string& path, mode_t mode) {
 
 // Creates `path` (which must not exist) with `data`, fsyncs it. An archive file is never
 // replaced: O_EXCL makes a version-number mix-up an error instead of silent data loss.
+// On failure the file is removed again: a truncated archive file (the disk filled up halfway)
+// must not stay behind looking like a version.
 absl::Status CreateFileExclusive(const std::string& path, absl::string_view data, mode_t mode) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
   if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("cannot create ", path));
+  auto remove = [&path](absl::Status status) {
+    ::unlink(path.c_str());
+    return status;
+  };
   if (::fchmod(fd.get(), mode) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("cannot set mode on ", path));
+    return remove(ErrnoStatus(errno, absl::StrCat("cannot set mode on ", path)));
   }
   size_t written = 0;
   while (written < data.size()) {
     ssize_t n = ::write(fd.get(), data.data() + written, data.size() - written);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus(errno, absl::StrCat("cannot write ", path));
+      return remove(ErrnoStatus(errno, absl::StrCat("cannot write ", path)));
     }
     written += static_cast<size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) return ErrnoStatus(errno, absl::StrCat("cannot sync ", path));
+  if (::fsync(fd.get()) != 0) {
+    return remove(ErrnoStatus(errno, absl::StrCat("cannot sync ", path)));
+  }
   int raw = fd.release();
-  if (::close(raw) != 0) return ErrnoStatus(errno, absl::StrCat("cannot close ", path));
+  if (::close(raw) != 0) return remove(ErrnoStatus(errno, absl::StrCat("cannot close ", path)));
   return absl::OkStatus();
 }
 
@@ -185,6 +194,23 @@ absl::Status LineageStore::EnsureBaseDirectories() const {
   return MakeDir(config_dir_ + "/renewal", 0755);
 }
 
+absl::StatusOr<std::set<int>> LineageStore::ArchiveVersions(absl::string_view name) const {
+  const std::string archive_dir = Paths(name).archive_dir;
+  std::set<int> versions;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(archive_dir, ec)) {
+    const std::string file = entry.path().filename().string();
+    for (const char* kind : kPemKinds) {
+      if (auto v = VersionOf(file, kind, ".pem")) versions.insert(*v);
+    }
+    if (auto v = VersionOf(file, "cert", ".pfx")) versions.insert(*v);
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return ErrnoStatus(ec.value(), absl::StrCat("cannot list ", archive_dir));
+  }
+  return versions;
+}
+
 absl::StatusOr<int> LineageStore::WriteArchiveVersion(absl::string_view name,
                                                       const LineageFiles& files) {
   RETURN_IF_ERROR(ValidateLineageName(name));
@@ -198,50 +224,89 @@ absl::StatusOr<int> LineageStore::WriteArchiveVersion(absl::string_view name,
   RETURN_IF_ERROR(MakeDir(paths.archive_dir, 0700));
 
   // Next free number over every file ever written, including leftovers of a crashed install.
-  int max_version = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(paths.archive_dir, ec)) {
-    const std::string file = entry.path().filename().string();
-    for (const char* kind : kPemKinds) {
-      if (auto v = VersionOf(file, kind, ".pem")) max_version = std::max(max_version, *v);
-    }
-    if (auto v = VersionOf(file, "cert", ".pfx")) max_version = std::max(max_version, *v);
-  }
-  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("cannot list ", paths.archive_dir));
-  const int version = max_version + 1;
+  ASSIGN_OR_RETURN(std::set<int> versions, ArchiveVersions(name));
+  const int version = versions.empty() ? 1 : *versions.rbegin() + 1;
 
+  std::vector<std::string> created;
   auto write = [&](const char* kind, const char* ext, absl::string_view data,
                    mode_t mode) -> absl::Status {
-    RETURN_IF_ERROR(Fault(absl::StrCat("archive:", kind)));
-    return CreateFileExclusive(absl::StrCat(paths.archive_dir, "/", kind, version, ext), data,
-                               mode);
+    RETURN_IF_ERROR(Fault(absl::StrCat("archive:", absl::string_view(ext) == ".pfx" ? "pfx" : kind)));
+    std::string path = absl::StrCat(paths.archive_dir, "/", kind, version, ext);
+    RETURN_IF_ERROR(CreateFileExclusive(path, data, mode));
+    created.push_back(std::move(path));
+    return absl::OkStatus();
   };
-  RETURN_IF_ERROR(write("privkey", ".pem", files.privkey_pem.reveal(), 0600));
-  RETURN_IF_ERROR(write("cert", ".pem", files.cert_pem, 0644));
-  RETURN_IF_ERROR(write("chain", ".pem", files.chain_pem, 0644));
-  RETURN_IF_ERROR(write("fullchain", ".pem", files.fullchain_pem, 0644));
-  if (files.pfx.has_value()) {
-    RETURN_IF_ERROR(Fault("archive:pfx"));
-    RETURN_IF_ERROR(CreateFileExclusive(absl::StrCat(paths.archive_dir, "/cert", version, ".pfx"),
-                                        *files.pfx, 0600));
+  absl::Status status = write("privkey", ".pem", files.privkey_pem.reveal(), 0600);
+  if (status.ok()) status = write("cert", ".pem", files.cert_pem, 0644);
+  if (status.ok()) status = write("chain", ".pem", files.chain_pem, 0644);
+  if (status.ok()) status = write("fullchain", ".pem", files.fullchain_pem, 0644);
+  if (status.ok() && files.pfx.has_value()) status = write("cert", ".pfx", *files.pfx, 0600);
+  if (status.ok()) status = SyncDirectory(paths.archive_dir);
+  if (!status.ok()) {
+    // A version that could not be written completely is removed (on a full disk this also
+    // gives the space back), so no half version, and no key nobody uses, stays behind.
+    for (const std::string& path : created) ::unlink(path.c_str());
+    SyncDirectory(paths.archive_dir).IgnoreError();
+    return status;
   }
-  RETURN_IF_ERROR(SyncDirectory(paths.archive_dir));
   return version;
 }
 
-absl::Status LineageStore::ActivateVersion(absl::string_view name, int version) {
+absl::StatusOr<std::vector<int>> LineageStore::PendingVersions(absl::string_view name) const {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  int current = 0;
+  if (absl::StatusOr<int> live = CurrentVersion(name); live.ok()) {
+    current = *live;
+  } else if (live.status().code() != absl::StatusCode::kNotFound) {
+    return live.status();
+  }
+  ASSIGN_OR_RETURN(std::set<int> versions, ArchiveVersions(name));
+  return std::vector<int>(versions.upper_bound(current), versions.end());
+}
+
+absl::StatusOr<LineageFiles> LineageStore::ReadArchiveVersion(absl::string_view name,
+                                                              int version) const {
   RETURN_IF_ERROR(ValidateLineageName(name));
   const LineagePaths paths = Paths(name);
-  for (const char* kind : kPemKinds) {
-    RETURN_IF_ERROR(CheckNonEmptyFile(absl::StrCat(paths.archive_dir, "/", kind, version, ".pem")));
-  }
-  const bool has_pfx =
-      CheckNonEmptyFile(absl::StrCat(paths.archive_dir, "/cert", version, ".pfx")).ok();
-  RETURN_IF_ERROR(EnsureBaseDirectories());
-  const std::string live = config_dir_ + "/live";
-  std::optional<int> previous;
-  if (auto current = CurrentVersion(name); current.ok()) previous = *current;
+  auto read = [&](const char* kind, const char* ext) -> absl::StatusOr<std::string> {
+    const std::string path = absl::StrCat(paths.archive_dir, "/", kind, version, ext);
+    RETURN_IF_ERROR(CheckNonEmptyFile(path));
+    return ReadFile(path, kMaxPemBytes);
+  };
+  LineageFiles files;
+  ASSIGN_OR_RETURN(std::string privkey, read("privkey", ".pem"));
+  files.privkey_pem = Secret(std::move(privkey));
+  ASSIGN_OR_RETURN(files.cert_pem, read("cert", ".pem"));
+  ASSIGN_OR_RETURN(files.chain_pem, read("chain", ".pem"));
+  ASSIGN_OR_RETURN(files.fullchain_pem, read("fullchain", ".pem"));
+  if (absl::StatusOr<std::string> pfx = read("cert", ".pfx"); pfx.ok()) files.pfx = *pfx;
+  return files;
+}
 
+absl::Status LineageStore::DiscardVersion(absl::string_view name, int version) {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  if (absl::StatusOr<int> live = CurrentVersion(name); live.ok() && *live == version) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("version ", version, " of ", name, " is live and cannot be discarded"));
+  }
+  const LineagePaths paths = Paths(name);
+  for (const char* kind : kPemKinds) {
+    const std::string path = absl::StrCat(paths.archive_dir, "/", kind, version, ".pem");
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, absl::StrCat("cannot remove ", path));
+    }
+  }
+  const std::string pfx = absl::StrCat(paths.archive_dir, "/cert", version, ".pfx");
+  if (::unlink(pfx.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("cannot remove ", pfx));
+  }
+  RETURN_IF_ERROR(RemoveTree(absl::StrCat(config_dir_, "/live/", VersionDirName(name, version))));
+  return SyncDirectory(paths.archive_dir);
+}
+
+absl::Status LineageStore::SwitchLive(absl::string_view name, int version, bool has_pfx) {
+  const LineagePaths paths = Paths(name);
+  const std::string live = config_dir_ + "/live";
   // Step 2: the new version's link directory, built aside.
   const std::string vdir_name = VersionDirName(name, version);
   const std::string vdir = absl::StrCat(live, "/", vdir_name);
@@ -280,8 +345,7 @@ absl::Status LineageStore::ActivateVersion(absl::string_view name, int version) 
       return ErrnoStatus(err, absl::StrCat("cannot atomically replace directory ", paths.live_dir,
                                            " (file system without RENAME_EXCHANGE?)"));
     }
-    RETURN_IF_ERROR(SyncDirectory(live));
-    RETURN_IF_ERROR(RemoveTree(next));
+    // The old directory now sits at `next`; ActivateVersion removes it.
   } else {
     if (::rename(next.c_str(), paths.live_dir.c_str()) != 0) {
       int err = errno;
@@ -289,7 +353,38 @@ absl::Status LineageStore::ActivateVersion(absl::string_view name, int version) 
       return ErrnoStatus(err, absl::StrCat("cannot switch ", paths.live_dir));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status LineageStore::ActivateVersion(absl::string_view name, int version) {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  const LineagePaths paths = Paths(name);
+  for (const char* kind : kPemKinds) {
+    RETURN_IF_ERROR(CheckNonEmptyFile(absl::StrCat(paths.archive_dir, "/", kind, version, ".pem")));
+  }
+  const bool has_pfx =
+      CheckNonEmptyFile(absl::StrCat(paths.archive_dir, "/cert", version, ".pfx")).ok();
+  RETURN_IF_ERROR(EnsureBaseDirectories());
+  const std::string live = config_dir_ + "/live";
+  std::optional<int> previous;
+  if (auto current = CurrentVersion(name); current.ok()) previous = *current;
+
+  // Steps 2 and 3. Until the rename succeeds, a failure removes the half-built link
+  // directory so nothing of the attempt stays in live/ (the archive files stay: complete,
+  // they let the next run finish the install, see PendingVersions).
+  absl::Status switched = SwitchLive(name, version, has_pfx);
+  if (!switched.ok()) {
+    if (!previous.has_value() || *previous != version) {
+      RemoveTree(absl::StrCat(live, "/", VersionDirName(name, version))).IgnoreError();
+    }
+    return switched;
+  }
   RETURN_IF_ERROR(SyncDirectory(live));
+  // After replacing a certbot-made directory, the old directory is what `.NAME.next` is.
+  const std::string next = absl::StrCat(live, "/.", name, ".next");
+  if (struct stat st; ::lstat(next.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    RETURN_IF_ERROR(RemoveTree(next));
+  }
 
   // Step 4: garbage from older versions or crashed attempts. Failure here is harmless.
   std::error_code ec;

@@ -20,9 +20,12 @@
 //      renameat2(RENAME_EXCHANGE), then the old directory is deleted;
 //   4. delete version directories other than the new and the previous one (a reader that
 //      resolved live/NAME an instant earlier may still be opening files there).
-// A crash before step 3 leaves live/NAME on vN, complete; leftovers (archive files N+1, a
-// half-built .NAME.vN+1) are ignored and the next install uses the next free number, so no
-// archive file is ever rewritten. A crash after step 3 leaves N+1 complete and live.
+// A crash before step 3 leaves live/NAME on vN, complete. An I/O error (disk full, read-only
+// file system) removes what the attempt wrote: the files of a half-written archive version,
+// a half-built .NAME.vN+1. A complete archive version N+1 that never went live is reported by
+// PendingVersions so a later run can check and activate it; otherwise new installs use the
+// next free number, so no archive file is ever rewritten. A crash after step 3 leaves N+1
+// complete and live.
 // Difference from certbot: `certbot delete` calls rmtree on live/NAME, which refuses a symlink;
 // use `acme-agent delete` (or remove the link and .NAME.v* by hand).
 //
@@ -33,6 +36,7 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -106,6 +110,19 @@ class LineageStore {
   // FailedPrecondition when any of the four PEM files of `version` is missing or empty.
   absl::Status ActivateVersion(absl::string_view name, int version);
 
+  // Versions in archive/NAME newer than the live one (all versions when nothing is live),
+  // ascending: what an install left when it stopped between writing the archive and switching
+  // live/ (killed, or live/ not writable). A failed archive write leaves none (it removes what
+  // it wrote). The caller decides whether one is sound enough to ActivateVersion.
+  absl::StatusOr<std::vector<int>> PendingVersions(absl::string_view name) const;
+  // The files of archive version `version`; FailedPrecondition naming the file when one of the
+  // four PEM files is missing or empty (pfx is optional).
+  absl::StatusOr<LineageFiles> ReadArchiveVersion(absl::string_view name, int version) const;
+  // Removes the archive files (and link directory) of a version that is not live, e.g. an
+  // incomplete pending one. FailedPrecondition for the live version. The caller holds the
+  // run lock (a concurrent install could be writing that version).
+  absl::Status DiscardVersion(absl::string_view name, int version);
+
   // Version live/NAME/cert.pem points at. NotFound when the lineage does not exist;
   // FailedPrecondition when the link is not of certbot's form.
   absl::StatusOr<int> CurrentVersion(absl::string_view name) const;
@@ -127,6 +144,10 @@ class LineageStore {
 
  private:
   absl::Status Fault(absl::string_view step) const;
+  // Every version number with at least one file in archive/NAME (empty when it does not exist).
+  absl::StatusOr<std::set<int>> ArchiveVersions(absl::string_view name) const;
+  // Steps 2 and 3 of an install; OK exactly when live/NAME now points at `version`.
+  absl::Status SwitchLive(absl::string_view name, int version, bool has_pfx);
   absl::Status EnsureBaseDirectories() const;
 
   std::string config_dir_;

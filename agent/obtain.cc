@@ -1,9 +1,14 @@
 #include "agent/obtain.h"
 
 #include <openssl/pem.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/certificate_info.h"
 #include "agent/csr.h"
 #include "agent/direct_issuer.h"
 #include "agent/hook_solver.h"
@@ -42,7 +47,115 @@ absl::StatusOr<bool> KeyMatchesLeaf(const PrivateKey& key, const std::string& ce
   return key.MatchesCertificate(cert.get());
 }
 
+LineageStore::Options StoreOptions() {
+  LineageStore::Options options;
+#ifndef NDEBUG
+  // TEST-ONLY, compiled out of release (NDEBUG) builds: ACME_AGENT_TEST_KILL_AT=<step> (a
+  // LineageStore step such as "live:switch") makes the agent SIGKILL itself at that step, so
+  // tests/integration/agent_disk_fault_test.cc can kill the real binary between writing the
+  // archive and switching live/ deterministically. Killing itself is all it can do.
+  if (const char* step = std::getenv("ACME_AGENT_TEST_KILL_AT"); step != nullptr && *step) {
+    options.fault_injector = [at = std::string(step)](absl::string_view current) {
+      if (current == at) ::raise(SIGKILL);
+      return absl::OkStatus();
+    };
+  }
+#endif
+  return options;
+}
+
+// An install error keeps its errno-derived code, except codes that would make the exit status
+// claim a policy refusal (3) or an unreachable signer (4): EACCES on our own files is neither.
+absl::StatusCode InstallErrorCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kUnavailable:
+      return absl::StatusCode::kFailedPrecondition;
+    default:
+      return code;
+  }
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Why a pending version's files must not go live, or OK: the key is the certificate's,
+// fullchain starts with cert (DataLoss or InvalidArgument otherwise: corrupt), the names are
+// `domains`, and it is still valid and newer than what is live (FailedPrecondition otherwise).
+absl::Status CheckPendingVersion(const LineageStore& store, const std::string& lineage,
+                                 const LineageFiles& files,
+                                 const std::vector<std::string>& domains) {
+  ASSIGN_OR_RETURN(CertificateInfo info, ParseCertificatePem(files.cert_pem));
+  ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::FromPem(files.privkey_pem));
+  ASSIGN_OR_RETURN(bool matches, KeyMatchesLeaf(key, files.cert_pem));
+  if (!matches) return absl::DataLossError("its key does not match its certificate");
+  if (files.fullchain_pem.compare(0, files.cert_pem.size(), files.cert_pem) != 0) {
+    return absl::DataLossError("its fullchain does not start with its certificate");
+  }
+  if (Sorted(info.dns_names) != Sorted(domains)) {
+    return absl::FailedPreconditionError("it is for other names");
+  }
+  if (info.not_after <= absl::Now()) return absl::FailedPreconditionError("it has expired");
+  if (absl::StatusOr<CertificateInfo> live = store.ReadCurrentCertificate(lineage);
+      live.ok() && info.not_after <= live->not_after) {
+    return absl::FailedPreconditionError("it is not newer than the live certificate");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext& context,
+                                                            const std::string& lineage,
+                                                            const RenewalConfig& config) {
+  LineageStore store(context.config.config_dir, StoreOptions());
+  RETURN_IF_ERROR(ValidateLineageName(lineage));
+  ASSIGN_OR_RETURN(std::vector<int> pending, store.PendingVersions(lineage));
+  std::optional<int> chosen;
+  for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
+    const int version = *it;
+    absl::StatusOr<LineageFiles> files = store.ReadArchiveVersion(lineage, version);
+    if (!files.ok() && files.status().code() != absl::StatusCode::kFailedPrecondition) {
+      return files.status();  // unreadable rather than incomplete: nothing to decide on
+    }
+    absl::Status sound = files.ok() ? CheckPendingVersion(store, lineage, *files, config.domains)
+                                    : files.status();
+    if (sound.ok()) {
+      // Older complete ones stay in the archive, as every old version does.
+      if (!chosen.has_value()) chosen = version;
+      continue;
+    }
+    context.Progress(absl::StrCat(lineage, ": version ", version,
+                                  " left by an interrupted run is not used: ", sound.message()));
+    // Incomplete (a file missing: killed while writing) or corrupt: nobody can use it.
+    const bool unusable = !files.ok() || sound.code() == absl::StatusCode::kDataLoss ||
+                          sound.code() == absl::StatusCode::kInvalidArgument;
+    if (unusable) RETURN_IF_ERROR(store.DiscardVersion(lineage, version));
+  }
+  if (!chosen.has_value()) return std::optional<int>();
+  RETURN_IF_ERROR(store.ActivateVersion(lineage, *chosen));
+  const std::string live_dir = store.Paths(lineage).live_dir;
+  context.Progress(absl::StrCat(lineage, ": finished installing version ", *chosen,
+                                " (an earlier run stopped after saving it, before switching ",
+                                live_dir, ")"));
+  if (!config.deploy_hook.empty()) {
+    HookOptions hook_options;
+    hook_options.timeout = context.config.defaults.hook_timeout;
+    absl::StatusOr<HookOutput> deployed =
+        RunHook("deploy-hook", config.deploy_hook,
+                DeployHookEnv(lineage, live_dir, config.domains), hook_options);
+    if (!deployed.ok()) {
+      return absl::Status(deployed.status().code(),
+                          absl::StrCat("version ", *chosen, " is installed in ", live_dir,
+                                       ", but the deploy hook failed: ",
+                                       deployed.status().message()));
+    }
+  }
+  return chosen;
+}
 
 absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig& config,
                                                             const std::string& lineage,
@@ -65,8 +178,9 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
                                                SignerClient& signer, const std::string& lineage,
                                                const RenewalConfig& config,
                                                const std::string& replaces) {
-  LineageStore store(context.config.config_dir);
+  LineageStore store(context.config.config_dir, StoreOptions());
   RETURN_IF_ERROR(ValidateLineageName(lineage));
+  const bool has_live_version = store.CurrentVersion(lineage).ok();
 
   // The certificate key is made here and never leaves this host.
   std::optional<PrivateKey> key;
@@ -117,15 +231,46 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
                                  lineage));
     files.pfx = std::move(pfx);
   }
-  ASSIGN_OR_RETURN(int version, store.InstallNewVersion(lineage, files));
-  RETURN_IF_ERROR(store.WriteRenewalConfig(lineage, config));
+  // From here on the CA has issued a certificate: an error must say so, say what is live,
+  // and say what the next run will do, rather than look like "nothing happened".
+  const LineagePaths paths = store.Paths(lineage);
+  const std::string issued_what = absl::StrCat(
+      "the CA issued certificate ", issued.serial, " for ", absl::StrJoin(config.domains, ", "));
+  const std::string still_live =
+      has_live_version
+          ? absl::StrCat(paths.live_dir, " still holds the previous certificate and key")
+          : absl::StrCat("nothing was installed in ", paths.live_dir);
+  absl::StatusOr<int> written = store.WriteArchiveVersion(lineage, files);
+  if (!written.ok()) {
+    return absl::Status(
+        InstallErrorCode(written.status().code()),
+        absl::StrCat(issued_what, " but it could not be saved: ", written.status().message(),
+                     ". ", still_live,
+                     "; the new key and certificate were discarded. Fix the cause and run "
+                     "again (a new certificate will be requested)."));
+  }
+  const int version = *written;
+  if (absl::Status activated = store.ActivateVersion(lineage, version); !activated.ok()) {
+    return absl::Status(
+        InstallErrorCode(activated.code()),
+        absl::StrCat(issued_what, " and saved it as version ", version, " in ",
+                     paths.archive_dir, ", but could not make it live: ", activated.message(),
+                     ". ", still_live, "; fix the cause and run acme-agent again: it finishes "
+                     "installing version ", version, " without a new request."));
+  }
+  if (absl::Status s = store.WriteRenewalConfig(lineage, config); !s.ok()) {
+    return absl::Status(InstallErrorCode(s.code()),
+                        absl::StrCat("version ", version, " is installed in ", paths.live_dir,
+                                     ", but the renewal settings could not be saved: ",
+                                     s.message()));
+  }
 
   ObtainResult result;
   result.lineage = lineage;
   result.version = version;
   result.serial = issued.serial;
   result.not_after = issued.not_after;
-  result.live_dir = store.Paths(lineage).live_dir;
+  result.live_dir = paths.live_dir;
   context.Progress(absl::StrCat("installed version ", version, " of ", lineage, " in ",
                                 result.live_dir));
   if (!config.deploy_hook.empty()) {

@@ -4,11 +4,16 @@
 //
 // Failure never loses data: the key and certificate files of the new version are written
 // only after the certificate arrived, and live/ is switched in one rename, so any failure
-// (signer unreachable, denial, CA error, disk full, kill) leaves the previous version live.
+// (signer unreachable, denial, CA error, disk full, read-only file system, kill) leaves the
+// previous version live. A failure after issuance says that a certificate was issued and what
+// the next run does: a version that could not be written completely is removed (the next run
+// requests a new one); a saved version that could not go live is finished by the next run
+// (FinishInterruptedInstall).
 #ifndef ACME_SIGNER_AGENT_OBTAIN_H_
 #define ACME_SIGNER_AGENT_OBTAIN_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -42,6 +47,16 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
                                                SignerClient& signer, const std::string& lineage,
                                                const RenewalConfig& config,
                                                const std::string& replaces);
+
+// Finishes an install an earlier run could not finish: it saved version N+1 in archive/ but
+// was killed, or could not write live/, before switching live/NAME. The newest pending version
+// whose four files are present, whose key matches its certificate, whose names are
+// `config.domains` and which is valid and newer than the live one is made live, and the deploy
+// hook runs; incomplete or corrupt pending versions are removed. Returns the version made
+// live, nullopt when there was none. The caller holds the RunLock.
+absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext& context,
+                                                            const std::string& lineage,
+                                                            const RenewalConfig& config);
 
 // Runs a --pre-hook or --post-hook (`which`) once; "" runs nothing.
 absl::Status RunPrePostHook(const CommandContext& context, const std::string& which,

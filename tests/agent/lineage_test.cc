@@ -171,10 +171,62 @@ TEST_F(LineageStoreTest, FailedArchiveWriteLeavesLiveVersionUntouched) {
   EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(1));
   EXPECT_EQ(*ReadFile(store_.Paths("example.com").fullchain), before);
   ExpectLiveKeyMatchesLiveCert("example.com");
-  // The half-written version 2 cannot be activated by mistake.
+  // Nothing of the failed version 2 stays behind (not even its key), so it can neither be
+  // activated by mistake nor fill the disk further.
+  const std::string archive = store_.Paths("example.com").archive_dir;
+  for (const char* file : {"privkey2.pem", "cert2.pem", "chain2.pem", "fullchain2.pem"}) {
+    EXPECT_FALSE(Exists(archive + "/" + file)) << file;
+  }
+  EXPECT_THAT(store_.PendingVersions("example.com"), IsOkAndHolds(std::vector<int>{}));
   EXPECT_THAT(store_.ActivateVersion("example.com", 2),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("fullchain2.pem")));
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("cert2.pem")));
   EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(1));
+  // The next install reuses the number (no file of it exists).
+  EXPECT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 3)),
+              IsOkAndHolds(2));
+  ExpectLiveKeyMatchesLiveCert("example.com");
+}
+
+TEST_F(LineageStoreTest, FailedSwitchRemovesTheLinkDirectoryAndReportsTheSavedVersionAsPending) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 1)), IsOk());
+  LineageStore read_only_live(dir_.path() + "/etc", {.fault_injector = [](absl::string_view step) {
+                                return step == "live:switch"
+                                           ? absl::FailedPreconditionError(
+                                                 "cannot create symlink: Read-only file system")
+                                           : absl::OkStatus();
+                              }});
+  EXPECT_THAT(read_only_live.InstallNewVersion("example.com", MakeFiles({"example.com"}, 2)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("Read-only")));
+  const std::string live = dir_.path() + "/etc/live";
+  EXPECT_FALSE(Exists(live + "/.example.com.v2")) << "half-built link directory left in live/";
+  EXPECT_FALSE(Exists(live + "/.example.com.next"));
+  EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(1));
+  ExpectLiveKeyMatchesLiveCert("example.com");
+  // Version 2 is complete in the archive: a later run can read it back and finish.
+  EXPECT_THAT(store_.PendingVersions("example.com"), IsOkAndHolds(std::vector<int>{2}));
+  auto saved = store_.ReadArchiveVersion("example.com", 2);
+  ASSERT_THAT(saved, IsOk());
+  EXPECT_EQ(ParseCertificatePem(saved->cert_pem)->serial_hex, "02");
+  ASSERT_THAT(store_.ActivateVersion("example.com", 2), IsOk());
+  EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(2));
+  EXPECT_THAT(store_.PendingVersions("example.com"), IsOkAndHolds(std::vector<int>{}));
+  ExpectLiveKeyMatchesLiveCert("example.com");
+}
+
+TEST_F(LineageStoreTest, IncompletePendingVersionIsNamedAndCanBeDiscardedButTheLiveOneCannot) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 1)), IsOk());
+  // What a kill in the middle of writing version 2 leaves: the key and nothing else.
+  const std::string archive = store_.Paths("example.com").archive_dir;
+  ASSERT_THAT(WriteFileAtomically(archive + "/privkey2.pem", "key", 0600), IsOk());
+  EXPECT_THAT(store_.PendingVersions("example.com"), IsOkAndHolds(std::vector<int>{2}));
+  EXPECT_THAT(store_.ReadArchiveVersion("example.com", 2),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("cert2.pem")));
+  EXPECT_THAT(store_.DiscardVersion("example.com", 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("live")));
+  ASSERT_THAT(store_.DiscardVersion("example.com", 2), IsOk());
+  EXPECT_FALSE(Exists(archive + "/privkey2.pem"));
+  EXPECT_THAT(store_.PendingVersions("example.com"), IsOkAndHolds(std::vector<int>{}));
+  ExpectLiveKeyMatchesLiveCert("example.com");
 }
 
 TEST_F(LineageStoreTest, RealIoErrorNamesThePath) {
