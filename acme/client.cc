@@ -1,5 +1,7 @@
 #include "acme/client.h"
 
+#include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -33,6 +35,10 @@ absl::Status Unusable(absl::string_view context, absl::string_view what) {
 }
 absl::Status Unusable(absl::string_view context, const absl::Status& status) {
   return Unusable(context, status.message());
+}
+// A body that does not parse as what was asked for.
+absl::Status Malformed(absl::string_view context, const absl::Status& status) {
+  return Unusable(context, absl::StrCat("malformed response from the CA: ", status.message()));
 }
 
 absl::Status CheckContentType(const http::HttpResponse& response, absl::string_view expected,
@@ -92,7 +98,11 @@ absl::StatusOr<std::unique_ptr<AcmeClient>> AcmeClient::Create(http::HttpClient&
   if (options.max_bad_nonce_retries < 0) {
     return absl::InvalidArgumentError("max_bad_nonce_retries must not be negative");
   }
+  if (options.max_unavailable_retries < 0) {
+    return absl::InvalidArgumentError("max_unavailable_retries must not be negative");
+  }
   if (!options.now) options.now = [] { return absl::Now(); };
+  if (!options.sleep) options.sleep = [](absl::Duration d) { absl::SleepFor(d); };
   return std::unique_ptr<AcmeClient>(new AcmeClient(http, account_key, std::move(options)));
 }
 
@@ -121,6 +131,23 @@ std::optional<absl::Duration> AcmeClient::RetryAfter(const http::HttpResponse& r
   return *parsed;
 }
 
+bool AcmeClient::WaitToRetryUnavailable(const http::HttpResponse& response, int* retries) const {
+  if (response.status != 503 || *retries >= options_.max_unavailable_retries) return false;
+  const std::optional<absl::Duration> wait = RetryAfter(response);
+  if (!wait.has_value() || *wait > options_.max_retry_after_wait) return false;
+  ++*retries;
+  options_.sleep(std::max(*wait, absl::ZeroDuration()));
+  return true;
+}
+
+absl::StatusOr<http::HttpResponse> AcmeClient::Fetch(const http::HttpRequest& request) {
+  int retries = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(http::HttpResponse response, http_.Do(request));
+    if (!WaitToRetryUnavailable(response, &retries)) return response;
+  }
+}
+
 absl::StatusOr<Directory> AcmeClient::GetDirectory() {
   {
     absl::MutexLock lock(&mu_);
@@ -131,7 +158,7 @@ absl::StatusOr<Directory> AcmeClient::GetDirectory() {
   http::HttpRequest request;
   request.method = http::HttpMethod::kGet;
   request.url = options_.directory_url;
-  auto response = http_.Do(request);
+  auto response = Fetch(request);
   if (!response.ok()) {
     return absl::Status(response.status().code(),
                         absl::StrCat(context, ": ", response.status().message()));
@@ -148,7 +175,7 @@ absl::StatusOr<Directory> AcmeClient::GetDirectory() {
   }
   RETURN_IF_ERROR(CheckContentType(*response, kJson, context));
   auto directory = ParseDirectory(response->body);
-  if (!directory.ok()) return Unusable(context, directory.status());
+  if (!directory.ok()) return Malformed(context, directory.status());
   absl::MutexLock lock(&mu_);
   directory_ = *directory;
   return *directory_;
@@ -161,7 +188,7 @@ absl::StatusOr<std::string> AcmeClient::TakeNonce() {
   http::HttpRequest request;
   request.method = http::HttpMethod::kHead;
   request.url = directory.new_nonce;
-  auto response = http_.Do(request);
+  auto response = Fetch(request);
   if (!response.ok()) {
     return absl::Status(response.status().code(),
                         absl::StrCat(kContext, ": ", response.status().message()));
@@ -206,7 +233,9 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
     }
   }
   const bool remote = how.form == KeyForm::kKid && options_.remote_kid_jws;
-  for (int attempt = 0;; ++attempt) {
+  int bad_nonce_retries = 0;
+  int unavailable_retries = 0;
+  while (true) {
     ASSIGN_OR_RETURN(std::string nonce, TakeNonce());
     std::string body;
     if (remote) {
@@ -237,12 +266,16 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
     }
     KeepNonce(*response);
     const std::string media_type = http::MediaType(response->Header("content-type"));
-    if (response->status == 400 && attempt < options_.max_bad_nonce_retries &&
+    if (response->status == 400 && bad_nonce_retries < options_.max_bad_nonce_retries &&
         (media_type == kProblemJson || media_type == kJson)) {
       auto problem = ParseProblem(response->body);
       // RFC 8555 §6.5: the rejection carries a fresh nonce (kept above); retry with it.
-      if (problem.ok() && problem->Is("badNonce")) continue;
+      if (problem.ok() && problem->Is("badNonce")) {
+        ++bad_nonce_retries;
+        continue;
+      }
     }
+    if (WaitToRetryUnavailable(*response, &unavailable_retries)) continue;
     return response;
   }
 }
@@ -274,10 +307,14 @@ absl::Status AcmeClient::ErrorResponse(const http::HttpResponse& response,
       return ProblemToStatus(*problem, context);
     }
   }
+  std::string retry;
+  if (const std::optional<absl::Duration> wait = RetryAfter(response); wait.has_value()) {
+    retry = absl::StrCat("; the CA asks to retry after ", absl::FormatDuration(*wait));
+  }
   return Unusable(context, absl::StrCat("the CA answered HTTP ", response.status,
                                         " without a problem document (content type \"",
                                         SanitizeForMessage(media_type, 80), "\"): \"",
-                                        SanitizeForMessage(response.body, 200), "\""));
+                                        SanitizeForMessage(response.body, 200), "\"", retry));
 }
 
 absl::StatusOr<http::HttpResponse> AcmeClient::PostAsGetKid(absl::string_view url,
@@ -340,7 +377,7 @@ absl::StatusOr<Account> AcmeClient::NewAccount(const std::string& payload,
   if (!response.body.empty()) {
     RETURN_IF_ERROR(CheckContentType(response, kJson, context));
     auto parsed = ParseAccount(response.body);
-    if (!parsed.ok()) return Unusable(context, parsed.status());
+    if (!parsed.ok()) return Malformed(context, parsed.status());
     account = *std::move(parsed);
   }
   account.url = location;
@@ -464,7 +501,7 @@ absl::StatusOr<Fetched<Order>> AcmeClient::CreateOrder(const NewOrderOptions& op
     return Unusable(context, same);
   }
   auto order = ParseOrder(response.body);
-  if (!order.ok()) return Unusable(context, order.status());
+  if (!order.ok()) return Malformed(context, order.status());
   order->url = location;
   return Fetched<Order>{*std::move(order), RetryAfter(response)};
 }
@@ -475,7 +512,7 @@ absl::StatusOr<Fetched<Order>> AcmeClient::GetOrder(absl::string_view order_url)
   ASSIGN_OR_RETURN(http::HttpResponse response, PostAsGetKid(order_url, context));
   RETURN_IF_ERROR(CheckContentType(response, kJson, context));
   auto order = ParseOrder(response.body);
-  if (!order.ok()) return Unusable(context, order.status());
+  if (!order.ok()) return Malformed(context, order.status());
   order->url = std::string(order_url);
   return Fetched<Order>{*std::move(order), RetryAfter(response)};
 }
@@ -488,7 +525,7 @@ absl::StatusOr<Fetched<Authorization>> AcmeClient::GetAuthorization(
   ASSIGN_OR_RETURN(http::HttpResponse response, PostAsGetKid(authorization_url, context));
   RETURN_IF_ERROR(CheckContentType(response, kJson, context));
   auto authz = ParseAuthorization(response.body);
-  if (!authz.ok()) return Unusable(context, authz.status());
+  if (!authz.ok()) return Malformed(context, authz.status());
   authz->url = std::string(authorization_url);
   return Fetched<Authorization>{*std::move(authz), RetryAfter(response)};
 }
@@ -501,7 +538,7 @@ absl::StatusOr<Fetched<Challenge>> AcmeClient::AnswerChallenge(absl::string_view
                    PostExpecting(challenge_url, "{}", AccountKid(), context));
   RETURN_IF_ERROR(CheckContentType(response, kJson, context));
   auto challenge = ParseChallenge(response.body);
-  if (!challenge.ok()) return Unusable(context, challenge.status());
+  if (!challenge.ok()) return Malformed(context, challenge.status());
   return Fetched<Challenge>{*std::move(challenge), RetryAfter(response)};
 }
 
@@ -519,7 +556,7 @@ absl::StatusOr<Fetched<Order>> AcmeClient::FinalizeOrder(absl::string_view order
                    PostExpecting(finalize_url, payload.dump(), how, context));
   RETURN_IF_ERROR(CheckContentType(response, kJson, context));
   auto order = ParseOrder(response.body);
-  if (!order.ok()) return Unusable(context, order.status());
+  if (!order.ok()) return Malformed(context, order.status());
   order->url = std::string(order_url);
   return Fetched<Order>{*std::move(order), RetryAfter(response)};
 }
@@ -532,7 +569,7 @@ absl::StatusOr<CertificateChain> AcmeClient::DownloadChain(absl::string_view url
   ASSIGN_OR_RETURN(*response, PostAsGetKid(url, context, kPemChain));
   RETURN_IF_ERROR(CheckContentType(*response, kPemChain, context));
   auto chain = ParsePemChain(response->body, url);
-  if (!chain.ok()) return Unusable(context, chain.status());
+  if (!chain.ok()) return Malformed(context, chain.status());
   return chain;
 }
 
@@ -601,7 +638,7 @@ absl::StatusOr<RenewalInfo> AcmeClient::GetRenewalInfo(absl::string_view certifi
   request.url = absl::StrCat(directory.renewal_info,
                              absl::EndsWith(directory.renewal_info, "/") ? "" : "/", id);
   const std::string context = absl::StrCat(kContext, " from ", SanitizeForMessage(request.url));
-  auto response = http_.Do(request);
+  auto response = Fetch(request);
   if (!response.ok()) {
     return absl::Status(response.status().code(),
                         absl::StrCat(context, ": ", response.status().message()));
@@ -610,7 +647,7 @@ absl::StatusOr<RenewalInfo> AcmeClient::GetRenewalInfo(absl::string_view certifi
   if (!IsSuccess(response->status)) return ErrorResponse(*response, context);
   RETURN_IF_ERROR(CheckContentType(*response, kJson, context));
   auto info = ParseRenewalInfo(response->body);
-  if (!info.ok()) return Unusable(context, info.status());
+  if (!info.ok()) return Malformed(context, info.status());
   info->certificate_id = std::move(id);
   info->retry_after = RetryAfter(*response);
   return info;

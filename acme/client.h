@@ -4,9 +4,11 @@
 // Two layers:
 //  - Single steps (CreateOrder, GetOrder, GetAuthorization, AnswerChallenge, FinalizeOrder,
 //    GetCertificate, Revoke, GetRenewalInfo, account operations). Each is ONE logical request
-//    (plus, transparently, a newNonce HEAD when no nonce is pooled and bounded badNonce
-//    retries), returns the parsed object and the CA's Retry-After hint, and never sleeps.
-//    The signer service relays these; it must never park a thread waiting on the CA.
+//    (plus, transparently, a newNonce HEAD when no nonce is pooled, bounded badNonce retries,
+//    and bounded retries of a 503 whose Retry-After asks for a short wait), returns the parsed
+//    object and the CA's Retry-After hint, and never sleeps otherwise. The signer service
+//    relays these; it must not park a thread waiting on the CA beyond the short, bounded wait
+//    (max_retry_after_wait) a CA asks for when it is briefly unavailable.
 //  - The polling flow in acme/issuance.h, built on the single steps.
 //
 // Trust in the server: nothing it sends is trusted. 3xx responses are never followed; the
@@ -18,8 +20,9 @@
 //    type, actionable message, the raw document recoverable with GetProblem().
 //  - A response the client cannot use (bad JSON, missing or wrong-typed field, wrong content
 //    type, non-https URL, cross-origin Location, unexpected HTTP status, redirect) →
-//    Unavailable, "<what was being done>: <what is wrong, naming the field>". The CA is
-//    unusable for this request; retrying is safe but may not help.
+//    Unavailable, "<what was being done>: <what is wrong, naming the field>" (a body that does
+//    not parse says "malformed response from the CA"; an error status says when the CA asked
+//    to retry). The CA is unusable for this request; retrying is safe but may not help.
 //  - Transport failures from HttpClient::Do, prefixed with what was being done.
 //  - Signer failures (hsm::JwsSigner::Sign, or AcmeClientOptions::remote_kid_jws) with their
 //    code, prefixed with what was being done.
@@ -50,6 +53,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "acme/ari.h"
 #include "acme/certificate_chain.h"
@@ -80,6 +84,17 @@ struct AcmeClientOptions {
   // rejection). Retries are cheap and a CA under load may reject many nonces in a row
   // (Pebble's PEBBLE_WFE_NONCEREJECT=50 rejects half): 5 would fail ~1 issuance in 6 there.
   int max_bad_nonce_retries = 20;
+  // A 503 whose Retry-After asks for at most max_retry_after_wait is retried after that wait
+  // (a fresh nonce, a new JWS), at most max_unavailable_retries times per request: a CA that
+  // is briefly unavailable costs the caller a short delay, not a failed issuance. A longer or
+  // missing hint, or a 500, goes back to the caller (Unavailable, with the hint in the
+  // message). Retrying is safe: every POST is a new nonce-bound JWS, a repeated newOrder at
+  // worst leaves an unused pending order, and a CA finalizes an order only once. Bounded
+  // because the signer relays these calls inside the agent's deadline.
+  absl::Duration max_retry_after_wait = absl::Seconds(5);
+  int max_unavailable_retries = 2;
+  // How the client waits for those retries; tests inject one.
+  std::function<void(absl::Duration)> sleep = [](absl::Duration d) { absl::SleepFor(d); };
   size_t nonce_pool_capacity = 16;
   // Alternate chains fetched at most by GetCertificate.
   size_t max_alternate_chains = 4;
@@ -216,6 +231,11 @@ class AcmeClient {
     absl::string_view order_url_hint = {};
   };
 
+  // http_.Do, retrying a 503 with a short Retry-After (see max_retry_after_wait). For requests
+  // that carry no JWS (directory, newNonce, renewalInfo).
+  absl::StatusOr<http::HttpResponse> Fetch(const http::HttpRequest& request);
+  // True (after waiting) when `response` is a 503 to retry; counts `*retries`.
+  bool WaitToRetryUnavailable(const http::HttpResponse& response, int* retries) const;
   // Signs and POSTs `payload` ("" for POST-as-GET) to `url`, pooling the response's nonce and
   // retrying badNonce rejections. The response may be an error response.
   absl::StatusOr<http::HttpResponse> Post(absl::string_view url, absl::string_view payload,

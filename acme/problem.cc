@@ -191,6 +191,11 @@ absl::Status ProblemToStatus(const Problem& problem, absl::string_view context) 
   if (const std::string hint = Hint(problem); !hint.empty()) {
     absl::StrAppend(&message, "; ", hint);
   }
+  // The agent sees only this message (payloads do not cross gRPC): say when to come back.
+  if (problem.retry_after.has_value() && !problem.Is("rateLimited")) {
+    absl::StrAppend(&message, "; the CA asks to retry after ",
+                    absl::FormatDuration(*problem.retry_after));
+  }
   absl::Status status(ProblemCode(problem), message);
   status.SetPayload(kProblemPayloadUrl, absl::Cord(problem.raw_json));
   Json meta = Json::object();

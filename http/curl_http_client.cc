@@ -303,6 +303,15 @@ absl::StatusOr<HttpResponse> CurlHttpClient::Do(const HttpRequest& request) {
         return fail(absl::StatusCode::kUnavailable, absl::StrCat("TLS failure: ", reason));
       case CURLE_OPERATION_TIMEDOUT:
         return fail(absl::StatusCode::kUnavailable, absl::StrCat("timed out: ", reason));
+      // curl's own words ("Empty reply from server") are easy to misread as an empty body.
+      case CURLE_GOT_NOTHING:
+        return fail(absl::StatusCode::kUnavailable,
+                    absl::StrCat("the server closed the connection without answering (", reason,
+                                 ")"));
+      case CURLE_RECV_ERROR:
+      case CURLE_PARTIAL_FILE:
+        return fail(absl::StatusCode::kUnavailable,
+                    absl::StrCat("the connection broke while reading the answer (", reason, ")"));
       default:
         return fail(absl::StatusCode::kUnavailable, reason);
     }

@@ -59,8 +59,9 @@ class CurlHttpClient : public HttpClient {
   // See HttpClient::Do. Errors, all naming the method and URL:
   //  InvalidArgument   malformed URL, non-https URL with require_https, bad header text;
   //  ResourceExhausted body over max_response_bytes;
-  //  Unavailable       DNS/connect failure, timeout, TLS failure ("TLS failure: <curl's
-  //                    reason>"), connection reset.
+  //  Unavailable       DNS/connect failure, timeout ("timed out: ..."), TLS failure ("TLS
+  //                    failure: <curl's reason>"), connection closed without an answer ("the
+  //                    server closed the connection without answering") or broken mid-answer.
   // Request and response bodies are never logged or copied into errors.
   absl::StatusOr<HttpResponse> Do(const HttpRequest& request) override;
 

@@ -485,6 +485,87 @@ TEST_F(ClientTest, AnErrorWithoutAProblemDocumentShowsStatusAndBody) {
                        AllOf(HasSubstr("HTTP 502"), HasSubstr("Bad Gateway"))));
 }
 
+// A CA that is briefly unavailable (503 + a short Retry-After) costs a short wait, not an
+// issuance: the request is signed again with a fresh nonce and retried.
+TEST_F(ClientTest, A503WithAShortRetryAfterIsRetriedAfterTheWaitWithAFreshNonce) {
+  http_.AddDirectory();
+  http_.AddNonce();
+  http_.AddProblem(503, "serverInternal", "down for maintenance", {{"retry-after", "1"}});
+  http_.AddJson(201, kPendingOrder, {{"location", kOrderUrl}});
+  std::vector<absl::Duration> waits;
+  AcmeClientOptions options;
+  options.directory_url = testing::kDirectoryUrl;
+  options.account_url = kAccountUrl;
+  options.sleep = [&waits](absl::Duration d) { waits.push_back(d); };
+  auto client = AcmeClient::Create(http_, *key_, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  NewOrderOptions order_options;
+  order_options.identifiers = {Identifier::Dns("a.test")};
+  auto order = (*client)->CreateOrder(order_options);
+  ASSERT_TRUE(order.ok()) << order.status();
+  EXPECT_EQ(order->value.url, kOrderUrl);
+  EXPECT_THAT(waits, ::testing::ElementsAre(absl::Seconds(1)));
+  ASSERT_EQ(http_.requests().size(), 4u);
+  EXPECT_NE(Decode(2).header["nonce"], Decode(3).header["nonce"]);
+}
+
+TEST_F(ClientTest, A503AskingForALongWaitGoesBackToTheCallerWithTheRetryTime) {
+  http_.AddDirectory();
+  http_.AddNonce();
+  http::HttpResponse response;
+  response.status = 503;
+  response.headers = {{"retry-after", "3600"}};
+  http_.Add(response);
+  int waits = 0;
+  AcmeClientOptions options;
+  options.directory_url = testing::kDirectoryUrl;
+  options.account_url = kAccountUrl;
+  options.sleep = [&waits](absl::Duration) { ++waits; };
+  auto client = AcmeClient::Create(http_, *key_, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_THAT((*client)->GetOrder(kOrderUrl),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("HTTP 503"), HasSubstr("retry after 1h"))));
+  EXPECT_EQ(waits, 0);
+  EXPECT_EQ(http_.requests().size(), 3u);
+}
+
+TEST_F(ClientTest, A503KeepsFailingAfterTheBoundedRetriesAndA500IsNotRetried) {
+  http_.AddDirectory();
+  http_.AddNonce();
+  for (int i = 0; i < 3; ++i) {
+    http_.AddProblem(503, "serverInternal", "still down", {{"retry-after", "1"}});
+  }
+  http_.AddProblem(500, "serverInternal", "boom", {{"retry-after", "1"}});
+  int waits = 0;
+  AcmeClientOptions options;
+  options.directory_url = testing::kDirectoryUrl;
+  options.account_url = kAccountUrl;
+  options.sleep = [&waits](absl::Duration) { ++waits; };
+  auto client = AcmeClient::Create(http_, *key_, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_THAT((*client)->GetOrder(kOrderUrl),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("still down"), HasSubstr("retry after 1s"))));
+  EXPECT_EQ(waits, 2);  // max_unavailable_retries
+  EXPECT_THAT((*client)->GetOrder(kOrderUrl),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("boom"), HasSubstr("retry after 1s"))));
+  EXPECT_EQ(waits, 2);
+  EXPECT_EQ(http_.remaining(), 0u);
+}
+
+TEST_F(ClientTest, AnOrderThatIsNotJsonIsAMalformedResponseFromTheCa) {
+  http_.AddDirectory();
+  http_.AddNonce();
+  http_.AddJson(200, "{\"status\": \"valid\", [\x01\xfe<html>");
+  EXPECT_THAT(MakeClient()->GetOrder(kOrderUrl),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("fetching order https://ca.test/my-order/1"),
+                             HasSubstr("malformed response from the CA"),
+                             HasSubstr("order is not valid JSON"))));
+}
+
 TEST_F(ClientTest, AnswerChallengePostsAnEmptyObject) {
   http_.AddDirectory();
   http_.AddNonce();

@@ -94,6 +94,18 @@ TEST(ProblemToStatusTest, RateLimitedMessageSaysWhenToRetry) {
                        AllOf(HasSubstr("too many certificates"), HasSubstr("retry after 1h"))));
 }
 
+// gRPC carries only the message to the agent, so the retry time must be in it.
+TEST(ProblemToStatusTest, ServerErrorMessageSaysWhenTheCaAsksToRetry) {
+  Problem problem = MakeProblem("serverInternal", "maintenance", 503);
+  problem.retry_after = absl::Seconds(90);
+  EXPECT_THAT(ProblemToStatus(problem, "finalizing"),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("maintenance"), HasSubstr("retry after 1m30s"))));
+  problem.retry_after.reset();
+  EXPECT_THAT(ProblemToStatus(problem, "finalizing").message(),
+              ::testing::Not(HasSubstr("retry after")));
+}
+
 TEST(ProblemToStatusTest, MessageListsSubproblemsWithTheirIdentifiers) {
   auto problem = ParseProblem(R"({"type":"urn:ietf:params:acme:error:rejectedIdentifier",
       "detail":"refused","subproblems":[{"type":"urn:ietf:params:acme:error:rejectedIdentifier",

@@ -205,6 +205,24 @@ TEST(CurlHttpClientTest, ReportsConnectionRefusedAsUnavailableNamingTheUrl) {
 
 // ---- Against a canned raw server ------------------------------------------------------
 
+TEST(CurlHttpClientTest, AConnectionClosedWithoutAnAnswerIsNamedAsSuch) {
+  CannedServer server("");  // reads the request, then closes
+  auto client = MustCreate(PlainHttp());
+  HttpRequest request;
+  request.url = server.url("/order");
+  ExpectStatus(client->Do(request).status(), absl::StatusCode::kUnavailable,
+               "the server closed the connection without answering");
+}
+
+TEST(CurlHttpClientTest, AnAnswerCutShortIsABrokenConnection) {
+  CannedServer server("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\":");
+  auto client = MustCreate(PlainHttp());
+  HttpRequest request;
+  request.url = server.url("/order");
+  ExpectStatus(client->Do(request).status(), absl::StatusCode::kUnavailable,
+               "the connection broke while reading the answer");
+}
+
 TEST(CurlHttpClientTest, LowerCasesHeaderNamesTrimsValuesAndKeepsRepeatsInOrder) {
   CannedServer server(
       "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nLink:  <https://a.example/1>;rel=\"up\" \r\n"
