@@ -188,6 +188,21 @@ bool IsSessionLost(CK_RV rv) {
   }
 }
 
+bool IsTokenFailure(CK_RV rv) {
+  switch (rv) {
+    case CKR_GENERAL_ERROR:
+    case CKR_DEVICE_ERROR:
+    case CKR_DEVICE_REMOVED:
+    case CKR_TOKEN_NOT_PRESENT:
+    case CKR_TOKEN_NOT_RECOGNIZED:
+    case CKR_SLOT_ID_INVALID:
+    case CKR_CRYPTOKI_NOT_INITIALIZED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool IsPinProblem(CK_RV rv) {
   switch (rv) {
     case CKR_PIN_INCORRECT:

@@ -32,6 +32,13 @@ std::optional<CK_RV> CkRvOf(const absl::Status& status);
 // CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_ERROR.
 bool IsSessionLost(CK_RV rv);
 
+// True for codes that say the token or the library behind it failed as a whole, rather than
+// one session or object: CKR_GENERAL_ERROR, CKR_DEVICE_ERROR, CKR_DEVICE_REMOVED,
+// CKR_TOKEN_NOT_PRESENT, CKR_TOKEN_NOT_RECOGNIZED, CKR_SLOT_ID_INVALID,
+// CKR_CRYPTOKI_NOT_INITIALIZED. Some libraries (SoftHSM2) only recover from these when they
+// are initialized again (Module::Reinitialize).
+bool IsTokenFailure(CK_RV rv);
+
 // True for codes that say the PIN itself is wrong or unusable. These are never retried: a
 // retry with the same wrong PIN moves the token closer to locking it.
 bool IsPinProblem(CK_RV rv);

@@ -109,7 +109,34 @@ Module::~Module() {
   p11_kit_module_release(functions_);
 }
 
+absl::Status Module::Reinitialize(uint64_t seen_generation, absl::Duration min_interval) {
+  absl::MutexLock lock(&mutex_);  // Waits until no Use is held.
+  if (generation() != seen_generation) return absl::OkStatus();
+  const absl::Time now = absl::Now();
+  if (now - last_reinitialized_ < min_interval) {
+    return absl::UnavailableError(absl::StrCat(
+        "PKCS#11 module ", name_, " was reinitialized ",
+        absl::FormatDuration(absl::Trunc(now - last_reinitialized_, absl::Milliseconds(1))),
+        " ago; not again before ", absl::FormatDuration(min_interval)));
+  }
+  last_reinitialized_ = now;
+  // Every session of this process on this module ends here; holders notice by generation().
+  if (initialized_) functions_->C_Finalize(nullptr);
+  initialized_ = false;
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  CK_C_INITIALIZE_ARGS args = {};
+  args.flags = CKF_OS_LOCKING_OK;
+  CK_RV rv = functions_->C_Initialize(&args);
+  if (rv != CKR_OK) {
+    return absl::UnavailableError(
+        CkStatus(rv, absl::StrCat("reinitializing PKCS#11 module ", name_)).message());
+  }
+  initialized_ = true;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<CK_SLOT_ID>> Module::SlotsWithToken() const {
+  Use in_use(*this);
   // The slot count can change between the two calls (hot-plug): retry on CKR_BUFFER_TOO_SMALL.
   for (int attempt = 0; attempt < 5; ++attempt) {
     CK_ULONG count = 0;

@@ -16,8 +16,20 @@ SessionPool::SessionPool(std::shared_ptr<Module> module, CK_SLOT_ID slot, std::s
       max_sessions_(max_sessions == 0 ? 1 : max_sessions) {}
 
 SessionPool::~SessionPool() {
+  Module::Use in_use(*module_);
   std::lock_guard<std::mutex> lock(mutex_);
+  DropOutdatedLocked();
   for (const Idle& idle : idle_) module_->functions()->C_CloseSession(idle.handle);
+}
+
+void SessionPool::DropOutdatedLocked() {
+  const uint64_t current = module_->generation();
+  size_t kept = 0;
+  for (const Idle& idle : idle_) {
+    if (idle.module_generation == current) idle_[kept++] = idle;
+  }
+  open_ -= idle_.size() - kept;
+  idle_.resize(kept);
 }
 
 SessionPool::Lease::Lease(Lease&& other) noexcept
@@ -43,6 +55,7 @@ absl::StatusOr<SessionPool::Lease> SessionPool::Acquire() {
     available_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
       return !idle_.empty() || open_ < max_sessions_;
     });
+    DropOutdatedLocked();
     if (!idle_.empty()) {
       Idle idle = idle_.back();
       idle_.pop_back();
@@ -86,7 +99,7 @@ absl::StatusOr<CK_SESSION_HANDLE> SessionPool::OpenLoggedIn() {
       if (IsPinProblem(rv)) {
         return absl::PermissionDeniedError(absl::StrCat("PIN rejected by token ", token_label_,
                                                         "; not retried to avoid lock-out (",
-                                                        CkrName(rv), "); check the PIN file"));
+                                                        CkrName(rv), ")"));
       }
       return CkStatus(rv, absl::StrCat("logging in to token ", token_label_));
     }
@@ -99,6 +112,7 @@ void SessionPool::Return(CK_SESSION_HANDLE handle, uint64_t generation, bool dis
   std::vector<CK_SESSION_HANDLE> to_close;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    DropOutdatedLocked();
     if (discarded) {
       --open_;
       if (still_open) to_close.push_back(handle);
@@ -114,7 +128,7 @@ void SessionPool::Return(CK_SESSION_HANDLE handle, uint64_t generation, bool dis
       --open_;
       to_close.push_back(handle);
     } else {
-      idle_.push_back({handle, generation});
+      idle_.push_back({handle, generation, module_->generation()});
     }
     available_.notify_all();
   }

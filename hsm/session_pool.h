@@ -5,6 +5,10 @@
 // once, when it opens a session that the token reports as not logged in — which also covers
 // the token dropping the login after all sessions were closed.
 //
+// Sessions from before a Module::Reinitialize() are forgotten, never closed: their handle
+// numbers may belong to new sessions by then. Callers hold a Module::Use around Acquire() and
+// the whole life of the Lease, so a reinitialization never happens under a leased session.
+//
 // Thread-safety: thread-safe. Acquire() blocks while max_sessions sessions are leased.
 #ifndef ACME_SIGNER_HSM_SESSION_POOL_H_
 #define ACME_SIGNER_HSM_SESSION_POOL_H_
@@ -79,7 +83,10 @@ class SessionPool {
   struct Idle {
     CK_SESSION_HANDLE handle;
     uint64_t generation;
+    uint64_t module_generation;  // Module::generation() when it was opened
   };
+  // Forgets idle sessions opened before the module's latest reinitialization.
+  void DropOutdatedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::vector<Idle> idle_ ABSL_GUARDED_BY(mutex_);
   size_t open_ ABSL_GUARDED_BY(mutex_) = 0;  // idle + leased + being opened
   // Bumped when a session was lost: sessions from older generations are closed, not reused.

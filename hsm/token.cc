@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -83,9 +85,12 @@ absl::StatusOr<std::shared_ptr<Token>> Token::Open(std::shared_ptr<Module> modul
                      "' names an object (object=, id= or type=); give only token attributes here"));
   }
   CK_FUNCTION_LIST* f = module->functions();
+  ASSIGN_OR_RETURN(std::vector<CK_SLOT_ID> slots, module->SlotsWithToken());
+  // Held for the scan only: the login below takes its own, and reader locks must not nest.
+  std::optional<Module::Use> in_use;
+  in_use.emplace(*module);
   CK_INFO module_info;
   RETURN_IF_ERROR(CkStatus(f->C_GetInfo(&module_info), "C_GetInfo"));
-  ASSIGN_OR_RETURN(std::vector<CK_SLOT_ID> slots, module->SlotsWithToken());
 
   struct Match {
     CK_SLOT_ID slot;
@@ -137,49 +142,92 @@ absl::StatusOr<std::shared_ptr<Token>> Token::Open(std::shared_ptr<Module> modul
                      "': set a PIN file or add ?pin-source=file:/path to the URI"));
   }
   ASSIGN_OR_RETURN(Secret pin, ReadPinFile(pin_path));
+  in_use.reset();
 
   std::shared_ptr<Token> token(new Token(std::move(module), match.slot, module_info,
                                          match.slot_info, match.token_info, std::move(pin),
                                          options));
   // Log in now, so a wrong PIN fails here rather than at the first signature.
-  RETURN_IF_ERROR(token->WithSession(
-      [](CK_SESSION_HANDLE, uint64_t) -> absl::Status { return absl::OkStatus(); }));
+  absl::Status login = token->WithSession(
+      [](CK_SESSION_HANDLE, uint64_t) -> absl::Status { return absl::OkStatus(); });
+  if (login.code() == absl::StatusCode::kPermissionDenied) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(login.message(), "; check the PIN file ", pin_path));
+  }
+  RETURN_IF_ERROR(login);
   return token;
 }
 
 absl::Status Token::WithSession(
     absl::FunctionRef<absl::Status(CK_SESSION_HANDLE session, uint64_t epoch)> fn) {
+  enum class Next { kReturn, kRetry, kReinitialize };
   absl::Status last;
+  bool reinitialized = false;
   const int attempts = 1 + (options_.max_retries < 0 ? 0 : options_.max_retries);
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    absl::StatusOr<SessionPool::Lease> lease = pool_->Acquire();
-    if (!lease.ok()) {
-      std::optional<CK_RV> rv = CkRvOf(lease.status());
-      if (rv && IsSessionLost(*rv)) {  // Token briefly absent: try again, bounded.
-        last = lease.status();
-        continue;
+    uint64_t module_generation = 0;
+    absl::Status status;
+    Next next = Next::kReturn;
+    {
+      Module::Use in_use(*module_);
+      module_generation = module_->generation();
+      // Handles found before a reinitialization are meaningless: the epoch moves with it.
+      const uint64_t epoch = epoch_.load() + module_generation;
+      absl::StatusOr<SessionPool::Lease> lease = pool_->Acquire();
+      status = lease.ok() ? fn(lease->handle(), epoch) : lease.status();
+      if (status.ok()) return status;
+      std::optional<CK_RV> rv = CkRvOf(status);
+      if (status.code() == absl::StatusCode::kPermissionDenied) {
+        next = Next::kReturn;  // PIN problems are never retried.
+      } else if ((rv && IsTokenFailure(*rv)) || TokenFailed()) {
+        // Also when the call failed otherwise (object handle invalid, key not found) but the
+        // token itself no longer answers: the real problem is the token.
+        if (lease.ok()) lease->Discard(/*still_open=*/false);
+        next = Next::kReinitialize;
+      } else if (rv && lease.ok() && IsSessionLost(*rv)) {
+        lease->Discard(/*still_open=*/*rv == CKR_USER_NOT_LOGGED_IN);
+        epoch_.fetch_add(1);
+        next = Next::kRetry;
+      } else if (rv && !lease.ok() && IsSessionLost(*rv)) {
+        next = Next::kRetry;  // Token briefly absent while opening: try again, bounded.
+      } else if (rv && lease.ok() &&
+                 (*rv == CKR_KEY_HANDLE_INVALID || *rv == CKR_OBJECT_HANDLE_INVALID)) {
+        // The cached handle is stale, or the token dropped the login so private objects are
+        // invisible: reopen (which logs in again when needed) and find the object again.
+        lease->Discard(/*still_open=*/true);
+        epoch_.fetch_add(1);
+        next = Next::kRetry;
       }
-      return lease.status();
-    }
-    absl::Status status = fn(lease->handle(), epoch_.load());
-    if (status.ok()) return status;
-    std::optional<CK_RV> rv = CkRvOf(status);
-    if (!rv) return status;
-    if (IsSessionLost(*rv)) {
-      lease->Discard(/*still_open=*/*rv == CKR_USER_NOT_LOGGED_IN);
-      epoch_.fetch_add(1);
-    } else if (*rv == CKR_KEY_HANDLE_INVALID || *rv == CKR_OBJECT_HANDLE_INVALID) {
-      // The cached handle is stale, or the token dropped the login so private objects are
-      // invisible: reopen (which logs in again when needed) and find the object again.
-      lease->Discard(/*still_open=*/true);
-      epoch_.fetch_add(1);
-    } else {
-      return status;
-    }
+    }  // The lease is back in the pool and the module free for a reinitialization.
+    if (next == Next::kReturn) return status;
     last = status;
+    if (next == Next::kReinitialize) {
+      if (reinitialized) break;
+      reinitialized = true;
+      absl::Status again =
+          module_->Reinitialize(module_generation, options_.min_reinitialize_interval);
+      if (!again.ok()) {
+        last = absl::Status(status.code(), absl::StrCat(status.message(), "; ", again.message()));
+        std::optional<CK_RV> rv = CkRvOf(status);
+        if (rv && IsSessionLost(*rv)) continue;  // Plain reopening may still help.
+        break;
+      }
+    }
   }
-  return absl::UnavailableError(absl::StrCat("token ", label_, " still unusable after ", attempts,
-                                             " attempts: ", last.message()));
+  absl::Status unavailable = absl::UnavailableError(
+      absl::StrCat("HSM token ", label_, " is unavailable (", attempts, " attempts",
+                   reinitialized ? ", PKCS#11 module reinitialized" : "", "): ", last.message(),
+                   "; check the HSM and its token storage"));
+  last.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    unavailable.SetPayload(url, payload);
+  });
+  return unavailable;
+}
+
+bool Token::TokenFailed() const {
+  CK_TOKEN_INFO info;
+  CK_RV rv = module_->functions()->C_GetTokenInfo(slot_, &info);
+  return rv != CKR_OK && IsTokenFailure(rv);
 }
 
 absl::StatusOr<ObjectQuery> Token::QueryFor(absl::string_view object_uri,

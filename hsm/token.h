@@ -20,9 +20,16 @@
 //
 // Thread-safety: all methods are thread-safe.
 //
+// When the token fails while in use (device removed, SoftHSM2's token directory gone:
+// CKR_GENERAL_ERROR and the like), calls fail with Unavailable ("HSM token <label> is
+// unavailable ...") and the module is reinitialized, at most once per
+// Options.min_reinitialize_interval, so the first call after the token is back succeeds
+// without restarting the process.
+//
 // Errors, common to all methods: InvalidArgument for a malformed URI (the message quotes the
 // URI with any pin-value removed), PermissionDenied for PIN problems, Unavailable when the
-// token stays unreachable after Options.max_retries reopenings; the message has the CKR_ name.
+// token stays unreachable after Options.max_retries reopenings or fails as a whole; the
+// message has the CKR_ name.
 #ifndef ACME_SIGNER_HSM_TOKEN_H_
 #define ACME_SIGNER_HSM_TOKEN_H_
 
@@ -39,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/secret.h"
 #include "hsm/jws_signer.h"
 #include "hsm/key_type.h"
@@ -65,13 +73,18 @@ class Token : public std::enable_shared_from_this<Token> {
     bool verify_every_signature = false;
     // Reopenings after a lost session/login/device before giving up with Unavailable.
     int max_retries = 3;
+    // When the token fails as a whole (IsTokenFailure in hsm/ck_status.h), the module is
+    // reinitialized (Module::Reinitialize) at most once per call and at most this often, so
+    // an outage costs the HSM one C_Initialize per interval, not one per request.
+    absl::Duration min_reinitialize_interval = absl::Seconds(1);
   };
 
   // Finds the one token matching `token_uri` in `module` and logs in as user. The PIN comes
   // from `pin_file` when given, else from the URI's pin-source (file:/path or /path); with
   // neither, InvalidArgument. NotFound when no token matches (the message lists the tokens
   // present), InvalidArgument when several match, PermissionDenied when the PIN is rejected or
-  // locked, or the PIN file is readable by group/others.
+  // locked (the message names the PIN file, never the PIN; the login is tried once), or the
+  // PIN file is readable by group/others.
   static absl::StatusOr<std::shared_ptr<Token>> Open(std::shared_ptr<Module> module,
                                                      absl::string_view token_uri,
                                                      const std::optional<std::string>& pin_file,
@@ -123,7 +136,10 @@ class Token : public std::enable_shared_from_this<Token> {
   // whenever sessions were lost and reopened, so callers re-find object handles they cached.
   // When `fn` fails with a lost-session/login/device CKR_ (see IsSessionLost in
   // hsm/ck_status.h) the session is dropped, a new one is opened (logging in again) and `fn`
-  // runs again, up to options().max_retries times. Other errors are returned as they are.
+  // runs again, up to options().max_retries times. When the token failed as a whole (the
+  // CKR_ is an IsTokenFailure one, or C_GetTokenInfo says so after any error) the module is
+  // reinitialized once (rate-limited, see Options) and `fn` runs again; if that does not help,
+  // Unavailable naming the token. PIN problems and other errors are returned as they are.
   absl::Status WithSession(
       absl::FunctionRef<absl::Status(CK_SESSION_HANDLE session, uint64_t epoch)> fn);
 
@@ -138,6 +154,8 @@ class Token : public std::enable_shared_from_this<Token> {
   absl::StatusOr<ObjectQuery> QueryFor(absl::string_view object_uri,
                                        std::optional<CK_OBJECT_CLASS> allowed_class,
                                        bool require_label) const;
+  // True when C_GetTokenInfo says the token failed as a whole (IsTokenFailure). Under Use.
+  bool TokenFailed() const;
   // AlreadyExists when an object with the query's label or id exists.
   absl::Status RefuseExisting(CK_SESSION_HANDLE session, const ObjectQuery& query) const;
 

@@ -5,6 +5,8 @@
 #include <openssl/sha.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -20,6 +22,9 @@ namespace {
 
 using ::acme_signer::hsm::testing::OpenFreshToken;
 using ::acme_signer::hsm::testing::PublicKeyFromDer;
+using ::acme_signer::hsm::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
 bool IsEc(KeyType type) { return type == KeyType::kEcP256 || type == KeyType::kEcP384; }
@@ -240,6 +245,82 @@ TEST(JwsSignerTest, VerifyEverySignatureOptionReturnsVerifiedSignatures) {
     EXPECT_TRUE(
         VerifiesWithOpenSsl((*signer)->PublicKeyDer(), KeyType::kRsa2048, data, *signature));
   }
+}
+
+// SoftHSM2 keeps a token's objects in files under <tokendir>/<uuid>/; the token whose
+// token.object holds `label`.
+std::string TokenDirOf(const std::string& label) {
+  auto dir = acme_signer::testing::SoftHsmDir();
+  if (!dir.ok()) return "";
+  for (const auto& entry : std::filesystem::directory_iterator(*dir + "/tokens")) {
+    std::ifstream in(entry.path() / "token.object", std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (content.find(label) != std::string::npos) return entry.path();
+  }
+  return "";
+}
+
+// With its token directory gone, SoftHSM2 finds no objects and answers CKR_GENERAL_ERROR, and
+// keeps doing so after the directory is back until the library is initialized again.
+TEST(JwsSignerTest, TokenDirectoryGoneIsUnavailableAndSigningRecoversWhenItIsBack) {
+  ACME_SIGNER_REQUIRE_SOFTHSM();
+  Token::Options options;
+  options.min_reinitialize_interval = absl::ZeroDuration();
+  auto opened = OpenFreshToken("dir-gone", options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto signer = opened->token->GenerateSigningKey("pkcs11:object=k", KeyType::kEcP256);
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  const std::string dir = TokenDirOf("dir-gone");
+  ASSERT_FALSE(dir.empty());
+  // Out of the token dir: SoftHSM2 takes any directory in it for a token when it rescans.
+  const std::string away = *acme_signer::testing::SoftHsmDir() + "/dir-gone.away";
+
+  ASSERT_EQ(::rename(dir.c_str(), away.c_str()), 0);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT((*signer)->Sign("during the outage"),
+                StatusIs(absl::StatusCode::kUnavailable,
+                         AllOf(HasSubstr("HSM token dir-gone is unavailable"),
+                               HasSubstr("module reinitialized"), HasSubstr("CKR_"))));
+  }
+  ASSERT_EQ(::rename(away.c_str(), dir.c_str()), 0);
+  for (int i = 0; i < 3; ++i) {
+    auto signature = (*signer)->Sign("after the outage");
+    ASSERT_TRUE(signature.ok()) << signature.status();
+    EXPECT_TRUE(VerifiesWithOpenSsl((*signer)->PublicKeyDer(), KeyType::kEcP256, "after the outage",
+                                    *signature));
+  }
+}
+
+// An outage must not turn every call into a C_Initialize: within the interval, calls fail
+// without reinitializing, and the first call after it recovers.
+TEST(JwsSignerTest, ModuleIsReinitializedAtMostOncePerInterval) {
+  ACME_SIGNER_REQUIRE_SOFTHSM();
+  Token::Options options;
+  options.min_reinitialize_interval = absl::Hours(1);
+  auto opened = OpenFreshToken("dir-gone-rate", options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto signer = opened->token->GenerateSigningKey("pkcs11:object=k", KeyType::kEcP256);
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  const std::string dir = TokenDirOf("dir-gone-rate");
+  ASSERT_FALSE(dir.empty());
+  const std::string away = *acme_signer::testing::SoftHsmDir() + "/dir-gone-rate.away";
+  const uint64_t generation = opened->module->generation();
+
+  ASSERT_EQ(::rename(dir.c_str(), away.c_str()), 0);
+  EXPECT_THAT((*signer)->Sign("x"),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("dir-gone-rate")));
+  EXPECT_EQ(opened->module->generation(), generation + 1);
+  ASSERT_EQ(::rename(away.c_str(), dir.c_str()), 0);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_THAT((*signer)->Sign("x"),
+                StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not again before 1h")));
+  }
+  EXPECT_EQ(opened->module->generation(), generation + 1);
+  // Another caller (a fresh interval) reinitializes: every Token on the module recovers.
+  ASSERT_TRUE(
+      opened->module->Reinitialize(opened->module->generation(), absl::ZeroDuration()).ok());
+  auto signature = (*signer)->Sign("x");
+  EXPECT_TRUE(signature.ok()) << signature.status();
 }
 
 }  // namespace

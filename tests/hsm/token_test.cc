@@ -228,7 +228,9 @@ TEST(TokenOpenTest, WrongPinIsPermissionDeniedAtOnceWithoutRetry) {
               StatusIs(absl::StatusCode::kPermissionDenied,
                        AllOf(HasSubstr("PIN rejected by token wrong-pin; not retried to avoid "
                                        "lock-out"),
-                             HasSubstr("CKR_PIN_INCORRECT"), Not(HasSubstr("not-the-pin")))));
+                             HasSubstr("CKR_PIN_INCORRECT"),
+                             HasSubstr("check the PIN file " + wrong_pin_file),
+                             Not(HasSubstr("not-the-pin")))));
   // One failed attempt only: SoftHSM2 flags a low count but the right PIN still works.
   CK_TOKEN_INFO token_info;
   auto slots = (*module)->SlotsWithToken();
