@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "absl/strings/escaping.h"
@@ -184,6 +185,9 @@ absl::Status Init(const ArgParser& parser) {
                                            absl::Base64Escape(audit_key->PublicKeyDer())));
   http::CurlHttpClientOptions http_options;
   if (config.acme.ca_bundle.has_value()) http_options.ca_bundle_path = *config.acme.ca_bundle;
+  http_options.total_timeout = absl::Milliseconds(config.acme.request_timeout_ms);
+  http_options.connect_timeout =
+      std::min(http_options.connect_timeout, http_options.total_timeout);
   ASSIGN_OR_RETURN(auto http_client, http::CurlHttpClient::Create(http_options));
   acme::AcmeClientOptions acme_options;
   acme_options.directory_url = config.acme.directory_url;

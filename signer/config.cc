@@ -436,6 +436,7 @@ void ReadAcme(TableReader& t, AcmeConfig& out) {
   if (auto v = t.String("eab_kid", false)) out.eab_kid = *v;
   if (auto v = t.String("preferred_chain", false)) out.preferred_chain = *v;
   if (auto v = t.Bool("terms_of_service_agreed")) out.terms_of_service_agreed = *v;
+  if (auto v = t.Int("request_timeout_ms", 1000, 600000)) out.request_timeout_ms = *v;
 }
 
 std::optional<hsm::KeyType> KeyTypeValue(TableReader& t, const toml::node& node,
@@ -578,7 +579,7 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
   if (const toml::table* t = RequiredTable(root, "acme", problems)) {
     TableReader reader(problems, *t, "acme", base_dir,
                        {"directory_url", "ca_bundle", "contact", "eab_kid", "preferred_chain",
-                        "terms_of_service_agreed"});
+                        "terms_of_service_agreed", "request_timeout_ms"});
     ReadAcme(reader, config.acme);
   }
   if (const toml::table* t = RequiredTable(root, "hsm", problems)) {

@@ -24,6 +24,11 @@
 //   eab_kid             = (none)             EAB key identifier (not secret; the key is in the HSM)
 //   preferred_chain     = (none)             issuer CN of the preferred alternate chain
 //   terms_of_service_agreed = false
+//   request_timeout_ms  = 30000              1000..600000: bound on each HTTPS request to the CA,
+//                                            below the agent's 60 s call deadline so that a CA
+//                                            that never answers reaches the agent as a clear
+//                                            error, not as the agent's own deadline (read at
+//                                            start, not on SIGHUP)
 //
 //   [hsm]
 //   module              R  p11-kit module name ("softhsm2") or path of a PKCS#11 library
@@ -100,6 +105,7 @@ struct AcmeConfig {
   std::optional<std::string> eab_kid;
   std::optional<std::string> preferred_chain;
   bool terms_of_service_agreed = false;
+  int64_t request_timeout_ms = 30000;
 };
 
 struct HsmConfig {

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -78,6 +80,9 @@ absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerC
   if (parts.acme) {
     http::CurlHttpClientOptions http_options;
     if (config.acme.ca_bundle.has_value()) http_options.ca_bundle_path = *config.acme.ca_bundle;
+    http_options.total_timeout = absl::Milliseconds(config.acme.request_timeout_ms);
+    http_options.connect_timeout =
+        std::min(http_options.connect_timeout, http_options.total_timeout);
     ASSIGN_OR_RETURN(runtime->http, http::CurlHttpClient::Create(http_options));
     acme::AcmeClientOptions acme_options;
     acme_options.directory_url = config.acme.directory_url;

@@ -288,6 +288,24 @@ TEST(SignerConfigTest, WrongTypeNamesTheExpectedAndActualType) {
                         "server.max_concurrent_rpcs: expected an integer, got a string"));
 }
 
+TEST(SignerConfigTest, CaRequestTimeoutDefaultsToThirtySecondsAndIsBounded) {
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(kMinimal, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->acme.request_timeout_ms, 30000);
+  const std::string set =
+      Replace(kMinimal, "[acme]\n", "[acme]\nrequest_timeout_ms = 3000\n");
+  config = ParseSignerConfig(set, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->acme.request_timeout_ms, 3000);
+  for (const char* value : {"999", "600001"}) {
+    const std::string text =
+        Replace(kMinimal, "[acme]\n", absl::StrCat("[acme]\nrequest_timeout_ms = ", value, "\n"));
+    EXPECT_THAT(ErrorOf(text), HasSubstr(absl::StrCat(At(text, "request_timeout_ms"),
+                                                      "acme.request_timeout_ms: ", value,
+                                                      " is out of range 1000..600000")));
+  }
+}
+
 TEST(SignerConfigTest, WrongTypeInsideAnArrayNamesTheElement) {
   const std::string text =
       Replace(kMinimal, "[acme]\n", "[acme]\ncontact = [\"mailto:a@b.example\", 5]\n");
