@@ -13,6 +13,8 @@
 //   allow_root          = false              whether the daemon may keep running as uid 0
 //   max_message_bytes   = 1048576            gRPC max receive size, 65536..67108864
 //   max_concurrent_rpcs = 64                 1..4096
+//   handshake_timeout_ms = 10000             1000..300000: a connection that has not finished
+//                                            its TLS + HTTP/2 handshake by then is closed
 //   revoked_agent_certs = []                 array of lowercase hex SHA-256 fingerprints (64
 //                                            chars, unique) of agent certificate DER; a call
 //                                            presenting one is denied (reloadable by SIGHUP)
@@ -91,6 +93,9 @@ struct ServerConfig {
   bool allow_root = false;
   int64_t max_message_bytes = 1 << 20;
   int64_t max_concurrent_rpcs = 64;
+  // gRPC's own default is 120 s: a peer that connects and never speaks would hold a socket
+  // (and a file descriptor) that long, before any client certificate was checked.
+  int64_t handshake_timeout_ms = 10000;
   // Lowercase hex SHA-256 of agent certificate DER (PeerAgent::cert_sha256_hex) that are
   // refused even though the agent CA signed them: the deny list for a lost agent key.
   std::vector<std::string> revoked_agent_certs;

@@ -20,6 +20,16 @@ absl::Status CheckStartupSettingsUnchanged(const SignerConfig& old_config,
   if (old_config.server.agent_ca_cert != new_config.server.agent_ca_cert) {
     return refuse("server.agent_ca_cert");
   }
+  // gRPC server limits: fixed when the server is built.
+  if (old_config.server.max_message_bytes != new_config.server.max_message_bytes) {
+    return refuse("server.max_message_bytes");
+  }
+  if (old_config.server.max_concurrent_rpcs != new_config.server.max_concurrent_rpcs) {
+    return refuse("server.max_concurrent_rpcs");
+  }
+  if (old_config.server.handshake_timeout_ms != new_config.server.handshake_timeout_ms) {
+    return refuse("server.handshake_timeout_ms");
+  }
   if (old_config.acme.directory_url != new_config.acme.directory_url) {
     return refuse("acme.directory_url");
   }

@@ -26,8 +26,9 @@ class ConfigHolder {
 
   // Loads `path` again. On success the new config replaces the old one for every later call;
   // on any error the old config stays in force and the error (naming key and line) is
-  // returned. Settings that only take effect at start-up (listen address, TLS files, HSM,
-  // state and audit paths) must not change: a reload that changes them is refused.
+  // returned. Settings that only take effect at start-up (listen address, TLS files, gRPC
+  // server limits, HSM, state and audit paths) must not change: a reload that changes them is
+  // refused (FailedPrecondition naming the key).
   absl::Status Reload(const std::string& path) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

@@ -39,7 +39,11 @@ absl::StatusOr<RunningServer> StartGrpcServer(const SignerConfig& config, grpc::
   // Keep the sync server's polling threads instead of creating and destroying one per burst.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               static_cast<int>(config.server.max_concurrent_rpcs));
-  // Idle or stalled connections are not allowed to hold resources forever.
+  // Idle or stalled connections are not allowed to hold resources forever. The handshake
+  // timeout is the one that applies before the client certificate is checked, so it is what
+  // bounds how long an unauthenticated peer can keep a socket open by saying nothing.
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             static_cast<int>(config.server.handshake_timeout_ms));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 5 * 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 60 * 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30 * 1000);

@@ -87,6 +87,7 @@ trust_domain = "dept.example"
 allow_root = true
 max_message_bytes = 2097152
 max_concurrent_rpcs = 16
+handshake_timeout_ms = 3000
 
 [acme]
 directory_url = "https://localhost:14000/dir"
@@ -140,6 +141,7 @@ allowed_names = ["db2.dept.example"]
   EXPECT_TRUE(config.server.allow_root);
   EXPECT_EQ(config.server.max_message_bytes, 2097152);
   EXPECT_EQ(config.server.max_concurrent_rpcs, 16);
+  EXPECT_EQ(config.server.handshake_timeout_ms, 3000);
 
   EXPECT_EQ(config.acme.directory_url, "https://localhost:14000/dir");
   EXPECT_EQ(config.acme.ca_bundle, "/srv/pebble.pem");
@@ -184,6 +186,7 @@ TEST(SignerConfigTest, AppliesDefaultsAndDeniesByDefault) {
   EXPECT_EQ(config->server.listen, "127.0.0.1:7443");
   EXPECT_FALSE(config->server.allow_root);
   EXPECT_EQ(config->server.max_message_bytes, 1 << 20);
+  EXPECT_EQ(config->server.handshake_timeout_ms, 10000);
   EXPECT_FALSE(config->acme.ca_bundle.has_value());
   EXPECT_TRUE(config->acme.contact.empty());
   EXPECT_FALSE(config->acme.eab_kid.has_value());
@@ -303,6 +306,18 @@ TEST(SignerConfigTest, CaRequestTimeoutDefaultsToThirtySecondsAndIsBounded) {
     EXPECT_THAT(ErrorOf(text), HasSubstr(absl::StrCat(At(text, "request_timeout_ms"),
                                                       "acme.request_timeout_ms: ", value,
                                                       " is out of range 1000..600000")));
+  }
+}
+
+TEST(SignerConfigTest, HandshakeTimeoutOutsideItsRangeIsRefused) {
+  // Below a second a slow but honest TLS client could not connect; above five minutes a
+  // silent peer holds a socket for longer than anyone would notice.
+  for (const char* value : {"999", "300001", "-1"}) {
+    const std::string text = Replace(kMinimal, "[server]\n",
+                                     absl::StrCat("[server]\nhandshake_timeout_ms = ", value, "\n"));
+    EXPECT_THAT(ErrorOf(text), HasSubstr(absl::StrCat(At(text, "handshake_timeout_ms"),
+                                                      "server.handshake_timeout_ms: ", value,
+                                                      " is out of range 1000..300000")));
   }
 }
 
