@@ -233,6 +233,9 @@ absl::Status SignerLab::Prepare() {
   pebble_options.http_port = http_port;
   pebble_options.extra_env = options_.pebble_env;
   ASSIGN_OR_RETURN(pebble_, PebbleEnv::Start(pebble_options));
+  acme_.directory_url = pebble_->directory_url();
+  acme_.ca_bundle = pebble_->ca_bundle_path();
+  if (options_.acme_endpoint) RETURN_IF_ERROR(options_.acme_endpoint(*pebble_, acme_));
 
   RETURN_IF_ERROR(RewriteConfig(options_.agents));
   RETURN_IF_ERROR(WriteFileAtomically(eab_key_path_, pebble_->eab_hmac_key_b64url(), 0600));
@@ -277,8 +280,8 @@ std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) con
       "allow_root = true\n"
       "\n[acme]\n"
       "directory_url = ",
-      TomlString(pebble_->directory_url()), "\n",
-      "ca_bundle = ", TomlString(pebble_->ca_bundle_path()), "\n",
+      TomlString(acme_.directory_url), "\n",
+      "ca_bundle = ", TomlString(acme_.ca_bundle), "\n", acme_.extra_toml,
       "eab_kid = ", TomlString(pebble_->eab_kid()), "\n",
       "contact = [\"mailto:pki@dept.example\"]\n"
       "terms_of_service_agreed = true\n"

@@ -10,7 +10,8 @@
 //  2. starts PebbleEnv with httpPort = a free loopback port that the test's http-01 responder
 //     binds (http_port()), plus Options::pebble_env;
 //  3. writes <dir>/acme-signer.toml (listen 127.0.0.1:0, every path inside the temp
-//     dir, acme.directory_url = Pebble, acme.ca_bundle = Pebble's TLS certificate, eab_kid,
+//     dir, acme.directory_url = Pebble, acme.ca_bundle = Pebble's TLS certificate (unless
+//     Options::acme_endpoint changes them), eab_kid,
 //     server.allow_root = true because CI runs tests as root, Options::agents as [[agents]]),
 //     and the EAB HMAC key to a 0600 file;
 //  4. runs `acme-signer init --config ... --eab-kid ... --eab-hmac-key-file ...`;
@@ -38,6 +39,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +70,14 @@ struct LabAgentPolicy {
 // web2.example.test.
 std::vector<LabAgentPolicy> DefaultLabAgents();
 
+// The [acme] endpoint written into the signer's config: Pebble's by default.
+struct LabAcmeEndpoint {
+  std::string directory_url;
+  std::string ca_bundle;
+  // Extra TOML lines for the [acme] section, e.g. "request_timeout_ms = 3000\n".
+  std::string extra_toml;
+};
+
 // What a finished `acme-signer` subcommand printed.
 struct CommandResult {
   int exit_code = -1;  // -1 when killed by a signal
@@ -85,6 +95,9 @@ class SignerLab {
     int64_t checkpoint_every = 256;
     // Extra environment for Pebble, e.g. {"PEBBLE_AUTHZREUSE", "100"}.
     std::vector<std::pair<std::string, std::string>> pebble_env;
+    // Called once Pebble runs, before the config is written: may change the [acme] endpoint
+    // (e.g. put a proxy between the signer and Pebble). An error fails Start().
+    std::function<absl::Status(PebbleEnv& pebble, LabAcmeEndpoint& acme)> acme_endpoint;
     // Bound on each wait for a child (init, serve readiness, shutdown).
     absl::Duration timeout = absl::Seconds(60);
   };
@@ -189,6 +202,7 @@ class SignerLab {
   uint16_t signer_port_ = 0;
   SoftHsmToken token_;
   std::unique_ptr<PebbleEnv> pebble_;
+  LabAcmeEndpoint acme_;
   std::vector<std::pair<std::string, agent::SignerConnection>> agents_;
   pid_t signer_pid_ = -1;
 };
