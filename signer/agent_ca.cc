@@ -304,14 +304,61 @@ absl::StatusOr<SslUniquePtr<X509>> ParseCaCertificate(absl::string_view pem,
   return ca;
 }
 
-// A new leaf under `ca` for `subject_key`: version, serial, names, validity, key, and the
-// extensions common to agent and server certificates.
-absl::StatusOr<SslUniquePtr<X509>> NewLeaf(X509& ca, EVP_PKEY& subject_key,
-                                           absl::string_view common_name, int days) {
+// The notAfter of the CA certificate; FailedPrecondition when unreadable or already past.
+absl::StatusOr<absl::Time> CaNotAfter(X509& ca, absl::Time now) {
+  struct tm ca_not_after_tm;
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(&ca), &ca_not_after_tm) != 1) {
+    return SslError(absl::StatusCode::kFailedPrecondition,
+                    "the agent CA certificate has an unreadable notAfter");
+  }
+  const absl::Time ca_not_after = absl::FromTM(ca_not_after_tm, absl::UTCTimeZone());
+  if (ca_not_after <= now) {
+    return absl::FailedPreconditionError(absl::StrCat("the agent CA certificate expired at ",
+                                                      absl::FormatTime(ca_not_after),
+                                                      "; create a new agent CA"));
+  }
+  return ca_not_after;
+}
+
+// "now - kBackdate .. now + days", with notAfter clamped to the CA's: a certificate outliving
+// the CA would fail verification after the CA expires.
+absl::StatusOr<LeafValidity> ValidityForDays(X509& ca, int days) {
   if (days < 1 || days > kMaxLeafDays) {
     return absl::InvalidArgumentError(
         absl::StrCat("validity of ", days, " days is out of range 1..", kMaxLeafDays));
   }
+  const absl::Time now = absl::Now();
+  ASSIGN_OR_RETURN(absl::Time ca_not_after, CaNotAfter(ca, now));
+  return LeafValidity{now - kBackdate, std::min(now + absl::Hours(24) * days, ca_not_after)};
+}
+
+// An explicit window is taken as given (no clamping: the caller asked for these dates), but
+// it must be a window the CA could have issued: ordered, at most kMaxLeafDays long, ending
+// no later than the CA certificate.
+absl::Status CheckExplicitValidity(X509& ca, const LeafValidity& validity) {
+  if (validity.not_before >= validity.not_after) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "validity window is empty: notBefore ", absl::FormatTime(validity.not_before),
+        " is not before notAfter ", absl::FormatTime(validity.not_after)));
+  }
+  if (validity.not_after - validity.not_before > absl::Hours(24) * kMaxLeafDays) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("validity window is longer than ", kMaxLeafDays, " days"));
+  }
+  ASSIGN_OR_RETURN(absl::Time ca_not_after, CaNotAfter(ca, absl::Now()));
+  if (validity.not_after > ca_not_after) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "validity window ends at ", absl::FormatTime(validity.not_after),
+        ", after the agent CA certificate (", absl::FormatTime(ca_not_after), ")"));
+  }
+  return absl::OkStatus();
+}
+
+// A new leaf under `ca` for `subject_key`: version, serial, names, validity, key, and the
+// extensions common to agent and server certificates.
+absl::StatusOr<SslUniquePtr<X509>> NewLeaf(X509& ca, EVP_PKEY& subject_key,
+                                           absl::string_view common_name,
+                                           const LeafValidity& validity) {
   RETURN_IF_ERROR(CheckSubjectKey(subject_key));
   SslUniquePtr<X509> cert(X509_new());
   if (cert == nullptr || X509_set_version(cert.get(), X509_VERSION_3) != 1) {
@@ -324,22 +371,7 @@ absl::StatusOr<SslUniquePtr<X509>> NewLeaf(X509& ca, EVP_PKEY& subject_key,
       X509_set_pubkey(cert.get(), &subject_key) != 1) {
     return SslError(absl::StatusCode::kInternal, "setting names and key");
   }
-  const absl::Time now = absl::Now();
-  absl::Time not_after = now + absl::Hours(24) * days;
-  // Never outlive the CA: such a certificate would fail verification after the CA expires.
-  struct tm ca_not_after_tm;
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(&ca), &ca_not_after_tm) != 1) {
-    return SslError(absl::StatusCode::kFailedPrecondition,
-                    "the agent CA certificate has an unreadable notAfter");
-  }
-  const absl::Time ca_not_after = absl::FromTM(ca_not_after_tm, absl::UTCTimeZone());
-  if (ca_not_after <= now) {
-    return absl::FailedPreconditionError(absl::StrCat("the agent CA certificate expired at ",
-                                                      absl::FormatTime(ca_not_after),
-                                                      "; create a new agent CA"));
-  }
-  if (not_after > ca_not_after) not_after = ca_not_after;
-  RETURN_IF_ERROR(SetValidity(*cert, now - kBackdate, not_after));
+  RETURN_IF_ERROR(SetValidity(*cert, validity.not_before, validity.not_after));
   RETURN_IF_ERROR(AddExtension(*cert, &ca, NID_basic_constraints, "critical,CA:FALSE"));
   RETURN_IF_ERROR(AddExtension(*cert, &ca, NID_subject_key_identifier, "hash"));
   RETURN_IF_ERROR(AddExtension(*cert, &ca, NID_authority_key_identifier, "keyid:always"));
@@ -408,11 +440,14 @@ absl::StatusOr<std::string> CreateSelfSignedCaCertificate(const hsm::JwsSigner& 
   return ToPem(*signed_cert);
 }
 
-absl::StatusOr<std::string> IssueAgentCertificate(const hsm::JwsSigner& ca_key,
-                                                  absl::string_view ca_cert_pem,
-                                                  absl::string_view csr,
-                                                  absl::string_view agent_name,
-                                                  absl::string_view trust_domain, int days) {
+namespace {
+
+// IssueAgentCertificate with the validity chosen by `validity_for(ca)`.
+template <typename ValidityFor>
+absl::StatusOr<std::string> IssueAgent(const hsm::JwsSigner& ca_key, absl::string_view ca_cert_pem,
+                                       absl::string_view csr, absl::string_view agent_name,
+                                       absl::string_view trust_domain,
+                                       ValidityFor validity_for) {
   RETURN_IF_ERROR(ValidateAgentName(agent_name));
   RETURN_IF_ERROR(ValidateTrustDomain(trust_domain));
   ASSIGN_OR_RETURN(SslUniquePtr<X509_REQ> req, ParseCsr(csr));
@@ -426,7 +461,8 @@ absl::StatusOr<std::string> IssueAgentCertificate(const hsm::JwsSigner& ca_key,
                     "the CSR's signature does not verify with its public key");
   }
   ASSIGN_OR_RETURN(SslUniquePtr<X509> ca, ParseCaCertificate(ca_cert_pem, ca_key));
-  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, NewLeaf(*ca, *subject_key, agent_name, days));
+  ASSIGN_OR_RETURN(LeafValidity validity, validity_for(*ca));
+  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, NewLeaf(*ca, *subject_key, agent_name, validity));
   RETURN_IF_ERROR(AddExtension(*cert, ca.get(), NID_key_usage, "critical,digitalSignature"));
   RETURN_IF_ERROR(AddExtension(*cert, ca.get(), NID_ext_key_usage, "clientAuth"));
   std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> names(sk_GENERAL_NAME_new_null());
@@ -435,6 +471,30 @@ absl::StatusOr<std::string> IssueAgentCertificate(const hsm::JwsSigner& ca_key,
   RETURN_IF_ERROR(AddSubjectAltName(*cert, *names));
   ASSIGN_OR_RETURN(SslUniquePtr<X509> signed_cert, SignWith(*cert, ca_key));
   return ToPem(*signed_cert);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> IssueAgentCertificate(const hsm::JwsSigner& ca_key,
+                                                  absl::string_view ca_cert_pem,
+                                                  absl::string_view csr,
+                                                  absl::string_view agent_name,
+                                                  absl::string_view trust_domain, int days) {
+  return IssueAgent(ca_key, ca_cert_pem, csr, agent_name, trust_domain,
+                    [days](X509& ca) { return ValidityForDays(ca, days); });
+}
+
+absl::StatusOr<std::string> IssueAgentCertificate(const hsm::JwsSigner& ca_key,
+                                                  absl::string_view ca_cert_pem,
+                                                  absl::string_view csr,
+                                                  absl::string_view agent_name,
+                                                  absl::string_view trust_domain,
+                                                  const LeafValidity& validity) {
+  return IssueAgent(ca_key, ca_cert_pem, csr, agent_name, trust_domain,
+                    [&validity](X509& ca) -> absl::StatusOr<LeafValidity> {
+                      RETURN_IF_ERROR(CheckExplicitValidity(ca, validity));
+                      return validity;
+                    });
 }
 
 absl::StatusOr<std::string> IssueServerCertificate(const hsm::JwsSigner& ca_key,
@@ -474,7 +534,8 @@ absl::StatusOr<std::string> IssueServerCertificate(const hsm::JwsSigner& ca_key,
   }
   ASSIGN_OR_RETURN(SslUniquePtr<X509> ca, ParseCaCertificate(ca_cert_pem, ca_key));
   const std::string common_name = !dns_names.empty() ? dns_names[0] : ip_addresses[0];
-  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, NewLeaf(*ca, *subject_key, common_name, days));
+  ASSIGN_OR_RETURN(LeafValidity validity, ValidityForDays(*ca, days));
+  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, NewLeaf(*ca, *subject_key, common_name, validity));
   // RSA server keys may be used for TLS 1.2 RSA key transport by old clients.
   const char* key_usage = EVP_PKEY_get_base_id(subject_key.get()) == EVP_PKEY_RSA
                               ? "critical,digitalSignature,keyEncipherment"

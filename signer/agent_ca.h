@@ -60,6 +60,25 @@ absl::StatusOr<std::string> IssueAgentCertificate(const hsm::JwsSigner& ca_key,
                                                   absl::string_view agent_name,
                                                   absl::string_view trust_domain, int days);
 
+// An explicit validity window for a leaf certificate.
+struct LeafValidity {
+  absl::Time not_before;
+  absl::Time not_after;
+};
+
+// As above, but valid exactly from `validity.not_before` to `validity.not_after` (not clamped,
+// not backdated). The window may lie in the past or the future: this is how tests get a
+// certificate from the real agent CA that every TLS peer must refuse as expired or not yet
+// valid; `acme-signer enroll-agent` always uses the `days` form. Errors as for the `days`
+// form, plus InvalidArgument when the window is empty, longer than kMaxLeafDays or ends after
+// the CA certificate.
+absl::StatusOr<std::string> IssueAgentCertificate(const hsm::JwsSigner& ca_key,
+                                                  absl::string_view ca_cert_pem,
+                                                  absl::string_view csr,
+                                                  absl::string_view agent_name,
+                                                  absl::string_view trust_domain,
+                                                  const LeafValidity& validity);
+
 // Issues the signer's own TLS server certificate (PEM) for `public_key` (SubjectPublicKeyInfo,
 // PEM "PUBLIC KEY" or DER; the private half is the 0600 key file init writes, not an HSM key).
 // `dns_names` (lowercase host names, e.g. "localhost", "signer.dept.example") and

@@ -475,11 +475,13 @@ absl::StatusOr<CsrSummary> CheckCsr(absl::string_view csr_der,
   if (key == nullptr) {
     return SslError(absl::StatusCode::kInvalidArgument, "invalid CSR: unreadable public key");
   }
+  // Before the signature: a CSR carrying the account key cannot have a valid signature (that
+  // key never leaves the HSM), and "signature does not verify" would hide what was attempted.
+  RETURN_IF_ERROR(CheckNotAccountKey(key, account_public_key_der, policy));
   RETURN_IF_ERROR(CheckSignature(request.get(), key, policy));
 
   CsrSummary summary;
   ASSIGN_OR_RETURN(summary.key_type, CheckKey(key, policy));
-  RETURN_IF_ERROR(CheckNotAccountKey(key, account_public_key_der, policy));
   ASSIGN_OR_RETURN(std::optional<std::string> common_name, CheckSubject(request.get(), policy));
   RETURN_IF_ERROR(CheckAttributes(request.get(), policy));
   ASSIGN_OR_RETURN(summary.names, CheckExtensions(request.get(), policy));

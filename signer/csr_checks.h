@@ -6,8 +6,9 @@
 //   - it is exactly one DER PKCS#10 v1 request (no trailing bytes) of at most kMaxCsrDerSize,
 //     self-signed with ECDSA or RSA PKCS#1 v1.5 over SHA-256/384/512, and the signature
 //     verifies;
-//   - its key is EC P-256/P-384 or RSA 2048/3072/4096 (e = 65537), listed in the agent's
-//     key_types, and is not the ACME account key;
+//   - its key is not the ACME account key (checked before the signature, so such a CSR is
+//     refused as what it is even though its signature cannot verify), and is EC P-256/P-384
+//     or RSA 2048/3072/4096 (e = 65537) listed in the agent's key_types;
 //   - its subject is empty or a single commonName, its only attribute is extensionRequest,
 //     and it requests only subjectAltName (dNSName entries only), keyUsage
 //     (digitalSignature/keyEncipherment/keyAgreement), extendedKeyUsage (serverAuth/clientAuth)

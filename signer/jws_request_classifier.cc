@@ -461,6 +461,24 @@ absl::string_view JwsRequestKindName(JwsRequestKind kind) {
   return "unknown";
 }
 
+absl::Status CheckUrlOnCaOrigin(absl::string_view directory_url, absl::string_view url,
+                                absl::string_view what) {
+  absl::StatusOr<AcmeUrl> ca = ParseAcmeUrl(directory_url);
+  if (!ca.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("CA directory URL: ", ca.status().message()));
+  }
+  absl::StatusOr<AcmeUrl> target = ParseAcmeUrl(url);
+  if (!target.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", target.status().message()));
+  }
+  if (target->Origin() != ca->Origin()) {
+    return absl::PermissionDeniedError(absl::StrCat(what, " \"", EscapeForError(url),
+                                                    "\" is not on the CA's origin ",
+                                                    ca->Origin()));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& context,
                                                      const AgentPolicy& policy,
                                                      absl::string_view url,

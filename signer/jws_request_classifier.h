@@ -103,6 +103,15 @@ absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& co
                                                      absl::string_view url,
                                                      absl::string_view payload);
 
+// Checks that `url` is an acceptable ACME URL (same syntax rules as the URL of a SignJws) on
+// the CA's origin (scheme, host and port of `directory_url`). The service calls it on URLs an
+// agent gives it to fetch on the agent's behalf (SignJws order_url), so an agent cannot make
+// the signer send a request signed with the account key anywhere else.
+// Errors: InvalidArgument (malformed `url`, naming `what`), PermissionDenied (another origin),
+// FailedPrecondition (malformed `directory_url`).
+absl::Status CheckUrlOnCaOrigin(absl::string_view directory_url, absl::string_view url,
+                                absl::string_view what);
+
 }  // namespace acme_signer::signer
 
 #endif  // ACME_SIGNER_SIGNER_JWS_REQUEST_CLASSIFIER_H_

@@ -365,12 +365,23 @@ grpc::Status SignerService::RevokeCertificate(Context* context,
   }
   absl::StatusOr<std::vector<CertificateRecord>> owned = deps_.store->ListInventory(call.agent());
   if (!owned.ok()) return ToGrpcStatus(call.Deny(owned.status()));
+  // The whole certificate must be one the agent got, not just its serial: the bytes below go
+  // to the CA, and a certificate forged around an owned serial (or another CA's certificate
+  // with the same serial) must not pass as the agent's.
+  const std::string fingerprint = Sha256Hex(request->certificate_der());
   bool is_owner = false;
-  for (const CertificateRecord& c : *owned) is_owner |= (c.serial == cert->serial_hex);
+  bool serial_only = false;
+  for (const CertificateRecord& c : *owned) {
+    if (c.serial != cert->serial_hex) continue;
+    is_owner |= c.certificate_sha256 == fingerprint;
+    serial_only |= c.certificate_sha256 != fingerprint;
+  }
   if (!is_owner) {
     return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
         "certificate ", cert->serial_hex, " was not issued to agent ", call.agent(),
-        " through this signer"))));
+        " through this signer",
+        serial_only ? " (the agent has a certificate with this serial, but its contents differ)"
+                    : ""))));
   }
   if (absl::Status s = call.RecordIntent("certificate belongs to the agent"); !s.ok()) {
     return ToGrpcStatus(s);
@@ -422,6 +433,16 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
   call.record().request.url = request->url();
   absl::StatusOr<acme::Directory> directory = deps_.acme->GetDirectory();
   if (!directory.ok()) return ToGrpcStatus(call.Finish(directory.status()));
+  if (!request->order_url().empty()) {
+    // The order lookup below fetches this URL with a JWS signed by the account key: it must
+    // point at the CA, never at a host of the agent's choosing.
+    call.record().request.order_url = request->order_url();
+    if (absl::Status s = CheckUrlOnCaOrigin(call.config().acme.directory_url,
+                                            request->order_url(), "SignJws order_url");
+        !s.ok()) {
+      return ToGrpcStatus(call.Deny(s));
+    }
+  }
 
   JwsRequestContext jws_context;
   jws_context.directory = CaDirectory{call.config().acme.directory_url,

@@ -333,6 +333,49 @@ TEST_F(AgentCaTest, LeafValidityIsClampedToTheCaExpiry) {
   EXPECT_EQ(VerifyChain(ca.get(), cert.get(), X509_PURPOSE_SSL_CLIENT), X509_V_OK);
 }
 
+TEST_F(AgentCaTest, ExplicitPastWindowGivesAnExpiredCertificateWithExactlyThoseDates) {
+  SslUniquePtr<EVP_PKEY> agent_key = NewKey("EC", "P-256");
+  const absl::Time not_before = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())) -
+                                absl::Hours(48);
+  const LeafValidity past{not_before, not_before + absl::Hours(24)};
+  auto pem = IssueAgentCertificate(ca_key(), ca_pem_, MakeCsrDer(agent_key.get()), "web1",
+                                   kTrustDomain, past);
+  ASSERT_TRUE(pem.ok()) << pem.status();
+  SslUniquePtr<X509> ca = ParsePem(ca_pem_);
+  SslUniquePtr<X509> cert = ParsePem(*pem);
+  ASSERT_NE(cert, nullptr);
+  EXPECT_EQ(NotAfter(cert.get()), past.not_after);
+  struct tm tm;
+  ASSERT_EQ(ASN1_TIME_to_tm(X509_get0_notBefore(cert.get()), &tm), 1);
+  EXPECT_EQ(absl::FromTM(tm, absl::UTCTimeZone()), past.not_before);
+  // Same profile as the days form; only the dates make it unusable.
+  EXPECT_EQ(VerifyChain(ca.get(), cert.get(), X509_PURPOSE_SSL_CLIENT),
+            X509_V_ERR_CERT_HAS_EXPIRED);
+  EXPECT_EQ(SubjectAltNames(cert.get()),
+            (std::vector<std::pair<int, std::string>>{
+                {GEN_URI, "spiffe://dept.example/agent/web1"}}));
+}
+
+TEST_F(AgentCaTest, ExplicitWindowIsRefusedWhenEmptyTooLongOrOutlivingTheCa) {
+  SslUniquePtr<EVP_PKEY> agent_key = NewKey("EC", "P-256");
+  const std::string csr = MakeCsrDer(agent_key.get());
+  const absl::Time now = absl::Now();
+  auto issue = [&](absl::Time not_before, absl::Time not_after) {
+    return IssueAgentCertificate(ca_key(), ca_pem_, csr, "web1", kTrustDomain,
+                                 LeafValidity{not_before, not_after});
+  };
+  EXPECT_THAT(issue(now, now),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("validity window is empty")));
+  EXPECT_THAT(issue(now, now - absl::Hours(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("validity window is empty")));
+  EXPECT_THAT(issue(now - absl::Hours(24 * 3652), now - absl::Hours(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("longer than 3650 days")));
+  // The CA in SetUp lives a year.
+  EXPECT_THAT(issue(now, now + absl::Hours(24 * 400)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("after the agent CA certificate")));
+}
+
 TEST_F(AgentCaTest, RefusesCsrWhoseSignatureDoesNotVerify) {
   SslUniquePtr<EVP_PKEY> agent_key = NewKey("EC", "P-256");
   std::string csr = MakeCsrDer(agent_key.get());

@@ -74,6 +74,8 @@ struct CsrOptions {
   std::vector<std::pair<int, std::string>> extra_extensions;       // {NID, openssl.cnf value}.
   const EVP_MD* digest = EVP_sha256();
   bool challenge_password = false;
+  // Signs with this key instead of the CSR's own (a CSR whose signature cannot verify).
+  EVP_PKEY* signing_key = nullptr;
 };
 
 std::string MakeCsr(EVP_PKEY* key, const CsrOptions& options = {}) {
@@ -111,7 +113,10 @@ std::string MakeCsr(EVP_PKEY* key, const CsrOptions& options = {}) {
                                         reinterpret_cast<const unsigned char*>("pw"), -1),
               1);
   }
-  EXPECT_GT(X509_REQ_sign(request.get(), key, options.digest), 0);
+  EXPECT_GT(X509_REQ_sign(request.get(),
+                          options.signing_key != nullptr ? options.signing_key : key,
+                          options.digest),
+            0);
   unsigned char* raw = nullptr;
   const int length = i2d_X509_REQ(request.get(), &raw);
   std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(raw);
@@ -317,6 +322,15 @@ TEST_F(CsrChecksTest, RefusesAttributesOtherThanExtensionRequest) {
 
 TEST_F(CsrChecksTest, RefusesCsrSignedWithTheAccountKey) {
   EXPECT_THAT(Check(MakeCsr(account_)),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("ACME account key")));
+}
+
+TEST_F(CsrChecksTest, RefusesAccountKeyByNameEvenWhenTheSignatureCannotVerify) {
+  // What an agent can actually send: the account key is in the HSM, so a CSR carrying its
+  // public key is signed with some other key. The refusal must say what was attempted.
+  CsrOptions options;
+  options.signing_key = p256_;
+  EXPECT_THAT(Check(MakeCsr(account_, options)),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("ACME account key")));
 }
 

@@ -553,5 +553,36 @@ TEST_F(JwsRequestClassifierTest, RevocationWithMalformedPayloadIsRefused) {
   }
 }
 
+TEST(CheckUrlOnCaOriginTest, AcceptsUrlsOnTheCaOrigin) {
+  for (const std::string& url :
+       {Url("/my-order/1"), std::string("https://CA.TEST:14000/my-order/1"), Url("/")}) {
+    EXPECT_TRUE(CheckUrlOnCaOrigin(Url("/dir"), url, "order_url").ok()) << url;
+  }
+  EXPECT_TRUE(CheckUrlOnCaOrigin("https://ca.test/dir", "https://ca.test:443/o/1", "x").ok());
+}
+
+TEST(CheckUrlOnCaOriginTest, RefusesOtherOriginsByName) {
+  for (const char* url :
+       {"https://evil.test:14000/my-order/1", "https://ca.test:14001/my-order/1",
+        "http://ca.test:14000/my-order/1", "https://127.0.0.1:14000/my-order/1"}) {
+    EXPECT_THAT(CheckUrlOnCaOrigin(Url("/dir"), url, "order_url"),
+                StatusIs(absl::StatusCode::kPermissionDenied,
+                         AllOf(HasSubstr("order_url"), HasSubstr("not on the CA's origin"))))
+        << url;
+  }
+}
+
+TEST(CheckUrlOnCaOriginTest, RefusesMalformedUrlsAndReportsABadDirectory) {
+  for (const char* url : {"https://user@ca.test:14000/o", "ca.test:14000/o", "https://ca.test:14000/o?x",
+                          ""}) {
+    EXPECT_THAT(CheckUrlOnCaOrigin(Url("/dir"), url, "order_url"),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("order_url"), HasSubstr("is not acceptable"))))
+        << url;
+  }
+  EXPECT_THAT(CheckUrlOnCaOrigin("not a url", Url("/o"), "order_url"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("CA directory URL")));
+}
+
 }  // namespace
 }  // namespace acme_signer::signer
