@@ -54,6 +54,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/signer_lab.h"
+#include "tests/testing/signer_lab_suite.h"
 
 extern char** environ;
 
@@ -397,60 +398,48 @@ class StaticChallengeServer {
 
 // ---------------------------------------------------------------------------------------------
 
-class AgentE2eTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (!SignerLab::ToolsAvailable().ok()) return;  // SetUp skips or fails per test.
+class AgentE2eTest : public testing::SignerLabSuite<AgentE2eTest> {
+ public:
+  static SignerLab::Options LabOptions() {
     SignerLab::Options options;
     options.agents = SuiteAgents();
     options.enroll = {kAgent};
     // Every order validates afresh, so the webroot and hook tests see their challenge served.
     options.pebble_env = {{"PEBBLE_AUTHZREUSE", "0"}};
-    absl::StatusOr<std::unique_ptr<SignerLab>> lab = SignerLab::Start(options);
-    if (!lab.ok()) {
-      lab_error_ = new absl::Status(lab.status());
-      return;
-    }
-    lab_ = lab->release();
-    std::string pattern = absl::StrCat(lab_->dir(), "/agent-XXXXXX");
+    return options;
+  }
+
+ protected:
+  static void SetUpTestSuite() {
+    SignerLabSuite::SetUpTestSuite();
+    if (!lab_started()) return;
+    std::string pattern = absl::StrCat(lab().dir(), "/agent-XXXXXX");
     if (::mkdtemp(pattern.data()) == nullptr) {
-      lab_error_ = new absl::Status(ErrnoStatus(errno, "mkdtemp for the agent"));
+      FailSuiteSetUp(ErrnoStatus(errno, "mkdtemp for the agent"));
       return;
     }
     dir_ = new std::string(pattern);
     lineages_ = new std::map<std::string, absl::Status>();
-    if (absl::Status s = WriteAgentConfig(); !s.ok()) lab_error_ = new absl::Status(s);
+    if (absl::Status s = WriteAgentConfig(); !s.ok()) FailSuiteSetUp(s);
   }
 
   static void TearDownTestSuite() {
-    delete lab_;  // removes the lab dir, ours included
-    lab_ = nullptr;
-    delete lab_error_;
-    lab_error_ = nullptr;
+    SignerLabSuite::TearDownTestSuite();  // removes the lab dir, ours included
     delete dir_;
     dir_ = nullptr;
     delete lineages_;
     lineages_ = nullptr;
   }
 
-  void SetUp() override {
-    ACME_SIGNER_REQUIRE_SIGNER_LAB_TOOLS();
-    ASSERT_EQ(lab_error_, nullptr) << *lab_error_;
-    ASSERT_NE(lab_, nullptr);
-    ASSERT_TRUE(lab_->signer_running()) << "an earlier test left the signer stopped:\n"
-                                        << lab_->SignerLogTail();
-  }
-
   // A test that stopped the signer starts it again (and points agent.toml at its new port).
   void TearDown() override {
-    if (lab_ == nullptr || lab_->signer_running()) return;
-    absl::Status started = lab_->StartSigner();
+    if (!lab_started() || lab().signer_running()) return;
+    absl::Status started = lab().StartSigner();
     ASSERT_TRUE(started.ok()) << started;
     absl::Status written = WriteAgentConfig();
     ASSERT_TRUE(written.ok()) << written;
   }
 
-  static SignerLab& lab() { return *lab_; }
   static const std::string& dir() { return *dir_; }
   static std::string config_path() { return absl::StrCat(dir(), "/agent.toml"); }
   static std::string config_dir() { return absl::StrCat(dir(), "/etc"); }
@@ -463,17 +452,17 @@ class AgentE2eTest : public ::testing::Test {
 
   // agent.toml for web1 at the signer's current address.
   static absl::Status WriteAgentConfig() {
-    absl::StatusOr<agent::SignerConnection> connection = lab_->Connection(kAgent);
+    absl::StatusOr<agent::SignerConnection> connection = lab().Connection(kAgent);
     if (!connection.ok()) return connection.status();
     auto quoted = [](absl::string_view s) { return absl::StrCat("\"", s, "\""); };
     std::string text = absl::StrCat("# Written by tests/integration/agent_e2e_test.cc\n",
                                     "config_dir = ", quoted(config_dir()),
-                                    "\n\n[signer]\naddress = ", quoted(lab_->signer_address()),
+                                    "\n\n[signer]\naddress = ", quoted(lab().signer_address()),
                                     "\nca = ", quoted(connection->ca_cert), "\n");
     if (!connection->server_name.empty()) {
       absl::StrAppend(&text, "tls_server_name = ", quoted(connection->server_name), "\n");
     }
-    absl::StrAppend(&text, "\n[identity]\ntrust_domain = ", quoted(lab_->trust_domain()),
+    absl::StrAppend(&text, "\n[identity]\ntrust_domain = ", quoted(lab().trust_domain()),
                     "\nname = ", quoted(kAgent), "\nkey = ", quoted(connection->client_key),
                     "\ncert = ", quoted(connection->client_cert),
                     "\n\n[defaults]\nhook_timeout_seconds = 60\n");
@@ -490,7 +479,7 @@ class AgentE2eTest : public ::testing::Test {
 
   static std::vector<std::string> Standalone() {
     return {"--standalone", "--http-01-address", "127.0.0.1", "--http-01-port",
-            absl::StrCat(lab_->http_port())};
+            absl::StrCat(lab().http_port())};
   }
 
   static std::string DeployHookPath() { return absl::StrCat(dir(), "/deploy-hook.sh"); }
@@ -525,7 +514,7 @@ class AgentE2eTest : public ::testing::Test {
                               ? absl::OkStatus()
                               : absl::InternalError(absl::StrCat(
                                     "certonly for ", name, " failed: ", absl::StrCat(r.exit_code),
-                                    "\n", r.out, r.err, "\nsigner log:\n", lab_->SignerLogTail()));
+                                    "\n", r.out, r.err, "\nsigner log:\n", lab().SignerLogTail()));
     return (*lineages_)[name] = status;
   }
 
@@ -562,7 +551,7 @@ class AgentE2eTest : public ::testing::Test {
     ASSERT_GE(chain.size(), 2u) << fullchain;
     EXPECT_EQ(fullchain, FileOrEmpty(absl::StrCat(live(name), "/cert.pem")) +
                              FileOrEmpty(absl::StrCat(live(name), "/chain.pem")));
-    absl::StatusOr<std::string> root = lab_->PebbleRootPem();
+    absl::StatusOr<std::string> root = lab().PebbleRootPem();
     ASSERT_TRUE(root.ok()) << root.status();
     std::vector<X509*> intermediates;
     for (size_t i = 1; i < chain.size(); ++i) intermediates.push_back(chain[i].get());
@@ -586,14 +575,10 @@ class AgentE2eTest : public ::testing::Test {
     return files;
   }
 
-  static SignerLab* lab_;
-  static absl::Status* lab_error_;
   static std::string* dir_;
   static std::map<std::string, absl::Status>* lineages_;
 };
 
-SignerLab* AgentE2eTest::lab_ = nullptr;
-absl::Status* AgentE2eTest::lab_error_ = nullptr;
 std::string* AgentE2eTest::dir_ = nullptr;
 std::map<std::string, absl::Status>* AgentE2eTest::lineages_ = nullptr;
 

@@ -50,7 +50,7 @@ class FaultTest : public testing::SignerLabSuite<FaultTest> {
   // Every test leaves a signer running without limits.
   void TearDown() override {
     ::signal(SIGXFSZ, SIG_DFL);
-    if (!lab().signer_running()) {
+    if (lab_started() && !lab().signer_running()) {
       absl::Status started = lab().StartSigner();
       ASSERT_TRUE(started.ok()) << started;
     }

@@ -38,6 +38,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/signer_lab.h"
+#include "tests/testing/signer_lab_suite.h"
 
 namespace acme_signer {
 namespace {
@@ -210,75 +211,45 @@ std::vector<nlohmann::json> Matching(const std::vector<nlohmann::json>& records,
   return out;
 }
 
-class SignerRelayTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (!SignerLab::ToolsAvailable().ok()) return;  // SetUp skips or fails per test.
+class SignerRelayTest : public testing::SignerLabSuite<SignerRelayTest> {
+ public:
+  static SignerLab::Options LabOptions() {
     SignerLab::Options options;
     options.agents = SuiteAgents();
     options.enroll = {"web1", "web2", "web3", "stranger"};
-    absl::StatusOr<std::unique_ptr<SignerLab>> lab = SignerLab::Start(options);
-    if (lab.ok()) {
-      lab_ = lab->release();
-    } else {
-      lab_error_ = new absl::Status(lab.status());
-    }
+    return options;
   }
 
+ protected:
   static void TearDownTestSuite() {
-    delete lab_;
-    lab_ = nullptr;
-    delete lab_error_;
-    lab_error_ = nullptr;
+    SignerLabSuite::TearDownTestSuite();
     delete issued_;
     issued_ = nullptr;
   }
 
-  void SetUp() override {
-    ACME_SIGNER_REQUIRE_SIGNER_LAB_TOOLS();
-    ASSERT_EQ(lab_error_, nullptr) << *lab_error_;
-    ASSERT_NE(lab_, nullptr);
-    ASSERT_TRUE(lab_->signer_running()) << "an earlier test left the signer stopped:\n"
-                                        << lab_->SignerLogTail();
-  }
-
   // Every test leaves the signer running with the suite's policies.
   void TearDown() override {
-    if (lab_ == nullptr) return;
-    ASSERT_TRUE(lab_->RewriteConfig(SuiteAgents()).ok());
-    if (!lab_->signer_running()) {
-      absl::Status started = lab_->StartSigner();
+    if (!lab_started()) return;
+    ASSERT_TRUE(lab().RewriteConfig(SuiteAgents()).ok());
+    if (!lab().signer_running()) {
+      absl::Status started = lab().StartSigner();
       ASSERT_TRUE(started.ok()) << started;
     } else if (reconfigured_) {
-      absl::Status reloaded = lab_->ReloadSigner();
+      absl::Status reloaded = lab().ReloadSigner();
       ASSERT_TRUE(reloaded.ok()) << reloaded;
     }
-  }
-
-  static SignerLab& lab() { return *lab_; }
-
-  std::unique_ptr<agent::SignerClient> Client(absl::string_view name) {
-    absl::StatusOr<std::unique_ptr<agent::SignerClient>> client = lab_->Client(name);
-    EXPECT_TRUE(client.ok()) << client.status();
-    return client.ok() ? *std::move(client) : nullptr;
-  }
-
-  static std::vector<nlohmann::json> AuditRecords() {
-    absl::StatusOr<std::vector<nlohmann::json>> records = lab_->ReadAuditRecords();
-    EXPECT_TRUE(records.ok()) << records.status();
-    return records.ok() ? *std::move(records) : std::vector<nlohmann::json>();
   }
 
   // Issues `names` for `agent_name` through the signer, answering http-01 on Pebble's port.
   static absl::StatusOr<Issued> Issue(absl::string_view agent_name,
                                       const std::vector<std::string>& names) {
-    absl::StatusOr<std::unique_ptr<agent::SignerClient>> client = lab_->Client(agent_name);
+    absl::StatusOr<std::unique_ptr<agent::SignerClient>> client = lab().Client(agent_name);
     if (!client.ok()) return client.status();
     absl::StatusOr<agent::PrivateKey> key = agent::PrivateKey::Generate(agent::KeySpec());
     if (!key.ok()) return key.status();
     absl::StatusOr<std::string> csr = agent::BuildCsrDer(*key, names);
     if (!csr.ok()) return csr.status();
-    agent::StandaloneSolver solver("127.0.0.1", lab_->http_port());
+    agent::StandaloneSolver solver("127.0.0.1", lab().http_port());
     agent::RelayIssueOptions options;
     options.domains = names;
     options.csr_der = *csr;
@@ -300,31 +271,18 @@ class SignerRelayTest : public ::testing::Test {
     if (issued_ == nullptr) {
       absl::StatusOr<Issued> issued = Issue("web1", {"web1.example.test"});
       EXPECT_TRUE(issued.ok()) << issued.status() << "\nsigner log:\n"
-                               << lab_->SignerLogTail() << "\n"
-                               << lab_->pebble().LogTail();
+                               << lab().SignerLogTail() << "\n"
+                               << lab().pebble().LogTail();
       if (!issued.ok()) return nullptr;
       issued_ = new Issued(*std::move(issued));
     }
     return issued_;
   }
 
-  // Runs an acme-signer subcommand against the lab's config.
-  static testing::CommandResult Run(std::vector<std::string> args) {
-    absl::StatusOr<testing::CommandResult> result = lab_->RunSignerCommand(args);
-    EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? *std::move(result) : testing::CommandResult();
-  }
-
   bool reconfigured_ = false;
 
-  static SignerLab* lab_;
-  static absl::Status* lab_error_;
-  static Issued* issued_;
+  static inline Issued* issued_ = nullptr;
 };
-
-SignerLab* SignerRelayTest::lab_ = nullptr;
-absl::Status* SignerRelayTest::lab_error_ = nullptr;
-Issued* SignerRelayTest::issued_ = nullptr;
 
 TEST_F(SignerRelayTest, IssuesACertificateThatChainsToPebblesRootAndMatchesTheAgentsKey) {
   const Issued* issued = Web1Certificate();

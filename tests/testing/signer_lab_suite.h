@@ -41,7 +41,11 @@ class SignerLabSuite : public ::testing::Test {
 
   static void SetUpTestSuite() {
     if (!SignerLab::ToolsAvailable().ok()) return;  // SetUp skips or fails per test.
-    absl::StatusOr<std::unique_ptr<SignerLab>> lab = SignerLab::Start(Suite::LabOptions());
+    // A class derived from Suite may call Suite's protected LabOptions(); the base may not.
+    struct OptionsOf : Suite {
+      static SignerLab::Options Get() { return Suite::LabOptions(); }
+    };
+    absl::StatusOr<std::unique_ptr<SignerLab>> lab = SignerLab::Start(OptionsOf::Get());
     if (lab.ok()) {
       lab_ = std::move(*lab);
     } else {
@@ -60,6 +64,12 @@ class SignerLabSuite : public ::testing::Test {
   }
 
   static SignerLab& lab() { return *lab_; }
+  // False when the lab did not start (SetUp has then skipped or failed the test); a
+  // TearDown() that touches the lab checks this first.
+  static bool lab_started() { return lab_ != nullptr; }
+  // For a suite's own SetUpTestSuite steps after the lab started: every test then fails in
+  // SetUp with this error.
+  static void FailSuiteSetUp(absl::Status error) { lab_error_ = std::move(error); }
 
   // A connected client for an enrolled agent (nullptr and a test failure otherwise).
   static std::unique_ptr<agent::SignerClient> Client(absl::string_view agent_name) {
