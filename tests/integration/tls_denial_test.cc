@@ -1,11 +1,13 @@
 // End to end: who the real acme-signer refuses at the TLS layer and by its certificate deny
 // list. One SignerLab (real SoftHSM2, Pebble and `acme-signer serve`) for the suite.
 //
-// Not covered: an EXPIRED certificate signed by the real agent CA. The agent CA key is
-// non-extractable in the HSM and `acme-signer enroll-agent` always sets notBefore = now with
-// at least one day of validity, so the test cannot make one without loading the PKCS#11
-// module itself. The expired certificate below is signed by another CA, so it proves only
-// that such a certificate is refused, not which check refused it.
+// The expired certificate of the REAL agent CA is issued by this test process with the agent
+// CA key in the lab's SoftHSM2 token (signer/agent_ca.h with an explicit validity window;
+// `acme-signer enroll-agent` cannot backdate), so the only thing wrong with it is its dates
+// (checked offline: expired under the lab's CA, valid when time is ignored). The signer fails
+// the handshake in certificate verification, and the same identity with a current certificate
+// from the same CA is served. The expired certificate from another CA is kept as well: it is
+// refused for either reason.
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -13,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 
@@ -25,6 +28,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -32,15 +37,23 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "acmesigner/v1/signer.grpc.pb.h"
+#include "agent/csr.h"
+#include "agent/private_key.h"
 #include "agent/signer_client.h"
 #include "common/files.h"
 #include "common/secret.h"
 #include "common/ssl_unique_ptr.h"
+#include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "hsm/module.h"
+#include "hsm/token.h"
 #include "nlohmann/json.hpp"
+#include "signer/agent_ca.h"
+#include "signer/config.h"
 #include "tests/testing/signer_lab.h"
+#include "tests/testing/softhsm_token.h"
 
 namespace acme_signer {
 namespace {
@@ -218,6 +231,61 @@ std::string Handshake(const SignerLab& lab, const agent::SignerConnection& ident
   return errors.empty() ? "handshake failed without an OpenSSL error" : errors;
 }
 
+// X509_V_OK or the verification error of the certificate in `cert_path` under the lab's
+// agent CA, for a TLS client; `check_time` false ignores the validity dates.
+int VerifyUnderAgentCa(const SignerLab& lab, const std::string& cert_path, bool check_time) {
+  SslUniquePtr<X509_STORE> store(X509_STORE_new());
+  if (store == nullptr ||
+      X509_STORE_load_file(store.get(), lab.agent_ca_path().c_str()) != 1) {
+    return -1;
+  }
+  absl::StatusOr<std::string> pem = ReadFile(cert_path);
+  if (!pem.ok()) return -1;
+  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())));
+  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  SslUniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+  if (cert == nullptr || ctx == nullptr ||
+      X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), nullptr) != 1) {
+    return -1;
+  }
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+  if (!check_time) X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_NO_CHECK_TIME);
+  if (X509_verify_cert(ctx.get()) == 1) return X509_V_OK;
+  return X509_STORE_CTX_get_error(ctx.get());
+}
+
+// A key and certificate for agent `name` from the lab's REAL agent CA: the CA key is used in
+// the lab's SoftHSM2 token, opened by this process (SOFTHSM2_CONF was set by the lab; the
+// module is loaded here after the token exists). `validity` unset: the enroll-agent profile
+// for one day. The files are written to the lab's directory for raw OpenSSL handshakes.
+absl::StatusOr<agent::SignerConnection> IssueFromRealAgentCa(
+    const SignerLab& lab, absl::string_view name, absl::string_view file_stem,
+    const std::optional<signer::LeafValidity>& validity) {
+  ASSIGN_OR_RETURN(std::shared_ptr<hsm::Module> module, hsm::Module::Load(testing::kSoftHsmModule));
+  ASSIGN_OR_RETURN(std::shared_ptr<hsm::Token> token,
+                   hsm::Token::Open(module, lab.token().uri, lab.token().pin_file));
+  ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> ca_key,
+                   token->OpenSigningKey(signer::HsmConfig().agent_ca_key));
+  ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(lab.agent_ca_path()));
+  ASSIGN_OR_RETURN(agent::PrivateKey key, agent::PrivateKey::Generate(agent::KeySpec()));
+  ASSIGN_OR_RETURN(std::string csr, agent::BuildAgentCsrDer(key, lab.trust_domain(), name));
+  ASSIGN_OR_RETURN(std::string cert_pem,
+                   validity.has_value()
+                       ? signer::IssueAgentCertificate(*ca_key, ca_pem, csr, name,
+                                                       lab.trust_domain(), *validity)
+                       : signer::IssueAgentCertificate(*ca_key, ca_pem, csr, name,
+                                                       lab.trust_domain(), 1));
+  ASSIGN_OR_RETURN(Secret key_pem, key.ToPem());
+  agent::SignerConnection connection;
+  connection.address = lab.signer_address();
+  connection.ca_cert = lab.agent_ca_path();
+  connection.client_cert = absl::StrCat(lab.dir(), "/", file_stem, ".pem");
+  connection.client_key = absl::StrCat(lab.dir(), "/", file_stem, ".key");
+  RETURN_IF_ERROR(WriteFileAtomically(connection.client_cert, cert_pem, 0644));
+  RETURN_IF_ERROR(WriteFileAtomically(connection.client_key, key_pem.reveal(), 0600));
+  return connection;
+}
+
 class TlsDenialTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -279,6 +347,60 @@ TEST_F(TlsDenialTest, ExpiredCertificateFromAnotherCaFailsTheHandshake) {
   grpc::Status status = RawGetAccount(lab(), identity->cert_pem, identity->key_pem);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_EQ(AuditRecords().size(), before);
+}
+
+TEST_F(TlsDenialTest, ExpiredCertificateFromTheRealAgentCaIsRefusedAsExpired) {
+  // Expired an hour ago; otherwise exactly what enroll-agent issues for web1.
+  const absl::Time now = absl::Now();
+  absl::StatusOr<agent::SignerConnection> expired = IssueFromRealAgentCa(
+      lab(), "web1", "web1-expired",
+      signer::LeafValidity{now - absl::Hours(25), now - absl::Hours(1)});
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  // What is wrong with it is its dates and nothing else: under the lab's agent CA it fails
+  // verification as expired, and passes when the time is not checked.
+  EXPECT_EQ(VerifyUnderAgentCa(lab(), expired->client_cert, /*check_time=*/true),
+            X509_V_ERR_CERT_HAS_EXPIRED);
+  EXPECT_EQ(VerifyUnderAgentCa(lab(), expired->client_cert, /*check_time=*/false), X509_V_OK);
+
+  const size_t before = AuditRecords().size();
+  const size_t log_before = lab().SignerLog().size();
+  // gRPC's server closes the connection without sending its alert, so the client sees only
+  // the end of the stream (over TLS 1.2 the server checks the certificate before Finished).
+  EXPECT_NE(Handshake(lab(), *expired, TLS1_2_VERSION), "");
+  absl::StatusOr<std::unique_ptr<agent::SignerClient>> client =
+      agent::SignerClient::Connect(*expired);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<pb::GetAccountResponse> account = (*client)->GetAccount();
+  EXPECT_EQ(account.status().code(), absl::StatusCode::kUnavailable) << account.status();
+  // The signer's side says which check refused it: certificate verification.
+  EXPECT_THAT(lab().SignerLog().substr(log_before), HasSubstr("certificate verify failed"));
+  // A failed handshake leaves no audit record (docs/security.md): nothing reached a handler.
+  EXPECT_EQ(AuditRecords().size(), before);
+}
+
+TEST_F(TlsDenialTest, SameIdentityWithACurrentCertificateFromTheRealAgentCaIsServed) {
+  // The control for the test above: same CA key, same profile, same agent, valid dates.
+  absl::StatusOr<agent::SignerConnection> current =
+      IssueFromRealAgentCa(lab(), "web1", "web1-current", std::nullopt);
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(Handshake(lab(), *current, TLS1_2_VERSION), "");
+  absl::StatusOr<std::unique_ptr<agent::SignerClient>> client =
+      agent::SignerClient::Connect(*current);
+  ASSERT_TRUE(client.ok()) << client.status();
+  const size_t before = AuditRecords().size();
+  absl::StatusOr<pb::GetAccountResponse> account = (*client)->GetAccount();
+  ASSERT_TRUE(account.ok()) << account.status();
+  absl::StatusOr<std::string> cert_pem = ReadFile(current->client_cert);
+  ASSERT_TRUE(cert_pem.ok()) << cert_pem.status();
+  const std::vector<nlohmann::json> records = AuditRecords();
+  bool audited = false;
+  for (size_t i = before; i < records.size(); ++i) {
+    const nlohmann::json& r = records[i];
+    audited = audited || (r.value("rpc", "") == "GetAccount" && r.value("agent", "") == "web1" &&
+                          r.value("decision", "") == "allow" &&
+                          r.value("client_cert_sha256", "") == FingerprintOf(*cert_pem));
+  }
+  EXPECT_TRUE(audited) << "no GetAccount allow record for web1 with the new certificate";
 }
 
 TEST_F(TlsDenialTest, EnrolledAgentCompletesATls12Handshake) {

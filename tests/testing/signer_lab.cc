@@ -301,7 +301,8 @@ std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) con
         "allowed_names = ", TomlStringArray(agent.allowed_names), "\n",
         "allow_wildcard_certificates = ", agent.allow_wildcard_certificates ? "true" : "false",
         "\n", "orders_per_hour = ", agent.orders_per_hour, "\n",
-        "max_identifiers_per_order = ", agent.max_identifiers_per_order, "\n");
+        "max_identifiers_per_order = ", agent.max_identifiers_per_order, "\n",
+        "allow_sign_jws = ", agent.allow_sign_jws ? "true" : "false", "\n");
   }
   return text;
 }

@@ -64,6 +64,7 @@ struct LabAgentPolicy {
   bool allow_wildcard_certificates = false;
   int orders_per_hour = 30;
   int max_identifiers_per_order = 10;
+  bool allow_sign_jws = false;
 };
 
 // The default policies: web1 may have web1.example.test and one label under it, web2 only
