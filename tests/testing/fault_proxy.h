@@ -115,7 +115,7 @@ class FaultProxy {
   // Blocks until at least `n` requests hang or `timeout` passes; true when they do.
   bool WaitForHanging(int n, absl::Duration timeout) const;
 
-  // Every request so far, in arrival order of their completion.
+  // Every request so far, in the order they were answered (a hang: when it began).
   std::vector<ProxiedRequest> Requests() const;
   // Requests whose path contains `path_substring` (and method equals `method`, when given).
   int CountRequests(absl::string_view path_substring, absl::string_view method = "") const;
