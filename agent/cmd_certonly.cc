@@ -107,9 +107,10 @@ int RunCertonly(const std::vector<std::string>& args) {
     std::cerr << "acme-agent certonly: " << s.message() << "\n";
     return kExitUsage;
   }
-  ArgParser parser("acme-agent certonly --domain NAME [--domain NAME ...] [--cert-name NAME] "
-                   "(--standalone | --webroot --webroot-path DIR | --manual-auth-hook CMD) "
-                   "[options]");
+  ArgParser parser(
+      "acme-agent certonly --domain NAME [--domain NAME ...] [--cert-name NAME] "
+      "(--standalone | --webroot --webroot-path DIR | --manual-auth-hook CMD) "
+      "[options]");
   AddCommonOptions(parser);
   parser.Repeated("domain", "NAME", "a name for the certificate (comma-separated allowed)", 'd')
       .Repeated("domains", "NAMES", "same as --domain")
@@ -161,7 +162,7 @@ int RunCertonly(const std::vector<std::string>& args) {
   }
 
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
-  if (!lock.ok()) return Fail(&*context, kCommand, lock.status());
+  if (!lock.ok()) return Fail(&*context, kCommand, LocalFileError(lock.status()));
 
   // A version an interrupted run saved but never made live is finished first: it was issued
   // for these names, so it is what this command would obtain.
@@ -176,11 +177,10 @@ int RunCertonly(const std::vector<std::string>& args) {
     absl::StatusOr<CertificateInfo> current = store.ReadCurrentCertificate(lineage);
     if (existing.ok() && current.ok() && existing->domains == config->domains &&
         absl::Now() < current->not_after - (current->not_after - current->not_before) / 3) {
-      context->Say(absl::StrCat("Certificate not yet due for renewal; no action taken (",
-                                lineage, " expires ",
-                                absl::FormatTime("%Y-%m-%d", current->not_after,
-                                                 absl::UTCTimeZone()),
-                                "; use --force-renewal to replace it now)"));
+      context->Say(absl::StrCat(
+          "Certificate not yet due for renewal; no action taken (", lineage, " expires ",
+          absl::FormatTime("%Y-%m-%d", current->not_after, absl::UTCTimeZone()),
+          "; use --force-renewal to replace it now)"));
       if (context->json) {
         std::cout << nlohmann::json({{"ok", true}, {"lineage", lineage}, {"renewed", false}}).dump()
                   << std::endl;
@@ -197,27 +197,27 @@ int RunCertonly(const std::vector<std::string>& args) {
   }
   absl::StatusOr<ObtainResult> result =
       ObtainCertificate(*context, **signer, lineage, *config, /*replaces=*/"");
-  absl::Status post = RunPrePostHook(
-      *context, "post-hook", config->post_hook,
-      PostHookEnv(result.ok() ? config->domains : std::vector<std::string>(),
-                  result.ok() ? std::vector<std::string>() : config->domains));
+  absl::Status post =
+      RunPrePostHook(*context, "post-hook", config->post_hook,
+                     PostHookEnv(result.ok() ? config->domains : std::vector<std::string>(),
+                                 result.ok() ? std::vector<std::string>() : config->domains));
   if (!post.ok()) std::cerr << "acme-agent certonly: warning: " << post.message() << "\n";
   if (!result.ok()) return Fail(&*context, kCommand, result.status());
 
   LineagePaths paths = store.Paths(lineage);
   if (context->json) {
-    std::cout << nlohmann::json({{"ok", true},
-                                 {"lineage", lineage},
-                                 {"renewed", true},
-                                 {"version", result->version},
-                                 {"serial", result->serial},
-                                 {"not_after", absl::FormatTime(absl::RFC3339_sec,
-                                                                result->not_after,
-                                                                absl::UTCTimeZone())},
-                                 {"domains", config->domains},
-                                 {"cert", paths.cert},
-                                 {"fullchain", paths.fullchain},
-                                 {"privkey", paths.privkey}})
+    std::cout << nlohmann::json(
+                     {{"ok", true},
+                      {"lineage", lineage},
+                      {"renewed", true},
+                      {"version", result->version},
+                      {"serial", result->serial},
+                      {"not_after",
+                       absl::FormatTime(absl::RFC3339_sec, result->not_after, absl::UTCTimeZone())},
+                      {"domains", config->domains},
+                      {"cert", paths.cert},
+                      {"fullchain", paths.fullchain},
+                      {"privkey", paths.privkey}})
                      .dump()
               << std::endl;
   } else if (!context->quiet) {

@@ -13,9 +13,9 @@
 #include "agent/lineage.h"
 #include "agent/obtain.h"
 #include "agent/renewal_schedule.h"
+#include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "openssl/pem.h"
-#include "common/ssl_unique_ptr.h"
 
 namespace acme_signer::agent {
 namespace {
@@ -61,7 +61,8 @@ PassResult RenewPass(const CommandContext& context, const std::optional<std::str
     if (pass.first_error.ok()) pass.first_error = status;
     std::cerr << "acme-agent renew: " << name << ": " << status.message()
               << " (the current certificate is unchanged)\n";
-    pass.items.push_back({{"lineage", name}, {"ok", false}, {"error", std::string(status.message())}});
+    pass.items.push_back(
+        {{"lineage", name}, {"ok", false}, {"error", std::string(status.message())}});
   };
   bool matched = false;
   for (const LineageInfo& info : *lineages) {
@@ -123,11 +124,14 @@ PassResult RenewPass(const CommandContext& context, const std::optional<std::str
     if (!force && !IsRenewalDue(absl::Now(), due)) {
       ++pass.not_due;
       if (!pass.earliest_next.has_value() || due < *pass.earliest_next) pass.earliest_next = due;
-      context.Progress(absl::StrCat(info.name, ": not due until ",
-                                    absl::FormatTime("%Y-%m-%d %H:%M UTC", due,
-                                                     absl::UTCTimeZone())));
-      pass.items.push_back({{"lineage", info.name}, {"ok", true}, {"renewed", false},
-                            {"due", absl::FormatTime(absl::RFC3339_sec, due, absl::UTCTimeZone())}});
+      context.Progress(
+          absl::StrCat(info.name, ": not due until ",
+                       absl::FormatTime("%Y-%m-%d %H:%M UTC", due, absl::UTCTimeZone())));
+      pass.items.push_back(
+          {{"lineage", info.name},
+           {"ok", true},
+           {"renewed", false},
+           {"due", absl::FormatTime(absl::RFC3339_sec, due, absl::UTCTimeZone())}});
       continue;
     }
     if (!pre_hook_ran) {
@@ -152,8 +156,11 @@ PassResult RenewPass(const CommandContext& context, const std::optional<std::str
     context.Say(absl::StrCat(info.name, ": renewed (version ", result->version, ", expires ",
                              absl::FormatTime("%Y-%m-%d", result->not_after, absl::UTCTimeZone()),
                              ")"));
-    pass.items.push_back({{"lineage", info.name}, {"ok", true}, {"renewed", true},
-                          {"version", result->version}, {"serial", result->serial}});
+    pass.items.push_back({{"lineage", info.name},
+                          {"ok", true},
+                          {"renewed", true},
+                          {"version", result->version},
+                          {"serial", result->serial}});
   }
   if (only.has_value() && !matched) {
     pass.failed = 1;
@@ -183,7 +190,7 @@ int RunRenew(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
-  if (!lock.ok()) return Fail(&*context, "renew", lock.status());
+  if (!lock.ok()) return Fail(&*context, "renew", LocalFileError(lock.status()));
   PassResult pass = RenewPass(*context, parser.Get("cert-name"), parser.Has("force-renewal"));
   if (context->json) {
     std::cout << nlohmann::json({{"ok", pass.failed == 0},
@@ -200,7 +207,8 @@ int RunRenew(const std::vector<std::string>& args) {
 }
 
 int RunLoop(const std::vector<std::string>& args) {
-  ArgParser parser("acme-agent run [options]   (renews whatever is due, forever; stop with SIGTERM)");
+  ArgParser parser(
+      "acme-agent run [options]   (renews whatever is due, forever; stop with SIGTERM)");
   AddCommonOptions(parser);
   parser.Bool("once", "do one pass and exit (for testing the loop's schedule)");
   if (auto exit_code = ParseOrExit(parser, args, "run")) return *exit_code;
@@ -226,7 +234,7 @@ int RunLoop(const std::vector<std::string>& args) {
         pass = RenewPass(*context, std::nullopt, false);
       } else {
         pass.failed = 1;
-        pass.first_error = lock.status();
+        pass.first_error = LocalFileError(lock.status());
       }
     }
     consecutive_failures = pass.failed > 0 ? consecutive_failures + 1 : 0;

@@ -16,9 +16,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "common/unique_fd.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace acme_signer::agent {
 namespace {
@@ -230,7 +230,8 @@ absl::StatusOr<int> LineageStore::WriteArchiveVersion(absl::string_view name,
   std::vector<std::string> created;
   auto write = [&](const char* kind, const char* ext, absl::string_view data,
                    mode_t mode) -> absl::Status {
-    RETURN_IF_ERROR(Fault(absl::StrCat("archive:", absl::string_view(ext) == ".pfx" ? "pfx" : kind)));
+    RETURN_IF_ERROR(
+        Fault(absl::StrCat("archive:", absl::string_view(ext) == ".pfx" ? "pfx" : kind)));
     std::string path = absl::StrCat(paths.archive_dir, "/", kind, version, ext);
     RETURN_IF_ERROR(CreateFileExclusive(path, data, mode));
     created.push_back(std::move(path));

@@ -64,19 +64,6 @@ LineageStore::Options StoreOptions() {
   return options;
 }
 
-// An install error keeps its errno-derived code, except codes that would make the exit status
-// claim a policy refusal (3) or an unreachable signer (4): EACCES on our own files is neither.
-absl::StatusCode InstallErrorCode(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kUnavailable:
-      return absl::StatusCode::kFailedPrecondition;
-    default:
-      return code;
-  }
-}
-
 std::vector<std::string> Sorted(std::vector<std::string> names) {
   std::sort(names.begin(), names.end());
   return names;
@@ -108,6 +95,17 @@ absl::Status CheckPendingVersion(const LineageStore& store, const std::string& l
 
 }  // namespace
 
+absl::Status LocalFileError(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kUnavailable:
+      return absl::FailedPreconditionError(status.message());
+    default:
+      return status;
+  }
+}
+
 absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext& context,
                                                             const std::string& lineage,
                                                             const RenewalConfig& config) {
@@ -121,8 +119,8 @@ absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext
     if (!files.ok() && files.status().code() != absl::StatusCode::kFailedPrecondition) {
       return files.status();  // unreadable rather than incomplete: nothing to decide on
     }
-    absl::Status sound = files.ok() ? CheckPendingVersion(store, lineage, *files, config.domains)
-                                    : files.status();
+    absl::Status sound =
+        files.ok() ? CheckPendingVersion(store, lineage, *files, config.domains) : files.status();
     if (sound.ok()) {
       // Older complete ones stay in the archive, as every old version does.
       if (!chosen.has_value()) chosen = version;
@@ -145,13 +143,13 @@ absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext
     HookOptions hook_options;
     hook_options.timeout = context.config.defaults.hook_timeout;
     absl::StatusOr<HookOutput> deployed =
-        RunHook("deploy-hook", config.deploy_hook,
-                DeployHookEnv(lineage, live_dir, config.domains), hook_options);
+        RunHook("deploy-hook", config.deploy_hook, DeployHookEnv(lineage, live_dir, config.domains),
+                hook_options);
     if (!deployed.ok()) {
-      return absl::Status(deployed.status().code(),
-                          absl::StrCat("version ", *chosen, " is installed in ", live_dir,
-                                       ", but the deploy hook failed: ",
-                                       deployed.status().message()));
+      return absl::Status(
+          deployed.status().code(),
+          absl::StrCat("version ", *chosen, " is installed in ", live_dir,
+                       ", but the deploy hook failed: ", deployed.status().message()));
     }
   }
   return chosen;
@@ -174,8 +172,8 @@ absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig&
   return absl::InvalidArgumentError("unknown authenticator");
 }
 
-absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
-                                               SignerClient& signer, const std::string& lineage,
+absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, SignerClient& signer,
+                                               const std::string& lineage,
                                                const RenewalConfig& config,
                                                const std::string& replaces) {
   LineageStore store(context.config.config_dir, StoreOptions());
@@ -225,17 +223,17 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
     if (!config.pfx_password_file.empty()) {
       ASSIGN_OR_RETURN(password, ReadSecretFile(config.pfx_password_file));
     }
-    ASSIGN_OR_RETURN(std::string pfx,
-                     BuildPkcs12(*key, files.cert_pem, files.chain_pem, password,
-                                 config.pfx_legacy ? Pkcs12Mode::kLegacy : Pkcs12Mode::kModern,
-                                 lineage));
+    ASSIGN_OR_RETURN(
+        std::string pfx,
+        BuildPkcs12(*key, files.cert_pem, files.chain_pem, password,
+                    config.pfx_legacy ? Pkcs12Mode::kLegacy : Pkcs12Mode::kModern, lineage));
     files.pfx = std::move(pfx);
   }
   // From here on the CA has issued a certificate: an error must say so, say what is live,
   // and say what the next run will do, rather than look like "nothing happened".
   const LineagePaths paths = store.Paths(lineage);
-  const std::string issued_what = absl::StrCat(
-      "the CA issued certificate ", issued.serial, " for ", absl::StrJoin(config.domains, ", "));
+  const std::string issued_what = absl::StrCat("the CA issued certificate ", issued.serial, " for ",
+                                               absl::StrJoin(config.domains, ", "));
   const std::string still_live =
       has_live_version
           ? absl::StrCat(paths.live_dir, " still holds the previous certificate and key")
@@ -243,26 +241,27 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
   absl::StatusOr<int> written = store.WriteArchiveVersion(lineage, files);
   if (!written.ok()) {
     return absl::Status(
-        InstallErrorCode(written.status().code()),
-        absl::StrCat(issued_what, " but it could not be saved: ", written.status().message(),
-                     ". ", still_live,
+        LocalFileError(written.status()).code(),
+        absl::StrCat(issued_what, " but it could not be saved: ", written.status().message(), ". ",
+                     still_live,
                      "; the new key and certificate were discarded. Fix the cause and run "
                      "again (a new certificate will be requested)."));
   }
   const int version = *written;
   if (absl::Status activated = store.ActivateVersion(lineage, version); !activated.ok()) {
     return absl::Status(
-        InstallErrorCode(activated.code()),
-        absl::StrCat(issued_what, " and saved it as version ", version, " in ",
-                     paths.archive_dir, ", but could not make it live: ", activated.message(),
-                     ". ", still_live, "; fix the cause and run acme-agent again: it finishes "
-                     "installing version ", version, " without a new request."));
+        LocalFileError(activated).code(),
+        absl::StrCat(issued_what, " and saved it as version ", version, " in ", paths.archive_dir,
+                     ", but could not make it live: ", activated.message(), ". ", still_live,
+                     "; fix the cause and run acme-agent again: it finishes "
+                     "installing version ",
+                     version, " without a new request."));
   }
   if (absl::Status s = store.WriteRenewalConfig(lineage, config); !s.ok()) {
-    return absl::Status(InstallErrorCode(s.code()),
-                        absl::StrCat("version ", version, " is installed in ", paths.live_dir,
-                                     ", but the renewal settings could not be saved: ",
-                                     s.message()));
+    return absl::Status(
+        LocalFileError(s).code(),
+        absl::StrCat("version ", version, " is installed in ", paths.live_dir,
+                     ", but the renewal settings could not be saved: ", s.message()));
   }
 
   ObtainResult result;
@@ -271,8 +270,8 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
   result.serial = issued.serial;
   result.not_after = issued.not_after;
   result.live_dir = paths.live_dir;
-  context.Progress(absl::StrCat("installed version ", version, " of ", lineage, " in ",
-                                result.live_dir));
+  context.Progress(
+      absl::StrCat("installed version ", version, " of ", lineage, " in ", result.live_dir));
   if (!config.deploy_hook.empty()) {
     HookOptions hook_options;
     hook_options.timeout = context.config.defaults.hook_timeout;
@@ -280,10 +279,10 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
         RunHook("deploy-hook", config.deploy_hook,
                 DeployHookEnv(lineage, result.live_dir, config.domains), hook_options);
     if (!deployed.ok()) {
-      return absl::Status(deployed.status().code(),
-                          absl::StrCat("the new certificate is installed in ", result.live_dir,
-                                       ", but the deploy hook failed: ",
-                                       deployed.status().message()));
+      return absl::Status(
+          deployed.status().code(),
+          absl::StrCat("the new certificate is installed in ", result.live_dir,
+                       ", but the deploy hook failed: ", deployed.status().message()));
     }
   }
   return result;

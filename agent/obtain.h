@@ -43,8 +43,8 @@ absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig&
 // ARI id of the certificate being renewed ("" for a first issuance). Runs the deploy hook
 // after a successful install (its failure is reported but the new version stays installed,
 // as with certbot). Pre- and post-hooks are the caller's (they run once per invocation).
-absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
-                                               SignerClient& signer, const std::string& lineage,
+absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, SignerClient& signer,
+                                               const std::string& lineage,
                                                const RenewalConfig& config,
                                                const std::string& replaces);
 
@@ -57,6 +57,11 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context,
 absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext& context,
                                                             const std::string& lineage,
                                                             const RenewalConfig& config);
+
+// `status` of an operation on this host's own files, with a code whose exit status says
+// "failure" (1): errno-derived codes such as PermissionDenied (EACCES, EROFS) would otherwise
+// exit 3, "refused by the signer's policy", and Unavailable (EAGAIN) 4, "signer unreachable".
+absl::Status LocalFileError(const absl::Status& status);
 
 // Runs a --pre-hook or --post-hook (`which`) once; "" runs nothing.
 absl::Status RunPrePostHook(const CommandContext& context, const std::string& which,

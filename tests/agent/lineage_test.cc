@@ -189,12 +189,12 @@ TEST_F(LineageStoreTest, FailedArchiveWriteLeavesLiveVersionUntouched) {
 
 TEST_F(LineageStoreTest, FailedSwitchRemovesTheLinkDirectoryAndReportsTheSavedVersionAsPending) {
   ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 1)), IsOk());
-  LineageStore read_only_live(dir_.path() + "/etc", {.fault_injector = [](absl::string_view step) {
-                                return step == "live:switch"
-                                           ? absl::FailedPreconditionError(
-                                                 "cannot create symlink: Read-only file system")
-                                           : absl::OkStatus();
-                              }});
+  LineageStore read_only_live(
+      dir_.path() + "/etc", {.fault_injector = [](absl::string_view step) {
+        return step == "live:switch"
+                   ? absl::FailedPreconditionError("cannot create symlink: Read-only file system")
+                   : absl::OkStatus();
+      }});
   EXPECT_THAT(read_only_live.InstallNewVersion("example.com", MakeFiles({"example.com"}, 2)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("Read-only")));
   const std::string live = dir_.path() + "/etc/live";
