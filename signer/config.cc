@@ -394,6 +394,9 @@ void ReadServer(TableReader& t, ServerConfig& out) {
   if (auto v = t.Int("max_message_bytes", 64 << 10, 64 << 20)) out.max_message_bytes = *v;
   if (auto v = t.Int("max_concurrent_rpcs", 1, 4096)) out.max_concurrent_rpcs = *v;
   if (auto v = t.Int("handshake_timeout_ms", 1000, 300000)) out.handshake_timeout_ms = *v;
+  if (auto v = t.Int("max_rpcs_in_flight_per_agent", 1, 4096)) {
+    out.max_rpcs_in_flight_per_agent = *v;
+  }
   if (auto v = t.StringArray("revoked_agent_certs", false)) {
     absl::flat_hash_map<std::string, int64_t> seen;  // fingerprint -> line of first mention
     for (auto& element : *v) {
@@ -575,7 +578,7 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
         problems, *t, "server", base_dir,
         {"listen", "tls_cert", "tls_key", "agent_ca_cert", "trust_domain", "allow_root",
          "max_message_bytes", "max_concurrent_rpcs", "handshake_timeout_ms",
-         "revoked_agent_certs"});
+         "max_rpcs_in_flight_per_agent", "revoked_agent_certs"});
     ReadServer(reader, config.server);
   }
   if (const toml::table* t = RequiredTable(root, "acme", problems)) {

@@ -15,6 +15,10 @@
 //   max_concurrent_rpcs = 64                 1..4096
 //   handshake_timeout_ms = 10000             1000..300000: a connection that has not finished
 //                                            its TLS + HTTP/2 handshake by then is closed
+//   max_rpcs_in_flight_per_agent = 8         1..4096: calls one agent may have in the signer
+//                                            at once; more are refused (RESOURCE_EXHAUSTED)
+//                                            and audited, so one agent cannot take every one
+//                                            of the max_concurrent_rpcs threads (reloadable)
 //   revoked_agent_certs = []                 array of lowercase hex SHA-256 fingerprints (64
 //                                            chars, unique) of agent certificate DER; a call
 //                                            presenting one is denied (reloadable by SIGHUP)
@@ -96,6 +100,9 @@ struct ServerConfig {
   // gRPC's own default is 120 s: a peer that connects and never speaks would hold a socket
   // (and a file descriptor) that long, before any client certificate was checked.
   int64_t handshake_timeout_ms = 10000;
+  // The acme-agent makes one call at a time; 8 leaves room for a few agents sharing an
+  // identity while keeping any one agent far below max_concurrent_rpcs.
+  int64_t max_rpcs_in_flight_per_agent = 8;
   // Lowercase hex SHA-256 of agent certificate DER (PeerAgent::cert_sha256_hex) that are
   // refused even though the agent CA signed them: the deny list for a lost agent key.
   std::vector<std::string> revoked_agent_certs;

@@ -88,6 +88,7 @@ allow_root = true
 max_message_bytes = 2097152
 max_concurrent_rpcs = 16
 handshake_timeout_ms = 3000
+max_rpcs_in_flight_per_agent = 4
 
 [acme]
 directory_url = "https://localhost:14000/dir"
@@ -142,6 +143,7 @@ allowed_names = ["db2.dept.example"]
   EXPECT_EQ(config.server.max_message_bytes, 2097152);
   EXPECT_EQ(config.server.max_concurrent_rpcs, 16);
   EXPECT_EQ(config.server.handshake_timeout_ms, 3000);
+  EXPECT_EQ(config.server.max_rpcs_in_flight_per_agent, 4);
 
   EXPECT_EQ(config.acme.directory_url, "https://localhost:14000/dir");
   EXPECT_EQ(config.acme.ca_bundle, "/srv/pebble.pem");
@@ -187,6 +189,7 @@ TEST(SignerConfigTest, AppliesDefaultsAndDeniesByDefault) {
   EXPECT_FALSE(config->server.allow_root);
   EXPECT_EQ(config->server.max_message_bytes, 1 << 20);
   EXPECT_EQ(config->server.handshake_timeout_ms, 10000);
+  EXPECT_EQ(config->server.max_rpcs_in_flight_per_agent, 8);
   EXPECT_FALSE(config->acme.ca_bundle.has_value());
   EXPECT_TRUE(config->acme.contact.empty());
   EXPECT_FALSE(config->acme.eab_kid.has_value());
