@@ -2,6 +2,9 @@
 
 #include <openssl/pem.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "acme/ari.h"
@@ -18,6 +21,36 @@ namespace acme_signer::signer {
 namespace {
 
 constexpr absl::string_view kChallengeOwnerPrefix = "challenge-owner:";
+
+// Audit records carry what the agent sent, so without a bound their size is the agent's to
+// choose: a refused 1 MB request would become a 1 MB record (and an fdatasync) per call.
+// "dns:" plus the longest valid DNS name (253): a name that passed policy is never cut.
+constexpr size_t kMaxAuditedIdentifierLength = 4 + 253;
+// URLs, reasons and errors in a record; longer ones are cut and marked.
+constexpr size_t kMaxAuditedTextLength = 2048;
+
+void BoundForAudit(std::string& text, size_t max_length) {
+  if (text.size() <= max_length) return;
+  const size_t original = text.size();
+  text.resize(max_length);
+  absl::StrAppend(&text, "... (", original, " bytes, cut for the audit log)");
+}
+
+// The identifiers of a request as recorded: at most as many as the agent may order (so an
+// allowed order is recorded whole), each at most kMaxAuditedIdentifierLength, and a last
+// entry counting those left out.
+std::vector<std::string> IdentifiersForAudit(std::vector<std::string> identifiers,
+                                             int max_identifiers) {
+  const size_t keep =
+      std::min(identifiers.size(), static_cast<size_t>(std::max(max_identifiers, 1)));
+  const size_t left_out = identifiers.size() - keep;
+  identifiers.resize(keep);
+  for (std::string& id : identifiers) BoundForAudit(id, kMaxAuditedIdentifierLength);
+  if (left_out > 0) {
+    identifiers.push_back(absl::StrCat("(", left_out, " more identifiers not recorded)"));
+  }
+  return identifiers;
+}
 
 std::vector<Identifier> ToPolicyIdentifiers(const std::vector<acme::Identifier>& ids) {
   std::vector<Identifier> out;
@@ -94,6 +127,11 @@ class SignerService::Call {
       return Deny(absl::PermissionDeniedError(
           absl::StrCat("agent ", agent->name, " is not configured on this signer")));
     }
+    // Held until the call returns, so one agent cannot occupy every server thread.
+    absl::StatusOr<AgentCallLimiter::Slot> slot = ProcessAgentCallLimiter().Acquire(
+        agent->name, static_cast<int>(config_->server.max_rpcs_in_flight_per_agent));
+    if (!slot.ok()) return Deny(slot.status());
+    slot_.emplace(*std::move(slot));
     return absl::OkStatus();
   }
 
@@ -101,7 +139,7 @@ class SignerService::Call {
   absl::Status Deny(absl::Status why) {
     record_.decision = AuditDecision::kDeny;
     record_.reason = std::string(why.message());
-    absl::StatusOr<uint64_t> seq = service_.deps_.audit->Append(record_);
+    absl::StatusOr<uint64_t> seq = Append();
     if (!seq.ok()) return AuditUnavailable(seq.status());
     return why;
   }
@@ -111,7 +149,7 @@ class SignerService::Call {
   absl::Status RecordIntent(absl::string_view reason) {
     record_.decision = AuditDecision::kAllow;
     record_.reason = std::string(reason);
-    absl::StatusOr<uint64_t> seq = service_.deps_.audit->Append(record_);
+    absl::StatusOr<uint64_t> seq = Append();
     if (!seq.ok()) return AuditUnavailable(seq.status());
     return absl::OkStatus();
   }
@@ -122,7 +160,7 @@ class SignerService::Call {
     record_.decision = AuditDecision::kAllow;
     if (record_.reason.empty()) record_.reason = "allowed by policy";
     if (!result.ok()) record_.outcome.error = std::string(result.message());
-    absl::StatusOr<uint64_t> seq = service_.deps_.audit->Append(record_);
+    absl::StatusOr<uint64_t> seq = Append();
     if (!seq.ok()) return AuditUnavailable(seq.status());
     return result;
   }
@@ -133,6 +171,16 @@ class SignerService::Call {
   AuditRecord& record() { return record_; }
 
  private:
+  // Appends the record with every agent-controlled text bounded (see kMaxAuditedTextLength).
+  absl::StatusOr<uint64_t> Append() {
+    BoundForAudit(record_.reason, kMaxAuditedTextLength);
+    BoundForAudit(record_.request.order_url, kMaxAuditedTextLength);
+    BoundForAudit(record_.request.url, kMaxAuditedTextLength);
+    BoundForAudit(record_.request.finalize_url, kMaxAuditedTextLength);
+    BoundForAudit(record_.outcome.error, kMaxAuditedTextLength);
+    return service_.deps_.audit->Append(record_);
+  }
+
   static absl::Status AuditUnavailable(const absl::Status& why) {
     return absl::UnavailableError(absl::StrCat(
         "the audit log cannot be written, so the signer refuses to act (fail closed): ",
@@ -143,6 +191,7 @@ class SignerService::Call {
   const grpc::ServerContext& context_;
   std::shared_ptr<const SignerConfig> config_;
   const AgentPolicy* policy_ = nullptr;
+  std::optional<AgentCallLimiter::Slot> slot_;
   AuditRecord record_;
 };
 
@@ -185,7 +234,8 @@ grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderR
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
   absl::StatusOr<std::vector<acme::Identifier>> ids = FromProto(request->identifiers());
   if (!ids.ok()) return ToGrpcStatus(call.Deny(ids.status()));
-  call.record().request.identifiers = IdentifierStrings(*ids);
+  call.record().request.identifiers =
+      IdentifiersForAudit(IdentifierStrings(*ids), call.policy().max_identifiers_per_order);
   if (absl::Status s = CheckIdentifiers(call.policy(), ToPolicyIdentifiers(*ids)); !s.ok()) {
     return ToGrpcStatus(call.Deny(s));
   }
