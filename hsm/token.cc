@@ -163,8 +163,10 @@ absl::Status Token::WithSession(
   enum class Next { kReturn, kRetry, kReinitialize };
   absl::Status last;
   bool reinitialized = false;
+  int made = 0;
   const int attempts = 1 + (options_.max_retries < 0 ? 0 : options_.max_retries);
   for (int attempt = 0; attempt < attempts; ++attempt) {
+    ++made;
     uint64_t module_generation = 0;
     absl::Status status;
     Next next = Next::kReturn;
@@ -214,10 +216,10 @@ absl::Status Token::WithSession(
       }
     }
   }
-  absl::Status unavailable = absl::UnavailableError(
-      absl::StrCat("HSM token ", label_, " is unavailable (", attempts, " attempts",
-                   reinitialized ? ", PKCS#11 module reinitialized" : "", "): ", last.message(),
-                   "; check the HSM and its token storage"));
+  absl::Status unavailable = absl::UnavailableError(absl::StrCat(
+      "HSM token ", label_, " is unavailable (", made, made == 1 ? " attempt" : " attempts",
+      reinitialized ? ", PKCS#11 module reinitialized" : "", "): ", last.message(),
+      "; check the HSM and its token storage"));
   last.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
     unavailable.SetPayload(url, payload);
   });

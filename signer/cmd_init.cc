@@ -91,7 +91,8 @@ absl::Status EnsureServerCertificate(const SignerConfig& config, const hsm::JwsS
     SslUniquePtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
     if (key == nullptr) return SslError(absl::StatusCode::kInternal, "cannot generate TLS key");
     SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-    if (PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    if (PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
+        1) {
       return SslError(absl::StatusCode::kInternal, "cannot encode TLS key");
     }
     char* data = nullptr;
@@ -150,17 +151,17 @@ absl::Status Init(const ArgParser& parser) {
   }
   ASSIGN_OR_RETURN(std::shared_ptr<hsm::Token> token, OpenConfiguredToken(config.hsm));
 
-  ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> account_key,
-                   OpenOrGenerate(*token, config.hsm.account_key, config.hsm.account_key_type,
-                                  "account key"));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<hsm::JwsSigner> account_key,
+      OpenOrGenerate(*token, config.hsm.account_key, config.hsm.account_key_type, "account key"));
   ASSIGN_OR_RETURN(std::unique_ptr<hsm::MacSigner> eab_key,
                    EabKey(*token, config.hsm.eab_key, parser.Get("eab-hmac-key-file")));
-  ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> audit_key,
-                   OpenOrGenerate(*token, config.hsm.audit_key, hsm::KeyType::kEcP256,
-                                  "audit key"));
-  ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> ca_key,
-                   OpenOrGenerate(*token, config.hsm.agent_ca_key, hsm::KeyType::kEcP256,
-                                  "agent CA key"));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<hsm::JwsSigner> audit_key,
+      OpenOrGenerate(*token, config.hsm.audit_key, hsm::KeyType::kEcP256, "audit key"));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<hsm::JwsSigner> ca_key,
+      OpenOrGenerate(*token, config.hsm.agent_ca_key, hsm::KeyType::kEcP256, "agent CA key"));
 
   // Agent CA certificate.
   std::string ca_pem;
@@ -168,9 +169,10 @@ absl::Status Init(const ArgParser& parser) {
     ASSIGN_OR_RETURN(ca_pem, ReadFile(config.server.agent_ca_cert));
     std::cout << "agent CA: found " << config.server.agent_ca_cert << "\n";
   } else {
-    ASSIGN_OR_RETURN(ca_pem, CreateSelfSignedCaCertificate(
-                                 *ca_key, absl::StrCat("acme-signer agent CA ", config.server.trust_domain),
-                                 absl::Hours(24 * 3650)));
+    ASSIGN_OR_RETURN(ca_pem,
+                     CreateSelfSignedCaCertificate(
+                         *ca_key, absl::StrCat("acme-signer agent CA ", config.server.trust_domain),
+                         absl::Hours(24 * 3650)));
     RETURN_IF_ERROR(WriteFileAtomically(config.server.agent_ca_cert, ca_pem, 0644));
     std::cout << "agent CA: created " << config.server.agent_ca_cert << "\n";
   }
@@ -181,13 +183,12 @@ absl::Status Init(const ArgParser& parser) {
   RuntimeParts parts;
   parts.store = true;
   ASSIGN_OR_RETURN(std::unique_ptr<SignerRuntime> runtime, SignerRuntime::Open(config, parts));
-  RETURN_IF_ERROR(runtime->store->SetValue(kAuditPublicKeyKey,
-                                           absl::Base64Escape(audit_key->PublicKeyDer())));
+  RETURN_IF_ERROR(
+      runtime->store->SetValue(kAuditPublicKeyKey, absl::Base64Escape(audit_key->PublicKeyDer())));
   http::CurlHttpClientOptions http_options;
   if (config.acme.ca_bundle.has_value()) http_options.ca_bundle_path = *config.acme.ca_bundle;
   http_options.total_timeout = absl::Milliseconds(config.acme.request_timeout_ms);
-  http_options.connect_timeout =
-      std::min(http_options.connect_timeout, http_options.total_timeout);
+  http_options.connect_timeout = std::min(http_options.connect_timeout, http_options.total_timeout);
   ASSIGN_OR_RETURN(auto http_client, http::CurlHttpClient::Create(http_options));
   acme::AcmeClientOptions acme_options;
   acme_options.directory_url = config.acme.directory_url;
@@ -200,9 +201,9 @@ absl::Status Init(const ArgParser& parser) {
     account_options.eab_kid = *eab_kid;
     account_options.eab_mac = eab_key.get();
   } else if (eab_kid.has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "EAB kid ", *eab_kid, " is configured but no EAB HMAC key is in the HSM at ",
-        config.hsm.eab_key, "; pass --eab-hmac-key-file PATH (or - for stdin)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("EAB kid ", *eab_kid, " is configured but no EAB HMAC key is in the HSM at ",
+                     config.hsm.eab_key, "; pass --eab-hmac-key-file PATH (or - for stdin)"));
   }
   ASSIGN_OR_RETURN(acme::Account account, acme_client->RegisterAccount(account_options));
   RETURN_IF_ERROR(runtime->store->SetValue(kAccountUrlKey, account.url));
@@ -237,7 +238,7 @@ int RunInit(const std::vector<std::string>& args) {
   }
   if (absl::Status s = Init(parser); !s.ok()) {
     std::cerr << "acme-signer init: " << s.message() << "\n";
-    return kExitFailure;
+    return StartupExitCode(s);
   }
   return kExitOk;
 }

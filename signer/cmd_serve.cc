@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/cli.h"
-#include "common/status_macros.h"
 #include "signer/commands.h"
 #include "signer/config_holder.h"
 #include "signer/grpc_server.h"
@@ -19,7 +18,8 @@
 namespace acme_signer::signer {
 namespace {
 
-absl::Status Serve(const std::string& config_path) {
+// Runs the server until SIGTERM/SIGINT. Returns the process exit code; prints why on failure.
+int Serve(const std::string& config_path) {
   // Signals are taken by sigwait() below; block them before any library starts a thread so
   // every thread inherits the mask.
   sigset_t signals;
@@ -29,16 +29,31 @@ absl::Status Serve(const std::string& config_path) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(config_path));
-  RETURN_IF_ERROR(HardenProcess(config.server.allow_root));
-  ConfigHolder holder(config);
+  auto startup_failed = [](const absl::Status& status) {
+    std::cerr << "acme-signer serve: " << status.message() << "\n";
+    const int code = StartupExitCode(status);
+    if (code == kExitConfig) {
+      std::cerr << "acme-signer serve: not retrying: fix the configuration, PIN file or token "
+                   "first (exit status "
+                << kExitConfig << ")\n";
+    }
+    return code;
+  };
+  absl::StatusOr<SignerConfig> config = LoadSignerConfig(config_path);
+  if (!config.ok()) return startup_failed(config.status());
+  if (absl::Status s = HardenProcess(config->server.allow_root); !s.ok()) {
+    return startup_failed(s);
+  }
+  ConfigHolder holder(*config);
 
   RuntimeParts parts;
   parts.acme = parts.audit_log = true;
-  ASSIGN_OR_RETURN(std::unique_ptr<SignerRuntime> runtime, SignerRuntime::Open(config, parts));
+  absl::StatusOr<std::unique_ptr<SignerRuntime>> opened = SignerRuntime::Open(*config, parts);
+  if (!opened.ok()) return startup_failed(opened.status());
+  std::unique_ptr<SignerRuntime> runtime = *std::move(opened);
   if (runtime->acme->account_url().empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no ACME account is recorded; run `acme-signer init --config ", config_path, "` first"));
+    return startup_failed(absl::FailedPreconditionError(absl::StrCat(
+        "no ACME account is recorded; run `acme-signer init --config ", config_path, "` first")));
   }
   RateLimiter rate_limiter;
   SignerService::Deps deps;
@@ -48,8 +63,9 @@ absl::Status Serve(const std::string& config_path) {
   deps.audit = runtime->audit.get();
   deps.rate_limiter = &rate_limiter;
   SignerService service(deps);
-  ASSIGN_OR_RETURN(RunningServer running, StartGrpcServer(config, &service));
-  std::cout << "acme-signer: serving on " << config.server.listen << " (port " << running.port
+  absl::StatusOr<RunningServer> running = StartGrpcServer(*config, &service);
+  if (!running.ok()) return startup_failed(running.status());
+  std::cout << "acme-signer: serving on " << config->server.listen << " (port " << running->port
             << "), account " << runtime->acme->account_url() << std::endl;
 
   while (true) {
@@ -69,9 +85,13 @@ absl::Status Serve(const std::string& config_path) {
               << ": draining in-flight calls" << std::endl;
     break;
   }
-  running.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  running.server->Wait();
-  return runtime->audit->Close();
+  running->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  running->server->Wait();
+  if (absl::Status closed = runtime->audit->Close(); !closed.ok()) {
+    std::cerr << "acme-signer serve: " << closed.message() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -87,12 +107,7 @@ int RunServe(const std::vector<std::string>& args) {
     std::cout << parser.Help();
     return kExitOk;
   }
-  absl::Status status = Serve(*parser.Get("config"));
-  if (!status.ok()) {
-    std::cerr << "acme-signer serve: " << status.message() << "\n";
-    return kExitFailure;
-  }
-  return kExitOk;
+  return Serve(*parser.Get("config"));
 }
 
 }  // namespace acme_signer::signer

@@ -1,7 +1,12 @@
 // The acme-signer subcommands. Each takes the arguments after its name, prints results to
 // stdout and errors to stderr, and returns the process exit code:
 //   0 success, 1 failure (the message says what and what to do), 2 bad usage,
-//   3 (audit verify) the log is damaged or tampered with.
+//   3 (audit verify) the log is damaged or tampered with,
+//   78 (EX_CONFIG, from sysexits.h; serve and init) a start-up error that restarting cannot
+//   fix: bad config, PIN rejected or PIN file exposed, token or key missing (see
+//   StartupExitCode in signer/runtime.h). deploy/acme-signer.service lists it in
+//   RestartPreventExitStatus so systemd does not restart the signer in a loop that hammers
+//   the HSM with the same wrong PIN.
 #ifndef ACME_SIGNER_SIGNER_COMMANDS_H_
 #define ACME_SIGNER_SIGNER_COMMANDS_H_
 
@@ -14,6 +19,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitAuditBad = 3;
+inline constexpr int kExitConfig = 78;
 
 int RunInit(const std::vector<std::string>& args);
 int RunServe(const std::vector<std::string>& args);

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "signer/commands.h"
 
 namespace acme_signer::signer {
 
@@ -20,10 +22,35 @@ absl::StatusOr<std::shared_ptr<hsm::Token>> OpenConfiguredToken(const HsmConfig&
   absl::StatusOr<std::shared_ptr<hsm::Token>> token =
       hsm::Token::Open(*module, config.token_uri, config.pin_file, options);
   if (!token.ok()) {
-    return absl::Status(token.status().code(),
-                        absl::StrCat("hsm.token_uri: ", token.status().message()));
+    // Name the config key to fix: PIN problems (rejected, locked, file exposed or missing)
+    // are fixed in the PIN file, everything else in the token URI.
+    const bool pin_problem = token.status().code() == absl::StatusCode::kPermissionDenied ||
+                             absl::StrContains(token.status().message(), "PIN file");
+    const absl::string_view key = pin_problem ? "hsm.pin_file" : "hsm.token_uri";
+    return absl::Status(token.status().code(), absl::StrCat(key, ": ", token.status().message()));
   }
   return token;
+}
+
+int StartupExitCode(const absl::Status& status) {
+  // The daemon's restart policy hangs on this split: kExitConfig is in the unit's
+  // RestartPreventExitStatus, because restarting with the same wrong PIN would hammer the
+  // token (and lock a real HSM), and a bad config or a missing token or key does not fix
+  // itself.
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kUnimplemented:
+      return kExitConfig;
+    default:
+      return kExitFailure;
+  }
 }
 
 std::string StateDbPath(const SignerConfig& config) {
@@ -38,7 +65,7 @@ SignerRuntime::~SignerRuntime() {
 }
 
 absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerConfig& config,
-                                                                  RuntimeParts parts) {
+                                                                   RuntimeParts parts) {
   if (parts.audit_log) parts.audit_key = parts.store = true;
   if (parts.acme) parts.account_key = parts.store = true;
   if (parts.account_key || parts.audit_key) parts.token = true;
@@ -47,13 +74,13 @@ absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerC
   if (parts.token) {
     ASSIGN_OR_RETURN(runtime->token, OpenConfiguredToken(config.hsm));
   }
-  auto open_key = [&](const std::string& uri, absl::string_view key)
-      -> absl::StatusOr<std::unique_ptr<hsm::JwsSigner>> {
+  auto open_key = [&](const std::string& uri,
+                      absl::string_view key) -> absl::StatusOr<std::unique_ptr<hsm::JwsSigner>> {
     absl::StatusOr<std::unique_ptr<hsm::JwsSigner>> signer = runtime->token->OpenSigningKey(uri);
     if (signer.status().code() == absl::StatusCode::kNotFound) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "hsm.", key, ": no key ", uri, " in token ", runtime->token->label(),
-          "; run `acme-signer init --config ", config.source, "` first"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("hsm.", key, ": no key ", uri, " in token ", runtime->token->label(),
+                       "; run `acme-signer init --config ", config.source, "` first"));
     }
     return signer;
   };
@@ -89,8 +116,8 @@ absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerC
     ASSIGN_OR_RETURN(std::optional<std::string> account_url,
                      runtime->store->GetValue(kAccountUrlKey));
     if (account_url.has_value()) acme_options.account_url = *account_url;
-    ASSIGN_OR_RETURN(runtime->acme, acme::AcmeClient::Create(*runtime->http, *runtime->account_key,
-                                                             acme_options));
+    ASSIGN_OR_RETURN(runtime->acme,
+                     acme::AcmeClient::Create(*runtime->http, *runtime->account_key, acme_options));
   }
   return runtime;
 }

@@ -51,6 +51,14 @@ class SignerRuntime {
 // Opens the token named by the config (module, token URI, PIN file).
 absl::StatusOr<std::shared_ptr<hsm::Token>> OpenConfiguredToken(const HsmConfig& config);
 
+// The exit code (signer/commands.h) for an error that stopped a subcommand before it did its
+// work. kExitConfig for errors a restart or a second try cannot fix: bad config or URI
+// (InvalidArgument), token, key or file absent (NotFound), PIN rejected or locked or PIN file
+// exposed (PermissionDenied), not initialized or unfit key or root refused
+// (FailedPrecondition), AlreadyExists, OutOfRange, Unimplemented. kExitFailure for the rest,
+// which may pass (port in use, HSM or CA briefly unreachable: Unavailable, Internal, ...).
+int StartupExitCode(const absl::Status& status);
+
 // The SQLite database path inside the state dir.
 std::string StateDbPath(const SignerConfig& config);
 
