@@ -337,9 +337,9 @@ absl::StatusOr<LeafValidity> ValidityForDays(X509& ca, int days) {
 // no later than the CA certificate.
 absl::Status CheckExplicitValidity(X509& ca, const LeafValidity& validity) {
   if (validity.not_before >= validity.not_after) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "validity window is empty: notBefore ", absl::FormatTime(validity.not_before),
-        " is not before notAfter ", absl::FormatTime(validity.not_after)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("validity window is empty: notBefore ", absl::FormatTime(validity.not_before),
+                     " is not before notAfter ", absl::FormatTime(validity.not_after)));
   }
   if (validity.not_after - validity.not_before > absl::Hours(24) * kMaxLeafDays) {
     return absl::InvalidArgumentError(
@@ -347,9 +347,9 @@ absl::Status CheckExplicitValidity(X509& ca, const LeafValidity& validity) {
   }
   ASSIGN_OR_RETURN(absl::Time ca_not_after, CaNotAfter(ca, absl::Now()));
   if (validity.not_after > ca_not_after) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "validity window ends at ", absl::FormatTime(validity.not_after),
-        ", after the agent CA certificate (", absl::FormatTime(ca_not_after), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("validity window ends at ", absl::FormatTime(validity.not_after),
+                     ", after the agent CA certificate (", absl::FormatTime(ca_not_after), ")"));
   }
   return absl::OkStatus();
 }
@@ -446,8 +446,7 @@ namespace {
 template <typename ValidityFor>
 absl::StatusOr<std::string> IssueAgent(const hsm::JwsSigner& ca_key, absl::string_view ca_cert_pem,
                                        absl::string_view csr, absl::string_view agent_name,
-                                       absl::string_view trust_domain,
-                                       ValidityFor validity_for) {
+                                       absl::string_view trust_domain, ValidityFor validity_for) {
   RETURN_IF_ERROR(ValidateAgentName(agent_name));
   RETURN_IF_ERROR(ValidateTrustDomain(trust_domain));
   ASSIGN_OR_RETURN(SslUniquePtr<X509_REQ> req, ParseCsr(csr));
@@ -484,12 +483,9 @@ absl::StatusOr<std::string> IssueAgentCertificate(const hsm::JwsSigner& ca_key,
                     [days](X509& ca) { return ValidityForDays(ca, days); });
 }
 
-absl::StatusOr<std::string> IssueAgentCertificate(const hsm::JwsSigner& ca_key,
-                                                  absl::string_view ca_cert_pem,
-                                                  absl::string_view csr,
-                                                  absl::string_view agent_name,
-                                                  absl::string_view trust_domain,
-                                                  const LeafValidity& validity) {
+absl::StatusOr<std::string> IssueAgentCertificate(
+    const hsm::JwsSigner& ca_key, absl::string_view ca_cert_pem, absl::string_view csr,
+    absl::string_view agent_name, absl::string_view trust_domain, const LeafValidity& validity) {
   return IssueAgent(ca_key, ca_cert_pem, csr, agent_name, trust_domain,
                     [&validity](X509& ca) -> absl::StatusOr<LeafValidity> {
                       RETURN_IF_ERROR(CheckExplicitValidity(ca, validity));

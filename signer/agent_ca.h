@@ -72,12 +72,9 @@ struct LeafValidity {
 // valid; `acme-signer enroll-agent` always uses the `days` form. Errors as for the `days`
 // form, plus InvalidArgument when the window is empty, longer than kMaxLeafDays or ends after
 // the CA certificate.
-absl::StatusOr<std::string> IssueAgentCertificate(const hsm::JwsSigner& ca_key,
-                                                  absl::string_view ca_cert_pem,
-                                                  absl::string_view csr,
-                                                  absl::string_view agent_name,
-                                                  absl::string_view trust_domain,
-                                                  const LeafValidity& validity);
+absl::StatusOr<std::string> IssueAgentCertificate(
+    const hsm::JwsSigner& ca_key, absl::string_view ca_cert_pem, absl::string_view csr,
+    absl::string_view agent_name, absl::string_view trust_domain, const LeafValidity& validity);
 
 // Issues the signer's own TLS server certificate (PEM) for `public_key` (SubjectPublicKeyInfo,
 // PEM "PUBLIC KEY" or DER; the private half is the 0600 key file init writes, not an HSM key).

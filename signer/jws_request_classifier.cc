@@ -473,8 +473,7 @@ absl::Status CheckUrlOnCaOrigin(absl::string_view directory_url, absl::string_vi
   }
   if (target->Origin() != ca->Origin()) {
     return absl::PermissionDeniedError(absl::StrCat(what, " \"", EscapeForError(url),
-                                                    "\" is not on the CA's origin ",
-                                                    ca->Origin()));
+                                                    "\" is not on the CA's origin ", ca->Origin()));
   }
   return absl::OkStatus();
 }

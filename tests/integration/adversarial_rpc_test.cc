@@ -238,8 +238,8 @@ class AdversarialRpcTest : public testing::SignerLabSuite<AdversarialRpcTest> {
   static void ExpectSignJwsDenied(absl::string_view agent, const std::string& url,
                                   const std::string& payload, absl::StatusCode code,
                                   absl::string_view what, const std::string& order_url = "") {
-    SCOPED_TRACE(absl::StrCat("SignJws by ", agent, " for ", url, " payload ",
-                              payload.substr(0, 200)));
+    SCOPED_TRACE(
+        absl::StrCat("SignJws by ", agent, " for ", url, " payload ", payload.substr(0, 200)));
     std::unique_ptr<agent::SignerClient> client = Client(agent);
     ASSERT_NE(client, nullptr);
     const size_t mark = Events().size();
@@ -295,8 +295,7 @@ class AdversarialRpcTest : public testing::SignerLabSuite<AdversarialRpcTest> {
                                       const std::vector<std::string>& names) {
     absl::StatusOr<std::unique_ptr<agent::SignerClient>> client = lab().Client(agent);
     if (!client.ok()) return client.status();
-    absl::StatusOr<pb::Order> order =
-        testing::CreateReadyOrder(**client, lab().http_port(), names);
+    absl::StatusOr<pb::Order> order = testing::CreateReadyOrder(**client, lab().http_port(), names);
     if (!order.ok()) return order.status();
     absl::StatusOr<std::string> csr = testing::NewCsrDer(names);
     if (!csr.ok()) return csr.status();
@@ -450,8 +449,7 @@ TEST_F(AdversarialRpcTest, SignJwsForUrlsWithUserinfoOrPortTricksIsDenied) {
       {absl::StrCat(CaOrigin(), "/order-plz?account=2"), "no query, fragment or percent-encoding"},
   };
   for (const auto& [url, why] : cases) {
-    ExpectSignJwsDenied("web1", url, payload, absl::StatusCode::kInvalidArgument,
-                        why);
+    ExpectSignJwsDenied("web1", url, payload, absl::StatusCode::kInvalidArgument, why);
   }
   // Each of those messages says what was refused: the URL.
   std::unique_ptr<agent::SignerClient> client = Client("web1");
@@ -471,8 +469,7 @@ TEST_F(AdversarialRpcTest, SignJwsNewOrderSmugglingNamesOutsideThePolicyIsDenied
                       "agent web1 may not request web2.example.test: not in its allowed names");
   // Two labels under web1.example.test: its policy allows exactly one.
   ExpectSignJwsDenied("web1", new_order, NewOrderPayload({"a.b.web1.example.test"}),
-                      absl::StatusCode::kPermissionDenied,
-                      "may not request a.b.web1.example.test");
+                      absl::StatusCode::kPermissionDenied, "may not request a.b.web1.example.test");
   // A wildcard is not the same as the one-label pattern.
   ExpectSignJwsDenied("web1", new_order, NewOrderPayload({"*.web1.example.test"}),
                       absl::StatusCode::kPermissionDenied, "wildcard certificates are not allowed");
@@ -560,11 +557,10 @@ TEST_F(AdversarialRpcTest, SignJwsOrderUrlOffTheCaIsNeverFetched) {
   absl::StatusOr<std::string> csr = testing::NewCsrDer({"web1.example.test"});
   ASSERT_TRUE(csr.ok()) << csr.status();
   const std::string payload = Json{{"csr", absl::WebSafeBase64Escape(*csr)}}.dump();
-  ExpectSignJwsDenied("web1", absl::StrCat(CaOrigin(), "/finalize-order/unknown"), payload,
-                      absl::StatusCode::kPermissionDenied,
-                      absl::StrCat("SignJws order_url \"", evil_order,
-                                   "\" is not on the CA's origin"),
-                      evil_order);
+  ExpectSignJwsDenied(
+      "web1", absl::StrCat(CaOrigin(), "/finalize-order/unknown"), payload,
+      absl::StatusCode::kPermissionDenied,
+      absl::StrCat("SignJws order_url \"", evil_order, "\" is not on the CA's origin"), evil_order);
   // The RPC has returned, so a connection the signer made would be waiting to be accepted.
   UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
   const int accept_errno = errno;
@@ -645,8 +641,7 @@ TEST_F(AdversarialRpcTest, FinalizeWithCsrNamesOtherThanTheOrdersIsDenied) {
                        "CSR names a.web1.example.test, which is not an identifier of the order");
   // Another agent's name.
   ExpectFinalizeDenied(CsrDer(key.get(), key.get(), {"web1.example.test", "web2.example.test"}),
-                       absl::StatusCode::kPermissionDenied,
-                       "may not request web2.example.test");
+                       absl::StatusCode::kPermissionDenied, "may not request web2.example.test");
 }
 
 TEST_F(AdversarialRpcTest, FinalizeWithAKeyTypeThePolicyForbidsIsDenied) {
@@ -685,8 +680,7 @@ TEST_F(AdversarialRpcTest, TheOrderEveryRefusedFinalizeUsedIsStillIssuedForAnHon
   finalized = testing::PollOrderWhile(*client, *finalized, pb::ORDER_STATUS_PROCESSING);
   ASSERT_TRUE(finalized.ok()) << finalized.status();
   EXPECT_EQ(finalized->status(), pb::ORDER_STATUS_VALID);
-  absl::StatusOr<pb::GetCertificateResponse> certificate =
-      client->GetCertificate(order->url(), "");
+  absl::StatusOr<pb::GetCertificateResponse> certificate = client->GetCertificate(order->url(), "");
   ASSERT_TRUE(certificate.ok()) << certificate.status();
   EXPECT_EQ(InventoryEntriesWithSerial(certificate->serial()), 1);
   ExpectAuditVerifies();

@@ -28,14 +28,14 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "acmesigner/v1/signer.grpc.pb.h"
 #include "agent/csr.h"
 #include "agent/private_key.h"
@@ -235,8 +235,7 @@ std::string Handshake(const SignerLab& lab, const agent::SignerConnection& ident
 // agent CA, for a TLS client; `check_time` false ignores the validity dates.
 int VerifyUnderAgentCa(const SignerLab& lab, const std::string& cert_path, bool check_time) {
   SslUniquePtr<X509_STORE> store(X509_STORE_new());
-  if (store == nullptr ||
-      X509_STORE_load_file(store.get(), lab.agent_ca_path().c_str()) != 1) {
+  if (store == nullptr || X509_STORE_load_file(store.get(), lab.agent_ca_path().c_str()) != 1) {
     return -1;
   }
   absl::StatusOr<std::string> pem = ReadFile(cert_path);
@@ -269,12 +268,11 @@ absl::StatusOr<agent::SignerConnection> IssueFromRealAgentCa(
   ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(lab.agent_ca_path()));
   ASSIGN_OR_RETURN(agent::PrivateKey key, agent::PrivateKey::Generate(agent::KeySpec()));
   ASSIGN_OR_RETURN(std::string csr, agent::BuildAgentCsrDer(key, lab.trust_domain(), name));
-  ASSIGN_OR_RETURN(std::string cert_pem,
-                   validity.has_value()
-                       ? signer::IssueAgentCertificate(*ca_key, ca_pem, csr, name,
-                                                       lab.trust_domain(), *validity)
-                       : signer::IssueAgentCertificate(*ca_key, ca_pem, csr, name,
-                                                       lab.trust_domain(), 1));
+  ASSIGN_OR_RETURN(
+      std::string cert_pem,
+      validity.has_value()
+          ? signer::IssueAgentCertificate(*ca_key, ca_pem, csr, name, lab.trust_domain(), *validity)
+          : signer::IssueAgentCertificate(*ca_key, ca_pem, csr, name, lab.trust_domain(), 1));
   ASSIGN_OR_RETURN(Secret key_pem, key.ToPem());
   agent::SignerConnection connection;
   connection.address = lab.signer_address();
@@ -352,9 +350,9 @@ TEST_F(TlsDenialTest, ExpiredCertificateFromAnotherCaFailsTheHandshake) {
 TEST_F(TlsDenialTest, ExpiredCertificateFromTheRealAgentCaIsRefusedAsExpired) {
   // Expired an hour ago; otherwise exactly what enroll-agent issues for web1.
   const absl::Time now = absl::Now();
-  absl::StatusOr<agent::SignerConnection> expired = IssueFromRealAgentCa(
-      lab(), "web1", "web1-expired",
-      signer::LeafValidity{now - absl::Hours(25), now - absl::Hours(1)});
+  absl::StatusOr<agent::SignerConnection> expired =
+      IssueFromRealAgentCa(lab(), "web1", "web1-expired",
+                           signer::LeafValidity{now - absl::Hours(25), now - absl::Hours(1)});
   ASSERT_TRUE(expired.ok()) << expired.status();
   // What is wrong with it is its dates and nothing else: under the lab's agent CA it fails
   // verification as expired, and passes when the time is not checked.

@@ -335,8 +335,8 @@ TEST_F(AgentCaTest, LeafValidityIsClampedToTheCaExpiry) {
 
 TEST_F(AgentCaTest, ExplicitPastWindowGivesAnExpiredCertificateWithExactlyThoseDates) {
   SslUniquePtr<EVP_PKEY> agent_key = NewKey("EC", "P-256");
-  const absl::Time not_before = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())) -
-                                absl::Hours(48);
+  const absl::Time not_before =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())) - absl::Hours(48);
   const LeafValidity past{not_before, not_before + absl::Hours(24)};
   auto pem = IssueAgentCertificate(ca_key(), ca_pem_, MakeCsrDer(agent_key.get()), "web1",
                                    kTrustDomain, past);
@@ -351,9 +351,9 @@ TEST_F(AgentCaTest, ExplicitPastWindowGivesAnExpiredCertificateWithExactlyThoseD
   // Same profile as the days form; only the dates make it unusable.
   EXPECT_EQ(VerifyChain(ca.get(), cert.get(), X509_PURPOSE_SSL_CLIENT),
             X509_V_ERR_CERT_HAS_EXPIRED);
-  EXPECT_EQ(SubjectAltNames(cert.get()),
-            (std::vector<std::pair<int, std::string>>{
-                {GEN_URI, "spiffe://dept.example/agent/web1"}}));
+  EXPECT_EQ(
+      SubjectAltNames(cert.get()),
+      (std::vector<std::pair<int, std::string>>{{GEN_URI, "spiffe://dept.example/agent/web1"}}));
 }
 
 TEST_F(AgentCaTest, ExplicitWindowIsRefusedWhenEmptyTooLongOrOutlivingTheCa) {
@@ -371,9 +371,9 @@ TEST_F(AgentCaTest, ExplicitWindowIsRefusedWhenEmptyTooLongOrOutlivingTheCa) {
   EXPECT_THAT(issue(now - absl::Hours(24 * 3652), now - absl::Hours(1)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("longer than 3650 days")));
   // The CA in SetUp lives a year.
-  EXPECT_THAT(issue(now, now + absl::Hours(24 * 400)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("after the agent CA certificate")));
+  EXPECT_THAT(
+      issue(now, now + absl::Hours(24 * 400)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("after the agent CA certificate")));
 }
 
 TEST_F(AgentCaTest, RefusesCsrWhoseSignatureDoesNotVerify) {

@@ -16,8 +16,8 @@
 #include "absl/strings/escaping.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
-#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -113,8 +113,7 @@ std::string MakeCsr(EVP_PKEY* key, const CsrOptions& options = {}) {
                                         reinterpret_cast<const unsigned char*>("pw"), -1),
               1);
   }
-  EXPECT_GT(X509_REQ_sign(request.get(),
-                          options.signing_key != nullptr ? options.signing_key : key,
+  EXPECT_GT(X509_REQ_sign(request.get(), options.signing_key != nullptr ? options.signing_key : key,
                           options.digest),
             0);
   unsigned char* raw = nullptr;

@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
-#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -573,8 +573,8 @@ TEST(CheckUrlOnCaOriginTest, RefusesOtherOriginsByName) {
 }
 
 TEST(CheckUrlOnCaOriginTest, RefusesMalformedUrlsAndReportsABadDirectory) {
-  for (const char* url : {"https://user@ca.test:14000/o", "ca.test:14000/o", "https://ca.test:14000/o?x",
-                          ""}) {
+  for (const char* url :
+       {"https://user@ca.test:14000/o", "ca.test:14000/o", "https://ca.test:14000/o?x", ""}) {
     EXPECT_THAT(CheckUrlOnCaOrigin(Url("/dir"), url, "order_url"),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          AllOf(HasSubstr("order_url"), HasSubstr("is not acceptable"))))
