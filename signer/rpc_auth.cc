@@ -72,9 +72,10 @@ absl::StatusOr<AgentCallLimiter::Slot> AgentCallLimiter::Acquire(absl::string_vi
   auto it = in_flight_.find(agent);
   const int count = it == in_flight_.end() ? 0 : it->second;
   if (count >= limit) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "agent ", agent, " already has ", count, " calls in flight, the most allowed "
-        "(server.max_rpcs_in_flight_per_agent = ", limit, "); wait for them to finish"));
+    return absl::ResourceExhaustedError(absl::StrCat("agent ", agent, " already has ", count,
+                                                     " calls in flight, the most allowed "
+                                                     "(server.max_rpcs_in_flight_per_agent = ",
+                                                     limit, "); wait for them to finish"));
   }
   if (it == in_flight_.end()) {
     in_flight_.emplace(agent, 1);

@@ -14,6 +14,8 @@
 //    audited, and another agent is served throughout.
 // One SignerLab serves the suite; web1's order budget is spent only by the flood test.
 #include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -27,9 +29,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/security/credentials.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -122,9 +121,9 @@ class ResourceAbuseTest : public testing::SignerLabSuite<ResourceAbuseTest> {
     if (!configured_) {
       std::string text = lab().ConfigText(LabOptions().agents);
       text = absl::StrReplaceAll(
-          text, {{"[server]\n", absl::StrCat("[server]\nmax_message_bytes = ", kMaxMessageBytes,
-                                             "\nhandshake_timeout_ms = ", kHandshakeTimeoutMs,
-                                             "\n")}});
+          text,
+          {{"[server]\n", absl::StrCat("[server]\nmax_message_bytes = ", kMaxMessageBytes,
+                                       "\nhandshake_timeout_ms = ", kHandshakeTimeoutMs, "\n")}});
       ASSERT_TRUE(lab().WriteRawConfig(text).ok());
       ASSERT_TRUE(lab().StopSigner().ok());
       absl::Status started = lab().StartSigner();
@@ -137,7 +136,7 @@ class ResourceAbuseTest : public testing::SignerLabSuite<ResourceAbuseTest> {
   // `own_connection` the channel gets a TCP connection of its own instead of sharing one with
   // every other channel of the same target and credentials.
   static std::unique_ptr<pb::Signer::Stub> Stub(absl::string_view name,
-                                               bool own_connection = false) {
+                                                bool own_connection = false) {
     std::shared_ptr<grpc::Channel> channel = Channel(name, own_connection);
     return channel == nullptr ? nullptr : pb::Signer::NewStub(channel);
   }
@@ -169,8 +168,7 @@ class ResourceAbuseTest : public testing::SignerLabSuite<ResourceAbuseTest> {
   }
 
   static absl::Status ToAbsl(const grpc::Status& status) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   }
 
   // A SignerClient whose calls give up after kServedWithin.
@@ -315,7 +313,8 @@ TEST_F(ResourceAbuseTest, TenKilobyteIdentifiersAreRefusedAndRecordedShortened) 
   std::unique_ptr<agent::SignerClient> client = PatientClient("web1");
   ASSERT_NE(client, nullptr);
   const size_t new_orders_before = PebbleNewOrderRequests();
-  const std::string long_label_name = absl::StrCat(std::string(10 * 1024, 'a'), ".web1.example.test");
+  const std::string long_label_name =
+      absl::StrCat(std::string(10 * 1024, 'a'), ".web1.example.test");
 
   // Too many of them (50 x 10 KB, under the message limit): the count is refused first.
   std::vector<std::string> many(50, long_label_name);
@@ -401,8 +400,8 @@ TEST_F(ResourceAbuseTest, SilentConnectionsDoNotStopAnAgentAndUnfinishedHandshak
 
   // Every silent connection is closed by the server once the handshake timeout passes (gRPC's
   // default would hold each for 120 s). Wait well past the timeout; never 120 s.
-  const absl::Time give_up = connected + absl::Milliseconds(kHandshakeTimeoutMs) * 5 +
-                             absl::Seconds(5);
+  const absl::Time give_up =
+      connected + absl::Milliseconds(kHandshakeTimeoutMs) * 5 + absl::Seconds(5);
   size_t closed = 0;
   std::vector<bool> done(silent.size(), false);
   while (closed < silent.size() && absl::Now() < give_up) {
@@ -427,9 +426,8 @@ TEST_F(ResourceAbuseTest, SilentConnectionsDoNotStopAnAgentAndUnfinishedHandshak
       }
     }
   }
-  std::cout << closed << " silent connections closed by the server "
-            << absl::Now() - connected << " after connecting (handshake timeout "
-            << kHandshakeTimeoutMs << " ms)\n";
+  std::cout << closed << " silent connections closed by the server " << absl::Now() - connected
+            << " after connecting (handshake timeout " << kHandshakeTimeoutMs << " ms)\n";
   EXPECT_EQ(closed, silent.size());
 
   // The connections that finished their handshake are the agent's to keep; the signer serves

@@ -73,8 +73,8 @@ TEST_F(ConfigHolderTest, ReloadAppliesAPolicyChange) {
 }
 
 TEST_F(ConfigHolderTest, ReloadRefusesToChangeGrpcServerLimitsThatNeedARestart) {
-  for (const char* line : {"max_message_bytes = 2097152", "max_concurrent_rpcs = 8",
-                           "handshake_timeout_ms = 2000"}) {
+  for (const char* line :
+       {"max_message_bytes = 2097152", "max_concurrent_rpcs = 8", "handshake_timeout_ms = 2000"}) {
     SCOPED_TRACE(line);
     Write("", 5);
     absl::StatusOr<SignerConfig> first = LoadSignerConfig(path_);
@@ -84,8 +84,8 @@ TEST_F(ConfigHolderTest, ReloadRefusesToChangeGrpcServerLimitsThatNeedARestart) 
     const std::string key(line, std::string(line).find(' '));
     EXPECT_THAT(holder.Reload(path_),
                 StatusIs(absl::StatusCode::kFailedPrecondition,
-                         HasSubstr(absl::StrCat("server.", key,
-                                                " changed: it takes effect only after a restart"))));
+                         HasSubstr(absl::StrCat(
+                             "server.", key, " changed: it takes effect only after a restart"))));
     // The old config, policy included, stays in force.
     EXPECT_EQ(holder.Get()->FindAgent("web1")->orders_per_hour, 5);
   }

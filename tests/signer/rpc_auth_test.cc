@@ -16,9 +16,9 @@
 namespace acme_signer::signer {
 namespace {
 
+using ::acme_signer::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using ::acme_signer::testing::StatusIs;
 
 TEST(AgentCallLimiterTest, AdmitsUpToTheLimitThenRefusesNamingAgentAndSetting) {
   AgentCallLimiter limiter;
@@ -72,8 +72,8 @@ TEST(AgentCallLimiterTest, OneAgentAtItsLimitDoesNotAffectAnother) {
 
 TEST(AgentCallLimiterTest, ALimitBelowOneAdmitsNothing) {
   AgentCallLimiter limiter;
-  EXPECT_THAT(limiter.Acquire("web1", 0), StatusIs(absl::StatusCode::kResourceExhausted,
-                                                   HasSubstr("calls in flight")));
+  EXPECT_THAT(limiter.Acquire("web1", 0),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("calls in flight")));
   EXPECT_EQ(limiter.InFlight("web1"), 0);
 }
 
