@@ -80,6 +80,8 @@ std::unique_ptr<OpenSslJwsSigner> OpenSslJwsSigner::GenerateRs256() {
   return std::unique_ptr<OpenSslJwsSigner>(new OpenSslJwsSigner(std::move(pkey), "RS256"));
 }
 
+OpenSslJwsSigner::OpenSslJwsSigner() : OpenSslJwsSigner(SslUniquePtr<EVP_PKEY>(EVP_EC_gen("P-256")), "ES256") {}
+
 OpenSslJwsSigner::OpenSslJwsSigner(SslUniquePtr<EVP_PKEY> pkey, std::string alg)
     : pkey_(std::move(pkey)), alg_(std::move(alg)) {
   nlohmann::json jwk = nlohmann::json::object();
@@ -97,8 +99,18 @@ OpenSslJwsSigner::OpenSslJwsSigner(SslUniquePtr<EVP_PKEY> pkey, std::string alg)
   spki_der_ = Spki(pkey_.get());
 }
 
+std::string OpenSslJwsSigner::PublicKeyPem() const {
+  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  Check(PEM_write_bio_PUBKEY(bio.get(), pkey_.get()) == 1, "PEM_write_bio_PUBKEY");
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
 absl::StatusOr<std::string> OpenSslJwsSigner::Sign(absl::string_view data) const {
-  ++sign_calls_;
+  const int call = sign_calls_++;
+  const int fail_after = fail_after_;
+  if (fail_after >= 0 && call >= fail_after) return absl::UnavailableError("test token removed");
   std::string sig = DigestSign(pkey_.get(), data);
   if (alg_ != "ES256") return sig;
   const unsigned char* p = reinterpret_cast<const unsigned char*>(sig.data());

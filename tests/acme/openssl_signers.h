@@ -4,6 +4,7 @@
 #ifndef ACME_SIGNER_TESTS_ACME_OPENSSL_SIGNERS_H_
 #define ACME_SIGNER_TESTS_ACME_OPENSSL_SIGNERS_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,11 +19,14 @@
 
 namespace acme_signer::acme::testing {
 
+// Thread-safe: Sign may be called concurrently.
 class OpenSslJwsSigner : public hsm::JwsSigner {
  public:
   // A fresh P-256 (ES256) or RSA-2048 (RS256) key.
   static std::unique_ptr<OpenSslJwsSigner> GenerateEs256();
   static std::unique_ptr<OpenSslJwsSigner> GenerateRs256();
+  // A fresh P-256 (ES256) key, for tests that keep the signer by value.
+  OpenSslJwsSigner();
 
   absl::string_view Algorithm() const override { return alg_; }
   const std::string& PublicJwk() const override { return jwk_; }
@@ -30,7 +34,11 @@ class OpenSslJwsSigner : public hsm::JwsSigner {
   absl::StatusOr<std::string> Sign(absl::string_view data) const override;
 
   EVP_PKEY* pkey() const { return pkey_.get(); }
+  std::string PublicKeyPem() const;
   int sign_calls() const { return sign_calls_; }
+  // After `signatures` more successful signatures, Sign fails with Unavailable("test token
+  // removed"), like a token that went away.
+  void FailAfter(int signatures) { fail_after_ = sign_calls_ + signatures; }
 
  private:
   OpenSslJwsSigner(SslUniquePtr<EVP_PKEY> pkey, std::string alg);
@@ -38,7 +46,8 @@ class OpenSslJwsSigner : public hsm::JwsSigner {
   std::string alg_;
   std::string jwk_;
   std::string spki_der_;
-  mutable int sign_calls_ = 0;
+  mutable std::atomic<int> sign_calls_{0};
+  std::atomic<int> fail_after_{-1};
 };
 
 class OpenSslMacSigner : public hsm::MacSigner {

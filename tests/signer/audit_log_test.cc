@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
+#include "tests/acme/openssl_signers.h"
 #include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "signer/audit_verifier.h"
@@ -35,51 +36,8 @@ using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::SizeIs;
 
+using ::acme_signer::acme::testing::OpenSslJwsSigner;
 using ::acme_signer::testing::StatusIs;
-
-// Test-only audit key: an OpenSSL P-256 key behind the JwsSigner interface, so these tests
-// exercise the log without an HSM (the HSM-backed key is used in audit_verifier_test).
-// `fail_after` signatures succeed, then Sign fails like a token that went away.
-class OpenSslTestSigner : public hsm::JwsSigner {
- public:
-  explicit OpenSslTestSigner(int fail_after = -1) : fail_after_(fail_after) {
-    pkey_.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-    unsigned char* der = nullptr;
-    int len = i2d_PUBKEY(pkey_.get(), &der);
-    std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(der);
-    der_.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
-  }
-  absl::string_view Algorithm() const override { return "ES256"; }
-  const std::string& PublicJwk() const override { return jwk_; }
-  const std::string& PublicKeyDer() const override { return der_; }
-  absl::StatusOr<std::string> Sign(absl::string_view data) const override {
-    if (fail_after_ >= 0 && signatures_.fetch_add(1) >= fail_after_) {
-      return absl::UnavailableError("test token removed");
-    }
-    SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-    size_t len = 0;
-    EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey_.get());
-    EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
-                   data.size());
-    std::string der(len, '\0');
-    EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(der.data()), &len,
-                   reinterpret_cast<const unsigned char*>(data.data()), data.size());
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-    SslUniquePtr<ECDSA_SIG> sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
-    std::string raw(64, '\0');
-    BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), reinterpret_cast<unsigned char*>(raw.data()), 32);
-    BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), reinterpret_cast<unsigned char*>(raw.data()) + 32,
-                 32);
-    return raw;
-  }
-
- private:
-  SslUniquePtr<EVP_PKEY> pkey_;
-  std::string der_;
-  std::string jwk_ = "{}";
-  int fail_after_;
-  mutable std::atomic<int> signatures_{0};
-};
 
 class AuditLogTest : public ::testing::Test {
  protected:
@@ -129,7 +87,7 @@ class AuditLogTest : public ::testing::Test {
     return out;
   }
 
-  AuditVerifyReport Verify(const OpenSslTestSigner& signer) {
+  AuditVerifyReport Verify(const OpenSslJwsSigner& signer) {
     AuditVerifyOptions options;
     options.public_key_der = signer.PublicKeyDer();
     absl::StatusOr<AuditVerifyReport> report = VerifyAuditLogAt(path_, options);
@@ -142,7 +100,7 @@ class AuditLogTest : public ::testing::Test {
 };
 
 TEST_F(AuditLogTest, AppendedRecordsFormAHashChainStartingAtGenesis) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   auto log = AuditLog::Open(Options(), &signer);
   ASSERT_TRUE(log.ok()) << log.status();
   for (int i = 1; i <= 3; ++i) {
@@ -173,7 +131,7 @@ TEST_F(AuditLogTest, AppendedRecordsFormAHashChainStartingAtGenesis) {
 }
 
 TEST_F(AuditLogTest, LinesAreTheCanonicalSerialization) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   auto log = AuditLog::Open(Options(), &signer);
   ASSERT_TRUE(log.ok()) << log.status();
   AuditRecord record = Allowed(1);
@@ -187,7 +145,7 @@ TEST_F(AuditLogTest, LinesAreTheCanonicalSerialization) {
 }
 
 TEST_F(AuditLogTest, WritesASignedCheckpointEveryIntervalRecordsAndOnClose) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   auto log = AuditLog::Open(Options(/*interval=*/4), &signer);
   ASSERT_TRUE(log.ok()) << log.status();
   for (int i = 0; i < 9; ++i) ASSERT_TRUE((*log)->Append(Allowed(i)).ok());
@@ -217,7 +175,7 @@ TEST_F(AuditLogTest, WritesASignedCheckpointEveryIntervalRecordsAndOnClose) {
 }
 
 TEST_F(AuditLogTest, AppendAfterCloseIsRefused) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   auto log = AuditLog::Open(Options(), &signer);
   ASSERT_TRUE(log.ok()) << log.status();
   ASSERT_TRUE((*log)->Close().ok());
@@ -226,7 +184,7 @@ TEST_F(AuditLogTest, AppendAfterCloseIsRefused) {
 }
 
 TEST_F(AuditLogTest, ReopenContinuesTheChainWhereItEnded) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   {
     auto log = AuditLog::Open(Options(), &signer);
     ASSERT_TRUE(log.ok()) << log.status();
@@ -245,7 +203,7 @@ TEST_F(AuditLogTest, ReopenContinuesTheChainWhereItEnded) {
 }
 
 TEST_F(AuditLogTest, ReopenAfterACrashSignsTheRecordsThePreviousRunLeftUnsigned) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   {
     auto log = AuditLog::Open(Options(), &signer);
     ASSERT_TRUE(log.ok()) << log.status();
@@ -266,7 +224,7 @@ TEST_F(AuditLogTest, ReopenAfterACrashSignsTheRecordsThePreviousRunLeftUnsigned)
 }
 
 TEST_F(AuditLogTest, TornLastLineIsKeptAndTheChainContinuesInTheNextFile) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   {
     auto log = AuditLog::Open(Options(), &signer);
     ASSERT_TRUE(log.ok()) << log.status();
@@ -297,7 +255,7 @@ TEST_F(AuditLogTest, TornLastLineIsKeptAndTheChainContinuesInTheNextFile) {
 }
 
 TEST_F(AuditLogTest, RotatesToANewFileThatCarriesTheLastHash) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   AuditLogOptions options = Options();
   options.rotate_bytes = 2000;
   auto log = AuditLog::Open(options, &signer);
@@ -328,7 +286,7 @@ TEST_F(AuditLogTest, RotatesToANewFileThatCarriesTheLastHash) {
 }
 
 TEST_F(AuditLogTest, ConcurrentAppendsGetDistinctContiguousSeqs) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   auto log = AuditLog::Open(Options(/*interval=*/16), &signer);
   ASSERT_TRUE(log.ok()) << log.status();
   constexpr int kThreads = 8;
@@ -358,7 +316,8 @@ TEST_F(AuditLogTest, ConcurrentAppendsGetDistinctContiguousSeqs) {
 }
 
 TEST_F(AuditLogTest, FailsClosedWhenACheckpointCannotBeSigned) {
-  OpenSslTestSigner signer(/*fail_after=*/0);
+  OpenSslJwsSigner signer;
+  signer.FailAfter(0);
   auto log = AuditLog::Open(Options(/*interval=*/2), &signer);
   ASSERT_TRUE(log.ok()) << log.status();
   ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
@@ -371,7 +330,7 @@ TEST_F(AuditLogTest, FailsClosedWhenACheckpointCannotBeSigned) {
 }
 
 TEST_F(AuditLogTest, FailsClosedWhenTheDiskIsFullAndRecoversOnReopen) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   {
     auto log = AuditLog::Open(Options(), &signer);
     ASSERT_TRUE(log.ok()) << log.status();
@@ -407,7 +366,7 @@ TEST_F(AuditLogTest, FailsClosedWhenTheDiskIsFullAndRecoversOnReopen) {
 }
 
 TEST_F(AuditLogTest, RefusesToExtendAFileWhoseLastCompleteLineIsNotARecord) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   { std::ofstream(path_) << "{\"seq\":1}\nnot json\n"; }
   EXPECT_THAT(AuditLog::Open(Options(), &signer).status(),
               StatusIs(absl::StatusCode::kDataLoss,
@@ -415,7 +374,7 @@ TEST_F(AuditLogTest, RefusesToExtendAFileWhoseLastCompleteLineIsNotARecord) {
 }
 
 TEST_F(AuditLogTest, OpenNamesThePathWhenTheDirectoryIsMissing) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   AuditLogOptions options = Options();
   options.path = dir_ + "/missing/audit.jsonl";
   EXPECT_THAT(AuditLog::Open(options, &signer).status(),
@@ -423,13 +382,13 @@ TEST_F(AuditLogTest, OpenNamesThePathWhenTheDirectoryIsMissing) {
 }
 
 TEST_F(AuditLogTest, RejectsAZeroCheckpointInterval) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   EXPECT_THAT(AuditLog::Open(Options(/*interval=*/0), &signer).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("checkpoint_interval")));
 }
 
 TEST_F(AuditLogTest, StoresTheLatestCheckpointAndPublicKeyInTheStateStore) {
-  OpenSslTestSigner signer;
+  OpenSslJwsSigner signer;
   auto store = StateStore::Open(dir_ + "/state.db");
   ASSERT_TRUE(store.ok()) << store.status();
   AuditLogOptions options = Options(/*interval=*/2);

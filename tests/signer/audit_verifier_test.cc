@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
+#include "tests/acme/openssl_signers.h"
 #include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "hsm/key_type.h"
@@ -36,52 +37,8 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
+using ::acme_signer::acme::testing::OpenSslJwsSigner;
 using ::acme_signer::testing::StatusIs;
-
-// An OpenSSL P-256 key behind JwsSigner: the key of an attacker who re-signs a rewritten log,
-// and a fast audit key for the tests that do not need the HSM.
-class OpenSslTestSigner : public hsm::JwsSigner {
- public:
-  OpenSslTestSigner() {
-    pkey_.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-    unsigned char* der = nullptr;
-    int len = i2d_PUBKEY(pkey_.get(), &der);
-    std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(der);
-    der_.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
-  }
-  absl::string_view Algorithm() const override { return "ES256"; }
-  const std::string& PublicJwk() const override { return jwk_; }
-  const std::string& PublicKeyDer() const override { return der_; }
-  absl::StatusOr<std::string> Sign(absl::string_view data) const override {
-    SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-    size_t len = 0;
-    EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey_.get());
-    EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
-                   data.size());
-    std::string der(len, '\0');
-    EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(der.data()), &len,
-                   reinterpret_cast<const unsigned char*>(data.data()), data.size());
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-    SslUniquePtr<ECDSA_SIG> sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
-    std::string raw(64, '\0');
-    BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), reinterpret_cast<unsigned char*>(raw.data()), 32);
-    BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), reinterpret_cast<unsigned char*>(raw.data()) + 32,
-                 32);
-    return raw;
-  }
-  std::string PublicKeyPem() const {
-    SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-    PEM_write_bio_PUBKEY(bio.get(), pkey_.get());
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<size_t>(len));
-  }
-
- private:
-  SslUniquePtr<EVP_PKEY> pkey_;
-  std::string der_;
-  std::string jwk_ = "{}";
-};
 
 class AuditVerifierTest : public ::testing::Test {
  protected:
@@ -159,7 +116,7 @@ class AuditVerifierTest : public ::testing::Test {
 
   std::string dir_;
   std::string path_;
-  OpenSslTestSigner key_;
+  OpenSslJwsSigner key_;
 };
 
 TEST_F(AuditVerifierTest, AcceptsAnUntouchedLog) {
@@ -290,7 +247,7 @@ TEST_F(AuditVerifierTest, DetectsARehashedChainSignedByTheHsmKey) {
 
 TEST_F(AuditVerifierTest, DetectsARehashedChainReSignedWithAnotherKey) {
   WriteLog(key_, 10);
-  OpenSslTestSigner attacker;
+  OpenSslJwsSigner attacker;
   RewriteAndRehash(
       [](nlohmann::json& r) {
         if (r["seq"] == 2) r["agent"] = "intruder";
