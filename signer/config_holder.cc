@@ -33,6 +33,9 @@ absl::Status CheckStartupSettingsUnchanged(const SignerConfig& old_config,
   if (old_config.acme.directory_url != new_config.acme.directory_url) {
     return refuse("acme.directory_url");
   }
+  if (old_config.acme.request_timeout_ms != new_config.acme.request_timeout_ms) {
+    return refuse("acme.request_timeout_ms");
+  }
   if (old_config.hsm.module != new_config.hsm.module) return refuse("hsm.module");
   if (old_config.hsm.token_uri != new_config.hsm.token_uri) return refuse("hsm.token_uri");
   if (old_config.hsm.account_key != new_config.hsm.account_key) return refuse("hsm.account_key");

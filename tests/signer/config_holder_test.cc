@@ -23,6 +23,7 @@ trust_domain = "dept.example"
 %SERVER%
 [acme]
 directory_url = "https://ca.example/dir"
+%ACME%
 
 [hsm]
 module = "softhsm2"
@@ -50,10 +51,12 @@ class ConfigHolderTest : public ::testing::Test {
   }
   void TearDown() override { std::system(absl::StrCat("rm -rf '", dir_, "'").c_str()); }
 
-  // Writes the config with extra [server] lines and web1's orders_per_hour.
-  void Write(const std::string& server_lines, int orders_per_hour) {
+  // Writes the config with extra [server] (and [acme]) lines and web1's orders_per_hour.
+  void Write(const std::string& server_lines, int orders_per_hour,
+             const std::string& acme_lines = "") {
     std::string text = kConfig;
     text.replace(text.find("%SERVER%"), 8, server_lines);
+    text.replace(text.find("%ACME%"), 6, acme_lines);
     text.replace(text.find("%ORDERS%"), 8, std::to_string(orders_per_hour));
     ASSERT_TRUE(WriteFileAtomically(path_, text, 0600).ok());
   }
@@ -89,6 +92,19 @@ TEST_F(ConfigHolderTest, ReloadRefusesToChangeGrpcServerLimitsThatNeedARestart) 
     // The old config, policy included, stays in force.
     EXPECT_EQ(holder.Get()->FindAgent("web1")->orders_per_hour, 5);
   }
+}
+
+TEST_F(ConfigHolderTest, ReloadRefusesToChangeTheCaRequestTimeout) {
+  Write("", 5);
+  absl::StatusOr<SignerConfig> first = LoadSignerConfig(path_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ConfigHolder holder(*std::move(first));
+  Write("", 9, "request_timeout_ms = 5000\n");
+  EXPECT_THAT(holder.Reload(path_),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("acme.request_timeout_ms changed: it takes effect only after a "
+                                 "restart")));
+  EXPECT_EQ(holder.Get()->FindAgent("web1")->orders_per_hour, 5);
 }
 
 }  // namespace
