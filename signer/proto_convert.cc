@@ -8,7 +8,18 @@ namespace acme_signer::signer {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  absl::string_view message = status.message();
+  if (message.size() <= kMaxGrpcStatusMessageBytes) {
+    return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(message));
+  }
+  // The message travels in a trailer: beyond the client's metadata limit (8 KiB by default)
+  // the agent would see "metadata size exceeds limit" instead of the refusal's reason. Cut on
+  // a UTF-8 character boundary.
+  size_t cut = kMaxGrpcStatusMessageBytes;
+  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      absl::StrCat(message.substr(0, cut), "... (", message.size() - cut,
+                                   " more bytes not shown)"));
 }
 
 absl::StatusOr<std::vector<acme::Identifier>> FromProto(

@@ -23,8 +23,12 @@ namespace acme_signer::signer {
 
 namespace pb = ::acmesigner::v1;
 
-// absl::Status → grpc::Status with the same code and message; an ACME problem carried by the
-// status is kept in the message (its type and detail) so the agent can show it.
+// Longest status message sent to an agent; longer ones are cut and say how much was left out.
+inline constexpr size_t kMaxGrpcStatusMessageBytes = 4096;
+
+// absl::Status → grpc::Status with the same code and message (at most
+// kMaxGrpcStatusMessageBytes of it); an ACME problem carried by the status is kept in the
+// message (its type and detail) so the agent can show it.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // Wire identifiers → ACME identifiers. InvalidArgument for an unspecified type or an empty
