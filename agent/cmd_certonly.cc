@@ -162,7 +162,7 @@ int RunCertonly(const std::vector<std::string>& args) {
   }
 
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
-  if (!lock.ok()) return Fail(&*context, kCommand, LocalFileError(lock.status()));
+  if (!lock.ok()) return Fail(&*context, kCommand, lock.status());
 
   // A version an interrupted run saved but never made live is finished first: it was issued
   // for these names, so it is what this command would obtain.

@@ -190,7 +190,7 @@ int RunRenew(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
-  if (!lock.ok()) return Fail(&*context, "renew", LocalFileError(lock.status()));
+  if (!lock.ok()) return Fail(&*context, "renew", lock.status());
   PassResult pass = RenewPass(*context, parser.Get("cert-name"), parser.Has("force-renewal"));
   if (context->json) {
     std::cout << nlohmann::json({{"ok", pass.failed == 0},
@@ -234,7 +234,7 @@ int RunLoop(const std::vector<std::string>& args) {
         pass = RenewPass(*context, std::nullopt, false);
       } else {
         pass.failed = 1;
-        pass.first_error = LocalFileError(lock.status());
+        pass.first_error = lock.status();
       }
     }
     consecutive_failures = pass.failed > 0 ? consecutive_failures + 1 : 0;

@@ -150,8 +150,8 @@ int RunRevoke(const std::vector<std::string>& args) {
                                  context->config.signer.address));
   if (absl::Status s = (*signer)->RevokeCertificate(*der, reason->code); !s.ok()) {
     return Fail(&*context, kCommand,
-                absl::Status(s.code(), absl::StrCat("could not revoke ", target->source,
-                                                    " (serial ", serial, "): ", s.message())));
+                WithMessage(s, absl::StrCat("could not revoke ", target->source, " (serial ",
+                                            serial, "): ", s.message())));
   }
   if (context->json) {
     std::cout << nlohmann::json({{"ok", true},

@@ -22,10 +22,14 @@ void CommandContext::Say(const std::string& line) const {
   if (!json) std::cout << line << std::endl;
 }
 
+// Exit codes 3 and 4 blame the signer, so only a status the signer client marked may have
+// them: the same absl codes come from this host too (ErrnoStatus makes EACCES and EROFS
+// PermissionDenied; lock contention is Unavailable), and a local fault that exits "refused by
+// policy" or "signer unreachable" sends the operator to the wrong machine.
 int ExitCodeFor(const absl::Status& status) {
+  if (status.ok()) return kExitOk;
+  if (!IsFromSigner(status)) return kExitFailure;
   switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return kExitOk;
     case absl::StatusCode::kPermissionDenied:
     case absl::StatusCode::kUnauthenticated:
       return kExitDenied;

@@ -34,7 +34,8 @@ absl::StatusOr<CommandContext> LoadContext(const ArgParser& parser);
 absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig& config);
 
 // An exclusive lock on <config-dir>/.lock held for the object's lifetime (flock). Unavailable
-// when another acme-agent holds it.
+// when another acme-agent holds it, the errno's code (ErrnoStatus) when the lock file cannot
+// be opened; both are this host's errors (exit 1), never marked as the signer's.
 class RunLock {
  public:
   static absl::StatusOr<std::unique_ptr<RunLock>> Acquire(const std::string& config_dir);
@@ -48,7 +49,7 @@ class RunLock {
 };
 
 // Prints `status` as "acme-agent <command>: message" (or a JSON error object with --json) and
-// returns its exit code.
+// returns its exit code (ExitCodeFor: 3 and 4 only for statuses marked as the signer's).
 int Fail(const CommandContext* context, const std::string& command, const absl::Status& status);
 
 // Parses args with `parser`; on --help prints help; returns an exit code when the command

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "acme/certificate_chain.h"
@@ -145,11 +146,10 @@ absl::StatusOr<std::vector<ToSolve>> ChallengesToSolve(acme::AcmeClient& client,
   return to_solve;
 }
 
-}  // namespace
-
-absl::StatusOr<IssuedChain> IssueDirect(SignerClient& signer, ChallengeSolver& solver,
-                                        const RelayIssueOptions& options,
-                                        const std::string& ca_bundle) {
+// The issuance itself; `signer_failure` keeps the last failed SignJws (see IssueDirect).
+absl::StatusOr<IssuedChain> Issue(SignerClient& signer, ChallengeSolver& solver,
+                                  const RelayIssueOptions& options, const std::string& ca_bundle,
+                                  absl::Status& signer_failure) {
   if (options.domains.empty()) return absl::InvalidArgumentError("no --domain given");
   ASSIGN_OR_RETURN(pb::GetAccountResponse account, signer.GetAccount());
   if (account.account_jwk().empty()) {
@@ -183,14 +183,17 @@ absl::StatusOr<IssuedChain> IssueDirect(SignerClient& signer, ChallengeSolver& s
   client_options.directory_url = account.directory_url();
   client_options.account_url = account.account_url();
   client_options.remote_kid_jws =
-      [&signer, &sign_calls](absl::string_view url, absl::string_view payload,
-                             absl::string_view nonce,
-                             absl::string_view order_url_hint) -> absl::StatusOr<std::string> {
+      [&signer, &sign_calls, &signer_failure](
+          absl::string_view url, absl::string_view payload, absl::string_view nonce,
+          absl::string_view order_url_hint) -> absl::StatusOr<std::string> {
     ++sign_calls;
-    ASSIGN_OR_RETURN(pb::SignJwsResponse signed_jws,
-                     signer.SignJws(std::string(url), std::string(payload), std::string(nonce),
-                                    std::string(order_url_hint)));
-    return signed_jws.flattened_json();
+    absl::StatusOr<pb::SignJwsResponse> signed_jws = signer.SignJws(
+        std::string(url), std::string(payload), std::string(nonce), std::string(order_url_hint));
+    if (!signed_jws.ok()) {
+      signer_failure = signed_jws.status();
+      return signed_jws.status();
+    }
+    return signed_jws->flattened_json();
   };
   ASSIGN_OR_RETURN(std::unique_ptr<acme::AcmeClient> client,
                    acme::AcmeClient::Create(http, **account_key, std::move(client_options)));
@@ -282,6 +285,24 @@ absl::StatusOr<IssuedChain> IssueDirect(SignerClient& signer, ChallengeSolver& s
   issued.pem_chain = chain.pem_chain;
   issued.serial = chain.serial_hex;
   issued.not_after = chain.not_after;
+  return issued;
+}
+
+}  // namespace
+
+absl::StatusOr<IssuedChain> IssueDirect(SignerClient& signer, ChallengeSolver& solver,
+                                        const RelayIssueOptions& options,
+                                        const std::string& ca_bundle) {
+  absl::Status signer_failure;
+  absl::StatusOr<IssuedChain> issued = Issue(signer, solver, options, ca_bundle, signer_failure);
+  // The ACME client adds what it was doing to a failed SignJws, in a new status without the
+  // signer's mark; put the mark back when the error is that refusal (same code, its message),
+  // so a policy refusal in direct mode exits 3 as in relay mode.
+  if (!issued.ok() && !signer_failure.ok() && !IsFromSigner(issued.status()) &&
+      issued.status().code() == signer_failure.code() &&
+      absl::StrContains(issued.status().message(), signer_failure.message())) {
+    return MarkFromSigner(issued.status());
+  }
   return issued;
 }
 

@@ -23,7 +23,8 @@
 
 namespace acme_signer::agent {
 
-// Errors: the signer's (PermissionDenied naming the refused name or request when the policy
+// Errors: the signer's, marked as such (IsFromSigner) also when the ACME client added context
+// to a refused SignJws (PermissionDenied naming the refused name or request when the policy
 // refuses to sign, e.g. SignJws not allowed for this agent; Unavailable when unreachable);
 // the CA's problem documents (acme/problem.h codes) with what was being done; FailedPrecondition
 // when no offered challenge can be solved (listing what was offered) or the order ends

@@ -95,17 +95,6 @@ absl::Status CheckPendingVersion(const LineageStore& store, const std::string& l
 
 }  // namespace
 
-absl::Status LocalFileError(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kUnavailable:
-      return absl::FailedPreconditionError(status.message());
-    default:
-      return status;
-  }
-}
-
 absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext& context,
                                                             const std::string& lineage,
                                                             const RenewalConfig& config) {
@@ -241,7 +230,7 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   absl::StatusOr<int> written = store.WriteArchiveVersion(lineage, files);
   if (!written.ok()) {
     return absl::Status(
-        LocalFileError(written.status()).code(),
+        written.status().code(),
         absl::StrCat(issued_what, " but it could not be saved: ", written.status().message(), ". ",
                      still_live,
                      "; the new key and certificate were discarded. Fix the cause and run "
@@ -250,7 +239,7 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   const int version = *written;
   if (absl::Status activated = store.ActivateVersion(lineage, version); !activated.ok()) {
     return absl::Status(
-        LocalFileError(activated).code(),
+        activated.code(),
         absl::StrCat(issued_what, " and saved it as version ", version, " in ", paths.archive_dir,
                      ", but could not make it live: ", activated.message(), ". ", still_live,
                      "; fix the cause and run acme-agent again: it finishes "
@@ -259,9 +248,8 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   }
   if (absl::Status s = store.WriteRenewalConfig(lineage, config); !s.ok()) {
     return absl::Status(
-        LocalFileError(s).code(),
-        absl::StrCat("version ", version, " is installed in ", paths.live_dir,
-                     ", but the renewal settings could not be saved: ", s.message()));
+        s.code(), absl::StrCat("version ", version, " is installed in ", paths.live_dir,
+                               ", but the renewal settings could not be saved: ", s.message()));
   }
 
   ObtainResult result;

@@ -58,11 +58,6 @@ absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext
                                                             const std::string& lineage,
                                                             const RenewalConfig& config);
 
-// `status` of an operation on this host's own files, with a code whose exit status says
-// "failure" (1): errno-derived codes such as PermissionDenied (EACCES, EROFS) would otherwise
-// exit 3, "refused by the signer's policy", and Unavailable (EAGAIN) 4, "signer unreachable".
-absl::Status LocalFileError(const absl::Status& status);
-
 // Runs a --pre-hook or --post-hook (`which`) once; "" runs nothing.
 absl::Status RunPrePostHook(const CommandContext& context, const std::string& which,
                             const std::string& command, const HookEnv& env);

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -27,10 +28,28 @@ absl::Status FromGrpc(const grpc::Status& status) {
        absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake"))) {
     message = absl::StrCat("signer unreachable or refused the connection: ", message);
   }
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), message);
+  return MarkFromSigner(absl::Status(static_cast<absl::StatusCode>(status.error_code()), message));
 }
 
 }  // namespace
+
+absl::Status MarkFromSigner(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kStatusOriginPayload, absl::Cord(kStatusOriginSigner));
+  return status;
+}
+
+bool IsFromSigner(const absl::Status& status) {
+  const auto origin = status.GetPayload(kStatusOriginPayload);  // absl::optional<absl::Cord>
+  return origin.has_value() && *origin == kStatusOriginSigner;
+}
+
+absl::Status WithMessage(const absl::Status& status, absl::string_view message) {
+  absl::Status out(status.code(), message);
+  status.ForEachPayload([&out](absl::string_view type_url, const absl::Cord& payload) {
+    out.SetPayload(type_url, payload);
+  });
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<SignerClient>> SignerClient::Connect(
     const SignerConnection& connection) {

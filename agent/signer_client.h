@@ -2,7 +2,9 @@
 // The agent presents its enrolled client certificate (key made on this host, 0600) and
 // verifies the signer's certificate against the agent CA. Each call has a deadline; a gRPC
 // error becomes an absl::Status with the same code and the signer's message (a policy denial
-// names the refused name).
+// names the refused name), marked as coming from the signer (IsFromSigner): the same absl
+// code also comes from this host's own files (EACCES is PermissionDenied, like a policy
+// refusal), and only the signer's statuses may exit 3 or 4.
 // Thread-safety: thread-safe (gRPC stubs are).
 #ifndef ACME_SIGNER_AGENT_SIGNER_CLIENT_H_
 #define ACME_SIGNER_AGENT_SIGNER_CLIENT_H_
@@ -12,12 +14,28 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "acmesigner/v1/signer.grpc.pb.h"
 
 namespace acme_signer::agent {
 
 namespace pb = ::acmesigner::v1;
+
+// The absl::Status payload that marks a status as the signer's: its answer to an RPC, or
+// gRPC's failure to reach it. Value kStatusOriginSigner.
+inline constexpr absl::string_view kStatusOriginPayload = "acme-signer/origin";
+inline constexpr absl::string_view kStatusOriginSigner = "signer";
+
+// `status` marked as the signer's (an OK status stays OK and unmarked).
+absl::Status MarkFromSigner(absl::Status status);
+
+// Whether `status` carries the signer's mark.
+bool IsFromSigner(const absl::Status& status);
+
+// `status` with its code and payloads (among them the signer's mark) but `message`: for
+// adding context to an error without changing whose error it is.
+absl::Status WithMessage(const absl::Status& status, absl::string_view message);
 
 struct SignerConnection {
   std::string address;      // host:port of acme-signer
@@ -31,9 +49,10 @@ struct SignerConnection {
 class SignerClient {
  public:
   // Reads the three PEM files and creates the channel (connection is lazy). Errors name the
-  // file that could not be read.
+  // file that could not be read; they are this host's, not marked as the signer's.
   static absl::StatusOr<std::unique_ptr<SignerClient>> Connect(const SignerConnection& connection);
 
+  // Every error of the RPCs below is marked as the signer's (IsFromSigner).
   absl::StatusOr<pb::GetAccountResponse> GetAccount();
   absl::StatusOr<pb::Order> CreateOrder(const std::vector<std::string>& dns_names,
                                         const std::string& replaces);
