@@ -267,7 +267,18 @@ absl::Status AuditLog::QueueCheckpointLocked(absl::string_view trigger, nlohmann
   pending_.back().checkpoint = AuditCheckpointRef{seq, head_hash_};
   since_checkpoint_ = 0;
   last_queued_is_checkpoint_ = true;
+  checkpoint_owed_ = false;
   return absl::OkStatus();
+}
+
+absl::Status AuditLog::QueueDueCheckpointLocked() {
+  if (planned_file_bytes_ >= options_.rotate_bytes) {
+    RETURN_IF_ERROR(QueueCheckpointLocked("rotate", nlohmann::json::object()));
+    pending_.back().rotate_after = true;
+    planned_file_bytes_ = 0;
+    return absl::OkStatus();
+  }
+  return QueueCheckpointLocked("interval", nlohmann::json::object());
 }
 
 absl::StatusOr<uint64_t> AuditLog::Append(const AuditRecord& record) {
@@ -281,6 +292,21 @@ absl::StatusOr<uint64_t> AuditLog::Append(const AuditRecord& record) {
         absl::StrCat("audit log ", active_file_name_,
                      " failed earlier and must be reopened: ", failed_.message()));
   }
+  if (checkpoint_owed_) {
+    // An earlier checkpoint could not be signed (HSM unavailable). Chaining more records
+    // before it would let the unsigned tail grow without bound during an outage, so nothing
+    // is written until it is signed: the tail stays at checkpoint_interval records at most.
+    if (absl::Status retried = QueueDueCheckpointLocked(); !retried.ok()) {
+      return absl::Status(
+          retried.code(),
+          absl::StrCat(retried.message(), "; audit log ", active_file_name_, " already holds ",
+                       since_checkpoint_,
+                       " records after its last signed checkpoint (checkpoint_interval = ",
+                       options_.checkpoint_interval,
+                       "), so this record was not written; appends are refused until the "
+                       "checkpoint can be signed, and resume by themselves once it can"));
+    }
+  }
   nlohmann::json event = AuditRecordToJson(record);
   event["kind"] = kAuditKindEvent;
   QueueLocked(std::move(event));
@@ -288,25 +314,24 @@ absl::StatusOr<uint64_t> AuditLog::Append(const AuditRecord& record) {
   ++since_checkpoint_;
   last_queued_is_checkpoint_ = false;
 
-  absl::Status status;
-  if (planned_file_bytes_ >= options_.rotate_bytes) {
-    status = QueueCheckpointLocked("rotate", nlohmann::json::object());
-    if (status.ok()) {
-      pending_.back().rotate_after = true;
-      planned_file_bytes_ = 0;
-    }
-  } else if (since_checkpoint_ >= options_.checkpoint_interval) {
-    status = QueueCheckpointLocked("interval", nlohmann::json::object());
-  }
-  if (!status.ok()) {
-    // The chain now has an assigned but unsigned, unwritten head: nothing after it may be
-    // acknowledged. Queued lines are still written by the current leader, if any; reopen
-    // recovers from whatever reached the disk.
-    failed_ = status;
-    durable_cv_.SignalAll();
-    return status;
+  absl::Status checkpoint;
+  if (planned_file_bytes_ >= options_.rotate_bytes ||
+      since_checkpoint_ >= options_.checkpoint_interval) {
+    checkpoint = QueueDueCheckpointLocked();
+    // Nothing was queued for the checkpoint; the record itself is chained and is written
+    // below. The next Append signs the checkpoint before anything else.
+    if (!checkpoint.ok()) checkpoint_owed_ = true;
   }
   RETURN_IF_ERROR(WaitDurableLocked(seq));
+  if (!checkpoint.ok()) {
+    // Fail closed: the caller must not act on a record that no signature covers yet.
+    return absl::Status(
+        checkpoint.code(),
+        absl::StrCat(checkpoint.message(), "; record ", seq, " was written to audit log ",
+                     active_file_name_,
+                     " but is not yet covered by a signed checkpoint, so the request is refused; "
+                     "the checkpoint is retried before the next record"));
+  }
   return seq;
 }
 
@@ -373,10 +398,22 @@ absl::Status AuditLog::Close() {
   if (closed_) return absl::OkStatus();
   closed_ = true;
   absl::Status status = failed_;
+  absl::Status checkpoint;
   if (status.ok() && !last_queued_is_checkpoint_ && next_seq_ > 1) {
-    status = QueueCheckpointLocked("shutdown", nlohmann::json::object());
+    checkpoint = QueueCheckpointLocked("shutdown", nlohmann::json::object());
   }
+  // Whatever is queued is made durable even when the checkpoint could not be signed: the
+  // next Open signs it with a "startup" checkpoint.
   if (status.ok()) status = WaitDurableLocked(next_seq_ - 1);
+  if (status.ok() && !checkpoint.ok()) {
+    status =
+        absl::Status(checkpoint.code(),
+                     absl::StrCat(checkpoint.message(), "; audit log ", active_file_name_,
+                                  " is durable and chained up to record ", durable_seq_,
+                                  ", but its last ", since_checkpoint_,
+                                  " records are unsigned until the next start signs them with a "
+                                  "\"startup\" checkpoint"));
+  }
   // A leader for an earlier failed batch may still be running; it owns fd_ until it is done.
   while (writing_) durable_cv_.Wait(&mu_);
   if (fd_ >= 0) {

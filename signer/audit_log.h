@@ -19,8 +19,14 @@
 // next file with a "recovery" checkpoint naming the damaged file and the offset of the partial
 // line.
 //
-// Failure: a failed write/fsync/sign marks the log failed; that Append and every later one return
-// an error (the service must refuse issuance: fail closed) until the log is reopened.
+// Failure: a failed write/fsync (disk full, I/O error, torn write) marks the log failed; that
+// Append and every later one return an error (the service must refuse issuance: fail closed)
+// until the log is reopened. A checkpoint whose signature fails (HSM unavailable) is not
+// permanent: the Append that triggered it writes its record durably but returns the signer's
+// error (the caller must refuse), and every later Append first retries the checkpoint and,
+// while that still fails, returns the error without writing anything. So at most
+// `checkpoint_interval` records ever follow the last signed checkpoint, and appends resume by
+// themselves once the HSM signs again.
 //
 // Thread-safety: Append and Close may be called from any number of threads.
 #ifndef ACME_SIGNER_SIGNER_AUDIT_LOG_H_
@@ -78,13 +84,20 @@ class AuditLog {
   // Calls Close() (errors are dropped: call Close() yourself to see them).
   ~AuditLog();
 
-  // Appends `record` and returns once it is durable, with the seq it got. Errors:
-  // FailedPrecondition when the log has failed earlier or is closed; the errno-derived status of
-  // a failed write/fsync, or the signer's error for a failed checkpoint.
+  // Appends `record` and returns once it is durable, with the seq it got. Errors (the caller
+  // must refuse to act on every one of them):
+  //  - FailedPrecondition when the log has failed earlier or is closed;
+  //  - the errno-derived status of a failed write/fsync (the log is then failed);
+  //  - the signer's code (e.g. Unavailable) when the checkpoint this record made due cannot
+  //    be signed: `record` IS durable (message: "record N was written ... not yet covered by
+  //    a signed checkpoint"); or when an earlier owed checkpoint still cannot be signed:
+  //    `record` was NOT written ("this record was not written"). Both are transient.
   absl::StatusOr<uint64_t> Append(const AuditRecord& record);
 
   // Writes a "shutdown" checkpoint (unless the last record is already one), syncs and closes.
-  // Later Appends fail. Idempotent.
+  // Later Appends fail. Idempotent. When the checkpoint cannot be signed, every record is
+  // still made durable and the signer's error is returned; the next Open then signs the tail
+  // with a "startup" checkpoint.
   absl::Status Close();
 
   // The seq and hash of the last record made durable.
@@ -108,9 +121,12 @@ class AuditLog {
   absl::Status Recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Assigns seq/prev/time/hash to `record` (kind already set) and queues its line.
   void QueueLocked(nlohmann::json record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Builds, signs and queues a checkpoint covering everything queued so far.
+  // Builds, signs and queues a checkpoint covering everything queued so far. When signing
+  // fails nothing is queued and the chain head is unchanged.
   absl::Status QueueCheckpointLocked(absl::string_view trigger, nlohmann::json extra)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The checkpoint an Append makes due: "rotate" (then switches files) or "interval".
+  absl::Status QueueDueCheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits until `seq` is durable, leading a group commit when no one else is writing.
   absl::Status WaitDurableLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes and syncs `batches` to the files; runs without mu_ held, by the one leader.
@@ -128,6 +144,8 @@ class AuditLog {
   std::string head_hash_ ABSL_GUARDED_BY(mu_);
   uint64_t since_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
   bool last_queued_is_checkpoint_ ABSL_GUARDED_BY(mu_) = false;
+  // A due checkpoint could not be signed; the next Append signs it before anything else.
+  bool checkpoint_owed_ ABSL_GUARDED_BY(mu_) = false;
   // Bytes in the active file plus queued bytes bound for it.
   uint64_t planned_file_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Batch> pending_ ABSL_GUARDED_BY(mu_);

@@ -39,6 +39,8 @@ class OpenSslJwsSigner : public hsm::JwsSigner {
   // After `signatures` more successful signatures, Sign fails with Unavailable("test token
   // removed"), like a token that went away.
   void FailAfter(int signatures) { fail_after_ = sign_calls_ + signatures; }
+  // Sign succeeds again (undoes FailAfter), like a token that came back.
+  void Recover() { fail_after_ = -1; }
 
  private:
   OpenSslJwsSigner(SslUniquePtr<EVP_PKEY> pkey, std::string alg);

@@ -21,11 +21,11 @@
 #include "absl/strings/str_split.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
-#include "tests/acme/openssl_signers.h"
-#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "signer/audit_verifier.h"
 #include "signer/state_store.h"
+#include "tests/acme/openssl_signers.h"
+#include "tests/testing/status_matchers.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -315,7 +315,7 @@ TEST_F(AuditLogTest, ConcurrentAppendsGetDistinctContiguousSeqs) {
   EXPECT_EQ(report.records - report.checkpoints, static_cast<uint64_t>(kThreads * kPerThread));
 }
 
-TEST_F(AuditLogTest, FailsClosedWhenACheckpointCannotBeSigned) {
+TEST_F(AuditLogTest, UnsignableCheckpointRefusesTheAppendButKeepsItsRecordDurable) {
   OpenSslJwsSigner signer;
   signer.FailAfter(0);
   auto log = AuditLog::Open(Options(/*interval=*/2), &signer);
@@ -324,9 +324,155 @@ TEST_F(AuditLogTest, FailsClosedWhenACheckpointCannotBeSigned) {
   EXPECT_THAT(
       (*log)->Append(Allowed(2)).status(),
       StatusIs(absl::StatusCode::kUnavailable,
-               AllOf(HasSubstr("cannot sign audit checkpoint"), HasSubstr("test token removed"))));
-  EXPECT_THAT((*log)->Append(Allowed(3)).status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("must be reopened")));
+               AllOf(HasSubstr("cannot sign audit checkpoint"), HasSubstr("test token removed"),
+                     HasSubstr("record 2 was written"), HasSubstr("request is refused"))));
+  EXPECT_EQ((*log)->last_seq(), 2u);
+  EXPECT_THAT(Records(path_), SizeIs(2));
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  EXPECT_EQ(report.unsigned_tail, 2u);
+}
+
+TEST_F(AuditLogTest, WhileTheCheckpointCannotBeSignedLaterAppendsAreRefusedAndWriteNothing) {
+  OpenSslJwsSigner signer;
+  signer.FailAfter(0);
+  auto log = AuditLog::Open(Options(/*interval=*/3), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
+  ASSERT_TRUE((*log)->Append(Allowed(2)).ok());
+  ASSERT_FALSE((*log)->Append(Allowed(3)).ok());  // makes the checkpoint due
+  const std::string before = Slurp(path_);
+  // A client retrying through an outage: every attempt retries the checkpoint first.
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_THAT(
+        (*log)->Append(Allowed(100 + i)).status(),
+        StatusIs(
+            absl::StatusCode::kUnavailable,
+            AllOf(HasSubstr("cannot sign audit checkpoint"), HasSubstr("test token removed"),
+                  HasSubstr("3 records after its last signed checkpoint"),
+                  HasSubstr("checkpoint_interval = 3"), HasSubstr("this record was not written"))));
+  }
+  EXPECT_EQ(Slurp(path_), before);
+  EXPECT_EQ((*log)->last_seq(), 3u);
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  EXPECT_EQ(report.unsigned_tail, 3u);
+}
+
+TEST_F(AuditLogTest, AppendsResumeWithTheOwedCheckpointOnceTheSignerIsBack) {
+  OpenSslJwsSigner signer;
+  signer.FailAfter(0);
+  auto log = AuditLog::Open(Options(/*interval=*/2), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
+  ASSERT_FALSE((*log)->Append(Allowed(2)).ok());
+  ASSERT_FALSE((*log)->Append(Allowed(3)).ok());
+
+  signer.Recover();
+  absl::StatusOr<uint64_t> seq = (*log)->Append(Allowed(4));
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_EQ(*seq, 4u);  // 3 is the owed checkpoint; the refused record 3 left no trace
+  ASSERT_TRUE((*log)->Append(Allowed(5)).ok());
+  ASSERT_TRUE((*log)->Close().ok());
+
+  std::vector<nlohmann::json> records = Records(path_);
+  std::vector<std::string> kinds;
+  for (const auto& r : records) {
+    kinds.push_back(r["kind"] == "checkpoint" ? r["trigger"].get<std::string>() : "e");
+  }
+  // 1, 2, owed checkpoint over them, 4, 5, interval checkpoint, no shutdown checkpoint needed.
+  EXPECT_THAT(kinds, ElementsAre("e", "e", "interval", "e", "e", "interval"));
+  EXPECT_EQ(records[2]["count"], 2);
+  EXPECT_EQ(records[2]["prev"], records[1]["hash"]);
+  EXPECT_EQ(records[3]["request"]["order_url"], "https://ca.test/order/4");
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  EXPECT_EQ(report.checkpoints, 2u);
+  EXPECT_EQ(report.unsigned_tail, 0u);
+}
+
+TEST_F(AuditLogTest, AnUnsignableRotateCheckpointIsRetriedAndTheChainCrossesFiles) {
+  OpenSslJwsSigner signer;
+  AuditLogOptions options = Options();
+  options.rotate_bytes = 1500;
+  auto log = AuditLog::Open(options, &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  signer.FailAfter(0);
+  int i = 0;
+  absl::Status status;
+  while (status.ok() && i < 100) status = (*log)->Append(Allowed(i++)).status();
+  ASSERT_THAT(status, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("was written")));
+  EXPECT_EQ((*log)->active_file(), path_);
+  EXPECT_THAT((*log)->Append(Allowed(i++)).status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("was not written")));
+
+  signer.Recover();
+  ASSERT_TRUE((*log)->Append(Allowed(i++)).ok());
+  EXPECT_EQ((*log)->active_file(), path_ + ".1");
+  ASSERT_TRUE((*log)->Close().ok());
+  EXPECT_EQ(Records(path_).back()["trigger"], "rotate");
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  EXPECT_EQ(report.files.size(), 2u);
+}
+
+TEST_F(AuditLogTest, ConcurrentAppendsThroughAnOutageLeaveAVerifiableChain) {
+  OpenSslJwsSigner signer;
+  auto log = AuditLog::Open(Options(/*interval=*/4), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 30;
+  std::atomic<int> refused{0};
+  std::atomic<int> done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::Status status = (*log)->Append(Allowed(i)).status();
+        if (!status.ok()) {
+          EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
+                                       HasSubstr("cannot sign audit checkpoint")));
+          ++refused;
+        }
+        // The token goes away after the first third of all calls and is back after two.
+        const int n = ++done;
+        if (n == kThreads * kPerThread / 3) signer.FailAfter(0);
+        if (n == 2 * kThreads * kPerThread / 3) signer.Recover();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  ASSERT_TRUE((*log)->Close().ok());
+  EXPECT_GT(refused.load(), 0);
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
+  EXPECT_EQ(report.unsigned_tail, 0u);
+}
+
+TEST_F(AuditLogTest, CloseDuringAnOutageKeepsEveryRecordAndTheNextOpenSignsThem) {
+  OpenSslJwsSigner signer;
+  {
+    auto log = AuditLog::Open(Options(), &signer);
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
+    ASSERT_TRUE((*log)->Append(Allowed(2)).ok());
+    signer.FailAfter(0);
+    EXPECT_THAT((*log)->Close(), StatusIs(absl::StatusCode::kUnavailable,
+                                          AllOf(HasSubstr("cannot sign audit checkpoint"),
+                                                HasSubstr("durable and chained up to record 2"),
+                                                HasSubstr("\"startup\" checkpoint"))));
+  }
+  EXPECT_THAT(Records(path_), SizeIs(2));
+  signer.Recover();
+  auto log = AuditLog::Open(Options(), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  std::vector<nlohmann::json> records = Records(path_);
+  ASSERT_THAT(records, SizeIs(3));
+  EXPECT_EQ(records[2]["trigger"], "startup");
+  EXPECT_EQ(records[2]["count"], 2);
+  ASSERT_TRUE((*log)->Close().ok());
+  AuditVerifyReport report = Verify(signer);
+  EXPECT_TRUE(report.ok()) << report.Summary();
 }
 
 TEST_F(AuditLogTest, FailsClosedWhenTheDiskIsFullAndRecoversOnReopen) {
