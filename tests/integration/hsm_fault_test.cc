@@ -8,7 +8,10 @@
 //    agent sees, what the audit log records, that the signer neither dies nor spins, and that
 //    it recovers by itself when the directory comes back;
 //  - SIGTERM in the middle of such an outage: the signer exits without a crash and the audit
-//    log still verifies.
+//    log still verifies;
+//  - a periodic audit checkpoint that falls in such an outage (HsmOutageCheckpointTest, a lab
+//    with audit.checkpoint_every = 4): RPCs are refused while it cannot be signed, the
+//    unsigned tail does not grow, and the signer resumes by itself once the token is back.
 // One SignerLab serves the whole suite; every test leaves the signer running with the right
 // PIN and the token in place.
 #include <signal.h>
@@ -83,6 +86,27 @@ long CpuTicks(pid_t pid) {
   return utime + stime;
 }
 
+// The lab token's directory in SoftHSM2's token dir (SoftHSM2 names it by a UUID; the token's
+// label is stored in its token.object).
+std::string TokenDirOf(const testing::SignerLab& lab) {
+  absl::StatusOr<std::string> dir = testing::SoftHsmDir();
+  EXPECT_TRUE(dir.ok()) << dir.status();
+  if (!dir.ok()) return "";
+  for (const auto& entry : std::filesystem::directory_iterator(*dir + "/tokens")) {
+    if (absl::StrContains(Slurp(entry.path() / "token.object"), lab.token().label)) {
+      return entry.path();
+    }
+  }
+  ADD_FAILURE() << "no SoftHSM2 directory holds token " << lab.token().label;
+  return "";
+}
+
+// Where a test moves the token directory: out of SoftHSM2's token dir, not beside the
+// original, because SoftHSM2 takes any directory in its token dir for a token.
+std::string AwayPathOf(const testing::SignerLab& lab) {
+  return absl::StrCat(lab.dir(), "/", lab.token().label, ".token-away");
+}
+
 class HsmFaultTest : public testing::SignerLabSuite<HsmFaultTest> {
  protected:
   // Every test leaves the right PIN, the original config and the token directory in place,
@@ -103,20 +127,7 @@ class HsmFaultTest : public testing::SignerLabSuite<HsmFaultTest> {
     }
   }
 
-  // The lab token's directory in SoftHSM2's token dir (SoftHSM2 names it by a UUID; the
-  // token's label is stored in its token.object).
-  static std::string TokenDir() {
-    absl::StatusOr<std::string> dir = testing::SoftHsmDir();
-    EXPECT_TRUE(dir.ok()) << dir.status();
-    if (!dir.ok()) return "";
-    for (const auto& entry : std::filesystem::directory_iterator(*dir + "/tokens")) {
-      if (absl::StrContains(Slurp(entry.path() / "token.object"), lab().token().label)) {
-        return entry.path();
-      }
-    }
-    ADD_FAILURE() << "no SoftHSM2 directory holds token " << lab().token().label;
-    return "";
-  }
+  static std::string TokenDir() { return TokenDirOf(lab()); }
 
   static int ObjectFiles(const std::string& token_dir) {
     int n = 0;
@@ -143,8 +154,7 @@ class HsmFaultTest : public testing::SignerLabSuite<HsmFaultTest> {
     ASSERT_TRUE(lab().WriteRawConfig(changed).ok());
   }
 
-  // Moves the token directory out of SoftHSM2's token dir (TearDown moves it back). Out of
-  // it, not beside the original: SoftHSM2 takes any directory in its token dir for a token.
+  // Moves the token directory out of SoftHSM2's token dir (TearDown moves it back).
   void RemoveTokenDir() {
     moved_token_dir_ = TokenDir();
     ASSERT_FALSE(moved_token_dir_.empty());
@@ -154,9 +164,7 @@ class HsmFaultTest : public testing::SignerLabSuite<HsmFaultTest> {
     ASSERT_EQ(::rename(AwayPath().c_str(), moved_token_dir_.c_str()), 0) << errno;
     moved_token_dir_.clear();
   }
-  static std::string AwayPath() {
-    return absl::StrCat(lab().dir(), "/", lab().token().label, ".token-away");
-  }
+  static std::string AwayPath() { return AwayPathOf(lab()); }
 
   // The audit records after the first `skip`, for RPC `rpc`.
   static std::vector<nlohmann::json> AuditRecordsFor(size_t skip, absl::string_view rpc) {
@@ -306,8 +314,8 @@ TEST_F(HsmFaultTest, SigtermDuringAnHsmOutageExitsWithoutCrashAndTheAuditLogVeri
   EXPECT_EQ(*exit_code, 1) << lab().SignerLogTail();
   const std::string log = lab().SignerLog().substr(log_before);
   EXPECT_THAT(log, AllOf(HasSubstr("SIGTERM"), HasSubstr("cannot sign audit checkpoint"),
-                         HasSubstr("is unavailable"), Not(HasSubstr("AddressSanitizer")),
-                         Not(HasSubstr("runtime error"))));
+                         HasSubstr("is unavailable"), HasSubstr("\"startup\" checkpoint"),
+                         Not(HasSubstr("AddressSanitizer")), Not(HasSubstr("runtime error"))));
   // Every record is on disk and chained; `audit verify` needs no HSM.
   ExpectAuditVerifies();
 
@@ -324,6 +332,116 @@ TEST_F(HsmFaultTest, SigtermDuringAnHsmOutageExitsWithoutCrashAndTheAuditLogVeri
     startup_checkpoint |= record.value("trigger", "") == "startup";
   }
   EXPECT_TRUE(startup_checkpoint);
+}
+
+// A lab whose audit log signs a checkpoint every 4 records, so one falls inside an outage.
+class HsmOutageCheckpointTest : public testing::SignerLabSuite<HsmOutageCheckpointTest> {
+ protected:
+  static constexpr int kCheckpointEvery = 4;
+
+  static testing::SignerLab::Options LabOptions() {
+    testing::SignerLab::Options options;
+    options.checkpoint_every = kCheckpointEvery;
+    return options;
+  }
+
+  void TearDown() override {
+    if (!lab_started()) return;
+    if (token_away_) {
+      ASSERT_EQ(::rename(AwayPathOf(lab()).c_str(), token_dir_.c_str()), 0) << errno;
+      token_away_ = false;
+    }
+  }
+
+  void RemoveTokenDir() {
+    token_dir_ = TokenDirOf(lab());
+    ASSERT_FALSE(token_dir_.empty());
+    ASSERT_EQ(::rename(token_dir_.c_str(), AwayPathOf(lab()).c_str()), 0) << errno;
+    token_away_ = true;
+  }
+  void RestoreTokenDir() {
+    ASSERT_EQ(::rename(AwayPathOf(lab()).c_str(), token_dir_.c_str()), 0) << errno;
+    token_away_ = false;
+  }
+
+  // Event records after the last checkpoint in the live log.
+  static int UnsignedTail(const std::vector<nlohmann::json>& records) {
+    int tail = 0;
+    for (const nlohmann::json& record : records) {
+      tail = record.value("kind", "") == "checkpoint" ? 0 : tail + 1;
+    }
+    return tail;
+  }
+
+  std::string token_dir_;
+  bool token_away_ = false;
+};
+
+TEST_F(HsmOutageCheckpointTest,
+       CheckpointDuringAnOutageRefusesCallsUntilTheTokenIsBackThenResumes) {
+  std::unique_ptr<agent::SignerClient> client = Client("web1");
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->GetAccount().ok());
+  const pid_t pid = lab().signer_pid();
+
+  RemoveTokenDir();
+  // GetAccount needs no HSM operation, so it keeps succeeding until its own audit record
+  // makes the checkpoint due: that one record is written, but the call is refused.
+  const int before_due = kCheckpointEvery - 1 - UnsignedTail(AuditRecords());
+  ASSERT_GE(before_due, 0);
+  for (int i = 0; i < before_due; ++i) {
+    absl::Status status = client->GetAccount().status();
+    ASSERT_TRUE(status.ok()) << status;
+  }
+  absl::Status due = client->GetAccount().status();
+  EXPECT_EQ(due.code(), absl::StatusCode::kUnavailable) << due;
+  EXPECT_THAT(
+      due.message(),
+      AllOf(HasSubstr("the audit log cannot be written"), HasSubstr("cannot sign audit checkpoint"),
+            HasSubstr(absl::StrCat("HSM token ", lab().token().label, " is unavailable")),
+            HasSubstr("was written"), HasSubstr("request is refused")))
+      << due;
+  const std::vector<nlohmann::json> at_due = AuditRecords();
+  EXPECT_EQ(UnsignedTail(at_due), kCheckpointEvery);
+
+  // Clients retrying through the outage, with and without HSM operations: refused, nothing
+  // is written, the unsigned tail stays at checkpoint_every.
+  for (int i = 0; i < 3; ++i) {
+    absl::Status account = client->GetAccount().status();
+    EXPECT_EQ(account.code(), absl::StatusCode::kUnavailable) << account;
+    EXPECT_THAT(account.message(),
+                AllOf(HasSubstr("cannot sign audit checkpoint"),
+                      HasSubstr("this record was not written"), HasSubstr("resume by themselves")))
+        << account;
+    absl::Status order = client->CreateOrder({"web1.example.test"}, "").status();
+    EXPECT_EQ(order.code(), absl::StatusCode::kUnavailable) << order;
+  }
+  EXPECT_EQ(AuditRecords().size(), at_due.size());
+  // `audit verify` needs no HSM: what was written during the outage is a valid chain.
+  ExpectAuditVerifies();
+
+  // The token layer reinitializes the module at most once a second; let that interval pass
+  // since the last refused call, so the first call after the restore finds the token.
+  absl::SleepFor(absl::Milliseconds(1500));
+  RestoreTokenDir();
+  absl::StatusOr<pb::Order> order = client->CreateOrder({"web1.example.test"}, "");
+  ASSERT_TRUE(order.ok()) << order.status() << "\n" << lab().SignerLogTail();
+  EXPECT_FALSE(order->url().empty());
+  EXPECT_TRUE(client->GetAccount().ok());
+  EXPECT_EQ(lab().signer_pid(), pid) << "the signer was restarted";
+  EXPECT_EQ(::kill(pid, 0), 0);
+
+  // The owed checkpoint comes right after the record that made it due and covers exactly
+  // checkpoint_every records; the calls after the restore follow it.
+  std::vector<nlohmann::json> records = AuditRecords();
+  ASSERT_GT(records.size(), at_due.size() + 1);
+  const nlohmann::json& checkpoint = records[at_due.size()];
+  EXPECT_EQ(checkpoint.value("kind", ""), "checkpoint") << checkpoint;
+  EXPECT_EQ(checkpoint.value("trigger", ""), "interval") << checkpoint;
+  EXPECT_EQ(checkpoint.value("count", 0), kCheckpointEvery) << checkpoint;
+  EXPECT_EQ(checkpoint.value("prev", ""), at_due.back().value("hash", ""));
+  EXPECT_EQ(records[at_due.size() + 1].value("rpc", ""), "CreateOrder");
+  ExpectAuditVerifies();
 }
 
 }  // namespace
