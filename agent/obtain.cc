@@ -86,8 +86,11 @@ absl::Status CheckPendingVersion(const LineageStore& store, const std::string& l
     return absl::FailedPreconditionError("it is for other names");
   }
   if (info.not_after <= absl::Now()) return absl::FailedPreconditionError("it has expired");
+  // Expiry has one-second resolution: a renewal forced right after an issuance expires in the
+  // same second as the live certificate, and is still the later one (a higher version, another
+  // serial). Only an older expiry, or the live certificate itself, is refused.
   if (absl::StatusOr<CertificateInfo> live = store.ReadCurrentCertificate(lineage);
-      live.ok() && info.not_after <= live->not_after) {
+      live.ok() && (info.not_after < live->not_after || info.serial_hex == live->serial_hex)) {
     return absl::FailedPreconditionError("it is not newer than the live certificate");
   }
   return absl::OkStatus();
