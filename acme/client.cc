@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "acme/digest.h"
@@ -247,7 +248,13 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
         // The nonce never reached the CA: it is still good for the next request.
         nonces_.Put(nonce);
         if (jws.ok()) return absl::InternalError(absl::StrCat(context, ": ", usable.message()));
-        return absl::Status(usable.code(), absl::StrCat(context, ": ", usable.message()));
+        // Keep the hook's payloads: they say where the refusal came from (the agent maps a
+        // signer's refusal to its own exit code).
+        absl::Status refused(usable.code(), absl::StrCat(context, ": ", usable.message()));
+        usable.ForEachPayload([&refused](absl::string_view type, const absl::Cord& value) {
+          refused.SetPayload(type, value);
+        });
+        return refused;
       }
       body = *std::move(jws);
     } else {

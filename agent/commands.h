@@ -23,7 +23,9 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitDenied = 3;
 inline constexpr int kExitUnreachable = 4;
 
-// The exit code for a failed operation's status.
+// The exit code for a failed operation's status: kExitDenied / kExitUnreachable only for
+// statuses the signer client marked as the signer's (IsFromSigner in agent/signer_client.h),
+// everything local (files, locks, the CA in direct mode) is kExitFailure.
 int ExitCodeFor(const absl::Status& status);
 
 // Adds the options every subcommand takes: --config, --config-dir, --quiet, --json,

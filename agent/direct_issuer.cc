@@ -146,10 +146,9 @@ absl::StatusOr<std::vector<ToSolve>> ChallengesToSolve(acme::AcmeClient& client,
   return to_solve;
 }
 
-// The issuance itself; `signer_failure` keeps the last failed SignJws (see IssueDirect).
+// The issuance itself.
 absl::StatusOr<IssuedChain> Issue(SignerClient& signer, ChallengeSolver& solver,
-                                  const RelayIssueOptions& options, const std::string& ca_bundle,
-                                  absl::Status& signer_failure) {
+                                  const RelayIssueOptions& options, const std::string& ca_bundle) {
   if (options.domains.empty()) return absl::InvalidArgumentError("no --domain given");
   ASSIGN_OR_RETURN(pb::GetAccountResponse account, signer.GetAccount());
   if (account.account_jwk().empty()) {
@@ -183,16 +182,13 @@ absl::StatusOr<IssuedChain> Issue(SignerClient& signer, ChallengeSolver& solver,
   client_options.directory_url = account.directory_url();
   client_options.account_url = account.account_url();
   client_options.remote_kid_jws =
-      [&signer, &sign_calls, &signer_failure](
+      [&signer, &sign_calls](
           absl::string_view url, absl::string_view payload, absl::string_view nonce,
           absl::string_view order_url_hint) -> absl::StatusOr<std::string> {
     ++sign_calls;
     absl::StatusOr<pb::SignJwsResponse> signed_jws = signer.SignJws(
         std::string(url), std::string(payload), std::string(nonce), std::string(order_url_hint));
-    if (!signed_jws.ok()) {
-      signer_failure = signed_jws.status();
-      return signed_jws.status();
-    }
+    if (!signed_jws.ok()) return signed_jws.status();
     return signed_jws->flattened_json();
   };
   ASSIGN_OR_RETURN(std::unique_ptr<acme::AcmeClient> client,
@@ -293,17 +289,9 @@ absl::StatusOr<IssuedChain> Issue(SignerClient& signer, ChallengeSolver& solver,
 absl::StatusOr<IssuedChain> IssueDirect(SignerClient& signer, ChallengeSolver& solver,
                                         const RelayIssueOptions& options,
                                         const std::string& ca_bundle) {
-  absl::Status signer_failure;
-  absl::StatusOr<IssuedChain> issued = Issue(signer, solver, options, ca_bundle, signer_failure);
-  // The ACME client adds what it was doing to a failed SignJws, in a new status without the
-  // signer's mark; put the mark back when the error is that refusal (same code, its message),
-  // so a policy refusal in direct mode exits 3 as in relay mode.
-  if (!issued.ok() && !signer_failure.ok() && !IsFromSigner(issued.status()) &&
-      issued.status().code() == signer_failure.code() &&
-      absl::StrContains(issued.status().message(), signer_failure.message())) {
-    return MarkFromSigner(issued.status());
-  }
-  return issued;
+  // A refused SignJws keeps the signer's mark through the ACME client (it copies the hook's
+  // payloads), so a policy refusal in direct mode exits 3 as in relay mode.
+  return Issue(signer, solver, options, ca_bundle);
 }
 
 }  // namespace acme_signer::agent

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "acme/client.h"
 #include "acme/jwk.h"
@@ -179,12 +180,15 @@ TEST_F(ClientRemoteSigningTest, AHookRefusalKeepsItsCodeNamesTheStepAndSparesThe
   http_.AddJson(200, kPendingOrder);
   auto client = MakeClient();
   hook_error_ = absl::PermissionDeniedError("agent web1 may not order evil.test");
+  hook_error_.SetPayload("acme-signer/origin", absl::Cord("signer"));
   NewOrderOptions new_order;
   new_order.identifiers = {{"dns", "evil.test"}};
-  EXPECT_THAT(client->CreateOrder(new_order),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       AllOf(HasSubstr("creating an order for evil.test"),
-                             HasSubstr("agent web1 may not order evil.test"))));
+  absl::Status refused = client->CreateOrder(new_order).status();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kPermissionDenied,
+                                AllOf(HasSubstr("creating an order for evil.test"),
+                                      HasSubstr("agent web1 may not order evil.test"))));
+  // The hook's payloads (where the refusal came from) survive the added context.
+  EXPECT_EQ(refused.GetPayload("acme-signer/origin"), absl::Cord("signer"));
   EXPECT_EQ(http_.requests().size(), 2u);  // directory and HEAD; nothing was POSTed
   // The unused nonce is used by the next request, without another HEAD.
   hook_error_ = absl::OkStatus();
