@@ -121,6 +121,12 @@ absl::StatusOr<IssuedChain> IssueThroughSigner(SignerClient& signer, ChallengeSo
       RETURN_IF_ERROR(signer.AnswerChallenge(challenge->url()).status());
     }
     ASSIGN_OR_RETURN(order, signer.GetOrder(order.url()));
+    // Wait inside the solver's scope: the CA validates asynchronously after the answer, so
+    // the responder (or webroot file, or DNS record) must stay up until the order leaves
+    // `pending`. Cleaning up here made a slow validator find nothing (connection refused).
+    ASSIGN_OR_RETURN(order,
+                     WaitWhile(signer, order, pb::ORDER_STATUS_PENDING, options.validation_timeout,
+                               "waiting for validation", options));
   }
   // Also without challenges of ours: a CA may still be checking pre-validated names.
   ASSIGN_OR_RETURN(order, WaitWhile(signer, order, pb::ORDER_STATUS_PENDING,

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -354,8 +355,18 @@ absl::Status PebbleEnv::StartProcesses() {
   RETURN_IF_ERROR(WaitUntilReady(&challtestsrv_pid_, "pebble-challtestsrv", challtestsrv_log_,
                                  deadline, [management] { return CanConnect(management); }));
 
+  // An extra_env entry replaces the default of the same name: appending a second
+  // PEBBLE_VA_NOSLEEP would be ignored, since Go's getenv returns the first one.
   std::vector<std::pair<std::string, std::string>> env = {{"PEBBLE_VA_NOSLEEP", "1"}};
-  env.insert(env.end(), extra_env_.begin(), extra_env_.end());
+  for (const auto& [name, value] : extra_env_) {
+    auto same =
+        std::find_if(env.begin(), env.end(), [&](const auto& e) { return e.first == name; });
+    if (same != env.end()) {
+      same->second = value;
+    } else {
+      env.emplace_back(name, value);
+    }
+  }
   Spawn pebble{{FindOnPath("pebble"), "-config", config_path_, "-dnsserver",
                 absl::StrCat("127.0.0.1:", dns_port_)},
                EnvironmentWith(env)};

@@ -55,7 +55,9 @@ class PebbleEnv {
     std::string eab_hmac_key_b64url;
     // Extra environment for Pebble, e.g. {"PEBBLE_WFE_NONCEREJECT", "0"},
     // {"PEBBLE_AUTHZREUSE", "100"}. Pebble's own defaults apply otherwise (it rejects ~5% of
-    // nonces by default, which exercises badNonce retries).
+    // nonces by default, which exercises badNonce retries). An entry replaces the fixture's
+    // PEBBLE_VA_NOSLEEP=1: {"PEBBLE_VA_NOSLEEP", ""} with {"PEBBLE_VA_SLEEPTIME", "N"} makes
+    // the VA wait a random 0..N-1 s before each validation, like a slow real CA.
     std::vector<std::pair<std::string, std::string>> extra_env;
     absl::Duration startup_timeout = absl::Seconds(30);
   };
