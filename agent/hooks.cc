@@ -111,6 +111,13 @@ absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::strin
     }
   }
 
+  // posix_spawn reports a shell that cannot be executed only where it can spawn with vfork
+  // semantics; elsewhere (e.g. under valgrind) the child just exits 127. Check first, so a
+  // misconfigured shell is always named as such.
+  if (::access(std::string(options.shell).c_str(), X_OK) != 0) {
+    return ErrnoStatus(errno, absl::StrCat(hook_name, ": cannot run ", options.shell));
+  }
+
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "cannot create pipe");
   UniqueFd out_read(out_pipe[0]), out_write(out_pipe[1]);
