@@ -46,7 +46,10 @@ TEST(AgentConfigTest, ShippedExampleParses) {
   ASSERT_THAT(config, IsOk());
   EXPECT_EQ(config->defaults.authenticator, Authenticator::kWebroot);
   EXPECT_EQ(config->defaults.webroot_path, "/var/www/html");
-  EXPECT_EQ(config->defaults.deploy_hook, "systemctl reload nginx");
+  // The agent runs unprivileged: its post hook asks acme-agent-reload.path (root) to reload.
+  EXPECT_EQ(config->defaults.deploy_hook, "");
+  EXPECT_EQ(config->defaults.post_hook,
+            "test -z \"$RENEWED_DOMAINS\" || touch /var/lib/acme-agent/reload-request");
   EXPECT_EQ(config->identity.key, "/etc/acme-agent/identity/agent.key");
 }
 
