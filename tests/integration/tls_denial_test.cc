@@ -53,6 +53,7 @@
 #include "signer/agent_ca.h"
 #include "signer/config.h"
 #include "tests/testing/signer_lab.h"
+#include "tests/testing/signer_lab_suite.h"
 #include "tests/testing/softhsm_token.h"
 
 namespace acme_signer {
@@ -284,49 +285,18 @@ absl::StatusOr<agent::SignerConnection> IssueFromRealAgentCa(
   return connection;
 }
 
-class TlsDenialTest : public ::testing::Test {
+class TlsDenialTest : public testing::SignerLabSuite<TlsDenialTest> {
  protected:
-  static void SetUpTestSuite() {
-    if (!SignerLab::ToolsAvailable().ok()) return;  // SetUp skips or fails per test.
+  static SignerLab::Options LabOptions() {
     SignerLab::Options options;
     options.agents = SuiteAgents();
     options.enroll = {"web1", "web3"};
-    absl::StatusOr<std::unique_ptr<SignerLab>> lab = SignerLab::Start(options);
-    if (lab.ok()) {
-      lab_ = lab->release();
-    } else {
-      lab_error_ = new absl::Status(lab.status());
-    }
-  }
-
-  static void TearDownTestSuite() {
-    delete lab_;
-    lab_ = nullptr;
-    delete lab_error_;
-    lab_error_ = nullptr;
-  }
-
-  void SetUp() override {
-    ACME_SIGNER_REQUIRE_SIGNER_LAB_TOOLS();
-    ASSERT_EQ(lab_error_, nullptr) << *lab_error_;
-    ASSERT_NE(lab_, nullptr);
-    ASSERT_TRUE(lab_->signer_running()) << lab_->SignerLogTail();
-  }
-
-  static SignerLab& lab() { return *lab_; }
-
-  static std::vector<nlohmann::json> AuditRecords() {
-    absl::StatusOr<std::vector<nlohmann::json>> records = lab_->ReadAuditRecords();
-    EXPECT_TRUE(records.ok()) << records.status();
-    return records.ok() ? *std::move(records) : std::vector<nlohmann::json>();
+    return options;
   }
 
   static std::string Web1Uri() {
-    return absl::StrCat("spiffe://", lab_->trust_domain(), "/agent/web1");
+    return absl::StrCat("spiffe://", lab().trust_domain(), "/agent/web1");
   }
-
-  static inline SignerLab* lab_ = nullptr;
-  static inline absl::Status* lab_error_ = nullptr;
 };
 
 TEST_F(TlsDenialTest, SelfSignedCertificateWithAnAgentUriFailsTheHandshake) {
