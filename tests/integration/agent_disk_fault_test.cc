@@ -58,6 +58,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/child_process.h"
 #include "tests/testing/signer_lab.h"
 #include "tests/testing/signer_lab_suite.h"
 
@@ -312,15 +313,7 @@ absl::Status ChownTree(const std::string& dir, uid_t uid, gid_t gid) {
 // ---------------------------------------------------------------------------------------------
 // Running acme-agent.
 
-struct AgentResult {
-  int exit_code = -1;  // 128 + signal when a signal ended it; -1 when it could not run
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const AgentResult& r) {
-  return os << "exit " << r.exit_code << "\n--- stdout:\n" << r.out << "\n--- stderr:\n" << r.err;
-}
+using AgentResult = testing::ChildResult;
 
 // Where and how the agent child runs; everything is prepared before fork().
 struct Confinement {
@@ -332,86 +325,30 @@ struct Confinement {
 
 AgentResult RunProcess(const std::vector<std::string>& args, const std::string& scratch_dir,
                        const Confinement& confinement) {
-  static std::atomic<int> count{0};
-  const int n = count++;
-  const std::string out_path = absl::StrCat(scratch_dir, "/run-", n, ".out");
-  const std::string err_path = absl::StrCat(scratch_dir, "/run-", n, ".err");
-  AgentResult result;
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
-  for (const std::string& e : confinement.extra_env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (in < 0 || out < 0 || err < 0) {
-    result.err = absl::StrCat("cannot open capture files: ", std::strerror(errno));
-    for (int fd : {in, out, err}) {
-      if (fd >= 0) ::close(fd);
-    }
-    return result;
-  }
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Async-signal-safe calls only: the test process may have other threads.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(127);
+  testing::ChildOptions options;
+  options.scratch_dir = scratch_dir;
+  options.timeout = kAgentTimeout;
+  options.extra_env = confinement.extra_env;
+  // In the child: async-signal-safe calls only.
+  options.before_exec = [&confinement] {
     if (confinement.mount_ns_fd >= 0 && ::setns(confinement.mount_ns_fd, CLONE_NEWNS) != 0) {
-      ::_exit(126);
+      return false;
     }
     if (confinement.file_size_limit.has_value()) {
       ::signal(SIGXFSZ, SIG_IGN);  // kept across execve: write() then fails with EFBIG
       const rlimit limit{*confinement.file_size_limit, *confinement.file_size_limit};
-      if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(126);
+      if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return false;
     }
     if (confinement.uid.has_value()) {
       const gid_t group = static_cast<gid_t>(*confinement.uid);
       if (::setgroups(0, nullptr) != 0 || ::setresgid(group, group, group) != 0 ||
           ::setresuid(*confinement.uid, *confinement.uid, *confinement.uid) != 0) {
-        ::_exit(126);
+        return false;
       }
     }
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
-  }
-  ::close(in);
-  ::close(out);
-  ::close(err);
-  if (pid < 0) {
-    result.err = absl::StrCat("fork: ", std::strerror(errno));
-    return result;
-  }
-  const absl::Time deadline = absl::Now() + kAgentTimeout;
-  int wait_status = 0;
-  while (true) {
-    const pid_t r = ::waitpid(pid, &wait_status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) {
-      result.err = absl::StrCat("waitpid: ", std::strerror(errno), "\n");
-      return result;
-    }
-    if (absl::Now() >= deadline) {
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
-      }
-      result.err = "[killed: ran longer than the test's timeout]\n";
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  if (WIFEXITED(wait_status)) result.exit_code = WEXITSTATUS(wait_status);
-  if (WIFSIGNALED(wait_status)) result.exit_code = 128 + WTERMSIG(wait_status);
-  result.out = FileOrEmpty(out_path);
-  result.err += FileOrEmpty(err_path);
-  ::unlink(out_path.c_str());
-  ::unlink(err_path.c_str());
-  return result;
+    return true;
+  };
+  return testing::RunChild(args, options);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/child_process.h"
 #include "tests/testing/signer_lab.h"
 #include "tests/testing/signer_lab_suite.h"
 
@@ -213,82 +214,7 @@ std::string ShellQuote(absl::string_view s) {
 // ---------------------------------------------------------------------------------------------
 // Running acme-agent.
 
-struct AgentResult {
-  int exit_code = -1;  // 128 + signal when a signal ended it; -1 when it could not run
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const AgentResult& r) {
-  return os << "exit " << r.exit_code << "\n--- stdout:\n" << r.out << "\n--- stderr:\n" << r.err;
-}
-
-// Runs `argv` (argv[0] an absolute path) with stdin /dev/null and stdout/stderr captured in
-// files under `scratch_dir`; kills it after `timeout`.
-AgentResult RunProcess(const std::vector<std::string>& args, const std::string& scratch_dir,
-                       absl::Duration timeout) {
-  static std::atomic<int> count{0};
-  const int n = count++;
-  const std::string out_path = absl::StrCat(scratch_dir, "/run-", n, ".out");
-  const std::string err_path = absl::StrCat(scratch_dir, "/run-", n, ".err");
-  AgentResult result;
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (in < 0 || out < 0 || err < 0) {
-    result.err = absl::StrCat("cannot open capture files: ", std::strerror(errno));
-    for (int fd : {in, out, err}) {
-      if (fd >= 0) ::close(fd);
-    }
-    return result;
-  }
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls: the test process may have other threads.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(127);
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
-    ::execve(argv[0], argv.data(), environ);
-    ::_exit(127);
-  }
-  ::close(in);
-  ::close(out);
-  ::close(err);
-  if (pid < 0) {
-    result.err = absl::StrCat("fork: ", std::strerror(errno));
-    return result;
-  }
-  const absl::Time deadline = absl::Now() + timeout;
-  int wait_status = 0;
-  while (true) {
-    const pid_t r = ::waitpid(pid, &wait_status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) {
-      result.err = absl::StrCat("waitpid: ", std::strerror(errno), "\n");
-      return result;
-    }
-    if (absl::Now() >= deadline) {
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
-      }
-      result.err = "[killed: ran longer than the test's timeout]\n";
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  if (WIFEXITED(wait_status)) result.exit_code = WEXITSTATUS(wait_status);
-  if (WIFSIGNALED(wait_status)) result.exit_code = 128 + WTERMSIG(wait_status);
-  result.out = FileOrEmpty(out_path);
-  result.err += FileOrEmpty(err_path);
-  ::unlink(out_path.c_str());
-  ::unlink(err_path.c_str());
-  return result;
-}
+using AgentResult = testing::ChildResult;
 
 // ---------------------------------------------------------------------------------------------
 // A static file server for --webroot: answers GET /.well-known/acme-challenge/<token> with the
@@ -474,7 +400,10 @@ class AgentE2eTest : public testing::SignerLabSuite<AgentE2eTest> {
     std::vector<std::string> argv = {ACME_AGENT_BIN, std::string(command), "--config",
                                      config_path()};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunProcess(argv, dir(), kAgentTimeout);
+    testing::ChildOptions options;
+    options.scratch_dir = dir();
+    options.timeout = kAgentTimeout;
+    return testing::RunChild(argv, options);
   }
 
   static std::vector<std::string> Standalone() {
