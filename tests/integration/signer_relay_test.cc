@@ -39,6 +39,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/testing/signer_lab.h"
 #include "tests/testing/signer_lab_suite.h"
+#include "tests/testing/test_identities.h"
 
 namespace acme_signer {
 namespace {
@@ -115,86 +116,14 @@ std::string VerifyChain(const std::vector<SslUniquePtr<X509>>& chain, absl::stri
 }
 
 // A client identity from a CA the signer never saw, with the URI SAN a real agent has:
-// the key is P-256, the CA is self-signed, the leaf has clientAuth.
-struct ForeignIdentity {
-  std::string cert_pem;  // leaf then CA
-  std::string key_pem;
-};
-
-std::string PemOf(X509* cert) {
-  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(bio.get(), cert);
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
+// the key is P-256, the CA is self-signed (and named like the real agent CA), the leaf has
+// clientAuth.
+std::optional<testing::TestIdentity> MakeForeignIdentity(absl::string_view uri) {
+  return testing::MakeIdentityFromTestCa(uri, "acme-signer agent CA dept.example", -3600,
+                                         24 * 3600);
 }
 
-SslUniquePtr<X509> MakeCertificate(EVP_PKEY* subject_key, absl::string_view subject_cn,
-                                   X509* issuer, EVP_PKEY* issuer_key,
-                                   const std::vector<std::pair<int, std::string>>& extensions) {
-  SslUniquePtr<X509> cert(X509_new());
-  X509_set_version(cert.get(), X509_VERSION_3);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 4242);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
-  X509_set_pubkey(cert.get(), subject_key);
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(
-      name, "CN", MBSTRING_ASC,
-      reinterpret_cast<const unsigned char*>(std::string(subject_cn).c_str()), -1, -1, 0);
-  X509* signer = issuer != nullptr ? issuer : cert.get();
-  X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, signer, cert.get(), nullptr, nullptr, 0);
-  for (const auto& [nid, value] : extensions) {
-    SslUniquePtr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
-    if (ext == nullptr || X509_add_ext(cert.get(), ext.get(), -1) != 1) return nullptr;
-  }
-  if (X509_sign(cert.get(), issuer_key, EVP_sha256()) == 0) return nullptr;
-  return cert;
-}
-
-std::optional<ForeignIdentity> MakeForeignIdentity(absl::string_view uri) {
-  SslUniquePtr<EVP_PKEY> ca_key(EVP_EC_gen("P-256"));
-  SslUniquePtr<EVP_PKEY> leaf_key(EVP_EC_gen("P-256"));
-  if (ca_key == nullptr || leaf_key == nullptr) return std::nullopt;
-  SslUniquePtr<X509> ca = MakeCertificate(
-      ca_key.get(), "acme-signer agent CA dept.example", nullptr, ca_key.get(),
-      {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign"}});
-  if (ca == nullptr) return std::nullopt;
-  SslUniquePtr<X509> leaf = MakeCertificate(leaf_key.get(), "web1", ca.get(), ca_key.get(),
-                                            {{NID_basic_constraints, "critical,CA:FALSE"},
-                                             {NID_key_usage, "critical,digitalSignature"},
-                                             {NID_ext_key_usage, "clientAuth"},
-                                             {NID_subject_alt_name, absl::StrCat("URI:", uri)}});
-  if (leaf == nullptr) return std::nullopt;
-  ForeignIdentity identity;
-  identity.cert_pem = absl::StrCat(PemOf(leaf.get()), PemOf(ca.get()));
-  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PrivateKey(bio.get(), leaf_key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  identity.key_pem.assign(data, static_cast<size_t>(len));
-  return identity;
-}
-
-// GetAccount over a channel with the given TLS client credentials (none when cert is empty).
-grpc::Status RawGetAccount(const testing::SignerLab& lab, const std::string& cert_pem,
-                           const std::string& key_pem) {
-  grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = *ReadFile(lab.agent_ca_path());
-  ssl.pem_cert_chain = cert_pem;
-  ssl.pem_private_key = key_pem;
-  grpc::ChannelArguments args;
-  args.SetSslTargetNameOverride("127.0.0.1");
-  auto channel = grpc::CreateCustomChannel(lab.signer_address(), grpc::SslCredentials(ssl), args);
-  auto stub = pb::Signer::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  pb::GetAccountResponse response;
-  return stub->GetAccount(&context, pb::GetAccountRequest(), &response);
-}
+using testing::RawGetAccount;
 
 // The audit records with this rpc, agent and decision whose reason contains `reason_part`.
 std::vector<nlohmann::json> Matching(const std::vector<nlohmann::json>& records,
@@ -366,7 +295,7 @@ TEST_F(SignerRelayTest, ClientWithoutCertificateFailsTheHandshakeAndCannotBeAudi
 }
 
 TEST_F(SignerRelayTest, CertificateFromAnotherCaWithTheRightAgentUriFailsTheHandshake) {
-  std::optional<ForeignIdentity> foreign =
+  std::optional<testing::TestIdentity> foreign =
       MakeForeignIdentity(absl::StrCat("spiffe://", lab().trust_domain(), "/agent/web1"));
   ASSERT_TRUE(foreign.has_value());
   const size_t before = AuditRecords().size();

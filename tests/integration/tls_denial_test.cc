@@ -54,6 +54,7 @@
 #include "signer/config.h"
 #include "tests/testing/signer_lab.h"
 #include "tests/testing/signer_lab_suite.h"
+#include "tests/testing/test_identities.h"
 #include "tests/testing/softhsm_token.h"
 
 namespace acme_signer {
@@ -74,86 +75,13 @@ std::vector<testing::LabAgentPolicy> SuiteAgents() {
   return agents;
 }
 
-std::string PemOf(X509* cert) {
-  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(bio.get(), cert);
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
-}
-
-std::string KeyPemOf(EVP_PKEY* key) {
-  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
-}
-
-// A certificate for `subject_key`, valid from `not_before` to `not_after` seconds from now,
-// signed by `issuer` (self-signed when null) with `issuer_key`.
-SslUniquePtr<X509> MakeCertificate(EVP_PKEY* subject_key, absl::string_view subject_cn,
-                                   X509* issuer, EVP_PKEY* issuer_key, long not_before,
-                                   long not_after,
-                                   const std::vector<std::pair<int, std::string>>& extensions) {
-  SslUniquePtr<X509> cert(X509_new());
-  X509_set_version(cert.get(), X509_VERSION_3);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 4343);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), not_before);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), not_after);
-  X509_set_pubkey(cert.get(), subject_key);
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(
-      name, "CN", MBSTRING_ASC,
-      reinterpret_cast<const unsigned char*>(std::string(subject_cn).c_str()), -1, -1, 0);
-  X509* signer = issuer != nullptr ? issuer : cert.get();
-  X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, signer, cert.get(), nullptr, nullptr, 0);
-  for (const auto& [nid, value] : extensions) {
-    SslUniquePtr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
-    if (ext == nullptr || X509_add_ext(cert.get(), ext.get(), -1) != 1) return nullptr;
-  }
-  if (X509_sign(cert.get(), issuer_key, EVP_sha256()) == 0) return nullptr;
-  return cert;
-}
-
-struct Identity {
-  std::string cert_pem;  // leaf, then its CA when there is one
-  std::string key_pem;
-};
-
-std::vector<std::pair<int, std::string>> AgentLeafExtensions(absl::string_view uri) {
-  return {{NID_basic_constraints, "critical,CA:FALSE"},
-          {NID_key_usage, "critical,digitalSignature"},
-          {NID_ext_key_usage, "clientAuth"},
-          {NID_subject_alt_name, absl::StrCat("URI:", uri)}};
-}
-
-// A self-signed leaf carrying the agent URI.
-std::optional<Identity> MakeSelfSignedIdentity(absl::string_view uri) {
-  SslUniquePtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
-  if (key == nullptr) return std::nullopt;
-  SslUniquePtr<X509> leaf = MakeCertificate(key.get(), "web1", nullptr, key.get(), -3600, 24 * 3600,
-                                            AgentLeafExtensions(uri));
-  if (leaf == nullptr) return std::nullopt;
-  return Identity{PemOf(leaf.get()), KeyPemOf(key.get())};
-}
+using testing::MakeSelfSignedIdentity;
+using testing::RawGetAccount;
+using Identity = testing::TestIdentity;
 
 // A leaf carrying the agent URI whose validity ended a day ago, from another (test) CA.
 std::optional<Identity> MakeExpiredIdentity(absl::string_view uri) {
-  SslUniquePtr<EVP_PKEY> ca_key(EVP_EC_gen("P-256"));
-  SslUniquePtr<EVP_PKEY> leaf_key(EVP_EC_gen("P-256"));
-  if (ca_key == nullptr || leaf_key == nullptr) return std::nullopt;
-  SslUniquePtr<X509> ca = MakeCertificate(
-      ca_key.get(), "test CA", nullptr, ca_key.get(), -30 * 24 * 3600, 30 * 24 * 3600,
-      {{NID_basic_constraints, "critical,CA:TRUE"}, {NID_key_usage, "critical,keyCertSign"}});
-  if (ca == nullptr) return std::nullopt;
-  SslUniquePtr<X509> leaf = MakeCertificate(leaf_key.get(), "web1", ca.get(), ca_key.get(),
-                                            -10 * 24 * 3600, -24 * 3600, AgentLeafExtensions(uri));
-  if (leaf == nullptr) return std::nullopt;
-  return Identity{absl::StrCat(PemOf(leaf.get()), PemOf(ca.get())), KeyPemOf(leaf_key.get())};
+  return testing::MakeIdentityFromTestCa(uri, "test CA", -10 * 24 * 3600, -24 * 3600);
 }
 
 // Lowercase hex SHA-256 of the DER of the first certificate in `pem`; "" when unreadable.
@@ -165,23 +93,6 @@ std::string FingerprintOf(absl::string_view pem) {
   unsigned int length = 0;
   if (X509_digest(cert.get(), EVP_sha256(), digest, &length) != 1) return "";
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
-}
-
-// GetAccount over a channel with the given TLS client credentials.
-grpc::Status RawGetAccount(const SignerLab& lab, const std::string& cert_pem,
-                           const std::string& key_pem) {
-  grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = *ReadFile(lab.agent_ca_path());
-  ssl.pem_cert_chain = cert_pem;
-  ssl.pem_private_key = key_pem;
-  grpc::ChannelArguments args;
-  args.SetSslTargetNameOverride("127.0.0.1");
-  auto channel = grpc::CreateCustomChannel(lab.signer_address(), grpc::SslCredentials(ssl), args);
-  auto stub = pb::Signer::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  pb::GetAccountResponse response;
-  return stub->GetAccount(&context, pb::GetAccountRequest(), &response);
 }
 
 // The outcome of a raw OpenSSL handshake: "" when it completed, else OpenSSL's errors.
