@@ -28,55 +28,13 @@
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/server_certificate.h"
 
 namespace acme_signer::testing {
 namespace {
 
 constexpr size_t kMaxRequestBytes = 1 << 20;
 constexpr int kSocketTimeoutSeconds = 30;
-
-// A self-signed P-256 certificate for 127.0.0.1 that is its own CA, so the client can use the
-// certificate file as its CA bundle. The key stays in memory.
-absl::Status MakeCertificate(SslUniquePtr<EVP_PKEY>& key, SslUniquePtr<X509>& cert) {
-  key.reset(EVP_EC_gen("P-256"));
-  if (key == nullptr) return SslError(absl::StatusCode::kInternal, "generating a P-256 key");
-  cert.reset(X509_new());
-  if (cert == nullptr) return SslError(absl::StatusCode::kInternal, "X509_new");
-  SslUniquePtr<BIGNUM> serial(BN_new());
-  bool ok = X509_set_version(cert.get(), X509_VERSION_3) == 1 && serial != nullptr &&
-            BN_rand(serial.get(), 64, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1 &&
-            BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) != nullptr &&
-            X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr &&
-            X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24L * 3600) != nullptr &&
-            X509_set_pubkey(cert.get(), key.get()) == 1;
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  ok = ok &&
-       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                  reinterpret_cast<const unsigned char*>("fault-proxy"), -1, -1,
-                                  0) == 1 &&
-       X509_set_issuer_name(cert.get(), name) == 1;
-  if (!ok) return SslError(absl::StatusCode::kInternal, "building the proxy's certificate");
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-  const std::pair<int, const char*> extensions[] = {
-      {NID_basic_constraints, "critical,CA:TRUE"},
-      {NID_key_usage, "critical,digitalSignature,keyCertSign"},
-      {NID_ext_key_usage, "serverAuth"},
-      {NID_subject_key_identifier, "hash"},
-      {NID_subject_alt_name, "IP:127.0.0.1"},
-  };
-  for (const auto& [nid, value] : extensions) {
-    SslUniquePtr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
-    if (ext == nullptr || X509_add_ext(cert.get(), ext.get(), -1) != 1) {
-      return SslError(absl::StatusCode::kInternal, absl::StrCat("adding extension ", value));
-    }
-  }
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) {
-    return SslError(absl::StatusCode::kInternal, "signing the proxy's certificate");
-  }
-  return absl::OkStatus();
-}
 
 std::string ReasonPhrase(int status) {
   switch (status) {
@@ -229,9 +187,12 @@ absl::Status FaultProxy::Init() {
   dir_ = pattern;
   cert_path_ = absl::StrCat(dir_, "/fault-proxy-tls.pem");
 
-  SslUniquePtr<EVP_PKEY> key;
-  SslUniquePtr<X509> cert;
-  RETURN_IF_ERROR(MakeCertificate(key, cert));
+  // The key stays in memory; clients use the certificate file as their CA bundle.
+  ASSIGN_OR_RETURN(ServerCertificate server,
+                   MakeSelfSignedServerCertificate("the proxy's certificate", "fault-proxy",
+                                                   "IP:127.0.0.1", absl::Hours(24)));
+  SslUniquePtr<EVP_PKEY>& key = server.key;
+  SslUniquePtr<X509>& cert = server.cert;
   SslUniquePtr<BIO> cert_bio(BIO_new(BIO_s_mem()));
   if (cert_bio == nullptr || PEM_write_bio_X509(cert_bio.get(), cert.get()) != 1) {
     return SslError(absl::StatusCode::kInternal, "encoding the proxy's certificate");

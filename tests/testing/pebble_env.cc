@@ -32,6 +32,7 @@
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/server_certificate.h"
 
 extern char** environ;
 
@@ -99,47 +100,12 @@ std::string Tail(const std::string& path, size_t max_bytes) {
 // A self-signed P-256 certificate for localhost, 127.0.0.1 and ::1, valid for 30 days,
 // written as PEM to cert_path and key_path (0600).
 absl::Status WriteSelfSignedCertificate(const std::string& cert_path, const std::string& key_path) {
-  SslUniquePtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
-  if (key == nullptr) return SslError(absl::StatusCode::kInternal, "generating a P-256 key");
-  SslUniquePtr<X509> cert(X509_new());
-  if (cert == nullptr) return SslError(absl::StatusCode::kInternal, "X509_new");
-  SslUniquePtr<BIGNUM> serial(BN_new());
-  bool ok = X509_set_version(cert.get(), X509_VERSION_3) == 1 && serial != nullptr &&
-            BN_rand(serial.get(), 64, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1 &&
-            BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) != nullptr &&
-            X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr &&
-            X509_gmtime_adj(X509_getm_notAfter(cert.get()), 30L * 24 * 3600) != nullptr &&
-            X509_set_pubkey(cert.get(), key.get()) == 1;
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  ok = ok &&
-       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                  reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
-                                  0) == 1 &&
-       X509_set_issuer_name(cert.get(), name) == 1;
-  if (!ok) return SslError(absl::StatusCode::kInternal, "building the Pebble TLS certificate");
-
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-  // Same shape as `openssl req -x509`: a self-signed CA certificate that is also the
-  // server's leaf, so clients can use the certificate file itself as their CA bundle.
-  const std::pair<int, const char*> extensions[] = {
-      {NID_basic_constraints, "critical,CA:TRUE"},
-      {NID_key_usage, "critical,digitalSignature,keyCertSign"},
-      {NID_ext_key_usage, "serverAuth"},
-      {NID_subject_key_identifier, "hash"},
-      {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"},
-  };
-  for (const auto& [nid, value] : extensions) {
-    SslUniquePtr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
-    if (ext == nullptr || X509_add_ext(cert.get(), ext.get(), -1) != 1) {
-      return SslError(absl::StatusCode::kInternal,
-                      absl::StrCat("adding certificate extension ", value));
-    }
-  }
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) {
-    return SslError(absl::StatusCode::kInternal, "signing the Pebble TLS certificate");
-  }
+  ASSIGN_OR_RETURN(ServerCertificate server,
+                   MakeSelfSignedServerCertificate("the Pebble TLS certificate", "localhost",
+                                                   "DNS:localhost,IP:127.0.0.1,IP:::1",
+                                                   absl::Hours(30 * 24)));
+  SslUniquePtr<EVP_PKEY>& key = server.key;
+  SslUniquePtr<X509>& cert = server.cert;
 
   SslUniquePtr<BIO> cert_bio(BIO_new(BIO_s_mem()));
   SslUniquePtr<BIO> key_bio(BIO_new(BIO_s_mem()));
