@@ -58,6 +58,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/certificate_reading.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/signer_lab.h"
 #include "tests/testing/signer_lab_suite.h"
@@ -118,17 +119,7 @@ std::vector<std::string> TempFilesBelow(const std::string& dir) {
   return found;
 }
 
-std::vector<SslUniquePtr<X509>> ParseChain(absl::string_view pem) {
-  std::vector<SslUniquePtr<X509>> out;
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  while (true) {
-    SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (cert == nullptr) break;
-    out.push_back(std::move(cert));
-  }
-  ERR_clear_error();  // the loop ends on "no start line"
-  return out;
-}
+using testing::ParseChain;
 
 // "" when `leaf` verifies against `root_pem` with `untrusted` as intermediates, else why not.
 std::string VerifyChain(X509* leaf, const std::vector<X509*>& untrusted,
