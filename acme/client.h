@@ -60,6 +60,7 @@
 #include "acme/identifier.h"
 #include "acme/nonce_pool.h"
 #include "acme/resources.h"
+#include "acme/revocation_reason.h"
 #include "hsm/jws_signer.h"
 #include "hsm/mac_signer.h"
 #include "http/http_client.h"
@@ -126,15 +127,6 @@ struct NewOrderOptions {
   std::optional<absl::Time> not_before;
   std::optional<absl::Time> not_after;
   std::string replaces;  // RFC 9773 ARI certificate id of the certificate being renewed
-};
-
-// RFC 5280 CRLReason codes that ACME CAs accept (§7.6).
-enum class RevocationReason : int {
-  kUnspecified = 0,
-  kKeyCompromise = 1,
-  kAffiliationChanged = 3,
-  kSuperseded = 4,
-  kCessationOfOperation = 5,
 };
 
 struct CertificateDownload {

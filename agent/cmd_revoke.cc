@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "acme/revocation_reason.h"
 #include "agent/certificate_info.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
@@ -31,27 +32,6 @@ std::string CertbotSerial(absl::string_view serial_hex) {
   size_t first = serial_hex.find_first_not_of('0');
   if (first == absl::string_view::npos) return "0";
   return absl::AsciiStrToLower(serial_hex.substr(first));
-}
-
-struct Reason {
-  const char* name;
-  int code;  // RFC 5280 CRLReason
-};
-
-// certbot's --reason choices; RFC 8555 §7.6 lets a subscriber use these.
-constexpr Reason kReasons[] = {
-    {"unspecified", 0}, {"keyCompromise", 1},        {"affiliationChanged", 3},
-    {"superseded", 4},  {"cessationOfOperation", 5},
-};
-
-absl::StatusOr<Reason> ParseReason(absl::string_view value) {
-  std::vector<std::string> names;
-  for (const Reason& reason : kReasons) {
-    if (absl::EqualsIgnoreCase(value, reason.name)) return reason;
-    names.push_back(reason.name);
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--reason \"", value, "\" is not one of ", absl::StrJoin(names, ", ")));
 }
 
 absl::StatusOr<std::string> PemToDer(absl::string_view pem, absl::string_view source) {
@@ -122,9 +102,11 @@ int RunRevoke(const std::vector<std::string>& args) {
   if (auto exit_code = ParseOrExit(parser, args, kCommand)) return *exit_code;
   CommandContext bare;
   bare.json = parser.Has("json");
-  absl::StatusOr<Reason> reason = ParseReason(parser.GetOr("reason", "unspecified"));
+  absl::StatusOr<acme::RevocationReason> reason =
+      acme::RevocationReasonFromName(parser.GetOr("reason", "unspecified"));
   if (!reason.ok()) {
-    Fail(&bare, kCommand, reason.status());
+    Fail(&bare, kCommand,
+         absl::InvalidArgumentError(absl::StrCat("--reason: ", reason.status().message())));
     return kExitUsage;
   }
   absl::StatusOr<CommandContext> context = LoadContext(parser);
@@ -146,9 +128,11 @@ int RunRevoke(const std::vector<std::string>& args) {
 
   absl::StatusOr<std::unique_ptr<SignerClient>> signer = ConnectToSigner(context->config);
   if (!signer.ok()) return Fail(&*context, kCommand, signer.status());
-  context->Progress(absl::StrCat("Revoking ", serial, " (", reason->name, ") via ",
+  const absl::string_view reason_name = acme::RevocationReasonName(*reason);
+  const int reason_code = static_cast<int>(*reason);
+  context->Progress(absl::StrCat("Revoking ", serial, " (", reason_name, ") via ",
                                  context->config.signer.address));
-  if (absl::Status s = (*signer)->RevokeCertificate(*der, reason->code); !s.ok()) {
+  if (absl::Status s = (*signer)->RevokeCertificate(*der, reason_code); !s.ok()) {
     return Fail(&*context, kCommand,
                 WithMessage(s, absl::StrCat("could not revoke ", target->source, " (serial ",
                                             serial, "): ", s.message())));
@@ -156,12 +140,12 @@ int RunRevoke(const std::vector<std::string>& args) {
   if (context->json) {
     std::cout << nlohmann::json({{"ok", true},
                                  {"serial", serial},
-                                 {"reason", reason->name},
-                                 {"reason_code", reason->code}})
+                                 {"reason", reason_name},
+                                 {"reason_code", reason_code}})
                      .dump()
               << std::endl;
   } else {
-    context->Say(absl::StrCat("revoked ", serial, " (", reason->name, ")"));
+    context->Say(absl::StrCat("revoked ", serial, " (", reason_name, ")"));
   }
   return kExitOk;
 }

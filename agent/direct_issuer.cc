@@ -7,11 +7,13 @@
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "acme/certificate_chain.h"
 #include "acme/client.h"
+#include "acme/json_util.h"
 #include "acme/jwk.h"
 #include "acme/key_authorization.h"
 #include "acme/problem.h"
@@ -62,7 +64,8 @@ std::string InvalidOrderReason(acme::AcmeClient& client, const acme::Order& orde
     }
   }
   if (reasons.empty()) return "the CA gave no reason";
-  return absl::StrJoin(reasons, "; ");
+  // The CA's words reach the terminal and logs: no control characters, bounded.
+  return acme::internal::SanitizeForMessage(absl::StrJoin(reasons, "; "), 2000);
 }
 
 absl::Duration NextPoll(std::optional<absl::Duration> retry_after, absl::Duration backoff,
@@ -101,6 +104,26 @@ absl::StatusOr<acme::Fetched<acme::Order>> WaitWhile(acme::AcmeClient& client,
   return order;
 }
 
+// OK when `authz` is for a name in `requested` (a wildcard authorization for "*.<its name>").
+absl::Status CheckRequestedName(const acme::Authorization& authz,
+                                const std::vector<std::string>& requested) {
+  const std::string name = absl::AsciiStrToLower(authz.identifier.value);
+  const std::string wanted = authz.wildcard ? absl::StrCat("*.", name) : name;
+  const bool asked =
+      authz.identifier.type == "dns" &&
+      std::any_of(requested.begin(), requested.end(), [&wanted](const std::string& domain) {
+        return absl::AsciiStrToLower(domain) == wanted;
+      });
+  if (!asked) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the CA's authorization ", acme::internal::SanitizeForMessage(authz.url, 200), " is for ",
+        acme::internal::SanitizeForMessage(authz.identifier.type, 16), " identifier \"",
+        acme::internal::SanitizeForMessage(authz.identifier.value, 260),
+        "\", which this host did not request; refusing to act on it"));
+  }
+  return absl::OkStatus();
+}
+
 struct ToSolve {
   acme::Authorization authz;
   acme::Challenge challenge;
@@ -117,6 +140,9 @@ absl::StatusOr<std::vector<ToSolve>> ChallengesToSolve(acme::AcmeClient& client,
   for (const std::string& url : order.authorizations) {
     ASSIGN_OR_RETURN(acme::Fetched<acme::Authorization> fetched, client.GetAuthorization(url));
     acme::Authorization& authz = fetched.value;
+    // The CA is untrusted input: its identifier reaches hooks (CERTBOT_DOMAIN), file names and
+    // the terminal, so it must be one of the names this host asked for.
+    RETURN_IF_ERROR(CheckRequestedName(authz, options.domains));
     const std::string& name = authz.identifier.value;
     if (authz.status == acme::AuthorizationStatus::kValid) {
       options.progress(absl::StrCat(name, ": already authorized, nothing to solve"));
@@ -178,16 +204,22 @@ absl::StatusOr<IssuedChain> Issue(SignerClient& signer, ChallengeSolver& solver,
   }
   CountingHttpClient http(**curl);
   std::atomic<int> sign_calls{0};
+  // The order every request after newOrder belongs to: the signer signs only for resources of
+  // an order it knows is this agent's, and adopts the order the first time it is named.
+  // Written once below, on this thread, before any request that reads it.
+  std::string current_order;
   acme::AcmeClientOptions client_options;
   client_options.directory_url = account.directory_url();
   client_options.account_url = account.account_url();
   client_options.remote_kid_jws =
-      [&signer, &sign_calls](
+      [&signer, &sign_calls, &current_order](
           absl::string_view url, absl::string_view payload, absl::string_view nonce,
           absl::string_view order_url_hint) -> absl::StatusOr<std::string> {
     ++sign_calls;
-    absl::StatusOr<pb::SignJwsResponse> signed_jws = signer.SignJws(
-        std::string(url), std::string(payload), std::string(nonce), std::string(order_url_hint));
+    const std::string order_url =
+        order_url_hint.empty() ? current_order : std::string(order_url_hint);
+    absl::StatusOr<pb::SignJwsResponse> signed_jws =
+        signer.SignJws(std::string(url), std::string(payload), std::string(nonce), order_url);
     if (!signed_jws.ok()) return signed_jws.status();
     return signed_jws->flattened_json();
   };
@@ -210,6 +242,7 @@ absl::StatusOr<IssuedChain> Issue(SignerClient& signer, ChallengeSolver& solver,
   for (const std::string& name : options.domains) new_order.identifiers.push_back({"dns", name});
   new_order.replaces = options.replaces;
   ASSIGN_OR_RETURN(acme::Fetched<acme::Order> order, client->CreateOrder(new_order));
+  current_order = order.value.url;
 
   if (order.value.status == acme::OrderStatus::kPending) {
     ASSIGN_OR_RETURN(

@@ -3,12 +3,14 @@
 // fdatasync()ed before the reply (group commit).
 //
 // Each client is one thread with its own channel (and its own TCP/TLS connection: the channels
-// use a local subchannel pool) calling SignJws in a loop for a POST-as-GET URL on the CA origin
-// with an explicit nonce, so the signer never talks to the CA. Concurrency levels are
+// use a local subchannel pool) calling SignJws in a loop for a POST-as-GET of one of the agent's
+// own orders with an explicit nonce, so the signer never talks to the CA. The order is made once
+// through the relay (CreateOrder for --order-name) before the clock starts: the signer signs
+// POST-as-GET only for the caller's own resources. Concurrency levels are
 // interleaved in rounds (1 8 64 1 8 64 ...) so drift in machine load hits every level alike;
 // the summary gives per-level medians over the rounds. Prints numbers, never pass/fail.
 //
-//   signjws_bench --agent-config LAB/agent/agent.toml --url https://127.0.0.1:PORT/authz-v3/bench
+//   signjws_bench --agent-config LAB/agent/agent.toml --order-name bench.lab.test
 //                 [--signer-pid PID] [--clients 1,8,64] [--rounds 3] [--seconds 4]
 //                 [--max-rpcs 2000000] [--health]
 //
@@ -44,6 +46,8 @@
 #include "absl/strings/str_split.h"
 #include "acmesigner/v1/signer.grpc.pb.h"
 #include "agent/agent_config.h"
+#include "agent/command_support.h"
+#include "agent/signer_client.h"
 #include "common/files.h"
 
 namespace {
@@ -58,7 +62,8 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string agent_config;
-  std::string url;
+  std::string order_name;
+  std::string url;  // the order made for order_name
   long signer_pid = 0;
   std::vector<int> clients = {1, 8, 64};
   int rounds = 3;
@@ -80,8 +85,8 @@ Options ParseFlags(int argc, char** argv) {
     bool ok = true;
     if (flag == "--agent-config") {
       o.agent_config = value;
-    } else if (flag == "--url") {
-      o.url = value;
+    } else if (flag == "--order-name") {
+      o.order_name = value;
     } else if (flag == "--signer-pid") {
       ok = absl::SimpleAtoi(value, &o.signer_pid);
     } else if (flag == "--rounds") {
@@ -102,9 +107,9 @@ Options ParseFlags(int argc, char** argv) {
     }
     if (!ok) Fail("bad value for " + flag + ": " + value);
   }
-  if (o.agent_config.empty() || o.url.empty()) {
+  if (o.agent_config.empty() || o.order_name.empty()) {
     Fail(
-        "usage: signjws_bench --agent-config AGENT_TOML --url CA_ORIGIN_URL [--signer-pid PID] "
+        "usage: signjws_bench --agent-config AGENT_TOML --order-name NAME [--signer-pid PID] "
         "[--clients 1,8,64] [--rounds 3] [--seconds 4] [--max-rpcs N] [--health]");
   }
   return o;
@@ -301,9 +306,23 @@ double Median(std::vector<double> v) {
 
 }  // namespace
 
+// An order of the bench agent's, made through the relay: the URL every SignJws reads.
+std::string CreateBenchOrder(const Options& o) {
+  absl::StatusOr<acme_signer::agent::AgentConfig> config =
+      acme_signer::agent::LoadAgentConfig(o.agent_config);
+  if (!config.ok()) Fail(std::string(config.status().message()));
+  absl::StatusOr<std::unique_ptr<acme_signer::agent::SignerClient>> client =
+      acme_signer::agent::ConnectToSigner(*config);
+  if (!client.ok()) Fail(std::string(client.status().message()));
+  absl::StatusOr<pb::Order> order = (*client)->CreateOrder({o.order_name}, "");
+  if (!order.ok()) Fail("CreateOrder for the bench order: " + std::string(order.status().message()));
+  return order->url();
+}
+
 int main(int argc, char** argv) {
-  const Options o = ParseFlags(argc, argv);
+  Options o = ParseFlags(argc, argv);
   const Credentials creds = LoadCredentials(o.agent_config);
+  o.url = CreateBenchOrder(o);
   std::printf("signjws_bench: signer %s, url %s, %d round(s) of %.1f s per level, levels:",
               creds.address.c_str(), o.url.c_str(), o.rounds, o.seconds);
   for (int c : o.clients) std::printf(" %d", c);

@@ -41,9 +41,25 @@ const JwsRequestContext& Context() {
       }
       return std::nullopt;
     };
-    c->find_challenge_owner = [ca](absl::string_view url) -> std::optional<std::string> {
-      if (absl::StartsWith(url, ca + "/chalZ/web1-")) return "web1";
-      if (absl::StartsWith(url, ca + "/chalZ/")) return "web2";
+    c->find_resource = [ca](absl::string_view url) -> std::optional<OrderResource> {
+      const std::string u(url);
+      if (absl::StartsWith(url, ca + "/chalZ/web1-")) {
+        return OrderResource{u, ca + "/my-order/1", "web1", OrderResourceKind::kChallenge};
+      }
+      if (absl::StartsWith(url, ca + "/chalZ/")) {
+        return OrderResource{u, ca + "/my-order/2", "web2", OrderResourceKind::kChallenge};
+      }
+      if (absl::StartsWith(url, ca + "/authZ/")) {
+        return OrderResource{u, ca + "/my-order/1", "web1", OrderResourceKind::kAuthorization};
+      }
+      if (url == ca + "/my-order/1") {
+        return OrderResource{u, u, "web1", OrderResourceKind::kOrder};
+      }
+      return std::nullopt;
+    };
+    c->find_certificate_owner = [](absl::string_view sha256) -> std::optional<std::string> {
+      // Every certificate whose hash starts with a digit is web1's: both answers get fuzzed.
+      if (!sha256.empty() && sha256[0] >= '0' && sha256[0] <= '9') return "web1";
       return std::nullopt;
     };
     return c;

@@ -57,6 +57,8 @@ nlohmann::json AuditRecordToJson(const AuditRecord& record) {
   PutIfNotEmpty(request, "url", record.request.url);
   PutIfNotEmpty(request, "csr_sha256", record.request.csr_sha256);
   PutIfNotEmpty(request, "finalize_url", record.request.finalize_url);
+  PutIfNotEmpty(request, "certificate_sha256", record.request.certificate_sha256);
+  PutIfNotEmpty(request, "revocation_reason", record.request.revocation_reason);
   out["request"] = std::move(request);
 
   nlohmann::json outcome = nlohmann::json::object();

@@ -36,6 +36,10 @@ struct AuditRequest {
   std::string url;  // the ACME URL a JWS is signed for
   std::string csr_sha256;
   std::string finalize_url;
+  // Revocation (RevokeCertificate, SignJws revokeCert): hex SHA-256 of the certificate DER and
+  // the RFC 5280 reason code as text ("0".."10"; empty when the request named none).
+  std::string certificate_sha256;
+  std::string revocation_reason;
 };
 
 // What came of the request. Empty fields are left out of the record.

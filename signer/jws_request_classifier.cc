@@ -1,6 +1,5 @@
 #include "signer/jws_request_classifier.h"
 
-#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -26,10 +25,12 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "acme/revocation_reason.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "signer/audit_record.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -280,13 +281,6 @@ absl::StatusOr<std::string> DecodeBase64Url(absl::string_view encoded, absl::str
   return decoded;
 }
 
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Per-kind payload rules
 
@@ -410,7 +404,8 @@ absl::StatusOr<std::vector<std::string>> CertificateNames(absl::string_view der)
   return names;
 }
 
-absl::Status ClassifyRevokeCert(const AgentPolicy& policy, absl::string_view payload,
+absl::Status ClassifyRevokeCert(const JwsRequestContext& context, const AgentPolicy& policy,
+                                absl::string_view url, absl::string_view payload,
                                 JwsClassification& out) {
   constexpr absl::string_view kWhat = "revokeCert payload";
   ASSIGN_OR_RETURN(Json body, ParseStrictJsonObject(payload));
@@ -421,13 +416,16 @@ absl::Status ClassifyRevokeCert(const AgentPolicy& policy, absl::string_view pay
                    DecodeBase64Url(encoded, "revokeCert payload member \"certificate\""));
   if (body.contains("reason")) {
     const Json& reason = body.at("reason");
-    // RFC 5280 CRLReason values; 7 is unassigned.
-    if (!reason.is_number_integer() || reason.get<int64_t>() < 0 || reason.get<int64_t>() > 10 ||
-        reason.get<int64_t>() == 7) {
-      return absl::InvalidArgumentError(
-          "revokeCert payload member \"reason\" is not an RFC 5280 reason code (0-10 except 7)");
+    if (!reason.is_number_integer()) {
+      return absl::InvalidArgumentError("revokeCert payload member \"reason\" is not an integer");
     }
-    out.revocation_reason = static_cast<int>(reason.get<int64_t>());
+    absl::StatusOr<acme::RevocationReason> accepted =
+        acme::RevocationReasonFromCode(reason.get<int64_t>());
+    if (!accepted.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("revokeCert payload member \"reason\": ", accepted.status().message()));
+    }
+    out.revocation_reason = static_cast<int>(*accepted);
   }
   ASSIGN_OR_RETURN(std::vector<std::string> names, CertificateNames(der));
   for (const std::string& name : names) {
@@ -440,6 +438,19 @@ absl::Status ClassifyRevokeCert(const AgentPolicy& policy, absl::string_view pay
   }
   out.kind = JwsRequestKind::kRevokeCert;
   out.certificate_sha256_hex = Sha256Hex(der);
+  // The same rule as the RevokeCertificate RPC: names inside the policy are not enough (agents'
+  // names may overlap); the certificate itself must be one this agent got.
+  std::optional<std::string> owner = context.find_certificate_owner(out.certificate_sha256_hex);
+  if (!owner.has_value()) {
+    return Denied(policy, url,
+                  absl::StrCat("certificate ", out.certificate_sha256_hex,
+                               " (SHA-256) was not issued to it through this signer"));
+  }
+  if (*owner != policy.name) {
+    return Denied(policy, url,
+                  absl::StrCat("certificate ", out.certificate_sha256_hex,
+                               " (SHA-256) was issued to another agent"));
+  }
   return absl::OkStatus();
 }
 
@@ -487,9 +498,11 @@ absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& co
         "agent ", EscapeForError(policy.name), " is not allowed to have JWS signed (SignJws)"));
   }
   const CaDirectory& directory = context.directory;
-  if (directory.account_url.empty() || !context.find_order_by_finalize_url) {
+  if (directory.account_url.empty() || !context.find_order_by_finalize_url ||
+      !context.find_resource || !context.find_certificate_owner) {
     return absl::FailedPreconditionError(
-        "SignJws needs the account URL and the order lookup; the signer is not set up for it");
+        "SignJws needs the account URL and the order, resource and certificate lookups; the "
+        "signer is not set up for it");
   }
   absl::StatusOr<AcmeUrl> ca = ParseAcmeUrl(directory.directory_url);
   if (!ca.ok()) {
@@ -541,15 +554,31 @@ absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& co
     return out;
   }
   if (key_of(directory.revoke_cert) == target_key) {
-    RETURN_IF_ERROR(ClassifyRevokeCert(policy, payload, out));
+    RETURN_IF_ERROR(ClassifyRevokeCert(context, policy, url, payload, out));
     return out;
   }
   if (std::optional<KnownOrder> order = context.find_order_by_finalize_url(url)) {
     RETURN_IF_ERROR(ClassifyFinalize(context, policy, *order, url, payload, out));
     return out;
   }
+  // Anything else must be a resource of one of this agent's orders: the account's orders list
+  // (wherever a CA puts it), other agents' orders and challenges, and URLs nobody recorded are
+  // refused, so an agent can neither read other departments' names nor start (and fail) the
+  // validation of another agent's challenge.
+  std::optional<OrderResource> resource = context.find_resource(url);
+  if (!resource.has_value()) {
+    return Denied(policy, url,
+                  "it is not a resource of an order this agent created or adopted (pass the "
+                  "order URL with the request so the signer can adopt the order)");
+  }
+  if (resource->agent != policy.name) {
+    return Denied(policy, url,
+                  absl::StrCat("it is the ", OrderResourceKindName(resource->kind),
+                               " URL of another agent's order"));
+  }
   if (payload.empty()) {
     out.kind = JwsRequestKind::kPostAsGet;
+    out.resource = std::move(resource);
     return out;
   }
   ASSIGN_OR_RETURN(Json body, ParseStrictJsonObject(payload));
@@ -558,12 +587,13 @@ absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& co
                   "not a newOrder, revokeCert or known finalize URL, so only an empty payload "
                   "(POST-as-GET) or {} (challenge response) may be signed for it");
   }
-  if (context.find_challenge_owner) {
-    std::optional<std::string> owner = context.find_challenge_owner(url);
-    if (!owner.has_value()) return Denied(policy, url, "not a known challenge URL");
-    if (*owner != policy.name) return Denied(policy, url, "it is a challenge of another agent");
+  if (resource->kind != OrderResourceKind::kChallenge) {
+    return Denied(policy, url,
+                  absl::StrCat("{} answers a challenge, and this URL is the ",
+                               OrderResourceKindName(resource->kind), " of an order"));
   }
   out.kind = JwsRequestKind::kChallenge;
+  out.resource = std::move(resource);
   return out;
 }
 

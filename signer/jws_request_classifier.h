@@ -9,12 +9,16 @@
 //   finalize     URL = finalize URL of a known order owned by this agent; payload
 //                {"csr": base64url} passing CheckCsr against that order's identifiers.
 //   revokeCert   URL = directory revokeCert; payload {"certificate": base64url, "reason"?: int}
-//                whose DNS names all pass CheckName.
-//   challenge    any other URL on the CA's origin; payload exactly {} (a JSON object with no
-//                members), which starts validation of a challenge.
-//   postAsGet    any other URL on the CA's origin; empty payload (a read).
-// Everything else is refused, in particular newNonce, newAccount, keyChange, renewalInfo, and
-// the account URL and anything below it (account update, deactivation, orders list).
+//                for a certificate in this agent's inventory (issued to it through this
+//                signer, relay or direct mode) whose DNS names all pass CheckName; the reason
+//                is one of acme::RevocationReason.
+//   challenge    a challenge URL of an order this agent created or adopted; payload exactly {}
+//                (a JSON object with no members), which starts validation of the challenge.
+//   postAsGet    a resource of an order this agent created or adopted (the order, its
+//                authorizations, challenges, certificate); empty payload (a read).
+// Everything else is refused, in particular newNonce, newAccount, keyChange, renewalInfo, the
+// account URL and anything below it (account update, deactivation), the account's orders list
+// wherever the CA puts it, another agent's resources and any URL the signer does not know.
 // Payload JSON must be a UTF-8 object without duplicate (or case-variant) member names and
 // without members other than those listed: where we and the CA might read a payload
 // differently, we refuse it.
@@ -31,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "signer/csr_checks.h"
 #include "signer/name_policy.h"
+#include "signer/order_resource.h"
 
 namespace acme_signer::signer {
 
@@ -64,12 +69,13 @@ struct JwsRequestContext {
   std::string account_public_key_der;
   // Required: the order whose finalize URL is exactly `url`, or nullopt.
   std::function<std::optional<KnownOrder>(absl::string_view url)> find_order_by_finalize_url;
-  // Optional: the agent owning the challenge at `url`, or nullopt when unknown. When set, a
-  // challenge response is allowed only for this agent's known challenges; when unset, for any
-  // URL on the CA origin that is not a directory endpoint (the CA still requires the agent to
-  // answer the challenge, so triggering validation of another agent's challenge achieves
-  // nothing but a failed validation).
-  std::function<std::optional<std::string>(absl::string_view url)> find_challenge_owner;
+  // Required: the recorded resource at `url` (with its owner), or nullopt when no agent owns
+  // it. POST-as-GET and challenge responses are signed only for the caller's own resources.
+  std::function<std::optional<OrderResource>(absl::string_view url)> find_resource;
+  // Required: the agent whose inventory holds the certificate with this SHA-256 (hex), or
+  // nullopt. A revokeCert is signed only for the caller's own certificates.
+  std::function<std::optional<std::string>(absl::string_view certificate_sha256_hex)>
+      find_certificate_owner;
 };
 
 enum class JwsRequestKind { kNewOrder, kFinalize, kChallenge, kPostAsGet, kRevokeCert };
@@ -88,12 +94,14 @@ struct JwsClassification {
   std::string order_url;                 // finalize: the order being finalized.
   std::optional<CsrSummary> csr;         // finalize.
   std::string certificate_sha256_hex;    // revokeCert: SHA-256 of the certificate DER.
-  std::optional<int> revocation_reason;  // revokeCert.
+  std::optional<int> revocation_reason;  // revokeCert, when the payload names one.
+  std::optional<OrderResource> resource;  // challenge, postAsGet: what the URL is.
 };
 
 // Classifies a request by `policy`'s agent to sign `payload` for `url`.
 // Errors: PermissionDenied when the agent may not have this signed (SignJws not allowed for
-// it, forbidden endpoint, URL off the CA origin, names outside policy, someone else's order);
+// it, forbidden endpoint, URL off the CA origin, names outside policy, someone else's order,
+// resource or certificate, a URL the signer does not know);
 // InvalidArgument when the URL or payload is malformed (bad JSON, duplicate or unexpected
 // members, bad base64url, unparsable CSR or certificate, too large); FailedPrecondition when
 // the context is unusable (malformed directory URL, no account URL or lookup). Messages name

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "acme/identifier.h"
 
 namespace acme_signer::signer {
 
@@ -36,12 +37,8 @@ struct AgentPolicy {
 };
 
 // An ACME identifier (RFC 8555 section 9.7.7). Only type "dns" is supported.
-struct Identifier {
-  std::string type;
-  std::string value;
-
-  friend bool operator==(const Identifier&, const Identifier&) = default;
-};
+// The one identifier type: agent and signer must agree on what an identifier is.
+using Identifier = ::acme_signer::acme::Identifier;
 
 // The key type names accepted in AgentPolicy::key_types.
 inline constexpr absl::string_view kKeyTypeEcP256 = "ec-p256";

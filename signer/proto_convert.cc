@@ -178,4 +178,15 @@ std::vector<std::string> IdentifierStrings(const std::vector<acme::Identifier>& 
   return out;
 }
 
+std::vector<acme::Identifier> IdentifiersFromStrings(const std::vector<std::string>& strings) {
+  std::vector<acme::Identifier> out;
+  out.reserve(strings.size());
+  for (const std::string& s : strings) {
+    const size_t colon = s.find(':');
+    if (colon == std::string::npos) continue;
+    out.push_back(acme::Identifier{s.substr(0, colon), s.substr(colon + 1)});
+  }
+  return out;
+}
+
 }  // namespace acme_signer::signer

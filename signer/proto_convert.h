@@ -59,6 +59,9 @@ absl::Status ToProto(const acme::Authorization& authorization, const std::string
 
 // "dns:name" strings as the audit log and state store keep identifiers.
 std::vector<std::string> IdentifierStrings(const std::vector<acme::Identifier>& identifiers);
+// The reverse of IdentifierStrings (the state store keeps "type:value"); entries without ':'
+// are skipped.
+std::vector<acme::Identifier> IdentifiersFromStrings(const std::vector<std::string>& strings);
 
 }  // namespace acme_signer::signer
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "acme/ari.h"
 #include "acme/certificate_chain.h"
+#include "acme/revocation_reason.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "signer/csr_checks.h"
@@ -16,11 +17,11 @@
 #include "acme/jws.h"
 #include "absl/strings/escaping.h"
 #include "signer/name_policy.h"
+#include "signer/order_adoption.h"
+#include "signer/order_resource.h"
 
 namespace acme_signer::signer {
 namespace {
-
-constexpr absl::string_view kChallengeOwnerPrefix = "challenge-owner:";
 
 // Audit records carry what the agent sent, so without a bound their size is the agent's to
 // choose: a refused 1 MB request would become a 1 MB record (and an fdatasync) per call.
@@ -52,24 +53,6 @@ std::vector<std::string> IdentifiersForAudit(std::vector<std::string> identifier
   return identifiers;
 }
 
-std::vector<Identifier> ToPolicyIdentifiers(const std::vector<acme::Identifier>& ids) {
-  std::vector<Identifier> out;
-  out.reserve(ids.size());
-  for (const acme::Identifier& id : ids) out.push_back(Identifier{id.type, id.value});
-  return out;
-}
-
-// "dns:name" strings from the state store back to identifiers.
-std::vector<acme::Identifier> ParseIdentifierStrings(const std::vector<std::string>& strings) {
-  std::vector<acme::Identifier> out;
-  for (const std::string& s : strings) {
-    size_t colon = s.find(':');
-    if (colon == std::string::npos) continue;
-    out.push_back(acme::Identifier{s.substr(0, colon), s.substr(colon + 1)});
-  }
-  return out;
-}
-
 // The chain facts (serial, notAfter) of a DER certificate, through the engine's PEM parser so
 // serials are formatted the same way everywhere.
 absl::StatusOr<acme::CertificateChain> ParseCertificateDer(absl::string_view der) {
@@ -85,16 +68,6 @@ absl::StatusOr<acme::CertificateChain> ParseCertificateDer(absl::string_view der
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
   return acme::ParsePemChain(absl::string_view(data, static_cast<size_t>(len)), "");
-}
-
-absl::Time LeafNotBefore(absl::string_view der) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  SslUniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  struct tm tm_value {};
-  if (cert == nullptr || ASN1_TIME_to_tm(X509_get0_notBefore(cert.get()), &tm_value) != 1) {
-    return absl::InfinitePast();
-  }
-  return absl::FromTM(tm_value, absl::UTCTimeZone());
 }
 
 }  // namespace
@@ -204,9 +177,11 @@ absl::Status SignerService::FillOrder(const acme::Order& order,
   ASSIGN_OR_RETURN(std::string thumbprint, deps_.acme->AccountThumbprint());
   for (const std::string& authz_url : order.authorizations) {
     ASSIGN_OR_RETURN(auto authz, deps_.acme->GetAuthorization(authz_url));
+    RETURN_IF_ERROR(deps_.store->RecordOrderResource(
+        OrderResource{authz_url, order.url, agent, OrderResourceKind::kAuthorization}));
     for (const acme::Challenge& challenge : authz.value.challenges) {
-      RETURN_IF_ERROR(
-          deps_.store->SetValue(absl::StrCat(kChallengeOwnerPrefix, challenge.url), agent));
+      RETURN_IF_ERROR(deps_.store->RecordOrderResource(
+          OrderResource{challenge.url, order.url, agent, OrderResourceKind::kChallenge}));
     }
     RETURN_IF_ERROR(ToProto(authz.value, thumbprint, out->add_authorizations()));
   }
@@ -236,7 +211,7 @@ grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderR
   if (!ids.ok()) return ToGrpcStatus(call.Deny(ids.status()));
   call.record().request.identifiers =
       IdentifiersForAudit(IdentifierStrings(*ids), call.policy().max_identifiers_per_order);
-  if (absl::Status s = CheckIdentifiers(call.policy(), ToPolicyIdentifiers(*ids)); !s.ok()) {
+  if (absl::Status s = CheckIdentifiers(call.policy(), *ids); !s.ok()) {
     return ToGrpcStatus(call.Deny(s));
   }
   if (request->replaces().size() > 512) {
@@ -292,9 +267,10 @@ grpc::Status SignerService::AnswerChallenge(Context* context,
   Call call(*this, *context, "AnswerChallenge");
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
   call.record().request.url = request->challenge_url();
-  absl::StatusOr<std::optional<std::string>> owner =
-      deps_.store->GetValue(absl::StrCat(kChallengeOwnerPrefix, request->challenge_url()));
-  if (!owner.ok() || !owner->has_value() || **owner != call.agent()) {
+  absl::StatusOr<OrderResource> owned =
+      deps_.store->FindOrderResource(request->challenge_url(), call.agent());
+  if (!owned.ok() || owned->agent != call.agent() ||
+      owned->kind != OrderResourceKind::kChallenge) {
     return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
         "challenge ", request->challenge_url(), " does not belong to an order of agent ",
         call.agent()))));
@@ -320,10 +296,10 @@ grpc::Status SignerService::FinalizeOrder(Context* context,
         "order ", request->order_url(), " was not created by agent ", call.agent()))));
   }
   call.record().request.finalize_url = order->finalize_url;
-  std::vector<acme::Identifier> identifiers = ParseIdentifierStrings(order->identifiers);
+  std::vector<acme::Identifier> identifiers = IdentifiersFromStrings(order->identifiers);
   call.record().request.identifiers = order->identifiers;
   absl::StatusOr<CsrSummary> csr =
-      CheckCsr(request->csr_der(), ToPolicyIdentifiers(identifiers), call.policy(),
+      CheckCsr(request->csr_der(), identifiers, call.policy(),
                deps_.acme->account_key().PublicKeyDer());
   if (!csr.ok()) return ToGrpcStatus(call.Deny(csr.status()));
   call.record().request.csr_sha256 = csr->csr_sha256_hex;
@@ -382,15 +358,9 @@ grpc::Status SignerService::GetCertificate(Context* context,
       alt->set_pem_chain(download.chains[i].pem_chain);
       alt->set_issuer_common_name(download.chains[i].issuer_common_name);
     }
-    CertificateRecord cert;
-    cert.serial = chain.serial_hex;
-    cert.agent = call.agent();
-    for (const acme::Identifier& id : order.value.identifiers) cert.names.push_back(id.value);
-    cert.not_before = LeafNotBefore(chain.leaf_der);
-    cert.not_after = chain.not_after;
-    cert.order_url = request->order_url();
-    cert.certificate_sha256 = Sha256Hex(chain.leaf_der);
-    RETURN_IF_ERROR(deps_.store->RecordCertificate(cert));
+    order.value.url = request->order_url();
+    RETURN_IF_ERROR(
+        deps_.store->RecordCertificate(InventoryRecordFor(chain, call.agent(), order.value)));
     call.record().outcome.serial = chain.serial_hex;
     call.record().outcome.not_after = FormatAuditTime(chain.not_after);
     return absl::OkStatus();
@@ -406,12 +376,13 @@ grpc::Status SignerService::RevokeCertificate(Context* context,
   absl::StatusOr<acme::CertificateChain> cert = ParseCertificateDer(request->certificate_der());
   if (!cert.ok()) return ToGrpcStatus(call.Deny(cert.status()));
   call.record().outcome.serial = cert->serial_hex;
-  const int reason = request->reason_code();
-  if (reason != 0 && reason != 1 && reason != 3 && reason != 4 && reason != 5) {
-    return ToGrpcStatus(call.Deny(absl::InvalidArgumentError(absl::StrCat(
-        "reason_code ", reason,
-        " is not one ACME accepts (0 unspecified, 1 keyCompromise, 3 affiliationChanged, "
-        "4 superseded, 5 cessationOfOperation)"))));
+  call.record().request.certificate_sha256 = Sha256Hex(request->certificate_der());
+  call.record().request.revocation_reason = absl::StrCat(request->reason_code());
+  absl::StatusOr<acme::RevocationReason> reason =
+      acme::RevocationReasonFromCode(request->reason_code());
+  if (!reason.ok()) {
+    return ToGrpcStatus(call.Deny(absl::InvalidArgumentError(
+        absl::StrCat("reason_code: ", reason.status().message()))));
   }
   absl::StatusOr<std::vector<CertificateRecord>> owned = deps_.store->ListInventory(call.agent());
   if (!owned.ok()) return ToGrpcStatus(call.Deny(owned.status()));
@@ -437,9 +408,8 @@ grpc::Status SignerService::RevokeCertificate(Context* context,
     return ToGrpcStatus(s);
   }
   absl::Status result = [&]() -> absl::Status {
-    RETURN_IF_ERROR(deps_.acme->Revoke(request->certificate_der(),
-                                       static_cast<acme::RevocationReason>(reason)));
-    return deps_.store->MarkRevoked(cert->serial_hex, reason, absl::Now());
+    RETURN_IF_ERROR(deps_.acme->Revoke(request->certificate_der(), *reason));
+    return deps_.store->MarkRevoked(cert->serial_hex, static_cast<int>(*reason), absl::Now());
   }();
   return ToGrpcStatus(call.Finish(result));
 }
@@ -494,6 +464,16 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
     }
   }
 
+  // The explicit I/O step: which order the request belongs to, fetched from the CA when it is
+  // new to the signer. Nothing is recorded until the request is allowed (Commit below).
+  absl::StatusOr<OrderAdoption> adoption = OrderAdoption::Prepare(
+      *deps_.acme, *deps_.store, call.policy(), request->order_url(), request->url());
+  if (!adoption.ok()) {
+    return ToGrpcStatus(absl::IsPermissionDenied(adoption.status())
+                            ? call.Deny(adoption.status())
+                            : call.Finish(adoption.status()));
+  }
+
   JwsRequestContext jws_context;
   jws_context.directory = CaDirectory{call.config().acme.directory_url,
                                       directory->new_nonce,
@@ -504,36 +484,17 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
                                       directory->renewal_info,
                                       deps_.acme->account_url()};
   jws_context.account_public_key_der = deps_.acme->account_key().PublicKeyDer();
-  const std::string agent = call.agent();
-  jws_context.find_order_by_finalize_url =
-      [&](absl::string_view url) -> std::optional<KnownOrder> {
-    absl::StatusOr<OrderRecord> known = deps_.store->FindOrderByFinalizeUrl(url);
-    if (!known.ok() && !request->order_url().empty()) {
-      // Direct mode: the agent created the order with a JWS we signed but we never saw the
-      // CA's answer; look at the order ourselves. It is the agent's from now on (another
-      // agent's claim on the same order fails in RecordOrder).
-      absl::StatusOr<acme::Fetched<acme::Order>> fetched =
-          deps_.acme->GetOrder(request->order_url());
-      if (!fetched.ok() || fetched->value.finalize != url) return std::nullopt;
-      if (!CheckIdentifiers(call.policy(), ToPolicyIdentifiers(fetched->value.identifiers)).ok()) {
-        return std::nullopt;
-      }
-      if (!deps_.store
-               ->RecordOrder(request->order_url(), agent,
-                             IdentifierStrings(fetched->value.identifiers), fetched->value.finalize)
-               .ok()) {
-        return std::nullopt;
-      }
-      known = deps_.store->FindOrderByFinalizeUrl(url);
-    }
-    if (!known.ok()) return std::nullopt;
-    return KnownOrder{known->order_url, known->finalize_url,
-                      ToPolicyIdentifiers(ParseIdentifierStrings(known->identifiers)),
-                      known->agent};
+  jws_context.find_order_by_finalize_url = [&](absl::string_view url) {
+    return adoption->FindOrderByFinalizeUrl(url);
   };
-  // find_challenge_owner stays unset: in direct mode the signer never sees the agent's
-  // authorizations, and a `{}` to a challenge URL only asks the CA to validate what the agent
-  // must itself have published (docs/policy.md).
+  jws_context.find_resource = [&](absl::string_view url) { return adoption->FindResource(url); };
+  jws_context.find_certificate_owner =
+      [&](absl::string_view sha256_hex) -> std::optional<std::string> {
+    absl::StatusOr<std::optional<CertificateRecord>> found =
+        deps_.store->FindCertificateBySha256(sha256_hex);
+    if (!found.ok() || !found->has_value()) return std::nullopt;
+    return (*found)->agent;
+  };
   absl::StatusOr<JwsClassification> classified =
       ClassifyJwsRequest(jws_context, call.policy(), request->url(), request->payload());
   if (!classified.ok()) return ToGrpcStatus(call.Deny(classified.status()));
@@ -544,12 +505,49 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
       return ToGrpcStatus(call.Deny(s));
     }
   }
-  std::vector<std::string> names;
-  for (const Identifier& id : classified->identifiers) names.push_back(absl::StrCat(id.type, ":", id.value));
-  call.record().request.identifiers = names;
-  call.record().request.order_url = classified->order_url;
+  call.record().request.identifiers = IdentifiersForAudit(
+      IdentifierStrings(classified->identifiers), call.policy().max_identifiers_per_order);
+  if (!classified->order_url.empty()) call.record().request.order_url = classified->order_url;
   if (classified->csr.has_value()) call.record().request.csr_sha256 = classified->csr->csr_sha256_hex;
   call.record().reason = absl::StrCat("allowed ", JwsRequestKindName(classified->kind));
+  if (classified->resource.has_value()) {
+    absl::StrAppend(&call.record().reason, " of its ",
+                    OrderResourceKindName(classified->resource->kind));
+  }
+
+  // What the signer must remember of an allowed request, before the signature leaves.
+  absl::Status remembered = [&]() -> absl::Status {
+    switch (classified->kind) {
+      case JwsRequestKind::kNewOrder:
+        // The order the CA makes of it may later be adopted by this agent, once.
+        return deps_.store->RecordNewOrderIntent(call.agent(),
+                                                 IdentifierStrings(classified->identifiers),
+                                                 absl::Now(), kNewOrderIntentLifetime);
+      case JwsRequestKind::kRevokeCert: {
+        ASSIGN_OR_RETURN(std::optional<CertificateRecord> cert,
+                         deps_.store->FindCertificateBySha256(classified->certificate_sha256_hex));
+        if (!cert.has_value()) return absl::NotFoundError("the certificate left the inventory");
+        const int reason = classified->revocation_reason.value_or(0);
+        call.record().request.certificate_sha256 = classified->certificate_sha256_hex;
+        call.record().request.revocation_reason = absl::StrCat(reason);
+        call.record().outcome.serial = cert->serial;
+        // The agent posts the revocation itself; the inventory says it was signed for.
+        return deps_.store->MarkRevoked(cert->serial, reason, absl::Now());
+      }
+      default: {
+        std::string serial;
+        RETURN_IF_ERROR(adoption->Commit(&serial));
+        if (!serial.empty()) call.record().outcome.serial = serial;
+        return absl::OkStatus();
+      }
+    }
+  }();
+  if (!remembered.ok()) {
+    // Another agent adopted the order first, or the newOrder was used up meanwhile: a refusal.
+    const bool refused = absl::IsAlreadyExists(remembered) || absl::IsFailedPrecondition(remembered);
+    return ToGrpcStatus(refused ? call.Deny(absl::PermissionDeniedError(remembered.message()))
+                                : call.Finish(remembered));
+  }
 
   absl::Status result = [&]() -> absl::Status {
     std::string nonce = request->nonce();

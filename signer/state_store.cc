@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <type_traits>
 #include <utility>
@@ -134,6 +136,53 @@ constexpr const char* kSchemaV1[] = {
     "CREATE INDEX inventory_by_agent ON inventory (agent)",
 };
 
+// Schema 2: who owns which URL an order leads to, as a typed table instead of the
+// "challenge-owner:<url>" key/value rows of schema 1 (moved over, order unknown), and the
+// newOrders signed for agents in direct mode.
+constexpr const char* kSchemaV2[] = {
+    // (url, agent): a CA that reuses authorizations puts one authorization in the orders of
+    // several agents, and each may read it.
+    "CREATE TABLE order_resources (url TEXT NOT NULL, agent TEXT NOT NULL, "
+    "order_url TEXT NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (url, agent))",
+    "CREATE INDEX order_resources_by_order ON order_resources (order_url)",
+    "INSERT OR IGNORE INTO order_resources (url, order_url, agent, kind) "
+    "SELECT substr(key, 17), '', value, 'challenge' FROM kv "
+    "WHERE substr(key, 1, 16) = 'challenge-owner:'",
+    "DELETE FROM kv WHERE substr(key, 1, 16) = 'challenge-owner:'",
+    "CREATE TABLE new_order_intents (id INTEGER PRIMARY KEY, agent TEXT NOT NULL, "
+    "identifiers TEXT NOT NULL, signed_at TEXT NOT NULL)",
+    "CREATE INDEX new_order_intents_by_agent ON new_order_intents (agent, identifiers)",
+    "CREATE INDEX inventory_by_sha256 ON inventory (certificate_sha256)",
+};
+
+absl::StatusOr<OrderResourceKind> KindFromText(const std::string& text) {
+  for (OrderResourceKind kind :
+       {OrderResourceKind::kOrder, OrderResourceKind::kAuthorization,
+        OrderResourceKind::kChallenge, OrderResourceKind::kCertificate}) {
+    if (OrderResourceKindName(kind) == text) return kind;
+  }
+  return absl::DataLossError(absl::StrCat("unknown order resource kind \"", text, "\""));
+}
+
+#define ACME_SIGNER_INVENTORY_SELECT                                                      \
+  "SELECT serial, agent, names, not_before, not_after, order_url, "             \
+  "certificate_sha256, revoked, revocation_reason, revoked_at FROM inventory "
+
+CertificateRecord ReadCertificateRow(sqlite3_stmt* stmt) {
+  CertificateRecord cert;
+  cert.serial = ColumnText(stmt, 0);
+  cert.agent = ColumnText(stmt, 1);
+  cert.names = JsonToStrings(ColumnText(stmt, 2));
+  cert.not_before = ParseTimeText(ColumnText(stmt, 3));
+  cert.not_after = ParseTimeText(ColumnText(stmt, 4));
+  cert.order_url = ColumnText(stmt, 5);
+  cert.certificate_sha256 = ColumnText(stmt, 6);
+  cert.revoked = sqlite3_column_int(stmt, 7) != 0;
+  cert.revocation_reason = sqlite3_column_int(stmt, 8);
+  cert.revoked_at = ParseTimeText(ColumnText(stmt, 9));
+  return cert;
+}
+
 #define ACME_SIGNER_ORDER_SELECT \
   "SELECT order_url, agent, identifiers, finalize_url, created, status FROM orders "
 constexpr const char* kOrderByUrl = ACME_SIGNER_ORDER_SELECT "WHERE order_url = ?1";
@@ -141,6 +190,15 @@ constexpr const char* kOrderByFinalizeUrl = ACME_SIGNER_ORDER_SELECT "WHERE fina
 #undef ACME_SIGNER_ORDER_SELECT
 
 }  // namespace
+
+std::vector<std::string> NewOrderIntentKey(std::vector<std::string> identifiers) {
+  for (std::string& id : identifiers) {
+    for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  std::sort(identifiers.begin(), identifiers.end());
+  identifiers.erase(std::unique(identifiers.begin(), identifiers.end()), identifiers.end());
+  return identifiers;
+}
 
 StateStore::StateStore(std::string path, Db db) : path_(std::move(path)), db_(std::move(db)) {}
 
@@ -200,9 +258,16 @@ absl::Status StateStore::Migrate() {
       if (!status.ok()) break;
     }
   }
+  if (status.ok() && version < 2) {
+    for (const char* sql : kSchemaV2) {
+      status = Exec(db, sql, context);
+      if (!status.ok()) break;
+    }
+  }
   if (status.ok()) {
     // PRAGMA takes no bound parameters; the value is a compile-time constant.
-    status = Exec(db, "PRAGMA user_version = 1", context);
+    static_assert(kSchemaVersion == 2, "update the user_version below");
+    status = Exec(db, "PRAGMA user_version = 2", context);
   }
   if (status.ok()) status = Exec(db, "COMMIT", context);
   if (!status.ok()) {
@@ -241,6 +306,12 @@ absl::Status StateStore::RecordOrder(absl::string_view order_url, absl::string_v
                                      const std::vector<std::string>& identifiers,
                                      absl::string_view finalize_url) {
   absl::MutexLock lock(&mu_);
+  return RecordOrderLocked(order_url, agent, identifiers, finalize_url);
+}
+
+absl::Status StateStore::RecordOrderLocked(absl::string_view order_url, absl::string_view agent,
+                                           const std::vector<std::string>& identifiers,
+                                           absl::string_view finalize_url) {
   ASSIGN_OR_RETURN(Stmt insert,
                    Prepare(db_.get(),
                            "INSERT INTO orders (order_url, agent, identifiers, finalize_url, "
@@ -317,6 +388,127 @@ absl::StatusOr<OrderRecord> StateStore::FindOrderWhere(const char* sql,
   return order;
 }
 
+absl::Status StateStore::RecordOrderResource(const OrderResource& resource) {
+  absl::MutexLock lock(&mu_);
+  return RecordOrderResourceLocked(resource);
+}
+
+absl::Status StateStore::RecordOrderResourceLocked(const OrderResource& resource) {
+  ASSIGN_OR_RETURN(Stmt insert,
+                   Prepare(db_.get(),
+                           "INSERT INTO order_resources (url, order_url, agent, kind) "
+                           "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (url, agent) DO NOTHING"));
+  BindAll(insert.get(), resource.url, resource.order_url, resource.agent,
+          OrderResourceKindName(resource.kind));
+  int rc = sqlite3_step(insert.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot record ", resource.url));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OrderResource> StateStore::FindOrderResource(absl::string_view url,
+                                                            absl::string_view agent) const {
+  {
+    absl::MutexLock lock(&mu_);
+    // The caller's own row first; otherwise any owner's, so a refusal can say whose it is.
+    ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                        "SELECT url, order_url, agent, kind FROM order_resources "
+                                        "WHERE url = ?1 ORDER BY agent = ?2 DESC, agent LIMIT 1"));
+    BindAll(stmt.get(), url, agent);
+    int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_ROW) {
+      OrderResource resource;
+      resource.url = ColumnText(stmt.get(), 0);
+      resource.order_url = ColumnText(stmt.get(), 1);
+      resource.agent = ColumnText(stmt.get(), 2);
+      ASSIGN_OR_RETURN(resource.kind, KindFromText(ColumnText(stmt.get(), 3)));
+      return resource;
+    }
+    if (rc != SQLITE_DONE) {
+      return SqliteError(db_.get(), rc, absl::StrCat("cannot read owner of ", url));
+    }
+  }
+  absl::StatusOr<OrderRecord> order = FindOrder(url);
+  if (!order.ok()) return order.status();
+  return OrderResource{order->order_url, order->order_url, order->agent,
+                       OrderResourceKind::kOrder};
+}
+
+absl::Status StateStore::RecordNewOrderIntent(absl::string_view agent,
+                                              const std::vector<std::string>& identifiers,
+                                              absl::Time when, absl::Duration keep) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt prune,
+                   Prepare(db_.get(), "DELETE FROM new_order_intents WHERE signed_at < ?1"));
+  BindAll(prune.get(), TimeText(when - keep));
+  int rc = sqlite3_step(prune.get());
+  if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, "cannot prune newOrder intents");
+  ASSIGN_OR_RETURN(Stmt insert, Prepare(db_.get(),
+                                        "INSERT INTO new_order_intents (agent, identifiers, "
+                                        "signed_at) VALUES (?1, ?2, ?3)"));
+  BindAll(insert.get(), agent, StringsToJson(NewOrderIntentKey(identifiers)), TimeText(when));
+  rc = sqlite3_step(insert.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot record a newOrder of ", agent));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> StateStore::HasNewOrderIntent(absl::string_view agent,
+                                                   const std::vector<std::string>& identifiers,
+                                                   absl::Time since) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "SELECT 1 FROM new_order_intents WHERE agent = ?1 AND "
+                                      "identifiers = ?2 AND signed_at >= ?3 LIMIT 1"));
+  BindAll(stmt.get(), agent, StringsToJson(NewOrderIntentKey(identifiers)), TimeText(since));
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return SqliteError(db_.get(), rc, absl::StrCat("cannot read newOrders of ", agent));
+}
+
+absl::Status StateStore::AdoptOrder(const AdoptedOrder& order) {
+  absl::MutexLock lock(&mu_);
+  const std::string context = absl::StrCat("cannot adopt order ", order.order_url);
+  RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
+  absl::Status status = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt owner,
+                     Prepare(db_.get(), "SELECT agent FROM orders WHERE order_url = ?1"));
+    BindAll(owner.get(), order.order_url);
+    int rc = sqlite3_step(owner.get());
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
+    // Adopted already by this agent (two requests raced): only the resources are new.
+    const bool already_adopted = rc == SQLITE_ROW;
+    if (!already_adopted) {
+      ASSIGN_OR_RETURN(Stmt intent,
+                       Prepare(db_.get(),
+                               "DELETE FROM new_order_intents WHERE id = (SELECT id FROM "
+                               "new_order_intents WHERE agent = ?1 AND identifiers = ?2 "
+                               "ORDER BY signed_at LIMIT 1)"));
+      BindAll(intent.get(), order.agent, StringsToJson(NewOrderIntentKey(order.identifiers)));
+      rc = sqlite3_step(intent.get());
+      if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
+      if (sqlite3_changes(db_.get()) != 1) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the signer signed no unused newOrder for exactly these identifiers for agent ",
+            order.agent));
+      }
+    }
+    // AlreadyExists when another agent has the order.
+    RETURN_IF_ERROR(
+        RecordOrderLocked(order.order_url, order.agent, order.identifiers, order.finalize_url));
+    for (const OrderResource& resource : order.resources) {
+      RETURN_IF_ERROR(RecordOrderResourceLocked(resource));
+    }
+    return absl::OkStatus();
+  }();
+  if (status.ok()) status = Exec(db_.get(), "COMMIT", context);
+  if (!status.ok()) (void)Exec(db_.get(), "ROLLBACK", context);
+  return status;
+}
+
 absl::Status StateStore::RecordCertificate(const CertificateRecord& cert) {
   if (cert.serial.empty()) return absl::InvalidArgumentError("certificate serial is empty");
   absl::MutexLock lock(&mu_);
@@ -375,15 +567,27 @@ absl::Status StateStore::MarkRevoked(absl::string_view serial, int reason, absl:
   return absl::OkStatus();  // already revoked
 }
 
+absl::StatusOr<std::optional<CertificateRecord>> StateStore::FindCertificateBySha256(
+    absl::string_view certificate_sha256) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(db_.get(), ACME_SIGNER_INVENTORY_SELECT "WHERE certificate_sha256 = ?1 LIMIT 1"));
+  BindAll(stmt.get(), certificate_sha256);
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read inventory in ", path_));
+  }
+  return ReadCertificateRow(stmt.get());
+}
+
 absl::StatusOr<std::vector<CertificateRecord>> StateStore::ListInventory(
     std::optional<std::string> agent) const {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(
       Stmt stmt,
       Prepare(db_.get(),
-              "SELECT serial, agent, names, not_before, not_after, order_url, "
-              "certificate_sha256, revoked, revocation_reason, revoked_at FROM inventory "
-              "WHERE ?1 IS NULL OR agent = ?1 ORDER BY not_after, serial"));
+              ACME_SIGNER_INVENTORY_SELECT "WHERE ?1 IS NULL OR agent = ?1 ORDER BY not_after, serial"));
   if (agent.has_value()) BindAll(stmt.get(), *agent);
   std::vector<CertificateRecord> out;
   while (true) {
@@ -392,18 +596,7 @@ absl::StatusOr<std::vector<CertificateRecord>> StateStore::ListInventory(
     if (rc != SQLITE_ROW) {
       return SqliteError(db_.get(), rc, absl::StrCat("cannot list inventory in ", path_));
     }
-    CertificateRecord cert;
-    cert.serial = ColumnText(stmt.get(), 0);
-    cert.agent = ColumnText(stmt.get(), 1);
-    cert.names = JsonToStrings(ColumnText(stmt.get(), 2));
-    cert.not_before = ParseTimeText(ColumnText(stmt.get(), 3));
-    cert.not_after = ParseTimeText(ColumnText(stmt.get(), 4));
-    cert.order_url = ColumnText(stmt.get(), 5);
-    cert.certificate_sha256 = ColumnText(stmt.get(), 6);
-    cert.revoked = sqlite3_column_int(stmt.get(), 7) != 0;
-    cert.revocation_reason = sqlite3_column_int(stmt.get(), 8);
-    cert.revoked_at = ParseTimeText(ColumnText(stmt.get(), 9));
-    out.push_back(std::move(cert));
+    out.push_back(ReadCertificateRow(stmt.get()));
   }
   return out;
 }

@@ -25,8 +25,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "signer/order_resource.h"
 
 namespace acme_signer::signer {
+
+// The canonical form of an order's identifiers for matching a newOrder with the order the CA
+// made of it: "type:value" in lower case, sorted, duplicates removed.
+std::vector<std::string> NewOrderIntentKey(std::vector<std::string> identifiers);
 
 struct OrderRecord {
   std::string order_url;
@@ -35,6 +40,17 @@ struct OrderRecord {
   std::string finalize_url;
   absl::Time created;
   std::string status;  // ACME order status as last seen
+};
+
+// An order that an agent in direct mode created with a newOrder the signer signed, and now
+// claims: the order, its resources and the newOrder it came from, recorded together.
+struct AdoptedOrder {
+  std::string order_url;
+  std::string agent;
+  std::vector<std::string> identifiers;  // canonical, see NewOrderIntentKey
+  std::string finalize_url;
+  // Its authorizations and challenges (the order URL itself is found in the orders table).
+  std::vector<OrderResource> resources;
 };
 
 struct CertificateRecord {
@@ -53,7 +69,9 @@ struct CertificateRecord {
 class StateStore {
  public:
   // The schema version this code writes.
-  static constexpr int kSchemaVersion = 1;
+  // 1: kv, orders, inventory. 2: order_resources (replaces "challenge-owner:" kv rows),
+  // new_order_intents.
+  static constexpr int kSchemaVersion = 2;
 
   // Opens or creates the database at `path` (mode 0640 when created) and migrates it.
   // Errors name the path: Unavailable/Internal for SQLite failures (e.g. unwritable directory,
@@ -81,6 +99,31 @@ class StateStore {
   absl::StatusOr<OrderRecord> FindOrder(absl::string_view order_url) const;
   absl::StatusOr<OrderRecord> FindOrderByFinalizeUrl(absl::string_view finalize_url) const;
 
+  // Records that `resource.url` is a resource of an order of `resource.agent`. Idempotent. One
+  // URL may belong to several agents' orders (a CA that reuses authorizations).
+  absl::Status RecordOrderResource(const OrderResource& resource);
+  // The resource with this URL: `agent`'s own if it has one, else another agent's (so a refusal
+  // can name the owner); the orders table (kind kOrder, one owner) when no resource row has
+  // it. NotFound when no agent owns it.
+  absl::StatusOr<OrderResource> FindOrderResource(absl::string_view url,
+                                                  absl::string_view agent) const;
+
+  // Direct mode. The signer signed a newOrder for `identifiers` (canonical, NewOrderIntentKey)
+  // on behalf of `agent` at `when`; the order the CA made from it may be adopted once.
+  // Intents older than `keep` are dropped on every insert.
+  absl::Status RecordNewOrderIntent(absl::string_view agent,
+                                    const std::vector<std::string>& identifiers, absl::Time when,
+                                    absl::Duration keep);
+  // Whether `agent` has an unused intent for exactly `identifiers` signed after `since`.
+  absl::StatusOr<bool> HasNewOrderIntent(absl::string_view agent,
+                                         const std::vector<std::string>& identifiers,
+                                         absl::Time since) const;
+  // In one transaction: records the order for `order.agent` (AlreadyExists when another agent
+  // has it), its resources and uses up the
+  // oldest matching intent (FailedPrecondition when there is none). Nothing is written on error.
+  // A resource another agent's order also has is shared, not refused (RecordOrderResource).
+  absl::Status AdoptOrder(const AdoptedOrder& order);
+
   // Adds an issued certificate. Idempotent on serial: the same serial with the same agent and
   // certificate hash is OK (a retry after a crash); the same serial with different contents is
   // AlreadyExists. The `revoked` fields of `cert` are ignored (use MarkRevoked).
@@ -88,6 +131,9 @@ class StateStore {
   // Marks a certificate revoked. NotFound for an unknown serial. Revoking twice keeps the first
   // reason and time.
   absl::Status MarkRevoked(absl::string_view serial, int reason, absl::Time when);
+  // The certificate whose leaf DER has this SHA-256 (hex), or nullopt.
+  absl::StatusOr<std::optional<CertificateRecord>> FindCertificateBySha256(
+      absl::string_view certificate_sha256) const;
   // Certificates, optionally only those of `agent`, ordered by not_after then serial.
   absl::StatusOr<std::vector<CertificateRecord>> ListInventory(
       std::optional<std::string> agent = std::nullopt) const;
@@ -101,6 +147,12 @@ class StateStore {
   StateStore(std::string path, Db db);
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<OrderRecord> FindOrderWhere(const char* sql, absl::string_view value) const;
+  absl::Status RecordOrderLocked(absl::string_view order_url, absl::string_view agent,
+                                 const std::vector<std::string>& identifiers,
+                                 absl::string_view finalize_url)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status RecordOrderResourceLocked(const OrderResource& resource)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
   mutable absl::Mutex mu_;

@@ -14,6 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/ssl_unique_ptr.h"
+#include "signer/audit_record.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -119,6 +120,30 @@ class JwsRequestClassifierTest : public ::testing::Test {
       if (it == orders_.end()) return std::nullopt;
       return it->second;
     };
+    // web1's orders o1 (authorization, challenge, certificate) and web2's o2.
+    resources_[Url("/my-order/o1")] = {Url("/my-order/o1"), Url("/my-order/o1"), "web1",
+                                       OrderResourceKind::kOrder};
+    resources_[Url("/authZ/x")] = {Url("/authZ/x"), Url("/my-order/o1"), "web1",
+                                   OrderResourceKind::kAuthorization};
+    resources_[Url("/chalZ/abc")] = {Url("/chalZ/abc"), Url("/my-order/o1"), "web1",
+                                     OrderResourceKind::kChallenge};
+    resources_[Url("/certZ/1")] = {Url("/certZ/1"), Url("/my-order/o1"), "web1",
+                                   OrderResourceKind::kCertificate};
+    resources_[Url("/my-order/o2")] = {Url("/my-order/o2"), Url("/my-order/o2"), "web2",
+                                       OrderResourceKind::kOrder};
+    resources_[Url("/chalZ/theirs")] = {Url("/chalZ/theirs"), Url("/my-order/o2"), "web2",
+                                        OrderResourceKind::kChallenge};
+    context_.find_resource = [this](absl::string_view url) -> std::optional<OrderResource> {
+      auto it = resources_.find(std::string(url));
+      if (it == resources_.end()) return std::nullopt;
+      return it->second;
+    };
+    context_.find_certificate_owner =
+        [this](absl::string_view sha256) -> std::optional<std::string> {
+      auto it = certificate_owners_.find(std::string(sha256));
+      if (it == certificate_owners_.end()) return std::nullopt;
+      return it->second;
+    };
     policy_.name = "web1";
     policy_.allowed_names = {"*.lab.test"};
     policy_.key_types = {"ec-p256"};
@@ -133,6 +158,8 @@ class JwsRequestClassifierTest : public ::testing::Test {
   static EVP_PKEY* certificate_key_;
   JwsRequestContext context_;
   std::map<std::string, KnownOrder> orders_;
+  std::map<std::string, OrderResource> resources_;
+  std::map<std::string, std::string> certificate_owners_;  // SHA-256 hex -> agent
   AgentPolicy policy_;
 };
 
@@ -177,26 +204,57 @@ TEST_F(JwsRequestClassifierTest, FinalizeOfOwnOrderWithMatchingCsrIsSigned) {
               ElementsAre(Identifier{"dns", "a.lab.test"}, Identifier{"dns", "b.lab.test"}));
 }
 
-TEST_F(JwsRequestClassifierTest, EmptyObjectToOtherCaUrlIsAChallengeResponse) {
+TEST_F(JwsRequestClassifierTest, EmptyObjectToOwnChallengeIsAChallengeResponse) {
   for (const char* payload : {"{}", " { \n} "}) {
     absl::StatusOr<JwsClassification> result = Classify(Url("/chalZ/abc"), payload);
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->kind, JwsRequestKind::kChallenge);
+    ASSERT_TRUE(result->resource.has_value());
+    EXPECT_EQ(result->resource->order_url, Url("/my-order/o1"));
   }
 }
 
-TEST_F(JwsRequestClassifierTest, EmptyPayloadToOtherCaUrlIsPostAsGet) {
+TEST_F(JwsRequestClassifierTest, EmptyPayloadToOwnResourceIsPostAsGet) {
   for (const std::string& url :
-       {Url("/my-order/o1"), Url("/authZ/x"), Url("/certZ/1"), Url("/"), std::string(kCa)}) {
+       {Url("/my-order/o1"), Url("/authZ/x"), Url("/chalZ/abc"), Url("/certZ/1")}) {
     absl::StatusOr<JwsClassification> result = Classify(url, "");
     ASSERT_TRUE(result.ok()) << url << ": " << result.status();
     EXPECT_EQ(result->kind, JwsRequestKind::kPostAsGet);
   }
 }
 
-TEST_F(JwsRequestClassifierTest, RevocationOfCertificateWithinPolicyIsSigned) {
+TEST_F(JwsRequestClassifierTest, UnknownUrlsAndTheOrdersListAreRefused) {
+  // Pebble's orders list, Boulder's, the directory root, anything nobody recorded.
+  for (const std::string& url : {Url("/list-orderz/1"), Url("/acme/orders/1"), Url("/"),
+                                 std::string(kCa), Url("/authZ/unknown")}) {
+    EXPECT_THAT(Classify(url, ""),
+                StatusIs(absl::StatusCode::kPermissionDenied,
+                         HasSubstr("not a resource of an order this agent created or adopted")))
+        << url;
+  }
+}
+
+TEST_F(JwsRequestClassifierTest, AnotherAgentsResourcesAreRefused) {
+  EXPECT_THAT(Classify(Url("/my-order/o2"), ""),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("it is the order URL of another agent's order")));
+  EXPECT_THAT(Classify(Url("/chalZ/theirs"), "{}"),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("it is the challenge URL of another agent's order")));
+}
+
+TEST_F(JwsRequestClassifierTest, EmptyObjectToAResourceThatIsNoChallengeIsRefused) {
+  for (const std::string& url : {Url("/my-order/o1"), Url("/authZ/x"), Url("/certZ/1")}) {
+    EXPECT_THAT(Classify(url, "{}"),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("{} answers a challenge")))
+        << url;
+  }
+}
+
+TEST_F(JwsRequestClassifierTest, RevocationOfOwnCertificateIsSigned) {
   const std::string certificate =
       MakeCertificate(certificate_key_, "DNS:a.lab.test,DNS:b.lab.test", "a.lab.test");
+  certificate_owners_[Sha256Hex(certificate)] = "web1";
   absl::StatusOr<JwsClassification> result =
       Classify(Url("/revoke-cert"),
                absl::StrCat(R"({"certificate":")", B64(certificate), R"(","reason":4})"));
@@ -206,21 +264,6 @@ TEST_F(JwsRequestClassifierTest, RevocationOfCertificateWithinPolicyIsSigned) {
   EXPECT_EQ(result->certificate_sha256_hex.size(), 64u);
   EXPECT_THAT(result->identifiers,
               ElementsAre(Identifier{"dns", "a.lab.test"}, Identifier{"dns", "b.lab.test"}));
-}
-
-TEST_F(JwsRequestClassifierTest, OwnChallengeIsSignedWhenChallengeOwnersAreKnown) {
-  context_.find_challenge_owner = [](absl::string_view url) -> std::optional<std::string> {
-    if (url == Url("/chalZ/mine")) return "web1";
-    if (url == Url("/chalZ/theirs")) return "web2";
-    return std::nullopt;
-  };
-  EXPECT_TRUE(Classify(Url("/chalZ/mine"), "{}").ok());
-  EXPECT_THAT(
-      Classify(Url("/chalZ/theirs"), "{}"),
-      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("challenge of another agent")));
-  EXPECT_THAT(
-      Classify(Url("/chalZ/unknown"), "{}"),
-      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("not a known challenge URL")));
 }
 
 // ----- Refused: agent, endpoints, URLs ---------------------------------------------------------
@@ -302,7 +345,15 @@ TEST_F(JwsRequestClassifierTest, UnusableContextIsAFailedPrecondition) {
   SetUp();
   context_.find_order_by_finalize_url = nullptr;
   EXPECT_THAT(Classify(Url("/x"), ""),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("order lookup")));
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("lookups")));
+  SetUp();
+  context_.find_resource = nullptr;
+  EXPECT_THAT(Classify(Url("/x"), ""),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("lookups")));
+  SetUp();
+  context_.find_certificate_owner = nullptr;
+  EXPECT_THAT(Classify(Url("/x"), ""),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("lookups")));
 }
 
 TEST_F(JwsRequestClassifierTest, OversizedPayloadIsRefusedUnparsed) {
@@ -459,7 +510,7 @@ TEST_F(JwsRequestClassifierTest, FinalizeOfUnknownOrderIsRefused) {
                                  std::string("https://ca.test:14000/finalize-order/O1")}) {
     EXPECT_THAT(Classify(url, absl::StrCat(R"({"csr":")", B64(csr), R"("})")),
                 StatusIs(absl::StatusCode::kPermissionDenied,
-                         HasSubstr("not a newOrder, revokeCert or known finalize URL")))
+                         HasSubstr("not a resource of an order this agent created or adopted")))
         << url;
   }
 }
@@ -529,15 +580,50 @@ TEST_F(JwsRequestClassifierTest, RevocationOfCertificateOutsidePolicyIsRefused) 
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no DNS name")));
 }
 
+TEST_F(JwsRequestClassifierTest, RevocationOfACertificateNotInTheAgentsInventoryIsRefused) {
+  // Inside web1's names, but issued to web2 (names overlap), or to nobody through this signer.
+  const std::string theirs = MakeCertificate(certificate_key_, "DNS:a.lab.test");
+  certificate_owners_[Sha256Hex(theirs)] = "web2";
+  EXPECT_THAT(
+      Classify(Url("/revoke-cert"), absl::StrCat(R"({"certificate":")", B64(theirs), R"("})")),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("was issued to another agent")));
+  const std::string unknown = MakeCertificate(certificate_key_, "DNS:b.lab.test");
+  EXPECT_THAT(
+      Classify(Url("/revoke-cert"), absl::StrCat(R"({"certificate":")", B64(unknown), R"("})")),
+      StatusIs(absl::StatusCode::kPermissionDenied,
+               HasSubstr("was not issued to it through this signer")));
+}
+
+TEST_F(JwsRequestClassifierTest, RevocationReasonsAreTheOnesCasAccept) {
+  const std::string certificate = MakeCertificate(certificate_key_, "DNS:a.lab.test");
+  certificate_owners_[Sha256Hex(certificate)] = "web1";
+  for (int reason : {0, 1, 3, 4, 5}) {
+    absl::StatusOr<JwsClassification> result = Classify(
+        Url("/revoke-cert"), absl::StrCat(R"({"certificate":")", B64(certificate),
+                                          R"(","reason":)", reason, "}"));
+    ASSERT_TRUE(result.ok()) << reason << ": " << result.status();
+    EXPECT_EQ(result->revocation_reason, reason);
+  }
+  // RFC 5280 codes no ACME CA takes from a subscriber: the same set the RPC refuses.
+  for (int reason : {2, 6, 8, 9, 10}) {
+    EXPECT_THAT(Classify(Url("/revoke-cert"), absl::StrCat(R"({"certificate":")",
+                                                           B64(certificate), R"(","reason":)",
+                                                           reason, "}")),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("is not one ACME CAs accept")))
+        << reason;
+  }
+}
+
 TEST_F(JwsRequestClassifierTest, RevocationWithMalformedPayloadIsRefused) {
   const std::string certificate = B64(MakeCertificate(certificate_key_, "DNS:a.lab.test"));
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":7})"), "reason code"},
-      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":11})"), "reason code"},
-      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":-1})"), "reason code"},
-      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":1.0})"), "reason code"},
-      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":"1"})"), "reason code"},
-      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":true})"), "reason code"},
+      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":7})"), "not one ACME"},
+      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":11})"), "not one ACME"},
+      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":-1})"), "not one ACME"},
+      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":1.0})"), "not an integer"},
+      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":"1"})"), "not an integer"},
+      {absl::StrCat(R"({"certificate":")", certificate, R"(","reason":true})"), "not an integer"},
       {absl::StrCat(R"({"certificate":")", certificate, R"(","Reason":1})"), "unexpected member"},
       {absl::StrCat(R"({"certificate":")", certificate, R"(","certificate":"x"})"),
        "duplicate member"},

@@ -23,6 +23,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
+using ::acme_signer::testing::IsOkAndHolds;
 using ::acme_signer::testing::StatusIs;
 
 class StateStoreTest : public ::testing::Test {
@@ -263,6 +264,156 @@ TEST_F(StateStoreTest, RefusesADatabaseFromANewerSchema) {
   EXPECT_THAT(
       StateStore::Open(path_).status(),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("schema version 99, newer than")));
+}
+
+TEST_F(StateStoreTest, UpgradeFromSchema1KeepsOrdersInventoryAndChallengeOwners) {
+  // A database exactly as the schema-1 signer left it: an order, a certificate and the
+  // challenge owners it kept as "challenge-owner:" key/value rows.
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+    const std::string schema1 =
+        "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);"
+        "CREATE TABLE orders (order_url TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
+        "identifiers TEXT NOT NULL, finalize_url TEXT NOT NULL, created TEXT NOT NULL, "
+        "status TEXT NOT NULL);"
+        "CREATE INDEX orders_by_finalize_url ON orders (finalize_url);"
+        "CREATE TABLE inventory (serial TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
+        "names TEXT NOT NULL, not_before TEXT NOT NULL, not_after TEXT NOT NULL, "
+        "order_url TEXT NOT NULL, certificate_sha256 TEXT NOT NULL, "
+        "revoked INTEGER NOT NULL DEFAULT 0, revocation_reason INTEGER NOT NULL DEFAULT 0, "
+        "revoked_at TEXT NOT NULL DEFAULT '');"
+        "CREATE INDEX inventory_by_agent ON inventory (agent);"
+        "INSERT INTO kv VALUES ('account_url', 'https://ca.test/acct/1');"
+        "INSERT INTO kv VALUES ('challenge-owner:https://ca.test/chal/1', 'web1');"
+        "INSERT INTO kv VALUES ('challenge-owner:https://ca.test/chal/2', 'web2');"
+        "INSERT INTO orders VALUES ('https://ca.test/order/1', 'web1', '[\"dns:a.test\"]', "
+        "'https://ca.test/finalize/1', '2026-01-01T00:00:00.000000Z', 'valid');"
+        "INSERT INTO inventory (serial, agent, names, not_before, not_after, order_url, "
+        "certificate_sha256) VALUES ('0a', 'web1', '[\"a.test\"]', "
+        "'2026-01-01T00:00:00.000000Z', '2026-04-01T00:00:00.000000Z', "
+        "'https://ca.test/order/1', '" +
+        std::string(64, 'c') + "');PRAGMA user_version = 1;";
+    ASSERT_EQ(sqlite3_exec(db.get(), schema1.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db.get());
+  }
+  std::unique_ptr<StateStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->GetValue("account_url"), IsOkAndHolds(std::optional<std::string>(
+                                                  "https://ca.test/acct/1")));
+  // The kv rows became typed resources and are gone from kv.
+  absl::StatusOr<OrderResource> chal1 = store->FindOrderResource("https://ca.test/chal/1", "web1");
+  ASSERT_TRUE(chal1.ok()) << chal1.status();
+  EXPECT_EQ(chal1->agent, "web1");
+  EXPECT_EQ(chal1->kind, OrderResourceKind::kChallenge);
+  absl::StatusOr<OrderResource> chal2 = store->FindOrderResource("https://ca.test/chal/2", "web1");
+  ASSERT_TRUE(chal2.ok()) << chal2.status();
+  EXPECT_EQ(chal2->agent, "web2");
+  EXPECT_THAT(store->GetValue("challenge-owner:https://ca.test/chal/1"),
+              IsOkAndHolds(std::optional<std::string>()));
+  // Orders and inventory are untouched.
+  absl::StatusOr<OrderRecord> order = store->FindOrder("https://ca.test/order/1");
+  ASSERT_TRUE(order.ok()) << order.status();
+  EXPECT_EQ(order->agent, "web1");
+  EXPECT_EQ(order->status, "valid");
+  absl::StatusOr<std::optional<CertificateRecord>> cert =
+      store->FindCertificateBySha256(std::string(64, 'c'));
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  ASSERT_TRUE(cert->has_value());
+  EXPECT_EQ((*cert)->serial, "0a");
+  // The order URL itself is found as the order's resource.
+  absl::StatusOr<OrderResource> as_resource =
+      store->FindOrderResource("https://ca.test/order/1", "web2");
+  ASSERT_TRUE(as_resource.ok());
+  EXPECT_EQ(as_resource->agent, "web1");
+  EXPECT_EQ(as_resource->kind, OrderResourceKind::kOrder);
+  // And the upgrade is recorded.
+  store.reset();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db.get(), "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+  sqlite3_finalize(stmt);
+}
+
+TEST_F(StateStoreTest, AResourceMayBelongToSeveralAgentsOrders) {
+  std::unique_ptr<StateStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string authz = "https://ca.test/authz/1";
+  ASSERT_TRUE(store->RecordOrderResource({authz, "https://ca.test/o/1", "web1",
+                                          OrderResourceKind::kAuthorization})
+                  .ok());
+  EXPECT_EQ(store->FindOrderResource(authz, "web2")->agent, "web1");  // not web2's: names web1
+  ASSERT_TRUE(store->RecordOrderResource({authz, "https://ca.test/o/2", "web2",
+                                          OrderResourceKind::kAuthorization})
+                  .ok());
+  EXPECT_EQ(store->FindOrderResource(authz, "web2")->agent, "web2");
+  EXPECT_EQ(store->FindOrderResource(authz, "web2")->order_url, "https://ca.test/o/2");
+  EXPECT_EQ(store->FindOrderResource(authz, "web1")->order_url, "https://ca.test/o/1");
+  EXPECT_THAT(store->FindOrderResource("https://ca.test/authz/2", "web1").status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("")));
+}
+
+TEST_F(StateStoreTest, AnOrderIsAdoptedOnlyOnceAndOnlyWithASignedNewOrder) {
+  std::unique_ptr<StateStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Time now = absl::Now();
+  AdoptedOrder order;
+  order.order_url = "https://ca.test/o/1";
+  order.agent = "web1";
+  order.identifiers = {"dns:b.test", "dns:a.test"};
+  order.finalize_url = "https://ca.test/o/1/finalize";
+  order.resources = {{"https://ca.test/authz/1", order.order_url, "web1",
+                      OrderResourceKind::kAuthorization}};
+  // No newOrder was signed for web1.
+  EXPECT_THAT(store->AdoptOrder(order),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no unused newOrder")));
+  EXPECT_THAT(store->FindOrder(order.order_url).status(), StatusIs(absl::StatusCode::kNotFound, HasSubstr("")));
+  // web2's newOrder does not count for web1; identifiers match in any order and case.
+  ASSERT_TRUE(store->RecordNewOrderIntent("web2", {"dns:a.test", "dns:b.test"}, now,
+                                          absl::Hours(1))
+                  .ok());
+  EXPECT_THAT(store->HasNewOrderIntent("web1", order.identifiers, now - absl::Minutes(1)),
+              IsOkAndHolds(false));
+  ASSERT_TRUE(store->RecordNewOrderIntent("web1", {"dns:A.test", "dns:b.test"}, now,
+                                          absl::Hours(1))
+                  .ok());
+  EXPECT_THAT(store->HasNewOrderIntent("web1", order.identifiers, now - absl::Minutes(1)),
+              IsOkAndHolds(true));
+  EXPECT_THAT(store->HasNewOrderIntent("web1", order.identifiers, now + absl::Minutes(1)),
+              IsOkAndHolds(false));  // too old
+  ASSERT_TRUE(store->AdoptOrder(order).ok());
+  EXPECT_EQ(store->FindOrder(order.order_url)->agent, "web1");
+  EXPECT_EQ(store->FindOrderResource("https://ca.test/authz/1", "web1")->kind,
+            OrderResourceKind::kAuthorization);
+  // The intent is used up; adopting again (a raced request) is fine and needs none.
+  EXPECT_THAT(store->HasNewOrderIntent("web1", order.identifiers, now - absl::Minutes(1)),
+              IsOkAndHolds(false));
+  EXPECT_TRUE(store->AdoptOrder(order).ok());
+  // web2 has a matching intent but the order is web1's: refused, web2's intent kept.
+  AdoptedOrder theirs = order;
+  theirs.agent = "web2";
+  EXPECT_THAT(store->AdoptOrder(theirs),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("belongs to agent \"web1\"")));
+  EXPECT_THAT(store->HasNewOrderIntent("web2", order.identifiers, now - absl::Minutes(1)),
+              IsOkAndHolds(true));
+}
+
+TEST_F(StateStoreTest, OldNewOrderIntentsArePruned) {
+  std::unique_ptr<StateStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Time long_ago = absl::Now() - absl::Hours(48);
+  ASSERT_TRUE(store->RecordNewOrderIntent("web1", {"dns:a.test"}, long_ago, absl::Hours(1)).ok());
+  ASSERT_TRUE(
+      store->RecordNewOrderIntent("web1", {"dns:b.test"}, absl::Now(), absl::Hours(1)).ok());
+  EXPECT_THAT(store->HasNewOrderIntent("web1", {"dns:a.test"}, absl::InfinitePast()),
+              IsOkAndHolds(false));
+  EXPECT_THAT(store->HasNewOrderIntent("web1", {"dns:b.test"}, absl::InfinitePast()),
+              IsOkAndHolds(true));
 }
 
 }  // namespace
