@@ -6,10 +6,10 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "common/files.h"
 
 namespace acme_signer::signer {
@@ -48,8 +48,8 @@ absl::StatusOr<AuditLogFileSet> ListAuditLogFiles(const std::string& path) {
     if (index >= 0) present[index] = true;
   }
   if (ec && ec != std::errc::no_such_file_or_directory) {
-    return ErrnoStatus(ec.value(), absl::StrCat("cannot list the audit log directory ",
-                                                dir.string()));
+    return ErrnoStatus(ec.value(),
+                       absl::StrCat("cannot list the audit log directory ", dir.string()));
   }
   AuditLogFileSet set;
   set.path = path;

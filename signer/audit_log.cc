@@ -77,8 +77,8 @@ absl::Status StoreAuditCheckpoint(StateStore& store, const AuditCheckpointRef& r
   if (stored.has_value() &&
       (stored->seq > ref.seq || (stored->seq == ref.seq && stored->hash != ref.hash))) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "refusing to move the audit checkpoint reference in the state store from seq ",
-        stored->seq, " (hash ", stored->hash, ") back to seq ", ref.seq, " (hash ", ref.hash,
+        "refusing to move the audit checkpoint reference in the state store from seq ", stored->seq,
+        " (hash ", stored->hash, ") back to seq ", ref.seq, " (hash ", ref.hash,
         "): the audit log or the state store was replaced while the signer ran"));
   }
   return store.SetValue(kAuditCheckpointKey, AuditCheckpointRefToString(ref));

@@ -12,11 +12,11 @@
 // leader takes whatever queued up meanwhile.
 //
 // Files: the first file is `path`, later ones `path.1`, `path.2`, ... (signer/audit_files.h);
-// the highest existing index is the active file. A file is never truncated or rewritten (O_APPEND, mode 0640). When
-// the active file reaches `rotate_bytes`, it is closed with a checkpoint and the next file's
-// first record links to it through prev. If the active file ends in a partial line (a crash
-// during write(); such a record was never acknowledged), Open leaves it untouched and starts the
-// next file with a "recovery" checkpoint naming the damaged file and the offset of the partial
+// the highest existing index is the active file. A file is never truncated or rewritten (O_APPEND,
+// mode 0640). When the active file reaches `rotate_bytes`, it is closed with a checkpoint and the
+// next file's first record links to it through prev. If the active file ends in a partial line (a
+// crash during write(); such a record was never acknowledged), Open leaves it untouched and starts
+// the next file with a "recovery" checkpoint naming the damaged file and the offset of the partial
 // line.
 //
 // Start-up: before it signs anything, Open verifies the whole existing log with the audit

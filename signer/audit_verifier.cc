@@ -225,13 +225,13 @@ class ChainVerifier {
       if (!StoredCheckpoint(*options_.expected_checkpoint)) return false;
     } else if (options_.reference_required && report_.checkpoints > 0) {
       at_ = end_;
-      return Fail(0, absl::StrCat("the log holds ", report_.checkpoints,
-                                  " signed checkpoints (the last is seq ",
-                                  report_.last_checkpoint_seq,
-                                  ") but the signer's state store has no audit checkpoint "
-                                  "reference: it was deleted or the state store was replaced, "
-                                  "so records cut or replaced after a checkpoint would go "
-                                  "unnoticed"));
+      return Fail(0,
+                  absl::StrCat("the log holds ", report_.checkpoints,
+                               " signed checkpoints (the last is seq ", report_.last_checkpoint_seq,
+                               ") but the signer's state store has no audit checkpoint "
+                               "reference: it was deleted or the state store was replaced, "
+                               "so records cut or replaced after a checkpoint would go "
+                               "unnoticed"));
     }
     if (torn_.has_value()) {
       if (options_.allow_torn_tail) {
@@ -265,13 +265,12 @@ class ChainVerifier {
     auto named_offset = record.find("torn_offset");
     if (named_file == record.end() || *named_file != torn_file || named_offset == record.end() ||
         *named_offset != torn_->offset) {
-      return Fail(seq, absl::StrCat(
-                           "recovery checkpoint names torn_file ",
-                           named_file == record.end() ? "(none)" : named_file->dump(),
-                           " at torn_offset ",
-                           named_offset == record.end() ? "(none)" : named_offset->dump(),
-                           ", but the partial line is in ", torn_file, " at byte offset ",
-                           torn_->offset));
+      return Fail(seq, absl::StrCat("recovery checkpoint names torn_file ",
+                                    named_file == record.end() ? "(none)" : named_file->dump(),
+                                    " at torn_offset ",
+                                    named_offset == record.end() ? "(none)" : named_offset->dump(),
+                                    ", but the partial line is in ", torn_file, " at byte offset ",
+                                    torn_->offset));
     }
     report_.notes.push_back(absl::StrCat(torn_file, ": partial line from a crash at byte offset ",
                                          torn_->offset, " (recovered at seq ", seq, ")"));
@@ -286,12 +285,12 @@ class ChainVerifier {
     const std::string unsigned_note =
         report_.unsigned_tail == 0
             ? std::string()
-            : absl::StrCat("; ", report_.unsigned_tail, " record(s) after ",
-                           signed_up_to == 0
-                               ? std::string("the start of the log")
-                               : absl::StrCat("the last checkpoint that verifies (seq ",
-                                              signed_up_to, ")"),
-                           " carry no signature and may be forged");
+            : absl::StrCat(
+                  "; ", report_.unsigned_tail, " record(s) after ",
+                  signed_up_to == 0
+                      ? std::string("the start of the log")
+                      : absl::StrCat("the last checkpoint that verifies (seq ", signed_up_to, ")"),
+                  " carry no signature and may be forged");
     if (expected.seq > report_.last_seq) {
       at_ = end_;
       return Fail(report_.last_seq + 1,
@@ -352,8 +351,8 @@ class ChainVerifier {
   const CheckpointKey& key_;
   const AuditVerifyOptions& options_;
   AuditVerifyReport& report_;
-  Location at_;   // the line being checked
-  Location end_;  // where the next record would start
+  Location at_;                   // the line being checked
+  Location end_;                  // where the next record would start
   std::optional<Location> torn_;  // a partial line not yet accounted for
   bool expected_found_ = false;   // the record with the expected checkpoint's seq verified
   bool expected_matches_ = false;
@@ -387,8 +386,7 @@ absl::Status VerifyFiles(const std::vector<std::string>& files, ChainVerifier& c
 }
 
 absl::StatusOr<AuditVerifyReport> Verify(const std::vector<std::string>& files,
-                                         const std::string& first_file,
-                                         const AuditLogFileSet* gap,
+                                         const std::string& first_file, const AuditLogFileSet* gap,
                                          const AuditVerifyOptions& options) {
   ASSIGN_OR_RETURN(CheckpointKey key, CheckpointKey::Create(options.public_key_der));
   AuditVerifyReport report;
@@ -416,13 +414,11 @@ std::string AuditVerifyReport::Summary() const {
             : std::string(),
         " seq ", problem->seq, ": ", problem->what, ". ", records, " records before it verified.");
   }
-  std::string out =
-      absl::StrCat("OK: ", records, " records in ", files.size(), " file(s), ", checkpoints,
-                   " signed checkpoints; last seq ", last_seq, ", last checkpoint seq ",
-                   last_checkpoint_seq,
-                   last_checkpoint_seq != 0 ? absl::StrCat(" (hash ", last_checkpoint_hash, ")")
-                                            : std::string(),
-                   "; ", unsigned_tail, " records after the last checkpoint.");
+  std::string out = absl::StrCat(
+      "OK: ", records, " records in ", files.size(), " file(s), ", checkpoints,
+      " signed checkpoints; last seq ", last_seq, ", last checkpoint seq ", last_checkpoint_seq,
+      last_checkpoint_seq != 0 ? absl::StrCat(" (hash ", last_checkpoint_hash, ")") : std::string(),
+      "; ", unsigned_tail, " records after the last checkpoint.");
   for (const std::string& note : notes) absl::StrAppend(&out, " Note: ", note, ".");
   return out;
 }

@@ -33,12 +33,12 @@ namespace {
 namespace fs = std::filesystem;
 
 using ::testing::AllOf;
+using testing::CommandResult;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::CommandResult;
 
-constexpr int kExitConfig = 78;    // signer/commands.h
-constexpr int kExitAuditBad = 3;   // signer/commands.h
+constexpr int kExitConfig = 78;   // signer/commands.h
+constexpr int kExitAuditBad = 3;  // signer/commands.h
 constexpr int kSigkillStatus = 128 + 9;
 
 std::string Slurp(const std::string& path) {
@@ -99,7 +99,8 @@ class AuditTamperTest : public testing::SignerLabSuite<AuditTamperTest> {
   static std::vector<std::string> LogFiles() {
     std::vector<std::string> files;
     for (int i = 0;; ++i) {
-      std::string name = i == 0 ? lab().audit_log_path() : absl::StrCat(lab().audit_log_path(), ".", i);
+      std::string name =
+          i == 0 ? lab().audit_log_path() : absl::StrCat(lab().audit_log_path(), ".", i);
       if (!fs::exists(name)) return files;
       files.push_back(name);
     }
@@ -115,7 +116,8 @@ class AuditTamperTest : public testing::SignerLabSuite<AuditTamperTest> {
   void BackUpLog() {
     backup_dir_ = lab().dir() + "/audit-backup";
     fs::create_directories(backup_dir_);
-    for (const auto& entry : fs::directory_iterator(fs::path(lab().audit_log_path()).parent_path())) {
+    for (const auto& entry :
+         fs::directory_iterator(fs::path(lab().audit_log_path()).parent_path())) {
       if (IsLogFile(entry.path())) {
         fs::copy_file(entry.path(), backup_dir_ / entry.path().filename(),
                       fs::copy_options::overwrite_existing);
@@ -190,14 +192,14 @@ TEST_F(AuditTamperTest, AForgedTailAfterACutBackToTheFirstCheckpointStopsTheSign
 
   CommandResult serve = ServeOnce();
   EXPECT_EQ(serve.exit_code, kExitConfig) << serve.out << serve.err;
-  EXPECT_THAT(serve.err,
-              AllOf(HasSubstr("audit log " + where + ": record " + std::to_string(missing_seq) +
-                              " is missing: the log ends at seq " +
-                              std::to_string(checkpoint_seq + 1)),
-                    HasSubstr("state store records checkpoint seq " + std::to_string(stored_seq)),
-                    HasSubstr("after the last checkpoint that verifies (seq " +
-                              std::to_string(checkpoint_seq) + ") carry no signature"),
-                    HasSubstr("Refusing to start"), HasSubstr("not retrying")));
+  EXPECT_THAT(
+      serve.err,
+      AllOf(HasSubstr("audit log " + where + ": record " + std::to_string(missing_seq) +
+                      " is missing: the log ends at seq " + std::to_string(checkpoint_seq + 1)),
+            HasSubstr("state store records checkpoint seq " + std::to_string(stored_seq)),
+            HasSubstr("after the last checkpoint that verifies (seq " +
+                      std::to_string(checkpoint_seq) + ") carry no signature"),
+            HasSubstr("Refusing to start"), HasSubstr("not retrying")));
   EXPECT_THAT(serve.out, Not(HasSubstr("serving on")));
   // Nothing was signed over the forgery.
   EXPECT_EQ(Slurp(cut_file), tampered);
@@ -226,9 +228,9 @@ TEST_F(AuditTamperTest, ATruncationInTheMiddleOfTheSecondRecordStopsTheSigner) {
   for (size_t i = 1; i < files.size(); ++i) fs::remove(files[i]);
   ASSERT_EQ(::truncate(first.c_str(), static_cast<off_t>(record_2 + lines[1].size() / 2)), 0);
   const std::string truncated = Slurp(first);
-  const std::string where =
-      absl::StrCat(first, " line 2 (byte offset ", record_2, ") seq 2: record 2 is missing: "
-                   "the log ends at seq 1 and a partial line");
+  const std::string where = absl::StrCat(first, " line 2 (byte offset ", record_2,
+                                         ") seq 2: record 2 is missing: "
+                                         "the log ends at seq 1 and a partial line");
 
   CommandResult serve = ServeOnce();
   EXPECT_EQ(serve.exit_code, kExitConfig) << serve.out << serve.err;
@@ -238,9 +240,8 @@ TEST_F(AuditTamperTest, ATruncationInTheMiddleOfTheSecondRecordStopsTheSigner) {
 
   CommandResult verify = VerifyWithConfig();
   EXPECT_EQ(verify.exit_code, kExitAuditBad) << verify.out << verify.err;
-  EXPECT_THAT(verify.out,
-              HasSubstr(absl::StrCat("FAILED: ", first, " line 2 (byte ", record_2,
-                                     ") seq 2: record 2 is missing")));
+  EXPECT_THAT(verify.out, HasSubstr(absl::StrCat("FAILED: ", first, " line 2 (byte ", record_2,
+                                                 ") seq 2: record 2 is missing")));
 }
 
 TEST_F(AuditTamperTest, AnHonestCrashInTheMiddleOfAnAppendStillRecoversAndVerifies) {
@@ -256,11 +257,11 @@ TEST_F(AuditTamperTest, AnHonestCrashInTheMiddleOfAnAppendStillRecoversAndVerifi
   ASSERT_TRUE(lab().StartSigner().ok()) << lab().SignerLogTail();
   CommandResult verify = VerifyWithConfig();
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  EXPECT_THAT(verify.out,
-              AllOf(HasSubstr("OK: "),
-                    HasSubstr(absl::StrCat(fs::path(active).filename().string(),
-                                           ": partial line from a crash at byte offset ",
-                                           torn_offset))));
+  EXPECT_THAT(
+      verify.out,
+      AllOf(HasSubstr("OK: "),
+            HasSubstr(absl::StrCat(fs::path(active).filename().string(),
+                                   ": partial line from a crash at byte offset ", torn_offset))));
   std::vector<std::string> files = LogFiles();
   ASSERT_GE(files.size(), 2u);
   ASSERT_EQ(files[files.size() - 2], active);

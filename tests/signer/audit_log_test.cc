@@ -800,9 +800,8 @@ TEST_F(AuditLogTest, ARunningLogDoesNotMoveAReferenceThatWentAheadOfItBack) {
   ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
   // Someone swaps in a state store from a longer log while this one runs.
   ASSERT_TRUE(StoreAuditCheckpoint(**store, {1000, std::string(64, 'f')}).ok());
-  EXPECT_THAT((*log)->Append(Allowed(2)).status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("from seq 1000 (hash ffff")));
+  EXPECT_THAT((*log)->Append(Allowed(2)).status(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                                            HasSubstr("from seq 1000 (hash ffff")));
   EXPECT_EQ(StoredSeq(**store), 1000u);
 }
 

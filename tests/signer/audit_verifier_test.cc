@@ -21,15 +21,15 @@
 #include "absl/strings/str_split.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
-#include "tests/acme/openssl_signers.h"
-#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "hsm/key_type.h"
 #include "hsm/module.h"
 #include "hsm/token.h"
 #include "signer/audit_log.h"
 #include "signer/state_store.h"
+#include "tests/acme/openssl_signers.h"
 #include "tests/testing/softhsm_token.h"
+#include "tests/testing/status_matchers.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -506,8 +506,10 @@ TEST_F(AuditVerifierTest, DetectsARecoveryCheckpointThatNamesAnotherFile) {
   EXPECT_EQ(report.problem->seq, 3u);
   EXPECT_THAT(report.problem->what,
               HasSubstr("recovery checkpoint names torn_file \"audit.jsonl.7\" at torn_offset " +
-                        std::to_string(offset) + ", but the partial line is in audit.jsonl at "
-                        "byte offset " + std::to_string(offset)));
+                        std::to_string(offset) +
+                        ", but the partial line is in audit.jsonl at "
+                        "byte offset " +
+                        std::to_string(offset)));
 }
 
 TEST_F(AuditVerifierTest, DetectsARecoveryCheckpointWithoutAPartialLine) {
