@@ -2,7 +2,7 @@
 // binary, SoftHSM2, Pebble, gRPC over mutual TLS), issue 11:
 //  - cut back to the first checkpoint and append a forged, correctly chained event: `serve`
 //    exits 78 naming the first missing record (file, line, seq) and signs nothing, and
-//    `audit verify --config` fails at the same record;
+//    `audit verify --config` (and `--log --public-key --checkpoint`) fails at the same record;
 //  - the file truncated in the middle of its 2nd record: the same;
 //  - an honest crash in the middle of an append (the signer SIGKILLed, a partial line after the
 //    last checkpoint): the signer still starts, sets the line aside and `audit verify` passes;
@@ -15,15 +15,21 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "signer/audit_log.h"
 #include "signer/audit_record.h"
+#include "signer/state_store.h"
 #include "tests/testing/signer_lab.h"
 #include "tests/testing/signer_lab_suite.h"
 
@@ -137,6 +143,33 @@ class AuditTamperTest : public testing::SignerLabSuite<AuditTamperTest> {
     backup_dir_.clear();
   }
 
+  // A state store value, read the way an auditor would copy it (the signer must be stopped).
+  static std::string StoredValue(absl::string_view key) {
+    absl::StatusOr<std::unique_ptr<signer::StateStore>> store =
+        signer::StateStore::Open(lab().state_dir() + "/signer.db");
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return "";
+    absl::StatusOr<std::optional<std::string>> value = (*store)->GetValue(key);
+    EXPECT_TRUE(value.ok() && value->has_value()) << key;
+    return value.ok() && value->has_value() ? **value : "";
+  }
+
+  // `acme-signer audit verify --log PATH --public-key DER [--checkpoint REF]`: the auditor's
+  // form, with the key (and reference) copied from the state store.
+  static CommandResult VerifyWithLog(bool with_reference) {
+    std::string der;
+    EXPECT_TRUE(absl::Base64Unescape(StoredValue(signer::kAuditPublicKeyKey), &der));
+    const std::string key_file = lab().dir() + "/audit-key.der";
+    EXPECT_TRUE(WriteFileAtomically(key_file, der, 0600).ok());
+    std::vector<std::string> args = {"audit",        "verify", "--log", lab().audit_log_path(),
+                                     "--public-key", key_file};
+    if (with_reference) {
+      args.push_back("--checkpoint");
+      args.push_back(StoredValue(signer::kAuditCheckpointKey));
+    }
+    return Run(args);
+  }
+
   // `acme-signer serve`, run to completion: it is expected to refuse to start.
   static CommandResult ServeOnce() { return Run({"serve", "--config", lab().config_path()}); }
   static CommandResult VerifyWithConfig() {
@@ -213,6 +246,19 @@ TEST_F(AuditTamperTest, AForgedTailAfterACutBackToTheFirstCheckpointStopsTheSign
                               std::to_string(missing_seq) + ": record " +
                               std::to_string(missing_seq) + " is missing"),
                     HasSubstr("checkpoint seq " + std::to_string(stored_seq))));
+
+  // The auditor's form sees it too when given the reference; without one, the log alone is a
+  // valid shorter log with one unsigned record (documented in docs/audit.md).
+  CommandResult by_log = VerifyWithLog(/*with_reference=*/true);
+  EXPECT_EQ(by_log.exit_code, kExitAuditBad) << by_log.out << by_log.err;
+  EXPECT_THAT(
+      by_log.out,
+      HasSubstr("FAILED: " + cut_file + " line " + std::to_string(kept.size() + 1) + " (byte " +
+                std::to_string(tampered.size()) + ") seq " + std::to_string(missing_seq) +
+                ": record " + std::to_string(missing_seq) + " is missing"));
+  CommandResult by_log_alone = VerifyWithLog(/*with_reference=*/false);
+  EXPECT_EQ(by_log_alone.exit_code, 0) << by_log_alone.out << by_log_alone.err;
+  EXPECT_THAT(by_log_alone.out, HasSubstr("1 records after the last checkpoint"));
 }
 
 TEST_F(AuditTamperTest, ATruncationInTheMiddleOfTheSecondRecordStopsTheSigner) {
@@ -242,6 +288,13 @@ TEST_F(AuditTamperTest, ATruncationInTheMiddleOfTheSecondRecordStopsTheSigner) {
   EXPECT_EQ(verify.exit_code, kExitAuditBad) << verify.out << verify.err;
   EXPECT_THAT(verify.out, HasSubstr(absl::StrCat("FAILED: ", first, " line 2 (byte ", record_2,
                                                  ") seq 2: record 2 is missing")));
+  // The auditor's form, with or without the reference, stops at the same line.
+  for (bool with_reference : {true, false}) {
+    CommandResult by_log = VerifyWithLog(with_reference);
+    EXPECT_EQ(by_log.exit_code, kExitAuditBad) << by_log.out << by_log.err;
+    EXPECT_THAT(by_log.out, HasSubstr(absl::StrCat("FAILED: ", first, " line 2 (byte ", record_2,
+                                                   ") seq 2: ")));
+  }
 }
 
 TEST_F(AuditTamperTest, AnHonestCrashInTheMiddleOfAnAppendStillRecoversAndVerifies) {
