@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -33,58 +34,19 @@ bool FileExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-std::string IndexedName(const std::string& base, int index) {
-  return index == 0 ? base : absl::StrCat(base, ".", index);
-}
-
-// What Open needs to know about the tail of a log file.
-struct FileScan {
-  bool has_records = false;
-  uint64_t last_seq = 0;
-  std::string last_hash;
-  bool last_is_checkpoint = false;
-  uint64_t since_checkpoint = 0;        // records after the last checkpoint in this file
-  std::optional<uint64_t> torn_offset;  // start of a final line without '\n'
-  uint64_t size = 0;
-};
-
-// Reads the whole file (the active file is bounded by rotate_bytes plus one batch) and checks
-// that each complete line is a record with seq and hash; full verification is the verifier's.
-absl::StatusOr<FileScan> ScanFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string content, ReadFile(path, size_t{1} << 34));
-  FileScan scan;
-  scan.size = content.size();
-  size_t start = 0;
-  uint64_t line_no = 0;
-  while (start < content.size()) {
-    size_t end = content.find('\n', start);
-    if (end == std::string::npos) {
-      scan.torn_offset = start;
-      break;
-    }
-    ++line_no;
-    nlohmann::json record = nlohmann::json::parse(content.begin() + static_cast<ptrdiff_t>(start),
-                                                  content.begin() + static_cast<ptrdiff_t>(end),
-                                                  nullptr, /*allow_exceptions=*/false);
-    auto seq = record.is_object() ? record.find("seq") : record.end();
-    auto hash = record.is_object() ? record.find("hash") : record.end();
-    auto kind = record.is_object() ? record.find("kind") : record.end();
-    if (record.is_discarded() || !record.is_object() || seq == record.end() ||
-        !seq->is_number_unsigned() || hash == record.end() || !hash->is_string() ||
-        kind == record.end() || !kind->is_string()) {
-      return absl::DataLossError(absl::StrCat(
-          "audit log ", path, " line ", line_no, " (byte offset ", start,
-          ") is not an audit record; refusing to extend it. Run `acme-signer audit verify` "
-          "and move the damaged file aside after investigation"));
-    }
-    scan.has_records = true;
-    scan.last_seq = seq->get<uint64_t>();
-    scan.last_hash = hash->get<std::string>();
-    scan.last_is_checkpoint = kind->get<std::string>() == kAuditKindCheckpoint;
-    scan.since_checkpoint = scan.last_is_checkpoint ? 0 : scan.since_checkpoint + 1;
-    start = end + 1;
-  }
-  return scan;
+// The message that stops start-up when the existing log fails verification.
+absl::Status RefuseToStart(const AuditVerifyReport& report) {
+  const AuditProblem& problem = *report.problem;
+  return absl::DataLossError(absl::StrCat(
+      "audit log ", problem.file,
+      problem.line != 0
+          ? absl::StrCat(" line ", problem.line, " (byte offset ", problem.byte_offset, ")")
+          : std::string(),
+      " seq ", problem.seq, ": ", problem.what,
+      ". Refusing to start: signing a checkpoint now would vouch for a log that was altered, "
+      "truncated or replaced. Investigate with `acme-signer audit verify`, and restore the "
+      "audit log and the state store from a trusted copy (docs/audit.md, \"Start-up "
+      "verification\")"));
 }
 
 // write() until all of `data` is written or an error occurs. The caller passes whole lines;
@@ -110,13 +72,16 @@ absl::StatusOr<std::optional<AuditCheckpointRef>> LoadAuditCheckpoint(const Stat
   return ref;
 }
 
-absl::StatusOr<std::vector<std::string>> AuditLogFiles(const std::string& path) {
-  if (!FileExists(path)) return absl::NotFoundError(absl::StrCat("no audit log at ", path));
-  std::vector<std::string> files;
-  for (int index = 0; FileExists(IndexedName(path, index)); ++index) {
-    files.push_back(IndexedName(path, index));
+absl::Status StoreAuditCheckpoint(StateStore& store, const AuditCheckpointRef& ref) {
+  ASSIGN_OR_RETURN(std::optional<AuditCheckpointRef> stored, LoadAuditCheckpoint(store));
+  if (stored.has_value() &&
+      (stored->seq > ref.seq || (stored->seq == ref.seq && stored->hash != ref.hash))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to move the audit checkpoint reference in the state store from seq ", stored->seq,
+        " (hash ", stored->hash, ") back to seq ", ref.seq, " (hash ", ref.hash,
+        "): the audit log or the state store was replaced while the signer ran"));
   }
-  return files;
+  return store.SetValue(kAuditCheckpointKey, AuditCheckpointRefToString(ref));
 }
 
 AuditLog::AuditLog(AuditLogOptions options, const hsm::JwsSigner* signer)
@@ -124,7 +89,7 @@ AuditLog::AuditLog(AuditLogOptions options, const hsm::JwsSigner* signer)
 
 AuditLog::~AuditLog() { (void)Close(); }
 
-std::string AuditLog::FileName(int index) const { return IndexedName(options_.path, index); }
+std::string AuditLog::FileName(int index) const { return AuditLogFileName(options_.path, index); }
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditLogOptions options,
                                                          const hsm::JwsSigner* signer) {
@@ -137,12 +102,14 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditLogOptions options
     return absl::InvalidArgumentError("audit rotate_bytes must be at least 1");
   }
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), signer));
+  {
+    absl::MutexLock lock(&log->mu_);
+    RETURN_IF_ERROR(log->Recover());
+  }
   if (log->options_.state_store != nullptr) {
     RETURN_IF_ERROR(log->options_.state_store->SetValue(
         kAuditPublicKeyKey, absl::Base64Escape(signer->PublicKeyDer())));
   }
-  absl::MutexLock lock(&log->mu_);
-  RETURN_IF_ERROR(log->Recover());
   return log;
 }
 
@@ -160,61 +127,38 @@ absl::Status AuditLog::OpenFileForAppend(int index) {
 }
 
 absl::Status AuditLog::Recover() {
-  int last = 0;
-  while (FileExists(FileName(last + 1))) ++last;
-
-  // Walk back from the newest file to the newest one holding a complete record: that record is
-  // the chain head. Files after it are empty or hold only a partial line (crashes right after a
-  // rotation); the newest partial line is the torn tail to report.
-  FileScan scan;
-  uint64_t active_size = 0;
-  bool seen_bytes = false;
-  std::optional<uint64_t> torn_offset;
-  int torn_file = -1;
-  for (int i = last; i >= 0; --i) {
-    if (!FileExists(FileName(i))) continue;
-    ASSIGN_OR_RETURN(FileScan file_scan, ScanFile(FileName(i)));
-    if (i == last) active_size = file_scan.size;
-    if (file_scan.size > 0 && !seen_bytes) {
-      seen_bytes = true;
-      if (file_scan.torn_offset.has_value()) {
-        torn_offset = file_scan.torn_offset;
-        torn_file = i;
-      }
-    }
-    if (file_scan.has_records) {
-      scan = std::move(file_scan);
-      break;
-    }
+  // Nothing is signed before the log on disk is proven to be the one this signer wrote: a
+  // checkpoint over a forged or truncated tail would make it verify, and storing it would move
+  // the state store's reference back to match.
+  ASSIGN_OR_RETURN(AuditLogFileSet files, ListAuditLogFiles(options_.path));
+  AuditVerifyOptions verify;
+  verify.public_key_der = signer_->PublicKeyDer();
+  verify.allow_torn_tail = true;
+  if (options_.state_store != nullptr) {
+    ASSIGN_OR_RETURN(verify.expected_checkpoint, LoadAuditCheckpoint(*options_.state_store));
+    verify.reference_required = true;
   }
+  ASSIGN_OR_RETURN(AuditVerifyReport report, VerifyAuditLogFiles(files, verify));
+  if (!report.ok()) return RefuseToStart(report);
 
-  if (scan.has_records) {
-    next_seq_ = scan.last_seq + 1;
-    head_hash_ = scan.last_hash;
-    since_checkpoint_ = scan.since_checkpoint;
-    last_queued_is_checkpoint_ = scan.last_is_checkpoint;
-  } else {
-    next_seq_ = 1;
-    head_hash_ = std::string(kAuditGenesisHash);
-  }
-  durable_seq_ = next_seq_ - 1;
+  next_seq_ = report.last_seq + 1;
+  head_hash_ = report.last_seq == 0 ? std::string(kAuditGenesisHash) : report.last_hash;
+  since_checkpoint_ = report.unsigned_tail;
+  last_queued_is_checkpoint_ = report.last_seq != 0 && report.unsigned_tail == 0;
+  durable_seq_ = report.last_seq;
   durable_hash_ = head_hash_;
 
-  if (torn_offset.has_value()) {
-    // The partial line was never acknowledged. Keep the damaged file as evidence, continue in
-    // the next one and say so in a signed record.
-    int next = torn_file == last ? last + 1 : last;
-    RETURN_IF_ERROR(OpenFileForAppend(next));
-    active_file_name_ = FileName(next);
-    planned_file_bytes_ = 0;
-    RETURN_IF_ERROR(QueueCheckpointLocked(
-        "recovery", {{"torn_file", BaseName(FileName(torn_file))}, {"torn_offset", *torn_offset}}));
+  if (report.torn_tail.has_value()) {
+    RETURN_IF_ERROR(SetTornTailAside(files, *report.torn_tail));
   } else {
+    const int last = std::max(files.last_index, 0);
     RETURN_IF_ERROR(OpenFileForAppend(last));
     active_file_name_ = FileName(last);
-    planned_file_bytes_ = active_size;
-    if (scan.has_records && !scan.last_is_checkpoint) {
-      // The previous run stopped without a shutdown checkpoint: sign what it left.
+    struct stat st;
+    planned_file_bytes_ = ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    if (report.last_seq != 0 && !last_queued_is_checkpoint_) {
+      // The previous run stopped without a shutdown checkpoint: sign what it left, now that
+      // it verified.
       RETURN_IF_ERROR(QueueCheckpointLocked("startup", nlohmann::json::object()));
     }
     if (planned_file_bytes_ >= options_.rotate_bytes) {
@@ -225,6 +169,23 @@ absl::Status AuditLog::Recover() {
   }
   if (pending_.empty()) return absl::OkStatus();
   return WaitDurableLocked(next_seq_ - 1);
+}
+
+absl::Status AuditLog::SetTornTailAside(const AuditLogFileSet& files, const AuditTornTail& torn) {
+  // The partial line was never acknowledged, and the verifier proved the stored checkpoint
+  // comes before it. Keep the damaged file as evidence, continue in the next one (or in the
+  // empty file a crash right after a rotation left) and say so in a signed record.
+  int torn_index = 0;
+  while (static_cast<size_t>(torn_index) < files.files.size() &&
+         files.files[static_cast<size_t>(torn_index)] != torn.file) {
+    ++torn_index;
+  }
+  const int next = torn_index == files.last_index ? files.last_index + 1 : files.last_index;
+  RETURN_IF_ERROR(OpenFileForAppend(next));
+  active_file_name_ = FileName(next);
+  planned_file_bytes_ = 0;
+  return QueueCheckpointLocked(
+      "recovery", {{"torn_file", BaseName(torn.file)}, {"torn_offset", torn.byte_offset}});
 }
 
 void AuditLog::QueueLocked(nlohmann::json record) {
@@ -378,8 +339,7 @@ absl::Status AuditLog::WriteBatches(std::vector<Batch>& batches) {
       }
     }
     if (batch.checkpoint.has_value() && options_.state_store != nullptr) {
-      RETURN_IF_ERROR(options_.state_store->SetValue(
-          kAuditCheckpointKey, AuditCheckpointRefToString(*batch.checkpoint)));
+      RETURN_IF_ERROR(StoreAuditCheckpoint(*options_.state_store, *batch.checkpoint));
     }
     if (batch.rotate_after) {
       if (::close(fd_) != 0) {

@@ -11,13 +11,20 @@
 // leader and writes + syncs every pending line in one go while the others wait; then the next
 // leader takes whatever queued up meanwhile.
 //
-// Files: the first file is `path`, later ones `path.1`, `path.2`, ...; the highest existing
-// index is the active file. A file is never truncated or rewritten (O_APPEND, mode 0640). When
-// the active file reaches `rotate_bytes`, it is closed with a checkpoint and the next file's
-// first record links to it through prev. If the active file ends in a partial line (a crash
-// during write(); such a record was never acknowledged), Open leaves it untouched and starts the
-// next file with a "recovery" checkpoint naming the damaged file and the offset of the partial
+// Files: the first file is `path`, later ones `path.1`, `path.2`, ... (signer/audit_files.h);
+// the highest existing index is the active file. A file is never truncated or rewritten (O_APPEND,
+// mode 0640). When the active file reaches `rotate_bytes`, it is closed with a checkpoint and the
+// next file's first record links to it through prev. If the active file ends in a partial line (a
+// crash during write(); such a record was never acknowledged), Open leaves it untouched and starts
+// the next file with a "recovery" checkpoint naming the damaged file and the offset of the partial
 // line.
+//
+// Start-up: before it signs anything, Open verifies the whole existing log with the audit
+// key's public key (signer/audit_verifier.h: every hash, link and checkpoint signature, no
+// missing file) and, with a state store, that it still holds the checkpoint stored there.
+// Anything wrong stops Open with DataLoss naming file, line and seq: the signer must not sign
+// a forged or truncated tail. Only a partial last line is recovered as above. A state store
+// without a reference is accepted only while the log holds no checkpoint (a fresh install).
 //
 // Failure: a failed write/fsync (disk full, I/O error, torn write) marks the log failed; that
 // Append and every later one return an error (the service must refuse issuance: fail closed)
@@ -44,7 +51,9 @@
 #include "absl/synchronization/mutex.h"
 #include "hsm/jws_signer.h"
 #include "nlohmann/json.hpp"
+#include "signer/audit_files.h"  // AuditLogFiles: the files of a log
 #include "signer/audit_record.h"
+#include "signer/audit_verifier.h"
 #include "signer/state_store.h"
 
 namespace acme_signer::signer {
@@ -66,16 +75,20 @@ inline constexpr absl::string_view kAuditPublicKeyKey = "audit.public_key_der_b6
 // Reads the checkpoint reference the log stored, or nullopt when none was stored yet.
 absl::StatusOr<std::optional<AuditCheckpointRef>> LoadAuditCheckpoint(const StateStore& store);
 
-// The audit log files that belong to `path`, in order: path, path.1, path.2, ... up to the
-// first missing index. NotFound when `path` itself does not exist.
-absl::StatusOr<std::vector<std::string>> AuditLogFiles(const std::string& path);
+// Stores `ref` under kAuditCheckpointKey, unless that would move the stored reference
+// backwards: FailedPrecondition (nothing stored) when the stored reference has a higher seq, or
+// the same seq with another hash. The reference only ever names the newest durable checkpoint,
+// so going back means the log or the state store was swapped underneath the signer.
+absl::Status StoreAuditCheckpoint(StateStore& store, const AuditCheckpointRef& ref);
 
 class AuditLog {
  public:
-  // Opens (creating if needed) the log at options.path, recovers seq/prev from the active file
-  // and writes a checkpoint if the previous run ended without one. `signer` (not owned, must
-  // outlive the log) holds the audit key. Errors name the file: InvalidArgument for bad options
-  // or a file whose last complete line is not a valid record, errno-derived codes for I/O.
+  // Opens (creating if needed) the log at options.path, verifies what is there (see
+  // "Start-up" above), recovers seq/prev from its last record and writes a checkpoint if the
+  // previous run ended without one. `signer` (not owned, must outlive the log) holds the audit
+  // key. Errors: InvalidArgument for bad options; DataLoss naming the file, line and seq when
+  // the existing log fails verification (tampered, truncated, a file missing, a line that is
+  // not a record) or does not hold the state store's checkpoint; errno-derived codes for I/O.
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(AuditLogOptions options,
                                                         const hsm::JwsSigner* signer);
 
@@ -119,6 +132,9 @@ class AuditLog {
   AuditLog(AuditLogOptions options, const hsm::JwsSigner* signer);
 
   absl::Status Recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Continues in a new file after the partial line `torn` with a signed recovery checkpoint.
+  absl::Status SetTornTailAside(const AuditLogFileSet& files, const AuditTornTail& torn)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Assigns seq/prev/time/hash to `record` (kind already set) and queues its line.
   void QueueLocked(nlohmann::json record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Builds, signs and queues a checkpoint covering everything queued so far. When signing

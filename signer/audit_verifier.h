@@ -1,11 +1,15 @@
 // Offline verification of the audit log written by signer/audit_log.h.
 //
-// Checks, in chain order over all files: every line is a record in canonical form, seq is
-// 1, 2, 3, ... without gaps, each prev is the previous record's hash (64 zeros first), each hash
-// matches the record, every checkpoint is signed by the audit key (ES256/ES384 r||s or RS256)
-// and counts the records since the previous checkpoint, and a partial line appears only where a
-// later "recovery" checkpoint accounts for it. Given the checkpoint the signer last stored in
-// its state store, it also detects whole records cut off the end.
+// Checks, in chain order over all files: no file index is missing, every line is a record in
+// canonical form, seq is 1, 2, 3, ... without gaps, each prev is the previous record's hash
+// (64 zeros first), each hash matches the record, every checkpoint is signed by the audit key
+// (ES256/ES384 r||s or RS256) and counts the records since the previous checkpoint, and a
+// partial line appears only where the next record is a "recovery" checkpoint naming that file
+// and offset. Given the checkpoint the signer last stored in its state store, it also detects
+// records cut off the end or replaced after an earlier checkpoint.
+//
+// The signer runs the same verification over its whole log before it signs anything at start
+// (AuditLog::Open), so what the CLI reports as tampering also stops `acme-signer serve`.
 //
 // What cannot be detected without that reference: records after the last checkpoint that an
 // attacker rewrites and re-hashes, or removes. See docs/audit.md.
@@ -21,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "signer/audit_files.h"
 #include "signer/audit_record.h"
 
 namespace acme_signer::signer {
@@ -31,6 +36,22 @@ struct AuditVerifyOptions {
   // The checkpoint the signer last stored (LoadAuditCheckpoint). When set, the log must
   // contain exactly this checkpoint.
   std::optional<AuditCheckpointRef> expected_checkpoint;
+  // Set when the caller read the state store and it held no reference (expected_checkpoint
+  // unset). A log with a signed checkpoint then fails: the signer stores the reference with
+  // every checkpoint, so its absence means it was deleted or the state store was replaced.
+  bool reference_required = false;
+  // Accept a partial last line that no recovery checkpoint accounts for yet (what a crash
+  // during an append leaves until the signer restarts) and report it in `torn_tail` instead
+  // of as a problem. Only the signer's start-up recovery sets this; an auditor's run does not.
+  // Everything else, including the expected checkpoint, is still checked first.
+  bool allow_torn_tail = false;
+};
+
+// A partial last line of the log.
+struct AuditTornTail {
+  std::string file;
+  uint64_t line = 0;  // 1-based
+  uint64_t byte_offset = 0;
 };
 
 // The first thing found wrong.
@@ -49,10 +70,13 @@ struct AuditVerifyReport {
   uint64_t last_seq = 0;
   std::string last_hash;
   uint64_t last_checkpoint_seq = 0;
+  std::string last_checkpoint_hash;  // with last_checkpoint_seq: a reference for --checkpoint
   // Records after the last checkpoint: chained but not yet signed.
   uint64_t unsigned_tail = 0;
   // Recovered crash damage (partial lines accounted for by a recovery checkpoint).
   std::vector<std::string> notes;
+  // Only with AuditVerifyOptions::allow_torn_tail: the partial line the log ends in.
+  std::optional<AuditTornTail> torn_tail;
   std::optional<AuditProblem> problem;
 
   bool ok() const { return !problem.has_value(); }
@@ -67,7 +91,14 @@ struct AuditVerifyReport {
 absl::StatusOr<AuditVerifyReport> VerifyAuditLog(const std::vector<std::string>& files,
                                                  const AuditVerifyOptions& options);
 
-// Same, for the log whose first file is `path` (path, path.1, path.2, ...).
+// Same, for a listing from ListAuditLogFiles: a missing file (gap in the indices) is the
+// problem reported after the files before it verified. An empty listing is a log without
+// records (which fails only against an expected checkpoint).
+absl::StatusOr<AuditVerifyReport> VerifyAuditLogFiles(const AuditLogFileSet& files,
+                                                      const AuditVerifyOptions& options);
+
+// Same, for the log whose first file is `path` (path, path.1, path.2, ...). NotFound when no
+// file of the log exists.
 absl::StatusOr<AuditVerifyReport> VerifyAuditLogAt(const std::string& path,
                                                    const AuditVerifyOptions& options);
 

@@ -35,6 +35,15 @@ absl::StatusOr<AuditVerifyReport> Verify(const ArgParser& parser) {
       options.public_key_der = der;
     }
     ASSIGN_OR_RETURN(options.expected_checkpoint, LoadAuditCheckpoint(*store));
+    // The signer stores the reference with its first checkpoint and refuses to start without
+    // it once the log has one; report the same here.
+    options.reference_required = true;
+  }
+  if (parser.Has("checkpoint")) {
+    // A reference kept off the host (e.g. copied from `audit.checkpoint` after each run) makes
+    // the --log form as strict as --config.
+    ASSIGN_OR_RETURN(options.expected_checkpoint,
+                     AuditCheckpointRefFromString(*parser.Get("checkpoint")));
   }
   if (parser.Has("log")) log_path = *parser.Get("log");
   if (parser.Has("public-key")) {
@@ -52,13 +61,18 @@ absl::StatusOr<AuditVerifyReport> Verify(const ArgParser& parser) {
 
 int RunAudit(const std::vector<std::string>& args) {
   if (args.empty() || args[0] != "verify") {
-    std::cerr << "usage: acme-signer audit verify (--config FILE | --log PATH --public-key PEM)\n";
+    std::cerr << "usage: acme-signer audit verify (--config FILE | --log PATH --public-key PEM "
+                 "[--checkpoint REF])\n";
     return kExitUsage;
   }
-  ArgParser parser("acme-signer audit verify (--config FILE | --log PATH --public-key PEM)");
+  ArgParser parser(
+      "acme-signer audit verify (--config FILE | --log PATH --public-key PEM [--checkpoint REF])");
   parser.Value("config", "FILE", "signer configuration: log path, key and last checkpoint")
       .Value("log", "PATH", "audit log to verify (first file; .1, .2 ... follow)")
-      .Value("public-key", "PEM", "the audit key's public key (PEM or DER)");
+      .Value("public-key", "PEM", "the audit key's public key (PEM or DER)")
+      .Value("checkpoint", "REF",
+             "the checkpoint the log must hold, as stored under audit.checkpoint: "
+             "{\"hash\":\"...\",\"seq\":N}");
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (absl::Status s = parser.Parse(rest); !s.ok()) {
     std::cerr << "acme-signer audit verify: " << s.message() << "\n";

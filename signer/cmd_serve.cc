@@ -32,7 +32,11 @@ int Serve(const std::string& config_path) {
   auto startup_failed = [](const absl::Status& status) {
     std::cerr << "acme-signer serve: " << status.message() << "\n";
     const int code = StartupExitCode(status);
-    if (code == kExitConfig) {
+    if (status.code() == absl::StatusCode::kDataLoss) {
+      std::cerr << "acme-signer serve: not retrying: the audit log must be investigated first "
+                   "(exit status "
+                << kExitConfig << ")\n";
+    } else if (code == kExitConfig) {
       std::cerr << "acme-signer serve: not retrying: fix the configuration, PIN file or token "
                    "first (exit status "
                 << kExitConfig << ")\n";

@@ -3,7 +3,8 @@
 //   0 success, 1 failure (the message says what and what to do), 2 bad usage,
 //   3 (audit verify) the log is damaged or tampered with,
 //   78 (EX_CONFIG, from sysexits.h; serve and init) a start-up error that restarting cannot
-//   fix: bad config, PIN rejected or PIN file exposed, token or key missing (see
+//   fix: bad config, PIN rejected or PIN file exposed, token or key missing, an audit log
+//   that fails its start-up verification (tampered, truncated, a file missing; see
 //   StartupExitCode in signer/runtime.h). deploy/acme-signer.service lists it in
 //   RestartPreventExitStatus so systemd does not restart the signer in a loop that hammers
 //   the HSM with the same wrong PIN.

@@ -36,7 +36,8 @@ int StartupExitCode(const absl::Status& status) {
   // The daemon's restart policy hangs on this split: kExitConfig is in the unit's
   // RestartPreventExitStatus, because restarting with the same wrong PIN would hammer the
   // token (and lock a real HSM), and a bad config or a missing token or key does not fix
-  // itself.
+  // itself. The same holds for an audit log that fails its start-up verification
+  // (DataLoss): it stays tampered or damaged until someone investigates.
   switch (status.code()) {
     case absl::StatusCode::kOk:
       return kExitOk;
@@ -47,6 +48,7 @@ int StartupExitCode(const absl::Status& status) {
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kOutOfRange:
     case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kDataLoss:
       return kExitConfig;
     default:
       return kExitFailure;

@@ -55,7 +55,8 @@ absl::StatusOr<std::shared_ptr<hsm::Token>> OpenConfiguredToken(const HsmConfig&
 // work. kExitConfig for errors a restart or a second try cannot fix: bad config or URI
 // (InvalidArgument), token, key or file absent (NotFound), PIN rejected or locked or PIN file
 // exposed (PermissionDenied), not initialized or unfit key or root refused
-// (FailedPrecondition), AlreadyExists, OutOfRange, Unimplemented. kExitFailure for the rest,
+// (FailedPrecondition), AlreadyExists, OutOfRange, Unimplemented, and an audit log that is
+// damaged or fails its start-up verification (DataLoss). kExitFailure for the rest,
 // which may pass (port in use, HSM or CA briefly unreachable: Unavailable, Internal, ...).
 int StartupExitCode(const absl::Status& status);
 

@@ -87,6 +87,50 @@ class AuditLogTest : public ::testing::Test {
     return out;
   }
 
+  static std::vector<std::string> Lines(const std::string& path) {
+    return absl::StrSplit(Slurp(path), '\n', absl::SkipEmpty());
+  }
+
+  static void WriteLines(const std::string& path, const std::vector<std::string>& lines) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    for (const std::string& line : lines) out << line << "\n";
+  }
+
+  // An event correctly chained after `prev`: what someone who can write the file but not use
+  // the audit key can forge.
+  static std::string ForgedEvent(uint64_t seq, const std::string& prev) {
+    nlohmann::json event = AuditRecordToJson(Allowed(666));
+    event["kind"] = "event";
+    event["seq"] = seq;
+    event["prev"] = prev;
+    event["time"] = "2024-05-01T12:00:00.000000Z";
+    event["hash"] = AuditRecordHash(event);
+    return CanonicalJson(event);
+  }
+
+  // A state store and a log in it closed after 10 events with a checkpoint every 4 records:
+  // seq 1-4, checkpoint 5, 6-9, checkpoint 10, 11, 12, shutdown checkpoint 13 (the stored
+  // reference).
+  std::unique_ptr<StateStore> StoreWithClosedLog(const OpenSslJwsSigner& signer) {
+    absl::StatusOr<std::unique_ptr<StateStore>> store = StateStore::Open(dir_ + "/state.db");
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return nullptr;
+    AuditLogOptions options = Options(/*interval=*/4);
+    options.state_store = store->get();
+    auto log = AuditLog::Open(options, &signer);
+    EXPECT_TRUE(log.ok()) << log.status();
+    if (!log.ok()) return nullptr;
+    for (int i = 0; i < 10; ++i) EXPECT_TRUE((*log)->Append(Allowed(i)).ok());
+    EXPECT_TRUE((*log)->Close().ok());
+    return *std::move(store);
+  }
+
+  static uint64_t StoredSeq(const StateStore& store) {
+    absl::StatusOr<std::optional<AuditCheckpointRef>> ref = LoadAuditCheckpoint(store);
+    EXPECT_TRUE(ref.ok()) << ref.status();
+    return ref.ok() && ref->has_value() ? (*ref)->seq : 0;
+  }
+
   AuditVerifyReport Verify(const OpenSslJwsSigner& signer) {
     AuditVerifyOptions options;
     options.public_key_der = signer.PublicKeyDer();
@@ -556,6 +600,209 @@ TEST_F(AuditLogTest, StoresTheLatestCheckpointAndPublicKeyInTheStateStore) {
   EXPECT_EQ((*ref)->seq, 5u);  // the shutdown checkpoint
   absl::StatusOr<std::optional<std::string>> key = (*store)->GetValue(kAuditPublicKeyKey);
   ASSERT_TRUE(key.ok() && key->has_value());
+}
+
+TEST_F(AuditLogTest, OpenRefusesAForgedTailAfterACutBackToAnEarlierCheckpoint) {
+  OpenSslJwsSigner signer;
+  std::unique_ptr<StateStore> store = StoreWithClosedLog(signer);
+  ASSERT_NE(store, nullptr);
+  ASSERT_EQ(StoredSeq(*store), 13u);
+  std::vector<std::string> lines = Lines(path_);
+  lines.resize(5);  // back to the first checkpoint, then one forged, correctly chained event
+  lines.push_back(ForgedEvent(6, nlohmann::json::parse(lines[4])["hash"]));
+  WriteLines(path_, lines);
+  const std::string tampered = Slurp(path_);
+
+  AuditLogOptions options = Options(/*interval=*/4);
+  options.state_store = store.get();
+  EXPECT_THAT(AuditLog::Open(options, &signer).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("audit log " + path_ + " line 7 (byte offset "),
+                             HasSubstr(") seq 7: record 7 is missing: the log ends at seq 6"),
+                             HasSubstr("state store records checkpoint seq 13"),
+                             HasSubstr("after the last checkpoint that verifies (seq 5)"),
+                             HasSubstr("Refusing to start"))));
+  // Nothing was signed over the forgery and the reference did not move back.
+  EXPECT_EQ(Slurp(path_), tampered);
+  EXPECT_FALSE(std::filesystem::exists(path_ + ".1"));
+  EXPECT_EQ(StoredSeq(*store), 13u);
+}
+
+TEST_F(AuditLogTest, OpenRefusesATruncationInTheMiddleOfRecordTwo) {
+  OpenSslJwsSigner signer;
+  std::unique_ptr<StateStore> store = StoreWithClosedLog(signer);
+  ASSERT_NE(store, nullptr);
+  std::vector<std::string> lines = Lines(path_);
+  const uint64_t record_2_offset = lines[0].size() + 1;
+  std::filesystem::resize_file(path_, record_2_offset + lines[1].size() / 2);
+  const std::string truncated = Slurp(path_);
+
+  AuditLogOptions options = Options(/*interval=*/4);
+  options.state_store = store.get();
+  EXPECT_THAT(AuditLog::Open(options, &signer).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("audit log " + path_ + " line 2 (byte offset " +
+                                       std::to_string(record_2_offset) + ") seq 2"),
+                             HasSubstr("record 2 is missing: the log ends at seq 1 and a "
+                                       "partial line"),
+                             HasSubstr("records 2 to 13 were removed"))));
+  EXPECT_EQ(Slurp(path_), truncated);
+  EXPECT_FALSE(std::filesystem::exists(path_ + ".1"));
+  EXPECT_EQ(StoredSeq(*store), 13u);
+}
+
+TEST_F(AuditLogTest, AnHonestTornLastLineAfterTheStoredCheckpointStillRecovers) {
+  OpenSslJwsSigner signer;
+  std::unique_ptr<StateStore> store = StoreWithClosedLog(signer);
+  ASSERT_NE(store, nullptr);
+  AuditLogOptions options = Options(/*interval=*/4);
+  options.state_store = store.get();
+  {
+    // A run that appends one record and then crashes in the middle of the next append. (It
+    // runs without the store, so that the destructor's shutdown checkpoint, removed below to
+    // make it a crash, is not stored.)
+    auto log = AuditLog::Open(Options(/*interval=*/4), &signer);
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)->Append(Allowed(11)).ok());  // seq 14, unsigned
+  }
+  std::vector<std::string> lines = Lines(path_);
+  ASSERT_EQ(nlohmann::json::parse(lines.back())["trigger"], "shutdown");
+  lines.pop_back();
+  WriteLines(path_, lines);
+  const uint64_t torn_offset = std::filesystem::file_size(path_);
+  { std::ofstream(path_, std::ios::app) << R"({"agent":"web1","clie)"; }
+
+  auto log = AuditLog::Open(options, &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ((*log)->active_file(), path_ + ".1");
+  std::vector<nlohmann::json> next = Records(path_ + ".1");
+  ASSERT_THAT(next, SizeIs(1));
+  EXPECT_EQ(next[0]["trigger"], "recovery");
+  EXPECT_EQ(next[0]["seq"], 15);
+  EXPECT_EQ(next[0]["count"], 1);  // signs record 14, which the crash left unsigned
+  EXPECT_EQ(next[0]["torn_offset"], torn_offset);
+  EXPECT_EQ(StoredSeq(*store), 15u);
+  ASSERT_TRUE((*log)->Close().ok());
+
+  // A clean stop and start on top of it leaves everything as it was.
+  auto again = AuditLog::Open(options, &signer);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE((*again)->Append(Allowed(12)).ok());
+  ASSERT_TRUE((*again)->Close().ok());
+  AuditVerifyOptions verify;
+  verify.public_key_der = signer.PublicKeyDer();
+  absl::StatusOr<std::optional<AuditCheckpointRef>> ref = LoadAuditCheckpoint(*store);
+  ASSERT_TRUE(ref.ok() && ref->has_value());
+  verify.expected_checkpoint = **ref;
+  absl::StatusOr<AuditVerifyReport> report = VerifyAuditLogAt(path_, verify);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+  EXPECT_EQ(report->last_seq, 17u);
+  EXPECT_THAT(report->notes, ElementsAre(HasSubstr("partial line from a crash")));
+}
+
+TEST_F(AuditLogTest, OpenRefusesATornLineBeforeTheStoredCheckpoint) {
+  OpenSslJwsSigner signer;
+  std::unique_ptr<StateStore> store = StoreWithClosedLog(signer);
+  ASSERT_NE(store, nullptr);
+  // Cut inside the shutdown checkpoint the state store names: it looks like a crash, but
+  // the record was acknowledged and stored.
+  std::filesystem::resize_file(path_, std::filesystem::file_size(path_) - 20);
+  AuditLogOptions options = Options(/*interval=*/4);
+  options.state_store = store.get();
+  EXPECT_THAT(AuditLog::Open(options, &signer).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr(" line 13 "), HasSubstr("seq 13: record 13 is missing"))));
+  EXPECT_EQ(StoredSeq(*store), 13u);
+}
+
+TEST_F(AuditLogTest, OpenRefusesALogWithAMissingRotatedFile) {
+  OpenSslJwsSigner signer;
+  AuditLogOptions options = Options();
+  options.rotate_bytes = 1500;
+  {
+    auto log = AuditLog::Open(options, &signer);
+    ASSERT_TRUE(log.ok()) << log.status();
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE((*log)->Append(Allowed(i)).ok());
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+  ASSERT_TRUE(std::filesystem::exists(path_ + ".2"));
+  ASSERT_TRUE(std::filesystem::remove(path_ + ".1"));
+  const std::string last_before = Slurp(path_ + ".2");
+  EXPECT_THAT(AuditLog::Open(options, &signer).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("audit log " + path_ + ".1 seq "),
+                             HasSubstr("the file is missing but " + path_ + ".2 exists"))));
+  EXPECT_EQ(Slurp(path_ + ".2"), last_before);
+}
+
+TEST_F(AuditLogTest, OpenRefusesACheckpointedLogWhenTheStateStoreLostItsReference) {
+  OpenSslJwsSigner signer;
+  ASSERT_NE(StoreWithClosedLog(signer), nullptr);
+  // A replaced (here: new) state store: nothing would show what was cut from the log.
+  auto fresh = StateStore::Open(dir_ + "/fresh.db");
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  AuditLogOptions options = Options(/*interval=*/4);
+  options.state_store = fresh->get();
+  EXPECT_THAT(AuditLog::Open(options, &signer).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("the log holds 3 signed checkpoints (the last is seq 13)"),
+                             HasSubstr("state store has no audit checkpoint reference"))));
+  EXPECT_EQ(StoredSeq(**fresh), 0u);
+}
+
+TEST_F(AuditLogTest, OpenWithoutAReferenceAcceptsALogWithoutCheckpoints) {
+  OpenSslJwsSigner signer;
+  {
+    // A first run that crashed before its first checkpoint.
+    auto log = AuditLog::Open(Options(), &signer);
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
+    std::filesystem::copy_file(path_, dir_ + "/crashed.jsonl");
+  }
+  path_ = dir_ + "/crashed.jsonl";
+  auto store = StateStore::Open(dir_ + "/state.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  AuditLogOptions options = Options();
+  options.state_store = store->get();
+  auto log = AuditLog::Open(options, &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ(Records(path_).back()["trigger"], "startup");
+  EXPECT_EQ(StoredSeq(**store), 2u);
+}
+
+TEST_F(AuditLogTest, TheStoredCheckpointReferenceNeverMovesBackwards) {
+  auto store = StateStore::Open(dir_ + "/state.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string hash_a(64, 'a');
+  const std::string hash_b(64, 'b');
+  ASSERT_TRUE(StoreAuditCheckpoint(**store, {10, hash_a}).ok());
+  EXPECT_THAT(StoreAuditCheckpoint(**store, {5, hash_b}),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("refusing to move the audit checkpoint reference"),
+                             HasSubstr("from seq 10"), HasSubstr("back to seq 5"))));
+  EXPECT_THAT(StoreAuditCheckpoint(**store, {10, hash_b}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("back to seq 10")));
+  EXPECT_EQ(StoredSeq(**store), 10u);
+  EXPECT_TRUE(StoreAuditCheckpoint(**store, {10, hash_a}).ok());  // the same: idempotent
+  EXPECT_TRUE(StoreAuditCheckpoint(**store, {11, hash_b}).ok());
+  EXPECT_EQ(StoredSeq(**store), 11u);
+}
+
+TEST_F(AuditLogTest, ARunningLogDoesNotMoveAReferenceThatWentAheadOfItBack) {
+  OpenSslJwsSigner signer;
+  auto store = StateStore::Open(dir_ + "/state.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  AuditLogOptions options = Options(/*interval=*/2);
+  options.state_store = store->get();
+  auto log = AuditLog::Open(options, &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Append(Allowed(1)).ok());
+  // Someone swaps in a state store from a longer log while this one runs.
+  ASSERT_TRUE(StoreAuditCheckpoint(**store, {1000, std::string(64, 'f')}).ok());
+  EXPECT_THAT((*log)->Append(Allowed(2)).status(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                                            HasSubstr("from seq 1000 (hash ffff")));
+  EXPECT_EQ(StoredSeq(**store), 1000u);
 }
 
 }  // namespace

@@ -21,15 +21,15 @@
 #include "absl/strings/str_split.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
-#include "tests/acme/openssl_signers.h"
-#include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "hsm/key_type.h"
 #include "hsm/module.h"
 #include "hsm/token.h"
 #include "signer/audit_log.h"
 #include "signer/state_store.h"
+#include "tests/acme/openssl_signers.h"
 #include "tests/testing/softhsm_token.h"
+#include "tests/testing/status_matchers.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -81,6 +81,35 @@ class AuditVerifierTest : public ::testing::Test {
   void WriteLines(const std::vector<std::string>& lines, bool final_newline = true) {
     std::ofstream out(path_, std::ios::binary | std::ios::trunc);
     out << absl::StrJoin(lines, "\n") << (final_newline ? "\n" : "");
+  }
+
+  // What an attacker who can write the file but not use the audit key can append: an event
+  // correctly chained to `prev`, with seq `seq`.
+  static std::string ForgedEvent(uint64_t seq, const std::string& prev) {
+    AuditRecord record;
+    record.agent = "web1";
+    record.rpc = "FinalizeOrder";
+    record.request.identifiers = {"dns:forged.example.com"};
+    record.decision = AuditDecision::kAllow;
+    record.reason = "policy";
+    nlohmann::json event = AuditRecordToJson(record);
+    event["kind"] = "event";
+    event["seq"] = seq;
+    event["prev"] = prev;
+    event["time"] = "2024-05-01T12:00:00.000000Z";
+    event["hash"] = AuditRecordHash(event);
+    return CanonicalJson(event);
+  }
+
+  // The 10-event log of WriteLog with its checkpoint reference in a state store (seq 13).
+  AuditCheckpointRef WriteLogWithReference() {
+    auto store = StateStore::Open(dir_ + "/state.db");
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return {};
+    WriteLog(key_, 10, store->get());
+    absl::StatusOr<std::optional<AuditCheckpointRef>> ref = LoadAuditCheckpoint(**store);
+    EXPECT_TRUE(ref.ok() && ref->has_value());
+    return ref.ok() && ref->has_value() ? **ref : AuditCheckpointRef{};
   }
 
   // An attacker's rewrite: applies `edit` to every record, then recomputes every prev and hash
@@ -207,8 +236,11 @@ TEST_F(AuditVerifierTest, DetectsWholeRecordsCutFromTheEndOnlyAgainstTheStateSto
 
   AuditVerifyReport against_store = Verify(key_.PublicKeyDer(), *expected);
   ASSERT_FALSE(against_store.ok());
+  EXPECT_EQ(against_store.problem->seq, 11u);
+  EXPECT_EQ(against_store.problem->line, 11u);
   EXPECT_THAT(against_store.problem->what,
-              AllOf(HasSubstr("ends at seq 10"), HasSubstr("records were removed from the end")));
+              AllOf(HasSubstr("the log ends at seq 10"),
+                    HasSubstr("records 11 to 13 were removed from the end")));
 }
 
 TEST_F(AuditVerifierTest, DetectsACheckpointThatDiffersFromTheStateStore) {
@@ -345,6 +377,235 @@ TEST_F(AuditVerifierTest, NamesAMissingLog) {
   options.public_key_der = key_.PublicKeyDer();
   EXPECT_THAT(VerifyAuditLogAt(dir_ + "/nope.jsonl", options).status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr(dir_ + "/nope.jsonl")));
+}
+
+TEST_F(AuditVerifierTest, DetectsAForgedTailAfterACutBackToAnEarlierCheckpoint) {
+  const AuditCheckpointRef stored = WriteLogWithReference();
+  ASSERT_EQ(stored.seq, 13u);
+  std::vector<std::string> lines = Lines();
+  lines.resize(5);  // back to the first checkpoint (seq 5)...
+  lines.push_back(ForgedEvent(6, nlohmann::json::parse(lines[4])["hash"]));  // ...plus a forgery
+  WriteLines(lines);
+
+  // Without the reference it is a valid log with one record not yet signed: documented.
+  EXPECT_TRUE(Verify(key_.PublicKeyDer()).ok());
+
+  AuditVerifyReport report = Verify(key_.PublicKeyDer(), stored);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->file, path_);
+  EXPECT_EQ(report.problem->line, 7u);
+  EXPECT_EQ(report.problem->seq, 7u);
+  EXPECT_THAT(report.problem->what,
+              AllOf(HasSubstr("record 7 is missing: the log ends at seq 6"),
+                    HasSubstr("state store records checkpoint seq 13 (hash " + stored.hash),
+                    HasSubstr("1 record(s) after the last checkpoint that verifies (seq 5) carry "
+                              "no signature and may be forged")));
+  EXPECT_THAT(report.Summary(), HasSubstr(path_ + " line 7 (byte "));
+}
+
+TEST_F(AuditVerifierTest, DetectsAForgedTailThatReachesTheStoredSeq) {
+  const AuditCheckpointRef stored = WriteLogWithReference();
+  std::vector<std::string> lines = Lines();
+  lines.resize(5);
+  for (uint64_t seq = 6; seq <= 14; ++seq) {
+    lines.push_back(ForgedEvent(seq, nlohmann::json::parse(lines.back())["hash"]));
+  }
+  WriteLines(lines);
+
+  AuditVerifyReport report = Verify(key_.PublicKeyDer(), stored);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->line, 13u);
+  EXPECT_EQ(report.problem->seq, 13u);
+  EXPECT_THAT(report.problem->what,
+              AllOf(HasSubstr("record 13 is not the checkpoint the signer's state store records"),
+                    HasSubstr("after the last checkpoint that verifies (seq 5)")));
+}
+
+TEST_F(AuditVerifierTest, DetectsATruncationInTheMiddleOfRecordTwo) {
+  const AuditCheckpointRef stored = WriteLogWithReference();
+  std::vector<std::string> lines = Lines();
+  const uint64_t record_2_offset = lines[0].size() + 1;
+  lines.resize(2);
+  lines[1].resize(lines[1].size() / 2);
+  WriteLines(lines, /*final_newline=*/false);
+
+  for (bool allow_torn_tail : {false, true}) {
+    SCOPED_TRACE(allow_torn_tail ? "as the signer checks at start" : "as an auditor checks");
+    AuditVerifyOptions options;
+    options.public_key_der = key_.PublicKeyDer();
+    options.expected_checkpoint = stored;
+    options.allow_torn_tail = allow_torn_tail;
+    absl::StatusOr<AuditVerifyReport> report = VerifyAuditLogAt(path_, options);
+    ASSERT_TRUE(report.ok()) << report.status();
+    ASSERT_FALSE(report->ok());
+    EXPECT_EQ(report->problem->file, path_);
+    EXPECT_EQ(report->problem->line, 2u);
+    EXPECT_EQ(report->problem->byte_offset, record_2_offset);
+    EXPECT_EQ(report->problem->seq, 2u);
+    EXPECT_THAT(report->problem->what,
+                AllOf(HasSubstr("record 2 is missing: the log ends at seq 1 and a partial line"),
+                      HasSubstr("records 2 to 13 were removed from the end")));
+  }
+  // Without the reference the partial line alone still fails.
+  AuditVerifyReport alone = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(alone.ok());
+  EXPECT_EQ(alone.problem->line, 2u);
+  EXPECT_THAT(alone.problem->what, HasSubstr("partial last line"));
+}
+
+TEST_F(AuditVerifierTest, AcceptsAPartialLastLineAfterTheStoredCheckpointOnlyWhenAllowed) {
+  const AuditCheckpointRef stored = WriteLogWithReference();
+  const uint64_t offset = std::filesystem::file_size(path_);
+  { std::ofstream(path_, std::ios::app | std::ios::binary) << R"({"agent":"web1","cl)"; }
+
+  AuditVerifyReport auditor = Verify(key_.PublicKeyDer(), stored);
+  ASSERT_FALSE(auditor.ok());
+  EXPECT_THAT(auditor.problem->what, HasSubstr("partial last line"));
+
+  AuditVerifyOptions options;
+  options.public_key_der = key_.PublicKeyDer();
+  options.expected_checkpoint = stored;
+  options.allow_torn_tail = true;
+  absl::StatusOr<AuditVerifyReport> signer = VerifyAuditLogAt(path_, options);
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  ASSERT_TRUE(signer->ok()) << signer->Summary();
+  ASSERT_TRUE(signer->torn_tail.has_value());
+  EXPECT_EQ(signer->torn_tail->file, path_);
+  EXPECT_EQ(signer->torn_tail->line, 14u);
+  EXPECT_EQ(signer->torn_tail->byte_offset, offset);
+}
+
+TEST_F(AuditVerifierTest, DetectsARecoveryCheckpointThatNamesAnotherFile) {
+  WriteLog(key_, 1);  // seq 1, shutdown checkpoint 2
+  const uint64_t offset = std::filesystem::file_size(path_);
+  { std::ofstream(path_, std::ios::app | std::ios::binary) << R"({"agent":"web1","cl)"; }
+  {
+    AuditLogOptions options;
+    options.path = path_;
+    auto log = AuditLog::Open(options, &key_);  // recovery checkpoint 3 in audit.jsonl.1
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+  ASSERT_TRUE(Verify(key_.PublicKeyDer()).ok());
+
+  // The same checkpoint naming another file, correctly signed: only torn_file is wrong.
+  const std::string next = path_ + ".1";
+  std::string line;
+  std::getline(std::ifstream(next), line);
+  nlohmann::json recovery = nlohmann::json::parse(line);
+  ASSERT_EQ(recovery["trigger"], "recovery");
+  recovery["torn_file"] = "audit.jsonl.7";
+  recovery["signature"] = absl::WebSafeBase64Escape(*key_.Sign(CheckpointSigningInput(recovery)));
+  recovery["hash"] = AuditRecordHash(recovery);
+  { std::ofstream(next, std::ios::trunc | std::ios::binary) << CanonicalJson(recovery) << "\n"; }
+
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->file, next);
+  EXPECT_EQ(report.problem->line, 1u);
+  EXPECT_EQ(report.problem->seq, 3u);
+  EXPECT_THAT(report.problem->what,
+              HasSubstr("recovery checkpoint names torn_file \"audit.jsonl.7\" at torn_offset " +
+                        std::to_string(offset) +
+                        ", but the partial line is in audit.jsonl at "
+                        "byte offset " +
+                        std::to_string(offset)));
+}
+
+TEST_F(AuditVerifierTest, DetectsARecoveryCheckpointWithoutAPartialLine) {
+  WriteLog(key_, 1);
+  { std::ofstream(path_, std::ios::app | std::ios::binary) << R"({"agent":"web1","cl)"; }
+  {
+    AuditLogOptions options;
+    options.path = path_;
+    auto log = AuditLog::Open(options, &key_);
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+  // Complete the partial line's file by dropping the partial line: the recovery checkpoint
+  // now vouches for damage that is not there.
+  std::vector<std::string> lines = Lines();
+  lines.pop_back();
+  WriteLines(lines);
+
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->file, path_ + ".1");
+  EXPECT_EQ(report.problem->seq, 3u);
+  EXPECT_THAT(report.problem->what, HasSubstr("no partial line precedes it"));
+}
+
+TEST_F(AuditVerifierTest, DetectsADeletedRotatedFileEvenWhenItIsNotTheLast) {
+  AuditLogOptions options;
+  options.path = path_;
+  options.rotate_bytes = 600;
+  {
+    auto log = AuditLog::Open(options, &key_);
+    ASSERT_TRUE(log.ok()) << log.status();
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE((*log)->Append(AuditRecord{}).ok());
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+  ASSERT_TRUE(std::filesystem::exists(path_ + ".2"));
+  uint64_t records_in_first = 0;
+  for (const std::string& line : Lines()) records_in_first += !line.empty();
+  ASSERT_TRUE(std::filesystem::remove(path_ + ".1"));
+
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->file, path_ + ".1");
+  EXPECT_EQ(report.problem->line, 0u);
+  EXPECT_EQ(report.problem->seq, records_in_first + 1);
+  EXPECT_THAT(report.problem->what,
+              AllOf(HasSubstr("the file is missing but " + path_ + ".2 exists"),
+                    HasSubstr("from seq " + std::to_string(records_in_first + 1))));
+  EXPECT_EQ(report.records, records_in_first);  // the files before the gap were verified
+  EXPECT_THAT(report.Summary(), HasSubstr("FAILED: " + path_ + ".1 seq "));
+
+  EXPECT_THAT(AuditLogFiles(path_).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("audit log file " + path_ + ".1 is missing but " + path_ +
+                                       ".2 exists"))));
+}
+
+TEST_F(AuditVerifierTest, DetectsAMissingFirstFile) {
+  AuditLogOptions options;
+  options.path = path_;
+  options.rotate_bytes = 600;
+  {
+    auto log = AuditLog::Open(options, &key_);
+    ASSERT_TRUE(log.ok()) << log.status();
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE((*log)->Append(AuditRecord{}).ok());
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+  ASSERT_TRUE(std::filesystem::remove(path_));
+  AuditVerifyReport report = Verify(key_.PublicKeyDer());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->file, path_);
+  EXPECT_EQ(report.problem->seq, 1u);
+  EXPECT_THAT(report.problem->what, HasSubstr("the file is missing but " + path_ + ".1 exists"));
+}
+
+TEST_F(AuditVerifierTest, ListsOnlyCanonicallyNumberedFiles) {
+  for (const char* name : {"audit.jsonl", "audit.jsonl.1", "audit.jsonl.2", "audit.jsonl.01",
+                           "audit.jsonl.3.gz", "audit.jsonl.x", "other.jsonl.4"}) {
+    std::ofstream(dir_ + "/" + name) << "";
+  }
+  absl::StatusOr<std::vector<std::string>> files = AuditLogFiles(path_);
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_THAT(*files, ::testing::ElementsAre(path_, path_ + ".1", path_ + ".2"));
+}
+
+TEST_F(AuditVerifierTest, RequiresTheStateStoreReferenceOnceTheLogHasACheckpoint) {
+  WriteLog(key_, 2);  // seq 1, 2, shutdown checkpoint 3
+  AuditVerifyOptions options;
+  options.public_key_der = key_.PublicKeyDer();
+  options.reference_required = true;
+  absl::StatusOr<AuditVerifyReport> report = VerifyAuditLogAt(path_, options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_FALSE(report->ok());
+  EXPECT_THAT(report->problem->what,
+              AllOf(HasSubstr("the log holds 1 signed checkpoints (the last is seq 3)"),
+                    HasSubstr("state store has no audit checkpoint reference")));
 }
 
 }  // namespace
