@@ -53,7 +53,9 @@ namespace acme_signer::signer {
 class RefusalBudget {
  public:
   struct Options {
-    uint64_t burst_bytes = 16 << 10;
+    // Several of the largest records (about 8 KiB: identifiers, URLs and reasons are bounded)
+    // fit in a burst, so an agent making an occasional mistake never sees one folded.
+    uint64_t burst_bytes = 64 << 10;
     uint64_t bytes_per_second = 2 << 10;
     absl::Duration fold_window = absl::Seconds(5);
     size_t max_identities = 256;

@@ -598,7 +598,7 @@ TEST_F(ResourceAbuseTest, FloodFromOneAgentKeepsItsOrderBudgetExactAndOtherAgent
 // --- refused calls and the audit log (signer/refusal_budget.h) ---
 
 // RefusalBudget::Options defaults, as cmd_serve uses them.
-constexpr uint64_t kRefusalBurstBytes = 16 << 10;
+constexpr uint64_t kRefusalBurstBytes = 64 << 10;
 constexpr uint64_t kRefusalBytesPerSecond = 2 << 10;
 // Folded records (one per repeated kind, one summary per identity) are charged to the budget
 // after they are written, so up to one window's worth of them can come on top of the rate.
