@@ -7,7 +7,10 @@
 //   5. writes an audit record, durable before the reply. A finalize (the step that issues a
 //      certificate) is also recorded before it is sent to the CA, so an audit log that cannot
 //      be written stops issuance (fail closed).
-// Denials are always recorded. Errors reach the agent as gRPC statuses with the reason.
+// Denials are always accounted for: written at once, or (identical repeats, refusals beyond
+// the caller's budget) counted into a later record (signer/refusal_budget.h). New orders are
+// refused while the audit log's disk is below audit.min_free_bytes (signer/audit_space.h).
+// Errors reach the agent as gRPC statuses with the reason.
 //
 // Thread-safety: thread-safe; gRPC calls handlers concurrently.
 #ifndef ACME_SIGNER_SIGNER_SIGNER_SERVICE_H_

@@ -11,7 +11,12 @@
 //    connections after server.handshake_timeout_ms;
 //  - one agent floods 2,000 RPCs from 16 threads on 16 connections: its order budget holds
 //    exactly, calls beyond server.max_rpcs_in_flight_per_agent are refused, every refusal is
-//    audited, and another agent is served throughout.
+//    audited, and another agent is served throughout;
+//  - an agent sending nothing but refused calls (identical, and each different) grows the log
+//    by no more than its refusal budget, every refusal is counted in the records, and another
+//    agent's allowed calls are each recorded at once;
+//  - audit.min_free_bytes above the disk's free space refuses new orders (audited, with a
+//    journal warning) while other calls are served.
 // One SignerLab serves the suite; web1's order budget is spent only by the flood test.
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
