@@ -162,8 +162,9 @@ absl::StatusOr<PeerAgent> IdentifyPeerAgent(X509& certificate, absl::string_view
   };
 }
 
-absl::StatusOr<PeerAgent> IdentifyPeerAgentPem(absl::string_view certificate_pem,
-                                               absl::string_view trust_domain) {
+namespace {
+
+absl::StatusOr<SslUniquePtr<X509>> ParsePem(absl::string_view certificate_pem) {
   SslUniquePtr<BIO> bio(
       BIO_new_mem_buf(certificate_pem.data(), static_cast<int>(certificate_pem.size())));
   if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
@@ -171,7 +172,25 @@ absl::StatusOr<PeerAgent> IdentifyPeerAgentPem(absl::string_view certificate_pem
   if (cert == nullptr) {
     return SslError(absl::StatusCode::kInvalidArgument, "client certificate is not valid PEM");
   }
+  return cert;
+}
+
+}  // namespace
+
+absl::StatusOr<PeerAgent> IdentifyPeerAgentPem(absl::string_view certificate_pem,
+                                               absl::string_view trust_domain) {
+  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParsePem(certificate_pem));
   return IdentifyPeerAgent(*cert, trust_domain);
+}
+
+absl::StatusOr<std::string> CertificatePemSha256Hex(absl::string_view certificate_pem) {
+  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParsePem(certificate_pem));
+  unsigned char* der = nullptr;
+  const int der_len = i2d_X509(cert.get(), &der);
+  if (der_len <= 0) return SslError(absl::StatusCode::kInvalidArgument, "encoding the certificate");
+  std::unique_ptr<unsigned char, OpenSslFreeDeleter> der_owner(der);
+  return Sha256Hex(
+      absl::string_view(reinterpret_cast<const char*>(der), static_cast<size_t>(der_len)));
 }
 
 }  // namespace acme_signer::signer

@@ -53,6 +53,11 @@ absl::StatusOr<PeerAgent> IdentifyPeerAgent(X509& certificate, absl::string_view
 absl::StatusOr<PeerAgent> IdentifyPeerAgentPem(absl::string_view certificate_pem,
                                                absl::string_view trust_domain);
 
+// PeerAgent::cert_sha256_hex of a PEM certificate, for certificates that name no agent (the
+// revocation list holds fingerprints whatever the certificate says). InvalidArgument for
+// input that is not a PEM certificate.
+absl::StatusOr<std::string> CertificatePemSha256Hex(absl::string_view certificate_pem);
+
 }  // namespace acme_signer::signer
 
 #endif  // ACME_SIGNER_SIGNER_AGENT_IDENTITY_H_

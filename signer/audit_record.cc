@@ -67,6 +67,17 @@ nlohmann::json AuditRecordToJson(const AuditRecord& record) {
   PutIfNotEmpty(outcome, "not_after", record.outcome.not_after);
   PutIfNotEmpty(outcome, "error", record.outcome.error);
   out["outcome"] = std::move(outcome);
+
+  if (record.repeated.count > 0) {
+    nlohmann::json repeated = nlohmann::json::object();
+    repeated["count"] = record.repeated.count;
+    PutIfNotEmpty(repeated, "first", record.repeated.first);
+    PutIfNotEmpty(repeated, "last", record.repeated.last);
+    PutIfNotEmpty(repeated, "folded", record.repeated.folded);
+    PutIfNotEmpty(repeated, "last_rpc", record.repeated.last_rpc);
+    PutIfNotEmpty(repeated, "last_reason", record.repeated.last_reason);
+    out["repeated"] = std::move(repeated);
+  }
   return out;
 }
 

@@ -50,6 +50,20 @@ struct AuditOutcome {
   std::string error;
 };
 
+// Set on a record that stands for refusals which got no record of their own: identical
+// repeats folded together, or refusals beyond the identity's audit byte budget
+// (signer/refusal_budget.h). Left out of the record when count is 0.
+struct AuditRepeat {
+  uint64_t count = 0;  // how many refusals this record stands for (none recorded elsewhere)
+  std::string first;   // RFC 3339 time of the first of them
+  std::string last;    // RFC 3339 time of the last of them
+  std::string folded;  // "identical" or "over_budget"
+  // over_budget only: the rpc and reason of the last refusal (the record's own rpc, request
+  // and reason are those of the first).
+  std::string last_rpc;
+  std::string last_reason;
+};
+
 // One audited RPC. The log assigns seq, time and prev.
 struct AuditRecord {
   std::string agent;               // authenticated identity name
@@ -60,6 +74,7 @@ struct AuditRecord {
   AuditDecision decision = AuditDecision::kDeny;
   std::string reason;
   AuditOutcome outcome;
+  AuditRepeat repeated;
 };
 
 // The "prev" of the first record of the first log file: 64 zeros.

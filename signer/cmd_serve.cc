@@ -10,8 +10,10 @@
 #include "signer/commands.h"
 #include "signer/config_holder.h"
 #include "signer/grpc_server.h"
+#include "signer/handshake_revocation.h"
 #include "signer/process_hardening.h"
 #include "signer/rate_limiter.h"
+#include "signer/refusal_budget.h"
 #include "signer/runtime.h"
 #include "signer/signer_service.h"
 
@@ -60,14 +62,24 @@ int Serve(const std::string& config_path) {
         "no ACME account is recorded; run `acme-signer init --config ", config_path, "` first")));
   }
   RateLimiter rate_limiter;
+  // Refusals (per call and per refused handshake) reach the audit log through a per-identity
+  // budget that folds repeats, so a caller making only refused calls cannot fill the disk.
+  AuditLog* audit = runtime->audit.get();
+  RefusalBudget refusals(RefusalBudget::Options(), [audit](const AuditRecord& record) {
+    return audit->Append(record).status();
+  });
+  // Folded counts reach the log within fold_window + this period.
+  refusals.StartBackgroundFlush(absl::Seconds(1));
+  RevokedCertificateCheck revocation(&holder, &refusals);
   SignerService::Deps deps;
   deps.config = &holder;
   deps.acme = runtime->acme.get();
   deps.store = runtime->store.get();
   deps.audit = runtime->audit.get();
   deps.rate_limiter = &rate_limiter;
+  deps.refusals = &refusals;
   SignerService service(deps);
-  absl::StatusOr<RunningServer> running = StartGrpcServer(*config, &service);
+  absl::StatusOr<RunningServer> running = StartGrpcServer(*config, &service, &revocation);
   if (!running.ok()) return startup_failed(running.status());
   std::cout << "acme-signer: serving on " << config->server.listen << " (port " << running->port
             << "), account " << runtime->acme->account_url() << std::endl;
@@ -91,6 +103,10 @@ int Serve(const std::string& config_path) {
   }
   running->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(20));
   running->server->Wait();
+  // Every folded count is written before the log's shutdown checkpoint.
+  if (absl::Status flushed = refusals.Close(); !flushed.ok()) {
+    std::cerr << "acme-signer serve: " << flushed.message() << "\n";
+  }
   if (absl::Status closed = runtime->audit->Close(); !closed.ok()) {
     std::cerr << "acme-signer serve: " << closed.message() << "\n";
     return kExitFailure;

@@ -495,6 +495,7 @@ void ReadAudit(TableReader& t, AuditConfig& out) {
   if (auto v = t.Path("log", true)) out.log = *v;
   if (auto v = t.Int("checkpoint_every", 1, 1000000)) out.checkpoint_every = *v;
   if (auto v = t.Int("rotate_bytes", 64 << 10, int64_t{1} << 50)) out.rotate_bytes = *v;
+  if (auto v = t.Int("min_free_bytes", 0, int64_t{1} << 50)) out.min_free_bytes = *v;
 }
 
 void ReadAgent(TableReader& t, AgentPolicy& out) {
@@ -599,7 +600,7 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
   }
   if (const toml::table* t = RequiredTable(root, "audit", problems)) {
     TableReader reader(problems, *t, "audit", base_dir,
-                       {"log", "checkpoint_every", "rotate_bytes"});
+                       {"log", "checkpoint_every", "rotate_bytes", "min_free_bytes"});
     ReadAudit(reader, config.audit);
   }
   if (const toml::node* agents = root.get("agents")) {

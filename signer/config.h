@@ -55,6 +55,10 @@
 //   log                 R  path of the append-only audit log
 //   checkpoint_every    = 256                records between signed checkpoints, 1..1000000
 //   rotate_bytes        = (never)            rotate the log past this size, >= 65536
+//   min_free_bytes      = 104857600          0..2^50: below this many bytes free on the log's
+//                                            file system, new orders are refused (and a
+//                                            warning logged) before the disk is full; 0
+//                                            disables the check (reloadable by SIGHUP)
 //
 //   [[agents]]                               zero or more; an agent not listed is refused
 //   name                R  [a-z0-9-]{1,63}, not starting or ending with '-'; unique. The agent's
@@ -140,6 +144,9 @@ struct AuditConfig {
   std::string log;  // absolute path
   int64_t checkpoint_every = 256;
   std::optional<int64_t> rotate_bytes;
+  // Free-space floor for new orders (signer/audit_space.h): 100 MiB is hours of records at
+  // the most a busy signer writes, and seconds of nothing for the disk.
+  int64_t min_free_bytes = int64_t{100} << 20;
 };
 
 struct SignerConfig {

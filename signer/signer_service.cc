@@ -109,9 +109,16 @@ class SignerService::Call {
   }
 
   // Records a denial (policy, ownership, bad request) and returns `why` for the caller.
+  // Repeats and refusals beyond the identity's budget are folded into later records
+  // (signer/refusal_budget.h), so a caller that only makes refused calls cannot fill the disk.
   absl::Status Deny(absl::Status why) {
     record_.decision = AuditDecision::kDeny;
     record_.reason = std::string(why.message());
+    if (RefusalBudget* refusals = service_.deps_.refusals; refusals != nullptr) {
+      BoundRecord();
+      if (absl::Status s = refusals->Refuse(record_); !s.ok()) return AuditUnavailable(s);
+      return why;
+    }
     absl::StatusOr<uint64_t> seq = Append();
     if (!seq.ok()) return AuditUnavailable(seq.status());
     return why;
@@ -144,13 +151,17 @@ class SignerService::Call {
   AuditRecord& record() { return record_; }
 
  private:
-  // Appends the record with every agent-controlled text bounded (see kMaxAuditedTextLength).
-  absl::StatusOr<uint64_t> Append() {
+  // Every agent-controlled text of the record bounded (see kMaxAuditedTextLength).
+  void BoundRecord() {
     BoundForAudit(record_.reason, kMaxAuditedTextLength);
     BoundForAudit(record_.request.order_url, kMaxAuditedTextLength);
     BoundForAudit(record_.request.url, kMaxAuditedTextLength);
     BoundForAudit(record_.request.finalize_url, kMaxAuditedTextLength);
     BoundForAudit(record_.outcome.error, kMaxAuditedTextLength);
+  }
+
+  absl::StatusOr<uint64_t> Append() {
+    BoundRecord();
     return service_.deps_.audit->Append(record_);
   }
 
@@ -169,6 +180,10 @@ class SignerService::Call {
 };
 
 SignerService::SignerService(Deps deps) : deps_(deps) {}
+
+absl::Status SignerService::CheckAuditSpace(const SignerConfig& config) {
+  return audit_space_.Check(config.audit.log, static_cast<uint64_t>(config.audit.min_free_bytes));
+}
 
 absl::Status SignerService::FillOrder(const acme::Order& order,
                                       std::optional<absl::Duration> retry_after,
@@ -216,6 +231,9 @@ grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderR
   }
   if (request->replaces().size() > 512) {
     return ToGrpcStatus(call.Deny(absl::InvalidArgumentError("replaces is longer than 512 bytes")));
+  }
+  if (absl::Status s = CheckAuditSpace(call.config()); !s.ok()) {
+    return ToGrpcStatus(call.Deny(s));
   }
   if (absl::Status s = deps_.rate_limiter->TryAcquire(call.agent(), call.policy().orders_per_hour,
                                                       absl::Now());

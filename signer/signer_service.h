@@ -7,7 +7,10 @@
 //   5. writes an audit record, durable before the reply. A finalize (the step that issues a
 //      certificate) is also recorded before it is sent to the CA, so an audit log that cannot
 //      be written stops issuance (fail closed).
-// Denials are always recorded. Errors reach the agent as gRPC statuses with the reason.
+// Denials are always accounted for: written at once, or (identical repeats, refusals beyond
+// the caller's budget) counted into a later record (signer/refusal_budget.h). New orders are
+// refused while the audit log's disk is below audit.min_free_bytes (signer/audit_space.h).
+// Errors reach the agent as gRPC statuses with the reason.
 //
 // Thread-safety: thread-safe; gRPC calls handlers concurrently.
 #ifndef ACME_SIGNER_SIGNER_SIGNER_SERVICE_H_
@@ -24,8 +27,10 @@
 #include "hsm/jws_signer.h"
 #include "signer/audit_log.h"
 #include "signer/audit_record.h"
+#include "signer/audit_space.h"
 #include "signer/config_holder.h"
 #include "signer/rate_limiter.h"
+#include "signer/refusal_budget.h"
 #include "signer/rpc_auth.h"
 #include "signer/state_store.h"
 
@@ -40,6 +45,9 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
     StateStore* store = nullptr;
     AuditLog* audit = nullptr;
     RateLimiter* rate_limiter = nullptr;
+    // Optional: refusals pass through it (folded, budgeted per identity); when null, every
+    // refusal is written at once.
+    RefusalBudget* refusals = nullptr;
   };
   explicit SignerService(Deps deps);
 
@@ -63,6 +71,11 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
   ::grpc::Status SignJws(Context* context, const pb::SignJwsRequest* request,
                          pb::SignJwsResponse* response) override;
 
+  // OK, or why no new order may start now: the audit log's file system is below
+  // audit.min_free_bytes (signer/audit_space.h). For every RPC that creates an order
+  // (CreateOrder; SignJws for the directory's newOrder).
+  absl::Status CheckAuditSpace(const SignerConfig& config);
+
  private:
   class Call;
 
@@ -72,6 +85,7 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
                          const std::string& agent, pb::Order* out);
 
   Deps deps_;
+  AuditSpaceFloor audit_space_;
 };
 
 }  // namespace acme_signer::signer

@@ -38,6 +38,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "agent/signer_client.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/unique_fd.h"
@@ -224,7 +226,20 @@ class AdversarialRpcTest : public testing::SignerLabSuite<AdversarialRpcTest> {
                                      absl::string_view agent, size_t mark) {
     EXPECT_EQ(status.code(), code) << status;
     EXPECT_THAT(status.message(), HasSubstr(what)) << status;
-    const std::vector<Json> events = EventsSince(mark);
+    std::vector<Json> events = EventsSince(mark);
+    if (events.empty()) {
+      // The same refusal (rpc, agent, request, reason) as one just before: the signer counts
+      // it into one record with "repeated", written once the fold window has passed
+      // (signer/refusal_budget.h, docs/audit.md). Wait for that record.
+      const absl::Time give_up = absl::Now() + absl::Seconds(20);
+      while (events.empty() && absl::Now() < give_up) {
+        absl::SleepFor(absl::Milliseconds(250));
+        events = EventsSince(mark);
+      }
+      ASSERT_EQ(events.size(), 1u) << Json(events).dump(1);
+      EXPECT_EQ(events[0].value("repeated", Json::object()).value("folded", ""), "identical")
+          << events[0].dump();
+    }
     ASSERT_EQ(events.size(), 1u) << Json(events).dump(1);
     const Json& event = events[0];
     EXPECT_EQ(event.value("rpc", ""), rpc) << event.dump();

@@ -11,7 +11,12 @@
 //    connections after server.handshake_timeout_ms;
 //  - one agent floods 2,000 RPCs from 16 threads on 16 connections: its order budget holds
 //    exactly, calls beyond server.max_rpcs_in_flight_per_agent are refused, every refusal is
-//    audited, and another agent is served throughout.
+//    audited, and another agent is served throughout;
+//  - an agent sending nothing but refused calls (identical, and each different) grows the log
+//    by no more than its refusal budget, every refusal is counted in the records, and another
+//    agent's allowed calls are each recorded at once;
+//  - audit.min_free_bytes above the disk's free space refuses new orders (audited, with a
+//    journal warning) while other calls are served.
 // One SignerLab serves the suite; web1's order budget is spent only by the flood test.
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
@@ -23,7 +28,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -109,21 +118,33 @@ class ResourceAbuseTest : public testing::SignerLabSuite<ResourceAbuseTest> {
     for (testing::LabAgentPolicy& agent : options.agents) {
       if (agent.name == "web1") agent.orders_per_hour = kWeb1OrdersPerHour;
     }
+    // "flood" only ever makes refused calls (the refusal budget tests), so its budget is
+    // untouched by the other tests.
+    testing::LabAgentPolicy flood;
+    flood.name = "flood";
+    flood.allowed_names = {"flood.example.test"};
+    options.agents.push_back(flood);
+    options.enroll.push_back("flood");
     return options;
   }
 
  protected:
-  // The lab's config plus the [server] limits under test, once per suite (they take effect
-  // only at start-up, so the signer is restarted).
+  // The lab's config plus the [server] limits under test and `audit_extra` in [audit].
+  static std::string SuiteConfigText(absl::string_view audit_extra = "") {
+    return absl::StrReplaceAll(
+        lab().ConfigText(LabOptions().agents),
+        {{"[server]\n", absl::StrCat("[server]\nmax_message_bytes = ", kMaxMessageBytes,
+                                     "\nhandshake_timeout_ms = ", kHandshakeTimeoutMs, "\n")},
+         {"[audit]\n", absl::StrCat("[audit]\n", audit_extra)}});
+  }
+
+  // The suite's config, once per suite (the [server] limits take effect only at start-up, so
+  // the signer is restarted).
   void SetUp() override {
     SignerLabSuite::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     if (!configured_) {
-      std::string text = lab().ConfigText(LabOptions().agents);
-      text = absl::StrReplaceAll(
-          text,
-          {{"[server]\n", absl::StrCat("[server]\nmax_message_bytes = ", kMaxMessageBytes,
-                                       "\nhandshake_timeout_ms = ", kHandshakeTimeoutMs, "\n")}});
+      std::string text = SuiteConfigText();
       ASSERT_TRUE(lab().WriteRawConfig(text).ok());
       ASSERT_TRUE(lab().StopSigner().ok());
       absl::Status started = lab().StartSigner();
@@ -210,6 +231,25 @@ class ResourceAbuseTest : public testing::SignerLabSuite<ResourceAbuseTest> {
   }
 
   static std::string Garbage(size_t size) { return std::string(size, 'A'); }
+
+  // How many refusals an audit record stands for: repeated.count when it folds several.
+  static uint64_t RefusalsIn(const nlohmann::json& record) {
+    if (record.value("decision", "") != "deny") return 0;
+    if (!record.contains("repeated")) return 1;
+    return record["repeated"].value("count", uint64_t{0});
+  }
+
+  // Polls `count` until it reaches `expected` or the folded records had time to be written
+  // (fold window 5 s + flush period 1 s, with room for a loaded machine); returns the last.
+  static uint64_t WaitForRefusals(const std::function<uint64_t()>& count, uint64_t expected) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(20);
+    uint64_t n = count();
+    while (n < expected && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(500));
+      n = count();
+    }
+    return n;
+  }
 
   static inline bool configured_ = false;
 };
@@ -528,28 +568,306 @@ TEST_F(ResourceAbuseTest, FloodFromOneAgentKeepsItsOrderBudgetExactAndOtherAgent
   EXPECT_GT(web2_calls, 0);
   EXPECT_THAT(web2_failures, ::testing::IsEmpty());
 
-  // Every refusal is in the audit log, one record per call.
-  std::vector<nlohmann::json> records = AuditRecords();
+  // Every allowed order has its own record at once; every refusal is accounted for in the
+  // audit log: one record per refusal, or one record with "repeated" standing for
+  // repeated.count of them (signer/refusal_budget.h), which appear within the fold window.
   int audited_allowed = 0;
-  int audited_refused = 0;
-  int audited_in_flight = 0;
+  std::vector<nlohmann::json> records = AuditRecords();
   for (size_t i = records_before; i < records.size(); ++i) {
     const nlohmann::json& r = records[i];
-    if (r.value("agent", "") == "web1" && r.value("decision", "") == "deny" &&
-        absl::StrContains(r.value("reason", ""), "calls in flight")) {
-      ++audited_in_flight;
-    }
-    if (r.value("agent", "") != "web1" || r.value("rpc", "") != "CreateOrder") continue;
-    if (r.value("decision", "") == "allow") ++audited_allowed;
-    if (r.value("decision", "") == "deny" &&
-        absl::StrContains(r.value("reason", ""), "rate limit")) {
-      ++audited_refused;
+    if (r.value("agent", "") == "web1" && r.value("rpc", "") == "CreateOrder" &&
+        r.value("decision", "") == "allow") {
+      ++audited_allowed;
     }
   }
   EXPECT_EQ(audited_allowed, kWeb1OrdersPerHour);
-  EXPECT_EQ(audited_refused, orders_refused_by_rate);
-  EXPECT_EQ(audited_in_flight, refused_in_flight);
+  const uint64_t refused = static_cast<uint64_t>(orders_refused_by_rate + refused_in_flight);
+  auto audited_refusals = [&] {
+    uint64_t n = 0;
+    records = AuditRecords();
+    for (size_t i = records_before; i < records.size(); ++i) {
+      const nlohmann::json& r = records[i];
+      const std::string reason = r.value("reason", "");
+      if (r.value("agent", "") == "web1" && r.value("decision", "") == "deny" &&
+          (absl::StrContains(reason, "rate limit") ||
+           absl::StrContains(reason, "calls in flight"))) {
+        n += RefusalsIn(r);
+      }
+    }
+    return n;
+  };
+  EXPECT_EQ(WaitForRefusals(audited_refusals, refused), refused);
   ExpectAuditVerifies();
+}
+
+// --- refused calls and the audit log (signer/refusal_budget.h) ---
+
+// RefusalBudget::Options defaults, as cmd_serve uses them.
+constexpr uint64_t kRefusalBurstBytes = 64 << 10;
+constexpr uint64_t kRefusalBytesPerSecond = 2 << 10;
+// Folded records (one per repeated kind, one summary per identity) are charged to the budget
+// after they are written, so up to one window's worth of them can come on top of the rate.
+constexpr uint64_t kFoldedRecordsSlack = 4 << 10;
+
+// A CreateOrder for one name outside the agent's policy: refused before the CA.
+absl::Status CreateRefusedOrder(pb::Signer::Stub& stub, const std::string& name,
+                                absl::Duration deadline) {
+  pb::CreateOrderRequest request;
+  pb::Identifier* id = request.add_identifiers();
+  id->set_type(pb::IDENTIFIER_TYPE_DNS);
+  id->set_value(name);
+  pb::Order order;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  grpc::Status s = stub.CreateOrder(&context, request, &order);
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+TEST_F(ResourceAbuseTest, RefusedCallFloodGrowsTheLogWithinTheBudgetAndEveryRefusalIsCounted) {
+  std::unique_ptr<pb::Signer::Stub> flood = Stub("flood", /*own_connection=*/true);
+  ASSERT_NE(flood, nullptr);
+  std::unique_ptr<agent::SignerClient> web2 = PatientClient("web2");
+  ASSERT_NE(web2, nullptr);
+  const size_t records_before = AuditRecords().size();
+
+  // web2 keeps making allowed calls during the flood: each must be served and recorded at
+  // once (its record is durable before its reply), whatever flood's budget says.
+  std::atomic<bool> flooding{true};
+  int web2_calls = 0;
+  std::vector<std::string> web2_failures;
+  std::thread victim([&] {
+    while (flooding.load()) {
+      absl::StatusOr<pb::GetAccountResponse> account = web2->GetAccount();
+      if (!account.ok()) web2_failures.push_back(account.status().ToString());
+      ++web2_calls;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+
+  // 300 refusals that each differ (another name each time) interleaved with 300 identical.
+  constexpr int kEach = 300;
+  int refused = 0;
+  std::vector<std::string> unexpected;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kEach; ++i) {
+    for (const std::string& name :
+         {absl::StrCat("n", i, ".outside.test"), std::string("same.outside.test")}) {
+      absl::Status s = CreateRefusedOrder(*flood, name, kServedWithin);
+      if (s.code() == absl::StatusCode::kPermissionDenied) {
+        ++refused;
+      } else {
+        unexpected.push_back(s.ToString());
+      }
+    }
+  }
+  const absl::Duration elapsed = absl::Now() - start;
+  flooding = false;
+  victim.join();
+
+  std::vector<nlohmann::json> records = AuditRecords();
+  uint64_t flood_bytes = 0;
+  int flood_records = 0;
+  int web2_allowed = 0;
+  for (size_t i = records_before; i < records.size(); ++i) {
+    const nlohmann::json& r = records[i];
+    if (r.value("agent", "") == "flood") {
+      flood_bytes += r.dump().size() + 1;  // the canonical line and its newline
+      ++flood_records;
+    }
+    web2_allowed += r.value("agent", "") == "web2" && r.value("rpc", "") == "GetAccount" &&
+                    r.value("decision", "") == "allow";
+  }
+  const uint64_t bound =
+      kRefusalBurstBytes +
+      static_cast<uint64_t>(kRefusalBytesPerSecond * absl::ToDoubleSeconds(elapsed) + 1) +
+      kFoldedRecordsSlack;
+  std::cout << 2 * kEach << " refused calls in " << elapsed << ": " << flood_records
+            << " records, " << flood_bytes << " bytes (bound " << bound << "); web2 made "
+            << web2_calls << " allowed calls meanwhile\n";
+  EXPECT_EQ(refused, 2 * kEach);
+  EXPECT_THAT(unexpected, ::testing::IsEmpty());
+  EXPECT_LE(flood_bytes, bound);
+  EXPECT_GT(web2_calls, 0);
+  EXPECT_THAT(web2_failures, ::testing::IsEmpty());
+  EXPECT_EQ(web2_allowed, web2_calls) << "an allowed call was not recorded at once";
+
+  // Nothing is lost: once the folded records are written, their counts and the single
+  // records add up to every refused call.
+  auto audited = [&] {
+    uint64_t n = 0;
+    records = AuditRecords();
+    for (size_t i = records_before; i < records.size(); ++i) {
+      if (records[i].value("agent", "") == "flood") n += RefusalsIn(records[i]);
+    }
+    return n;
+  };
+  EXPECT_EQ(WaitForRefusals(audited, 2 * kEach), static_cast<uint64_t>(2 * kEach));
+  bool identical_folded = false;
+  bool over_budget_folded = false;
+  for (size_t i = records_before; i < records.size(); ++i) {
+    const nlohmann::json& r = records[i];
+    if (r.value("agent", "") != "flood" || !r.contains("repeated")) continue;
+    const nlohmann::json& repeated = r["repeated"];
+    EXPECT_TRUE(repeated.contains("first") && repeated.contains("last")) << r.dump();
+    if (repeated.value("folded", "") == "identical") {
+      identical_folded = true;
+      EXPECT_THAT(r.dump(), HasSubstr("same.outside.test"));
+    }
+    if (repeated.value("folded", "") == "over_budget") {
+      over_budget_folded = true;
+      EXPECT_THAT(repeated.value("last_reason", ""), HasSubstr("outside.test"));
+    }
+  }
+  EXPECT_TRUE(identical_folded) << "no record folds the identical refusals";
+  EXPECT_TRUE(over_budget_folded) << "no summary of the refusals beyond the budget";
+  ExpectAuditVerifies();
+}
+
+TEST_F(ResourceAbuseTest, AuditFreeSpaceFloorRefusesNewOrdersWithAWarningAndServesTheRest) {
+  // A floor above any disk's free space (2^50 bytes, the largest accepted): the check trips
+  // without filling a disk. The config goes back whatever happens below.
+  constexpr absl::string_view kFloor = "1125899906842624";
+  struct RestoreConfig {
+    ~RestoreConfig() {
+      EXPECT_TRUE(lab().WriteRawConfig(SuiteConfigText()).ok());
+      EXPECT_TRUE(lab().ReloadSigner().ok()) << lab().SignerLogTail();
+    }
+  };
+  ASSERT_TRUE(lab().WriteRawConfig(SuiteConfigText(absl::StrCat("min_free_bytes = ", kFloor, "\n")))
+                  .ok());
+  const size_t log_before = lab().SignerLog().size();
+  {
+    RestoreConfig restore;
+    absl::Status reloaded = lab().ReloadSigner();
+    ASSERT_TRUE(reloaded.ok()) << reloaded;
+
+    std::unique_ptr<agent::SignerClient> web2 = PatientClient("web2");
+    ASSERT_NE(web2, nullptr);
+    const size_t new_orders_before = PebbleNewOrderRequests();
+    absl::StatusOr<pb::Order> order = web2->CreateOrder({"web2.example.test"}, "");
+    EXPECT_THAT(order.status(),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         AllOf(HasSubstr("bytes free"),
+                               HasSubstr(absl::StrCat("audit.min_free_bytes = ", kFloor)),
+                               HasSubstr("refuses new orders"))));
+    EXPECT_EQ(PebbleNewOrderRequests(), new_orders_before) << "a refused order reached the CA";
+    bool audited = false;
+    for (const nlohmann::json& r : AuditRecords()) {
+      audited = audited || (r.value("agent", "") == "web2" && r.value("rpc", "") == "CreateOrder" &&
+                            r.value("decision", "") == "deny" &&
+                            absl::StrContains(r.value("reason", ""), "audit.min_free_bytes"));
+    }
+    EXPECT_TRUE(audited) << "no audit deny record for the refused order";
+
+    // Everything but new orders is served.
+    absl::StatusOr<pb::GetAccountResponse> account = web2->GetAccount();
+    EXPECT_TRUE(account.ok()) << account.status();
+
+    // The operator sees it in the journal, once, with the numbers.
+    const std::string log = lab().SignerLog().substr(log_before);
+    EXPECT_THAT(log, AllOf(HasSubstr("WARNING"), HasSubstr("bytes free"),
+                           HasSubstr(absl::StrCat("audit.min_free_bytes = ", kFloor))));
+  }
+  // With the default floor (100 MiB) orders are no longer refused for space.
+  std::unique_ptr<agent::SignerClient> web2 = PatientClient("web2");
+  ASSERT_NE(web2, nullptr);
+  absl::StatusOr<pb::Order> order = web2->CreateOrder({"web2.example.test"}, "");
+  EXPECT_THAT(order.status().message(), ::testing::Not(HasSubstr("min_free_bytes")));
+}
+
+// A measurement, not a test: skipped unless ACME_SIGNER_REFUSAL_FLOOD_SECONDS is set (see
+// docs/security.md for the command). For that many seconds each, "flood" sends nothing but
+// refused calls from 4 connections, first identical, then each different, while web2 makes
+// allowed calls; prints the audit log growth due to flood and web2's latency against a
+// baseline without the flood. Calls per phase are bounded (50,000).
+TEST_F(ResourceAbuseTest, MeasureRefusalFloodLogGrowthAndAnotherAgentsLatency) {
+  const char* env = std::getenv("ACME_SIGNER_REFUSAL_FLOOD_SECONDS");
+  int seconds = 0;
+  if (env == nullptr || !absl::SimpleAtoi(env, &seconds) || seconds <= 0) {
+    GTEST_SKIP() << "measurement only: set ACME_SIGNER_REFUSAL_FLOOD_SECONDS=10";
+  }
+  seconds = std::min(seconds, 60);
+  const absl::Duration phase = absl::Seconds(seconds);
+  std::unique_ptr<agent::SignerClient> web2 = PatientClient("web2");
+  ASSERT_NE(web2, nullptr);
+
+  // web2's GetAccount latencies until `stop`.
+  auto victim_latencies = [&](const std::atomic<bool>& stop) {
+    std::vector<absl::Duration> latencies;
+    while (!stop.load() && latencies.size() < 100000) {
+      const absl::Time t0 = absl::Now();
+      absl::StatusOr<pb::GetAccountResponse> account = web2->GetAccount();
+      latencies.push_back(absl::Now() - t0);
+      EXPECT_TRUE(account.ok()) << account.status();
+    }
+    std::sort(latencies.begin(), latencies.end());
+    return latencies;
+  };
+  auto percentile = [](const std::vector<absl::Duration>& sorted, double p) {
+    if (sorted.empty()) return absl::ZeroDuration();
+    return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
+  };
+
+  {
+    std::atomic<bool> stop{false};
+    std::thread timer([&] {
+      absl::SleepFor(phase);
+      stop = true;
+    });
+    std::vector<absl::Duration> baseline = victim_latencies(stop);
+    timer.join();
+    std::cout << "baseline: web2 " << baseline.size() << " GetAccount, p50 "
+              << percentile(baseline, 0.5) << ", p99 " << percentile(baseline, 0.99) << "\n";
+  }
+
+  for (const bool identical : {true, false}) {
+    const size_t records_before = AuditRecords().size();
+    const uintmax_t file_before = std::filesystem::file_size(lab().audit_log_path());
+    std::atomic<bool> stop{false};
+    std::atomic<int> calls{0};
+    const absl::Time start = absl::Now();
+    std::vector<std::thread> flooders;
+    for (int t = 0; t < 4; ++t) {
+      flooders.emplace_back([&, t] {
+        std::unique_ptr<pb::Signer::Stub> stub = Stub("flood", /*own_connection=*/true);
+        if (stub == nullptr) return;
+        for (int i = 0; !stop.load() && calls.load() < 50000; ++i) {
+          const std::string name = identical ? std::string("same.outside.test")
+                                             : absl::StrCat("t", t, "-", i, ".outside.test");
+          CreateRefusedOrder(*stub, name, kServedWithin).IgnoreError();
+          ++calls;
+        }
+      });
+    }
+    std::thread timer([&] {
+      absl::SleepFor(phase);
+      stop = true;
+    });
+    std::vector<absl::Duration> during = victim_latencies(stop);
+    timer.join();
+    for (std::thread& t : flooders) t.join();
+    const absl::Duration elapsed = absl::Now() - start;
+    const uintmax_t file_after_flood = std::filesystem::file_size(lab().audit_log_path());
+    // Let the folded records of the last window arrive, and count them too.
+    absl::SleepFor(absl::Seconds(7));
+    uint64_t flood_bytes = 0;
+    uint64_t counted = 0;
+    std::vector<nlohmann::json> records = AuditRecords();
+    for (size_t i = records_before; i < records.size(); ++i) {
+      if (records[i].value("agent", "") != "flood") continue;
+      flood_bytes += records[i].dump().size() + 1;
+      counted += RefusalsIn(records[i]);
+    }
+    const double secs = absl::ToDoubleSeconds(elapsed);
+    std::cout << (identical ? "identical" : "each different") << " refusals: " << calls.load()
+              << " calls in " << elapsed << " (" << calls.load() / secs << "/s), "
+              << counted << " accounted for; flood's records " << flood_bytes << " bytes = "
+              << flood_bytes / 1024.0 / secs << " KiB/s; whole log grew "
+              << (file_after_flood - file_before) / 1024.0 / secs
+              << " KiB/s during the flood (web2's records included); web2 " << during.size()
+              << " GetAccount, p50 " << percentile(during, 0.5) << ", p99 "
+              << percentile(during, 0.99) << "\n";
+  }
 }
 
 }  // namespace

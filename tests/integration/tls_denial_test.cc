@@ -302,11 +302,13 @@ TEST_F(TlsDenialTest, ClientOfferingOnlyTls11OrOlderFailsTheHandshake) {
       << error;
 }
 
-TEST_F(TlsDenialTest, DenyListedCertificateIsRefusedAfterReloadAndAudited) {
+TEST_F(TlsDenialTest, DenyListedCertificateIsRefusedInTheHandshakeAfterReloadAndAudited) {
   absl::StatusOr<agent::SignerConnection> web3 = lab().Connection("web3");
   ASSERT_TRUE(web3.ok()) << web3.status();
   absl::StatusOr<std::string> web3_cert = ReadFile(web3->client_cert);
   ASSERT_TRUE(web3_cert.ok()) << web3_cert.status();
+  absl::StatusOr<Secret> web3_key = ReadSecretFile(web3->client_key);
+  ASSERT_TRUE(web3_key.ok()) << web3_key.status();
   const std::string fingerprint = FingerprintOf(*web3_cert);
   ASSERT_EQ(fingerprint.size(), 64u);
 
@@ -320,9 +322,54 @@ TEST_F(TlsDenialTest, DenyListedCertificateIsRefusedAfterReloadAndAudited) {
   ASSERT_NE(server, std::string::npos);
   text.insert(server + 9, absl::StrCat("revoked_agent_certs = [\"", fingerprint, "\"]\n"));
   ASSERT_TRUE(lab().WriteRawConfig(text).ok());
+  const size_t before = AuditRecords().size();
   absl::Status reloaded = lab().ReloadSigner();
   ASSERT_TRUE(reloaded.ok()) << reloaded;
 
+  // A new connection with the revoked certificate fails its handshake (the list is read from
+  // the reloaded config on every handshake): the client sees UNAVAILABLE, no call is made.
+  constexpr int kAttempts = 20;
+  for (int i = 0; i < kAttempts; ++i) {
+    grpc::Status status =
+        RawGetAccount(lab(), *web3_cert, std::string(web3_key->reveal()));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  }
+  // Each refused handshake is audited, per identity and folded: the first at once, the
+  // repeats as one record with "repeated" once the fold window has passed.
+  auto handshake_refusals = [&](int* records_seen) {
+    uint64_t refusals = 0;
+    *records_seen = 0;
+    const std::vector<nlohmann::json> records = AuditRecords();
+    for (size_t i = before; i < records.size(); ++i) {
+      const nlohmann::json& r = records[i];
+      if (r.value("kind", "") != "event" || r.value("rpc", "") != "TlsHandshake") continue;
+      EXPECT_EQ(r.value("agent", ""), "web3") << r.dump();
+      EXPECT_EQ(r.value("decision", ""), "deny") << r.dump();
+      EXPECT_EQ(r.value("client_cert_sha256", ""), fingerprint) << r.dump();
+      EXPECT_THAT(r.value("reason", ""),
+                  HasSubstr(absl::StrCat("client certificate ", fingerprint,
+                                         " of agent web3 is revoked (refused in the TLS "
+                                         "handshake)")));
+      ++*records_seen;
+      refusals += r.contains("repeated") ? r["repeated"].value("count", uint64_t{0}) : 1;
+    }
+    return refusals;
+  };
+  int records_seen = 0;
+  EXPECT_GE(handshake_refusals(&records_seen), 1u);
+  EXPECT_LE(records_seen, 2) << "refused handshakes were not folded";
+  // gRPC may try the handshake more than once per failed call: at least one per attempt.
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  uint64_t refusals = handshake_refusals(&records_seen);
+  while (refusals < kAttempts && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(500));
+    refusals = handshake_refusals(&records_seen);
+  }
+  EXPECT_GE(refusals, static_cast<uint64_t>(kAttempts));
+  EXPECT_LE(records_seen, 4) << "refused handshakes were not folded";
+
+  // A connection made before the revocation is still open: the per-call check (defence in
+  // depth) refuses its calls, audited as before.
   absl::StatusOr<pb::GetAccountResponse> denied = (*client)->GetAccount();
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied) << denied.status();
   EXPECT_THAT(denied.status().message(), HasSubstr(absl::StrCat("client certificate ", fingerprint,
@@ -334,7 +381,7 @@ TEST_F(TlsDenialTest, DenyListedCertificateIsRefusedAfterReloadAndAudited) {
                           absl::StrContains(r.value("reason", ""), "revoked") &&
                           r.value("client_cert_sha256", "") == fingerprint);
   }
-  EXPECT_TRUE(audited) << "no audit deny record for web3 naming \"revoked\"";
+  EXPECT_TRUE(audited) << "no audit deny record for web3's call naming \"revoked\"";
 
   // Other agents are unaffected.
   absl::StatusOr<std::unique_ptr<agent::SignerClient>> web1 = lab().Client("web1");
@@ -342,11 +389,14 @@ TEST_F(TlsDenialTest, DenyListedCertificateIsRefusedAfterReloadAndAudited) {
   absl::StatusOr<pb::GetAccountResponse> account = (*web1)->GetAccount();
   EXPECT_TRUE(account.ok()) << account.status();
 
-  // Taking the fingerprint off the list and reloading serves web3 again.
+  // Taking the fingerprint off the list and reloading serves web3 again, on new connections.
   ASSERT_TRUE(lab().RewriteConfig(SuiteAgents()).ok());
   reloaded = lab().ReloadSigner();
   ASSERT_TRUE(reloaded.ok()) << reloaded;
-  EXPECT_TRUE((*client)->GetAccount().ok());
+  EXPECT_TRUE(RawGetAccount(lab(), *web3_cert, std::string(web3_key->reveal())).ok());
+  absl::StatusOr<std::unique_ptr<agent::SignerClient>> again = lab().Client("web3");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)->GetAccount().ok());
 }
 
 }  // namespace

@@ -116,6 +116,7 @@ dir = "/var/lib/acme-signer"
 log = "/var/log/acme-signer/audit.log"
 checkpoint_every = 100
 rotate_bytes = 1000000
+min_free_bytes = 5000000
 
 [[agents]]
 name = "web1"
@@ -167,6 +168,7 @@ allowed_names = ["db2.dept.example"]
   EXPECT_EQ(config.audit.log, "/var/log/acme-signer/audit.log");
   EXPECT_EQ(config.audit.checkpoint_every, 100);
   EXPECT_EQ(config.audit.rotate_bytes, 1000000);
+  EXPECT_EQ(config.audit.min_free_bytes, 5000000);
 
   ASSERT_EQ(config.agents.size(), 2u);
   const AgentPolicy& web1 = config.agents[0];
@@ -322,6 +324,26 @@ TEST(SignerConfigTest, HandshakeTimeoutOutsideItsRangeIsRefused) {
                                                       "server.handshake_timeout_ms: ", value,
                                                       " is out of range 1000..300000")));
   }
+}
+
+TEST(SignerConfigTest, AuditMinFreeBytesDefaultsTo100MiBAndZeroDisablesIt) {
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(kMinimal, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->audit.min_free_bytes, int64_t{100} << 20);
+  for (const char* value : {"0", "1048576"}) {
+    const std::string text =
+        Replace(kMinimal, "[audit]\n", absl::StrCat("[audit]\nmin_free_bytes = ", value, "\n"));
+    config = ParseSignerConfig(text, kSource);
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(absl::StrCat(config->audit.min_free_bytes), value);
+  }
+}
+
+TEST(SignerConfigTest, AuditMinFreeBytesOutsideItsRangeIsNamedWithItsLine) {
+  const std::string text =
+      Replace(kMinimal, "[audit]\n", "[audit]\nmin_free_bytes = -1\n");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "min_free_bytes") +
+                                       "audit.min_free_bytes: -1 is out of range 0.."));
 }
 
 TEST(SignerConfigTest, WrongTypeInsideAnArrayNamesTheElement) {
