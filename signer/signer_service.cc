@@ -517,6 +517,10 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
       ClassifyJwsRequest(jws_context, call.policy(), request->url(), request->payload());
   if (!classified.ok()) return ToGrpcStatus(call.Deny(classified.status()));
   if (classified->kind == JwsRequestKind::kNewOrder) {
+    // The same floor as CreateOrder: a new order needs room for its audit records.
+    if (absl::Status s = CheckAuditSpace(call.config()); !s.ok()) {
+      return ToGrpcStatus(call.Deny(s));
+    }
     if (absl::Status s = deps_.rate_limiter->TryAcquire(call.agent(),
                                                         call.policy().orders_per_hour, absl::Now());
         !s.ok()) {

@@ -116,7 +116,10 @@ class ResourceAbuseTest : public testing::SignerLabSuite<ResourceAbuseTest> {
   static SignerLab::Options LabOptions() {
     SignerLab::Options options;
     for (testing::LabAgentPolicy& agent : options.agents) {
-      if (agent.name == "web1") agent.orders_per_hour = kWeb1OrdersPerHour;
+      if (agent.name == "web1") {
+        agent.orders_per_hour = kWeb1OrdersPerHour;
+        agent.allow_sign_jws = true;  // direct-mode newOrders meet the free-space floor too
+      }
     }
     // "flood" only ever makes refused calls (the refusal budget tests), so its budget is
     // untouched by the other tests.
@@ -758,6 +761,18 @@ TEST_F(ResourceAbuseTest, AuditFreeSpaceFloorRefusesNewOrdersWithAWarningAndServ
                             absl::StrContains(r.value("reason", ""), "audit.min_free_bytes"));
     }
     EXPECT_TRUE(audited) << "no audit deny record for the refused order";
+
+    // A direct-mode newOrder (SignJws) meets the same floor: no signature leaves.
+    std::unique_ptr<agent::SignerClient> web1 = PatientClient("web1");
+    ASSERT_NE(web1, nullptr);
+    const std::string directory = lab().pebble().directory_url();
+    const std::string new_order =  // Pebble's newOrder endpoint
+        directory.substr(0, directory.find('/', directory.find("://") + 3)) + "/order-plz";
+    absl::StatusOr<pb::SignJwsResponse> signed_new_order = web1->SignJws(
+        new_order, R"({"identifiers":[{"type":"dns","value":"web1.example.test"}]})", "", "");
+    EXPECT_THAT(signed_new_order.status(),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         HasSubstr(absl::StrCat("audit.min_free_bytes = ", kFloor))));
 
     // Everything but new orders is served.
     absl::StatusOr<pb::GetAccountResponse> account = web2->GetAccount();
