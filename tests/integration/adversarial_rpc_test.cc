@@ -204,13 +204,7 @@ class AdversarialRpcTest : public testing::SignerLabSuite<AdversarialRpcTest> {
   }
 
  protected:
-  static std::vector<Json> Events() {
-    std::vector<Json> events;
-    for (Json& record : AuditRecords()) {
-      if (record.value("kind", "") == "event") events.push_back(std::move(record));
-    }
-    return events;
-  }
+  static std::vector<Json> Events() { return AuditEvents(); }
 
   // The audit events written since `mark` (a size of Events()).
   static std::vector<Json> EventsSince(size_t mark) {

@@ -126,21 +126,13 @@ class DirectModeOwnershipTest : public testing::SignerLabSuite<DirectModeOwnersh
   }
 
  protected:
-  static std::vector<Json> Events() {
-    std::vector<Json> events;
-    for (Json& record : AuditRecords()) {
-      if (record.value("kind", "") == "event") events.push_back(std::move(record));
-    }
-    return events;
-  }
-
   // `status` is PermissionDenied naming `what`, and exactly one deny record of SignJws by
   // `agent` followed `mark`.
   static void ExpectDenied(const absl::Status& status, absl::string_view what,
                            absl::string_view agent, size_t mark) {
     EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
     EXPECT_THAT(status.message(), HasSubstr(what)) << status;
-    std::vector<Json> events = Events();
+    std::vector<Json> events = AuditEvents();
     ASSERT_EQ(events.size(), mark + 1) << Json(events).dump(1);
     EXPECT_EQ(events.back().value("rpc", ""), "SignJws");
     EXPECT_EQ(events.back().value("agent", ""), agent);
@@ -191,7 +183,7 @@ TEST_F(DirectModeOwnershipTest, TheAccountsOrderListIsRefused) {
   const std::string directory = lab().pebble().directory_url();
   const std::string origin = directory.substr(0, directory.find('/', directory.find("://") + 3));
   const std::string list = absl::StrCat(origin, "/list-orderz/", account_id);
-  const size_t mark = Events().size();
+  const size_t mark = AuditEvents().size();
   absl::StatusOr<pb::SignJwsResponse> signed_jws = SignAs("wide", list, "");
   ASSERT_FALSE(signed_jws.ok()) << "signed a read of " << list;
   ExpectDenied(signed_jws.status(), "not a resource of an order this agent created or adopted",
@@ -203,17 +195,17 @@ TEST_F(DirectModeOwnershipTest, AnotherAgentsOrderAndChallengeAreRefused) {
   ASSERT_NE(order, nullptr);
   ASSERT_NE(challenge_url_, nullptr);
   // Reading web1's order (names of another department), with or without naming it.
-  size_t mark = Events().size();
+  size_t mark = AuditEvents().size();
   ExpectDenied(SignAs("wide", order->url, "", order->url).status(),
                "was created by another agent", "wide", mark);
-  mark = Events().size();
+  mark = AuditEvents().size();
   ExpectDenied(SignAs("wide", order->url, "").status(), "order URL of another agent's order",
                "wide", mark);
-  mark = Events().size();
+  mark = AuditEvents().size();
   ExpectDenied(SignAs("wide", order->authorizations.at(0), "").status(),
                "authorization URL of another agent's order", "wide", mark);
   // `{}` to web1's challenge: the CA would validate now, fail, and web1's order go invalid.
-  mark = Events().size();
+  mark = AuditEvents().size();
   ExpectDenied(SignAs("wide", *challenge_url_, "{}").status(),
                "challenge URL of another agent's order", "wide", mark);
 
@@ -251,7 +243,7 @@ TEST_F(DirectModeOwnershipTest, ABogusFinalizeCannotClaimAnotherAgentsUnadoptedO
   ASSERT_TRUE(csr.ok()) << csr.status();
   const std::string payload =
       Json{{"csr", absl::WebSafeBase64Escape(*csr)}}.dump();
-  size_t mark = Events().size();
+  size_t mark = AuditEvents().size();
   absl::StatusOr<pb::SignJwsResponse> bogus = SignAs("wide", order.finalize, payload, order.url);
   ASSERT_FALSE(bogus.ok());
   ExpectDenied(bogus.status(), "other.example.test", "wide", mark);
@@ -260,7 +252,7 @@ TEST_F(DirectModeOwnershipTest, ABogusFinalizeCannotClaimAnotherAgentsUnadoptedO
   absl::StatusOr<pb::SignJwsResponse> read = SignAs("web1", order.url, "", order.url);
   ASSERT_TRUE(read.ok()) << "web1 was locked out of its own order: " << read.status();
   // Now it is web1's: wide's finalize names the owner.
-  mark = Events().size();
+  mark = AuditEvents().size();
   ExpectDenied(SignAs("wide", order.finalize, payload, order.url).status(),
                "was created by another agent", "wide", mark);
 }
@@ -272,7 +264,7 @@ TEST_F(DirectModeOwnershipTest, AnOrderWithoutASignedNewOrderIsNotAdopted) {
   ASSERT_NE(web1, nullptr);
   absl::StatusOr<pb::Order> relay = web1->CreateOrder({"c.web1.example.test"}, "");
   ASSERT_TRUE(relay.ok()) << relay.status();
-  size_t mark = Events().size();
+  size_t mark = AuditEvents().size();
   ExpectDenied(SignAs("wide", relay->url(), "", relay->url()).status(),
                "was created by another agent", "wide", mark);
   // A direct order of web1's that the signer has not seen named yet: "wide" signed no newOrder
@@ -283,7 +275,7 @@ TEST_F(DirectModeOwnershipTest, AnOrderWithoutASignedNewOrderIsNotAdopted) {
   options.identifiers = {acme::Identifier::Dns("d.web1.example.test")};
   absl::StatusOr<acme::Fetched<acme::Order>> created = direct->acme().CreateOrder(options);
   ASSERT_TRUE(created.ok()) << created.status();
-  mark = Events().size();
+  mark = AuditEvents().size();
   ExpectDenied(SignAs("wide", created->value.url, "", created->value.url).status(),
                "signer signed no unused newOrder for exactly these identifiers for agent wide",
                "wide", mark);
@@ -311,7 +303,9 @@ TEST_F(DirectModeOwnershipTest, DirectIssuanceLandsInTheInventoryAndRevocationIs
   ASSERT_TRUE(chain.ok()) << chain.status() << "\n" << lab().SignerLogTail();
   ASSERT_EQ(InventoryEntriesWithSerial(chain->serial), 1) << Inventory().dump(1);
   for (const Json& entry : Inventory()) {
-    if (entry.value("serial", "") == chain->serial) EXPECT_EQ(entry.value("agent", ""), "web1");
+    if (entry.value("serial", "") == chain->serial) {
+      EXPECT_EQ(entry.value("agent", ""), "web1");
+    }
   }
   std::vector<SslUniquePtr<X509>> certs = testing::ParseChain(chain->pem_chain);
   ASSERT_FALSE(certs.empty());
@@ -327,11 +321,11 @@ TEST_F(DirectModeOwnershipTest, DirectIssuanceLandsInTheInventoryAndRevocationIs
       directory.substr(0, directory.find('/', directory.find("://") + 3)) + "/revoke-cert";
 
   // "wide" covers the names but the certificate is web1's.
-  size_t mark = Events().size();
+  size_t mark = AuditEvents().size();
   ExpectDenied(SignAs("wide", revoke_url, revoke_payload).status(),
                "was issued to another agent", "wide", mark);
   // A reason no CA accepts is refused on this path as on the RPC.
-  mark = Events().size();
+  mark = AuditEvents().size();
   absl::StatusOr<pb::SignJwsResponse> bad_reason = SignAs(
       "web1", revoke_url, Json{{"certificate", absl::WebSafeBase64Escape(leaf)}, {"reason", 6}}.dump());
   ASSERT_FALSE(bad_reason.ok());
@@ -339,10 +333,10 @@ TEST_F(DirectModeOwnershipTest, DirectIssuanceLandsInTheInventoryAndRevocationIs
   EXPECT_THAT(bad_reason.status().message(), HasSubstr("is not one ACME CAs accept"));
 
   // web1's own revocation is signed and attributed: serial, certificate hash and reason.
-  mark = Events().size();
+  mark = AuditEvents().size();
   absl::StatusOr<pb::SignJwsResponse> own = SignAs("web1", revoke_url, revoke_payload);
   ASSERT_TRUE(own.ok()) << own.status();
-  std::vector<Json> events = Events();
+  std::vector<Json> events = AuditEvents();
   ASSERT_EQ(events.size(), mark + 1);
   const Json& record = events.back();
   EXPECT_EQ(record.value("decision", ""), "allow") << record.dump();

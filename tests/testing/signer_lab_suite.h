@@ -92,6 +92,15 @@ class SignerLabSuite : public ::testing::Test {
     return result.ok() ? *std::move(result) : CommandResult();
   }
 
+  // The audit records of kind "event" (checkpoints left out), in order.
+  static std::vector<nlohmann::json> AuditEvents() {
+    std::vector<nlohmann::json> events;
+    for (nlohmann::json& record : AuditRecords()) {
+      if (record.value("kind", "") == "event") events.push_back(std::move(record));
+    }
+    return events;
+  }
+
   // `acme-signer inventory --json`, parsed (an empty array and a test failure otherwise).
   static nlohmann::json Inventory() {
     CommandResult run = Run({"inventory", "--config", lab_->config_path(), "--json"});
