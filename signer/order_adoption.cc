@@ -64,9 +64,11 @@ absl::StatusOr<OrderAdoption> OrderAdoption::Prepare(acme::AcmeClient& acme, Sta
     // The agent's own order: the CA is asked again only for a URL the signer has not seen, which
     // is the certificate (and its alternates) once the order is valid.
     absl::StatusOr<OrderResource> resource = store.FindOrderResource(target_url, policy.name);
-    if ((resource.ok() && resource->agent == policy.name) || known->finalize_url == target_url) {
+    if (resource.ok() && resource->agent == policy.name) {
+      adoption.target_resource_ = *std::move(resource);
       return adoption;
     }
+    if (known->finalize_url == target_url) return adoption;
     if (!resource.ok() && !absl::IsNotFound(resource.status())) return resource.status();
     ASSIGN_OR_RETURN(acme::Fetched<acme::Order> fetched, acme.GetOrder(order_url));
     adoption.order_ = std::move(fetched.value);
@@ -143,6 +145,7 @@ std::optional<KnownOrder> OrderAdoption::FindOrderByFinalizeUrl(absl::string_vie
 }
 
 std::optional<OrderResource> OrderAdoption::FindResource(absl::string_view url) const {
+  if (target_resource_.has_value() && target_resource_->url == url) return target_resource_;
   absl::StatusOr<OrderResource> stored = store_->FindOrderResource(url, agent_);
   if (stored.ok() && stored->agent == agent_) return *stored;
   if (adopt_ && url == candidate_.order_url) {

@@ -80,6 +80,9 @@ class OrderAdoption {
   std::optional<acme::Order> order_;      // as fetched from the CA, when it was
   AdoptedOrder candidate_;                // what Commit records
   std::string new_certificate_url_;       // a certificate URL learnt now
+  // The stored resource at the target URL when Prepare already looked it up (its own
+  // order's resource), so FindResource does not read it again.
+  std::optional<OrderResource> target_resource_;
 };
 
 }  // namespace acme_signer::signer

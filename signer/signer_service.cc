@@ -506,12 +506,15 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
     return adoption->FindOrderByFinalizeUrl(url);
   };
   jws_context.find_resource = [&](absl::string_view url) { return adoption->FindResource(url); };
+  // The certificate a revokeCert names, as the classifier looked it up (kept for the record).
+  std::optional<CertificateRecord> revoked_certificate;
   jws_context.find_certificate_owner =
       [&](absl::string_view sha256_hex) -> std::optional<std::string> {
     absl::StatusOr<std::optional<CertificateRecord>> found =
         deps_.store->FindCertificateBySha256(sha256_hex);
     if (!found.ok() || !found->has_value()) return std::nullopt;
-    return (*found)->agent;
+    revoked_certificate = **found;
+    return revoked_certificate->agent;
   };
   absl::StatusOr<JwsClassification> classified =
       ClassifyJwsRequest(jws_context, call.policy(), request->url(), request->payload());
@@ -546,15 +549,14 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
                                                  IdentifierStrings(classified->identifiers),
                                                  absl::Now(), kNewOrderIntentLifetime);
       case JwsRequestKind::kRevokeCert: {
-        ASSIGN_OR_RETURN(std::optional<CertificateRecord> cert,
-                         deps_.store->FindCertificateBySha256(classified->certificate_sha256_hex));
-        if (!cert.has_value()) return absl::NotFoundError("the certificate left the inventory");
+        // Allowed only for a certificate the owner lookup found, so it is set.
+        const CertificateRecord& cert = *revoked_certificate;
         const int reason = classified->revocation_reason.value_or(0);
         call.record().request.certificate_sha256 = classified->certificate_sha256_hex;
         call.record().request.revocation_reason = absl::StrCat(reason);
-        call.record().outcome.serial = cert->serial;
+        call.record().outcome.serial = cert.serial;
         // The agent posts the revocation itself; the inventory says it was signed for.
-        return deps_.store->MarkRevoked(cert->serial, reason, absl::Now());
+        return deps_.store->MarkRevoked(cert.serial, reason, absl::Now());
       }
       default: {
         std::string serial;

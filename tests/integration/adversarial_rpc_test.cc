@@ -213,6 +213,18 @@ class AdversarialRpcTest : public testing::SignerLabSuite<AdversarialRpcTest> {
     return std::vector<Json>(events.begin() + static_cast<long>(mark), events.end());
   }
 
+  // The events since `mark` that can belong to a refusal whose reason is `reason`: the folded
+  // record of an EARLIER identical refusal (another reason, with "repeated") is written when its
+  // fold window ends, which may fall inside a later test, and is left out.
+  static std::vector<Json> EventsForReasonSince(size_t mark, absl::string_view reason) {
+    std::vector<Json> events;
+    for (Json& event : EventsSince(mark)) {
+      if (event.contains("repeated") && event.value("reason", "") != reason) continue;
+      events.push_back(std::move(event));
+    }
+    return events;
+  }
+
   // `status` is the denial `code` with a message containing `what`, and the RPC left exactly
   // one audit event since `mark`: a deny of `rpc` by `agent` whose reason is that message.
   static void ExpectDeniedAndAudited(const absl::Status& status, absl::StatusCode code,
@@ -220,7 +232,8 @@ class AdversarialRpcTest : public testing::SignerLabSuite<AdversarialRpcTest> {
                                      absl::string_view agent, size_t mark) {
     EXPECT_EQ(status.code(), code) << status;
     EXPECT_THAT(status.message(), HasSubstr(what)) << status;
-    std::vector<Json> events = EventsSince(mark);
+    const std::string reason(status.message());
+    std::vector<Json> events = EventsForReasonSince(mark, reason);
     if (events.empty()) {
       // The same refusal (rpc, agent, request, reason) as one just before: the signer counts
       // it into one record with "repeated", written once the fold window has passed
@@ -228,7 +241,7 @@ class AdversarialRpcTest : public testing::SignerLabSuite<AdversarialRpcTest> {
       const absl::Time give_up = absl::Now() + absl::Seconds(20);
       while (events.empty() && absl::Now() < give_up) {
         absl::SleepFor(absl::Milliseconds(250));
-        events = EventsSince(mark);
+        events = EventsForReasonSince(mark, reason);
       }
       ASSERT_EQ(events.size(), 1u) << Json(events).dump(1);
       EXPECT_EQ(events[0].value("repeated", Json::object()).value("folded", ""), "identical")
@@ -255,7 +268,7 @@ class AdversarialRpcTest : public testing::SignerLabSuite<AdversarialRpcTest> {
     absl::StatusOr<pb::SignJwsResponse> signed_jws = client->SignJws(url, payload, "", order_url);
     ASSERT_FALSE(signed_jws.ok()) << "signed: " << signed_jws->flattened_json();
     ExpectDeniedAndAudited(signed_jws.status(), code, what, "SignJws", agent, mark);
-    for (const Json& event : EventsSince(mark)) {
+    for (const Json& event : EventsForReasonSince(mark, signed_jws.status().message())) {
       EXPECT_EQ(event["request"].value("url", ""), url) << event.dump();
     }
   }
@@ -357,7 +370,7 @@ class AdversarialRpcTest : public testing::SignerLabSuite<AdversarialRpcTest> {
     absl::StatusOr<pb::Order> finalized = client->FinalizeOrder(order->url(), csr_der);
     ASSERT_FALSE(finalized.ok()) << "finalized: " << finalized->DebugString();
     ExpectDeniedAndAudited(finalized.status(), code, what, "FinalizeOrder", "web1", mark);
-    for (const Json& event : EventsSince(mark)) {
+    for (const Json& event : EventsForReasonSince(mark, finalized.status().message())) {
       EXPECT_EQ(event["request"].value("order_url", ""), order->url()) << event.dump();
     }
     absl::StatusOr<pb::Order> after = client->GetOrder(order->url());
@@ -603,7 +616,8 @@ TEST_F(AdversarialRpcTest, RevokingAnotherAgentsCertificateIsDeniedAndTheCertifi
                          absl::StrCat("certificate ", web2->serial,
                                       " was not issued to agent web1 through this signer"),
                          "RevokeCertificate", "web1", mark);
-  EXPECT_EQ(EventsSince(mark).at(0)["outcome"].value("serial", ""), web2->serial);
+  EXPECT_EQ(EventsForReasonSince(mark, revoked.message()).at(0)["outcome"].value("serial", ""),
+            web2->serial);
   EXPECT_EQ(InventoryEntry(web2->serial).value("revoked", true), false);
 
   // The CA had not revoked it: its owner still can (a second revocation would be refused by
