@@ -4,11 +4,11 @@
 
 #include <cstdlib>
 #include <map>
-#include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "hsm/ck_status.h"
 
 namespace acme_signer::hsm {
@@ -21,12 +21,12 @@ std::string P11KitMessage() {
 
 // Live modules by the name/path they were loaded with. weak_ptr: the registry must not keep a
 // module initialized after its last user is gone.
-std::mutex& RegistryMutex() {
-  static std::mutex* mutex = new std::mutex;
-  return *mutex;
-}
-std::map<std::string, std::weak_ptr<Module>>& Registry() {
-  static auto* registry = new std::map<std::string, std::weak_ptr<Module>>;
+struct ModuleRegistry {
+  absl::Mutex mutex;
+  std::map<std::string, std::weak_ptr<Module>> modules ABSL_GUARDED_BY(mutex);
+};
+ModuleRegistry& Registry() {
+  static auto* registry = new ModuleRegistry;
   return *registry;
 }
 
@@ -82,8 +82,9 @@ absl::StatusOr<CK_FUNCTION_LIST*> LoadByPath(const std::string& path) {
 absl::StatusOr<std::shared_ptr<Module>> Module::Load(absl::string_view name_or_path) {
   const std::string key(name_or_path);
   if (key.empty()) return absl::InvalidArgumentError("PKCS#11 module name/path is empty");
-  std::lock_guard<std::mutex> lock(RegistryMutex());
-  if (std::shared_ptr<Module> live = Registry()[key].lock()) return live;
+  ModuleRegistry& registry = Registry();
+  absl::MutexLock lock(&registry.mutex);
+  if (std::shared_ptr<Module> live = registry.modules[key].lock()) return live;
 
   absl::StatusOr<CK_FUNCTION_LIST*> loaded =
       absl::StrContains(key, "/") ? LoadByPath(key) : LoadByName(key);
@@ -100,7 +101,7 @@ absl::StatusOr<std::shared_ptr<Module>> Module::Load(absl::string_view name_or_p
     return absl::FailedPreconditionError(status.message());
   }
   std::shared_ptr<Module> module(new Module(key, functions));
-  Registry()[key] = module;
+  registry.modules[key] = module;
   return module;
 }
 

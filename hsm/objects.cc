@@ -95,12 +95,12 @@ absl::StatusOr<bool> GetBoolAttribute(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE ses
 absl::StatusOr<CK_OBJECT_HANDLE> ObjectRef::Get(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE session,
                                                 uint64_t epoch) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     if (found_ && epoch_ == epoch) return handle_;
   }
   auto handle = FindUniqueObject(f, session, query_, "key");
   if (!handle.ok()) return handle.status();
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   // A slower thread that found the handle in an older epoch must not overwrite a newer one.
   if (!found_ || epoch >= epoch_) {
     found_ = true;

@@ -7,7 +7,6 @@
 #include <p11-kit/pkcs11.h>
 
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace acme_signer::hsm {
 
@@ -54,12 +54,12 @@ class ObjectRef {
 
   // The handle, found again when `epoch` differs from the one it was found in.
   absl::StatusOr<CK_OBJECT_HANDLE> Get(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE session,
-                                       uint64_t epoch);
+                                       uint64_t epoch) ABSL_LOCKS_EXCLUDED(mutex_);
   const ObjectQuery& query() const { return query_; }
 
  private:
   const ObjectQuery query_;
-  std::mutex mutex_;
+  absl::Mutex mutex_;
   bool found_ ABSL_GUARDED_BY(mutex_) = false;
   CK_OBJECT_HANDLE handle_ ABSL_GUARDED_BY(mutex_) = CK_INVALID_HANDLE;
   uint64_t epoch_ ABSL_GUARDED_BY(mutex_) = 0;

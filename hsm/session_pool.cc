@@ -17,7 +17,7 @@ SessionPool::SessionPool(std::shared_ptr<Module> module, CK_SLOT_ID slot, std::s
 
 SessionPool::~SessionPool() {
   Module::Use in_use(*module_);
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   DropOutdatedLocked();
   for (const Idle& idle : idle_) module_->functions()->C_CloseSession(idle.handle);
 }
@@ -51,10 +51,8 @@ void SessionPool::Lease::Discard(bool still_open) {
 absl::StatusOr<SessionPool::Lease> SessionPool::Acquire() {
   uint64_t generation;
   {
-    std::unique_lock<std::mutex> lock(mutex_);
-    available_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-      return !idle_.empty() || open_ < max_sessions_;
-    });
+    absl::MutexLock lock(&mutex_);
+    mutex_.Await(absl::Condition(this, &SessionPool::CanLeaseLocked));
     DropOutdatedLocked();
     if (!idle_.empty()) {
       Idle idle = idle_.back();
@@ -66,9 +64,8 @@ absl::StatusOr<SessionPool::Lease> SessionPool::Acquire() {
   }
   absl::StatusOr<CK_SESSION_HANDLE> handle = OpenLoggedIn();
   if (!handle.ok()) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    --open_;
-    available_.notify_one();
+    absl::MutexLock lock(&mutex_);
+    --open_;  // Await in Acquire() re-checks CanLeaseLocked() when the lock is released.
     return handle.status();
   }
   return Lease(this, *handle, generation);
@@ -111,7 +108,7 @@ void SessionPool::Return(CK_SESSION_HANDLE handle, uint64_t generation, bool dis
                          bool still_open) {
   std::vector<CK_SESSION_HANDLE> to_close;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     DropOutdatedLocked();
     if (discarded) {
       --open_;
@@ -130,7 +127,6 @@ void SessionPool::Return(CK_SESSION_HANDLE handle, uint64_t generation, bool dis
     } else {
       idle_.push_back({handle, generation, module_->generation()});
     }
-    available_.notify_all();
   }
   // Stale sessions may still be valid (only one was lost): close them so they do not leak.
   // The return code does not matter, the handle is forgotten either way.

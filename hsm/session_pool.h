@@ -15,16 +15,15 @@
 
 #include <p11-kit/pkcs11.h>
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/secret.h"
 #include "hsm/module.h"
 
@@ -66,11 +65,16 @@ class SessionPool {
 
   // A logged-in session. Errors: PermissionDenied for a rejected or locked PIN (with "not
   // retried" in the message), Unavailable and others from C_OpenSession/C_Login with the CKR_.
-  absl::StatusOr<Lease> Acquire();
+  absl::StatusOr<Lease> Acquire() ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
   absl::StatusOr<CK_SESSION_HANDLE> OpenLoggedIn();
-  void Return(CK_SESSION_HANDLE handle, uint64_t generation, bool discarded, bool still_open);
+  void Return(CK_SESSION_HANDLE handle, uint64_t generation, bool discarded, bool still_open)
+      ABSL_LOCKS_EXCLUDED(mutex_);
+  // Whether Acquire() may proceed: an idle session or room to open one.
+  bool CanLeaseLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return !idle_.empty() || open_ < max_sessions_;
+  }
 
   const std::shared_ptr<Module> module_;
   const CK_SLOT_ID slot_;
@@ -78,8 +82,8 @@ class SessionPool {
   const Secret* const pin_;
   const size_t max_sessions_;
 
-  std::mutex mutex_;
-  std::condition_variable available_;
+  // Acquire() waits on it (Mutex::Await) until a session is idle or may be opened.
+  absl::Mutex mutex_;
   struct Idle {
     CK_SESSION_HANDLE handle;
     uint64_t generation;
