@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "signer/identifier_text.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -52,7 +53,14 @@ nlohmann::json AuditRecordToJson(const AuditRecord& record) {
   out["reason"] = record.reason;
 
   nlohmann::json request = nlohmann::json::object();
-  if (!record.request.identifiers.empty()) request["identifiers"] = record.request.identifiers;
+  if (!record.request.identifiers.empty() || record.request.identifiers_not_recorded > 0) {
+    std::vector<std::string> identifiers = IdentifierTexts(record.request.identifiers);
+    if (record.request.identifiers_not_recorded > 0) {
+      identifiers.push_back(absl::StrCat("(", record.request.identifiers_not_recorded,
+                                         " more identifiers not recorded)"));
+    }
+    request["identifiers"] = std::move(identifiers);
+  }
   PutIfNotEmpty(request, "order_url", record.request.order_url);
   PutIfNotEmpty(request, "url", record.request.url);
   PutIfNotEmpty(request, "csr_sha256", record.request.csr_sha256);

@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "signer/name_policy.h"
 
 namespace acme_signer::signer {
 
@@ -31,7 +32,10 @@ enum class AuditDecision { kAllow, kDeny };
 // What the agent asked for. Only identifiers and digests: never keys, CSRs or JWS payloads.
 // Empty fields are left out of the record.
 struct AuditRequest {
-  std::vector<std::string> identifiers;  // e.g. "dns:www.example.com"
+  // Recorded in the text form "dns:www.example.com" (signer/identifier_text.h), followed by an
+  // entry "(N more identifiers not recorded)" when identifiers_not_recorded is N > 0.
+  std::vector<Identifier> identifiers;
+  uint64_t identifiers_not_recorded = 0;
   std::string order_url;
   std::string url;  // the ACME URL a JWS is signed for
   std::string csr_sha256;

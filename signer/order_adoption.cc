@@ -11,6 +11,7 @@
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "signer/audit_record.h"
+#include "signer/identifier_text.h"
 #include "signer/proto_convert.h"
 
 namespace acme_signer::signer {
@@ -27,8 +28,7 @@ absl::Time LeafNotBefore(absl::string_view der) {
 }
 
 KnownOrder ToKnownOrder(const OrderRecord& record) {
-  return KnownOrder{record.order_url, record.finalize_url,
-                    IdentifiersFromStrings(record.identifiers), record.agent};
+  return KnownOrder{record.order_url, record.finalize_url, record.identifiers, record.agent};
 }
 
 }  // namespace
@@ -87,19 +87,18 @@ absl::StatusOr<OrderAdoption> OrderAdoption::Prepare(acme::AcmeClient& acme, Sta
     return absl::PermissionDeniedError(
         absl::StrCat("order ", order_url, " cannot be adopted: ", allowed.message()));
   }
-  const std::vector<std::string> identifiers = IdentifierStrings(order.identifiers);
   ASSIGN_OR_RETURN(bool signed_new_order,
-                   store.HasNewOrderIntent(policy.name, identifiers,
+                   store.HasNewOrderIntent(policy.name, order.identifiers,
                                            absl::Now() - kNewOrderIntentLifetime));
   if (!signed_new_order) {
     return absl::PermissionDeniedError(absl::StrCat(
-        "order ", order_url, " (", absl::StrJoin(identifiers, ", "),
+        "order ", order_url, " (", absl::StrJoin(IdentifierTexts(order.identifiers), ", "),
         ") cannot be adopted: the signer signed no unused newOrder for exactly these "
         "identifiers for agent ",
         policy.name, " in the last ", absl::FormatDuration(kNewOrderIntentLifetime)));
   }
   adoption.adopt_ = true;
-  adoption.candidate_.identifiers = identifiers;
+  adoption.candidate_.identifiers = order.identifiers;
   adoption.candidate_.finalize_url = order.finalize;
   RETURN_IF_ERROR(adoption.LearnAuthorizations(order));
   adoption.LearnCertificate(order, target_url);

@@ -171,22 +171,4 @@ absl::Status ToProto(const acme::Authorization& authorization, const std::string
   return absl::OkStatus();
 }
 
-std::vector<std::string> IdentifierStrings(const std::vector<acme::Identifier>& identifiers) {
-  std::vector<std::string> out;
-  out.reserve(identifiers.size());
-  for (const acme::Identifier& id : identifiers) out.push_back(absl::StrCat(id.type, ":", id.value));
-  return out;
-}
-
-std::vector<acme::Identifier> IdentifiersFromStrings(const std::vector<std::string>& strings) {
-  std::vector<acme::Identifier> out;
-  out.reserve(strings.size());
-  for (const std::string& s : strings) {
-    const size_t colon = s.find(':');
-    if (colon == std::string::npos) continue;
-    out.push_back(acme::Identifier{s.substr(0, colon), s.substr(colon + 1)});
-  }
-  return out;
-}
-
 }  // namespace acme_signer::signer

@@ -57,12 +57,6 @@ absl::Status ToProto(const acme::Challenge& challenge, const std::string& thumbp
 absl::Status ToProto(const acme::Authorization& authorization, const std::string& thumbprint,
                      pb::Authorization* out);
 
-// "dns:name" strings as the audit log and state store keep identifiers.
-std::vector<std::string> IdentifierStrings(const std::vector<acme::Identifier>& identifiers);
-// The reverse of IdentifierStrings (the state store keeps "type:value"); entries without ':'
-// are skipped.
-std::vector<acme::Identifier> IdentifiersFromStrings(const std::vector<std::string>& strings);
-
 }  // namespace acme_signer::signer
 
 #endif  // ACME_SIGNER_SIGNER_PROTO_CONVERT_H_

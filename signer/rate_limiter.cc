@@ -15,12 +15,6 @@ namespace acme_signer::signer {
 
 RateLimiter::RateLimiter(absl::Duration window) : window_(window) {}
 
-int RateLimiter::CountInWindow(const std::vector<absl::Time>& admitted, absl::Time now) const {
-  const absl::Time cutoff = now - window_;
-  return static_cast<int>(
-      std::count_if(admitted.begin(), admitted.end(), [&](absl::Time t) { return t > cutoff; }));
-}
-
 absl::Status RateLimiter::TryAcquire(absl::string_view agent, int limit, absl::Time now) {
   const std::string rate = absl::StrCat(limit, " orders per ", absl::FormatDuration(window_));
   if (limit < 1) {
@@ -44,13 +38,6 @@ absl::Status RateLimiter::TryAcquire(absl::string_view agent, int limit, absl::T
   }
   admitted.push_back(now);
   return absl::OkStatus();
-}
-
-int RateLimiter::Remaining(absl::string_view agent, int limit, absl::Time now) const {
-  absl::MutexLock lock(&mutex_);
-  auto it = admitted_.find(agent);
-  const int used = it == admitted_.end() ? 0 : CountInWindow(it->second, now);
-  return std::max(0, limit - used);
 }
 
 }  // namespace acme_signer::signer

@@ -34,16 +34,10 @@ class RateLimiter {
   absl::Status TryAcquire(absl::string_view agent, int limit, absl::Time now)
       ABSL_LOCKS_EXCLUDED(mutex_);
 
-  // How many more orders `agent` may place at `now` under `limit`; records nothing.
-  int Remaining(absl::string_view agent, int limit, absl::Time now) const
-      ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
-  // Number of admitted orders still inside the window at `now`.
-  int CountInWindow(const std::vector<absl::Time>& admitted, absl::Time now) const;
-
   const absl::Duration window_;
-  mutable absl::Mutex mutex_;
+  absl::Mutex mutex_;
   // Admission times per agent, oldest first (modulo clock steps); entries that left the
   // window are dropped on the agent's next TryAcquire.
   absl::flat_hash_map<std::string, std::vector<absl::Time>> admitted_ ABSL_GUARDED_BY(mutex_);

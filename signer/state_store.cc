@@ -14,6 +14,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "signer/identifier_text.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -183,6 +184,18 @@ CertificateRecord ReadCertificateRow(sqlite3_stmt* stmt) {
   return cert;
 }
 
+// The identifiers column of new_order_intents, for matching a newOrder with the order the CA
+// made of it: JSON of "type:value" texts in lower case, sorted, duplicates removed.
+std::string NewOrderIntentKey(const std::vector<Identifier>& identifiers) {
+  std::vector<std::string> texts = IdentifierTexts(identifiers);
+  for (std::string& text : texts) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  std::sort(texts.begin(), texts.end());
+  texts.erase(std::unique(texts.begin(), texts.end()), texts.end());
+  return StringsToJson(texts);
+}
+
 #define ACME_SIGNER_ORDER_SELECT \
   "SELECT order_url, agent, identifiers, finalize_url, created, status FROM orders "
 constexpr const char* kOrderByUrl = ACME_SIGNER_ORDER_SELECT "WHERE order_url = ?1";
@@ -190,15 +203,6 @@ constexpr const char* kOrderByFinalizeUrl = ACME_SIGNER_ORDER_SELECT "WHERE fina
 #undef ACME_SIGNER_ORDER_SELECT
 
 }  // namespace
-
-std::vector<std::string> NewOrderIntentKey(std::vector<std::string> identifiers) {
-  for (std::string& id : identifiers) {
-    for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  std::sort(identifiers.begin(), identifiers.end());
-  identifiers.erase(std::unique(identifiers.begin(), identifiers.end()), identifiers.end());
-  return identifiers;
-}
 
 StateStore::StateStore(std::string path, Db db) : path_(std::move(path)), db_(std::move(db)) {}
 
@@ -303,21 +307,21 @@ absl::StatusOr<std::optional<std::string>> StateStore::GetValue(absl::string_vie
 }
 
 absl::Status StateStore::RecordOrder(absl::string_view order_url, absl::string_view agent,
-                                     const std::vector<std::string>& identifiers,
+                                     const std::vector<Identifier>& identifiers,
                                      absl::string_view finalize_url) {
   absl::MutexLock lock(&mu_);
   return RecordOrderLocked(order_url, agent, identifiers, finalize_url);
 }
 
 absl::Status StateStore::RecordOrderLocked(absl::string_view order_url, absl::string_view agent,
-                                           const std::vector<std::string>& identifiers,
+                                           const std::vector<Identifier>& identifiers,
                                            absl::string_view finalize_url) {
   ASSIGN_OR_RETURN(Stmt insert,
                    Prepare(db_.get(),
                            "INSERT INTO orders (order_url, agent, identifiers, finalize_url, "
                            "created, status) VALUES (?1, ?2, ?3, ?4, ?5, 'pending') "
                            "ON CONFLICT (order_url) DO NOTHING"));
-  BindAll(insert.get(), order_url, agent, StringsToJson(identifiers), finalize_url,
+  BindAll(insert.get(), order_url, agent, StringsToJson(IdentifierTexts(identifiers)), finalize_url,
           TimeText(absl::Now()));
   int rc = sqlite3_step(insert.get());
   if (rc != SQLITE_DONE) {
@@ -354,11 +358,6 @@ absl::Status StateStore::SetOrderStatus(absl::string_view order_url, absl::strin
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> StateStore::OrderOwner(absl::string_view order_url) const {
-  ASSIGN_OR_RETURN(OrderRecord order, FindOrder(order_url));
-  return order.agent;
-}
-
 absl::StatusOr<OrderRecord> StateStore::FindOrder(absl::string_view order_url) const {
   return FindOrderWhere(kOrderByUrl, order_url);
 }
@@ -381,7 +380,14 @@ absl::StatusOr<OrderRecord> StateStore::FindOrderWhere(const char* sql,
   OrderRecord order;
   order.order_url = ColumnText(stmt.get(), 0);
   order.agent = ColumnText(stmt.get(), 1);
-  order.identifiers = JsonToStrings(ColumnText(stmt.get(), 2));
+  absl::StatusOr<std::vector<Identifier>> identifiers =
+      ParseIdentifierTexts(JsonToStrings(ColumnText(stmt.get(), 2)));
+  if (!identifiers.ok()) {
+    return absl::InternalError(absl::StrCat("order ", order.order_url, " in ", path_,
+                                            " has a malformed identifier: ",
+                                            identifiers.status().message()));
+  }
+  order.identifiers = *std::move(identifiers);
   order.finalize_url = ColumnText(stmt.get(), 3);
   order.created = ParseTimeText(ColumnText(stmt.get(), 4));
   order.status = ColumnText(stmt.get(), 5);
@@ -436,7 +442,7 @@ absl::StatusOr<OrderResource> StateStore::FindOrderResource(absl::string_view ur
 }
 
 absl::Status StateStore::RecordNewOrderIntent(absl::string_view agent,
-                                              const std::vector<std::string>& identifiers,
+                                              const std::vector<Identifier>& identifiers,
                                               absl::Time when, absl::Duration keep) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt prune,
@@ -447,7 +453,7 @@ absl::Status StateStore::RecordNewOrderIntent(absl::string_view agent,
   ASSIGN_OR_RETURN(Stmt insert, Prepare(db_.get(),
                                         "INSERT INTO new_order_intents (agent, identifiers, "
                                         "signed_at) VALUES (?1, ?2, ?3)"));
-  BindAll(insert.get(), agent, StringsToJson(NewOrderIntentKey(identifiers)), TimeText(when));
+  BindAll(insert.get(), agent, NewOrderIntentKey(identifiers), TimeText(when));
   rc = sqlite3_step(insert.get());
   if (rc != SQLITE_DONE) {
     return SqliteError(db_.get(), rc, absl::StrCat("cannot record a newOrder of ", agent));
@@ -456,13 +462,13 @@ absl::Status StateStore::RecordNewOrderIntent(absl::string_view agent,
 }
 
 absl::StatusOr<bool> StateStore::HasNewOrderIntent(absl::string_view agent,
-                                                   const std::vector<std::string>& identifiers,
+                                                   const std::vector<Identifier>& identifiers,
                                                    absl::Time since) const {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
                                       "SELECT 1 FROM new_order_intents WHERE agent = ?1 AND "
                                       "identifiers = ?2 AND signed_at >= ?3 LIMIT 1"));
-  BindAll(stmt.get(), agent, StringsToJson(NewOrderIntentKey(identifiers)), TimeText(since));
+  BindAll(stmt.get(), agent, NewOrderIntentKey(identifiers), TimeText(since));
   int rc = sqlite3_step(stmt.get());
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -487,7 +493,7 @@ absl::Status StateStore::AdoptOrder(const AdoptedOrder& order) {
                                "DELETE FROM new_order_intents WHERE id = (SELECT id FROM "
                                "new_order_intents WHERE agent = ?1 AND identifiers = ?2 "
                                "ORDER BY signed_at LIMIT 1)"));
-      BindAll(intent.get(), order.agent, StringsToJson(NewOrderIntentKey(order.identifiers)));
+      BindAll(intent.get(), order.agent, NewOrderIntentKey(order.identifiers));
       rc = sqlite3_step(intent.get());
       if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
       if (sqlite3_changes(db_.get()) != 1) {

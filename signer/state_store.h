@@ -2,6 +2,9 @@
 // small key/value settings (account URL, directory, audit checkpoint), which agent owns which
 // ACME order, and the inventory of issued certificates.
 //
+// Identifiers are Identifier values in the API and "type:value" text in the database
+// (signer/identifier_text.h); the conversion happens here and nowhere else in the store.
+//
 // Every write is a committed transaction that survives a crash before the call returns. All
 // statements are prepared with bound parameters. The schema is versioned with
 // PRAGMA user_version and migrated forward by Open; a database from a newer version is refused.
@@ -25,18 +28,15 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "signer/name_policy.h"
 #include "signer/order_resource.h"
 
 namespace acme_signer::signer {
 
-// The canonical form of an order's identifiers for matching a newOrder with the order the CA
-// made of it: "type:value" in lower case, sorted, duplicates removed.
-std::vector<std::string> NewOrderIntentKey(std::vector<std::string> identifiers);
-
 struct OrderRecord {
   std::string order_url;
   std::string agent;
-  std::vector<std::string> identifiers;  // e.g. "dns:www.example.com"
+  std::vector<Identifier> identifiers;
   std::string finalize_url;
   absl::Time created;
   std::string status;  // ACME order status as last seen
@@ -47,7 +47,7 @@ struct OrderRecord {
 struct AdoptedOrder {
   std::string order_url;
   std::string agent;
-  std::vector<std::string> identifiers;  // canonical, see NewOrderIntentKey
+  std::vector<Identifier> identifiers;  // as the CA lists them in the order
   std::string finalize_url;
   // Its authorizations and challenges (the order URL itself is found in the orders table).
   std::vector<OrderResource> resources;
@@ -89,13 +89,12 @@ class StateStore {
   // Records that `agent` created `order_url`. Idempotent for the same agent (a retry); a
   // different agent gets AlreadyExists (one order, one owner).
   absl::Status RecordOrder(absl::string_view order_url, absl::string_view agent,
-                           const std::vector<std::string>& identifiers,
+                           const std::vector<Identifier>& identifiers,
                            absl::string_view finalize_url);
   // Updates the status of a recorded order. NotFound for an unknown order.
   absl::Status SetOrderStatus(absl::string_view order_url, absl::string_view status);
-  // The agent that owns `order_url`; NotFound when no agent does.
-  absl::StatusOr<std::string> OrderOwner(absl::string_view order_url) const;
-  // The order with this URL / finalize URL; NotFound when none.
+  // The order with this URL / finalize URL (its `agent` owns it); NotFound when none, Internal
+  // when its stored identifiers are not "type:value" text.
   absl::StatusOr<OrderRecord> FindOrder(absl::string_view order_url) const;
   absl::StatusOr<OrderRecord> FindOrderByFinalizeUrl(absl::string_view finalize_url) const;
 
@@ -108,15 +107,16 @@ class StateStore {
   absl::StatusOr<OrderResource> FindOrderResource(absl::string_view url,
                                                   absl::string_view agent) const;
 
-  // Direct mode. The signer signed a newOrder for `identifiers` (canonical, NewOrderIntentKey)
-  // on behalf of `agent` at `when`; the order the CA made from it may be adopted once.
+  // Direct mode. The signer signed a newOrder for `identifiers` on behalf of `agent` at `when`;
+  // the order the CA made from it may be adopted once. Identifiers match regardless of case,
+  // order and duplicates.
   // Intents older than `keep` are dropped on every insert.
   absl::Status RecordNewOrderIntent(absl::string_view agent,
-                                    const std::vector<std::string>& identifiers, absl::Time when,
+                                    const std::vector<Identifier>& identifiers, absl::Time when,
                                     absl::Duration keep);
   // Whether `agent` has an unused intent for exactly `identifiers` signed after `since`.
   absl::StatusOr<bool> HasNewOrderIntent(absl::string_view agent,
-                                         const std::vector<std::string>& identifiers,
+                                         const std::vector<Identifier>& identifiers,
                                          absl::Time since) const;
   // In one transaction: records the order for `order.agent` (AlreadyExists when another agent
   // has it), its resources and uses up the
@@ -148,7 +148,7 @@ class StateStore {
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<OrderRecord> FindOrderWhere(const char* sql, absl::string_view value) const;
   absl::Status RecordOrderLocked(absl::string_view order_url, absl::string_view agent,
-                                 const std::vector<std::string>& identifiers,
+                                 const std::vector<Identifier>& identifiers,
                                  absl::string_view finalize_url)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RecordOrderResourceLocked(const OrderResource& resource)

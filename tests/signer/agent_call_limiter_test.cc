@@ -1,6 +1,6 @@
-// AgentCallLimiter (signer/rpc_auth.h). AuthenticateCall needs a live TLS call and is covered
-// by tests/integration/ (signer_relay_test, tls_denial_test).
-#include "signer/rpc_auth.h"
+// AgentCallLimiter (signer/agent_call_limiter.h). AuthenticateCall (signer/rpc_auth.h) needs a
+// live TLS call and is covered by tests/integration/ (signer_relay_test, tls_denial_test).
+#include "signer/agent_call_limiter.h"
 
 #include <atomic>
 #include <optional>
