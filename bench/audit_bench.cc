@@ -44,7 +44,7 @@ AuditRecord TypicalRecord(int i) {
   record.client_cert_sha256 = std::string(64, 'a');
   record.peer = "ipv4:127.0.0.1:51234";
   record.rpc = "FinalizeOrder";
-  record.request.identifiers = {"dns:www.example.com", "dns:example.com"};
+  record.request.identifiers = {acme_signer::signer::Identifier::Dns("www.example.com"), acme_signer::signer::Identifier::Dns("example.com")};
   record.request.order_url = "https://acme.example/order/1234567890";
   record.request.csr_sha256 = std::string(64, 'c');
   record.decision = AuditDecision::kAllow;

@@ -42,7 +42,7 @@ void WriteSeedLog(const std::string& path, int events, uint64_t interval) {
     record.client_cert_sha256 = Sha256Hex(record.agent);
     record.peer = "ipv4:127.0.0.1:5555";
     record.rpc = i % 3 == 0 ? "SignJws" : "NewOrder";
-    record.request.identifiers = {"dns:host" + std::to_string(i) + ".lab.test"};
+    record.request.identifiers = {Identifier::Dns("host" + std::to_string(i) + ".lab.test")};
     record.request.url = "https://ca.test:14000/acme/new-order";
     record.decision = i % 3 == 0 ? AuditDecision::kDeny : AuditDecision::kAllow;
     record.reason = i % 3 == 0 ? "name \"\\u00e9x\" not allowed" : "policy";

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/cli.h"
 #include "signer/commands.h"
+#include "signer/agent_call_limiter.h"
 #include "signer/config_holder.h"
 #include "signer/grpc_server.h"
 #include "signer/handshake_revocation.h"
@@ -62,6 +63,7 @@ int Serve(const std::string& config_path) {
         "no ACME account is recorded; run `acme-signer init --config ", config_path, "` first")));
   }
   RateLimiter rate_limiter;
+  AgentCallLimiter call_limiter;
   // Refusals (per call and per refused handshake) reach the audit log through a per-identity
   // budget that folds repeats, so a caller making only refused calls cannot fill the disk.
   AuditLog* audit = runtime->audit.get();
@@ -77,6 +79,7 @@ int Serve(const std::string& config_path) {
   deps.store = runtime->store.get();
   deps.audit = runtime->audit.get();
   deps.rate_limiter = &rate_limiter;
+  deps.call_limiter = &call_limiter;
   deps.refusals = &refusals;
   SignerService service(deps);
   absl::StatusOr<RunningServer> running = StartGrpcServer(*config, &service, &revocation);

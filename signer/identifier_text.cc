@@ -19,8 +19,8 @@ std::vector<std::string> IdentifierTexts(const std::vector<Identifier>& identifi
 absl::StatusOr<Identifier> ParseIdentifierText(absl::string_view text) {
   const size_t colon = text.find(':');
   if (colon == absl::string_view::npos || colon == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "identifier \"", EscapeForError(text), "\" is not of the form type:value"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("identifier \"", EscapeForError(text), "\" is not of the form type:value"));
   }
   return Identifier{std::string(text.substr(0, colon)), std::string(text.substr(colon + 1))};
 }

@@ -22,8 +22,7 @@ std::vector<std::string> IdentifierTexts(const std::vector<Identifier>& identifi
 // The reverse of IdentifierText: the type is everything before the first ':'. InvalidArgument
 // naming the text when it has no ':' or an empty type.
 absl::StatusOr<Identifier> ParseIdentifierText(absl::string_view text);
-absl::StatusOr<std::vector<Identifier>> ParseIdentifierTexts(
-    const std::vector<std::string>& texts);
+absl::StatusOr<std::vector<Identifier>> ParseIdentifierTexts(const std::vector<std::string>& texts);
 
 }  // namespace acme_signer::signer
 

@@ -5,19 +5,19 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "acme/ari.h"
 #include "acme/certificate_chain.h"
+#include "acme/jws.h"
 #include "acme/revocation_reason.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "signer/csr_checks.h"
+#include "signer/identifier_text.h"
 #include "signer/jws_request_classifier.h"
-#include "acme/jws.h"
-#include "absl/strings/escaping.h"
 #include "signer/name_policy.h"
-#include "signer/order_adoption.h"
 #include "signer/order_resource.h"
 
 namespace acme_signer::signer {
@@ -37,20 +37,34 @@ void BoundForAudit(std::string& text, size_t max_length) {
   absl::StrAppend(&text, "... (", original, " bytes, cut for the audit log)");
 }
 
-// The identifiers of a request as recorded: at most as many as the agent may order (so an
-// allowed order is recorded whole), each at most kMaxAuditedIdentifierLength, and a last
-// entry counting those left out.
-std::vector<std::string> IdentifiersForAudit(std::vector<std::string> identifiers,
-                                             int max_identifiers) {
+// `identifier` cut so that its recorded text ("type:value", signer/identifier_text.h) is at
+// most kMaxAuditedIdentifierLength plus the cut marker, as BoundForAudit cuts other text.
+Identifier BoundIdentifierForAudit(Identifier identifier) {
+  std::string text = IdentifierText(identifier);
+  if (text.size() <= kMaxAuditedIdentifierLength) return identifier;
+  BoundForAudit(text, kMaxAuditedIdentifierLength);
+  if (identifier.type.size() < kMaxAuditedIdentifierLength) {
+    // The cut falls in the value (types are "dns"): the text stays exactly `text`.
+    identifier.value = text.substr(identifier.type.size() + 1);
+  } else {
+    BoundForAudit(identifier.type, kMaxAuditedIdentifierLength);
+    identifier.value.clear();
+  }
+  return identifier;
+}
+
+// Sets the identifiers of a request as recorded: at most as many as the agent may order (so
+// an allowed order is recorded whole), each bounded (BoundIdentifierForAudit), and the
+// number of those left out.
+void SetAuditedIdentifiers(const std::vector<Identifier>& identifiers, int max_identifiers,
+                           AuditRequest& request) {
   const size_t keep =
       std::min(identifiers.size(), static_cast<size_t>(std::max(max_identifiers, 1)));
-  const size_t left_out = identifiers.size() - keep;
-  identifiers.resize(keep);
-  for (std::string& id : identifiers) BoundForAudit(id, kMaxAuditedIdentifierLength);
-  if (left_out > 0) {
-    identifiers.push_back(absl::StrCat("(", left_out, " more identifiers not recorded)"));
+  request.identifiers.clear();
+  for (size_t i = 0; i < keep; ++i) {
+    request.identifiers.push_back(BoundIdentifierForAudit(identifiers[i]));
   }
-  return identifiers;
+  request.identifiers_not_recorded = identifiers.size() - keep;
 }
 
 // The chain facts (serial, notAfter) of a DER certificate, through the engine's PEM parser so
@@ -101,11 +115,25 @@ class SignerService::Call {
           absl::StrCat("agent ", agent->name, " is not configured on this signer")));
     }
     // Held until the call returns, so one agent cannot occupy every server thread.
-    absl::StatusOr<AgentCallLimiter::Slot> slot = ProcessAgentCallLimiter().Acquire(
+    absl::StatusOr<AgentCallLimiter::Slot> slot = service_.deps_.call_limiter->Acquire(
         agent->name, static_cast<int>(config_->server.max_rpcs_in_flight_per_agent));
     if (!slot.ok()) return Deny(slot.status());
     slot_.emplace(*std::move(slot));
     return absl::OkStatus();
+  }
+
+  // The order at `order_url` when the caller's agent owns it (the one ownership check of
+  // GetOrder, FinalizeOrder and GetCertificate). Otherwise the refusal, already recorded: an
+  // order of another agent and an order unknown to the signer are refused alike, so an agent
+  // cannot learn which order URLs exist.
+  absl::StatusOr<OrderRecord> OwnOrder(const std::string& order_url) {
+    record_.request.order_url = order_url;
+    absl::StatusOr<OrderRecord> order = service_.deps_.store->FindOrder(order_url);
+    if (!order.ok() || order->agent != agent()) {
+      return Deny(absl::PermissionDeniedError(
+          absl::StrCat("order ", order_url, " was not created by agent ", agent())));
+    }
+    return order;
   }
 
   // Records a denial (policy, ownership, bad request) and returns `why` for the caller.
@@ -224,8 +252,7 @@ grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderR
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
   absl::StatusOr<std::vector<acme::Identifier>> ids = FromProto(request->identifiers());
   if (!ids.ok()) return ToGrpcStatus(call.Deny(ids.status()));
-  call.record().request.identifiers =
-      IdentifiersForAudit(IdentifierStrings(*ids), call.policy().max_identifiers_per_order);
+  SetAuditedIdentifiers(*ids, call.policy().max_identifiers_per_order, call.record().request);
   if (absl::Status s = CheckIdentifiers(call.policy(), *ids); !s.ok()) {
     return ToGrpcStatus(call.Deny(s));
   }
@@ -235,8 +262,8 @@ grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderR
   if (absl::Status s = CheckAuditSpace(call.config()); !s.ok()) {
     return ToGrpcStatus(call.Deny(s));
   }
-  if (absl::Status s = deps_.rate_limiter->TryAcquire(call.agent(), call.policy().orders_per_hour,
-                                                      absl::Now());
+  if (absl::Status s =
+          deps_.rate_limiter->TryAcquire(call.agent(), call.policy().orders_per_hour, absl::Now());
       !s.ok()) {
     return ToGrpcStatus(call.Deny(s));
   }
@@ -251,8 +278,7 @@ grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderR
     ASSIGN_OR_RETURN(auto order, deps_.acme->CreateOrder(options));
     call.record().request.order_url = order.value.url;
     call.record().outcome.acme_status = std::string(acme::ToString(order.value.status));
-    RETURN_IF_ERROR(deps_.store->RecordOrder(order.value.url, call.agent(),
-                                             IdentifierStrings(order.value.identifiers),
+    RETURN_IF_ERROR(deps_.store->RecordOrder(order.value.url, call.agent(), order.value.identifiers,
                                              order.value.finalize));
     return FillOrder(order.value, order.retry_after, call.agent(), response);
   }();
@@ -263,17 +289,14 @@ grpc::Status SignerService::GetOrder(Context* context, const pb::GetOrderRequest
                                      pb::Order* response) {
   Call call(*this, *context, "GetOrder");
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
-  call.record().request.order_url = request->order_url();
-  absl::StatusOr<std::string> owner = deps_.store->OrderOwner(request->order_url());
-  if (!owner.ok() || *owner != call.agent()) {
-    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
-        "order ", request->order_url(), " was not created by agent ", call.agent()))));
+  if (absl::StatusOr<OrderRecord> owned = call.OwnOrder(request->order_url()); !owned.ok()) {
+    return ToGrpcStatus(owned.status());
   }
   absl::Status result = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto order, deps_.acme->GetOrder(request->order_url()));
     call.record().outcome.acme_status = std::string(acme::ToString(order.value.status));
-    RETURN_IF_ERROR(deps_.store->SetOrderStatus(request->order_url(),
-                                                acme::ToString(order.value.status)));
+    RETURN_IF_ERROR(
+        deps_.store->SetOrderStatus(request->order_url(), acme::ToString(order.value.status)));
     return FillOrder(order.value, order.retry_after, call.agent(), response);
   }();
   return ToGrpcStatus(call.Finish(result));
@@ -287,11 +310,10 @@ grpc::Status SignerService::AnswerChallenge(Context* context,
   call.record().request.url = request->challenge_url();
   absl::StatusOr<OrderResource> owned =
       deps_.store->FindOrderResource(request->challenge_url(), call.agent());
-  if (!owned.ok() || owned->agent != call.agent() ||
-      owned->kind != OrderResourceKind::kChallenge) {
-    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
-        "challenge ", request->challenge_url(), " does not belong to an order of agent ",
-        call.agent()))));
+  if (!owned.ok() || owned->agent != call.agent() || owned->kind != OrderResourceKind::kChallenge) {
+    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(
+        absl::StrCat("challenge ", request->challenge_url(),
+                     " does not belong to an order of agent ", call.agent()))));
   }
   absl::Status result = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto challenge, deps_.acme->AnswerChallenge(request->challenge_url()));
@@ -302,23 +324,16 @@ grpc::Status SignerService::AnswerChallenge(Context* context,
   return ToGrpcStatus(call.Finish(result));
 }
 
-grpc::Status SignerService::FinalizeOrder(Context* context,
-                                          const pb::FinalizeOrderRequest* request,
+grpc::Status SignerService::FinalizeOrder(Context* context, const pb::FinalizeOrderRequest* request,
                                           pb::Order* response) {
   Call call(*this, *context, "FinalizeOrder");
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
-  call.record().request.order_url = request->order_url();
-  absl::StatusOr<OrderRecord> order = deps_.store->FindOrder(request->order_url());
-  if (!order.ok() || order->agent != call.agent()) {
-    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
-        "order ", request->order_url(), " was not created by agent ", call.agent()))));
-  }
+  absl::StatusOr<OrderRecord> order = call.OwnOrder(request->order_url());
+  if (!order.ok()) return ToGrpcStatus(order.status());
   call.record().request.finalize_url = order->finalize_url;
-  std::vector<acme::Identifier> identifiers = IdentifiersFromStrings(order->identifiers);
   call.record().request.identifiers = order->identifiers;
-  absl::StatusOr<CsrSummary> csr =
-      CheckCsr(request->csr_der(), identifiers, call.policy(),
-               deps_.acme->account_key().PublicKeyDer());
+  absl::StatusOr<CsrSummary> csr = CheckCsr(request->csr_der(), order->identifiers, call.policy(),
+                                            deps_.acme->account_key().PublicKeyDer());
   if (!csr.ok()) return ToGrpcStatus(call.Deny(csr.status()));
   call.record().request.csr_sha256 = csr->csr_sha256_hex;
   // Issuance happens at the CA as soon as it accepts the CSR: the decision must be durable
@@ -327,12 +342,12 @@ grpc::Status SignerService::FinalizeOrder(Context* context,
     return ToGrpcStatus(s);
   }
   absl::Status result = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(auto finalized, deps_.acme->FinalizeOrder(
-                                         request->order_url(), order->finalize_url,
-                                         request->csr_der()));
+    ASSIGN_OR_RETURN(
+        auto finalized,
+        deps_.acme->FinalizeOrder(request->order_url(), order->finalize_url, request->csr_der()));
     call.record().outcome.acme_status = std::string(acme::ToString(finalized.value.status));
-    RETURN_IF_ERROR(deps_.store->SetOrderStatus(request->order_url(),
-                                                acme::ToString(finalized.value.status)));
+    RETURN_IF_ERROR(
+        deps_.store->SetOrderStatus(request->order_url(), acme::ToString(finalized.value.status)));
     ToProto(finalized.value, finalized.retry_after, response);
     return absl::OkStatus();
   }();
@@ -344,11 +359,8 @@ grpc::Status SignerService::GetCertificate(Context* context,
                                            pb::GetCertificateResponse* response) {
   Call call(*this, *context, "GetCertificate");
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
-  call.record().request.order_url = request->order_url();
-  absl::StatusOr<OrderRecord> record = deps_.store->FindOrder(request->order_url());
-  if (!record.ok() || record->agent != call.agent()) {
-    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
-        "order ", request->order_url(), " was not created by agent ", call.agent()))));
+  if (absl::StatusOr<OrderRecord> owned = call.OwnOrder(request->order_url()); !owned.ok()) {
+    return ToGrpcStatus(owned.status());
   }
   absl::Status result = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto order, deps_.acme->GetOrder(request->order_url()));
@@ -399,8 +411,8 @@ grpc::Status SignerService::RevokeCertificate(Context* context,
   absl::StatusOr<acme::RevocationReason> reason =
       acme::RevocationReasonFromCode(request->reason_code());
   if (!reason.ok()) {
-    return ToGrpcStatus(call.Deny(absl::InvalidArgumentError(
-        absl::StrCat("reason_code: ", reason.status().message()))));
+    return ToGrpcStatus(call.Deny(
+        absl::InvalidArgumentError(absl::StrCat("reason_code: ", reason.status().message()))));
   }
   absl::StatusOr<std::vector<CertificateRecord>> owned = deps_.store->ListInventory(call.agent());
   if (!owned.ok()) return ToGrpcStatus(call.Deny(owned.status()));
@@ -441,8 +453,7 @@ grpc::Status SignerService::GetRenewalInfo(Context* context,
   if (!cert.ok()) return ToGrpcStatus(call.Deny(cert.status()));
   call.record().outcome.serial = cert->serial_hex;
   absl::Status result = [&]() -> absl::Status {
-    absl::StatusOr<acme::RenewalInfo> info =
-        deps_.acme->GetRenewalInfo(request->certificate_der());
+    absl::StatusOr<acme::RenewalInfo> info = deps_.acme->GetRenewalInfo(request->certificate_der());
     bool from_ca = true;
     if (info.status().code() == absl::StatusCode::kFailedPrecondition) {
       // The CA has no ARI: answer with the standard window (last third of the lifetime).
@@ -464,6 +475,82 @@ grpc::Status SignerService::GetRenewalInfo(Context* context,
   return ToGrpcStatus(call.Finish(result));
 }
 
+absl::StatusOr<JwsClassification> SignerService::ClassifySignJws(
+    Call& call, const pb::SignJwsRequest& request, const acme::Directory& directory,
+    OrderAdoption& adoption, std::optional<CertificateRecord>& revoked_certificate) {
+  JwsRequestContext jws_context;
+  jws_context.directory = CaDirectory{call.config().acme.directory_url,
+                                      directory.new_nonce,
+                                      directory.new_account,
+                                      directory.new_order,
+                                      directory.revoke_cert,
+                                      directory.key_change,
+                                      directory.renewal_info,
+                                      deps_.acme->account_url()};
+  jws_context.account_public_key_der = deps_.acme->account_key().PublicKeyDer();
+  jws_context.find_order_by_finalize_url = [&](absl::string_view url) {
+    return adoption.FindOrderByFinalizeUrl(url);
+  };
+  jws_context.find_resource = [&](absl::string_view url) { return adoption.FindResource(url); };
+  jws_context.find_certificate_owner =
+      [&](absl::string_view sha256_hex) -> std::optional<std::string> {
+    absl::StatusOr<std::optional<CertificateRecord>> found =
+        deps_.store->FindCertificateBySha256(sha256_hex);
+    if (!found.ok() || !found->has_value()) return std::nullopt;
+    revoked_certificate = **found;
+    return revoked_certificate->agent;
+  };
+  return ClassifyJwsRequest(jws_context, call.policy(), request.url(), request.payload());
+}
+
+absl::Status SignerService::RememberAllowedJws(
+    Call& call, const JwsClassification& classified, OrderAdoption& adoption,
+    const std::optional<CertificateRecord>& revoked_certificate) {
+  switch (classified.kind) {
+    case JwsRequestKind::kNewOrder:
+      // The order the CA makes of it may later be adopted by this agent, once.
+      return deps_.store->RecordNewOrderIntent(call.agent(), classified.identifiers, absl::Now(),
+                                               kNewOrderIntentLifetime);
+    case JwsRequestKind::kRevokeCert: {
+      // Allowed only for a certificate the owner lookup found, so it is set.
+      const CertificateRecord& cert = *revoked_certificate;
+      const int reason = classified.revocation_reason.value_or(0);
+      call.record().request.certificate_sha256 = classified.certificate_sha256_hex;
+      call.record().request.revocation_reason = absl::StrCat(reason);
+      call.record().outcome.serial = cert.serial;
+      // The agent posts the revocation itself; the inventory says it was signed for.
+      return deps_.store->MarkRevoked(cert.serial, reason, absl::Now());
+    }
+    default: {
+      std::string serial;
+      RETURN_IF_ERROR(adoption.Commit(&serial));
+      if (!serial.empty()) call.record().outcome.serial = serial;
+      return absl::OkStatus();
+    }
+  }
+}
+
+absl::Status SignerService::SignWithAccountKey(const pb::SignJwsRequest& request,
+                                               pb::SignJwsResponse* response) {
+  std::string nonce = request.nonce();
+  if (nonce.empty()) {
+    ASSIGN_OR_RETURN(nonce, deps_.acme->TakeNonce());
+  }
+  acme::JwsHeader header;
+  header.alg = std::string(deps_.acme->account_key().Algorithm());
+  header.nonce = nonce;
+  header.url = request.url();
+  header.kid = deps_.acme->account_url();
+  ASSIGN_OR_RETURN(acme::JwsSigningInput input,
+                   acme::BuildJwsSigningInput(header, request.payload()));
+  ASSIGN_OR_RETURN(std::string signature, deps_.acme->account_key().Sign(input.signing_input));
+  response->set_protected_header(input.protected_b64);
+  response->set_payload(input.payload_b64);
+  response->set_signature(absl::WebSafeBase64Escape(signature));
+  response->set_flattened_json(acme::AssembleFlattenedJws(input, signature));
+  return absl::OkStatus();
+}
+
 grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* request,
                                     pb::SignJwsResponse* response) {
   Call call(*this, *context, "SignJws");
@@ -475,15 +562,15 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
     // The order lookup below fetches this URL with a JWS signed by the account key: it must
     // point at the CA, never at a host of the agent's choosing.
     call.record().request.order_url = request->order_url();
-    if (absl::Status s = CheckUrlOnCaOrigin(call.config().acme.directory_url,
-                                            request->order_url(), "SignJws order_url");
+    if (absl::Status s = CheckUrlOnCaOrigin(call.config().acme.directory_url, request->order_url(),
+                                            "SignJws order_url");
         !s.ok()) {
       return ToGrpcStatus(call.Deny(s));
     }
   }
 
   // The explicit I/O step: which order the request belongs to, fetched from the CA when it is
-  // new to the signer. Nothing is recorded until the request is allowed (Commit below).
+  // new to the signer. Nothing is recorded until the request is allowed (RememberAllowedJws).
   absl::StatusOr<OrderAdoption> adoption = OrderAdoption::Prepare(
       *deps_.acme, *deps_.store, call.policy(), request->order_url(), request->url());
   if (!adoption.ok()) {
@@ -492,48 +579,27 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
                             : call.Finish(adoption.status()));
   }
 
-  JwsRequestContext jws_context;
-  jws_context.directory = CaDirectory{call.config().acme.directory_url,
-                                      directory->new_nonce,
-                                      directory->new_account,
-                                      directory->new_order,
-                                      directory->revoke_cert,
-                                      directory->key_change,
-                                      directory->renewal_info,
-                                      deps_.acme->account_url()};
-  jws_context.account_public_key_der = deps_.acme->account_key().PublicKeyDer();
-  jws_context.find_order_by_finalize_url = [&](absl::string_view url) {
-    return adoption->FindOrderByFinalizeUrl(url);
-  };
-  jws_context.find_resource = [&](absl::string_view url) { return adoption->FindResource(url); };
   // The certificate a revokeCert names, as the classifier looked it up (kept for the record).
   std::optional<CertificateRecord> revoked_certificate;
-  jws_context.find_certificate_owner =
-      [&](absl::string_view sha256_hex) -> std::optional<std::string> {
-    absl::StatusOr<std::optional<CertificateRecord>> found =
-        deps_.store->FindCertificateBySha256(sha256_hex);
-    if (!found.ok() || !found->has_value()) return std::nullopt;
-    revoked_certificate = **found;
-    return revoked_certificate->agent;
-  };
   absl::StatusOr<JwsClassification> classified =
-      ClassifyJwsRequest(jws_context, call.policy(), request->url(), request->payload());
+      ClassifySignJws(call, *request, *directory, *adoption, revoked_certificate);
   if (!classified.ok()) return ToGrpcStatus(call.Deny(classified.status()));
   if (classified->kind == JwsRequestKind::kNewOrder) {
     // The same floor as CreateOrder: a new order needs room for its audit records.
     if (absl::Status s = CheckAuditSpace(call.config()); !s.ok()) {
       return ToGrpcStatus(call.Deny(s));
     }
-    if (absl::Status s = deps_.rate_limiter->TryAcquire(call.agent(),
-                                                        call.policy().orders_per_hour, absl::Now());
+    if (absl::Status s = deps_.rate_limiter->TryAcquire(call.agent(), call.policy().orders_per_hour,
+                                                        absl::Now());
         !s.ok()) {
       return ToGrpcStatus(call.Deny(s));
     }
   }
-  call.record().request.identifiers = IdentifiersForAudit(
-      IdentifierStrings(classified->identifiers), call.policy().max_identifiers_per_order);
+  SetAuditedIdentifiers(classified->identifiers, call.policy().max_identifiers_per_order,
+                        call.record().request);
   if (!classified->order_url.empty()) call.record().request.order_url = classified->order_url;
-  if (classified->csr.has_value()) call.record().request.csr_sha256 = classified->csr->csr_sha256_hex;
+  if (classified->csr.has_value())
+    call.record().request.csr_sha256 = classified->csr->csr_sha256_hex;
   call.record().reason = absl::StrCat("allowed ", JwsRequestKindName(classified->kind));
   if (classified->resource.has_value()) {
     absl::StrAppend(&call.record().reason, " of its ",
@@ -541,61 +607,19 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
   }
 
   // What the signer must remember of an allowed request, before the signature leaves.
-  absl::Status remembered = [&]() -> absl::Status {
-    switch (classified->kind) {
-      case JwsRequestKind::kNewOrder:
-        // The order the CA makes of it may later be adopted by this agent, once.
-        return deps_.store->RecordNewOrderIntent(call.agent(),
-                                                 IdentifierStrings(classified->identifiers),
-                                                 absl::Now(), kNewOrderIntentLifetime);
-      case JwsRequestKind::kRevokeCert: {
-        // Allowed only for a certificate the owner lookup found, so it is set.
-        const CertificateRecord& cert = *revoked_certificate;
-        const int reason = classified->revocation_reason.value_or(0);
-        call.record().request.certificate_sha256 = classified->certificate_sha256_hex;
-        call.record().request.revocation_reason = absl::StrCat(reason);
-        call.record().outcome.serial = cert.serial;
-        // The agent posts the revocation itself; the inventory says it was signed for.
-        return deps_.store->MarkRevoked(cert.serial, reason, absl::Now());
-      }
-      default: {
-        std::string serial;
-        RETURN_IF_ERROR(adoption->Commit(&serial));
-        if (!serial.empty()) call.record().outcome.serial = serial;
-        return absl::OkStatus();
-      }
-    }
-  }();
-  if (!remembered.ok()) {
+  if (absl::Status remembered =
+          RememberAllowedJws(call, *classified, *adoption, revoked_certificate);
+      !remembered.ok()) {
     // Another agent adopted the order first, or the newOrder was used up meanwhile: a refusal.
-    const bool refused = absl::IsAlreadyExists(remembered) || absl::IsFailedPrecondition(remembered);
+    const bool refused =
+        absl::IsAlreadyExists(remembered) || absl::IsFailedPrecondition(remembered);
     return ToGrpcStatus(refused ? call.Deny(absl::PermissionDeniedError(remembered.message()))
                                 : call.Finish(remembered));
   }
 
-  absl::Status result = [&]() -> absl::Status {
-    std::string nonce = request->nonce();
-    if (nonce.empty()) {
-      ASSIGN_OR_RETURN(nonce, deps_.acme->TakeNonce());
-    }
-    acme::JwsHeader header;
-    header.alg = std::string(deps_.acme->account_key().Algorithm());
-    header.nonce = nonce;
-    header.url = request->url();
-    header.kid = deps_.acme->account_url();
-    ASSIGN_OR_RETURN(acme::JwsSigningInput input,
-                     acme::BuildJwsSigningInput(header, request->payload()));
-    // The signature leaves only after the audit record is durable (Finish below); it is
-    // computed first so a token failure is recorded as the outcome.
-    ASSIGN_OR_RETURN(std::string signature,
-                     deps_.acme->account_key().Sign(input.signing_input));
-    response->set_protected_header(input.protected_b64);
-    response->set_payload(input.payload_b64);
-    response->set_signature(absl::WebSafeBase64Escape(signature));
-    response->set_flattened_json(acme::AssembleFlattenedJws(input, signature));
-    return absl::OkStatus();
-  }();
-  absl::Status finished = call.Finish(result);
+  // The signature leaves only after the audit record is durable (Finish); it is computed
+  // first so a token failure is recorded as the outcome.
+  absl::Status finished = call.Finish(SignWithAccountKey(*request, response));
   if (!finished.ok()) response->Clear();
   return ToGrpcStatus(finished);
 }

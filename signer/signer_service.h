@@ -23,12 +23,15 @@
 #include "absl/status/statusor.h"
 #include "acme/client.h"
 #include "acmesigner/v1/signer.grpc.pb.h"
-#include "signer/proto_convert.h"
 #include "hsm/jws_signer.h"
+#include "signer/agent_call_limiter.h"
 #include "signer/audit_log.h"
 #include "signer/audit_record.h"
 #include "signer/audit_space.h"
 #include "signer/config_holder.h"
+#include "signer/jws_request_classifier.h"
+#include "signer/order_adoption.h"
+#include "signer/proto_convert.h"
 #include "signer/rate_limiter.h"
 #include "signer/refusal_budget.h"
 #include "signer/rpc_auth.h"
@@ -45,6 +48,8 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
     StateStore* store = nullptr;
     AuditLog* audit = nullptr;
     RateLimiter* rate_limiter = nullptr;
+    // Caps each agent's calls in flight (server.max_rpcs_in_flight_per_agent).
+    AgentCallLimiter* call_limiter = nullptr;
     // Optional: refusals pass through it (folded, budgeted per identity); when null, every
     // refusal is written at once.
     RefusalBudget* refusals = nullptr;
@@ -83,6 +88,19 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
   // authorizations; remembers which agent owns each challenge URL.
   absl::Status FillOrder(const acme::Order& order, std::optional<absl::Duration> retry_after,
                          const std::string& agent, pb::Order* out);
+
+  // SignJws in steps. ClassifySignJws: what the request is (jws_request_classifier.h), with
+  // the lookups answered by `adoption` and the store; sets `revoked_certificate` to the
+  // certificate a revokeCert names. RememberAllowedJws: what the signer records of an allowed
+  // request before the signature leaves (newOrder intent, revocation, adopted order).
+  // SignWithAccountKey: the kid JWS itself, with the CA's nonce unless the agent sent one.
+  absl::StatusOr<JwsClassification> ClassifySignJws(
+      Call& call, const pb::SignJwsRequest& request, const acme::Directory& directory,
+      OrderAdoption& adoption, std::optional<CertificateRecord>& revoked_certificate);
+  absl::Status RememberAllowedJws(Call& call, const JwsClassification& classified,
+                                  OrderAdoption& adoption,
+                                  const std::optional<CertificateRecord>& revoked_certificate);
+  absl::Status SignWithAccountKey(const pb::SignJwsRequest& request, pb::SignJwsResponse* response);
 
   Deps deps_;
   AuditSpaceFloor audit_space_;

@@ -62,7 +62,7 @@ std::string ForgedEvent(uint64_t seq, const std::string& prev) {
   signer::AuditRecord record;
   record.agent = "web1";
   record.rpc = "FinalizeOrder";
-  record.request.identifiers = {"dns:forged.web1.example.test"};
+  record.request.identifiers = {signer::Identifier::Dns("forged.web1.example.test")};
   record.decision = signer::AuditDecision::kAllow;
   record.reason = "names allowed by policy";
   nlohmann::json event = signer::AuditRecordToJson(record);

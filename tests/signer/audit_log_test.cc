@@ -62,7 +62,7 @@ class AuditLogTest : public ::testing::Test {
     record.client_cert_sha256 = std::string(64, 'a');
     record.peer = "ipv4:127.0.0.1:40000";
     record.rpc = "FinalizeOrder";
-    record.request.identifiers = {"dns:www" + std::to_string(i) + ".example.com"};
+    record.request.identifiers = {Identifier::Dns("www" + std::to_string(i) + ".example.com")};
     record.request.order_url = "https://ca.test/order/" + std::to_string(i);
     record.request.csr_sha256 = std::string(64, 'c');
     record.decision = AuditDecision::kAllow;
@@ -803,6 +803,20 @@ TEST_F(AuditLogTest, ARunningLogDoesNotMoveAReferenceThatWentAheadOfItBack) {
   EXPECT_THAT((*log)->Append(Allowed(2)).status(), StatusIs(absl::StatusCode::kFailedPrecondition,
                                                             HasSubstr("from seq 1000 (hash ffff")));
   EXPECT_EQ(StoredSeq(**store), 1000u);
+}
+
+// The in-memory record holds typed identifiers; the log keeps the "type:value" text form and
+// a last entry counting those left out (signer/identifier_text.h is the one conversion).
+TEST(AuditRecordToJsonTest, WritesIdentifiersAsTypeColonValueAndCountsThoseLeftOut) {
+  AuditRecord record;
+  record.request.identifiers = {Identifier::Dns("a.example.com"), Identifier{"ip", "192.0.2.1"}};
+  record.request.identifiers_not_recorded = 3;
+  EXPECT_EQ(AuditRecordToJson(record)["request"]["identifiers"],
+            nlohmann::json::array(
+                {"dns:a.example.com", "ip:192.0.2.1", "(3 more identifiers not recorded)"}));
+  record.request.identifiers.clear();
+  record.request.identifiers_not_recorded = 0;
+  EXPECT_FALSE(AuditRecordToJson(record)["request"].contains("identifiers"));
 }
 
 }  // namespace

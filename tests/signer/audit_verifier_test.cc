@@ -63,7 +63,7 @@ class AuditVerifierTest : public ::testing::Test {
       AuditRecord record;
       record.agent = i % 2 == 0 ? "web1" : "web2";
       record.rpc = "NewOrder";
-      record.request.identifiers = {"dns:host" + std::to_string(i) + ".example.com"};
+      record.request.identifiers = {Identifier::Dns("host" + std::to_string(i) + ".example.com")};
       record.decision = i % 3 == 0 ? AuditDecision::kDeny : AuditDecision::kAllow;
       record.reason = "policy";
       ASSERT_TRUE((*log)->Append(record).ok());
@@ -89,7 +89,7 @@ class AuditVerifierTest : public ::testing::Test {
     AuditRecord record;
     record.agent = "web1";
     record.rpc = "FinalizeOrder";
-    record.request.identifiers = {"dns:forged.example.com"};
+    record.request.identifiers = {Identifier::Dns("forged.example.com")};
     record.decision = AuditDecision::kAllow;
     record.reason = "policy";
     nlohmann::json event = AuditRecordToJson(record);

@@ -19,6 +19,7 @@
 namespace acme_signer::signer {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -65,7 +66,7 @@ TEST_F(StateStoreTest, ValuesSurviveCloseAndReopen) {
     ASSERT_TRUE(store->SetValue("account_url", "https://ca.test/acct/1").ok());
     ASSERT_TRUE(store->SetValue("account_url", "https://ca.test/acct/2").ok());
     ASSERT_TRUE(store
-                    ->RecordOrder("https://ca.test/order/1", "web1", {"dns:a.example.com"},
+                    ->RecordOrder("https://ca.test/order/1", "web1", {Identifier::Dns("a.example.com")},
                                   "https://ca.test/finalize/1")
                     .ok());
     ASSERT_TRUE(
@@ -79,9 +80,10 @@ TEST_F(StateStoreTest, ValuesSurviveCloseAndReopen) {
   auto unset = store->GetValue("directory");
   ASSERT_TRUE(unset.ok()) << unset.status();
   EXPECT_EQ(*unset, std::nullopt);
-  auto owner = store->OrderOwner("https://ca.test/order/1");
-  ASSERT_TRUE(owner.ok()) << owner.status();
-  EXPECT_EQ(*owner, "web1");
+  auto order = store->FindOrder("https://ca.test/order/1");
+  ASSERT_TRUE(order.ok()) << order.status();
+  EXPECT_EQ(order->agent, "web1");
+  EXPECT_THAT(order->identifiers, ElementsAre(Identifier::Dns("a.example.com")));
   auto inventory = store->ListInventory();
   ASSERT_TRUE(inventory.ok()) << inventory.status();
   ASSERT_EQ(inventory->size(), 1u);
@@ -110,7 +112,7 @@ TEST_F(StateStoreTest, RecordingTheSameOrderTwiceForTheSameAgentIsARetry) {
   ASSERT_NE(store, nullptr);
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(store
-                    ->RecordOrder("https://ca.test/order/7", "web1", {"dns:a.example.com"},
+                    ->RecordOrder("https://ca.test/order/7", "web1", {Identifier::Dns("a.example.com")},
                                   "https://ca.test/finalize/7")
                     .ok());
   }
@@ -118,7 +120,7 @@ TEST_F(StateStoreTest, RecordingTheSameOrderTwiceForTheSameAgentIsARetry) {
   ASSERT_TRUE(order.ok()) << order.status();
   EXPECT_EQ(order->order_url, "https://ca.test/order/7");
   EXPECT_EQ(order->agent, "web1");
-  EXPECT_THAT(order->identifiers, ElementsAre("dns:a.example.com"));
+  EXPECT_THAT(order->identifiers, ElementsAre(Identifier::Dns("a.example.com")));
   EXPECT_EQ(order->status, "pending");
   EXPECT_LE(order->created, absl::Now());
 }
@@ -130,20 +132,64 @@ TEST_F(StateStoreTest, AnOrderOwnedByAnotherAgentIsRefused) {
   EXPECT_THAT(store->RecordOrder("https://ca.test/order/7", "web2", {}, "f"),
               StatusIs(absl::StatusCode::kAlreadyExists,
                        HasSubstr("belongs to agent \"web1\", not \"web2\"")));
-  auto owner = store->OrderOwner("https://ca.test/order/7");
-  ASSERT_TRUE(owner.ok());
-  EXPECT_EQ(*owner, "web1");
+  auto order = store->FindOrder("https://ca.test/order/7");
+  ASSERT_TRUE(order.ok());
+  EXPECT_EQ(order->agent, "web1");
 }
 
 TEST_F(StateStoreTest, UnknownOrdersAreNotFound) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_THAT(store->OrderOwner("https://ca.test/order/x").status(),
+  EXPECT_THAT(store->FindOrder("https://ca.test/order/x").status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("https://ca.test/order/x")));
   EXPECT_THAT(store->FindOrderByFinalizeUrl("https://ca.test/finalize/x").status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("https://ca.test/finalize/x")));
   EXPECT_THAT(store->SetOrderStatus("https://ca.test/order/x", "valid"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("https://ca.test/order/x")));
+}
+
+// The identifiers column keeps the text form signers before typed identifiers wrote, so a
+// database moves between versions unchanged.
+TEST_F(StateStoreTest, IdentifiersAreStoredAsTypeColonValueText) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store
+                    ->RecordOrder("o", "web1",
+                                  {Identifier::Dns("b.example.com"), Identifier::Dns("a.example.com")},
+                                  "f")
+                    .ok());
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db.get(), "SELECT identifiers FROM orders WHERE order_url = 'o'",
+                               -1, &stmt, nullptr),
+            SQLITE_OK);
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> owned(stmt, sqlite3_finalize);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))),
+            R"(["dns:b.example.com","dns:a.example.com"])");
+}
+
+TEST_F(StateStoreTest, AnOrderWithAMalformedStoredIdentifierIsAnError) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->RecordOrder("o", "web1", {}, "f").ok());
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+    ASSERT_EQ(sqlite3_exec(db.get(),
+                           "UPDATE orders SET identifiers = '[\"no-type\"]' WHERE order_url = 'o'",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+  }
+  EXPECT_THAT(store->FindOrder("o").status(),
+              StatusIs(absl::StatusCode::kInternal,
+                       AllOf(HasSubstr("order o"), HasSubstr("no-type"),
+                             HasSubstr("not of the form type:value"))));
 }
 
 TEST_F(StateStoreTest, OrderStatusCanBeUpdated) {
@@ -317,6 +363,7 @@ TEST_F(StateStoreTest, UpgradeFromSchema1KeepsOrdersInventoryAndChallengeOwners)
   ASSERT_TRUE(order.ok()) << order.status();
   EXPECT_EQ(order->agent, "web1");
   EXPECT_EQ(order->status, "valid");
+  EXPECT_THAT(order->identifiers, ElementsAre(Identifier::Dns("a.test")));
   absl::StatusOr<std::optional<CertificateRecord>> cert =
       store->FindCertificateBySha256(std::string(64, 'c'));
   ASSERT_TRUE(cert.ok()) << cert.status();
@@ -365,7 +412,7 @@ TEST_F(StateStoreTest, AnOrderIsAdoptedOnlyOnceAndOnlyWithASignedNewOrder) {
   AdoptedOrder order;
   order.order_url = "https://ca.test/o/1";
   order.agent = "web1";
-  order.identifiers = {"dns:b.test", "dns:a.test"};
+  order.identifiers = {Identifier::Dns("b.test"), Identifier::Dns("a.test")};
   order.finalize_url = "https://ca.test/o/1/finalize";
   order.resources = {{"https://ca.test/authz/1", order.order_url, "web1",
                       OrderResourceKind::kAuthorization}};
@@ -374,12 +421,12 @@ TEST_F(StateStoreTest, AnOrderIsAdoptedOnlyOnceAndOnlyWithASignedNewOrder) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no unused newOrder")));
   EXPECT_THAT(store->FindOrder(order.order_url).status(), StatusIs(absl::StatusCode::kNotFound, HasSubstr("")));
   // web2's newOrder does not count for web1; identifiers match in any order and case.
-  ASSERT_TRUE(store->RecordNewOrderIntent("web2", {"dns:a.test", "dns:b.test"}, now,
+  ASSERT_TRUE(store->RecordNewOrderIntent("web2", {Identifier::Dns("a.test"), Identifier::Dns("b.test")}, now,
                                           absl::Hours(1))
                   .ok());
   EXPECT_THAT(store->HasNewOrderIntent("web1", order.identifiers, now - absl::Minutes(1)),
               IsOkAndHolds(false));
-  ASSERT_TRUE(store->RecordNewOrderIntent("web1", {"dns:A.test", "dns:b.test"}, now,
+  ASSERT_TRUE(store->RecordNewOrderIntent("web1", {Identifier::Dns("A.test"), Identifier::Dns("b.test")}, now,
                                           absl::Hours(1))
                   .ok());
   EXPECT_THAT(store->HasNewOrderIntent("web1", order.identifiers, now - absl::Minutes(1)),
@@ -407,12 +454,12 @@ TEST_F(StateStoreTest, OldNewOrderIntentsArePruned) {
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   const absl::Time long_ago = absl::Now() - absl::Hours(48);
-  ASSERT_TRUE(store->RecordNewOrderIntent("web1", {"dns:a.test"}, long_ago, absl::Hours(1)).ok());
+  ASSERT_TRUE(store->RecordNewOrderIntent("web1", {Identifier::Dns("a.test")}, long_ago, absl::Hours(1)).ok());
   ASSERT_TRUE(
-      store->RecordNewOrderIntent("web1", {"dns:b.test"}, absl::Now(), absl::Hours(1)).ok());
-  EXPECT_THAT(store->HasNewOrderIntent("web1", {"dns:a.test"}, absl::InfinitePast()),
+      store->RecordNewOrderIntent("web1", {Identifier::Dns("b.test")}, absl::Now(), absl::Hours(1)).ok());
+  EXPECT_THAT(store->HasNewOrderIntent("web1", {Identifier::Dns("a.test")}, absl::InfinitePast()),
               IsOkAndHolds(false));
-  EXPECT_THAT(store->HasNewOrderIntent("web1", {"dns:b.test"}, absl::InfinitePast()),
+  EXPECT_THAT(store->HasNewOrderIntent("web1", {Identifier::Dns("b.test")}, absl::InfinitePast()),
               IsOkAndHolds(true));
 }
 
