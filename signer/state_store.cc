@@ -479,7 +479,8 @@ absl::Status StateStore::AdoptOrder(const AdoptedOrder& order) {
   absl::MutexLock lock(&mu_);
   const std::string context = absl::StrCat("cannot adopt order ", order.order_url);
   RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
-  absl::Status status = [&]() -> absl::Status {
+  // Runs under `lock`; the annotation tells -Wthread-safety so (lambdas are analysed alone).
+  absl::Status status = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     ASSIGN_OR_RETURN(Stmt owner,
                      Prepare(db_.get(), "SELECT agent FROM orders WHERE order_url = ?1"));
     BindAll(owner.get(), order.order_url);
