@@ -16,6 +16,7 @@
 #include "acme/problem.h"
 #include "common/status_macros.h"
 #include "http/headers.h"
+#include "http/url.h"
 
 namespace acme_signer::acme {
 namespace {
@@ -332,16 +333,13 @@ absl::StatusOr<http::HttpResponse> AcmeClient::PostAsGetKid(absl::string_view ur
 
 absl::Status AcmeClient::CheckSameOrigin(absl::string_view url, absl::string_view what) {
   RETURN_IF_ERROR(internal::CheckHttpsUrl(url, what));
-  auto directory_origin = http::Origin(options_.directory_url);
-  auto url_origin = http::Origin(url);
-  if (!url_origin.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is not a valid URL: ", url_origin.status().message()));
-  }
-  if (!directory_origin.ok() || *directory_origin != *url_origin) {
+  // Both parse: CheckHttpsUrl just accepted `url`, Create() the directory URL.
+  absl::StatusOr<http::Url> directory = http::Url::Parse(options_.directory_url);
+  absl::StatusOr<http::Url> target = http::Url::Parse(url);
+  if (!directory.ok() || !target.ok() || directory->Origin() != target->Origin()) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " \"", SanitizeForMessage(url, 200), "\" is not on the directory's origin ",
-        directory_origin.ok() ? *directory_origin : std::string("(unparsable)")));
+        directory.ok() ? directory->Origin() : std::string("(unparsable)")));
   }
   return absl::OkStatus();
 }

@@ -27,6 +27,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "hsm/key_type.h"
+#include "http/url.h"
 #include "signer/agent_identity.h"
 #include "signer/name_policy.h"
 #include "toml++/toml.h"
@@ -321,25 +322,14 @@ absl::Status ValidateListen(absl::string_view listen) {
 }
 
 absl::Status ValidateHttpsUrl(absl::string_view url) {
-  for (char c : url) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", url, "\" contains whitespace or control characters"));
-    }
+  absl::StatusOr<http::Url> parsed = http::ParseHttpsUrl(url);
+  if (parsed.ok()) return absl::OkStatus();
+  if (absl::StartsWithIgnoreCase(url, "http://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", url, "\" uses http://; ACME requires https:// (RFC 8555 §6.1)"));
   }
-  if (!absl::StartsWith(url, "https://")) {
-    if (absl::StartsWithIgnoreCase(url, "http://")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", url, "\" uses http://; ACME requires https:// (RFC 8555 §6.1)"));
-    }
-    return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" is not an https:// URL"));
-  }
-  absl::string_view rest = absl::string_view(url).substr(8);
-  const size_t end = rest.find_first_of("/?#");
-  if (rest.substr(0, end).empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" has no host"));
-  }
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", url, "\" is not a usable https:// URL: ", parsed.status().message()));
 }
 
 absl::Status ValidateContact(absl::string_view contact) {
