@@ -108,7 +108,6 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
   return n;
 }
 
-
 // OK when `url` parses and its scheme is one this client may fetch.
 absl::Status CheckUrl(absl::string_view url, bool require_https) {
   absl::StatusOr<Url> parsed = Url::Parse(url);
@@ -116,9 +115,8 @@ absl::Status CheckUrl(absl::string_view url, bool require_https) {
     return absl::InvalidArgumentError(absl::StrCat("malformed URL: ", parsed.status().message()));
   }
   if (!parsed->is_https() && (require_https || !parsed->is_http_or_https())) {
-    return absl::InvalidArgumentError(require_https
-                                          ? "refusing a non-https URL (https is required)"
-                                          : "only http and https URLs are supported");
+    return absl::InvalidArgumentError(require_https ? "refusing a non-https URL (https is required)"
+                                                    : "only http and https URLs are supported");
   }
   return absl::OkStatus();
 }
@@ -299,11 +297,11 @@ absl::StatusOr<HttpResponse> CurlHttpClient::Do(const HttpRequest& request) {
   Transfer transfer;
   transfer.max_body = options_.max_response_bytes;
   char error_buffer[CURL_ERROR_SIZE] = {0};
-  CURLcode rc = ConfigureTransfer(easy.get(), options_, request, headers->get(), transfer,
-                                  error_buffer);
+  CURLcode rc =
+      ConfigureTransfer(easy.get(), options_, request, headers->get(), transfer, error_buffer);
   if (rc != CURLE_OK) {
-    return named(absl::InternalError(
-        absl::StrCat("setting up the request: ", curl_easy_strerror(rc))));
+    return named(
+        absl::InternalError(absl::StrCat("setting up the request: ", curl_easy_strerror(rc))));
   }
 
   rc = curl_easy_perform(easy.get());
@@ -315,8 +313,8 @@ absl::StatusOr<HttpResponse> CurlHttpClient::Do(const HttpRequest& request) {
   if (rc == CURLE_OK) Release(std::move(easy));  // A failed transfer's handle is dropped.
 
   if (transfer.body_too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-    return named(absl::ResourceExhaustedError(absl::StrCat(
-        "response body exceeds the limit of ", options_.max_response_bytes, " bytes")));
+    return named(absl::ResourceExhaustedError(absl::StrCat("response body exceeds the limit of ",
+                                                           options_.max_response_bytes, " bytes")));
   }
   if (rc != CURLE_OK) return named(TransferError(rc, error_buffer));
   transfer.response.status = static_cast<int>(status);

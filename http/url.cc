@@ -105,8 +105,7 @@ absl::StatusOr<Url> Url::Parse(absl::string_view text) {
   }
   // Any scheme, so that callers can say "not https" rather than curl's "unsupported scheme";
   // the path as written, so that strict callers see dot segments.
-  absl::StatusOr<CurlUrl> handle =
-      NewCurlUrl(text, CURLU_NON_SUPPORT_SCHEME | CURLU_PATH_AS_IS);
+  absl::StatusOr<CurlUrl> handle = NewCurlUrl(text, CURLU_NON_SUPPORT_SCHEME | CURLU_PATH_AS_IS);
   if (!handle.ok()) return handle.status();
   CURLU* curl_url = handle->get();
 

@@ -60,8 +60,7 @@ bool IsHostChar(char c) { return absl::ascii_isalnum(c) || c == '-' || c == '.';
 
 bool IsIpv6LiteralChar(char c) { return absl::ascii_isxdigit(c) || c == ':' || c == '.'; }
 
-constexpr absl::string_view kNoQueryFragmentOrPercent =
-    "(no query, fragment or percent-encoding)";
+constexpr absl::string_view kNoQueryFragmentOrPercent = "(no query, fragment or percent-encoding)";
 
 absl::StatusOr<http::Url> ParseAcmeUrl(absl::string_view text) {
   auto bad = [&](absl::string_view why) {

@@ -67,9 +67,8 @@ TEST(UrlTest, EverySpellingOfOneOriginGivesTheSameOrigin) {
                            "https://Ca.Test:443?x#y"}) {
     EXPECT_EQ(OriginOf(text), origin) << text;
   }
-  for (const char* text : {"http://ca.test/dir", "https://ca.test:8443/dir",
-                           "https://ca.test./dir", "https://sub.ca.test/dir",
-                           "https://xn--ca-test.example/dir"}) {
+  for (const char* text : {"http://ca.test/dir", "https://ca.test:8443/dir", "https://ca.test./dir",
+                           "https://sub.ca.test/dir", "https://xn--ca-test.example/dir"}) {
     EXPECT_NE(OriginOf(text), origin) << text;
   }
 }
@@ -82,8 +81,12 @@ TEST(UrlTest, KeepsATrailingDotAsAnotherHost) {
 
 TEST(UrlTest, LowerCasesAsciiButDoesNotConvertInternationalNames) {
   EXPECT_EQ(MustParse("https://CA.TEST/").host(), "ca.test");
-  const Url idn = MustParse("https://B\xc3\xbc" "cher.example/");
-  EXPECT_EQ(idn.host(), "b\xc3\xbc" "cher.example");
+  const Url idn = MustParse(
+      "https://B\xc3\xbc"
+      "cher.example/");
+  EXPECT_EQ(idn.host(),
+            "b\xc3\xbc"
+            "cher.example");
   EXPECT_NE(idn.Origin(), OriginOf("https://xn--bcher-kva.example/"));
 }
 
@@ -217,9 +220,9 @@ TEST(ResolveReferenceTest, ResolvesRelativeAndAbsoluteReferences) {
 TEST(ResolveReferenceTest, RefusesMalformedBasesAndReferences) {
   EXPECT_THAT(ResolveReference("/relative", "x"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot resolve \"x\"")));
-  EXPECT_THAT(ResolveReference("https://ca.test/", std::string("a\0b", 3)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("whitespace or control characters")));
+  EXPECT_THAT(
+      ResolveReference("https://ca.test/", std::string("a\0b", 3)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("whitespace or control characters")));
   EXPECT_THAT(ResolveReference("https://ca.test/", "https://a@b@c/"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad host name")));
 }
