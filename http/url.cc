@@ -9,8 +9,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace acme_signer::http {
 namespace {
@@ -93,6 +95,39 @@ absl::StatusOr<CurlUrl> NewCurlUrl(absl::string_view text, unsigned int flags) {
   return handle;
 }
 
+// The authority of a URL curl has accepted, split as written.
+struct WrittenAuthority {
+  std::optional<std::string> userinfo;
+  std::string host;
+  std::optional<std::string> port;
+};
+
+// `rest` is what follows "scheme://". curl ends the authority at the first of "/?#" too, and
+// has checked that an IPv6 literal is terminated and that at most one '@' is there.
+absl::StatusOr<WrittenAuthority> SplitAuthority(absl::string_view rest) {
+  absl::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  WrittenAuthority out;
+  if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
+    out.userinfo = std::string(authority.substr(0, at));
+    authority.remove_prefix(at + 1);
+  }
+  size_t host_end = authority.find(':');
+  if (!authority.empty() && authority.front() == '[') {
+    host_end = authority.find(']');
+    if (host_end == absl::string_view::npos) {
+      return absl::InvalidArgumentError(Reason(CURLUE_BAD_IPV6));
+    }
+    ++host_end;
+  }
+  out.host = std::string(authority.substr(0, host_end));
+  if (host_end < authority.size()) {
+    if (authority[host_end] != ':')
+      return absl::InvalidArgumentError(Reason(CURLUE_BAD_PORT_NUMBER));
+    out.port = std::string(authority.substr(host_end + 1));
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<Url> Url::Parse(absl::string_view text) {
@@ -112,51 +147,30 @@ absl::StatusOr<Url> Url::Parse(absl::string_view text) {
   Url url;
   url.scheme_ = absl::AsciiStrToLower(text.substr(0, scheme_end));
 
-  // The authority as written: curl ends it at the first of "/?#" too. curl reads
-  // "https:///x" as host "x"; we refuse that spelling.
-  absl::string_view authority = text.substr(scheme_end + 3);
-  authority = authority.substr(0, authority.find_first_of("/?#"));
-  if (authority.empty() && url.scheme_ != "file") {
+  // curl reads "https:///x" as host "x"; we refuse that spelling.
+  ASSIGN_OR_RETURN(const WrittenAuthority written, SplitAuthority(text.substr(scheme_end + 3)));
+  if (written.host.empty() && url.scheme_ != "file") {
     return absl::InvalidArgumentError(Reason(CURLUE_NO_HOST));
   }
-  if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
-    url.userinfo_ = std::string(authority.substr(0, at));
-    authority.remove_prefix(at + 1);
-  }
-  size_t host_end = authority.find(':');
-  if (!authority.empty() && authority.front() == '[') {
-    host_end = authority.find(']');  // curl has checked the literal is terminated.
-    if (host_end != absl::string_view::npos) ++host_end;
-  }
-  url.host_as_written_ = std::string(authority.substr(0, host_end));
-  if (host_end < authority.size() && authority[host_end] == ':') {
-    url.port_as_written_ = std::string(authority.substr(host_end + 1));
-  }
+  url.userinfo_ = written.userinfo;
+  url.host_as_written_ = written.host;
+  url.port_as_written_ = written.port;
 
-  absl::StatusOr<std::optional<std::string>> host = GetPart(curl_url, CURLUPART_HOST);
-  if (!host.ok()) return host.status();
-  url.host_ = absl::AsciiStrToLower(host->value_or(""));
-  absl::StatusOr<std::optional<std::string>> zone = GetPart(curl_url, CURLUPART_ZONEID);
-  if (!zone.ok()) return zone.status();
-  if (zone->has_value() && !url.host_.empty() && url.host_.back() == ']') {
-    url.host_.insert(url.host_.size() - 1, absl::StrCat("%25", **zone));
+  ASSIGN_OR_RETURN(const std::optional<std::string> host, GetPart(curl_url, CURLUPART_HOST));
+  url.host_ = absl::AsciiStrToLower(host.value_or(""));
+  ASSIGN_OR_RETURN(const std::optional<std::string> zone, GetPart(curl_url, CURLUPART_ZONEID));
+  if (zone.has_value() && absl::EndsWith(url.host_, "]")) {
+    url.host_.insert(url.host_.size() - 1, absl::StrCat("%25", *zone));
   }
-
-  absl::StatusOr<std::optional<std::string>> port =
-      GetPart(curl_url, CURLUPART_PORT, CURLU_DEFAULT_PORT);
-  if (!port.ok()) return port.status();
-  if (port->has_value() && !absl::SimpleAtoi(**port, &url.port_)) {
+  ASSIGN_OR_RETURN(const std::optional<std::string> port,
+                   GetPart(curl_url, CURLUPART_PORT, CURLU_DEFAULT_PORT));
+  if (port.has_value() && !absl::SimpleAtoi(*port, &url.port_)) {
     return absl::InvalidArgumentError(Reason(CURLUE_BAD_PORT_NUMBER));
   }
-
-  absl::StatusOr<std::optional<std::string>> path = GetPart(curl_url, CURLUPART_PATH);
-  if (!path.ok()) return path.status();
-  url.path_ = path->value_or("/");
+  ASSIGN_OR_RETURN(const std::optional<std::string> path, GetPart(curl_url, CURLUPART_PATH));
+  url.path_ = path.value_or("");
   if (url.path_.empty()) url.path_ = "/";
-
-  absl::StatusOr<std::optional<std::string>> query = GetPart(curl_url, CURLUPART_QUERY);
-  if (!query.ok()) return query.status();
-  url.query_ = *std::move(query);
+  ASSIGN_OR_RETURN(url.query_, GetPart(curl_url, CURLUPART_QUERY));
   url.has_fragment_ = text.find('#') != absl::string_view::npos;
   return url;
 }
