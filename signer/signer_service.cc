@@ -318,7 +318,7 @@ grpc::Status SignerService::FinalizeOrder(Context* context,
   call.record().request.identifiers = order->identifiers;
   absl::StatusOr<CsrSummary> csr =
       CheckCsr(request->csr_der(), identifiers, call.policy(),
-               deps_.acme->account_key().PublicKeyDer());
+               deps_.acme->account().PublicKeyDer());
   if (!csr.ok()) return ToGrpcStatus(call.Deny(csr.status()));
   call.record().request.csr_sha256 = csr->csr_sha256_hex;
   // Issuance happens at the CA as soon as it accepts the CSR: the decision must be durable
