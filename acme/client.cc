@@ -237,6 +237,27 @@ AcmeClient::Signed AcmeClient::AccountKid() const {
   return Signed{account_, nullptr};
 }
 
+absl::StatusOr<std::string> AcmeClient::SignedBody(absl::string_view url,
+                                                   absl::string_view payload, Signed how,
+                                                   absl::string_view kid, std::string nonce,
+                                                   absl::string_view context) {
+  if (how.account == nullptr) return SignJws(*how.jwk_key, url, std::move(nonce), kid, payload);
+  absl::StatusOr<std::string> jws =
+      how.account->SignKid(KidJwsRequest{url, kid, nonce, payload, how.order_url_hint});
+  absl::Status usable = jws.ok() ? CheckKidJws(*jws, url, nonce, kid, payload) : jws.status();
+  if (usable.ok()) return jws;
+  // The nonce never reached the CA: it is still good for the next request.
+  nonces_.Put(std::move(nonce));
+  if (jws.ok()) return absl::InternalError(absl::StrCat(context, ": ", usable.message()));
+  // Keep the signer's payloads: they say where a refusal came from (the agent maps
+  // acme-signer's refusal to its own exit code).
+  absl::Status refused(usable.code(), absl::StrCat(context, ": ", usable.message()));
+  usable.ForEachPayload([&refused](absl::string_view type, const absl::Cord& value) {
+    refused.SetPayload(type, value);
+  });
+  return refused;
+}
+
 absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
                                                     absl::string_view payload, Signed how,
                                                     absl::string_view context,
@@ -255,27 +276,7 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
   int unavailable_retries = 0;
   while (true) {
     ASSIGN_OR_RETURN(std::string nonce, TakeNonce());
-    std::string body;
-    if (how.account != nullptr) {
-      absl::StatusOr<std::string> jws =
-          how.account->SignKid(KidJwsRequest{url, kid, nonce, payload, how.order_url_hint});
-      absl::Status usable = jws.ok() ? CheckKidJws(*jws, url, nonce, kid, payload) : jws.status();
-      if (!usable.ok()) {
-        // The nonce never reached the CA: it is still good for the next request.
-        nonces_.Put(nonce);
-        if (jws.ok()) return absl::InternalError(absl::StrCat(context, ": ", usable.message()));
-        // Keep the signer's payloads: they say where a refusal came from (the agent maps
-        // acme-signer's refusal to its own exit code).
-        absl::Status refused(usable.code(), absl::StrCat(context, ": ", usable.message()));
-        usable.ForEachPayload([&refused](absl::string_view type, const absl::Cord& value) {
-          refused.SetPayload(type, value);
-        });
-        return refused;
-      }
-      body = *std::move(jws);
-    } else {
-      ASSIGN_OR_RETURN(body, SignJws(*how.jwk_key, url, std::move(nonce), kid, payload));
-    }
+    ASSIGN_OR_RETURN(std::string body, SignedBody(url, payload, how, kid, nonce, context));
     http::HttpRequest request;
     request.method = http::HttpMethod::kPost;
     request.url = std::string(url);

@@ -232,6 +232,11 @@ class AcmeClient {
   absl::StatusOr<http::HttpResponse> Fetch(const http::HttpRequest& request);
   // True (after waiting) when `response` is a 503 to retry; counts `*retries`.
   bool WaitToRetryUnavailable(const http::HttpResponse& response, int* retries) const;
+  // The JWS of one attempt: kid form through the account's KidSigner (checked: it must be
+  // the JWS asked for; on failure `nonce` goes back to the pool, unused), or jwk form.
+  absl::StatusOr<std::string> SignedBody(absl::string_view url, absl::string_view payload,
+                                         Signed how, absl::string_view kid, std::string nonce,
+                                         absl::string_view context);
   // Signs and POSTs `payload` ("" for POST-as-GET) to `url`, pooling the response's nonce and
   // retrying badNonce rejections. The response may be an error response.
   absl::StatusOr<http::HttpResponse> Post(absl::string_view url, absl::string_view payload,
