@@ -1,6 +1,8 @@
 // Relay mode: the order flow (agent/order_flow.h) over acme-signer's order RPCs. The signer
 // talks to the CA (and computes the key authorizations with its account key); this host
 // solves the challenges and makes the CSR.
+//
+// Thread-safety: one backend, one call, one order, from the calling thread.
 #ifndef ACME_SIGNER_AGENT_RELAY_ISSUER_H_
 #define ACME_SIGNER_AGENT_RELAY_ISSUER_H_
 
