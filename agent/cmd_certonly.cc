@@ -5,9 +5,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "acme/dns_names.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
-#include "agent/dns_names.h"
 #include "agent/hooks.h"
 #include "agent/lineage.h"
 #include "agent/obtain.h"
@@ -41,7 +41,7 @@ absl::StatusOr<RenewalConfig> ConfigFromFlags(const ArgParser& parser, const Age
   RenewalConfig config;
   for (const std::string& value : parser.GetAll("domain")) {
     for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
-      ASSIGN_OR_RETURN(std::string name, NormalizeDnsName(absl::StripAsciiWhitespace(part)));
+      ASSIGN_OR_RETURN(std::string name, acme::NormalizeDnsName(absl::StripAsciiWhitespace(part)));
       if (std::find(config.domains.begin(), config.domains.end(), name) == config.domains.end()) {
         config.domains.push_back(name);
       }
