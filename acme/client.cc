@@ -16,6 +16,7 @@
 #include "acme/problem.h"
 #include "common/status_macros.h"
 #include "http/headers.h"
+#include "http/url.h"
 
 namespace acme_signer::acme {
 namespace {
@@ -53,18 +54,18 @@ absl::Status CheckContentType(const http::HttpResponse& response, absl::string_v
   return absl::OkStatus();
 }
 
-// The remote signer's JWS must be the one asked for: the protected header names `url`,
-// `nonce` and the account, and the payload is `payload`. A mismatch is a signer bug (or a
-// version skew); posting it would only earn a confusing CA error.
-absl::Status CheckRemoteJws(absl::string_view jws, absl::string_view url, absl::string_view nonce,
-                            absl::string_view kid, absl::string_view payload) {
-  constexpr absl::string_view kWhat = "the JWS from the remote signer";
+// A KidSigner's JWS must be the one asked for: the protected header names `url`, `nonce` and
+// the account, and the payload is `payload`. A mismatch is a signer bug (or, for acme-signer's
+// SignJws, a version skew); posting it would only earn a confusing CA error.
+absl::Status CheckKidJws(absl::string_view jws, absl::string_view url, absl::string_view nonce,
+                         absl::string_view kid, absl::string_view payload) {
+  constexpr absl::string_view kWhat = "the JWS from the account's signer";
   ASSIGN_OR_RETURN(Json parsed, internal::ParseJsonObject(jws, kWhat));
   ASSIGN_OR_RETURN(std::string protected_b64, internal::RequiredString(parsed, "protected", kWhat));
   ASSIGN_OR_RETURN(std::string payload_b64, internal::RequiredString(parsed, "payload", kWhat));
   RETURN_IF_ERROR(internal::RequiredString(parsed, "signature", kWhat).status());
   ASSIGN_OR_RETURN(std::string header_json,
-                   DecodeBase64Url(protected_b64, "the remote JWS's protected header"));
+                   DecodeBase64Url(protected_b64, "its protected header"));
   ASSIGN_OR_RETURN(Json header, internal::ParseJsonObject(header_json, "its protected header"));
   const std::pair<absl::string_view, absl::string_view> expectations[] = {
       {"url", url}, {"nonce", nonce}, {"kid", kid}};
@@ -89,9 +90,7 @@ std::string RfcTime(absl::Time time) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AcmeClient>> AcmeClient::Create(http::HttpClient& http,
-                                                               const hsm::JwsSigner& account_key,
-                                                               AcmeClientOptions options) {
+absl::Status AcmeClient::CheckOptions(AcmeClientOptions& options) {
   RETURN_IF_ERROR(internal::CheckHttpsUrl(options.directory_url, "ACME directory URL"));
   if (!options.account_url.empty()) {
     RETURN_IF_ERROR(internal::CheckHttpsUrl(options.account_url, "ACME account URL"));
@@ -104,16 +103,35 @@ absl::StatusOr<std::unique_ptr<AcmeClient>> AcmeClient::Create(http::HttpClient&
   }
   if (!options.now) options.now = [] { return absl::Now(); };
   if (!options.sleep) options.sleep = [](absl::Duration d) { absl::SleepFor(d); };
-  return std::unique_ptr<AcmeClient>(new AcmeClient(http, account_key, std::move(options)));
+  return absl::OkStatus();
 }
 
-AcmeClient::AcmeClient(http::HttpClient& http, const hsm::JwsSigner& account_key,
-                       AcmeClientOptions options)
+absl::StatusOr<std::unique_ptr<AcmeClient>> AcmeClient::Create(http::HttpClient& http,
+                                                               const hsm::JwsSigner& account_key,
+                                                               AcmeClientOptions options) {
+  RETURN_IF_ERROR(CheckOptions(options));
+  auto local = std::make_unique<LocalKidSigner>(account_key);
+  const KidSigner& account = *local;
+  return std::unique_ptr<AcmeClient>(
+      new AcmeClient(http, account, std::move(local), std::move(options)));
+}
+
+absl::StatusOr<std::unique_ptr<AcmeClient>> AcmeClient::Create(http::HttpClient& http,
+                                                               const KidSigner& account,
+                                                               AcmeClientOptions options) {
+  RETURN_IF_ERROR(CheckOptions(options));
+  return std::unique_ptr<AcmeClient>(new AcmeClient(http, account, nullptr, std::move(options)));
+}
+
+AcmeClient::AcmeClient(http::HttpClient& http, const KidSigner& account,
+                       std::unique_ptr<LocalKidSigner> local, AcmeClientOptions options)
     : http_(http),
       options_(std::move(options)),
       nonces_(options_.nonce_pool_capacity),
-      account_key_(&account_key),
-      account_url_(options_.account_url) {}
+      account_(&account),
+      account_url_(options_.account_url) {
+  if (local != nullptr) local_signers_.push_back(std::move(local));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Plumbing.
@@ -206,8 +224,9 @@ absl::StatusOr<std::string> AcmeClient::TakeNonce() {
   return nonce;
 }
 
-absl::Status AcmeClient::RequireLocalAccountKey(absl::string_view context) const {
-  if (!options_.remote_kid_jws) return absl::OkStatus();
+absl::StatusOr<const hsm::JwsSigner*> AcmeClient::RequireLocalAccountKey(
+    absl::string_view context) const {
+  if (const hsm::JwsSigner* key = local_account_key(); key != nullptr) return key;
   return absl::FailedPreconditionError(absl::StrCat(
       context,
       ": not available in direct mode (the account key is in acme-signer, which signs only "
@@ -216,7 +235,28 @@ absl::Status AcmeClient::RequireLocalAccountKey(absl::string_view context) const
 
 AcmeClient::Signed AcmeClient::AccountKid() const {
   absl::MutexLock lock(&mu_);
-  return Signed{account_key_, KeyForm::kKid};
+  return Signed{account_, nullptr};
+}
+
+absl::StatusOr<std::string> AcmeClient::SignedBody(absl::string_view url,
+                                                   absl::string_view payload, Signed how,
+                                                   absl::string_view kid, std::string nonce,
+                                                   absl::string_view context) {
+  if (how.account == nullptr) return SignJws(*how.jwk_key, url, std::move(nonce), kid, payload);
+  absl::StatusOr<std::string> jws =
+      how.account->SignKid(KidJwsRequest{url, kid, nonce, payload, how.order_url_hint});
+  absl::Status usable = jws.ok() ? CheckKidJws(*jws, url, nonce, kid, payload) : jws.status();
+  if (usable.ok()) return jws;
+  // The nonce never reached the CA: it is still good for the next request.
+  nonces_.Put(std::move(nonce));
+  if (jws.ok()) return absl::InternalError(absl::StrCat(context, ": ", usable.message()));
+  // Keep the signer's payloads: they say where a refusal came from (the agent maps
+  // acme-signer's refusal to its own exit code).
+  absl::Status refused(usable.code(), absl::StrCat(context, ": ", usable.message()));
+  usable.ForEachPayload([&refused](absl::string_view type, const absl::Cord& value) {
+    refused.SetPayload(type, value);
+  });
+  return refused;
 }
 
 absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
@@ -224,7 +264,7 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
                                                     absl::string_view context,
                                                     absl::string_view accept) {
   std::string kid;
-  if (how.form == KeyForm::kKid) {
+  if (how.account != nullptr) {
     kid = account_url();
     if (kid.empty()) {
       return absl::FailedPreconditionError(
@@ -233,33 +273,11 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
                        "init`) or configure its URL"));
     }
   }
-  const bool remote = how.form == KeyForm::kKid && options_.remote_kid_jws;
   int bad_nonce_retries = 0;
   int unavailable_retries = 0;
   while (true) {
     ASSIGN_OR_RETURN(std::string nonce, TakeNonce());
-    std::string body;
-    if (remote) {
-      absl::StatusOr<std::string> jws =
-          options_.remote_kid_jws(url, payload, nonce, how.order_url_hint);
-      absl::Status usable =
-          jws.ok() ? CheckRemoteJws(*jws, url, nonce, kid, payload) : jws.status();
-      if (!usable.ok()) {
-        // The nonce never reached the CA: it is still good for the next request.
-        nonces_.Put(nonce);
-        if (jws.ok()) return absl::InternalError(absl::StrCat(context, ": ", usable.message()));
-        // Keep the hook's payloads: they say where the refusal came from (the agent maps a
-        // signer's refusal to its own exit code).
-        absl::Status refused(usable.code(), absl::StrCat(context, ": ", usable.message()));
-        usable.ForEachPayload([&refused](absl::string_view type, const absl::Cord& value) {
-          refused.SetPayload(type, value);
-        });
-        return refused;
-      }
-      body = *std::move(jws);
-    } else {
-      ASSIGN_OR_RETURN(body, SignJws(*how.key, url, std::move(nonce), kid, payload));
-    }
+    ASSIGN_OR_RETURN(std::string body, SignedBody(url, payload, how, kid, nonce, context));
     http::HttpRequest request;
     request.method = http::HttpMethod::kPost;
     request.url = std::string(url);
@@ -332,16 +350,13 @@ absl::StatusOr<http::HttpResponse> AcmeClient::PostAsGetKid(absl::string_view ur
 
 absl::Status AcmeClient::CheckSameOrigin(absl::string_view url, absl::string_view what) {
   RETURN_IF_ERROR(internal::CheckHttpsUrl(url, what));
-  auto directory_origin = http::Origin(options_.directory_url);
-  auto url_origin = http::Origin(url);
-  if (!url_origin.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is not a valid URL: ", url_origin.status().message()));
-  }
-  if (!directory_origin.ok() || *directory_origin != *url_origin) {
+  // Both parse: CheckHttpsUrl just accepted `url`, Create() the directory URL.
+  absl::StatusOr<http::Url> directory = http::Url::Parse(options_.directory_url);
+  absl::StatusOr<http::Url> target = http::Url::Parse(url);
+  if (!directory.ok() || !target.ok() || directory->Origin() != target->Origin()) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " \"", SanitizeForMessage(url, 200), "\" is not on the directory's origin ",
-        directory_origin.ok() ? *directory_origin : std::string("(unparsable)")));
+        directory.ok() ? directory->Origin() : std::string("(unparsable)")));
   }
   return absl::OkStatus();
 }
@@ -354,23 +369,27 @@ std::string AcmeClient::account_url() const {
   return account_url_;
 }
 
-const hsm::JwsSigner& AcmeClient::account_key() const {
+const KidSigner& AcmeClient::account() const {
   absl::MutexLock lock(&mu_);
-  return *account_key_;
+  return *account_;
+}
+
+const hsm::JwsSigner* AcmeClient::local_account_key() const {
+  absl::MutexLock lock(&mu_);
+  if (local_signers_.empty()) return nullptr;
+  return &local_signers_.back()->key();
 }
 
 absl::StatusOr<std::string> AcmeClient::AccountThumbprint() const {
-  return JwkThumbprint(account_key().PublicJwk());
+  return JwkThumbprint(account().PublicJwk());
 }
 
 absl::StatusOr<Account> AcmeClient::NewAccount(const std::string& payload,
                                                absl::string_view context) {
-  RETURN_IF_ERROR(RequireLocalAccountKey(context));
+  ASSIGN_OR_RETURN(const hsm::JwsSigner* key, RequireLocalAccountKey(context));
   ASSIGN_OR_RETURN(Directory directory, GetDirectory());
-  const hsm::JwsSigner& key = account_key();
-  ASSIGN_OR_RETURN(
-      http::HttpResponse response,
-      PostExpecting(directory.new_account, payload, Signed{&key, KeyForm::kJwk}, context));
+  ASSIGN_OR_RETURN(http::HttpResponse response,
+                   PostExpecting(directory.new_account, payload, Signed{nullptr, key}, context));
   const std::string location = response.Header("location");
   if (location.empty()) {
     return Unusable(context, "the CA's response has no Location header (the account URL)");
@@ -413,7 +432,7 @@ absl::StatusOr<Account> AcmeClient::CreateAccount(const NewAccountOptions& optio
         "External Account Binding needs both the key id (--eab-kid) and the HMAC key");
   }
   // Before the EAB MAC is computed: it would be wasted.
-  RETURN_IF_ERROR(RequireLocalAccountKey(context));
+  ASSIGN_OR_RETURN(const hsm::JwsSigner* key, RequireLocalAccountKey(context));
   ASSIGN_OR_RETURN(Directory directory, GetDirectory());
   if (directory.meta.external_account_required && options.eab_mac == nullptr) {
     return absl::FailedPreconditionError(
@@ -427,7 +446,7 @@ absl::StatusOr<Account> AcmeClient::CreateAccount(const NewAccountOptions& optio
   if (options.eab_mac != nullptr) {
     ASSIGN_OR_RETURN(payload["externalAccountBinding"],
                      BuildExternalAccountBinding(*options.eab_mac, options.eab_kid,
-                                                 directory.new_account, account_key().PublicJwk()));
+                                                 directory.new_account, key->PublicJwk()));
   }
   return NewAccount(payload.dump(), context);
 }
@@ -440,7 +459,7 @@ absl::StatusOr<Account> AcmeClient::RegisterAccount(const NewAccountOptions& opt
 
 absl::Status AcmeClient::ChangeAccountKey(const hsm::JwsSigner& new_key) {
   constexpr absl::string_view kContext = "changing the ACME account key";
-  RETURN_IF_ERROR(RequireLocalAccountKey(kContext));
+  ASSIGN_OR_RETURN(const hsm::JwsSigner* old_key, RequireLocalAccountKey(kContext));
   ASSIGN_OR_RETURN(Directory directory, GetDirectory());
   if (directory.key_change.empty()) {
     return absl::FailedPreconditionError(
@@ -451,20 +470,18 @@ absl::Status AcmeClient::ChangeAccountKey(const hsm::JwsSigner& new_key) {
     return absl::FailedPreconditionError(
         absl::StrCat(kContext, ": no ACME account URL is known; register the account first"));
   }
-  const hsm::JwsSigner& old_key = account_key();
   // §7.3.5: the inner JWS is signed by the new key (jwk, no nonce) and names the account and
   // the old key; the outer one is an ordinary kid request signed by the old key.
   Json inner_payload = Json::object();
   inner_payload["account"] = kid;
   ASSIGN_OR_RETURN(inner_payload["oldKey"],
-                   internal::ParseJsonObject(old_key.PublicJwk(), "current account JWK"));
+                   internal::ParseJsonObject(old_key->PublicJwk(), "current account JWK"));
   ASSIGN_OR_RETURN(std::string inner,
                    SignJws(new_key, directory.key_change, std::nullopt, "", inner_payload.dump()));
-  RETURN_IF_ERROR(
-      PostExpecting(directory.key_change, inner, Signed{&old_key, KeyForm::kKid}, kContext)
-          .status());
+  RETURN_IF_ERROR(PostExpecting(directory.key_change, inner, AccountKid(), kContext).status());
   absl::MutexLock lock(&mu_);
-  account_key_ = &new_key;
+  local_signers_.push_back(std::make_unique<LocalKidSigner>(new_key));
+  account_ = local_signers_.back().get();
   return absl::OkStatus();
 }
 
@@ -629,7 +646,7 @@ absl::Status AcmeClient::Revoke(absl::string_view certificate_der, RevocationRea
 absl::Status AcmeClient::RevokeWithCertificateKey(absl::string_view certificate_der,
                                                   RevocationReason reason,
                                                   const hsm::JwsSigner& certificate_key) {
-  return Revocation(certificate_der, reason, Signed{&certificate_key, KeyForm::kJwk});
+  return Revocation(certificate_der, reason, Signed{nullptr, &certificate_key});
 }
 
 absl::StatusOr<RenewalInfo> AcmeClient::GetRenewalInfo(absl::string_view certificate_der) {

@@ -1,5 +1,7 @@
 // AcmeClient: one ACME account at one CA (RFC 8555), speaking through an http::HttpClient and
-// signing with an hsm::JwsSigner whose private key never leaves the HSM.
+// signing kid-form requests through a KidSigner strategy (acme/kid_signer.h): the account key
+// on this host (an hsm::JwsSigner, whose private key never leaves the HSM), or acme-signer's
+// SignJws RPC (the agent's direct mode).
 //
 // Two layers:
 //  - Single steps (CreateOrder, GetOrder, GetAuthorization, AnswerChallenge, FinalizeOrder,
@@ -9,7 +11,7 @@
 //    object and the CA's Retry-After hint, and never sleeps otherwise. The signer service
 //    relays these; it must not park a thread waiting on the CA beyond the short, bounded wait
 //    (max_retry_after_wait) a CA asks for when it is briefly unavailable.
-//  - The polling flow in acme/issuance.h, built on the single steps.
+//  - The polling order flow is the agent's (agent/order_flow.h), built on the single steps.
 //
 // Trust in the server: nothing it sends is trusted. 3xx responses are never followed; the
 // Location of a new account or order must have the directory's origin; every URL the client
@@ -24,20 +26,19 @@
 //    not parse says "malformed response from the CA"; an error status says when the CA asked
 //    to retry). The CA is unusable for this request; retrying is safe but may not help.
 //  - Transport failures from HttpClient::Do, prefixed with what was being done.
-//  - Signer failures (hsm::JwsSigner::Sign, or AcmeClientOptions::remote_kid_jws) with their
-//    code, prefixed with what was being done.
+//  - Signer failures (hsm::JwsSigner::Sign, KidSigner::SignKid) with their code and payloads,
+//    prefixed with what was being done; Internal when a KidSigner's JWS is not the one asked
+//    for (another url, nonce, kid or payload).
 //  - FailedPrecondition for calls needing an account URL before one is known, and for
 //    features the directory does not advertise (keyChange, revokeCert, renewalInfo).
 //
-// Direct mode (AcmeClientOptions::remote_kid_jws set): the account's private key is elsewhere
-// (in acme-signer's HSM) and every kid-form JWS comes from the hook; the account key passed
-// to Create only supplies the public half (thumbprint). Requests that need the account key
-// in jwk form (newAccount, keyChange) fail with FailedPrecondition.
+// A client created with a KidSigner only (direct mode: the account's private key is in
+// acme-signer's HSM) signs nothing else: requests that need the account key in jwk form
+// (newAccount, keyChange) fail with FailedPrecondition.
 //
 // Thread-safety: thread-safe. The directory is fetched once and cached; nonces are pooled
-// across threads. The HttpClient, JwsSigner(s) and MacSigner must outlive the client; the
-// remote_kid_jws hook is called from the thread making the request and must be thread-safe
-// when the client is used from several threads.
+// across threads. The HttpClient, JwsSigner(s), KidSigner and MacSigner must outlive the
+// client.
 #ifndef ACME_SIGNER_ACME_CLIENT_H_
 #define ACME_SIGNER_ACME_CLIENT_H_
 
@@ -58,6 +59,7 @@
 #include "acme/ari.h"
 #include "acme/certificate_chain.h"
 #include "acme/identifier.h"
+#include "acme/kid_signer.h"
 #include "acme/nonce_pool.h"
 #include "acme/resources.h"
 #include "acme/revocation_reason.h"
@@ -66,15 +68,6 @@
 #include "http/http_client.h"
 
 namespace acme_signer::acme {
-
-// Produces a flattened JWS (RFC 7515 §7.2.2, JSON text) of `payload` ("" for POST-as-GET)
-// for `url`, signed by the account in kid form with `nonce` in the protected header.
-// `order_url_hint` is the order URL for a finalize request (the remote signer checks the CSR
-// against that order), empty otherwise. Errors are returned to the caller of the client
-// method with their code (a PermissionDenied from the signer's policy stays PermissionDenied).
-using RemoteKidJws = std::function<absl::StatusOr<std::string>(
-    absl::string_view url, absl::string_view payload, absl::string_view nonce,
-    absl::string_view order_url_hint)>;
 
 struct AcmeClientOptions {
   // The CA's directory URL (https).
@@ -101,10 +94,6 @@ struct AcmeClientOptions {
   size_t max_alternate_chains = 4;
   // Clock for Retry-After dates; tests inject one.
   std::function<absl::Time()> now = [] { return absl::Now(); };
-  // Direct mode: when set, every kid-form request (newOrder, POST-as-GET, challenge,
-  // finalize, revokeCert) is signed by this hook instead of the account key. Nonces stay
-  // with the client: each badNonce retry calls the hook again with the fresh nonce.
-  RemoteKidJws remote_kid_jws;
 };
 
 // A parsed resource plus the CA's Retry-After hint from the same response.
@@ -137,9 +126,17 @@ struct CertificateDownload {
 
 class AcmeClient {
  public:
-  // Checks the options (InvalidArgument: directory URL not https, retries < 0). No I/O.
+  // A client holding the account key (acme-signer): every request, account management
+  // included. Checks the options (InvalidArgument: directory URL not https, retries < 0).
+  // No I/O.
   static absl::StatusOr<std::unique_ptr<AcmeClient>> Create(http::HttpClient& http,
                                                             const hsm::JwsSigner& account_key,
+                                                            AcmeClientOptions options);
+  // A client whose account key is elsewhere (the agent's direct mode): kid-form requests
+  // only, each signed by `account`. Nonces stay with the client: each badNonce retry asks
+  // `account` again with the fresh nonce. Same checks as above.
+  static absl::StatusOr<std::unique_ptr<AcmeClient>> Create(http::HttpClient& http,
+                                                            const KidSigner& account,
                                                             AcmeClientOptions options);
   AcmeClient(const AcmeClient&) = delete;
   AcmeClient& operator=(const AcmeClient&) = delete;
@@ -159,12 +156,16 @@ class AcmeClient {
   std::string account_url() const ABSL_LOCKS_EXCLUDED(mu_);
   // base64url RFC 7638 thumbprint of the current account key (for key authorizations).
   absl::StatusOr<std::string> AccountThumbprint() const ABSL_LOCKS_EXCLUDED(mu_);
-  // The current account key (changes after ChangeAccountKey).
-  const hsm::JwsSigner& account_key() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The current account: its public key and kid-form signing (changes after
+  // ChangeAccountKey).
+  const KidSigner& account() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The current account key when it is on this host (clients made with a JwsSigner);
+  // nullptr for a client made with a KidSigner only.
+  const hsm::JwsSigner* local_account_key() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // newAccount with onlyReturnExisting (§7.3.1): the account for this key, remembering its
-  // URL. NotFound (accountDoesNotExist) when the CA has none. FailedPrecondition in direct
-  // mode (as for CreateAccount, RegisterAccount and ChangeAccountKey).
+  // URL. NotFound (accountDoesNotExist) when the CA has none. FailedPrecondition without a
+  // local account key (as for CreateAccount, RegisterAccount and ChangeAccountKey).
   absl::StatusOr<Account> FindAccount();
 
   // newAccount (§7.3) with contact, termsOfServiceAgreed and EAB (§7.3.4). FailedPrecondition
@@ -204,7 +205,7 @@ class AcmeClient {
   // Revocation (§7.6), signed by the account (kid).
   absl::Status Revoke(absl::string_view certificate_der, RevocationReason reason);
   // Revocation signed by the certificate's own key (jwk form), e.g. after key compromise.
-  // Signed locally with `certificate_key` also in direct mode.
+  // Signed here with `certificate_key`, whatever the account's KidSigner.
   absl::Status RevokeWithCertificateKey(absl::string_view certificate_der, RevocationReason reason,
                                         const hsm::JwsSigner& certificate_key);
 
@@ -213,13 +214,16 @@ class AcmeClient {
   absl::StatusOr<RenewalInfo> GetRenewalInfo(absl::string_view certificate_der);
 
  private:
-  AcmeClient(http::HttpClient& http, const hsm::JwsSigner& account_key, AcmeClientOptions options);
+  AcmeClient(http::HttpClient& http, const KidSigner& account,
+             std::unique_ptr<LocalKidSigner> local, AcmeClientOptions options);
+  // Checks `options` and fills in the defaults of empty hooks.
+  static absl::Status CheckOptions(AcmeClientOptions& options);
 
-  enum class KeyForm { kKid, kJwk };
+  // How one request is signed: by the account in kid form, or by `jwk_key` in jwk form.
   struct Signed {
-    const hsm::JwsSigner* key;
-    KeyForm form;
-    // Finalize only: the order URL, for remote_kid_jws.
+    const KidSigner* account = nullptr;
+    const hsm::JwsSigner* jwk_key = nullptr;
+    // Finalize only: the order URL (a remote KidSigner checks the CSR against it).
     absl::string_view order_url_hint = {};
   };
 
@@ -228,6 +232,11 @@ class AcmeClient {
   absl::StatusOr<http::HttpResponse> Fetch(const http::HttpRequest& request);
   // True (after waiting) when `response` is a 503 to retry; counts `*retries`.
   bool WaitToRetryUnavailable(const http::HttpResponse& response, int* retries) const;
+  // The JWS of one attempt: kid form through the account's KidSigner (checked: it must be
+  // the JWS asked for; on failure `nonce` goes back to the pool, unused), or jwk form.
+  absl::StatusOr<std::string> SignedBody(absl::string_view url, absl::string_view payload,
+                                         Signed how, absl::string_view kid, std::string nonce,
+                                         absl::string_view context);
   // Signs and POSTs `payload` ("" for POST-as-GET) to `url`, pooling the response's nonce and
   // retrying badNonce rejections. The response may be an error response.
   absl::StatusOr<http::HttpResponse> Post(absl::string_view url, absl::string_view payload,
@@ -250,14 +259,19 @@ class AcmeClient {
   void KeepNonce(const http::HttpResponse& response);
   std::optional<absl::Duration> RetryAfter(const http::HttpResponse& response) const;
   Signed AccountKid() const ABSL_LOCKS_EXCLUDED(mu_);
-  // FailedPrecondition in direct mode: `context` needs the account's private key here.
-  absl::Status RequireLocalAccountKey(absl::string_view context) const;
+  // The local account key; FailedPrecondition without one: `context` needs it here.
+  absl::StatusOr<const hsm::JwsSigner*> RequireLocalAccountKey(absl::string_view context) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   http::HttpClient& http_;
   const AcmeClientOptions options_;
   NoncePool nonces_;
   mutable absl::Mutex mu_;
-  const hsm::JwsSigner* account_key_ ABSL_GUARDED_BY(mu_);
+  // The current account. With a local key it is the last of local_signers_, which keeps
+  // every key this client has signed with alive (a request in flight on another thread may
+  // still use the key from before a ChangeAccountKey).
+  const KidSigner* account_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<LocalKidSigner>> local_signers_ ABSL_GUARDED_BY(mu_);
   std::string account_url_ ABSL_GUARDED_BY(mu_);
   std::optional<Directory> directory_ ABSL_GUARDED_BY(mu_);
 };

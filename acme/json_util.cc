@@ -1,9 +1,8 @@
 #include "acme/json_util.h"
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "http/url.h"
 
 namespace acme_signer::acme::internal {
 namespace {
@@ -66,24 +65,11 @@ absl::StatusOr<std::optional<std::string>> OptionalString(const Json& obj, absl:
 }
 
 absl::Status CheckHttpsUrl(absl::string_view url, absl::string_view what) {
-  constexpr absl::string_view kScheme = "https://";
-  if (!absl::StartsWithIgnoreCase(url, kScheme)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is not an https URL: \"", SanitizeForMessage(url, 200), "\""));
-  }
-  absl::string_view rest = url.substr(kScheme.size());
-  const size_t end = rest.find_first_of("/?#");
-  absl::string_view authority = rest.substr(0, end);
-  if (authority.empty() || authority.front() == ':' ||
-      authority.find('@') != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " has no usable host: \"", SanitizeForMessage(url, 200), "\""));
-  }
-  for (char c : url) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " contains whitespace or control characters"));
-    }
+  absl::StatusOr<http::Url> parsed = http::ParseHttpsUrl(url);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not an https URL: \"",
+                                                   SanitizeForMessage(url, 200), "\" (",
+                                                   parsed.status().message(), ")"));
   }
   return absl::OkStatus();
 }

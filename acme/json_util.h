@@ -43,7 +43,8 @@ absl::StatusOr<std::vector<std::string>> OptionalStringArray(const Json& obj,
 absl::StatusOr<bool> OptionalBool(const Json& obj, absl::string_view field, absl::string_view what,
                                   bool default_value);
 
-// OK when `url` is an absolute https URL with a non-empty host; InvalidArgument naming `what`.
+// OK when `url` is an absolute https URL with a host and no userinfo (http::ParseHttpsUrl);
+// InvalidArgument "<what> is not an https URL: "<url>" (<why>)".
 absl::Status CheckHttpsUrl(absl::string_view url, absl::string_view what);
 
 // Serialises server-supplied JSON without throwing (invalid UTF-8 is replaced).

@@ -2,7 +2,7 @@
 // certificate request; it may be asked for several names. Implementations:
 // standalone_solver.h (http-01 from a built-in server), webroot_solver.h (http-01 through an
 // existing web server's document root) and hook_solver.h (a command, e.g. for dns-01).
-// Not thread-safe: the issuance flow drives it from one thread.
+// Not thread-safe: the order flow (agent/order_flow.h) drives it from one thread.
 #ifndef ACME_SIGNER_AGENT_CHALLENGE_SOLVER_H_
 #define ACME_SIGNER_AGENT_CHALLENGE_SOLVER_H_
 

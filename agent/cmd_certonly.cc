@@ -5,14 +5,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "acme/dns_names.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
-#include "agent/dns_names.h"
 #include "agent/hooks.h"
 #include "agent/lineage.h"
 #include "agent/obtain.h"
 #include "agent/private_key.h"
 #include "agent/renewal_config.h"
+#include "agent/renewal_flags.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::agent {
@@ -37,58 +38,57 @@ absl::Status RefuseAccountFlags(const std::vector<std::string>& args) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<RenewalConfig> ConfigFromFlags(const ArgParser& parser, const AgentConfig& agent) {
-  RenewalConfig config;
+// The certonly command line: the names, the lineage, how to obtain (shared with renew), and
+// the options only a first request sets.
+ArgParser MakeParser() {
+  ArgParser parser(
+      "acme-agent certonly --domain NAME [--domain NAME ...] [--cert-name NAME] "
+      "(--standalone | --webroot --webroot-path DIR | --manual-auth-hook CMD) "
+      "[options]");
+  AddCommonOptions(parser);
+  parser.Repeated("domain", "NAME", "a name for the certificate (comma-separated allowed)", 'd')
+      .Repeated("domains", "NAMES", "same as --domain")
+      .Value("cert-name", "NAME", "lineage name (default: the first domain)");
+  AddRenewalParamOptions(parser);
+  parser.Bool("pfx", "also write live/NAME/cert.pfx (PKCS#12, e.g. for IIS)")
+      .Value("pfx-password-file", "FILE", "password for --pfx (default: none)")
+      .Bool("pfx-legacy", "3DES/SHA-1 PKCS#12 for old Windows (default AES-256/PBKDF2)")
+      .Bool("force-renewal", "obtain a new certificate even if the current one is not due")
+      .Bool("direct",
+            "talk to the CA from this host; the signer only signs each request "
+            "(kept for renewals; [direct] ca_bundle in agent.toml)");
+  return parser;
+}
+
+// --domain and --domains (comma-separated lists allowed), normalised, without repeats.
+absl::StatusOr<std::vector<std::string>> DomainsFromFlags(const ArgParser& parser) {
+  std::vector<std::string> domains;
   for (const std::string& value : parser.GetAll("domain")) {
     for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
-      ASSIGN_OR_RETURN(std::string name, NormalizeDnsName(absl::StripAsciiWhitespace(part)));
-      if (std::find(config.domains.begin(), config.domains.end(), name) == config.domains.end()) {
-        config.domains.push_back(name);
+      ASSIGN_OR_RETURN(std::string name, acme::NormalizeDnsName(absl::StripAsciiWhitespace(part)));
+      if (std::find(domains.begin(), domains.end(), name) == domains.end()) {
+        domains.push_back(name);
       }
     }
   }
-  if (config.domains.empty()) return absl::InvalidArgumentError("give at least one --domain");
+  if (domains.empty()) return absl::InvalidArgumentError("give at least one --domain");
+  return domains;
+}
 
-  const int methods = parser.Has("standalone") + parser.Has("webroot") + parser.Has("manual");
-  if (methods > 1) {
-    return absl::InvalidArgumentError("choose one of --standalone, --webroot, --manual");
-  }
+// The renewal parameters of a new request: agent.toml's [defaults], then the command line.
+absl::StatusOr<RenewalConfig> ConfigFromFlags(const ArgParser& parser, const AgentConfig& agent) {
+  RenewalConfig config;
+  ASSIGN_OR_RETURN(config.domains, DomainsFromFlags(parser));
   config.authenticator = agent.defaults.authenticator;
-  if (parser.Has("standalone")) config.authenticator = Authenticator::kStandalone;
-  if (parser.Has("webroot") || parser.Has("webroot-path")) {
-    config.authenticator = Authenticator::kWebroot;
-  }
-  if (parser.Has("manual") || parser.Has("manual-auth-hook")) {
-    config.authenticator = Authenticator::kManual;
-  }
-  config.webroot_path = parser.GetOr("webroot-path", agent.defaults.webroot_path);
+  config.webroot_path = agent.defaults.webroot_path;
   config.http01_port = agent.defaults.http01_port;
-  ASSIGN_OR_RETURN(auto port, parser.GetInt("http-01-port", 1, 65535));
-  if (port.has_value()) config.http01_port = static_cast<int>(*port);
-  config.http01_address = parser.GetOr("http-01-address", agent.defaults.http01_address);
-  config.manual_auth_hook = parser.GetOr("manual-auth-hook", "");
-  config.manual_cleanup_hook = parser.GetOr("manual-cleanup-hook", "");
-  std::string challenges = absl::AsciiStrToLower(parser.GetOr("preferred-challenges", "http-01"));
-  if (challenges == "http") challenges = "http-01";
-  if (challenges == "dns") challenges = "dns-01";
-  config.preferred_challenges = challenges;
-  if (config.authenticator != Authenticator::kManual && challenges != "http-01") {
-    return absl::InvalidArgumentError(
-        "--preferred-challenges dns needs --manual-auth-hook (a hook that sets the TXT record)");
-  }
-  config.pre_hook = parser.GetOr("pre-hook", agent.defaults.pre_hook);
-  config.post_hook = parser.GetOr("post-hook", agent.defaults.post_hook);
-  config.deploy_hook = parser.GetOr("deploy-hook", agent.defaults.deploy_hook);
-  config.preferred_chain = parser.GetOr("preferred-chain", "");
-
-  KeySpec key = agent.defaults.key;
-  std::string key_type = parser.GetOr("key-type", key.KeyTypeName());
-  std::string curve = parser.GetOr("elliptic-curve", key.elliptic_curve);
-  ASSIGN_OR_RETURN(auto rsa_size, parser.GetInt("rsa-key-size", 1024, 16384));
-  ASSIGN_OR_RETURN(config.key, ParseKeySpec(key_type, curve,
-                                            rsa_size.has_value() ? static_cast<int>(*rsa_size)
-                                                                 : key.rsa_key_size));
-  config.reuse_key = parser.Has("reuse-key");
+  config.http01_address = agent.defaults.http01_address;
+  config.pre_hook = agent.defaults.pre_hook;
+  config.post_hook = agent.defaults.post_hook;
+  config.deploy_hook = agent.defaults.deploy_hook;
+  config.key = agent.defaults.key;
+  ASSIGN_OR_RETURN(RenewalOverrides overrides, RenewalOverridesFromFlags(parser));
+  RETURN_IF_ERROR(ApplyRenewalOverrides(overrides, config));
   config.pfx = parser.Has("pfx");
   config.pfx_password_file = parser.GetOr("pfx-password-file", "");
   config.pfx_legacy = parser.Has("pfx-legacy");
@@ -100,6 +100,70 @@ absl::StatusOr<RenewalConfig> ConfigFromFlags(const ArgParser& parser, const Age
   return config;
 }
 
+// An existing lineage with the same names that is not due is kept, as certbot does: says so
+// and returns the exit code; nullopt when a certificate is to be obtained.
+std::optional<int> KeepCurrentIfNotDue(const CommandContext& context, const LineageStore& store,
+                                       const std::string& lineage, const RenewalConfig& config) {
+  absl::StatusOr<RenewalConfig> existing = store.ReadRenewalConfig(lineage);
+  absl::StatusOr<CertificateInfo> current = store.ReadCurrentCertificate(lineage);
+  if (!existing.ok() || !current.ok() || existing->domains != config.domains ||
+      absl::Now() >= current->not_after - (current->not_after - current->not_before) / 3) {
+    return std::nullopt;
+  }
+  context.Say(absl::StrCat("Certificate not yet due for renewal; no action taken (", lineage,
+                           " expires ",
+                           absl::FormatTime("%Y-%m-%d", current->not_after, absl::UTCTimeZone()),
+                           "; use --force-renewal to replace it now)"));
+  if (context.json) {
+    std::cout << nlohmann::json({{"ok", true}, {"lineage", lineage}, {"renewed", false}}).dump()
+              << std::endl;
+  }
+  return kExitOk;
+}
+
+// Runs the pre-hook, obtains, and runs the post-hook whatever happened (a warning if it fails).
+absl::StatusOr<ObtainResult> ObtainWithHooks(const CommandContext& context, SignerClient& signer,
+                                             const std::string& lineage,
+                                             const RenewalConfig& config) {
+  RETURN_IF_ERROR(RunPrePostHook(context, "pre-hook", config.pre_hook, PreHookEnv()));
+  absl::StatusOr<ObtainResult> result =
+      ObtainCertificate(context, signer, lineage, config, /*replaces=*/"");
+  absl::Status post =
+      RunPrePostHook(context, "post-hook", config.post_hook,
+                     PostHookEnv(result.ok() ? config.domains : std::vector<std::string>(),
+                                 result.ok() ? std::vector<std::string>() : config.domains));
+  if (!post.ok()) std::cerr << "acme-agent certonly: warning: " << post.message() << "\n";
+  return result;
+}
+
+// certbot's success message (or one JSON object with --json).
+void PrintObtained(const CommandContext& context, const LineagePaths& paths,
+                   const std::string& lineage, const RenewalConfig& config,
+                   const ObtainResult& result) {
+  if (context.json) {
+    std::cout << nlohmann::json({{"ok", true},
+                                 {"lineage", lineage},
+                                 {"renewed", true},
+                                 {"version", result.version},
+                                 {"serial", result.serial},
+                                 {"not_after", absl::FormatTime(absl::RFC3339_sec, result.not_after,
+                                                                absl::UTCTimeZone())},
+                                 {"domains", config.domains},
+                                 {"cert", paths.cert},
+                                 {"fullchain", paths.fullchain},
+                                 {"privkey", paths.privkey}})
+                     .dump()
+              << std::endl;
+  } else if (!context.quiet) {
+    std::cout << "Successfully received certificate.\n"
+              << "Certificate is saved at: " << paths.fullchain << "\n"
+              << "Key is saved at:         " << paths.privkey << "\n"
+              << "This certificate expires on "
+              << absl::FormatTime("%Y-%m-%d", result.not_after, absl::UTCTimeZone()) << ".\n";
+    if (config.pfx) std::cout << "PKCS#12 file:            " << paths.pfx << "\n";
+  }
+}
+
 }  // namespace
 
 int RunCertonly(const std::vector<std::string>& args) {
@@ -107,38 +171,7 @@ int RunCertonly(const std::vector<std::string>& args) {
     std::cerr << "acme-agent certonly: " << s.message() << "\n";
     return kExitUsage;
   }
-  ArgParser parser(
-      "acme-agent certonly --domain NAME [--domain NAME ...] [--cert-name NAME] "
-      "(--standalone | --webroot --webroot-path DIR | --manual-auth-hook CMD) "
-      "[options]");
-  AddCommonOptions(parser);
-  parser.Repeated("domain", "NAME", "a name for the certificate (comma-separated allowed)", 'd')
-      .Repeated("domains", "NAMES", "same as --domain")
-      .Value("cert-name", "NAME", "lineage name (default: the first domain)")
-      .Bool("standalone", "answer http-01 from a built-in server")
-      .Value("http-01-port", "PORT", "port for --standalone (default 80)")
-      .Value("http-01-address", "ADDR", "address for --standalone (default all)")
-      .Bool("webroot", "answer http-01 by writing into a web server's document root")
-      .Value("webroot-path", "DIR", "document root for --webroot", 'w')
-      .Bool("manual", "answer challenges with --manual-auth-hook")
-      .Value("manual-auth-hook", "CMD", "command that publishes a challenge (CERTBOT_* env)")
-      .Value("manual-cleanup-hook", "CMD", "command that removes it")
-      .Value("preferred-challenges", "TYPE", "http-01 (default) or dns-01, for manual hooks")
-      .Value("key-type", "TYPE", "ecdsa (default) or rsa")
-      .Value("elliptic-curve", "CURVE", "secp256r1 (default) or secp384r1")
-      .Value("rsa-key-size", "BITS", "2048 (default), 3072 or 4096")
-      .Bool("reuse-key", "keep the current private key on renewal")
-      .Value("deploy-hook", "CMD", "run after a new certificate is installed")
-      .Value("pre-hook", "CMD", "run before obtaining (e.g. stop a web server on port 80)")
-      .Value("post-hook", "CMD", "run after obtaining (e.g. start it again)")
-      .Bool("pfx", "also write live/NAME/cert.pfx (PKCS#12, e.g. for IIS)")
-      .Value("pfx-password-file", "FILE", "password for --pfx (default: none)")
-      .Bool("pfx-legacy", "3DES/SHA-1 PKCS#12 for old Windows (default AES-256/PBKDF2)")
-      .Value("preferred-chain", "ISSUER_CN", "prefer the chain whose top issuer has this CN")
-      .Bool("force-renewal", "obtain a new certificate even if the current one is not due")
-      .Bool("direct",
-            "talk to the CA from this host; the signer only signs each request "
-            "(kept for renewals; [direct] ca_bundle in agent.toml)");
+  ArgParser parser = MakeParser();
   std::vector<std::string> merged = args;
   for (std::string& arg : merged) {
     if (arg == "--domains") arg = "--domain";
@@ -170,64 +203,18 @@ int RunCertonly(const std::vector<std::string>& args) {
       FinishInterruptedInstall(*context, lineage, *config);
   if (!finished.ok()) return Fail(&*context, kCommand, finished.status());
 
-  // An existing lineage with the same names that is not due is kept, as certbot does.
   LineageStore store(context->config.config_dir);
   if (!parser.Has("force-renewal")) {
-    absl::StatusOr<RenewalConfig> existing = store.ReadRenewalConfig(lineage);
-    absl::StatusOr<CertificateInfo> current = store.ReadCurrentCertificate(lineage);
-    if (existing.ok() && current.ok() && existing->domains == config->domains &&
-        absl::Now() < current->not_after - (current->not_after - current->not_before) / 3) {
-      context->Say(absl::StrCat(
-          "Certificate not yet due for renewal; no action taken (", lineage, " expires ",
-          absl::FormatTime("%Y-%m-%d", current->not_after, absl::UTCTimeZone()),
-          "; use --force-renewal to replace it now)"));
-      if (context->json) {
-        std::cout << nlohmann::json({{"ok", true}, {"lineage", lineage}, {"renewed", false}}).dump()
-                  << std::endl;
-      }
-      return kExitOk;
+    if (std::optional<int> kept = KeepCurrentIfNotDue(*context, store, lineage, *config)) {
+      return *kept;
     }
   }
 
   absl::StatusOr<std::unique_ptr<SignerClient>> signer = ConnectToSigner(context->config);
   if (!signer.ok()) return Fail(&*context, kCommand, signer.status());
-  if (absl::Status s = RunPrePostHook(*context, "pre-hook", config->pre_hook, PreHookEnv());
-      !s.ok()) {
-    return Fail(&*context, kCommand, s);
-  }
-  absl::StatusOr<ObtainResult> result =
-      ObtainCertificate(*context, **signer, lineage, *config, /*replaces=*/"");
-  absl::Status post =
-      RunPrePostHook(*context, "post-hook", config->post_hook,
-                     PostHookEnv(result.ok() ? config->domains : std::vector<std::string>(),
-                                 result.ok() ? std::vector<std::string>() : config->domains));
-  if (!post.ok()) std::cerr << "acme-agent certonly: warning: " << post.message() << "\n";
+  absl::StatusOr<ObtainResult> result = ObtainWithHooks(*context, **signer, lineage, *config);
   if (!result.ok()) return Fail(&*context, kCommand, result.status());
-
-  LineagePaths paths = store.Paths(lineage);
-  if (context->json) {
-    std::cout << nlohmann::json(
-                     {{"ok", true},
-                      {"lineage", lineage},
-                      {"renewed", true},
-                      {"version", result->version},
-                      {"serial", result->serial},
-                      {"not_after",
-                       absl::FormatTime(absl::RFC3339_sec, result->not_after, absl::UTCTimeZone())},
-                      {"domains", config->domains},
-                      {"cert", paths.cert},
-                      {"fullchain", paths.fullchain},
-                      {"privkey", paths.privkey}})
-                     .dump()
-              << std::endl;
-  } else if (!context->quiet) {
-    std::cout << "Successfully received certificate.\n"
-              << "Certificate is saved at: " << paths.fullchain << "\n"
-              << "Key is saved at:         " << paths.privkey << "\n"
-              << "This certificate expires on "
-              << absl::FormatTime("%Y-%m-%d", result->not_after, absl::UTCTimeZone()) << ".\n";
-    if (config->pfx) std::cout << "PKCS#12 file:            " << paths.pfx << "\n";
-  }
+  PrintObtained(*context, store.Paths(lineage), lineage, *config, *result);
   return kExitOk;
 }
 

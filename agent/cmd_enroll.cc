@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "acme/dns_names.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/csr.h"
@@ -28,7 +28,6 @@ namespace {
 
 constexpr char kCommand[] = "enroll";
 constexpr char kSignerConfigHint[] = "/etc/acme-signer/signer.toml";
-constexpr size_t kMaxAgentName = 63;
 
 std::string DirName(const std::string& path) {
   size_t slash = path.find_last_of('/');
@@ -37,23 +36,14 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
-// The signer accepts agent names that are one DNS label (a-z, 0-9, '-'); checking here means
-// the operator's `acme-signer enroll-agent` does not fail on a name this command accepted.
+// The signer accepts agent names that are one DNS label (a-z, 0-9, '-'); checking with the same
+// rule (acme/dns_names.h) means the operator's `acme-signer enroll-agent` does not fail on a name
+// this command accepted.
 absl::Status ValidateAgentName(absl::string_view name) {
-  const auto invalid = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid --name \"", absl::CEscape(name), "\": ",
-                                                   why, " (the signer's rule for agent names)"));
-  };
-  if (name.empty()) return invalid("empty");
-  if (name.size() > kMaxAgentName) return invalid("longer than 63 characters");
-  for (char c : name) {
-    if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
-        !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '-') {
-      return invalid("only a-z, 0-9 and '-' are allowed");
-    }
-  }
-  if (name.front() == '-' || name.back() == '-') return invalid("must not start or end with '-'");
-  return absl::OkStatus();
+  absl::Status status = acme::ValidateSingleLabelName("--name", name);
+  if (status.ok()) return status;
+  return absl::InvalidArgumentError(
+      absl::StrCat(status.message(), " (the signer's rule for agent names)"));
 }
 
 // --name, else identity.name, else the first label of the host name (agent_config.h).

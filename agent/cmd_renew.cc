@@ -12,6 +12,7 @@
 #include "agent/commands.h"
 #include "agent/lineage.h"
 #include "agent/obtain.h"
+#include "agent/renewal_flags.h"
 #include "agent/renewal_schedule.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
@@ -41,149 +42,184 @@ absl::StatusOr<std::string> PemToDer(const std::string& pem) {
   return out;
 }
 
-// One renewal pass over the lineages (or just `only`).
-PassResult RenewPass(const CommandContext& context, const std::optional<std::string>& only,
-                     bool force) {
-  PassResult pass;
-  LineageStore store(context.config.config_dir);
-  absl::StatusOr<std::vector<LineageInfo>> lineages = store.List();
-  if (!lineages.ok()) {
-    pass.failed = 1;
-    pass.first_error = lineages.status();
-    return pass;
+// One renewal pass over the lineages (or just `only`): the state shared across lineages (the
+// signer connection, whether the pre-hook ran, the domains for the post-hook) and one method per
+// step of renewing one lineage.
+class RenewalPass {
+ public:
+  RenewalPass(const CommandContext& context, const RenewalOverrides& overrides, bool force)
+      : context_(context),
+        overrides_(overrides),
+        force_(force),
+        store_(context.config.config_dir) {}
+
+  PassResult Run(const std::optional<std::string>& only) {
+    absl::StatusOr<std::vector<LineageInfo>> lineages = store_.List();
+    if (!lineages.ok()) {
+      pass_.failed = 1;
+      pass_.first_error = lineages.status();
+      return std::move(pass_);
+    }
+    bool matched = false;
+    for (const LineageInfo& info : *lineages) {
+      if (only.has_value() && info.name != *only) continue;
+      matched = true;
+      RenewIfDue(info);
+    }
+    if (only.has_value() && !matched) {
+      pass_.failed = 1;
+      pass_.first_error = absl::NotFoundError(absl::StrCat("no certificate named ", *only, " in ",
+                                                           context_.config.config_dir, "/renewal"));
+      std::cerr << "acme-agent renew: " << pass_.first_error.message() << "\n";
+    }
+    if (absl::Status s = RunPrePostHook(context_, "post-hook", post_hook_,
+                                        PostHookEnv(renewed_domains_, failed_domains_));
+        !s.ok()) {
+      std::cerr << "acme-agent renew: warning: " << s.message() << "\n";
+    }
+    return std::move(pass_);
   }
-  std::unique_ptr<SignerClient> signer;
-  std::vector<std::string> renewed_domains, failed_domains;
-  bool pre_hook_ran = false;
-  std::string post_hook;
-  auto fail = [&](const std::string& name, const absl::Status& status) {
-    ++pass.failed;
-    if (pass.first_error.ok()) pass.first_error = status;
-    std::cerr << "acme-agent renew: " << name << ": " << status.message()
-              << " (the current certificate is unchanged)\n";
-    pass.items.push_back(
-        {{"lineage", name}, {"ok", false}, {"error", std::string(status.message())}});
-  };
-  bool matched = false;
-  for (const LineageInfo& info : *lineages) {
-    if (only.has_value() && info.name != *only) continue;
-    matched = true;
-    if (!info.status.ok()) {
-      fail(info.name, info.status);
-      continue;
-    }
-    absl::StatusOr<RenewalConfig> config = store.ReadRenewalConfig(info.name);
-    if (!config.ok()) {
-      fail(info.name, config.status());
-      continue;
-    }
-    // A version an interrupted run saved but never made live goes live first; whether a
-    // renewal is due is then decided on it.
-    absl::StatusOr<std::optional<int>> finished =
-        FinishInterruptedInstall(context, info.name, *config);
-    if (!finished.ok()) {
-      fail(info.name, finished.status());
-      continue;
-    }
-    LineageInfo current = info;
-    if (finished->has_value()) {
-      absl::StatusOr<LineageInfo> reread = store.Get(info.name);
-      if (!reread.ok() || !reread->status.ok()) {
-        fail(info.name, reread.ok() ? reread->status : reread.status());
-        continue;
-      }
-      current = *std::move(reread);
-      context.Say(absl::StrCat(info.name, ": finished installing version ", **finished,
-                               " (saved by an earlier run that stopped before switching live/)"));
-    }
-    if (signer == nullptr) {
-      absl::StatusOr<std::unique_ptr<SignerClient>> connected = ConnectToSigner(context.config);
-      if (!connected.ok()) {
-        fail(info.name, connected.status());
-        continue;
-      }
-      signer = std::move(*connected);
-    }
-    // When is it due? The CA's ARI window (through the signer) when it has one, else the
-    // last third of the lifetime; spread per certificate so a fleet does not renew at once.
-    std::optional<RenewalWindow> ari;
+
+ private:
+  void RenewIfDue(const LineageInfo& info) {
+    if (!info.status.ok()) return Fail(info.name, info.status);
+    absl::StatusOr<RenewalConfig> config = RenewalParameters(info.name);
+    if (!config.ok()) return Fail(info.name, config.status());
+    absl::StatusOr<LineageInfo> current = FinishInterruptedVersion(info, *config);
+    if (!current.ok()) return Fail(info.name, current.status());
+    if (absl::Status s = ConnectOnce(); !s.ok()) return Fail(info.name, s);
     std::string replaces;
-    absl::StatusOr<std::string> pem = store.ReadCurrentCertificatePem(info.name);
+    const absl::Time due = DueTime(*current, &replaces);
+    if (!force_ && !IsRenewalDue(absl::Now(), due)) return RecordNotDue(info.name, due);
+    if (absl::Status s = RunPreHookOnce(config->pre_hook); !s.ok()) return Fail(info.name, s);
+    Renew(info.name, *config, replaces);
+  }
+
+  // renewal/NAME.conf with this run's command-line overrides applied.
+  absl::StatusOr<RenewalConfig> RenewalParameters(const std::string& name) {
+    ASSIGN_OR_RETURN(RenewalConfig config, store_.ReadRenewalConfig(name));
+    RETURN_IF_ERROR(ApplyRenewalOverrides(overrides_, config));
+    RETURN_IF_ERROR(ValidateRenewalConfig(config));
+    return config;
+  }
+
+  // A version an interrupted run saved but never made live goes live first; whether a renewal
+  // is due is then decided on it. Returns the lineage as it now is.
+  absl::StatusOr<LineageInfo> FinishInterruptedVersion(const LineageInfo& info,
+                                                       const RenewalConfig& config) {
+    ASSIGN_OR_RETURN(std::optional<int> finished,
+                     FinishInterruptedInstall(context_, info.name, config));
+    if (!finished.has_value()) return info;
+    ASSIGN_OR_RETURN(LineageInfo reread, store_.Get(info.name));
+    RETURN_IF_ERROR(reread.status);
+    context_.Say(absl::StrCat(info.name, ": finished installing version ", *finished,
+                              " (saved by an earlier run that stopped before switching live/)"));
+    return reread;
+  }
+
+  absl::Status ConnectOnce() {
+    if (signer_ != nullptr) return absl::OkStatus();
+    ASSIGN_OR_RETURN(signer_, ConnectToSigner(context_.config));
+    return absl::OkStatus();
+  }
+
+  // When is it due? The CA's ARI window (through the signer) when it has one, else the last
+  // third of the lifetime; spread per certificate so a fleet does not renew at once. Sets
+  // `replaces` to the ARI certificate id when the CA gave a window.
+  absl::Time DueTime(const LineageInfo& current, std::string* replaces) {
+    std::optional<RenewalWindow> ari;
+    absl::StatusOr<std::string> pem = store_.ReadCurrentCertificatePem(current.name);
     absl::StatusOr<std::string> der = pem.ok() ? PemToDer(*pem) : pem.status();
     if (der.ok()) {
-      absl::StatusOr<pb::GetRenewalInfoResponse> window = signer->GetRenewalInfo(*der);
+      absl::StatusOr<pb::GetRenewalInfoResponse> window = signer_->GetRenewalInfo(*der);
       if (window.ok() && window->from_ca()) {
         ari = RenewalWindow{absl::FromUnixSeconds(window->suggested_window_start().seconds()),
                             absl::FromUnixSeconds(window->suggested_window_end().seconds())};
-        replaces = window->certificate_id();
+        *replaces = window->certificate_id();
       }
     }
-    const absl::Time due =
-        RenewalTime(current.certificate.not_before, current.certificate.not_after, ari,
-                    StableFraction(current.certificate.serial_hex));
-    if (!force && !IsRenewalDue(absl::Now(), due)) {
-      ++pass.not_due;
-      if (!pass.earliest_next.has_value() || due < *pass.earliest_next) pass.earliest_next = due;
-      context.Progress(
-          absl::StrCat(info.name, ": not due until ",
-                       absl::FormatTime("%Y-%m-%d %H:%M UTC", due, absl::UTCTimeZone())));
-      pass.items.push_back(
-          {{"lineage", info.name},
-           {"ok", true},
-           {"renewed", false},
-           {"due", absl::FormatTime(absl::RFC3339_sec, due, absl::UTCTimeZone())}});
-      continue;
-    }
-    if (!pre_hook_ran) {
-      pre_hook_ran = true;
-      if (absl::Status s = RunPrePostHook(context, "pre-hook", config->pre_hook, PreHookEnv());
-          !s.ok()) {
-        fail(info.name, s);
-        continue;
-      }
-    }
-    if (!config->post_hook.empty()) post_hook = config->post_hook;
-    context.Progress(absl::StrCat(info.name, ": renewing"));
+    return RenewalTime(current.certificate.not_before, current.certificate.not_after, ari,
+                       StableFraction(current.certificate.serial_hex));
+  }
+
+  void RecordNotDue(const std::string& name, absl::Time due) {
+    ++pass_.not_due;
+    if (!pass_.earliest_next.has_value() || due < *pass_.earliest_next) pass_.earliest_next = due;
+    context_.Progress(
+        absl::StrCat(name, ": not due until ",
+                     absl::FormatTime("%Y-%m-%d %H:%M UTC", due, absl::UTCTimeZone())));
+    pass_.items.push_back({{"lineage", name},
+                           {"ok", true},
+                           {"renewed", false},
+                           {"due", absl::FormatTime(absl::RFC3339_sec, due, absl::UTCTimeZone())}});
+  }
+
+  // The pre-hook runs once per pass, before the first renewal (certbot's rule), even if it fails.
+  absl::Status RunPreHookOnce(const std::string& pre_hook) {
+    if (pre_hook_ran_) return absl::OkStatus();
+    pre_hook_ran_ = true;
+    return RunPrePostHook(context_, "pre-hook", pre_hook, PreHookEnv());
+  }
+
+  void Renew(const std::string& name, const RenewalConfig& config, const std::string& replaces) {
+    if (!config.post_hook.empty()) post_hook_ = config.post_hook;
+    context_.Progress(absl::StrCat(name, ": renewing"));
     absl::StatusOr<ObtainResult> result =
-        ObtainCertificate(context, *signer, info.name, *config, replaces);
+        ObtainCertificate(context_, *signer_, name, config, replaces);
     if (!result.ok()) {
-      for (const std::string& d : config->domains) failed_domains.push_back(d);
-      fail(info.name, result.status());
-      continue;
+      for (const std::string& d : config.domains) failed_domains_.push_back(d);
+      return Fail(name, result.status());
     }
-    ++pass.renewed;
-    for (const std::string& d : config->domains) renewed_domains.push_back(d);
-    context.Say(absl::StrCat(info.name, ": renewed (version ", result->version, ", expires ",
-                             absl::FormatTime("%Y-%m-%d", result->not_after, absl::UTCTimeZone()),
-                             ")"));
-    pass.items.push_back({{"lineage", info.name},
-                          {"ok", true},
-                          {"renewed", true},
-                          {"version", result->version},
-                          {"serial", result->serial}});
+    ++pass_.renewed;
+    for (const std::string& d : config.domains) renewed_domains_.push_back(d);
+    context_.Say(absl::StrCat(name, ": renewed (version ", result->version, ", expires ",
+                              absl::FormatTime("%Y-%m-%d", result->not_after, absl::UTCTimeZone()),
+                              ")"));
+    pass_.items.push_back({{"lineage", name},
+                           {"ok", true},
+                           {"renewed", true},
+                           {"version", result->version},
+                           {"serial", result->serial}});
   }
-  if (only.has_value() && !matched) {
-    pass.failed = 1;
-    pass.first_error = absl::NotFoundError(absl::StrCat("no certificate named ", *only, " in ",
-                                                        context.config.config_dir, "/renewal"));
-    std::cerr << "acme-agent renew: " << pass.first_error.message() << "\n";
+
+  void Fail(const std::string& name, const absl::Status& status) {
+    ++pass_.failed;
+    if (pass_.first_error.ok()) pass_.first_error = status;
+    std::cerr << "acme-agent renew: " << name << ": " << status.message()
+              << " (the current certificate is unchanged)\n";
+    pass_.items.push_back(
+        {{"lineage", name}, {"ok", false}, {"error", std::string(status.message())}});
   }
-  if (absl::Status s = RunPrePostHook(context, "post-hook", post_hook,
-                                      PostHookEnv(renewed_domains, failed_domains));
-      !s.ok()) {
-    std::cerr << "acme-agent renew: warning: " << s.message() << "\n";
-  }
-  return pass;
-}
+
+  const CommandContext& context_;
+  const RenewalOverrides& overrides_;
+  const bool force_;
+  LineageStore store_;
+  PassResult pass_;
+  std::unique_ptr<SignerClient> signer_;
+  std::vector<std::string> renewed_domains_;
+  std::vector<std::string> failed_domains_;
+  bool pre_hook_ran_ = false;
+  std::string post_hook_;
+};
 
 }  // namespace
 
 int RunRenew(const std::vector<std::string>& args) {
-  ArgParser parser("acme-agent renew [--cert-name NAME] [--force-renewal] [options]");
+  ArgParser parser(
+      "acme-agent renew [--cert-name NAME] [--force-renewal] [options]   (the options saying "
+      "how to obtain apply to every certificate renewed in this run and, as with certbot, are "
+      "kept for later renewals once one succeeds)");
   AddCommonOptions(parser);
   parser.Value("cert-name", "NAME", "only this lineage")
       .Bool("force-renewal", "renew even if not due");
+  AddRenewalParamOptions(parser);
   if (auto exit_code = ParseOrExit(parser, args, "renew")) return *exit_code;
+  absl::StatusOr<RenewalOverrides> overrides = RenewalOverridesFromFlags(parser);
+  if (!overrides.ok()) {
+    std::cerr << "acme-agent renew: " << overrides.status().message() << "\n";
+    return kExitUsage;
+  }
   absl::StatusOr<CommandContext> context = LoadContext(parser);
   if (!context.ok()) {
     std::cerr << "acme-agent renew: " << context.status().message() << "\n";
@@ -191,7 +227,8 @@ int RunRenew(const std::vector<std::string>& args) {
   }
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
   if (!lock.ok()) return Fail(&*context, "renew", lock.status());
-  PassResult pass = RenewPass(*context, parser.Get("cert-name"), parser.Has("force-renewal"));
+  PassResult pass =
+      RenewalPass(*context, *overrides, parser.Has("force-renewal")).Run(parser.Get("cert-name"));
   if (context->json) {
     std::cout << nlohmann::json({{"ok", pass.failed == 0},
                                  {"renewed", pass.renewed},
@@ -231,7 +268,7 @@ int RunLoop(const std::vector<std::string>& args) {
     {
       absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
       if (lock.ok()) {
-        pass = RenewPass(*context, std::nullopt, false);
+        pass = RenewalPass(*context, RenewalOverrides(), false).Run(std::nullopt);
       } else {
         pass.failed = 1;
         pass.first_error = lock.status();

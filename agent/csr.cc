@@ -5,7 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "agent/dns_names.h"
+#include "acme/dns_names.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
@@ -70,7 +70,7 @@ struct GeneralNamesDeleter {
 
 absl::StatusOr<std::string> BuildCsrDer(const PrivateKey& key,
                                         absl::Span<const std::string> dns_names) {
-  RETURN_IF_ERROR(ValidateDnsNames(dns_names));
+  RETURN_IF_ERROR(acme::ValidateDnsNames(dns_names));
   std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> sans(GENERAL_NAMES_new());
   if (sans == nullptr) return SslError(absl::StatusCode::kInternal, "GENERAL_NAMES_new");
   for (const std::string& name : dns_names) RETURN_IF_ERROR(AddName(sans.get(), GEN_DNS, name));
@@ -79,27 +79,9 @@ absl::StatusOr<std::string> BuildCsrDer(const PrivateKey& key,
 
 absl::StatusOr<std::string> AgentSpiffeId(absl::string_view trust_domain,
                                           absl::string_view agent_name) {
-  if (trust_domain.empty() || trust_domain.size() > 255) {
-    return absl::InvalidArgumentError("trust domain must be 1..255 characters");
-  }
-  for (char c : trust_domain) {
-    if (!(absl::ascii_islower(static_cast<unsigned char>(c)) ||
-          absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("trust domain \"", trust_domain,
-                       "\" may contain only lowercase letters, digits, '.', '-' and '_'"));
-    }
-  }
-  if (agent_name.empty() || agent_name.size() > 64 || agent_name.front() == '.') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "agent name \"", agent_name, "\" must be 1..64 characters and not start with '.'"));
-  }
-  for (char c : agent_name) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "agent name \"", agent_name, "\" may contain only letters, digits, '.', '-' and '_'"));
-    }
-  }
+  // The signer's rules (signer/agent_identity.h), from the one home of name rules.
+  RETURN_IF_ERROR(acme::ValidateLdhName("trust domain", trust_domain));
+  RETURN_IF_ERROR(acme::ValidateSingleLabelName("agent name", agent_name));
   return absl::StrCat("spiffe://", trust_domain, "/agent/", agent_name);
 }
 

@@ -28,9 +28,10 @@ namespace acme_signer::agent {
 absl::StatusOr<std::string> BuildCsrDer(const PrivateKey& key,
                                         absl::Span<const std::string> dns_names);
 
-// "spiffe://<trust_domain>/agent/<agent_name>". InvalidArgument when the trust domain is not
-// lowercase letters/digits/'.'/'-'/'_' (SPIFFE ID spec) or the agent name is not 1..64 of
-// [A-Za-z0-9._-] and not starting with '.'.
+// "spiffe://<trust_domain>/agent/<agent_name>". InvalidArgument unless the trust domain is
+// dot-separated lowercase LDH labels and the agent name one such label: the rules the signer
+// applies (acme::ValidateLdhName, acme::ValidateSingleLabelName), so an identity the agent
+// accepts is one the signer enrolls.
 absl::StatusOr<std::string> AgentSpiffeId(absl::string_view trust_domain,
                                           absl::string_view agent_name);
 

@@ -94,10 +94,9 @@ std::string Join(const std::vector<std::string>& v, absl::string_view sep) {
   return absl::StrJoin(v, sep);
 }
 
-}  // namespace
-
-absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::string& command,
-                                   const HookEnv& env, const HookOptions& options) {
+// Refuses what the shell could not be given intact.
+absl::Status CheckHookInputs(absl::string_view hook_name, const std::string& command,
+                             const HookEnv& env) {
   if (command.empty()) return absl::InvalidArgumentError(absl::StrCat(hook_name, " is empty"));
   if (command.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(hook_name, " contains a NUL byte"));
@@ -110,28 +109,23 @@ absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::strin
                        absl::CEscape(name), "\""));
     }
   }
+  return absl::OkStatus();
+}
 
-  // posix_spawn reports a shell that cannot be executed only where it can spawn with vfork
-  // semantics; elsewhere (e.g. under valgrind) the child just exits 127. Check first, so a
-  // misconfigured shell is always named as such.
-  if (::access(std::string(options.shell).c_str(), X_OK) != 0) {
-    return ErrnoStatus(errno, absl::StrCat(hook_name, ": cannot run ", options.shell));
-  }
+// A started hook: its pid (also its process group) and the read ends of its stdout and stderr.
+struct RunningHook {
+  pid_t pid = -1;
+  UniqueFd out;
+  UniqueFd err;
+};
 
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "cannot create pipe");
-  UniqueFd out_read(out_pipe[0]), out_write(out_pipe[1]);
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "cannot create pipe");
-  UniqueFd err_read(err_pipe[0]), err_write(err_pipe[1]);
-
-  SpawnFileActions actions;
-  SpawnAttr attr;
-  if (!actions.ok() || !attr.ok()) return absl::InternalError("posix_spawn setup failed");
+// stdin from /dev/null, stdout and stderr into the pipes; its own process group, so a timeout
+// can kill everything the hook started; default signal handling and an empty mask, whatever
+// the agent itself has set up.
+void ConfigureSpawn(SpawnFileActions& actions, SpawnAttr& attr, int out_fd, int err_fd) {
   posix_spawn_file_actions_addopen(actions.get(), 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(actions.get(), out_write.get(), 1);
-  posix_spawn_file_actions_adddup2(actions.get(), err_write.get(), 2);
-  // Own process group, so a timeout can kill everything the hook started; default signal
-  // handling and an empty mask, whatever the agent itself has set up.
+  posix_spawn_file_actions_adddup2(actions.get(), out_fd, 1);
+  posix_spawn_file_actions_adddup2(actions.get(), err_fd, 2);
   sigset_t empty, defaults;
   sigemptyset(&empty);
   sigemptyset(&defaults);
@@ -143,6 +137,30 @@ absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::strin
   posix_spawnattr_setpgroup(attr.get(), 0);
   posix_spawnattr_setsigmask(attr.get(), &empty);
   posix_spawnattr_setsigdefault(attr.get(), &defaults);
+}
+
+// Starts `/bin/sh -c command` with the hook's environment.
+absl::StatusOr<RunningHook> StartHook(absl::string_view hook_name, const std::string& command,
+                                      const HookEnv& env, const HookOptions& options) {
+  // posix_spawn reports a shell that cannot be executed only where it can spawn with vfork
+  // semantics; elsewhere (e.g. under valgrind) the child just exits 127. Check first, so a
+  // misconfigured shell is always named as such.
+  if (::access(std::string(options.shell).c_str(), X_OK) != 0) {
+    return ErrnoStatus(errno, absl::StrCat(hook_name, ": cannot run ", options.shell));
+  }
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "cannot create pipe");
+  RunningHook hook;
+  hook.out = UniqueFd(out_pipe[0]);
+  UniqueFd out_write(out_pipe[1]);
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "cannot create pipe");
+  hook.err = UniqueFd(err_pipe[0]);
+  UniqueFd err_write(err_pipe[1]);
+
+  SpawnFileActions actions;
+  SpawnAttr attr;
+  if (!actions.ok() || !attr.ok()) return absl::InternalError("posix_spawn setup failed");
+  ConfigureSpawn(actions, attr, out_write.get(), err_write.get());
 
   std::vector<std::string> env_strings = BuildEnvironment(env);
   std::vector<char*> envp;
@@ -150,98 +168,116 @@ absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::strin
   envp.push_back(nullptr);
   std::string shell(options.shell), dash_c("-c"), cmd(command);
   char* argv[] = {shell.data(), dash_c.data(), cmd.data(), nullptr};
-
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, shell.c_str(), actions.get(), attr.get(), argv, envp.data());
+  int rc = posix_spawn(&hook.pid, shell.c_str(), actions.get(), attr.get(), argv, envp.data());
   if (rc != 0) return ErrnoStatus(rc, absl::StrCat(hook_name, ": cannot run ", shell));
-  out_write.reset();
-  err_write.reset();
+  return hook;
+}
 
+// How a hook ended, and what it printed.
+struct HookEnd {
   HookOutput output;
   std::string stderr_text;
+  bool timed_out = false;
+  int wait_status = 0;
+};
+
+// Appends what one read from the hook's stdout (bounded by max_stdout_bytes) or stderr (only
+// the tail is kept) gave; false at end of file.
+bool ReadHookPipe(int fd, bool is_stdout, const HookOptions& options, HookEnd& end) {
+  char buf[4096];
+  ssize_t got = ::read(fd, buf, sizeof(buf));
+  if (got < 0 && errno == EINTR) return true;
+  if (got <= 0) return false;
+  if (is_stdout) {
+    size_t room = options.max_stdout_bytes - end.output.stdout_text.size();
+    size_t take = std::min(room, static_cast<size_t>(got));
+    end.output.stdout_text.append(buf, take);
+    if (take < static_cast<size_t>(got)) end.output.stdout_truncated = true;
+  } else {
+    end.stderr_text.append(buf, static_cast<size_t>(got));
+    if (end.stderr_text.size() > kStderrKeepBytes) {
+      end.stderr_text.erase(0, end.stderr_text.size() - kStderrKeepBytes);
+    }
+  }
+  return true;
+}
+
+// Reads the hook's output until both pipes close, the deadline passes, or the shell has been
+// gone for kDrainAfterExit; then waits for the shell (still bounded by the deadline).
+absl::StatusOr<HookEnd> CollectUntilExit(RunningHook& hook, const HookOptions& options) {
+  HookEnd end;
   const absl::Time deadline = absl::Now() + options.timeout;
   absl::Time drain_deadline = absl::InfiniteFuture();
-  bool exited = false, timed_out = false;
-  int wait_status = 0;
-  while (out_read.valid() || err_read.valid()) {
+  bool exited = false;
+  while (hook.out.valid() || hook.err.valid()) {
     absl::Time now = absl::Now();
     if (now >= deadline) {
-      timed_out = !exited;
+      end.timed_out = !exited;
       break;
     }
     if (now >= drain_deadline) break;
     pollfd fds[2];
     nfds_t n = 0;
-    if (out_read.valid()) fds[n++] = {out_read.get(), POLLIN, 0};
-    if (err_read.valid()) fds[n++] = {err_read.get(), POLLIN, 0};
+    if (hook.out.valid()) fds[n++] = {hook.out.get(), POLLIN, 0};
+    if (hook.err.valid()) fds[n++] = {hook.err.get(), POLLIN, 0};
     // Short slices so the child's exit and the deadline are noticed without a SIGCHLD handler.
     int slice_ms = static_cast<int>(
         absl::ToInt64Milliseconds(std::min(absl::Milliseconds(100), deadline - now)) + 1);
     int ready = ::poll(fds, n, slice_ms);
     if (ready < 0 && errno != EINTR) {
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-      return ErrnoStatus(errno, "poll");
+      const int poll_errno = errno;
+      ::kill(-hook.pid, SIGKILL);
+      ::waitpid(hook.pid, nullptr, 0);
+      return ErrnoStatus(poll_errno, "poll");
     }
     for (nfds_t i = 0; ready > 0 && i < n; ++i) {
       if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      char buf[4096];
-      ssize_t got = ::read(fds[i].fd, buf, sizeof(buf));
-      if (got < 0 && errno == EINTR) continue;
-      const bool is_out = fds[i].fd == out_read.get();
-      if (got <= 0) {
-        (is_out ? out_read : err_read).reset();
-        continue;
-      }
-      if (is_out) {
-        size_t room = options.max_stdout_bytes - output.stdout_text.size();
-        size_t take = std::min(room, static_cast<size_t>(got));
-        output.stdout_text.append(buf, take);
-        if (take < static_cast<size_t>(got)) output.stdout_truncated = true;
-      } else {
-        stderr_text.append(buf, static_cast<size_t>(got));
-        if (stderr_text.size() > kStderrKeepBytes) {
-          stderr_text.erase(0, stderr_text.size() - kStderrKeepBytes);
-        }
-      }
+      const bool is_out = fds[i].fd == hook.out.get();
+      if (!ReadHookPipe(fds[i].fd, is_out, options, end)) (is_out ? hook.out : hook.err).reset();
     }
-    if (!exited) {
-      pid_t w = ::waitpid(pid, &wait_status, WNOHANG);
-      if (w == pid) {
-        exited = true;
-        drain_deadline = absl::Now() + kDrainAfterExit;
-      }
+    if (!exited && ::waitpid(hook.pid, &end.wait_status, WNOHANG) == hook.pid) {
+      exited = true;
+      drain_deadline = absl::Now() + kDrainAfterExit;
     }
   }
-  if (!exited && !timed_out) {
-    // Pipes closed; the shell is about to exit. Wait for it, still bounded by the deadline.
-    while (true) {
-      pid_t w = ::waitpid(pid, &wait_status, WNOHANG);
-      if (w == pid) {
-        exited = true;
-        break;
-      }
-      if (absl::Now() >= deadline) {
-        timed_out = true;
-        break;
-      }
+  // Pipes closed; the shell is about to exit. Wait for it, still bounded by the deadline.
+  while (!exited && !end.timed_out) {
+    if (::waitpid(hook.pid, &end.wait_status, WNOHANG) == hook.pid) {
+      exited = true;
+    } else if (absl::Now() >= deadline) {
+      end.timed_out = true;
+    } else {
       absl::SleepFor(absl::Milliseconds(10));
     }
   }
-  if (timed_out) {
-    ::kill(-pid, SIGKILL);
-    ::waitpid(pid, &wait_status, 0);
+  if (end.timed_out) {
+    ::kill(-hook.pid, SIGKILL);
+    ::waitpid(hook.pid, &end.wait_status, 0);
+  }
+  return end;
+}
+
+}  // namespace
+
+absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::string& command,
+                                   const HookEnv& env, const HookOptions& options) {
+  if (absl::Status s = CheckHookInputs(hook_name, command, env); !s.ok()) return s;
+  absl::StatusOr<RunningHook> hook = StartHook(hook_name, command, env, options);
+  if (!hook.ok()) return hook.status();
+  absl::StatusOr<HookEnd> end = CollectUntilExit(*hook, options);
+  if (!end.ok()) return end.status();
+  if (end->timed_out) {
     return absl::DeadlineExceededError(
         absl::StrCat(hook_name, " `", command, "` did not finish within ",
                      absl::FormatDuration(options.timeout), " and was killed"));
   }
-  if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
-    std::string tail = LastLines(stderr_text, options.stderr_tail_lines);
+  if (!WIFEXITED(end->wait_status) || WEXITSTATUS(end->wait_status) != 0) {
+    std::string tail = LastLines(end->stderr_text, options.stderr_tail_lines);
     return absl::AbortedError(absl::StrCat(hook_name, " `", command, "` ",
-                                           DescribeExit(wait_status),
+                                           DescribeExit(end->wait_status),
                                            tail.empty() ? "" : "; stderr: ", tail));
   }
-  return output;
+  return std::move(end->output);
 }
 
 HookEnv AuthHookEnv(const ChallengeHookVars& vars) {

@@ -3,12 +3,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "agent/commands.h"
+#include "common/cli.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: acme-agent COMMAND [options]   (COMMAND --help for its options)\n"
+    "usage: acme-agent [global options] COMMAND [options]   (COMMAND --help for its options)\n"
     "\n"
     "commands:\n"
     "  enroll        make this host's mTLS key and CSR for the signer operator to sign\n"
@@ -19,6 +21,9 @@ constexpr char kUsage[] =
     "  certificates  list certificates, their names, expiry and paths\n"
     "  account       check the connection to the signer; show the ACME account\n"
     "\n"
+    "global options (before or after COMMAND, as with certbot): -c/--config FILE,\n"
+    "  --config-dir DIR, -q/--quiet, --json, -n/--non-interactive\n"
+    "\n"
     "exit codes: 0 ok, 1 failed (old certificate kept), 2 usage/config, 3 refused by the\n"
     "signer's policy, 4 signer unreachable\n";
 
@@ -26,12 +31,26 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   using namespace acme_signer::agent;
-  if (argc < 2) {
-    std::cerr << kUsage;
+  const std::vector<std::string> all(argv + 1, argv + argc);
+  // Global options may come before the command (certbot allows `--config F certonly`); they
+  // are handed to the command's own parser, which takes them anywhere.
+  acme_signer::ArgParser global("acme-agent [global options] COMMAND [options]");
+  AddCommonOptions(global);
+  absl::StatusOr<size_t> at = global.ParseUntilPositional(all);
+  if (!at.ok()) {
+    std::cerr << "acme-agent: " << at.status().message()
+              << "; only global options may come before COMMAND\n"
+              << kUsage;
     return kExitUsage;
   }
-  const std::string command = argv[1];
-  const std::vector<std::string> args(argv + 2, argv + argc);
+  if (*at == all.size()) {
+    const bool help = global.help_requested();
+    (help ? std::cout : std::cerr) << kUsage;
+    return help ? kExitOk : kExitUsage;
+  }
+  const std::string& command = all[*at];
+  std::vector<std::string> args(all.begin(), all.begin() + static_cast<long>(*at));
+  args.insert(args.end(), all.begin() + static_cast<long>(*at) + 1, all.end());
   if (command == "enroll") return RunEnroll(args);
   if (command == "certonly") return RunCertonly(args);
   if (command == "renew") return RunRenew(args);
@@ -39,7 +58,7 @@ int main(int argc, char** argv) {
   if (command == "revoke") return RunRevoke(args);
   if (command == "certificates") return RunCertificates(args);
   if (command == "account") return RunAccount(args);
-  if (command == "--help" || command == "-h" || command == "help") {
+  if (command == "help") {
     std::cout << kUsage;
     return kExitOk;
   }

@@ -1,48 +1,53 @@
-// The issuance flow through the signer (relay mode): create the order, solve what the CA asks
-// on this host, tell the CA to validate, wait (honouring the signer's Retry-After hints),
-// finalize with the locally made CSR, wait through `processing`, download the chain.
-// Authorizations already valid (pre-validated domains, reused authorizations) need nothing.
-// The solver is always cleaned up, also on failure.
+// Relay mode: the order flow (agent/order_flow.h) over acme-signer's order RPCs. The signer
+// talks to the CA (and computes the key authorizations with its account key); this host
+// solves the challenges and makes the CSR.
+//
+// Thread-safety: one backend, one call, one order, from the calling thread.
 #ifndef ACME_SIGNER_AGENT_RELAY_ISSUER_H_
 #define ACME_SIGNER_AGENT_RELAY_ISSUER_H_
 
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "agent/challenge_solver.h"
+#include "agent/order_backend.h"
+#include "agent/order_flow.h"
 #include "agent/signer_client.h"
 
 namespace acme_signer::agent {
 
-struct RelayIssueOptions {
-  std::vector<std::string> domains;
-  std::string csr_der;
-  std::string replaces;         // ARI id of the certificate being renewed
-  std::string preferred_chain;  // issuer CN
-  // Validation is quick at most CAs; issuance (processing) can take minutes at Sectigo.
-  absl::Duration validation_timeout = absl::Minutes(10);
-  absl::Duration processing_timeout = absl::Minutes(30);
-  absl::Duration min_poll = absl::Milliseconds(250);  // doubles up to max_poll
-  absl::Duration max_poll = absl::Seconds(30);
-  // Progress lines for the user ("waiting for the CA to issue (processing, 2m10s)").
-  std::function<void(const std::string&)> progress = [](const std::string&) {};
-  // Sleeps between polls; tests may speed it up.
-  std::function<void(absl::Duration)> sleep = [](absl::Duration d) { absl::SleepFor(d); };
+// OrderBackend over SignerClient. The signer inlines an order's authorizations in every
+// order it returns; the backend keeps the last one it saw for Authorizations and
+// FailureReason. `signer` must outlive the backend.
+class RelayOrderBackend final : public OrderBackend {
+ public:
+  explicit RelayOrderBackend(SignerClient& signer) : signer_(signer) {}
+  RelayOrderBackend(const RelayOrderBackend&) = delete;
+  RelayOrderBackend& operator=(const RelayOrderBackend&) = delete;
+
+  std::string Destination() const override { return ""; }
+  absl::StatusOr<OrderView> CreateOrder(const std::vector<std::string>& domains,
+                                        const std::string& replaces) override;
+  absl::StatusOr<OrderView> GetOrder(const std::string& order_url) override;
+  absl::StatusOr<std::vector<AuthorizationView>> Authorizations(
+      const OrderView& order, absl::string_view challenge_type) override;
+  absl::Status AnswerChallenge(const ChallengeView& challenge) override;
+  absl::StatusOr<OrderView> Finalize(const OrderView& order, const std::string& csr_der) override;
+  std::string FailureReason(const OrderView& order) override;
+  absl::StatusOr<IssuedChain> Download(const OrderView& order,
+                                       const std::string& preferred_chain) override;
+
+ private:
+  // Remembers `order` as the last seen and returns its view.
+  absl::StatusOr<OrderView> Seen(pb::Order order);
+
+  SignerClient& signer_;
+  pb::Order last_;
 };
 
-struct IssuedChain {
-  std::string order_url;
-  std::string pem_chain;  // leaf first
-  std::string serial;
-  absl::Time not_after;
-};
-
-// Errors: the signer's (a policy denial names the refused name), the CA's problem for an
-// invalid order or authorization (with the challenge error), DeadlineExceeded when a wait runs
-// out, FailedPrecondition when no offered challenge can be solved (listing what was offered).
+// RunOrderFlow over a RelayOrderBackend. Errors: those of RunOrderFlow; the signer's are
+// marked as such (IsFromSigner).
 absl::StatusOr<IssuedChain> IssueThroughSigner(SignerClient& signer, ChallengeSolver& solver,
                                                const RelayIssueOptions& options);
 

@@ -1,11 +1,13 @@
 #include "agent/renewal_config.h"
 
+#include <filesystem>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "agent/dns_names.h"
-#include "agent/toml_reader.h"
+#include "acme/dns_names.h"
 #include "common/status_macros.h"
+#include "common/toml_reader.h"
 
 namespace acme_signer::agent {
 
@@ -30,7 +32,7 @@ absl::StatusOr<Authenticator> ParseAuthenticator(absl::string_view name) {
 }
 
 absl::Status ValidateRenewalConfig(const RenewalConfig& config) {
-  RETURN_IF_ERROR(ValidateDnsNames(config.domains));
+  RETURN_IF_ERROR(acme::ValidateDnsNames(config.domains));
   if (config.authenticator == Authenticator::kWebroot && config.webroot_path.empty()) {
     return absl::InvalidArgumentError("webroot authenticator needs webroot_path");
   }
@@ -96,56 +98,103 @@ absl::StatusOr<std::string> SerializeRenewalConfig(const RenewalConfig& config,
   return out.str();
 }
 
-absl::StatusOr<RenewalConfig> ParseRenewalConfig(absl::string_view text,
-                                                 const std::string& source) {
-  ASSIGN_OR_RETURN(toml::table root, ParseToml(text, source));
-  RenewalConfig config;
-  TomlTableReader top(root, source, "");
-  std::string ignored;
-  RETURN_IF_ERROR(top.String("version", &config.version));
-  for (const char* informational : {"archive_dir", "cert", "privkey", "chain", "fullchain"}) {
-    RETURN_IF_ERROR(top.String(informational, &ignored));
+namespace {
+
+// Paths in a renewal file are written by the agent itself, always absolute.
+const std::filesystem::path kAbsolutePathsOnly;
+
+void ReadRenewalParams(TomlTableReader& p, RenewalConfig& config) {
+  if (auto v = p.StringArray("domains", false)) {
+    for (TomlTableReader::Element& element : *v) config.domains.push_back(std::move(element.value));
   }
-  const toml::table* params_table = nullptr;
-  RETURN_IF_ERROR(top.Table("renewalparams", &params_table));
-  RETURN_IF_ERROR(top.RejectUnknownKeys());
-  if (params_table == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": missing [renewalparams] section"));
+  if (auto v = p.String("authenticator", false)) {
+    absl::StatusOr<Authenticator> authenticator = ParseAuthenticator(*v);
+    if (authenticator.ok()) {
+      config.authenticator = *authenticator;
+    } else {
+      p.Bad("authenticator", authenticator.status().message());
+    }
   }
-  TomlTableReader p(*params_table, source, "renewalparams");
-  RETURN_IF_ERROR(p.StringArray("domains", &config.domains));
-  std::string authenticator = "standalone";
-  RETURN_IF_ERROR(p.String("authenticator", &authenticator));
-  auto parsed_auth = ParseAuthenticator(authenticator);
-  if (!parsed_auth.ok()) return p.ValueError("authenticator", parsed_auth.status().message());
-  config.authenticator = *parsed_auth;
-  RETURN_IF_ERROR(p.String("webroot_path", &config.webroot_path));
-  int64_t port = config.http01_port;
-  RETURN_IF_ERROR(p.Int("http01_port", 1, 65535, &port));
-  config.http01_port = static_cast<int>(port);
-  RETURN_IF_ERROR(p.String("http01_address", &config.http01_address));
-  RETURN_IF_ERROR(p.String("manual_auth_hook", &config.manual_auth_hook));
-  RETURN_IF_ERROR(p.String("manual_cleanup_hook", &config.manual_cleanup_hook));
-  RETURN_IF_ERROR(p.String("preferred_challenges", &config.preferred_challenges));
-  RETURN_IF_ERROR(p.String("preferred_chain", &config.preferred_chain));
-  RETURN_IF_ERROR(p.String("pre_hook", &config.pre_hook));
-  RETURN_IF_ERROR(p.String("post_hook", &config.post_hook));
-  RETURN_IF_ERROR(p.String("deploy_hook", &config.deploy_hook));
+  // The agent writes "" for a setting that is not used, as certbot leaves it out.
+  const std::pair<absl::string_view, std::string*> strings[] = {
+      {"webroot_path", &config.webroot_path},
+      {"http01_address", &config.http01_address},
+      {"manual_auth_hook", &config.manual_auth_hook},
+      {"manual_cleanup_hook", &config.manual_cleanup_hook},
+      {"preferred_challenges", &config.preferred_challenges},
+      {"preferred_chain", &config.preferred_chain},
+      {"pre_hook", &config.pre_hook},
+      {"post_hook", &config.post_hook},
+      {"deploy_hook", &config.deploy_hook},
+      {"pfx_password_file", &config.pfx_password_file},
+  };
+  for (const auto& [key, field] : strings) {
+    if (auto v = p.StringOrEmpty(key)) *field = *v;
+  }
+  if (auto v = p.Int("http01_port", 1, 65535)) config.http01_port = static_cast<int>(*v);
   std::string key_type = "ecdsa";
   std::string curve = "secp256r1";
   int64_t rsa_size = 2048;
-  RETURN_IF_ERROR(p.String("key_type", &key_type));
-  RETURN_IF_ERROR(p.String("elliptic_curve", &curve));
-  RETURN_IF_ERROR(p.Int("rsa_key_size", 0, 1 << 16, &rsa_size));
-  auto spec = ParseKeySpec(key_type, curve, static_cast<int>(rsa_size));
-  if (!spec.ok()) return p.ValueError("key_type", spec.status().message());
-  config.key = *spec;
-  RETURN_IF_ERROR(p.Bool("reuse_key", &config.reuse_key));
-  RETURN_IF_ERROR(p.Bool("pfx", &config.pfx));
-  RETURN_IF_ERROR(p.String("pfx_password_file", &config.pfx_password_file));
-  RETURN_IF_ERROR(p.Bool("pfx_legacy", &config.pfx_legacy));
-  RETURN_IF_ERROR(p.Bool("direct", &config.direct));
-  RETURN_IF_ERROR(p.RejectUnknownKeys());
+  if (auto v = p.String("key_type", false)) key_type = *v;
+  if (auto v = p.String("elliptic_curve", false)) curve = *v;
+  if (auto v = p.Int("rsa_key_size", 0, 1 << 16)) rsa_size = *v;
+  absl::StatusOr<KeySpec> spec = ParseKeySpec(key_type, curve, static_cast<int>(rsa_size));
+  if (spec.ok()) {
+    config.key = *spec;
+  } else {
+    p.Bad("key_type", spec.status().message());
+  }
+  const std::pair<absl::string_view, bool*> flags[] = {
+      {"reuse_key", &config.reuse_key},
+      {"pfx", &config.pfx},
+      {"pfx_legacy", &config.pfx_legacy},
+      {"direct", &config.direct},
+  };
+  for (const auto& [key, field] : flags) {
+    if (auto v = p.Bool(key)) *field = *v;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<RenewalConfig> ParseRenewalConfig(absl::string_view text,
+                                                 const std::string& source) {
+  ASSIGN_OR_RETURN(toml::table root, ParseToml(text, source));
+  TomlProblems problems(source);
+  RenewalConfig config;
+  TomlTableReader top(
+      problems, root, "", kAbsolutePathsOnly,
+      {"version", "archive_dir", "cert", "privkey", "chain", "fullchain", "renewalparams"});
+  if (auto v = top.StringOrEmpty("version")) config.version = *v;
+  // Written for the operator's benefit; the store derives the paths from the lineage name.
+  for (const char* informational : {"archive_dir", "cert", "privkey", "chain", "fullchain"}) {
+    top.StringOrEmpty(informational);
+  }
+  if (const toml::table* params = top.Table("renewalparams", true)) {
+    TomlTableReader p(problems, *params, "renewalparams", kAbsolutePathsOnly,
+                      {"domains",
+                       "authenticator",
+                       "webroot_path",
+                       "http01_port",
+                       "http01_address",
+                       "manual_auth_hook",
+                       "manual_cleanup_hook",
+                       "preferred_challenges",
+                       "preferred_chain",
+                       "pre_hook",
+                       "post_hook",
+                       "deploy_hook",
+                       "key_type",
+                       "elliptic_curve",
+                       "rsa_key_size",
+                       "reuse_key",
+                       "pfx",
+                       "pfx_password_file",
+                       "pfx_legacy",
+                       "direct"});
+    ReadRenewalParams(p, config);
+  }
+  RETURN_IF_ERROR(problems.ToStatus());
   if (absl::Status s = ValidateRenewalConfig(config); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
   }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 
 namespace acme_signer {
 
@@ -48,6 +49,16 @@ const ArgParser::Spec* ArgParser::FindAlias(char alias) const {
 }
 
 absl::Status ArgParser::Parse(const std::vector<std::string>& args) {
+  return ParseOptions(args, nullptr);
+}
+
+absl::StatusOr<size_t> ArgParser::ParseUntilPositional(const std::vector<std::string>& args) {
+  size_t positional_at = args.size();
+  RETURN_IF_ERROR(ParseOptions(args, &positional_at));
+  return positional_at;
+}
+
+absl::Status ArgParser::ParseOptions(const std::vector<std::string>& args, size_t* positional_at) {
   values_.clear();
   help_requested_ = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -70,6 +81,9 @@ absl::Status ArgParser::Parse(const std::vector<std::string>& args) {
       spec = Find(body);
     } else if (arg.size() == 2 && arg[0] == '-' && arg[1] != '-') {
       spec = FindAlias(arg[1]);
+    } else if (positional_at != nullptr) {
+      *positional_at = i;
+      return absl::OkStatus();
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unexpected argument '", arg, "' (options start with --; see --help)"));
@@ -100,7 +114,7 @@ absl::Status ArgParser::Parse(const std::vector<std::string>& args) {
     }
     slot.push_back(std::move(value));
   }
-  if (!help_requested_) {
+  if (!help_requested_ && positional_at == nullptr) {
     for (const Spec& spec : specs_) {
       if (spec.required && !Has(spec.name)) {
         return absl::InvalidArgumentError(

@@ -2,7 +2,10 @@
 // Flags are `--name VALUE`, `--name=VALUE`, boolean `--name`, and optional one-letter aliases
 // (`-d VALUE`). Repeatable flags collect every occurrence (certbot's `-d a -d b`).
 // Unknown flags, missing values, values given to boolean flags, stray positional arguments and
-// repeats of non-repeatable flags are errors that name the flag.
+// repeats of non-repeatable flags are errors that name the flag, and never echo the argument
+// after an unknown flag (it may be a secret, e.g. certbot's `--eab-hmac-key KEY`).
+// Kept over CLI11 (Debian's libcli11-dev) because CLI11 reports unknown flags by listing every
+// unexpected argument, values included, and because the texts are certbot-like and tested.
 // Not thread-safe; used once per process in main().
 #ifndef ACME_SIGNER_COMMON_CLI_H_
 #define ACME_SIGNER_COMMON_CLI_H_
@@ -36,6 +39,11 @@ class ArgParser {
 
   // Parses args (without the program and subcommand names). `--help`/`-h` sets help_requested().
   absl::Status Parse(const std::vector<std::string>& args);
+  // Parses the options in front of a subcommand (`acme-agent --config F certonly ...`, as
+  // certbot allows): stops at the first argument that is not an option or an option's value
+  // and returns its index (args.size() when there is none). Required options are not checked
+  // here: the subcommand's own parser is given these options again and checks them.
+  absl::StatusOr<size_t> ParseUntilPositional(const std::vector<std::string>& args);
 
   bool help_requested() const { return help_requested_; }
   bool Has(absl::string_view name) const;
@@ -58,6 +66,9 @@ class ArgParser {
     bool required = false;
   };
   ArgParser& Add(Spec spec);
+  // Parse and ParseUntilPositional; `positional_at` is null for Parse (a positional argument
+  // is then an error).
+  absl::Status ParseOptions(const std::vector<std::string>& args, size_t* positional_at);
   const Spec* Find(absl::string_view name) const;
   const Spec* FindAlias(char alias) const;
 

@@ -1,6 +1,7 @@
-// Fuzzes the response header parsers of http/headers.h. Input: lines; every line is one Link
-// header value (resolved against a fixed order URL) and the whole input is also tried as a
-// Retry-After value, a Replay-Nonce, a Content-Type and a URL.
+// Fuzzes the response header parsers of http/headers.h and the URL parser of http/url.h.
+// Input: lines; every line is one Link header value (resolved against a fixed order URL) and
+// the whole input is also tried as a Retry-After value, a Replay-Nonce, a Content-Type, a URL
+// and a reference relative to the order URL.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -10,6 +11,7 @@
 #include "absl/time/time.h"
 #include "fuzz/fuzz_support.h"
 #include "http/headers.h"
+#include "http/url.h"
 
 namespace acme_signer::http {
 namespace {
@@ -30,8 +32,8 @@ void Exercise(absl::string_view input) {
   (void)ParseRetryAfter(input, absl::InfiniteFuture());
   (void)ValidateReplayNonce(input);
   (void)MediaType(input);
-  (void)Origin(input);
-  (void)IsHttpsUrl(input);
+  if (absl::StatusOr<Url> url = Url::Parse(input); url.ok()) (void)url->Origin();
+  (void)ResolveReference(kBaseUrl, input);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "http/url.h"
 #include "http/version.h"
 
 namespace acme_signer::http {
@@ -26,10 +27,6 @@ struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-struct UrlDeleter {
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
-};
 
 absl::Status GlobalInit() {
   static std::once_flag once;
@@ -52,26 +49,6 @@ absl::string_view MethodName(HttpMethod method) {
       return "POST";
   }
   return "?";
-}
-
-// The scheme of `url` lower-cased, or an error when curl cannot parse it as absolute.
-absl::StatusOr<std::string> Scheme(const std::string& url) {
-  std::unique_ptr<CURLU, UrlDeleter> handle(curl_url());
-  if (handle == nullptr) return absl::ResourceExhaustedError("out of memory parsing URL");
-  CURLUcode rc = curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0);
-  if (rc != CURLUE_OK) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed URL \"", url, "\": ", curl_url_strerror(rc)));
-  }
-  char* scheme = nullptr;
-  rc = curl_url_get(handle.get(), CURLUPART_SCHEME, &scheme, 0);
-  if (rc != CURLUE_OK) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("URL \"", url, "\" has no scheme: ", curl_url_strerror(rc)));
-  }
-  std::string out = absl::AsciiStrToLower(scheme);
-  curl_free(scheme);
-  return out;
 }
 
 // Header text must not smuggle extra lines into the request.
@@ -131,6 +108,130 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
   return n;
 }
 
+// OK when `url` parses and its scheme is one this client may fetch.
+absl::Status CheckUrl(absl::string_view url, bool require_https) {
+  absl::StatusOr<Url> parsed = Url::Parse(url);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("malformed URL: ", parsed.status().message()));
+  }
+  if (!parsed->is_https() && (require_https || !parsed->is_http_or_https())) {
+    return absl::InvalidArgumentError(require_https ? "refusing a non-https URL (https is required)"
+                                                    : "only http and https URLs are supported");
+  }
+  return absl::OkStatus();
+}
+
+// The request's header lines for curl, checked so that none can smuggle in another line.
+absl::StatusOr<Slist> HeaderLines(const HttpRequest& request) {
+  Slist headers;
+  auto add_header = [&headers](const std::string& line) {
+    curl_slist* next = curl_slist_append(headers.get(), line.c_str());
+    if (next == nullptr) return false;
+    (void)headers.release();  // `next` is the same list, extended.
+    headers.reset(next);
+    return true;
+  };
+  // curl would otherwise add "Expect: 100-continue" to larger POSTs and wait for it.
+  bool ok = add_header("Expect:");
+  if (request.method == HttpMethod::kPost && !request.content_type.empty()) {
+    if (!IsSafeHeaderText(request.content_type)) {
+      return absl::InvalidArgumentError("content type contains a line break");
+    }
+    ok = ok && add_header(absl::StrCat("Content-Type: ", request.content_type));
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (name.empty() || !std::all_of(name.begin(), name.end(), IsTokenChar) ||
+        !IsSafeHeaderText(value)) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid request header \"", name, "\""));
+    }
+    ok = ok && add_header(absl::StrCat(name, ": ", value));
+  }
+  if (!ok) return absl::ResourceExhaustedError("out of memory building headers");
+  return headers;
+}
+
+// Sets every option of one transfer on `h`: the project's fixed policy (see the header), the
+// client's options and the request. `headers`, `transfer` and `error_buffer` must outlive the
+// transfer. The first failing option's code, or CURLE_OK.
+CURLcode ConfigureTransfer(CURL* h, const CurlHttpClientOptions& options,
+                           const HttpRequest& request, curl_slist* headers, Transfer& transfer,
+                           char* error_buffer) {
+  CURLcode rc = CURLE_OK;
+  auto set = [&rc](CURLcode r) {
+    if (rc == CURLE_OK) rc = r;
+  };
+  set(curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer));
+  set(curl_easy_setopt(h, CURLOPT_URL, request.url.c_str()));
+  set(curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, options.require_https ? "https" : "http,https"));
+  set(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L));
+  set(curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L));  // No SIGALRM-based DNS timeouts in threads.
+  set(curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L));
+  set(curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L));
+  set(curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2)));
+  if (!options.ca_bundle_path.empty()) {
+    set(curl_easy_setopt(h, CURLOPT_CAINFO, options.ca_bundle_path.c_str()));
+  }
+  set(curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                       static_cast<long>(absl::ToInt64Milliseconds(options.connect_timeout))));
+  set(curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                       static_cast<long>(absl::ToInt64Milliseconds(options.total_timeout))));
+  set(curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+                       static_cast<curl_off_t>(options.max_response_bytes)));
+  set(curl_easy_setopt(h, CURLOPT_USERAGENT, options.user_agent.c_str()));
+  set(curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers));
+  set(curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody));
+  set(curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer));
+  set(curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader));
+  set(curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer));
+  switch (request.method) {
+    case HttpMethod::kGet:
+      set(curl_easy_setopt(h, CURLOPT_HTTPGET, 1L));
+      break;
+    case HttpMethod::kHead:
+      set(curl_easy_setopt(h, CURLOPT_NOBODY, 1L));
+      break;
+    case HttpMethod::kPost:
+      set(curl_easy_setopt(h, CURLOPT_POST, 1L));
+      set(curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                           static_cast<curl_off_t>(request.body.size())));
+      set(curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data()));
+      break;
+  }
+  return rc;
+}
+
+// A failed transfer as a Status: the caller's mistakes are InvalidArgument, the network's and
+// the server's Unavailable, each with words a reader of a log can act on.
+absl::Status TransferError(CURLcode rc, const char* error_buffer) {
+  const std::string reason = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
+  switch (rc) {
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return absl::InvalidArgumentError(reason);
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      return absl::UnavailableError(absl::StrCat("TLS failure: ", reason));
+    case CURLE_OPERATION_TIMEDOUT:
+      return absl::UnavailableError(absl::StrCat("timed out: ", reason));
+    // curl's own words ("Empty reply from server") are easy to misread as an empty body.
+    case CURLE_GOT_NOTHING:
+      return absl::UnavailableError(
+          absl::StrCat("the server closed the connection without answering (", reason, ")"));
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+      return absl::UnavailableError(
+          absl::StrCat("the connection broke while reading the answer (", reason, ")"));
+    default:
+      return absl::UnavailableError(reason);
+  }
+}
+
 }  // namespace
 
 std::string DefaultUserAgent() { return absl::StrCat("acme-signer/", ACME_SIGNER_VERSION); }
@@ -180,142 +281,42 @@ void CurlHttpClient::Release(EasyHandle handle) {
 }
 
 absl::StatusOr<HttpResponse> CurlHttpClient::Do(const HttpRequest& request) {
-  const std::string what = absl::StrCat(MethodName(request.method), " ", request.url);
-  auto fail = [&what](absl::StatusCode code, absl::string_view reason) {
-    return absl::Status(code, absl::StrCat(what, ": ", reason));
+  // Every error names the request: "POST https://ca.test/new-order: timed out: ...".
+  auto named = [&request](const absl::Status& status) {
+    return absl::Status(status.code(), absl::StrCat(MethodName(request.method), " ", request.url,
+                                                    ": ", status.message()));
   };
-
-  auto scheme = Scheme(request.url);
-  if (!scheme.ok()) return fail(absl::StatusCode::kInvalidArgument, scheme.status().message());
-  if (*scheme != "https" && (options_.require_https || *scheme != "http")) {
-    return fail(absl::StatusCode::kInvalidArgument,
-                options_.require_https ? "refusing a non-https URL (https is required)"
-                                       : "only http and https URLs are supported");
+  if (absl::Status url = CheckUrl(request.url, options_.require_https); !url.ok()) {
+    return named(url);
   }
-
-  Slist headers;
-  auto add_header = [&headers](const std::string& line) {
-    curl_slist* next = curl_slist_append(headers.get(), line.c_str());
-    if (next == nullptr) return false;
-    (void)headers.release();  // `next` is the same list, extended.
-    headers.reset(next);
-    return true;
-  };
-  // curl would otherwise add "Expect: 100-continue" to larger POSTs and wait for it.
-  bool ok = add_header("Expect:");
-  if (request.method == HttpMethod::kPost && !request.content_type.empty()) {
-    if (!IsSafeHeaderText(request.content_type)) {
-      return fail(absl::StatusCode::kInvalidArgument, "content type contains a line break");
-    }
-    ok = ok && add_header(absl::StrCat("Content-Type: ", request.content_type));
-  }
-  for (const auto& [name, value] : request.headers) {
-    if (name.empty() || !std::all_of(name.begin(), name.end(), IsTokenChar) ||
-        !IsSafeHeaderText(value)) {
-      return fail(absl::StatusCode::kInvalidArgument,
-                  absl::StrCat("invalid request header \"", name, "\""));
-    }
-    ok = ok && add_header(absl::StrCat(name, ": ", value));
-  }
-  if (!ok) return fail(absl::StatusCode::kResourceExhausted, "out of memory building headers");
+  absl::StatusOr<Slist> headers = HeaderLines(request);
+  if (!headers.ok()) return named(headers.status());
 
   EasyHandle easy = Acquire();
-  if (easy == nullptr) return fail(absl::StatusCode::kResourceExhausted, "curl_easy_init failed");
-  CURL* h = easy.get();
-
+  if (easy == nullptr) return named(absl::ResourceExhaustedError("curl_easy_init failed"));
   Transfer transfer;
   transfer.max_body = options_.max_response_bytes;
   char error_buffer[CURL_ERROR_SIZE] = {0};
-
-  CURLcode rc = CURLE_OK;
-  auto set = [&rc](CURLcode r) {
-    if (rc == CURLE_OK) rc = r;
-  };
-  set(curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer));
-  set(curl_easy_setopt(h, CURLOPT_URL, request.url.c_str()));
-  set(curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, options_.require_https ? "https" : "http,https"));
-  set(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L));
-  set(curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L));  // No SIGALRM-based DNS timeouts in threads.
-  set(curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L));
-  set(curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L));
-  set(curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2)));
-  if (!options_.ca_bundle_path.empty()) {
-    set(curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_bundle_path.c_str()));
-  }
-  set(curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                       static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout))));
-  set(curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-                       static_cast<long>(absl::ToInt64Milliseconds(options_.total_timeout))));
-  set(curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-                       static_cast<curl_off_t>(options_.max_response_bytes)));
-  set(curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str()));
-  set(curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get()));
-  set(curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody));
-  set(curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer));
-  set(curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader));
-  set(curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer));
-  switch (request.method) {
-    case HttpMethod::kGet:
-      set(curl_easy_setopt(h, CURLOPT_HTTPGET, 1L));
-      break;
-    case HttpMethod::kHead:
-      set(curl_easy_setopt(h, CURLOPT_NOBODY, 1L));
-      break;
-    case HttpMethod::kPost:
-      set(curl_easy_setopt(h, CURLOPT_POST, 1L));
-      set(curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                           static_cast<curl_off_t>(request.body.size())));
-      set(curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data()));
-      break;
-  }
+  CURLcode rc =
+      ConfigureTransfer(easy.get(), options_, request, headers->get(), transfer, error_buffer);
   if (rc != CURLE_OK) {
-    return fail(absl::StatusCode::kInternal,
-                absl::StrCat("setting up the request: ", curl_easy_strerror(rc)));
+    return named(
+        absl::InternalError(absl::StrCat("setting up the request: ", curl_easy_strerror(rc))));
   }
 
-  rc = curl_easy_perform(h);
+  rc = curl_easy_perform(easy.get());
   long status = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
   // The handle must not keep pointers into this frame once it goes back to the pool.
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, nullptr);
   if (rc == CURLE_OK) Release(std::move(easy));  // A failed transfer's handle is dropped.
 
   if (transfer.body_too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-    return fail(
-        absl::StatusCode::kResourceExhausted,
-        absl::StrCat("response body exceeds the limit of ", options_.max_response_bytes, " bytes"));
+    return named(absl::ResourceExhaustedError(absl::StrCat("response body exceeds the limit of ",
+                                                           options_.max_response_bytes, " bytes")));
   }
-  if (rc != CURLE_OK) {
-    std::string reason = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
-    switch (rc) {
-      case CURLE_URL_MALFORMAT:
-      case CURLE_UNSUPPORTED_PROTOCOL:
-        return fail(absl::StatusCode::kInvalidArgument, reason);
-      case CURLE_SSL_CONNECT_ERROR:
-      case CURLE_PEER_FAILED_VERIFICATION:
-      case CURLE_SSL_CERTPROBLEM:
-      case CURLE_SSL_CIPHER:
-      case CURLE_SSL_CACERT_BADFILE:
-      case CURLE_SSL_ISSUER_ERROR:
-      case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-      case CURLE_SSL_INVALIDCERTSTATUS:
-        return fail(absl::StatusCode::kUnavailable, absl::StrCat("TLS failure: ", reason));
-      case CURLE_OPERATION_TIMEDOUT:
-        return fail(absl::StatusCode::kUnavailable, absl::StrCat("timed out: ", reason));
-      // curl's own words ("Empty reply from server") are easy to misread as an empty body.
-      case CURLE_GOT_NOTHING:
-        return fail(absl::StatusCode::kUnavailable,
-                    absl::StrCat("the server closed the connection without answering (", reason,
-                                 ")"));
-      case CURLE_RECV_ERROR:
-      case CURLE_PARTIAL_FILE:
-        return fail(absl::StatusCode::kUnavailable,
-                    absl::StrCat("the connection broke while reading the answer (", reason, ")"));
-      default:
-        return fail(absl::StatusCode::kUnavailable, reason);
-    }
-  }
+  if (rc != CURLE_OK) return named(TransferError(rc, error_buffer));
   transfer.response.status = static_cast<int>(status);
   return std::move(transfer.response);
 }

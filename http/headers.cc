@@ -1,10 +1,7 @@
 #include "http/headers.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,54 +10,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "http/url.h"
 
 namespace acme_signer::http {
 namespace {
-
-struct UrlDeleter {
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
-};
-using UrlHandle = std::unique_ptr<CURLU, UrlDeleter>;
-
-struct CurlStringDeleter {
-  void operator()(char* s) const { curl_free(s); }
-};
-
-absl::StatusOr<std::string> GetPart(CURLU* url, CURLUPart part, unsigned int flags,
-                                    absl::string_view what) {
-  char* raw = nullptr;
-  CURLUcode rc = curl_url_get(url, part, &raw, flags);
-  std::unique_ptr<char, CurlStringDeleter> owned(raw);
-  if (rc != CURLUE_OK) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": ", curl_url_strerror(rc)));
-  }
-  return std::string(raw);
-}
-
-// Parses `url` as an absolute URL (any scheme curl knows).
-absl::StatusOr<UrlHandle> ParseUrl(absl::string_view url) {
-  UrlHandle handle(curl_url());
-  if (handle == nullptr) return absl::ResourceExhaustedError("out of memory parsing URL");
-  CURLUcode rc = curl_url_set(handle.get(), CURLUPART_URL, std::string(url).c_str(), 0);
-  if (rc != CURLUE_OK) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed URL \"", url, "\": ", curl_url_strerror(rc)));
-  }
-  return handle;
-}
-
-// Resolves `reference` (absolute or relative) against `base`, RFC 3986 section 5.
-absl::StatusOr<std::string> Resolve(absl::string_view base, absl::string_view reference) {
-  auto handle = ParseUrl(base);
-  if (!handle.ok()) return handle.status();
-  // Setting a URL on a handle that already holds one resolves it as relative to the old one.
-  CURLUcode rc = curl_url_set(handle->get(), CURLUPART_URL, std::string(reference).c_str(), 0);
-  if (rc != CURLUE_OK) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot resolve \"", reference, "\" against \"",
-                                                   base, "\": ", curl_url_strerror(rc)));
-  }
-  return GetPart(handle->get(), CURLUPART_URL, 0, "cannot format resolved URL");
-}
 
 bool IsTokenChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
@@ -174,7 +127,7 @@ absl::Status ParseLinkValue(absl::string_view value, absl::string_view base_url,
       return LinkSyntaxError(value, "expected ',' or ';' after link");
     }
     lex.SkipOws();
-    auto resolved = Resolve(base_url, target);
+    auto resolved = ResolveReference(base_url, target);
     if (!resolved.ok()) return LinkSyntaxError(value, resolved.status().message());
     link.url = *std::move(resolved);
     links->push_back(std::move(link));
@@ -255,31 +208,6 @@ absl::Status ValidateReplayNonce(absl::string_view nonce) {
 std::string MediaType(absl::string_view content_type) {
   const size_t semicolon = content_type.find(';');
   return absl::AsciiStrToLower(absl::StripAsciiWhitespace(content_type.substr(0, semicolon)));
-}
-
-absl::StatusOr<std::string> Origin(absl::string_view url) {
-  auto handle = ParseUrl(url);
-  if (!handle.ok()) return handle.status();
-  auto scheme = GetPart(handle->get(), CURLUPART_SCHEME, 0, "URL has no scheme");
-  if (!scheme.ok()) return scheme.status();
-  std::string lower_scheme = absl::AsciiStrToLower(*scheme);
-  if (lower_scheme != "https" && lower_scheme != "http") {
-    return absl::InvalidArgumentError(absl::StrCat("URL \"", url, "\" is not http or https"));
-  }
-  auto host =
-      GetPart(handle->get(), CURLUPART_HOST, 0, absl::StrCat("URL \"", url, "\" has no host"));
-  if (!host.ok()) return host.status();
-  if (host->empty())
-    return absl::InvalidArgumentError(absl::StrCat("URL \"", url, "\" has no host"));
-  auto port = GetPart(handle->get(), CURLUPART_PORT, CURLU_DEFAULT_PORT,
-                      absl::StrCat("URL \"", url, "\" has no port"));
-  if (!port.ok()) return port.status();
-  return absl::StrCat(lower_scheme, "://", absl::AsciiStrToLower(*host), ":", *port);
-}
-
-bool IsHttpsUrl(absl::string_view url) {
-  auto origin = Origin(url);
-  return origin.ok() && absl::StartsWith(*origin, "https://");
 }
 
 }  // namespace acme_signer::http

@@ -1,6 +1,6 @@
-// Parsers for the HTTP response headers and URLs the ACME engine depends on: Link (RFC 8288),
-// Retry-After (RFC 9110 section 10.2.3), Replay-Nonce (RFC 8555 section 6.5.1), Content-Type
-// media types, and URL origins. Pure functions, safe on arbitrary input; thread-safe.
+// Parsers for the HTTP response headers the ACME engine depends on: Link (RFC 8288),
+// Retry-After (RFC 9110 section 10.2.3), Replay-Nonce (RFC 8555 section 6.5.1) and Content-Type
+// media types (URLs are http/url.h). Pure functions, safe on arbitrary input; thread-safe.
 #ifndef ACME_SIGNER_HTTP_HEADERS_H_
 #define ACME_SIGNER_HTTP_HEADERS_H_
 
@@ -51,14 +51,6 @@ absl::Status ValidateReplayNonce(absl::string_view nonce);
 // "Application/Problem+JSON; charset=utf-8" -> "application/problem+json". Empty for empty
 // input.
 std::string MediaType(absl::string_view content_type);
-
-// The origin of an absolute http(s) URL as "scheme://host:port", lower-cased, with the
-// default port made explicit ("https://Example.COM/x" -> "https://example.com:443"; IPv6
-// hosts keep their brackets). InvalidArgument for unparsable or non-http(s) URLs.
-absl::StatusOr<std::string> Origin(absl::string_view url);
-
-// True when `url` parses as an absolute URL with scheme https and a host.
-bool IsHttpsUrl(absl::string_view url);
 
 }  // namespace acme_signer::http
 

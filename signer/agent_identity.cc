@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "acme/dns_names.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
@@ -25,8 +26,6 @@ namespace acme_signer::signer {
 namespace {
 
 constexpr absl::string_view kScheme = "spiffe://";
-constexpr size_t kMaxLabel = 63;
-constexpr size_t kMaxTrustDomain = 253;
 // Longest piece of peer-controlled text echoed into an error.
 constexpr size_t kMaxEcho = 120;
 
@@ -34,28 +33,6 @@ std::string Echo(absl::string_view text) {
   std::string out = absl::CHexEscape(text.substr(0, kMaxEcho));
   if (text.size() > kMaxEcho) out += "...";
   return out;
-}
-
-// A lowercase LDH label; `what` names the thing in messages ("agent name", "trust domain").
-absl::Status ValidateLabel(absl::string_view what, absl::string_view whole,
-                           absl::string_view label) {
-  const auto invalid = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid ", what, " \"", Echo(whole), "\": ", why));
-  };
-  if (label.empty()) return invalid("empty label");
-  if (label.size() > kMaxLabel) return invalid(absl::StrCat("label longer than ", kMaxLabel));
-  for (char c : label) {
-    if (absl::ascii_isupper(static_cast<unsigned char>(c))) return invalid("uppercase letter");
-    if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
-        !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '-') {
-      return invalid("only a-z, 0-9 and '-' are allowed");
-    }
-  }
-  if (label.front() == '-' || label.back() == '-') {
-    return invalid("must not start or end with '-'");
-  }
-  return absl::OkStatus();
 }
 
 absl::Status Denied(absl::string_view uri, absl::string_view why) {
@@ -72,25 +49,14 @@ std::string Sha256Hex(absl::string_view data) {
 
 }  // namespace
 
+// The label rules are the ones every name shares (acme/dns_names.h), so the agent, which
+// checks its own name and trust domain before enrolling, agrees with this side.
 absl::Status ValidateAgentName(absl::string_view name) {
-  if (name.empty()) return absl::InvalidArgumentError("invalid agent name: empty");
-  if (absl::StrContains(name, '.')) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid agent name \"", Echo(name), "\": only a-z, 0-9 and '-' are allowed"));
-  }
-  return ValidateLabel("agent name", name, name);
+  return acme::ValidateSingleLabelName("agent name", name);
 }
 
 absl::Status ValidateTrustDomain(absl::string_view trust_domain) {
-  if (trust_domain.empty()) return absl::InvalidArgumentError("invalid trust domain: empty");
-  if (trust_domain.size() > kMaxTrustDomain) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid trust domain: longer than ", kMaxTrustDomain, " characters"));
-  }
-  for (absl::string_view label : absl::StrSplit(trust_domain, '.')) {
-    RETURN_IF_ERROR(ValidateLabel("trust domain", trust_domain, label));
-  }
-  return absl::OkStatus();
+  return acme::ValidateLdhName("trust domain", trust_domain);
 }
 
 std::string AgentUri(absl::string_view trust_domain, absl::string_view agent_name) {

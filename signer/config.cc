@@ -24,9 +24,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "acme/dns_names.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "common/toml_reader.h"
 #include "hsm/key_type.h"
+#include "http/url.h"
 #include "signer/agent_identity.h"
 #include "signer/name_policy.h"
 #include "toml++/toml.h"
@@ -35,224 +38,15 @@ namespace acme_signer::signer {
 namespace {
 
 constexpr size_t kMaxConfigBytes = 1 << 20;
-// More problems than this are summarised; the first ones are what the operator fixes first.
-constexpr size_t kMaxReportedProblems = 50;
 
-// Collects every problem found, so one run of the daemon shows all of them.
-class Problems {
- public:
-  explicit Problems(std::string source) : source_(std::move(source)) {}
-
-  void At(int64_t line, absl::string_view key, absl::string_view message) {
-    messages_.push_back(absl::StrCat(source_, ":", line, ": ", key, ": ", message));
-  }
-  void AtFile(absl::string_view key, absl::string_view message) {
-    messages_.push_back(absl::StrCat(source_, ": ", key, ": ", message));
-  }
-  bool empty() const { return messages_.empty(); }
-  size_t size() const { return messages_.size(); }
-
-  absl::Status ToStatus() const {
-    std::vector<std::string> shown(
-        messages_.begin(), messages_.begin() + static_cast<ptrdiff_t>(std::min(
-                                                   messages_.size(), kMaxReportedProblems)));
-    if (messages_.size() > kMaxReportedProblems) {
-      shown.push_back(
-          absl::StrCat("... and ", messages_.size() - kMaxReportedProblems, " more problems"));
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid configuration:\n", absl::StrJoin(shown, "\n")));
-  }
-
- private:
-  const std::string source_;
-  std::vector<std::string> messages_;
-};
-
-absl::string_view TypeName(toml::node_type type) {
-  switch (type) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
+// The strict reader every configuration file shares (common/toml_reader.h).
+using Problems = TomlProblems;
+using TableReader = TomlTableReader;
 
 int64_t LineOf(const toml::node& node) { return node.source().begin.line; }
 
-// This abseil build has its own string_view type; toml++ speaks std::string_view.
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-// Turns a configured path into an absolute, normalized one.
-std::optional<std::string> ResolvePath(const std::filesystem::path& base_dir,
-                                       absl::string_view value, std::string* error) {
-  if (absl::StartsWith(value, "~")) {
-    *error = absl::StrCat("\"", value, "\": '~' is not expanded; use an absolute path");
-    return std::nullopt;
-  }
-  std::filesystem::path path{std::string(value)};
-  if (path.is_relative()) path = base_dir / path;
-  return path.lexically_normal().string();
-}
-
-// Reads one TOML table: reports unknown keys up front, then typed getters report missing
-// required keys, wrong types and bad values under the full dotted key.
-class TableReader {
- public:
-  TableReader(Problems& problems, const toml::table& table, std::string prefix,
-              const std::filesystem::path& base_dir, std::initializer_list<absl::string_view> known)
-      : problems_(problems), table_(table), prefix_(std::move(prefix)), base_dir_(base_dir) {
-    for (auto&& [key, node] : table_) {
-      bool is_known = false;
-      for (absl::string_view k : known) is_known = is_known || AsAbsl(key.str()) == k;
-      if (!is_known) {
-        problems_.At(
-            key.source().begin.line, Key(AsAbsl(key.str())),
-            absl::StrCat("unknown key (known keys here: ", absl::StrJoin(known, ", "), ")"));
-      }
-    }
-  }
-
-  std::string Key(absl::string_view key) const { return absl::StrCat(prefix_, ".", key); }
-  int64_t line() const { return LineOf(table_); }
-  Problems& problems() { return problems_; }
-
-  // The node for `key`, or nullptr (reporting it when required).
-  const toml::node* Find(absl::string_view key, bool required) {
-    const toml::node* node = table_.get(std::string_view(key.data(), key.size()));
-    if (node == nullptr && required) {
-      problems_.At(line(), Key(key), absl::StrCat("missing required key (in [", prefix_, "])"));
-    }
-    return node;
-  }
-
-  void Bad(const toml::node& node, absl::string_view key, absl::string_view message) {
-    problems_.At(LineOf(node), Key(key), message);
-  }
-
-  bool TypeIs(const toml::node& node, absl::string_view key, toml::node_type want) {
-    if (node.type() == want) return true;
-    Bad(node, key, absl::StrCat("expected ", TypeName(want), ", got ", TypeName(node.type())));
-    return false;
-  }
-
-  // A non-empty string without NUL characters.
-  std::optional<std::string> String(absl::string_view key, bool required) {
-    const toml::node* node = Find(key, required);
-    if (node == nullptr || !TypeIs(*node, key, toml::node_type::string)) return std::nullopt;
-    return CheckString(*node, key, node->as_string()->get());
-  }
-
-  std::optional<std::string> CheckString(const toml::node& node, absl::string_view key,
-                                         const std::string& value) {
-    if (value.empty()) {
-      Bad(node, key, "must not be empty");
-      return std::nullopt;
-    }
-    if (value.find('\0') != std::string::npos) {
-      Bad(node, key, "must not contain NUL characters");
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  std::optional<std::string> Path(absl::string_view key, bool required) {
-    std::optional<std::string> value = String(key, required);
-    if (!value) return std::nullopt;
-    std::string error;
-    std::optional<std::string> path = ResolvePath(base_dir_, *value, &error);
-    if (!path) Bad(*Find(key, false), key, error);
-    return path;
-  }
-
-  std::optional<bool> Bool(absl::string_view key) {
-    const toml::node* node = Find(key, false);
-    if (node == nullptr || !TypeIs(*node, key, toml::node_type::boolean)) return std::nullopt;
-    return node->as_boolean()->get();
-  }
-
-  std::optional<int64_t> Int(absl::string_view key, int64_t min, int64_t max) {
-    const toml::node* node = Find(key, false);
-    if (node == nullptr || !TypeIs(*node, key, toml::node_type::integer)) return std::nullopt;
-    const int64_t value = node->as_integer()->get();
-    if (value < min || value > max) {
-      Bad(*node, key, absl::StrCat(value, " is out of range ", min, "..", max));
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  // An array of non-empty strings. Element problems are reported as key[i].
-  struct Element {
-    std::string value;
-    const toml::node* node;
-    std::string key;
-  };
-  std::optional<std::vector<Element>> StringArray(absl::string_view key, bool required) {
-    const toml::node* node = Find(key, required);
-    if (node == nullptr || !TypeIs(*node, key, toml::node_type::array)) return std::nullopt;
-    std::vector<Element> out;
-    bool ok = true;
-    const toml::array& array = *node->as_array();
-    for (size_t i = 0; i < array.size(); ++i) {
-      const std::string element_key = absl::StrCat(key, "[", i, "]");
-      const toml::node& element = *array.get(i);
-      if (!TypeIs(element, element_key, toml::node_type::string)) {
-        ok = false;
-        continue;
-      }
-      std::optional<std::string> value =
-          CheckString(element, element_key, element.as_string()->get());
-      if (!value) {
-        ok = false;
-        continue;
-      }
-      out.push_back(Element{std::move(*value), &element, element_key});
-    }
-    if (!ok) return std::nullopt;
-    return out;
-  }
-
- private:
-  Problems& problems_;
-  const toml::table& table_;
-  const std::string prefix_;
-  const std::filesystem::path& base_dir_;
-};
-
 // A host name for the listen address: lowercase LDH labels ("localhost", "signer.lan").
-bool IsHostName(absl::string_view host) {
-  if (host.empty() || host.size() > 253) return false;
-  for (absl::string_view label : absl::StrSplit(host, '.')) {
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
-    }
-    for (char c : label) {
-      if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
-          !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '-') {
-        return false;
-      }
-    }
-  }
-  return true;
-}
+bool IsHostName(absl::string_view host) { return acme::ValidateLdhName("host name", host).ok(); }
 
 bool IsDigits(absl::string_view s) {
   if (s.empty()) return false;
@@ -321,25 +115,14 @@ absl::Status ValidateListen(absl::string_view listen) {
 }
 
 absl::Status ValidateHttpsUrl(absl::string_view url) {
-  for (char c : url) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", url, "\" contains whitespace or control characters"));
-    }
+  absl::StatusOr<http::Url> parsed = http::ParseHttpsUrl(url);
+  if (parsed.ok()) return absl::OkStatus();
+  if (absl::StartsWithIgnoreCase(url, "http://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", url, "\" uses http://; ACME requires https:// (RFC 8555 §6.1)"));
   }
-  if (!absl::StartsWith(url, "https://")) {
-    if (absl::StartsWithIgnoreCase(url, "http://")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", url, "\" uses http://; ACME requires https:// (RFC 8555 §6.1)"));
-    }
-    return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" is not an https:// URL"));
-  }
-  absl::string_view rest = absl::string_view(url).substr(8);
-  const size_t end = rest.find_first_of("/?#");
-  if (rest.substr(0, end).empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" has no host"));
-  }
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", url, "\" is not a usable https:// URL: ", parsed.status().message()));
 }
 
 absl::Status ValidateContact(absl::string_view contact) {
@@ -546,35 +329,12 @@ void ReadAgent(TableReader& t, AgentPolicy& out) {
   if (auto v = t.Bool("allow_sign_jws")) out.allow_sign_jws = *v;
 }
 
-// The table at root[name], or nullptr (reporting a missing or mistyped table).
-const toml::table* RequiredTable(const toml::table& root, absl::string_view name,
-                                 Problems& problems) {
-  const toml::node* node = root.get(std::string_view(name.data(), name.size()));
-  if (node == nullptr) {
-    problems.AtFile(name, absl::StrCat("missing required table [", name, "]"));
-    return nullptr;
-  }
-  if (!node->is_table()) {
-    problems.At(LineOf(*node), name,
-                absl::StrCat("expected a table ([", name, "]), got ", TypeName(node->type())));
-    return nullptr;
-  }
-  return node->as_table();
-}
-
 SignerConfig Validate(const toml::table& root, Problems& problems,
                       const std::filesystem::path& base_dir) {
   SignerConfig config;
-  for (auto&& [key, node] : root) {
-    const absl::string_view k = AsAbsl(key.str());
-    if (k != "server" && k != "acme" && k != "hsm" && k != "state" && k != "audit" &&
-        k != "agents") {
-      problems.At(key.source().begin.line, k,
-                  "unknown key (known top-level tables: server, acme, hsm, state, audit, "
-                  "agents)");
-    }
-  }
-  if (const toml::table* t = RequiredTable(root, "server", problems)) {
+  TableReader top(problems, root, "", base_dir,
+                  {"server", "acme", "hsm", "state", "audit", "agents"});
+  if (const toml::table* t = top.Table("server", true)) {
     TableReader reader(
         problems, *t, "server", base_dir,
         {"listen", "tls_cert", "tls_key", "agent_ca_cert", "trust_domain", "allow_root",
@@ -582,59 +342,52 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
          "max_rpcs_in_flight_per_agent", "revoked_agent_certs"});
     ReadServer(reader, config.server);
   }
-  if (const toml::table* t = RequiredTable(root, "acme", problems)) {
+  if (const toml::table* t = top.Table("acme", true)) {
     TableReader reader(problems, *t, "acme", base_dir,
                        {"directory_url", "ca_bundle", "contact", "eab_kid", "preferred_chain",
                         "terms_of_service_agreed", "request_timeout_ms"});
     ReadAcme(reader, config.acme);
   }
-  if (const toml::table* t = RequiredTable(root, "hsm", problems)) {
+  if (const toml::table* t = top.Table("hsm", true)) {
     TableReader reader(problems, *t, "hsm", base_dir,
                        {"module", "token_uri", "pin_file", "account_key", "account_key_type",
                         "eab_key", "agent_ca_key", "audit_key", "verify_every_signature"});
     ReadHsm(reader, config.hsm);
   }
-  if (const toml::table* t = RequiredTable(root, "state", problems)) {
+  if (const toml::table* t = top.Table("state", true)) {
     TableReader reader(problems, *t, "state", base_dir, {"dir"});
     ReadState(reader, config.state);
   }
-  if (const toml::table* t = RequiredTable(root, "audit", problems)) {
+  if (const toml::table* t = top.Table("audit", true)) {
     TableReader reader(problems, *t, "audit", base_dir,
                        {"log", "checkpoint_every", "rotate_bytes", "min_free_bytes"});
     ReadAudit(reader, config.audit);
   }
-  if (const toml::node* agents = root.get("agents")) {
-    const toml::array* array = agents->as_array();
-    if (array == nullptr || !array->is_array_of_tables()) {
-      problems.At(LineOf(*agents), "agents",
-                  absl::StrCat("expected an array of tables ([[agents]] sections), got ",
-                               TypeName(agents->type())));
-    } else {
-      absl::flat_hash_map<std::string, int64_t> first_line;
-      for (size_t i = 0; i < array->size(); ++i) {
-        const toml::table& table = *array->get(i)->as_table();
-        TableReader reader(problems, table, absl::StrCat("agents[", i, "]"), base_dir,
-                           {"name", "allowed_names", "allow_wildcard_certificates", "key_types",
-                            "max_identifiers_per_order", "orders_per_hour", "allow_sign_jws"});
-        AgentPolicy agent;
-        const size_t problems_before = problems.size();
-        ReadAgent(reader, agent);
-        if (problems.size() != problems_before) continue;
-        // Belt and braces: the policy code's own whole-policy check must agree.
-        if (absl::Status s = ValidateAgentPolicy(agent); !s.ok()) {
-          problems.At(LineOf(table), reader.Key("name"), s.message());
-          continue;
-        }
-        const int64_t line = LineOf(*table.get("name"));
-        auto [it, inserted] = first_line.emplace(agent.name, line);
-        if (!inserted) {
-          problems.At(line, reader.Key("name"),
-                      absl::StrCat("duplicate agent name \"", agent.name,
-                                   "\" (first defined at line ", it->second, ")"));
-          continue;
-        }
-        config.agents.push_back(std::move(agent));
+  if (const toml::array* array = top.TableArray("agents")) {
+    absl::flat_hash_map<std::string, int64_t> first_line;
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::table& table = *array->get(i)->as_table();
+      TableReader reader(problems, table, absl::StrCat("agents[", i, "]"), base_dir,
+                         {"name", "allowed_names", "allow_wildcard_certificates", "key_types",
+                          "max_identifiers_per_order", "orders_per_hour", "allow_sign_jws"});
+      AgentPolicy agent;
+      const size_t problems_before = problems.size();
+      ReadAgent(reader, agent);
+      if (problems.size() != problems_before) continue;
+      // Belt and braces: the policy code's own whole-policy check must agree.
+      if (absl::Status s = ValidateAgentPolicy(agent); !s.ok()) {
+        problems.At(LineOf(table), reader.Key("name"), s.message());
+        continue;
       }
+      const int64_t line = LineOf(*table.get("name"));
+      auto [it, inserted] = first_line.emplace(agent.name, line);
+      if (!inserted) {
+        problems.At(line, reader.Key("name"),
+                    absl::StrCat("duplicate agent name \"", agent.name,
+                                 "\" (first defined at line ", it->second, ")"));
+        continue;
+      }
+      config.agents.push_back(std::move(agent));
     }
   }
   return config;
@@ -664,14 +417,7 @@ absl::StatusOr<SignerConfig> ParseSignerConfig(absl::string_view text,
   }
   base_dir = base_dir.parent_path();
 
-  toml::table root;
-  try {
-    root = toml::parse(std::string_view(text.data(), text.size()), std::string_view(source));
-  } catch (const toml::parse_error& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid configuration:\n", source, ":", e.source().begin.line, ":",
-                     e.source().begin.column, ": TOML syntax error: ", AsAbsl(e.description())));
-  }
+  ASSIGN_OR_RETURN(toml::table root, ParseToml(text, source));
 
   Problems problems(source);
   SignerConfig config = Validate(root, problems, base_dir);

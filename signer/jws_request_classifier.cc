@@ -19,7 +19,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -29,6 +28,7 @@
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "http/url.h"
 #include "nlohmann/json.hpp"
 #include "signer/audit_record.h"
 
@@ -47,23 +47,10 @@ constexpr size_t kMaxTimestampLength = 64;
 // ---------------------------------------------------------------------------------------------
 // URLs
 
-// An absolute http(s) URL restricted to what ACME servers hand out. Anything a router might
-// normalise (percent-encoding, dot segments, empty segments, query, fragment, userinfo) is
-// refused, so two URLs that differ here cannot reach the same CA endpoint.
-struct AcmeUrl {
-  std::string scheme;  // "https" or "http", lowercase.
-  std::string host;    // Lowercase.
-  int port = 0;
-  std::string path;  // Starts with '/'.
-
-  std::string Origin() const { return absl::StrCat(scheme, "://", host, ":", port); }
-  // Origin and path without a trailing '/', for matching endpoints.
-  std::string Key() const {
-    absl::string_view trimmed = path;
-    if (trimmed.size() > 1 && trimmed.back() == '/') trimmed.remove_suffix(1);
-    return absl::StrCat(Origin(), trimmed);
-  }
-};
+// An absolute http(s) URL (http::Url) restricted to what ACME servers hand out. Anything a
+// router might normalise (percent-encoding, dot segments, empty segments, query, fragment,
+// userinfo, a host or port that curl reads differently from how it is written) is refused, so
+// two URLs that differ here cannot reach the same CA endpoint.
 
 bool IsPathChar(char c) {
   return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
@@ -71,71 +58,68 @@ bool IsPathChar(char c) {
 
 bool IsHostChar(char c) { return absl::ascii_isalnum(c) || c == '-' || c == '.'; }
 
-absl::StatusOr<AcmeUrl> ParseAcmeUrl(absl::string_view url) {
+bool IsIpv6LiteralChar(char c) { return absl::ascii_isxdigit(c) || c == ':' || c == '.'; }
+
+constexpr absl::string_view kNoQueryFragmentOrPercent = "(no query, fragment or percent-encoding)";
+
+absl::StatusOr<http::Url> ParseAcmeUrl(absl::string_view text) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(
-        absl::StrCat("URL \"", EscapeForError(url), "\" is not acceptable: ", why));
+        absl::StrCat("URL \"", EscapeForError(text), "\" is not acceptable: ", why));
   };
-  if (url.size() > kMaxUrlLength) return bad(absl::StrCat("longer than ", kMaxUrlLength));
-  AcmeUrl out;
-  const size_t scheme_end = url.find("://");
-  if (scheme_end == absl::string_view::npos) return bad("not an absolute URL");
-  out.scheme = absl::AsciiStrToLower(url.substr(0, scheme_end));
-  if (out.scheme != "https" && out.scheme != "http") return bad("scheme must be https or http");
-  absl::string_view rest = url.substr(scheme_end + 3);
-  const size_t path_start = rest.find('/');
-  absl::string_view authority = rest.substr(0, path_start);
-  absl::string_view path = path_start == absl::string_view::npos ? "/" : rest.substr(path_start);
+  if (text.size() > kMaxUrlLength) return bad(absl::StrCat("longer than ", kMaxUrlLength));
+  absl::StatusOr<http::Url> parsed = http::Url::Parse(text);
+  if (!parsed.ok()) return bad(parsed.status().message());
+  const http::Url& url = *parsed;
+  if (!url.is_http_or_https()) return bad("scheme must be https or http");
 
-  absl::string_view host = authority;
-  absl::string_view port;
-  if (absl::StartsWith(authority, "[")) {  // IPv6 literal.
-    const size_t close = authority.find(']');
-    if (close == absl::string_view::npos) return bad("unterminated IPv6 literal");
-    host = authority.substr(0, close + 1);
-    for (char c : host.substr(1, host.size() - 2)) {
-      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') return bad("bad IPv6 literal");
-    }
-    absl::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return bad("junk after IPv6 literal");
-      port = after.substr(1);
-      if (port.empty()) return bad("empty port");
-    }
-  } else {
-    const size_t colon = authority.find(':');
-    if (colon != absl::string_view::npos) {
-      host = authority.substr(0, colon);
-      port = authority.substr(colon + 1);
-      if (port.empty()) return bad("empty port");
-    }
-    for (char c : host) {
-      if (!IsHostChar(c)) return bad("host has a character other than letters, digits, '-', '.'");
-    }
+  // A reader that misses the '@' takes what precedes it for the host and port: say what it
+  // would stumble on.
+  if (url.userinfo().has_value()) {
+    return bad(absl::StrContains(*url.userinfo(), ':')
+                   ? "userinfo before '@' (read without the '@', the authority has a bad port)"
+                   : "userinfo before '@' (read without the '@', the host has a character "
+                     "other than letters, digits, '-', '.')");
   }
-  if (host.empty() || host == "[]") return bad("no host");
-  out.host = absl::AsciiStrToLower(host);
-  out.port = out.scheme == "https" ? 443 : 80;
-  if (!port.empty()) {
-    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
-        !absl::SimpleAtoi(port, &out.port) || out.port < 1 || out.port > 65535) {
-      return bad("bad port");
+  const std::string& host = url.host_as_written();
+  if (absl::StartsWith(host, "[")) {
+    const absl::string_view literal = absl::string_view(host).substr(1, host.size() - 2);
+    if (!std::all_of(literal.begin(), literal.end(), IsIpv6LiteralChar)) {
+      return bad("bad IPv6 literal");
     }
+  } else if (!std::all_of(host.begin(), host.end(), IsHostChar)) {
+    return bad("host has a character other than letters, digits, '-', '.'");
   }
-  for (char c : path) {
-    if (!IsPathChar(c)) {
-      return bad(
-          "path has a character other than letters, digits and -._~/ (no query, "
-          "fragment or percent-encoding)");
-    }
+  // curl reads "0x7f.1" as 127.0.0.1 and "[0:0::1]" as [::1]; only the plain spelling passes.
+  if (absl::AsciiStrToLower(host) != url.host()) {
+    return bad(absl::StrCat("host is read as ", url.host(), " (write it so)"));
   }
-  std::vector<absl::string_view> segments = absl::StrSplit(path.substr(1), '/');
+  if (const std::optional<std::string>& port = url.port_as_written(); port.has_value()) {
+    if (port->empty()) return bad("empty port");
+    // curl drops leading zeros (":0443" is 443) and takes port 0.
+    if (*port != absl::StrCat(url.port()) || url.port() == 0) return bad("bad port");
+  }
+
+  if (url.query().has_value()) return bad(absl::StrCat("query ", kNoQueryFragmentOrPercent));
+  if (url.has_fragment()) return bad(absl::StrCat("fragment ", kNoQueryFragmentOrPercent));
+  const std::string& path = url.path();
+  if (!std::all_of(path.begin(), path.end(), IsPathChar)) {
+    return bad(absl::StrCat("path has a character other than letters, digits and -._~/ ",
+                            kNoQueryFragmentOrPercent));
+  }
+  std::vector<absl::string_view> segments = absl::StrSplit(absl::string_view(path).substr(1), '/');
   for (size_t i = 0; i < segments.size(); ++i) {
     if (segments[i] == "." || segments[i] == "..") return bad("dot segment in path");
     if (segments[i].empty() && i + 1 < segments.size()) return bad("empty segment in path");
   }
-  out.path = std::string(path);
-  return out;
+  return parsed;
+}
+
+// Origin and path without a trailing '/', for matching endpoints.
+std::string EndpointKey(const http::Url& url) {
+  absl::string_view path = url.path();
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return absl::StrCat(url.Origin(), path);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,11 +458,11 @@ absl::string_view JwsRequestKindName(JwsRequestKind kind) {
 
 absl::Status CheckUrlOnCaOrigin(absl::string_view directory_url, absl::string_view url,
                                 absl::string_view what) {
-  absl::StatusOr<AcmeUrl> ca = ParseAcmeUrl(directory_url);
+  absl::StatusOr<http::Url> ca = ParseAcmeUrl(directory_url);
   if (!ca.ok()) {
     return absl::FailedPreconditionError(absl::StrCat("CA directory URL: ", ca.status().message()));
   }
-  absl::StatusOr<AcmeUrl> target = ParseAcmeUrl(url);
+  absl::StatusOr<http::Url> target = ParseAcmeUrl(url);
   if (!target.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": ", target.status().message()));
   }
@@ -504,7 +488,7 @@ absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& co
         "SignJws needs the account URL and the order, resource and certificate lookups; the "
         "signer is not set up for it");
   }
-  absl::StatusOr<AcmeUrl> ca = ParseAcmeUrl(directory.directory_url);
+  absl::StatusOr<http::Url> ca = ParseAcmeUrl(directory.directory_url);
   if (!ca.ok()) {
     return absl::FailedPreconditionError(absl::StrCat("CA directory URL: ", ca.status().message()));
   }
@@ -512,7 +496,7 @@ absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& co
     return absl::InvalidArgumentError(absl::StrCat(
         "payload of ", payload.size(), " bytes is larger than the limit of ", kMaxJwsPayloadSize));
   }
-  ASSIGN_OR_RETURN(AcmeUrl target, ParseAcmeUrl(url));
+  ASSIGN_OR_RETURN(http::Url target, ParseAcmeUrl(url));
   if (target.Origin() != ca->Origin()) {
     return Denied(policy, url, absl::StrCat("it is not on the CA's origin ", ca->Origin()));
   }
@@ -521,11 +505,11 @@ absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& co
   // an endpoint (":443", upper-case host, trailing '/') is recognised as that endpoint.
   auto key_of = [](absl::string_view endpoint) -> std::optional<std::string> {
     if (endpoint.empty()) return std::nullopt;
-    absl::StatusOr<AcmeUrl> parsed = ParseAcmeUrl(endpoint);
+    absl::StatusOr<http::Url> parsed = ParseAcmeUrl(endpoint);
     if (!parsed.ok()) return std::nullopt;
-    return parsed->Key();
+    return EndpointKey(*parsed);
   };
-  const std::string target_key = target.Key();
+  const std::string target_key = EndpointKey(target);
   const struct {
     const std::string& endpoint;
     absl::string_view name;

@@ -7,56 +7,20 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "acme/dns_names.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::signer {
 namespace {
 
-constexpr size_t kMaxNameLength = 253;
-constexpr size_t kMaxLabelLength = 63;
 // Longest name echoed back in an error; hostile input must not flood logs.
 constexpr size_t kMaxEchoLength = 80;
 
 std::string Echo(absl::string_view text) { return EscapeForError(text); }
-
-bool IsLdh(char c) { return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-'; }
-
-absl::Status InvalidName(absl::string_view name, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("invalid DNS name \"", Echo(name), "\": ", why));
-}
-
-absl::Status ValidateLabel(absl::string_view name, absl::string_view label) {
-  if (label.empty()) return InvalidName(name, "empty label");
-  if (label.size() > kMaxLabelLength) {
-    return InvalidName(name, absl::StrCat("label longer than ", kMaxLabelLength, " characters"));
-  }
-  for (char c : label) {
-    if (static_cast<unsigned char>(c) >= 0x80) {
-      return InvalidName(name,
-                         "non-ASCII character; give internationalised names as punycode "
-                         "A-labels (xn--...)");
-    }
-    if (absl::ascii_isupper(c)) return InvalidName(name, "uppercase letter; use lowercase");
-    if (c == '*') return InvalidName(name, "'*' is only allowed as the whole leftmost label");
-    if (!IsLdh(c)) {
-      return InvalidName(name, "character other than a-z, 0-9 and '-' (letters, digits, hyphen)");
-    }
-  }
-  if (label.front() == '-' || label.back() == '-') {
-    return InvalidName(name, "label starts or ends with '-'");
-  }
-  // "ab--" labels are reserved (RFC 5891 section 4.2.3.1); only "xn--" (punycode) is defined.
-  if (label.size() >= 4 && label.substr(2, 2) == "--" && label.substr(0, 2) != "xn") {
-    return InvalidName(name, "hyphens in the 3rd and 4th positions are reserved for \"xn--\"");
-  }
-  return absl::OkStatus();
-}
 
 // Whether `name` lies strictly under `suffix` ("a.b.x" is under "x"; "x" is not).
 bool IsStrictlyUnder(absl::string_view name, absl::string_view suffix) {
@@ -125,24 +89,6 @@ std::string EscapeForError(absl::string_view text) {
   return absl::CHexEscape(text);
 }
 
-absl::Status ValidateDnsName(absl::string_view name) {
-  if (name.empty()) return absl::InvalidArgumentError("invalid DNS name: empty");
-  if (name.size() > kMaxNameLength) {
-    return InvalidName(name, absl::StrCat("longer than ", kMaxNameLength, " characters"));
-  }
-  if (name.back() == '.') return InvalidName(name, "trailing dot; give the name without it");
-  std::vector<absl::string_view> labels = absl::StrSplit(name, '.');
-  for (absl::string_view label : labels) RETURN_IF_ERROR(ValidateLabel(name, label));
-  if (labels.size() < 2) return InvalidName(name, "a single label is not a public DNS name");
-  const absl::string_view last = labels.back();
-  bool all_digits = true;
-  for (char c : last) all_digits = all_digits && absl::ascii_isdigit(c);
-  if (all_digits) {
-    return InvalidName(name, "all-numeric last label (IP addresses are not DNS identifiers)");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateNamePattern(absl::string_view pattern) {
   absl::string_view base = pattern;
   if (absl::StartsWith(base, "**.")) {
@@ -150,9 +96,9 @@ absl::Status ValidateNamePattern(absl::string_view pattern) {
   } else if (absl::StartsWith(base, "*.")) {
     base.remove_prefix(2);
   } else {
-    return ValidateDnsName(pattern);
+    return acme::ValidateDnsName(pattern);
   }
-  absl::Status status = ValidateDnsName(base);
+  absl::Status status = acme::ValidateDnsName(base);
   if (!status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid name pattern \"", Echo(pattern), "\": ", status.message()));
@@ -195,17 +141,9 @@ absl::Status ValidateAgentPolicy(const AgentPolicy& policy) {
 }
 
 absl::Status CheckName(const AgentPolicy& policy, absl::string_view name) {
-  if (name.size() > kMaxNameLength) {
-    return InvalidName(name, absl::StrCat("longer than ", kMaxNameLength, " characters"));
-  }
+  RETURN_IF_ERROR(acme::ValidateDnsIdentifier(name));
   const bool wildcard = absl::StartsWith(name, "*.");
   const absl::string_view base = wildcard ? name.substr(2) : name;
-  absl::Status valid = ValidateDnsName(base);
-  if (!valid.ok()) {
-    if (!wildcard) return valid;
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid wildcard name \"", Echo(name), "\": ", valid.message()));
-  }
   if (wildcard && !policy.allow_wildcard_certificates) {
     return Denied(policy, name, "wildcard certificates are not allowed for this agent");
   }

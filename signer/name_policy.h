@@ -9,7 +9,8 @@
 //   "**.lab.test"       one or more labels under lab.test: "a.lab.test", "a.b.lab.test"
 //                       (not "lab.test").
 // Names are compared as the CA will see them: ASCII, lowercase, no trailing dot. Nothing is
-// normalised on the caller's behalf, so what we check is byte-for-byte what gets signed.
+// normalised on the caller's behalf, so what we check is byte-for-byte what gets signed. What
+// a syntactically valid name is lies in acme/dns_names.h, shared with the agent.
 #ifndef ACME_SIGNER_SIGNER_NAME_POLICY_H_
 #define ACME_SIGNER_SIGNER_NAME_POLICY_H_
 
@@ -51,14 +52,9 @@ inline constexpr absl::string_view kKeyTypeRsa4096 = "rsa-4096";
 // control character reaches a log line, and cut at 80 bytes.
 std::string EscapeForError(absl::string_view text);
 
-// Checks that `name` is a syntactically valid, non-wildcard DNS name in the form the policy
-// compares: lowercase LDH labels of 1..63 characters, total at most 253, no trailing dot, no
-// leading/trailing hyphen, IDNs as "xn--" A-labels, last label not all-numeric (that is an
-// IP address, not a name). InvalidArgument naming the name and the rule broken.
-absl::Status ValidateDnsName(absl::string_view name);
-
-// Checks one allowed_names entry: a valid name, or "*."/"**." followed by a valid name of at
-// least two labels. InvalidArgument naming the entry. Entries that fail never match anything.
+// Checks one allowed_names entry: a valid DNS name (acme/dns_names.h, the rules the agent
+// checks too), or "*."/"**." followed by one. InvalidArgument naming the entry. Entries that fail
+// never match anything.
 absl::Status ValidateNamePattern(absl::string_view pattern);
 
 // Checks a whole policy at config load: non-empty agent name, every allowed_names entry and

@@ -240,8 +240,8 @@ grpc::Status SignerService::GetAccount(Context* context, const pb::GetAccountReq
     response->set_directory_url(call.config().acme.directory_url);
     response->set_account_url(deps_.acme->account_url());
     response->set_jwk_thumbprint(*thumbprint);
-    response->set_jws_algorithm(std::string(deps_.acme->account_key().Algorithm()));
-    response->set_account_jwk(deps_.acme->account_key().PublicJwk());
+    response->set_jws_algorithm(std::string(deps_.acme->account().Algorithm()));
+    response->set_account_jwk(deps_.acme->account().PublicJwk());
   }
   return ToGrpcStatus(call.Finish(thumbprint.status()));
 }
@@ -333,7 +333,7 @@ grpc::Status SignerService::FinalizeOrder(Context* context, const pb::FinalizeOr
   call.record().request.finalize_url = order->finalize_url;
   call.record().request.identifiers = order->identifiers;
   absl::StatusOr<CsrSummary> csr = CheckCsr(request->csr_der(), order->identifiers, call.policy(),
-                                            deps_.acme->account_key().PublicKeyDer());
+                                            deps_.acme->account().PublicKeyDer());
   if (!csr.ok()) return ToGrpcStatus(call.Deny(csr.status()));
   call.record().request.csr_sha256 = csr->csr_sha256_hex;
   // Issuance happens at the CA as soon as it accepts the CSR: the decision must be durable
@@ -487,7 +487,7 @@ absl::StatusOr<JwsClassification> SignerService::ClassifySignJws(
                                       directory.key_change,
                                       directory.renewal_info,
                                       deps_.acme->account_url()};
-  jws_context.account_public_key_der = deps_.acme->account_key().PublicKeyDer();
+  jws_context.account_public_key_der = deps_.acme->account().PublicKeyDer();
   jws_context.find_order_by_finalize_url = [&](absl::string_view url) {
     return adoption.FindOrderByFinalizeUrl(url);
   };
@@ -537,13 +537,16 @@ absl::Status SignerService::SignWithAccountKey(const pb::SignJwsRequest& request
     ASSIGN_OR_RETURN(nonce, deps_.acme->TakeNonce());
   }
   acme::JwsHeader header;
-  header.alg = std::string(deps_.acme->account_key().Algorithm());
+  // The signer's client holds the account key (runtime.cc makes it with the HSM key).
+  const hsm::JwsSigner* account_key = deps_.acme->local_account_key();
+  if (account_key == nullptr) return absl::InternalError("the ACME account key is not here");
+  header.alg = std::string(account_key->Algorithm());
   header.nonce = nonce;
   header.url = request.url();
   header.kid = deps_.acme->account_url();
   ASSIGN_OR_RETURN(acme::JwsSigningInput input,
                    acme::BuildJwsSigningInput(header, request.payload()));
-  ASSIGN_OR_RETURN(std::string signature, deps_.acme->account_key().Sign(input.signing_input));
+  ASSIGN_OR_RETURN(std::string signature, account_key->Sign(input.signing_input));
   response->set_protected_header(input.protected_b64);
   response->set_payload(input.payload_b64);
   response->set_signature(absl::WebSafeBase64Escape(signature));

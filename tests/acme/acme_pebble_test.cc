@@ -1,5 +1,7 @@
 // The ACME engine against a real Pebble (EAB required) with the account key and the EAB HMAC
-// key inside SoftHSM2. Skips when Pebble or SoftHSM2 is missing, fails instead under CI=true.
+// key inside SoftHSM2; issuance runs the agent's order flow (agent/order_flow.h) over the
+// direct-mode backend with the key local. Skips when Pebble or SoftHSM2 is missing, fails
+// instead under CI=true.
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -14,8 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "acme/client.h"
-#include "acme/issuance.h"
 #include "acme/key_authorization.h"
+#include "agent/challenge_solver.h"
+#include "agent/direct_issuer.h"
+#include "agent/order_flow.h"
 #include "common/secret.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
@@ -43,40 +47,42 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 // Serves http-01 responses from an Http01Responder that Pebble's httpPort points at.
-class Http01Solver : public ChallengeSolver {
+class Http01Solver : public agent::ChallengeSolver {
  public:
   explicit Http01Solver(http::Http01Responder& responder) : responder_(responder) {}
-  std::vector<std::string> SupportedTypes() const override { return {"http-01"}; }
-  absl::Status Present(const Authorization&, const Challenge& challenge,
-                       absl::string_view key_authorization) override {
-    return responder_.AddToken(challenge.token, key_authorization);
+  absl::string_view ChallengeType() const override { return "http-01"; }
+  absl::Status Present(const agent::ChallengeTask& task) override {
+    tokens_.push_back(task.token);
+    return responder_.AddToken(task.token, task.key_authorization);
   }
-  void CleanUp(const Authorization&, const Challenge& challenge, absl::string_view) override {
-    responder_.RemoveToken(challenge.token);
+  void CleanUp() override {
+    for (const std::string& token : tokens_) responder_.RemoveToken(token);
+    tokens_.clear();
   }
 
  private:
   http::Http01Responder& responder_;
+  std::vector<std::string> tokens_;
 };
 
 // Publishes dns-01 TXT records in challtestsrv, Pebble's DNS.
-class Dns01Solver : public ChallengeSolver {
+class Dns01Solver : public agent::ChallengeSolver {
  public:
   explicit Dns01Solver(const PebbleEnv& env) : env_(env) {}
-  std::vector<std::string> SupportedTypes() const override { return {"dns-01"}; }
-  absl::Status Present(const Authorization& authz, const Challenge&,
-                       absl::string_view key_authorization) override {
-    auto value = Dns01TxtValue(key_authorization);
-    if (!value.ok()) return value.status();
-    return env_.SetTxtRecord(Dns01RecordName(authz.identifier.value), *value);
+  absl::string_view ChallengeType() const override { return "dns-01"; }
+  absl::Status Present(const agent::ChallengeTask& task) override {
+    names_.push_back(Dns01RecordName(task.domain));
+    return env_.SetTxtRecord(names_.back(), task.dns01_txt_value);
   }
-  void CleanUp(const Authorization& authz, const Challenge&, absl::string_view) override {
+  void CleanUp() override {
     // Two authorizations (a.test and *.a.test) share one record name; clearing twice is fine.
-    EXPECT_TRUE(env_.ClearTxtRecord(Dns01RecordName(authz.identifier.value)).ok());
+    for (const std::string& name : names_) EXPECT_TRUE(env_.ClearTxtRecord(name).ok());
+    names_.clear();
   }
 
  private:
   const PebbleEnv& env_;
+  std::vector<std::string> names_;
 };
 
 SslUniquePtr<X509> FromDer(const std::string& der) {
@@ -205,29 +211,44 @@ class AcmePebbleTest : public ::testing::Test {
     return account.ok() ? std::move(client) : nullptr;
   }
 
-  IssueOptions FastPolling() {
-    IssueOptions options;
-    options.poll.initial = absl::Milliseconds(200);
-    options.poll.max_interval = absl::Seconds(2);
-    options.poll.timeout = absl::Minutes(2);
+  agent::RelayIssueOptions FastPolling() {
+    agent::RelayIssueOptions options;
+    options.min_poll = absl::Milliseconds(200);
+    options.max_poll = absl::Seconds(2);
+    options.validation_timeout = absl::Minutes(2);
+    options.processing_timeout = absl::Minutes(2);
     return options;
   }
 
+  // The order flow's backend for `client`, with the account key local.
+  std::unique_ptr<agent::DirectOrderBackend> Backend(AcmeClient& client) {
+    auto thumbprint = client.AccountThumbprint();
+    EXPECT_TRUE(thumbprint.ok()) << thumbprint.status();
+    agent::DirectOrderBackend::Options options;
+    options.directory_url = env_->directory_url();
+    return std::make_unique<agent::DirectOrderBackend>(client, thumbprint.value_or(""),
+                                                       std::move(options));
+  }
+
   struct Issued {
-    IssuedCertificate certificate;
+    agent::IssuedChain certificate;
+    std::string leaf_der;
     std::unique_ptr<OpenSslJwsSigner> key;  // the certificate's key
   };
 
   absl::StatusOr<Issued> Issue(AcmeClient& client, const std::vector<std::string>& names,
-                               ChallengeSolver& solver) {
+                               agent::ChallengeSolver& solver) {
     Issued issued;
     issued.key = OpenSslJwsSigner::GenerateEs256();
-    NewOrderOptions order;
-    for (const std::string& name : names) order.identifiers.push_back(Identifier::Dns(name));
-    auto certificate = IssueCertificate(client, order, MakeCsrDer(issued.key->pkey(), names),
-                                        solver, FastPolling());
+    agent::RelayIssueOptions options = FastPolling();
+    options.domains = names;
+    options.csr_der = MakeCsrDer(issued.key->pkey(), names);
+    auto certificate = agent::RunOrderFlow(*Backend(client), solver, options);
     if (!certificate.ok()) return certificate.status();
     issued.certificate = *std::move(certificate);
+    auto ders = PemChainToDer(issued.certificate.pem_chain);
+    if (!ders.ok()) return ders.status();
+    issued.leaf_der = ders->front();
     return issued;
   }
 
@@ -237,7 +258,7 @@ class AcmePebbleTest : public ::testing::Test {
     ASSERT_TRUE(root_pem.ok()) << root_pem.status();
     SslUniquePtr<X509> root = FromPem(*root_pem);
     ASSERT_NE(root, nullptr);
-    auto ders = PemChainToDer(issued.certificate.chain.pem_chain);
+    auto ders = PemChainToDer(issued.certificate.pem_chain);
     ASSERT_TRUE(ders.ok()) << ders.status();
     ASSERT_GE(ders->size(), 2u);
     SslUniquePtr<X509> leaf = FromDer(ders->front());
@@ -254,7 +275,7 @@ class AcmePebbleTest : public ::testing::Test {
     EXPECT_EQ(EVP_PKEY_eq(X509_get0_pubkey(leaf.get()), issued.key->pkey()), 1);
     std::sort(names.begin(), names.end());
     EXPECT_EQ(DnsSans(leaf.get()), names);
-    EXPECT_EQ(issued.certificate.chain.leaf_der, ders->front());
+    EXPECT_EQ(issued.leaf_der, ders->front());
   }
 
   static std::shared_ptr<hsm::Token>* token_;
@@ -407,7 +428,7 @@ TEST_F(AcmePebbleTest, RevokesByAccountAndByCertificateKey) {
   auto second = Issue(*client, {"revoke2.acme-signer.test"}, solver);
   ASSERT_TRUE(second.ok()) << second.status();
 
-  const std::string& first_der = first->certificate.chain.leaf_der;
+  const std::string& first_der = first->leaf_der;
   EXPECT_TRUE(client->Revoke(first_der, RevocationReason::kSuperseded).ok());
   EXPECT_THAT(client->Revoke(first_der, RevocationReason::kSuperseded),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("alreadyRevoked")));
@@ -416,7 +437,7 @@ TEST_F(AcmePebbleTest, RevokesByAccountAndByCertificateKey) {
   auto stranger = NewClient(*NewAccountKey());
   ASSERT_NE(stranger, nullptr);
   absl::Status by_key = stranger->RevokeWithCertificateKey(
-      second->certificate.chain.leaf_der, RevocationReason::kKeyCompromise, *second->key);
+      second->leaf_der, RevocationReason::kKeyCompromise, *second->key);
   EXPECT_TRUE(by_key.ok()) << by_key;
 }
 
@@ -466,14 +487,25 @@ TEST_F(AcmePebbleTest, DownloadsAlternateChainsAndSelectsThePreferredIssuer) {
   Http01Solver solver(*responder_);
   auto issued = Issue(*client, {"chains.acme-signer.test"}, solver);
   ASSERT_TRUE(issued.ok()) << issued.status();
-  const auto& chains = issued->certificate.all_chains;
+  auto order = client->GetOrder(issued->certificate.order_url);
+  ASSERT_TRUE(order.ok()) << order.status();
+  auto download = client->GetCertificate(order->value.certificate);
+  ASSERT_TRUE(download.ok()) << download.status();
+  const auto& chains = download->chains;
   ASSERT_EQ(chains.size(), 2u);
   EXPECT_NE(chains[0].issuer_common_name, chains[1].issuer_common_name);
   EXPECT_EQ(chains[0].leaf_der, chains[1].leaf_der);
   EXPECT_EQ(SelectChain(chains, chains[1].issuer_common_name), 1u);
-  // The default chain verifies against root 0 (ExpectValidCertificate fetches /roots/0).
-  EXPECT_EQ(issued->certificate.chain.url, chains[0].url);
+  // Without a preference the flow keeps the default chain, which verifies against root 0
+  // (ExpectValidCertificate fetches /roots/0).
+  EXPECT_EQ(issued->certificate.pem_chain, chains[0].pem_chain);
   ExpectValidCertificate(*issued, {"chains.acme-signer.test"});
+  // With one, the backend downloads the alternates and picks the preferred issuer's.
+  auto preferred = Backend(*client)->Download(
+      agent::OrderView{issued->certificate.order_url, OrderStatus::kValid, std::nullopt, 1},
+      chains[1].issuer_common_name);
+  ASSERT_TRUE(preferred.ok()) << preferred.status();
+  EXPECT_EQ(preferred->pem_chain, chains[1].pem_chain);
 }
 
 TEST_F(AcmePebbleTest, RenewalInfoIsUnavailableBecausePebbleHasNoAri) {
@@ -484,7 +516,7 @@ TEST_F(AcmePebbleTest, RenewalInfoIsUnavailableBecausePebbleHasNoAri) {
   auto issued = Issue(*client, {"ari.acme-signer.test"}, solver);
   ASSERT_TRUE(issued.ok()) << issued.status();
   EXPECT_THAT(
-      client->GetRenewalInfo(issued->certificate.chain.leaf_der),
+      client->GetRenewalInfo(issued->leaf_der),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("does not offer renewalInfo")));
 }
 

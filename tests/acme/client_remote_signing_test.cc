@@ -1,6 +1,7 @@
-// AcmeClient in direct mode: every kid-form JWS comes from AcmeClientOptions::remote_kid_jws
-// (in the agent, acme-signer's SignJws RPC) while nonces, retries and parsing stay in the
-// client. The "remote signer" here is an in-memory key behind the hook.
+// AcmeClient with a KidSigner only (the agent's direct mode): every kid-form JWS comes from
+// the strategy (in the agent, acme-signer's SignJws RPC) while nonces, retries and parsing
+// stay in the client. The "remote signer" here is an in-memory key behind a recording
+// KidSigner.
 #include <string>
 #include <vector>
 
@@ -9,7 +10,7 @@
 #include "acme/client.h"
 #include "acme/jwk.h"
 #include "acme/jws.h"
-#include "acme/remote_account_key.h"
+#include "acme/kid_signer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -40,60 +41,66 @@ constexpr char kPendingOrder[] =
     R"({"status":"pending","identifiers":[{"type":"dns","value":"a.test"}],
   "authorizations":["https://ca.test/authZ/1"],"finalize":"https://ca.test/finalize-order/1"})";
 
-// One call of the hook, as the remote signer saw it.
-struct HookCall {
+// One call of the KidSigner, as the remote signer saw it.
+struct SignCall {
   std::string url;
   std::string payload;
   std::string nonce;
   std::string order_url_hint;
-  std::string returned;  // the flattened JWS the hook answered
+  std::string returned;  // the flattened JWS it answered
+};
+
+// Signs with an in-memory key as acme-signer does (kid = the account URL), recording each
+// call; answers `error` instead when set, or signs for `tamper_url` when set.
+class RecordingKidSigner : public KidSigner {
+ public:
+  RecordingKidSigner() : key_(OpenSslJwsSigner::GenerateEs256()) {}
+  absl::string_view Algorithm() const override { return key_->Algorithm(); }
+  const std::string& PublicJwk() const override { return key_->PublicJwk(); }
+  const std::string& PublicKeyDer() const override { return key_->PublicKeyDer(); }
+  absl::StatusOr<std::string> SignKid(const KidJwsRequest& request) const override {
+    SignCall call{std::string(request.url), std::string(request.payload),
+                  std::string(request.nonce), std::string(request.order_url), ""};
+    if (!error.ok()) {
+      calls.push_back(call);
+      return error;
+    }
+    auto jws = SignJws(*key_, tamper_url.empty() ? request.url : tamper_url,
+                       std::string(request.nonce), kAccountUrl, request.payload);
+    if (jws.ok()) call.returned = *jws;
+    calls.push_back(call);
+    return jws;
+  }
+  const OpenSslJwsSigner& key() const { return *key_; }
+
+  mutable std::vector<SignCall> calls;
+  absl::Status error;
+  std::string tamper_url;
+
+ private:
+  std::unique_ptr<OpenSslJwsSigner> key_;
 };
 
 class ClientRemoteSigningTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    signer_key_ = OpenSslJwsSigner::GenerateEs256();
-    auto remote = RemoteAccountKey::Create(signer_key_->Algorithm(), signer_key_->PublicJwk());
-    ASSERT_TRUE(remote.ok()) << remote.status();
-    account_key_ = *std::move(remote);
-  }
-
-  // A client whose hook signs with signer_key_ (kid = the account URL), as acme-signer does,
-  // unless `hook_error` is set.
   std::unique_ptr<AcmeClient> MakeClient() {
     AcmeClientOptions options;
     options.directory_url = testing::kDirectoryUrl;
     options.account_url = kAccountUrl;
     options.now = [] { return absl::FromUnixSeconds(1700000000); };
-    options.remote_kid_jws = [this](absl::string_view url, absl::string_view payload,
-                                    absl::string_view nonce,
-                                    absl::string_view hint) -> absl::StatusOr<std::string> {
-      HookCall call{std::string(url), std::string(payload), std::string(nonce), std::string(hint),
-                    ""};
-      if (!hook_error_.ok()) {
-        calls_.push_back(call);
-        return hook_error_;
-      }
-      auto jws = SignJws(*signer_key_, tamper_url_.empty() ? url : tamper_url_, std::string(nonce),
-                         kAccountUrl, payload);
-      if (jws.ok()) call.returned = *jws;
-      calls_.push_back(call);
-      return jws;
-    };
-    auto client = AcmeClient::Create(http_, *account_key_, options);
+    auto client = AcmeClient::Create(http_, account_, options);
     EXPECT_TRUE(client.ok()) << client.status();
     return *std::move(client);
   }
 
   FakeHttpClient http_;
-  std::unique_ptr<OpenSslJwsSigner> signer_key_;
-  std::unique_ptr<RemoteAccountKey> account_key_;
-  std::vector<HookCall> calls_;
-  absl::Status hook_error_;
-  std::string tamper_url_;
+  RecordingKidSigner account_;
+  std::vector<SignCall>& calls_ = account_.calls;
+  absl::Status& sign_error_ = account_.error;
+  std::string& tamper_url_ = account_.tamper_url;
 };
 
-TEST_F(ClientRemoteSigningTest, FinalizePostsExactlyTheHooksJwsAndPassesTheOrderUrl) {
+TEST_F(ClientRemoteSigningTest, FinalizePostsExactlyTheSignersJwsAndPassesTheOrderUrl) {
   http_.AddDirectory();
   http_.AddNonce();  // nonce-1
   http_.AddJson(200, R"({"status":"processing","authorizations":[],
@@ -115,12 +122,12 @@ TEST_F(ClientRemoteSigningTest, FinalizePostsExactlyTheHooksJwsAndPassesTheOrder
   auto jws = DecodeFlattenedJws(requests[2].body);
   ASSERT_TRUE(jws.ok()) << jws.status();
   EXPECT_TRUE(
-      VerifyJwsSignature("ES256", signer_key_->PublicKeyDer(), jws->signing_input, jws->signature)
+      VerifyJwsSignature("ES256", account_.key().PublicKeyDer(), jws->signing_input, jws->signature)
           .ok());
   EXPECT_EQ(Json::parse(jws->protected_json)["kid"], kAccountUrl);
 }
 
-TEST_F(ClientRemoteSigningTest, EveryKidRequestGoesThroughTheHookWithoutAnOrderHint) {
+TEST_F(ClientRemoteSigningTest, EveryKidRequestGoesThroughTheKidSignerWithoutAnOrderHint) {
   http_.AddDirectory();
   http_.AddNonce();
   http_.AddJson(201, kPendingOrder, {{"location", kOrderUrl}});  // newOrder
@@ -157,7 +164,7 @@ TEST_F(ClientRemoteSigningTest, EveryKidRequestGoesThroughTheHookWithoutAnOrderH
   EXPECT_EQ(calls_[3].nonce, "nonce-4");
 }
 
-TEST_F(ClientRemoteSigningTest, BadNonceRetryAsksTheHookAgainWithTheFreshNonce) {
+TEST_F(ClientRemoteSigningTest, BadNonceRetryAsksTheKidSignerAgainWithTheFreshNonce) {
   http_.AddDirectory();
   http_.AddNonce();                                                           // nonce-1
   http_.AddProblem(400, "badNonce", "JWS has an invalid anti-replay nonce");  // nonce-2
@@ -174,24 +181,24 @@ TEST_F(ClientRemoteSigningTest, BadNonceRetryAsksTheHookAgainWithTheFreshNonce) 
   EXPECT_EQ(requests[3].body, calls_[1].returned);
 }
 
-TEST_F(ClientRemoteSigningTest, AHookRefusalKeepsItsCodeNamesTheStepAndSparesTheNonce) {
+TEST_F(ClientRemoteSigningTest, ASignerRefusalKeepsItsCodeNamesTheStepAndSparesTheNonce) {
   http_.AddDirectory();
   http_.AddNonce();  // nonce-1
   http_.AddJson(200, kPendingOrder);
   auto client = MakeClient();
-  hook_error_ = absl::PermissionDeniedError("agent web1 may not order evil.test");
-  hook_error_.SetPayload("acme-signer/origin", absl::Cord("signer"));
+  sign_error_ = absl::PermissionDeniedError("agent web1 may not order evil.test");
+  sign_error_.SetPayload("acme-signer/origin", absl::Cord("signer"));
   NewOrderOptions new_order;
   new_order.identifiers = {{"dns", "evil.test"}};
   absl::Status refused = client->CreateOrder(new_order).status();
   EXPECT_THAT(refused, StatusIs(absl::StatusCode::kPermissionDenied,
                                 AllOf(HasSubstr("creating an order for evil.test"),
                                       HasSubstr("agent web1 may not order evil.test"))));
-  // The hook's payloads (where the refusal came from) survive the added context.
+  // The signer's payloads (where the refusal came from) survive the added context.
   EXPECT_EQ(refused.GetPayload("acme-signer/origin"), absl::Cord("signer"));
   EXPECT_EQ(http_.requests().size(), 2u);  // directory and HEAD; nothing was POSTed
   // The unused nonce is used by the next request, without another HEAD.
-  hook_error_ = absl::OkStatus();
+  sign_error_ = absl::OkStatus();
   ASSERT_TRUE(client->GetOrder(kOrderUrl).ok());
   ASSERT_EQ(calls_.size(), 2u);
   EXPECT_EQ(calls_[1].nonce, "nonce-1");
@@ -231,7 +238,8 @@ TEST_F(ClientRemoteSigningTest, AccountKeyRequestsAreRefusedWithoutAnyRequest) {
                              HasSubstr("not available in direct mode"))));
   EXPECT_TRUE(http_.requests().empty());
   EXPECT_TRUE(calls_.empty());
-  EXPECT_EQ(&client->account_key(), account_key_.get());
+  EXPECT_EQ(&client->account(), &account_);
+  EXPECT_EQ(client->local_account_key(), nullptr);
 }
 
 TEST_F(ClientRemoteSigningTest, RevocationByCertificateKeyIsStillSignedLocally) {
@@ -257,7 +265,7 @@ TEST_F(ClientRemoteSigningTest, RevocationByCertificateKeyIsStillSignedLocally) 
 TEST_F(ClientRemoteSigningTest, TheThumbprintComesFromTheRemoteAccountsPublicKey) {
   auto thumbprint = MakeClient()->AccountThumbprint();
   ASSERT_TRUE(thumbprint.ok()) << thumbprint.status();
-  EXPECT_EQ(*thumbprint, *JwkThumbprint(signer_key_->PublicJwk()));
+  EXPECT_EQ(*thumbprint, *JwkThumbprint(account_.key().PublicJwk()));
 }
 
 }  // namespace

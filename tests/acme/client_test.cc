@@ -337,7 +337,7 @@ TEST_F(ClientTest, KeyChangeNestsAJwsSignedByTheNewKeyAndSwitchesKeys) {
   // From now on the new key signs.
   ASSERT_TRUE(client->GetOrder(kOrderUrl).ok());
   Decode(3, new_key.get());
-  EXPECT_EQ(&client->account_key(), new_key.get());
+  EXPECT_EQ(client->local_account_key(), new_key.get());
 }
 
 // --- Orders -----------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 #include "acme/jwk.h"
 
+#include <string>
+
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -11,6 +14,8 @@ namespace {
 
 using ::acme_signer::acme::testing::StatusIs;
 using ::testing::HasSubstr;
+using ::acme_signer::acme::testing::OpenSslJwsSigner;
+using Json = nlohmann::json;
 
 // RFC 7638 §3.1, the example RSA key (with extra members that the thumbprint ignores).
 constexpr char kRfc7638Jwk[] =
@@ -49,6 +54,61 @@ TEST(CanonicalJwkTest, RejectsUnsupportedKeyTypeAndMissingMembers) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("JWK.n")));
   EXPECT_THAT(CanonicalJwk("not json"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
+}
+
+TEST(PublicAccountKeyTest, DerivesTheSameSpkiAsTheKeyItselfForEcAndRsa) {
+  for (auto& key : {OpenSslJwsSigner::GenerateEs256(), OpenSslJwsSigner::GenerateRs256()}) {
+    auto remote = ParsePublicAccountKey(key->Algorithm(), key->PublicJwk());
+    ASSERT_TRUE(remote.ok()) << remote.status();
+    EXPECT_EQ(remote->algorithm, key->Algorithm());
+    EXPECT_EQ(remote->jwk, key->PublicJwk());
+    EXPECT_EQ(remote->spki_der, key->PublicKeyDer());
+  }
+}
+
+TEST(PublicAccountKeyTest, KeepsTheJwkInCanonicalForm) {
+  auto key = OpenSslJwsSigner::GenerateEs256();
+  Json jwk = Json::parse(key->PublicJwk());
+  jwk["kid"] = "extra member";
+  auto remote = ParsePublicAccountKey("ES256", jwk.dump(2));
+  ASSERT_TRUE(remote.ok()) << remote.status();
+  EXPECT_EQ(remote->jwk, key->PublicJwk());
+}
+
+TEST(PublicAccountKeyTest, RefusesAKeyThatDoesNotFitTheAlgorithm) {
+  auto ec = OpenSslJwsSigner::GenerateEs256();
+  auto rsa = OpenSslJwsSigner::GenerateRs256();
+  EXPECT_THAT(ParsePublicAccountKey("RS256", ec->PublicJwk()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not fit algorithm")));
+  EXPECT_THAT(ParsePublicAccountKey("ES384", ec->PublicJwk()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("curve \"P-256\"")));
+  EXPECT_THAT(ParsePublicAccountKey("ES256", rsa->PublicJwk()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not fit algorithm")));
+  EXPECT_THAT(ParsePublicAccountKey("none", ec->PublicJwk()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not fit algorithm")));
+}
+
+TEST(PublicAccountKeyTest, RefusesMalformedJwks) {
+  auto key = OpenSslJwsSigner::GenerateEs256();
+  Json jwk = Json::parse(key->PublicJwk());
+  EXPECT_THAT(ParsePublicAccountKey("ES256", "not json"),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  Json short_x = jwk;
+  short_x["x"] = absl::WebSafeBase64Escape(std::string(31, '\x01'));
+  EXPECT_THAT(ParsePublicAccountKey("ES256", short_x.dump()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs 32")));
+  Json off_curve = jwk;
+  off_curve["y"] = absl::WebSafeBase64Escape(std::string(32, '\x01'));
+  EXPECT_THAT(ParsePublicAccountKey("ES256", off_curve.dump()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a valid EC public key")));
+  Json bad_base64 = jwk;
+  bad_base64["x"] = "***";
+  EXPECT_THAT(ParsePublicAccountKey("ES256", bad_base64.dump()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"x\"")));
+  Json small_rsa = {
+      {"kty", "RSA"}, {"e", "AQAB"}, {"n", absl::WebSafeBase64Escape(std::string(128, '\xc3'))}};
+  EXPECT_THAT(ParsePublicAccountKey("RS256", small_rsa.dump()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("1024 bits")));
 }
 
 }  // namespace

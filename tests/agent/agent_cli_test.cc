@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "agent/lineage.h"
 #include "agent/private_key.h"
+#include "agent/renewal_config.h"
 #include "common/files.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
@@ -435,6 +436,121 @@ TEST_F(AgentCliTest, RevokeOfAFileWithoutACertificateSaysSo) {
   Result run = Agent({"revoke", "--cert-path", path});
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_THAT(run.err, AllOf(HasSubstr(path), HasSubstr("certificate")));
+}
+
+// --- global options before the command (as certbot allows) ---
+
+TEST_F(AgentCliTest, GlobalOptionsMayComeBeforeTheCommand) {
+  InstallLineage("example.com", {"example.com"}, absl::Now() + absl::Hours(24 * 10), 1);
+  Result before = RunAgent(root_, {"--config", config_path_, "certificates"});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_THAT(before.out, HasSubstr("Certificate Name: example.com"));
+
+  Result mixed =
+      RunAgent(root_, {"-c", config_path_, "--json", "certificates", "--cert-name", "example.com"});
+  ASSERT_EQ(mixed.exit_code, 0) << mixed.err;
+  nlohmann::json out = nlohmann::json::parse(mixed.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_array()) << mixed.out;
+  EXPECT_EQ(out.size(), 1u);
+
+  Result inline_value = RunAgent(root_, {"--config=" + config_path_, "-q", "enroll"});
+  ASSERT_EQ(inline_value.exit_code, 0) << inline_value.err;
+  EXPECT_EQ(inline_value.out, "");
+  EXPECT_EQ(ModeOf(key_path_), 0600u);
+}
+
+TEST_F(AgentCliTest, OnlyGlobalOptionsMayComeBeforeTheCommand) {
+  Result command_option =
+      RunAgent(root_, {"--config", config_path_, "--cert-name", "a.example", "certificates"});
+  EXPECT_EQ(command_option.exit_code, 2);
+  EXPECT_THAT(command_option.err,
+              AllOf(HasSubstr("--cert-name"), HasSubstr("only global options")));
+  Result no_command = RunAgent(root_, {"--config", config_path_});
+  EXPECT_EQ(no_command.exit_code, 2);
+  EXPECT_THAT(no_command.err, HasSubstr("usage: acme-agent"));
+  Result twice =
+      RunAgent(root_, {"--config", config_path_, "certificates", "--config", config_path_});
+  EXPECT_EQ(twice.exit_code, 2);
+  EXPECT_THAT(twice.err, HasSubstr("--config given twice"));
+  Result help = RunAgent(root_, {"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("global options"));
+}
+
+// --- renew takes certonly's options for this run ---
+
+class AgentRenewOverridesTest : public AgentCliTest {
+ protected:
+  // Two lineages obtained with --standalone and no hooks, not yet due.
+  void SetUp() override {
+    AgentCliTest::SetUp();
+    WriteIdentity();
+    InstallStandaloneLineage("a.example", {"a.example"}, 1);
+    InstallStandaloneLineage("b.example", {"b.example", "www.b.example"}, 2);
+  }
+
+  void InstallStandaloneLineage(const std::string& name, const std::vector<std::string>& domains,
+                                long serial) {
+    InstallLineage(name, domains, absl::Now() + absl::Hours(24 * 60), serial);
+    RenewalConfig config;
+    config.version = "test";
+    config.domains = domains;
+    ASSERT_THAT(LineageStore(config_dir_).WriteRenewalConfig(name, config), IsOk());
+  }
+
+  RenewalConfig Stored(const std::string& name) {
+    absl::StatusOr<RenewalConfig> config = LineageStore(config_dir_).ReadRenewalConfig(name);
+    EXPECT_THAT(config.status(), IsOk());
+    return config.value_or(RenewalConfig());
+  }
+};
+
+TEST_F(AgentRenewOverridesTest, HooksGivenToRenewRunForEveryLineageRenewed) {
+  const std::string pre = root_ + "/pre", post = root_ + "/post";
+  Result run = Agent({"renew", "--force-renewal", "--http-01-port", "8080", "--preferred-chain",
+                      "Test Root", "--pre-hook", "echo pre >> " + pre, "--post-hook",
+                      "echo \"$FAILED_DOMAINS\" > " + post});
+  // The signer is unreachable, so both renewals fail, after the overrides were applied.
+  EXPECT_NE(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.exit_code, 2) << "the overrides are valid" << run.err;
+  EXPECT_THAT(run.err, AllOf(HasSubstr("a.example: "), HasSubstr("b.example: ")));
+  EXPECT_EQ(ReadFile(pre).value_or(""), "pre\n") << "the pre-hook runs once per pass";
+  EXPECT_THAT(ReadFile(post).value_or(""),
+              AllOf(HasSubstr("a.example"), HasSubstr("b.example"), HasSubstr("www.b.example")));
+  // Nothing was renewed, so nothing recorded: the next run renews as before.
+  EXPECT_EQ(Stored("a.example").http01_port, 80);
+  EXPECT_EQ(Stored("b.example").pre_hook, "");
+}
+
+TEST_F(AgentRenewOverridesTest, AnAuthenticatorGivenToRenewReplacesTheLineages) {
+  // --webroot without a path turns the standalone lineages into webroot ones without a path:
+  // refused per lineage, before anything runs.
+  const std::string pre = root_ + "/pre";
+  Result run = Agent({"renew", "--force-renewal", "--webroot", "--pre-hook", "touch " + pre});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_THAT(run.err, AllOf(HasSubstr("a.example: webroot authenticator needs webroot_path"),
+                             HasSubstr("b.example: webroot authenticator needs webroot_path")));
+  EXPECT_NE(::access(pre.c_str(), F_OK), 0) << "no renewal was attempted, so no pre-hook";
+}
+
+TEST_F(AgentRenewOverridesTest, BadOverridesAreUsageErrors) {
+  Result port = Agent({"renew", "--http-01-port", "0"});
+  EXPECT_EQ(port.exit_code, 2);
+  EXPECT_THAT(port.err, HasSubstr("--http-01-port must be a whole number"));
+  Result two = Agent({"renew", "--standalone", "--manual"});
+  EXPECT_EQ(two.exit_code, 2);
+  EXPECT_THAT(two.err, HasSubstr("choose one of"));
+  Result domains = Agent({"renew", "-d", "c.example"});
+  EXPECT_EQ(domains.exit_code, 2) << "renew renews lineages; new names are certonly's";
+  EXPECT_THAT(domains.err, HasSubstr("-d"));
+}
+
+TEST_F(AgentRenewOverridesTest, OverridesAreAcceptedWhenNothingIsDue) {
+  Result run = Agent({"renew", "-w", root_ + "/www", "--http-01-address", "127.0.0.1", "--key-type",
+                      "rsa", "--rsa-key-size", "3072", "--reuse-key", "--deploy-hook", "true",
+                      "--manual-cleanup-hook", "true"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("No renewals were attempted"));
 }
 
 // --- usage errors ---

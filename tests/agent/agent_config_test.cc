@@ -80,12 +80,13 @@ TEST(AgentConfigTest, FullConfigOverridesEveryDefault) {
 TEST(AgentConfigTest, UnknownKeysAreErrorsWithLineAndQualifiedKey) {
   EXPECT_THAT(ParseAgentConfig(std::string(kMinimal) + "nmae = \"web1\"\n", "agent.toml"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("agent.toml:6: unknown key identity.nmae")));
-  EXPECT_THAT(
-      ParseAgentConfig(std::string("verbose = true\n") + kMinimal, "agent.toml"),
-      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("agent.toml:1: unknown key verbose")));
+                       HasSubstr("agent.toml:6: identity.nmae: unknown key")));
+  EXPECT_THAT(ParseAgentConfig(std::string("verbose = true\n") + kMinimal, "agent.toml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("agent.toml:1: verbose: unknown key")));
   EXPECT_THAT(ParseAgentConfig(std::string(kMinimal) + "[logging]\nlevel = 1\n", "agent.toml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown key logging")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("agent.toml:6: logging: unknown key")));
 }
 
 TEST(AgentConfigTest, DirectModeCaBundleIsOptionalAbsoluteAndItsTableClosed) {
@@ -103,7 +104,7 @@ TEST(AgentConfigTest, DirectModeCaBundleIsOptionalAbsoluteAndItsTableClosed) {
   EXPECT_THAT(
       ParseAgentConfig(std::string(kMinimal) + "[direct]\ncabundle = \"/ca.pem\"\n", "agent.toml"),
       StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("agent.toml:7: unknown key direct.cabundle")));
+               HasSubstr("agent.toml:7: direct.cabundle: unknown key")));
 }
 
 TEST(AgentConfigTest, BadValuesNameKeyAndLine) {
@@ -118,21 +119,23 @@ TEST(AgentConfigTest, BadValuesNameKeyAndLine) {
                            {{"\"/etc/acme-agent/identity/signer-ca.pem\"", "\"ca.pem\""}}),
        "agent.toml:3: signer.ca: must be an absolute path"},
       {absl::StrReplaceAll(kMinimal, {{"dept.example", "Dept Example"}}),
-       "agent.toml:5: identity.trust_domain: trust domain \"Dept Example\""},
-      {std::string(kMinimal) + "name = \"web/1\"\n", "agent.toml:6: identity.name: agent name"},
+       "agent.toml:5: identity.trust_domain: invalid trust domain \"Dept Example\""},
+      {std::string(kMinimal) + "name = \"web/1\"\n",
+       "agent.toml:6: identity.name: invalid agent name"},
       {std::string(kMinimal) + "[defaults]\nkey_type = \"dsa\"\n",
        "agent.toml:7: defaults.key_type: unsupported key type"},
       {std::string(kMinimal) + "[defaults]\nelliptic_curve = \"secp521r1\"\n",
        "agent.toml:7: defaults.elliptic_curve"},
       {std::string(kMinimal) + "[defaults]\nrsa_key_size = 1024\n",
-       "agent.toml:7: defaults.rsa_key_size: must be between 2048 and 4096"},
+       "agent.toml:7: defaults.rsa_key_size: 1024 is out of range 2048..4096"},
       {std::string(kMinimal) + "[defaults]\nauthenticator = \"apache\"\n",
        "agent.toml:7: defaults.authenticator: unknown authenticator"},
       {std::string(kMinimal) + "[defaults]\nhttp01_port = 70000\n",
-       "agent.toml:7: defaults.http01_port: must be between 1 and 65535"},
+       "agent.toml:7: defaults.http01_port: 70000 is out of range 1..65535"},
       {std::string(kMinimal) + "[defaults]\nhook_timeout_seconds = \"5m\"\n",
-       "agent.toml:7: defaults.hook_timeout_seconds: expected an integer"},
-      {"config_dir = 3\n" + std::string(kMinimal), "agent.toml:1: config_dir: expected a string"},
+       "agent.toml:7: defaults.hook_timeout_seconds: expected an integer, got a string"},
+      {"config_dir = 3\n" + std::string(kMinimal),
+       "agent.toml:1: config_dir: expected a string, got an integer"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(ParseAgentConfig(c.text, "agent.toml"),
@@ -143,13 +146,28 @@ TEST(AgentConfigTest, BadValuesNameKeyAndLine) {
 
 TEST(AgentConfigTest, MissingRequiredSettingsAreNamed) {
   EXPECT_THAT(ParseAgentConfig("[identity]\ntrust_domain = \"d\"\n", "agent.toml"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing [signer] section")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("agent.toml: signer: missing required table [signer]")));
   EXPECT_THAT(
       ParseAgentConfig("[signer]\nca = \"/x\"\n[identity]\ntrust_domain = \"d\"\n", "agent.toml"),
-      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("signer.address: is required")));
-  EXPECT_THAT(
-      ParseAgentConfig("[signer]\naddress = \"a:1\"\nca = \"/x\"\n", "agent.toml"),
-      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing [identity] section")));
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("agent.toml:1: signer.address: missing required key (in [signer])")));
+  EXPECT_THAT(ParseAgentConfig("[signer]\naddress = \"a:1\"\nca = \"/x\"\n", "agent.toml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("agent.toml: identity: missing required table [identity]")));
+}
+
+TEST(AgentConfigTest, EveryProblemIsReportedInOneRun) {
+  const std::string text = absl::StrReplaceAll(kMinimal, {{"signer.example:8443", "signer"}}) +
+                           "nmae = \"web1\"\n[defaults]\nhttp01_port = 0\n";
+  auto config = ParseAgentConfig(text, "agent.toml");
+  EXPECT_THAT(config,
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("agent.toml:2: signer.address: \"signer\" is not host:port")));
+  EXPECT_THAT(config, StatusIs(absl::StatusCode::kInvalidArgument,
+                               HasSubstr("agent.toml:6: identity.nmae: unknown key")));
+  EXPECT_THAT(config, StatusIs(absl::StatusCode::kInvalidArgument,
+                               HasSubstr("agent.toml:8: defaults.http01_port: 0 is out of range")));
 }
 
 TEST(AgentConfigTest, SyntaxErrorsAndMissingFilesAreReported) {

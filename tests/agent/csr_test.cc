@@ -126,7 +126,7 @@ TEST(AgentCsrTest, RejectsTrustDomainsAndNamesThatWouldBreakTheSpiffeId) {
   EXPECT_THAT(AgentSpiffeId("dept.example", "web1/../admin"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("web1/../admin")));
   EXPECT_THAT(AgentSpiffeId("dept.example", ""),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("1..64")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("invalid agent name: empty")));
   EXPECT_THAT(AgentSpiffeId("", "web1"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("trust domain")));
   EXPECT_THAT(CsrDerToPem("not der"),

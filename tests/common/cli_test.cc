@@ -76,5 +76,34 @@ TEST(ArgParserTest, HelpSkipsRequiredChecksAndListsOptions) {
   EXPECT_THAT(parser.Help(), HasSubstr("-d, --domain NAME"));
 }
 
+TEST(ArgParserTest, OptionsBeforeASubcommandStopAtTheSubcommand) {
+  ArgParser parser = MakeParser();
+  auto at = parser.ParseUntilPositional(
+      {"--config", "/etc/a.toml", "--standalone", "certonly", "-d", "a.example"});
+  ASSERT_TRUE(at.ok()) << at.status();
+  EXPECT_EQ(*at, 3u);
+  EXPECT_EQ(parser.Get("config"), "/etc/a.toml");
+  EXPECT_TRUE(parser.Has("standalone"));
+}
+
+TEST(ArgParserTest, AValueThatLooksLikeASubcommandIsTheOptionsValue) {
+  ArgParser parser = MakeParser();
+  auto at = parser.ParseUntilPositional({"--config", "renew", "renew"});
+  ASSERT_TRUE(at.ok()) << at.status();
+  EXPECT_EQ(*at, 2u);
+  EXPECT_EQ(parser.Get("config"), "renew");
+}
+
+TEST(ArgParserTest, NoSubcommandAndUnknownLeadingOptions) {
+  ArgParser parser = MakeParser();
+  auto none = parser.ParseUntilPositional({"--standalone"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 1u);  // args.size(): no subcommand; required --config is not checked
+  auto unknown = parser.ParseUntilPositional({"--eab-hmac-key", "secret", "certonly"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("unknown option --eab-hmac-key"));
+  EXPECT_THAT(std::string(unknown.status().message()), ::testing::Not(HasSubstr("secret")));
+}
+
 }  // namespace
 }  // namespace acme_signer

@@ -195,27 +195,5 @@ TEST(MediaTypeTest, LowerCasesAndStripsParameters) {
   EXPECT_EQ(MediaType(""), "");
 }
 
-TEST(OriginTest, NormalizesSchemeHostAndDefaultPort) {
-  EXPECT_EQ(*Origin("https://Example.COM/a/b?c#d"), "https://example.com:443");
-  EXPECT_EQ(*Origin("HTTP://example.com"), "http://example.com:80");
-  EXPECT_EQ(*Origin("https://127.0.0.1:14000/dir"), "https://127.0.0.1:14000");
-  EXPECT_EQ(*Origin("https://[::1]:8443/x"), "https://[::1]:8443");
-}
-
-TEST(OriginTest, RejectsRelativeAndNonHttpUrls) {
-  ExpectInvalid(Origin("/relative/path").status(), "malformed URL");
-  ExpectInvalid(Origin("ftp://example.com/x").status(), "is not http or https");
-  ExpectInvalid(Origin("").status(), "malformed URL");
-}
-
-TEST(IsHttpsUrlTest, DistinguishesHttpsFromEverythingElse) {
-  EXPECT_TRUE(IsHttpsUrl("https://acme.example/dir"));
-  EXPECT_TRUE(IsHttpsUrl("HTTPS://acme.example/dir"));
-  EXPECT_FALSE(IsHttpsUrl("http://acme.example/dir"));
-  EXPECT_FALSE(IsHttpsUrl("acme.example/dir"));
-  EXPECT_FALSE(IsHttpsUrl("https://"));
-  EXPECT_FALSE(IsHttpsUrl("garbage"));
-}
-
 }  // namespace
 }  // namespace acme_signer::http

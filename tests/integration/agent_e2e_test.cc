@@ -577,6 +577,20 @@ TEST_F(AgentE2eTest, ForcedRenewalInstallsVersionTwoAndRunsTheStoredDeployHook) 
                          "\nHOOK=deploy\n"));
 }
 
+TEST_F(AgentE2eTest, RenewTakesADeployHookForThisRunAndKeepsItOnceTheRenewalSucceeds) {
+  ASSERT_TRUE(Lineage("ov").ok()) << Lineage("ov");
+  const std::string conf = absl::StrCat(config_dir(), "/renewal/ov.conf");
+  ASSERT_THAT(FileOrEmpty(conf), HasSubstr("deploy_hook = ''"));
+  const std::string output = absl::StrCat(dir(), "/override-hook.out");
+  ::unlink(output.c_str());
+  // As with certbot's renew: certonly's options override the stored ones for this run.
+  AgentResult r = Agent("renew", {"--cert-name", "ov", "--force-renewal", "--deploy-hook",
+                                  "echo \"$RENEWED_LINEAGE\" > " + ShellQuote(output)});
+  ASSERT_EQ(r.exit_code, 0) << r << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_EQ(FileOrEmpty(output), live("ov") + "\n");
+  EXPECT_THAT(FileOrEmpty(conf), HasSubstr("override-hook.out"));
+}
+
 TEST_F(AgentE2eTest, RenewalWithTheSignerDownExitsFourAndLeavesTheCertificateUntouched) {
   ASSERT_TRUE(Lineage("sa").ok()) << Lineage("sa");
   const std::map<std::string, std::string> before = LivePems("sa");

@@ -24,10 +24,10 @@
 #include "absl/strings/str_cat.h"
 #include "acme/client.h"
 #include "acme/jwk.h"
-#include "acme/remote_account_key.h"
 #include "agent/csr.h"
 #include "agent/direct_issuer.h"
 #include "agent/private_key.h"
+#include "agent/remote_kid_signer.h"
 #include "agent/standalone_solver.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
@@ -46,7 +46,8 @@ using Json = nlohmann::json;
 namespace pb = ::acmesigner::v1;
 
 // The same steps the agent's direct mode takes (agent/direct_issuer.cc), one at a time: an ACME
-// client talking to Pebble whose every JWS the signer makes for `agent`, naming `order_url`.
+// client talking to Pebble whose every JWS the signer makes for `agent` (RemoteKidSigner),
+// naming the order set with SetOrder.
 class DirectClient {
  public:
   static std::unique_ptr<DirectClient> Connect(testing::SignerLab& lab, const std::string& agent) {
@@ -55,15 +56,12 @@ class DirectClient {
     EXPECT_TRUE(signer.ok()) << signer.status();
     if (!signer.ok()) return nullptr;
     out->signer_ = *std::move(signer);
-    absl::StatusOr<pb::GetAccountResponse> account = out->signer_->GetAccount();
+    absl::StatusOr<std::unique_ptr<agent::RemoteKidSigner>> account =
+        agent::RemoteKidSigner::Create(*out->signer_);
     EXPECT_TRUE(account.ok()) << account.status();
     if (!account.ok()) return nullptr;
-    absl::StatusOr<std::unique_ptr<acme::RemoteAccountKey>> key =
-        acme::RemoteAccountKey::Create(account->jws_algorithm(), account->account_jwk());
-    EXPECT_TRUE(key.ok()) << key.status();
-    if (!key.ok()) return nullptr;
-    out->key_ = *std::move(key);
-    out->account_url_ = account->account_url();
+    out->account_ = *std::move(account);
+    out->account_url_ = out->account_->account().account_url();
     http::CurlHttpClient::Options http_options;
     http_options.ca_bundle_path = lab.pebble().ca_bundle_path();
     absl::StatusOr<std::unique_ptr<http::CurlHttpClient>> http =
@@ -72,20 +70,10 @@ class DirectClient {
     if (!http.ok()) return nullptr;
     out->http_ = *std::move(http);
     acme::AcmeClientOptions options;
-    options.directory_url = account->directory_url();
-    options.account_url = account->account_url();
-    DirectClient* self = out.get();
-    options.remote_kid_jws = [self](absl::string_view url, absl::string_view payload,
-                                    absl::string_view nonce,
-                                    absl::string_view hint) -> absl::StatusOr<std::string> {
-      absl::StatusOr<pb::SignJwsResponse> signed_jws =
-          self->signer_->SignJws(std::string(url), std::string(payload), std::string(nonce),
-                                 hint.empty() ? self->order_url : std::string(hint));
-      if (!signed_jws.ok()) return signed_jws.status();
-      return signed_jws->flattened_json();
-    };
+    options.directory_url = out->account_->account().directory_url();
+    options.account_url = out->account_url_;
     absl::StatusOr<std::unique_ptr<acme::AcmeClient>> client =
-        acme::AcmeClient::Create(*out->http_, *out->key_, std::move(options));
+        acme::AcmeClient::Create(*out->http_, *out->account_, std::move(options));
     EXPECT_TRUE(client.ok()) << client.status();
     if (!client.ok()) return nullptr;
     out->client_ = *std::move(client);
@@ -97,12 +85,12 @@ class DirectClient {
   const std::string& account_url() const { return account_url_; }
 
   // The order the requests name (SignJws order_url); set it after CreateOrder.
-  std::string order_url;
+  void SetOrder(std::string order_url) { account_->SetOrder(std::move(order_url)); }
 
  private:
   DirectClient() = default;
   std::unique_ptr<agent::SignerClient> signer_;
-  std::unique_ptr<acme::RemoteAccountKey> key_;
+  std::unique_ptr<agent::RemoteKidSigner> account_;
   std::unique_ptr<http::CurlHttpClient> http_;
   std::unique_ptr<acme::AcmeClient> client_;
   std::string account_url_;
@@ -161,7 +149,7 @@ class DirectModeOwnershipTest : public testing::SignerLabSuite<DirectModeOwnersh
     absl::StatusOr<acme::Fetched<acme::Order>> created = client->acme().CreateOrder(options);
     EXPECT_TRUE(created.ok()) << created.status();
     if (!created.ok()) return nullptr;
-    client->order_url = created->value.url;
+    client->SetOrder(created->value.url);
     EXPECT_EQ(created->value.authorizations.size(), 1u);
     absl::StatusOr<acme::Fetched<acme::Authorization>> authz =
         client->acme().GetAuthorization(created->value.authorizations.at(0));
@@ -212,7 +200,7 @@ TEST_F(DirectModeOwnershipTest, AnotherAgentsOrderAndChallengeAreRefused) {
   // web1 still reads its own order, and the challenge was never answered.
   std::unique_ptr<DirectClient> web1 = DirectClient::Connect(lab(), "web1");
   ASSERT_NE(web1, nullptr);
-  web1->order_url = order->url;
+  web1->SetOrder(order->url);
   absl::StatusOr<acme::Fetched<acme::Order>> still = web1->acme().GetOrder(order->url);
   ASSERT_TRUE(still.ok()) << still.status();
   EXPECT_EQ(still->value.status, acme::OrderStatus::kPending);

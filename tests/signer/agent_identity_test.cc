@@ -123,7 +123,7 @@ TEST(ValidateAgentNameTest, AcceptsLowercaseLdhUpTo63Characters) {
   EXPECT_THAT(ValidateAgentName(""),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
   EXPECT_THAT(ValidateAgentName("web1-"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("start or end with '-'")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("starts or ends with '-'")));
 }
 
 TEST(ValidateTrustDomainTest, AcceptsLowercaseDnsLikeNames) {
@@ -134,7 +134,7 @@ TEST(ValidateTrustDomainTest, AcceptsLowercaseDnsLikeNames) {
   EXPECT_THAT(ValidateTrustDomain("dept..example"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty label")));
   EXPECT_THAT(ValidateTrustDomain("dept.example/x"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("only a-z")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("character other than a-z")));
 }
 
 // A self-signed certificate carrying `san` (OpenSSL config syntax), or no SAN when empty.

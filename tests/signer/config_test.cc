@@ -420,6 +420,30 @@ TEST(SignerConfigTest, PlainHttpDirectoryIsRefused) {
                         "requires https://"));
 }
 
+// The same rule as the ACME client's (http::ParseHttpsUrl), so a directory URL the client
+// would refuse at start-up is refused when the configuration is loaded.
+TEST(SignerConfigTest, DirectoryUrlTheAcmeClientWouldRefuseIsRefused) {
+  const struct {
+    const char* url;
+    const char* why;
+  } cases[] = {
+      {"https://user@ca.example/dir", "it has userinfo before '@'"},
+      {"https:///dir", "no usable host"},
+      {"ca.example/dir", "not an absolute URL"},
+      {"ftp://ca.example/dir", "scheme is ftp"},
+      {"https://ca.example:99999/dir", "bad port"},
+  };
+  for (const auto& [url, why] : cases) {
+    const std::string text = Replace(kMinimal, "https://ca.example/dir", url);
+    EXPECT_THAT(ErrorOf(text), HasSubstr(absl::StrCat(At(text, "directory_url"),
+                                                      "acme.directory_url: \"", url,
+                                                      "\" is not a usable https:// URL: ", why)))
+        << url;
+  }
+  const std::string upper = Replace(kMinimal, "https://ca.example/dir", "HTTPS://CA.example/dir");
+  EXPECT_TRUE(ParseSignerConfig(upper, kSource).ok());
+}
+
 TEST(SignerConfigTest, MissingRequiredKeyIsNamedAtItsTable) {
   const std::string text = Replace(kMinimal, "trust_domain = \"dept.example\"\n", "");
   EXPECT_THAT(ErrorOf(text),

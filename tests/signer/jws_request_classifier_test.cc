@@ -327,7 +327,31 @@ TEST_F(JwsRequestClassifierTest, UrlsARouterMightRewriteAreRefused) {
         std::string("https://user@ca.test:14000/x"), std::string("ca.test:14000/x"),
         std::string("ftp://ca.test:14000/x"), std::string("https://ca.test:0/x"),
         std::string("https://ca.test:99999/x"), std::string("https://:14000/x"), Url("/\xc3\xa9"),
-        Url(std::string("/a\0b", 4))}) {
+        Url(std::string("/a\0b", 4)),
+        // Spellings curl would read as the CA (http::Url keeps how they were written).
+        std::string("https://ca%2Etest:14000/x"), std::string("https://CA%2etest:14000/x"),
+        std::string("https://ca.test:014000/x"), std::string("https://ca.test:/x"),
+        std::string("https://evil.test@ca.test:14000/x"),
+        std::string("https://ca.test:14000@evil.test/x"), std::string("https:///ca.test:14000/x"),
+        std::string("https:/ca.test:14000/x"), Url("/order-plz#"), Url("/order-plz?"),
+        Url("/order-plz/..")}) {
+    EXPECT_THAT(Classify(url, ""),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not acceptable")))
+        << url;
+  }
+}
+
+TEST_F(JwsRequestClassifierTest, HostsCurlWouldRewriteAreRefusedAsSpelledOtherwise) {
+  // The CA is ca.test; an IP literal CA is refused the same way when spelled otherwise.
+  context_.directory.directory_url = "https://127.0.0.1:14000/dir";
+  for (const char* url : {"https://0x7f.1:14000/x", "https://127.1:14000/x",
+                          "https://0177.0.0.1:14000/x"}) {
+    EXPECT_THAT(Classify(url, ""), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            HasSubstr("host is read as 127.0.0.1")))
+        << url;
+  }
+  context_.directory.directory_url = "https://[::1]:14000/dir";
+  for (const char* url : {"https://[0:0::1]:14000/x", "https://[::1%25lo]:14000/x"}) {
     EXPECT_THAT(Classify(url, ""),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not acceptable")))
         << url;
