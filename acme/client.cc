@@ -8,7 +8,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "acme/digest.h"
+#include "common/base64url.h"
 #include "acme/eab.h"
 #include "acme/json_util.h"
 #include "acme/jwk.h"

@@ -3,8 +3,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
-#include "acme/digest.h"
 #include "acme/json_util.h"
+#include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::acme {
@@ -39,8 +40,7 @@ absl::StatusOr<std::string> CanonicalJwk(absl::string_view jwk_json) {
 
 absl::StatusOr<std::string> JwkThumbprint(absl::string_view jwk_json) {
   ASSIGN_OR_RETURN(std::string canonical, CanonicalJwk(jwk_json));
-  ASSIGN_OR_RETURN(std::string digest, Sha256(canonical));
-  return Base64Url(digest);
+  return Base64Url(Sha256(canonical));
 }
 
 }  // namespace acme_signer::acme

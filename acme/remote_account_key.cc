@@ -11,9 +11,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "acme/digest.h"
 #include "acme/json_util.h"
 #include "acme/jwk.h"
+#include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
@@ -122,13 +123,9 @@ absl::StatusOr<std::unique_ptr<RemoteAccountKey>> RemoteAccountKey::Create(
         kWhat, " (kty \"", internal::SanitizeForMessage(kty, 20), "\") does not fit algorithm \"",
         internal::SanitizeForMessage(algorithm, 20), "\"; expected ES256, ES384 or RS256"));
   }
-  unsigned char* der = nullptr;
-  const int length = i2d_PUBKEY(pkey.get(), &der);
-  if (length <= 0) return SslError(absl::StatusCode::kInternal, "encoding the account key");
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(der);
+  ASSIGN_OR_RETURN(std::string der, PublicKeyToDer(pkey.get()));
   return std::unique_ptr<RemoteAccountKey>(new RemoteAccountKey(
-      std::string(algorithm), std::move(canonical),
-      std::string(reinterpret_cast<const char*>(der), static_cast<size_t>(length))));
+      std::string(algorithm), std::move(canonical), std::move(der)));
 }
 
 absl::StatusOr<std::string> RemoteAccountKey::Sign(absl::string_view) const {

@@ -13,9 +13,8 @@
 #include "agent/lineage.h"
 #include "agent/obtain.h"
 #include "agent/renewal_schedule.h"
-#include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
-#include "openssl/pem.h"
+#include "common/x509.h"
 
 namespace acme_signer::agent {
 namespace {
@@ -28,18 +27,6 @@ struct PassResult {
   nlohmann::json items = nlohmann::json::array();
   absl::Status first_error;
 };
-
-absl::StatusOr<std::string> PemToDer(const std::string& pem) {
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) return absl::DataLossError("the live certificate does not parse");
-  unsigned char* der = nullptr;
-  int len = i2d_X509(cert.get(), &der);
-  if (len <= 0) return absl::InternalError("cannot encode certificate");
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
-}
 
 // One renewal pass over the lineages (or just `only`).
 PassResult RenewPass(const CommandContext& context, const std::optional<std::string>& only,
@@ -109,7 +96,7 @@ PassResult RenewPass(const CommandContext& context, const std::optional<std::str
     std::optional<RenewalWindow> ari;
     std::string replaces;
     absl::StatusOr<std::string> pem = store.ReadCurrentCertificatePem(info.name);
-    absl::StatusOr<std::string> der = pem.ok() ? PemToDer(*pem) : pem.status();
+    absl::StatusOr<std::string> der = pem.ok() ? CertificatePemToDer(*pem) : pem.status();
     if (der.ok()) {
       absl::StatusOr<pb::GetRenewalInfoResponse> window = signer->GetRenewalInfo(*der);
       if (window.ok() && window->from_ca()) {

@@ -1,12 +1,10 @@
 #include "signer/audit_record.h"
 
-#include <openssl/sha.h>
-
 #include <exception>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -29,13 +27,6 @@ std::string CanonicalJson(const nlohmann::json& value) {
   // error_handler_t::replace: invalid UTF-8 in a string (e.g. from a client) becomes U+FFFD
   // instead of an exception; the writer and the verifier both see the replaced text.
   return value.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
-}
-
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 std::string FormatAuditTime(absl::Time t) {

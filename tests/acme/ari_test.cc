@@ -39,7 +39,7 @@ TEST(AriCertificateIdTest, RefusesCertificatesWithoutAkiOrNotDer) {
   EXPECT_THAT(AriCertificateId(MakeCertificateDer(spec)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Authority Key Identifier")));
   EXPECT_THAT(AriCertificateId("garbage"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid DER")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a DER X.509 certificate")));
 }
 
 TEST(RenewalInfoTest, ParsesTheRfc9773ExampleResponse) {

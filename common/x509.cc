@@ -1,0 +1,178 @@
+#include "common/x509.h"
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include <ctime>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/crypto.h"
+#include "common/ssl_errors.h"
+
+namespace acme_signer {
+namespace {
+
+absl::StatusOr<SslUniquePtr<BIO>> MemoryBio(absl::string_view data) {
+  SslUniquePtr<BIO> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
+  return bio;
+}
+
+// What was written to a BIO_s_mem.
+absl::StatusOr<std::string> MemoryBioContents(BIO& bio) {
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(&bio, &data);
+  if (length <= 0 || data == nullptr) {
+    return SslError(absl::StatusCode::kInternal, "reading back what was written as PEM");
+  }
+  return std::string(data, static_cast<size_t>(length));
+}
+
+// True unless the PEM reader stopped on an error other than PEM's "no start line", which only
+// says that no further PEM block follows: the end of a bundle, not an error in it.
+bool AtEndOfPem() {
+  const unsigned long err = ERR_peek_last_error();
+  return err == 0 ||
+         (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
+}
+
+absl::StatusOr<absl::Time> ValidityBound(const ASN1_TIME* time, absl::string_view which) {
+  absl::StatusOr<absl::Time> converted = Asn1TimeToAbsl(time);
+  if (!converted.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("certificate has an unreadable ", which));
+  }
+  return converted;
+}
+
+}  // namespace
+
+absl::StatusOr<SslUniquePtr<X509>> ParseCertificateDer(absl::string_view der) {
+  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
+  const unsigned char* cursor = begin;
+  SslUniquePtr<X509> cert(d2i_X509(nullptr, &cursor, static_cast<long>(der.size())));
+  if (cert == nullptr) {
+    return SslError(absl::StatusCode::kInvalidArgument, "not a DER X.509 certificate");
+  }
+  if (cursor != begin + der.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(begin + der.size() - cursor, " trailing bytes after the certificate"));
+  }
+  return cert;
+}
+
+absl::StatusOr<SslUniquePtr<X509>> ParseCertificatePem(absl::string_view pem) {
+  absl::StatusOr<SslUniquePtr<BIO>> bio = MemoryBio(pem);
+  if (!bio.ok()) return bio.status();
+  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) return SslError(absl::StatusCode::kInvalidArgument, "no PEM certificate");
+  return cert;
+}
+
+absl::StatusOr<std::vector<SslUniquePtr<X509>>> ReadPemCertificates(absl::string_view pem) {
+  absl::StatusOr<SslUniquePtr<BIO>> bio = MemoryBio(pem);
+  if (!bio.ok()) return bio.status();
+  std::vector<SslUniquePtr<X509>> certs;
+  while (true) {
+    SslUniquePtr<X509> cert(PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
+    if (cert == nullptr) break;
+    certs.push_back(std::move(cert));
+  }
+  if (!AtEndOfPem()) {
+    return SslError(absl::StatusCode::kInvalidArgument,
+                    absl::StrCat("PEM certificate ", certs.size() + 1, " does not parse"));
+  }
+  ERR_clear_error();
+  return certs;
+}
+
+absl::StatusOr<std::string> CertificateToDer(const X509& cert) {
+  return ToDer(&cert, i2d_X509, "the certificate");
+}
+
+absl::StatusOr<std::string> CertificateToPem(const X509& cert) {
+  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  // PEM_write_bio_X509 takes a const X509* since OpenSSL 3.0.
+  if (bio == nullptr || PEM_write_bio_X509(bio.get(), &cert) != 1) {
+    return SslError(absl::StatusCode::kInternal, "writing the certificate as PEM");
+  }
+  return MemoryBioContents(*bio);
+}
+
+absl::StatusOr<std::string> CertificatePemToDer(absl::string_view pem) {
+  absl::StatusOr<SslUniquePtr<X509>> cert = ParseCertificatePem(pem);
+  if (!cert.ok()) return cert.status();
+  return CertificateToDer(**cert);
+}
+
+absl::StatusOr<SslUniquePtr<X509_REQ>> ParseCsrDer(absl::string_view der) {
+  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
+  const unsigned char* cursor = begin;
+  SslUniquePtr<X509_REQ> csr(d2i_X509_REQ(nullptr, &cursor, static_cast<long>(der.size())));
+  if (csr == nullptr) {
+    return SslError(absl::StatusCode::kInvalidArgument, "not a DER-encoded PKCS#10 request");
+  }
+  if (cursor != begin + der.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(begin + der.size() - cursor, " trailing bytes after the PKCS#10 request"));
+  }
+  return csr;
+}
+
+absl::StatusOr<SslUniquePtr<X509_REQ>> ParseCsrPem(absl::string_view pem) {
+  absl::StatusOr<SslUniquePtr<BIO>> bio = MemoryBio(pem);
+  if (!bio.ok()) return bio.status();
+  SslUniquePtr<X509_REQ> csr(PEM_read_bio_X509_REQ(bio->get(), nullptr, nullptr, nullptr));
+  if (csr == nullptr) {
+    return SslError(absl::StatusCode::kInvalidArgument, "no PEM certificate request");
+  }
+  return csr;
+}
+
+absl::StatusOr<std::string> CsrToDer(const X509_REQ& csr) {
+  return ToDer(&csr, i2d_X509_REQ, "the certificate request");
+}
+
+absl::StatusOr<std::string> CsrToPem(const X509_REQ& csr) {
+  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio_X509_REQ(bio.get(), &csr) != 1) {
+    return SslError(absl::StatusCode::kInternal, "writing the certificate request as PEM");
+  }
+  return MemoryBioContents(*bio);
+}
+
+absl::StatusOr<absl::Time> Asn1TimeToAbsl(const ASN1_TIME* time) {
+  struct tm tm = {};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) {
+    return SslError(absl::StatusCode::kInvalidArgument, "unreadable ASN.1 time");
+  }
+  return absl::FromTM(tm, absl::UTCTimeZone());
+}
+
+absl::StatusOr<absl::Time> NotBefore(const X509& cert) {
+  return ValidityBound(X509_get0_notBefore(&cert), "notBefore");
+}
+
+absl::StatusOr<absl::Time> NotAfter(const X509& cert) {
+  return ValidityBound(X509_get0_notAfter(&cert), "notAfter");
+}
+
+absl::StatusOr<std::string> SerialHex(const X509& cert) {
+  SslUniquePtr<BIGNUM> serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(&cert), nullptr));
+  if (serial == nullptr) {
+    return SslError(absl::StatusCode::kInvalidArgument, "certificate serial number is unreadable");
+  }
+  OpenSslString hex(BN_bn2hex(serial.get()));
+  if (hex == nullptr) return SslError(absl::StatusCode::kInternal, "BN_bn2hex");
+  return absl::AsciiStrToLower(hex.get());
+}
+
+absl::StatusOr<std::string> CertificateSha256Hex(const X509& cert) {
+  absl::StatusOr<std::string> der = CertificateToDer(cert);
+  if (!der.ok()) return der.status();
+  return Sha256Hex(*der);
+}
+
+}  // namespace acme_signer
