@@ -47,25 +47,14 @@ std::string Sha256Hex(absl::string_view data) { return absl::BytesToHexString(Sh
 
 absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePublicKeyDer(absl::string_view der,
                                                          absl::string_view what) {
-  const unsigned char* cursor = Bytes(der);
-  SslUniquePtr<EVP_PKEY> key(d2i_PUBKEY(nullptr, &cursor, static_cast<long>(der.size())));
-  if (key == nullptr || cursor != Bytes(der) + der.size()) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    absl::StrCat(what, " is not a DER SubjectPublicKeyInfo"));
-  }
-  return key;
+  return FromDer<EVP_PKEY>(der, d2i_PUBKEY, absl::StrCat(what, " is not a DER SubjectPublicKeyInfo"),
+                           what);
 }
 
 absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePublicKeyPem(absl::string_view pem,
                                                          absl::string_view what) {
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
-  SslUniquePtr<EVP_PKEY> key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
-  if (key == nullptr) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    absl::StrCat(what, " is not a PEM PUBLIC KEY"));
-  }
-  return key;
+  return FromPem<EVP_PKEY>(pem, PEM_read_bio_PUBKEY,
+                           absl::StrCat(what, " is not a PEM PUBLIC KEY"));
 }
 
 absl::StatusOr<std::string> PublicKeyToDer(const EVP_PKEY* key) {

@@ -40,6 +40,36 @@ absl::StatusOr<std::string> ToDer(T* object, I2d i2d, absl::string_view what) {
   return std::string(AsStringView(der, static_cast<size_t>(length)));
 }
 
+// Parses `der` with its d2i function, e.g. FromDer<X509>(der, d2i_X509, "not a DER X.509
+// certificate", "the certificate"); the encoding must fill all of `der`. InvalidArgument:
+// "<not_der>: <OpenSSL's reason>" or "N trailing bytes after <what>".
+template <typename T, typename D2i>
+absl::StatusOr<SslUniquePtr<T>> FromDer(absl::string_view der, D2i d2i, absl::string_view not_der,
+                                        absl::string_view what) {
+  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
+  const unsigned char* cursor = begin;
+  SslUniquePtr<T> object(d2i(nullptr, &cursor, static_cast<long>(der.size())));
+  if (object == nullptr) return SslError(absl::StatusCode::kInvalidArgument, not_der);
+  if (cursor != begin + der.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(begin + der.size() - cursor, " trailing bytes after ", what));
+  }
+  return object;
+}
+
+// Parses the first PEM block of its type in `pem` with a PEM_read_bio_* function, e.g.
+// FromPem<X509>(pem, PEM_read_bio_X509, "no PEM certificate"); text around it is ignored.
+// InvalidArgument ("<not_found>: <OpenSSL's reason>") when there is none or it does not parse.
+template <typename T, typename PemRead>
+absl::StatusOr<SslUniquePtr<T>> FromPem(absl::string_view pem, PemRead pem_read,
+                                        absl::string_view not_found) {
+  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
+  SslUniquePtr<T> object(pem_read(bio.get(), nullptr, nullptr, nullptr));
+  if (object == nullptr) return SslError(absl::StatusCode::kInvalidArgument, not_found);
+  return object;
+}
+
 // SHA-256 of `data`: 32 raw bytes. SHA-256 of a memory buffer cannot fail unless OpenSSL has
 // no SHA-256 at all, which leaves the process unable to do anything it exists for: that case
 // aborts with OpenSSL's reason rather than return a digest that is not one.
@@ -48,8 +78,8 @@ std::string Sha256(absl::string_view data);
 // Lower-case hex of Sha256(data): 64 characters. Used for fingerprints and audit hashes.
 std::string Sha256Hex(absl::string_view data);
 
-// Parses a DER SubjectPublicKeyInfo that must fill all of `der`. InvalidArgument
-// ("<what> is not a DER SubjectPublicKeyInfo") otherwise.
+// Parses a DER SubjectPublicKeyInfo that must fill all of `der`. InvalidArgument: "<what> is
+// not a DER SubjectPublicKeyInfo" or "N trailing bytes after <what>".
 absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePublicKeyDer(absl::string_view der,
                                                          absl::string_view what);
 

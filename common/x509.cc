@@ -50,25 +50,11 @@ absl::StatusOr<absl::Time> ValidityBound(const ASN1_TIME* time, absl::string_vie
 }  // namespace
 
 absl::StatusOr<SslUniquePtr<X509>> ParseCertificateDer(absl::string_view der) {
-  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
-  const unsigned char* cursor = begin;
-  SslUniquePtr<X509> cert(d2i_X509(nullptr, &cursor, static_cast<long>(der.size())));
-  if (cert == nullptr) {
-    return SslError(absl::StatusCode::kInvalidArgument, "not a DER X.509 certificate");
-  }
-  if (cursor != begin + der.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(begin + der.size() - cursor, " trailing bytes after the certificate"));
-  }
-  return cert;
+  return FromDer<X509>(der, d2i_X509, "not a DER X.509 certificate", "the certificate");
 }
 
 absl::StatusOr<SslUniquePtr<X509>> ParseCertificatePem(absl::string_view pem) {
-  absl::StatusOr<SslUniquePtr<BIO>> bio = MemoryBio(pem);
-  if (!bio.ok()) return bio.status();
-  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) return SslError(absl::StatusCode::kInvalidArgument, "no PEM certificate");
-  return cert;
+  return FromPem<X509>(pem, PEM_read_bio_X509, "no PEM certificate");
 }
 
 absl::StatusOr<std::vector<SslUniquePtr<X509>>> ReadPemCertificates(absl::string_view pem) {
@@ -108,27 +94,12 @@ absl::StatusOr<std::string> CertificatePemToDer(absl::string_view pem) {
 }
 
 absl::StatusOr<SslUniquePtr<X509_REQ>> ParseCsrDer(absl::string_view der) {
-  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
-  const unsigned char* cursor = begin;
-  SslUniquePtr<X509_REQ> csr(d2i_X509_REQ(nullptr, &cursor, static_cast<long>(der.size())));
-  if (csr == nullptr) {
-    return SslError(absl::StatusCode::kInvalidArgument, "not a DER-encoded PKCS#10 request");
-  }
-  if (cursor != begin + der.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(begin + der.size() - cursor, " trailing bytes after the PKCS#10 request"));
-  }
-  return csr;
+  return FromDer<X509_REQ>(der, d2i_X509_REQ, "not a DER-encoded PKCS#10 request (CSR)",
+                           "the PKCS#10 request");
 }
 
 absl::StatusOr<SslUniquePtr<X509_REQ>> ParseCsrPem(absl::string_view pem) {
-  absl::StatusOr<SslUniquePtr<BIO>> bio = MemoryBio(pem);
-  if (!bio.ok()) return bio.status();
-  SslUniquePtr<X509_REQ> csr(PEM_read_bio_X509_REQ(bio->get(), nullptr, nullptr, nullptr));
-  if (csr == nullptr) {
-    return SslError(absl::StatusCode::kInvalidArgument, "no PEM certificate request");
-  }
-  return csr;
+  return FromPem<X509_REQ>(pem, PEM_read_bio_X509_REQ, "no PEM certificate request");
 }
 
 absl::StatusOr<std::string> CsrToDer(const X509_REQ& csr) {

@@ -42,7 +42,7 @@ absl::StatusOr<std::string> CertificateToPem(const X509& cert);
 absl::StatusOr<std::string> CertificatePemToDer(absl::string_view pem);
 
 // Parses one DER PKCS#10 request that must fill all of `der`. InvalidArgument: "not a
-// DER-encoded PKCS#10 request" or "N trailing bytes after the PKCS#10 request".
+// DER-encoded PKCS#10 request (CSR)" or "N trailing bytes after the PKCS#10 request".
 absl::StatusOr<SslUniquePtr<X509_REQ>> ParseCsrDer(absl::string_view der);
 
 // Parses the first CERTIFICATE REQUEST block of `pem`. InvalidArgument ("no PEM certificate
