@@ -39,7 +39,7 @@ absl::StatusOr<std::string> AriCertificateId(absl::string_view certificate_der) 
   // The serial's DER content octets: i2d gives tag + length + content; the content keeps the
   // leading 0x00 that a positive serial with the high bit set needs (RFC 9773 §4.1).
   ASSIGN_OR_RETURN(const std::string der, ToDer(X509_get0_serialNumber(cert.get()),
-                                               i2d_ASN1_INTEGER, "the certificate serial"));
+                                                i2d_ASN1_INTEGER, "the certificate serial"));
   size_t header = 2;
   if (der.size() > 1 && (der[1] & 0x80)) header += der[1] & 0x7f;
   if (header >= der.size()) {

@@ -8,12 +8,12 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/base64url.h"
 #include "acme/eab.h"
 #include "acme/json_util.h"
 #include "acme/jwk.h"
 #include "acme/jws.h"
 #include "acme/problem.h"
+#include "common/base64url.h"
 #include "common/status_macros.h"
 #include "http/headers.h"
 

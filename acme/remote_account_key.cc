@@ -124,8 +124,8 @@ absl::StatusOr<std::unique_ptr<RemoteAccountKey>> RemoteAccountKey::Create(
         internal::SanitizeForMessage(algorithm, 20), "\"; expected ES256, ES384 or RS256"));
   }
   ASSIGN_OR_RETURN(std::string der, PublicKeyToDer(pkey.get()));
-  return std::unique_ptr<RemoteAccountKey>(new RemoteAccountKey(
-      std::string(algorithm), std::move(canonical), std::move(der)));
+  return std::unique_ptr<RemoteAccountKey>(
+      new RemoteAccountKey(std::string(algorithm), std::move(canonical), std::move(der)));
 }
 
 absl::StatusOr<std::string> RemoteAccountKey::Sign(absl::string_view) const {

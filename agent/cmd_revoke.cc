@@ -22,7 +22,6 @@ namespace {
 
 constexpr char kCommand[] = "revoke";
 
-
 struct Target {
   std::string source;  // what the user named, for messages
   std::string pem;
@@ -94,8 +93,9 @@ int RunRevoke(const std::vector<std::string>& args) {
   absl::StatusOr<std::string> der = CertificatePemToDer(target->pem);
   if (!der.ok()) {
     return Fail(&*context, kCommand,
-                WithMessage(der.status(), absl::StrCat(target->source, " holds no PEM certificate: ",
-                                                       der.status().message())));
+                WithMessage(der.status(),
+                            absl::StrCat(target->source,
+                                         " holds no PEM certificate: ", der.status().message())));
   }
   if (!info.ok()) return Fail(&*context, kCommand, info.status());
   const std::string serial = CertbotSerial(info->serial_hex);

@@ -18,8 +18,8 @@ const unsigned char* Bytes(absl::string_view s) {
 
 struct JwsScheme {
   const EVP_MD* md;
-  int key_type;         // EVP_PKEY_EC or EVP_PKEY_RSA
-  int ec_bits;          // the curve's size for EC, 0 for RSA
+  int key_type;           // EVP_PKEY_EC or EVP_PKEY_RSA
+  int ec_bits;            // the curve's size for EC, 0 for RSA
   size_t raw_ecdsa_size;  // r||s length for EC, 0 for RSA
 };
 
@@ -47,8 +47,8 @@ std::string Sha256Hex(absl::string_view data) { return absl::BytesToHexString(Sh
 
 absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePublicKeyDer(absl::string_view der,
                                                          absl::string_view what) {
-  return FromDer<EVP_PKEY>(der, d2i_PUBKEY, absl::StrCat(what, " is not a DER SubjectPublicKeyInfo"),
-                           what);
+  return FromDer<EVP_PKEY>(der, d2i_PUBKEY,
+                           absl::StrCat(what, " is not a DER SubjectPublicKeyInfo"), what);
 }
 
 absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePublicKeyPem(absl::string_view pem,
@@ -92,8 +92,7 @@ absl::Status VerifyJwsSignature(EVP_PKEY* key, absl::string_view alg, absl::stri
   if (scheme->raw_ecdsa_size != 0) {
     if (signature.size() != scheme->raw_ecdsa_size) {
       return absl::InvalidArgumentError(absl::StrCat("ECDSA signature is ", signature.size(),
-                                                     " bytes, expected ",
-                                                     scheme->raw_ecdsa_size));
+                                                     " bytes, expected ", scheme->raw_ecdsa_size));
     }
     absl::StatusOr<std::string> der = EcdsaRawToDer(signature);
     if (!der.ok()) return der.status();
@@ -101,8 +100,7 @@ absl::Status VerifyJwsSignature(EVP_PKEY* key, absl::string_view alg, absl::stri
     signature = der_signature;
   }
   SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr ||
-      EVP_DigestVerifyInit(ctx.get(), nullptr, scheme->md, nullptr, key) != 1) {
+  if (ctx == nullptr || EVP_DigestVerifyInit(ctx.get(), nullptr, scheme->md, nullptr, key) != 1) {
     return SslError(absl::StatusCode::kInternal, "initializing signature verification");
   }
   if (EVP_DigestVerify(ctx.get(), Bytes(signature), signature.size(), Bytes(data), data.size()) !=

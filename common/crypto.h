@@ -40,6 +40,19 @@ absl::StatusOr<std::string> ToDer(T* object, I2d i2d, absl::string_view what) {
   return std::string(AsStringView(der, static_cast<size_t>(length)));
 }
 
+// The PEM encoding of `object` by its PEM_write_bio function, e.g. ToPem(cert,
+// PEM_write_bio_X509, "the certificate"). Internal ("writing <what> as PEM: ...") on failure.
+template <typename T, typename PemWrite>
+absl::StatusOr<std::string> ToPem(T* object, PemWrite pem_write, absl::string_view what) {
+  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || pem_write(bio.get(), object) != 1) {
+    return SslError(absl::StatusCode::kInternal, absl::StrCat("writing ", what, " as PEM"));
+  }
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(length));
+}
+
 // Parses `der` with its d2i function, e.g. FromDer<X509>(der, d2i_X509, "not a DER X.509
 // certificate", "the certificate"); the encoding must fill all of `der`. InvalidArgument:
 // "<not_der>: <OpenSSL's reason>" or "N trailing bytes after <what>".

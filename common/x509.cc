@@ -15,22 +15,6 @@
 namespace acme_signer {
 namespace {
 
-absl::StatusOr<SslUniquePtr<BIO>> MemoryBio(absl::string_view data) {
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
-  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
-  return bio;
-}
-
-// What was written to a BIO_s_mem.
-absl::StatusOr<std::string> MemoryBioContents(BIO& bio) {
-  char* data = nullptr;
-  const long length = BIO_get_mem_data(&bio, &data);
-  if (length <= 0 || data == nullptr) {
-    return SslError(absl::StatusCode::kInternal, "reading back what was written as PEM");
-  }
-  return std::string(data, static_cast<size_t>(length));
-}
-
 // True unless the PEM reader stopped on an error other than PEM's "no start line", which only
 // says that no further PEM block follows: the end of a bundle, not an error in it.
 bool AtEndOfPem() {
@@ -58,11 +42,11 @@ absl::StatusOr<SslUniquePtr<X509>> ParseCertificatePem(absl::string_view pem) {
 }
 
 absl::StatusOr<std::vector<SslUniquePtr<X509>>> ReadPemCertificates(absl::string_view pem) {
-  absl::StatusOr<SslUniquePtr<BIO>> bio = MemoryBio(pem);
-  if (!bio.ok()) return bio.status();
+  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
   std::vector<SslUniquePtr<X509>> certs;
   while (true) {
-    SslUniquePtr<X509> cert(PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
+    SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (cert == nullptr) break;
     certs.push_back(std::move(cert));
   }
@@ -79,12 +63,7 @@ absl::StatusOr<std::string> CertificateToDer(const X509& cert) {
 }
 
 absl::StatusOr<std::string> CertificateToPem(const X509& cert) {
-  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  // PEM_write_bio_X509 takes a const X509* since OpenSSL 3.0.
-  if (bio == nullptr || PEM_write_bio_X509(bio.get(), &cert) != 1) {
-    return SslError(absl::StatusCode::kInternal, "writing the certificate as PEM");
-  }
-  return MemoryBioContents(*bio);
+  return ToPem(&cert, PEM_write_bio_X509, "the certificate");
 }
 
 absl::StatusOr<std::string> CertificatePemToDer(absl::string_view pem) {
@@ -107,11 +86,7 @@ absl::StatusOr<std::string> CsrToDer(const X509_REQ& csr) {
 }
 
 absl::StatusOr<std::string> CsrToPem(const X509_REQ& csr) {
-  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr || PEM_write_bio_X509_REQ(bio.get(), &csr) != 1) {
-    return SslError(absl::StatusCode::kInternal, "writing the certificate request as PEM");
-  }
-  return MemoryBioContents(*bio);
+  return ToPem(&csr, PEM_write_bio_X509_REQ, "the certificate request");
 }
 
 absl::StatusOr<absl::Time> Asn1TimeToAbsl(const ASN1_TIME* time) {

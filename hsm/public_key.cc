@@ -93,8 +93,8 @@ absl::StatusOr<PublicKey> EcPublicKey(absl::string_view ec_params, absl::string_
   key.der = *std::move(der);
   absl::string_view xy = absl::string_view(point).substr(1);
   key.jwk = absl::StrCat(R"({"crv":")", type == KeyType::kEcP256 ? "P-256" : "P-384",
-                         R"(","kty":"EC","x":")", Base64Url(xy.substr(0, field_bytes)), R"(","y":")",
-                         Base64Url(xy.substr(field_bytes)), R"("})");
+                         R"(","kty":"EC","x":")", Base64Url(xy.substr(0, field_bytes)),
+                         R"(","y":")", Base64Url(xy.substr(field_bytes)), R"("})");
   return key;
 }
 
@@ -136,8 +136,8 @@ absl::StatusOr<PublicKey> RsaPublicKey(absl::string_view modulus, absl::string_v
   auto der = PublicKeyToDer(key.pkey.get());
   if (!der.ok()) return der.status();
   key.der = *std::move(der);
-  key.jwk =
-      absl::StrCat(R"({"e":")", Base64Url(exponent), R"(","kty":"RSA","n":")", Base64Url(modulus), R"("})");
+  key.jwk = absl::StrCat(R"({"e":")", Base64Url(exponent), R"(","kty":"RSA","n":")",
+                         Base64Url(modulus), R"("})");
   return key;
 }
 

@@ -226,8 +226,8 @@ absl::StatusOr<SslUniquePtr<X509>> SignWith(X509& cert, const hsm::JwsSigner& ke
                                 DerTlv(0x03, absl::StrCat(std::string(1, '\0'), signature))));
   absl::StatusOr<SslUniquePtr<X509>> signed_cert = ParseCertificateDer(certificate_der);
   if (!signed_cert.ok()) {
-    return absl::InternalError(absl::StrCat("parsing the assembled certificate: ",
-                                            signed_cert.status().message()));
+    return absl::InternalError(
+        absl::StrCat("parsing the assembled certificate: ", signed_cert.status().message()));
   }
   ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> public_key,
                    ParsePublicKeyDer(key.PublicKeyDer(), "the CA key's public key"));

@@ -39,9 +39,8 @@ TEST(Base64UrlTest, RefusesPaddingAndNamesTheInput) {
 }
 
 TEST(Base64UrlTest, RefusesTheStandardAlphabetWhitespaceAndControlBytes) {
-  for (const std::string& text :
-       {std::string("ab+c"), std::string("ab/c"), std::string("YW Jj"), std::string("YWJj\n"),
-        std::string("YW\0J", 4)}) {
+  for (const std::string& text : {std::string("ab+c"), std::string("ab/c"), std::string("YW Jj"),
+                                  std::string("YWJj\n"), std::string("YW\0J", 4)}) {
     EXPECT_THAT(DecodeBase64Url(text, "x"),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not unpadded base64url")))
         << text;

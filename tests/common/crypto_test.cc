@@ -24,8 +24,9 @@ using ::acme_signer::testing::StatusIs;
 using ::testing::HasSubstr;
 
 SslUniquePtr<EVP_PKEY> NewKey(const char* type, const char* param) {
-  SslUniquePtr<EVP_PKEY> key(param == nullptr ? EVP_PKEY_Q_keygen(nullptr, nullptr, type, size_t{2048})
-                                              : EVP_PKEY_Q_keygen(nullptr, nullptr, type, param));
+  SslUniquePtr<EVP_PKEY> key(param == nullptr
+                                 ? EVP_PKEY_Q_keygen(nullptr, nullptr, type, size_t{2048})
+                                 : EVP_PKEY_Q_keygen(nullptr, nullptr, type, param));
   EXPECT_NE(key, nullptr);
   return key;
 }
@@ -127,12 +128,12 @@ TEST(VerifyJwsSignatureTest, VerifiesEs256Es384AndRs256) {
   SslUniquePtr<EVP_PKEY> p256 = NewKey("EC", "P-256");
   SslUniquePtr<EVP_PKEY> p384 = NewKey("EC", "P-384");
   SslUniquePtr<EVP_PKEY> rsa = NewKey("RSA", nullptr);
-  EXPECT_THAT(VerifyJwsSignature(p256.get(), "ES256", "data",
-                                 Sign(p256.get(), EVP_sha256(), "data", 32)),
-              IsOk());
-  EXPECT_THAT(VerifyJwsSignature(p384.get(), "ES384", "data",
-                                 Sign(p384.get(), EVP_sha384(), "data", 48)),
-              IsOk());
+  EXPECT_THAT(
+      VerifyJwsSignature(p256.get(), "ES256", "data", Sign(p256.get(), EVP_sha256(), "data", 32)),
+      IsOk());
+  EXPECT_THAT(
+      VerifyJwsSignature(p384.get(), "ES384", "data", Sign(p384.get(), EVP_sha384(), "data", 48)),
+      IsOk());
   EXPECT_THAT(
       VerifyJwsSignature(rsa.get(), "RS256", "data", Sign(rsa.get(), EVP_sha256(), "data", 0)),
       IsOk());

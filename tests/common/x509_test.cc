@@ -79,12 +79,13 @@ TEST_F(X509Test, DerAndPemRoundTrip) {
 }
 
 TEST_F(X509Test, DerMustBeOneWholeCertificate) {
-  EXPECT_THAT(ParseCertificateDer("garbage"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a DER X.509 certificate")));
+  EXPECT_THAT(ParseCertificateDer("garbage"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                       HasSubstr("not a DER X.509 certificate")));
   EXPECT_THAT(ParseCertificateDer(der_ + "xy"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("2 trailing bytes after the certificate")));
-  EXPECT_THAT(ParseCertificateDer(""), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("DER")));
+  EXPECT_THAT(ParseCertificateDer(""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("DER")));
 }
 
 TEST_F(X509Test, PemWithoutCertificateIsRefused) {
@@ -112,27 +113,28 @@ TEST_F(X509Test, ReadsEveryCertificateOfABundleInOrder) {
 TEST_F(X509Test, BundleWithABrokenBlockIsRefused) {
   const std::string broken =
       "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
-  EXPECT_THAT(ReadPemCertificates(absl::StrCat(pem_, broken)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("PEM certificate 2 does not parse")));
+  EXPECT_THAT(
+      ReadPemCertificates(absl::StrCat(pem_, broken)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("PEM certificate 2 does not parse")));
 }
 
 TEST_F(X509Test, ReadsUtcAndGeneralizedValidityTimes) {
-  const absl::Time not_before = absl::FromCivil(absl::CivilSecond(2030, 1, 2, 3, 4, 5),
-                                                absl::UTCTimeZone());
-  const absl::Time not_after = absl::FromCivil(absl::CivilSecond(2051, 6, 7, 8, 9, 10),
-                                               absl::UTCTimeZone());
+  const absl::Time not_before =
+      absl::FromCivil(absl::CivilSecond(2030, 1, 2, 3, 4, 5), absl::UTCTimeZone());
+  const absl::Time not_after =
+      absl::FromCivil(absl::CivilSecond(2051, 6, 7, 8, 9, 10), absl::UTCTimeZone());
   EXPECT_THAT(NotBefore(*cert_), IsOkAndHolds(not_before));
   EXPECT_THAT(NotAfter(*cert_), IsOkAndHolds(not_after));
   EXPECT_THAT(Asn1TimeToAbsl(X509_get0_notAfter(cert_.get())), IsOkAndHolds(not_after));
 }
 
 TEST_F(X509Test, NullOrUnreadableTimeIsInvalidArgument) {
-  EXPECT_THAT(Asn1TimeToAbsl(nullptr), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                HasSubstr("unreadable ASN.1 time")));
+  EXPECT_THAT(Asn1TimeToAbsl(nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unreadable ASN.1 time")));
   SslUniquePtr<ASN1_STRING> bad(ASN1_STRING_type_new(V_ASN1_UTCTIME));
   ASSERT_EQ(ASN1_STRING_set(bad.get(), "not a time", -1), 1);
-  EXPECT_THAT(Asn1TimeToAbsl(bad.get()), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unreadable")));
+  EXPECT_THAT(Asn1TimeToAbsl(bad.get()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unreadable")));
 }
 
 TEST_F(X509Test, SerialIsLowerCaseHexTwoDigitsPerByte) {
