@@ -45,6 +45,14 @@ std::string Sha256(absl::string_view data) {
 
 std::string Sha256Hex(absl::string_view data) { return absl::BytesToHexString(Sha256(data)); }
 
+bool IsSha256Hex(absl::string_view text) {
+  if (text.size() != 64) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePublicKeyDer(absl::string_view der,
                                                          absl::string_view what) {
   return FromDer<EVP_PKEY>(der, d2i_PUBKEY,

@@ -91,6 +91,10 @@ std::string Sha256(absl::string_view data);
 // Lower-case hex of Sha256(data): 64 characters. Used for fingerprints and audit hashes.
 std::string Sha256Hex(absl::string_view data);
 
+// True when `text` has the form Sha256Hex returns: 64 characters of [0-9a-f]. For digests that
+// arrive from files and peers (audit hashes, certificate pins) before they are compared.
+bool IsSha256Hex(absl::string_view text);
+
 // Parses a DER SubjectPublicKeyInfo that must fill all of `der`. InvalidArgument: "<what> is
 // not a DER SubjectPublicKeyInfo" or "N trailing bytes after <what>".
 absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePublicKeyDer(absl::string_view der,

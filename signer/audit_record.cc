@@ -13,14 +13,6 @@ void PutIfNotEmpty(nlohmann::json& object, const char* key, const std::string& v
   if (!value.empty()) object[key] = value;
 }
 
-bool IsLowerHex64(const std::string& s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 std::string CanonicalJson(const nlohmann::json& value) {
@@ -101,7 +93,7 @@ absl::StatusOr<AuditCheckpointRef> AuditCheckpointRefFromString(absl::string_vie
   auto seq = j.find("seq");
   auto hash = j.find("hash");
   if (seq == j.end() || !seq->is_number_unsigned() || hash == j.end() || !hash->is_string() ||
-      !IsLowerHex64(hash->get<std::string>())) {
+      !IsSha256Hex(hash->get<std::string>())) {
     return absl::InvalidArgumentError(absl::StrCat(
         "audit checkpoint reference needs an unsigned \"seq\" and a 64-hex-digit \"hash\": ",
         text.substr(0, 200)));

@@ -67,13 +67,7 @@ class CheckpointKey {
 };
 
 bool IsHex64(const nlohmann::json& value) {
-  if (!value.is_string()) return false;
-  const std::string& s = value.get_ref<const std::string&>();
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
+  return value.is_string() && IsSha256Hex(value.get_ref<const std::string&>());
 }
 
 // Where a problem is: a file, and a line in it when the problem is about one line.

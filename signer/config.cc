@@ -24,6 +24,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "hsm/key_type.h"
@@ -258,14 +259,6 @@ bool IsDigits(absl::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
     if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
-bool IsSha256Hex(absl::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c)) && (c < 'a' || c > 'f')) return false;
   }
   return true;
 }

@@ -61,6 +61,15 @@ TEST(Sha256Test, MatchesTheFips180Vectors) {
   EXPECT_EQ(absl::BytesToHexString(Sha256("abc")), Sha256Hex("abc"));
 }
 
+TEST(IsSha256HexTest, AcceptsExactlyWhatSha256HexReturns) {
+  EXPECT_TRUE(IsSha256Hex(Sha256Hex("abc")));
+  EXPECT_FALSE(IsSha256Hex(""));
+  EXPECT_FALSE(IsSha256Hex(Sha256Hex("abc").substr(1)));
+  EXPECT_FALSE(IsSha256Hex(Sha256Hex("abc") + "0"));
+  EXPECT_FALSE(IsSha256Hex(std::string(63, 'a') + "A"));  // upper case is not the same text
+  EXPECT_FALSE(IsSha256Hex(std::string(63, 'a') + "g"));
+}
+
 TEST(ToDerTest, EncodesAnyObjectThroughItsI2dFunction) {
   SslUniquePtr<EVP_PKEY> key = NewKey("EC", "P-256");
   absl::StatusOr<std::string> der = ToDer(key.get(), i2d_PUBKEY, "the key");
