@@ -1,7 +1,7 @@
 // Small crypto helpers shared by every component, in one place (in the manner of kmsp11's
-// util/crypto_utils.h): DER encoding of OpenSSL objects, SHA-256, public keys as DER, and
-// JWS-form (RFC 7518 §3.4 r||s) ECDSA signatures. X.509 certificates are in common/x509.h,
-// base64url in common/base64url.h.
+// util/crypto_utils.h): DER and PEM to and from any OpenSSL object (ToDer/FromDer, ToPem/
+// FromPem), SHA-256, public keys, and JWS-form (RFC 7518 §3.4 r||s) signature verification.
+// X.509 certificates and CSRs are in common/x509.h, base64url in common/base64url.h.
 //
 // Free functions without shared state; thread-safe. OpenSSL errors become absl::Status through
 // common/ssl_errors.h, and every OpenSSL object is owned through common/ssl_unique_ptr.h.
