@@ -14,24 +14,6 @@
 namespace acme_signer::agent {
 namespace {
 
-// Adds one GENERAL_NAME of `type` (GEN_DNS or GEN_URI) holding `value` to `names`.
-absl::Status AddName(GENERAL_NAMES* names, int type, const std::string& value) {
-  GENERAL_NAME* gn = GENERAL_NAME_new();
-  if (gn == nullptr) return SslError(absl::StatusCode::kInternal, "GENERAL_NAME_new");
-  ASN1_IA5STRING* ia5 = ASN1_IA5STRING_new();
-  if (ia5 == nullptr || ASN1_STRING_set(ia5, value.data(), static_cast<int>(value.size())) != 1) {
-    ASN1_IA5STRING_free(ia5);
-    GENERAL_NAME_free(gn);
-    return SslError(absl::StatusCode::kInternal, "ASN1_STRING_set");
-  }
-  GENERAL_NAME_set0_value(gn, type, ia5);
-  if (sk_GENERAL_NAME_push(names, gn) == 0) {
-    GENERAL_NAME_free(gn);
-    return SslError(absl::StatusCode::kInternal, "sk_GENERAL_NAME_push");
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::string> SignedCsrWithSans(const PrivateKey& key, GENERAL_NAMES* sans) {
   SslUniquePtr<X509_REQ> req(X509_REQ_new());
   if (req == nullptr) return SslError(absl::StatusCode::kInternal, "X509_REQ_new");
@@ -62,7 +44,7 @@ absl::StatusOr<std::string> BuildCsrDer(const PrivateKey& key,
   RETURN_IF_ERROR(ValidateDnsNames(dns_names));
   SslUniquePtr<GENERAL_NAMES> sans(GENERAL_NAMES_new());
   if (sans == nullptr) return SslError(absl::StatusCode::kInternal, "GENERAL_NAMES_new");
-  for (const std::string& name : dns_names) RETURN_IF_ERROR(AddName(sans.get(), GEN_DNS, name));
+  for (const std::string& name : dns_names) RETURN_IF_ERROR(AddIa5GeneralName(*sans, GEN_DNS, name));
   return SignedCsrWithSans(key, sans.get());
 }
 
@@ -97,7 +79,7 @@ absl::StatusOr<std::string> BuildAgentCsrDer(const PrivateKey& key, absl::string
   ASSIGN_OR_RETURN(std::string uri, AgentSpiffeId(trust_domain, agent_name));
   SslUniquePtr<GENERAL_NAMES> sans(GENERAL_NAMES_new());
   if (sans == nullptr) return SslError(absl::StatusCode::kInternal, "GENERAL_NAMES_new");
-  RETURN_IF_ERROR(AddName(sans.get(), GEN_URI, uri));
+  RETURN_IF_ERROR(AddIa5GeneralName(*sans, GEN_URI, uri));
   return SignedCsrWithSans(key, sans.get());
 }
 

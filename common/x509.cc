@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
 #include "common/ssl_errors.h"
@@ -29,6 +30,18 @@ absl::StatusOr<absl::Time> ValidityBound(const ASN1_TIME* time, absl::string_vie
     return absl::InvalidArgumentError(absl::StrCat("certificate has an unreadable ", which));
   }
   return converted;
+}
+
+// Appends `value` as a GENERAL_NAME of `type`; `names` takes ownership.
+absl::Status AddGeneralName(GENERAL_NAMES& names, int type, SslUniquePtr<ASN1_STRING> value) {
+  SslUniquePtr<GENERAL_NAME> name(GENERAL_NAME_new());
+  if (name == nullptr) return SslError(absl::StatusCode::kInternal, "GENERAL_NAME_new");
+  GENERAL_NAME_set0_value(name.get(), type, value.release());
+  if (sk_GENERAL_NAME_push(&names, name.get()) <= 0) {
+    return SslError(absl::StatusCode::kInternal, "adding a subjectAltName entry");
+  }
+  name.release();  // `names` owns it now
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -87,6 +100,25 @@ absl::StatusOr<std::string> CsrToDer(const X509_REQ& csr) {
 
 absl::StatusOr<std::string> CsrToPem(const X509_REQ& csr) {
   return ToPem(&csr, PEM_write_bio_X509_REQ, "the certificate request");
+}
+
+absl::Status AddIa5GeneralName(GENERAL_NAMES& names, int type, absl::string_view value) {
+  SslUniquePtr<ASN1_STRING> ia5(ASN1_IA5STRING_new());
+  if (ia5 == nullptr ||
+      ASN1_STRING_set(ia5.get(), value.data(), static_cast<int>(value.size())) != 1) {
+    return SslError(absl::StatusCode::kInternal, "building a subjectAltName entry");
+  }
+  return AddGeneralName(names, type, std::move(ia5));
+}
+
+absl::Status AddIpGeneralName(GENERAL_NAMES& names, const std::string& ip) {
+  SslUniquePtr<ASN1_STRING> octets(a2i_IPADDRESS(ip.c_str()));
+  if (octets == nullptr) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", absl::CHexEscape(ip), "\" is not an IP address"));
+  }
+  return AddGeneralName(names, GEN_IPADD, std::move(octets));
 }
 
 absl::StatusOr<absl::Time> Asn1TimeToAbsl(const ASN1_TIME* time) {

@@ -9,10 +9,12 @@
 #define ACME_SIGNER_COMMON_X509_H_
 
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -52,6 +54,14 @@ absl::StatusOr<SslUniquePtr<X509_REQ>> ParseCsrPem(absl::string_view pem);
 // The DER and PEM encodings of a request. Internal when OpenSSL cannot encode it.
 absl::StatusOr<std::string> CsrToDer(const X509_REQ& csr);
 absl::StatusOr<std::string> CsrToPem(const X509_REQ& csr);
+
+// Appends a GENERAL_NAME of `type` (GEN_DNS or GEN_URI) holding the IA5String `value` to
+// `names` (a subjectAltName being built). Internal when OpenSSL fails.
+absl::Status AddIa5GeneralName(GENERAL_NAMES& names, int type, absl::string_view value);
+
+// Appends an iPAddress GENERAL_NAME for the IPv4 or IPv6 literal `ip`. InvalidArgument when
+// `ip` is not one; Internal when OpenSSL fails.
+absl::Status AddIpGeneralName(GENERAL_NAMES& names, const std::string& ip);
 
 // An ASN1_TIME (UTCTime or GeneralizedTime) as absl::Time. InvalidArgument for a null or
 // unreadable time.

@@ -153,40 +153,6 @@ absl::Status AddExtension(X509& cert, X509* issuer, int nid, const char* value) 
   return absl::OkStatus();
 }
 
-// A GENERAL_NAME of `type` (GEN_URI or GEN_DNS) holding the IA5String `value`.
-absl::Status PushIa5Name(GENERAL_NAMES& names, int type, absl::string_view value) {
-  SslUniquePtr<ASN1_STRING> ia5(ASN1_IA5STRING_new());
-  if (ia5 == nullptr ||
-      ASN1_STRING_set(ia5.get(), value.data(), static_cast<int>(value.size())) != 1) {
-    return SslError(absl::StatusCode::kInternal, "building a subjectAltName");
-  }
-  GENERAL_NAME* name = GENERAL_NAME_new();
-  if (name == nullptr) return SslError(absl::StatusCode::kInternal, "GENERAL_NAME_new");
-  GENERAL_NAME_set0_value(name, type, ia5.release());
-  if (sk_GENERAL_NAME_push(&names, name) <= 0) {
-    GENERAL_NAME_free(name);
-    return SslError(absl::StatusCode::kInternal, "building a subjectAltName");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PushIpName(GENERAL_NAMES& names, const std::string& ip) {
-  SslUniquePtr<ASN1_STRING> octets(a2i_IPADDRESS(ip.c_str()));
-  if (octets == nullptr) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", absl::CHexEscape(ip), "\" is not an IP address"));
-  }
-  GENERAL_NAME* name = GENERAL_NAME_new();
-  if (name == nullptr) return SslError(absl::StatusCode::kInternal, "GENERAL_NAME_new");
-  GENERAL_NAME_set0_value(name, GEN_IPADD, octets.release());
-  if (sk_GENERAL_NAME_push(&names, name) <= 0) {
-    GENERAL_NAME_free(name);
-    return SslError(absl::StatusCode::kInternal, "building a subjectAltName");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status AddSubjectAltName(X509& cert, GENERAL_NAMES& names) {
   if (X509_add1_ext_i2d(&cert, NID_subject_alt_name, &names, 0, X509V3_ADD_DEFAULT) != 1) {
     return SslError(absl::StatusCode::kInternal, "adding subjectAltName");
@@ -414,7 +380,7 @@ absl::StatusOr<std::string> IssueAgent(const hsm::JwsSigner& ca_key, absl::strin
   RETURN_IF_ERROR(AddExtension(*cert, ca.get(), NID_ext_key_usage, "clientAuth"));
   SslUniquePtr<GENERAL_NAMES> names(sk_GENERAL_NAME_new_null());
   if (names == nullptr) return SslError(absl::StatusCode::kInternal, "sk_GENERAL_NAME_new_null");
-  RETURN_IF_ERROR(PushIa5Name(*names, GEN_URI, AgentUri(trust_domain, agent_name)));
+  RETURN_IF_ERROR(AddIa5GeneralName(*names, GEN_URI, AgentUri(trust_domain, agent_name)));
   RETURN_IF_ERROR(AddSubjectAltName(*cert, *names));
   ASSIGN_OR_RETURN(SslUniquePtr<X509> signed_cert, SignWith(*cert, ca_key));
   return CertificateToPem(*signed_cert);
@@ -460,9 +426,9 @@ absl::StatusOr<std::string> IssueServerCertificate(const hsm::JwsSigner& ca_key,
           absl::StrCat("server DNS name \"", absl::CHexEscape(dns_name),
                        "\" is not a lowercase host name: ", status.message()));
     }
-    RETURN_IF_ERROR(PushIa5Name(*names, GEN_DNS, dns_name));
+    RETURN_IF_ERROR(AddIa5GeneralName(*names, GEN_DNS, dns_name));
   }
-  for (const std::string& ip : ip_addresses) RETURN_IF_ERROR(PushIpName(*names, ip));
+  for (const std::string& ip : ip_addresses) RETURN_IF_ERROR(AddIpGeneralName(*names, ip));
 
   SslUniquePtr<EVP_PKEY> subject_key;
   if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(public_key), "-----BEGIN")) {

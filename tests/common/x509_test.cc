@@ -146,6 +146,31 @@ TEST_F(X509Test, FingerprintIsSha256OfTheDer) {
   EXPECT_THAT(CertificateSha256Hex(*cert_), IsOkAndHolds(Sha256Hex(der_)));
 }
 
+TEST(GeneralNameTest, AppendsDnsUriAndIpEntriesInOrder) {
+  SslUniquePtr<GENERAL_NAMES> names(sk_GENERAL_NAME_new_null());
+  ASSERT_NE(names, nullptr);
+  ASSERT_THAT(AddIa5GeneralName(*names, GEN_DNS, "a.example"), IsOk());
+  ASSERT_THAT(AddIa5GeneralName(*names, GEN_URI, "spiffe://lab/agent/web1"), IsOk());
+  ASSERT_THAT(AddIpGeneralName(*names, "::1"), IsOk());
+  ASSERT_EQ(sk_GENERAL_NAME_num(names.get()), 3);
+  const GENERAL_NAME* dns = sk_GENERAL_NAME_value(names.get(), 0);
+  ASSERT_EQ(dns->type, GEN_DNS);
+  EXPECT_EQ(absl::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns->d.dNSName)),
+                              ASN1_STRING_length(dns->d.dNSName)),
+            "a.example");
+  EXPECT_EQ(sk_GENERAL_NAME_value(names.get(), 1)->type, GEN_URI);
+  const GENERAL_NAME* ip = sk_GENERAL_NAME_value(names.get(), 2);
+  ASSERT_EQ(ip->type, GEN_IPADD);
+  EXPECT_EQ(ASN1_STRING_length(ip->d.iPAddress), 16);
+}
+
+TEST(GeneralNameTest, RefusesTextThatIsNotAnIpAddress) {
+  SslUniquePtr<GENERAL_NAMES> names(sk_GENERAL_NAME_new_null());
+  EXPECT_THAT(AddIpGeneralName(*names, "300.1.2.3"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not an IP address")));
+  EXPECT_EQ(sk_GENERAL_NAME_num(names.get()), 0);
+}
+
 TEST(CsrTest, DerAndPemRoundTripAndTrailingBytesAreRefused) {
   SslUniquePtr<EVP_PKEY> key = NewKey();
   SslUniquePtr<X509_REQ> req(X509_REQ_new());
