@@ -3,28 +3,17 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include <cstring>
-#include <memory>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "acme/digest.h"
 #include "acme/json_util.h"
-#include "common/ssl_errors.h"
+#include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "common/x509.h"
 
 namespace acme_signer::acme {
 namespace {
-
-absl::StatusOr<SslUniquePtr<X509>> ParseDer(absl::string_view der) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  SslUniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  if (cert == nullptr || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
-    return SslError(absl::StatusCode::kInvalidArgument, "certificate is not valid DER");
-  }
-  return cert;
-}
 
 absl::StatusOr<absl::Time> ParseRfc3339(const internal::Json& obj, absl::string_view field,
                                         absl::string_view what) {
@@ -38,19 +27,10 @@ absl::StatusOr<absl::Time> ParseRfc3339(const internal::Json& obj, absl::string_
   return time;
 }
 
-absl::StatusOr<absl::Time> AsnTime(const ASN1_TIME* time) {
-  struct tm tm;
-  std::memset(&tm, 0, sizeof(tm));
-  if (ASN1_TIME_to_tm(time, &tm) != 1) {
-    return absl::InvalidArgumentError("certificate has an unreadable validity time");
-  }
-  return absl::FromTM(tm, absl::UTCTimeZone());
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> AriCertificateId(absl::string_view certificate_der) {
-  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParseDer(certificate_der));
+  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParseCertificateDer(certificate_der));
   const ASN1_OCTET_STRING* key_id = X509_get0_authority_key_id(cert.get());
   if (key_id == nullptr || ASN1_STRING_length(key_id) <= 0) {
     return absl::InvalidArgumentError(
@@ -58,17 +38,14 @@ absl::StatusOr<std::string> AriCertificateId(absl::string_view certificate_der) 
   }
   // The serial's DER content octets: i2d gives tag + length + content; the content keeps the
   // leading 0x00 that a positive serial with the high bit set needs (RFC 9773 §4.1).
-  unsigned char* der = nullptr;
-  const int der_len = i2d_ASN1_INTEGER(X509_get0_serialNumber(cert.get()), &der);
-  if (der_len <= 2) return SslError(absl::StatusCode::kInvalidArgument, "certificate serial");
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owner(der);
+  ASSIGN_OR_RETURN(const std::string der, ToDer(X509_get0_serialNumber(cert.get()),
+                                                i2d_ASN1_INTEGER, "the certificate serial"));
   size_t header = 2;
-  if (der[1] & 0x80) header += der[1] & 0x7f;
-  if (header >= static_cast<size_t>(der_len)) {
+  if (der.size() > 1 && (der[1] & 0x80)) header += der[1] & 0x7f;
+  if (header >= der.size()) {
     return absl::InvalidArgumentError("certificate serial number has a malformed encoding");
   }
-  absl::string_view serial(reinterpret_cast<const char*>(der) + header,
-                           static_cast<size_t>(der_len) - header);
+  absl::string_view serial = absl::string_view(der).substr(header);
   absl::string_view aki(reinterpret_cast<const char*>(ASN1_STRING_get0_data(key_id)),
                         static_cast<size_t>(ASN1_STRING_length(key_id)));
   return absl::StrCat(Base64Url(aki), ".", Base64Url(serial));
@@ -100,9 +77,9 @@ absl::StatusOr<RenewalInfo> ParseRenewalInfo(absl::string_view json) {
 }
 
 absl::StatusOr<RenewalInfo> DefaultRenewalWindow(absl::string_view certificate_der) {
-  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParseDer(certificate_der));
-  ASSIGN_OR_RETURN(absl::Time not_before, AsnTime(X509_get0_notBefore(cert.get())));
-  ASSIGN_OR_RETURN(absl::Time not_after, AsnTime(X509_get0_notAfter(cert.get())));
+  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParseCertificateDer(certificate_der));
+  ASSIGN_OR_RETURN(absl::Time not_before, NotBefore(*cert));
+  ASSIGN_OR_RETURN(absl::Time not_after, NotAfter(*cert));
   if (not_after <= not_before) {
     return absl::InvalidArgumentError("certificate's notAfter is not after its notBefore");
   }

@@ -1,21 +1,16 @@
 #include "acme/certificate_chain.h"
 
-#include <openssl/bn.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
-
-#include <cctype>
-#include <cstring>
-#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "common/ssl_errors.h"
+#include "common/crypto.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "common/x509.h"
 
 namespace acme_signer::acme {
 namespace {
@@ -32,18 +27,9 @@ std::string CommonName(const X509_NAME* name) {
   const ASN1_STRING* data = X509_NAME_ENTRY_get_data(entry);
   unsigned char* utf8 = nullptr;
   const int len = ASN1_STRING_to_UTF8(&utf8, data);
+  OpenSslBytes owner(utf8);
   if (len < 0) return "";
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owner(utf8);
-  return std::string(reinterpret_cast<const char*>(utf8), static_cast<size_t>(len));
-}
-
-absl::StatusOr<absl::Time> AsnTimeToTime(const ASN1_TIME* time) {
-  struct tm tm;
-  std::memset(&tm, 0, sizeof(tm));
-  if (ASN1_TIME_to_tm(time, &tm) != 1) {
-    return absl::InvalidArgumentError("certificate has an unreadable validity time");
-  }
-  return absl::FromTM(tm, absl::UTCTimeZone());
+  return std::string(AsStringView(utf8, static_cast<size_t>(len)));
 }
 
 }  // namespace
@@ -71,18 +57,13 @@ absl::StatusOr<std::vector<std::string>> PemChainToDer(absl::string_view pem) {
     }
     absl::string_view block = rest.substr(0, end + kEnd.size());
     rest.remove_prefix(block.size());
-    SslUniquePtr<BIO> bio(BIO_new_mem_buf(block.data(), static_cast<int>(block.size())));
-    if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
-    SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (cert == nullptr) {
-      return SslError(absl::StatusCode::kInvalidArgument,
-                      absl::StrCat("certificate chain block ", number, " is not a certificate"));
+    absl::StatusOr<SslUniquePtr<X509>> cert = ParseCertificatePem(block);
+    if (!cert.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "certificate chain block ", number, " is not a certificate: ", cert.status().message()));
     }
-    unsigned char* der = nullptr;
-    const int der_len = i2d_X509(cert.get(), &der);
-    if (der_len <= 0) return SslError(absl::StatusCode::kInternal, "i2d_X509");
-    std::unique_ptr<unsigned char, OpenSslFreeDeleter> der_owner(der);
-    ders.emplace_back(reinterpret_cast<const char*>(der), static_cast<size_t>(der_len));
+    ASSIGN_OR_RETURN(std::string der, CertificateToDer(**cert));
+    ders.push_back(std::move(der));
   }
   if (ders.empty()) {
     return absl::InvalidArgumentError("certificate chain contains no certificate");
@@ -92,25 +73,14 @@ absl::StatusOr<std::vector<std::string>> PemChainToDer(absl::string_view pem) {
 
 absl::StatusOr<CertificateChain> ParsePemChain(absl::string_view pem, absl::string_view url) {
   ASSIGN_OR_RETURN(std::vector<std::string> ders, PemChainToDer(pem));
-  auto parse = [](const std::string& der) {
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-    return SslUniquePtr<X509>(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  };
-  SslUniquePtr<X509> leaf = parse(ders.front());
-  SslUniquePtr<X509> top = parse(ders.back());
-  if (leaf == nullptr || top == nullptr) {
-    return SslError(absl::StatusCode::kInternal, "re-parsing a certificate");
-  }
+  ASSIGN_OR_RETURN(SslUniquePtr<X509> leaf, ParseCertificateDer(ders.front()));
+  ASSIGN_OR_RETURN(SslUniquePtr<X509> top, ParseCertificateDer(ders.back()));
   CertificateChain chain;
   chain.url = std::string(url);
   chain.pem_chain = std::string(pem);
   chain.leaf_der = ders.front();
-  SslUniquePtr<BIGNUM> serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf.get()), nullptr));
-  if (serial == nullptr) return SslError(absl::StatusCode::kInvalidArgument, "certificate serial");
-  std::unique_ptr<char, OpenSslFreeDeleter> hex(BN_bn2hex(serial.get()));
-  if (hex == nullptr) return SslError(absl::StatusCode::kInternal, "BN_bn2hex");
-  chain.serial_hex = absl::AsciiStrToLower(hex.get());
-  ASSIGN_OR_RETURN(chain.not_after, AsnTimeToTime(X509_get0_notAfter(leaf.get())));
+  ASSIGN_OR_RETURN(chain.serial_hex, SerialHex(*leaf));
+  ASSIGN_OR_RETURN(chain.not_after, NotAfter(*leaf));
   chain.issuer_common_name = CommonName(X509_get_issuer_name(top.get()));
   return chain;
 }

@@ -1,9 +1,9 @@
 #include "acme/eab.h"
 
 #include "absl/status/status.h"
-#include "acme/digest.h"
 #include "acme/json_util.h"
 #include "acme/jws.h"
+#include "common/base64url.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::acme {

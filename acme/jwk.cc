@@ -13,8 +13,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
-#include "acme/digest.h"
 #include "acme/json_util.h"
+#include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
@@ -140,8 +141,7 @@ absl::StatusOr<std::string> CanonicalJwk(absl::string_view jwk_json) {
 
 absl::StatusOr<std::string> JwkThumbprint(absl::string_view jwk_json) {
   ASSIGN_OR_RETURN(std::string canonical, CanonicalJwk(jwk_json));
-  ASSIGN_OR_RETURN(std::string digest, Sha256(canonical));
-  return Base64Url(digest);
+  return Base64Url(Sha256(canonical));
 }
 
 absl::StatusOr<PublicAccountKey> ParsePublicAccountKey(absl::string_view algorithm,
@@ -159,13 +159,8 @@ absl::StatusOr<PublicAccountKey> ParsePublicAccountKey(absl::string_view algorit
         kWhat, " (kty \"", internal::SanitizeForMessage(kty, 20), "\") does not fit algorithm \"",
         internal::SanitizeForMessage(algorithm, 20), "\"; expected ES256, ES384 or RS256"));
   }
-  unsigned char* der = nullptr;
-  const int length = i2d_PUBKEY(pkey.get(), &der);
-  if (length <= 0) return SslError(absl::StatusCode::kInternal, "encoding the account key");
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(der);
-  return PublicAccountKey{
-      std::string(algorithm), std::move(canonical),
-      std::string(reinterpret_cast<const char*>(der), static_cast<size_t>(length))};
+  ASSIGN_OR_RETURN(std::string spki_der, PublicKeyToDer(pkey.get()));
+  return PublicAccountKey{std::string(algorithm), std::move(canonical), std::move(spki_der)};
 }
 
 }  // namespace acme_signer::acme

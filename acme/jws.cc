@@ -2,8 +2,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "acme/digest.h"
 #include "acme/json_util.h"
+#include "common/base64url.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::acme {

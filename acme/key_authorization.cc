@@ -4,24 +4,24 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "acme/digest.h"
+#include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::acme {
 absl::StatusOr<std::string> KeyAuthorization(absl::string_view token,
                                              absl::string_view account_thumbprint) {
-  if (!IsBase64UrlText(token)) {
+  if (!IsBase64Url(token)) {
     return absl::InvalidArgumentError("challenge token is empty or not base64url");
   }
-  if (!IsBase64UrlText(account_thumbprint)) {
+  if (!IsBase64Url(account_thumbprint)) {
     return absl::InvalidArgumentError("account key thumbprint is empty or not base64url");
   }
   return absl::StrCat(token, ".", account_thumbprint);
 }
 
 absl::StatusOr<std::string> Dns01TxtValue(absl::string_view key_authorization) {
-  ASSIGN_OR_RETURN(std::string digest, Sha256(key_authorization));
-  return Base64Url(digest);
+  return Base64Url(Sha256(key_authorization));
 }
 
 absl::StatusOr<std::string> TlsAlpn01Digest(absl::string_view key_authorization) {

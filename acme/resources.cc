@@ -5,8 +5,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "acme/digest.h"
 #include "acme/json_util.h"
+#include "common/base64url.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::acme {
@@ -123,7 +123,7 @@ absl::StatusOr<Challenge> ChallengeFromJson(const Json& obj, absl::string_view w
     // The token ends up in a URL path served by the http-01 responder, so only the
     // base64url alphabet (RFC 8555 §8.1) is accepted: no "/", "..", or control characters.
     // Entropy is the CA's business, so there is no lower length bound beyond non-empty.
-    if (challenge.token.size() > 256 || !IsBase64UrlText(challenge.token)) {
+    if (challenge.token.size() > 256 || !IsBase64Url(challenge.token)) {
       return absl::InvalidArgumentError(
           absl::StrCat(what,
                        ".token in the server's response is not a base64url token of "

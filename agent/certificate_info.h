@@ -21,7 +21,11 @@ struct CertificateInfo {
 
 // Parses the FIRST certificate of a PEM bundle (cert.pem or fullchain.pem).
 // InvalidArgument when there is no parsable certificate or its validity dates are unreadable.
-absl::StatusOr<CertificateInfo> ParseCertificatePem(absl::string_view pem);
+absl::StatusOr<CertificateInfo> ReadCertificateInfo(absl::string_view pem);
+
+// A serial as certbot prints it (Python's format(serial, 'x')): lower case, no leading zeros,
+// "0" for zero. Scripts that scrape certbot's output compare these.
+std::string CertbotSerial(absl::string_view serial_hex);
 
 }  // namespace acme_signer::agent
 

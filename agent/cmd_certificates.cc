@@ -1,44 +1,36 @@
 // acme-agent certificates: list the lineages under the config dir, in `certbot certificates`
 // layout (scripts that scrape certbot's output keep working), or as a JSON array.
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "agent/certificate_info.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/lineage.h"
 #include "common/ssl_unique_ptr.h"
+#include "common/x509.h"
 
 namespace acme_signer::agent {
 namespace {
 
 constexpr char kCommand[] = "certificates";
 
-// certbot prints serials as Python's format(serial, 'x'): lowercase, no leading zeros.
-std::string CertbotSerial(absl::string_view serial_hex) {
-  size_t first = serial_hex.find_first_not_of('0');
-  if (first == absl::string_view::npos) return "0";
-  return absl::AsciiStrToLower(serial_hex.substr(first));
-}
 constexpr char kRule[] =
     "- - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - -";
 
 // certbot's names for the certificate's public key type; "" when unknown.
 std::string KeyTypeOf(const std::string& cert_pem) {
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
-  if (bio == nullptr) return "";
-  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) return "";
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  absl::StatusOr<SslUniquePtr<X509>> cert = ParseCertificatePem(cert_pem);
+  if (!cert.ok()) return "";
+  EVP_PKEY* key = X509_get0_pubkey(cert->get());
   if (key == nullptr) return "";
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_EC:

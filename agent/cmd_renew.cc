@@ -14,9 +14,8 @@
 #include "agent/obtain.h"
 #include "agent/renewal_flags.h"
 #include "agent/renewal_schedule.h"
-#include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
-#include "openssl/pem.h"
+#include "common/x509.h"
 
 namespace acme_signer::agent {
 namespace {
@@ -29,18 +28,6 @@ struct PassResult {
   nlohmann::json items = nlohmann::json::array();
   absl::Status first_error;
 };
-
-absl::StatusOr<std::string> PemToDer(const std::string& pem) {
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) return absl::DataLossError("the live certificate does not parse");
-  unsigned char* der = nullptr;
-  int len = i2d_X509(cert.get(), &der);
-  if (len <= 0) return absl::InternalError("cannot encode certificate");
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
-}
 
 // One renewal pass over the lineages (or just `only`): the state shared across lineages (the
 // signer connection, whether the pre-hook ran, the domains for the post-hook) and one method per
@@ -129,7 +116,7 @@ class RenewalPass {
   absl::Time DueTime(const LineageInfo& current, std::string* replaces) {
     std::optional<RenewalWindow> ari;
     absl::StatusOr<std::string> pem = store_.ReadCurrentCertificatePem(current.name);
-    absl::StatusOr<std::string> der = pem.ok() ? PemToDer(*pem) : pem.status();
+    absl::StatusOr<std::string> der = pem.ok() ? CertificatePemToDer(*pem) : pem.status();
     if (der.ok()) {
       absl::StatusOr<pb::GetRenewalInfoResponse> window = signer_->GetRenewalInfo(*der);
       if (window.ok() && window->from_ca()) {

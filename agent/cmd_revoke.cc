@@ -1,14 +1,10 @@
 // acme-agent revoke: revoke a certificate through the signer, like `certbot revoke`.
 // The certificate is chosen by --cert-name (its live cert.pem) or --cert-path; the lineage is
 // left in place (certbot would offer to delete it; here that is a separate, explicit step).
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -18,39 +14,13 @@
 #include "agent/commands.h"
 #include "agent/lineage.h"
 #include "common/files.h"
-#include "common/ssl_errors.h"
-#include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "common/x509.h"
 
 namespace acme_signer::agent {
 namespace {
 
 constexpr char kCommand[] = "revoke";
-
-// certbot prints serials as Python's format(serial, 'x'): lowercase, no leading zeros.
-std::string CertbotSerial(absl::string_view serial_hex) {
-  size_t first = serial_hex.find_first_not_of('0');
-  if (first == absl::string_view::npos) return "0";
-  return absl::AsciiStrToLower(serial_hex.substr(first));
-}
-
-absl::StatusOr<std::string> PemToDer(absl::string_view pem, absl::string_view source) {
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (bio == nullptr) return absl::InternalError("BIO_new_mem_buf failed");
-  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, " holds no PEM certificate: ", SslErrors()));
-  }
-  int len = i2d_X509(cert.get(), nullptr);
-  if (len <= 0) return absl::InternalError(absl::StrCat("i2d_X509: ", SslErrors()));
-  std::string der(static_cast<size_t>(len), '\0');
-  unsigned char* out = reinterpret_cast<unsigned char*>(der.data());
-  if (i2d_X509(cert.get(), &out) != len) {
-    return absl::InternalError(absl::StrCat("i2d_X509: ", SslErrors()));
-  }
-  return der;
-}
 
 struct Target {
   std::string source;  // what the user named, for messages
@@ -119,11 +89,15 @@ int RunRevoke(const std::vector<std::string>& args) {
     int code = Fail(&*context, kCommand, target.status());
     return target.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : code;
   }
-  absl::StatusOr<CertificateInfo> info = ParseCertificatePem(target->pem);
-  absl::StatusOr<std::string> der = PemToDer(target->pem, target->source);
-  if (!info.ok() || !der.ok()) {
-    return Fail(&*context, kCommand, !der.ok() ? der.status() : info.status());
+  absl::StatusOr<CertificateInfo> info = ReadCertificateInfo(target->pem);
+  absl::StatusOr<std::string> der = CertificatePemToDer(target->pem);
+  if (!der.ok()) {
+    return Fail(&*context, kCommand,
+                WithMessage(der.status(),
+                            absl::StrCat(target->source,
+                                         " holds no PEM certificate: ", der.status().message())));
   }
+  if (!info.ok()) return Fail(&*context, kCommand, info.status());
   const std::string serial = CertbotSerial(info->serial_hex);
 
   absl::StatusOr<std::unique_ptr<SignerClient>> signer = ConnectToSigner(context->config);

@@ -91,8 +91,9 @@ absl::Status CreateFileExclusive(const std::string& path, absl::string_view data
   if (::fsync(fd.get()) != 0) {
     return remove(ErrnoStatus(errno, absl::StrCat("cannot sync ", path)));
   }
-  int raw = fd.release();
-  if (::close(raw) != 0) return remove(ErrnoStatus(errno, absl::StrCat("cannot close ", path)));
+  if (absl::Status closed = fd.Close(absl::StrCat("cannot close ", path)); !closed.ok()) {
+    return remove(closed);
+  }
   return absl::OkStatus();
 }
 
@@ -438,7 +439,7 @@ absl::StatusOr<std::string> LineageStore::ReadCurrentCertificatePem(absl::string
 
 absl::StatusOr<CertificateInfo> LineageStore::ReadCurrentCertificate(absl::string_view name) const {
   ASSIGN_OR_RETURN(std::string pem, ReadCurrentCertificatePem(name));
-  auto info = ParseCertificatePem(pem);
+  auto info = ReadCertificateInfo(pem);
   if (!info.ok()) {
     return absl::Status(info.status().code(),
                         absl::StrCat(Paths(name).cert, ": ", info.status().message()));

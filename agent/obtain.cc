@@ -1,6 +1,5 @@
 #include "agent/obtain.h"
 
-#include <openssl/pem.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -22,6 +21,7 @@
 #include "common/files.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "common/x509.h"
 
 namespace acme_signer::agent {
 namespace {
@@ -41,10 +41,9 @@ absl::Status SplitChain(const std::string& pem_chain, std::string* cert, std::st
 }
 
 absl::StatusOr<bool> KeyMatchesLeaf(const PrivateKey& key, const std::string& cert_pem) {
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
-  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) return absl::DataLossError("the issued certificate does not parse");
-  return key.MatchesCertificate(cert.get());
+  absl::StatusOr<SslUniquePtr<X509>> cert = ParseCertificatePem(cert_pem);
+  if (!cert.ok()) return absl::DataLossError("the issued certificate does not parse");
+  return key.MatchesCertificate(cert->get());
 }
 
 LineageStore::Options StoreOptions() {
@@ -75,7 +74,7 @@ std::vector<std::string> Sorted(std::vector<std::string> names) {
 absl::Status CheckPendingVersion(const LineageStore& store, const std::string& lineage,
                                  const LineageFiles& files,
                                  const std::vector<std::string>& domains) {
-  ASSIGN_OR_RETURN(CertificateInfo info, ParseCertificatePem(files.cert_pem));
+  ASSIGN_OR_RETURN(CertificateInfo info, ReadCertificateInfo(files.cert_pem));
   ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::FromPem(files.privkey_pem));
   ASSIGN_OR_RETURN(bool matches, KeyMatchesLeaf(key, files.cert_pem));
   if (!matches) return absl::DataLossError("its key does not match its certificate");

@@ -1,37 +1,32 @@
 #include "agent/pkcs12.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 
-#include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/crypto.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
+#include "common/x509.h"
 
 namespace acme_signer::agent {
 namespace {
 
+// The certificates of a PEM bundle as the stack PKCS12_create_ex takes.
 absl::StatusOr<X509Stack> ReadCertificates(absl::string_view pem, const char* what) {
+  absl::StatusOr<std::vector<SslUniquePtr<X509>>> read = ReadPemCertificates(pem);
+  if (!read.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot parse ", what, ": ", read.status().message()));
+  }
   X509Stack certs(sk_X509_new_null());
   if (certs == nullptr) return SslError(absl::StatusCode::kInternal, "sk_X509_new_null");
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
-  while (true) {
-    SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (cert == nullptr) break;
+  for (SslUniquePtr<X509>& cert : *read) {
     if (sk_X509_push(certs.get(), cert.get()) == 0) {
       return SslError(absl::StatusCode::kInternal, "sk_X509_push");
     }
-    cert.release();
-  }
-  // The loop ends with a "no start line" error at end of input; anything else is a bad PEM.
-  unsigned long err = ERR_peek_last_error();
-  if (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
-    ERR_clear_error();
-  } else if (err != 0) {
-    return SslError(absl::StatusCode::kInvalidArgument, absl::StrCat("cannot parse ", what));
+    cert.release();  // the stack owns it now
   }
   return certs;
 }
@@ -66,11 +61,7 @@ absl::StatusOr<std::string> BuildPkcs12(const PrivateKey& key, absl::string_view
                      nullptr, 0, kPkcs12Iterations, mac_md) != 1) {
     return SslError(absl::StatusCode::kInternal, "cannot add the PKCS#12 MAC");
   }
-  unsigned char* der = nullptr;
-  int len = i2d_PKCS12(p12.get(), &der);
-  if (len <= 0) return SslError(absl::StatusCode::kInternal, "i2d_PKCS12");
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(der);
-  return std::string(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  return ToDer(p12.get(), i2d_PKCS12, "the PKCS#12 file");
 }
 
 }  // namespace acme_signer::agent

@@ -1,9 +1,10 @@
 #include "agent/renewal_schedule.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <cstdint>
+#include <string>
+
+#include "common/crypto.h"
 
 namespace acme_signer::agent {
 namespace {
@@ -50,10 +51,9 @@ absl::Duration FailureBackoff(int consecutive_failures, double random01,
 }
 
 double StableFraction(absl::string_view seed) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(seed.data()), seed.size(), digest);
+  const std::string digest = Sha256(seed);
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | digest[i];
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(digest[i]);
   // 53 bits fit a double's mantissa exactly, so the result is < 1.
   return static_cast<double>(v >> 11) / static_cast<double>(uint64_t{1} << 53);
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/base64url.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -51,12 +52,10 @@ absl::Status ValidateChallengeToken(absl::string_view token) {
   if (token.empty() || token.size() > 256) {
     return absl::InvalidArgumentError("challenge token must be 1..256 characters");
   }
-  for (char c : token) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("challenge token \"", absl::CEscape(token),
-                       "\" contains a character outside the base64url alphabet"));
-    }
+  if (!IsBase64Url(token)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("challenge token \"", absl::CEscape(token),
+                     "\" contains a character outside the base64url alphabet"));
   }
   return absl::OkStatus();
 }
@@ -102,8 +101,7 @@ absl::StatusOr<WebrootChallenge> WebrootChallenge::Publish(const std::string& we
     }
     written += static_cast<size_t>(n);
   }
-  int raw = file.release();
-  if (::close(raw) != 0) return ErrnoStatus(errno, absl::StrCat("cannot close ", c.path_));
+  RETURN_IF_ERROR(file.Close(absl::StrCat("cannot close ", c.path_)));
   return c;
 }
 

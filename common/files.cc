@@ -10,31 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace acme_signer {
 namespace {
-
-// Owns a file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Closes now and reports the error (close can report a deferred write error).
-  absl::Status Close(absl::string_view context) {
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return ErrnoStatus(errno, context);
-    return absl::OkStatus();
-  }
-
- private:
-  int fd_;
-};
 
 std::string DirName(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -51,7 +30,7 @@ absl::Status ErrnoStatus(int errno_value, absl::string_view context) {
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) return ErrnoStatus(errno, absl::StrCat("cannot open ", path));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("cannot stat ", path));
@@ -93,7 +72,7 @@ absl::StatusOr<Secret> ReadSecretFile(const std::string& path) {
 }
 
 absl::Status SyncDirectory(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoStatus(errno, absl::StrCat("cannot open directory ", dir));
   if (::fsync(fd.get()) != 0) return ErrnoStatus(errno, absl::StrCat("cannot sync directory ", dir));
   return fd.Close(absl::StrCat("cannot close directory ", dir));
@@ -104,7 +83,7 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view data
   std::string tmp = absl::StrCat(path, ".tmp.XXXXXX");
   int raw_fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (raw_fd < 0) return ErrnoStatus(errno, absl::StrCat("cannot create a temporary file in ", dir));
-  Fd fd(raw_fd);
+  UniqueFd fd(raw_fd);
   // The temp file is removed on any failure below; after rename it no longer exists.
   auto remove_tmp = [&tmp](absl::Status status) {
     ::unlink(tmp.c_str());

@@ -50,6 +50,8 @@ ACME_SIGNER_SSL_DELETER(X509_ALGOR, X509_ALGOR_free);
 // ASN1_INTEGER, ASN1_TIME, ASN1_OCTET_STRING (and every ASN1_STRING type) are the same C type,
 // struct asn1_string_st, so one specialisation serves them all.
 ACME_SIGNER_SSL_DELETER(ASN1_STRING, ASN1_STRING_free);
+ACME_SIGNER_SSL_DELETER(ASN1_OBJECT, ASN1_OBJECT_free);
+ACME_SIGNER_SSL_DELETER(GENERAL_NAME, GENERAL_NAME_free);
 ACME_SIGNER_SSL_DELETER(GENERAL_NAMES, GENERAL_NAMES_free);
 ACME_SIGNER_SSL_DELETER(PKCS12, PKCS12_free);
 ACME_SIGNER_SSL_DELETER(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free);
@@ -65,10 +67,29 @@ struct X509StackDeleter {
 };
 using X509Stack = std::unique_ptr<STACK_OF(X509), X509StackDeleter>;
 
-// Memory returned by OPENSSL_malloc (e.g. from i2d_* with a null buffer, BN_bn2hex).
+// Stacks of extensions own their elements (X509_REQ_get_extensions hands one to the caller).
+struct X509ExtensionStackDeleter {
+  void operator()(STACK_OF(X509_EXTENSION) * p) const {
+    sk_X509_EXTENSION_pop_free(p, X509_EXTENSION_free);
+  }
+};
+using X509ExtensionStack = std::unique_ptr<STACK_OF(X509_EXTENSION), X509ExtensionStackDeleter>;
+
+// Memory returned by OPENSSL_malloc: i2d_* with a null buffer, ASN1_STRING_to_UTF8 (bytes);
+// BN_bn2hex, i2s_ASN1_INTEGER, X509_NAME_oneline with a null buffer (C strings).
 struct OpenSslFreeDeleter {
   void operator()(void* p) const { OPENSSL_free(p); }
 };
+using OpenSslBytes = std::unique_ptr<unsigned char, OpenSslFreeDeleter>;
+using OpenSslString = std::unique_ptr<char, OpenSslFreeDeleter>;
+
+// Any ASN.1 value decoded with ASN1_item_d2i: the item says how to free it.
+struct Asn1ItemDeleter {
+  const ASN1_ITEM* item;
+  void operator()(void* value) const { ASN1_item_free(static_cast<ASN1_VALUE*>(value), item); }
+};
+template <typename T>
+using Asn1ItemPtr = std::unique_ptr<T, Asn1ItemDeleter>;
 
 template <typename T>
 using SslUniquePtr = std::unique_ptr<T, SslDeleter<T>>;

@@ -1,11 +1,16 @@
 // UniqueFd: sole owner of a POSIX file descriptor; closes it on destruction. Move-only.
-// Not thread-safe (a value type). Used by agent/ and http/ for files, sockets and pipes.
+// Not thread-safe (a value type). The project's one fd owner: files, sockets and pipes.
 #ifndef ACME_SIGNER_COMMON_UNIQUE_FD_H_
 #define ACME_SIGNER_COMMON_UNIQUE_FD_H_
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "common/files.h"
 
 namespace acme_signer {
 
@@ -32,6 +37,15 @@ class UniqueFd {
     fd_ = fd;
   }
   int release() { return std::exchange(fd_, -1); }
+
+  // Closes now and reports close(2)'s error as ErrnoStatus(errno, context): a file written
+  // through this fd can report a deferred write error only here, which the destructor would
+  // drop. The descriptor is closed and released either way; closing an empty UniqueFd is OK.
+  absl::Status Close(absl::string_view context) {
+    const int fd = release();
+    if (fd >= 0 && ::close(fd) != 0) return ErrnoStatus(errno, context);
+    return absl::OkStatus();
+  }
 
  private:
   int fd_ = -1;

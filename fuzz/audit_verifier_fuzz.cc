@@ -16,6 +16,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/crypto.h"
 #include "fuzz/fuzz_support.h"
 #include "signer/audit_log.h"
 #include "signer/audit_verifier.h"

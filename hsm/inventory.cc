@@ -10,13 +10,10 @@
 #include "common/status_macros.h"
 #include "hsm/ck_status.h"
 #include "hsm/objects.h"
+#include "hsm/pkcs11_uri.h"
 
 namespace acme_signer::hsm {
 namespace {
-
-struct UriDeleter {
-  void operator()(P11KitUri* uri) const { p11_kit_uri_free(uri); }
-};
 
 // Formats the URI with p11-kit so percent-encoding follows RFC 7512.
 absl::StatusOr<std::string> Format(P11KitUri* uri, P11KitUriType type) {
@@ -79,7 +76,7 @@ absl::StatusOr<std::vector<TokenEntry>> ListTokens(const Module& module) {
     CK_TOKEN_INFO info;
     if (module.functions()->C_GetTokenInfo(slot, &info) != CKR_OK) continue;
     if ((info.flags & CKF_TOKEN_INITIALIZED) == 0) continue;
-    std::unique_ptr<P11KitUri, UriDeleter> uri(p11_kit_uri_new());
+    P11KitUriPtr uri(p11_kit_uri_new());
     std::memcpy(p11_kit_uri_get_token_info(uri.get()), &info, sizeof(info));
     ASSIGN_OR_RETURN(std::string text, Format(uri.get(), P11_KIT_URI_FOR_TOKEN));
     tokens.push_back({text, Label(info), (info.flags & CKF_LOGIN_REQUIRED) != 0});
@@ -99,7 +96,7 @@ absl::StatusOr<std::vector<ObjectEntry>> ListObjects(Token& token) {
     all.display = absl::StrCat("all objects on token ", token.label());
     ASSIGN_OR_RETURN(std::vector<CK_OBJECT_HANDLE> handles, FindObjects(f, session, all, 4096));
     for (CK_OBJECT_HANDLE handle : handles) {
-      std::unique_ptr<P11KitUri, UriDeleter> uri(p11_kit_uri_new());
+      P11KitUriPtr uri(p11_kit_uri_new());
       std::memcpy(p11_kit_uri_get_token_info(uri.get()), &token_info, sizeof(token_info));
       ObjectEntry entry;
       ASSIGN_OR_RETURN(CK_ULONG object_class, GetUlongAttribute(f, session, handle, CKA_CLASS));

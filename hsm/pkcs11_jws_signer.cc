@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/crypto.h"
 #include "common/ssl_errors.h"
 #include "common/status_macros.h"
 #include "hsm/ck_status.h"
@@ -24,7 +25,9 @@ absl::StatusOr<std::unique_ptr<Pkcs11JwsSigner>> Pkcs11JwsSigner::Create(
   std::unique_ptr<Pkcs11JwsSigner> signer(
       new Pkcs11JwsSigner(std::move(token), std::move(key), std::move(public_key)));
   ASSIGN_OR_RETURN(std::string signature, signer->SignInToken(kSelfTestMessage));
-  absl::Status verified = VerifyJwsSignature(signer->public_key_, kSelfTestMessage, signature);
+  absl::Status verified =
+      VerifyJwsSignature(signer->public_key_.pkey.get(), JwsAlgorithm(signer->public_key_.type),
+                         kSelfTestMessage, signature);
   if (!verified.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("self-test of ", signer->key_->query().display,
@@ -82,7 +85,8 @@ absl::StatusOr<std::string> Pkcs11JwsSigner::SignInToken(absl::string_view data)
 absl::StatusOr<std::string> Pkcs11JwsSigner::Sign(absl::string_view data) const {
   ASSIGN_OR_RETURN(std::string signature, SignInToken(data));
   if (token_->options().verify_every_signature) {
-    absl::Status verified = VerifyJwsSignature(public_key_, data, signature);
+    absl::Status verified =
+        VerifyJwsSignature(public_key_.pkey.get(), JwsAlgorithm(public_key_.type), data, signature);
     if (!verified.ok()) {
       return absl::InternalError(absl::StrCat("token ", token_->label(),
                                               " produced a signature with ", key_->query().display,

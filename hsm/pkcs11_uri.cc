@@ -26,7 +26,7 @@ std::string Pkcs11Uri::Redact(absl::string_view uri) {
 
 absl::StatusOr<Pkcs11Uri> Pkcs11Uri::Parse(absl::string_view uri) {
   std::string display = Redact(uri);
-  std::unique_ptr<P11KitUri, Deleter> parsed(p11_kit_uri_new());
+  P11KitUriPtr parsed(p11_kit_uri_new());
   if (parsed == nullptr) return absl::ResourceExhaustedError("p11_kit_uri_new failed");
   const std::string text(uri);
   int rc = p11_kit_uri_parse(text.c_str(), P11_KIT_URI_FOR_ANY, parsed.get());

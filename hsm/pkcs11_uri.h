@@ -21,6 +21,12 @@
 
 namespace acme_signer::hsm {
 
+// Owner of a p11-kit URI object (the one deleter for P11KitUri in hsm/).
+struct P11KitUriDeleter {
+  void operator()(P11KitUri* uri) const { p11_kit_uri_free(uri); }
+};
+using P11KitUriPtr = std::unique_ptr<P11KitUri, P11KitUriDeleter>;
+
 class Pkcs11Uri {
  public:
   // InvalidArgument for anything p11-kit cannot parse, an unknown attribute (typo such as
@@ -52,14 +58,11 @@ class Pkcs11Uri {
   static std::string Redact(absl::string_view uri);
 
  private:
-  struct Deleter {
-    void operator()(P11KitUri* uri) const { p11_kit_uri_free(uri); }
-  };
-  Pkcs11Uri(std::unique_ptr<P11KitUri, Deleter> uri, std::string display)
+  Pkcs11Uri(P11KitUriPtr uri, std::string display)
       : uri_(std::move(uri)), display_(std::move(display)) {}
   std::optional<std::string> AttributeBytes(CK_ATTRIBUTE_TYPE type) const;
 
-  std::unique_ptr<P11KitUri, Deleter> uri_;
+  P11KitUriPtr uri_;
   std::string display_;
 };
 

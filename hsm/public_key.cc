@@ -1,12 +1,12 @@
 #include "hsm/public_key.h"
 
 #include <openssl/core_names.h>
-#include <openssl/ecdsa.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/ssl_errors.h"
 
 namespace acme_signer::hsm {
@@ -16,19 +16,9 @@ int CurveNid(KeyType type) {
   return type == KeyType::kEcP384 ? NID_secp384r1 : NID_X9_62_prime256v1;
 }
 
-std::string B64(absl::string_view bytes) { return absl::WebSafeBase64Escape(bytes); }
-
 absl::string_view StripLeadingZeros(absl::string_view bytes) {
   while (bytes.size() > 1 && bytes.front() == '\0') bytes.remove_prefix(1);
   return bytes;
-}
-
-absl::StatusOr<std::string> SpkiDer(EVP_PKEY* pkey) {
-  unsigned char* der = nullptr;
-  int len = i2d_PUBKEY(pkey, &der);
-  if (len <= 0) return SslError(absl::StatusCode::kInternal, "encoding public key");
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(der);
-  return std::string(reinterpret_cast<char*>(der), len);
 }
 
 const unsigned char* Bytes(absl::string_view s) {
@@ -38,18 +28,12 @@ const unsigned char* Bytes(absl::string_view s) {
 }  // namespace
 
 std::string EcParamsFor(KeyType type) {
-  const ASN1_OBJECT* oid = OBJ_nid2obj(CurveNid(type));
-  unsigned char* der = nullptr;
-  int len = i2d_ASN1_OBJECT(oid, &der);
-  if (len <= 0) return "";
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(der);
-  return std::string(reinterpret_cast<char*>(der), len);
+  return ToDer(OBJ_nid2obj(CurveNid(type)), i2d_ASN1_OBJECT, "the curve OID").value_or("");
 }
 
 absl::StatusOr<PublicKey> EcPublicKey(absl::string_view ec_params, absl::string_view ec_point) {
   const unsigned char* p = Bytes(ec_params);
-  std::unique_ptr<ASN1_OBJECT, decltype(&ASN1_OBJECT_free)> oid(
-      d2i_ASN1_OBJECT(nullptr, &p, ec_params.size()), &ASN1_OBJECT_free);
+  SslUniquePtr<ASN1_OBJECT> oid(d2i_ASN1_OBJECT(nullptr, &p, ec_params.size()));
   if (oid == nullptr) {
     return SslError(absl::StatusCode::kInvalidArgument, "CKA_EC_PARAMS is not a named-curve OID");
   }
@@ -104,13 +88,13 @@ absl::StatusOr<PublicKey> EcPublicKey(absl::string_view ec_params, absl::string_
     return SslError(absl::StatusCode::kInvalidArgument,
                     "EC point from the token is not on the curve");
   }
-  auto der = SpkiDer(key.pkey.get());
+  auto der = PublicKeyToDer(key.pkey.get());
   if (!der.ok()) return der.status();
   key.der = *std::move(der);
   absl::string_view xy = absl::string_view(point).substr(1);
   key.jwk = absl::StrCat(R"({"crv":")", type == KeyType::kEcP256 ? "P-256" : "P-384",
-                         R"(","kty":"EC","x":")", B64(xy.substr(0, field_bytes)), R"(","y":")",
-                         B64(xy.substr(field_bytes)), R"("})");
+                         R"(","kty":"EC","x":")", Base64Url(xy.substr(0, field_bytes)),
+                         R"(","y":")", Base64Url(xy.substr(field_bytes)), R"("})");
   return key;
 }
 
@@ -149,66 +133,12 @@ absl::StatusOr<PublicKey> RsaPublicKey(absl::string_view modulus, absl::string_v
     return SslError(absl::StatusCode::kInvalidArgument, "RSA public key from the token is invalid");
   }
   PublicKey key{type, SslUniquePtr<EVP_PKEY>(raw), "", ""};
-  auto der = SpkiDer(key.pkey.get());
+  auto der = PublicKeyToDer(key.pkey.get());
   if (!der.ok()) return der.status();
   key.der = *std::move(der);
-  key.jwk =
-      absl::StrCat(R"({"e":")", B64(exponent), R"(","kty":"RSA","n":")", B64(modulus), R"("})");
+  key.jwk = absl::StrCat(R"({"e":")", Base64Url(exponent), R"(","kty":"RSA","n":")",
+                         Base64Url(modulus), R"("})");
   return key;
-}
-
-absl::StatusOr<std::string> EcdsaRawToDer(absl::string_view raw) {
-  if (raw.empty() || raw.size() % 2 != 0) {
-    return absl::InvalidArgumentError("ECDSA signature r||s has an odd or zero length");
-  }
-  const size_t half = raw.size() / 2;
-  SslUniquePtr<ECDSA_SIG> sig(ECDSA_SIG_new());
-  BIGNUM* r = BN_bin2bn(Bytes(raw), half, nullptr);
-  BIGNUM* s = BN_bin2bn(Bytes(raw) + half, half, nullptr);
-  if (sig == nullptr || r == nullptr || s == nullptr || !ECDSA_SIG_set0(sig.get(), r, s)) {
-    BN_free(r);
-    BN_free(s);
-    return SslError(absl::StatusCode::kInternal, "building ECDSA-Sig-Value");
-  }
-  unsigned char* der = nullptr;
-  int len = i2d_ECDSA_SIG(sig.get(), &der);
-  if (len <= 0) return SslError(absl::StatusCode::kInternal, "encoding ECDSA-Sig-Value");
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(der);
-  return std::string(reinterpret_cast<char*>(der), len);
-}
-
-absl::Status VerifyJwsSignature(const PublicKey& key, absl::string_view data,
-                                absl::string_view signature) {
-  std::string der_signature;
-  const EVP_MD* md = EVP_sha256();
-  switch (key.type) {
-    case KeyType::kEcP256:
-    case KeyType::kEcP384: {
-      const size_t expected = key.type == KeyType::kEcP256 ? 64 : 96;
-      if (signature.size() != expected) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("ECDSA signature is ", signature.size(), " bytes, expected ", expected));
-      }
-      if (key.type == KeyType::kEcP384) md = EVP_sha384();
-      auto der = EcdsaRawToDer(signature);
-      if (!der.ok()) return der.status();
-      der_signature = *std::move(der);
-      signature = der_signature;
-      break;
-    }
-    default:
-      break;
-  }
-  SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr ||
-      EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.pkey.get()) != 1) {
-    return SslError(absl::StatusCode::kInternal, "initializing signature verification");
-  }
-  if (EVP_DigestVerify(ctx.get(), Bytes(signature), signature.size(), Bytes(data), data.size()) !=
-      1) {
-    return SslError(absl::StatusCode::kInvalidArgument, "signature does not verify");
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace acme_signer::hsm

@@ -1,6 +1,7 @@
 // The public half of a token key as OpenSSL, DER and JWK: built from the PKCS#11 attributes
 // (CKA_EC_PARAMS + CKA_EC_POINT, or CKA_MODULUS + CKA_PUBLIC_EXPONENT), and used to verify
-// signatures the token makes. Thread-safe: a PublicKey is immutable after construction.
+// signatures the token makes (with common/crypto.h VerifyJwsSignature).
+// Thread-safe: a PublicKey is immutable after construction.
 #ifndef ACME_SIGNER_HSM_PUBLIC_KEY_H_
 #define ACME_SIGNER_HSM_PUBLIC_KEY_H_
 
@@ -34,14 +35,6 @@ absl::StatusOr<PublicKey> EcPublicKey(absl::string_view ec_params, absl::string_
 // From CKA_MODULUS and CKA_PUBLIC_EXPONENT (big-endian). InvalidArgument for moduli other
 // than 2048, 3072 or 4096 bits.
 absl::StatusOr<PublicKey> RsaPublicKey(absl::string_view modulus, absl::string_view exponent);
-
-// Verifies a JWS-form signature (r||s for EC, PKCS#1 v1.5 for RSA) over `data`.
-// InvalidArgument for a signature that does not verify or has the wrong size.
-absl::Status VerifyJwsSignature(const PublicKey& key, absl::string_view data,
-                                absl::string_view signature);
-
-// Converts a fixed-width r||s ECDSA signature to DER ECDSA-Sig-Value.
-absl::StatusOr<std::string> EcdsaRawToDer(absl::string_view raw);
 
 }  // namespace acme_signer::hsm
 

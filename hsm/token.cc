@@ -8,10 +8,11 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "common/base64url.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "hsm/ck_status.h"
@@ -404,10 +405,15 @@ absl::StatusOr<std::unique_ptr<JwsSigner>> Token::OpenSigningKey(absl::string_vi
 absl::StatusOr<std::unique_ptr<MacSigner>> Token::ImportHmacKey(absl::string_view object_uri,
                                                                 Secret base64url_key) {
   ASSIGN_OR_RETURN(ObjectQuery query, QueryFor(object_uri, CKO_SECRET_KEY, true));
+  // CAs hand the key out as unpadded base64url; surrounding whitespace (a file's newline) and
+  // padding are tolerated. The decoder's own message would quote a character of the key.
+  absl::string_view text = absl::StripAsciiWhitespace(base64url_key.reveal());
+  for (int i = 0; i < 2 && absl::ConsumeSuffix(&text, "="); ++i) {
+  }
+  absl::StatusOr<std::string> decoded = DecodeBase64Url(text, "EAB HMAC key");
   Secret key;
-  if (!absl::WebSafeBase64Unescape(absl::StripAsciiWhitespace(base64url_key.reveal()),
-                                   &key.mutable_value()) ||
-      key.empty()) {
+  if (decoded.ok()) key.mutable_value() = *std::move(decoded);
+  if (!decoded.ok() || key.empty()) {
     return absl::InvalidArgumentError(
         "EAB HMAC key is not valid base64url (the CA gives it as base64url without padding)");
   }

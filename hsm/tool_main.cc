@@ -6,15 +6,15 @@
 //   acme-hsm list-objects --module softhsm2 --token 'pkcs11:token=acme-signer' --pin-file F
 //   acme-hsm generate-key ... --object 'pkcs11:object=account-key;id=%01' [--key-type ec-p256]
 //   acme-hsm import-hmac-key ... --object 'pkcs11:object=eab-key' --key-file F
-#include <openssl/sha.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/base64url.h"
 #include "common/cli.h"
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "hsm/inventory.h"
@@ -49,12 +49,7 @@ absl::StatusOr<std::shared_ptr<Token>> OpenToken(const ArgParser& parser) {
   return Token::Open(module, *parser.Get("token"), parser.Get("pin-file"));
 }
 
-std::string Thumbprint(const std::string& jwk) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(jwk.data()), jwk.size(), digest);
-  return absl::WebSafeBase64Escape(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
-}
+std::string Thumbprint(const std::string& jwk) { return Base64Url(Sha256(jwk)); }
 
 absl::Status ListTokensCommand(const std::vector<std::string>& args) {
   ArgParser parser("acme-hsm list-tokens --module NAME|PATH");

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/base64url.h"
 #include "http/url.h"
 
 namespace acme_signer::http {
@@ -194,13 +195,11 @@ absl::StatusOr<absl::Duration> ParseRetryAfter(absl::string_view value, absl::Ti
 
 absl::Status ValidateReplayNonce(absl::string_view nonce) {
   if (nonce.empty()) return absl::InvalidArgumentError("empty Replay-Nonce");
-  for (char c : nonce) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-      // Nonces are not secret, but bound what goes into the message.
-      return absl::InvalidArgumentError(absl::StrCat("Replay-Nonce \"", nonce.substr(0, 64),
-                                                     nonce.size() > 64 ? "..." : "",
-                                                     "\" has a non-base64url character"));
-    }
+  if (!IsBase64Url(nonce)) {
+    // Nonces are not secret, but bound what goes into the message.
+    return absl::InvalidArgumentError(absl::StrCat("Replay-Nonce \"", nonce.substr(0, 64),
+                                                   nonce.size() > 64 ? "..." : "",
+                                                   "\" has a non-base64url character"));
   }
   return absl::OkStatus();
 }

@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/base64url.h"
 #include "common/files.h"
 
 namespace acme_signer::http {
@@ -32,12 +33,6 @@ bool IsTokenChar(char c) {
 
 bool IsToken(absl::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), IsTokenChar);
-}
-
-bool IsBase64Url(absl::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-  });
 }
 
 // Visible ASCII only: no spaces, controls or bytes >= 0x80 in a request target.

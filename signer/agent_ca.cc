@@ -28,11 +28,12 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/crypto.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "common/x509.h"
 #include "hsm/jws_signer.h"
-#include "hsm/public_key.h"
 #include "signer/agent_identity.h"
 
 namespace acme_signer::signer {
@@ -42,20 +43,6 @@ namespace {
 constexpr absl::Duration kBackdate = absl::Minutes(5);
 constexpr absl::Duration kMaxCaValidity = absl::Hours(24 * 365 * 30);
 constexpr int kMaxRsaBits = 8192;
-
-absl::string_view AsView(const unsigned char* data, size_t size) {
-  return absl::string_view(reinterpret_cast<const char*>(data), size);
-}
-
-// i2d_* into a std::string.
-template <typename T, typename I2d>
-absl::StatusOr<std::string> ToDer(T* object, I2d i2d, absl::string_view what) {
-  unsigned char* der = nullptr;
-  const int length = i2d(object, &der);
-  if (length <= 0) return SslError(absl::StatusCode::kInternal, absl::StrCat("encoding ", what));
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owner(der);
-  return std::string(AsView(der, static_cast<size_t>(length)));
-}
 
 // DER tag-length-value with a definite length.
 std::string DerTlv(uint8_t tag, absl::string_view content) {
@@ -86,17 +73,6 @@ absl::StatusOr<SignatureScheme> SchemeFor(absl::string_view jws_algorithm) {
   if (jws_algorithm == "RS256") return SignatureScheme{NID_sha256WithRSAEncryption, true, 0};
   return absl::UnimplementedError(absl::StrCat("the agent CA cannot sign with a ", jws_algorithm,
                                                " key (supported: ES256, ES384, RS256)"));
-}
-
-absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePublicKeyDer(absl::string_view der,
-                                                         absl::string_view what) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  SslUniquePtr<EVP_PKEY> key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
-  if (key == nullptr || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    absl::StrCat(what, " is not a DER SubjectPublicKeyInfo"));
-  }
-  return key;
 }
 
 // EC P-256/P-384 and RSA 2048..8192 only; the message names what was found.
@@ -177,50 +153,12 @@ absl::Status AddExtension(X509& cert, X509* issuer, int nid, const char* value) 
   return absl::OkStatus();
 }
 
-// A GENERAL_NAME of `type` (GEN_URI or GEN_DNS) holding the IA5String `value`.
-absl::Status PushIa5Name(GENERAL_NAMES& names, int type, absl::string_view value) {
-  SslUniquePtr<ASN1_STRING> ia5(ASN1_IA5STRING_new());
-  if (ia5 == nullptr ||
-      ASN1_STRING_set(ia5.get(), value.data(), static_cast<int>(value.size())) != 1) {
-    return SslError(absl::StatusCode::kInternal, "building a subjectAltName");
-  }
-  GENERAL_NAME* name = GENERAL_NAME_new();
-  if (name == nullptr) return SslError(absl::StatusCode::kInternal, "GENERAL_NAME_new");
-  GENERAL_NAME_set0_value(name, type, ia5.release());
-  if (sk_GENERAL_NAME_push(&names, name) <= 0) {
-    GENERAL_NAME_free(name);
-    return SslError(absl::StatusCode::kInternal, "building a subjectAltName");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PushIpName(GENERAL_NAMES& names, const std::string& ip) {
-  SslUniquePtr<ASN1_STRING> octets(a2i_IPADDRESS(ip.c_str()));
-  if (octets == nullptr) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", absl::CHexEscape(ip), "\" is not an IP address"));
-  }
-  GENERAL_NAME* name = GENERAL_NAME_new();
-  if (name == nullptr) return SslError(absl::StatusCode::kInternal, "GENERAL_NAME_new");
-  GENERAL_NAME_set0_value(name, GEN_IPADD, octets.release());
-  if (sk_GENERAL_NAME_push(&names, name) <= 0) {
-    GENERAL_NAME_free(name);
-    return SslError(absl::StatusCode::kInternal, "building a subjectAltName");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status AddSubjectAltName(X509& cert, GENERAL_NAMES& names) {
   if (X509_add1_ext_i2d(&cert, NID_subject_alt_name, &names, 0, X509V3_ADD_DEFAULT) != 1) {
     return SslError(absl::StatusCode::kInternal, "adding subjectAltName");
   }
   return absl::OkStatus();
 }
-
-struct GeneralNamesDeleter {
-  void operator()(GENERAL_NAMES* names) const { GENERAL_NAMES_free(names); }
-};
 
 // Signs `cert` (everything but the signature already set) with `key` and returns the
 // finished certificate, verified against `key`'s public half.
@@ -234,11 +172,7 @@ absl::StatusOr<SslUniquePtr<X509>> SignWith(X509& cert, const hsm::JwsSigner& ke
                       scheme.null_parameters ? V_ASN1_NULL : V_ASN1_UNDEF, nullptr) != 1) {
     return SslError(absl::StatusCode::kInternal, "setting the signature algorithm");
   }
-  unsigned char* tbs_der = nullptr;
-  const int tbs_length = i2d_re_X509_tbs(&cert, &tbs_der);
-  if (tbs_length <= 0) return SslError(absl::StatusCode::kInternal, "encoding the TBSCertificate");
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> tbs_owner(tbs_der);
-  const absl::string_view tbs = AsView(tbs_der, static_cast<size_t>(tbs_length));
+  ASSIGN_OR_RETURN(const std::string tbs, ToDer(&cert, i2d_re_X509_tbs, "the TBSCertificate"));
   ASSIGN_OR_RETURN(std::string algorithm_der,
                    ToDer(tbs_algorithm, i2d_X509_ALGOR, "the signature algorithm"));
 
@@ -249,21 +183,21 @@ absl::StatusOr<SslUniquePtr<X509>> SignWith(X509& cert, const hsm::JwsSigner& ke
                                               key.Algorithm(), " signature, expected ",
                                               scheme.raw_ecdsa_size));
     }
-    ASSIGN_OR_RETURN(signature, hsm::EcdsaRawToDer(signature));
+    ASSIGN_OR_RETURN(signature, EcdsaRawToDer(signature));
   }
 
   // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
   const std::string certificate_der =
       DerTlv(0x30, absl::StrCat(tbs, algorithm_der,
                                 DerTlv(0x03, absl::StrCat(std::string(1, '\0'), signature))));
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(certificate_der.data());
-  SslUniquePtr<X509> signed_cert(d2i_X509(nullptr, &p, static_cast<long>(certificate_der.size())));
-  if (signed_cert == nullptr) {
-    return SslError(absl::StatusCode::kInternal, "parsing the assembled certificate");
+  absl::StatusOr<SslUniquePtr<X509>> signed_cert = ParseCertificateDer(certificate_der);
+  if (!signed_cert.ok()) {
+    return absl::InternalError(
+        absl::StrCat("parsing the assembled certificate: ", signed_cert.status().message()));
   }
   ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> public_key,
                    ParsePublicKeyDer(key.PublicKeyDer(), "the CA key's public key"));
-  if (X509_verify(signed_cert.get(), public_key.get()) != 1) {
+  if (X509_verify(signed_cert->get(), public_key.get()) != 1) {
     return SslError(absl::StatusCode::kInternal,
                     "the CA key's signature on the new certificate does not verify (faulty "
                     "token or wrong key)");
@@ -271,25 +205,14 @@ absl::StatusOr<SslUniquePtr<X509>> SignWith(X509& cert, const hsm::JwsSigner& ke
   return signed_cert;
 }
 
-absl::StatusOr<std::string> ToPem(X509& cert) {
-  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr || PEM_write_bio_X509(bio.get(), &cert) != 1) {
-    return SslError(absl::StatusCode::kInternal, "writing the certificate as PEM");
-  }
-  char* data = nullptr;
-  const long length = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(length));
-}
-
 absl::StatusOr<SslUniquePtr<X509>> ParseCaCertificate(absl::string_view pem,
                                                       const hsm::JwsSigner& ca_key) {
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  SslUniquePtr<X509> ca(bio != nullptr ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)
-                                       : nullptr);
-  if (ca == nullptr) {
-    return SslError(absl::StatusCode::kFailedPrecondition,
-                    "the agent CA certificate is not a PEM certificate");
+  absl::StatusOr<SslUniquePtr<X509>> parsed = ParseCertificatePem(pem);
+  if (!parsed.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the agent CA certificate is not a PEM certificate: ", parsed.status().message()));
   }
+  SslUniquePtr<X509> ca = *std::move(parsed);
   if (X509_check_ca(ca.get()) != 1) {
     return absl::FailedPreconditionError(
         "the agent CA certificate is not a CA certificate (basicConstraints CA:TRUE missing)");
@@ -306,12 +229,11 @@ absl::StatusOr<SslUniquePtr<X509>> ParseCaCertificate(absl::string_view pem,
 
 // The notAfter of the CA certificate; FailedPrecondition when unreadable or already past.
 absl::StatusOr<absl::Time> CaNotAfter(X509& ca, absl::Time now) {
-  struct tm ca_not_after_tm;
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(&ca), &ca_not_after_tm) != 1) {
-    return SslError(absl::StatusCode::kFailedPrecondition,
-                    "the agent CA certificate has an unreadable notAfter");
+  absl::StatusOr<absl::Time> not_after = NotAfter(ca);
+  if (!not_after.ok()) {
+    return absl::FailedPreconditionError("the agent CA certificate has an unreadable notAfter");
   }
-  const absl::Time ca_not_after = absl::FromTM(ca_not_after_tm, absl::UTCTimeZone());
+  const absl::Time ca_not_after = *not_after;
   if (ca_not_after <= now) {
     return absl::FailedPreconditionError(absl::StrCat("the agent CA certificate expired at ",
                                                       absl::FormatTime(ca_not_after),
@@ -379,21 +301,13 @@ absl::StatusOr<SslUniquePtr<X509>> NewLeaf(X509& ca, EVP_PKEY& subject_key,
 }
 
 absl::StatusOr<SslUniquePtr<X509_REQ>> ParseCsr(absl::string_view csr) {
-  SslUniquePtr<X509_REQ> req;
-  if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(csr), "-----BEGIN")) {
-    SslUniquePtr<BIO> bio(BIO_new_mem_buf(csr.data(), static_cast<int>(csr.size())));
-    if (bio != nullptr) req.reset(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
-  } else {
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(csr.data());
-    req.reset(d2i_X509_REQ(nullptr, &p, static_cast<long>(csr.size())));
-    if (req != nullptr && p != reinterpret_cast<const unsigned char*>(csr.data()) + csr.size()) {
-      return absl::InvalidArgumentError("the CSR has trailing data after the DER structure");
-    }
+  const bool pem = absl::StartsWith(absl::StripLeadingAsciiWhitespace(csr), "-----BEGIN");
+  absl::StatusOr<SslUniquePtr<X509_REQ>> parsed = pem ? ParseCsrPem(csr) : ParseCsrDer(csr);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the CSR is neither a PEM nor a DER PKCS#10 request: ", parsed.status().message()));
   }
-  if (req == nullptr) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    "the CSR is neither a PEM nor a DER PKCS#10 request");
-  }
+  SslUniquePtr<X509_REQ> req = *std::move(parsed);
   return req;
 }
 
@@ -437,7 +351,7 @@ absl::StatusOr<std::string> CreateSelfSignedCaCertificate(const hsm::JwsSigner& 
   RETURN_IF_ERROR(AddExtension(*cert, nullptr, NID_key_usage, "critical,keyCertSign,cRLSign"));
   RETURN_IF_ERROR(AddExtension(*cert, nullptr, NID_subject_key_identifier, "hash"));
   ASSIGN_OR_RETURN(SslUniquePtr<X509> signed_cert, SignWith(*cert, key));
-  return ToPem(*signed_cert);
+  return CertificateToPem(*signed_cert);
 }
 
 namespace {
@@ -464,12 +378,12 @@ absl::StatusOr<std::string> IssueAgent(const hsm::JwsSigner& ca_key, absl::strin
   ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, NewLeaf(*ca, *subject_key, agent_name, validity));
   RETURN_IF_ERROR(AddExtension(*cert, ca.get(), NID_key_usage, "critical,digitalSignature"));
   RETURN_IF_ERROR(AddExtension(*cert, ca.get(), NID_ext_key_usage, "clientAuth"));
-  std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> names(sk_GENERAL_NAME_new_null());
+  SslUniquePtr<GENERAL_NAMES> names(sk_GENERAL_NAME_new_null());
   if (names == nullptr) return SslError(absl::StatusCode::kInternal, "sk_GENERAL_NAME_new_null");
-  RETURN_IF_ERROR(PushIa5Name(*names, GEN_URI, AgentUri(trust_domain, agent_name)));
+  RETURN_IF_ERROR(AddIa5GeneralName(*names, GEN_URI, AgentUri(trust_domain, agent_name)));
   RETURN_IF_ERROR(AddSubjectAltName(*cert, *names));
   ASSIGN_OR_RETURN(SslUniquePtr<X509> signed_cert, SignWith(*cert, ca_key));
-  return ToPem(*signed_cert);
+  return CertificateToPem(*signed_cert);
 }
 
 }  // namespace
@@ -503,7 +417,7 @@ absl::StatusOr<std::string> IssueServerCertificate(const hsm::JwsSigner& ca_key,
     return absl::InvalidArgumentError(
         "a server certificate needs at least one DNS name or IP address");
   }
-  std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> names(sk_GENERAL_NAME_new_null());
+  SslUniquePtr<GENERAL_NAMES> names(sk_GENERAL_NAME_new_null());
   if (names == nullptr) return SslError(absl::StatusCode::kInternal, "sk_GENERAL_NAME_new_null");
   for (const std::string& dns_name : dns_names) {
     // Same syntax as a trust domain: lowercase LDH labels, single labels ("localhost") allowed.
@@ -512,19 +426,13 @@ absl::StatusOr<std::string> IssueServerCertificate(const hsm::JwsSigner& ca_key,
           absl::StrCat("server DNS name \"", absl::CHexEscape(dns_name),
                        "\" is not a lowercase host name: ", status.message()));
     }
-    RETURN_IF_ERROR(PushIa5Name(*names, GEN_DNS, dns_name));
+    RETURN_IF_ERROR(AddIa5GeneralName(*names, GEN_DNS, dns_name));
   }
-  for (const std::string& ip : ip_addresses) RETURN_IF_ERROR(PushIpName(*names, ip));
+  for (const std::string& ip : ip_addresses) RETURN_IF_ERROR(AddIpGeneralName(*names, ip));
 
   SslUniquePtr<EVP_PKEY> subject_key;
   if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(public_key), "-----BEGIN")) {
-    SslUniquePtr<BIO> bio(BIO_new_mem_buf(public_key.data(), static_cast<int>(public_key.size())));
-    if (bio != nullptr)
-      subject_key.reset(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
-    if (subject_key == nullptr) {
-      return SslError(absl::StatusCode::kInvalidArgument,
-                      "the server public key is not a PEM PUBLIC KEY");
-    }
+    ASSIGN_OR_RETURN(subject_key, ParsePublicKeyPem(public_key, "the server public key"));
   } else {
     ASSIGN_OR_RETURN(subject_key, ParsePublicKeyDer(public_key, "the server public key"));
   }
@@ -540,7 +448,7 @@ absl::StatusOr<std::string> IssueServerCertificate(const hsm::JwsSigner& ca_key,
   RETURN_IF_ERROR(AddExtension(*cert, ca.get(), NID_ext_key_usage, "serverAuth"));
   RETURN_IF_ERROR(AddSubjectAltName(*cert, *names));
   ASSIGN_OR_RETURN(SslUniquePtr<X509> signed_cert, SignWith(*cert, ca_key));
-  return ToPem(*signed_cert);
+  return CertificateToPem(*signed_cert);
 }
 
 }  // namespace acme_signer::signer

@@ -1,11 +1,8 @@
 #include "signer/agent_identity.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <cstddef>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +18,7 @@
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "common/x509.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -38,13 +36,6 @@ std::string Echo(absl::string_view text) {
 absl::Status Denied(absl::string_view uri, absl::string_view why) {
   return absl::PermissionDeniedError(absl::StrCat("client certificate URI SAN \"", Echo(uri),
                                                   "\" is not an agent identity: ", why));
-}
-
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
 }  // namespace
@@ -117,26 +108,17 @@ absl::StatusOr<PeerAgent> IdentifyPeerAgent(X509& certificate, absl::string_view
   }
   ASSIGN_OR_RETURN(std::string agent_name, AgentNameFromUriSan(uris[0], trust_domain));
 
-  unsigned char* der = nullptr;
-  const int der_len = i2d_X509(&certificate, &der);
-  if (der_len <= 0) return SslError(absl::StatusCode::kInvalidArgument, "encoding the certificate");
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> der_owner(der);
-  return PeerAgent{
-      .name = std::move(agent_name),
-      .cert_sha256_hex = Sha256Hex(
-          absl::string_view(reinterpret_cast<const char*>(der), static_cast<size_t>(der_len))),
-  };
+  ASSIGN_OR_RETURN(std::string fingerprint, CertificateSha256Hex(certificate));
+  return PeerAgent{.name = std::move(agent_name), .cert_sha256_hex = std::move(fingerprint)};
 }
 
 namespace {
 
 absl::StatusOr<SslUniquePtr<X509>> ParsePem(absl::string_view certificate_pem) {
-  SslUniquePtr<BIO> bio(
-      BIO_new_mem_buf(certificate_pem.data(), static_cast<int>(certificate_pem.size())));
-  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
-  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) {
-    return SslError(absl::StatusCode::kInvalidArgument, "client certificate is not valid PEM");
+  absl::StatusOr<SslUniquePtr<X509>> cert = ParseCertificatePem(certificate_pem);
+  if (!cert.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("client certificate is not valid PEM: ", cert.status().message()));
   }
   return cert;
 }
@@ -151,12 +133,7 @@ absl::StatusOr<PeerAgent> IdentifyPeerAgentPem(absl::string_view certificate_pem
 
 absl::StatusOr<std::string> CertificatePemSha256Hex(absl::string_view certificate_pem) {
   ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParsePem(certificate_pem));
-  unsigned char* der = nullptr;
-  const int der_len = i2d_X509(cert.get(), &der);
-  if (der_len <= 0) return SslError(absl::StatusCode::kInvalidArgument, "encoding the certificate");
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> der_owner(der);
-  return Sha256Hex(
-      absl::string_view(reinterpret_cast<const char*>(der), static_cast<size_t>(der_len)));
+  return CertificateSha256Hex(*cert);
 }
 
 }  // namespace acme_signer::signer

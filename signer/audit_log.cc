@@ -11,6 +11,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -222,7 +224,7 @@ absl::Status AuditLog::QueueCheckpointLocked(absl::string_view trigger, nlohmann
     return absl::Status(signature.status().code(), absl::StrCat("cannot sign audit checkpoint: ",
                                                                 signature.status().message()));
   }
-  cp["signature"] = absl::WebSafeBase64Escape(*signature);
+  cp["signature"] = Base64Url(*signature);
   uint64_t seq = next_seq_;
   QueueLocked(std::move(cp));
   pending_.back().checkpoint = AuditCheckpointRef{seq, head_hash_};

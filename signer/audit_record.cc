@@ -1,12 +1,10 @@
 #include "signer/audit_record.h"
 
-#include <openssl/sha.h>
-
 #include <exception>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto.h"
 #include "signer/identifier_text.h"
 
 namespace acme_signer::signer {
@@ -16,27 +14,12 @@ void PutIfNotEmpty(nlohmann::json& object, const char* key, const std::string& v
   if (!value.empty()) object[key] = value;
 }
 
-bool IsLowerHex64(const std::string& s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 std::string CanonicalJson(const nlohmann::json& value) {
   // error_handler_t::replace: invalid UTF-8 in a string (e.g. from a client) becomes U+FFFD
   // instead of an exception; the writer and the verifier both see the replaced text.
   return value.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
-}
-
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 std::string FormatAuditTime(absl::Time t) {
@@ -118,7 +101,7 @@ absl::StatusOr<AuditCheckpointRef> AuditCheckpointRefFromString(absl::string_vie
   auto seq = j.find("seq");
   auto hash = j.find("hash");
   if (seq == j.end() || !seq->is_number_unsigned() || hash == j.end() || !hash->is_string() ||
-      !IsLowerHex64(hash->get<std::string>())) {
+      !IsSha256Hex(hash->get<std::string>())) {
     return absl::InvalidArgumentError(absl::StrCat(
         "audit checkpoint reference needs an unsigned \"seq\" and a 64-hex-digit \"hash\": ",
         text.substr(0, 200)));

@@ -98,9 +98,6 @@ struct AuditCheckpointRef {
 // The canonical bytes of `value` (see the file comment). Never throws.
 std::string CanonicalJson(const nlohmann::json& value);
 
-// Lower-case hex SHA-256 of `data`.
-std::string Sha256Hex(absl::string_view data);
-
 // RFC 3339 UTC with microseconds: "2024-05-01T12:34:56.123456Z".
 std::string FormatAuditTime(absl::Time t);
 

@@ -1,16 +1,14 @@
 #include "signer/audit_verifier.h"
 
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <fstream>
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
@@ -22,16 +20,6 @@ namespace {
 std::string BaseName(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParseSpki(absl::string_view der) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  SslUniquePtr<EVP_PKEY> pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
-  if (pkey == nullptr || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    "audit public key is not a DER SubjectPublicKeyInfo");
-  }
-  return pkey;
 }
 
 // The JWS alg this key signs with: EC P-256 → ES256, P-384 → ES384, RSA → RS256.
@@ -56,7 +44,7 @@ class CheckpointKey {
  public:
   static absl::StatusOr<CheckpointKey> Create(const std::string& der) {
     if (der.empty()) return absl::InvalidArgumentError("no audit public key given");
-    ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> pkey, ParseSpki(der));
+    ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> pkey, ParsePublicKeyDer(der, "audit public key"));
     ASSIGN_OR_RETURN(std::string alg, AlgorithmOf(pkey.get()));
     return CheckpointKey(std::move(pkey), std::move(alg), Sha256Hex(der));
   }
@@ -66,39 +54,7 @@ class CheckpointKey {
 
   // True when `signature` (JWS form) verifies over `data`.
   bool Verify(absl::string_view data, absl::string_view signature) const {
-    std::string der_sig;
-    const EVP_MD* md = EVP_sha256();
-    if (alg_ == "ES256" || alg_ == "ES384") {
-      size_t half = alg_ == "ES256" ? 32 : 48;
-      if (alg_ == "ES384") md = EVP_sha384();
-      if (signature.size() != 2 * half) return false;
-      SslUniquePtr<ECDSA_SIG> sig(ECDSA_SIG_new());
-      BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(signature.data()),
-                            static_cast<int>(half), nullptr);
-      BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(signature.data()) + half,
-                            static_cast<int>(half), nullptr);
-      if (sig == nullptr || r == nullptr || s == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-        BN_free(r);  // set0 did not take ownership
-        BN_free(s);
-        return false;
-      }
-      unsigned char* out = nullptr;
-      int len = i2d_ECDSA_SIG(sig.get(), &out);
-      if (len <= 0) return false;
-      std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(out);
-      der_sig.assign(reinterpret_cast<const char*>(out), static_cast<size_t>(len));
-      signature = der_sig;
-    }
-    SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-    if (ctx == nullptr || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey_.get()) != 1) {
-      SslErrors();  // drop the queue: the answer is "does not verify"
-      return false;
-    }
-    int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                              signature.size(), reinterpret_cast<const unsigned char*>(data.data()),
-                              data.size());
-    SslErrors();
-    return rc == 1;
+    return VerifyJwsSignature(pkey_.get(), alg_, data, signature).ok();
   }
 
  private:
@@ -111,13 +67,7 @@ class CheckpointKey {
 };
 
 bool IsHex64(const nlohmann::json& value) {
-  if (!value.is_string()) return false;
-  const std::string& s = value.get_ref<const std::string&>();
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
+  return value.is_string() && IsSha256Hex(value.get_ref<const std::string&>());
 }
 
 // Where a problem is: a file, and a line in it when the problem is about one line.
@@ -330,10 +280,11 @@ class ChainVerifier {
                                     ", the number of records since the previous checkpoint"));
     }
     auto signature = record.find("signature");
-    std::string raw;
-    if (signature == record.end() || !signature->is_string() ||
-        !absl::WebSafeBase64Unescape(signature->get<std::string>(), &raw) ||
-        !key_.Verify(CheckpointSigningInput(record), raw)) {
+    absl::StatusOr<std::string> raw =
+        signature != record.end() && signature->is_string()
+            ? DecodeBase64Url(signature->get<std::string>(), "checkpoint signature")
+            : absl::InvalidArgumentError("checkpoint has no signature");
+    if (!raw.ok() || !key_.Verify(CheckpointSigningInput(record), *raw)) {
       return Fail(seq,
                   "checkpoint signature does not verify with the audit key: the records up to "
                   "here were rewritten (hashes recomputed) or the checkpoint was forged");
@@ -445,20 +396,11 @@ absl::StatusOr<AuditVerifyReport> VerifyAuditLogAt(const std::string& path,
 absl::StatusOr<std::string> AuditPublicKeyDer(absl::string_view pem_or_der) {
   std::string der(pem_or_der);
   if (pem_or_der.find("-----BEGIN") != absl::string_view::npos) {
-    SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem_or_der.data(), static_cast<int>(pem_or_der.size())));
-    SslUniquePtr<EVP_PKEY> pkey(
-        bio == nullptr ? nullptr : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
-    if (pkey == nullptr) {
-      return SslError(absl::StatusCode::kInvalidArgument,
-                      "audit public key PEM is not a \"PUBLIC KEY\" block");
-    }
-    unsigned char* out = nullptr;
-    int len = i2d_PUBKEY(pkey.get(), &out);
-    if (len <= 0) return SslError(absl::StatusCode::kInternal, "cannot encode audit public key");
-    std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(out);
-    der.assign(reinterpret_cast<const char*>(out), static_cast<size_t>(len));
+    ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> pkey,
+                     ParsePublicKeyPem(pem_or_der, "audit public key PEM"));
+    ASSIGN_OR_RETURN(der, PublicKeyToDer(pkey.get()));
   }
-  ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> pkey, ParseSpki(der));
+  ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> pkey, ParsePublicKeyDer(der, "audit public key"));
   RETURN_IF_ERROR(AlgorithmOf(pkey.get()).status());
   return der;
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/cli.h"
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
@@ -108,11 +109,7 @@ absl::Status EnsureServerCertificate(const SignerConfig& config, const hsm::JwsS
     return absl::InvalidArgumentError(
         absl::StrCat("server.tls_key ", config.server.tls_key, " is not a PEM private key"));
   }
-  unsigned char* der = nullptr;
-  int der_len = i2d_PUBKEY(key.get(), &der);
-  if (der_len <= 0) return SslError(absl::StatusCode::kInternal, "cannot encode TLS public key");
-  spki_der.assign(reinterpret_cast<char*>(der), static_cast<size_t>(der_len));
-  OPENSSL_free(der);
+  ASSIGN_OR_RETURN(spki_der, PublicKeyToDer(key.get()));
 
   std::vector<std::string> dns_names = {"localhost"};
   std::vector<std::string> ips = {"127.0.0.1", "::1"};

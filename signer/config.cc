@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "acme/dns_names.h"
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/toml_reader.h"
@@ -52,14 +53,6 @@ bool IsDigits(absl::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
     if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
-bool IsSha256Hex(absl::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c)) && (c < 'a' || c > 'f')) return false;
   }
   return true;
 }

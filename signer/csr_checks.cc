@@ -6,7 +6,6 @@
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/objects.h>
-#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -20,32 +19,17 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "common/crypto.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "common/x509.h"
 
 namespace acme_signer::signer {
 namespace {
-
-// Frees any ASN.1 value decoded with ASN1_item_d2i, given its item.
-struct Asn1ItemDeleter {
-  const ASN1_ITEM* item;
-  void operator()(void* value) const { ASN1_item_free(static_cast<ASN1_VALUE*>(value), item); }
-};
-template <typename T>
-using Asn1ItemPtr = std::unique_ptr<T, Asn1ItemDeleter>;
-
-struct ExtensionStackDeleter {
-  void operator()(STACK_OF(X509_EXTENSION) * stack) const {
-    sk_X509_EXTENSION_pop_free(stack, X509_EXTENSION_free);
-  }
-};
-
-using OpenSslBytes = std::unique_ptr<unsigned char, OpenSslFreeDeleter>;
 
 absl::Status Malformed(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("invalid CSR: ", what));
@@ -54,13 +38,6 @@ absl::Status Malformed(absl::string_view what) {
 absl::Status Refused(const AgentPolicy& policy, absl::string_view why) {
   return absl::PermissionDeniedError(
       absl::StrCat("CSR from agent ", EscapeForError(policy.name), " refused: ", why));
-}
-
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 std::string ObjectName(const ASN1_OBJECT* object) {
@@ -106,23 +83,12 @@ absl::StatusOr<SslUniquePtr<X509_REQ>> ParseDer(absl::string_view csr_der) {
     return Malformed(
         absl::StrCat(csr_der.size(), " bytes, more than the limit of ", kMaxCsrDerSize));
   }
-  const auto* begin = reinterpret_cast<const unsigned char*>(csr_der.data());
-  const unsigned char* cursor = begin;
-  SslUniquePtr<X509_REQ> request(d2i_X509_REQ(nullptr, &cursor, static_cast<long>(csr_der.size())));
-  if (request == nullptr) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    "invalid CSR: not a DER-encoded PKCS#10 request");
-  }
-  if (cursor != begin + csr_der.size()) {
-    return Malformed(
-        absl::StrCat(begin + csr_der.size() - cursor, " trailing bytes after the PKCS#10 request"));
-  }
+  absl::StatusOr<SslUniquePtr<X509_REQ>> parsed = ParseCsrDer(csr_der);
+  if (!parsed.ok()) return Malformed(parsed.status().message());
+  SslUniquePtr<X509_REQ> request = *std::move(parsed);
   // A BER (non-DER) encoding that OpenSSL tolerates could be read differently by the CA.
-  unsigned char* raw = nullptr;
-  const int length = i2d_X509_REQ(request.get(), &raw);
-  OpenSslBytes reencoded(raw);
-  if (length <= 0 || absl::string_view(reinterpret_cast<const char*>(raw),
-                                       static_cast<size_t>(length)) != csr_der) {
+  absl::StatusOr<std::string> reencoded = CsrToDer(*request);
+  if (!reencoded.ok() || *reencoded != csr_der) {
     return Malformed("not in canonical DER encoding");
   }
   if (X509_REQ_get_version(request.get()) != X509_REQ_VERSION_1) {
@@ -220,14 +186,8 @@ absl::Status CheckNotAccountKey(EVP_PKEY* key, absl::string_view account_public_
   if (account_public_key_der.empty()) {
     return absl::InvalidArgumentError("account public key not provided for the CSR check");
   }
-  const auto* begin = reinterpret_cast<const unsigned char*>(account_public_key_der.data());
-  const unsigned char* cursor = begin;
-  SslUniquePtr<EVP_PKEY> account(
-      d2i_PUBKEY(nullptr, &cursor, static_cast<long>(account_public_key_der.size())));
-  if (account == nullptr || cursor != begin + account_public_key_der.size()) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    "account public key is not a DER SubjectPublicKeyInfo");
-  }
+  ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> account,
+                   ParsePublicKeyDer(account_public_key_der, "account public key"));
   if (EVP_PKEY_eq(key, account.get()) == 1) {
     return Refused(policy, "its key is the ACME account key; use a separate certificate key");
   }
@@ -365,9 +325,8 @@ absl::Status CheckBasicConstraints(const X509_EXTENSION* extension, const AgentP
 
 // Decodes the extensionRequest attribute (CheckAttributes ran first, so there is at most one,
 // with one value). Unlike X509_REQ_get_extensions, refuses trailing bytes. Null: none requested.
-absl::StatusOr<std::unique_ptr<STACK_OF(X509_EXTENSION), ExtensionStackDeleter>>
-RequestedExtensions(X509_REQ* request) {
-  std::unique_ptr<STACK_OF(X509_EXTENSION), ExtensionStackDeleter> extensions;
+absl::StatusOr<X509ExtensionStack> RequestedExtensions(X509_REQ* request) {
+  X509ExtensionStack extensions;
   const int index = X509_REQ_get_attr_by_NID(request, NID_ext_req, -1);
   if (index < 0) return extensions;
   const ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(X509_REQ_get_attr(request, index), 0);
@@ -492,14 +451,12 @@ absl::StatusOr<CsrSummary> CheckCsr(absl::string_view csr_der,
 
   std::sort(summary.names.begin(), summary.names.end());
   summary.csr_sha256_hex = Sha256Hex(csr_der);
-  unsigned char* raw_spki = nullptr;
-  const int spki_length = i2d_PUBKEY(key, &raw_spki);
-  OpenSslBytes spki(raw_spki);
-  if (spki_length <= 0) {
-    return SslError(absl::StatusCode::kInvalidArgument, "invalid CSR: cannot encode public key");
+  absl::StatusOr<std::string> spki = PublicKeyToDer(key);
+  if (!spki.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid CSR: cannot encode public key: ", spki.status().message()));
   }
-  summary.spki_sha256_hex = Sha256Hex(
-      absl::string_view(reinterpret_cast<const char*>(raw_spki), static_cast<size_t>(spki_length)));
+  summary.spki_sha256_hex = Sha256Hex(*spki);
   return summary;
 }
 

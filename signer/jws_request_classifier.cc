@@ -25,9 +25,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "acme/revocation_reason.h"
-#include "common/ssl_errors.h"
+#include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "common/x509.h"
 #include "http/url.h"
 #include "nlohmann/json.hpp"
 #include "signer/audit_record.h"
@@ -248,23 +250,6 @@ absl::StatusOr<std::string> StringMember(const Json& object, absl::string_view w
   return out;
 }
 
-// RFC 8555 uses unpadded base64url (RFC 7515 section 2); anything else is refused rather than
-// guessed at, and so are non-canonical trailing bits.
-absl::StatusOr<std::string> DecodeBase64Url(absl::string_view encoded, absl::string_view what) {
-  for (char c : encoded) {
-    if (!absl::ascii_isalnum(c) && c != '-' && c != '_') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " is not unpadded base64url (character '", EscapeForError({&c, 1}), "')"));
-    }
-  }
-  std::string decoded;
-  if (encoded.size() % 4 == 1 || !absl::WebSafeBase64Unescape(encoded, &decoded) ||
-      absl::WebSafeBase64Escape(decoded) != encoded) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " is not canonical base64url"));
-  }
-  return decoded;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Per-kind payload rules
 
@@ -350,14 +335,9 @@ absl::StatusOr<std::vector<std::string>> CertificateNames(absl::string_view der)
   if (der.empty() || der.size() > kMaxCertificateDerSize) {
     return bad(absl::StrCat("size ", der.size(), " is outside 1..", kMaxCertificateDerSize));
   }
-  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
-  const unsigned char* cursor = begin;
-  SslUniquePtr<X509> certificate(d2i_X509(nullptr, &cursor, static_cast<long>(der.size())));
-  if (certificate == nullptr) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    "revokeCert certificate: not a DER X.509 certificate");
-  }
-  if (cursor != begin + der.size()) return bad("trailing bytes after the certificate");
+  absl::StatusOr<SslUniquePtr<X509>> parsed = ParseCertificateDer(der);
+  if (!parsed.ok()) return bad(parsed.status().message());
+  SslUniquePtr<X509> certificate = *std::move(parsed);
 
   std::vector<std::string> names;
   int critical = 0;
@@ -380,7 +360,7 @@ absl::StatusOr<std::vector<std::string>> CertificateNames(absl::string_view der)
     unsigned char* raw = nullptr;
     const int length =
         ASN1_STRING_to_UTF8(&raw, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
-    std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(raw);
+    OpenSslBytes owned(raw);
     if (length < 0) return bad("unreadable commonName");
     names.emplace_back(reinterpret_cast<const char*>(raw), static_cast<size_t>(length));
   }

@@ -8,8 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/crypto.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "common/x509.h"
 #include "signer/audit_record.h"
 #include "signer/identifier_text.h"
 #include "signer/proto_convert.h"
@@ -18,13 +20,10 @@ namespace acme_signer::signer {
 namespace {
 
 absl::Time LeafNotBefore(absl::string_view der) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  SslUniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  struct tm tm_value {};
-  if (cert == nullptr || ASN1_TIME_to_tm(X509_get0_notBefore(cert.get()), &tm_value) != 1) {
-    return absl::InfinitePast();
-  }
-  return absl::FromTM(tm_value, absl::UTCTimeZone());
+  absl::StatusOr<SslUniquePtr<X509>> cert = ParseCertificateDer(der);
+  absl::StatusOr<absl::Time> not_before =
+      cert.ok() ? NotBefore(**cert) : absl::StatusOr<absl::Time>(cert.status());
+  return not_before.value_or(absl::InfinitePast());
 }
 
 KnownOrder ToKnownOrder(const OrderRecord& record) {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/crypto.h"
 
 namespace acme_signer::signer {
 namespace {

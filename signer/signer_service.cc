@@ -1,7 +1,5 @@
 #include "signer/signer_service.h"
 
-#include <openssl/pem.h>
-
 #include <algorithm>
 #include <optional>
 
@@ -12,11 +10,15 @@
 #include "acme/certificate_chain.h"
 #include "acme/jws.h"
 #include "acme/revocation_reason.h"
+#include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "common/x509.h"
 #include "signer/csr_checks.h"
 #include "signer/identifier_text.h"
 #include "signer/jws_request_classifier.h"
+#include "acme/jws.h"
 #include "signer/name_policy.h"
 #include "signer/order_resource.h"
 
@@ -70,18 +72,13 @@ void SetAuditedIdentifiers(const std::vector<Identifier>& identifiers, int max_i
 // The chain facts (serial, notAfter) of a DER certificate, through the engine's PEM parser so
 // serials are formatted the same way everywhere.
 absl::StatusOr<acme::CertificateChain> ParseCertificateDer(absl::string_view der) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  SslUniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  if (cert == nullptr || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
-    return absl::InvalidArgumentError("certificate_der is not one DER X.509 certificate");
+  absl::StatusOr<SslUniquePtr<X509>> cert = ::acme_signer::ParseCertificateDer(der);
+  if (!cert.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "certificate_der is not one DER X.509 certificate: ", cert.status().message()));
   }
-  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr || PEM_write_bio_X509(bio.get(), cert.get()) != 1) {
-    return absl::InternalError("cannot encode certificate as PEM");
-  }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return acme::ParsePemChain(absl::string_view(data, static_cast<size_t>(len)), "");
+  ASSIGN_OR_RETURN(std::string pem, CertificateToPem(**cert));
+  return acme::ParsePemChain(pem, "");
 }
 
 }  // namespace
@@ -549,7 +546,7 @@ absl::Status SignerService::SignWithAccountKey(const pb::SignJwsRequest& request
   ASSIGN_OR_RETURN(std::string signature, account_key->Sign(input.signing_input));
   response->set_protected_header(input.protected_b64);
   response->set_payload(input.payload_b64);
-  response->set_signature(absl::WebSafeBase64Escape(signature));
+  response->set_signature(Base64Url(signature));
   response->set_flattened_json(acme::AssembleFlattenedJws(input, signature));
   return absl::OkStatus();
 }

@@ -38,8 +38,8 @@ TEST(AriCertificateIdTest, RefusesCertificatesWithoutAkiOrNotDer) {
   spec.aki_hex = "";
   EXPECT_THAT(AriCertificateId(MakeCertificateDer(spec)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Authority Key Identifier")));
-  EXPECT_THAT(AriCertificateId("garbage"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid DER")));
+  EXPECT_THAT(AriCertificateId("garbage"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                    HasSubstr("not a DER X.509 certificate")));
 }
 
 TEST(RenewalInfoTest, ParsesTheRfc9773ExampleResponse) {

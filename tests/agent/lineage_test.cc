@@ -206,7 +206,7 @@ TEST_F(LineageStoreTest, FailedSwitchRemovesTheLinkDirectoryAndReportsTheSavedVe
   EXPECT_THAT(store_.PendingVersions("example.com"), IsOkAndHolds(std::vector<int>{2}));
   auto saved = store_.ReadArchiveVersion("example.com", 2);
   ASSERT_THAT(saved, IsOk());
-  EXPECT_EQ(ParseCertificatePem(saved->cert_pem)->serial_hex, "02");
+  EXPECT_EQ(ReadCertificateInfo(saved->cert_pem)->serial_hex, "02");
   ASSERT_THAT(store_.ActivateVersion("example.com", 2), IsOk());
   EXPECT_THAT(store_.CurrentVersion("example.com"), IsOkAndHolds(2));
   EXPECT_THAT(store_.PendingVersions("example.com"), IsOkAndHolds(std::vector<int>{}));

@@ -68,10 +68,5 @@ TEST(PublicKeyTest, RejectsMalformedEcPoint) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CKA_EC_POINT")));
 }
 
-TEST(PublicKeyTest, EcdsaRawToDerRejectsOddLength) {
-  EXPECT_THAT(EcdsaRawToDer("abc"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("odd or zero length")));
-}
-
 }  // namespace
 }  // namespace acme_signer::hsm

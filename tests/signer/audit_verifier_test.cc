@@ -19,6 +19,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/crypto.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -4,7 +4,6 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
-#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -14,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "common/crypto.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -53,18 +53,9 @@ SslUniquePtr<EVP_PKEY> Ed25519Key() {
 }
 
 std::string SpkiDer(EVP_PKEY* key) {
-  unsigned char* raw = nullptr;
-  const int length = i2d_PUBKEY(key, &raw);
-  std::unique_ptr<unsigned char, OpenSslFreeDeleter> owned(raw);
-  EXPECT_GT(length, 0);
-  return std::string(reinterpret_cast<const char*>(raw), static_cast<size_t>(length));
-}
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+  absl::StatusOr<std::string> der = PublicKeyToDer(key);
+  EXPECT_TRUE(der.ok()) << der.status();
+  return der.value_or("");
 }
 
 struct CsrOptions {

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto.h"
 #include "common/ssl_unique_ptr.h"
 #include "signer/audit_record.h"
 #include "gmock/gmock.h"

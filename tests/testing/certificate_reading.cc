@@ -1,24 +1,17 @@
 #include "tests/testing/certificate_reading.h"
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <utility>
 
+#include "common/x509.h"
+
 namespace acme_signer::testing {
 
 std::vector<SslUniquePtr<X509>> ParseChain(absl::string_view pem) {
-  std::vector<SslUniquePtr<X509>> out;
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  while (true) {
-    SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (cert == nullptr) break;
-    out.push_back(std::move(cert));
-  }
-  ERR_clear_error();  // the loop ends on "no start line"
-  return out;
+  absl::StatusOr<std::vector<SslUniquePtr<X509>>> certs = ReadPemCertificates(pem);
+  if (!certs.ok()) return {};
+  return *std::move(certs);
 }
 
 std::vector<std::string> DnsSans(X509* cert) {

@@ -14,7 +14,8 @@
 
 namespace acme_signer::testing {
 
-// Every certificate in a PEM bundle, in order (empty when there is none).
+// Every certificate in a PEM bundle, in order (common/x509.h ReadPemCertificates); empty when
+// there is none or a block does not parse.
 std::vector<SslUniquePtr<X509>> ParseChain(absl::string_view pem);
 
 // The dNSName entries of the certificate's subjectAltName, in order.

@@ -1,0 +1,176 @@
+#include "common/crypto.h"
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace acme_signer {
+namespace {
+
+using ::acme_signer::testing::IsOk;
+using ::acme_signer::testing::IsOkAndHolds;
+using ::acme_signer::testing::StatusIs;
+using ::testing::HasSubstr;
+
+SslUniquePtr<EVP_PKEY> NewKey(const char* type, const char* param) {
+  SslUniquePtr<EVP_PKEY> key(param == nullptr
+                                 ? EVP_PKEY_Q_keygen(nullptr, nullptr, type, size_t{2048})
+                                 : EVP_PKEY_Q_keygen(nullptr, nullptr, type, param));
+  EXPECT_NE(key, nullptr);
+  return key;
+}
+
+// DER signature from OpenSSL; JWS form (r||s, each `half` bytes) for EC keys.
+std::string Sign(EVP_PKEY* key, const EVP_MD* md, absl::string_view data, size_t half) {
+  SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  size_t size = 0;
+  EXPECT_EQ(EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, key), 1);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  EXPECT_EQ(EVP_DigestSign(ctx.get(), nullptr, &size, bytes, data.size()), 1);
+  std::string der(size, '\0');
+  EXPECT_EQ(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(der.data()), &size, bytes,
+                           data.size()),
+            1);
+  der.resize(size);
+  if (half == 0) return der;
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  SslUniquePtr<ECDSA_SIG> sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
+  std::string raw(2 * half, '\0');
+  BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), reinterpret_cast<unsigned char*>(raw.data()),
+               static_cast<int>(half));
+  BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), reinterpret_cast<unsigned char*>(raw.data()) + half,
+               static_cast<int>(half));
+  return raw;
+}
+
+TEST(Sha256Test, MatchesTheFips180Vectors) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256("abc").size(), 32u);
+  EXPECT_EQ(absl::BytesToHexString(Sha256("abc")), Sha256Hex("abc"));
+}
+
+TEST(IsSha256HexTest, AcceptsExactlyWhatSha256HexReturns) {
+  EXPECT_TRUE(IsSha256Hex(Sha256Hex("abc")));
+  EXPECT_FALSE(IsSha256Hex(""));
+  EXPECT_FALSE(IsSha256Hex(Sha256Hex("abc").substr(1)));
+  EXPECT_FALSE(IsSha256Hex(Sha256Hex("abc") + "0"));
+  EXPECT_FALSE(IsSha256Hex(std::string(63, 'a') + "A"));  // upper case is not the same text
+  EXPECT_FALSE(IsSha256Hex(std::string(63, 'a') + "g"));
+}
+
+TEST(ToDerTest, EncodesAnyObjectThroughItsI2dFunction) {
+  SslUniquePtr<EVP_PKEY> key = NewKey("EC", "P-256");
+  absl::StatusOr<std::string> der = ToDer(key.get(), i2d_PUBKEY, "the key");
+  ASSERT_THAT(der, IsOk());
+  EXPECT_THAT(PublicKeyToDer(key.get()), IsOkAndHolds(*der));
+}
+
+TEST(PublicKeyTest, DerRoundTripsAndTrailingBytesAreRefused) {
+  SslUniquePtr<EVP_PKEY> key = NewKey("EC", "P-256");
+  absl::StatusOr<std::string> der = PublicKeyToDer(key.get());
+  ASSERT_THAT(der, IsOk());
+  absl::StatusOr<SslUniquePtr<EVP_PKEY>> parsed = ParsePublicKeyDer(*der, "the key");
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_EQ(EVP_PKEY_eq(parsed->get(), key.get()), 1);
+  EXPECT_THAT(ParsePublicKeyDer(*der + "x", "the audit key"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("1 trailing bytes after the audit key")));
+  EXPECT_THAT(ParsePublicKeyDer("", "the audit key"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the audit key is not a DER SubjectPublicKeyInfo")));
+}
+
+TEST(PublicKeyTest, ReadsPemPublicKeyBlocks) {
+  SslUniquePtr<EVP_PKEY> key = NewKey("EC", "P-384");
+  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  ASSERT_EQ(PEM_write_bio_PUBKEY(bio.get(), key.get()), 1);
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio.get(), &data);
+  absl::StatusOr<SslUniquePtr<EVP_PKEY>> parsed =
+      ParsePublicKeyPem(absl::string_view(data, static_cast<size_t>(length)), "the key");
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_EQ(EVP_PKEY_eq(parsed->get(), key.get()), 1);
+  EXPECT_THAT(ParsePublicKeyPem("-----BEGIN CERTIFICATE-----\n", "the server key"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the server key is not a PEM PUBLIC KEY")));
+}
+
+TEST(EcdsaRawToDerTest, RefusesOddOrZeroLength) {
+  for (absl::string_view raw : {absl::string_view("abc"), absl::string_view()}) {
+    EXPECT_THAT(EcdsaRawToDer(raw),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("odd or zero length")));
+  }
+}
+
+TEST(EcdsaRawToDerTest, EncodesRAndSAsPositiveIntegers) {
+  // r has its high bit set (DER needs a 0x00 before it); s has leading zero bytes (dropped).
+  std::string raw(64, '\0');
+  raw[0] = '\x80';
+  raw[31] = '\x01';
+  raw[63] = '\x02';
+  absl::StatusOr<std::string> der = EcdsaRawToDer(raw);
+  ASSERT_THAT(der, IsOk());
+  const auto* p = reinterpret_cast<const unsigned char*>(der->data());
+  SslUniquePtr<ECDSA_SIG> sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der->size())));
+  ASSERT_NE(sig, nullptr);
+  unsigned char r[32], s[32];
+  ASSERT_EQ(BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), r, 32), 32);
+  ASSERT_EQ(BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), s, 32), 32);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(r), 32), raw.substr(0, 32));
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(s), 32), raw.substr(32));
+  EXPECT_EQ(static_cast<unsigned char>((*der)[4]), 0x00);  // 30 len 02 21 00 80 ...
+}
+
+TEST(VerifyJwsSignatureTest, VerifiesEs256Es384AndRs256) {
+  SslUniquePtr<EVP_PKEY> p256 = NewKey("EC", "P-256");
+  SslUniquePtr<EVP_PKEY> p384 = NewKey("EC", "P-384");
+  SslUniquePtr<EVP_PKEY> rsa = NewKey("RSA", nullptr);
+  EXPECT_THAT(
+      VerifyJwsSignature(p256.get(), "ES256", "data", Sign(p256.get(), EVP_sha256(), "data", 32)),
+      IsOk());
+  EXPECT_THAT(
+      VerifyJwsSignature(p384.get(), "ES384", "data", Sign(p384.get(), EVP_sha384(), "data", 48)),
+      IsOk());
+  EXPECT_THAT(
+      VerifyJwsSignature(rsa.get(), "RS256", "data", Sign(rsa.get(), EVP_sha256(), "data", 0)),
+      IsOk());
+}
+
+TEST(VerifyJwsSignatureTest, RefusesAlteredDataOrSignatureAndLeavesNoOpenSslError) {
+  SslUniquePtr<EVP_PKEY> key = NewKey("EC", "P-256");
+  std::string signature = Sign(key.get(), EVP_sha256(), "data", 32);
+  EXPECT_THAT(VerifyJwsSignature(key.get(), "ES256", "Data", signature),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not verify")));
+  signature[10] ^= 1;
+  EXPECT_THAT(VerifyJwsSignature(key.get(), "ES256", "data", signature),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not verify")));
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(VerifyJwsSignatureTest, RefusesWrongSizeUnknownAlgAndKeyThatDoesNotFitTheAlg) {
+  SslUniquePtr<EVP_PKEY> key = NewKey("EC", "P-256");
+  const std::string signature = Sign(key.get(), EVP_sha256(), "data", 32);
+  EXPECT_THAT(VerifyJwsSignature(key.get(), "ES256", "data", signature.substr(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("63 bytes, expected 64")));
+  EXPECT_THAT(VerifyJwsSignature(key.get(), "HS256", "data", signature),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not ES256, ES384 or RS256")));
+  EXPECT_THAT(VerifyJwsSignature(key.get(), "ES384", "data", signature),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot verify ES384")));
+  EXPECT_THAT(VerifyJwsSignature(key.get(), "RS256", "data", signature),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot verify RS256")));
+}
+
+}  // namespace
+}  // namespace acme_signer
