@@ -133,6 +133,12 @@ class SignerService::Call {
     return order;
   }
 
+  // Admit, then OwnOrder: the start of every RPC that names one of the caller's orders.
+  absl::StatusOr<OrderRecord> AdmitForOrder(const std::string& order_url) {
+    RETURN_IF_ERROR(Admit());
+    return OwnOrder(order_url);
+  }
+
   // Records a denial (policy, ownership, bad request) and returns `why` for the caller.
   // Repeats and refusals beyond the identity's budget are folded into later records
   // (signer/refusal_budget.h), so a caller that only makes refused calls cannot fill the disk.
@@ -285,8 +291,7 @@ grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderR
 grpc::Status SignerService::GetOrder(Context* context, const pb::GetOrderRequest* request,
                                      pb::Order* response) {
   Call call(*this, *context, "GetOrder");
-  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
-  if (absl::StatusOr<OrderRecord> owned = call.OwnOrder(request->order_url()); !owned.ok()) {
+  if (absl::StatusOr<OrderRecord> owned = call.AdmitForOrder(request->order_url()); !owned.ok()) {
     return ToGrpcStatus(owned.status());
   }
   absl::Status result = [&]() -> absl::Status {
@@ -324,8 +329,7 @@ grpc::Status SignerService::AnswerChallenge(Context* context,
 grpc::Status SignerService::FinalizeOrder(Context* context, const pb::FinalizeOrderRequest* request,
                                           pb::Order* response) {
   Call call(*this, *context, "FinalizeOrder");
-  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
-  absl::StatusOr<OrderRecord> order = call.OwnOrder(request->order_url());
+  absl::StatusOr<OrderRecord> order = call.AdmitForOrder(request->order_url());
   if (!order.ok()) return ToGrpcStatus(order.status());
   call.record().request.finalize_url = order->finalize_url;
   call.record().request.identifiers = order->identifiers;
@@ -355,8 +359,7 @@ grpc::Status SignerService::GetCertificate(Context* context,
                                            const pb::GetCertificateRequest* request,
                                            pb::GetCertificateResponse* response) {
   Call call(*this, *context, "GetCertificate");
-  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
-  if (absl::StatusOr<OrderRecord> owned = call.OwnOrder(request->order_url()); !owned.ok()) {
+  if (absl::StatusOr<OrderRecord> owned = call.AdmitForOrder(request->order_url()); !owned.ok()) {
     return ToGrpcStatus(owned.status());
   }
   absl::Status result = [&]() -> absl::Status {
