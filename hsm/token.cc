@@ -456,6 +456,42 @@ absl::StatusOr<std::unique_ptr<MacSigner>> Token::ImportHmacKey(absl::string_vie
   return std::unique_ptr<MacSigner>(std::move(signer));
 }
 
+absl::StatusOr<std::unique_ptr<MacSigner>> Token::GenerateHmacKey(absl::string_view object_uri) {
+  ASSIGN_OR_RETURN(ObjectQuery query, QueryFor(object_uri, CKO_SECRET_KEY, true));
+  CK_OBJECT_CLASS object_class = CKO_SECRET_KEY;
+  CK_KEY_TYPE key_type = CKK_GENERIC_SECRET;
+  // 256 bits: the SHA-256 block is larger, the output is not; RFC 2104 recommends at least L.
+  CK_ULONG value_len = 32;
+  std::vector<CK_ATTRIBUTE> tmpl = {
+      {CKA_CLASS, &object_class, sizeof(object_class)},
+      {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+      {CKA_VALUE_LEN, &value_len, sizeof(value_len)},
+      {CKA_TOKEN, &kTrue, sizeof(kTrue)},
+      {CKA_PRIVATE, &kTrue, sizeof(kTrue)},
+      {CKA_SENSITIVE, &kTrue, sizeof(kTrue)},
+      {CKA_EXTRACTABLE, &kFalse, sizeof(kFalse)},
+      {CKA_SIGN, &kTrue, sizeof(kTrue)},
+      {CKA_VERIFY, &kFalse, sizeof(kFalse)},
+      {CKA_ENCRYPT, &kFalse, sizeof(kFalse)},
+      {CKA_DECRYPT, &kFalse, sizeof(kFalse)},
+      {CKA_WRAP, &kFalse, sizeof(kFalse)},
+      {CKA_UNWRAP, &kFalse, sizeof(kFalse)},
+      {CKA_DERIVE, &kFalse, sizeof(kFalse)},
+  };
+  AddLabelAndId(tmpl, query);
+  CK_MECHANISM mechanism = {CKM_GENERIC_SECRET_KEY_GEN, nullptr, 0};
+  CK_FUNCTION_LIST* f = module_->functions();
+  RETURN_IF_ERROR(WithSession([&](CK_SESSION_HANDLE session, uint64_t) -> absl::Status {
+    RETURN_IF_ERROR(RefuseExisting(session, query));
+    CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+    return CkStatus(f->C_GenerateKey(session, &mechanism, tmpl.data(), tmpl.size(), &handle),
+                    absl::StrCat("generating HMAC key ", query.display, " in token ", label_));
+  }));
+  auto ref = std::make_unique<ObjectRef>(query);
+  ASSIGN_OR_RETURN(auto signer, Pkcs11MacSigner::Create(shared_from_this(), std::move(ref)));
+  return std::unique_ptr<MacSigner>(std::move(signer));
+}
+
 absl::StatusOr<std::unique_ptr<MacSigner>> Token::OpenHmacKey(absl::string_view object_uri) {
   ASSIGN_OR_RETURN(ObjectQuery query, QueryFor(object_uri, CKO_SECRET_KEY, false));
   CK_FUNCTION_LIST* f = module_->functions();

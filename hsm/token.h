@@ -120,6 +120,14 @@ class Token : public std::enable_shared_from_this<Token> {
   absl::StatusOr<std::unique_ptr<MacSigner>> ImportHmacKey(absl::string_view object_uri,
                                                            Secret base64url_key);
 
+  // Generates a 256-bit HMAC key inside the token (C_GenerateKey, CKM_GENERIC_SECRET_KEY_GEN):
+  // CKO_SECRET_KEY/CKK_GENERIC_SECRET, CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not
+  // CKA_EXTRACTABLE, CKA_SIGN only (no verify, encrypt, wrap or derive). Its value never exists
+  // outside the token. CKA_LABEL from object= (required), CKA_ID from id= (optional).
+  // AlreadyExists when any object already has that label/id. Self-tested (one MAC) before it is
+  // returned.
+  absl::StatusOr<std::unique_ptr<MacSigner>> GenerateHmacKey(absl::string_view object_uri);
+
   // Opens an existing HMAC key (CKO_SECRET_KEY). NotFound when absent.
   absl::StatusOr<std::unique_ptr<MacSigner>> OpenHmacKey(absl::string_view object_uri);
 

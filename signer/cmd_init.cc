@@ -20,6 +20,7 @@
 #include "signer/audit_log.h"
 #include "signer/commands.h"
 #include "signer/config.h"
+#include "signer/frontdoor/credentials.h"
 #include "signer/process_hardening.h"
 #include "signer/runtime.h"
 
@@ -159,6 +160,17 @@ absl::Status Init(const ArgParser& parser) {
   ASSIGN_OR_RETURN(
       std::unique_ptr<hsm::JwsSigner> ca_key,
       OpenOrGenerate(*token, config.hsm.agent_ca_key, hsm::KeyType::kEcP256, "agent CA key"));
+  // The front door's EAB master key (signer/frontdoor/credentials.h). Made by every init, with
+  // or without [acme_server], so that adding the front door later needs no new key ceremony; a
+  // signer initialised before the front door existed gets it at its first enroll-client.
+  {
+    bool created = false;
+    ASSIGN_OR_RETURN(std::unique_ptr<hsm::MacSigner> master,
+                     frontdoor::OpenOrCreateEabMasterKey(*token, &created));
+    std::cout << "front-door EAB master key: " << (created ? "generated " : "found ")
+              << frontdoor::kEabMasterKeyUri
+              << (created ? " in the HSM (non-extractable)\n" : "\n");
+  }
 
   // Agent CA certificate.
   std::string ca_pem;

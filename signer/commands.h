@@ -25,6 +25,7 @@ inline constexpr int kExitConfig = 78;
 int RunInit(const std::vector<std::string>& args);
 int RunServe(const std::vector<std::string>& args);
 int RunEnrollAgent(const std::vector<std::string>& args);
+int RunEnrollClient(const std::vector<std::string>& args);
 int RunAudit(const std::vector<std::string>& args);
 int RunInventory(const std::vector<std::string>& args);
 

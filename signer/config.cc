@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/string_view.h"
 #include "acme/dns_names.h"
 #include "common/crypto.h"
@@ -263,6 +264,100 @@ void ReadHsm(TableReader& t, HsmConfig& out) {
   if (auto v = t.Bool("verify_every_signature")) out.verify_every_signature = *v;
 }
 
+// An IP address and port for the validation resolver: a DNS server named by a host name would
+// need a resolver to be found.
+absl::Status ValidateResolverAddress(absl::string_view address) {
+  absl::string_view host;
+  absl::string_view port;
+  if (absl::StartsWith(address, "[")) {
+    const size_t close = address.find(']');
+    if (close == absl::string_view::npos || address.substr(close + 1, 1) != ":") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", address, "\": expected \"ip:port\" or \"[ipv6]:port\""));
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+    in6_addr addr;
+    if (::inet_pton(AF_INET6, std::string(host).c_str(), &addr) != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", address, "\": \"", host, "\" is not an IPv6 address"));
+    }
+  } else {
+    const size_t colon = address.find(':');
+    if (colon == absl::string_view::npos || address.rfind(':') != colon) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", address, "\": expected \"ip:port\" or \"[ipv6]:port\""));
+    }
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    in_addr addr;
+    if (::inet_pton(AF_INET, std::string(host).c_str(), &addr) != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", address, "\": \"", host, "\" is not an IP address (a resolver is named by address)"));
+    }
+  }
+  uint32_t port_number = 0;
+  if (!IsDigits(port) || port.size() > 5 || !absl::SimpleAtoi(port, &port_number) ||
+      port_number == 0 || port_number > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", address, "\": port \"", port, "\" is not a number in 1..65535"));
+  }
+  return absl::OkStatus();
+}
+
+// The front door's base URL: https, no query, fragment or userinfo (ParseHttpsUrl refuses the
+// latter). Returns it without trailing '/'.
+absl::StatusOr<std::string> ValidateExternalUrl(absl::string_view url) {
+  RETURN_IF_ERROR(ValidateHttpsUrl(url));
+  ASSIGN_OR_RETURN(http::Url parsed, http::ParseHttpsUrl(url));
+  if (parsed.query().has_value() || parsed.has_fragment()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", url, "\" has a query or fragment; give the base URL clients reach the front door at"));
+  }
+  absl::string_view trimmed = url;
+  while (absl::ConsumeSuffix(&trimmed, "/")) {
+  }
+  return std::string(trimmed);
+}
+
+void ReadAcmeServer(TableReader& t, AcmeServerConfig& out) {
+  if (auto v = t.String("listen", true)) {
+    absl::Status s = absl::StartsWith(*v, "unix:")
+                         ? absl::InvalidArgumentError(absl::StrCat(
+                               "\"", *v, "\": the front door listens on TCP (\"host:port\")"))
+                         : ValidateListen(*v);
+    if (!s.ok()) {
+      t.Bad(*t.Find("listen", false), "listen", s.message());
+    } else {
+      out.listen = *v;
+    }
+  }
+  if (auto v = t.String("external_url", true)) {
+    absl::StatusOr<std::string> url = ValidateExternalUrl(*v);
+    if (!url.ok()) {
+      t.Bad(*t.Find("external_url", false), "external_url", url.status().message());
+    } else {
+      out.external_url = *std::move(url);
+    }
+  }
+  if (auto v = t.Path("tls_certificate", true)) out.tls_certificate = *v;
+  if (auto v = t.Path("tls_private_key", true)) out.tls_private_key = *v;
+  if (auto v = t.StringOrEmpty("validation_resolver")) {
+    if (!v->empty()) {
+      if (absl::Status s = ValidateResolverAddress(*v); !s.ok()) {
+        t.Bad(*t.Find("validation_resolver", false), "validation_resolver", s.message());
+      } else {
+        out.validation_resolver = *v;
+      }
+    }
+  }
+  if (auto v = t.Int("validation_http_port", 1, 65535)) out.validation_http_port = *v;
+  if (auto v = t.StringArray("validation_allowed_networks", false)) {
+    for (auto& element : *v) out.validation_allowed_networks.push_back(std::move(element.value));
+  }
+  if (auto v = t.Path("upstream_dns01_hook", false)) out.upstream_dns01_hook = *v;
+}
+
 void ReadState(TableReader& t, StateConfig& out) {
   if (auto v = t.Path("dir", true)) out.dir = *v;
 }
@@ -320,13 +415,14 @@ void ReadAgent(TableReader& t, AgentPolicy& out) {
   }
   if (auto v = t.Int("orders_per_hour", 1, 100000)) out.orders_per_hour = static_cast<int>(*v);
   if (auto v = t.Bool("allow_sign_jws")) out.allow_sign_jws = *v;
+  if (auto v = t.Bool("front_door")) out.front_door = *v;
 }
 
 SignerConfig Validate(const toml::table& root, Problems& problems,
                       const std::filesystem::path& base_dir) {
   SignerConfig config;
   TableReader top(problems, root, "", base_dir,
-                  {"server", "acme", "hsm", "state", "audit", "agents"});
+                  {"server", "acme", "hsm", "state", "audit", "agents", "acme_server"});
   if (const toml::table* t = top.Table("server", true)) {
     TableReader reader(
         problems, *t, "server", base_dir,
@@ -356,13 +452,22 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
                        {"log", "checkpoint_every", "rotate_bytes", "min_free_bytes"});
     ReadAudit(reader, config.audit);
   }
+  if (const toml::table* t = top.Table("acme_server", false)) {
+    TableReader reader(problems, *t, "acme_server", base_dir,
+                       {"listen", "external_url", "tls_certificate", "tls_private_key",
+                        "validation_resolver", "validation_http_port",
+                        "validation_allowed_networks", "upstream_dns01_hook"});
+    config.acme_server.emplace();
+    ReadAcmeServer(reader, *config.acme_server);
+  }
   if (const toml::array* array = top.TableArray("agents")) {
     absl::flat_hash_map<std::string, int64_t> first_line;
     for (size_t i = 0; i < array->size(); ++i) {
       const toml::table& table = *array->get(i)->as_table();
       TableReader reader(problems, table, absl::StrCat("agents[", i, "]"), base_dir,
                          {"name", "allowed_names", "allow_wildcard_certificates", "key_types",
-                          "max_identifiers_per_order", "orders_per_hour", "allow_sign_jws"});
+                          "max_identifiers_per_order", "orders_per_hour", "allow_sign_jws",
+                          "front_door"});
       AgentPolicy agent;
       const size_t problems_before = problems.size();
       ReadAgent(reader, agent);

@@ -72,6 +72,29 @@
 //   max_identifiers_per_order = 10           1..100
 //   orders_per_hour     = 30                 1..100000
 //   allow_sign_jws      = false              direct mode (SignJws) needs explicit opt-in
+//   front_door          = false              whether this host may use the ACME front door
+//                                            ([acme_server]) with credentials from
+//                                            `acme-signer enroll-client` (deny by default)
+//
+//   [acme_server]                            optional: the ACME front door (RFC 8555 server for
+//                                            stock clients); absent = no front door
+//   listen              R  "host:port" or "[v6]:port" of its HTTPS listener (no unix:)
+//   external_url        R  https:// base URL clients reach it at ("https://signer.lan:8443" or
+//                          with a path prefix, "https://signer.lan/acme"); no query, fragment
+//                          or userinfo; trailing '/' removed. The directory URL is
+//                          external_url + "/directory", every resource URL is under it
+//   tls_certificate     R  path, PEM certificate (chain) of the listener
+//   tls_private_key     R  path, PEM private key of the listener (a 0600 file)
+//   validation_resolver = ""                 "" = the system resolver, else "ip:port" or
+//                                            "[ipv6]:port" of the DNS server used for http-01
+//                                            and dns-01 validation
+//   validation_http_port = 80                1..65535: port http-01 validation connects to
+//   validation_allowed_networks = []         CIDR strings the validation may connect to;
+//                                            empty = the default allowlist (everything but
+//                                            loopback, link-local and cloud metadata). Stored
+//                                            as written here, parsed when serve starts
+//   upstream_dns01_hook = (none)             path of the command that publishes the signer's
+//                                            own dns-01 answers for upstream challenges
 //
 // Every relative path is resolved against the directory of the config file. Paths are only
 // recorded, never opened here: loading the config never reads (and so never echoes) a secret.
@@ -149,6 +172,19 @@ struct AuditConfig {
   int64_t min_free_bytes = int64_t{100} << 20;
 };
 
+// The ACME front door (optional [acme_server] section).
+struct AcmeServerConfig {
+  std::string listen;           // "host:port" / "[v6]:port"
+  std::string external_url;     // https base URL, no trailing '/'
+  std::string tls_certificate;  // absolute path
+  std::string tls_private_key;  // absolute path
+  std::string validation_resolver;  // "" = system resolver, else "ip:port" / "[ipv6]:port"
+  int64_t validation_http_port = 80;
+  // CIDR strings as written; empty = the default allowlist.
+  std::vector<std::string> validation_allowed_networks;
+  std::optional<std::string> upstream_dns01_hook;  // absolute path
+};
+
 struct SignerConfig {
   std::string source;  // the config file path (or source name) it was parsed from
   ServerConfig server;
@@ -156,6 +192,8 @@ struct SignerConfig {
   HsmConfig hsm;
   StateConfig state;
   AuditConfig audit;
+  // Present when the file has an [acme_server] section.
+  std::optional<AcmeServerConfig> acme_server;
   // In file order; names are unique; each passed ValidateAgentPolicy. key_types holds the
   // canonical names ("ec-p256", ...), all five when the file leaves key_types out.
   std::vector<AgentPolicy> agents;

@@ -16,6 +16,7 @@ constexpr char kUsage[] =
     "                create the agent CA and the server certificate (idempotent)\n"
     "  serve         run the gRPC server (mutual TLS)\n"
     "  enroll-agent  issue an agent's client certificate from its CSR\n"
+    "  enroll-client issue a front-door EAB credential (key id + HMAC key) for a host\n"
     "  audit verify  verify the tamper-evident audit log\n"
     "  inventory     list the certificates issued through the signer\n";
 
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   if (command == "init") return RunInit(args);
   if (command == "serve") return RunServe(args);
   if (command == "enroll-agent") return RunEnrollAgent(args);
+  if (command == "enroll-client") return RunEnrollClient(args);
   if (command == "audit") return RunAudit(args);
   if (command == "inventory") return RunInventory(args);
   if (command == "--help" || command == "-h" || command == "help") {

@@ -35,6 +35,9 @@ struct AgentPolicy {
   int max_identifiers_per_order = 10;
   int orders_per_hour = 30;
   bool allow_sign_jws = false;
+  // Whether the host may use the ACME front door ([acme_server]) with EAB credentials from
+  // `acme-signer enroll-client`. Deny by default.
+  bool front_door = false;
 };
 
 // An ACME identifier (RFC 8555 section 9.7.7). Only type "dns" is supported.

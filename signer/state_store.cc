@@ -156,6 +156,30 @@ constexpr const char* kSchemaV2[] = {
     "CREATE INDEX inventory_by_sha256 ON inventory (certificate_sha256)",
 };
 
+// Schema 3: the front door's per-host EAB credentials. No key material: the HMAC key is derived
+// from kid inside the HSM (signer/frontdoor/credentials.h).
+constexpr const char* kSchemaV3[] = {
+    "CREATE TABLE frontdoor_credentials (kid TEXT PRIMARY KEY NOT NULL, host TEXT NOT NULL, "
+    "created TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, "
+    "account_thumbprint TEXT, bound_at TEXT)",
+    "CREATE INDEX frontdoor_credentials_by_host ON frontdoor_credentials (host)",
+};
+
+#define ACME_SIGNER_CREDENTIAL_SELECT                                               \
+  "SELECT kid, host, created, disabled, account_thumbprint, bound_at "              \
+  "FROM frontdoor_credentials "
+
+FrontDoorCredential ReadCredentialRow(sqlite3_stmt* stmt) {
+  FrontDoorCredential credential;
+  credential.kid = ColumnText(stmt, 0);
+  credential.host = ColumnText(stmt, 1);
+  credential.created = ParseTimeText(ColumnText(stmt, 2));
+  credential.disabled = sqlite3_column_int(stmt, 3) != 0;
+  if (sqlite3_column_type(stmt, 4) != SQLITE_NULL) credential.account_thumbprint = ColumnText(stmt, 4);
+  credential.bound_at = ParseTimeText(ColumnText(stmt, 5));
+  return credential;
+}
+
 absl::StatusOr<OrderResourceKind> KindFromText(const std::string& text) {
   for (OrderResourceKind kind :
        {OrderResourceKind::kOrder, OrderResourceKind::kAuthorization,
@@ -268,10 +292,16 @@ absl::Status StateStore::Migrate() {
       if (!status.ok()) break;
     }
   }
+  if (status.ok() && version < 3) {
+    for (const char* sql : kSchemaV3) {
+      status = Exec(db, sql, context);
+      if (!status.ok()) break;
+    }
+  }
   if (status.ok()) {
     // PRAGMA takes no bound parameters; the value is a compile-time constant.
-    static_assert(kSchemaVersion == 2, "update the user_version below");
-    status = Exec(db, "PRAGMA user_version = 2", context);
+    static_assert(kSchemaVersion == 3, "update the user_version below");
+    status = Exec(db, "PRAGMA user_version = 3", context);
   }
   if (status.ok()) status = Exec(db, "COMMIT", context);
   if (!status.ok()) {
@@ -604,6 +634,113 @@ absl::StatusOr<std::vector<CertificateRecord>> StateStore::ListInventory(
       return SqliteError(db_.get(), rc, absl::StrCat("cannot list inventory in ", path_));
     }
     out.push_back(ReadCertificateRow(stmt.get()));
+  }
+  return out;
+}
+
+absl::Status StateStore::AddFrontDoorCredential(absl::string_view kid, absl::string_view host,
+                                                absl::Time created) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "INSERT INTO frontdoor_credentials (kid, host, created) "
+                                      "VALUES (?1, ?2, ?3)"));
+  BindAll(stmt.get(), kid, host, TimeText(created));
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot record front-door credential ", kid, " for host ",
+                                    host, " in ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<FrontDoorCredential>> StateStore::FindFrontDoorCredential(
+    absl::string_view kid) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1"));
+  BindAll(stmt.get(), kid);
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read front-door credentials from ",
+                                                   path_));
+  }
+  return ReadCredentialRow(stmt.get());
+}
+
+absl::Status StateStore::BindFrontDoorCredential(absl::string_view kid,
+                                                 absl::string_view account_thumbprint,
+                                                 absl::Time when) {
+  absl::MutexLock lock(&mu_);
+  // One conditional UPDATE: two newAccounts racing with one key id (in this process or
+  // another) cannot both bind it.
+  ASSIGN_OR_RETURN(Stmt update,
+                   Prepare(db_.get(),
+                           "UPDATE frontdoor_credentials SET account_thumbprint = ?2, "
+                           "bound_at = ?3 WHERE kid = ?1 AND disabled = 0 AND "
+                           "account_thumbprint IS NULL"));
+  BindAll(update.get(), kid, account_thumbprint, TimeText(when));
+  int rc = sqlite3_step(update.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot bind front-door credential ", kid, " in ", path_));
+  }
+  if (sqlite3_changes(db_.get()) == 1) return absl::OkStatus();
+  // Why not: read the row as it is now.
+  ASSIGN_OR_RETURN(Stmt find,
+                   Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1"));
+  BindAll(find.get(), kid);
+  rc = sqlite3_step(find.get());
+  if (rc == SQLITE_DONE) {
+    return absl::NotFoundError(absl::StrCat("no front-door credential with key id ", kid));
+  }
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read front-door credentials from ",
+                                                   path_));
+  }
+  const FrontDoorCredential credential = ReadCredentialRow(find.get());
+  if (credential.disabled) {
+    return absl::FailedPreconditionError(absl::StrCat("front-door credential ", kid, " of host ",
+                                                      credential.host, " is disabled"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "front-door credential ", kid, " of host ", credential.host,
+      " is already bound to the account with key thumbprint ",
+      credential.account_thumbprint.value_or(""), " (since ", TimeText(credential.bound_at),
+      "); a key id registers one account, once: issue another with acme-signer enroll-client"));
+}
+
+absl::StatusOr<int> StateStore::DisableFrontDoorCredentials(absl::string_view host) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "UPDATE frontdoor_credentials SET disabled = 1 "
+                                      "WHERE host = ?1 AND disabled = 0"));
+  BindAll(stmt.get(), host);
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot disable the front-door credentials of host ", host,
+                                    " in ", path_));
+  }
+  return sqlite3_changes(db_.get());
+}
+
+absl::StatusOr<std::vector<FrontDoorCredential>> StateStore::ListFrontDoorCredentials(
+    absl::string_view host) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT
+                                      "WHERE host = ?1 ORDER BY created, kid"));
+  BindAll(stmt.get(), host);
+  std::vector<FrontDoorCredential> out;
+  while (true) {
+    int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      return SqliteError(db_.get(), rc,
+                         absl::StrCat("cannot list front-door credentials from ", path_));
+    }
+    out.push_back(ReadCredentialRow(stmt.get()));
   }
   return out;
 }

@@ -66,12 +66,25 @@ struct CertificateRecord {
   absl::Time revoked_at = absl::InfinitePast();
 };
 
+// A front-door EAB credential (signer/frontdoor/credentials.h). Its HMAC key is not stored: it
+// is derived from the key id inside the HSM.
+struct FrontDoorCredential {
+  std::string kid;   // base64url key id
+  std::string host;  // the [[agents]] name it was issued for
+  absl::Time created = absl::InfinitePast();
+  bool disabled = false;
+  // JWK thumbprint (RFC 7638, base64url) of the ACME account it was bound to, nullopt until a
+  // newAccount binds it.
+  std::optional<std::string> account_thumbprint;
+  absl::Time bound_at = absl::InfinitePast();
+};
+
 class StateStore {
  public:
   // The schema version this code writes.
   // 1: kv, orders, inventory. 2: order_resources (replaces "challenge-owner:" kv rows),
-  // new_order_intents.
-  static constexpr int kSchemaVersion = 2;
+  // new_order_intents. 3: frontdoor_credentials.
+  static constexpr int kSchemaVersion = 3;
 
   // Opens or creates the database at `path` (mode 0640 when created) and migrates it.
   // Errors name the path: Unavailable/Internal for SQLite failures (e.g. unwritable directory,
@@ -137,6 +150,26 @@ class StateStore {
   // Certificates, optionally only those of `agent`, ordered by not_after then serial.
   absl::StatusOr<std::vector<CertificateRecord>> ListInventory(
       std::optional<std::string> agent = std::nullopt) const;
+
+  // Front-door EAB credentials. Every call reads the database (nothing is cached), so a
+  // credential that `acme-signer enroll-client` adds while serve runs is seen at once.
+  //
+  // Records a new credential for `host`, enabled and unbound. AlreadyExists when `kid` is taken.
+  absl::Status AddFrontDoorCredential(absl::string_view kid, absl::string_view host,
+                                      absl::Time created);
+  // The credential with this kid, or nullopt.
+  absl::StatusOr<std::optional<FrontDoorCredential>> FindFrontDoorCredential(
+      absl::string_view kid) const;
+  // Binds credential `kid` to the account with `account_thumbprint`, once. NotFound for an
+  // unknown kid; FailedPrecondition when it is disabled, or already bound (to any account, the
+  // same one included: a key id registers one account, once; the message says to which).
+  absl::Status BindFrontDoorCredential(absl::string_view kid, absl::string_view account_thumbprint,
+                                       absl::Time when);
+  // Disables every credential of `host` (host revocation). Returns how many were enabled.
+  absl::StatusOr<int> DisableFrontDoorCredentials(absl::string_view host);
+  // The credentials of `host`, oldest first.
+  absl::StatusOr<std::vector<FrontDoorCredential>> ListFrontDoorCredentials(
+      absl::string_view host) const;
 
  private:
   struct DbCloser {

@@ -176,5 +176,78 @@ TEST(MacSignerTest, DuplicateImportIsRefused) {
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("refusing to overwrite")));
 }
 
+TEST(MacSignerTest, GeneratedHmacKeyIsA256BitSensitiveNonExtractableSignOnlyTokenKey) {
+  ACME_SIGNER_REQUIRE_SOFTHSM();
+  auto opened = OpenFreshToken("hmac-generated");
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto mac = opened->token->GenerateHmacKey("pkcs11:object=generated-mac");
+  ASSERT_TRUE(mac.ok()) << mac.status();
+  EXPECT_EQ((*mac)->Algorithm(), "HS256");
+  auto tag = (*mac)->Sign("data");
+  ASSERT_TRUE(tag.ok()) << tag.status();
+  EXPECT_EQ(tag->size(), 32u);
+  // Deterministic, and the same key when opened again by URI.
+  auto reopened = opened->token->OpenHmacKey("pkcs11:object=generated-mac;type=secret-key");
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(*(*reopened)->Sign("data"), *tag);
+  EXPECT_NE(*(*reopened)->Sign("datb"), *tag);
+  // A second key with the same label is refused.
+  EXPECT_THAT(opened->token->GenerateHmacKey("pkcs11:object=generated-mac"),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+
+  CK_FUNCTION_LIST* f = opened->module->functions();
+  CK_SESSION_HANDLE session;
+  ASSERT_EQ(f->C_OpenSession(opened->token->slot(), CKF_SERIAL_SESSION, nullptr, nullptr, &session),
+            CKR_OK);
+  char label[] = "generated-mac";
+  CK_ATTRIBUTE find[] = {{CKA_LABEL, label, sizeof(label) - 1}};
+  CK_OBJECT_HANDLE key;
+  CK_ULONG count = 0;
+  ASSERT_EQ(f->C_FindObjectsInit(session, find, 1), CKR_OK);
+  ASSERT_EQ(f->C_FindObjects(session, &key, 1, &count), CKR_OK);
+  ASSERT_EQ(f->C_FindObjectsFinal(session), CKR_OK);
+  ASSERT_EQ(count, 1u);
+  CK_OBJECT_CLASS object_class;
+  CK_KEY_TYPE key_type;
+  CK_ULONG value_len = 0;
+  CK_BBOOL sensitive, extractable, sign, verify, encrypt, decrypt, derive, wrap, unwrap, token,
+      is_private, local;
+  CK_ATTRIBUTE attrs[] = {{CKA_CLASS, &object_class, sizeof(object_class)},
+                          {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+                          {CKA_VALUE_LEN, &value_len, sizeof(value_len)},
+                          {CKA_SENSITIVE, &sensitive, 1},
+                          {CKA_EXTRACTABLE, &extractable, 1},
+                          {CKA_SIGN, &sign, 1},
+                          {CKA_VERIFY, &verify, 1},
+                          {CKA_ENCRYPT, &encrypt, 1},
+                          {CKA_DECRYPT, &decrypt, 1},
+                          {CKA_DERIVE, &derive, 1},
+                          {CKA_WRAP, &wrap, 1},
+                          {CKA_UNWRAP, &unwrap, 1},
+                          {CKA_TOKEN, &token, 1},
+                          {CKA_PRIVATE, &is_private, 1},
+                          {CKA_LOCAL, &local, 1}};
+  ASSERT_EQ(f->C_GetAttributeValue(session, key, attrs, std::size(attrs)), CKR_OK);
+  EXPECT_EQ(object_class, CKO_SECRET_KEY);
+  EXPECT_EQ(key_type, CKK_GENERIC_SECRET);
+  EXPECT_EQ(value_len, 32u);
+  EXPECT_EQ(sensitive, CK_TRUE);
+  EXPECT_EQ(extractable, CK_FALSE);
+  EXPECT_EQ(sign, CK_TRUE);
+  EXPECT_EQ(verify, CK_FALSE);
+  EXPECT_EQ(encrypt, CK_FALSE);
+  EXPECT_EQ(decrypt, CK_FALSE);
+  EXPECT_EQ(derive, CK_FALSE);
+  EXPECT_EQ(wrap, CK_FALSE);
+  EXPECT_EQ(unwrap, CK_FALSE);
+  EXPECT_EQ(token, CK_TRUE);
+  EXPECT_EQ(is_private, CK_TRUE);
+  EXPECT_EQ(local, CK_TRUE);  // generated in the token, never imported
+  unsigned char value[64];
+  CK_ATTRIBUTE value_attr = {CKA_VALUE, value, sizeof(value)};
+  EXPECT_EQ(f->C_GetAttributeValue(session, key, &value_attr, 1), CKR_ATTRIBUTE_SENSITIVE);
+  f->C_CloseSession(session);
+}
+
 }  // namespace
 }  // namespace acme_signer::hsm

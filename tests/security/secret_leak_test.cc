@@ -39,6 +39,7 @@
 #include "absl/strings/strip.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
+#include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 
 extern char** environ;
@@ -267,6 +268,33 @@ class SecretLeakTest : public ::testing::Test {
                                 (*lab_ / "pebble/eab.key").string()}),
                     "the EAB key file as PIN file");
     }
+    // A front-door credential for web1, issued while serve runs (on a config copy that has
+    // the front door; the lab's own config may already have it). Its stdout is the one place
+    // the HMAC key may appear: it goes to a file outside the lab and the captures; stderr is
+    // captured and searched like every other output.
+    {
+      std::string text = config_text;
+      if (!absl::StrContains(text, "front_door")) {
+        const std::string web1 = "name = \"web1\"";
+        const size_t at = text.find(web1);
+        ASSERT_NE(at, std::string::npos) << "no web1 agent in " << signer_config;
+        text.insert(at + web1.size(), "\nfront_door = true");
+      }
+      if (!absl::StrContains(text, "[acme_server]")) {
+        absl::StrAppend(&text, "\n[acme_server]\nlisten = \"127.0.0.1:0\"\n",
+                        "external_url = \"https://127.0.0.1:14443\"\n",
+                        "tls_certificate = \"", (*lab_ / "mistakes/fd.pem").string(), "\"\n",
+                        "tls_private_key = \"", (*lab_ / "mistakes/fd.key").string(), "\"\n");
+      }
+      // Beside the lab's config: its relative state.dir must name the running signer's store.
+      const fs::path copy = fs::path(signer_config).parent_path() / "front-door-copy.toml";
+      WriteFile(copy, text, 0600);
+      Expect(RunCommand("enroll-client",
+                        {signer, "enroll-client", "--config", copy.string(), "--name", "web1",
+                         "--json"},
+                        *root_ / "enroll-client.json"),
+             0, "enroll-client");
+    }
     ExpectFailure(
         RunCommand("signer-bad-flag", {signer, "serve", "--config", signer_config, "--pin", "x"}),
         "an unknown signer flag");
@@ -279,7 +307,10 @@ class SecretLeakTest : public ::testing::Test {
            "agent certificates");
   }
 
-  static CommandResult RunCommand(const std::string& name, const std::vector<std::string>& argv) {
+  // Runs `argv` with stdout and stderr captured together, or, with `stdout_path`, stdout there
+  // and stderr alone in the capture.
+  static CommandResult RunCommand(const std::string& name, const std::vector<std::string>& argv,
+                                  const fs::path& stdout_path = {}) {
     const fs::path output = *captures_ / absl::StrCat(++commands_, "-", name, ".out");
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -287,6 +318,10 @@ class SecretLeakTest : public ::testing::Test {
     posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0600);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    if (!stdout_path.empty()) {
+      posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(),
+                                       O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    }
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -343,6 +378,25 @@ class SecretLeakTest : public ::testing::Test {
           {"raw bytes", eab_raw},
           {"base64", std::string(absl::StripSuffix(absl::Base64Escape(eab_raw), "="))},
           {"hex", absl::BytesToHexString(eab_raw)}}});
+    // The front-door EAB HMAC key enroll-client printed (RunScenario).
+    const fs::path enrolled = *root_ / "enroll-client.json";
+    const nlohmann::json credential = nlohmann::json::parse(ReadAll(enrolled), nullptr, false);
+    EXPECT_TRUE(credential.is_object() && credential.contains("eab_hmac_key"))
+        << ReadAll(enrolled);
+    if (credential.is_object() && credential.contains("eab_hmac_key") &&
+        credential["eab_hmac_key"].is_string()) {
+      const std::string fd_text = credential["eab_hmac_key"];
+      std::string fd_raw;
+      EXPECT_TRUE(absl::WebSafeBase64Unescape(fd_text, &fd_raw));
+      EXPECT_EQ(fd_raw.size(), 32u);
+      secrets.push_back(
+          {"front-door EAB key",
+           enrolled,
+           {{"base64url", fd_text},
+            {"raw bytes", fd_raw},
+            {"base64", std::string(absl::StripSuffix(absl::Base64Escape(fd_raw), "="))},
+            {"hex", absl::BytesToHexString(fd_raw)}}});
+    }
     secrets.push_back(PrivateKeyNeedles("agent identity key", *lab_ / "agent/identity/agent.key"));
     secrets.push_back(PrivateKeyNeedles("signer TLS key", *lab_ / "signer/tls/server.key"));
     const fs::path archive = *lab_ / "agent/certs/archive";

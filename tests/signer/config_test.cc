@@ -597,5 +597,126 @@ TEST(SignerConfigTest, RevokedAgentCertsMustBeAnArrayOfStrings) {
                         "server.revoked_agent_certs[0]: expected a string, got an integer"));
 }
 
+constexpr char kAcmeServer[] = R"(
+[acme_server]
+listen = "0.0.0.0:8443"
+external_url = "https://signer.dept.example:8443/"
+tls_certificate = "tls/front-door.pem"
+tls_private_key = "/etc/acme-signer/tls/front-door.key"
+validation_resolver = "127.0.0.1:8053"
+validation_http_port = 5002
+validation_allowed_networks = ["10.0.0.0/8", "2001:db8::/32"]
+upstream_dns01_hook = "hooks/dns01"
+)";
+
+TEST(SignerConfigTest, ParsesTheAcmeServerSection) {
+  const std::string text = absl::StrCat(kMinimal, kAcmeServer);
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(text, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->acme_server.has_value());
+  const AcmeServerConfig& server = *config->acme_server;
+  EXPECT_EQ(server.listen, "0.0.0.0:8443");
+  // The trailing '/' is dropped: resource URLs are external_url + "/directory" etc.
+  EXPECT_EQ(server.external_url, "https://signer.dept.example:8443");
+  EXPECT_EQ(server.tls_certificate, "/etc/acme-signer/tls/front-door.pem");
+  EXPECT_EQ(server.tls_private_key, "/etc/acme-signer/tls/front-door.key");
+  EXPECT_EQ(server.validation_resolver, "127.0.0.1:8053");
+  EXPECT_EQ(server.validation_http_port, 5002);
+  EXPECT_THAT(server.validation_allowed_networks, ElementsAre("10.0.0.0/8", "2001:db8::/32"));
+  EXPECT_EQ(server.upstream_dns01_hook, std::optional<std::string>("/etc/acme-signer/hooks/dns01"));
+}
+
+TEST(SignerConfigTest, AcmeServerDefaultsAndAbsence) {
+  absl::StatusOr<SignerConfig> without = ParseSignerConfig(kMinimal, kSource);
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_FALSE(without->acme_server.has_value());
+
+  const std::string text = absl::StrCat(kMinimal, R"(
+[acme_server]
+listen = "[::]:8443"
+external_url = "https://signer.dept.example/acme"
+tls_certificate = "fd.pem"
+tls_private_key = "fd.key"
+validation_resolver = ""
+)");
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(text, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->acme_server.has_value());
+  EXPECT_EQ(config->acme_server->external_url, "https://signer.dept.example/acme");
+  EXPECT_EQ(config->acme_server->validation_resolver, "");
+  EXPECT_EQ(config->acme_server->validation_http_port, 80);
+  EXPECT_TRUE(config->acme_server->validation_allowed_networks.empty());
+  EXPECT_FALSE(config->acme_server->upstream_dns01_hook.has_value());
+}
+
+TEST(SignerConfigTest, UnknownKeyInAcmeServerIsNamedWithItsLine) {
+  const std::string text = absl::StrCat(kMinimal, kAcmeServer, "eab_hmac_key = \"x\"\n");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "eab_hmac_key") + "acme_server.eab_hmac_key"));
+}
+
+TEST(SignerConfigTest, MissingRequiredAcmeServerKeysAreNamed) {
+  const std::string text = absl::StrCat(kMinimal, "\n[acme_server]\nlisten = \"0.0.0.0:8443\"\n");
+  const std::string error = ErrorOf(text);
+  EXPECT_THAT(error, HasSubstr("acme_server.external_url"));
+  EXPECT_THAT(error, HasSubstr("acme_server.tls_certificate"));
+  EXPECT_THAT(error, HasSubstr("acme_server.tls_private_key"));
+}
+
+TEST(SignerConfigTest, BadAcmeServerValuesAreRefusedWithTheirLine) {
+  struct Case {
+    std::string from;
+    std::string to;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"listen = \"0.0.0.0:8443\"", "listen = \"unix:/run/fd.sock\"", "listens on TCP"},
+      {"listen = \"0.0.0.0:8443\"", "listen = \"0.0.0.0:99999\"", "0..65535"},
+      {"external_url = \"https://signer.dept.example:8443/\"",
+       "external_url = \"http://signer.dept.example:8443/\"", "https://"},
+      {"external_url = \"https://signer.dept.example:8443/\"",
+       "external_url = \"https://signer.dept.example/?x=1\"", "query or fragment"},
+      {"external_url = \"https://signer.dept.example:8443/\"",
+       "external_url = \"https://user@signer.dept.example/\"", "userinfo"},
+      {"validation_resolver = \"127.0.0.1:8053\"", "validation_resolver = \"dns.example:53\"",
+       "not an IP address"},
+      {"validation_resolver = \"127.0.0.1:8053\"", "validation_resolver = \"127.0.0.1\"",
+       "ip:port"},
+      {"validation_resolver = \"127.0.0.1:8053\"", "validation_resolver = \"127.0.0.1:0\"",
+       "1..65535"},
+      {"validation_http_port = 5002", "validation_http_port = 0", "validation_http_port"},
+      {"validation_allowed_networks = [\"10.0.0.0/8\", \"2001:db8::/32\"]",
+       "validation_allowed_networks = [\"10.0.0.0/8\", 5]", "validation_allowed_networks"},
+  };
+  for (const Case& c : cases) {
+    const std::string text = Replace(absl::StrCat(kMinimal, kAcmeServer), c.from, c.to);
+    const std::string error = ErrorOf(text);
+    EXPECT_THAT(error, HasSubstr(At(text, c.to))) << c.to;
+    EXPECT_THAT(error, HasSubstr(c.message)) << c.to;
+  }
+}
+
+TEST(SignerConfigTest, FrontDoorIsDeniedByDefaultAndAllowedPerAgent) {
+  const std::string text = absl::StrCat(kMinimal, R"(front_door = true
+
+[[agents]]
+name = "web2"
+allowed_names = ["web2.dept.example"]
+
+[[agents]]
+name = "web3"
+allowed_names = ["web3.dept.example"]
+front_door = false
+)");
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(text, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->agents.size(), 3u);
+  EXPECT_TRUE(config->FindAgent("web1")->front_door);
+  EXPECT_FALSE(config->FindAgent("web2")->front_door);
+  EXPECT_FALSE(config->FindAgent("web3")->front_door);
+
+  const std::string bad = absl::StrCat(kMinimal, "front_door = \"yes\"\n");
+  EXPECT_THAT(ErrorOf(bad), HasSubstr(At(bad, "front_door") + "agents[0].front_door"));
+}
+
 }  // namespace
 }  // namespace acme_signer::signer

@@ -24,6 +24,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
+using ::acme_signer::testing::IsOk;
 using ::acme_signer::testing::IsOkAndHolds;
 using ::acme_signer::testing::StatusIs;
 
@@ -383,8 +384,168 @@ TEST_F(StateStoreTest, UpgradeFromSchema1KeepsOrdersInventoryAndChallengeOwners)
   sqlite3_stmt* stmt = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db.get(), "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), StateStore::kSchemaVersion);
   sqlite3_finalize(stmt);
+}
+
+TEST_F(StateStoreTest, UpgradeFromSchema2KeepsDataAndAddsFrontDoorCredentials) {
+  // A database exactly as the schema-2 signer left it, with an order, a resource, an intent
+  // and a certificate.
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+    const std::string schema2 =
+        "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);"
+        "CREATE TABLE orders (order_url TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
+        "identifiers TEXT NOT NULL, finalize_url TEXT NOT NULL, created TEXT NOT NULL, "
+        "status TEXT NOT NULL);"
+        "CREATE INDEX orders_by_finalize_url ON orders (finalize_url);"
+        "CREATE TABLE inventory (serial TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
+        "names TEXT NOT NULL, not_before TEXT NOT NULL, not_after TEXT NOT NULL, "
+        "order_url TEXT NOT NULL, certificate_sha256 TEXT NOT NULL, "
+        "revoked INTEGER NOT NULL DEFAULT 0, revocation_reason INTEGER NOT NULL DEFAULT 0, "
+        "revoked_at TEXT NOT NULL DEFAULT '');"
+        "CREATE INDEX inventory_by_agent ON inventory (agent);"
+        "CREATE TABLE order_resources (url TEXT NOT NULL, agent TEXT NOT NULL, "
+        "order_url TEXT NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (url, agent));"
+        "CREATE INDEX order_resources_by_order ON order_resources (order_url);"
+        "CREATE TABLE new_order_intents (id INTEGER PRIMARY KEY, agent TEXT NOT NULL, "
+        "identifiers TEXT NOT NULL, signed_at TEXT NOT NULL);"
+        "CREATE INDEX new_order_intents_by_agent ON new_order_intents (agent, identifiers);"
+        "CREATE INDEX inventory_by_sha256 ON inventory (certificate_sha256);"
+        "INSERT INTO kv VALUES ('account_url', 'https://ca.test/acct/1');"
+        "INSERT INTO orders VALUES ('https://ca.test/order/1', 'web1', '[\"dns:a.test\"]', "
+        "'https://ca.test/finalize/1', '2026-01-01T00:00:00.000000Z', 'valid');"
+        "INSERT INTO order_resources VALUES ('https://ca.test/authz/1', 'web1', "
+        "'https://ca.test/order/1', 'authorization');"
+        "INSERT INTO inventory (serial, agent, names, not_before, not_after, order_url, "
+        "certificate_sha256) VALUES ('0a', 'web1', '[\"a.test\"]', "
+        "'2026-01-01T00:00:00.000000Z', '2026-04-01T00:00:00.000000Z', "
+        "'https://ca.test/order/1', '" +
+        std::string(64, 'c') + "');PRAGMA user_version = 2;";
+    ASSERT_EQ(sqlite3_exec(db.get(), schema2.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db.get());
+  }
+  std::unique_ptr<StateStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->GetValue("account_url"), IsOkAndHolds(std::optional<std::string>(
+                                                  "https://ca.test/acct/1")));
+  absl::StatusOr<OrderRecord> order = store->FindOrder("https://ca.test/order/1");
+  ASSERT_TRUE(order.ok()) << order.status();
+  EXPECT_EQ(order->agent, "web1");
+  absl::StatusOr<OrderResource> authz = store->FindOrderResource("https://ca.test/authz/1", "web1");
+  ASSERT_TRUE(authz.ok()) << authz.status();
+  EXPECT_EQ(authz->kind, OrderResourceKind::kAuthorization);
+  absl::StatusOr<std::optional<CertificateRecord>> cert =
+      store->FindCertificateBySha256(std::string(64, 'c'));
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  ASSERT_TRUE(cert->has_value());
+  // The new table works.
+  EXPECT_THAT(store->AddFrontDoorCredential("kid-after-upgrade", "web1", absl::Now()), IsOk());
+  absl::StatusOr<std::vector<FrontDoorCredential>> listed = store->ListFrontDoorCredentials("web1");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].kid, "kid-after-upgrade");
+  store.reset();
+  // The upgrade is recorded, and opening again is a no-op that keeps the credential.
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db.get(), "PRAGMA user_version", -1, &stmt, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
+    sqlite3_finalize(stmt);
+  }
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::optional<FrontDoorCredential>> found =
+      store->FindFrontDoorCredential("kid-after-upgrade");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_TRUE(found->has_value());
+}
+
+TEST_F(StateStoreTest, FrontDoorCredentialsAreAddedFoundBoundOnceAndDisabledPerHost) {
+  std::unique_ptr<StateStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Time t0 = absl::FromUnixSeconds(1780000000);
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-a1", "web1", t0), IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-a2", "web1", t0 + absl::Seconds(1)), IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-b1", "web2", t0), IsOk());
+  EXPECT_THAT(store->AddFrontDoorCredential("kid-a1", "web2", t0),
+              StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
+
+  absl::StatusOr<std::optional<FrontDoorCredential>> a1 = store->FindFrontDoorCredential("kid-a1");
+  ASSERT_TRUE(a1.ok()) << a1.status();
+  ASSERT_TRUE(a1->has_value());
+  EXPECT_EQ((*a1)->host, "web1");
+  EXPECT_EQ((*a1)->created, t0);
+  EXPECT_FALSE((*a1)->disabled);
+  EXPECT_FALSE((*a1)->account_thumbprint.has_value());
+  absl::StatusOr<std::optional<FrontDoorCredential>> missing =
+      store->FindFrontDoorCredential("no-such-kid");
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_FALSE(missing->has_value());
+
+  // Bound once; a second binding (another account, or the same one again) is refused and
+  // names the account it is bound to.
+  ASSERT_THAT(store->BindFrontDoorCredential("kid-a1", "thumb-1", t0 + absl::Minutes(1)), IsOk());
+  EXPECT_THAT(store->BindFrontDoorCredential("kid-a1", "thumb-2", t0 + absl::Minutes(2)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("kid-a1"), HasSubstr("already bound"),
+                             HasSubstr("thumb-1"))));
+  EXPECT_THAT(store->BindFrontDoorCredential("kid-a1", "thumb-1", t0 + absl::Minutes(2)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already bound")));
+  EXPECT_THAT(store->BindFrontDoorCredential("no-such-kid", "thumb-1", t0),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  a1 = store->FindFrontDoorCredential("kid-a1");
+  ASSERT_TRUE(a1.ok() && a1->has_value());
+  EXPECT_EQ((*a1)->account_thumbprint, std::optional<std::string>("thumb-1"));
+  EXPECT_EQ((*a1)->bound_at, t0 + absl::Minutes(1));
+
+  // Host revocation disables that host's credentials only; a disabled one cannot be bound.
+  EXPECT_THAT(store->DisableFrontDoorCredentials("web1"), IsOkAndHolds(2));
+  EXPECT_THAT(store->DisableFrontDoorCredentials("web1"), IsOkAndHolds(0));
+  EXPECT_THAT(store->BindFrontDoorCredential("kid-a2", "thumb-3", t0),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("disabled")));
+  absl::StatusOr<std::vector<FrontDoorCredential>> web1 = store->ListFrontDoorCredentials("web1");
+  ASSERT_TRUE(web1.ok()) << web1.status();
+  ASSERT_EQ(web1->size(), 2u);
+  EXPECT_EQ((*web1)[0].kid, "kid-a1");
+  EXPECT_EQ((*web1)[1].kid, "kid-a2");
+  EXPECT_TRUE((*web1)[0].disabled);
+  EXPECT_TRUE((*web1)[1].disabled);
+  absl::StatusOr<std::vector<FrontDoorCredential>> web2 = store->ListFrontDoorCredentials("web2");
+  ASSERT_TRUE(web2.ok()) << web2.status();
+  ASSERT_EQ(web2->size(), 1u);
+  EXPECT_FALSE((*web2)[0].disabled);
+  EXPECT_THAT(store->BindFrontDoorCredential("kid-b1", "thumb-4", t0), IsOk());
+  absl::StatusOr<std::vector<FrontDoorCredential>> nobody = store->ListFrontDoorCredentials("nobody");
+  ASSERT_TRUE(nobody.ok()) << nobody.status();
+  EXPECT_THAT(*nobody, IsEmpty());
+}
+
+TEST_F(StateStoreTest, ACredentialAddedByAnotherConnectionIsSeenAtOnce) {
+  // enroll-client writes through its own connection while serve has the store open.
+  std::unique_ptr<StateStore> serve = OpenStore();
+  ASSERT_NE(serve, nullptr);
+  absl::StatusOr<std::optional<FrontDoorCredential>> before =
+      serve->FindFrontDoorCredential("kid-live");
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_FALSE(before->has_value());
+  {
+    std::unique_ptr<StateStore> enroll = OpenStore();
+    ASSERT_NE(enroll, nullptr);
+    ASSERT_THAT(enroll->AddFrontDoorCredential("kid-live", "web1", absl::Now()), IsOk());
+  }
+  absl::StatusOr<std::optional<FrontDoorCredential>> found =
+      serve->FindFrontDoorCredential("kid-live");
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->host, "web1");
 }
 
 TEST_F(StateStoreTest, AResourceMayBelongToSeveralAgentsOrders) {
