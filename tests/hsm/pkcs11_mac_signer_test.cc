@@ -193,7 +193,7 @@ TEST(MacSignerTest, GeneratedHmacKeyIsA256BitSensitiveNonExtractableSignOnlyToke
   EXPECT_NE(*(*reopened)->Sign("datb"), *tag);
   // A second key with the same label is refused.
   EXPECT_THAT(opened->token->GenerateHmacKey("pkcs11:object=generated-mac"),
-              StatusIs(absl::StatusCode::kAlreadyExists));
+              StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
 
   CK_FUNCTION_LIST* f = opened->module->functions();
   CK_SESSION_HANDLE session;

@@ -25,6 +25,7 @@
 #include "hsm/key_type.h"
 #include "hsm/module.h"
 #include "hsm/token.h"
+#include "signer/frontdoor/credentials.h"
 #include "tests/testing/softhsm_token.h"
 
 extern char** environ;
@@ -44,12 +45,15 @@ struct KeyObject {
   const char* label;
   CK_OBJECT_CLASS object_class;
   const char* pkcs11_tool_type;
+  bool generated_in_token;  // C_GenerateKey(Pair), as opposed to imported (C_CreateObject)
 };
 constexpr KeyObject kKeys[] = {
-    {"acme-account", CKO_PRIVATE_KEY, "privkey"},
-    {"audit-key", CKO_PRIVATE_KEY, "privkey"},
-    {"agent-ca", CKO_PRIVATE_KEY, "privkey"},
-    {"eab-hmac", CKO_SECRET_KEY, "secrkey"},
+    {"acme-account", CKO_PRIVATE_KEY, "privkey", true},
+    {"audit-key", CKO_PRIVATE_KEY, "privkey", true},
+    {"agent-ca", CKO_PRIVATE_KEY, "privkey", true},
+    {"eab-hmac", CKO_SECRET_KEY, "secrkey", false},
+    // The front door's EAB master key (signer/frontdoor/credentials.h).
+    {"acme-signer-frontdoor-eab-master", CKO_SECRET_KEY, "secrkey", true},
 };
 
 struct CommandResult {
@@ -106,6 +110,8 @@ class HsmKeyExtractionTest : public ::testing::Test {
         "pkcs11:object=eab-hmac",
         Secret(absl::WebSafeBase64Escape("0123456789abcdef0123456789abcdef")));
     ASSERT_TRUE(mac.ok()) << mac.status();
+    auto master = signer::frontdoor::OpenOrCreateEabMasterKey(**opened);
+    ASSERT_TRUE(master.ok()) << master.status();
   }
 
   static void TearDownTestSuite() {
@@ -227,7 +233,7 @@ TEST_F(HsmKeyExtractionTest, KeysAreSensitiveAndWereNeverExtractable) {
     // The imported EAB key existed outside the token before import, so only generated keys
     // can claim CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE (PKCS#11 sets both FALSE for
     // C_CreateObject).
-    if (key.object_class == CKO_PRIVATE_KEY) {
+    if (key.generated_in_token) {
       EXPECT_EQ(always_sensitive, CK_TRUE) << key.label;
       EXPECT_EQ(never_extractable, CK_TRUE) << key.label;
     }
