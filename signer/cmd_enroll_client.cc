@@ -42,9 +42,9 @@ absl::Status EnrollClient(const ArgParser& parser) {
   }
   const AgentPolicy* policy = config.FindAgent(name);
   if (policy == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "host ", name, " has no [[agents]] entry in ", config.source,
-        "; add one (its allowed_names are the host's policy) with front_door = true"));
+    return absl::NotFoundError(
+        absl::StrCat("host ", name, " has no [[agents]] entry in ", config.source,
+                     "; add one (its allowed_names are the host's policy) with front_door = true"));
   }
   if (!policy->front_door) {
     return absl::PermissionDeniedError(
@@ -63,23 +63,22 @@ absl::Status EnrollClient(const ArgParser& parser) {
   parts.store = true;
   ASSIGN_OR_RETURN(std::unique_ptr<SignerRuntime> runtime, SignerRuntime::Open(config, parts));
   ASSIGN_OR_RETURN(frontdoor::IssuedCredential issued,
-                   frontdoor::IssueCredential(*config.acme_server, *master, *runtime->store,
-                                              name));
+                   frontdoor::IssueCredential(*config.acme_server, *master, *runtime->store, name));
   const Secret key_text(Base64Url(issued.hmac_key.reveal()));
   Secret out;
   if (parser.Has("json")) {
     // Built by hand around the key so that no JSON library copy of it is left behind; the
     // key is base64url and needs no escaping, the other two go through the JSON encoder.
-    out.mutable_value() = absl::StrCat(
-        "{\"directory_url\":", nlohmann::json(issued.directory_url).dump(),
-        ",\"eab_kid\":", nlohmann::json(issued.kid).dump(), ",\"eab_hmac_key\":\"",
-        key_text.reveal(), "\"}\n");
+    out.mutable_value() =
+        absl::StrCat("{\"directory_url\":", nlohmann::json(issued.directory_url).dump(),
+                     ",\"eab_kid\":", nlohmann::json(issued.kid).dump(), ",\"eab_hmac_key\":\"",
+                     key_text.reveal(), "\"}\n");
   } else {
-    out.mutable_value() = absl::StrCat(
-        "front-door credential issued for host ", name,
-        " (shown once; acme-signer cannot show this HMAC key again)\n",
-        "directory URL: ", issued.directory_url, "\n", "EAB key id:    ", issued.kid, "\n",
-        "EAB HMAC key:  ", key_text.reveal(), "\n");
+    out.mutable_value() =
+        absl::StrCat("front-door credential issued for host ", name,
+                     " (shown once; acme-signer cannot show this HMAC key again)\n",
+                     "directory URL: ", issued.directory_url, "\n", "EAB key id:    ", issued.kid,
+                     "\n", "EAB HMAC key:  ", key_text.reveal(), "\n");
   }
   std::cout << out.reveal() << std::flush;
   return absl::OkStatus();

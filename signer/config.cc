@@ -23,8 +23,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "acme/dns_names.h"
 #include "common/crypto.h"
 #include "common/files.h"
@@ -292,8 +292,9 @@ absl::Status ValidateResolverAddress(absl::string_view address) {
     port = address.substr(colon + 1);
     in_addr addr;
     if (::inet_pton(AF_INET, std::string(host).c_str(), &addr) != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "\"", address, "\": \"", host, "\" is not an IP address (a resolver is named by address)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", address, "\": \"", host,
+                       "\" is not an IP address (a resolver is named by address)"));
     }
   }
   uint32_t port_number = 0;
@@ -312,7 +313,8 @@ absl::StatusOr<std::string> ValidateExternalUrl(absl::string_view url) {
   ASSIGN_OR_RETURN(http::Url parsed, http::ParseHttpsUrl(url));
   if (parsed.query().has_value() || parsed.has_fragment()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "\"", url, "\" has a query or fragment; give the base URL clients reach the front door at"));
+        "\"", url,
+        "\" has a query or fragment; give the base URL clients reach the front door at"));
   }
   absl::string_view trimmed = url;
   while (absl::ConsumeSuffix(&trimmed, "/")) {
@@ -453,10 +455,10 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
     ReadAudit(reader, config.audit);
   }
   if (const toml::table* t = top.Table("acme_server", false)) {
-    TableReader reader(problems, *t, "acme_server", base_dir,
-                       {"listen", "external_url", "tls_certificate", "tls_private_key",
-                        "validation_resolver", "validation_http_port",
-                        "validation_allowed_networks", "upstream_dns01_hook"});
+    TableReader reader(
+        problems, *t, "acme_server", base_dir,
+        {"listen", "external_url", "tls_certificate", "tls_private_key", "validation_resolver",
+         "validation_http_port", "validation_allowed_networks", "upstream_dns01_hook"});
     config.acme_server.emplace();
     ReadAcmeServer(reader, *config.acme_server);
   }
@@ -464,10 +466,10 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
     absl::flat_hash_map<std::string, int64_t> first_line;
     for (size_t i = 0; i < array->size(); ++i) {
       const toml::table& table = *array->get(i)->as_table();
-      TableReader reader(problems, table, absl::StrCat("agents[", i, "]"), base_dir,
-                         {"name", "allowed_names", "allow_wildcard_certificates", "key_types",
-                          "max_identifiers_per_order", "orders_per_hour", "allow_sign_jws",
-                          "front_door"});
+      TableReader reader(
+          problems, table, absl::StrCat("agents[", i, "]"), base_dir,
+          {"name", "allowed_names", "allow_wildcard_certificates", "key_types",
+           "max_identifiers_per_order", "orders_per_hour", "allow_sign_jws", "front_door"});
       AgentPolicy agent;
       const size_t problems_before = problems.size();
       ReadAgent(reader, agent);

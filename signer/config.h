@@ -174,10 +174,10 @@ struct AuditConfig {
 
 // The ACME front door (optional [acme_server] section).
 struct AcmeServerConfig {
-  std::string listen;           // "host:port" / "[v6]:port"
-  std::string external_url;     // https base URL, no trailing '/'
-  std::string tls_certificate;  // absolute path
-  std::string tls_private_key;  // absolute path
+  std::string listen;               // "host:port" / "[v6]:port"
+  std::string external_url;         // https base URL, no trailing '/'
+  std::string tls_certificate;      // absolute path
+  std::string tls_private_key;      // absolute path
   std::string validation_resolver;  // "" = system resolver, else "ip:port" / "[ipv6]:port"
   int64_t validation_http_port = 80;
   // CIDR strings as written; empty = the default allowlist.

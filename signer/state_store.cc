@@ -165,8 +165,8 @@ constexpr const char* kSchemaV3[] = {
     "CREATE INDEX frontdoor_credentials_by_host ON frontdoor_credentials (host)",
 };
 
-#define ACME_SIGNER_CREDENTIAL_SELECT                                               \
-  "SELECT kid, host, created, disabled, account_thumbprint, bound_at "              \
+#define ACME_SIGNER_CREDENTIAL_SELECT                                  \
+  "SELECT kid, host, created, disabled, account_thumbprint, bound_at " \
   "FROM frontdoor_credentials "
 
 FrontDoorCredential ReadCredentialRow(sqlite3_stmt* stmt) {
@@ -175,7 +175,8 @@ FrontDoorCredential ReadCredentialRow(sqlite3_stmt* stmt) {
   credential.host = ColumnText(stmt, 1);
   credential.created = ParseTimeText(ColumnText(stmt, 2));
   credential.disabled = sqlite3_column_int(stmt, 3) != 0;
-  if (sqlite3_column_type(stmt, 4) != SQLITE_NULL) credential.account_thumbprint = ColumnText(stmt, 4);
+  if (sqlite3_column_type(stmt, 4) != SQLITE_NULL)
+    credential.account_thumbprint = ColumnText(stmt, 4);
   credential.bound_at = ParseTimeText(ColumnText(stmt, 5));
   return credential;
 }
@@ -648,8 +649,8 @@ absl::Status StateStore::AddFrontDoorCredential(absl::string_view kid, absl::str
   int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_DONE) {
     return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot record front-door credential ", kid, " for host ",
-                                    host, " in ", path_));
+                       absl::StrCat("cannot record front-door credential ", kid, " for host ", host,
+                                    " in ", path_));
   }
   return absl::OkStatus();
 }
@@ -657,14 +658,13 @@ absl::Status StateStore::AddFrontDoorCredential(absl::string_view kid, absl::str
 absl::StatusOr<std::optional<FrontDoorCredential>> StateStore::FindFrontDoorCredential(
     absl::string_view kid) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1"));
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1"));
   BindAll(stmt.get(), kid);
   int rc = sqlite3_step(stmt.get());
   if (rc == SQLITE_DONE) return std::nullopt;
   if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read front-door credentials from ",
-                                                   path_));
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot read front-door credentials from ", path_));
   }
   return ReadCredentialRow(stmt.get());
 }
@@ -675,11 +675,10 @@ absl::Status StateStore::BindFrontDoorCredential(absl::string_view kid,
   absl::MutexLock lock(&mu_);
   // One conditional UPDATE: two newAccounts racing with one key id (in this process or
   // another) cannot both bind it.
-  ASSIGN_OR_RETURN(Stmt update,
-                   Prepare(db_.get(),
-                           "UPDATE frontdoor_credentials SET account_thumbprint = ?2, "
-                           "bound_at = ?3 WHERE kid = ?1 AND disabled = 0 AND "
-                           "account_thumbprint IS NULL"));
+  ASSIGN_OR_RETURN(Stmt update, Prepare(db_.get(),
+                                        "UPDATE frontdoor_credentials SET account_thumbprint = ?2, "
+                                        "bound_at = ?3 WHERE kid = ?1 AND disabled = 0 AND "
+                                        "account_thumbprint IS NULL"));
   BindAll(update.get(), kid, account_thumbprint, TimeText(when));
   int rc = sqlite3_step(update.get());
   if (rc != SQLITE_DONE) {
@@ -688,21 +687,20 @@ absl::Status StateStore::BindFrontDoorCredential(absl::string_view kid,
   }
   if (sqlite3_changes(db_.get()) == 1) return absl::OkStatus();
   // Why not: read the row as it is now.
-  ASSIGN_OR_RETURN(Stmt find,
-                   Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1"));
+  ASSIGN_OR_RETURN(Stmt find, Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1"));
   BindAll(find.get(), kid);
   rc = sqlite3_step(find.get());
   if (rc == SQLITE_DONE) {
     return absl::NotFoundError(absl::StrCat("no front-door credential with key id ", kid));
   }
   if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read front-door credentials from ",
-                                                   path_));
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot read front-door credentials from ", path_));
   }
   const FrontDoorCredential credential = ReadCredentialRow(find.get());
   if (credential.disabled) {
-    return absl::FailedPreconditionError(absl::StrCat("front-door credential ", kid, " of host ",
-                                                      credential.host, " is disabled"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("front-door credential ", kid, " of host ", credential.host, " is disabled"));
   }
   return absl::FailedPreconditionError(absl::StrCat(
       "front-door credential ", kid, " of host ", credential.host,
@@ -719,9 +717,9 @@ absl::StatusOr<int> StateStore::DisableFrontDoorCredentials(absl::string_view ho
   BindAll(stmt.get(), host);
   int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot disable the front-door credentials of host ", host,
-                                    " in ", path_));
+    return SqliteError(
+        db_.get(), rc,
+        absl::StrCat("cannot disable the front-door credentials of host ", host, " in ", path_));
   }
   return sqlite3_changes(db_.get());
 }

@@ -44,8 +44,8 @@ absl::StatusOr<std::unique_ptr<hsm::MacSigner>> OpenOrCreateEabMasterKey(hsm::To
 
 absl::StatusOr<Secret> DeriveEabHmacKey(const hsm::MacSigner& master, absl::string_view kid) {
   if (kid.empty() || kid.size() > kMaxKidChars || !IsBase64Url(kid)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "an EAB key id must be 1..", kMaxKidChars, " base64url characters"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("an EAB key id must be 1..", kMaxKidChars, " base64url characters"));
   }
   std::string input(kEabDerivationLabel);
   input.push_back('\0');
@@ -53,8 +53,8 @@ absl::StatusOr<Secret> DeriveEabHmacKey(const hsm::MacSigner& master, absl::stri
   absl::StatusOr<std::string> mac = master.Sign(input);
   if (!mac.ok()) {
     return absl::Status(mac.status().code(),
-                        absl::StrCat("cannot derive the front-door EAB key from ",
-                                     kEabMasterKeyUri, ": ", mac.status().message()));
+                        absl::StrCat("cannot derive the front-door EAB key from ", kEabMasterKeyUri,
+                                     ": ", mac.status().message()));
   }
   return Secret(*std::move(mac));
 }

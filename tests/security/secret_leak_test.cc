@@ -39,8 +39,8 @@
 #include "absl/strings/strip.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
-#include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 extern char** environ;
 
@@ -282,17 +282,17 @@ class SecretLeakTest : public ::testing::Test {
       }
       if (!absl::StrContains(text, "[acme_server]")) {
         absl::StrAppend(&text, "\n[acme_server]\nlisten = \"127.0.0.1:0\"\n",
-                        "external_url = \"https://127.0.0.1:14443\"\n",
-                        "tls_certificate = \"", (*lab_ / "mistakes/fd.pem").string(), "\"\n",
-                        "tls_private_key = \"", (*lab_ / "mistakes/fd.key").string(), "\"\n");
+                        "external_url = \"https://127.0.0.1:14443\"\n", "tls_certificate = \"",
+                        (*lab_ / "mistakes/fd.pem").string(), "\"\n", "tls_private_key = \"",
+                        (*lab_ / "mistakes/fd.key").string(), "\"\n");
       }
       // Beside the lab's config: its relative state.dir must name the running signer's store.
       const fs::path copy = fs::path(signer_config).parent_path() / "front-door-copy.toml";
       WriteFile(copy, text, 0600);
-      Expect(RunCommand("enroll-client",
-                        {signer, "enroll-client", "--config", copy.string(), "--name", "web1",
-                         "--json"},
-                        *root_ / "enroll-client.json"),
+      Expect(RunCommand(
+                 "enroll-client",
+                 {signer, "enroll-client", "--config", copy.string(), "--name", "web1", "--json"},
+                 *root_ / "enroll-client.json"),
              0, "enroll-client");
     }
     ExpectFailure(
@@ -381,8 +381,7 @@ class SecretLeakTest : public ::testing::Test {
     // The front-door EAB HMAC key enroll-client printed (RunScenario).
     const fs::path enrolled = *root_ / "enroll-client.json";
     const nlohmann::json credential = nlohmann::json::parse(ReadAll(enrolled), nullptr, false);
-    EXPECT_TRUE(credential.is_object() && credential.contains("eab_hmac_key"))
-        << ReadAll(enrolled);
+    EXPECT_TRUE(credential.is_object() && credential.contains("eab_hmac_key")) << ReadAll(enrolled);
     if (credential.is_object() && credential.contains("eab_hmac_key") &&
         credential["eab_hmac_key"].is_string()) {
       const std::string fd_text = credential["eab_hmac_key"];

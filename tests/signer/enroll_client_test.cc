@@ -72,8 +72,10 @@ directory_url = "https://ca.test/dir"
 
 [hsm]
 module = "softhsm2"
-token_uri = ")", token->uri, R"("
-pin_file = ")", token->pin_file, R"("
+token_uri = ")",
+                                            token->uri, R"("
+pin_file = ")",
+                                            token->pin_file, R"("
 
 [state]
 dir = "state"

@@ -1,6 +1,4 @@
 // The front-door EAB master key and the per-credential HMAC key derivation, against SoftHSM2.
-#include "signer/frontdoor/credentials.h"
-
 #include <openssl/hmac.h>
 #include <p11-kit/pkcs11.h>
 
@@ -14,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "hsm/module.h"
 #include "hsm/token.h"
+#include "signer/frontdoor/credentials.h"
 #include "tests/testing/softhsm_token.h"
 #include "tests/testing/status_matchers.h"
 
@@ -84,8 +83,7 @@ TEST_F(FrontDoorCredentialsTest, MasterKeyIsSensitiveAndItsValueCannotBeRead) {
   ASSERT_TRUE(OpenOrCreateEabMasterKey(token).ok());
   CK_FUNCTION_LIST* f = (*module_)->functions();
   CK_SESSION_HANDLE session;
-  ASSERT_EQ(f->C_OpenSession(token.slot(), CKF_SERIAL_SESSION, nullptr, nullptr, &session),
-            CKR_OK);
+  ASSERT_EQ(f->C_OpenSession(token.slot(), CKF_SERIAL_SESSION, nullptr, nullptr, &session), CKR_OK);
   std::string label(kEabMasterKeyLabel);
   CK_ATTRIBUTE find[] = {{CKA_LABEL, label.data(), label.size()}};
   CK_OBJECT_HANDLE key;

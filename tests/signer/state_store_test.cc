@@ -429,8 +429,8 @@ TEST_F(StateStoreTest, UpgradeFromSchema2KeepsDataAndAddsFrontDoorCredentials) {
   }
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_THAT(store->GetValue("account_url"), IsOkAndHolds(std::optional<std::string>(
-                                                  "https://ca.test/acct/1")));
+  EXPECT_THAT(store->GetValue("account_url"),
+              IsOkAndHolds(std::optional<std::string>("https://ca.test/acct/1")));
   absl::StatusOr<OrderRecord> order = store->FindOrder("https://ca.test/order/1");
   ASSERT_TRUE(order.ok()) << order.status();
   EXPECT_EQ(order->agent, "web1");
@@ -454,8 +454,7 @@ TEST_F(StateStoreTest, UpgradeFromSchema2KeepsDataAndAddsFrontDoorCredentials) {
     ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
     std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
     sqlite3_stmt* stmt = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db.get(), "PRAGMA user_version", -1, &stmt, nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(sqlite3_prepare_v2(db.get(), "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
     ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
     EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
     sqlite3_finalize(stmt);
@@ -493,10 +492,10 @@ TEST_F(StateStoreTest, FrontDoorCredentialsAreAddedFoundBoundOnceAndDisabledPerH
   // Bound once; a second binding (another account, or the same one again) is refused and
   // names the account it is bound to.
   ASSERT_THAT(store->BindFrontDoorCredential("kid-a1", "thumb-1", t0 + absl::Minutes(1)), IsOk());
-  EXPECT_THAT(store->BindFrontDoorCredential("kid-a1", "thumb-2", t0 + absl::Minutes(2)),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       AllOf(HasSubstr("kid-a1"), HasSubstr("already bound"),
-                             HasSubstr("thumb-1"))));
+  EXPECT_THAT(
+      store->BindFrontDoorCredential("kid-a1", "thumb-2", t0 + absl::Minutes(2)),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               AllOf(HasSubstr("kid-a1"), HasSubstr("already bound"), HasSubstr("thumb-1"))));
   EXPECT_THAT(store->BindFrontDoorCredential("kid-a1", "thumb-1", t0 + absl::Minutes(2)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already bound")));
   EXPECT_THAT(store->BindFrontDoorCredential("no-such-kid", "thumb-1", t0),
@@ -523,7 +522,8 @@ TEST_F(StateStoreTest, FrontDoorCredentialsAreAddedFoundBoundOnceAndDisabledPerH
   ASSERT_EQ(web2->size(), 1u);
   EXPECT_FALSE((*web2)[0].disabled);
   EXPECT_THAT(store->BindFrontDoorCredential("kid-b1", "thumb-4", t0), IsOk());
-  absl::StatusOr<std::vector<FrontDoorCredential>> nobody = store->ListFrontDoorCredentials("nobody");
+  absl::StatusOr<std::vector<FrontDoorCredential>> nobody =
+      store->ListFrontDoorCredentials("nobody");
   ASSERT_TRUE(nobody.ok()) << nobody.status();
   EXPECT_THAT(*nobody, IsEmpty());
 }
