@@ -54,8 +54,7 @@ absl::Status BadSignatureAlgorithm(absl::string_view detail) {
 absl::Status FromCallback(const absl::Status& status, absl::string_view what) {
   if (GetServerProblem(status).has_value()) return status;
   ServerProblem problem = MakeServerProblem(problem_type::kServerInternal, "internal error");
-  absl::Status internal(absl::StatusCode::kInternal,
-                        absl::StrCat(what, ": ", status.message()));
+  absl::Status internal(absl::StatusCode::kInternal, absl::StrCat(what, ": ", status.message()));
   internal.SetPayload(kServerProblemPayloadUrl, absl::Cord(problem.ToJson()));
   return internal;
 }
@@ -97,17 +96,18 @@ absl::StatusOr<std::string> Base64Member(const Json& jws, absl::string_view name
 absl::StatusOr<FlattenedJws> ParseFlattened(const Json& jws, absl::string_view what) {
   if (!jws.is_object()) return Malformed(absl::StrCat(what, " is not a JSON object"));
   if (jws.contains("signatures")) {
-    return Malformed(absl::StrCat(what, " uses the general JWS serialization (\"signatures\"); "
-                                        "ACME requires the flattened one with one signature"));
+    return Malformed(absl::StrCat(what,
+                                  " uses the general JWS serialization (\"signatures\"); "
+                                  "ACME requires the flattened one with one signature"));
   }
   if (jws.contains("header")) {
-    return Malformed(absl::StrCat(what, " has an unprotected header; ACME allows only the "
-                                        "protected one"));
+    return Malformed(absl::StrCat(what,
+                                  " has an unprotected header; ACME allows only the "
+                                  "protected one"));
   }
   for (const auto& [name, value] : jws.items()) {
     if (name != "protected" && name != "payload" && name != "signature") {
-      return Malformed(absl::StrCat(what, " has unexpected member \"",
-                                    SanitizeForMessage(name, 40),
+      return Malformed(absl::StrCat(what, " has unexpected member \"", SanitizeForMessage(name, 40),
                                     "\" (allowed: protected, payload, signature)"));
     }
   }
@@ -119,15 +119,14 @@ absl::StatusOr<FlattenedJws> ParseFlattened(const Json& jws, absl::string_view w
       header_json, absl::StrCat(what, " protected header"), kMaxHeaderDepth);
   if (!header.ok()) return AsMalformed(header.status());
   out.header = *std::move(header);
-  out.signing_input = absl::StrCat(jws["protected"].get<std::string>(), ".",
-                                   jws["payload"].get<std::string>());
+  out.signing_input =
+      absl::StrCat(jws["protected"].get<std::string>(), ".", jws["payload"].get<std::string>());
   return out;
 }
 
 // Header member `name` as a string of at most `max_length`; nullopt when absent.
 absl::StatusOr<std::optional<std::string>> HeaderString(const Json& header, absl::string_view name,
-                                                        absl::string_view what,
-                                                        size_t max_length) {
+                                                        absl::string_view what, size_t max_length) {
   auto it = header.find(std::string(name));
   if (it == header.end()) return std::optional<std::string>();
   if (!it->is_string()) {
@@ -192,16 +191,16 @@ absl::StatusOr<std::string> AlgForKey(const Json& jwk) {
     return BadPublicKey(absl::StrCat("EC curve \"", SanitizeForMessage(curve, 20),
                                      "\" is not accepted (P-256, P-384, P-521)"));
   }
-  return BadPublicKey(absl::StrCat("key type \"", SanitizeForMessage(type, 20),
-                                   "\" is not accepted (RSA, EC)"));
+  return BadPublicKey(
+      absl::StrCat("key type \"", SanitizeForMessage(type, 20), "\" is not accepted (RSA, EC)"));
 }
 
 absl::StatusOr<CheckedKey> KeyForAlg(const Json& jwk, absl::string_view alg,
                                      absl::string_view whose) {
   ASSIGN_OR_RETURN(std::string key_alg, AlgForKey(jwk));
   if (key_alg != alg) {
-    return BadSignatureAlgorithm(absl::StrCat("alg ", alg, " does not fit ", whose, " (it signs ",
-                                              key_alg, ")"));
+    return BadSignatureAlgorithm(
+        absl::StrCat("alg ", alg, " does not fit ", whose, " (it signs ", key_alg, ")"));
   }
   absl::StatusOr<PublicAccountKey> key = ParsePublicAccountKey(alg, internal::DumpJson(jwk));
   if (!key.ok()) {
@@ -217,8 +216,8 @@ absl::StatusOr<CheckedKey> KeyForAlg(const Json& jwk, absl::string_view alg,
   return CheckedKey{std::move(key->jwk), *std::move(pkey)};
 }
 
-absl::Status VerifySignature(const CheckedKey& key, absl::string_view alg,
-                             const FlattenedJws& jws, absl::string_view what) {
+absl::Status VerifySignature(const CheckedKey& key, absl::string_view alg, const FlattenedJws& jws,
+                             absl::string_view what) {
   absl::Status verified = VerifyJwsSignature(key.pkey.get(), alg, jws.signing_input, jws.signature);
   if (verified.ok()) return verified;
   if (verified.code() == absl::StatusCode::kInternal) return FromCallback(verified, what);
@@ -262,10 +261,11 @@ absl::StatusOr<VerifiedJws> VerifyJwsRequest(absl::string_view body, const JwsRe
                                             " bytes is larger than ", rules.max_body_size),
                                413);
   }
-  absl::StatusOr<Json> object = internal::ParseStrictJsonObject(body, "request body", kMaxBodyDepth);
+  absl::StatusOr<Json> object =
+      internal::ParseStrictJsonObject(body, "request body", kMaxBodyDepth);
   if (!object.ok()) {
-    return Malformed(absl::StrCat(object.status().message(),
-                                  " (ACME requests are flattened JSON JWS objects)"));
+    return Malformed(
+        absl::StrCat(object.status().message(), " (ACME requests are flattened JSON JWS objects)"));
   }
   ASSIGN_OR_RETURN(FlattenedJws jws, ParseFlattened(*object, kWhat));
   const Json& header = jws.header;
@@ -274,8 +274,8 @@ absl::StatusOr<VerifiedJws> VerifyJwsRequest(absl::string_view body, const JwsRe
   ASSIGN_OR_RETURN(verified.alg, RequestAlg(header, kWhat));
 
   const bool has_jwk = header.contains("jwk");
-  ASSIGN_OR_RETURN(std::optional<std::string> kid, HeaderString(header, "kid", kWhat,
-                                                                kMaxKidLength));
+  ASSIGN_OR_RETURN(std::optional<std::string> kid,
+                   HeaderString(header, "kid", kWhat, kMaxKidLength));
   if (has_jwk == kid.has_value()) {
     return Malformed(absl::StrCat(kWhat, " header must have exactly one of \"jwk\" and \"kid\""));
   }
@@ -289,14 +289,13 @@ absl::StatusOr<VerifiedJws> VerifyJwsRequest(absl::string_view body, const JwsRe
   ASSIGN_OR_RETURN(std::optional<std::string> nonce,
                    HeaderString(header, "nonce", kWhat, kMaxNonceLength));
   if (!nonce.has_value()) {
-    return ServerProblemStatus(problem_type::kBadNonce,
-                               "the request JWS header has no \"nonce\"");
+    return ServerProblemStatus(problem_type::kBadNonce, "the request JWS header has no \"nonce\"");
   }
   if (!IsBase64Url(*nonce)) {
     return ServerProblemStatus(problem_type::kBadNonce, "the nonce is not base64url");
   }
-  ASSIGN_OR_RETURN(std::optional<std::string> url, HeaderString(header, "url", kWhat,
-                                                                kMaxUrlLength));
+  ASSIGN_OR_RETURN(std::optional<std::string> url,
+                   HeaderString(header, "url", kWhat, kMaxUrlLength));
   if (!url.has_value()) return Malformed("the request JWS header has no \"url\"");
   if (!JwsUrlMatches(*url, rules.expected_url)) {
     return Malformed(absl::StrCat("the request JWS header \"url\" is \"",
@@ -311,9 +310,9 @@ absl::StatusOr<VerifiedJws> VerifyJwsRequest(absl::string_view body, const JwsRe
     if (!lookup) return FromCallback(absl::InternalError("no account lookup"), "kid");
     absl::StatusOr<std::string> stored = lookup(*kid);
     if (absl::IsNotFound(stored.status())) {
-      return ServerProblemStatus(problem_type::kAccountDoesNotExist,
-                                 absl::StrCat("no account at \"", SanitizeForMessage(*kid, 200),
-                                              "\""));
+      return ServerProblemStatus(
+          problem_type::kAccountDoesNotExist,
+          absl::StrCat("no account at \"", SanitizeForMessage(*kid, 200), "\""));
     }
     if (!stored.ok()) return FromCallback(stored.status(), "looking up the account key");
     absl::StatusOr<Json> stored_jwk = internal::ParseJsonObject(*stored, "stored account JWK");
@@ -337,8 +336,8 @@ absl::StatusOr<VerifiedJws> VerifyJwsRequest(absl::string_view body, const JwsRe
 
 absl::StatusOr<nlohmann::json> ParseJwsPayloadObject(absl::string_view payload) {
   if (payload.empty()) return Malformed("this request needs a payload (not POST-as-GET)");
-  absl::StatusOr<Json> parsed = internal::ParseStrictJsonObject(payload, "the payload",
-                                                                kMaxPayloadDepth);
+  absl::StatusOr<Json> parsed =
+      internal::ParseStrictJsonObject(payload, "the payload", kMaxPayloadDepth);
   if (!parsed.ok()) return Malformed(parsed.status().message());
   return parsed;
 }
@@ -347,9 +346,8 @@ absl::StatusOr<VerifiedEab> VerifyExternalAccountBinding(const nlohmann::json& n
                                                          const VerifiedJws& outer,
                                                          const EabKeyLookup& lookup) {
   constexpr absl::string_view kWhat = "externalAccountBinding";
-  auto member = new_account_payload.is_object()
-                    ? new_account_payload.find("externalAccountBinding")
-                    : new_account_payload.end();
+  auto member = new_account_payload.is_object() ? new_account_payload.find("externalAccountBinding")
+                                                : new_account_payload.end();
   if (!new_account_payload.is_object() || member == new_account_payload.end() ||
       member->is_null()) {
     return ServerProblemStatus(problem_type::kExternalAccountRequired,
@@ -365,7 +363,8 @@ absl::StatusOr<VerifiedEab> VerifyExternalAccountBinding(const nlohmann::json& n
   RETURN_IF_ERROR(RefuseDangerousMembers(header, kWhat));
   for (const char* name : {"nonce", "jwk"}) {
     if (header.contains(name)) {
-      return Malformed(absl::StrCat(kWhat, " header must not have \"", name, "\" (RFC 8555 §7.3.4)"));
+      return Malformed(
+          absl::StrCat(kWhat, " header must not have \"", name, "\" (RFC 8555 §7.3.4)"));
     }
   }
   ASSIGN_OR_RETURN(std::optional<std::string> alg, HeaderString(header, "alg", kWhat, 32));
@@ -379,8 +378,8 @@ absl::StatusOr<VerifiedEab> VerifyExternalAccountBinding(const nlohmann::json& n
   ASSIGN_OR_RETURN(std::optional<std::string> url,
                    HeaderString(header, "url", kWhat, kMaxUrlLength));
   if (!url.has_value() || !JwsUrlMatches(*url, outer.url)) {
-    return Malformed(absl::StrCat(kWhat, " header \"url\" must be the newAccount URL \"",
-                                  outer.url, "\""));
+    return Malformed(
+        absl::StrCat(kWhat, " header \"url\" must be the newAccount URL \"", outer.url, "\""));
   }
   absl::StatusOr<std::string> bound_key = CanonicalJwk(jws.payload);
   if (!bound_key.ok() || *bound_key != outer.jwk) {
@@ -413,7 +412,8 @@ absl::StatusOr<VerifiedKeyChange> VerifyKeyChange(const VerifiedJws& outer) {
   RETURN_IF_ERROR(RefuseDangerousMembers(header, kWhat));
   for (const char* name : {"nonce", "kid"}) {
     if (header.contains(name)) {
-      return Malformed(absl::StrCat(kWhat, " header must not have \"", name, "\" (RFC 8555 §7.3.5)"));
+      return Malformed(
+          absl::StrCat(kWhat, " header must not have \"", name, "\" (RFC 8555 §7.3.5)"));
     }
   }
   ASSIGN_OR_RETURN(std::string alg, RequestAlg(header, kWhat));
@@ -421,8 +421,8 @@ absl::StatusOr<VerifiedKeyChange> VerifyKeyChange(const VerifiedJws& outer) {
   ASSIGN_OR_RETURN(std::optional<std::string> url,
                    HeaderString(header, "url", kWhat, kMaxUrlLength));
   if (!url.has_value() || !JwsUrlMatches(*url, outer.url)) {
-    return Malformed(absl::StrCat(kWhat, " header \"url\" must be the keyChange URL \"", outer.url,
-                                  "\""));
+    return Malformed(
+        absl::StrCat(kWhat, " header \"url\" must be the keyChange URL \"", outer.url, "\""));
   }
   ASSIGN_OR_RETURN(CheckedKey new_key, KeyForAlg(header["jwk"], alg, "the new key"));
   RETURN_IF_ERROR(VerifySignature(new_key, alg, jws, kWhat));
@@ -443,13 +443,13 @@ absl::StatusOr<VerifiedKeyChange> VerifyKeyChange(const VerifiedJws& outer) {
     return Malformed(absl::StrCat(kWhat, " payload has no \"oldKey\" object"));
   }
   if (account->get_ref<const std::string&>() != outer.kid) {
-    return Unauthorized(absl::StrCat(kWhat, " names account \"",
-                                     SanitizeForMessage(account->get<std::string>(), 200),
-                                     "\", but the request is signed by \"", outer.kid, "\""));
+    return Malformed(absl::StrCat(kWhat, " names account \"",
+                                  SanitizeForMessage(account->get<std::string>(), 200),
+                                  "\", but the request is signed by \"", outer.kid, "\""));
   }
   absl::StatusOr<std::string> old_canonical = CanonicalJwk(internal::DumpJson(*old_key));
   if (!old_canonical.ok() || *old_canonical != outer.jwk) {
-    return Unauthorized(absl::StrCat(kWhat, " oldKey is not the account's current key"));
+    return Malformed(absl::StrCat(kWhat, " oldKey is not the account's current key"));
   }
   if (new_key.canonical_jwk == outer.jwk) {
     return Malformed("the new key is the account's current key");

@@ -20,8 +20,9 @@
 //                          kty, private members, not a valid point)
 //   badNonce               missing nonce, or one the nonce store does not accept
 //   accountDoesNotExist    a kid the account lookup does not know
-//   unauthorized           a signature or MAC that does not verify, an unknown EAB key id,
-//                          a keyChange that names another account or another old key
+//   unauthorized           a signature or MAC that does not verify, an unknown EAB key id
+//                          (Pebble and Boulder answer malformed for a bad signature; the
+//                          issue asks for unauthorized, which names the failure better)
 //   externalAccountRequired  newAccount without externalAccountBinding
 //   serverInternal         a lookup failed unexpectedly (its message is not sent)
 // Details name what was wrong; they never contain key material.
@@ -79,10 +80,10 @@ using NonceConsumer = std::function<absl::Status(absl::string_view nonce)>;
 // A request that passed every check.
 struct VerifiedJws {
   std::string alg;
-  std::string url;    // equal to rules.expected_url
-  std::string nonce;  // consumed
-  std::string kid;    // the account URL; empty when the request carried a jwk
-  std::string jwk;    // RFC 7638 canonical JWK of the key that verified the signature
+  std::string url;         // equal to rules.expected_url
+  std::string nonce;       // consumed
+  std::string kid;         // the account URL; empty when the request carried a jwk
+  std::string jwk;         // RFC 7638 canonical JWK of the key that verified the signature
   std::string thumbprint;  // RFC 7638 thumbprint of `jwk`
   std::string payload;     // decoded payload; empty for POST-as-GET (§6.3)
 
@@ -141,10 +142,10 @@ struct VerifiedKeyChange {
 // key). Its payload must be a flattened JWS whose protected header has an accepted "alg", a
 // "jwk" (the new key, which signs the inner JWS), "url" = outer.url, and no nonce or kid; its
 // payload exactly {"account": outer.kid, "oldKey": the current key (canonical compare)}.
-// Refusals: malformed for structure, url, a new key equal to the old; badSignatureAlgorithm /
-// badPublicKey for the new key as for any request; unauthorized for an inner signature that
-// does not verify, another account or another old key. That the new key is not another
-// account's is the caller's to check (RFC: 409 Conflict with Location of that account:
+// Refusals: malformed for structure, url, another account, another old key, a new key equal
+// to the old (as Pebble); badSignatureAlgorithm / badPublicKey for the new key as for any
+// request; unauthorized for an inner signature that does not verify. That the new key is not
+// another account's is the caller's to check (RFC: 409 Conflict with Location of that account:
 // ServerProblemStatus(kMalformed, ..., 409)).
 absl::StatusOr<VerifiedKeyChange> VerifyKeyChange(const VerifiedJws& outer);
 

@@ -89,8 +89,7 @@ absl::Status ServerProblemStatus(absl::string_view type, absl::string_view detai
 
 // The same with an explicit HTTP status (e.g. 409 for keyChange to a key in use, 413 for an
 // oversized body, 405, 404).
-absl::Status ServerProblemStatus(absl::string_view type, absl::string_view detail,
-                                 int http_status);
+absl::Status ServerProblemStatus(absl::string_view type, absl::string_view detail, int http_status);
 
 // The problem carried by `status`, if it carries one.
 std::optional<ServerProblem> GetServerProblem(const absl::Status& status);

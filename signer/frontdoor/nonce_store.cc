@@ -18,8 +18,9 @@ constexpr int kMaxIssueAttempts = 4;
 
 absl::Status BadNonce(absl::string_view why) {
   return acme::ServerProblemStatus(acme::problem_type::kBadNonce,
-                                   absl::StrCat(why, "; retry with the nonce in this response's "
-                                                     "Replay-Nonce header"));
+                                   absl::StrCat(why,
+                                                "; retry with the nonce in this response's "
+                                                "Replay-Nonce header"));
 }
 
 }  // namespace

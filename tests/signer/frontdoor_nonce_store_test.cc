@@ -1,5 +1,3 @@
-#include "signer/frontdoor/nonce_store.h"
-
 #include <memory>
 #include <set>
 #include <string>
@@ -11,6 +9,7 @@
 #include "acme/server_problem.h"
 #include "common/base64url.h"
 #include "gtest/gtest.h"
+#include "signer/frontdoor/nonce_store.h"
 
 namespace acme_signer::signer::frontdoor {
 namespace {
