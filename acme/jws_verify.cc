@@ -255,6 +255,9 @@ absl::StatusOr<VerifiedJws> VerifyJwsRequest(absl::string_view body, const JwsRe
                                              const AccountKeyLookup& lookup,
                                              const NonceConsumer& consume_nonce) {
   constexpr absl::string_view kWhat = "the request JWS";
+  if (rules.expected_url.empty()) {
+    return FromCallback(absl::InternalError("JwsRequestRules.expected_url is empty"), "rules");
+  }
   if (body.size() > rules.max_body_size) {
     return ServerProblemStatus(problem_type::kMalformed,
                                absl::StrCat("request body of ", body.size(),

@@ -62,7 +62,8 @@ enum class JwsKeyForm { kKid, kJwk, kJwkOrKid };
 
 struct JwsRequestRules {
   // The endpoint's URL under the configured external URL (never built from Host or
-  // X-Forwarded-*); the header's "url" must equal it exactly (JwsUrlMatches).
+  // X-Forwarded-*); the header's "url" must equal it exactly (JwsUrlMatches). Empty is a
+  // caller bug: serverInternal.
   std::string expected_url;
   JwsKeyForm key_form = JwsKeyForm::kKid;
   size_t max_body_size = kDefaultMaxJwsBodySize;

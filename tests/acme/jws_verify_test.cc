@@ -184,6 +184,10 @@ TEST(JoseContentTypeTest, AcceptsOnlyApplicationJoseJson) {
   }
 }
 
+TEST_F(JwsVerifyTest, AnEmptyExpectedUrlIsAServerError) {
+  EXPECT_EQ(ProblemType(Verify(KidRequest(), "").status()), "serverInternal");
+}
+
 TEST(JwsUrlMatchesTest, ComparesExactly) {
   EXPECT_TRUE(JwsUrlMatches(kNewOrderUrl, kNewOrderUrl));
   EXPECT_FALSE(JwsUrlMatches("https://FD.test:8443/acme/new-order", kNewOrderUrl));
