@@ -24,6 +24,18 @@ inline constexpr int kMaxJsonDepth = 32;
 // "<what> is not a JSON object" / "<what> is nested deeper than 32 levels".
 absl::StatusOr<Json> ParseJsonObject(absl::string_view body, absl::string_view what);
 
+// Parses `text` as one JSON object, refusing what nlohmann would silently accept but another
+// reader (a CA, Go's encoding/json, a client) might read differently: duplicate member names
+// (nlohmann keeps the last; others keep the first or fail), names equal ignoring ASCII case (Go
+// matches fields case-insensitively), a UTF-8 byte order mark, nesting deeper than `max_depth`
+// (the top-level object is depth 1). For JSON that comes from a peer we must agree with: the
+// signer's SignJws payloads, the front door's JWS bodies, headers and payloads.
+// InvalidArgument "<what> is not acceptable JSON: <why>" (why: "duplicate member \"x\"",
+// "nested too deeply", "byte order mark", "the top level is not an object", or the parser's
+// reason without the echoed input).
+absl::StatusOr<Json> ParseStrictJsonObject(absl::string_view text, absl::string_view what,
+                                           int max_depth);
+
 // obj[field] as a string. InvalidArgument naming `what`.`field` when missing or not a string.
 absl::StatusOr<std::string> RequiredString(const Json& obj, absl::string_view field,
                                            absl::string_view what);

@@ -65,6 +65,9 @@ absl::StatusOr<SslUniquePtr<EVP_PKEY>> EcKey(const internal::Json& jwk,
   } else if (algorithm == "ES384" && crv == "P-384") {
     group = "secp384r1";
     size = 48;
+  } else if (algorithm == "ES512" && crv == "P-521") {
+    group = "secp521r1";
+    size = 66;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(kWhat, " is an EC key on curve \"",
                                                    internal::SanitizeForMessage(crv, 20),
@@ -150,14 +153,14 @@ absl::StatusOr<PublicAccountKey> ParsePublicAccountKey(absl::string_view algorit
   ASSIGN_OR_RETURN(internal::Json jwk, internal::ParseJsonObject(canonical, kWhat));
   ASSIGN_OR_RETURN(std::string kty, internal::RequiredString(jwk, "kty", kWhat));
   SslUniquePtr<EVP_PKEY> pkey;
-  if (kty == "EC" && (algorithm == "ES256" || algorithm == "ES384")) {
+  if (kty == "EC" && (algorithm == "ES256" || algorithm == "ES384" || algorithm == "ES512")) {
     ASSIGN_OR_RETURN(pkey, EcKey(jwk, algorithm));
   } else if (kty == "RSA" && algorithm == "RS256") {
     ASSIGN_OR_RETURN(pkey, RsaKey(jwk));
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         kWhat, " (kty \"", internal::SanitizeForMessage(kty, 20), "\") does not fit algorithm \"",
-        internal::SanitizeForMessage(algorithm, 20), "\"; expected ES256, ES384 or RS256"));
+        internal::SanitizeForMessage(algorithm, 20), "\"; expected ES256, ES384, ES512 or RS256"));
   }
   ASSIGN_OR_RETURN(std::string spki_der, PublicKeyToDer(pkey.get()));
   return PublicAccountKey{std::string(algorithm), std::move(canonical), std::move(spki_der)};

@@ -22,7 +22,7 @@ absl::StatusOr<std::string> JwkThumbprint(absl::string_view jwk_json);
 
 // An account's public key, checked: what a host that does not hold the private key knows.
 struct PublicAccountKey {
-  std::string algorithm;  // JWS alg: "ES256", "ES384" or "RS256"
+  std::string algorithm;  // JWS alg: "ES256", "ES384", "ES512" or "RS256"
   std::string jwk;        // RFC 7638 canonical form
   std::string spki_der;   // DER SubjectPublicKeyInfo, derived from the JWK
 };
@@ -30,7 +30,7 @@ struct PublicAccountKey {
 // Parses `public_jwk` (any member order) as a key for JWS `algorithm` and derives its SPKI,
 // which also checks it. InvalidArgument when the JSON, a member, the curve point or the RSA
 // numbers are malformed, or the key does not fit the algorithm (ES256 needs P-256, ES384
-// P-384, RS256 an RSA key of at least 2048 bits).
+// P-384, ES512 P-521, RS256 an RSA key of at least 2048 bits).
 absl::StatusOr<PublicAccountKey> ParsePublicAccountKey(absl::string_view algorithm,
                                                        absl::string_view public_jwk);
 

@@ -1,5 +1,7 @@
 #include "common/crypto.h"
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -26,9 +28,10 @@ struct JwsScheme {
 absl::StatusOr<JwsScheme> SchemeFor(absl::string_view alg) {
   if (alg == "ES256") return JwsScheme{EVP_sha256(), EVP_PKEY_EC, 256, 64};
   if (alg == "ES384") return JwsScheme{EVP_sha384(), EVP_PKEY_EC, 384, 96};
+  if (alg == "ES512") return JwsScheme{EVP_sha512(), EVP_PKEY_EC, 521, 132};
   if (alg == "RS256") return JwsScheme{EVP_sha256(), EVP_PKEY_RSA, 0, 0};
   return absl::InvalidArgumentError(absl::StrCat("JWS alg \"", absl::CHexEscape(alg.substr(0, 16)),
-                                                 "\" is not ES256, ES384 or RS256"));
+                                                 "\" is not ES256, ES384, ES512 or RS256"));
 }
 
 }  // namespace
@@ -116,6 +119,41 @@ absl::Status VerifyJwsSignature(EVP_PKEY* key, absl::string_view alg, absl::stri
     return SslError(absl::StatusCode::kInvalidArgument, "signature does not verify");
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Hmac(absl::string_view alg, absl::string_view key,
+                                 absl::string_view data) {
+  const char* digest = nullptr;
+  if (alg == "HS256") {
+    digest = "SHA256";
+  } else if (alg == "HS384") {
+    digest = "SHA384";
+  } else if (alg == "HS512") {
+    digest = "SHA512";
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "HMAC alg \"", absl::CHexEscape(alg.substr(0, 16)), "\" is not HS256, HS384 or HS512"));
+  }
+  if (key.empty()) return absl::InvalidArgumentError("HMAC key is empty");
+  SslUniquePtr<EVP_MAC> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+  SslUniquePtr<EVP_MAC_CTX> ctx(mac == nullptr ? nullptr : EVP_MAC_CTX_new(mac.get()));
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(digest), 0),
+      OSSL_PARAM_construct_end()};
+  unsigned char out[EVP_MAX_MD_SIZE];
+  size_t out_size = 0;
+  if (ctx == nullptr || EVP_MAC_init(ctx.get(), Bytes(key), key.size(), params) != 1 ||
+      EVP_MAC_update(ctx.get(), Bytes(data), data.size()) != 1 ||
+      EVP_MAC_final(ctx.get(), out, &out_size, sizeof(out)) != 1) {
+    return SslError(absl::StatusCode::kInternal, absl::StrCat("computing ", alg));
+  }
+  std::string result(AsStringView(out, out_size));
+  OPENSSL_cleanse(out, sizeof(out));
+  return result;
+}
+
+bool HmacEquals(absl::string_view a, absl::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace acme_signer

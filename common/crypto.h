@@ -112,11 +112,22 @@ absl::StatusOr<std::string> PublicKeyToDer(const EVP_PKEY* key);
 absl::StatusOr<std::string> EcdsaRawToDer(absl::string_view raw);
 
 // Verifies a JWS-form signature over `data` with `key` for the JWS `alg` "ES256" (P-256, r||s
-// of 64 bytes), "ES384" (P-384, 96 bytes) or "RS256" (PKCS#1 v1.5, SHA-256). InvalidArgument
-// for another alg, a signature of the wrong size, or one that does not verify; Internal when
+// of 64 bytes), "ES384" (P-384, 96 bytes), "ES512" (P-521, 132 bytes) or "RS256" (PKCS#1 v1.5,
+// SHA-256). InvalidArgument for another alg, a signature of the wrong size, or one that does not verify; Internal when
 // OpenSSL cannot set up the verification. Leaves OpenSSL's error queue empty.
 absl::Status VerifyJwsSignature(EVP_PKEY* key, absl::string_view alg, absl::string_view data,
                                 absl::string_view signature);
+
+// HMAC of `data` under `key` for the JWS `alg` "HS256", "HS384" or "HS512" (RFC 7518 §3.2;
+// OpenSSL EVP_MAC): 32, 48 or 64 raw bytes. InvalidArgument for another alg or an empty key;
+// Internal when OpenSSL fails. The key is never part of a message. To check a MAC received
+// from a peer, compare with HmacEquals (constant time), never with ==.
+absl::StatusOr<std::string> Hmac(absl::string_view alg, absl::string_view key,
+                                 absl::string_view data);
+
+// Constant-time equality of two MACs (CRYPTO_memcmp); false when the lengths differ (the length
+// of a MAC is public).
+bool HmacEquals(absl::string_view a, absl::string_view b);
 
 }  // namespace acme_signer
 

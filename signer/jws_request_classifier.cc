@@ -6,14 +6,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
@@ -24,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "acme/json_util.h"
 #include "acme/revocation_reason.h"
 #include "common/base64url.h"
 #include "common/crypto.h"
@@ -127,91 +126,8 @@ std::string EndpointKey(const http::Url& url) {
 // ---------------------------------------------------------------------------------------------
 // Strict JSON
 
-// nlohmann's "[json.exception.parse_error.101] parse error at ...: <why>; last read: '<input>'"
-// without the prefix and the echoed input, which may be long.
-std::string DescribeParseError(absl::string_view what) {
-  if (absl::StartsWith(what, "[json.exception.")) {
-    const size_t close = what.find("] ");
-    if (close != absl::string_view::npos) what.remove_prefix(close + 2);
-  }
-  what = what.substr(0, what.find("; last read"));
-  return absl::CHexEscape(what.substr(0, 300));
-}
-
-// First pass over a payload: refuses what nlohmann would silently accept but a CA might read
-// differently: duplicate member names (nlohmann keeps the last; other parsers keep the first or
-// fail), names equal ignoring ASCII case (Go's encoding/json matches fields case-insensitively),
-// and deep nesting.
-class StrictJsonChecker final : public nlohmann::json_sax<Json> {
- public:
-  const std::string& error() const { return error_; }
-
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return Fail("binary values are not JSON"); }
-  bool start_object(std::size_t) override {
-    if (!Enter()) return false;
-    keys_.emplace_back();
-    return true;
-  }
-  bool key(string_t& name) override {
-    // Hashing keeps a 64 KiB object of tiny members linear rather than quadratic.
-    if (!keys_.back().insert(absl::AsciiStrToLower(name)).second) {
-      return Fail(absl::StrCat("duplicate member \"", EscapeForError(name), "\""));
-    }
-    return true;
-  }
-  bool end_object() override {
-    keys_.pop_back();
-    --depth_;
-    return true;
-  }
-  bool start_array(std::size_t) override { return Enter(); }
-  bool end_array() override {
-    --depth_;
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&,
-                   const nlohmann::detail::exception& error) override {
-    return Fail(DescribeParseError(error.what()));
-  }
-
- private:
-  bool Enter() {
-    if (++depth_ > kMaxJsonDepth) return Fail("nested too deeply");
-    return true;
-  }
-  bool Fail(std::string error) {
-    if (error_.empty()) error_ = std::move(error);
-    return false;
-  }
-
-  int depth_ = 0;
-  std::vector<absl::flat_hash_set<std::string>> keys_;
-  std::string error_;
-};
-
 absl::StatusOr<Json> ParseStrictJsonObject(absl::string_view payload) {
-  auto bad = [](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("payload is not acceptable JSON: ", why));
-  };
-  // nlohmann skips a UTF-8 byte order mark; RFC 8259 parsers need not, so refuse it.
-  if (absl::StartsWith(payload, "\xEF\xBB\xBF")) return bad("byte order mark");
-  try {
-    StrictJsonChecker checker;
-    if (!Json::sax_parse(payload.begin(), payload.end(), &checker)) {
-      return bad(checker.error().empty() ? "unparsable" : checker.error());
-    }
-    Json value = Json::parse(payload.begin(), payload.end());
-    if (!value.is_object()) return bad("the top level is not an object");
-    return value;
-  } catch (const std::exception& error) {
-    return bad(DescribeParseError(error.what()));
-  }
+  return acme::internal::ParseStrictJsonObject(payload, "payload", kMaxJsonDepth);
 }
 
 // Refuses members other than `required` + `optional`, and missing required ones.

@@ -57,7 +57,8 @@ TEST(CanonicalJwkTest, RejectsUnsupportedKeyTypeAndMissingMembers) {
 }
 
 TEST(PublicAccountKeyTest, DerivesTheSameSpkiAsTheKeyItselfForEcAndRsa) {
-  for (auto& key : {OpenSslJwsSigner::GenerateEs256(), OpenSslJwsSigner::GenerateRs256()}) {
+  for (auto& key : {OpenSslJwsSigner::GenerateEs256(), OpenSslJwsSigner::GenerateEs384(),
+                    OpenSslJwsSigner::GenerateEs512(), OpenSslJwsSigner::GenerateRs256()}) {
     auto remote = ParsePublicAccountKey(key->Algorithm(), key->PublicJwk());
     ASSERT_TRUE(remote.ok()) << remote.status();
     EXPECT_EQ(remote->algorithm, key->Algorithm());
@@ -82,6 +83,10 @@ TEST(PublicAccountKeyTest, RefusesAKeyThatDoesNotFitTheAlgorithm) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not fit algorithm")));
   EXPECT_THAT(ParsePublicAccountKey("ES384", ec->PublicJwk()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("curve \"P-256\"")));
+  EXPECT_THAT(ParsePublicAccountKey("ES512", ec->PublicJwk()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("curve \"P-256\"")));
+  EXPECT_THAT(ParsePublicAccountKey("ES256", OpenSslJwsSigner::GenerateEs512()->PublicJwk()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("curve \"P-521\"")));
   EXPECT_THAT(ParsePublicAccountKey("ES256", rsa->PublicJwk()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not fit algorithm")));
   EXPECT_THAT(ParsePublicAccountKey("none", ec->PublicJwk()),

@@ -49,9 +49,21 @@ std::string Spki(EVP_PKEY* pkey) {
   return std::string(reinterpret_cast<char*>(der), len);
 }
 
-std::string DigestSign(EVP_PKEY* pkey, absl::string_view data) {
+// ES256/ES384/ES512: the curve's name in JWK and its coordinate size.
+struct EcCurve {
+  const char* crv;
+  int size;
+  const EVP_MD* md;
+};
+EcCurve CurveFor(absl::string_view alg) {
+  if (alg == "ES384") return {"P-384", 48, EVP_sha384()};
+  if (alg == "ES512") return {"P-521", 66, EVP_sha512()};
+  return {"P-256", 32, EVP_sha256()};
+}
+
+std::string DigestSign(EVP_PKEY* pkey, absl::string_view data, const EVP_MD* md = EVP_sha256()) {
   SslUniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-  Check(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey) == 1, "sign init");
+  Check(EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, pkey) == 1, "sign init");
   size_t len = 0;
   Check(EVP_DigestSign(ctx.get(), nullptr, &len,
                        reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1,
@@ -74,8 +86,20 @@ std::unique_ptr<OpenSslJwsSigner> OpenSslJwsSigner::GenerateEs256() {
   return std::unique_ptr<OpenSslJwsSigner>(new OpenSslJwsSigner(std::move(pkey), "ES256"));
 }
 
-std::unique_ptr<OpenSslJwsSigner> OpenSslJwsSigner::GenerateRs256() {
-  SslUniquePtr<EVP_PKEY> pkey(EVP_RSA_gen(2048));
+std::unique_ptr<OpenSslJwsSigner> OpenSslJwsSigner::GenerateEs384() {
+  SslUniquePtr<EVP_PKEY> pkey(EVP_EC_gen("P-384"));
+  Check(pkey != nullptr, "EVP_EC_gen");
+  return std::unique_ptr<OpenSslJwsSigner>(new OpenSslJwsSigner(std::move(pkey), "ES384"));
+}
+
+std::unique_ptr<OpenSslJwsSigner> OpenSslJwsSigner::GenerateEs512() {
+  SslUniquePtr<EVP_PKEY> pkey(EVP_EC_gen("P-521"));
+  Check(pkey != nullptr, "EVP_EC_gen");
+  return std::unique_ptr<OpenSslJwsSigner>(new OpenSslJwsSigner(std::move(pkey), "ES512"));
+}
+
+std::unique_ptr<OpenSslJwsSigner> OpenSslJwsSigner::GenerateRs256(int bits) {
+  SslUniquePtr<EVP_PKEY> pkey(EVP_RSA_gen(static_cast<unsigned int>(bits)));
   Check(pkey != nullptr, "EVP_RSA_gen");
   return std::unique_ptr<OpenSslJwsSigner>(new OpenSslJwsSigner(std::move(pkey), "RS256"));
 }
@@ -85,11 +109,12 @@ OpenSslJwsSigner::OpenSslJwsSigner() : OpenSslJwsSigner(SslUniquePtr<EVP_PKEY>(E
 OpenSslJwsSigner::OpenSslJwsSigner(SslUniquePtr<EVP_PKEY> pkey, std::string alg)
     : pkey_(std::move(pkey)), alg_(std::move(alg)) {
   nlohmann::json jwk = nlohmann::json::object();
-  if (alg_ == "ES256") {
+  if (alg_ != "RS256") {
+    const EcCurve curve = CurveFor(alg_);
     jwk["kty"] = "EC";
-    jwk["crv"] = "P-256";
-    jwk["x"] = B64(GetBnParam(pkey_.get(), OSSL_PKEY_PARAM_EC_PUB_X, 32));
-    jwk["y"] = B64(GetBnParam(pkey_.get(), OSSL_PKEY_PARAM_EC_PUB_Y, 32));
+    jwk["crv"] = curve.crv;
+    jwk["x"] = B64(GetBnParam(pkey_.get(), OSSL_PKEY_PARAM_EC_PUB_X, curve.size));
+    jwk["y"] = B64(GetBnParam(pkey_.get(), OSSL_PKEY_PARAM_EC_PUB_Y, curve.size));
   } else {
     jwk["kty"] = "RSA";
     jwk["n"] = B64(GetBnParam(pkey_.get(), OSSL_PKEY_PARAM_RSA_N, 0));
@@ -111,13 +136,14 @@ absl::StatusOr<std::string> OpenSslJwsSigner::Sign(absl::string_view data) const
   const int call = sign_calls_++;
   const int fail_after = fail_after_;
   if (fail_after >= 0 && call >= fail_after) return absl::UnavailableError("test token removed");
-  std::string sig = DigestSign(pkey_.get(), data);
-  if (alg_ != "ES256") return sig;
+  if (alg_ == "RS256") return DigestSign(pkey_.get(), data);
+  const EcCurve curve = CurveFor(alg_);
+  std::string sig = DigestSign(pkey_.get(), data, curve.md);
   const unsigned char* p = reinterpret_cast<const unsigned char*>(sig.data());
   SslUniquePtr<ECDSA_SIG> ecdsa(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size())));
   Check(ecdsa != nullptr, "d2i_ECDSA_SIG");
-  return BnToBytes(ECDSA_SIG_get0_r(ecdsa.get()), 32) +
-         BnToBytes(ECDSA_SIG_get0_s(ecdsa.get()), 32);
+  return BnToBytes(ECDSA_SIG_get0_r(ecdsa.get()), curve.size) +
+         BnToBytes(ECDSA_SIG_get0_s(ecdsa.get()), curve.size);
 }
 
 std::string HmacSha256(absl::string_view key, absl::string_view data) {

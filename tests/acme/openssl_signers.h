@@ -22,9 +22,12 @@ namespace acme_signer::acme::testing {
 // Thread-safe: Sign may be called concurrently.
 class OpenSslJwsSigner : public hsm::JwsSigner {
  public:
-  // A fresh P-256 (ES256) or RSA-2048 (RS256) key.
+  // A fresh P-256 (ES256), P-384 (ES384), P-521 (ES512) or RSA (RS256, 2048 bits unless
+  // told) key.
   static std::unique_ptr<OpenSslJwsSigner> GenerateEs256();
-  static std::unique_ptr<OpenSslJwsSigner> GenerateRs256();
+  static std::unique_ptr<OpenSslJwsSigner> GenerateEs384();
+  static std::unique_ptr<OpenSslJwsSigner> GenerateEs512();
+  static std::unique_ptr<OpenSslJwsSigner> GenerateRs256(int bits = 2048);
   // A fresh P-256 (ES256) key, for tests that keep the signer by value.
   OpenSslJwsSigner();
 

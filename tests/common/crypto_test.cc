@@ -148,6 +148,52 @@ TEST(VerifyJwsSignatureTest, VerifiesEs256Es384AndRs256) {
       IsOk());
 }
 
+TEST(VerifyJwsSignatureTest, VerifiesEs512OnP521AndRefusesOtherCurves) {
+  SslUniquePtr<EVP_PKEY> p521 = NewKey("EC", "P-521");
+  SslUniquePtr<EVP_PKEY> p384 = NewKey("EC", "P-384");
+  const std::string signature = Sign(p521.get(), EVP_sha512(), "data", 66);
+  ASSERT_EQ(signature.size(), 132u);
+  EXPECT_THAT(VerifyJwsSignature(p521.get(), "ES512", "data", signature), IsOk());
+  EXPECT_THAT(VerifyJwsSignature(p521.get(), "ES512", "Data", signature),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not verify")));
+  EXPECT_THAT(VerifyJwsSignature(p384.get(), "ES512", "data", signature),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot verify ES512")));
+}
+
+TEST(HmacTest, MatchesTheRfc4231Vectors) {
+  // RFC 4231 §4.3, test case 2.
+  const std::string data = "what do ya want for nothing?";
+  EXPECT_THAT(Hmac("HS256", "Jefe", data),
+              IsOkAndHolds(absl::HexStringToBytes(
+                  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")));
+  EXPECT_THAT(Hmac("HS384", "Jefe", data),
+              IsOkAndHolds(absl::HexStringToBytes(
+                  "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e"
+                  "8e2240ca5e69e2c78b3239ecfab21649")));
+  EXPECT_THAT(Hmac("HS512", "Jefe", data),
+              IsOkAndHolds(absl::HexStringToBytes(
+                  "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+                  "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737")));
+}
+
+TEST(HmacTest, RefusesOtherAlgorithmsAndAnEmptyKeyWithoutNamingTheKey) {
+  EXPECT_THAT(Hmac("HS1", "secret-key", "x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not HS256, HS384 or HS512")));
+  EXPECT_THAT(Hmac("ES256", "secret-key", "x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ES256")));
+  EXPECT_THAT(Hmac("HS256", "", "x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+  EXPECT_THAT(Hmac("HS1", "secret-key", "x").status().ToString(),
+              ::testing::Not(HasSubstr("secret-key")));
+}
+
+TEST(HmacEqualsTest, ComparesContentAndLength) {
+  EXPECT_TRUE(HmacEquals("abc", "abc"));
+  EXPECT_FALSE(HmacEquals("abc", "abd"));
+  EXPECT_FALSE(HmacEquals("abc", "ab"));
+  EXPECT_TRUE(HmacEquals("", ""));
+}
+
 TEST(VerifyJwsSignatureTest, RefusesAlteredDataOrSignatureAndLeavesNoOpenSslError) {
   SslUniquePtr<EVP_PKEY> key = NewKey("EC", "P-256");
   std::string signature = Sign(key.get(), EVP_sha256(), "data", 32);
@@ -164,8 +210,9 @@ TEST(VerifyJwsSignatureTest, RefusesWrongSizeUnknownAlgAndKeyThatDoesNotFitTheAl
   const std::string signature = Sign(key.get(), EVP_sha256(), "data", 32);
   EXPECT_THAT(VerifyJwsSignature(key.get(), "ES256", "data", signature.substr(1)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("63 bytes, expected 64")));
-  EXPECT_THAT(VerifyJwsSignature(key.get(), "HS256", "data", signature),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not ES256, ES384 or RS256")));
+  EXPECT_THAT(
+      VerifyJwsSignature(key.get(), "HS256", "data", signature),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not ES256, ES384, ES512 or RS256")));
   EXPECT_THAT(VerifyJwsSignature(key.get(), "ES384", "data", signature),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot verify ES384")));
   EXPECT_THAT(VerifyJwsSignature(key.get(), "RS256", "data", signature),
