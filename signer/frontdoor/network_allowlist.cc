@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -107,7 +108,8 @@ absl::StatusOr<IpNetwork> IpNetwork::Parse(absl::string_view text) {
     absl::string_view digits = text.substr(slash + 1);
     int value = -1;
     auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || digits.size() > 3 || error != std::errc() ||
+    if (digits.empty() || digits.size() > 3 || !absl::ascii_isdigit(static_cast<unsigned char>(digits[0])) ||
+        error != std::errc() ||
         end != digits.data() + digits.size()) {
       return invalid("the prefix length after '/' is not a number");
     }
