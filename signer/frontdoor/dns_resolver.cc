@@ -196,7 +196,10 @@ absl::Status RunQueries(const DnsResolverOptions& options, const std::string& se
                         const std::string& name, std::vector<Query>& queries,
                         absl::Time deadline) {
   ares_options ares_opts{};
-  ares_opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+  // NOCHECKRESP: a SERVFAIL or REFUSED answer is reported as such. Without it c-ares 1.18
+  // moves on to the next server and, when none is left, reports "connection refused",
+  // which would hide the real DNS problem from the host's administrator.
+  ares_opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP;
   ares_opts.timeout = static_cast<int>(
       std::max<int64_t>(1, absl::ToInt64Milliseconds(options.try_timeout)));
   ares_opts.tries = options.tries;

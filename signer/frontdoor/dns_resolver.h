@@ -10,7 +10,9 @@
 //    CNAMEs are followed by the recursive resolver and by c-ares' answer parsing.
 //  - Each lookup is bounded: per-try timeout and number of tries (c-ares' retry schedule) and
 //    an overall deadline (Options::lookup_timeout, or the caller's earlier deadline), after
-//    which pending queries are cancelled. A truncated UDP answer is retried over TCP.
+//    which pending queries are cancelled. A truncated UDP answer is retried over TCP. A
+//    SERVFAIL or REFUSED answer ends the lookup (it is not retried at another server), so
+//    that the error says what the DNS said.
 // Errors (each names the queried name and record type and the DNS outcome):
 //  InvalidArgument    the name is not a DNS name (empty, too long, bad characters);
 //  NotFound           "NXDOMAIN" (the name does not exist) or "no <type> records" (NOERROR
