@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 
@@ -109,9 +108,7 @@ absl::Status CheckUrl(absl::string_view url, bool require_https) {
 // The request's header lines for curl, checked so that none can smuggle in another line.
 absl::StatusOr<CurlSlist> HeaderLines(const HttpRequest& request) {
   CurlSlist headers;
-  auto add_header = [&headers](const std::string& line) {
-    return CurlSlistAppend(headers, line);
-  };
+  auto add_header = [&headers](const std::string& line) { return CurlSlistAppend(headers, line); };
   // curl would otherwise add "Expect: 100-continue" to larger POSTs and wait for it.
   bool ok = add_header("Expect:");
   if (request.method == HttpMethod::kPost && !request.content_type.empty()) {

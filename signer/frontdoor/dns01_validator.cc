@@ -23,8 +23,9 @@ std::string ShownRecords(const std::vector<std::string>& records) {
   std::vector<std::string> shown;
   for (size_t i = 0; i < records.size() && i < kMaxShownRecords; ++i) {
     const std::string& r = records[i];
-    shown.push_back(absl::StrCat("\"", absl::CHexEscape(absl::string_view(r).substr(0, kMaxShownRecordBytes)),
-                                 r.size() > kMaxShownRecordBytes ? "...\"" : "\""));
+    shown.push_back(
+        absl::StrCat("\"", absl::CHexEscape(absl::string_view(r).substr(0, kMaxShownRecordBytes)),
+                     r.size() > kMaxShownRecordBytes ? "...\"" : "\""));
   }
   std::string text = absl::StrJoin(shown, ", ");
   if (records.size() > kMaxShownRecords) {
@@ -63,11 +64,10 @@ absl::StatusOr<ValidationResult> Dns01Validator::Validate(
       resolver_->LookupTxt(record_name, absl::Now() + timeout_);
   result.records.push_back(record);
   if (!txt.ok()) {
-    if (absl::IsNotFound(txt.status()) &&
-        !absl::StrContains(txt.status().message(), "NXDOMAIN")) {
+    if (absl::IsNotFound(txt.status()) && !absl::StrContains(txt.status().message(), "NXDOMAIN")) {
       result.problem_type = std::string(kProblemUnauthorized);
-      result.detail = absl::StrCat("No TXT record found at ", record_name, " (",
-                                   txt.status().message(), ")");
+      result.detail =
+          absl::StrCat("No TXT record found at ", record_name, " (", txt.status().message(), ")");
       return result;
     }
     result.problem_type = std::string(kProblemDns);
@@ -76,8 +76,8 @@ absl::StatusOr<ValidationResult> Dns01Validator::Validate(
   }
   for (const std::string& value : *txt) {
     if (value == *expected) {
-      result.detail = absl::StrCat("TXT record at ", record_name,
-                                   " holds the expected value (", txt->size(), " record(s))");
+      result.detail = absl::StrCat("TXT record at ", record_name, " holds the expected value (",
+                                   txt->size(), " record(s))");
       return result;
     }
   }

@@ -75,9 +75,9 @@ absl::Status CheckQueryName(absl::string_view name) {
   absl::ConsumeSuffix(&bare, ".");
   auto invalid = [name](absl::string_view why) {
     constexpr size_t kMax = 80;
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot look up \"", absl::CHexEscape(name.substr(0, kMax)),
-                     name.size() > kMax ? "...\"" : "\"", ": ", why));
+    return absl::InvalidArgumentError(absl::StrCat("cannot look up \"",
+                                                   absl::CHexEscape(name.substr(0, kMax)),
+                                                   name.size() > kMax ? "...\"" : "\"", ": ", why));
   };
   if (bare.empty()) return invalid("empty name");
   if (bare.size() > 253) return invalid("longer than 253 characters");
@@ -100,9 +100,9 @@ absl::StatusOr<std::string> NormaliseServers(absl::string_view servers) {
   for (absl::string_view raw : absl::StrSplit(servers, ',')) {
     absl::string_view entry = absl::StripAsciiWhitespace(raw);
     auto invalid = [entry](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "DNS resolver \"", absl::CHexEscape(entry.substr(0, 80)), "\": ", why,
-          " (expected \"ip:port\", \"[ipv6]:port\" or \"\" for the system resolver)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("DNS resolver \"", absl::CHexEscape(entry.substr(0, 80)), "\": ", why,
+                       " (expected \"ip:port\", \"[ipv6]:port\" or \"\" for the system resolver)"));
     };
     absl::string_view host = entry;
     absl::string_view port_text;
@@ -113,7 +113,8 @@ absl::StatusOr<std::string> NormaliseServers(absl::string_view servers) {
       absl::string_view rest = entry.substr(close + 1);
       if (!rest.empty() && !absl::ConsumePrefix(&rest, ":")) return invalid("junk after ']'");
       port_text = rest;
-      if (host.find(':') == absl::string_view::npos) return invalid("brackets need an IPv6 address");
+      if (host.find(':') == absl::string_view::npos)
+        return invalid("brackets need an IPv6 address");
     } else if (std::count(entry.begin(), entry.end(), ':') == 1) {
       const size_t colon = entry.find(':');
       host = entry.substr(0, colon);
@@ -193,29 +194,27 @@ namespace {
 // (then they are cancelled and end with ARES_ECANCELLED). Errors here are local failures
 // (channel set-up, poll); per-query outcomes are in the Query objects.
 absl::Status RunQueries(const DnsResolverOptions& options, const std::string& servers_csv,
-                        const std::string& name, std::vector<Query>& queries,
-                        absl::Time deadline) {
+                        const std::string& name, std::vector<Query>& queries, absl::Time deadline) {
   ares_options ares_opts{};
   // NOCHECKRESP: a SERVFAIL or REFUSED answer is reported as such. Without it c-ares 1.18
   // moves on to the next server and, when none is left, reports "connection refused",
   // which would hide the real DNS problem from the host's administrator.
   ares_opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP;
-  ares_opts.timeout = static_cast<int>(
-      std::max<int64_t>(1, absl::ToInt64Milliseconds(options.try_timeout)));
+  ares_opts.timeout =
+      static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(options.try_timeout)));
   ares_opts.tries = options.tries;
   ares_channel raw = nullptr;
-  int rc = ares_init_options(&raw, &ares_opts,
-                             ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+  int rc =
+      ares_init_options(&raw, &ares_opts, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
   Channel channel(raw);
   if (rc != ARES_SUCCESS) {
-    return absl::UnavailableError(
-        absl::StrCat("setting up the DNS resolver: ", ares_strerror(rc)));
+    return absl::UnavailableError(absl::StrCat("setting up the DNS resolver: ", ares_strerror(rc)));
   }
   if (!servers_csv.empty()) {
     rc = ares_set_servers_ports_csv(channel.get(), servers_csv.c_str());
     if (rc != ARES_SUCCESS) {
-      return absl::UnavailableError(absl::StrCat("setting the DNS servers \"", servers_csv,
-                                                 "\": ", ares_strerror(rc)));
+      return absl::UnavailableError(
+          absl::StrCat("setting the DNS servers \"", servers_csv, "\": ", ares_strerror(rc)));
     }
   }
   for (Query& query : queries) {
@@ -245,9 +244,10 @@ absl::Status RunQueries(const DnsResolverOptions& options, const std::string& se
     timeval max_wait = WaitLimit(deadline - now);
     timeval wait{};
     const timeval* next = ares_timeout(channel.get(), &max_wait, &wait);
-    const int64_t wait_ms =
-        static_cast<int64_t>(next->tv_sec) * 1000 + (static_cast<int64_t>(next->tv_usec) + 999) / 1000;
-    const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(wait_ms, 60000)));
+    const int64_t wait_ms = static_cast<int64_t>(next->tv_sec) * 1000 +
+                            (static_cast<int64_t>(next->tv_usec) + 999) / 1000;
+    const int ready =
+        ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(wait_ms, 60000)));
     if (ready < 0) {
       if (errno == EINTR) continue;
       const int saved = errno;
@@ -284,8 +284,8 @@ namespace {
 
 // The outcome of `query` as a Status (OK when c-ares reports success), naming what was asked.
 absl::Status QueryStatus(const Query& query, absl::string_view name, absl::string_view server) {
-  const std::string what =
-      absl::StrCat("DNS lookup of ", TypeName(query.type), " records for ", name, " (", server, ")");
+  const std::string what = absl::StrCat("DNS lookup of ", TypeName(query.type), " records for ",
+                                        name, " (", server, ")");
   switch (query.status) {
     case ARES_SUCCESS:
       return absl::OkStatus();
@@ -368,17 +368,16 @@ absl::StatusOr<std::vector<IpAddress>> DnsResolver::LookupAddresses(absl::string
   }
   if (!unique.empty()) return unique;
   if (failures.size() == 2 && Severity(failures[0]) == 1 && Severity(failures[1]) == 1) {
-    return absl::NotFoundError(absl::StrCat("DNS lookup of ", query_name, " (", server,
-                                            "): no A or AAAA records"));
+    return absl::NotFoundError(
+        absl::StrCat("DNS lookup of ", query_name, " (", server, "): no A or AAAA records"));
   }
   if (failures.empty()) {
-    return absl::NotFoundError(absl::StrCat("DNS lookup of ", query_name, " (", server,
-                                            "): no usable A or AAAA records"));
+    return absl::NotFoundError(
+        absl::StrCat("DNS lookup of ", query_name, " (", server, "): no usable A or AAAA records"));
   }
-  return *std::max_element(failures.begin(), failures.end(),
-                           [](const absl::Status& a, const absl::Status& b) {
-                             return Severity(a) < Severity(b);
-                           });
+  return *std::max_element(
+      failures.begin(), failures.end(),
+      [](const absl::Status& a, const absl::Status& b) { return Severity(a) < Severity(b); });
 }
 
 absl::StatusOr<std::vector<std::string>> DnsResolver::LookupTxt(absl::string_view name,

@@ -28,7 +28,8 @@ constexpr size_t kMaxLocationBytes = 2048;
 
 // `text` escaped (no control characters reach a problem document or log) and cut.
 std::string Shown(absl::string_view text, size_t max = kMaxShownBody) {
-  return absl::StrCat("\"", absl::CHexEscape(text.substr(0, max)), text.size() > max ? "...\"" : "\"");
+  return absl::StrCat("\"", absl::CHexEscape(text.substr(0, max)),
+                      text.size() > max ? "...\"" : "\"");
 }
 
 bool IsBase64UrlToken(absl::string_view token) {
@@ -78,15 +79,15 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
   if (colon == absl::string_view::npos) return n;
   if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(line.substr(0, colon)), "location")) {
     state->fetch->location_seen = true;
-    state->fetch->location =
-        std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)).substr(0, kMaxLocationBytes + 1));
+    state->fetch->location = std::string(
+        absl::StripAsciiWhitespace(line.substr(colon + 1)).substr(0, kMaxLocationBytes + 1));
   }
   return n;
 }
 
 // One hop's target.
 struct Target {
-  std::string url;  // As sent (scheme://host[:port]/path[?query]).
+  std::string url;   // As sent (scheme://host[:port]/path[?query]).
   std::string host;  // DNS name or IP literal without brackets.
   int port = 0;
   bool https = false;
@@ -95,7 +96,7 @@ struct Target {
 // "host" for a URL: IPv6 literals in brackets.
 std::string UrlHost(absl::string_view host) {
   return host.find(':') != absl::string_view::npos ? absl::StrCat("[", host, "]")
-                                                    : std::string(host);
+                                                   : std::string(host);
 }
 
 // The pinned GET of `target` at `address`, bounded by `deadline`.
@@ -113,8 +114,8 @@ Fetch Get(const Http01ValidatorOptions& options, const Target& target, const IpA
   http::CurlSlist headers;
   // Wildcard source ("::"): whatever the URL names, connect to the checked address.
   if (easy == nullptr ||
-      !http::CurlSlistAppend(connect_to, absl::StrCat("::", UrlHost(address.ToString()), ":",
-                                                      target.port)) ||
+      !http::CurlSlistAppend(connect_to,
+                             absl::StrCat("::", UrlHost(address.ToString()), ":", target.port)) ||
       !http::CurlSlistAppend(headers, "Accept: */*")) {
     fetch.code = CURLE_OUT_OF_MEMORY;
     fetch.curl_error = "out of memory";
@@ -189,8 +190,8 @@ ValidationResult Failure(absl::string_view type, std::string detail,
 }
 
 // The next hop's target from a redirect, or the reason it is refused.
-absl::StatusOr<Target> RedirectTarget(const Http01ValidatorOptions& options,
-                                      const Target& current, absl::string_view location) {
+absl::StatusOr<Target> RedirectTarget(const Http01ValidatorOptions& options, const Target& current,
+                                      absl::string_view location) {
   if (location.size() > kMaxLocationBytes) {
     return absl::InvalidArgumentError("the Location header is too long");
   }
@@ -201,13 +202,13 @@ absl::StatusOr<Target> RedirectTarget(const Http01ValidatorOptions& options,
   }
   absl::StatusOr<http::Url> url = http::Url::Parse(*absolute);
   if (!url.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the redirect target ", Shown(*absolute), " is not a valid URL: ",
-                     url.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the redirect target ", Shown(*absolute), " is not a valid URL: ", url.status().message()));
   }
   if (!url->is_http_or_https()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "redirect to ", Shown(*absolute), ": only http and https are followed, not ", url->scheme()));
+    return absl::InvalidArgumentError(absl::StrCat("redirect to ", Shown(*absolute),
+                                                   ": only http and https are followed, not ",
+                                                   url->scheme()));
   }
   if (url->userinfo().has_value()) {
     return absl::InvalidArgumentError(
@@ -284,9 +285,8 @@ absl::StatusOr<ValidationResult> Http01Validator::Validate(
         absl::StrCat("http-01 validation: token ", Shown(token), " is not base64url"));
   }
   if (key_authorization.empty() ||
-      std::any_of(key_authorization.begin(), key_authorization.end(), [](char c) {
-        return absl::ascii_iscntrl(static_cast<unsigned char>(c));
-      })) {
+      std::any_of(key_authorization.begin(), key_authorization.end(),
+                  [](char c) { return absl::ascii_iscntrl(static_cast<unsigned char>(c)); })) {
     return absl::InvalidArgumentError(
         "http-01 validation: the key authorization is empty or has control characters");
   }
@@ -316,10 +316,10 @@ absl::StatusOr<ValidationResult> Http01Validator::Validate(
           resolver_->LookupAddresses(target.host, deadline);
       if (!addresses.ok()) {
         records.push_back(std::move(record));
-        return Failure(kProblemDns,
-                       absl::StrCat("DNS problem fetching ", target.url, ": ",
-                                    addresses.status().message()),
-                       std::move(records));
+        return Failure(
+            kProblemDns,
+            absl::StrCat("DNS problem fetching ", target.url, ": ", addresses.status().message()),
+            std::move(records));
       }
       resolved = *std::move(addresses);
     }
@@ -428,10 +428,11 @@ absl::StatusOr<ValidationResult> Http01Validator::Validate(
 
     // 4. The answer.
     if (status != 200) {
-      return Failure(kProblemUnauthorized,
-                     absl::StrCat("Invalid response from ", where, ": HTTP ", status,
-                                  fetch.body.empty() ? "" : absl::StrCat(", body ", Shown(fetch.body))),
-                     std::move(records));
+      return Failure(
+          kProblemUnauthorized,
+          absl::StrCat("Invalid response from ", where, ": HTTP ", status,
+                       fetch.body.empty() ? "" : absl::StrCat(", body ", Shown(fetch.body))),
+          std::move(records));
     }
     absl::string_view body = fetch.body;
     while (!body.empty() && (body.back() == ' ' || body.back() == '\t' || body.back() == '\r' ||
@@ -441,8 +442,8 @@ absl::StatusOr<ValidationResult> Http01Validator::Validate(
     if (body != key_authorization) {
       return Failure(kProblemUnauthorized,
                      absl::StrCat("The key authorization served at ", where, " is wrong: received ",
-                                  Shown(fetch.body), " (", fetch.body.size(),
-                                  " bytes), expected ", Shown(key_authorization, 128)),
+                                  Shown(fetch.body), " (", fetch.body.size(), " bytes), expected ",
+                                  Shown(key_authorization, 128)),
                      std::move(records));
     }
     ValidationResult ok;

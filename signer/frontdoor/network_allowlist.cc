@@ -35,9 +35,9 @@ bool IsV4Mapped(absl::Span<const uint8_t> v6) {
 
 // The default deny list (see the header).
 constexpr const char* kDefaultDenied[] = {
-    "0.0.0.0/8",        "127.0.0.0/8", "169.254.0.0/16", "100.100.100.200/32", "224.0.0.0/4",
-    "240.0.0.0/4",      "::/128",      "::1/128",        "fe80::/10",          "fd00:ec2::254/128",
-    "ff00::/8",
+    "0.0.0.0/8",   "127.0.0.0/8",       "169.254.0.0/16", "100.100.100.200/32",
+    "224.0.0.0/4", "240.0.0.0/4",       "::/128",         "::1/128",
+    "fe80::/10",   "fd00:ec2::254/128", "ff00::/8",
 };
 
 }  // namespace
@@ -108,15 +108,16 @@ absl::StatusOr<IpNetwork> IpNetwork::Parse(absl::string_view text) {
     absl::string_view digits = text.substr(slash + 1);
     int value = -1;
     auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || digits.size() > 3 || !absl::ascii_isdigit(static_cast<unsigned char>(digits[0])) ||
-        error != std::errc() ||
+    if (digits.empty() || digits.size() > 3 ||
+        !absl::ascii_isdigit(static_cast<unsigned char>(digits[0])) || error != std::errc() ||
         end != digits.data() + digits.size()) {
       return invalid("the prefix length after '/' is not a number");
     }
     prefix = value;
   }
   absl::StatusOr<IpAddress> address = IpAddress::Parse(address_text);
-  if (!address.ok()) return invalid("not an IPv4 or IPv6 address (CIDR \"a.b.c.d/n\" or \"x::/n\")");
+  if (!address.ok())
+    return invalid("not an IPv4 or IPv6 address (CIDR \"a.b.c.d/n\" or \"x::/n\")");
   const int max_prefix = address->is_v4() ? 32 : 128;
   IpNetwork network{*address, prefix.value_or(max_prefix)};
   if (network.prefix_length < 0 || network.prefix_length > max_prefix) {
@@ -133,9 +134,9 @@ absl::StatusOr<IpNetwork> IpNetwork::Parse(absl::string_view text) {
     masked[bit / 8] &= static_cast<uint8_t>(~mask);
   }
   if (host_bits) {
-    const IpAddress fixed =
-        address->is_v4() ? IpAddress::FromV4({masked[0], masked[1], masked[2], masked[3]})
-                         : IpAddress::FromV6(masked);
+    const IpAddress fixed = address->is_v4()
+                                ? IpAddress::FromV4({masked[0], masked[1], masked[2], masked[3]})
+                                : IpAddress::FromV6(masked);
     return invalid(absl::StrCat("address bits below the /", network.prefix_length,
                                 " prefix are set (did you mean ", fixed.ToString(), "/",
                                 network.prefix_length, "?)"));
@@ -183,8 +184,8 @@ absl::StatusOr<NetworkAllowlist> NetworkAllowlist::Parse(absl::Span<const std::s
   for (size_t i = 0; i < entries.size(); ++i) {
     absl::StatusOr<IpNetwork> network = IpNetwork::Parse(entries[i]);
     if (!network.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("validation allowlist entry ", i + 1, ": ",
-                                                     network.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("validation allowlist entry ", i + 1, ": ", network.status().message()));
     }
     networks.push_back(*network);
   }
@@ -203,9 +204,8 @@ bool NetworkAllowlist::Allows(absl::string_view address) const {
 }
 
 std::string NetworkAllowlist::Describe() const {
-  std::string list = absl::StrJoin(networks_, ", ", [](std::string* out, const IpNetwork& n) {
-    out->append(n.ToString());
-  });
+  std::string list = absl::StrJoin(
+      networks_, ", ", [](std::string* out, const IpNetwork& n) { out->append(n.ToString()); });
   if (deny_mode_) return absl::StrCat("default (every address except ", list, ")");
   return list;
 }

@@ -15,9 +15,9 @@
 namespace acme_signer::signer::frontdoor {
 
 // ACME error types (the part after "urn:ietf:params:acme:error:") a validation can end with.
-inline constexpr absl::string_view kProblemDns = "dns";                 // lookup failed
-inline constexpr absl::string_view kProblemConnection = "connection";   // connect/redirect/refused
-inline constexpr absl::string_view kProblemTls = "tls";                 // https hop handshake
+inline constexpr absl::string_view kProblemDns = "dns";                // lookup failed
+inline constexpr absl::string_view kProblemConnection = "connection";  // connect/redirect/refused
+inline constexpr absl::string_view kProblemTls = "tls";                // https hop handshake
 inline constexpr absl::string_view kProblemUnauthorized = "unauthorized";  // wrong answer
 
 // One request (http-01) or lookup (dns-01) made during a validation, for the audit log.

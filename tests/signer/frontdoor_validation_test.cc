@@ -122,7 +122,7 @@ class ScriptedDnsServer : public SocketLoop {
         ::recvfrom(fd, buffer, sizeof(buffer), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
     if (n < 12) return;
     buffer[2] = static_cast<unsigned char>(0x80 | (buffer[2] & 0x01));  // QR, keep RD.
-    buffer[3] = static_cast<unsigned char>(0x80 | rcode_);             // RA, rcode.
+    buffer[3] = static_cast<unsigned char>(0x80 | rcode_);              // RA, rcode.
     for (int i = 6; i < 12; ++i) buffer[i] = 0;                         // No AN/NS/AR.
     ::sendto(fd, buffer, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), from_len);
   }
@@ -176,7 +176,8 @@ class ScriptedHttpServer : public SocketLoop {
     }
     const size_t start = head.find(' ') + 1;
     const std::string path = head.substr(start, head.find(' ', start) - start);
-    std::string response = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    std::string response =
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     {
       absl::MutexLock lock(&mutex_);
       requests_.push_back(head.substr(0, head.find("\r\n\r\n")));
@@ -285,13 +286,15 @@ TEST_F(FrontDoorValidationTest, ResolverReturnsTheMockARecord) {
 
 TEST_F(FrontDoorValidationTest, ResolverReturnsTxtRecordsAndSaysWhenThereAreNone) {
   ASSERT_THAT(env_->SetTxtRecord("_acme-challenge.txt.lab.test", "value-1"), IsOk());
-  absl::StatusOr<std::vector<std::string>> txt = resolver_->LookupTxt("_acme-challenge.txt.lab.test");
+  absl::StatusOr<std::vector<std::string>> txt =
+      resolver_->LookupTxt("_acme-challenge.txt.lab.test");
   ASSERT_THAT(txt, IsOk());
   EXPECT_THAT(*txt, ElementsAre("value-1"));
 
-  EXPECT_THAT(resolver_->LookupTxt("_acme-challenge.none.lab.test"),
-              StatusIs(absl::StatusCode::kNotFound,
-                       AllOf(HasSubstr("_acme-challenge.none.lab.test"), HasSubstr("no TXT records"))));
+  EXPECT_THAT(
+      resolver_->LookupTxt("_acme-challenge.none.lab.test"),
+      StatusIs(absl::StatusCode::kNotFound,
+               AllOf(HasSubstr("_acme-challenge.none.lab.test"), HasSubstr("no TXT records"))));
 }
 
 TEST_F(FrontDoorValidationTest, ResolverReportsServfail) {
@@ -332,8 +335,10 @@ TEST_F(FrontDoorValidationTest, ResolverTimesOutWithinItsBound) {
 TEST_F(FrontDoorValidationTest, ResolverRefusesBadNamesAndBadServerSettings) {
   EXPECT_THAT(resolver_->LookupAddresses("bad name.lab.test"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad name.lab.test")));
-  EXPECT_THAT(resolver_->LookupAddresses(""), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
-  for (const char* bad : {"127.0.0.1:99999", "resolver.lab:53", "[::1", "127.0.0.1:", "[127.0.0.1]:53"}) {
+  EXPECT_THAT(resolver_->LookupAddresses(""),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  for (const char* bad :
+       {"127.0.0.1:99999", "resolver.lab:53", "[::1", "127.0.0.1:", "[127.0.0.1]:53"}) {
     DnsResolver::Options options;
     options.servers = bad;
     EXPECT_THAT(DnsResolver::Create(options),
@@ -357,7 +362,8 @@ TEST_F(FrontDoorValidationTest, Dns01SucceedsWithTheRightTxtRecord) {
   ASSERT_THAT(env_->SetTxtRecord("_acme-challenge.dns1.lab.test", *value), IsOk());
   auto validator = Dns01Validator::Create(resolver_);
   ASSERT_THAT(validator, IsOk());
-  absl::StatusOr<ValidationResult> result = (*validator)->Validate("dns1.lab.test", kKeyAuthorization);
+  absl::StatusOr<ValidationResult> result =
+      (*validator)->Validate("dns1.lab.test", kKeyAuthorization);
   ASSERT_THAT(result, IsOk());
   EXPECT_TRUE(result->ok()) << result->detail;
   // A wildcard is validated at the base name's record.
@@ -366,11 +372,28 @@ TEST_F(FrontDoorValidationTest, Dns01SucceedsWithTheRightTxtRecord) {
   EXPECT_TRUE(result->ok()) << result->detail;
 }
 
+TEST_F(FrontDoorValidationTest, Dns01FollowsACnameDelegation) {
+  // The usual set-up for hosts whose zone cannot be updated: _acme-challenge delegated by
+  // CNAME to a zone that can.
+  absl::StatusOr<std::string> value = acme::Dns01TxtValue(kKeyAuthorization);
+  ASSERT_THAT(value, IsOk());
+  Challtestsrv("/set-cname", {{"host", "_acme-challenge.cname.lab.test."},
+                              {"target", "cname-lab-test.acme.delegated.test."}});
+  ASSERT_THAT(env_->SetTxtRecord("cname-lab-test.acme.delegated.test", *value), IsOk());
+  auto validator = Dns01Validator::Create(resolver_);
+  ASSERT_THAT(validator, IsOk());
+  absl::StatusOr<ValidationResult> result =
+      (*validator)->Validate("cname.lab.test", kKeyAuthorization);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_TRUE(result->ok()) << result->problem_type << ": " << result->detail;
+}
+
 TEST_F(FrontDoorValidationTest, Dns01RefusesWrongAndMissingRecords) {
   ASSERT_THAT(env_->SetTxtRecord("_acme-challenge.dns2.lab.test", "wrong\x01value"), IsOk());
   auto validator = Dns01Validator::Create(resolver_);
   ASSERT_THAT(validator, IsOk());
-  absl::StatusOr<ValidationResult> result = (*validator)->Validate("dns2.lab.test", kKeyAuthorization);
+  absl::StatusOr<ValidationResult> result =
+      (*validator)->Validate("dns2.lab.test", kKeyAuthorization);
   ASSERT_THAT(result, IsOk());
   EXPECT_EQ(result->problem_type, "unauthorized");
   EXPECT_THAT(result->detail, AllOf(HasSubstr("_acme-challenge.dns2.lab.test"),
@@ -389,7 +412,8 @@ TEST_F(FrontDoorValidationTest, Dns01ReportsDnsProblems) {
   Challtestsrv("/set-servfail", {{"host", "_acme-challenge.dns4.lab.test."}});
   auto validator = Dns01Validator::Create(resolver_);
   ASSERT_THAT(validator, IsOk());
-  absl::StatusOr<ValidationResult> result = (*validator)->Validate("dns4.lab.test", kKeyAuthorization);
+  absl::StatusOr<ValidationResult> result =
+      (*validator)->Validate("dns4.lab.test", kKeyAuthorization);
   ASSERT_THAT(result, IsOk());
   EXPECT_EQ(result->problem_type, "dns");
   EXPECT_THAT(result->detail, HasSubstr("SERVFAIL"));
@@ -400,7 +424,8 @@ TEST_F(FrontDoorValidationTest, Dns01ReportsDnsProblems) {
   result = (*nx_validator)->Validate("dns5.lab.test", kKeyAuthorization);
   ASSERT_THAT(result, IsOk());
   EXPECT_EQ(result->problem_type, "dns");
-  EXPECT_THAT(result->detail, AllOf(HasSubstr("NXDOMAIN"), HasSubstr("_acme-challenge.dns5.lab.test")));
+  EXPECT_THAT(result->detail,
+              AllOf(HasSubstr("NXDOMAIN"), HasSubstr("_acme-challenge.dns5.lab.test")));
 }
 
 // ---- http-01 ----
@@ -425,6 +450,30 @@ TEST_F(FrontDoorValidationTest, Http01SucceedsAgainstTheResponder) {
   result = validator->Validate("127.0.0.1", kToken, kKeyAuthorization);
   ASSERT_THAT(result, IsOk());
   EXPECT_TRUE(result->ok()) << result->detail;
+}
+
+TEST_F(FrontDoorValidationTest, Http01PinsIpv6AddressesToo) {
+  http::Http01Responder::Options options;
+  options.address = "::1";
+  http::Http01Responder responder(options);
+  if (absl::Status started = responder.Start(); !started.ok()) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << started;
+  }
+  ASSERT_THAT(responder.AddToken(kToken, kKeyAuthorization), IsOk());
+  Challtestsrv("/add-aaaa", {{"host", "web6.lab.test."}, {"addresses", {"::1"}}});
+  auto validator = MakeHttp01(responder.port(), {"::1"});
+  ASSERT_NE(validator, nullptr);
+  absl::StatusOr<ValidationResult> result =
+      validator->Validate("web6.lab.test", kToken, kKeyAuthorization);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_TRUE(result->ok()) << result->problem_type << ": " << result->detail;
+  ASSERT_FALSE(result->records.empty());
+  EXPECT_EQ(result->records.back().address_used, "::1");
+  // The IPv4 address challtestsrv also returns (127.0.0.1) is outside this allowlist.
+  EXPECT_THAT(result->records.back().addresses_refused, ElementsAre("127.0.0.1"));
+  result = validator->Validate("::1", kToken, kKeyAuthorization);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_TRUE(result->ok()) << result->problem_type << ": " << result->detail;
 }
 
 TEST_F(FrontDoorValidationTest, Http01RefusesAWrongBodyA404AndAnOversizedBody) {
@@ -476,8 +525,8 @@ TEST_F(FrontDoorValidationTest, Http01FollowsARedirectChainAndRechecksEachHop) {
 TEST_F(FrontDoorValidationTest, Http01RefusesARedirectToARefusedAddress) {
   ScriptedHttpServer server;
   Challtestsrv("/add-a", {{"host", "internal.lab.test."}, {"addresses", {"127.0.0.2"}}});
-  server.Redirect(ChallengePath(),
-                  302, absl::StrCat("http://internal.lab.test:", server.port(), "/secret"));
+  server.Redirect(ChallengePath(), 302,
+                  absl::StrCat("http://internal.lab.test:", server.port(), "/secret"));
   auto validator = MakeHttp01(server.port(), {"127.0.0.1/32"});
   ASSERT_NE(validator, nullptr);
   absl::StatusOr<ValidationResult> result =
