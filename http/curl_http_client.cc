@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 
@@ -14,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "http/curl_handles.h"
 #include "http/url.h"
 #include "http/version.h"
 
@@ -22,22 +22,6 @@ namespace {
 
 // Idle easy handles kept for connection reuse; more concurrent callers just create more.
 constexpr size_t kMaxIdleHandles = 4;
-
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-absl::Status GlobalInit() {
-  static std::once_flag once;
-  static CURLcode result = CURLE_OK;
-  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (result != CURLE_OK) {
-    return absl::InternalError(
-        absl::StrCat("libcurl initialisation failed: ", curl_easy_strerror(result)));
-  }
-  return absl::OkStatus();
-}
 
 absl::string_view MethodName(HttpMethod method) {
   switch (method) {
@@ -122,15 +106,9 @@ absl::Status CheckUrl(absl::string_view url, bool require_https) {
 }
 
 // The request's header lines for curl, checked so that none can smuggle in another line.
-absl::StatusOr<Slist> HeaderLines(const HttpRequest& request) {
-  Slist headers;
-  auto add_header = [&headers](const std::string& line) {
-    curl_slist* next = curl_slist_append(headers.get(), line.c_str());
-    if (next == nullptr) return false;
-    (void)headers.release();  // `next` is the same list, extended.
-    headers.reset(next);
-    return true;
-  };
+absl::StatusOr<CurlSlist> HeaderLines(const HttpRequest& request) {
+  CurlSlist headers;
+  auto add_header = [&headers](const std::string& line) { return CurlSlistAppend(headers, line); };
   // curl would otherwise add "Expect: 100-continue" to larger POSTs and wait for it.
   bool ok = add_header("Expect:");
   if (request.method == HttpMethod::kPost && !request.content_type.empty()) {
@@ -253,7 +231,7 @@ absl::StatusOr<std::unique_ptr<CurlHttpClient>> CurlHttpClient::Create(Options o
     return absl::InvalidArgumentError(absl::StrCat(
         "HTTP client: CA bundle \"", options.ca_bundle_path, "\" is not a readable file"));
   }
-  if (absl::Status init = GlobalInit(); !init.ok()) return init;
+  if (absl::Status init = CurlGlobalInit(); !init.ok()) return init;
   return std::unique_ptr<CurlHttpClient>(new CurlHttpClient(std::move(options)));
 }
 
@@ -289,7 +267,7 @@ absl::StatusOr<HttpResponse> CurlHttpClient::Do(const HttpRequest& request) {
   if (absl::Status url = CheckUrl(request.url, options_.require_https); !url.ok()) {
     return named(url);
   }
-  absl::StatusOr<Slist> headers = HeaderLines(request);
+  absl::StatusOr<CurlSlist> headers = HeaderLines(request);
   if (!headers.ok()) return named(headers.status());
 
   EasyHandle easy = Acquire();

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "http/curl_handles.h"
 #include "http/http_client.h"
 
 namespace acme_signer::http {
@@ -68,10 +69,7 @@ class CurlHttpClient : public HttpClient {
   const Options& options() const { return options_; }
 
  private:
-  struct EasyDeleter {
-    void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
-  };
-  using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
+  using EasyHandle = CurlEasyHandle;
 
   explicit CurlHttpClient(Options options);
   EasyHandle Acquire();
