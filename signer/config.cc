@@ -34,6 +34,7 @@
 #include "http/url.h"
 #include "signer/agent_identity.h"
 #include "signer/name_policy.h"
+#include "signer/frontdoor/network_allowlist.h"
 #include "toml++/toml.h"
 
 namespace acme_signer::signer {
@@ -356,6 +357,17 @@ void ReadAcmeServer(TableReader& t, AcmeServerConfig& out) {
   if (auto v = t.Int("validation_http_port", 1, 65535)) out.validation_http_port = *v;
   if (auto v = t.StringArray("validation_allowed_networks", false)) {
     for (auto& element : *v) out.validation_allowed_networks.push_back(std::move(element.value));
+    // Checked with the parser the front door uses, so a typo stops the signer at start-up
+    // instead of narrowing or widening what validation may reach.
+    if (!out.validation_allowed_networks.empty()) {
+      if (absl::StatusOr<frontdoor::NetworkAllowlist> allowlist =
+              frontdoor::NetworkAllowlist::Parse(out.validation_allowed_networks);
+          !allowlist.ok()) {
+        t.Bad(*t.Find("validation_allowed_networks", false), "validation_allowed_networks",
+              allowlist.status().message());
+        out.validation_allowed_networks.clear();
+      }
+    }
   }
   if (auto v = t.Path("upstream_dns01_hook", false)) out.upstream_dns01_hook = *v;
 }

@@ -686,6 +686,10 @@ TEST(SignerConfigTest, BadAcmeServerValuesAreRefusedWithTheirLine) {
       {"validation_http_port = 5002", "validation_http_port = 0", "validation_http_port"},
       {"validation_allowed_networks = [\"10.0.0.0/8\", \"2001:db8::/32\"]",
        "validation_allowed_networks = [\"10.0.0.0/8\", 5]", "validation_allowed_networks"},
+      {"validation_allowed_networks = [\"10.0.0.0/8\", \"2001:db8::/32\"]",
+       "validation_allowed_networks = [\"10.0.0.0/8\", \"10.1.2.3/8\"]", "did you mean 10.0.0.0/8"},
+      {"validation_allowed_networks = [\"10.0.0.0/8\", \"2001:db8::/32\"]",
+       "validation_allowed_networks = [\"10.0.0.0/33\"]", "validation_allowed_networks"},
   };
   for (const Case& c : cases) {
     const std::string text = Replace(absl::StrCat(kMinimal, kAcmeServer), c.from, c.to);
