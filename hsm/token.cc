@@ -402,6 +402,32 @@ absl::StatusOr<std::unique_ptr<JwsSigner>> Token::OpenSigningKey(absl::string_vi
   return std::unique_ptr<JwsSigner>(std::move(signer));
 }
 
+namespace {
+
+// The attributes every HMAC key of ours has, imported or generated: a token object, private,
+// sensitive, never extractable, usable for C_Sign and nothing else.
+std::vector<CK_ATTRIBUTE> HmacKeyTemplate() {
+  static CK_OBJECT_CLASS object_class = CKO_SECRET_KEY;
+  static CK_KEY_TYPE key_type = CKK_GENERIC_SECRET;
+  return {
+      {CKA_CLASS, &object_class, sizeof(object_class)},
+      {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+      {CKA_TOKEN, &kTrue, sizeof(kTrue)},
+      {CKA_PRIVATE, &kTrue, sizeof(kTrue)},
+      {CKA_SENSITIVE, &kTrue, sizeof(kTrue)},
+      {CKA_EXTRACTABLE, &kFalse, sizeof(kFalse)},
+      {CKA_SIGN, &kTrue, sizeof(kTrue)},
+      {CKA_VERIFY, &kFalse, sizeof(kFalse)},
+      {CKA_ENCRYPT, &kFalse, sizeof(kFalse)},
+      {CKA_DECRYPT, &kFalse, sizeof(kFalse)},
+      {CKA_WRAP, &kFalse, sizeof(kFalse)},
+      {CKA_UNWRAP, &kFalse, sizeof(kFalse)},
+      {CKA_DERIVE, &kFalse, sizeof(kFalse)},
+  };
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<MacSigner>> Token::ImportHmacKey(absl::string_view object_uri,
                                                                 Secret base64url_key) {
   ASSIGN_OR_RETURN(ObjectQuery query, QueryFor(object_uri, CKO_SECRET_KEY, true));
@@ -425,24 +451,8 @@ absl::StatusOr<std::unique_ptr<MacSigner>> Token::ImportHmacKey(absl::string_vie
         "SHA-256 output, and SoftHSM2 refuses shorter CKM_SHA256_HMAC keys. Ask the CA for a "
         "256-bit key"));
   }
-  CK_OBJECT_CLASS object_class = CKO_SECRET_KEY;
-  CK_KEY_TYPE key_type = CKK_GENERIC_SECRET;
-  std::vector<CK_ATTRIBUTE> tmpl = {
-      {CKA_CLASS, &object_class, sizeof(object_class)},
-      {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
-      {CKA_TOKEN, &kTrue, sizeof(kTrue)},
-      {CKA_PRIVATE, &kTrue, sizeof(kTrue)},
-      {CKA_SENSITIVE, &kTrue, sizeof(kTrue)},
-      {CKA_EXTRACTABLE, &kFalse, sizeof(kFalse)},
-      {CKA_SIGN, &kTrue, sizeof(kTrue)},
-      {CKA_VERIFY, &kFalse, sizeof(kFalse)},
-      {CKA_ENCRYPT, &kFalse, sizeof(kFalse)},
-      {CKA_DECRYPT, &kFalse, sizeof(kFalse)},
-      {CKA_WRAP, &kFalse, sizeof(kFalse)},
-      {CKA_UNWRAP, &kFalse, sizeof(kFalse)},
-      {CKA_DERIVE, &kFalse, sizeof(kFalse)},
-      {CKA_VALUE, key.mutable_value().data(), key.size()},
-  };
+  std::vector<CK_ATTRIBUTE> tmpl = HmacKeyTemplate();
+  tmpl.push_back({CKA_VALUE, key.mutable_value().data(), key.size()});
   AddLabelAndId(tmpl, query);
   CK_FUNCTION_LIST* f = module_->functions();
   RETURN_IF_ERROR(WithSession([&](CK_SESSION_HANDLE session, uint64_t) -> absl::Status {
@@ -458,26 +468,10 @@ absl::StatusOr<std::unique_ptr<MacSigner>> Token::ImportHmacKey(absl::string_vie
 
 absl::StatusOr<std::unique_ptr<MacSigner>> Token::GenerateHmacKey(absl::string_view object_uri) {
   ASSIGN_OR_RETURN(ObjectQuery query, QueryFor(object_uri, CKO_SECRET_KEY, true));
-  CK_OBJECT_CLASS object_class = CKO_SECRET_KEY;
-  CK_KEY_TYPE key_type = CKK_GENERIC_SECRET;
   // 256 bits: the SHA-256 block is larger, the output is not; RFC 2104 recommends at least L.
   CK_ULONG value_len = 32;
-  std::vector<CK_ATTRIBUTE> tmpl = {
-      {CKA_CLASS, &object_class, sizeof(object_class)},
-      {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
-      {CKA_VALUE_LEN, &value_len, sizeof(value_len)},
-      {CKA_TOKEN, &kTrue, sizeof(kTrue)},
-      {CKA_PRIVATE, &kTrue, sizeof(kTrue)},
-      {CKA_SENSITIVE, &kTrue, sizeof(kTrue)},
-      {CKA_EXTRACTABLE, &kFalse, sizeof(kFalse)},
-      {CKA_SIGN, &kTrue, sizeof(kTrue)},
-      {CKA_VERIFY, &kFalse, sizeof(kFalse)},
-      {CKA_ENCRYPT, &kFalse, sizeof(kFalse)},
-      {CKA_DECRYPT, &kFalse, sizeof(kFalse)},
-      {CKA_WRAP, &kFalse, sizeof(kFalse)},
-      {CKA_UNWRAP, &kFalse, sizeof(kFalse)},
-      {CKA_DERIVE, &kFalse, sizeof(kFalse)},
-  };
+  std::vector<CK_ATTRIBUTE> tmpl = HmacKeyTemplate();
+  tmpl.push_back({CKA_VALUE_LEN, &value_len, sizeof(value_len)});
   AddLabelAndId(tmpl, query);
   CK_MECHANISM mechanism = {CKM_GENERIC_SECRET_KEY_GEN, nullptr, 0};
   CK_FUNCTION_LIST* f = module_->functions();
