@@ -34,6 +34,7 @@
 #include "http/url.h"
 #include "signer/agent_identity.h"
 #include "signer/name_policy.h"
+#include "signer/frontdoor/dns_resolver.h"
 #include "signer/frontdoor/network_allowlist.h"
 #include "toml++/toml.h"
 
@@ -265,48 +266,6 @@ void ReadHsm(TableReader& t, HsmConfig& out) {
   if (auto v = t.Bool("verify_every_signature")) out.verify_every_signature = *v;
 }
 
-// An IP address and port for the validation resolver: a DNS server named by a host name would
-// need a resolver to be found.
-absl::Status ValidateResolverAddress(absl::string_view address) {
-  absl::string_view host;
-  absl::string_view port;
-  if (absl::StartsWith(address, "[")) {
-    const size_t close = address.find(']');
-    if (close == absl::string_view::npos || address.substr(close + 1, 1) != ":") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", address, "\": expected \"ip:port\" or \"[ipv6]:port\""));
-    }
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-    in6_addr addr;
-    if (::inet_pton(AF_INET6, std::string(host).c_str(), &addr) != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", address, "\": \"", host, "\" is not an IPv6 address"));
-    }
-  } else {
-    const size_t colon = address.find(':');
-    if (colon == absl::string_view::npos || address.rfind(':') != colon) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", address, "\": expected \"ip:port\" or \"[ipv6]:port\""));
-    }
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    in_addr addr;
-    if (::inet_pton(AF_INET, std::string(host).c_str(), &addr) != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", address, "\": \"", host,
-                       "\" is not an IP address (a resolver is named by address)"));
-    }
-  }
-  uint32_t port_number = 0;
-  if (!IsDigits(port) || port.size() > 5 || !absl::SimpleAtoi(port, &port_number) ||
-      port_number == 0 || port_number > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", address, "\": port \"", port, "\" is not a number in 1..65535"));
-  }
-  return absl::OkStatus();
-}
-
 // The front door's base URL: https, no query, fragment or userinfo (ParseHttpsUrl refuses the
 // latter). Returns it without trailing '/'.
 absl::StatusOr<std::string> ValidateExternalUrl(absl::string_view url) {
@@ -347,8 +306,10 @@ void ReadAcmeServer(TableReader& t, AcmeServerConfig& out) {
   if (auto v = t.Path("tls_private_key", true)) out.tls_private_key = *v;
   if (auto v = t.StringOrEmpty("validation_resolver")) {
     if (!v->empty()) {
-      if (absl::Status s = ValidateResolverAddress(*v); !s.ok()) {
-        t.Bad(*t.Find("validation_resolver", false), "validation_resolver", s.message());
+      if (absl::StatusOr<std::string> servers = frontdoor::NormaliseResolverServers(*v);
+          !servers.ok()) {
+        t.Bad(*t.Find("validation_resolver", false), "validation_resolver",
+              servers.status().message());
       } else {
         out.validation_resolver = *v;
       }

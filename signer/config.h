@@ -85,7 +85,7 @@
 //                          external_url + "/directory", every resource URL is under it
 //   tls_certificate     R  path, PEM certificate (chain) of the listener
 //   tls_private_key     R  path, PEM private key of the listener (a 0600 file)
-//   validation_resolver = ""                 "" = the system resolver, else "ip:port" or
+//   validation_resolver = ""                 "" = the system resolver, else "ip[:port]" or
 //                                            "[ipv6]:port" of the DNS server used for http-01
 //                                            and dns-01 validation
 //   validation_http_port = 80                1..65535: port http-01 validation connects to
@@ -178,7 +178,7 @@ struct AcmeServerConfig {
   std::string external_url;         // https base URL, no trailing '/'
   std::string tls_certificate;      // absolute path
   std::string tls_private_key;      // absolute path
-  std::string validation_resolver;  // "" = system resolver, else "ip:port" / "[ipv6]:port"
+  std::string validation_resolver;  // "" = system resolver; frontdoor::NormaliseResolverServers syntax
   int64_t validation_http_port = 80;
   // CIDR strings as written; empty = the default allowlist.
   std::vector<std::string> validation_allowed_networks;

@@ -93,9 +93,35 @@ absl::Status CheckQueryName(absl::string_view name) {
   return absl::OkStatus();
 }
 
+
+// One outstanding query and, once answered, its outcome.
+struct Query {
+  int type = 0;
+  bool done = false;
+  int status = ARES_SUCCESS;
+  std::vector<unsigned char> answer;
+};
+
+void OnAnswer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
+  auto* query = static_cast<Query*>(arg);
+  query->done = true;
+  query->status = status;
+  if (abuf != nullptr && alen > 0) query->answer.assign(abuf, abuf + alen);
+}
+
+timeval WaitLimit(absl::Duration d) {
+  if (d < absl::ZeroDuration()) d = absl::ZeroDuration();
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(absl::ToInt64Seconds(d));
+  tv.tv_usec = static_cast<suseconds_t>(absl::ToInt64Microseconds(d % absl::Seconds(1)));
+  return tv;
+}
+
+}  // namespace
+
 // "ip:port" entries normalised for ares_set_servers_ports_csv, or InvalidArgument naming
 // the bad entry.
-absl::StatusOr<std::string> NormaliseServers(absl::string_view servers) {
+absl::StatusOr<std::string> NormaliseResolverServers(absl::string_view servers) {
   std::vector<std::string> out;
   for (absl::string_view raw : absl::StrSplit(servers, ',')) {
     absl::string_view entry = absl::StripAsciiWhitespace(raw);
@@ -139,31 +165,6 @@ absl::StatusOr<std::string> NormaliseServers(absl::string_view servers) {
   return absl::StrJoin(out, ",");
 }
 
-// One outstanding query and, once answered, its outcome.
-struct Query {
-  int type = 0;
-  bool done = false;
-  int status = ARES_SUCCESS;
-  std::vector<unsigned char> answer;
-};
-
-void OnAnswer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
-  auto* query = static_cast<Query*>(arg);
-  query->done = true;
-  query->status = status;
-  if (abuf != nullptr && alen > 0) query->answer.assign(abuf, abuf + alen);
-}
-
-timeval WaitLimit(absl::Duration d) {
-  if (d < absl::ZeroDuration()) d = absl::ZeroDuration();
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(absl::ToInt64Seconds(d));
-  tv.tv_usec = static_cast<suseconds_t>(absl::ToInt64Microseconds(d % absl::Seconds(1)));
-  return tv;
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<DnsResolver>> DnsResolver::Create(Options options) {
   if (options.try_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("DNS resolver: try_timeout must be positive");
@@ -176,7 +177,7 @@ absl::StatusOr<std::unique_ptr<DnsResolver>> DnsResolver::Create(Options options
   }
   std::string csv;
   if (!absl::StripAsciiWhitespace(options.servers).empty()) {
-    absl::StatusOr<std::string> normalised = NormaliseServers(options.servers);
+    absl::StatusOr<std::string> normalised = NormaliseResolverServers(options.servers);
     if (!normalised.ok()) return normalised.status();
     csv = *std::move(normalised);
   }

@@ -37,6 +37,12 @@
 
 namespace acme_signer::signer::frontdoor {
 
+// The one parser of a resolver setting (DnsResolverOptions::servers, the config key
+// [acme_server] validation_resolver): "ip", "ip:port" or "[ipv6]:port" entries, comma-separated,
+// port 53 when omitted; addresses only (a resolver cannot be found by name). Returns the list
+// normalised for c-ares, or InvalidArgument naming the bad entry.
+absl::StatusOr<std::string> NormaliseResolverServers(absl::string_view servers);
+
 struct DnsResolverOptions {
   // "" = system resolver; else "ip:port[,ip:port...]" (see the header comment).
   std::string servers;
