@@ -178,7 +178,7 @@ struct AcmeServerConfig {
   std::string external_url;         // https base URL, no trailing '/'
   std::string tls_certificate;      // absolute path
   std::string tls_private_key;      // absolute path
-  std::string validation_resolver;  // "" = system resolver; frontdoor::NormaliseResolverServers syntax
+  std::string validation_resolver;  // "" = system resolver; see NormaliseResolverServers
   int64_t validation_http_port = 80;
   // CIDR strings as written; empty = the default allowlist.
   std::vector<std::string> validation_allowed_networks;
