@@ -10,6 +10,7 @@
 #include "common/base64url.h"
 #include "gtest/gtest.h"
 #include "signer/frontdoor/nonce_store.h"
+#include "tests/testing/fake_clock.h"
 
 namespace acme_signer::signer::frontdoor {
 namespace {
@@ -19,21 +20,7 @@ std::string ProblemType(const absl::Status& status) {
   return problem.has_value() ? problem->type : "<no problem: " + status.ToString() + ">";
 }
 
-class FakeClock {
- public:
-  absl::Time Now() const {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ = absl::FromUnixSeconds(1800000000);
-};
+using ::acme_signer::testing::FakeClock;
 
 std::unique_ptr<NonceStore> MakeStore(FakeClock* clock, size_t capacity = 100,
                                       absl::Duration lifetime = absl::Minutes(5)) {

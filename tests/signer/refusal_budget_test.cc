@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "signer/audit_record.h"
+#include "tests/testing/fake_clock.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -19,22 +20,7 @@ namespace {
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-// A clock the test moves by hand.
-class FakeClock {
- public:
-  absl::Time Now() const {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ = absl::FromUnixSeconds(1700000000);
-};
+using ::acme_signer::testing::FakeClock;
 
 // Collects what the budget writes; can be told to fail.
 class FakeLog {
