@@ -756,5 +756,135 @@ TEST_F(FrontDoorDenialTest, JwkOnKidOnlyEndpointIsMalformed) {
   ExpectOneRefusalAndNothingIssued(before, "FrontDoor/new-order", "malformed");
 }
 
+
+// The other checks production ACME servers make (issue 13, "Protocol checks"): the JWS shape,
+// the key forms, the algorithm fitting the key, the signature, the account, the EAB binding
+// and keyChange to a key already in use.
+TEST_F(FrontDoorDenialTest, OtherProtocolChecksRefuseWithTheirProblemTypes) {
+  const std::string new_order = Endpoint("newOrder");
+  const std::string kid1 = account1_->account_url();
+  const std::string thumbprint1 = Thumbprint(*account1_);
+  absl::StatusOr<Credential> credential = Enroll();
+  ASSERT_TRUE(credential.ok()) << credential.status();
+  std::unique_ptr<OpenSslJwsSigner> fresh = OpenSslJwsSigner::GenerateEs256();
+  absl::StatusOr<std::string> fresh_thumbprint = acme::JwkThumbprint(fresh->PublicJwk());
+  ASSERT_TRUE(fresh_thumbprint.ok()) << fresh_thumbprint.status();
+
+  // A well-formed newOrder JWS of account 1, taken apart to be reshaped.
+  auto order_jws = [&] {
+    return Json::parse(Signed(*key1_, new_order, FreshNonce(), kid1,
+                              OrderPayload(FreshName("shape"))));
+  };
+  // A newOrder JWS of account 1 with `header` (nonce and url added) signed by `key`.
+  auto signed_by = [&](Json header, const OpenSslJwsSigner& key) {
+    header["nonce"] = FreshNonce();
+    header["url"] = new_order;
+    const std::string payload = OrderPayload(FreshName("hand"));
+    absl::StatusOr<std::string> signature =
+        key.Sign(absl::StrCat(Base64Url(header.dump()), ".", Base64Url(payload)));
+    EXPECT_TRUE(signature.ok()) << signature.status();
+    return HandMadeJws(header, payload, signature.value_or("x"));
+  };
+  // A newAccount request of `fresh` with `eab` (or none).
+  auto new_account = [&](std::optional<Json> eab) {
+    Json payload = {{"termsOfServiceAgreed", true}};
+    if (eab.has_value()) payload["externalAccountBinding"] = *eab;
+    return Signed(*fresh, Endpoint("newAccount"), FreshNonce(), "", payload.dump());
+  };
+  auto eab = [&](const std::string& url, const std::string& jwk) {
+    OpenSslMacSigner mac(credential->hmac_key);
+    absl::StatusOr<Json> binding = acme::BuildExternalAccountBinding(mac, credential->kid, url, jwk);
+    EXPECT_TRUE(binding.ok()) << binding.status();
+    return binding.value_or(Json::object());
+  };
+
+  struct Case {
+    std::string what;
+    std::string url;
+    std::string body;
+    int status;
+    std::string type;
+    std::string detail;
+    std::string rpc;
+    std::optional<std::string> agent;
+    std::optional<std::string> thumbprint;
+  };
+  std::vector<Case> cases;
+  {
+    Json jws = order_jws();
+    Json general = {{"payload", jws["payload"]},
+                    {"signatures", Json::array({Json{{"protected", jws["protected"]},
+                                                     {"signature", jws["signature"]}}})}};
+    cases.push_back({"general serialization", new_order, general.dump(), 400, "malformed",
+                     "general JWS serialization", "FrontDoor/new-order", "", ""});
+  }
+  {
+    Json jws = order_jws();
+    jws["header"] = {{"kid", kid1}};
+    cases.push_back({"unprotected header", new_order, jws.dump(), 400, "malformed",
+                     "unprotected header", "FrontDoor/new-order", "", ""});
+  }
+  cases.push_back({"jwk and kid", new_order,
+                   signed_by({{"alg", "ES256"}, {"kid", kid1},
+                              {"jwk", Json::parse(key1_->PublicJwk())}},
+                             *key1_),
+                   400, "malformed", "exactly one of", "FrontDoor/new-order", "", ""});
+  cases.push_back({"alg does not fit the account key", new_order,
+                   signed_by({{"alg", "ES384"}, {"kid", kid1}}, *key1_), 400,
+                   "badSignatureAlgorithm", "does not fit", "FrontDoor/new-order", "web1",
+                   thumbprint1});
+  cases.push_back({"signed by another key", new_order,
+                   signed_by({{"alg", "ES256"}, {"kid", kid1}}, *key2_), 403, "unauthorized",
+                   "does not verify", "FrontDoor/new-order", "web1", thumbprint1});
+  cases.push_back({"unknown account", new_order,
+                   signed_by({{"alg", "ES256"}, {"kid", BaseUrl() + "/acct/no-such-account"}},
+                             *key1_),
+                   400, "accountDoesNotExist", "no-such-account", "FrontDoor/new-order", "", ""});
+  cases.push_back({"newAccount without EAB", Endpoint("newAccount"), new_account(std::nullopt),
+                   400, "externalAccountRequired", "enroll-client", "FrontDoor/new-account", "",
+                   *fresh_thumbprint});
+  cases.push_back({"EAB url is not newAccount", Endpoint("newAccount"),
+                   new_account(eab(new_order, fresh->PublicJwk())), 400, "malformed",
+                   "must be the newAccount URL", "FrontDoor/new-account", "", *fresh_thumbprint});
+  cases.push_back({"EAB binds another key", Endpoint("newAccount"),
+                   new_account(eab(Endpoint("newAccount"), key2_->PublicJwk())), 400,
+                   "malformed", "not the account key", "FrontDoor/new-account", "",
+                   *fresh_thumbprint});
+  {
+    // keyChange of account 1 to account 2's key: 409 with account 2's URL (RFC 8555 §7.3.5).
+    ASSERT_TRUE(directory_.contains("keyChange"));
+    const std::string key_change = Endpoint("keyChange");
+    const Json inner_payload = {{"account", kid1}, {"oldKey", Json::parse(key1_->PublicJwk())}};
+    absl::StatusOr<std::string> inner =
+        acme::SignJws(*key2_, key_change, std::nullopt, "", inner_payload.dump());
+    ASSERT_TRUE(inner.ok()) << inner.status();
+    cases.push_back({"keyChange to a key in use", key_change,
+                     Signed(*key1_, key_change, FreshNonce(), kid1, *inner), 409, "malformed",
+                     "already the key of another account", "FrontDoor/key-change", "web1",
+                     thumbprint1});
+  }
+
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const Snapshot before = Take();
+    http::HttpResponse response = Post(c.url, c.body);
+    EXPECT_TRUE(IsProblem(response, c.status, c.type, c.detail));
+    if (c.status == 409) {
+      EXPECT_EQ(response.Header("location"), account2_->account_url());
+    } else {
+      EXPECT_TRUE(response.Header("location").empty()) << "something was created";
+    }
+    ExpectOneRefusalAndNothingIssued(before, c.rpc, c.type, c.agent, c.thumbprint);
+  }
+  // Account 1 still signs with its own key; the refused newAccount requests created nothing.
+  http::HttpResponse still = Post(kid1, Signed(*key1_, kid1, FreshNonce(), kid1, ""));
+  EXPECT_EQ(still.status, 200) << still.body;
+  const Json only_existing = {{"onlyReturnExisting", true}};
+  http::HttpResponse none = Post(Endpoint("newAccount"),
+                                 Signed(*fresh, Endpoint("newAccount"), FreshNonce(), "",
+                                        only_existing.dump()));
+  EXPECT_TRUE(IsProblem(none, 400, "accountDoesNotExist"));
+}
+
 }  // namespace
 }  // namespace acme_signer
