@@ -66,7 +66,7 @@ struct UpstreamIssuerOptions {
 };
 
 struct UpstreamOrderRequest {
-  std::vector<Identifier> identifiers;
+  std::vector<acme::Identifier> identifiers;
   std::optional<absl::Time> not_before;
   std::optional<absl::Time> not_after;
   std::string replaces;  // RFC 9773 certificate id, "" when none
@@ -82,7 +82,8 @@ struct UpstreamCertificate {
 class UpstreamIssuer {
  public:
   using Options = UpstreamIssuerOptions;
-  // Called exactly once per Finalize, from a worker thread.
+  // Called exactly once per Finalize, from a worker thread (Cancelled when the issuer is
+  // destroyed before the work started). It must not destroy the issuer.
   using FinalizeDone = std::function<void(absl::StatusOr<UpstreamCertificate>)>;
 
   // `acme` (the signer's HSM-backed account client) must outlive the issuer. InvalidArgument
