@@ -72,8 +72,8 @@ absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::strin
   run_options.timeout = options.timeout;
   run_options.max_stdout_bytes = options.max_stdout_bytes;
   run_options.max_stderr_bytes = kStderrKeepBytes;
-  absl::StatusOr<SubprocessResult> end = RunSubprocess(
-      hook_name, {options.shell, "-c", command}, BuildEnvironment(env), run_options);
+  absl::StatusOr<SubprocessResult> end =
+      RunSubprocess(hook_name, {options.shell, "-c", command}, BuildEnvironment(env), run_options);
   if (!end.ok()) return end.status();
   if (end->timed_out) {
     return absl::DeadlineExceededError(

@@ -44,7 +44,7 @@ constexpr absl::Duration kKeepFinished = absl::Hours(1);
 
 // One dns-01 challenge the signer answers through the hook.
 struct Dns01Task {
-  std::string identifier;  // without "*."
+  std::string identifier;   // without "*."
   std::string record_name;  // "_acme-challenge.<identifier>." (absolute)
   std::string txt_value;
   std::string authorization_url;
@@ -63,9 +63,9 @@ absl::Status AuthorizationFailed(const acme::Authorization& authz) {
   for (const acme::Challenge& challenge : authz.challenges) {
     if (challenge.error.has_value()) {
       return acme::ProblemToStatus(
-          *challenge.error, absl::StrCat("the CA's ", challenge.type, " validation of ",
-                                         authz.identifier.value, " failed (upstream authorization ",
-                                         authz.url, ")"));
+          *challenge.error,
+          absl::StrCat("the CA's ", challenge.type, " validation of ", authz.identifier.value,
+                       " failed (upstream authorization ", authz.url, ")"));
     }
   }
   return absl::FailedPreconditionError(
@@ -92,6 +92,11 @@ std::string PrintableStderr(const SubprocessResult& result) {
                       absl::CHexEscape(text), "\"");
 }
 
+absl::Status ShuttingDown() {
+  return absl::CancelledError(
+      "preparing the upstream authorizations: stopped because the signer is shutting down");
+}
+
 }  // namespace
 
 struct UpstreamIssuer::Impl {
@@ -110,8 +115,7 @@ struct UpstreamIssuer::Impl {
     std::function<void()> cancel;
   };
 
-  Impl(acme::AcmeClient* acme_client, Options opts)
-      : acme(acme_client), options(std::move(opts)) {}
+  Impl(acme::AcmeClient* acme_client, Options opts) : acme(acme_client), options(std::move(opts)) {}
 
   void Start() {
     for (int i = 0; i < options.workers; ++i) threads.emplace_back([this] { WorkerLoop(); });
@@ -185,13 +189,12 @@ struct UpstreamIssuer::Impl {
     policy.sleep = [this](absl::Duration d) { Sleep(d); };
     acme::Backoff backoff(policy);
     while (waiting(current.value)) {
-      const absl::Duration next =
-          std::clamp(current.retry_after.value_or(options.poll_interval),
-                     options.min_poll_interval, options.max_poll_interval);
+      const absl::Duration next = std::clamp(current.retry_after.value_or(options.poll_interval),
+                                             options.min_poll_interval, options.max_poll_interval);
       if (!backoff.Wait(next, what).ok()) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            what, " did not finish within ", absl::FormatDuration(timeout), " (",
-            backoff.polls(), " polls); it continues at the CA"));
+        return absl::DeadlineExceededError(
+            absl::StrCat(what, " did not finish within ", absl::FormatDuration(timeout), " (",
+                         backoff.polls(), " polls); it continues at the CA"));
       }
       if (Stopping()) {
         return absl::CancelledError(
@@ -219,10 +222,9 @@ struct UpstreamIssuer::Impl {
                                     absl::StrCat("PATH=", kHookPath)},
                                    run_options));
     if (result.timed_out) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(what, " timed out: it did not finish within ",
-                       absl::FormatDuration(options.hook_timeout), " and was killed",
-                       PrintableStderr(result)));
+      return absl::DeadlineExceededError(absl::StrCat(what, " timed out: it did not finish within ",
+                                                      absl::FormatDuration(options.hook_timeout),
+                                                      " and was killed", PrintableStderr(result)));
     }
     if (!WIFEXITED(result.wait_status) || WEXITSTATUS(result.wait_status) != 0) {
       return absl::FailedPreconditionError(
@@ -250,12 +252,12 @@ struct UpstreamIssuer::Impl {
     const acme::Challenge* challenge = authz.Find(acme::kDns01);
     if (challenge == nullptr) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "the CA offers no dns-01 challenge for ", authz.identifier.value, " (offered: ",
-          Offered(authz), "; upstream authorization ", authz.url,
+          "the CA offers no dns-01 challenge for ", authz.identifier.value,
+          " (offered: ", Offered(authz), "; upstream authorization ", authz.url,
           "); the signer can only answer dns-01 upstream, or use authorizations the CA has "
           "already validated (pre-validated domains)"));
     }
-    if (!options.dns01_hook.has_value()) {
+    if (!options.dns01_hook.has_value() && !options.answer_challenges_without_hook) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the CA asks for a dns-01 challenge for ", authz.identifier.value,
           " and no upstream dns-01 hook is configured: set [acme_server] upstream_dns01_hook "
@@ -263,9 +265,12 @@ struct UpstreamIssuer::Impl {
           "pre-validated"));
     }
     if (challenge->status == acme::ChallengeStatus::kInvalid) return AuthorizationFailed(authz);
-    ASSIGN_OR_RETURN(std::string key_authorization,
-                     acme::KeyAuthorization(challenge->token, thumbprint));
-    ASSIGN_OR_RETURN(std::string txt_value, acme::Dns01TxtValue(key_authorization));
+    std::string txt_value;
+    if (options.dns01_hook.has_value()) {
+      ASSIGN_OR_RETURN(std::string key_authorization,
+                       acme::KeyAuthorization(challenge->token, thumbprint));
+      ASSIGN_OR_RETURN(txt_value, acme::Dns01TxtValue(key_authorization));
+    }
     Dns01Task task;
     absl::string_view identifier = authz.identifier.value;
     absl::ConsumePrefix(&identifier, "*.");
@@ -277,9 +282,10 @@ struct UpstreamIssuer::Impl {
     return task;
   }
 
-  // Publishes every record, answers every pending challenge, waits for the authorizations,
-  // and cleans up every published record (also on failure).
+  // Publishes every record (when there is a hook), answers every pending challenge, waits
+  // for the authorizations, and cleans up every published record (also on failure).
   absl::Status Solve(const std::vector<Dns01Task>& tasks, absl::Time deadline) {
+    const bool publish = options.dns01_hook.has_value();
     std::vector<const Dns01Task*> presented;
     absl::Cleanup clean_up = [&] {
       for (const Dns01Task* task : presented) {
@@ -290,7 +296,9 @@ struct UpstreamIssuer::Impl {
       }
     };
     for (const Dns01Task& task : tasks) {
-      if (absl::Now() >= deadline || Stopping()) {
+      if (!publish) break;
+      if (Stopping()) return ShuttingDown();
+      if (absl::Now() >= deadline) {
         return absl::DeadlineExceededError(
             absl::StrCat("preparing the upstream authorizations did not finish within ",
                          absl::FormatDuration(options.authorization_timeout)));
@@ -298,6 +306,7 @@ struct UpstreamIssuer::Impl {
       presented.push_back(&task);  // a failed present may have published something
       RETURN_IF_ERROR(RunHook("present", task));
     }
+    if (Stopping()) return ShuttingDown();
     for (const Dns01Task& task : tasks) {
       // A challenge already processing was answered earlier: just wait for it.
       if (task.challenge.status != acme::ChallengeStatus::kPending) continue;
@@ -306,16 +315,14 @@ struct UpstreamIssuer::Impl {
     for (const Dns01Task& task : tasks) {
       ASSIGN_OR_RETURN(acme::Fetched<acme::Authorization> authz,
                        acme->GetAuthorization(task.authorization_url));
-      ASSIGN_OR_RETURN(
-          authz,
-          PollWhile<acme::Authorization>(
-              std::move(authz),
-              [](const acme::Authorization& a) {
-                return a.status == acme::AuthorizationStatus::kPending;
-              },
-              [&] { return acme->GetAuthorization(task.authorization_url); },
-              deadline - absl::Now(),
-              absl::StrCat("the CA's dns-01 validation of ", task.identifier)));
+      ASSIGN_OR_RETURN(authz, PollWhile<acme::Authorization>(
+                                  std::move(authz),
+                                  [](const acme::Authorization& a) {
+                                    return a.status == acme::AuthorizationStatus::kPending;
+                                  },
+                                  [&] { return acme->GetAuthorization(task.authorization_url); },
+                                  deadline - absl::Now(),
+                                  absl::StrCat("the CA's dns-01 validation of ", task.identifier)));
       if (authz.value.status != acme::AuthorizationStatus::kValid) {
         return AuthorizationFailed(authz.value);
       }
@@ -343,8 +350,8 @@ struct UpstreamIssuer::Impl {
     {
       absl::MutexLock lock(&mu);
       // Presents start before the deadline; cleanups run after it.
-      prep.wait_until = deadline + options.hook_timeout * static_cast<int64_t>(tasks.size() + 1) +
-                        kWaitSlack;
+      prep.wait_until =
+          deadline + options.hook_timeout * static_cast<int64_t>(tasks.size() + 1) + kWaitSlack;
     }
     return Solve(tasks, deadline);
   }
@@ -392,14 +399,14 @@ struct UpstreamIssuer::Impl {
     absl::MutexLock lock(&mu);
     while (prep->state != Preparation::State::kDone) {
       if (stopping) {
-        return absl::CancelledError(absl::StrCat(
-            "finalizing upstream order ", order_url, ": the signer is shutting down"));
+        return absl::CancelledError(
+            absl::StrCat("finalizing upstream order ", order_url, ": the signer is shutting down"));
       }
       if (absl::Now() >= prep->wait_until) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "preparing the authorizations of upstream order ", order_url,
-            " did not finish in time (authorization_timeout ",
-            absl::FormatDuration(options.authorization_timeout), ")"));
+        return absl::DeadlineExceededError(
+            absl::StrCat("preparing the authorizations of upstream order ", order_url,
+                         " did not finish in time (authorization_timeout ",
+                         absl::FormatDuration(options.authorization_timeout), ")"));
       }
       changed.WaitWithDeadline(&mu, std::min(prep->wait_until, absl::Now() + absl::Seconds(1)));
     }
@@ -412,13 +419,12 @@ struct UpstreamIssuer::Impl {
     ASSIGN_OR_RETURN(acme::Fetched<acme::Order> order, acme->GetOrder(order_url));
     auto fetch = [&] { return acme->GetOrder(order_url); };
     // Some CAs move the order to ready a moment after its last authorization.
-    ASSIGN_OR_RETURN(order, PollWhile<acme::Order>(
-                                std::move(order),
-                                [](const acme::Order& o) {
-                                  return o.status == acme::OrderStatus::kPending;
-                                },
-                                fetch, options.authorization_timeout,
-                                absl::StrCat("upstream order ", order_url, " becoming ready")));
+    ASSIGN_OR_RETURN(
+        order, PollWhile<acme::Order>(
+                   std::move(order),
+                   [](const acme::Order& o) { return o.status == acme::OrderStatus::kPending; },
+                   fetch, options.authorization_timeout,
+                   absl::StrCat("upstream order ", order_url, " becoming ready")));
     if (order.value.status == acme::OrderStatus::kInvalid) return OrderFailed(order.value);
     if (order.value.status == acme::OrderStatus::kReady) {
       ASSIGN_OR_RETURN(order, acme->FinalizeOrder(order_url, order.value.finalize, csr_der));
@@ -461,13 +467,12 @@ struct UpstreamIssuer::Impl {
   absl::CondVar changed;
   bool stopping ABSL_GUARDED_BY(mu) = false;
   std::deque<Job> queue ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, std::shared_ptr<Preparation>> preparations
-      ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, std::shared_ptr<Preparation>> preparations ABSL_GUARDED_BY(mu);
   std::vector<std::thread> threads;
 };
 
 absl::StatusOr<std::unique_ptr<UpstreamIssuer>> UpstreamIssuer::Create(acme::AcmeClient* acme,
-                                                                        Options options) {
+                                                                       Options options) {
   if (acme == nullptr) return absl::InvalidArgumentError("upstream issuer: no ACME client");
   if (options.dns01_hook.has_value()) {
     const std::string& hook = *options.dns01_hook;
@@ -493,15 +498,13 @@ absl::StatusOr<std::unique_ptr<UpstreamIssuer>> UpstreamIssuer::Create(acme::Acm
     }
   }
   if (options.min_poll_interval > options.max_poll_interval) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("upstream issuer: min_poll_interval (",
-                     absl::FormatDuration(options.min_poll_interval),
-                     ") is above max_poll_interval (",
-                     absl::FormatDuration(options.max_poll_interval), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "upstream issuer: min_poll_interval (", absl::FormatDuration(options.min_poll_interval),
+        ") is above max_poll_interval (", absl::FormatDuration(options.max_poll_interval), ")"));
   }
   if (options.workers < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "upstream issuer: workers must be at least 1, not ", options.workers));
+    return absl::InvalidArgumentError(
+        absl::StrCat("upstream issuer: workers must be at least 1, not ", options.workers));
   }
   auto impl = std::make_unique<Impl>(acme, std::move(options));
   impl->Start();
@@ -563,9 +566,9 @@ absl::Status UpstreamIssuer::Finalize(std::string order_url, std::string csr_der
     (*shared_done)(impl->FinalizeSteps(order_url, csr_der));
   };
   job.cancel = [order_url, shared_done] {
-    (*shared_done)(absl::CancelledError(absl::StrCat(
-        "finalizing upstream order ", order_url,
-        ": the signer shut down before starting (the order continues at the CA)")));
+    (*shared_done)(absl::CancelledError(
+        absl::StrCat("finalizing upstream order ", order_url,
+                     ": the signer shut down before starting (the order continues at the CA)")));
   };
   if (!impl->Enqueue(std::move(job))) {
     return absl::FailedPreconditionError("upstream issuer: the signer is shutting down");

@@ -53,6 +53,12 @@ struct UpstreamIssuerOptions {
   // Absolute path of the dns-01 hook; nullopt = none (then only pre-validated authorizations
   // can be used).
   std::optional<std::string> dns01_hook;
+  // Without a hook, a pending authorization fails the order saying a hook is needed (false),
+  // or its dns-01 challenge is answered anyway, with nothing published (true): for a CA that
+  // validates the account's domains by other means but still wants a challenge answered,
+  // such as Pebble with PEBBLE_VA_ALWAYS_VALID=1 (whose authorizations start `pending`). A
+  // CA that really validates then fails the authorization with its problem document.
+  bool answer_challenges_without_hook = false;
   absl::Duration hook_timeout = absl::Seconds(60);
   // Poll interval when the CA sends no Retry-After; Retry-After is honoured but clamped to
   // [min_poll_interval, max_poll_interval].
