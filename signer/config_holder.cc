@@ -19,9 +19,9 @@ absl::Status CheckFrontDoorListenerUnchanged(const std::optional<AcmeServerConfi
   constexpr absl::string_view kRestart =
       "restart acme-signer to change the front door's listener: ";
   if (old_server.has_value() != new_server.has_value()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(kRestart, "[acme_server] ", old_server.has_value() ? "removed" : "added",
-                     "; config not reloaded"));
+    return absl::FailedPreconditionError(absl::StrCat(kRestart, "[acme_server] ",
+                                                      old_server.has_value() ? "removed" : "added",
+                                                      "; config not reloaded"));
   }
   if (!old_server.has_value()) return absl::OkStatus();
   const std::pair<absl::string_view, std::string AcmeServerConfig::*> kListenerKeys[] = {

@@ -65,8 +65,8 @@ absl::Status CollectNames(absl::string_view external_url, std::vector<std::strin
                           std::vector<std::string>& ip_addresses) {
   absl::StatusOr<http::Url> url = http::Url::Parse(external_url);
   if (!url.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("acme_server.external_url ", external_url,
-                                                   ": ", url.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("acme_server.external_url ", external_url, ": ", url.status().message()));
   }
   std::string host = url->host();
   if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]")) {
@@ -97,19 +97,18 @@ absl::Status CheckExistingPair(const AcmeServerConfig& config) {
   ASSIGN_OR_RETURN(std::string cert_pem, ReadFile(config.tls_certificate, kMaxPemFileBytes));
   absl::StatusOr<SslUniquePtr<X509>> cert = ParseCertificatePem(cert_pem);
   if (!cert.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("acme_server.tls_certificate ",
-                                                   config.tls_certificate,
-                                                   " is not a PEM certificate: ",
-                                                   cert.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("acme_server.tls_certificate ", config.tls_certificate,
+                     " is not a PEM certificate: ", cert.status().message()));
   }
   ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> key, ReadPrivateKey(config.tls_private_key));
   if (X509_check_private_key(cert->get(), key.get()) != 1) {
     ERR_clear_error();
     return absl::FailedPreconditionError(absl::StrCat(
         "acme_server.tls_certificate ", config.tls_certificate,
-        " is not a certificate for the key in acme_server.tls_private_key ",
-        config.tls_private_key, " (the listener could not use them; supply a matching pair, or "
-                                "remove both files and run init again to have it make them)"));
+        " is not a certificate for the key in acme_server.tls_private_key ", config.tls_private_key,
+        " (the listener could not use them; supply a matching pair, or "
+        "remove both files and run init again to have it make them)"));
   }
   return absl::OkStatus();
 }
@@ -167,8 +166,8 @@ absl::StatusOr<ListenerCertificateAction> EnsureListenerCertificate(
   ASSIGN_OR_RETURN(const std::string public_key, WriteNewTlsPrivateKey(config.tls_private_key));
   absl::Status written = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(std::string cert_pem,
-                     IssueServerCertificate(agent_ca_key, agent_ca_cert_pem, public_key,
-                                            dns_names, ip_addresses, kServerCertificateDays));
+                     IssueServerCertificate(agent_ca_key, agent_ca_cert_pem, public_key, dns_names,
+                                            ip_addresses, kServerCertificateDays));
     return WriteFileAtomically(config.tls_certificate, cert_pem, 0644);
   }();
   if (!written.ok()) {

@@ -1,8 +1,6 @@
 // The front door's listener certificate as `acme-signer init` makes it: a real agent CA key in
 // a SoftHSM2 token, the files on disk, and the certificate checked with OpenSSL's own chain
 // verification (independent of the code under test).
-#include "signer/frontdoor/listener_certificate.h"
-
 #include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -32,6 +30,7 @@
 #include "hsm/key_type.h"
 #include "signer/agent_ca.h"
 #include "signer/config.h"
+#include "signer/frontdoor/listener_certificate.h"
 #include "tests/hsm/hsm_test_util.h"
 #include "tests/testing/server_certificate.h"
 #include "tests/testing/softhsm_token.h"
@@ -96,8 +95,8 @@ int VerifyServer(X509* ca, X509* leaf, const char* host, const char* ip) {
 // The subjectAltName entries as ("DNS", name) / ("IP", text) in certificate order.
 std::vector<std::pair<std::string, std::string>> Names(X509* cert) {
   std::vector<std::pair<std::string, std::string>> out;
-  SslUniquePtr<GENERAL_NAMES> names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  SslUniquePtr<GENERAL_NAMES> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
     if (name->type == GEN_DNS) {
@@ -127,8 +126,7 @@ class ListenerCertificateTest : public ::testing::Test {
     auto opened = hsm::testing::OpenFreshToken("listener-cert");
     ASSERT_TRUE(opened.ok()) << opened.status();
     opened_ = new hsm::testing::OpenedToken(std::move(*opened));
-    auto key = opened_->token->GenerateSigningKey("pkcs11:object=agent-ca",
-                                                  hsm::KeyType::kEcP256);
+    auto key = opened_->token->GenerateSigningKey("pkcs11:object=agent-ca", hsm::KeyType::kEcP256);
     ASSERT_TRUE(key.ok()) << key.status();
     ca_key_ = key->release();
     auto ca = CreateSelfSignedCaCertificate(*ca_key_, "acme-signer agent CA lab.test",
@@ -230,26 +228,24 @@ TEST_F(ListenerCertificateTest, AnIpHostInTheExternalUrlBecomesAnIpNameOnce) {
     ASSERT_TRUE(Ensure(config).ok());
     SslUniquePtr<X509> cert = CertificateFile(config.tls_certificate);
     ASSERT_NE(cert, nullptr);
-    EXPECT_THAT(Names(cert.get()), ElementsAre(Pair("DNS", "localhost"), Pair("IP", "127.0.0.1"),
-                                               Pair("IP", "::1")));
+    EXPECT_THAT(Names(cert.get()),
+                ElementsAre(Pair("DNS", "localhost"), Pair("IP", "127.0.0.1"), Pair("IP", "::1")));
   }
   {
     const AcmeServerConfig config = Config("https://[::1]:14000", "v6");
     ASSERT_TRUE(Ensure(config).ok());
     SslUniquePtr<X509> cert = CertificateFile(config.tls_certificate);
     ASSERT_NE(cert, nullptr);
-    EXPECT_THAT(Names(cert.get()), ElementsAre(Pair("DNS", "localhost"),
-                                               Pair("IP", "::1"),
-                                               Pair("IP", "127.0.0.1")));
+    EXPECT_THAT(Names(cert.get()),
+                ElementsAre(Pair("DNS", "localhost"), Pair("IP", "::1"), Pair("IP", "127.0.0.1")));
   }
   {
     const AcmeServerConfig config = Config("https://192.0.2.10", "lan");
     ASSERT_TRUE(Ensure(config).ok());
     SslUniquePtr<X509> cert = CertificateFile(config.tls_certificate);
     ASSERT_NE(cert, nullptr);
-    EXPECT_THAT(Names(cert.get()),
-                ElementsAre(Pair("DNS", "localhost"), Pair("IP", "192.0.2.10"),
-                            Pair("IP", "127.0.0.1"), Pair("IP", "::1")));
+    EXPECT_THAT(Names(cert.get()), ElementsAre(Pair("DNS", "localhost"), Pair("IP", "192.0.2.10"),
+                                               Pair("IP", "127.0.0.1"), Pair("IP", "::1")));
     SslUniquePtr<X509> ca = Ca();
     EXPECT_EQ(VerifyServer(ca.get(), cert.get(), nullptr, "192.0.2.10"), X509_V_OK);
   }
@@ -324,12 +320,12 @@ TEST_F(ListenerCertificateTest, ACertificateForAnotherKeyIsRefused) {
 TEST_F(ListenerCertificateTest, AKeyFileThatIsNotAPlainPemKeyIsRefusedWithoutQuotingIt) {
   const AcmeServerConfig config = Config("https://127.0.0.1:14000");
   ASSERT_TRUE(Ensure(config).ok());
-  const std::string garbage = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWJ5dGVz\n-----END PRIVATE KEY-----\n";
+  const std::string garbage =
+      "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWJ5dGVz\n-----END PRIVATE KEY-----\n";
   WriteText(config.tls_private_key, garbage);
-  EXPECT_THAT(Ensure(config),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("is not an unencrypted PEM private key"),
-                             Not(HasSubstr("c2VjcmV0LWJ5dGVz")))));
+  EXPECT_THAT(Ensure(config), StatusIs(absl::StatusCode::kInvalidArgument,
+                                       AllOf(HasSubstr("is not an unencrypted PEM private key"),
+                                             Not(HasSubstr("c2VjcmV0LWJ5dGVz")))));
 
   // An encrypted key fails the same way instead of prompting for a passphrase.
   SslUniquePtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
