@@ -440,10 +440,22 @@ class FrontDoorDenialTest : public ::testing::Test {
       absl::StatusOr<acme::Fetched<acme::Challenge>> answered =
           account1_->AnswerChallenge(challenge->url);
       if (!answered.ok()) return answered.status();
-      if (answered->value.status != acme::ChallengeStatus::kValid) {
+      // The front door validates in the background (the challenge answers processing): poll
+      // the authorization, bounded, as a client does.
+      acme::Authorization polled = authz->value;
+      for (int i = 0; i < 150 && polled.status == acme::AuthorizationStatus::kPending; ++i) {
+        absl::SleepFor(absl::Milliseconds(200));
+        absl::StatusOr<acme::Fetched<acme::Authorization>> again =
+            account1_->GetAuthorization(authz_url);
+        if (!again.ok()) return again.status();
+        polled = again->value;
+      }
+      if (polled.status != acme::AuthorizationStatus::kValid) {
+        const acme::Challenge* result = polled.Find(acme::kHttp01);
         return absl::InternalError(absl::StrCat(
-            "the front door did not validate http-01 for ", name, ": ",
-            answered->value.error.has_value() ? answered->value.error->detail : "no error"));
+            "the front door did not validate http-01 for ", name, " within 30 s: authorization ",
+            acme::ToString(polled.status), ", ",
+            result != nullptr && result->error.has_value() ? result->error->detail : "no error"));
       }
     }
     absl::StatusOr<acme::Fetched<acme::Order>> ready = account1_->GetOrder(order->value.url);
