@@ -81,9 +81,8 @@ std::string HandMadeJws(const Json& header, absl::string_view payload,
                         absl::string_view signature) {
   const std::string protected_b64 = Base64Url(header.dump());
   const std::string payload_b64 = Base64Url(payload);
-  return Json{{"protected", protected_b64},
-              {"payload", payload_b64},
-              {"signature", Base64Url(signature)}}
+  return Json{
+      {"protected", protected_b64}, {"payload", payload_b64}, {"signature", Base64Url(signature)}}
       .dump();
 }
 
@@ -131,10 +130,8 @@ class FrontDoorDenialTest : public ::testing::Test {
     options.timeout = absl::Minutes(3);
     options.extra_env = {"ACME_SIGNER_BIN_DIR=" + bin_dir_, "PEBBLE_WFE_NONCEREJECT=0",
                          "PEBBLE_VA_ALWAYS_VALID=1"};
-    testing::ChildResult up =
-        testing::RunChild({std::string(ACME_SIGNER_SOURCE_DIR) + "/scripts/lab", "up",
-                           lab_ + "/lab"},
-                          options);
+    testing::ChildResult up = testing::RunChild(
+        {std::string(ACME_SIGNER_SOURCE_DIR) + "/scripts/lab", "up", lab_ + "/lab"}, options);
     lab_started_ = true;
     if (up.exit_code != 0) {
       setup_error_ = absl::StrCat("scripts/lab up failed (exit ", up.exit_code, "): ", up.err);
@@ -164,15 +161,15 @@ class FrontDoorDenialTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<http::CurlHttpClient>> http =
         http::CurlHttpClient::Create(http_options);
     if (!http.ok()) return http.status();
-    http_ = std::move(*http).release();
+    http_ = std::move(*http);
 
     absl::StatusOr<http::HttpResponse> directory =
         http_->Do({http::HttpMethod::kGet, env_["ACME_SERVER_DIRECTORY"], "", "", {}});
     if (!directory.ok()) return directory.status();
     const Json parsed = Json::parse(directory->body, nullptr, /*allow_exceptions=*/false);
     if (directory->status != 200 || !parsed.is_object()) {
-      return absl::InternalError(absl::StrCat("directory: HTTP ", directory->status, ": ",
-                                              directory->body));
+      return absl::InternalError(
+          absl::StrCat("directory: HTTP ", directory->status, ": ", directory->body));
     }
     directory_ = parsed;
     for (const char* member : {"newNonce", "newAccount", "newOrder"}) {
@@ -188,7 +185,7 @@ class FrontDoorDenialTest : public ::testing::Test {
     http::Http01Responder::Options responder_options;
     responder_options.address = "127.0.0.1";
     responder_options.port = static_cast<uint16_t>(port);
-    responder_ = new http::Http01Responder(responder_options);
+    responder_ = std::make_unique<http::Http01Responder>(responder_options);
     if (absl::Status started = responder_->Start(); !started.ok()) return started;
 
     for (int i = 0; i < 2; ++i) {
@@ -196,13 +193,13 @@ class FrontDoorDenialTest : public ::testing::Test {
       if (!credential.ok()) return credential.status();
       credentials_.push_back(*std::move(credential));
     }
-    key1_ = OpenSslJwsSigner::GenerateEs256().release();
-    key2_ = OpenSslJwsSigner::GenerateEs256().release();
-    mac1_ = new OpenSslMacSigner(credentials_[0].hmac_key);
-    mac2_ = new OpenSslMacSigner(credentials_[1].hmac_key);
+    key1_ = OpenSslJwsSigner::GenerateEs256();
+    key2_ = OpenSslJwsSigner::GenerateEs256();
+    mac1_ = std::make_unique<OpenSslMacSigner>(credentials_[0].hmac_key);
+    mac2_ = std::make_unique<OpenSslMacSigner>(credentials_[1].hmac_key);
     for (auto [key, mac, credential, client] :
-         {std::tuple{key1_, mac1_, &credentials_[0], &account1_},
-          std::tuple{key2_, mac2_, &credentials_[1], &account2_}}) {
+         {std::tuple{key1_.get(), mac1_.get(), &credentials_[0], &account1_},
+          std::tuple{key2_.get(), mac2_.get(), &credentials_[1], &account2_}}) {
       acme::AcmeClientOptions client_options;
       client_options.directory_url = env_["ACME_SERVER_DIRECTORY"];
       absl::StatusOr<std::unique_ptr<acme::AcmeClient>> created =
@@ -214,29 +211,24 @@ class FrontDoorDenialTest : public ::testing::Test {
       account_options.terms_of_service_agreed = true;
       absl::StatusOr<acme::Account> account = (*created)->RegisterAccount(account_options);
       if (!account.ok()) {
-        return absl::Status(account.status().code(),
-                            absl::StrCat("registering a web1 account: ", account.status().message()));
+        return absl::Status(account.status().code(), absl::StrCat("registering a web1 account: ",
+                                                                  account.status().message()));
       }
-      *client = std::move(*created).release();
+      *client = std::move(*created);
     }
     return absl::OkStatus();
   }
 
   static void TearDownTestSuite() {
-    delete account1_;
-    delete account2_;
-    delete mac1_;
-    delete mac2_;
-    delete key1_;
-    delete key2_;
-    if (responder_ != nullptr) responder_->Stop();
-    delete responder_;
-    delete http_;
-    account1_ = account2_ = nullptr;
-    mac1_ = mac2_ = nullptr;
-    key1_ = key2_ = nullptr;
-    responder_ = nullptr;
-    http_ = nullptr;
+    // In dependency order: the clients use the keys, MACs and HTTP client.
+    account1_.reset();
+    account2_.reset();
+    mac1_.reset();
+    mac2_.reset();
+    key1_.reset();
+    key2_.reset();
+    responder_.reset();
+    http_.reset();
     credentials_.clear();
     env_.clear();
     directory_ = Json();
@@ -283,8 +275,8 @@ class FrontDoorDenialTest : public ::testing::Test {
     testing::ChildResult run =
         Signer({"enroll-client", "--config", env_["SIGNER_CONFIG"], "--name", "web1", "--json"});
     if (run.exit_code != 0) {
-      return absl::InternalError(absl::StrCat("acme-signer enroll-client failed (exit ",
-                                              run.exit_code, "): ", run.err));
+      return absl::InternalError(
+          absl::StrCat("acme-signer enroll-client failed (exit ", run.exit_code, "): ", run.err));
     }
     const Json out = Json::parse(run.out, nullptr, /*allow_exceptions=*/false);
     if (!out.is_object() || !out.contains("eab_kid") || !out.contains("eab_hmac_key") ||
@@ -337,11 +329,10 @@ class FrontDoorDenialTest : public ::testing::Test {
   // Since `before`: nothing issued, and exactly one new deny record (folded repeats of earlier
   // refusals, which carry "repeated", are not new refusals) for `rpc` with reason
   // "<type>: ...". `agent` and `thumbprint`, when given, must be the record's.
-  static void ExpectOneRefusalAndNothingIssued(const Snapshot& before, absl::string_view rpc,
-                                               absl::string_view type,
-                                               std::optional<std::string> agent = std::nullopt,
-                                               std::optional<std::string> thumbprint =
-                                                   std::nullopt) {
+  static void ExpectOneRefusalAndNothingIssued(
+      const Snapshot& before, absl::string_view rpc, absl::string_view type,
+      std::optional<std::string> agent = std::nullopt,
+      std::optional<std::string> thumbprint = std::nullopt) {
     EXPECT_EQ(InventorySize(), static_cast<long>(before.inventory)) << "a certificate was issued";
     const std::vector<Json> records = AuditRecords();
     std::vector<Json> denials;
@@ -418,9 +409,8 @@ class FrontDoorDenialTest : public ::testing::Test {
   static std::string NewAccountJws(const OpenSslJwsSigner& key, const std::string& eab_kid,
                                    const std::string& hmac_key) {
     OpenSslMacSigner mac(hmac_key);
-    absl::StatusOr<Json> eab = acme::BuildExternalAccountBinding(mac, eab_kid,
-                                                                 Endpoint("newAccount"),
-                                                                 key.PublicJwk());
+    absl::StatusOr<Json> eab =
+        acme::BuildExternalAccountBinding(mac, eab_kid, Endpoint("newAccount"), key.PublicJwk());
     EXPECT_TRUE(eab.ok()) << eab.status();
     const Json payload = {{"termsOfServiceAgreed", true},
                           {"externalAccountBinding", eab.value_or(Json::object())}};
@@ -492,15 +482,15 @@ class FrontDoorDenialTest : public ::testing::Test {
   static inline std::map<std::string, std::string> env_;
   static inline Json directory_;
   static inline std::vector<Credential> credentials_;
-  // Raw pointers owned by the suite (SetUpTestSuite/TearDownTestSuite), deleted in order.
-  static inline http::CurlHttpClient* http_ = nullptr;
-  static inline http::Http01Responder* responder_ = nullptr;
-  static inline OpenSslJwsSigner* key1_ = nullptr;
-  static inline OpenSslJwsSigner* key2_ = nullptr;
-  static inline OpenSslMacSigner* mac1_ = nullptr;
-  static inline OpenSslMacSigner* mac2_ = nullptr;
-  static inline acme::AcmeClient* account1_ = nullptr;
-  static inline acme::AcmeClient* account2_ = nullptr;
+  // The suite's (SetUpTestSuite/TearDownTestSuite, which releases them in order).
+  static inline std::unique_ptr<http::CurlHttpClient> http_;
+  static inline std::unique_ptr<http::Http01Responder> responder_;
+  static inline std::unique_ptr<OpenSslJwsSigner> key1_;
+  static inline std::unique_ptr<OpenSslJwsSigner> key2_;
+  static inline std::unique_ptr<OpenSslMacSigner> mac1_;
+  static inline std::unique_ptr<OpenSslMacSigner> mac2_;
+  static inline std::unique_ptr<acme::AcmeClient> account1_;
+  static inline std::unique_ptr<acme::AcmeClient> account2_;
 };
 
 // A refusal's response: `status`, a problem document of `type` whose detail has
@@ -513,9 +503,8 @@ class FrontDoorDenialTest : public ::testing::Test {
     return ::testing::AssertionFailure() << "want HTTP " << status << ", got " << what;
   }
   if (!absl::StartsWith(response.Header("content-type"), acme::kProblemContentType)) {
-    return ::testing::AssertionFailure()
-           << "Content-Type \"" << response.Header("content-type") << "\", not "
-           << acme::kProblemContentType << ": " << what;
+    return ::testing::AssertionFailure() << "Content-Type \"" << response.Header("content-type")
+                                         << "\", not " << acme::kProblemContentType << ": " << what;
   }
   if (response.Header("replay-nonce").empty()) {
     return ::testing::AssertionFailure() << "no Replay-Nonce: " << what;
@@ -534,12 +523,12 @@ class FrontDoorDenialTest : public ::testing::Test {
 
 // 1. A name outside web1's allowed_names (**.lab.test) at newOrder.
 TEST_F(FrontDoorDenialTest, NameOutsideTheHostsPolicyIsRejectedAtNewOrder) {
-  const std::string name = absl::StrCat("outside-", absl::ToUnixMicros(absl::Now()), ".example.org");
+  const std::string name =
+      absl::StrCat("outside-", absl::ToUnixMicros(absl::Now()), ".example.org");
   const Snapshot before = Take();
   http::HttpResponse response =
-      Post(Endpoint("newOrder"),
-           Signed(*key1_, Endpoint("newOrder"), FreshNonce(), account1_->account_url(),
-                  OrderPayload(name)));
+      Post(Endpoint("newOrder"), Signed(*key1_, Endpoint("newOrder"), FreshNonce(),
+                                        account1_->account_url(), OrderPayload(name)));
   EXPECT_TRUE(IsProblem(response, 400, "rejectedIdentifier", name));
   EXPECT_TRUE(response.Header("location").empty()) << "an order was created";
   ExpectOneRefusalAndNothingIssued(before, "FrontDoor/new-order", "rejectedIdentifier", "web1",
@@ -559,7 +548,8 @@ TEST_F(FrontDoorDenialTest, WrongUnknownOrReusedEabIsUnauthorized) {
     const Snapshot before = Take();
     std::string wrong = unused.hmac_key;
     wrong[0] = static_cast<char>(wrong[0] ^ 0x5a);
-    http::HttpResponse response = Post(Endpoint("newAccount"), NewAccountJws(*key, unused.kid, wrong));
+    http::HttpResponse response =
+        Post(Endpoint("newAccount"), NewAccountJws(*key, unused.kid, wrong));
     EXPECT_TRUE(IsProblem(response, 403, "unauthorized", "MAC does not verify"));
     EXPECT_TRUE(response.Header("location").empty());
     ExpectOneRefusalAndNothingIssued(before, "FrontDoor/new-account", "unauthorized", "web1",
@@ -662,10 +652,9 @@ TEST_F(FrontDoorDenialTest, CsrWithOtherNamesIsBadCsrAtFinalize) {
        {std::vector<std::string>{name, extra}, std::vector<std::string>{other}}) {
     SCOPED_TRACE(names.back());
     const Snapshot before = Take();
-    http::HttpResponse response =
-        Post(order->finalize,
-             Signed(*key1_, order->finalize, FreshNonce(), account1_->account_url(),
-                    Json{{"csr", Base64Url(CsrDer(names))}}.dump()));
+    http::HttpResponse response = Post(
+        order->finalize, Signed(*key1_, order->finalize, FreshNonce(), account1_->account_url(),
+                                Json{{"csr", Base64Url(CsrDer(names))}}.dump()));
     EXPECT_TRUE(IsProblem(response, 400, "badCSR", names.back()));
     ExpectOneRefusalAndNothingIssued(before, "FrontDoor/finalize", "badCSR", "web1",
                                      Thumbprint(*account1_));
@@ -696,7 +685,8 @@ TEST_F(FrontDoorDenialTest, AlgNoneAndHmacOutsideEabAreBadSignatureAlgorithm) {
         std::string(alg) == "none"
             ? std::string("not a signature")
             : acme::testing::HmacSha256(credentials_[0].hmac_key, signing_input);
-    http::HttpResponse response = Post(Endpoint("newOrder"), HandMadeJws(header, payload, signature));
+    http::HttpResponse response =
+        Post(Endpoint("newOrder"), HandMadeJws(header, payload, signature));
     EXPECT_TRUE(IsProblem(response, 400, "badSignatureAlgorithm", alg));
     const Json body = Json::parse(response.body, nullptr, false);
     EXPECT_TRUE(body.is_object() && body.contains("algorithms")) << response.body;
@@ -718,8 +708,7 @@ TEST_F(FrontDoorDenialTest, ReplayedNonceIsBadNonce) {
   ExpectOneRefusalAndNothingIssued(before, "FrontDoor/acct", "badNonce", "web1",
                                    Thumbprint(*account1_));
   // The fresh nonce of the refusal works (what a client's badNonce retry does).
-  http::HttpResponse retry =
-      Post(url, Signed(*key1_, url, replay.Header("replay-nonce"), url, ""));
+  http::HttpResponse retry = Post(url, Signed(*key1_, url, replay.Header("replay-nonce"), url, ""));
   EXPECT_EQ(retry.status, 200) << retry.body;
 }
 
@@ -728,16 +717,14 @@ TEST_F(FrontDoorDenialTest, ReplayedNonceIsBadNonce) {
 TEST_F(FrontDoorDenialTest, UrlMismatchIsMalformed) {
   const std::string base = BaseUrl();
   ASSERT_TRUE(absl::StartsWith(base, "https://127.0.0.1:")) << base;
-  const std::string other_host =
-      absl::StrCat("https://localhost", base.substr(std::string("https://127.0.0.1").size()),
-                   "/new-order");
+  const std::string other_host = absl::StrCat(
+      "https://localhost", base.substr(std::string("https://127.0.0.1").size()), "/new-order");
   for (const std::string& signed_url : {Endpoint("newAccount"), other_host}) {
     SCOPED_TRACE(signed_url);
     const Snapshot before = Take();
-    http::HttpResponse response =
-        Post(Endpoint("newOrder"), Signed(*key1_, signed_url, FreshNonce(),
-                                          account1_->account_url(),
-                                          OrderPayload(FreshName("url"))));
+    http::HttpResponse response = Post(
+        Endpoint("newOrder"), Signed(*key1_, signed_url, FreshNonce(), account1_->account_url(),
+                                     OrderPayload(FreshName("url"))));
     EXPECT_TRUE(IsProblem(response, 400, "malformed", "\"url\""));
     EXPECT_TRUE(response.Header("location").empty()) << "an order was created";
     ExpectOneRefusalAndNothingIssued(before, "FrontDoor/new-order", "malformed");
@@ -746,11 +733,11 @@ TEST_F(FrontDoorDenialTest, UrlMismatchIsMalformed) {
 
 // 8. A body over the listener's cap (64 KiB).
 TEST_F(FrontDoorDenialTest, OversizedBodyIsMalformed413) {
-  const Json payload = {{"identifiers", Json::array({Json{{"type", "dns"},
-                                                          {"value", FreshName("big")}}})},
-                        {"padding", std::string(70 * 1024, 'a')}};
-  const std::string jws = Signed(*key1_, Endpoint("newOrder"), FreshNonce(),
-                                 account1_->account_url(), payload.dump());
+  const Json payload = {
+      {"identifiers", Json::array({Json{{"type", "dns"}, {"value", FreshName("big")}}})},
+      {"padding", std::string(70 * 1024, 'a')}};
+  const std::string jws =
+      Signed(*key1_, Endpoint("newOrder"), FreshNonce(), account1_->account_url(), payload.dump());
   ASSERT_GT(jws.size(), 64u * 1024);
   const Snapshot before = Take();
   http::HttpResponse response = Post(Endpoint("newOrder"), jws);
@@ -775,13 +762,12 @@ TEST_F(FrontDoorDenialTest, JsonContentTypeIsMalformed415) {
 TEST_F(FrontDoorDenialTest, JwkOnKidOnlyEndpointIsMalformed) {
   const Snapshot before = Take();
   http::HttpResponse response =
-      Post(Endpoint("newOrder"), Signed(*key1_, Endpoint("newOrder"), FreshNonce(), "",
-                                        OrderPayload(FreshName("jwk"))));
+      Post(Endpoint("newOrder"),
+           Signed(*key1_, Endpoint("newOrder"), FreshNonce(), "", OrderPayload(FreshName("jwk"))));
   EXPECT_TRUE(IsProblem(response, 400, "malformed", "\"kid\""));
   EXPECT_TRUE(response.Header("location").empty()) << "an order was created";
   ExpectOneRefusalAndNothingIssued(before, "FrontDoor/new-order", "malformed");
 }
-
 
 // The other checks production ACME servers make (issue 13, "Protocol checks"): the JWS shape,
 // the key forms, the algorithm fitting the key, the signature, the account, the EAB binding
@@ -798,8 +784,8 @@ TEST_F(FrontDoorDenialTest, OtherProtocolChecksRefuseWithTheirProblemTypes) {
 
   // A well-formed newOrder JWS of account 1, taken apart to be reshaped.
   auto order_jws = [&] {
-    return Json::parse(Signed(*key1_, new_order, FreshNonce(), kid1,
-                              OrderPayload(FreshName("shape"))));
+    return Json::parse(
+        Signed(*key1_, new_order, FreshNonce(), kid1, OrderPayload(FreshName("shape"))));
   };
   // A newOrder JWS of account 1 with `header` (nonce and url added) signed by `key`.
   auto signed_by = [&](Json header, const OpenSslJwsSigner& key) {
@@ -819,7 +805,8 @@ TEST_F(FrontDoorDenialTest, OtherProtocolChecksRefuseWithTheirProblemTypes) {
   };
   auto eab = [&](const std::string& url, const std::string& jwk) {
     OpenSslMacSigner mac(credential->hmac_key);
-    absl::StatusOr<Json> binding = acme::BuildExternalAccountBinding(mac, credential->kid, url, jwk);
+    absl::StatusOr<Json> binding =
+        acme::BuildExternalAccountBinding(mac, credential->kid, url, jwk);
     EXPECT_TRUE(binding.ok()) << binding.status();
     return binding.value_or(Json::object());
   };
@@ -838,9 +825,10 @@ TEST_F(FrontDoorDenialTest, OtherProtocolChecksRefuseWithTheirProblemTypes) {
   std::vector<Case> cases;
   {
     Json jws = order_jws();
-    Json general = {{"payload", jws["payload"]},
-                    {"signatures", Json::array({Json{{"protected", jws["protected"]},
-                                                     {"signature", jws["signature"]}}})}};
+    Json general = {
+        {"payload", jws["payload"]},
+        {"signatures",
+         Json::array({Json{{"protected", jws["protected"]}, {"signature", jws["signature"]}}})}};
     cases.push_back({"general serialization", new_order, general.dump(), 400, "malformed",
                      "general JWS serialization", "FrontDoor/new-order", "", ""});
   }
@@ -850,11 +838,11 @@ TEST_F(FrontDoorDenialTest, OtherProtocolChecksRefuseWithTheirProblemTypes) {
     cases.push_back({"unprotected header", new_order, jws.dump(), 400, "malformed",
                      "unprotected header", "FrontDoor/new-order", "", ""});
   }
-  cases.push_back({"jwk and kid", new_order,
-                   signed_by({{"alg", "ES256"}, {"kid", kid1},
-                              {"jwk", Json::parse(key1_->PublicJwk())}},
-                             *key1_),
-                   400, "malformed", "exactly one of", "FrontDoor/new-order", "", ""});
+  cases.push_back(
+      {"jwk and kid", new_order,
+       signed_by({{"alg", "ES256"}, {"kid", kid1}, {"jwk", Json::parse(key1_->PublicJwk())}},
+                 *key1_),
+       400, "malformed", "exactly one of", "FrontDoor/new-order", "", ""});
   cases.push_back({"alg does not fit the account key", new_order,
                    signed_by({{"alg", "ES384"}, {"kid", kid1}}, *key1_), 400,
                    "badSignatureAlgorithm", "does not fit", "FrontDoor/new-order", "web1",
@@ -862,20 +850,19 @@ TEST_F(FrontDoorDenialTest, OtherProtocolChecksRefuseWithTheirProblemTypes) {
   cases.push_back({"signed by another key", new_order,
                    signed_by({{"alg", "ES256"}, {"kid", kid1}}, *key2_), 403, "unauthorized",
                    "does not verify", "FrontDoor/new-order", "web1", thumbprint1});
-  cases.push_back({"unknown account", new_order,
-                   signed_by({{"alg", "ES256"}, {"kid", BaseUrl() + "/acct/no-such-account"}},
-                             *key1_),
-                   400, "accountDoesNotExist", "no-such-account", "FrontDoor/new-order", "", ""});
-  cases.push_back({"newAccount without EAB", Endpoint("newAccount"), new_account(std::nullopt),
-                   400, "externalAccountRequired", "enroll-client", "FrontDoor/new-account", "",
+  cases.push_back(
+      {"unknown account", new_order,
+       signed_by({{"alg", "ES256"}, {"kid", BaseUrl() + "/acct/no-such-account"}}, *key1_), 400,
+       "accountDoesNotExist", "no-such-account", "FrontDoor/new-order", "", ""});
+  cases.push_back({"newAccount without EAB", Endpoint("newAccount"), new_account(std::nullopt), 400,
+                   "externalAccountRequired", "enroll-client", "FrontDoor/new-account", "",
                    *fresh_thumbprint});
   cases.push_back({"EAB url is not newAccount", Endpoint("newAccount"),
                    new_account(eab(new_order, fresh->PublicJwk())), 400, "malformed",
                    "must be the newAccount URL", "FrontDoor/new-account", "", *fresh_thumbprint});
   cases.push_back({"EAB binds another key", Endpoint("newAccount"),
-                   new_account(eab(Endpoint("newAccount"), key2_->PublicJwk())), 400,
-                   "malformed", "not the account key", "FrontDoor/new-account", "",
-                   *fresh_thumbprint});
+                   new_account(eab(Endpoint("newAccount"), key2_->PublicJwk())), 400, "malformed",
+                   "not the account key", "FrontDoor/new-account", "", *fresh_thumbprint});
   {
     // keyChange of account 1 to account 2's key: 409 with account 2's URL (RFC 8555 §7.3.5).
     ASSERT_TRUE(directory_.contains("keyChange"));
@@ -906,9 +893,9 @@ TEST_F(FrontDoorDenialTest, OtherProtocolChecksRefuseWithTheirProblemTypes) {
   http::HttpResponse still = Post(kid1, Signed(*key1_, kid1, FreshNonce(), kid1, ""));
   EXPECT_EQ(still.status, 200) << still.body;
   const Json only_existing = {{"onlyReturnExisting", true}};
-  http::HttpResponse none = Post(Endpoint("newAccount"),
-                                 Signed(*fresh, Endpoint("newAccount"), FreshNonce(), "",
-                                        only_existing.dump()));
+  http::HttpResponse none =
+      Post(Endpoint("newAccount"),
+           Signed(*fresh, Endpoint("newAccount"), FreshNonce(), "", only_existing.dump()));
   EXPECT_TRUE(IsProblem(none, 400, "accountDoesNotExist"));
 }
 
