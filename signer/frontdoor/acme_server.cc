@@ -216,8 +216,8 @@ struct AcmeServer::Impl {
     return policy;
   }
 
-  // The account behind a kid URL, usable: valid, and its host still allowed.
-  absl::StatusOr<FrontDoorAccount> UsableAccount(absl::string_view kid) {
+  // The account behind a kid URL; NotFound when there is none.
+  absl::StatusOr<FrontDoorAccount> AccountForKid(absl::string_view kid) {
     absl::string_view id = kid;
     const std::string prefix = AccountUrl("");
     if (!absl::ConsumePrefix(&id, prefix) || id.empty()) {
@@ -226,12 +226,18 @@ struct AcmeServer::Impl {
     ASSIGN_OR_RETURN(std::optional<FrontDoorAccount> account,
                      deps.store->FindFrontDoorAccount(id));
     if (!account.has_value()) return absl::NotFoundError("no such account");
-    if (account->status != "valid") {
-      return Problem(pt::kUnauthorized, absl::StrCat("account ", kid, " is ", account->status));
+    return *account;
+  }
+
+  // OK when `account` may be used: valid (not deactivated, not revoked with its host), and its
+  // host still allowed the front door by the running configuration.
+  absl::Status CheckUsable(const FrontDoorAccount& account) {
+    if (account.status != "valid") {
+      return Problem(pt::kUnauthorized,
+                     absl::StrCat("account ", AccountUrl(account.id), " is ", account.status));
     }
     std::shared_ptr<const SignerConfig> config = deps.config->Get();
-    RETURN_IF_ERROR(FrontDoorPolicy(*config, account->host).status());
-    return *account;
+    return FrontDoorPolicy(*config, account.host).status();
   }
 
   // --- request authentication -------------------------------------------------------------
@@ -251,9 +257,17 @@ struct AcmeServer::Impl {
     rules.expected_url = Url(path);
     rules.key_form = key_form;
     std::optional<FrontDoorAccount> account;
+    // Refusals are attributed to an account (host and thumbprint in the audit record, its
+    // refusal budget) only when its signature verified, or when the account itself is the
+    // reason (revoked, deactivated, host no longer allowed): an unverified kid names nobody.
+    bool account_refused = false;
     acme::AccountKeyLookup lookup = [&](absl::string_view kid) -> absl::StatusOr<std::string> {
-      ASSIGN_OR_RETURN(FrontDoorAccount found, UsableAccount(kid));
+      ASSIGN_OR_RETURN(FrontDoorAccount found, AccountForKid(kid));
       account = found;
+      if (absl::Status usable = CheckUsable(found); !usable.ok()) {
+        account_refused = true;
+        return usable;
+      }
       return found.jwk;
     };
     acme::NonceConsumer consume = [&](absl::string_view nonce) {
@@ -261,8 +275,7 @@ struct AcmeServer::Impl {
     };
     absl::StatusOr<acme::VerifiedJws> verified =
         acme::VerifyJwsRequest(request.body, rules, lookup, consume);
-    if (account.has_value()) {
-      // Known even when a later check failed: the refusal is this account's.
+    if (account.has_value() && (verified.ok() || account_refused)) {
       record.agent = account->host;
       record.account_thumbprint = account->thumbprint;
     }
