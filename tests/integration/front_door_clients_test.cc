@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <string>
@@ -84,7 +85,8 @@ constexpr absl::Duration kCommandTimeout = absl::Seconds(60);
 // The absolute path of `tool` on PATH, or "".
 std::string Which(const std::string& tool) {
   const char* path = std::getenv("PATH");
-  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "", ':', absl::SkipEmpty())) {
+  for (absl::string_view dir :
+       absl::StrSplit(path != nullptr ? path : "", ':', absl::SkipEmpty())) {
     std::string candidate = absl::StrCat(dir, "/", tool);
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
@@ -115,9 +117,9 @@ std::string ShowCommand(const std::vector<std::string>& args, const std::string&
   std::vector<SslUniquePtr<X509>> chain = testing::ParseChain(chain_pem);
   std::vector<SslUniquePtr<X509>> roots = testing::ParseChain(root_pem);
   if (leaf.empty() || chain.empty() || roots.empty()) {
-    return ::testing::AssertionFailure() << "unreadable certificate, chain or root: " << leaf.size()
-                                         << " leaf, " << chain.size() << " chain, "
-                                         << roots.size() << " root certificate(s)";
+    return ::testing::AssertionFailure()
+           << "unreadable certificate, chain or root: " << leaf.size() << " leaf, " << chain.size()
+           << " chain, " << roots.size() << " root certificate(s)";
   }
   SslUniquePtr<X509_STORE> store(X509_STORE_new());
   for (const SslUniquePtr<X509>& root : roots) X509_STORE_add_cert(store.get(), root.get());
@@ -277,9 +279,9 @@ class FrontDoorClientsTest : public ::testing::Test {
       std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
       if (!kv.first.empty() && kv.first[0] != '#') env_[kv.first] = kv.second;
     }
-    for (const char* key : {"ACME_SERVER_DIRECTORY", "ACME_SERVER_CA", "HTTP01_PORT",
-                            "SIGNER_CONFIG", "PEBBLE_ROOT", "CHALLTESTSRV_MANAGEMENT",
-                            "SOFTHSM2_CONF"}) {
+    for (const char* key :
+         {"ACME_SERVER_DIRECTORY", "ACME_SERVER_CA", "HTTP01_PORT", "SIGNER_CONFIG", "PEBBLE_ROOT",
+          "CHALLTESTSRV_MANAGEMENT", "SOFTHSM2_CONF"}) {
       if (env_[key].empty()) {
         setup_error_ = absl::StrCat("the lab's env file (", dir_, "/lab/env) lacks ", key);
         return;
@@ -295,8 +297,8 @@ class FrontDoorClientsTest : public ::testing::Test {
 
   static void TearDownTestSuite() {
     if (lab_started_) {
-      ChildResult down = Run({RepoRoot() + "/scripts/lab", "down", dir_ + "/lab"}, {},
-                             absl::Seconds(60));
+      ChildResult down =
+          Run({RepoRoot() + "/scripts/lab", "down", dir_ + "/lab"}, {}, absl::Seconds(60));
       if (down.exit_code != 0) ADD_FAILURE() << "scripts/lab down failed: " << down;
     }
     const char* keep = std::getenv("ACME_SIGNER_KEEP_TEST_DIRS");
@@ -317,7 +319,6 @@ class FrontDoorClientsTest : public ::testing::Test {
     const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
     work_ = absl::StrCat(dir_, "/", info->name());
     std::filesystem::create_directories(work_);
-    audit_before_ = AuditRecords().size();
   }
 
   static ChildResult Run(const std::vector<std::string>& args,
@@ -329,11 +330,13 @@ class FrontDoorClientsTest : public ::testing::Test {
     return RunChild(args, options);
   }
 
-  // Runs a client, printing its command line (HMAC key masked) for the record.
+  // Runs a client, printing its command line (HMAC key masked) for the record. The audit
+  // checks that follow look at the records appended from here on.
   ChildResult RunClient(const std::vector<std::string>& args,
                         const std::vector<std::string>& extra_env) {
     std::cout << "$ " << absl::StrJoin(extra_env, " ") << (extra_env.empty() ? "" : " ")
               << ShowCommand(args, hmac_) << std::endl;
+    audit_mark_ = AuditRecords().size();
     return Run(args, extra_env, kClientTimeout);
   }
 
@@ -368,8 +371,9 @@ class FrontDoorClientsTest : public ::testing::Test {
   }
 
   // The certificate in `leaf_path` (first PEM block) for `name`, verified against Pebble's root
-  // through `chain_path`, is in the inventory with host web1 and not revoked; its issuance is in
-  // the audit log as an allowed front-door finalize naming web1.
+  // through `chain_path`, is in the inventory with host web1 and not revoked; the last client
+  // command's audit records have one allowed front-door finalize of web1 for the name and one
+  // issuance of web1 with the serial.
   Issued CheckIssued(const std::string& leaf_path, const std::string& chain_path,
                      const std::string& name) {
     Issued issued;
@@ -391,9 +395,22 @@ class FrontDoorClientsTest : public ::testing::Test {
     issued.serial = *serial;
     issued.sha256 = *sha256;
     ExpectInInventory(issued, name, /*revoked=*/false);
-    EXPECT_EQ(CountFinalizeAllowed(issued.serial), 1)
-        << "the audit log has no single allowed front-door finalize for host " << kHost
-        << " with serial " << issued.serial << "; the front door's records since this test began:\n"
+    EXPECT_EQ(CountFrontDoorAllowed("finalize",
+                                    [&](const Json& r) {
+                                      return IdentifiersOf(r) ==
+                                             std::vector<std::string>{"dns:" + name};
+                                    }),
+              1)
+        << "allowed finalize of " << name << " by " << kHost << "; the front door's records:\n"
+        << FrontDoorRecordsText();
+    EXPECT_EQ(CountFrontDoorAllowed(
+                  "issue",
+                  [&](const Json& r) {
+                    return r.value("outcome", Json::object()).value("serial", "") == issued.serial;
+                  }),
+              1)
+        << "issuance of serial " << issued.serial << " to " << kHost
+        << "; the front door's records:\n"
         << FrontDoorRecordsText();
     std::cout << "issued " << name << " serial " << issued.serial << std::endl;
     return issued;
@@ -401,9 +418,9 @@ class FrontDoorClientsTest : public ::testing::Test {
 
   // The inventory lists `issued` once, with host web1, the name, and the revocation state.
   void ExpectInInventory(const Issued& issued, const std::string& name, bool revoked) {
-    ChildResult run = Run({BinDir() + "/acme-signer", "inventory", "--config",
-                           env_["SIGNER_CONFIG"], "--json"},
-                          {}, kCommandTimeout);
+    ChildResult run =
+        Run({BinDir() + "/acme-signer", "inventory", "--config", env_["SIGNER_CONFIG"], "--json"},
+            {}, kCommandTimeout);
     ASSERT_EQ(run.exit_code, 0) << run;
     Json list = Json::parse(run.out, nullptr, /*allow_exceptions=*/false);
     ASSERT_TRUE(list.is_array()) << run.out;
@@ -435,32 +452,60 @@ class FrontDoorClientsTest : public ::testing::Test {
     return records;
   }
 
+  // The audit records appended since the last client command began.
   std::vector<Json> NewAuditRecords() const {
     std::vector<Json> records = AuditRecords();
-    if (records.size() < audit_before_) return {};
-    records.erase(records.begin(), records.begin() + static_cast<std::ptrdiff_t>(audit_before_));
+    if (records.size() < audit_mark_) return {};
+    records.erase(records.begin(), records.begin() + static_cast<std::ptrdiff_t>(audit_mark_));
     return records;
   }
 
-  // A front-door record: the rpc names the ACME endpoint the host called.
+  // A front-door record: rpc "FrontDoor/<endpoint>" (or "FrontDoor/issue" when the CA's
+  // certificate arrived).
   static bool IsFrontDoor(const Json& record) {
-    return absl::StartsWithIgnoreCase(record.value("rpc", ""), "frontdoor") ||
-           absl::StartsWithIgnoreCase(record.value("rpc", ""), "front_door") ||
-           absl::StartsWithIgnoreCase(record.value("rpc", ""), "acme.");
+    return absl::StartsWith(record.value("rpc", ""), "FrontDoor/");
   }
 
-  // Allowed front-door finalize records of web1 that name `serial` as their outcome.
-  int CountFinalizeAllowed(const std::string& serial) const {
+  static std::vector<std::string> IdentifiersOf(const Json& record) {
+    const Json request = record.value("request", Json::object());
+    const Json identifiers = request.value("identifiers", Json::array());
+    std::vector<std::string> out;
+    for (const Json& id : identifiers) {
+      if (id.is_string()) out.push_back(id.get<std::string>());
+    }
+    return out;
+  }
+
+  // Allowed records of FrontDoor/`what` since the last client command, of web1 (with an
+  // account key thumbprint unless `by_account` is false: a revocation signed by the
+  // certificate's key has no account), that `match`.
+  int CountFrontDoorAllowed(const std::string& what, const std::function<bool(const Json&)>& match,
+                            bool by_account = true) const {
     int count = 0;
     for (const Json& r : NewAuditRecords()) {
-      if (!IsFrontDoor(r) || r.value("agent", "") != kHost || r.value("decision", "") != "allow" ||
-          !absl::StrContains(absl::AsciiStrToLower(r.value("rpc", "")), "finalize")) {
-        continue;
+      if (r.value("rpc", "") == "FrontDoor/" + what && r.value("agent", "") == kHost &&
+          r.value("decision", "") == "allow" &&
+          (!by_account || !r.value("account_thumbprint", "").empty()) && match(r)) {
+        ++count;
       }
-      const Json outcome = r.value("outcome", Json::object());
-      if (outcome.value("serial", "") == serial) ++count;
     }
     return count;
+  }
+
+  // The revocation of `issued` by the last client command: allowed, audited once, and the
+  // inventory says revoked.
+  void ExpectRevoked(const Issued& issued, const std::string& name, bool by_account = true) {
+    EXPECT_EQ(CountFrontDoorAllowed(
+                  "revoke-cert",
+                  [&](const Json& r) {
+                    return r.value("request", Json::object()).value("certificate_sha256", "") ==
+                           issued.sha256;
+                  },
+                  by_account),
+              1)
+        << "allowed revocation of " << issued.serial << "; the front door's records:\n"
+        << FrontDoorRecordsText();
+    ExpectInInventory(issued, name, /*revoked=*/true);
   }
 
   std::string FrontDoorRecordsText() const {
@@ -480,7 +525,7 @@ class FrontDoorClientsTest : public ::testing::Test {
   // certbot's own directories, under this test's work dir.
   std::vector<std::string> CertbotDirs() const {
     return {"--config-dir", work_ + "/certbot/config", "--work-dir", work_ + "/certbot/work",
-            "--logs-dir", work_ + "/certbot/logs"};
+            "--logs-dir",   work_ + "/certbot/logs"};
   }
 
   std::string CertbotLog() const {
@@ -497,7 +542,7 @@ class FrontDoorClientsTest : public ::testing::Test {
   static inline std::map<std::string, std::string> tools_;
 
   std::string work_;
-  size_t audit_before_ = 0;
+  size_t audit_mark_ = 0;
   std::string kid_;
   std::string hmac_;
 };
@@ -511,36 +556,51 @@ TEST_F(FrontDoorClientsTest, CertbotStandaloneHttp01IssuesRenewsAndRevokes) {
   ASSERT_NO_FATAL_FAILURE(EnrollClient());
   const std::string name = UniqueName("certbot");
   const std::string port = std::to_string(http01_port_);
-  ChildResult issue = RunClient(
-      Concat({tools_["certbot"], "certonly", "--standalone", "--http-01-address", "127.0.0.1",
-              "--http-01-port", port, "--server", env_["ACME_SERVER_DIRECTORY"], "--eab-kid", kid_,
-              "--eab-hmac-key", hmac_, "-d", name, "--cert-name", name,
-              "--register-unsafely-without-email", "--agree-tos", "--non-interactive"},
-             CertbotDirs()),
-      ClientEnv());
+  ChildResult issue = RunClient(Concat({tools_["certbot"],
+                                        "certonly",
+                                        "--standalone",
+                                        "--http-01-address",
+                                        "127.0.0.1",
+                                        "--http-01-port",
+                                        port,
+                                        "--server",
+                                        env_["ACME_SERVER_DIRECTORY"],
+                                        "--eab-kid",
+                                        kid_,
+                                        "--eab-hmac-key",
+                                        hmac_,
+                                        "-d",
+                                        name,
+                                        "--cert-name",
+                                        name,
+                                        "--register-unsafely-without-email",
+                                        "--agree-tos",
+                                        "--non-interactive"},
+                                       CertbotDirs()),
+                                ClientEnv());
   ASSERT_EQ(issue.exit_code, 0) << issue << "\n--- certbot log:\n" << CertbotLog();
   const std::string live = work_ + "/certbot/config/live/" + name;
   const Issued first = CheckIssued(live + "/cert.pem", live + "/chain.pem", name);
 
   // Renewal: the account from the first run, the lineage's saved settings (standalone on the
   // same address and port, the same server).
-  ChildResult renew = RunClient(Concat({tools_["certbot"], "renew", "--cert-name", name,
-                                        "--force-renewal", "--no-random-sleep-on-renew",
-                                        "--non-interactive"},
-                                       CertbotDirs()),
-                                ClientEnv());
+  ChildResult renew =
+      RunClient(Concat({tools_["certbot"], "renew", "--cert-name", name, "--force-renewal",
+                        "--no-random-sleep-on-renew", "--non-interactive"},
+                       CertbotDirs()),
+                ClientEnv());
   ASSERT_EQ(renew.exit_code, 0) << renew << "\n--- certbot log:\n" << CertbotLog();
   const Issued second = CheckIssued(live + "/cert.pem", live + "/chain.pem", name);
   EXPECT_NE(second.serial, first.serial);
 
   // Revocation by the account (kid), of the renewed certificate...
-  ChildResult revoke = RunClient(
-      Concat({tools_["certbot"], "revoke", "--cert-name", name, "--reason", "superseded",
-              "--no-delete-after-revoke", "--non-interactive"},
-             CertbotDirs()),
-      ClientEnv());
+  ChildResult revoke =
+      RunClient(Concat({tools_["certbot"], "revoke", "--cert-name", name, "--reason", "superseded",
+                        "--no-delete-after-revoke", "--non-interactive"},
+                       CertbotDirs()),
+                ClientEnv());
   ASSERT_EQ(revoke.exit_code, 0) << revoke << "\n--- certbot log:\n" << CertbotLog();
-  ExpectInInventory(second, name, /*revoked=*/true);
+  ExpectRevoked(second, name);
   // ...and by the certificate's own key (jwk), of the first one.
   const std::string archive = work_ + "/certbot/config/archive/" + name;
   ChildResult revoke_by_key = RunClient(
@@ -550,7 +610,7 @@ TEST_F(FrontDoorClientsTest, CertbotStandaloneHttp01IssuesRenewsAndRevokes) {
              CertbotDirs()),
       ClientEnv());
   ASSERT_EQ(revoke_by_key.exit_code, 0) << revoke_by_key << "\n--- certbot log:\n" << CertbotLog();
-  ExpectInInventory(first, name, /*revoked=*/true);
+  ExpectRevoked(first, name, /*by_account=*/false);
 }
 
 TEST_F(FrontDoorClientsTest, CertbotManualDns01IssuesAndRevokes) {
@@ -561,14 +621,30 @@ TEST_F(FrontDoorClientsTest, CertbotManualDns01IssuesAndRevokes) {
   std::vector<std::string> env = ClientEnv();
   env.push_back("CHALLTESTSRV_MANAGEMENT=" + env_["CHALLTESTSRV_MANAGEMENT"]);
   env.push_back("HOOK_LOG=" + hook_log);
-  ChildResult issue = RunClient(
-      Concat({tools_["certbot"], "certonly", "--manual", "--preferred-challenges", "dns",
-              "--manual-auth-hook", hook + " present", "--manual-cleanup-hook", hook + " cleanup",
-              "--server", env_["ACME_SERVER_DIRECTORY"], "--eab-kid", kid_, "--eab-hmac-key",
-              hmac_, "-d", name, "--cert-name", name, "--register-unsafely-without-email",
-              "--agree-tos", "--non-interactive"},
-             CertbotDirs()),
-      env);
+  ChildResult issue = RunClient(Concat({tools_["certbot"],
+                                        "certonly",
+                                        "--manual",
+                                        "--preferred-challenges",
+                                        "dns",
+                                        "--manual-auth-hook",
+                                        hook + " present",
+                                        "--manual-cleanup-hook",
+                                        hook + " cleanup",
+                                        "--server",
+                                        env_["ACME_SERVER_DIRECTORY"],
+                                        "--eab-kid",
+                                        kid_,
+                                        "--eab-hmac-key",
+                                        hmac_,
+                                        "-d",
+                                        name,
+                                        "--cert-name",
+                                        name,
+                                        "--register-unsafely-without-email",
+                                        "--agree-tos",
+                                        "--non-interactive"},
+                                       CertbotDirs()),
+                                env);
   ASSERT_EQ(issue.exit_code, 0) << issue << "\n--- certbot log:\n" << CertbotLog();
   // The certificate came through dns-01: the hook published (and removed) the record.
   const std::string calls = ReadFile(hook_log).value_or("");
@@ -577,13 +653,12 @@ TEST_F(FrontDoorClientsTest, CertbotManualDns01IssuesAndRevokes) {
   const std::string live = work_ + "/certbot/config/live/" + name;
   const Issued issued = CheckIssued(live + "/cert.pem", live + "/chain.pem", name);
 
-  ChildResult revoke = RunClient(
-      Concat({tools_["certbot"], "revoke", "--cert-name", name, "--no-delete-after-revoke",
-              "--non-interactive"},
-             CertbotDirs()),
-      ClientEnv());
+  ChildResult revoke = RunClient(Concat({tools_["certbot"], "revoke", "--cert-name", name,
+                                         "--no-delete-after-revoke", "--non-interactive"},
+                                        CertbotDirs()),
+                                 ClientEnv());
   ASSERT_EQ(revoke.exit_code, 0) << revoke << "\n--- certbot log:\n" << CertbotLog();
-  ExpectInInventory(issued, name, /*revoked=*/true);
+  ExpectRevoked(issued, name);
 }
 
 TEST_F(FrontDoorClientsTest, LegoHttp01IssuesRenewsAndRevokes) {
@@ -594,10 +669,24 @@ TEST_F(FrontDoorClientsTest, LegoHttp01IssuesRenewsAndRevokes) {
   // email under --path). lego 4.9 wants --eab --kid --hmac on every command when the directory
   // says externalAccountRequired ("Server requires External Account Binding"), although only
   // `run` registers the account.
-  const std::vector<std::string> global = {
-      tools_["lego"], "--server", env_["ACME_SERVER_DIRECTORY"], "--email", "lego@lab.test",
-      "--accept-tos", "--eab", "--kid", kid_, "--hmac", hmac_, "--domains", name, "--http",
-      "--http.port", "127.0.0.1:" + std::to_string(http01_port_), "--path", path};
+  const std::vector<std::string> global = {tools_["lego"],
+                                           "--server",
+                                           env_["ACME_SERVER_DIRECTORY"],
+                                           "--email",
+                                           "lego@lab.test",
+                                           "--accept-tos",
+                                           "--eab",
+                                           "--kid",
+                                           kid_,
+                                           "--hmac",
+                                           hmac_,
+                                           "--domains",
+                                           name,
+                                           "--http",
+                                           "--http.port",
+                                           "127.0.0.1:" + std::to_string(http01_port_),
+                                           "--path",
+                                           path};
   ChildResult run = RunClient(Concat(global, {"run"}), ClientEnv());
   ASSERT_EQ(run.exit_code, 0) << run;
   // <name>.crt is the bundle (leaf first, then the issuer), <name>.issuer.crt the issuer.
@@ -613,7 +702,7 @@ TEST_F(FrontDoorClientsTest, LegoHttp01IssuesRenewsAndRevokes) {
 
   ChildResult revoke = RunClient(Concat(global, {"revoke", "--keep"}), ClientEnv());
   ASSERT_EQ(revoke.exit_code, 0) << revoke;
-  ExpectInInventory(second, name, /*revoked=*/true);
+  ExpectRevoked(second, name);
   ExpectInInventory(first, name, /*revoked=*/false);
 }
 
@@ -628,17 +717,17 @@ TEST_F(FrontDoorClientsTest, DehydratedWebrootHttp01IssuesRenewsAndRevokes) {
   // The config holds the HMAC key: 0600. dehydrated sources it as shell; every value here is a
   // path or base64url without quotes or spaces.
   const std::string config = base + "/config";
-  ASSERT_TRUE(WriteFileAtomically(config,
-                                  absl::StrCat("CA=\"", env_["ACME_SERVER_DIRECTORY"], "\"\n",
-                                               "EAB_KID=\"", kid_, "\"\n",              //
-                                               "EAB_HMAC_KEY=\"", hmac_, "\"\n",        //
-                                               "CHALLENGETYPE=\"http-01\"\n",           //
-                                               "WELLKNOWN=\"", wellknown, "\"\n",       //
-                                               "BASEDIR=\"", base, "\"\n",              //
-                                               "CURL_OPTS=\"--cacert ", env_["ACME_SERVER_CA"],
-                                               "\"\n"),
-                                  0600)
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(config,
+                          absl::StrCat("CA=\"", env_["ACME_SERVER_DIRECTORY"], "\"\n", "EAB_KID=\"",
+                                       kid_, "\"\n",                       //
+                                       "EAB_HMAC_KEY=\"", hmac_, "\"\n",   //
+                                       "CHALLENGETYPE=\"http-01\"\n",      //
+                                       "WELLKNOWN=\"", wellknown, "\"\n",  //
+                                       "BASEDIR=\"", base, "\"\n",         //
+                                       "CURL_OPTS=\"--cacert ", env_["ACME_SERVER_CA"], "\"\n"),
+                          0600)
+          .ok());
   std::cout << "dehydrated config " << config << ":\n"
             << absl::StrReplaceAll(ReadFile(config).value_or(""), {{hmac_, "<EAB_HMAC_KEY>"}});
 
@@ -664,9 +753,10 @@ TEST_F(FrontDoorClientsTest, DehydratedWebrootHttp01IssuesRenewsAndRevokes) {
   const Issued second = CheckIssued(live + "/cert.pem", live + "/chain.pem", name);
   EXPECT_NE(second.serial, first.serial);
 
-  ChildResult revoke = RunClient({tools_["dehydrated"], "-r", live + "/cert.pem", "-f", config}, {});
+  ChildResult revoke =
+      RunClient({tools_["dehydrated"], "-r", live + "/cert.pem", "-f", config}, {});
   ASSERT_EQ(revoke.exit_code, 0) << revoke;
-  ExpectInInventory(second, name, /*revoked=*/true);
+  ExpectRevoked(second, name);
   ExpectInInventory(first, name, /*revoked=*/false);
   server.Stop();
 }
