@@ -17,6 +17,8 @@
 // for the error message. Once the shell itself has exited, output is collected for at most one
 // more second, so a daemon started by a hook that keeps the pipes open cannot stall the agent.
 //
+// Processes are run by common/subprocess.h (RunSubprocess).
+//
 // Thread-safety: RunHook may be called from several threads (posix_spawn, no shared state).
 #ifndef ACME_SIGNER_AGENT_HOOKS_H_
 #define ACME_SIGNER_AGENT_HOOKS_H_

@@ -21,6 +21,7 @@
 #include "signer/commands.h"
 #include "signer/config.h"
 #include "signer/frontdoor/credentials.h"
+#include "signer/frontdoor/listener_certificate.h"
 #include "signer/process_hardening.h"
 #include "signer/runtime.h"
 
@@ -89,20 +90,7 @@ absl::Status EnsureServerCertificate(const SignerConfig& config, const hsm::JwsS
     return absl::OkStatus();
   }
   std::string spki_der;
-  if (!have_key) {
-    SslUniquePtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
-    if (key == nullptr) return SslError(absl::StatusCode::kInternal, "cannot generate TLS key");
-    SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-    if (PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
-        1) {
-      return SslError(absl::StatusCode::kInternal, "cannot encode TLS key");
-    }
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio.get(), &data);
-    Secret pem(std::string(data, static_cast<size_t>(len)));
-    OPENSSL_cleanse(data, static_cast<size_t>(len));
-    RETURN_IF_ERROR(WriteFileAtomically(config.server.tls_key, pem.reveal(), 0600));
-  }
+  if (!have_key) RETURN_IF_ERROR(frontdoor::WriteNewTlsPrivateKey(config.server.tls_key).status());
   ASSIGN_OR_RETURN(Secret key_pem, ReadSecretFile(config.server.tls_key));
   SslUniquePtr<BIO> in(BIO_new_mem_buf(key_pem.reveal().data(), static_cast<int>(key_pem.size())));
   SslUniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr));
@@ -133,7 +121,8 @@ absl::Status EnsureServerCertificate(const SignerConfig& config, const hsm::JwsS
     }
   }
   ASSIGN_OR_RETURN(std::string cert_pem,
-                   IssueServerCertificate(ca_key, ca_pem, spki_der, dns_names, ips, 825));
+                   IssueServerCertificate(ca_key, ca_pem, spki_der, dns_names, ips,
+                                          frontdoor::kServerCertificateDays));
   RETURN_IF_ERROR(WriteFileAtomically(config.server.tls_cert, cert_pem, 0644));
   std::cout << "server TLS: issued " << config.server.tls_cert << " from the agent CA\n";
   return absl::OkStatus();
@@ -186,6 +175,17 @@ absl::Status Init(const ArgParser& parser) {
     std::cout << "agent CA: created " << config.server.agent_ca_cert << "\n";
   }
   RETURN_IF_ERROR(EnsureServerCertificate(config, *ca_key, ca_pem, parser.GetAll("server-name")));
+  if (config.acme_server.has_value()) {
+    // The front door's listener: its own key and certificate, from the same agent CA.
+    ASSIGN_OR_RETURN(frontdoor::ListenerCertificateAction action,
+                     frontdoor::EnsureListenerCertificate(*config.acme_server, *ca_key, ca_pem));
+    if (action == frontdoor::ListenerCertificateAction::kCreated) {
+      std::cout << "front door TLS: issued " << config.acme_server->tls_certificate
+                << " from the agent CA (key " << config.acme_server->tls_private_key << ")\n";
+    } else {
+      std::cout << "front door TLS: found " << config.acme_server->tls_certificate << "\n";
+    }
+  }
 
   // State, the audit public key (so auditors can verify before the first checkpoint), and the
   // ACME account.

@@ -1,10 +1,46 @@
 #include "signer/config_holder.h"
 
+#include <optional>
+#include <string>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::signer {
 namespace {
+
+// The front door's HTTPS listener is bound, and its certificate loaded, when serve starts; its
+// URLs are in every account, order and nonce already handed out. Its other settings
+// (validation, the upstream hook) and the agents' front_door flags reload.
+absl::Status CheckFrontDoorListenerUnchanged(const std::optional<AcmeServerConfig>& old_server,
+                                             const std::optional<AcmeServerConfig>& new_server) {
+  constexpr absl::string_view kRestart =
+      "restart acme-signer to change the front door's listener: ";
+  if (old_server.has_value() != new_server.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(kRestart, "[acme_server] ",
+                                                      old_server.has_value() ? "removed" : "added",
+                                                      "; config not reloaded"));
+  }
+  if (!old_server.has_value()) return absl::OkStatus();
+  const std::pair<absl::string_view, std::string AcmeServerConfig::*> kListenerKeys[] = {
+      {"listen", &AcmeServerConfig::listen},
+      {"external_url", &AcmeServerConfig::external_url},
+      {"tls_certificate", &AcmeServerConfig::tls_certificate},
+      {"tls_private_key", &AcmeServerConfig::tls_private_key},
+  };
+  for (const auto& [key, field] : kListenerKeys) {
+    const std::string& before = (*old_server).*field;
+    const std::string& after = (*new_server).*field;
+    if (before != after) {
+      return absl::FailedPreconditionError(absl::StrCat(kRestart, "[acme_server] ", key,
+                                                        " changed from ", before, " to ", after,
+                                                        "; config not reloaded"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 // Settings read once at start-up; changing them needs a restart, and silently ignoring a
 // change would leave the operator believing it took effect.
@@ -41,7 +77,7 @@ absl::Status CheckStartupSettingsUnchanged(const SignerConfig& old_config,
   if (old_config.hsm.account_key != new_config.hsm.account_key) return refuse("hsm.account_key");
   if (old_config.state.dir != new_config.state.dir) return refuse("state.dir");
   if (old_config.audit.log != new_config.audit.log) return refuse("audit.log");
-  return absl::OkStatus();
+  return CheckFrontDoorListenerUnchanged(old_config.acme_server, new_config.acme_server);
 }
 
 }  // namespace

@@ -53,6 +53,12 @@ struct UpstreamIssuerOptions {
   // Absolute path of the dns-01 hook; nullopt = none (then only pre-validated authorizations
   // can be used).
   std::optional<std::string> dns01_hook;
+  // Without a hook, a pending authorization fails the order saying a hook is needed (false),
+  // or its dns-01 challenge is answered anyway, with nothing published (true): for a CA that
+  // validates the account's domains by other means but still wants a challenge answered,
+  // such as Pebble with PEBBLE_VA_ALWAYS_VALID=1 (whose authorizations start `pending`). A
+  // CA that really validates then fails the authorization with its problem document.
+  bool answer_challenges_without_hook = false;
   absl::Duration hook_timeout = absl::Seconds(60);
   // Poll interval when the CA sends no Retry-After; Retry-After is honoured but clamped to
   // [min_poll_interval, max_poll_interval].
@@ -66,7 +72,7 @@ struct UpstreamIssuerOptions {
 };
 
 struct UpstreamOrderRequest {
-  std::vector<Identifier> identifiers;
+  std::vector<acme::Identifier> identifiers;
   std::optional<absl::Time> not_before;
   std::optional<absl::Time> not_after;
   std::string replaces;  // RFC 9773 certificate id, "" when none
@@ -82,7 +88,8 @@ struct UpstreamCertificate {
 class UpstreamIssuer {
  public:
   using Options = UpstreamIssuerOptions;
-  // Called exactly once per Finalize, from a worker thread.
+  // Called exactly once per Finalize, from a worker thread (Cancelled when the issuer is
+  // destroyed before the work started). It must not destroy the issuer.
   using FinalizeDone = std::function<void(absl::StatusOr<UpstreamCertificate>)>;
 
   // `acme` (the signer's HSM-backed account client) must outlive the issuer. InvalidArgument
