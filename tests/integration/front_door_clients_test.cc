@@ -268,8 +268,9 @@ class FrontDoorClientsTest : public ::testing::Test {
                              "LEGO_PATH", "SSL_CERT_FILE", "SOFTHSM2_CONF"}) {
       ::unsetenv(name);
     }
-    ChildResult up = Run({RepoRoot() + "/scripts/lab", "up", dir_ + "/lab"},
-                         {"ACME_SIGNER_BIN_DIR=" + BinDir()}, kLabTimeout);
+    ChildResult up =
+        Run({RepoRoot() + "/scripts/lab", "up", dir_ + "/lab"},
+            {"ACME_SIGNER_BIN_DIR=" + BinDir(), "LAB_REQUIRE_FRONT_DOOR=1"}, kLabTimeout);
     lab_started_ = true;
     if (up.exit_code != 0) {
       setup_error_ = absl::StrCat("scripts/lab up failed (exit ", up.exit_code, "):\n", up.err);
