@@ -4,12 +4,15 @@
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/base64url.h"
 
 namespace acme_signer {
 namespace {
@@ -47,6 +50,15 @@ std::string Sha256(absl::string_view data) {
 }
 
 std::string Sha256Hex(absl::string_view data) { return absl::BytesToHexString(Sha256(data)); }
+
+absl::StatusOr<std::string> RandomBase64Url(size_t bytes, absl::string_view what) {
+  std::string raw(bytes, '\0');
+  if (bytes > 0 &&
+      RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+    return absl::InternalError(absl::StrCat("the random generator failed while making ", what));
+  }
+  return Base64Url(raw);
+}
 
 bool IsSha256Hex(absl::string_view text) {
   if (text.size() != 64) return false;

@@ -91,6 +91,11 @@ std::string Sha256(absl::string_view data);
 // Lower-case hex of Sha256(data): 64 characters. Used for fingerprints and audit hashes.
 std::string Sha256Hex(absl::string_view data);
 
+// `bytes` random bytes from OpenSSL's CSPRNG (RAND_bytes), base64url without padding: the
+// one source of random identifiers (EAB key ids, nonces, front-door object ids). Internal,
+// naming `what`, when the generator fails.
+absl::StatusOr<std::string> RandomBase64Url(size_t bytes, absl::string_view what);
+
 // True when `text` has the form Sha256Hex returns: 64 characters of [0-9a-f]. For digests that
 // arrive from files and peers (audit hashes, certificate pins) before they are compared.
 bool IsSha256Hex(absl::string_view text);

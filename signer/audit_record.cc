@@ -31,6 +31,7 @@ nlohmann::json AuditRecordToJson(const AuditRecord& record) {
   out["agent"] = record.agent;
   out["client_cert_sha256"] = record.client_cert_sha256;
   out["peer"] = record.peer;
+  PutIfNotEmpty(out, "account_thumbprint", record.account_thumbprint);
   out["rpc"] = record.rpc;
   out["decision"] = record.decision == AuditDecision::kAllow ? "allow" : "deny";
   out["reason"] = record.reason;

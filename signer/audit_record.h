@@ -73,6 +73,9 @@ struct AuditRecord {
   std::string agent;               // authenticated identity name
   std::string client_cert_sha256;  // hex SHA-256 of the client certificate DER
   std::string peer;                // transport address, e.g. "ipv4:127.0.0.1:5555"
+  // Front-door requests: RFC 7638 thumbprint of the ACME account key that signed the request
+  // (`agent` is then the host the account belongs to). Left out of the record when empty.
+  std::string account_thumbprint;
   std::string rpc;                 // RPC method name
   AuditRequest request;
   AuditDecision decision = AuditDecision::kDeny;

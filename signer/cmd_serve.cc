@@ -10,6 +10,7 @@
 #include "signer/commands.h"
 #include "signer/agent_call_limiter.h"
 #include "signer/config_holder.h"
+#include "signer/frontdoor/front_door.h"
 #include "signer/grpc_server.h"
 #include "signer/handshake_revocation.h"
 #include "signer/process_hardening.h"
@@ -87,6 +88,32 @@ int Serve(const std::string& config_path) {
   std::cout << "acme-signer: serving on " << config->server.listen << " (port " << running->port
             << "), account " << runtime->acme->account_url() << std::endl;
 
+  // The ACME front door for stock clients, when configured ([acme_server]).
+  AuditSpaceFloor front_door_space;
+  std::unique_ptr<frontdoor::FrontDoor> front_door;
+  if (config->acme_server.has_value()) {
+    frontdoor::FrontDoorDeps door_deps;
+    door_deps.config = &holder;
+    door_deps.token = runtime->token.get();
+    door_deps.store = runtime->store.get();
+    door_deps.audit = runtime->audit.get();
+    door_deps.refusals = &refusals;
+    door_deps.rate_limiter = &rate_limiter;
+    door_deps.audit_space = &front_door_space;
+    door_deps.acme = runtime->acme.get();
+    absl::StatusOr<std::unique_ptr<frontdoor::FrontDoor>> started =
+        frontdoor::FrontDoor::Start(*config->acme_server, door_deps);
+    if (!started.ok()) {
+      running->server->Shutdown(std::chrono::system_clock::now());
+      running->server->Wait();
+      return startup_failed(started.status());
+    }
+    front_door = *std::move(started);
+    std::cout << "acme-signer: ACME front door on " << config->acme_server->listen << " (port "
+              << front_door->port() << "), directory " << front_door->directory_url()
+              << std::endl;
+  }
+
   while (true) {
     int signal_number = 0;
     if (sigwait(&signals, &signal_number) != 0) continue;
@@ -104,8 +131,10 @@ int Serve(const std::string& config_path) {
               << ": draining in-flight calls" << std::endl;
     break;
   }
+  if (front_door != nullptr) front_door->Stop();
   running->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(20));
   running->server->Wait();
+  front_door.reset();
   // Every folded count is written before the log's shutdown checkpoint.
   if (absl::Status flushed = refusals.Close(); !flushed.ok()) {
     std::cerr << "acme-signer serve: " << flushed.message() << "\n";

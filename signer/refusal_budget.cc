@@ -26,11 +26,21 @@ uint64_t RefusalBudget::RecordCost(const AuditRecord& record) {
 }
 
 std::string RefusalBudget::IdentityKey(const AuditRecord& record) {
+  // A front-door request signed by a known account: that account (one host may run several).
+  if (!record.account_thumbprint.empty()) {
+    return absl::StrCat("account:", record.account_thumbprint);
+  }
   if (!record.agent.empty()) return absl::StrCat("agent:", record.agent);
   if (!record.client_cert_sha256.empty()) return absl::StrCat("cert:", record.client_cert_sha256);
-  // No certificate at all: never on the signer's port (mutual TLS is required); the peer
-  // address is all there is.
-  return absl::StrCat("peer:", record.peer);
+  // No identity at all (unauthenticated front-door requests; never on the gRPC port, where
+  // mutual TLS is required): the source address, without the port, so that opening new
+  // connections does not buy a fresh budget.
+  absl::string_view peer = record.peer;
+  const size_t colon = peer.rfind(':');
+  if (colon != absl::string_view::npos && colon > 0 && peer[colon - 1] != ':') {
+    peer = peer.substr(0, colon);
+  }
+  return absl::StrCat("peer:", peer);
 }
 
 std::string RefusalBudget::KindKey(const AuditRecord& record) {

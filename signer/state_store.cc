@@ -165,9 +165,37 @@ constexpr const char* kSchemaV3[] = {
     "CREATE INDEX frontdoor_credentials_by_host ON frontdoor_credentials (host)",
 };
 
+// Schema 4: the front door's ACME accounts and objects (orders, authorizations, certificates as
+// JSON documents with their owner).
+constexpr const char* kSchemaV4[] = {
+    "CREATE TABLE frontdoor_accounts (id TEXT PRIMARY KEY NOT NULL, host TEXT NOT NULL, "
+    "eab_kid TEXT NOT NULL, jwk TEXT NOT NULL, thumbprint TEXT NOT NULL UNIQUE, "
+    "status TEXT NOT NULL, contact TEXT NOT NULL, created TEXT NOT NULL)",
+    "CREATE INDEX frontdoor_accounts_by_host ON frontdoor_accounts (host)",
+    "CREATE TABLE frontdoor_objects (kind TEXT NOT NULL, id TEXT NOT NULL, "
+    "account TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))",
+};
+
+#define ACME_SIGNER_ACCOUNT_SELECT                                           \
+  "SELECT id, host, eab_kid, jwk, thumbprint, status, contact, created " \
+  "FROM frontdoor_accounts "
+
 #define ACME_SIGNER_CREDENTIAL_SELECT                                  \
   "SELECT kid, host, created, disabled, account_thumbprint, bound_at " \
   "FROM frontdoor_credentials "
+
+FrontDoorAccount ReadAccountRow(sqlite3_stmt* stmt) {
+  FrontDoorAccount account;
+  account.id = ColumnText(stmt, 0);
+  account.host = ColumnText(stmt, 1);
+  account.eab_kid = ColumnText(stmt, 2);
+  account.jwk = ColumnText(stmt, 3);
+  account.thumbprint = ColumnText(stmt, 4);
+  account.status = ColumnText(stmt, 5);
+  account.contact = JsonToStrings(ColumnText(stmt, 6));
+  account.created = ParseTimeText(ColumnText(stmt, 7));
+  return account;
+}
 
 FrontDoorCredential ReadCredentialRow(sqlite3_stmt* stmt) {
   FrontDoorCredential credential;
@@ -299,10 +327,16 @@ absl::Status StateStore::Migrate() {
       if (!status.ok()) break;
     }
   }
+  if (status.ok() && version < 4) {
+    for (const char* sql : kSchemaV4) {
+      status = Exec(db, sql, context);
+      if (!status.ok()) break;
+    }
+  }
   if (status.ok()) {
     // PRAGMA takes no bound parameters; the value is a compile-time constant.
-    static_assert(kSchemaVersion == 3, "update the user_version below");
-    status = Exec(db, "PRAGMA user_version = 3", context);
+    static_assert(kSchemaVersion == 4, "update the user_version below");
+    status = Exec(db, "PRAGMA user_version = 4", context);
   }
   if (status.ok()) status = Exec(db, "COMMIT", context);
   if (!status.ok()) {
@@ -741,6 +775,176 @@ absl::StatusOr<std::vector<FrontDoorCredential>> StateStore::ListFrontDoorCreden
     out.push_back(ReadCredentialRow(stmt.get()));
   }
   return out;
+}
+
+
+absl::Status StateStore::CreateFrontDoorAccount(const FrontDoorAccount& account) {
+  // BindFrontDoorCredential takes the lock; the binding and the insert must be one
+  // transaction, so the bind runs here as the same conditional UPDATE.
+  absl::MutexLock lock(&mu_);
+  const std::string context =
+      absl::StrCat("cannot record front-door account ", account.id, " in ", path_);
+  RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
+  absl::Status status = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt taken, Prepare(db_.get(), ACME_SIGNER_ACCOUNT_SELECT
+                                         "WHERE thumbprint = ?1"));
+    BindAll(taken.get(), account.thumbprint);
+    int rc = sqlite3_step(taken.get());
+    if (rc == SQLITE_ROW) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "the key with thumbprint ", account.thumbprint, " is already the key of account ",
+          ColumnText(taken.get(), 0)));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
+    ASSIGN_OR_RETURN(Stmt bind, Prepare(db_.get(),
+                                        "UPDATE frontdoor_credentials SET account_thumbprint = ?2, "
+                                        "bound_at = ?3 WHERE kid = ?1 AND disabled = 0 AND "
+                                        "account_thumbprint IS NULL"));
+    BindAll(bind.get(), account.eab_kid, account.thumbprint, TimeText(account.created));
+    rc = sqlite3_step(bind.get());
+    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
+    if (sqlite3_changes(db_.get()) != 1) {
+      ASSIGN_OR_RETURN(Stmt find,
+                       Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1"));
+      BindAll(find.get(), account.eab_kid);
+      rc = sqlite3_step(find.get());
+      if (rc == SQLITE_DONE) {
+        return absl::NotFoundError(
+            absl::StrCat("no front-door credential with key id ", account.eab_kid));
+      }
+      if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, context);
+      const FrontDoorCredential credential = ReadCredentialRow(find.get());
+      if (credential.disabled) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "front-door credential ", account.eab_kid, " of host ", credential.host,
+            " is disabled"));
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "front-door credential ", account.eab_kid, " of host ", credential.host,
+          " is already bound to an account (since ", TimeText(credential.bound_at),
+          "); a key id registers one account, once: issue another with acme-signer "
+          "enroll-client"));
+    }
+    ASSIGN_OR_RETURN(Stmt insert,
+                     Prepare(db_.get(),
+                             "INSERT INTO frontdoor_accounts (id, host, eab_kid, jwk, thumbprint, "
+                             "status, contact, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+    BindAll(insert.get(), account.id, account.host, account.eab_kid, account.jwk,
+            account.thumbprint, account.status, StringsToJson(account.contact),
+            TimeText(account.created));
+    rc = sqlite3_step(insert.get());
+    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
+    return absl::OkStatus();
+  }();
+  if (status.ok()) status = Exec(db_.get(), "COMMIT", context);
+  if (!status.ok()) (void)Exec(db_.get(), "ROLLBACK", context);
+  return status;
+}
+
+absl::StatusOr<std::optional<FrontDoorAccount>> StateStore::FindFrontDoorAccount(
+    absl::string_view id) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_ACCOUNT_SELECT "WHERE id = ?1"));
+  BindAll(stmt.get(), id);
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read front-door accounts from ", path_));
+  }
+  return ReadAccountRow(stmt.get());
+}
+
+absl::StatusOr<std::optional<FrontDoorAccount>> StateStore::FindFrontDoorAccountByThumbprint(
+    absl::string_view thumbprint) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(db_.get(), ACME_SIGNER_ACCOUNT_SELECT "WHERE thumbprint = ?1"));
+  BindAll(stmt.get(), thumbprint);
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read front-door accounts from ", path_));
+  }
+  return ReadAccountRow(stmt.get());
+}
+
+absl::Status StateStore::UpdateFrontDoorAccount(const FrontDoorAccount& account) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "UPDATE frontdoor_accounts SET status = ?2, contact = ?3, "
+                                      "jwk = ?4, thumbprint = ?5 WHERE id = ?1"));
+  BindAll(stmt.get(), account.id, account.status, StringsToJson(account.contact), account.jwk,
+          account.thumbprint);
+  int rc = sqlite3_step(stmt.get());
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    return absl::AlreadyExistsError(absl::StrCat("the key with thumbprint ", account.thumbprint,
+                                                 " is already another account's key"));
+  }
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot update front-door account ", account.id, " in ", path_));
+  }
+  if (sqlite3_changes(db_.get()) != 1) {
+    return absl::NotFoundError(absl::StrCat("no front-door account ", account.id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> StateStore::RevokeFrontDoorAccounts(absl::string_view host) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "UPDATE frontdoor_accounts SET status = 'revoked' "
+                                      "WHERE host = ?1 AND status = 'valid'"));
+  BindAll(stmt.get(), host);
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(
+        db_.get(), rc,
+        absl::StrCat("cannot revoke the front-door accounts of host ", host, " in ", path_));
+  }
+  return sqlite3_changes(db_.get());
+}
+
+absl::Status StateStore::PutFrontDoorObject(const FrontDoorObject& object) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(db_.get(),
+                           "INSERT INTO frontdoor_objects (kind, id, account, body) "
+                           "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, id) DO UPDATE SET "
+                           "body = excluded.body WHERE account = excluded.account"));
+  BindAll(stmt.get(), object.kind, object.id, object.account, object.body);
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot store front-door ", object.kind, " ", object.id,
+                                    " in ", path_));
+  }
+  if (sqlite3_changes(db_.get()) != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "front-door ", object.kind, " ", object.id, " belongs to another account"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<FrontDoorObject>> StateStore::GetFrontDoorObject(
+    absl::string_view kind, absl::string_view id) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "SELECT account, body FROM frontdoor_objects "
+                                      "WHERE kind = ?1 AND id = ?2"));
+  BindAll(stmt.get(), kind, id);
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot read front-door objects from ", path_));
+  }
+  FrontDoorObject object;
+  object.kind = std::string(kind);
+  object.id = std::string(id);
+  object.account = ColumnText(stmt.get(), 0);
+  object.body = ColumnText(stmt.get(), 1);
+  return object;
 }
 
 }  // namespace acme_signer::signer

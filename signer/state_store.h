@@ -79,12 +79,34 @@ struct FrontDoorCredential {
   absl::Time bound_at = absl::InfinitePast();
 };
 
+// An ACME account a stock client registered at the front door with one of its host's EAB
+// credentials.
+struct FrontDoorAccount {
+  std::string id;          // random base64url; the account URL is <external_url>/acct/<id>
+  std::string host;        // the [[agents]] name of the credential's host
+  std::string eab_kid;     // the credential that registered it
+  std::string jwk;         // RFC 7638 canonical public JWK
+  std::string thumbprint;  // RFC 7638 thumbprint of jwk (unique among accounts)
+  std::string status = "valid";  // valid | deactivated | revoked
+  std::vector<std::string> contact;
+  absl::Time created = absl::InfinitePast();
+};
+
+// A front-door ACME object (order, authorization, certificate) as the front door's own JSON
+// document; the store only keeps it with its owner.
+struct FrontDoorObject {
+  std::string kind;     // "order", "authz", "cert"
+  std::string id;       // random base64url
+  std::string account;  // FrontDoorAccount::id of the owner
+  std::string body;     // JSON
+};
+
 class StateStore {
  public:
   // The schema version this code writes.
   // 1: kv, orders, inventory. 2: order_resources (replaces "challenge-owner:" kv rows),
-  // new_order_intents. 3: frontdoor_credentials.
-  static constexpr int kSchemaVersion = 3;
+  // new_order_intents. 3: frontdoor_credentials. 4: frontdoor_accounts, frontdoor_objects.
+  static constexpr int kSchemaVersion = 4;
 
   // Opens or creates the database at `path` (mode 0640 when created) and migrates it.
   // Errors name the path: Unavailable/Internal for SQLite failures (e.g. unwritable directory,
@@ -170,6 +192,26 @@ class StateStore {
   // The credentials of `host`, oldest first.
   absl::StatusOr<std::vector<FrontDoorCredential>> ListFrontDoorCredentials(
       absl::string_view host) const;
+
+  // Front-door accounts. In one transaction: binds credential account.eab_kid to the account
+  // (as BindFrontDoorCredential, with its errors) and records the account. AlreadyExists when
+  // another account has the same key thumbprint (nothing is bound then).
+  absl::Status CreateFrontDoorAccount(const FrontDoorAccount& account);
+  // The account with this id / key thumbprint, or nullopt.
+  absl::StatusOr<std::optional<FrontDoorAccount>> FindFrontDoorAccount(absl::string_view id) const;
+  absl::StatusOr<std::optional<FrontDoorAccount>> FindFrontDoorAccountByThumbprint(
+      absl::string_view thumbprint) const;
+  // Replaces status, contact, jwk and thumbprint of account `account.id`. NotFound for an
+  // unknown id; AlreadyExists when the thumbprint is another account's (keyChange race).
+  absl::Status UpdateFrontDoorAccount(const FrontDoorAccount& account);
+  // Marks every valid account of `host` revoked (host revocation). Returns how many.
+  absl::StatusOr<int> RevokeFrontDoorAccounts(absl::string_view host);
+
+  // Front-door objects: insert or replace by (kind, id); the owner never changes (an existing
+  // object of another account is FailedPrecondition). Get returns nullopt for an unknown one.
+  absl::Status PutFrontDoorObject(const FrontDoorObject& object);
+  absl::StatusOr<std::optional<FrontDoorObject>> GetFrontDoorObject(absl::string_view kind,
+                                                                    absl::string_view id) const;
 
  private:
   struct DbCloser {

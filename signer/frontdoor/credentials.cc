@@ -1,7 +1,5 @@
 #include "signer/frontdoor/credentials.h"
 
-#include <openssl/rand.h>
-
 #include <string>
 #include <utility>
 
@@ -10,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/base64url.h"
+#include "common/crypto.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::signer::frontdoor {
@@ -60,11 +59,7 @@ absl::StatusOr<Secret> DeriveEabHmacKey(const hsm::MacSigner& master, absl::stri
 }
 
 absl::StatusOr<std::string> NewEabKid() {
-  unsigned char bytes[kEabKidRandomBytes];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-    return absl::InternalError("RAND_bytes failed while making an EAB key id");
-  }
-  return Base64Url(absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+  return RandomBase64Url(kEabKidRandomBytes, "an EAB key id");
 }
 
 std::string DirectoryUrl(const AcmeServerConfig& server) {

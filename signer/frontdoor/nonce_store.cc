@@ -1,14 +1,13 @@
 #include "signer/frontdoor/nonce_store.h"
 
-#include <openssl/rand.h>
-
 #include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "acme/server_problem.h"
 #include "common/base64url.h"
-#include "common/ssl_errors.h"
+#include "common/crypto.h"
+#include "common/status_macros.h"
 
 namespace acme_signer::signer::frontdoor {
 namespace {
@@ -48,12 +47,7 @@ void NonceStore::SweepLocked(absl::Time now) {
 absl::StatusOr<std::string> NonceStore::Issue() {
   const absl::Time now = Now();
   for (int attempt = 0; attempt < kMaxIssueAttempts; ++attempt) {
-    unsigned char random[kNonceBytes];
-    if (RAND_bytes(random, sizeof(random)) != 1) {
-      return SslError(absl::StatusCode::kInternal, "RAND_bytes for a nonce");
-    }
-    std::string nonce =
-        Base64Url(absl::string_view(reinterpret_cast<const char*>(random), sizeof(random)));
+    ASSIGN_OR_RETURN(std::string nonce, RandomBase64Url(kNonceBytes, "a nonce"));
     absl::MutexLock lock(&mu_);
     const uint64_t sequence = next_sequence_++;
     // 128 random bits do not collide; should the generator repeat itself, do not hand out

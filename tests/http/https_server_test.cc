@@ -657,6 +657,23 @@ TEST_F(HttpsServerTest, ServesConcurrentRequestsOnAllThreads) {
   EXPECT_LE(most_in_handler.load(), kThreads);
 }
 
+TEST_F(HttpsServerTest, OneThreadAndOneConnectionServe) {
+  HttpsServerOptions options = Options();
+  options.threads = 1;
+  options.max_connections = 1;
+  auto server = StartOrDie(std::move(options), Recording(ServerResponse{}));
+  ASSERT_NE(server, nullptr);
+  auto client = Client();
+  ASSERT_NE(client, nullptr);
+  HttpRequest request;
+  request.url = Url(*server, "/one");
+  for (int i = 0; i < 3; ++i) {
+    auto response = client->Do(request);
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->status, 200);
+  }
+}
+
 TEST_F(HttpsServerTest, PortZeroPicksAPortThatServes) {
   auto first = StartOrDie(Options("127.0.0.1:0"), Recording(ServerResponse{}));
   auto second = StartOrDie(Options("127.0.0.1:0"), Recording(ServerResponse{}));
@@ -693,7 +710,7 @@ TEST_F(HttpsServerTest, ServesIpv6Loopback) {
   // IPv6-only: the IPv4 loopback on the same port is not this server.
   request.url = Url(*server, "/v4");
   response = client->Do(request);
-  EXPECT_FALSE(response.ok() && response->status == 200 && seen_.All().size() == 2u);
+  EXPECT_EQ(seen_.All().size(), 1u);
 }
 
 TEST_F(HttpsServerTest, AcceptsTls12Clients) {
@@ -711,9 +728,27 @@ TEST_F(HttpsServerTest, AcceptsTls12Clients) {
   EXPECT_EQ(answer.status, 200);
 }
 
+// `key_pem` re-encrypted with a passphrase (PKCS#8, AES-256-CBC).
+std::string EncryptedKeyPem(const std::string& key_pem) {
+  SslUniquePtr<BIO> in(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  SslUniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr));
+  if (key == nullptr) return "";
+  auto pem = ToPem(
+      key.get(),
+      [](BIO* bio, EVP_PKEY* k) {
+        char passphrase[] = "passphrase";
+        return PEM_write_bio_PKCS8PrivateKey(bio, k, EVP_aes_256_cbc(), passphrase,
+                                             sizeof(passphrase) - 1, nullptr, nullptr);
+      },
+      "the encrypted test key");
+  return pem.ok() ? *pem : "";
+}
+
 TEST_F(HttpsServerTest, RejectsBadCertificateOrKey) {
   auto other = MakePemPair();
   ASSERT_TRUE(other.ok()) << other.status();
+  const std::string encrypted = EncryptedKeyPem(pems_->private_key);
+  ASSERT_THAT(encrypted, HasSubstr("ENCRYPTED PRIVATE KEY"));
   struct Case {
     const char* what;
     std::string certificate;
@@ -727,6 +762,9 @@ TEST_F(HttpsServerTest, RejectsBadCertificateOrKey) {
       {"key of another certificate", pems_->certificate, other->private_key},
       {"empty certificate", "", pems_->private_key},
       {"empty key", pems_->certificate, ""},
+      {"no certificate block", "just text\n", pems_->private_key},
+      {"certificate as key", pems_->certificate, pems_->certificate},
+      {"encrypted key", pems_->certificate, encrypted},
   };
   for (const Case& c : cases) {
     HttpsServerOptions options = Options();
@@ -787,6 +825,33 @@ TEST_F(HttpsServerTest, StopIsIdempotentAndClosesTheListener) {
   server->Stop();
   EXPECT_FALSE(ConnectSilently(port).valid());
   server.reset();  // the destructor stops again
+}
+
+TEST_F(HttpsServerTest, StopWaitsForHandlersInProgress) {
+  std::atomic<bool> entered{false};
+  std::atomic<bool> finished{false};
+  auto server = StartOrDie(Options(), [&](const ServerRequest&) {
+    entered.store(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    finished.store(true);
+    return ServerResponse{};
+  });
+  ASSERT_NE(server, nullptr);
+  auto client = Client();
+  ASSERT_NE(client, nullptr);
+  auto request = std::async(std::launch::async, [&] {
+    HttpRequest get;
+    get.url = Url(*server, "/slow");
+    return client->Do(get);
+  });
+  for (int i = 0; i < 1000 && !entered.load(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(entered.load());
+  server->Stop();
+  EXPECT_TRUE(finished.load());
+  ASSERT_EQ(request.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  (void)request.get();  // answered or cut off by the stop: either is fine here
 }
 
 TEST_F(HttpsServerTest, SilentClientDoesNotDelayStop) {

@@ -624,5 +624,104 @@ TEST_F(StateStoreTest, OldNewOrderIntentsArePruned) {
               IsOkAndHolds(true));
 }
 
+FrontDoorAccount TestAccount(std::string id, std::string kid, std::string thumbprint) {
+  FrontDoorAccount account;
+  account.id = std::move(id);
+  account.host = "web1";
+  account.eab_kid = std::move(kid);
+  account.jwk = R"({"crv":"P-256","kty":"EC","x":"x","y":"y"})";
+  account.thumbprint = std::move(thumbprint);
+  account.contact = {"mailto:ops@example.org"};
+  account.created = absl::FromUnixSeconds(1700000000);
+  return account;
+}
+
+TEST_F(StateStoreTest, AFrontDoorAccountBindsItsCredentialOnceInTheSameTransaction) {
+  auto store = OpenStore();
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-1", "web1", absl::Now()), IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-2", "web1", absl::Now()), IsOk());
+  ASSERT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-1", "kid-1", "thumb-1")), IsOk());
+
+  absl::StatusOr<std::optional<FrontDoorCredential>> bound = store->FindFrontDoorCredential("kid-1");
+  ASSERT_THAT(bound, IsOk());
+  ASSERT_TRUE(bound->has_value());
+  EXPECT_EQ((*bound)->account_thumbprint, "thumb-1");
+  absl::StatusOr<std::optional<FrontDoorAccount>> by_id = store->FindFrontDoorAccount("acct-1");
+  ASSERT_THAT(by_id, IsOk());
+  ASSERT_TRUE(by_id->has_value());
+  EXPECT_EQ((*by_id)->host, "web1");
+  EXPECT_EQ((*by_id)->status, "valid");
+  EXPECT_EQ((*by_id)->contact, std::vector<std::string>{"mailto:ops@example.org"});
+  absl::StatusOr<std::optional<FrontDoorAccount>> by_key =
+      store->FindFrontDoorAccountByThumbprint("thumb-1");
+  ASSERT_THAT(by_key, IsOk());
+  ASSERT_TRUE(by_key->has_value());
+  EXPECT_EQ((*by_key)->id, "acct-1");
+
+  // The same key id again (another account key): refused, nothing recorded.
+  EXPECT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-2", "kid-1", "thumb-2")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
+  // The same account key with a fresh key id: refused, and the fresh key id stays unbound.
+  EXPECT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-3", "kid-2", "thumb-1")),
+              StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
+  absl::StatusOr<std::optional<FrontDoorCredential>> unbound =
+      store->FindFrontDoorCredential("kid-2");
+  ASSERT_THAT(unbound, IsOk());
+  EXPECT_FALSE((*unbound)->account_thumbprint.has_value());
+  EXPECT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-4", "kid-unknown", "thumb-4")),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  absl::StatusOr<std::optional<FrontDoorAccount>> none = store->FindFrontDoorAccount("acct-2");
+  ASSERT_THAT(none, IsOk());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(StateStoreTest, FrontDoorAccountsChangeKeysAndAreRevokedWithTheirHost) {
+  auto store = OpenStore();
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-1", "web1", absl::Now()), IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-2", "web1", absl::Now()), IsOk());
+  ASSERT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-1", "kid-1", "thumb-1")), IsOk());
+  ASSERT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-2", "kid-2", "thumb-2")), IsOk());
+
+  FrontDoorAccount rolled = TestAccount("acct-1", "kid-1", "thumb-new");
+  ASSERT_THAT(store->UpdateFrontDoorAccount(rolled), IsOk());
+  absl::StatusOr<std::optional<FrontDoorAccount>> old_key =
+      store->FindFrontDoorAccountByThumbprint("thumb-1");
+  ASSERT_THAT(old_key, IsOk());
+  EXPECT_FALSE(old_key->has_value());
+  // Another account's key cannot be taken over.
+  EXPECT_THAT(store->UpdateFrontDoorAccount(TestAccount("acct-1", "kid-1", "thumb-2")),
+              StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
+  EXPECT_THAT(store->UpdateFrontDoorAccount(TestAccount("acct-9", "kid-1", "thumb-9")),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+
+  absl::StatusOr<int> revoked = store->RevokeFrontDoorAccounts("web1");
+  ASSERT_THAT(revoked, IsOk());
+  EXPECT_EQ(*revoked, 2);
+  absl::StatusOr<std::optional<FrontDoorAccount>> after = store->FindFrontDoorAccount("acct-2");
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ((*after)->status, "revoked");
+  EXPECT_THAT(store->RevokeFrontDoorAccounts("web1"), IsOkAndHolds(0));
+}
+
+TEST_F(StateStoreTest, FrontDoorObjectsKeepTheirOwner) {
+  auto store = OpenStore();
+  ASSERT_THAT(store->PutFrontDoorObject({"order", "o1", "acct-1", R"({"status":"pending"})"}),
+              IsOk());
+  ASSERT_THAT(store->PutFrontDoorObject({"order", "o1", "acct-1", R"({"status":"ready"})"}),
+              IsOk());
+  // Another account cannot overwrite (or adopt) it.
+  EXPECT_THAT(store->PutFrontDoorObject({"order", "o1", "acct-2", R"({"status":"valid"})"}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
+  absl::StatusOr<std::optional<FrontDoorObject>> order = store->GetFrontDoorObject("order", "o1");
+  ASSERT_THAT(order, IsOk());
+  ASSERT_TRUE(order->has_value());
+  EXPECT_EQ((*order)->account, "acct-1");
+  EXPECT_EQ((*order)->body, R"({"status":"ready"})");
+  // Kinds are separate name spaces.
+  absl::StatusOr<std::optional<FrontDoorObject>> authz = store->GetFrontDoorObject("authz", "o1");
+  ASSERT_THAT(authz, IsOk());
+  EXPECT_FALSE(authz->has_value());
+}
+
 }  // namespace
 }  // namespace acme_signer::signer
