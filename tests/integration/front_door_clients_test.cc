@@ -6,9 +6,12 @@
 //   - lego 4.x: built-in http-01 server (issue, renew, revoke);
 //   - dehydrated 0.7: http-01 through a webroot served on the lab's HTTP01_PORT by a loopback
 //     static file server (issue, forced renewal, revoke).
-// Every certificate is checked with OpenSSL against Pebble's root, found in
-// `acme-signer inventory` with host web1 (and revoked after revocation), and its issuance is
-// in the audit log as an allowed front-door finalize naming web1.
+// Every certificate is checked with OpenSSL against Pebble's root and found in
+// `acme-signer inventory` with host web1 (and revoked after revocation). The audit log shows,
+// for each client command, the front door's own http-01/dns-01 validation of the host, one
+// allowed FrontDoor/finalize of web1 for the name, one FrontDoor/issue with the serial and one
+// FrontDoor/revoke-cert per revocation, each with the account key's thumbprint (a revocation
+// signed by the certificate's key has none).
 //
 // One lab (scripts/lab up: SoftHSM2, strict Pebble + challtestsrv, `acme-signer serve` with the
 // front door, web1 with front_door = true and **.lab.test) for the whole suite. The clients run
@@ -99,12 +102,16 @@ std::string RepoRoot() { return ACME_SIGNER_SOURCE_DIR; }
 // <build>/bin, where CMake put acme-signer and acme-agent.
 std::string BinDir() { return std::filesystem::path(ACME_AGENT_BIN).parent_path().string(); }
 
-// argv for the test log, with the value after each flag in `secret_flags` (and any argument
-// containing `secret`) replaced by a placeholder: the HMAC keys are secrets.
+// argv for the test log, as a shell would take it, with an argument containing `secret`
+// replaced by a placeholder: the HMAC keys are secrets.
 std::string ShowCommand(const std::vector<std::string>& args, const std::string& secret) {
   std::vector<std::string> shown;
   for (const std::string& a : args) {
-    shown.push_back(!secret.empty() && absl::StrContains(a, secret) ? "<EAB_HMAC_KEY>" : a);
+    if (!secret.empty() && absl::StrContains(a, secret)) {
+      shown.push_back("\"$EAB_HMAC_KEY\"");
+    } else {
+      shown.push_back(absl::StrContains(a, ' ') ? absl::StrCat("'", a, "'") : a);
+    }
   }
   return absl::StrJoin(shown, " ");
 }
@@ -517,10 +524,27 @@ class FrontDoorClientsTest : public ::testing::Test {
     return text.empty() ? "(none)" : text;
   }
 
-  // Environment for the clients: the CA bundle that verifies the front door's listener.
-  static std::vector<std::string> ClientEnv() {
-    return {"REQUESTS_CA_BUNDLE=" + env_["ACME_SERVER_CA"],
-            "LEGO_CA_CERTIFICATES=" + env_["ACME_SERVER_CA"]};
+  // The clients' environment: the CA bundle that verifies the front door's listener.
+  static std::vector<std::string> CertbotEnv() {
+    return {"REQUESTS_CA_BUNDLE=" + env_["ACME_SERVER_CA"]};
+  }
+  static std::vector<std::string> LegoEnv() {
+    return {"LEGO_CA_CERTIFICATES=" + env_["ACME_SERVER_CA"]};
+  }
+
+  // The front door itself validated `name` with `type` ("http-01", "dns-01") during the last
+  // client command: one allowed challenge record of web1 whose outcome is valid.
+  void ExpectValidatedByFrontDoor(const std::string& name, const std::string& type) {
+    EXPECT_EQ(CountFrontDoorAllowed(
+                  "chall",
+                  [&](const Json& r) {
+                    return IdentifiersOf(r) == std::vector<std::string>{"dns:" + name} &&
+                           r.value("outcome", Json::object()).value("status", "") == "valid" &&
+                           absl::StrContains(r.value("reason", ""), type);
+                  }),
+              1)
+        << type << " validation of " << name << "; the front door's records:\n"
+        << FrontDoorRecordsText();
   }
 
   // certbot's own directories, under this test's work dir.
@@ -578,10 +602,11 @@ TEST_F(FrontDoorClientsTest, CertbotStandaloneHttp01IssuesRenewsAndRevokes) {
                                         "--agree-tos",
                                         "--non-interactive"},
                                        CertbotDirs()),
-                                ClientEnv());
+                                CertbotEnv());
   ASSERT_EQ(issue.exit_code, 0) << issue << "\n--- certbot log:\n" << CertbotLog();
   const std::string live = work_ + "/certbot/config/live/" + name;
   const Issued first = CheckIssued(live + "/cert.pem", live + "/chain.pem", name);
+  ExpectValidatedByFrontDoor(name, "http-01");
 
   // Renewal: the account from the first run, the lineage's saved settings (standalone on the
   // same address and port, the same server).
@@ -589,7 +614,7 @@ TEST_F(FrontDoorClientsTest, CertbotStandaloneHttp01IssuesRenewsAndRevokes) {
       RunClient(Concat({tools_["certbot"], "renew", "--cert-name", name, "--force-renewal",
                         "--no-random-sleep-on-renew", "--non-interactive"},
                        CertbotDirs()),
-                ClientEnv());
+                CertbotEnv());
   ASSERT_EQ(renew.exit_code, 0) << renew << "\n--- certbot log:\n" << CertbotLog();
   const Issued second = CheckIssued(live + "/cert.pem", live + "/chain.pem", name);
   EXPECT_NE(second.serial, first.serial);
@@ -599,7 +624,7 @@ TEST_F(FrontDoorClientsTest, CertbotStandaloneHttp01IssuesRenewsAndRevokes) {
       RunClient(Concat({tools_["certbot"], "revoke", "--cert-name", name, "--reason", "superseded",
                         "--no-delete-after-revoke", "--non-interactive"},
                        CertbotDirs()),
-                ClientEnv());
+                CertbotEnv());
   ASSERT_EQ(revoke.exit_code, 0) << revoke << "\n--- certbot log:\n" << CertbotLog();
   ExpectRevoked(second, name);
   // ...and by the certificate's own key (jwk), of the first one.
@@ -609,7 +634,7 @@ TEST_F(FrontDoorClientsTest, CertbotStandaloneHttp01IssuesRenewsAndRevokes) {
               archive + "/privkey1.pem", "--server", env_["ACME_SERVER_DIRECTORY"],
               "--no-delete-after-revoke", "--non-interactive"},
              CertbotDirs()),
-      ClientEnv());
+      CertbotEnv());
   ASSERT_EQ(revoke_by_key.exit_code, 0) << revoke_by_key << "\n--- certbot log:\n" << CertbotLog();
   ExpectRevoked(first, name, /*by_account=*/false);
 }
@@ -619,7 +644,7 @@ TEST_F(FrontDoorClientsTest, CertbotManualDns01IssuesAndRevokes) {
   const std::string name = UniqueName("certbot-dns");
   const std::string hook = RepoRoot() + "/tests/integration/front_door/challtestsrv_dns01_hook.sh";
   const std::string hook_log = work_ + "/hook.log";
-  std::vector<std::string> env = ClientEnv();
+  std::vector<std::string> env = CertbotEnv();
   env.push_back("CHALLTESTSRV_MANAGEMENT=" + env_["CHALLTESTSRV_MANAGEMENT"]);
   env.push_back("HOOK_LOG=" + hook_log);
   ChildResult issue = RunClient(Concat({tools_["certbot"],
@@ -653,11 +678,12 @@ TEST_F(FrontDoorClientsTest, CertbotManualDns01IssuesAndRevokes) {
   EXPECT_THAT(calls, HasSubstr("cleanup " + name + " ")) << calls;
   const std::string live = work_ + "/certbot/config/live/" + name;
   const Issued issued = CheckIssued(live + "/cert.pem", live + "/chain.pem", name);
+  ExpectValidatedByFrontDoor(name, "dns-01");
 
   ChildResult revoke = RunClient(Concat({tools_["certbot"], "revoke", "--cert-name", name,
                                          "--no-delete-after-revoke", "--non-interactive"},
                                         CertbotDirs()),
-                                 ClientEnv());
+                                 CertbotEnv());
   ASSERT_EQ(revoke.exit_code, 0) << revoke << "\n--- certbot log:\n" << CertbotLog();
   ExpectRevoked(issued, name);
 }
@@ -688,20 +714,21 @@ TEST_F(FrontDoorClientsTest, LegoHttp01IssuesRenewsAndRevokes) {
                                            "127.0.0.1:" + std::to_string(http01_port_),
                                            "--path",
                                            path};
-  ChildResult run = RunClient(Concat(global, {"run"}), ClientEnv());
+  ChildResult run = RunClient(Concat(global, {"run"}), LegoEnv());
   ASSERT_EQ(run.exit_code, 0) << run;
   // <name>.crt is the bundle (leaf first, then the issuer), <name>.issuer.crt the issuer.
   const std::string certs = path + "/certificates/" + name;
   const Issued first = CheckIssued(certs + ".crt", certs + ".issuer.crt", name);
+  ExpectValidatedByFrontDoor(name, "http-01");
 
   // --days beyond Pebble's validity: renew now.
   ChildResult renew =
-      RunClient(Concat(global, {"renew", "--days", "9999", "--no-random-sleep"}), ClientEnv());
+      RunClient(Concat(global, {"renew", "--days", "9999", "--no-random-sleep"}), LegoEnv());
   ASSERT_EQ(renew.exit_code, 0) << renew;
   const Issued second = CheckIssued(certs + ".crt", certs + ".issuer.crt", name);
   EXPECT_NE(second.serial, first.serial);
 
-  ChildResult revoke = RunClient(Concat(global, {"revoke", "--keep"}), ClientEnv());
+  ChildResult revoke = RunClient(Concat(global, {"revoke", "--keep"}), LegoEnv());
   ASSERT_EQ(revoke.exit_code, 0) << revoke;
   ExpectRevoked(second, name);
   ExpectInInventory(first, name, /*revoked=*/false);
@@ -747,6 +774,7 @@ TEST_F(FrontDoorClientsTest, DehydratedWebrootHttp01IssuesRenewsAndRevokes) {
   ASSERT_EQ(issue.exit_code, 0) << issue;
   const std::string live = base + "/certs/" + name;
   const Issued first = CheckIssued(live + "/cert.pem", live + "/chain.pem", name);
+  ExpectValidatedByFrontDoor(name, "http-01");
 
   ChildResult renew =
       RunClient({tools_["dehydrated"], "-c", "-d", name, "--force", "-f", config}, {});
