@@ -345,7 +345,12 @@ class FrontDoorClientsTest : public ::testing::Test {
     std::cout << "$ " << absl::StrJoin(extra_env, " ") << (extra_env.empty() ? "" : " ")
               << ShowCommand(args, hmac_) << std::endl;
     audit_mark_ = AuditRecords().size();
-    return Run(args, extra_env, kClientTimeout);
+    ChildResult result = Run(args, extra_env, kClientTimeout);
+    if (!hmac_.empty()) {  // failure messages print the output: never the key
+      absl::StrReplaceAll({{hmac_, "$EAB_HMAC_KEY"}}, &result.out);
+      absl::StrReplaceAll({{hmac_, "$EAB_HMAC_KEY"}}, &result.err);
+    }
+    return result;
   }
 
   // A name in web1's policy (**.lab.test), unique to this run.
@@ -553,8 +558,12 @@ class FrontDoorClientsTest : public ::testing::Test {
             "--logs-dir",   work_ + "/certbot/logs"};
   }
 
+  // certbot's debug log, for failure messages. It records certbot's argv, which holds the HMAC
+  // key: masked.
   std::string CertbotLog() const {
-    return ReadFile(work_ + "/certbot/logs/letsencrypt.log", 16 << 20).value_or("(no log)");
+    std::string log =
+        ReadFile(work_ + "/certbot/logs/letsencrypt.log", 16 << 20).value_or("(no log)");
+    return hmac_.empty() ? log : absl::StrReplaceAll(log, {{hmac_, "$EAB_HMAC_KEY"}});
   }
 
   static inline std::string missing_;
