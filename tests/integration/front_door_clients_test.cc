@@ -39,6 +39,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <utility>
@@ -84,6 +85,18 @@ constexpr char kHost[] = "web1";
 constexpr absl::Duration kLabTimeout = absl::Minutes(3);
 constexpr absl::Duration kClientTimeout = absl::Minutes(3);
 constexpr absl::Duration kCommandTimeout = absl::Seconds(60);
+
+// The clients' environment beyond their CA bundle: a safety net for "loopback only". Every
+// client here speaks HTTP(S) through a library that honours these (Python requests for certbot,
+// Go's net/http for lego, curl for dehydrated): a request to anything but loopback goes to a
+// proxy on 127.0.0.1:9, where nothing listens, so it fails without resolving or connecting to
+// the name (certbot, for one, silently swaps in Let's Encrypt's staging server for
+// `renew --dry-run` without --server).
+constexpr const char* kLoopbackOnlyEnv[] = {
+    "HTTPS_PROXY=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9",
+    "HTTP_PROXY=http://127.0.0.1:9",  "http_proxy=http://127.0.0.1:9",
+    "NO_PROXY=127.0.0.1,localhost",   "no_proxy=127.0.0.1,localhost",
+};
 
 // The absolute path of `tool` on PATH, or "".
 std::string Which(const std::string& tool) {
@@ -271,8 +284,10 @@ class FrontDoorClientsTest : public ::testing::Test {
     std::filesystem::create_directories(dir_ + "/scratch");
     // The clients take their CA bundle from these; none may come from the caller's environment
     // (RunChild appends the test's own settings after the inherited ones).
-    for (const char* name : {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "LEGO_CA_CERTIFICATES",
-                             "LEGO_PATH", "SSL_CERT_FILE", "SOFTHSM2_CONF"}) {
+    for (const char* name :
+         {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "LEGO_CA_CERTIFICATES", "LEGO_PATH",
+          "SSL_CERT_FILE", "SOFTHSM2_CONF", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy",
+          "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}) {
       ::unsetenv(name);
     }
     ChildResult up =
@@ -345,7 +360,9 @@ class FrontDoorClientsTest : public ::testing::Test {
     std::cout << "$ " << absl::StrJoin(extra_env, " ") << (extra_env.empty() ? "" : " ")
               << ShowCommand(args, hmac_) << std::endl;
     audit_mark_ = AuditRecords().size();
-    ChildResult result = Run(args, extra_env, kClientTimeout);
+    std::vector<std::string> env = extra_env;
+    env.insert(env.end(), std::begin(kLoopbackOnlyEnv), std::end(kLoopbackOnlyEnv));
+    ChildResult result = Run(args, env, kClientTimeout);
     if (!hmac_.empty()) {  // failure messages print the output: never the key
       absl::StrReplaceAll({{hmac_, "$EAB_HMAC_KEY"}}, &result.out);
       absl::StrReplaceAll({{hmac_, "$EAB_HMAC_KEY"}}, &result.err);
@@ -627,6 +644,24 @@ TEST_F(FrontDoorClientsTest, CertbotStandaloneHttp01IssuesRenewsAndRevokes) {
   ASSERT_EQ(renew.exit_code, 0) << renew << "\n--- certbot log:\n" << CertbotLog();
   const Issued second = CheckIssued(live + "/cert.pem", live + "/chain.pem", name);
   EXPECT_NE(second.serial, first.serial);
+
+  // A dry run: a full issuance through the front door, nothing saved (certbot would deactivate
+  // authorizations the new order came with already valid, for fresh ones). --server is required:
+  // without it certbot 2.1 replaces the lineage's server by Let's Encrypt's staging server.
+  ChildResult dry_run = RunClient(
+      Concat({tools_["certbot"], "renew", "--cert-name", name, "--dry-run", "--server",
+              env_["ACME_SERVER_DIRECTORY"], "--no-random-sleep-on-renew", "--non-interactive"},
+             CertbotDirs()),
+      CertbotEnv());
+  ASSERT_EQ(dry_run.exit_code, 0) << dry_run << "\n--- certbot log:\n" << CertbotLog();
+  EXPECT_THAT(dry_run.out + dry_run.err, HasSubstr("all simulated renewals succeeded")) << dry_run;
+  EXPECT_EQ(CountFrontDoorAllowed("issue", [](const Json&) { return true; }), 1)
+      << FrontDoorRecordsText();
+  absl::StatusOr<std::string> live_cert = ReadFile(live + "/cert.pem");
+  ASSERT_TRUE(live_cert.ok()) << live_cert.status();
+  std::vector<SslUniquePtr<X509>> live_leaf = testing::ParseChain(*live_cert);
+  ASSERT_FALSE(live_leaf.empty());
+  EXPECT_EQ(SerialHex(*live_leaf[0]).value_or(""), second.serial) << "the dry run saved nothing";
 
   // Revocation by the account (kid), of the renewed certificate...
   ChildResult revoke =
