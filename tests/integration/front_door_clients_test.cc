@@ -716,7 +716,8 @@ TEST_F(FrontDoorClientsTest, CertbotManualDns01IssuesAndRevokes) {
                                        CertbotDirs()),
                                 env);
   ASSERT_EQ(issue.exit_code, 0) << issue << "\n--- certbot log:\n" << CertbotLog();
-  // The certificate came through dns-01: the hook published (and removed) the record.
+  // The certificate came through dns-01: certbot ran the hook to publish the record, and to
+  // clean up.
   const std::string calls = ReadFile(hook_log).value_or("");
   EXPECT_THAT(calls, HasSubstr("present " + name + " ")) << calls;
   EXPECT_THAT(calls, HasSubstr("cleanup " + name + " ")) << calls;
