@@ -28,6 +28,7 @@ int RunEnrollAgent(const std::vector<std::string>& args);
 int RunEnrollClient(const std::vector<std::string>& args);
 int RunAudit(const std::vector<std::string>& args);
 int RunInventory(const std::vector<std::string>& args);
+int RunAgents(const std::vector<std::string>& args);
 
 }  // namespace acme_signer::signer
 

@@ -18,7 +18,8 @@ constexpr char kUsage[] =
     "  enroll-agent  issue an agent's client certificate from its CSR\n"
     "  enroll-client issue a front-door EAB credential (key id + HMAC key) for a host\n"
     "  audit verify  verify the tamper-evident audit log\n"
-    "  inventory     list the certificates issued through the signer\n";
+    "  inventory     list the certificates issued through the signer\n"
+    "  agents revoke revoke a host: disable its front-door credentials and accounts\n";
 
 }  // namespace
 
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   if (command == "enroll-client") return RunEnrollClient(args);
   if (command == "audit") return RunAudit(args);
   if (command == "inventory") return RunInventory(args);
+  if (command == "agents") return RunAgents(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return kExitOk;

@@ -30,6 +30,7 @@
 #include "common/base64url.h"
 #include "common/crypto.h"
 #include "common/status_macros.h"
+#include "common/work_queue.h"
 #include "common/x509.h"
 #include "http/url.h"
 #include "nlohmann/json.hpp"
@@ -50,6 +51,8 @@ constexpr size_t kObjectIdBytes = 16;
 constexpr size_t kTokenBytes = 32;
 constexpr size_t kMaxIdentifiersInRequest = 100;
 constexpr size_t kMaxContacts = 10;
+// Validations at once (each bounded by the validators' timeouts: 20 s by default).
+constexpr int kValidationWorkers = 8;
 constexpr absl::Duration kOrderLifetime = absl::Hours(24 * 7);
 // What clients are told to wait between polls of a pending or processing order.
 constexpr int kRetryAfterSeconds = 1;
@@ -124,6 +127,9 @@ struct AcmeServer::Impl {
   Deps deps;
   // Serialises read-modify-write of orders and authorizations (never held across network I/O).
   absl::Mutex objects_mu;
+  // Challenge validations in progress; the last member, so it stops (joining its workers)
+  // before anything they use goes away.
+  std::unique_ptr<WorkQueue> validations;
 
   absl::Time Now() const { return deps.clock ? deps.clock() : absl::Now(); }
   std::string Url(absl::string_view path) const { return absl::StrCat(external_url, path); }
@@ -210,8 +216,8 @@ struct AcmeServer::Impl {
     return policy;
   }
 
-  // The account behind a kid URL, usable: valid, and its host still allowed.
-  absl::StatusOr<FrontDoorAccount> UsableAccount(absl::string_view kid) {
+  // The account behind a kid URL; NotFound when there is none.
+  absl::StatusOr<FrontDoorAccount> AccountForKid(absl::string_view kid) {
     absl::string_view id = kid;
     const std::string prefix = AccountUrl("");
     if (!absl::ConsumePrefix(&id, prefix) || id.empty()) {
@@ -220,12 +226,18 @@ struct AcmeServer::Impl {
     ASSIGN_OR_RETURN(std::optional<FrontDoorAccount> account,
                      deps.store->FindFrontDoorAccount(id));
     if (!account.has_value()) return absl::NotFoundError("no such account");
-    if (account->status != "valid") {
-      return Problem(pt::kUnauthorized, absl::StrCat("account ", kid, " is ", account->status));
+    return *account;
+  }
+
+  // OK when `account` may be used: valid (not deactivated, not revoked with its host), and its
+  // host still allowed the front door by the running configuration.
+  absl::Status CheckUsable(const FrontDoorAccount& account) {
+    if (account.status != "valid") {
+      return Problem(pt::kUnauthorized,
+                     absl::StrCat("account ", AccountUrl(account.id), " is ", account.status));
     }
     std::shared_ptr<const SignerConfig> config = deps.config->Get();
-    RETURN_IF_ERROR(FrontDoorPolicy(*config, account->host).status());
-    return *account;
+    return FrontDoorPolicy(*config, account.host).status();
   }
 
   // --- request authentication -------------------------------------------------------------
@@ -245,9 +257,17 @@ struct AcmeServer::Impl {
     rules.expected_url = Url(path);
     rules.key_form = key_form;
     std::optional<FrontDoorAccount> account;
+    // Refusals are attributed to an account (host and thumbprint in the audit record, its
+    // refusal budget) only when its signature verified, or when the account itself is the
+    // reason (revoked, deactivated, host no longer allowed): an unverified kid names nobody.
+    bool account_refused = false;
     acme::AccountKeyLookup lookup = [&](absl::string_view kid) -> absl::StatusOr<std::string> {
-      ASSIGN_OR_RETURN(FrontDoorAccount found, UsableAccount(kid));
+      ASSIGN_OR_RETURN(FrontDoorAccount found, AccountForKid(kid));
       account = found;
+      if (absl::Status usable = CheckUsable(found); !usable.ok()) {
+        account_refused = true;
+        return usable;
+      }
       return found.jwk;
     };
     acme::NonceConsumer consume = [&](absl::string_view nonce) {
@@ -255,8 +275,7 @@ struct AcmeServer::Impl {
     };
     absl::StatusOr<acme::VerifiedJws> verified =
         acme::VerifyJwsRequest(request.body, rules, lookup, consume);
-    if (account.has_value()) {
-      // Known even when a later check failed: the refusal is this account's.
+    if (account.has_value() && (verified.ok() || account_refused)) {
       record.agent = account->host;
       record.account_thumbprint = account->thumbprint;
     }
@@ -789,36 +808,32 @@ struct AcmeServer::Impl {
     record.request.identifiers = {
         Identifier{"dns", wildcard ? absl::StrCat("*.", identifier.value) : identifier.value}};
     if (validate) {
-      ASSIGN_OR_RETURN(std::string key_authorization,
-                       acme::KeyAuthorization(challenge.value("token", ""), account.thumbprint));
-      absl::StatusOr<ValidationResult> result;
-      const std::string type = challenge.value("type", "");
-      if (type == acme::kHttp01) {
-        result = deps.http01->Validate(identifier.value, challenge.value("token", ""),
-                                       key_authorization);
-      } else {
-        result = deps.dns01->Validate(identifier.value, key_authorization);
+      // Validation takes up to the validators' timeouts: it runs on a worker, and the client
+      // polls the authorization (or the challenge) meanwhile, as with any CA.
+      record.reason = absl::StrCat(challenge.value("type", ""), " validation started");
+      RETURN_IF_ERROR(AuditAllowed(record));
+      const std::string authz_key(authz_id);
+      AuditRecord result_record = record;
+      result_record.rpc = "FrontDoor/validation";
+      const bool queued = validations->Enqueue(WorkQueue::Job{
+          [this, authz_key, index, account, identifier, result_record] {
+            ValidateChallenge(authz_key, index, account, identifier.value, result_record);
+          },
+          [this, authz_key, index, account] {
+            absl::MutexLock lock(&objects_mu);
+            absl::StatusOr<Json> stored = OwnedObject(kKindAuthz, authz_key, account);
+            if (!stored.ok()) return;
+            (*stored)["challenges"][index]["status"] = "pending";
+            (void)StoreObject(kKindAuthz, authz_key, account.id, *stored);
+          }});
+      if (!queued) {
+        return Problem(pt::kServerInternal, "the signer is shutting down; try again later");
       }
-      absl::MutexLock lock(&objects_mu);
-      ASSIGN_OR_RETURN(authz, OwnedObject(kKindAuthz, authz_id, account));
-      challenge = authz["challenges"][index];
-      if (result.ok() && result->ok()) {
-        challenge["status"] = "valid";
-        challenge["validated"] = Rfc3339(Now());
-        if (authz.value("status", "") == "pending") authz["status"] = "valid";
-        record.reason = absl::StrCat(type, " validation succeeded: ", result->detail);
-      } else {
-        const std::string problem_type = result.ok() ? result->problem_type : std::string(pt::kMalformed);
-        const std::string detail =
-            result.ok() ? result->detail : std::string(result.status().message());
-        challenge["status"] = "invalid";
-        challenge["error"] = ProblemJson(problem_type, detail, 400);
-        if (authz.value("status", "") == "pending") authz["status"] = "invalid";
-        record.reason = absl::StrCat(type, " validation failed: ", problem_type, ": ", detail);
-        record.outcome.error = detail;
-      }
-      authz["challenges"][index] = challenge;
-      RETURN_IF_ERROR(StoreObject(kKindAuthz, authz_id, account.id, authz));
+      ServerResponse response = JsonResponse(200, ChallengeForClient(authz_id, index, challenge));
+      response.headers.emplace_back("Link",
+                                    absl::StrCat("<", AuthzUrl(authz_id), ">;rel=\"up\""));
+      response.headers.emplace_back("Retry-After", absl::StrCat(kRetryAfterSeconds));
+      return response;
     }
     if (record.reason.empty()) record.reason = "challenge read";
     record.outcome.acme_status = challenge.value("status", "");
@@ -827,6 +842,61 @@ struct AcmeServer::Impl {
     response.headers.emplace_back("Link",
                                   absl::StrCat("<", AuthzUrl(authz_id), ">;rel=\"up\""));
     return response;
+  }
+
+  // Runs the validation of challenge `index` of authorization `authz_id` (on a worker) and
+  // records its outcome in the authorization and the audit log.
+  void ValidateChallenge(const std::string& authz_id, size_t index,
+                         const FrontDoorAccount& account, const std::string& name,
+                         AuditRecord record) {
+    Json challenge;
+    {
+      absl::MutexLock lock(&objects_mu);
+      absl::StatusOr<Json> authz = OwnedObject(kKindAuthz, authz_id, account);
+      if (!authz.ok()) return;
+      challenge = (*authz)["challenges"][index];
+    }
+    const std::string type = challenge.value("type", "");
+    const std::string token = challenge.value("token", "");
+    absl::StatusOr<ValidationResult> result;
+    absl::StatusOr<std::string> key_authorization =
+        acme::KeyAuthorization(token, account.thumbprint);
+    if (!key_authorization.ok()) {
+      result = key_authorization.status();
+    } else if (type == acme::kHttp01) {
+      result = deps.http01->Validate(name, token, *key_authorization);
+    } else {
+      result = deps.dns01->Validate(name, *key_authorization);
+    }
+    absl::MutexLock lock(&objects_mu);
+    absl::StatusOr<Json> authz = OwnedObject(kKindAuthz, authz_id, account);
+    if (!authz.ok()) return;
+    challenge = (*authz)["challenges"][index];
+    if (result.ok() && result->ok()) {
+      challenge["status"] = "valid";
+      challenge["validated"] = Rfc3339(Now());
+      if (authz->value("status", "") == "pending") (*authz)["status"] = "valid";
+      record.reason = absl::StrCat(type, " validation succeeded: ", result->detail);
+      record.outcome.acme_status = "valid";
+    } else {
+      const std::string problem_type =
+          result.ok() ? result->problem_type : std::string(pt::kMalformed);
+      const std::string detail =
+          result.ok() ? result->detail : std::string(result.status().message());
+      challenge["status"] = "invalid";
+      challenge["error"] = ProblemJson(problem_type, detail, 400);
+      if (authz->value("status", "") == "pending") (*authz)["status"] = "invalid";
+      record.reason = absl::StrCat(type, " validation failed: ", problem_type, ": ", detail);
+      record.outcome.acme_status = "invalid";
+      record.outcome.error = detail;
+    }
+    (*authz)["challenges"][index] = challenge;
+    if (absl::Status stored = StoreObject(kKindAuthz, authz_id, account.id, *authz);
+        !stored.ok()) {
+      std::cerr << "acme-signer: front door: cannot store a validation result: "
+                << stored.message() << std::endl;
+    }
+    (void)AuditAllowed(record);
   }
 
   absl::StatusOr<ServerResponse> Finalize(const ServerRequest& request, absl::string_view path,
@@ -1206,6 +1276,7 @@ absl::StatusOr<std::unique_ptr<AcmeServer>> AcmeServer::Create(std::string exter
   while (absl::EndsWith(impl->base_path, "/")) impl->base_path.pop_back();
   impl->external_url = std::move(external_url);
   impl->deps = std::move(deps);
+  impl->validations = std::make_unique<WorkQueue>(kValidationWorkers);
   return std::unique_ptr<AcmeServer>(new AcmeServer(std::move(impl)));
 }
 

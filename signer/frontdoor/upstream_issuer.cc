@@ -3,9 +3,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <deque>
 #include <iostream>
-#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -24,6 +22,7 @@
 #include "acme/problem.h"
 #include "acme/resources.h"
 #include "common/status_macros.h"
+#include "common/work_queue.h"
 #include "common/subprocess.h"
 
 namespace acme_signer::signer::frontdoor {
@@ -110,16 +109,10 @@ struct UpstreamIssuer::Impl {
     absl::Time done_at = absl::InfiniteFuture();
   };
   // A queued piece of work; `cancel` runs instead of `run` when the issuer shuts down first.
-  struct Job {
-    std::function<void()> run;
-    std::function<void()> cancel;
-  };
+  using Job = WorkQueue::Job;
 
-  Impl(acme::AcmeClient* acme_client, Options opts) : acme(acme_client), options(std::move(opts)) {}
-
-  void Start() {
-    for (int i = 0; i < options.workers; ++i) threads.emplace_back([this] { WorkerLoop(); });
-  }
+  Impl(acme::AcmeClient* acme_client, Options opts)
+      : acme(acme_client), options(std::move(opts)), workers(options.workers) {}
 
   // Stops taking work; the workers cancel what is still queued (so every Finalize's done
   // runs on a worker) and end when running work has ended.
@@ -129,38 +122,11 @@ struct UpstreamIssuer::Impl {
       stopping = true;
       changed.SignalAll();
     }
-    for (std::thread& thread : threads) thread.join();
-    threads.clear();
-  }
-
-  void WorkerLoop() {
-    while (true) {
-      Job job;
-      bool cancel = false;
-      {
-        absl::MutexLock lock(&mu);
-        while (!stopping && queue.empty()) changed.Wait(&mu);
-        if (queue.empty()) return;  // stopping, nothing left
-        job = std::move(queue.front());
-        queue.pop_front();
-        cancel = stopping;
-      }
-      if (cancel) {
-        job.cancel();
-      } else {
-        job.run();
-      }
-    }
+    workers.Stop();
   }
 
   // False (nothing queued) when shutting down.
-  bool Enqueue(Job job) {
-    absl::MutexLock lock(&mu);
-    if (stopping) return false;
-    queue.push_back(std::move(job));
-    changed.SignalAll();
-    return true;
-  }
+  bool Enqueue(Job job) { return workers.Enqueue(std::move(job)); }
 
   bool Stopping() {
     absl::MutexLock lock(&mu);
@@ -466,9 +432,9 @@ struct UpstreamIssuer::Impl {
   // Signalled on new work, a finished preparation and shutdown.
   absl::CondVar changed;
   bool stopping ABSL_GUARDED_BY(mu) = false;
-  std::deque<Job> queue ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, std::shared_ptr<Preparation>> preparations ABSL_GUARDED_BY(mu);
-  std::vector<std::thread> threads;
+  // Last member: its threads start once everything they use exists, and stop first.
+  WorkQueue workers;
 };
 
 absl::StatusOr<std::unique_ptr<UpstreamIssuer>> UpstreamIssuer::Create(acme::AcmeClient* acme,
@@ -507,7 +473,6 @@ absl::StatusOr<std::unique_ptr<UpstreamIssuer>> UpstreamIssuer::Create(acme::Acm
         absl::StrCat("upstream issuer: workers must be at least 1, not ", options.workers));
   }
   auto impl = std::make_unique<Impl>(acme, std::move(options));
-  impl->Start();
   return std::unique_ptr<UpstreamIssuer>(new UpstreamIssuer(std::move(impl)));
 }
 
