@@ -290,9 +290,8 @@ class FrontDoorClientsTest : public ::testing::Test {
           "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}) {
       ::unsetenv(name);
     }
-    ChildResult up =
-        Run({RepoRoot() + "/scripts/lab", "up", dir_ + "/lab"},
-            {"ACME_SIGNER_BIN_DIR=" + BinDir(), "LAB_REQUIRE_FRONT_DOOR=1"}, kLabTimeout);
+    ChildResult up = Run({RepoRoot() + "/scripts/lab", "up", dir_ + "/lab"},
+                         {"ACME_SIGNER_BIN_DIR=" + BinDir()}, kLabTimeout);
     lab_started_ = true;
     if (up.exit_code != 0) {
       setup_error_ = absl::StrCat("scripts/lab up failed (exit ", up.exit_code, "):\n", up.err);
