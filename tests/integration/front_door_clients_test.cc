@@ -554,10 +554,11 @@ class FrontDoorClientsTest : public ::testing::Test {
   }
 
   // The front door itself validated `name` with `type` ("http-01", "dns-01") during the last
-  // client command: one allowed challenge record of web1 whose outcome is valid.
+  // client command: one FrontDoor/validation record of web1 (the outcome of the validation the
+  // challenge POST started) that is valid.
   void ExpectValidatedByFrontDoor(const std::string& name, const std::string& type) {
     EXPECT_EQ(CountFrontDoorAllowed(
-                  "chall",
+                  "validation",
                   [&](const Json& r) {
                     return IdentifiersOf(r) == std::vector<std::string>{"dns:" + name} &&
                            r.value("outcome", Json::object()).value("status", "") == "valid" &&
