@@ -15,17 +15,26 @@
 //  - the certificate comes after the slow period, well within a minute, verifies against
 //    Pebble's root and names the ordered name;
 //  - the audit log has the FrontDoor/issue record for it (host web1, the serial).
+// A second test runs a stock certbot (certonly --standalone, EAB) through the same slow CA:
+// certbot 2.1 polls the order every second after finalize (it gives it about 90 s) and must
+// get the certificate once the CA is done.
+#include <openssl/bn.h>
 #include <openssl/x509.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -36,6 +45,7 @@
 #include "agent/challenge_solver.h"
 #include "agent/standalone_solver.h"
 #include "common/base64url.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -43,6 +53,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/acme/openssl_signers.h"
 #include "tests/testing/certificate_reading.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/fault_proxy.h"
 #include "tests/testing/lab_orders.h"
 #include "tests/testing/signer_lab.h"
@@ -84,6 +95,32 @@ std::string VerifyChain(X509* leaf, const std::vector<X509*>& untrusted,
   X509_STORE_CTX_init(ctx.get(), store.get(), leaf, chain.get());
   if (X509_verify_cert(ctx.get()) == 1) return "";
   return X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+}
+
+// The FrontDoor/issue records of the audit log for certificate `serial`.
+std::vector<nlohmann::json> IssueRecords(const SignerLab& lab, const std::string& serial) {
+  absl::StatusOr<std::vector<nlohmann::json>> records = lab.ReadAuditRecords();
+  EXPECT_TRUE(records.ok()) << records.status();
+  std::vector<nlohmann::json> issued;
+  if (!records.ok()) return issued;
+  for (const nlohmann::json& record : *records) {
+    if (record.value("rpc", "") == "FrontDoor/issue" &&
+        record["outcome"].value("serial", "") == serial) {
+      issued.push_back(record);
+    }
+  }
+  return issued;
+}
+
+// The leaf's serial as the audit log writes it (lowercase hex, no separators).
+std::string SerialHex(X509* cert) {
+  SslUniquePtr<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr));
+  if (bn == nullptr) return "";
+  char* hex = BN_bn2hex(bn.get());
+  if (hex == nullptr) return "";
+  std::string out = absl::AsciiStrToLower(hex);
+  OPENSSL_free(hex);
+  return out;
 }
 
 class FrontDoorSlowCaTest : public testing::SignerLabSuite<FrontDoorSlowCaTest> {
@@ -210,6 +247,8 @@ TEST_F(FrontDoorSlowCaTest, ClientPollsWithRetryAfterWhileTheCaIsProcessingThenG
   solver.CleanUp();
 
   // From now on, for kSlowFor, the CA's order answers say processing instead of valid.
+  const int rewrites_before =
+      proxy().CountRewritten(kOrderPath) + proxy().CountRewritten(kFinalizePath);
   const absl::Time slow_from = absl::Now();
   proxy().InjectFor(kOrderPath, Fault::Rewrite(kValid, kProcessing), kSlowFor);
   proxy().InjectFor(kFinalizePath, Fault::Rewrite(kValid, kProcessing), kSlowFor);
@@ -245,13 +284,14 @@ TEST_F(FrontDoorSlowCaTest, ClientPollsWithRetryAfterWhileTheCaIsProcessingThenG
       << acme::ToString(current.value.status)
       << (current.value.error.has_value() ? current.value.error->detail : "");
 
+  const int rewrites =
+      proxy().CountRewritten(kOrderPath) + proxy().CountRewritten(kFinalizePath) - rewrites_before;
   std::cout << "issued after " << absl::FormatDuration(waited) << "; the front door answered "
-            << processing_answers << " times processing; the proxy rewrote "
-            << proxy().CountRewritten(kOrderPath) << " upstream order answers and "
-            << proxy().CountRewritten(kFinalizePath) << " finalize answers" << std::endl;
+            << processing_answers << " times processing; the proxy rewrote " << rewrites
+            << " upstream order/finalize answers" << std::endl;
   // The CA really was slow: the signer polled its order and was told processing, again and
   // again, for the whole slow period; and the client was told to come back meanwhile.
-  EXPECT_GE(proxy().CountRewritten(kOrderPath) + proxy().CountRewritten(kFinalizePath), 3);
+  EXPECT_GE(rewrites, 3);
   EXPECT_GE(waited, kSlowFor);
   EXPECT_LT(waited, kIssuanceBound);
   EXPECT_GE(processing_answers, 3);
@@ -273,16 +313,10 @@ TEST_F(FrontDoorSlowCaTest, ClientPollsWithRetryAfterWhileTheCaIsProcessingThenG
   EXPECT_EQ(VerifyChain(chain[0].get(), intermediates, *root), "");
   const std::string serial = download->chains[0].serial_hex;
 
+  EXPECT_EQ(SerialHex(chain[0].get()), serial);
+
   // One FrontDoor/issue record for it, allowed, naming the host and the serial.
-  absl::StatusOr<std::vector<nlohmann::json>> records = lab().ReadAuditRecords();
-  ASSERT_TRUE(records.ok()) << records.status();
-  std::vector<nlohmann::json> issued;
-  for (const nlohmann::json& record : *records) {
-    if (record.value("rpc", "") == "FrontDoor/issue" &&
-        record["outcome"].value("serial", "") == serial) {
-      issued.push_back(record);
-    }
-  }
+  std::vector<nlohmann::json> issued = IssueRecords(lab(), serial);
   ASSERT_EQ(issued.size(), 1u);
   const nlohmann::json& record = issued[0];
   EXPECT_EQ(record.value("agent", ""), "web1") << record.dump();
@@ -290,7 +324,115 @@ TEST_F(FrontDoorSlowCaTest, ClientPollsWithRetryAfterWhileTheCaIsProcessingThenG
   EXPECT_EQ(record.value("account_thumbprint", ""), *thumbprint) << record.dump();
   EXPECT_EQ(record["outcome"].value("status", ""), "valid") << record.dump();
   EXPECT_EQ(record["request"].value("order_url", ""), order_url) << record.dump();
-  EXPECT_EQ(record["request"]["identifiers"], nlohmann::json::array({absl::StrCat("dns:", name)})) << record.dump();
+  EXPECT_EQ(record["request"]["identifiers"], nlohmann::json::array({absl::StrCat("dns:", name)}))
+      << record.dump();
+}
+
+TEST_F(FrontDoorSlowCaTest, CertbotGetsTheCertificateOnceTheSlowCaIsDone) {
+  constexpr char kCertbot[] = "/usr/bin/certbot";
+  if (::access(kCertbot, X_OK) != 0) {
+    if (testing::InCi()) GTEST_FAIL() << "CI=true and certbot is not installed";
+    GTEST_SKIP() << "certbot is not installed";
+  }
+  const std::string name = "certbot.web1.example.test";
+  absl::StatusOr<testing::FrontDoorCredential> credential = lab().EnrollFrontDoorClient("web1");
+  ASSERT_TRUE(credential.ok()) << credential.status();
+  const std::string base = absl::StrCat(lab().dir(), "/certbot");
+  // Through env(1): ChildOptions::extra_env appends to the environment, and the test's own
+  // REQUESTS_CA_BUNDLE (if any) would come first.
+  std::vector<std::string> args = {"/usr/bin/env",
+                                   absl::StrCat("REQUESTS_CA_BUNDLE=", lab().front_door_ca_path()),
+                                   kCertbot,
+                                   "certonly",
+                                   "--standalone",
+                                   "--http-01-address",
+                                   "127.0.0.1",
+                                   "--http-01-port",
+                                   absl::StrCat(lab().front_door_http_port()),
+                                   "--server",
+                                   credential->directory_url,
+                                   "--eab-kid",
+                                   credential->eab_kid,
+                                   "--eab-hmac-key",
+                                   credential->eab_hmac_key,
+                                   "-d",
+                                   name,
+                                   "--register-unsafely-without-email",
+                                   "--agree-tos",
+                                   "--non-interactive",
+                                   "--config-dir",
+                                   absl::StrCat(base, "/config"),
+                                   "--work-dir",
+                                   absl::StrCat(base, "/work"),
+                                   "--logs-dir",
+                                   absl::StrCat(base, "/logs")};
+  testing::ChildOptions child;
+  child.scratch_dir = lab().dir();
+  child.timeout = absl::Seconds(150);
+
+  // certbot runs on its own thread; this one arms the slow CA as soon as the signer's
+  // finalize reached Pebble (certbot's finalize is the only one during this test).
+  const int finalizes_before = proxy().CountRequests(kFinalizePath);
+  const int rewrites_before = proxy().CountRewritten(kOrderPath);
+  testing::ChildResult result;
+  std::atomic<bool> done{false};
+  std::thread runner([&] {
+    result = testing::RunChild(args, child);
+    done = true;
+  });
+  std::optional<absl::Time> slow_from;
+  const absl::Time give_up = absl::Now() + absl::Seconds(160);
+  while (!done && absl::Now() < give_up) {
+    if (!slow_from.has_value() && proxy().CountRequests(kFinalizePath) > finalizes_before) {
+      slow_from = absl::Now();
+      proxy().InjectFor(kOrderPath, Fault::Rewrite(kValid, kProcessing), kSlowFor);
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  runner.join();
+  const absl::Time finished = absl::Now();
+  ASSERT_EQ(result.exit_code, 0) << result;
+  ASSERT_TRUE(slow_from.has_value()) << "the signer never finalized upstream";
+  std::cout << "certbot finished " << absl::FormatDuration(finished - *slow_from)
+            << " after the upstream finalize; the proxy rewrote "
+            << proxy().CountRewritten(kOrderPath) - rewrites_before << " upstream order answers"
+            << std::endl;
+  EXPECT_GE(finished - *slow_from, kSlowFor);
+  EXPECT_LT(finished - *slow_from, kIssuanceBound);
+  EXPECT_GE(proxy().CountRewritten(kOrderPath) - rewrites_before, 3);
+
+  absl::StatusOr<std::string> fullchain =
+      ReadFile(absl::StrCat(base, "/config/live/", name, "/fullchain.pem"));
+  ASSERT_TRUE(fullchain.ok()) << fullchain.status();
+  std::vector<SslUniquePtr<X509>> chain = testing::ParseChain(*fullchain);
+  ASSERT_GE(chain.size(), 2u);
+  EXPECT_THAT(testing::DnsSans(chain[0].get()), ElementsAre(name));
+  absl::StatusOr<std::string> root = lab().PebbleRootPem();
+  ASSERT_TRUE(root.ok()) << root.status();
+  std::vector<X509*> intermediates;
+  for (size_t i = 1; i < chain.size(); ++i) intermediates.push_back(chain[i].get());
+  EXPECT_EQ(VerifyChain(chain[0].get(), intermediates, *root), "");
+
+  std::vector<nlohmann::json> issued = IssueRecords(lab(), SerialHex(chain[0].get()));
+  ASSERT_EQ(issued.size(), 1u);
+  EXPECT_EQ(issued[0].value("agent", ""), "web1") << issued[0].dump();
+  EXPECT_EQ(issued[0]["outcome"].value("status", ""), "valid") << issued[0].dump();
+  EXPECT_EQ(issued[0]["request"]["identifiers"],
+            nlohmann::json::array({absl::StrCat("dns:", name)}))
+      << issued[0].dump();
+
+  // certbot kept polling its order while the CA was slow, and was told `processing`.
+  const std::string order_url = issued[0]["request"].value("order_url", "");
+  ASSERT_FALSE(order_url.empty()) << issued[0].dump();
+  absl::StatusOr<std::vector<nlohmann::json>> records = lab().ReadAuditRecords();
+  ASSERT_TRUE(records.ok()) << records.status();
+  int processing_reads = 0;
+  for (const nlohmann::json& record : *records) {
+    processing_reads += record.value("rpc", "") == "FrontDoor/order" &&
+                        record["request"].value("order_url", "") == order_url &&
+                        record["outcome"].value("status", "") == "processing";
+  }
+  EXPECT_GE(processing_reads, 3);
 }
 
 }  // namespace

@@ -445,8 +445,7 @@ void FaultProxy::Inject(absl::string_view path_substring, Fault fault, int times
   rules_.push_back(Rule{std::string(path_substring), std::move(fault), times, std::nullopt});
 }
 
-void FaultProxy::InjectFor(absl::string_view path_substring, Fault fault,
-                           absl::Duration duration) {
+void FaultProxy::InjectFor(absl::string_view path_substring, Fault fault, absl::Duration duration) {
   absl::MutexLock lock(&mu_);
   rules_.push_back(Rule{std::string(path_substring), std::move(fault), 0, absl::Now() + duration});
 }

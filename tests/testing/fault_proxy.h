@@ -144,7 +144,7 @@ class FaultProxy {
   struct Rule {
     std::string path_substring;
     Fault fault;
-    int remaining;  // uses left; ignored for a rule with `until`
+    int remaining;                    // uses left; ignored for a rule with `until`
     std::optional<absl::Time> until;  // InjectFor: applies to every request before this
   };
   struct Connection {
