@@ -456,7 +456,7 @@ TEST_F(StateStoreTest, UpgradeFromSchema2KeepsDataAndAddsFrontDoorCredentials) {
     sqlite3_stmt* stmt = nullptr;
     ASSERT_EQ(sqlite3_prepare_v2(db.get(), "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
     ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-    EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
+    EXPECT_EQ(sqlite3_column_int(stmt, 0), StateStore::kSchemaVersion);
     sqlite3_finalize(stmt);
   }
   store = OpenStore();

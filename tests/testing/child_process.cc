@@ -45,7 +45,19 @@ ChildResult RunChild(const std::vector<std::string>& args, const ChildOptions& o
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
-  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  // extra_env overrides the inherited variable of the same name (glibc's getenv takes the
+  // first match, so an inherited REQUESTS_CA_BUNDLE would otherwise win).
+  auto overridden = [&options](const char* entry) {
+    const absl::string_view text(entry);
+    const absl::string_view name = text.substr(0, text.find('='));
+    for (const std::string& e : options.extra_env) {
+      if (absl::string_view(e).substr(0, e.find('=')) == name) return true;
+    }
+    return false;
+  };
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!overridden(*e)) envp.push_back(*e);
+  }
   for (const std::string& e : options.extra_env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -167,6 +167,15 @@ Fault Fault::Hang() {
   return fault;
 }
 
+Fault Fault::Rewrite(absl::string_view from, absl::string_view to) {
+  Fault fault;
+  fault.kind = Kind::kRewrite;
+  fault.forward_first = true;
+  fault.rewrite_from = std::string(from);
+  fault.rewrite_to = std::string(to);
+  return fault;
+}
+
 absl::StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Start(Options options) {
   if (!absl::StartsWith(options.upstream_origin, "https://")) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -317,7 +326,9 @@ void FaultProxy::Serve(int raw_fd) {
 
   std::optional<Fault> fault = TakeFault(request->path);
   http::HttpResponse response;
-  const bool forward = !fault.has_value() || fault->forward_first;
+  bool upstream_answered = false;
+  const bool forward =
+      !fault.has_value() || fault->forward_first || fault->kind == Fault::Kind::kRewrite;
   if (forward) {
     http::HttpRequest upstream;
     upstream.method = request->method == "POST"   ? http::HttpMethod::kPost
@@ -332,6 +343,7 @@ void FaultProxy::Serve(int raw_fd) {
       upstream.headers.emplace_back("Accept", accept);
     }
     absl::StatusOr<http::HttpResponse> answer = upstream_->Do(upstream);
+    upstream_answered = answer.ok();
     if (answer.ok()) {
       response = *std::move(answer);
       record.bad_nonce = response.status == 400 &&
@@ -363,6 +375,14 @@ void FaultProxy::Serve(int raw_fd) {
         }
         return;
       }
+      case Fault::Kind::kRewrite:
+        if (upstream_answered && !fault->rewrite_from.empty() &&
+            absl::StrContains(response.body, fault->rewrite_from)) {
+          response.body =
+              absl::StrReplaceAll(response.body, {{fault->rewrite_from, fault->rewrite_to}});
+          record.rewritten = true;
+        }
+        break;
       case Fault::Kind::kStatus:
       case Fault::Kind::kGarbage:
         response.status = fault->status;
@@ -396,8 +416,14 @@ void FaultProxy::Serve(int raw_fd) {
 
 std::optional<Fault> FaultProxy::TakeFault(absl::string_view path) {
   absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
   for (Rule& rule : rules_) {
-    if (rule.remaining > 0 && absl::StrContains(path, rule.path_substring)) {
+    if (!absl::StrContains(path, rule.path_substring)) continue;
+    if (rule.until.has_value()) {
+      if (now < *rule.until) return rule.fault;
+      continue;
+    }
+    if (rule.remaining > 0) {
       --rule.remaining;
       return rule.fault;
     }
@@ -416,7 +442,12 @@ std::string FaultProxy::Rewrite(absl::string_view text) const {
 
 void FaultProxy::Inject(absl::string_view path_substring, Fault fault, int times) {
   absl::MutexLock lock(&mu_);
-  rules_.push_back(Rule{std::string(path_substring), std::move(fault), times});
+  rules_.push_back(Rule{std::string(path_substring), std::move(fault), times, std::nullopt});
+}
+
+void FaultProxy::InjectFor(absl::string_view path_substring, Fault fault, absl::Duration duration) {
+  absl::MutexLock lock(&mu_);
+  rules_.push_back(Rule{std::string(path_substring), std::move(fault), 0, absl::Now() + duration});
 }
 
 void FaultProxy::ClearFaults() {
@@ -458,6 +489,15 @@ int FaultProxy::CountFaulted(absl::string_view path_substring) const {
   absl::MutexLock lock(&mu_);
   int n = 0;
   for (const ProxiedRequest& r : log_) n += r.faulted && absl::StrContains(r.path, path_substring);
+  return n;
+}
+
+int FaultProxy::CountRewritten(absl::string_view path_substring) const {
+  absl::MutexLock lock(&mu_);
+  int n = 0;
+  for (const ProxiedRequest& r : log_) {
+    n += r.rewritten && absl::StrContains(r.path, path_substring);
+  }
   return n;
 }
 

@@ -1,8 +1,9 @@
 // FaultProxy: a hostile-CA test server. An HTTPS reverse proxy on 127.0.0.1:<free port> that
 // forwards every request to a real ACME server (Pebble) and, on the test's command, answers
 // some of them itself: an error status (500, 503) with an optional Retry-After and problem
-// document, garbage with a JSON content type, a connection closed without an answer, or no
-// answer at all (a hang, until released or the proxy stops).
+// document, garbage with a JSON content type, a connection closed without an answer, no
+// answer at all (a hang, until released or the proxy stops), or the upstream's own answer
+// with its body rewritten (e.g. an order kept `processing`: a slow CA).
 //
 // Put it between acme-signer and Pebble: the signer's acme.directory_url = directory_url(),
 // acme.ca_bundle = ca_bundle_path() (a self-signed certificate for 127.0.0.1 made at Start).
@@ -49,6 +50,7 @@ struct Fault {
     kGarbage,  // answer 200, application/json, a body that is not JSON
     kClose,    // close the connection without a byte of answer
     kHang,     // read the request, answer nothing until ReleaseHangs() or the proxy stops
+    kRewrite,  // forward, then replace every `rewrite_from` by `rewrite_to` in the answer's body
   };
   Kind kind = Kind::kStatus;
   int status = 503;
@@ -58,6 +60,10 @@ struct Fault {
   // Forward the request first (the CA acts on it), then replace its answer: "the CA did it,
   // the client never heard".
   bool forward_first = false;
+  // kRewrite only. The status and headers of the upstream's answer are kept (Content-Length
+  // is recomputed); an upstream failure (502) is passed on unchanged.
+  std::string rewrite_from;
+  std::string rewrite_to;
 
   // `status` with a problem document of ACME error `acme_error` (e.g. "serverInternal") and
   // `detail`; no body when `acme_error` is empty.
@@ -66,6 +72,10 @@ struct Fault {
   static Fault Garbage();
   static Fault Close();
   static Fault Hang();
+  // Forwards the request and replaces every occurrence of `from` (non-empty) by `to` in the
+  // body of the upstream's answer, e.g. Rewrite(R"("status": "valid")",
+  // R"("status": "processing")") on Pebble's order answers: a CA that stays processing.
+  static Fault Rewrite(absl::string_view from, absl::string_view to);
 };
 
 // One request the proxy saw.
@@ -75,6 +85,7 @@ struct ProxiedRequest {
   int status = 0;          // what the client got; 0 when nothing (close, hang)
   bool faulted = false;    // answered (or not) by a fault rather than by the upstream
   bool bad_nonce = false;  // the upstream rejected it with badNonce
+  bool rewritten = false;  // a kRewrite fault replaced at least one occurrence in its body
 };
 
 class FaultProxy {
@@ -106,6 +117,10 @@ class FaultProxy {
   // The next `times` requests whose path contains `path_substring` ("" = any) get `fault`.
   // Rules are tried in the order they were added; the first with requests left applies.
   void Inject(absl::string_view path_substring, Fault fault, int times = 1);
+  // Every request whose path contains `path_substring` ("" = any) gets `fault` for
+  // `duration` from now (however many there are); then the rule lapses. Tried in order with
+  // the Inject rules.
+  void InjectFor(absl::string_view path_substring, Fault fault, absl::Duration duration);
   // Drops every rule not used up yet (hangs already in progress continue: ReleaseHangs).
   void ClearFaults();
   // Lets every hanging connection go (closed without an answer).
@@ -120,6 +135,8 @@ class FaultProxy {
   // Requests whose path contains `path_substring` (and method equals `method`, when given).
   int CountRequests(absl::string_view path_substring, absl::string_view method = "") const;
   int CountFaulted(absl::string_view path_substring) const;
+  // Requests whose path contains `path_substring` and whose answer a kRewrite fault changed.
+  int CountRewritten(absl::string_view path_substring) const;
   // Upstream answers that were badNonce rejections.
   int CountBadNonce() const;
 
@@ -127,7 +144,8 @@ class FaultProxy {
   struct Rule {
     std::string path_substring;
     Fault fault;
-    int remaining;
+    int remaining;                    // uses left; ignored for a rule with `until`
+    std::optional<absl::Time> until;  // InjectFor: applies to every request before this
   };
   struct Connection {
     std::thread thread;

@@ -34,6 +34,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
+#include "http/curl_http_client.h"
 
 extern char** environ;
 
@@ -173,6 +174,37 @@ std::string FileOrEmpty(const std::string& path) {
   return content.ok() ? *content : std::string();
 }
 
+// The front door's upstream dns-01 hook (scripts/lab's write_dns01_hook): sets (present) or
+// clears (cleanup) the TXT record in pebble-challtestsrv at `management`. It runs with a
+// fixed environment (signer/frontdoor/upstream_issuer.h), so the address is written into it.
+std::string Dns01HookScript(absl::string_view management) {
+  return absl::StrCat(R"(#!/bin/sh
+# Written by SignerLab (tests/testing/signer_lab.cc): acme-signer's upstream dns-01 hook,
+# publishing TXT records in pebble-challtestsrv.
+set -eu
+name=${ACME_SIGNER_DNS01_NAME:?ACME_SIGNER_DNS01_NAME is not set}
+case "$name" in
+  *[!A-Za-z0-9._-]*) echo "dns01-hook: refusing the record name $name" >&2; exit 2 ;;
+esac
+case "${ACME_SIGNER_DNS01_ACTION:-}" in
+  present)
+    value=${ACME_SIGNER_DNS01_VALUE:?ACME_SIGNER_DNS01_VALUE is not set}
+    case "$value" in
+      *[!A-Za-z0-9_-]*) echo "dns01-hook: refusing the TXT value $value" >&2; exit 2 ;;
+    esac
+    endpoint=set-txt
+    body="{\"host\":\"$name\",\"value\":\"$value\"}" ;;
+  cleanup)
+    endpoint=clear-txt
+    body="{\"host\":\"$name\"}" ;;
+  *)
+    echo "dns01-hook: ACME_SIGNER_DNS01_ACTION must be present or cleanup" >&2; exit 2 ;;
+esac
+exec curl -sS --fail --max-time 10 --noproxy '*' -o /dev/null -X POST -d "$body" ")",
+                      management, R"(/$endpoint"
+)");
+}
+
 }  // namespace
 
 std::vector<LabAgentPolicy> DefaultLabAgents() {
@@ -237,6 +269,15 @@ absl::Status SignerLab::Prepare() {
   acme_.ca_bundle = pebble_->ca_bundle_path();
   if (options_.acme_endpoint) RETURN_IF_ERROR(options_.acme_endpoint(*pebble_, acme_));
 
+  if (options_.front_door.has_value()) {
+    ASSIGN_OR_RETURN(front_door_port_, FreeLoopbackPort());
+    if (options_.front_door->challtestsrv_dns01_hook) {
+      dns01_hook_path_ = absl::StrCat(dir_, "/dns01-hook");
+      RETURN_IF_ERROR(WriteFileAtomically(
+          dns01_hook_path_, Dns01HookScript(pebble_->challtestsrv_url()), 0755));
+    }
+  }
+
   RETURN_IF_ERROR(RewriteConfig(options_.agents));
   RETURN_IF_ERROR(WriteFileAtomically(eab_key_path_, pebble_->eab_hmac_key_b64url(), 0600));
 
@@ -295,6 +336,22 @@ std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) con
       "log = \"audit/audit.log\"\n"
       "checkpoint_every = ",
       options_.checkpoint_every, "\n");
+  if (options_.front_door.has_value()) {
+    // init makes the TLS files, issued by the agent CA (tls/agent-ca.pem).
+    absl::StrAppend(&text, "\n[acme_server]\nlisten = ",
+                    TomlString(absl::StrCat("127.0.0.1:", front_door_port_)), "\n",
+                    "external_url = ",
+                    TomlString(absl::StrCat("https://127.0.0.1:", front_door_port_)), "\n",
+                    "tls_certificate = \"tls/front-door.pem\"\n"
+                    "tls_private_key = \"tls/front-door.key\"\n"
+                    "validation_resolver = ",
+                    TomlString(absl::StrCat("127.0.0.1:", pebble_->dns_port())), "\n",
+                    "validation_http_port = ", pebble_->http_port(), "\n",
+                    "validation_allowed_networks = [\"127.0.0.0/8\"]\n");
+    if (!dns01_hook_path_.empty()) {
+      absl::StrAppend(&text, "upstream_dns01_hook = ", TomlString(dns01_hook_path_), "\n");
+    }
+  }
   for (const LabAgentPolicy& agent : agents) {
     absl::StrAppend(
         &text, "\n[[agents]]\nname = ", TomlString(agent.name), "\n",
@@ -302,7 +359,8 @@ std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) con
         "allow_wildcard_certificates = ", agent.allow_wildcard_certificates ? "true" : "false",
         "\n", "orders_per_hour = ", agent.orders_per_hour, "\n",
         "max_identifiers_per_order = ", agent.max_identifiers_per_order, "\n",
-        "allow_sign_jws = ", agent.allow_sign_jws ? "true" : "false", "\n");
+        "allow_sign_jws = ", agent.allow_sign_jws ? "true" : "false", "\n",
+        "front_door = ", agent.front_door ? "true" : "false", "\n");
   }
   return text;
 }
@@ -398,6 +456,9 @@ absl::Status SignerLab::StartSigner() {
   spec.stderr_path = signer_log_path_;
   ASSIGN_OR_RETURN(signer_pid_, SpawnChild(spec));
   absl::Status ready = WaitUntilServing(log_offset);
+  if (ready.ok() && options_.front_door.has_value()) {
+    ready = WaitForFrontDoor(absl::Now() + options_.timeout);
+  }
   if (!ready.ok() && signer_pid_ > 0) {
     KillAndReap(signer_pid_);
     signer_pid_ = -1;
@@ -462,6 +523,73 @@ absl::Status SignerLab::WaitUntilServing(size_t log_offset) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status SignerLab::WaitForFrontDoor(absl::Time deadline) {
+  http::CurlHttpClientOptions client_options;
+  client_options.ca_bundle_path = agent_ca_path_;
+  client_options.total_timeout = absl::Seconds(5);
+  ASSIGN_OR_RETURN(std::unique_ptr<http::CurlHttpClient> client,
+                   http::CurlHttpClient::Create(client_options));
+  http::HttpRequest request;
+  request.method = http::HttpMethod::kGet;
+  request.url = front_door_directory_url();
+  std::string last;
+  while (true) {
+    absl::StatusOr<http::HttpResponse> response = client->Do(request);
+    if (response.ok() && response->status == 200) return absl::OkStatus();
+    last = response.ok() ? absl::StrCat("status ", response->status, ": ",
+                                        Tail(response->body, 512))
+                         : std::string(response.status().message());
+    if (WaitFor(signer_pid_, absl::Now()).has_value()) {
+      signer_pid_ = -1;
+      return absl::UnavailableError(absl::StrCat(
+          "acme-signer serve exited before its front door served:\n", SignerLogTail()));
+    }
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat("the front door's directory ", request.url,
+                                                 " did not answer 200 in time (", last, "):\n",
+                                                 SignerLogTail()));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+std::string SignerLab::front_door_directory_url() const {
+  if (!options_.front_door.has_value()) return "";
+  return absl::StrCat("https://127.0.0.1:", front_door_port_, "/directory");
+}
+
+absl::StatusOr<FrontDoorCredential> SignerLab::EnrollFrontDoorClient(
+    absl::string_view name) const {
+  if (!options_.front_door.has_value()) {
+    return absl::FailedPreconditionError("this lab has no front door (Options::front_door)");
+  }
+  ASSIGN_OR_RETURN(CommandResult enroll,
+                   RunSignerCommand({"enroll-client", "--config", config_path_, "--name",
+                                     std::string(name), "--json"}));
+  if (enroll.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("acme-signer enroll-client --name ", name,
+                                            " exited ", enroll.exit_code, ": ", enroll.err));
+  }
+  nlohmann::json json = nlohmann::json::parse(enroll.out, nullptr, /*allow_exceptions=*/false);
+  FrontDoorCredential credential;
+  if (json.is_object() && json.size() == 3) {
+    for (auto [key, field] : {std::pair{"directory_url", &credential.directory_url},
+                              std::pair{"eab_kid", &credential.eab_kid},
+                              std::pair{"eab_hmac_key", &credential.eab_hmac_key}}) {
+      if (json.contains(key) && json[key].is_string()) *field = json[key].get<std::string>();
+    }
+  }
+  if (credential.directory_url.empty() || credential.eab_kid.empty() ||
+      credential.eab_hmac_key.empty()) {
+    // The output holds the HMAC key: only its shape goes into the message.
+    return absl::InternalError(absl::StrCat(
+        "acme-signer enroll-client --name ", name,
+        " --json did not print an object with exactly directory_url, eab_kid, eab_hmac_key (",
+        enroll.out.size(), " bytes on stdout)"));
+  }
+  return credential;
 }
 
 absl::StatusOr<int> SignerLab::StopSigner(bool kill) {

@@ -18,9 +18,14 @@
 //  5. enrolls Options::enroll agents (and an internal "lab-probe" identity used only for the
 //     readiness check): key and CSR made in-process (agent/csr.h, agent/private_key.h), then
 //     `acme-signer enroll-agent`;
+//  5b. with Options::front_door, the config also has an [acme_server] section (the ACME front
+//     door: listen 127.0.0.1:<free port>, TLS files made by init, validation through
+//     challtestsrv's DNS on http_port(), only 127.0.0.0/8 reachable, and optionally an upstream
+//     dns-01 hook that publishes TXT records in challtestsrv, like scripts/lab);
 //  6. starts `acme-signer serve` (clean argv: only --config; environment inherited; stdout and
 //     stderr appended to signer.log) and waits until it logged "serving on ... (port N)" and an
-//     mTLS handshake with the probe identity completes. The probe makes no RPC, so it leaves
+//     mTLS handshake with the probe identity completes (and, with the front door, its
+//     directory answers over TLS verified by the agent CA). The probe makes no RPC, so it leaves
 //     no audit record. The OS picks the port at every start (no race with other processes for
 //     a port chosen in advance): after StartSigner(), take connections again (Connection(),
 //     Client(), signer_address()); clients made before a restart point at the old port.
@@ -65,6 +70,23 @@ struct LabAgentPolicy {
   int orders_per_hour = 30;
   int max_identifiers_per_order = 10;
   bool allow_sign_jws = false;
+  // The host may use the ACME front door (`acme-signer enroll-client`).
+  bool front_door = false;
+};
+
+// The front door ([acme_server]) of a lab.
+struct LabFrontDoorOptions {
+  // Writes <dir>/dns01-hook, a shell script (curl) that sets/clears TXT records in
+  // pebble-challtestsrv (Pebble's DNS), as [acme_server] upstream_dns01_hook: the signer then
+  // answers the CA's dns-01 challenges. Without it the config has no hook.
+  bool challtestsrv_dns01_hook = true;
+};
+
+// A front-door credential, as `acme-signer enroll-client --json` prints it.
+struct FrontDoorCredential {
+  std::string directory_url;
+  std::string eab_kid;
+  std::string eab_hmac_key;  // base64url
 };
 
 // The default policies: web1 may have web1.example.test and one label under it, web2 only
@@ -99,6 +121,9 @@ class SignerLab {
     // Called once Pebble runs, before the config is written: may change the [acme] endpoint
     // (e.g. put a proxy between the signer and Pebble). An error fails Start().
     std::function<absl::Status(PebbleEnv& pebble, LabAcmeEndpoint& acme)> acme_endpoint;
+    // Set: the signer also runs the ACME front door (see LabFrontDoorOptions; hosts need
+    // LabAgentPolicy::front_door).
+    std::optional<LabFrontDoorOptions> front_door;
     // Bound on each wait for a child (init, serve readiness, shutdown).
     absl::Duration timeout = absl::Seconds(60);
   };
@@ -152,6 +177,23 @@ class SignerLab {
   // SignerClient::Connect(Connection(name)).
   absl::StatusOr<std::unique_ptr<agent::SignerClient>> Client(absl::string_view name) const;
 
+  // --- the ACME front door (Options::front_door) ---
+
+  bool front_door_enabled() const { return options_.front_door.has_value(); }
+  // https://127.0.0.1:<port>/directory (empty without the front door).
+  std::string front_door_directory_url() const;
+  // PEM file that verifies the front door's TLS certificate: the lab's agent CA.
+  const std::string& front_door_ca_path() const { return agent_ca_path_; }
+  // The loopback port where the front door validates http-01: http_port(), the same port
+  // Pebble uses (as in scripts/lab); run the client's http-01 server there.
+  uint16_t front_door_http_port() const { return http_port(); }
+  // The upstream dns-01 hook script; empty when the lab has none.
+  const std::string& front_door_dns01_hook_path() const { return dns01_hook_path_; }
+  // Runs `acme-signer enroll-client --config <cfg> --name <name> --json`: a new credential.
+  // FailedPrecondition without the front door; Internal with the command's stderr when it
+  // fails or prints something else than the three keys.
+  absl::StatusOr<FrontDoorCredential> EnrollFrontDoorClient(absl::string_view name) const;
+
   // --- admin commands and artifacts ---
 
   // Runs `acme-signer <args...>` to completion (stdin /dev/null, or `stdin_text` when given),
@@ -189,6 +231,7 @@ class SignerLab {
   explicit SignerLab(Options options) : options_(std::move(options)) {}
   absl::Status Prepare();
   absl::Status WaitUntilServing(size_t log_offset);
+  absl::Status WaitForFrontDoor(absl::Time deadline);
 
   Options options_;
   std::string dir_;
@@ -201,6 +244,8 @@ class SignerLab {
   std::string signer_log_path_;
   std::string signer_binary_;
   uint16_t signer_port_ = 0;
+  uint16_t front_door_port_ = 0;
+  std::string dns01_hook_path_;
   SoftHsmToken token_;
   std::unique_ptr<PebbleEnv> pebble_;
   LabAcmeEndpoint acme_;
