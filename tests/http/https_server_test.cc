@@ -531,7 +531,7 @@ TEST_F(HttpsServerTest, OversizedRequestHeadIsRefusedWithoutTheHandler) {
   HttpRequest request;
   request.url = Url(*server, "/big-head");
   request.headers = {{"X-Big", std::string(64 * 1024, 'h')}};
-  // libmicrohttpd answers 431 and closes while the client may still be sending the head, so
+  // The server answers 431 and closes while the client may still be sending the head, so
   // the client may see a reset instead; the handler never sees the request.
   auto response = client->Do(request);
   if (response.ok()) {
@@ -672,6 +672,37 @@ TEST_F(HttpsServerTest, OneThreadAndOneConnectionServe) {
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_EQ(response->status, 200);
   }
+}
+
+TEST_F(HttpsServerTest, ConnectionsBeyondTheLimitWaitForAFreeSlot) {
+  HttpsServerOptions options = Options();
+  options.threads = 1;
+  options.max_connections = 2;
+  options.connection_timeout = absl::Seconds(60);
+  auto server = StartOrDie(std::move(options), Recording(ServerResponse{}));
+  ASSERT_NE(server, nullptr);
+  UniqueFd first = ConnectSilently(server->port());
+  UniqueFd second = ConnectSilently(server->port());
+  ASSERT_TRUE(first.valid());
+  ASSERT_TRUE(second.valid());
+  auto client = Client();
+  ASSERT_NE(client, nullptr);
+  auto request = std::async(std::launch::async, [&] {
+    HttpRequest get;
+    get.url = Url(*server, "/third");
+    return client->Do(get);
+  });
+  // Both slots are taken by silent clients (for up to 60 s): the third is not served...
+  EXPECT_EQ(request.wait_for(std::chrono::seconds(1)), std::future_status::timeout);
+  EXPECT_TRUE(seen_.All().empty());
+  // ...until one of them goes away.
+  first.reset();
+  ASSERT_EQ(request.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto response = request.get();
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  ASSERT_EQ(seen_.All().size(), 1u);
+  EXPECT_EQ(seen_.All()[0].path, "/third");
 }
 
 TEST_F(HttpsServerTest, PortZeroPicksAPortThatServes) {
