@@ -307,6 +307,13 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
     ReadHead();
   }
 
+  // A request that HTTP/1.1 cannot parse (not one cut short by the end of the connection).
+  static bool IsMalformed(const beast::error_code& ec) {
+    return ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+           ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message &&
+           ec != bhttp::error::short_read && ec != bhttp::error::need_more;
+  }
+
   void ReadHead() {
     parser_.emplace();
     parser_->header_limit(kMaxHeadBytes);
@@ -326,8 +333,7 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
       SendFixed(431, "request header fields too large\n");
       return;
     }
-    if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
-        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+    if (IsMalformed(ec)) {
       impl_.Log(absl::StrCat("bad request from ", peer_, ": ", ec.message()));
       SendFixed(400, "bad request\n");
       return;
@@ -347,7 +353,7 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
     } else if (length.has_value() && *length > 0) {
       body_.reserve(static_cast<size_t>(*length));
     }
-    if (expect_continue && !parser_->is_done()) {
+    if (expect_continue && request.version() >= 11 && !parser_->is_done()) {
       continue_.emplace(bhttp::status::continue_, request.version());
       beast::get_lowest_layer(stream_).expires_after(impl_.timeout);
       bhttp::async_write(stream_, *continue_,
@@ -376,7 +382,12 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
 
   void OnBody(beast::error_code ec) {
     if (ec == bhttp::error::need_buffer) ec = {};
-    if (ec) return;  // closed, timed out, reset or a malformed body: close
+    if (IsMalformed(ec)) {
+      impl_.Log(absl::StrCat("bad request body from ", peer_, ": ", ec.message()));
+      SendFixed(400, "bad request\n");
+      return;
+    }
+    if (ec) return;  // closed, timed out or reset: nothing to answer
     const size_t got = chunk_.size() - parser_->get().body().size;
     if (!body_too_large_ && body_.size() + got <= impl_.options.max_body_bytes) {
       body_.append(chunk_.data(), got);
