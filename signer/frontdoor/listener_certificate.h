@@ -2,7 +2,7 @@
 // and tls_private_key), made by `acme-signer init` when the operator has not supplied them.
 //
 // What init makes: a fresh EC P-256 key generated in software (OpenSSL; the listener hands it
-// to GnuTLS as a PEM file, so it cannot be an HSM key), written as unencrypted PKCS#8 PEM with
+// to OpenSSL as a PEM file, so it cannot be an HSM key), written as unencrypted PKCS#8 PEM with
 // mode 0600, and a certificate for it issued by the agent CA (the HSM-held key of
 // signer/agent_ca.h, its server profile: the same path as the gRPC server's certificate), valid
 // kServerCertificateDays (clamped to the CA certificate). Its names are the host of

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -27,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/crypto.h"
 #include "common/files.h"
+#include "common/ssl_unique_ptr.h"
 #include "common/unique_fd.h"
 #include "common/x509.h"
 #include "gmock/gmock.h"
@@ -187,6 +189,32 @@ UniqueFd ConnectSilently(int port) {
     return UniqueFd();
   }
   return fd;
+}
+
+// Sends `raw` over TLS to 127.0.0.1:port (certificate not checked: the test's own server) and
+// returns everything read back until the server closes (bounded by a 30 s receive timeout).
+std::string RawTlsExchange(int port, const std::string& raw) {
+  UniqueFd fd = ConnectSilently(port);
+  if (!fd.valid()) return "<connect failed>";
+  timeval wait{30, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  SslUniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()));
+  if (ctx == nullptr) return "<SSL_CTX_new failed>";
+  SslUniquePtr<SSL> ssl(SSL_new(ctx.get()));
+  if (ssl == nullptr || SSL_set_fd(ssl.get(), fd.get()) != 1 || SSL_connect(ssl.get()) != 1) {
+    return "<TLS handshake failed>";
+  }
+  if (SSL_write(ssl.get(), raw.data(), static_cast<int>(raw.size())) != static_cast<int>(raw.size())) {
+    return "<write failed>";
+  }
+  std::string out;
+  char buffer[4096];
+  for (int i = 0; i < 1000; ++i) {
+    const int n = SSL_read(ssl.get(), buffer, sizeof(buffer));
+    if (n <= 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  return out;
 }
 
 class HttpsServerTest : public ::testing::Test {
@@ -531,13 +559,44 @@ TEST_F(HttpsServerTest, OversizedRequestHeadIsRefusedWithoutTheHandler) {
   HttpRequest request;
   request.url = Url(*server, "/big-head");
   request.headers = {{"X-Big", std::string(64 * 1024, 'h')}};
-  // libmicrohttpd answers 431 and closes while the client may still be sending the head, so
+  // The server answers 431 and closes while the client may still be sending the head, so
   // the client may see a reset instead; the handler never sees the request.
   auto response = client->Do(request);
   if (response.ok()) {
     EXPECT_EQ(response->status, 431);
   }
   EXPECT_TRUE(seen_.All().empty());
+}
+
+TEST_F(HttpsServerTest, MalformedRequestIsAnswered400WithoutTheHandler) {
+  auto server = StartOrDie(Options(), Recording(ServerResponse{}));
+  ASSERT_NE(server, nullptr);
+  const std::string answer =
+      RawTlsExchange(server->port(), "GET /x HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n");
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 400 ")) << answer;
+  EXPECT_TRUE(seen_.All().empty());
+}
+
+TEST_F(HttpsServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  auto server = StartOrDie(Options(), [](const ServerRequest& request) {
+    ServerResponse response;
+    response.body = absl::StrCat(request.method, " ", request.path, " ", request.body);
+    return response;
+  });
+  ASSERT_NE(server, nullptr);
+  const std::string answer = RawTlsExchange(
+      server->port(),
+      "POST /one HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+      "GET /two HTTP/1.1\r\nHost: a\r\n\r\n"
+      "GET /three HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  const size_t one = answer.find("POST /one abc");
+  const size_t two = answer.find("GET /two ");
+  const size_t three = answer.find("GET /three ");
+  ASSERT_NE(one, std::string::npos) << answer;
+  ASSERT_NE(two, std::string::npos) << answer;
+  ASSERT_NE(three, std::string::npos) << answer;
+  EXPECT_LT(one, two);
+  EXPECT_LT(two, three);
 }
 
 TEST_F(HttpsServerTest, ChunkedBodyBeyondTheDrainLimitIsCutOff) {
@@ -672,6 +731,37 @@ TEST_F(HttpsServerTest, OneThreadAndOneConnectionServe) {
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_EQ(response->status, 200);
   }
+}
+
+TEST_F(HttpsServerTest, ConnectionsBeyondTheLimitWaitForAFreeSlot) {
+  HttpsServerOptions options = Options();
+  options.threads = 1;
+  options.max_connections = 2;
+  options.connection_timeout = absl::Seconds(60);
+  auto server = StartOrDie(std::move(options), Recording(ServerResponse{}));
+  ASSERT_NE(server, nullptr);
+  UniqueFd first = ConnectSilently(server->port());
+  UniqueFd second = ConnectSilently(server->port());
+  ASSERT_TRUE(first.valid());
+  ASSERT_TRUE(second.valid());
+  auto client = Client();
+  ASSERT_NE(client, nullptr);
+  auto request = std::async(std::launch::async, [&] {
+    HttpRequest get;
+    get.url = Url(*server, "/third");
+    return client->Do(get);
+  });
+  // Both slots are taken by silent clients (for up to 60 s): the third is not served...
+  EXPECT_EQ(request.wait_for(std::chrono::seconds(1)), std::future_status::timeout);
+  EXPECT_TRUE(seen_.All().empty());
+  // ...until one of them goes away.
+  first.reset();
+  ASSERT_EQ(request.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto response = request.get();
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  ASSERT_EQ(seen_.All().size(), 1u);
+  EXPECT_EQ(seen_.All()[0].path, "/third");
 }
 
 TEST_F(HttpsServerTest, PortZeroPicksAPortThatServes) {
