@@ -5,39 +5,56 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::signer {
 namespace {
 
-// The front door's HTTPS listener is bound, and its certificate loaded, when serve starts; its
-// URLs are in every account, order and nonce already handed out. Its other settings
-// (validation, the upstream hook) and the agents' front_door flags reload.
-absl::Status CheckFrontDoorListenerUnchanged(const std::optional<AcmeServerConfig>& old_server,
-                                             const std::optional<AcmeServerConfig>& new_server) {
-  constexpr absl::string_view kRestart =
-      "restart acme-signer to change the front door's listener: ";
+// The front door is built when serve starts: its HTTPS listener is bound and its certificate
+// loaded, its URLs are in every account, order and nonce already handed out, and its resolver,
+// validators and upstream hook are made from the section then. Any change to [acme_server]
+// therefore needs a restart (a reload that accepted it would leave the operator believing it
+// took effect); the hosts' front_door flags and policies reload.
+absl::Status CheckFrontDoorUnchanged(const std::optional<AcmeServerConfig>& old_server,
+                                     const std::optional<AcmeServerConfig>& new_server) {
+  constexpr absl::string_view kRestart = "restart acme-signer to change the front door: ";
   if (old_server.has_value() != new_server.has_value()) {
     return absl::FailedPreconditionError(absl::StrCat(kRestart, "[acme_server] ",
                                                       old_server.has_value() ? "removed" : "added",
                                                       "; config not reloaded"));
   }
   if (!old_server.has_value()) return absl::OkStatus();
-  const std::pair<absl::string_view, std::string AcmeServerConfig::*> kListenerKeys[] = {
+  const AcmeServerConfig& before = *old_server;
+  const AcmeServerConfig& after = *new_server;
+  auto changed = [&](absl::string_view key, absl::string_view from, absl::string_view to) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        kRestart, "[acme_server] ", key, " changed from ", from, " to ", to,
+        "; config not reloaded"));
+  };
+  const std::pair<absl::string_view, std::string AcmeServerConfig::*> kTextKeys[] = {
       {"listen", &AcmeServerConfig::listen},
       {"external_url", &AcmeServerConfig::external_url},
       {"tls_certificate", &AcmeServerConfig::tls_certificate},
       {"tls_private_key", &AcmeServerConfig::tls_private_key},
+      {"validation_resolver", &AcmeServerConfig::validation_resolver},
   };
-  for (const auto& [key, field] : kListenerKeys) {
-    const std::string& before = (*old_server).*field;
-    const std::string& after = (*new_server).*field;
-    if (before != after) {
-      return absl::FailedPreconditionError(absl::StrCat(kRestart, "[acme_server] ", key,
-                                                        " changed from ", before, " to ", after,
-                                                        "; config not reloaded"));
-    }
+  for (const auto& [key, field] : kTextKeys) {
+    if (before.*field != after.*field) return changed(key, before.*field, after.*field);
+  }
+  if (before.validation_http_port != after.validation_http_port) {
+    return changed("validation_http_port", absl::StrCat(before.validation_http_port),
+                   absl::StrCat(after.validation_http_port));
+  }
+  if (before.validation_allowed_networks != after.validation_allowed_networks) {
+    return changed("validation_allowed_networks",
+                   absl::StrJoin(before.validation_allowed_networks, ", "),
+                   absl::StrJoin(after.validation_allowed_networks, ", "));
+  }
+  if (before.upstream_dns01_hook != after.upstream_dns01_hook) {
+    return changed("upstream_dns01_hook", before.upstream_dns01_hook.value_or("(none)"),
+                   after.upstream_dns01_hook.value_or("(none)"));
   }
   return absl::OkStatus();
 }
@@ -77,7 +94,7 @@ absl::Status CheckStartupSettingsUnchanged(const SignerConfig& old_config,
   if (old_config.hsm.account_key != new_config.hsm.account_key) return refuse("hsm.account_key");
   if (old_config.state.dir != new_config.state.dir) return refuse("state.dir");
   if (old_config.audit.log != new_config.audit.log) return refuse("audit.log");
-  return CheckFrontDoorListenerUnchanged(old_config.acme_server, new_config.acme_server);
+  return CheckFrontDoorUnchanged(old_config.acme_server, new_config.acme_server);
 }
 
 }  // namespace

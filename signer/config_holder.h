@@ -27,9 +27,9 @@ class ConfigHolder {
   // Loads `path` again. On success the new config replaces the old one for every later call;
   // on any error the old config stays in force and the error (naming key and line) is
   // returned. Settings that only take effect at start-up (listen address, TLS files, gRPC
-  // server limits, HSM, state and audit paths, the front door's listener: [acme_server]
-  // listen, external_url, tls_certificate, tls_private_key, or the section's presence) must not
-  // change: a reload that changes them is refused (FailedPrecondition naming the key).
+  // server limits, HSM, state and audit paths, every [acme_server] key and the section's
+  // presence) must not change: a reload that changes them is refused (FailedPrecondition
+  // naming the key). The hosts' policies and front_door flags reload.
   absl::Status Reload(const std::string& path) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

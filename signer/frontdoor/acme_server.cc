@@ -97,6 +97,15 @@ absl::Status UpstreamFailure(const absl::Status& status, absl::string_view what)
     }
   }
   std::cerr << "acme-signer: front door: " << what << ": " << status.message() << std::endl;
+  // The upstream issuer's own refusals (no dns-01 hook for a CA that asks for validation, a
+  // hook that failed or timed out) say why in operator terms and carry no secret: the client
+  // gets them. Anything else (transport, HSM) stays in the journal.
+  // A hook's stderr (which could carry anything the hook printed) stays in the journal.
+  if (absl::IsFailedPrecondition(status) || absl::IsDeadlineExceeded(status)) {
+    absl::string_view message = status.message();
+    message = message.substr(0, message.find("; stderr"));
+    return Problem(pt::kServerInternal, absl::StrCat(what, ": ", message));
+  }
   return Problem(pt::kServerInternal,
                  absl::StrCat(what, " (the signer's journal has the reason)"));
 }
