@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the shell benchmarks (bench/time_to_cert.sh, bench/front_door.sh); source it:
 #   . "$(dirname "$0")/lib.sh"
 # Needs python3 (certbot brings it) and awk.
@@ -31,6 +32,7 @@ ticks_to_seconds() {
 
 # Awk functions for the summaries; prepend to a program: awk "$BENCH_AWK_LIB"' ... '.
 #   median_of(v, n): the median of v[1..n] (sorts v in place; 0 when n is 0).
+# shellcheck disable=SC2034  # used by the scripts that source this file
 BENCH_AWK_LIB='
   function median_of(v, n,    i, j, t) {
     if (n == 0) return 0
