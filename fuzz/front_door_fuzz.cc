@@ -1,18 +1,21 @@
 // Fuzzes the ACME front door's endpoints (signer/frontdoor/acme_server.h) as the network sees
 // them: each input becomes one http::ServerRequest handed to AcmeServer::Handle, the function the
 // HTTPS listener calls for every request. The server is real and built once per process: a
-// SignerConfig parsed from TOML (host web1 with front_door = true), a StateStore and an AuditLog
-// in a temporary directory, the RefusalBudget, RateLimiter and NonceStore, a DnsResolver on
-// 127.0.0.1:9 with the http-01/dns-01 validators, and an AcmeClient/UpstreamIssuer over an
-// HttpClient that fails every request (nothing leaves the process). No account is registered
-// and no signature can be forged, so validation and the upstream CA are never reached; what is
-// fuzzed is the routing, the JWS parsing and checking, the account lookup by kid and the refusal
-// path (problem documents, audit through the refusal budget).
+// SignerConfig parsed from TOML (host web1 with front_door = true, web2 without), a StateStore
+// and an AuditLog in a temporary directory, the RefusalBudget, RateLimiter and NonceStore, a
+// DnsResolver on 127.0.0.1:9 with the http-01/dns-01 validators, and an AcmeClient/UpstreamIssuer
+// over an HttpClient that fails every request (nothing leaves the process). The store holds
+// front-door accounts in each state (valid, deactivated, revoked, of a host without the front
+// door, of a host no longer configured), all with a public key whose private key the harness
+// does not have: no signature can be forged, so validation and the upstream CA are never
+// reached. What is fuzzed is the routing, the JWS parsing and checking, the account lookup by
+// kid and the refusal path (problem documents, audit through the refusal budget).
 //
 // Input layout:
 //   byte 0   bits 0-1 the method (GET, HEAD, POST, PUT), bit 2 body_too_large, bits 3-4 the
 //            peer address, bit 5 no Content-Type header at all
-//   byte 1   the path: one of kPaths below (X = the first line), or the first line as is
+//   byte 1   the path: one of kPaths below (X = the first line), or the first line as is ("/"
+//            when empty: a request line always has a target)
 //   line 1   X (a '?' starts the query)
 //   line 2   the Content-Type value
 //   rest     the body
@@ -27,7 +30,7 @@
 //   - no POST succeeds (2xx): the harness holds no account key, so a success would be an
 //     authentication bypass;
 //   - no header name or value holds CR, LF or NUL; no body contains the temporary directory's
-//     path or "PRIVATE KEY".
+//     path or "PRIVATE KEY" (unless the request itself did: problem details quote it).
 #include <stdlib.h>
 
 #include <algorithm>
@@ -46,6 +49,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "acme/client.h"
 #include "acme/problem.h"
 #include "acme/server_problem.h"
@@ -110,6 +114,25 @@ validation_resolver = "127.0.0.1:9"
 validation_http_port = 9
 )";
 
+// A valid P-256 public key (RFC 7638 canonical form) standing for the stored accounts' key; its
+// private key is not in the harness.
+constexpr char kAccountJwk[] =
+    R"({"crv":"P-256","kty":"EC","x":"UhKerSCYVzEZCfZaDnZWnNhgg2jGT9gz9lWMmtfXKlo",)"
+    R"("y":"4j3JUJ0JhFt2rq4wQuw3TmAAzZk95nrZs5-j96VjqS8"})";
+
+// Accounts in the store (account URL https://fd.test/acct/<id>), so that kid lookups find one
+// in each state the front door distinguishes before it checks the signature.
+struct StoredAccount {
+  const char* id;
+  const char* host;
+  const char* status;
+};
+constexpr StoredAccount kStoredAccounts[] = {
+    {"fuzz-valid", "web1", "valid"},      {"fuzz-deactivated", "web1", "deactivated"},
+    {"fuzz-revoked", "web1", "revoked"},  {"fuzz-web2", "web2", "valid"},  // front_door = false
+    {"fuzz-gone", "gone", "valid"},  // a host no longer configured
+};
+
 // Every request fails: no byte leaves the process.
 class UnreachableHttpClient : public http::HttpClient {
  public:
@@ -123,6 +146,10 @@ class UnreachableHttpClient : public http::HttpClient {
   std::fprintf(stderr, "front_door_fuzz: harness setup failed: %.*s\n",
                static_cast<int>(what.size()), what.data());
   std::abort();
+}
+
+void Must(const absl::Status& status, absl::string_view what) {
+  if (!status.ok()) Die(absl::StrCat(what, ": ", status.ToString()));
 }
 
 template <typename T>
@@ -176,6 +203,23 @@ Harness* BuildHarness() {
   const AcmeServerConfig server_config = *config.acme_server;
   h->config = std::make_unique<ConfigHolder>(std::move(config));
   h->store = Must(StateStore::Open(absl::StrCat(h->dir, "/state.db")), "state store");
+  for (const StoredAccount& stored : kStoredAccounts) {
+    FrontDoorAccount account;
+    account.id = stored.id;
+    account.host = stored.host;
+    account.eab_kid = absl::StrCat("eab-", stored.id);
+    account.jwk = kAccountJwk;
+    account.thumbprint = absl::StrCat("thumbprint-", stored.id);
+    account.contact = {"mailto:admin@dept.example"};
+    account.created = absl::Now();
+    Must(h->store->AddFrontDoorCredential(account.eab_kid, account.host, account.created),
+         "EAB credential");
+    Must(h->store->CreateFrontDoorAccount(account), "front-door account");
+    account.status = stored.status;
+    Must(h->store->UpdateFrontDoorAccount(account), "front-door account status");
+  }
+  // An unbound credential of web1 (the key id of the newAccount seeds).
+  Must(h->store->AddFrontDoorCredential("eab-kid-1", "web1", absl::Now()), "EAB credential");
   AuditLogOptions audit_options;
   audit_options.path = absl::StrCat(h->dir, "/audit.log");
   audit_options.state_store = h->store.get();
@@ -261,6 +305,8 @@ http::ServerRequest Decode(absl::string_view input) {
   request.body = std::string(input);
   const auto& [prefix, suffix] = kPaths[path_kind % std::size(kPaths)];
   std::string target = absl::StrCat(prefix, x, suffix);
+  // An HTTP request line always has a target: the listener never passes an empty one.
+  if (target.empty() || target[0] == '?') target.insert(0, "/");
   if (const size_t q = target.find('?'); q != std::string::npos) {
     request.query = target.substr(q + 1);
     target.resize(q);
@@ -298,6 +344,17 @@ bool HasHeader(const http::ServerResponse& response, absl::string_view name) {
   }
   std::fprintf(stderr, "  body: %s\n", response.body.c_str());
   std::abort();
+}
+
+bool RequestContains(const http::ServerRequest& request, absl::string_view text) {
+  if (absl::StrContains(request.path, text) || absl::StrContains(request.query, text) ||
+      absl::StrContains(request.body, text)) {
+    return true;
+  }
+  for (const auto& [key, value] : request.headers) {
+    if (absl::StrContains(value, text)) return true;
+  }
+  return false;
 }
 
 void Check(const Harness& h, const http::ServerRequest& request,
@@ -343,11 +400,14 @@ void Check(const Harness& h, const http::ServerRequest& request,
                 response);
     }
   }
-  if (absl::StrContains(response.body, h.dir)) {
+  // Problem details quote parts of the request (sanitized), so a text the request itself
+  // carried is no leak.
+  if (absl::StrContains(response.body, h.dir) && !RequestContains(request, h.dir)) {
     Violation("a response body names the signer's files (the temporary directory)", request,
               response);
   }
-  if (absl::StrContains(response.body, "PRIVATE KEY")) {
+  if (absl::StrContains(response.body, "PRIVATE KEY") &&
+      !RequestContains(request, "PRIVATE KEY")) {
     Violation("a response body holds a PEM private key", request, response);
   }
 }
