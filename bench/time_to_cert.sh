@@ -22,6 +22,9 @@ runs=${2:-10}
 # shellcheck disable=SC1091
 . "$lab/env"
 command -v python3 >/dev/null || { echo "python3 missing (certbot brings it): run scripts/install-deps" >&2; exit 1; }
+# measure, cpu_ticks, ticks_to_seconds, BENCH_AWK_LIB (median_of).
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 work=$lab/bench/ttc
 rm -rf "$work"; mkdir -p "$work"/{certbot,lego,logs}
@@ -49,26 +52,6 @@ agent_cmd() {
   cmd=("$ACME_AGENT" certonly --config "$AGENT_CONFIG" --non-interactive --standalone -d "$1" --cert-name "$1")
 }
 
-# measure OUT CMD...: runs CMD (stdout/stderr inherited) and writes "wall user sys maxrss_kb" of
-# that one process to OUT: like /usr/bin/time -f '%e %U %S %M', but with microsecond CPU times
-# (acme-agent and lego need 20-70 ms of CPU, which /usr/bin/time rounds to 0.01 s). posix_spawn
-# + wait4 on the child's pid, so nothing of the Python parent (no fork copy) is counted.
-measure() {
-  python3 - "$@" <<'PY'
-import os, sys, time
-out, cmd = sys.argv[1], sys.argv[2:]
-start = time.monotonic()
-pid = os.posix_spawnp(cmd[0], cmd, os.environ)
-_, status, r = os.wait4(pid, 0)
-wall = time.monotonic() - start
-with open(out, "w") as f:
-    f.write(f"{wall:.3f} {r.ru_utime:.4f} {r.ru_stime:.4f} {r.ru_maxrss}\n")
-sys.exit(os.waitstatus_to_exitcode(status))
-PY
-}
-
-# utime+stime of a process in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 pebble_requests() { grep -c -- '-> calling handler()' "$pebble_log" || true; }
 
 # --- Accounts, registered once, outside the measurement.
@@ -89,7 +72,6 @@ for tool in certbot agent; do
 done
 
 printf 'tool\trun\tok\twall_s\tuser_s\tsys_s\tmaxrss_kb\tsigner_cpu_s\tpebble_requests\n' >"$tsv"
-tick=$(getconf CLK_TCK)
 signer_loop_before=$(cpu_ticks "$SIGNER_PID")
 for run in $(seq 1 "$runs"); do
   for tool in certbot lego agent; do
@@ -108,7 +90,7 @@ for run in $(seq 1 "$runs"); do
     sleep 0.2  # let Pebble flush its log lines
     requests=$(( $(pebble_requests) - requests_before ))
     read -r wall user sys rss <"$work/time.out"
-    signer_cpu=$(awk -v a="$signer_before" -v b="$signer_after" -v t="$tick" 'BEGIN { printf "%.2f", (b - a) / t }')
+    signer_cpu=$(ticks_to_seconds "$signer_before" "$signer_after")
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$run" "$ok" "$wall" "$user" "$sys" "$rss" "$signer_cpu" "$requests" >>"$tsv"
     echo "time_to_cert: run $run $tool: wall ${wall}s user ${user}s sys ${sys}s maxrss ${rss}KB requests $requests" >&2
   done
@@ -116,17 +98,14 @@ done
 
 # The signer is idle while certbot and lego run, so its CPU time over the whole loop divided by
 # the runs is the per-issuance cost with better resolution than one run's clock ticks.
-signer_loop=$(awk -v a="$signer_loop_before" -v b="$(cpu_ticks "$SIGNER_PID")" -v t="$tick" -v n="$runs" \
-  'BEGIN { printf "%.3f", (b - a) / t / n }')
+signer_loop=$(ticks_to_seconds "$signer_loop_before" "$(cpu_ticks "$SIGNER_PID")" "$runs")
 
 # --- Medians and ratios (vs acme-agent).
-awk -F'\t' -v runs="$runs" -v signer_loop="$signer_loop" '
-  function median(tool, col,    n, i, j, t, v) {
+awk -F'\t' -v runs="$runs" -v signer_loop="$signer_loop" "$BENCH_AWK_LIB"'
+  function median(tool, col,    n, i, v) {
     n = 0
     for (i = 1; i <= runs; i++) { if ((tool, i, col) in val) v[++n] = val[tool, i, col] }
-    if (n == 0) return 0
-    for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
-    return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    return median_of(v, n)
   }
   NR > 1 && $3 == 0 { failed[$1]++ }
   NR > 1 && $3 == 1 { ok[$1]++; val[$1, $2, "wall"] = $4; val[$1, $2, "cpu"] = $5 + $6; val[$1, $2, "rss"] = $7

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 
@@ -74,6 +75,13 @@ absl::StatusOr<std::string> FixedKeySigner::Sign(absl::string_view data) const {
   BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), out, 32);
   BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), out + 32, 32);
   return raw;
+}
+
+absl::StatusOr<std::string> FixedMacSigner::Sign(absl::string_view data) const {
+  // Fuzz-only throwaway key (see the header).
+  static constexpr char kFixedMacKey[] = "fuzz-only EAB master key, 32 B!!";
+  static_assert(sizeof(kFixedMacKey) - 1 == 32);
+  return Hmac("HS256", absl::string_view(kFixedMacKey, sizeof(kFixedMacKey) - 1), data);
 }
 
 }  // namespace acme_signer::fuzz

@@ -1,9 +1,10 @@
 // Shared pieces of the libFuzzer harnesses: a fixed, fuzz-only EC P-256 key (the "account key"
-// a CSR must not reuse, and the audit key checkpoints are verified against) and a JwsSigner
-// over it used to write seed audit logs.
+// a CSR must not reuse, and the audit key checkpoints are verified against), a JwsSigner over
+// it used to write seed audit logs (and to sign the audit log of the front door harness), and
+// an HS256 MacSigner over a fixed key (the front door harness's EAB master key).
 //
-// The key is a throwaway committed in the source: it protects nothing, it only makes the
-// harnesses deterministic so a crashing input reproduces with the same key.
+// The keys are throwaways committed in the source: they protect nothing, they only make the
+// harnesses deterministic so a crashing input reproduces with the same keys.
 //
 // Thread-safety: FixedKey() and FixedKeySpkiDer() initialize once and are then read-only.
 #ifndef ACME_SIGNER_FUZZ_FUZZ_SUPPORT_H_
@@ -18,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "hsm/jws_signer.h"
+#include "hsm/mac_signer.h"
 
 namespace acme_signer::fuzz {
 
@@ -38,6 +40,13 @@ class FixedKeySigner : public hsm::JwsSigner {
  private:
   // Not needed by the audit log; the verifier only uses the DER key.
   std::string jwk_ = "{}";
+};
+
+// HS256 over a fixed 32-byte key (software HMAC, common/crypto.h).
+class FixedMacSigner : public hsm::MacSigner {
+ public:
+  absl::string_view Algorithm() const override { return "HS256"; }
+  absl::StatusOr<std::string> Sign(absl::string_view data) const override;
 };
 
 // The fuzzer input as text.

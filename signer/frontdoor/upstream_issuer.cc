@@ -140,8 +140,11 @@ struct UpstreamIssuer::Impl {
     while (!stopping && absl::Now() < until) changed.WaitWithDeadline(&mu, until);
   }
 
-  // Polls `fetch` while `waiting` holds, honouring the CA's Retry-After clamped to
-  // [min_poll_interval, max_poll_interval] (poll_interval without one), up to `timeout`.
+  // Polls `fetch` while `waiting` holds, up to `timeout`: the CA's Retry-After clamped to
+  // [min_poll_interval, max_poll_interval]; without one, min_poll_interval doubling up to
+  // poll_interval (a CA like Pebble issues within a fraction of a second, and the host's client
+  // polls the front door on its own schedule: a first upstream poll a whole second late costs
+  // it a second; a CA that stays processing for minutes is polled every poll_interval).
   template <typename T>
   absl::StatusOr<acme::Fetched<T>> PollWhile(
       acme::Fetched<T> current, const std::function<bool(const T&)>& waiting,
@@ -154,9 +157,16 @@ struct UpstreamIssuer::Impl {
     policy.jitter = 0;
     policy.sleep = [this](absl::Duration d) { Sleep(d); };
     acme::Backoff backoff(policy);
+    absl::Duration own = options.min_poll_interval;
     while (waiting(current.value)) {
-      const absl::Duration next = std::clamp(current.retry_after.value_or(options.poll_interval),
-                                             options.min_poll_interval, options.max_poll_interval);
+      absl::Duration next;
+      if (current.retry_after.has_value()) {
+        next = std::clamp(*current.retry_after, options.min_poll_interval,
+                          options.max_poll_interval);
+      } else {
+        next = std::min(own, options.poll_interval);
+        own = std::min(own * 2, options.poll_interval);
+      }
       if (!backoff.Wait(next, what).ok()) {
         return absl::DeadlineExceededError(
             absl::StrCat(what, " did not finish within ", absl::FormatDuration(timeout), " (",

@@ -60,10 +60,11 @@ struct UpstreamIssuerOptions {
   // CA that really validates then fails the authorization with its problem document.
   bool answer_challenges_without_hook = false;
   absl::Duration hook_timeout = absl::Seconds(60);
-  // Poll interval when the CA sends no Retry-After; Retry-After is honoured but clamped to
-  // [min_poll_interval, max_poll_interval].
+  // Without a Retry-After from the CA: first wait min_poll_interval, doubling up to
+  // poll_interval. A Retry-After is honoured, clamped to [min_poll_interval,
+  // max_poll_interval].
   absl::Duration min_poll_interval = absl::Milliseconds(200);
-  absl::Duration poll_interval = absl::Seconds(1);
+  absl::Duration poll_interval = absl::Seconds(5);
   absl::Duration max_poll_interval = absl::Seconds(30);
   // Bound for preparing the authorizations, and for finalize-to-valid.
   absl::Duration authorization_timeout = absl::Minutes(5);
