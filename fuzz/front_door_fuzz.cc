@@ -25,8 +25,7 @@
 //   - a response with status >= 400 is a problem document: Content-Type application/problem+json
 //     and a JSON object body whose "type" starts with urn:ietf:params:acme:error:; a JSON
 //     (application/json) body parses;
-//   - every response to a POST carries Replay-Nonce (RFC 8555 §6.5), except the 405 answers of
-//     the routing to POSTs on GET-only resources;
+//   - every response to a POST carries Replay-Nonce (RFC 8555 §6.5), errors included;
 //   - no POST succeeds (2xx): the harness holds no account key, so a success would be an
 //     authentication bypass;
 //   - no header name or value holds CR, LF or NUL; no body contains the temporary directory's
@@ -403,7 +402,7 @@ void Check(const Harness& h, const http::ServerRequest& request,
     Violation("an application/json body that is not JSON", request, response);
   }
   if (request.method == "POST") {
-    if (response.status != 405 && !HasHeader(response, "replay-nonce")) {
+    if (!HasHeader(response, "replay-nonce")) {
       Violation("a POST response without Replay-Nonce", request, response);
     }
     if (response.status < 300) {

@@ -735,4 +735,8 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(HttpsServerOptio
   return std::unique_ptr<HttpsServer>(new HttpsServer(std::move(impl)));
 }
 
+absl::Status ValidateHttpsListen(absl::string_view listen) {
+  return ParseListen(listen).status();
+}
+
 }  // namespace acme_signer::http

@@ -53,6 +53,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -94,6 +95,11 @@ struct HttpsServerOptions {
   // the I/O threads.
   std::function<void(absl::string_view message)> log;
 };
+
+// OK when `listen` is what HttpsServerOptions::listen accepts: "a.b.c.d:port" or
+// "[v6]:port" with a numeric address (no host names: the listener binds one address) and a
+// port 0..65535; InvalidArgument naming what is wrong otherwise. For config validation.
+absl::Status ValidateHttpsListen(absl::string_view listen);
 
 class HttpsServer {
  public:

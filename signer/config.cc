@@ -34,6 +34,7 @@
 #include "http/url.h"
 #include "signer/agent_identity.h"
 #include "signer/name_policy.h"
+#include "http/https_server.h"
 #include "signer/frontdoor/dns_resolver.h"
 #include "signer/frontdoor/network_allowlist.h"
 #include "toml++/toml.h"
@@ -286,8 +287,8 @@ void ReadAcmeServer(TableReader& t, AcmeServerConfig& out) {
   if (auto v = t.String("listen", true)) {
     absl::Status s = absl::StartsWith(*v, "unix:")
                          ? absl::InvalidArgumentError(absl::StrCat(
-                               "\"", *v, "\": the front door listens on TCP (\"host:port\")"))
-                         : ValidateListen(*v);
+                               "\"", *v, "\": the front door listens on TCP (\"address:port\")"))
+                         : http::ValidateHttpsListen(*v);
     if (!s.ok()) {
       t.Bad(*t.Find("listen", false), "listen", s.message());
     } else {

@@ -1180,21 +1180,29 @@ struct AcmeServer::Impl {
 
   ServerResponse Route(const ServerRequest& request) {
     absl::string_view path = request.path;
+    // RFC 8555 §6.5: every response to a POST carries a fresh nonce, errors included.
+    const bool post = request.method == "POST";
     if (!absl::ConsumePrefix(&path, base_path) || path.empty()) {
-      return ProblemResponse(Problem(pt::kMalformed, "no such resource", 404), false);
+      return ProblemResponse(Problem(pt::kMalformed, "no such resource", 404), post);
     }
     if (path == "/directory") {
-      if (request.method != "GET" && request.method != "HEAD") return MethodNotAllowed("GET");
+      if (request.method != "GET" && request.method != "HEAD") {
+        return MethodNotAllowed("GET", post);
+      }
       ServerResponse response = Directory();
       AddCommonHeaders(response, false);
       return response;
     }
     if (path == "/new-nonce") {
-      if (request.method != "GET" && request.method != "HEAD") return MethodNotAllowed("GET, HEAD");
+      if (request.method != "GET" && request.method != "HEAD") {
+        return MethodNotAllowed("GET, HEAD", post);
+      }
       return NewNonce(request);
     }
     if (absl::StartsWith(path, "/renewal-info/")) {
-      if (request.method != "GET" && request.method != "HEAD") return MethodNotAllowed("GET");
+      if (request.method != "GET" && request.method != "HEAD") {
+        return MethodNotAllowed("GET", post);
+      }
       absl::StatusOr<ServerResponse> info = RenewalInfo(path.substr(strlen("/renewal-info/")));
       if (!info.ok()) return ProblemResponse(info.status(), false);
       AddCommonHeaders(*info, false);
@@ -1218,9 +1226,9 @@ struct AcmeServer::Impl {
     return *std::move(response);
   }
 
-  ServerResponse MethodNotAllowed(absl::string_view allow) {
+  ServerResponse MethodNotAllowed(absl::string_view allow, bool with_nonce = false) {
     ServerResponse response =
-        ProblemResponse(Problem(pt::kMalformed, "method not allowed", 405), false);
+        ProblemResponse(Problem(pt::kMalformed, "method not allowed", 405), with_nonce);
     response.headers.emplace_back("Allow", std::string(allow));
     return response;
   }
@@ -1297,7 +1305,7 @@ ServerResponse AcmeServer::Handle(const ServerRequest& request) {
     return impl_->Route(request);
   } catch (const std::exception& e) {
     std::cerr << "acme-signer: front door: internal error: " << e.what() << std::endl;
-    return impl_->ProblemResponse(absl::InternalError(e.what()), false);
+    return impl_->ProblemResponse(absl::InternalError(e.what()), request.method == "POST");
   }
 }
 

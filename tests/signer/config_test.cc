@@ -671,6 +671,8 @@ TEST(SignerConfigTest, BadAcmeServerValuesAreRefusedWithTheirLine) {
   const Case cases[] = {
       {"listen = \"0.0.0.0:8443\"", "listen = \"unix:/run/fd.sock\"", "listens on TCP"},
       {"listen = \"0.0.0.0:8443\"", "listen = \"0.0.0.0:99999\"", "0..65535"},
+      {"listen = \"0.0.0.0:8443\"", "listen = \"localhost:8443\"",
+       "not a numeric IPv4 address"},
       {"external_url = \"https://signer.dept.example:8443/\"",
        "external_url = \"http://signer.dept.example:8443/\"", "https://"},
       {"external_url = \"https://signer.dept.example:8443/\"",
