@@ -591,6 +591,10 @@ struct AcmeServer::Impl {
     account.thumbprint = change.thumbprint;
     absl::Status updated = deps.store->UpdateFrontDoorAccount(account);
     if (absl::IsAlreadyExists(updated)) {
+      // Another account took the key between the check above and the update.
+      absl::StatusOr<std::optional<FrontDoorAccount>> winner =
+          deps.store->FindFrontDoorAccountByThumbprint(change.thumbprint);
+      if (winner.ok() && winner->has_value()) conflict_location_ = AccountUrl((*winner)->id);
       return Problem(pt::kMalformed, "the new key is already the key of another account", 409);
     }
     RETURN_IF_ERROR(updated);
