@@ -112,6 +112,10 @@ int Serve(const std::string& config_path) {
     std::cout << "acme-signer: ACME front door on " << config->acme_server->listen << " (port "
               << front_door->port() << "), directory " << front_door->directory_url()
               << std::endl;
+    if (front_door->resumed_orders() > 0) {
+      std::cout << "acme-signer: front door: " << front_door->resumed_orders()
+                << " order(s) left processing by the last run finalized again" << std::endl;
+    }
   }
 
   while (true) {

@@ -947,4 +947,30 @@ absl::StatusOr<std::optional<FrontDoorObject>> StateStore::GetFrontDoorObject(
   return object;
 }
 
+absl::StatusOr<std::vector<FrontDoorObject>> StateStore::ListFrontDoorObjectsWithStatus(
+    absl::string_view kind, absl::string_view status) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "SELECT id, account, body FROM frontdoor_objects "
+                                      "WHERE kind = ?1 AND json_valid(body) AND "
+                                      "json_extract(body, '$.status') = ?2 ORDER BY rowid"));
+  BindAll(stmt.get(), kind, status);
+  std::vector<FrontDoorObject> out;
+  while (true) {
+    int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      return SqliteError(db_.get(), rc,
+                         absl::StrCat("cannot list front-door objects from ", path_));
+    }
+    FrontDoorObject object;
+    object.kind = std::string(kind);
+    object.id = ColumnText(stmt.get(), 0);
+    object.account = ColumnText(stmt.get(), 1);
+    object.body = ColumnText(stmt.get(), 2);
+    out.push_back(std::move(object));
+  }
+  return out;
+}
+
 }  // namespace acme_signer::signer

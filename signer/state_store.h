@@ -212,6 +212,10 @@ class StateStore {
   absl::Status PutFrontDoorObject(const FrontDoorObject& object);
   absl::StatusOr<std::optional<FrontDoorObject>> GetFrontDoorObject(absl::string_view kind,
                                                                     absl::string_view id) const;
+  // The objects of `kind` whose JSON member "status" is `status` (e.g. orders still
+  // "processing" when serve stopped), in insertion order.
+  absl::StatusOr<std::vector<FrontDoorObject>> ListFrontDoorObjectsWithStatus(
+      absl::string_view kind, absl::string_view status) const;
 
  private:
   struct DbCloser {

@@ -591,6 +591,10 @@ struct AcmeServer::Impl {
     account.thumbprint = change.thumbprint;
     absl::Status updated = deps.store->UpdateFrontDoorAccount(account);
     if (absl::IsAlreadyExists(updated)) {
+      // Another account took the key between the check above and the update.
+      absl::StatusOr<std::optional<FrontDoorAccount>> winner =
+          deps.store->FindFrontDoorAccountByThumbprint(change.thumbprint);
+      if (winner.ok() && winner->has_value()) conflict_location_ = AccountUrl((*winner)->id);
       return Problem(pt::kMalformed, "the new key is already the key of another account", 409);
     }
     RETURN_IF_ERROR(updated);
@@ -950,6 +954,8 @@ struct AcmeServer::Impl {
       record.outcome.acme_status = "processing";
       RETURN_IF_ERROR(AuditAllowed(record));
       order["status"] = "processing";
+      // Kept (a CSR is public) so that a restart can resume the order (ResumeProcessingOrders).
+      order["csr"] = payload["csr"];
       RETURN_IF_ERROR(StoreObject(kKindOrder, id, account.id, order));
     }
     const std::string order_id(id);
@@ -969,6 +975,53 @@ struct AcmeServer::Impl {
     response.headers.emplace_back("Location", OrderUrl(id));
     response.headers.emplace_back("Retry-After", absl::StrCat(kRetryAfterSeconds));
     return response;
+  }
+
+  // Orders left `processing` by an earlier run (stopped or killed between finalize and the
+  // certificate): finalize them upstream again (the upstream issuer picks up an order in any
+  // state: ready → finalize, processing → poll, valid → download), so the host's client, still
+  // polling, gets its certificate. Returns how many were resumed.
+  absl::StatusOr<int> ResumeProcessingOrders() {
+    ASSIGN_OR_RETURN(std::vector<FrontDoorObject> orders,
+                     deps.store->ListFrontDoorObjectsWithStatus(kKindOrder, "processing"));
+    int resumed = 0;
+    for (const FrontDoorObject& object : orders) {
+      Json order = Json::parse(object.body, nullptr, /*allow_exceptions=*/false);
+      ASSIGN_OR_RETURN(std::optional<FrontDoorAccount> account,
+                       deps.store->FindFrontDoorAccount(object.account));
+      absl::StatusOr<std::string> csr_der =
+          order.is_object() && order.contains("csr") && order["csr"].is_string()
+              ? DecodeBase64Url(order["csr"].get<std::string>(), "csr")
+              : absl::StatusOr<std::string>(absl::NotFoundError("no CSR kept"));
+      AuditRecord record;
+      record.rpc = "FrontDoor/finalize";
+      record.request.order_url = OrderUrl(object.id);
+      if (account.has_value()) {
+        record.agent = account->host;
+        record.account_thumbprint = account->thumbprint;
+      }
+      if (order.is_object() && order.contains("identifiers")) {
+        record.request.identifiers = IdentifiersFromJson(order["identifiers"]);
+      }
+      if (!account.has_value() || !csr_der.ok()) {
+        FrontDoorAccount owner;
+        owner.id = object.account;
+        FinishOrder(object.id, account.value_or(owner), record,
+                    absl::FailedPreconditionError(
+                        "the signer restarted while the order was processing, and the order "
+                        "cannot be resumed; start a new order"));
+        continue;
+      }
+      const std::string order_id = object.id;
+      const FrontDoorAccount owner = *account;
+      absl::Status started = deps.upstream->Finalize(
+          order.value("upstream", ""), *csr_der,
+          [this, order_id, owner, record](absl::StatusOr<UpstreamCertificate> result) {
+            FinishOrder(order_id, owner, record, std::move(result));
+          });
+      if (started.ok()) ++resumed;
+    }
+    return resumed;
   }
 
   // The upstream issuer's answer for order `order_id`: the certificate, or why not.
@@ -1299,6 +1352,8 @@ absl::StatusOr<std::unique_ptr<AcmeServer>> AcmeServer::Create(std::string exter
 
 AcmeServer::AcmeServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AcmeServer::~AcmeServer() = default;
+
+absl::StatusOr<int> AcmeServer::ResumeProcessingOrders() { return impl_->ResumeProcessingOrders(); }
 
 ServerResponse AcmeServer::Handle(const ServerRequest& request) {
   try {

@@ -85,6 +85,12 @@ class AcmeServer {
   AcmeServer& operator=(const AcmeServer&) = delete;
   ~AcmeServer();
 
+  // Orders an earlier run left `processing` (stopped or killed after finalize): finalized
+  // upstream again in the background, so their clients still get the certificate. Call once at
+  // start, before serving. Returns how many were resumed (the others become invalid with a
+  // reason).
+  absl::StatusOr<int> ResumeProcessingOrders();
+
   // Answers one HTTP request (the HttpsServer handler). Never throws.
   http::ServerResponse Handle(const http::ServerRequest& request);
 

@@ -78,6 +78,7 @@ absl::StatusOr<std::unique_ptr<FrontDoor>> FrontDoor::Start(const AcmeServerConf
   server_deps.upstream = door->upstream_.get();
   server_deps.acme = deps.acme;
   ASSIGN_OR_RETURN(door->server_, AcmeServer::Create(server.external_url, server_deps));
+  ASSIGN_OR_RETURN(door->resumed_orders_, door->server_->ResumeProcessingOrders());
 
   http::HttpsServerOptions listener_options;
   listener_options.listen = server.listen;

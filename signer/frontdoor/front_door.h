@@ -57,6 +57,8 @@ class FrontDoor {
 
   int port() const { return listener_->port(); }
   const std::string& directory_url() const { return directory_url_; }
+  // Orders left processing by an earlier run and finalized again at start.
+  int resumed_orders() const { return resumed_orders_; }
 
   // Stops in the order described above. Idempotent.
   void Stop();
@@ -65,6 +67,7 @@ class FrontDoor {
   FrontDoor() = default;
 
   std::string directory_url_;
+  int resumed_orders_ = 0;
   std::unique_ptr<hsm::MacSigner> eab_master_;
   std::unique_ptr<NonceStore> nonces_;
   std::unique_ptr<Http01Validator> http01_;

@@ -123,6 +123,17 @@ std::string SerialHex(X509* cert) {
   return out;
 }
 
+// A stock-client stand-in with a fresh web1 credential and an order for `name` that the front
+// door has validated (ready): what every test here starts from.
+struct ReadyHost {
+  std::unique_ptr<http::CurlHttpClient> http;
+  std::unique_ptr<acme::testing::OpenSslJwsSigner> account_key;
+  std::unique_ptr<acme::AcmeClient> client;
+  std::string thumbprint;
+  std::string order_url;
+  std::string finalize_url;
+};
+
 class FrontDoorSlowCaTest : public testing::SignerLabSuite<FrontDoorSlowCaTest> {
  protected:
   using Base = testing::SignerLabSuite<FrontDoorSlowCaTest>;
@@ -166,6 +177,84 @@ class FrontDoorSlowCaTest : public testing::SignerLabSuite<FrontDoorSlowCaTest> 
     if (HasFailure() && lab_started()) std::cerr << lab().SignerLogTail(8192);
   }
 
+  // Fills `host` (fatal failures end the calling test).
+  void MakeReadyOrder(const std::string& name, ReadyHost& host) {
+    // A per-host credential, as the operator would hand it to the host.
+    absl::StatusOr<testing::FrontDoorCredential> credential = lab().EnrollFrontDoorClient("web1");
+    ASSERT_TRUE(credential.ok()) << credential.status();
+    ASSERT_EQ(credential->directory_url, lab().front_door_directory_url());
+    absl::StatusOr<std::string> hmac_key =
+        DecodeBase64Url(credential->eab_hmac_key, "the EAB HMAC key");
+    ASSERT_TRUE(hmac_key.ok()) << hmac_key.status();
+
+    // The client: TLS verified with the lab's agent CA, an in-memory ES256 account key.
+    http::CurlHttpClientOptions http_options;
+    http_options.ca_bundle_path = lab().front_door_ca_path();
+    http_options.total_timeout = absl::Seconds(30);
+    absl::StatusOr<std::unique_ptr<http::CurlHttpClient>> http =
+        http::CurlHttpClient::Create(http_options);
+    ASSERT_TRUE(http.ok()) << http.status();
+    host.http = *std::move(http);
+    host.account_key = acme::testing::OpenSslJwsSigner::GenerateEs256();
+    acme::AcmeClientOptions client_options;
+    client_options.directory_url = credential->directory_url;
+    absl::StatusOr<std::unique_ptr<acme::AcmeClient>> made =
+        acme::AcmeClient::Create(*host.http, *host.account_key, client_options);
+    ASSERT_TRUE(made.ok()) << made.status();
+    host.client = *std::move(made);
+    acme::AcmeClient& client = *host.client;
+
+    acme::testing::OpenSslMacSigner eab_mac(*hmac_key);
+    acme::NewAccountOptions account_options;
+    account_options.terms_of_service_agreed = true;
+    account_options.eab_kid = credential->eab_kid;
+    account_options.eab_mac = &eab_mac;
+    absl::StatusOr<acme::Account> account = client.CreateAccount(account_options);
+    ASSERT_TRUE(account.ok()) << account.status();
+    absl::StatusOr<std::string> thumbprint = client.AccountThumbprint();
+    ASSERT_TRUE(thumbprint.ok()) << thumbprint.status();
+
+    acme::NewOrderOptions order_options;
+    order_options.identifiers = {acme::Identifier::Dns(name)};
+    absl::StatusOr<acme::Fetched<acme::Order>> order = client.CreateOrder(order_options);
+    ASSERT_TRUE(order.ok()) << order.status();
+    const std::string order_url = order->value.url;
+    ASSERT_EQ(order->value.authorizations.size(), 1u);
+
+    // The host's own http-01, on the port the front door validates (like certbot --standalone).
+    agent::StandaloneSolver solver("127.0.0.1", lab().front_door_http_port());
+    ASSERT_TRUE(solver.Start().ok());
+    absl::StatusOr<acme::Fetched<acme::Authorization>> authz =
+        client.GetAuthorization(order->value.authorizations[0]);
+    ASSERT_TRUE(authz.ok()) << authz.status();
+    const acme::Challenge* http01 = authz->value.Find("http-01");
+    ASSERT_NE(http01, nullptr);
+    agent::ChallengeTask task;
+    task.domain = name;
+    task.token = http01->token;
+    absl::StatusOr<std::string> key_authorization =
+        acme::KeyAuthorization(http01->token, *thumbprint);
+    ASSERT_TRUE(key_authorization.ok()) << key_authorization.status();
+    task.key_authorization = *key_authorization;
+    task.all_domains = name;
+    ASSERT_TRUE(solver.Present(task).ok());
+    absl::StatusOr<acme::Fetched<acme::Challenge>> answered = client.AnswerChallenge(http01->url);
+    ASSERT_TRUE(answered.ok()) << answered.status();
+
+    // The order becomes ready once the front door validated (bounded; Retry-After is 1 s).
+    const absl::Time ready_deadline = absl::Now() + absl::Seconds(30);
+    while (order->value.status == acme::OrderStatus::kPending && absl::Now() < ready_deadline) {
+      absl::SleepFor(order->retry_after.value_or(absl::Seconds(1)));
+      order = client.GetOrder(order_url);
+      ASSERT_TRUE(order.ok()) << order.status();
+    }
+    ASSERT_EQ(order->value.status, acme::OrderStatus::kReady) << acme::ToString(order->value.status);
+    solver.CleanUp();
+    host.thumbprint = *thumbprint;
+    host.order_url = order_url;
+    host.finalize_url = order->value.finalize;
+  }
+
   static FaultProxy& proxy() { return *proxy_; }
 
  private:
@@ -175,76 +264,12 @@ class FrontDoorSlowCaTest : public testing::SignerLabSuite<FrontDoorSlowCaTest> 
 TEST_F(FrontDoorSlowCaTest, ClientPollsWithRetryAfterWhileTheCaIsProcessingThenGetsTheCert) {
   const std::string name = "slow.web1.example.test";
 
-  // A per-host credential, as the operator would hand it to the host.
-  absl::StatusOr<testing::FrontDoorCredential> credential = lab().EnrollFrontDoorClient("web1");
-  ASSERT_TRUE(credential.ok()) << credential.status();
-  ASSERT_EQ(credential->directory_url, lab().front_door_directory_url());
-  absl::StatusOr<std::string> hmac_key =
-      DecodeBase64Url(credential->eab_hmac_key, "the EAB HMAC key");
-  ASSERT_TRUE(hmac_key.ok()) << hmac_key.status();
-
-  // The client: TLS verified with the lab's agent CA, an in-memory ES256 account key.
-  http::CurlHttpClientOptions http_options;
-  http_options.ca_bundle_path = lab().front_door_ca_path();
-  http_options.total_timeout = absl::Seconds(30);
-  absl::StatusOr<std::unique_ptr<http::CurlHttpClient>> http =
-      http::CurlHttpClient::Create(http_options);
-  ASSERT_TRUE(http.ok()) << http.status();
-  std::unique_ptr<acme::testing::OpenSslJwsSigner> account_key =
-      acme::testing::OpenSslJwsSigner::GenerateEs256();
-  acme::AcmeClientOptions client_options;
-  client_options.directory_url = credential->directory_url;
-  absl::StatusOr<std::unique_ptr<acme::AcmeClient>> made =
-      acme::AcmeClient::Create(**http, *account_key, client_options);
-  ASSERT_TRUE(made.ok()) << made.status();
-  acme::AcmeClient& client = **made;
-
-  acme::testing::OpenSslMacSigner eab_mac(*hmac_key);
-  acme::NewAccountOptions account_options;
-  account_options.terms_of_service_agreed = true;
-  account_options.eab_kid = credential->eab_kid;
-  account_options.eab_mac = &eab_mac;
-  absl::StatusOr<acme::Account> account = client.CreateAccount(account_options);
-  ASSERT_TRUE(account.ok()) << account.status();
-  absl::StatusOr<std::string> thumbprint = client.AccountThumbprint();
-  ASSERT_TRUE(thumbprint.ok()) << thumbprint.status();
-
-  acme::NewOrderOptions order_options;
-  order_options.identifiers = {acme::Identifier::Dns(name)};
-  absl::StatusOr<acme::Fetched<acme::Order>> order = client.CreateOrder(order_options);
-  ASSERT_TRUE(order.ok()) << order.status();
-  const std::string order_url = order->value.url;
-  ASSERT_EQ(order->value.authorizations.size(), 1u);
-
-  // The host's own http-01, on the port the front door validates (like certbot --standalone).
-  agent::StandaloneSolver solver("127.0.0.1", lab().front_door_http_port());
-  ASSERT_TRUE(solver.Start().ok());
-  absl::StatusOr<acme::Fetched<acme::Authorization>> authz =
-      client.GetAuthorization(order->value.authorizations[0]);
-  ASSERT_TRUE(authz.ok()) << authz.status();
-  const acme::Challenge* http01 = authz->value.Find("http-01");
-  ASSERT_NE(http01, nullptr);
-  agent::ChallengeTask task;
-  task.domain = name;
-  task.token = http01->token;
-  absl::StatusOr<std::string> key_authorization =
-      acme::KeyAuthorization(http01->token, *thumbprint);
-  ASSERT_TRUE(key_authorization.ok()) << key_authorization.status();
-  task.key_authorization = *key_authorization;
-  task.all_domains = name;
-  ASSERT_TRUE(solver.Present(task).ok());
-  absl::StatusOr<acme::Fetched<acme::Challenge>> answered = client.AnswerChallenge(http01->url);
-  ASSERT_TRUE(answered.ok()) << answered.status();
-
-  // The order becomes ready once the front door validated (bounded; Retry-After is 1 s).
-  const absl::Time ready_deadline = absl::Now() + absl::Seconds(30);
-  while (order->value.status == acme::OrderStatus::kPending && absl::Now() < ready_deadline) {
-    absl::SleepFor(order->retry_after.value_or(absl::Seconds(1)));
-    order = client.GetOrder(order_url);
-    ASSERT_TRUE(order.ok()) << order.status();
-  }
-  ASSERT_EQ(order->value.status, acme::OrderStatus::kReady) << acme::ToString(order->value.status);
-  solver.CleanUp();
+  ReadyHost host;
+  MakeReadyOrder(name, host);
+  if (HasFatalFailure()) return;
+  acme::AcmeClient& client = *host.client;
+  const std::string& order_url = host.order_url;
+  const std::string* thumbprint = &host.thumbprint;
 
   // From now on, for kSlowFor, the CA's order answers say processing instead of valid.
   const int rewrites_before =
@@ -256,7 +281,7 @@ TEST_F(FrontDoorSlowCaTest, ClientPollsWithRetryAfterWhileTheCaIsProcessingThenG
   absl::StatusOr<std::string> csr = testing::NewCsrDer({name});
   ASSERT_TRUE(csr.ok()) << csr.status();
   absl::StatusOr<acme::Fetched<acme::Order>> finalized =
-      client.FinalizeOrder(order_url, order->value.finalize, *csr);
+      client.FinalizeOrder(order_url, host.finalize_url, *csr);
   ASSERT_TRUE(finalized.ok()) << finalized.status();
   ASSERT_EQ(finalized->value.status, acme::OrderStatus::kProcessing);
   EXPECT_TRUE(finalized->retry_after.has_value());
@@ -326,6 +351,62 @@ TEST_F(FrontDoorSlowCaTest, ClientPollsWithRetryAfterWhileTheCaIsProcessingThenG
   EXPECT_EQ(record["request"].value("order_url", ""), order_url) << record.dump();
   EXPECT_EQ(record["request"]["identifiers"], nlohmann::json::array({absl::StrCat("dns:", name)}))
       << record.dump();
+}
+
+// The signer is killed (SIGKILL) while its upstream order is processing, and started again:
+// the front door finds the order it left `processing` and finalizes it upstream again, so the
+// host's client, still polling, gets its certificate.
+TEST_F(FrontDoorSlowCaTest, AnOrderLeftProcessingByAKilledSignerIsFinishedAfterTheRestart) {
+  const std::string name = "restart.web1.example.test";
+  ReadyHost host;
+  MakeReadyOrder(name, host);
+  if (HasFatalFailure()) return;
+  acme::AcmeClient& client = *host.client;
+
+  proxy().InjectFor(kOrderPath, Fault::Rewrite(kValid, kProcessing), kSlowFor);
+  proxy().InjectFor(kFinalizePath, Fault::Rewrite(kValid, kProcessing), kSlowFor);
+  absl::StatusOr<std::string> csr = testing::NewCsrDer({name});
+  ASSERT_TRUE(csr.ok()) << csr.status();
+  absl::StatusOr<acme::Fetched<acme::Order>> finalized =
+      client.FinalizeOrder(host.order_url, host.finalize_url, *csr);
+  ASSERT_TRUE(finalized.ok()) << finalized.status();
+  ASSERT_EQ(finalized->value.status, acme::OrderStatus::kProcessing);
+
+  // Killed mid-processing: no shutdown, nothing flushed beyond what was durable.
+  absl::StatusOr<int> killed = lab().StopSigner(/*kill=*/true);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  ASSERT_TRUE(lab().StartSigner().ok());
+  EXPECT_THAT(lab().SignerLogTail(4096),
+              ::testing::HasSubstr("1 order(s) left processing by the last run finalized again"));
+
+  const absl::Time give_up = absl::Now() + kIssuanceBound;
+  acme::Fetched<acme::Order> current = *std::move(finalized);
+  while (current.value.status == acme::OrderStatus::kProcessing && absl::Now() < give_up) {
+    absl::SleepFor(absl::Seconds(1));
+    absl::StatusOr<acme::Fetched<acme::Order>> next = client.GetOrder(host.order_url);
+    ASSERT_TRUE(next.ok()) << next.status();
+    current = *std::move(next);
+  }
+  ASSERT_EQ(current.value.status, acme::OrderStatus::kValid)
+      << acme::ToString(current.value.status)
+      << (current.value.error.has_value() ? current.value.error->detail : "");
+  absl::StatusOr<acme::CertificateDownload> download =
+      client.GetCertificate(current.value.certificate);
+  ASSERT_TRUE(download.ok()) << download.status();
+  ASSERT_FALSE(download->chains.empty());
+  std::vector<SslUniquePtr<X509>> chain = testing::ParseChain(download->chains[0].pem_chain);
+  ASSERT_GE(chain.size(), 2u);
+  EXPECT_THAT(testing::DnsSans(chain[0].get()), ElementsAre(name));
+  absl::StatusOr<std::string> root = lab().PebbleRootPem();
+  ASSERT_TRUE(root.ok()) << root.status();
+  std::vector<X509*> intermediates;
+  for (size_t i = 1; i < chain.size(); ++i) intermediates.push_back(chain[i].get());
+  EXPECT_EQ(VerifyChain(chain[0].get(), intermediates, *root), "");
+  // Issued once, recorded once, by the restarted signer.
+  std::vector<nlohmann::json> issued = IssueRecords(lab(), download->chains[0].serial_hex);
+  ASSERT_EQ(issued.size(), 1u);
+  EXPECT_EQ(issued[0].value("agent", ""), "web1") << issued[0].dump();
+  EXPECT_EQ(issued[0].value("account_thumbprint", ""), host.thumbprint) << issued[0].dump();
 }
 
 TEST_F(FrontDoorSlowCaTest, CertbotGetsTheCertificateOnceTheSlowCaIsDone) {

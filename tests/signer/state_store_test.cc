@@ -721,6 +721,22 @@ TEST_F(StateStoreTest, FrontDoorObjectsKeepTheirOwner) {
   absl::StatusOr<std::optional<FrontDoorObject>> authz = store->GetFrontDoorObject("authz", "o1");
   ASSERT_THAT(authz, IsOk());
   EXPECT_FALSE(authz->has_value());
+
+  // Listed by their JSON status (what serve resumes at start), only of that kind.
+  ASSERT_THAT(store->PutFrontDoorObject({"order", "o2", "acct-1", R"({"status":"processing"})"}),
+              IsOk());
+  ASSERT_THAT(store->PutFrontDoorObject({"order", "o3", "acct-2", R"({"status":"processing"})"}),
+              IsOk());
+  ASSERT_THAT(store->PutFrontDoorObject({"authz", "a1", "acct-1", R"({"status":"processing"})"}),
+              IsOk());
+  ASSERT_THAT(store->PutFrontDoorObject({"order", "o4", "acct-1", "not json"}), IsOk());
+  absl::StatusOr<std::vector<FrontDoorObject>> processing =
+      store->ListFrontDoorObjectsWithStatus("order", "processing");
+  ASSERT_THAT(processing, IsOk());
+  ASSERT_EQ(processing->size(), 2u);
+  EXPECT_EQ((*processing)[0].id, "o2");
+  EXPECT_EQ((*processing)[1].id, "o3");
+  EXPECT_EQ((*processing)[1].account, "acct-2");
 }
 
 }  // namespace
