@@ -267,8 +267,9 @@ struct AcmeServer::Impl {
     rules.key_form = key_form;
     std::optional<FrontDoorAccount> account;
     // Refusals are attributed to an account (host and thumbprint in the audit record, its
-    // refusal budget) only when its signature verified, or when the account itself is the
-    // reason (revoked, deactivated, host no longer allowed): an unverified kid names nobody.
+    // refusal budget) only when the whole request verified (signature and nonce: a replayed
+    // request may come from anyone holding a copy), or when the account itself is the reason
+    // (revoked, deactivated, host no longer allowed): an unverified kid names nobody.
     bool account_refused = false;
     acme::AccountKeyLookup lookup = [&](absl::string_view kid) -> absl::StatusOr<std::string> {
       ASSIGN_OR_RETURN(FrontDoorAccount found, AccountForKid(kid));
