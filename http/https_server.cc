@@ -150,7 +150,9 @@ bool HasNul(absl::string_view text) { return text.find('\0') != absl::string_vie
 
 int NoPassphrase(char*, int, int, void*) { return -1; }
 
-absl::string_view View(beast::string_view text) { return absl::string_view(text.data(), text.size()); }
+absl::string_view View(beast::string_view text) {
+  return absl::string_view(text.data(), text.size());
+}
 
 // RFC 9110 token characters (header field names).
 bool IsToken(absl::string_view text) {
@@ -408,7 +410,9 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
     const absl::string_view target = View(message.target());
     const size_t question = target.find('?');
     request.path = std::string(target.substr(0, question));
-    if (question != absl::string_view::npos) request.query = std::string(target.substr(question + 1));
+    if (question != absl::string_view::npos) {
+      request.query = std::string(target.substr(question + 1));
+    }
     for (const auto& field : message) {
       request.headers.emplace_back(absl::AsciiStrToLower(View(field.name_string())),
                                    std::string(View(field.value())));

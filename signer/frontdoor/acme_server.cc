@@ -703,7 +703,8 @@ struct AcmeServer::Impl {
       const bool wildcard = absl::StartsWith(identifier.value, "*.");
       authz["order"] = order_id;
       authz["identifier"] =
-          IdentifierJson(Identifier{"dns", wildcard ? identifier.value.substr(2) : identifier.value});
+          IdentifierJson(
+              Identifier{"dns", wildcard ? identifier.value.substr(2) : identifier.value});
       authz["status"] = "pending";
       authz["expires"] = Rfc3339(now + kOrderLifetime);
       if (wildcard) authz["wildcard"] = true;
