@@ -2,7 +2,10 @@
 
 #include <openssl/x509v3.h>
 
+#include <cstdint>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "common/x509.h"
@@ -36,6 +39,16 @@ std::string CertbotSerial(absl::string_view serial_hex) {
   size_t first = serial_hex.find_first_not_of('0');
   if (first == absl::string_view::npos) return "0";
   return absl::AsciiStrToLower(serial_hex.substr(first));
+}
+
+std::string ValidityText(absl::Time not_after, bool revoked, absl::Time now) {
+  if (revoked) return "REVOKED";
+  if (not_after <= now) return "INVALID: EXPIRED";
+  const absl::Duration left = not_after - now;
+  const int64_t days = left / absl::Hours(24);
+  if (days == 1) return "VALID: 1 day";
+  if (days < 1) return absl::StrCat("VALID: ", left / absl::Hours(1), " hour(s)");
+  return absl::StrCat("VALID: ", days, " days");
 }
 
 }  // namespace acme_signer::agent

@@ -27,6 +27,11 @@ absl::StatusOr<CertificateInfo> ReadCertificateInfo(absl::string_view pem);
 // "0" for zero. Scripts that scrape certbot's output compare these.
 std::string CertbotSerial(absl::string_view serial_hex);
 
+// The state `acme-agent certificates` prints after the expiry date, in certbot's wording:
+// "VALID: N days", "VALID: 1 day", "VALID: N hour(s)", "INVALID: EXPIRED"; "REVOKED" when the
+// lineage recorded this certificate as revoked (whatever its dates say).
+std::string ValidityText(absl::Time not_after, bool revoked, absl::Time now);
+
 }  // namespace acme_signer::agent
 
 #endif  // ACME_SIGNER_AGENT_CERTIFICATE_INFO_H_

@@ -42,16 +42,6 @@ std::string KeyTypeOf(const std::string& cert_pem) {
   }
 }
 
-// certbot's wording: "VALID: N days", "VALID: 1 day", "VALID: N hour(s)", "INVALID: EXPIRED".
-std::string Validity(absl::Time not_after, absl::Time now) {
-  if (not_after <= now) return "INVALID: EXPIRED";
-  const absl::Duration left = not_after - now;
-  const int64_t days = left / absl::Hours(24);
-  if (days == 1) return "VALID: 1 day";
-  if (days < 1) return absl::StrCat("VALID: ", left / absl::Hours(1), " hour(s)");
-  return absl::StrCat("VALID: ", days, " days");
-}
-
 std::string FormatExpiry(absl::Time t) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S+00:00", t, absl::UTCTimeZone());
 }
@@ -76,7 +66,7 @@ void PrintText(const std::vector<Row>& rows, absl::Time now) {
     if (!row.key_type.empty()) std::cout << "    Key Type: " << row.key_type << "\n";
     std::cout << "    Domains: " << absl::StrJoin(cert.dns_names, " ") << "\n"
               << "    Expiry Date: " << FormatExpiry(cert.not_after) << " ("
-              << Validity(cert.not_after, now) << ")\n"
+              << ValidityText(cert.not_after, info.revoked, now) << ")\n"
               << "    Certificate Path: " << info.paths.fullchain << "\n"
               << "    Private Key Path: " << info.paths.privkey << "\n";
   }
@@ -104,6 +94,7 @@ void PrintJson(const std::vector<Row>& rows, absl::Time now) {
           absl::FormatTime(absl::RFC3339_sec, cert.not_before, absl::UTCTimeZone());
       entry["not_after"] = absl::FormatTime(absl::RFC3339_sec, cert.not_after, absl::UTCTimeZone());
       entry["expired"] = cert.not_after <= now;
+      entry["revoked"] = info.revoked;
       entry["valid_days"] = cert.not_after <= now ? 0 : (cert.not_after - now) / absl::Hours(24);
     }
     out.push_back(std::move(entry));

@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "agent/certificate_info.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/lineage.h"
@@ -76,10 +77,17 @@ class RenewalPass {
     if (!current.ok()) return Fail(info.name, current.status());
     if (absl::Status s = ConnectOnce(); !s.ok()) return Fail(info.name, s);
     std::string replaces;
-    const absl::Time due = DueTime(*current, &replaces);
-    if (!force_ && !IsRenewalDue(absl::Now(), due)) return RecordNotDue(info.name, due);
+    const RenewalDecision decision = Decide(*current, &replaces);
+    if (!force_ && !IsRenewalDue(absl::Now(), decision.due)) {
+      return RecordNotDue(info.name, decision.due);
+    }
+    if (current->revoked) {
+      context_.Say(absl::StrCat(info.name, ": certificate ",
+                                CertbotSerial(current->certificate.serial_hex),
+                                " was revoked; replacing it now"));
+    }
     if (absl::Status s = RunPreHookOnce(config->pre_hook); !s.ok()) return Fail(info.name, s);
-    Renew(info.name, *config, replaces);
+    Renew(info.name, *config, replaces, force_ ? "forced" : decision.reason);
   }
 
   // renewal/NAME.conf with this run's command-line overrides applied.
@@ -110,10 +118,18 @@ class RenewalPass {
     return absl::OkStatus();
   }
 
-  // When is it due? The CA's ARI window (through the signer) when it has one, else the last
-  // third of the lifetime; spread per certificate so a fleet does not renew at once. Sets
+  // When is it due? At once when the lineage recorded the certificate as revoked (no ARI
+  // request, and no `replaces`: the CA need not take a revoked certificate as the one being
+  // renewed). Otherwise the CA's ARI window (through the signer) when it has one, else the
+  // last third of the lifetime; spread per certificate so a fleet does not renew at once. Sets
   // `replaces` to the ARI certificate id when the CA gave a window.
-  absl::Time DueTime(const LineageInfo& current, std::string* replaces) {
+  RenewalDecision Decide(const LineageInfo& current, std::string* replaces) {
+    const CertificateInfo& cert = current.certificate;
+    const absl::Time now = absl::Now();
+    const double spread = StableFraction(cert.serial_hex);
+    if (current.revoked) {
+      return DecideRenewal(now, true, cert.not_before, cert.not_after, std::nullopt, spread);
+    }
     std::optional<RenewalWindow> ari;
     absl::StatusOr<std::string> pem = store_.ReadCurrentCertificatePem(current.name);
     absl::StatusOr<std::string> der = pem.ok() ? CertificatePemToDer(*pem) : pem.status();
@@ -125,8 +141,7 @@ class RenewalPass {
         *replaces = window->certificate_id();
       }
     }
-    return RenewalTime(current.certificate.not_before, current.certificate.not_after, ari,
-                       StableFraction(current.certificate.serial_hex));
+    return DecideRenewal(now, false, cert.not_before, cert.not_after, ari, spread);
   }
 
   void RecordNotDue(const std::string& name, absl::Time due) {
@@ -148,7 +163,9 @@ class RenewalPass {
     return RunPrePostHook(context_, "pre-hook", pre_hook, PreHookEnv());
   }
 
-  void Renew(const std::string& name, const RenewalConfig& config, const std::string& replaces) {
+  // `reason`: why it is renewed now ("revoked", "ari", "lifetime" or "forced").
+  void Renew(const std::string& name, const RenewalConfig& config, const std::string& replaces,
+             const std::string& reason) {
     if (!config.post_hook.empty()) post_hook_ = config.post_hook;
     context_.Progress(absl::StrCat(name, ": renewing"));
     absl::StatusOr<ObtainResult> result =
@@ -165,6 +182,7 @@ class RenewalPass {
     pass_.items.push_back({{"lineage", name},
                            {"ok", true},
                            {"renewed", true},
+                           {"reason", reason},
                            {"version", result->version},
                            {"serial", result->serial}});
   }

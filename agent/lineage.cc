@@ -15,7 +15,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
@@ -139,6 +141,46 @@ absl::Status CheckNonEmptyFile(const std::string& path) {
     return absl::FailedPreconditionError(absl::StrCat(path, " is not a non-empty regular file"));
   }
   return absl::OkStatus();
+}
+
+// The serial as certbot prints it; nullopt unless `serial` is 1..64 hex digits.
+std::optional<std::string> NormalizeSerial(absl::string_view serial) {
+  if (serial.empty() || serial.size() > 64 ||
+      !std::all_of(serial.begin(), serial.end(),
+                   [](char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); })) {
+    return std::nullopt;
+  }
+  return CertbotSerial(serial);
+}
+
+std::string RevocationsPath(const LineagePaths& paths) { return paths.archive_dir + "/revoked"; }
+
+// Parses archive/NAME/revoked (see lineage.h); FailedPrecondition naming the file and line.
+absl::StatusOr<std::vector<RevocationRecord>> ParseRevocations(absl::string_view text,
+                                                               const std::string& path) {
+  std::vector<RevocationRecord> records;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line.front() == '#') continue;
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    RevocationRecord record;
+    std::optional<std::string> serial = fields.empty() ? std::nullopt : NormalizeSerial(fields[0]);
+    std::string error;
+    if (fields.size() != 3 || !serial.has_value() ||
+        !absl::ParseTime(absl::RFC3339_full, fields[1], &record.time, &error)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " line ", line_number,
+                       ": expected \"SERIAL TIME REASON\" (hex serial, RFC 3339 "
+                       "time), got \"",
+                       line, "\""));
+    }
+    record.serial = *serial;
+    record.reason = std::string(fields[2]);
+    records.push_back(std::move(record));
+  }
+  return records;
 }
 
 }  // namespace
@@ -479,7 +521,108 @@ absl::StatusOr<LineageInfo> LineageStore::Get(absl::string_view name) const {
     return info;
   }
   info.certificate = *std::move(cert);
+  auto revocations = Revocations(name);
+  if (!revocations.ok()) {
+    info.status = revocations.status();
+    return info;
+  }
+  const std::string serial = CertbotSerial(info.certificate.serial_hex);
+  info.revoked = std::any_of(revocations->begin(), revocations->end(),
+                             [&](const RevocationRecord& r) { return r.serial == serial; });
   return info;
+}
+
+absl::StatusOr<std::vector<RevocationRecord>> LineageStore::Revocations(
+    absl::string_view name) const {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  const std::string path = RevocationsPath(Paths(name));
+  absl::StatusOr<std::string> text = ReadFile(path, kMaxPemBytes);
+  if (text.status().code() == absl::StatusCode::kNotFound) {
+    return std::vector<RevocationRecord>();
+  }
+  if (!text.ok()) return text.status();
+  return ParseRevocations(*text, path);
+}
+
+absl::Status LineageStore::RecordRevocation(absl::string_view name,
+                                            const RevocationRecord& record) {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  const std::optional<std::string> serial = NormalizeSerial(record.serial);
+  if (!serial.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("revoked serial \"", record.serial, "\" is not hexadecimal"));
+  }
+  if (record.reason.empty() || absl::StrContains(record.reason, ' ') ||
+      absl::StrContains(record.reason, '\n')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("revocation reason \"", record.reason, "\" must be one word"));
+  }
+  const LineagePaths paths = Paths(name);
+  struct stat st;
+  if (::stat(paths.archive_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::NotFoundError(
+        absl::StrCat("no certificate named ", name, " (", paths.archive_dir, " does not exist)"));
+  }
+  const std::string path = RevocationsPath(paths);
+  std::string text;
+  if (absl::StatusOr<std::string> existing = ReadFile(path, kMaxPemBytes); existing.ok()) {
+    text = *std::move(existing);
+  } else if (existing.status().code() != absl::StatusCode::kNotFound) {
+    return existing.status();
+  }
+  ASSIGN_OR_RETURN(std::vector<RevocationRecord> records, ParseRevocations(text, path));
+  for (const RevocationRecord& r : records) {
+    if (r.serial == *serial) return absl::OkStatus();
+  }
+  if (!text.empty() && text.back() != '\n') text.push_back('\n');
+  absl::StrAppend(&text, *serial, " ",
+                  absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", record.time, absl::UTCTimeZone()), " ",
+                  record.reason, "\n");
+  return WriteFileAtomically(path, text, 0644);
+}
+
+absl::Status LineageStore::Delete(absl::string_view name) {
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  const LineagePaths paths = Paths(name);
+  struct stat st;
+  const bool has_live = ::lstat(paths.live_dir.c_str(), &st) == 0;
+  const bool live_is_dir = has_live && S_ISDIR(st.st_mode);
+  const bool has_archive = ::lstat(paths.archive_dir.c_str(), &st) == 0;
+  const bool has_conf = ::lstat(paths.renewal_conf.c_str(), &st) == 0;
+  if (!has_live && !has_archive && !has_conf) {
+    return absl::NotFoundError(absl::StrCat("no certificate named ", name, " in ", config_dir_));
+  }
+  const std::string live = config_dir_ + "/live";
+  if (has_live) {
+    if (live_is_dir) {
+      RETURN_IF_ERROR(RemoveTree(paths.live_dir));  // made by certbot
+    } else if (::unlink(paths.live_dir.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, absl::StrCat("cannot remove ", paths.live_dir));
+    }
+    RETURN_IF_ERROR(SyncDirectory(live));
+  }
+  if (::unlink(paths.renewal_conf.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("cannot remove ", paths.renewal_conf));
+  }
+  // Link directories .NAME.vN and a leftover .NAME.next of an interrupted switch.
+  std::error_code ec;
+  const std::string prefix = absl::StrCat(".", name, ".v");
+  const std::string next = absl::StrCat(".", name, ".next");
+  for (const auto& entry : fs::directory_iterator(live, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (file == next || VersionOf(file, prefix, "").has_value()) {
+      RETURN_IF_ERROR(RemoveTree(entry.path().string()));
+    }
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return ErrnoStatus(ec.value(), absl::StrCat("cannot list ", live));
+  }
+  RETURN_IF_ERROR(RemoveTree(paths.archive_dir));
+  for (const char* dir : {"/live", "/archive", "/renewal"}) {
+    const std::string path = config_dir_ + dir;
+    if (::stat(path.c_str(), &st) == 0) RETURN_IF_ERROR(SyncDirectory(path));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<LineageInfo>> LineageStore::List() const {

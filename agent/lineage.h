@@ -6,6 +6,17 @@
 //   live/NAME/{cert,chain,fullchain,privkey}.pem        RELATIVE symlinks ../../archive/NAME/xN.pem
 //   live/NAME/cert.pfx, live/NAME/README
 //   renewal/NAME.conf                                   see renewal_config.h
+//   archive/NAME/revoked                                revocations made by `acme-agent revoke`
+//
+// Revocation record. archive/NAME/revoked has one line per certificate of the lineage that
+// `acme-agent revoke` revoked: "SERIAL TIME REASON", the serial as certbot prints it (lower-case
+// hex, no leading zeros), TIME in RFC 3339 UTC, REASON the RFC 5280 name, e.g.
+//   26c91fec54367ad 2026-12-02T02:40:00Z superseded
+// The lineage's current certificate is revoked exactly when its serial is listed, so a renewal
+// (new serial) ends the state without rewriting anything. The file lives with the archive,
+// whose files are never rewritten, rather than in renewal/NAME.conf, which holds settings, so
+// no rewrite of the settings can drop it; it is replaced atomically (0644) like every other
+// file here, and is not a version (certN.pem numbering ignores it).
 //
 // Atomic switch. certbot re-points the four links one by one, so a crash in between leaves, e.g.,
 // cert vN+1 next to privkey vN and the web server fails to start. Here live/NAME is itself a
@@ -43,6 +54,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "agent/certificate_info.h"
 #include "agent/renewal_config.h"
 #include "common/secret.h"
@@ -69,6 +81,13 @@ struct LineagePaths {
   std::string pfx;
 };
 
+// One line of archive/NAME/revoked.
+struct RevocationRecord {
+  std::string serial;  // any hex spelling; stored and returned as CertbotSerial
+  absl::Time time;
+  std::string reason;  // RFC 5280 reason name, no spaces
+};
+
 struct LineageInfo {
   std::string name;
   // Not OK when the lineage is broken (dangling links, unreadable cert); the fields below are
@@ -78,6 +97,8 @@ struct LineageInfo {
   CertificateInfo certificate;
   LineagePaths paths;
   bool has_renewal_conf = false;
+  // The current certificate's serial is in archive/NAME/revoked.
+  bool revoked = false;
 };
 
 // InvalidArgument unless `name` is 1..255 of [A-Za-z0-9._-], not starting with '.' (certbot uses
@@ -137,6 +158,18 @@ class LineageStore {
   absl::StatusOr<LineageInfo> Get(absl::string_view name) const;
   // Every lineage under live/, sorted by name. An absent live/ is an empty list.
   absl::StatusOr<std::vector<LineageInfo>> List() const;
+
+  // Appends `record` to archive/NAME/revoked (atomic replace; a serial already listed is not
+  // added twice). NotFound when the lineage has no archive; FailedPrecondition naming the file
+  // and line when the existing record is malformed.
+  absl::Status RecordRevocation(absl::string_view name, const RevocationRecord& record);
+  // The records of archive/NAME/revoked, oldest first; empty when there is none.
+  absl::StatusOr<std::vector<RevocationRecord>> Revocations(absl::string_view name) const;
+
+  // Removes the lineage: live/NAME first (it then no longer exists for any command), then
+  // renewal/NAME.conf, its link directories live/.NAME.vN and archive/NAME, keys included.
+  // NotFound when none of them exists. The caller holds the run lock.
+  absl::Status Delete(absl::string_view name);
 
   // renewal/NAME.conf (mode 0644, atomic replace).
   absl::Status WriteRenewalConfig(absl::string_view name, const RenewalConfig& config);

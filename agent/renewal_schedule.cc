@@ -32,6 +32,15 @@ absl::Time RenewalTime(absl::Time not_before, absl::Time not_after,
   return one_third_left - spread * r;
 }
 
+RenewalDecision DecideRenewal(absl::Time now, bool revoked, absl::Time not_before,
+                              absl::Time not_after, const std::optional<RenewalWindow>& ari,
+                              double random01, const ScheduleOptions& options) {
+  if (revoked) return {now, "revoked"};
+  const bool uses_ari = ari.has_value() && ari->start < not_after;
+  return {RenewalTime(not_before, not_after, ari, random01, options),
+          uses_ari ? "ari" : "lifetime"};
+}
+
 absl::Time NextCheckTime(absl::Time now, std::optional<absl::Time> earliest_renewal,
                          double random01, const ScheduleOptions& options) {
   absl::Duration delay = options.max_sleep;

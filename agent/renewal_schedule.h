@@ -15,6 +15,7 @@
 #define ACME_SIGNER_AGENT_RENEWAL_SCHEDULE_H_
 
 #include <optional>
+#include <string>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -39,6 +40,17 @@ struct ScheduleOptions {
 absl::Time RenewalTime(absl::Time not_before, absl::Time not_after,
                        const std::optional<RenewalWindow>& ari, double random01,
                        const ScheduleOptions& options = ScheduleOptions());
+
+// When a lineage's current certificate is due and why: "revoked" (the lineage recorded it as
+// revoked: due at `now`, whatever its dates or ARI window say), "ari" (RenewalTime inside the
+// CA's window) or "lifetime" (RenewalTime's one-third rule).
+struct RenewalDecision {
+  absl::Time due;
+  std::string reason;
+};
+RenewalDecision DecideRenewal(absl::Time now, bool revoked, absl::Time not_before,
+                              absl::Time not_after, const std::optional<RenewalWindow>& ari,
+                              double random01, const ScheduleOptions& options = ScheduleOptions());
 
 inline bool IsRenewalDue(absl::Time now, absl::Time renewal_time) { return now >= renewal_time; }
 

@@ -408,6 +408,48 @@ TEST_F(AgentCliTest, RevokeByCertPathReachesTheSignerToo) {
   EXPECT_THAT(out["error"].get<std::string>(), HasSubstr("unreachable"));
 }
 
+TEST_F(AgentCliTest, RevokeThatFailsAtTheSignerNeitherDeletesNorMarksTheLineage) {
+  WriteIdentity();
+  InstallLineage("example.com", {"example.com"}, absl::Now() + absl::Hours(24 * 10), 4242);
+  Result run = Agent({"revoke", "--cert-name", "example.com", "--delete-after-revoke"});
+  EXPECT_EQ(run.exit_code, 4) << run.out << run.err;
+  auto info = LineageStore(config_dir_).Get("example.com");
+  ASSERT_THAT(info.status(), IsOk());
+  EXPECT_THAT(info->status, IsOk());
+  EXPECT_FALSE(info->revoked);
+  EXPECT_TRUE(std::filesystem::exists(config_dir_ + "/archive/example.com/cert1.pem"));
+  EXPECT_FALSE(std::filesystem::exists(config_dir_ + "/archive/example.com/revoked"));
+}
+
+TEST_F(AgentCliTest, RevokeTakesAtMostOneOfDeleteAndNoDeleteAfterRevoke) {
+  Result run = Agent({"revoke", "--cert-name", "example.com", "--delete-after-revoke",
+                      "--no-delete-after-revoke"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err,
+              AllOf(HasSubstr("--delete-after-revoke"), HasSubstr("--no-delete-after-revoke")));
+}
+
+TEST_F(AgentCliTest, CertificatesShowsRevokedForTheRecordedSerialAsTextAndJson) {
+  InstallLineage("example.com", {"example.com"}, absl::Now() + absl::Hours(24 * 10), 4242);
+  InstallLineage("other.example", {"other.example"}, absl::Now() + absl::Hours(24 * 10), 77);
+  ASSERT_THAT(
+      LineageStore(config_dir_)
+          .RecordRevocation("example.com", {"1092", absl::Now(), "keyCompromise"}),  // 4242 in hex
+      IsOk());
+  Result text = Agent({"certificates", "--cert-name", "example.com"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("(REVOKED)"));
+  EXPECT_THAT(text.out, Not(HasSubstr("VALID")));
+  Result all = Agent({"certificates", "--json"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  nlohmann::json listed = nlohmann::json::parse(all.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(listed.is_array() && listed.size() == 2u) << all.out;
+  EXPECT_EQ(listed[0]["name"], "example.com");
+  EXPECT_EQ(listed[0]["revoked"], true);
+  EXPECT_EQ(listed[1]["name"], "other.example");
+  EXPECT_EQ(listed[1]["revoked"], false);
+}
+
 TEST_F(AgentCliTest, RevokeRejectsAnUnknownReasonListingCertbotsNames) {
   Result run = Agent({"revoke", "--cert-name", "example.com", "--reason", "stolen"});
   EXPECT_EQ(run.exit_code, 2);

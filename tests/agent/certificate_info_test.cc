@@ -45,5 +45,15 @@ TEST(CertbotSerialTest, PrintsLowerCaseHexWithoutLeadingZeros) {
   EXPECT_EQ(CertbotSerial("FA"), "fa");
 }
 
+TEST(ValidityTextTest, UsesCertbotsWordingAndSaysRevokedBeforeAnythingElse) {
+  const absl::Time now = absl::FromUnixSeconds(1700000000);
+  EXPECT_EQ(ValidityText(now + absl::Hours(24 * 1825 + 1), false, now), "VALID: 1825 days");
+  EXPECT_EQ(ValidityText(now + absl::Hours(30), false, now), "VALID: 1 day");
+  EXPECT_EQ(ValidityText(now + absl::Hours(5), false, now), "VALID: 5 hour(s)");
+  EXPECT_EQ(ValidityText(now - absl::Hours(1), false, now), "INVALID: EXPIRED");
+  EXPECT_EQ(ValidityText(now + absl::Hours(24 * 1825), true, now), "REVOKED");
+  EXPECT_EQ(ValidityText(now - absl::Hours(1), true, now), "REVOKED");
+}
+
 }  // namespace
 }  // namespace acme_signer::agent

@@ -22,6 +22,7 @@ namespace {
 using ::acme_signer::agent::testing::IsOk;
 using ::acme_signer::agent::testing::IsOkAndHolds;
 using ::acme_signer::agent::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -312,6 +313,92 @@ TEST_F(LineageStoreTest, RefusesNamesThatEscapeTheLayout) {
         << name;
   }
   EXPECT_FALSE(Exists(dir_.path() + "/etc"));
+}
+
+TEST_F(LineageStoreTest, ARecordedRevocationMarksOnlyTheCertificateWithThatSerial) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 0x1234)), IsOk());
+  auto before = store_.Get("example.com");
+  ASSERT_THAT(before, IsOk());
+  EXPECT_FALSE(before->revoked);
+  const absl::Time at = absl::FromUnixSeconds(1700000000);
+  // Any spelling of the serial: the record is compared by value.
+  ASSERT_THAT(store_.RecordRevocation("example.com", {"001234", at, "superseded"}), IsOk());
+  ASSERT_THAT(store_.RecordRevocation("example.com", {"1234", at, "superseded"}), IsOk());
+  const std::string record = store_.Paths("example.com").archive_dir + "/revoked";
+  EXPECT_EQ(*ReadFile(record), "1234 2023-11-14T22:13:20Z superseded\n") << "no duplicates";
+  EXPECT_EQ(ModeOf(record), 0644u);
+  auto after = store_.Get("example.com");
+  ASSERT_THAT(after, IsOk());
+  EXPECT_THAT(after->status, IsOk());
+  EXPECT_TRUE(after->revoked);
+  auto revocations = store_.Revocations("example.com");
+  ASSERT_THAT(revocations, IsOk());
+  ASSERT_EQ(revocations->size(), 1u);
+  EXPECT_EQ((*revocations)[0].serial, "1234");
+  EXPECT_EQ((*revocations)[0].time, at);
+  EXPECT_EQ((*revocations)[0].reason, "superseded");
+
+  // The record is not a version: the next install is version 2, and it is not revoked.
+  EXPECT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"}, 0x5678)),
+              IsOkAndHolds(2));
+  auto renewed = store_.Get("example.com");
+  ASSERT_THAT(renewed, IsOk());
+  EXPECT_FALSE(renewed->revoked);
+  auto listed = store_.List();
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_FALSE((*listed)[0].revoked);
+}
+
+TEST_F(LineageStoreTest, AnUnreadableRevocationRecordMarksTheLineageBrokenNamingTheFile) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"})), IsOk());
+  const std::string record = store_.Paths("example.com").archive_dir + "/revoked";
+  ASSERT_THAT(WriteFileAtomically(record, "zz-not-hex 2023-11-14T22:13:20Z x\n", 0644), IsOk());
+  auto info = store_.Get("example.com");
+  ASSERT_THAT(info, IsOk());
+  EXPECT_THAT(info->status, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                     AllOf(HasSubstr(record), HasSubstr("line 1"))));
+  EXPECT_THAT(store_.RecordRevocation("example.com", {"12", absl::Now(), "unspecified"}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(record)));
+}
+
+TEST_F(LineageStoreTest, DeleteRemovesLiveArchiveLinkDirectoriesAndRenewalConfig) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"})), IsOk());
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"})), IsOk());
+  ASSERT_THAT(store_.InstallNewVersion("example.com.v", MakeFiles({"example.com"})), IsOk());
+  RenewalConfig config;
+  config.domains = {"example.com"};
+  ASSERT_THAT(store_.WriteRenewalConfig("example.com", config), IsOk());
+  ASSERT_THAT(store_.RecordRevocation("example.com", {"1", absl::Now(), "unspecified"}), IsOk());
+  const LineagePaths p = store_.Paths("example.com");
+
+  ASSERT_THAT(store_.Delete("example.com"), IsOk());
+  EXPECT_FALSE(Exists(p.live_dir));
+  EXPECT_FALSE(Exists(p.archive_dir));
+  EXPECT_FALSE(Exists(p.renewal_conf));
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path() + "/etc/live")) {
+    const std::string file = entry.path().filename().string();
+    EXPECT_TRUE(file == "README" || file == "example.com.v" || file == ".example.com.v.v1")
+        << file << " left behind";
+  }
+  EXPECT_THAT(store_.Get("example.com"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  auto other = store_.Get("example.com.v");
+  ASSERT_THAT(other, IsOk());
+  EXPECT_THAT(other->status, IsOk()) << "a lineage whose name extends the deleted one stays";
+  EXPECT_THAT(store_.Delete("example.com"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("example.com")));
+  EXPECT_THAT(store_.Delete("../etc"), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+}
+
+TEST_F(LineageStoreTest, DeleteAlsoRemovesACertbotMadeLiveDirectory) {
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"})), IsOk());
+  const LineagePaths p = store_.Paths("example.com");
+  ASSERT_EQ(::unlink(p.live_dir.c_str()), 0);
+  ASSERT_TRUE(std::filesystem::create_directory(p.live_dir));
+  std::filesystem::create_symlink("../../archive/example.com/cert1.pem", p.cert);
+  ASSERT_THAT(store_.Delete("example.com"), IsOk());
+  EXPECT_FALSE(Exists(p.live_dir));
+  EXPECT_FALSE(Exists(p.archive_dir));
 }
 
 TEST_F(LineageStoreTest, RenewalConfigRoundTripsThroughTheStore) {

@@ -53,6 +53,27 @@ TEST(RenewalTimeTest, NonsenseValidityIsDueImmediately) {
       IsRenewalDue(kIssued, RenewalTime(kIssued, kIssued - absl::Hours(1), std::nullopt, 0.3)));
 }
 
+TEST(DecideRenewalTest, RevokedCertificateIsDueNowWhateverItsDatesAndAriSay) {
+  const absl::Time now = kIssued + absl::Hours(24);
+  RenewalWindow later{kIssued + absl::Hours(24 * 40), kIssued + absl::Hours(24 * 42)};
+  const RenewalDecision revoked = DecideRenewal(now, true, kIssued, kExpires, later, 0.3);
+  EXPECT_EQ(revoked.due, now);
+  EXPECT_EQ(revoked.reason, "revoked");
+  EXPECT_TRUE(IsRenewalDue(now, revoked.due));
+}
+
+TEST(DecideRenewalTest, OtherwiseFollowsRenewalTimeAndNamesTheRule) {
+  const absl::Time now = kIssued + absl::Hours(24);
+  RenewalWindow window{kIssued + absl::Hours(24 * 40), kIssued + absl::Hours(24 * 42)};
+  const RenewalDecision ari = DecideRenewal(now, false, kIssued, kExpires, window, 0.5);
+  EXPECT_EQ(ari.due, RenewalTime(kIssued, kExpires, window, 0.5));
+  EXPECT_EQ(ari.reason, "ari");
+  const RenewalDecision plain = DecideRenewal(now, false, kIssued, kExpires, std::nullopt, 0.5);
+  EXPECT_EQ(plain.due, RenewalTime(kIssued, kExpires, std::nullopt, 0.5));
+  EXPECT_EQ(plain.reason, "lifetime");
+  EXPECT_FALSE(IsRenewalDue(now, plain.due));
+}
+
 TEST(IsRenewalDueTest, FreshCertificateIsNotDueAndOldOneIs) {
   const absl::Time t = RenewalTime(kIssued, kExpires, std::nullopt, 0.0);
   EXPECT_FALSE(IsRenewalDue(kIssued + absl::Hours(24), t));

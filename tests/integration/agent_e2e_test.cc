@@ -715,9 +715,13 @@ TEST_F(AgentE2eTest, RevokeMarksTheCertificateRevokedInTheSignersInventory) {
   ASSERT_EQ(leaf.size(), 1u);
   const std::string serial = SerialOf(leaf[0].get());
 
-  AgentResult r = Agent("revoke", {"--cert-name", "rv", "--reason", "superseded"});
+  // Deleted afterwards: a revoked lineage left behind would be due at once for the other
+  // tests' `renew` (the suite's tests run in any order).
+  AgentResult r =
+      Agent("revoke", {"--cert-name", "rv", "--reason", "superseded", "--delete-after-revoke"});
   ASSERT_EQ(r.exit_code, 0) << r << "\nsigner log:\n" << lab().SignerLogTail();
   EXPECT_THAT(r.out, HasSubstr("revoked"));
+  EXPECT_FALSE(Exists(live("rv")));
 
   absl::StatusOr<testing::CommandResult> inventory =
       lab().RunSignerCommand({"inventory", "--config", lab().config_path(), "--json"});
@@ -733,6 +737,63 @@ TEST_F(AgentE2eTest, RevokeMarksTheCertificateRevokedInTheSignersInventory) {
     EXPECT_TRUE(entry.value("revoked", false)) << entry.dump();
   }
   EXPECT_TRUE(found) << "serial " << serial << " not in:\n" << inventory->out;
+}
+
+// Issue 14: a revoked certificate shows as REVOKED, is replaced by the next `renew` although
+// it is years from expiry, and `revoke --delete-after-revoke` removes the lineage.
+TEST_F(AgentE2eTest, RevokedCertificateShowsRevokedIsReplacedAtOnceAndCanBeDeleted) {
+  ASSERT_TRUE(Lineage("rr").ok()) << Lineage("rr");
+  auto live_serial = [] {
+    std::vector<SslUniquePtr<X509>> leaf =
+        ParseChain(FileOrEmpty(absl::StrCat(live("rr"), "/cert.pem")));
+    return leaf.size() == 1 ? SerialOf(leaf[0].get()) : std::string();
+  };
+  const std::string first = live_serial();
+  ASSERT_FALSE(first.empty());
+
+  AgentResult revoked = Agent("revoke", {"--cert-name", "rr", "--no-delete-after-revoke"});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_TRUE(Exists(absl::StrCat(live("rr"), "/cert.pem"))) << "kept by default";
+
+  AgentResult text = Agent("certificates", {"--cert-name", "rr"});
+  ASSERT_EQ(text.exit_code, 0) << text;
+  EXPECT_THAT(text.out, HasSubstr("Certificate Name: rr\n"));
+  EXPECT_THAT(text.out, HasSubstr("(REVOKED)"));
+  EXPECT_THAT(text.out, Not(HasSubstr("VALID:")));
+  AgentResult json = Agent("certificates", {"--cert-name", "rr", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  nlohmann::json listed = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(listed.is_array() && listed.size() == 1u) << json.out;
+  EXPECT_EQ(listed[0].value("revoked", false), true) << json.out;
+
+  // Not forced: the revocation alone makes it due.
+  AgentResult renewed = Agent("renew", {"--cert-name", "rr"});
+  ASSERT_EQ(renewed.exit_code, 0) << renewed << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_THAT(renewed.out + renewed.err, HasSubstr("revoked"));
+  EXPECT_THAT(renewed.out + renewed.err, Not(HasSubstr("not due")));
+  const std::string second = live_serial();
+  EXPECT_FALSE(second.empty());
+  EXPECT_NE(second, first);
+  AgentResult after = Agent("certificates", {"--cert-name", "rr"});
+  ASSERT_EQ(after.exit_code, 0) << after;
+  EXPECT_THAT(after.out, HasSubstr("VALID:"));
+  EXPECT_THAT(after.out, Not(HasSubstr("REVOKED")));
+  AgentResult quiet = Agent("renew", {"--cert-name", "rr"});
+  ASSERT_EQ(quiet.exit_code, 0) << quiet;
+  EXPECT_EQ(live_serial(), second) << "the replacement is not revoked, so not due";
+
+  AgentResult deleted = Agent("revoke", {"--cert-name", "rr", "--delete-after-revoke"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_FALSE(Exists(live("rr")));
+  EXPECT_FALSE(Exists(archive("rr")));
+  EXPECT_FALSE(Exists(absl::StrCat(config_dir(), "/renewal/rr.conf")));
+  for (const auto& entry : std::filesystem::directory_iterator(config_dir() + "/live")) {
+    EXPECT_FALSE(absl::StartsWith(entry.path().filename().string(), ".rr."))
+        << entry.path() << " left behind";
+  }
+  AgentResult gone = Agent("certificates", {"--cert-name", "rr"});
+  ASSERT_EQ(gone.exit_code, 0) << gone;
+  EXPECT_THAT(gone.out, HasSubstr("No certificates found."));
 }
 
 TEST_F(AgentE2eTest, CertificatesListsTheLineagesWithDomainsAndExpiryAsTextAndJson) {
