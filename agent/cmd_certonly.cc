@@ -1,5 +1,8 @@
 // acme-agent certonly: obtain a certificate for one lineage, certbot style.
+#include <algorithm>
 #include <iostream>
+#include <optional>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -75,10 +78,9 @@ absl::StatusOr<std::vector<std::string>> DomainsFromFlags(const ArgParser& parse
   return domains;
 }
 
-// The renewal parameters of a new request: agent.toml's [defaults], then the command line.
-absl::StatusOr<RenewalConfig> ConfigFromFlags(const ArgParser& parser, const AgentConfig& agent) {
+// The settings a new lineage starts from: agent.toml's [defaults].
+RenewalConfig DefaultSettings(const AgentConfig& agent) {
   RenewalConfig config;
-  ASSIGN_OR_RETURN(config.domains, DomainsFromFlags(parser));
   config.authenticator = agent.defaults.authenticator;
   config.webroot_path = agent.defaults.webroot_path;
   config.http01_port = agent.defaults.http01_port;
@@ -87,17 +89,41 @@ absl::StatusOr<RenewalConfig> ConfigFromFlags(const ArgParser& parser, const Age
   config.post_hook = agent.defaults.post_hook;
   config.deploy_hook = agent.defaults.deploy_hook;
   config.key = agent.defaults.key;
-  ASSIGN_OR_RETURN(RenewalOverrides overrides, RenewalOverridesFromFlags(parser));
-  RETURN_IF_ERROR(ApplyRenewalOverrides(overrides, config));
-  config.pfx = parser.Has("pfx");
-  config.pfx_password_file = parser.GetOr("pfx-password-file", "");
-  config.pfx_legacy = parser.Has("pfx-legacy");
-  config.direct = parser.Has("direct");
-  if ((!config.pfx_password_file.empty() || config.pfx_legacy) && !config.pfx) {
-    return absl::InvalidArgumentError("--pfx-password-file and --pfx-legacy need --pfx");
-  }
-  RETURN_IF_ERROR(ValidateRenewalConfig(config));
   return config;
+}
+
+// What this command line says: the names and every option given (a boolean flag not given is
+// left empty, so a stored `pfx = true` is kept).
+absl::StatusOr<RenewalOverrides> OverridesFromFlags(const ArgParser& parser) {
+  ASSIGN_OR_RETURN(RenewalOverrides overrides, RenewalOverridesFromFlags(parser));
+  ASSIGN_OR_RETURN(overrides.domains, DomainsFromFlags(parser));
+  if (parser.Has("pfx")) overrides.pfx = true;
+  overrides.pfx_password_file = parser.Get("pfx-password-file");
+  if (parser.Has("pfx-legacy")) overrides.pfx_legacy = true;
+  if (parser.Has("direct")) overrides.direct = true;
+  return overrides;
+}
+
+// The settings `lineage` is obtained with: its stored renewal config (agent.toml's [defaults]
+// when it has none) merged with the command line. `stored` is set when there was one.
+absl::StatusOr<RenewalConfig> SettingsFor(const LineageStore& store, const std::string& lineage,
+                                          const AgentConfig& agent,
+                                          const RenewalOverrides& overrides,
+                                          std::optional<RenewalConfig>& stored) {
+  stored.reset();
+  absl::StatusOr<RenewalConfig> existing = store.ReadRenewalConfig(lineage);
+  if (existing.ok()) {
+    stored = *existing;
+  } else if (!absl::IsNotFound(existing.status())) {
+    // A stored config that cannot be read is not replaced by defaults without a word.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot read the stored settings of lineage ", lineage, ": ", existing.status().message(),
+        " (fix or remove the file, or use another --cert-name)"));
+  }
+  absl::StatusOr<RenewalConfig> merged =
+      MergeRenewalSettings(stored.has_value() ? *stored : DefaultSettings(agent), overrides);
+  if (!merged.ok()) return absl::InvalidArgumentError(merged.status().message());
+  return merged;
 }
 
 // An existing lineage with the same names that is not due is kept, as certbot does: says so
@@ -106,9 +132,24 @@ std::optional<int> KeepCurrentIfNotDue(const CommandContext& context, const Line
                                        const std::string& lineage, const RenewalConfig& config) {
   absl::StatusOr<RenewalConfig> existing = store.ReadRenewalConfig(lineage);
   absl::StatusOr<CertificateInfo> current = store.ReadCurrentCertificate(lineage);
-  if (!existing.ok() || !current.ok() || existing->domains != config.domains ||
+  const auto as_set = [](const std::vector<std::string>& names) {
+    return std::set<std::string>(names.begin(), names.end());
+  };
+  if (!existing.ok() || !current.ok() || as_set(existing->domains) != as_set(config.domains) ||
       absl::Now() >= current->not_after - (current->not_after - current->not_before) / 3) {
     return std::nullopt;
+  }
+  // The names are the same set; any other setting given now is not saved without a new
+  // certificate, and that is said.
+  std::vector<std::string> changes = RenewalConfigChanges(*existing, config);
+  changes.erase(
+      std::remove_if(changes.begin(), changes.end(),
+                     [](const std::string& c) { return absl::StartsWith(c, "domains "); }),
+      changes.end());
+  if (!changes.empty()) {
+    std::cerr << "acme-agent certonly: renewal settings not changed (nothing was obtained; "
+                 "--force-renewal obtains a certificate with them): "
+              << absl::StrJoin(changes, "; ") << "\n";
   }
   context.Say(absl::StrCat("Certificate not yet due for renewal; no action taken (", lineage,
                            " expires ",
@@ -183,19 +224,48 @@ int RunCertonly(const std::vector<std::string>& args) {
     std::cerr << "acme-agent certonly: " << context.status().message() << "\n";
     return kExitUsage;
   }
-  absl::StatusOr<RenewalConfig> config = ConfigFromFlags(parser, context->config);
-  if (!config.ok()) {
-    std::cerr << "acme-agent certonly: " << config.status().message() << "\n";
+  absl::StatusOr<RenewalOverrides> overrides = OverridesFromFlags(parser);
+  if (!overrides.ok()) {
+    std::cerr << "acme-agent certonly: " << overrides.status().message() << "\n";
     return kExitUsage;
   }
-  const std::string lineage = parser.GetOr("cert-name", config->domains.front());
-  if (absl::Status s = ValidateLineageName(lineage); !s.ok()) {
-    std::cerr << "acme-agent certonly: --cert-name: " << s.message() << "\n";
-    return kExitUsage;
+  std::optional<std::string> cert_name = parser.Get("cert-name");
+  if (cert_name.has_value()) {
+    if (absl::Status s = ValidateLineageName(*cert_name); !s.ok()) {
+      std::cerr << "acme-agent certonly: --cert-name: " << s.message() << "\n";
+      return kExitUsage;
+    }
   }
 
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
   if (!lock.ok()) return Fail(&*context, kCommand, lock.status());
+
+  // Without --cert-name, the lineage whose certificate has exactly these names (certbot);
+  // else a new one named after the first name.
+  LineageStore store(context->config.config_dir);
+  std::string lineage;
+  if (cert_name.has_value()) {
+    lineage = *cert_name;
+  } else {
+    absl::StatusOr<std::optional<std::string>> found = store.FindByNames(*overrides->domains);
+    if (!found.ok()) return Fail(&*context, kCommand, found.status());
+    lineage = found->value_or(overrides->domains->front());
+    if (absl::Status s = ValidateLineageName(lineage); !s.ok()) {
+      std::cerr << "acme-agent certonly: lineage name from the first --domain: " << s.message()
+                << " (give --cert-name)\n";
+      return kExitUsage;
+    }
+  }
+  std::optional<RenewalConfig> stored;
+  absl::StatusOr<RenewalConfig> config =
+      SettingsFor(store, lineage, context->config, *overrides, stored);
+  if (!config.ok()) {
+    if (!absl::IsInvalidArgument(config.status())) {
+      return Fail(&*context, kCommand, config.status());
+    }
+    std::cerr << "acme-agent certonly: " << config.status().message() << "\n";
+    return kExitUsage;
+  }
 
   // A version an interrupted run saved but never made live is finished first: it was issued
   // for these names, so it is what this command would obtain.
@@ -203,7 +273,6 @@ int RunCertonly(const std::vector<std::string>& args) {
       FinishInterruptedInstall(*context, lineage, *config);
   if (!finished.ok()) return Fail(&*context, kCommand, finished.status());
 
-  LineageStore store(context->config.config_dir);
   if (!parser.Has("force-renewal")) {
     if (std::optional<int> kept = KeepCurrentIfNotDue(*context, store, lineage, *config)) {
       return *kept;
@@ -214,6 +283,14 @@ int RunCertonly(const std::vector<std::string>& args) {
   if (!signer.ok()) return Fail(&*context, kCommand, signer.status());
   absl::StatusOr<ObtainResult> result = ObtainWithHooks(*context, **signer, lineage, *config);
   if (!result.ok()) return Fail(&*context, kCommand, result.status());
+  if (stored.has_value()) {
+    // Saved with the new version (renewal/NAME.conf): say what this command changed in it.
+    if (std::vector<std::string> changes = RenewalConfigChanges(*stored, *config);
+        !changes.empty()) {
+      std::cerr << "acme-agent certonly: renewal settings changed: " << absl::StrJoin(changes, "; ")
+                << "\n";
+    }
+  }
   PrintObtained(*context, store.Paths(lineage), lineage, *config, *result);
   return kExitOk;
 }

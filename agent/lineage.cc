@@ -656,6 +656,18 @@ absl::StatusOr<std::vector<LineageInfo>> LineageStore::List() const {
   return out;
 }
 
+absl::StatusOr<std::optional<std::string>> LineageStore::FindByNames(
+    const std::vector<std::string>& names) const {
+  const std::set<std::string> wanted(names.begin(), names.end());
+  ASSIGN_OR_RETURN(std::vector<LineageInfo> lineages, List());
+  for (const LineageInfo& lineage : lineages) {
+    if (!lineage.status.ok()) continue;
+    const std::vector<std::string>& held = lineage.certificate.dns_names;
+    if (std::set<std::string>(held.begin(), held.end()) == wanted) return lineage.name;
+  }
+  return std::nullopt;
+}
+
 absl::Status LineageStore::WriteRenewalConfig(absl::string_view name, const RenewalConfig& config) {
   RETURN_IF_ERROR(ValidateLineageName(name));
   RETURN_IF_ERROR(EnsureBaseDirectories());

@@ -158,6 +158,11 @@ class LineageStore {
   absl::StatusOr<LineageInfo> Get(absl::string_view name) const;
   // Every lineage under live/, sorted by name. An absent live/ is an empty list.
   absl::StatusOr<std::vector<LineageInfo>> List() const;
+  // The first lineage (by name) whose live certificate names exactly `names`: the same set of
+  // DNS names, in any order, as certbot matches a request without --cert-name. Broken
+  // lineages are skipped. nullopt when there is none.
+  absl::StatusOr<std::optional<std::string>> FindByNames(
+      const std::vector<std::string>& names) const;
 
   // Appends `record` to archive/NAME/revoked (atomic replace; a serial already listed is not
   // added twice). NotFound when the lineage has no archive; FailedPrecondition naming the file

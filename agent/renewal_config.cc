@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "acme/dns_names.h"
 #include "common/status_macros.h"
 #include "common/toml_reader.h"
@@ -41,9 +42,9 @@ absl::Status ValidateRenewalConfig(const RenewalConfig& config) {
         "manual authenticator needs manual_auth_hook (renewals run unattended)");
   }
   if (config.preferred_challenges != "http-01" && config.preferred_challenges != "dns-01") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "preferred_challenges must be http-01 or dns-01, got \"", config.preferred_challenges,
-        "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("preferred_challenges must be http-01 or dns-01, got \"",
+                     config.preferred_challenges, "\""));
   }
   if (config.http01_port < 1 || config.http01_port > 65535) {
     return absl::InvalidArgumentError(
@@ -53,6 +54,47 @@ absl::Status ValidateRenewalConfig(const RenewalConfig& config) {
       ParseKeySpec(config.key.KeyTypeName(), config.key.elliptic_curve, config.key.rsa_key_size)
           .status());
   return absl::OkStatus();
+}
+
+std::vector<std::string> RenewalConfigChanges(const RenewalConfig& before,
+                                              const RenewalConfig& after) {
+  std::vector<std::string> changes;
+  const auto text = [](const std::string& value) {
+    return value.empty() ? std::string("(none)") : absl::StrCat("'", value, "'");
+  };
+  const auto add = [&changes](absl::string_view key, const std::string& old_value,
+                              const std::string& new_value) {
+    if (old_value != new_value) {
+      changes.push_back(absl::StrCat(key, " ", old_value, " → ", new_value));
+    }
+  };
+  const auto add_text = [&](absl::string_view key, const std::string& old_value,
+                            const std::string& new_value) {
+    if (old_value != new_value) add(key, text(old_value), text(new_value));
+  };
+  const auto flag = [](bool value) { return std::string(value ? "true" : "false"); };
+  add("domains", absl::StrJoin(before.domains, ","), absl::StrJoin(after.domains, ","));
+  add("authenticator", AuthenticatorName(before.authenticator),
+      AuthenticatorName(after.authenticator));
+  add_text("webroot_path", before.webroot_path, after.webroot_path);
+  add("http01_port", absl::StrCat(before.http01_port), absl::StrCat(after.http01_port));
+  add_text("http01_address", before.http01_address, after.http01_address);
+  add_text("manual_auth_hook", before.manual_auth_hook, after.manual_auth_hook);
+  add_text("manual_cleanup_hook", before.manual_cleanup_hook, after.manual_cleanup_hook);
+  add("preferred_challenges", before.preferred_challenges, after.preferred_challenges);
+  add_text("preferred_chain", before.preferred_chain, after.preferred_chain);
+  add_text("pre_hook", before.pre_hook, after.pre_hook);
+  add_text("post_hook", before.post_hook, after.post_hook);
+  add_text("deploy_hook", before.deploy_hook, after.deploy_hook);
+  add("key_type", before.key.KeyTypeName(), after.key.KeyTypeName());
+  add("elliptic_curve", before.key.elliptic_curve, after.key.elliptic_curve);
+  add("rsa_key_size", absl::StrCat(before.key.rsa_key_size), absl::StrCat(after.key.rsa_key_size));
+  add("reuse_key", flag(before.reuse_key), flag(after.reuse_key));
+  add("pfx", flag(before.pfx), flag(after.pfx));
+  add_text("pfx_password_file", before.pfx_password_file, after.pfx_password_file);
+  add("pfx_legacy", flag(before.pfx_legacy), flag(after.pfx_legacy));
+  add("direct", flag(before.direct), flag(after.direct));
+  return changes;
 }
 
 absl::StatusOr<std::string> SerializeRenewalConfig(const RenewalConfig& config,

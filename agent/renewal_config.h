@@ -48,7 +48,7 @@ struct RenewalConfig {
   std::string manual_cleanup_hook;
   // Challenge type the manual hooks solve: "http-01" (certbot's default) or "dns-01".
   std::string preferred_challenges = "http-01";
-  std::string preferred_chain;       // issuer CN of the preferred chain; "" = CA default
+  std::string preferred_chain;  // issuer CN of the preferred chain; "" = CA default
   std::string pre_hook;
   std::string post_hook;
   std::string deploy_hook;
@@ -74,6 +74,12 @@ struct RenewalConfigPaths {
 // Checks cross-field rules: valid domains, webroot path for webroot, auth hook for manual,
 // port 1..65535. InvalidArgument naming the field.
 absl::Status ValidateRenewalConfig(const RenewalConfig& config);
+
+// What differs between two configs, one entry per renewal-file key in file order, e.g.
+// "domains www,api → www,api,new" or "deploy_hook (none) → 'systemctl reload nginx'" (version
+// is not compared). Empty when they are the same.
+std::vector<std::string> RenewalConfigChanges(const RenewalConfig& before,
+                                              const RenewalConfig& after);
 
 // TOML text of `config` (validated first).
 absl::StatusOr<std::string> SerializeRenewalConfig(const RenewalConfig& config,

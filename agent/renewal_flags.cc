@@ -99,7 +99,23 @@ absl::Status ApplyRenewalOverrides(const RenewalOverrides& overrides, RenewalCon
                                   overrides.rsa_key_size.value_or(config.key.rsa_key_size)));
   }
   if (overrides.reuse_key) config.reuse_key = true;
+  if (overrides.domains.has_value()) config.domains = *overrides.domains;
+  if (overrides.pfx.has_value()) config.pfx = *overrides.pfx;
+  set(overrides.pfx_password_file, config.pfx_password_file);
+  if (overrides.pfx_legacy.has_value()) config.pfx_legacy = *overrides.pfx_legacy;
+  if (overrides.direct.has_value()) config.direct = *overrides.direct;
+  if ((!config.pfx_password_file.empty() || config.pfx_legacy) && !config.pfx) {
+    return absl::InvalidArgumentError("--pfx-password-file and --pfx-legacy need --pfx");
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<RenewalConfig> MergeRenewalSettings(const RenewalConfig& base,
+                                                   const RenewalOverrides& overrides) {
+  RenewalConfig config = base;
+  RETURN_IF_ERROR(ApplyRenewalOverrides(overrides, config));
+  RETURN_IF_ERROR(ValidateRenewalConfig(config));
+  return config;
 }
 
 }  // namespace acme_signer::agent

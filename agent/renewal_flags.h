@@ -2,13 +2,16 @@
 // document root, manual hooks, challenge type, key, preferred chain, pre/post/deploy hooks).
 // `certonly` records them in renewal/NAME.conf; `renew` takes the same options as overrides
 // for every lineage it renews in that run, as certbot's renew does (and, as with certbot, a
-// renewal that succeeds records the overridden values for the next run).
+// renewal that succeeds records the overridden values for the next run). A second `certonly`
+// for a lineage merges the same way (MergeRenewalSettings): the flags given now override,
+// every stored setting the command line does not give is kept.
 // Thread-safety: pure functions over plain values.
 #ifndef ACME_SIGNER_AGENT_RENEWAL_FLAGS_H_
 #define ACME_SIGNER_AGENT_RENEWAL_FLAGS_H_
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -35,6 +38,14 @@ struct RenewalOverrides {
   std::optional<std::string> elliptic_curve;
   std::optional<int> rsa_key_size;
   bool reuse_key = false;  // --reuse-key given
+  // certonly's own options (renew leaves them empty): the names, --pfx, --pfx-password-file,
+  // --pfx-legacy, --direct. A boolean flag is true when given and empty when not (there is no
+  // --no-pfx: not giving --pfx keeps what the lineage stored).
+  std::optional<std::vector<std::string>> domains;
+  std::optional<bool> pfx;
+  std::optional<std::string> pfx_password_file;
+  std::optional<bool> pfx_legacy;
+  std::optional<bool> direct;
 };
 
 // Adds --standalone, --webroot, -w/--webroot-path, --manual, --manual-auth-hook,
@@ -48,8 +59,15 @@ void AddRenewalParamOptions(ArgParser& parser);
 absl::StatusOr<RenewalOverrides> RenewalOverridesFromFlags(const ArgParser& parser);
 
 // Applies `overrides` to `config`. InvalidArgument when the result is inconsistent (dns-01
-// without a manual hook, an unsupported key); the caller still runs ValidateRenewalConfig.
+// without a manual hook, an unsupported key, --pfx-password-file or --pfx-legacy without
+// --pfx given or stored); the caller still runs ValidateRenewalConfig.
 absl::Status ApplyRenewalOverrides(const RenewalOverrides& overrides, RenewalConfig& config);
+
+// certonly's settings for a lineage: `base` is its stored renewal config, or agent.toml's
+// [defaults] for a new lineage; the flags given now override, every setting they do not give
+// keeps base's value (certbot's behaviour). Validated; InvalidArgument as above.
+absl::StatusOr<RenewalConfig> MergeRenewalSettings(const RenewalConfig& base,
+                                                   const RenewalOverrides& overrides);
 
 }  // namespace acme_signer::agent
 

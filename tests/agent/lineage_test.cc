@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -417,6 +418,29 @@ TEST_F(LineageStoreTest, RenewalConfigRoundTripsThroughTheStore) {
   EXPECT_EQ(back->authenticator, Authenticator::kWebroot);
   EXPECT_EQ(back->deploy_hook, "systemctl reload nginx");
   EXPECT_TRUE(back->pfx);
+}
+
+TEST_F(LineageStoreTest, FindByNamesMatchesTheSameSetOfNamesInAnyOrderAndNothingElse) {
+  EXPECT_THAT(store_.FindByNames({"example.com"}), IsOkAndHolds(std::nullopt));  // no live/
+  ASSERT_THAT(store_.InstallNewVersion("a-first", MakeFiles({"example.com"})), IsOk());
+  ASSERT_THAT(store_.InstallNewVersion("web", MakeFiles({"www.example.com", "api.example.com"})),
+              IsOk());
+  EXPECT_THAT(store_.FindByNames({"api.example.com", "www.example.com"}),
+              IsOkAndHolds(std::optional<std::string>("web")));
+  EXPECT_THAT(store_.FindByNames({"www.example.com", "api.example.com"}),
+              IsOkAndHolds(std::optional<std::string>("web")));
+  // A subset or a superset is another certificate.
+  EXPECT_THAT(store_.FindByNames({"www.example.com"}), IsOkAndHolds(std::nullopt));
+  EXPECT_THAT(store_.FindByNames({"www.example.com", "api.example.com", "new.example.com"}),
+              IsOkAndHolds(std::nullopt));
+  EXPECT_THAT(store_.FindByNames({"example.com"}),
+              IsOkAndHolds(std::optional<std::string>("a-first")));
+  // A broken lineage is skipped, not an error.
+  ASSERT_THAT(store_.InstallNewVersion("broken", MakeFiles({"broken.example.com"})), IsOk());
+  ASSERT_EQ(::unlink((store_.Paths("broken").archive_dir + "/cert1.pem").c_str()), 0);
+  EXPECT_THAT(store_.FindByNames({"broken.example.com"}), IsOkAndHolds(std::nullopt));
+  EXPECT_THAT(store_.FindByNames({"example.com"}),
+              IsOkAndHolds(std::optional<std::string>("a-first")));
 }
 
 }  // namespace

@@ -624,6 +624,57 @@ TEST_F(AgentE2eTest, RenewWithoutForceRenewsNothingWhenNothingIsDue) {
   EXPECT_EQ(ReadLink(live("sa")), live_link);
 }
 
+// certbot's habits on a second certonly: the flags given now override, every stored setting not
+// given is kept (and the change is named); the same names without --cert-name find the lineage.
+TEST_F(AgentE2eTest, CertonlyAgainKeepsStoredSettingsAndFindsTheLineageWithTheSameNames) {
+  const std::string first_name = absl::StrCat("keep.", kBase);
+  const std::string second_name = absl::StrCat("keep2.", kBase);
+  const std::string conf = absl::StrCat(config_dir(), "/renewal/keep.conf");
+  const std::string pfx = absl::StrCat(live("keep"), "/cert.pfx");
+  const std::string hook_output = absl::StrCat(dir(), "/keep-hook.out");
+  const std::string hook = "echo \"$RENEWED_DOMAINS\" > " + ShellQuote(hook_output);
+  const std::vector<std::string> standalone = Standalone();
+
+  std::vector<std::string> first = {"--non-interactive", "--cert-name", "keep",          "-d",
+                                    first_name,          "--pfx",       "--deploy-hook", hook};
+  first.insert(first.end(), standalone.begin(), standalone.end());
+  AgentResult r = Agent("certonly", first);
+  ASSERT_EQ(r.exit_code, 0) << r << "\nsigner log:\n" << lab().SignerLogTail();
+  ASSERT_THAT(FileOrEmpty(conf), HasSubstr("pfx = true"));
+  ASSERT_TRUE(Exists(pfx));
+  ASSERT_EQ(FileOrEmpty(hook_output), first_name + "\n");
+
+  // One more name, nothing else said: --pfx and the deploy hook stay.
+  std::vector<std::string> second = {"--non-interactive", "--cert-name", "keep",     "-d",
+                                     first_name,          "-d",          second_name};
+  second.insert(second.end(), standalone.begin(), standalone.end());
+  r = Agent("certonly", second);
+  ASSERT_EQ(r.exit_code, 0) << r << "\nsigner log:\n" << lab().SignerLogTail();
+  ExpectInstalledLineage("keep", {first_name, second_name});
+  const std::string conf_text = FileOrEmpty(conf);
+  EXPECT_THAT(conf_text, HasSubstr("pfx = true"));
+  EXPECT_THAT(conf_text, HasSubstr("keep-hook.out"));
+  EXPECT_TRUE(Exists(pfx)) << "live/keep/cert.pfx disappeared";
+  EXPECT_EQ(FileOrEmpty(hook_output), absl::StrCat(first_name, " ", second_name, "\n"));
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("renewal settings changed: domains ", first_name, " → ",
+                                            first_name, ",", second_name, "\n")));
+  EXPECT_THAT(r.err, Not(HasSubstr("pfx"))) << "only the changed keys are named";
+  EXPECT_THAT(r.err, Not(HasSubstr("deploy_hook"))) << "only the changed keys are named";
+
+  // The same names (another order) without --cert-name: that lineage, not due, nothing done.
+  const std::vector<std::string> live_before = DirEntries(absl::StrCat(config_dir(), "/live"));
+  const std::string link_before = ReadLink(live("keep"));
+  std::vector<std::string> third = {"--non-interactive", "-d", second_name, "-d", first_name};
+  third.insert(third.end(), standalone.begin(), standalone.end());
+  r = Agent("certonly", third);
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("Certificate not yet due for renewal; no action taken"));
+  EXPECT_EQ(DirEntries(absl::StrCat(config_dir(), "/live")), live_before);
+  EXPECT_FALSE(Exists(live(second_name))) << "a second lineage was created";
+  EXPECT_FALSE(Exists(absl::StrCat(config_dir(), "/renewal/", second_name, ".conf")));
+  EXPECT_EQ(ReadLink(live("keep")), link_before);
+}
+
 TEST_F(AgentE2eTest, PfxFilesHoldTheKeyCertificateAndChainInModernAndLegacyEncryption) {
   const std::string password_file = absl::StrCat(dir(), "/pfx-password");
   ASSERT_TRUE(WriteFileAtomically(password_file, "correct horse\n", 0600).ok());
