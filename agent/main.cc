@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "agent/commands.h"
 #include "common/cli.h"
+#include "http/version.h"
 
 namespace {
 
@@ -18,11 +19,12 @@ constexpr char kUsage[] =
     "  renew         renew the certificates that are due (or --force-renewal)\n"
     "  run           keep renewing: sleep until the next one is due (SIGTERM stops)\n"
     "  revoke        revoke a certificate (--cert-name NAME [--reason REASON])\n"
+    "  delete        delete a certificate's files (--cert-name NAME; does not revoke)\n"
     "  certificates  list certificates, their names, expiry and paths\n"
     "  account       check the connection to the signer; show the ACME account\n"
     "\n"
     "global options (before or after COMMAND, as with certbot): -c/--config FILE,\n"
-    "  --config-dir DIR, -q/--quiet, --json, -n/--non-interactive\n"
+    "  --config-dir DIR, -q/--quiet, --json, -n/--non-interactive; --version\n"
     "\n"
     "exit codes: 0 ok, 1 failed (old certificate kept), 2 usage/config, 3 refused by the\n"
     "signer's policy, 4 signer unreachable\n";
@@ -32,6 +34,10 @@ constexpr char kUsage[] =
 int main(int argc, char** argv) {
   using namespace acme_signer::agent;
   const std::vector<std::string> all(argv + 1, argv + argc);
+  if (all.size() == 1 && (all[0] == "--version" || all[0] == "version")) {
+    std::cout << "acme-agent " << ACME_SIGNER_VERSION << "\n";
+    return kExitOk;
+  }
   // Global options may come before the command (certbot allows `--config F certonly`); they
   // are handed to the command's own parser, which takes them anywhere.
   acme_signer::ArgParser global("acme-agent [global options] COMMAND [options]");
@@ -56,6 +62,7 @@ int main(int argc, char** argv) {
   if (command == "renew") return RunRenew(args);
   if (command == "run") return RunLoop(args);
   if (command == "revoke") return RunRevoke(args);
+  if (command == "delete") return RunDelete(args);
   if (command == "certificates") return RunCertificates(args);
   if (command == "account") return RunAccount(args);
   if (command == "help") {

@@ -317,6 +317,37 @@ TEST_F(AgentCliTest, CertificatesSaysSoWhenThereAreNone) {
   EXPECT_THAT(run.out, HasSubstr("No certificates found."));
 }
 
+TEST_F(AgentCliTest, VersionPrintsTheAgentsVersion) {
+  for (const char* flag : {"--version", "version"}) {
+    Result run = RunAgent(root_, {flag});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_THAT(run.out, ::testing::MatchesRegex("acme-agent [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+  }
+}
+
+TEST_F(AgentCliTest, DeleteRemovesOnlyThatLineageWithoutTheSigner) {
+  const absl::Time not_after = absl::Now() + absl::Hours(24 * 30);
+  InstallLineage("gone.example", {"gone.example"}, not_after, 2000);
+  InstallLineage("kept.example", {"kept.example"}, not_after, 2001);
+  // No signer is needed: deleting files revokes nothing.
+  Result run = Agent({"delete", "--cert-name", "gone.example"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("Deleted all files relating to certificate gone.example."));
+  struct stat st;
+  EXPECT_NE(::lstat((config_dir_ + "/live/gone.example").c_str(), &st), 0);
+  EXPECT_NE(::lstat((config_dir_ + "/archive/gone.example").c_str(), &st), 0);
+  EXPECT_EQ(::lstat((config_dir_ + "/live/kept.example").c_str(), &st), 0);
+  Result list = Agent({"certificates"});
+  EXPECT_THAT(list.out,
+              AllOf(HasSubstr("kept.example"), ::testing::Not(HasSubstr("gone.example"))));
+  // A lineage that does not exist, or a name that would leave the config dir: usage errors.
+  Result again = Agent({"delete", "--cert-name", "gone.example"});
+  EXPECT_EQ(again.exit_code, 2) << again.out << again.err;
+  Result escape = Agent({"delete", "--cert-name", "../kept.example"});
+  EXPECT_EQ(escape.exit_code, 2) << escape.out << escape.err;
+  EXPECT_EQ(::lstat((config_dir_ + "/live/kept.example").c_str(), &st), 0);
+}
+
 TEST_F(AgentCliTest, CertificatesListsALineageLikeCertbot) {
   const absl::Time not_after = absl::Now() + absl::Hours(24 * 30 + 12);
   InstallLineage("example.com", {"example.com", "www.example.com"}, not_after, 1000);

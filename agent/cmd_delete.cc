@@ -1,0 +1,53 @@
+// acme-agent delete --cert-name NAME: certbot's `delete`. Removes a lineage (live/NAME,
+// archive/NAME with its keys, renewal/NAME.conf) without revoking anything: the certificate
+// stays valid at the CA until it expires (`acme-agent revoke --delete-after-revoke` revokes and
+// deletes). Under the run lock, so no renewal can run meanwhile; never prompts (acme-agent
+// never does).
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "agent/command_support.h"
+#include "agent/commands.h"
+#include "agent/lineage.h"
+#include "common/cli.h"
+#include "nlohmann/json.hpp"
+
+namespace acme_signer::agent {
+namespace {
+
+constexpr char kCommand[] = "delete";
+
+}  // namespace
+
+int RunDelete(const std::vector<std::string>& args) {
+  ArgParser parser(
+      "acme-agent delete --cert-name NAME   (removes the lineage's files; does not revoke)");
+  AddCommonOptions(parser);
+  parser.Value("cert-name", "NAME", "the lineage to delete").Required("cert-name");
+  if (auto exit_code = ParseOrExit(parser, args, kCommand)) return *exit_code;
+  CommandContext bare;
+  bare.json = parser.Has("json");
+  absl::StatusOr<CommandContext> context = LoadContext(parser);
+  if (!context.ok()) {
+    Fail(&bare, kCommand, context.status());
+    return kExitUsage;
+  }
+  const std::string name = *parser.Get("cert-name");
+  absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
+  if (!lock.ok()) return Fail(&*context, kCommand, lock.status());
+  if (absl::Status deleted = LineageStore(context->config.config_dir).Delete(name);
+      !deleted.ok()) {
+    const int code = Fail(&*context, kCommand, deleted);
+    return absl::IsNotFound(deleted) || absl::IsInvalidArgument(deleted) ? kExitUsage : code;
+  }
+  if (context->json) {
+    std::cout << nlohmann::json({{"ok", true}, {"deleted", name}}).dump() << std::endl;
+  } else {
+    context->Say(absl::StrCat("Deleted all files relating to certificate ", name, "."));
+  }
+  return kExitOk;
+}
+
+}  // namespace acme_signer::agent
