@@ -57,6 +57,7 @@ absl::Status ServerProblem::ToStatus() const {
   absl::Status status(ProblemCode(as_problem),
                       absl::StrCat(ShortType(type), ": ", internal::SanitizeForMessage(detail)));
   status.SetPayload(kServerProblemPayloadUrl, absl::Cord(ToJson()));
+  if (!location.empty()) status.SetPayload(kServerProblemLocationPayloadUrl, absl::Cord(location));
   return status;
 }
 
@@ -105,6 +106,9 @@ std::optional<ServerProblem> GetServerProblem(const absl::Status& status) {
   for (Subproblem& sub : parsed->subproblems) {
     sub.type = ShortType(sub.type);
     problem.subproblems.push_back(std::move(sub));
+  }
+  if (auto location = status.GetPayload(kServerProblemLocationPayloadUrl)) {
+    problem.location = std::string(*location);
   }
   absl::StatusOr<Json> doc = internal::ParseJsonObject(json, "server problem");
   if (doc.ok()) {

@@ -28,6 +28,10 @@ namespace acme_signer::acme {
 // Payload type URL of statuses that carry a ServerProblem (JSON, see ServerProblem::ToJson,
 // plus the HTTP status in member "status").
 inline constexpr absl::string_view kServerProblemPayloadUrl = "acme-signer/acme-server-problem";
+// Payload type URL of the problem's Location (ServerProblem::location), kept apart from the
+// document because it is a response header, not a member.
+inline constexpr absl::string_view kServerProblemLocationPayloadUrl =
+    "acme-signer/acme-server-problem-location";
 
 // The error types of RFC 8555 §6.7 that the front door sends (short names, without
 // kAcmeErrorPrefix).
@@ -68,6 +72,9 @@ struct ServerProblem {
   std::vector<Subproblem> subproblems;
   // badSignatureAlgorithm: the JWS algorithms the server accepts (RFC 8555 §6.2).
   std::vector<std::string> algorithms;
+  // The response's Location header, when the problem names a resource (keyChange's 409 names
+  // the account that already has the key, RFC 8555 §7.3.5). Not part of the document.
+  std::string location;
 
   // The application/problem+json document: {"type","detail","status"[,"subproblems"]
   // [,"algorithms"]}; subproblem types are prefixed like the main type.

@@ -177,6 +177,7 @@ struct AcmeServer::Impl {
     response.headers.emplace_back("Content-Type", std::string(acme::kProblemContentType));
     response.body = problem.ToJson();
     if (problem.type == pt::kRateLimited) response.headers.emplace_back("Retry-After", "60");
+    if (!problem.location.empty()) response.headers.emplace_back("Location", problem.location);
     AddCommonHeaders(response, with_nonce);
     return response;
   }
@@ -580,12 +581,7 @@ struct AcmeServer::Impl {
     ASSIGN_OR_RETURN(std::optional<FrontDoorAccount> holder,
                      deps.store->FindFrontDoorAccountByThumbprint(change.thumbprint));
     if (holder.has_value()) {
-      acme::ServerProblem problem = acme::MakeServerProblem(
-          pt::kMalformed, "the new key is already the key of another account");
-      problem.http_status = 409;
-      // The Location of the conflicting account goes in the response (RFC 8555 §7.3.5).
-      conflict_location_ = AccountUrl(holder->id);
-      return problem.ToStatus();
+      return KeyInUse(holder->id);
     }
     FrontDoorAccount account = *auth.account;
     account.jwk = change.new_jwk;
@@ -595,8 +591,7 @@ struct AcmeServer::Impl {
       // Another account took the key between the check above and the update.
       absl::StatusOr<std::optional<FrontDoorAccount>> winner =
           deps.store->FindFrontDoorAccountByThumbprint(change.thumbprint);
-      if (winner.ok() && winner->has_value()) conflict_location_ = AccountUrl((*winner)->id);
-      return Problem(pt::kMalformed, "the new key is already the key of another account", 409);
+      return KeyInUse(winner.ok() && winner->has_value() ? (*winner)->id : "");
     }
     RETURN_IF_ERROR(updated);
     record.reason = absl::StrCat("account key changed to thumbprint ", change.thumbprint);
@@ -606,8 +601,15 @@ struct AcmeServer::Impl {
     response.headers.emplace_back("Location", AccountUrl(account.id));
     return response;
   }
-  // Set by KeyChange for its 409 response (one request per thread: thread_local).
-  static thread_local std::string conflict_location_;
+  // keyChange to a key account `holder` already has: 409 with that account's Location
+  // (RFC 8555 §7.3.5).
+  absl::Status KeyInUse(absl::string_view holder) {
+    acme::ServerProblem problem = acme::MakeServerProblem(
+        pt::kMalformed, "the new key is already the key of another account");
+    problem.http_status = 409;
+    if (!holder.empty()) problem.location = AccountUrl(holder);
+    return problem.ToStatus();
+  }
 
   absl::StatusOr<ServerResponse> NewOrder(const ServerRequest& request, AuditRecord& record) {
     ASSIGN_OR_RETURN(Authenticated auth,
@@ -1194,16 +1196,16 @@ struct AcmeServer::Impl {
     if (!serial.ok() || serial->empty()) {
       return Problem(pt::kMalformed, "not an RFC 9773 certificate id", 404);
     }
-    std::string serial_hex = absl::AsciiStrToLower(absl::BytesToHexString(*serial));
-    while (serial_hex.size() > 1 && absl::StartsWith(serial_hex, "00")) serial_hex.erase(0, 2);
+    // Serials compare as numbers: the DER form may carry a leading zero byte.
+    auto significant = [](absl::string_view hex) {
+      while (hex.size() > 1 && hex.front() == '0') hex.remove_prefix(1);
+      return std::string(hex);
+    };
+    const std::string wanted = significant(absl::BytesToHexString(*serial));
     ASSIGN_OR_RETURN(std::vector<CertificateRecord> inventory, deps.store->ListInventory());
     std::optional<std::string> leaf_der;
     for (const CertificateRecord& record : inventory) {
-      std::string stored = record.serial;
-      while (stored.size() > 1 && absl::StartsWith(stored, "0")) stored.erase(0, 1);
-      std::string wanted = serial_hex;
-      while (wanted.size() > 1 && absl::StartsWith(wanted, "0")) wanted.erase(0, 1);
-      if (stored != wanted) continue;
+      if (significant(absl::AsciiStrToLower(record.serial)) != wanted) continue;
       absl::string_view order_id = record.order_url;
       if (!absl::ConsumePrefix(&order_id, OrderUrl(""))) continue;
       ASSIGN_OR_RETURN(std::optional<Json> order, LoadObject(kKindOrder, order_id, nullptr));
@@ -1270,10 +1272,6 @@ struct AcmeServer::Impl {
     absl::StatusOr<ServerResponse> response = Dispatch(request, path, record);
     if (!response.ok()) {
       ServerResponse problem = ProblemResponse(response.status(), true);
-      if (problem.status == 409 && !conflict_location_.empty()) {
-        problem.headers.emplace_back("Location", conflict_location_);
-      }
-      conflict_location_.clear();
       AuditRefused(std::move(record), response.status());
       return problem;
     }
@@ -1327,7 +1325,6 @@ struct AcmeServer::Impl {
   }
 };
 
-thread_local std::string AcmeServer::Impl::conflict_location_;
 
 absl::StatusOr<std::unique_ptr<AcmeServer>> AcmeServer::Create(std::string external_url,
                                                                Deps deps) {

@@ -81,5 +81,17 @@ TEST(ServerProblemTest, AStatusWithoutAProblemBecomesServerInternalWithoutItsMes
   EXPECT_EQ(GetServerProblem(absl::InternalError("x")), std::nullopt);
 }
 
+TEST(ServerProblemTest, ALocationTravelsWithTheStatusButNotInTheDocument) {
+  ServerProblem problem = MakeServerProblem("malformed", "key in use");
+  problem.http_status = 409;
+  problem.location = "https://signer.example/acct/abc";
+  const absl::Status status = problem.ToStatus();
+  const ServerProblem back = ProblemForStatus(status);
+  EXPECT_EQ(back.location, "https://signer.example/acct/abc");
+  EXPECT_EQ(back.http_status, 409);
+  EXPECT_EQ(back.ToJson().find("signer.example"), std::string::npos);
+  EXPECT_EQ(ProblemForStatus(MakeServerProblem("malformed", "x").ToStatus()).location, "");
+}
+
 }  // namespace
 }  // namespace acme_signer::acme
