@@ -27,23 +27,20 @@ int RunDelete(const std::vector<std::string>& args) {
   AddCommonOptions(parser);
   parser.Value("cert-name", "NAME", "the lineage to delete").Required("cert-name");
   if (auto exit_code = ParseOrExit(parser, args, kCommand)) return *exit_code;
-  CommandContext bare;
-  bare.json = parser.Has("json");
   absl::StatusOr<CommandContext> context = LoadContext(parser);
-  if (!context.ok()) {
-    Fail(&bare, kCommand, context.status());
-    return kExitUsage;
-  }
+  if (!context.ok()) return UsageError(kCommand, context.status());
   const std::string name = *parser.Get("cert-name");
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
   if (!lock.ok()) return Fail(&*context, kCommand, lock.status());
   if (absl::Status deleted = LineageStore(context->config.config_dir).Delete(name);
       !deleted.ok()) {
-    const int code = Fail(&*context, kCommand, deleted);
-    return absl::IsNotFound(deleted) || absl::IsInvalidArgument(deleted) ? kExitUsage : code;
+    if (absl::IsNotFound(deleted) || absl::IsInvalidArgument(deleted)) {
+      return UsageError(kCommand, deleted);
+    }
+    return Fail(&*context, kCommand, deleted);
   }
   if (context->json) {
-    std::cout << nlohmann::json({{"ok", true}, {"deleted", name}}).dump() << std::endl;
+    PrintJsonResult(kCommand, {{"deleted", name}});
   } else {
     context->Say(absl::StrCat("Deleted all files relating to certificate ", name, "."));
   }

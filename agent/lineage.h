@@ -83,7 +83,7 @@ struct LineagePaths {
 
 // One line of archive/NAME/revoked.
 struct RevocationRecord {
-  std::string serial;  // any hex spelling; stored and returned as CertbotSerial
+  std::string serial;  // any hex spelling; stored and returned as SerialText
   absl::Time time;
   std::string reason;  // RFC 5280 reason name, no spaces
 };

@@ -223,7 +223,8 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   // From here on the CA has issued a certificate: an error must say so, say what is live,
   // and say what the next run will do, rather than look like "nothing happened".
   const LineagePaths paths = store.Paths(lineage);
-  const std::string issued_what = absl::StrCat("the CA issued certificate ", issued.serial, " for ",
+  const std::string issued_what = absl::StrCat("the CA issued certificate ",
+                                               SerialText(issued.serial), " for ",
                                                absl::StrJoin(config.domains, ", "));
   const std::string still_live =
       has_live_version
@@ -257,7 +258,7 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   ObtainResult result;
   result.lineage = lineage;
   result.version = version;
-  result.serial = issued.serial;
+  result.serial = SerialText(issued.serial);
   result.not_after = issued.not_after;
   result.live_dir = paths.live_dir;
   context.Progress(
