@@ -56,6 +56,9 @@ ArgParser MakeParser() {
   parser.Bool("pfx", "also write live/NAME/cert.pfx (PKCS#12, e.g. for IIS)")
       .Value("pfx-password-file", "FILE", "password for --pfx (default: none)")
       .Bool("pfx-legacy", "3DES/SHA-1 PKCS#12 for old Windows (default AES-256/PBKDF2)")
+      .Value("ccs-dir", "DIR",
+             "IIS Central Certificate Store: also write DIR/HOSTNAME.pfx for every name "
+             "(implies --pfx; kept for renewals)")
       .Bool("force-renewal", "obtain a new certificate even if the current one is not due")
       .Bool("direct",
             "talk to the CA from this host; the signer only signs each request "
@@ -100,6 +103,7 @@ absl::StatusOr<RenewalOverrides> OverridesFromFlags(const ArgParser& parser) {
   if (parser.Has("pfx")) overrides.pfx = true;
   overrides.pfx_password_file = parser.Get("pfx-password-file");
   if (parser.Has("pfx-legacy")) overrides.pfx_legacy = true;
+  overrides.ccs_dir = parser.Get("ccs-dir");
   if (parser.Has("direct")) overrides.direct = true;
   return overrides;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/central_store.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/lineage.h"
@@ -32,12 +33,20 @@ int RunDelete(const std::vector<std::string>& args) {
   const std::string name = *parser.Get("cert-name");
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
   if (!lock.ok()) return Fail(&*context, kCommand, lock.status());
-  if (absl::Status deleted = LineageStore(context->config.config_dir).Delete(name);
-      !deleted.ok()) {
+  LineageStore store(context->config.config_dir);
+  // Its --ccs-dir copies go with it (only files that still hold its live PKCS#12).
+  const CentralStoreCopies copies = LiveCentralStoreCopies(store, name);
+  if (absl::Status deleted = store.Delete(name); !deleted.ok()) {
     if (absl::IsNotFound(deleted) || absl::IsInvalidArgument(deleted)) {
       return UsageError(kCommand, deleted);
     }
     return Fail(&*context, kCommand, deleted);
+  }
+  if (absl::Status removed = RemoveFromCentralStore(copies); !removed.ok()) {
+    return Fail(&*context, kCommand,
+                WithMessage(removed, absl::StrCat("deleted certificate ", name,
+                                                  ", but not its --ccs-dir copies: ",
+                                                  removed.message())));
   }
   if (context->json) {
     PrintJsonResult(kCommand, {{"deleted", name}});

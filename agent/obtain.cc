@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/central_store.h"
 #include "agent/certificate_info.h"
 #include "agent/csr.h"
 #include "agent/direct_issuer.h"
@@ -125,8 +126,22 @@ absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext
     if (unusable) RETURN_IF_ERROR(store.DiscardVersion(lineage, version));
   }
   if (!chosen.has_value()) return std::optional<int>();
+  const CentralStoreCopies ccs_before = LiveCentralStoreCopies(store, lineage);
   RETURN_IF_ERROR(store.ActivateVersion(lineage, *chosen));
   const std::string live_dir = store.Paths(lineage).live_dir;
+  if (!config.ccs_dir.empty()) {
+    absl::StatusOr<LineageFiles> files = store.ReadArchiveVersion(lineage, *chosen);
+    absl::Status copied =
+        files.ok() ? UpdateCentralStore(ccs_before, {config.ccs_dir, config.domains,
+                                                     files->pfx.value_or("")})
+                   : files.status();
+    if (!copied.ok()) {
+      return absl::Status(copied.code(),
+                          absl::StrCat("version ", *chosen, " is installed in ", live_dir,
+                                       ", but its --ccs-dir copies could not be written: ",
+                                       copied.message()));
+    }
+  }
   context.Progress(absl::StrCat(lineage, ": finished installing version ", *chosen,
                                 " (an earlier run stopped after saving it, before switching ",
                                 live_dir, ")"));
@@ -186,6 +201,7 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
     key.emplace(std::move(fresh));
   }
   ASSIGN_OR_RETURN(std::string csr_der, BuildCsrDer(*key, config.domains));
+  if (!config.ccs_dir.empty()) RETURN_IF_ERROR(CheckCentralStoreDir(config.ccs_dir));
 
   ASSIGN_OR_RETURN(std::unique_ptr<ChallengeSolver> solver,
                    MakeSolver(config, lineage, context.config.defaults.hook_timeout));
@@ -240,6 +256,7 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
                      "again (a new certificate will be requested)."));
   }
   const int version = *written;
+  const CentralStoreCopies ccs_before = LiveCentralStoreCopies(store, lineage);
   if (absl::Status activated = store.ActivateVersion(lineage, version); !activated.ok()) {
     return absl::Status(
         activated.code(),
@@ -253,6 +270,20 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
     return absl::Status(
         s.code(), absl::StrCat("version ", version, " is installed in ", paths.live_dir,
                                ", but the renewal settings could not be saved: ", s.message()));
+  }
+
+  if (absl::Status s = UpdateCentralStore(
+          ccs_before, {config.ccs_dir, config.domains, files.pfx.value_or("")});
+      !s.ok()) {
+    return absl::Status(
+        s.code(), absl::StrCat("version ", version, " is installed in ", paths.live_dir,
+                               ", but its --ccs-dir copies could not be written: ", s.message(),
+                               "; fix the cause and run `acme-agent renew --cert-name ", lineage,
+                               " --force-renewal`"));
+  }
+  if (!config.ccs_dir.empty()) {
+    context.Detail(absl::StrCat("wrote ", config.domains.size(), " PKCS#12 copies to ",
+                                config.ccs_dir, " (IIS Central Certificate Store)"));
   }
 
   ObtainResult result;
