@@ -199,8 +199,13 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   if (!key.has_value()) {
     ASSIGN_OR_RETURN(PrivateKey fresh, PrivateKey::Generate(config.key));
     key.emplace(std::move(fresh));
+    context.Detail(absl::StrCat("made a new ", config.key.Describe(), " key on this host"));
   }
   ASSIGN_OR_RETURN(std::string csr_der, BuildCsrDer(*key, config.domains));
+  context.Detail(absl::StrCat("CSR for ", absl::StrJoin(config.domains, ", "), " (",
+                              config.direct ? "direct mode: this host talks to the CA"
+                                            : "the signer relays the order to the CA",
+                              ")"));
   if (!config.ccs_dir.empty()) RETURN_IF_ERROR(CheckCentralStoreDir(config.ccs_dir));
 
   ASSIGN_OR_RETURN(std::unique_ptr<ChallengeSolver> solver,
@@ -256,6 +261,7 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
                      "again (a new certificate will be requested)."));
   }
   const int version = *written;
+  context.Detail(absl::StrCat("saved version ", version, " in ", paths.archive_dir));
   const CentralStoreCopies ccs_before = LiveCentralStoreCopies(store, lineage);
   if (absl::Status activated = store.ActivateVersion(lineage, version); !activated.ok()) {
     return absl::Status(
@@ -297,6 +303,7 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   if (!config.deploy_hook.empty()) {
     HookOptions hook_options;
     hook_options.timeout = context.config.defaults.hook_timeout;
+    context.Detail(absl::StrCat("running deploy-hook: ", config.deploy_hook));
     absl::StatusOr<HookOutput> deployed =
         RunHook("deploy-hook", config.deploy_hook,
                 DeployHookEnv(lineage, result.live_dir, config.domains), hook_options);
