@@ -183,17 +183,17 @@ void PrintObtained(const CommandContext& context, const LineagePaths& paths,
                    const std::string& lineage, const RenewalConfig& config,
                    const ObtainResult& result) {
   if (context.json) {
-    PrintJsonResult(kCommand,
-                    {{"lineage", lineage},
-                     {"renewed", true},
-                     {"version", result.version},
-                     {"serial", result.serial},
-                     {"not_after",
-                      absl::FormatTime(absl::RFC3339_sec, result.not_after, absl::UTCTimeZone())},
-                     {"domains", config.domains},
-                     {"cert", paths.cert},
-                     {"fullchain", paths.fullchain},
-                     {"privkey", paths.privkey}});
+    PrintJsonResult(
+        kCommand,
+        {{"lineage", lineage},
+         {"renewed", true},
+         {"version", result.version},
+         {"serial", result.serial},
+         {"not_after", absl::FormatTime(absl::RFC3339_sec, result.not_after, absl::UTCTimeZone())},
+         {"domains", config.domains},
+         {"cert", paths.cert},
+         {"fullchain", paths.fullchain},
+         {"privkey", paths.privkey}});
   } else if (!context.quiet) {
     std::cout << "Successfully received certificate.\n"
               << "Certificate is saved at: " << paths.fullchain << "\n"

@@ -43,10 +43,10 @@ int RunDelete(const std::vector<std::string>& args) {
     return Fail(&*context, kCommand, deleted);
   }
   if (absl::Status removed = RemoveFromCentralStore(copies); !removed.ok()) {
-    return Fail(&*context, kCommand,
-                WithMessage(removed, absl::StrCat("deleted certificate ", name,
-                                                  ", but not its --ccs-dir copies: ",
-                                                  removed.message())));
+    return Fail(
+        &*context, kCommand,
+        WithMessage(removed, absl::StrCat("deleted certificate ", name,
+                                          ", but not its --ccs-dir copies: ", removed.message())));
   }
   if (context->json) {
     PrintJsonResult(kCommand, {{"deleted", name}});

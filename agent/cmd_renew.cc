@@ -280,8 +280,10 @@ int RunLoop(const std::vector<std::string>& args) {
     if (parser.Has("once")) {
       const std::string next_text = absl::FormatTime(absl::RFC3339_sec, next, absl::UTCTimeZone());
       if (context->json) {
-        const nlohmann::json summary = {{"renewed", pass.renewed},      {"not_due", pass.not_due},
-                                        {"failed", pass.failed},        {"next_check", next_text},
+        const nlohmann::json summary = {{"renewed", pass.renewed},
+                                        {"not_due", pass.not_due},
+                                        {"failed", pass.failed},
+                                        {"next_check", next_text},
                                         {"certificates", pass.items}};
         if (pass.failed != 0) return Fail(&*context, "run", pass.first_error, summary);
         PrintJsonResult("run", summary);

@@ -121,9 +121,9 @@ int RunRevoke(const std::vector<std::string>& args) {
                                     absl::StrCat("--reason: ", reason.status().message())));
   }
   if (parser.Has("delete-after-revoke") && parser.Has("no-delete-after-revoke")) {
-    return UsageError(kCommand,
-                      absl::InvalidArgumentError(
-                          "give at most one of --delete-after-revoke and --no-delete-after-revoke"));
+    return UsageError(
+        kCommand, absl::InvalidArgumentError(
+                      "give at most one of --delete-after-revoke and --no-delete-after-revoke"));
   }
   const bool remove = parser.Has("delete-after-revoke");
   absl::StatusOr<CommandContext> context = LoadContext(parser);

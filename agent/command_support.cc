@@ -105,13 +105,11 @@ int ExitCodeFor(const absl::Status& status) {
 
 void AddCommonOptions(ArgParser& parser) {
   parser.Value("config", "FILE", "agent configuration (default /etc/acme-agent/agent.toml)", 'c')
-      .Value("config-dir", "DIR", "where certificates live (default from the config, "
-                                  "/etc/acme-agent)")
+      .Value("config-dir", "DIR", "where certificates live (default from the config, /etc/acme-agent)")
       .Bool("quiet", "print nothing but errors (also nothing when nothing was due)", 'q')
       .Bool("verbose", "print each step in detail on stderr (signer, ACME, files, hooks)", 'v')
       .Bool("json", "print the result, or the error, as one JSON object on stdout")
-      .Bool("non-interactive", "never prompt (acme-agent never does; accepted for certbot "
-                               "compatibility)", 'n');
+      .Bool("non-interactive", "never prompt (acme-agent never does; accepted for certbot)", 'n');
 }
 
 absl::StatusOr<CommandContext> LoadContext(const ArgParser& parser) {
@@ -180,8 +178,8 @@ int PrintError(bool json, const std::string& command, const absl::Status& status
     out["error"] = JsonError(status, exit_code);
     std::cout << out.dump() << std::endl;
   } else {
-    std::cerr << "acme-agent" << (command.empty() ? "" : " ") << command << ": "
-              << status.message() << std::endl;
+    std::cerr << "acme-agent" << (command.empty() ? "" : " ") << command << ": " << status.message()
+              << std::endl;
   }
   return exit_code;
 }

@@ -132,14 +132,14 @@ absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext
   if (!config.ccs_dir.empty()) {
     absl::StatusOr<LineageFiles> files = store.ReadArchiveVersion(lineage, *chosen);
     absl::Status copied =
-        files.ok() ? UpdateCentralStore(ccs_before, {config.ccs_dir, config.domains,
-                                                     files->pfx.value_or("")})
+        files.ok() ? UpdateCentralStore(ccs_before,
+                                        {config.ccs_dir, config.domains, files->pfx.value_or("")})
                    : files.status();
     if (!copied.ok()) {
-      return absl::Status(copied.code(),
-                          absl::StrCat("version ", *chosen, " is installed in ", live_dir,
-                                       ", but its --ccs-dir copies could not be written: ",
-                                       copied.message()));
+      return absl::Status(
+          copied.code(),
+          absl::StrCat("version ", *chosen, " is installed in ", live_dir,
+                       ", but its --ccs-dir copies could not be written: ", copied.message()));
     }
   }
   context.Progress(absl::StrCat(lineage, ": finished installing version ", *chosen,
@@ -244,9 +244,9 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   // From here on the CA has issued a certificate: an error must say so, say what is live,
   // and say what the next run will do, rather than look like "nothing happened".
   const LineagePaths paths = store.Paths(lineage);
-  const std::string issued_what = absl::StrCat("the CA issued certificate ",
-                                               SerialText(issued.serial), " for ",
-                                               absl::StrJoin(config.domains, ", "));
+  const std::string issued_what =
+      absl::StrCat("the CA issued certificate ", SerialText(issued.serial), " for ",
+                   absl::StrJoin(config.domains, ", "));
   const std::string still_live =
       has_live_version
           ? absl::StrCat(paths.live_dir, " still holds the previous certificate and key")
@@ -278,8 +278,8 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
                                ", but the renewal settings could not be saved: ", s.message()));
   }
 
-  if (absl::Status s = UpdateCentralStore(
-          ccs_before, {config.ccs_dir, config.domains, files.pfx.value_or("")});
+  if (absl::Status s =
+          UpdateCentralStore(ccs_before, {config.ccs_dir, config.domains, files.pfx.value_or("")});
       !s.ok()) {
     return absl::Status(
         s.code(), absl::StrCat("version ", version, " is installed in ", paths.live_dir,

@@ -668,8 +668,8 @@ TEST_F(AgentCliTest, CertonlyRefusesEabCredentialsAndExplainsTheyLiveInTheSigner
 
 // --- help, -v, -q, --json: the same rules for every command ---
 
-constexpr const char* kAllCommands[] = {"enroll", "certonly",     "renew",  "run",
-                                        "revoke", "delete",       "certificates", "account"};
+constexpr const char* kAllCommands[] = {"enroll", "certonly", "renew",        "run",
+                                        "revoke", "delete",   "certificates", "account"};
 
 TEST_F(AgentCliTest, HelpCommandPrintsThatCommandsHelpLikeCommandDashDashHelp) {
   for (const char* command : kAllCommands) {
@@ -679,9 +679,9 @@ TEST_F(AgentCliTest, HelpCommandPrintsThatCommandsHelpLikeCommandDashDashHelp) {
     EXPECT_EQ(help.exit_code, 0) << help.err;
     EXPECT_EQ(flag.exit_code, 0) << flag.err;
     EXPECT_EQ(help.out, flag.out);
-    EXPECT_THAT(help.out, AllOf(HasSubstr(absl::StrCat("usage: acme-agent ", command)),
-                                HasSubstr("--json"), HasSubstr("-v, --verbose"),
-                                HasSubstr("-q, --quiet")));
+    EXPECT_THAT(help.out,
+                AllOf(HasSubstr(absl::StrCat("usage: acme-agent ", command)), HasSubstr("--json"),
+                      HasSubstr("-v, --verbose"), HasSubstr("-q, --quiet")));
   }
   Result overview = RunAgent(root_, {"help"});
   EXPECT_EQ(overview.exit_code, 0);
@@ -767,7 +767,8 @@ TEST_F(AgentCliTest, JsonResultsAreOneObjectWithOkAndTheCommand) {
   Result deleted = Agent({"delete", "--cert-name", "gone.example", "--json"});
   ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
   out = nlohmann::json::parse(deleted.out, nullptr, /*allow_exceptions=*/false);
-  EXPECT_EQ(out, nlohmann::json({{"ok", true}, {"command", "delete"}, {"deleted", "gone.example"}}));
+  EXPECT_EQ(out,
+            nlohmann::json({{"ok", true}, {"command", "delete"}, {"deleted", "gone.example"}}));
 }
 
 TEST_F(AgentCliTest, QuietRenewWithNothingToDoPrintsNothingAtAll) {

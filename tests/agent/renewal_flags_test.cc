@@ -130,8 +130,9 @@ TEST(MergeRenewalSettingsTest, CcsDirImpliesPfxAndMustBeAbsolute) {
   EXPECT_TRUE(merged->pfx);
   EXPECT_EQ(merged->ccs_dir, "/srv/ccs");
   overrides->ccs_dir = "ccs";
-  EXPECT_THAT(MergeRenewalSettings(stored, *overrides),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--ccs-dir must be an absolute")));
+  EXPECT_THAT(
+      MergeRenewalSettings(stored, *overrides),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--ccs-dir must be an absolute")));
 }
 
 TEST(RenewalConfigChangesTest, SameSettingsHaveNoChanges) {

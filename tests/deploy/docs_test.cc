@@ -85,8 +85,8 @@ TEST(SignerDocTest, ExitCodesListEveryCodeTheSubcommandsReturn) {
   const size_t at = doc.find("Exit codes of every subcommand");
   ASSERT_NE(at, std::string::npos);
   const std::string paragraph = doc.substr(at, doc.find("\n\n", at) - at);
-  for (int code : {signer::kExitOk, signer::kExitFailure, signer::kExitUsage,
-                   signer::kExitAuditBad, signer::kExitConfig}) {
+  for (int code : {signer::kExitOk, signer::kExitFailure, signer::kExitUsage, signer::kExitAuditBad,
+                   signer::kExitConfig}) {
     EXPECT_THAT(paragraph, HasSubstr(absl::StrCat("`", code, "`"))) << paragraph;
   }
   EXPECT_THAT(paragraph, HasSubstr("`init`"));
@@ -115,8 +115,8 @@ TEST(HsmDocTest, NamesOnlyTheObjectsTheSignerConfigUsesByDefault) {
   EXPECT_GE(seen, 4);
 }
 
-constexpr const char* kAgentCommands[] = {"enroll", "certonly",     "renew",  "run",
-                                          "revoke", "delete",       "certificates", "account"};
+constexpr const char* kAgentCommands[] = {"enroll", "certonly", "renew",        "run",
+                                          "revoke", "delete",   "certificates", "account"};
 
 TEST(AgentDocTest, MentionsEveryOptionOfEveryCommand) {
   const std::string doc = ReadDoc("docs/agent.md");

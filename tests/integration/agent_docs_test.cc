@@ -123,18 +123,18 @@ class AgentDocsTest : public testing::SignerLabSuite<AgentDocsTest> {
   std::string AgentDir() const { return root_ + "/etc/acme-agent"; }
   std::string ConfigPath() const { return AgentDir() + "/agent.toml"; }
 
-  void WriteAgentConfig(const std::string& agent, const std::string& key,
-                        const std::string& cert) {
+  void WriteAgentConfig(const std::string& agent, const std::string& key, const std::string& cert) {
     std::error_code ec;
     std::filesystem::create_directories(AgentDir(), ec);
     ASSERT_FALSE(ec) << ec.message();
     const auto quoted = [](absl::string_view s) { return absl::StrCat("\"", s, "\""); };
-    const std::string text = absl::StrCat(
-        "config_dir = ", quoted(AgentDir()), "\n\n[signer]\naddress = ",
-        quoted(lab().signer_address()), "\nca = ", quoted(lab().agent_ca_path()),
-        "\n\n[identity]\ntrust_domain = ", quoted(lab().trust_domain()), "\nname = ",
-        quoted(agent), "\nkey = ", quoted(key), "\ncert = ", quoted(cert),
-        "\n\n[defaults]\nhook_timeout_seconds = 60\n");
+    const std::string text =
+        absl::StrCat("config_dir = ", quoted(AgentDir()),
+                     "\n\n[signer]\naddress = ", quoted(lab().signer_address()),
+                     "\nca = ", quoted(lab().agent_ca_path()),
+                     "\n\n[identity]\ntrust_domain = ", quoted(lab().trust_domain()),
+                     "\nname = ", quoted(agent), "\nkey = ", quoted(key), "\ncert = ", quoted(cert),
+                     "\n\n[defaults]\nhook_timeout_seconds = 60\n");
     ASSERT_TRUE(WriteFileAtomically(ConfigPath(), text, 0600).ok());
   }
 
@@ -173,9 +173,9 @@ TEST_F(AgentDocsTest, QuickStartCommandsOfTheDocWorkAsWritten) {
   for (const std::string& line : commands) {
     SCOPED_TRACE(line);
     // The substitutions: /etc paths into the lab; the signer's config is the lab's.
-    const std::string local = absl::StrReplaceAll(
-        line, {{"/etc/acme-signer/acme-signer.toml", lab().config_path()},
-               {"/etc/acme-agent", AgentDir()}});
+    const std::string local =
+        absl::StrReplaceAll(line, {{"/etc/acme-signer/acme-signer.toml", lab().config_path()},
+                                   {"/etc/acme-agent", AgentDir()}});
     std::vector<std::string> words = absl::StrSplit(local, ' ', absl::SkipEmpty());
     ASSERT_GE(words.size(), 2u);
     const std::string command = absl::StrCat(words[0], " ", words[1]);
@@ -212,8 +212,8 @@ TEST_F(AgentDocsTest, QuickStartCommandsOfTheDocWorkAsWritten) {
                 std::vector<std::string>{absl::StrCat("www.", kDomain)});
     } else if (command == "acme-agent certificates") {
       EXPECT_THAT(r.out, AllOf(HasSubstr(absl::StrCat("Certificate Name: www.", kDomain)),
-                               HasSubstr(absl::StrCat("Serial Number: ",
-                                                      SerialOfPemFile(live + "/cert.pem"), "\n")),
+                               HasSubstr(absl::StrCat(
+                                   "Serial Number: ", SerialOfPemFile(live + "/cert.pem"), "\n")),
                                HasSubstr("VALID: ")));
     } else if (command == "acme-agent renew") {
       EXPECT_THAT(r.out, HasSubstr("No renewals were attempted"));
@@ -310,8 +310,8 @@ TEST_F(AgentDocsTest, CcsDirHoldsOnePfxPerNameThroughRenewalsAndDelete) {
   const std::string live_pfx = AgentDir() + "/live/iis/cert.pfx";
   const std::vector<std::string> standalone = Standalone();
 
-  std::vector<std::string> first = {"certonly", "--cert-name", "iis", "-d", a, "-d", b,
-                                    "--ccs-dir", ccs};
+  std::vector<std::string> first = {"certonly", "--cert-name", "iis", "-d", a, "-d",
+                                    b,          "--ccs-dir",   ccs};
   first.insert(first.end(), standalone.begin(), standalone.end());
   testing::ChildResult issued = Agent(first);
   ASSERT_EQ(issued.exit_code, 0) << issued;
@@ -325,8 +325,8 @@ TEST_F(AgentDocsTest, CcsDirHoldsOnePfxPerNameThroughRenewalsAndDelete) {
   EXPECT_THAT(FileOrEmpty(AgentDir() + "/renewal/iis.conf"), HasSubstr(ccs));
 
   // New names with the same lineage: a kept, b dropped, c added, all of the new PKCS#12.
-  std::vector<std::string> second = {"certonly", "--cert-name", "iis", "-d", a, "-d", c,
-                                     "--force-renewal"};
+  std::vector<std::string> second = {"certonly", "--cert-name", "iis", "-d",
+                                     a,          "-d",          c,     "--force-renewal"};
   second.insert(second.end(), standalone.begin(), standalone.end());
   testing::ChildResult changed = Agent(second);
   ASSERT_EQ(changed.exit_code, 0) << changed;
@@ -351,7 +351,7 @@ TEST_F(AgentDocsTest, CcsDirHoldsOnePfxPerNameThroughRenewalsAndDelete) {
   EXPECT_FALSE(Exists(ccs + "/" + c + ".pfx"));
 
   // A missing directory costs no issuance: refused before the order.
-  std::vector<std::string> missing = {"certonly", "--cert-name", "iis2", "-d", a,
+  std::vector<std::string> missing = {"certonly",  "--cert-name",         "iis2", "-d", a,
                                       "--ccs-dir", root_ + "/no-such-dir"};
   missing.insert(missing.end(), standalone.begin(), standalone.end());
   testing::ChildResult refused = Agent(missing);
