@@ -105,7 +105,7 @@ int ExitCodeFor(const absl::Status& status) {
 
 void AddCommonOptions(ArgParser& parser) {
   parser.Value("config", "FILE", "agent configuration (default /etc/acme-agent/agent.toml)", 'c')
-      .Value("config-dir", "DIR", "where certificates live (default from the config, /etc/acme-agent)")
+      .Value("config-dir", "DIR", "where certificates live (default: config_dir, /etc/acme-agent)")
       .Bool("quiet", "print nothing but errors (also nothing when nothing was due)", 'q')
       .Bool("verbose", "print each step in detail on stderr (signer, ACME, files, hooks)", 'v')
       .Bool("json", "print the result, or the error, as one JSON object on stdout")
