@@ -7,6 +7,7 @@
 //    stdout, `-v` detail, one spelling of a serial across certonly, certificates and the signer;
 //  - `--ccs-dir` (IIS Central Certificate Store): one PKCS#12 per name, kept in step with the
 //    lineage through renewals and `delete`.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,11 +146,13 @@ class AgentDocsTest : public testing::SignerLabSuite<AgentDocsTest> {
     WriteAgentConfig(kAgent, connection->client_key, connection->client_cert);
   }
 
-  testing::ChildResult Agent(std::vector<std::string> args) {
+  testing::ChildResult Agent(std::vector<std::string> args,
+                             std::vector<std::string> extra_env = {}) {
     args.insert(args.begin(), {ACME_AGENT_BIN, "--config", ConfigPath()});
     testing::ChildOptions options;
     options.scratch_dir = root_;
     options.timeout = absl::Minutes(3);
+    options.extra_env = std::move(extra_env);
     return testing::RunChild(args, options);
   }
 
@@ -358,6 +361,41 @@ TEST_F(AgentDocsTest, CcsDirHoldsOnePfxPerNameThroughRenewalsAndDelete) {
   EXPECT_EQ(refused.exit_code, 1) << refused;
   EXPECT_THAT(refused.err, HasSubstr("no-such-dir"));
   EXPECT_FALSE(Exists(AgentDir() + "/live/iis2"));
+}
+
+TEST_F(AgentDocsTest, CcsCopiesFollowOnlyWhatIsLiveAlsoWhenAnInstallIsFinishedLater) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "release build: the agent's ACME_AGENT_TEST_KILL_AT seam is compiled out";
+#endif
+  UseLabAgent();
+  const std::string ccs = root_ + "/ccs";
+  ASSERT_EQ(::mkdir(ccs.c_str(), 0700), 0);
+  const std::string name = absl::StrCat("f.", kDomain);
+  const std::string copy = ccs + "/" + name + ".pfx";
+  const std::string live_pfx = AgentDir() + "/live/fin/cert.pfx";
+  std::vector<std::string> args = {"certonly", "--cert-name", "fin", "-d", name, "--ccs-dir", ccs};
+  const std::vector<std::string> standalone = Standalone();
+  args.insert(args.end(), standalone.begin(), standalone.end());
+  testing::ChildResult first = Agent(args);
+  ASSERT_EQ(first.exit_code, 0) << first;
+  const std::string pfx1 = FileOrEmpty(live_pfx);
+  ASSERT_EQ(FileOrEmpty(copy), pfx1);
+
+  // Killed after saving version 2, before live/ switched: the copy still holds version 1,
+  // which is what is live.
+  args.push_back("--force-renewal");
+  testing::ChildResult killed = Agent(args, {"ACME_AGENT_TEST_KILL_AT=live:switch"});
+  ASSERT_EQ(killed.exit_code, 128 + SIGKILL) << killed;
+  EXPECT_EQ(FileOrEmpty(live_pfx), pfx1);
+  EXPECT_EQ(FileOrEmpty(copy), pfx1);
+
+  // The next renew finishes the install: live/ and the copy move to version 2 together.
+  testing::ChildResult finished = Agent({"renew", "--cert-name", "fin"});
+  ASSERT_EQ(finished.exit_code, 0) << finished;
+  EXPECT_THAT(finished.out, HasSubstr("finished installing version 2"));
+  const std::string pfx2 = FileOrEmpty(live_pfx);
+  EXPECT_NE(pfx2, pfx1);
+  EXPECT_EQ(FileOrEmpty(copy), pfx2);
 }
 
 }  // namespace
