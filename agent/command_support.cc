@@ -52,10 +52,6 @@ void CommandContext::Say(const std::string& line) const {
   if (!quiet && !json) std::cout << line << std::endl;
 }
 
-void CommandContext::Warn(const std::string& command, const std::string& line) const {
-  if (!json) std::cerr << "acme-agent " << command << ": warning: " << line << std::endl;
-}
-
 const char* ExitCodeName(int exit_code) {
   switch (exit_code) {
     case kExitOk:

@@ -57,8 +57,6 @@ struct CommandContext {
   void Detail(const std::string& line) const;
   // A result line on stdout unless --quiet or --json.
   void Say(const std::string& line) const;
-  // A warning on stderr unless --json (which carries it in its object when it matters).
-  void Warn(const std::string& command, const std::string& line) const;
 };
 
 // The machine-readable name of an exit code, the "code" of a --json error: "failed" (1),
