@@ -35,12 +35,6 @@ absl::StatusOr<CertificateInfo> ReadCertificateInfo(absl::string_view pem) {
   return info;
 }
 
-std::string CertbotSerial(absl::string_view serial_hex) {
-  size_t first = serial_hex.find_first_not_of('0');
-  if (first == absl::string_view::npos) return "0";
-  return absl::AsciiStrToLower(serial_hex.substr(first));
-}
-
 std::string ValidityText(absl::Time not_after, bool revoked, absl::Time now) {
   if (revoked) return "REVOKED";
   if (not_after <= now) return "INVALID: EXPIRED";

@@ -16,16 +16,12 @@ struct CertificateInfo {
   std::vector<std::string> dns_names;  // subjectAltName dNSNames, in certificate order
   absl::Time not_before;
   absl::Time not_after;
-  std::string serial_hex;  // uppercase hex, no separators
+  std::string serial_hex;  // uppercase hex, no separators; printed only as SerialText (x509.h)
 };
 
 // Parses the FIRST certificate of a PEM bundle (cert.pem or fullchain.pem).
 // InvalidArgument when there is no parsable certificate or its validity dates are unreadable.
 absl::StatusOr<CertificateInfo> ReadCertificateInfo(absl::string_view pem);
-
-// A serial as certbot prints it (Python's format(serial, 'x')): lower case, no leading zeros,
-// "0" for zero. Scripts that scrape certbot's output compare these.
-std::string CertbotSerial(absl::string_view serial_hex);
 
 // The state `acme-agent certificates` prints after the expiry date, in certbot's wording:
 // "VALID: N days", "VALID: 1 day", "VALID: N hour(s)", "INVALID: EXPIRED"; "REVOKED" when the

@@ -1,5 +1,6 @@
 // acme-agent certificates: list the lineages under the config dir, in `certbot certificates`
-// layout (scripts that scrape certbot's output keep working), or as a JSON array.
+// layout (scripts that scrape certbot's output keep working), or as one JSON object whose
+// "certificates" member is the list.
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -62,7 +63,7 @@ void PrintText(const std::vector<Row>& rows, absl::Time now) {
       continue;
     }
     const CertificateInfo& cert = info.certificate;
-    std::cout << "    Serial Number: " << CertbotSerial(cert.serial_hex) << "\n";
+    std::cout << "    Serial Number: " << SerialText(cert.serial_hex) << "\n";
     if (!row.key_type.empty()) std::cout << "    Key Type: " << row.key_type << "\n";
     std::cout << "    Domains: " << absl::StrJoin(cert.dns_names, " ") << "\n"
               << "    Expiry Date: " << FormatExpiry(cert.not_after) << " ("
@@ -87,7 +88,7 @@ void PrintJson(const std::vector<Row>& rows, absl::Time now) {
       entry["error"] = std::string(info.status.message());
     } else {
       const CertificateInfo& cert = info.certificate;
-      entry["serial"] = CertbotSerial(cert.serial_hex);
+      entry["serial"] = SerialText(cert.serial_hex);
       entry["key_type"] = row.key_type;
       entry["domains"] = cert.dns_names;
       entry["not_before"] =
@@ -99,7 +100,7 @@ void PrintJson(const std::vector<Row>& rows, absl::Time now) {
     }
     out.push_back(std::move(entry));
   }
-  std::cout << out.dump() << std::endl;
+  PrintJsonResult(kCommand, {{"certificates", std::move(out)}});
 }
 
 // Listing only reads the config dir, so `--config-dir DIR` works without an agent config file.
@@ -113,6 +114,7 @@ absl::StatusOr<CommandContext> LoadListingContext(const ArgParser& parser) {
   fallback.config.config_dir = *parser.Get("config-dir");
   fallback.quiet = parser.Has("quiet");
   fallback.json = parser.Has("json");
+  fallback.verbose = parser.Has("verbose");
   return fallback;
 }
 
@@ -124,12 +126,7 @@ int RunCertificates(const std::vector<std::string>& args) {
   parser.Value("cert-name", "NAME", "show only this certificate");
   if (auto exit_code = ParseOrExit(parser, args, kCommand)) return *exit_code;
   absl::StatusOr<CommandContext> context = LoadListingContext(parser);
-  if (!context.ok()) {
-    CommandContext bare;
-    bare.json = parser.Has("json");
-    Fail(&bare, kCommand, context.status());
-    return kExitUsage;
-  }
+  if (!context.ok()) return UsageError(kCommand, context.status());
   LineageStore store(context->config.config_dir);
   absl::StatusOr<std::vector<LineageInfo>> lineages = store.List();
   if (!lineages.ok()) return Fail(&*context, kCommand, lineages.status());
@@ -148,6 +145,8 @@ int RunCertificates(const std::vector<std::string>& args) {
   const absl::Time now = absl::Now();
   if (context->json) {
     PrintJson(rows, now);
+  } else if (context->quiet) {
+    // -q: nothing to print on success.
   } else if (rows.empty()) {
     std::cout << "No certificates found." << std::endl;
   } else {

@@ -56,6 +56,9 @@ ArgParser MakeParser() {
   parser.Bool("pfx", "also write live/NAME/cert.pfx (PKCS#12, e.g. for IIS)")
       .Value("pfx-password-file", "FILE", "password for --pfx (default: none)")
       .Bool("pfx-legacy", "3DES/SHA-1 PKCS#12 for old Windows (default AES-256/PBKDF2)")
+      .Value("ccs-dir", "DIR",
+             "IIS Central Certificate Store: also write DIR/HOSTNAME.pfx for every name "
+             "(implies --pfx; kept for renewals)")
       .Bool("force-renewal", "obtain a new certificate even if the current one is not due")
       .Bool("direct",
             "talk to the CA from this host; the signer only signs each request "
@@ -100,6 +103,7 @@ absl::StatusOr<RenewalOverrides> OverridesFromFlags(const ArgParser& parser) {
   if (parser.Has("pfx")) overrides.pfx = true;
   overrides.pfx_password_file = parser.Get("pfx-password-file");
   if (parser.Has("pfx-legacy")) overrides.pfx_legacy = true;
+  overrides.ccs_dir = parser.Get("ccs-dir");
   if (parser.Has("direct")) overrides.direct = true;
   return overrides;
 }
@@ -155,10 +159,7 @@ std::optional<int> KeepCurrentIfNotDue(const CommandContext& context, const Line
                            " expires ",
                            absl::FormatTime("%Y-%m-%d", current->not_after, absl::UTCTimeZone()),
                            "; use --force-renewal to replace it now)"));
-  if (context.json) {
-    std::cout << nlohmann::json({{"ok", true}, {"lineage", lineage}, {"renewed", false}}).dump()
-              << std::endl;
-  }
+  if (context.json) PrintJsonResult(kCommand, {{"lineage", lineage}, {"renewed", false}});
   return kExitOk;
 }
 
@@ -182,19 +183,17 @@ void PrintObtained(const CommandContext& context, const LineagePaths& paths,
                    const std::string& lineage, const RenewalConfig& config,
                    const ObtainResult& result) {
   if (context.json) {
-    std::cout << nlohmann::json({{"ok", true},
-                                 {"lineage", lineage},
-                                 {"renewed", true},
-                                 {"version", result.version},
-                                 {"serial", result.serial},
-                                 {"not_after", absl::FormatTime(absl::RFC3339_sec, result.not_after,
-                                                                absl::UTCTimeZone())},
-                                 {"domains", config.domains},
-                                 {"cert", paths.cert},
-                                 {"fullchain", paths.fullchain},
-                                 {"privkey", paths.privkey}})
-                     .dump()
-              << std::endl;
+    PrintJsonResult(
+        kCommand,
+        {{"lineage", lineage},
+         {"renewed", true},
+         {"version", result.version},
+         {"serial", result.serial},
+         {"not_after", absl::FormatTime(absl::RFC3339_sec, result.not_after, absl::UTCTimeZone())},
+         {"domains", config.domains},
+         {"cert", paths.cert},
+         {"fullchain", paths.fullchain},
+         {"privkey", paths.privkey}});
   } else if (!context.quiet) {
     std::cout << "Successfully received certificate.\n"
               << "Certificate is saved at: " << paths.fullchain << "\n"
@@ -209,8 +208,8 @@ void PrintObtained(const CommandContext& context, const LineagePaths& paths,
 
 int RunCertonly(const std::vector<std::string>& args) {
   if (absl::Status s = RefuseAccountFlags(args); !s.ok()) {
-    std::cerr << "acme-agent certonly: " << s.message() << "\n";
-    return kExitUsage;
+    RecordOutputMode(nullptr, args);
+    return UsageError(kCommand, s);
   }
   ArgParser parser = MakeParser();
   std::vector<std::string> merged = args;
@@ -220,20 +219,13 @@ int RunCertonly(const std::vector<std::string>& args) {
   }
   if (auto exit_code = ParseOrExit(parser, merged, kCommand)) return *exit_code;
   absl::StatusOr<CommandContext> context = LoadContext(parser);
-  if (!context.ok()) {
-    std::cerr << "acme-agent certonly: " << context.status().message() << "\n";
-    return kExitUsage;
-  }
+  if (!context.ok()) return UsageError(kCommand, context.status());
   absl::StatusOr<RenewalOverrides> overrides = OverridesFromFlags(parser);
-  if (!overrides.ok()) {
-    std::cerr << "acme-agent certonly: " << overrides.status().message() << "\n";
-    return kExitUsage;
-  }
+  if (!overrides.ok()) return UsageError(kCommand, overrides.status());
   std::optional<std::string> cert_name = parser.Get("cert-name");
   if (cert_name.has_value()) {
     if (absl::Status s = ValidateLineageName(*cert_name); !s.ok()) {
-      std::cerr << "acme-agent certonly: --cert-name: " << s.message() << "\n";
-      return kExitUsage;
+      return UsageError(kCommand, WithMessage(s, absl::StrCat("--cert-name: ", s.message())));
     }
   }
 
@@ -251,9 +243,9 @@ int RunCertonly(const std::vector<std::string>& args) {
     if (!found.ok()) return Fail(&*context, kCommand, found.status());
     lineage = found->value_or(overrides->domains->front());
     if (absl::Status s = ValidateLineageName(lineage); !s.ok()) {
-      std::cerr << "acme-agent certonly: lineage name from the first --domain: " << s.message()
-                << " (give --cert-name)\n";
-      return kExitUsage;
+      return UsageError(kCommand, WithMessage(s, absl::StrCat("lineage name from the first "
+                                                              "--domain: ",
+                                                              s.message(), " (give --cert-name)")));
     }
   }
   std::optional<RenewalConfig> stored;
@@ -263,8 +255,7 @@ int RunCertonly(const std::vector<std::string>& args) {
     if (!absl::IsInvalidArgument(config.status())) {
       return Fail(&*context, kCommand, config.status());
     }
-    std::cerr << "acme-agent certonly: " << config.status().message() << "\n";
-    return kExitUsage;
+    return UsageError(kCommand, config.status());
   }
 
   // A version an interrupted run saved but never made live is finished first: it was issued

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/central_store.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/lineage.h"
@@ -27,23 +28,28 @@ int RunDelete(const std::vector<std::string>& args) {
   AddCommonOptions(parser);
   parser.Value("cert-name", "NAME", "the lineage to delete").Required("cert-name");
   if (auto exit_code = ParseOrExit(parser, args, kCommand)) return *exit_code;
-  CommandContext bare;
-  bare.json = parser.Has("json");
   absl::StatusOr<CommandContext> context = LoadContext(parser);
-  if (!context.ok()) {
-    Fail(&bare, kCommand, context.status());
-    return kExitUsage;
-  }
+  if (!context.ok()) return UsageError(kCommand, context.status());
   const std::string name = *parser.Get("cert-name");
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
   if (!lock.ok()) return Fail(&*context, kCommand, lock.status());
-  if (absl::Status deleted = LineageStore(context->config.config_dir).Delete(name);
-      !deleted.ok()) {
-    const int code = Fail(&*context, kCommand, deleted);
-    return absl::IsNotFound(deleted) || absl::IsInvalidArgument(deleted) ? kExitUsage : code;
+  LineageStore store(context->config.config_dir);
+  // Its --ccs-dir copies go with it (only files that still hold its live PKCS#12).
+  const CentralStoreCopies copies = LiveCentralStoreCopies(store, name);
+  if (absl::Status deleted = store.Delete(name); !deleted.ok()) {
+    if (absl::IsNotFound(deleted) || absl::IsInvalidArgument(deleted)) {
+      return UsageError(kCommand, deleted);
+    }
+    return Fail(&*context, kCommand, deleted);
+  }
+  if (absl::Status removed = RemoveFromCentralStore(copies); !removed.ok()) {
+    return Fail(
+        &*context, kCommand,
+        WithMessage(removed, absl::StrCat("deleted certificate ", name,
+                                          ", but not its --ccs-dir copies: ", removed.message())));
   }
   if (context->json) {
-    std::cout << nlohmann::json({{"ok", true}, {"deleted", name}}).dump() << std::endl;
+    PrintJsonResult(kCommand, {{"deleted", name}});
   } else {
     context->Say(absl::StrCat("Deleted all files relating to certificate ", name, "."));
   }

@@ -183,30 +183,22 @@ int RunEnroll(const std::vector<std::string>& args) {
       .Value("trust-domain", "TD", "SPIFFE trust domain (default: identity.trust_domain)");
   if (auto exit_code = ParseOrExit(parser, args, kCommand)) return *exit_code;
   absl::StatusOr<CommandContext> context = LoadContext(parser);
-  if (!context.ok()) {
-    CommandContext bare;
-    bare.json = parser.Has("json");
-    Fail(&bare, kCommand, context.status());
-    return kExitUsage;
-  }
+  if (!context.ok()) return UsageError(kCommand, context.status());
   absl::StatusOr<EnrollResult> result = Enroll(parser, context->config);
   if (!result.ok()) {
-    int code = Fail(&*context, kCommand, result.status());
-    return result.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : code;
+    if (absl::IsInvalidArgument(result.status())) return UsageError(kCommand, result.status());
+    return Fail(&*context, kCommand, result.status());
   }
   const AgentConfig& config = context->config;
   if (context->json) {
-    std::cout << nlohmann::json({{"ok", true},
-                                 {"name", result->name},
-                                 {"spiffe_id", result->spiffe_id},
-                                 {"key", result->key_path},
-                                 {"key_reused", result->key_reused},
-                                 {"csr", result->csr_path},
-                                 {"cert", config.identity.cert},
-                                 {"ca", config.signer.ca},
-                                 {"operator_command", result->operator_command}})
-                     .dump()
-              << std::endl;
+    PrintJsonResult(kCommand, {{"name", result->name},
+                               {"spiffe_id", result->spiffe_id},
+                               {"key", result->key_path},
+                               {"key_reused", result->key_reused},
+                               {"csr", result->csr_path},
+                               {"cert", config.identity.cert},
+                               {"ca", config.signer.ca},
+                               {"operator_command", result->operator_command}});
     return kExitOk;
   }
   if (context->quiet) return kExitOk;

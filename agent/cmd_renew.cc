@@ -58,7 +58,7 @@ class RenewalPass {
       pass_.failed = 1;
       pass_.first_error = absl::NotFoundError(absl::StrCat("no certificate named ", *only, " in ",
                                                            context_.config.config_dir, "/renewal"));
-      std::cerr << "acme-agent renew: " << pass_.first_error.message() << "\n";
+      if (!context_.json) std::cerr << "acme-agent renew: " << pass_.first_error.message() << "\n";
     }
     if (absl::Status s = RunPrePostHook(context_, "post-hook", post_hook_,
                                         PostHookEnv(renewed_domains_, failed_domains_));
@@ -83,7 +83,7 @@ class RenewalPass {
     }
     if (current->revoked) {
       context_.Say(absl::StrCat(info.name, ": certificate ",
-                                CertbotSerial(current->certificate.serial_hex),
+                                SerialText(current->certificate.serial_hex),
                                 " was revoked; replacing it now"));
     }
     if (absl::Status s = RunPreHookOnce(config->pre_hook); !s.ok()) return Fail(info.name, s);
@@ -190,8 +190,10 @@ class RenewalPass {
   void Fail(const std::string& name, const absl::Status& status) {
     ++pass_.failed;
     if (pass_.first_error.ok()) pass_.first_error = status;
-    std::cerr << "acme-agent renew: " << name << ": " << status.message()
-              << " (the current certificate is unchanged)\n";
+    if (!context_.json) {
+      std::cerr << "acme-agent renew: " << name << ": " << status.message()
+                << " (the current certificate is unchanged)\n";
+    }
     pass_.items.push_back(
         {{"lineage", name}, {"ok", false}, {"error", std::string(status.message())}});
   }
@@ -221,27 +223,20 @@ int RunRenew(const std::vector<std::string>& args) {
   AddRenewalParamOptions(parser);
   if (auto exit_code = ParseOrExit(parser, args, "renew")) return *exit_code;
   absl::StatusOr<RenewalOverrides> overrides = RenewalOverridesFromFlags(parser);
-  if (!overrides.ok()) {
-    std::cerr << "acme-agent renew: " << overrides.status().message() << "\n";
-    return kExitUsage;
-  }
+  if (!overrides.ok()) return UsageError("renew", overrides.status());
   absl::StatusOr<CommandContext> context = LoadContext(parser);
-  if (!context.ok()) {
-    std::cerr << "acme-agent renew: " << context.status().message() << "\n";
-    return kExitUsage;
-  }
+  if (!context.ok()) return UsageError("renew", context.status());
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
   if (!lock.ok()) return Fail(&*context, "renew", lock.status());
   PassResult pass =
       RenewalPass(*context, *overrides, parser.Has("force-renewal")).Run(parser.Get("cert-name"));
   if (context->json) {
-    std::cout << nlohmann::json({{"ok", pass.failed == 0},
-                                 {"renewed", pass.renewed},
-                                 {"not_due", pass.not_due},
-                                 {"failed", pass.failed},
-                                 {"certificates", pass.items}})
-                     .dump()
-              << std::endl;
+    const nlohmann::json summary = {{"renewed", pass.renewed},
+                                    {"not_due", pass.not_due},
+                                    {"failed", pass.failed},
+                                    {"certificates", pass.items}};
+    if (pass.failed != 0) return Fail(&*context, "renew", pass.first_error, summary);
+    PrintJsonResult("renew", summary);
   } else if (pass.renewed == 0 && pass.failed == 0) {
     context->Say("No renewals were attempted: no certificate is due.");
   }
@@ -255,10 +250,7 @@ int RunLoop(const std::vector<std::string>& args) {
   parser.Bool("once", "do one pass and exit (for testing the loop's schedule)");
   if (auto exit_code = ParseOrExit(parser, args, "run")) return *exit_code;
   absl::StatusOr<CommandContext> context = LoadContext(parser);
-  if (!context.ok()) {
-    std::cerr << "acme-agent run: " << context.status().message() << "\n";
-    return kExitUsage;
-  }
+  if (!context.ok()) return UsageError("run", context.status());
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -286,8 +278,18 @@ int RunLoop(const std::vector<std::string>& args) {
       next = std::min(next, now + FailureBackoff(consecutive_failures, uniform(random)));
     }
     if (parser.Has("once")) {
-      context->Say(absl::StrCat("next check at ",
-                                absl::FormatTime(absl::RFC3339_sec, next, absl::UTCTimeZone())));
+      const std::string next_text = absl::FormatTime(absl::RFC3339_sec, next, absl::UTCTimeZone());
+      if (context->json) {
+        const nlohmann::json summary = {{"renewed", pass.renewed},
+                                        {"not_due", pass.not_due},
+                                        {"failed", pass.failed},
+                                        {"next_check", next_text},
+                                        {"certificates", pass.items}};
+        if (pass.failed != 0) return Fail(&*context, "run", pass.first_error, summary);
+        PrintJsonResult("run", summary);
+        return kExitOk;
+      }
+      context->Say(absl::StrCat("next check at ", next_text));
       return pass.failed == 0 ? kExitOk : ExitCodeFor(pass.first_error);
     }
     context->Progress(absl::StrCat("next check at ",

@@ -64,7 +64,7 @@ absl::StatusOr<Target> ChooseCertificate(const ArgParser& parser, const AgentCon
     if (info.ok() && lineages.ok()) {
       for (const LineageInfo& lineage : *lineages) {
         if (lineage.status.ok() &&
-            CertbotSerial(lineage.certificate.serial_hex) == CertbotSerial(info->serial_hex)) {
+            SerialText(lineage.certificate.serial_hex) == SerialText(info->serial_hex)) {
           target.lineages.push_back(lineage.name);
         }
       }
@@ -114,31 +114,24 @@ int RunRevoke(const std::vector<std::string>& args) {
       .Bool("no-delete-after-revoke",
             "then keep the lineage, marked REVOKED, for `renew` to replace (the default)");
   if (auto exit_code = ParseOrExit(parser, args, kCommand)) return *exit_code;
-  CommandContext bare;
-  bare.json = parser.Has("json");
   absl::StatusOr<acme::RevocationReason> reason =
       acme::RevocationReasonFromName(parser.GetOr("reason", "unspecified"));
   if (!reason.ok()) {
-    Fail(&bare, kCommand,
-         absl::InvalidArgumentError(absl::StrCat("--reason: ", reason.status().message())));
-    return kExitUsage;
+    return UsageError(kCommand, absl::InvalidArgumentError(
+                                    absl::StrCat("--reason: ", reason.status().message())));
   }
   if (parser.Has("delete-after-revoke") && parser.Has("no-delete-after-revoke")) {
-    Fail(&bare, kCommand,
-         absl::InvalidArgumentError(
-             "give at most one of --delete-after-revoke and --no-delete-after-revoke"));
-    return kExitUsage;
+    return UsageError(
+        kCommand, absl::InvalidArgumentError(
+                      "give at most one of --delete-after-revoke and --no-delete-after-revoke"));
   }
   const bool remove = parser.Has("delete-after-revoke");
   absl::StatusOr<CommandContext> context = LoadContext(parser);
-  if (!context.ok()) {
-    Fail(&bare, kCommand, context.status());
-    return kExitUsage;
-  }
+  if (!context.ok()) return UsageError(kCommand, context.status());
   absl::StatusOr<Target> target = ChooseCertificate(parser, context->config);
   if (!target.ok()) {
-    int code = Fail(&*context, kCommand, target.status());
-    return target.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : code;
+    if (absl::IsInvalidArgument(target.status())) return UsageError(kCommand, target.status());
+    return Fail(&*context, kCommand, target.status());
   }
   absl::StatusOr<CertificateInfo> info = ReadCertificateInfo(target->pem);
   absl::StatusOr<std::string> der = CertificatePemToDer(target->pem);
@@ -149,7 +142,7 @@ int RunRevoke(const std::vector<std::string>& args) {
                                          " holds no PEM certificate: ", der.status().message())));
   }
   if (!info.ok()) return Fail(&*context, kCommand, info.status());
-  const std::string serial = CertbotSerial(info->serial_hex);
+  const std::string serial = SerialText(info->serial_hex);
 
   std::unique_ptr<RunLock> lock;
   if (!target->lineages.empty()) {
@@ -183,14 +176,11 @@ int RunRevoke(const std::vector<std::string>& args) {
                                                             "--force-renewal` replaces it")));
   }
   if (context->json) {
-    std::cout << nlohmann::json({{"ok", true},
-                                 {"serial", serial},
-                                 {"reason", reason_name},
-                                 {"reason_code", reason_code},
-                                 {"lineages", target->lineages},
-                                 {"deleted", remove && !target->lineages.empty()}})
-                     .dump()
-              << std::endl;
+    PrintJsonResult(kCommand, {{"serial", serial},
+                               {"reason", reason_name},
+                               {"reason_code", reason_code},
+                               {"lineages", target->lineages},
+                               {"deleted", remove && !target->lineages.empty()}});
   } else {
     context->Say(absl::StrCat("revoked ", serial, " (", reason_name, ")"));
     for (const std::string& line : *updated) context->Say(line);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -14,12 +15,70 @@
 
 namespace acme_signer::agent {
 
+namespace {
+
+OutputMode& MutableOutput() {
+  static OutputMode mode;
+  return mode;
+}
+
+}  // namespace
+
+const OutputMode& CurrentOutput() { return MutableOutput(); }
+
+void RecordOutputMode(const ArgParser* parsed, const std::vector<std::string>& args) {
+  OutputMode& mode = MutableOutput();
+  if (parsed == nullptr) {
+    // The flags did not parse, so --json is looked for by hand: a script that asked for JSON
+    // gets JSON even for a typo.
+    mode = OutputMode();
+    mode.json = std::find(args.begin(), args.end(), "--json") != args.end();
+    return;
+  }
+  mode.quiet = parsed->Has("quiet");
+  mode.json = parsed->Has("json");
+  mode.verbose = parsed->Has("verbose");
+}
+
 void CommandContext::Progress(const std::string& line) const {
   if (!quiet && !json) std::cerr << line << std::endl;
 }
 
+void CommandContext::Detail(const std::string& line) const {
+  if (verbose) std::cerr << "  [verbose] " << line << std::endl;
+}
+
 void CommandContext::Say(const std::string& line) const {
-  if (!json) std::cout << line << std::endl;
+  if (!quiet && !json) std::cout << line << std::endl;
+}
+
+const char* ExitCodeName(int exit_code) {
+  switch (exit_code) {
+    case kExitOk:
+      return "ok";
+    case kExitUsage:
+      return "usage";
+    case kExitDenied:
+      return "denied";
+    case kExitUnreachable:
+      return "unreachable";
+    default:
+      return "failed";
+  }
+}
+
+nlohmann::json JsonError(const absl::Status& status, int exit_code) {
+  return {{"code", ExitCodeName(exit_code)},
+          {"exit_code", exit_code},
+          {"message", std::string(status.message())}};
+}
+
+void PrintJsonResult(const std::string& command, nlohmann::json result) {
+  nlohmann::json out = {{"ok", true}, {"command", command}};
+  for (auto& [key, value] : result.items()) {
+    if (key != "ok" && key != "command") out[key] = std::move(value);
+  }
+  std::cout << out.dump() << std::endl;
 }
 
 // Exit codes 3 and 4 blame the signer, so only a status the signer client marked may have
@@ -42,12 +101,11 @@ int ExitCodeFor(const absl::Status& status) {
 
 void AddCommonOptions(ArgParser& parser) {
   parser.Value("config", "FILE", "agent configuration (default /etc/acme-agent/agent.toml)", 'c')
-      .Value("config-dir", "DIR", "where certificates live (default from the config, "
-                                  "/etc/acme-agent)")
-      .Bool("quiet", "print nothing but errors", 'q')
-      .Bool("json", "print the result as JSON on stdout")
-      .Bool("non-interactive", "never prompt (acme-agent never does; accepted for certbot "
-                               "compatibility)", 'n');
+      .Value("config-dir", "DIR", "where certificates live (default: config_dir, /etc/acme-agent)")
+      .Bool("quiet", "print nothing but errors (also nothing when nothing was due)", 'q')
+      .Bool("verbose", "print each step in detail on stderr (signer, ACME, files, hooks)", 'v')
+      .Bool("json", "print the result, or the error, as one JSON object on stdout")
+      .Bool("non-interactive", "never prompt (acme-agent never does; accepted for certbot)", 'n');
 }
 
 absl::StatusOr<CommandContext> LoadContext(const ArgParser& parser) {
@@ -57,6 +115,10 @@ absl::StatusOr<CommandContext> LoadContext(const ArgParser& parser) {
   if (parser.Has("config-dir")) context.config.config_dir = *parser.Get("config-dir");
   context.quiet = parser.Has("quiet");
   context.json = parser.Has("json");
+  context.verbose = parser.Has("verbose");
+  context.Detail(absl::StrCat("config ", context.config_path, "; certificates in ",
+                              context.config.config_dir, "; signer ",
+                              context.config.signer.address));
   return context;
 }
 
@@ -67,6 +129,11 @@ absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig&
   connection.server_name = config.signer.tls_server_name;
   connection.client_cert = config.identity.cert;
   connection.client_key = config.identity.key;
+  if (CurrentOutput().verbose) {
+    std::cerr << "  [verbose] connecting to the signer at " << connection.address
+              << " (mutual TLS: client certificate " << connection.client_cert << ", CA "
+              << connection.ca_cert << ")" << std::endl;
+  }
   absl::StatusOr<std::unique_ptr<SignerClient>> client = SignerClient::Connect(connection);
   if (!client.ok() && client.status().code() == absl::StatusCode::kNotFound) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -92,25 +159,44 @@ absl::StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& con
 
 RunLock::~RunLock() { ::close(fd_); }
 
-int Fail(const CommandContext* context, const std::string& command, const absl::Status& status) {
-  if (context != nullptr && context->json) {
-    nlohmann::json out = {{"ok", false},
-                          {"command", command},
-                          {"error", std::string(status.message())},
-                          {"code", absl::StatusCodeToString(status.code())}};
+namespace {
+
+int PrintError(bool json, const std::string& command, const absl::Status& status, int exit_code,
+               const nlohmann::json& partial) {
+  if (json) {
+    nlohmann::json out = {{"ok", false}};
+    if (!command.empty()) out["command"] = command;
+    if (partial.is_object()) {
+      for (const auto& [key, value] : partial.items()) {
+        if (key != "ok" && key != "command" && key != "error") out[key] = value;
+      }
+    }
+    out["error"] = JsonError(status, exit_code);
     std::cout << out.dump() << std::endl;
   } else {
-    std::cerr << "acme-agent " << command << ": " << status.message() << std::endl;
+    std::cerr << "acme-agent" << (command.empty() ? "" : " ") << command << ": " << status.message()
+              << std::endl;
   }
-  return ExitCodeFor(status);
+  return exit_code;
+}
+
+}  // namespace
+
+int Fail(const CommandContext* context, const std::string& command, const absl::Status& status,
+         const nlohmann::json& partial) {
+  const bool json = context != nullptr ? context->json : CurrentOutput().json;
+  return PrintError(json, command, status, ExitCodeFor(status), partial);
+}
+
+int UsageError(const std::string& command, const absl::Status& status) {
+  return PrintError(CurrentOutput().json, command, status, kExitUsage, nlohmann::json::object());
 }
 
 std::optional<int> ParseOrExit(ArgParser& parser, const std::vector<std::string>& args,
                                const std::string& command) {
-  if (absl::Status s = parser.Parse(args); !s.ok()) {
-    std::cerr << "acme-agent " << command << ": " << s.message() << "\n";
-    return kExitUsage;
-  }
+  const absl::Status parsed = parser.Parse(args);
+  RecordOutputMode(parsed.ok() ? &parser : nullptr, args);
+  if (!parsed.ok()) return UsageError(command, parsed);
   if (parser.help_requested()) {
     std::cout << parser.Help();
     return kExitOk;

@@ -1,8 +1,9 @@
 // The acme-agent subcommands. Each takes the arguments after its name and returns the exit
 // code. Exit codes (documented in docs/agent.md):
 //   0 success (also: nothing was due)
-//   1 failure (the message says what happened and what to do); the previous certificate and
-//     key are left exactly as they were
+//   1 failure (the message says what happened and what to do): either nothing was installed
+//     and the previous certificate and key are left exactly as they were, or a new
+//     certificate was installed and made live but its deploy hook failed (the message says so)
 //   2 bad usage or configuration
 //   3 refused by the signer's policy (the message names the refused name)
 //   4 the signer could not be reached
@@ -28,7 +29,7 @@ inline constexpr int kExitUnreachable = 4;
 // everything local (files, locks, the CA in direct mode) is kExitFailure.
 int ExitCodeFor(const absl::Status& status);
 
-// Adds the options every subcommand takes: --config, --config-dir, --quiet, --json,
+// Adds the options every subcommand takes: --config, --config-dir, --quiet, --verbose, --json,
 // --non-interactive.
 void AddCommonOptions(ArgParser& parser);
 

@@ -21,6 +21,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
+#include "common/x509.h"
 
 namespace acme_signer::agent {
 namespace {
@@ -150,7 +151,7 @@ std::optional<std::string> NormalizeSerial(absl::string_view serial) {
                    [](char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); })) {
     return std::nullopt;
   }
-  return CertbotSerial(serial);
+  return SerialText(serial);
 }
 
 std::string RevocationsPath(const LineagePaths& paths) { return paths.archive_dir + "/revoked"; }
@@ -526,7 +527,7 @@ absl::StatusOr<LineageInfo> LineageStore::Get(absl::string_view name) const {
     info.status = revocations.status();
     return info;
   }
-  const std::string serial = CertbotSerial(info.certificate.serial_hex);
+  const std::string serial = SerialText(info.certificate.serial_hex);
   info.revoked = std::any_of(revocations->begin(), revocations->end(),
                              [&](const RevocationRecord& r) { return r.serial == serial; });
   return info;

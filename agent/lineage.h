@@ -9,9 +9,10 @@
 //   archive/NAME/revoked                                revocations made by `acme-agent revoke`
 //
 // Revocation record. archive/NAME/revoked has one line per certificate of the lineage that
-// `acme-agent revoke` revoked: "SERIAL TIME REASON", the serial as certbot prints it (lower-case
-// hex, no leading zeros), TIME in RFC 3339 UTC, REASON the RFC 5280 name, e.g.
-//   26c91fec54367ad 2026-12-02T02:40:00Z superseded
+// `acme-agent revoke` revoked: "SERIAL TIME REASON", the serial in the one spelling of every
+// output (SerialText, common/x509.h: lower-case hex, two digits per byte; older files without
+// the leading zero read the same), TIME in RFC 3339 UTC, REASON the RFC 5280 name, e.g.
+//   026c91fec54367ad 2026-12-02T02:40:00Z superseded
 // The lineage's current certificate is revoked exactly when its serial is listed, so a renewal
 // (new serial) ends the state without rewriting anything. The file lives with the archive,
 // whose files are never rewritten, rather than in renewal/NAME.conf, which holds settings, so
@@ -83,7 +84,7 @@ struct LineagePaths {
 
 // One line of archive/NAME/revoked.
 struct RevocationRecord {
-  std::string serial;  // any hex spelling; stored and returned as CertbotSerial
+  std::string serial;  // any hex spelling; stored and returned as SerialText
   absl::Time time;
   std::string reason;  // RFC 5280 reason name, no spaces
 };

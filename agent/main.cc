@@ -4,14 +4,20 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "agent/command_support.h"
 #include "agent/commands.h"
 #include "common/cli.h"
 #include "http/version.h"
 
 namespace {
 
+using acme_signer::agent::kExitOk;
+using acme_signer::agent::kExitUsage;
+
 constexpr char kUsage[] =
-    "usage: acme-agent [global options] COMMAND [options]   (COMMAND --help for its options)\n"
+    "usage: acme-agent [global options] COMMAND [options]\n"
+    "       acme-agent help COMMAND   (or COMMAND --help: that command's options)\n"
     "\n"
     "commands:\n"
     "  enroll        make this host's mTLS key and CSR for the signer operator to sign\n"
@@ -24,15 +30,48 @@ constexpr char kUsage[] =
     "  account       check the connection to the signer; show the ACME account\n"
     "\n"
     "global options (before or after COMMAND, as with certbot): -c/--config FILE,\n"
-    "  --config-dir DIR, -q/--quiet, --json, -n/--non-interactive; --version\n"
+    "  --config-dir DIR, -q/--quiet, -v/--verbose, --json, -n/--non-interactive; --version\n"
     "\n"
-    "exit codes: 0 ok, 1 failed (old certificate kept), 2 usage/config, 3 refused by the\n"
-    "signer's policy, 4 signer unreachable\n";
+    "exit codes: 0 ok (also: nothing was due); 1 failed: nothing was installed and the\n"
+    "  previous certificate is live, or a new certificate WAS installed but its deploy hook\n"
+    "  failed (the message says which); 2 usage or configuration; 3 refused by the signer's\n"
+    "  policy; 4 signer unreachable\n";
+
+using Command = int (*)(const std::vector<std::string>&);
+
+struct CommandEntry {
+  const char* name;
+  Command run;
+};
+
+constexpr CommandEntry kCommands[] = {
+    {"enroll", acme_signer::agent::RunEnroll},
+    {"certonly", acme_signer::agent::RunCertonly},
+    {"renew", acme_signer::agent::RunRenew},
+    {"run", acme_signer::agent::RunLoop},
+    {"revoke", acme_signer::agent::RunRevoke},
+    {"delete", acme_signer::agent::RunDelete},
+    {"certificates", acme_signer::agent::RunCertificates},
+    {"account", acme_signer::agent::RunAccount},
+};
+
+Command FindCommand(const std::string& name) {
+  for (const CommandEntry& entry : kCommands) {
+    if (name == entry.name) return entry.run;
+  }
+  return nullptr;
+}
+
+// `acme-agent` itself is the "command" of errors found before a subcommand is known.
+int UsageError(const std::string& message) {
+  const int code = acme_signer::agent::UsageError("", absl::InvalidArgumentError(message));
+  if (!acme_signer::agent::CurrentOutput().json) std::cerr << kUsage;
+  return code;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace acme_signer::agent;
   const std::vector<std::string> all(argv + 1, argv + argc);
   if (all.size() == 1 && (all[0] == "--version" || all[0] == "version")) {
     std::cout << "acme-agent " << ACME_SIGNER_VERSION << "\n";
@@ -41,34 +80,36 @@ int main(int argc, char** argv) {
   // Global options may come before the command (certbot allows `--config F certonly`); they
   // are handed to the command's own parser, which takes them anywhere.
   acme_signer::ArgParser global("acme-agent [global options] COMMAND [options]");
-  AddCommonOptions(global);
+  acme_signer::agent::AddCommonOptions(global);
   absl::StatusOr<size_t> at = global.ParseUntilPositional(all);
+  // --json for the errors below (the command's ParseOrExit records its own).
+  acme_signer::agent::RecordOutputMode(at.ok() ? &global : nullptr, all);
   if (!at.ok()) {
-    std::cerr << "acme-agent: " << at.status().message()
-              << "; only global options may come before COMMAND\n"
-              << kUsage;
-    return kExitUsage;
+    return UsageError(
+        absl::StrCat(at.status().message(), "; only global options may come before COMMAND"));
   }
   if (*at == all.size()) {
-    const bool help = global.help_requested();
-    (help ? std::cout : std::cerr) << kUsage;
-    return help ? kExitOk : kExitUsage;
+    if (global.help_requested()) {
+      std::cout << kUsage;
+      return kExitOk;
+    }
+    return UsageError("no COMMAND given");
   }
   const std::string& command = all[*at];
   std::vector<std::string> args(all.begin(), all.begin() + static_cast<long>(*at));
   args.insert(args.end(), all.begin() + static_cast<long>(*at) + 1, all.end());
-  if (command == "enroll") return RunEnroll(args);
-  if (command == "certonly") return RunCertonly(args);
-  if (command == "renew") return RunRenew(args);
-  if (command == "run") return RunLoop(args);
-  if (command == "revoke") return RunRevoke(args);
-  if (command == "delete") return RunDelete(args);
-  if (command == "certificates") return RunCertificates(args);
-  if (command == "account") return RunAccount(args);
   if (command == "help") {
+    // `acme-agent help COMMAND` is `acme-agent COMMAND --help`; `help` alone the overview.
+    for (const std::string& arg : args) {
+      if (arg.empty() || arg[0] == '-') continue;
+      Command help_for = FindCommand(arg);
+      if (help_for == nullptr) return UsageError(absl::StrCat("unknown command '", arg, "'"));
+      return help_for({"--help"});
+    }
     std::cout << kUsage;
     return kExitOk;
   }
-  std::cerr << "acme-agent: unknown command '" << command << "'\n" << kUsage;
-  return kExitUsage;
+  Command run = FindCommand(command);
+  if (run == nullptr) return UsageError(absl::StrCat("unknown command '", command, "'"));
+  return run(args);
 }

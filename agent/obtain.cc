@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/central_store.h"
 #include "agent/certificate_info.h"
 #include "agent/csr.h"
 #include "agent/direct_issuer.h"
@@ -125,8 +126,22 @@ absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext
     if (unusable) RETURN_IF_ERROR(store.DiscardVersion(lineage, version));
   }
   if (!chosen.has_value()) return std::optional<int>();
+  const CentralStoreCopies ccs_before = LiveCentralStoreCopies(store, lineage);
   RETURN_IF_ERROR(store.ActivateVersion(lineage, *chosen));
   const std::string live_dir = store.Paths(lineage).live_dir;
+  if (!config.ccs_dir.empty()) {
+    absl::StatusOr<LineageFiles> files = store.ReadArchiveVersion(lineage, *chosen);
+    absl::Status copied =
+        files.ok() ? UpdateCentralStore(ccs_before,
+                                        {config.ccs_dir, config.domains, files->pfx.value_or("")})
+                   : files.status();
+    if (!copied.ok()) {
+      return absl::Status(
+          copied.code(),
+          absl::StrCat("version ", *chosen, " is installed in ", live_dir,
+                       ", but its --ccs-dir copies could not be written: ", copied.message()));
+    }
+  }
   context.Progress(absl::StrCat(lineage, ": finished installing version ", *chosen,
                                 " (an earlier run stopped after saving it, before switching ",
                                 live_dir, ")"));
@@ -184,8 +199,14 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   if (!key.has_value()) {
     ASSIGN_OR_RETURN(PrivateKey fresh, PrivateKey::Generate(config.key));
     key.emplace(std::move(fresh));
+    context.Detail(absl::StrCat("made a new ", config.key.Describe(), " key on this host"));
   }
   ASSIGN_OR_RETURN(std::string csr_der, BuildCsrDer(*key, config.domains));
+  context.Detail(absl::StrCat("CSR for ", absl::StrJoin(config.domains, ", "), " (",
+                              config.direct ? "direct mode: this host talks to the CA"
+                                            : "the signer relays the order to the CA",
+                              ")"));
+  if (!config.ccs_dir.empty()) RETURN_IF_ERROR(CheckCentralStoreDir(config.ccs_dir));
 
   ASSIGN_OR_RETURN(std::unique_ptr<ChallengeSolver> solver,
                    MakeSolver(config, lineage, context.config.defaults.hook_timeout));
@@ -223,8 +244,9 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   // From here on the CA has issued a certificate: an error must say so, say what is live,
   // and say what the next run will do, rather than look like "nothing happened".
   const LineagePaths paths = store.Paths(lineage);
-  const std::string issued_what = absl::StrCat("the CA issued certificate ", issued.serial, " for ",
-                                               absl::StrJoin(config.domains, ", "));
+  const std::string issued_what =
+      absl::StrCat("the CA issued certificate ", SerialText(issued.serial), " for ",
+                   absl::StrJoin(config.domains, ", "));
   const std::string still_live =
       has_live_version
           ? absl::StrCat(paths.live_dir, " still holds the previous certificate and key")
@@ -239,6 +261,8 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
                      "again (a new certificate will be requested)."));
   }
   const int version = *written;
+  context.Detail(absl::StrCat("saved version ", version, " in ", paths.archive_dir));
+  const CentralStoreCopies ccs_before = LiveCentralStoreCopies(store, lineage);
   if (absl::Status activated = store.ActivateVersion(lineage, version); !activated.ok()) {
     return absl::Status(
         activated.code(),
@@ -254,10 +278,24 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
                                ", but the renewal settings could not be saved: ", s.message()));
   }
 
+  if (absl::Status s =
+          UpdateCentralStore(ccs_before, {config.ccs_dir, config.domains, files.pfx.value_or("")});
+      !s.ok()) {
+    return absl::Status(
+        s.code(), absl::StrCat("version ", version, " is installed in ", paths.live_dir,
+                               ", but its --ccs-dir copies could not be written: ", s.message(),
+                               "; fix the cause and run `acme-agent renew --cert-name ", lineage,
+                               " --force-renewal`"));
+  }
+  if (!config.ccs_dir.empty()) {
+    context.Detail(absl::StrCat("wrote ", config.domains.size(), " PKCS#12 copies to ",
+                                config.ccs_dir, " (IIS Central Certificate Store)"));
+  }
+
   ObtainResult result;
   result.lineage = lineage;
   result.version = version;
-  result.serial = issued.serial;
+  result.serial = SerialText(issued.serial);
   result.not_after = issued.not_after;
   result.live_dir = paths.live_dir;
   context.Progress(
@@ -265,6 +303,7 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   if (!config.deploy_hook.empty()) {
     HookOptions hook_options;
     hook_options.timeout = context.config.defaults.hook_timeout;
+    context.Detail(absl::StrCat("running deploy-hook: ", config.deploy_hook));
     absl::StatusOr<HookOutput> deployed =
         RunHook("deploy-hook", config.deploy_hook,
                 DeployHookEnv(lineage, result.live_dir, config.domains), hook_options);

@@ -46,6 +46,10 @@ absl::Status ValidateRenewalConfig(const RenewalConfig& config) {
         absl::StrCat("preferred_challenges must be http-01 or dns-01, got \"",
                      config.preferred_challenges, "\""));
   }
+  if (!config.ccs_dir.empty() && (config.ccs_dir.front() != '/' || !config.pfx)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ccs_dir must be an absolute path and needs pfx = true, got \"", config.ccs_dir, "\""));
+  }
   if (config.http01_port < 1 || config.http01_port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("http01_port must be 1..65535, got ", config.http01_port));
@@ -93,6 +97,7 @@ std::vector<std::string> RenewalConfigChanges(const RenewalConfig& before,
   add("pfx", flag(before.pfx), flag(after.pfx));
   add_text("pfx_password_file", before.pfx_password_file, after.pfx_password_file);
   add("pfx_legacy", flag(before.pfx_legacy), flag(after.pfx_legacy));
+  add_text("ccs_dir", before.ccs_dir, after.ccs_dir);
   add("direct", flag(before.direct), flag(after.direct));
   return changes;
 }
@@ -122,6 +127,7 @@ absl::StatusOr<std::string> SerializeRenewalConfig(const RenewalConfig& config,
       {"pfx", config.pfx},
       {"pfx_password_file", config.pfx_password_file},
       {"pfx_legacy", config.pfx_legacy},
+      {"ccs_dir", config.ccs_dir},
       {"direct", config.direct},
   };
   toml::table root{
@@ -169,6 +175,7 @@ void ReadRenewalParams(TomlTableReader& p, RenewalConfig& config) {
       {"post_hook", &config.post_hook},
       {"deploy_hook", &config.deploy_hook},
       {"pfx_password_file", &config.pfx_password_file},
+      {"ccs_dir", &config.ccs_dir},
   };
   for (const auto& [key, field] : strings) {
     if (auto v = p.StringOrEmpty(key)) *field = *v;
@@ -233,6 +240,7 @@ absl::StatusOr<RenewalConfig> ParseRenewalConfig(absl::string_view text,
                        "pfx",
                        "pfx_password_file",
                        "pfx_legacy",
+                       "ccs_dir",
                        "direct"});
     ReadRenewalParams(p, config);
   }

@@ -57,6 +57,9 @@ struct RenewalConfig {
   bool pfx = false;
   std::string pfx_password_file;  // "" = empty password
   bool pfx_legacy = false;        // 3DES + SHA-1 MAC for old Windows
+  // --ccs-dir: also write the PKCS#12 as DIR/HOSTNAME.pfx for every name, for IIS's Central
+  // Certificate Store (agent/central_store.h). Absolute; needs pfx. "" = none.
+  std::string ccs_dir;
   // Direct mode (`certonly --direct`): the agent talks to the CA itself and the signer only
   // signs each JWS (SignJws); otherwise the signer relays the order. Absent = false.
   bool direct = false;

@@ -87,6 +87,17 @@ absl::Status ApplyRenewalOverrides(const RenewalOverrides& overrides, RenewalCon
   set(overrides.deploy_hook, config.deploy_hook);
   const bool method_changed =
       overrides.authenticator.has_value() || overrides.preferred_challenges.has_value();
+  // Named as the user typed them, not as the renewal file's keys (webroot_path).
+  if (overrides.authenticator == Authenticator::kWebroot && config.webroot_path.empty()) {
+    return absl::InvalidArgumentError(
+        "--webroot needs -w/--webroot-path DIR (the directory your web server serves "
+        "/.well-known/acme-challenge/ from)");
+  }
+  if (overrides.authenticator == Authenticator::kManual && config.manual_auth_hook.empty()) {
+    return absl::InvalidArgumentError(
+        "--manual needs --manual-auth-hook CMD (renewals run unattended, so a hook answers "
+        "the challenge)");
+  }
   if (method_changed && config.authenticator != Authenticator::kManual &&
       config.preferred_challenges != "http-01") {
     return absl::InvalidArgumentError(
@@ -103,6 +114,14 @@ absl::Status ApplyRenewalOverrides(const RenewalOverrides& overrides, RenewalCon
   if (overrides.pfx.has_value()) config.pfx = *overrides.pfx;
   set(overrides.pfx_password_file, config.pfx_password_file);
   if (overrides.pfx_legacy.has_value()) config.pfx_legacy = *overrides.pfx_legacy;
+  if (overrides.ccs_dir.has_value()) {
+    if (!overrides.ccs_dir->empty() && overrides.ccs_dir->front() != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--ccs-dir must be an absolute path, got \"", *overrides.ccs_dir, "\""));
+    }
+    config.ccs_dir = *overrides.ccs_dir;
+    if (!config.ccs_dir.empty()) config.pfx = true;  // the copies are of the PKCS#12
+  }
   if (overrides.direct.has_value()) config.direct = *overrides.direct;
   if ((!config.pfx_password_file.empty() || config.pfx_legacy) && !config.pfx) {
     return absl::InvalidArgumentError("--pfx-password-file and --pfx-legacy need --pfx");

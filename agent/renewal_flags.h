@@ -45,6 +45,7 @@ struct RenewalOverrides {
   std::optional<bool> pfx;
   std::optional<std::string> pfx_password_file;
   std::optional<bool> pfx_legacy;
+  std::optional<std::string> ccs_dir;  // --ccs-dir DIR (implies --pfx)
   std::optional<bool> direct;
 };
 

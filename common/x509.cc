@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "absl/status/status.h"
@@ -145,6 +146,19 @@ absl::StatusOr<std::string> SerialHex(const X509& cert) {
   OpenSslString hex(BN_bn2hex(serial.get()));
   if (hex == nullptr) return SslError(absl::StatusCode::kInternal, "BN_bn2hex");
   return absl::AsciiStrToLower(hex.get());
+}
+
+std::string SerialText(absl::string_view hex) {
+  if (hex.empty() || !std::all_of(hex.begin(), hex.end(), [](char c) {
+        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+      })) {
+    return std::string(hex);
+  }
+  const size_t first = hex.find_first_not_of('0');
+  if (first == absl::string_view::npos) return "00";
+  std::string text = absl::AsciiStrToLower(hex.substr(first));
+  if (text.size() % 2 != 0) text.insert(text.begin(), '0');
+  return text;
 }
 
 absl::StatusOr<std::string> CertificateSha256Hex(const X509& cert) {

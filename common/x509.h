@@ -76,6 +76,20 @@ absl::StatusOr<absl::Time> NotAfter(const X509& cert);
 // prints it (so "0a0b", never "a0b"). InvalidArgument when it cannot be read.
 absl::StatusOr<std::string> SerialHex(const X509& cert);
 
+// The one spelling of a serial number in every output of both binaries (agent listings,
+// results, messages, --json; the signer's inventory and audit records use SerialHex, which is
+// the same form): lower-case hex, two digits per byte, without leading zero bytes ("0a0b";
+// "00" for zero). Accepts any hex spelling of the same number: upper or lower case, any
+// number of leading zeros, odd length ("A0B" -> "0a0b"), so two spellings of one serial
+// compare equal after it. Returns `hex` unchanged when it is not hexadecimal (never fails:
+// it formats, it does not validate).
+//
+// Why this form and not certbot's (Python's format(serial, 'x'), which drops the leading zero
+// of "0a0b"): it is what OpenSSL prints (`openssl x509 -serial`, upper case there), what the
+// signer stores and audits, and it maps one-to-one onto the DER bytes; it differs from
+// certbot's only for the one serial in sixteen whose first digit is 0.
+std::string SerialText(absl::string_view hex);
+
 // Lower-case hex SHA-256 of the certificate's DER: its fingerprint.
 absl::StatusOr<std::string> CertificateSha256Hex(const X509& cert);
 

@@ -197,6 +197,16 @@ class AgentCliTest : public ::testing::Test {
     ASSERT_THAT(LineageStore(config_dir_).InstallNewVersion(name, files).status(), IsOk());
   }
 
+  // A lineage due in a day, with renewal/NAME.conf (standalone), so renew gets as far as the
+  // signer.
+  void InstallLineageWithSettings(const std::string& name) {
+    InstallLineage(name, {name}, absl::Now() + absl::Hours(24), 7);
+    RenewalConfig config;
+    config.version = "test";
+    config.domains = {name};
+    ASSERT_THAT(LineageStore(config_dir_).WriteRenewalConfig(name, config), IsOk());
+  }
+
   // Writes an enrolled-looking identity (key, client certificate, CA) so ConnectToSigner
   // gets as far as the network.
   void WriteIdentity() {
@@ -356,7 +366,7 @@ TEST_F(AgentCliTest, CertificatesListsALineageLikeCertbot) {
   EXPECT_THAT(
       run.out,
       AllOf(HasSubstr("Found the following certs:"), HasSubstr("  Certificate Name: example.com\n"),
-            HasSubstr("    Serial Number: 3e8\n"), HasSubstr("    Key Type: ECDSA\n"),
+            HasSubstr("    Serial Number: 03e8\n"), HasSubstr("    Key Type: ECDSA\n"),
             HasSubstr("    Domains: example.com www.example.com\n"),
             HasSubstr(absl::StrCat(
                 "    Expiry Date: ",
@@ -373,18 +383,22 @@ TEST_F(AgentCliTest, CertificatesMarksAnExpiredCertificateInvalid) {
   EXPECT_THAT(run.out, HasSubstr("(INVALID: EXPIRED)"));
 }
 
-TEST_F(AgentCliTest, CertificatesFiltersByCertNameAndPrintsAJsonArray) {
+TEST_F(AgentCliTest, CertificatesFiltersByCertNameAndPrintsOneJsonObjectWithTheList) {
   InstallLineage("a.example", {"a.example"}, absl::Now() + absl::Hours(24 * 10), 1);
   InstallLineage("b.example", {"b.example", "www.b.example"}, absl::Now() + absl::Hours(24 * 10),
                  2);
   Result run = Agent({"certificates", "--cert-name", "b.example", "--json"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  nlohmann::json out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json object = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(object.is_object()) << run.out;
+  EXPECT_EQ(object["ok"], true);
+  EXPECT_EQ(object["command"], "certificates");
+  nlohmann::json out = object["certificates"];
   ASSERT_TRUE(out.is_array()) << run.out;
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0]["name"], "b.example");
   EXPECT_EQ(out[0]["ok"], true);
-  EXPECT_EQ(out[0]["serial"], "2");
+  EXPECT_EQ(out[0]["serial"], "02");
   EXPECT_EQ(out[0]["domains"], nlohmann::json({"b.example", "www.b.example"}));
   EXPECT_EQ(out[0]["expired"], false);
   EXPECT_EQ(out[0]["key_type"], "ECDSA");
@@ -397,9 +411,11 @@ TEST_F(AgentCliTest, CertificatesShowsABrokenLineageWithItsError) {
   Result run = Agent({"certificates"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, AllOf(HasSubstr("Certificate Name: broken.example\n    Error: "),
-                             HasSubstr("Certificate Name: good.example\n    Serial Number: 1")));
+                             HasSubstr("Certificate Name: good.example\n    Serial Number: 01")));
   Result json = Agent({"certificates", "--json"});
   nlohmann::json out = nlohmann::json::parse(json.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << json.out;
+  out = out["certificates"];
   ASSERT_TRUE(out.is_array()) << json.out;
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0]["name"], "broken.example");
@@ -436,7 +452,11 @@ TEST_F(AgentCliTest, RevokeByCertPathReachesTheSignerToo) {
   nlohmann::json out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_TRUE(out.is_object()) << run.out;
   EXPECT_EQ(out["ok"], false);
-  EXPECT_THAT(out["error"].get<std::string>(), HasSubstr("unreachable"));
+  EXPECT_EQ(out["command"], "revoke");
+  EXPECT_EQ(out["error"]["code"], "unreachable");
+  EXPECT_EQ(out["error"]["exit_code"], 4);
+  EXPECT_THAT(out["error"]["message"].get<std::string>(), HasSubstr("unreachable"));
+  EXPECT_EQ(run.err, "") << "with --json the error is on stdout only";
 }
 
 TEST_F(AgentCliTest, RevokeThatFailsAtTheSignerNeitherDeletesNorMarksTheLineage) {
@@ -474,6 +494,8 @@ TEST_F(AgentCliTest, CertificatesShowsRevokedForTheRecordedSerialAsTextAndJson) 
   Result all = Agent({"certificates", "--json"});
   ASSERT_EQ(all.exit_code, 0) << all.err;
   nlohmann::json listed = nlohmann::json::parse(all.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(listed.is_object()) << all.out;
+  listed = listed["certificates"];
   ASSERT_TRUE(listed.is_array() && listed.size() == 2u) << all.out;
   EXPECT_EQ(listed[0]["name"], "example.com");
   EXPECT_EQ(listed[0]["revoked"], true);
@@ -523,8 +545,8 @@ TEST_F(AgentCliTest, GlobalOptionsMayComeBeforeTheCommand) {
       RunAgent(root_, {"-c", config_path_, "--json", "certificates", "--cert-name", "example.com"});
   ASSERT_EQ(mixed.exit_code, 0) << mixed.err;
   nlohmann::json out = nlohmann::json::parse(mixed.out, nullptr, /*allow_exceptions=*/false);
-  ASSERT_TRUE(out.is_array()) << mixed.out;
-  EXPECT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out.is_object()) << mixed.out;
+  EXPECT_EQ(out["certificates"].size(), 1u);
 
   Result inline_value = RunAgent(root_, {"--config=" + config_path_, "-q", "enroll"});
   ASSERT_EQ(inline_value.exit_code, 0) << inline_value.err;
@@ -601,8 +623,8 @@ TEST_F(AgentRenewOverridesTest, AnAuthenticatorGivenToRenewReplacesTheLineages) 
   const std::string pre = root_ + "/pre";
   Result run = Agent({"renew", "--force-renewal", "--webroot", "--pre-hook", "touch " + pre});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
-  EXPECT_THAT(run.err, AllOf(HasSubstr("a.example: webroot authenticator needs webroot_path"),
-                             HasSubstr("b.example: webroot authenticator needs webroot_path")));
+  EXPECT_THAT(run.err, AllOf(HasSubstr("a.example: --webroot needs -w/--webroot-path DIR"),
+                             HasSubstr("b.example: --webroot needs -w/--webroot-path DIR")));
   EXPECT_NE(::access(pre.c_str(), F_OK), 0) << "no renewal was attempted, so no pre-hook";
 }
 
@@ -642,6 +664,164 @@ TEST_F(AgentCliTest, CertonlyRefusesEabCredentialsAndExplainsTheyLiveInTheSigner
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_THAT(run.err, AllOf(HasSubstr("--eab-"), HasSubstr("acme-signer")));
   EXPECT_THAT(run.out + run.err, Not(HasSubstr("c2VjcmV0LWhtYWMta2V5")));
+}
+
+// --- help, -v, -q, --json: the same rules for every command ---
+
+constexpr const char* kAllCommands[] = {"enroll", "certonly", "renew",        "run",
+                                        "revoke", "delete",   "certificates", "account"};
+
+TEST_F(AgentCliTest, HelpCommandPrintsThatCommandsHelpLikeCommandDashDashHelp) {
+  for (const char* command : kAllCommands) {
+    SCOPED_TRACE(command);
+    Result help = RunAgent(root_, {"help", command});
+    Result flag = RunAgent(root_, {command, "--help"});
+    EXPECT_EQ(help.exit_code, 0) << help.err;
+    EXPECT_EQ(flag.exit_code, 0) << flag.err;
+    EXPECT_EQ(help.out, flag.out);
+    EXPECT_THAT(help.out,
+                AllOf(HasSubstr(absl::StrCat("usage: acme-agent ", command)), HasSubstr("--json"),
+                      HasSubstr("-v, --verbose"), HasSubstr("-q, --quiet")));
+  }
+  Result overview = RunAgent(root_, {"help"});
+  EXPECT_EQ(overview.exit_code, 0);
+  EXPECT_THAT(overview.out, AllOf(HasSubstr("acme-agent help COMMAND"), HasSubstr("certificates")));
+  Result unknown = RunAgent(root_, {"help", "frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown command 'frobnicate'"));
+}
+
+TEST_F(AgentCliTest, UsageTextSaysExitOneMayMeanTheDeployHookFailedAfterInstalling) {
+  Result overview = RunAgent(root_, {"help"});
+  EXPECT_THAT(overview.out, AllOf(HasSubstr("deploy hook"), HasSubstr("WAS installed"),
+                                  Not(HasSubstr("1 failed (old certificate kept)"))));
+}
+
+// Asserts that `run` printed exactly one JSON error object on stdout and nothing on stderr.
+void ExpectJsonError(const Result& run, const std::string& command, const std::string& code,
+                     int exit_code, const std::string& message_part) {
+  EXPECT_EQ(run.exit_code, exit_code) << run.out << run.err;
+  EXPECT_EQ(run.err, "");
+  ASSERT_FALSE(run.out.empty());
+  EXPECT_EQ(run.out.find('\n'), run.out.size() - 1) << "one line: " << run.out;
+  nlohmann::json out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << run.out;
+  EXPECT_EQ(out["ok"], false);
+  if (!command.empty()) {
+    EXPECT_EQ(out["command"], command);
+  }
+  ASSERT_TRUE(out["error"].is_object()) << run.out;
+  EXPECT_EQ(out["error"]["code"], code);
+  EXPECT_EQ(out["error"]["exit_code"], exit_code);
+  EXPECT_THAT(out["error"]["message"].get<std::string>(), HasSubstr(message_part));
+}
+
+TEST_F(AgentCliTest, JsonUsageErrorsOfEveryCommandAreOneObjectOnStdout) {
+  for (const char* command : kAllCommands) {
+    SCOPED_TRACE(command);
+    ExpectJsonError(Agent({command, "--json", "--no-such-flag"}), command, "usage", 2,
+                    "unknown option --no-such-flag");
+  }
+  ExpectJsonError(RunAgent(root_, {"--json", "frobnicate"}), "", "usage", 2,
+                  "unknown command 'frobnicate'");
+  ExpectJsonError(Agent({"certonly", "--json", "--eab-hmac-key", "s3cret", "-d", "a.example"}),
+                  "certonly", "usage", 2, "--eab-hmac-key");
+  ExpectJsonError(Agent({"certonly", "--json", "-d", "a.example", "--webroot"}), "certonly",
+                  "usage", 2, "--webroot needs -w/--webroot-path DIR");
+  ExpectJsonError(Agent({"delete", "--json", "--cert-name", "nothing.example"}), "delete", "usage",
+                  2, "nothing.example");
+  ExpectJsonError(RunAgent(root_, {"certificates", "--json", "--config", root_ + "/missing.toml"}),
+                  "certificates", "usage", 2, "missing.toml");
+}
+
+TEST_F(AgentCliTest, JsonErrorFromTheSignerSideCarriesItsExitCodeAndName) {
+  WriteIdentity();
+  InstallLineageWithSettings("example.com");
+  Result renew = Agent({"renew", "--json"});
+  ExpectJsonError(renew, "renew", "unreachable", 4, "unreachable");
+  nlohmann::json out = nlohmann::json::parse(renew.out, nullptr, /*allow_exceptions=*/false);
+  EXPECT_EQ(out["failed"], 1) << "the partial result travels with the error";
+  ASSERT_TRUE(out["certificates"].is_array());
+  EXPECT_EQ(out["certificates"][0]["lineage"], "example.com");
+  ExpectJsonError(Agent({"account", "--json"}), "account", "unreachable", 4, "unreachable");
+  ExpectJsonError(Agent({"run", "--once", "--json"}), "run", "unreachable", 4, "unreachable");
+}
+
+TEST_F(AgentCliTest, JsonResultsAreOneObjectWithOkAndTheCommand) {
+  Result renew = Agent({"renew", "--json"});
+  ASSERT_EQ(renew.exit_code, 0) << renew.err;
+  nlohmann::json out = nlohmann::json::parse(renew.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << renew.out;
+  EXPECT_EQ(out["ok"], true);
+  EXPECT_EQ(out["command"], "renew");
+  EXPECT_EQ(out["renewed"], 0);
+
+  Result run = Agent({"run", "--once", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << run.out;
+  EXPECT_EQ(out["command"], "run");
+  EXPECT_TRUE(out["next_check"].is_string());
+
+  InstallLineage("gone.example", {"gone.example"}, absl::Now() + absl::Hours(24), 9);
+  Result deleted = Agent({"delete", "--cert-name", "gone.example", "--json"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  out = nlohmann::json::parse(deleted.out, nullptr, /*allow_exceptions=*/false);
+  EXPECT_EQ(out,
+            nlohmann::json({{"ok", true}, {"command", "delete"}, {"deleted", "gone.example"}}));
+}
+
+TEST_F(AgentCliTest, QuietRenewWithNothingToDoPrintsNothingAtAll) {
+  Result loud = Agent({"renew"});
+  ASSERT_EQ(loud.exit_code, 0) << loud.err;
+  EXPECT_THAT(loud.out, HasSubstr("No renewals were attempted"));
+  Result quiet = Agent({"renew", "-q"});
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.out, "");
+  EXPECT_EQ(quiet.err, "");
+  Result before = RunAgent(root_, {"-q", "--config", config_path_, "renew"});
+  EXPECT_EQ(before.exit_code, 0);
+  EXPECT_EQ(before.out + before.err, "");
+}
+
+TEST_F(AgentCliTest, QuietStillPrintsErrorsOnStderr) {
+  WriteIdentity();
+  InstallLineageWithSettings("example.com");
+  Result quiet = Agent({"renew", "-q", "--force-renewal"});
+  EXPECT_EQ(quiet.exit_code, 4);
+  EXPECT_EQ(quiet.out, "");
+  EXPECT_THAT(quiet.err, AllOf(HasSubstr("example.com"), HasSubstr("unreachable")));
+}
+
+TEST_F(AgentCliTest, VerboseAddsDetailOnStderrOnly) {
+  InstallLineage("example.com", {"example.com"}, absl::Now() + absl::Hours(24 * 10), 1);
+  Result plain = Agent({"certificates"});
+  Result verbose = Agent({"certificates", "-v"});
+  ASSERT_EQ(verbose.exit_code, 0) << verbose.err;
+  EXPECT_EQ(verbose.out, plain.out);
+  EXPECT_EQ(plain.err, "");
+  EXPECT_THAT(verbose.err, AllOf(HasSubstr("[verbose] config " + config_path_),
+                                 HasSubstr("certificates in " + config_dir_)));
+  WriteIdentity();
+  Result revoke = Agent({"revoke", "--cert-name", "example.com", "--verbose"});
+  EXPECT_EQ(revoke.exit_code, 4);
+  EXPECT_THAT(revoke.err, AllOf(HasSubstr("[verbose] connecting to the signer at 127.0.0.1:"),
+                                HasSubstr("client certificate " + cert_path_)));
+}
+
+TEST_F(AgentCliTest, SerialsAreSpelledOneWayInTextAndJson) {
+  // 0x26c91fec54367ad: 15 hex digits, so the DER form has a leading zero nibble.
+  InstallLineage("example.com", {"example.com"}, absl::Now() + absl::Hours(24 * 10),
+                 0x26c91fec54367adL);
+  Result text = Agent({"certificates"});
+  EXPECT_THAT(text.out, HasSubstr("Serial Number: 026c91fec54367ad\n"));
+  Result json = Agent({"certificates", "--json"});
+  nlohmann::json out = nlohmann::json::parse(json.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << json.out;
+  EXPECT_EQ(out["certificates"][0]["serial"], "026c91fec54367ad");
+  WriteIdentity();
+  Result revoke = Agent({"revoke", "--cert-name", "example.com"});
+  EXPECT_THAT(revoke.err, HasSubstr("serial 026c91fec54367ad"));
 }
 
 }  // namespace

@@ -39,12 +39,6 @@ TEST(ReadCertificateInfoTest, RefusesTextWithoutCertificate) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no PEM certificate")));
 }
 
-TEST(CertbotSerialTest, PrintsLowerCaseHexWithoutLeadingZeros) {
-  EXPECT_EQ(CertbotSerial("0ABC"), "abc");
-  EXPECT_EQ(CertbotSerial("00"), "0");
-  EXPECT_EQ(CertbotSerial("FA"), "fa");
-}
-
 TEST(ValidityTextTest, UsesCertbotsWordingAndSaysRevokedBeforeAnythingElse) {
   const absl::Time now = absl::FromUnixSeconds(1700000000);
   EXPECT_EQ(ValidityText(now + absl::Hours(24 * 1825 + 1), false, now), "VALID: 1825 days");

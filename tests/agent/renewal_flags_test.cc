@@ -12,9 +12,11 @@ namespace {
 
 using ::acme_signer::agent::testing::IsOk;
 using ::acme_signer::agent::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // What `certonly --cert-name web -d www -d api --webroot -w /var/www --pfx --deploy-hook H`
 // stored.
@@ -101,13 +103,36 @@ TEST(MergeRenewalSettingsTest, PfxOptionsNeedPfxGivenNowOrStored) {
   EXPECT_TRUE(merged->pfx_legacy);
 }
 
-TEST(MergeRenewalSettingsTest, AnInconsistentResultNamesWhatIsMissing) {
+TEST(MergeRenewalSettingsTest, AnInconsistentResultNamesTheMissingFlagAsTyped) {
   RenewalConfig standalone;
   standalone.domains = {"example.com"};
   absl::StatusOr<RenewalOverrides> overrides = Parse({"--webroot"});
   ASSERT_THAT(overrides, IsOk());
   EXPECT_THAT(MergeRenewalSettings(standalone, *overrides),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("webroot_path")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("--webroot needs -w/--webroot-path DIR"),
+                             Not(HasSubstr("webroot_path")))));
+  absl::StatusOr<RenewalOverrides> manual = Parse({"--manual"});
+  ASSERT_THAT(manual, IsOk());
+  EXPECT_THAT(MergeRenewalSettings(standalone, *manual),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--manual needs --manual-auth-hook CMD")));
+}
+
+TEST(MergeRenewalSettingsTest, CcsDirImpliesPfxAndMustBeAbsolute) {
+  RenewalConfig stored;
+  stored.domains = {"example.com"};
+  absl::StatusOr<RenewalOverrides> overrides = Parse({});
+  ASSERT_THAT(overrides, IsOk());
+  overrides->ccs_dir = "/srv/ccs";
+  absl::StatusOr<RenewalConfig> merged = MergeRenewalSettings(stored, *overrides);
+  ASSERT_THAT(merged, IsOk());
+  EXPECT_TRUE(merged->pfx);
+  EXPECT_EQ(merged->ccs_dir, "/srv/ccs");
+  overrides->ccs_dir = "ccs";
+  EXPECT_THAT(
+      MergeRenewalSettings(stored, *overrides),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--ccs-dir must be an absolute")));
 }
 
 TEST(RenewalConfigChangesTest, SameSettingsHaveNoChanges) {

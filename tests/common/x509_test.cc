@@ -196,5 +196,15 @@ TEST(CsrTest, DerAndPemRoundTripAndTrailingBytesAreRefused) {
                                             HasSubstr("no PEM certificate request")));
 }
 
+TEST(SerialTextTest, PrintsLowerCaseHexTwoDigitsPerByteWithoutLeadingZeroBytes) {
+  EXPECT_EQ(SerialText("0ABC"), "0abc");
+  EXPECT_EQ(SerialText("ABC"), "0abc");
+  EXPECT_EQ(SerialText("000ABC"), "0abc");
+  EXPECT_EQ(SerialText("26c91fec54367ad"), SerialText("026C91FEC54367AD"));
+  EXPECT_EQ(SerialText("not hex"), "not hex");
+  EXPECT_EQ(SerialText("00"), "00");
+  EXPECT_EQ(SerialText("FA"), "fa");
+}
+
 }  // namespace
 }  // namespace acme_signer

@@ -814,6 +814,8 @@ TEST_F(AgentE2eTest, RevokedCertificateShowsRevokedIsReplacedAtOnceAndCanBeDelet
   AgentResult json = Agent("certificates", {"--cert-name", "rr", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json;
   nlohmann::json listed = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(listed.is_object()) << json.out;
+  listed = listed["certificates"];
   ASSERT_TRUE(listed.is_array() && listed.size() == 1u) << json.out;
   EXPECT_EQ(listed[0].value("revoked", false), true) << json.out;
 
@@ -864,6 +866,8 @@ TEST_F(AgentE2eTest, CertificatesListsTheLineagesWithDomainsAndExpiryAsTextAndJs
   AgentResult json = Agent("certificates", {"--json"});
   ASSERT_EQ(json.exit_code, 0) << json;
   nlohmann::json parsed = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(parsed.is_object()) << json.out;
+  parsed = parsed["certificates"];
   ASSERT_TRUE(parsed.is_array()) << json.out;
   std::map<std::string, nlohmann::json> by_name;
   for (const nlohmann::json& entry : parsed) by_name[entry.value("name", "")] = entry;
