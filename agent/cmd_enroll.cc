@@ -329,8 +329,13 @@ absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& 
 
   // 1. The CA, untrusted until its fingerprint matches.
   exit_code = kExitFailure;
-  ASSIGN_OR_RETURN(pb::GetEnrollmentInfoResponse info,
-                   FetchEnrollmentInfo(enroll_address, absl::Seconds(30)));
+  absl::StatusOr<pb::GetEnrollmentInfoResponse> fetched =
+      FetchEnrollmentInfo(enroll_address, absl::Seconds(30));
+  if (!fetched.ok()) {
+    exit_code = ExitCodeFor(fetched.status());
+    return fetched.status();
+  }
+  const pb::GetEnrollmentInfoResponse& info = *fetched;
   if (absl::Status pinned = CheckCaFingerprint(info.ca_certificate_pem(), fingerprint);
       !pinned.ok()) {
     exit_code = pinned.code() == absl::StatusCode::kPermissionDenied ? kExitUsage : kExitFailure;
