@@ -131,7 +131,10 @@ grpc::Status EnrollmentService::EnrollAgent(grpc::ServerContext* context,
   AuditRecord& record = call.record();
   if (deps_.peer_failures != nullptr) {
     if (absl::Status s = deps_.peer_failures->Check(record.peer); !s.ok()) {
-      return ToGrpcStatus(call.Deny(s));
+      // The record's reason leaves out the varying wait, so repeats fold into one record.
+      return ToGrpcStatus(call.Deny(absl::StrCat("too many failed enrolment attempts from ",
+                                                 PeerFailureLimiter::Address(record.peer)),
+                                    std::move(s)));
     }
   }
   // The request's shape, before the token is looked at (a malformed request keeps it usable).
@@ -153,7 +156,6 @@ grpc::Status EnrollmentService::EnrollAgent(grpc::ServerContext* context,
         "csr_der must be a DER CSR of 1..", kMaxCsrBytes, " bytes (", token_label,
         " not used)"))));
   }
-  record.request.csr_sha256 = Sha256Hex(request->csr_der());
   if (absl::StatusOr<SslUniquePtr<X509_REQ>> csr = ParseCsrDer(request->csr_der()); !csr.ok()) {
     return ToGrpcStatus(call.Deny(absl::InvalidArgumentError(
         absl::StrCat("csr_der: ", csr.status().message(), " (", token_label, " not used)"))));
@@ -163,7 +165,13 @@ grpc::Status EnrollmentService::EnrollAgent(grpc::ServerContext* context,
   absl::StatusOr<EnrollmentToken> redeemed = deps_.store->RedeemEnrollmentToken(token_hash, now);
   if (!redeemed.ok()) {
     const absl::StatusCode code = redeemed.status().code();
-    if (code == absl::StatusCode::kNotFound || code == absl::StatusCode::kFailedPrecondition ||
+    if (code == absl::StatusCode::kNotFound) {
+      // No token label: the hash of a token nobody made tells the operator nothing, and
+      // identical reasons let a flood of guesses fold into one record (refusal_budget.h).
+      return ToGrpcStatus(call.Deny(redeemed.status().message(),
+                                    absl::PermissionDeniedError(kTokenRefusedMessage)));
+    }
+    if (code == absl::StatusCode::kFailedPrecondition ||
         code == absl::StatusCode::kDeadlineExceeded) {
       return ToGrpcStatus(
           call.Deny(absl::StrCat(token_label, ": ", redeemed.status().message()),
@@ -174,9 +182,12 @@ grpc::Status EnrollmentService::EnrollAgent(grpc::ServerContext* context,
         absl::StrCat(token_label, ": ", redeemed.status().message()),
         absl::UnavailableError("the signer cannot read its state store; try again later")));
   }
-  // The token is used up from here on, whatever follows.
+  // The token is used up from here on, whatever follows. (The CSR's digest is recorded only
+  // now: ECDSA CSRs differ at every attempt, and a digest in refusals of unknown tokens would
+  // keep a flood of them from folding.)
   const std::string& agent = redeemed->agent;
   record.agent = agent;
+  record.request.csr_sha256 = Sha256Hex(request->csr_der());
   std::shared_ptr<const SignerConfig> config = deps_.config->Get();
   if (config->FindAgent(agent) == nullptr) {
     return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(

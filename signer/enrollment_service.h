@@ -22,7 +22,9 @@
 // Every refusal is audited through the RefusalBudget (folded like every other refusal) and
 // counted against the caller's address. Audit records never hold the token: at most the first
 // 12 hex digits of its SHA-256 ("token sha256 1a2b3c4d5e6f..."), which is what the operator can
-// match against `acme-signer enroll-agent --token` (it prints nothing else about a token).
+// match against `acme-signer enroll-agent --token` (it prints nothing else about a token). An
+// unknown token is recorded as "unknown enrolment token" without a label, so that a flood of
+// guesses from one address folds into one record.
 //
 // Thread-safety: thread-safe; gRPC calls handlers concurrently.
 #ifndef ACME_SIGNER_SIGNER_ENROLLMENT_SERVICE_H_

@@ -433,3 +433,80 @@ TEST_F(TokenEnrollmentTest, TokenForAnAgentWithoutPolicyOrAnotherNameIsRefused) 
 
 }  // namespace
 }  // namespace acme_signer
+
+namespace acme_signer {
+namespace {
+
+// A lab of its own: the flood leaves 127.0.0.1 blocked for a minute.
+class TokenEnrollmentFloodTest : public testing::SignerLabSuite<TokenEnrollmentFloodTest> {
+ public:
+  static SignerLab::Options LabOptions() {
+    SignerLab::Options options;
+    options.enroll_listener = true;
+    options.enroll = {};
+    return options;
+  }
+};
+
+TEST_F(TokenEnrollmentFloodTest, AFloodOfBadTokensFromOneAddressIsCutOffAndFoldedInTheAudit) {
+  CommandResult made = Run({"enroll-agent", "--config", lab().config_path(), "--name", "web2",
+                            "--token", "--json"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  nlohmann::json json = nlohmann::json::parse(made.out, nullptr, false);
+  ASSERT_TRUE(json.is_object());
+  const std::string good = json.value("token", "");
+  const std::string fingerprint = json.value("ca_sha256", "");
+  testing::ChildOptions options;
+  options.scratch_dir = lab().dir();
+  const std::string config = absl::StrCat(lab().dir(), "/flood/agent.toml");
+  auto enroll = [&](const std::string& token) {
+    return testing::RunChild({ACME_AGENT_BIN, "enroll", "--config", config, "--signer",
+                              lab().enroll_address(), "--token", token, "--ca-fingerprint",
+                              fingerprint},
+                             options);
+  };
+  for (int i = 0; i < 10; ++i) {
+    testing::ChildResult refused = enroll(absl::StrCat("acme-enroll-guess", i));
+    EXPECT_EQ(refused.exit_code, 3) << refused;
+    EXPECT_THAT(refused.err, HasSubstr("enrolment token refused"));
+  }
+  for (int i = 0; i < 5; ++i) {
+    testing::ChildResult limited = enroll(absl::StrCat("acme-enroll-more", i));
+    EXPECT_NE(limited.exit_code, 0) << limited;
+    EXPECT_THAT(limited.err,
+                HasSubstr("too many failed enrolment attempts from ipv4:127.0.0.1 (10 per 1m)"));
+  }
+  // While the address is cut off even the good token is refused (and stays unused).
+  testing::ChildResult blocked = enroll(good);
+  EXPECT_THAT(blocked.err, HasSubstr("too many failed enrolment attempts"));
+  EXPECT_FALSE(std::filesystem::exists(config));
+
+  // The guesses are one kind of refusal, the limited attempts another: each written once, the
+  // repeats folded (a fold reaches the log within the fold window plus the flush period). A
+  // record stands for one refusal, or for repeated.count refusals when it has "repeated".
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  uint64_t guesses = 0, limited = 0;
+  size_t records = 0;
+  while (absl::Now() < deadline) {
+    guesses = limited = records = 0;
+    for (const nlohmann::json& event : AuditEvents()) {
+      if (event.value("rpc", "") != "Enrollment/EnrollAgent") continue;
+      ++records;
+      const uint64_t count =
+          event.contains("repeated") ? event["repeated"].value("count", uint64_t{0}) : 1;
+      const std::string reason = event.value("reason", "");
+      if (reason == "unknown enrolment token") guesses += count;
+      if (reason == "too many failed enrolment attempts from ipv4:127.0.0.1") limited += count;
+    }
+    if (guesses + limited >= 16) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_EQ(guesses, 10u);
+  EXPECT_EQ(limited, 6u);
+  EXPECT_LE(records, 4u);
+  const std::string audit = *ReadFile(lab().audit_log_path(), 64 << 20);
+  EXPECT_THAT(audit, Not(HasSubstr(good)));
+}
+
+}  // namespace
+}  // namespace acme_signer
