@@ -5,6 +5,8 @@
 // name that is not the token's, a wrong CA fingerprint (nothing written, the token not sent).
 // Every use and failed use is audited; the token never appears in the audit log, the signer's
 // log or the state store.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "acmesigner/v1/signer.grpc.pb.h"
 #include "agent/agent_config.h"
 #include "common/files.h"
 #include "common/x509.h"
@@ -429,6 +432,77 @@ TEST_F(TokenEnrollmentTest, TokenForAnAgentWithoutPolicyOrAnotherNameIsRefused) 
   EXPECT_THAT(mismatch.err, HasSubstr("this token was made for agent web3, not web1"));
   EXPECT_FALSE(Exists(config));
   ExpectNoTokenLeaked();
+}
+
+TEST_F(TokenEnrollmentTest, EnrolmentListenerServesNothingButEnrollmentAndBoundsRequests) {
+  absl::StatusOr<std::string> ca = ReadFile(lab().agent_ca_path());
+  ASSERT_TRUE(ca.ok());
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = *ca;  // verifies the signer; no client certificate
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("127.0.0.1");
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(lab().enroll_address(), grpc::SslCredentials(ssl), args);
+  // The Signer service is not there (it stays behind the mTLS listener).
+  {
+    std::unique_ptr<::acmesigner::v1::Signer::Stub> signer =
+        ::acmesigner::v1::Signer::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    ::acmesigner::v1::GetAccountResponse response;
+    grpc::Status status =
+        signer->GetAccount(&context, ::acmesigner::v1::GetAccountRequest(), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << status.error_message();
+  }
+  std::unique_ptr<::acmesigner::v1::Enrollment::Stub> enrollment =
+      ::acmesigner::v1::Enrollment::NewStub(channel);
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    ::acmesigner::v1::GetEnrollmentInfoResponse info;
+    grpc::Status status = enrollment->GetEnrollmentInfo(
+        &context, ::acmesigner::v1::GetEnrollmentInfoRequest(), &info);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(info.ca_certificate_pem(), *ca);
+    EXPECT_EQ(info.trust_domain(), "dept.example");
+    EXPECT_EQ(absl::StrCat("127.0.0.1:", info.signer_port()), lab().signer_address());
+  }
+  // A request over 64 KiB is refused by gRPC before the service sees it (no audit record).
+  const size_t events_before = EnrollEvents().size();
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    ::acmesigner::v1::EnrollAgentRequest request;
+    request.set_token("acme-enroll-x");
+    request.set_csr_der(std::string(100 * 1024, 'x'));
+    ::acmesigner::v1::EnrollAgentResponse response;
+    grpc::Status status = enrollment->EnrollAgent(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  }
+  EXPECT_EQ(EnrollEvents().size(), events_before);
+  // A malformed CSR is refused before the token is looked at (audited, token not spent).
+  const Token token = MakeToken("web3");
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    ::acmesigner::v1::EnrollAgentRequest request;
+    request.set_token(token.token);
+    request.set_csr_der("not a CSR");
+    ::acmesigner::v1::EnrollAgentResponse response;
+    grpc::Status status = enrollment->EnrollAgent(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("not used"));
+  }
+  absl::StatusOr<std::unique_ptr<signer::StateStore>> store =
+      signer::StateStore::Open(absl::StrCat(lab().state_dir(), "/signer.db"));
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<std::vector<signer::EnrollmentToken>> rows = (*store)->ListEnrollmentTokens("web3");
+  ASSERT_TRUE(rows.ok());
+  for (const signer::EnrollmentToken& row : *rows) {
+    if (row.token_sha256 == signer::EnrollmentTokenHash(token.token)) {
+      EXPECT_EQ(row.used_at, absl::InfinitePast());
+    }
+  }
 }
 
 }  // namespace
