@@ -434,6 +434,50 @@ TEST_F(TokenEnrollmentTest, TokenForAnAgentWithoutPolicyOrAnotherNameIsRefused) 
   ExpectNoTokenLeaked();
 }
 
+TEST_F(TokenEnrollmentTest, AnExistingConfigIsKeptItsPathsUsedAndItsKeyReused) {
+  const std::string dir = HostDir("existing");
+  const std::string config = absl::StrCat(dir, "/agent.toml");
+  const std::string custom = absl::StrCat(dir, "/custom");
+  const std::string text = absl::StrCat(
+      "config_dir = \"", dir, "/certs\"\n[signer]\naddress = \"", lab().signer_address(),
+      "\"\nca = \"", custom, "/ca.pem\"\ntls_server_name = \"127.0.0.1\"\n[identity]\n"
+      "trust_domain = \"dept.example\"\nname = \"web3\"\nkey = \"", custom,
+      "/id.key\"\ncert = \"", custom, "/id.pem\"\n");
+  ASSERT_TRUE(WriteFileAtomically(config, text, 0644).ok());
+  // The air-gapped route made the key first; the token route reuses it.
+  testing::ChildResult csr = Agent({"enroll", "--config", config});
+  ASSERT_EQ(csr.exit_code, 0) << csr;
+  absl::StatusOr<std::string> key_before = ReadFile(absl::StrCat(custom, "/id.key"));
+  ASSERT_TRUE(key_before.ok());
+
+  // A config whose trust domain is not the signer's is refused before the token is sent.
+  const Token token = MakeToken("web3");
+  const std::string other_config = absl::StrCat(dir, "/other.toml");
+  ASSERT_TRUE(WriteFileAtomically(other_config,
+                                  absl::StrReplaceAll(text, {{"dept.example", "other.example"}}),
+                                  0644)
+                  .ok());
+  testing::ChildResult mismatch = AgentEnroll(other_config, token.token, token.ca_sha256);
+  EXPECT_EQ(mismatch.exit_code, 2) << mismatch;
+  EXPECT_THAT(mismatch.err, HasSubstr("says identity.trust_domain = \"other.example\" but the "
+                                      "signer's trust domain is \"dept.example\""));
+
+  // The same token still works with the right config (it was not sent).
+  testing::ChildResult enrolled = AgentEnroll(config, token.token, token.ca_sha256, {"--json"});
+  ASSERT_EQ(enrolled.exit_code, 0) << enrolled;
+  nlohmann::json json = nlohmann::json::parse(enrolled.out, nullptr, false);
+  ASSERT_TRUE(json.is_object()) << enrolled.out;
+  EXPECT_EQ(json.value("key_reused", false), true);
+  EXPECT_EQ(json.value("config_created", true), false);
+  EXPECT_EQ(json.value("cert", ""), absl::StrCat(custom, "/id.pem"));
+  EXPECT_EQ(json.value("ca", ""), absl::StrCat(custom, "/ca.pem"));
+  EXPECT_EQ(*ReadFile(config), text);
+  EXPECT_EQ(*ReadFile(absl::StrCat(custom, "/id.key")), *key_before);
+  EXPECT_FALSE(Exists(absl::StrCat(dir, "/identity")));
+  testing::ChildResult account = Agent({"account", "--config", config});
+  EXPECT_EQ(account.exit_code, 0) << account;
+}
+
 TEST_F(TokenEnrollmentTest, EnrolmentListenerServesNothingButEnrollmentAndBoundsRequests) {
   absl::StatusOr<std::string> ca = ReadFile(lab().agent_ca_path());
   ASSERT_TRUE(ca.ok());
