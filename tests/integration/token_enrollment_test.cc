@@ -12,6 +12,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "acmesigner/v1/signer.grpc.pb.h"
@@ -624,6 +626,75 @@ TEST_F(TokenEnrollmentFloodTest, AFloodOfBadTokensFromOneAddressIsCutOffAndFolde
   EXPECT_LE(records, 4u);
   const std::string audit = *ReadFile(lab().audit_log_path(), 64 << 20);
   EXPECT_THAT(audit, Not(HasSubstr(good)));
+}
+
+}  // namespace
+}  // namespace acme_signer
+
+namespace acme_signer {
+namespace {
+
+// scripts/lab up writes SIGNER_ENROLL_ADDRESS to DIR/env (pinned), and docs/lab.md's token
+// enrolment works against it.
+TEST(TokenEnrollmentLabScriptTest, LabUpWritesTheEnrolAddressAndAHostEnrolsThere) {
+  ACME_SIGNER_REQUIRE_SIGNER_LAB_TOOLS();
+  const std::string bin_dir = std::filesystem::path(ACME_AGENT_BIN).parent_path().string();
+  char dir_template[] = "/tmp/token_enrollment_lab.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string lab = absl::StrCat(dir, "/lab");
+  testing::ChildOptions options;
+  options.scratch_dir = dir;
+  options.timeout = absl::Minutes(3);
+  options.extra_env = {"ACME_SIGNER_BIN_DIR=" + bin_dir};
+  const std::string script = std::string(ACME_SIGNER_SOURCE_DIR) + "/scripts/lab";
+  testing::ChildResult up = testing::RunChild({script, "up", lab}, options);
+  ASSERT_EQ(up.exit_code, 0) << up;
+  // Stops the lab and removes the temp dir (kept with ACME_SIGNER_KEEP_TEST_DIRS=1).
+  struct Down {
+    std::string script, dir, lab;
+    testing::ChildOptions options;
+    ~Down() {
+      testing::RunChild({script, "down", lab}, options);
+      const char* keep = std::getenv("ACME_SIGNER_KEEP_TEST_DIRS");
+      if (keep != nullptr && std::string(keep) == "1") return;
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  } down{script, dir, lab, options};
+
+  std::map<std::string, std::string> env;
+  for (absl::string_view line : absl::StrSplit(*ReadFile(lab + "/env"), '\n')) {
+    const size_t eq = line.find('=');
+    if (eq != absl::string_view::npos && !absl::StartsWith(line, "#")) {
+      env[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+    }
+  }
+  const std::string address = env["SIGNER_ENROLL_ADDRESS"];
+  ASSERT_TRUE(absl::StartsWith(address, "127.0.0.1:")) << address;
+  EXPECT_NE(address, absl::StrCat("127.0.0.1:", env["SIGNER_PORT"]));
+  options.extra_env.push_back("SOFTHSM2_CONF=" + env["SOFTHSM2_CONF"]);
+
+  // docs/lab.md: a token for web1, redeemed from stdin into a new config.
+  testing::ChildResult made = testing::RunChild(
+      {env["ACME_SIGNER"], "enroll-agent", "--config", env["SIGNER_CONFIG"], "--name", "web1",
+       "--token", "--json"},
+      options);
+  ASSERT_EQ(made.exit_code, 0) << made;
+  nlohmann::json json = nlohmann::json::parse(made.out, nullptr, false);
+  ASSERT_TRUE(json.is_object()) << made.out;
+  const std::string host = absl::StrCat(dir, "/host2/agent.toml");
+  testing::ChildResult enrolled = testing::RunChild(
+      {"/bin/sh", "-c",
+       absl::StrCat("printf '%s\\n' \"$0\" | \"$1\" enroll --config \"$2\" --signer \"$3\" "
+                    "--token - --ca-fingerprint \"$4\""),
+       json.value("token", ""), env["ACME_AGENT"], host, address, json.value("ca_sha256", "")},
+      options);
+  ASSERT_EQ(enrolled.exit_code, 0) << enrolled;
+  testing::ChildResult account =
+      testing::RunChild({env["ACME_AGENT"], "account", "--config", host}, options);
+  EXPECT_EQ(account.exit_code, 0) << account;
+  EXPECT_THAT(account.out, HasSubstr("mutual TLS OK"));
 }
 
 }  // namespace
