@@ -375,7 +375,8 @@ absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& 
   exit_code = kExitFailure;
   ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParseCertificatePem(enrolled->certificate_pem()));
   if (!key.key.MatchesCertificate(cert.get())) {
-    return absl::InternalError("the signer returned a certificate for another key; nothing written");
+    return absl::InternalError(
+        "the signer returned a certificate for another key; nothing written");
   }
   if (enrolled->ca_certificate_pem() != info.ca_certificate_pem()) {
     return absl::InternalError(

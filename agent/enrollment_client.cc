@@ -55,8 +55,7 @@ absl::StatusOr<pb::GetEnrollmentInfoResponse> FetchEnrollmentInfo(const std::str
   tls.set_verify_server_certs(false);
   tls.set_check_call_host(false);
   tls.set_certificate_verifier(std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
-  std::shared_ptr<grpc::ChannelCredentials> credentials =
-      grpc::experimental::TlsCredentials(tls);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::experimental::TlsCredentials(tls);
   if (credentials == nullptr) return absl::InternalError("cannot create TLS channel credentials");
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(address, credentials, Arguments(""));
@@ -64,9 +63,8 @@ absl::StatusOr<pb::GetEnrollmentInfoResponse> FetchEnrollmentInfo(const std::str
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   pb::GetEnrollmentInfoResponse response;
-  RETURN_IF_ERROR(
-      FromGrpc(stub->GetEnrollmentInfo(&context, pb::GetEnrollmentInfoRequest(), &response),
-               address));
+  RETURN_IF_ERROR(FromGrpc(
+      stub->GetEnrollmentInfo(&context, pb::GetEnrollmentInfoRequest(), &response), address));
   return response;
 }
 
@@ -87,8 +85,8 @@ absl::StatusOr<std::string> NormaliseCaFingerprint(absl::string_view text) {
 absl::Status CheckCaFingerprint(absl::string_view ca_pem, absl::string_view expected) {
   absl::StatusOr<SslUniquePtr<X509>> ca = ParseCertificatePem(ca_pem);
   if (!ca.ok()) {
-    return MarkFromSigner(absl::InvalidArgumentError(absl::StrCat(
-        "the signer sent no usable CA certificate: ", ca.status().message())));
+    return MarkFromSigner(absl::InvalidArgumentError(
+        absl::StrCat("the signer sent no usable CA certificate: ", ca.status().message())));
   }
   ASSIGN_OR_RETURN(std::string actual, CertificateSha256Hex(**ca));
   if (actual != expected) {
@@ -106,8 +104,8 @@ absl::StatusOr<pb::EnrollAgentResponse> Enroll(const EnrollmentTarget& target,
   ssl.pem_root_certs = target.ca_pem;
   const std::string server_name =
       target.server_name.empty() ? HostOfAddress(target.address) : target.server_name;
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      target.address, grpc::SslCredentials(ssl), Arguments(server_name));
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(target.address, grpc::SslCredentials(ssl), Arguments(server_name));
   std::unique_ptr<pb::Enrollment::Stub> stub = pb::Enrollment::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + target.timeout));

@@ -153,8 +153,7 @@ grpc::Status EnrollmentService::EnrollAgent(grpc::ServerContext* context,
   }
   if (request->csr_der().empty() || request->csr_der().size() > kMaxCsrBytes) {
     return ToGrpcStatus(call.Deny(absl::InvalidArgumentError(absl::StrCat(
-        "csr_der must be a DER CSR of 1..", kMaxCsrBytes, " bytes (", token_label,
-        " not used)"))));
+        "csr_der must be a DER CSR of 1..", kMaxCsrBytes, " bytes (", token_label, " not used)"))));
   }
   if (absl::StatusOr<SslUniquePtr<X509_REQ>> csr = ParseCsrDer(request->csr_der()); !csr.ok()) {
     return ToGrpcStatus(call.Deny(absl::InvalidArgumentError(
@@ -173,9 +172,8 @@ grpc::Status EnrollmentService::EnrollAgent(grpc::ServerContext* context,
     }
     if (code == absl::StatusCode::kFailedPrecondition ||
         code == absl::StatusCode::kDeadlineExceeded) {
-      return ToGrpcStatus(
-          call.Deny(absl::StrCat(token_label, ": ", redeemed.status().message()),
-                    absl::PermissionDeniedError(kTokenRefusedMessage)));
+      return ToGrpcStatus(call.Deny(absl::StrCat(token_label, ": ", redeemed.status().message()),
+                                    absl::PermissionDeniedError(kTokenRefusedMessage)));
     }
     // The store failed: nothing was decided about the token.
     return ToGrpcStatus(call.Deny(
@@ -190,9 +188,9 @@ grpc::Status EnrollmentService::EnrollAgent(grpc::ServerContext* context,
   record.request.csr_sha256 = Sha256Hex(request->csr_der());
   std::shared_ptr<const SignerConfig> config = deps_.config->Get();
   if (config->FindAgent(agent) == nullptr) {
-    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(
-        "agent ", agent, " has no [[agents]] entry on this signer (", token_label,
-        " used up); the operator adds one, reloads, and makes a new token"))));
+    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(
+        absl::StrCat("agent ", agent, " has no [[agents]] entry on this signer (", token_label,
+                     " used up); the operator adds one, reloads, and makes a new token"))));
   }
   if (!request->name().empty() && request->name() != agent) {
     return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(absl::StrCat(

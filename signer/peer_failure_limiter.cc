@@ -27,10 +27,10 @@ absl::Status PeerFailureLimiter::Check(absl::string_view peer) {
     return absl::OkStatus();
   }
   if (it->second.failures < options_.max_failures) return absl::OkStatus();
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "too many failed enrolment attempts from ", address, " (", options_.max_failures,
-      " per ", absl::FormatDuration(options_.window), "); try again in ",
-      absl::FormatDuration(absl::Ceil(window_end - now, absl::Seconds(1)))));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("too many failed enrolment attempts from ", address, " (", options_.max_failures,
+                   " per ", absl::FormatDuration(options_.window), "); try again in ",
+                   absl::FormatDuration(absl::Ceil(window_end - now, absl::Seconds(1)))));
 }
 
 void PeerFailureLimiter::NoteFailure(absl::string_view peer) {

@@ -44,9 +44,9 @@
 namespace acme_signer {
 namespace {
 
+using testing::CommandResult;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::CommandResult;
 using testing::SignerLab;
 
 class TokenEnrollmentTest : public testing::SignerLabSuite<TokenEnrollmentTest> {
@@ -73,8 +73,8 @@ class TokenEnrollmentTest : public testing::SignerLabSuite<TokenEnrollmentTest> 
 
   // `acme-signer enroll-agent --token --json` for `name`.
   static Token MakeToken(const std::string& name) {
-    CommandResult made = Run({"enroll-agent", "--config", lab().config_path(), "--name", name,
-                              "--token", "--json"});
+    CommandResult made =
+        Run({"enroll-agent", "--config", lab().config_path(), "--name", name, "--token", "--json"});
     EXPECT_EQ(made.exit_code, 0) << made.err;
     nlohmann::json json = nlohmann::json::parse(made.out, nullptr, false);
     EXPECT_TRUE(json.is_object()) << made.out;
@@ -118,9 +118,9 @@ class TokenEnrollmentTest : public testing::SignerLabSuite<TokenEnrollmentTest> 
   static testing::ChildResult AgentEnroll(const std::string& config, const std::string& token,
                                           const std::string& fingerprint,
                                           const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"enroll",  "--config", config, "--signer",
-                                     lab().enroll_address(), "--token", token,
-                                     "--ca-fingerprint", fingerprint};
+    std::vector<std::string> args = {
+        "enroll", "--config",         config,     "--signer", lab().enroll_address(), "--token",
+        token,    "--ca-fingerprint", fingerprint};
     args.insert(args.end(), extra.begin(), extra.end());
     return Agent(args);
   }
@@ -208,7 +208,8 @@ TEST_F(TokenEnrollmentTest, JsonOutputHasExactlyTheTokenAndTheCaFingerprint) {
   absl::StatusOr<std::unique_ptr<signer::StateStore>> store =
       signer::StateStore::Open(absl::StrCat(lab().state_dir(), "/signer.db"));
   ASSERT_TRUE(store.ok()) << store.status();
-  absl::StatusOr<std::vector<signer::EnrollmentToken>> rows = (*store)->ListEnrollmentTokens("web1");
+  absl::StatusOr<std::vector<signer::EnrollmentToken>> rows =
+      (*store)->ListEnrollmentTokens("web1");
   ASSERT_TRUE(rows.ok()) << rows.status();
   bool found = false;
   for (const signer::EnrollmentToken& row : *rows) {
@@ -245,8 +246,7 @@ TEST_F(TokenEnrollmentTest, SignerRefusesTokensWhenEnrolListenIsOffOrTheAgentUnk
   without.erase(at, without.find('\n', at) + 1 - at);
   const std::string off_path = absl::StrCat(lab().dir(), "/no-enroll.toml");
   ASSERT_TRUE(WriteFileAtomically(off_path, without, 0600).ok());
-  CommandResult off =
-      Run({"enroll-agent", "--config", off_path, "--name", "web1", "--token"});
+  CommandResult off = Run({"enroll-agent", "--config", off_path, "--name", "web1", "--token"});
   EXPECT_EQ(off.exit_code, 1);
   EXPECT_THAT(off.err, HasSubstr("token enrolment is off on this signer: set enroll_listen"));
   EXPECT_EQ(off.out, "");
@@ -352,6 +352,7 @@ TEST_F(TokenEnrollmentTest, HostEnrolsWithATokenThenUsesItsNewIdentity) {
   EXPECT_EQ(deny.value("decision", ""), "deny");
   EXPECT_THAT(deny.value("reason", ""), HasSubstr(hash.substr(0, 12)));
   ExpectNoTokenLeaked();
+  ExpectAuditVerifies();
 }
 
 TEST_F(TokenEnrollmentTest, ExpiredAndUnknownTokensAreRefusedAlikeAndAuditedPrecisely) {
@@ -363,8 +364,7 @@ TEST_F(TokenEnrollmentTest, ExpiredAndUnknownTokensAreRefusedAlikeAndAuditedPrec
   EXPECT_THAT(refused.err, HasSubstr("enrolment token refused: it is unknown, already used or "
                                      "expired"));
   EXPECT_FALSE(Exists(config));
-  nlohmann::json deny =
-      LastEnrollEventWith(signer::EnrollmentTokenHash(expired).substr(0, 12));
+  nlohmann::json deny = LastEnrollEventWith(signer::EnrollmentTokenHash(expired).substr(0, 12));
   ASSERT_FALSE(deny.is_null());
   EXPECT_EQ(deny.value("decision", ""), "deny");
   EXPECT_THAT(deny.value("reason", ""), HasSubstr("expired at"));
@@ -429,7 +429,8 @@ TEST_F(TokenEnrollmentTest, TokenForAnAgentWithoutPolicyOrAnotherNameIsRefused) 
   EXPECT_EQ(deny.value("decision", ""), "deny");
 
   // --name that is not the token's agent.
-  testing::ChildResult mismatch = AgentEnroll(config, fresh.token, fresh.ca_sha256, {"--name", "web1"});
+  testing::ChildResult mismatch =
+      AgentEnroll(config, fresh.token, fresh.ca_sha256, {"--name", "web1"});
   EXPECT_EQ(mismatch.exit_code, 3) << mismatch;
   EXPECT_THAT(mismatch.err, HasSubstr("this token was made for agent web3, not web1"));
   EXPECT_FALSE(Exists(config));
@@ -440,11 +441,12 @@ TEST_F(TokenEnrollmentTest, AnExistingConfigIsKeptItsPathsUsedAndItsKeyReused) {
   const std::string dir = HostDir("existing");
   const std::string config = absl::StrCat(dir, "/agent.toml");
   const std::string custom = absl::StrCat(dir, "/custom");
-  const std::string text = absl::StrCat(
-      "config_dir = \"", dir, "/certs\"\n[signer]\naddress = \"", lab().signer_address(),
-      "\"\nca = \"", custom, "/ca.pem\"\ntls_server_name = \"127.0.0.1\"\n[identity]\n"
-      "trust_domain = \"dept.example\"\nname = \"web3\"\nkey = \"", custom,
-      "/id.key\"\ncert = \"", custom, "/id.pem\"\n");
+  const std::string text =
+      absl::StrCat("config_dir = \"", dir, "/certs\"\n[signer]\naddress = \"",
+                   lab().signer_address(), "\"\nca = \"", custom,
+                   "/ca.pem\"\ntls_server_name = \"127.0.0.1\"\n[identity]\n"
+                   "trust_domain = \"dept.example\"\nname = \"web3\"\nkey = \"",
+                   custom, "/id.key\"\ncert = \"", custom, "/id.pem\"\n");
   ASSERT_TRUE(WriteFileAtomically(config, text, 0644).ok());
   // The air-gapped route made the key first; the token route reuses it.
   testing::ChildResult csr = Agent({"enroll", "--config", config});
@@ -542,7 +544,8 @@ TEST_F(TokenEnrollmentTest, EnrolmentListenerServesNothingButEnrollmentAndBounds
   absl::StatusOr<std::unique_ptr<signer::StateStore>> store =
       signer::StateStore::Open(absl::StrCat(lab().state_dir(), "/signer.db"));
   ASSERT_TRUE(store.ok());
-  absl::StatusOr<std::vector<signer::EnrollmentToken>> rows = (*store)->ListEnrollmentTokens("web3");
+  absl::StatusOr<std::vector<signer::EnrollmentToken>> rows =
+      (*store)->ListEnrollmentTokens("web3");
   ASSERT_TRUE(rows.ok());
   for (const signer::EnrollmentToken& row : *rows) {
     if (row.token_sha256 == signer::EnrollmentTokenHash(token.token)) {
@@ -569,8 +572,8 @@ class TokenEnrollmentFloodTest : public testing::SignerLabSuite<TokenEnrollmentF
 };
 
 TEST_F(TokenEnrollmentFloodTest, AFloodOfBadTokensFromOneAddressIsCutOffAndFoldedInTheAudit) {
-  CommandResult made = Run({"enroll-agent", "--config", lab().config_path(), "--name", "web2",
-                            "--token", "--json"});
+  CommandResult made =
+      Run({"enroll-agent", "--config", lab().config_path(), "--name", "web2", "--token", "--json"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   nlohmann::json json = nlohmann::json::parse(made.out, nullptr, false);
   ASSERT_TRUE(json.is_object());
@@ -580,10 +583,10 @@ TEST_F(TokenEnrollmentFloodTest, AFloodOfBadTokensFromOneAddressIsCutOffAndFolde
   options.scratch_dir = lab().dir();
   const std::string config = absl::StrCat(lab().dir(), "/flood/agent.toml");
   auto enroll = [&](const std::string& token) {
-    return testing::RunChild({ACME_AGENT_BIN, "enroll", "--config", config, "--signer",
-                              lab().enroll_address(), "--token", token, "--ca-fingerprint",
-                              fingerprint},
-                             options);
+    return testing::RunChild(
+        {ACME_AGENT_BIN, "enroll", "--config", config, "--signer", lab().enroll_address(),
+         "--token", token, "--ca-fingerprint", fingerprint},
+        options);
   };
   for (int i = 0; i < 10; ++i) {
     testing::ChildResult refused = enroll(absl::StrCat("acme-enroll-guess", i));
@@ -676,10 +679,10 @@ TEST(TokenEnrollmentLabScriptTest, LabUpWritesTheEnrolAddressAndAHostEnrolsThere
   options.extra_env.push_back("SOFTHSM2_CONF=" + env["SOFTHSM2_CONF"]);
 
   // docs/lab.md: a token for web1, redeemed from stdin into a new config.
-  testing::ChildResult made = testing::RunChild(
-      {env["ACME_SIGNER"], "enroll-agent", "--config", env["SIGNER_CONFIG"], "--name", "web1",
-       "--token", "--json"},
-      options);
+  testing::ChildResult made =
+      testing::RunChild({env["ACME_SIGNER"], "enroll-agent", "--config", env["SIGNER_CONFIG"],
+                         "--name", "web1", "--token", "--json"},
+                        options);
   ASSERT_EQ(made.exit_code, 0) << made;
   nlohmann::json json = nlohmann::json::parse(made.out, nullptr, false);
   ASSERT_TRUE(json.is_object()) << made.out;
