@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/cli.h"
