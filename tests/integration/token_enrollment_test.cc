@@ -482,6 +482,28 @@ TEST_F(TokenEnrollmentTest, AnExistingConfigIsKeptItsPathsUsedAndItsKeyReused) {
   EXPECT_EQ(account.exit_code, 0) << account;
 }
 
+TEST_F(TokenEnrollmentTest, ReloadRefusesToMoveTheEnrolmentListener) {
+  absl::StatusOr<std::string> text = ReadFile(lab().config_path());
+  ASSERT_TRUE(text.ok());
+  const std::string moved =
+      absl::StrReplaceAll(*text, {{absl::StrCat("enroll_listen = \"", lab().enroll_address(), "\""),
+                                   "enroll_listen = \"127.0.0.1:1\""}});
+  ASSERT_NE(moved, *text);
+  ASSERT_TRUE(lab().WriteRawConfig(moved).ok());
+  absl::Status reloaded = lab().ReloadSigner();
+  ASSERT_TRUE(lab().WriteRawConfig(*text).ok());
+  EXPECT_EQ(reloaded.code(), absl::StatusCode::kFailedPrecondition) << reloaded;
+  EXPECT_THAT(reloaded.message(),
+              HasSubstr(absl::StrCat("server.enroll_listen changed from ", lab().enroll_address(),
+                                     " to 127.0.0.1:1")));
+  // Still served where it was.
+  const Token token = MakeToken("web3");
+  EXPECT_EQ(token.ca_sha256, LabCaSha256());
+  testing::ChildResult enrolled = AgentEnroll(absl::StrCat(HostDir("after-reload"), "/agent.toml"),
+                                              token.token, token.ca_sha256);
+  EXPECT_EQ(enrolled.exit_code, 0) << enrolled;
+}
+
 TEST_F(TokenEnrollmentTest, EnrolmentListenerServesNothingButEnrollmentAndBoundsRequests) {
   absl::StatusOr<std::string> ca = ReadFile(lab().agent_ca_path());
   ASSERT_TRUE(ca.ok());
