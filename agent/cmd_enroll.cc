@@ -1,14 +1,25 @@
-// acme-agent enroll: make this host's mTLS identity key (once) and a CSR for the operator, who
-// turns it into the agent's client certificate with `acme-signer enroll-agent`.
+// acme-agent enroll: give this host its mTLS identity.
+//
+// Token route (--signer, --token, --ca-fingerprint): the operator ran `acme-signer enroll-agent
+// --token`; this command pins the signer's agent CA by its fingerprint, sends a CSR with the
+// token over TLS verified against that CA (agent/enrollment_client.h), and writes the
+// certificate, the CA and (when missing) the config file.
+//
+// CSR route (no --signer; air-gapped sites): make the identity key (once) and a CSR for the
+// operator, who turns it into the agent's client certificate with `acme-signer enroll-agent
+// --csr`.
 //
 // The key is never replaced: a second enroll (e.g. to re-enroll after the certificate expired,
 // or under another name) reuses it, so a running agent's identity does not change under it
 // until the operator installs the new certificate.
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,15 +30,20 @@
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/csr.h"
+#include "agent/enrollment_client.h"
 #include "agent/private_key.h"
 #include "common/files.h"
+#include "common/secret.h"
 #include "common/status_macros.h"
+#include "common/toml_reader.h"
+#include "common/x509.h"
 
 namespace acme_signer::agent {
 namespace {
 
 constexpr char kCommand[] = "enroll";
-constexpr char kSignerConfigHint[] = "/etc/acme-signer/signer.toml";
+// The path deploy/acme-signer.service runs the signer with.
+constexpr char kSignerConfigHint[] = "/etc/acme-signer/acme-signer.toml";
 
 std::string DirName(const std::string& path) {
   size_t slash = path.find_last_of('/');
@@ -169,19 +185,309 @@ absl::StatusOr<EnrollResult> Enroll(const ArgParser& parser, const AgentConfig& 
   return result;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Token route.
+
+// The token from --token T, --token - (stdin) or --token-file PATH; never echoed.
+absl::StatusOr<Secret> ReadToken(const ArgParser& parser) {
+  if (parser.Has("token") == parser.Has("token-file")) {
+    return absl::InvalidArgumentError(
+        "give the enrolment token with --token TOKEN, --token - (read from stdin) or "
+        "--token-file PATH (exactly one)");
+  }
+  Secret token;
+  if (parser.Has("token-file")) {
+    ASSIGN_OR_RETURN(token, ReadSecretFile(*parser.Get("token-file")));
+  } else if (*parser.Get("token") == "-") {
+    std::string& text = token.mutable_value();
+    // A token is under 100 characters; one line, bounded.
+    for (int c = std::getchar(); c != EOF && c != '\n' && text.size() < 4096; c = std::getchar()) {
+      text.push_back(static_cast<char>(c));
+    }
+  } else {
+    token = Secret(*parser.Get("token"));
+  }
+  std::string& text = token.mutable_value();
+  while (!text.empty() && absl::ascii_isspace(static_cast<unsigned char>(text.back()))) {
+    text.pop_back();
+  }
+  size_t start = 0;
+  while (start < text.size() && absl::ascii_isspace(static_cast<unsigned char>(text[start]))) {
+    ++start;
+  }
+  text.erase(0, start);
+  if (text.empty()) return absl::InvalidArgumentError("the enrolment token is empty");
+  return token;
+}
+
+std::string AbsolutePath(const std::string& path) {
+  if (!path.empty() && path.front() == '/') return path;
+  char cwd[4096] = {};
+  if (::getcwd(cwd, sizeof(cwd) - 1) == nullptr) return path;
+  return absl::StrCat(cwd, "/", path);
+}
+
+// The agent's config for the token route: F as it is when it exists; otherwise the defaults
+// with every file in F's directory (identity/agent.key, identity/agent.pem,
+// identity/signer-ca.pem; live/, archive/, renewal/ there too: /etc/acme-agent/agent.toml gives
+// the packaged layout).
+struct TokenConfig {
+  AgentConfig config;
+  std::string path;
+  bool exists = false;
+};
+
+absl::StatusOr<TokenConfig> LoadOrPlanConfig(const ArgParser& parser) {
+  TokenConfig out;
+  out.path = AbsolutePath(parser.GetOr("config", kDefaultAgentConfigPath));
+  struct stat st;
+  if (::stat(out.path.c_str(), &st) == 0) {
+    ASSIGN_OR_RETURN(out.config, LoadAgentConfig(out.path));
+    out.exists = true;
+  } else if (errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("cannot use the config file ", out.path));
+  } else {
+    const std::string dir = DirName(out.path);
+    out.config.config_dir = dir;
+    out.config.identity.key = absl::StrCat(dir, "/identity/agent.key");
+    out.config.identity.cert = absl::StrCat(dir, "/identity/agent.pem");
+    out.config.signer.ca = absl::StrCat(dir, "/identity/signer-ca.pem");
+  }
+  if (parser.Has("config-dir")) out.config.config_dir = AbsolutePath(*parser.Get("config-dir"));
+  return out;
+}
+
+// The new config file: the signer, the identity, and nothing else (defaults apply).
+std::string ConfigFileText(const AgentConfig& config) {
+  toml::table root{
+      {"config_dir", config.config_dir},
+      {"signer", toml::table{{"address", config.signer.address}, {"ca", config.signer.ca}}},
+      {"identity", toml::table{{"trust_domain", config.identity.trust_domain},
+                               {"name", config.identity.name},
+                               {"key", config.identity.key},
+                               {"cert", config.identity.cert}}},
+  };
+  std::ostringstream out;
+  out << "# Written by `acme-agent enroll --signer` (one-token enrolment); docs/agent.md and\n"
+         "# deploy/acme-agent.toml describe every key. Edit freely.\n"
+      << root << "\n";
+  return out.str();
+}
+
+// "host:port" with brackets for an IPv6 host.
+std::string JoinHostPort(const std::string& host, uint32_t port) {
+  if (host.find(':') != std::string::npos) return absl::StrCat("[", host, "]:", port);
+  return absl::StrCat(host, ":", port);
+}
+
+struct TokenEnrollResult {
+  std::string name;
+  std::string spiffe_id;
+  std::string key_path;
+  bool key_reused = false;
+  std::string cert_path;
+  std::string ca_path;
+  std::string config_path;
+  bool config_created = false;
+  std::string signer_address;
+  std::string not_after;
+};
+
+absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& exit_code) {
+  exit_code = kExitUsage;
+  if (!parser.Has("signer") || !parser.Has("ca-fingerprint")) {
+    return absl::InvalidArgumentError(
+        "token enrolment needs --signer HOST:PORT (the signer's enrolment listener), --token "
+        "and --ca-fingerprint SHA256, as `acme-signer enroll-agent --token` printed them");
+  }
+  if (parser.Has("trust-domain")) {
+    return absl::InvalidArgumentError(
+        "--trust-domain is for the CSR route; with --signer the trust domain comes from the "
+        "signer");
+  }
+  const std::string enroll_address = *parser.Get("signer");
+  ASSIGN_OR_RETURN(std::string fingerprint,
+                   NormaliseCaFingerprint(*parser.Get("ca-fingerprint")));
+  ASSIGN_OR_RETURN(Secret token, ReadToken(parser));
+  std::string requested_name = parser.GetOr("name", "");
+  if (!requested_name.empty()) RETURN_IF_ERROR(ValidateAgentName(requested_name));
+  ASSIGN_OR_RETURN(TokenConfig planned, LoadOrPlanConfig(parser));
+  AgentConfig& config = planned.config;
+  if (planned.exists && parser.Has("signer-address")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--signer-address only applies when the config file is created; ", planned.path,
+        " exists: edit signer.address there"));
+  }
+  if (requested_name.empty() && planned.exists) requested_name = config.identity.name;
+  for (const std::string* path : {&config.identity.key, &config.identity.cert, &config.signer.ca}) {
+    if (path->empty() || path->front() != '/') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "identity.key, identity.cert and signer.ca must be absolute paths, not \"", *path,
+          "\""));
+    }
+  }
+
+  // 1. The CA, untrusted until its fingerprint matches.
+  exit_code = kExitFailure;
+  absl::StatusOr<pb::GetEnrollmentInfoResponse> fetched =
+      FetchEnrollmentInfo(enroll_address, absl::Seconds(30));
+  if (!fetched.ok()) {
+    exit_code = ExitCodeFor(fetched.status());
+    return fetched.status();
+  }
+  const pb::GetEnrollmentInfoResponse& info = *fetched;
+  if (absl::Status pinned = CheckCaFingerprint(info.ca_certificate_pem(), fingerprint);
+      !pinned.ok()) {
+    exit_code = pinned.code() == absl::StatusCode::kPermissionDenied ? kExitUsage : kExitFailure;
+    return pinned;
+  }
+  const std::string& trust_domain = info.trust_domain();
+  if (planned.exists && config.identity.trust_domain != trust_domain) {
+    exit_code = kExitUsage;
+    return absl::FailedPreconditionError(absl::StrCat(
+        planned.path, " says identity.trust_domain = \"", config.identity.trust_domain,
+        "\" but the signer's trust domain is \"", trust_domain,
+        "\"; fix the config (or enrol with a new --config file); nothing was sent"));
+  }
+
+  // 2. The key (reused when it exists) and a CSR. The signer takes only the public key from
+  // it; the name in it is the one asked for, else a placeholder the signer ignores.
+  ASSIGN_OR_RETURN(KeyResult key, LoadOrCreateKey(config.identity.key));
+  const std::string csr_name = requested_name.empty() ? "enrolling" : requested_name;
+  ASSIGN_OR_RETURN(std::string csr_der, BuildAgentCsrDer(key.key, trust_domain, csr_name));
+
+  // 3. The token, over TLS verified against the pinned CA.
+  EnrollmentTarget target;
+  target.address = enroll_address;
+  target.ca_pem = info.ca_certificate_pem();
+  target.server_name = config.signer.tls_server_name;
+  pb::EnrollAgentRequest request;
+  request.set_token(std::string(token.reveal()));
+  request.set_csr_der(csr_der);
+  request.set_name(requested_name);
+  absl::StatusOr<pb::EnrollAgentResponse> enrolled = Enroll(target, request);
+  OPENSSL_cleanse(request.mutable_token()->data(), request.mutable_token()->size());
+  if (!enrolled.ok()) {
+    exit_code = ExitCodeFor(enrolled.status());
+    return enrolled.status();
+  }
+  // What came back must be a certificate for this key, from the pinned CA, for an agent name.
+  exit_code = kExitFailure;
+  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParseCertificatePem(enrolled->certificate_pem()));
+  if (!key.key.MatchesCertificate(cert.get())) {
+    return absl::InternalError(
+        "the signer returned a certificate for another key; nothing written");
+  }
+  if (enrolled->ca_certificate_pem() != info.ca_certificate_pem()) {
+    return absl::InternalError(
+        "the signer returned another CA than the one pinned; nothing written");
+  }
+  TokenEnrollResult result;
+  result.name = enrolled->name();
+  RETURN_IF_ERROR(ValidateAgentName(result.name));
+  ASSIGN_OR_RETURN(result.spiffe_id, AgentSpiffeId(trust_domain, result.name));
+  ASSIGN_OR_RETURN(absl::Time not_after, NotAfter(*cert));
+  result.not_after = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", not_after, absl::UTCTimeZone());
+
+  // 4. The files: CA and certificate, then the config that points at them.
+  RETURN_IF_ERROR(MakeDirectory(DirName(config.signer.ca), 0755));
+  RETURN_IF_ERROR(WriteFileAtomically(config.signer.ca, info.ca_certificate_pem(), 0644));
+  RETURN_IF_ERROR(MakeDirectory(DirName(config.identity.cert), 0755));
+  RETURN_IF_ERROR(WriteFileAtomically(config.identity.cert, enrolled->certificate_pem(), 0644));
+  if (!planned.exists) {
+    config.signer.address = parser.Has("signer-address")
+                                ? *parser.Get("signer-address")
+                                : JoinHostPort(HostOfAddress(enroll_address), info.signer_port());
+    config.identity.trust_domain = trust_domain;
+    config.identity.name = result.name;
+    const std::string text = ConfigFileText(config);
+    // Parsed back before it is written: a file this command writes is one the agent reads.
+    RETURN_IF_ERROR(ParseAgentConfig(text, planned.path).status());
+    RETURN_IF_ERROR(MakeDirectory(DirName(planned.path), 0755));
+    RETURN_IF_ERROR(WriteFileAtomically(planned.path, text, 0644));
+    result.config_created = true;
+  }
+  result.key_path = config.identity.key;
+  result.key_reused = key.reused;
+  result.cert_path = config.identity.cert;
+  result.ca_path = config.signer.ca;
+  result.config_path = planned.path;
+  result.signer_address = config.signer.address;
+  exit_code = kExitOk;
+  return result;
+}
+
+int RunTokenEnroll(const ArgParser& parser) {
+  CommandContext context;
+  context.json = parser.Has("json");
+  context.quiet = parser.Has("quiet");
+  int exit_code = kExitFailure;
+  absl::StatusOr<TokenEnrollResult> result = EnrollWithToken(parser, exit_code);
+  if (!result.ok()) {
+    Fail(&context, kCommand, result.status());
+    return exit_code;
+  }
+  if (context.json) {
+    std::cout << nlohmann::json({{"ok", true},
+                                 {"name", result->name},
+                                 {"spiffe_id", result->spiffe_id},
+                                 {"key", result->key_path},
+                                 {"key_reused", result->key_reused},
+                                 {"cert", result->cert_path},
+                                 {"not_after", result->not_after},
+                                 {"ca", result->ca_path},
+                                 {"config", result->config_path},
+                                 {"config_created", result->config_created},
+                                 {"signer_address", result->signer_address}})
+                     .dump()
+              << std::endl;
+    return kExitOk;
+  }
+  if (context.quiet) return kExitOk;
+  context.Say(absl::StrCat("Enrolled ", result->spiffe_id, " (certificate valid until ",
+                           result->not_after, ")"));
+  context.Say(absl::StrCat(result->key_reused ? "  identity key (reused): " : "  identity key: ",
+                           result->key_path));
+  context.Say(absl::StrCat("  certificate:  ", result->cert_path));
+  context.Say(absl::StrCat("  signer CA:    ", result->ca_path));
+  context.Say(absl::StrCat(result->config_created ? "  config (new): " : "  config (kept): ",
+                           result->config_path, ", signer at ", result->signer_address));
+  context.Say(absl::StrCat("Check the connection with: acme-agent account --config ",
+                           result->config_path));
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunEnroll(const std::vector<std::string>& args) {
   ArgParser parser(
-      "acme-agent enroll [--config FILE] [--name NAME] [--trust-domain TD]   (makes this "
-      "host's identity key and a CSR for `acme-signer enroll-agent`)");
+      "acme-agent enroll [--config FILE] --signer HOST:PORT --token TOKEN|- | --token-file PATH\n"
+      "                  --ca-fingerprint SHA256 [--name NAME] [--signer-address HOST:PORT]\n"
+      "                  (one-time token from `acme-signer enroll-agent --token`)\n"
+      "       acme-agent enroll [--config FILE] [--name NAME] [--trust-domain TD]\n"
+      "                  (air-gapped: makes this host's identity key and a CSR for\n"
+      "                  `acme-signer enroll-agent --csr`)");
   AddCommonOptions(parser);
   parser
       .Value("name", "NAME",
              "agent name, one DNS label of a-z, 0-9, '-' (default: identity.name from the "
-             "config, else the host name)")
-      .Value("trust-domain", "TD", "SPIFFE trust domain (default: identity.trust_domain)");
+             "config; with --signer, the name the token was made for; else the host name)")
+      .Value("trust-domain", "TD", "SPIFFE trust domain (default: identity.trust_domain)")
+      .Value("signer", "HOST:PORT", "the signer's enrolment listener (server.enroll_listen)")
+      .Value("token", "TOKEN",
+             "the one-time enrolment token; \"-\" reads it from stdin (keeps it out of the "
+             "shell history and the process list)")
+      .Value("token-file", "PATH", "read the enrolment token from this file")
+      .Value("ca-fingerprint", "SHA256",
+             "SHA-256 of the signer's agent CA certificate, as enroll-agent --token printed it "
+             "(hex; colons and case ignored)")
+      .Value("signer-address", "HOST:PORT",
+             "the signer's mTLS address written to a new config (default: the --signer host "
+             "with the signer's mTLS port)");
   if (auto exit_code = ParseOrExit(parser, args, kCommand)) return *exit_code;
+  for (const char* flag : {"signer", "token", "token-file", "ca-fingerprint", "signer-address"}) {
+    if (parser.Has(flag)) return RunTokenEnroll(parser);
+  }
   absl::StatusOr<CommandContext> context = LoadContext(parser);
   if (!context.ok()) return UsageError(kCommand, context.status());
   absl::StatusOr<EnrollResult> result = Enroll(parser, context->config);

@@ -4,15 +4,20 @@
 
 #include <chrono>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/cli.h"
+#include "common/files.h"
 #include "signer/commands.h"
 #include "signer/agent_call_limiter.h"
 #include "signer/config_holder.h"
+#include "signer/enrollment_service.h"
 #include "signer/frontdoor/front_door.h"
 #include "signer/grpc_server.h"
 #include "signer/handshake_revocation.h"
+#include "signer/peer_failure_limiter.h"
 #include "signer/process_hardening.h"
 #include "signer/rate_limiter.h"
 #include "signer/refusal_budget.h"
@@ -88,6 +93,55 @@ int Serve(const std::string& config_path) {
   std::cout << "acme-signer: serving on " << config->server.listen << " (port " << running->port
             << "), account " << runtime->acme->account_url() << std::endl;
 
+  // One-token enrolment on its own listener, when configured (server.enroll_listen).
+  std::unique_ptr<hsm::JwsSigner> enroll_ca_key;
+  PeerFailureLimiter enroll_failures{PeerFailureLimiter::Options()};
+  std::unique_ptr<EnrollmentService> enrollment;
+  std::optional<RunningServer> enroll_server;
+  auto stop_servers = [&] {
+    if (enroll_server.has_value()) {
+      enroll_server->server->Shutdown(std::chrono::system_clock::now());
+      enroll_server->server->Wait();
+    }
+    running->server->Shutdown(std::chrono::system_clock::now());
+    running->server->Wait();
+  };
+  if (config->server.enroll_listen.has_value()) {
+    absl::Status started = [&]() -> absl::Status {
+      absl::StatusOr<std::unique_ptr<hsm::JwsSigner>> ca_key =
+          runtime->token->OpenSigningKey(config->hsm.agent_ca_key);
+      if (!ca_key.ok()) {
+        return absl::Status(ca_key.status().code(),
+                            absl::StrCat("server.enroll_listen needs the agent CA key (",
+                                         config->hsm.agent_ca_key,
+                                         "): ", ca_key.status().message()));
+      }
+      enroll_ca_key = *std::move(ca_key);
+      EnrollmentService::Deps enroll_deps;
+      enroll_deps.config = &holder;
+      enroll_deps.store = runtime->store.get();
+      enroll_deps.audit = runtime->audit.get();
+      enroll_deps.refusals = &refusals;
+      enroll_deps.peer_failures = &enroll_failures;
+      enroll_deps.ca_key = enroll_ca_key.get();
+      absl::StatusOr<std::string> ca_pem = ReadFile(config->server.agent_ca_cert);
+      if (!ca_pem.ok()) return ca_pem.status();
+      enroll_deps.ca_cert_pem = *std::move(ca_pem);
+      enroll_deps.signer_port = static_cast<uint32_t>(running->port);
+      enrollment = std::make_unique<EnrollmentService>(std::move(enroll_deps));
+      absl::StatusOr<RunningServer> server = StartEnrollmentServer(*config, enrollment.get());
+      if (!server.ok()) return server.status();
+      enroll_server = *std::move(server);
+      return absl::OkStatus();
+    }();
+    if (!started.ok()) {
+      stop_servers();
+      return startup_failed(started);
+    }
+    std::cout << "acme-signer: token enrolment on " << *config->server.enroll_listen << " (port "
+              << enroll_server->port << ")" << std::endl;
+  }
+
   // The ACME front door for stock clients, when configured ([acme_server]).
   AuditSpaceFloor front_door_space;
   std::unique_ptr<frontdoor::FrontDoor> front_door;
@@ -104,8 +158,7 @@ int Serve(const std::string& config_path) {
     absl::StatusOr<std::unique_ptr<frontdoor::FrontDoor>> started =
         frontdoor::FrontDoor::Start(*config->acme_server, door_deps);
     if (!started.ok()) {
-      running->server->Shutdown(std::chrono::system_clock::now());
-      running->server->Wait();
+      stop_servers();
       return startup_failed(started.status());
     }
     front_door = *std::move(started);
@@ -136,6 +189,10 @@ int Serve(const std::string& config_path) {
     break;
   }
   if (front_door != nullptr) front_door->Stop();
+  if (enroll_server.has_value()) {
+    enroll_server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    enroll_server->server->Wait();
+  }
   running->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(20));
   running->server->Wait();
   front_door.reset();

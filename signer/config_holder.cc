@@ -83,6 +83,14 @@ absl::Status CheckStartupSettingsUnchanged(const SignerConfig& old_config,
   if (old_config.server.handshake_timeout_ms != new_config.server.handshake_timeout_ms) {
     return refuse("server.handshake_timeout_ms");
   }
+  // The enrolment listener is bound (or not) when serve starts.
+  if (old_config.server.enroll_listen != new_config.server.enroll_listen) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "server.enroll_listen changed from ", old_config.server.enroll_listen.value_or("(none)"),
+        " to ", new_config.server.enroll_listen.value_or("(none)"),
+        ": the enrolment listener is opened only when serve starts; restart acme-signer to "
+        "change it; config not reloaded"));
+  }
   if (old_config.acme.directory_url != new_config.acme.directory_url) {
     return refuse("acme.directory_url");
   }

@@ -26,9 +26,9 @@ class ConfigHolder {
 
   // Loads `path` again. On success the new config replaces the old one for every later call;
   // on any error the old config stays in force and the error (naming key and line) is
-  // returned. Settings that only take effect at start-up (listen address, TLS files, gRPC
-  // server limits, HSM, state and audit paths, every [acme_server] key and the section's
-  // presence) must not change: a reload that changes them is refused (FailedPrecondition
+  // returned. Settings that only take effect at start-up (listen and enroll_listen addresses,
+  // TLS files, gRPC server limits, HSM, state and audit paths, every [acme_server] key and the
+  // section's presence) must not change: a reload that changes them is refused (FailedPrecondition
   // naming the key). The hosts' policies and front_door flags reload.
   absl::Status Reload(const std::string& path) ABSL_LOCKS_EXCLUDED(mu_);
 

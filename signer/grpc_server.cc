@@ -71,4 +71,52 @@ absl::StatusOr<RunningServer> StartGrpcServer(const SignerConfig& config, grpc::
   return running;
 }
 
+absl::StatusOr<RunningServer> StartEnrollmentServer(const SignerConfig& config,
+                                                    grpc::Service* service) {
+  if (!config.server.enroll_listen.has_value()) {
+    return absl::FailedPreconditionError("server.enroll_listen is not set");
+  }
+  ASSIGN_OR_RETURN(std::string cert_pem, ReadFile(config.server.tls_cert));
+  ASSIGN_OR_RETURN(Secret key_pem, ReadSecretFile(config.server.tls_key));
+  std::vector<grpc::experimental::IdentityKeyCertPair> identity(1);
+  identity[0].private_key = std::string(key_pem.reveal());
+  identity[0].certificate_chain = cert_pem;
+  auto provider =
+      std::make_shared<grpc::experimental::StaticDataCertificateProvider>(identity);
+  OPENSSL_cleanse(identity[0].private_key.data(), identity[0].private_key.size());
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_identity_key_cert_pairs();
+  // A host that is not enrolled has no certificate to send; the token authenticates it.
+  tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      grpc::experimental::TlsServerCredentials(tls);
+
+  grpc::ServerBuilder builder;
+  // No health service here: the listener serves the Enrollment service and nothing else.
+  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+  RunningServer running;
+  const std::string& address = *config.server.enroll_listen;
+  builder.AddListeningPort(address, credentials, &running.port);
+  builder.RegisterService(service);
+  // A token and a CSR: far below this.
+  builder.SetMaxReceiveMessageSize(64 << 10);
+  builder.SetMaxSendMessageSize(1 << 20);
+  grpc::ResourceQuota quota("acme-signer-enroll");
+  quota.SetMaxThreads(8);
+  builder.SetResourceQuota(quota);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 2);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             static_cast<int>(config.server.handshake_timeout_ms));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 5 * 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 10 * 1000);
+  running.server = builder.BuildAndStart();
+  if (running.server == nullptr || running.port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address,
+                                               " (server.enroll_listen: address in use, or not "
+                                               "an address of this host?)"));
+  }
+  return running;
+}
+
 }  // namespace acme_signer::signer

@@ -27,6 +27,14 @@ struct RunningServer {
 absl::StatusOr<RunningServer> StartGrpcServer(const SignerConfig& config, grpc::Service* service,
                                               const RevokedCertificateCheck* revocation);
 
+// The one-token enrolment listener (server.enroll_listen, which must be set): TLS 1.2+ with the
+// signer's certificate, NO client certificate requested, only `service` (the Enrollment
+// service; no health service, no reflection), requests of at most 64 KiB, a few threads. Kept
+// apart from the mTLS listener so that listener keeps refusing every peer without a verified
+// client certificate in the handshake. Errors as StartGrpcServer's.
+absl::StatusOr<RunningServer> StartEnrollmentServer(const SignerConfig& config,
+                                                    grpc::Service* service);
+
 }  // namespace acme_signer::signer
 
 #endif  // ACME_SIGNER_SIGNER_GRPC_SERVER_H_

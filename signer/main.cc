@@ -15,7 +15,7 @@ constexpr char kUsage[] =
     "  init          create the HSM keys, import the EAB key, register the ACME account,\n"
     "                create the agent CA and the server certificate (idempotent)\n"
     "  serve         run the gRPC server (mutual TLS)\n"
-    "  enroll-agent  issue an agent's client certificate from its CSR\n"
+    "  enroll-agent  enrol an agent: a one-time token (--token) or a certificate from its CSR\n"
     "  enroll-client issue a front-door EAB credential (key id + HMAC key) for a host\n"
     "  audit verify  verify the tamper-evident audit log\n"
     "  inventory     list the certificates issued through the signer\n"

@@ -251,10 +251,40 @@ TEST_F(AgentCliTest, EnrollCreatesAPrivateKeyAndACsrForTheAgentSpiffeId) {
   EXPECT_THAT(run.out,
               AllOf(HasSubstr("Created identity key " + key_path_),
                     HasSubstr(absl::StrCat("acme-signer enroll-agent --config "
-                                           "/etc/acme-signer/signer.toml --name web1 --csr ",
+                                           "/etc/acme-signer/acme-signer.toml --name web1 --csr ",
                                            csr_path, " --out ", cert_path_)),
                     HasSubstr(cert_path_), HasSubstr(ca_path_)));
   EXPECT_THAT(run.out + run.err, Not(HasSubstr("PRIVATE KEY")));
+}
+
+TEST_F(AgentCliTest, TokenEnrollNeedsTheFingerprintAndExactlyOneTokenSource) {
+  const std::string signer = absl::StrCat("127.0.0.1:", ClosedLoopbackPort());
+  const std::string fingerprint(64, 'a');
+  Result no_fingerprint = Agent({"enroll", "--signer", signer, "--token", "acme-enroll-x"});
+  EXPECT_EQ(no_fingerprint.exit_code, 2);
+  EXPECT_THAT(no_fingerprint.err, HasSubstr("--ca-fingerprint"));
+  Result no_token = Agent({"enroll", "--signer", signer, "--ca-fingerprint", fingerprint});
+  EXPECT_EQ(no_token.exit_code, 2);
+  EXPECT_THAT(no_token.err, HasSubstr("--token TOKEN, --token - (read from stdin) or "
+                                      "--token-file PATH (exactly one)"));
+  Result bad_fingerprint =
+      Agent({"enroll", "--signer", signer, "--token", "acme-enroll-x", "--ca-fingerprint", "abc"});
+  EXPECT_EQ(bad_fingerprint.exit_code, 2);
+  EXPECT_THAT(bad_fingerprint.err, HasSubstr("64 hex digits"));
+  // Nothing was made for any of them.
+  EXPECT_NE(::access(key_path_.c_str(), F_OK), 0);
+}
+
+TEST_F(AgentCliTest, TokenEnrollWithAnUnreachableSignerExits4AndWritesNothing) {
+  const std::string signer = absl::StrCat("127.0.0.1:", ClosedLoopbackPort());
+  Result run = Agent({"enroll", "--signer", signer, "--token", "acme-enroll-secret-value",
+                      "--ca-fingerprint", std::string(64, 'a')});
+  EXPECT_EQ(run.exit_code, 4) << run.err;
+  EXPECT_THAT(run.err, HasSubstr(absl::StrCat("the signer's enrolment listener at ", signer,
+                                              " is unreachable")));
+  EXPECT_THAT(run.out + run.err, Not(HasSubstr("acme-enroll-secret-value")));
+  EXPECT_NE(::access(key_path_.c_str(), F_OK), 0);
+  EXPECT_NE(::access(cert_path_.c_str(), F_OK), 0);
 }
 
 TEST_F(AgentCliTest, SecondEnrollReusesTheKeyAndTakesNameAndTrustDomainFromFlags) {

@@ -108,6 +108,7 @@ class AgentDocsTest : public testing::SignerLabSuite<AgentDocsTest> {
       options.agents.push_back(policy);
     }
     options.enroll = {kAgent};
+    options.enroll_listener = true;  // the quick start enrols with a one-time token
     return options;
   }
 
@@ -167,12 +168,10 @@ class AgentDocsTest : public testing::SignerLabSuite<AgentDocsTest> {
 TEST_F(AgentDocsTest, QuickStartCommandsOfTheDocWorkAsWritten) {
   const std::vector<std::string> commands = QuickStartCommands();
   ASSERT_FALSE(commands.empty()) << "docs/agent.md has no quick-start block";
-  // Step 1 of the doc: agent.toml with the signer's address and CA, this host's name and trust
-  // domain; the identity files at the defaults (identity/agent.{key,pem} in the config dir).
-  WriteAgentConfig(kDocAgent, AgentDir() + "/identity/agent.key",
-                   AgentDir() + "/identity/agent.pem");
   const std::string live = AgentDir() + "/live/www." + std::string(kDomain);
   std::vector<std::string> ran;
+  std::string token;
+  std::string fingerprint;
   for (const std::string& line : commands) {
     SCOPED_TRACE(line);
     // The substitutions: /etc paths into the lab; the signer's config is the lab's.
@@ -188,7 +187,18 @@ TEST_F(AgentDocsTest, QuickStartCommandsOfTheDocWorkAsWritten) {
       absl::StatusOr<testing::CommandResult> r = lab().RunSignerCommand(words);
       ASSERT_TRUE(r.ok()) << r.status();
       ASSERT_EQ(r->exit_code, 0) << r->out << r->err;
-      EXPECT_TRUE(Exists(AgentDir() + "/identity/agent.pem"));
+      // The line it prints for the host is the doc's next command with the real values.
+      for (absl::string_view printed : absl::StrSplit(r->out, '\n')) {
+        printed = absl::StripAsciiWhitespace(printed);
+        if (!absl::StartsWith(printed, "acme-agent enroll ")) continue;
+        std::vector<std::string> printed_words = absl::StrSplit(printed, ' ', absl::SkipEmpty());
+        for (size_t i = 0; i + 1 < printed_words.size(); ++i) {
+          if (printed_words[i] == "--token") token = printed_words[i + 1];
+          if (printed_words[i] == "--ca-fingerprint") fingerprint = printed_words[i + 1];
+        }
+      }
+      ASSERT_TRUE(absl::StartsWith(token, "acme-enroll-")) << r->out;
+      ASSERT_EQ(fingerprint.size(), 64u) << r->out;
       continue;
     }
     ASSERT_TRUE(absl::StartsWith(line, "acme-agent "))
@@ -198,13 +208,27 @@ TEST_F(AgentDocsTest, QuickStartCommandsOfTheDocWorkAsWritten) {
       const std::vector<std::string> standalone = Standalone();
       words.insert(words.end(), standalone.begin() + 1, standalone.end());
     }
+    if (command == "acme-agent enroll") {
+      // The doc's placeholders: the enrolment address, the token and the fingerprint printed.
+      for (size_t i = 0; i + 1 < words.size(); ++i) {
+        if (words[i] == "--signer") words[i + 1] = lab().enroll_address();
+        if (words[i] == "--token") words[i + 1] = token;
+        if (words[i] == "--ca-fingerprint") words[i + 1] = fingerprint;
+      }
+      words.insert(words.begin(), ACME_AGENT_BIN);
+      testing::ChildOptions options;
+      options.scratch_dir = root_;
+      options.timeout = absl::Minutes(3);
+      testing::ChildResult r = testing::RunChild(words, options);
+      ASSERT_EQ(r.exit_code, 0) << r;
+      EXPECT_EQ(ModeOf(AgentDir() + "/identity/agent.key"), 0600u);
+      EXPECT_THAT(FileOrEmpty(AgentDir() + "/identity/agent.pem"), HasSubstr("BEGIN CERTIFICATE"));
+      EXPECT_THAT(FileOrEmpty(ConfigPath()), HasSubstr("name = \"" + std::string(kDocAgent)));
+      continue;
+    }
     testing::ChildResult r = Agent(words);
     ASSERT_EQ(r.exit_code, 0) << r;
-    if (command == "acme-agent enroll") {
-      EXPECT_EQ(ModeOf(AgentDir() + "/identity/agent.key"), 0600u);
-      EXPECT_THAT(FileOrEmpty(AgentDir() + "/identity/agent.csr"),
-                  HasSubstr("BEGIN CERTIFICATE REQUEST"));
-    } else if (command == "acme-agent account") {
+    if if (command == "acme-agent account") {
       EXPECT_THAT(r.out, HasSubstr("mutual TLS OK"));
     } else if (command == "acme-agent certonly") {
       EXPECT_THAT(r.out, AllOf(HasSubstr("Successfully received certificate."),
@@ -230,7 +254,7 @@ TEST_F(AgentDocsTest, QuickStartCommandsOfTheDocWorkAsWritten) {
     }
   }
   // The quick start still walks the whole way: enrol, check, obtain, list, renew.
-  EXPECT_EQ(ran, (std::vector<std::string>{"acme-agent enroll", "acme-signer enroll-agent",
+  EXPECT_EQ(ran, (std::vector<std::string>{"acme-signer enroll-agent", "acme-agent enroll",
                                            "acme-agent account", "acme-agent certonly",
                                            "acme-agent certificates", "acme-agent renew"}));
 }

@@ -295,6 +295,33 @@ class SecretLeakTest : public ::testing::Test {
                  *root_ / "enroll-client.json"),
              0, "enroll-client");
     }
+    // One-token enrolment (the lab's enroll_listen): the token is printed once, into a file
+    // outside the lab, and redeemed from a copy of it by a second host whose files are in the
+    // lab (agent2/); then redeemed again (refused).
+    {
+      Expect(RunCommand("enroll-token",
+                        {signer, "enroll-agent", "--config", signer_config, "--name", "web1",
+                         "--token", "--json"},
+                        *root_ / "enroll-token.json"),
+             0, "enroll-agent --token");
+      const nlohmann::json made =
+          nlohmann::json::parse(ReadAll(*root_ / "enroll-token.json"), nullptr, false);
+      ASSERT_TRUE(made.is_object() && made.contains("token") && made.contains("ca_sha256"));
+      WriteFile(*root_ / "enroll-token.txt", made["token"].get<std::string>(), 0600);
+      const std::vector<std::string> enroll = {
+          agent,
+          "enroll",
+          "--config",
+          (*lab_ / "agent2/agent.toml").string(),
+          "--signer",
+          (*env_)["SIGNER_ENROLL_ADDRESS"],
+          "--token-file",
+          (*root_ / "enroll-token.txt").string(),
+          "--ca-fingerprint",
+          made["ca_sha256"].get<std::string>()};
+      Expect(RunCommand("enroll-with-token", enroll), 0, "acme-agent enroll --token-file");
+      Expect(RunCommand("enroll-token-reused", enroll), 3, "a used enrolment token");
+    }
     ExpectFailure(
         RunCommand("signer-bad-flag", {signer, "serve", "--config", signer_config, "--pin", "x"}),
         "an unknown signer flag");
@@ -396,6 +423,18 @@ class SecretLeakTest : public ::testing::Test {
             {"base64", std::string(absl::StripSuffix(absl::Base64Escape(fd_raw), "="))},
             {"hex", absl::BytesToHexString(fd_raw)}}});
     }
+    // The one-time enrolment token (RunScenario) and the key of the host that redeemed it.
+    const fs::path token_file = *root_ / "enroll-token.json";
+    const nlohmann::json token = nlohmann::json::parse(ReadAll(token_file), nullptr, false);
+    EXPECT_TRUE(token.is_object() && token.contains("token")) << ReadAll(token_file);
+    if (token.is_object() && token.contains("token") && token["token"].is_string()) {
+      const std::string text = token["token"];
+      secrets.push_back({"enrolment token",
+                         token_file,
+                         {{"text", text}, {"random part", text.substr(text.find('-', 5) + 1)}}});
+    }
+    secrets.push_back(
+        PrivateKeyNeedles("second host identity key", *lab_ / "agent2/identity/agent.key"));
     secrets.push_back(PrivateKeyNeedles("agent identity key", *lab_ / "agent/identity/agent.key"));
     secrets.push_back(PrivateKeyNeedles("signer TLS key", *lab_ / "signer/tls/server.key"));
     const fs::path archive = *lab_ / "agent/certs/archive";
@@ -424,6 +463,7 @@ class SecretLeakTest : public ::testing::Test {
         {"pebble/eab.key", {"eab.key"}},
         {"pebble/pebble.json", {"eab.key"}},  // Pebble must know the EAB key
         {"agent/identity/agent.key", {"agent identity key"}},
+        {"agent2/identity/agent.key", {"second host identity key"}},
         {"signer/tls/server.key", {"signer TLS key"}},
         // The test's own deliberate mistakes.
         {"mistakes/so-as-user.pin", {"so.pin"}},

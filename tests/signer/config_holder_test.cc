@@ -147,6 +147,41 @@ TEST_F(ConfigHolderTest, ReloadRefusesToChangeTheCaRequestTimeout) {
   EXPECT_EQ(holder.Get()->FindAgent("web1")->orders_per_hour, 5);
 }
 
+TEST_F(ConfigHolderTest, ReloadRefusesToAddChangeOrRemoveTheEnrolmentListener) {
+  struct Case {
+    const char* before;
+    const char* after;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{"", "enroll_listen = \"127.0.0.1:7444\"\n", "from (none) to 127.0.0.1:7444"},
+           Case{"enroll_listen = \"127.0.0.1:7444\"\n", "enroll_listen = \"127.0.0.1:7445\"\n",
+                "from 127.0.0.1:7444 to 127.0.0.1:7445"},
+           Case{"enroll_listen = \"127.0.0.1:7444\"\n", "", "from 127.0.0.1:7444 to (none)"},
+       }) {
+    SCOPED_TRACE(c.message);
+    Write(c.before, 5);
+    absl::StatusOr<SignerConfig> first = LoadSignerConfig(path_);
+    ASSERT_TRUE(first.ok()) << first.status();
+    ConfigHolder holder(*std::move(first));
+    Write(c.after, 9);
+    EXPECT_THAT(holder.Reload(path_),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr(absl::StrCat("server.enroll_listen changed ", c.message,
+                                                ": the enrolment listener is opened only when "
+                                                "serve starts; restart acme-signer"))));
+    EXPECT_EQ(holder.Get()->FindAgent("web1")->orders_per_hour, 5);
+  }
+  // Unchanged, the policy reloads.
+  Write("enroll_listen = \"127.0.0.1:7444\"\n", 5);
+  absl::StatusOr<SignerConfig> first = LoadSignerConfig(path_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ConfigHolder holder(*std::move(first));
+  Write("enroll_listen = \"127.0.0.1:7444\"\n", 9);
+  ASSERT_TRUE(holder.Reload(path_).ok());
+  EXPECT_EQ(holder.Get()->FindAgent("web1")->orders_per_hour, 9);
+}
+
 TEST_F(ConfigHolderTest, ReloadRefusesToChangeTheFrontDoorListener) {
   struct Change {
     std::string line;

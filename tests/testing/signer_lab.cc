@@ -269,6 +269,9 @@ absl::Status SignerLab::Prepare() {
   acme_.ca_bundle = pebble_->ca_bundle_path();
   if (options_.acme_endpoint) RETURN_IF_ERROR(options_.acme_endpoint(*pebble_, acme_));
 
+  if (options_.enroll_listener) {
+    ASSIGN_OR_RETURN(enroll_port_, FreeLoopbackPort());
+  }
   if (options_.front_door.has_value()) {
     ASSIGN_OR_RETURN(front_door_port_, FreeLoopbackPort());
     if (options_.front_door->challtestsrv_dns01_hook) {
@@ -306,6 +309,11 @@ SignerLab::~SignerLab() {
 
 std::string SignerLab::signer_address() const { return absl::StrCat("127.0.0.1:", signer_port_); }
 
+std::string SignerLab::enroll_address() const {
+  if (!options_.enroll_listener) return "";
+  return absl::StrCat("127.0.0.1:", enroll_port_);
+}
+
 std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) const {
   std::string text = absl::StrCat(
       "# Written by SignerLab (tests/testing/signer_lab.cc).\n"
@@ -318,7 +326,11 @@ std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) con
       "trust_domain = ",
       TomlString(options_.trust_domain), "\n",
       "# Tests run as root in CI.\n"
-      "allow_root = true\n"
+      "allow_root = true\n",
+      options_.enroll_listener
+          ? absl::StrCat("enroll_listen = ", TomlString(enroll_address()), "\n")
+          : std::string(),
+      
       "\n[acme]\n"
       "directory_url = ",
       TomlString(acme_.directory_url), "\n",
@@ -456,6 +468,31 @@ absl::Status SignerLab::StartSigner() {
   spec.stderr_path = signer_log_path_;
   ASSIGN_OR_RETURN(signer_pid_, SpawnChild(spec));
   absl::Status ready = WaitUntilServing(log_offset);
+  if (ready.ok() && options_.enroll_listener) {
+    // serve opens the enrolment listener after the mTLS one and then says so.
+    const absl::Time deadline = absl::Now() + options_.timeout;
+    while (true) {
+      const std::string log = SignerLog();
+      if (log.size() > log_offset &&
+          absl::string_view(log).substr(log_offset).find("token enrolment on") !=
+              absl::string_view::npos) {
+        break;
+      }
+      if (WaitFor(signer_pid_, absl::Now()).has_value()) {
+        signer_pid_ = -1;
+        ready = absl::UnavailableError(absl::StrCat(
+            "acme-signer serve exited before its enrolment listener served:\n", SignerLogTail()));
+        break;
+      }
+      if (absl::Now() >= deadline) {
+        ready = absl::UnavailableError(absl::StrCat(
+            "acme-signer serve did not report its enrolment listener in time:\n",
+            SignerLogTail()));
+        break;
+      }
+      absl::SleepFor(kPollInterval);
+    }
+  }
   if (ready.ok() && options_.front_door.has_value()) {
     ready = WaitForFrontDoor(absl::Now() + options_.timeout);
   }

@@ -22,6 +22,7 @@
 //     door: listen 127.0.0.1:<free port>, TLS files made by init, validation through
 //     challtestsrv's DNS on http_port(), only 127.0.0.0/8 reachable, and optionally an upstream
 //     dns-01 hook that publishes TXT records in challtestsrv, like scripts/lab);
+//  5c. with Options::enroll_listener, [server] enroll_listen = 127.0.0.1:<free port>;
 //  6. starts `acme-signer serve` (clean argv: only --config; environment inherited; stdout and
 //     stderr appended to signer.log) and waits until it logged "serving on ... (port N)" and an
 //     mTLS handshake with the probe identity completes (and, with the front door, its
@@ -124,6 +125,9 @@ class SignerLab {
     // Set: the signer also runs the ACME front door (see LabFrontDoorOptions; hosts need
     // LabAgentPolicy::front_door).
     std::optional<LabFrontDoorOptions> front_door;
+    // Set: the signer also serves one-token enrolment (server.enroll_listen on a free loopback
+    // port, enroll_address()); StartSigner() then also waits for it.
+    bool enroll_listener = false;
     // Bound on each wait for a child (init, serve readiness, shutdown).
     absl::Duration timeout = absl::Seconds(60);
   };
@@ -222,6 +226,8 @@ class SignerLab {
   const std::string& trust_domain() const { return options_.trust_domain; }
   // 127.0.0.1:<port> the signer listens on (the port of the latest start).
   std::string signer_address() const;
+  // 127.0.0.1:<port> of the enrolment listener (Options::enroll_listener), else empty.
+  std::string enroll_address() const;
   // The loopback port where Pebble validates http-01: run the test's responder there.
   uint16_t http_port() const { return pebble_->http_port(); }
   PebbleEnv& pebble() { return *pebble_; }
@@ -245,6 +251,7 @@ class SignerLab {
   std::string signer_binary_;
   uint16_t signer_port_ = 0;
   uint16_t front_door_port_ = 0;
+  uint16_t enroll_port_ = 0;
   std::string dns01_hook_path_;
   SoftHsmToken token_;
   std::unique_ptr<PebbleEnv> pebble_;
