@@ -228,7 +228,7 @@ TEST_F(AgentDocsTest, QuickStartCommandsOfTheDocWorkAsWritten) {
     }
     testing::ChildResult r = Agent(words);
     ASSERT_EQ(r.exit_code, 0) << r;
-    if if (command == "acme-agent account") {
+    if (command == "acme-agent account") {
       EXPECT_THAT(r.out, HasSubstr("mutual TLS OK"));
     } else if (command == "acme-agent certonly") {
       EXPECT_THAT(r.out, AllOf(HasSubstr("Successfully received certificate."),
