@@ -20,6 +20,7 @@ constexpr char kUsage[] =
     "  run           keep renewing: sleep until the next one is due (SIGTERM stops)\n"
     "  revoke        revoke a certificate (--cert-name NAME [--reason REASON])\n"
     "  delete        delete a certificate's files (--cert-name NAME; does not revoke)\n"
+    "  reconfigure   change a certificate's stored renewal settings (--cert-name NAME ...)\n"
     "  certificates  list certificates, their names, expiry and paths\n"
     "  account       check the connection to the signer; show the ACME account\n"
     "\n"
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   if (command == "run") return RunLoop(args);
   if (command == "revoke") return RunRevoke(args);
   if (command == "delete") return RunDelete(args);
+  if (command == "reconfigure") return RunReconfigure(args);
   if (command == "certificates") return RunCertificates(args);
   if (command == "account") return RunAccount(args);
   if (command == "help") {
