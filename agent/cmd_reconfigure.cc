@@ -105,13 +105,7 @@ absl::Status TestWithDryRun(const CommandContext& context, const std::string& li
       RunPrePostHook(context, "post-hook", config.post_hook,
                      PostHookEnv({}, result.ok() ? std::vector<std::string>() : config.domains));
   if (!post.ok()) std::cerr << "acme-agent reconfigure: warning: " << post.message() << "\n";
-  if (!result.ok()) {
-    return absl::Status(result.status().code(),
-                        absl::StrCat("the dry run with the new settings failed, so they were "
-                                     "not saved: ",
-                                     result.status().message()));
-  }
-  return absl::OkStatus();
+  return result.status();
 }
 
 }  // namespace
@@ -172,7 +166,10 @@ int RunReconfigure(const std::vector<std::string>& args) {
   const bool tested = ValidationChanged(*stored, *updated);
   if (tested) {
     if (absl::Status s = TestWithDryRun(*context, lineage, *updated); !s.ok()) {
-      return Fail(&*context, kCommand, s);
+      return Fail(&*context, kCommand,
+                  WithMessage(s, absl::StrCat("the dry run with the new settings failed, so they "
+                                              "were not saved: ",
+                                              s.message())));
     }
   }
   if (absl::Status s = store.WriteRenewalConfig(lineage, *updated); !s.ok()) {

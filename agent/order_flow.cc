@@ -139,8 +139,13 @@ absl::StatusOr<IssuedChain> DeactivateAfterDryRun(OrderBackend& backend, const O
     }
     ++counts.authorizations_deactivated;
   }
-  options.progress(absl::StrCat("dry run: validated; ", counts.authorizations_deactivated,
-                                " authorization(s) deactivated, nothing finalized"));
+  options.progress(absl::StrCat(
+      "dry run: validated; ", counts.authorizations_deactivated,
+      " authorization(s) deactivated, nothing finalized",
+      counts.authorizations_already_valid > 0
+          ? absl::StrCat(" (", counts.authorizations_already_valid,
+                         " were already valid at the CA and were not validated again)")
+          : ""));
   return counts;
 }
 

@@ -416,13 +416,14 @@ TEST_F(AgentFlowsTest, ReconfigureTestsAValidationChangeWithADryRunAndSavesOnlyO
   const std::string conf_before = FileOrEmpty(conf_path);
   const std::vector<nlohmann::json> audit_before = AuditRecords();
 
-  // A webroot nobody serves: the CA cannot validate, nothing is saved.
-  const std::string webroot = absl::StrCat(dir(), "/unserved-webroot");
-  std::filesystem::create_directories(webroot);
-  testing::ChildResult r =
-      Agent("reconfigure", etc, {"--cert-name", name, "--webroot", "-w", webroot});
+  // A dry run that fails (here the pre-hook given with the new settings, which the dry run
+  // runs, as certbot's does): nothing is saved.
+  testing::ChildResult r = Agent(
+      "reconfigure", etc,
+      {"--cert-name", name, "--http-01-address", "0.0.0.0", "--pre-hook", "echo no >&2; exit 1"});
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_THAT(r.err, HasSubstr("the dry run with the new settings failed, so they were not saved"));
+  EXPECT_THAT(r.err, HasSubstr("stderr: no"));
   EXPECT_EQ(FileOrEmpty(conf_path), conf_before);
 
   // The standalone server on all addresses: validated, then saved.
@@ -446,14 +447,15 @@ TEST_F(AgentFlowsTest, RenewOverridesApplyToThisRunAndAreKeptOnlyAfterASuccess) 
   const std::string conf_path = absl::StrCat(etc, "/renewal/", name, ".conf");
   const std::string marks = absl::StrCat(dir(), "/overrides-marks");
 
-  // A port nobody listens on for the CA: the renewal fails and the overrides are not kept.
+  // A renewal that fails (here its own pre-hook): the overrides it was given are not kept.
   const std::string conf_before = FileOrEmpty(conf_path);
   testing::ChildResult r =
       Agent("renew", etc,
             {"--force-renewal", "--cert-name", name, "--http-01-port",
              absl::StrCat(lab().http_port() == 65535 ? 65534 : lab().http_port() + 1),
-             "--http-01-address", "127.0.0.2", "--pre-hook", absl::StrCat("echo pre1 >> ", marks)});
-  EXPECT_NE(r.exit_code, 0) << r;
+             "--pre-hook", absl::StrCat("echo pre1 >> ", marks, "; exit 1")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.err, HasSubstr("pre-hook"));
   EXPECT_EQ(FileOrEmpty(conf_path), conf_before);
   EXPECT_EQ(FileOrEmpty(marks), "pre1\n");
 
