@@ -146,7 +146,7 @@ absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext
 
 absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig& config,
                                                             const std::string& lineage,
-                                                            absl::Duration hook_timeout) {
+                                                            const HookOptions& hook_options) {
   switch (config.authenticator) {
     case Authenticator::kStandalone:
       return std::unique_ptr<ChallengeSolver>(
@@ -156,7 +156,8 @@ absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig&
     case Authenticator::kManual:
       return std::unique_ptr<ChallengeSolver>(
           new HookSolver(config.preferred_challenges, lineage, config.manual_auth_hook,
-                         config.manual_cleanup_hook, hook_timeout));
+                         config.manual_cleanup_hook, hook_options.timeout,
+                         hook_options.progress));
   }
   return absl::InvalidArgumentError("unknown authenticator");
 }
@@ -187,7 +188,7 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   ASSIGN_OR_RETURN(std::string csr_der, BuildCsrDer(*key, config.domains));
 
   ASSIGN_OR_RETURN(std::unique_ptr<ChallengeSolver> solver,
-                   MakeSolver(config, lineage, context.config.defaults.hook_timeout));
+                   MakeSolver(config, lineage, HookOptionsFor(context)));
   RelayIssueOptions options;
   options.domains = config.domains;
   options.csr_der = csr_der;

@@ -37,10 +37,11 @@ struct ObtainResult {
   int authorizations_deactivated = 0;
 };
 
-// The solver the renewal config asks for.
+// The solver the renewal config asks for; manual hooks run with `hook_options` (timeout,
+// progress lines).
 absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig& config,
                                                             const std::string& lineage,
-                                                            absl::Duration hook_timeout);
+                                                            const HookOptions& hook_options);
 
 struct ObtainOptions {
   std::string replaces;  // ARI id of the certificate being renewed ("" for a first issuance)
