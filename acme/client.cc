@@ -571,9 +571,9 @@ absl::StatusOr<Fetched<Authorization>> AcmeClient::DeactivateAuthorization(
   const std::string context =
       absl::StrCat("deactivating authorization ", SanitizeForMessage(authorization_url, 200));
   RETURN_IF_ERROR(internal::CheckHttpsUrl(authorization_url, "authorization URL"));
-  ASSIGN_OR_RETURN(http::HttpResponse response,
-                   PostExpecting(authorization_url, R"({"status":"deactivated"})", AccountKid(),
-                                 context));
+  ASSIGN_OR_RETURN(
+      http::HttpResponse response,
+      PostExpecting(authorization_url, R"({"status":"deactivated"})", AccountKid(), context));
   RETURN_IF_ERROR(CheckContentType(response, kJson, context));
   auto authz = ParseAuthorization(response.body);
   if (!authz.ok()) return Malformed(context, authz.status());

@@ -232,8 +232,8 @@ void PrintDryRun(const CommandContext& context, const std::string& lineage,
     return;
   }
   if (!changes.empty()) {
-    context.Progress(absl::StrCat("dry run: renewal settings not saved: ",
-                                  absl::StrJoin(changes, "; ")));
+    context.Progress(
+        absl::StrCat("dry run: renewal settings not saved: ", absl::StrJoin(changes, "; ")));
   }
   if (!context.quiet) {
     std::cout << "Simulating a certificate request for " << absl::StrJoin(config.domains, ", ")
@@ -261,8 +261,8 @@ absl::StatusOr<std::string> ChooseLineage(const LineageStore& store,
         "of them, or give --cert-name NAME (a new NAME makes a separate certificate)"));
   }
   if (absl::Status s = ValidateLineageName(domains.front()); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "lineage name from the first --domain: ", s.message(), " (give --cert-name)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("lineage name from the first --domain: ", s.message(), " (give --cert-name)"));
   }
   return store.UnusedName(domains.front());
 }

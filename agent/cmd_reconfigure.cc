@@ -54,8 +54,7 @@ absl::StatusOr<RenewalOverrides> OverridesFromFlags(const ArgParser& parser) {
   ASSIGN_OR_RETURN(RenewalOverrides overrides, RenewalOverridesFromFlags(parser));
   for (const char* flag : {"pfx", "pfx-legacy", "direct"}) {
     if (parser.Has(flag) && parser.Has(absl::StrCat("no-", flag))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("choose one of --", flag, ", --no-", flag));
+      return absl::InvalidArgumentError(absl::StrCat("choose one of --", flag, ", --no-", flag));
     }
   }
   if (parser.Has("pfx")) overrides.pfx = true;
@@ -81,19 +80,18 @@ absl::StatusOr<RenewalOverrides> OverridesFromFlags(const ArgParser& parser) {
 // True when `after` validates the names differently from `before`: certbot tests such a
 // change with a dry run before saving it.
 bool ValidationChanged(const RenewalConfig& before, const RenewalConfig& after) {
-  return before.authenticator != after.authenticator ||
-         before.webroot_path != after.webroot_path || before.http01_port != after.http01_port ||
-         before.http01_address != after.http01_address ||
+  return before.authenticator != after.authenticator || before.webroot_path != after.webroot_path ||
+         before.http01_port != after.http01_port || before.http01_address != after.http01_address ||
          before.manual_auth_hook != after.manual_auth_hook ||
          before.manual_cleanup_hook != after.manual_cleanup_hook ||
-         before.preferred_challenges != after.preferred_challenges ||
-         before.direct != after.direct;
+         before.preferred_challenges != after.preferred_challenges || before.direct != after.direct;
 }
 
 // The dry run of the new settings, with the pre- and post-hooks around it (as certbot's).
 absl::Status TestWithDryRun(const CommandContext& context, const std::string& lineage,
                             const RenewalConfig& config) {
-  context.Progress(absl::StrCat(lineage, ": the new settings change how the names are validated;"
+  context.Progress(absl::StrCat(lineage,
+                                ": the new settings change how the names are validated;"
                                 " testing them with a dry run before saving"));
   ASSIGN_OR_RETURN(std::unique_ptr<SignerClient> signer, ConnectToSigner(context.config));
   RETURN_IF_ERROR(RunPrePostHook(context, "pre-hook", config.pre_hook, PreHookEnv()));
@@ -127,7 +125,8 @@ int RunReconfigure(const std::vector<std::string>& args) {
   }
   const std::string lineage = *parser.Get("cert-name");
   if (absl::Status s = ValidateLineageName(lineage); !s.ok()) {
-    Fail(&*context, kCommand, absl::InvalidArgumentError(absl::StrCat("--cert-name: ", s.message())));
+    Fail(&*context, kCommand,
+         absl::InvalidArgumentError(absl::StrCat("--cert-name: ", s.message())));
     return kExitUsage;
   }
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
@@ -136,14 +135,14 @@ int RunReconfigure(const std::vector<std::string>& args) {
   LineageStore store(context->config.config_dir);
   absl::StatusOr<RenewalConfig> stored = store.ReadRenewalConfig(lineage);
   if (!stored.ok()) {
-    const int code = Fail(&*context, kCommand,
-                          absl::Status(stored.status().code(),
-                                       absl::StrCat("lineage ", lineage, ": ",
-                                                    stored.status().message(),
-                                                    absl::IsNotFound(stored.status())
-                                                        ? " (acme-agent certificates lists the "
-                                                          "names)"
-                                                        : "")));
+    const int code =
+        Fail(&*context, kCommand,
+             absl::Status(stored.status().code(),
+                          absl::StrCat("lineage ", lineage, ": ", stored.status().message(),
+                                       absl::IsNotFound(stored.status())
+                                           ? " (acme-agent certificates lists the "
+                                             "names)"
+                                           : "")));
     return absl::IsNotFound(stored.status()) ? kExitUsage : code;
   }
   absl::StatusOr<RenewalConfig> updated = MergeRenewalSettings(*stored, *overrides);
@@ -154,7 +153,9 @@ int RunReconfigure(const std::vector<std::string>& args) {
   const std::vector<std::string> changes = RenewalConfigChanges(*stored, *updated);
   if (changes.empty()) {
     if (context->json) {
-      std::cout << nlohmann::json({{"ok", true}, {"lineage", lineage}, {"changed", false},
+      std::cout << nlohmann::json({{"ok", true},
+                                   {"lineage", lineage},
+                                   {"changed", false},
                                    {"changes", changes}})
                        .dump()
                 << std::endl;
@@ -184,8 +185,8 @@ int RunReconfigure(const std::vector<std::string>& args) {
                      .dump()
               << std::endl;
   } else {
-    context->Say(absl::StrCat("Renewal settings of ", lineage, " changed: ",
-                              absl::StrJoin(changes, "; ")));
+    context->Say(
+        absl::StrCat("Renewal settings of ", lineage, " changed: ", absl::StrJoin(changes, "; ")));
     context->Say(absl::StrCat("Saved in ", store.Paths(lineage).renewal_conf,
                               "; they apply from the next renewal (the current certificate is "
                               "unchanged)."));

@@ -33,9 +33,9 @@ struct PassResult {
 };
 
 struct PassOptions {
-  bool force = false;            // --force-renewal
-  bool dry_run = false;          // --dry-run
-  bool directory_hooks = true;   // renewal-hooks/{pre,deploy,post}/ (--no-directory-hooks)
+  bool force = false;           // --force-renewal
+  bool dry_run = false;         // --dry-run
+  bool directory_hooks = true;  // renewal-hooks/{pre,deploy,post}/ (--no-directory-hooks)
 };
 
 // One renewal pass over the lineages (or just `only`): the state shared across lineages (the
@@ -48,8 +48,7 @@ struct PassOptions {
 // if anything was attempted, renewal-hooks/post/ then the post-hook.
 class RenewalPass {
  public:
-  RenewalPass(const CommandContext& context, const RenewalOverrides& overrides,
-              PassOptions options)
+  RenewalPass(const CommandContext& context, const RenewalOverrides& overrides, PassOptions options)
       : context_(context),
         overrides_(overrides),
         force_(options.force),
@@ -98,10 +97,10 @@ class RenewalPass {
       // does not name the live certificate as replaced (nothing will replace it).
       replaces.clear();
       if (!due && !force_) {
-        context_.Progress(absl::StrCat(
-            info.name, ": not due until ",
-            absl::FormatTime("%Y-%m-%d %H:%M UTC", decision.due, absl::UTCTimeZone()),
-            ", but simulating renewal for the dry run"));
+        context_.Progress(
+            absl::StrCat(info.name, ": not due until ",
+                         absl::FormatTime("%Y-%m-%d %H:%M UTC", decision.due, absl::UTCTimeZone()),
+                         ", but simulating renewal for the dry run"));
       }
     } else if (!force_ && !due) {
       return RecordNotDue(info.name, decision.due);
@@ -235,7 +234,8 @@ class RenewalPass {
   void Renew(const std::string& name, const RenewalConfig& config, const std::string& replaces,
              const std::string& reason) {
     if (!config.post_hook.empty()) post_hook_ = config.post_hook;
-    context_.Progress(absl::StrCat(name, dry_run_ ? ": simulating renewal (dry run)" : ": renewing"));
+    context_.Progress(
+        absl::StrCat(name, dry_run_ ? ": simulating renewal (dry run)" : ": renewing"));
     ObtainOptions options;
     options.replaces = replaces;
     options.dry_run = dry_run_;
@@ -248,7 +248,8 @@ class RenewalPass {
     }
     if (result->dry_run) {
       ++pass_.simulated;
-      context_.Say(absl::StrCat(name, ": simulated renewal succeeded (dry run: nothing saved, "
+      context_.Say(absl::StrCat(name,
+                                ": simulated renewal succeeded (dry run: nothing saved, "
                                 "deploy hooks not run)"));
       pass_.items.push_back({{"lineage", name},
                              {"ok", true},

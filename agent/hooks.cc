@@ -75,7 +75,6 @@ absl::Status CheckHookInputs(absl::string_view hook_name, const std::string& com
   return absl::OkStatus();
 }
 
-
 // Runs `argv` for a hook; `shown` is how errors and progress lines name it.
 absl::StatusOr<HookOutput> RunHookArgv(absl::string_view hook_name, const std::string& shown,
                                        const std::vector<std::string>& argv, const HookEnv& env,
@@ -97,10 +96,9 @@ absl::StatusOr<HookOutput> RunHookArgv(absl::string_view hook_name, const std::s
   if (!end.ok()) return end.status();
   if (end->timed_out) {
     std::string tail = LastLines(end->stderr_tail, options.stderr_tail_lines);
-    return absl::DeadlineExceededError(
-        absl::StrCat(hook_name, " `", shown, "` did not finish within ",
-                     absl::FormatDuration(options.timeout), " and was killed",
-                     tail.empty() ? "" : "; stderr: ", tail));
+    return absl::DeadlineExceededError(absl::StrCat(
+        hook_name, " `", shown, "` did not finish within ", absl::FormatDuration(options.timeout),
+        " and was killed", tail.empty() ? "" : "; stderr: ", tail));
   }
   if (!WIFEXITED(end->wait_status) || WEXITSTATUS(end->wait_status) != 0) {
     std::string tail = LastLines(end->stderr_tail, options.stderr_tail_lines);

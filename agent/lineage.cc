@@ -699,8 +699,8 @@ absl::StatusOr<std::string> LineageStore::UnusedName(absl::string_view base) con
     name = absl::StrFormat("%s-%04d", base, n);
   }
   if (in_use(name)) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("every lineage name from ", base, " to ", base, "-9999 is taken; give --cert-name"));
+    return absl::ResourceExhaustedError(absl::StrCat("every lineage name from ", base, " to ", base,
+                                                     "-9999 is taken; give --cert-name"));
   }
   RETURN_IF_ERROR(ValidateLineageName(name));
   return name;

@@ -156,8 +156,7 @@ absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig&
     case Authenticator::kManual:
       return std::unique_ptr<ChallengeSolver>(
           new HookSolver(config.preferred_challenges, lineage, config.manual_auth_hook,
-                         config.manual_cleanup_hook, hook_options.timeout,
-                         hook_options.progress));
+                         config.manual_cleanup_hook, hook_options.timeout, hook_options.progress));
   }
   return absl::InvalidArgumentError("unknown authenticator");
 }
@@ -277,8 +276,8 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   absl::Status first_failure;
   for (const std::string& file : obtain.deploy_hook_files) {
     context.Progress(absl::StrCat("running deploy hook ", file));
-    absl::StatusOr<HookOutput> ran = RunHookFile("deploy hook", file, deploy_env,
-                                                 HookOptionsFor(context));
+    absl::StatusOr<HookOutput> ran =
+        RunHookFile("deploy hook", file, deploy_env, HookOptionsFor(context));
     if (!ran.ok() && first_failure.ok()) first_failure = ran.status();
   }
   if (!config.deploy_hook.empty()) {

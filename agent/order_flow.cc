@@ -139,13 +139,13 @@ absl::StatusOr<IssuedChain> DeactivateAfterDryRun(OrderBackend& backend, const O
     }
     ++counts.authorizations_deactivated;
   }
-  options.progress(absl::StrCat(
-      "dry run: validated; ", counts.authorizations_deactivated,
-      " authorization(s) deactivated, nothing finalized",
-      counts.authorizations_already_valid > 0
-          ? absl::StrCat(" (", counts.authorizations_already_valid,
-                         " were already valid at the CA and were not validated again)")
-          : ""));
+  options.progress(
+      absl::StrCat("dry run: validated; ", counts.authorizations_deactivated,
+                   " authorization(s) deactivated, nothing finalized",
+                   counts.authorizations_already_valid > 0
+                       ? absl::StrCat(" (", counts.authorizations_already_valid,
+                                      " were already valid at the CA and were not validated again)")
+                       : ""));
   return counts;
 }
 
@@ -177,9 +177,9 @@ absl::StatusOr<IssuedChain> RunOrderFlow(OrderBackend& backend, ChallengeSolver&
   }
   if (options.dry_run) {
     if (order.status != acme::OrderStatus::kReady && order.status != acme::OrderStatus::kValid) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "dry run: the order is ", acme::ToString(order.status),
-          " after validation, not ready: ", backend.FailureReason(order)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("dry run: the order is ", acme::ToString(order.status),
+                       " after validation, not ready: ", backend.FailureReason(order)));
     }
     return DeactivateAfterDryRun(backend, order, solver.ChallengeType(), options, counts);
   }

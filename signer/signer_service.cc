@@ -341,8 +341,7 @@ grpc::Status SignerService::DeactivateAuthorization(
                      " does not belong to an order of agent ", call.agent()))));
   }
   absl::Status result = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(auto authz,
-                     deps_.acme->DeactivateAuthorization(request->authorization_url()));
+    ASSIGN_OR_RETURN(auto authz, deps_.acme->DeactivateAuthorization(request->authorization_url()));
     call.record().outcome.acme_status = std::string(acme::ToString(authz.value.status));
     ASSIGN_OR_RETURN(std::string thumbprint, deps_.acme->AccountThumbprint());
     return ToProto(authz.value, thumbprint, response);

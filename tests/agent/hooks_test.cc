@@ -235,9 +235,9 @@ TEST_F(HooksTest, HookDirectoryListsExecutablesInLexicalOrderAndNotesTheRest) {
   const std::string deploy = etc + "/renewal-hooks/deploy";
   ASSERT_EQ(::system(("mkdir -p " + deploy + "/subdir").c_str()), 0);
   ASSERT_THAT(WriteFileAtomically(deploy + "/20-b", "#!/bin/sh\necho b\n", 0755), IsOk());
-  ASSERT_THAT(WriteFileAtomically(deploy + "/10-a", "#!/bin/sh\necho a \"$RENEWED_LINEAGE\"\n",
-                                  0755),
-              IsOk());
+  ASSERT_THAT(
+      WriteFileAtomically(deploy + "/10-a", "#!/bin/sh\necho a \"$RENEWED_LINEAGE\"\n", 0755),
+      IsOk());
   ASSERT_THAT(WriteFileAtomically(deploy + "/15-plain", "echo no\n", 0644), IsOk());
   ASSERT_THAT(WriteFileAtomically(deploy + "/10-a~", "#!/bin/sh\n", 0755), IsOk());
   absl::StatusOr<HookDirectory> listed = ListHookDirectory(etc, "deploy");

@@ -469,9 +469,9 @@ TEST_F(LineageStoreTest, UnusedNameIsTheBaseOrCertbotsNextNumberedName) {
   config.domains = {"other.example"};
   config.authenticator = Authenticator::kStandalone;
   ASSERT_THAT(store_.WriteRenewalConfig("other.example", config), IsOk());
-  EXPECT_THAT(store_.UnusedName("other.example"),
-              IsOkAndHolds(std::string("other.example-0001")));
-  EXPECT_THAT(store_.UnusedName("../x"), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  EXPECT_THAT(store_.UnusedName("other.example"), IsOkAndHolds(std::string("other.example-0001")));
+  EXPECT_THAT(store_.UnusedName("../x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
 }
 
 }  // namespace

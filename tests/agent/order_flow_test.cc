@@ -179,13 +179,13 @@ TEST_F(OrderFlowTest, ADryRunValidatesThenDeactivatesEveryAuthorizationAndFinali
   EXPECT_TRUE(issued->pem_chain.empty());
   EXPECT_EQ(issued->authorizations_deactivated, 2);
   EXPECT_EQ(issued->challenges_answered, 1);
-  EXPECT_THAT(backend_.calls,
-              ElementsAre("create 2 ari-id", "authorizations http-01",
-                          "answer https://ca.test/chal/ta", "get", "get", "authorizations http-01",
-                          "deactivate https://ca.test/authz/a.test",
-                          "deactivate https://ca.test/authz/b.test"));
-  EXPECT_THAT(solver_.events, ElementsAre("start", ::testing::StartsWith("present a.test"),
-                                          "cleanup"));
+  EXPECT_THAT(
+      backend_.calls,
+      ElementsAre("create 2 ari-id", "authorizations http-01", "answer https://ca.test/chal/ta",
+                  "get", "get", "authorizations http-01", "deactivate https://ca.test/authz/a.test",
+                  "deactivate https://ca.test/authz/b.test"));
+  EXPECT_THAT(solver_.events,
+              ElementsAre("start", ::testing::StartsWith("present a.test"), "cleanup"));
 }
 
 TEST_F(OrderFlowTest, ADryRunWhoseOrderFailsValidationFailsAndDeactivatesNothing) {

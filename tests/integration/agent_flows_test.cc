@@ -156,7 +156,7 @@ class AgentFlowsTest : public testing::SignerLabSuite<AgentFlowsTest> {
   static testing::ChildResult Agent(absl::string_view command, const std::string& config_dir,
                                     const std::vector<std::string>& args) {
     std::vector<std::string> argv = {ACME_AGENT_BIN, std::string(command), "--config",
-                                     config_path(), "--config-dir", config_dir};
+                                     config_path(),  "--config-dir",       config_dir};
     argv.insert(argv.end(), args.begin(), args.end());
     testing::ChildOptions options;
     options.scratch_dir = dir();
@@ -201,10 +201,15 @@ TEST_F(AgentFlowsTest, CertonlyDryRunValidatesDeactivatesAndSavesOrHooksNothing)
   const std::string marks = absl::StrCat(dir(), "/dry-certonly-marks");
   const std::map<std::string, std::string> before = Snapshot(etc);
   const std::vector<nlohmann::json> audit_before = AuditRecords();
-  std::vector<std::string> args = {"-d", Name("dry"), "--pre-hook",
-                                   absl::StrCat("echo pre >> ", marks), "--post-hook",
-                                   absl::StrCat("echo post >> ", marks), "--deploy-hook",
-                                   absl::StrCat("echo deploy >> ", marks), "--dry-run"};
+  std::vector<std::string> args = {"-d",
+                                   Name("dry"),
+                                   "--pre-hook",
+                                   absl::StrCat("echo pre >> ", marks),
+                                   "--post-hook",
+                                   absl::StrCat("echo post >> ", marks),
+                                   "--deploy-hook",
+                                   absl::StrCat("echo deploy >> ", marks),
+                                   "--dry-run"};
   for (const std::string& s : Standalone()) args.push_back(s);
   testing::ChildResult r = Agent("certonly", etc, args);
   ASSERT_EQ(r.exit_code, 0) << r << "\nsigner log:\n" << lab().SignerLogTail();
@@ -253,7 +258,8 @@ TEST_F(AgentFlowsTest, RenewDryRunSimulatesANotDueLineageAndLeavesEveryFileByteI
   Script(absl::StrCat(etc, "/renewal-hooks/pre/10-pre"), absl::StrCat("echo dir-pre >> ", marks));
   Script(absl::StrCat(etc, "/renewal-hooks/deploy/10-deploy"),
          absl::StrCat("echo dir-deploy >> ", marks));
-  Script(absl::StrCat(etc, "/renewal-hooks/post/10-post"), absl::StrCat("echo dir-post >> ", marks));
+  Script(absl::StrCat(etc, "/renewal-hooks/post/10-post"),
+         absl::StrCat("echo dir-post >> ", marks));
   ASSERT_TRUE(WriteFileAtomically(marks, "", 0600).ok());
   const std::map<std::string, std::string> before = Snapshot(etc);
   const std::vector<nlohmann::json> audit_before = AuditRecords();
@@ -377,9 +383,9 @@ TEST_F(AgentFlowsTest, ReconfigureChangesStoredSettingsWithoutANewCertificate) {
   const std::string conf_path = absl::StrCat(etc, "/renewal/", name, ".conf");
   const std::string cert_before = FileOrEmpty(absl::StrCat(etc, "/live/", name, "/cert.pem"));
 
-  testing::ChildResult r = Agent("reconfigure", etc,
-                                 {"--cert-name", name, "--deploy-hook", "systemctl reload nginx",
-                                  "--pfx", "--reuse-key"});
+  testing::ChildResult r = Agent(
+      "reconfigure", etc,
+      {"--cert-name", name, "--deploy-hook", "systemctl reload nginx", "--pfx", "--reuse-key"});
   ASSERT_EQ(r.exit_code, 0) << r;
   EXPECT_THAT(r.out, HasSubstr("deploy_hook (none) → 'systemctl reload nginx'"));
   EXPECT_THAT(r.out, HasSubstr("pfx false → true"));
@@ -452,20 +458,20 @@ TEST_F(AgentFlowsTest, RenewOverridesApplyToThisRunAndAreKeptOnlyAfterASuccess) 
   testing::ChildResult r =
       Agent("renew", etc,
             {"--force-renewal", "--cert-name", name, "--http-01-port",
-             absl::StrCat(lab().http_port() == 65535 ? 65534 : lab().http_port() + 1),
-             "--pre-hook", absl::StrCat("echo pre1 >> ", marks, "; exit 1")});
+             absl::StrCat(lab().http_port() == 65535 ? 65534 : lab().http_port() + 1), "--pre-hook",
+             absl::StrCat("echo pre1 >> ", marks, "; exit 1")});
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_THAT(r.err, HasSubstr("pre-hook"));
   EXPECT_EQ(FileOrEmpty(conf_path), conf_before);
   EXPECT_EQ(FileOrEmpty(marks), "pre1\n");
 
   // Hooks and a preferred chain given to renew: used now, kept for later renewals.
-  r = Agent("renew", etc,
-            {"--force-renewal", "--cert-name", name, "--pre-hook",
-             absl::StrCat("echo pre2 >> ", marks), "--post-hook",
-             absl::StrCat("echo post2 >> ", marks), "--deploy-hook",
-             absl::StrCat("echo \"deploy2 $RENEWED_DOMAINS\" >> ", marks), "--preferred-chain",
-             "Pebble Root CA"});
+  r = Agent(
+      "renew", etc,
+      {"--force-renewal", "--cert-name", name, "--pre-hook", absl::StrCat("echo pre2 >> ", marks),
+       "--post-hook", absl::StrCat("echo post2 >> ", marks), "--deploy-hook",
+       absl::StrCat("echo \"deploy2 $RENEWED_DOMAINS\" >> ", marks), "--preferred-chain",
+       "Pebble Root CA"});
   ASSERT_EQ(r.exit_code, 0) << r << "\nsigner log:\n" << lab().SignerLogTail();
   EXPECT_EQ(FileOrEmpty(marks), absl::StrCat("pre1\npre2\ndeploy2 ", name, "\npost2\n"));
   const std::string conf = FileOrEmpty(conf_path);

@@ -260,9 +260,9 @@ TEST_F(JwsRequestClassifierTest, DeactivatingOwnAuthorizationIsSignedAndNothingE
   EXPECT_EQ(JwsRequestKindName(result->kind), "deactivateAuthorization");
   // Not for an order, a challenge or another status; not another agent's authorization.
   for (const std::string& url : {Url("/my-order/o1"), Url("/chalZ/abc"), Url("/certZ/1")}) {
-    EXPECT_THAT(Classify(url, R"({"status":"deactivated"})"),
-                StatusIs(absl::StatusCode::kPermissionDenied,
-                         HasSubstr("deactivates an authorization")))
+    EXPECT_THAT(
+        Classify(url, R"({"status":"deactivated"})"),
+        StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("deactivates an authorization")))
         << url;
   }
   EXPECT_THAT(Classify(Url("/authZ/x"), R"({"status":"valid"})"),
