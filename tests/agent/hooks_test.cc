@@ -208,7 +208,7 @@ TEST_F(HooksTest, ASlowHookReportsProgressWhileItRuns) {
   options.progress = [&lines](const std::string& line) { lines.push_back(line); };
   ASSERT_THAT(RunHook("deploy-hook", "sleep 1", PreHookEnv(), options), IsOk());
   ASSERT_GE(lines.size(), 2u);
-  EXPECT_LE(lines.size(), 4u);
+  EXPECT_LE(lines.size(), 20u);  // one per interval at most, even on a slow machine
   EXPECT_THAT(lines.front(), HasSubstr("waiting for deploy-hook `sleep 1` ("));
   // A quick hook says nothing.
   lines.clear();
