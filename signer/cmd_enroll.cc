@@ -29,8 +29,9 @@ absl::Status Enroll(const ArgParser& parser, int days) {
   ASSIGN_OR_RETURN(std::shared_ptr<hsm::Token> token, OpenConfiguredToken(config.hsm));
   ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> ca_key,
                    token->OpenSigningKey(config.hsm.agent_ca_key));
-  ASSIGN_OR_RETURN(std::string cert_pem, IssueAgentCertificate(*ca_key, ca_pem, csr, name,
-                                                               config.server.trust_domain, days));
+  ASSIGN_OR_RETURN(std::string cert_pem,
+                   IssueAgentCertificate(*ca_key, ca_pem, csr, name, config.server.trust_domain,
+                                         days));
   RETURN_IF_ERROR(WriteFileAtomically(*parser.Get("out"), cert_pem, 0644));
   std::cout << "enrolled " << AgentUri(config.server.trust_domain, name) << " for " << days
             << " days: " << *parser.Get("out") << "\n"
