@@ -177,6 +177,27 @@ void ReadServer(TableReader& t, ServerConfig& out) {
   if (auto v = t.Int("max_rpcs_in_flight_per_agent", 1, 4096)) {
     out.max_rpcs_in_flight_per_agent = *v;
   }
+  if (auto v = t.String("agent_certificate_lifetime", false)) {
+    absl::StatusOr<absl::Duration> lifetime = ParseAgentCertificateLifetime(*v);
+    if (!lifetime.ok()) {
+      t.Bad(*t.Find("agent_certificate_lifetime", false), "agent_certificate_lifetime",
+            lifetime.status().message());
+    } else {
+      out.agent_certificate_lifetime = *lifetime;
+    }
+  }
+  if (auto v = t.String("enroll_listen", false)) {
+    // A unix socket cannot carry TLS server authentication the agent can pin, and the
+    // enrolment listener exists for hosts that have no credentials yet: host:port only.
+    absl::Status s = absl::StartsWith(*v, "unix:")
+                         ? absl::InvalidArgumentError("must be host:port or [v6]:port, not unix:")
+                         : ValidateListen(*v);
+    if (!s.ok()) {
+      t.Bad(*t.Find("enroll_listen", false), "enroll_listen", s.message());
+    } else {
+      out.enroll_listen = *v;
+    }
+  }
   if (auto v = t.StringArray("revoked_agent_certs", false)) {
     absl::flat_hash_map<std::string, int64_t> seen;  // fingerprint -> line of first mention
     for (auto& element : *v) {
@@ -404,7 +425,8 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
         problems, *t, "server", base_dir,
         {"listen", "tls_cert", "tls_key", "agent_ca_cert", "trust_domain", "allow_root",
          "max_message_bytes", "max_concurrent_rpcs", "handshake_timeout_ms",
-         "max_rpcs_in_flight_per_agent", "revoked_agent_certs"});
+         "max_rpcs_in_flight_per_agent", "revoked_agent_certs", "agent_certificate_lifetime",
+         "enroll_listen"});
     ReadServer(reader, config.server);
   }
   if (const toml::table* t = top.Table("acme", true)) {
@@ -474,6 +496,28 @@ const AgentPolicy* SignerConfig::FindAgent(absl::string_view name) const {
     if (agent.name == name) return &agent;
   }
   return nullptr;
+}
+
+absl::StatusOr<absl::Duration> ParseAgentCertificateLifetime(absl::string_view text) {
+  absl::Duration lifetime;
+  bool parsed = false;
+  if (absl::EndsWith(text, "d")) {
+    int64_t days = 0;
+    parsed = absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) && days >= 0 &&
+             days <= 100000;
+    lifetime = absl::Hours(24 * days);
+  } else {
+    parsed = absl::ParseDuration(text, &lifetime);
+  }
+  if (!parsed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a lifetime: write \"30d\", \"12h\" or \"90m\""));
+  }
+  if (lifetime < kMinAgentCertificateLifetime || lifetime > kMaxAgentCertificateLifetime) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", text, "\" is out of range: agent certificates last 5m..3650d"));
+  }
+  return lifetime;
 }
 
 bool ServerConfig::IsRevoked(absl::string_view cert_sha256_hex) const {

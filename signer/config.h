@@ -22,6 +22,14 @@
 //   revoked_agent_certs = []                 array of lowercase hex SHA-256 fingerprints (64
 //                                            chars, unique) of agent certificate DER; a call
 //                                            presenting one is denied (reloadable by SIGHUP)
+//   agent_certificate_lifetime = "30d"       lifetime of agent mTLS certificates the signer
+//                                            issues (enroll-agent, token enrolment, renewal):
+//                                            "<n>d", or an absl duration ("12h", "90m");
+//                                            5m..3650d. Agents renew at two thirds of it.
+//   enroll_listen       = (none)             host:port or [v6]:port of the one-token enrolment
+//                                            listener (TLS with the signer's certificate, no
+//                                            client certificate; only the Enrollment service);
+//                                            absent = token enrolment off
 //
 //   [acme]
 //   directory_url       R  https:// URL of the CA's ACME directory (http:// is refused)
@@ -110,6 +118,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "hsm/key_type.h"
 #include "signer/name_policy.h"
 
@@ -133,6 +142,8 @@ struct ServerConfig {
   // Lowercase hex SHA-256 of agent certificate DER (PeerAgent::cert_sha256_hex) that are
   // refused even though the agent CA signed them: the deny list for a lost agent key.
   std::vector<std::string> revoked_agent_certs;
+  absl::Duration agent_certificate_lifetime = absl::Hours(24 * 30);
+  std::optional<std::string> enroll_listen;
 
   bool IsRevoked(absl::string_view cert_sha256_hex) const;
 };
@@ -204,6 +215,12 @@ struct SignerConfig {
 
 // Reads and validates the config file at `path` (at most 1 MiB). Errors: the ReadFile errors
 // (NotFound, PermissionDenied, ...) naming the path, or InvalidArgument from ParseSignerConfig.
+// Parses an agent certificate lifetime: "<n>d" (days) or an absl duration ("12h", "90m",
+// "1h30m"), 5 minutes .. kMaxAgentCertificateLifetime. InvalidArgument names the value.
+absl::StatusOr<absl::Duration> ParseAgentCertificateLifetime(absl::string_view text);
+inline const absl::Duration kMinAgentCertificateLifetime = absl::Minutes(5);
+inline const absl::Duration kMaxAgentCertificateLifetime = absl::Hours(24 * 3650);
+
 absl::StatusOr<SignerConfig> LoadSignerConfig(const std::string& path);
 
 // Parses and validates TOML `text`. `source_name` is used in messages ("<source>:<line>: ...")

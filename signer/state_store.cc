@@ -176,6 +176,54 @@ constexpr const char* kSchemaV4[] = {
     "account TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))",
 };
 
+// Schema 5: the agent identity lifecycle (issue 14): the agent certificates the agent CA
+// issued (for `agents list` and `agents revoke`), one-time enrolment tokens (hashes only), and
+// when each agent was last served.
+constexpr const char* kSchemaV5[] = {
+    "CREATE TABLE agent_certificates (sha256 TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
+    "serial TEXT NOT NULL, not_before TEXT NOT NULL, not_after TEXT NOT NULL, "
+    "issued_at TEXT NOT NULL, source TEXT NOT NULL, renewed_from TEXT, "
+    "revoked INTEGER NOT NULL DEFAULT 0, revoked_at TEXT NOT NULL DEFAULT '')",
+    "CREATE INDEX agent_certificates_by_agent ON agent_certificates (agent)",
+    "CREATE TABLE enrollment_tokens (token_sha256 TEXT PRIMARY KEY NOT NULL, "
+    "agent TEXT NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL, "
+    "used_at TEXT NOT NULL DEFAULT '')",
+    "CREATE TABLE agents_seen (agent TEXT PRIMARY KEY NOT NULL, at TEXT NOT NULL, "
+    "peer TEXT NOT NULL)",
+};
+
+#define ACME_SIGNER_AGENT_CERT_SELECT                                                        \
+  "SELECT sha256, agent, serial, not_before, not_after, issued_at, source, renewed_from, " \
+  "revoked, revoked_at FROM agent_certificates "
+
+AgentCertificateRecord ReadAgentCertificateRow(sqlite3_stmt* stmt) {
+  AgentCertificateRecord cert;
+  cert.sha256 = ColumnText(stmt, 0);
+  cert.agent = ColumnText(stmt, 1);
+  cert.serial = ColumnText(stmt, 2);
+  cert.not_before = ParseTimeText(ColumnText(stmt, 3));
+  cert.not_after = ParseTimeText(ColumnText(stmt, 4));
+  cert.issued_at = ParseTimeText(ColumnText(stmt, 5));
+  cert.source = ColumnText(stmt, 6);
+  if (sqlite3_column_type(stmt, 7) != SQLITE_NULL) cert.renewed_from = ColumnText(stmt, 7);
+  cert.revoked = sqlite3_column_int(stmt, 8) != 0;
+  cert.revoked_at = ParseTimeText(ColumnText(stmt, 9));
+  return cert;
+}
+
+#define ACME_SIGNER_TOKEN_SELECT \
+  "SELECT token_sha256, agent, created, expires, used_at FROM enrollment_tokens "
+
+EnrollmentToken ReadTokenRow(sqlite3_stmt* stmt) {
+  EnrollmentToken token;
+  token.token_sha256 = ColumnText(stmt, 0);
+  token.agent = ColumnText(stmt, 1);
+  token.created = ParseTimeText(ColumnText(stmt, 2));
+  token.expires = ParseTimeText(ColumnText(stmt, 3));
+  token.used_at = ParseTimeText(ColumnText(stmt, 4));
+  return token;
+}
+
 #define ACME_SIGNER_ACCOUNT_SELECT                                           \
   "SELECT id, host, eab_kid, jwk, thumbprint, status, contact, created " \
   "FROM frontdoor_accounts "
@@ -333,10 +381,16 @@ absl::Status StateStore::Migrate() {
       if (!status.ok()) break;
     }
   }
+  if (status.ok() && version < 5) {
+    for (const char* sql : kSchemaV5) {
+      status = Exec(db, sql, context);
+      if (!status.ok()) break;
+    }
+  }
   if (status.ok()) {
     // PRAGMA takes no bound parameters; the value is a compile-time constant.
-    static_assert(kSchemaVersion == 4, "update the user_version below");
-    status = Exec(db, "PRAGMA user_version = 4", context);
+    static_assert(kSchemaVersion == 5, "update the user_version below");
+    status = Exec(db, "PRAGMA user_version = 5", context);
   }
   if (status.ok()) status = Exec(db, "COMMIT", context);
   if (!status.ok()) {
@@ -969,6 +1023,219 @@ absl::StatusOr<std::vector<FrontDoorObject>> StateStore::ListFrontDoorObjectsWit
     object.account = ColumnText(stmt.get(), 1);
     object.body = ColumnText(stmt.get(), 2);
     out.push_back(std::move(object));
+  }
+  return out;
+}
+
+absl::Status StateStore::RecordAgentCertificate(const AgentCertificateRecord& cert) {
+  if (cert.sha256.empty() || cert.agent.empty()) {
+    return absl::InvalidArgumentError("agent certificate record without fingerprint or agent");
+  }
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(db_.get(),
+                           "INSERT INTO agent_certificates (sha256, agent, serial, not_before, "
+                           "not_after, issued_at, source, renewed_from) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  BindAll(stmt.get(), cert.sha256, cert.agent, cert.serial, TimeText(cert.not_before),
+          TimeText(cert.not_after), TimeText(cert.issued_at), cert.source,
+          cert.renewed_from.value_or(""));
+  if (!cert.renewed_from.has_value()) sqlite3_bind_null(stmt.get(), 8);
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("agent certificate ", cert.sha256, " is already recorded"));
+  }
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot record agent certificate ", cert.sha256, " of ",
+                                    cert.agent, " in ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AgentCertificateRecord>> StateStore::ListAgentCertificates(
+    absl::string_view agent) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_AGENT_CERT_SELECT
+                                      "WHERE ?1 = '' OR agent = ?1 ORDER BY issued_at, sha256"));
+  BindAll(stmt.get(), agent);
+  std::vector<AgentCertificateRecord> out;
+  while (true) {
+    int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      return SqliteError(db_.get(), rc, absl::StrCat("cannot list agent certificates in ", path_));
+    }
+    out.push_back(ReadAgentCertificateRow(stmt.get()));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<AgentCertificateRecord>> StateStore::FindAgentCertificate(
+    absl::string_view sha256) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_AGENT_CERT_SELECT "WHERE sha256 = ?1"));
+  BindAll(stmt.get(), sha256);
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read agent certificates in ", path_));
+  }
+  return ReadAgentCertificateRow(stmt.get());
+}
+
+absl::StatusOr<int> StateStore::RevokeAgentCertificates(absl::string_view agent,
+                                                        absl::Time when) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "UPDATE agent_certificates SET revoked = 1, revoked_at = ?2 "
+                                      "WHERE agent = ?1 AND revoked = 0"));
+  BindAll(stmt.get(), agent, TimeText(when));
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot revoke the certificates of agent ", agent, " in ",
+                                    path_));
+  }
+  return sqlite3_changes(db_.get());
+}
+
+absl::StatusOr<std::vector<std::string>> StateStore::RevokedAgentCertificateFingerprints() const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "SELECT sha256 FROM agent_certificates WHERE revoked = 1 "
+                                      "ORDER BY sha256"));
+  std::vector<std::string> out;
+  while (true) {
+    int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      return SqliteError(db_.get(), rc,
+                         absl::StrCat("cannot read revoked agent certificates in ", path_));
+    }
+    out.push_back(ColumnText(stmt.get(), 0));
+  }
+  return out;
+}
+
+absl::Status StateStore::AddEnrollmentToken(const EnrollmentToken& token) {
+  if (token.token_sha256.size() != 64 || token.agent.empty()) {
+    return absl::InvalidArgumentError("enrolment token record without hash or agent");
+  }
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "INSERT INTO enrollment_tokens (token_sha256, agent, "
+                                      "created, expires) VALUES (?1, ?2, ?3, ?4)"));
+  BindAll(stmt.get(), token.token_sha256, token.agent, TimeText(token.created),
+          TimeText(token.expires));
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return absl::AlreadyExistsError("this enrolment token is already stored");
+  }
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot store an enrolment token for agent ", token.agent,
+                                    " in ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EnrollmentToken> StateStore::RedeemEnrollmentToken(
+    absl::string_view token_sha256, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  const std::string context = absl::StrCat("cannot redeem an enrolment token in ", path_);
+  RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
+  absl::StatusOr<EnrollmentToken> result =
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<EnrollmentToken> {
+    ASSIGN_OR_RETURN(Stmt find,
+                     Prepare(db_.get(), ACME_SIGNER_TOKEN_SELECT "WHERE token_sha256 = ?1"));
+    BindAll(find.get(), token_sha256);
+    int rc = sqlite3_step(find.get());
+    if (rc == SQLITE_DONE) return absl::NotFoundError("unknown enrolment token");
+    if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, context);
+    EnrollmentToken token = ReadTokenRow(find.get());
+    find.reset();
+    if (token.used_at != absl::InfinitePast()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the enrolment token for agent ", token.agent, " was already used at ",
+                       absl::FormatTime(token.used_at, absl::UTCTimeZone())));
+    }
+    if (now >= token.expires) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("the enrolment token for agent ", token.agent, " expired at ",
+                       absl::FormatTime(token.expires, absl::UTCTimeZone())));
+    }
+    ASSIGN_OR_RETURN(Stmt use, Prepare(db_.get(),
+                                       "UPDATE enrollment_tokens SET used_at = ?2 "
+                                       "WHERE token_sha256 = ?1 AND used_at = ''"));
+    BindAll(use.get(), token_sha256, TimeText(now));
+    rc = sqlite3_step(use.get());
+    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
+    if (sqlite3_changes(db_.get()) != 1) {
+      return absl::FailedPreconditionError("the enrolment token was already used");
+    }
+    token.used_at = now;
+    return token;
+  }();
+  // A refused token changes nothing, so its transaction is rolled back like a failed one.
+  if (!result.ok()) {
+    (void)Exec(db_.get(), "ROLLBACK", context);
+    return result;
+  }
+  RETURN_IF_ERROR(Exec(db_.get(), "COMMIT", context));
+  return result;
+}
+
+absl::StatusOr<std::vector<EnrollmentToken>> StateStore::ListEnrollmentTokens(
+    absl::string_view agent) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_TOKEN_SELECT
+                                      "WHERE ?1 = '' OR agent = ?1 ORDER BY created"));
+  BindAll(stmt.get(), agent);
+  std::vector<EnrollmentToken> out;
+  while (true) {
+    int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      return SqliteError(db_.get(), rc, absl::StrCat("cannot list enrolment tokens in ", path_));
+    }
+    out.push_back(ReadTokenRow(stmt.get()));
+  }
+  return out;
+}
+
+absl::Status StateStore::NoteAgentSeen(const AgentSeen& seen) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "INSERT INTO agents_seen (agent, at, peer) "
+                                      "VALUES (?1, ?2, ?3) ON CONFLICT (agent) DO UPDATE "
+                                      "SET at = excluded.at, peer = excluded.peer"));
+  BindAll(stmt.get(), seen.agent, TimeText(seen.at), seen.peer);
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot note agent ", seen.agent, " as seen in ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AgentSeen>> StateStore::ListAgentsSeen() const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(db_.get(), "SELECT agent, at, peer FROM agents_seen ORDER BY agent"));
+  std::vector<AgentSeen> out;
+  while (true) {
+    int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      return SqliteError(db_.get(), rc, absl::StrCat("cannot list agents seen in ", path_));
+    }
+    AgentSeen seen;
+    seen.agent = ColumnText(stmt.get(), 0);
+    seen.at = ParseTimeText(ColumnText(stmt.get(), 1));
+    seen.peer = ColumnText(stmt.get(), 2);
+    out.push_back(std::move(seen));
   }
   return out;
 }

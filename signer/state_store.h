@@ -101,12 +101,46 @@ struct FrontDoorObject {
   std::string body;     // JSON
 };
 
+// An agent mTLS client certificate the agent CA issued (enroll-agent, token enrolment, or a
+// renewal through RenewAgentCertificate).
+struct AgentCertificateRecord {
+  std::string sha256;  // lowercase hex SHA-256 of the certificate DER (the fingerprint
+                       // server.revoked_agent_certs uses)
+  std::string agent;   // the [[agents]] name it identifies
+  std::string serial;  // lowercase hex, no separators
+  absl::Time not_before = absl::InfinitePast();
+  absl::Time not_after = absl::InfinitePast();
+  absl::Time issued_at = absl::InfinitePast();
+  std::string source;  // "enroll-agent" | "token" | "renewal"
+  // For a renewal: the fingerprint of the certificate that authenticated it.
+  std::optional<std::string> renewed_from;
+  bool revoked = false;
+  absl::Time revoked_at = absl::InfinitePast();
+};
+
+// A one-time enrolment token (acme-signer enroll-agent --token). Only its SHA-256 is stored.
+struct EnrollmentToken {
+  std::string token_sha256;  // lowercase hex SHA-256 of the token text
+  std::string agent;
+  absl::Time created = absl::InfinitePast();
+  absl::Time expires = absl::InfinitePast();
+  absl::Time used_at = absl::InfinitePast();  // InfinitePast while unused
+};
+
+// When the signer last served an agent (a verified mTLS call).
+struct AgentSeen {
+  std::string agent;
+  absl::Time at = absl::InfinitePast();
+  std::string peer;  // address without port
+};
+
 class StateStore {
  public:
   // The schema version this code writes.
   // 1: kv, orders, inventory. 2: order_resources (replaces "challenge-owner:" kv rows),
   // new_order_intents. 3: frontdoor_credentials. 4: frontdoor_accounts, frontdoor_objects.
-  static constexpr int kSchemaVersion = 4;
+  // 5: agent_certificates, enrollment_tokens, agents_seen.
+  static constexpr int kSchemaVersion = 5;
 
   // Opens or creates the database at `path` (mode 0640 when created) and migrates it.
   // Errors name the path: Unavailable/Internal for SQLite failures (e.g. unwritable directory,
@@ -216,6 +250,34 @@ class StateStore {
   // "processing" when serve stopped), in insertion order.
   absl::StatusOr<std::vector<FrontDoorObject>> ListFrontDoorObjectsWithStatus(
       absl::string_view kind, absl::string_view status) const;
+
+  // Agent certificates. Recording the same fingerprint twice is AlreadyExists.
+  absl::Status RecordAgentCertificate(const AgentCertificateRecord& cert);
+  // The certificates of `agent` (all agents when empty), oldest issue first.
+  absl::StatusOr<std::vector<AgentCertificateRecord>> ListAgentCertificates(
+      absl::string_view agent = "") const;
+  absl::StatusOr<std::optional<AgentCertificateRecord>> FindAgentCertificate(
+      absl::string_view sha256) const;
+  // Marks every not yet revoked certificate of `agent` revoked at `when`; returns how many.
+  absl::StatusOr<int> RevokeAgentCertificates(absl::string_view agent, absl::Time when);
+  // The fingerprints of every revoked agent certificate (for the handshake and per-call checks).
+  absl::StatusOr<std::vector<std::string>> RevokedAgentCertificateFingerprints() const;
+
+  // Enrolment tokens. AddEnrollmentToken: AlreadyExists for a hash already stored.
+  absl::Status AddEnrollmentToken(const EnrollmentToken& token);
+  // Marks the token with this hash used at `now`, in one transaction, if it exists, is unused
+  // and has not expired; returns it (with used_at set). NotFound for an unknown hash,
+  // FailedPrecondition "already used at …" for a used one, DeadlineExceeded "expired at …" for
+  // an expired one. (Callers must not tell the caller which: see the Enrollment service.)
+  absl::StatusOr<EnrollmentToken> RedeemEnrollmentToken(absl::string_view token_sha256,
+                                                        absl::Time now);
+  absl::StatusOr<std::vector<EnrollmentToken>> ListEnrollmentTokens(
+      absl::string_view agent = "") const;
+
+  // Last seen: replaces the agent's row. Callers throttle (one fsync'ed write per call would
+  // be too much): see the signer's use.
+  absl::Status NoteAgentSeen(const AgentSeen& seen);
+  absl::StatusOr<std::vector<AgentSeen>> ListAgentsSeen() const;
 
  private:
   struct DbCloser {

@@ -725,4 +725,33 @@ front_door = false
 }
 
 }  // namespace
+TEST(SignerConfigTest, AgentCertificateLifetimeDefaultsTo30DaysAndTakesMinutes) {
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(kMinimal, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.agent_certificate_lifetime, absl::Hours(24 * 30));
+  EXPECT_FALSE(config->server.enroll_listen.has_value());
+
+  config = ParseSignerConfig(
+      Replace(kMinimal, "[server]\n",
+              "[server]\nagent_certificate_lifetime = \"10m\"\nenroll_listen = \"127.0.0.1:0\"\n"),
+      kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.agent_certificate_lifetime, absl::Minutes(10));
+  EXPECT_EQ(config->server.enroll_listen, "127.0.0.1:0");
+  EXPECT_EQ(ParseAgentCertificateLifetime("90d").value_or(absl::ZeroDuration()), absl::Hours(24 * 90));
+  EXPECT_EQ(ParseAgentCertificateLifetime("1h30m").value_or(absl::ZeroDuration()), absl::Minutes(90));
+}
+
+TEST(SignerConfigTest, BadAgentCertificateLifetimesAndEnrollListenersAreNamed) {
+  EXPECT_THAT(ErrorOf(Replace(kMinimal, "[server]\n",
+                              "[server]\nagent_certificate_lifetime = \"2m\"\n")),
+              HasSubstr("server.agent_certificate_lifetime: \"2m\" is out of range"));
+  EXPECT_THAT(ErrorOf(Replace(kMinimal, "[server]\n",
+                              "[server]\nagent_certificate_lifetime = \"a year\"\n")),
+              HasSubstr("is not a lifetime"));
+  EXPECT_THAT(ErrorOf(Replace(kMinimal, "[server]\n",
+                              "[server]\nenroll_listen = \"unix:/run/x.sock\"\n")),
+              HasSubstr("server.enroll_listen"));
+}
+
 }  // namespace acme_signer::signer

@@ -740,4 +740,100 @@ TEST_F(StateStoreTest, FrontDoorObjectsKeepTheirOwner) {
 }
 
 }  // namespace
+
+TEST_F(StateStoreTest, AgentCertificatesAreListedAndRevokedPerAgent) {
+  std::unique_ptr<StateStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  AgentCertificateRecord first;
+  first.sha256 = std::string(64, 'a');
+  first.agent = "web1";
+  first.serial = "01ab";
+  first.not_before = absl::FromUnixSeconds(1700000000);
+  first.not_after = absl::FromUnixSeconds(1702592000);
+  first.issued_at = absl::FromUnixSeconds(1700000300);
+  first.source = "enroll-agent";
+  AgentCertificateRecord renewed = first;
+  renewed.sha256 = std::string(64, 'b');
+  renewed.serial = "02cd";
+  renewed.issued_at = absl::FromUnixSeconds(1701000000);
+  renewed.source = "renewal";
+  renewed.renewed_from = first.sha256;
+  AgentCertificateRecord other = first;
+  other.sha256 = std::string(64, 'c');
+  other.agent = "web2";
+  ASSERT_THAT(store->RecordAgentCertificate(first), IsOk());
+  ASSERT_THAT(store->RecordAgentCertificate(renewed), IsOk());
+  ASSERT_THAT(store->RecordAgentCertificate(other), IsOk());
+  EXPECT_THAT(store->RecordAgentCertificate(first), StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("already")));
+
+  absl::StatusOr<std::vector<AgentCertificateRecord>> web1 = store->ListAgentCertificates("web1");
+  ASSERT_THAT(web1, IsOk());
+  ASSERT_EQ(web1->size(), 2u);
+  EXPECT_EQ((*web1)[0].sha256, first.sha256);
+  EXPECT_FALSE((*web1)[0].renewed_from.has_value());
+  EXPECT_EQ((*web1)[1].renewed_from, first.sha256);
+  EXPECT_EQ((*web1)[1].not_after, renewed.not_after);
+  EXPECT_EQ(store->ListAgentCertificates()->size(), 3u);
+
+  EXPECT_THAT(store->RevokeAgentCertificates("web1", absl::FromUnixSeconds(1701500000)),
+              IsOkAndHolds(2));
+  EXPECT_THAT(store->RevokeAgentCertificates("web1", absl::FromUnixSeconds(1701500001)),
+              IsOkAndHolds(0));
+  absl::StatusOr<std::vector<std::string>> revoked = store->RevokedAgentCertificateFingerprints();
+  ASSERT_THAT(revoked, IsOk());
+  EXPECT_THAT(*revoked, ElementsAre(first.sha256, renewed.sha256));
+  absl::StatusOr<std::optional<AgentCertificateRecord>> found =
+      store->FindAgentCertificate(renewed.sha256);
+  ASSERT_THAT(found, IsOk());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_TRUE((*found)->revoked);
+  EXPECT_EQ((*found)->revoked_at, absl::FromUnixSeconds(1701500000));
+}
+
+TEST_F(StateStoreTest, AnEnrollmentTokenIsRedeemedOnceAndNotAfterItExpires) {
+  std::unique_ptr<StateStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Time now = absl::FromUnixSeconds(1700000000);
+  EnrollmentToken token;
+  token.token_sha256 = std::string(64, '1');
+  token.agent = "web2";
+  token.created = now;
+  token.expires = now + absl::Hours(1);
+  ASSERT_THAT(store->AddEnrollmentToken(token), IsOk());
+  EXPECT_THAT(store->AddEnrollmentToken(token), StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("already")));
+  EnrollmentToken expiring = token;
+  expiring.token_sha256 = std::string(64, '2');
+  ASSERT_THAT(store->AddEnrollmentToken(expiring), IsOk());
+
+  EXPECT_THAT(store->RedeemEnrollmentToken(std::string(64, '3'), now),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown enrolment token")));
+  absl::StatusOr<EnrollmentToken> used = store->RedeemEnrollmentToken(token.token_sha256, now);
+  ASSERT_THAT(used, IsOk());
+  EXPECT_EQ(used->agent, "web2");
+  EXPECT_EQ(used->used_at, now);
+  EXPECT_THAT(store->RedeemEnrollmentToken(token.token_sha256, now + absl::Seconds(1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already used")));
+  EXPECT_THAT(store->RedeemEnrollmentToken(expiring.token_sha256, now + absl::Hours(1)),
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("expired")));
+  // The refused redemption changed nothing: the expired token is still unused.
+  absl::StatusOr<std::vector<EnrollmentToken>> tokens = store->ListEnrollmentTokens("web2");
+  ASSERT_THAT(tokens, IsOk());
+  ASSERT_EQ(tokens->size(), 2u);
+  EXPECT_EQ((*tokens)[1].used_at, absl::InfinitePast());
+}
+
+TEST_F(StateStoreTest, LastSeenKeepsOneRowPerAgent) {
+  std::unique_ptr<StateStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->NoteAgentSeen({"web1", absl::FromUnixSeconds(1700000000), "127.0.0.1"}),
+              IsOk());
+  ASSERT_THAT(store->NoteAgentSeen({"web1", absl::FromUnixSeconds(1700000600), "127.0.0.2"}),
+              IsOk());
+  absl::StatusOr<std::vector<AgentSeen>> seen = store->ListAgentsSeen();
+  ASSERT_THAT(seen, IsOk());
+  ASSERT_EQ(seen->size(), 1u);
+  EXPECT_EQ((*seen)[0].at, absl::FromUnixSeconds(1700000600));
+  EXPECT_EQ((*seen)[0].peer, "127.0.0.2");
+}
+
 }  // namespace acme_signer::signer
