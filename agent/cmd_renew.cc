@@ -105,7 +105,7 @@ class RenewalPass {
     } else if (!force_ && !due) {
       return RecordNotDue(info.name, decision.due);
     }
-    if (current->revoked) {
+    if (current->revoked && !dry_run_) {
       context_.Say(absl::StrCat(info.name, ": certificate ",
                                 CertbotSerial(current->certificate.serial_hex),
                                 " was revoked; replacing it now"));
