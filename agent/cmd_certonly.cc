@@ -310,11 +310,9 @@ int RunCertonly(const std::vector<std::string>& args) {
     absl::StatusOr<std::string> chosen =
         ChooseLineage(store, *overrides->domains, parser.Has("expand"));
     if (!chosen.ok()) {
-      if (absl::IsInvalidArgument(chosen.status())) {
-        std::cerr << "acme-agent certonly: " << chosen.status().message() << "\n";
-        return kExitUsage;
-      }
-      return Fail(&*context, kCommand, chosen.status());
+      // A refusal without --expand is the command line's (exit 2), said once, as JSON with --json.
+      const int code = Fail(&*context, kCommand, chosen.status());
+      return absl::IsInvalidArgument(chosen.status()) ? kExitUsage : code;
     }
     lineage = *std::move(chosen);
   }
