@@ -566,6 +566,21 @@ absl::StatusOr<Fetched<Challenge>> AcmeClient::AnswerChallenge(absl::string_view
   return Fetched<Challenge>{*std::move(challenge), RetryAfter(response)};
 }
 
+absl::StatusOr<Fetched<Authorization>> AcmeClient::DeactivateAuthorization(
+    absl::string_view authorization_url) {
+  const std::string context =
+      absl::StrCat("deactivating authorization ", SanitizeForMessage(authorization_url, 200));
+  RETURN_IF_ERROR(internal::CheckHttpsUrl(authorization_url, "authorization URL"));
+  ASSIGN_OR_RETURN(
+      http::HttpResponse response,
+      PostExpecting(authorization_url, R"({"status":"deactivated"})", AccountKid(), context));
+  RETURN_IF_ERROR(CheckContentType(response, kJson, context));
+  auto authz = ParseAuthorization(response.body);
+  if (!authz.ok()) return Malformed(context, authz.status());
+  authz->url = std::string(authorization_url);
+  return Fetched<Authorization>{*std::move(authz), RetryAfter(response)};
+}
+
 absl::StatusOr<Fetched<Order>> AcmeClient::FinalizeOrder(absl::string_view order_url,
                                                          absl::string_view finalize_url,
                                                          absl::string_view csr_der) {

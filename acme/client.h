@@ -193,6 +193,11 @@ class AcmeClient {
   absl::StatusOr<Fetched<Authorization>> GetAuthorization(absl::string_view authorization_url);
   // Tells the CA to validate a challenge (POST {} to its URL, §7.5.1).
   absl::StatusOr<Fetched<Challenge>> AnswerChallenge(absl::string_view challenge_url);
+  // Deactivates an authorization (POST {"status":"deactivated"}, §7.5.2), so the CA does not
+  // reuse it for later orders (a dry run's validation proves nothing lasting). `url` is
+  // filled in; the result's status is the CA's (deactivated).
+  absl::StatusOr<Fetched<Authorization>> DeactivateAuthorization(
+      absl::string_view authorization_url);
   // Posts the DER CSR to `finalize_url` (§7.4). The result's url is `order_url`.
   absl::StatusOr<Fetched<Order>> FinalizeOrder(absl::string_view order_url,
                                                absl::string_view finalize_url,

@@ -60,6 +60,12 @@ ArgParser MakeParser() {
              "IIS Central Certificate Store: also write DIR/HOSTNAME.pfx for every name "
              "(implies --pfx; kept for renewals)")
       .Bool("force-renewal", "obtain a new certificate even if the current one is not due")
+      .Bool("expand",
+            "replace the certificate whose names are a subset of these names with one for all "
+            "of them (certbot's --expand)")
+      .Bool("dry-run",
+            "validate with the CA, then deactivate the authorizations: nothing is issued, "
+            "saved or deployed (pre/post hooks run, deploy hooks do not, as with certbot)")
       .Bool("direct",
             "talk to the CA from this host; the signer only signs each request "
             "(kept for renewals; [direct] ca_bundle in agent.toml)");
@@ -164,12 +170,14 @@ std::optional<int> KeepCurrentIfNotDue(const CommandContext& context, const Line
 }
 
 // Runs the pre-hook, obtains, and runs the post-hook whatever happened (a warning if it fails).
+// A dry run runs the pre- and post-hooks too (certbot: they may be needed to simulate), never
+// the deploy hook.
 absl::StatusOr<ObtainResult> ObtainWithHooks(const CommandContext& context, SignerClient& signer,
                                              const std::string& lineage,
-                                             const RenewalConfig& config) {
+                                             const RenewalConfig& config, bool dry_run) {
   RETURN_IF_ERROR(RunPrePostHook(context, "pre-hook", config.pre_hook, PreHookEnv()));
   absl::StatusOr<ObtainResult> result =
-      ObtainCertificate(context, signer, lineage, config, /*replaces=*/"");
+      ObtainCertificate(context, signer, lineage, config, ObtainOptions{"", dry_run, {}});
   absl::Status post =
       RunPrePostHook(context, "post-hook", config.post_hook,
                      PostHookEnv(result.ok() ? config.domains : std::vector<std::string>(),
@@ -204,6 +212,60 @@ void PrintObtained(const CommandContext& context, const LineagePaths& paths,
   }
 }
 
+// certbot's dry-run ending (or one JSON object with --json): nothing was saved.
+void PrintDryRun(const CommandContext& context, const std::string& lineage,
+                 const RenewalConfig& config, const std::optional<RenewalConfig>& stored,
+                 const ObtainResult& result) {
+  std::vector<std::string> changes;
+  if (stored.has_value()) changes = RenewalConfigChanges(*stored, config);
+  if (context.json) {
+    std::cout << nlohmann::json({{"ok", true},
+                                 {"lineage", lineage},
+                                 {"dry_run", true},
+                                 {"renewed", false},
+                                 {"domains", config.domains},
+                                 {"authorizations_deactivated", result.authorizations_deactivated},
+                                 {"settings_not_saved", changes}})
+                     .dump()
+              << std::endl;
+    return;
+  }
+  if (!changes.empty()) {
+    context.Progress(
+        absl::StrCat("dry run: renewal settings not saved: ", absl::StrJoin(changes, "; ")));
+  }
+  if (!context.quiet) {
+    std::cout << "Simulating a certificate request for " << absl::StrJoin(config.domains, ", ")
+              << " (lineage " << lineage << ")\n"
+              << "The dry run was successful.\n";
+  }
+}
+
+// The lineage a certonly without --cert-name goes to, as certbot chooses it: the one with
+// exactly these names; else one whose names are a subset of them, which --expand replaces
+// (without --expand: InvalidArgument saying so, certbot's non-interactive answer); else a new
+// lineage named after the first name (BASE-0001 ... when that name is taken).
+absl::StatusOr<std::string> ChooseLineage(const LineageStore& store,
+                                          const std::vector<std::string>& domains, bool expand) {
+  ASSIGN_OR_RETURN(std::optional<std::string> same, store.FindByNames(domains));
+  if (same.has_value()) return *same;
+  ASSIGN_OR_RETURN(std::optional<std::string> subset, store.FindSubsetOfNames(domains));
+  if (subset.has_value()) {
+    if (expand) return *subset;
+    absl::StatusOr<CertificateInfo> current = store.ReadCurrentCertificate(*subset);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "certificate ", *subset, " already covers ",
+        current.ok() ? absl::StrJoin(current->dns_names, ", ") : std::string("some of these names"),
+        ", a part of the names requested; add --expand to replace it with a certificate for all "
+        "of them, or give --cert-name NAME (a new NAME makes a separate certificate)"));
+  }
+  if (absl::Status s = ValidateLineageName(domains.front()); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lineage name from the first --domain: ", s.message(), " (give --cert-name)"));
+  }
+  return store.UnusedName(domains.front());
+}
+
 }  // namespace
 
 int RunCertonly(const std::vector<std::string>& args) {
@@ -232,21 +294,19 @@ int RunCertonly(const std::vector<std::string>& args) {
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
   if (!lock.ok()) return Fail(&*context, kCommand, lock.status());
 
-  // Without --cert-name, the lineage whose certificate has exactly these names (certbot);
-  // else a new one named after the first name.
   LineageStore store(context->config.config_dir);
   std::string lineage;
   if (cert_name.has_value()) {
     lineage = *cert_name;
   } else {
-    absl::StatusOr<std::optional<std::string>> found = store.FindByNames(*overrides->domains);
-    if (!found.ok()) return Fail(&*context, kCommand, found.status());
-    lineage = found->value_or(overrides->domains->front());
-    if (absl::Status s = ValidateLineageName(lineage); !s.ok()) {
-      return UsageError(kCommand, WithMessage(s, absl::StrCat("lineage name from the first "
-                                                              "--domain: ",
-                                                              s.message(), " (give --cert-name)")));
+    absl::StatusOr<std::string> chosen =
+        ChooseLineage(store, *overrides->domains, parser.Has("expand"));
+    if (!chosen.ok()) {
+      // A refusal without --expand is the command line's (exit 2), said once, as JSON with --json.
+      if (absl::IsInvalidArgument(chosen.status())) return UsageError(kCommand, chosen.status());
+      return Fail(&*context, kCommand, chosen.status());
     }
+    lineage = *std::move(chosen);
   }
   std::optional<RenewalConfig> stored;
   absl::StatusOr<RenewalConfig> config =
@@ -258,13 +318,18 @@ int RunCertonly(const std::vector<std::string>& args) {
     return UsageError(kCommand, config.status());
   }
 
+  const bool dry_run = parser.Has("dry-run");
   // A version an interrupted run saved but never made live is finished first: it was issued
-  // for these names, so it is what this command would obtain.
-  absl::StatusOr<std::optional<int>> finished =
-      FinishInterruptedInstall(*context, lineage, *config);
-  if (!finished.ok()) return Fail(&*context, kCommand, finished.status());
+  // for these names, so it is what this command would obtain. (Not in a dry run: it changes
+  // nothing on disk.)
+  if (!dry_run) {
+    absl::StatusOr<std::optional<int>> finished =
+        FinishInterruptedInstall(*context, lineage, *config);
+    if (!finished.ok()) return Fail(&*context, kCommand, finished.status());
+  }
 
-  if (!parser.Has("force-renewal")) {
+  // A dry run always simulates obtaining, due or not (certbot).
+  if (!parser.Has("force-renewal") && !dry_run) {
     if (std::optional<int> kept = KeepCurrentIfNotDue(*context, store, lineage, *config)) {
       return *kept;
     }
@@ -272,8 +337,13 @@ int RunCertonly(const std::vector<std::string>& args) {
 
   absl::StatusOr<std::unique_ptr<SignerClient>> signer = ConnectToSigner(context->config);
   if (!signer.ok()) return Fail(&*context, kCommand, signer.status());
-  absl::StatusOr<ObtainResult> result = ObtainWithHooks(*context, **signer, lineage, *config);
+  absl::StatusOr<ObtainResult> result =
+      ObtainWithHooks(*context, **signer, lineage, *config, dry_run);
   if (!result.ok()) return Fail(&*context, kCommand, result.status());
+  if (dry_run) {
+    PrintDryRun(*context, lineage, *config, stored, *result);
+    return kExitOk;
+  }
   if (stored.has_value()) {
     // Saved with the new version (renewal/NAME.conf): say what this command changed in it.
     if (std::vector<std::string> changes = RenewalConfigChanges(*stored, *config);

@@ -11,6 +11,7 @@
 #include "agent/certificate_info.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
+#include "agent/hooks.h"
 #include "agent/lineage.h"
 #include "agent/obtain.h"
 #include "agent/renewal_flags.h"
@@ -23,6 +24,7 @@ namespace {
 
 struct PassResult {
   int renewed = 0;
+  int simulated = 0;  // --dry-run: validated, nothing saved
   int failed = 0;
   int not_due = 0;
   std::optional<absl::Time> earliest_next;  // the next renewal time among kept certificates
@@ -30,15 +32,28 @@ struct PassResult {
   absl::Status first_error;
 };
 
+struct PassOptions {
+  bool force = false;           // --force-renewal
+  bool dry_run = false;         // --dry-run
+  bool directory_hooks = true;  // renewal-hooks/{pre,deploy,post}/ (--no-directory-hooks)
+};
+
 // One renewal pass over the lineages (or just `only`): the state shared across lineages (the
 // signer connection, whether the pre-hook ran, the domains for the post-hook) and one method per
 // step of renewing one lineage.
+//
+// Hooks, as certbot's renew runs them: before the first renewal attempt of the pass, the
+// executables of renewal-hooks/pre/ (lexical order), then the pre-hook; after each successful
+// install, renewal-hooks/deploy/ then the lineage's deploy hook (not in a dry run); at the end,
+// if anything was attempted, renewal-hooks/post/ then the post-hook.
 class RenewalPass {
  public:
-  RenewalPass(const CommandContext& context, const RenewalOverrides& overrides, bool force)
+  RenewalPass(const CommandContext& context, const RenewalOverrides& overrides, PassOptions options)
       : context_(context),
         overrides_(overrides),
-        force_(force),
+        force_(options.force),
+        dry_run_(options.dry_run),
+        directory_hooks_(options.directory_hooks),
         store_(context.config.config_dir) {}
 
   PassResult Run(const std::optional<std::string>& only) {
@@ -60,11 +75,7 @@ class RenewalPass {
                                                            context_.config.config_dir, "/renewal"));
       if (!context_.json) std::cerr << "acme-agent renew: " << pass_.first_error.message() << "\n";
     }
-    if (absl::Status s = RunPrePostHook(context_, "post-hook", post_hook_,
-                                        PostHookEnv(renewed_domains_, failed_domains_));
-        !s.ok()) {
-      std::cerr << "acme-agent renew: warning: " << s.message() << "\n";
-    }
+    RunPostHooks();
     return std::move(pass_);
   }
 
@@ -73,21 +84,35 @@ class RenewalPass {
     if (!info.status.ok()) return Fail(info.name, info.status);
     absl::StatusOr<RenewalConfig> config = RenewalParameters(info.name);
     if (!config.ok()) return Fail(info.name, config.status());
-    absl::StatusOr<LineageInfo> current = FinishInterruptedVersion(info, *config);
+    // A dry run changes nothing on disk, so an interrupted install is left for a real run.
+    absl::StatusOr<LineageInfo> current =
+        dry_run_ ? absl::StatusOr<LineageInfo>(info) : FinishInterruptedVersion(info, *config);
     if (!current.ok()) return Fail(info.name, current.status());
     if (absl::Status s = ConnectOnce(); !s.ok()) return Fail(info.name, s);
     std::string replaces;
     const RenewalDecision decision = Decide(*current, &replaces);
-    if (!force_ && !IsRenewalDue(absl::Now(), decision.due)) {
+    const bool due = IsRenewalDue(absl::Now(), decision.due);
+    if (dry_run_) {
+      // certbot: "Cert not due for renewal, but simulating renewal for dry run". The order
+      // does not name the live certificate as replaced (nothing will replace it).
+      replaces.clear();
+      if (!due && !force_) {
+        context_.Progress(
+            absl::StrCat(info.name, ": not due until ",
+                         absl::FormatTime("%Y-%m-%d %H:%M UTC", decision.due, absl::UTCTimeZone()),
+                         ", but simulating renewal for the dry run"));
+      }
+    } else if (!force_ && !due) {
       return RecordNotDue(info.name, decision.due);
     }
-    if (current->revoked) {
+    if (current->revoked && !dry_run_) {
       context_.Say(absl::StrCat(info.name, ": certificate ",
                                 SerialText(current->certificate.serial_hex),
                                 " was revoked; replacing it now"));
     }
-    if (absl::Status s = RunPreHookOnce(config->pre_hook); !s.ok()) return Fail(info.name, s);
-    Renew(info.name, *config, replaces, force_ ? "forced" : decision.reason);
+    if (absl::Status s = RunPreHooksOnce(config->pre_hook); !s.ok()) return Fail(info.name, s);
+    Renew(info.name, *config, replaces,
+          dry_run_ ? "dry-run" : (force_ ? "forced" : decision.reason));
   }
 
   // renewal/NAME.conf with this run's command-line overrides applied.
@@ -156,23 +181,82 @@ class RenewalPass {
                            {"due", absl::FormatTime(absl::RFC3339_sec, due, absl::UTCTimeZone())}});
   }
 
-  // The pre-hook runs once per pass, before the first renewal (certbot's rule), even if it fails.
-  absl::Status RunPreHookOnce(const std::string& pre_hook) {
-    if (pre_hook_ran_) return absl::OkStatus();
+  // The executables of renewal-hooks/KIND/ (none with --no-directory-hooks); a note for each
+  // file skipped.
+  absl::StatusOr<std::vector<std::string>> HookFiles(absl::string_view kind) {
+    if (!directory_hooks_) return std::vector<std::string>();
+    ASSIGN_OR_RETURN(HookDirectory dir, ListHookDirectory(context_.config.config_dir, kind));
+    for (const std::string& note : dir.skipped) context_.Progress(absl::StrCat("note: ", note));
+    return dir.executables;
+  }
+
+  // The pre-hooks run once per pass, before the first renewal attempt (certbot's rule):
+  // renewal-hooks/pre/, then the pre-hook. The first failure stops the attempt.
+  absl::Status RunPreHooksOnce(const std::string& pre_hook) {
+    if (pre_hook_ran_) return pre_hook_status_;
     pre_hook_ran_ = true;
-    return RunPrePostHook(context_, "pre-hook", pre_hook, PreHookEnv());
+    pre_hook_status_ = [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(std::vector<std::string> files, HookFiles("pre"));
+      ASSIGN_OR_RETURN(deploy_hook_files_, HookFiles("deploy"));
+      for (const std::string& file : files) {
+        context_.Progress(absl::StrCat("running pre hook ", file));
+        RETURN_IF_ERROR(
+            RunHookFile("pre hook", file, PreHookEnv(), HookOptionsFor(context_)).status());
+      }
+      return RunPrePostHook(context_, "pre-hook", pre_hook, PreHookEnv());
+    }();
+    return pre_hook_status_;
+  }
+
+  // After the pass, when something was attempted: renewal-hooks/post/, then the post-hook;
+  // failures are warnings (the certificates are what they are by now).
+  void RunPostHooks() {
+    if (!pre_hook_ran_) return;
+    const HookEnv env = PostHookEnv(renewed_domains_, failed_domains_);
+    absl::StatusOr<std::vector<std::string>> files = HookFiles("post");
+    if (!files.ok()) {
+      std::cerr << "acme-agent renew: warning: " << files.status().message() << "\n";
+      files = std::vector<std::string>();
+    }
+    for (const std::string& file : *files) {
+      context_.Progress(absl::StrCat("running post hook ", file));
+      if (absl::Status s = RunHookFile("post hook", file, env, HookOptionsFor(context_)).status();
+          !s.ok()) {
+        std::cerr << "acme-agent renew: warning: " << s.message() << "\n";
+      }
+    }
+    if (absl::Status s = RunPrePostHook(context_, "post-hook", post_hook_, env); !s.ok()) {
+      std::cerr << "acme-agent renew: warning: " << s.message() << "\n";
+    }
   }
 
   // `reason`: why it is renewed now ("revoked", "ari", "lifetime" or "forced").
   void Renew(const std::string& name, const RenewalConfig& config, const std::string& replaces,
              const std::string& reason) {
     if (!config.post_hook.empty()) post_hook_ = config.post_hook;
-    context_.Progress(absl::StrCat(name, ": renewing"));
+    context_.Progress(
+        absl::StrCat(name, dry_run_ ? ": simulating renewal (dry run)" : ": renewing"));
+    ObtainOptions options;
+    options.replaces = replaces;
+    options.dry_run = dry_run_;
+    options.deploy_hook_files = deploy_hook_files_;
     absl::StatusOr<ObtainResult> result =
-        ObtainCertificate(context_, *signer_, name, config, replaces);
+        ObtainCertificate(context_, *signer_, name, config, options);
     if (!result.ok()) {
       for (const std::string& d : config.domains) failed_domains_.push_back(d);
       return Fail(name, result.status());
+    }
+    if (result->dry_run) {
+      ++pass_.simulated;
+      context_.Say(absl::StrCat(name,
+                                ": simulated renewal succeeded (dry run: nothing saved, "
+                                "deploy hooks not run)"));
+      pass_.items.push_back({{"lineage", name},
+                             {"ok", true},
+                             {"renewed", false},
+                             {"dry_run", true},
+                             {"authorizations_deactivated", result->authorizations_deactivated}});
+      return;
     }
     ++pass_.renewed;
     for (const std::string& d : config.domains) renewed_domains_.push_back(d);
@@ -201,12 +285,16 @@ class RenewalPass {
   const CommandContext& context_;
   const RenewalOverrides& overrides_;
   const bool force_;
+  const bool dry_run_;
+  const bool directory_hooks_;
   LineageStore store_;
   PassResult pass_;
   std::unique_ptr<SignerClient> signer_;
   std::vector<std::string> renewed_domains_;
   std::vector<std::string> failed_domains_;
   bool pre_hook_ran_ = false;
+  absl::Status pre_hook_status_;
+  std::vector<std::string> deploy_hook_files_;
   std::string post_hook_;
 };
 
@@ -219,7 +307,11 @@ int RunRenew(const std::vector<std::string>& args) {
       "kept for later renewals once one succeeds)");
   AddCommonOptions(parser);
   parser.Value("cert-name", "NAME", "only this lineage")
-      .Bool("force-renewal", "renew even if not due");
+      .Bool("force-renewal", "renew even if not due")
+      .Bool("dry-run",
+            "simulate: validate every certificate (due or not) with the CA, then deactivate the "
+            "authorizations; nothing is issued, saved or deployed (pre/post hooks run)")
+      .Bool("no-directory-hooks", "do not run the renewal-hooks/{pre,deploy,post}/ executables");
   AddRenewalParamOptions(parser);
   if (auto exit_code = ParseOrExit(parser, args, "renew")) return *exit_code;
   absl::StatusOr<RenewalOverrides> overrides = RenewalOverridesFromFlags(parser);
@@ -228,16 +320,23 @@ int RunRenew(const std::vector<std::string>& args) {
   if (!context.ok()) return UsageError("renew", context.status());
   absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
   if (!lock.ok()) return Fail(&*context, "renew", lock.status());
-  PassResult pass =
-      RenewalPass(*context, *overrides, parser.Has("force-renewal")).Run(parser.Get("cert-name"));
+  PassOptions options;
+  options.force = parser.Has("force-renewal");
+  options.dry_run = parser.Has("dry-run");
+  options.directory_hooks = !parser.Has("no-directory-hooks");
+  PassResult pass = RenewalPass(*context, *overrides, options).Run(parser.Get("cert-name"));
   if (context->json) {
-    const nlohmann::json summary = {{"renewed", pass.renewed},
+    const nlohmann::json summary = {{"dry_run", options.dry_run},
+                                    {"renewed", pass.renewed},
+                                    {"simulated", pass.simulated},
                                     {"not_due", pass.not_due},
                                     {"failed", pass.failed},
                                     {"certificates", pass.items}};
     if (pass.failed != 0) return Fail(&*context, "renew", pass.first_error, summary);
     PrintJsonResult("renew", summary);
-  } else if (pass.renewed == 0 && pass.failed == 0) {
+  } else if (options.dry_run && pass.failed == 0 && pass.simulated > 0) {
+    context->Say("The dry run was successful.");
+  } else if (pass.renewed == 0 && pass.failed == 0 && pass.simulated == 0) {
     context->Say("No renewals were attempted: no certificate is due.");
   }
   return pass.failed == 0 ? kExitOk : ExitCodeFor(pass.first_error);
@@ -265,7 +364,7 @@ int RunLoop(const std::vector<std::string>& args) {
     {
       absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
       if (lock.ok()) {
-        pass = RenewalPass(*context, RenewalOverrides(), false).Run(std::nullopt);
+        pass = RenewalPass(*context, RenewalOverrides(), PassOptions()).Run(std::nullopt);
       } else {
         pass.failed = 1;
         pass.first_error = lock.status();

@@ -39,6 +39,7 @@ int RunRenew(const std::vector<std::string>& args);
 int RunLoop(const std::vector<std::string>& args);  // `acme-agent run`
 int RunRevoke(const std::vector<std::string>& args);
 int RunDelete(const std::vector<std::string>& args);
+int RunReconfigure(const std::vector<std::string>& args);
 int RunCertificates(const std::vector<std::string>& args);
 int RunAccount(const std::vector<std::string>& args);  // `acme-agent account`
 

@@ -115,6 +115,7 @@ absl::StatusOr<std::vector<AuthorizationView>> DirectOrderBackend::Authorization
     RETURN_IF_ERROR(CheckRequestedName(authz, requested_));
     AuthorizationView view;
     view.name = authz.identifier.value;
+    view.url = url;
     view.status = authz.status;
     for (const acme::Challenge& challenge : authz.challenges) {
       view.offered_types.push_back(challenge.type);
@@ -130,6 +131,10 @@ absl::StatusOr<std::vector<AuthorizationView>> DirectOrderBackend::Authorization
 
 absl::Status DirectOrderBackend::AnswerChallenge(const ChallengeView& challenge) {
   return client_.AnswerChallenge(challenge.url).status();
+}
+
+absl::Status DirectOrderBackend::DeactivateAuthorization(const std::string& authorization_url) {
+  return client_.DeactivateAuthorization(authorization_url).status();
 }
 
 absl::StatusOr<OrderView> DirectOrderBackend::Finalize(const OrderView& order,

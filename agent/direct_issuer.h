@@ -44,6 +44,7 @@ class DirectOrderBackend final : public OrderBackend {
   absl::StatusOr<std::vector<AuthorizationView>> Authorizations(
       const OrderView& order, absl::string_view challenge_type) override;
   absl::Status AnswerChallenge(const ChallengeView& challenge) override;
+  absl::Status DeactivateAuthorization(const std::string& authorization_url) override;
   absl::StatusOr<OrderView> Finalize(const OrderView& order, const std::string& csr_der) override;
   // Fetches the order's authorizations for their challenges' errors (the order has none).
   std::string FailureReason(const OrderView& order) override;

@@ -12,12 +12,14 @@
 namespace acme_signer::agent {
 
 HookSolver::HookSolver(std::string challenge_type, std::string lineage, std::string auth_hook,
-                       std::string cleanup_hook, absl::Duration timeout)
+                       std::string cleanup_hook, absl::Duration timeout,
+                       std::function<void(const std::string&)> progress)
     : challenge_type_(std::move(challenge_type)),
       lineage_(std::move(lineage)),
       auth_hook_(std::move(auth_hook)),
       cleanup_hook_(std::move(cleanup_hook)) {
   options_.timeout = timeout;
+  options_.progress = std::move(progress);
 }
 
 HookSolver::~HookSolver() { CleanUp(); }

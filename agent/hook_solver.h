@@ -19,6 +19,7 @@
 #ifndef ACME_SIGNER_AGENT_HOOK_SOLVER_H_
 #define ACME_SIGNER_AGENT_HOOK_SOLVER_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,9 +33,11 @@ class HookSolver final : public ChallengeSolver {
  public:
   // `challenge_type` "http-01" or "dns-01" (--preferred-challenges); `lineage` is the
   // certificate name (ACME_AGENT_LINEAGE); `cleanup_hook` may be empty (no cleanup); each hook
-  // run is limited to `timeout`.
+  // run is limited to `timeout`; `progress` (optional) gets "waiting for manual auth hook …"
+  // lines while a hook runs longer than a few seconds (a DNS hook waiting for propagation).
   HookSolver(std::string challenge_type, std::string lineage, std::string auth_hook,
-             std::string cleanup_hook, absl::Duration timeout);
+             std::string cleanup_hook, absl::Duration timeout,
+             std::function<void(const std::string&)> progress = nullptr);
   // Runs CleanUp() if the caller did not, so records are not left behind on an early return.
   ~HookSolver() override;
   HookSolver(const HookSolver&) = delete;

@@ -1,7 +1,11 @@
 #include "agent/hooks.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -11,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/files.h"
 #include "common/subprocess.h"
 
 extern char** environ;
@@ -35,10 +40,17 @@ std::vector<std::string> BuildEnvironment(const HookEnv& env) {
   return out;
 }
 
+// The last `n` non-blank lines of `text`, joined with " | ", at most kMaxStderrShown
+// characters (the end is kept), control characters shown as '?'.
 std::string LastLines(const std::string& text, size_t n) {
   std::vector<absl::string_view> lines = absl::StrSplit(text, '\n', absl::SkipWhitespace());
   size_t start = lines.size() > n ? lines.size() - n : 0;
-  return absl::StrJoin(lines.begin() + static_cast<long>(start), lines.end(), " | ");
+  std::string out = absl::StrJoin(lines.begin() + static_cast<long>(start), lines.end(), " | ");
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  if (out.size() > kMaxStderrShown) out = "..." + out.substr(out.size() - kMaxStderrShown);
+  return out;
 }
 
 std::string Join(const std::vector<std::string>& v, absl::string_view sep) {
@@ -63,26 +75,34 @@ absl::Status CheckHookInputs(absl::string_view hook_name, const std::string& com
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::string& command,
-                                   const HookEnv& env, const HookOptions& options) {
-  if (absl::Status s = CheckHookInputs(hook_name, command, env); !s.ok()) return s;
+// Runs `argv` for a hook; `shown` is how errors and progress lines name it.
+absl::StatusOr<HookOutput> RunHookArgv(absl::string_view hook_name, const std::string& shown,
+                                       const std::vector<std::string>& argv, const HookEnv& env,
+                                       const HookOptions& options) {
   SubprocessOptions run_options;
   run_options.timeout = options.timeout;
   run_options.max_stdout_bytes = options.max_stdout_bytes;
   run_options.max_stderr_bytes = kStderrKeepBytes;
+  if (options.progress) {
+    run_options.still_running_every = options.progress_every;
+    run_options.still_running = [&](absl::Duration elapsed) {
+      options.progress(absl::StrCat("waiting for ", hook_name, " `", shown, "` (",
+                                    absl::FormatDuration(absl::Trunc(elapsed, absl::Seconds(1))),
+                                    ")"));
+    };
+  }
   absl::StatusOr<SubprocessResult> end =
-      RunSubprocess(hook_name, {options.shell, "-c", command}, BuildEnvironment(env), run_options);
+      RunSubprocess(hook_name, argv, BuildEnvironment(env), run_options);
   if (!end.ok()) return end.status();
   if (end->timed_out) {
-    return absl::DeadlineExceededError(
-        absl::StrCat(hook_name, " `", command, "` did not finish within ",
-                     absl::FormatDuration(options.timeout), " and was killed"));
+    std::string tail = LastLines(end->stderr_tail, options.stderr_tail_lines);
+    return absl::DeadlineExceededError(absl::StrCat(
+        hook_name, " `", shown, "` did not finish within ", absl::FormatDuration(options.timeout),
+        " and was killed", tail.empty() ? "" : "; stderr: ", tail));
   }
   if (!WIFEXITED(end->wait_status) || WEXITSTATUS(end->wait_status) != 0) {
     std::string tail = LastLines(end->stderr_tail, options.stderr_tail_lines);
-    return absl::AbortedError(absl::StrCat(hook_name, " `", command, "` ",
+    return absl::AbortedError(absl::StrCat(hook_name, " `", shown, "` ",
                                            DescribeExit(end->wait_status),
                                            tail.empty() ? "" : "; stderr: ", tail));
   }
@@ -90,6 +110,60 @@ absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::strin
   output.stdout_text = std::move(end->stdout_text);
   output.stdout_truncated = end->stdout_truncated;
   return output;
+}
+
+}  // namespace
+
+absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::string& command,
+                                   const HookEnv& env, const HookOptions& options) {
+  if (absl::Status s = CheckHookInputs(hook_name, command, env); !s.ok()) return s;
+  return RunHookArgv(hook_name, command, {options.shell, "-c", command}, env, options);
+}
+
+absl::StatusOr<HookOutput> RunHookFile(absl::string_view hook_name, const std::string& path,
+                                       const HookEnv& env, const HookOptions& options) {
+  if (absl::Status s = CheckHookInputs(hook_name, path, env); !s.ok()) return s;
+  return RunHookArgv(hook_name, path, {path}, env, options);
+}
+
+absl::StatusOr<HookDirectory> ListHookDirectory(const std::string& config_dir,
+                                                absl::string_view kind) {
+  HookDirectory out;
+  out.dir = absl::StrCat(config_dir, "/renewal-hooks/", kind);
+  const std::string shown_dir = absl::StrCat("renewal-hooks/", kind, "/");
+  std::error_code ec;
+  std::vector<std::filesystem::directory_entry> entries;
+  std::filesystem::directory_iterator it(out.dir, ec);
+  if (ec == std::errc::no_such_file_or_directory) return out;
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("cannot list ", out.dir));
+  constexpr size_t kMaxEntries = 1000;
+  for (; it != std::filesystem::directory_iterator() && entries.size() < kMaxEntries;
+       it.increment(ec)) {
+    entries.push_back(*it);
+  }
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("cannot list ", out.dir));
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.path().filename() < b.path().filename(); });
+  for (const auto& entry : entries) {
+    const std::string name = entry.path().filename().string();
+    const std::string path = entry.path().string();
+    if (absl::EndsWith(name, "~")) {
+      out.skipped.push_back(absl::StrCat(shown_dir, name, ": a backup file (ends in ~), skipped"));
+      continue;
+    }
+    std::error_code type_ec;
+    if (!std::filesystem::is_regular_file(entry.path(), type_ec)) {  // follows symlinks
+      out.skipped.push_back(absl::StrCat(shown_dir, name, ": not a regular file, skipped"));
+      continue;
+    }
+    if (::access(path.c_str(), X_OK) != 0) {
+      out.skipped.push_back(absl::StrCat(shown_dir, name, ": not executable, skipped (chmod +x ",
+                                         path, " to run it)"));
+      continue;
+    }
+    out.executables.push_back(path);
+  }
+  return out;
 }
 
 HookEnv AuthHookEnv(const ChallengeHookVars& vars) {

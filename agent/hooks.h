@@ -11,6 +11,15 @@
 //   all:    ACME_AGENT_HOOK (pre|post|deploy|auth|cleanup), ACME_AGENT_LINEAGE (certificate name),
 //           ACME_AGENT_CHALLENGE_TYPE (auth/cleanup: http-01|dns-01)
 //
+// Hooks in certbot's renewal-hooks/{pre,deploy,post}/ directories (ListHookDirectory) are run
+// by RunHookFile: the file itself is executed (argv = its path, no shell), with the same
+// environment as the command of the same kind.
+//
+// While a hook runs longer than HookOptions::progress_every, HookOptions::progress gets a line
+// "waiting for deploy-hook `CMD` (10s)" each interval. A failed hook's error ends with the last
+// lines of its stderr (at most stderr_tail_lines lines and kMaxStderrShown characters, control
+// characters replaced), so the user sees why without opening a log.
+//
 // Values travel in the environment, never in argv (argv is world-readable in /proc). stdin is
 // /dev/null. The hook runs in its own process group; on timeout the whole group gets SIGKILL.
 // stdout is captured up to a limit (it becomes CERTBOT_AUTH_OUTPUT); the tail of stderr is kept
@@ -24,6 +33,7 @@
 #define ACME_SIGNER_AGENT_HOOKS_H_
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,7 +52,13 @@ struct HookOptions {
   size_t max_stdout_bytes = 64 * 1024;
   size_t stderr_tail_lines = 5;
   const char* shell = "/bin/sh";
+  // Progress lines while the hook runs (none when empty), every progress_every.
+  std::function<void(const std::string&)> progress;
+  absl::Duration progress_every = absl::Seconds(5);
 };
+
+// The most stderr text a hook failure quotes.
+inline constexpr size_t kMaxStderrShown = 1000;
 
 struct HookOutput {
   std::string stdout_text;
@@ -55,6 +71,24 @@ struct HookOutput {
 // start the shell), InvalidArgument (empty command, or a NUL byte in the command or env).
 absl::StatusOr<HookOutput> RunHook(absl::string_view hook_name, const std::string& command,
                                    const HookEnv& env, const HookOptions& options = HookOptions());
+
+// Runs the executable file `path` (argv = {path}; no shell) as RunHook runs a command: same
+// environment, timeout, progress and errors.
+absl::StatusOr<HookOutput> RunHookFile(absl::string_view hook_name, const std::string& path,
+                                       const HookEnv& env,
+                                       const HookOptions& options = HookOptions());
+
+// certbot's renewal-hooks/<kind>/ directory under `config_dir` (kind: "pre", "deploy",
+// "post"): the regular files in it that are executable, sorted by name (certbot's lexical
+// order), and a note for each entry skipped (not executable, not a regular file, a backup
+// ending in '~'). An absent directory is empty. At most 1000 entries are looked at.
+struct HookDirectory {
+  std::string dir;
+  std::vector<std::string> executables;  // full paths
+  std::vector<std::string> skipped;      // "renewal-hooks/deploy/x: not executable, skipped"
+};
+absl::StatusOr<HookDirectory> ListHookDirectory(const std::string& config_dir,
+                                                absl::string_view kind);
 
 // What the auth/cleanup hooks of one challenge need to know.
 struct ChallengeHookVars {

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -667,6 +668,43 @@ absl::StatusOr<std::optional<std::string>> LineageStore::FindByNames(
     if (std::set<std::string>(held.begin(), held.end()) == wanted) return lineage.name;
   }
   return std::nullopt;
+}
+
+absl::StatusOr<std::optional<std::string>> LineageStore::FindSubsetOfNames(
+    const std::vector<std::string>& names) const {
+  const std::set<std::string> wanted(names.begin(), names.end());
+  ASSIGN_OR_RETURN(std::vector<LineageInfo> lineages, List());
+  for (const LineageInfo& lineage : lineages) {
+    if (!lineage.status.ok()) continue;
+    const std::vector<std::string>& held = lineage.certificate.dns_names;
+    const std::set<std::string> have(held.begin(), held.end());
+    if (have.size() < wanted.size() &&
+        std::includes(wanted.begin(), wanted.end(), have.begin(), have.end())) {
+      return lineage.name;
+    }
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::string> LineageStore::UnusedName(absl::string_view base) const {
+  RETURN_IF_ERROR(ValidateLineageName(base));
+  const auto in_use = [this](const std::string& name) {
+    const LineagePaths paths = Paths(name);
+    std::error_code ec;
+    return fs::symlink_status(paths.live_dir, ec).type() != fs::file_type::not_found ||
+           fs::symlink_status(paths.archive_dir, ec).type() != fs::file_type::not_found ||
+           fs::symlink_status(paths.renewal_conf, ec).type() != fs::file_type::not_found;
+  };
+  std::string name(base);
+  for (int n = 1; n <= 9999 && in_use(name); ++n) {
+    name = absl::StrFormat("%s-%04d", base, n);
+  }
+  if (in_use(name)) {
+    return absl::ResourceExhaustedError(absl::StrCat("every lineage name from ", base, " to ", base,
+                                                     "-9999 is taken; give --cert-name"));
+  }
+  RETURN_IF_ERROR(ValidateLineageName(name));
+  return name;
 }
 
 absl::Status LineageStore::WriteRenewalConfig(absl::string_view name, const RenewalConfig& config) {

@@ -164,6 +164,14 @@ class LineageStore {
   // lineages are skipped. nullopt when there is none.
   absl::StatusOr<std::optional<std::string>> FindByNames(
       const std::vector<std::string>& names) const;
+  // The first lineage (by name) whose live certificate's names are a proper subset of `names`:
+  // certbot's candidate for --expand. Broken lineages are skipped. nullopt when there is none.
+  absl::StatusOr<std::optional<std::string>> FindSubsetOfNames(
+      const std::vector<std::string>& names) const;
+  // A name for a new lineage: `base` when nothing of it exists yet (live/, archive/,
+  // renewal/NAME.conf), else certbot's BASE-0001, BASE-0002, ... (the first free one, up to
+  // BASE-9999; ResourceExhausted beyond).
+  absl::StatusOr<std::string> UnusedName(absl::string_view base) const;
 
   // Appends `record` to archive/NAME/revoked (atomic replace; a serial already listed is not
   // added twice). NotFound when the lineage has no archive; FailedPrecondition naming the file

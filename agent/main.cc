@@ -27,6 +27,7 @@ constexpr char kUsage[] =
     "  run           keep renewing: sleep until the next one is due (SIGTERM stops)\n"
     "  revoke        revoke a certificate (--cert-name NAME [--reason REASON])\n"
     "  delete        delete a certificate's files (--cert-name NAME; does not revoke)\n"
+    "  reconfigure   change a certificate's stored renewal settings (--cert-name NAME ...)\n"
     "  certificates  list certificates, their names, expiry and paths\n"
     "  account       check the connection to the signer; show the ACME account\n"
     "\n"
@@ -54,6 +55,7 @@ constexpr CommandEntry kCommands[] = {
     {"delete", acme_signer::agent::RunDelete},
     {"certificates", acme_signer::agent::RunCertificates},
     {"account", acme_signer::agent::RunAccount},
+    {"reconfigure", acme_signer::agent::RunReconfigure},
 };
 
 Command FindCommand(const std::string& name) {

@@ -146,11 +146,9 @@ absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext
                                 " (an earlier run stopped after saving it, before switching ",
                                 live_dir, ")"));
   if (!config.deploy_hook.empty()) {
-    HookOptions hook_options;
-    hook_options.timeout = context.config.defaults.hook_timeout;
     absl::StatusOr<HookOutput> deployed =
         RunHook("deploy-hook", config.deploy_hook, DeployHookEnv(lineage, live_dir, config.domains),
-                hook_options);
+                HookOptionsFor(context));
     if (!deployed.ok()) {
       return absl::Status(
           deployed.status().code(),
@@ -163,7 +161,7 @@ absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext
 
 absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig& config,
                                                             const std::string& lineage,
-                                                            absl::Duration hook_timeout) {
+                                                            const HookOptions& hook_options) {
   switch (config.authenticator) {
     case Authenticator::kStandalone:
       return std::unique_ptr<ChallengeSolver>(
@@ -173,7 +171,7 @@ absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig&
     case Authenticator::kManual:
       return std::unique_ptr<ChallengeSolver>(
           new HookSolver(config.preferred_challenges, lineage, config.manual_auth_hook,
-                         config.manual_cleanup_hook, hook_timeout));
+                         config.manual_cleanup_hook, hook_options.timeout, hook_options.progress));
   }
   return absl::InvalidArgumentError("unknown authenticator");
 }
@@ -181,7 +179,8 @@ absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig&
 absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, SignerClient& signer,
                                                const std::string& lineage,
                                                const RenewalConfig& config,
-                                               const std::string& replaces) {
+                                               const ObtainOptions& obtain) {
+  const bool dry_run = obtain.dry_run;
   LineageStore store(context.config.config_dir, StoreOptions());
   RETURN_IF_ERROR(ValidateLineageName(lineage));
   const bool has_live_version = store.CurrentVersion(lineage).ok();
@@ -209,17 +208,26 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   if (!config.ccs_dir.empty()) RETURN_IF_ERROR(CheckCentralStoreDir(config.ccs_dir));
 
   ASSIGN_OR_RETURN(std::unique_ptr<ChallengeSolver> solver,
-                   MakeSolver(config, lineage, context.config.defaults.hook_timeout));
+                   MakeSolver(config, lineage, HookOptionsFor(context)));
   RelayIssueOptions options;
   options.domains = config.domains;
   options.csr_der = csr_der;
-  options.replaces = replaces;
+  options.replaces = obtain.replaces;
   options.preferred_chain = config.preferred_chain;
+  options.dry_run = dry_run;
   options.progress = [&context](const std::string& line) { context.Progress(line); };
   ASSIGN_OR_RETURN(IssuedChain issued,
                    config.direct
                        ? IssueDirect(signer, *solver, options, context.config.direct.ca_bundle)
                        : IssueThroughSigner(signer, *solver, options));
+  if (dry_run) {
+    ObtainResult result;
+    result.lineage = lineage;
+    result.dry_run = true;
+    result.authorizations_deactivated = issued.authorizations_deactivated;
+    result.live_dir = store.Paths(lineage).live_dir;
+    return result;
+  }
 
   LineageFiles files;
   RETURN_IF_ERROR(SplitChain(issued.pem_chain, &files.cert_pem, &files.chain_pem));
@@ -300,21 +308,35 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   result.live_dir = paths.live_dir;
   context.Progress(
       absl::StrCat("installed version ", version, " of ", lineage, " in ", result.live_dir));
+  const HookEnv deploy_env = DeployHookEnv(lineage, result.live_dir, config.domains);
+  // renewal-hooks/deploy/ first, then the lineage's deploy hook (certbot's order); every one
+  // runs even when an earlier one failed, and the first failure is reported.
+  absl::Status first_failure;
+  for (const std::string& file : obtain.deploy_hook_files) {
+    context.Progress(absl::StrCat("running deploy hook ", file));
+    absl::StatusOr<HookOutput> ran =
+        RunHookFile("deploy hook", file, deploy_env, HookOptionsFor(context));
+    if (!ran.ok() && first_failure.ok()) first_failure = ran.status();
+  }
   if (!config.deploy_hook.empty()) {
-    HookOptions hook_options;
-    hook_options.timeout = context.config.defaults.hook_timeout;
     context.Detail(absl::StrCat("running deploy-hook: ", config.deploy_hook));
     absl::StatusOr<HookOutput> deployed =
-        RunHook("deploy-hook", config.deploy_hook,
-                DeployHookEnv(lineage, result.live_dir, config.domains), hook_options);
-    if (!deployed.ok()) {
-      return absl::Status(
-          deployed.status().code(),
-          absl::StrCat("the new certificate is installed in ", result.live_dir,
-                       ", but the deploy hook failed: ", deployed.status().message()));
-    }
+        RunHook("deploy-hook", config.deploy_hook, deploy_env, HookOptionsFor(context));
+    if (!deployed.ok() && first_failure.ok()) first_failure = deployed.status();
+  }
+  if (!first_failure.ok()) {
+    return absl::Status(first_failure.code(),
+                        absl::StrCat("the new certificate is installed in ", result.live_dir,
+                                     ", but the deploy hook failed: ", first_failure.message()));
   }
   return result;
+}
+
+HookOptions HookOptionsFor(const CommandContext& context) {
+  HookOptions options;
+  options.timeout = context.config.defaults.hook_timeout;
+  options.progress = [&context](const std::string& line) { context.Progress(line); };
+  return options;
 }
 
 // Runs a pre/post hook once, reporting failures without stopping (as certbot does for
@@ -322,10 +344,8 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
 absl::Status RunPrePostHook(const CommandContext& context, const std::string& which,
                             const std::string& command, const HookEnv& env) {
   if (command.empty()) return absl::OkStatus();
-  HookOptions options;
-  options.timeout = context.config.defaults.hook_timeout;
   context.Progress(absl::StrCat("running ", which, ": ", command));
-  return RunHook(which, command, env, options).status();
+  return RunHook(which, command, env, HookOptionsFor(context)).status();
 }
 
 }  // namespace acme_signer::agent

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -32,21 +33,35 @@ struct ObtainResult {
   std::string serial;
   absl::Time not_after;
   std::string live_dir;
+  bool dry_run = false;  // validated only: nothing was issued, saved or hooked
+  int authorizations_deactivated = 0;
 };
 
-// The solver the renewal config asks for.
+// The solver the renewal config asks for; manual hooks run with `hook_options` (timeout,
+// progress lines).
 absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig& config,
                                                             const std::string& lineage,
-                                                            absl::Duration hook_timeout);
+                                                            const HookOptions& hook_options);
 
-// Obtains and installs a new version of `lineage` as `config` describes. `replaces` is the
-// ARI id of the certificate being renewed ("" for a first issuance). Runs the deploy hook
-// after a successful install (its failure is reported but the new version stays installed,
-// as with certbot). Pre- and post-hooks are the caller's (they run once per invocation).
+struct ObtainOptions {
+  std::string replaces;  // ARI id of the certificate being renewed ("" for a first issuance)
+  // --dry-run: everything up to and including validation happens (key and CSR in memory, the
+  // signer's policy, the CA, the challenges), then the authorizations are deactivated: nothing
+  // is finalized, written or hooked (the result has dry_run set and no version or serial).
+  bool dry_run = false;
+  // renew: the executables of renewal-hooks/deploy/ (ListHookDirectory), run in this order
+  // after the install and before config.deploy_hook, as certbot runs them.
+  std::vector<std::string> deploy_hook_files;
+};
+
+// Obtains and installs a new version of `lineage` as `config` describes (see ObtainOptions).
+// Runs the deploy hooks after a successful install (a failure is reported but the new version
+// stays installed, as with certbot). Pre- and post-hooks are the caller's (they run once per
+// invocation).
 absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, SignerClient& signer,
                                                const std::string& lineage,
                                                const RenewalConfig& config,
-                                               const std::string& replaces);
+                                               const ObtainOptions& options);
 
 // Finishes an install an earlier run could not finish: it saved version N+1 in archive/ but
 // was killed, or could not write live/, before switching live/NAME. The newest pending version
@@ -57,6 +72,9 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
 absl::StatusOr<std::optional<int>> FinishInterruptedInstall(const CommandContext& context,
                                                             const std::string& lineage,
                                                             const RenewalConfig& config);
+
+// The hook options of this run: agent.toml's hook timeout, progress lines while a hook runs.
+HookOptions HookOptionsFor(const CommandContext& context);
 
 // Runs a --pre-hook or --post-hook (`which`) once; "" runs nothing.
 absl::Status RunPrePostHook(const CommandContext& context, const std::string& which,

@@ -47,6 +47,7 @@ struct AuthorizationView {
   acme::AuthorizationStatus status = acme::AuthorizationStatus::kPending;
   std::vector<std::string> offered_types;  // every challenge type offered, in the CA's order
   std::optional<ChallengeView> challenge;  // the one of the asked type, when offered
+  std::string url;                         // the authorization URL (for deactivation)
 };
 
 // A downloaded certificate (the preferred chain when several are offered).
@@ -57,6 +58,10 @@ struct IssuedChain {
   absl::Time not_after;
   int authorizations_already_valid = 0;  // authorizations that needed no challenge
   int challenges_answered = 0;           // challenges the CA was asked to validate
+  // A dry run (RelayIssueOptions::dry_run) stops after validation: no certificate (pem_chain
+  // empty), the order's authorizations deactivated.
+  bool dry_run = false;
+  int authorizations_deactivated = 0;
 };
 
 class OrderBackend {
@@ -76,6 +81,8 @@ class OrderBackend {
       const OrderView& order, absl::string_view challenge_type) = 0;
   // Asks the CA to validate `challenge`.
   virtual absl::Status AnswerChallenge(const ChallengeView& challenge) = 0;
+  // Deactivates an authorization (RFC 8555 §7.5.2) so the CA does not reuse it.
+  virtual absl::Status DeactivateAuthorization(const std::string& authorization_url) = 0;
   // Finalizes `order` (ready) with the DER CSR.
   virtual absl::StatusOr<OrderView> Finalize(const OrderView& order,
                                              const std::string& csr_der) = 0;

@@ -120,6 +120,35 @@ absl::StatusOr<OrderView> SolveAndValidate(OrderBackend& backend, ChallengeSolve
                    options.validation_timeout, "waiting for validation", options);
 }
 
+// The end of a dry run: the order is ready, nothing is finalized; every authorization of the
+// order is deactivated (RFC 8555 §7.5.2) so the CA does not reuse what the dry run proved.
+absl::StatusOr<IssuedChain> DeactivateAfterDryRun(OrderBackend& backend, const OrderView& order,
+                                                  absl::string_view type,
+                                                  const RelayIssueOptions& options,
+                                                  IssuedChain counts) {
+  counts.order_url = order.url;
+  counts.dry_run = true;
+  ASSIGN_OR_RETURN(std::vector<AuthorizationView> authorizations,
+                   backend.Authorizations(order, type));
+  for (const AuthorizationView& authz : authorizations) {
+    if (authz.url.empty()) continue;
+    if (absl::Status s = backend.DeactivateAuthorization(authz.url); !s.ok()) {
+      options.progress(absl::StrCat("dry run: warning: could not deactivate the authorization for ",
+                                    authz.name, ": ", s.message()));
+      continue;
+    }
+    ++counts.authorizations_deactivated;
+  }
+  options.progress(
+      absl::StrCat("dry run: validated; ", counts.authorizations_deactivated,
+                   " authorization(s) deactivated, nothing finalized",
+                   counts.authorizations_already_valid > 0
+                       ? absl::StrCat(" (", counts.authorizations_already_valid,
+                                      " were already valid at the CA and were not validated again)")
+                       : ""));
+  return counts;
+}
+
 }  // namespace
 
 absl::StatusOr<IssuedChain> RunOrderFlow(OrderBackend& backend, ChallengeSolver& solver,
@@ -145,6 +174,14 @@ absl::StatusOr<IssuedChain> RunOrderFlow(OrderBackend& backend, ChallengeSolver&
   if (order.status == acme::OrderStatus::kInvalid) {
     return absl::FailedPreconditionError(
         absl::StrCat("the CA refused the order: ", backend.FailureReason(order)));
+  }
+  if (options.dry_run) {
+    if (order.status != acme::OrderStatus::kReady && order.status != acme::OrderStatus::kValid) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("dry run: the order is ", acme::ToString(order.status),
+                       " after validation, not ready: ", backend.FailureReason(order)));
+    }
+    return DeactivateAfterDryRun(backend, order, solver.ChallengeType(), options, counts);
   }
   if (order.status == acme::OrderStatus::kReady) {
     options.progress("submitting the certificate signing request");

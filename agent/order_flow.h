@@ -34,6 +34,9 @@ struct RelayIssueOptions {
   std::string csr_der;
   std::string replaces;         // ARI id of the certificate being renewed
   std::string preferred_chain;  // issuer CN
+  // --dry-run: stop once the CA has validated (order ready), deactivate the order's
+  // authorizations (so a later order validates again) and finalize nothing.
+  bool dry_run = false;
   // Validation is quick at most CAs; issuance (processing) can take minutes at Sectigo.
   absl::Duration validation_timeout = absl::Minutes(10);
   absl::Duration processing_timeout = absl::Minutes(30);

@@ -100,6 +100,7 @@ absl::StatusOr<std::vector<AuthorizationView>> RelayOrderBackend::Authorizations
   for (const pb::Authorization& authz : last_.authorizations()) {
     AuthorizationView view;
     view.name = authz.identifier().value();
+    view.url = authz.url();
     view.status = FromProto(authz.status());
     for (const pb::Challenge& challenge : authz.challenges()) {
       view.offered_types.push_back(challenge.type());
@@ -118,6 +119,10 @@ absl::StatusOr<std::vector<AuthorizationView>> RelayOrderBackend::Authorizations
 
 absl::Status RelayOrderBackend::AnswerChallenge(const ChallengeView& challenge) {
   return signer_.AnswerChallenge(challenge.url).status();
+}
+
+absl::Status RelayOrderBackend::DeactivateAuthorization(const std::string& authorization_url) {
+  return signer_.DeactivateAuthorization(authorization_url).status();
 }
 
 absl::StatusOr<OrderView> RelayOrderBackend::Finalize(const OrderView& order,

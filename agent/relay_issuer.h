@@ -33,6 +33,7 @@ class RelayOrderBackend final : public OrderBackend {
   absl::StatusOr<std::vector<AuthorizationView>> Authorizations(
       const OrderView& order, absl::string_view challenge_type) override;
   absl::Status AnswerChallenge(const ChallengeView& challenge) override;
+  absl::Status DeactivateAuthorization(const std::string& authorization_url) override;
   absl::StatusOr<OrderView> Finalize(const OrderView& order, const std::string& csr_der) override;
   std::string FailureReason(const OrderView& order) override;
   absl::StatusOr<IssuedChain> Download(const OrderView& order,

@@ -21,6 +21,7 @@ void AddRenewalParamOptions(ArgParser& parser) {
       .Value("elliptic-curve", "CURVE", "secp256r1 (default) or secp384r1")
       .Value("rsa-key-size", "BITS", "2048 (default), 3072 or 4096")
       .Bool("reuse-key", "keep the current private key on renewal")
+      .Bool("no-reuse-key", "make a new private key at every renewal (the default)")
       .Value("deploy-hook", "CMD", "run after a new certificate is installed")
       .Value("pre-hook", "CMD", "run before obtaining (e.g. stop a web server on port 80)")
       .Value("post-hook", "CMD", "run after obtaining (e.g. start it again)")
@@ -61,7 +62,11 @@ absl::StatusOr<RenewalOverrides> RenewalOverridesFromFlags(const ArgParser& pars
   out.deploy_hook = parser.Get("deploy-hook");
   out.key_type = parser.Get("key-type");
   out.elliptic_curve = parser.Get("elliptic-curve");
-  out.reuse_key = parser.Has("reuse-key");
+  if (parser.Has("reuse-key") && parser.Has("no-reuse-key")) {
+    return absl::InvalidArgumentError("choose one of --reuse-key, --no-reuse-key");
+  }
+  if (parser.Has("reuse-key")) out.reuse_key = true;
+  if (parser.Has("no-reuse-key")) out.reuse_key = false;
   return out;
 }
 
@@ -109,7 +114,7 @@ absl::Status ApplyRenewalOverrides(const RenewalOverrides& overrides, RenewalCon
                                   overrides.elliptic_curve.value_or(config.key.elliptic_curve),
                                   overrides.rsa_key_size.value_or(config.key.rsa_key_size)));
   }
-  if (overrides.reuse_key) config.reuse_key = true;
+  if (overrides.reuse_key.has_value()) config.reuse_key = *overrides.reuse_key;
   if (overrides.domains.has_value()) config.domains = *overrides.domains;
   if (overrides.pfx.has_value()) config.pfx = *overrides.pfx;
   set(overrides.pfx_password_file, config.pfx_password_file);

@@ -37,10 +37,10 @@ struct RenewalOverrides {
   std::optional<std::string> key_type;
   std::optional<std::string> elliptic_curve;
   std::optional<int> rsa_key_size;
-  bool reuse_key = false;  // --reuse-key given
+  std::optional<bool> reuse_key;  // --reuse-key / --no-reuse-key
   // certonly's own options (renew leaves them empty): the names, --pfx, --pfx-password-file,
-  // --pfx-legacy, --direct. A boolean flag is true when given and empty when not (there is no
-  // --no-pfx: not giving --pfx keeps what the lineage stored).
+  // --pfx-legacy, --direct. A boolean flag is true when given and empty when not: not giving
+  // --pfx keeps what the lineage stored (`acme-agent reconfigure --no-pfx` switches it off).
   std::optional<std::vector<std::string>> domains;
   std::optional<bool> pfx;
   std::optional<std::string> pfx_password_file;
@@ -51,7 +51,8 @@ struct RenewalOverrides {
 
 // Adds --standalone, --webroot, -w/--webroot-path, --manual, --manual-auth-hook,
 // --manual-cleanup-hook, --preferred-challenges, --http-01-port, --http-01-address,
-// --key-type, --elliptic-curve, --rsa-key-size, --reuse-key, --pre-hook, --post-hook,
+// --key-type, --elliptic-curve, --rsa-key-size, --reuse-key, --no-reuse-key, --pre-hook,
+// --post-hook,
 // --deploy-hook and --preferred-chain.
 void AddRenewalParamOptions(ArgParser& parser);
 

@@ -110,6 +110,14 @@ absl::StatusOr<pb::Challenge> SignerClient::AnswerChallenge(const std::string& c
                                                            request);
 }
 
+absl::StatusOr<pb::Authorization> SignerClient::DeactivateAuthorization(
+    const std::string& authorization_url) {
+  pb::DeactivateAuthorizationRequest request;
+  request.set_authorization_url(authorization_url);
+  return Invoke<pb::DeactivateAuthorizationRequest, pb::Authorization>(
+      &pb::Signer::Stub::DeactivateAuthorization, request);
+}
+
 absl::StatusOr<pb::Order> SignerClient::FinalizeOrder(const std::string& order_url,
                                                       const std::string& csr_der) {
   pb::FinalizeOrderRequest request;

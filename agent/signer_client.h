@@ -58,6 +58,7 @@ class SignerClient {
                                         const std::string& replaces);
   absl::StatusOr<pb::Order> GetOrder(const std::string& order_url);
   absl::StatusOr<pb::Challenge> AnswerChallenge(const std::string& challenge_url);
+  absl::StatusOr<pb::Authorization> DeactivateAuthorization(const std::string& authorization_url);
   absl::StatusOr<pb::Order> FinalizeOrder(const std::string& order_url, const std::string& csr_der);
   absl::StatusOr<pb::GetCertificateResponse> GetCertificate(const std::string& order_url,
                                                             const std::string& preferred_chain);

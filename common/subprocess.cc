@@ -165,11 +165,21 @@ bool ReadPipe(int fd, bool is_stdout, const SubprocessOptions& options, Subproce
 absl::StatusOr<SubprocessResult> CollectUntilExit(Running& running,
                                                   const SubprocessOptions& options) {
   SubprocessResult end;
-  const absl::Time deadline = absl::Now() + options.timeout;
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + options.timeout;
   absl::Time drain_deadline = absl::InfiniteFuture();
   bool exited = false;
+  const absl::Duration every = std::max(options.still_running_every, absl::Milliseconds(100));
+  absl::Time next_report = start + every;
+  // Reports the wait while the program has not exited (bounded: at most one call per `every`).
+  const auto report = [&](absl::Time now) {
+    if (exited || !options.still_running || now < next_report) return;
+    next_report = now + every;
+    options.still_running(now - start);
+  };
   while (running.out.valid() || running.err.valid()) {
     absl::Time now = absl::Now();
+    report(now);
     if (now >= deadline) {
       end.timed_out = !exited;
       break;
@@ -206,6 +216,7 @@ absl::StatusOr<SubprocessResult> CollectUntilExit(Running& running,
     } else if (absl::Now() >= deadline) {
       end.timed_out = true;
     } else {
+      report(absl::Now());
       absl::SleepFor(absl::Milliseconds(10));
     }
   }

@@ -15,6 +15,7 @@
 #define ACME_SIGNER_COMMON_SUBPROCESS_H_
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct SubprocessOptions {
   absl::Duration timeout = absl::Minutes(5);
   size_t max_stdout_bytes = 64 * 1024;
   size_t max_stderr_bytes = 16 * 1024;  // the tail is kept
+  // Called from the waiting thread every `still_running_every` while the program runs (with
+  // the time since it started), e.g. for "waiting for deploy-hook (10s)" lines; none if empty.
+  std::function<void(absl::Duration)> still_running;
+  absl::Duration still_running_every = absl::Seconds(5);
 };
 
 struct SubprocessResult {

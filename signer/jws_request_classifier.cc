@@ -348,6 +348,8 @@ absl::string_view JwsRequestKindName(JwsRequestKind kind) {
       return "postAsGet";
     case JwsRequestKind::kRevokeCert:
       return "revokeCert";
+    case JwsRequestKind::kDeactivateAuthorization:
+      return "deactivateAuthorization";
   }
   return "unknown";
 }
@@ -462,10 +464,22 @@ absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& co
     return out;
   }
   ASSIGN_OR_RETURN(Json body, ParseStrictJsonObject(payload));
+  if (body.size() == 1 && body.contains("status") && body["status"] == "deactivated") {
+    if (resource->kind != OrderResourceKind::kAuthorization) {
+      return Denied(policy, url,
+                    absl::StrCat("{\"status\":\"deactivated\"} deactivates an authorization, "
+                                 "and this URL is the ",
+                                 OrderResourceKindName(resource->kind), " of an order"));
+    }
+    out.kind = JwsRequestKind::kDeactivateAuthorization;
+    out.resource = std::move(resource);
+    return out;
+  }
   if (!body.empty()) {
     return Denied(policy, url,
                   "not a newOrder, revokeCert or known finalize URL, so only an empty payload "
-                  "(POST-as-GET) or {} (challenge response) may be signed for it");
+                  "(POST-as-GET), {} (challenge response) or {\"status\":\"deactivated\"} "
+                  "(an authorization's deactivation) may be signed for it");
   }
   if (resource->kind != OrderResourceKind::kChallenge) {
     return Denied(policy, url,

@@ -16,6 +16,9 @@
 //                (a JSON object with no members), which starts validation of the challenge.
 //   postAsGet    a resource of an order this agent created or adopted (the order, its
 //                authorizations, challenges, certificate); empty payload (a read).
+//   deactivateAuthorization
+//                an authorization URL of an order this agent created or adopted; payload
+//                exactly {"status":"deactivated"} (RFC 8555 §7.5.2; `acme-agent --dry-run`).
 // Everything else is refused, in particular newNonce, newAccount, keyChange, renewalInfo, the
 // account URL and anything below it (account update, deactivation), the account's orders list
 // wherever the CA puts it, another agent's resources and any URL the signer does not know.
@@ -78,9 +81,17 @@ struct JwsRequestContext {
       find_certificate_owner;
 };
 
-enum class JwsRequestKind { kNewOrder, kFinalize, kChallenge, kPostAsGet, kRevokeCert };
+enum class JwsRequestKind {
+  kNewOrder,
+  kFinalize,
+  kChallenge,
+  kPostAsGet,
+  kRevokeCert,
+  kDeactivateAuthorization
+};
 
-// "newOrder", "finalize", "challenge", "postAsGet", "revokeCert" (for logs and audit).
+// "newOrder", "finalize", "challenge", "postAsGet", "revokeCert", "deactivateAuthorization"
+// (for logs and audit).
 absl::string_view JwsRequestKindName(JwsRequestKind kind);
 
 // What the signer is about to sign, for the audit log and the service.

@@ -326,6 +326,29 @@ grpc::Status SignerService::AnswerChallenge(Context* context,
   return ToGrpcStatus(call.Finish(result));
 }
 
+grpc::Status SignerService::DeactivateAuthorization(
+    Context* context, const pb::DeactivateAuthorizationRequest* request,
+    pb::Authorization* response) {
+  Call call(*this, *context, "DeactivateAuthorization");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  call.record().request.url = request->authorization_url();
+  absl::StatusOr<OrderResource> owned =
+      deps_.store->FindOrderResource(request->authorization_url(), call.agent());
+  if (!owned.ok() || owned->agent != call.agent() ||
+      owned->kind != OrderResourceKind::kAuthorization) {
+    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(
+        absl::StrCat("authorization ", request->authorization_url(),
+                     " does not belong to an order of agent ", call.agent()))));
+  }
+  absl::Status result = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto authz, deps_.acme->DeactivateAuthorization(request->authorization_url()));
+    call.record().outcome.acme_status = std::string(acme::ToString(authz.value.status));
+    ASSIGN_OR_RETURN(std::string thumbprint, deps_.acme->AccountThumbprint());
+    return ToProto(authz.value, thumbprint, response);
+  }();
+  return ToGrpcStatus(call.Finish(result));
+}
+
 grpc::Status SignerService::FinalizeOrder(Context* context, const pb::FinalizeOrderRequest* request,
                                           pb::Order* response) {
   Call call(*this, *context, "FinalizeOrder");

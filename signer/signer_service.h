@@ -65,6 +65,9 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
                           pb::Order* response) override;
   ::grpc::Status AnswerChallenge(Context* context, const pb::AnswerChallengeRequest* request,
                                  pb::Challenge* response) override;
+  ::grpc::Status DeactivateAuthorization(Context* context,
+                                         const pb::DeactivateAuthorizationRequest* request,
+                                         pb::Authorization* response) override;
   ::grpc::Status FinalizeOrder(Context* context, const pb::FinalizeOrderRequest* request,
                                pb::Order* response) override;
   ::grpc::Status GetCertificate(Context* context, const pb::GetCertificateRequest* request,

@@ -201,5 +201,59 @@ TEST_F(HooksTest, MissingShellIsAnErrorNotACrash) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/sh")));
 }
 
+TEST_F(HooksTest, ASlowHookReportsProgressWhileItRuns) {
+  std::vector<std::string> lines;
+  HookOptions options;
+  options.progress_every = absl::Milliseconds(300);
+  options.progress = [&lines](const std::string& line) { lines.push_back(line); };
+  ASSERT_THAT(RunHook("deploy-hook", "sleep 1", PreHookEnv(), options), IsOk());
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_LE(lines.size(), 20u);  // one per interval at most, even on a slow machine
+  EXPECT_THAT(lines.front(), HasSubstr("waiting for deploy-hook `sleep 1` ("));
+  // A quick hook says nothing.
+  lines.clear();
+  ASSERT_THAT(RunHook("deploy-hook", "true", PreHookEnv(), options), IsOk());
+  EXPECT_THAT(lines, ::testing::IsEmpty());
+}
+
+TEST_F(HooksTest, AFailedHooksStderrIsBoundedAndMadeSafeForATerminal) {
+  auto out = RunHook("post hook",
+                     "printf 'a\\033[31mred\\n' >&2; head -c 5000 /dev/zero | tr '\\0' y >&2; "
+                     "echo >&2; echo last >&2; exit 1",
+                     PreHookEnv());
+  ASSERT_THAT(out, StatusIs(absl::StatusCode::kAborted, HasSubstr("last")));
+  const std::string message(out.status().message());
+  EXPECT_THAT(message, Not(HasSubstr("\033")));
+  EXPECT_LT(message.size(), kMaxStderrShown + 200);
+  EXPECT_THAT(message, HasSubstr("stderr: ..."));
+}
+
+TEST_F(HooksTest, HookDirectoryListsExecutablesInLexicalOrderAndNotesTheRest) {
+  const std::string etc = dir_.path() + "/etc";
+  EXPECT_THAT(ListHookDirectory(etc, "deploy"), IsOk());  // absent: empty
+  EXPECT_TRUE(ListHookDirectory(etc, "deploy")->executables.empty());
+  const std::string deploy = etc + "/renewal-hooks/deploy";
+  ASSERT_EQ(::system(("mkdir -p " + deploy + "/subdir").c_str()), 0);
+  ASSERT_THAT(WriteFileAtomically(deploy + "/20-b", "#!/bin/sh\necho b\n", 0755), IsOk());
+  ASSERT_THAT(
+      WriteFileAtomically(deploy + "/10-a", "#!/bin/sh\necho a \"$RENEWED_LINEAGE\"\n", 0755),
+      IsOk());
+  ASSERT_THAT(WriteFileAtomically(deploy + "/15-plain", "echo no\n", 0644), IsOk());
+  ASSERT_THAT(WriteFileAtomically(deploy + "/10-a~", "#!/bin/sh\n", 0755), IsOk());
+  absl::StatusOr<HookDirectory> listed = ListHookDirectory(etc, "deploy");
+  ASSERT_THAT(listed, IsOk());
+  EXPECT_THAT(listed->executables, ::testing::ElementsAre(deploy + "/10-a", deploy + "/20-b"));
+  EXPECT_THAT(listed->skipped,
+              ::testing::UnorderedElementsAre(
+                  HasSubstr("renewal-hooks/deploy/10-a~: a backup file"),
+                  HasSubstr("renewal-hooks/deploy/15-plain: not executable, skipped"),
+                  HasSubstr("renewal-hooks/deploy/subdir: not a regular file")));
+  // RunHookFile executes the file itself, with the hook's environment.
+  auto out = RunHookFile("deploy hook", listed->executables[0],
+                         DeployHookEnv("web", "/etc/acme-agent/live/web", {"a.example"}));
+  ASSERT_THAT(out, IsOk());
+  EXPECT_EQ(out->stdout_text, "a /etc/acme-agent/live/web\n");
+}
+
 }  // namespace
 }  // namespace acme_signer::agent

@@ -443,5 +443,36 @@ TEST_F(LineageStoreTest, FindByNamesMatchesTheSameSetOfNamesInAnyOrderAndNothing
               IsOkAndHolds(std::optional<std::string>("a-first")));
 }
 
+TEST_F(LineageStoreTest, FindSubsetOfNamesFindsTheLineageThatExpandWouldReplace) {
+  EXPECT_THAT(store_.FindSubsetOfNames({"example.com"}), IsOkAndHolds(std::nullopt));
+  ASSERT_THAT(store_.InstallNewVersion("web", MakeFiles({"www.example.com", "api.example.com"})),
+              IsOk());
+  // A proper subset of the requested names.
+  EXPECT_THAT(store_.FindSubsetOfNames({"api.example.com", "new.example.com", "www.example.com"}),
+              IsOkAndHolds(std::optional<std::string>("web")));
+  // The same set, a superset or an overlap is not a subset.
+  EXPECT_THAT(store_.FindSubsetOfNames({"www.example.com", "api.example.com"}),
+              IsOkAndHolds(std::nullopt));
+  EXPECT_THAT(store_.FindSubsetOfNames({"www.example.com"}), IsOkAndHolds(std::nullopt));
+  EXPECT_THAT(store_.FindSubsetOfNames({"www.example.com", "new.example.com"}),
+              IsOkAndHolds(std::nullopt));
+}
+
+TEST_F(LineageStoreTest, UnusedNameIsTheBaseOrCertbotsNextNumberedName) {
+  EXPECT_THAT(store_.UnusedName("example.com"), IsOkAndHolds(std::string("example.com")));
+  ASSERT_THAT(store_.InstallNewVersion("example.com", MakeFiles({"example.com"})), IsOk());
+  EXPECT_THAT(store_.UnusedName("example.com"), IsOkAndHolds(std::string("example.com-0001")));
+  ASSERT_THAT(store_.InstallNewVersion("example.com-0001", MakeFiles({"example.com"})), IsOk());
+  EXPECT_THAT(store_.UnusedName("example.com"), IsOkAndHolds(std::string("example.com-0002")));
+  // A renewal config alone (a lineage whose live/ was removed by hand) also takes the name.
+  RenewalConfig config;
+  config.domains = {"other.example"};
+  config.authenticator = Authenticator::kStandalone;
+  ASSERT_THAT(store_.WriteRenewalConfig("other.example", config), IsOk());
+  EXPECT_THAT(store_.UnusedName("other.example"), IsOkAndHolds(std::string("other.example-0001")));
+  EXPECT_THAT(store_.UnusedName("../x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+}
+
 }  // namespace
 }  // namespace acme_signer::agent

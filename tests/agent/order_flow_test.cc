@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -38,7 +39,7 @@ ChallengeView Http01(acme::ChallengeStatus status = acme::ChallengeStatus::kPend
 AuthorizationView Authz(const std::string& name, acme::AuthorizationStatus status,
                         std::optional<ChallengeView> challenge,
                         std::vector<std::string> offered = {"http-01", "dns-01"}) {
-  return AuthorizationView{name, status, std::move(offered), std::move(challenge)};
+  return AuthorizationView{name, status, std::move(offered), std::move(challenge), ""};
 }
 
 // Answers from scripts and records every call as one line ("get", "answer <url>", ...).
@@ -65,6 +66,10 @@ class ScriptedBackend : public OrderBackend {
   }
   absl::Status AnswerChallenge(const ChallengeView& challenge) override {
     calls.push_back(absl::StrCat("answer ", challenge.url));
+    return absl::OkStatus();
+  }
+  absl::Status DeactivateAuthorization(const std::string& url) override {
+    calls.push_back(absl::StrCat("deactivate ", url));
     return absl::OkStatus();
   }
   absl::StatusOr<OrderView> Finalize(const OrderView&, const std::string& csr_der) override {
@@ -155,6 +160,45 @@ TEST_F(OrderFlowTest, PresentsEverythingFirstThenAnswersThenWaitsHonouringRetryA
               ElementsAre(absl::Seconds(3), absl::Milliseconds(250), absl::Seconds(5)));
   EXPECT_EQ(progress_.front(), "requesting a certificate for a.test, b.test (scripted)");
   EXPECT_THAT(progress_, ::testing::Contains("submitting the certificate signing request"));
+}
+
+AuthorizationView WithUrl(AuthorizationView authz) {
+  authz.url = absl::StrCat("https://ca.test/authz/", authz.name);
+  return authz;
+}
+
+TEST_F(OrderFlowTest, ADryRunValidatesThenDeactivatesEveryAuthorizationAndFinalizesNothing) {
+  options_.dry_run = true;
+  backend_.authorizations = {
+      WithUrl(Authz("a.test", acme::AuthorizationStatus::kPending, Http01({}, "ta"))),
+      WithUrl(Authz("b.test", acme::AuthorizationStatus::kValid, std::nullopt))};
+  backend_.polls = {Order(acme::OrderStatus::kPending), Order(acme::OrderStatus::kReady)};
+  absl::StatusOr<IssuedChain> issued = Run();
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_TRUE(issued->dry_run);
+  EXPECT_TRUE(issued->pem_chain.empty());
+  EXPECT_EQ(issued->authorizations_deactivated, 2);
+  EXPECT_EQ(issued->challenges_answered, 1);
+  EXPECT_THAT(
+      backend_.calls,
+      ElementsAre("create 2 ari-id", "authorizations http-01", "answer https://ca.test/chal/ta",
+                  "get", "get", "authorizations http-01", "deactivate https://ca.test/authz/a.test",
+                  "deactivate https://ca.test/authz/b.test"));
+  EXPECT_THAT(solver_.events,
+              ElementsAre("start", ::testing::StartsWith("present a.test"), "cleanup"));
+}
+
+TEST_F(OrderFlowTest, ADryRunWhoseOrderFailsValidationFailsAndDeactivatesNothing) {
+  options_.dry_run = true;
+  backend_.authorizations = {
+      WithUrl(Authz("a.test", acme::AuthorizationStatus::kPending, Http01({}, "ta")))};
+  backend_.polls = {Order(acme::OrderStatus::kInvalid)};
+  absl::StatusOr<IssuedChain> issued = Run();
+  EXPECT_THAT(issued, StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("refused")));
+  for (const std::string& call : backend_.calls) {
+    EXPECT_FALSE(absl::StartsWith(call, "deactivate") || absl::StartsWith(call, "finalize"))
+        << call;
+  }
 }
 
 TEST_F(OrderFlowTest, AnOrderReadyAtCreationGoesStraightToFinalize) {

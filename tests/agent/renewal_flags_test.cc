@@ -64,6 +64,17 @@ TEST(MergeRenewalSettingsTest, OneMoreNameKeepsEveryStoredSettingNotGivenNow) {
                           "www.example.com,api.example.com,new.example.com"));
 }
 
+TEST(MergeRenewalSettingsTest, NoReuseKeySwitchesAStoredReuseKeyOffAndBothAreRefused) {
+  absl::StatusOr<RenewalOverrides> overrides = Parse({"--no-reuse-key"});
+  ASSERT_THAT(overrides, IsOk());
+  absl::StatusOr<RenewalConfig> merged = MergeRenewalSettings(Stored(), *overrides);
+  ASSERT_THAT(merged, IsOk());
+  EXPECT_FALSE(merged->reuse_key);
+  EXPECT_THAT(RenewalConfigChanges(Stored(), *merged), ElementsAre("reuse_key true → false"));
+  EXPECT_THAT(Parse({"--reuse-key", "--no-reuse-key"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--no-reuse-key")));
+}
+
 TEST(MergeRenewalSettingsTest, FlagsGivenNowOverrideTheStoredValues) {
   absl::StatusOr<RenewalOverrides> overrides =
       Parse({"--standalone", "--http-01-port", "8080", "--deploy-hook", "systemctl reload nginx"});

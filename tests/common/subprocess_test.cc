@@ -90,6 +90,23 @@ TEST_F(SubprocessTest, TimeoutKillsTheProgram) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
+TEST_F(SubprocessTest, StillRunningIsCalledAtEachIntervalWithTheElapsedTime) {
+  const std::string script = Script("slow", "/bin/sleep 0.7\n");
+  std::vector<absl::Duration> calls;
+  SubprocessOptions options;
+  options.still_running_every = absl::Milliseconds(200);
+  options.still_running = [&calls](absl::Duration elapsed) { calls.push_back(elapsed); };
+  auto result = RunSubprocess("test program", {script}, {}, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_GE(calls.front(), absl::Milliseconds(200));
+  for (size_t i = 1; i < calls.size(); ++i) EXPECT_GE(calls[i] - calls[i - 1], absl::Milliseconds(200));
+  // A program that ends before the first interval is never reported.
+  calls.clear();
+  ASSERT_TRUE(RunSubprocess("test program", {"/bin/true"}, {}, options).ok());
+  EXPECT_TRUE(calls.empty());
+}
+
 TEST_F(SubprocessTest, RefusesWhatCannotBePassedIntact) {
   EXPECT_EQ(RunSubprocess("p", {}, {}, {}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(RunSubprocess("p", {"/bin/true"}, {"NOEQUALS"}, {}).status().code(),

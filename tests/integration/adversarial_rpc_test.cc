@@ -540,14 +540,17 @@ TEST_F(AdversarialRpcTest, SignJwsWithAPayloadThatIsNotJsonIsDenied) {
     ExpectSignJwsDenied("web1", Endpoint("newOrder"), payload, absl::StatusCode::kInvalidArgument,
                         "payload is not acceptable JSON");
   }
-  // To a URL that is not a known endpoint, only "" and {} are signed.
+  // To a URL that is not a known endpoint, only "", {} (a challenge) and an authorization's
+  // deactivation are signed.
   const pb::Order* order = ReadyOrder();
   ASSERT_NE(order, nullptr);
   ExpectSignJwsDenied("web1", order->url(), "not json either", absl::StatusCode::kInvalidArgument,
                       "payload is not acceptable JSON");
-  ExpectSignJwsDenied("web1", order->authorizations(0).url(), R"({"status":"deactivated"})",
+  ExpectSignJwsDenied("web1", order->authorizations(0).url(), R"({"status":"valid"})",
                       absl::StatusCode::kPermissionDenied,
-                      "only an empty payload (POST-as-GET) or {} (challenge response)");
+                      "only an empty payload (POST-as-GET), {} (challenge response)");
+  ExpectSignJwsDenied("web1", order->url(), R"({"status":"deactivated"})",
+                      absl::StatusCode::kPermissionDenied, "deactivates an authorization");
 }
 
 TEST_F(AdversarialRpcTest, SignJwsRevokingAnotherAgentsCertificateIsDenied) {

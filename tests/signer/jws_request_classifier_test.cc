@@ -252,6 +252,25 @@ TEST_F(JwsRequestClassifierTest, EmptyObjectToAResourceThatIsNoChallengeIsRefuse
   }
 }
 
+TEST_F(JwsRequestClassifierTest, DeactivatingOwnAuthorizationIsSignedAndNothingElse) {
+  absl::StatusOr<JwsClassification> result =
+      Classify(Url("/authZ/x"), R"({"status":"deactivated"})");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->kind, JwsRequestKind::kDeactivateAuthorization);
+  EXPECT_EQ(JwsRequestKindName(result->kind), "deactivateAuthorization");
+  // Not for an order, a challenge or another status; not another agent's authorization.
+  for (const std::string& url : {Url("/my-order/o1"), Url("/chalZ/abc"), Url("/certZ/1")}) {
+    EXPECT_THAT(
+        Classify(url, R"({"status":"deactivated"})"),
+        StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("deactivates an authorization")))
+        << url;
+  }
+  EXPECT_THAT(Classify(Url("/authZ/x"), R"({"status":"valid"})"),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("")));
+  EXPECT_THAT(Classify(Url("/authZ/x"), R"({"status":"deactivated","x":1})"),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("")));
+}
+
 TEST_F(JwsRequestClassifierTest, RevocationOfOwnCertificateIsSigned) {
   const std::string certificate =
       MakeCertificate(certificate_key_, "DNS:a.lab.test,DNS:b.lab.test", "a.lab.test");
@@ -387,10 +406,10 @@ TEST_F(JwsRequestClassifierTest, OversizedPayloadIsRefusedUnparsed) {
 }
 
 TEST_F(JwsRequestClassifierTest, OtherPayloadsToUnknownUrlsAreRefused) {
-  for (const char* payload : {R"({"status":"deactivated"})", R"({"keyAuthorization":"x"})"}) {
+  for (const char* payload : {R"({"status":"valid"})", R"({"keyAuthorization":"x"})"}) {
     EXPECT_THAT(Classify(Url("/authZ/x"), payload),
                 StatusIs(absl::StatusCode::kPermissionDenied,
-                         HasSubstr("only an empty payload (POST-as-GET) or {}")))
+                         HasSubstr("only an empty payload (POST-as-GET), {}")))
         << payload;
   }
   for (const char* payload : {"[]", "null", "\"\"", "{} {}", "{", " "}) {
