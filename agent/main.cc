@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "agent/commands.h"
 #include "common/cli.h"
+#include "common/grpc_logging.h"
 #include "http/version.h"
 
 namespace {
@@ -33,6 +34,8 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   using namespace acme_signer::agent;
+  // A failed handshake is reported by the command with its fix, not as raw gRPC lines.
+  acme_signer::QuietGrpcHandshakeLogging("acme-agent");
   const std::vector<std::string> all(argv + 1, argv + argc);
   if (all.size() == 1 && (all[0] == "--version" || all[0] == "version")) {
     std::cout << "acme-agent " << ACME_SIGNER_VERSION << "\n";

@@ -41,7 +41,7 @@ class RevocationVerifier final : public grpc::experimental::ExternalCertificateV
 absl::Status RevokedCertificateCheck::Check(absl::string_view leaf_pem) const {
   std::shared_ptr<const SignerConfig> config = config_->Get();
   ASSIGN_OR_RETURN(std::string fingerprint, CertificatePemSha256Hex(leaf_pem));
-  if (!config->server.IsRevoked(fingerprint)) return absl::OkStatus();
+  if (!IsRevoked(*config, fingerprint)) return absl::OkStatus();
 
   AuditRecord record;
   record.rpc = std::string(kHandshakeRpcName);
@@ -61,6 +61,28 @@ absl::Status RevokedCertificateCheck::Check(absl::string_view leaf_pem) const {
     }
   }
   return absl::PermissionDeniedError(record.reason);
+}
+
+bool RevokedCertificateCheck::IsRevoked(const SignerConfig& config,
+                                        absl::string_view cert_sha256_hex) const {
+  if (config.server.IsRevoked(cert_sha256_hex)) return true;
+  std::shared_ptr<const absl::flat_hash_set<std::string>> store_revoked;
+  {
+    absl::MutexLock lock(&mu_);
+    store_revoked = store_revoked_;
+  }
+  return store_revoked->contains(cert_sha256_hex);
+}
+
+absl::StatusOr<size_t> RevokedCertificateCheck::RefreshFromStore(const StateStore& store) {
+  ASSIGN_OR_RETURN(std::vector<std::string> fingerprints,
+                   store.RevokedAgentCertificateFingerprints());
+  auto loaded = std::make_shared<const absl::flat_hash_set<std::string>>(fingerprints.begin(),
+                                                                         fingerprints.end());
+  const size_t count = loaded->size();
+  absl::MutexLock lock(&mu_);
+  store_revoked_ = std::move(loaded);
+  return count;
 }
 
 std::shared_ptr<grpc::experimental::CertificateVerifier> MakeRevocationVerifier(

@@ -8,8 +8,12 @@
 // connections that were established before the certificate was revoked (a reload does not
 // close connections).
 //
-// The list is read from the ConfigHolder on every handshake, so SIGHUP reloads keep working
-// without a restart.
+// Two lists: server.revoked_agent_certs, read from the ConfigHolder on every handshake (so
+// SIGHUP reloads keep working without a restart), and the agent certificates revoked in the
+// state store (`acme-signer agents revoke`), held in memory and loaded again by
+// RefreshFromStore, which serve calls at start and on every SIGHUP (`acme-signer reload`,
+// which `agents revoke` runs). SignerService's per-call check consults both through IsRevoked,
+// so calls on connections established before the revocation are refused too.
 //
 // Thread-safety: thread-safe (gRPC runs handshakes concurrently).
 #ifndef ACME_SIGNER_SIGNER_HANDSHAKE_REVOCATION_H_
@@ -18,11 +22,17 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 
 #include <memory>
+#include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "signer/config_holder.h"
 #include "signer/refusal_budget.h"
+#include "signer/state_store.h"
 
 namespace acme_signer::signer {
 
@@ -36,14 +46,27 @@ class RevokedCertificateCheck {
       : config_(config), refusals_(refusals) {}
 
   // `leaf_pem`: the client certificate that TLS has verified against the agent CA. OK when its
-  // fingerprint is not in the current server.revoked_agent_certs; otherwise PermissionDenied
+  // fingerprint is not revoked (IsRevoked with the current config); otherwise PermissionDenied
   // naming the fingerprint (and agent), after the refusal was given to the RefusalBudget (a
   // deny record with rpc "TlsHandshake"). InvalidArgument for a certificate that is not PEM.
   absl::Status Check(absl::string_view leaf_pem) const;
 
+  // Whether the certificate with this fingerprint (lowercase hex SHA-256 of its DER) is in
+  // `config`'s server.revoked_agent_certs or among the store's revoked agent certificates as
+  // last loaded.
+  bool IsRevoked(const SignerConfig& config, absl::string_view cert_sha256_hex) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Loads the store's revoked agent certificates, replacing the set held. Returns how many;
+  // on error the previous set stays in force.
+  absl::StatusOr<size_t> RefreshFromStore(const StateStore& store) ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   const ConfigHolder* const config_;
   RefusalBudget* const refusals_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const absl::flat_hash_set<std::string>> store_revoked_ ABSL_GUARDED_BY(mu_) =
+      std::make_shared<const absl::flat_hash_set<std::string>>();
 };
 
 // A gRPC certificate verifier running `check` (not owned, must outlive the server) on every

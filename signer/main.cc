@@ -19,7 +19,11 @@ constexpr char kUsage[] =
     "  enroll-client issue a front-door EAB credential (key id + HMAC key) for a host\n"
     "  audit verify  verify the tamper-evident audit log\n"
     "  inventory     list the certificates issued through the signer\n"
-    "  agents revoke revoke a host: disable its front-door credentials and accounts\n";
+    "  agents list   list the agents: identity, certificate, last seen, policy\n"
+    "  agents revoke revoke a host: its agent certificates, front-door credentials and\n"
+    "                accounts (the running signer refuses them at once)\n"
+    "  reload        make the running serve reload its config and revocations; reports\n"
+    "                whether it accepted\n";
 
 }  // namespace
 
@@ -40,6 +44,7 @@ int main(int argc, char** argv) {
   if (command == "audit") return RunAudit(args);
   if (command == "inventory") return RunInventory(args);
   if (command == "agents") return RunAgents(args);
+  if (command == "reload") return RunReload(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return kExitOk;
