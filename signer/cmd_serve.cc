@@ -9,12 +9,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/cli.h"
+#include "common/files.h"
+#include "common/grpc_logging.h"
 #include "signer/commands.h"
 #include "signer/agent_call_limiter.h"
 #include "signer/agent_seen.h"
 #include "signer/config_holder.h"
 #include "signer/frontdoor/front_door.h"
 #include "signer/grpc_server.h"
+#include "signer/handshake_failures.h"
 #include "signer/handshake_revocation.h"
 #include "signer/process_hardening.h"
 #include "signer/rate_limiter.h"
@@ -25,6 +28,24 @@
 
 namespace acme_signer::signer {
 namespace {
+
+// gRPC's log lines go to `log` while this lives, then back to plain reworded lines (gRPC may
+// still log while the server shuts down).
+class RouteGrpcLogsTo {
+ public:
+  explicit RouteGrpcLogsTo(HandshakeFailureLog* log) {
+    RouteGrpcLogging([log](const GrpcLogLine& line) { log->OnGrpcLogLine(line); });
+  }
+  ~RouteGrpcLogsTo() {
+    RouteGrpcLogging([](const GrpcLogLine& line) {
+      if (!IsHandshakeFailureLine(line)) {
+        std::cerr << FormatGrpcLogLine("acme-signer", line) << std::endl;
+      }
+    });
+  }
+  RouteGrpcLogsTo(const RouteGrpcLogsTo&) = delete;
+  RouteGrpcLogsTo& operator=(const RouteGrpcLogsTo&) = delete;
+};
 
 // Runs the server until SIGTERM/SIGINT. Returns the process exit code; prints why on failure.
 int Serve(const std::string& config_path) {
@@ -90,6 +111,17 @@ int Serve(const std::string& config_path) {
   absl::StatusOr<size_t> store_revoked = revocation.RefreshFromStore(*runtime->store);
   if (!store_revoked.ok()) return startup_failed(store_revoked.status());
   AgentSeenRecorder seen(runtime->store.get());
+  // Refused handshakes: one log line per client and minute, every one audited (folded).
+  HandshakeFailureLog handshake_failures(HandshakeFailureLog::Options(), &refusals);
+  revocation.SetFailureLog(&handshake_failures);
+  {
+    absl::StatusOr<std::string> agent_ca = ReadFile(config->server.agent_ca_cert);
+    if (!agent_ca.ok()) return startup_failed(agent_ca.status());
+    if (absl::Status s = revocation.SetTrustAnchor(*agent_ca); !s.ok()) {
+      return startup_failed(s);
+    }
+  }
+  RouteGrpcLogsTo grpc_logs(&handshake_failures);
   SignerService::Deps deps;
   deps.config = &holder;
   deps.acme = runtime->acme.get();

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/grpc_logging.h"
 #include "signer/commands.h"
 
 namespace {
@@ -31,6 +32,11 @@ int main(int argc, char** argv) {
   using namespace acme_signer::signer;
   // Lock-order checking is for tests (debug builds), not for a serving daemon's hot path.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // No raw gRPC lines: serve folds handshake failures (signer/handshake_failures.h), other
+  // commands print gRPC's messages reworded.
+  acme_signer::RouteGrpcLogging([](const acme_signer::GrpcLogLine& line) {
+    std::cerr << acme_signer::FormatGrpcLogLine("acme-signer", line) << std::endl;
+  });
   if (argc < 2) {
     std::cerr << kUsage;
     return kExitUsage;
