@@ -45,7 +45,12 @@ void HandshakeFailureLog::WriteLine(const std::string& line) const {
 }
 
 void HandshakeFailureLog::Report(const HandshakeFailure& failure) {
-  const std::string certificate = DescribeClientCertificate(failure);
+  HandshakeFailure described = failure;
+  // The reason may name the fingerprint already (revoked): not twice.
+  if (!failure.cert_sha256.empty() && absl::StrContains(failure.reason, failure.cert_sha256)) {
+    described.cert_sha256.clear();
+  }
+  const std::string certificate = DescribeClientCertificate(described);
   const std::string what =
       certificate.empty()
           ? failure.reason
