@@ -176,6 +176,7 @@ int Serve(const std::string& config_path) {
   reload_status.time = absl::Now();
   reload_status.revoked_in_store = static_cast<int64_t>(*store_revoked);
   reload_status.store_loaded = true;
+  reload_status.started_ns = MonotonicNanos();
   reload_status.message = "serving";
   if (absl::Status s = WriteReloadStatus(reload_status_path, reload_status); !s.ok()) {
     std::cerr << "acme-signer: cannot write " << reload_status_path << ": " << s.message()
@@ -186,6 +187,7 @@ int Serve(const std::string& config_path) {
     int signal_number = 0;
     if (sigwait(&signals, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
+      reload_status.started_ns = MonotonicNanos();
       // The store's revocations are loaded whatever becomes of the config file, so
       // `agents revoke` takes effect even while the config has an error.
       absl::StatusOr<size_t> revoked = revocation.RefreshFromStore(*runtime->store);

@@ -2,10 +2,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -83,6 +83,12 @@ absl::StatusOr<std::optional<pid_t>> RunningServePid(const std::string& path) {
   return std::optional<pid_t>(holder.l_pid);
 }
 
+int64_t MonotonicNanos() {
+  struct timespec now {};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
 absl::Status WriteReloadStatus(const std::string& path, const ReloadStatus& status) {
   // The message is one line whatever the error said.
   const std::string message =
@@ -91,7 +97,8 @@ absl::Status WriteReloadStatus(const std::string& path, const ReloadStatus& stat
       "pid ", status.pid, "\ngeneration ", status.generation, "\nresult ", status.result,
       "\ntime ", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", status.time, absl::UTCTimeZone()),
       "\nrevoked_in_store ", status.revoked_in_store, "\nstore_loaded ",
-      status.store_loaded ? 1 : 0, "\nmessage ", message, "\n");
+      status.store_loaded ? 1 : 0, "\nstarted_ns ", status.started_ns, "\nmessage ", message,
+      "\n");
   return WriteFileAtomically(path, text, 0644);
 }
 
@@ -116,6 +123,8 @@ absl::StatusOr<std::optional<ReloadStatus>> ReadReloadStatus(const std::string& 
       absl::ParseTime(absl::RFC3339_full, kv.second, &status.time, &error);
     } else if (kv.first == "revoked_in_store") {
       if (!absl::SimpleAtoi(kv.second, &status.revoked_in_store)) status.revoked_in_store = 0;
+    } else if (kv.first == "started_ns") {
+      if (!absl::SimpleAtoi(kv.second, &status.started_ns)) status.started_ns = 0;
     } else if (kv.first == "store_loaded") {
       status.store_loaded = kv.second == "1";
     } else if (kv.first == "message") {
@@ -138,6 +147,7 @@ absl::StatusOr<ReloadOutcome> RequestReload(const SignerConfig& config, absl::Du
   ASSIGN_OR_RETURN(std::optional<ReloadStatus> before, ReadReloadStatus(status_path));
   const int64_t before_generation =
       before.has_value() && before->pid == *pid ? before->generation : -1;
+  const int64_t sent_ns = MonotonicNanos();
   if (::kill(*pid, SIGHUP) != 0) {
     if (errno == ESRCH) return ReloadOutcome();  // exited in between
     return ErrnoStatus(errno, absl::StrCat("cannot signal acme-signer serve (pid ", *pid,
@@ -147,7 +157,7 @@ absl::StatusOr<ReloadOutcome> RequestReload(const SignerConfig& config, absl::Du
   while (true) {
     absl::StatusOr<std::optional<ReloadStatus>> now = ReadReloadStatus(status_path);
     if (now.ok() && now->has_value() && (*now)->pid == *pid &&
-        (*now)->generation > before_generation) {
+        (*now)->generation > before_generation && (*now)->started_ns >= sent_ns) {
       outcome.status = **now;
       outcome.kind = outcome.status.result == "ok" ? ReloadOutcome::Kind::kAccepted
                                                    : ReloadOutcome::Kind::kRefused;

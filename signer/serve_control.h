@@ -17,8 +17,11 @@
 //   time <RFC 3339 UTC>
 //   revoked_in_store <n> agent certificates revoked in the state store, as loaded
 //   store_loaded 1|0     whether the store's revocations were (re)loaded by this reload
+//   started_ns <n>       CLOCK_MONOTONIC (system-wide) when serve took the signal
 //   message <text>       one line
-// `acme-signer reload` reads it, sends SIGHUP and waits for a newer generation of the same pid.
+// `acme-signer reload` reads it, sends SIGHUP and waits for a newer generation of the same pid
+// that started after the signal was sent (a reload already under way when it was sent may have
+// read the state store before the caller changed it).
 //
 // Thread-safety: ServePidFile and the functions are not meant to be shared across threads.
 #ifndef ACME_SIGNER_SIGNER_SERVE_CONTROL_H_
@@ -71,8 +74,12 @@ struct ReloadStatus {
   // Whether the store's revoked agent certificates were loaded (a refused config reload
   // still loads them).
   bool store_loaded = false;
+  int64_t started_ns = 0;  // MonotonicNanos() when serve took the signal
   std::string message;
 };
+
+// CLOCK_MONOTONIC in nanoseconds: the same clock in every process of the host.
+int64_t MonotonicNanos();
 
 absl::Status WriteReloadStatus(const std::string& path, const ReloadStatus& status);
 // nullopt when the file does not exist; InvalidArgument naming the path when it is unreadable.

@@ -93,6 +93,7 @@ TEST_F(ServeControlTest, ReloadStatusRoundTripsAndRejectsForeignFiles) {
   status.time = absl::FromUnixSeconds(1'800'000'000);
   status.revoked_in_store = 2;
   status.store_loaded = true;
+  status.started_ns = MonotonicNanos();
   status.message = "server.listen: cannot change\nwithout a restart";
   ASSERT_TRUE(WriteReloadStatus(path, status).ok());
   absl::StatusOr<std::optional<ReloadStatus>> read = ReadReloadStatus(path);
@@ -104,6 +105,7 @@ TEST_F(ServeControlTest, ReloadStatusRoundTripsAndRejectsForeignFiles) {
   EXPECT_EQ((*read)->time, status.time);
   EXPECT_EQ((*read)->revoked_in_store, 2);
   EXPECT_TRUE((*read)->store_loaded);
+  EXPECT_EQ((*read)->started_ns, status.started_ns);
   EXPECT_EQ((*read)->message, "server.listen: cannot change without a restart");
 
   ASSERT_TRUE(WriteFileAtomically(path, "hello\n", 0644).ok());
