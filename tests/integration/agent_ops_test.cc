@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -23,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "signer/agent_identity.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/signer_lab.h"
 #include "tests/testing/signer_lab_suite.h"
 #include "tests/testing/test_identities.h"
@@ -288,6 +291,35 @@ TEST_F(AgentOpsTest, AgentsRevokeWithoutARunningSignerRecordsItForTheNextStart) 
   std::unique_ptr<agent::SignerClient> web3 = Client("web3");
   ASSERT_NE(web3, nullptr);
   EXPECT_FALSE(web3->GetAccount().ok());
+}
+
+// The agent side of "no raw gRPC lines": an agent whose signer CA file is wrong (here: its own
+// client certificate, which did not sign the signer's) fails its handshake; its stderr has the
+// agent's own message and no line in gRPC's format.
+TEST_F(AgentOpsTest, AnAgentWithTheWrongSignerCaPrintsNoRawGrpcLines) {
+  absl::StatusOr<agent::SignerConnection> web1 = lab().Connection("web1");
+  ASSERT_TRUE(web1.ok()) << web1.status();
+  const std::string config = absl::StrCat(lab().dir(), "/wrong-ca-agent.toml");
+  const std::string text = absl::StrCat(
+      "config_dir = \"", lab().dir(), "/wrong-ca-agent\"\n\n[signer]\naddress = \"",
+      lab().signer_address(), "\"\nca = \"", web1->client_cert,
+      "\"\n\n[identity]\ntrust_domain = \"", lab().trust_domain(),
+      "\"\nname = \"web1\"\nkey = \"", web1->client_key, "\"\ncert = \"", web1->client_cert,
+      "\"\n");
+  ASSERT_TRUE(WriteFileAtomically(config, text, 0600).ok());
+  testing::ChildOptions options;
+  options.scratch_dir = lab().dir();
+  options.timeout = absl::Seconds(60);
+  testing::ChildResult r = testing::RunChild({ACME_AGENT_BIN, "account", "--config", config}, options);
+  EXPECT_NE(r.exit_code, 0) << r;
+  EXPECT_FALSE(r.err.empty()) << r;
+  for (absl::string_view line : absl::StrSplit(r.err, '\n')) {
+    EXPECT_FALSE(line.size() > 5 && line[0] == 'E' && absl::ascii_isdigit(line[1]) &&
+                 absl::ascii_isdigit(line[4]) && line[5] == ' ')
+        << "raw gRPC line: " << line;
+    EXPECT_THAT(line, Not(HasSubstr("Handshake failed with fatal error"))) << r;
+    EXPECT_THAT(line, Not(HasSubstr("ssl_transport_security.cc"))) << r;
+  }
 }
 
 }  // namespace
