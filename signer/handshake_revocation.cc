@@ -59,17 +59,16 @@ HandshakeFailure Describe(X509& cert) {
     if (size > 0 && data != nullptr) failure.subject.assign(data, static_cast<size_t>(size));
   }
   std::vector<std::string> uris;
-  GENERAL_NAMES* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(&cert, NID_subject_alt_name, nullptr, nullptr));
+  SslUniquePtr<GENERAL_NAMES> names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(&cert, NID_subject_alt_name, nullptr, nullptr)));
   if (names != nullptr) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(names) && uris.size() < 4; ++i) {
-      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    for (int i = 0; i < sk_GENERAL_NAME_num(names.get()) && uris.size() < 4; ++i) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
       if (name->type != GEN_URI) continue;
       const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
       uris.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
                         static_cast<size_t>(ASN1_STRING_length(uri)));
     }
-    GENERAL_NAMES_free(names);
   }
   failure.identity = absl::StrJoin(uris, " ");
   absl::StatusOr<std::string> fingerprint = CertificateSha256Hex(cert);
