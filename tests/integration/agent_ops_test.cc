@@ -140,8 +140,7 @@ TEST_F(AgentOpsTest, ReloadWithoutASignerSaysSoEvenWithAStalePidFileNamingALiveP
   CommandResult stale = Run({"reload", "--config", lab().config_path()});
   EXPECT_EQ(stale.exit_code, 1);
   EXPECT_THAT(stale.err, HasSubstr("no signer running"));
-  // And `agents revoke` without a signer records the revocation and says so.
-  // (Restarted by TearDown.)
+  // TearDown starts the signer again.
 }
 
 TEST_F(AgentOpsTest, SecondServeOnTheSameStateDirIsRefused) {
