@@ -8,6 +8,7 @@
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "common/cli.h"
+#include "common/grpc_logging.h"
 #include "http/version.h"
 
 namespace {
@@ -75,6 +76,8 @@ int UsageError(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A failed handshake is reported by the command with its fix, not as raw gRPC lines.
+  acme_signer::QuietGrpcHandshakeLogging("acme-agent");
   const std::vector<std::string> all(argv + 1, argv + argc);
   if (all.size() == 1 && (all[0] == "--version" || all[0] == "version")) {
     std::cout << "acme-agent " << ACME_SIGNER_VERSION << "\n";

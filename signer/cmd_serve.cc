@@ -1,6 +1,8 @@
 // acme-signer serve: run the gRPC server until SIGTERM/SIGINT; SIGHUP reloads the config.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <iostream>
@@ -10,22 +12,44 @@
 #include "absl/strings/str_cat.h"
 #include "common/cli.h"
 #include "common/files.h"
+#include "common/grpc_logging.h"
 #include "signer/commands.h"
 #include "signer/agent_call_limiter.h"
+#include "signer/agent_seen.h"
 #include "signer/config_holder.h"
 #include "signer/enrollment_service.h"
 #include "signer/frontdoor/front_door.h"
 #include "signer/grpc_server.h"
+#include "signer/handshake_failures.h"
 #include "signer/handshake_revocation.h"
 #include "signer/peer_failure_limiter.h"
 #include "signer/process_hardening.h"
 #include "signer/rate_limiter.h"
 #include "signer/refusal_budget.h"
 #include "signer/runtime.h"
+#include "signer/serve_control.h"
 #include "signer/signer_service.h"
 
 namespace acme_signer::signer {
 namespace {
+
+// gRPC's log lines go to `log` while this lives, then back to plain reworded lines (gRPC may
+// still log while the server shuts down).
+class RouteGrpcLogsTo {
+ public:
+  explicit RouteGrpcLogsTo(HandshakeFailureLog* log) {
+    RouteGrpcLogging([log](const GrpcLogLine& line) { log->OnGrpcLogLine(line); });
+  }
+  ~RouteGrpcLogsTo() {
+    RouteGrpcLogging([](const GrpcLogLine& line) {
+      if (!IsHandshakeFailureLine(line)) {
+        std::cerr << FormatGrpcLogLine("acme-signer", line) << std::endl;
+      }
+    });
+  }
+  RouteGrpcLogsTo(const RouteGrpcLogsTo&) = delete;
+  RouteGrpcLogsTo& operator=(const RouteGrpcLogsTo&) = delete;
+};
 
 // Runs the server until SIGTERM/SIGINT. Returns the process exit code; prints why on failure.
 int Serve(const std::string& config_path) {
@@ -59,6 +83,13 @@ int Serve(const std::string& config_path) {
   }
   ConfigHolder holder(*config);
 
+  // One serve per state dir; `acme-signer reload` finds this process through the pid file.
+  ::mkdir(config->state.dir.c_str(), 0700);  // an existing dir is fine; Acquire reports the rest
+  absl::StatusOr<std::unique_ptr<ServePidFile>> pid_file =
+      ServePidFile::Acquire(ServePidFilePath(*config));
+  if (!pid_file.ok()) return startup_failed(pid_file.status());
+  const std::string reload_status_path = ReloadStatusPath(*config);
+
   RuntimeParts parts;
   parts.acme = parts.audit_log = true;
   absl::StatusOr<std::unique_ptr<SignerRuntime>> opened = SignerRuntime::Open(*config, parts);
@@ -79,6 +110,22 @@ int Serve(const std::string& config_path) {
   // Folded counts reach the log within fold_window + this period.
   refusals.StartBackgroundFlush(absl::Seconds(1));
   RevokedCertificateCheck revocation(&holder, &refusals);
+  // Agent certificates revoked in the store (`acme-signer agents revoke`); loaded again on
+  // every SIGHUP.
+  absl::StatusOr<size_t> store_revoked = revocation.RefreshFromStore(*runtime->store);
+  if (!store_revoked.ok()) return startup_failed(store_revoked.status());
+  AgentSeenRecorder seen(runtime->store.get());
+  // Refused handshakes: one log line per client and minute, every one audited (folded).
+  HandshakeFailureLog handshake_failures(HandshakeFailureLog::Options(), &refusals);
+  revocation.SetFailureLog(&handshake_failures);
+  {
+    absl::StatusOr<std::string> agent_ca = ReadFile(config->server.agent_ca_cert);
+    if (!agent_ca.ok()) return startup_failed(agent_ca.status());
+    if (absl::Status s = revocation.SetTrustAnchor(*agent_ca); !s.ok()) {
+      return startup_failed(s);
+    }
+  }
+  RouteGrpcLogsTo grpc_logs(&handshake_failures);
   SignerService::Deps deps;
   deps.config = &holder;
   deps.acme = runtime->acme.get();
@@ -87,6 +134,8 @@ int Serve(const std::string& config_path) {
   deps.rate_limiter = &rate_limiter;
   deps.call_limiter = &call_limiter;
   deps.refusals = &refusals;
+  deps.revocation = &revocation;
+  deps.seen = &seen;
   SignerService service(deps);
   absl::StatusOr<RunningServer> running = StartGrpcServer(*config, &service, &revocation);
   if (!running.ok()) return startup_failed(running.status());
@@ -171,16 +220,62 @@ int Serve(const std::string& config_path) {
     }
   }
 
+  // What `acme-signer reload` waits for (signer/serve_control.h).
+  ReloadStatus reload_status;
+  reload_status.pid = ::getpid();
+  reload_status.generation = 0;
+  reload_status.result = "started";
+  reload_status.time = absl::Now();
+  reload_status.revoked_in_store = static_cast<int64_t>(*store_revoked);
+  reload_status.store_loaded = true;
+  reload_status.started_ns = MonotonicNanos();
+  reload_status.message = "serving";
+  if (absl::Status s = WriteReloadStatus(reload_status_path, reload_status); !s.ok()) {
+    std::cerr << "acme-signer: cannot write " << reload_status_path << ": " << s.message()
+              << " (acme-signer reload will time out)" << std::endl;
+  }
+
   while (true) {
     int signal_number = 0;
     if (sigwait(&signals, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
+      reload_status.started_ns = MonotonicNanos();
+      // The store's revocations are loaded whatever becomes of the config file, so
+      // `agents revoke` takes effect even while the config has an error.
+      absl::StatusOr<size_t> revoked = revocation.RefreshFromStore(*runtime->store);
       absl::Status reloaded = holder.Reload(config_path);
-      if (reloaded.ok()) {
-        std::cerr << "acme-signer: configuration reloaded from " << config_path << std::endl;
+      ++reload_status.generation;
+      reload_status.time = absl::Now();
+      reload_status.store_loaded = revoked.ok();
+      if (revoked.ok()) reload_status.revoked_in_store = static_cast<int64_t>(*revoked);
+      if (reloaded.ok() && revoked.ok()) {
+        reload_status.result = "ok";
+        reload_status.message = absl::StrCat("configuration reloaded from ", config_path, "; ",
+                                             *revoked, " agent certificate(s) revoked in the state store");
+        std::cerr << "acme-signer: " << reload_status.message << std::endl;
+      } else if (!reloaded.ok()) {
+        reload_status.result = "refused";
+        reload_status.message = absl::StrCat(
+            "reload refused, keeping the running configuration: ", reloaded.message(),
+            revoked.ok() ? absl::StrCat(" (the ", *revoked,
+                                        " agent certificate(s) revoked in the state store are "
+                                        "refused from now on)")
+                         : absl::StrCat(" (and the state store's revocations could not be "
+                                        "read: ",
+                                        revoked.status().message(), ")"));
+        std::cerr << "acme-signer: " << reload_status.message << std::endl;
       } else {
-        std::cerr << "acme-signer: reload refused, keeping the running configuration: "
-                  << reloaded.message() << std::endl;
+        reload_status.result = "refused";
+        reload_status.message = absl::StrCat(
+            "configuration reloaded from ", config_path,
+            ", but the state store's revoked agent certificates could not be read (the "
+            "previous list stays in force): ",
+            revoked.status().message());
+        std::cerr << "acme-signer: " << reload_status.message << std::endl;
+      }
+      if (absl::Status s = WriteReloadStatus(reload_status_path, reload_status); !s.ok()) {
+        std::cerr << "acme-signer: cannot write " << reload_status_path << ": " << s.message()
+                  << std::endl;
       }
       continue;
     }

@@ -29,6 +29,7 @@ int RunEnrollClient(const std::vector<std::string>& args);
 int RunAudit(const std::vector<std::string>& args);
 int RunInventory(const std::vector<std::string>& args);
 int RunAgents(const std::vector<std::string>& args);
+int RunReload(const std::vector<std::string>& args);
 
 }  // namespace acme_signer::signer
 

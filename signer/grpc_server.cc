@@ -36,7 +36,12 @@ absl::StatusOr<RunningServer> StartGrpcServer(const SignerConfig& config, grpc::
   grpc::experimental::TlsServerCredentialsOptions tls(provider);
   tls.watch_root_certs();
   tls.watch_identity_key_cert_pairs();
-  tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  // A certificate is always required. When the check verifies chains itself (serve), gRPC does
+  // not, so that every refused certificate reaches the check and is reported with its subject
+  // (signer/handshake_revocation.h); otherwise gRPC verifies it against the agent CA first.
+  tls.set_cert_request_type(revocation->verifies_chain()
+                                ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY
+                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   tls.set_certificate_verifier(MakeRevocationVerifier(revocation));
   std::shared_ptr<grpc::ServerCredentials> credentials =
       grpc::experimental::TlsServerCredentials(tls);

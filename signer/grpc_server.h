@@ -1,7 +1,7 @@
 // Starts the signer's gRPC server: TLS 1.2+ with the signer's certificate, client
 // certificates required and verified against the agent CA
-// (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY) and then against
-// server.revoked_agent_certs (signer/handshake_revocation.h), message size and concurrency
+// (by gRPC, or by `revocation` itself when it has a trust anchor) and then against the revoked
+// agent certificates (signer/handshake_revocation.h), message size and concurrency
 // limits from the config, and the standard gRPC health service. There is no insecure port.
 #ifndef ACME_SIGNER_SIGNER_GRPC_SERVER_H_
 #define ACME_SIGNER_SIGNER_GRPC_SERVER_H_

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/grpc_logging.h"
 #include "signer/commands.h"
 
 namespace {
@@ -19,7 +20,11 @@ constexpr char kUsage[] =
     "  enroll-client issue a front-door EAB credential (key id + HMAC key) for a host\n"
     "  audit verify  verify the tamper-evident audit log\n"
     "  inventory     list the certificates issued through the signer\n"
-    "  agents revoke revoke a host: disable its front-door credentials and accounts\n";
+    "  agents list   list the agents: identity, certificate, last seen, policy\n"
+    "  agents revoke revoke a host: its agent certificates, front-door credentials and\n"
+    "                accounts (the running signer refuses them at once)\n"
+    "  reload        make the running serve reload its config and revocations; reports\n"
+    "                whether it accepted\n";
 
 }  // namespace
 
@@ -27,6 +32,11 @@ int main(int argc, char** argv) {
   using namespace acme_signer::signer;
   // Lock-order checking is for tests (debug builds), not for a serving daemon's hot path.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // No raw gRPC lines: serve folds handshake failures (signer/handshake_failures.h), other
+  // commands print gRPC's messages reworded.
+  acme_signer::RouteGrpcLogging([](const acme_signer::GrpcLogLine& line) {
+    std::cerr << acme_signer::FormatGrpcLogLine("acme-signer", line) << std::endl;
+  });
   if (argc < 2) {
     std::cerr << kUsage;
     return kExitUsage;
@@ -40,6 +50,7 @@ int main(int argc, char** argv) {
   if (command == "audit") return RunAudit(args);
   if (command == "inventory") return RunInventory(args);
   if (command == "agents") return RunAgents(args);
+  if (command == "reload") return RunReload(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return kExitOk;

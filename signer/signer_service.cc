@@ -101,7 +101,9 @@ class SignerService::Call {
     record_.client_cert_sha256 = agent->cert_sha256_hex;
     // Checked before the policy lookup so a revoked certificate of an agent that was also
     // removed from [[agents]] is still reported as revoked.
-    if (config_->server.IsRevoked(agent->cert_sha256_hex)) {
+    const RevokedCertificateCheck* revocation = service_.deps_.revocation;
+    if (revocation != nullptr ? revocation->IsRevoked(*config_, agent->cert_sha256_hex)
+                              : config_->server.IsRevoked(agent->cert_sha256_hex)) {
       return Deny(
           absl::PermissionDeniedError(absl::StrCat("client certificate ", agent->cert_sha256_hex,
                                                    " of agent ", agent->name, " is revoked")));
@@ -116,6 +118,7 @@ class SignerService::Call {
         agent->name, static_cast<int>(config_->server.max_rpcs_in_flight_per_agent));
     if (!slot.ok()) return Deny(slot.status());
     slot_.emplace(*std::move(slot));
+    if (service_.deps_.seen != nullptr) service_.deps_.seen->Note(agent->name, context_.peer());
     return absl::OkStatus();
   }
 

@@ -25,10 +25,12 @@
 #include "acmesigner/v1/signer.grpc.pb.h"
 #include "hsm/jws_signer.h"
 #include "signer/agent_call_limiter.h"
+#include "signer/agent_seen.h"
 #include "signer/audit_log.h"
 #include "signer/audit_record.h"
 #include "signer/audit_space.h"
 #include "signer/config_holder.h"
+#include "signer/handshake_revocation.h"
 #include "signer/jws_request_classifier.h"
 #include "signer/order_adoption.h"
 #include "signer/proto_convert.h"
@@ -53,6 +55,11 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
     // Optional: refusals pass through it (folded, budgeted per identity); when null, every
     // refusal is written at once.
     RefusalBudget* refusals = nullptr;
+    // Optional: also consulted per call for revoked certificates (the state store's, as
+    // `acme-signer agents revoke` records them), besides server.revoked_agent_certs.
+    const RevokedCertificateCheck* revocation = nullptr;
+    // Optional: notes each admitted agent for `acme-signer agents list` (throttled).
+    AgentSeenRecorder* seen = nullptr;
   };
   explicit SignerService(Deps deps);
 

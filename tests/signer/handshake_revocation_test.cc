@@ -5,6 +5,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <unistd.h>
+
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,7 +21,9 @@
 #include "signer/agent_identity.h"
 #include "signer/config.h"
 #include "signer/config_holder.h"
+#include "signer/handshake_failures.h"
 #include "signer/refusal_budget.h"
+#include "signer/state_store.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -161,6 +166,94 @@ TEST_F(HandshakeRevocationTest, FingerprintIsTheSameAsTheCallPathUses) {
   EXPECT_EQ(agent->cert_sha256_hex, web1_fingerprint_);
   EXPECT_EQ(CertificatePemSha256Hex("not a certificate").status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// `acme-signer agents revoke` marks certificates revoked in the state store; the check consults
+// the set last loaded by RefreshFromStore (serve: at start and on every SIGHUP) besides the
+// config's list, for the handshake and (IsRevoked) for every call.
+TEST_F(HandshakeRevocationTest, TheStoresRevokedCertificatesAreRefusedOnceRefreshed) {
+  const std::string db = ::testing::TempDir() + "/handshake_revocation_store.db";
+  ::unlink(db.c_str());
+  absl::StatusOr<std::unique_ptr<StateStore>> store = StateStore::Open(db);
+  ASSERT_TRUE(store.ok()) << store.status();
+  AgentCertificateRecord cert;
+  cert.sha256 = web1_fingerprint_;
+  cert.agent = "web1";
+  cert.serial = "07";
+  cert.not_before = absl::Now() - absl::Hours(1);
+  cert.not_after = absl::Now() + absl::Hours(1);
+  cert.issued_at = absl::Now();
+  cert.source = "enroll-agent";
+  ASSERT_TRUE((*store)->RecordAgentCertificate(cert).ok());
+
+  RevokedCertificateCheck check(holder_.get(), refusals_.get());
+  absl::StatusOr<size_t> loaded = check.RefreshFromStore(**store);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(*loaded, 0u);
+  EXPECT_TRUE(check.Check(web1_pem_).ok());
+
+  absl::StatusOr<int> revoked = (*store)->RevokeAgentCertificates("web1", absl::Now());
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  ASSERT_EQ(*revoked, 1);
+  // Not before the refresh (serve refreshes on SIGHUP, which `agents revoke` sends).
+  EXPECT_TRUE(check.Check(web1_pem_).ok());
+  loaded = check.RefreshFromStore(**store);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(*loaded, 1u);
+  EXPECT_EQ(check.Check(web1_pem_).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(check.IsRevoked(*holder_->Get(), web1_fingerprint_));
+  EXPECT_FALSE(check.IsRevoked(*holder_->Get(), std::string(64, 'a')));
+}
+
+// With a trust anchor the check verifies the presented chain itself, so an untrusted
+// certificate is reported (subject, identity, fingerprint) and audited under the one shared
+// identity of unverified handshakes.
+TEST_F(HandshakeRevocationTest, WithATrustAnchorUntrustedCertificatesAreReportedAndAudited) {
+  std::vector<std::string> lines;
+  HandshakeFailureLog::Options options;
+  options.write_line = [&](const std::string& line) { lines.push_back(line); };
+  HandshakeFailureLog failures(options, refusals_.get());
+  RevokedCertificateCheck check(holder_.get(), refusals_.get());
+  check.SetFailureLog(&failures);
+  ASSERT_TRUE(check.SetTrustAnchor(web1_pem_).ok());
+  EXPECT_TRUE(check.verifies_chain());
+  EXPECT_FALSE(check.SetTrustAnchor("no PEM here").ok());
+
+  // The anchor itself verifies.
+  EXPECT_TRUE(check.CheckPresented(web1_pem_, web1_pem_).ok());
+  EXPECT_TRUE(lines.empty());
+
+  const std::string stranger = CertificatePem("URI:spiffe://dept.example/agent/web2");
+  absl::StatusOr<std::string> stranger_fp = CertificatePemSha256Hex(stranger);
+  ASSERT_TRUE(stranger_fp.ok());
+  absl::Status refused = check.CheckPresented(stranger, stranger);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(refused.message(), HasSubstr("client certificate verify failed"));
+  ASSERT_THAT(lines, SizeIs(1));
+  EXPECT_THAT(lines[0], HasSubstr("acme-signer: TLS handshake refused: client certificate verify "
+                                  "failed"));
+  EXPECT_THAT(lines[0], HasSubstr("identity spiffe://dept.example/agent/web2"));
+  EXPECT_THAT(lines[0], HasSubstr(absl::StrCat("sha256 ", *stranger_fp)));
+  ASSERT_THAT(written_, SizeIs(1));
+  EXPECT_EQ(written_[0].rpc, kHandshakeRpcName);
+  EXPECT_EQ(written_[0].agent, "");
+  EXPECT_EQ(written_[0].client_cert_sha256, "");
+  EXPECT_THAT(written_[0].reason, HasSubstr(*stranger_fp));
+
+  // The same client again within the interval: no new line, folded in the audit.
+  EXPECT_FALSE(check.CheckPresented(stranger, "").ok());
+  EXPECT_THAT(lines, SizeIs(1));
+  EXPECT_THAT(written_, SizeIs(1));
+
+  // A revoked certificate that verifies is audited under its agent, as before.
+  ASSERT_TRUE(WriteConfig({web1_fingerprint_}).ok());
+  ASSERT_TRUE(holder_->Reload(config_path_).ok());
+  EXPECT_EQ(check.CheckPresented(web1_pem_, "").code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_THAT(lines, SizeIs(2));
+  EXPECT_THAT(lines[1], HasSubstr("of agent web1 is revoked"));
+  ASSERT_THAT(written_, SizeIs(2));
+  EXPECT_EQ(written_[1].agent, "web1");
+  EXPECT_EQ(written_[1].client_cert_sha256, web1_fingerprint_);
 }
 
 }  // namespace
