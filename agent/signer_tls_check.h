@@ -1,0 +1,25 @@
+// Why the signer's TLS certificate is refused. When the agent's connection fails in the TLS
+// handshake, gRPC reports only "failed to connect", which reads as "signer unreachable" (exit
+// 4) although the usual cause is on this host: [signer] ca names the wrong CA file. This
+// fetches the signer's certificate chain itself (OpenSSL, no gRPC, no client certificate) and
+// verifies it against that file, so the agent can say what is wrong.
+// Thread-safety: thread-safe (no shared state).
+#ifndef ACME_SIGNER_AGENT_SIGNER_TLS_CHECK_H_
+#define ACME_SIGNER_AGENT_SIGNER_TLS_CHECK_H_
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "agent/signer_client.h"
+
+namespace acme_signer::agent {
+
+// OK when the signer's chain verifies against `connection.ca_cert` and names the expected
+// server name, and also when no certificate could be fetched (the signer is really
+// unreachable: the caller keeps its own error). FailedPrecondition otherwise, e.g. "the
+// signer's certificate (CN=...) is not signed by CN=... (/etc/acme-agent/ca.pem): unable to get
+// local issuer certificate; ...". Each step (connect, handshake) is bounded by `timeout`.
+absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Duration timeout);
+
+}  // namespace acme_signer::agent
+
+#endif  // ACME_SIGNER_AGENT_SIGNER_TLS_CHECK_H_
