@@ -261,7 +261,8 @@ IdentityResult MaintainIdentity(const CommandContext& context, const std::string
                                                 absl::UTCTimeZone())}};
   if (now < current->RenewalTime()) {
     result.next_due = current->RenewalTime();
-    context.Progress(absl::StrCat("this agent's certificate: not due until ",
+    context.Progress(absl::StrCat("this agent's certificate: valid until ",
+                                  FormatUtc(current->not_after), ", renewed from ",
                                   FormatUtc(current->RenewalTime())));
     return result;
   }

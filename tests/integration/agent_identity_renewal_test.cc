@@ -156,6 +156,9 @@ class AgentIdentityRenewalTest : public testing::SignerLabSuite<AgentIdentityRen
     const std::string text = absl::StrCat(
         "config_dir = ", quoted(absl::StrCat(dir, "/etc")), "\n\n[signer]\naddress = ",
         quoted(connection.address), "\nca = ", quoted(connection.ca_cert),
+        connection.server_name.empty()
+            ? ""
+            : absl::StrCat("\ntls_server_name = ", quoted(connection.server_name)),
         "\n\n[identity]\ntrust_domain = ", quoted(lab().trust_domain()), "\nname = ",
         quoted(name), "\nkey = ", quoted(connection.client_key), "\ncert = ",
         quoted(connection.client_cert), "\n");
@@ -494,6 +497,18 @@ TEST_F(AgentIdentityRenewalTest, AWrongSignerCaFileIsNamedAndAnAbsentSignerStays
   // No raw gRPC log line ("E1202 … ssl_transport_security.cc … Handshake failed").
   EXPECT_THAT(r.err, Not(HasSubstr("ssl_transport_security"))) << r;
 
+  // The right CA, but the signer's certificate does not carry the name the agent expects.
+  const std::string misnamed_dir = AgentDir("misnamed");
+  agent::SignerConnection misnamed = *web1;
+  misnamed.address = lab().signer_address();
+  misnamed.server_name = "wrong-name.example";
+  absl::StatusOr<std::string> misnamed_config = WriteAgentConfig(misnamed_dir, misnamed, "web1");
+  ASSERT_TRUE(misnamed_config.ok());
+  testing::ChildResult named = Agent(*misnamed_config, "account");
+  EXPECT_EQ(named.exit_code, 2) << named;
+  EXPECT_THAT(named.err, HasSubstr("does not name wrong-name.example"));
+  EXPECT_THAT(named.err, HasSubstr("[signer] tls_server_name"));
+
   // Nothing listens there: still "unreachable", exit 4.
   const std::string absent_dir = AgentDir("absent");
   agent::SignerConnection absent = *web1;
@@ -582,7 +597,8 @@ TEST_F(AgentIdentityRenewalTest, RunRenewsTheIdentityWithoutARestart) {
   EXPECT_NE(fingerprint, old_fingerprint) << "stdout:\n" << out << "\nstderr:\n" << err;
   EXPECT_THAT(out, HasSubstr("renewed this agent's certificate, valid until "));
   // The first pass slept until the identity was due.
-  EXPECT_THAT(err, HasSubstr("this agent's certificate: not due until "));
+  EXPECT_THAT(err, HasSubstr("this agent's certificate: valid until "));
+  EXPECT_THAT(err, HasSubstr(", renewed from "));
   EXPECT_THAT(err, HasSubstr("next check at "));
   // The renewed pair is served, and run keeps going with it.
   absl::StatusOr<std::unique_ptr<agent::SignerClient>> client =
