@@ -395,8 +395,11 @@ TEST_F(AgentIdentityRenewalTest, ARevokedCertificateCannotRenew) {
 
   testing::ChildResult r = Agent(*config, "renew");
   EXPECT_NE(r.exit_code, 0) << r;
-  EXPECT_THAT(r.err, HasSubstr("this agent's certificate could not be renewed"));
-  EXPECT_THAT(r.err, HasSubstr("the current one is kept"));
+  // Less than a sixth of its lifetime is left: a warning with the expiry date.
+  EXPECT_THAT(r.err, HasSubstr("warning: this agent's certificate could not be renewed"));
+  EXPECT_THAT(r.err,
+              HasSubstr(absl::StrCat("the current one is kept and expires on ",
+                                     FormatUtc(NotAfterOfFile(identity->client_cert)))));
   EXPECT_EQ(FingerprintOfFile(identity->client_cert), fingerprint);
   absl::StatusOr<std::string> key_after = ReadFile(identity->client_key);
   ASSERT_TRUE(key_after.ok());
