@@ -118,6 +118,9 @@ absl::StatusOr<Response> SignerClient::Invoke(Method method, const Request& requ
     // ca, which deserves its own message and exit code rather than "unreachable".
     absl::Status certificate = CheckSignerCertificate(
         connection_, std::min(connection_.call_timeout, absl::Seconds(10)));
+    if (certificate.code() == absl::StatusCode::kPermissionDenied) {
+      return MarkFromSigner(certificate);  // the signer refused this agent: exit 3
+    }
     if (!certificate.ok()) return MarkConfigProblem(certificate);
   }
   RETURN_IF_ERROR(converted);

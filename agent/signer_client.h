@@ -66,7 +66,9 @@ class SignerClient {
   // Every error of the RPCs below is marked as the signer's (IsFromSigner), except one: when
   // the connection fails in the TLS handshake because the signer's certificate does not
   // verify against connection.ca_cert (agent/signer_tls_check.h), the error says so and is
-  // marked as a configuration problem (IsConfigProblem) instead.
+  // marked as a configuration problem (IsConfigProblem) instead; and when the signer refused
+  // this agent's certificate in the handshake (revoked), the error is PermissionDenied saying
+  // so (still the signer's: exit 3) rather than "unreachable".
   absl::StatusOr<pb::GetAccountResponse> GetAccount();
   absl::StatusOr<pb::Order> CreateOrder(const std::vector<std::string>& dns_names,
                                         const std::string& replaces);

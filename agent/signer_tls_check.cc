@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -124,6 +125,64 @@ X509Stack FetchServerChain(const HostPort& target, const std::string& server_nam
   return copy;
 }
 
+// Whether the signer accepts this agent's certificate: a full handshake with it, then the
+// HTTP/2 client preface and an empty SETTINGS frame. A signer that accepted the certificate
+// answers with its own SETTINGS; one that refused it (revoked, another CA) closes the
+// connection in or right after the handshake. nullopt when the probe could not be made (no
+// connection, unreadable files): then nothing is concluded.
+std::optional<bool> SignerAcceptsClientCertificate(const SignerConnection& connection,
+                                                   const HostPort& target,
+                                                   const std::string& server_name,
+                                                   absl::Duration timeout) {
+  UniqueFd fd = ConnectTcp(target, timeout);
+  if (fd.get() < 0) return std::nullopt;
+  SslUniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()));
+  if (ctx == nullptr) return std::nullopt;
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);  // verified by the caller already
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), connection.client_cert.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx.get(), connection.client_key.c_str(), SSL_FILETYPE_PEM) !=
+          1) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  static constexpr unsigned char kAlpn[] = {2, 'h', '2'};
+  SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof(kAlpn));
+  SslUniquePtr<SSL> ssl(SSL_new(ctx.get()));
+  if (ssl == nullptr) return std::nullopt;
+  SSL_set_fd(ssl.get(), fd.get());
+  SSL_set_tlsext_host_name(ssl.get(), server_name.c_str());
+  // A step that ran out of time (SO_RCVTIMEO) proves nothing: a slow signer is not one that
+  // refused us.
+  auto timed_out = [&ssl](int result) {
+    const int error = SSL_get_error(ssl.get(), result);
+    const bool slow = error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE ||
+                      (error == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
+    ERR_clear_error();
+    return slow;
+  };
+  ERR_clear_error();
+  errno = 0;
+  if (const int result = SSL_connect(ssl.get()); result != 1) {
+    if (timed_out(result)) return std::nullopt;
+    return false;  // TLS 1.2: the server refuses the certificate inside the handshake
+  }
+  static constexpr char kPreface[] =
+      "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+  const int preface_length = static_cast<int>(sizeof(kPreface) - 1);
+  if (SSL_write(ssl.get(), kPreface, preface_length) != preface_length) {
+    ERR_clear_error();
+    return false;
+  }
+  char answer[64];
+  errno = 0;
+  const int n = SSL_read(ssl.get(), answer, sizeof(answer));
+  if (n <= 0 && timed_out(n)) return std::nullopt;
+  ERR_clear_error();
+  if (n > 0) SSL_shutdown(ssl.get());
+  return n > 0;
+}
+
 }  // namespace
 
 absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Duration timeout) {
@@ -175,6 +234,14 @@ absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Du
     return absl::FailedPreconditionError(absl::StrCat(
         leaf_text, " does not name ", server_name,
         "; connect by a name it carries, or set [signer] tls_server_name"));
+  }
+  // The signer's side is fine; does it take this agent's certificate?
+  if (SignerAcceptsClientCertificate(connection, target, server_name, timeout) == false) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the signer refused this agent's certificate (", connection.client_cert,
+        ") in the TLS handshake: it has expired, was revoked (server.revoked_agent_certs or "
+        "`acme-signer agents revoke`) or is not from the signer's agent CA; ask the signer's "
+        "operator, and enrol this host again"));
   }
   return absl::OkStatus();
 }

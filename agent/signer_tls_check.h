@@ -13,11 +13,16 @@
 
 namespace acme_signer::agent {
 
-// OK when the signer's chain verifies against `connection.ca_cert` and names the expected
-// server name, and also when no certificate could be fetched (the signer is really
-// unreachable: the caller keeps its own error). FailedPrecondition otherwise, e.g. "the
-// signer's certificate (CN=...) is not signed by CN=... (/etc/acme-agent/ca.pem): unable to get
-// local issuer certificate; ...". Each step (connect, handshake) is bounded by `timeout`.
+// OK when the signer's chain verifies against `connection.ca_cert`, names the expected server
+// name and the signer accepts this agent's certificate, and also when nothing could be fetched
+// (the signer is really unreachable: the caller keeps its own error). Otherwise:
+//  * FailedPrecondition, a problem of this host's configuration, e.g. "the signer's
+//    certificate (CN=...) is not signed by CN=... (/etc/acme-agent/ca.pem, [signer] ca): unable
+//    to get local issuer certificate; ...", or a certificate that does not name the server;
+//  * PermissionDenied when the signer's side verifies but the signer closes the connection
+//    after (or during) a handshake with this agent's certificate: refused by the signer
+//    (revoked, or not from its agent CA).
+// Each step (connect, handshake, first read) is bounded by `timeout`.
 absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Duration timeout);
 
 }  // namespace acme_signer::agent

@@ -701,9 +701,9 @@ grpc::Status SignerService::RenewAgentCertificate(Context* context,
   absl::StatusOr<std::vector<AgentCertificateRecord>> issued_before =
       deps_.store->ListAgentCertificates(call.agent());
   if (!issued_before.ok()) return ToGrpcStatus(call.Deny(issued_before.status()));
-  const int renewals = static_cast<int>(
-      std::count_if(issued_before->begin(), issued_before->end(),
-                    [&](const AgentCertificateRecord& r) { return r.renewed_from == caller_sha256; }));
+  const int renewals = static_cast<int>(std::count_if(
+      issued_before->begin(), issued_before->end(),
+      [&](const AgentCertificateRecord& r) { return r.renewed_from == caller_sha256; }));
   if (renewals >= kMaxRenewalsPerCertificate) {
     return ToGrpcStatus(call.Deny(absl::ResourceExhaustedError(absl::StrCat(
         "client certificate ", caller_sha256, " has already been renewed ", renewals,

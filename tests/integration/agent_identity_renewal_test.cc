@@ -218,7 +218,8 @@ class AgentIdentityRenewalTest : public testing::SignerLabSuite<AgentIdentityRen
   bool config_changed_ = false;
 };
 
-// A certificate valid from `before` ago to `after` from now (negative values: in the past).
+// Valid from `since` ago until `until` from now (a negative `until`: expired; a negative
+// `since`: not yet valid).
 signer::LeafValidity Window(absl::Duration since, absl::Duration until) {
   const absl::Time now = absl::Now();
   return signer::LeafValidity{absl::FromUnixSeconds(absl::ToUnixSeconds(now - since)),
@@ -394,7 +395,11 @@ TEST_F(AgentIdentityRenewalTest, ARevokedCertificateCannotRenew) {
   ASSERT_TRUE(RevokeInConfig(fingerprint).ok()) << lab().SignerLogTail();
 
   testing::ChildResult r = Agent(*config, "renew");
-  EXPECT_NE(r.exit_code, 0) << r;
+  // Refused by the signer (exit 3), said as such rather than "unreachable".
+  EXPECT_EQ(r.exit_code, 3) << r;
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("the signer refused this agent's certificate (",
+                                            identity->client_cert, ") in the TLS handshake")));
+  EXPECT_THAT(r.err, Not(HasSubstr("unreachable")));
   // Less than a sixth of its lifetime is left: a warning with the expiry date.
   EXPECT_THAT(r.err, HasSubstr("warning: this agent's certificate could not be renewed"));
   EXPECT_THAT(r.err,
@@ -576,8 +581,10 @@ TEST_F(AgentIdentityRenewalTest, RunRenewsTheIdentityWithoutARestart) {
   // Nine minutes of lifetime, two thirds (six minutes) reached about 20 s from now: the first
   // pass finds it not due, the loop must wake for it (at least a minute later, run's
   // min_sleep) and renew it well before it expires.
-  absl::StatusOr<agent::SignerConnection> identity = IssueIdentity(
-      "web1", dir, Window(absl::Minutes(5) + absl::Seconds(40), absl::Minutes(3) + absl::Seconds(20)));
+  absl::StatusOr<agent::SignerConnection> identity =
+      IssueIdentity("web1", dir,
+                    Window(absl::Minutes(5) + absl::Seconds(40),
+                           absl::Minutes(3) + absl::Seconds(20)));
   ASSERT_TRUE(identity.ok()) << identity.status();
   absl::StatusOr<std::string> config = WriteAgentConfig(dir, *identity, "web1");
   ASSERT_TRUE(config.ok());
