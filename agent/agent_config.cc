@@ -139,7 +139,9 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view text, const std::
 
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFile(path, 1 << 20));
-  return ParseAgentConfig(text, path);
+  ASSIGN_OR_RETURN(AgentConfig config, ParseAgentConfig(text, path));
+  config.source = path;
+  return config;
 }
 
 }  // namespace acme_signer::agent

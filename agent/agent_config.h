@@ -32,6 +32,7 @@ namespace acme_signer::agent {
 inline constexpr char kDefaultAgentConfigPath[] = "/etc/acme-agent/agent.toml";
 
 struct AgentConfig {
+  std::string source;  // the file it was loaded from (LoadAgentConfig), for messages
   std::string config_dir = "/etc/acme-agent";
 
   struct Signer {

@@ -12,6 +12,7 @@
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/hooks.h"
+#include "agent/identity.h"
 #include "agent/lineage.h"
 #include "agent/obtain.h"
 #include "agent/renewal_flags.h"
@@ -298,6 +299,90 @@ class RenewalPass {
   std::string post_hook_;
 };
 
+std::string FormatUtc(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
+}
+
+// What became of the agent's own certificate in one pass.
+struct IdentityResult {
+  absl::Status fatal;   // expired or not yet valid: exit 2, nothing else can work
+  absl::Status failed;  // the renewal failed: the current certificate is kept, retried later
+  // When it is next due (unset when there is no identity, or its renewal just failed: the
+  // retry then follows the failure backoff).
+  std::optional<absl::Time> next_due;
+  nlohmann::json item = nlohmann::json::object();
+};
+
+// The agent's own mTLS certificate ([identity] cert): checked locally before anything
+// connects, and renewed through the signer once two thirds of its lifetime have passed
+// (agent/identity.h). `command` prefixes the messages.
+IdentityResult MaintainIdentity(const CommandContext& context, const std::string& command) {
+  IdentityResult result;
+  const AgentConfig& config = context.config;
+  absl::StatusOr<bool> finished = FinishInterruptedIdentityReplacement(config);
+  if (!finished.ok()) {
+    result.failed = finished.status();
+    result.item = {{"ok", false}, {"error", std::string(finished.status().message())}};
+    std::cerr << "acme-agent " << command << ": " << finished.status().message() << "\n";
+    return result;
+  }
+  if (*finished) {
+    context.Progress(absl::StrCat("finished installing this agent's renewed certificate (",
+                                  config.identity.cert, ")"));
+  }
+  absl::StatusOr<IdentityCertificate> current = ReadIdentityCertificate(config);
+  if (!current.ok()) {
+    // Not enrolled yet: nothing to renew; a certificate that needs the signer reports it.
+    if (current.status().code() == absl::StatusCode::kNotFound) return result;
+    result.failed = current.status();
+    result.item = {{"ok", false}, {"error", std::string(current.status().message())}};
+    std::cerr << "acme-agent " << command << ": " << current.status().message() << "\n";
+    return result;
+  }
+  const absl::Time now = absl::Now();
+  if (absl::Status usable = CheckIdentityUsable(config, *current, now); !usable.ok()) {
+    result.fatal = usable;
+    return result;
+  }
+  result.item = {{"ok", true},
+                 {"renewed", false},
+                 {"sha256", current->sha256},
+                 {"not_after", absl::FormatTime(absl::RFC3339_sec, current->not_after,
+                                                absl::UTCTimeZone())}};
+  if (now < current->RenewalTime()) {
+    result.next_due = current->RenewalTime();
+    context.Progress(absl::StrCat("this agent's certificate: valid until ",
+                                  FormatUtc(current->not_after), ", renewed from ",
+                                  FormatUtc(current->RenewalTime())));
+    return result;
+  }
+  context.Progress("renewing this agent's certificate (two thirds of its lifetime have passed)");
+  absl::StatusOr<IdentityCertificate> renewed = [&]() -> absl::StatusOr<IdentityCertificate> {
+    ASSIGN_OR_RETURN(std::unique_ptr<SignerClient> signer, ConnectToSigner(config));
+    return RenewIdentity(*signer, config, *current);
+  }();
+  if (!renewed.ok()) {
+    result.failed = renewed.status();
+    result.item["ok"] = false;
+    result.item["error"] = std::string(renewed.status().message());
+    std::cerr << "acme-agent " << command << ": "
+              << (now >= current->WarningTime() ? "warning: " : "")
+              << "this agent's certificate could not be renewed: " << renewed.status().message()
+              << " (the current one is kept and expires on " << FormatUtc(current->not_after)
+              << "; retried at the next run)\n";
+    return result;
+  }
+  result.next_due = renewed->RenewalTime();
+  result.item["renewed"] = true;
+  result.item["sha256"] = renewed->sha256;
+  result.item["not_after"] =
+      absl::FormatTime(absl::RFC3339_sec, renewed->not_after, absl::UTCTimeZone());
+  result.item["renewed_from"] = current->sha256;
+  context.Say(absl::StrCat("renewed this agent's certificate, valid until ",
+                           FormatUtc(renewed->not_after)));
+  return result;
+}
+
 }  // namespace
 
 int RunRenew(const std::vector<std::string>& args) {
@@ -324,6 +409,13 @@ int RunRenew(const std::vector<std::string>& args) {
   options.force = parser.Has("force-renewal");
   options.dry_run = parser.Has("dry-run");
   options.directory_hooks = !parser.Has("no-directory-hooks");
+  // The agent's own certificate first (not in a dry run, which saves nothing); the lineages'
+  // pass then connects with the renewed one.
+  IdentityResult identity;
+  if (!options.dry_run) {
+    identity = MaintainIdentity(*context, "renew");
+    if (!identity.fatal.ok()) return Fail(&*context, "renew", identity.fatal);
+  }
   PassResult pass = RenewalPass(*context, *overrides, options).Run(parser.Get("cert-name"));
   if (context->json) {
     const nlohmann::json summary = {{"dry_run", options.dry_run},
@@ -331,15 +423,19 @@ int RunRenew(const std::vector<std::string>& args) {
                                     {"simulated", pass.simulated},
                                     {"not_due", pass.not_due},
                                     {"failed", pass.failed},
-                                    {"certificates", pass.items}};
+                                    {"certificates", pass.items},
+                                    {"agent_identity", identity.item}};
     if (pass.failed != 0) return Fail(&*context, "renew", pass.first_error, summary);
+    if (!identity.failed.ok()) return Fail(&*context, "renew", identity.failed, summary);
     PrintJsonResult("renew", summary);
+    return kExitOk;
   } else if (options.dry_run && pass.failed == 0 && pass.simulated > 0) {
     context->Say("The dry run was successful.");
   } else if (pass.renewed == 0 && pass.failed == 0 && pass.simulated == 0) {
     context->Say("No renewals were attempted: no certificate is due.");
   }
-  return pass.failed == 0 ? kExitOk : ExitCodeFor(pass.first_error);
+  if (pass.failed != 0) return ExitCodeFor(pass.first_error);
+  return ExitCodeFor(identity.failed);
 }
 
 int RunLoop(const std::vector<std::string>& args) {
@@ -361,18 +457,34 @@ int RunLoop(const std::vector<std::string>& args) {
   int consecutive_failures = 0;
   while (true) {
     PassResult pass;
+    IdentityResult identity;
     {
       absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
       if (lock.ok()) {
+        // The identity first: the lineages' pass then connects with the renewed certificate.
+        identity = MaintainIdentity(*context, "run");
+        // Only an identity that can no longer be used stops the loop: renewing it needs a
+        // new enrolment (the message says how).
+        if (!identity.fatal.ok()) return Fail(&*context, "run", identity.fatal);
         pass = RenewalPass(*context, RenewalOverrides(), PassOptions()).Run(std::nullopt);
       } else {
         pass.failed = 1;
         pass.first_error = lock.status();
       }
     }
+    if (!identity.failed.ok()) {
+      ++pass.failed;
+      if (pass.first_error.ok()) pass.first_error = identity.failed;
+    }
     consecutive_failures = pass.failed > 0 ? consecutive_failures + 1 : 0;
     const absl::Time now = absl::Now();
     absl::Time next = NextCheckTime(now, pass.earliest_next, uniform(random));
+    // The identity's renewal time wakes the loop as it is (min_sleep aside): agents enrolled at
+    // different moments are spread already, and a short agent-certificate lifetime must not
+    // be overslept by the lineages' wake-up jitter.
+    if (identity.next_due.has_value()) {
+      next = std::min(next, std::max(*identity.next_due, now + ScheduleOptions().min_sleep));
+    }
     if (consecutive_failures > 0) {
       next = std::min(next, now + FailureBackoff(consecutive_failures, uniform(random)));
     }

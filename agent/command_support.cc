@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/commands.h"
+#include "agent/identity.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -87,6 +88,7 @@ void PrintJsonResult(const std::string& command, nlohmann::json result) {
 // policy" or "signer unreachable" sends the operator to the wrong machine.
 int ExitCodeFor(const absl::Status& status) {
   if (status.ok()) return kExitOk;
+  if (IsConfigProblem(status)) return kExitUsage;
   if (!IsFromSigner(status)) return kExitFailure;
   switch (status.code()) {
     case absl::StatusCode::kPermissionDenied:
@@ -123,6 +125,13 @@ absl::StatusOr<CommandContext> LoadContext(const ArgParser& parser) {
 }
 
 absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig& config) {
+  // The identity is checked here, before any connection: the signer would only fail the
+  // handshake, which reads as "unreachable".
+  RETURN_IF_ERROR(FinishInterruptedIdentityReplacement(config).status());
+  if (absl::StatusOr<IdentityCertificate> identity = ReadIdentityCertificate(config);
+      identity.ok()) {
+    RETURN_IF_ERROR(CheckIdentityUsable(config, *identity, absl::Now()));
+  }
   SignerConnection connection;
   connection.address = config.signer.address;
   connection.ca_cert = config.signer.ca;

@@ -73,7 +73,10 @@ void PrintJsonResult(const std::string& command, nlohmann::json result);
 // Loads --config (default /etc/acme-agent/agent.toml) and applies --config-dir.
 absl::StatusOr<CommandContext> LoadContext(const ArgParser& parser);
 
-// Connects to the signer named in the config with the agent's enrolled identity.
+// Connects to the signer named in the config with the agent's enrolled identity. First
+// completes an interrupted identity replacement and checks the identity's dates locally
+// (agent/identity.h): an expired or not yet valid certificate is a configuration problem
+// (exit 2) whose message has the date and the commands that fix it.
 absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig& config);
 
 // An exclusive lock on <config-dir>/.lock held for the object's lifetime (flock). Unavailable

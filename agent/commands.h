@@ -4,7 +4,8 @@
 //   1 failure (the message says what happened and what to do): either nothing was installed
 //     and the previous certificate and key are left exactly as they were, or a new
 //     certificate was installed and made live but its deploy hook failed (the message says so)
-//   2 bad usage or configuration
+//   2 bad usage or configuration (also: this agent's own certificate has expired or is not
+//     yet valid, or [signer] ca is not the CA that signed the signer's certificate)
 //   3 refused by the signer's policy (the message names the refused name)
 //   4 the signer could not be reached
 #ifndef ACME_SIGNER_AGENT_COMMANDS_H_

@@ -3,9 +3,16 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 
+#include <grpc/support/log.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/signer_tls_check.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -17,6 +24,8 @@ std::string HostOf(const std::string& address) {
   return address.substr(0, address.rfind(':'));
 }
 
+constexpr absl::string_view kUnreachable = "signer unreachable or refused the connection: ";
+
 absl::Status FromGrpc(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   std::string message = status.error_message();
@@ -26,9 +35,24 @@ absl::Status FromGrpc(const grpc::Status& status) {
       (message.empty() || absl::StrContains(message, "failed to connect") ||
        absl::StrContains(message, "Connection refused") ||
        absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake"))) {
-    message = absl::StrCat("signer unreachable or refused the connection: ", message);
+    message = absl::StrCat(kUnreachable, message);
   }
   return MarkFromSigner(absl::Status(static_cast<absl::StatusCode>(status.error_code()), message));
+}
+
+// gRPC's own log lines ("E1202 … ssl_transport_security.cc … Handshake failed …") on the
+// agent's stderr: every failure they describe reaches the user as this client's status, with
+// a message that says what to do, so the raw lines are dropped, unless GRPC_VERBOSITY or
+// GRPC_TRACE is set (gRPC's own switches, for debugging the transport).
+void DropGrpcLog(gpr_log_func_args*) {}
+
+void QuietGrpcLogOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (std::getenv("GRPC_VERBOSITY") == nullptr && std::getenv("GRPC_TRACE") == nullptr) {
+      gpr_set_log_function(DropGrpcLog);
+    }
+  });
 }
 
 }  // namespace
@@ -36,6 +60,16 @@ absl::Status FromGrpc(const grpc::Status& status) {
 absl::Status MarkFromSigner(absl::Status status) {
   if (!status.ok()) status.SetPayload(kStatusOriginPayload, absl::Cord(kStatusOriginSigner));
   return status;
+}
+
+absl::Status MarkConfigProblem(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kStatusOriginPayload, absl::Cord(kStatusOriginConfig));
+  return status;
+}
+
+bool IsConfigProblem(const absl::Status& status) {
+  const auto origin = status.GetPayload(kStatusOriginPayload);
+  return origin.has_value() && *origin == kStatusOriginConfig;
 }
 
 bool IsFromSigner(const absl::Status& status) {
@@ -54,6 +88,7 @@ absl::Status WithMessage(const absl::Status& status, absl::string_view message) 
 absl::StatusOr<std::unique_ptr<SignerClient>> SignerClient::Connect(
     const SignerConnection& connection) {
   if (connection.address.empty()) return absl::InvalidArgumentError("no signer address configured");
+  QuietGrpcLogOnce();
   grpc::SslCredentialsOptions ssl;
   ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(connection.ca_cert));
   ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(connection.client_cert));
@@ -67,16 +102,28 @@ absl::StatusOr<std::unique_ptr<SignerClient>> SignerClient::Connect(
       grpc::CreateCustomChannel(connection.address, grpc::SslCredentials(ssl), args);
   OPENSSL_cleanse(ssl.pem_private_key.data(), ssl.pem_private_key.size());
   return std::unique_ptr<SignerClient>(
-      new SignerClient(pb::Signer::NewStub(channel), connection.call_timeout));
+      new SignerClient(pb::Signer::NewStub(channel), connection));
 }
 
 template <typename Request, typename Response, typename Method>
 absl::StatusOr<Response> SignerClient::Invoke(Method method, const Request& request) {
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  context.set_deadline(absl::ToChronoTime(absl::Now() + connection_.call_timeout));
   Response response;
   grpc::Status status = ((*stub_).*method)(&context, request, &response);
-  RETURN_IF_ERROR(FromGrpc(status));
+  absl::Status converted = FromGrpc(status);
+  if (converted.code() == absl::StatusCode::kUnavailable &&
+      absl::StartsWith(converted.message(), kUnreachable)) {
+    // gRPC does not say why a handshake failed; the commonest reason is this host's [signer]
+    // ca, which deserves its own message and exit code rather than "unreachable".
+    absl::Status certificate = CheckSignerCertificate(
+        connection_, std::min(connection_.call_timeout, absl::Seconds(10)));
+    if (certificate.code() == absl::StatusCode::kPermissionDenied) {
+      return MarkFromSigner(certificate);  // the signer refused this agent: exit 3
+    }
+    if (!certificate.ok()) return MarkConfigProblem(certificate);
+  }
+  RETURN_IF_ERROR(converted);
   return response;
 }
 
@@ -162,6 +209,14 @@ absl::StatusOr<pb::SignJwsResponse> SignerClient::SignJws(const std::string& url
   request.set_nonce(nonce);
   request.set_order_url(order_url);
   return Invoke<pb::SignJwsRequest, pb::SignJwsResponse>(&pb::Signer::Stub::SignJws, request);
+}
+
+absl::StatusOr<pb::RenewAgentCertificateResponse> SignerClient::RenewAgentCertificate(
+    const std::string& csr_der) {
+  pb::RenewAgentCertificateRequest request;
+  request.set_csr_der(csr_der);
+  return Invoke<pb::RenewAgentCertificateRequest, pb::RenewAgentCertificateResponse>(
+      &pb::Signer::Stub::RenewAgentCertificate, request);
 }
 
 }  // namespace acme_signer::agent

@@ -33,6 +33,17 @@ absl::Status MarkFromSigner(absl::Status status);
 // Whether `status` carries the signer's mark.
 bool IsFromSigner(const absl::Status& status);
 
+// The same payload with this value marks a problem of this host's configuration found while
+// talking to the signer (the agent's own certificate expired, [signer] ca is not the CA that
+// signed the signer's certificate): exit 2, not "unreachable" (agent/commands.h).
+inline constexpr absl::string_view kStatusOriginConfig = "config";
+
+// `status` marked as a configuration problem (an OK status stays OK and unmarked).
+absl::Status MarkConfigProblem(absl::Status status);
+
+// Whether `status` carries the configuration-problem mark.
+bool IsConfigProblem(const absl::Status& status);
+
 // `status` with its code and payloads (among them the signer's mark) but `message`: for
 // adding context to an error without changing whose error it is.
 absl::Status WithMessage(const absl::Status& status, absl::string_view message);
@@ -52,7 +63,12 @@ class SignerClient {
   // file that could not be read; they are this host's, not marked as the signer's.
   static absl::StatusOr<std::unique_ptr<SignerClient>> Connect(const SignerConnection& connection);
 
-  // Every error of the RPCs below is marked as the signer's (IsFromSigner).
+  // Every error of the RPCs below is marked as the signer's (IsFromSigner), except one: when
+  // the connection fails in the TLS handshake because the signer's certificate does not
+  // verify against connection.ca_cert (agent/signer_tls_check.h), the error says so and is
+  // marked as a configuration problem (IsConfigProblem) instead; and when the signer refused
+  // this agent's certificate in the handshake (revoked), the error is PermissionDenied saying
+  // so (still the signer's: exit 3) rather than "unreachable".
   absl::StatusOr<pb::GetAccountResponse> GetAccount();
   absl::StatusOr<pb::Order> CreateOrder(const std::vector<std::string>& dns_names,
                                         const std::string& replaces);
@@ -70,15 +86,19 @@ class SignerClient {
   absl::StatusOr<pb::SignJwsResponse> SignJws(const std::string& url, const std::string& payload,
                                               const std::string& nonce,
                                               const std::string& order_url = "");
+  // A new client certificate for this agent (Signer.RenewAgentCertificate): `csr_der` carries
+  // the public key of a new key pair made on this host.
+  absl::StatusOr<pb::RenewAgentCertificateResponse> RenewAgentCertificate(
+      const std::string& csr_der);
 
  private:
-  SignerClient(std::unique_ptr<pb::Signer::Stub> stub, absl::Duration timeout)
-      : stub_(std::move(stub)), timeout_(timeout) {}
+  SignerClient(std::unique_ptr<pb::Signer::Stub> stub, SignerConnection connection)
+      : stub_(std::move(stub)), connection_(std::move(connection)) {}
   template <typename Request, typename Response, typename Method>
   absl::StatusOr<Response> Invoke(Method method, const Request& request);
 
   std::unique_ptr<pb::Signer::Stub> stub_;
-  absl::Duration timeout_;
+  const SignerConnection connection_;
 };
 
 }  // namespace acme_signer::agent

@@ -57,6 +57,7 @@ nlohmann::json AuditRecordToJson(const AuditRecord& record) {
   PutIfNotEmpty(outcome, "status", record.outcome.acme_status);
   PutIfNotEmpty(outcome, "serial", record.outcome.serial);
   PutIfNotEmpty(outcome, "not_after", record.outcome.not_after);
+  PutIfNotEmpty(outcome, "certificate_sha256", record.outcome.certificate_sha256);
   PutIfNotEmpty(outcome, "error", record.outcome.error);
   out["outcome"] = std::move(outcome);
 

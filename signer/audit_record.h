@@ -51,6 +51,8 @@ struct AuditOutcome {
   std::string acme_status;  // e.g. "valid", "pending"
   std::string serial;       // certificate serial, hex
   std::string not_after;    // RFC 3339
+  // A certificate the signer issued itself (RenewAgentCertificate): hex SHA-256 of its DER.
+  std::string certificate_sha256;
   std::string error;
 };
 

@@ -92,6 +92,7 @@ int Serve(const std::string& config_path) {
 
   RuntimeParts parts;
   parts.acme = parts.audit_log = true;
+  parts.agent_ca_key = true;  // RenewAgentCertificate
   absl::StatusOr<std::unique_ptr<SignerRuntime>> opened = SignerRuntime::Open(*config, parts);
   if (!opened.ok()) return startup_failed(opened.status());
   std::unique_ptr<SignerRuntime> runtime = *std::move(opened);
@@ -136,6 +137,7 @@ int Serve(const std::string& config_path) {
   deps.refusals = &refusals;
   deps.revocation = &revocation;
   deps.seen = &seen;
+  deps.agent_ca_key = runtime->agent_ca_key.get();
   SignerService service(deps);
   absl::StatusOr<RunningServer> running = StartGrpcServer(*config, &service, &revocation);
   if (!running.ok()) return startup_failed(running.status());

@@ -70,7 +70,7 @@ absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerC
                                                                    RuntimeParts parts) {
   if (parts.audit_log) parts.audit_key = parts.store = true;
   if (parts.acme) parts.account_key = parts.store = true;
-  if (parts.account_key || parts.audit_key) parts.token = true;
+  if (parts.account_key || parts.audit_key || parts.agent_ca_key) parts.token = true;
 
   auto runtime = std::unique_ptr<SignerRuntime>(new SignerRuntime());
   if (parts.token) {
@@ -91,6 +91,9 @@ absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerC
   }
   if (parts.audit_key) {
     ASSIGN_OR_RETURN(runtime->audit_key, open_key(config.hsm.audit_key, "audit_key"));
+  }
+  if (parts.agent_ca_key) {
+    ASSIGN_OR_RETURN(runtime->agent_ca_key, open_key(config.hsm.agent_ca_key, "agent_ca_key"));
   }
   if (parts.store) {
     ::mkdir(config.state.dir.c_str(), 0700);  // an existing dir is fine; Open reports the rest

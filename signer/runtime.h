@@ -27,6 +27,7 @@ struct RuntimeParts {
   bool token = false;        // module + token (implied by every key below)
   bool account_key = false;  // needs the key to exist (init creates it)
   bool audit_key = false;
+  bool agent_ca_key = false;  // hsm.agent_ca_key: serve issues renewed agent certificates
   bool store = false;
   bool audit_log = false;  // implies audit_key and store
   bool acme = false;       // implies account_key and store
@@ -42,6 +43,7 @@ class SignerRuntime {
   std::shared_ptr<hsm::Token> token;
   std::unique_ptr<hsm::JwsSigner> account_key;
   std::unique_ptr<hsm::JwsSigner> audit_key;
+  std::unique_ptr<hsm::JwsSigner> agent_ca_key;
   std::unique_ptr<StateStore> store;
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<http::CurlHttpClient> http;

@@ -1,5 +1,7 @@
 #include "signer/signer_service.h"
 
+#include <grpcpp/security/auth_context.h>
+
 #include <algorithm>
 #include <optional>
 
@@ -15,6 +17,8 @@
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "common/x509.h"
+#include "common/files.h"
+#include "signer/agent_certificates.h"
 #include "signer/csr_checks.h"
 #include "signer/identifier_text.h"
 #include "signer/jws_request_classifier.h"
@@ -79,6 +83,33 @@ absl::StatusOr<acme::CertificateChain> ParseCertificateDer(absl::string_view der
   }
   ASSIGN_OR_RETURN(std::string pem, CertificateToPem(**cert));
   return acme::ParsePemChain(pem, "");
+}
+
+// The caller's client certificate as the TLS layer verified it (gRPC's "x509_pem_cert").
+absl::StatusOr<SslUniquePtr<X509>> CallerCertificate(const grpc::ServerContext& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr) return absl::UnauthenticatedError("the call carries no client certificate");
+  std::vector<grpc::string_ref> pems = auth->FindPropertyValues("x509_pem_cert");
+  if (pems.size() != 1) {
+    return absl::UnauthenticatedError("the TLS layer reported no client certificate");
+  }
+  return ParseCertificatePem(absl::string_view(pems[0].data(), pems[0].size()));
+}
+
+// DER SubjectPublicKeyInfo of a CSR's key; InvalidArgument when the CSR cannot be read.
+absl::StatusOr<std::string> CsrPublicKeyDer(absl::string_view csr_der) {
+  absl::StatusOr<SslUniquePtr<X509_REQ>> csr = ParseCsrDer(csr_der);
+  if (!csr.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("csr_der is not a DER PKCS#10 request: ", csr.status().message()));
+  }
+  EVP_PKEY* key = X509_REQ_get0_pubkey(csr->get());
+  if (key == nullptr) return absl::InvalidArgumentError("csr_der carries no usable public key");
+  return PublicKeyToDer(key);
+}
+
+std::string FormatUtc(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
 }
 
 }  // namespace
@@ -651,6 +682,98 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
   absl::Status finished = call.Finish(SignWithAccountKey(*request, response));
   if (!finished.ok()) response->Clear();
   return ToGrpcStatus(finished);
+}
+
+grpc::Status SignerService::RenewAgentCertificate(Context* context,
+                                                  const pb::RenewAgentCertificateRequest* request,
+                                                  pb::RenewAgentCertificateResponse* response) {
+  Call call(*this, *context, "RenewAgentCertificate");
+  if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  call.record().request.csr_sha256 = Sha256Hex(request->csr_der());
+  const std::string& caller_sha256 = call.record().client_cert_sha256;
+  // Admit checked server.revoked_agent_certs; `acme-signer agents revoke` also marks the
+  // certificate revoked in the state store, and a revoked certificate must not buy a new one.
+  absl::StatusOr<std::optional<AgentCertificateRecord>> known =
+      deps_.store->FindAgentCertificate(caller_sha256);
+  if (!known.ok()) return ToGrpcStatus(call.Deny(known.status()));
+  if (known->has_value() && (*known)->revoked) {
+    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(
+        absl::StrCat("client certificate ", caller_sha256, " of agent ", call.agent(),
+                     " is revoked (since ", FormatUtc((*known)->revoked_at),
+                     "); it cannot be renewed: enrol the agent again"))));
+  }
+  if (deps_.agent_ca_key == nullptr) {
+    return ToGrpcStatus(call.Deny(absl::UnimplementedError(
+        "this signer does not renew agent certificates (it runs without the agent CA key)")));
+  }
+  absl::StatusOr<SslUniquePtr<X509>> current = CallerCertificate(*context);
+  if (!current.ok()) return ToGrpcStatus(call.Deny(current.status()));
+  absl::StatusOr<absl::Time> not_before = NotBefore(**current);
+  absl::StatusOr<absl::Time> not_after = NotAfter(**current);
+  if (!not_before.ok() || !not_after.ok()) {
+    return ToGrpcStatus(call.Deny(absl::InvalidArgumentError(
+        "the client certificate's validity dates cannot be read")));
+  }
+  const absl::Time now = absl::Now();
+  // The agent renews at two thirds of the lifetime; half-way is its earliest accepted moment,
+  // so an agent cannot turn one certificate into a stream of fresh ones.
+  const absl::Time earliest = *not_before + (*not_after - *not_before) / 2;
+  if (now < earliest) {
+    return ToGrpcStatus(call.Deny(absl::FailedPreconditionError(absl::StrCat(
+        "client certificate ", caller_sha256, " (valid ", FormatUtc(*not_before), " to ",
+        FormatUtc(*not_after), ") is not due for renewal: the signer renews it from ",
+        FormatUtc(earliest), ", half-way through its lifetime"))));
+  }
+  absl::StatusOr<std::vector<AgentCertificateRecord>> issued_before =
+      deps_.store->ListAgentCertificates(call.agent());
+  if (!issued_before.ok()) return ToGrpcStatus(call.Deny(issued_before.status()));
+  const int renewals = static_cast<int>(std::count_if(
+      issued_before->begin(), issued_before->end(),
+      [&](const AgentCertificateRecord& r) { return r.renewed_from == caller_sha256; }));
+  if (renewals >= kMaxRenewalsPerCertificate) {
+    return ToGrpcStatus(call.Deny(absl::ResourceExhaustedError(absl::StrCat(
+        "client certificate ", caller_sha256, " has already been renewed ", renewals,
+        " times; use the newest certificate (acme-agent writes it to [identity] cert) or enrol "
+        "the agent again"))));
+  }
+  absl::StatusOr<std::string> new_key = CsrPublicKeyDer(request->csr_der());
+  if (!new_key.ok()) return ToGrpcStatus(call.Deny(new_key.status()));
+  absl::StatusOr<std::string> old_key = PublicKeyToDer(X509_get0_pubkey(current->get()));
+  if (!old_key.ok()) return ToGrpcStatus(call.Deny(old_key.status()));
+  if (*new_key == *old_key) {
+    return ToGrpcStatus(call.Deny(absl::InvalidArgumentError(
+        "the CSR carries the current certificate's public key: a renewal needs a new key pair "
+        "made on the agent host")));
+  }
+  absl::StatusOr<std::string> ca_pem = ReadFile(call.config().server.agent_ca_cert);
+  if (!ca_pem.ok()) {
+    return ToGrpcStatus(call.Deny(absl::InternalError(absl::StrCat(
+        "server.agent_ca_cert cannot be read: ", ca_pem.status().message()))));
+  }
+  if (absl::Status s = call.RecordIntent("renewal of the agent's own certificate allowed");
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  absl::Status result = [&]() -> absl::Status {
+    AgentCertificateRequest renewal;
+    renewal.csr = request->csr_der();
+    renewal.agent_name = call.agent();  // the verified identity, never the CSR's
+    renewal.trust_domain = call.config().server.trust_domain;
+    renewal.lifetime = call.config().server.agent_certificate_lifetime;
+    renewal.source = kAgentCertSourceRenewal;
+    renewal.renewed_from = caller_sha256;
+    renewal.now = now;
+    ASSIGN_OR_RETURN(IssuedAgentCertificate issued,
+                     IssueAndRecordAgentCertificate(*deps_.agent_ca_key, *ca_pem, renewal,
+                                                    *deps_.store));
+    call.record().outcome.serial = issued.record.serial;
+    call.record().outcome.not_after = FormatAuditTime(issued.record.not_after);
+    call.record().outcome.certificate_sha256 = issued.record.sha256;
+    response->set_certificate_pem(issued.certificate_pem);
+    response->set_ca_certificate_pem(*ca_pem);
+    return absl::OkStatus();
+  }();
+  return ToGrpcStatus(call.Finish(result));
 }
 
 }  // namespace acme_signer::signer

@@ -60,6 +60,9 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
     const RevokedCertificateCheck* revocation = nullptr;
     // Optional: notes each admitted agent for `acme-signer agents list` (throttled).
     AgentSeenRecorder* seen = nullptr;
+    // The agent CA key (hsm.agent_ca_key), for RenewAgentCertificate; when null that RPC is
+    // refused as unavailable on this signer.
+    const hsm::JwsSigner* agent_ca_key = nullptr;
   };
   explicit SignerService(Deps deps);
 
@@ -85,6 +88,21 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
                                 pb::GetRenewalInfoResponse* response) override;
   ::grpc::Status SignJws(Context* context, const pb::SignJwsRequest* request,
                          pb::SignJwsResponse* response) override;
+  // The caller's own mTLS certificate, renewed: a new certificate from the agent CA for the
+  // CSR's (new) public key, naming the caller's verified identity, valid for
+  // server.agent_certificate_lifetime, recorded in the state store (renewed_from = the
+  // caller's fingerprint). Refused (and audited) besides Admit's checks when the calling
+  // certificate is revoked in the state store (`acme-signer agents revoke`), is less than
+  // half-way through its lifetime (the agent renews at two thirds; this keeps an agent from
+  // minting certificates at will), has been renewed kMaxRenewalsPerCertificate times already,
+  // or when the CSR carries the calling certificate's own key.
+  ::grpc::Status RenewAgentCertificate(Context* context,
+                                       const pb::RenewAgentCertificateRequest* request,
+                                       pb::RenewAgentCertificateResponse* response) override;
+
+  // How often one certificate may be renewed: more than once so that an agent whose reply was
+  // lost (network, crash before the new files were written) can ask again.
+  static constexpr int kMaxRenewalsPerCertificate = 3;
 
   // OK, or why no new order may start now: the audit log's file system is below
   // audit.min_free_bytes (signer/audit_space.h). For every RPC that creates an order

@@ -350,7 +350,11 @@ TEST_F(TlsDenialTest, ExpiredCertificateFromTheRealAgentCaIsRefusedAsExpired) {
       agent::SignerClient::Connect(*expired);
   ASSERT_TRUE(client.ok()) << client.status();
   absl::StatusOr<pb::GetAccountResponse> account = (*client)->GetAccount();
-  EXPECT_EQ(account.status().code(), absl::StatusCode::kUnavailable) << account.status();
+  // gRPC reports UNAVAILABLE; the client probes the handshake itself and reports the refusal
+  // of its certificate as the signer's PermissionDenied (agent/signer_tls_check.h).
+  EXPECT_EQ(account.status().code(), absl::StatusCode::kPermissionDenied) << account.status();
+  EXPECT_THAT(account.status().message(),
+              HasSubstr("the signer refused this agent's certificate"));
   // The signer's side says which check refused it: certificate verification, expired.
   EXPECT_THAT(lab().SignerLog().substr(log_before),
               HasSubstr("client certificate verify failed: certificate has expired"));
