@@ -115,8 +115,9 @@ TEST(HsmDocTest, NamesOnlyTheObjectsTheSignerConfigUsesByDefault) {
   EXPECT_GE(seen, 4);
 }
 
-constexpr const char* kAgentCommands[] = {"enroll", "certonly", "renew",        "run",
-                                          "revoke", "delete",   "certificates", "account"};
+constexpr const char* kAgentCommands[] = {"enroll", "certonly",     "renew",   "run",
+                                          "revoke", "delete",       "certificates", "account",
+                                          "reconfigure"};
 
 TEST(AgentDocTest, MentionsEveryOptionOfEveryCommand) {
   const std::string doc = ReadDoc("docs/agent.md");

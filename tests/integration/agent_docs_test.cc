@@ -223,7 +223,7 @@ TEST_F(AgentDocsTest, QuickStartCommandsOfTheDocWorkAsWritten) {
       ASSERT_EQ(r.exit_code, 0) << r;
       EXPECT_EQ(ModeOf(AgentDir() + "/identity/agent.key"), 0600u);
       EXPECT_THAT(FileOrEmpty(AgentDir() + "/identity/agent.pem"), HasSubstr("BEGIN CERTIFICATE"));
-      EXPECT_THAT(FileOrEmpty(ConfigPath()), HasSubstr("name = \"" + std::string(kDocAgent)));
+      EXPECT_THAT(FileOrEmpty(ConfigPath()), HasSubstr("name = '" + std::string(kDocAgent) + "'"));
       continue;
     }
     testing::ChildResult r = Agent(words);
