@@ -16,13 +16,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -57,28 +60,52 @@ std::string FindOnPath(const std::string& name) {
 }
 
 // A port on 127.0.0.1 that was free for both TCP and UDP a moment ago.
+// The lowest port of the kernel's ephemeral range (what outgoing connections and bind(0) get).
+uint16_t EphemeralPortFloor() {
+  std::string range;
+  if (absl::StatusOr<std::string> text = ReadFile("/proc/sys/net/ipv4/ip_local_port_range", 64);
+      text.ok()) {
+    range = *text;
+  }
+  int low = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(range.substr(0, range.find_first_of(" \t"))),
+                        &low) ||
+      low <= 12000 || low > 65535) {
+    low = 32768;
+  }
+  return static_cast<uint16_t>(low);
+}
+
+}  // namespace
+
+// Picked below the ephemeral range: a port the kernel hands out (bind to port 0) can be taken
+// again, before the server it was meant for binds it, as the local port of any outgoing
+// connection on the machine — and a long-lived one (a gRPC channel, a keep-alive) then holds it
+// for the rest of the test. A random port under the range is only taken by an explicit bind.
 absl::StatusOr<uint16_t> FreeLoopbackPort() {
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    UniqueFd tcp(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!tcp.valid()) return ErrnoStatus(errno, "socket");
+  const int floor = 10000;
+  const int ceiling = EphemeralPortFloor();  // exclusive
+  std::random_device random;
+  std::uniform_int_distribution<int> pick(floor, ceiling - 1);
+  for (int attempt = 0; attempt < 200; ++attempt) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(tcp.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      return ErrnoStatus(errno, "bind 127.0.0.1:0");
-    }
-    socklen_t len = sizeof(addr);
-    if (::getsockname(tcp.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return ErrnoStatus(errno, "getsockname");
-    }
+    addr.sin_port = htons(static_cast<uint16_t>(pick(random)));
+    UniqueFd tcp(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!tcp.valid()) return ErrnoStatus(errno, "socket");
+    if (::bind(tcp.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) continue;
+    // Free for UDP too: the DNS server of the lab listens on both.
     UniqueFd udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!udp.valid()) return ErrnoStatus(errno, "socket");
     if (::bind(udp.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
       return ntohs(addr.sin_port);
     }
   }
-  return absl::UnavailableError("no free loopback port found");
+  return absl::UnavailableError("no free loopback port found below the ephemeral range");
 }
+
+namespace {
 
 bool CanConnect(uint16_t port) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

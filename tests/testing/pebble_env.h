@@ -148,6 +148,10 @@ class PebbleEnv {
   std::unique_ptr<http::CurlHttpClient> plain_client_;  // For challtestsrv (http://).
 };
 
+// A TCP and UDP port free on 127.0.0.1, chosen at random below the kernel's ephemeral port
+// range so that no outgoing connection can take it before the server meant for it binds it.
+absl::StatusOr<uint16_t> FreeLoopbackPort();
+
 }  // namespace acme_signer::testing
 
 // In a test body: skips (dev machine) or fails (CI=true) when Pebble's tools are missing.

@@ -54,22 +54,6 @@ constexpr char kRefusedLine[] = "reload refused";
 
 // A port on 127.0.0.1 that was free a moment ago (the OS picks it; another process could
 // take it before the child binds, which is as good as tests on a shared machine get).
-absl::StatusOr<uint16_t> FreeLoopbackPort() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return ErrnoStatus(errno, "socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return ErrnoStatus(errno, "bind 127.0.0.1:0");
-  }
-  socklen_t len = sizeof(addr);
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    return ErrnoStatus(errno, "getsockname");
-  }
-  return ntohs(addr.sin_port);
-}
-
 std::string Tail(absl::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);
   return absl::StrCat("...", text.substr(text.size() - max_bytes));
