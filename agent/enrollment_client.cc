@@ -21,10 +21,7 @@ namespace {
 absl::Status FromGrpc(const grpc::Status& status, const std::string& address) {
   if (status.ok()) return absl::OkStatus();
   std::string message = status.error_message();
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-      (message.empty() || absl::StrContains(message, "failed to connect") ||
-       absl::StrContains(message, "Connection refused") ||
-       absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake"))) {
+  if (IsConnectionFailure(status)) {
     message = absl::StrCat("the signer's enrolment listener at ", address,
                            " is unreachable or refused the connection (is server.enroll_listen "
                            "set, and the port open?): ",

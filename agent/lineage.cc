@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <system_error>
 
@@ -658,32 +659,30 @@ absl::StatusOr<std::vector<LineageInfo>> LineageStore::List() const {
   return out;
 }
 
-absl::StatusOr<std::optional<std::string>> LineageStore::FindByNames(
-    const std::vector<std::string>& names) const {
-  const std::set<std::string> wanted(names.begin(), names.end());
+absl::StatusOr<std::optional<std::string>> LineageStore::FindByHeldNames(
+    const std::function<bool(const std::set<std::string>&)>& matches) const {
   ASSIGN_OR_RETURN(std::vector<LineageInfo> lineages, List());
   for (const LineageInfo& lineage : lineages) {
     if (!lineage.status.ok()) continue;
     const std::vector<std::string>& held = lineage.certificate.dns_names;
-    if (std::set<std::string>(held.begin(), held.end()) == wanted) return lineage.name;
+    if (matches(std::set<std::string>(held.begin(), held.end()))) return lineage.name;
   }
   return std::nullopt;
+}
+
+absl::StatusOr<std::optional<std::string>> LineageStore::FindByNames(
+    const std::vector<std::string>& names) const {
+  const std::set<std::string> wanted(names.begin(), names.end());
+  return FindByHeldNames([&wanted](const std::set<std::string>& have) { return have == wanted; });
 }
 
 absl::StatusOr<std::optional<std::string>> LineageStore::FindSubsetOfNames(
     const std::vector<std::string>& names) const {
   const std::set<std::string> wanted(names.begin(), names.end());
-  ASSIGN_OR_RETURN(std::vector<LineageInfo> lineages, List());
-  for (const LineageInfo& lineage : lineages) {
-    if (!lineage.status.ok()) continue;
-    const std::vector<std::string>& held = lineage.certificate.dns_names;
-    const std::set<std::string> have(held.begin(), held.end());
-    if (have.size() < wanted.size() &&
-        std::includes(wanted.begin(), wanted.end(), have.begin(), have.end())) {
-      return lineage.name;
-    }
-  }
-  return std::nullopt;
+  return FindByHeldNames([&wanted](const std::set<std::string>& have) {
+    return have.size() < wanted.size() &&
+           std::includes(wanted.begin(), wanted.end(), have.begin(), have.end());
+  });
 }
 
 absl::StatusOr<std::string> LineageStore::UnusedName(absl::string_view base) const {

@@ -190,6 +190,9 @@ class LineageStore {
   absl::StatusOr<RenewalConfig> ReadRenewalConfig(absl::string_view name) const;
 
  private:
+  // The first readable lineage whose certificate's names satisfy `matches`.
+  absl::StatusOr<std::optional<std::string>> FindByHeldNames(
+      const std::function<bool(const std::set<std::string>&)>& matches) const;
   absl::Status Fault(absl::string_view step) const;
   // Every version number with at least one file in archive/NAME (empty when it does not exist).
   absl::StatusOr<std::set<int>> ArchiveVersions(absl::string_view name) const;

@@ -3,11 +3,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 
-#include <grpc/support/log.h>
-
 #include <algorithm>
 #include <cstdlib>
-#include <mutex>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
@@ -31,31 +28,19 @@ absl::Status FromGrpc(const grpc::Status& status) {
   std::string message = status.error_message();
   // UNAVAILABLE is both "no connection" (gRPC's own text) and a refusal the signer chose
   // (e.g. its audit log cannot be written); only the first gets the connection hint.
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-      (message.empty() || absl::StrContains(message, "failed to connect") ||
-       absl::StrContains(message, "Connection refused") ||
-       absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake"))) {
-    message = absl::StrCat(kUnreachable, message);
-  }
+  if (IsConnectionFailure(status)) message = absl::StrCat(kUnreachable, message);
   return MarkFromSigner(absl::Status(static_cast<absl::StatusCode>(status.error_code()), message));
 }
 
-// gRPC's own log lines ("E1202 … ssl_transport_security.cc … Handshake failed …") on the
-// agent's stderr: every failure they describe reaches the user as this client's status, with
-// a message that says what to do, so the raw lines are dropped, unless GRPC_VERBOSITY or
-// GRPC_TRACE is set (gRPC's own switches, for debugging the transport).
-void DropGrpcLog(gpr_log_func_args*) {}
-
-void QuietGrpcLogOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (std::getenv("GRPC_VERBOSITY") == nullptr && std::getenv("GRPC_TRACE") == nullptr) {
-      gpr_set_log_function(DropGrpcLog);
-    }
-  });
-}
-
 }  // namespace
+
+bool IsConnectionFailure(const grpc::Status& status) {
+  const std::string& message = status.error_message();
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+         (message.empty() || absl::StrContains(message, "failed to connect") ||
+          absl::StrContains(message, "Connection refused") ||
+          absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake"));
+}
 
 absl::Status MarkFromSigner(absl::Status status) {
   if (!status.ok()) status.SetPayload(kStatusOriginPayload, absl::Cord(kStatusOriginSigner));
@@ -88,7 +73,6 @@ absl::Status WithMessage(const absl::Status& status, absl::string_view message) 
 absl::StatusOr<std::unique_ptr<SignerClient>> SignerClient::Connect(
     const SignerConnection& connection) {
   if (connection.address.empty()) return absl::InvalidArgumentError("no signer address configured");
-  QuietGrpcLogOnce();
   grpc::SslCredentialsOptions ssl;
   ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(connection.ca_cert));
   ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(connection.client_cert));

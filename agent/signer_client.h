@@ -30,6 +30,10 @@ inline constexpr absl::string_view kStatusOriginSigner = "signer";
 // `status` marked as the signer's (an OK status stays OK and unmarked).
 absl::Status MarkFromSigner(absl::Status status);
 
+// Whether a failed call never reached the signer (no connection, refused, handshake failed), as
+// opposed to an UNAVAILABLE the signer chose to answer (e.g. its audit log cannot be written).
+bool IsConnectionFailure(const grpc::Status& status);
+
 // Whether `status` carries the signer's mark.
 bool IsFromSigner(const absl::Status& status);
 
