@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/files.h"
+#include "common/sigpipe_guard.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/unique_fd.h"
 #include "common/x509.h"
@@ -108,6 +109,7 @@ X509Stack FetchServerChain(const HostPort& target, const std::string& server_nam
   if (ssl == nullptr) return nullptr;
   SSL_set_fd(ssl.get(), fd.get());
   SSL_set_tlsext_host_name(ssl.get(), server_name.c_str());
+  ScopedSigpipeBlock no_sigpipe;  // the signer may close first; SSL_set_fd writes with write()
   ERR_clear_error();
   const bool completed = SSL_connect(ssl.get()) == 1;
   ERR_clear_error();
@@ -152,6 +154,9 @@ std::optional<bool> SignerAcceptsClientCertificate(const SignerConnection& conne
   if (ssl == nullptr) return std::nullopt;
   SSL_set_fd(ssl.get(), fd.get());
   SSL_set_tlsext_host_name(ssl.get(), server_name.c_str());
+  // A signer that refuses the certificate closes the connection while we still write: EPIPE,
+  // not a SIGPIPE that would kill the agent (SSL_set_fd writes with write()).
+  ScopedSigpipeBlock no_sigpipe;
   // A step that ran out of time (SO_RCVTIMEO) proves nothing: a slow signer is not one that
   // refused us.
   auto timed_out = [&ssl](int result) {

@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/crypto.h"
 #include "common/files.h"
+#include "common/sigpipe_guard.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/unique_fd.h"
 #include "common/x509.h"
@@ -200,6 +201,7 @@ std::string RawTlsExchange(int port, const std::string& raw) {
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
   SslUniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()));
   if (ctx == nullptr) return "<SSL_CTX_new failed>";
+  ScopedSigpipeBlock no_sigpipe;  // the server may close first
   SslUniquePtr<SSL> ssl(SSL_new(ctx.get()));
   if (ssl == nullptr || SSL_set_fd(ssl.get(), fd.get()) != 1 || SSL_connect(ssl.get()) != 1) {
     return "<TLS handshake failed>";

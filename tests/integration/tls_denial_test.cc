@@ -47,6 +47,7 @@
 #include "agent/signer_client.h"
 #include "common/files.h"
 #include "common/secret.h"
+#include "common/sigpipe_guard.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
@@ -134,6 +135,7 @@ std::string Handshake(const SignerLab& lab, const agent::SignerConnection& ident
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     return "connect failed";
   }
+  ScopedSigpipeBlock no_sigpipe;  // the signer refuses by closing the connection
   SslUniquePtr<SSL> ssl(SSL_new(ctx.get()));
   SSL_set_fd(ssl.get(), fd.get());
   ERR_clear_error();

@@ -24,6 +24,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
+#include "common/sigpipe_guard.h"
 #include "common/ssl_errors.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
@@ -310,6 +311,7 @@ void FaultProxy::Serve(int raw_fd) {
   ::setsockopt(raw_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   ::setsockopt(raw_fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
 
+  ScopedSigpipeBlock no_sigpipe;  // a client that hangs up mid-answer: EPIPE, not SIGPIPE
   SslUniquePtr<SSL> ssl(SSL_new(ssl_ctx_.get()));
   if (ssl == nullptr || SSL_set_fd(ssl.get(), raw_fd) != 1 || SSL_accept(ssl.get()) != 1) {
     ERR_clear_error();
