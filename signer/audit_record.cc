@@ -32,6 +32,7 @@ nlohmann::json AuditRecordToJson(const AuditRecord& record) {
   out["client_cert_sha256"] = record.client_cert_sha256;
   out["peer"] = record.peer;
   PutIfNotEmpty(out, "account_thumbprint", record.account_thumbprint);
+  PutIfNotEmpty(out, "account", record.account);
   out["rpc"] = record.rpc;
   out["decision"] = record.decision == AuditDecision::kAllow ? "allow" : "deny";
   out["reason"] = record.reason;

@@ -78,6 +78,9 @@ struct AuditRecord {
   // Front-door requests: RFC 7638 thumbprint of the ACME account key that signed the request
   // (`agent` is then the host the account belongs to). Left out of the record when empty.
   std::string account_thumbprint;
+  // The signer's ACME account ([[accounts]] name) the request acted as, once known. Left out
+  // of the record when empty (a refusal before the account was chosen).
+  std::string account;
   std::string rpc;                 // RPC method name
   AuditRequest request;
   AuditDecision decision = AuditDecision::kDeny;

@@ -9,6 +9,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/cli.h"
 #include "common/crypto.h"
@@ -16,6 +17,7 @@
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "signer/account_set.h"
 #include "signer/agent_ca.h"
 #include "signer/audit_log.h"
 #include "signer/commands.h"
@@ -128,21 +130,98 @@ absl::Status EnsureServerCertificate(const SignerConfig& config, const hsm::JwsS
   return absl::OkStatus();
 }
 
+// Registers `account` with its CA (idempotent: an account the CA already has for the key is
+// found, not created again) and records it in the store. `eab_key_file` imports its EAB key
+// first. FailedPrecondition when the CA needs EAB and no EAB key is in the HSM.
+absl::Status InitAccount(hsm::Token& token, StateStore& store, const AccountConfig& account,
+                         const std::optional<std::string>& eab_kid_override,
+                         const std::optional<std::string>& eab_key_file,
+                         absl::string_view config_path) {
+  const std::string what = absl::StrCat("account ", account.name);
+  std::optional<std::string> eab_kid = eab_kid_override;
+  if (!eab_kid.has_value()) eab_kid = account.eab_kid;
+  if (eab_key_file.has_value() && !eab_kid.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--eab-hmac-key-file needs --eab-kid (or eab_kid in the config) for ", what));
+  }
+  ASSIGN_OR_RETURN(std::optional<AccountRecord> recorded, store.FindAccount(account.name));
+  if (recorded.has_value() && !recorded->directory_url.empty() &&
+      recorded->directory_url != account.directory_url) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, " was registered at ", recorded->directory_url, " but the config now says ",
+        account.directory_url,
+        ": an account belongs to one CA directory; give the new one its own [[accounts]] name"));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> account_key,
+                   OpenOrGenerate(token, account.key, account.key_type,
+                                  absl::StrCat(what, " key")));
+  ASSIGN_OR_RETURN(std::unique_ptr<hsm::MacSigner> eab_key,
+                   EabKey(token, account.eab_key, eab_key_file));
+  ASSIGN_OR_RETURN(auto http_client, http::CurlHttpClient::Create(CaHttpOptions(account)));
+  acme::AcmeClientOptions acme_options;
+  acme_options.directory_url = account.directory_url;
+  ASSIGN_OR_RETURN(auto acme_client,
+                   acme::AcmeClient::Create(*http_client, *account_key, acme_options));
+  acme::NewAccountOptions account_options;
+  account_options.contact = account.contact;
+  account_options.terms_of_service_agreed = account.terms_of_service_agreed;
+  if (eab_key != nullptr && eab_kid.has_value()) {
+    account_options.eab_kid = *eab_kid;
+    account_options.eab_mac = eab_key.get();
+  } else if (eab_kid.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": EAB kid ", *eab_kid, " is configured but no EAB HMAC key is in the HSM at ",
+        account.eab_key, "; run acme-signer init --config ", config_path, " --account ",
+        account.name, " --eab-hmac-key-file PATH (or - for stdin)"));
+  }
+  absl::StatusOr<acme::Account> registered = acme_client->RegisterAccount(account_options);
+  if (!registered.ok()) {
+    return absl::Status(registered.status().code(),
+                        absl::StrCat(what, ": ", registered.status().message()));
+  }
+  ASSIGN_OR_RETURN(std::string thumbprint, acme_client->AccountThumbprint());
+  AccountRecord record = recorded.value_or(AccountRecord());
+  const absl::Time now = absl::Now();
+  if (record.account_url != registered->url || record.registered_at == absl::InfinitePast()) {
+    record.registered_at = now;
+  }
+  record.name = account.name;
+  record.directory_url = account.directory_url;
+  record.account_url = registered->url;
+  record.key_thumbprint = thumbprint;
+  if (record.status.empty()) record.status = "valid";
+  record.updated_at = now;
+  RETURN_IF_ERROR(store.PutAccount(record));
+  std::cout << what << " (" << account.directory_url << ")\n"
+            << "account URL: " << registered->url << "\n"
+            << "account key thumbprint: " << thumbprint << "\n";
+  return absl::OkStatus();
+}
+
 absl::Status Init(const ArgParser& parser) {
   ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
   RETURN_IF_ERROR(HardenProcess(/*allow_root=*/true));
-  std::optional<std::string> eab_kid = parser.Get("eab-kid");
-  if (!eab_kid.has_value()) eab_kid = config.acme.eab_kid;
-  if (parser.Has("eab-hmac-key-file") && !eab_kid.has_value()) {
-    return absl::InvalidArgumentError("--eab-hmac-key-file needs --eab-kid (or acme.eab_kid)");
+  // --eab-kid / --eab-hmac-key-file belong to one account: --account, or the only one.
+  const AccountConfig* eab_account = nullptr;
+  if (std::optional<std::string> name = parser.Get("account"); name.has_value()) {
+    eab_account = config.FindAccount(*name);
+    if (eab_account == nullptr) {
+      std::vector<std::string> names;
+      for (const AccountConfig& a : config.accounts) names.push_back(a.name);
+      return absl::InvalidArgumentError(absl::StrCat("--account ", *name,
+                                                     ": no such account in the config (",
+                                                     absl::StrJoin(names, ", "), ")"));
+    }
+  } else if (parser.Has("eab-hmac-key-file") || parser.Has("eab-kid")) {
+    if (config.accounts.size() != 1) {
+      return absl::InvalidArgumentError(
+          "--eab-kid/--eab-hmac-key-file: the config has several accounts; name the one the key "
+          "belongs to with --account NAME (run init once per account)");
+    }
+    eab_account = &config.accounts.front();
   }
   ASSIGN_OR_RETURN(std::shared_ptr<hsm::Token> token, OpenConfiguredToken(config.hsm));
 
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<hsm::JwsSigner> account_key,
-      OpenOrGenerate(*token, config.hsm.account_key, config.hsm.account_key_type, "account key"));
-  ASSIGN_OR_RETURN(std::unique_ptr<hsm::MacSigner> eab_key,
-                   EabKey(*token, config.hsm.eab_key, parser.Get("eab-hmac-key-file")));
   ASSIGN_OR_RETURN(
       std::unique_ptr<hsm::JwsSigner> audit_key,
       OpenOrGenerate(*token, config.hsm.audit_key, hsm::KeyType::kEcP256, "audit key"));
@@ -194,32 +273,28 @@ absl::Status Init(const ArgParser& parser) {
   ASSIGN_OR_RETURN(std::unique_ptr<SignerRuntime> runtime, SignerRuntime::Open(config, parts));
   RETURN_IF_ERROR(
       runtime->store->SetValue(kAuditPublicKeyKey, absl::Base64Escape(audit_key->PublicKeyDer())));
-  http::CurlHttpClientOptions http_options;
-  if (config.acme.ca_bundle.has_value()) http_options.ca_bundle_path = *config.acme.ca_bundle;
-  http_options.total_timeout = absl::Milliseconds(config.acme.request_timeout_ms);
-  http_options.connect_timeout = std::min(http_options.connect_timeout, http_options.total_timeout);
-  ASSIGN_OR_RETURN(auto http_client, http::CurlHttpClient::Create(http_options));
-  acme::AcmeClientOptions acme_options;
-  acme_options.directory_url = config.acme.directory_url;
-  ASSIGN_OR_RETURN(auto acme_client,
-                   acme::AcmeClient::Create(*http_client, *account_key, acme_options));
-  acme::NewAccountOptions account_options;
-  account_options.contact = config.acme.contact;
-  account_options.terms_of_service_agreed = config.acme.terms_of_service_agreed;
-  if (eab_key != nullptr && eab_kid.has_value()) {
-    account_options.eab_kid = *eab_kid;
-    account_options.eab_mac = eab_key.get();
-  } else if (eab_kid.has_value()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("EAB kid ", *eab_kid, " is configured but no EAB HMAC key is in the HSM at ",
-                     config.hsm.eab_key, "; pass --eab-hmac-key-file PATH (or - for stdin)"));
+  // The accounts: with --account only that one (its EAB key imported, then registered), else
+  // every account. One that cannot be registered (no EAB key yet) does not stop the others.
+  std::vector<std::string> not_registered;
+  for (const AccountConfig& account : config.accounts) {
+    const bool chosen = eab_account == &account;
+    if (parser.Has("account") && !chosen) continue;
+    absl::Status s = InitAccount(*token, *runtime->store, account,
+                                 chosen ? parser.Get("eab-kid") : std::nullopt,
+                                 chosen ? parser.Get("eab-hmac-key-file") : std::nullopt,
+                                 *parser.Get("config"));
+    if (!s.ok()) {
+      if (config.accounts.size() == 1) return s;
+      std::cout << "account " << account.name << ": NOT registered: " << s.message() << "\n";
+      not_registered.push_back(account.name);
+    }
   }
-  ASSIGN_OR_RETURN(acme::Account account, acme_client->RegisterAccount(account_options));
-  RETURN_IF_ERROR(runtime->store->SetValue(kAccountUrlKey, account.url));
-  ASSIGN_OR_RETURN(std::string thumbprint, acme_client->AccountThumbprint());
-  std::cout << "account URL: " << account.url << "\n"
-            << "account key thumbprint: " << thumbprint << "\n"
-            << "signer initialized; start it with: acme-signer serve --config "
+  if (!not_registered.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "account(s) ", absl::StrJoin(not_registered, ", "),
+        " not registered (see above); fix and run init again (it is idempotent)"));
+  }
+  std::cout << "signer initialized; start it with: acme-signer serve --config "
             << *parser.Get("config") << "\n";
   return absl::OkStatus();
 }
@@ -228,9 +303,13 @@ absl::Status Init(const ArgParser& parser) {
 
 int RunInit(const std::vector<std::string>& args) {
   ArgParser parser(
-      "acme-signer init --config FILE [--eab-kid KID --eab-hmac-key-file PATH|-] "
-      "[--server-name NAME ...]");
+      "acme-signer init --config FILE [--account NAME] [--eab-kid KID --eab-hmac-key-file "
+      "PATH|-] [--server-name NAME ...]");
   parser.Value("config", "FILE", "signer configuration (TOML)")
+      .Value("account", "NAME",
+             "set up only this [[accounts]] entry (its key, its EAB key from "
+             "--eab-kid/--eab-hmac-key-file, its registration); needed for the EAB options when "
+             "the config has several accounts: run init once per account")
       .Value("eab-kid", "KID", "External Account Binding key id from the CA")
       .Value("eab-hmac-key-file", "PATH|-",
              "file holding the base64url EAB HMAC key (- reads one line from stdin); imported "

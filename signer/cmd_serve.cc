@@ -91,14 +91,13 @@ int Serve(const std::string& config_path) {
   const std::string reload_status_path = ReloadStatusPath(*config);
 
   RuntimeParts parts;
-  parts.acme = parts.audit_log = true;
+  parts.accounts = parts.audit_log = true;
   parts.agent_ca_key = true;  // RenewAgentCertificate
   absl::StatusOr<std::unique_ptr<SignerRuntime>> opened = SignerRuntime::Open(*config, parts);
   if (!opened.ok()) return startup_failed(opened.status());
   std::unique_ptr<SignerRuntime> runtime = *std::move(opened);
-  if (runtime->acme->account_url().empty()) {
-    return startup_failed(absl::FailedPreconditionError(absl::StrCat(
-        "no ACME account is recorded; run `acme-signer init --config ", config_path, "` first")));
+  if (absl::Status s = runtime->accounts->CheckAllRegistered(config_path); !s.ok()) {
+    return startup_failed(s);
   }
   RateLimiter rate_limiter;
   AgentCallLimiter call_limiter;
@@ -129,7 +128,7 @@ int Serve(const std::string& config_path) {
   RouteGrpcLogsTo grpc_logs(&handshake_failures);
   SignerService::Deps deps;
   deps.config = &holder;
-  deps.acme = runtime->acme.get();
+  deps.accounts = runtime->accounts.get();
   deps.store = runtime->store.get();
   deps.audit = runtime->audit.get();
   deps.rate_limiter = &rate_limiter;
@@ -142,7 +141,12 @@ int Serve(const std::string& config_path) {
   absl::StatusOr<RunningServer> running = StartGrpcServer(*config, &service, &revocation);
   if (!running.ok()) return startup_failed(running.status());
   std::cout << "acme-signer: serving on " << config->server.listen << " (port " << running->port
-            << "), account " << runtime->acme->account_url() << std::endl;
+            << ")";
+  for (const auto& account : runtime->accounts->all()) {
+    std::cout << (&account == &runtime->accounts->all().front() ? ", account " : ", ")
+              << account->name() << " " << account->acme->account_url();
+  }
+  std::cout << std::endl;
 
   // One-token enrolment on its own listener, when configured (server.enroll_listen).
   std::unique_ptr<hsm::JwsSigner> enroll_ca_key;
@@ -205,7 +209,7 @@ int Serve(const std::string& config_path) {
     door_deps.refusals = &refusals;
     door_deps.rate_limiter = &rate_limiter;
     door_deps.audit_space = &front_door_space;
-    door_deps.acme = runtime->acme.get();
+    door_deps.accounts = runtime->accounts.get();
     absl::StatusOr<std::unique_ptr<frontdoor::FrontDoor>> started =
         frontdoor::FrontDoor::Start(*config->acme_server, door_deps);
     if (!started.ok()) {

@@ -220,7 +220,7 @@ void ReadServer(TableReader& t, ServerConfig& out) {
   }
 }
 
-void ReadAcme(TableReader& t, AcmeConfig& out) {
+void ReadAcme(TableReader& t, AccountConfig& out) {
   if (auto v = t.String("directory_url", true)) {
     if (absl::Status s = ValidateHttpsUrl(*v); !s.ok()) {
       t.Bad(*t.Find("directory_url", false), "directory_url", s.message());
@@ -257,7 +257,15 @@ std::optional<hsm::KeyType> KeyTypeValue(TableReader& t, const toml::node& node,
   return *type;
 }
 
-void ReadHsm(TableReader& t, HsmConfig& out) {
+// The [hsm] keys of the legacy single account (account `default` of an [acme] section).
+struct LegacyAccountKeys {
+  std::optional<std::string> account_key;
+  std::optional<hsm::KeyType> account_key_type;
+  std::optional<std::string> eab_key;
+  int64_t line = 0;  // of the first of them, for the message when [[accounts]] is used
+};
+
+void ReadHsm(TableReader& t, HsmConfig& out, LegacyAccountKeys& legacy) {
   if (auto v = t.String("module", true)) {
     if (absl::StrContains(*v, '/')) {
       if (auto path = t.Path("module", true)) out.module = *path;
@@ -266,9 +274,11 @@ void ReadHsm(TableReader& t, HsmConfig& out) {
     }
   }
   if (auto v = t.Path("pin_file", true)) out.pin_file = *v;
+  std::string account_key;
+  std::string eab_key;
   const std::pair<absl::string_view, std::string*> uris[] = {
-      {"token_uri", &out.token_uri}, {"account_key", &out.account_key},
-      {"eab_key", &out.eab_key},     {"agent_ca_key", &out.agent_ca_key},
+      {"token_uri", &out.token_uri}, {"account_key", &account_key},
+      {"eab_key", &eab_key},         {"agent_ca_key", &out.agent_ca_key},
       {"audit_key", &out.audit_key},
   };
   for (const auto& [key, field] : uris) {
@@ -280,12 +290,50 @@ void ReadHsm(TableReader& t, HsmConfig& out) {
       }
     }
   }
+  if (!account_key.empty()) legacy.account_key = account_key;
+  if (!eab_key.empty()) legacy.eab_key = eab_key;
   if (auto v = t.String("account_key_type", false)) {
     if (auto type = KeyTypeValue(t, *t.Find("account_key_type", false), "account_key_type", *v)) {
-      out.account_key_type = *type;
+      legacy.account_key_type = *type;
+    }
+  }
+  for (absl::string_view key : {"account_key", "account_key_type", "eab_key"}) {
+    if (const toml::node* node = t.Find(key, false); node != nullptr && legacy.line == 0) {
+      legacy.line = LineOf(*node);
     }
   }
   if (auto v = t.Bool("verify_every_signature")) out.verify_every_signature = *v;
+}
+
+// One [[accounts]] entry: the [acme] keys plus name and its HSM objects.
+void ReadAccount(TableReader& t, AccountConfig& out) {
+  if (auto v = t.String("name", true)) {
+    if (absl::Status s = ValidateAgentName(*v); !s.ok()) {
+      t.Bad(*t.Find("name", false), "name",
+            absl::StrCat(absl::StripPrefix(s.message(), "agent "), " (account names follow the "
+                                                                    "agent name rules)"));
+    } else {
+      out.name = *v;
+    }
+  }
+  ReadAcme(t, out);
+  out.key = DefaultAccountKeyUri(out.name);
+  out.eab_key = DefaultEabKeyUri(out.name);
+  for (auto [key, field] : {std::pair<absl::string_view, std::string*>{"key", &out.key},
+                            {"eab_key", &out.eab_key}}) {
+    if (auto v = t.String(key, false)) {
+      if (absl::Status s = ValidatePkcs11Uri(*v); !s.ok()) {
+        t.Bad(*t.Find(key, false), key, s.message());
+      } else {
+        *field = *v;
+      }
+    }
+  }
+  if (auto v = t.String("key_type", false)) {
+    if (auto type = KeyTypeValue(t, *t.Find("key_type", false), "key_type", *v)) {
+      out.key_type = *type;
+    }
+  }
 }
 
 // The front door's base URL: https, no query, fragment or userinfo (ParseHttpsUrl refuses the
@@ -413,13 +461,138 @@ void ReadAgent(TableReader& t, AgentPolicy& out) {
   if (auto v = t.Int("orders_per_hour", 1, 100000)) out.orders_per_hour = static_cast<int>(*v);
   if (auto v = t.Bool("allow_sign_jws")) out.allow_sign_jws = *v;
   if (auto v = t.Bool("front_door")) out.front_door = *v;
+  if (auto v = t.StringArray("accounts", false)) {
+    if (v->empty()) {
+      t.Bad(*t.Find("accounts", false), "accounts",
+            "must list at least one account (leave it out for the default)");
+    }
+    for (auto& element : *v) {
+      if (std::find(out.accounts.begin(), out.accounts.end(), element.value) !=
+          out.accounts.end()) {
+        t.Bad(*element.node, element.key,
+              absl::StrCat("\"", element.value, "\" is listed twice"));
+        continue;
+      }
+      out.accounts.push_back(std::move(element.value));
+    }
+  }
+  if (auto v = t.String("default_account", false)) out.default_account = *v;
+}
+
+// The accounts of the file: [[accounts]], or the legacy [acme] section (with the [hsm] account
+// keys) as the account `default`. Exactly one of the two forms.
+void ReadAccounts(TableReader& top, Problems& problems,
+                  const std::filesystem::path& base_dir, const LegacyAccountKeys& legacy,
+                  std::vector<AccountConfig>& accounts) {
+  const toml::table* acme = top.Table("acme", false);
+  const toml::array* array = top.TableArray("accounts");
+  if (acme != nullptr && array != nullptr) {
+    problems.At(LineOf(*acme), "acme",
+                "[acme] and [[accounts]] cannot both be used: move [acme] into an [[accounts]] "
+                "entry with name = \"default\" (and hsm.account_key, hsm.account_key_type, "
+                "hsm.eab_key into its key, key_type, eab_key)");
+    return;
+  }
+  if (acme != nullptr) {
+    TableReader reader(problems, *acme, "acme", base_dir,
+                       {"directory_url", "ca_bundle", "contact", "eab_kid", "preferred_chain",
+                        "terms_of_service_agreed", "request_timeout_ms"});
+    AccountConfig account;
+    account.name = std::string(kDefaultAccountName);
+    ReadAcme(reader, account);
+    account.key = legacy.account_key.value_or(DefaultAccountKeyUri(account.name));
+    account.key_type = legacy.account_key_type.value_or(hsm::KeyType::kEcP256);
+    account.eab_key = legacy.eab_key.value_or(DefaultEabKeyUri(account.name));
+    accounts.push_back(std::move(account));
+    return;
+  }
+  if (array == nullptr || array->empty()) {
+    problems.AtFile("accounts",
+                "no ACME account is configured: add an [[accounts]] entry (name, "
+                "directory_url, eab_kid ...) or an [acme] section");
+    return;
+  }
+  if (legacy.line != 0) {
+    problems.At(legacy.line, "hsm",
+                "hsm.account_key, hsm.account_key_type and hsm.eab_key belong to the [acme] "
+                "form; with [[accounts]] set key, key_type and eab_key in each entry");
+  }
+  absl::flat_hash_map<std::string, int64_t> first_line;
+  absl::flat_hash_map<std::string, std::string> key_owner;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::table& table = *array->get(i)->as_table();
+    TableReader reader(problems, table, absl::StrCat("accounts[", i, "]"), base_dir,
+                       {"name", "directory_url", "ca_bundle", "contact", "eab_kid",
+                        "preferred_chain", "terms_of_service_agreed", "request_timeout_ms", "key",
+                        "key_type", "eab_key"});
+    AccountConfig account;
+    const size_t problems_before = problems.size();
+    ReadAccount(reader, account);
+    if (problems.size() != problems_before) continue;
+    const int64_t line = LineOf(*table.get("name"));
+    if (auto [it, inserted] = first_line.emplace(account.name, line); !inserted) {
+      problems.At(line, reader.Key("name"),
+                  absl::StrCat("duplicate account name \"", account.name,
+                               "\" (first defined at line ", it->second, ")"));
+      continue;
+    }
+    bool shared = false;
+    for (const std::string* uri : {&account.key, &account.eab_key}) {
+      if (auto [it, inserted] = key_owner.emplace(*uri, account.name); !inserted) {
+        problems.At(line, reader.Key(uri == &account.key ? "key" : "eab_key"),
+                    absl::StrCat(*uri, " is already the key of account \"", it->second,
+                                 "\": every account has its own HSM objects"));
+        shared = true;
+      }
+    }
+    if (shared) continue;
+    accounts.push_back(std::move(account));
+  }
+}
+
+// Fills the agent's accounts (default: `default`, else the first account) and checks that every
+// one it names exists and that its default is one of them. False (with problems recorded) when
+// not.
+bool ResolveAgentAccounts(const std::vector<AccountConfig>& accounts, AgentPolicy& agent,
+                          TableReader& reader, const toml::table& table, Problems& problems) {
+  if (accounts.empty()) return true;  // already reported: no account at all
+  auto exists = [&](absl::string_view name) {
+    return std::any_of(accounts.begin(), accounts.end(),
+                       [&](const AccountConfig& a) { return a.name == name; });
+  };
+  std::vector<std::string> names;
+  for (const AccountConfig& a : accounts) names.push_back(a.name);
+  bool ok = true;
+  if (agent.accounts.empty()) {
+    agent.accounts.push_back(exists(kDefaultAccountName) ? std::string(kDefaultAccountName)
+                                                         : accounts.front().name);
+  }
+  for (const std::string& name : agent.accounts) {
+    if (!exists(name)) {
+      problems.At(LineOf(*table.get("accounts")), reader.Key("accounts"),
+                  absl::StrCat("no account named \"", name, "\" (configured: ",
+                               absl::StrJoin(names, ", "), ")"));
+      ok = false;
+    }
+  }
+  if (agent.default_account.empty()) {
+    agent.default_account = agent.accounts.front();
+  } else if (!agent.MayUseAccount(agent.default_account)) {
+    problems.At(LineOf(*table.get("default_account")), reader.Key("default_account"),
+                absl::StrCat("\"", agent.default_account,
+                             "\" is not in this agent's accounts (",
+                             absl::StrJoin(agent.accounts, ", "), ")"));
+    ok = false;
+  }
+  return ok;
 }
 
 SignerConfig Validate(const toml::table& root, Problems& problems,
                       const std::filesystem::path& base_dir) {
   SignerConfig config;
   TableReader top(problems, root, "", base_dir,
-                  {"server", "acme", "hsm", "state", "audit", "agents", "acme_server"});
+                  {"server", "acme", "accounts", "hsm", "state", "audit", "agents",
+                   "acme_server"});
   if (const toml::table* t = top.Table("server", true)) {
     TableReader reader(
         problems, *t, "server", base_dir,
@@ -429,18 +602,14 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
          "enroll_listen"});
     ReadServer(reader, config.server);
   }
-  if (const toml::table* t = top.Table("acme", true)) {
-    TableReader reader(problems, *t, "acme", base_dir,
-                       {"directory_url", "ca_bundle", "contact", "eab_kid", "preferred_chain",
-                        "terms_of_service_agreed", "request_timeout_ms"});
-    ReadAcme(reader, config.acme);
-  }
+  LegacyAccountKeys legacy;
   if (const toml::table* t = top.Table("hsm", true)) {
     TableReader reader(problems, *t, "hsm", base_dir,
                        {"module", "token_uri", "pin_file", "account_key", "account_key_type",
                         "eab_key", "agent_ca_key", "audit_key", "verify_every_signature"});
-    ReadHsm(reader, config.hsm);
+    ReadHsm(reader, config.hsm, legacy);
   }
+  ReadAccounts(top, problems, base_dir, legacy, config.accounts);
   if (const toml::table* t = top.Table("state", true)) {
     TableReader reader(problems, *t, "state", base_dir, {"dir"});
     ReadState(reader, config.state);
@@ -465,11 +634,13 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
       TableReader reader(
           problems, table, absl::StrCat("agents[", i, "]"), base_dir,
           {"name", "allowed_names", "allow_wildcard_certificates", "key_types",
-           "max_identifiers_per_order", "orders_per_hour", "allow_sign_jws", "front_door"});
+           "max_identifiers_per_order", "orders_per_hour", "allow_sign_jws", "front_door",
+           "accounts", "default_account"});
       AgentPolicy agent;
       const size_t problems_before = problems.size();
       ReadAgent(reader, agent);
       if (problems.size() != problems_before) continue;
+      if (!ResolveAgentAccounts(config.accounts, agent, reader, table, problems)) continue;
       // Belt and braces: the policy code's own whole-policy check must agree.
       if (absl::Status s = ValidateAgentPolicy(agent); !s.ok()) {
         problems.At(LineOf(table), reader.Key("name"), s.message());
@@ -490,6 +661,23 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
 }
 
 }  // namespace
+
+std::string DefaultAccountKeyUri(absl::string_view account_name) {
+  if (account_name == kDefaultAccountName) return "pkcs11:object=acme-account";
+  return absl::StrCat("pkcs11:object=acme-account-", account_name);
+}
+
+std::string DefaultEabKeyUri(absl::string_view account_name) {
+  if (account_name == kDefaultAccountName) return "pkcs11:object=eab-hmac";
+  return absl::StrCat("pkcs11:object=eab-hmac-", account_name);
+}
+
+const AccountConfig* SignerConfig::FindAccount(absl::string_view name) const {
+  for (const AccountConfig& account : accounts) {
+    if (account.name == name) return &account;
+  }
+  return nullptr;
+}
 
 const AgentPolicy* SignerConfig::FindAgent(absl::string_view name) const {
   for (const AgentPolicy& agent : agents) {

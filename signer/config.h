@@ -31,8 +31,11 @@
 //                                            client certificate; only the Enrollment service);
 //                                            absent = token enrolment off
 //
-//   [acme]
-//   directory_url       R  https:// URL of the CA's ACME directory (http:// is refused)
+//   [[accounts]]                             one or more ACME accounts (one per CA profile or
+//                                            department); docs/signer.md "Accounts"
+//   name                R  [a-z0-9-]{1,63}, not starting or ending with '-'; unique
+//   directory_url       R  https:// URL of the CA's ACME directory (http:// is refused); two
+//                          accounts may share one (two departments at one CA profile)
 //   ca_bundle           = (system store)     path, PEM bundle to verify the CA's TLS with
 //   contact             = []                 array of "mailto:user@host"
 //   eab_kid             = (none)             EAB key identifier (not secret; the key is in the HSM)
@@ -43,14 +46,26 @@
 //                                            that never answers reaches the agent as a clear
 //                                            error, not as the agent's own deadline (read at
 //                                            start, not on SIGHUP)
+//   key                 = "pkcs11:object=acme-account-<name>"  the account key in the HSM
+//                                            ("pkcs11:object=acme-account" for `default`)
+//   key_type            = "ec-p256"          ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096
+//   eab_key             = "pkcs11:object=eab-hmac-<name>"  its EAB HMAC key in the HSM
+//                                            ("pkcs11:object=eab-hmac" for `default`)
+//   Key URIs must differ between accounts.
+//
+//   [acme]                                   the single-account form of before: the account
+//                                            named `default`, with the keys below in [hsm]
+//                                            (account_key, account_key_type, eab_key). The same
+//                                            keys as [[accounts]] except name/key/key_type/
+//                                            eab_key. Not together with [[accounts]].
 //
 //   [hsm]
 //   module              R  p11-kit module name ("softhsm2") or path of a PKCS#11 library
 //   token_uri           = "pkcs11:token=acme-signer"
 //   pin_file            R  path of the 0600 file holding the user PIN
-//   account_key         = "pkcs11:object=acme-account"
-//   account_key_type    = "ec-p256"          ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096
-//   eab_key             = "pkcs11:object=eab-hmac"
+//   account_key         = "pkcs11:object=acme-account"   only with [acme] (account `default`)
+//   account_key_type    = "ec-p256"                      only with [acme]
+//   eab_key             = "pkcs11:object=eab-hmac"       only with [acme]
 //   agent_ca_key        = "pkcs11:object=agent-ca"
 //   audit_key           = "pkcs11:object=audit-key"
 //   verify_every_signature = false           verify each HSM signature before using it
@@ -83,6 +98,10 @@
 //   front_door          = false              whether this host may use the ACME front door
 //                                            ([acme_server]) with credentials from
 //                                            `acme-signer enroll-client` (deny by default)
+//   accounts            = ["default"]        the accounts ([[accounts]] names) this agent may
+//                                            use; without it: `default`, or the first account
+//                                            when none is named `default`
+//   default_account     = accounts[0]        the account used when the agent names none
 //
 //   [acme_server]                            optional: the ACME front door (RFC 8555 server for
 //                                            stock clients); absent = no front door
@@ -148,7 +167,9 @@ struct ServerConfig {
   bool IsRevoked(absl::string_view cert_sha256_hex) const;
 };
 
-struct AcmeConfig {
+// One ACME account ([[accounts]], or the legacy [acme] section as `default`).
+struct AccountConfig {
+  std::string name;
   std::string directory_url;
   std::optional<std::string> ca_bundle;  // absolute path
   std::vector<std::string> contact;      // "mailto:..." URLs
@@ -156,15 +177,21 @@ struct AcmeConfig {
   std::optional<std::string> preferred_chain;
   bool terms_of_service_agreed = false;
   int64_t request_timeout_ms = 30000;
+  std::string key;  // PKCS#11 URI of the account key
+  hsm::KeyType key_type = hsm::KeyType::kEcP256;
+  std::string eab_key;  // PKCS#11 URI of the EAB HMAC key
 };
+
+// The account name of the legacy single [acme] section, and of data written before accounts.
+inline constexpr absl::string_view kDefaultAccountName = "default";
+// The default HSM object URIs of account `name`'s keys.
+std::string DefaultAccountKeyUri(absl::string_view account_name);
+std::string DefaultEabKeyUri(absl::string_view account_name);
 
 struct HsmConfig {
   std::string module;  // p11-kit module name, or absolute path of a library
   std::string token_uri = "pkcs11:token=acme-signer";
   std::string pin_file;  // absolute path
-  std::string account_key = "pkcs11:object=acme-account";
-  hsm::KeyType account_key_type = hsm::KeyType::kEcP256;
-  std::string eab_key = "pkcs11:object=eab-hmac";
   std::string agent_ca_key = "pkcs11:object=agent-ca";
   std::string audit_key = "pkcs11:object=audit-key";
   bool verify_every_signature = false;
@@ -199,7 +226,8 @@ struct AcmeServerConfig {
 struct SignerConfig {
   std::string source;  // the config file path (or source name) it was parsed from
   ServerConfig server;
-  AcmeConfig acme;
+  // In file order, names unique, key URIs unique; never empty after parsing.
+  std::vector<AccountConfig> accounts;
   HsmConfig hsm;
   StateConfig state;
   AuditConfig audit;
@@ -211,6 +239,8 @@ struct SignerConfig {
 
   // The policy of agent `name`, or nullptr when no such agent is configured (deny).
   const AgentPolicy* FindAgent(absl::string_view name) const;
+  // The account named `name`, or nullptr.
+  const AccountConfig* FindAccount(absl::string_view name) const;
 };
 
 // Reads and validates the config file at `path` (at most 1 MiB). Errors: the ReadFile errors

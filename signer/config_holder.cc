@@ -91,15 +91,24 @@ absl::Status CheckStartupSettingsUnchanged(const SignerConfig& old_config,
         ": the enrolment listener is opened only when serve starts; restart acme-signer to "
         "change it; config not reloaded"));
   }
-  if (old_config.acme.directory_url != new_config.acme.directory_url) {
-    return refuse("acme.directory_url");
-  }
-  if (old_config.acme.request_timeout_ms != new_config.acme.request_timeout_ms) {
-    return refuse("acme.request_timeout_ms");
+  // Accounts are opened (keys, HTTPS clients, engines) when serve starts: only their
+  // preferred_chain, contact and terms may change by reload.
+  if (old_config.accounts.size() != new_config.accounts.size()) return refuse("accounts");
+  for (size_t i = 0; i < old_config.accounts.size(); ++i) {
+    const AccountConfig& was = old_config.accounts[i];
+    const AccountConfig& now = new_config.accounts[i];
+    const std::string key = absl::StrCat("accounts[", i, "] (", was.name, ")");
+    if (was.name != now.name) return refuse(absl::StrCat(key, ".name"));
+    if (was.directory_url != now.directory_url) return refuse(absl::StrCat(key, ".directory_url"));
+    if (was.ca_bundle != now.ca_bundle) return refuse(absl::StrCat(key, ".ca_bundle"));
+    if (was.request_timeout_ms != now.request_timeout_ms) {
+      return refuse(absl::StrCat(key, ".request_timeout_ms"));
+    }
+    if (was.key != now.key) return refuse(absl::StrCat(key, ".key"));
+    if (was.key_type != now.key_type) return refuse(absl::StrCat(key, ".key_type"));
   }
   if (old_config.hsm.module != new_config.hsm.module) return refuse("hsm.module");
   if (old_config.hsm.token_uri != new_config.hsm.token_uri) return refuse("hsm.token_uri");
-  if (old_config.hsm.account_key != new_config.hsm.account_key) return refuse("hsm.account_key");
   if (old_config.state.dir != new_config.state.dir) return refuse("state.dir");
   if (old_config.audit.log != new_config.audit.log) return refuse("audit.log");
   return CheckFrontDoorUnchanged(old_config.acme_server, new_config.acme_server);

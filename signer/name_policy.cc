@@ -106,6 +106,10 @@ absl::Status ValidateNamePattern(absl::string_view pattern) {
   return absl::OkStatus();
 }
 
+bool AgentPolicy::MayUseAccount(absl::string_view account) const {
+  return std::find(accounts.begin(), accounts.end(), account) != accounts.end();
+}
+
 absl::Status ValidateAgentPolicy(const AgentPolicy& policy) {
   if (policy.name.empty()) return absl::InvalidArgumentError("agent policy without a name");
   const std::string where = absl::StrCat("agent ", Echo(policy.name), ": ");

@@ -38,6 +38,12 @@ struct AgentPolicy {
   // Whether the host may use the ACME front door ([acme_server]) with EAB credentials from
   // `acme-signer enroll-client`. Deny by default.
   bool front_door = false;
+  // The ACME accounts ([[accounts]] names) this agent may use, and the one used when a request
+  // names none (one of `accounts`). Filled by the config loader; never empty there.
+  std::vector<std::string> accounts;
+  std::string default_account;
+
+  bool MayUseAccount(absl::string_view account) const;
 };
 
 // An ACME identifier (RFC 8555 section 9.7.7). Only type "dns" is supported.

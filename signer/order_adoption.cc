@@ -33,10 +33,12 @@ KnownOrder ToKnownOrder(const OrderRecord& record) {
 }  // namespace
 
 CertificateRecord InventoryRecordFor(const acme::CertificateChain& chain,
-                                     absl::string_view agent, const acme::Order& order) {
+                                     absl::string_view agent, absl::string_view account,
+                                     const acme::Order& order) {
   CertificateRecord cert;
   cert.serial = chain.serial_hex;
   cert.agent = std::string(agent);
+  cert.account = std::string(account);
   for (const acme::Identifier& id : order.identifiers) cert.names.push_back(id.value);
   cert.not_before = LeafNotBefore(chain.leaf_der);
   cert.not_after = chain.not_after;
@@ -45,20 +47,27 @@ CertificateRecord InventoryRecordFor(const acme::CertificateChain& chain,
   return cert;
 }
 
-absl::StatusOr<OrderAdoption> OrderAdoption::Prepare(acme::AcmeClient& acme, StateStore& store,
+absl::StatusOr<OrderAdoption> OrderAdoption::Prepare(acme::AcmeClient& acme,
+                                                     absl::string_view account, StateStore& store,
                                                      const AgentPolicy& policy,
                                                      absl::string_view order_url,
                                                      absl::string_view target_url) {
-  OrderAdoption adoption(acme, store, policy.name);
+  OrderAdoption adoption(acme, std::string(account), store, policy.name);
   if (order_url.empty()) return adoption;
   adoption.candidate_.order_url = std::string(order_url);
   adoption.candidate_.agent = policy.name;
+  adoption.candidate_.account = std::string(account);
 
   absl::StatusOr<OrderRecord> known = store.FindOrder(order_url);
   if (known.ok()) {
     if (known->agent != policy.name) {
       return absl::PermissionDeniedError(
           absl::StrCat("order ", order_url, " was created by another agent, not ", policy.name));
+    }
+    if (known->account != account) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("order ", order_url, " was made with account ", known->account,
+                       ", not ", account, ": sign its requests with that account"));
     }
     // The agent's own order: the CA is asked again only for a URL the signer has not seen, which
     // is the certificate (and its alternates) once the order is valid.
@@ -87,14 +96,14 @@ absl::StatusOr<OrderAdoption> OrderAdoption::Prepare(acme::AcmeClient& acme, Sta
         absl::StrCat("order ", order_url, " cannot be adopted: ", allowed.message()));
   }
   ASSIGN_OR_RETURN(bool signed_new_order,
-                   store.HasNewOrderIntent(policy.name, order.identifiers,
+                   store.HasNewOrderIntent(policy.name, account, order.identifiers,
                                            absl::Now() - kNewOrderIntentLifetime));
   if (!signed_new_order) {
     return absl::PermissionDeniedError(absl::StrCat(
         "order ", order_url, " (", absl::StrJoin(IdentifierTexts(order.identifiers), ", "),
         ") cannot be adopted: the signer signed no unused newOrder for exactly these "
         "identifiers for agent ",
-        policy.name, " in the last ", absl::FormatDuration(kNewOrderIntentLifetime)));
+        policy.name, " with account ", account, " in the last ", absl::FormatDuration(kNewOrderIntentLifetime)));
   }
   adoption.adopt_ = true;
   adoption.candidate_.identifiers = order.identifiers;
@@ -173,7 +182,7 @@ absl::Status OrderAdoption::Commit(std::string* inventory_serial) {
         absl::StrCat("the CA sent no certificate at ", new_certificate_url_));
   }
   const acme::CertificateChain& chain = download.chains.front();
-  RETURN_IF_ERROR(store_->RecordCertificate(InventoryRecordFor(chain, agent_, *order_)));
+  RETURN_IF_ERROR(store_->RecordCertificate(InventoryRecordFor(chain, agent_, account_, *order_)));
   if (inventory_serial != nullptr) *inventory_serial = chain.serial_hex;
   return absl::OkStatus();
 }

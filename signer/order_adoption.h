@@ -38,20 +38,23 @@ namespace acme_signer::signer {
 // How long a signed newOrder may be adopted: a pending order lives 7 days at Let's Encrypt.
 inline constexpr absl::Duration kNewOrderIntentLifetime = absl::Hours(7 * 24);
 
-// The inventory entry for `chain`, issued to `agent` for `order` (serial, names, validity,
-// SHA-256 of the leaf): one definition for the relay and the direct path.
+// The inventory entry for `chain`, issued to `agent` under `account` for `order` (serial, names,
+// validity, SHA-256 of the leaf): one definition for the relay and the direct path.
 CertificateRecord InventoryRecordFor(const acme::CertificateChain& chain,
-                                     absl::string_view agent, const acme::Order& order);
+                                     absl::string_view agent, absl::string_view account,
+                                     const acme::Order& order);
 
 class OrderAdoption {
  public:
-  // Prepares the lookups for one SignJws by `policy`'s agent for `target_url`, naming
-  // `order_url` (may be empty: then only what the store already knows is offered). Fetches from
-  // the CA only when the order, or the URL, is new to the signer.
-  // Errors: PermissionDenied (the order is another agent's, names outside the policy, no signed
-  // newOrder matches it), the CA's errors when the order cannot be fetched, store errors.
-  static absl::StatusOr<OrderAdoption> Prepare(acme::AcmeClient& acme, StateStore& store,
-                                               const AgentPolicy& policy,
+  // Prepares the lookups for one SignJws by `policy`'s agent, signing as `account` (whose
+  // engine `acme` is), for `target_url`, naming `order_url` (may be empty: then only what the
+  // store already knows is offered). Fetches from the CA only when the order, or the URL, is
+  // new to the signer.
+  // Errors: PermissionDenied (the order is another agent's or was made with another account,
+  // names outside the policy, no signed newOrder matches it), the CA's errors when the order
+  // cannot be fetched, store errors.
+  static absl::StatusOr<OrderAdoption> Prepare(acme::AcmeClient& acme, absl::string_view account,
+                                               StateStore& store, const AgentPolicy& policy,
                                                absl::string_view order_url,
                                                absl::string_view target_url);
 
@@ -65,8 +68,9 @@ class OrderAdoption {
   absl::Status Commit(std::string* inventory_serial);
 
  private:
-  OrderAdoption(acme::AcmeClient& acme, StateStore& store, std::string agent)
-      : acme_(&acme), store_(&store), agent_(std::move(agent)) {}
+  OrderAdoption(acme::AcmeClient& acme, std::string account, StateStore& store,
+                std::string agent)
+      : acme_(&acme), store_(&store), agent_(std::move(agent)), account_(std::move(account)) {}
 
   // Fetches the order's authorizations into candidate_.resources.
   absl::Status LearnAuthorizations(const acme::Order& order);
@@ -76,6 +80,7 @@ class OrderAdoption {
   acme::AcmeClient* acme_;
   StateStore* store_;
   std::string agent_;
+  std::string account_;
   bool adopt_ = false;                    // the order is new: AdoptOrder on Commit
   std::optional<acme::Order> order_;      // as fetched from the CA, when it was
   AdoptedOrder candidate_;                // what Commit records

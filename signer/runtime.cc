@@ -62,15 +62,15 @@ std::string StateDbPath(const SignerConfig& config) {
 SignerRuntime::~SignerRuntime() {
   // The audit log writes its shutdown checkpoint with the audit key, so it closes first.
   if (audit != nullptr) audit->Close().IgnoreError();
-  acme.reset();
+  accounts.reset();
   audit.reset();
 }
 
 absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerConfig& config,
                                                                    RuntimeParts parts) {
   if (parts.audit_log) parts.audit_key = parts.store = true;
-  if (parts.acme) parts.account_key = parts.store = true;
-  if (parts.account_key || parts.audit_key || parts.agent_ca_key) parts.token = true;
+  if (parts.accounts) parts.token = parts.store = true;
+  if (parts.audit_key || parts.agent_ca_key) parts.token = true;
 
   auto runtime = std::unique_ptr<SignerRuntime>(new SignerRuntime());
   if (parts.token) {
@@ -86,9 +86,6 @@ absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerC
     }
     return signer;
   };
-  if (parts.account_key) {
-    ASSIGN_OR_RETURN(runtime->account_key, open_key(config.hsm.account_key, "account_key"));
-  }
   if (parts.audit_key) {
     ASSIGN_OR_RETURN(runtime->audit_key, open_key(config.hsm.audit_key, "audit_key"));
   }
@@ -109,20 +106,9 @@ absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerC
     options.state_store = runtime->store.get();
     ASSIGN_OR_RETURN(runtime->audit, AuditLog::Open(options, runtime->audit_key.get()));
   }
-  if (parts.acme) {
-    http::CurlHttpClientOptions http_options;
-    if (config.acme.ca_bundle.has_value()) http_options.ca_bundle_path = *config.acme.ca_bundle;
-    http_options.total_timeout = absl::Milliseconds(config.acme.request_timeout_ms);
-    http_options.connect_timeout =
-        std::min(http_options.connect_timeout, http_options.total_timeout);
-    ASSIGN_OR_RETURN(runtime->http, http::CurlHttpClient::Create(http_options));
-    acme::AcmeClientOptions acme_options;
-    acme_options.directory_url = config.acme.directory_url;
-    ASSIGN_OR_RETURN(std::optional<std::string> account_url,
-                     runtime->store->GetValue(kAccountUrlKey));
-    if (account_url.has_value()) acme_options.account_url = *account_url;
-    ASSIGN_OR_RETURN(runtime->acme,
-                     acme::AcmeClient::Create(*runtime->http, *runtime->account_key, acme_options));
+  if (parts.accounts) {
+    ASSIGN_OR_RETURN(runtime->accounts,
+                     AccountSet::Open(config, *runtime->token, *runtime->store));
   }
   return runtime;
 }

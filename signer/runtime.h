@@ -1,7 +1,7 @@
 // SignerRuntime: the long-lived objects of a signer process, opened from its config in one
 // place so `serve`, `init` and the admin subcommands open them the same way: the PKCS#11
-// module and token, the key handles, the HTTPS client, the ACME engine, the SQLite state
-// store and the audit log. Fields are null when the subcommand did not ask for them.
+// module and token, the key handles, the ACME accounts (signer/account_set.h), the SQLite
+// state store and the audit log. Fields are null when the subcommand did not ask for them.
 // Thread-safety: the objects are thread-safe; the struct itself is built once.
 #ifndef ACME_SIGNER_SIGNER_RUNTIME_H_
 #define ACME_SIGNER_SIGNER_RUNTIME_H_
@@ -14,23 +14,20 @@
 #include "hsm/jws_signer.h"
 #include "hsm/token.h"
 #include "http/curl_http_client.h"
+#include "signer/account_set.h"
 #include "signer/audit_log.h"
 #include "signer/config.h"
 #include "signer/state_store.h"
 
 namespace acme_signer::signer {
 
-// State store key of the ACME account URL recorded by init.
-inline constexpr absl::string_view kAccountUrlKey = "acme.account_url";
-
 struct RuntimeParts {
   bool token = false;        // module + token (implied by every key below)
-  bool account_key = false;  // needs the key to exist (init creates it)
   bool audit_key = false;
   bool agent_ca_key = false;  // hsm.agent_ca_key: serve issues renewed agent certificates
   bool store = false;
   bool audit_log = false;  // implies audit_key and store
-  bool acme = false;       // implies account_key and store
+  bool accounts = false;   // every [[accounts]] key + engine; implies token and store
 };
 
 class SignerRuntime {
@@ -41,13 +38,11 @@ class SignerRuntime {
   ~SignerRuntime();
 
   std::shared_ptr<hsm::Token> token;
-  std::unique_ptr<hsm::JwsSigner> account_key;
   std::unique_ptr<hsm::JwsSigner> audit_key;
   std::unique_ptr<hsm::JwsSigner> agent_ca_key;
   std::unique_ptr<StateStore> store;
   std::unique_ptr<AuditLog> audit;
-  std::unique_ptr<http::CurlHttpClient> http;
-  std::unique_ptr<acme::AcmeClient> acme;
+  std::unique_ptr<AccountSet> accounts;
 };
 
 // Opens the token named by the config (module, token URI, PIN file).

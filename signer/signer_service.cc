@@ -153,10 +153,39 @@ class SignerService::Call {
     return absl::OkStatus();
   }
 
+  // Chooses the account the call acts as: `requested` ([[accounts]] name) or, when empty, the
+  // agent's default. Refused (and recorded) when the agent may not use it.
+  absl::Status ChooseAccount(absl::string_view requested) {
+    absl::StatusOr<ServedAccount*> chosen =
+        service_.deps_.accounts->ForAgent(*policy_, requested);
+    if (!chosen.ok()) {
+      record_.account = std::string(requested);
+      return Deny(chosen.status());
+    }
+    account_ = *chosen;
+    record_.account = account_->name();
+    return absl::OkStatus();
+  }
+
+  // The account an existing order (or its resource, or certificate) was made with. Refused
+  // when that account is no longer configured or the agent may no longer use it.
+  absl::Status UseAccountOf(absl::string_view account_name, absl::string_view what) {
+    record_.account = std::string(account_name);
+    absl::StatusOr<ServedAccount*> chosen =
+        service_.deps_.accounts->ForAgent(*policy_, account_name);
+    if (!chosen.ok()) {
+      return Deny(absl::FailedPreconditionError(
+          absl::StrCat(what, " belongs to account ", account_name, ": ",
+                       chosen.status().message())));
+    }
+    account_ = *chosen;
+    return absl::OkStatus();
+  }
+
   // The order at `order_url` when the caller's agent owns it (the one ownership check of
-  // GetOrder, FinalizeOrder and GetCertificate). Otherwise the refusal, already recorded: an
-  // order of another agent and an order unknown to the signer are refused alike, so an agent
-  // cannot learn which order URLs exist.
+  // GetOrder, FinalizeOrder and GetCertificate), its account chosen for the call. Otherwise
+  // the refusal, already recorded: an order of another agent and an order unknown to the
+  // signer are refused alike, so an agent cannot learn which order URLs exist.
   absl::StatusOr<OrderRecord> OwnOrder(const std::string& order_url) {
     record_.request.order_url = order_url;
     absl::StatusOr<OrderRecord> order = service_.deps_.store->FindOrder(order_url);
@@ -164,7 +193,26 @@ class SignerService::Call {
       return Deny(absl::PermissionDeniedError(
           absl::StrCat("order ", order_url, " was not created by agent ", agent())));
     }
+    RETURN_IF_ERROR(UseAccountOf(order->account, absl::StrCat("order ", order_url)));
     return order;
+  }
+
+  // The resource at `url` (a challenge or authorization) when it belongs to an order of the
+  // caller's agent, with that order's account chosen for the call; else the refusal, recorded.
+  absl::Status OwnResource(const std::string& url, OrderResourceKind kind) {
+    record_.request.url = url;
+    absl::StatusOr<OrderResource> owned = service_.deps_.store->FindOrderResource(url, agent());
+    if (!owned.ok() || owned->agent != agent() || owned->kind != kind) {
+      return Deny(absl::PermissionDeniedError(
+          absl::StrCat(OrderResourceKindName(kind), " ", url,
+                       " does not belong to an order of agent ", agent())));
+    }
+    std::string account(kDefaultAccountName);  // rows from before accounts name no order
+    if (!owned->order_url.empty()) {
+      absl::StatusOr<OrderRecord> order = service_.deps_.store->FindOrder(owned->order_url);
+      if (order.ok()) account = order->account;
+    }
+    return UseAccountOf(account, absl::StrCat(OrderResourceKindName(kind), " ", url));
   }
 
   // Admit, then OwnOrder: the start of every RPC that names one of the caller's orders.
@@ -212,6 +260,9 @@ class SignerService::Call {
 
   const std::string& agent() const { return record_.agent; }
   const AgentPolicy& policy() const { return *policy_; }
+  // The account chosen by ChooseAccount / OwnOrder / OwnResource.
+  ServedAccount& account() const { return *account_; }
+  acme::AcmeClient& acme() const { return *account_->acme; }
   const SignerConfig& config() const { return *config_; }
   AuditRecord& record() { return record_; }
 
@@ -240,6 +291,7 @@ class SignerService::Call {
   const grpc::ServerContext& context_;
   std::shared_ptr<const SignerConfig> config_;
   const AgentPolicy* policy_ = nullptr;
+  ServedAccount* account_ = nullptr;
   std::optional<AgentCallLimiter::Slot> slot_;
   AuditRecord record_;
 };
@@ -250,13 +302,13 @@ absl::Status SignerService::CheckAuditSpace(const SignerConfig& config) {
   return audit_space_.Check(config.audit.log, static_cast<uint64_t>(config.audit.min_free_bytes));
 }
 
-absl::Status SignerService::FillOrder(const acme::Order& order,
+absl::Status SignerService::FillOrder(acme::AcmeClient& acme, const acme::Order& order,
                                       std::optional<absl::Duration> retry_after,
                                       const std::string& agent, pb::Order* out) {
   ToProto(order, retry_after, out);
-  ASSIGN_OR_RETURN(std::string thumbprint, deps_.acme->AccountThumbprint());
+  ASSIGN_OR_RETURN(std::string thumbprint, acme.AccountThumbprint());
   for (const std::string& authz_url : order.authorizations) {
-    ASSIGN_OR_RETURN(auto authz, deps_.acme->GetAuthorization(authz_url));
+    ASSIGN_OR_RETURN(auto authz, acme.GetAuthorization(authz_url));
     RETURN_IF_ERROR(deps_.store->RecordOrderResource(
         OrderResource{authz_url, order.url, agent, OrderResourceKind::kAuthorization}));
     for (const acme::Challenge& challenge : authz.value.challenges) {
@@ -268,17 +320,27 @@ absl::Status SignerService::FillOrder(const acme::Order& order,
   return absl::OkStatus();
 }
 
-grpc::Status SignerService::GetAccount(Context* context, const pb::GetAccountRequest*,
+grpc::Status SignerService::GetAccount(Context* context, const pb::GetAccountRequest* request,
                                        pb::GetAccountResponse* response) {
   Call call(*this, *context, "GetAccount");
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
-  absl::StatusOr<std::string> thumbprint = deps_.acme->AccountThumbprint();
+  if (absl::Status s = call.ChooseAccount(request->account()); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<std::string> thumbprint = call.acme().AccountThumbprint();
   if (thumbprint.ok()) {
-    response->set_directory_url(call.config().acme.directory_url);
-    response->set_account_url(deps_.acme->account_url());
+    response->set_account(call.account().name());
+    response->set_directory_url(call.account().config.directory_url);
+    response->set_account_url(call.acme().account_url());
     response->set_jwk_thumbprint(*thumbprint);
-    response->set_jws_algorithm(std::string(deps_.acme->account().Algorithm()));
-    response->set_account_jwk(deps_.acme->account().PublicJwk());
+    response->set_jws_algorithm(std::string(call.acme().account().Algorithm()));
+    response->set_account_jwk(call.acme().account().PublicJwk());
+    for (const std::string& name : call.policy().accounts) {
+      const ServedAccount* choice = deps_.accounts->Find(name);
+      if (choice == nullptr) continue;
+      pb::AccountChoice* out = response->add_accounts();
+      out->set_name(name);
+      out->set_directory_url(choice->config.directory_url);
+      out->set_is_default(name == call.policy().default_account);
+    }
   }
   return ToGrpcStatus(call.Finish(thumbprint.status()));
 }
@@ -287,6 +349,7 @@ grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderR
                                         pb::Order* response) {
   Call call(*this, *context, "CreateOrder");
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
+  if (absl::Status s = call.ChooseAccount(request->account()); !s.ok()) return ToGrpcStatus(s);
   absl::StatusOr<std::vector<acme::Identifier>> ids = FromProto(request->identifiers());
   if (!ids.ok()) return ToGrpcStatus(call.Deny(ids.status()));
   SetAuditedIdentifiers(*ids, call.policy().max_identifiers_per_order, call.record().request);
@@ -312,12 +375,12 @@ grpc::Status SignerService::CreateOrder(Context* context, const pb::CreateOrderR
   if (request->has_not_after()) options.not_after = FromTimestamp(request->not_after());
 
   absl::Status result = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(auto order, deps_.acme->CreateOrder(options));
+    ASSIGN_OR_RETURN(auto order, call.acme().CreateOrder(options));
     call.record().request.order_url = order.value.url;
     call.record().outcome.acme_status = std::string(acme::ToString(order.value.status));
     RETURN_IF_ERROR(deps_.store->RecordOrder(order.value.url, call.agent(), order.value.identifiers,
-                                             order.value.finalize));
-    return FillOrder(order.value, order.retry_after, call.agent(), response);
+                                             order.value.finalize, call.account().name()));
+    return FillOrder(call.acme(), order.value, order.retry_after, call.agent(), response);
   }();
   return ToGrpcStatus(call.Finish(result));
 }
@@ -329,11 +392,11 @@ grpc::Status SignerService::GetOrder(Context* context, const pb::GetOrderRequest
     return ToGrpcStatus(owned.status());
   }
   absl::Status result = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(auto order, deps_.acme->GetOrder(request->order_url()));
+    ASSIGN_OR_RETURN(auto order, call.acme().GetOrder(request->order_url()));
     call.record().outcome.acme_status = std::string(acme::ToString(order.value.status));
     RETURN_IF_ERROR(
         deps_.store->SetOrderStatus(request->order_url(), acme::ToString(order.value.status)));
-    return FillOrder(order.value, order.retry_after, call.agent(), response);
+    return FillOrder(call.acme(), order.value, order.retry_after, call.agent(), response);
   }();
   return ToGrpcStatus(call.Finish(result));
 }
@@ -343,18 +406,14 @@ grpc::Status SignerService::AnswerChallenge(Context* context,
                                             pb::Challenge* response) {
   Call call(*this, *context, "AnswerChallenge");
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
-  call.record().request.url = request->challenge_url();
-  absl::StatusOr<OrderResource> owned =
-      deps_.store->FindOrderResource(request->challenge_url(), call.agent());
-  if (!owned.ok() || owned->agent != call.agent() || owned->kind != OrderResourceKind::kChallenge) {
-    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(
-        absl::StrCat("challenge ", request->challenge_url(),
-                     " does not belong to an order of agent ", call.agent()))));
+  if (absl::Status s = call.OwnResource(request->challenge_url(), OrderResourceKind::kChallenge);
+      !s.ok()) {
+    return ToGrpcStatus(s);
   }
   absl::Status result = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(auto challenge, deps_.acme->AnswerChallenge(request->challenge_url()));
+    ASSIGN_OR_RETURN(auto challenge, call.acme().AnswerChallenge(request->challenge_url()));
     call.record().outcome.acme_status = std::string(acme::ToString(challenge.value.status));
-    ASSIGN_OR_RETURN(std::string thumbprint, deps_.acme->AccountThumbprint());
+    ASSIGN_OR_RETURN(std::string thumbprint, call.acme().AccountThumbprint());
     return ToProto(challenge.value, thumbprint, response);
   }();
   return ToGrpcStatus(call.Finish(result));
@@ -365,19 +424,15 @@ grpc::Status SignerService::DeactivateAuthorization(
     pb::Authorization* response) {
   Call call(*this, *context, "DeactivateAuthorization");
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
-  call.record().request.url = request->authorization_url();
-  absl::StatusOr<OrderResource> owned =
-      deps_.store->FindOrderResource(request->authorization_url(), call.agent());
-  if (!owned.ok() || owned->agent != call.agent() ||
-      owned->kind != OrderResourceKind::kAuthorization) {
-    return ToGrpcStatus(call.Deny(absl::PermissionDeniedError(
-        absl::StrCat("authorization ", request->authorization_url(),
-                     " does not belong to an order of agent ", call.agent()))));
+  if (absl::Status s = call.OwnResource(request->authorization_url(),
+                                        OrderResourceKind::kAuthorization);
+      !s.ok()) {
+    return ToGrpcStatus(s);
   }
   absl::Status result = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(auto authz, deps_.acme->DeactivateAuthorization(request->authorization_url()));
+    ASSIGN_OR_RETURN(auto authz, call.acme().DeactivateAuthorization(request->authorization_url()));
     call.record().outcome.acme_status = std::string(acme::ToString(authz.value.status));
-    ASSIGN_OR_RETURN(std::string thumbprint, deps_.acme->AccountThumbprint());
+    ASSIGN_OR_RETURN(std::string thumbprint, call.acme().AccountThumbprint());
     return ToProto(authz.value, thumbprint, response);
   }();
   return ToGrpcStatus(call.Finish(result));
@@ -391,7 +446,7 @@ grpc::Status SignerService::FinalizeOrder(Context* context, const pb::FinalizeOr
   call.record().request.finalize_url = order->finalize_url;
   call.record().request.identifiers = order->identifiers;
   absl::StatusOr<CsrSummary> csr = CheckCsr(request->csr_der(), order->identifiers, call.policy(),
-                                            deps_.acme->account().PublicKeyDer());
+                                            call.acme().account().PublicKeyDer());
   if (!csr.ok()) return ToGrpcStatus(call.Deny(csr.status()));
   call.record().request.csr_sha256 = csr->csr_sha256_hex;
   // Issuance happens at the CA as soon as it accepts the CSR: the decision must be durable
@@ -402,7 +457,7 @@ grpc::Status SignerService::FinalizeOrder(Context* context, const pb::FinalizeOr
   absl::Status result = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(
         auto finalized,
-        deps_.acme->FinalizeOrder(request->order_url(), order->finalize_url, request->csr_der()));
+        call.acme().FinalizeOrder(request->order_url(), order->finalize_url, request->csr_der()));
     call.record().outcome.acme_status = std::string(acme::ToString(finalized.value.status));
     RETURN_IF_ERROR(
         deps_.store->SetOrderStatus(request->order_url(), acme::ToString(finalized.value.status)));
@@ -420,7 +475,7 @@ grpc::Status SignerService::GetCertificate(Context* context,
     return ToGrpcStatus(owned.status());
   }
   absl::Status result = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(auto order, deps_.acme->GetOrder(request->order_url()));
+    ASSIGN_OR_RETURN(auto order, call.acme().GetOrder(request->order_url()));
     call.record().outcome.acme_status = std::string(acme::ToString(order.value.status));
     if (order.value.status != acme::OrderStatus::kValid || order.value.certificate.empty()) {
       return absl::FailedPreconditionError(
@@ -428,10 +483,13 @@ grpc::Status SignerService::GetCertificate(Context* context,
                        ", not valid: poll GetOrder until it is valid"));
     }
     ASSIGN_OR_RETURN(acme::CertificateDownload download,
-                     deps_.acme->GetCertificate(order.value.certificate));
+                     call.acme().GetCertificate(order.value.certificate));
     std::string preferred = request->preferred_chain();
-    if (preferred.empty() && call.config().acme.preferred_chain.has_value()) {
-      preferred = *call.config().acme.preferred_chain;
+    // The live config's value (reloadable), for the order's account.
+    const AccountConfig* account_config = call.config().FindAccount(call.account().name());
+    if (preferred.empty() && account_config != nullptr &&
+        account_config->preferred_chain.has_value()) {
+      preferred = *account_config->preferred_chain;
     }
     const size_t chosen = acme::SelectChain(download.chains, preferred);
     const acme::CertificateChain& chain = download.chains[chosen];
@@ -447,7 +505,7 @@ grpc::Status SignerService::GetCertificate(Context* context,
     }
     order.value.url = request->order_url();
     RETURN_IF_ERROR(
-        deps_.store->RecordCertificate(InventoryRecordFor(chain, call.agent(), order.value)));
+        deps_.store->RecordCertificate(InventoryRecordFor(chain, call.agent(), call.account().name(), order.value)));
     call.record().outcome.serial = chain.serial_hex;
     call.record().outcome.not_after = FormatAuditTime(chain.not_after);
     return absl::OkStatus();
@@ -479,9 +537,13 @@ grpc::Status SignerService::RevokeCertificate(Context* context,
   const std::string fingerprint = Sha256Hex(request->certificate_der());
   bool is_owner = false;
   bool serial_only = false;
+  std::string issued_with;  // the account the certificate was issued to
   for (const CertificateRecord& c : *owned) {
     if (c.serial != cert->serial_hex) continue;
-    is_owner |= c.certificate_sha256 == fingerprint;
+    if (c.certificate_sha256 == fingerprint) {
+      is_owner = true;
+      issued_with = c.account;
+    }
     serial_only |= c.certificate_sha256 != fingerprint;
   }
   if (!is_owner) {
@@ -491,11 +553,16 @@ grpc::Status SignerService::RevokeCertificate(Context* context,
         serial_only ? " (the agent has a certificate with this serial, but its contents differ)"
                     : ""))));
   }
+  if (absl::Status s = call.UseAccountOf(issued_with, absl::StrCat("certificate ",
+                                                                   cert->serial_hex));
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   if (absl::Status s = call.RecordIntent("certificate belongs to the agent"); !s.ok()) {
     return ToGrpcStatus(s);
   }
   absl::Status result = [&]() -> absl::Status {
-    RETURN_IF_ERROR(deps_.acme->Revoke(request->certificate_der(), *reason));
+    RETURN_IF_ERROR(call.acme().Revoke(request->certificate_der(), *reason));
     return deps_.store->MarkRevoked(cert->serial_hex, static_cast<int>(*reason), absl::Now());
   }();
   return ToGrpcStatus(call.Finish(result));
@@ -509,8 +576,20 @@ grpc::Status SignerService::GetRenewalInfo(Context* context,
   absl::StatusOr<acme::CertificateChain> cert = ParseCertificateDer(request->certificate_der());
   if (!cert.ok()) return ToGrpcStatus(call.Deny(cert.status()));
   call.record().outcome.serial = cert->serial_hex;
+  {
+    // The CA that issued it answers: the account the inventory says, else the one asked for.
+    std::string account = request->account();
+    if (account.empty()) {
+      absl::StatusOr<std::optional<CertificateRecord>> known =
+          deps_.store->FindCertificateBySha256(Sha256Hex(request->certificate_der()));
+      if (known.ok() && known->has_value() && (*known)->agent == call.agent()) {
+        account = (*known)->account;
+      }
+    }
+    if (absl::Status s = call.ChooseAccount(account); !s.ok()) return ToGrpcStatus(s);
+  }
   absl::Status result = [&]() -> absl::Status {
-    absl::StatusOr<acme::RenewalInfo> info = deps_.acme->GetRenewalInfo(request->certificate_der());
+    absl::StatusOr<acme::RenewalInfo> info = call.acme().GetRenewalInfo(request->certificate_der());
     bool from_ca = true;
     if (info.status().code() == absl::StatusCode::kFailedPrecondition) {
       // The CA has no ARI: answer with the standard window (last third of the lifetime).
@@ -536,15 +615,15 @@ absl::StatusOr<JwsClassification> SignerService::ClassifySignJws(
     Call& call, const pb::SignJwsRequest& request, const acme::Directory& directory,
     OrderAdoption& adoption, std::optional<CertificateRecord>& revoked_certificate) {
   JwsRequestContext jws_context;
-  jws_context.directory = CaDirectory{call.config().acme.directory_url,
+  jws_context.directory = CaDirectory{call.account().config.directory_url,
                                       directory.new_nonce,
                                       directory.new_account,
                                       directory.new_order,
                                       directory.revoke_cert,
                                       directory.key_change,
                                       directory.renewal_info,
-                                      deps_.acme->account_url()};
-  jws_context.account_public_key_der = deps_.acme->account().PublicKeyDer();
+                                      call.acme().account_url()};
+  jws_context.account_public_key_der = call.acme().account().PublicKeyDer();
   jws_context.find_order_by_finalize_url = [&](absl::string_view url) {
     return adoption.FindOrderByFinalizeUrl(url);
   };
@@ -566,11 +645,17 @@ absl::Status SignerService::RememberAllowedJws(
   switch (classified.kind) {
     case JwsRequestKind::kNewOrder:
       // The order the CA makes of it may later be adopted by this agent, once.
-      return deps_.store->RecordNewOrderIntent(call.agent(), classified.identifiers, absl::Now(),
+      return deps_.store->RecordNewOrderIntent(call.agent(), call.account().name(),
+                                               classified.identifiers, absl::Now(),
                                                kNewOrderIntentLifetime);
     case JwsRequestKind::kRevokeCert: {
       // Allowed only for a certificate the owner lookup found, so it is set.
       const CertificateRecord& cert = *revoked_certificate;
+      if (cert.account != call.account().name()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("certificate ", cert.serial, " was issued to account ", cert.account,
+                         ": revoke it with that account, not ", call.account().name()));
+      }
       const int reason = classified.revocation_reason.value_or(0);
       call.record().request.certificate_sha256 = classified.certificate_sha256_hex;
       call.record().request.revocation_reason = absl::StrCat(reason);
@@ -587,20 +672,21 @@ absl::Status SignerService::RememberAllowedJws(
   }
 }
 
-absl::Status SignerService::SignWithAccountKey(const pb::SignJwsRequest& request,
+absl::Status SignerService::SignWithAccountKey(ServedAccount& account,
+                                               const pb::SignJwsRequest& request,
                                                pb::SignJwsResponse* response) {
   std::string nonce = request.nonce();
   if (nonce.empty()) {
-    ASSIGN_OR_RETURN(nonce, deps_.acme->TakeNonce());
+    ASSIGN_OR_RETURN(nonce, account.acme->TakeNonce());
   }
   acme::JwsHeader header;
-  // The signer's client holds the account key (runtime.cc makes it with the HSM key).
-  const hsm::JwsSigner* account_key = deps_.acme->local_account_key();
+  // The signer's client holds the account key (account_set.cc makes it with the HSM key).
+  const hsm::JwsSigner* account_key = account.acme->local_account_key();
   if (account_key == nullptr) return absl::InternalError("the ACME account key is not here");
   header.alg = std::string(account_key->Algorithm());
   header.nonce = nonce;
   header.url = request.url();
-  header.kid = deps_.acme->account_url();
+  header.kid = account.acme->account_url();
   ASSIGN_OR_RETURN(acme::JwsSigningInput input,
                    acme::BuildJwsSigningInput(header, request.payload()));
   ASSIGN_OR_RETURN(std::string signature, account_key->Sign(input.signing_input));
@@ -616,13 +702,15 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
   Call call(*this, *context, "SignJws");
   if (absl::Status s = call.Admit(); !s.ok()) return ToGrpcStatus(s);
   call.record().request.url = request->url();
-  absl::StatusOr<acme::Directory> directory = deps_.acme->GetDirectory();
+  if (absl::Status s = call.ChooseAccount(request->account()); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<acme::Directory> directory = call.acme().GetDirectory();
   if (!directory.ok()) return ToGrpcStatus(call.Finish(directory.status()));
   if (!request->order_url().empty()) {
     // The order lookup below fetches this URL with a JWS signed by the account key: it must
     // point at the CA, never at a host of the agent's choosing.
     call.record().request.order_url = request->order_url();
-    if (absl::Status s = CheckUrlOnCaOrigin(call.config().acme.directory_url, request->order_url(),
+    if (absl::Status s = CheckUrlOnCaOrigin(call.account().config.directory_url,
+                                            request->order_url(),
                                             "SignJws order_url");
         !s.ok()) {
       return ToGrpcStatus(call.Deny(s));
@@ -631,8 +719,9 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
 
   // The explicit I/O step: which order the request belongs to, fetched from the CA when it is
   // new to the signer. Nothing is recorded until the request is allowed (RememberAllowedJws).
-  absl::StatusOr<OrderAdoption> adoption = OrderAdoption::Prepare(
-      *deps_.acme, *deps_.store, call.policy(), request->order_url(), request->url());
+  absl::StatusOr<OrderAdoption> adoption =
+      OrderAdoption::Prepare(call.acme(), call.account().name(), *deps_.store, call.policy(),
+                             request->order_url(), request->url());
   if (!adoption.ok()) {
     return ToGrpcStatus(absl::IsPermissionDenied(adoption.status())
                             ? call.Deny(adoption.status())
@@ -679,7 +768,7 @@ grpc::Status SignerService::SignJws(Context* context, const pb::SignJwsRequest* 
 
   // The signature leaves only after the audit record is durable (Finish); it is computed
   // first so a token failure is recorded as the outcome.
-  absl::Status finished = call.Finish(SignWithAccountKey(*request, response));
+  absl::Status finished = call.Finish(SignWithAccountKey(call.account(), *request, response));
   if (!finished.ok()) response->Clear();
   return ToGrpcStatus(finished);
 }

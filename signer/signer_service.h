@@ -24,6 +24,7 @@
 #include "acme/client.h"
 #include "acmesigner/v1/signer.grpc.pb.h"
 #include "hsm/jws_signer.h"
+#include "signer/account_set.h"
 #include "signer/agent_call_limiter.h"
 #include "signer/agent_seen.h"
 #include "signer/audit_log.h"
@@ -46,7 +47,8 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
   // Everything the service uses; all must outlive it.
   struct Deps {
     ConfigHolder* config = nullptr;
-    acme::AcmeClient* acme = nullptr;
+    // The signer's ACME accounts; each request acts as one (signer/account_set.h).
+    AccountSet* accounts = nullptr;
     StateStore* store = nullptr;
     AuditLog* audit = nullptr;
     RateLimiter* rate_limiter = nullptr;
@@ -114,8 +116,9 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
 
   // The order with its authorizations (one POST-as-GET each), challenges carrying key
   // authorizations; remembers which agent owns each challenge URL.
-  absl::Status FillOrder(const acme::Order& order, std::optional<absl::Duration> retry_after,
-                         const std::string& agent, pb::Order* out);
+  absl::Status FillOrder(acme::AcmeClient& acme, const acme::Order& order,
+                         std::optional<absl::Duration> retry_after, const std::string& agent,
+                         pb::Order* out);
 
   // SignJws in steps. ClassifySignJws: what the request is (jws_request_classifier.h), with
   // the lookups answered by `adoption` and the store; sets `revoked_certificate` to the
@@ -128,7 +131,8 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
   absl::Status RememberAllowedJws(Call& call, const JwsClassification& classified,
                                   OrderAdoption& adoption,
                                   const std::optional<CertificateRecord>& revoked_certificate);
-  absl::Status SignWithAccountKey(const pb::SignJwsRequest& request, pb::SignJwsResponse* response);
+  absl::Status SignWithAccountKey(ServedAccount& account, const pb::SignJwsRequest& request,
+                                  pb::SignJwsResponse* response);
 
   Deps deps_;
   AuditSpaceFloor audit_space_;

@@ -19,6 +19,9 @@
 namespace acme_signer::signer {
 namespace {
 
+// The account of rows written without one (matches the schema 6 column default).
+constexpr absl::string_view kDefaultAccountForRecords = "default";
+
 struct StmtFinalizer {
   void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 };
@@ -192,6 +195,23 @@ constexpr const char* kSchemaV5[] = {
     "peer TEXT NOT NULL)",
 };
 
+// Schema 6: several ACME accounts (issue 15). Everything recorded before belongs to the one
+// account there was, `default`; its URL moves from the key/value table to the accounts table.
+constexpr const char* kSchemaV6[] = {
+    "CREATE TABLE accounts (name TEXT PRIMARY KEY NOT NULL, directory_url TEXT NOT NULL, "
+    "account_url TEXT NOT NULL, key_thumbprint TEXT NOT NULL DEFAULT '', "
+    "status TEXT NOT NULL DEFAULT 'valid', registered_at TEXT NOT NULL DEFAULT '', "
+    "updated_at TEXT NOT NULL DEFAULT '', rollover_new_key TEXT NOT NULL DEFAULT '')",
+    "INSERT INTO accounts (name, directory_url, account_url) "
+    "SELECT 'default', '', value FROM kv WHERE key = 'acme.account_url'",
+    "DELETE FROM kv WHERE key = 'acme.account_url'",
+    "ALTER TABLE orders ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",
+    "ALTER TABLE inventory ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",
+    "CREATE INDEX inventory_by_account ON inventory (account)",
+    "ALTER TABLE new_order_intents ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",
+    "ALTER TABLE frontdoor_credentials ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",
+};
+
 #define ACME_SIGNER_AGENT_CERT_SELECT                                                        \
   "SELECT sha256, agent, serial, not_before, not_after, issued_at, source, renewed_from, " \
   "revoked, revoked_at FROM agent_certificates "
@@ -229,7 +249,7 @@ EnrollmentToken ReadTokenRow(sqlite3_stmt* stmt) {
   "FROM frontdoor_accounts "
 
 #define ACME_SIGNER_CREDENTIAL_SELECT                                  \
-  "SELECT kid, host, created, disabled, account_thumbprint, bound_at " \
+  "SELECT kid, host, created, disabled, account_thumbprint, bound_at, account " \
   "FROM frontdoor_credentials "
 
 FrontDoorAccount ReadAccountRow(sqlite3_stmt* stmt) {
@@ -254,6 +274,7 @@ FrontDoorCredential ReadCredentialRow(sqlite3_stmt* stmt) {
   if (sqlite3_column_type(stmt, 4) != SQLITE_NULL)
     credential.account_thumbprint = ColumnText(stmt, 4);
   credential.bound_at = ParseTimeText(ColumnText(stmt, 5));
+  credential.account = ColumnText(stmt, 6);
   return credential;
 }
 
@@ -268,7 +289,7 @@ absl::StatusOr<OrderResourceKind> KindFromText(const std::string& text) {
 
 #define ACME_SIGNER_INVENTORY_SELECT                                                      \
   "SELECT serial, agent, names, not_before, not_after, order_url, "             \
-  "certificate_sha256, revoked, revocation_reason, revoked_at FROM inventory "
+  "certificate_sha256, revoked, revocation_reason, revoked_at, account FROM inventory "
 
 CertificateRecord ReadCertificateRow(sqlite3_stmt* stmt) {
   CertificateRecord cert;
@@ -282,6 +303,7 @@ CertificateRecord ReadCertificateRow(sqlite3_stmt* stmt) {
   cert.revoked = sqlite3_column_int(stmt, 7) != 0;
   cert.revocation_reason = sqlite3_column_int(stmt, 8);
   cert.revoked_at = ParseTimeText(ColumnText(stmt, 9));
+  cert.account = ColumnText(stmt, 10);
   return cert;
 }
 
@@ -298,7 +320,7 @@ std::string NewOrderIntentKey(const std::vector<Identifier>& identifiers) {
 }
 
 #define ACME_SIGNER_ORDER_SELECT \
-  "SELECT order_url, agent, identifiers, finalize_url, created, status FROM orders "
+  "SELECT order_url, agent, identifiers, finalize_url, created, status, account FROM orders "
 constexpr const char* kOrderByUrl = ACME_SIGNER_ORDER_SELECT "WHERE order_url = ?1";
 constexpr const char* kOrderByFinalizeUrl = ACME_SIGNER_ORDER_SELECT "WHERE finalize_url = ?1";
 #undef ACME_SIGNER_ORDER_SELECT
@@ -387,10 +409,16 @@ absl::Status StateStore::Migrate() {
       if (!status.ok()) break;
     }
   }
+  if (status.ok() && version < 6) {
+    for (const char* sql : kSchemaV6) {
+      status = Exec(db, sql, context);
+      if (!status.ok()) break;
+    }
+  }
   if (status.ok()) {
     // PRAGMA takes no bound parameters; the value is a compile-time constant.
-    static_assert(kSchemaVersion == 5, "update the user_version below");
-    status = Exec(db, "PRAGMA user_version = 5", context);
+    static_assert(kSchemaVersion == 6, "update the user_version below");
+    status = Exec(db, "PRAGMA user_version = 6", context);
   }
   if (status.ok()) status = Exec(db, "COMMIT", context);
   if (!status.ok()) {
@@ -427,21 +455,22 @@ absl::StatusOr<std::optional<std::string>> StateStore::GetValue(absl::string_vie
 
 absl::Status StateStore::RecordOrder(absl::string_view order_url, absl::string_view agent,
                                      const std::vector<Identifier>& identifiers,
-                                     absl::string_view finalize_url) {
+                                     absl::string_view finalize_url, absl::string_view account) {
   absl::MutexLock lock(&mu_);
-  return RecordOrderLocked(order_url, agent, identifiers, finalize_url);
+  return RecordOrderLocked(order_url, agent, identifiers, finalize_url, account);
 }
 
 absl::Status StateStore::RecordOrderLocked(absl::string_view order_url, absl::string_view agent,
                                            const std::vector<Identifier>& identifiers,
-                                           absl::string_view finalize_url) {
+                                           absl::string_view finalize_url,
+                                           absl::string_view account) {
   ASSIGN_OR_RETURN(Stmt insert,
                    Prepare(db_.get(),
                            "INSERT INTO orders (order_url, agent, identifiers, finalize_url, "
-                           "created, status) VALUES (?1, ?2, ?3, ?4, ?5, 'pending') "
+                           "created, status, account) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6) "
                            "ON CONFLICT (order_url) DO NOTHING"));
   BindAll(insert.get(), order_url, agent, StringsToJson(IdentifierTexts(identifiers)), finalize_url,
-          TimeText(absl::Now()));
+          TimeText(absl::Now()), account);
   int rc = sqlite3_step(insert.get());
   if (rc != SQLITE_DONE) {
     return SqliteError(db_.get(), rc, absl::StrCat("cannot record order ", order_url));
@@ -510,6 +539,7 @@ absl::StatusOr<OrderRecord> StateStore::FindOrderWhere(const char* sql,
   order.finalize_url = ColumnText(stmt.get(), 3);
   order.created = ParseTimeText(ColumnText(stmt.get(), 4));
   order.status = ColumnText(stmt.get(), 5);
+  order.account = ColumnText(stmt.get(), 6);
   return order;
 }
 
@@ -560,7 +590,7 @@ absl::StatusOr<OrderResource> StateStore::FindOrderResource(absl::string_view ur
                        OrderResourceKind::kOrder};
 }
 
-absl::Status StateStore::RecordNewOrderIntent(absl::string_view agent,
+absl::Status StateStore::RecordNewOrderIntent(absl::string_view agent, absl::string_view account,
                                               const std::vector<Identifier>& identifiers,
                                               absl::Time when, absl::Duration keep) {
   absl::MutexLock lock(&mu_);
@@ -571,8 +601,8 @@ absl::Status StateStore::RecordNewOrderIntent(absl::string_view agent,
   if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, "cannot prune newOrder intents");
   ASSIGN_OR_RETURN(Stmt insert, Prepare(db_.get(),
                                         "INSERT INTO new_order_intents (agent, identifiers, "
-                                        "signed_at) VALUES (?1, ?2, ?3)"));
-  BindAll(insert.get(), agent, NewOrderIntentKey(identifiers), TimeText(when));
+                                        "signed_at, account) VALUES (?1, ?2, ?3, ?4)"));
+  BindAll(insert.get(), agent, NewOrderIntentKey(identifiers), TimeText(when), account);
   rc = sqlite3_step(insert.get());
   if (rc != SQLITE_DONE) {
     return SqliteError(db_.get(), rc, absl::StrCat("cannot record a newOrder of ", agent));
@@ -581,13 +611,15 @@ absl::Status StateStore::RecordNewOrderIntent(absl::string_view agent,
 }
 
 absl::StatusOr<bool> StateStore::HasNewOrderIntent(absl::string_view agent,
+                                                   absl::string_view account,
                                                    const std::vector<Identifier>& identifiers,
                                                    absl::Time since) const {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
                                       "SELECT 1 FROM new_order_intents WHERE agent = ?1 AND "
-                                      "identifiers = ?2 AND signed_at >= ?3 LIMIT 1"));
-  BindAll(stmt.get(), agent, NewOrderIntentKey(identifiers), TimeText(since));
+                                      "identifiers = ?2 AND signed_at >= ?3 AND account = ?4 "
+                                      "LIMIT 1"));
+  BindAll(stmt.get(), agent, NewOrderIntentKey(identifiers), TimeText(since), account);
   int rc = sqlite3_step(stmt.get());
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -612,8 +644,8 @@ absl::Status StateStore::AdoptOrder(const AdoptedOrder& order) {
                        Prepare(db_.get(),
                                "DELETE FROM new_order_intents WHERE id = (SELECT id FROM "
                                "new_order_intents WHERE agent = ?1 AND identifiers = ?2 "
-                               "ORDER BY signed_at LIMIT 1)"));
-      BindAll(intent.get(), order.agent, NewOrderIntentKey(order.identifiers));
+                               "AND account = ?3 ORDER BY signed_at LIMIT 1)"));
+      BindAll(intent.get(), order.agent, NewOrderIntentKey(order.identifiers), order.account);
       rc = sqlite3_step(intent.get());
       if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
       if (sqlite3_changes(db_.get()) != 1) {
@@ -624,7 +656,8 @@ absl::Status StateStore::AdoptOrder(const AdoptedOrder& order) {
     }
     // AlreadyExists when another agent has the order.
     RETURN_IF_ERROR(
-        RecordOrderLocked(order.order_url, order.agent, order.identifiers, order.finalize_url));
+        RecordOrderLocked(order.order_url, order.agent, order.identifiers, order.finalize_url,
+                          order.account));
     for (const OrderResource& resource : order.resources) {
       RETURN_IF_ERROR(RecordOrderResourceLocked(resource));
     }
@@ -641,11 +674,13 @@ absl::Status StateStore::RecordCertificate(const CertificateRecord& cert) {
   ASSIGN_OR_RETURN(Stmt insert,
                    Prepare(db_.get(),
                            "INSERT INTO inventory (serial, agent, names, not_before, not_after, "
-                           "order_url, certificate_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                           "order_url, certificate_sha256, account) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                            "ON CONFLICT (serial) DO NOTHING"));
   BindAll(insert.get(), cert.serial, cert.agent, StringsToJson(cert.names),
           TimeText(cert.not_before), TimeText(cert.not_after), cert.order_url,
-          cert.certificate_sha256);
+          cert.certificate_sha256,
+          cert.account.empty() ? std::string(kDefaultAccountForRecords) : cert.account);
   int rc = sqlite3_step(insert.get());
   if (rc != SQLITE_DONE) {
     return SqliteError(db_.get(), rc, absl::StrCat("cannot record certificate ", cert.serial));
@@ -708,13 +743,15 @@ absl::StatusOr<std::optional<CertificateRecord>> StateStore::FindCertificateBySh
 }
 
 absl::StatusOr<std::vector<CertificateRecord>> StateStore::ListInventory(
-    std::optional<std::string> agent) const {
+    std::optional<std::string> agent, std::optional<std::string> account) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(
-      Stmt stmt,
-      Prepare(db_.get(),
-              ACME_SIGNER_INVENTORY_SELECT "WHERE ?1 IS NULL OR agent = ?1 ORDER BY not_after, serial"));
-  if (agent.has_value()) BindAll(stmt.get(), *agent);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_INVENTORY_SELECT
+                                      "WHERE (?1 IS NULL OR agent = ?1) AND "
+                                      "(?2 IS NULL OR account = ?2) ORDER BY not_after, serial"));
+  if (agent.has_value()) sqlite3_bind_text(stmt.get(), 1, agent->data(),
+                                           static_cast<int>(agent->size()), SQLITE_TRANSIENT);
+  if (account.has_value()) sqlite3_bind_text(stmt.get(), 2, account->data(),
+                                             static_cast<int>(account->size()), SQLITE_TRANSIENT);
   std::vector<CertificateRecord> out;
   while (true) {
     int rc = sqlite3_step(stmt.get());
@@ -723,6 +760,77 @@ absl::StatusOr<std::vector<CertificateRecord>> StateStore::ListInventory(
       return SqliteError(db_.get(), rc, absl::StrCat("cannot list inventory in ", path_));
     }
     out.push_back(ReadCertificateRow(stmt.get()));
+  }
+  return out;
+}
+
+#define ACME_SIGNER_SIGNER_ACCOUNT_SELECT                                                  \
+  "SELECT name, directory_url, account_url, key_thumbprint, status, registered_at, "     \
+  "updated_at, rollover_new_key FROM accounts "
+
+namespace {
+AccountRecord ReadSignerAccountRow(sqlite3_stmt* stmt) {
+  AccountRecord account;
+  account.name = ColumnText(stmt, 0);
+  account.directory_url = ColumnText(stmt, 1);
+  account.account_url = ColumnText(stmt, 2);
+  account.key_thumbprint = ColumnText(stmt, 3);
+  account.status = ColumnText(stmt, 4);
+  account.registered_at = ParseTimeText(ColumnText(stmt, 5));
+  account.updated_at = ParseTimeText(ColumnText(stmt, 6));
+  account.rollover_new_key = ColumnText(stmt, 7);
+  return account;
+}
+}  // namespace
+
+absl::Status StateStore::PutAccount(const AccountRecord& record) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(db_.get(),
+                           "INSERT INTO accounts (name, directory_url, account_url, "
+                           "key_thumbprint, status, registered_at, updated_at, rollover_new_key) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE "
+                           "SET directory_url = excluded.directory_url, "
+                           "account_url = excluded.account_url, "
+                           "key_thumbprint = excluded.key_thumbprint, status = excluded.status, "
+                           "registered_at = excluded.registered_at, "
+                           "updated_at = excluded.updated_at, "
+                           "rollover_new_key = excluded.rollover_new_key"));
+  BindAll(stmt.get(), record.name, record.directory_url, record.account_url,
+          record.key_thumbprint, record.status, TimeText(record.registered_at),
+          TimeText(record.updated_at), record.rollover_new_key);
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc,
+                       absl::StrCat("cannot record account ", record.name, " in ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<AccountRecord>> StateStore::FindAccount(
+    absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_SIGNER_ACCOUNT_SELECT "WHERE name = ?1"));
+  BindAll(stmt.get(), name);
+  int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot read account ", name, " from ", path_));
+  }
+  return ReadSignerAccountRow(stmt.get());
+}
+
+absl::StatusOr<std::vector<AccountRecord>> StateStore::ListAccounts() const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_SIGNER_ACCOUNT_SELECT "ORDER BY name"));
+  std::vector<AccountRecord> out;
+  while (true) {
+    int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      return SqliteError(db_.get(), rc, absl::StrCat("cannot list accounts in ", path_));
+    }
+    out.push_back(ReadSignerAccountRow(stmt.get()));
   }
   return out;
 }

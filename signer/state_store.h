@@ -36,6 +36,7 @@ namespace acme_signer::signer {
 struct OrderRecord {
   std::string order_url;
   std::string agent;
+  std::string account;  // [[accounts]] name the order was made with
   std::vector<Identifier> identifiers;
   std::string finalize_url;
   absl::Time created;
@@ -47,6 +48,7 @@ struct OrderRecord {
 struct AdoptedOrder {
   std::string order_url;
   std::string agent;
+  std::string account;  // the account whose key signed its newOrder
   std::vector<Identifier> identifiers;  // as the CA lists them in the order
   std::string finalize_url;
   // Its authorizations and challenges (the order URL itself is found in the orders table).
@@ -56,6 +58,7 @@ struct AdoptedOrder {
 struct CertificateRecord {
   std::string serial;  // lower-case hex, no separators
   std::string agent;
+  std::string account;  // [[accounts]] name it was issued to
   std::vector<std::string> names;
   absl::Time not_before;
   absl::Time not_after;
@@ -71,6 +74,7 @@ struct CertificateRecord {
 struct FrontDoorCredential {
   std::string kid;   // base64url key id
   std::string host;  // the [[agents]] name it was issued for
+  std::string account = "default";  // the [[accounts]] name its orders go to
   absl::Time created = absl::InfinitePast();
   bool disabled = false;
   // JWK thumbprint (RFC 7638, base64url) of the ACME account it was bound to, nullopt until a
@@ -103,6 +107,21 @@ struct FrontDoorObject {
 
 // An agent mTLS client certificate the agent CA issued (enroll-agent, token enrolment, or a
 // renewal through RenewAgentCertificate).
+// An ACME account of the signer ([[accounts]]) as the CA knows it: written by `acme-signer init`
+// at registration, updated by `account roll-key` and `account deactivate`.
+struct AccountRecord {
+  std::string name;
+  std::string directory_url;
+  std::string account_url;     // the kid
+  std::string key_thumbprint;  // RFC 7638 thumbprint of the key the CA has for it
+  std::string status = "valid";  // "valid" | "deactivated" (| the CA's other statuses)
+  absl::Time registered_at = absl::InfinitePast();
+  absl::Time updated_at = absl::InfinitePast();
+  // A key rollover in progress (`account roll-key`): the PKCS#11 URI of the new key while the
+  // CA may or may not have switched to it; empty otherwise.
+  std::string rollover_new_key;
+};
+
 struct AgentCertificateRecord {
   std::string sha256;  // lowercase hex SHA-256 of the certificate DER (the fingerprint
                        // server.revoked_agent_certs uses)
@@ -140,7 +159,7 @@ class StateStore {
   // 1: kv, orders, inventory. 2: order_resources (replaces "challenge-owner:" kv rows),
   // new_order_intents. 3: frontdoor_credentials. 4: frontdoor_accounts, frontdoor_objects.
   // 5: agent_certificates, enrollment_tokens, agents_seen.
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   // Opens or creates the database at `path` (mode 0640 when created) and migrates it.
   // Errors name the path: Unavailable/Internal for SQLite failures (e.g. unwritable directory,
@@ -159,7 +178,7 @@ class StateStore {
   // different agent gets AlreadyExists (one order, one owner).
   absl::Status RecordOrder(absl::string_view order_url, absl::string_view agent,
                            const std::vector<Identifier>& identifiers,
-                           absl::string_view finalize_url);
+                           absl::string_view finalize_url, absl::string_view account);
   // Updates the status of a recorded order. NotFound for an unknown order.
   absl::Status SetOrderStatus(absl::string_view order_url, absl::string_view status);
   // The order with this URL / finalize URL (its `agent` owns it); NotFound when none, Internal
@@ -180,11 +199,13 @@ class StateStore {
   // the order the CA made from it may be adopted once. Identifiers match regardless of case,
   // order and duplicates.
   // Intents older than `keep` are dropped on every insert.
-  absl::Status RecordNewOrderIntent(absl::string_view agent,
+  // `account` is the account whose key signed it; an order is adopted only under that account.
+  absl::Status RecordNewOrderIntent(absl::string_view agent, absl::string_view account,
                                     const std::vector<Identifier>& identifiers, absl::Time when,
                                     absl::Duration keep);
-  // Whether `agent` has an unused intent for exactly `identifiers` signed after `since`.
-  absl::StatusOr<bool> HasNewOrderIntent(absl::string_view agent,
+  // Whether `agent` has an unused intent of `account` for exactly `identifiers` signed after
+  // `since`.
+  absl::StatusOr<bool> HasNewOrderIntent(absl::string_view agent, absl::string_view account,
                                          const std::vector<Identifier>& identifiers,
                                          absl::Time since) const;
   // In one transaction: records the order for `order.agent` (AlreadyExists when another agent
@@ -205,7 +226,13 @@ class StateStore {
       absl::string_view certificate_sha256) const;
   // Certificates, optionally only those of `agent`, ordered by not_after then serial.
   absl::StatusOr<std::vector<CertificateRecord>> ListInventory(
-      std::optional<std::string> agent = std::nullopt) const;
+      std::optional<std::string> agent = std::nullopt,
+      std::optional<std::string> account = std::nullopt) const;
+
+  // The signer's ACME accounts. PutAccount inserts or replaces the row of `record.name`.
+  absl::Status PutAccount(const AccountRecord& record);
+  absl::StatusOr<std::optional<AccountRecord>> FindAccount(absl::string_view name) const;
+  absl::StatusOr<std::vector<AccountRecord>> ListAccounts() const;
 
   // Front-door EAB credentials. Every call reads the database (nothing is cached), so a
   // credential that `acme-signer enroll-client` adds while serve runs is seen at once.
@@ -290,7 +317,7 @@ class StateStore {
   absl::StatusOr<OrderRecord> FindOrderWhere(const char* sql, absl::string_view value) const;
   absl::Status RecordOrderLocked(absl::string_view order_url, absl::string_view agent,
                                  const std::vector<Identifier>& identifiers,
-                                 absl::string_view finalize_url)
+                                 absl::string_view finalize_url, absl::string_view account)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RecordOrderResourceLocked(const OrderResource& resource)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -23,9 +23,13 @@ absl::Status Prefixed(const absl::Status& status, absl::string_view what) {
 absl::StatusOr<std::unique_ptr<FrontDoor>> FrontDoor::Start(const AcmeServerConfig& server,
                                                             FrontDoorDeps deps) {
   if (deps.config == nullptr || deps.token == nullptr || deps.store == nullptr ||
-      deps.audit == nullptr || deps.rate_limiter == nullptr || deps.acme == nullptr) {
+      deps.audit == nullptr || deps.rate_limiter == nullptr || deps.accounts == nullptr ||
+      deps.accounts->all().empty()) {
     return absl::InvalidArgumentError("the ACME front door is missing a dependency");
   }
+  ServedAccount* account = deps.accounts->Find(kDefaultAccountName);
+  if (account == nullptr) account = deps.accounts->all().front().get();
+  acme::AcmeClient* const upstream_acme = account->acme.get();
   std::unique_ptr<FrontDoor> door(new FrontDoor());
   door->directory_url_ = DirectoryUrl(server);
 
@@ -60,7 +64,7 @@ absl::StatusOr<std::unique_ptr<FrontDoor>> FrontDoor::Start(const AcmeServerConf
   UpstreamIssuer::Options upstream_options;
   upstream_options.dns01_hook = server.upstream_dns01_hook;
   absl::StatusOr<std::unique_ptr<UpstreamIssuer>> upstream =
-      UpstreamIssuer::Create(deps.acme, upstream_options);
+      UpstreamIssuer::Create(upstream_acme, upstream_options);
   if (!upstream.ok()) return Prefixed(upstream.status(), "[acme_server] upstream_dns01_hook");
   door->upstream_ = *std::move(upstream);
 
@@ -76,7 +80,7 @@ absl::StatusOr<std::unique_ptr<FrontDoor>> FrontDoor::Start(const AcmeServerConf
   server_deps.http01 = door->http01_.get();
   server_deps.dns01 = door->dns01_.get();
   server_deps.upstream = door->upstream_.get();
-  server_deps.acme = deps.acme;
+  server_deps.acme = upstream_acme;
   ASSIGN_OR_RETURN(door->server_, AcmeServer::Create(server.external_url, server_deps));
   ASSIGN_OR_RETURN(door->resumed_orders_, door->server_->ResumeProcessingOrders());
 

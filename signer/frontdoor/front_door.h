@@ -22,6 +22,7 @@
 #include "signer/audit_log.h"
 #include "signer/audit_space.h"
 #include "signer/config_holder.h"
+#include "signer/account_set.h"
 #include "signer/frontdoor/acme_server.h"
 #include "signer/frontdoor/dns01_validator.h"
 #include "signer/frontdoor/http01_validator.h"
@@ -41,7 +42,9 @@ struct FrontDoorDeps {
   RefusalBudget* refusals = nullptr;
   RateLimiter* rate_limiter = nullptr;
   AuditSpaceFloor* audit_space = nullptr;
-  acme::AcmeClient* acme = nullptr;
+  // The signer's accounts. INTERIM (issue 15, being made per credential): the front door acts
+  // as the `default` account, else the first one.
+  AccountSet* accounts = nullptr;
 };
 
 class FrontDoor {

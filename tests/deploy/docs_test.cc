@@ -96,8 +96,11 @@ TEST(HsmDocTest, NamesOnlyTheObjectsTheSignerConfigUsesByDefault) {
   const signer::HsmConfig defaults;
   std::set<std::string> known;
   for (const std::string& uri :
-       {defaults.account_key, defaults.eab_key, defaults.agent_ca_key, defaults.audit_key,
-        std::string(signer::frontdoor::kEabMasterKeyUri)}) {
+       {signer::DefaultAccountKeyUri(signer::kDefaultAccountName),
+        signer::DefaultEabKeyUri(signer::kDefaultAccountName), defaults.agent_ca_key,
+        defaults.audit_key, std::string(signer::frontdoor::kEabMasterKeyUri),
+        // The per-account labels, written in docs/hsm.md as "acme-account-<name>".
+        std::string("pkcs11:object=acme-account-"), std::string("pkcs11:object=eab-hmac-")}) {
     const std::string prefix = "pkcs11:object=";
     ASSERT_TRUE(absl::StartsWith(uri, prefix)) << uri;
     const std::string name = uri.substr(prefix.size());

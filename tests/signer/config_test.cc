@@ -146,20 +146,20 @@ allowed_names = ["db2.dept.example"]
   EXPECT_EQ(config.server.handshake_timeout_ms, 3000);
   EXPECT_EQ(config.server.max_rpcs_in_flight_per_agent, 4);
 
-  EXPECT_EQ(config.acme.directory_url, "https://localhost:14000/dir");
-  EXPECT_EQ(config.acme.ca_bundle, "/srv/pebble.pem");
-  EXPECT_THAT(config.acme.contact,
+  EXPECT_EQ(config.accounts[0].directory_url, "https://localhost:14000/dir");
+  EXPECT_EQ(config.accounts[0].ca_bundle, "/srv/pebble.pem");
+  EXPECT_THAT(config.accounts[0].contact,
               ElementsAre("mailto:pki@dept.example", "mailto:ops@dept.example"));
-  EXPECT_EQ(config.acme.eab_kid, "kid-1");
-  EXPECT_EQ(config.acme.preferred_chain, "Pebble Root CA");
-  EXPECT_TRUE(config.acme.terms_of_service_agreed);
+  EXPECT_EQ(config.accounts[0].eab_kid, "kid-1");
+  EXPECT_EQ(config.accounts[0].preferred_chain, "Pebble Root CA");
+  EXPECT_TRUE(config.accounts[0].terms_of_service_agreed);
 
   EXPECT_EQ(config.hsm.module, "/usr/lib/softhsm/libsofthsm2.so");
   EXPECT_EQ(config.hsm.token_uri, "pkcs11:token=signer");
   EXPECT_EQ(config.hsm.pin_file, "/srv/hsm.pin");
-  EXPECT_EQ(config.hsm.account_key, "pkcs11:object=acct");
-  EXPECT_EQ(config.hsm.account_key_type, hsm::KeyType::kEcP384);
-  EXPECT_EQ(config.hsm.eab_key, "pkcs11:object=eab");
+  EXPECT_EQ(config.accounts[0].key, "pkcs11:object=acct");
+  EXPECT_EQ(config.accounts[0].key_type, hsm::KeyType::kEcP384);
+  EXPECT_EQ(config.accounts[0].eab_key, "pkcs11:object=eab");
   EXPECT_EQ(config.hsm.agent_ca_key, "pkcs11:object=ca");
   EXPECT_EQ(config.hsm.audit_key, "pkcs11:object=audit");
   EXPECT_TRUE(config.hsm.verify_every_signature);
@@ -192,14 +192,14 @@ TEST(SignerConfigTest, AppliesDefaultsAndDeniesByDefault) {
   EXPECT_EQ(config->server.max_message_bytes, 1 << 20);
   EXPECT_EQ(config->server.handshake_timeout_ms, 10000);
   EXPECT_EQ(config->server.max_rpcs_in_flight_per_agent, 8);
-  EXPECT_FALSE(config->acme.ca_bundle.has_value());
-  EXPECT_TRUE(config->acme.contact.empty());
-  EXPECT_FALSE(config->acme.eab_kid.has_value());
-  EXPECT_FALSE(config->acme.terms_of_service_agreed);
+  EXPECT_FALSE(config->accounts[0].ca_bundle.has_value());
+  EXPECT_TRUE(config->accounts[0].contact.empty());
+  EXPECT_FALSE(config->accounts[0].eab_kid.has_value());
+  EXPECT_FALSE(config->accounts[0].terms_of_service_agreed);
   EXPECT_EQ(config->hsm.token_uri, "pkcs11:token=acme-signer");
-  EXPECT_EQ(config->hsm.account_key, "pkcs11:object=acme-account");
-  EXPECT_EQ(config->hsm.account_key_type, hsm::KeyType::kEcP256);
-  EXPECT_EQ(config->hsm.eab_key, "pkcs11:object=eab-hmac");
+  EXPECT_EQ(config->accounts[0].key, "pkcs11:object=acme-account");
+  EXPECT_EQ(config->accounts[0].key_type, hsm::KeyType::kEcP256);
+  EXPECT_EQ(config->accounts[0].eab_key, "pkcs11:object=eab-hmac");
   EXPECT_EQ(config->hsm.agent_ca_key, "pkcs11:object=agent-ca");
   EXPECT_EQ(config->hsm.audit_key, "pkcs11:object=audit-key");
   EXPECT_FALSE(config->hsm.verify_every_signature);
@@ -299,12 +299,12 @@ TEST(SignerConfigTest, WrongTypeNamesTheExpectedAndActualType) {
 TEST(SignerConfigTest, CaRequestTimeoutDefaultsToThirtySecondsAndIsBounded) {
   absl::StatusOr<SignerConfig> config = ParseSignerConfig(kMinimal, kSource);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->acme.request_timeout_ms, 30000);
+  EXPECT_EQ(config->accounts[0].request_timeout_ms, 30000);
   const std::string set =
       Replace(kMinimal, "[acme]\n", "[acme]\nrequest_timeout_ms = 3000\n");
   config = ParseSignerConfig(set, kSource);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->acme.request_timeout_ms, 3000);
+  EXPECT_EQ(config->accounts[0].request_timeout_ms, 3000);
   for (const char* value : {"999", "600001"}) {
     const std::string text =
         Replace(kMinimal, "[acme]\n", absl::StrCat("[acme]\nrequest_timeout_ms = ", value, "\n"));

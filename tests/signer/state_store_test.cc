@@ -68,7 +68,7 @@ TEST_F(StateStoreTest, ValuesSurviveCloseAndReopen) {
     ASSERT_TRUE(store->SetValue("account_url", "https://ca.test/acct/2").ok());
     ASSERT_TRUE(store
                     ->RecordOrder("https://ca.test/order/1", "web1", {Identifier::Dns("a.example.com")},
-                                  "https://ca.test/finalize/1")
+                                  "https://ca.test/finalize/1", "default")
                     .ok());
     ASSERT_TRUE(
         store->RecordCertificate(Cert("01", "web1", absl::FromUnixSeconds(1800000000))).ok());
@@ -114,7 +114,7 @@ TEST_F(StateStoreTest, RecordingTheSameOrderTwiceForTheSameAgentIsARetry) {
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(store
                     ->RecordOrder("https://ca.test/order/7", "web1", {Identifier::Dns("a.example.com")},
-                                  "https://ca.test/finalize/7")
+                                  "https://ca.test/finalize/7", "default")
                     .ok());
   }
   auto order = store->FindOrderByFinalizeUrl("https://ca.test/finalize/7");
@@ -129,8 +129,8 @@ TEST_F(StateStoreTest, RecordingTheSameOrderTwiceForTheSameAgentIsARetry) {
 TEST_F(StateStoreTest, AnOrderOwnedByAnotherAgentIsRefused) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->RecordOrder("https://ca.test/order/7", "web1", {}, "f").ok());
-  EXPECT_THAT(store->RecordOrder("https://ca.test/order/7", "web2", {}, "f"),
+  ASSERT_TRUE(store->RecordOrder("https://ca.test/order/7", "web1", {}, "f", "default").ok());
+  EXPECT_THAT(store->RecordOrder("https://ca.test/order/7", "web2", {}, "f", "default"),
               StatusIs(absl::StatusCode::kAlreadyExists,
                        HasSubstr("belongs to agent \"web1\", not \"web2\"")));
   auto order = store->FindOrder("https://ca.test/order/7");
@@ -158,7 +158,7 @@ TEST_F(StateStoreTest, IdentifiersAreStoredAsTypeColonValueText) {
     ASSERT_TRUE(store
                     ->RecordOrder("o", "web1",
                                   {Identifier::Dns("b.example.com"), Identifier::Dns("a.example.com")},
-                                  "f")
+                                  "f", "default")
                     .ok());
   }
   sqlite3* raw = nullptr;
@@ -177,7 +177,7 @@ TEST_F(StateStoreTest, IdentifiersAreStoredAsTypeColonValueText) {
 TEST_F(StateStoreTest, AnOrderWithAMalformedStoredIdentifierIsAnError) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->RecordOrder("o", "web1", {}, "f").ok());
+  ASSERT_TRUE(store->RecordOrder("o", "web1", {}, "f", "default").ok());
   {
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
@@ -196,7 +196,7 @@ TEST_F(StateStoreTest, AnOrderWithAMalformedStoredIdentifierIsAnError) {
 TEST_F(StateStoreTest, OrderStatusCanBeUpdated) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->RecordOrder("o", "web1", {}, "f").ok());
+  ASSERT_TRUE(store->RecordOrder("o", "web1", {}, "f", "default").ok());
   ASSERT_TRUE(store->SetOrderStatus("o", "valid").ok());
   auto order = store->FindOrder("o");
   ASSERT_TRUE(order.ok());
@@ -573,6 +573,7 @@ TEST_F(StateStoreTest, AnOrderIsAdoptedOnlyOnceAndOnlyWithASignedNewOrder) {
   AdoptedOrder order;
   order.order_url = "https://ca.test/o/1";
   order.agent = "web1";
+  order.account = "default";
   order.identifiers = {Identifier::Dns("b.test"), Identifier::Dns("a.test")};
   order.finalize_url = "https://ca.test/o/1/finalize";
   order.resources = {{"https://ca.test/authz/1", order.order_url, "web1",
@@ -582,24 +583,24 @@ TEST_F(StateStoreTest, AnOrderIsAdoptedOnlyOnceAndOnlyWithASignedNewOrder) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no unused newOrder")));
   EXPECT_THAT(store->FindOrder(order.order_url).status(), StatusIs(absl::StatusCode::kNotFound, HasSubstr("")));
   // web2's newOrder does not count for web1; identifiers match in any order and case.
-  ASSERT_TRUE(store->RecordNewOrderIntent("web2", {Identifier::Dns("a.test"), Identifier::Dns("b.test")}, now,
+  ASSERT_TRUE(store->RecordNewOrderIntent("web2", "default", {Identifier::Dns("a.test"), Identifier::Dns("b.test")}, now,
                                           absl::Hours(1))
                   .ok());
-  EXPECT_THAT(store->HasNewOrderIntent("web1", order.identifiers, now - absl::Minutes(1)),
+  EXPECT_THAT(store->HasNewOrderIntent("web1", "default", order.identifiers, now - absl::Minutes(1)),
               IsOkAndHolds(false));
-  ASSERT_TRUE(store->RecordNewOrderIntent("web1", {Identifier::Dns("A.test"), Identifier::Dns("b.test")}, now,
+  ASSERT_TRUE(store->RecordNewOrderIntent("web1", "default", {Identifier::Dns("A.test"), Identifier::Dns("b.test")}, now,
                                           absl::Hours(1))
                   .ok());
-  EXPECT_THAT(store->HasNewOrderIntent("web1", order.identifiers, now - absl::Minutes(1)),
+  EXPECT_THAT(store->HasNewOrderIntent("web1", "default", order.identifiers, now - absl::Minutes(1)),
               IsOkAndHolds(true));
-  EXPECT_THAT(store->HasNewOrderIntent("web1", order.identifiers, now + absl::Minutes(1)),
+  EXPECT_THAT(store->HasNewOrderIntent("web1", "default", order.identifiers, now + absl::Minutes(1)),
               IsOkAndHolds(false));  // too old
   ASSERT_TRUE(store->AdoptOrder(order).ok());
   EXPECT_EQ(store->FindOrder(order.order_url)->agent, "web1");
   EXPECT_EQ(store->FindOrderResource("https://ca.test/authz/1", "web1")->kind,
             OrderResourceKind::kAuthorization);
   // The intent is used up; adopting again (a raced request) is fine and needs none.
-  EXPECT_THAT(store->HasNewOrderIntent("web1", order.identifiers, now - absl::Minutes(1)),
+  EXPECT_THAT(store->HasNewOrderIntent("web1", "default", order.identifiers, now - absl::Minutes(1)),
               IsOkAndHolds(false));
   EXPECT_TRUE(store->AdoptOrder(order).ok());
   // web2 has a matching intent but the order is web1's: refused, web2's intent kept.
@@ -607,7 +608,7 @@ TEST_F(StateStoreTest, AnOrderIsAdoptedOnlyOnceAndOnlyWithASignedNewOrder) {
   theirs.agent = "web2";
   EXPECT_THAT(store->AdoptOrder(theirs),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("belongs to agent \"web1\"")));
-  EXPECT_THAT(store->HasNewOrderIntent("web2", order.identifiers, now - absl::Minutes(1)),
+  EXPECT_THAT(store->HasNewOrderIntent("web2", "default", order.identifiers, now - absl::Minutes(1)),
               IsOkAndHolds(true));
 }
 
@@ -615,12 +616,12 @@ TEST_F(StateStoreTest, OldNewOrderIntentsArePruned) {
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   const absl::Time long_ago = absl::Now() - absl::Hours(48);
-  ASSERT_TRUE(store->RecordNewOrderIntent("web1", {Identifier::Dns("a.test")}, long_ago, absl::Hours(1)).ok());
+  ASSERT_TRUE(store->RecordNewOrderIntent("web1", "default", {Identifier::Dns("a.test")}, long_ago, absl::Hours(1)).ok());
   ASSERT_TRUE(
-      store->RecordNewOrderIntent("web1", {Identifier::Dns("b.test")}, absl::Now(), absl::Hours(1)).ok());
-  EXPECT_THAT(store->HasNewOrderIntent("web1", {Identifier::Dns("a.test")}, absl::InfinitePast()),
+      store->RecordNewOrderIntent("web1", "default", {Identifier::Dns("b.test")}, absl::Now(), absl::Hours(1)).ok());
+  EXPECT_THAT(store->HasNewOrderIntent("web1", "default", {Identifier::Dns("a.test")}, absl::InfinitePast()),
               IsOkAndHolds(false));
-  EXPECT_THAT(store->HasNewOrderIntent("web1", {Identifier::Dns("b.test")}, absl::InfinitePast()),
+  EXPECT_THAT(store->HasNewOrderIntent("web1", "default", {Identifier::Dns("b.test")}, absl::InfinitePast()),
               IsOkAndHolds(true));
 }
 

@@ -294,6 +294,16 @@ absl::Status PebbleEnv::Prepare(Options options) {
       return absl::InvalidArgumentError(
           "PebbleEnv: EAB kid must be non-empty and the HMAC key non-empty base64url");
     }
+    for (const std::string& kid : options.extra_eab_kids) {
+      std::string raw(32, '\0');
+      if (kid.empty() || kid == eab_kid_ ||
+          RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(raw.size())) !=
+              1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("PebbleEnv: extra EAB kid \"", kid, "\" is empty or repeated"));
+      }
+      extra_eab_keys_.emplace_back(kid, absl::WebSafeBase64Escape(raw));
+    }
     extra_env_ = options.extra_env;
     startup_timeout_ = options.startup_timeout;
 
@@ -321,6 +331,8 @@ absl::Status PebbleEnv::Prepare(Options options) {
     ASSIGN_OR_RETURN(http_port_, FreeLoopbackPort());
   }
 
+  nlohmann::json mac_keys = {{eab_kid_, eab_key_b64url_}};
+  for (const auto& [kid, key] : extra_eab_keys_) mac_keys[kid] = key;
   nlohmann::json config = {
       {"pebble",
        {{"listenAddress", absl::StrCat("127.0.0.1:", listen_port_)},
@@ -331,7 +343,7 @@ absl::Status PebbleEnv::Prepare(Options options) {
         {"tlsPort", tls_port_},
         {"ocspResponderURL", ""},
         {"externalAccountBindingRequired", true},
-        {"externalAccountMACKeys", {{eab_kid_, eab_key_b64url_}}}}}};
+        {"externalAccountMACKeys", mac_keys}}}};
   // The EAB key lives only here, never in argv: 0600 from creation on.
   return WriteFileAtomically(config_path_, config.dump(2), 0600);
 }
@@ -414,6 +426,14 @@ void PebbleEnv::Stop() {
 absl::Status PebbleEnv::Restart() {
   Stop();
   return StartProcesses();
+}
+
+std::string PebbleEnv::eab_hmac_key_b64url_for(absl::string_view kid) const {
+  if (kid == eab_kid_) return eab_key_b64url_;
+  for (const auto& [extra_kid, key] : extra_eab_keys_) {
+    if (extra_kid == kid) return key;
+  }
+  return "";
 }
 
 std::string PebbleEnv::directory_url() const {

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -248,6 +249,13 @@ absl::Status SignerLab::Prepare() {
   PebbleEnv::Options pebble_options;
   pebble_options.http_port = http_port;
   pebble_options.extra_env = options_.pebble_env;
+  for (const LabAccount& account : options_.accounts) {
+    if (account.eab_kid != pebble_options.eab_kid &&
+        std::find(pebble_options.extra_eab_kids.begin(), pebble_options.extra_eab_kids.end(),
+                  account.eab_kid) == pebble_options.extra_eab_kids.end()) {
+      pebble_options.extra_eab_kids.push_back(account.eab_kid);
+    }
+  }
   ASSIGN_OR_RETURN(pebble_, PebbleEnv::Start(pebble_options));
   acme_.directory_url = pebble_->directory_url();
   acme_.ca_bundle = pebble_->ca_bundle_path();
@@ -266,14 +274,30 @@ absl::Status SignerLab::Prepare() {
   }
 
   RETURN_IF_ERROR(RewriteConfig(options_.agents));
-  RETURN_IF_ERROR(WriteFileAtomically(eab_key_path_, pebble_->eab_hmac_key_b64url(), 0600));
-
-  ASSIGN_OR_RETURN(CommandResult init,
-                   RunSignerCommand({"init", "--config", config_path_, "--eab-kid",
-                                     pebble_->eab_kid(), "--eab-hmac-key-file", eab_key_path_}));
-  if (init.exit_code != 0) {
-    return absl::InternalError(absl::StrCat("acme-signer init exited ", init.exit_code, ": ",
-                                            init.err, init.out, "\nPebble:\n", pebble_->LogTail()));
+  // One init per account (each imports its own EAB key); the single [acme] form as before.
+  std::vector<std::pair<std::string, std::string>> inits;  // (account or "", kid)
+  if (options_.accounts.empty()) {
+    inits.emplace_back("", pebble_->eab_kid());
+  } else {
+    for (const LabAccount& account : options_.accounts) {
+      inits.emplace_back(account.name, account.eab_kid);
+    }
+  }
+  for (const auto& [account, kid] : inits) {
+    RETURN_IF_ERROR(
+        WriteFileAtomically(eab_key_path_, pebble_->eab_hmac_key_b64url_for(kid), 0600));
+    std::vector<std::string> argv = {"init", "--config", config_path_, "--eab-kid", kid,
+                                     "--eab-hmac-key-file", eab_key_path_};
+    if (!account.empty()) {
+      argv.push_back("--account");
+      argv.push_back(account);
+    }
+    ASSIGN_OR_RETURN(CommandResult init, RunSignerCommand(argv));
+    if (init.exit_code != 0) {
+      return absl::InternalError(absl::StrCat("acme-signer init", account.empty() ? "" : " --account ",
+                                              account, " exited ", init.exit_code, ": ", init.err,
+                                              init.out, "\nPebble:\n", pebble_->LogTail()));
+    }
   }
   RETURN_IF_ERROR(EnrollAgent(kProbeAgent).status());
   for (const std::string& name : options_.enroll) RETURN_IF_ERROR(EnrollAgent(name).status());
@@ -298,6 +322,43 @@ std::string SignerLab::enroll_address() const {
   return absl::StrCat("127.0.0.1:", enroll_port_);
 }
 
+std::string SignerLab::account_directory_url(absl::string_view name) const {
+  if (options_.accounts.empty()) return name == "default" ? acme_.directory_url : "";
+  for (const LabAccount& account : options_.accounts) {
+    if (account.name != name) continue;
+    std::string url = acme_.directory_url;
+    if (account.host != "127.0.0.1") {
+      url = absl::StrReplaceAll(url, {{"//127.0.0.1:", absl::StrCat("//", account.host, ":")}});
+    }
+    return url;
+  }
+  return "";
+}
+
+// The [acme] section, or one [[accounts]] entry per lab account.
+std::string SignerLab::AccountsToml() const {
+  if (options_.accounts.empty()) {
+    return absl::StrCat("\n[acme]\n"
+                        "directory_url = ",
+                        TomlString(acme_.directory_url), "\n",
+                        "ca_bundle = ", TomlString(acme_.ca_bundle), "\n", acme_.extra_toml,
+                        "eab_kid = ", TomlString(pebble_->eab_kid()), "\n",
+                        "contact = [\"mailto:pki@dept.example\"]\n"
+                        "terms_of_service_agreed = true\n");
+  }
+  std::string text;
+  for (const LabAccount& account : options_.accounts) {
+    absl::StrAppend(&text, "\n[[accounts]]\nname = ", TomlString(account.name), "\n",
+                    "directory_url = ", TomlString(account_directory_url(account.name)), "\n",
+                    "ca_bundle = ", TomlString(acme_.ca_bundle), "\n", acme_.extra_toml,
+                    "eab_kid = ", TomlString(account.eab_kid), "\n",
+                    "key_type = ", TomlString(account.key_type), "\n",
+                    "contact = [\"mailto:pki@dept.example\"]\n"
+                    "terms_of_service_agreed = true\n");
+  }
+  return text;
+}
+
 std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) const {
   std::string text = absl::StrCat(
       "# Written by SignerLab (tests/testing/signer_lab.cc).\n"
@@ -315,13 +376,7 @@ std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) con
           ? absl::StrCat("enroll_listen = ", TomlString(enroll_address()), "\n")
           : std::string(),
       
-      "\n[acme]\n"
-      "directory_url = ",
-      TomlString(acme_.directory_url), "\n",
-      "ca_bundle = ", TomlString(acme_.ca_bundle), "\n", acme_.extra_toml,
-      "eab_kid = ", TomlString(pebble_->eab_kid()), "\n",
-      "contact = [\"mailto:pki@dept.example\"]\n"
-      "terms_of_service_agreed = true\n"
+      AccountsToml(),
       "\n[hsm]\n"
       "module = ",
       TomlString(kSoftHsmModule), "\n", "token_uri = ", TomlString(token_.uri), "\n",
@@ -357,6 +412,12 @@ std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) con
         "max_identifiers_per_order = ", agent.max_identifiers_per_order, "\n",
         "allow_sign_jws = ", agent.allow_sign_jws ? "true" : "false", "\n",
         "front_door = ", agent.front_door ? "true" : "false", "\n");
+    if (!agent.accounts.empty()) {
+      absl::StrAppend(&text, "accounts = ", TomlStringArray(agent.accounts), "\n");
+    }
+    if (!agent.default_account.empty()) {
+      absl::StrAppend(&text, "default_account = ", TomlString(agent.default_account), "\n");
+    }
   }
   return text;
 }

@@ -73,6 +73,9 @@ struct LabAgentPolicy {
   bool allow_sign_jws = false;
   // The host may use the ACME front door (`acme-signer enroll-client`).
   bool front_door = false;
+  // [[agents]] accounts / default_account; empty = left out (the signer's default).
+  std::vector<std::string> accounts;
+  std::string default_account;
 };
 
 // The front door ([acme_server]) of a lab.
@@ -100,6 +103,17 @@ struct LabAcmeEndpoint {
   std::string ca_bundle;
   // Extra TOML lines for the [acme] section, e.g. "request_timeout_ms = 3000\n".
   std::string extra_toml;
+};
+
+// One [[accounts]] entry of a multi-account lab. Every account talks to the lab's Pebble;
+// `host` makes its directory URL differ ("localhost" vs "127.0.0.1", both in Pebble's
+// certificate; Pebble answers with URLs under the host it was asked on), so that
+// `acme-agent --server URL` can tell two accounts apart.
+struct LabAccount {
+  std::string name;
+  std::string eab_kid;  // a kid Pebble knows (PebbleEnv eab_kid or Options::extra_eab_kids)
+  std::string host = "127.0.0.1";
+  std::string key_type = "ec-p256";
 };
 
 // What a finished `acme-signer` subcommand printed.
@@ -130,6 +144,10 @@ class SignerLab {
     bool enroll_listener = false;
     // Bound on each wait for a child (init, serve readiness, shutdown).
     absl::Duration timeout = absl::Seconds(60);
+    // Empty: the single [acme] section of before (account `default`). Else these
+    // [[accounts]] (Pebble is given the extra EAB kids they name), each set up by its own
+    // `acme-signer init --account NAME --eab-kid ... --eab-hmac-key-file ...`.
+    std::vector<LabAccount> accounts;
   };
 
   // Everything described in the file comment. Errors: FailedPrecondition when SoftHSM2 or
@@ -167,8 +185,13 @@ class SignerLab {
   absl::Status RewriteConfig(const std::vector<LabAgentPolicy>& agents);
   // Replaces the config file with `text` as is (e.g. a broken one).
   absl::Status WriteRawConfig(absl::string_view text);
+  // The directory URL of lab account `name` (or of the [acme] section when the lab has no
+  // accounts list); empty for an unknown name.
+  std::string account_directory_url(absl::string_view name) const;
   // The config text the lab would write for `agents`.
   std::string ConfigText(const std::vector<LabAgentPolicy>& agents) const;
+  // The [acme] section or the [[accounts]] entries of the config text.
+  std::string AccountsToml() const;
 
   // --- agents ---
 
