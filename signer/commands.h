@@ -30,6 +30,13 @@ int RunAudit(const std::vector<std::string>& args);
 int RunInventory(const std::vector<std::string>& args);
 int RunAgents(const std::vector<std::string>& args);
 int RunReload(const std::vector<std::string>& args);
+// `acme-signer account list|roll-key|deactivate|caa`: dispatches to the four below (each gets
+// the arguments after its subcommand name).
+int RunAccount(const std::vector<std::string>& args);
+int RunAccountList(const std::vector<std::string>& args);
+int RunAccountRollKey(const std::vector<std::string>& args);
+int RunAccountDeactivate(const std::vector<std::string>& args);
+int RunAccountCaa(const std::vector<std::string>& args);
 
 }  // namespace acme_signer::signer
 

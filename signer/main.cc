@@ -24,7 +24,10 @@ constexpr char kUsage[] =
     "  agents revoke revoke a host: its agent certificates, front-door credentials and\n"
     "                accounts (the running signer refuses them at once)\n"
     "  reload        make the running serve reload its config and revocations; reports\n"
-    "                whether it accepted\n";
+    "                whether it accepted\n"
+    "  account list|roll-key|deactivate|caa\n"
+    "                the signer's ACME accounts: list them, roll an account key inside the\n"
+    "                HSM, deactivate one, print/check the CAA records binding a domain to one\n";
 
 }  // namespace
 
@@ -51,6 +54,7 @@ int main(int argc, char** argv) {
   if (command == "inventory") return RunInventory(args);
   if (command == "agents") return RunAgents(args);
   if (command == "reload") return RunReload(args);
+  if (command == "account") return RunAccount(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return kExitOk;
