@@ -485,6 +485,32 @@ absl::Status AcmeClient::ChangeAccountKey(const hsm::JwsSigner& new_key) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Account> AcmeClient::DeactivateAccount() {
+  constexpr absl::string_view kContext = "deactivating the ACME account";
+  const std::string kid = account_url();
+  if (kid.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kContext, ": no ACME account URL is known; register the account first"));
+  }
+  ASSIGN_OR_RETURN(http::HttpResponse response,
+                   PostExpecting(kid, R"({"status":"deactivated"})", AccountKid(), kContext));
+  Account account;
+  account.status = AccountStatus::kDeactivated;
+  if (!response.body.empty()) {
+    RETURN_IF_ERROR(CheckContentType(response, kJson, kContext));
+    auto parsed = ParseAccount(response.body);
+    if (!parsed.ok()) return Malformed(kContext, parsed.status());
+    account = *std::move(parsed);
+  }
+  account.url = kid;
+  if (account.status != AccountStatus::kDeactivated) {
+    return Unusable(kContext, absl::StrCat("the CA answered with account status \"",
+                                           ToString(account.status),
+                                           "\" instead of \"deactivated\""));
+  }
+  return account;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Orders.
 

@@ -183,6 +183,13 @@ class AcmeClient {
   // or no account URL is known; the CA's problem (e.g. the new key is already in use) otherwise.
   absl::Status ChangeAccountKey(const hsm::JwsSigner& new_key);
 
+  // Account deactivation (§7.3.6): POST {"status":"deactivated"} to the account URL, signed by
+  // the account (kid). Returns the account as the CA now describes it (status deactivated; a
+  // CA that answers with an empty body gets kDeactivated assumed). Irreversible at the CA:
+  // every later request of the account is refused. FailedPrecondition when no account URL is
+  // known; the CA's problem otherwise (unauthorized when it is already deactivated).
+  absl::StatusOr<Account> DeactivateAccount();
+
   // --- Orders (single steps; none of them sleeps) ---------------------------------------------
 
   // newOrder (§7.4). InvalidArgument for no identifiers or notAfter before notBefore.

@@ -40,7 +40,10 @@ absl::StatusOr<std::unique_ptr<AccountSet>> AccountSet::Open(const SignerConfig&
     acme::AcmeClientOptions options;
     options.directory_url = account.directory_url;
     ASSIGN_OR_RETURN(std::optional<AccountRecord> record, store.FindAccount(account.name));
-    if (record.has_value()) options.account_url = record->account_url;
+    if (record.has_value()) {
+      options.account_url = record->account_url;
+      if (!record->status.empty()) served->status = record->status;
+    }
     ASSIGN_OR_RETURN(served->acme, acme::AcmeClient::Create(*served->http, *served->key, options));
     set->accounts_.push_back(std::move(served));
   }
@@ -65,6 +68,19 @@ absl::StatusOr<ServedAccount*> AccountSet::ForAgent(const AgentPolicy& policy,
   ServedAccount* account = Find(name);
   if (account == nullptr) {
     return absl::NotFoundError(absl::StrCat("no account \"", name, "\" on this signer"));
+  }
+  if (account->deactivated()) {
+    std::vector<std::string> usable;
+    for (const std::string& other : policy.accounts) {
+      const ServedAccount* candidate = Find(other);
+      if (candidate != nullptr && !candidate->deactivated()) usable.push_back(other);
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "account \"", name, "\" (", account->config.directory_url,
+        ") was deactivated at its CA with `acme-signer account deactivate`; the CA refuses it "
+        "for good, so this signer does not use it any more (agent ", policy.name,
+        usable.empty() ? " may use no other account: ask the signer's operator for one)"
+                       : absl::StrCat(" may use: ", absl::StrJoin(usable, ", "), ")")));
   }
   return account;
 }

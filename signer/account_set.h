@@ -29,6 +29,11 @@ struct ServedAccount {
   std::unique_ptr<http::CurlHttpClient> http;
   // Knows the account URL when `acme-signer init` registered the account (else empty).
   std::unique_ptr<acme::AcmeClient> acme;
+  // The account's status as the store records it at start ("valid", or "deactivated" after
+  // `acme-signer account deactivate`, which runs only while serve is stopped).
+  std::string status = "valid";
+
+  bool deactivated() const { return status == "deactivated"; }
 
   const std::string& name() const { return config.name; }
   bool registered() const { return !acme->account_url().empty(); }
@@ -49,7 +54,8 @@ class AccountSet {
 
   // The account a request of `policy`'s agent acts as: `requested` (an [[accounts]] name), or
   // the agent's default_account when empty. PermissionDenied when the agent may not use it
-  // (naming the accounts it may use), NotFound when no such account is configured.
+  // (naming the accounts it may use), NotFound when no such account is configured,
+  // FailedPrecondition when the account was deactivated (the CA refuses it for good).
   absl::StatusOr<ServedAccount*> ForAgent(const AgentPolicy& policy,
                                           absl::string_view requested) const;
 

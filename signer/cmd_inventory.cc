@@ -1,6 +1,7 @@
 // acme-signer inventory: the certificates issued through the signer.
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/cli.h"
@@ -18,12 +19,25 @@ namespace {
 absl::Status PrintInventory(const ArgParser& parser) {
   ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
   ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, StateStore::Open(StateDbPath(config)));
-  ASSIGN_OR_RETURN(std::vector<CertificateRecord> certs, store->ListInventory(parser.Get("agent")));
+  const std::optional<std::string> account = parser.Get("account");
+  if (account.has_value() && config.FindAccount(*account) == nullptr) {
+    ASSIGN_OR_RETURN(std::optional<AccountRecord> recorded, store->FindAccount(*account));
+    if (!recorded.has_value()) {
+      std::vector<std::string> names;
+      for (const AccountConfig& a : config.accounts) names.push_back(a.name);
+      return absl::InvalidArgumentError(absl::StrCat("--account ", *account,
+                                                     ": no such account (the config has: ",
+                                                     absl::StrJoin(names, ", "), ")"));
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<CertificateRecord> certs,
+                   store->ListInventory(parser.Get("agent"), account));
   if (parser.Has("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const CertificateRecord& c : certs) {
       out.push_back({{"serial", c.serial},
                      {"agent", c.agent},
+                     {"account", c.account},
                      {"names", c.names},
                      {"not_before", FormatAuditTime(c.not_before)},
                      {"not_after", FormatAuditTime(c.not_after)},
@@ -36,10 +50,11 @@ absl::Status PrintInventory(const ArgParser& parser) {
     std::cout << out.dump(2) << "\n";
     return absl::OkStatus();
   }
-  std::cout << absl::StrFormat("%-40s %-12s %-25s %-8s %s\n", "SERIAL", "AGENT", "NOT AFTER",
-                               "REVOKED", "NAMES");
+  std::cout << absl::StrFormat("%-40s %-12s %-12s %-25s %-8s %s\n", "SERIAL", "AGENT",
+                               "ACCOUNT", "NOT AFTER", "REVOKED", "NAMES");
   for (const CertificateRecord& c : certs) {
-    std::cout << absl::StrFormat("%-40s %-12s %-25s %-8s %s\n", c.serial, c.agent,
+    std::cout << absl::StrFormat("%-40s %-12s %-12s %-25s %-8s %s\n", c.serial, c.agent,
+                                 c.account,
                                  absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", c.not_after,
                                                   absl::UTCTimeZone()),
                                  c.revoked ? "yes" : "no", absl::StrJoin(c.names, ","));
@@ -51,9 +66,11 @@ absl::Status PrintInventory(const ArgParser& parser) {
 }  // namespace
 
 int RunInventory(const std::vector<std::string>& args) {
-  ArgParser parser("acme-signer inventory --config FILE [--agent NAME] [--json]");
+  ArgParser parser(
+      "acme-signer inventory --config FILE [--agent NAME] [--account NAME] [--json]");
   parser.Value("config", "FILE", "signer configuration (TOML)")
       .Value("agent", "NAME", "only this agent's certificates")
+      .Value("account", "NAME", "only the certificates issued with this [[accounts]] account")
       .Bool("json", "print JSON instead of a table")
       .Required("config");
   if (absl::Status s = parser.Parse(args); !s.ok()) {

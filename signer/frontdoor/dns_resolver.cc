@@ -33,6 +33,7 @@ constexpr int kClassIn = 1;
 constexpr int kTypeA = 1;
 constexpr int kTypeTxt = 16;
 constexpr int kTypeAaaa = 28;
+constexpr int kTypeCaa = 257;  // RFC 8659
 // Addresses read from one answer; more are ignored (validation tries at most two).
 constexpr int kMaxAddresses = 64;
 
@@ -44,6 +45,8 @@ const char* TypeName(int type) {
       return "AAAA";
     case kTypeTxt:
       return "TXT";
+    case kTypeCaa:
+      return "CAA";
   }
   return "?";
 }
@@ -417,6 +420,45 @@ absl::StatusOr<std::vector<std::string>> DnsResolver::LookupTxt(absl::string_vie
   if (records.empty()) {
     return absl::NotFoundError(absl::StrCat("DNS lookup of TXT records for ", query_name, " (",
                                             server, "): no TXT records"));
+  }
+  return records;
+}
+
+absl::StatusOr<std::vector<CaaRecord>> DnsResolver::LookupCaa(absl::string_view name,
+                                                              absl::Time deadline) const {
+  if (absl::Status valid = CheckQueryName(name); !valid.ok()) return valid;
+  const std::string query_name(name);
+  std::vector<Query> queries(1);
+  queries[0].type = kTypeCaa;
+  deadline = std::min(deadline, absl::Now() + options_.lookup_timeout);
+  if (absl::Status run = RunQueries(options_, servers_csv_, query_name, queries, deadline);
+      !run.ok()) {
+    return run;
+  }
+  const std::string server = Describe();
+  if (absl::Status status = QueryStatus(queries[0], query_name, server); !status.ok()) {
+    return status;
+  }
+  ares_caa_reply* raw = nullptr;
+  const int rc = ares_parse_caa_reply(queries[0].answer.data(),
+                                      static_cast<int>(queries[0].answer.size()), &raw);
+  std::unique_ptr<ares_caa_reply, AresDataDeleter> list(raw);
+  if (rc != ARES_SUCCESS) {
+    Query parsed = queries[0];
+    parsed.status = rc;
+    return QueryStatus(parsed, query_name, server);
+  }
+  std::vector<CaaRecord> records;
+  for (const ares_caa_reply* r = list.get(); r != nullptr; r = r->next) {
+    CaaRecord record;
+    record.flags = r->critical & 0xff;  // c-ares 1.18 keeps the whole flags octet here
+    record.tag.assign(reinterpret_cast<const char*>(r->property), r->plength);
+    record.value.assign(reinterpret_cast<const char*>(r->value), r->length);
+    records.push_back(std::move(record));
+  }
+  if (records.empty()) {
+    return absl::NotFoundError(absl::StrCat("DNS lookup of CAA records for ", query_name, " (",
+                                            server, "): no CAA records"));
   }
   return records;
 }

@@ -1,5 +1,5 @@
 // DnsResolver: the DNS lookups of the front door's challenge validation (A+AAAA for http-01,
-// TXT for dns-01), on c-ares, against a configured resolver or the system's.
+// TXT for dns-01) and `acme-signer account caa --check` (CAA), on c-ares, against a configured resolver or the system's.
 //
 // Behaviour:
 //  - Options::servers "" = the system resolver (nameservers of /etc/resolv.conf, read by
@@ -43,6 +43,15 @@ namespace acme_signer::signer::frontdoor {
 // normalised for c-ares, or InvalidArgument naming the bad entry.
 absl::StatusOr<std::string> NormaliseResolverServers(absl::string_view servers);
 
+// One CAA resource record (RFC 8659 §4.1).
+struct CaaRecord {
+  int flags = 0;      // the flags octet; 128 = issuer critical
+  std::string tag;    // "issue", "issuewild", "iodef", ... as sent (compare case-insensitively)
+  std::string value;  // the property value, as sent
+
+  bool critical() const { return (flags & 0x80) != 0; }
+};
+
 struct DnsResolverOptions {
   // "" = system resolver; else "ip:port[,ip:port...]" (see the header comment).
   std::string servers;
@@ -76,6 +85,11 @@ class DnsResolver {
   // The TXT records of `name`, each record's character-strings concatenated (RFC 8555 §8.4
   // values are one string, but long ones may be split).
   absl::StatusOr<std::vector<std::string>> LookupTxt(
+      absl::string_view name, absl::Time deadline = absl::InfiniteFuture()) const;
+
+  // The CAA records at exactly `name` (no tree climbing: see signer/caa_policy.h), in answer
+  // order. NotFound ("no CAA records" or NXDOMAIN) when there are none there.
+  absl::StatusOr<std::vector<CaaRecord>> LookupCaa(
       absl::string_view name, absl::Time deadline = absl::InfiniteFuture()) const;
 
   // "system resolver" or the configured server list, for messages.

@@ -340,6 +340,40 @@ TEST_F(ClientTest, KeyChangeNestsAJwsSignedByTheNewKeyAndSwitchesKeys) {
   EXPECT_EQ(client->local_account_key(), new_key.get());
 }
 
+TEST_F(ClientTest, DeactivateAccountPostsDeactivatedStatusToTheAccountUrl) {
+  http_.AddDirectory();
+  http_.AddNonce();
+  http_.AddJson(200, R"({"status":"deactivated","contact":["mailto:a@example.test"]})");
+  auto account = MakeClient()->DeactivateAccount();
+  ASSERT_TRUE(account.ok()) << account.status();
+  EXPECT_EQ(account->status, AccountStatus::kDeactivated);
+  EXPECT_EQ(account->url, kAccountUrl);
+  EXPECT_EQ(http_.requests()[2].url, kAccountUrl);
+  Sent sent = Decode(2);
+  EXPECT_EQ(sent.header["kid"], kAccountUrl);
+  EXPECT_FALSE(sent.header.contains("jwk"));
+  EXPECT_EQ(sent.payload, Json::parse(R"({"status":"deactivated"})"));
+}
+
+TEST_F(ClientTest, DeactivateAccountRefusesAnAnswerThatIsStillValid) {
+  http_.AddDirectory();
+  http_.AddNonce();
+  http_.AddJson(200, R"({"status":"valid"})");
+  EXPECT_THAT(MakeClient()->DeactivateAccount(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("instead of \"deactivated\"")));
+}
+
+TEST_F(ClientTest, DeactivateAccountNeedsAKnownAccountAndPassesTheCaProblemOn) {
+  EXPECT_THAT(MakeClient("")->DeactivateAccount(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("register the account")));
+  EXPECT_TRUE(http_.requests().empty());
+  http_.AddDirectory();
+  http_.AddNonce();
+  http_.AddProblem(403, "unauthorized", "account is deactivated");
+  EXPECT_THAT(MakeClient()->DeactivateAccount(),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("account is deactivated")));
+}
+
 // --- Orders -----------------------------------------------------------------------------------
 
 TEST_F(ClientTest, CreateOrderSendsIdentifiersValidityAndReplaces) {

@@ -501,6 +501,33 @@ absl::Status PebbleEnv::ClearTxtRecord(absl::string_view host) const {
   return status;
 }
 
+absl::Status PebbleEnv::SetCaaRecords(absl::string_view host,
+                                      const std::vector<CaaRecord>& records) const {
+  if (absl::Status cleared = ClearCaaRecords(host); !cleared.ok()) return cleared;
+  const std::string fqdn = WithTrailingDot(host);
+  nlohmann::json policies = nlohmann::json::array();
+  for (const CaaRecord& record : records) {
+    policies.push_back({{"tag", record.tag}, {"value", record.value}});
+  }
+  absl::Status status =
+      PostChalltestsrv("/add-caa", nlohmann::json({{"host", fqdn}, {"policies", policies}}).dump());
+  if (!status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat("setting CAA for ", fqdn, ": ", status.message()));
+  }
+  return status;
+}
+
+absl::Status PebbleEnv::ClearCaaRecords(absl::string_view host) const {
+  const std::string fqdn = WithTrailingDot(host);
+  absl::Status status = PostChalltestsrv("/clear-caa", nlohmann::json({{"host", fqdn}}).dump());
+  if (!status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat("clearing CAA for ", fqdn, ": ", status.message()));
+  }
+  return status;
+}
+
 std::string PebbleEnv::LogTail(size_t max_bytes_per_log) const {
   return absl::StrCat("--- ", pebble_log_, " ---\n", Tail(pebble_log_, max_bytes_per_log), "\n--- ",
                       challtestsrv_log_, " ---\n", Tail(challtestsrv_log_, max_bytes_per_log),

@@ -14,7 +14,7 @@
 // fixture from a thread that outlives it (the test's main thread). Destruction sends SIGTERM,
 // then SIGKILL, reaps both and removes the temp dir (kept when ACME_SIGNER_KEEP_TEST_DIRS=1).
 //
-// Thread-safety: const accessors and SetTxtRecord/ClearTxtRecord/FetchRootCertificatePem may
+// Thread-safety: const accessors, Set/Clear{Txt,Caa}Record(s) and FetchRootCertificatePem may
 // be called concurrently; Stop/Restart must not run concurrently with anything else.
 #ifndef ACME_SIGNER_TESTS_TESTING_PEBBLE_ENV_H_
 #define ACME_SIGNER_TESTS_TESTING_PEBBLE_ENV_H_
@@ -106,6 +106,17 @@ class PebbleEnv {
   // missing. Errors name the host and the HTTP status or transport error.
   absl::Status SetTxtRecord(absl::string_view host, absl::string_view value) const;
   absl::Status ClearTxtRecord(absl::string_view host) const;
+
+  // One CAA record (flags 0) of the mock DNS: tag "issue", "issuewild", "iodef", ...
+  struct CaaRecord {
+    std::string tag;
+    std::string value;
+  };
+  // Makes the mock DNS answer CAA queries for `host` with exactly `records` (earlier ones
+  // cleared first); ClearCaaRecords removes them (then it answers NOERROR with no records).
+  // Errors name the host and the HTTP status or transport error.
+  absl::Status SetCaaRecords(absl::string_view host, const std::vector<CaaRecord>& records) const;
+  absl::Status ClearCaaRecords(absl::string_view host) const;
 
   // Stops both processes (SIGTERM, then SIGKILL after a grace period) and reaps them.
   // Idempotent.
