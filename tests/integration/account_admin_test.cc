@@ -5,6 +5,7 @@
 //
 // The tests run in the order written and share one lab: the last one deactivates an account.
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "signer/state_store.h"
 #include "tests/testing/signer_lab.h"
 #include "tests/testing/signer_lab_suite.h"
 
@@ -270,6 +272,24 @@ TEST_F(AccountAdminTest, DeactivateNeedsYesAndAStoppedSignerThenTheAccountIsRefu
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.out, HasSubstr("already deactivated"));
 
+  // A run killed after the CA answered but before the store was written: the store still
+  // says valid. Running the command again asks Pebble, which refuses the request because
+  // the account is deactivated there (so the deactivation really reached the CA), and that
+  // is recorded.
+  {
+    absl::StatusOr<std::unique_ptr<signer::StateStore>> store =
+        signer::StateStore::Open(lab().state_dir() + "/signer.db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    absl::StatusOr<std::optional<signer::AccountRecord>> record = (*store)->FindAccount("ecc");
+    ASSERT_TRUE(record.ok() && record->has_value());
+    EXPECT_EQ((*record)->status, "deactivated");
+    (*record)->status = "valid";
+    ASSERT_TRUE((*store)->PutAccount(**record).ok());
+  }
+  CommandResult repaired = Run(confirmed);
+  EXPECT_EQ(repaired.exit_code, 0) << repaired.err;
+  EXPECT_THAT(repaired.out, HasSubstr("the CA had already deactivated it"));
+
   // Audited, and the chain still verifies.
   absl::StatusOr<std::vector<nlohmann::json>> records = lab().ReadAuditRecords();
   ASSERT_TRUE(records.ok()) << records.status();
@@ -281,7 +301,7 @@ TEST_F(AccountAdminTest, DeactivateNeedsYesAndAStoppedSignerThenTheAccountIsRefu
     EXPECT_EQ(r.value("decision", ""), "allow");
     EXPECT_THAT(r.value("agent", ""), HasSubstr("admin:"));
   }
-  EXPECT_EQ(deactivations, 1);
+  EXPECT_EQ(deactivations, 2);  // the deactivation and the repair
   CommandResult verify = Run({"audit", "verify", "--config", lab().config_path()});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 

@@ -59,7 +59,8 @@ TEST(CaaPolicyTest, ParsesIssuerAndParameters) {
   EXPECT_EQ(ParseCaaIssueValue(";")->issuer_domain, "");
   EXPECT_THAT(ParseCaaIssueValue("ca.example; accounturi"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key=value")));
-  EXPECT_THAT(ParseCaaIssueValue("ca example"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseCaaIssueValue("ca example"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("issuer domain")));
 }
 
 TEST(CaaPolicyTest, BoundWhenEveryGrantIsToThisAccount) {
