@@ -297,6 +297,25 @@ TEST_F(FrontDoorValidationTest, ResolverReturnsTxtRecordsAndSaysWhenThereAreNone
                AllOf(HasSubstr("_acme-challenge.none.lab.test"), HasSubstr("no TXT records"))));
 }
 
+TEST_F(FrontDoorValidationTest, ResolverReturnsCaaRecordsAndSaysWhenThereAreNone) {
+  ASSERT_THAT(env_->SetCaaRecords("caa.lab.test", {{"issue", "ca.test; accounturi=https://a/1"},
+                                                   {"iodef", "mailto:sec@lab.test"}}),
+              IsOk());
+  absl::StatusOr<std::vector<CaaRecord>> caa = resolver_->LookupCaa("caa.lab.test");
+  ASSERT_THAT(caa, IsOk());
+  ASSERT_EQ(caa->size(), 2u);
+  EXPECT_EQ((*caa)[0].flags, 0);
+  EXPECT_EQ((*caa)[0].tag, "issue");
+  EXPECT_EQ((*caa)[0].value, "ca.test; accounturi=https://a/1");
+  EXPECT_EQ((*caa)[1].tag, "iodef");
+  EXPECT_EQ((*caa)[1].value, "mailto:sec@lab.test");
+
+  ASSERT_THAT(env_->ClearCaaRecords("caa.lab.test"), IsOk());
+  EXPECT_THAT(resolver_->LookupCaa("caa.lab.test"),
+              StatusIs(absl::StatusCode::kNotFound,
+                       AllOf(HasSubstr("caa.lab.test"), HasSubstr("no CAA records"))));
+}
+
 TEST_F(FrontDoorValidationTest, ResolverReportsServfail) {
   Challtestsrv("/set-servfail", {{"host", "broken.lab.test."}});
   EXPECT_THAT(resolver_->LookupAddresses("broken.lab.test"),
