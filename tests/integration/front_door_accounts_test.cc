@@ -211,8 +211,12 @@ class FrontDoorAccountsTest : public testing::SignerLabSuite<FrontDoorAccountsTe
     const Json body = Json::parse((*order)->body, nullptr, false);
     ASSERT_TRUE(body.is_object());
     EXPECT_EQ(body.value("account", ""), expected_account);
-    EXPECT_EQ(Origin(body.value("upstream", "")),
-              Origin(lab().account_directory_url(expected_account)))
+    const std::string account_origin = Origin(lab().account_directory_url(expected_account));
+    ASSERT_NE(account_origin, "");
+    // The lab's two accounts are told apart by their origin.
+    ASSERT_NE(Origin(lab().account_directory_url("dept-a")),
+              Origin(lab().account_directory_url("dept-b")));
+    EXPECT_EQ(Origin(body.value("upstream", "")), account_origin)
         << "upstream order " << body.value("upstream", "");
 
     // Inventory: the certificate is recorded for the host and the account.
