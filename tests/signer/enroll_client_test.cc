@@ -109,17 +109,16 @@ tls_private_key = "tls/front-door.key"
     // Two accounts; web1 may use both (default "ecc-ov"), web2 (now with the front door) only
     // "rsa-ov". Own state dir, so the credentials of the other tests are not counted.
     std::string accounts = absl::StrReplaceAll(
-        common,
-        {{"[acme]\ndirectory_url = \"https://ca.test/dir\"\n",
-          "[[accounts]]\nname = \"rsa-ov\"\ndirectory_url = \"https://ca.test/rsa\"\n\n"
-          "[[accounts]]\nname = \"ecc-ov\"\ndirectory_url = \"https://ca.test/ecc\"\n"},
-         {"dir = \"state\"", "dir = \"state-accounts\""},
-         {"allowed_names = [\"web1.dept.example\"]\nfront_door = true\n",
-          "allowed_names = [\"web1.dept.example\"]\nfront_door = true\n"
-          "accounts = [\"rsa-ov\", \"ecc-ov\"]\ndefault_account = \"ecc-ov\"\n"},
-         {"allowed_names = [\"web2.dept.example\"]\n",
-          "allowed_names = [\"web2.dept.example\"]\nfront_door = true\n"
-          "accounts = [\"rsa-ov\"]\n"}});
+        common, {{"[acme]\ndirectory_url = \"https://ca.test/dir\"\n",
+                  "[[accounts]]\nname = \"rsa-ov\"\ndirectory_url = \"https://ca.test/rsa\"\n\n"
+                  "[[accounts]]\nname = \"ecc-ov\"\ndirectory_url = \"https://ca.test/ecc\"\n"},
+                 {"dir = \"state\"", "dir = \"state-accounts\""},
+                 {"allowed_names = [\"web1.dept.example\"]\nfront_door = true\n",
+                  "allowed_names = [\"web1.dept.example\"]\nfront_door = true\n"
+                  "accounts = [\"rsa-ov\", \"ecc-ov\"]\ndefault_account = \"ecc-ov\"\n"},
+                 {"allowed_names = [\"web2.dept.example\"]\n",
+                  "allowed_names = [\"web2.dept.example\"]\nfront_door = true\n"
+                  "accounts = [\"rsa-ov\"]\n"}});
     Write(*dir_ + "/accounts.toml", absl::StrCat(accounts, R"(
 [acme_server]
 listen = "127.0.0.1:0"
@@ -266,8 +265,7 @@ TEST_F(EnrollClientTest, ACredentialBelongsToTheChosenOrDefaultAccountTheHostMay
   const nlohmann::json first = nlohmann::json::parse(by_default.out, nullptr, false);
   ASSERT_TRUE(first.is_object()) << by_default.out;
   EXPECT_EQ(first.value("account", ""), "ecc-ov");
-  const ChildResult pinned =
-      Run({"--config", config, "--name", "web1", "--account", "rsa-ov"});
+  const ChildResult pinned = Run({"--config", config, "--name", "web1", "--account", "rsa-ov"});
   ASSERT_EQ(pinned.exit_code, 0) << pinned;
   EXPECT_THAT(pinned.out, HasSubstr("issued for host web1, account rsa-ov"));
   const std::string pinned_kid = Field(pinned.out, "EAB key id:");
