@@ -213,14 +213,16 @@ Harness* BuildHarness() {
     account.thumbprint = absl::StrCat("thumbprint-", stored.id);
     account.contact = {"mailto:admin@dept.example"};
     account.created = absl::Now();
-    Must(h->store->AddFrontDoorCredential(account.eab_kid, account.host, account.created),
-         "EAB credential");
+    Must(
+        h->store->AddFrontDoorCredential(account.eab_kid, account.host, "default", account.created),
+        "EAB credential");
     Must(h->store->CreateFrontDoorAccount(account), "front-door account");
     account.status = stored.status;
     Must(h->store->UpdateFrontDoorAccount(account), "front-door account status");
   }
   // An unbound credential of web1 (the key id of the newAccount seeds).
-  Must(h->store->AddFrontDoorCredential("eab-kid-1", "web1", absl::Now()), "EAB credential");
+  Must(h->store->AddFrontDoorCredential("eab-kid-1", "web1", "default", absl::Now()),
+       "EAB credential");
   AuditLogOptions audit_options;
   audit_options.path = absl::StrCat(h->dir, "/audit.log");
   audit_options.state_store = h->store.get();
@@ -260,8 +262,8 @@ Harness* BuildHarness() {
   deps.nonces = h->nonces.get();
   deps.http01 = h->http01.get();
   deps.dns01 = h->dns01.get();
-  deps.upstream = h->upstream.get();
-  deps.acme = h->acme.get();
+  deps.accounts.emplace(std::string(kDefaultAccountName),
+                        UpstreamAccount{h->upstream.get(), h->acme.get()});
   h->server = Must(AcmeServer::Create(server_config.external_url, deps), "AcmeServer");
   if (server_config.external_url != kExternalUrl) Die("unexpected external_url");
   return h;

@@ -244,8 +244,10 @@ EnrollmentToken ReadTokenRow(sqlite3_stmt* stmt) {
   return token;
 }
 
-#define ACME_SIGNER_ACCOUNT_SELECT                                           \
-  "SELECT id, host, eab_kid, jwk, thumbprint, status, contact, created " \
+#define ACME_SIGNER_ACCOUNT_SELECT                                        \
+  "SELECT id, host, eab_kid, jwk, thumbprint, status, contact, created, " \
+  "COALESCE((SELECT c.account FROM frontdoor_credentials c "              \
+  "WHERE c.kid = frontdoor_accounts.eab_kid), 'default') "                \
   "FROM frontdoor_accounts "
 
 #define ACME_SIGNER_CREDENTIAL_SELECT                                  \
@@ -262,6 +264,7 @@ FrontDoorAccount ReadAccountRow(sqlite3_stmt* stmt) {
   account.status = ColumnText(stmt, 5);
   account.contact = JsonToStrings(ColumnText(stmt, 6));
   account.created = ParseTimeText(ColumnText(stmt, 7));
+  account.signer_account = ColumnText(stmt, 8);
   return account;
 }
 
@@ -836,12 +839,13 @@ absl::StatusOr<std::vector<AccountRecord>> StateStore::ListAccounts() const {
 }
 
 absl::Status StateStore::AddFrontDoorCredential(absl::string_view kid, absl::string_view host,
-                                                absl::Time created) {
+                                                absl::string_view account, absl::Time created) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "INSERT INTO frontdoor_credentials (kid, host, created) "
-                                      "VALUES (?1, ?2, ?3)"));
-  BindAll(stmt.get(), kid, host, TimeText(created));
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(db_.get(),
+                           "INSERT INTO frontdoor_credentials (kid, host, created, account) "
+                           "VALUES (?1, ?2, ?3, ?4)"));
+  BindAll(stmt.get(), kid, host, TimeText(created), account);
   int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_DONE) {
     return SqliteError(db_.get(), rc,

@@ -89,6 +89,8 @@ struct FrontDoorAccount {
   std::string id;          // random base64url; the account URL is <external_url>/acct/<id>
   std::string host;        // the [[agents]] name of the credential's host
   std::string eab_kid;     // the credential that registered it
+  // The [[accounts]] name of that credential (read from it): the account its orders go to.
+  std::string signer_account = "default";
   std::string jwk;         // RFC 7638 canonical public JWK
   std::string thumbprint;  // RFC 7638 thumbprint of jwk (unique among accounts)
   std::string status = "valid";  // valid | deactivated | revoked
@@ -239,7 +241,7 @@ class StateStore {
   //
   // Records a new credential for `host`, enabled and unbound. AlreadyExists when `kid` is taken.
   absl::Status AddFrontDoorCredential(absl::string_view kid, absl::string_view host,
-                                      absl::Time created);
+                                      absl::string_view account, absl::Time created);
   // The credential with this kid, or nullopt.
   absl::StatusOr<std::optional<FrontDoorCredential>> FindFrontDoorCredential(
       absl::string_view kid) const;

@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -239,15 +240,43 @@ struct AcmeServer::Impl {
     return *account;
   }
 
-  // OK when `account` may be used: valid (not deactivated, not revoked with its host), and its
-  // host still allowed the front door by the running configuration.
+  // OK when `policy`'s host may still act as signer account `signer_account` (the account of
+  // its credential); unauthorized, naming both and the remedy, otherwise.
+  static absl::Status CheckAccountAllowed(const AgentPolicy& policy,
+                                          absl::string_view signer_account) {
+    if (policy.MayUseAccount(signer_account)) return absl::OkStatus();
+    return Problem(pt::kUnauthorized,
+                   absl::StrCat("host ", policy.name, " may no longer use the signer's account \"",
+                                signer_account,
+                                "\" that its EAB credential belongs to; ask the "
+                                "signer's operator for a credential of an account it may use (",
+                                absl::StrJoin(policy.accounts, ", "), ")"));
+  }
+
+  // OK when `account` may be used: valid (not deactivated, not revoked with its host), its
+  // host still allowed the front door by the running configuration, and still allowed the
+  // signer account of its credential.
   absl::Status CheckUsable(const FrontDoorAccount& account) {
     if (account.status != "valid") {
       return Problem(pt::kUnauthorized,
                      absl::StrCat("account ", AccountUrl(account.id), " is ", account.status));
     }
     std::shared_ptr<const SignerConfig> config = deps.config->Get();
-    return FrontDoorPolicy(*config, account.host).status();
+    ASSIGN_OR_RETURN(const AgentPolicy* policy, FrontDoorPolicy(*config, account.host));
+    return CheckAccountAllowed(*policy, account.signer_account);
+  }
+
+  // The signer account `name` upstream. serverInternal when this signer does not serve it (an
+  // order or credential of an account since removed from the configuration).
+  absl::StatusOr<UpstreamAccount> Upstream(absl::string_view name) {
+    auto it = deps.accounts.find(name);
+    if (it == deps.accounts.end()) {
+      return Problem(pt::kServerInternal,
+                     absl::StrCat("the signer's account \"", name,
+                                  "\" is not configured on this signer any more; ask the "
+                                  "signer's operator"));
+    }
+    return it->second;
   }
 
   // --- request authentication -------------------------------------------------------------
@@ -288,6 +317,7 @@ struct AcmeServer::Impl {
         acme::VerifyJwsRequest(request.body, rules, lookup, consume);
     if (account.has_value() && (verified.ok() || account_refused)) {
       record.agent = account->host;
+      record.account = account->signer_account;
       record.account_thumbprint = account->thumbprint;
     }
     if (!verified.ok()) return verified.status();
@@ -448,6 +478,7 @@ struct AcmeServer::Impl {
                      deps.store->FindFrontDoorAccountByThumbprint(auth.jws.thumbprint));
     if (existing.has_value()) {
       record.agent = existing->host;
+      record.account = existing->signer_account;
       if (existing->status != "valid") {
         return Problem(pt::kUnauthorized, absl::StrCat("the account of this key is ",
                                                        existing->status));
@@ -473,11 +504,13 @@ struct AcmeServer::Impl {
     }
     std::shared_ptr<const SignerConfig> config = deps.config->Get();
     std::string eab_host;
+    std::string eab_account;
     acme::EabKeyLookup eab_lookup = [&](absl::string_view eab_kid) -> absl::StatusOr<Secret> {
       ASSIGN_OR_RETURN(std::optional<FrontDoorCredential> credential,
                        deps.store->FindFrontDoorCredential(eab_kid));
       if (!credential.has_value()) return absl::NotFoundError("unknown EAB key id");
       eab_host = credential->host;
+      eab_account = credential->account;
       if (credential->disabled) {
         return Problem(pt::kUnauthorized, "this EAB credential has been disabled");
       }
@@ -486,18 +519,23 @@ struct AcmeServer::Impl {
                        "this EAB key id is already bound to an account; a key id registers one "
                        "account, once (ask the signer's operator for another credential)");
       }
-      RETURN_IF_ERROR(FrontDoorPolicy(*config, credential->host).status());
+      ASSIGN_OR_RETURN(const AgentPolicy* policy, FrontDoorPolicy(*config, credential->host));
+      RETURN_IF_ERROR(CheckAccountAllowed(*policy, credential->account));
       return DeriveEabHmacKey(*deps.eab_master, eab_kid);
     };
     absl::StatusOr<acme::VerifiedEab> eab =
         acme::VerifyExternalAccountBinding(payload, auth.jws, eab_lookup);
-    if (!eab_host.empty()) record.agent = eab_host;
+    if (!eab_host.empty()) {
+      record.agent = eab_host;
+      record.account = eab_account;
+    }
     if (!eab.ok()) return eab.status();
 
     FrontDoorAccount account;
     ASSIGN_OR_RETURN(account.id, RandomBase64Url(kObjectIdBytes, "an account id"));
     account.host = eab_host;
     account.eab_kid = eab->eab_kid;
+    account.signer_account = eab_account;
     account.jwk = auth.jws.jwk;
     account.thumbprint = auth.jws.thumbprint;
     account.contact = std::move(contact);
@@ -679,7 +717,8 @@ struct AcmeServer::Impl {
       return Problem(pt::kRateLimited, rate.message());
     }
 
-    absl::StatusOr<std::string> upstream_url = deps.upstream->CreateOrder(upstream_request);
+    ASSIGN_OR_RETURN(UpstreamAccount upstream, Upstream(account.signer_account));
+    absl::StatusOr<std::string> upstream_url = upstream.upstream->CreateOrder(upstream_request);
     if (!upstream_url.ok()) {
       return UpstreamFailure(upstream_url.status(), "the CA did not accept the order");
     }
@@ -697,6 +736,7 @@ struct AcmeServer::Impl {
       if (payload.contains(field)) order[field] = payload[field];
     }
     order["host"] = account.host;
+    order["account"] = account.signer_account;
     order["upstream"] = *upstream_url;
     order["authorizations"] = Json::array();
     for (const Identifier& identifier : identifiers) {
@@ -943,6 +983,8 @@ struct AcmeServer::Impl {
       RETURN_IF_ERROR(RefreshOrder(id, order, account.id));
       const std::string status = order.value("status", "");
       record.request.identifiers = IdentifiersFromJson(order["identifiers"]);
+      // The account the order was created with (orders from before accounts: the credential's).
+      record.account = order.value("account", account.signer_account);
       if (status != "ready") {
         return Problem(pt::kOrderNotReady,
                        absl::StrCat("the order is ", status, ", not ready: ",
@@ -963,17 +1005,25 @@ struct AcmeServer::Impl {
       RETURN_IF_ERROR(StoreObject(kKindOrder, id, account.id, order));
     }
     const std::string order_id(id);
-    absl::Status started = deps.upstream->Finalize(
-        order.value("upstream", ""), *csr_der,
-        [this, order_id, account, record](absl::StatusOr<UpstreamCertificate> result) {
-          FinishOrder(order_id, account, record, std::move(result));
-        });
+    absl::StatusOr<UpstreamAccount> upstream = Upstream(record.account);
+    absl::Status started = upstream.status();
+    if (upstream.ok()) {
+      started = upstream->upstream->Finalize(
+          order.value("upstream", ""), *csr_der,
+          [this, order_id, account, record](absl::StatusOr<UpstreamCertificate> result) {
+            FinishOrder(order_id, account, record, std::move(result));
+          });
+    }
     if (!started.ok()) {
+      const absl::Status problem =
+          upstream.ok()
+              ? Problem(pt::kServerInternal, "the signer is shutting down; try again later")
+              : upstream.status();
       absl::MutexLock lock(&objects_mu);
       order["status"] = "invalid";
-      order["error"] = ProblemJson(pt::kServerInternal, "the signer is shutting down", 500);
+      order["error"] = Json::parse(acme::ProblemForStatus(problem).ToJson(), nullptr, false);
       (void)StoreObject(kKindOrder, id, account.id, order);
-      return Problem(pt::kServerInternal, "the signer is shutting down; try again later");
+      return problem;
     }
     ServerResponse response = JsonResponse(200, OrderForClient(id, order));
     response.headers.emplace_back("Location", OrderUrl(id));
@@ -1002,12 +1052,17 @@ struct AcmeServer::Impl {
       record.request.order_url = OrderUrl(object.id);
       if (account.has_value()) {
         record.agent = account->host;
+        record.account = account->signer_account;
         record.account_thumbprint = account->thumbprint;
       }
-      if (order.is_object() && order.contains("identifiers")) {
-        record.request.identifiers = IdentifiersFromJson(order["identifiers"]);
+      if (order.is_object()) {
+        record.account = order.value("account", record.account);
+        if (order.contains("identifiers")) {
+          record.request.identifiers = IdentifiersFromJson(order["identifiers"]);
+        }
       }
-      if (!account.has_value() || !csr_der.ok()) {
+      absl::StatusOr<UpstreamAccount> upstream = Upstream(record.account);
+      if (!account.has_value() || !csr_der.ok() || !upstream.ok()) {
         FrontDoorAccount owner;
         owner.id = object.account;
         FinishOrder(object.id, account.value_or(owner), record,
@@ -1018,7 +1073,7 @@ struct AcmeServer::Impl {
       }
       const std::string order_id = object.id;
       const FrontDoorAccount owner = *account;
-      absl::Status started = deps.upstream->Finalize(
+      absl::Status started = upstream->upstream->Finalize(
           order.value("upstream", ""), *csr_der,
           [this, order_id, owner, record](absl::StatusOr<UpstreamCertificate> result) {
             FinishOrder(order_id, owner, record, std::move(result));
@@ -1041,6 +1096,7 @@ struct AcmeServer::Impl {
       CertificateRecord inventory;
       inventory.serial = chain.serial_hex;
       inventory.agent = account.host;
+      inventory.account = record.account;
       for (const Identifier& identifier : record.request.identifiers) {
         inventory.names.push_back(identifier.value);
       }
@@ -1153,6 +1209,7 @@ struct AcmeServer::Impl {
                      "this certificate was not issued through this front door", 403);
     }
     record.agent = known->agent;
+    record.account = known->account;
     record.outcome.serial = known->serial;
     if (auth.jws.has_kid()) {
       if (auth.account->id != owner) {
@@ -1177,7 +1234,9 @@ struct AcmeServer::Impl {
     if (known->revoked) {
       return Problem(pt::kAlreadyRevoked, "the certificate is already revoked");
     }
-    if (absl::Status revoked = deps.acme->Revoke(*der, reason); !revoked.ok()) {
+    // Revoked by the account it was issued to.
+    ASSIGN_OR_RETURN(UpstreamAccount upstream, Upstream(known->account));
+    if (absl::Status revoked = upstream.acme->Revoke(*der, reason); !revoked.ok()) {
       return UpstreamFailure(revoked, "the CA did not revoke the certificate");
     }
     RETURN_IF_ERROR(deps.store->MarkRevoked(known->serial, static_cast<int>(reason), Now()));
@@ -1204,6 +1263,7 @@ struct AcmeServer::Impl {
     const std::string wanted = significant(absl::BytesToHexString(*serial));
     ASSIGN_OR_RETURN(std::vector<CertificateRecord> inventory, deps.store->ListInventory());
     std::optional<std::string> leaf_der;
+    std::string issued_to;  // the signer account the certificate was issued to
     for (const CertificateRecord& record : inventory) {
       if (significant(absl::AsciiStrToLower(record.serial)) != wanted) continue;
       absl::string_view order_id = record.order_url;
@@ -1216,13 +1276,19 @@ struct AcmeServer::Impl {
       ASSIGN_OR_RETURN(acme::CertificateChain chain,
                        acme::ParsePemChain((*cert)["chains"][0].get<std::string>(), ""));
       absl::StatusOr<std::string> id = acme::AriCertificateId(chain.leaf_der);
-      if (id.ok() && *id == ari_id) leaf_der = chain.leaf_der;
+      if (id.ok() && *id == ari_id) {
+        leaf_der = chain.leaf_der;
+        issued_to = record.account;
+      }
       break;
     }
     if (!leaf_der.has_value()) {
       return Problem(pt::kMalformed, "no certificate with this id was issued here", 404);
     }
-    absl::StatusOr<acme::RenewalInfo> info = deps.acme->GetRenewalInfo(*leaf_der);
+    // Asked as the account it was issued to; the default window when that one is gone.
+    absl::StatusOr<UpstreamAccount> upstream = Upstream(issued_to);
+    absl::StatusOr<acme::RenewalInfo> info =
+        upstream.ok() ? upstream->acme->GetRenewalInfo(*leaf_der) : upstream.status();
     if (!info.ok()) info = acme::DefaultRenewalWindow(*leaf_der);
     RETURN_IF_ERROR(info.status());
     Json body = {{"suggestedWindow",
@@ -1330,9 +1396,14 @@ absl::StatusOr<std::unique_ptr<AcmeServer>> AcmeServer::Create(std::string exter
                                                                Deps deps) {
   if (deps.config == nullptr || deps.store == nullptr || deps.audit == nullptr ||
       deps.rate_limiter == nullptr || deps.eab_master == nullptr || deps.nonces == nullptr ||
-      deps.http01 == nullptr || deps.dns01 == nullptr || deps.upstream == nullptr ||
-      deps.acme == nullptr) {
+      deps.http01 == nullptr || deps.dns01 == nullptr || deps.accounts.empty()) {
     return absl::InvalidArgumentError("the ACME front door is missing a dependency");
+  }
+  for (const auto& [name, account] : deps.accounts) {
+    if (account.upstream == nullptr || account.acme == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the ACME front door is missing the upstream of account ", name));
+    }
   }
   while (absl::EndsWith(external_url, "/")) external_url.pop_back();
   absl::StatusOr<http::Url> url = http::ParseHttpsUrl(external_url);

@@ -5,6 +5,14 @@
 // at finalize, rate limit), validates http-01/dns-01 itself against the host (like a CA), and
 // gets the certificate upstream with the signer's HSM-held account (upstream_issuer.h).
 //
+// Signer accounts: a host credential (EAB key id) belongs to one signer account ([[accounts]]
+// name, FrontDoorCredential::account), and the ACME account a client registers with it acts as
+// that account: its orders are created, finalized, revoked and asked about (renewalInfo)
+// upstream through it. An order remembers its account ("account" in the stored order), so an
+// order resumed after a restart goes on with the same one. Every audit record and inventory
+// entry carries it. A host whose [[agents]] entry no longer allows the credential's account is
+// refused (unauthorized, naming the account and what to do), as a host without front_door.
+//
 // Resources (all under the configured external URL, never built from Host or X-Forwarded-*):
 //   GET  /directory                      directory, meta.externalAccountRequired = true
 //   HEAD /new-nonce (200), GET (204)     Replay-Nonce
@@ -33,6 +41,7 @@
 #define ACME_SIGNER_SIGNER_FRONTDOOR_ACME_SERVER_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -55,6 +64,12 @@
 
 namespace acme_signer::signer::frontdoor {
 
+// One signer account as the front door uses it upstream.
+struct UpstreamAccount {
+  UpstreamIssuer* upstream = nullptr;  // new orders and finalize
+  acme::AcmeClient* acme = nullptr;    // revocation and renewal information
+};
+
 struct AcmeServerDeps {
   ConfigHolder* config = nullptr;
   StateStore* store = nullptr;
@@ -67,9 +82,8 @@ struct AcmeServerDeps {
   NonceStore* nonces = nullptr;
   const Http01Validator* http01 = nullptr;
   const Dns01Validator* dns01 = nullptr;
-  UpstreamIssuer* upstream = nullptr;
-  // The signer's account client: revocation and renewal information upstream.
-  acme::AcmeClient* acme = nullptr;
+  // The signer's accounts by [[accounts]] name (at least one).
+  std::map<std::string, UpstreamAccount, std::less<>> accounts;
   std::function<absl::Time()> clock;  // absl::Now when empty
 };
 

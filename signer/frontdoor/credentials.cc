@@ -71,13 +71,14 @@ std::string DirectoryUrl(const AcmeServerConfig& server) {
 
 absl::StatusOr<IssuedCredential> IssueCredential(const AcmeServerConfig& server,
                                                  const hsm::MacSigner& master, StateStore& store,
-                                                 absl::string_view host) {
+                                                 absl::string_view host,
+                                                 absl::string_view account) {
   IssuedCredential issued;
   issued.directory_url = DirectoryUrl(server);
   ASSIGN_OR_RETURN(issued.kid, NewEabKid());
   // Derive first: a token that cannot derive leaves no unusable row behind.
   ASSIGN_OR_RETURN(issued.hmac_key, DeriveEabHmacKey(master, issued.kid));
-  RETURN_IF_ERROR(store.AddFrontDoorCredential(issued.kid, host, absl::Now()));
+  RETURN_IF_ERROR(store.AddFrontDoorCredential(issued.kid, host, account, absl::Now()));
   return issued;
 }
 

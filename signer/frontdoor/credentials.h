@@ -73,11 +73,13 @@ struct IssuedCredential {
   Secret hmac_key;  // raw bytes; print Base64Url(hmac_key.reveal()) once
 };
 
-// Issues one more credential for host `host` (already checked: an [[agents]] entry with
-// front_door = true): a new kid recorded in `store`, and its derived HMAC key.
+// Issues one more credential for host `host` and signer account `account` (both already
+// checked: an [[agents]] entry with front_door = true that may use that [[accounts]] name): a
+// new kid recorded in `store` with its host and account, and its derived HMAC key. Every order
+// of the ACME account a client registers with it goes upstream through `account`.
 absl::StatusOr<IssuedCredential> IssueCredential(const AcmeServerConfig& server,
                                                  const hsm::MacSigner& master, StateStore& store,
-                                                 absl::string_view host);
+                                                 absl::string_view host, absl::string_view account);
 
 }  // namespace acme_signer::signer::frontdoor
 

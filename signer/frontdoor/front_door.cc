@@ -1,5 +1,6 @@
 #include "signer/frontdoor/front_door.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,9 +28,6 @@ absl::StatusOr<std::unique_ptr<FrontDoor>> FrontDoor::Start(const AcmeServerConf
       deps.accounts->all().empty()) {
     return absl::InvalidArgumentError("the ACME front door is missing a dependency");
   }
-  ServedAccount* account = deps.accounts->Find(kDefaultAccountName);
-  if (account == nullptr) account = deps.accounts->all().front().get();
-  acme::AcmeClient* const upstream_acme = account->acme.get();
   std::unique_ptr<FrontDoor> door(new FrontDoor());
   door->directory_url_ = DirectoryUrl(server);
 
@@ -61,12 +59,19 @@ absl::StatusOr<std::unique_ptr<FrontDoor>> FrontDoor::Start(const AcmeServerConf
                    Http01Validator::Create(http01_options, shared_resolver, allowlist));
   ASSIGN_OR_RETURN(door->dns01_, Dns01Validator::Create(shared_resolver));
 
-  UpstreamIssuer::Options upstream_options;
-  upstream_options.dns01_hook = server.upstream_dns01_hook;
-  absl::StatusOr<std::unique_ptr<UpstreamIssuer>> upstream =
-      UpstreamIssuer::Create(upstream_acme, upstream_options);
-  if (!upstream.ok()) return Prefixed(upstream.status(), "[acme_server] upstream_dns01_hook");
-  door->upstream_ = *std::move(upstream);
+  // One upstream issuer per signer account: a front-door client acts as the account of its
+  // credential (acme_server.h).
+  std::map<std::string, UpstreamAccount, std::less<>> upstream_accounts;
+  for (const std::unique_ptr<ServedAccount>& account : deps.accounts->all()) {
+    UpstreamIssuer::Options upstream_options;
+    upstream_options.dns01_hook = server.upstream_dns01_hook;
+    absl::StatusOr<std::unique_ptr<UpstreamIssuer>> upstream =
+        UpstreamIssuer::Create(account->acme.get(), upstream_options);
+    if (!upstream.ok()) return Prefixed(upstream.status(), "[acme_server] upstream_dns01_hook");
+    upstream_accounts.emplace(account->name(),
+                              UpstreamAccount{upstream->get(), account->acme.get()});
+    door->upstreams_.push_back(*std::move(upstream));
+  }
 
   AcmeServer::Deps server_deps;
   server_deps.config = deps.config;
@@ -79,8 +84,7 @@ absl::StatusOr<std::unique_ptr<FrontDoor>> FrontDoor::Start(const AcmeServerConf
   server_deps.nonces = door->nonces_.get();
   server_deps.http01 = door->http01_.get();
   server_deps.dns01 = door->dns01_.get();
-  server_deps.upstream = door->upstream_.get();
-  server_deps.acme = upstream_acme;
+  server_deps.accounts = std::move(upstream_accounts);
   ASSIGN_OR_RETURN(door->server_, AcmeServer::Create(server.external_url, server_deps));
   ASSIGN_OR_RETURN(door->resumed_orders_, door->server_->ResumeProcessingOrders());
 
@@ -104,7 +108,7 @@ absl::StatusOr<std::unique_ptr<FrontDoor>> FrontDoor::Start(const AcmeServerConf
 
 void FrontDoor::Stop() {
   if (listener_ != nullptr) listener_->Stop();
-  upstream_.reset();
+  upstreams_.clear();
 }
 
 FrontDoor::~FrontDoor() {

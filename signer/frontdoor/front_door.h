@@ -1,9 +1,10 @@
 // FrontDoor: the ACME front door as `acme-signer serve` runs it: everything built from the
 // config's [acme_server] section (EAB master key, nonce store, DNS resolver, http-01 and dns-01
-// validators, upstream issuer, the endpoints) behind its own HTTPS listener.
+// validators, one upstream issuer per signer account, the endpoints) behind its own HTTPS
+// listener.
 //
 // Shutdown order matters and is the destructor's (or Stop's): the listener stops taking
-// requests and finishes those in progress, then the upstream issuer finishes its background
+// requests and finishes those in progress, then the upstream issuers finish their background
 // work (whose completions write orders and audit records through the endpoints), then the
 // endpoints go.
 //
@@ -13,16 +14,17 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "acme/client.h"
 #include "hsm/mac_signer.h"
 #include "hsm/token.h"
 #include "http/https_server.h"
+#include "signer/account_set.h"
 #include "signer/audit_log.h"
 #include "signer/audit_space.h"
 #include "signer/config_holder.h"
-#include "signer/account_set.h"
 #include "signer/frontdoor/acme_server.h"
 #include "signer/frontdoor/dns01_validator.h"
 #include "signer/frontdoor/http01_validator.h"
@@ -42,8 +44,8 @@ struct FrontDoorDeps {
   RefusalBudget* refusals = nullptr;
   RateLimiter* rate_limiter = nullptr;
   AuditSpaceFloor* audit_space = nullptr;
-  // The signer's accounts. INTERIM (issue 15, being made per credential): the front door acts
-  // as the `default` account, else the first one.
+  // The signer's accounts: each front-door client acts as the account its EAB credential was
+  // issued for (one upstream issuer per account).
   AccountSet* accounts = nullptr;
 };
 
@@ -75,7 +77,7 @@ class FrontDoor {
   std::unique_ptr<NonceStore> nonces_;
   std::unique_ptr<Http01Validator> http01_;
   std::unique_ptr<Dns01Validator> dns01_;
-  std::unique_ptr<UpstreamIssuer> upstream_;
+  std::vector<std::unique_ptr<UpstreamIssuer>> upstreams_;  // one per signer account
   std::unique_ptr<AcmeServer> server_;
   std::unique_ptr<http::HttpsServer> listener_;
 };

@@ -15,6 +15,9 @@
 //  - the certificate comes after the slow period, well within a minute, verifies against
 //    Pebble's root and names the ordered name;
 //  - the audit log has the FrontDoor/issue record for it (host web1, the serial).
+// The signer has two accounts at Pebble, `default` and `dept-b`; web1's default is `dept-b`, so
+// its credentials belong to `dept-b` and every upstream step (also the finalize of an order
+// resumed after a restart) must be `dept-b`'s: Pebble refuses another account's order.
 // A second test runs a stock certbot (certonly --standalone, EAB) through the same slow CA:
 // certbot 2.1 polls the order every second after finalize (it gives it about 90 s) and must
 // get the certificate once the CA is done.
@@ -143,7 +146,13 @@ class FrontDoorSlowCaTest : public testing::SignerLabSuite<FrontDoorSlowCaTest> 
     for (testing::LabAgentPolicy& agent : options.agents) {
       agent.orders_per_hour = 1000;
       agent.front_door = agent.name == "web1";
+      if (agent.front_door) {
+        agent.accounts = {"default", "dept-b"};
+        agent.default_account = "dept-b";
+      }
     }
+    options.accounts = {testing::LabAccount{"default", "kid-1", "127.0.0.1", "ec-p256"},
+                        testing::LabAccount{"dept-b", "kid-dept-b", "127.0.0.1", "ec-p256"}};
     options.front_door = testing::LabFrontDoorOptions();  // with the challtestsrv dns-01 hook
     options.pebble_env = {{"PEBBLE_VA_ALWAYS_VALID", "1"}};
     options.acme_endpoint = [](testing::PebbleEnv& pebble,
@@ -347,6 +356,7 @@ TEST_F(FrontDoorSlowCaTest, ClientPollsWithRetryAfterWhileTheCaIsProcessingThenG
   EXPECT_EQ(record.value("agent", ""), "web1") << record.dump();
   EXPECT_EQ(record.value("decision", ""), "allow") << record.dump();
   EXPECT_EQ(record.value("account_thumbprint", ""), *thumbprint) << record.dump();
+  EXPECT_EQ(record.value("account", ""), "dept-b") << record.dump();
   EXPECT_EQ(record["outcome"].value("status", ""), "valid") << record.dump();
   EXPECT_EQ(record["request"].value("order_url", ""), order_url) << record.dump();
   EXPECT_EQ(record["request"]["identifiers"], nlohmann::json::array({absl::StrCat("dns:", name)}))
@@ -407,6 +417,8 @@ TEST_F(FrontDoorSlowCaTest, AnOrderLeftProcessingByAKilledSignerIsFinishedAfterT
   ASSERT_EQ(issued.size(), 1u);
   EXPECT_EQ(issued[0].value("agent", ""), "web1") << issued[0].dump();
   EXPECT_EQ(issued[0].value("account_thumbprint", ""), host.thumbprint) << issued[0].dump();
+  // Resumed as the account the order was created with (web1's credential's).
+  EXPECT_EQ(issued[0].value("account", ""), "dept-b") << issued[0].dump();
 }
 
 TEST_F(FrontDoorSlowCaTest, CertbotGetsTheCertificateOnceTheSlowCaIsDone) {

@@ -17,6 +17,7 @@
 namespace acme_signer::signer {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -248,6 +249,12 @@ TEST(SignerConfigTest, TheShippedExampleConfigIsValid) {
   EXPECT_EQ(config->server.trust_domain, "dept.example");
   ASSERT_NE(config->FindAgent("web1"), nullptr);
   EXPECT_FALSE(config->FindAgent("web1")->allow_sign_jws);
+  // The example uses [[accounts]] with the account "default" on its usual HSM objects.
+  ASSERT_EQ(config->accounts.size(), 1u);
+  EXPECT_EQ(config->accounts[0].name, "default");
+  EXPECT_EQ(config->accounts[0].key, DefaultAccountKeyUri("default"));
+  EXPECT_EQ(config->accounts[0].eab_key, DefaultEabKeyUri("default"));
+  EXPECT_EQ(config->FindAgent("web1")->default_account, "default");
 }
 
 TEST(SignerConfigTest, LoadReadsTheFileAndResolvesPathsBesideIt) {
@@ -752,6 +759,189 @@ TEST(SignerConfigTest, BadAgentCertificateLifetimesAndEnrollListenersAreNamed) {
   EXPECT_THAT(ErrorOf(Replace(kMinimal, "[server]\n",
                               "[server]\nenroll_listen = \"unix:/run/x.sock\"\n")),
               HasSubstr("server.enroll_listen"));
+}
+
+// --- several accounts ([[accounts]]) ------------------------------------------------------
+
+constexpr char kAcmeSection[] = "[acme]\ndirectory_url = \"https://ca.example/dir\"\n";
+
+// kMinimal with [acme] replaced by `accounts` ([[accounts]] entries).
+std::string WithAccounts(const std::string& accounts) {
+  return Replace(kMinimal, kAcmeSection, accounts);
+}
+
+constexpr char kTwoProfiles[] = R"([[accounts]]
+name = "rsa-ov"
+directory_url = "https://acme.sectigo.com/v2/InCommonRSAOV"
+eab_kid = "kid-rsa"
+key_type = "rsa-2048"
+
+[[accounts]]
+name = "ecc-ov"
+directory_url = "https://acme.sectigo.com/v2/InCommonECCOV"
+eab_kid = "kid-ecc"
+contact = ["mailto:pki@dept.example"]
+)";
+
+TEST(SignerConfigAccountsTest, SeveralAccountsAreParsedWithPerAccountDefaults) {
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(WithAccounts(kTwoProfiles), kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->accounts.size(), 2u);
+  const AccountConfig& rsa = config->accounts[0];
+  EXPECT_EQ(rsa.name, "rsa-ov");
+  EXPECT_EQ(rsa.directory_url, "https://acme.sectigo.com/v2/InCommonRSAOV");
+  EXPECT_EQ(rsa.eab_kid, "kid-rsa");
+  EXPECT_EQ(rsa.key_type, hsm::KeyType::kRsa2048);
+  EXPECT_EQ(rsa.key, "pkcs11:object=acme-account-rsa-ov");
+  EXPECT_EQ(rsa.eab_key, "pkcs11:object=eab-hmac-rsa-ov");
+  const AccountConfig& ecc = config->accounts[1];
+  EXPECT_EQ(ecc.name, "ecc-ov");
+  EXPECT_EQ(ecc.key_type, hsm::KeyType::kEcP256);
+  EXPECT_EQ(ecc.key, "pkcs11:object=acme-account-ecc-ov");
+  EXPECT_EQ(ecc.eab_key, "pkcs11:object=eab-hmac-ecc-ov");
+  EXPECT_THAT(ecc.contact, ElementsAre("mailto:pki@dept.example"));
+  EXPECT_EQ(config->FindAccount("ecc-ov"), &config->accounts[1]);
+  EXPECT_EQ(config->FindAccount("default"), nullptr);
+  // An agent without an accounts list, and no account named "default": the first account.
+  const AgentPolicy* web1 = config->FindAgent("web1");
+  ASSERT_NE(web1, nullptr);
+  EXPECT_THAT(web1->accounts, ElementsAre("rsa-ov"));
+  EXPECT_EQ(web1->default_account, "rsa-ov");
+  EXPECT_TRUE(web1->MayUseAccount("rsa-ov"));
+  EXPECT_FALSE(web1->MayUseAccount("ecc-ov"));
+}
+
+TEST(SignerConfigAccountsTest, AnAccountNamedDefaultKeepsTheLegacyObjectLabels) {
+  const std::string text =
+      WithAccounts(absl::StrCat(kTwoProfiles,
+                                "\n[[accounts]]\nname = \"default\"\n"
+                                "directory_url = \"https://ca.example/dir\"\n"));
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(text, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  const AccountConfig* account = config->FindAccount("default");
+  ASSERT_NE(account, nullptr);
+  EXPECT_EQ(account->key, "pkcs11:object=acme-account");
+  EXPECT_EQ(account->eab_key, "pkcs11:object=eab-hmac");
+  EXPECT_EQ(DefaultAccountKeyUri("default"), "pkcs11:object=acme-account");
+  EXPECT_EQ(DefaultEabKeyUri("default"), "pkcs11:object=eab-hmac");
+  // An agent without an accounts list may use `default` only, even when it is not the first.
+  const AgentPolicy* web1 = config->FindAgent("web1");
+  ASSERT_NE(web1, nullptr);
+  EXPECT_THAT(web1->accounts, ElementsAre("default"));
+  EXPECT_EQ(web1->default_account, "default");
+}
+
+TEST(SignerConfigAccountsTest, TheLegacyAcmeSectionIsTheAccountDefault) {
+  const std::string text =
+      Replace(kMinimal, "[hsm]\n",
+              "[hsm]\naccount_key = \"pkcs11:object=old-acct\"\naccount_key_type = \"ec-p384\"\n"
+              "eab_key = \"pkcs11:object=old-eab\"\n");
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(text, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->accounts.size(), 1u);
+  EXPECT_EQ(config->accounts[0].name, "default");
+  EXPECT_EQ(config->accounts[0].directory_url, "https://ca.example/dir");
+  EXPECT_EQ(config->accounts[0].key, "pkcs11:object=old-acct");
+  EXPECT_EQ(config->accounts[0].key_type, hsm::KeyType::kEcP384);
+  EXPECT_EQ(config->accounts[0].eab_key, "pkcs11:object=old-eab");
+  const AgentPolicy* web1 = config->FindAgent("web1");
+  ASSERT_NE(web1, nullptr);
+  EXPECT_THAT(web1->accounts, ElementsAre("default"));
+  EXPECT_EQ(web1->default_account, "default");
+}
+
+TEST(SignerConfigAccountsTest, AcmeAndAccountsTogetherAreRefusedShowingTheReplacement) {
+  const std::string text =
+      Replace(kMinimal, kAcmeSection, absl::StrCat(kAcmeSection, "\n", kTwoProfiles));
+  EXPECT_THAT(ErrorOf(text),
+              AllOf(HasSubstr(absl::StrCat(At(text, "[acme]"),
+                                           "acme: [acme] and [[accounts]] "
+                                           "cannot both be used")),
+                    HasSubstr("move [acme] into an [[accounts]] entry with name = \"default\""),
+                    HasSubstr("hsm.account_key, hsm.account_key_type, hsm.eab_key into its key, "
+                              "key_type, eab_key")));
+}
+
+TEST(SignerConfigAccountsTest, HsmAccountKeysWithAccountsAreRefused) {
+  const std::string text = Replace(WithAccounts(kTwoProfiles), "[hsm]\n",
+                                   "[hsm]\naccount_key = \"pkcs11:object=acct\"\n");
+  EXPECT_THAT(ErrorOf(text),
+              HasSubstr(absl::StrCat(At(text, "account_key ="),
+                                     "hsm: hsm.account_key, hsm.account_key_type and hsm.eab_key "
+                                     "belong to the [acme] form; with [[accounts]] set key, "
+                                     "key_type and eab_key in each entry")));
+}
+
+TEST(SignerConfigAccountsTest, NoAccountAtAllIsRefused) {
+  EXPECT_THAT(ErrorOf(WithAccounts("")), HasSubstr("no ACME account is configured"));
+}
+
+TEST(SignerConfigAccountsTest, DuplicateAccountNamesAndSharedKeysAreRefused) {
+  const std::string duplicate =
+      WithAccounts(absl::StrCat(kTwoProfiles,
+                                "\n[[accounts]]\nname = \"rsa-ov\"\n"
+                                "directory_url = \"https://ca.example/other\"\n"));
+  EXPECT_THAT(ErrorOf(duplicate),
+              HasSubstr(absl::StrCat("accounts[2].name: duplicate account name \"rsa-ov\" (first "
+                                     "defined at line ",
+                                     LineOf(duplicate, "name = \"rsa-ov\""), ")")));
+
+  const std::string shared_key =
+      WithAccounts(absl::StrCat(kTwoProfiles,
+                                "\n[[accounts]]\nname = \"third\"\n"
+                                "directory_url = \"https://ca.example/other\"\n"
+                                "key = \"pkcs11:object=acme-account-ecc-ov\"\n"));
+  EXPECT_THAT(ErrorOf(shared_key),
+              HasSubstr("accounts[2].key: pkcs11:object=acme-account-ecc-ov is already the key "
+                        "of account \"ecc-ov\": every account has its own HSM objects"));
+
+  const std::string shared_eab =
+      WithAccounts(absl::StrCat(kTwoProfiles,
+                                "\n[[accounts]]\nname = \"third\"\n"
+                                "directory_url = \"https://ca.example/other\"\n"
+                                "eab_key = \"pkcs11:object=eab-hmac-rsa-ov\"\n"));
+  EXPECT_THAT(ErrorOf(shared_eab),
+              HasSubstr("accounts[2].eab_key: pkcs11:object=eab-hmac-rsa-ov is already the key "
+                        "of account \"rsa-ov\""));
+}
+
+TEST(SignerConfigAccountsTest, AgentAccountsAndDefaultAreResolvedAndChecked) {
+  const std::string base = WithAccounts(kTwoProfiles);
+  const std::string listed =
+      Replace(base, "allowed_names = [\"www.dept.example\"]\n",
+              "allowed_names = [\"www.dept.example\"]\naccounts = [\"rsa-ov\", \"ecc-ov\"]\n"
+              "default_account = \"ecc-ov\"\n");
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(listed, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  const AgentPolicy* web1 = config->FindAgent("web1");
+  ASSERT_NE(web1, nullptr);
+  EXPECT_THAT(web1->accounts, ElementsAre("rsa-ov", "ecc-ov"));
+  EXPECT_EQ(web1->default_account, "ecc-ov");
+
+  // Without default_account: the first listed.
+  config = ParseSignerConfig(Replace(listed, "default_account = \"ecc-ov\"\n", ""), kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->FindAgent("web1")->default_account, "rsa-ov");
+
+  const std::string unknown = Replace(base, "allowed_names = [\"www.dept.example\"]\n",
+                                      "allowed_names = [\"www.dept.example\"]\n"
+                                      "accounts = [\"rsa-ov\", \"nosuch\"]\n");
+  EXPECT_THAT(ErrorOf(unknown),
+              HasSubstr(absl::StrCat(At(unknown, "accounts = ["),
+                                     "agents[0].accounts: no account named \"nosuch\"")));
+
+  const std::string outside = Replace(base, "allowed_names = [\"www.dept.example\"]\n",
+                                      "allowed_names = [\"www.dept.example\"]\n"
+                                      "accounts = [\"rsa-ov\"]\n"
+                                      "default_account = \"ecc-ov\"\n");
+  EXPECT_THAT(ErrorOf(outside),
+              HasSubstr(absl::StrCat(At(outside, "default_account ="),
+                                     "agents[0].default_account: \"ecc-ov\" is not in this "
+                                     "agent's accounts (rsa-ov)")));
+
+  const std::string empty = Replace(base, "allowed_names = [\"www.dept.example\"]\n",
+                                    "allowed_names = [\"www.dept.example\"]\naccounts = []\n");
+  EXPECT_THAT(ErrorOf(empty), HasSubstr("agents[0].accounts: must list at least one account"));
 }
 
 }  // namespace acme_signer::signer

@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/base64url.h"
@@ -105,6 +106,26 @@ tls_certificate = "tls/front-door.pem"
 tls_private_key = "tls/front-door.key"
 )"));
     Write(*dir_ + "/no-front-door.toml", common);
+    // Two accounts; web1 may use both (default "ecc-ov"), web2 (now with the front door) only
+    // "rsa-ov". Own state dir, so the credentials of the other tests are not counted.
+    std::string accounts = absl::StrReplaceAll(
+        common, {{"[acme]\ndirectory_url = \"https://ca.test/dir\"\n",
+                  "[[accounts]]\nname = \"rsa-ov\"\ndirectory_url = \"https://ca.test/rsa\"\n\n"
+                  "[[accounts]]\nname = \"ecc-ov\"\ndirectory_url = \"https://ca.test/ecc\"\n"},
+                 {"dir = \"state\"", "dir = \"state-accounts\""},
+                 {"allowed_names = [\"web1.dept.example\"]\nfront_door = true\n",
+                  "allowed_names = [\"web1.dept.example\"]\nfront_door = true\n"
+                  "accounts = [\"rsa-ov\", \"ecc-ov\"]\ndefault_account = \"ecc-ov\"\n"},
+                 {"allowed_names = [\"web2.dept.example\"]\n",
+                  "allowed_names = [\"web2.dept.example\"]\nfront_door = true\n"
+                  "accounts = [\"rsa-ov\"]\n"}});
+    Write(*dir_ + "/accounts.toml", absl::StrCat(accounts, R"(
+[acme_server]
+listen = "127.0.0.1:0"
+external_url = "https://127.0.0.1:8443/"
+tls_certificate = "tls/front-door.pem"
+tls_private_key = "tls/front-door.key"
+)"));
   }
   static void TearDownTestSuite() {
     if (dir_ != nullptr && ::getenv("ACME_SIGNER_KEEP_TEST_DIR") == nullptr) fs::remove_all(*dir_);
@@ -216,13 +237,15 @@ TEST_F(EnrollClientTest, PrintsDirectoryKidAndTheDerivedKeyOnceAndStoresNoSecret
   ExpectNowhereOnDisk(key2_b64, *DecodeBase64Url(key2_b64, "printed key"));
 }
 
-TEST_F(EnrollClientTest, JsonHasExactlyTheThreeKeys) {
+TEST_F(EnrollClientTest, JsonHasExactlyTheFourKeys) {
   const ChildResult result = Run({"--config", Config(), "--name", "web1", "--json"});
   ASSERT_EQ(result.exit_code, 0) << result;
   const nlohmann::json json = nlohmann::json::parse(result.out, nullptr, false);
   ASSERT_TRUE(json.is_object()) << result.out;
-  ASSERT_EQ(json.size(), 3u) << result.out;
+  ASSERT_EQ(json.size(), 4u) << result.out;
   ASSERT_TRUE(json.contains("directory_url") && json["directory_url"].is_string());
+  // The legacy [acme] section is the account "default", every host's default.
+  EXPECT_EQ(json.value("account", ""), "default");
   ASSERT_TRUE(json.contains("eab_kid") && json["eab_kid"].is_string());
   ASSERT_TRUE(json.contains("eab_hmac_key") && json["eab_hmac_key"].is_string());
   EXPECT_EQ(json["directory_url"], "https://127.0.0.1:8443/directory");
@@ -233,6 +256,45 @@ TEST_F(EnrollClientTest, JsonHasExactlyTheThreeKeys) {
   EXPECT_EQ(*raw, Rederive(kid));
   EXPECT_THAT(result.err, Not(HasSubstr(key_b64)));
   ExpectNowhereOnDisk(key_b64, *raw);
+}
+
+TEST_F(EnrollClientTest, ACredentialBelongsToTheChosenOrDefaultAccountTheHostMayUse) {
+  const std::string config = *dir_ + "/accounts.toml";
+  const ChildResult by_default = Run({"--config", config, "--name", "web1", "--json"});
+  ASSERT_EQ(by_default.exit_code, 0) << by_default;
+  const nlohmann::json first = nlohmann::json::parse(by_default.out, nullptr, false);
+  ASSERT_TRUE(first.is_object()) << by_default.out;
+  EXPECT_EQ(first.value("account", ""), "ecc-ov");
+  const ChildResult pinned = Run({"--config", config, "--name", "web1", "--account", "rsa-ov"});
+  ASSERT_EQ(pinned.exit_code, 0) << pinned;
+  EXPECT_THAT(pinned.out, HasSubstr("issued for host web1, account rsa-ov"));
+  const std::string pinned_kid = Field(pinned.out, "EAB key id:");
+
+  // Refused: an account the host may not use, and one the signer does not have.
+  const ChildResult not_allowed =
+      Run({"--config", config, "--name", "web2", "--account", "ecc-ov"});
+  EXPECT_EQ(not_allowed.exit_code, 1) << not_allowed;
+  EXPECT_THAT(not_allowed.err,
+              HasSubstr("host web2 may not use account \"ecc-ov\" (its [[agents]] entry in"));
+  EXPECT_THAT(not_allowed.err, HasSubstr("allows: rsa-ov)"));
+  EXPECT_THAT(not_allowed.out, IsEmpty());
+  const ChildResult unknown = Run({"--config", config, "--name", "web1", "--account", "nosuch"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown;
+  EXPECT_THAT(unknown.err, HasSubstr("no [[accounts]] entry named \"nosuch\""));
+  EXPECT_THAT(unknown.out, IsEmpty());
+
+  // The store keeps each credential's account; nothing was recorded for the refusals.
+  auto store = StateStore::Open(*dir_ + "/state-accounts/signer.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto by_kid = (*store)->FindFrontDoorCredential(first.value("eab_kid", ""));
+  ASSERT_TRUE(by_kid.ok() && by_kid->has_value());
+  EXPECT_EQ((*by_kid)->account, "ecc-ov");
+  by_kid = (*store)->FindFrontDoorCredential(pinned_kid);
+  ASSERT_TRUE(by_kid.ok() && by_kid->has_value());
+  EXPECT_EQ((*by_kid)->account, "rsa-ov");
+  auto web2 = (*store)->ListFrontDoorCredentials("web2");
+  ASSERT_TRUE(web2.ok()) << web2.status();
+  EXPECT_THAT(*web2, IsEmpty());
 }
 
 TEST_F(EnrollClientTest, RefusesUnknownHostsHostsWithoutFrontDoorAndAMissingAcmeServer) {

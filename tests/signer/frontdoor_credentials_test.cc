@@ -155,8 +155,8 @@ TEST_F(FrontDoorCredentialsTest, IssueRecordsTheKidAndReturnsItsDerivedKey) {
     ASSERT_TRUE(store.ok()) << store.status();
     AcmeServerConfig server;
     server.external_url = "https://signer.test:8443/acme";
-    auto first = IssueCredential(server, **master, **store, "web1");
-    auto second = IssueCredential(server, **master, **store, "web1");
+    auto first = IssueCredential(server, **master, **store, "web1", "default");
+    auto second = IssueCredential(server, **master, **store, "web1", "research");
     ASSERT_TRUE(first.ok()) << first.status();
     ASSERT_TRUE(second.ok()) << second.status();
     EXPECT_EQ(first->directory_url, "https://signer.test:8443/acme/directory");
@@ -169,7 +169,13 @@ TEST_F(FrontDoorCredentialsTest, IssueRecordsTheKidAndReturnsItsDerivedKey) {
     EXPECT_EQ(rederived->reveal(), first->hmac_key.reveal());
     auto listed = (*store)->ListFrontDoorCredentials("web1");
     ASSERT_TRUE(listed.ok()) << listed.status();
-    EXPECT_EQ(listed->size(), 2u);
+    ASSERT_EQ(listed->size(), 2u);
+    auto first_row = (*store)->FindFrontDoorCredential(first->kid);
+    auto second_row = (*store)->FindFrontDoorCredential(second->kid);
+    ASSERT_TRUE(first_row.ok() && first_row->has_value());
+    ASSERT_TRUE(second_row.ok() && second_row->has_value());
+    EXPECT_EQ((*first_row)->account, "default");
+    EXPECT_EQ((*second_row)->account, "research");
   }
   std::filesystem::remove_all(dir);
 }

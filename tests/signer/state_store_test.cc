@@ -442,7 +442,8 @@ TEST_F(StateStoreTest, UpgradeFromSchema2KeepsDataAndAddsFrontDoorCredentials) {
   ASSERT_TRUE(cert.ok()) << cert.status();
   ASSERT_TRUE(cert->has_value());
   // The new table works.
-  EXPECT_THAT(store->AddFrontDoorCredential("kid-after-upgrade", "web1", absl::Now()), IsOk());
+  EXPECT_THAT(store->AddFrontDoorCredential("kid-after-upgrade", "web1", "default", absl::Now()),
+              IsOk());
   absl::StatusOr<std::vector<FrontDoorCredential>> listed = store->ListFrontDoorCredentials("web1");
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
@@ -471,10 +472,11 @@ TEST_F(StateStoreTest, FrontDoorCredentialsAreAddedFoundBoundOnceAndDisabledPerH
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   const absl::Time t0 = absl::FromUnixSeconds(1780000000);
-  ASSERT_THAT(store->AddFrontDoorCredential("kid-a1", "web1", t0), IsOk());
-  ASSERT_THAT(store->AddFrontDoorCredential("kid-a2", "web1", t0 + absl::Seconds(1)), IsOk());
-  ASSERT_THAT(store->AddFrontDoorCredential("kid-b1", "web2", t0), IsOk());
-  EXPECT_THAT(store->AddFrontDoorCredential("kid-a1", "web2", t0),
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-a1", "web1", "default", t0), IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-a2", "web1", "default", t0 + absl::Seconds(1)),
+              IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-b1", "web2", "default", t0), IsOk());
+  EXPECT_THAT(store->AddFrontDoorCredential("kid-a1", "web2", "default", t0),
               StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
 
   absl::StatusOr<std::optional<FrontDoorCredential>> a1 = store->FindFrontDoorCredential("kid-a1");
@@ -539,7 +541,7 @@ TEST_F(StateStoreTest, ACredentialAddedByAnotherConnectionIsSeenAtOnce) {
   {
     std::unique_ptr<StateStore> enroll = OpenStore();
     ASSERT_NE(enroll, nullptr);
-    ASSERT_THAT(enroll->AddFrontDoorCredential("kid-live", "web1", absl::Now()), IsOk());
+    ASSERT_THAT(enroll->AddFrontDoorCredential("kid-live", "web1", "default", absl::Now()), IsOk());
   }
   absl::StatusOr<std::optional<FrontDoorCredential>> found =
       serve->FindFrontDoorCredential("kid-live");
@@ -639,8 +641,8 @@ FrontDoorAccount TestAccount(std::string id, std::string kid, std::string thumbp
 
 TEST_F(StateStoreTest, AFrontDoorAccountBindsItsCredentialOnceInTheSameTransaction) {
   auto store = OpenStore();
-  ASSERT_THAT(store->AddFrontDoorCredential("kid-1", "web1", absl::Now()), IsOk());
-  ASSERT_THAT(store->AddFrontDoorCredential("kid-2", "web1", absl::Now()), IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-1", "web1", "default", absl::Now()), IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-2", "web1", "default", absl::Now()), IsOk());
   ASSERT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-1", "kid-1", "thumb-1")), IsOk());
 
   absl::StatusOr<std::optional<FrontDoorCredential>> bound = store->FindFrontDoorCredential("kid-1");
@@ -676,10 +678,140 @@ TEST_F(StateStoreTest, AFrontDoorAccountBindsItsCredentialOnceInTheSameTransacti
   EXPECT_FALSE(none->has_value());
 }
 
+TEST_F(StateStoreTest, UpgradeFromSchema5MovesEverythingToTheAccountDefault) {
+  // A database exactly as the last single-account signer (schema 5) left it: its account URL
+  // in the key/value table, an order, a certificate, a newOrder intent, and a front-door
+  // credential with the account a client registered with it.
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+    const std::string schema5 =
+        // schema 1
+        "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);"
+        "CREATE TABLE orders (order_url TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
+        "identifiers TEXT NOT NULL, finalize_url TEXT NOT NULL, created TEXT NOT NULL, "
+        "status TEXT NOT NULL);"
+        "CREATE INDEX orders_by_finalize_url ON orders (finalize_url);"
+        "CREATE TABLE inventory (serial TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
+        "names TEXT NOT NULL, not_before TEXT NOT NULL, not_after TEXT NOT NULL, "
+        "order_url TEXT NOT NULL, certificate_sha256 TEXT NOT NULL, "
+        "revoked INTEGER NOT NULL DEFAULT 0, revocation_reason INTEGER NOT NULL DEFAULT 0, "
+        "revoked_at TEXT NOT NULL DEFAULT '');"
+        "CREATE INDEX inventory_by_agent ON inventory (agent);"
+        // schema 2
+        "CREATE TABLE order_resources (url TEXT NOT NULL, agent TEXT NOT NULL, "
+        "order_url TEXT NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (url, agent));"
+        "CREATE INDEX order_resources_by_order ON order_resources (order_url);"
+        "CREATE TABLE new_order_intents (id INTEGER PRIMARY KEY, agent TEXT NOT NULL, "
+        "identifiers TEXT NOT NULL, signed_at TEXT NOT NULL);"
+        "CREATE INDEX new_order_intents_by_agent ON new_order_intents (agent, identifiers);"
+        "CREATE INDEX inventory_by_sha256 ON inventory (certificate_sha256);"
+        // schema 3
+        "CREATE TABLE frontdoor_credentials (kid TEXT PRIMARY KEY NOT NULL, host TEXT NOT NULL, "
+        "created TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, "
+        "account_thumbprint TEXT, bound_at TEXT);"
+        "CREATE INDEX frontdoor_credentials_by_host ON frontdoor_credentials (host);"
+        // schema 4
+        "CREATE TABLE frontdoor_accounts (id TEXT PRIMARY KEY NOT NULL, host TEXT NOT NULL, "
+        "eab_kid TEXT NOT NULL, jwk TEXT NOT NULL, thumbprint TEXT NOT NULL UNIQUE, "
+        "status TEXT NOT NULL, contact TEXT NOT NULL, created TEXT NOT NULL);"
+        "CREATE INDEX frontdoor_accounts_by_host ON frontdoor_accounts (host);"
+        "CREATE TABLE frontdoor_objects (kind TEXT NOT NULL, id TEXT NOT NULL, "
+        "account TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id));"
+        // schema 5
+        "CREATE TABLE agent_certificates (sha256 TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
+        "serial TEXT NOT NULL, not_before TEXT NOT NULL, not_after TEXT NOT NULL, "
+        "issued_at TEXT NOT NULL, source TEXT NOT NULL, renewed_from TEXT, "
+        "revoked INTEGER NOT NULL DEFAULT 0, revoked_at TEXT NOT NULL DEFAULT '');"
+        "CREATE INDEX agent_certificates_by_agent ON agent_certificates (agent);"
+        "CREATE TABLE enrollment_tokens (token_sha256 TEXT PRIMARY KEY NOT NULL, "
+        "agent TEXT NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL, "
+        "used_at TEXT NOT NULL DEFAULT '');"
+        "CREATE TABLE agents_seen (agent TEXT PRIMARY KEY NOT NULL, at TEXT NOT NULL, "
+        "peer TEXT NOT NULL);"
+        // data
+        "INSERT INTO kv VALUES ('acme.account_url', 'https://ca.test/acct/7');"
+        "INSERT INTO orders VALUES ('https://ca.test/order/1', 'web1', '[\"dns:a.test\"]', "
+        "'https://ca.test/finalize/1', '2026-01-01T00:00:00.000000Z', 'valid');"
+        "INSERT INTO inventory (serial, agent, names, not_before, not_after, order_url, "
+        "certificate_sha256) VALUES ('0a', 'web1', '[\"a.test\"]', "
+        "'2026-01-01T00:00:00.000000Z', '2026-04-01T00:00:00.000000Z', "
+        "'https://ca.test/order/1', '" +
+        std::string(64, 'c') +
+        "');"
+        "INSERT INTO frontdoor_credentials (kid, host, created, account_thumbprint, bound_at) "
+        "VALUES ('kid-old', 'web1', '2026-01-01T00:00:00.000000Z', 'thumb-old', "
+        "'2026-01-01T00:00:00.000000Z');"
+        "INSERT INTO frontdoor_accounts VALUES ('acct-old', 'web1', 'kid-old', '{}', "
+        "'thumb-old', 'valid', '[]', '2026-01-01T00:00:00.000000Z');"
+        "PRAGMA user_version = 5;";
+    ASSERT_EQ(sqlite3_exec(db.get(), schema5.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db.get());
+  }
+  std::unique_ptr<StateStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  // The one account there was is `default`, with its URL; the key/value row is gone.
+  absl::StatusOr<std::optional<AccountRecord>> account = store->FindAccount("default");
+  ASSERT_TRUE(account.ok()) << account.status();
+  ASSERT_TRUE(account->has_value());
+  EXPECT_EQ((*account)->account_url, "https://ca.test/acct/7");
+  EXPECT_THAT(store->GetValue("acme.account_url"), IsOkAndHolds(std::optional<std::string>()));
+  absl::StatusOr<std::vector<AccountRecord>> accounts = store->ListAccounts();
+  ASSERT_TRUE(accounts.ok()) << accounts.status();
+  EXPECT_EQ(accounts->size(), 1u);
+  // Orders, inventory and front-door credentials (and the accounts registered with them)
+  // belong to `default`.
+  absl::StatusOr<OrderRecord> order = store->FindOrder("https://ca.test/order/1");
+  ASSERT_TRUE(order.ok()) << order.status();
+  EXPECT_EQ(order->account, "default");
+  absl::StatusOr<std::optional<CertificateRecord>> cert =
+      store->FindCertificateBySha256(std::string(64, 'c'));
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  ASSERT_TRUE(cert->has_value());
+  EXPECT_EQ((*cert)->account, "default");
+  absl::StatusOr<std::vector<CertificateRecord>> of_default =
+      store->ListInventory(std::nullopt, std::string("default"));
+  ASSERT_TRUE(of_default.ok()) << of_default.status();
+  EXPECT_EQ(of_default->size(), 1u);
+  absl::StatusOr<std::optional<FrontDoorCredential>> credential =
+      store->FindFrontDoorCredential("kid-old");
+  ASSERT_TRUE(credential.ok()) << credential.status();
+  ASSERT_TRUE(credential->has_value());
+  EXPECT_EQ((*credential)->account, "default");
+  absl::StatusOr<std::optional<FrontDoorAccount>> client = store->FindFrontDoorAccount("acct-old");
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(client->has_value());
+  EXPECT_EQ((*client)->signer_account, "default");
+}
+
+TEST_F(StateStoreTest, AFrontDoorAccountActsAsItsCredentialsSignerAccount) {
+  auto store = OpenStore();
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-rsa", "web1", "rsa-ov", absl::Now()), IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-ecc", "web1", "ecc-ov", absl::Now()), IsOk());
+  ASSERT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-rsa", "kid-rsa", "thumb-rsa")),
+              IsOk());
+  ASSERT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-ecc", "kid-ecc", "thumb-ecc")),
+              IsOk());
+  absl::StatusOr<std::optional<FrontDoorAccount>> rsa = store->FindFrontDoorAccount("acct-rsa");
+  ASSERT_THAT(rsa, IsOk());
+  ASSERT_TRUE(rsa->has_value());
+  EXPECT_EQ((*rsa)->signer_account, "rsa-ov");
+  absl::StatusOr<std::optional<FrontDoorAccount>> ecc =
+      store->FindFrontDoorAccountByThumbprint("thumb-ecc");
+  ASSERT_THAT(ecc, IsOk());
+  ASSERT_TRUE(ecc->has_value());
+  EXPECT_EQ((*ecc)->signer_account, "ecc-ov");
+  absl::StatusOr<std::optional<FrontDoorCredential>> credential =
+      store->FindFrontDoorCredential("kid-ecc");
+  ASSERT_THAT(credential, IsOk());
+  EXPECT_EQ((*credential)->account, "ecc-ov");
+}
+
 TEST_F(StateStoreTest, FrontDoorAccountsChangeKeysAndAreRevokedWithTheirHost) {
   auto store = OpenStore();
-  ASSERT_THAT(store->AddFrontDoorCredential("kid-1", "web1", absl::Now()), IsOk());
-  ASSERT_THAT(store->AddFrontDoorCredential("kid-2", "web1", absl::Now()), IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-1", "web1", "default", absl::Now()), IsOk());
+  ASSERT_THAT(store->AddFrontDoorCredential("kid-2", "web1", "default", absl::Now()), IsOk());
   ASSERT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-1", "kid-1", "thumb-1")), IsOk());
   ASSERT_THAT(store->CreateFrontDoorAccount(TestAccount("acct-2", "kid-2", "thumb-2")), IsOk());
 

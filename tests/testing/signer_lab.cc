@@ -643,32 +643,38 @@ std::string SignerLab::front_door_directory_url() const {
 }
 
 absl::StatusOr<FrontDoorCredential> SignerLab::EnrollFrontDoorClient(
-    absl::string_view name) const {
+    absl::string_view name, absl::string_view account) const {
   if (!options_.front_door.has_value()) {
     return absl::FailedPreconditionError("this lab has no front door (Options::front_door)");
   }
-  ASSIGN_OR_RETURN(CommandResult enroll,
-                   RunSignerCommand({"enroll-client", "--config", config_path_, "--name",
-                                     std::string(name), "--json"}));
+  std::vector<std::string> args = {"enroll-client", "--config",        config_path_,
+                                   "--name",        std::string(name), "--json"};
+  if (!account.empty()) {
+    args.push_back("--account");
+    args.push_back(std::string(account));
+  }
+  ASSIGN_OR_RETURN(CommandResult enroll, RunSignerCommand(args));
   if (enroll.exit_code != 0) {
     return absl::InternalError(absl::StrCat("acme-signer enroll-client --name ", name,
                                             " exited ", enroll.exit_code, ": ", enroll.err));
   }
   nlohmann::json json = nlohmann::json::parse(enroll.out, nullptr, /*allow_exceptions=*/false);
   FrontDoorCredential credential;
-  if (json.is_object() && json.size() == 3) {
-    for (auto [key, field] : {std::pair{"directory_url", &credential.directory_url},
-                              std::pair{"eab_kid", &credential.eab_kid},
-                              std::pair{"eab_hmac_key", &credential.eab_hmac_key}}) {
+  if (json.is_object() && json.size() == 4) {
+    for (auto [key, field] :
+         {std::pair{"directory_url", &credential.directory_url},
+          std::pair{"account", &credential.account}, std::pair{"eab_kid", &credential.eab_kid},
+          std::pair{"eab_hmac_key", &credential.eab_hmac_key}}) {
       if (json.contains(key) && json[key].is_string()) *field = json[key].get<std::string>();
     }
   }
-  if (credential.directory_url.empty() || credential.eab_kid.empty() ||
-      credential.eab_hmac_key.empty()) {
+  if (credential.directory_url.empty() || credential.account.empty() ||
+      credential.eab_kid.empty() || credential.eab_hmac_key.empty()) {
     // The output holds the HMAC key: only its shape goes into the message.
     return absl::InternalError(absl::StrCat(
         "acme-signer enroll-client --name ", name,
-        " --json did not print an object with exactly directory_url, eab_kid, eab_hmac_key (",
+        " --json did not print an object with exactly directory_url, account, eab_kid, "
+        "eab_hmac_key (",
         enroll.out.size(), " bytes on stdout)"));
   }
   return credential;

@@ -89,6 +89,7 @@ struct LabFrontDoorOptions {
 // A front-door credential, as `acme-signer enroll-client --json` prints it.
 struct FrontDoorCredential {
   std::string directory_url;
+  std::string account;  // the [[accounts]] name it belongs to
   std::string eab_kid;
   std::string eab_hmac_key;  // base64url
 };
@@ -216,10 +217,12 @@ class SignerLab {
   uint16_t front_door_http_port() const { return http_port(); }
   // The upstream dns-01 hook script; empty when the lab has none.
   const std::string& front_door_dns01_hook_path() const { return dns01_hook_path_; }
-  // Runs `acme-signer enroll-client --config <cfg> --name <name> --json`: a new credential.
+  // Runs `acme-signer enroll-client --config <cfg> --name <name> [--account <account>] --json`:
+  // a new credential (of the host's default account when `account` is empty).
   // FailedPrecondition without the front door; Internal with the command's stderr when it
-  // fails or prints something else than the three keys.
-  absl::StatusOr<FrontDoorCredential> EnrollFrontDoorClient(absl::string_view name) const;
+  // fails or prints something else than the four keys.
+  absl::StatusOr<FrontDoorCredential> EnrollFrontDoorClient(absl::string_view name,
+                                                            absl::string_view account = "") const;
 
   // --- admin commands and artifacts ---
 
