@@ -247,6 +247,14 @@ class RenewalPass {
         ObtainCertificate(context_, *signer_, name, config, options);
     if (!result.ok()) {
       for (const std::string& d : config.domains) failed_domains_.push_back(d);
+      if (absl::IsPermissionDenied(result.status()) && !config.account.empty()) {
+        // The stored account may have been taken from this agent since: say where it is set.
+        return Fail(name, WithMessage(result.status(),
+                                      absl::StrCat(result.status().message(), "; renewal/", name,
+                                                   ".conf names account ", config.account,
+                                                   " (`acme-agent reconfigure --cert-name ", name,
+                                                   " --account NAME` chooses another)")));
+      }
       return Fail(name, result.status());
     }
     if (result->dry_run) {
