@@ -38,8 +38,7 @@ absl::StatusOr<std::optional<AccountSelection>> SelectAccount(
     const std::vector<AccountOption>& usable, const std::optional<std::string>& server,
     const std::optional<std::string>& account) {
   if (!server.has_value() && !account.has_value()) return std::optional<AccountSelection>();
-  const std::string may_use =
-      absl::StrCat("this agent may use: ", DescribeAccounts(usable));
+  const std::string may_use = absl::StrCat("this agent may use: ", DescribeAccounts(usable));
   const AccountOption* by_server = nullptr;
   if (server.has_value()) {
     const std::string wanted = NormalizeDirectoryUrl(*server);
@@ -48,17 +47,20 @@ absl::StatusOr<std::optional<AccountSelection>> SelectAccount(
       if (NormalizeDirectoryUrl(a.directory_url) == wanted) matches.push_back(&a);
     }
     if (matches.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--server ", *server, ": no account of the signer that this agent may use has this "
-          "directory URL; ", may_use, " (give one of these URLs, or --account NAME; the "
-          "signer's operator lists the accounts in [[agents]] accounts)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--server ", *server,
+                       ": no account of the signer that this agent may use has this "
+                       "directory URL; ",
+                       may_use,
+                       " (give one of these URLs, or --account NAME; the "
+                       "signer's operator lists the accounts in [[agents]] accounts)"));
     }
     if (matches.size() > 1 && !account.has_value()) {
       std::vector<std::string> names;
       for (const AccountOption* a : matches) names.push_back(a->name);
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--server ", *server, " is the directory of several accounts (",
-          absl::StrJoin(names, ", "), "): add --account NAME to say which"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--server ", *server, " is the directory of several accounts (",
+                       absl::StrJoin(names, ", "), "): add --account NAME to say which"));
     }
     by_server = matches.front();
     if (account.has_value()) {
@@ -73,9 +75,9 @@ absl::StatusOr<std::optional<AccountSelection>> SelectAccount(
     auto it = std::find_if(usable.begin(), usable.end(),
                            [&account](const AccountOption& a) { return a.name == *account; });
     if (it == usable.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--account ", *account, ": not an account of the signer that this agent may use; ",
-          may_use));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--account ", *account,
+                       ": not an account of the signer that this agent may use; ", may_use));
     }
     by_name = &*it;
   }

@@ -201,12 +201,11 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
     context.Detail(absl::StrCat("made a new ", config.key.Describe(), " key on this host"));
   }
   ASSIGN_OR_RETURN(std::string csr_der, BuildCsrDer(*key, config.domains));
-  context.Detail(absl::StrCat("CSR for ", absl::StrJoin(config.domains, ", "), " (",
-                              config.direct ? "direct mode: this host talks to the CA"
-                                            : "the signer relays the order to the CA",
-                              config.account.empty() ? std::string()
-                                                     : absl::StrCat(", account ", config.account),
-                              ")"));
+  context.Detail(absl::StrCat(
+      "CSR for ", absl::StrJoin(config.domains, ", "), " (",
+      config.direct ? "direct mode: this host talks to the CA"
+                    : "the signer relays the order to the CA",
+      config.account.empty() ? std::string() : absl::StrCat(", account ", config.account), ")"));
   if (!config.ccs_dir.empty()) RETURN_IF_ERROR(CheckCentralStoreDir(config.ccs_dir));
 
   ASSIGN_OR_RETURN(std::unique_ptr<ChallengeSolver> solver,

@@ -121,9 +121,9 @@ std::vector<std::string> RenewalConfigChanges(const RenewalConfig& before,
   add("direct", flag(before.direct), flag(after.direct));
   // The server is the account's address, said with it (certbot users know accounts by URL).
   const auto account = [&text](const RenewalConfig& c) {
-    return c.account.empty() ? std::string("(the signer's default)")
-                             : absl::StrCat(text(c.account),
-                                            c.server.empty() ? "" : absl::StrCat(" ", c.server));
+    return c.account.empty()
+               ? std::string("(the signer's default)")
+               : absl::StrCat(text(c.account), c.server.empty() ? "" : absl::StrCat(" ", c.server));
   };
   if (before.account != after.account) add("account", account(before), account(after));
   return changes;

@@ -82,7 +82,8 @@ struct RenewalConfigPaths {
 };
 
 // Checks cross-field rules: valid domains, webroot path for webroot, auth hook for manual,
-// port 1..65535, an account name of letters, digits, '.', '_' and '-' (server needs account). InvalidArgument naming the field.
+// port 1..65535, an account name of letters, digits, '.', '_' and '-' (server needs account).
+// InvalidArgument naming the field.
 absl::Status ValidateRenewalConfig(const RenewalConfig& config);
 
 // What differs between two configs, one entry per renewal-file key in file order, e.g.

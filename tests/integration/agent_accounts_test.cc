@@ -245,7 +245,8 @@ TEST_F(AgentAccountsTest, ServerSelectsTheAccountAndRenewalKeepsIt) {
 
   // The renewal keeps the account without being told again.
   const size_t before_renewal = AuditEvents().size();
-  testing::ChildResult renewed = Agent(kBoth, "renew", etc, {"--cert-name", name, "--force-renewal"});
+  testing::ChildResult renewed =
+      Agent(kBoth, "renew", etc, {"--cert-name", name, "--force-renewal"});
   ASSERT_EQ(renewed.exit_code, 0) << renewed << "\nsigner log:\n" << lab().SignerLogTail();
   EXPECT_THAT(renewed.err + renewed.out, HasSubstr("renewed (version 2"));
   EXPECT_THAT(OrderAccounts(name, before_renewal), ::testing::ElementsAre("ecc"));
@@ -274,7 +275,8 @@ TEST_F(AgentAccountsTest, AccountFlagSelectsByNameAndReconfigureServerMovesTheLi
   EXPECT_THAT(FileOrEmpty(RenewalConf(etc, name)), HasSubstr("account = 'rsa'"));
 
   before = AuditEvents().size();
-  testing::ChildResult renewed = Agent(kBoth, "renew", etc, {"--cert-name", name, "--force-renewal"});
+  testing::ChildResult renewed =
+      Agent(kBoth, "renew", etc, {"--cert-name", name, "--force-renewal"});
   ASSERT_EQ(renewed.exit_code, 0) << renewed << "\nsigner log:\n" << lab().SignerLogTail();
   EXPECT_THAT(OrderAccounts(name, before), ::testing::ElementsAre("rsa"));
 }
@@ -333,7 +335,8 @@ TEST_F(AgentAccountsTest, AgentRestrictedToOneAccountIsRefusedTheOther) {
   conf = absl::StrReplaceAll(conf, {{"[renewalparams]", "[renewalparams]\naccount = 'ecc'"}});
   ASSERT_TRUE(WriteFileAtomically(conf_path, conf, 0644).ok());
   before = AuditEvents().size();
-  testing::ChildResult denied = Agent(kOnly, "renew", etc, {"--cert-name", name, "--force-renewal"});
+  testing::ChildResult denied =
+      Agent(kOnly, "renew", etc, {"--cert-name", name, "--force-renewal"});
   EXPECT_EQ(denied.exit_code, 3) << denied;
   EXPECT_THAT(denied.err, HasSubstr("may not use account \"ecc\""));
   EXPECT_THAT(denied.err, HasSubstr("reconfigure --cert-name"));
@@ -373,7 +376,8 @@ TEST_F(AgentAccountsTest, DirectModeSignsWithTheChosenNonDefaultAccount) {
 
   // A direct renewal keeps the account too.
   const size_t before_renewal = AuditEvents().size();
-  testing::ChildResult renewed = Agent(kBoth, "renew", etc, {"--cert-name", name, "--force-renewal"});
+  testing::ChildResult renewed =
+      Agent(kBoth, "renew", etc, {"--cert-name", name, "--force-renewal"});
   ASSERT_EQ(renewed.exit_code, 0) << renewed << "\nsigner log:\n" << lab().SignerLogTail();
   int renewal_signatures = 0;
   const std::vector<nlohmann::json> after = AuditEvents();
