@@ -16,6 +16,7 @@
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/lineage.h"
+#include "agent/renewal_config.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/x509.h"
 
@@ -50,7 +51,15 @@ std::string FormatExpiry(absl::Time t) {
 struct Row {
   const LineageInfo* info;
   std::string key_type;
+  std::string account;  // the signer account of its renewal config; "" = the default
+  std::string server;   // that account's directory URL as recorded
 };
+
+// How a lineage's account is shown: its name (and directory), or that it follows the default.
+std::string AccountText(const Row& row) {
+  if (row.account.empty()) return "(the signer's default for this agent)";
+  return row.server.empty() ? row.account : absl::StrCat(row.account, " (", row.server, ")");
+}
 
 void PrintText(const std::vector<Row>& rows, absl::Time now) {
   std::cout << kRule << "\nFound the following certs:\n";
@@ -69,7 +78,8 @@ void PrintText(const std::vector<Row>& rows, absl::Time now) {
               << "    Expiry Date: " << FormatExpiry(cert.not_after) << " ("
               << ValidityText(cert.not_after, info.revoked, now) << ")\n"
               << "    Certificate Path: " << info.paths.fullchain << "\n"
-              << "    Private Key Path: " << info.paths.privkey << "\n";
+              << "    Private Key Path: " << info.paths.privkey << "\n"
+              << "    Account: " << AccountText(row) << "\n";
   }
   std::cout << kRule << std::endl;
 }
@@ -83,7 +93,9 @@ void PrintJson(const std::vector<Row>& rows, absl::Time now) {
                             {"version", info.version},
                             {"cert_path", info.paths.fullchain},
                             {"key_path", info.paths.privkey},
-                            {"has_renewal_conf", info.has_renewal_conf}};
+                            {"has_renewal_conf", info.has_renewal_conf},
+                            {"account", row.account},
+                            {"server", row.server}};
     if (!info.status.ok()) {
       entry["error"] = std::string(info.status.message());
     } else {
@@ -135,7 +147,12 @@ int RunCertificates(const std::vector<std::string>& args) {
   std::vector<Row> rows;
   for (const LineageInfo& info : *lineages) {
     if (only.has_value() && info.name != *only) continue;
-    Row row{&info, ""};
+    Row row{&info, "", "", ""};
+    if (absl::StatusOr<RenewalConfig> settings = store.ReadRenewalConfig(info.name);
+        settings.ok()) {
+      row.account = settings->account;
+      row.server = settings->server;
+    }
     if (info.status.ok()) {
       absl::StatusOr<std::string> pem = store.ReadCurrentCertificatePem(info.name);
       if (pem.ok()) row.key_type = KeyTypeOf(*pem);

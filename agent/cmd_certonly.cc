@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "acme/dns_names.h"
+#include "agent/account_choice.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/hooks.h"
@@ -26,15 +27,17 @@ constexpr char kCommand[] = "certonly";
 
 // certbot flags that make no sense on a host whose account lives in the signer: refused with
 // an explanation (and so a secret given on the command line is not silently accepted).
+// certbot's --server is an option here: it chooses among the signer's accounts.
 absl::Status RefuseAccountFlags(const std::vector<std::string>& args) {
   for (const std::string& arg : args) {
-    for (absl::string_view flag : {"--eab-kid", "--eab-hmac-key", "--server", "--email",
-                                   "--agree-tos", "--register-unsafely-without-email"}) {
+    for (absl::string_view flag : {"--eab-kid", "--eab-hmac-key", "--email", "--agree-tos",
+                                   "--register-unsafely-without-email"}) {
       if (arg == flag || absl::StartsWith(arg, absl::StrCat(flag, "="))) {
         return absl::InvalidArgumentError(absl::StrCat(
             flag,
-            " is not an acme-agent option: the ACME account, its server, contact and EAB "
-            "credentials live in acme-signer (in its HSM), not on this host; drop the flag"));
+            " is not an acme-agent option: the ACME accounts, their contact and EAB "
+            "credentials live in acme-signer (in its HSM), not on this host; drop the flag "
+            "(--server URL or --account NAME chooses one of the signer's accounts)"));
       }
     }
   }
@@ -53,6 +56,7 @@ ArgParser MakeParser() {
       .Repeated("domains", "NAMES", "same as --domain")
       .Value("cert-name", "NAME", "lineage name (default: the first domain)");
   AddRenewalParamOptions(parser);
+  AddAccountOptions(parser);
   parser.Bool("pfx", "also write live/NAME/cert.pfx (PKCS#12, e.g. for IIS)")
       .Value("pfx-password-file", "FILE", "password for --pfx (default: none)")
       .Bool("pfx-legacy", "3DES/SHA-1 PKCS#12 for old Windows (default AES-256/PBKDF2)")
@@ -199,6 +203,7 @@ void PrintObtained(const CommandContext& context, const LineagePaths& paths,
          {"serial", result.serial},
          {"not_after", absl::FormatTime(absl::RFC3339_sec, result.not_after, absl::UTCTimeZone())},
          {"domains", config.domains},
+         {"account", config.account},
          {"cert", paths.cert},
          {"fullchain", paths.fullchain},
          {"privkey", paths.privkey}});
@@ -308,6 +313,24 @@ int RunCertonly(const std::vector<std::string>& args) {
     }
     lineage = *std::move(chosen);
   }
+  // --server / --account: the signer says which accounts this agent may use.
+  std::unique_ptr<SignerClient> signer;
+  if (parser.Has("server") || parser.Has("account")) {
+    absl::StatusOr<std::unique_ptr<SignerClient>> connected = ConnectToSigner(context->config);
+    if (!connected.ok()) return Fail(&*context, kCommand, connected.status());
+    signer = *std::move(connected);
+    absl::StatusOr<std::optional<AccountSelection>> selection = AccountFromFlags(parser, *signer);
+    if (!selection.ok()) {
+      if (absl::IsInvalidArgument(selection.status())) {
+        return UsageError(kCommand, selection.status());
+      }
+      return Fail(&*context, kCommand, selection.status());
+    }
+    if (selection->has_value()) {
+      overrides->account = (*selection)->name;
+      overrides->server = (*selection)->directory_url;
+    }
+  }
   std::optional<RenewalConfig> stored;
   absl::StatusOr<RenewalConfig> config =
       SettingsFor(store, lineage, context->config, *overrides, stored);
@@ -335,10 +358,13 @@ int RunCertonly(const std::vector<std::string>& args) {
     }
   }
 
-  absl::StatusOr<std::unique_ptr<SignerClient>> signer = ConnectToSigner(context->config);
-  if (!signer.ok()) return Fail(&*context, kCommand, signer.status());
+  if (signer == nullptr) {
+    absl::StatusOr<std::unique_ptr<SignerClient>> connected = ConnectToSigner(context->config);
+    if (!connected.ok()) return Fail(&*context, kCommand, connected.status());
+    signer = *std::move(connected);
+  }
   absl::StatusOr<ObtainResult> result =
-      ObtainWithHooks(*context, **signer, lineage, *config, dry_run);
+      ObtainWithHooks(*context, *signer, lineage, *config, dry_run);
   if (!result.ok()) return Fail(&*context, kCommand, result.status());
   if (dry_run) {
     PrintDryRun(*context, lineage, *config, stored, *result);

@@ -1,12 +1,14 @@
 // acme-agent reconfigure --cert-name NAME [options]: certbot's `reconfigure`. Changes the
 // stored renewal settings of a lineage (renewal/NAME.conf: hooks, authenticator and its
-// options, key settings, PKCS#12, direct mode) without obtaining a certificate, and says what
-// changed. The same options as certonly/renew (agent/renewal_flags.h), plus --no-pfx,
+// options, key settings, PKCS#12, direct mode, the signer account) without obtaining a
+// certificate, and says what changed. The same options as certonly/renew
+// (agent/renewal_flags.h), --server URL / --account NAME as certonly's, plus --no-pfx,
 // --no-pfx-legacy, --no-direct and --no-reuse-key to switch stored booleans off; an empty
 // value ("--deploy-hook ''") removes a hook.
 //
 // As certbot does, a change to how the names are validated (authenticator, webroot path,
-// standalone port/address, manual hooks, challenge type, direct mode) is tried first with a
+// standalone port/address, manual hooks, challenge type, direct mode, the account: another
+// account may be at another CA) is tried first with a
 // dry run (validation, then the authorizations are deactivated; pre/post hooks run, deploy
 // hooks do not): the settings are saved only when it succeeds. Other changes are saved at
 // once. The file is replaced atomically, under the run lock.
@@ -16,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/account_choice.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/hooks.h"
@@ -39,6 +42,7 @@ ArgParser MakeParser() {
   AddCommonOptions(parser);
   parser.Value("cert-name", "NAME", "the lineage whose settings change").Required("cert-name");
   AddRenewalParamOptions(parser);
+  AddAccountOptions(parser);
   parser.Bool("pfx", "also write live/NAME/cert.pfx at the next renewal")
       .Bool("no-pfx", "stop writing cert.pfx (also drops --pfx-password-file and --pfx-legacy)")
       .Value("pfx-password-file", "FILE", "password for --pfx ('' for none)")
@@ -84,7 +88,8 @@ bool ValidationChanged(const RenewalConfig& before, const RenewalConfig& after) 
          before.http01_port != after.http01_port || before.http01_address != after.http01_address ||
          before.manual_auth_hook != after.manual_auth_hook ||
          before.manual_cleanup_hook != after.manual_cleanup_hook ||
-         before.preferred_challenges != after.preferred_challenges || before.direct != after.direct;
+         before.preferred_challenges != after.preferred_challenges ||
+         before.direct != after.direct || before.account != after.account;
 }
 
 // The dry run of the new settings, with the pre- and post-hooks around it (as certbot's).
@@ -144,6 +149,21 @@ int RunReconfigure(const std::vector<std::string>& args) {
                                              "names)"
                                            : "")));
     return absl::IsNotFound(stored.status()) ? kExitUsage : code;
+  }
+  if (parser.Has("server") || parser.Has("account")) {
+    absl::StatusOr<std::optional<AccountSelection>> selection =
+        [&]() -> absl::StatusOr<std::optional<AccountSelection>> {
+      ASSIGN_OR_RETURN(std::unique_ptr<SignerClient> signer, ConnectToSigner(context->config));
+      return AccountFromFlags(parser, *signer);
+    }();
+    if (!selection.ok()) {
+      const int code = Fail(&*context, kCommand, selection.status());
+      return absl::IsInvalidArgument(selection.status()) ? kExitUsage : code;
+    }
+    if (selection->has_value()) {
+      overrides->account = (*selection)->name;
+      overrides->server = (*selection)->directory_url;
+    }
   }
   absl::StatusOr<RenewalConfig> updated = MergeRenewalSettings(*stored, *overrides);
   if (!updated.ok()) {

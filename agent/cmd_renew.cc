@@ -91,7 +91,7 @@ class RenewalPass {
     if (!current.ok()) return Fail(info.name, current.status());
     if (absl::Status s = ConnectOnce(); !s.ok()) return Fail(info.name, s);
     std::string replaces;
-    const RenewalDecision decision = Decide(*current, &replaces);
+    const RenewalDecision decision = Decide(*current, config->account, &replaces);
     const bool due = IsRenewalDue(absl::Now(), decision.due);
     if (dry_run_) {
       // certbot: "Cert not due for renewal, but simulating renewal for dry run". The order
@@ -149,7 +149,9 @@ class RenewalPass {
   // renewed). Otherwise the CA's ARI window (through the signer) when it has one, else the
   // last third of the lifetime; spread per certificate so a fleet does not renew at once. Sets
   // `replaces` to the ARI certificate id when the CA gave a window.
-  RenewalDecision Decide(const LineageInfo& current, std::string* replaces) {
+  // `account` is the lineage's signer account ("" for the default): its CA is asked.
+  RenewalDecision Decide(const LineageInfo& current, const std::string& account,
+                         std::string* replaces) {
     const CertificateInfo& cert = current.certificate;
     const absl::Time now = absl::Now();
     const double spread = StableFraction(cert.serial_hex);
@@ -160,7 +162,7 @@ class RenewalPass {
     absl::StatusOr<std::string> pem = store_.ReadCurrentCertificatePem(current.name);
     absl::StatusOr<std::string> der = pem.ok() ? CertificatePemToDer(*pem) : pem.status();
     if (der.ok()) {
-      absl::StatusOr<pb::GetRenewalInfoResponse> window = signer_->GetRenewalInfo(*der);
+      absl::StatusOr<pb::GetRenewalInfoResponse> window = signer_->GetRenewalInfo(*der, account);
       if (window.ok() && window->from_ca()) {
         ari = RenewalWindow{absl::FromUnixSeconds(window->suggested_window_start().seconds()),
                             absl::FromUnixSeconds(window->suggested_window_end().seconds())};
@@ -245,6 +247,14 @@ class RenewalPass {
         ObtainCertificate(context_, *signer_, name, config, options);
     if (!result.ok()) {
       for (const std::string& d : config.domains) failed_domains_.push_back(d);
+      if (absl::IsPermissionDenied(result.status()) && !config.account.empty()) {
+        // The stored account may have been taken from this agent since: say where it is set.
+        return Fail(name, WithMessage(result.status(),
+                                      absl::StrCat(result.status().message(), "; renewal/", name,
+                                                   ".conf names account ", config.account,
+                                                   " (`acme-agent reconfigure --cert-name ", name,
+                                                   " --account NAME` chooses another)")));
+      }
       return Fail(name, result.status());
     }
     if (result->dry_run) {

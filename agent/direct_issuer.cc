@@ -183,7 +183,8 @@ absl::StatusOr<IssuedChain> IssueDirect(SignerClient& signer, ChallengeSolver& s
                                         const RelayIssueOptions& options,
                                         const std::string& ca_bundle) {
   if (options.domains.empty()) return absl::InvalidArgumentError("no --domain given");
-  ASSIGN_OR_RETURN(std::unique_ptr<RemoteKidSigner> account, RemoteKidSigner::Create(signer));
+  ASSIGN_OR_RETURN(std::unique_ptr<RemoteKidSigner> account,
+                   RemoteKidSigner::Create(signer, options.account));
   http::CurlHttpClient::Options http_options;
   http_options.ca_bundle_path = ca_bundle;
   absl::StatusOr<std::unique_ptr<http::CurlHttpClient>> curl =

@@ -201,10 +201,11 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
     context.Detail(absl::StrCat("made a new ", config.key.Describe(), " key on this host"));
   }
   ASSIGN_OR_RETURN(std::string csr_der, BuildCsrDer(*key, config.domains));
-  context.Detail(absl::StrCat("CSR for ", absl::StrJoin(config.domains, ", "), " (",
-                              config.direct ? "direct mode: this host talks to the CA"
-                                            : "the signer relays the order to the CA",
-                              ")"));
+  context.Detail(absl::StrCat(
+      "CSR for ", absl::StrJoin(config.domains, ", "), " (",
+      config.direct ? "direct mode: this host talks to the CA"
+                    : "the signer relays the order to the CA",
+      config.account.empty() ? std::string() : absl::StrCat(", account ", config.account), ")"));
   if (!config.ccs_dir.empty()) RETURN_IF_ERROR(CheckCentralStoreDir(config.ccs_dir));
 
   ASSIGN_OR_RETURN(std::unique_ptr<ChallengeSolver> solver,
@@ -214,6 +215,7 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   options.csr_der = csr_der;
   options.replaces = obtain.replaces;
   options.preferred_chain = config.preferred_chain;
+  options.account = config.account;
   options.dry_run = dry_run;
   options.progress = [&context](const std::string& line) { context.Progress(line); };
   ASSIGN_OR_RETURN(IssuedChain issued,

@@ -34,6 +34,8 @@ struct RelayIssueOptions {
   std::string csr_der;
   std::string replaces;         // ARI id of the certificate being renewed
   std::string preferred_chain;  // issuer CN
+  // The signer account ([[accounts]] name) the order is made with; "" for the agent's default.
+  std::string account;
   // --dry-run: stop once the CA has validated (order ready), deactivate the order's
   // authorizations (so a later order validates again) and finalize nothing.
   bool dry_run = false;

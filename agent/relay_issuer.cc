@@ -81,7 +81,7 @@ absl::StatusOr<OrderView> RelayOrderBackend::Seen(pb::Order order) {
 
 absl::StatusOr<OrderView> RelayOrderBackend::CreateOrder(const std::vector<std::string>& domains,
                                                          const std::string& replaces) {
-  ASSIGN_OR_RETURN(pb::Order order, signer_.CreateOrder(domains, replaces));
+  ASSIGN_OR_RETURN(pb::Order order, signer_.CreateOrder(domains, replaces, account_));
   return Seen(std::move(order));
 }
 
@@ -161,7 +161,7 @@ absl::StatusOr<IssuedChain> RelayOrderBackend::Download(const OrderView& order,
 
 absl::StatusOr<IssuedChain> IssueThroughSigner(SignerClient& signer, ChallengeSolver& solver,
                                                const RelayIssueOptions& options) {
-  RelayOrderBackend backend(signer);
+  RelayOrderBackend backend(signer, options.account);
   return RunOrderFlow(backend, solver, options);
 }
 

@@ -7,6 +7,7 @@
 #define ACME_SIGNER_AGENT_RELAY_ISSUER_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -19,10 +20,13 @@ namespace acme_signer::agent {
 
 // OrderBackend over SignerClient. The signer inlines an order's authorizations in every
 // order it returns; the backend keeps the last one it saw for Authorizations and
-// FailureReason. `signer` must outlive the backend.
+// FailureReason. Orders are made with the signer account `account` ("" for the agent's
+// default); the signer routes every later call by the order's account. `signer` must outlive
+// the backend.
 class RelayOrderBackend final : public OrderBackend {
  public:
-  explicit RelayOrderBackend(SignerClient& signer) : signer_(signer) {}
+  explicit RelayOrderBackend(SignerClient& signer, std::string account = "")
+      : signer_(signer), account_(std::move(account)) {}
   RelayOrderBackend(const RelayOrderBackend&) = delete;
   RelayOrderBackend& operator=(const RelayOrderBackend&) = delete;
 
@@ -44,6 +48,7 @@ class RelayOrderBackend final : public OrderBackend {
   absl::StatusOr<OrderView> Seen(pb::Order order);
 
   SignerClient& signer_;
+  const std::string account_;
   pb::Order last_;
 };
 

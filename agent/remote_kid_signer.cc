@@ -8,8 +8,11 @@
 
 namespace acme_signer::agent {
 
-absl::StatusOr<std::unique_ptr<RemoteKidSigner>> RemoteKidSigner::Create(SignerClient& signer) {
-  ASSIGN_OR_RETURN(pb::GetAccountResponse account, signer.GetAccount());
+absl::StatusOr<std::unique_ptr<RemoteKidSigner>> RemoteKidSigner::Create(
+    SignerClient& signer, const std::string& account_name) {
+  ASSIGN_OR_RETURN(pb::GetAccountResponse account, signer.GetAccount(account_name));
+  // A signer older than several accounts names none: it has one, asked for by "".
+  if (account.account().empty()) account.set_account(account_name);
   if (account.account_jwk().empty()) {
     return absl::FailedPreconditionError(
         "the signer did not send its account's public key (account_jwk): it is too old for "
@@ -44,7 +47,7 @@ absl::StatusOr<std::string> RemoteKidSigner::SignKid(const acme::KidJwsRequest& 
   }
   ASSIGN_OR_RETURN(pb::SignJwsResponse signed_jws,
                    signer_.SignJws(std::string(request.url), std::string(request.payload),
-                                   std::string(request.nonce), order_url));
+                                   std::string(request.nonce), order_url, account_.account()));
   return std::move(*signed_jws.mutable_flattened_json());
 }
 

@@ -26,12 +26,16 @@ namespace acme_signer::agent {
 
 class RemoteKidSigner final : public acme::KidSigner {
  public:
-  // Asks the signer for its account (GetAccount) and checks the public key it sends: its
+  // Asks the signer for its account `account` ([[accounts]] name; "" for the agent's default)
+  // with GetAccount, and checks the public key it sends: its
   // JWK must parse and fit its algorithm (acme::ParsePublicAccountKey) and have the
   // thumbprint the signer reports. FailedPrecondition for a signer too old for direct mode
   // (no account_jwk); InvalidArgument for a bad key; Internal for a thumbprint mismatch; the
   // signer's errors (marked) for GetAccount. `signer` must outlive the result.
-  static absl::StatusOr<std::unique_ptr<RemoteKidSigner>> Create(SignerClient& signer);
+  // Every SignJws names the account GetAccount described, so the kid, the key authorizations
+  // and the signatures are of one account.
+  static absl::StatusOr<std::unique_ptr<RemoteKidSigner>> Create(SignerClient& signer,
+                                                                 const std::string& account = "");
   RemoteKidSigner(const RemoteKidSigner&) = delete;
   RemoteKidSigner& operator=(const RemoteKidSigner&) = delete;
 

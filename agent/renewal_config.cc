@@ -1,9 +1,12 @@
 #include "agent/renewal_config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "acme/dns_names.h"
@@ -54,6 +57,23 @@ absl::Status ValidateRenewalConfig(const RenewalConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("http01_port must be 1..65535, got ", config.http01_port));
   }
+  if (!config.account.empty()) {
+    const bool plain = config.account.size() <= 64 &&
+                       std::all_of(config.account.begin(), config.account.end(), [](char c) {
+                         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                                c == '_' || c == '-';
+                       });
+    if (!plain) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("account must be a signer account name (letters, digits, '.', '_', '-'; "
+                       "at most 64), got \"",
+                       absl::CHexEscape(config.account.substr(0, 80)), "\""));
+    }
+  }
+  if (config.account.empty() && !config.server.empty()) {
+    return absl::InvalidArgumentError(
+        "server is only recorded with account (remove server, or add the account it belongs to)");
+  }
   RETURN_IF_ERROR(
       ParseKeySpec(config.key.KeyTypeName(), config.key.elliptic_curve, config.key.rsa_key_size)
           .status());
@@ -99,6 +119,13 @@ std::vector<std::string> RenewalConfigChanges(const RenewalConfig& before,
   add("pfx_legacy", flag(before.pfx_legacy), flag(after.pfx_legacy));
   add_text("ccs_dir", before.ccs_dir, after.ccs_dir);
   add("direct", flag(before.direct), flag(after.direct));
+  // The server is the account's address, said with it (certbot users know accounts by URL).
+  const auto account = [&text](const RenewalConfig& c) {
+    return c.account.empty()
+               ? std::string("(the signer's default)")
+               : absl::StrCat(text(c.account), c.server.empty() ? "" : absl::StrCat(" ", c.server));
+  };
+  if (before.account != after.account) add("account", account(before), account(after));
   return changes;
 }
 
@@ -130,6 +157,11 @@ absl::StatusOr<std::string> SerializeRenewalConfig(const RenewalConfig& config,
       {"ccs_dir", config.ccs_dir},
       {"direct", config.direct},
   };
+  // Left out when not chosen, so such a lineage follows the signer's default account.
+  if (!config.account.empty()) {
+    params.insert("account", config.account);
+    params.insert("server", config.server);
+  }
   toml::table root{
       {"version", config.version},
       {"archive_dir", paths.archive_dir},
@@ -176,6 +208,8 @@ void ReadRenewalParams(TomlTableReader& p, RenewalConfig& config) {
       {"deploy_hook", &config.deploy_hook},
       {"pfx_password_file", &config.pfx_password_file},
       {"ccs_dir", &config.ccs_dir},
+      {"account", &config.account},
+      {"server", &config.server},
   };
   for (const auto& [key, field] : strings) {
     if (auto v = p.StringOrEmpty(key)) *field = *v;
@@ -241,7 +275,9 @@ absl::StatusOr<RenewalConfig> ParseRenewalConfig(absl::string_view text,
                        "pfx_password_file",
                        "pfx_legacy",
                        "ccs_dir",
-                       "direct"});
+                       "direct",
+                       "account",
+                       "server"});
     ReadRenewalParams(p, config);
   }
   RETURN_IF_ERROR(problems.ToStatus());

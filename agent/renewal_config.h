@@ -63,6 +63,13 @@ struct RenewalConfig {
   // Direct mode (`certonly --direct`): the agent talks to the CA itself and the signer only
   // signs each JWS (SignJws); otherwise the signer relays the order. Absent = false.
   bool direct = false;
+  // The signer account ([[accounts]] name) this lineage is obtained with, chosen by
+  // `certonly --server URL` / `--account NAME`; "" = the signer's default account for this
+  // agent (and a file without the key).
+  std::string account;
+  // That account's ACME directory URL when it was chosen, for the reader (the account is what
+  // counts; the signer says where it is). "" when no account is stored.
+  std::string server;
 };
 
 // Paths recorded at the top of the file for the operator's benefit (certbot does the same).
@@ -75,7 +82,8 @@ struct RenewalConfigPaths {
 };
 
 // Checks cross-field rules: valid domains, webroot path for webroot, auth hook for manual,
-// port 1..65535. InvalidArgument naming the field.
+// port 1..65535, an account name of letters, digits, '.', '_' and '-' (server needs account).
+// InvalidArgument naming the field.
 absl::Status ValidateRenewalConfig(const RenewalConfig& config);
 
 // What differs between two configs, one entry per renewal-file key in file order, e.g.

@@ -128,6 +128,10 @@ absl::Status ApplyRenewalOverrides(const RenewalOverrides& overrides, RenewalCon
     if (!config.ccs_dir.empty()) config.pfx = true;  // the copies are of the PKCS#12
   }
   if (overrides.direct.has_value()) config.direct = *overrides.direct;
+  if (overrides.account.has_value()) {
+    config.account = *overrides.account;
+    config.server = overrides.server.value_or("");
+  }
   if ((!config.pfx_password_file.empty() || config.pfx_legacy) && !config.pfx) {
     return absl::InvalidArgumentError("--pfx-password-file and --pfx-legacy need --pfx");
   }

@@ -47,6 +47,10 @@ struct RenewalOverrides {
   std::optional<bool> pfx_legacy;
   std::optional<std::string> ccs_dir;  // --ccs-dir DIR (implies --pfx)
   std::optional<bool> direct;
+  // The signer account chosen by --server / --account (agent/account_choice.h), with its
+  // directory URL; set together, by certonly and reconfigure.
+  std::optional<std::string> account;
+  std::optional<std::string> server;
 };
 
 // Adds --standalone, --webroot, -w/--webroot-path, --manual, --manual-auth-hook,

@@ -111,14 +111,18 @@ absl::StatusOr<Response> SignerClient::Invoke(Method method, const Request& requ
   return response;
 }
 
-absl::StatusOr<pb::GetAccountResponse> SignerClient::GetAccount() {
+absl::StatusOr<pb::GetAccountResponse> SignerClient::GetAccount(const std::string& account) {
+  pb::GetAccountRequest request;
+  request.set_account(account);
   return Invoke<pb::GetAccountRequest, pb::GetAccountResponse>(&pb::Signer::Stub::GetAccount,
-                                                               pb::GetAccountRequest());
+                                                               request);
 }
 
 absl::StatusOr<pb::Order> SignerClient::CreateOrder(const std::vector<std::string>& dns_names,
-                                                    const std::string& replaces) {
+                                                    const std::string& replaces,
+                                                    const std::string& account) {
   pb::CreateOrderRequest request;
+  request.set_account(account);
   for (const std::string& name : dns_names) {
     pb::Identifier* id = request.add_identifiers();
     id->set_type(pb::IDENTIFIER_TYPE_DNS);
@@ -176,9 +180,10 @@ absl::Status SignerClient::RevokeCertificate(const std::string& certificate_der,
 }
 
 absl::StatusOr<pb::GetRenewalInfoResponse> SignerClient::GetRenewalInfo(
-    const std::string& certificate_der) {
+    const std::string& certificate_der, const std::string& account) {
   pb::GetRenewalInfoRequest request;
   request.set_certificate_der(certificate_der);
+  request.set_account(account);
   return Invoke<pb::GetRenewalInfoRequest, pb::GetRenewalInfoResponse>(
       &pb::Signer::Stub::GetRenewalInfo, request);
 }
@@ -186,8 +191,10 @@ absl::StatusOr<pb::GetRenewalInfoResponse> SignerClient::GetRenewalInfo(
 absl::StatusOr<pb::SignJwsResponse> SignerClient::SignJws(const std::string& url,
                                                           const std::string& payload,
                                                           const std::string& nonce,
-                                                          const std::string& order_url) {
+                                                          const std::string& order_url,
+                                                          const std::string& account) {
   pb::SignJwsRequest request;
+  request.set_account(account);
   request.set_url(url);
   request.set_payload(payload);
   request.set_nonce(nonce);

@@ -73,9 +73,15 @@ class SignerClient {
   // marked as a configuration problem (IsConfigProblem) instead; and when the signer refused
   // this agent's certificate in the handshake (revoked), the error is PermissionDenied saying
   // so (still the signer's: exit 3) rather than "unreachable".
-  absl::StatusOr<pb::GetAccountResponse> GetAccount();
+  //
+  // `account` (GetAccount, CreateOrder, GetRenewalInfo, SignJws) is the signer account
+  // ([[accounts]] name) the request acts as; "" for this agent's default. The later calls on an
+  // order act as the order's account (the signer knows it). PermissionDenied when the agent may
+  // not use the account (the signer names the ones it may).
+  absl::StatusOr<pb::GetAccountResponse> GetAccount(const std::string& account = "");
   absl::StatusOr<pb::Order> CreateOrder(const std::vector<std::string>& dns_names,
-                                        const std::string& replaces);
+                                        const std::string& replaces,
+                                        const std::string& account = "");
   absl::StatusOr<pb::Order> GetOrder(const std::string& order_url);
   absl::StatusOr<pb::Challenge> AnswerChallenge(const std::string& challenge_url);
   absl::StatusOr<pb::Authorization> DeactivateAuthorization(const std::string& authorization_url);
@@ -83,13 +89,15 @@ class SignerClient {
   absl::StatusOr<pb::GetCertificateResponse> GetCertificate(const std::string& order_url,
                                                             const std::string& preferred_chain);
   absl::Status RevokeCertificate(const std::string& certificate_der, int reason_code);
-  absl::StatusOr<pb::GetRenewalInfoResponse> GetRenewalInfo(const std::string& certificate_der);
+  absl::StatusOr<pb::GetRenewalInfoResponse> GetRenewalInfo(const std::string& certificate_der,
+                                                            const std::string& account = "");
   // Direct mode: the signer signs `payload` for `url` (kid form) if the agent's policy allows
   // it. `order_url` is required for a finalize (the signer fetches the order to check the CSR
   // against it) and ignored otherwise. PermissionDenied names what the policy refused.
   absl::StatusOr<pb::SignJwsResponse> SignJws(const std::string& url, const std::string& payload,
                                               const std::string& nonce,
-                                              const std::string& order_url = "");
+                                              const std::string& order_url = "",
+                                              const std::string& account = "");
   // A new client certificate for this agent (Signer.RenewAgentCertificate): `csr_der` carries
   // the public key of a new key pair made on this host.
   absl::StatusOr<pb::RenewAgentCertificateResponse> RenewAgentCertificate(

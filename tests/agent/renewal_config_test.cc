@@ -139,5 +139,46 @@ TEST(RenewalConfigTest, ManualWithoutAuthHookCannotBeWritten) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("manual_auth_hook")));
 }
 
+TEST(RenewalConfigTest, AccountAndServerRoundTripAndAreLeftOutWhenNotChosen) {
+  RenewalConfig chosen = FullConfig();
+  chosen.account = "ecc-ov";
+  chosen.server = "https://acme.sectigo.com/v2/InCommonECCOV";
+  auto text = SerializeRenewalConfig(chosen, {"/a", "/c", "/k", "/ch", "/f"});
+  ASSERT_THAT(text, IsOk());
+  EXPECT_THAT(*text, HasSubstr("account = 'ecc-ov'"));
+  auto back = ParseRenewalConfig(*text, "x.conf");
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->account, "ecc-ov");
+  EXPECT_EQ(back->server, chosen.server);
+
+  auto plain = SerializeRenewalConfig(FullConfig(), {"/a", "/c", "/k", "/ch", "/f"});
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_THAT(*plain, ::testing::Not(HasSubstr("account")));
+  EXPECT_THAT(*plain, ::testing::Not(HasSubstr("server")));
+  auto plain_back = ParseRenewalConfig(*plain, "x.conf");
+  ASSERT_THAT(plain_back, IsOk());
+  EXPECT_EQ(plain_back->account, "");
+}
+
+TEST(RenewalConfigTest, RejectsAnAccountThatIsNotAName) {
+  RenewalConfig config = FullConfig();
+  config.account = "rsa ov\n";
+  EXPECT_THAT(ValidateRenewalConfig(config),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("account")));
+  config.account = "";
+  config.server = "https://ca.example/dir";
+  EXPECT_THAT(ValidateRenewalConfig(config),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("server")));
+}
+
+TEST(RenewalConfigTest, ChangesNameTheAccountWithItsServer) {
+  RenewalConfig before = FullConfig();
+  RenewalConfig after = before;
+  after.account = "ecc";
+  after.server = "https://ca.example/ecc";
+  EXPECT_THAT(RenewalConfigChanges(before, after),
+              ElementsAre("account (the signer's default) → 'ecc' https://ca.example/ecc"));
+}
+
 }  // namespace
 }  // namespace acme_signer::agent
