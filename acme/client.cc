@@ -485,6 +485,17 @@ absl::Status AcmeClient::ChangeAccountKey(const hsm::JwsSigner& new_key) {
   return absl::OkStatus();
 }
 
+absl::Status AcmeClient::UseAccountKey(const hsm::JwsSigner& key) {
+  absl::MutexLock lock(&mu_);
+  if (local_signers_.empty()) {
+    return absl::FailedPreconditionError(
+        "switching the account key: this client signs through a remote account (direct mode)");
+  }
+  local_signers_.push_back(std::make_unique<LocalKidSigner>(key));
+  account_ = local_signers_.back().get();
+  return absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Orders.
 

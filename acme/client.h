@@ -183,6 +183,12 @@ class AcmeClient {
   // or no account URL is known; the CA's problem (e.g. the new key is already in use) otherwise.
   absl::Status ChangeAccountKey(const hsm::JwsSigner& new_key);
 
+  // Signs with `key` from now on, without any request: for a process that finished a key
+  // change elsewhere (or reopened the same key under another handle). `key` must be the
+  // account key the CA has; it must outlive the client. Requests already being signed finish
+  // with the key they started with. FailedPrecondition for a client made with a KidSigner only.
+  absl::Status UseAccountKey(const hsm::JwsSigner& key);
+
   // --- Orders (single steps; none of them sleeps) ---------------------------------------------
 
   // newOrder (§7.4). InvalidArgument for no identifiers or notAfter before notBefore.

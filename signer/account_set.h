@@ -29,6 +29,10 @@ struct ServedAccount {
   std::unique_ptr<http::CurlHttpClient> http;
   // Knows the account URL when `acme-signer init` registered the account (else empty).
   std::unique_ptr<acme::AcmeClient> acme;
+  // Keys `acme` signed with before a key rollover (signer/account_rollover.h) switched it,
+  // and the keys it was switched to: kept open for requests still signing with them. Changed
+  // only by serve's signal thread; nothing else reads it.
+  std::vector<std::unique_ptr<hsm::JwsSigner>> rollover_keys;
 
   const std::string& name() const { return config.name; }
   bool registered() const { return !acme->account_url().empty(); }
