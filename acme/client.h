@@ -7,7 +7,9 @@
 //  - Single steps (CreateOrder, GetOrder, GetAuthorization, AnswerChallenge, FinalizeOrder,
 //    GetCertificate, Revoke, GetRenewalInfo, account operations). Each is ONE logical request
 //    (plus, transparently, a newNonce HEAD when no nonce is pooled, bounded badNonce retries,
-//    and bounded retries of a 503 whose Retry-After asks for a short wait), returns the parsed
+//    bounded retries of a 503 whose Retry-After asks for a short wait, and one retry of a
+//    request refused (4xx) after the account key was switched while it was under way, signed
+//    with the current key), returns the parsed
 //    object and the CA's Retry-After hint, and never sleeps otherwise. The signer service
 //    relays these; it must not park a thread waiting on the CA beyond the short, bounded wait
 //    (max_retry_after_wait) a CA asks for when it is briefly unavailable.

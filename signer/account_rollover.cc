@@ -134,8 +134,20 @@ absl::StatusOr<RolloverPlan> AccountRollover::NewPlan(bool destroy_old, bool req
   ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> current, token_.OpenSigningKey(account_.key));
   RolloverPlan plan;
   plan.new_label = absl::StrCat(label_, ".next");
-  plan.retired_label = absl::StrCat(
+  // Unique among the retired keys already in the token (two rollovers in one second).
+  const std::string stamp = absl::StrCat(
       label_, ".retired-", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()));
+  plan.retired_label = stamp;
+  for (int n = 2;; ++n) {
+    ASSIGN_OR_RETURN(bool taken, token_.HasObject(Uri(plan.retired_label)));
+    if (!taken) break;
+    if (n > 100) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("account ", account_.name, ": too many retired keys named ", stamp,
+                       "-N in the HSM; try again in a second"));
+    }
+    plan.retired_label = absl::StrCat(stamp, "-", n);
+  }
   plan.destroy_old = destroy_old;
   plan.requested = requested;
   ASSIGN_OR_RETURN(plan.old_thumbprint, acme::JwkThumbprint(current->PublicJwk()));
