@@ -188,6 +188,14 @@ TEST_F(AccountRolloverTest, WhileServeRunsThenStoppedThenKilledAtEveryStep) {
       ASSERT_TRUE(new_key.ok()) << new_key.status();
       EXPECT_EQ(*new_key, *account_url);
     }
+    if (step == "old-relabelled") {
+      // The configured label has no key now: init must not make a new one (a new account).
+      absl::StatusOr<testing::CommandResult> init =
+          lab_->RunSignerCommand({"init", "--config", lab_->config_path()});
+      ASSERT_TRUE(init.ok()) << init.status();
+      EXPECT_NE(init->exit_code, 0);
+      EXPECT_THAT(init->out + init->err, HasSubstr("a key rollover is pending"));
+    }
     testing::ChildResult resumed = RollKey();
     ASSERT_EQ(resumed.exit_code, 0) << resumed;
     if (step == "intent") {
