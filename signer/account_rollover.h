@@ -16,12 +16,15 @@
 //               (kv "account.<name>.rollover" and AccountRecord.rollover_new_key)
 //   generated   the new key exists in the HSM (non-extractable, sensitive)
 //   key-changed the CA accepted keyChange signed by both keys
-//   switched    the labels are swapped (the configured URI names the new key)
+//   old-relabelled  the old pair is labelled "L.retired-..."
+//   switched    the new pair is labelled L (the configured URI names the new key)
 //   old-key     the old key is disabled or destroyed
 //   done        AccountRecord.key_thumbprint = the new key's, the plan is removed
-// Resolve() finishes a plan found pending: it asks the CA which key it has (newAccount with
-// onlyReturnExisting signed by the new key, and by the old one) and continues (switch) or rolls
-// back (the new key destroyed, the plan removed). At every point one of the two keys works:
+// or, instead of the steps after "generated": rolled-back (decision deny; the new key destroyed).
+// Resolve() finishes a plan found pending: at "intent" it rolls back (keyChange is sent only
+// after "generated" is recorded); at "generated" it asks the CA which key it has (newAccount
+// with onlyReturnExisting signed by the new key, and by the old one) and continues (switch) or
+// rolls back (the new key destroyed, the plan removed); from "key-changed" on it continues. At every point one of the two keys works:
 // the old key stays at L until the CA has the new one, and is relabelled only after that.
 //
 // Test hook: with ACME_SIGNER_TEST_ROLLOVER_PAUSE=<step> in the environment, the process
