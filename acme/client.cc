@@ -275,6 +275,7 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
   }
   int bad_nonce_retries = 0;
   int unavailable_retries = 0;
+  bool key_switch_retried = false;
   while (true) {
     ASSIGN_OR_RETURN(std::string nonce, TakeNonce());
     ASSIGN_OR_RETURN(std::string body, SignedBody(url, payload, how, kid, nonce, context));
@@ -297,6 +298,18 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
       // RFC 8555 §6.5: the rejection carries a fresh nonce (kept above); retry with it.
       if (problem.ok() && problem->Is("badNonce")) {
         ++bad_nonce_retries;
+        continue;
+      }
+    }
+    // Signed with an account key that was switched meanwhile (ChangeAccountKey,
+    // UseAccountKey: a key rollover while this request was under way): the CA may have
+    // refused the old key; retried once with the current one.
+    if (how.account != nullptr && !key_switch_retried && response->status >= 400 &&
+        response->status < 500) {
+      const KidSigner* current = &account();
+      if (current != how.account) {
+        how.account = current;
+        key_switch_retried = true;
         continue;
       }
     }
@@ -509,6 +522,17 @@ absl::StatusOr<Account> AcmeClient::DeactivateAccount() {
                                            "\" instead of \"deactivated\""));
   }
   return account;
+}
+
+absl::Status AcmeClient::UseAccountKey(const hsm::JwsSigner& key) {
+  absl::MutexLock lock(&mu_);
+  if (local_signers_.empty()) {
+    return absl::FailedPreconditionError(
+        "switching the account key: this client signs through a remote account (direct mode)");
+  }
+  local_signers_.push_back(std::make_unique<LocalKidSigner>(key));
+  account_ = local_signers_.back().get();
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@
 //  - Single steps (CreateOrder, GetOrder, GetAuthorization, AnswerChallenge, FinalizeOrder,
 //    GetCertificate, Revoke, GetRenewalInfo, account operations). Each is ONE logical request
 //    (plus, transparently, a newNonce HEAD when no nonce is pooled, bounded badNonce retries,
-//    and bounded retries of a 503 whose Retry-After asks for a short wait), returns the parsed
+//    bounded retries of a 503 whose Retry-After asks for a short wait, and one retry of a
+//    request refused (4xx) after the account key was switched while it was under way, signed
+//    with the current key), returns the parsed
 //    object and the CA's Retry-After hint, and never sleeps otherwise. The signer service
 //    relays these; it must not park a thread waiting on the CA beyond the short, bounded wait
 //    (max_retry_after_wait) a CA asks for when it is briefly unavailable.
@@ -189,6 +191,12 @@ class AcmeClient {
   // every later request of the account is refused. FailedPrecondition when no account URL is
   // known; the CA's problem otherwise (unauthorized when it is already deactivated).
   absl::StatusOr<Account> DeactivateAccount();
+
+  // Signs with `key` from now on, without any request: for a process that finished a key
+  // change elsewhere (or reopened the same key under another handle). `key` must be the
+  // account key the CA has; it must outlive the client. Requests already being signed finish
+  // with the key they started with. FailedPrecondition for a client made with a KidSigner only.
+  absl::Status UseAccountKey(const hsm::JwsSigner& key);
 
   // --- Orders (single steps; none of them sleeps) ---------------------------------------------
 

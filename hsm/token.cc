@@ -518,4 +518,91 @@ absl::StatusOr<bool> Token::HasObject(absl::string_view object_uri) {
   return found;
 }
 
+namespace {
+// The objects of every class labelled `label` (at most 16: a key pair and strays).
+constexpr size_t kMaxLabelledObjects = 16;
+}  // namespace
+
+absl::StatusOr<int> Token::RelabelObjects(absl::string_view object_uri,
+                                          absl::string_view new_label, bool join_existing) {
+  ASSIGN_OR_RETURN(ObjectQuery query, QueryFor(object_uri, std::nullopt, true));
+  if (query.id || query.object_class) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "object URI '", query.display, "' must name the objects by object= only to relabel them"));
+  }
+  CK_FUNCTION_LIST* f = module_->functions();
+  int changed = 0;
+  RETURN_IF_ERROR(WithSession([&](CK_SESSION_HANDLE session, uint64_t) -> absl::Status {
+    changed = 0;
+    ObjectQuery target{std::string(new_label), std::nullopt, std::nullopt,
+                       std::string(new_label)};
+    ASSIGN_OR_RETURN(std::vector<CK_OBJECT_HANDLE> clash, FindObjects(f, session, target, 1));
+    if (!clash.empty() && !join_existing) {
+      return absl::AlreadyExistsError(absl::StrCat("an object labelled '", new_label,
+                                                   "' already exists on token ", label_));
+    }
+    ASSIGN_OR_RETURN(std::vector<CK_OBJECT_HANDLE> handles,
+                     FindObjects(f, session, query, kMaxLabelledObjects));
+    for (CK_OBJECT_HANDLE handle : handles) {
+      std::string value(new_label);
+      CK_ATTRIBUTE attribute = {CKA_LABEL, value.data(), value.size()};
+      CK_RV rv = f->C_SetAttributeValue(session, handle, &attribute, 1);
+      if (rv != CKR_OK) {
+        return CkStatus(rv, absl::StrCat("C_SetAttributeValue(CKA_LABEL) on ", query.display));
+      }
+      ++changed;
+    }
+    return absl::OkStatus();
+  }));
+  return changed;
+}
+
+absl::StatusOr<int> Token::DisableSigning(absl::string_view object_uri) {
+  ASSIGN_OR_RETURN(ObjectQuery query, QueryFor(object_uri, CKO_PRIVATE_KEY, true));
+  CK_FUNCTION_LIST* f = module_->functions();
+  int changed = 0;
+  RETURN_IF_ERROR(WithSession([&](CK_SESSION_HANDLE session, uint64_t) -> absl::Status {
+    changed = 0;
+    ASSIGN_OR_RETURN(std::vector<CK_OBJECT_HANDLE> handles,
+                     FindObjects(f, session, query, kMaxLabelledObjects));
+    for (CK_OBJECT_HANDLE handle : handles) {
+      CK_BBOOL no = CK_FALSE;
+      CK_ATTRIBUTE attribute = {CKA_SIGN, &no, sizeof(no)};
+      CK_RV rv = f->C_SetAttributeValue(session, handle, &attribute, 1);
+      if (rv == CKR_ATTRIBUTE_READ_ONLY || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+          rv == CKR_ACTION_PROHIBITED) {
+        return absl::UnimplementedError(absl::StrCat(
+            "token ", label_, " does not let CKA_SIGN of ", query.display, " be changed"));
+      }
+      if (rv != CKR_OK) {
+        return CkStatus(rv, absl::StrCat("C_SetAttributeValue(CKA_SIGN) on ", query.display));
+      }
+      ++changed;
+    }
+    return absl::OkStatus();
+  }));
+  return changed;
+}
+
+absl::StatusOr<int> Token::DestroyObjects(absl::string_view object_uri) {
+  ASSIGN_OR_RETURN(ObjectQuery query, QueryFor(object_uri, std::nullopt, true));
+  if (query.id || query.object_class) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "object URI '", query.display, "' must name the objects by object= only to destroy them"));
+  }
+  CK_FUNCTION_LIST* f = module_->functions();
+  int destroyed = 0;
+  RETURN_IF_ERROR(WithSession([&](CK_SESSION_HANDLE session, uint64_t) -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<CK_OBJECT_HANDLE> handles,
+                     FindObjects(f, session, query, kMaxLabelledObjects));
+    for (CK_OBJECT_HANDLE handle : handles) {
+      CK_RV rv = f->C_DestroyObject(session, handle);
+      if (rv != CKR_OK) return CkStatus(rv, absl::StrCat("C_DestroyObject on ", query.display));
+      ++destroyed;
+    }
+    return absl::OkStatus();
+  }));
+  return destroyed;
+}
+
 }  // namespace acme_signer::hsm

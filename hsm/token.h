@@ -134,6 +134,22 @@ class Token : public std::enable_shared_from_this<Token> {
   // Whether any object matches `object_uri` (all classes unless the URI has type=).
   absl::StatusOr<bool> HasObject(absl::string_view object_uri);
 
+  // Key rollover support (acme-signer account roll-key). Every object (private key, public
+  // key, any class) whose label is `object_uri`'s object= gets CKA_LABEL `new_label`
+  // (C_SetAttributeValue); returns how many. 0 when none matches. AlreadyExists when an
+  // object labelled `new_label` exists already, unless `join_existing` (finishing a relabel
+  // that was interrupted between the objects of a pair). `object_uri` must name the objects
+  // by object= only (no id=, no type=): InvalidArgument otherwise.
+  absl::StatusOr<int> RelabelObjects(absl::string_view object_uri, absl::string_view new_label,
+                                     bool join_existing = false);
+  // Sets CKA_SIGN = false on the private key(s) labelled by `object_uri`, so the key can sign
+  // nothing any more. Unimplemented when the token refuses to change CKA_SIGN (then the
+  // caller relies on the label alone). 0 when no private key matches.
+  absl::StatusOr<int> DisableSigning(absl::string_view object_uri);
+  // Destroys every object (all classes) labelled by `object_uri` (object= only, as for
+  // RelabelObjects); returns how many. 0 when none matches.
+  absl::StatusOr<int> DestroyObjects(absl::string_view object_uri);
+
   // The token label, as a human-readable name for messages.
   const std::string& label() const { return label_; }
   const std::shared_ptr<Module>& module() const { return module_; }

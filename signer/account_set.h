@@ -35,6 +35,11 @@ struct ServedAccount {
 
   bool deactivated() const { return status == "deactivated"; }
 
+  // Keys `acme` signed with before a key rollover (signer/account_rollover.h) switched it,
+  // and the keys it was switched to: kept open for requests still signing with them. Changed
+  // only by serve's signal thread; nothing else reads it.
+  std::vector<std::unique_ptr<hsm::JwsSigner>> rollover_keys;
+
   const std::string& name() const { return config.name; }
   bool registered() const { return !acme->account_url().empty(); }
 };

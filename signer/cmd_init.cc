@@ -17,6 +17,7 @@
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "signer/account_rollover.h"
 #include "signer/account_set.h"
 #include "signer/agent_ca.h"
 #include "signer/audit_log.h"
@@ -151,6 +152,15 @@ absl::Status InitAccount(hsm::Token& token, StateStore& store, const AccountConf
         what, " was registered at ", recorded->directory_url, " but the config now says ",
         account.directory_url,
         ": an account belongs to one CA directory; give the new one its own [[accounts]] name"));
+  }
+  // A key rollover left pending (killed roll-key) may have relabelled the key: generating a
+  // key under its label now would make a new account. roll-key or serve finish it first.
+  ASSIGN_OR_RETURN(std::optional<RolloverPlan> rollover, LoadRolloverPlan(store, account.name));
+  if (rollover.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": a key rollover is pending (step ", rollover->step,
+        "); finish it first with `acme-signer account roll-key --config ", config_path,
+        " --account ", account.name, "` (or by starting serve), then run init again"));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> account_key,
                    OpenOrGenerate(token, account.key, account.key_type,

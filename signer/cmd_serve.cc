@@ -13,7 +13,9 @@
 #include "common/cli.h"
 #include "common/files.h"
 #include "common/grpc_logging.h"
+#include "common/status_macros.h"
 #include "signer/commands.h"
+#include "signer/account_rollover.h"
 #include "signer/agent_call_limiter.h"
 #include "signer/agent_seen.h"
 #include "signer/config_holder.h"
@@ -50,6 +52,57 @@ class RouteGrpcLogsTo {
   RouteGrpcLogsTo(const RouteGrpcLogsTo&) = delete;
   RouteGrpcLogsTo& operator=(const RouteGrpcLogsTo&) = delete;
 };
+
+// The audit sink of rollovers serve performs.
+AccountRollover::AuditSink RolloverAudit(SignerRuntime& runtime) {
+  AuditLog* audit = runtime.audit.get();
+  return [audit](const AuditRecord& record) { return audit->Append(record).status(); };
+}
+
+absl::Status ResolvePendingRollovers(const SignerConfig& config, SignerRuntime& runtime) {
+  for (const AccountConfig& account : config.accounts) {
+    ASSIGN_OR_RETURN(std::optional<RolloverPlan> plan,
+                     LoadRolloverPlan(*runtime.store, account.name));
+    if (!plan.has_value()) continue;
+    ASSIGN_OR_RETURN(auto http, http::CurlHttpClient::Create(CaHttpOptions(account)));
+    AccountRollover rollover(*runtime.token, *runtime.store, account, *http,
+                             RolloverAudit(runtime), "serve");
+    absl::StatusOr<std::optional<RolloverOutcome>> outcome =
+        rollover.Resolve(nullptr, /*perform_requested=*/false);
+    if (!outcome.ok()) {
+      return absl::Status(outcome.status().code(),
+                          absl::StrCat("pending key rollover of account ", account.name, ": ",
+                                       outcome.status().message()));
+    }
+    if (outcome->has_value()) std::cerr << "acme-signer: " << (*outcome)->message << std::endl;
+  }
+  return absl::OkStatus();
+}
+
+// Performs the rollovers recorded as requested (and finishes pending ones), switching each
+// account's engine to its new key; the outcome goes to the state store for roll-key.
+void PerformRequestedRollovers(SignerRuntime& runtime) {
+  for (const auto& account : runtime.accounts->all()) {
+    absl::StatusOr<std::optional<RolloverPlan>> plan =
+        LoadRolloverPlan(*runtime.store, account->name());
+    if (plan.ok() && !plan->has_value()) continue;
+    AccountRollover rollover(*runtime.token, *runtime.store, account->config, *account->http,
+                             RolloverAudit(runtime), "serve");
+    absl::StatusOr<std::optional<RolloverOutcome>> outcome =
+        plan.ok() ? rollover.Resolve(account->acme.get(), /*perform_requested=*/true)
+                  : absl::StatusOr<std::optional<RolloverOutcome>>(plan.status());
+    if (!outcome.ok()) {
+      std::cerr << "acme-signer: account " << account->name()
+                << ": key rollover failed: " << outcome.status().message() << std::endl;
+      (void)runtime.store->SetValue(RolloverResultKey(account->name()),
+                                    absl::StrCat("failed ", outcome.status().message()));
+      continue;
+    }
+    if (!outcome->has_value()) continue;
+    std::cerr << "acme-signer: " << (*outcome)->message << std::endl;
+    for (auto& key : (*outcome)->keep_alive) account->rollover_keys.push_back(std::move(key));
+  }
+}
 
 // Runs the server until SIGTERM/SIGINT. Returns the process exit code; prints why on failure.
 int Serve(const std::string& config_path) {
@@ -91,11 +144,22 @@ int Serve(const std::string& config_path) {
   const std::string reload_status_path = ReloadStatusPath(*config);
 
   RuntimeParts parts;
-  parts.accounts = parts.audit_log = true;
+  parts.audit_log = true;
   parts.agent_ca_key = true;  // RenewAgentCertificate
   absl::StatusOr<std::unique_ptr<SignerRuntime>> opened = SignerRuntime::Open(*config, parts);
   if (!opened.ok()) return startup_failed(opened.status());
   std::unique_ptr<SignerRuntime> runtime = *std::move(opened);
+  // A key rollover a killed `account roll-key` (or serve) left pending is finished or rolled
+  // back before the accounts' keys are opened (signer/account_rollover.h).
+  if (absl::Status s = ResolvePendingRollovers(*config, *runtime); !s.ok()) {
+    return startup_failed(s);
+  }
+  {
+    absl::StatusOr<std::unique_ptr<AccountSet>> accounts =
+        AccountSet::Open(*config, *runtime->token, *runtime->store);
+    if (!accounts.ok()) return startup_failed(accounts.status());
+    runtime->accounts = *std::move(accounts);
+  }
   if (absl::Status s = runtime->accounts->CheckAllRegistered(config_path); !s.ok()) {
     return startup_failed(s);
   }
@@ -246,6 +310,9 @@ int Serve(const std::string& config_path) {
     if (sigwait(&signals, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
       reload_status.started_ns = MonotonicNanos();
+      // Key rollovers `acme-signer account roll-key` asked for, before the reload status it
+      // waits for is written.
+      PerformRequestedRollovers(*runtime);
       // The store's revocations are loaded whatever becomes of the config file, so
       // `agents revoke` takes effect even while the config has an error.
       absl::StatusOr<size_t> revoked = revocation.RefreshFromStore(*runtime->store);

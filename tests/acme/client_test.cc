@@ -1,6 +1,7 @@
 #include "acme/client.h"
 
 #include <atomic>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -372,6 +373,54 @@ TEST_F(ClientTest, DeactivateAccountNeedsAKnownAccountAndPassesTheCaProblemOn) {
   http_.AddProblem(403, "unauthorized", "account is deactivated");
   EXPECT_THAT(MakeClient()->DeactivateAccount(),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("account is deactivated")));
+}
+
+// An HttpClient that runs `before` once, just before the next request reaches `inner` (the
+// request is already signed): a key switch while a request is under way.
+class SwitchDuringRequest : public http::HttpClient {
+ public:
+  explicit SwitchDuringRequest(http::HttpClient& inner) : inner_(inner) {}
+  absl::StatusOr<http::HttpResponse> Do(const http::HttpRequest& request) override {
+    if (before && request.method == http::HttpMethod::kPost) {
+      std::function<void()> run = std::move(before);
+      before = nullptr;
+      run();
+    }
+    return inner_.Do(request);
+  }
+  std::function<void()> before;
+
+ private:
+  http::HttpClient& inner_;
+};
+
+TEST_F(ClientTest, RequestRefusedAfterAKeySwitchIsRetriedOnceWithTheNewKey) {
+  http_.AddDirectory();
+  http_.AddNonce();
+  http_.AddProblem(403, "unauthorized", "key mismatch");
+  http_.AddJson(200, kPendingOrder);
+  SwitchDuringRequest http(http_);
+  AcmeClientOptions options;
+  options.directory_url = testing::kDirectoryUrl;
+  options.account_url = kAccountUrl;
+  auto client = AcmeClient::Create(http, *key_, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto new_key = OpenSslJwsSigner::GenerateEs256();
+  http.before = [&] { ASSERT_TRUE((*client)->UseAccountKey(*new_key).ok()); };
+  auto order = (*client)->GetOrder(kOrderUrl);
+  ASSERT_TRUE(order.ok()) << order.status();
+  Decode(2, key_.get());      // signed before the switch, refused
+  Decode(3, new_key.get());   // the one retry, with the new key
+  EXPECT_EQ(http_.requests().size(), 4u);
+}
+
+TEST_F(ClientTest, RefusalWithoutAKeySwitchIsNotRetried) {
+  http_.AddDirectory();
+  http_.AddNonce();
+  http_.AddProblem(403, "unauthorized", "no");
+  auto order = MakeClient()->GetOrder(kOrderUrl);
+  EXPECT_EQ(order.status().code(), absl::StatusCode::kPermissionDenied) << order.status();
+  EXPECT_EQ(http_.requests().size(), 3u);
 }
 
 // --- Orders -----------------------------------------------------------------------------------

@@ -146,6 +146,40 @@ TEST(TokenTest, HasObjectTellsWhetherAnObjectExists) {
   EXPECT_THAT(opened->token->HasObject("pkcs11:object=k;type=secret-key"), IsOkAndHolds(false));
 }
 
+// Account key rollover (signer/account_rollover.h): relabel both objects of a pair, disable
+// signing, destroy.
+TEST(TokenTest, RelabelDisableAndDestroyKeyPairs) {
+  ACME_SIGNER_REQUIRE_SOFTHSM();
+  auto opened = OpenFreshToken("relabel");
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  hsm::Token& token = *opened->token;
+  auto old_key = token.GenerateSigningKey("pkcs11:object=acct", KeyType::kEcP256);
+  ASSERT_TRUE(old_key.ok()) << old_key.status();
+  auto new_key = token.GenerateSigningKey("pkcs11:object=acct.next", KeyType::kEcP256);
+  ASSERT_TRUE(new_key.ok()) << new_key.status();
+  // A label in use is refused unless joining (finishing an interrupted relabel).
+  EXPECT_THAT(token.RelabelObjects("pkcs11:object=acct", "acct.next"),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("acct.next")));
+  EXPECT_THAT(token.RelabelObjects("pkcs11:object=acct;id=%01", "x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("object= only")));
+  EXPECT_THAT(token.RelabelObjects("pkcs11:object=acct", "acct.retired"), IsOkAndHolds(2));
+  EXPECT_THAT(token.RelabelObjects("pkcs11:object=acct.next", "acct"), IsOkAndHolds(2));
+  EXPECT_THAT(token.RelabelObjects("pkcs11:object=acct.next", "acct", true), IsOkAndHolds(0));
+  auto current = token.OpenSigningKey("pkcs11:object=acct");
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ((*current)->PublicJwk(), (*new_key)->PublicJwk());
+  auto retired = token.OpenSigningKey("pkcs11:object=acct.retired");
+  ASSERT_TRUE(retired.ok()) << retired.status();
+  EXPECT_EQ((*retired)->PublicJwk(), (*old_key)->PublicJwk());
+  // SoftHSM2 lets CKA_SIGN be cleared: the retired key can sign nothing any more.
+  EXPECT_THAT(token.DisableSigning("pkcs11:object=acct.retired"), IsOkAndHolds(1));
+  EXPECT_FALSE(token.OpenSigningKey("pkcs11:object=acct.retired").ok());
+  EXPECT_THAT(token.DestroyObjects("pkcs11:object=acct.retired"), IsOkAndHolds(2));
+  EXPECT_THAT(token.HasObject("pkcs11:object=acct.retired"), IsOkAndHolds(false));
+  EXPECT_THAT(token.DestroyObjects("pkcs11:object=acct.retired"), IsOkAndHolds(0));
+  EXPECT_TRUE((*current)->Sign("still signs").ok());
+}
+
 TEST(TokenTest, MissingKeyIsNotFoundNamingTheUri) {
   ACME_SIGNER_REQUIRE_SOFTHSM();
   auto opened = OpenFreshToken("missing-key");
