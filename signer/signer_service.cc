@@ -335,7 +335,7 @@ grpc::Status SignerService::GetAccount(Context* context, const pb::GetAccountReq
     response->set_account_jwk(call.acme().account().PublicJwk());
     for (const std::string& name : call.policy().accounts) {
       const ServedAccount* choice = deps_.accounts->Find(name);
-      if (choice == nullptr) continue;
+      if (choice == nullptr || choice->deactivated()) continue;  // not usable: not offered
       pb::AccountChoice* out = response->add_accounts();
       out->set_name(name);
       out->set_directory_url(choice->config.directory_url);

@@ -276,6 +276,12 @@ struct AcmeServer::Impl {
                                   "\" is not configured on this signer any more; ask the "
                                   "signer's operator"));
     }
+    if (it->second.deactivated) {
+      return Problem(pt::kUnauthorized,
+                     absl::StrCat("the signer's account \"", name,
+                                  "\" was deactivated at its CA; ask the signer's operator for "
+                                  "a credential of another account"));
+    }
     return it->second;
   }
 

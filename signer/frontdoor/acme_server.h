@@ -68,6 +68,8 @@ namespace acme_signer::signer::frontdoor {
 struct UpstreamAccount {
   UpstreamIssuer* upstream = nullptr;  // new orders and finalize
   acme::AcmeClient* acme = nullptr;    // revocation and renewal information
+  // `acme-signer account deactivate` ran on it: every request through it is refused.
+  bool deactivated = false;
 };
 
 struct AcmeServerDeps {

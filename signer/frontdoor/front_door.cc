@@ -69,7 +69,8 @@ absl::StatusOr<std::unique_ptr<FrontDoor>> FrontDoor::Start(const AcmeServerConf
         UpstreamIssuer::Create(account->acme.get(), upstream_options);
     if (!upstream.ok()) return Prefixed(upstream.status(), "[acme_server] upstream_dns01_hook");
     upstream_accounts.emplace(account->name(),
-                              UpstreamAccount{upstream->get(), account->acme.get()});
+                              UpstreamAccount{upstream->get(), account->acme.get(),
+                                              account->deactivated()});
     door->upstreams_.push_back(*std::move(upstream));
   }
 
