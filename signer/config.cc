@@ -499,6 +499,7 @@ void ReadAccounts(TableReader& top, Problems& problems,
                         "terms_of_service_agreed", "request_timeout_ms"});
     AccountConfig account;
     account.name = std::string(kDefaultAccountName);
+    account.config_key = "acme";
     ReadAcme(reader, account);
     account.key = legacy.account_key.value_or(DefaultAccountKeyUri(account.name));
     account.key_type = legacy.account_key_type.value_or(hsm::KeyType::kEcP256);
@@ -526,6 +527,7 @@ void ReadAccounts(TableReader& top, Problems& problems,
                         "preferred_chain", "terms_of_service_agreed", "request_timeout_ms", "key",
                         "key_type", "eab_key"});
     AccountConfig account;
+    account.config_key = absl::StrCat("accounts[", i, "]");
     const size_t problems_before = problems.size();
     ReadAccount(reader, account);
     if (problems.size() != problems_before) continue;

@@ -180,6 +180,8 @@ struct AccountConfig {
   std::string key;  // PKCS#11 URI of the account key
   hsm::KeyType key_type = hsm::KeyType::kEcP256;
   std::string eab_key;  // PKCS#11 URI of the EAB HMAC key
+  // Where it was configured, for messages: "acme" (the legacy section) or "accounts[i]".
+  std::string config_key;
 };
 
 // The account name of the legacy single [acme] section, and of data written before accounts.

@@ -97,7 +97,9 @@ absl::Status CheckStartupSettingsUnchanged(const SignerConfig& old_config,
   for (size_t i = 0; i < old_config.accounts.size(); ++i) {
     const AccountConfig& was = old_config.accounts[i];
     const AccountConfig& now = new_config.accounts[i];
-    const std::string key = absl::StrCat("accounts[", i, "] (", was.name, ")");
+    const std::string key = was.config_key == "acme"
+                                ? std::string("acme")
+                                : absl::StrCat(was.config_key, " (", was.name, ")");
     if (was.name != now.name) return refuse(absl::StrCat(key, ".name"));
     if (was.directory_url != now.directory_url) return refuse(absl::StrCat(key, ".directory_url"));
     if (was.ca_bundle != now.ca_bundle) return refuse(absl::StrCat(key, ".ca_bundle"));
