@@ -92,14 +92,7 @@ absl::StatusOr<std::vector<std::string>> ValidationMethods(const std::optional<s
 absl::StatusOr<int> Caa(const ArgParser& parser) {
   ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
   const std::string name = *parser.Get("account");
-  const AccountConfig* account = config.FindAccount(name);
-  if (account == nullptr) {
-    std::vector<std::string> names;
-    for (const AccountConfig& a : config.accounts) names.push_back(a.name);
-    return absl::InvalidArgumentError(absl::StrCat("--account ", name, ": no such account in ",
-                                                   config.source,
-                                                   " (it has: ", absl::StrJoin(names, ", "), ")"));
-  }
+  ASSIGN_OR_RETURN(const AccountConfig* account, config.AccountNamedByFlag(name));
   std::string domain = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*parser.Get("domain")));
   if (absl::EndsWith(domain, ".")) domain.pop_back();
   if (absl::StartsWith(domain, "*.")) domain = domain.substr(2);

@@ -64,14 +64,7 @@ absl::Status Deactivate(const ArgParser& parser) {
   ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
   RETURN_IF_ERROR(HardenProcess(/*allow_root=*/true));
   const std::string name = *parser.Get("account");
-  const AccountConfig* account = config.FindAccount(name);
-  if (account == nullptr) {
-    std::vector<std::string> names;
-    for (const AccountConfig& a : config.accounts) names.push_back(a.name);
-    return absl::InvalidArgumentError(absl::StrCat("--account ", name, ": no such account in ",
-                                                   config.source,
-                                                   " (it has: ", absl::StrJoin(names, ", "), ")"));
-  }
+  ASSIGN_OR_RETURN(const AccountConfig* account, config.AccountNamedByFlag(name));
 
   // Serve's lock for the whole run: no serve appends to the audit log meanwhile. A reload
   // request (SIGHUP) meant for serve must not end this process.

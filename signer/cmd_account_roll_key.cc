@@ -131,14 +131,7 @@ absl::Status RollKey(const ArgParser& parser) {
   ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
   RETURN_IF_ERROR(HardenProcess(/*allow_root=*/true));
   const std::string name = *parser.Get("account");
-  const AccountConfig* account = config.FindAccount(name);
-  if (account == nullptr) {
-    std::vector<std::string> names;
-    for (const AccountConfig& a : config.accounts) names.push_back(a.name);
-    return absl::InvalidArgumentError(absl::StrCat("--account ", name,
-                                                   ": no such account in the config (",
-                                                   absl::StrJoin(names, ", "), ")"));
-  }
+  ASSIGN_OR_RETURN(const AccountConfig* account, config.AccountNamedByFlag(name));
   ASSIGN_OR_RETURN(std::optional<pid_t> pid, RunningServePid(ServePidFilePath(config)));
   if (pid.has_value()) return ThroughServe(config, *account, parser.Has("destroy-old"), *pid);
   return Standalone(config, *account, parser.Has("destroy-old"));

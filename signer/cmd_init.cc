@@ -214,14 +214,7 @@ absl::Status Init(const ArgParser& parser) {
   // --eab-kid / --eab-hmac-key-file belong to one account: --account, or the only one.
   const AccountConfig* eab_account = nullptr;
   if (std::optional<std::string> name = parser.Get("account"); name.has_value()) {
-    eab_account = config.FindAccount(*name);
-    if (eab_account == nullptr) {
-      std::vector<std::string> names;
-      for (const AccountConfig& a : config.accounts) names.push_back(a.name);
-      return absl::InvalidArgumentError(absl::StrCat("--account ", *name,
-                                                     ": no such account in the config (",
-                                                     absl::StrJoin(names, ", "), ")"));
-    }
+    ASSIGN_OR_RETURN(eab_account, config.AccountNamedByFlag(*name));
   } else if (parser.Has("eab-hmac-key-file") || parser.Has("eab-kid")) {
     if (config.accounts.size() != 1) {
       return absl::InvalidArgumentError(

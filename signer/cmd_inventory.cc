@@ -22,13 +22,8 @@ absl::Status PrintInventory(const ArgParser& parser) {
   const std::optional<std::string> account = parser.Get("account");
   if (account.has_value() && config.FindAccount(*account) == nullptr) {
     ASSIGN_OR_RETURN(std::optional<AccountRecord> recorded, store->FindAccount(*account));
-    if (!recorded.has_value()) {
-      std::vector<std::string> names;
-      for (const AccountConfig& a : config.accounts) names.push_back(a.name);
-      return absl::InvalidArgumentError(absl::StrCat("--account ", *account,
-                                                     ": no such account (the config has: ",
-                                                     absl::StrJoin(names, ", "), ")"));
-    }
+    // An account removed from the config still has its certificates in the store.
+    if (!recorded.has_value()) return config.AccountNamedByFlag(*account).status();
   }
   ASSIGN_OR_RETURN(std::vector<CertificateRecord> certs,
                    store->ListInventory(parser.Get("agent"), account));

@@ -681,6 +681,16 @@ const AccountConfig* SignerConfig::FindAccount(absl::string_view name) const {
   return nullptr;
 }
 
+absl::StatusOr<const AccountConfig*> SignerConfig::AccountNamedByFlag(
+    absl::string_view name) const {
+  if (const AccountConfig* account = FindAccount(name); account != nullptr) return account;
+  std::vector<std::string> names;
+  for (const AccountConfig& a : accounts) names.push_back(a.name);
+  return absl::InvalidArgumentError(absl::StrCat("--account ", name, ": no such account in ",
+                                                 source, " (it has: ", absl::StrJoin(names, ", "),
+                                                 ")"));
+}
+
 const AgentPolicy* SignerConfig::FindAgent(absl::string_view name) const {
   for (const AgentPolicy& agent : agents) {
     if (agent.name == name) return &agent;

@@ -243,6 +243,9 @@ struct SignerConfig {
   const AgentPolicy* FindAgent(absl::string_view name) const;
   // The account named `name`, or nullptr.
   const AccountConfig* FindAccount(absl::string_view name) const;
+  // The account an `--account NAME` option names; InvalidArgument "--account NAME: no such
+  // account in <source> (it has: a, b)" when there is none. The commands' one lookup.
+  absl::StatusOr<const AccountConfig*> AccountNamedByFlag(absl::string_view name) const;
 };
 
 // Reads and validates the config file at `path` (at most 1 MiB). Errors: the ReadFile errors

@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/files.h"
+#include "common/status_macros.h"
 
 namespace acme_signer::signer::frontdoor {
 namespace {
@@ -316,6 +317,25 @@ absl::Status QueryStatus(const Query& query, absl::string_view name, absl::strin
   }
 }
 
+// One query of `type` for `query_name`, answered: the query with its answer bytes, or the
+// error naming the name and `server` (the LookupTxt / LookupCaa start).
+absl::StatusOr<Query> AnsweredQuery(const DnsResolverOptions& options,
+                                    const std::string& servers_csv, const std::string& server,
+                                    const std::string& query_name, int type, absl::Time deadline) {
+  std::vector<Query> queries(1);
+  queries[0].type = type;
+  deadline = std::min(deadline, absl::Now() + options.lookup_timeout);
+  RETURN_IF_ERROR(RunQueries(options, servers_csv, query_name, queries, deadline));
+  RETURN_IF_ERROR(QueryStatus(queries[0], query_name, server));
+  return std::move(queries[0]);
+}
+
+// The error for an answer c-ares could not parse (`rc`).
+absl::Status ParseFailure(Query query, int rc, absl::string_view name, absl::string_view server) {
+  query.status = rc;
+  return QueryStatus(query, name, server);
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<IpAddress>> DnsResolver::LookupAddresses(absl::string_view name,
@@ -388,26 +408,14 @@ absl::StatusOr<std::vector<std::string>> DnsResolver::LookupTxt(absl::string_vie
                                                                 absl::Time deadline) const {
   if (absl::Status valid = CheckQueryName(name); !valid.ok()) return valid;
   const std::string query_name(name);
-  std::vector<Query> queries(1);
-  queries[0].type = kTypeTxt;
-  deadline = std::min(deadline, absl::Now() + options_.lookup_timeout);
-  if (absl::Status run = RunQueries(options_, servers_csv_, query_name, queries, deadline);
-      !run.ok()) {
-    return run;
-  }
   const std::string server = Describe();
-  if (absl::Status status = QueryStatus(queries[0], query_name, server); !status.ok()) {
-    return status;
-  }
+  ASSIGN_OR_RETURN(Query query, AnsweredQuery(options_, servers_csv_, server, query_name,
+                                              kTypeTxt, deadline));
   ares_txt_ext* raw = nullptr;
-  const int rc = ares_parse_txt_reply_ext(queries[0].answer.data(),
-                                          static_cast<int>(queries[0].answer.size()), &raw);
+  const int rc = ares_parse_txt_reply_ext(query.answer.data(),
+                                          static_cast<int>(query.answer.size()), &raw);
   std::unique_ptr<ares_txt_ext, AresDataDeleter> list(raw);
-  if (rc != ARES_SUCCESS) {
-    Query parsed = queries[0];
-    parsed.status = rc;
-    return QueryStatus(parsed, query_name, server);
-  }
+  if (rc != ARES_SUCCESS) return ParseFailure(query, rc, query_name, server);
   std::vector<std::string> records;
   for (const ares_txt_ext* part = list.get(); part != nullptr; part = part->next) {
     const absl::string_view text(reinterpret_cast<const char*>(part->txt), part->length);
@@ -428,26 +436,14 @@ absl::StatusOr<std::vector<CaaRecord>> DnsResolver::LookupCaa(absl::string_view 
                                                               absl::Time deadline) const {
   if (absl::Status valid = CheckQueryName(name); !valid.ok()) return valid;
   const std::string query_name(name);
-  std::vector<Query> queries(1);
-  queries[0].type = kTypeCaa;
-  deadline = std::min(deadline, absl::Now() + options_.lookup_timeout);
-  if (absl::Status run = RunQueries(options_, servers_csv_, query_name, queries, deadline);
-      !run.ok()) {
-    return run;
-  }
   const std::string server = Describe();
-  if (absl::Status status = QueryStatus(queries[0], query_name, server); !status.ok()) {
-    return status;
-  }
+  ASSIGN_OR_RETURN(Query query, AnsweredQuery(options_, servers_csv_, server, query_name,
+                                              kTypeCaa, deadline));
   ares_caa_reply* raw = nullptr;
-  const int rc = ares_parse_caa_reply(queries[0].answer.data(),
-                                      static_cast<int>(queries[0].answer.size()), &raw);
+  const int rc = ares_parse_caa_reply(query.answer.data(),
+                                      static_cast<int>(query.answer.size()), &raw);
   std::unique_ptr<ares_caa_reply, AresDataDeleter> list(raw);
-  if (rc != ARES_SUCCESS) {
-    Query parsed = queries[0];
-    parsed.status = rc;
-    return QueryStatus(parsed, query_name, server);
-  }
+  if (rc != ARES_SUCCESS) return ParseFailure(query, rc, query_name, server);
   std::vector<CaaRecord> records;
   for (const ares_caa_reply* r = list.get(); r != nullptr; r = r->next) {
     CaaRecord record;
