@@ -51,6 +51,7 @@
 #include "absl/synchronization/mutex.h"
 #include "hsm/jws_signer.h"
 #include "nlohmann/json.hpp"
+#include "signer/audit_appender.h"
 #include "signer/audit_files.h"  // AuditLogFiles: the files of a log
 #include "signer/audit_record.h"
 #include "signer/audit_verifier.h"
@@ -81,7 +82,7 @@ absl::StatusOr<std::optional<AuditCheckpointRef>> LoadAuditCheckpoint(const Stat
 // so going back means the log or the state store was swapped underneath the signer.
 absl::Status StoreAuditCheckpoint(StateStore& store, const AuditCheckpointRef& ref);
 
-class AuditLog {
+class AuditLog : public AuditAppender {
  public:
   // Opens (creating if needed) the log at options.path, verifies what is there (see
   // "Start-up" above), recovers seq/prev from its last record and writes a checkpoint if the
@@ -95,7 +96,7 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
   // Calls Close() (errors are dropped: call Close() yourself to see them).
-  ~AuditLog();
+  ~AuditLog() override;
 
   // Appends `record` and returns once it is durable, with the seq it got. Errors (the caller
   // must refuse to act on every one of them):
@@ -105,13 +106,13 @@ class AuditLog {
   //    be signed: `record` IS durable (message: "record N was written ... not yet covered by
   //    a signed checkpoint"); or when an earlier owed checkpoint still cannot be signed:
   //    `record` was NOT written ("this record was not written"). Both are transient.
-  absl::StatusOr<uint64_t> Append(const AuditRecord& record);
+  absl::StatusOr<uint64_t> Append(const AuditRecord& record) override;
 
   // Writes a "shutdown" checkpoint (unless the last record is already one), syncs and closes.
   // Later Appends fail. Idempotent. When the checkpoint cannot be signed, every record is
   // still made durable and the signer's error is returned; the next Open then signs the tail
   // with a "startup" checkpoint.
-  absl::Status Close();
+  absl::Status Close() override;
 
   // The seq and hash of the last record made durable.
   uint64_t last_seq() const;

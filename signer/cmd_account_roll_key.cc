@@ -96,7 +96,7 @@ absl::Status Standalone(const SignerConfig& config, const AccountConfig& account
   RuntimeParts parts;
   parts.token = parts.store = parts.audit_log = true;
   ASSIGN_OR_RETURN(std::unique_ptr<SignerRuntime> runtime, SignerRuntime::Open(config, parts));
-  AuditLog* audit = runtime->audit.get();
+  AuditAppender* audit = runtime->audit.get();
   ASSIGN_OR_RETURN(auto http, http::CurlHttpClient::Create(CaHttpOptions(account)));
   AccountRollover rollover(
       *runtime->token, *runtime->store, account, *http,

@@ -55,7 +55,7 @@ class RouteGrpcLogsTo {
 
 // The audit sink of rollovers serve performs.
 AccountRollover::AuditSink RolloverAudit(SignerRuntime& runtime) {
-  AuditLog* audit = runtime.audit.get();
+  AuditAppender* audit = runtime.audit.get();
   return [audit](const AuditRecord& record) { return audit->Append(record).status(); };
 }
 
@@ -163,11 +163,11 @@ int Serve(const std::string& config_path) {
   if (absl::Status s = runtime->accounts->CheckAllRegistered(config_path); !s.ok()) {
     return startup_failed(s);
   }
-  RateLimiter rate_limiter;
+  RateLimiter rate_limiter(*runtime->store);
   AgentCallLimiter call_limiter;
   // Refusals (per call and per refused handshake) reach the audit log through a per-identity
   // budget that folds repeats, so a caller making only refused calls cannot fill the disk.
-  AuditLog* audit = runtime->audit.get();
+  AuditAppender* audit = runtime->audit.get();
   RefusalBudget refusals(RefusalBudget::Options(), [audit](const AuditRecord& record) {
     return audit->Append(record).status();
   });

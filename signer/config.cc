@@ -1,6 +1,7 @@
 #include "signer/config.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -33,6 +34,7 @@
 #include "hsm/key_type.h"
 #include "http/url.h"
 #include "signer/agent_identity.h"
+#include "signer/db/pg_connection.h"
 #include "signer/name_policy.h"
 #include "http/https_server.h"
 #include "signer/frontdoor/dns_resolver.h"
@@ -403,8 +405,49 @@ void ReadAcmeServer(TableReader& t, AcmeServerConfig& out) {
   if (auto v = t.Path("upstream_dns01_hook", false)) out.upstream_dns01_hook = *v;
 }
 
+}  // namespace
+
+std::string StateConfig::ReplicaName() const {
+  if (!replica.empty()) return replica;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') return host;
+  return "signer";
+}
+
+namespace {
+
 void ReadState(TableReader& t, StateConfig& out) {
   if (auto v = t.Path("dir", true)) out.dir = *v;
+  if (auto v = t.String("backend", false)) {
+    if (*v == "sqlite") {
+      out.backend = StateConfig::Backend::kSqlite;
+    } else if (*v == "postgresql") {
+      out.backend = StateConfig::Backend::kPostgresql;
+    } else {
+      t.Bad(*t.Find("backend", false), "backend", "must be \"sqlite\" or \"postgresql\"");
+    }
+  }
+  if (auto v = t.String("url", false)) {
+    if (out.backend != StateConfig::Backend::kPostgresql) {
+      t.Bad(*t.Find("url", false), "url", "is only used with backend = \"postgresql\"");
+    } else if (absl::Status s = db::CheckConninfoHasNoPassword(*v); !s.ok()) {
+      t.Bad(*t.Find("url", false), "url", s.message());
+    } else {
+      out.url = *v;
+    }
+  }
+  if (auto v = t.String("replica", false)) {
+    const bool valid = !v->empty() && v->size() <= 64 &&
+                       std::all_of(v->begin(), v->end(), [](char c) {
+                         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                                c == '_' || c == '-';
+                       });
+    if (!valid) {
+      t.Bad(*t.Find("replica", false), "replica", "must be 1 to 64 of [A-Za-z0-9._-]");
+    } else {
+      out.replica = *v;
+    }
+  }
 }
 
 void ReadAudit(TableReader& t, AuditConfig& out) {
@@ -613,8 +656,12 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
   }
   ReadAccounts(top, problems, base_dir, legacy, config.accounts);
   if (const toml::table* t = top.Table("state", true)) {
-    TableReader reader(problems, *t, "state", base_dir, {"dir"});
+    TableReader reader(problems, *t, "state", base_dir, {"dir", "backend", "url", "replica"});
     ReadState(reader, config.state);
+    if (config.state.backend == StateConfig::Backend::kPostgresql && config.state.url.empty() &&
+        reader.Find("url", false) == nullptr) {
+      reader.Bad("url", "is required with backend = \"postgresql\"");
+    }
   }
   if (const toml::table* t = top.Table("audit", true)) {
     TableReader reader(problems, *t, "audit", base_dir,

@@ -73,6 +73,14 @@
 //
 //   [state]
 //   dir                 R  directory for the SQLite database (signer.db) and other state
+//   backend             = "sqlite"           "sqlite" (one signer, signer.db in dir) or
+//                                            "postgresql" (several replicas share one database;
+//                                            docs/signer.md "Running several replicas")
+//   url                    libpq connection string; required with backend = "postgresql",
+//                          refused otherwise. Must not hold a password (passfile= or peer or
+//                          certificate authentication instead)
+//   replica             = (host name)        this signer's name in audit records and logs,
+//                                            [A-Za-z0-9._-]{1,64}
 //
 //   [audit]
 //   log                 R  path of the append-only audit log
@@ -200,7 +208,14 @@ struct HsmConfig {
 };
 
 struct StateConfig {
+  enum class Backend { kSqlite, kPostgresql };
   std::string dir;  // absolute path
+  Backend backend = Backend::kSqlite;
+  std::string url;      // libpq conninfo (kPostgresql only); never holds a password
+  std::string replica;  // "" = the host name (ReplicaName() resolves it)
+
+  // The replica name: `replica`, else gethostname(), else "signer".
+  std::string ReplicaName() const;
 };
 
 struct AuditConfig {

@@ -83,7 +83,7 @@ class EnrollmentService final : public pb::Enrollment::Service {
   struct Deps {
     ConfigHolder* config = nullptr;
     StateStore* store = nullptr;
-    AuditLog* audit = nullptr;
+    AuditAppender* audit = nullptr;
     // Optional: refusals pass through it (folded, budgeted); when null each is written at once.
     RefusalBudget* refusals = nullptr;
     PeerFailureLimiter* peer_failures = nullptr;

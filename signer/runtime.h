@@ -41,7 +41,7 @@ class SignerRuntime {
   std::unique_ptr<hsm::JwsSigner> audit_key;
   std::unique_ptr<hsm::JwsSigner> agent_ca_key;
   std::unique_ptr<StateStore> store;
-  std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<AuditAppender> audit;
   std::unique_ptr<AccountSet> accounts;
 };
 

@@ -50,7 +50,7 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
     // The signer's ACME accounts; each request acts as one (signer/account_set.h).
     AccountSet* accounts = nullptr;
     StateStore* store = nullptr;
-    AuditLog* audit = nullptr;
+    AuditAppender* audit = nullptr;
     RateLimiter* rate_limiter = nullptr;
     // Caps each agent's calls in flight (server.max_rpcs_in_flight_per_agent).
     AgentCallLimiter* call_limiter = nullptr;

@@ -212,6 +212,15 @@ constexpr const char* kSchemaV6[] = {
     "ALTER TABLE frontdoor_credentials ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",
 };
 
+// 7: per-agent rate counters that every replica shares and a restart keeps, and the claim a
+// replica takes on an order while it finalizes it.
+constexpr const char* kSchemaV7[] = {
+    "CREATE TABLE rate_events (agent TEXT NOT NULL, at TEXT NOT NULL)",
+    "CREATE INDEX rate_events_by_agent ON rate_events (agent, at)",
+    "ALTER TABLE orders ADD COLUMN finalize_claimed_by TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE orders ADD COLUMN finalize_claimed_until TEXT NOT NULL DEFAULT ''",
+};
+
 #define ACME_SIGNER_AGENT_CERT_SELECT                                                        \
   "SELECT sha256, agent, serial, not_before, not_after, issued_at, source, renewed_from, " \
   "revoked, revoked_at FROM agent_certificates "
@@ -418,10 +427,16 @@ absl::Status StateStore::Migrate() {
       if (!status.ok()) break;
     }
   }
+  if (status.ok() && version < 7) {
+    for (const char* sql : kSchemaV7) {
+      status = Exec(db, sql, context);
+      if (!status.ok()) break;
+    }
+  }
   if (status.ok()) {
     // PRAGMA takes no bound parameters; the value is a compile-time constant.
-    static_assert(kSchemaVersion == 6, "update the user_version below");
-    status = Exec(db, "PRAGMA user_version = 6", context);
+    static_assert(kSchemaVersion == 7, "update the user_version below");
+    status = Exec(db, "PRAGMA user_version = 7", context);
   }
   if (status.ok()) status = Exec(db, "COMMIT", context);
   if (!status.ok()) {
@@ -507,6 +522,102 @@ absl::Status StateStore::SetOrderStatus(absl::string_view order_url, absl::strin
     return absl::NotFoundError(absl::StrCat("no recorded order ", order_url));
   }
   return absl::OkStatus();
+}
+
+absl::Status StateStore::ClaimOrderFinalize(absl::string_view order_url, absl::string_view replica,
+                                            absl::Time now, absl::Duration lease) {
+  absl::MutexLock lock(&mu_);
+  const std::string context = absl::StrCat("cannot claim order ", order_url, " for finalize");
+  RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
+  absl::Status status = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt read, Prepare(db_.get(),
+                                        "SELECT finalize_claimed_by, finalize_claimed_until "
+                                        "FROM orders WHERE order_url = ?1"));
+    BindAll(read.get(), order_url);
+    int rc = sqlite3_step(read.get());
+    if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("no recorded order ", order_url));
+    if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, context);
+    const std::string holder = ColumnText(read.get(), 0);
+    const absl::Time until = ParseTimeText(ColumnText(read.get(), 1));
+    read.reset();
+    if (!holder.empty() && holder != replica && until > now) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", order_url, " is being finalized by replica ", holder,
+                       " (claim held until ", absl::FormatTime(until), ")"));
+    }
+    ASSIGN_OR_RETURN(Stmt write, Prepare(db_.get(),
+                                         "UPDATE orders SET finalize_claimed_by = ?2, "
+                                         "finalize_claimed_until = ?3 WHERE order_url = ?1"));
+    BindAll(write.get(), order_url, replica, TimeText(now + lease));
+    rc = sqlite3_step(write.get());
+    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
+    return absl::OkStatus();
+  }();
+  if (status.ok()) status = Exec(db_.get(), "COMMIT", context);
+  if (!status.ok()) (void)Exec(db_.get(), "ROLLBACK", context);
+  return status;
+}
+
+absl::Status StateStore::ReleaseOrderFinalize(absl::string_view order_url,
+                                              absl::string_view replica) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
+                                      "UPDATE orders SET finalize_claimed_by = '', "
+                                      "finalize_claimed_until = '' "
+                                      "WHERE order_url = ?1 AND finalize_claimed_by = ?2"));
+  BindAll(stmt.get(), order_url, replica);
+  int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_DONE) {
+    return SqliteError(db_.get(), rc, absl::StrCat("cannot release order ", order_url));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RateDecision> StateStore::AdmitRateEvent(absl::string_view agent, int limit,
+                                                        absl::Duration window, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  const std::string context = "cannot update the rate counters";
+  RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
+  RateDecision decision;
+  absl::Status status = [&]() -> absl::Status {
+    const std::string cutoff = TimeText(now - window);
+    ASSIGN_OR_RETURN(Stmt prune, Prepare(db_.get(),
+                                         "DELETE FROM rate_events WHERE agent = ?1 AND at <= ?2"));
+    BindAll(prune.get(), agent, cutoff);
+    int rc = sqlite3_step(prune.get());
+    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
+    // The limit-th newest admission is the one whose leaving the window frees a slot.
+    ASSIGN_OR_RETURN(Stmt read, Prepare(db_.get(),
+                                        "SELECT at FROM rate_events WHERE agent = ?1 "
+                                        "ORDER BY at DESC"));
+    BindAll(read.get(), agent);
+    int count = 0;
+    absl::Time limiting = absl::InfinitePast();
+    while ((rc = sqlite3_step(read.get())) == SQLITE_ROW) {
+      ++count;
+      if (count == limit) limiting = ParseTimeText(ColumnText(read.get(), 0));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
+    read.reset();
+    if (limit < 1 || count >= limit) {
+      decision.admitted = false;
+      decision.next_free = limit < 1 ? absl::InfiniteFuture() : limiting + window;
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(Stmt insert,
+                     Prepare(db_.get(), "INSERT INTO rate_events (agent, at) VALUES (?1, ?2)"));
+    BindAll(insert.get(), agent, TimeText(now));
+    rc = sqlite3_step(insert.get());
+    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
+    decision.admitted = true;
+    return absl::OkStatus();
+  }();
+  if (status.ok()) status = Exec(db_.get(), "COMMIT", context);
+  if (!status.ok()) {
+    (void)Exec(db_.get(), "ROLLBACK", context);
+    return status;
+  }
+  return decision;
 }
 
 absl::StatusOr<OrderRecord> StateStore::FindOrder(absl::string_view order_url) const {

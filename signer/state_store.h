@@ -155,13 +155,21 @@ struct AgentSeen {
   std::string peer;  // address without port
 };
 
+// The outcome of StateStore::AdmitRateEvent.
+struct RateDecision {
+  bool admitted = false;
+  // When refused: when the next event will be admitted (InfiniteFuture for a limit below 1).
+  absl::Time next_free = absl::InfinitePast();
+};
+
 class StateStore {
  public:
   // The schema version this code writes.
   // 1: kv, orders, inventory. 2: order_resources (replaces "challenge-owner:" kv rows),
   // new_order_intents. 3: frontdoor_credentials. 4: frontdoor_accounts, frontdoor_objects.
-  // 5: agent_certificates, enrollment_tokens, agents_seen.
-  static constexpr int kSchemaVersion = 6;
+  // 5: agent_certificates, enrollment_tokens, agents_seen. 6: accounts; `account` columns.
+  // 7: rate_events; orders.finalize_claimed_by/_until.
+  static constexpr int kSchemaVersion = 7;
 
   // Opens or creates the database at `path` (mode 0640 when created) and migrates it.
   // Errors name the path: Unavailable/Internal for SQLite failures (e.g. unwritable directory,
@@ -183,6 +191,22 @@ class StateStore {
                            absl::string_view finalize_url, absl::string_view account);
   // Updates the status of a recorded order. NotFound for an unknown order.
   absl::Status SetOrderStatus(absl::string_view order_url, absl::string_view status);
+  // Finalize of one order is serialized across replicas: a replica claims the order for
+  // `lease` before it sends the CSR to the CA and releases it afterwards. OK when the order is
+  // now claimed by `replica` (also when it already was, or another replica's claim ran out:
+  // a replica that died mid-finalize does not block the order forever); FailedPrecondition
+  // naming the holder while another replica's claim is live; NotFound for an unknown order.
+  absl::Status ClaimOrderFinalize(absl::string_view order_url, absl::string_view replica,
+                                  absl::Time now, absl::Duration lease);
+  // Drops `replica`'s claim (no-op when it holds none).
+  absl::Status ReleaseOrderFinalize(absl::string_view order_url, absl::string_view replica);
+
+  // Per-agent sliding-window order limit (RateLimiter), shared by every signer on this store
+  // and kept across restarts: in one transaction, forgets `agent`'s events older than
+  // now - window and, when fewer than `limit` remain, records one at `now` (admitted).
+  absl::StatusOr<RateDecision> AdmitRateEvent(absl::string_view agent, int limit,
+                                              absl::Duration window, absl::Time now);
+
   // The order with this URL / finalize URL (its `agent` owns it); NotFound when none, Internal
   // when its stored identifiers are not "type:value" text.
   absl::StatusOr<OrderRecord> FindOrder(absl::string_view order_url) const;

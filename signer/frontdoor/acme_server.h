@@ -75,7 +75,7 @@ struct UpstreamAccount {
 struct AcmeServerDeps {
   ConfigHolder* config = nullptr;
   StateStore* store = nullptr;
-  AuditLog* audit = nullptr;
+  AuditAppender* audit = nullptr;
   RefusalBudget* refusals = nullptr;
   RateLimiter* rate_limiter = nullptr;
   // Optional: new orders are refused while the audit log's disk is below its floor.

@@ -40,7 +40,7 @@ struct FrontDoorDeps {
   ConfigHolder* config = nullptr;
   hsm::Token* token = nullptr;
   StateStore* store = nullptr;
-  AuditLog* audit = nullptr;
+  AuditAppender* audit = nullptr;
   RefusalBudget* refusals = nullptr;
   RateLimiter* rate_limiter = nullptr;
   AuditSpaceFloor* audit_space = nullptr;
