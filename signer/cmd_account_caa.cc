@@ -105,7 +105,7 @@ absl::StatusOr<int> Caa(const ArgParser& parser) {
   ASSIGN_OR_RETURN(std::vector<std::string> methods,
                    ValidationMethods(parser.Get("validation-methods")));
 
-  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, StateStore::Open(StateDbPath(config)));
+  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
   ASSIGN_OR_RETURN(std::optional<AccountRecord> record, store->FindAccount(name));
   if (!record.has_value() || record->account_url.empty()) {
     return absl::FailedPreconditionError(

@@ -72,7 +72,7 @@ nlohmann::json RowJson(const AccountRow& row) {
 
 absl::Status ListAccounts(const ArgParser& parser) {
   ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
-  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, StateStore::Open(StateDbPath(config)));
+  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
   ASSIGN_OR_RETURN(std::vector<AccountRecord> records, store->ListAccounts());
   ASSIGN_OR_RETURN(std::vector<CertificateRecord> certificates, store->ListInventory());
 

@@ -137,7 +137,7 @@ nlohmann::json RowJson(const SignerConfig& config, const AgentRow& row, absl::Ti
 
 absl::Status ListAgents(const ArgParser& parser) {
   ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
-  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, StateStore::Open(StateDbPath(config)));
+  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
   ASSIGN_OR_RETURN(std::vector<AgentCertificateRecord> certs, store->ListAgentCertificates());
   ASSIGN_OR_RETURN(std::vector<AgentSeen> seen, store->ListAgentsSeen());
   const absl::Time now = absl::Now();

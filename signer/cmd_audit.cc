@@ -20,7 +20,7 @@ absl::StatusOr<AuditVerifyReport> Verify(const ArgParser& parser) {
   if (parser.Has("config")) {
     ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
     log_path = config.audit.log;
-    ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, StateStore::Open(StateDbPath(config)));
+    ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
     ASSIGN_OR_RETURN(std::optional<std::string> key_b64, store->GetValue(kAuditPublicKeyKey));
     if (!key_b64.has_value() && !parser.Has("public-key")) {
       return absl::FailedPreconditionError(

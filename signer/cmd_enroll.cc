@@ -56,7 +56,7 @@ absl::Status Enroll(const ArgParser& parser) {
   ASSIGN_OR_RETURN(std::shared_ptr<hsm::Token> token, OpenConfiguredToken(config.hsm));
   ASSIGN_OR_RETURN(std::unique_ptr<hsm::JwsSigner> ca_key,
                    token->OpenSigningKey(config.hsm.agent_ca_key));
-  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, StateStore::Open(StateDbPath(config)));
+  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
   AgentCertificateRequest request;
   request.csr = csr;
   request.agent_name = name;
@@ -119,7 +119,7 @@ absl::Status EnrollWithToken(const ArgParser& parser) {
   }
   ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(config.server.agent_ca_cert));
   ASSIGN_OR_RETURN(std::string ca_sha256, CaCertificateSha256(ca_pem));
-  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, StateStore::Open(StateDbPath(config)));
+  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
   ASSIGN_OR_RETURN(std::string token_text, NewEnrollmentToken());
   const Secret token(std::move(token_text));
   EnrollmentToken record;

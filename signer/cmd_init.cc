@@ -272,8 +272,10 @@ absl::Status Init(const ArgParser& parser) {
   // State, the audit public key (so auditors can verify before the first checkpoint), and the
   // ACME account.
   RuntimeParts parts;
-  parts.store = true;
+  parts.migrate_store = true;  // init creates or upgrades the schema (as `migrate` does)
   ASSIGN_OR_RETURN(std::unique_ptr<SignerRuntime> runtime, SignerRuntime::Open(config, parts));
+  std::cout << "state store: schema version " << runtime->store->schema_version_found()
+            << " -> " << StateStore::kSchemaVersion << "\n";
   RETURN_IF_ERROR(
       runtime->store->SetValue(kAuditPublicKeyKey, absl::Base64Escape(audit_key->PublicKeyDer())));
   // The accounts: with --account only that one (its EAB key imported, then registered), else

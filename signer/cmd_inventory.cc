@@ -18,7 +18,7 @@ namespace {
 
 absl::Status PrintInventory(const ArgParser& parser) {
   ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
-  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, StateStore::Open(StateDbPath(config)));
+  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
   const std::optional<std::string> account = parser.Get("account");
   if (account.has_value() && config.FindAccount(*account) == nullptr) {
     ASSIGN_OR_RETURN(std::optional<AccountRecord> recorded, store->FindAccount(*account));

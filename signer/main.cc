@@ -23,6 +23,7 @@ constexpr char kUsage[] =
     "  agents list   list the agents: identity, certificate, last seen, policy\n"
     "  agents revoke revoke a host: its agent certificates, front-door credentials and\n"
     "                accounts (the running signer refuses them at once)\n"
+    "  migrate       create or upgrade the state store's schema (serve never does)\n"
     "  reload        make the running serve reload its config and revocations; reports\n"
     "                whether it accepted\n"
     "  account list|roll-key|deactivate|caa\n"
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   if (command == "inventory") return RunInventory(args);
   if (command == "agents") return RunAgents(args);
   if (command == "reload") return RunReload(args);
+  if (command == "migrate") return RunMigrate(args);
   if (command == "account") return RunAccount(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;

@@ -59,6 +59,23 @@ std::string StateDbPath(const SignerConfig& config) {
   return absl::StrCat(config.state.dir, "/signer.db");
 }
 
+StateStoreOptions StateStoreOptionsFor(const SignerConfig& config, bool migrate) {
+  StateStoreOptions options;
+  options.backend = config.state.backend;
+  if (config.state.backend == StateConfig::Backend::kSqlite) {
+    options.sqlite_path = StateDbPath(config);
+  } else {
+    options.postgresql_url = config.state.url;
+  }
+  options.migrate = migrate;
+  options.config_path = config.source;
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(const SignerConfig& config) {
+  return StateStore::Open(StateStoreOptionsFor(config, /*migrate=*/false));
+}
+
 SignerRuntime::~SignerRuntime() {
   // The audit log writes its shutdown checkpoint with the audit key, so it closes first.
   if (audit != nullptr) audit->Close().IgnoreError();
@@ -68,6 +85,7 @@ SignerRuntime::~SignerRuntime() {
 
 absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerConfig& config,
                                                                    RuntimeParts parts) {
+  if (parts.migrate_store) parts.store = true;
   if (parts.audit_log) parts.audit_key = parts.store = true;
   if (parts.accounts) parts.token = parts.store = true;
   if (parts.audit_key || parts.agent_ca_key) parts.token = true;
@@ -93,8 +111,11 @@ absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerC
     ASSIGN_OR_RETURN(runtime->agent_ca_key, open_key(config.hsm.agent_ca_key, "agent_ca_key"));
   }
   if (parts.store) {
-    ::mkdir(config.state.dir.c_str(), 0700);  // an existing dir is fine; Open reports the rest
-    ASSIGN_OR_RETURN(runtime->store, StateStore::Open(StateDbPath(config)));
+    // Only init creates the state dir (an existing one is fine; Open reports the rest): for
+    // the other commands a missing one means init has not run, which Open says.
+    if (parts.migrate_store) ::mkdir(config.state.dir.c_str(), 0700);
+    ASSIGN_OR_RETURN(runtime->store,
+                     StateStore::Open(StateStoreOptionsFor(config, parts.migrate_store)));
   }
   if (parts.audit_log) {
     AuditLogOptions options;

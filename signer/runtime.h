@@ -1,7 +1,7 @@
 // SignerRuntime: the long-lived objects of a signer process, opened from its config in one
 // place so `serve`, `init` and the admin subcommands open them the same way: the PKCS#11
-// module and token, the key handles, the ACME accounts (signer/account_set.h), the SQLite
-// state store and the audit log. Fields are null when the subcommand did not ask for them.
+// module and token, the key handles, the ACME accounts (signer/account_set.h), the state store
+// (SQLite or PostgreSQL) and the audit log. Fields are null when the subcommand did not ask for them.
 // Thread-safety: the objects are thread-safe; the struct itself is built once.
 #ifndef ACME_SIGNER_SIGNER_RUNTIME_H_
 #define ACME_SIGNER_SIGNER_RUNTIME_H_
@@ -26,6 +26,9 @@ struct RuntimeParts {
   bool audit_key = false;
   bool agent_ca_key = false;  // hsm.agent_ca_key: serve issues renewed agent certificates
   bool store = false;
+  // Create or upgrade the store's schema (init only; every other command refuses a schema
+  // that is not current and names `acme-signer migrate`). Implies store.
+  bool migrate_store = false;
   bool audit_log = false;  // implies audit_key and store
   bool accounts = false;   // every [[accounts]] key + engine; implies token and store
 };
@@ -59,6 +62,15 @@ int StartupExitCode(const absl::Status& status);
 
 // The SQLite database path inside the state dir.
 std::string StateDbPath(const SignerConfig& config);
+
+// How this config's [state] section opens the store (SQLite file in state.dir, or PostgreSQL
+// at state.url), migrating it or not.
+StateStoreOptions StateStoreOptionsFor(const SignerConfig& config, bool migrate);
+
+// Opens the state store of this config without migrating: FailedPrecondition (naming
+// `acme-signer init` or `acme-signer migrate --config <config.source>`) when the schema is not
+// current. The admin commands' way in; serve gets it through SignerRuntime.
+absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(const SignerConfig& config);
 
 }  // namespace acme_signer::signer
 

@@ -1,91 +1,25 @@
 #include "signer/state_store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/files.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "signer/db/sql_postgresql.h"
+#include "signer/db/sql_sqlite.h"
 #include "signer/identifier_text.h"
 
 namespace acme_signer::signer {
 namespace {
 
+using db::SqlDatabase;
+using db::SqlRows;
+using db::SqlValue;
+
 // The account of rows written without one (matches the schema 6 column default).
 constexpr absl::string_view kDefaultAccountForRecords = "default";
-
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-};
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
-
-// SQLite result codes become a Status here, and only here. Busy/locked/IO problems are
-// Unavailable (retryable by an operator); constraint violations are AlreadyExists.
-absl::Status SqliteError(sqlite3* db, int rc, absl::string_view context) {
-  absl::StatusCode code = absl::StatusCode::kInternal;
-  switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-      code = absl::StatusCode::kUnavailable;
-      break;
-    case SQLITE_CONSTRAINT:
-      code = absl::StatusCode::kAlreadyExists;
-      break;
-    default:
-      break;
-  }
-  const char* detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  return absl::Status(code, absl::StrCat(context, ": ", detail));
-}
-
-absl::StatusOr<Stmt> Prepare(sqlite3* db, const char* sql) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
-  Stmt stmt(raw);
-  if (rc != SQLITE_OK) return SqliteError(db, rc, "cannot prepare state store statement");
-  return stmt;
-}
-
-void BindText(sqlite3_stmt* stmt, int index, absl::string_view value) {
-  // SQLITE_TRANSIENT: SQLite copies the bytes, so `value` need not outlive the statement.
-  sqlite3_bind_text(stmt, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
-}
-
-// Binds every argument in order (1-based) as text or integer.
-template <typename... Args>
-void BindAll(sqlite3_stmt* stmt, const Args&... args) {
-  int index = 0;
-  (
-      [&](const auto& arg) {
-        ++index;
-        if constexpr (std::is_integral_v<std::decay_t<decltype(arg)>>) {
-          sqlite3_bind_int64(stmt, index, static_cast<sqlite3_int64>(arg));
-        } else {
-          BindText(stmt, index, absl::string_view(arg));
-        }
-      }(args),
-      ...);
-}
-
-std::string ColumnText(sqlite3_stmt* stmt, int col) {
-  const unsigned char* text = sqlite3_column_text(stmt, col);
-  if (text == nullptr) return "";
-  return std::string(reinterpret_cast<const char*>(text),
-                     static_cast<size_t>(sqlite3_column_bytes(stmt, col)));
-}
 
 std::string TimeText(absl::Time t) {
   if (t == absl::InfinitePast()) return "";
@@ -115,141 +49,43 @@ std::vector<std::string> JsonToStrings(const std::string& text) {
   return out;
 }
 
-// Runs a statement that returns no rows.
-absl::Status Exec(sqlite3* db, const char* sql, absl::string_view context) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
-  Stmt stmt(raw);
-  if (rc != SQLITE_OK) return SqliteError(db, rc, context);
-  rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(db, rc, context);
-  return absl::OkStatus();
+// Whether `body` is a JSON object whose member "status" is the string `status`.
+bool JsonStatusIs(const std::string& body, absl::string_view status) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return false;
+  auto it = j.find("status");
+  return it != j.end() && it->is_string() && it->get<std::string>() == status;
 }
-
-constexpr const char* kSchemaV1[] = {
-    "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)",
-    "CREATE TABLE orders (order_url TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
-    "identifiers TEXT NOT NULL, finalize_url TEXT NOT NULL, created TEXT NOT NULL, "
-    "status TEXT NOT NULL)",
-    "CREATE INDEX orders_by_finalize_url ON orders (finalize_url)",
-    "CREATE TABLE inventory (serial TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
-    "names TEXT NOT NULL, not_before TEXT NOT NULL, not_after TEXT NOT NULL, "
-    "order_url TEXT NOT NULL, certificate_sha256 TEXT NOT NULL, "
-    "revoked INTEGER NOT NULL DEFAULT 0, revocation_reason INTEGER NOT NULL DEFAULT 0, "
-    "revoked_at TEXT NOT NULL DEFAULT '')",
-    "CREATE INDEX inventory_by_agent ON inventory (agent)",
-};
-
-// Schema 2: who owns which URL an order leads to, as a typed table instead of the
-// "challenge-owner:<url>" key/value rows of schema 1 (moved over, order unknown), and the
-// newOrders signed for agents in direct mode.
-constexpr const char* kSchemaV2[] = {
-    // (url, agent): a CA that reuses authorizations puts one authorization in the orders of
-    // several agents, and each may read it.
-    "CREATE TABLE order_resources (url TEXT NOT NULL, agent TEXT NOT NULL, "
-    "order_url TEXT NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (url, agent))",
-    "CREATE INDEX order_resources_by_order ON order_resources (order_url)",
-    "INSERT OR IGNORE INTO order_resources (url, order_url, agent, kind) "
-    "SELECT substr(key, 17), '', value, 'challenge' FROM kv "
-    "WHERE substr(key, 1, 16) = 'challenge-owner:'",
-    "DELETE FROM kv WHERE substr(key, 1, 16) = 'challenge-owner:'",
-    "CREATE TABLE new_order_intents (id INTEGER PRIMARY KEY, agent TEXT NOT NULL, "
-    "identifiers TEXT NOT NULL, signed_at TEXT NOT NULL)",
-    "CREATE INDEX new_order_intents_by_agent ON new_order_intents (agent, identifiers)",
-    "CREATE INDEX inventory_by_sha256 ON inventory (certificate_sha256)",
-};
-
-// Schema 3: the front door's per-host EAB credentials. No key material: the HMAC key is derived
-// from kid inside the HSM (signer/frontdoor/credentials.h).
-constexpr const char* kSchemaV3[] = {
-    "CREATE TABLE frontdoor_credentials (kid TEXT PRIMARY KEY NOT NULL, host TEXT NOT NULL, "
-    "created TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, "
-    "account_thumbprint TEXT, bound_at TEXT)",
-    "CREATE INDEX frontdoor_credentials_by_host ON frontdoor_credentials (host)",
-};
-
-// Schema 4: the front door's ACME accounts and objects (orders, authorizations, certificates as
-// JSON documents with their owner).
-constexpr const char* kSchemaV4[] = {
-    "CREATE TABLE frontdoor_accounts (id TEXT PRIMARY KEY NOT NULL, host TEXT NOT NULL, "
-    "eab_kid TEXT NOT NULL, jwk TEXT NOT NULL, thumbprint TEXT NOT NULL UNIQUE, "
-    "status TEXT NOT NULL, contact TEXT NOT NULL, created TEXT NOT NULL)",
-    "CREATE INDEX frontdoor_accounts_by_host ON frontdoor_accounts (host)",
-    "CREATE TABLE frontdoor_objects (kind TEXT NOT NULL, id TEXT NOT NULL, "
-    "account TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))",
-};
-
-// Schema 5: the agent identity lifecycle (issue 14): the agent certificates the agent CA
-// issued (for `agents list` and `agents revoke`), one-time enrolment tokens (hashes only), and
-// when each agent was last served.
-constexpr const char* kSchemaV5[] = {
-    "CREATE TABLE agent_certificates (sha256 TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, "
-    "serial TEXT NOT NULL, not_before TEXT NOT NULL, not_after TEXT NOT NULL, "
-    "issued_at TEXT NOT NULL, source TEXT NOT NULL, renewed_from TEXT, "
-    "revoked INTEGER NOT NULL DEFAULT 0, revoked_at TEXT NOT NULL DEFAULT '')",
-    "CREATE INDEX agent_certificates_by_agent ON agent_certificates (agent)",
-    "CREATE TABLE enrollment_tokens (token_sha256 TEXT PRIMARY KEY NOT NULL, "
-    "agent TEXT NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL, "
-    "used_at TEXT NOT NULL DEFAULT '')",
-    "CREATE TABLE agents_seen (agent TEXT PRIMARY KEY NOT NULL, at TEXT NOT NULL, "
-    "peer TEXT NOT NULL)",
-};
-
-// Schema 6: several ACME accounts (issue 15). Everything recorded before belongs to the one
-// account there was, `default`; its URL moves from the key/value table to the accounts table.
-constexpr const char* kSchemaV6[] = {
-    "CREATE TABLE accounts (name TEXT PRIMARY KEY NOT NULL, directory_url TEXT NOT NULL, "
-    "account_url TEXT NOT NULL, key_thumbprint TEXT NOT NULL DEFAULT '', "
-    "status TEXT NOT NULL DEFAULT 'valid', registered_at TEXT NOT NULL DEFAULT '', "
-    "updated_at TEXT NOT NULL DEFAULT '', rollover_new_key TEXT NOT NULL DEFAULT '')",
-    "INSERT INTO accounts (name, directory_url, account_url) "
-    "SELECT 'default', '', value FROM kv WHERE key = 'acme.account_url'",
-    "DELETE FROM kv WHERE key = 'acme.account_url'",
-    "ALTER TABLE orders ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",
-    "ALTER TABLE inventory ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",
-    "CREATE INDEX inventory_by_account ON inventory (account)",
-    "ALTER TABLE new_order_intents ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",
-    "ALTER TABLE frontdoor_credentials ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",
-};
-
-// 7: per-agent rate counters that every replica shares and a restart keeps, and the claim a
-// replica takes on an order while it finalizes it.
-constexpr const char* kSchemaV7[] = {
-    "CREATE TABLE rate_events (agent TEXT NOT NULL, at TEXT NOT NULL)",
-    "CREATE INDEX rate_events_by_agent ON rate_events (agent, at)",
-    "ALTER TABLE orders ADD COLUMN finalize_claimed_by TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE orders ADD COLUMN finalize_claimed_until TEXT NOT NULL DEFAULT ''",
-};
 
 #define ACME_SIGNER_AGENT_CERT_SELECT                                                        \
   "SELECT sha256, agent, serial, not_before, not_after, issued_at, source, renewed_from, " \
   "revoked, revoked_at FROM agent_certificates "
 
-AgentCertificateRecord ReadAgentCertificateRow(sqlite3_stmt* stmt) {
+AgentCertificateRecord ReadAgentCertificateRow(const SqlRows& rows, int r) {
   AgentCertificateRecord cert;
-  cert.sha256 = ColumnText(stmt, 0);
-  cert.agent = ColumnText(stmt, 1);
-  cert.serial = ColumnText(stmt, 2);
-  cert.not_before = ParseTimeText(ColumnText(stmt, 3));
-  cert.not_after = ParseTimeText(ColumnText(stmt, 4));
-  cert.issued_at = ParseTimeText(ColumnText(stmt, 5));
-  cert.source = ColumnText(stmt, 6);
-  if (sqlite3_column_type(stmt, 7) != SQLITE_NULL) cert.renewed_from = ColumnText(stmt, 7);
-  cert.revoked = sqlite3_column_int(stmt, 8) != 0;
-  cert.revoked_at = ParseTimeText(ColumnText(stmt, 9));
+  cert.sha256 = rows.Text(r, 0);
+  cert.agent = rows.Text(r, 1);
+  cert.serial = rows.Text(r, 2);
+  cert.not_before = ParseTimeText(rows.Text(r, 3));
+  cert.not_after = ParseTimeText(rows.Text(r, 4));
+  cert.issued_at = ParseTimeText(rows.Text(r, 5));
+  cert.source = rows.Text(r, 6);
+  cert.renewed_from = rows.Optional(r, 7);
+  cert.revoked = rows.Int(r, 8) != 0;
+  cert.revoked_at = ParseTimeText(rows.Text(r, 9));
   return cert;
 }
 
 #define ACME_SIGNER_TOKEN_SELECT \
   "SELECT token_sha256, agent, created, expires, used_at FROM enrollment_tokens "
 
-EnrollmentToken ReadTokenRow(sqlite3_stmt* stmt) {
+EnrollmentToken ReadTokenRow(const SqlRows& rows, int r) {
   EnrollmentToken token;
-  token.token_sha256 = ColumnText(stmt, 0);
-  token.agent = ColumnText(stmt, 1);
-  token.created = ParseTimeText(ColumnText(stmt, 2));
-  token.expires = ParseTimeText(ColumnText(stmt, 3));
-  token.used_at = ParseTimeText(ColumnText(stmt, 4));
+  token.token_sha256 = rows.Text(r, 0);
+  token.agent = rows.Text(r, 1);
+  token.created = ParseTimeText(rows.Text(r, 2));
+  token.expires = ParseTimeText(rows.Text(r, 3));
+  token.used_at = ParseTimeText(rows.Text(r, 4));
   return token;
 }
 
@@ -259,34 +95,33 @@ EnrollmentToken ReadTokenRow(sqlite3_stmt* stmt) {
   "WHERE c.kid = frontdoor_accounts.eab_kid), 'default') "                \
   "FROM frontdoor_accounts "
 
-#define ACME_SIGNER_CREDENTIAL_SELECT                                  \
+#define ACME_SIGNER_CREDENTIAL_SELECT                                           \
   "SELECT kid, host, created, disabled, account_thumbprint, bound_at, account " \
   "FROM frontdoor_credentials "
 
-FrontDoorAccount ReadAccountRow(sqlite3_stmt* stmt) {
+FrontDoorAccount ReadAccountRow(const SqlRows& rows, int r) {
   FrontDoorAccount account;
-  account.id = ColumnText(stmt, 0);
-  account.host = ColumnText(stmt, 1);
-  account.eab_kid = ColumnText(stmt, 2);
-  account.jwk = ColumnText(stmt, 3);
-  account.thumbprint = ColumnText(stmt, 4);
-  account.status = ColumnText(stmt, 5);
-  account.contact = JsonToStrings(ColumnText(stmt, 6));
-  account.created = ParseTimeText(ColumnText(stmt, 7));
-  account.signer_account = ColumnText(stmt, 8);
+  account.id = rows.Text(r, 0);
+  account.host = rows.Text(r, 1);
+  account.eab_kid = rows.Text(r, 2);
+  account.jwk = rows.Text(r, 3);
+  account.thumbprint = rows.Text(r, 4);
+  account.status = rows.Text(r, 5);
+  account.contact = JsonToStrings(rows.Text(r, 6));
+  account.created = ParseTimeText(rows.Text(r, 7));
+  account.signer_account = rows.Text(r, 8);
   return account;
 }
 
-FrontDoorCredential ReadCredentialRow(sqlite3_stmt* stmt) {
+FrontDoorCredential ReadCredentialRow(const SqlRows& rows, int r) {
   FrontDoorCredential credential;
-  credential.kid = ColumnText(stmt, 0);
-  credential.host = ColumnText(stmt, 1);
-  credential.created = ParseTimeText(ColumnText(stmt, 2));
-  credential.disabled = sqlite3_column_int(stmt, 3) != 0;
-  if (sqlite3_column_type(stmt, 4) != SQLITE_NULL)
-    credential.account_thumbprint = ColumnText(stmt, 4);
-  credential.bound_at = ParseTimeText(ColumnText(stmt, 5));
-  credential.account = ColumnText(stmt, 6);
+  credential.kid = rows.Text(r, 0);
+  credential.host = rows.Text(r, 1);
+  credential.created = ParseTimeText(rows.Text(r, 2));
+  credential.disabled = rows.Int(r, 3) != 0;
+  credential.account_thumbprint = rows.Optional(r, 4);
+  credential.bound_at = ParseTimeText(rows.Text(r, 5));
+  credential.account = rows.Text(r, 6);
   return credential;
 }
 
@@ -299,24 +134,41 @@ absl::StatusOr<OrderResourceKind> KindFromText(const std::string& text) {
   return absl::DataLossError(absl::StrCat("unknown order resource kind \"", text, "\""));
 }
 
-#define ACME_SIGNER_INVENTORY_SELECT                                                      \
-  "SELECT serial, agent, names, not_before, not_after, order_url, "             \
+#define ACME_SIGNER_INVENTORY_SELECT                                \
+  "SELECT serial, agent, names, not_before, not_after, order_url, " \
   "certificate_sha256, revoked, revocation_reason, revoked_at, account FROM inventory "
 
-CertificateRecord ReadCertificateRow(sqlite3_stmt* stmt) {
+CertificateRecord ReadCertificateRow(const SqlRows& rows, int r) {
   CertificateRecord cert;
-  cert.serial = ColumnText(stmt, 0);
-  cert.agent = ColumnText(stmt, 1);
-  cert.names = JsonToStrings(ColumnText(stmt, 2));
-  cert.not_before = ParseTimeText(ColumnText(stmt, 3));
-  cert.not_after = ParseTimeText(ColumnText(stmt, 4));
-  cert.order_url = ColumnText(stmt, 5);
-  cert.certificate_sha256 = ColumnText(stmt, 6);
-  cert.revoked = sqlite3_column_int(stmt, 7) != 0;
-  cert.revocation_reason = sqlite3_column_int(stmt, 8);
-  cert.revoked_at = ParseTimeText(ColumnText(stmt, 9));
-  cert.account = ColumnText(stmt, 10);
+  cert.serial = rows.Text(r, 0);
+  cert.agent = rows.Text(r, 1);
+  cert.names = JsonToStrings(rows.Text(r, 2));
+  cert.not_before = ParseTimeText(rows.Text(r, 3));
+  cert.not_after = ParseTimeText(rows.Text(r, 4));
+  cert.order_url = rows.Text(r, 5);
+  cert.certificate_sha256 = rows.Text(r, 6);
+  cert.revoked = rows.Int(r, 7) != 0;
+  cert.revocation_reason = static_cast<int>(rows.Int(r, 8));
+  cert.revoked_at = ParseTimeText(rows.Text(r, 9));
+  cert.account = rows.Text(r, 10);
   return cert;
+}
+
+#define ACME_SIGNER_SIGNER_ACCOUNT_SELECT                                              \
+  "SELECT name, directory_url, account_url, key_thumbprint, status, registered_at, " \
+  "updated_at, rollover_new_key FROM accounts "
+
+AccountRecord ReadSignerAccountRow(const SqlRows& rows, int r) {
+  AccountRecord account;
+  account.name = rows.Text(r, 0);
+  account.directory_url = rows.Text(r, 1);
+  account.account_url = rows.Text(r, 2);
+  account.key_thumbprint = rows.Text(r, 3);
+  account.status = rows.Text(r, 4);
+  account.registered_at = ParseTimeText(rows.Text(r, 5));
+  account.updated_at = ParseTimeText(rows.Text(r, 6));
+  account.rollover_new_key = rows.Text(r, 7);
+  return account;
 }
 
 // The identifiers column of new_order_intents, for matching a newOrder with the order the CA
@@ -333,142 +185,86 @@ std::string NewOrderIntentKey(const std::vector<Identifier>& identifiers) {
 
 #define ACME_SIGNER_ORDER_SELECT \
   "SELECT order_url, agent, identifiers, finalize_url, created, status, account FROM orders "
-constexpr const char* kOrderByUrl = ACME_SIGNER_ORDER_SELECT "WHERE order_url = ?1";
-constexpr const char* kOrderByFinalizeUrl = ACME_SIGNER_ORDER_SELECT "WHERE finalize_url = ?1";
+constexpr absl::string_view kOrderByUrl = ACME_SIGNER_ORDER_SELECT "WHERE order_url = ?1";
+constexpr absl::string_view kOrderByFinalizeUrl =
+    ACME_SIGNER_ORDER_SELECT "WHERE finalize_url = ?1";
 #undef ACME_SIGNER_ORDER_SELECT
+
+// The UPDATE that binds a front-door credential, once: two newAccounts racing with one key id
+// (in this process or another replica) cannot both bind it, because the row's conditions are
+// re-checked under its row lock.
+constexpr absl::string_view kBindCredential =
+    "UPDATE frontdoor_credentials SET account_thumbprint = ?2, bound_at = ?3 "
+    "WHERE kid = ?1 AND disabled = 0 AND account_thumbprint IS NULL";
+
+absl::StatusOr<std::unique_ptr<SqlDatabase>> OpenDatabase(const StateStoreOptions& options) {
+  switch (options.backend) {
+    case StateConfig::Backend::kSqlite: {
+      absl::StatusOr<std::unique_ptr<db::SqliteDatabase>> db =
+          db::SqliteDatabase::Open(options.sqlite_path, /*create=*/options.migrate);
+      if (!db.ok() && db.status().code() == absl::StatusCode::kNotFound && !options.migrate) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            db.status().message(), "; run `acme-signer init --config ",
+            options.config_path.empty() ? "FILE" : options.config_path, "` first"));
+      }
+      if (!db.ok()) return db.status();
+      return std::unique_ptr<SqlDatabase>(*std::move(db));
+    }
+    case StateConfig::Backend::kPostgresql: {
+      ASSIGN_OR_RETURN(std::unique_ptr<db::PostgresDatabase> db,
+                       db::PostgresDatabase::Connect(options.postgresql_url));
+      return std::unique_ptr<SqlDatabase>(std::move(db));
+    }
+  }
+  return absl::InvalidArgumentError("unknown state backend");
+}
 
 }  // namespace
 
-StateStore::StateStore(std::string path, Db db) : path_(std::move(path)), db_(std::move(db)) {}
+StateStore::StateStore(std::unique_ptr<db::SqlDatabase> db, int schema_version_found)
+    : where_(db->name()), schema_version_found_(schema_version_found), db_(std::move(db)) {}
 
 StateStore::~StateStore() = default;
 
-absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path) {
-  // Create the file ourselves so it gets 0640 rather than whatever the umask gives SQLite.
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("cannot open state store ", path));
-  ::close(fd);
-
-  sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  Db db(raw);
-  if (rc != SQLITE_OK) {
-    return SqliteError(db.get(), rc, absl::StrCat("cannot open state store ", path));
+absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SqlDatabase> db, OpenDatabase(options));
+  int found = kSchemaVersion;
+  if (options.migrate) {
+    ASSIGN_OR_RETURN(found, MigrateStateSchema(*db));
+  } else {
+    RETURN_IF_ERROR(CheckStateSchemaIsCurrent(*db, options.config_path));
   }
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), 5000);
-  auto context = absl::StrCat("cannot configure state store ", path);
-  // journal_mode returns a row; a file that is not a database fails here.
-  RETURN_IF_ERROR(Exec(db.get(), "PRAGMA journal_mode=WAL", context));
-  RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL", context));
-  RETURN_IF_ERROR(Exec(db.get(), "PRAGMA foreign_keys=ON", context));
-
-  std::unique_ptr<StateStore> store(new StateStore(path, std::move(db)));
-  {
-    absl::MutexLock lock(&store->mu_);
-    RETURN_IF_ERROR(store->Migrate());
-  }
-  return store;
+  return std::unique_ptr<StateStore>(new StateStore(std::move(db), found));
 }
 
-absl::Status StateStore::Migrate() {
-  sqlite3* db = db_.get();
-  auto context = absl::StrCat("cannot migrate state store ", path_);
-  ASSIGN_OR_RETURN(Stmt version_stmt, Prepare(db, "PRAGMA user_version"));
-  int rc = sqlite3_step(version_stmt.get());
-  if (rc != SQLITE_ROW) return SqliteError(db, rc, context);
-  int version = sqlite3_column_int(version_stmt.get(), 0);
-  version_stmt.reset();
-  if (version > kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("state store ", path_, " has schema version ",
-                                                      version, ", newer than this signer's ",
-                                                      kSchemaVersion, "; use a newer acme-signer"));
-  }
-  if (version == kSchemaVersion) return absl::OkStatus();
+absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path) {
+  StateStoreOptions options;
+  options.sqlite_path = path;
+  options.migrate = true;
+  return Open(options);
+}
 
-  // Each step runs in one transaction together with its user_version bump.
-  RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE", context));
-  absl::Status status;
-  if (version < 1) {
-    for (const char* sql : kSchemaV1) {
-      status = Exec(db, sql, context);
-      if (!status.ok()) break;
-    }
-  }
-  if (status.ok() && version < 2) {
-    for (const char* sql : kSchemaV2) {
-      status = Exec(db, sql, context);
-      if (!status.ok()) break;
-    }
-  }
-  if (status.ok() && version < 3) {
-    for (const char* sql : kSchemaV3) {
-      status = Exec(db, sql, context);
-      if (!status.ok()) break;
-    }
-  }
-  if (status.ok() && version < 4) {
-    for (const char* sql : kSchemaV4) {
-      status = Exec(db, sql, context);
-      if (!status.ok()) break;
-    }
-  }
-  if (status.ok() && version < 5) {
-    for (const char* sql : kSchemaV5) {
-      status = Exec(db, sql, context);
-      if (!status.ok()) break;
-    }
-  }
-  if (status.ok() && version < 6) {
-    for (const char* sql : kSchemaV6) {
-      status = Exec(db, sql, context);
-      if (!status.ok()) break;
-    }
-  }
-  if (status.ok() && version < 7) {
-    for (const char* sql : kSchemaV7) {
-      status = Exec(db, sql, context);
-      if (!status.ok()) break;
-    }
-  }
-  if (status.ok()) {
-    // PRAGMA takes no bound parameters; the value is a compile-time constant.
-    static_assert(kSchemaVersion == 7, "update the user_version below");
-    status = Exec(db, "PRAGMA user_version = 7", context);
-  }
-  if (status.ok()) status = Exec(db, "COMMIT", context);
-  if (!status.ok()) {
-    (void)Exec(db, "ROLLBACK", context);
-    return status;
-  }
-  return absl::OkStatus();
+absl::Status StateStore::Ping() {
+  absl::MutexLock lock(&mu_);
+  return db_->Ping();
 }
 
 absl::Status StateStore::SetValue(absl::string_view key, absl::string_view value) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "INSERT INTO kv (key, value) VALUES (?1, ?2) "
-                                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
-  BindAll(stmt.get(), key, value);
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot store \"", key, "\" in ", path_));
-  }
-  return absl::OkStatus();
+  return db_
+      ->Exec(absl::StrCat("cannot store \"", key, "\" in ", where_),
+             "INSERT INTO kv (key, value) VALUES (?1, ?2) "
+             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+             {key, value})
+      .status();
 }
 
 absl::StatusOr<std::optional<std::string>> StateStore::GetValue(absl::string_view key) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), "SELECT value FROM kv WHERE key = ?1"));
-  BindAll(stmt.get(), key);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_DONE) return std::nullopt;
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read \"", key, "\" from ", path_));
-  }
-  return ColumnText(stmt.get(), 0);
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Exec(absl::StrCat("cannot read \"", key, "\" from ", where_),
+                                           "SELECT value FROM kv WHERE key = ?1", {key}));
+  if (rows.empty()) return std::nullopt;
+  return rows.Text(0, 0);
 }
 
 absl::Status StateStore::RecordOrder(absl::string_view order_url, absl::string_view agent,
@@ -482,26 +278,24 @@ absl::Status StateStore::RecordOrderLocked(absl::string_view order_url, absl::st
                                            const std::vector<Identifier>& identifiers,
                                            absl::string_view finalize_url,
                                            absl::string_view account) {
-  ASSIGN_OR_RETURN(Stmt insert,
-                   Prepare(db_.get(),
-                           "INSERT INTO orders (order_url, agent, identifiers, finalize_url, "
-                           "created, status, account) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6) "
-                           "ON CONFLICT (order_url) DO NOTHING"));
-  BindAll(insert.get(), order_url, agent, StringsToJson(IdentifierTexts(identifiers)), finalize_url,
-          TimeText(absl::Now()), account);
-  int rc = sqlite3_step(insert.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot record order ", order_url));
-  }
-  if (sqlite3_changes(db_.get()) == 1) return absl::OkStatus();
+  ASSIGN_OR_RETURN(
+      SqlRows inserted,
+      db_->Exec(absl::StrCat("cannot record order ", order_url),
+                "INSERT INTO orders (order_url, agent, identifiers, finalize_url, "
+                "created, status, account) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6) "
+                "ON CONFLICT (order_url) DO NOTHING",
+                {order_url, agent, StringsToJson(IdentifierTexts(identifiers)), finalize_url,
+                 TimeText(absl::Now()), account}));
+  if (inserted.affected() == 1) return absl::OkStatus();
 
-  ASSIGN_OR_RETURN(Stmt owner, Prepare(db_.get(), "SELECT agent FROM orders WHERE order_url = ?1"));
-  BindAll(owner.get(), order_url);
-  rc = sqlite3_step(owner.get());
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read order ", order_url));
+  ASSIGN_OR_RETURN(SqlRows owner, db_->Exec(absl::StrCat("cannot read order ", order_url),
+                                            "SELECT agent FROM orders WHERE order_url = ?1",
+                                            {order_url}));
+  if (owner.empty()) {
+    return absl::InternalError(
+        absl::StrCat("cannot read order ", order_url, ": it vanished while being recorded"));
   }
-  std::string existing = ColumnText(owner.get(), 0);
+  const std::string& existing = owner.Text(0, 0);
   if (existing != agent) {
     return absl::AlreadyExistsError(absl::StrCat("order ", order_url, " belongs to agent \"",
                                                  existing, "\", not \"", agent, "\""));
@@ -511,14 +305,11 @@ absl::Status StateStore::RecordOrderLocked(absl::string_view order_url, absl::st
 
 absl::Status StateStore::SetOrderStatus(absl::string_view order_url, absl::string_view status) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   Prepare(db_.get(), "UPDATE orders SET status = ?2 WHERE order_url = ?1"));
-  BindAll(stmt.get(), order_url, status);
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot update order ", order_url));
-  }
-  if (sqlite3_changes(db_.get()) == 0) {
+  ASSIGN_OR_RETURN(SqlRows updated,
+                   db_->Exec(absl::StrCat("cannot update order ", order_url),
+                             "UPDATE orders SET status = ?2 WHERE order_url = ?1",
+                             {order_url, status}));
+  if (updated.affected() == 0) {
     return absl::NotFoundError(absl::StrCat("no recorded order ", order_url));
   }
   return absl::OkStatus();
@@ -528,95 +319,76 @@ absl::Status StateStore::ClaimOrderFinalize(absl::string_view order_url, absl::s
                                             absl::Time now, absl::Duration lease) {
   absl::MutexLock lock(&mu_);
   const std::string context = absl::StrCat("cannot claim order ", order_url, " for finalize");
-  RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
-  absl::Status status = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(Stmt read, Prepare(db_.get(),
-                                        "SELECT finalize_claimed_by, finalize_claimed_until "
-                                        "FROM orders WHERE order_url = ?1"));
-    BindAll(read.get(), order_url);
-    int rc = sqlite3_step(read.get());
-    if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("no recorded order ", order_url));
-    if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, context);
-    const std::string holder = ColumnText(read.get(), 0);
-    const absl::Time until = ParseTimeText(ColumnText(read.get(), 1));
-    read.reset();
-    if (!holder.empty() && holder != replica && until > now) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("order ", order_url, " is being finalized by replica ", holder,
-                       " (claim held until ", absl::FormatTime(until), ")"));
-    }
-    ASSIGN_OR_RETURN(Stmt write, Prepare(db_.get(),
-                                         "UPDATE orders SET finalize_claimed_by = ?2, "
-                                         "finalize_claimed_until = ?3 WHERE order_url = ?1"));
-    BindAll(write.get(), order_url, replica, TimeText(now + lease));
-    rc = sqlite3_step(write.get());
-    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
-    return absl::OkStatus();
-  }();
-  if (status.ok()) status = Exec(db_.get(), "COMMIT", context);
-  if (!status.ok()) (void)Exec(db_.get(), "ROLLBACK", context);
-  return status;
+  const std::string read_sql =
+      absl::StrCat("SELECT finalize_claimed_by, finalize_claimed_until FROM orders "
+                   "WHERE order_url = ?1",
+                   db_->ForUpdate());
+  return db::RunInTransaction(
+      *db_, context, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        // The order's row stays locked until the claim is written: two replicas finalizing
+        // the same order take turns here, and the second sees the first one's claim.
+        ASSIGN_OR_RETURN(SqlRows read, db_->Exec(context, read_sql, {order_url}));
+        if (read.empty()) return absl::NotFoundError(absl::StrCat("no recorded order ", order_url));
+        const std::string& holder = read.Text(0, 0);
+        const absl::Time until = ParseTimeText(read.Text(0, 1));
+        if (!holder.empty() && holder != replica && until > now) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("order ", order_url, " is being finalized by replica ", holder,
+                           " (claim held until ", absl::FormatTime(until), ")"));
+        }
+        return db_
+            ->Exec(context,
+                   "UPDATE orders SET finalize_claimed_by = ?2, finalize_claimed_until = ?3 "
+                   "WHERE order_url = ?1",
+                   {order_url, replica, TimeText(now + lease)})
+            .status();
+      });
 }
 
 absl::Status StateStore::ReleaseOrderFinalize(absl::string_view order_url,
                                               absl::string_view replica) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "UPDATE orders SET finalize_claimed_by = '', "
-                                      "finalize_claimed_until = '' "
-                                      "WHERE order_url = ?1 AND finalize_claimed_by = ?2"));
-  BindAll(stmt.get(), order_url, replica);
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot release order ", order_url));
-  }
-  return absl::OkStatus();
+  return db_
+      ->Exec(absl::StrCat("cannot release order ", order_url),
+             "UPDATE orders SET finalize_claimed_by = '', finalize_claimed_until = '' "
+             "WHERE order_url = ?1 AND finalize_claimed_by = ?2",
+             {order_url, replica})
+      .status();
 }
 
 absl::StatusOr<RateDecision> StateStore::AdmitRateEvent(absl::string_view agent, int limit,
                                                         absl::Duration window, absl::Time now) {
   absl::MutexLock lock(&mu_);
   const std::string context = "cannot update the rate counters";
-  RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
   RateDecision decision;
-  absl::Status status = [&]() -> absl::Status {
-    const std::string cutoff = TimeText(now - window);
-    ASSIGN_OR_RETURN(Stmt prune, Prepare(db_.get(),
-                                         "DELETE FROM rate_events WHERE agent = ?1 AND at <= ?2"));
-    BindAll(prune.get(), agent, cutoff);
-    int rc = sqlite3_step(prune.get());
-    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
-    // The limit-th newest admission is the one whose leaving the window frees a slot.
-    ASSIGN_OR_RETURN(Stmt read, Prepare(db_.get(),
-                                        "SELECT at FROM rate_events WHERE agent = ?1 "
-                                        "ORDER BY at DESC"));
-    BindAll(read.get(), agent);
-    int count = 0;
-    absl::Time limiting = absl::InfinitePast();
-    while ((rc = sqlite3_step(read.get())) == SQLITE_ROW) {
-      ++count;
-      if (count == limit) limiting = ParseTimeText(ColumnText(read.get(), 0));
-    }
-    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
-    read.reset();
-    if (limit < 1 || count >= limit) {
-      decision.admitted = false;
-      decision.next_free = limit < 1 ? absl::InfiniteFuture() : limiting + window;
-      return absl::OkStatus();
-    }
-    ASSIGN_OR_RETURN(Stmt insert,
-                     Prepare(db_.get(), "INSERT INTO rate_events (agent, at) VALUES (?1, ?2)"));
-    BindAll(insert.get(), agent, TimeText(now));
-    rc = sqlite3_step(insert.get());
-    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
-    decision.admitted = true;
-    return absl::OkStatus();
-  }();
-  if (status.ok()) status = Exec(db_.get(), "COMMIT", context);
-  if (!status.ok()) {
-    (void)Exec(db_.get(), "ROLLBACK", context);
-    return status;
-  }
+  RETURN_IF_ERROR(db::RunInTransaction(
+      *db_, context, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        decision = RateDecision();
+        // An agent's events are many rows, or none yet: a named lock stands for "this agent's
+        // counter", so two replicas admitting for one agent count one after the other.
+        RETURN_IF_ERROR(db_->LockName(context, absl::StrCat("rate:", agent)));
+        RETURN_IF_ERROR(db_->Exec(context, "DELETE FROM rate_events WHERE agent = ?1 AND at <= ?2",
+                                  {agent, TimeText(now - window)})
+                            .status());
+        // The limit-th newest admission is the one whose leaving the window frees a slot.
+        ASSIGN_OR_RETURN(SqlRows events,
+                         db_->Exec(context,
+                                   "SELECT at FROM rate_events WHERE agent = ?1 "
+                                   "ORDER BY at DESC",
+                                   {agent}));
+        const int count = events.size();
+        if (limit < 1 || count >= limit) {
+          decision.admitted = false;
+          decision.next_free = limit < 1 ? absl::InfiniteFuture()
+                                         : ParseTimeText(events.Text(limit - 1, 0)) + window;
+          return absl::OkStatus();
+        }
+        RETURN_IF_ERROR(db_->Exec(context, "INSERT INTO rate_events (agent, at) VALUES (?1, ?2)",
+                                  {agent, TimeText(now)})
+                            .status());
+        decision.admitted = true;
+        return absl::OkStatus();
+      }));
   return decision;
 }
 
@@ -629,31 +401,27 @@ absl::StatusOr<OrderRecord> StateStore::FindOrderByFinalizeUrl(
   return FindOrderWhere(kOrderByFinalizeUrl, finalize_url);
 }
 
-absl::StatusOr<OrderRecord> StateStore::FindOrderWhere(const char* sql,
+absl::StatusOr<OrderRecord> StateStore::FindOrderWhere(absl::string_view sql,
                                                        absl::string_view value) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), sql));
-  BindAll(stmt.get(), value);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("no recorded order for ", value));
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read order for ", value));
-  }
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot read order for ", value), sql, {value}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("no recorded order for ", value));
   OrderRecord order;
-  order.order_url = ColumnText(stmt.get(), 0);
-  order.agent = ColumnText(stmt.get(), 1);
+  order.order_url = rows.Text(0, 0);
+  order.agent = rows.Text(0, 1);
   absl::StatusOr<std::vector<Identifier>> identifiers =
-      ParseIdentifierTexts(JsonToStrings(ColumnText(stmt.get(), 2)));
+      ParseIdentifierTexts(JsonToStrings(rows.Text(0, 2)));
   if (!identifiers.ok()) {
-    return absl::InternalError(absl::StrCat("order ", order.order_url, " in ", path_,
+    return absl::InternalError(absl::StrCat("order ", order.order_url, " in ", where_,
                                             " has a malformed identifier: ",
                                             identifiers.status().message()));
   }
   order.identifiers = *std::move(identifiers);
-  order.finalize_url = ColumnText(stmt.get(), 3);
-  order.created = ParseTimeText(ColumnText(stmt.get(), 4));
-  order.status = ColumnText(stmt.get(), 5);
-  order.account = ColumnText(stmt.get(), 6);
+  order.finalize_url = rows.Text(0, 3);
+  order.created = ParseTimeText(rows.Text(0, 4));
+  order.status = rows.Text(0, 5);
+  order.account = rows.Text(0, 6);
   return order;
 }
 
@@ -663,17 +431,13 @@ absl::Status StateStore::RecordOrderResource(const OrderResource& resource) {
 }
 
 absl::Status StateStore::RecordOrderResourceLocked(const OrderResource& resource) {
-  ASSIGN_OR_RETURN(Stmt insert,
-                   Prepare(db_.get(),
-                           "INSERT INTO order_resources (url, order_url, agent, kind) "
-                           "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (url, agent) DO NOTHING"));
-  BindAll(insert.get(), resource.url, resource.order_url, resource.agent,
-          OrderResourceKindName(resource.kind));
-  int rc = sqlite3_step(insert.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot record ", resource.url));
-  }
-  return absl::OkStatus();
+  return db_
+      ->Exec(absl::StrCat("cannot record ", resource.url),
+             "INSERT INTO order_resources (url, order_url, agent, kind) "
+             "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (url, agent) DO NOTHING",
+             {resource.url, resource.order_url, resource.agent,
+              OrderResourceKindName(resource.kind)})
+      .status();
 }
 
 absl::StatusOr<OrderResource> StateStore::FindOrderResource(absl::string_view url,
@@ -681,21 +445,18 @@ absl::StatusOr<OrderResource> StateStore::FindOrderResource(absl::string_view ur
   {
     absl::MutexLock lock(&mu_);
     // The caller's own row first; otherwise any owner's, so a refusal can say whose it is.
-    ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                        "SELECT url, order_url, agent, kind FROM order_resources "
-                                        "WHERE url = ?1 ORDER BY agent = ?2 DESC, agent LIMIT 1"));
-    BindAll(stmt.get(), url, agent);
-    int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_ROW) {
+    ASSIGN_OR_RETURN(SqlRows rows,
+                     db_->Exec(absl::StrCat("cannot read owner of ", url),
+                               "SELECT url, order_url, agent, kind FROM order_resources "
+                               "WHERE url = ?1 ORDER BY agent = ?2 DESC, agent LIMIT 1",
+                               {url, agent}));
+    if (!rows.empty()) {
       OrderResource resource;
-      resource.url = ColumnText(stmt.get(), 0);
-      resource.order_url = ColumnText(stmt.get(), 1);
-      resource.agent = ColumnText(stmt.get(), 2);
-      ASSIGN_OR_RETURN(resource.kind, KindFromText(ColumnText(stmt.get(), 3)));
+      resource.url = rows.Text(0, 0);
+      resource.order_url = rows.Text(0, 1);
+      resource.agent = rows.Text(0, 2);
+      ASSIGN_OR_RETURN(resource.kind, KindFromText(rows.Text(0, 3)));
       return resource;
-    }
-    if (rc != SQLITE_DONE) {
-      return SqliteError(db_.get(), rc, absl::StrCat("cannot read owner of ", url));
     }
   }
   absl::StatusOr<OrderRecord> order = FindOrder(url);
@@ -708,20 +469,16 @@ absl::Status StateStore::RecordNewOrderIntent(absl::string_view agent, absl::str
                                               const std::vector<Identifier>& identifiers,
                                               absl::Time when, absl::Duration keep) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt prune,
-                   Prepare(db_.get(), "DELETE FROM new_order_intents WHERE signed_at < ?1"));
-  BindAll(prune.get(), TimeText(when - keep));
-  int rc = sqlite3_step(prune.get());
-  if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, "cannot prune newOrder intents");
-  ASSIGN_OR_RETURN(Stmt insert, Prepare(db_.get(),
-                                        "INSERT INTO new_order_intents (agent, identifiers, "
-                                        "signed_at, account) VALUES (?1, ?2, ?3, ?4)"));
-  BindAll(insert.get(), agent, NewOrderIntentKey(identifiers), TimeText(when), account);
-  rc = sqlite3_step(insert.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot record a newOrder of ", agent));
-  }
-  return absl::OkStatus();
+  RETURN_IF_ERROR(db_->Exec("cannot prune newOrder intents",
+                            "DELETE FROM new_order_intents WHERE signed_at < ?1",
+                            {TimeText(when - keep)})
+                      .status());
+  return db_
+      ->Exec(absl::StrCat("cannot record a newOrder of ", agent),
+             "INSERT INTO new_order_intents (agent, identifiers, signed_at, account) "
+             "VALUES (?1, ?2, ?3, ?4)",
+             {agent, NewOrderIntentKey(identifiers), TimeText(when), account})
+      .status();
 }
 
 absl::StatusOr<bool> StateStore::HasNewOrderIntent(absl::string_view agent,
@@ -729,88 +486,76 @@ absl::StatusOr<bool> StateStore::HasNewOrderIntent(absl::string_view agent,
                                                    const std::vector<Identifier>& identifiers,
                                                    absl::Time since) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "SELECT 1 FROM new_order_intents WHERE agent = ?1 AND "
-                                      "identifiers = ?2 AND signed_at >= ?3 AND account = ?4 "
-                                      "LIMIT 1"));
-  BindAll(stmt.get(), agent, NewOrderIntentKey(identifiers), TimeText(since), account);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  return SqliteError(db_.get(), rc, absl::StrCat("cannot read newOrders of ", agent));
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot read newOrders of ", agent),
+                             "SELECT 1 FROM new_order_intents WHERE agent = ?1 AND "
+                             "identifiers = ?2 AND signed_at >= ?3 AND account = ?4 LIMIT 1",
+                             {agent, NewOrderIntentKey(identifiers), TimeText(since), account}));
+  return !rows.empty();
 }
 
 absl::Status StateStore::AdoptOrder(const AdoptedOrder& order) {
   absl::MutexLock lock(&mu_);
   const std::string context = absl::StrCat("cannot adopt order ", order.order_url);
-  RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
-  // Runs under `lock`; the annotation tells -Wthread-safety so (lambdas are analysed alone).
-  absl::Status status = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-    ASSIGN_OR_RETURN(Stmt owner,
-                     Prepare(db_.get(), "SELECT agent FROM orders WHERE order_url = ?1"));
-    BindAll(owner.get(), order.order_url);
-    int rc = sqlite3_step(owner.get());
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
-    // Adopted already by this agent (two requests raced): only the resources are new.
-    const bool already_adopted = rc == SQLITE_ROW;
-    if (!already_adopted) {
-      ASSIGN_OR_RETURN(Stmt intent,
-                       Prepare(db_.get(),
-                               "DELETE FROM new_order_intents WHERE id = (SELECT id FROM "
-                               "new_order_intents WHERE agent = ?1 AND identifiers = ?2 "
-                               "AND account = ?3 ORDER BY signed_at LIMIT 1)"));
-      BindAll(intent.get(), order.agent, NewOrderIntentKey(order.identifiers), order.account);
-      rc = sqlite3_step(intent.get());
-      if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
-      if (sqlite3_changes(db_.get()) != 1) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the signer signed no unused newOrder for exactly these identifiers for agent ",
-            order.agent));
-      }
-    }
-    // AlreadyExists when another agent has the order.
-    RETURN_IF_ERROR(
-        RecordOrderLocked(order.order_url, order.agent, order.identifiers, order.finalize_url,
-                          order.account));
-    for (const OrderResource& resource : order.resources) {
-      RETURN_IF_ERROR(RecordOrderResourceLocked(resource));
-    }
-    return absl::OkStatus();
-  }();
-  if (status.ok()) status = Exec(db_.get(), "COMMIT", context);
-  if (!status.ok()) (void)Exec(db_.get(), "ROLLBACK", context);
-  return status;
+  return db::RunInTransaction(
+      *db_, context, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        // One adoption per agent at a time across replicas: two requests of one agent racing
+        // for one order (or for two orders with the same identifiers) must not both take an
+        // intent, nor both miss the other's. Another agent claiming the same order meets the
+        // orders row (RecordOrderLocked: AlreadyExists).
+        RETURN_IF_ERROR(db_->LockName(context, absl::StrCat("adopt:", order.agent)));
+        ASSIGN_OR_RETURN(SqlRows owner, db_->Exec(context,
+                                                  "SELECT agent FROM orders WHERE order_url = ?1",
+                                                  {order.order_url}));
+        // Adopted already by this agent (two requests raced): only the resources are new.
+        const bool already_adopted = !owner.empty();
+        if (!already_adopted) {
+          ASSIGN_OR_RETURN(SqlRows used,
+                           db_->Exec(context,
+                                     "DELETE FROM new_order_intents WHERE id = (SELECT id FROM "
+                                     "new_order_intents WHERE agent = ?1 AND identifiers = ?2 "
+                                     "AND account = ?3 ORDER BY signed_at LIMIT 1)",
+                                     {order.agent, NewOrderIntentKey(order.identifiers),
+                                      order.account}));
+          if (used.affected() != 1) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "the signer signed no unused newOrder for exactly these identifiers for agent ",
+                order.agent));
+          }
+        }
+        // AlreadyExists when another agent has the order.
+        RETURN_IF_ERROR(RecordOrderLocked(order.order_url, order.agent, order.identifiers,
+                                          order.finalize_url, order.account));
+        for (const OrderResource& resource : order.resources) {
+          RETURN_IF_ERROR(RecordOrderResourceLocked(resource));
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::Status StateStore::RecordCertificate(const CertificateRecord& cert) {
   if (cert.serial.empty()) return absl::InvalidArgumentError("certificate serial is empty");
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt insert,
-                   Prepare(db_.get(),
-                           "INSERT INTO inventory (serial, agent, names, not_before, not_after, "
-                           "order_url, certificate_sha256, account) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                           "ON CONFLICT (serial) DO NOTHING"));
-  BindAll(insert.get(), cert.serial, cert.agent, StringsToJson(cert.names),
-          TimeText(cert.not_before), TimeText(cert.not_after), cert.order_url,
-          cert.certificate_sha256,
-          cert.account.empty() ? std::string(kDefaultAccountForRecords) : cert.account);
-  int rc = sqlite3_step(insert.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot record certificate ", cert.serial));
-  }
-  if (sqlite3_changes(db_.get()) == 1) return absl::OkStatus();
-
   ASSIGN_OR_RETURN(
-      Stmt existing,
-      Prepare(db_.get(), "SELECT agent, certificate_sha256 FROM inventory WHERE serial = ?1"));
-  BindAll(existing.get(), cert.serial);
-  rc = sqlite3_step(existing.get());
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read certificate ", cert.serial));
+      SqlRows inserted,
+      db_->Exec(absl::StrCat("cannot record certificate ", cert.serial),
+                "INSERT INTO inventory (serial, agent, names, not_before, not_after, "
+                "order_url, certificate_sha256, account) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (serial) DO NOTHING",
+                {cert.serial, cert.agent, StringsToJson(cert.names), TimeText(cert.not_before),
+                 TimeText(cert.not_after), cert.order_url, cert.certificate_sha256,
+                 cert.account.empty() ? std::string(kDefaultAccountForRecords) : cert.account}));
+  if (inserted.affected() == 1) return absl::OkStatus();
+
+  ASSIGN_OR_RETURN(SqlRows existing,
+                   db_->Exec(absl::StrCat("cannot read certificate ", cert.serial),
+                             "SELECT agent, certificate_sha256 FROM inventory WHERE serial = ?1",
+                             {cert.serial}));
+  if (existing.empty()) {
+    return absl::InternalError(absl::StrCat("cannot read certificate ", cert.serial,
+                                            ": it vanished while being recorded"));
   }
-  if (ColumnText(existing.get(), 0) != cert.agent ||
-      ColumnText(existing.get(), 1) != cert.certificate_sha256) {
+  if (existing.Text(0, 0) != cert.agent || existing.Text(0, 1) != cert.certificate_sha256) {
     return absl::AlreadyExistsError(
         absl::StrCat("certificate serial ", cert.serial,
                      " is already recorded with a different agent or certificate hash"));
@@ -820,24 +565,18 @@ absl::Status StateStore::RecordCertificate(const CertificateRecord& cert) {
 
 absl::Status StateStore::MarkRevoked(absl::string_view serial, int reason, absl::Time when) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "UPDATE inventory SET revoked = 1, revocation_reason = ?2, "
-                                      "revoked_at = ?3 WHERE serial = ?1 AND revoked = 0"));
-  BindAll(stmt.get(), serial, reason, TimeText(when));
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot mark ", serial, " revoked"));
-  }
-  if (sqlite3_changes(db_.get()) == 1) return absl::OkStatus();
+  ASSIGN_OR_RETURN(SqlRows updated,
+                   db_->Exec(absl::StrCat("cannot mark ", serial, " revoked"),
+                             "UPDATE inventory SET revoked = 1, revocation_reason = ?2, "
+                             "revoked_at = ?3 WHERE serial = ?1 AND revoked = 0",
+                             {serial, reason, TimeText(when)}));
+  if (updated.affected() == 1) return absl::OkStatus();
 
-  ASSIGN_OR_RETURN(Stmt exists, Prepare(db_.get(), "SELECT 1 FROM inventory WHERE serial = ?1"));
-  BindAll(exists.get(), serial);
-  rc = sqlite3_step(exists.get());
-  if (rc == SQLITE_DONE) {
+  ASSIGN_OR_RETURN(SqlRows exists, db_->Exec(absl::StrCat("cannot read certificate ", serial),
+                                             "SELECT 1 FROM inventory WHERE serial = ?1",
+                                             {serial}));
+  if (exists.empty()) {
     return absl::NotFoundError(absl::StrCat("no certificate with serial ", serial));
-  }
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read certificate ", serial));
   }
   return absl::OkStatus();  // already revoked
 }
@@ -845,323 +584,225 @@ absl::Status StateStore::MarkRevoked(absl::string_view serial, int reason, absl:
 absl::StatusOr<std::optional<CertificateRecord>> StateStore::FindCertificateBySha256(
     absl::string_view certificate_sha256) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   Prepare(db_.get(), ACME_SIGNER_INVENTORY_SELECT "WHERE certificate_sha256 = ?1 LIMIT 1"));
-  BindAll(stmt.get(), certificate_sha256);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_DONE) return std::nullopt;
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read inventory in ", path_));
-  }
-  return ReadCertificateRow(stmt.get());
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Exec(absl::StrCat("cannot read inventory in ", where_),
+                                           ACME_SIGNER_INVENTORY_SELECT
+                                           "WHERE certificate_sha256 = ?1 LIMIT 1",
+                                           {certificate_sha256}));
+  if (rows.empty()) return std::nullopt;
+  return ReadCertificateRow(rows, 0);
 }
 
 absl::StatusOr<std::vector<CertificateRecord>> StateStore::ListInventory(
     std::optional<std::string> agent, std::optional<std::string> account) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_INVENTORY_SELECT
-                                      "WHERE (?1 IS NULL OR agent = ?1) AND "
-                                      "(?2 IS NULL OR account = ?2) ORDER BY not_after, serial"));
-  if (agent.has_value()) sqlite3_bind_text(stmt.get(), 1, agent->data(),
-                                           static_cast<int>(agent->size()), SQLITE_TRANSIENT);
-  if (account.has_value()) sqlite3_bind_text(stmt.get(), 2, account->data(),
-                                             static_cast<int>(account->size()), SQLITE_TRANSIENT);
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot list inventory in ", where_),
+                             ACME_SIGNER_INVENTORY_SELECT
+                             // The casts give PostgreSQL the parameters' type where
+                             // they are only tested for NULL.
+                             "WHERE (CAST(?1 AS TEXT) IS NULL OR agent = ?1) AND "
+                             "(CAST(?2 AS TEXT) IS NULL OR account = ?2) "
+                             "ORDER BY not_after, serial",
+                             {std::move(agent), std::move(account)}));
   std::vector<CertificateRecord> out;
-  while (true) {
-    int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) {
-      return SqliteError(db_.get(), rc, absl::StrCat("cannot list inventory in ", path_));
-    }
-    out.push_back(ReadCertificateRow(stmt.get()));
-  }
+  out.reserve(static_cast<size_t>(rows.size()));
+  for (int r = 0; r < rows.size(); ++r) out.push_back(ReadCertificateRow(rows, r));
   return out;
 }
 
-#define ACME_SIGNER_SIGNER_ACCOUNT_SELECT                                                  \
-  "SELECT name, directory_url, account_url, key_thumbprint, status, registered_at, "     \
-  "updated_at, rollover_new_key FROM accounts "
-
-namespace {
-AccountRecord ReadSignerAccountRow(sqlite3_stmt* stmt) {
-  AccountRecord account;
-  account.name = ColumnText(stmt, 0);
-  account.directory_url = ColumnText(stmt, 1);
-  account.account_url = ColumnText(stmt, 2);
-  account.key_thumbprint = ColumnText(stmt, 3);
-  account.status = ColumnText(stmt, 4);
-  account.registered_at = ParseTimeText(ColumnText(stmt, 5));
-  account.updated_at = ParseTimeText(ColumnText(stmt, 6));
-  account.rollover_new_key = ColumnText(stmt, 7);
-  return account;
-}
-}  // namespace
-
 absl::Status StateStore::PutAccount(const AccountRecord& record) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   Prepare(db_.get(),
-                           "INSERT INTO accounts (name, directory_url, account_url, "
-                           "key_thumbprint, status, registered_at, updated_at, rollover_new_key) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE "
-                           "SET directory_url = excluded.directory_url, "
-                           "account_url = excluded.account_url, "
-                           "key_thumbprint = excluded.key_thumbprint, status = excluded.status, "
-                           "registered_at = excluded.registered_at, "
-                           "updated_at = excluded.updated_at, "
-                           "rollover_new_key = excluded.rollover_new_key"));
-  BindAll(stmt.get(), record.name, record.directory_url, record.account_url,
-          record.key_thumbprint, record.status, TimeText(record.registered_at),
-          TimeText(record.updated_at), record.rollover_new_key);
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot record account ", record.name, " in ", path_));
-  }
-  return absl::OkStatus();
+  return db_
+      ->Exec(absl::StrCat("cannot record account ", record.name, " in ", where_),
+             "INSERT INTO accounts (name, directory_url, account_url, "
+             "key_thumbprint, status, registered_at, updated_at, rollover_new_key) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE "
+             "SET directory_url = excluded.directory_url, "
+             "account_url = excluded.account_url, "
+             "key_thumbprint = excluded.key_thumbprint, status = excluded.status, "
+             "registered_at = excluded.registered_at, "
+             "updated_at = excluded.updated_at, "
+             "rollover_new_key = excluded.rollover_new_key",
+             {record.name, record.directory_url, record.account_url, record.key_thumbprint,
+              record.status, TimeText(record.registered_at), TimeText(record.updated_at),
+              record.rollover_new_key})
+      .status();
 }
 
 absl::StatusOr<std::optional<AccountRecord>> StateStore::FindAccount(
     absl::string_view name) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_SIGNER_ACCOUNT_SELECT "WHERE name = ?1"));
-  BindAll(stmt.get(), name);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_DONE) return std::nullopt;
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read account ", name, " from ", path_));
-  }
-  return ReadSignerAccountRow(stmt.get());
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot read account ", name, " from ", where_),
+                             ACME_SIGNER_SIGNER_ACCOUNT_SELECT "WHERE name = ?1", {name}));
+  if (rows.empty()) return std::nullopt;
+  return ReadSignerAccountRow(rows, 0);
 }
 
 absl::StatusOr<std::vector<AccountRecord>> StateStore::ListAccounts() const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_SIGNER_ACCOUNT_SELECT "ORDER BY name"));
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Exec(absl::StrCat("cannot list accounts in ", where_),
+                                           ACME_SIGNER_SIGNER_ACCOUNT_SELECT "ORDER BY name"));
   std::vector<AccountRecord> out;
-  while (true) {
-    int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) {
-      return SqliteError(db_.get(), rc, absl::StrCat("cannot list accounts in ", path_));
-    }
-    out.push_back(ReadSignerAccountRow(stmt.get()));
-  }
+  for (int r = 0; r < rows.size(); ++r) out.push_back(ReadSignerAccountRow(rows, r));
   return out;
 }
 
 absl::Status StateStore::AddFrontDoorCredential(absl::string_view kid, absl::string_view host,
                                                 absl::string_view account, absl::Time created) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   Prepare(db_.get(),
-                           "INSERT INTO frontdoor_credentials (kid, host, created, account) "
-                           "VALUES (?1, ?2, ?3, ?4)"));
-  BindAll(stmt.get(), kid, host, TimeText(created), account);
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot record front-door credential ", kid, " for host ", host,
-                                    " in ", path_));
-  }
-  return absl::OkStatus();
+  return db_
+      ->Exec(absl::StrCat("cannot record front-door credential ", kid, " for host ", host, " in ",
+                          where_),
+             "INSERT INTO frontdoor_credentials (kid, host, created, account) "
+             "VALUES (?1, ?2, ?3, ?4)",
+             {kid, host, TimeText(created), account})
+      .status();
 }
 
 absl::StatusOr<std::optional<FrontDoorCredential>> StateStore::FindFrontDoorCredential(
     absl::string_view kid) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1"));
-  BindAll(stmt.get(), kid);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_DONE) return std::nullopt;
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot read front-door credentials from ", path_));
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot read front-door credentials from ", where_),
+                             ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1", {kid}));
+  if (rows.empty()) return std::nullopt;
+  return ReadCredentialRow(rows, 0);
+}
+
+absl::Status StateStore::CredentialBindRefusal(absl::string_view kid, absl::string_view context,
+                                               bool name_thumbprint) const {
+  // Why not: read the row as it is now.
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(context, ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1", {kid}));
+  if (rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("no front-door credential with key id ", kid));
   }
-  return ReadCredentialRow(stmt.get());
+  const FrontDoorCredential credential = ReadCredentialRow(rows, 0);
+  if (credential.disabled) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("front-door credential ", kid, " of host ", credential.host, " is disabled"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "front-door credential ", kid, " of host ", credential.host, " is already bound to ",
+      name_thumbprint ? absl::StrCat("the account with key thumbprint ",
+                                     credential.account_thumbprint.value_or(""))
+                      : std::string("an account"),
+      " (since ", TimeText(credential.bound_at),
+      "); a key id registers one account, once: issue another with acme-signer enroll-client"));
 }
 
 absl::Status StateStore::BindFrontDoorCredential(absl::string_view kid,
                                                  absl::string_view account_thumbprint,
                                                  absl::Time when) {
   absl::MutexLock lock(&mu_);
-  // One conditional UPDATE: two newAccounts racing with one key id (in this process or
-  // another) cannot both bind it.
-  ASSIGN_OR_RETURN(Stmt update, Prepare(db_.get(),
-                                        "UPDATE frontdoor_credentials SET account_thumbprint = ?2, "
-                                        "bound_at = ?3 WHERE kid = ?1 AND disabled = 0 AND "
-                                        "account_thumbprint IS NULL"));
-  BindAll(update.get(), kid, account_thumbprint, TimeText(when));
-  int rc = sqlite3_step(update.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot bind front-door credential ", kid, " in ", path_));
-  }
-  if (sqlite3_changes(db_.get()) == 1) return absl::OkStatus();
-  // Why not: read the row as it is now.
-  ASSIGN_OR_RETURN(Stmt find, Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1"));
-  BindAll(find.get(), kid);
-  rc = sqlite3_step(find.get());
-  if (rc == SQLITE_DONE) {
-    return absl::NotFoundError(absl::StrCat("no front-door credential with key id ", kid));
-  }
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot read front-door credentials from ", path_));
-  }
-  const FrontDoorCredential credential = ReadCredentialRow(find.get());
-  if (credential.disabled) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("front-door credential ", kid, " of host ", credential.host, " is disabled"));
-  }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "front-door credential ", kid, " of host ", credential.host,
-      " is already bound to the account with key thumbprint ",
-      credential.account_thumbprint.value_or(""), " (since ", TimeText(credential.bound_at),
-      "); a key id registers one account, once: issue another with acme-signer enroll-client"));
+  ASSIGN_OR_RETURN(SqlRows bound,
+                   db_->Exec(absl::StrCat("cannot bind front-door credential ", kid, " in ", where_),
+                             kBindCredential, {kid, account_thumbprint, TimeText(when)}));
+  if (bound.affected() == 1) return absl::OkStatus();
+  return CredentialBindRefusal(
+      kid, absl::StrCat("cannot read front-door credentials from ", where_),
+      /*name_thumbprint=*/true);
 }
 
 absl::StatusOr<int> StateStore::DisableFrontDoorCredentials(absl::string_view host) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "UPDATE frontdoor_credentials SET disabled = 1 "
-                                      "WHERE host = ?1 AND disabled = 0"));
-  BindAll(stmt.get(), host);
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(
-        db_.get(), rc,
-        absl::StrCat("cannot disable the front-door credentials of host ", host, " in ", path_));
-  }
-  return sqlite3_changes(db_.get());
+  ASSIGN_OR_RETURN(
+      SqlRows updated,
+      db_->Exec(absl::StrCat("cannot disable the front-door credentials of host ", host, " in ",
+                             where_),
+                "UPDATE frontdoor_credentials SET disabled = 1 WHERE host = ?1 AND disabled = 0",
+                {host}));
+  return static_cast<int>(updated.affected());
 }
 
 absl::StatusOr<std::vector<FrontDoorCredential>> StateStore::ListFrontDoorCredentials(
     absl::string_view host) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT
-                                      "WHERE host = ?1 ORDER BY created, kid"));
-  BindAll(stmt.get(), host);
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot list front-door credentials from ", where_),
+                             ACME_SIGNER_CREDENTIAL_SELECT "WHERE host = ?1 ORDER BY created, kid",
+                             {host}));
   std::vector<FrontDoorCredential> out;
-  while (true) {
-    int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) {
-      return SqliteError(db_.get(), rc,
-                         absl::StrCat("cannot list front-door credentials from ", path_));
-    }
-    out.push_back(ReadCredentialRow(stmt.get()));
-  }
+  for (int r = 0; r < rows.size(); ++r) out.push_back(ReadCredentialRow(rows, r));
   return out;
 }
-
 
 absl::Status StateStore::CreateFrontDoorAccount(const FrontDoorAccount& account) {
   // BindFrontDoorCredential takes the lock; the binding and the insert must be one
   // transaction, so the bind runs here as the same conditional UPDATE.
   absl::MutexLock lock(&mu_);
   const std::string context =
-      absl::StrCat("cannot record front-door account ", account.id, " in ", path_);
-  RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
-  absl::Status status = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-    ASSIGN_OR_RETURN(Stmt taken, Prepare(db_.get(), ACME_SIGNER_ACCOUNT_SELECT
-                                         "WHERE thumbprint = ?1"));
-    BindAll(taken.get(), account.thumbprint);
-    int rc = sqlite3_step(taken.get());
-    if (rc == SQLITE_ROW) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "the key with thumbprint ", account.thumbprint, " is already the key of account ",
-          ColumnText(taken.get(), 0)));
-    }
-    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
-    ASSIGN_OR_RETURN(Stmt bind, Prepare(db_.get(),
-                                        "UPDATE frontdoor_credentials SET account_thumbprint = ?2, "
-                                        "bound_at = ?3 WHERE kid = ?1 AND disabled = 0 AND "
-                                        "account_thumbprint IS NULL"));
-    BindAll(bind.get(), account.eab_kid, account.thumbprint, TimeText(account.created));
-    rc = sqlite3_step(bind.get());
-    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
-    if (sqlite3_changes(db_.get()) != 1) {
-      ASSIGN_OR_RETURN(Stmt find,
-                       Prepare(db_.get(), ACME_SIGNER_CREDENTIAL_SELECT "WHERE kid = ?1"));
-      BindAll(find.get(), account.eab_kid);
-      rc = sqlite3_step(find.get());
-      if (rc == SQLITE_DONE) {
-        return absl::NotFoundError(
-            absl::StrCat("no front-door credential with key id ", account.eab_kid));
-      }
-      if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, context);
-      const FrontDoorCredential credential = ReadCredentialRow(find.get());
-      if (credential.disabled) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "front-door credential ", account.eab_kid, " of host ", credential.host,
-            " is disabled"));
-      }
-      return absl::FailedPreconditionError(absl::StrCat(
-          "front-door credential ", account.eab_kid, " of host ", credential.host,
-          " is already bound to an account (since ", TimeText(credential.bound_at),
-          "); a key id registers one account, once: issue another with acme-signer "
-          "enroll-client"));
-    }
-    ASSIGN_OR_RETURN(Stmt insert,
-                     Prepare(db_.get(),
-                             "INSERT INTO frontdoor_accounts (id, host, eab_kid, jwk, thumbprint, "
-                             "status, contact, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
-    BindAll(insert.get(), account.id, account.host, account.eab_kid, account.jwk,
-            account.thumbprint, account.status, StringsToJson(account.contact),
-            TimeText(account.created));
-    rc = sqlite3_step(insert.get());
-    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
-    return absl::OkStatus();
-  }();
-  if (status.ok()) status = Exec(db_.get(), "COMMIT", context);
-  if (!status.ok()) (void)Exec(db_.get(), "ROLLBACK", context);
-  return status;
+      absl::StrCat("cannot record front-door account ", account.id, " in ", where_);
+  return db::RunInTransaction(
+      *db_, context, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        ASSIGN_OR_RETURN(SqlRows taken,
+                         db_->Exec(context, ACME_SIGNER_ACCOUNT_SELECT "WHERE thumbprint = ?1",
+                                   {account.thumbprint}));
+        if (!taken.empty()) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("the key with thumbprint ", account.thumbprint,
+                           " is already the key of account ", taken.Text(0, 0)));
+        }
+        ASSIGN_OR_RETURN(SqlRows bound,
+                         db_->Exec(context, kBindCredential,
+                                   {account.eab_kid, account.thumbprint,
+                                    TimeText(account.created)}));
+        if (bound.affected() != 1) {
+          return CredentialBindRefusal(account.eab_kid, context, /*name_thumbprint=*/false);
+        }
+        absl::Status inserted =
+            db_->Exec(context,
+                      "INSERT INTO frontdoor_accounts (id, host, eab_kid, jwk, thumbprint, "
+                      "status, contact, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                      {account.id, account.host, account.eab_kid, account.jwk,
+                       account.thumbprint, account.status, StringsToJson(account.contact),
+                       TimeText(account.created)})
+                .status();
+        // Another replica registered the same key between our check and our insert.
+        if (inserted.code() == absl::StatusCode::kAlreadyExists) {
+          return absl::AlreadyExistsError(absl::StrCat(
+              "the key with thumbprint ", account.thumbprint,
+              " was registered for another account at the same time"));
+        }
+        return inserted;
+      });
 }
 
 absl::StatusOr<std::optional<FrontDoorAccount>> StateStore::FindFrontDoorAccount(
     absl::string_view id) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_ACCOUNT_SELECT "WHERE id = ?1"));
-  BindAll(stmt.get(), id);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_DONE) return std::nullopt;
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read front-door accounts from ", path_));
-  }
-  return ReadAccountRow(stmt.get());
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot read front-door accounts from ", where_),
+                             ACME_SIGNER_ACCOUNT_SELECT "WHERE id = ?1", {id}));
+  if (rows.empty()) return std::nullopt;
+  return ReadAccountRow(rows, 0);
 }
 
 absl::StatusOr<std::optional<FrontDoorAccount>> StateStore::FindFrontDoorAccountByThumbprint(
     absl::string_view thumbprint) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   Prepare(db_.get(), ACME_SIGNER_ACCOUNT_SELECT "WHERE thumbprint = ?1"));
-  BindAll(stmt.get(), thumbprint);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_DONE) return std::nullopt;
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read front-door accounts from ", path_));
-  }
-  return ReadAccountRow(stmt.get());
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot read front-door accounts from ", where_),
+                             ACME_SIGNER_ACCOUNT_SELECT "WHERE thumbprint = ?1", {thumbprint}));
+  if (rows.empty()) return std::nullopt;
+  return ReadAccountRow(rows, 0);
 }
 
 absl::Status StateStore::UpdateFrontDoorAccount(const FrontDoorAccount& account) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "UPDATE frontdoor_accounts SET status = ?2, contact = ?3, "
-                                      "jwk = ?4, thumbprint = ?5 WHERE id = ?1"));
-  BindAll(stmt.get(), account.id, account.status, StringsToJson(account.contact), account.jwk,
-          account.thumbprint);
-  int rc = sqlite3_step(stmt.get());
-  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+  absl::StatusOr<SqlRows> updated =
+      db_->Exec(absl::StrCat("cannot update front-door account ", account.id, " in ", where_),
+                "UPDATE frontdoor_accounts SET status = ?2, contact = ?3, "
+                "jwk = ?4, thumbprint = ?5 WHERE id = ?1",
+                {account.id, account.status, StringsToJson(account.contact), account.jwk,
+                 account.thumbprint});
+  if (updated.status().code() == absl::StatusCode::kAlreadyExists) {
     return absl::AlreadyExistsError(absl::StrCat("the key with thumbprint ", account.thumbprint,
                                                  " is already another account's key"));
   }
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot update front-door account ", account.id, " in ", path_));
-  }
-  if (sqlite3_changes(db_.get()) != 1) {
+  if (!updated.ok()) return updated.status();
+  if (updated->affected() != 1) {
     return absl::NotFoundError(absl::StrCat("no front-door account ", account.id));
   }
   return absl::OkStatus();
@@ -1169,34 +810,29 @@ absl::Status StateStore::UpdateFrontDoorAccount(const FrontDoorAccount& account)
 
 absl::StatusOr<int> StateStore::RevokeFrontDoorAccounts(absl::string_view host) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "UPDATE frontdoor_accounts SET status = 'revoked' "
-                                      "WHERE host = ?1 AND status = 'valid'"));
-  BindAll(stmt.get(), host);
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(
-        db_.get(), rc,
-        absl::StrCat("cannot revoke the front-door accounts of host ", host, " in ", path_));
-  }
-  return sqlite3_changes(db_.get());
+  ASSIGN_OR_RETURN(
+      SqlRows updated,
+      db_->Exec(absl::StrCat("cannot revoke the front-door accounts of host ", host, " in ",
+                             where_),
+                "UPDATE frontdoor_accounts SET status = 'revoked' "
+                "WHERE host = ?1 AND status = 'valid'",
+                {host}));
+  return static_cast<int>(updated.affected());
 }
 
 absl::Status StateStore::PutFrontDoorObject(const FrontDoorObject& object) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   Prepare(db_.get(),
-                           "INSERT INTO frontdoor_objects (kind, id, account, body) "
-                           "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, id) DO UPDATE SET "
-                           "body = excluded.body WHERE account = excluded.account"));
-  BindAll(stmt.get(), object.kind, object.id, object.account, object.body);
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot store front-door ", object.kind, " ", object.id,
-                                    " in ", path_));
-  }
-  if (sqlite3_changes(db_.get()) != 1) {
+  // The existing row's owner is named with its table: both engines read an unqualified column
+  // in DO UPDATE differently.
+  ASSIGN_OR_RETURN(SqlRows written,
+                   db_->Exec(absl::StrCat("cannot store front-door ", object.kind, " ", object.id,
+                                          " in ", where_),
+                             "INSERT INTO frontdoor_objects (kind, id, account, body) "
+                             "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, id) DO UPDATE SET "
+                             "body = excluded.body "
+                             "WHERE frontdoor_objects.account = excluded.account",
+                             {object.kind, object.id, object.account, object.body}));
+  if (written.affected() != 1) {
     return absl::FailedPreconditionError(absl::StrCat(
         "front-door ", object.kind, " ", object.id, " belongs to another account"));
   }
@@ -1206,45 +842,39 @@ absl::Status StateStore::PutFrontDoorObject(const FrontDoorObject& object) {
 absl::StatusOr<std::optional<FrontDoorObject>> StateStore::GetFrontDoorObject(
     absl::string_view kind, absl::string_view id) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "SELECT account, body FROM frontdoor_objects "
-                                      "WHERE kind = ?1 AND id = ?2"));
-  BindAll(stmt.get(), kind, id);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_DONE) return std::nullopt;
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot read front-door objects from ", path_));
-  }
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot read front-door objects from ", where_),
+                             "SELECT account, body FROM frontdoor_objects "
+                             "WHERE kind = ?1 AND id = ?2",
+                             {kind, id}));
+  if (rows.empty()) return std::nullopt;
   FrontDoorObject object;
   object.kind = std::string(kind);
   object.id = std::string(id);
-  object.account = ColumnText(stmt.get(), 0);
-  object.body = ColumnText(stmt.get(), 1);
+  object.account = rows.Text(0, 0);
+  object.body = rows.Text(0, 1);
   return object;
 }
 
 absl::StatusOr<std::vector<FrontDoorObject>> StateStore::ListFrontDoorObjectsWithStatus(
     absl::string_view kind, absl::string_view status) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "SELECT id, account, body FROM frontdoor_objects "
-                                      "WHERE kind = ?1 AND json_valid(body) AND "
-                                      "json_extract(body, '$.status') = ?2 ORDER BY rowid"));
-  BindAll(stmt.get(), kind, status);
+  // The JSON status is matched here rather than in SQL (the engines' JSON functions differ);
+  // this runs once at serve start. rowid is insertion order on both engines (the PostgreSQL
+  // schema names its identity column so).
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot list front-door objects from ", where_),
+                             "SELECT id, account, body FROM frontdoor_objects "
+                             "WHERE kind = ?1 ORDER BY rowid",
+                             {kind}));
   std::vector<FrontDoorObject> out;
-  while (true) {
-    int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) {
-      return SqliteError(db_.get(), rc,
-                         absl::StrCat("cannot list front-door objects from ", path_));
-    }
+  for (int r = 0; r < rows.size(); ++r) {
+    if (!JsonStatusIs(rows.Text(r, 2), status)) continue;
     FrontDoorObject object;
     object.kind = std::string(kind);
-    object.id = ColumnText(stmt.get(), 0);
-    object.account = ColumnText(stmt.get(), 1);
-    object.body = ColumnText(stmt.get(), 2);
+    object.id = rows.Text(r, 0);
+    object.account = rows.Text(r, 1);
+    object.body = rows.Text(r, 2);
     out.push_back(std::move(object));
   }
   return out;
@@ -1255,90 +885,66 @@ absl::Status StateStore::RecordAgentCertificate(const AgentCertificateRecord& ce
     return absl::InvalidArgumentError("agent certificate record without fingerprint or agent");
   }
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   Prepare(db_.get(),
-                           "INSERT INTO agent_certificates (sha256, agent, serial, not_before, "
-                           "not_after, issued_at, source, renewed_from) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
-  BindAll(stmt.get(), cert.sha256, cert.agent, cert.serial, TimeText(cert.not_before),
-          TimeText(cert.not_after), TimeText(cert.issued_at), cert.source,
-          cert.renewed_from.value_or(""));
-  if (!cert.renewed_from.has_value()) sqlite3_bind_null(stmt.get(), 8);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+  absl::Status status =
+      db_->Exec(absl::StrCat("cannot record agent certificate ", cert.sha256, " of ", cert.agent,
+                             " in ", where_),
+                "INSERT INTO agent_certificates (sha256, agent, serial, not_before, "
+                "not_after, issued_at, source, renewed_from) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                {cert.sha256, cert.agent, cert.serial, TimeText(cert.not_before),
+                 TimeText(cert.not_after), TimeText(cert.issued_at), cert.source,
+                 cert.renewed_from})
+          .status();
+  if (status.code() == absl::StatusCode::kAlreadyExists) {
     return absl::AlreadyExistsError(
         absl::StrCat("agent certificate ", cert.sha256, " is already recorded"));
   }
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot record agent certificate ", cert.sha256, " of ",
-                                    cert.agent, " in ", path_));
-  }
-  return absl::OkStatus();
+  return status;
 }
 
 absl::StatusOr<std::vector<AgentCertificateRecord>> StateStore::ListAgentCertificates(
     absl::string_view agent) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_AGENT_CERT_SELECT
-                                      "WHERE ?1 = '' OR agent = ?1 ORDER BY issued_at, sha256"));
-  BindAll(stmt.get(), agent);
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot list agent certificates in ", where_),
+                             ACME_SIGNER_AGENT_CERT_SELECT
+                             "WHERE ?1 = '' OR agent = ?1 ORDER BY issued_at, sha256",
+                             {agent}));
   std::vector<AgentCertificateRecord> out;
-  while (true) {
-    int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) {
-      return SqliteError(db_.get(), rc, absl::StrCat("cannot list agent certificates in ", path_));
-    }
-    out.push_back(ReadAgentCertificateRow(stmt.get()));
-  }
+  for (int r = 0; r < rows.size(); ++r) out.push_back(ReadAgentCertificateRow(rows, r));
   return out;
 }
 
 absl::StatusOr<std::optional<AgentCertificateRecord>> StateStore::FindAgentCertificate(
     absl::string_view sha256) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_AGENT_CERT_SELECT "WHERE sha256 = ?1"));
-  BindAll(stmt.get(), sha256);
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_DONE) return std::nullopt;
-  if (rc != SQLITE_ROW) {
-    return SqliteError(db_.get(), rc, absl::StrCat("cannot read agent certificates in ", path_));
-  }
-  return ReadAgentCertificateRow(stmt.get());
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot read agent certificates in ", where_),
+                             ACME_SIGNER_AGENT_CERT_SELECT "WHERE sha256 = ?1", {sha256}));
+  if (rows.empty()) return std::nullopt;
+  return ReadAgentCertificateRow(rows, 0);
 }
 
 absl::StatusOr<int> StateStore::RevokeAgentCertificates(absl::string_view agent,
                                                         absl::Time when) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "UPDATE agent_certificates SET revoked = 1, revoked_at = ?2 "
-                                      "WHERE agent = ?1 AND revoked = 0"));
-  BindAll(stmt.get(), agent, TimeText(when));
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot revoke the certificates of agent ", agent, " in ",
-                                    path_));
-  }
-  return sqlite3_changes(db_.get());
+  ASSIGN_OR_RETURN(SqlRows updated,
+                   db_->Exec(absl::StrCat("cannot revoke the certificates of agent ", agent,
+                                          " in ", where_),
+                             "UPDATE agent_certificates SET revoked = 1, revoked_at = ?2 "
+                             "WHERE agent = ?1 AND revoked = 0",
+                             {agent, TimeText(when)}));
+  return static_cast<int>(updated.affected());
 }
 
 absl::StatusOr<std::vector<std::string>> StateStore::RevokedAgentCertificateFingerprints() const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "SELECT sha256 FROM agent_certificates WHERE revoked = 1 "
-                                      "ORDER BY sha256"));
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot read revoked agent certificates in ", where_),
+                             "SELECT sha256 FROM agent_certificates WHERE revoked = 1 "
+                             "ORDER BY sha256"));
   std::vector<std::string> out;
-  while (true) {
-    int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) {
-      return SqliteError(db_.get(), rc,
-                         absl::StrCat("cannot read revoked agent certificates in ", path_));
-    }
-    out.push_back(ColumnText(stmt.get(), 0));
-  }
+  for (int r = 0; r < rows.size(); ++r) out.push_back(rows.Text(r, 0));
   return out;
 }
 
@@ -1347,117 +953,92 @@ absl::Status StateStore::AddEnrollmentToken(const EnrollmentToken& token) {
     return absl::InvalidArgumentError("enrolment token record without hash or agent");
   }
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "INSERT INTO enrollment_tokens (token_sha256, agent, "
-                                      "created, expires) VALUES (?1, ?2, ?3, ?4)"));
-  BindAll(stmt.get(), token.token_sha256, token.agent, TimeText(token.created),
-          TimeText(token.expires));
-  int rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+  absl::Status status =
+      db_->Exec(absl::StrCat("cannot store an enrolment token for agent ", token.agent, " in ",
+                             where_),
+                "INSERT INTO enrollment_tokens (token_sha256, agent, created, expires) "
+                "VALUES (?1, ?2, ?3, ?4)",
+                {token.token_sha256, token.agent, TimeText(token.created),
+                 TimeText(token.expires)})
+          .status();
+  if (status.code() == absl::StatusCode::kAlreadyExists) {
     return absl::AlreadyExistsError("this enrolment token is already stored");
   }
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot store an enrolment token for agent ", token.agent,
-                                    " in ", path_));
-  }
-  return absl::OkStatus();
+  return status;
 }
 
 absl::StatusOr<EnrollmentToken> StateStore::RedeemEnrollmentToken(
     absl::string_view token_sha256, absl::Time now) {
   absl::MutexLock lock(&mu_);
-  const std::string context = absl::StrCat("cannot redeem an enrolment token in ", path_);
-  RETURN_IF_ERROR(Exec(db_.get(), "BEGIN IMMEDIATE", context));
-  absl::StatusOr<EnrollmentToken> result =
-      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<EnrollmentToken> {
-    ASSIGN_OR_RETURN(Stmt find,
-                     Prepare(db_.get(), ACME_SIGNER_TOKEN_SELECT "WHERE token_sha256 = ?1"));
-    BindAll(find.get(), token_sha256);
-    int rc = sqlite3_step(find.get());
-    if (rc == SQLITE_DONE) return absl::NotFoundError("unknown enrolment token");
-    if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, context);
-    EnrollmentToken token = ReadTokenRow(find.get());
-    find.reset();
-    if (token.used_at != absl::InfinitePast()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("the enrolment token for agent ", token.agent, " was already used at ",
-                       absl::FormatTime(token.used_at, absl::UTCTimeZone())));
-    }
-    if (now >= token.expires) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("the enrolment token for agent ", token.agent, " expired at ",
-                       absl::FormatTime(token.expires, absl::UTCTimeZone())));
-    }
-    ASSIGN_OR_RETURN(Stmt use, Prepare(db_.get(),
-                                       "UPDATE enrollment_tokens SET used_at = ?2 "
-                                       "WHERE token_sha256 = ?1 AND used_at = ''"));
-    BindAll(use.get(), token_sha256, TimeText(now));
-    rc = sqlite3_step(use.get());
-    if (rc != SQLITE_DONE) return SqliteError(db_.get(), rc, context);
-    if (sqlite3_changes(db_.get()) != 1) {
-      return absl::FailedPreconditionError("the enrolment token was already used");
-    }
-    token.used_at = now;
-    return token;
-  }();
+  const std::string context = absl::StrCat("cannot redeem an enrolment token in ", where_);
+  const std::string find_sql =
+      absl::StrCat(ACME_SIGNER_TOKEN_SELECT "WHERE token_sha256 = ?1", db_->ForUpdate());
+  EnrollmentToken token;
   // A refused token changes nothing, so its transaction is rolled back like a failed one.
-  if (!result.ok()) {
-    (void)Exec(db_.get(), "ROLLBACK", context);
-    return result;
-  }
-  RETURN_IF_ERROR(Exec(db_.get(), "COMMIT", context));
-  return result;
+  RETURN_IF_ERROR(db::RunInTransaction(
+      *db_, context, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        // Locked until the end: a second redemption (another replica) waits here and then
+        // reads the token as used.
+        ASSIGN_OR_RETURN(SqlRows found, db_->Exec(context, find_sql, {token_sha256}));
+        if (found.empty()) return absl::NotFoundError("unknown enrolment token");
+        token = ReadTokenRow(found, 0);
+        if (token.used_at != absl::InfinitePast()) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("the enrolment token for agent ", token.agent, " was already used at ",
+                           absl::FormatTime(token.used_at, absl::UTCTimeZone())));
+        }
+        if (now >= token.expires) {
+          return absl::DeadlineExceededError(
+              absl::StrCat("the enrolment token for agent ", token.agent, " expired at ",
+                           absl::FormatTime(token.expires, absl::UTCTimeZone())));
+        }
+        ASSIGN_OR_RETURN(SqlRows used, db_->Exec(context,
+                                                 "UPDATE enrollment_tokens SET used_at = ?2 "
+                                                 "WHERE token_sha256 = ?1 AND used_at = ''",
+                                                 {token_sha256, TimeText(now)}));
+        if (used.affected() != 1) {
+          return absl::FailedPreconditionError("the enrolment token was already used");
+        }
+        token.used_at = now;
+        return absl::OkStatus();
+      }));
+  return token;
 }
 
 absl::StatusOr<std::vector<EnrollmentToken>> StateStore::ListEnrollmentTokens(
     absl::string_view agent) const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(), ACME_SIGNER_TOKEN_SELECT
-                                      "WHERE ?1 = '' OR agent = ?1 ORDER BY created"));
-  BindAll(stmt.get(), agent);
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Exec(absl::StrCat("cannot list enrolment tokens in ", where_),
+                             ACME_SIGNER_TOKEN_SELECT
+                             "WHERE ?1 = '' OR agent = ?1 ORDER BY created, token_sha256",
+                             {agent}));
   std::vector<EnrollmentToken> out;
-  while (true) {
-    int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) {
-      return SqliteError(db_.get(), rc, absl::StrCat("cannot list enrolment tokens in ", path_));
-    }
-    out.push_back(ReadTokenRow(stmt.get()));
-  }
+  for (int r = 0; r < rows.size(); ++r) out.push_back(ReadTokenRow(rows, r));
   return out;
 }
 
 absl::Status StateStore::NoteAgentSeen(const AgentSeen& seen) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(db_.get(),
-                                      "INSERT INTO agents_seen (agent, at, peer) "
-                                      "VALUES (?1, ?2, ?3) ON CONFLICT (agent) DO UPDATE "
-                                      "SET at = excluded.at, peer = excluded.peer"));
-  BindAll(stmt.get(), seen.agent, TimeText(seen.at), seen.peer);
-  int rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_DONE) {
-    return SqliteError(db_.get(), rc,
-                       absl::StrCat("cannot note agent ", seen.agent, " as seen in ", path_));
-  }
-  return absl::OkStatus();
+  return db_
+      ->Exec(absl::StrCat("cannot note agent ", seen.agent, " as seen in ", where_),
+             "INSERT INTO agents_seen (agent, at, peer) VALUES (?1, ?2, ?3) "
+             "ON CONFLICT (agent) DO UPDATE SET at = excluded.at, peer = excluded.peer",
+             {seen.agent, TimeText(seen.at), seen.peer})
+      .status();
 }
 
 absl::StatusOr<std::vector<AgentSeen>> StateStore::ListAgentsSeen() const {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   Prepare(db_.get(), "SELECT agent, at, peer FROM agents_seen ORDER BY agent"));
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Exec(absl::StrCat("cannot list agents seen in ", where_),
+                                           "SELECT agent, at, peer FROM agents_seen "
+                                           "ORDER BY agent"));
   std::vector<AgentSeen> out;
-  while (true) {
-    int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) {
-      return SqliteError(db_.get(), rc, absl::StrCat("cannot list agents seen in ", path_));
-    }
+  for (int r = 0; r < rows.size(); ++r) {
     AgentSeen seen;
-    seen.agent = ColumnText(stmt.get(), 0);
-    seen.at = ParseTimeText(ColumnText(stmt.get(), 1));
-    seen.peer = ColumnText(stmt.get(), 2);
+    seen.agent = rows.Text(r, 0);
+    seen.at = ParseTimeText(rows.Text(r, 1));
+    seen.peer = rows.Text(r, 2);
     out.push_back(std::move(seen));
   }
   return out;

@@ -1,20 +1,33 @@
-// StateStore: the signer's durable state in one SQLite database (WAL, synchronous=FULL):
-// small key/value settings (account URL, directory, audit checkpoint), which agent owns which
-// ACME order, and the inventory of issued certificates.
+// StateStore: the signer's durable state: small key/value settings (account URL, directory,
+// audit checkpoint), which agent owns which ACME order, the inventory of issued certificates,
+// accounts, front-door credentials and objects, agent identities and the rate counters.
+//
+// One class and one set of queries for both backends ([state] backend), through the SQL seam
+// of signer/db/sql_database.h: one SQLite file (WAL, synchronous=FULL; one signer host), or a
+// PostgreSQL database that several signer replicas share. Callers never see which.
 //
 // Identifiers are Identifier values in the API and "type:value" text in the database
 // (signer/identifier_text.h); the conversion happens here and nowhere else in the store.
 //
 // Every write is a committed transaction that survives a crash before the call returns. All
-// statements are prepared with bound parameters. The schema is versioned with
-// PRAGMA user_version and migrated forward by Open; a database from a newer version is refused.
+// statements have bound parameters. The schema is versioned (signer/state_store_schema.h) and
+// migrated only when Open is asked to (`acme-signer init` and `acme-signer migrate`); serve and
+// the admin commands refuse a schema that is not current.
 //
-// Thread-safety: thread-safe; one connection guarded by a mutex. Other processes opening the
-// same file wait up to the busy timeout.
+// Several processes may share the database: SQLite serializes writers on the file's write
+// lock; on PostgreSQL every read-modify-write locks what it reads (a row FOR UPDATE, or a named
+// advisory lock) inside a READ COMMITTED transaction, so what one replica decided (a finalize
+// claim, a rate admission, a redeemed token, an adopted order) holds for the others.
+//
+// Errors: Unavailable while the database cannot be reached (busy file, lost PostgreSQL
+// connection); the store reconnects by itself on the next call. Ping() probes it.
+//
+// Thread-safety: thread-safe; one connection guarded by a mutex. One connection is enough:
+// every call is one short statement or transaction (no lock is held across a network call to
+// the CA: the finalize claim is a leased column, not a held row lock), and a libpq connection
+// cannot be shared between threads without one anyway.
 #ifndef ACME_SIGNER_SIGNER_STATE_STORE_H_
 #define ACME_SIGNER_SIGNER_STATE_STORE_H_
-
-#include <sqlite3.h>
 
 #include <cstdint>
 #include <memory>
@@ -28,8 +41,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "signer/config.h"
+#include "signer/db/sql_database.h"
 #include "signer/name_policy.h"
 #include "signer/order_resource.h"
+#include "signer/state_store_schema.h"
 
 namespace acme_signer::signer {
 
@@ -162,23 +178,44 @@ struct RateDecision {
   absl::Time next_free = absl::InfinitePast();
 };
 
+// How to open a StateStore.
+struct StateStoreOptions {
+  StateConfig::Backend backend = StateConfig::Backend::kSqlite;
+  std::string sqlite_path;     // kSqlite: the database file
+  std::string postgresql_url;  // kPostgresql: libpq conninfo ([state] url), no password
+  // Create or upgrade the schema (acme-signer init, acme-signer migrate). Without it, the
+  // SQLite file must exist and the schema must be current.
+  bool migrate = false;
+  // The config file, named in the advice of a refusal ("run `acme-signer migrate --config F`").
+  std::string config_path;
+};
+
 class StateStore {
  public:
-  // The schema version this code writes.
-  // 1: kv, orders, inventory. 2: order_resources (replaces "challenge-owner:" kv rows),
-  // new_order_intents. 3: frontdoor_credentials. 4: frontdoor_accounts, frontdoor_objects.
-  // 5: agent_certificates, enrollment_tokens, agents_seen. 6: accounts; `account` columns.
-  // 7: rate_events; orders.finalize_claimed_by/_until.
-  static constexpr int kSchemaVersion = 7;
+  // The schema version this code writes (signer/state_store_schema.h).
+  static constexpr int kSchemaVersion = kStateSchemaVersion;
 
-  // Opens or creates the database at `path` (mode 0640 when created) and migrates it.
-  // Errors name the path: Unavailable/Internal for SQLite failures (e.g. unwritable directory,
-  // not a database), FailedPrecondition for a schema newer than kSchemaVersion.
+  // Opens the store. Errors: for SQLite they name the path (NotFound for a missing file or
+  // directory, Unavailable/Internal for SQLite failures such as a file that is not a
+  // database); InvalidArgument for a conninfo with a password; Unavailable when PostgreSQL
+  // cannot be reached; FailedPrecondition for a schema newer than kSchemaVersion, and without
+  // `migrate` for an older one or none (naming the command to run).
+  static absl::StatusOr<std::unique_ptr<StateStore>> Open(const StateStoreOptions& options);
+  // A SQLite store at `path`, created (mode 0640) and migrated: for tests and tools that own
+  // a private database. The signer's commands open through OpenStateStore (signer/runtime.h).
   static absl::StatusOr<std::unique_ptr<StateStore>> Open(const std::string& path);
 
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
   ~StateStore();
+
+  // The schema version the database had when it was opened (before a migration; 0 for a new
+  // database): `acme-signer migrate` reports "schema version N -> 7".
+  int schema_version_found() const { return schema_version_found_; }
+
+  // A cheap round trip to the database (health checks): OK while it answers; Unavailable
+  // while it does not (a lost PostgreSQL connection is re-established here too).
+  absl::Status Ping();
 
   // Key/value settings. GetValue returns nullopt for an unset key.
   absl::Status SetValue(absl::string_view key, absl::string_view value);
@@ -333,24 +370,26 @@ class StateStore {
   absl::StatusOr<std::vector<AgentSeen>> ListAgentsSeen() const;
 
  private:
-  struct DbCloser {
-    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-  };
-  using Db = std::unique_ptr<sqlite3, DbCloser>;
-
-  StateStore(std::string path, Db db);
-  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<OrderRecord> FindOrderWhere(const char* sql, absl::string_view value) const;
+  StateStore(std::unique_ptr<db::SqlDatabase> db, int schema_version_found);
+  absl::StatusOr<OrderRecord> FindOrderWhere(absl::string_view sql,
+                                             absl::string_view value) const;
   absl::Status RecordOrderLocked(absl::string_view order_url, absl::string_view agent,
                                  const std::vector<Identifier>& identifiers,
                                  absl::string_view finalize_url, absl::string_view account)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RecordOrderResourceLocked(const OrderResource& resource)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why a credential could not be bound (NotFound / FailedPrecondition naming the holder).
+  absl::Status CredentialBindRefusal(absl::string_view kid, absl::string_view context,
+                                     bool name_thumbprint) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const std::string path_;
+  // Where the data lives, for messages (the SQLite path, or "PostgreSQL ([state] url)").
+  const std::string where_;
+  const int schema_version_found_;
   mutable absl::Mutex mu_;
-  Db db_ ABSL_GUARDED_BY(mu_);
+  // Queries are const in the API but run through the connection; the mutex makes that safe.
+  const std::unique_ptr<db::SqlDatabase> db_ ABSL_PT_GUARDED_BY(mu_);
 };
 
 }  // namespace acme_signer::signer

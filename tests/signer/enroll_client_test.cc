@@ -126,6 +126,13 @@ external_url = "https://127.0.0.1:8443/"
 tls_certificate = "tls/front-door.pem"
 tls_private_key = "tls/front-door.key"
 )"));
+    // The state stores `acme-signer init` would have created: enroll-client, like every
+    // command but init and migrate, opens an existing store and never creates its schema.
+    for (const char* state : {"/state", "/state-accounts"}) {
+      fs::create_directories(*dir_ + state);
+      auto store = StateStore::Open(*dir_ + state + "/signer.db");
+      ASSERT_TRUE(store.ok()) << store.status();
+    }
   }
   static void TearDownTestSuite() {
     if (dir_ != nullptr && ::getenv("ACME_SIGNER_KEEP_TEST_DIR") == nullptr) fs::remove_all(*dir_);

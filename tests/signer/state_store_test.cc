@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "tests/signer/state_store_backend.h"
 #include "tests/testing/status_matchers.h"
 #include "gtest/gtest.h"
 
@@ -27,8 +28,41 @@ using ::testing::IsEmpty;
 using ::acme_signer::testing::IsOk;
 using ::acme_signer::testing::IsOkAndHolds;
 using ::acme_signer::testing::StatusIs;
+using store_testing::Backend;
+using store_testing::BackendName;
+using store_testing::StoreBackend;
 
-class StateStoreTest : public ::testing::Test {
+CertificateRecord Cert(std::string serial, std::string agent, absl::Time not_after) {
+  CertificateRecord cert;
+  cert.serial = std::move(serial);
+  cert.agent = std::move(agent);
+  cert.names = {"www.example.com", "example.com"};
+  cert.not_before = absl::FromUnixSeconds(1700000000);
+  cert.not_after = not_after;
+  cert.order_url = "https://ca.test/order/1";
+  cert.certificate_sha256 = std::string(64, 'e');
+  return cert;
+}
+
+// Every behaviour of the store, on both engines (tests/signer/state_store_backend.h).
+class StateStoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override { ACME_SIGNER_CREATE_STORE_BACKEND(backend_, GetParam()); }
+
+  std::unique_ptr<StateStore> OpenStore() {
+    absl::StatusOr<std::unique_ptr<StateStore>> store = backend_->Open();
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  std::unique_ptr<StoreBackend> backend_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Engines, StateStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgresql), BackendName);
+
+// What only the SQLite file has: its mode, PRAGMA user_version and the upgrade chain 1..7.
+class SqliteStateStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/state_store_test.XXXXXX";
@@ -44,23 +78,11 @@ class StateStoreTest : public ::testing::Test {
     return store.ok() ? std::move(*store) : nullptr;
   }
 
-  static CertificateRecord Cert(std::string serial, std::string agent, absl::Time not_after) {
-    CertificateRecord cert;
-    cert.serial = std::move(serial);
-    cert.agent = std::move(agent);
-    cert.names = {"www.example.com", "example.com"};
-    cert.not_before = absl::FromUnixSeconds(1700000000);
-    cert.not_after = not_after;
-    cert.order_url = "https://ca.test/order/1";
-    cert.certificate_sha256 = std::string(64, 'e');
-    return cert;
-  }
-
   std::string dir_;
   std::string path_;
 };
 
-TEST_F(StateStoreTest, ValuesSurviveCloseAndReopen) {
+TEST_P(StateStoreTest, ValuesSurviveCloseAndReopen) {
   {
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
@@ -92,7 +114,7 @@ TEST_F(StateStoreTest, ValuesSurviveCloseAndReopen) {
   EXPECT_THAT((*inventory)[0].names, ElementsAre("www.example.com", "example.com"));
 }
 
-TEST_F(StateStoreTest, CreatesTheDatabaseWithGroupReadableModeAndCurrentSchema) {
+TEST_F(SqliteStateStoreTest, CreatesTheDatabaseWithGroupReadableModeAndCurrentSchema) {
   ASSERT_NE(OpenStore(), nullptr);
   struct stat st;
   ASSERT_EQ(stat(path_.c_str(), &st), 0);
@@ -108,7 +130,31 @@ TEST_F(StateStoreTest, CreatesTheDatabaseWithGroupReadableModeAndCurrentSchema) 
   EXPECT_EQ(sqlite3_column_int(stmt, 0), StateStore::kSchemaVersion);
 }
 
-TEST_F(StateStoreTest, RecordingTheSameOrderTwiceForTheSameAgentIsARetry) {
+TEST_P(StateStoreTest, OpenWithoutMigratingRefusesAnEmptyDatabaseAndNamesInit) {
+  EXPECT_THAT(backend_->Open(/*migrate=*/false).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("run `acme-signer init --config /etc/acme-signer/signer.toml`")));
+}
+
+TEST_P(StateStoreTest, MigratingReportsTheVersionItFoundAndIsIdempotent) {
+  absl::StatusOr<std::unique_ptr<StateStore>> first = backend_->Open(/*migrate=*/true);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ((*first)->schema_version_found(), 0);
+  ASSERT_THAT((*first)->SetValue("k", "v"), IsOk());
+  first->reset();
+  absl::StatusOr<std::unique_ptr<StateStore>> again = backend_->Open(/*migrate=*/true);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ((*again)->schema_version_found(), StateStore::kSchemaVersion);
+  EXPECT_THAT((*again)->GetValue("k"), IsOkAndHolds(std::optional<std::string>("v")));
+  again->reset();
+  // What serve does: open a current schema without migrating.
+  absl::StatusOr<std::unique_ptr<StateStore>> serve = backend_->Open(/*migrate=*/false);
+  ASSERT_THAT(serve, IsOk());
+  EXPECT_THAT((*serve)->GetValue("k"), IsOkAndHolds(std::optional<std::string>("v")));
+  EXPECT_THAT((*serve)->Ping(), IsOk());
+}
+
+TEST_P(StateStoreTest, RecordingTheSameOrderTwiceForTheSameAgentIsARetry) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   for (int i = 0; i < 2; ++i) {
@@ -126,7 +172,7 @@ TEST_F(StateStoreTest, RecordingTheSameOrderTwiceForTheSameAgentIsARetry) {
   EXPECT_LE(order->created, absl::Now());
 }
 
-TEST_F(StateStoreTest, AnOrderOwnedByAnotherAgentIsRefused) {
+TEST_P(StateStoreTest, AnOrderOwnedByAnotherAgentIsRefused) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->RecordOrder("https://ca.test/order/7", "web1", {}, "f", "default").ok());
@@ -138,7 +184,7 @@ TEST_F(StateStoreTest, AnOrderOwnedByAnotherAgentIsRefused) {
   EXPECT_EQ(order->agent, "web1");
 }
 
-TEST_F(StateStoreTest, UnknownOrdersAreNotFound) {
+TEST_P(StateStoreTest, UnknownOrdersAreNotFound) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_THAT(store->FindOrder("https://ca.test/order/x").status(),
@@ -151,7 +197,7 @@ TEST_F(StateStoreTest, UnknownOrdersAreNotFound) {
 
 // The identifiers column keeps the text form signers before typed identifiers wrote, so a
 // database moves between versions unchanged.
-TEST_F(StateStoreTest, IdentifiersAreStoredAsTypeColonValueText) {
+TEST_P(StateStoreTest, IdentifiersAreStoredAsTypeColonValueText) {
   {
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
@@ -161,39 +207,24 @@ TEST_F(StateStoreTest, IdentifiersAreStoredAsTypeColonValueText) {
                                   "f", "default")
                     .ok());
   }
-  sqlite3* raw = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
-  sqlite3_stmt* stmt = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db.get(), "SELECT identifiers FROM orders WHERE order_url = 'o'",
-                               -1, &stmt, nullptr),
-            SQLITE_OK);
-  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> owned(stmt, sqlite3_finalize);
-  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))),
-            R"(["dns:b.example.com","dns:a.example.com"])");
+  EXPECT_THAT(backend_->Sql("SELECT identifiers FROM orders WHERE order_url = 'o'"),
+              IsOkAndHolds(std::string(R"(["dns:b.example.com","dns:a.example.com"])") + "\n"));
 }
 
-TEST_F(StateStoreTest, AnOrderWithAMalformedStoredIdentifierIsAnError) {
+TEST_P(StateStoreTest, AnOrderWithAMalformedStoredIdentifierIsAnError) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->RecordOrder("o", "web1", {}, "f", "default").ok());
-  {
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
-    std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
-    ASSERT_EQ(sqlite3_exec(db.get(),
-                           "UPDATE orders SET identifiers = '[\"no-type\"]' WHERE order_url = 'o'",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-  }
+  ASSERT_THAT(
+      backend_->Sql("UPDATE orders SET identifiers = '[\"no-type\"]' WHERE order_url = 'o'"),
+      IsOk());
   EXPECT_THAT(store->FindOrder("o").status(),
               StatusIs(absl::StatusCode::kInternal,
                        AllOf(HasSubstr("order o"), HasSubstr("no-type"),
                              HasSubstr("not of the form type:value"))));
 }
 
-TEST_F(StateStoreTest, OrderStatusCanBeUpdated) {
+TEST_P(StateStoreTest, OrderStatusCanBeUpdated) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->RecordOrder("o", "web1", {}, "f", "default").ok());
@@ -203,7 +234,7 @@ TEST_F(StateStoreTest, OrderStatusCanBeUpdated) {
   EXPECT_EQ(order->status, "valid");
 }
 
-TEST_F(StateStoreTest, RecordingACertificateAgainAfterACrashDoesNotDuplicateIt) {
+TEST_P(StateStoreTest, RecordingACertificateAgainAfterACrashDoesNotDuplicateIt) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   CertificateRecord cert = Cert("0a1b", "web1", absl::FromUnixSeconds(1800000000));
@@ -223,7 +254,7 @@ TEST_F(StateStoreTest, RecordingACertificateAgainAfterACrashDoesNotDuplicateIt) 
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("serial")));
 }
 
-TEST_F(StateStoreTest, InventoryCanBeListedPerAgentInExpiryOrder) {
+TEST_P(StateStoreTest, InventoryCanBeListedPerAgentInExpiryOrder) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->RecordCertificate(Cert("03", "web1", absl::FromUnixSeconds(1900000000))).ok());
@@ -248,7 +279,7 @@ TEST_F(StateStoreTest, InventoryCanBeListedPerAgentInExpiryOrder) {
   EXPECT_THAT(*nobody, IsEmpty());
 }
 
-TEST_F(StateStoreTest, RevocationIsRecordedOnceWithReasonAndTime) {
+TEST_P(StateStoreTest, RevocationIsRecordedOnceWithReasonAndTime) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->RecordCertificate(Cert("05", "web1", absl::FromUnixSeconds(1900000000))).ok());
@@ -266,7 +297,7 @@ TEST_F(StateStoreTest, RevocationIsRecordedOnceWithReasonAndTime) {
   EXPECT_EQ((*inventory)[0].revoked_at, when);
 }
 
-TEST_F(StateStoreTest, IsSafeToUseFromManyThreads) {
+TEST_P(StateStoreTest, IsSafeToUseFromManyThreads) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   std::vector<std::thread> threads;
@@ -287,19 +318,19 @@ TEST_F(StateStoreTest, IsSafeToUseFromManyThreads) {
   EXPECT_EQ(inventory->size(), 40u);
 }
 
-TEST_F(StateStoreTest, OpenNamesThePathOfAFileThatIsNotADatabase) {
+TEST_F(SqliteStateStoreTest, OpenNamesThePathOfAFileThatIsNotADatabase) {
   { std::ofstream(path_) << std::string(4096, 'x'); }
   EXPECT_THAT(StateStore::Open(path_).status(),
               StatusIs(absl::StatusCode::kInternal, HasSubstr(path_)));
 }
 
-TEST_F(StateStoreTest, OpenNamesThePathInAMissingDirectory) {
+TEST_F(SqliteStateStoreTest, OpenNamesThePathInAMissingDirectory) {
   std::string path = dir_ + "/missing/state.db";
   EXPECT_THAT(StateStore::Open(path).status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr(path)));
 }
 
-TEST_F(StateStoreTest, RefusesADatabaseFromANewerSchema) {
+TEST_F(SqliteStateStoreTest, RefusesADatabaseFromANewerSchema) {
   ASSERT_NE(OpenStore(), nullptr);
   {
     sqlite3* raw = nullptr;
@@ -313,7 +344,44 @@ TEST_F(StateStoreTest, RefusesADatabaseFromANewerSchema) {
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("schema version 99, newer than")));
 }
 
-TEST_F(StateStoreTest, UpgradeFromSchema1KeepsOrdersInventoryAndChallengeOwners) {
+TEST_F(SqliteStateStoreTest, OpenWithoutMigratingRefusesAnOlderSchemaAndNamesMigrate) {
+  ASSERT_NE(OpenStore(), nullptr);
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+    ASSERT_EQ(sqlite3_exec(db.get(), "PRAGMA user_version = 6", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+  }
+  StateStoreOptions options;
+  options.sqlite_path = path_;
+  options.config_path = "/etc/acme-signer/signer.toml";
+  EXPECT_THAT(StateStore::Open(options).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr(path_), HasSubstr("schema version 6, older than"),
+                             HasSubstr("run `acme-signer migrate --config "
+                                       "/etc/acme-signer/signer.toml`"))));
+  // Refusing changed nothing.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db.get(), "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> owned(stmt, sqlite3_finalize);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 6);
+}
+
+TEST_F(SqliteStateStoreTest, OpenWithoutMigratingDoesNotCreateTheFile) {
+  StateStoreOptions options;
+  options.sqlite_path = path_;
+  EXPECT_THAT(StateStore::Open(options).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr(path_), HasSubstr("acme-signer init"))));
+  EXPECT_FALSE(std::filesystem::exists(path_));
+}
+
+TEST_F(SqliteStateStoreTest, UpgradeFromSchema1KeepsOrdersInventoryAndChallengeOwners) {
   // A database exactly as the schema-1 signer left it: an order, a certificate and the
   // challenge owners it kept as "challenge-owner:" key/value rows.
   {
@@ -388,7 +456,7 @@ TEST_F(StateStoreTest, UpgradeFromSchema1KeepsOrdersInventoryAndChallengeOwners)
   sqlite3_finalize(stmt);
 }
 
-TEST_F(StateStoreTest, UpgradeFromSchema2KeepsDataAndAddsFrontDoorCredentials) {
+TEST_F(SqliteStateStoreTest, UpgradeFromSchema2KeepsDataAndAddsFrontDoorCredentials) {
   // A database exactly as the schema-2 signer left it, with an order, a resource, an intent
   // and a certificate.
   {
@@ -468,7 +536,7 @@ TEST_F(StateStoreTest, UpgradeFromSchema2KeepsDataAndAddsFrontDoorCredentials) {
   EXPECT_TRUE(found->has_value());
 }
 
-TEST_F(StateStoreTest, FrontDoorCredentialsAreAddedFoundBoundOnceAndDisabledPerHost) {
+TEST_P(StateStoreTest, FrontDoorCredentialsAreAddedFoundBoundOnceAndDisabledPerHost) {
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   const absl::Time t0 = absl::FromUnixSeconds(1780000000);
@@ -530,7 +598,7 @@ TEST_F(StateStoreTest, FrontDoorCredentialsAreAddedFoundBoundOnceAndDisabledPerH
   EXPECT_THAT(*nobody, IsEmpty());
 }
 
-TEST_F(StateStoreTest, ACredentialAddedByAnotherConnectionIsSeenAtOnce) {
+TEST_P(StateStoreTest, ACredentialAddedByAnotherConnectionIsSeenAtOnce) {
   // enroll-client writes through its own connection while serve has the store open.
   std::unique_ptr<StateStore> serve = OpenStore();
   ASSERT_NE(serve, nullptr);
@@ -550,7 +618,7 @@ TEST_F(StateStoreTest, ACredentialAddedByAnotherConnectionIsSeenAtOnce) {
   EXPECT_EQ((*found)->host, "web1");
 }
 
-TEST_F(StateStoreTest, AResourceMayBelongToSeveralAgentsOrders) {
+TEST_P(StateStoreTest, AResourceMayBelongToSeveralAgentsOrders) {
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   const std::string authz = "https://ca.test/authz/1";
@@ -568,7 +636,7 @@ TEST_F(StateStoreTest, AResourceMayBelongToSeveralAgentsOrders) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("")));
 }
 
-TEST_F(StateStoreTest, AnOrderIsAdoptedOnlyOnceAndOnlyWithASignedNewOrder) {
+TEST_P(StateStoreTest, AnOrderIsAdoptedOnlyOnceAndOnlyWithASignedNewOrder) {
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   const absl::Time now = absl::Now();
@@ -614,7 +682,7 @@ TEST_F(StateStoreTest, AnOrderIsAdoptedOnlyOnceAndOnlyWithASignedNewOrder) {
               IsOkAndHolds(true));
 }
 
-TEST_F(StateStoreTest, OldNewOrderIntentsArePruned) {
+TEST_P(StateStoreTest, OldNewOrderIntentsArePruned) {
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   const absl::Time long_ago = absl::Now() - absl::Hours(48);
@@ -639,7 +707,7 @@ FrontDoorAccount TestAccount(std::string id, std::string kid, std::string thumbp
   return account;
 }
 
-TEST_F(StateStoreTest, AFrontDoorAccountBindsItsCredentialOnceInTheSameTransaction) {
+TEST_P(StateStoreTest, AFrontDoorAccountBindsItsCredentialOnceInTheSameTransaction) {
   auto store = OpenStore();
   ASSERT_THAT(store->AddFrontDoorCredential("kid-1", "web1", "default", absl::Now()), IsOk());
   ASSERT_THAT(store->AddFrontDoorCredential("kid-2", "web1", "default", absl::Now()), IsOk());
@@ -678,7 +746,7 @@ TEST_F(StateStoreTest, AFrontDoorAccountBindsItsCredentialOnceInTheSameTransacti
   EXPECT_FALSE(none->has_value());
 }
 
-TEST_F(StateStoreTest, UpgradeFromSchema5MovesEverythingToTheAccountDefault) {
+TEST_F(SqliteStateStoreTest, UpgradeFromSchema5MovesEverythingToTheAccountDefault) {
   // A database exactly as the last single-account signer (schema 5) left it: its account URL
   // in the key/value table, an order, a certificate, a newOrder intent, and a front-door
   // credential with the account a client registered with it.
@@ -785,7 +853,7 @@ TEST_F(StateStoreTest, UpgradeFromSchema5MovesEverythingToTheAccountDefault) {
   EXPECT_EQ((*client)->signer_account, "default");
 }
 
-TEST_F(StateStoreTest, AFrontDoorAccountActsAsItsCredentialsSignerAccount) {
+TEST_P(StateStoreTest, AFrontDoorAccountActsAsItsCredentialsSignerAccount) {
   auto store = OpenStore();
   ASSERT_THAT(store->AddFrontDoorCredential("kid-rsa", "web1", "rsa-ov", absl::Now()), IsOk());
   ASSERT_THAT(store->AddFrontDoorCredential("kid-ecc", "web1", "ecc-ov", absl::Now()), IsOk());
@@ -808,7 +876,7 @@ TEST_F(StateStoreTest, AFrontDoorAccountActsAsItsCredentialsSignerAccount) {
   EXPECT_EQ((*credential)->account, "ecc-ov");
 }
 
-TEST_F(StateStoreTest, FrontDoorAccountsChangeKeysAndAreRevokedWithTheirHost) {
+TEST_P(StateStoreTest, FrontDoorAccountsChangeKeysAndAreRevokedWithTheirHost) {
   auto store = OpenStore();
   ASSERT_THAT(store->AddFrontDoorCredential("kid-1", "web1", "default", absl::Now()), IsOk());
   ASSERT_THAT(store->AddFrontDoorCredential("kid-2", "web1", "default", absl::Now()), IsOk());
@@ -836,7 +904,7 @@ TEST_F(StateStoreTest, FrontDoorAccountsChangeKeysAndAreRevokedWithTheirHost) {
   EXPECT_THAT(store->RevokeFrontDoorAccounts("web1"), IsOkAndHolds(0));
 }
 
-TEST_F(StateStoreTest, FrontDoorObjectsKeepTheirOwner) {
+TEST_P(StateStoreTest, FrontDoorObjectsKeepTheirOwner) {
   auto store = OpenStore();
   ASSERT_THAT(store->PutFrontDoorObject({"order", "o1", "acct-1", R"({"status":"pending"})"}),
               IsOk());
@@ -874,7 +942,7 @@ TEST_F(StateStoreTest, FrontDoorObjectsKeepTheirOwner) {
 
 }  // namespace
 
-TEST_F(StateStoreTest, AgentCertificatesAreListedAndRevokedPerAgent) {
+TEST_P(StateStoreTest, AgentCertificatesAreListedAndRevokedPerAgent) {
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   AgentCertificateRecord first;
@@ -923,7 +991,7 @@ TEST_F(StateStoreTest, AgentCertificatesAreListedAndRevokedPerAgent) {
   EXPECT_EQ((*found)->revoked_at, absl::FromUnixSeconds(1701500000));
 }
 
-TEST_F(StateStoreTest, AnEnrollmentTokenIsRedeemedOnceAndNotAfterItExpires) {
+TEST_P(StateStoreTest, AnEnrollmentTokenIsRedeemedOnceAndNotAfterItExpires) {
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   const absl::Time now = absl::FromUnixSeconds(1700000000);
@@ -955,7 +1023,7 @@ TEST_F(StateStoreTest, AnEnrollmentTokenIsRedeemedOnceAndNotAfterItExpires) {
   EXPECT_EQ((*tokens)[1].used_at, absl::InfinitePast());
 }
 
-TEST_F(StateStoreTest, LastSeenKeepsOneRowPerAgent) {
+TEST_P(StateStoreTest, LastSeenKeepsOneRowPerAgent) {
   std::unique_ptr<StateStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_THAT(store->NoteAgentSeen({"web1", absl::FromUnixSeconds(1700000000), "127.0.0.1"}),
