@@ -168,7 +168,7 @@ struct Harness {
   fuzz::FixedKeySigner audit_key;
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<RefusalBudget> refusals;
-  RateLimiter rate_limiter;
+  std::unique_ptr<RateLimiter> rate_limiter;  // counts in `store`
   fuzz::FixedMacSigner eab_master;
   std::unique_ptr<NonceStore> nonces;
   std::unique_ptr<Http01Validator> http01;
@@ -204,6 +204,7 @@ Harness* BuildHarness() {
   const AcmeServerConfig server_config = *config.acme_server;
   h->config = std::make_unique<ConfigHolder>(std::move(config));
   h->store = Must(StateStore::Open(absl::StrCat(h->dir, "/state.db")), "state store");
+  h->rate_limiter = std::make_unique<RateLimiter>(*h->store);
   for (const StoredAccount& stored : kStoredAccounts) {
     FrontDoorAccount account;
     account.id = stored.id;
@@ -257,7 +258,7 @@ Harness* BuildHarness() {
   deps.store = h->store.get();
   deps.audit = h->audit.get();
   deps.refusals = h->refusals.get();
-  deps.rate_limiter = &h->rate_limiter;
+  deps.rate_limiter = h->rate_limiter.get();
   deps.eab_master = &h->eab_master;
   deps.nonces = h->nonces.get();
   deps.http01 = h->http01.get();

@@ -64,8 +64,8 @@ constexpr const char* kSchemaV4[] = {
     "eab_kid TEXT NOT NULL, jwk TEXT NOT NULL, thumbprint TEXT NOT NULL UNIQUE, "
     "status TEXT NOT NULL, contact TEXT NOT NULL, created TEXT NOT NULL)",
     "CREATE INDEX frontdoor_accounts_by_host ON frontdoor_accounts (host)",
-    "CREATE TABLE frontdoor_objects (kind TEXT NOT NULL, id TEXT NOT NULL, "
-    "account TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))",
+    ("CREATE TABLE frontdoor_objects (kind TEXT NOT NULL, id TEXT NOT NULL, "
+    "account TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))"),
 };
 
 // Schema 5: the agent identity lifecycle (issue 14): the agent certificates the agent CA
@@ -80,8 +80,8 @@ constexpr const char* kSchemaV5[] = {
     "CREATE TABLE enrollment_tokens (token_sha256 TEXT PRIMARY KEY NOT NULL, "
     "agent TEXT NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL, "
     "used_at TEXT NOT NULL DEFAULT '')",
-    "CREATE TABLE agents_seen (agent TEXT PRIMARY KEY NOT NULL, at TEXT NOT NULL, "
-    "peer TEXT NOT NULL)",
+    ("CREATE TABLE agents_seen (agent TEXT PRIMARY KEY NOT NULL, at TEXT NOT NULL, "
+    "peer TEXT NOT NULL)"),
 };
 
 // Schema 6: several ACME accounts (issue 15). Everything recorded before belongs to the one
@@ -91,8 +91,8 @@ constexpr const char* kSchemaV6[] = {
     "account_url TEXT NOT NULL, key_thumbprint TEXT NOT NULL DEFAULT '', "
     "status TEXT NOT NULL DEFAULT 'valid', registered_at TEXT NOT NULL DEFAULT '', "
     "updated_at TEXT NOT NULL DEFAULT '', rollover_new_key TEXT NOT NULL DEFAULT '')",
-    "INSERT INTO accounts (name, directory_url, account_url) "
-    "SELECT 'default', '', value FROM kv WHERE key = 'acme.account_url'",
+    ("INSERT INTO accounts (name, directory_url, account_url) "
+    "SELECT 'default', '', value FROM kv WHERE key = 'acme.account_url'"),
     "DELETE FROM kv WHERE key = 'acme.account_url'",
     "ALTER TABLE orders ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",
     "ALTER TABLE inventory ADD COLUMN account TEXT NOT NULL DEFAULT 'default'",

@@ -213,6 +213,60 @@ TEST_F(StateStoreReplicasTest, RacingAdoptionsOfOneOrderUseOneIntent) {
   EXPECT_EQ(adopted->agent, "web1");
 }
 
+TEST_F(StateStoreReplicasTest, RacingNewAccountsBindAKeyIdOnceAndAKeyOnce) {
+  ASSERT_THAT(a_->AddFrontDoorCredential("kid-shared", "web1", "default", kNow), IsOk());
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_THAT(a_->AddFrontDoorCredential(absl::StrCat("kid-", i), "web1", "default", kNow),
+                IsOk());
+  }
+  const auto account = [](std::string id, std::string kid, std::string thumbprint) {
+    FrontDoorAccount a;
+    a.id = std::move(id);
+    a.host = "web1";
+    a.eab_kid = std::move(kid);
+    a.jwk = "{}";
+    a.thumbprint = std::move(thumbprint);
+    a.created = kNow;
+    return a;
+  };
+  // One key id, six account keys: one account.
+  std::atomic<int> created{0};
+  std::atomic<int> kid_bound{0};
+  Race(6, [&](StateStore& replica, int i) {
+    absl::Status s = replica.CreateFrontDoorAccount(
+        account(absl::StrCat("acct-kid-", i), "kid-shared", absl::StrCat("thumb-kid-", i)));
+    if (s.ok()) {
+      ++created;
+    } else if (s.code() == absl::StatusCode::kFailedPrecondition &&
+               absl::StrContains(s.message(), "already bound")) {
+      ++kid_bound;
+    } else {
+      ADD_FAILURE() << s;
+    }
+  });
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(kid_bound.load(), 5);
+  // Six key ids, one account key: one account, and the other key ids stay unbound.
+  std::atomic<int> created_with_key{0};
+  std::atomic<int> key_taken{0};
+  Race(6, [&](StateStore& replica, int i) {
+    absl::Status s = replica.CreateFrontDoorAccount(
+        account(absl::StrCat("acct-key-", i), absl::StrCat("kid-", i), "thumb-shared"));
+    if (s.ok()) {
+      ++created_with_key;
+    } else if (s.code() == absl::StatusCode::kAlreadyExists) {
+      ++key_taken;
+    } else {
+      ADD_FAILURE() << s;
+    }
+  });
+  EXPECT_EQ(created_with_key.load(), 1);
+  EXPECT_EQ(key_taken.load(), 5);
+  EXPECT_THAT(backend_->Sql("SELECT count(*) FROM frontdoor_credentials "
+                            "WHERE kid LIKE 'kid-_' AND account_thumbprint IS NOT NULL"),
+              IsOkAndHolds("1\n"));
+}
+
 TEST_F(StateStoreReplicasTest, MigrationsAreRecordedOnceAndRacingMigratesTakeTurns) {
   EXPECT_THAT(backend_->Sql("SELECT version FROM schema_migrations"),
               IsOkAndHolds(absl::StrCat(StateStore::kSchemaVersion, "\n")));
