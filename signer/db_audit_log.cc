@@ -200,12 +200,17 @@ absl::StatusOr<std::unique_ptr<DbAuditLog>> DbAuditLog::Open(DbAuditLogOptions o
   // Every replica must sign checkpoints with the same audit key (copies of one HSM key): the
   // first to open the chain records it, the others are checked against it.
   const std::string der = signer->PublicKeyDer();
-  RETURN_IF_ERROR(conn->Exec("cannot record the audit public key",
-                             "UPDATE audit_head SET public_key_der_b64 = $1 "
-                             "WHERE id = 1 AND public_key_der_b64 = ''",
-                             {absl::Base64Escape(der)})
-                      .status());
   ASSIGN_OR_RETURN(DbAuditHead head, ReadDbAuditHead(*conn, /*for_update=*/false));
+  if (head.public_key_der.empty()) {
+    // Two replicas starting at once on a fresh database: one UPDATE wins, the other then reads
+    // the winner's key (the same one, or it is refused below).
+    RETURN_IF_ERROR(conn->Exec("cannot record the audit public key",
+                               "UPDATE audit_head SET public_key_der_b64 = $1 "
+                               "WHERE id = 1 AND public_key_der_b64 = ''",
+                               {absl::Base64Escape(der)})
+                        .status());
+    ASSIGN_OR_RETURN(head, ReadDbAuditHead(*conn, /*for_update=*/false));
+  }
   if (head.public_key_der != der) {
     return absl::FailedPreconditionError(absl::StrCat(
         "hsm.audit_key: this replica's audit key (key_id ", Sha256Hex(der),
