@@ -294,24 +294,33 @@ absl::Status DbAuditLog::WriteBatch(const std::vector<Pending*>& batch, bool clo
   if (closing && since > 0) RETURN_IF_ERROR(sign_checkpoint("shutdown"));
   if (rows.empty()) return absl::OkStatus();
 
+  // The last chunk of records and the new head go in one statement (a data-modifying WITH):
+  // one round trip fewer per batch, which is what a group commit waits on besides the fsync.
   for (size_t first = 0; first < rows.size(); first += 3 * kInsertChunk) {
     const size_t end = std::min(rows.size(), first + 3 * kInsertChunk);
-    std::string sql = "INSERT INTO audit_records (seq, replica, line) VALUES ";
+    const bool last_chunk = end == rows.size();
     std::vector<db::PgParam> params(rows.begin() + static_cast<ptrdiff_t>(first),
                                     rows.begin() + static_cast<ptrdiff_t>(end));
+    std::string sql = "INSERT INTO audit_records (seq, replica, line) VALUES ";
     for (size_t i = 0; i < params.size(); i += 3) {
       absl::StrAppend(&sql, i == 0 ? "" : ",", "($", i + 1, "::bigint,$", i + 2, ",$", i + 3,
                       ")");
     }
-    RETURN_IF_ERROR(conn.Exec("cannot insert audit records", sql, params).status());
+    if (last_chunk) {
+      const size_t n = params.size();
+      sql = absl::StrCat("WITH inserted AS (", sql,
+                         " RETURNING 1) UPDATE audit_head SET seq = $", n + 1, "::bigint, hash = $",
+                         n + 2, ", since_checkpoint = $", n + 3, "::bigint, checkpoint_seq = $",
+                         n + 4, "::bigint, checkpoint_hash = $", n + 5, " WHERE id = 1");
+      params.insert(params.end(), {std::to_string(seq), hash, std::to_string(since),
+                                   std::to_string(checkpoint.seq), checkpoint.hash});
+    }
+    RETURN_IF_ERROR(conn.Exec(last_chunk ? "cannot insert audit records and advance the head"
+                                         : "cannot insert audit records",
+                              sql, params)
+                        .status());
   }
-  return conn
-      .Exec("cannot advance the audit chain head",
-            "UPDATE audit_head SET seq = $1, hash = $2, since_checkpoint = $3, "
-            "checkpoint_seq = $4, checkpoint_hash = $5 WHERE id = 1",
-            {std::to_string(seq), hash, std::to_string(since), std::to_string(checkpoint.seq),
-             checkpoint.hash})
-      .status();
+  return absl::OkStatus();
 }
 
 absl::Status DbAuditLog::CommitBatch(const std::vector<Pending*>& batch, bool closing) {
