@@ -193,6 +193,7 @@ absl::Status AuditLog::SetTornTailAside(const AuditLogFileSet& files, const Audi
 void AuditLog::QueueLocked(nlohmann::json record) {
   record["seq"] = next_seq_;
   record["prev"] = head_hash_;
+  if (!options_.replica.empty()) record["replica"] = options_.replica;
   if (!record.contains("time")) record["time"] = FormatAuditTime(absl::Now());
   std::string hash = AuditRecordHash(record);
   record["hash"] = hash;
@@ -216,6 +217,8 @@ absl::Status AuditLog::QueueCheckpointLocked(absl::string_view trigger, nlohmann
   cp["count"] = since_checkpoint_;
   cp["key_id"] = key_id_;
   cp["alg"] = signer_->Algorithm();
+  // Before signing: the signature covers every field but "hash" and "signature".
+  if (!options_.replica.empty()) cp["replica"] = options_.replica;
   cp["seq"] = next_seq_;
   cp["prev"] = head_hash_;
   cp["time"] = FormatAuditTime(absl::Now());

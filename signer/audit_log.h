@@ -67,6 +67,9 @@ struct AuditLogOptions {
   // kAuditCheckpointKey and the audit public key (DER, base64) under kAuditPublicKeyKey, so the
   // verifier can detect a log cut off after its last checkpoint. Not owned; must outlive the log.
   StateStore* state_store = nullptr;
+  // This signer's name ([state] replica); when set, every record carries it as "replica" (the
+  // verifier hashes it like any other field; logs written without it verify as before).
+  std::string replica;
 };
 
 // State store keys written by the log.

@@ -393,6 +393,28 @@ absl::StatusOr<AuditVerifyReport> VerifyAuditLogAt(const std::string& path,
   return VerifyAuditLogFiles(files, options);
 }
 
+absl::StatusOr<AuditVerifyReport> VerifyAuditLines(const std::string& source,
+                                                   const AuditLineSource& next_line,
+                                                   const AuditVerifyOptions& options) {
+  ASSIGN_OR_RETURN(CheckpointKey key, CheckpointKey::Create(options.public_key_der));
+  AuditVerifyReport report;
+  report.files = {source};
+  ChainVerifier chain(key, options, report);
+  chain.Start(source);
+  std::string line;
+  uint64_t line_no = 0;
+  uint64_t offset = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, next_line(line));
+    if (!more) break;
+    ++line_no;
+    if (!chain.Line(source, line_no, offset, line)) return report;
+    offset += line.size() + 1;
+  }
+  chain.Finish();
+  return report;
+}
+
 absl::StatusOr<std::string> AuditPublicKeyDer(absl::string_view pem_or_der) {
   std::string der(pem_or_der);
   if (pem_or_der.find("-----BEGIN") != absl::string_view::npos) {

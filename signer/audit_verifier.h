@@ -19,6 +19,7 @@
 #define ACME_SIGNER_SIGNER_AUDIT_VERIFIER_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -100,6 +101,16 @@ absl::StatusOr<AuditVerifyReport> VerifyAuditLogFiles(const AuditLogFileSet& fil
 // Same, for the log whose first file is `path` (path, path.1, path.2, ...). NotFound when no
 // file of the log exists.
 absl::StatusOr<AuditVerifyReport> VerifyAuditLogAt(const std::string& path,
+                                                   const AuditVerifyOptions& options);
+
+// The same checks over records kept outside files (the database chain, signer/db_audit_log.h):
+// `next_line` stores the next record's line (without '\n') and returns true, or returns false
+// after the last one; its errors stop verification and are returned. Problems name `source` as
+// their file and the record's position (1-based) as their line; the report lists `source` as
+// its one file.
+using AuditLineSource = std::function<absl::StatusOr<bool>(std::string& line)>;
+absl::StatusOr<AuditVerifyReport> VerifyAuditLines(const std::string& source,
+                                                   const AuditLineSource& next_line,
                                                    const AuditVerifyOptions& options);
 
 // Accepts a public key as PEM ("-----BEGIN PUBLIC KEY-----") or DER SubjectPublicKeyInfo and

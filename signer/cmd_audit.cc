@@ -1,24 +1,71 @@
-// acme-signer audit verify: prove the audit log was not altered.
+// acme-signer audit verify|export|public-key: prove the audit log was not altered, hand it to
+// an auditor, and give them the key to check it with.
+//
+// Where the log is depends on [state] backend: "sqlite" keeps the signer's JSON Lines files
+// ([audit] log, path.1, ...); "postgresql" keeps the one chain of every replica in the database
+// (signer/db_audit_log.h). `export` writes either as one JSON Lines stream in seq order, which
+// `audit verify --log EXPORT --public-key PEM` checks offline with the same verifier.
+#include <openssl/pem.h>
+
+#include <fstream>
 #include <iostream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "common/cli.h"
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "signer/audit_files.h"
 #include "signer/audit_log.h"
 #include "signer/audit_verifier.h"
 #include "signer/commands.h"
 #include "signer/config.h"
+#include "signer/db/pg_connection.h"
+#include "signer/db_audit_log.h"
 #include "signer/runtime.h"
 
 namespace acme_signer::signer {
 namespace {
+
+constexpr char kUsage[] =
+    "usage: acme-signer audit verify (--config FILE | --log PATH --public-key PEM "
+    "[--checkpoint REF])\n"
+    "       acme-signer audit export --config FILE      (JSON Lines to stdout)\n"
+    "       acme-signer audit public-key --config FILE  (the audit key, PEM, from the HSM)\n";
+
+bool InDatabase(const SignerConfig& config) {
+  return config.state.backend == StateConfig::Backend::kPostgresql;
+}
+
+absl::StatusOr<std::string> PublicKeyFlag(const ArgParser& parser) {
+  ASSIGN_OR_RETURN(std::string pem, ReadFile(*parser.Get("public-key")));
+  return AuditPublicKeyDer(pem);
+}
+
+absl::StatusOr<AuditVerifyReport> VerifyDatabase(const SignerConfig& config,
+                                                 const ArgParser& parser) {
+  if (parser.Has("log") || parser.Has("checkpoint")) {
+    return absl::InvalidArgumentError(
+        "with [state] backend = \"postgresql\", --config verifies the chain in the database "
+        "(its head is the checkpoint reference); verify an export with --log EXPORT "
+        "--public-key PEM and no --config");
+  }
+  std::string key_der;
+  if (parser.Has("public-key")) {
+    ASSIGN_OR_RETURN(key_der, PublicKeyFlag(parser));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<db::PgConnection> conn,
+                   db::PgConnection::Connect(config.state.url));
+  return VerifyDbAuditChain(*conn, key_der);
+}
 
 absl::StatusOr<AuditVerifyReport> Verify(const ArgParser& parser) {
   AuditVerifyOptions options;
   std::string log_path;
   if (parser.Has("config")) {
     ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
+    if (InDatabase(config)) return VerifyDatabase(config, parser);
     log_path = config.audit.log;
     ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
     ASSIGN_OR_RETURN(std::optional<std::string> key_b64, store->GetValue(kAuditPublicKeyKey));
@@ -47,8 +94,7 @@ absl::StatusOr<AuditVerifyReport> Verify(const ArgParser& parser) {
   }
   if (parser.Has("log")) log_path = *parser.Get("log");
   if (parser.Has("public-key")) {
-    ASSIGN_OR_RETURN(std::string pem, ReadFile(*parser.Get("public-key")));
-    ASSIGN_OR_RETURN(options.public_key_der, AuditPublicKeyDer(pem));
+    ASSIGN_OR_RETURN(options.public_key_der, PublicKeyFlag(parser));
   }
   if (log_path.empty()) return absl::InvalidArgumentError("give --config FILE or --log PATH");
   if (options.public_key_der.empty()) {
@@ -57,23 +103,84 @@ absl::StatusOr<AuditVerifyReport> Verify(const ArgParser& parser) {
   return VerifyAuditLogAt(log_path, options);
 }
 
-}  // namespace
+absl::Status WriteStdout(const std::string& line) {
+  std::cout << line << '\n';
+  if (!std::cout.good()) return absl::UnavailableError("cannot write the export to stdout");
+  return absl::OkStatus();
+}
 
-int RunAudit(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "verify") {
-    std::cerr << "usage: acme-signer audit verify (--config FILE | --log PATH --public-key PEM "
-                 "[--checkpoint REF])\n";
-    return kExitUsage;
+// The log files in order, as one stream. A file that ends in a partial line (a crash the
+// signer recovered from with a "recovery" checkpoint) cannot be joined to the next one without
+// corrupting both lines: such a log is verified in place with --log instead.
+absl::Status ExportFiles(const std::string& path) {
+  ASSIGN_OR_RETURN(AuditLogFileSet files, ListAuditLogFiles(path));
+  if (!files.missing.empty()) {
+    return absl::DataLossError(absl::StrCat("audit log file ", files.missing, " is missing but ",
+                                            files.present_after_gap,
+                                            " exists; run `acme-signer audit verify`"));
   }
+  for (const std::string& file : files.files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in.is_open()) {
+      RETURN_IF_ERROR(ReadFile(file, 0).status());  // the errno-derived status naming it
+      return absl::UnavailableError(absl::StrCat("cannot open audit log ", file));
+    }
+    in.seekg(0, std::ios::end);
+    if (in.tellg() > 0) {
+      in.seekg(-1, std::ios::end);
+      if (in.get() != '\n') {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "audit log ", file,
+            " ends in a partial line (a crash the signer recovered from), which an export "
+            "cannot join to the next file; verify the files in place with `acme-signer audit "
+            "verify --log ",
+            path, " --public-key PEM`"));
+      }
+      in.seekg(0);
+      std::cout << in.rdbuf();
+    }
+    if (in.bad() || !std::cout.good()) {
+      return absl::UnavailableError(absl::StrCat("cannot export audit log ", file));
+    }
+  }
+  std::cout.flush();
+  if (!std::cout.good()) return absl::UnavailableError("cannot write the export to stdout");
+  return absl::OkStatus();
+}
+
+absl::Status Export(const SignerConfig& config) {
+  if (!InDatabase(config)) return ExportFiles(config.audit.log);
+  ASSIGN_OR_RETURN(std::unique_ptr<db::PgConnection> conn,
+                   db::PgConnection::Connect(config.state.url));
+  RETURN_IF_ERROR(ExportDbAuditChain(*conn, WriteStdout));
+  std::cout.flush();
+  if (!std::cout.good()) return absl::UnavailableError("cannot write the export to stdout");
+  return absl::OkStatus();
+}
+
+// From the HSM itself (not from a copy the database or state store keeps): the anchor an
+// auditor verifies exports with.
+absl::StatusOr<std::string> PublicKeyPem(const SignerConfig& config) {
+  RuntimeParts parts;
+  parts.audit_key = true;
+  ASSIGN_OR_RETURN(std::unique_ptr<SignerRuntime> runtime, SignerRuntime::Open(config, parts));
+  const std::string der = runtime->audit_key->PublicKeyDer();
+  ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> pkey, ParsePublicKeyDer(der, "audit public key"));
+  return ToPem(pkey.get(), PEM_write_bio_PUBKEY, "audit public key");
+}
+
+int RunVerify(const std::vector<std::string>& rest) {
   ArgParser parser(
       "acme-signer audit verify (--config FILE | --log PATH --public-key PEM [--checkpoint REF])");
-  parser.Value("config", "FILE", "signer configuration: log path, key and last checkpoint")
-      .Value("log", "PATH", "audit log to verify (first file; .1, .2 ... follow)")
+  parser
+      .Value("config", "FILE",
+             "signer configuration: the log files and last checkpoint (sqlite), or the chain "
+             "in the database (postgresql)")
+      .Value("log", "PATH", "audit log or export to verify (first file; .1, .2 ... follow)")
       .Value("public-key", "PEM", "the audit key's public key (PEM or DER)")
       .Value("checkpoint", "REF",
              "the checkpoint the log must hold, as stored under audit.checkpoint: "
              "{\"hash\":\"...\",\"seq\":N}");
-  std::vector<std::string> rest(args.begin() + 1, args.end());
   if (absl::Status s = parser.Parse(rest); !s.ok()) {
     std::cerr << "acme-signer audit verify: " << s.message() << "\n";
     return kExitUsage;
@@ -89,6 +196,51 @@ int RunAudit(const std::vector<std::string>& args) {
   }
   std::cout << report->Summary() << "\n";
   return report->ok() ? kExitOk : kExitAuditBad;
+}
+
+// export and public-key: --config only.
+int RunWithConfig(const std::string& name, const std::vector<std::string>& rest,
+                  const std::function<absl::Status(const SignerConfig&)>& run) {
+  ArgParser parser(absl::StrCat("acme-signer audit ", name, " --config FILE"));
+  parser.Value("config", "FILE", "signer configuration").Required("config");
+  if (absl::Status s = parser.Parse(rest); !s.ok()) {
+    std::cerr << "acme-signer audit " << name << ": " << s.message() << "\n";
+    return kExitUsage;
+  }
+  if (parser.help_requested()) {
+    std::cout << parser.Help();
+    return kExitOk;
+  }
+  absl::StatusOr<SignerConfig> config = LoadSignerConfig(*parser.Get("config"));
+  absl::Status status = config.ok() ? run(*config) : config.status();
+  if (!status.ok()) {
+    std::cerr << "acme-signer audit " << name << ": " << status.message() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunAudit(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return kExitUsage;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "verify") return RunVerify(rest);
+  if (args[0] == "export") return RunWithConfig("export", rest, Export);
+  if (args[0] == "public-key") {
+    return RunWithConfig("public-key", rest, [](const SignerConfig& config) -> absl::Status {
+      ASSIGN_OR_RETURN(std::string pem, PublicKeyPem(config));
+      std::cout << pem;
+      std::cout.flush();
+      if (!std::cout.good()) return absl::UnavailableError("cannot write to stdout");
+      return absl::OkStatus();
+    });
+  }
+  std::cerr << kUsage;
+  return kExitUsage;
 }
 
 }  // namespace acme_signer::signer

@@ -450,9 +450,26 @@ void ReadState(TableReader& t, StateConfig& out) {
   }
 }
 
-void ReadAudit(TableReader& t, AuditConfig& out) {
-  if (auto v = t.Path("log", true)) out.log = *v;
+// `in_database`: [state] backend = "postgresql", where the one audit chain of all replicas is
+// in the database (signer/db_audit_log.h). The keys about a local log file are then refused
+// rather than ignored: a per-replica file chain is exactly what must not exist, and an operator
+// who kept `log` from a SQLite config should learn that it is no longer written.
+void ReadAudit(TableReader& t, AuditConfig& out, bool in_database) {
+  if (in_database) {
+    for (const char* key : {"log", "rotate_bytes", "min_free_bytes"}) {
+      if (const toml::node* node = t.Find(key, false)) {
+        t.Bad(*node, key,
+              "is only used with [state] backend = \"sqlite\": with \"postgresql\" the audit "
+              "chain is in the database; remove it");
+      }
+    }
+    // No local log file system to watch.
+    out.min_free_bytes = 0;
+  } else {
+    if (auto v = t.Path("log", true)) out.log = *v;
+  }
   if (auto v = t.Int("checkpoint_every", 1, 1000000)) out.checkpoint_every = *v;
+  if (in_database) return;
   if (auto v = t.Int("rotate_bytes", 64 << 10, int64_t{1} << 50)) out.rotate_bytes = *v;
   if (auto v = t.Int("min_free_bytes", 0, int64_t{1} << 50)) out.min_free_bytes = *v;
 }
@@ -663,10 +680,13 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
       reader.Bad("url", "is required with backend = \"postgresql\"");
     }
   }
-  if (const toml::table* t = top.Table("audit", true)) {
+  const bool audit_in_database = config.state.backend == StateConfig::Backend::kPostgresql;
+  if (audit_in_database) config.audit.min_free_bytes = 0;
+  // With the database chain every [audit] key is optional, so the section may be left out.
+  if (const toml::table* t = top.Table("audit", !audit_in_database)) {
     TableReader reader(problems, *t, "audit", base_dir,
                        {"log", "checkpoint_every", "rotate_bytes", "min_free_bytes"});
-    ReadAudit(reader, config.audit);
+    ReadAudit(reader, config.audit, audit_in_database);
   }
   if (const toml::table* t = top.Table("acme_server", false)) {
     TableReader reader(

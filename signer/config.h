@@ -82,9 +82,14 @@
 //   replica             = (host name)        this signer's name in audit records and logs,
 //                                            [A-Za-z0-9._-]{1,64}
 //
-//   [audit]
-//   log                 R  path of the append-only audit log
+//   [audit]                                  optional with backend = "postgresql"
+//   log                 R  path of the append-only audit log. sqlite only: with "postgresql"
+//                          the one chain of all replicas is in the database
+//                          (signer/db_audit_log.h), and log, rotate_bytes and min_free_bytes
+//                          are refused (not ignored: no replica keeps a chain of its own)
 //   checkpoint_every    = 256                records between signed checkpoints, 1..1000000
+//                                            (postgresql: counted on the shared chain; the
+//                                            replica whose record makes it due signs it)
 //   rotate_bytes        = (never)            rotate the log past this size, >= 65536
 //   min_free_bytes      = 104857600          0..2^50: below this many bytes free on the log's
 //                                            file system, new orders are refused (and a

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "signer/commands.h"
+#include "signer/db_audit_log.h"
 
 namespace acme_signer::signer {
 
@@ -117,7 +118,21 @@ absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerC
     ASSIGN_OR_RETURN(runtime->store,
                      StateStore::Open(StateStoreOptionsFor(config, parts.migrate_store)));
   }
-  if (parts.audit_log) {
+  if (parts.audit_log && config.state.backend == StateConfig::Backend::kPostgresql) {
+    // Every replica appends to the one chain in the shared database ([audit] log is refused
+    // with this backend, signer/config.h).
+    DbAuditLogOptions options;
+    options.conninfo = config.state.url;
+    options.replica = config.state.ReplicaName();
+    options.checkpoint_interval = static_cast<uint64_t>(config.audit.checkpoint_every);
+    absl::StatusOr<std::unique_ptr<DbAuditLog>> audit =
+        DbAuditLog::Open(options, runtime->audit_key.get());
+    if (!audit.ok()) {
+      return absl::Status(audit.status().code(),
+                          absl::StrCat("audit chain in [state] url: ", audit.status().message()));
+    }
+    runtime->audit = *std::move(audit);
+  } else if (parts.audit_log) {
     AuditLogOptions options;
     options.path = config.audit.log;
     options.checkpoint_interval = static_cast<uint64_t>(config.audit.checkpoint_every);
@@ -125,6 +140,7 @@ absl::StatusOr<std::unique_ptr<SignerRuntime>> SignerRuntime::Open(const SignerC
       options.rotate_bytes = static_cast<uint64_t>(*config.audit.rotate_bytes);
     }
     options.state_store = runtime->store.get();
+    options.replica = config.state.ReplicaName();
     ASSIGN_OR_RETURN(runtime->audit, AuditLog::Open(options, runtime->audit_key.get()));
   }
   if (parts.accounts) {

@@ -1,7 +1,9 @@
 // SignerRuntime: the long-lived objects of a signer process, opened from its config in one
 // place so `serve`, `init` and the admin subcommands open them the same way: the PKCS#11
 // module and token, the key handles, the ACME accounts (signer/account_set.h), the state store
-// (SQLite or PostgreSQL) and the audit log. Fields are null when the subcommand did not ask for them.
+// (SQLite or PostgreSQL) and the audit log (the file log with backend "sqlite", the database
+// chain of all replicas with "postgresql": signer/db_audit_log.h). Fields are null when the
+// subcommand did not ask for them.
 // Thread-safety: the objects are thread-safe; the struct itself is built once.
 #ifndef ACME_SIGNER_SIGNER_RUNTIME_H_
 #define ACME_SIGNER_SIGNER_RUNTIME_H_

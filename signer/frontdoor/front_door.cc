@@ -37,7 +37,16 @@ absl::StatusOr<std::unique_ptr<FrontDoor>> FrontDoor::Start(const AcmeServerConf
   if (!master.ok()) return Prefixed(master.status(), "front door: the EAB master key");
   door->eab_master_ = *std::move(master);
 
-  ASSIGN_OR_RETURN(door->nonces_, NonceStore::Create(NonceStore::Options()));
+  // With the PostgreSQL backend the nonces are in the shared database: any replica accepts a
+  // nonce another one issued. Chosen once, at start.
+  NonceStore::Options nonce_options;
+  if (const std::shared_ptr<const SignerConfig> config = deps.config->Get();
+      config->state.backend == StateConfig::Backend::kPostgresql) {
+    nonce_options.postgresql_conninfo = config->state.url;
+  }
+  absl::StatusOr<std::unique_ptr<NonceStore>> nonces = NonceStore::Create(nonce_options);
+  if (!nonces.ok()) return Prefixed(nonces.status(), "front door: the nonce store");
+  door->nonces_ = *std::move(nonces);
 
   DnsResolver::Options resolver_options;
   resolver_options.servers = server.validation_resolver;

@@ -463,6 +463,36 @@ TEST(SignerConfigTest, MissingRequiredTableIsNamed) {
               HasSubstr(absl::StrCat(kSource, ": state: missing required table [state]")));
 }
 
+// With backend = "postgresql" the one audit chain of all replicas is in the database: the
+// [audit] section is optional and the keys about a local log file are refused, not ignored.
+TEST(SignerConfigTest, PostgresqlBackendNeedsNoAuditSectionAndRefusesALocalLog) {
+  const std::string pg = Replace(kMinimal, "[state]\ndir = \"state\"\n",
+                                 "[state]\ndir = \"state\"\nbackend = \"postgresql\"\n"
+                                 "url = \"host=/run/postgresql dbname=acme_signer\"\n");
+  const std::string without_audit =
+      Replace(pg, "[audit]\nlog = \"/var/log/acme-signer/audit.log\"\n", "");
+  absl::StatusOr<SignerConfig> config = ParseSignerConfig(without_audit, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->audit.log, "");
+  EXPECT_EQ(config->audit.checkpoint_every, 256);
+  EXPECT_EQ(config->audit.min_free_bytes, 0) << "no local log file system to watch";
+
+  const std::string cadence = Replace(pg, "log = \"/var/log/acme-signer/audit.log\"\n",
+                                      "checkpoint_every = 64\n");
+  config = ParseSignerConfig(cadence, kSource);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->audit.checkpoint_every, 64);
+
+  EXPECT_THAT(ErrorOf(pg), HasSubstr(At(pg, "log = ") + "audit.log: is only used with [state] "
+                                                         "backend = \"sqlite\""));
+  const std::string rotate = Replace(pg, "log = \"/var/log/acme-signer/audit.log\"\n",
+                                     "rotate_bytes = 1000000\n");
+  EXPECT_THAT(ErrorOf(rotate), HasSubstr("audit.rotate_bytes: is only used with"));
+  // SQLite keeps requiring the log.
+  EXPECT_THAT(ErrorOf(Replace(kMinimal, "log = \"/var/log/acme-signer/audit.log\"\n", "")),
+              HasSubstr("audit.log: missing required key"));
+}
+
 TEST(SignerConfigTest, AgentsAsAPlainTableIsRefused) {
   const std::string text = Replace(kMinimal, "[[agents]]", "[agents]");
   EXPECT_THAT(ErrorOf(text), HasSubstr("agents: expected an array of tables ([[agents]]"));

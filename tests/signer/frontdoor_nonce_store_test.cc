@@ -44,7 +44,7 @@ TEST(NonceStoreTest, IssuesDistinctBase64UrlNoncesOf128Bits) {
     EXPECT_EQ(DecodeBase64Url(*nonce, "nonce")->size(), 16u);
     EXPECT_TRUE(seen.insert(*nonce).second);
   }
-  EXPECT_EQ(store->size(), 50u);
+  EXPECT_EQ(*store->size(), 50u);
 }
 
 TEST(NonceStoreTest, AcceptsEachNonceOnceAndRefusesAReplayAsBadNonce) {
@@ -55,7 +55,7 @@ TEST(NonceStoreTest, AcceptsEachNonceOnceAndRefusesAReplayAsBadNonce) {
   absl::Status replay = store->Consume(nonce);
   EXPECT_EQ(ProblemType(replay), "badNonce");
   EXPECT_EQ(acme::GetServerProblem(replay)->http_status, 400);
-  EXPECT_EQ(store->size(), 0u);
+  EXPECT_EQ(*store->size(), 0u);
 }
 
 TEST(NonceStoreTest, RefusesAnUnknownNonce) {
@@ -64,7 +64,7 @@ TEST(NonceStoreTest, RefusesAnUnknownNonce) {
   ASSERT_TRUE(store->Issue().ok());
   EXPECT_EQ(ProblemType(store->Consume("AAAAAAAAAAAAAAAAAAAAAA")), "badNonce");
   EXPECT_EQ(ProblemType(store->Consume("")), "badNonce");
-  EXPECT_EQ(store->size(), 1u) << "a refused nonce does not touch the issued ones";
+  EXPECT_EQ(*store->size(), 1u) << "a refused nonce does not touch the issued ones";
 }
 
 TEST(NonceStoreTest, RefusesAnExpiredNonce) {
@@ -83,13 +83,13 @@ TEST(NonceStoreTest, ForgetsTheOldestNonceBeyondCapacity) {
   auto store = MakeStore(&clock, 3);
   std::vector<std::string> nonces;
   for (int i = 0; i < 4; ++i) nonces.push_back(*store->Issue());
-  EXPECT_EQ(store->size(), 3u);
+  EXPECT_EQ(*store->size(), 3u);
   EXPECT_EQ(ProblemType(store->Consume(nonces[0])), "badNonce");
   for (int i = 1; i < 4; ++i) EXPECT_TRUE(store->Consume(nonces[i]).ok());
 
   // Consumed nonces do not keep memory either: issue many, consume each, stay bounded.
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(store->Consume(*store->Issue()).ok());
-  EXPECT_EQ(store->size(), 0u);
+  EXPECT_EQ(*store->size(), 0u);
 }
 
 TEST(NonceStoreTest, RefusesAZeroCapacityOrLifetime) {
