@@ -22,6 +22,8 @@ namespace acme_signer::agent {
 //  * PermissionDenied when the signer's side verifies but the signer closes the connection
 //    after (or during) a handshake with this agent's certificate: refused by the signer
 //    (revoked, or not from its agent CA).
+// With several replicas in the address, each listed one is checked in turn (a DNS name: the
+// first address that accepts a connection); the first problem found is returned.
 // Each step (connect, handshake, first read) is bounded by `timeout`.
 absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Duration timeout);
 

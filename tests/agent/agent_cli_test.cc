@@ -169,7 +169,9 @@ class AgentCliTest : public ::testing::Test {
                     config_path_,
                     absl::StrCat("config_dir = \"", config_dir_, "\"\n[signer]\naddress = \"",
                                  signer_address, "\"\nca = \"", ca_path_,
-                                 "\"\n[identity]\ntrust_domain = \"example.org\"\n"
+                                 // Every signer here is unreachable: retry briefly.
+                                 "\"\nretry_seconds = 1"
+                                 "\n[identity]\ntrust_domain = \"example.org\"\n"
                                  "name = \"web1\"\nkey = \"",
                                  key_path_, "\"\ncert = \"", cert_path_, "\"\n"),
                     0644),

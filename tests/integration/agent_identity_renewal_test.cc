@@ -159,6 +159,8 @@ class AgentIdentityRenewalTest : public testing::SignerLabSuite<AgentIdentityRen
         connection.server_name.empty()
             ? ""
             : absl::StrCat("\ntls_server_name = ", quoted(connection.server_name)),
+        // Short: the "nothing listens there" case would otherwise retry for 2 minutes.
+        "\nretry_seconds = 3",
         "\n\n[identity]\ntrust_domain = ", quoted(lab().trust_domain()), "\nname = ",
         quoted(name), "\nkey = ", quoted(connection.client_key), "\ncert = ",
         quoted(connection.client_cert), "\n");
