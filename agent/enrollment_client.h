@@ -27,8 +27,8 @@ namespace acme_signer::agent {
 namespace pb = ::acmesigner::v1;
 
 // Step 1: the agent CA, trust domain and mTLS port from the enrolment listener at `address`
-// (a SignerTarget: host:port, or replicas' listeners tried in turn), over TLS that does not verify the signer. The answer is untrusted until the CA
-// passed CheckCaFingerprint.
+// (a SignerTarget: host:port, or replicas' listeners tried in turn), over TLS that does not verify
+// the signer. The answer is untrusted until the CA passed CheckCaFingerprint.
 absl::StatusOr<pb::GetEnrollmentInfoResponse> FetchEnrollmentInfo(const std::string& address,
                                                                   absl::Duration timeout);
 

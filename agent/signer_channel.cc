@@ -15,8 +15,7 @@ std::string SignerServiceConfigJson() {
   }
   return absl::StrCat(
       R"({"loadBalancingConfig":[{"round_robin":{}}],)",
-      R"("healthCheckConfig":{"serviceName":""},)",
-      R"("methodConfig":[{"name":[)", names, R"(],)",
+      R"("healthCheckConfig":{"serviceName":""},)", R"("methodConfig":[{"name":[)", names, R"(],)",
       R"("retryPolicy":{"maxAttempts":3,"initialBackoff":"0.1s","maxBackoff":"1s",)",
       R"("backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]})");
 }

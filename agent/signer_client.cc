@@ -138,8 +138,8 @@ absl::StatusOr<Response> SignerClient::Invoke(absl::string_view name, Method met
 absl::StatusOr<pb::GetAccountResponse> SignerClient::GetAccount(const std::string& account) {
   pb::GetAccountRequest request;
   request.set_account(account);
-  return Invoke<pb::GetAccountRequest, pb::GetAccountResponse>("GetAccount", &pb::Signer::Stub::GetAccount,
-                                                               request);
+  return Invoke<pb::GetAccountRequest, pb::GetAccountResponse>(
+      "GetAccount", &pb::Signer::Stub::GetAccount, request);
 }
 
 absl::StatusOr<pb::Order> SignerClient::CreateOrder(const std::vector<std::string>& dns_names,
@@ -153,7 +153,8 @@ absl::StatusOr<pb::Order> SignerClient::CreateOrder(const std::vector<std::strin
     id->set_value(name);
   }
   request.set_replaces(replaces);
-  return Invoke<pb::CreateOrderRequest, pb::Order>("CreateOrder", &pb::Signer::Stub::CreateOrder, request);
+  return Invoke<pb::CreateOrderRequest, pb::Order>("CreateOrder", &pb::Signer::Stub::CreateOrder,
+                                                   request);
 }
 
 absl::StatusOr<pb::Order> SignerClient::GetOrder(const std::string& order_url) {
@@ -165,15 +166,16 @@ absl::StatusOr<pb::Order> SignerClient::GetOrder(const std::string& order_url) {
 absl::StatusOr<pb::Challenge> SignerClient::AnswerChallenge(const std::string& challenge_url) {
   pb::AnswerChallengeRequest request;
   request.set_challenge_url(challenge_url);
-  return Invoke<pb::AnswerChallengeRequest, pb::Challenge>("AnswerChallenge", &pb::Signer::Stub::AnswerChallenge,
-                                                           request);
+  return Invoke<pb::AnswerChallengeRequest, pb::Challenge>(
+      "AnswerChallenge", &pb::Signer::Stub::AnswerChallenge, request);
 }
 
 absl::StatusOr<pb::Authorization> SignerClient::DeactivateAuthorization(
     const std::string& authorization_url) {
   pb::DeactivateAuthorizationRequest request;
   request.set_authorization_url(authorization_url);
-  return Invoke<pb::DeactivateAuthorizationRequest, pb::Authorization>("DeactivateAuthorization", &pb::Signer::Stub::DeactivateAuthorization, request);
+  return Invoke<pb::DeactivateAuthorizationRequest, pb::Authorization>(
+      "DeactivateAuthorization", &pb::Signer::Stub::DeactivateAuthorization, request);
 }
 
 absl::StatusOr<pb::Order> SignerClient::FinalizeOrder(const std::string& order_url,
@@ -181,7 +183,8 @@ absl::StatusOr<pb::Order> SignerClient::FinalizeOrder(const std::string& order_u
   pb::FinalizeOrderRequest request;
   request.set_order_url(order_url);
   request.set_csr_der(csr_der);
-  return Invoke<pb::FinalizeOrderRequest, pb::Order>("FinalizeOrder", &pb::Signer::Stub::FinalizeOrder, request);
+  return Invoke<pb::FinalizeOrderRequest, pb::Order>("FinalizeOrder",
+                                                     &pb::Signer::Stub::FinalizeOrder, request);
 }
 
 absl::StatusOr<pb::GetCertificateResponse> SignerClient::GetCertificate(
@@ -189,14 +192,16 @@ absl::StatusOr<pb::GetCertificateResponse> SignerClient::GetCertificate(
   pb::GetCertificateRequest request;
   request.set_order_url(order_url);
   request.set_preferred_chain(preferred_chain);
-  return Invoke<pb::GetCertificateRequest, pb::GetCertificateResponse>("GetCertificate", &pb::Signer::Stub::GetCertificate, request);
+  return Invoke<pb::GetCertificateRequest, pb::GetCertificateResponse>(
+      "GetCertificate", &pb::Signer::Stub::GetCertificate, request);
 }
 
 absl::Status SignerClient::RevokeCertificate(const std::string& certificate_der, int reason_code) {
   pb::RevokeCertificateRequest request;
   request.set_certificate_der(certificate_der);
   request.set_reason_code(reason_code);
-  return Invoke<pb::RevokeCertificateRequest, pb::RevokeCertificateResponse>("RevokeCertificate", &pb::Signer::Stub::RevokeCertificate, request)
+  return Invoke<pb::RevokeCertificateRequest, pb::RevokeCertificateResponse>(
+             "RevokeCertificate", &pb::Signer::Stub::RevokeCertificate, request)
       .status();
 }
 
@@ -205,7 +210,8 @@ absl::StatusOr<pb::GetRenewalInfoResponse> SignerClient::GetRenewalInfo(
   pb::GetRenewalInfoRequest request;
   request.set_certificate_der(certificate_der);
   request.set_account(account);
-  return Invoke<pb::GetRenewalInfoRequest, pb::GetRenewalInfoResponse>("GetRenewalInfo", &pb::Signer::Stub::GetRenewalInfo, request);
+  return Invoke<pb::GetRenewalInfoRequest, pb::GetRenewalInfoResponse>(
+      "GetRenewalInfo", &pb::Signer::Stub::GetRenewalInfo, request);
 }
 
 absl::StatusOr<pb::SignJwsResponse> SignerClient::SignJws(const std::string& url,
@@ -219,14 +225,16 @@ absl::StatusOr<pb::SignJwsResponse> SignerClient::SignJws(const std::string& url
   request.set_payload(payload);
   request.set_nonce(nonce);
   request.set_order_url(order_url);
-  return Invoke<pb::SignJwsRequest, pb::SignJwsResponse>("SignJws", &pb::Signer::Stub::SignJws, request);
+  return Invoke<pb::SignJwsRequest, pb::SignJwsResponse>("SignJws", &pb::Signer::Stub::SignJws,
+                                                         request);
 }
 
 absl::StatusOr<pb::RenewAgentCertificateResponse> SignerClient::RenewAgentCertificate(
     const std::string& csr_der) {
   pb::RenewAgentCertificateRequest request;
   request.set_csr_der(csr_der);
-  return Invoke<pb::RenewAgentCertificateRequest, pb::RenewAgentCertificateResponse>("RenewAgentCertificate", &pb::Signer::Stub::RenewAgentCertificate, request);
+  return Invoke<pb::RenewAgentCertificateRequest, pb::RenewAgentCertificateResponse>(
+      "RenewAgentCertificate", &pb::Signer::Stub::RenewAgentCertificate, request);
 }
 
 }  // namespace acme_signer::agent

@@ -83,12 +83,12 @@ class SignerClient {
   // A call that fails with UNAVAILABLE, DEADLINE_EXCEEDED or ABORTED is tried again (on
   // whichever replica gRPC picks) until connection.retry_window of outage has passed; then
   // the last error comes back as UNAVAILABLE saying how long and how often it was tried
-  // (exit 4). Every error of the RPCs below is marked as the signer's (IsFromSigner), except one: when
-  // the connection fails in the TLS handshake because the signer's certificate does not
-  // verify against connection.ca_cert (agent/signer_tls_check.h), the error says so and is
-  // marked as a configuration problem (IsConfigProblem) instead; and when the signer refused
-  // this agent's certificate in the handshake (revoked), the error is PermissionDenied saying
-  // so (still the signer's: exit 3) rather than "unreachable".
+  // (exit 4). Every error of the RPCs below is marked as the signer's (IsFromSigner), except one:
+  // when the connection fails in the TLS handshake because the signer's certificate does not verify
+  // against connection.ca_cert (agent/signer_tls_check.h), the error says so and is marked as a
+  // configuration problem (IsConfigProblem) instead; and when the signer refused this agent's
+  // certificate in the handshake (revoked), the error is PermissionDenied saying so (still the
+  // signer's: exit 3) rather than "unreachable".
   //
   // `account` (GetAccount, CreateOrder, GetRenewalInfo, SignJws) is the signer account
   // ([[accounts]] name) the request acts as; "" for this agent's default. The later calls on an

@@ -48,7 +48,8 @@ absl::StatusOr<SignerEndpoint> ParseHostPort(absl::string_view item, absl::strin
   absl::string_view port_text;
   if (absl::StartsWith(item, "[")) {
     const size_t close = item.find(']');
-    if (close == absl::string_view::npos) return Bad(whole, absl::StrCat("\"", item, "\" has no ']'"));
+    if (close == absl::string_view::npos)
+      return Bad(whole, absl::StrCat("\"", item, "\" has no ']'"));
     endpoint.host = std::string(item.substr(1, close - 1));
     if (!IsIp(AF_INET6, endpoint.host)) {
       return Bad(whole, absl::StrCat("\"", endpoint.host, "\" is not an IPv6 address"));
@@ -113,7 +114,8 @@ absl::StatusOr<SignerTarget> SignerTarget::Parse(absl::string_view text) {
   std::string whole(text);
   if (text.empty()) return Bad(text, "empty");
   for (char c : text) {
-    if (absl::ascii_isspace(static_cast<unsigned char>(c)) || absl::ascii_iscntrl(static_cast<unsigned char>(c))) {
+    if (absl::ascii_isspace(static_cast<unsigned char>(c)) ||
+        absl::ascii_iscntrl(static_cast<unsigned char>(c))) {
       return Bad(text, "contains white space");
     }
   }
@@ -140,10 +142,13 @@ absl::StatusOr<SignerTarget> SignerTarget::Parse(absl::string_view text) {
   // "name:port" (digits after the colon) is a host, not a scheme.
   if (const size_t colon = text.find(':'); colon != absl::string_view::npos && colon > 0) {
     const absl::string_view rest = text.substr(colon + 1);
-    const bool port_follows =
-        !rest.empty() && absl::c_all_of(rest, [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
+    const bool port_follows = !rest.empty() && absl::c_all_of(rest, [](char c) {
+      return absl::ascii_isdigit(static_cast<unsigned char>(c));
+    });
     const absl::string_view scheme = text.substr(0, colon);
-    if (!port_follows && absl::c_all_of(scheme, [](char c) { return absl::ascii_isalpha(static_cast<unsigned char>(c)); }) &&
+    if (!port_follows &&
+        absl::c_all_of(scheme,
+                       [](char c) { return absl::ascii_isalpha(static_cast<unsigned char>(c)); }) &&
         text.front() != '[') {
       return Bad(whole, absl::StrCat("the scheme \"", scheme, ":\" is not supported"));
     }
@@ -164,11 +169,11 @@ absl::StatusOr<std::string> SignerTarget::ServerName(absl::string_view tls_serve
     }
   }
   if (hosts.size() == 1) return hosts.front();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "signer address \"", text_, "\" lists replicas on different hosts (",
-      absl::StrJoin(hosts, ", "),
-      "), so there is no one name to check in their certificates: set [signer] "
-      "tls_server_name to the server name every replica's certificate carries"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("signer address \"", text_, "\" lists replicas on different hosts (",
+                   absl::StrJoin(hosts, ", "),
+                   "), so there is no one name to check in their certificates: set [signer] "
+                   "tls_server_name to the server name every replica's certificate carries"));
 }
 
 absl::StatusOr<std::string> SignerTarget::WithPort(int port) const {

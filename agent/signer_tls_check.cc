@@ -20,9 +20,9 @@
 #include "absl/strings/str_join.h"
 #include "agent/signer_target.h"
 #include "common/files.h"
-#include "common/status_macros.h"
 #include "common/sigpipe_guard.h"
 #include "common/ssl_unique_ptr.h"
+#include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "common/x509.h"
 

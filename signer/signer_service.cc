@@ -18,15 +18,14 @@
 #include "acme/server_problem.h"
 #include "common/base64url.h"
 #include "common/crypto.h"
+#include "common/files.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "common/x509.h"
-#include "common/files.h"
 #include "signer/agent_certificates.h"
 #include "signer/csr_checks.h"
 #include "signer/identifier_text.h"
 #include "signer/jws_request_classifier.h"
-#include "acme/jws.h"
 #include "signer/name_policy.h"
 #include "signer/order_resource.h"
 
@@ -453,9 +452,8 @@ absl::Duration FinalizeClaimLease(const AccountConfig* account) {
 
 }  // namespace
 
-absl::StatusOr<bool> SignerService::AnswerIfFinalizedEarlier(Call& call,
-                                                             const pb::FinalizeOrderRequest& request,
-                                                             pb::Order* response) {
+absl::StatusOr<bool> SignerService::AnswerIfFinalizedEarlier(
+    Call& call, const pb::FinalizeOrderRequest& request, pb::Order* response) {
   ASSIGN_OR_RETURN(auto current, call.acme().GetOrder(request.order_url()));
   const acme::OrderStatus status = current.value.status;
   if (status != acme::OrderStatus::kProcessing && status != acme::OrderStatus::kValid) {
@@ -474,9 +472,9 @@ absl::StatusOr<bool> SignerService::AnswerIfFinalizedEarlier(Call& call,
     ASSIGN_OR_RETURN(std::string issued_key, PublicKeyToDer(leaf_key));
     ASSIGN_OR_RETURN(std::string csr_key, CsrPublicKeyDer(request.csr_der()));
     if (issued_key != csr_key) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "order ", request.order_url(),
-          " was already finalized with another key; create a new order for this key"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", request.order_url(),
+                       " was already finalized with another key; create a new order for this key"));
     }
   }
   call.record().outcome.acme_status = std::string(acme::ToString(status));
@@ -556,8 +554,8 @@ grpc::Status SignerService::FinalizeOrder(Context* context, const pb::FinalizeOr
       return finalized.status();
     }
     call.record().outcome.acme_status = std::string(acme::ToString(finalized->value.status));
-    RETURN_IF_ERROR(deps_.store->SetOrderStatus(request->order_url(),
-                                                acme::ToString(finalized->value.status)));
+    RETURN_IF_ERROR(
+        deps_.store->SetOrderStatus(request->order_url(), acme::ToString(finalized->value.status)));
     ToProto(finalized->value, finalized->retry_after, response);
     return absl::OkStatus();
   }();

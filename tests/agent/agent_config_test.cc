@@ -151,9 +151,8 @@ TEST(AgentConfigTest, BadValuesNameKeyAndLine) {
 }
 
 TEST(AgentConfigTest, SignerAddressMayNameSeveralReplicas) {
-  for (const char* address :
-       {"ipv4:127.0.0.1:7443,127.0.0.1:7444", "ipv6:[::1]:7443,[::1]:7444",
-        "dns:///signer.dept.example:7443", "[::1]:7443"}) {
+  for (const char* address : {"ipv4:127.0.0.1:7443,127.0.0.1:7444", "ipv6:[::1]:7443,[::1]:7444",
+                              "dns:///signer.dept.example:7443", "[::1]:7443"}) {
     auto config = ParseAgentConfig(
         absl::StrReplaceAll(kMinimal, {{"signer.example:8443", address}}), "agent.toml");
     ASSERT_THAT(config, IsOk()) << address;
@@ -178,12 +177,11 @@ TEST(AgentConfigTest, RetrySecondsDefaultsToTwoMinutesAndIsBoundedByThem) {
       "agent.toml");
   ASSERT_THAT(none, IsOk());
   EXPECT_EQ(none->signer.retry_window, absl::ZeroDuration());
-  EXPECT_THAT(
-      ParseAgentConfig(
-          absl::StrReplaceAll(kMinimal, {{"[identity]", "retry_seconds = 121\n[identity]"}}),
-          "agent.toml"),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("signer.retry_seconds: 121 is out of range 0..120")));
+  EXPECT_THAT(ParseAgentConfig(absl::StrReplaceAll(
+                                   kMinimal, {{"[identity]", "retry_seconds = 121\n[identity]"}}),
+                               "agent.toml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("signer.retry_seconds: 121 is out of range 0..120")));
 }
 
 TEST(AgentConfigTest, MissingRequiredSettingsAreNamed) {

@@ -119,8 +119,8 @@ class SignerChannelTest : public ::testing::Test {
   void Connect(const std::string& target_text) {
     absl::StatusOr<SignerTarget> target = SignerTarget::Parse(target_text);
     ASSERT_TRUE(target.ok()) << target.status();
-    stub_ = pb::Signer::NewStub(
-        CreateSignerChannel(*target, grpc::InsecureChannelCredentials(), ""));
+    stub_ =
+        pb::Signer::NewStub(CreateSignerChannel(*target, grpc::InsecureChannelCredentials(), ""));
   }
 
   // GetAccount; the name of the replica that answered, or "" with the failure recorded.

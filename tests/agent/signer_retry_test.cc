@@ -53,9 +53,9 @@ TEST_F(SignerRetryTest, PausesDoubleUpToTheirCap) {
   for (int attempt = 1; attempt <= 6; ++attempt) {
     ASSERT_TRUE(retry.BackOff(clock_.Now(), attempt)) << attempt;
   }
-  EXPECT_THAT(pauses_, ElementsAre(absl::Milliseconds(250), absl::Milliseconds(500),
-                                   absl::Seconds(1), absl::Seconds(2), absl::Seconds(4),
-                                   absl::Seconds(4)));
+  EXPECT_THAT(pauses_,
+              ElementsAre(absl::Milliseconds(250), absl::Milliseconds(500), absl::Seconds(1),
+                          absl::Seconds(2), absl::Seconds(4), absl::Seconds(4)));
 }
 
 TEST_F(SignerRetryTest, AnOutageGivesUpWithinItsWindowCountedFromTheFirstAttemptsStart) {

@@ -125,8 +125,7 @@ TEST(SignerTargetTest, WithPortKeepsTheHostAndSchemeOfOneAddress) {
   EXPECT_EQ(SignerTarget::Parse("[::1]:9443")->WithPort(7443).value_or(""), "[::1]:7443");
   EXPECT_EQ(SignerTarget::Parse("dns:///signer.example:9443")->WithPort(7443).value_or(""),
             "dns:///signer.example:7443");
-  EXPECT_EQ(SignerTarget::Parse("ipv6:[::1]:9443")->WithPort(7443).value_or(""),
-            "ipv6:[::1]:7443");
+  EXPECT_EQ(SignerTarget::Parse("ipv6:[::1]:9443")->WithPort(7443).value_or(""), "ipv6:[::1]:7443");
   EXPECT_THAT(SignerTarget::Parse("ipv4:127.0.0.1:9443,127.0.0.1:9444")->WithPort(7443).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("--signer-address")));
 }

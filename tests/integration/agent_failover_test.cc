@@ -41,9 +41,9 @@ namespace acme_signer {
 namespace {
 
 using ::testing::AllOf;
-using ::testing::HasSubstr;
 using testing::Fault;
 using testing::FaultProxy;
+using ::testing::HasSubstr;
 using testing::SignerLab;
 
 namespace pb = ::acmesigner::v1;
@@ -127,9 +127,9 @@ class AgentFailoverTest : public testing::SignerLabSuite<AgentFailoverTest> {
     std::string dir = absl::StrCat(lab().dir(), "/agent-XXXXXX");
     if (::mkdtemp(dir.data()) == nullptr) return ErrnoStatus(errno, "mkdtemp");
     auto quoted = [](absl::string_view s) { return absl::StrCat("\"", s, "\""); };
-    std::string text = absl::StrCat(
-        "config_dir = ", quoted(absl::StrCat(dir, "/etc")), "\n\n[signer]\naddress = ",
-        quoted(address), "\nca = ", quoted(connection.ca_cert), "\n");
+    std::string text = absl::StrCat("config_dir = ", quoted(absl::StrCat(dir, "/etc")),
+                                    "\n\n[signer]\naddress = ", quoted(address),
+                                    "\nca = ", quoted(connection.ca_cert), "\n");
     if (retry_seconds >= 0) absl::StrAppend(&text, "retry_seconds = ", retry_seconds, "\n");
     absl::StrAppend(&text, "\n[identity]\ntrust_domain = ", quoted(lab().trust_domain()),
                     "\nname = ", quoted(kAgent), "\nkey = ", quoted(connection.client_key),
@@ -140,10 +140,18 @@ class AgentFailoverTest : public testing::SignerLabSuite<AgentFailoverTest> {
   }
 
   static testing::ChildResult Certonly(const std::string& config, const std::string& name) {
-    std::vector<std::string> argv = {ACME_AGENT_BIN, "certonly", "--config", config,
-                                     "--non-interactive", "--standalone", "--http-01-address",
-                                     "127.0.0.1", "--http-01-port",
-                                     absl::StrCat(lab().http_port()), "-d", name};
+    std::vector<std::string> argv = {ACME_AGENT_BIN,
+                                     "certonly",
+                                     "--config",
+                                     config,
+                                     "--non-interactive",
+                                     "--standalone",
+                                     "--http-01-address",
+                                     "127.0.0.1",
+                                     "--http-01-port",
+                                     absl::StrCat(lab().http_port()),
+                                     "-d",
+                                     name};
     testing::ChildOptions options;
     options.scratch_dir = lab().dir();
     options.timeout = absl::Minutes(4);
@@ -173,9 +181,8 @@ TEST_F(AgentFailoverTest, CertonlyIssuesThroughTheLiveReplicaWhenTheTargetListsD
   const int closed = ClosedLoopbackPort();
   ASSERT_GT(closed, 0);
   // The dead ones first: pick_first would wait on the silent one.
-  const std::string target =
-      absl::StrCat("ipv4:127.0.0.1:", hanging.port(), ",127.0.0.1:", closed, ",",
-                   lab().signer_address());
+  const std::string target = absl::StrCat("ipv4:127.0.0.1:", hanging.port(), ",127.0.0.1:", closed,
+                                          ",", lab().signer_address());
   absl::StatusOr<std::string> config = WriteAgentConfig(target, -1);  // the default bound
   ASSERT_TRUE(config.ok()) << config.status();
   const testing::ChildResult r = Certonly(*config, "failover.web1.example.test");
@@ -194,8 +201,8 @@ TEST_F(AgentFailoverTest, WithEveryReplicaDownCertonlyGivesUpWithinItsBoundWithE
   // The default bound is 2 minutes ([signer] retry_seconds, tests/agent/agent_config_test.cc);
   // a short one keeps this test quick.
   constexpr int kRetrySeconds = 5;
-  absl::StatusOr<std::string> config = WriteAgentConfig(
-      absl::StrCat("ipv4:", signer, ",127.0.0.1:", closed), kRetrySeconds);
+  absl::StatusOr<std::string> config =
+      WriteAgentConfig(absl::StrCat("ipv4:", signer, ",127.0.0.1:", closed), kRetrySeconds);
   ASSERT_TRUE(config.ok()) << config.status();
   const absl::Time start = absl::Now();
   const testing::ChildResult r = Certonly(*config, "down.web1.example.test");
@@ -263,9 +270,8 @@ TEST_F(AgentFailoverTest, AFinalizeWhileAnotherOfTheOrderIsUnderWayIsAbortedAndN
 
   // The first finalize hangs at the CA, holding the order's claim.
   proxy().Inject(kFinalizePath, Fault::Hang());
-  std::future<absl::StatusOr<pb::Order>> first = std::async(std::launch::async, [&] {
-    return client->FinalizeOrder(ready->url(), *csr);
-  });
+  std::future<absl::StatusOr<pb::Order>> first =
+      std::async(std::launch::async, [&] { return client->FinalizeOrder(ready->url(), *csr); });
   ASSERT_TRUE(proxy().WaitForHanging(1, absl::Seconds(60)));
   absl::StatusOr<pb::Order> second = client->FinalizeOrder(ready->url(), *csr);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kAborted) << second.status();
