@@ -10,7 +10,7 @@
 //              tls_server_name (the name checked in the signer's certificate; default the
 //                host of address; required for an ipv4:/ipv6: list of different hosts, since
 //                every replica presents the same server name)
-//              retry_seconds (0..120, default 120): how long a call keeps being retried on
+//              retry_seconds (0..120, default 110): how long a call keeps being retried on
 //                the replicas while none can serve it, before the agent gives up (exit 4)
 //   [identity] trust_domain (required), name (default: the host name), key, cert
 //              -> the agent's mTLS identity spiffe://<trust_domain>/agent/<name>
@@ -48,7 +48,7 @@ struct AgentConfig {
     std::string address;          // a valid SignerTarget (agent/signer_target.h)
     std::string ca;               // PEM file with the CA(s) for the signer's server certificate
     std::string tls_server_name;  // "" = SignerTarget::ServerName's default
-    absl::Duration retry_window = kMaxSignerRetryWindow;
+    absl::Duration retry_window = kDefaultSignerRetryWindow;
   } signer;
 
   struct Identity {

@@ -6,7 +6,7 @@
 // database or audit log; ABORTED: another replica is finalizing the same order, or the
 // database aborted a transaction; DEADLINE_EXCEEDED: a replica that hangs), SignerClient
 // tries again with growing pauses, on whichever replica gRPC picks next, until the outage
-// has lasted `window` (default and at most 2 minutes, [signer] retry_seconds): then it gives
+// has lasted `window` ([signer] retry_seconds: 110 s by default, at most 2 minutes): then it gives
 // up (exit 4).
 //
 // The window is per outage, not per call: it starts with the first failed attempt (at its
@@ -35,8 +35,11 @@
 
 namespace acme_signer::agent {
 
-// The longest (and the agent's default) window, [signer] retry_seconds: with no replica able
-// to serve, the agent gives up within this (the pinned bound).
+// The agent's default window ([signer] retry_seconds) and the longest it may be set to. With
+// no replica able to serve, a command gives up within 2 minutes of its start (the issue's
+// pinned bound): the window counts from the first failed attempt, and the default leaves 10 s
+// for what comes before it (start-up, config, the first connection attempt) and after.
+inline constexpr absl::Duration kDefaultSignerRetryWindow = absl::Seconds(110);
 inline constexpr absl::Duration kMaxSignerRetryWindow = absl::Minutes(2);
 
 struct SignerRetryOptions {

@@ -110,7 +110,7 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
 
   // A finalize holds the order (StateStore::ClaimOrderFinalize) for three times the account's
   // CA request timeout, within these bounds: long enough for the CA's answer, short enough
-  // that an agent's retries (2 minutes) outlast the claim of a replica that died holding it.
+  // that an agent's retries (110 s by default) outlast the claim of a replica that died holding it.
   // (The CA itself refuses to finalize an order that left `ready`; the claim keeps two
   // replicas from racing to it, and tells the second what happened.)
   static constexpr absl::Duration kMinFinalizeClaimLease = absl::Seconds(60);

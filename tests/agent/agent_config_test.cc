@@ -168,10 +168,10 @@ TEST(AgentConfigTest, SignerAddressMayNameSeveralReplicas) {
   EXPECT_EQ(named->signer.tls_server_name, "signer.dept.example");
 }
 
-TEST(AgentConfigTest, RetrySecondsDefaultsToTwoMinutesAndIsBoundedByThem) {
+TEST(AgentConfigTest, RetrySecondsDefaultLeavesTheCommandWithinTwoMinutesAndIsBoundedByThem) {
   auto config = ParseAgentConfig(kMinimal, "agent.toml");
   ASSERT_THAT(config, IsOk());
-  EXPECT_EQ(config->signer.retry_window, absl::Minutes(2));
+  EXPECT_EQ(config->signer.retry_window, absl::Seconds(110));
   auto none = ParseAgentConfig(
       absl::StrReplaceAll(kMinimal, {{"[identity]", "retry_seconds = 0\n[identity]"}}),
       "agent.toml");
@@ -203,7 +203,7 @@ TEST(AgentConfigTest, EveryProblemIsReportedInOneRun) {
   auto config = ParseAgentConfig(text, "agent.toml");
   EXPECT_THAT(config,
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("agent.toml:2: signer.address: \"signer\" is not host:port")));
+                       HasSubstr("agent.toml:2: signer.address: \"signer\" is not a signer address")));
   EXPECT_THAT(config, StatusIs(absl::StatusCode::kInvalidArgument,
                                HasSubstr("agent.toml:6: identity.nmae: unknown key")));
   EXPECT_THAT(config, StatusIs(absl::StatusCode::kInvalidArgument,

@@ -62,7 +62,7 @@ class ScriptedBackend : public OrderBackend {
   absl::StatusOr<std::vector<AuthorizationView>> Authorizations(
       const OrderView&, absl::string_view type) override {
     calls.push_back(absl::StrCat("authorizations ", type));
-    if (!later_authorizations.empty()) {
+    if (authorization_calls++ > 0 && !later_authorizations.empty()) {
       authorizations = std::move(later_authorizations.front());
       later_authorizations.pop_front();
       return authorizations;
@@ -98,6 +98,7 @@ class ScriptedBackend : public OrderBackend {
   std::vector<AuthorizationView> authorizations;
   // Each later Authorizations call takes the next of these (then keeps answering it).
   std::deque<std::vector<AuthorizationView>> later_authorizations;
+  int authorization_calls = 0;
   absl::Status answer_status;
   std::deque<absl::StatusOr<OrderView>> polls;
   absl::StatusOr<OrderView> finalized = Order(acme::OrderStatus::kProcessing);
