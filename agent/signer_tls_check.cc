@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "agent/signer_target.h"
 #include "common/files.h"
 #include "common/sigpipe_guard.h"
@@ -244,10 +246,14 @@ absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Du
   absl::StatusOr<std::string> server_name = target->ServerName(connection.server_name);
   if (!server_name.ok()) return absl::OkStatus();
   // Every replica presents the same certificate name; the first one that can be reached and
-  // shows a problem explains the failure.
+  // shows a problem explains the failure. `timeout` bounds each step and, roughly, the whole
+  // check: replicas that hang do not add up.
+  const absl::Time deadline = absl::Now() + timeout;
   for (const SignerEndpoint& endpoint : target->endpoints()) {
+    const absl::Duration left = std::min(timeout, deadline - absl::Now());
+    if (left <= absl::ZeroDuration()) break;
     const HostPort address{endpoint.host, absl::StrCat(endpoint.port)};
-    RETURN_IF_ERROR(CheckOneReplica(connection, address, *server_name, timeout));
+    RETURN_IF_ERROR(CheckOneReplica(connection, address, *server_name, left));
   }
   return absl::OkStatus();
 }

@@ -24,7 +24,8 @@ namespace acme_signer::agent {
 //    (revoked, or not from its agent CA).
 // With several replicas in the address, each listed one is checked in turn (a DNS name: the
 // first address that accepts a connection); the first problem found is returned.
-// Each step (connect, handshake, first read) is bounded by `timeout`.
+// Each step (connect, handshake, first read) is bounded by `timeout`, and no replica's check
+// starts once `timeout` has passed since the first.
 absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Duration timeout);
 
 }  // namespace acme_signer::agent

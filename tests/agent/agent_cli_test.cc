@@ -277,6 +277,29 @@ TEST_F(AgentCliTest, TokenEnrollNeedsTheFingerprintAndExactlyOneTokenSource) {
   EXPECT_NE(::access(key_path_.c_str(), F_OK), 0);
 }
 
+TEST_F(AgentCliTest, TokenEnrollChecksTheAddressesBeforeSendingAnything) {
+  const std::string fingerprint(64, 'a');
+  Result bad = Agent({"enroll", "--signer", "unix:/run/signer.sock", "--token", "acme-enroll-x",
+                      "--ca-fingerprint", fingerprint});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("--signer: \"unix:/run/signer.sock\" is not a signer address"));
+  // A config to be created: several enrolment listeners give no mTLS target to derive from
+  // one port, and a bad --signer-address is refused before anything is sent.
+  const std::string new_config = root_ + "/new/agent.toml";
+  Result several = RunAgent(root_, {"enroll", "--config", new_config, "--signer",
+                                    "ipv4:127.0.0.1:1,127.0.0.1:2", "--token", "acme-enroll-x",
+                                    "--ca-fingerprint", fingerprint});
+  EXPECT_EQ(several.exit_code, 2) << several.err;
+  EXPECT_THAT(several.err, HasSubstr("--signer-address"));
+  Result bad_target = RunAgent(
+      root_, {"enroll", "--config", new_config, "--signer", "127.0.0.1:1", "--signer-address",
+              "ipv4:127.0.0.1", "--token", "acme-enroll-x", "--ca-fingerprint", fingerprint});
+  EXPECT_EQ(bad_target.exit_code, 2) << bad_target.err;
+  EXPECT_THAT(bad_target.err, HasSubstr("--signer-address: \"ipv4:127.0.0.1\""));
+  EXPECT_NE(::access((root_ + "/new/identity/agent.key").c_str(), F_OK), 0);
+  EXPECT_NE(::access(key_path_.c_str(), F_OK), 0);
+}
+
 TEST_F(AgentCliTest, TokenEnrollWithAnUnreachableSignerExits4AndWritesNothing) {
   const std::string signer = absl::StrCat("127.0.0.1:", ClosedLoopbackPort());
   Result run = Agent({"enroll", "--signer", signer, "--token", "acme-enroll-secret-value",
