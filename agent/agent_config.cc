@@ -4,9 +4,9 @@
 #include <optional>
 #include <string>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/csr.h"
+#include "agent/signer_target.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/toml_reader.h"
@@ -18,26 +18,27 @@ namespace {
 // unspecified working directory.
 const std::filesystem::path kAbsolutePathsOnly;
 
-// "host:port" or "[v6]:port" with a port in 1..65535.
-bool IsHostPort(const std::string& address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  std::string host = address.substr(0, colon);
-  if (host.front() == '[' && host.back() != ']') return false;
-  int port = 0;
-  return absl::SimpleAtoi(address.substr(colon + 1), &port) && port >= 1 && port <= 65535;
-}
-
 void ReadSigner(TomlTableReader& r, AgentConfig::Signer& s) {
+  std::optional<SignerTarget> target;
   if (auto v = r.String("address", true)) {
-    if (IsHostPort(*v)) {
+    if (absl::StatusOr<SignerTarget> parsed = SignerTarget::Parse(*v); parsed.ok()) {
       s.address = *v;
+      target = *std::move(parsed);
     } else {
-      r.Bad("address", absl::StrCat("\"", *v, "\" is not host:port"));
+      r.Bad("address", parsed.status().message());
     }
   }
   if (auto v = r.Path("ca", true)) s.ca = *v;
   if (auto v = r.StringOrEmpty("tls_server_name")) s.tls_server_name = *v;
+  // Checked here, not at the first connection: every replica must present one server name.
+  if (target.has_value()) {
+    if (absl::Status named = target->ServerName(s.tls_server_name).status(); !named.ok()) {
+      r.Bad("address", named.message());
+    }
+  }
+  if (auto v = r.Int("retry_seconds", 0, absl::ToInt64Seconds(kMaxSignerRetryWindow))) {
+    s.retry_window = absl::Seconds(*v);
+  }
 }
 
 void ReadIdentity(TomlTableReader& r, AgentConfig::Identity& id) {
@@ -114,7 +115,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view text, const std::
   if (auto v = top.Path("config_dir", false)) config.config_dir = *v;
   if (const toml::table* t = top.Table("signer", true)) {
     TomlTableReader r(problems, *t, "signer", kAbsolutePathsOnly,
-                      {"address", "ca", "tls_server_name"});
+                      {"address", "ca", "tls_server_name", "retry_seconds"});
     ReadSigner(r, config.signer);
   }
   if (const toml::table* t = top.Table("identity", true)) {

@@ -2,8 +2,16 @@
 // is the annotated example). Schema:
 //
 //   config_dir = "/etc/acme-agent"          # live/, archive/, renewal/ live here
-//   [signer]   address (required, host:port), ca (required: CA of the signer's TLS cert),
-//              tls_server_name (overrides the name checked in the signer's certificate)
+//   [signer]   address (required): the signer, or its replicas, as a gRPC target
+//                (agent/signer_target.h): host:port, ipv4:IP:PORT,IP:PORT,
+//                ipv6:[IP]:PORT,..., dns:///NAME:PORT; calls go round-robin to the
+//                replicas that are up and healthy
+//              ca (required: CA of the signer's TLS cert),
+//              tls_server_name (the name checked in the signer's certificate; default the
+//                host of address; required for an ipv4:/ipv6: list of different hosts, since
+//                every replica presents the same server name)
+//              retry_seconds (0..120, default 110): how long a call keeps being retried on
+//                the replicas while none can serve it, before the agent gives up (exit 4)
 //   [identity] trust_domain (required), name (default: the host name), key, cert
 //              -> the agent's mTLS identity spiffe://<trust_domain>/agent/<name>
 //   [defaults] key_type, elliptic_curve, rsa_key_size, authenticator, webroot_path,
@@ -26,6 +34,7 @@
 #include "absl/time/time.h"
 #include "agent/private_key.h"
 #include "agent/renewal_config.h"
+#include "agent/signer_retry.h"
 
 namespace acme_signer::agent {
 
@@ -36,9 +45,10 @@ struct AgentConfig {
   std::string config_dir = "/etc/acme-agent";
 
   struct Signer {
-    std::string address;          // "host:port" or "[v6]:port"
+    std::string address;          // a valid SignerTarget (agent/signer_target.h)
     std::string ca;               // PEM file with the CA(s) for the signer's server certificate
-    std::string tls_server_name;  // "" = host part of address
+    std::string tls_server_name;  // "" = SignerTarget::ServerName's default
+    absl::Duration retry_window = kDefaultSignerRetryWindow;
   } signer;
 
   struct Identity {

@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@
 #include "agent/csr.h"
 #include "agent/enrollment_client.h"
 #include "agent/private_key.h"
+#include "agent/signer_target.h"
 #include "common/files.h"
 #include "common/secret.h"
 #include "common/status_macros.h"
@@ -267,6 +269,9 @@ std::string ConfigFileText(const AgentConfig& config) {
                                {"key", config.identity.key},
                                {"cert", config.identity.cert}}},
   };
+  if (!config.signer.tls_server_name.empty()) {
+    root["signer"].as_table()->insert("tls_server_name", config.signer.tls_server_name);
+  }
   std::ostringstream out;
   out << "# Written by `acme-agent enroll --signer` (one-token enrolment); docs/agent.md and\n"
          "# deploy/acme-agent.toml describe every key. Edit freely.\n"
@@ -274,10 +279,9 @@ std::string ConfigFileText(const AgentConfig& config) {
   return out.str();
 }
 
-// "host:port" with brackets for an IPv6 host.
-std::string JoinHostPort(const std::string& host, uint32_t port) {
-  if (host.find(':') != std::string::npos) return absl::StrCat("[", host, "]:", port);
-  return absl::StrCat(host, ":", port);
+// `status` (a bad address) said about `flag`: a usage error.
+absl::Status WithFlag(absl::string_view flag, const absl::Status& status) {
+  return absl::InvalidArgumentError(absl::StrCat(flag, ": ", status.message()));
 }
 
 struct TokenEnrollResult {
@@ -319,6 +323,22 @@ absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& 
         " exists: edit signer.address there"));
   }
   if (requested_name.empty() && planned.exists) requested_name = config.identity.name;
+  // The addresses, checked before anything is sent. All replicas present one server name:
+  // the one the enrolment listener's certificate is checked against.
+  absl::StatusOr<SignerTarget> parsed_enroll_target = SignerTarget::Parse(enroll_address);
+  if (!parsed_enroll_target.ok()) return WithFlag("--signer", parsed_enroll_target.status());
+  const SignerTarget& enroll_target = *parsed_enroll_target;
+  ASSIGN_OR_RETURN(const std::string enroll_server_name,
+                   enroll_target.ServerName(config.signer.tls_server_name));
+  std::optional<SignerTarget> mtls_target;
+  if (parser.Has("signer-address")) {
+    absl::StatusOr<SignerTarget> parsed = SignerTarget::Parse(*parser.Get("signer-address"));
+    if (!parsed.ok()) return WithFlag("--signer-address", parsed.status());
+    mtls_target = *std::move(parsed);
+  } else if (!planned.exists) {
+    // Derived later from the listener's port; a list of replicas has no one port.
+    RETURN_IF_ERROR(enroll_target.WithPort(1).status());
+  }
   for (const std::string* path : {&config.identity.key, &config.identity.cert, &config.signer.ca}) {
     if (path->empty() || path->front() != '/') {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -360,7 +380,7 @@ absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& 
   EnrollmentTarget target;
   target.address = enroll_address;
   target.ca_pem = info.ca_certificate_pem();
-  target.server_name = config.signer.tls_server_name;
+  target.server_name = enroll_server_name;
   pb::EnrollAgentRequest request;
   request.set_token(std::string(token.reveal()));
   request.set_csr_der(csr_der);
@@ -395,9 +415,17 @@ absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& 
   RETURN_IF_ERROR(MakeDirectory(DirName(config.identity.cert), 0755));
   RETURN_IF_ERROR(WriteFileAtomically(config.identity.cert, enrolled->certificate_pem(), 0644));
   if (!planned.exists) {
-    config.signer.address = parser.Has("signer-address")
-                                ? *parser.Get("signer-address")
-                                : JoinHostPort(HostOfAddress(enroll_address), info.signer_port());
+    if (mtls_target.has_value()) {
+      config.signer.address = mtls_target->text();
+      // Replicas on different hosts have no name of their own to check: they present the
+      // one the enrolment listener presented.
+      if (!mtls_target->ServerName(config.signer.tls_server_name).ok()) {
+        config.signer.tls_server_name = enroll_server_name;
+      }
+    } else {
+      ASSIGN_OR_RETURN(config.signer.address,
+                       enroll_target.WithPort(static_cast<int>(info.signer_port())));
+    }
     config.identity.trust_domain = trust_domain;
     config.identity.name = result.name;
     const std::string text = ConfigFileText(config);
@@ -462,7 +490,7 @@ int RunTokenEnroll(const ArgParser& parser) {
 int RunEnroll(const std::vector<std::string>& args) {
   ArgParser parser(
       "acme-agent enroll [--config FILE] --signer HOST:PORT --token TOKEN|- | --token-file PATH\n"
-      "                  --ca-fingerprint SHA256 [--name NAME] [--signer-address HOST:PORT]\n"
+      "                  --ca-fingerprint SHA256 [--name NAME] [--signer-address TARGET]\n"
       "                  (one-time token from `acme-signer enroll-agent --token`)\n"
       "       acme-agent enroll [--config FILE] [--name NAME] [--trust-domain TD]\n"
       "                  (air-gapped: makes this host's identity key and a CSR for\n"
@@ -481,9 +509,10 @@ int RunEnroll(const std::vector<std::string>& args) {
       .Value("ca-fingerprint", "SHA256",
              "SHA-256 of the signer's agent CA certificate, as enroll-agent --token printed it "
              "(hex; colons and case ignored)")
-      .Value("signer-address", "HOST:PORT",
-             "the signer's mTLS address written to a new config (default: the --signer host "
-             "with the signer's mTLS port)");
+      .Value("signer-address", "TARGET",
+             "the signer's mTLS address written to a new config: host:port, or its replicas "
+             "as ipv4:IP:PORT,IP:PORT, ipv6:[IP]:PORT,... or dns:///NAME:PORT (default: the "
+             "--signer host with the signer's mTLS port)");
   if (auto exit_code = ParseOrExit(parser, args, kCommand)) return *exit_code;
   for (const char* flag : {"signer", "token", "token-file", "ca-fingerprint", "signer-address"}) {
     if (parser.Has(flag)) return RunTokenEnroll(parser);

@@ -138,6 +138,7 @@ absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig&
   connection.server_name = config.signer.tls_server_name;
   connection.client_cert = config.identity.cert;
   connection.client_key = config.identity.key;
+  connection.retry_window = config.signer.retry_window;
   if (CurrentOutput().verbose) {
     std::cerr << "  [verbose] connecting to the signer at " << connection.address
               << " (mutual TLS: client certificate " << connection.client_cert << ", CA "

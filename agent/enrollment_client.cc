@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/signer_client.h"
+#include "agent/signer_target.h"
 #include "common/crypto.h"
 #include "common/status_macros.h"
 #include "common/x509.h"
@@ -38,11 +39,6 @@ grpc::ChannelArguments Arguments(const std::string& server_name) {
 }
 
 }  // namespace
-
-std::string HostOfAddress(const std::string& address) {
-  if (!address.empty() && address[0] == '[') return address.substr(1, address.find(']') - 1);
-  return address.substr(0, address.rfind(':'));
-}
 
 absl::StatusOr<pb::GetEnrollmentInfoResponse> FetchEnrollmentInfo(const std::string& address,
                                                                   absl::Duration timeout) {
@@ -99,8 +95,8 @@ absl::StatusOr<pb::EnrollAgentResponse> Enroll(const EnrollmentTarget& target,
                                                const pb::EnrollAgentRequest& request) {
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = target.ca_pem;
-  const std::string server_name =
-      target.server_name.empty() ? HostOfAddress(target.address) : target.server_name;
+  ASSIGN_OR_RETURN(const SignerTarget parsed, SignerTarget::Parse(target.address));
+  ASSIGN_OR_RETURN(const std::string server_name, parsed.ServerName(target.server_name));
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(target.address, grpc::SslCredentials(ssl), Arguments(server_name));
   std::unique_ptr<pb::Enrollment::Stub> stub = pb::Enrollment::NewStub(channel);

@@ -27,8 +27,8 @@ namespace acme_signer::agent {
 namespace pb = ::acmesigner::v1;
 
 // Step 1: the agent CA, trust domain and mTLS port from the enrolment listener at `address`
-// (host:port), over TLS that does not verify the signer. The answer is untrusted until the CA
-// passed CheckCaFingerprint.
+// (a SignerTarget: host:port, or replicas' listeners tried in turn), over TLS that does not verify
+// the signer. The answer is untrusted until the CA passed CheckCaFingerprint.
 absl::StatusOr<pb::GetEnrollmentInfoResponse> FetchEnrollmentInfo(const std::string& address,
                                                                   absl::Duration timeout);
 
@@ -42,9 +42,10 @@ absl::StatusOr<std::string> NormaliseCaFingerprint(absl::string_view text);
 absl::Status CheckCaFingerprint(absl::string_view ca_pem, absl::string_view expected);
 
 struct EnrollmentTarget {
-  std::string address;      // host:port of the enrolment listener
+  std::string address;      // the enrolment listener (agent/signer_target.h)
   std::string ca_pem;       // the pinned agent CA (passed CheckCaFingerprint)
-  std::string server_name;  // name checked in the signer's certificate; "" = host of address
+  // Name checked in the signer's certificate; "" = SignerTarget::ServerName's default.
+  std::string server_name;
   absl::Duration timeout = absl::Seconds(60);
 };
 
@@ -52,9 +53,6 @@ struct EnrollmentTarget {
 // target.ca_pem. The token is only sent on this verified connection.
 absl::StatusOr<pb::EnrollAgentResponse> Enroll(const EnrollmentTarget& target,
                                                const pb::EnrollAgentRequest& request);
-
-// The host part of "host:port" / "[v6]:port" (without brackets).
-std::string HostOfAddress(const std::string& address);
 
 }  // namespace acme_signer::agent
 

@@ -85,6 +85,20 @@ absl::StatusOr<std::vector<ToSolve>> ChallengesToSolve(OrderBackend& backend,
   return to_solve;
 }
 
+// Whether `item`'s challenge is no longer pending at the CA (answered already), fetched afresh.
+absl::StatusOr<bool> ChallengeLeftPending(OrderBackend& backend, const OrderView& order,
+                                          const ToSolve& item) {
+  ASSIGN_OR_RETURN(OrderView fresh, backend.GetOrder(order.url));
+  ASSIGN_OR_RETURN(std::vector<AuthorizationView> authorizations,
+                   backend.Authorizations(fresh, item.challenge.type));
+  for (const AuthorizationView& authz : authorizations) {
+    if (authz.name != item.name || !authz.challenge.has_value()) continue;
+    if (authz.challenge->url != item.challenge.url) continue;
+    return authz.challenge->status != acme::ChallengeStatus::kPending;
+  }
+  return false;
+}
+
 // Publishes every answer, asks the CA to validate the pending challenges and waits while the
 // order is pending, all inside the solver's scope: the CA validates asynchronously after the
 // answer, so the responder (or webroot file, or DNS record) must stay up until the order
@@ -112,7 +126,12 @@ absl::StatusOr<OrderView> SolveAndValidate(OrderBackend& backend, ChallengeSolve
     if (item.challenge.status != acme::ChallengeStatus::kPending) continue;
     options.progress(
         absl::StrCat(item.name, ": asking the CA to validate (", item.challenge.type, ")"));
-    RETURN_IF_ERROR(backend.AnswerChallenge(item.challenge));
+    if (absl::Status answered = backend.AnswerChallenge(item.challenge); !answered.ok()) {
+      // An answer retried on another signer replica after its reply was lost may be refused
+      // by the CA because the first one reached it: the challenge has left `pending`.
+      absl::StatusOr<bool> left = ChallengeLeftPending(backend, order, item);
+      if (!left.ok() || !*left) return answered;
+    }
     ++issued.challenges_answered;
   }
   ASSIGN_OR_RETURN(OrderView polled, backend.GetOrder(order.url));

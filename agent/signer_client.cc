@@ -9,17 +9,14 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/signer_channel.h"
+#include "agent/signer_target.h"
 #include "agent/signer_tls_check.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
 namespace acme_signer::agent {
 namespace {
-
-std::string HostOf(const std::string& address) {
-  if (!address.empty() && address[0] == '[') return address.substr(1, address.find(']') - 1);
-  return address.substr(0, address.rfind(':'));
-}
 
 constexpr absl::string_view kUnreachable = "signer unreachable or refused the connection: ";
 
@@ -73,49 +70,76 @@ absl::Status WithMessage(const absl::Status& status, absl::string_view message) 
 absl::StatusOr<std::unique_ptr<SignerClient>> SignerClient::Connect(
     const SignerConnection& connection) {
   if (connection.address.empty()) return absl::InvalidArgumentError("no signer address configured");
+  ASSIGN_OR_RETURN(SignerTarget target, SignerTarget::Parse(connection.address));
+  ASSIGN_OR_RETURN(std::string server_name, target.ServerName(connection.server_name));
   grpc::SslCredentialsOptions ssl;
   ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(connection.ca_cert));
   ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(connection.client_cert));
   ASSIGN_OR_RETURN(Secret key, ReadSecretFile(connection.client_key));
   ssl.pem_private_key = std::string(key.reveal());
-  grpc::ChannelArguments args;
-  args.SetSslTargetNameOverride(connection.server_name.empty() ? HostOf(connection.address)
-                                                               : connection.server_name);
-  args.SetMaxReceiveMessageSize(16 << 20);
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(connection.address, grpc::SslCredentials(ssl), args);
+      CreateSignerChannel(target, grpc::SslCredentials(ssl), server_name);
   OPENSSL_cleanse(ssl.pem_private_key.data(), ssl.pem_private_key.size());
+  SignerRetryOptions retry;
+  retry.window = connection.retry_window;
+  if (connection.retry_sleep) retry.sleep = connection.retry_sleep;
   return std::unique_ptr<SignerClient>(
-      new SignerClient(pb::Signer::NewStub(channel), connection));
+      new SignerClient(pb::Signer::NewStub(channel), connection, std::move(retry)));
+}
+
+absl::Status SignerClient::ExplainConnectionFailure() {
+  if (certificate_checked_.exchange(true)) return absl::OkStatus();
+  // gRPC does not say why a handshake failed; the commonest reason is this host's [signer]
+  // ca, which deserves its own message and exit code rather than "unreachable".
+  absl::Status certificate =
+      CheckSignerCertificate(connection_, std::min(connection_.call_timeout, absl::Seconds(10)));
+  if (certificate.code() == absl::StatusCode::kPermissionDenied) {
+    return MarkFromSigner(certificate);  // the signer refused this agent: exit 3
+  }
+  if (!certificate.ok()) return MarkConfigProblem(certificate);
+  return absl::OkStatus();
 }
 
 template <typename Request, typename Response, typename Method>
-absl::StatusOr<Response> SignerClient::Invoke(Method method, const Request& request) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + connection_.call_timeout));
-  Response response;
-  grpc::Status status = ((*stub_).*method)(&context, request, &response);
-  absl::Status converted = FromGrpc(status);
-  if (converted.code() == absl::StatusCode::kUnavailable &&
-      absl::StartsWith(converted.message(), kUnreachable)) {
-    // gRPC does not say why a handshake failed; the commonest reason is this host's [signer]
-    // ca, which deserves its own message and exit code rather than "unreachable".
-    absl::Status certificate = CheckSignerCertificate(
-        connection_, std::min(connection_.call_timeout, absl::Seconds(10)));
-    if (certificate.code() == absl::StatusCode::kPermissionDenied) {
-      return MarkFromSigner(certificate);  // the signer refused this agent: exit 3
+absl::StatusOr<Response> SignerClient::Invoke(absl::string_view name, Method method,
+                                              const Request& request) {
+  absl::Status last;
+  int attempt = 1;
+  for (;; ++attempt) {
+    const absl::Time start = retry_.Now();
+    grpc::ClientContext context;
+    context.set_deadline(
+        absl::ToChronoTime(retry_.AttemptDeadline(start, connection_.call_timeout)));
+    Response response;
+    const grpc::Status status = ((*stub_).*method)(&context, request, &response);
+    if (status.ok()) {
+      retry_.Answered();
+      return response;
     }
-    if (!certificate.ok()) return MarkConfigProblem(certificate);
+    last = FromGrpc(status);
+    if (IsConnectionFailure(status)) {
+      RETURN_IF_ERROR(ExplainConnectionFailure());
+    }
+    if (!SignerRetry::IsRetryable(last.code())) {
+      retry_.Answered();  // a replica answered: refusals and CA errors are not retried
+      return last;
+    }
+    if (!retry_.BackOff(start, attempt)) break;
   }
-  RETURN_IF_ERROR(converted);
-  return response;
+  if (attempt == 1) return last;  // no retries configured: the error as it came
+  const std::optional<absl::Time> since = retry_.outage_start();
+  const absl::Duration lasted = since.has_value() ? retry_.Now() - *since : absl::ZeroDuration();
+  return MarkFromSigner(absl::UnavailableError(absl::StrCat(
+      "no signer replica could serve ", name, " (", connection_.address, "): gave up after ",
+      attempt, " attempts in ", absl::FormatDuration(absl::Trunc(lasted, absl::Seconds(1))),
+      " ([signer] retry_seconds); the last error: ", last.message())));
 }
 
 absl::StatusOr<pb::GetAccountResponse> SignerClient::GetAccount(const std::string& account) {
   pb::GetAccountRequest request;
   request.set_account(account);
-  return Invoke<pb::GetAccountRequest, pb::GetAccountResponse>(&pb::Signer::Stub::GetAccount,
-                                                               request);
+  return Invoke<pb::GetAccountRequest, pb::GetAccountResponse>(
+      "GetAccount", &pb::Signer::Stub::GetAccount, request);
 }
 
 absl::StatusOr<pb::Order> SignerClient::CreateOrder(const std::vector<std::string>& dns_names,
@@ -129,20 +153,21 @@ absl::StatusOr<pb::Order> SignerClient::CreateOrder(const std::vector<std::strin
     id->set_value(name);
   }
   request.set_replaces(replaces);
-  return Invoke<pb::CreateOrderRequest, pb::Order>(&pb::Signer::Stub::CreateOrder, request);
+  return Invoke<pb::CreateOrderRequest, pb::Order>("CreateOrder", &pb::Signer::Stub::CreateOrder,
+                                                   request);
 }
 
 absl::StatusOr<pb::Order> SignerClient::GetOrder(const std::string& order_url) {
   pb::GetOrderRequest request;
   request.set_order_url(order_url);
-  return Invoke<pb::GetOrderRequest, pb::Order>(&pb::Signer::Stub::GetOrder, request);
+  return Invoke<pb::GetOrderRequest, pb::Order>("GetOrder", &pb::Signer::Stub::GetOrder, request);
 }
 
 absl::StatusOr<pb::Challenge> SignerClient::AnswerChallenge(const std::string& challenge_url) {
   pb::AnswerChallengeRequest request;
   request.set_challenge_url(challenge_url);
-  return Invoke<pb::AnswerChallengeRequest, pb::Challenge>(&pb::Signer::Stub::AnswerChallenge,
-                                                           request);
+  return Invoke<pb::AnswerChallengeRequest, pb::Challenge>(
+      "AnswerChallenge", &pb::Signer::Stub::AnswerChallenge, request);
 }
 
 absl::StatusOr<pb::Authorization> SignerClient::DeactivateAuthorization(
@@ -150,7 +175,7 @@ absl::StatusOr<pb::Authorization> SignerClient::DeactivateAuthorization(
   pb::DeactivateAuthorizationRequest request;
   request.set_authorization_url(authorization_url);
   return Invoke<pb::DeactivateAuthorizationRequest, pb::Authorization>(
-      &pb::Signer::Stub::DeactivateAuthorization, request);
+      "DeactivateAuthorization", &pb::Signer::Stub::DeactivateAuthorization, request);
 }
 
 absl::StatusOr<pb::Order> SignerClient::FinalizeOrder(const std::string& order_url,
@@ -158,7 +183,8 @@ absl::StatusOr<pb::Order> SignerClient::FinalizeOrder(const std::string& order_u
   pb::FinalizeOrderRequest request;
   request.set_order_url(order_url);
   request.set_csr_der(csr_der);
-  return Invoke<pb::FinalizeOrderRequest, pb::Order>(&pb::Signer::Stub::FinalizeOrder, request);
+  return Invoke<pb::FinalizeOrderRequest, pb::Order>("FinalizeOrder",
+                                                     &pb::Signer::Stub::FinalizeOrder, request);
 }
 
 absl::StatusOr<pb::GetCertificateResponse> SignerClient::GetCertificate(
@@ -167,7 +193,7 @@ absl::StatusOr<pb::GetCertificateResponse> SignerClient::GetCertificate(
   request.set_order_url(order_url);
   request.set_preferred_chain(preferred_chain);
   return Invoke<pb::GetCertificateRequest, pb::GetCertificateResponse>(
-      &pb::Signer::Stub::GetCertificate, request);
+      "GetCertificate", &pb::Signer::Stub::GetCertificate, request);
 }
 
 absl::Status SignerClient::RevokeCertificate(const std::string& certificate_der, int reason_code) {
@@ -175,7 +201,7 @@ absl::Status SignerClient::RevokeCertificate(const std::string& certificate_der,
   request.set_certificate_der(certificate_der);
   request.set_reason_code(reason_code);
   return Invoke<pb::RevokeCertificateRequest, pb::RevokeCertificateResponse>(
-             &pb::Signer::Stub::RevokeCertificate, request)
+             "RevokeCertificate", &pb::Signer::Stub::RevokeCertificate, request)
       .status();
 }
 
@@ -185,7 +211,7 @@ absl::StatusOr<pb::GetRenewalInfoResponse> SignerClient::GetRenewalInfo(
   request.set_certificate_der(certificate_der);
   request.set_account(account);
   return Invoke<pb::GetRenewalInfoRequest, pb::GetRenewalInfoResponse>(
-      &pb::Signer::Stub::GetRenewalInfo, request);
+      "GetRenewalInfo", &pb::Signer::Stub::GetRenewalInfo, request);
 }
 
 absl::StatusOr<pb::SignJwsResponse> SignerClient::SignJws(const std::string& url,
@@ -199,7 +225,8 @@ absl::StatusOr<pb::SignJwsResponse> SignerClient::SignJws(const std::string& url
   request.set_payload(payload);
   request.set_nonce(nonce);
   request.set_order_url(order_url);
-  return Invoke<pb::SignJwsRequest, pb::SignJwsResponse>(&pb::Signer::Stub::SignJws, request);
+  return Invoke<pb::SignJwsRequest, pb::SignJwsResponse>("SignJws", &pb::Signer::Stub::SignJws,
+                                                         request);
 }
 
 absl::StatusOr<pb::RenewAgentCertificateResponse> SignerClient::RenewAgentCertificate(
@@ -207,7 +234,7 @@ absl::StatusOr<pb::RenewAgentCertificateResponse> SignerClient::RenewAgentCertif
   pb::RenewAgentCertificateRequest request;
   request.set_csr_der(csr_der);
   return Invoke<pb::RenewAgentCertificateRequest, pb::RenewAgentCertificateResponse>(
-      &pb::Signer::Stub::RenewAgentCertificate, request);
+      "RenewAgentCertificate", &pb::Signer::Stub::RenewAgentCertificate, request);
 }
 
 }  // namespace acme_signer::agent

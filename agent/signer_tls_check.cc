@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <optional>
 #include <string>
@@ -18,9 +19,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "agent/signer_target.h"
 #include "common/files.h"
 #include "common/sigpipe_guard.h"
 #include "common/ssl_unique_ptr.h"
+#include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "common/x509.h"
 
@@ -31,19 +35,6 @@ struct HostPort {
   std::string host;
   std::string port;
 };
-
-HostPort SplitAddress(const std::string& address) {
-  if (!address.empty() && address[0] == '[') {
-    const size_t close = address.find(']');
-    if (close == std::string::npos) return {address, ""};
-    const size_t colon = address.find(':', close);
-    return {address.substr(1, close - 1),
-            colon == std::string::npos ? "" : address.substr(colon + 1)};
-  }
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return {address, ""};
-  return {address.substr(0, colon), address.substr(colon + 1)};
-}
 
 std::string NameText(const X509_NAME* name) {
   SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
@@ -188,13 +179,9 @@ std::optional<bool> SignerAcceptsClientCertificate(const SignerConnection& conne
   return n > 0;
 }
 
-}  // namespace
-
-absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Duration timeout) {
-  const HostPort target = SplitAddress(connection.address);
-  if (target.host.empty() || target.port.empty()) return absl::OkStatus();
-  const std::string server_name =
-      connection.server_name.empty() ? target.host : connection.server_name;
+// CheckSignerCertificate for one address of the target.
+absl::Status CheckOneReplica(const SignerConnection& connection, const HostPort& target,
+                             const std::string& server_name, absl::Duration timeout) {
   X509Stack chain = FetchServerChain(target, server_name, timeout);
   if (chain == nullptr) return absl::OkStatus();  // really unreachable: not ours to explain
   X509* leaf = sk_X509_value(chain.get(), 0);
@@ -247,6 +234,26 @@ absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Du
         ") in the TLS handshake: it has expired, was revoked (server.revoked_agent_certs or "
         "`acme-signer agents revoke`) or is not from the signer's agent CA; ask the signer's "
         "operator, and enrol this host again"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Duration timeout) {
+  absl::StatusOr<SignerTarget> target = SignerTarget::Parse(connection.address);
+  if (!target.ok()) return absl::OkStatus();  // Connect() refused it already
+  absl::StatusOr<std::string> server_name = target->ServerName(connection.server_name);
+  if (!server_name.ok()) return absl::OkStatus();
+  // Every replica presents the same certificate name; the first one that can be reached and
+  // shows a problem explains the failure. `timeout` bounds each step and, roughly, the whole
+  // check: replicas that hang do not add up.
+  const absl::Time deadline = absl::Now() + timeout;
+  for (const SignerEndpoint& endpoint : target->endpoints()) {
+    const absl::Duration left = std::min(timeout, deadline - absl::Now());
+    if (left <= absl::ZeroDuration()) break;
+    const HostPort address{endpoint.host, absl::StrCat(endpoint.port)};
+    RETURN_IF_ERROR(CheckOneReplica(connection, address, *server_name, left));
   }
   return absl::OkStatus();
 }

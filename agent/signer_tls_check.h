@@ -22,7 +22,10 @@ namespace acme_signer::agent {
 //  * PermissionDenied when the signer's side verifies but the signer closes the connection
 //    after (or during) a handshake with this agent's certificate: refused by the signer
 //    (revoked, or not from its agent CA).
-// Each step (connect, handshake, first read) is bounded by `timeout`.
+// With several replicas in the address, each listed one is checked in turn (a DNS name: the
+// first address that accepts a connection); the first problem found is returned.
+// Each step (connect, handshake, first read) is bounded by `timeout`, and no replica's check
+// starts once `timeout` has passed since the first.
 absl::Status CheckSignerCertificate(const SignerConnection& connection, absl::Duration timeout);
 
 }  // namespace acme_signer::agent

@@ -1,28 +1,31 @@
 #include "signer/signer_service.h"
 
 #include <grpcpp/security/auth_context.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <optional>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "acme/ari.h"
 #include "acme/certificate_chain.h"
 #include "acme/jws.h"
+#include "acme/problem.h"
 #include "acme/revocation_reason.h"
+#include "acme/server_problem.h"
 #include "common/base64url.h"
 #include "common/crypto.h"
+#include "common/files.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
 #include "common/x509.h"
-#include "common/files.h"
 #include "signer/agent_certificates.h"
 #include "signer/csr_checks.h"
 #include "signer/identifier_text.h"
 #include "signer/jws_request_classifier.h"
-#include "acme/jws.h"
 #include "signer/name_policy.h"
 #include "signer/order_resource.h"
 
@@ -438,6 +441,48 @@ grpc::Status SignerService::DeactivateAuthorization(
   return ToGrpcStatus(call.Finish(result));
 }
 
+namespace {
+
+// How long a finalize holds its order (SignerService::kMinFinalizeClaimLease).
+absl::Duration FinalizeClaimLease(const AccountConfig* account) {
+  const int64_t timeout_ms = account != nullptr ? account->request_timeout_ms : 30000;
+  return std::clamp(absl::Milliseconds(3 * timeout_ms), SignerService::kMinFinalizeClaimLease,
+                    SignerService::kMaxFinalizeClaimLease);
+}
+
+}  // namespace
+
+absl::StatusOr<bool> SignerService::AnswerIfFinalizedEarlier(
+    Call& call, const pb::FinalizeOrderRequest& request, pb::Order* response) {
+  ASSIGN_OR_RETURN(auto current, call.acme().GetOrder(request.order_url()));
+  const acme::OrderStatus status = current.value.status;
+  if (status != acme::OrderStatus::kProcessing && status != acme::OrderStatus::kValid) {
+    return false;
+  }
+  if (status == acme::OrderStatus::kValid && !current.value.certificate.empty()) {
+    // The certificate must be for this CSR's key: an agent that finalized with another key
+    // (a new run that reused nothing but the order URL) would otherwise install a certificate
+    // it has no key for.
+    ASSIGN_OR_RETURN(acme::CertificateDownload download,
+                     call.acme().GetCertificate(current.value.certificate, false));
+    if (download.chains.empty()) return absl::InternalError("the CA sent no certificate");
+    ASSIGN_OR_RETURN(SslUniquePtr<X509> leaf, ParseCertificatePem(download.chains[0].pem_chain));
+    const EVP_PKEY* leaf_key = X509_get0_pubkey(leaf.get());
+    if (leaf_key == nullptr) return absl::InternalError("the issued certificate has no key");
+    ASSIGN_OR_RETURN(std::string issued_key, PublicKeyToDer(leaf_key));
+    ASSIGN_OR_RETURN(std::string csr_key, CsrPublicKeyDer(request.csr_der()));
+    if (issued_key != csr_key) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", request.order_url(),
+                       " was already finalized with another key; create a new order for this key"));
+    }
+  }
+  call.record().outcome.acme_status = std::string(acme::ToString(status));
+  RETURN_IF_ERROR(deps_.store->SetOrderStatus(request.order_url(), acme::ToString(status)));
+  ToProto(current.value, current.retry_after, response);
+  return true;
+}
+
 grpc::Status SignerService::FinalizeOrder(Context* context, const pb::FinalizeOrderRequest* request,
                                           pb::Order* response) {
   Call call(*this, *context, "FinalizeOrder");
@@ -449,19 +494,69 @@ grpc::Status SignerService::FinalizeOrder(Context* context, const pb::FinalizeOr
                                             call.acme().account().PublicKeyDer());
   if (!csr.ok()) return ToGrpcStatus(call.Deny(csr.status()));
   call.record().request.csr_sha256 = csr->csr_sha256_hex;
+
+  // A finalize repeated after its answer was lost (the agent retries on another replica):
+  // the order already left `ready`, so it is answered with the order, not sent again.
+  constexpr absl::string_view kRepeated =
+      "finalize repeated: the order was already finalized (answered with the order, not sent "
+      "to the CA again)";
+  if (order->status == acme::ToString(acme::OrderStatus::kProcessing) ||
+      order->status == acme::ToString(acme::OrderStatus::kValid)) {
+    call.record().reason = std::string(kRepeated);
+    absl::StatusOr<bool> earlier = AnswerIfFinalizedEarlier(call, *request, response);
+    if (!earlier.ok() || *earlier) return ToGrpcStatus(call.Finish(earlier.status()));
+    call.record().reason.clear();  // the CA has it ready after all: finalize below
+  }
+
+  // One finalize per order at a time, across replicas and within this one: the claim's
+  // holder names this call.
+  const std::string holder = absl::StrCat(call.config().state.ReplicaName(), "/pid ", ::getpid(),
+                                          "/call ", ++finalize_calls_);
+  const absl::Duration lease = FinalizeClaimLease(call.config().FindAccount(order->account));
+  if (absl::Status claimed =
+          deps_.store->ClaimOrderFinalize(request->order_url(), holder, absl::Now(), lease);
+      !claimed.ok()) {
+    if (claimed.code() != absl::StatusCode::kFailedPrecondition) {
+      return ToGrpcStatus(call.Finish(absl::UnavailableError(
+          absl::StrCat("cannot serialize the finalize: ", claimed.message()))));
+    }
+    // Another call holds the order. Its finalize may have gone through already (this is the
+    // agent's retry of it): then the order is the answer; else the agent tries again later.
+    call.record().reason = absl::StrCat("finalize concurrent with another: ", claimed.message());
+    absl::StatusOr<bool> earlier = AnswerIfFinalizedEarlier(call, *request, response);
+    if (!earlier.ok() || *earlier) return ToGrpcStatus(call.Finish(earlier.status()));
+    return ToGrpcStatus(call.Finish(absl::AbortedError(
+        absl::StrCat(claimed.message(), "; the order is still ready: try again shortly"))));
+  }
+  absl::Cleanup release = [&] {
+    (void)deps_.store->ReleaseOrderFinalize(request->order_url(), holder);
+  };
+
   // Issuance happens at the CA as soon as it accepts the CSR: the decision must be durable
   // before the request leaves.
   if (absl::Status s = call.RecordIntent("CSR passed the agent's policy"); !s.ok()) {
     return ToGrpcStatus(s);
   }
   absl::Status result = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(
-        auto finalized,
-        call.acme().FinalizeOrder(request->order_url(), order->finalize_url, request->csr_der()));
-    call.record().outcome.acme_status = std::string(acme::ToString(finalized.value.status));
+    absl::StatusOr<acme::Fetched<acme::Order>> finalized =
+        call.acme().FinalizeOrder(request->order_url(), order->finalize_url, request->csr_der());
+    if (!finalized.ok()) {
+      // orderNotReady: an earlier finalize reached the CA but its answer (and the status
+      // update) was lost with the replica that sent it.
+      const std::optional<acme::Problem> problem = acme::GetProblem(finalized.status());
+      if (problem.has_value() && problem->Is(acme::problem_type::kOrderNotReady)) {
+        absl::StatusOr<bool> earlier = AnswerIfFinalizedEarlier(call, *request, response);
+        if (earlier.ok() && *earlier) {
+          call.record().reason = std::string(kRepeated);
+          return absl::OkStatus();
+        }
+      }
+      return finalized.status();
+    }
+    call.record().outcome.acme_status = std::string(acme::ToString(finalized->value.status));
     RETURN_IF_ERROR(
-        deps_.store->SetOrderStatus(request->order_url(), acme::ToString(finalized.value.status)));
-    ToProto(finalized.value, finalized.retry_after, response);
+        deps_.store->SetOrderStatus(request->order_url(), acme::ToString(finalized->value.status)));
+    ToProto(finalized->value, finalized->retry_after, response);
     return absl::OkStatus();
   }();
   return ToGrpcStatus(call.Finish(result));

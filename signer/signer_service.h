@@ -16,6 +16,8 @@
 #ifndef ACME_SIGNER_SIGNER_SIGNER_SERVICE_H_
 #define ACME_SIGNER_SIGNER_SIGNER_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -106,6 +108,14 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
   // lost (network, crash before the new files were written) can ask again.
   static constexpr int kMaxRenewalsPerCertificate = 3;
 
+  // A finalize holds the order (StateStore::ClaimOrderFinalize) for three times the account's
+  // CA request timeout, within these bounds: long enough for the CA's answer, short enough
+  // that an agent's retries (110 s by default) outlast the claim of a replica that died holding it.
+  // (The CA itself refuses to finalize an order that left `ready`; the claim keeps two
+  // replicas from racing to it, and tells the second what happened.)
+  static constexpr absl::Duration kMinFinalizeClaimLease = absl::Seconds(60);
+  static constexpr absl::Duration kMaxFinalizeClaimLease = absl::Seconds(90);
+
   // OK, or why no new order may start now: the audit log's file system is below
   // audit.min_free_bytes (signer/audit_space.h). For every RPC that creates an order
   // (CreateOrder; SignJws for the directory's newOrder).
@@ -134,8 +144,17 @@ class SignerService final : public ::acmesigner::v1::Signer::Service {
   absl::Status SignWithAccountKey(ServedAccount& account, const pb::SignJwsRequest& request,
                                   pb::SignJwsResponse* response);
 
+  // FinalizeOrder of an order that may have been finalized already (a retry whose first
+  // answer was lost): true, with `response` filled in from the CA's order, when the order is
+  // processing or valid (and a valid order's certificate carries the CSR's key); false when
+  // the CA still waits for a finalize. Errors: the CA's; FailedPrecondition when the
+  // certificate is for another key.
+  absl::StatusOr<bool> AnswerIfFinalizedEarlier(Call& call, const pb::FinalizeOrderRequest& request,
+                                                pb::Order* response);
+
   Deps deps_;
   AuditSpaceFloor audit_space_;
+  std::atomic<uint64_t> finalize_calls_{0};  // names each finalize's claim
 };
 
 }  // namespace acme_signer::signer

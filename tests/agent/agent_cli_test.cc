@@ -169,7 +169,9 @@ class AgentCliTest : public ::testing::Test {
                     config_path_,
                     absl::StrCat("config_dir = \"", config_dir_, "\"\n[signer]\naddress = \"",
                                  signer_address, "\"\nca = \"", ca_path_,
-                                 "\"\n[identity]\ntrust_domain = \"example.org\"\n"
+                                 // Every signer here is unreachable: retry briefly.
+                                 "\"\nretry_seconds = 1"
+                                 "\n[identity]\ntrust_domain = \"example.org\"\n"
                                  "name = \"web1\"\nkey = \"",
                                  key_path_, "\"\ncert = \"", cert_path_, "\"\n"),
                     0644),
@@ -272,6 +274,29 @@ TEST_F(AgentCliTest, TokenEnrollNeedsTheFingerprintAndExactlyOneTokenSource) {
   EXPECT_EQ(bad_fingerprint.exit_code, 2);
   EXPECT_THAT(bad_fingerprint.err, HasSubstr("64 hex digits"));
   // Nothing was made for any of them.
+  EXPECT_NE(::access(key_path_.c_str(), F_OK), 0);
+}
+
+TEST_F(AgentCliTest, TokenEnrollChecksTheAddressesBeforeSendingAnything) {
+  const std::string fingerprint(64, 'a');
+  Result bad = Agent({"enroll", "--signer", "unix:/run/signer.sock", "--token", "acme-enroll-x",
+                      "--ca-fingerprint", fingerprint});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("--signer: \"unix:/run/signer.sock\" is not a signer address"));
+  // A config to be created: several enrolment listeners give no mTLS target to derive from
+  // one port, and a bad --signer-address is refused before anything is sent.
+  const std::string new_config = root_ + "/new/agent.toml";
+  Result several = RunAgent(root_, {"enroll", "--config", new_config, "--signer",
+                                    "ipv4:127.0.0.1:1,127.0.0.1:2", "--token", "acme-enroll-x",
+                                    "--ca-fingerprint", fingerprint});
+  EXPECT_EQ(several.exit_code, 2) << several.err;
+  EXPECT_THAT(several.err, HasSubstr("--signer-address"));
+  Result bad_target = RunAgent(
+      root_, {"enroll", "--config", new_config, "--signer", "127.0.0.1:1", "--signer-address",
+              "ipv4:127.0.0.1", "--token", "acme-enroll-x", "--ca-fingerprint", fingerprint});
+  EXPECT_EQ(bad_target.exit_code, 2) << bad_target.err;
+  EXPECT_THAT(bad_target.err, HasSubstr("--signer-address: \"ipv4:127.0.0.1\""));
+  EXPECT_NE(::access((root_ + "/new/identity/agent.key").c_str(), F_OK), 0);
   EXPECT_NE(::access(key_path_.c_str(), F_OK), 0);
 }
 

@@ -114,7 +114,13 @@ TEST(AgentConfigTest, BadValuesNameKeyAndLine) {
   };
   const Case cases[] = {
       {absl::StrReplaceAll(kMinimal, {{"signer.example:8443", "signer.example"}}),
-       "agent.toml:2: signer.address: \"signer.example\" is not host:port"},
+       "agent.toml:2: signer.address: \"signer.example\" is not a signer address"},
+      {absl::StrReplaceAll(kMinimal, {{"signer.example:8443", "ipv4:10.0.0.1:1,10.0.0.2:1"}}),
+       "agent.toml:2: signer.address: signer address \"ipv4:10.0.0.1:1,10.0.0.2:1\" lists "
+       "replicas on different hosts"},
+      {absl::StrReplaceAll(kMinimal, {{"signer.example:8443", "unix:/run/signer.sock"}}),
+       "agent.toml:2: signer.address: \"unix:/run/signer.sock\" is not a signer address (the "
+       "scheme \"unix:\" is not supported)"},
       {absl::StrReplaceAll(kMinimal,
                            {{"\"/etc/acme-agent/identity/signer-ca.pem\"", "\"ca.pem\""}}),
        "agent.toml:3: signer.ca: must be an absolute path"},
@@ -144,6 +150,40 @@ TEST(AgentConfigTest, BadValuesNameKeyAndLine) {
   }
 }
 
+TEST(AgentConfigTest, SignerAddressMayNameSeveralReplicas) {
+  for (const char* address : {"ipv4:127.0.0.1:7443,127.0.0.1:7444", "ipv6:[::1]:7443,[::1]:7444",
+                              "dns:///signer.dept.example:7443", "[::1]:7443"}) {
+    auto config = ParseAgentConfig(
+        absl::StrReplaceAll(kMinimal, {{"signer.example:8443", address}}), "agent.toml");
+    ASSERT_THAT(config, IsOk()) << address;
+    EXPECT_EQ(config->signer.address, address);
+  }
+  // Replicas on different hosts, with the one name they all present.
+  auto named = ParseAgentConfig(
+      absl::StrReplaceAll(kMinimal, {{"signer.example:8443\"",
+                                      "ipv4:10.0.0.1:7443,10.0.0.2:7443\"\n"
+                                      "tls_server_name = \"signer.dept.example\""}}),
+      "agent.toml");
+  ASSERT_THAT(named, IsOk());
+  EXPECT_EQ(named->signer.tls_server_name, "signer.dept.example");
+}
+
+TEST(AgentConfigTest, RetrySecondsDefaultLeavesTheCommandWithinTwoMinutesAndIsBoundedByThem) {
+  auto config = ParseAgentConfig(kMinimal, "agent.toml");
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->signer.retry_window, absl::Seconds(110));
+  auto none = ParseAgentConfig(
+      absl::StrReplaceAll(kMinimal, {{"[identity]", "retry_seconds = 0\n[identity]"}}),
+      "agent.toml");
+  ASSERT_THAT(none, IsOk());
+  EXPECT_EQ(none->signer.retry_window, absl::ZeroDuration());
+  EXPECT_THAT(ParseAgentConfig(absl::StrReplaceAll(
+                                   kMinimal, {{"[identity]", "retry_seconds = 121\n[identity]"}}),
+                               "agent.toml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("signer.retry_seconds: 121 is out of range 0..120")));
+}
+
 TEST(AgentConfigTest, MissingRequiredSettingsAreNamed) {
   EXPECT_THAT(ParseAgentConfig("[identity]\ntrust_domain = \"d\"\n", "agent.toml"),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -163,7 +203,7 @@ TEST(AgentConfigTest, EveryProblemIsReportedInOneRun) {
   auto config = ParseAgentConfig(text, "agent.toml");
   EXPECT_THAT(config,
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("agent.toml:2: signer.address: \"signer\" is not host:port")));
+                       HasSubstr("agent.toml:2: signer.address: \"signer\" is not a signer address")));
   EXPECT_THAT(config, StatusIs(absl::StatusCode::kInvalidArgument,
                                HasSubstr("agent.toml:6: identity.nmae: unknown key")));
   EXPECT_THAT(config, StatusIs(absl::StatusCode::kInvalidArgument,

@@ -62,11 +62,16 @@ class ScriptedBackend : public OrderBackend {
   absl::StatusOr<std::vector<AuthorizationView>> Authorizations(
       const OrderView&, absl::string_view type) override {
     calls.push_back(absl::StrCat("authorizations ", type));
+    if (authorization_calls++ > 0 && !later_authorizations.empty()) {
+      authorizations = std::move(later_authorizations.front());
+      later_authorizations.pop_front();
+      return authorizations;
+    }
     return authorizations;
   }
   absl::Status AnswerChallenge(const ChallengeView& challenge) override {
     calls.push_back(absl::StrCat("answer ", challenge.url));
-    return absl::OkStatus();
+    return answer_status;
   }
   absl::Status DeactivateAuthorization(const std::string& url) override {
     calls.push_back(absl::StrCat("deactivate ", url));
@@ -91,6 +96,10 @@ class ScriptedBackend : public OrderBackend {
 
   absl::StatusOr<OrderView> created = Order(acme::OrderStatus::kPending);
   std::vector<AuthorizationView> authorizations;
+  // Each later Authorizations call takes the next of these (then keeps answering it).
+  std::deque<std::vector<AuthorizationView>> later_authorizations;
+  int authorization_calls = 0;
+  absl::Status answer_status;
   std::deque<absl::StatusOr<OrderView>> polls;
   absl::StatusOr<OrderView> finalized = Order(acme::OrderStatus::kProcessing);
   std::vector<std::string> calls;
@@ -285,6 +294,31 @@ TEST_F(OrderFlowTest, AFailedPresentStopsBeforeAnyAnswerAndStillCleansUp) {
   EXPECT_THAT(Run(), StatusIs(absl::StatusCode::kPermissionDenied, "cannot write webroot"));
   EXPECT_THAT(solver_.events, ElementsAre("start", HasSubstr("present a.test"), "cleanup"));
   EXPECT_THAT(backend_.calls, ::testing::Not(::testing::Contains(HasSubstr("answer"))));
+}
+
+// A retried answer (its first reply lost with a signer replica) that the CA refuses because the
+// first one reached it: the challenge has left pending, so the flow goes on.
+TEST_F(OrderFlowTest, ARefusedAnswerToAChallengeAlreadyAnsweredCountsAsAnswered) {
+  backend_.authorizations = {Authz("a.test", acme::AuthorizationStatus::kPending, Http01())};
+  backend_.later_authorizations = {{Authz("a.test", acme::AuthorizationStatus::kPending,
+                                          Http01(acme::ChallengeStatus::kProcessing))}};
+  backend_.answer_status = absl::InvalidArgumentError("challenge is not pending");
+  backend_.polls = {Order(acme::OrderStatus::kPending), Order(acme::OrderStatus::kReady),
+                    Order(acme::OrderStatus::kValid)};
+  absl::StatusOr<IssuedChain> issued = Run();
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_THAT(backend_.calls,
+              ElementsAre("create 2 ari-id", "authorizations http-01",
+                          "answer https://ca.test/chal/tok", "get", "authorizations http-01", "get",
+                          "finalize csr", "get", "download Root X2"));
+}
+
+TEST_F(OrderFlowTest, ARefusedAnswerToAChallengeStillPendingEndsTheRequest) {
+  backend_.authorizations = {Authz("a.test", acme::AuthorizationStatus::kPending, Http01())};
+  backend_.answer_status = absl::InvalidArgumentError("the CA refused the answer");
+  backend_.polls = {Order(acme::OrderStatus::kPending)};
+  EXPECT_THAT(Run(), StatusIs(absl::StatusCode::kInvalidArgument, "the CA refused the answer"));
+  EXPECT_THAT(solver_.events, ElementsAre("start", HasSubstr("present a.test"), "cleanup"));
 }
 
 TEST_F(OrderFlowTest, AnOrderThatIsNotValidAfterProcessingSaysHowItEnded) {

@@ -362,7 +362,9 @@ class AgentE2eTest : public testing::SignerLabSuite<AgentE2eTest> {
     std::string text = absl::StrCat("# Written by tests/integration/agent_e2e_test.cc\n",
                                     "config_dir = ", quoted(config_dir()),
                                     "\n\n[signer]\naddress = ", quoted(lab().signer_address()),
-                                    "\nca = ", quoted(connection->ca_cert), "\n");
+                                    "\nca = ", quoted(connection->ca_cert),
+                                    // The signer-down test would otherwise retry 2 minutes.
+                                    "\nretry_seconds = 3\n");
     if (!connection->server_name.empty()) {
       absl::StrAppend(&text, "tls_server_name = ", quoted(connection->server_name), "\n");
     }

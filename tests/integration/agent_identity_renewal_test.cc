@@ -154,14 +154,16 @@ class AgentIdentityRenewalTest : public testing::SignerLabSuite<AgentIdentityRen
                                                       absl::string_view name) {
     auto quoted = [](absl::string_view s) { return absl::StrCat("\"", s, "\""); };
     const std::string text = absl::StrCat(
-        "config_dir = ", quoted(absl::StrCat(dir, "/etc")), "\n\n[signer]\naddress = ",
-        quoted(connection.address), "\nca = ", quoted(connection.ca_cert),
+        "config_dir = ", quoted(absl::StrCat(dir, "/etc")),
+        "\n\n[signer]\naddress = ", quoted(connection.address),
+        "\nca = ", quoted(connection.ca_cert),
         connection.server_name.empty()
             ? ""
             : absl::StrCat("\ntls_server_name = ", quoted(connection.server_name)),
-        "\n\n[identity]\ntrust_domain = ", quoted(lab().trust_domain()), "\nname = ",
-        quoted(name), "\nkey = ", quoted(connection.client_key), "\ncert = ",
-        quoted(connection.client_cert), "\n");
+        // Short: the "nothing listens there" case would otherwise retry for 2 minutes.
+        "\nretry_seconds = 3", "\n\n[identity]\ntrust_domain = ", quoted(lab().trust_domain()),
+        "\nname = ", quoted(name), "\nkey = ", quoted(connection.client_key),
+        "\ncert = ", quoted(connection.client_cert), "\n");
     const std::string path = absl::StrCat(dir, "/agent.toml");
     RETURN_IF_ERROR(WriteFileAtomically(path, text, 0600));
     return path;
