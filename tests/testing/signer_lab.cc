@@ -357,8 +357,8 @@ absl::Status SignerLab::PrepareReplicas() {
   ASSIGN_OR_RETURN(std::string softhsm_dir, SoftHsmDir());
   for (ServeProcess& serve : serves_) {
     const std::string base = absl::StrCat(dir_, "/", serve.name);
-    for (const std::string& sub : {base, absl::StrCat(base, "/state"), absl::StrCat(base, "/audit"),
-                                   absl::StrCat(base, "/hsm")}) {
+    for (const std::string& sub :
+         {base, absl::StrCat(base, "/state"), absl::StrCat(base, "/hsm")}) {
       RETURN_IF_ERROR(MakeDir(sub));
     }
     // After init: the copy holds every key init made.
@@ -580,8 +580,11 @@ std::string SignerLab::ServeConfigText(const std::vector<LabAgentPolicy>& agents
       TomlString(kSoftHsmModule), "\n", "token_uri = ", TomlString(token_.uri), "\n",
       "pin_file = ", TomlString(token_.pin_file), "\n",
       "\n[state]\n", state,
-      "\n[audit]\n"
-      "log = ", TomlString(absl::StrCat(local_dir, "audit/audit.log")), "\n",
+      "\n[audit]\n",
+      // With PostgreSQL the one chain of every replica is in the database, and `log` is refused.
+      replicated ? std::string()
+                 : absl::StrCat("log = ", TomlString(absl::StrCat(local_dir, "audit/audit.log")),
+                                "\n"),
       "checkpoint_every = ",
       options_.checkpoint_every, "\n");
   if (options_.front_door.has_value()) {
@@ -969,6 +972,26 @@ absl::Status SignerLab::ReloadSigner() {
 
 absl::StatusOr<std::vector<nlohmann::json>> SignerLab::ReadAuditRecords() const {
   std::vector<nlohmann::json> records;
+  if (options_.replicas > 0) {
+    // The one chain of every replica is in the database: what `audit export` writes.
+    ASSIGN_OR_RETURN(CommandResult exported,
+                     RunSignerCommand({"audit", "export", "--config", config_path_}));
+    if (exported.exit_code != 0) {
+      return absl::InternalError(absl::StrCat("acme-signer audit export exited ",
+                                              exported.exit_code, ": ", exported.err));
+    }
+    int line_no = 0;
+    for (absl::string_view line : absl::StrSplit(exported.out, '\n', absl::SkipEmpty())) {
+      ++line_no;
+      nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (record.is_discarded() || !record.is_object()) {
+        return absl::DataLossError(absl::StrCat("audit export line ", line_no,
+                                                ": not a JSON object: ", Tail(line, 200)));
+      }
+      records.push_back(std::move(record));
+    }
+    return records;
+  }
   for (int index = 0;; ++index) {
     const std::string path =
         index == 0 ? audit_log_path_ : absl::StrCat(audit_log_path_, ".", index);

@@ -279,7 +279,8 @@ class SignerLab {
   // SIGKILL) when it runs longer than Options::timeout.
   absl::StatusOr<CommandResult> RunSignerCommand(const std::vector<std::string>& args) const;
 
-  // Every record of the audit log's files, parsed, in order. Errors name the file and line.
+  // Every record of the audit log's files, parsed, in order (with replicas: of the database's
+  // chain, through `acme-signer audit export`). Errors name the file and line.
   absl::StatusOr<std::vector<nlohmann::json>> ReadAuditRecords() const;
 
   // Tail of the serve process's log (stdout + stderr of every run, appended), for failure
