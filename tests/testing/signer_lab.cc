@@ -592,7 +592,10 @@ std::string SignerLab::ServeConfigText(const std::vector<LabAgentPolicy>& agents
     absl::StrAppend(&text, "\n[acme_server]\nlisten = ",
                     TomlString(absl::StrCat("127.0.0.1:", ports.front_door_port)), "\n",
                     "external_url = ",
-                    TomlString(absl::StrCat("https://127.0.0.1:", ports.front_door_port)), "\n",
+                    TomlString(front_door_external_url_.empty()
+                                   ? absl::StrCat("https://127.0.0.1:", ports.front_door_port)
+                                   : front_door_external_url_),
+                    "\n",
                     "tls_certificate = \"tls/front-door.pem\"\n"
                     "tls_private_key = \"tls/front-door.key\"\n"
                     "validation_resolver = ",
@@ -871,6 +874,19 @@ absl::Status SignerLab::WaitForFrontDoor(ServeProcess& serve, absl::Time deadlin
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
+}
+
+std::string SignerLab::front_door_origin(int i) const {
+  if (!options_.front_door.has_value() || !CheckReplicaIndex(i).ok()) return "";
+  return absl::StrCat("https://127.0.0.1:", serves_[i].front_door_port);
+}
+
+absl::Status SignerLab::SetFrontDoorExternalUrl(std::string url) {
+  if (!options_.front_door.has_value()) {
+    return absl::FailedPreconditionError("this lab has no front door (Options::front_door)");
+  }
+  front_door_external_url_ = std::move(url);
+  return RewriteConfig(options_.agents);
 }
 
 std::string SignerLab::front_door_directory_url() const {

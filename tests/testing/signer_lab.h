@@ -263,6 +263,12 @@ class SignerLab {
   // The loopback port where the front door validates http-01: http_port(), the same port
   // Pebble uses (as in scripts/lab); run the client's http-01 server there.
   uint16_t front_door_http_port() const { return http_port(); }
+  // https://127.0.0.1:<port> of replica i's front door (index 0 = the single signer's).
+  std::string front_door_origin(int i) const;
+  // Makes `url` (https://host:port, no trailing '/') the [acme_server] external_url of every
+  // config, e.g. a load balancer in front of the replicas' front doors; rewrites the configs
+  // with Options::agents. Takes effect at the next start of each replica.
+  absl::Status SetFrontDoorExternalUrl(std::string url);
   // The upstream dns-01 hook script; empty when the lab has none.
   const std::string& front_door_dns01_hook_path() const { return dns01_hook_path_; }
   // Runs `acme-signer enroll-client --config <cfg> --name <name> [--account <account>] --json`:
@@ -346,6 +352,7 @@ class SignerLab {
   std::string signer_binary_;
   // The single signer (one entry) or the replicas.
   std::vector<ServeProcess> serves_;
+  std::string front_door_external_url_;  // "" = each front door's own origin
   std::unique_ptr<PostgresCluster> postgres_;
   std::string dns01_hook_path_;
   SoftHsmToken token_;
