@@ -115,15 +115,13 @@ std::vector<HealthMonitor::Probe> ServeHealthProbes(SignerRuntime& runtime) {
   return {
       // The cheapest read of the store: one indexed row lookup (SQLite: a local file; PostgreSQL:
       // a round trip that fails while the server or the connection is down).
-      {"database",
-       [store] { return store->GetValue("health-probe").status(); }},
+      {"database", [store] { return store->GetValue("health-probe").status(); }},
       // A signature with the audit key: the path every audit checkpoint takes (session, login,
       // key), so a token that is gone or logged out shows here before a request meets it.
       // SoftHSM2 signs ES256 in about 46 us (docs/benchmarks.md); once a second is nothing. What
       // is signed is a fixed text that no checkpoint can equal (checkpoints sign a JSON record)
       // and is thrown away.
-      {"hsm",
-       [audit_key] { return audit_key->Sign("acme-signer health probe").status(); }},
+      {"hsm", [audit_key] { return audit_key->Sign("acme-signer health probe").status(); }},
   };
 }
 

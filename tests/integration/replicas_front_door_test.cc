@@ -63,7 +63,7 @@ class ReplicasFrontDoorTest : public testing::SignerLabSuite<ReplicasFrontDoorTe
     if (!testing::PostgresCluster::Available().ok()) return;  // SetUp skips or fails
     SignerLabSuite::SetUpTestSuite();
     if (!lab_started()) return;
-    absl::Status ready = [] () -> absl::Status {
+    absl::Status ready = []() -> absl::Status {
       testing::FaultProxy::Options options;
       options.upstream_origin = lab().front_door_origin(0);
       for (int i = 1; i < kReplicas; ++i) {

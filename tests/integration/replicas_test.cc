@@ -141,8 +141,8 @@ class ReplicasTest : public testing::SignerLabSuite<ReplicasTest> {
         "tls_server_name = ", Quoted(lab().signer_server_name()), "\n",
         "ca = ", Quoted(connection->ca_cert), "\n\n[identity]\n",
         "trust_domain = ", Quoted(lab().trust_domain()), "\n", "name = ", Quoted(name), "\n",
-        "key = ", Quoted(connection->client_key), "\n",
-        "cert = ", Quoted(connection->client_cert), "\n\n[defaults]\nhook_timeout_seconds = 60\n");
+        "key = ", Quoted(connection->client_key), "\n", "cert = ", Quoted(connection->client_cert),
+        "\n\n[defaults]\nhook_timeout_seconds = 60\n");
     const std::string path = absl::StrCat(dir, "/agent.toml");
     if (absl::Status s = WriteFileAtomically(path, text, 0600); !s.ok()) return s;
     return path;
@@ -154,10 +154,10 @@ class ReplicasTest : public testing::SignerLabSuite<ReplicasTest> {
     testing::ChildOptions options;
     options.scratch_dir = absl::StrCat(lab().dir(), "/agents-run/", FleetAgent(i));
     options.timeout = absl::Minutes(5);
-    return testing::RunChild({ACME_AGENT_BIN, "certonly", "--config", config, "--non-interactive",
-                              "--cert-name", FleetAgent(i), "-d", FleetName(i),
-                              "--manual-auth-hook", "/bin/true"},
-                             options);
+    return testing::RunChild(
+        {ACME_AGENT_BIN, "certonly", "--config", config, "--non-interactive", "--cert-name",
+         FleetAgent(i), "-d", FleetName(i), "--manual-auth-hook", "/bin/true"},
+        options);
   }
 
   static std::string CertPath(int i) {
@@ -295,8 +295,7 @@ TEST_F(ReplicasTest, RateLimitOfAnAgentIsOneLimitAcrossReplicasAndSurvivesAResta
   auto create_on = [](int i) -> absl::Status {
     absl::StatusOr<agent::SignerConnection> to = lab().ConnectionTo(kLimited, i);
     if (!to.ok()) return to.status();
-    absl::StatusOr<std::unique_ptr<agent::SignerClient>> client =
-        agent::SignerClient::Connect(*to);
+    absl::StatusOr<std::unique_ptr<agent::SignerClient>> client = agent::SignerClient::Connect(*to);
     if (!client.ok()) return client.status();
     return (*client)->CreateOrder({"limited.replicas.test"}, "").status();
   };

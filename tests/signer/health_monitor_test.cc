@@ -127,13 +127,12 @@ TEST(HealthMonitorTest, ListenerHearsEachChangeOnceAndServingAgainByItself) {
 TEST(HealthMonitorTest, ProbeThatHangsIsNotServingAfterTheTimeoutAndServesWhenItReturns) {
   FakeClock clock;
   absl::Notification entered, release;
-  std::vector<HealthMonitor::Probe> probes = {
-      {"database", [] { return absl::OkStatus(); }},
-      {"hsm", [&] {
-         entered.Notify();
-         release.WaitForNotification();
-         return absl::OkStatus();
-       }}};
+  std::vector<HealthMonitor::Probe> probes = {{"database", [] { return absl::OkStatus(); }},
+                                              {"hsm", [&] {
+                                                 entered.Notify();
+                                                 release.WaitForNotification();
+                                                 return absl::OkStatus();
+                                               }}};
   HealthMonitor::Options options;
   options.probe_timeout = absl::Seconds(5);
   options.now = [&clock] { return clock.Now(); };
@@ -153,8 +152,7 @@ TEST(HealthMonitorTest, ProbeThatHangsIsNotServingAfterTheTimeoutAndServesWhenIt
   release.Notify();
   prober.join();
   EXPECT_TRUE(monitor.verdict().ok());
-  EXPECT_THAT(verdicts.seen(),
-              ElementsAre(Pair(false, "hsm: no answer for 6s"), Pair(true, "")));
+  EXPECT_THAT(verdicts.seen(), ElementsAre(Pair(false, "hsm: no answer for 6s"), Pair(true, "")));
 }
 
 TEST(HealthMonitorTest, BackgroundProberReportsAnOutageAndTheRecovery) {
@@ -171,8 +169,8 @@ TEST(HealthMonitorTest, BackgroundProberReportsAnOutageAndTheRecovery) {
   monitor.Stop();
   const int calls = database.calls();
   EXPECT_GE(calls, 2);
-  EXPECT_THAT(verdicts.seen(), ElementsAre(Pair(false, "database: no connection to the server"),
-                                           Pair(true, "")));
+  EXPECT_THAT(verdicts.seen(),
+              ElementsAre(Pair(false, "database: no connection to the server"), Pair(true, "")));
   // Stopped means stopped: no run after Stop() returned.
   EXPECT_EQ(database.calls(), calls);
 }

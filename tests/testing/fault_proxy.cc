@@ -182,8 +182,8 @@ absl::StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Start(Options options) {
   origins.push_back(options.upstream_origin);
   for (const std::string& origin : origins) {
     if (!absl::StartsWith(origin, "https://")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "FaultProxy: upstream origin \"", origin, "\" is not https://host:port"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("FaultProxy: upstream origin \"", origin, "\" is not https://host:port"));
     }
   }
   std::unique_ptr<FaultProxy> proxy(new FaultProxy(std::move(options)));

@@ -5,8 +5,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/rpc_method.h>
-#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -98,10 +98,11 @@ std::vector<std::string> EnvironmentWith(const std::vector<std::string>& overrid
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const absl::string_view entry(*e);
-    const bool overridden = std::any_of(overrides.begin(), overrides.end(), [&](const std::string& o) {
-      const size_t eq = o.find('=');
-      return eq != std::string::npos && absl::StartsWith(entry, o.substr(0, eq + 1));
-    });
+    const bool overridden =
+        std::any_of(overrides.begin(), overrides.end(), [&](const std::string& o) {
+          const size_t eq = o.find('=');
+          return eq != std::string::npos && absl::StartsWith(entry, o.substr(0, eq + 1));
+        });
     if (!overridden) env.emplace_back(entry);
   }
   env.insert(env.end(), overrides.begin(), overrides.end());
@@ -371,11 +372,11 @@ absl::Status SignerLab::PrepareReplicas() {
                                               serve.name, ": ", error.message()));
     }
     serve.softhsm_conf = absl::StrCat(base, "/hsm/softhsm2.conf");
-    RETURN_IF_ERROR(WriteFileAtomically(
-        serve.softhsm_conf,
-        absl::StrCat("directories.tokendir = ", tokens,
-                     "\nobjectstore.backend = file\nlog.level = ERROR\n"),
-        0600));
+    RETURN_IF_ERROR(
+        WriteFileAtomically(serve.softhsm_conf,
+                            absl::StrCat("directories.tokendir = ", tokens,
+                                         "\nobjectstore.backend = file\nlog.level = ERROR\n"),
+                            0600));
   }
   return RewriteConfig(options_.agents);
 }
@@ -421,9 +422,13 @@ absl::StatusOr<int> SignerLab::StopReplica(int i, bool kill) {
   return StopServe(serves_[i], kill);
 }
 
-bool SignerLab::replica_running(int i) const { return CheckReplicaIndex(i).ok() && serves_[i].pid > 0; }
+bool SignerLab::replica_running(int i) const {
+  return CheckReplicaIndex(i).ok() && serves_[i].pid > 0;
+}
 
-pid_t SignerLab::replica_pid(int i) const { return CheckReplicaIndex(i).ok() ? serves_[i].pid : -1; }
+pid_t SignerLab::replica_pid(int i) const {
+  return CheckReplicaIndex(i).ok() ? serves_[i].pid : -1;
+}
 
 std::string SignerLab::replica_address(int i) const {
   if (!CheckReplicaIndex(i).ok()) return "";
@@ -482,8 +487,8 @@ absl::StatusOr<bool> SignerLab::Serving(int i) const {
   const grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
       channel.get(), method, &context, request, &response);
   if (!status.ok()) {
-    return absl::UnavailableError(absl::StrCat("health check of ", probe.address, " failed: ",
-                                               status.error_message()));
+    return absl::UnavailableError(
+        absl::StrCat("health check of ", probe.address, " failed: ", status.error_message()));
   }
   std::vector<grpc::Slice> slices;
   if (!response.Dump(&slices).ok()) return absl::InternalError("unreadable health response");
@@ -494,8 +499,8 @@ absl::StatusOr<bool> SignerLab::Serving(int i) const {
   // HealthCheckResponse { ServingStatus status = 1; }: SERVING = 1, NOT_SERVING = 2.
   if (bytes == std::string("\x08\x01", 2)) return true;
   if (bytes == std::string("\x08\x02", 2)) return false;
-  return absl::InternalError(absl::StrCat("unexpected health response of ", probe.address, " (",
-                                          bytes.size(), " bytes)"));
+  return absl::InternalError(
+      absl::StrCat("unexpected health response of ", probe.address, " (", bytes.size(), " bytes)"));
 }
 
 std::string SignerLab::enroll_address() const {
@@ -571,22 +576,19 @@ std::string SignerLab::ServeConfigText(const std::vector<LabAgentPolicy>& agents
       "# Tests run as root in CI.\n"
       "allow_root = true\n",
       options_.enroll_listener
-          ? absl::StrCat("enroll_listen = ",
-                         TomlString(absl::StrCat("127.0.0.1:", ports.enroll_port)), "\n")
+          ? absl::StrCat(
+                "enroll_listen = ", TomlString(absl::StrCat("127.0.0.1:", ports.enroll_port)), "\n")
           : std::string(),
       AccountsToml(),
       "\n[hsm]\n"
       "module = ",
       TomlString(kSoftHsmModule), "\n", "token_uri = ", TomlString(token_.uri), "\n",
-      "pin_file = ", TomlString(token_.pin_file), "\n",
-      "\n[state]\n", state,
-      "\n[audit]\n",
+      "pin_file = ", TomlString(token_.pin_file), "\n", "\n[state]\n", state, "\n[audit]\n",
       // With PostgreSQL the one chain of every replica is in the database, and `log` is refused.
-      replicated ? std::string()
-                 : absl::StrCat("log = ", TomlString(absl::StrCat(local_dir, "audit/audit.log")),
-                                "\n"),
-      "checkpoint_every = ",
-      options_.checkpoint_every, "\n");
+      replicated
+          ? std::string()
+          : absl::StrCat("log = ", TomlString(absl::StrCat(local_dir, "audit/audit.log")), "\n"),
+      "checkpoint_every = ", options_.checkpoint_every, "\n");
   if (options_.front_door.has_value()) {
     // init makes the TLS files, issued by the agent CA (tls/agent-ca.pem).
     absl::StrAppend(&text, "\n[acme_server]\nlisten = ",
@@ -733,8 +735,8 @@ absl::Status SignerLab::StartSigner() {
 
 absl::Status SignerLab::StartServe(ServeProcess& serve) {
   if (serve.pid > 0) {
-    return absl::FailedPreconditionError(absl::StrCat("acme-signer ", serve.name,
-                                                      " is already running"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("acme-signer ", serve.name, " is already running"));
   }
   const size_t log_offset = FileOrEmpty(serve.log_path).size();
   ChildSpec spec;
@@ -758,15 +760,15 @@ absl::Status SignerLab::StartServe(ServeProcess& serve) {
       }
       if (WaitFor(serve.pid, absl::Now()).has_value()) {
         serve.pid = -1;
-        ready = absl::UnavailableError(absl::StrCat(
-            "acme-signer serve exited before its enrolment listener served:\n",
-            ServeLogTail(serve)));
+        ready = absl::UnavailableError(
+            absl::StrCat("acme-signer serve exited before its enrolment listener served:\n",
+                         ServeLogTail(serve)));
         break;
       }
       if (absl::Now() >= deadline) {
-        ready = absl::UnavailableError(absl::StrCat(
-            "acme-signer serve did not report its enrolment listener in time:\n",
-            ServeLogTail(serve)));
+        ready = absl::UnavailableError(
+            absl::StrCat("acme-signer serve did not report its enrolment listener in time:\n",
+                         ServeLogTail(serve)));
         break;
       }
       absl::SleepFor(kPollInterval);
@@ -945,8 +947,8 @@ absl::StatusOr<int> SignerLab::StopSigner(bool kill) {
 
 absl::StatusOr<int> SignerLab::StopServe(ServeProcess& serve, bool kill) {
   if (serve.pid <= 0) {
-    return absl::FailedPreconditionError(absl::StrCat("acme-signer ", serve.name,
-                                                      " is not running"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("acme-signer ", serve.name, " is not running"));
   }
   const pid_t pid = serve.pid;
   ::kill(pid, kill ? SIGKILL : SIGTERM);
@@ -954,10 +956,9 @@ absl::StatusOr<int> SignerLab::StopServe(ServeProcess& serve, bool kill) {
   serve.pid = -1;
   if (!exit_code.has_value()) {
     KillAndReap(pid);
-    return absl::DeadlineExceededError(absl::StrCat("acme-signer ", serve.name,
-                                                    " did not exit within ",
-                                                    absl::FormatDuration(options_.timeout),
-                                                    " of SIGTERM (killed):\n", ServeLogTail(serve)));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "acme-signer ", serve.name, " did not exit within ", absl::FormatDuration(options_.timeout),
+        " of SIGTERM (killed):\n", ServeLogTail(serve)));
   }
   return *exit_code;
 }
@@ -993,16 +994,16 @@ absl::StatusOr<std::vector<nlohmann::json>> SignerLab::ReadAuditRecords() const 
     ASSIGN_OR_RETURN(CommandResult exported,
                      RunSignerCommand({"audit", "export", "--config", config_path_}));
     if (exported.exit_code != 0) {
-      return absl::InternalError(absl::StrCat("acme-signer audit export exited ",
-                                              exported.exit_code, ": ", exported.err));
+      return absl::InternalError(
+          absl::StrCat("acme-signer audit export exited ", exported.exit_code, ": ", exported.err));
     }
     int line_no = 0;
     for (absl::string_view line : absl::StrSplit(exported.out, '\n', absl::SkipEmpty())) {
       ++line_no;
       nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (record.is_discarded() || !record.is_object()) {
-        return absl::DataLossError(absl::StrCat("audit export line ", line_no,
-                                                ": not a JSON object: ", Tail(line, 200)));
+        return absl::DataLossError(
+            absl::StrCat("audit export line ", line_no, ": not a JSON object: ", Tail(line, 200)));
       }
       records.push_back(std::move(record));
     }
