@@ -192,6 +192,9 @@ class SignerService::Call {
   absl::StatusOr<OrderRecord> OwnOrder(const std::string& order_url) {
     record_.request.order_url = order_url;
     absl::StatusOr<OrderRecord> order = service_.deps_.store->FindOrder(order_url);
+    if (!order.ok() && order.status().code() == absl::StatusCode::kUnavailable) {
+      return StoreUnavailable(order.status());
+    }
     if (!order.ok() || order->agent != agent()) {
       return Deny(absl::PermissionDeniedError(
           absl::StrCat("order ", order_url, " was not created by agent ", agent())));
@@ -205,6 +208,9 @@ class SignerService::Call {
   absl::Status OwnResource(const std::string& url, OrderResourceKind kind) {
     record_.request.url = url;
     absl::StatusOr<OrderResource> owned = service_.deps_.store->FindOrderResource(url, agent());
+    if (!owned.ok() && owned.status().code() == absl::StatusCode::kUnavailable) {
+      return StoreUnavailable(owned.status());
+    }
     if (!owned.ok() || owned->agent != agent() || owned->kind != kind) {
       return Deny(absl::PermissionDeniedError(
           absl::StrCat(OrderResourceKindName(kind), " ", url,
@@ -282,6 +288,14 @@ class SignerService::Call {
   absl::StatusOr<uint64_t> Append() {
     BoundRecord();
     return service_.deps_.audit->Append(record_);
+  }
+
+  // A state store that cannot be read (the database is down) is not a refusal of the
+  // caller: Unavailable, so the agent tries again (on another replica), and nothing recorded,
+  // since nothing was decided.
+  static absl::Status StoreUnavailable(const absl::Status& why) {
+    return absl::UnavailableError(
+        absl::StrCat("the state store cannot be read, so the signer cannot act: ", why.message()));
   }
 
   static absl::Status AuditUnavailable(const absl::Status& why) {

@@ -178,9 +178,13 @@ Fault Fault::Rewrite(absl::string_view from, absl::string_view to) {
 }
 
 absl::StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Start(Options options) {
-  if (!absl::StartsWith(options.upstream_origin, "https://")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "FaultProxy: upstream origin \"", options.upstream_origin, "\" is not https://host:port"));
+  std::vector<std::string> origins = options.more_upstream_origins;
+  origins.push_back(options.upstream_origin);
+  for (const std::string& origin : origins) {
+    if (!absl::StartsWith(origin, "https://")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("FaultProxy: upstream origin \"", origin, "\" is not https://host:port"));
+    }
   }
   std::unique_ptr<FaultProxy> proxy(new FaultProxy(std::move(options)));
   RETURN_IF_ERROR(proxy->Init());
@@ -336,7 +340,12 @@ void FaultProxy::Serve(int raw_fd) {
     upstream.method = request->method == "POST"   ? http::HttpMethod::kPost
                       : request->method == "HEAD" ? http::HttpMethod::kHead
                                                   : http::HttpMethod::kGet;
-    upstream.url = absl::StrCat(options_.upstream_origin, request->path);
+    // One request per connection, so round robin per request is what a load balancer in
+    // front of replicas does to a client that opens a connection per request.
+    const size_t turn = next_upstream_++ % (1 + options_.more_upstream_origins.size());
+    record.upstream =
+        turn == 0 ? options_.upstream_origin : options_.more_upstream_origins[turn - 1];
+    upstream.url = absl::StrCat(record.upstream, request->path);
     upstream.body = request->body;
     upstream.content_type = request->Header("content-type");
     // The upstream builds the URLs it returns (and checks each JWS "url") from this.
@@ -439,7 +448,11 @@ void FaultProxy::Record(ProxiedRequest request) {
 }
 
 std::string FaultProxy::Rewrite(absl::string_view text) const {
-  return absl::StrReplaceAll(text, {{options_.upstream_origin, origin_}});
+  std::string rewritten = absl::StrReplaceAll(text, {{options_.upstream_origin, origin_}});
+  for (const std::string& origin : options_.more_upstream_origins) {
+    rewritten = absl::StrReplaceAll(rewritten, {{origin, origin_}});
+  }
+  return rewritten;
 }
 
 void FaultProxy::Inject(absl::string_view path_substring, Fault fault, int times) {

@@ -86,6 +86,7 @@ struct ProxiedRequest {
   bool faulted = false;    // answered (or not) by a fault rather than by the upstream
   bool bad_nonce = false;  // the upstream rejected it with badNonce
   bool rewritten = false;  // a kRewrite fault replaced at least one occurrence in its body
+  std::string upstream;    // the upstream origin it was forwarded to; empty when not forwarded
 };
 
 class FaultProxy {
@@ -93,6 +94,10 @@ class FaultProxy {
   struct Options {
     // https://127.0.0.1:<port> of the upstream ACME server.
     std::string upstream_origin;
+    // Further origins of the same server (its replicas, e.g. signer front doors sharing one
+    // database): requests go to upstream_origin and these in turn, one request each (round
+    // robin), as a load balancer would send them. All must be verified by upstream_ca_bundle.
+    std::vector<std::string> more_upstream_origins;
     // PEM bundle that verifies the upstream's TLS certificate.
     std::string upstream_ca_bundle;
     // Bound on each upstream request.
@@ -171,6 +176,7 @@ class FaultProxy {
   std::unique_ptr<http::CurlHttpClient> upstream_;
   int listen_fd_ = -1;
   std::atomic<bool> stopping_{false};
+  std::atomic<size_t> next_upstream_{0};  // round robin over the upstream origins
   std::thread acceptor_;
 
   mutable absl::Mutex mu_;

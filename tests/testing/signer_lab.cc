@@ -3,7 +3,10 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/impl/codegen/rpc_method.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -16,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -85,12 +89,34 @@ struct ChildSpec {
   std::string stdin_path = "/dev/null";
   std::string stdout_path;
   std::string stderr_path;  // may equal stdout_path
+  // Environment overrides ("NAME=value"), on top of the test process's environment.
+  std::vector<std::string> env_overrides;
 };
+
+// The test process's environment with `overrides` ("NAME=value") replacing or adding entries.
+std::vector<std::string> EnvironmentWith(const std::vector<std::string>& overrides) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const absl::string_view entry(*e);
+    const bool overridden =
+        std::any_of(overrides.begin(), overrides.end(), [&](const std::string& o) {
+          const size_t eq = o.find('=');
+          return eq != std::string::npos && absl::StartsWith(entry, o.substr(0, eq + 1));
+        });
+    if (!overridden) env.emplace_back(entry);
+  }
+  env.insert(env.end(), overrides.begin(), overrides.end());
+  return env;
+}
 
 absl::StatusOr<pid_t> SpawnChild(const ChildSpec& spec) {
   std::vector<char*> argv;
   for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  const std::vector<std::string> env_strings = EnvironmentWith(spec.env_overrides);
+  std::vector<char*> envp;
+  for (const std::string& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   UniqueFd in(::open(spec.stdin_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in.valid()) return ErrnoStatus(errno, absl::StrCat("opening ", spec.stdin_path));
   UniqueFd out(
@@ -114,7 +140,7 @@ absl::StatusOr<pid_t> SpawnChild(const ChildSpec& spec) {
     }
     // Descriptors the test process opened without O_CLOEXEC (gRPC, curl) must not leak.
     ::syscall(SYS_close_range, 3U, ~0U, 0U);
-    ::execve(argv[0], argv.data(), environ);
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   return pid;
@@ -261,11 +287,34 @@ absl::Status SignerLab::Prepare() {
   acme_.ca_bundle = pebble_->ca_bundle_path();
   if (options_.acme_endpoint) RETURN_IF_ERROR(options_.acme_endpoint(*pebble_, acme_));
 
-  if (options_.enroll_listener) {
-    ASSIGN_OR_RETURN(enroll_port_, FreeLoopbackPort());
+  // The single signer, or the replicas r1..rN (fixed ports: the agents' target names them).
+  const int serve_count = options_.replicas > 0 ? options_.replicas : 1;
+  for (int i = 0; i < serve_count; ++i) {
+    ServeProcess serve;
+    if (options_.replicas > 0) {
+      serve.name = absl::StrCat("r", i + 1);
+      serve.config_path = absl::StrCat(dir_, "/", serve.name, ".toml");
+      serve.log_path = absl::StrCat(dir_, "/", serve.name, ".log");
+      ASSIGN_OR_RETURN(serve.port, FreeLoopbackPort());
+    } else {
+      serve.name = "signer";
+      serve.config_path = config_path_;
+      serve.log_path = signer_log_path_;
+    }
+    if (options_.enroll_listener) {
+      ASSIGN_OR_RETURN(serve.enroll_port, FreeLoopbackPort());
+    }
+    if (options_.front_door.has_value()) {
+      ASSIGN_OR_RETURN(serve.front_door_port, FreeLoopbackPort());
+    }
+    serves_.push_back(std::move(serve));
+  }
+  signer_log_path_ = serves_.front().log_path;
+  if (options_.replicas > 0) {
+    // Short: the cluster's Unix socket path must fit in 107 bytes.
+    ASSIGN_OR_RETURN(postgres_, PostgresCluster::Start(absl::StrCat(dir_, "/pg")));
   }
   if (options_.front_door.has_value()) {
-    ASSIGN_OR_RETURN(front_door_port_, FreeLoopbackPort());
     if (options_.front_door->challtestsrv_dns01_hook) {
       dns01_hook_path_ = absl::StrCat(dir_, "/dns01-hook");
       RETURN_IF_ERROR(WriteFileAtomically(
@@ -301,13 +350,44 @@ absl::Status SignerLab::Prepare() {
   }
   RETURN_IF_ERROR(EnrollAgent(kProbeAgent).status());
   for (const std::string& name : options_.enroll) RETURN_IF_ERROR(EnrollAgent(name).status());
+  if (options_.replicas > 0) RETURN_IF_ERROR(PrepareReplicas());
   return absl::OkStatus();
 }
 
+absl::Status SignerLab::PrepareReplicas() {
+  ASSIGN_OR_RETURN(std::string softhsm_dir, SoftHsmDir());
+  for (ServeProcess& serve : serves_) {
+    const std::string base = absl::StrCat(dir_, "/", serve.name);
+    for (const std::string& sub :
+         {base, absl::StrCat(base, "/state"), absl::StrCat(base, "/hsm")}) {
+      RETURN_IF_ERROR(MakeDir(sub));
+    }
+    // After init: the copy holds every key init made.
+    const std::string tokens = absl::StrCat(base, "/hsm/tokens");
+    std::error_code error;
+    std::filesystem::copy(absl::StrCat(softhsm_dir, "/tokens"), tokens,
+                          std::filesystem::copy_options::recursive, error);
+    if (error) {
+      return absl::InternalError(absl::StrCat("copying the SoftHSM2 token directory for replica ",
+                                              serve.name, ": ", error.message()));
+    }
+    serve.softhsm_conf = absl::StrCat(base, "/hsm/softhsm2.conf");
+    RETURN_IF_ERROR(
+        WriteFileAtomically(serve.softhsm_conf,
+                            absl::StrCat("directories.tokendir = ", tokens,
+                                         "\nobjectstore.backend = file\nlog.level = ERROR\n"),
+                            0600));
+  }
+  return RewriteConfig(options_.agents);
+}
+
 SignerLab::~SignerLab() {
-  if (signer_pid_ > 0) KillAndReap(signer_pid_);
-  signer_pid_ = -1;
+  for (ServeProcess& serve : serves_) {
+    if (serve.pid > 0) KillAndReap(serve.pid);
+    serve.pid = -1;
+  }
   pebble_.reset();
+  postgres_.reset();
   if (dir_.empty()) return;
   const char* keep = std::getenv("ACME_SIGNER_KEEP_TEST_DIRS");
   if (keep != nullptr && std::strcmp(keep, "1") == 0) return;
@@ -315,11 +395,117 @@ SignerLab::~SignerLab() {
   std::filesystem::remove_all(dir_, ignored);
 }
 
-std::string SignerLab::signer_address() const { return absl::StrCat("127.0.0.1:", signer_port_); }
+std::string SignerLab::signer_address() const {
+  return absl::StrCat("127.0.0.1:", serves_.empty() ? 0 : serves_.front().port);
+}
+
+bool SignerLab::signer_running() const {
+  return std::any_of(serves_.begin(), serves_.end(),
+                     [](const ServeProcess& serve) { return serve.pid > 0; });
+}
+
+absl::Status SignerLab::CheckReplicaIndex(int i) const {
+  if (i < 0 || i >= static_cast<int>(serves_.size()) || (i > 0 && options_.replicas == 0)) {
+    return absl::OutOfRangeError(
+        absl::StrCat("no replica ", i, " in a lab of ", options_.replicas, " replica(s)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SignerLab::StartReplica(int i) {
+  RETURN_IF_ERROR(CheckReplicaIndex(i));
+  return StartServe(serves_[i]);
+}
+
+absl::StatusOr<int> SignerLab::StopReplica(int i, bool kill) {
+  RETURN_IF_ERROR(CheckReplicaIndex(i));
+  return StopServe(serves_[i], kill);
+}
+
+bool SignerLab::replica_running(int i) const {
+  return CheckReplicaIndex(i).ok() && serves_[i].pid > 0;
+}
+
+pid_t SignerLab::replica_pid(int i) const {
+  return CheckReplicaIndex(i).ok() ? serves_[i].pid : -1;
+}
+
+std::string SignerLab::replica_address(int i) const {
+  if (!CheckReplicaIndex(i).ok()) return "";
+  return absl::StrCat("127.0.0.1:", serves_[i].port);
+}
+
+std::string SignerLab::ReplicaLog(int i) const {
+  return CheckReplicaIndex(i).ok() ? FileOrEmpty(serves_[i].log_path) : std::string();
+}
+
+std::string SignerLab::ReplicaLogTail(int i, size_t max_bytes) const {
+  return Tail(ReplicaLog(i), max_bytes);
+}
+
+std::string SignerLab::replica_config_path(int i) const {
+  return CheckReplicaIndex(i).ok() ? serves_[i].config_path : std::string();
+}
+
+std::string SignerLab::signer_target() const {
+  if (options_.replicas == 0) return signer_address();
+  std::vector<std::string> addresses;
+  for (const ServeProcess& serve : serves_) {
+    addresses.push_back(absl::StrCat("127.0.0.1:", serve.port));
+  }
+  return absl::StrCat("ipv4:", absl::StrJoin(addresses, ","));
+}
+
+std::string SignerLab::signer_server_name() const {
+  return options_.replicas > 0 ? "localhost" : "";
+}
+
+std::string SignerLab::ServeLogTail(const ServeProcess& serve, size_t max_bytes) const {
+  return Tail(FileOrEmpty(serve.log_path), max_bytes);
+}
+
+absl::StatusOr<bool> SignerLab::Serving(int i) const {
+  RETURN_IF_ERROR(CheckReplicaIndex(i));
+  ASSIGN_OR_RETURN(agent::SignerConnection probe, ConnectionTo(kProbeAgent, i));
+  grpc::SslCredentialsOptions ssl;
+  ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(probe.ca_cert));
+  ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(probe.client_cert));
+  ASSIGN_OR_RETURN(Secret key, ReadSecretFile(probe.client_key));
+  ssl.pem_private_key = std::string(key.reveal());
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("127.0.0.1");
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(probe.address, grpc::SslCredentials(ssl), args);
+  // grpc.health.v1.Health/Check with an empty HealthCheckRequest (service ""), as raw bytes,
+  // as bench/signjws_bench.cc does: the health proto is not part of the project.
+  const grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check",
+                                         grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::Slice empty;  // a ByteBuffer must hold a slice, even an empty one
+  grpc::ByteBuffer request(&empty, 1), response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  const grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+      channel.get(), method, &context, request, &response);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("health check of ", probe.address, " failed: ", status.error_message()));
+  }
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return absl::InternalError("unreadable health response");
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  // HealthCheckResponse { ServingStatus status = 1; }: SERVING = 1, NOT_SERVING = 2.
+  if (bytes == std::string("\x08\x01", 2)) return true;
+  if (bytes == std::string("\x08\x02", 2)) return false;
+  return absl::InternalError(
+      absl::StrCat("unexpected health response of ", probe.address, " (", bytes.size(), " bytes)"));
+}
 
 std::string SignerLab::enroll_address() const {
   if (!options_.enroll_listener) return "";
-  return absl::StrCat("127.0.0.1:", enroll_port_);
+  return absl::StrCat("127.0.0.1:", serves_.front().enroll_port);
 }
 
 std::string SignerLab::account_directory_url(absl::string_view name) const {
@@ -360,11 +546,28 @@ std::string SignerLab::AccountsToml() const {
 }
 
 std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) const {
+  return ServeConfigText(agents, nullptr);
+}
+
+std::string SignerLab::ServeConfigText(const std::vector<LabAgentPolicy>& agents,
+                                       const ServeProcess* serve) const {
+  // The admin config of a replicated lab never serves; its ports are r1's, so the URLs it
+  // prints (enroll-client) are r1's.
+  const ServeProcess& ports = serve != nullptr ? *serve : serves_.front();
+  const bool replicated = options_.replicas > 0;
+  // Each replica has its own state dir (its serve pid file) and audit file; the shared state is
+  // in the database.
+  const std::string local_dir = serve != nullptr ? absl::StrCat(serve->name, "/") : "";
+  std::string state = absl::StrCat("dir = ", TomlString(absl::StrCat(local_dir, "state")), "\n");
+  if (replicated) {
+    absl::StrAppend(&state, "backend = \"postgresql\"\nurl = ", TomlString(postgres_->conninfo()),
+                    "\nreplica = ", TomlString(serve != nullptr ? serve->name : "admin"), "\n");
+  }
   std::string text = absl::StrCat(
       "# Written by SignerLab (tests/testing/signer_lab.cc).\n"
       "[server]\n"
       "listen = ",
-      "\"127.0.0.1:0\"\n",
+      TomlString(absl::StrCat("127.0.0.1:", serve != nullptr ? serve->port : 0)), "\n",
       "tls_cert = \"tls/server.pem\"\n"
       "tls_key = \"tls/server.key\"\n"
       "agent_ca_cert = \"tls/agent-ca.pem\"\n"
@@ -373,26 +576,28 @@ std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) con
       "# Tests run as root in CI.\n"
       "allow_root = true\n",
       options_.enroll_listener
-          ? absl::StrCat("enroll_listen = ", TomlString(enroll_address()), "\n")
+          ? absl::StrCat(
+                "enroll_listen = ", TomlString(absl::StrCat("127.0.0.1:", ports.enroll_port)), "\n")
           : std::string(),
-      
       AccountsToml(),
       "\n[hsm]\n"
       "module = ",
       TomlString(kSoftHsmModule), "\n", "token_uri = ", TomlString(token_.uri), "\n",
-      "pin_file = ", TomlString(token_.pin_file), "\n",
-      "\n[state]\n"
-      "dir = \"state\"\n"
-      "\n[audit]\n"
-      "log = \"audit/audit.log\"\n"
-      "checkpoint_every = ",
-      options_.checkpoint_every, "\n");
+      "pin_file = ", TomlString(token_.pin_file), "\n", "\n[state]\n", state, "\n[audit]\n",
+      // With PostgreSQL the one chain of every replica is in the database, and `log` is refused.
+      replicated
+          ? std::string()
+          : absl::StrCat("log = ", TomlString(absl::StrCat(local_dir, "audit/audit.log")), "\n"),
+      "checkpoint_every = ", options_.checkpoint_every, "\n");
   if (options_.front_door.has_value()) {
     // init makes the TLS files, issued by the agent CA (tls/agent-ca.pem).
     absl::StrAppend(&text, "\n[acme_server]\nlisten = ",
-                    TomlString(absl::StrCat("127.0.0.1:", front_door_port_)), "\n",
+                    TomlString(absl::StrCat("127.0.0.1:", ports.front_door_port)), "\n",
                     "external_url = ",
-                    TomlString(absl::StrCat("https://127.0.0.1:", front_door_port_)), "\n",
+                    TomlString(front_door_external_url_.empty()
+                                   ? absl::StrCat("https://127.0.0.1:", ports.front_door_port)
+                                   : front_door_external_url_),
+                    "\n",
                     "tls_certificate = \"tls/front-door.pem\"\n"
                     "tls_private_key = \"tls/front-door.key\"\n"
                     "validation_resolver = ",
@@ -423,6 +628,12 @@ std::string SignerLab::ConfigText(const std::vector<LabAgentPolicy>& agents) con
 }
 
 absl::Status SignerLab::RewriteConfig(const std::vector<LabAgentPolicy>& agents) {
+  if (options_.replicas > 0) {
+    for (const ServeProcess& serve : serves_) {
+      RETURN_IF_ERROR(
+          WriteFileAtomically(serve.config_path, ServeConfigText(agents, &serve), 0600));
+    }
+  }
   return WriteRawConfig(ConfigText(agents));
 }
 
@@ -492,10 +703,20 @@ absl::StatusOr<agent::SignerConnection> SignerLab::Connection(absl::string_view 
   for (const auto& [existing, conn] : agents_) {
     if (existing != name) continue;
     agent::SignerConnection current = conn;
-    current.address = signer_address();
+    current.address = signer_target();
+    current.server_name = signer_server_name();
     return current;
   }
   return absl::NotFoundError(absl::StrCat("agent ", name, " was not enrolled in this lab"));
+}
+
+absl::StatusOr<agent::SignerConnection> SignerLab::ConnectionTo(absl::string_view name,
+                                                                int i) const {
+  RETURN_IF_ERROR(CheckReplicaIndex(i));
+  ASSIGN_OR_RETURN(agent::SignerConnection connection, Connection(name));
+  connection.address = absl::StrCat("127.0.0.1:", serves_[i].port);
+  connection.server_name = "";
+  return connection;
 }
 
 absl::StatusOr<std::unique_ptr<agent::SignerClient>> SignerLab::Client(
@@ -505,60 +726,76 @@ absl::StatusOr<std::unique_ptr<agent::SignerClient>> SignerLab::Client(
 }
 
 absl::Status SignerLab::StartSigner() {
-  if (signer_pid_ > 0) return absl::FailedPreconditionError("the signer is already running");
-  const size_t log_offset = SignerLog().size();
+  if (options_.replicas == 0) return StartServe(serves_.front());
+  for (ServeProcess& serve : serves_) {
+    if (serve.pid <= 0) RETURN_IF_ERROR(StartServe(serve));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SignerLab::StartServe(ServeProcess& serve) {
+  if (serve.pid > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("acme-signer ", serve.name, " is already running"));
+  }
+  const size_t log_offset = FileOrEmpty(serve.log_path).size();
   ChildSpec spec;
-  spec.argv = {signer_binary_, "serve", "--config", config_path_};
-  spec.stdout_path = signer_log_path_;
-  spec.stderr_path = signer_log_path_;
-  ASSIGN_OR_RETURN(signer_pid_, SpawnChild(spec));
-  absl::Status ready = WaitUntilServing(log_offset);
+  spec.argv = {signer_binary_, "serve", "--config", serve.config_path};
+  spec.stdout_path = serve.log_path;
+  spec.stderr_path = serve.log_path;
+  if (!serve.softhsm_conf.empty()) {
+    spec.env_overrides.push_back(absl::StrCat("SOFTHSM2_CONF=", serve.softhsm_conf));
+  }
+  ASSIGN_OR_RETURN(serve.pid, SpawnChild(spec));
+  absl::Status ready = WaitUntilServing(serve, log_offset);
   if (ready.ok() && options_.enroll_listener) {
     // serve opens the enrolment listener after the mTLS one and then says so.
     const absl::Time deadline = absl::Now() + options_.timeout;
     while (true) {
-      const std::string log = SignerLog();
+      const std::string log = FileOrEmpty(serve.log_path);
       if (log.size() > log_offset &&
           absl::string_view(log).substr(log_offset).find("token enrolment on") !=
               absl::string_view::npos) {
         break;
       }
-      if (WaitFor(signer_pid_, absl::Now()).has_value()) {
-        signer_pid_ = -1;
-        ready = absl::UnavailableError(absl::StrCat(
-            "acme-signer serve exited before its enrolment listener served:\n", SignerLogTail()));
+      if (WaitFor(serve.pid, absl::Now()).has_value()) {
+        serve.pid = -1;
+        ready = absl::UnavailableError(
+            absl::StrCat("acme-signer serve exited before its enrolment listener served:\n",
+                         ServeLogTail(serve)));
         break;
       }
       if (absl::Now() >= deadline) {
-        ready = absl::UnavailableError(absl::StrCat(
-            "acme-signer serve did not report its enrolment listener in time:\n",
-            SignerLogTail()));
+        ready = absl::UnavailableError(
+            absl::StrCat("acme-signer serve did not report its enrolment listener in time:\n",
+                         ServeLogTail(serve)));
         break;
       }
       absl::SleepFor(kPollInterval);
     }
   }
   if (ready.ok() && options_.front_door.has_value()) {
-    ready = WaitForFrontDoor(absl::Now() + options_.timeout);
+    ready = WaitForFrontDoor(serve, absl::Now() + options_.timeout);
   }
-  if (!ready.ok() && signer_pid_ > 0) {
-    KillAndReap(signer_pid_);
-    signer_pid_ = -1;
+  if (!ready.ok() && serve.pid > 0) {
+    KillAndReap(serve.pid);
+    serve.pid = -1;
   }
   return ready;
 }
 
-absl::Status SignerLab::WaitUntilServing(size_t log_offset) {
+absl::Status SignerLab::WaitUntilServing(ServeProcess& serve, size_t log_offset) {
   const absl::Time deadline = absl::Now() + options_.timeout;
   // Phase 1: the process says it serves (the port is bound once it prints this).
   while (true) {
-    std::optional<int> exited = WaitFor(signer_pid_, absl::Now());
+    std::optional<int> exited = WaitFor(serve.pid, absl::Now());
     if (exited.has_value()) {
-      signer_pid_ = -1;
-      return absl::UnavailableError(absl::StrCat("acme-signer serve exited with ", *exited,
-                                                 " before serving:\n", SignerLogTail()));
+      serve.pid = -1;
+      return absl::UnavailableError(absl::StrCat("acme-signer serve (", serve.name,
+                                                 ") exited with ", *exited, " before serving:\n",
+                                                 ServeLogTail(serve)));
     }
-    const std::string log = SignerLog();
+    const std::string log = FileOrEmpty(serve.log_path);
     const absl::string_view fresh =
         log.size() > log_offset ? absl::string_view(log).substr(log_offset) : "";
     const size_t serving = fresh.find(kServingLine);
@@ -571,19 +808,21 @@ absl::Status SignerLab::WaitUntilServing(size_t log_offset) {
       uint32_t port = 0;
       if (!absl::SimpleAtoi(digits, &port) || port == 0 || port > 65535) {
         return absl::InternalError(
-            absl::StrCat("cannot read the port from the signer's log:\n", SignerLogTail()));
+            absl::StrCat("cannot read the port from the signer's log:\n", ServeLogTail(serve)));
       }
-      signer_port_ = static_cast<uint16_t>(port);
+      serve.port = static_cast<uint16_t>(port);
       break;
     }
     if (absl::Now() >= deadline) {
-      return absl::UnavailableError(
-          absl::StrCat("acme-signer serve did not report serving in time:\n", SignerLogTail()));
+      return absl::UnavailableError(absl::StrCat("acme-signer serve (", serve.name,
+                                                 ") did not report serving in time:\n",
+                                                 ServeLogTail(serve)));
     }
     absl::SleepFor(kPollInterval);
   }
   // Phase 2: an mTLS handshake completes (no RPC, so nothing is audited).
   ASSIGN_OR_RETURN(agent::SignerConnection probe, Connection(kProbeAgent));
+  probe.address = absl::StrCat("127.0.0.1:", serve.port);
   grpc::SslCredentialsOptions ssl;
   ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(probe.ca_cert));
   ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(probe.client_cert));
@@ -594,20 +833,22 @@ absl::Status SignerLab::WaitUntilServing(size_t log_offset) {
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(probe.address, grpc::SslCredentials(ssl), args);
   while (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(1)))) {
-    if (WaitFor(signer_pid_, absl::Now()).has_value()) {
-      signer_pid_ = -1;
-      return absl::UnavailableError(
-          absl::StrCat("acme-signer serve exited during the handshake check:\n", SignerLogTail()));
+    if (WaitFor(serve.pid, absl::Now()).has_value()) {
+      serve.pid = -1;
+      return absl::UnavailableError(absl::StrCat("acme-signer serve (", serve.name,
+                                                 ") exited during the handshake check:\n",
+                                                 ServeLogTail(serve)));
     }
     if (absl::Now() >= deadline) {
       return absl::UnavailableError(absl::StrCat("no mTLS handshake with acme-signer at ",
-                                                 probe.address, " in time:\n", SignerLogTail()));
+                                                 probe.address, " in time:\n",
+                                                 ServeLogTail(serve)));
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status SignerLab::WaitForFrontDoor(absl::Time deadline) {
+absl::Status SignerLab::WaitForFrontDoor(ServeProcess& serve, absl::Time deadline) {
   http::CurlHttpClientOptions client_options;
   client_options.ca_bundle_path = agent_ca_path_;
   client_options.total_timeout = absl::Seconds(5);
@@ -615,7 +856,7 @@ absl::Status SignerLab::WaitForFrontDoor(absl::Time deadline) {
                    http::CurlHttpClient::Create(client_options));
   http::HttpRequest request;
   request.method = http::HttpMethod::kGet;
-  request.url = front_door_directory_url();
+  request.url = absl::StrCat("https://127.0.0.1:", serve.front_door_port, "/directory");
   std::string last;
   while (true) {
     absl::StatusOr<http::HttpResponse> response = client->Do(request);
@@ -623,23 +864,36 @@ absl::Status SignerLab::WaitForFrontDoor(absl::Time deadline) {
     last = response.ok() ? absl::StrCat("status ", response->status, ": ",
                                         Tail(response->body, 512))
                          : std::string(response.status().message());
-    if (WaitFor(signer_pid_, absl::Now()).has_value()) {
-      signer_pid_ = -1;
+    if (WaitFor(serve.pid, absl::Now()).has_value()) {
+      serve.pid = -1;
       return absl::UnavailableError(absl::StrCat(
-          "acme-signer serve exited before its front door served:\n", SignerLogTail()));
+          "acme-signer serve exited before its front door served:\n", ServeLogTail(serve)));
     }
     if (absl::Now() >= deadline) {
       return absl::UnavailableError(absl::StrCat("the front door's directory ", request.url,
                                                  " did not answer 200 in time (", last, "):\n",
-                                                 SignerLogTail()));
+                                                 ServeLogTail(serve)));
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
 }
 
+std::string SignerLab::front_door_origin(int i) const {
+  if (!options_.front_door.has_value() || !CheckReplicaIndex(i).ok()) return "";
+  return absl::StrCat("https://127.0.0.1:", serves_[i].front_door_port);
+}
+
+absl::Status SignerLab::SetFrontDoorExternalUrl(std::string url) {
+  if (!options_.front_door.has_value()) {
+    return absl::FailedPreconditionError("this lab has no front door (Options::front_door)");
+  }
+  front_door_external_url_ = std::move(url);
+  return RewriteConfig(options_.agents);
+}
+
 std::string SignerLab::front_door_directory_url() const {
   if (!options_.front_door.has_value()) return "";
-  return absl::StrCat("https://127.0.0.1:", front_door_port_, "/directory");
+  return absl::StrCat("https://127.0.0.1:", serves_.front().front_door_port, "/directory");
 }
 
 absl::StatusOr<FrontDoorCredential> SignerLab::EnrollFrontDoorClient(
@@ -681,26 +935,44 @@ absl::StatusOr<FrontDoorCredential> SignerLab::EnrollFrontDoorClient(
 }
 
 absl::StatusOr<int> SignerLab::StopSigner(bool kill) {
-  if (signer_pid_ <= 0) return absl::FailedPreconditionError("the signer is not running");
-  const pid_t pid = signer_pid_;
+  if (options_.replicas == 0) return StopServe(serves_.front(), kill);
+  if (!signer_running()) return absl::FailedPreconditionError("no replica is running");
+  int last = 0;
+  for (ServeProcess& serve : serves_) {
+    if (serve.pid <= 0) continue;
+    ASSIGN_OR_RETURN(last, StopServe(serve, kill));
+  }
+  return last;
+}
+
+absl::StatusOr<int> SignerLab::StopServe(ServeProcess& serve, bool kill) {
+  if (serve.pid <= 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("acme-signer ", serve.name, " is not running"));
+  }
+  const pid_t pid = serve.pid;
   ::kill(pid, kill ? SIGKILL : SIGTERM);
   std::optional<int> exit_code = WaitFor(pid, absl::Now() + options_.timeout);
-  signer_pid_ = -1;
+  serve.pid = -1;
   if (!exit_code.has_value()) {
     KillAndReap(pid);
-    return absl::DeadlineExceededError(absl::StrCat("acme-signer did not exit within ",
-                                                    absl::FormatDuration(options_.timeout),
-                                                    " of SIGTERM (killed):\n", SignerLogTail()));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "acme-signer ", serve.name, " did not exit within ", absl::FormatDuration(options_.timeout),
+        " of SIGTERM (killed):\n", ServeLogTail(serve)));
   }
   return *exit_code;
 }
 
 absl::Status SignerLab::ReloadSigner() {
-  if (signer_pid_ <= 0) return absl::FailedPreconditionError("the signer is not running");
+  if (options_.replicas > 0) {
+    return absl::UnimplementedError("ReloadSigner is for a lab with one signer");
+  }
+  const pid_t signer_pid = serves_.front().pid;
+  if (signer_pid <= 0) return absl::FailedPreconditionError("the signer is not running");
   const std::string before = SignerLog();
   const size_t reloaded = CountOccurrences(before, kReloadedLine);
   const size_t refused = CountOccurrences(before, kRefusedLine);
-  if (::kill(signer_pid_, SIGHUP) != 0) return ErrnoStatus(errno, "kill(SIGHUP)");
+  if (::kill(signer_pid, SIGHUP) != 0) return ErrnoStatus(errno, "kill(SIGHUP)");
   const absl::Time deadline = absl::Now() + options_.timeout;
   while (absl::Now() < deadline) {
     const std::string log = SignerLog();
@@ -717,6 +989,26 @@ absl::Status SignerLab::ReloadSigner() {
 
 absl::StatusOr<std::vector<nlohmann::json>> SignerLab::ReadAuditRecords() const {
   std::vector<nlohmann::json> records;
+  if (options_.replicas > 0) {
+    // The one chain of every replica is in the database: what `audit export` writes.
+    ASSIGN_OR_RETURN(CommandResult exported,
+                     RunSignerCommand({"audit", "export", "--config", config_path_}));
+    if (exported.exit_code != 0) {
+      return absl::InternalError(
+          absl::StrCat("acme-signer audit export exited ", exported.exit_code, ": ", exported.err));
+    }
+    int line_no = 0;
+    for (absl::string_view line : absl::StrSplit(exported.out, '\n', absl::SkipEmpty())) {
+      ++line_no;
+      nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (record.is_discarded() || !record.is_object()) {
+        return absl::DataLossError(
+            absl::StrCat("audit export line ", line_no, ": not a JSON object: ", Tail(line, 200)));
+      }
+      records.push_back(std::move(record));
+    }
+    return records;
+  }
   for (int index = 0;; ++index) {
     const std::string path =
         index == 0 ? audit_log_path_ : absl::StrCat(audit_log_path_, ".", index);

@@ -38,6 +38,18 @@
 // test's main thread, e.g. in SetUpTestSuite). The destructor kills (SIGKILL) and reaps the
 // signer, stops Pebble and removes the temp dir (kept when ACME_SIGNER_KEEP_TEST_DIRS=1).
 //
+// Replicas (Options::replicas = N > 0): a PostgreSQL cluster of the lab's own
+// (tests/testing/postgres_cluster.h, under <dir>/pg) holds the state; config_path() is the admin
+// config every CLI command uses against it ([state] backend = "postgresql", replica = "admin";
+// init and enroll-agent run with it), and N `acme-signer serve` replicas r1..rN run with
+// <dir>/rI.toml: their own fixed loopback port (kept across restarts, so signer_target() stays
+// valid), state dir <dir>/rI/state, replica = "rI", and their own copy of the SoftHSM2 token
+// directory, made after init (SoftHSM2's stand-in for cloning an HSM partition: the same keys in
+// every replica), given to the replica alone through SOFTHSM2_CONF. All replicas use the same
+// server certificate (made for localhost, 127.0.0.1 and ::1). The single-signer calls act on
+// every replica (StartSigner starts those not running, StopSigner stops all) or on r1
+// (signer_pid, signer_address, SignerLog); ReloadSigner is single-signer only.
+//
 // Thread-safety: not thread-safe; drive it from one thread.
 #ifndef ACME_SIGNER_TESTS_TESTING_SIGNER_LAB_H_
 #define ACME_SIGNER_TESTS_TESTING_SIGNER_LAB_H_
@@ -59,6 +71,7 @@
 #include "agent/signer_client.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/pebble_env.h"
+#include "tests/testing/postgres_cluster.h"
 #include "tests/testing/softhsm_token.h"
 
 namespace acme_signer::testing {
@@ -149,6 +162,8 @@ class SignerLab {
     // [[accounts]] (Pebble is given the extra EAB kids they name), each set up by its own
     // `acme-signer init --account NAME --eab-kid ... --eab-hmac-key-file ...`.
     std::vector<LabAccount> accounts;
+    // > 0: that many replicas on a PostgreSQL cluster (see the file comment).
+    int replicas = 0;
   };
 
   // Everything described in the file comment. Errors: FailedPrecondition when SoftHSM2 or
@@ -172,8 +187,38 @@ class SignerLab {
   // 128 + signal number when a signal ended it). FailedPrecondition when it is not running;
   // DeadlineExceeded (after which it is SIGKILLed) when it does not exit in time.
   absl::StatusOr<int> StopSigner(bool kill = false);
-  bool signer_running() const { return signer_pid_ > 0; }
-  pid_t signer_pid() const { return signer_pid_; }
+  bool signer_running() const;
+  pid_t signer_pid() const { return serves_.empty() ? -1 : serves_.front().pid; }
+  // --- replicas (Options::replicas) ---
+
+  // 0 for a single signer.
+  int replica_count() const { return options_.replicas; }
+  // Replica i (0-based: replica i is named "r<i+1>"), as StartSigner/StopSigner do for the
+  // single signer. OutOfRange for an index that is not a replica.
+  absl::Status StartReplica(int i);
+  absl::StatusOr<int> StopReplica(int i, bool kill = false);
+  bool replica_running(int i) const;
+  pid_t replica_pid(int i) const;
+  // 127.0.0.1:<port> of replica i (fixed for the lab's life).
+  std::string replica_address(int i) const;
+  std::string ReplicaLog(int i) const;
+  std::string ReplicaLogTail(int i, size_t max_bytes = 4096) const;
+  // The config file of replica i.
+  std::string replica_config_path(int i) const;
+  // The gRPC target naming every replica, ipv4:127.0.0.1:P1,127.0.0.1:P2,... (with one
+  // signer: its address). The TLS name to check is signer_server_name().
+  std::string signer_target() const;
+  // "localhost" with replicas (every replica's certificate has it), else "" (the address's
+  // host, as before).
+  std::string signer_server_name() const;
+  // The lab's PostgreSQL cluster (to stop and start it); null without replicas.
+  PostgresCluster* postgres() { return postgres_.get(); }
+
+  // The standard gRPC health service of replica i (index 0 = the single signer), asked over
+  // mTLS as the lab's probe identity (no RPC of the signer's, nothing audited): true for
+  // SERVING, false for NOT_SERVING. Unavailable when it does not answer within 10 s.
+  absl::StatusOr<bool> Serving(int i = 0) const;
+
   // Sends SIGHUP and waits for the signer's verdict in its log: OK when it logged
   // "configuration reloaded", FailedPrecondition carrying the log line when it logged
   // "reload refused", DeadlineExceeded when it logged neither.
@@ -200,8 +245,11 @@ class SignerLab {
   // `acme-signer enroll-agent`; returns the connection for agent/signer_client.h. The name
   // need not be in [[agents]]. Errors carry the command's stderr.
   absl::StatusOr<agent::SignerConnection> EnrollAgent(absl::string_view name);
-  // The connection of an agent enrolled earlier. NotFound otherwise.
+  // The connection of an agent enrolled earlier: address = signer_target() and server_name =
+  // signer_server_name() (with replicas, every replica). NotFound otherwise.
   absl::StatusOr<agent::SignerConnection> Connection(absl::string_view name) const;
+  // The same, to replica i alone (index 0 = the single signer).
+  absl::StatusOr<agent::SignerConnection> ConnectionTo(absl::string_view name, int i) const;
   // SignerClient::Connect(Connection(name)).
   absl::StatusOr<std::unique_ptr<agent::SignerClient>> Client(absl::string_view name) const;
 
@@ -215,6 +263,12 @@ class SignerLab {
   // The loopback port where the front door validates http-01: http_port(), the same port
   // Pebble uses (as in scripts/lab); run the client's http-01 server there.
   uint16_t front_door_http_port() const { return http_port(); }
+  // https://127.0.0.1:<port> of replica i's front door (index 0 = the single signer's).
+  std::string front_door_origin(int i) const;
+  // Makes `url` (https://host:port, no trailing '/') the [acme_server] external_url of every
+  // config, e.g. a load balancer in front of the replicas' front doors; rewrites the configs
+  // with Options::agents. Takes effect at the next start of each replica.
+  absl::Status SetFrontDoorExternalUrl(std::string url);
   // The upstream dns-01 hook script; empty when the lab has none.
   const std::string& front_door_dns01_hook_path() const { return dns01_hook_path_; }
   // Runs `acme-signer enroll-client --config <cfg> --name <name> [--account <account>] --json`:
@@ -231,7 +285,8 @@ class SignerLab {
   // SIGKILL) when it runs longer than Options::timeout.
   absl::StatusOr<CommandResult> RunSignerCommand(const std::vector<std::string>& args) const;
 
-  // Every record of the audit log's files, parsed, in order. Errors name the file and line.
+  // Every record of the audit log's files, parsed, in order (with replicas: of the database's
+  // chain, through `acme-signer audit export`). Errors name the file and line.
   absl::StatusOr<std::vector<nlohmann::json>> ReadAuditRecords() const;
 
   // Tail of the serve process's log (stdout + stderr of every run, appended), for failure
@@ -260,10 +315,30 @@ class SignerLab {
   const SoftHsmToken& token() const { return token_; }
 
  private:
+  // One `acme-signer serve` process: the single signer, or one replica.
+  struct ServeProcess {
+    std::string name;         // "signer" or "r1", "r2", ...
+    std::string config_path;  // the single signer: config_path_
+    std::string log_path;
+    std::string softhsm_conf;  // replicas: their token copy's; "" = the test process's
+    uint16_t port = 0;         // replicas: fixed; the single signer: read at every start
+    uint16_t enroll_port = 0;
+    uint16_t front_door_port = 0;
+    pid_t pid = -1;
+  };
+
   explicit SignerLab(Options options) : options_(std::move(options)) {}
   absl::Status Prepare();
-  absl::Status WaitUntilServing(size_t log_offset);
-  absl::Status WaitForFrontDoor(absl::Time deadline);
+  absl::Status PrepareReplicas();
+  absl::Status StartServe(ServeProcess& serve);
+  absl::StatusOr<int> StopServe(ServeProcess& serve, bool kill);
+  absl::Status WaitUntilServing(ServeProcess& serve, size_t log_offset);
+  absl::Status WaitForFrontDoor(ServeProcess& serve, absl::Time deadline);
+  // The config text of `serve` (nullptr: the single signer's, or the admin config).
+  std::string ServeConfigText(const std::vector<LabAgentPolicy>& agents,
+                              const ServeProcess* serve) const;
+  std::string ServeLogTail(const ServeProcess& serve, size_t max_bytes = 4096) const;
+  absl::Status CheckReplicaIndex(int i) const;
 
   Options options_;
   std::string dir_;
@@ -275,15 +350,15 @@ class SignerLab {
   std::string eab_key_path_;
   std::string signer_log_path_;
   std::string signer_binary_;
-  uint16_t signer_port_ = 0;
-  uint16_t front_door_port_ = 0;
-  uint16_t enroll_port_ = 0;
+  // The single signer (one entry) or the replicas.
+  std::vector<ServeProcess> serves_;
+  std::string front_door_external_url_;  // "" = each front door's own origin
+  std::unique_ptr<PostgresCluster> postgres_;
   std::string dns01_hook_path_;
   SoftHsmToken token_;
   std::unique_ptr<PebbleEnv> pebble_;
   LabAcmeEndpoint acme_;
   std::vector<std::pair<std::string, agent::SignerConnection>> agents_;
-  pid_t signer_pid_ = -1;
 };
 
 }  // namespace acme_signer::testing
