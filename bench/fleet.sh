@@ -22,8 +22,8 @@
 # PEBBLE_WFE_NONCEREJECT=0 (no injected badNonce: retries would add noise to the CPU figures).
 # The one-identity fleet would hit the per-agent limits that a real fleet (one identity per
 # host) never shares, so the script raises [[agents]] orders_per_hour (to 100000) and
-# [server] max_rpcs_in_flight_per_agent (to max_concurrent_rpcs) in each replica's config and
-# reloads it (SIGHUP); every other setting is the lab's.
+# [server] max_rpcs_in_flight_per_agent (to 4096) in each replica's config and reloads it
+# (SIGHUP); every other setting is the lab's (max_concurrent_rpcs stays at its default, 64).
 #
 # Sizes (FLEET_SIZES, default "50,100,200,400"), rounds (FLEET_ROUNDS, default 3): for each
 # round, each size, each arm (the arm order rotates every round): one run. A run that does not
@@ -135,8 +135,7 @@ raise_agent_limits() {  # raise_agent_limits LAB
   for pid in $(signer_pids "$lab"); do
     cfg=$(tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n '/^--config$/{n;p;q}')
     [ -n "$cfg" ] && [ -f "$cfg" ] || { echo "fleet: no --config in the command line of signer $pid" >&2; exit 1; }
-    local max_rpcs
-    max_rpcs=$(sed -n 's/^max_concurrent_rpcs *= *\([0-9]*\).*/\1/p' "$cfg"); max_rpcs=${max_rpcs:-64}
+    local max_rpcs=4096  # the most the config accepts: the server-wide max_concurrent_rpcs still applies
     sed -i -e 's/^orders_per_hour *=.*/orders_per_hour = 100000/' \
            -e "s/^max_rpcs_in_flight_per_agent *=.*/max_rpcs_in_flight_per_agent = $max_rpcs/" "$cfg"
     grep -q '^max_rpcs_in_flight_per_agent' "$cfg" \
@@ -288,6 +287,7 @@ done
 # ---- Summary: medians over the rounds per arm and N; ratio to the direct arm's certs/s.
 summary=$out/fleet-summary.tsv
 awk -F'\t' -v OFS='\t' "$BENCH_AWK_LIB"'
+  function nz(x) { return x == "" ? "-" : x }
   function med(a, key, col,    i, v, c) { c = 0; for (i = 1; i <= cnt[key]; i++) if (val[key, i, col] != "") v[++c] = val[key, i, col]; return c ? median_of(v, c) : "" }
   NR == 1 { for (i = 1; i <= NF; i++) name[i] = $i; next }
   {
@@ -304,9 +304,10 @@ awk -F'\t' -v OFS='\t' "$BENCH_AWK_LIB"'
       d = (((ref SUBSEP n) in cnt) ? med(val, ref SUBSEP n, 7) : "")
       c = med(val, key, 7)
       shwm = med(val, key, 14); phwm = med(val, key, 15)
-      print arm, n, issued[key], runs_n[key], c, (d != "" && d > 0 ? sprintf("%.2f", c / d) : ""), med(val, key, 8), med(val, key, 9),
-            med(val, key, 10), med(val, key, 11), med(val, key, 12), med(val, key, 13),
-            (shwm != "" ? sprintf("%.1f", shwm / 1024) : ""), (phwm != "" ? sprintf("%.1f", phwm / 1024) : ""), med(val, key, 16)
+      # "-" for a figure the arm does not have (read splits on tabs, which would merge empties).
+      print arm, n, issued[key], runs_n[key], c, (d != "" && d > 0 ? sprintf("%.2f", c / d) : "-"), med(val, key, 8), med(val, key, 9),
+            nz(med(val, key, 10)), med(val, key, 11), nz(med(val, key, 12)), med(val, key, 13),
+            (shwm != "" ? sprintf("%.1f", shwm / 1024) : "-"), (phwm != "" ? sprintf("%.1f", phwm / 1024) : "-"), med(val, key, 16)
     }
   }' "$tsv" | sort -t$'\t' -k2,2n -k1,1 | awk 'NR == 1 || !/^arm/' >"$summary.tmp"
 { grep '^arm' "$summary.tmp"; grep -v '^arm' "$summary.tmp"; } >"$summary"; rm -f "$summary.tmp"
@@ -316,10 +317,11 @@ for a in sqlite pg1 pg3 direct; do label[$a-base]="${label[$a]} (base)"; done
 echo "| arm | N | issued / orders | certificates/s | ratio to direct | p50 | p99 | signer CPU / cert | Pebble CPU / cert | PostgreSQL CPU / cert | client CPU / cert | signer peak RSS | Pebble peak RSS |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 tail -n +2 "$summary" | while IFS=$'\t' read -r arm n issued orders cps ratio p50 p99 scpu pcpu dcpu ccpu shwm phwm _load; do
-  ms() { [ -n "$1" ] && awk -v x="$1" 'BEGIN { printf "%.1f ms", x * 1000 }' || echo "–"; }
-  printf '| %s | %s | %s / %s | %.2f | %s | %.2f s | %.2f s | %s | %s | %s | %s | %s | %s MiB |\n' \
-    "${label[$arm]}" "$n" "$issued" "$orders" "$cps" "${ratio:-–}" "$p50" "$p99" "$(ms "$scpu")" "$(ms "$pcpu")" \
-    "$(ms "$dcpu")" "$(ms "$ccpu")" "${shwm:+$shwm MiB}" "$phwm"
+  ms() { if [ "$1" = - ]; then echo "–"; else awk -v x="$1" 'BEGIN { printf "%.1f ms", x * 1000 }'; fi; }
+  mib() { if [ "$1" = - ]; then echo "–"; else echo "$1 MiB"; fi; }
+  printf '| %s | %s | %s / %s | %.2f | %s | %.2f s | %.2f s | %s | %s | %s | %s | %s | %s |\n' \
+    "${label[$arm]}" "$n" "$issued" "$orders" "$cps" "${ratio/-/–}" "$p50" "$p99" "$(ms "$scpu")" "$(ms "$pcpu")" \
+    "$(ms "$dcpu")" "$(ms "$ccpu")" "$(mib "$shwm")" "$(mib "$phwm")"
 done
 echo
 echo "Medians over $rounds round(s); load average (1 min) at the start of the runs: $(awk -F'\t' 'NR > 1 { printf "%s%s", (NR > 2 ? ", " : ""), $16 }' "$tsv")."
