@@ -34,8 +34,17 @@ std::string CommonName(const X509_NAME* name) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> PemChainToDer(absl::string_view pem) {
+namespace {
+
+// The certificates of a PEM chain, parsed, with their DER, leaf first (PemChainToDer's rules).
+struct ParsedChain {
+  std::vector<SslUniquePtr<X509>> certs;
   std::vector<std::string> ders;
+};
+
+absl::StatusOr<ParsedChain> ParseChain(absl::string_view pem) {
+  ParsedChain parsed;
+  std::vector<std::string>& ders = parsed.ders;
   absl::string_view rest = pem;
   while (true) {
     rest = absl::StripLeadingAsciiWhitespace(rest);
@@ -64,24 +73,34 @@ absl::StatusOr<std::vector<std::string>> PemChainToDer(absl::string_view pem) {
     }
     ASSIGN_OR_RETURN(std::string der, CertificateToDer(**cert));
     ders.push_back(std::move(der));
+    parsed.certs.push_back(*std::move(cert));
   }
   if (ders.empty()) {
     return absl::InvalidArgumentError("certificate chain contains no certificate");
   }
-  return ders;
+  return parsed;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> PemChainToDer(absl::string_view pem) {
+  ASSIGN_OR_RETURN(ParsedChain parsed, ParseChain(pem));
+  return std::move(parsed.ders);
 }
 
 absl::StatusOr<CertificateChain> ParsePemChain(absl::string_view pem, absl::string_view url) {
-  ASSIGN_OR_RETURN(std::vector<std::string> ders, PemChainToDer(pem));
-  ASSIGN_OR_RETURN(SslUniquePtr<X509> leaf, ParseCertificateDer(ders.front()));
-  ASSIGN_OR_RETURN(SslUniquePtr<X509> top, ParseCertificateDer(ders.back()));
+  // Each certificate is decoded once: with OpenSSL 3 a decode costs ~0.1 ms (its public key
+  // goes through the provider decoders), and the signer parses every chain it relays.
+  ASSIGN_OR_RETURN(ParsedChain parsed, ParseChain(pem));
+  const X509& leaf = *parsed.certs.front();
+  const X509& top = *parsed.certs.back();
   CertificateChain chain;
   chain.url = std::string(url);
   chain.pem_chain = std::string(pem);
-  chain.leaf_der = ders.front();
-  ASSIGN_OR_RETURN(chain.serial_hex, SerialHex(*leaf));
-  ASSIGN_OR_RETURN(chain.not_after, NotAfter(*leaf));
-  chain.issuer_common_name = CommonName(X509_get_issuer_name(top.get()));
+  chain.leaf_der = std::move(parsed.ders.front());
+  ASSIGN_OR_RETURN(chain.serial_hex, SerialHex(leaf));
+  ASSIGN_OR_RETURN(chain.not_after, NotAfter(leaf));
+  chain.issuer_common_name = CommonName(X509_get_issuer_name(&top));
   return chain;
 }
 

@@ -20,8 +20,13 @@
 namespace acme_signer::http {
 namespace {
 
-// Idle easy handles kept for connection reuse; more concurrent callers just create more.
-constexpr size_t kMaxIdleHandles = 4;
+// Idle easy handles kept for connection reuse; more concurrent callers just create more. A
+// handle dropped for lack of room closes its connection, so the next caller pays a new TCP +
+// TLS handshake (and libcurl a new SSL_CTX with the CA bundle loaded again) on both ends: the
+// signer relays many agents' calls at once, and with room for 4 a fleet of 40-100 agents made
+// about one new connection to the CA per certificate. 32 covers that concurrency; an idle
+// handle costs one open connection and its TLS state.
+constexpr size_t kMaxIdleHandles = 32;
 
 absl::string_view MethodName(HttpMethod method) {
   switch (method) {
