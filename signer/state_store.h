@@ -195,11 +195,12 @@ class StateStore {
   // The schema version this code writes (signer/state_store_schema.h).
   static constexpr int kSchemaVersion = kStateSchemaVersion;
 
-  // Opens the store. Errors: for SQLite they name the path (NotFound for a missing file or
-  // directory, Unavailable/Internal for SQLite failures such as a file that is not a
+  // Opens the store. Errors: for SQLite they name the path (NotFound for a missing directory
+  // when migrating, Unavailable/Internal for SQLite failures such as a file that is not a
   // database); InvalidArgument for a conninfo with a password; Unavailable when PostgreSQL
   // cannot be reached; FailedPrecondition for a schema newer than kSchemaVersion, and without
-  // `migrate` for an older one or none (naming the command to run).
+  // `migrate` for an older schema, none, or a missing SQLite file (naming the command to run:
+  // `acme-signer migrate` or `acme-signer init`).
   static absl::StatusOr<std::unique_ptr<StateStore>> Open(const StateStoreOptions& options);
   // A SQLite store at `path`, created (mode 0640) and migrated: for tests and tools that own
   // a private database. The signer's commands open through OpenStateStore (signer/runtime.h).
