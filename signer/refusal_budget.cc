@@ -10,9 +10,10 @@
 namespace acme_signer::signer {
 namespace {
 
-// What AuditLog adds to a record's JSON: "kind":"event", "seq", "time", "prev" and "hash"
-// (two 64-hex-digit hashes, an RFC 3339 time, a number, keys, quotes and commas).
-constexpr uint64_t kChainOverheadBytes = 240;
+// What the audit log adds to a record's JSON: "kind":"event", "seq", "time", "prev" and "hash"
+// (two 64-hex-digit hashes, an RFC 3339 time, a number, keys, quotes and commas: 240), and
+// "replica" (at most 64 characters, [state] replica: 80).
+constexpr uint64_t kChainOverheadBytes = 240 + 80;
 
 }  // namespace
 
