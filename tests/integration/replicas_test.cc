@@ -154,6 +154,12 @@ class ReplicasTest : public testing::SignerLabSuite<ReplicasTest> {
     testing::ChildOptions options;
     options.scratch_dir = absl::StrCat(lab().dir(), "/agents-run/", FleetAgent(i));
     options.timeout = absl::Minutes(5);
+    // These agents test the replicas, not the agent's memory: as in token_enrollment_test's
+    // flood, LeakSanitizer sometimes reports an exit-time allocation inside libcrypto
+    // (CRYPTO_zalloc, stack cut there) while a gRPC channel is torn down, and its exit status 1
+    // hides the agent's own. The agent tests keep leak checking on.
+    options.extra_env.push_back(
+        "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:strict_string_checks=1");
     return testing::RunChild(
         {ACME_AGENT_BIN, "certonly", "--config", config, "--non-interactive", "--cert-name",
          FleetAgent(i), "-d", FleetName(i), "--manual-auth-hook", "/bin/true"},
