@@ -113,9 +113,9 @@ std::vector<HealthMonitor::Probe> ServeHealthProbes(SignerRuntime& runtime) {
   StateStore* store = runtime.store.get();
   const hsm::JwsSigner* audit_key = runtime.audit_key.get();
   return {
-      // The cheapest read of the store: one indexed row lookup (SQLite: a local file; PostgreSQL:
-      // a round trip that fails while the server or the connection is down).
-      {"database", [store] { return store->GetValue("health-probe").status(); }},
+      // The store's own probe (SQLite: a local file; PostgreSQL: a round trip that fails while
+      // the server or the connection is down, and resets a lost connection).
+      {"database", [store] { return store->Ping(); }},
       // A signature with the audit key: the path every audit checkpoint takes (session, login,
       // key), so a token that is gone or logged out shows here before a request meets it.
       // SoftHSM2 signs ES256 in about 46 us (docs/benchmarks.md); once a second is nothing. What

@@ -1,11 +1,15 @@
 #include "signer/state_store_schema.h"
 
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
+#include "signer/db_audit_log.h"
+#include "signer/frontdoor/db_nonce_store.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -193,20 +197,32 @@ constexpr const char* kPostgresBaseline[] = {
 #undef T
 #undef ACME_SIGNER_PG_TEXT
 
+// The tables that exist only on PostgreSQL, defined beside the code that uses them: the one
+// audit chain of all replicas (signer/db_audit_log.h) and the front-door nonces every replica
+// accepts (signer/frontdoor/db_nonce_store.h).
+std::vector<std::string> PostgresOnlyTables() {
+  std::vector<std::string> statements = DbAuditLogSchema();
+  for (std::string& s : frontdoor::DbNonceStoreSchema()) statements.push_back(std::move(s));
+  return statements;
+}
+
 struct PostgresMigration {
   int version;
   const char* const* statements;
   size_t count;
+  // More statements built at run time (nullptr: none).
+  std::vector<std::string> (*more)();
 };
 
 template <size_t N>
-constexpr PostgresMigration Migration(int version, const char* const (&statements)[N]) {
-  return {version, statements, N};
+constexpr PostgresMigration Migration(int version, const char* const (&statements)[N],
+                                      std::vector<std::string> (*more)() = nullptr) {
+  return {version, statements, N, more};
 }
 
 // Ascending versions; the last is kStateSchemaVersion.
 constexpr PostgresMigration kPostgresMigrations[] = {
-    Migration(7, kPostgresBaseline),
+    Migration(7, kPostgresBaseline, &PostgresOnlyTables),
 };
 static_assert(kPostgresMigrations[sizeof(kPostgresMigrations) / sizeof(kPostgresMigrations[0]) -
                                   1]
@@ -260,6 +276,11 @@ absl::Status MigratePostgres(SqlDatabase& db, absl::string_view context, int ver
   for (const PostgresMigration& migration : kPostgresMigrations) {
     if (migration.version <= version) continue;
     RETURN_IF_ERROR(RunStatements(db, context, migration.statements, migration.count));
+    if (migration.more != nullptr) {
+      for (const std::string& sql : migration.more()) {
+        RETURN_IF_ERROR(db.Exec(context, sql).status());
+      }
+    }
     RETURN_IF_ERROR(
         db.Exec(context, "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 {migration.version, NowText()})
