@@ -20,7 +20,9 @@
 #include "hsm/token.h"
 #include "signer/audit_log.h"
 #include "signer/commands.h"
+#include "signer/config.h"
 #include "signer/db_audit_log.h"
+#include "signer/runtime.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/postgres_cluster.h"
 #include "tests/testing/softhsm_token.h"
@@ -157,6 +159,7 @@ std::string* CmdAuditTest::dir_ = nullptr;
 TEST_F(CmdAuditTest, DatabaseChainVerifiesExportsAndReportsTampering) {
   auto conn = db::PgConnection::Connect(cluster_->conninfo());
   ASSERT_TRUE(conn.ok()) << conn.status();
+  ASSERT_TRUE((*conn)->Exec("drop", "DROP TABLE IF EXISTS audit_records, audit_head").ok());
   ASSERT_TRUE(CreateDbAuditLogTables(**conn).ok());
   {
     DbAuditLogOptions options;
@@ -195,6 +198,40 @@ TEST_F(CmdAuditTest, DatabaseChainVerifiesExportsAndReportsTampering) {
   EXPECT_EQ(refused.exit_code, kExitFailure) << refused;
   EXPECT_THAT(refused.err, HasSubstr("log"));
   EXPECT_THAT(refused.err, HasSubstr("only used with [state] backend = \"sqlite\""));
+}
+
+// SignerRuntime (what `serve` opens) appends to the database chain with backend = "postgresql",
+// naming [state] replica; the chain gets the runtime's shutdown checkpoint when it closes.
+TEST_F(CmdAuditTest, RuntimeOpensTheDatabaseChainForThePostgresqlBackend) {
+  auto conn = db::PgConnection::Connect(cluster_->conninfo());
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  ASSERT_TRUE((*conn)->Exec("drop", "DROP TABLE IF EXISTS audit_records, audit_head").ok());
+  ASSERT_TRUE(CreateDbAuditLogTables(**conn).ok());
+  const std::string path =
+      Config("rt", absl::StrCat("backend = \"postgresql\"\nurl = \"", cluster_->conninfo(),
+                                "\"\nreplica = \"rt-replica\""),
+             "[audit]\ncheckpoint_every = 2\n");
+  absl::StatusOr<SignerConfig> config = LoadSignerConfig(path);
+  ASSERT_TRUE(config.ok()) << config.status();
+  RuntimeParts parts;
+  parts.audit_log = true;
+  {
+    absl::StatusOr<std::unique_ptr<SignerRuntime>> runtime = SignerRuntime::Open(*config, parts);
+    ASSERT_TRUE(runtime.ok()) << runtime.status();
+    ASSERT_NE(dynamic_cast<DbAuditLog*>((*runtime)->audit.get()), nullptr);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*runtime)->audit->Append(Record(i)).ok());
+  }
+  absl::StatusOr<AuditVerifyReport> report = VerifyDbAuditChain(**conn, "");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+  // e1 e2 cp(interval) e3 cp(shutdown)
+  EXPECT_EQ(report->records, 5u);
+  EXPECT_EQ(report->checkpoints, 2u);
+  absl::StatusOr<db::PgRows> replicas =
+      (*conn)->Exec("replicas", "SELECT DISTINCT replica FROM audit_records");
+  ASSERT_TRUE(replicas.ok()) << replicas.status();
+  ASSERT_EQ(replicas->size(), 1);
+  EXPECT_EQ(replicas->Text(0, 0), "rt-replica");
 }
 
 TEST_F(CmdAuditTest, FileLogExportsAllFilesInOrder) {
