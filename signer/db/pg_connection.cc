@@ -140,9 +140,20 @@ absl::StatusOr<PgRows> PgConnection::Exec(absl::string_view context, const std::
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const PgParam& p : params) values.push_back(p.has_value() ? p->c_str() : nullptr);
-  PgResultPtr result(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()),
-                                  /*paramTypes=*/nullptr, values.data(), /*paramLengths=*/nullptr,
-                                  /*paramFormats=*/nullptr, /*resultFormat=*/0));
+  // A connection the server closed while we were idle (a restart: "terminating connection due
+  // to administrator command") is only noticed by the next statement. When that statement is
+  // a BEGIN outside any transaction, it cannot have changed anything, so it is sent once more
+  // on a fresh connection instead of failing the first request after every database restart.
+  const bool repeatable = PQtransactionStatus(conn_.get()) == PQTRANS_IDLE &&
+                          absl::StartsWithIgnoreCase(sql, "BEGIN");
+  PgResultPtr result;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    result.reset(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()),
+                              /*paramTypes=*/nullptr, values.data(), /*paramLengths=*/nullptr,
+                              /*paramFormats=*/nullptr, /*resultFormat=*/0));
+    if (!repeatable || attempt > 0 || PQstatus(conn_.get()) != CONNECTION_BAD) break;
+    if (!EnsureConnected().ok()) break;
+  }
   const ExecStatusType status =
       result != nullptr ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
