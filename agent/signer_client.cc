@@ -34,7 +34,10 @@ absl::Status FromGrpc(const grpc::Status& status) {
 bool IsConnectionFailure(const grpc::Status& status) {
   const std::string& message = status.error_message();
   return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+         // pick_first says "failed to connect to all addresses", round_robin "connections to
+         // all backends failing" (agent/signer_channel.h).
          (message.empty() || absl::StrContains(message, "failed to connect") ||
+          absl::StrContains(message, "connections to all backends failing") ||
           absl::StrContains(message, "Connection refused") ||
           absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake"));
 }

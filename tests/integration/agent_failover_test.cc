@@ -76,9 +76,6 @@ class SilentListener {
 // A loopback port nothing listens on (bound to find a free one, then closed).
 int ClosedLoopbackPort() { return SilentListener().port(); }
 
-// "127.0.0.1:PORT" -> PORT.
-int PortOf(const std::string& address) { return std::stoi(address.substr(address.rfind(':') + 1)); }
-
 class AgentFailoverTest : public testing::SignerLabSuite<AgentFailoverTest> {
  public:
   static SignerLab::Options LabOptions() {
