@@ -17,8 +17,7 @@
 # sets the TXT record in the lab's pebble-challtestsrv), started at once, each with its own
 # config_dir (the agent's run lock is per directory) and the lab's web1 identity; the direct
 # arm runs the same orders (fresh P-256 key and CSR, the same hook) in threads. Each arm has a
-# lab of its own (the direct arm uses the first lab's Pebble); every Pebble runs with the same
-# settings: the lab's (EAB, strict validation, PEBBLE_VA_NOSLEEP=1) plus
+# lab of its own (the direct arm's signer idles); every Pebble runs with the same settings: the lab's (EAB, strict validation, PEBBLE_VA_NOSLEEP=1) plus
 # PEBBLE_WFE_NONCEREJECT=0 (no injected badNonce: retries would add noise to the CPU figures).
 # The one-identity fleet would hit the per-agent limits that a real fleet (one identity per
 # host) never shares, so the script raises [[agents]] orders_per_hour (to 100000) and
@@ -108,9 +107,9 @@ start_lab() {  # start_lab ARM: scripts/lab up OUT/lab-ARM with the arm's replic
   labs_started+=("$dir")
   lab_of[$arm]=$dir
 }
-for arm in "${arms[@]}"; do [ "${arm%-base}" = direct ] || start_lab "$arm"; done
-[ ${#labs_started[@]} -gt 0 ] || start_lab sqlite  # the direct arm alone still needs a Pebble
-for arm in direct direct-base; do [ -n "${lab_of[$arm]:-}" ] || lab_of[$arm]=${labs_started[0]}; done
+# Every arm has a lab (its own Pebble: a Pebble that stops answering fails one arm only); the
+# direct arms' signer stays idle.
+for arm in "${arms[@]}"; do start_lab "$arm"; done
 
 # lab_var LAB NAME: a variable of LAB/env.
 lab_var() { ( set +u; . "$1/env"; eval "printf '%s' \"\${$2:-}\"" ); }
@@ -245,8 +244,9 @@ run_arm() {  # run_arm ARM N ROUND [warm]
   issued=$(awk -F'\t' '$2 == 1' "$times" | wc -l); failed=$((n - issued))
   if [ "$failed" -gt 0 ]; then
     log "$tag: $failed of $n failed; first errors:"
-    if [ "${arm%-base}" = direct ]; then awk -F'\t' '$2 == 0 { print "  " $5 }' "$work/direct.out" | sort | uniq -c | sort -rn | head -n 3 >&2
-    else awk -F'\t' '$2 == 0 { print $1 }' "$times" | head -n 3 | while read -r i; do tail -n 2 "$work/logs/$i.log" | sed 's/^/  /' >&2; done; fi
+    # (|| true: head closing the pipe early must not end the script under pipefail.)
+    if [ "${arm%-base}" = direct ]; then awk -F'\t' '$2 == 0 { print "  " $5 }' "$work/direct.out" | cut -c1-200 | sort | uniq -c | sort -rn | head -n 3 >&2 || true
+    else awk -F'\t' '$2 == 0 { print $1 }' "$times" | head -n 3 | while read -r i; do tail -n 2 "$work/logs/$i.log" | sed 's/^/  /' >&2; done || true; fi
   fi
   [ -z "$warm" ] || { log "$tag: warm-up done ($issued/$n)"; return 0; }
   local row
