@@ -39,7 +39,9 @@
 # start. Raw rows: OUT_DIR/fleet.tsv; the per-certificate times: OUT_DIR/times/; the summary
 # (medians over the rounds, ratio to the direct arm's certificates/s): stdout (Markdown) and
 # OUT_DIR/fleet-summary.tsv, plotted by bench/fleet.gnuplot when FLEET_PLOT names the output
-# (an .svg). Labs stay up with KEEP_LABS=1 (scripts/lab down OUT_DIR/lab-ARM to stop them).
+# (an .svg). FLEET_SUMMARY_ONLY=1 only summarises (and plots) an earlier run's OUT_DIR/fleet.tsv.
+# A run whose direct driver cannot even register (its Pebble stopped answering) counts as N
+# failures. Labs stay up with KEEP_LABS=1 (scripts/lab down OUT_DIR/lab-ARM to stop them).
 #
 # Binaries: ACME_SIGNER_BIN_DIR (default build/release/bin) for acme-signer and acme-agent;
 # FLEET_DIRECT (default the bin dir's ../bench/fleet_direct). Build Release:
@@ -83,6 +85,8 @@ done
 
 log() { echo "fleet: $*" >&2; }
 
+summary_only=${FLEET_SUMMARY_ONLY:-0}  # 1: only summarise OUT_DIR/fleet.tsv of an earlier run
+
 # ---- Labs: one per signer arm; the direct arm uses the first one's Pebble.
 declare -A lab_of=()
 labs_started=()
@@ -109,7 +113,7 @@ start_lab() {  # start_lab ARM: scripts/lab up OUT/lab-ARM with the arm's replic
 }
 # Every arm has a lab (its own Pebble: a Pebble that stops answering fails one arm only); the
 # direct arms' signer stays idle.
-for arm in "${arms[@]}"; do start_lab "$arm"; done
+[ "$summary_only" = 1 ] || for arm in "${arms[@]}"; do start_lab "$arm"; done
 
 # lab_var LAB NAME: a variable of LAB/env.
 lab_var() { ( set +u; . "$1/env"; eval "printf '%s' \"\${$2:-}\"" ); }
@@ -145,7 +149,7 @@ raise_agent_limits() {  # raise_agent_limits LAB
   sleep 1  # the reload runs on the signal thread
 }
 
-for arm in "${arms[@]}"; do
+[ "$summary_only" = 1 ] || for arm in "${arms[@]}"; do
   lab=${lab_of[$arm]}
   [ -x "$lab/fleet-dns01-hook" ] || write_hook "$lab"
   [ "${arm%-base}" = direct ] || raise_agent_limits "$lab"
@@ -225,7 +229,12 @@ run_arm() {  # run_arm ARM N ROUND [warm]
       --ca-bundle "$(lab_var "$lab" PEBBLE_TLS_CERT)" --eab-kid "$(lab_var "$lab" EAB_KID)" \
       --eab-hmac-key-file "$lab/pebble/eab.key" --auth-hook "$lab/fleet-dns01-hook" \
       --orders "$n" --name-prefix "$prefix" >"$work/direct.out" 2>"$work/logs/direct.log" || rc=$?
-    [ $rc -le 1 ] || { tail -n 5 "$work/logs/direct.log" >&2; echo "fleet: fleet_direct failed (exit $rc)" >&2; exit 1; }
+    if [ $rc -gt 1 ]; then
+      # Nothing ordered (e.g. Pebble no longer answers the registration): every order failed.
+      tail -n 2 "$work/logs/direct.log" >&2
+      for i in $(seq 0 $((n - 1))); do printf '%d\t0\t0\t0\tfleet_direct exit %d\n' "$i" "$rc"; done >"$work/direct.out"
+      echo "wall_s $(awk '{ print $1 }' "$work/direct.time") failed $n" >>"$work/logs/direct.log"
+    fi
     wall=$(sed -n 's/^wall_s \([0-9.]*\).*/\1/p' "$work/logs/direct.log")
     # order ok start end error -> the launcher's columns (index ok start end).
     awk -F'\t' -v OFS='\t' '{ print $1, $2, $3, $4 }' "$work/direct.out" >"$times"
@@ -271,8 +280,8 @@ run_arm() {  # run_arm ARM N ROUND [warm]
 }
 
 # Warm-up: one small unmeasured run per arm.
-for arm in "${arms[@]}"; do run_arm "$arm" 2 0 warm; done
-for round in $(seq 1 "$rounds"); do
+[ "$summary_only" = 1 ] || for arm in "${arms[@]}"; do run_arm "$arm" 2 0 warm; done
+[ "$summary_only" = 1 ] || for round in $(seq 1 "$rounds"); do
   for n in "${sizes[@]}"; do
     # Rotate the arm order each round, so no arm always runs right after another.
     k=${#arms[@]}
@@ -292,8 +301,12 @@ awk -F'\t' -v OFS='\t' "$BENCH_AWK_LIB"'
   NR == 1 { for (i = 1; i <= NF; i++) name[i] = $i; next }
   {
     key = $1 SUBSEP $2
-    if (!(key in cnt)) { order[++keys] = key }
-    cnt[key]++; issued[key] += $4; runs_n[key] += $2
+    if (!(key in seen)) { seen[key] = 1; order[++keys] = key }
+    issued[key] += $4; runs_n[key] += $2
+    # A run that issued nothing (a CA that stopped answering) has no per-certificate figures:
+    # it counts in issued / orders, not in the medians.
+    if ($4 == 0) next
+    cnt[key]++
     for (i = 6; i <= 16; i++) val[key, cnt[key], i] = $i
   }
   END {
@@ -301,7 +314,7 @@ awk -F'\t' -v OFS='\t' "$BENCH_AWK_LIB"'
     for (k = 1; k <= keys; k++) {
       key = order[k]; split(key, parts, SUBSEP); arm = parts[1]; n = parts[2]
       ref = (arm ~ /-base$/) ? "direct-base" : "direct"
-      d = (((ref SUBSEP n) in cnt) ? med(val, ref SUBSEP n, 7) : "")
+      d = (((ref SUBSEP n) in cnt) && cnt[ref SUBSEP n] > 0 ? med(val, ref SUBSEP n, 7) : "")
       c = med(val, key, 7)
       shwm = med(val, key, 14); phwm = med(val, key, 15)
       # "-" for a figure the arm does not have (read splits on tabs, which would merge empties).
@@ -324,7 +337,7 @@ tail -n +2 "$summary" | while IFS=$'\t' read -r arm n issued orders cps ratio p5
     "$(ms "$dcpu")" "$(ms "$ccpu")" "$(mib "$shwm")" "$(mib "$phwm")"
 done
 echo
-echo "Medians over $rounds round(s); load average (1 min) at the start of the runs: $(awk -F'\t' 'NR > 1 { printf "%s%s", (NR > 2 ? ", " : ""), $16 }' "$tsv")."
+echo "Medians over the rounds that issued certificates (a run that issued none is counted in issued / orders only); load average (1 min) at the start of the runs: $(awk -F'\t' 'NR > 1 { printf "%s%s", (NR > 2 ? ", " : ""), $16 }' "$tsv")."
 if [ -n "${FLEET_PLOT:-}" ] && command -v gnuplot >/dev/null; then
   gnuplot -e "summary='$summary'; output='$FLEET_PLOT'" "$root/bench/fleet.gnuplot"
   log "plot: $FLEET_PLOT"
