@@ -262,8 +262,8 @@ run_arm() {  # run_arm ARM N ROUND [warm]
   row=$(awk -F'\t' -v OFS='\t' -v arm="$arm" -v n="$n" -v round="$round" -v issued="$issued" \
       -v failed="$failed" -v wall="$wall" -v t="$(getconf CLK_TCK)" -v ds=$((s1 - s0)) -v dp=$((p1 - p0)) \
       -v dd=$((d1 - d0)) -v client="$client_cpu" -v shwm="$(hwm_kb_sum $signers)" \
-      -v phwm="$(hwm_kb_sum "$pebble")" -v load="$load" -v is_direct=$([ "${arm%-base}" = direct ] && echo 1 || echo 0) \
-      -v has_db=$([ -n "$pgs" ] && echo 1 || echo 0) "$BENCH_AWK_LIB"'
+      -v phwm="$(hwm_kb_sum "$pebble")" -v load="$load" -v is_direct="$([ "${arm%-base}" = direct ] && echo 1 || echo 0)" \
+      -v has_db="$([ -n "$pgs" ] && echo 1 || echo 0)" "$BENCH_AWK_LIB"'
     $2 == 1 { v[++k] = $4 - $3 }
     END {
       m = issued > 0 ? issued : 1
