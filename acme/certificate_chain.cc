@@ -99,6 +99,7 @@ absl::StatusOr<CertificateChain> ParsePemChain(absl::string_view pem, absl::stri
   chain.pem_chain = std::string(pem);
   chain.leaf_der = std::move(parsed.ders.front());
   ASSIGN_OR_RETURN(chain.serial_hex, SerialHex(leaf));
+  ASSIGN_OR_RETURN(chain.not_before, NotBefore(leaf));
   ASSIGN_OR_RETURN(chain.not_after, NotAfter(leaf));
   chain.issuer_common_name = CommonName(X509_get_issuer_name(&top));
   return chain;

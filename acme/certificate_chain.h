@@ -21,6 +21,7 @@ struct CertificateChain {
   // Facts read from the chain:
   std::string leaf_der;
   std::string serial_hex;          // leaf serial, lowercase hex, no separators
+  absl::Time not_before;           // leaf notBefore
   absl::Time not_after;            // leaf notAfter
   std::string issuer_common_name;  // CN of the issuer of the topmost certificate in the chain
 };

@@ -17,8 +17,7 @@
 # sets the TXT record in the lab's pebble-challtestsrv), started at once, each with its own
 # config_dir (the agent's run lock is per directory) and the lab's web1 identity; the direct
 # arm runs the same orders (fresh P-256 key and CSR, the same hook) in threads. Each arm has a
-# lab of its own (the direct arm uses the first lab's Pebble); every Pebble runs with the same
-# settings: the lab's (EAB, strict validation, PEBBLE_VA_NOSLEEP=1) plus
+# lab of its own (the direct arm's signer idles); every Pebble runs with the same settings: the lab's (EAB, strict validation, PEBBLE_VA_NOSLEEP=1) plus
 # PEBBLE_WFE_NONCEREJECT=0 (no injected badNonce: retries would add noise to the CPU figures).
 # The one-identity fleet would hit the per-agent limits that a real fleet (one identity per
 # host) never shares, so the script raises [[agents]] orders_per_hour (to 100000) and
@@ -40,7 +39,9 @@
 # start. Raw rows: OUT_DIR/fleet.tsv; the per-certificate times: OUT_DIR/times/; the summary
 # (medians over the rounds, ratio to the direct arm's certificates/s): stdout (Markdown) and
 # OUT_DIR/fleet-summary.tsv, plotted by bench/fleet.gnuplot when FLEET_PLOT names the output
-# (an .svg). Labs stay up with KEEP_LABS=1 (scripts/lab down OUT_DIR/lab-ARM to stop them).
+# (an .svg). FLEET_SUMMARY_ONLY=1 only summarises (and plots) an earlier run's OUT_DIR/fleet.tsv.
+# A run whose direct driver cannot even register (its Pebble stopped answering) counts as N
+# failures. Labs stay up with KEEP_LABS=1 (scripts/lab down OUT_DIR/lab-ARM to stop them).
 #
 # Binaries: ACME_SIGNER_BIN_DIR (default build/release/bin) for acme-signer and acme-agent;
 # FLEET_DIRECT (default the bin dir's ../bench/fleet_direct). Build Release:
@@ -84,6 +85,8 @@ done
 
 log() { echo "fleet: $*" >&2; }
 
+summary_only=${FLEET_SUMMARY_ONLY:-0}  # 1: only summarise OUT_DIR/fleet.tsv of an earlier run
+
 # ---- Labs: one per signer arm; the direct arm uses the first one's Pebble.
 declare -A lab_of=()
 labs_started=()
@@ -108,9 +111,9 @@ start_lab() {  # start_lab ARM: scripts/lab up OUT/lab-ARM with the arm's replic
   labs_started+=("$dir")
   lab_of[$arm]=$dir
 }
-for arm in "${arms[@]}"; do [ "${arm%-base}" = direct ] || start_lab "$arm"; done
-[ ${#labs_started[@]} -gt 0 ] || start_lab sqlite  # the direct arm alone still needs a Pebble
-for arm in direct direct-base; do [ -n "${lab_of[$arm]:-}" ] || lab_of[$arm]=${labs_started[0]}; done
+# Every arm has a lab (its own Pebble: a Pebble that stops answering fails one arm only); the
+# direct arms' signer stays idle.
+[ "$summary_only" = 1 ] || for arm in "${arms[@]}"; do start_lab "$arm"; done
 
 # lab_var LAB NAME: a variable of LAB/env.
 lab_var() { ( set +u; . "$1/env"; eval "printf '%s' \"\${$2:-}\"" ); }
@@ -146,7 +149,7 @@ raise_agent_limits() {  # raise_agent_limits LAB
   sleep 1  # the reload runs on the signal thread
 }
 
-for arm in "${arms[@]}"; do
+[ "$summary_only" = 1 ] || for arm in "${arms[@]}"; do
   lab=${lab_of[$arm]}
   [ -x "$lab/fleet-dns01-hook" ] || write_hook "$lab"
   [ "${arm%-base}" = direct ] || raise_agent_limits "$lab"
@@ -226,7 +229,12 @@ run_arm() {  # run_arm ARM N ROUND [warm]
       --ca-bundle "$(lab_var "$lab" PEBBLE_TLS_CERT)" --eab-kid "$(lab_var "$lab" EAB_KID)" \
       --eab-hmac-key-file "$lab/pebble/eab.key" --auth-hook "$lab/fleet-dns01-hook" \
       --orders "$n" --name-prefix "$prefix" >"$work/direct.out" 2>"$work/logs/direct.log" || rc=$?
-    [ $rc -le 1 ] || { tail -n 5 "$work/logs/direct.log" >&2; echo "fleet: fleet_direct failed (exit $rc)" >&2; exit 1; }
+    if [ $rc -gt 1 ]; then
+      # Nothing ordered (e.g. Pebble no longer answers the registration): every order failed.
+      tail -n 2 "$work/logs/direct.log" >&2
+      for i in $(seq 0 $((n - 1))); do printf '%d\t0\t0\t0\tfleet_direct exit %d\n' "$i" "$rc"; done >"$work/direct.out"
+      echo "wall_s $(awk '{ print $1 }' "$work/direct.time") failed $n" >>"$work/logs/direct.log"
+    fi
     wall=$(sed -n 's/^wall_s \([0-9.]*\).*/\1/p' "$work/logs/direct.log")
     # order ok start end error -> the launcher's columns (index ok start end).
     awk -F'\t' -v OFS='\t' '{ print $1, $2, $3, $4 }' "$work/direct.out" >"$times"
@@ -245,16 +253,17 @@ run_arm() {  # run_arm ARM N ROUND [warm]
   issued=$(awk -F'\t' '$2 == 1' "$times" | wc -l); failed=$((n - issued))
   if [ "$failed" -gt 0 ]; then
     log "$tag: $failed of $n failed; first errors:"
-    if [ "${arm%-base}" = direct ]; then awk -F'\t' '$2 == 0 { print "  " $5 }' "$work/direct.out" | sort | uniq -c | sort -rn | head -n 3 >&2
-    else awk -F'\t' '$2 == 0 { print $1 }' "$times" | head -n 3 | while read -r i; do tail -n 2 "$work/logs/$i.log" | sed 's/^/  /' >&2; done; fi
+    # (|| true: head closing the pipe early must not end the script under pipefail.)
+    if [ "${arm%-base}" = direct ]; then awk -F'\t' '$2 == 0 { print "  " $5 }' "$work/direct.out" | cut -c1-200 | sort | uniq -c | sort -rn | head -n 3 >&2 || true
+    else awk -F'\t' '$2 == 0 { print $1 }' "$times" | head -n 3 | while read -r i; do tail -n 2 "$work/logs/$i.log" | sed 's/^/  /' >&2; done || true; fi
   fi
   [ -z "$warm" ] || { log "$tag: warm-up done ($issued/$n)"; return 0; }
   local row
   row=$(awk -F'\t' -v OFS='\t' -v arm="$arm" -v n="$n" -v round="$round" -v issued="$issued" \
       -v failed="$failed" -v wall="$wall" -v t="$(getconf CLK_TCK)" -v ds=$((s1 - s0)) -v dp=$((p1 - p0)) \
       -v dd=$((d1 - d0)) -v client="$client_cpu" -v shwm="$(hwm_kb_sum $signers)" \
-      -v phwm="$(hwm_kb_sum "$pebble")" -v load="$load" -v is_direct=$([ "${arm%-base}" = direct ] && echo 1 || echo 0) \
-      -v has_db=$([ -n "$pgs" ] && echo 1 || echo 0) "$BENCH_AWK_LIB"'
+      -v phwm="$(hwm_kb_sum "$pebble")" -v load="$load" -v is_direct="$([ "${arm%-base}" = direct ] && echo 1 || echo 0)" \
+      -v has_db="$([ -n "$pgs" ] && echo 1 || echo 0)" "$BENCH_AWK_LIB"'
     $2 == 1 { v[++k] = $4 - $3 }
     END {
       m = issued > 0 ? issued : 1
@@ -271,8 +280,8 @@ run_arm() {  # run_arm ARM N ROUND [warm]
 }
 
 # Warm-up: one small unmeasured run per arm.
-for arm in "${arms[@]}"; do run_arm "$arm" 2 0 warm; done
-for round in $(seq 1 "$rounds"); do
+[ "$summary_only" = 1 ] || for arm in "${arms[@]}"; do run_arm "$arm" 2 0 warm; done
+[ "$summary_only" = 1 ] || for round in $(seq 1 "$rounds"); do
   for n in "${sizes[@]}"; do
     # Rotate the arm order each round, so no arm always runs right after another.
     k=${#arms[@]}
@@ -292,8 +301,12 @@ awk -F'\t' -v OFS='\t' "$BENCH_AWK_LIB"'
   NR == 1 { for (i = 1; i <= NF; i++) name[i] = $i; next }
   {
     key = $1 SUBSEP $2
-    if (!(key in cnt)) { order[++keys] = key }
-    cnt[key]++; issued[key] += $4; runs_n[key] += $2
+    if (!(key in seen)) { seen[key] = 1; order[++keys] = key }
+    issued[key] += $4; runs_n[key] += $2
+    # A run that issued nothing (a CA that stopped answering) has no per-certificate figures:
+    # it counts in issued / orders, not in the medians.
+    if ($4 == 0) next
+    cnt[key]++
     for (i = 6; i <= 16; i++) val[key, cnt[key], i] = $i
   }
   END {
@@ -301,7 +314,7 @@ awk -F'\t' -v OFS='\t' "$BENCH_AWK_LIB"'
     for (k = 1; k <= keys; k++) {
       key = order[k]; split(key, parts, SUBSEP); arm = parts[1]; n = parts[2]
       ref = (arm ~ /-base$/) ? "direct-base" : "direct"
-      d = (((ref SUBSEP n) in cnt) ? med(val, ref SUBSEP n, 7) : "")
+      d = (((ref SUBSEP n) in cnt) && cnt[ref SUBSEP n] > 0 ? med(val, ref SUBSEP n, 7) : "")
       c = med(val, key, 7)
       shwm = med(val, key, 14); phwm = med(val, key, 15)
       # "-" for a figure the arm does not have (read splits on tabs, which would merge empties).
@@ -324,7 +337,7 @@ tail -n +2 "$summary" | while IFS=$'\t' read -r arm n issued orders cps ratio p5
     "$(ms "$dcpu")" "$(ms "$ccpu")" "$(mib "$shwm")" "$(mib "$phwm")"
 done
 echo
-echo "Medians over $rounds round(s); load average (1 min) at the start of the runs: $(awk -F'\t' 'NR > 1 { printf "%s%s", (NR > 2 ? ", " : ""), $16 }' "$tsv")."
+echo "Medians over the rounds that issued certificates (a run that issued none is counted in issued / orders only); load average (1 min) at the start of the runs: $(awk -F'\t' 'NR > 1 { printf "%s%s", (NR > 2 ? ", " : ""), $16 }' "$tsv")."
 if [ -n "${FLEET_PLOT:-}" ] && command -v gnuplot >/dev/null; then
   gnuplot -e "summary='$summary'; output='$FLEET_PLOT'" "$root/bench/fleet.gnuplot"
   log "plot: $FLEET_PLOT"

@@ -19,13 +19,6 @@
 namespace acme_signer::signer {
 namespace {
 
-absl::Time LeafNotBefore(absl::string_view der) {
-  absl::StatusOr<SslUniquePtr<X509>> cert = ParseCertificateDer(der);
-  absl::StatusOr<absl::Time> not_before =
-      cert.ok() ? NotBefore(**cert) : absl::StatusOr<absl::Time>(cert.status());
-  return not_before.value_or(absl::InfinitePast());
-}
-
 KnownOrder ToKnownOrder(const OrderRecord& record) {
   return KnownOrder{record.order_url, record.finalize_url, record.identifiers, record.agent};
 }
@@ -40,7 +33,7 @@ CertificateRecord InventoryRecordFor(const acme::CertificateChain& chain,
   cert.agent = std::string(agent);
   cert.account = std::string(account);
   for (const acme::Identifier& id : order.identifiers) cert.names.push_back(id.value);
-  cert.not_before = LeafNotBefore(chain.leaf_der);
+  cert.not_before = chain.not_before;  // read with the chain: no second decode of the leaf
   cert.not_after = chain.not_after;
   cert.order_url = order.url;
   cert.certificate_sha256 = Sha256Hex(chain.leaf_der);

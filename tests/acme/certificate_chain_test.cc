@@ -1,5 +1,7 @@
 #include "acme/certificate_chain.h"
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/acme/openssl_signers.h"
@@ -31,6 +33,10 @@ TEST(PemChainTest, ReadsLeafSerialAndTopmostIssuer) {
   EXPECT_EQ(chain->issuer_common_name, "Root X");
   EXPECT_EQ(chain->url, "https://ca.test/cert/1");
   EXPECT_EQ(chain->pem_chain, pem);
+  // The leaf's validity (MakeCertificateDer: notBefore now, notAfter 90 days later), read with
+  // the chain so the signer's inventory needs no second decode of the leaf.
+  EXPECT_EQ(chain->not_after - chain->not_before, absl::Hours(24 * 90));
+  EXPECT_LE(chain->not_before, absl::Now());
   auto ders = PemChainToDer(pem);
   ASSERT_TRUE(ders.ok());
   EXPECT_EQ(ders->size(), 2u);
