@@ -6,7 +6,12 @@
 
 namespace acme_signer::agent {
 
-std::string SignerServiceConfigJson() {
+std::string SignerServiceConfigJson(bool several_replicas) {
+  // One signer: nothing to turn to. Its refusal (e.g. "the audit log cannot be written ...",
+  // UNAVAILABLE) reaches the caller as it is, instead of gRPC's "backend unhealthy" or a
+  // repeat of the call that the same signer would refuse again; the agent's own retry window
+  // (agent/signer_retry.h) still applies.
+  if (!several_replicas) return R"({"loadBalancingConfig":[{"round_robin":{}}]})";
   std::string names;
   for (const char* method :
        {"GetAccount", "GetOrder", "GetCertificate", "GetRenewalInfo", "AnswerChallenge"}) {
@@ -26,7 +31,7 @@ std::shared_ptr<grpc::Channel> CreateSignerChannel(
   grpc::ChannelArguments args;
   if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
   args.SetMaxReceiveMessageSize(16 << 20);
-  args.SetServiceConfigJSON(SignerServiceConfigJson());
+  args.SetServiceConfigJSON(SignerServiceConfigJson(target.MayNameSeveral()));
   args.SetInt(GRPC_ARG_SERVICE_CONFIG_DISABLE_RESOLUTION, 1);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);

@@ -29,8 +29,10 @@ namespace acme_signer::agent {
 
 // The methods of acmesigner.v1.Signer that gRPC itself retries (they change nothing at the
 // CA, or nothing a repeat would change): GetAccount, GetOrder, GetCertificate,
-// GetRenewalInfo, AnswerChallenge.
-std::string SignerServiceConfigJson();
+// GetRenewalInfo, AnswerChallenge; round robin skips replicas whose standard health service
+// reports NOT_SERVING. Both only when the target may name several replicas
+// (SignerTarget::MayNameSeveral); for one signer the config is plain round robin.
+std::string SignerServiceConfigJson(bool several_replicas = true);
 
 // A channel to `target` with the service config above. `server_name` (when not empty) is the
 // name checked in the replicas' certificates (SignerTarget::ServerName).

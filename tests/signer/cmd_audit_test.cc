@@ -215,6 +215,7 @@ TEST_F(CmdAuditTest, RuntimeOpensTheDatabaseChainForThePostgresqlBackend) {
   ASSERT_TRUE(config.ok()) << config.status();
   RuntimeParts parts;
   parts.audit_log = true;
+  parts.migrate_store = true;  // as `acme-signer init` does: the state tables exist afterwards
   {
     absl::StatusOr<std::unique_ptr<SignerRuntime>> runtime = SignerRuntime::Open(*config, parts);
     ASSERT_TRUE(runtime.ok()) << runtime.status();

@@ -1,5 +1,6 @@
 #include "tests/testing/postgres_cluster.h"
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <utility>
@@ -34,6 +35,11 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const st
                                                                         bool fsync) {
   if (absl::Status s = Available(); !s.ok()) return s;
   std::unique_ptr<PostgresCluster> cluster(new PostgresCluster(dir, fsync));
+  std::string scratch = "/tmp/pg-cluster-run-XXXXXX";
+  if (::mkdtemp(scratch.data()) == nullptr) {
+    return absl::InternalError("cannot create a scratch directory under /tmp");
+  }
+  cluster->scratch_dir_ = scratch;
   absl::StatusOr<std::string> conninfo = cluster->Script("start");
   if (!conninfo.ok()) return conninfo.status();
   cluster->conninfo_ = std::string(absl::StripAsciiWhitespace(*conninfo));
@@ -43,11 +49,12 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const st
 
 PostgresCluster::~PostgresCluster() {
   if (running_) (void)Stop();
+  if (!scratch_dir_.empty()) ::rmdir(scratch_dir_.c_str());
 }
 
 absl::StatusOr<std::string> PostgresCluster::Script(const std::string& action) const {
   ChildOptions options;
-  options.scratch_dir = "/tmp";
+  options.scratch_dir = scratch_dir_;
   options.timeout = absl::Seconds(120);
   options.extra_env = {absl::StrCat("PG_FSYNC=", fsync_ ? "on" : "off")};
   ChildResult r = RunChild(
@@ -87,7 +94,7 @@ absl::Status PostgresCluster::Restart() {
 
 absl::StatusOr<std::string> PostgresCluster::Psql(const std::string& sql) const {
   ChildOptions options;
-  options.scratch_dir = "/tmp";
+  options.scratch_dir = scratch_dir_;
   options.timeout = absl::Seconds(60);
   ChildResult r = RunChild({kPsql, conninfo_, "-v", "ON_ERROR_STOP=1", "-tAc", sql}, options);
   if (r.exit_code != 0) {

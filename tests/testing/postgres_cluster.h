@@ -51,6 +51,9 @@ class PostgresCluster {
 
   const std::string dir_;
   const bool fsync_;
+  // Private to this object: RunChild's capture files are named per process, not per system,
+  // so two test processes must not share a scratch directory.
+  std::string scratch_dir_;
   std::string conninfo_;
   bool running_ = false;
 };
