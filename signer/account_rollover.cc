@@ -34,8 +34,8 @@ std::string PercentEncode(absl::string_view value) {
     if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
       out.push_back(static_cast<char>(c));
     } else {
-      absl::StrAppend(&out, "%", absl::string_view("0123456789ABCDEF" + (c >> 4), 1),
-                      absl::string_view("0123456789ABCDEF" + (c & 15), 1));
+      constexpr absl::string_view kHex = "0123456789ABCDEF";
+      absl::StrAppend(&out, "%", kHex.substr(c >> 4, 1), kHex.substr(c & 15, 1));
     }
   }
   return out;
