@@ -9,8 +9,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=${1:-3}
-bin=${ACME_SIGNER_BIN_DIR:-$root/build/release}
-bench_bin="$bin/bench/failover_bench"
+bin=${ACME_SIGNER_BIN_DIR:-$root/build/release/bin}
+bench_bin=${FAILOVER_BENCH:-$bin/../bench/failover_bench}
 [ -x "$bench_bin" ] || { echo "failover: build $bench_bin first" >&2; exit 1; }
 for round in $(seq 1 "$rounds"); do
   lab=$(mktemp -d /tmp/failover-XXXXXX)
