@@ -21,6 +21,7 @@
 #include "signer/account_rollover.h"
 #include "signer/agent_call_limiter.h"
 #include "signer/agent_seen.h"
+#include "signer/audit_observer.h"
 #include "signer/config_holder.h"
 #include "signer/enrollment_service.h"
 #include "signer/frontdoor/front_door.h"
@@ -184,6 +185,13 @@ int Serve(const std::string& config_path) {
   if (absl::Status s = runtime->accounts->CheckAllRegistered(config_path); !s.ok()) {
     return startup_failed(s);
   }
+  // Every decision, once durable in the audit chain, also reaches the decision log and the
+  // metrics (signer/audit_observer.h): observers are added before anything can append.
+  auto observed_audit = std::make_unique<ObservedAuditAppender>(std::move(runtime->audit));
+  ObservedAuditAppender& audit_observers = *observed_audit;
+  runtime->audit = std::move(observed_audit);
+  (void)audit_observers;  // the decision log and metrics observers register here
+
   RateLimiter rate_limiter(*runtime->store);
   AgentCallLimiter call_limiter;
   // Refusals (per call and per refused handshake) reach the audit log through a per-identity

@@ -354,6 +354,34 @@ absl::StatusOr<std::string> ValidateExternalUrl(absl::string_view url) {
   return std::string(trimmed);
 }
 
+void ReadMetrics(TableReader& t, MetricsConfig& out) {
+  if (auto v = t.String("listen", false)) {
+    absl::Status s = absl::StartsWith(*v, "unix:")
+                         ? absl::InvalidArgumentError(absl::StrCat(
+                               "\"", *v, "\": Prometheus scrapes over TCP (\"address:port\")"))
+                         : ValidateListen(*v);
+    if (!s.ok()) {
+      t.Bad(*t.Find("listen", false), "listen", s.message());
+    } else {
+      out.listen = *v;
+    }
+  }
+  if (auto v = t.String("path", false)) {
+    const bool ok = absl::StartsWith(*v, "/") && v->size() <= 256 &&
+                    std::all_of(v->begin(), v->end(), [](char c) {
+                      return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '/' ||
+                             c == '-' || c == '_' || c == '.';
+                    });
+    if (!ok) {
+      t.Bad(*t.Find("path", false), "path",
+            absl::StrCat("\"", *v, "\": expected an absolute URL path of letters, digits and "
+                         "/-_. (e.g. \"/metrics\")"));
+    } else {
+      out.path = *v;
+    }
+  }
+}
+
 void ReadAcmeServer(TableReader& t, AcmeServerConfig& out) {
   if (auto v = t.String("listen", true)) {
     absl::Status s = absl::StartsWith(*v, "unix:")
@@ -654,7 +682,7 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
   SignerConfig config;
   TableReader top(problems, root, "", base_dir,
                   {"server", "acme", "accounts", "hsm", "state", "audit", "agents",
-                   "acme_server"});
+                   "acme_server", "metrics"});
   if (const toml::table* t = top.Table("server", true)) {
     TableReader reader(
         problems, *t, "server", base_dir,
@@ -695,6 +723,11 @@ SignerConfig Validate(const toml::table& root, Problems& problems,
          "validation_http_port", "validation_allowed_networks", "upstream_dns01_hook"});
     config.acme_server.emplace();
     ReadAcmeServer(reader, *config.acme_server);
+  }
+  if (const toml::table* t = top.Table("metrics", false)) {
+    TableReader reader(problems, *t, "metrics", base_dir, {"listen", "path"});
+    config.metrics.emplace();
+    ReadMetrics(reader, *config.metrics);
   }
   if (const toml::array* array = top.TableArray("agents")) {
     absl::flat_hash_map<std::string, int64_t> first_line;

@@ -136,6 +136,14 @@
 //   upstream_dns01_hook = (none)             path of the command that publishes the signer's
 //                                            own dns-01 answers for upstream challenges
 //
+//   [metrics]                                optional: the Prometheus endpoint (plain HTTP, no
+//                                            client certificate; docs/signer.md "Metrics");
+//                                            absent = no metrics listener
+//   listen              = "127.0.0.1:9464"   host:port or [v6]:port (no unix:); keep it on
+//                                            loopback or a management network: anyone who can
+//                                            connect can read the counters (no secrets in them)
+//   path                = "/metrics"         the URL path it answers on; anything else is 404
+//
 // Every relative path is resolved against the directory of the config file. Paths are only
 // recorded, never opened here: loading the config never reads (and so never echoes) a secret.
 //
@@ -245,6 +253,12 @@ struct AcmeServerConfig {
   std::optional<std::string> upstream_dns01_hook;  // absolute path
 };
 
+// The Prometheus endpoint (optional [metrics] section).
+struct MetricsConfig {
+  std::string listen = "127.0.0.1:9464";
+  std::string path = "/metrics";
+};
+
 struct SignerConfig {
   std::string source;  // the config file path (or source name) it was parsed from
   ServerConfig server;
@@ -255,6 +269,8 @@ struct SignerConfig {
   AuditConfig audit;
   // Present when the file has an [acme_server] section.
   std::optional<AcmeServerConfig> acme_server;
+  // Present when the file has a [metrics] section.
+  std::optional<MetricsConfig> metrics;
   // In file order; names are unique; each passed ValidateAgentPolicy. key_types holds the
   // canonical names ("ec-p256", ...), all five when the file leaves key_types out.
   std::vector<AgentPolicy> agents;

@@ -1,0 +1,44 @@
+// The one way to read every record of a signer's audit chain, wherever it is kept: the JSON
+// Lines files of [audit] log (PATH, PATH.1, ... in order; [state] backend = "sqlite") or the
+// one chain of every replica in the database ([state] backend = "postgresql"). The commands
+// that answer questions from the log (audit query, audit report, audit checkpoint, audit
+// verify --witness, backup) read through here; verification itself stays in
+// signer/audit_verifier.h and signer/db_audit_log.h, which also check what this only reads.
+//
+// Thread-safety: free functions; each call opens its own files or connection.
+#ifndef ACME_SIGNER_SIGNER_AUDIT_SOURCE_H_
+#define ACME_SIGNER_SIGNER_AUDIT_SOURCE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "signer/config.h"
+
+namespace acme_signer::signer {
+
+// Where a line came from, for messages ("audit.log.2:17", "database seq 1234").
+struct AuditLineOrigin {
+  std::string file;   // the log file; "database" for the database chain
+  uint64_t line = 0;  // 1-based line in `file`; the record's seq for the database
+  // The last line of a file that does not end in '\n': a write a crash cut short (the signer
+  // accounts for it with a "recovery" checkpoint on its next start). Its text is not a record.
+  bool partial = false;
+
+  std::string ToString() const;
+};
+
+// Calls `visit` with each line of the chain (without the '\n'), oldest first, and stops at
+// the first error `visit` returns (which is then returned). Errors: NotFound naming the log
+// when no file of it exists; DataLoss naming the missing file when a rotated file is missing
+// between two present ones; the errno-derived status naming a file that cannot be read;
+// Unavailable / FailedPrecondition from the database (unreachable, not migrated).
+using AuditLineVisitor =
+    std::function<absl::Status(absl::string_view line, const AuditLineOrigin& origin)>;
+absl::Status ForEachAuditLine(const SignerConfig& config, const AuditLineVisitor& visit);
+
+}  // namespace acme_signer::signer
+
+#endif  // ACME_SIGNER_SIGNER_AUDIT_SOURCE_H_
