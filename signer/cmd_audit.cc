@@ -16,6 +16,7 @@
 #include "common/crypto.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "signer/audit_chain_check.h"
 #include "signer/audit_files.h"
 #include "signer/audit_log.h"
 #include "signer/audit_verifier.h"
@@ -55,9 +56,7 @@ absl::StatusOr<AuditVerifyReport> VerifyDatabase(const SignerConfig& config,
   if (parser.Has("public-key")) {
     ASSIGN_OR_RETURN(key_der, PublicKeyFlag(parser));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<db::PgConnection> conn,
-                   db::PgConnection::Connect(config.state.url));
-  return VerifyDbAuditChain(*conn, key_der);
+  return VerifyConfiguredAuditChain(config, key_der);
 }
 
 absl::StatusOr<AuditVerifyReport> Verify(const ArgParser& parser) {
@@ -66,6 +65,13 @@ absl::StatusOr<AuditVerifyReport> Verify(const ArgParser& parser) {
   if (parser.Has("config")) {
     ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
     if (InDatabase(config)) return VerifyDatabase(config, parser);
+    if (!parser.Has("log") && !parser.Has("checkpoint")) {
+      std::string key_der;
+      if (parser.Has("public-key")) {
+        ASSIGN_OR_RETURN(key_der, PublicKeyFlag(parser));
+      }
+      return VerifyConfiguredAuditChain(config, key_der);
+    }
     log_path = config.audit.log;
     ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
     ASSIGN_OR_RETURN(std::optional<std::string> key_b64, store->GetValue(kAuditPublicKeyKey));
