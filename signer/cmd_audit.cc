@@ -236,6 +236,7 @@ int RunAudit(const std::vector<std::string>& args) {
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "verify") return RunVerify(rest);
   if (args[0] == "export") return RunWithConfig("export", rest, Export);
+  if (args[0] == "report") return RunAuditReport(rest);
   if (args[0] == "public-key") {
     return RunWithConfig("public-key", rest, [](const SignerConfig& config) -> absl::Status {
       ASSIGN_OR_RETURN(std::string pem, PublicKeyPem(config));

@@ -27,6 +27,8 @@ int RunServe(const std::vector<std::string>& args);
 int RunEnrollAgent(const std::vector<std::string>& args);
 int RunEnrollClient(const std::vector<std::string>& args);
 int RunAudit(const std::vector<std::string>& args);
+// `acme-signer audit report`: the auditor's HTML report (signer/cmd_audit_report.cc).
+int RunAuditReport(const std::vector<std::string>& args);
 int RunInventory(const std::vector<std::string>& args);
 int RunAgents(const std::vector<std::string>& args);
 int RunReload(const std::vector<std::string>& args);

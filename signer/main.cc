@@ -21,6 +21,7 @@ constexpr char kUsage[] =
     "  audit verify|export|public-key\n"
     "                verify the tamper-evident audit log, export it as JSON Lines, print the\n"
     "                audit key (PEM) to verify an export with\n"
+    "  audit report  the auditor's report: one self-contained HTML file (--out FILE.html)\n"
     "  inventory     list the certificates issued through the signer\n"
     "  agents list   list the agents: identity, certificate, last seen, policy\n"
     "  agents revoke revoke a host: its agent certificates, front-door credentials and\n"
