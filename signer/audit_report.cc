@@ -222,12 +222,20 @@ void AuditReportBuilder::AddEvent(const Json& record, uint64_t seq) {
     auto it = order_names_.find(order_url);
     if (it != order_names_.end()) names = it->second;
   }
+  const bool revocation = IsRevocation(record, rpc);
+  const std::string serial = Text(Member(record, "outcome"), "serial");
+  if (!revocation && IsIssuance(record, rpc) && !names.empty()) {
+    serial_names_.emplace(serial, names);
+  }
+  if (revocation && names.empty() && !serial.empty()) {
+    auto it = serial_names_.find(serial);
+    if (it != serial_names_.end()) names = it->second;
+  }
 
   const std::optional<absl::Time> time = ParseRecordTime(Text(record, "time"));
   if (time.has_value() ? !report_.period.Contains(*time) : !report_.period.whole_log()) return;
   ++report_.events_in_period;
 
-  const bool revocation = IsRevocation(record, rpc);
   if (revocation) Keep(report_.revocations, EventOf(record, seq, names));
   if (!revocation && IsIssuance(record, rpc)) AddCertificate(record, seq, names);
   if (Text(record, "decision") == "deny") AddDenial(record, seq, names);

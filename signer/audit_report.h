@@ -12,7 +12,8 @@
 //     not-before and revocation from the state store's inventory when it can be read;
 //  3. denials, folded: one row per (agent, rpc, names, reason) with the number of refusals
 //     (a record with "repeated" stands for repeated.count of them, docs/audit.md);
-//  4. revocations: RevokeCertificate, SignJws revokeCert, FrontDoor/revoke-cert records;
+//  4. revocations: RevokeCertificate, SignJws revokeCert, FrontDoor/revoke-cert records, with
+//     the names of the certificate when the log issued it;
 //  5. agent and account changes: enrolment (Enrollment/EnrollAgent), agent certificate
 //     renewals (RenewAgentCertificate), account key rollovers (AccountRollKey) and
 //     deactivations (Admin/account-deactivate), front-door account creation, key change and
@@ -220,6 +221,8 @@ class AuditReportBuilder {
   std::map<uint64_t, nlohmann::json> checkpoints_;
   // Identifiers of each order seen (GetCertificate records name only the order URL).
   std::map<std::string, std::vector<std::string>> order_names_;
+  // Names of each certificate issued (revocation records name only the certificate).
+  std::map<std::string, std::vector<std::string>> serial_names_;
   std::set<std::string> serials_;
   std::map<DenialKey, size_t> denial_rows_;
 };

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "acme/revocation_reason.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -49,6 +50,13 @@ std::string ShortTime(const std::string& rfc3339) {
     return absl::StrCat(rfc3339.substr(0, 10), " ", rfc3339.substr(11, 8));
   }
   return rfc3339;
+}
+
+// "4 superseded": the RFC 5280 code with its name when it has one.
+std::string ReasonText(int code) {
+  absl::StatusOr<acme::RevocationReason> reason = acme::RevocationReasonFromCode(code);
+  if (!reason.ok()) return absl::StrCat("reason ", code);
+  return absl::StrCat("reason ", code, " ", acme::RevocationReasonName(*reason));
 }
 
 std::string Td(absl::string_view text, absl::string_view cls = "") {
@@ -152,8 +160,8 @@ void Verification(const AuditReport& report, std::string& out) {
   kv("Result", Td(ReportVerdictText(report.Verdict())));
   if (report.verification.has_value()) {
     const AuditVerifyReport& v = *report.verification;
-    kv("Records verified", Td(absl::StrCat(v.records), "num"));
-    kv("Signed checkpoints", Td(absl::StrCat(v.checkpoints), "num"));
+    kv("Records verified", Td(absl::StrCat(v.records)));
+    kv("Signed checkpoints", Td(absl::StrCat(v.checkpoints)));
     kv("Last record", Td(absl::StrCat("seq ", v.last_seq)));
     kv("Records after the last checkpoint",
        Td(absl::StrCat(v.unsigned_tail, " (chained, not yet signed)")));
@@ -212,7 +220,8 @@ void Certificates(const AuditReport& report, const Trust& trust, std::string& ou
       switch (c.revoked) {
         case ReportRevoked::kYes:
           revoked = absl::StrCat("yes", c.revoked_at.empty() ? "" : " ",
-                                 ShortTime(c.revoked_at), " (reason ", c.revocation_reason, ")");
+                                 ShortTime(c.revoked_at), " (", ReasonText(c.revocation_reason),
+                                 ")");
           break;
         case ReportRevoked::kNo:
           revoked = "no";

@@ -163,6 +163,9 @@ TEST(AuditReportTest, ListsRevocationsChangesAndFrontDoorHosts) {
   ASSERT_EQ(report.revocations.rows.size(), 1u);
   EXPECT_EQ(report.revocations.rows[0].rpc, "RevokeCertificate");
   EXPECT_THAT(report.revocations.rows[0].detail, HasSubstr("reason code 4"));
+  // The record names only the certificate; its names come from its issuance.
+  EXPECT_THAT(report.revocations.rows[0].names,
+              ElementsAre("web1.example.test", "www.web1.example.test"));
   // The enrolment is a change; the front door's "account read" is not.
   ASSERT_EQ(report.changes.rows.size(), 1u);
   EXPECT_EQ(report.changes.rows[0].rpc, "Enrollment/EnrollAgent");
@@ -230,7 +233,9 @@ TEST(AuditReportTest, JoinsInventoryForRevocationAndNotBefore) {
   // Not in the inventory: unknown, and the page says so.
   EXPECT_EQ(report.certificates.at("host3").rows[0].revoked, ReportRevoked::kUnknown);
   EXPECT_TRUE(report.inventory_note.empty());
-  EXPECT_THAT(RenderAuditReportHtml(report), HasSubstr("not in inventory"));
+  const std::string html = RenderAuditReportHtml(report);
+  EXPECT_THAT(html, HasSubstr("not in inventory"));
+  EXPECT_THAT(html, HasSubstr("yes 2026-01-08 12:00:01 (reason 4 superseded)"));
 }
 
 TEST(AuditReportTest, SaysWhenTheInventoryCouldNotBeRead) {
