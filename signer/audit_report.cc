@@ -208,7 +208,13 @@ void AuditReportBuilder::AddLine(absl::string_view line, const AuditLineOrigin& 
 }
 
 void AuditReportBuilder::AddCheckpoint(const Json& record, uint64_t seq) {
-  checkpoints_[seq] = record;
+  // The key id and last checkpoint as verified: a checkpoint after the first problem proves
+  // nothing, so it is not shown as the chain's.
+  if (report_.verification.has_value() && seq > 0 &&
+      seq == report_.verification->last_checkpoint_seq) {
+    report_.key_id = Text(record, "key_id");
+    report_.last_checkpoint = record;
+  }
 }
 
 void AuditReportBuilder::AddEvent(const Json& record, uint64_t seq) {
@@ -368,8 +374,8 @@ void AuditReportBuilder::AddAgentCertificates(
     row.issued_at = FormatAuditTime(c.issued_at);
     row.not_after = FormatAuditTime(c.not_after);
     if (c.revoked) {
-      row.revoked_at = c.revoked_at == absl::InfinitePast() ? std::string("yes")
-                                                            : FormatAuditTime(c.revoked_at);
+      row.revoked_at =
+          c.revoked_at == absl::InfinitePast() ? std::string("yes") : FormatAuditTime(c.revoked_at);
     }
     Keep(report_.agent_certificates, std::move(row));
   }
@@ -379,15 +385,6 @@ AuditReport AuditReportBuilder::Finish(std::string config, std::string chain, ab
   report_.config = std::move(config);
   report_.chain = std::move(chain);
   report_.generated = FormatAuditTime(now);
-  // The key id and last checkpoint as verified: a checkpoint after the first problem proves
-  // nothing, so it is not shown as the chain's.
-  if (report_.verification.has_value() && report_.verification->last_checkpoint_seq > 0) {
-    auto it = checkpoints_.find(report_.verification->last_checkpoint_seq);
-    if (it != checkpoints_.end()) {
-      report_.key_id = Text(it->second, "key_id");
-      report_.last_checkpoint = it->second;
-    }
-  }
   return std::move(report_);
 }
 
@@ -395,11 +392,11 @@ absl::StatusOr<AuditReport> BuildAuditReport(const SignerConfig& config,
                                              const AuditReportPeriod& period) {
   AuditReportBuilder builder(period);
   builder.SetVerification(VerifyConfiguredAuditChain(config, /*public_key_der=*/""));
-  RETURN_IF_ERROR(ForEachAuditLine(config, [&](absl::string_view line,
-                                               const AuditLineOrigin& origin) {
-    builder.AddLine(line, origin);
-    return absl::OkStatus();
-  }));
+  RETURN_IF_ERROR(
+      ForEachAuditLine(config, [&](absl::string_view line, const AuditLineOrigin& origin) {
+        builder.AddLine(line, origin);
+        return absl::OkStatus();
+      }));
   absl::StatusOr<std::unique_ptr<StateStore>> store = OpenStateStore(config);
   if (store.ok()) {
     builder.JoinInventory((*store)->ListInventory());
@@ -409,10 +406,10 @@ absl::StatusOr<AuditReport> BuildAuditReport(const SignerConfig& config,
     builder.AddAgentCertificates(store.status());
   }
   const bool in_database = config.state.backend == StateConfig::Backend::kPostgresql;
-  return builder.Finish(config.source,
-                        in_database ? std::string("the PostgreSQL chain ([state] url)")
-                                    : config.audit.log,
-                        absl::Now());
+  return builder.Finish(
+      config.source,
+      in_database ? std::string("the PostgreSQL chain ([state] url)") : config.audit.log,
+      absl::Now());
 }
 
 }  // namespace acme_signer::signer

@@ -78,8 +78,8 @@ struct ReportCertificate {
   std::string account;
   std::string serial;
   std::vector<std::string> names;
-  std::string issued;      // the record's time (RFC 3339)
-  uint64_t seq = 0;        // of that record
+  std::string issued;  // the record's time (RFC 3339)
+  uint64_t seq = 0;    // of that record
   std::string rpc;
   std::string not_before;  // RFC 3339, from the inventory ("" when not known)
   std::string not_after;   // RFC 3339, from the record or the inventory
@@ -150,7 +150,7 @@ struct AuditReport {
   // 1. Verification of the whole chain; `verification_error` when it could not run.
   std::optional<AuditVerifyReport> verification;
   std::string verification_error;
-  std::string key_id;  // of the last verified checkpoint; "" when none
+  std::string key_id;                             // of the last verified checkpoint; "" when none
   std::optional<nlohmann::json> last_checkpoint;  // that checkpoint record
 
   uint64_t lines = 0;             // lines of the chain read
@@ -192,7 +192,8 @@ class AuditReportBuilder {
   // record are counted and skipped: the verification reports what is wrong with them.
   void AddLine(absl::string_view line, const AuditLineOrigin& origin);
 
-  // The verification of the whole chain, or why it could not run.
+  // The verification of the whole chain, or why it could not run. Called before AddLine: the
+  // lines give the key id and time of the last checkpoint it verified.
   void SetVerification(absl::StatusOr<AuditVerifyReport> verification);
 
   // The state store's inventory (revocation, not-before), or why it could not be read.
@@ -212,14 +213,12 @@ class AuditReportBuilder {
   void AddEvent(const nlohmann::json& record, uint64_t seq);
   void AddCertificate(const nlohmann::json& record, uint64_t seq,
                       const std::vector<std::string>& names);
-  void AddDenial(const nlohmann::json& record, uint64_t seq,
-                 const std::vector<std::string>& names);
+  void AddDenial(const nlohmann::json& record, uint64_t seq, const std::vector<std::string>& names);
   void AddFrontDoor(const nlohmann::json& record);
 
   AuditReport report_;
-  // Every checkpoint's key_id and record by seq (few: one per checkpoint_every records).
-  std::map<uint64_t, nlohmann::json> checkpoints_;
-  // Identifiers of each order seen (GetCertificate records name only the order URL).
+  // Identifiers of each order seen (GetCertificate records name only the order URL). This and
+  // serial_names_ grow with the orders of the log: a few hundred bytes per order.
   std::map<std::string, std::vector<std::string>> order_names_;
   // Names of each certificate issued (revocation records name only the certificate).
   std::map<std::string, std::vector<std::string>> serial_names_;

@@ -98,14 +98,15 @@ class Trust {
   std::string SeqTd(uint64_t seq) const {
     return Td(Verified(seq) ? absl::StrCat(seq) : absl::StrCat(seq, " (unverified)"), "num");
   }
+
  private:
   uint64_t from_ = std::numeric_limits<uint64_t>::max();
 };
 
 std::string NotShown(uint64_t not_shown) {
   if (not_shown == 0) return "";
-  return absl::StrCat("<p class=\"note\">", not_shown,
-                      " more row(s) not shown (the report keeps ", kMaxReportRows,
+  return absl::StrCat("<p class=\"note\">", not_shown, " more row(s) not shown (the report keeps ",
+                      kMaxReportRows,
                       " per section); list them with <span class=\"mono\">acme-signer audit "
                       "query</span>.</p>\n");
 }
@@ -137,8 +138,7 @@ const char* TitleClass(ReportVerdict verdict) {
 std::string PeriodText(const AuditReportPeriod& period) {
   if (period.whole_log()) return "the whole log";
   return absl::StrCat(period.since_text.empty() ? "the start of the log" : period.since_text,
-                      " to ",
-                      period.until_text.empty() ? "the end of the log" : period.until_text);
+                      " to ", period.until_text.empty() ? "the end of the log" : period.until_text);
 }
 
 void Verification(const AuditReport& report, std::string& out) {
@@ -174,12 +174,11 @@ void Verification(const AuditReport& report, std::string& out) {
     }
     for (const std::string& note : v.notes) kv("Note", Td(note));
   }
-  kv("Audit key id", report.key_id.empty()
-                         ? Td("none: no verified checkpoint")
-                         : Td(absl::StrCat(report.key_id,
-                                           " (SHA-256 of the audit key's DER "
-                                           "SubjectPublicKeyInfo)"),
-                              "mono"));
+  kv("Audit key id", report.key_id.empty() ? Td("none: no verified checkpoint")
+                                           : Td(absl::StrCat(report.key_id,
+                                                             " (SHA-256 of the audit key's DER "
+                                                             "SubjectPublicKeyInfo)"),
+                                                "mono"));
   if (report.last_checkpoint.has_value()) {
     const nlohmann::json& cp = *report.last_checkpoint;
     kv("Last checkpoint",
@@ -212,16 +211,15 @@ void Certificates(const AuditReport& report, const Trust& trust, std::string& ou
   for (const auto& [agent, section] : report.certificates) {
     absl::StrAppend(&out, "<h3>", HtmlEscape(agent.empty() ? "(no agent)" : agent), " (",
                     section.rows.size() + section.not_shown, ")</h3>\n<table>\n",
-                    Head({"Issued (UTC)", "Serial", "Names", "Not before", "Not after",
-                          "Revoked", "Account", "RPC", "Seq"}),
+                    Head({"Issued (UTC)", "Serial", "Names", "Not before", "Not after", "Revoked",
+                          "Account", "RPC", "Seq"}),
                     "<tbody>\n");
     for (const ReportCertificate& c : section.rows) {
       std::string revoked;
       switch (c.revoked) {
         case ReportRevoked::kYes:
-          revoked = absl::StrCat("yes", c.revoked_at.empty() ? "" : " ",
-                                 ShortTime(c.revoked_at), " (", ReasonText(c.revocation_reason),
-                                 ")");
+          revoked = absl::StrCat("yes", c.revoked_at.empty() ? "" : " ", ShortTime(c.revoked_at),
+                                 " (", ReasonText(c.revocation_reason), ")");
           break;
         case ReportRevoked::kNo:
           revoked = "no";
@@ -248,18 +246,16 @@ void Denials(const AuditReport& report, const Trust& trust, std::string& out) {
     absl::StrAppend(&out, "<p class=\"empty\">No refusal in the period.</p>\n</section>\n");
     return;
   }
-  absl::StrAppend(&out, "<table>\n",
-                  Head({"First (UTC)", "Last (UTC)", "Agent", "RPC", "Names", "Reason",
-                        "Refusals", "Seq"}),
-                  "<tbody>\n");
+  absl::StrAppend(
+      &out, "<table>\n",
+      Head({"First (UTC)", "Last (UTC)", "Agent", "RPC", "Names", "Reason", "Refusals", "Seq"}),
+      "<tbody>\n");
   for (const ReportDenial& d : report.denials.rows) {
     absl::StrAppend(&out, trust.Tr(d.first_seq), TimeTd(d.first), TimeTd(d.last),
-                    Td(d.agent.empty() ? "-" : d.agent), Td(d.rpc), NamesTd(d.names),
-                    Td(d.reason), Td(absl::StrCat(d.count), "num"), trust.SeqTd(d.first_seq),
-                    "</tr>\n");
+                    Td(d.agent.empty() ? "-" : d.agent), Td(d.rpc), NamesTd(d.names), Td(d.reason),
+                    Td(absl::StrCat(d.count), "num"), trust.SeqTd(d.first_seq), "</tr>\n");
   }
-  absl::StrAppend(&out, "</tbody>\n</table>\n", NotShown(report.denials.not_shown),
-                  "</section>\n");
+  absl::StrAppend(&out, "</tbody>\n</table>\n", NotShown(report.denials.not_shown), "</section>\n");
 }
 
 void Events(const ReportRows<ReportEvent>& events, const Trust& trust, std::string& out) {
@@ -311,10 +307,10 @@ void Changes(const AuditReport& report, const Trust& trust, std::string& out) {
   } else if (report.agent_certificates.rows.empty()) {
     absl::StrAppend(&out, "<p class=\"empty\">None.</p>\n");
   } else {
-    absl::StrAppend(&out, "<table>\n",
-                    Head({"Agent", "Serial", "Source", "Issued (UTC)", "Not after",
-                          "Revoked (UTC)"}),
-                    "<tbody>\n");
+    absl::StrAppend(
+        &out, "<table>\n",
+        Head({"Agent", "Serial", "Source", "Issued (UTC)", "Not after", "Revoked (UTC)"}),
+        "<tbody>\n");
     for (const ReportAgentCertificate& c : report.agent_certificates.rows) {
       absl::StrAppend(&out, "<tr>", Td(c.agent), Td(c.serial, "mono"), Td(c.source),
                       TimeTd(c.issued_at), TimeTd(c.not_after),
@@ -385,17 +381,17 @@ std::string RenderAuditReportHtml(const AuditReport& report) {
   const std::string title = Title(report.Verdict());
   const char* h1_class = TitleClass(report.Verdict());
   const Trust trust(report);
-  std::string out = absl::StrCat(
-      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-      // Even if a value escaped escaping, the browser would run and load nothing.
-      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-      "style-src 'unsafe-inline'\">\n",
-      "<title>", HtmlEscape(title), " - acme-signer audit report</title>\n<style>", kStyle,
-      "</style>\n</head>\n<body>\n<h1 class=\"", h1_class, "\">", HtmlEscape(title), "</h1>\n",
-      "<p class=\"sub\">acme-signer audit report for ", HtmlEscape(PeriodText(report.period)),
-      " &middot; generated ", HtmlEscape(ShortTime(report.generated)),
-      " UTC &middot; all times UTC &middot; ", report.events_in_period,
-      " event record(s) in the period</p>\n");
+  std::string out =
+      absl::StrCat("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+                   // Even if a value escaped escaping, the browser would run and load nothing.
+                   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                   "style-src 'unsafe-inline'\">\n",
+                   "<title>", HtmlEscape(title), " - acme-signer audit report</title>\n<style>",
+                   kStyle, "</style>\n</head>\n<body>\n<h1 class=\"", h1_class, "\">",
+                   HtmlEscape(title), "</h1>\n", "<p class=\"sub\">acme-signer audit report for ",
+                   HtmlEscape(PeriodText(report.period)), " &middot; generated ",
+                   HtmlEscape(ShortTime(report.generated)), " UTC &middot; all times UTC &middot; ",
+                   report.events_in_period, " event record(s) in the period</p>\n");
   if (report.verification.has_value() && report.verification->problem.has_value()) {
     absl::StrAppend(&out, "<p class=\"problem\">Records from seq ",
                     report.verification->problem->seq,

@@ -50,7 +50,8 @@ std::optional<absl::Time> ParseRfc3339(absl::string_view text) {
 absl::StatusOr<absl::Time> ParseSince(absl::string_view text) {
   if (std::optional<absl::Time> day = ParseDate(text)) return *day;
   if (std::optional<absl::Time> t = ParseRfc3339(text)) return *t;
-  return absl::InvalidArgumentError(absl::StrCat("--since \"", text, "\" is not a time: ", kTimeForms));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--since \"", text, "\" is not a time: ", kTimeForms));
 }
 
 // The exclusive bound: a date includes that whole day; an RFC 3339 time includes a record
@@ -58,7 +59,8 @@ absl::StatusOr<absl::Time> ParseSince(absl::string_view text) {
 absl::StatusOr<absl::Time> ParseUntil(absl::string_view text) {
   if (std::optional<absl::Time> day = ParseDate(text)) return *day + absl::Hours(24);
   if (std::optional<absl::Time> t = ParseRfc3339(text)) return *t + absl::Nanoseconds(1);
-  return absl::InvalidArgumentError(absl::StrCat("--until \"", text, "\" is not a time: ", kTimeForms));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--until \"", text, "\" is not a time: ", kTimeForms));
 }
 
 absl::StatusOr<AuditReportPeriod> PeriodFlags(const ArgParser& parser) {
@@ -82,7 +84,8 @@ absl::StatusOr<AuditReportPeriod> PeriodFlags(const ArgParser& parser) {
 }  // namespace
 
 int RunAuditReport(const std::vector<std::string>& args) {
-  ArgParser parser("acme-signer audit report --config FILE [--since T] [--until T] --out FILE.html");
+  ArgParser parser(
+      "acme-signer audit report --config FILE [--since T] [--until T] --out FILE.html");
   parser
       .Value("config", "FILE",
              "signer configuration: the audit chain (log files or database) and state store")

@@ -73,8 +73,8 @@ std::string VisibleText(const std::string& html) {
       text += c;
     }
   }
-  return absl::StrReplaceAll(text, {{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""},
-                                    {"&#39;", "'"}, {"&amp;", "&"}});
+  return absl::StrReplaceAll(
+      text, {{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&amp;", "&"}});
 }
 
 // The table row (<tr>...</tr>) of the DOM that holds `needle`; "" when none does.
@@ -114,8 +114,9 @@ class AuditReportChromiumTest : public testing::SignerLabSuite<AuditReportChromi
     SignerLabSuite::SetUpTestSuite();
     if (!lab_started()) return;
     absl::Status made = MakeActivity();
-    if (!made.ok()) FailSuiteSetUp(absl::Status(made.code(), absl::StrCat(made.message(), "\n",
-                                                                            lab().SignerLogTail())));
+    if (!made.ok())
+      FailSuiteSetUp(
+          absl::Status(made.code(), absl::StrCat(made.message(), "\n", lab().SignerLogTail())));
   }
 
   static void TearDownTestSuite() {
@@ -164,9 +165,9 @@ class AuditReportChromiumTest : public testing::SignerLabSuite<AuditReportChromi
                                                           {"web2", "web2.example.test"}}) {
       absl::StatusOr<Issued> issued = Issue(agent_name, name);
       if (!issued.ok()) {
-        return absl::Status(issued.status().code(), absl::StrCat("issuing ", name, " to ",
-                                                                 agent_name, ": ",
-                                                                 issued.status().message()));
+        return absl::Status(
+            issued.status().code(),
+            absl::StrCat("issuing ", name, " to ", agent_name, ": ", issued.status().message()));
       }
       issued_->push_back(*issued);
     }
@@ -181,7 +182,8 @@ class AuditReportChromiumTest : public testing::SignerLabSuite<AuditReportChromi
 
   // Runs chromium headless on `html` with `mode_args`; its environment and profile in a temp
   // dir under the lab, bounded in time, no network (see the file comment).
-  testing::ChildResult Chromium(const std::string& html, const std::vector<std::string>& mode_args) {
+  testing::ChildResult Chromium(const std::string& html,
+                                const std::vector<std::string>& mode_args) {
     const std::string home = lab().dir() + "/chromium";
     for (const char* sub : {"", "/config", "/cache", "/run", "/profile"}) {
       fs::create_directories(home + sub);
@@ -244,8 +246,9 @@ class AuditReportChromiumTest : public testing::SignerLabSuite<AuditReportChromi
         const fs::path to = fs::path(dir) / fs::relative(entry.path(), from);
         fs::create_directories(to.parent_path(), error);
         if (!error) fs::copy_file(entry.path(), to, error);
-        if (error) return absl::InternalError(absl::StrCat("copy ", entry.path().string(), ": ",
-                                                           error.message()));
+        if (error)
+          return absl::InternalError(
+              absl::StrCat("copy ", entry.path().string(), ": ", error.message()));
       }
     }
     fs::copy_file(lab().config_path(), fs::path(dir) / "acme-signer.toml", error);
@@ -264,7 +267,7 @@ TEST_F(AuditReportChromiumTest, ReportOfTheLabLogShowsEveryRowInChromium) {
   CommandResult run = Run({"audit", "report", "--config", lab().config_path(), "--out", html});
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_THAT(run.out, HasSubstr("audit chain intact"));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(html.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
 
@@ -318,7 +321,8 @@ TEST_F(AuditReportChromiumTest, TamperedCopySaysSoOnItsFirstLine) {
     out << absl::StrJoin(lines, "\n");
   }
   const std::string html = dir + "/report.html";
-  CommandResult run = Run({"audit", "report", "--config", dir + "/acme-signer.toml", "--out", html});
+  CommandResult run =
+      Run({"audit", "report", "--config", dir + "/acme-signer.toml", "--out", html});
   EXPECT_EQ(run.exit_code, kExitAuditBad) << run.out << run.err;
   EXPECT_THAT(run.out, HasSubstr("TAMPERED/DAMAGED"));
 
@@ -327,8 +331,7 @@ TEST_F(AuditReportChromiumTest, TamperedCopySaysSoOnItsFirstLine) {
   EXPECT_THAT(dom, HasSubstr("<title>TAMPERED/DAMAGED"));
   // The first text of the page is the verdict, and the problem names the record.
   const std::string text = VisibleText(dom.substr(dom.find("<body")));
-  EXPECT_THAT(std::string(absl::StripLeadingAsciiWhitespace(text)),
-              StartsWith("TAMPERED/DAMAGED"));
+  EXPECT_THAT(std::string(absl::StripLeadingAsciiWhitespace(text)), StartsWith("TAMPERED/DAMAGED"));
   EXPECT_THAT(text, HasSubstr("audit.log:"));
   EXPECT_THAT(VisibleText(RowWith(dom, (*issued_)[2].serial)), HasSubstr("(unverified)"));
 }

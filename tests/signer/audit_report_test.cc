@@ -44,42 +44,59 @@ AuditLineOrigin Origin(uint64_t line) { return AuditLineOrigin{"audit.log", line
 std::vector<std::string> SampleLog() {
   return {
       Event(1, "2026-01-01T10:00:00.000000Z",
-            {{"agent", "web1"}, {"rpc", "Enrollment/EnrollAgent"}, {"decision", "allow"},
+            {{"agent", "web1"},
+             {"rpc", "Enrollment/EnrollAgent"},
+             {"decision", "allow"},
              {"reason", "token accepted"}}),
       Event(2, "2026-01-05T10:00:00.000000Z",
-            {{"agent", "web1"}, {"rpc", "FinalizeOrder"}, {"decision", "allow"},
+            {{"agent", "web1"},
+             {"rpc", "FinalizeOrder"},
+             {"decision", "allow"},
              {"reason", "CSR passed the agent's policy"},
              {"request",
               {{"identifiers", {"dns:web1.example.test", "dns:www.web1.example.test"}},
                {"order_url", "https://ca/order/1"}}}}),
       Event(3, "2026-01-05T10:00:01.000000Z",
-            {{"agent", "web1"}, {"rpc", "GetCertificate"}, {"decision", "allow"},
+            {{"agent", "web1"},
+             {"rpc", "GetCertificate"},
+             {"decision", "allow"},
              {"account", "default"},
              {"reason", "allowed by policy"},
              {"request", {{"order_url", "https://ca/order/1"}}},
              {"outcome",
-              {{"serial", "aa01"}, {"not_after", "2026-04-05T10:00:00.000000Z"},
+              {{"serial", "aa01"},
+               {"not_after", "2026-04-05T10:00:00.000000Z"},
                {"status", "valid"}}}}),
       // The same certificate fetched again: still one certificate.
       Event(4, "2026-01-05T10:05:00.000000Z",
-            {{"agent", "web1"}, {"rpc", "GetCertificate"}, {"decision", "allow"},
+            {{"agent", "web1"},
+             {"rpc", "GetCertificate"},
+             {"decision", "allow"},
              {"request", {{"order_url", "https://ca/order/1"}}},
              {"outcome", {{"serial", "aa01"}}}}),
       Event(5, "2026-01-06T09:00:00.000000Z",
-            {{"agent", "web2"}, {"rpc", "GetCertificate"}, {"decision", "allow"},
-             {"request", {{"identifiers", {"dns:web2.example.test"}},
-                          {"order_url", "https://ca/order/2"}}},
+            {{"agent", "web2"},
+             {"rpc", "GetCertificate"},
+             {"decision", "allow"},
+             {"request",
+              {{"identifiers", {"dns:web2.example.test"}}, {"order_url", "https://ca/order/2"}}},
              {"outcome", {{"serial", "bb02"}, {"not_after", "2026-04-06T09:00:00.000000Z"}}}}),
       // A fetch that failed is no certificate.
       Event(6, "2026-01-06T09:01:00.000000Z",
-            {{"agent", "web2"}, {"rpc", "GetCertificate"}, {"decision", "allow"},
+            {{"agent", "web2"},
+             {"rpc", "GetCertificate"},
+             {"decision", "allow"},
              {"outcome", {{"serial", "cc03"}, {"error", "CA unavailable"}}}}),
       Event(7, "2026-01-07T08:00:00.000000Z",
-            {{"agent", "web2"}, {"rpc", "CreateOrder"}, {"decision", "deny"},
+            {{"agent", "web2"},
+             {"rpc", "CreateOrder"},
+             {"decision", "deny"},
              {"reason", "name evil.example is not allowed for agent web2"},
              {"request", {{"identifiers", {"dns:evil.example"}}}}}),
       Event(8, "2026-01-07T08:00:09.000000Z",
-            {{"agent", "web2"}, {"rpc", "CreateOrder"}, {"decision", "deny"},
+            {{"agent", "web2"},
+             {"rpc", "CreateOrder"},
+             {"decision", "deny"},
              {"reason", "name evil.example is not allowed for agent web2"},
              {"request", {{"identifiers", {"dns:evil.example"}}}},
              {"repeated",
@@ -87,41 +104,56 @@ std::vector<std::string> SampleLog() {
                {"first", "2026-01-07T08:00:01.000000Z"},
                {"last", "2026-01-07T08:00:05.000000Z"},
                {"folded", "identical"}}}}),
-      Json{{"kind", "checkpoint"}, {"seq", 9}, {"time", "2026-01-07T09:00:00.000000Z"},
-           {"key_id", "4b1d"}, {"hash", "c0ffee"}, {"trigger", "interval"}}
+      Json{{"kind", "checkpoint"},
+           {"seq", 9},
+           {"time", "2026-01-07T09:00:00.000000Z"},
+           {"key_id", "4b1d"},
+           {"hash", "c0ffee"},
+           {"trigger", "interval"}}
           .dump(),
       Event(10, "2026-01-08T12:00:00.000000Z",
-            {{"agent", "web1"}, {"rpc", "RevokeCertificate"}, {"decision", "allow"},
+            {{"agent", "web1"},
+             {"rpc", "RevokeCertificate"},
+             {"decision", "allow"},
              {"reason", "certificate belongs to the agent"},
              {"request", {{"certificate_sha256", "d1gest"}, {"revocation_reason", "4"}}},
              {"outcome", {{"serial", "aa01"}}}}),
       Event(11, "2026-01-09T12:00:00.000000Z",
-            {{"agent", "host3"}, {"rpc", "FrontDoor/new-order"}, {"decision", "allow"},
-             {"account_thumbprint", "thumb3"}, {"reason", "order created"},
+            {{"agent", "host3"},
+             {"rpc", "FrontDoor/new-order"},
+             {"decision", "allow"},
+             {"account_thumbprint", "thumb3"},
+             {"reason", "order created"},
              {"request", {{"identifiers", {"dns:host3.example.test"}}}}}),
       Event(12, "2026-01-09T12:01:00.000000Z",
-            {{"agent", "host3"}, {"rpc", "FrontDoor/issue"}, {"decision", "allow"},
-             {"account_thumbprint", "thumb3"}, {"reason", "certificate issued"},
+            {{"agent", "host3"},
+             {"rpc", "FrontDoor/issue"},
+             {"decision", "allow"},
+             {"account_thumbprint", "thumb3"},
+             {"reason", "certificate issued"},
              {"request", {{"identifiers", {"dns:host3.example.test"}}}},
              {"outcome", {{"serial", "dd04"}, {"not_after", "2026-04-09T12:00:00.000000Z"}}}}),
       Event(13, "2026-01-09T12:02:00.000000Z",
-            {{"agent", "host3"}, {"rpc", "FrontDoor/acct"}, {"decision", "allow"},
-             {"account_thumbprint", "thumb3"}, {"reason", "account read"}}),
+            {{"agent", "host3"},
+             {"rpc", "FrontDoor/acct"},
+             {"decision", "allow"},
+             {"account_thumbprint", "thumb3"},
+             {"reason", "account read"}}),
       "this is not a record",
   };
 }
 
 AuditReport BuildSample(AuditReportPeriod period = {}) {
   AuditReportBuilder builder(std::move(period));
-  uint64_t n = 0;
-  for (const std::string& line : SampleLog()) builder.AddLine(line, Origin(++n));
-  builder.AddLine("{\"kind\":\"ev", AuditLineOrigin{"audit.log", ++n, /*partial=*/true});
   AuditVerifyReport verified;
   verified.records = 13;
   verified.checkpoints = 1;
   verified.last_seq = 13;
   verified.last_checkpoint_seq = 9;
   builder.SetVerification(verified);
+  uint64_t n = 0;
+  for (const std::string& line : SampleLog()) builder.AddLine(line, Origin(++n));
+  builder.AddLine("{\"kind\":\"ev", AuditLineOrigin{"audit.log", ++n, /*partial=*/true});
   return builder.Finish("/etc/acme-signer/signer.toml", "/var/log/acme-signer/audit.log",
                         At("2026-02-01T00:00:00Z"));
 }
@@ -311,14 +343,16 @@ TEST(AuditReportHtmlTest, PutsTheVerdictFirst) {
 TEST(AuditReportHtmlTest, RequestTextStaysText) {
   const std::string evil = "</td><script>alert(1)</script><img src=\"http://x/\">&'";
   AuditReportBuilder builder(AuditReportPeriod{});
+  builder.SetVerification(AuditVerifyReport{});
   builder.AddLine(Event(1, "2026-01-07T08:00:00.000000Z",
-                        {{"agent", "<b>web2</b>"}, {"rpc", "CreateOrder"}, {"decision", "deny"},
+                        {{"agent", "<b>web2</b>"},
+                         {"rpc", "CreateOrder"},
+                         {"decision", "deny"},
                          {"reason", evil},
                          {"request", {{"identifiers", {"dns:</td><td>x.example"}}}}}),
                   Origin(1));
-  builder.SetVerification(AuditVerifyReport{});
-  const std::string html = RenderAuditReportHtml(
-      builder.Finish("c", "l", At("2026-02-01T00:00:00Z")));
+  const std::string html =
+      RenderAuditReportHtml(builder.Finish("c", "l", At("2026-02-01T00:00:00Z")));
   EXPECT_THAT(html, Not(HasSubstr("<script")));
   EXPECT_THAT(html, Not(HasSubstr("<img")));
   EXPECT_THAT(html, Not(HasSubstr("<b>")));
@@ -340,8 +374,8 @@ TEST(AuditReportHtmlTest, LoadsNothingAndRunsNothing) {
   const std::string html = RenderAuditReportHtml(BuildSample());
   EXPECT_THAT(html, StartsWith("<!DOCTYPE html>"));
   EXPECT_THAT(html, HasSubstr("default-src 'none'"));
-  for (const char* banned : {"<script", "<link", "<img", "src=", "href=", "url(", "@import",
-                             "@font-face"}) {
+  for (const char* banned :
+       {"<script", "<link", "<img", "src=", "href=", "url(", "@import", "@font-face"}) {
     EXPECT_THAT(html, Not(HasSubstr(banned))) << banned;
   }
   EXPECT_THAT(html, HasSubstr("@media print"));
