@@ -6,7 +6,10 @@
 //    once the gRPC port accepts connections, WATCHDOG=1 pings follow (WATCHDOG_USEC=2 s), and
 //    SIGTERM brings STOPPING=1;
 //  - `acme-signer check-config` accepts the lab's configuration.
-// Journald's native fields are tested in journald_fields_test.cc where a journald can run.
+//  - with JOURNAL_STREAM naming serve's stderr, the decisions go to a private systemd-journald
+//    (this binary run again under `unshare -m`, tmpfs over the journal directories) with their
+//    native fields, read back with `journalctl AGENT=web1 -o json`; skipped, saying why, where
+//    mount namespaces or journald are not available.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -15,8 +18,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +36,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/unique_fd.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/child_process.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/signer_lab.h"
@@ -250,6 +259,117 @@ TEST_F(ServeSystemdTest, NotifiesReadyAfterTheListenerPingsTheWatchdogAndSaysSto
   EXPECT_TRUE(listener.WaitFor("STOPPING=1", 1, absl::Seconds(10)))
       << ::testing::PrintToString(listener.messages());
   listener.Stop();
+}
+
+constexpr char kJournalInnerEnv[] = "ACME_SIGNER_SERVE_JOURNAL_INNER";
+constexpr char kUnshare[] = "/usr/bin/unshare";
+constexpr char kJournald[] = "/lib/systemd/systemd-journald";
+constexpr char kJournalctl[] = "/usr/bin/journalctl";
+
+// Run under `unshare -m`: mounts tmpfs over the journal directories (only this namespace sees
+// them), starts a journald of its own, waits (at most 5 s) for its socket, runs "$1" with the
+// gtest filter "$2", stops journald. The same as tests/signer/decision_log_journal_test.cc.
+constexpr char kPrivateJournaldScript[] = R"(set -e
+mkdir -p /run/systemd/journal /run/log
+mount -t tmpfs tmpfs /run/systemd/journal
+mount -t tmpfs tmpfs /run/log
+if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi
+/lib/systemd/systemd-journald &
+journald=$!
+i=0
+while [ ! -S /run/systemd/journal/socket ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+set +e
+"$1" --gtest_filter="$2"
+status=$?
+kill $journald
+wait $journald
+exit $status
+)";
+
+::acme_signer::testing::ChildResult RunTool(const std::vector<std::string>& args,
+                                            const std::vector<std::string>& env = {}) {
+  ::acme_signer::testing::ChildOptions options;
+  options.scratch_dir = ::testing::TempDir();
+  options.timeout = absl::Seconds(300);
+  options.extra_env = env;
+  return ::acme_signer::testing::RunChild(args, options);
+}
+
+// The journal entries with AGENT=`agent` (polled, bounded: journald writes asynchronously).
+std::vector<nlohmann::json> JournalEntries(absl::string_view agent, size_t want) {
+  std::vector<nlohmann::json> entries;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    entries.clear();
+    ::acme_signer::testing::ChildResult read =
+        RunTool({kJournalctl, "--no-pager", "-o", "json", absl::StrCat("AGENT=", agent)});
+    for (absl::string_view line : absl::StrSplit(read.out, '\n', absl::SkipEmpty())) {
+      nlohmann::json entry = nlohmann::json::parse(line, nullptr, false);
+      if (!entry.is_discarded()) entries.push_back(std::move(entry));
+    }
+    if (entries.size() >= want) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return entries;
+}
+
+TEST_F(ServeSystemdTest, DecisionsGoToTheJournalWithNativeFieldsWhenStderrIsTheJournal) {
+  if (std::getenv(kJournalInnerEnv) == nullptr) {
+    // The outer run: start this test again where a private journald listens.
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a private journal directory";
+    for (const char* tool : {kJournald, kJournalctl, kUnshare}) {
+      if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is not installed";
+    }
+    ::acme_signer::testing::ChildResult probe =
+        RunTool({kUnshare, "-m", "--propagation", "private", "/bin/true"});
+    if (probe.exit_code != 0) {
+      GTEST_SKIP() << "mount namespaces are not allowed here (unshare -m: " << probe.err << ")";
+    }
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    ::acme_signer::testing::ChildResult inner = RunTool(
+        {kUnshare, "-m", "--propagation", "private", "/bin/sh", "-c", kPrivateJournaldScript,
+         "sh", self,
+         "ServeSystemdTest.DecisionsGoToTheJournalWithNativeFieldsWhenStderrIsTheJournal"},
+        {absl::StrCat(kJournalInnerEnv, "=1")});
+    EXPECT_EQ(inner.exit_code, 0) << inner;
+    EXPECT_THAT(inner.out, HasSubstr("[  PASSED  ] 1 test")) << inner;
+    return;
+  }
+  // The inner run (its own lab): serve's stderr is the lab's log file; JOURNAL_STREAM naming
+  // that file is what systemd would set for a unit whose stderr is the journal.
+  absl::StatusOr<int> stopped = lab().StopSigner();
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  struct stat st {};
+  ASSERT_EQ(::stat(lab().signer_log_path().c_str(), &st), 0);
+  ::setenv("JOURNAL_STREAM", absl::StrCat(st.st_dev, ":", st.st_ino).c_str(), 1);
+  absl::Status started = lab().StartSigner();
+  ::unsetenv("JOURNAL_STREAM");
+  ASSERT_TRUE(started.ok()) << started;
+
+  std::unique_ptr<agent::SignerClient> client = Client("web1");
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->CreateOrder({"web1.example.test"}, "").ok()) << lab().SignerLogTail();
+  ASSERT_FALSE(client->CreateOrder({"web2.example.test"}, "").ok());
+
+  const std::vector<nlohmann::json> entries = JournalEntries("web1", 2);
+  ASSERT_EQ(entries.size(), 2u) << lab().SignerLogTail();
+  EXPECT_EQ(entries[0].value("DECISION", ""), "allow");
+  EXPECT_EQ(entries[0].value("PRIORITY", ""), "6");
+  EXPECT_EQ(entries[0].value("NAMES", ""), "web1.example.test");
+  EXPECT_EQ(entries[1].value("DECISION", ""), "deny");
+  EXPECT_EQ(entries[1].value("PRIORITY", ""), "5");
+  EXPECT_EQ(entries[1].value("NAMES", ""), "web2.example.test");
+  EXPECT_THAT(entries[1].value("REASON", ""), HasSubstr("web2.example.test"));
+  for (const nlohmann::json& entry : entries) {
+    EXPECT_EQ(entry.value("SYSLOG_IDENTIFIER", ""), "acme-signer");
+    EXPECT_EQ(entry.value("RPC", ""), "CreateOrder");
+    EXPECT_EQ(entry.value("ACCOUNT", ""), "default");
+    EXPECT_FALSE(entry.value("AUDIT_SEQ", "").empty());
+    EXPECT_FALSE(entry.value("REPLICA", "").empty());
+    EXPECT_THAT(entry.value("MESSAGE", ""), ::testing::StartsWith("decision="));
+  }
+  // In the journal instead of on stderr, not both.
+  EXPECT_EQ(CountLinesStartingWith(lab().SignerLog(), "acme-signer: decision="), 0)
+      << lab().SignerLog();
 }
 
 }  // namespace
