@@ -43,6 +43,7 @@ int RunDelete(const std::vector<std::string>& args);
 int RunReconfigure(const std::vector<std::string>& args);
 int RunCertificates(const std::vector<std::string>& args);
 int RunAccount(const std::vector<std::string>& args);  // `acme-agent account`
+int RunCheckConfig(const std::vector<std::string>& args);  // agent/config_check.h
 
 }  // namespace acme_signer::agent
 

@@ -31,6 +31,7 @@ constexpr char kUsage[] =
     "  reconfigure   change a certificate's stored renewal settings (--cert-name NAME ...)\n"
     "  certificates  list certificates, their names, expiry and paths\n"
     "  account       check the connection to the signer; show the ACME account\n"
+    "  check-config  check agent.toml, the files it names and renewal/*.conf (offline)\n"
     "\n"
     "global options (before or after COMMAND, as with certbot): -c/--config FILE,\n"
     "  --config-dir DIR, -q/--quiet, -v/--verbose, --json, -n/--non-interactive; --version\n"
@@ -57,6 +58,7 @@ constexpr CommandEntry kCommands[] = {
     {"certificates", acme_signer::agent::RunCertificates},
     {"account", acme_signer::agent::RunAccount},
     {"reconfigure", acme_signer::agent::RunReconfigure},
+    {"check-config", acme_signer::agent::RunCheckConfig},
 };
 
 Command FindCommand(const std::string& name) {

@@ -41,6 +41,8 @@ class TomlProblems {
   void AtFile(absl::string_view key, absl::string_view message);
   bool empty() const { return messages_.empty(); }
   size_t size() const { return messages_.size(); }
+  // Every problem, rendered as above, in the order found.
+  const std::vector<std::string>& messages() const { return messages_; }
 
   // OK when there is no problem; otherwise InvalidArgument "invalid configuration:\n" and one
   // problem per line (the first 50, then how many more: the first ones are fixed first).

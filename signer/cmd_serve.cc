@@ -23,6 +23,7 @@
 #include "signer/agent_seen.h"
 #include "signer/audit_observer.h"
 #include "signer/config_holder.h"
+#include "signer/decision_log.h"
 #include "signer/enrollment_service.h"
 #include "signer/frontdoor/front_door.h"
 #include "signer/grpc_server.h"
@@ -36,6 +37,7 @@
 #include "signer/runtime.h"
 #include "signer/serve_control.h"
 #include "signer/signer_service.h"
+#include "signer/systemd_notify.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -109,6 +111,13 @@ void PerformRequestedRollovers(SignerRuntime& runtime) {
   }
 }
 
+// A signature with the audit key: the path every audit checkpoint takes (session, login, key).
+// What is signed is a fixed text that no checkpoint can equal (checkpoints sign a JSON record)
+// and is thrown away. The start-up self-test and the health probe both run it.
+absl::Status HsmSelfTest(const hsm::JwsSigner& audit_key) {
+  return audit_key.Sign("acme-signer health probe").status();
+}
+
 // What serve's health depends on (signer/health_monitor.h): the state database and the HSM.
 std::vector<HealthMonitor::Probe> ServeHealthProbes(SignerRuntime& runtime) {
   StateStore* store = runtime.store.get();
@@ -117,12 +126,9 @@ std::vector<HealthMonitor::Probe> ServeHealthProbes(SignerRuntime& runtime) {
       // The store's own probe (SQLite: a local file; PostgreSQL: a round trip that fails while
       // the server or the connection is down, and resets a lost connection).
       {"database", [store] { return store->Ping(); }},
-      // A signature with the audit key: the path every audit checkpoint takes (session, login,
-      // key), so a token that is gone or logged out shows here before a request meets it.
-      // SoftHSM2 signs ES256 in about 46 us (docs/benchmarks.md); once a second is nothing. What
-      // is signed is a fixed text that no checkpoint can equal (checkpoints sign a JSON record)
-      // and is thrown away.
-      {"hsm", [audit_key] { return audit_key->Sign("acme-signer health probe").status(); }},
+      // HsmSelfTest: a token that is gone or logged out shows here before a request meets it.
+      // SoftHSM2 signs ES256 in about 46 us (docs/benchmarks.md); once a second is nothing.
+      {"hsm", [audit_key] { return HsmSelfTest(*audit_key); }},
   };
 }
 
@@ -165,6 +171,8 @@ int Serve(const std::string& config_path) {
   if (!pid_file.ok()) return startup_failed(pid_file.status());
   const std::string reload_status_path = ReloadStatusPath(*config);
 
+  // Declared before the runtime so that it outlives the audit appender it observes.
+  std::unique_ptr<DecisionLog> decision_log;
   RuntimeParts parts;
   parts.audit_log = true;
   parts.agent_ca_key = true;  // RenewAgentCertificate
@@ -190,7 +198,10 @@ int Serve(const std::string& config_path) {
   auto observed_audit = std::make_unique<ObservedAuditAppender>(std::move(runtime->audit));
   ObservedAuditAppender& audit_observers = *observed_audit;
   runtime->audit = std::move(observed_audit);
-  (void)audit_observers;  // the decision log and metrics observers register here
+  // One line per decision on stderr, or native journal fields when stderr is the journal.
+  decision_log = std::make_unique<DecisionLog>(config->state.ReplicaName(),
+                                               FdIsJournalStream(STDERR_FILENO));
+  audit_observers.AddObserver(decision_log.get());
 
   RateLimiter rate_limiter(*runtime->store);
   AgentCallLimiter call_limiter;
@@ -219,6 +230,13 @@ int Serve(const std::string& config_path) {
     }
   }
   RouteGrpcLogsTo grpc_logs(&handshake_failures);
+  // The HSM self-test before anything listens: a serve that cannot sign would accept agents
+  // only to fail each of their calls (and systemd would see it as started).
+  if (absl::Status s = HsmSelfTest(*runtime->audit_key); !s.ok()) {
+    return startup_failed(absl::Status(
+        s.code(), absl::StrCat("HSM self-test (a signature with the audit key ",
+                               config->hsm.audit_key, ") failed: ", s.message())));
+  }
   SignerService::Deps deps;
   deps.config = &holder;
   deps.accounts = runtime->accounts.get();
@@ -336,6 +354,23 @@ int Serve(const std::string& config_path) {
                        });
   health.Start();
 
+  // Every listener is bound and the HSM self-test passed: tell systemd (Type=notify).
+  const std::string serving_status =
+      absl::StrCat("serving on ", config->server.listen, " (port ", running->port, ")");
+  NotifySystemdReady(serving_status);
+  // The watchdog (WatchdogSec=) pings while the health prober finishes a run of its probes
+  // (a signature with the audit key and a database round trip) within the watchdog interval.
+  // That is what "alive" means here: the main thread only waits in sigwait() and proves
+  // nothing, whereas a prober that keeps finishing shows that the process is scheduled and that
+  // its HSM session and database answer, or fail quickly (a failing probe is NOT_SERVING, not
+  // dead: a restart would not bring a lost HSM back). A probe that hangs longer than the
+  // interval (a stuck HSM session or database connection) stops the pings and systemd restarts
+  // serve.
+  std::unique_ptr<SystemdWatchdog> watchdog =
+      SystemdWatchdog::StartIfEnabled([&health](absl::Duration interval) {
+        return absl::Now() - health.last_run_finished() < interval;
+      });
+
   // What `acme-signer reload` waits for (signer/serve_control.h).
   ReloadStatus reload_status;
   reload_status.pid = ::getpid();
@@ -355,6 +390,7 @@ int Serve(const std::string& config_path) {
     int signal_number = 0;
     if (sigwait(&signals, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
+      NotifySystemdReloading(absl::StrCat("reloading ", config_path));
       reload_status.started_ns = MonotonicNanos();
       // Key rollovers `acme-signer account roll-key` asked for, before the reload status it
       // waits for is written.
@@ -396,12 +432,17 @@ int Serve(const std::string& config_path) {
         std::cerr << "acme-signer: cannot write " << reload_status_path << ": " << s.message()
                   << std::endl;
       }
+      NotifySystemdReady(reload_status.result == "ok"
+                             ? serving_status
+                             : absl::StrCat(serving_status, "; last reload refused"));
       continue;
     }
     std::cerr << "acme-signer: " << (signal_number == SIGTERM ? "SIGTERM" : "SIGINT")
               << ": draining in-flight calls" << std::endl;
     break;
   }
+  NotifySystemdStopping("draining in-flight calls");
+  watchdog.reset();
   // Before the server goes: the listener sets the server's health service.
   health.Stop();
   if (front_door != nullptr) front_door->Stop();

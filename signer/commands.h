@@ -32,6 +32,8 @@ int RunAuditReport(const std::vector<std::string>& args);
 int RunInventory(const std::vector<std::string>& args);
 int RunAgents(const std::vector<std::string>& args);
 int RunReload(const std::vector<std::string>& args);
+// `acme-signer check-config --config F`: signer/config_check.h.
+int RunCheckConfig(const std::vector<std::string>& args);
 // `acme-signer migrate --config F`: creates or upgrades the state store's schema.
 int RunMigrate(const std::vector<std::string>& args);
 // `acme-signer account list|roll-key|deactivate|caa`: dispatches to the four below (each gets

@@ -28,6 +28,8 @@ absl::Status HealthMonitor::CheckNow() {
       states_[i].last = std::move(result);
       states_[i].running_since = absl::InfiniteFuture();
     }
+    absl::MutexLock lock(&mu_);
+    last_run_finished_ = options_.now();
   }
   return Decide();
 }
@@ -70,6 +72,11 @@ absl::Status HealthMonitor::verdict() const {
   absl::MutexLock lock(&mu_);
   if (serving_) return absl::OkStatus();
   return absl::UnavailableError(why_);
+}
+
+absl::Time HealthMonitor::last_run_finished() const {
+  absl::MutexLock lock(&mu_);
+  return last_run_finished_;
 }
 
 bool HealthMonitor::Pause() {

@@ -77,6 +77,11 @@ class HealthMonitor {
   // OK while serving, else Unavailable with the reason.
   absl::Status verdict() const;
 
+  // When the latest run of every probe ended (whatever the results), by Options::now;
+  // InfinitePast before the first. A prober stuck in a probe stops moving it: serve's systemd
+  // watchdog pings only while it is recent (signer/systemd_notify.h).
+  absl::Time last_run_finished() const;
+
  private:
   struct ProbeState {
     absl::Status last = absl::OkStatus();
@@ -101,6 +106,7 @@ class HealthMonitor {
   bool serving_ ABSL_GUARDED_BY(mu_) = true;
   std::string why_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_run_finished_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread prober_;
   std::thread watchdog_;
 };

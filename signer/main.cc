@@ -29,6 +29,7 @@ constexpr char kUsage[] =
     "  migrate       create or upgrade the state store's schema (serve never does)\n"
     "  reload        make the running serve reload its config and revocations; reports\n"
     "                whether it accepted\n"
+    "  check-config  check a config file and the files it names, without the PIN\n"
     "  account list|roll-key|deactivate|caa\n"
     "                the signer's ACME accounts: list them, roll an account key inside the\n"
     "                HSM, deactivate one, print/check the CAA records binding a domain to one\n";
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   if (command == "inventory") return RunInventory(args);
   if (command == "agents") return RunAgents(args);
   if (command == "reload") return RunReload(args);
+  if (command == "check-config") return RunCheckConfig(args);
   if (command == "migrate") return RunMigrate(args);
   if (command == "account") return RunAccount(args);
   if (command == "--help" || command == "-h" || command == "help") {
