@@ -36,6 +36,8 @@
 #include "signer/runtime.h"
 #include "signer/serve_control.h"
 #include "signer/signer_service.h"
+#include "signer/signer_metrics.h"
+#include "http/version.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -191,6 +193,11 @@ int Serve(const std::string& config_path) {
   ObservedAuditAppender& audit_observers = *observed_audit;
   runtime->audit = std::move(observed_audit);
   (void)audit_observers;  // the decision log and metrics observers register here
+  // Metrics (signer/signer_metrics.h) are counted whether or not [metrics] serves them.
+  SignerMetrics::Options metrics_options;
+  metrics_options.version = ACME_SIGNER_VERSION;
+  SignerMetrics metrics(metrics_options, runtime->store.get());
+  audit_observers.AddObserver(&metrics);
 
   RateLimiter rate_limiter(*runtime->store);
   AgentCallLimiter call_limiter;
@@ -240,6 +247,20 @@ int Serve(const std::string& config_path) {
               << account->name() << " " << account->acme->account_url();
   }
   std::cout << std::endl;
+  // The Prometheus endpoint ([metrics]): plain HTTP on its own listener.
+  std::unique_ptr<http::Http01Responder> metrics_listener;
+  if (config->metrics.has_value()) {
+    absl::StatusOr<std::unique_ptr<http::Http01Responder>> started =
+        StartMetricsListener(*config->metrics, &metrics);
+    if (!started.ok()) {
+      running->server->Shutdown(std::chrono::system_clock::now());
+      running->server->Wait();
+      return startup_failed(started.status());
+    }
+    metrics_listener = *std::move(started);
+    std::cout << "acme-signer: metrics on http://" << metrics_listener->listen_address()
+              << config->metrics->path << std::endl;
+  }
 
   // One-token enrolment on its own listener, when configured (server.enroll_listen).
   std::unique_ptr<hsm::JwsSigner> enroll_ca_key;
@@ -392,6 +413,7 @@ int Serve(const std::string& config_path) {
             revoked.status().message());
         std::cerr << "acme-signer: " << reload_status.message << std::endl;
       }
+      metrics.RecordReload(reload_status.result == "ok");
       if (absl::Status s = WriteReloadStatus(reload_status_path, reload_status); !s.ok()) {
         std::cerr << "acme-signer: cannot write " << reload_status_path << ": " << s.message()
                   << std::endl;
@@ -404,6 +426,7 @@ int Serve(const std::string& config_path) {
   }
   // Before the server goes: the listener sets the server's health service.
   health.Stop();
+  if (metrics_listener != nullptr) metrics_listener->Stop();
   if (front_door != nullptr) front_door->Stop();
   if (enroll_server.has_value()) {
     enroll_server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 
 namespace acme_signer::signer {
@@ -177,6 +178,31 @@ http::PlainResponse SignerMetrics::Serve(absl::string_view path,
   response.content_type = std::string(kMetricsContentType);
   response.body = Render();
   return response;
+}
+
+absl::StatusOr<std::unique_ptr<http::Http01Responder>> StartMetricsListener(
+    const MetricsConfig& config, const SignerMetrics* metrics) {
+  const size_t colon = config.listen.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || !absl::SimpleAtoi(config.listen.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics.listen \"", config.listen, "\": expected \"address:port\" or \"[v6]:port\""));
+  }
+  http::Http01Responder::Options options;
+  options.address = config.listen.substr(0, colon);
+  options.port = static_cast<uint16_t>(port);
+  options.max_connections = 16;
+  const std::string path = config.path;
+  options.handler = [metrics, path](absl::string_view requested) {
+    return metrics->Serve(requested, path);
+  };
+  auto listener = std::make_unique<http::Http01Responder>(std::move(options));
+  if (absl::Status started = listener->Start(); !started.ok()) {
+    return absl::Status(started.code(),
+                        absl::StrCat("metrics listener: ", started.message()));
+  }
+  return listener;
 }
 
 }  // namespace acme_signer::signer

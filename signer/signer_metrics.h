@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -35,6 +36,7 @@
 #include "http/http01_responder.h"
 #include "signer/audit_observer.h"
 #include "signer/audit_record.h"
+#include "signer/config.h"
 #include "signer/state_store.h"
 
 namespace acme_signer::signer {
@@ -90,6 +92,13 @@ class SignerMetrics : public AuditObserver {
   // order URL -> when its CreateOrder was audited.
   absl::flat_hash_map<std::string, absl::Time> pending_orders_ ABSL_GUARDED_BY(mu_);
 };
+
+// Starts the [metrics] listener: plain HTTP on config.listen, `metrics` answering GET/HEAD of
+// config.path (http/http01_responder.h: one answer per connection, at most 16 connections, 10 s
+// to send a request head of at most 8 KiB). Errors: InvalidArgument for a listen address that
+// is not "address:port" / "[v6]:port", Unavailable when it cannot be bound (naming it).
+absl::StatusOr<std::unique_ptr<http::Http01Responder>> StartMetricsListener(
+    const MetricsConfig& config, const SignerMetrics* metrics);
 
 }  // namespace acme_signer::signer
 
