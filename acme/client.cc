@@ -106,10 +106,10 @@ absl::StatusOr<http::HttpResponse> DoCounted(http::HttpClient& http,
   absl::StatusOr<http::HttpResponse> response = http.Do(request);
   latency.WithLabels({method}).ObserveDuration(absl::Now() - start);
   // Statuses are three digits; anything else (a broken server) is one bounded label value.
-  const std::string status =
-      !response.ok() ? "transport_error"
-      : (response->status >= 100 && response->status <= 599) ? absl::StrCat(response->status)
-                                                             : "invalid";
+  const std::string status = !response.ok() ? "transport_error"
+                             : (response->status >= 100 && response->status <= 599)
+                                 ? absl::StrCat(response->status)
+                                 : "invalid";
   answers.WithLabels({status}).Increment();
   return response;
 }

@@ -408,7 +408,8 @@ void WriteMetricsFileIfAsked(const CommandContext& context, const std::optional<
     attempt.renewed = item.value("renewed", false);
     attempts.push_back(std::move(attempt));
   }
-  if (absl::Status s = WriteAgentMetricsFile(*path, context.config.config_dir, attempts, absl::Now());
+  if (absl::Status s =
+          WriteAgentMetricsFile(*path, context.config.config_dir, attempts, absl::Now());
       !s.ok()) {
     std::cerr << "acme-agent " << command << ": warning: " << s.message() << "\n";
   }
@@ -451,7 +452,9 @@ int RunRenew(const std::vector<std::string>& args) {
     if (!identity.fatal.ok()) return Fail(&*context, "renew", identity.fatal);
   }
   PassResult pass = RenewalPass(*context, *overrides, options).Run(parser.Get("cert-name"));
-  if (!options.dry_run) WriteMetricsFileIfAsked(*context, parser.Get("metrics-file"), pass, "renew");
+  if (!options.dry_run) {
+    WriteMetricsFileIfAsked(*context, parser.Get("metrics-file"), pass, "renew");
+  }
   if (context->json) {
     const nlohmann::json summary = {{"dry_run", options.dry_run},
                                     {"renewed", pass.renewed},

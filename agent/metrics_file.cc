@@ -40,17 +40,19 @@ std::string RenderAgentMetrics(const std::vector<LineageInfo>& lineages,
                                const std::vector<RenewalAttempt>& attempts,
                                absl::string_view previous, absl::Time now) {
   MetricsRegistry registry;
-  auto& expiry = registry.GaugeFamily("acme_agent_certificate_expiry_timestamp_seconds",
-                                      "notAfter of the live certificate of each lineage.",
-                                      {"cert_name"});
+  auto& expiry =
+      registry.GaugeFamily("acme_agent_certificate_expiry_timestamp_seconds",
+                           "notAfter of the live certificate of each lineage.", {"cert_name"});
   auto& last_renewal = registry.GaugeFamily(
       kLastRenewal, "When the lineage's certificate was last issued or renewed successfully.",
       {"cert_name"});
   auto& last_success = registry.GaugeFamily(
-      kLastSuccess, "1 when the last renewal attempt or check of the lineage worked, 0 when it "
-      "failed.", {"cert_name"});
-  registry.GaugeFamily("acme_agent_last_run_timestamp_seconds",
-                       "When acme-agent last wrote this file.")
+      kLastSuccess,
+      "1 when the last renewal attempt or check of the lineage worked, 0 when it "
+      "failed.",
+      {"cert_name"});
+  registry
+      .GaugeFamily("acme_agent_last_run_timestamp_seconds", "When acme-agent last wrote this file.")
       .Get()
       .Set(UnixSeconds(now));
   const std::map<std::string, double> previous_renewal = PreviousValues(previous, kLastRenewal);
@@ -72,7 +74,7 @@ std::string RenderAgentMetrics(const std::vector<LineageInfo>& lineages,
     }
     auto success = previous_success.find(lineage.name);
     last_success.WithLabels({lineage.name})
-        .Set(it != attempted.end()             ? (it->second->ok ? 1 : 0)
+        .Set(it != attempted.end()               ? (it->second->ok ? 1 : 0)
              : success != previous_success.end() ? success->second
                                                  : 1);
   }

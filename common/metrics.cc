@@ -91,8 +91,7 @@ void Counter::Increment(double amount) {
 void Gauge::Add(double amount) { AddDouble(value_, amount); }
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)),
-      buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+    : bounds_(std::move(bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
   if (!std::is_sorted(bounds_.begin(), bounds_.end()) ||
       std::adjacent_find(bounds_.begin(), bounds_.end()) != bounds_.end()) {
     MetricsBug("histogram bounds must be strictly ascending");
@@ -102,8 +101,8 @@ Histogram::Histogram(std::vector<double> bounds)
 
 void Histogram::Observe(double value) {
   // The first bucket whose upper bound is >= value ("le" is inclusive); +Inf otherwise.
-  const size_t index = static_cast<size_t>(
-      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+  const size_t index = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), value) -
+                                           bounds_.begin());
   buckets_[index].fetch_add(1, std::memory_order_relaxed);
   AddDouble(sum_, value);
   count_.fetch_add(1, std::memory_order_relaxed);
@@ -168,9 +167,8 @@ struct MetricsRegistry::Family {
 MetricsRegistry::MetricsRegistry() = default;
 MetricsRegistry::~MetricsRegistry() = default;
 
-MetricsRegistry::Family& MetricsRegistry::FindOrAdd(absl::string_view name,
-                                                    absl::string_view help, Type type,
-                                                    std::vector<std::string> label_names,
+MetricsRegistry::Family& MetricsRegistry::FindOrAdd(absl::string_view name, absl::string_view help,
+                                                    Type type, std::vector<std::string> label_names,
                                                     std::vector<double> bounds) {
   if (!IsMetricName(name, /*allow_colon=*/true)) {
     MetricsBug(absl::StrCat("bad metric name \"", name, "\""));
@@ -262,8 +260,8 @@ std::string MetricsRegistry::Render() const {
     };
     if (family->collect) {
       for (const CollectedSample& sample : family->collect()) {
-        absl::StrAppend(&out, name, LabelText(sample.labels), " ",
-                        FormatMetricValue(sample.value), "\n");
+        absl::StrAppend(&out, name, LabelText(sample.labels), " ", FormatMetricValue(sample.value),
+                        "\n");
       }
       continue;
     }
@@ -285,12 +283,11 @@ std::string MetricsRegistry::Render() const {
         cumulative += buckets[i];
         const std::string le =
             i < histogram->bounds().size() ? FormatMetricValue(histogram->bounds()[i]) : "+Inf";
-        absl::StrAppend(&out, name, "_bucket", LabelText(labels, "le", le), " ", cumulative,
-                        "\n");
+        absl::StrAppend(&out, name, "_bucket", LabelText(labels, "le", le), " ", cumulative, "\n");
       }
       absl::StrAppend(&out, name, "_sum", LabelText(labels), " ",
-                      FormatMetricValue(histogram->sum()), "\n", name, "_count",
-                      LabelText(labels), " ", cumulative, "\n");
+                      FormatMetricValue(histogram->sum()), "\n", name, "_count", LabelText(labels),
+                      " ", cumulative, "\n");
     }
   }
   return out;

@@ -14,8 +14,7 @@ void RecordHsmSign(absl::string_view operation, absl::Duration elapsed,
       LatencyBuckets(), {"operation"});
   static MetricFamily<Counter>& errors = ProcessMetrics().CounterFamily(
       "acme_signer_hsm_sign_errors_total",
-      "Signatures the HSM refused or failed, by operation and status code.",
-      {"operation", "code"});
+      "Signatures the HSM refused or failed, by operation and status code.", {"operation", "code"});
   latency.WithLabels({std::string(operation)}).ObserveDuration(elapsed);
   if (!result.ok()) {
     errors.WithLabels({std::string(operation), absl::StatusCodeToString(result.code())})

@@ -15,8 +15,7 @@
 namespace acme_signer::hsm {
 
 // Records one signature that took `elapsed` and ended with `result`.
-void RecordHsmSign(absl::string_view operation, absl::Duration elapsed,
-                   const absl::Status& result);
+void RecordHsmSign(absl::string_view operation, absl::Duration elapsed, const absl::Status& result);
 
 }  // namespace acme_signer::hsm
 

@@ -17,6 +17,7 @@
 #include "common/files.h"
 #include "common/grpc_logging.h"
 #include "common/status_macros.h"
+#include "http/version.h"
 #include "signer/commands.h"
 #include "signer/account_rollover.h"
 #include "signer/agent_call_limiter.h"
@@ -35,9 +36,8 @@
 #include "signer/refusal_budget.h"
 #include "signer/runtime.h"
 #include "signer/serve_control.h"
-#include "signer/signer_service.h"
 #include "signer/signer_metrics.h"
-#include "http/version.h"
+#include "signer/signer_service.h"
 
 namespace acme_signer::signer {
 namespace {

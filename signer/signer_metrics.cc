@@ -57,8 +57,7 @@ SignerMetrics::SignerMetrics(Options options, const StateStore* store)
               .CounterFamily("acme_signer_metrics_collector_errors_total",
                              "Scrapes whose state-store read for the expiry gauges failed.")
               .Get()) {
-  registry_.GaugeFamily("acme_signer_build_info", "The running acme-signer's version.",
-                        {"version"})
+  registry_.GaugeFamily("acme_signer_build_info", "The running acme-signer's version.", {"version"})
       .WithLabels({options_.version})
       .Set(1);
   registry_
@@ -74,7 +73,8 @@ SignerMetrics::SignerMetrics(Options options, const StateStore* store)
   Counter* errors = &collector_errors_;
   const std::function<absl::Time()> now = options_.now;
   registry_.AddCollector(
-      "acme_signer_certificates", "Certificates in the inventory by time to expiry (newest of "
+      "acme_signer_certificates",
+      "Certificates in the inventory by time to expiry (newest of "
       "each agent and name set, revoked ones left out).",
       MetricsRegistry::Type::kGauge, [store, errors, now] {
         absl::StatusOr<std::vector<CertificateRecord>> inventory = store->ListInventory();
@@ -96,25 +96,26 @@ SignerMetrics::SignerMetrics(Options options, const StateStore* store)
         for (const auto& [key, t] : newest) not_afters.push_back(t);
         return ExpirySamples(not_afters, now());
       });
-  registry_.AddCollector(
-      "acme_signer_agent_certificates", "Agents by the time to expiry of their newest mTLS "
-      "client certificate (revoked ones left out).",
-      MetricsRegistry::Type::kGauge, [store, errors, now] {
-        absl::StatusOr<std::vector<AgentCertificateRecord>> certs = store->ListAgentCertificates();
-        if (!certs.ok()) {
-          errors->Increment();
-          return std::vector<CollectedSample>();
-        }
-        std::map<std::string, absl::Time> newest;
-        for (const AgentCertificateRecord& cert : *certs) {
-          if (cert.revoked) continue;
-          auto [it, inserted] = newest.emplace(cert.agent, cert.not_after);
-          if (!inserted) it->second = std::max(it->second, cert.not_after);
-        }
-        std::vector<absl::Time> not_afters;
-        for (const auto& [agent, t] : newest) not_afters.push_back(t);
-        return ExpirySamples(not_afters, now());
-      });
+  registry_.AddCollector("acme_signer_agent_certificates",
+                         "Agents by the time to expiry of their newest mTLS "
+                         "client certificate (revoked ones left out).",
+                         MetricsRegistry::Type::kGauge, [store, errors, now] {
+                           absl::StatusOr<std::vector<AgentCertificateRecord>> certs =
+                               store->ListAgentCertificates();
+                           if (!certs.ok()) {
+                             errors->Increment();
+                             return std::vector<CollectedSample>();
+                           }
+                           std::map<std::string, absl::Time> newest;
+                           for (const AgentCertificateRecord& cert : *certs) {
+                             if (cert.revoked) continue;
+                             auto [it, inserted] = newest.emplace(cert.agent, cert.not_after);
+                             if (!inserted) it->second = std::max(it->second, cert.not_after);
+                           }
+                           std::vector<absl::Time> not_afters;
+                           for (const auto& [agent, t] : newest) not_afters.push_back(t);
+                           return ExpirySamples(not_afters, now());
+                         });
 }
 
 std::string SignerMetrics::RpcLabel(const std::string& rpc) {
@@ -199,8 +200,7 @@ absl::StatusOr<std::unique_ptr<http::Http01Responder>> StartMetricsListener(
   };
   auto listener = std::make_unique<http::Http01Responder>(std::move(options));
   if (absl::Status started = listener->Start(); !started.ok()) {
-    return absl::Status(started.code(),
-                        absl::StrCat("metrics listener: ", started.message()));
+    return absl::Status(started.code(), absl::StrCat("metrics listener: ", started.message()));
   }
   return listener;
 }

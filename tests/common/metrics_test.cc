@@ -82,12 +82,11 @@ TEST(MetricsRegistryTest, CounterIgnoresNegativeIncrements) {
 TEST(MetricsRegistryTest, CollectorsProduceSamplesAtRenderTime) {
   MetricsRegistry registry;
   int calls = 0;
-  registry.AddCollector("test_certs", "Certificates by expiry.", MetricsRegistry::Type::kGauge,
-                        [&calls] {
-                          ++calls;
-                          return std::vector<CollectedSample>{{{{"expiry", "<7d"}}, 3},
-                                                              {{{"expiry", "expired"}}, 0}};
-                        });
+  registry.AddCollector(
+      "test_certs", "Certificates by expiry.", MetricsRegistry::Type::kGauge, [&calls] {
+        ++calls;
+        return std::vector<CollectedSample>{{{{"expiry", "<7d"}}, 3}, {{{"expiry", "expired"}}, 0}};
+      });
   EXPECT_EQ(calls, 0);
   EXPECT_EQ(registry.Render(),
             "# HELP test_certs Certificates by expiry.\n"

@@ -118,7 +118,8 @@ TEST_F(MetricsTest, AScrapeCountsARealIssuanceAndARealRefusal) {
   // The certificate is in the inventory, counted in one of the expiry buckets.
   double certificates = 0;
   for (const char* bucket : {"expired", "<7d", "<30d", "<90d", ">=90d"}) {
-    certificates += SampleValue(text, absl::StrCat("acme_signer_certificates{expiry=\"", bucket, "\"}"));
+    certificates +=
+        SampleValue(text, absl::StrCat("acme_signer_certificates{expiry=\"", bucket, "\"}"));
   }
   EXPECT_EQ(certificates, 1) << text;
   // The process metrics: the CA answered, the HSM signed, the audit log committed.
@@ -218,7 +219,8 @@ TEST_F(MetricsTest, ARealPrometheusScrapesTheSignerAndAnswersWithTheRefusalCount
   // seconds): at most 60 s.
   const std::string query_url = absl::StrCat(
       "http://", listen,
-      "/api/v1/query?query=acme_signer_rpcs_total%7Brpc%3D%22CreateOrder%22%2Cdecision%3D%22deny%22%7D");
+      "/api/v1/"
+      "query?query=acme_signer_rpcs_total%7Brpc%3D%22CreateOrder%22%2Cdecision%3D%22deny%22%7D");
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   double answered = -1;
   std::string last;
@@ -231,8 +233,7 @@ TEST_F(MetricsTest, ARealPrometheusScrapesTheSignerAndAnswersWithTheRefusalCount
       // {"status":"success","data":{"resultType":"vector","result":[{"metric":{...},
       //  "value":[<time>,"<value>"]}]}}
       if (json.is_object() && json["data"]["result"].is_array() &&
-          !json["data"]["result"].empty() &&
-          json["data"]["result"][0]["value"][1].is_string()) {
+          !json["data"]["result"].empty() && json["data"]["result"][0]["value"][1].is_string()) {
         answered = std::stod(json["data"]["result"][0]["value"][1].get<std::string>());
         if (answered >= refusals) break;
       }

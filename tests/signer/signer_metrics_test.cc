@@ -39,7 +39,8 @@ TEST(SignerMetricsTest, CountsAuditedRpcsByMethodAndDecision) {
   metrics.OnAudited(Record("CreateOrder", AuditDecision::kAllow), 2);
   metrics.OnAudited(Record("CreateOrder", AuditDecision::kDeny), 3);
   const std::string text = metrics.Render();
-  EXPECT_THAT(text, HasSubstr("acme_signer_rpcs_total{rpc=\"CreateOrder\",decision=\"allow\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("acme_signer_rpcs_total{rpc=\"CreateOrder\",decision=\"allow\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("acme_signer_rpcs_total{rpc=\"CreateOrder\",decision=\"deny\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("acme_signer_build_info{version=\"1.2.3\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("acme_signer_process_start_time_seconds 1700000000\n"));
@@ -169,10 +170,10 @@ class SignerMetricsStoreTest : public ::testing::Test {
 TEST_F(SignerMetricsStoreTest, CountsTheNewestCertificateOfEachLineageByExpiry) {
   absl::Time now = absl::FromUnixSeconds(1800000000);
   const absl::Duration day = absl::Hours(24);
-  AddCertificate("a1", "web1", {"a.example", "b.example"}, now - day);        // renewed by a2
-  AddCertificate("a2", "web1", {"b.example", "a.example"}, now + 60 * day);   // <90d
-  AddCertificate("b1", "web1", {"c.example"}, now + 3 * day);                 // <7d
-  AddCertificate("c1", "web2", {"c.example"}, now - 2 * day);                 // expired
+  AddCertificate("a1", "web1", {"a.example", "b.example"}, now - day);       // renewed by a2
+  AddCertificate("a2", "web1", {"b.example", "a.example"}, now + 60 * day);  // <90d
+  AddCertificate("b1", "web1", {"c.example"}, now + 3 * day);                // <7d
+  AddCertificate("c1", "web2", {"c.example"}, now - 2 * day);                // expired
   AddCertificate("d1", "web2", {"d.example"}, now + 2 * day, /*revoked=*/true);
   AddAgentCertificate("e", "web1", now + 20 * day);
   AddAgentCertificate("f", "web1", now + 200 * day);

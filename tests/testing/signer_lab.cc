@@ -803,9 +803,9 @@ absl::Status SignerLab::StartServe(ServeProcess& serve) {
         break;
       }
       if (absl::Now() >= deadline) {
-        ready = absl::UnavailableError(absl::StrCat(
-            "acme-signer serve did not report its metrics listener in time:\n",
-            ServeLogTail(serve)));
+        ready = absl::UnavailableError(
+            absl::StrCat("acme-signer serve did not report its metrics listener in time:\n",
+                         ServeLogTail(serve)));
         break;
       }
       absl::SleepFor(kPollInterval);
