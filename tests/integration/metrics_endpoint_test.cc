@@ -139,6 +139,25 @@ TEST_F(MetricsTest, AnswersOnlyItsPath) {
   EXPECT_EQ(other->status, 404);
 }
 
+TEST_F(MetricsTest, CountsReloadsByResult) {
+  const std::string before = Scrape();
+  const double ok_before = SampleValue(before, "acme_signer_reloads_total{result=\"ok\"}");
+  const double refused_before =
+      SampleValue(before, "acme_signer_reloads_total{result=\"refused\"}");
+  ASSERT_GE(ok_before, 0) << before;
+  ASSERT_TRUE(lab().ReloadSigner().ok()) << lab().SignerLogTail();
+  const absl::StatusOr<std::string> config = ReadFile(lab().config_path());
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(lab().WriteRawConfig(absl::StrCat(*config, "\n[no_such_section]\n")).ok());
+  EXPECT_EQ(lab().ReloadSigner().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(lab().WriteRawConfig(*config).ok());
+  ASSERT_TRUE(lab().ReloadSigner().ok()) << lab().SignerLogTail();
+  const std::string after = Scrape();
+  EXPECT_EQ(SampleValue(after, "acme_signer_reloads_total{result=\"ok\"}"), ok_before + 2);
+  EXPECT_EQ(SampleValue(after, "acme_signer_reloads_total{result=\"refused\"}"),
+            refused_before + 1);
+}
+
 // A child process killed (SIGTERM, then SIGKILL) and reaped when the test ends.
 class ChildGuard {
  public:
