@@ -14,6 +14,7 @@
 #include "acme/jws.h"
 #include "acme/problem.h"
 #include "common/base64url.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "http/headers.h"
 #include "http/url.h"
@@ -82,6 +83,35 @@ absl::Status CheckKidJws(absl::string_view jws, absl::string_view url, absl::str
     return absl::InvalidArgumentError(absl::StrCat(kWhat, " signs another payload"));
   }
   return absl::OkStatus();
+}
+
+// Every request to the CA, timed and counted in the process metrics (common/metrics.h; the
+// signer serves them on /metrics): latency by method, and answers by HTTP status, with
+// "transport_error" when no answer came back (connection refused, TLS, timeout). Retries are
+// separate requests, each counted: that is what the CA saw.
+absl::StatusOr<http::HttpResponse> DoCounted(http::HttpClient& http,
+                                             const http::HttpRequest& request) {
+  static MetricFamily<Histogram>& latency = ProcessMetrics().HistogramFamily(
+      "acme_signer_ca_request_duration_seconds",
+      "Time from sending a request to the ACME CA to its complete answer (or transport error).",
+      LatencyBuckets(), {"method"});
+  static MetricFamily<Counter>& answers = ProcessMetrics().CounterFamily(
+      "acme_signer_ca_responses_total",
+      "Requests to the ACME CA by the HTTP status of the answer (\"transport_error\": none).",
+      {"status"});
+  const char* method = request.method == http::HttpMethod::kGet    ? "GET"
+                       : request.method == http::HttpMethod::kHead ? "HEAD"
+                                                                   : "POST";
+  const absl::Time start = absl::Now();
+  absl::StatusOr<http::HttpResponse> response = http.Do(request);
+  latency.WithLabels({method}).ObserveDuration(absl::Now() - start);
+  // Statuses are three digits; anything else (a broken server) is one bounded label value.
+  const std::string status = !response.ok() ? "transport_error"
+                             : (response->status >= 100 && response->status <= 599)
+                                 ? absl::StrCat(response->status)
+                                 : "invalid";
+  answers.WithLabels({status}).Increment();
+  return response;
 }
 
 std::string RfcTime(absl::Time time) {
@@ -162,7 +192,7 @@ bool AcmeClient::WaitToRetryUnavailable(const http::HttpResponse& response, int*
 absl::StatusOr<http::HttpResponse> AcmeClient::Fetch(const http::HttpRequest& request) {
   int retries = 0;
   while (true) {
-    ASSIGN_OR_RETURN(http::HttpResponse response, http_.Do(request));
+    ASSIGN_OR_RETURN(http::HttpResponse response, DoCounted(http_, request));
     if (!WaitToRetryUnavailable(response, &retries)) return response;
   }
 }
@@ -285,7 +315,7 @@ absl::StatusOr<http::HttpResponse> AcmeClient::Post(absl::string_view url,
     request.body = std::move(body);
     request.content_type = std::string(kJoseJson);
     if (!accept.empty()) request.headers.emplace_back("Accept", std::string(accept));
-    auto response = http_.Do(request);
+    auto response = DoCounted(http_, request);
     if (!response.ok()) {
       return absl::Status(response.status().code(),
                           absl::StrCat(context, ": ", response.status().message()));

@@ -14,6 +14,7 @@
 #include "agent/commands.h"
 #include "agent/hooks.h"
 #include "agent/lineage.h"
+#include "agent/metrics_file.h"
 #include "agent/obtain.h"
 #include "agent/private_key.h"
 #include "agent/renewal_config.h"
@@ -72,7 +73,10 @@ ArgParser MakeParser() {
             "saved or deployed (pre/post hooks run, deploy hooks do not, as with certbot)")
       .Bool("direct",
             "talk to the CA from this host; the signer only signs each request "
-            "(kept for renewals; [direct] ca_bundle in agent.toml)");
+            "(kept for renewals; [direct] ca_bundle in agent.toml)")
+      .Value("metrics-file", "FILE",
+             "write certificate expiry and renewal results for node_exporter's textfile "
+             "collector to FILE (not in a dry run)");
   return parser;
 }
 
@@ -352,8 +356,24 @@ int RunCertonly(const std::vector<std::string>& args) {
   }
 
   // A dry run always simulates obtaining, due or not (certbot).
+  // --metrics-file (agent/metrics_file.h): this lineage's outcome; a file that cannot be
+  // written is reported but does not change the exit status.
+  auto write_metrics = [&](bool ok, bool renewed) {
+    const std::optional<std::string> path = parser.Get("metrics-file");
+    if (!path.has_value() || dry_run) return;
+    RenewalAttempt attempt;
+    attempt.cert_name = lineage;
+    attempt.ok = ok;
+    attempt.renewed = renewed;
+    if (absl::Status s =
+            WriteAgentMetricsFile(*path, context->config.config_dir, {attempt}, absl::Now());
+        !s.ok()) {
+      std::cerr << "acme-agent " << kCommand << ": warning: " << s.message() << "\n";
+    }
+  };
   if (!parser.Has("force-renewal") && !dry_run) {
     if (std::optional<int> kept = KeepCurrentIfNotDue(*context, store, lineage, *config)) {
+      write_metrics(*kept == kExitOk, false);
       return *kept;
     }
   }
@@ -365,6 +385,7 @@ int RunCertonly(const std::vector<std::string>& args) {
   }
   absl::StatusOr<ObtainResult> result =
       ObtainWithHooks(*context, *signer, lineage, *config, dry_run);
+  write_metrics(result.ok(), result.ok());
   if (!result.ok()) return Fail(&*context, kCommand, result.status());
   if (dry_run) {
     PrintDryRun(*context, lineage, *config, stored, *result);

@@ -14,6 +14,7 @@
 #include "agent/hooks.h"
 #include "agent/identity.h"
 #include "agent/lineage.h"
+#include "agent/metrics_file.h"
 #include "agent/obtain.h"
 #include "agent/renewal_flags.h"
 #include "agent/renewal_schedule.h"
@@ -393,6 +394,27 @@ IdentityResult MaintainIdentity(const CommandContext& context, const std::string
   return result;
 }
 
+// --metrics-file: the node_exporter textfile (agent/metrics_file.h) after a pass. A file that
+// cannot be written is reported but does not change the exit status: the renewals happened.
+void WriteMetricsFileIfAsked(const CommandContext& context, const std::optional<std::string>& path,
+                             const PassResult& pass, const std::string& command) {
+  if (!path.has_value()) return;
+  std::vector<RenewalAttempt> attempts;
+  for (const nlohmann::json& item : pass.items) {
+    if (!item.contains("lineage") || !item["lineage"].is_string()) continue;
+    RenewalAttempt attempt;
+    attempt.cert_name = item["lineage"].get<std::string>();
+    attempt.ok = item.value("ok", false);
+    attempt.renewed = item.value("renewed", false);
+    attempts.push_back(std::move(attempt));
+  }
+  if (absl::Status s =
+          WriteAgentMetricsFile(*path, context.config.config_dir, attempts, absl::Now());
+      !s.ok()) {
+    std::cerr << "acme-agent " << command << ": warning: " << s.message() << "\n";
+  }
+}
+
 }  // namespace
 
 int RunRenew(const std::vector<std::string>& args) {
@@ -406,7 +428,10 @@ int RunRenew(const std::vector<std::string>& args) {
       .Bool("dry-run",
             "simulate: validate every certificate (due or not) with the CA, then deactivate the "
             "authorizations; nothing is issued, saved or deployed (pre/post hooks run)")
-      .Bool("no-directory-hooks", "do not run the renewal-hooks/{pre,deploy,post}/ executables");
+      .Bool("no-directory-hooks", "do not run the renewal-hooks/{pre,deploy,post}/ executables")
+      .Value("metrics-file", "FILE",
+             "write certificate expiry and renewal results for node_exporter's textfile "
+             "collector to FILE (e.g. /var/lib/node_exporter/acme-agent.prom; not in a dry run)");
   AddRenewalParamOptions(parser);
   if (auto exit_code = ParseOrExit(parser, args, "renew")) return *exit_code;
   absl::StatusOr<RenewalOverrides> overrides = RenewalOverridesFromFlags(parser);
@@ -427,6 +452,9 @@ int RunRenew(const std::vector<std::string>& args) {
     if (!identity.fatal.ok()) return Fail(&*context, "renew", identity.fatal);
   }
   PassResult pass = RenewalPass(*context, *overrides, options).Run(parser.Get("cert-name"));
+  if (!options.dry_run) {
+    WriteMetricsFileIfAsked(*context, parser.Get("metrics-file"), pass, "renew");
+  }
   if (context->json) {
     const nlohmann::json summary = {{"dry_run", options.dry_run},
                                     {"renewed", pass.renewed},
@@ -452,7 +480,10 @@ int RunLoop(const std::vector<std::string>& args) {
   ArgParser parser(
       "acme-agent run [options]   (renews whatever is due, forever; stop with SIGTERM)");
   AddCommonOptions(parser);
-  parser.Bool("once", "do one pass and exit (for testing the loop's schedule)");
+  parser.Bool("once", "do one pass and exit (for testing the loop's schedule)")
+      .Value("metrics-file", "FILE",
+             "after every pass, write certificate expiry and renewal results for node_exporter's "
+             "textfile collector to FILE");
   if (auto exit_code = ParseOrExit(parser, args, "run")) return *exit_code;
   absl::StatusOr<CommandContext> context = LoadContext(parser);
   if (!context.ok()) return UsageError("run", context.status());
@@ -482,6 +513,7 @@ int RunLoop(const std::vector<std::string>& args) {
         pass.first_error = lock.status();
       }
     }
+    WriteMetricsFileIfAsked(*context, parser.Get("metrics-file"), pass, "run");
     if (!identity.failed.ok()) {
       ++pass.failed;
       if (pass.first_error.ok()) pass.first_error = identity.failed;

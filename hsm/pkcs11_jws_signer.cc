@@ -7,6 +7,7 @@
 #include "common/ssl_errors.h"
 #include "common/status_macros.h"
 #include "hsm/ck_status.h"
+#include "hsm/sign_metrics.h"
 
 namespace acme_signer::hsm {
 namespace {
@@ -83,7 +84,10 @@ absl::StatusOr<std::string> Pkcs11JwsSigner::SignInToken(absl::string_view data)
 }
 
 absl::StatusOr<std::string> Pkcs11JwsSigner::Sign(absl::string_view data) const {
-  ASSIGN_OR_RETURN(std::string signature, SignInToken(data));
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::string> signed_in_token = SignInToken(data);
+  RecordHsmSign("jws", absl::Now() - start, signed_in_token.status());
+  ASSIGN_OR_RETURN(std::string signature, std::move(signed_in_token));
   if (token_->options().verify_every_signature) {
     absl::Status verified =
         VerifyJwsSignature(public_key_.pkey.get(), JwsAlgorithm(public_key_.type), data, signature);

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "hsm/ck_status.h"
+#include "hsm/sign_metrics.h"
 
 namespace acme_signer::hsm {
 
@@ -19,6 +20,13 @@ absl::StatusOr<std::unique_ptr<Pkcs11MacSigner>> Pkcs11MacSigner::Create(
 }
 
 absl::StatusOr<std::string> Pkcs11MacSigner::Sign(absl::string_view data) const {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::string> mac = SignInToken(data);
+  RecordHsmSign("hmac", absl::Now() - start, mac.status());
+  return mac;
+}
+
+absl::StatusOr<std::string> Pkcs11MacSigner::SignInToken(absl::string_view data) const {
   CK_FUNCTION_LIST* f = token_->module()->functions();
   CK_MECHANISM mechanism = {CKM_SHA256_HMAC, nullptr, 0};
   std::string mac;

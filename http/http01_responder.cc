@@ -7,8 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <list>
 #include <string>
 #include <utility>
@@ -69,6 +71,10 @@ std::string StatusText(int status) {
       return "Method Not Allowed";
     case 431:
       return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
     case 505:
       return "HTTP Version Not Supported";
   }
@@ -76,9 +82,10 @@ std::string StatusText(int status) {
 }
 
 std::string BuildResponse(int status, absl::string_view body, bool include_body,
-                          absl::string_view extra_headers = "") {
+                          absl::string_view extra_headers = "",
+                          absl::string_view content_type = "text/plain") {
   return absl::StrCat("HTTP/1.1 ", status, " ", StatusText(status),
-                      "\r\nContent-Type: text/plain\r\nContent-Length: ", body.size(),
+                      "\r\nContent-Type: ", content_type, "\r\nContent-Length: ", body.size(),
                       "\r\nConnection: close\r\nCache-Control: no-store\r\n", extra_headers, "\r\n",
                       include_body ? body : "");
 }
@@ -301,6 +308,17 @@ std::string Http01Responder::Respond(absl::string_view head) {
     path.remove_prefix(7);
     const size_t slash = path.find('/');
     path = slash == absl::string_view::npos ? absl::string_view("/") : path.substr(slash);
+  }
+  if (options_.handler) {
+    path = path.substr(0, path.find('?'));
+    PlainResponse answer = options_.handler(path);
+    static constexpr int kSendable[] = {200, 400, 404, 405, 500, 503};
+    if (std::find(std::begin(kSendable), std::end(kSendable), answer.status) ==
+            std::end(kSendable) ||
+        !std::all_of(answer.content_type.begin(), answer.content_type.end(), IsFieldValueChar)) {
+      return BuildResponse(500, "handler gave an unsendable answer\n", !is_head);
+    }
+    return BuildResponse(answer.status, answer.body, !is_head, "", answer.content_type);
   }
   if (absl::ConsumePrefix(&path, kAcmeChallengePathPrefix) && IsBase64Url(path)) {
     std::string key_authorization;

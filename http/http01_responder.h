@@ -11,6 +11,12 @@
 // Responses: 200 for a known token (GET or HEAD), 404 for an unknown token or any other path,
 // 405 for other methods, 400 for a malformed request.
 //
+// The same server also answers other plain-HTTP GET endpoints (the signer's Prometheus
+// metrics): with Options::handler set, every GET/HEAD is answered by the handler instead of the
+// token table. It is reused rather than adding a plain-TCP mode to the Beast HTTPS server
+// because it already has the shape a scrape needs (plain HTTP, one short answer per
+// connection, bounded connections and head size, a read timeout) for about twenty lines.
+//
 // Thread-safety: every method may be called from any thread. AddToken/RemoveToken take
 // effect for requests whose head is completed afterwards.
 #ifndef ACME_SIGNER_HTTP_HTTP01_RESPONDER_H_
@@ -19,6 +25,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -54,6 +61,13 @@ absl::StatusOr<RequestHead> ParseRequestHead(absl::string_view head);
 // The path under which http-01 tokens are served.
 inline constexpr absl::string_view kAcmeChallengePathPrefix = "/.well-known/acme-challenge/";
 
+// What an Http01Responder::Options::handler answers.
+struct PlainResponse {
+  int status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+};
+
 class Http01Responder {
  public:
   struct Options {
@@ -65,6 +79,11 @@ class Http01Responder {
     absl::Duration read_timeout = absl::Seconds(10);
     size_t max_head_bytes = 8 * 1024;
     size_t max_connections = 64;
+    // When set, answers every GET/HEAD request instead of the http-01 token table. Called on
+    // the serving thread (one request at a time: keep it quick) with the request path
+    // (absolute-form authority and "?query" removed). Its status must be one of 200, 400,
+    // 404, 405, 500 or 503 (others are sent as 500).
+    std::function<PlainResponse(absl::string_view path)> handler;
   };
 
   explicit Http01Responder(Options options);

@@ -15,6 +15,7 @@
 #include "common/crypto.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "signer/audit_commit_metrics.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -312,8 +313,11 @@ absl::Status AuditLog::WaitDurableLocked(uint64_t seq) {
     writing_ = true;
     std::vector<Batch> batches = std::move(pending_);
     pending_.clear();
+    const uint64_t durable_before = durable_seq_;
     mu_.Unlock();
+    const absl::Time start = absl::Now();
     absl::Status status = WriteBatches(batches);
+    const absl::Duration elapsed = absl::Now() - start;
     mu_.Lock();
     writing_ = false;
     if (status.ok()) {
@@ -324,7 +328,9 @@ absl::Status AuditLog::WaitDurableLocked(uint64_t seq) {
         }
       }
       active_file_name_ = FileName(file_index_);
+      RecordAuditCommit("file", elapsed, durable_seq_ - durable_before);
     } else {
+      RecordAuditCommit("file", elapsed, 0);
       failed_ = status;
     }
     durable_cv_.SignalAll();

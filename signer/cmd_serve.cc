@@ -17,6 +17,7 @@
 #include "common/files.h"
 #include "common/grpc_logging.h"
 #include "common/status_macros.h"
+#include "http/version.h"
 #include "signer/commands.h"
 #include "signer/account_rollover.h"
 #include "signer/agent_call_limiter.h"
@@ -36,6 +37,7 @@
 #include "signer/refusal_budget.h"
 #include "signer/runtime.h"
 #include "signer/serve_control.h"
+#include "signer/signer_metrics.h"
 #include "signer/signer_service.h"
 #include "signer/systemd_notify.h"
 
@@ -202,6 +204,11 @@ int Serve(const std::string& config_path) {
   decision_log = std::make_unique<DecisionLog>(config->state.ReplicaName(),
                                                FdIsJournalStream(STDERR_FILENO));
   audit_observers.AddObserver(decision_log.get());
+  // Metrics (signer/signer_metrics.h) are counted whether or not [metrics] serves them.
+  SignerMetrics::Options metrics_options;
+  metrics_options.version = ACME_SIGNER_VERSION;
+  SignerMetrics metrics(metrics_options, runtime->store.get());
+  audit_observers.AddObserver(&metrics);
 
   RateLimiter rate_limiter(*runtime->store);
   AgentCallLimiter call_limiter;
@@ -258,6 +265,20 @@ int Serve(const std::string& config_path) {
               << account->name() << " " << account->acme->account_url();
   }
   std::cout << std::endl;
+  // The Prometheus endpoint ([metrics]): plain HTTP on its own listener.
+  std::unique_ptr<http::Http01Responder> metrics_listener;
+  if (config->metrics.has_value()) {
+    absl::StatusOr<std::unique_ptr<http::Http01Responder>> started =
+        StartMetricsListener(*config->metrics, &metrics);
+    if (!started.ok()) {
+      running->server->Shutdown(std::chrono::system_clock::now());
+      running->server->Wait();
+      return startup_failed(started.status());
+    }
+    metrics_listener = *std::move(started);
+    std::cout << "acme-signer: metrics on http://" << metrics_listener->listen_address()
+              << config->metrics->path << std::endl;
+  }
 
   // One-token enrolment on its own listener, when configured (server.enroll_listen).
   std::unique_ptr<hsm::JwsSigner> enroll_ca_key;
@@ -428,6 +449,7 @@ int Serve(const std::string& config_path) {
             revoked.status().message());
         std::cerr << "acme-signer: " << reload_status.message << std::endl;
       }
+      metrics.RecordReload(reload_status.result == "ok");
       if (absl::Status s = WriteReloadStatus(reload_status_path, reload_status); !s.ok()) {
         std::cerr << "acme-signer: cannot write " << reload_status_path << ": " << s.message()
                   << std::endl;
@@ -445,6 +467,7 @@ int Serve(const std::string& config_path) {
   watchdog.reset();
   // Before the server goes: the listener sets the server's health service.
   health.Stop();
+  if (metrics_listener != nullptr) metrics_listener->Stop();
   if (front_door != nullptr) front_door->Stop();
   if (enroll_server.has_value()) {
     enroll_server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -11,6 +11,7 @@
 #include "common/base64url.h"
 #include "common/crypto.h"
 #include "common/status_macros.h"
+#include "signer/audit_commit_metrics.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -366,7 +367,9 @@ absl::StatusOr<uint64_t> DbAuditLog::Append(const AuditRecord& record) {
       queue_.pop_front();
     }
     mu_.Unlock();
-    CommitBatch(batch, /*closing=*/false).IgnoreError();  // each Pending holds its result
+    const absl::Time start = absl::Now();
+    absl::Status committed = CommitBatch(batch, /*closing=*/false);  // each Pending holds its result
+    RecordAuditCommit("database", absl::Now() - start, committed.ok() ? batch.size() : 0);
     mu_.Lock();
     for (Pending* done : batch) done->done = true;
     leading_ = false;

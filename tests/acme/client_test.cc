@@ -6,6 +6,10 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -96,6 +100,34 @@ TEST_F(ClientTest, FetchesTheDirectoryOnceAndCachesIt) {
   EXPECT_EQ(again->new_order, "https://ca.test/order-plz");
   EXPECT_EQ(http_.requests().size(), 1u);
   EXPECT_EQ(http_.requests()[0].method, http::HttpMethod::kGet);
+}
+
+// The value of `series` in the process metrics (common/metrics.h), 0 when absent.
+double ProcessMetricValue(absl::string_view series) {
+  const std::string text = ProcessMetrics().Render();
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, series) || !absl::ConsumePrefix(&line, " ")) continue;
+    double value = 0;
+    if (absl::SimpleAtod(line, &value)) return value;
+  }
+  return 0;
+}
+
+TEST_F(ClientTest, EveryRequestToTheCaIsTimedAndCountedByStatus) {
+  const double ok = ProcessMetricValue("acme_signer_ca_responses_total{status=\"200\"}");
+  const double transport =
+      ProcessMetricValue("acme_signer_ca_responses_total{status=\"transport_error\"}");
+  const double timed =
+      ProcessMetricValue("acme_signer_ca_request_duration_seconds_count{method=\"GET\"}");
+  http_.AddError(absl::UnavailableError("connection refused"));
+  EXPECT_FALSE(MakeClient()->GetDirectory().ok());
+  http_.AddDirectory();
+  ASSERT_TRUE(MakeClient()->GetDirectory().ok());
+  EXPECT_EQ(ProcessMetricValue("acme_signer_ca_responses_total{status=\"200\"}"), ok + 1);
+  EXPECT_EQ(ProcessMetricValue("acme_signer_ca_responses_total{status=\"transport_error\"}"),
+            transport + 1);
+  EXPECT_EQ(ProcessMetricValue("acme_signer_ca_request_duration_seconds_count{method=\"GET\"}"),
+            timed + 2);
 }
 
 TEST_F(ClientTest, DirectoryWithWrongContentTypeIsRefused) {

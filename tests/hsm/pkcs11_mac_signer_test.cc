@@ -3,7 +3,11 @@
 #include <openssl/hmac.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/hsm/hsm_test_util.h"
@@ -48,6 +52,34 @@ TEST(MacSignerTest, Hs256TagsEqualOpenSslHmacOverTheSameKey) {
   auto reopened = opened->token->OpenHmacKey("pkcs11:object=eab-key;type=secret-key");
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   EXPECT_EQ(*(*reopened)->Sign("x"), OpenSslHmac(kKey, "x"));
+}
+
+// The value of `series` in the process metrics (common/metrics.h), 0 when absent.
+double ProcessMetricValue(absl::string_view series) {
+  const std::string text = ProcessMetrics().Render();
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, series) || !absl::ConsumePrefix(&line, " ")) continue;
+    double value = 0;
+    if (absl::SimpleAtod(line, &value)) return value;
+  }
+  return 0;
+}
+
+TEST(MacSignerTest, EverySignatureIsTimedInTheProcessMetrics) {
+  ACME_SIGNER_REQUIRE_SOFTHSM();
+  auto opened = OpenFreshToken("hmac-metrics");
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto mac = opened->token->ImportHmacKey("pkcs11:object=eab-key",
+                                          Secret(absl::WebSafeBase64Escape(kKey)));
+  ASSERT_TRUE(mac.ok()) << mac.status();
+  constexpr absl::string_view kCount =
+      "acme_signer_hsm_sign_duration_seconds_count{operation=\"hmac\"}";
+  const double before = ProcessMetricValue(kCount);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*mac)->Sign("data").ok());
+  EXPECT_EQ(ProcessMetricValue(kCount), before + 3);
+  EXPECT_EQ(ProcessMetricValue(
+                "acme_signer_hsm_sign_errors_total{operation=\"hmac\",code=\"UNAVAILABLE\"}"),
+            0);
 }
 
 TEST(MacSignerTest, ImportedKeyIsSensitiveNonExtractableAndSignOnly) {

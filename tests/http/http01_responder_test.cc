@@ -405,5 +405,35 @@ TEST(Http01ResponderLifetimeTest, DestructorStopsARunningServerWithOpenConnectio
   EXPECT_TRUE(again.Start().ok());
 }
 
+TEST(Http01ResponderHandlerTest, AnswersEveryGetAndHeadThroughTheHandler) {
+  Http01Responder::Options options;
+  options.handler = [](absl::string_view path) {
+    PlainResponse answer;
+    if (path != "/metrics") {
+      answer.status = 404;
+      answer.body = "no\n";
+      return answer;
+    }
+    answer.content_type = "text/plain; version=0.0.4";
+    answer.body = "up 1\n";
+    return answer;
+  };
+  Http01Responder responder(options);
+  ASSERT_TRUE(responder.Start().ok());
+  const std::string got =
+      RawExchange(responder.port(), "GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_THAT(got, ::testing::StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(got, HasSubstr("Content-Type: text/plain; version=0.0.4\r\n"));
+  EXPECT_THAT(got, ::testing::EndsWith("\r\n\r\nup 1\n"));
+  const std::string head =
+      RawExchange(responder.port(), "HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_THAT(head, HasSubstr("Content-Length: 5\r\n"));
+  EXPECT_THAT(head, ::testing::EndsWith("\r\n\r\n"));
+  EXPECT_THAT(RawExchange(responder.port(), "GET /other HTTP/1.1\r\nHost: a\r\n\r\n"),
+              ::testing::StartsWith("HTTP/1.1 404 Not Found\r\n"));
+  EXPECT_THAT(RawExchange(responder.port(), "POST /metrics HTTP/1.1\r\nHost: a\r\n\r\n"),
+              ::testing::StartsWith("HTTP/1.1 405 "));
+}
+
 }  // namespace
 }  // namespace acme_signer::http

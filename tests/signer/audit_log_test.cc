@@ -18,8 +18,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/crypto.h"
+#include "common/metrics.h"
 #include "common/ssl_unique_ptr.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -39,6 +42,17 @@ using ::testing::SizeIs;
 
 using ::acme_signer::acme::testing::OpenSslJwsSigner;
 using ::acme_signer::testing::StatusIs;
+
+// The value of `series` in the process metrics (common/metrics.h), 0 when absent.
+double ProcessMetricValue(absl::string_view series) {
+  const std::string text = ProcessMetrics().Render();
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, series) || !absl::ConsumePrefix(&line, " ")) continue;
+    double value = 0;
+    if (absl::SimpleAtod(line, &value)) return value;
+  }
+  return 0;
+}
 
 class AuditLogTest : public ::testing::Test {
  protected:
@@ -173,6 +187,22 @@ TEST_F(AuditLogTest, AppendedRecordsFormAHashChainStartingAtGenesis) {
               MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z"));
   EXPECT_EQ((*log)->last_seq(), 3u);
   EXPECT_EQ((*log)->last_hash(), records[2]["hash"]);
+}
+
+TEST_F(AuditLogTest, EachGroupCommitIsTimedAndCountedInTheProcessMetrics) {
+  const double commits =
+      ProcessMetricValue("acme_signer_audit_commit_duration_seconds_count{backend=\"file\"}");
+  const double records =
+      ProcessMetricValue("acme_signer_audit_commit_batch_records_sum{backend=\"file\"}");
+  OpenSslJwsSigner signer;
+  auto log = AuditLog::Open(Options(), &signer);
+  ASSERT_TRUE(log.ok()) << log.status();
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE((*log)->Append(Allowed(i)).ok());
+  // One append at a time: one commit of one record each.
+  EXPECT_EQ(ProcessMetricValue("acme_signer_audit_commit_duration_seconds_count{backend=\"file\"}"),
+            commits + 3);
+  EXPECT_EQ(ProcessMetricValue("acme_signer_audit_commit_batch_records_sum{backend=\"file\"}"),
+            records + 3);
 }
 
 TEST_F(AuditLogTest, LinesAreTheCanonicalSerialization) {

@@ -291,8 +291,8 @@ TEST(SignerConfigTest, UnknownKeyInAnAgentIsNamedWithItsIndexAndLine) {
 }
 
 TEST(SignerConfigTest, UnknownTopLevelTableIsNamed) {
-  const std::string text = absl::StrCat(kMinimal, "\n[metrics]\nlisten = \"x\"\n");
-  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "[metrics]") + "metrics: unknown key"));
+  const std::string text = absl::StrCat(kMinimal, "\n[metricz]\nlisten = \"x\"\n");
+  EXPECT_THAT(ErrorOf(text), HasSubstr(At(text, "[metricz]") + "metricz: unknown key"));
 }
 
 TEST(SignerConfigTest, WrongTypeNamesTheExpectedAndActualType) {
@@ -684,6 +684,34 @@ validation_resolver = ""
   EXPECT_EQ(config->acme_server->validation_http_port, 80);
   EXPECT_TRUE(config->acme_server->validation_allowed_networks.empty());
   EXPECT_FALSE(config->acme_server->upstream_dns01_hook.has_value());
+}
+
+TEST(SignerConfigTest, MetricsSectionDefaultsValuesAndProblems) {
+  absl::StatusOr<SignerConfig> without = ParseSignerConfig(kMinimal, kSource);
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_FALSE(without->metrics.has_value());
+
+  absl::StatusOr<SignerConfig> defaults =
+      ParseSignerConfig(absl::StrCat(kMinimal, "\n[metrics]\n"), kSource);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  ASSERT_TRUE(defaults->metrics.has_value());
+  EXPECT_EQ(defaults->metrics->listen, "127.0.0.1:9464");
+  EXPECT_EQ(defaults->metrics->path, "/metrics");
+
+  absl::StatusOr<SignerConfig> set = ParseSignerConfig(
+      absl::StrCat(kMinimal, "\n[metrics]\nlisten = \"[::1]:9100\"\npath = \"/m/x_1\"\n"),
+      kSource);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->metrics->listen, "[::1]:9100");
+  EXPECT_EQ(set->metrics->path, "/m/x_1");
+
+  const std::string unix_listen =
+      absl::StrCat(kMinimal, "\n[metrics]\nlisten = \"unix:/run/m.sock\"\n");
+  EXPECT_THAT(ErrorOf(unix_listen),
+              HasSubstr(At(unix_listen, "listen = \"unix") + "metrics.listen: "));
+  const std::string bad_path =
+      absl::StrCat(kMinimal, "\n[metrics]\npath = \"metrics?x=<1>\"\n");
+  EXPECT_THAT(ErrorOf(bad_path), HasSubstr(At(bad_path, "path = ") + "metrics.path: "));
 }
 
 TEST(SignerConfigTest, UnknownKeyInAcmeServerIsNamedWithItsLine) {

@@ -18,7 +18,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hsm/key_type.h"
@@ -34,6 +38,17 @@ namespace {
 
 using ::acme_signer::testing::StatusIs;
 using ::testing::HasSubstr;
+
+// The value of `series` in the process metrics (common/metrics.h), 0 when absent.
+double ProcessMetricValue(absl::string_view series) {
+  const std::string text = ProcessMetrics().Render();
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, series) || !absl::ConsumePrefix(&line, " ")) continue;
+    double value = 0;
+    if (absl::SimpleAtod(line, &value)) return value;
+  }
+  return 0;
+}
 
 class DbAuditLogTest : public ::testing::Test {
  protected:
@@ -220,6 +235,22 @@ TEST_F(DbAuditLogTest, ReplicasAppendingConcurrentlyBuildOneContiguousVerifiable
   EXPECT_EQ(interval_checkpoints, kReplicas * kThreads * kPerThread / static_cast<int>(kInterval));
   // The HSM signed checkpoints over records of several replicas (the count is shared).
   EXPECT_GT(mixed_windows, 0);
+}
+
+TEST_F(DbAuditLogTest, EachGroupCommitIsTimedAndCountedInTheProcessMetrics) {
+  const double commits =
+      ProcessMetricValue("acme_signer_audit_commit_duration_seconds_count{backend=\"database\"}");
+  const double records =
+      ProcessMetricValue("acme_signer_audit_commit_batch_records_sum{backend=\"database\"}");
+  auto log = DbAuditLog::Open(Options("r1", 256), key_);
+  ASSERT_TRUE(log.ok()) << log.status();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*log)->Append(Record("web", i)).ok());
+  EXPECT_EQ(
+      ProcessMetricValue("acme_signer_audit_commit_duration_seconds_count{backend=\"database\"}"),
+      commits + 3);
+  EXPECT_EQ(ProcessMetricValue("acme_signer_audit_commit_batch_records_sum{backend=\"database\"}"),
+            records + 3);
+  ASSERT_TRUE((*log)->Close().ok());
 }
 
 TEST_F(DbAuditLogTest, StoppedDatabaseFailsAppendsWithoutHalfWritesAndAppendsResumeAfter) {

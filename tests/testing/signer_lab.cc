@@ -304,6 +304,9 @@ absl::Status SignerLab::Prepare() {
     if (options_.enroll_listener) {
       ASSIGN_OR_RETURN(serve.enroll_port, FreeLoopbackPort());
     }
+    if (options_.metrics_listener) {
+      ASSIGN_OR_RETURN(serve.metrics_port, FreeLoopbackPort());
+    }
     if (options_.front_door.has_value()) {
       ASSIGN_OR_RETURN(serve.front_door_port, FreeLoopbackPort());
     }
@@ -508,6 +511,11 @@ std::string SignerLab::enroll_address() const {
   return absl::StrCat("127.0.0.1:", serves_.front().enroll_port);
 }
 
+std::string SignerLab::metrics_url() const {
+  if (!options_.metrics_listener) return "";
+  return absl::StrCat("http://127.0.0.1:", serves_.front().metrics_port, "/metrics");
+}
+
 std::string SignerLab::account_directory_url(absl::string_view name) const {
   if (options_.accounts.empty()) return name == "default" ? acme_.directory_url : "";
   for (const LabAccount& account : options_.accounts) {
@@ -589,6 +597,10 @@ std::string SignerLab::ServeConfigText(const std::vector<LabAgentPolicy>& agents
           ? std::string()
           : absl::StrCat("log = ", TomlString(absl::StrCat(local_dir, "audit/audit.log")), "\n"),
       "checkpoint_every = ", options_.checkpoint_every, "\n");
+  if (options_.metrics_listener) {
+    absl::StrAppend(&text, "\n[metrics]\nlisten = ",
+                    TomlString(absl::StrCat("127.0.0.1:", ports.metrics_port)), "\n");
+  }
   if (options_.front_door.has_value()) {
     // init makes the TLS files, issued by the agent CA (tls/agent-ca.pem).
     absl::StrAppend(&text, "\n[acme_server]\nlisten = ",
@@ -768,6 +780,31 @@ absl::Status SignerLab::StartServe(ServeProcess& serve) {
       if (absl::Now() >= deadline) {
         ready = absl::UnavailableError(
             absl::StrCat("acme-signer serve did not report its enrolment listener in time:\n",
+                         ServeLogTail(serve)));
+        break;
+      }
+      absl::SleepFor(kPollInterval);
+    }
+  }
+  if (ready.ok() && options_.metrics_listener) {
+    // serve opens the metrics listener right after the mTLS one and then says so.
+    const absl::Time deadline = absl::Now() + options_.timeout;
+    while (true) {
+      const std::string log = FileOrEmpty(serve.log_path);
+      if (log.size() > log_offset &&
+          absl::string_view(log).substr(log_offset).find("metrics on http://") !=
+              absl::string_view::npos) {
+        break;
+      }
+      if (WaitFor(serve.pid, absl::Now()).has_value()) {
+        serve.pid = -1;
+        ready = absl::UnavailableError(absl::StrCat(
+            "acme-signer serve exited before its metrics listener served:\n", ServeLogTail(serve)));
+        break;
+      }
+      if (absl::Now() >= deadline) {
+        ready = absl::UnavailableError(
+            absl::StrCat("acme-signer serve did not report its metrics listener in time:\n",
                          ServeLogTail(serve)));
         break;
       }

@@ -156,6 +156,9 @@ class SignerLab {
     // Set: the signer also serves one-token enrolment (server.enroll_listen on a free loopback
     // port, enroll_address()); StartSigner() then also waits for it.
     bool enroll_listener = false;
+    // Set: the signer also serves Prometheus metrics ([metrics] listen = 127.0.0.1:<free port>,
+    // metrics_url()); StartSigner() then also waits for it.
+    bool metrics_listener = false;
     // Bound on each wait for a child (init, serve readiness, shutdown).
     absl::Duration timeout = absl::Seconds(60);
     // Empty: the single [acme] section of before (account `default`). Else these
@@ -309,6 +312,8 @@ class SignerLab {
   std::string signer_address() const;
   // 127.0.0.1:<port> of the enrolment listener (Options::enroll_listener), else empty.
   std::string enroll_address() const;
+  // http://127.0.0.1:<port>/metrics (Options::metrics_listener), else empty.
+  std::string metrics_url() const;
   // The loopback port where Pebble validates http-01: run the test's responder there.
   uint16_t http_port() const { return pebble_->http_port(); }
   PebbleEnv& pebble() { return *pebble_; }
@@ -323,6 +328,7 @@ class SignerLab {
     std::string softhsm_conf;  // replicas: their token copy's; "" = the test process's
     uint16_t port = 0;         // replicas: fixed; the single signer: read at every start
     uint16_t enroll_port = 0;
+    uint16_t metrics_port = 0;
     uint16_t front_door_port = 0;
     pid_t pid = -1;
   };
