@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <memory>
 #include <optional>
 
@@ -63,7 +64,10 @@ class BackupWriter {
     RETURN_IF_ERROR(PrepareOutDir(options_.out_dir));
     result_.manifest.created = absl::Now();
     result_.manifest.backend = "sqlite";
-    result_.manifest.config_source = config_.source;
+    // Absolute, so the MANIFEST still says which config it was when read from elsewhere.
+    std::error_code ec;
+    const std::filesystem::path source = std::filesystem::absolute(config_.source, ec);
+    result_.manifest.config_source = ec ? config_.source : source.string();
 
     // 1. The database, first (see signer/backup.h).
     const std::string db_name = "signer.db";

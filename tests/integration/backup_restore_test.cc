@@ -39,6 +39,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::CommandResult;
 
 std::string ReadAll(const std::string& path) {
@@ -281,6 +282,30 @@ TEST_F(BackupRestoreTest, ManifestHashesAreTheFilesAndTheBackupHoldsNoPinOrPriva
     EXPECT_EQ(content.find(server_key), std::string::npos) << "server.key is in " << name;
   }
   EXPECT_THAT(backup_output_, HasSubstr("not in the backup: the PIN file"));
+}
+
+TEST_F(BackupRestoreTest, TlsKeysAreBackedUpOnlyWhenAskedAndThenRestoredWithTheirCertificate) {
+  const std::string backup_dir = lab().dir() + "/backup-with-keys";
+  CommandResult backup = Run({"backup", "--config", lab().config_path(), "--out", backup_dir,
+                              "--include-tls-keys"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
+  EXPECT_THAT(backup.out, HasSubstr("the backup holds TLS private keys"));
+  const std::string server_key = ReadAll(lab().dir() + "/tls/server.key");
+  EXPECT_EQ(ReadAll(backup_dir + "/server.key"), server_key);
+  EXPECT_EQ(ModeOf(backup_dir + "/server.key"), 0600);
+  EXPECT_THAT(ReadAll(backup_dir + "/MANIFEST"), HasSubstr(" server-key server.key\n"));
+
+  std::string config_text;
+  const std::string dir = NewSignerDir("restored-with-keys", &config_text);
+  CommandResult restore =
+      Run({"restore", "--from", backup_dir, "--config", dir + "/acme-signer.toml"});
+  ASSERT_EQ(restore.exit_code, 0) << restore.out << restore.err;
+  EXPECT_EQ(ReadAll(dir + "/tls/server.key"), server_key);
+  EXPECT_EQ(ModeOf(dir + "/tls/server.key"), 0600);
+  EXPECT_EQ(ReadAll(dir + "/tls/server.pem"), ReadAll(lab().dir() + "/tls/server.pem"));
+  EXPECT_EQ(ModeOf(dir + "/tls/server.pem"), 0644);
+  // With the pair restored there is nothing for init to make.
+  EXPECT_THAT(restore.out, Not(HasSubstr("acme-signer init")));
 }
 
 TEST_F(BackupRestoreTest, AlteredBackupIsRefusedNamingTheFileAndNothingIsRestored) {
