@@ -17,6 +17,7 @@
 #include "signer/audit_files.h"
 #include "signer/audit_log.h"
 #include "signer/backup_files.h"
+#include "signer/backup_postgresql.h"
 #include "signer/db/sqlite_backup.h"
 #include "signer/runtime.h"
 #include "signer/state_store.h"
@@ -63,38 +64,16 @@ class BackupWriter {
   absl::StatusOr<BackupResult> Run() {
     RETURN_IF_ERROR(PrepareOutDir(options_.out_dir));
     result_.manifest.created = absl::Now();
-    result_.manifest.backend = "sqlite";
     // Absolute, so the MANIFEST still says which config it was when read from elsewhere.
     std::error_code ec;
     const std::filesystem::path source = std::filesystem::absolute(config_.source, ec);
     result_.manifest.config_source = ec ? config_.source : source.string();
 
-    // 1. The database, first (see signer/backup.h).
-    const std::string db_name = "signer.db";
-    RETURN_IF_ERROR(db::BackupSqliteDatabase(StateDbPath(config_), Out(db_name)));
-    RETURN_IF_ERROR(Add(kRoleStateDb, db_name));
-    Line(absl::StrCat("state database: ", StateDbPath(config_), " -> ", Out(db_name),
-                      " (SQLite online backup: one consistent snapshot)"));
+    const bool postgresql = config_.state.backend == StateConfig::Backend::kPostgresql;
+    result_.manifest.backend = postgresql ? "postgresql" : "sqlite";
+    RETURN_IF_ERROR(postgresql ? DumpDatabase() : CopyDatabaseThenAuditFiles());
 
-    // 2. The audit files, listed only now: every checkpoint the snapshot references is in
-    //    them, and a rotation in between only adds a file after the snapshot.
-    ASSIGN_OR_RETURN(std::vector<std::string> files, AuditLogFiles(config_.audit.log));
-    for (size_t i = 0; i < files.size(); ++i) {
-      const std::string name = BackupAuditFileName(static_cast<int>(i));
-      const bool active = i + 1 == files.size();
-      ASSIGN_OR_RETURN(CopiedFile copied,
-                       CopyFileForBackup(files[i], Out(name), kBackupFileMode, active));
-      RETURN_IF_ERROR(Add(kRoleAuditLog, name));
-      std::string line = absl::StrCat("audit log: ", files[i], " -> ", Out(name), " (",
-                                      copied.bytes, " bytes");
-      if (copied.dropped_bytes > 0) {
-        absl::StrAppend(&line, "; the last ", copied.dropped_bytes,
-                        " bytes, a line being written, left out");
-      }
-      Line(absl::StrCat(line, ")"));
-    }
-
-    // 3. Config and certificates (public); keys only when asked.
+    // Config and certificates (public); keys only when asked.
     RETURN_IF_ERROR(CopyAs(kRoleConfig, "acme-signer.toml", config_.source, "the config file"));
     RETURN_IF_ERROR(CopyAs(kRoleAgentCaCert, "agent-ca.pem", config_.server.agent_ca_cert,
                            "server.agent_ca_cert"));
@@ -114,27 +93,9 @@ class BackupWriter {
       }
     }
 
-    // 4. Verify the copy as a signer started from it would, and note where it stands.
-    SignerConfig copy = config_;
-    copy.state.dir = options_.out_dir;
-    copy.audit.log = Out(BackupAuditFileName(0));
-    {
-      ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(copy));
-      ASSIGN_OR_RETURN(std::optional<AuditCheckpointRef> ref, LoadAuditCheckpoint(*store));
-      if (ref.has_value()) result_.manifest.audit_checkpoint_seq = ref->seq;
-    }
-    ASSIGN_OR_RETURN(result_.report, VerifyConfiguredAuditChain(copy, ""));
-    result_.manifest.audit_last_seq = result_.report.last_seq;
-    // Opening the copy must leave nothing behind (SQLite removes its WAL files on close).
-    for (const char* suffix : {"-wal", "-shm", "-journal"}) {
-      const std::string extra = Out(absl::StrCat(db_name, suffix));
-      if (PathExists(extra)) {
-        return absl::InternalError(absl::StrCat(
-            extra, " was left behind by checking the copy; the backup is incomplete"));
-      }
-    }
+    if (!postgresql) RETURN_IF_ERROR(VerifyCopy());
 
-    // 5. Hashes, then the MANIFEST last: its presence marks a finished backup.
+    // Hashes, then the MANIFEST last: its presence marks a finished backup.
     for (BackupEntry& entry : result_.manifest.files) {
       ASSIGN_OR_RETURN(entry.sha256, Sha256HexOfFile(Out(entry.name)));
       struct stat st;
@@ -150,6 +111,71 @@ class BackupWriter {
   }
 
  private:
+  static constexpr absl::string_view kDbName = "signer.db";
+
+  // The SQLite database first, then the audit files (see signer/backup.h).
+  absl::Status CopyDatabaseThenAuditFiles() {
+    RETURN_IF_ERROR(db::BackupSqliteDatabase(StateDbPath(config_), Out(std::string(kDbName))));
+    RETURN_IF_ERROR(Add(kRoleStateDb, std::string(kDbName)));
+    Line(absl::StrCat("state database: ", StateDbPath(config_), " -> ", Out(std::string(kDbName)),
+                      " (SQLite online backup: one consistent snapshot)"));
+
+    // The audit files, listed only now: every checkpoint the snapshot references is in them,
+    // and a rotation in between only adds a file after the snapshot.
+    ASSIGN_OR_RETURN(std::vector<std::string> files, AuditLogFiles(config_.audit.log));
+    for (size_t i = 0; i < files.size(); ++i) {
+      const std::string name = BackupAuditFileName(static_cast<int>(i));
+      const bool active = i + 1 == files.size();
+      ASSIGN_OR_RETURN(CopiedFile copied,
+                       CopyFileForBackup(files[i], Out(name), kBackupFileMode, active));
+      RETURN_IF_ERROR(Add(kRoleAuditLog, name));
+      std::string line = absl::StrCat("audit log: ", files[i], " -> ", Out(name), " (",
+                                      copied.bytes, " bytes");
+      if (copied.dropped_bytes > 0) {
+        absl::StrAppend(&line, "; the last ", copied.dropped_bytes,
+                        " bytes, a line being written, left out");
+      }
+      Line(absl::StrCat(line, ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  // backend = "postgresql": the chain is checked in the database, then pg_dump copies the
+  // state and the chain in one snapshot (holding at least the records just verified).
+  absl::Status DumpDatabase() {
+    ASSIGN_OR_RETURN(result_.report, VerifyConfiguredAuditChain(config_, ""));
+    result_.manifest.audit_last_seq = result_.report.last_seq;
+    result_.manifest.audit_checkpoint_seq = result_.report.last_checkpoint_seq;
+    const std::string name = "state.pgdump";
+    ASSIGN_OR_RETURN(std::string pg_dump, DumpPostgresqlDatabase(config_.state.url, Out(name)));
+    Line(absl::StrCat("database ([state] url) -> ", Out(name), " (", pg_dump,
+                      " --format=custom: the state and the audit chain of every replica)"));
+    return Add(kRolePostgresDump, name);
+  }
+
+  // Verifies the copy as a signer started from it would, and notes where it stands.
+  absl::Status VerifyCopy() {
+    SignerConfig copy = config_;
+    copy.state.dir = options_.out_dir;
+    copy.audit.log = Out(BackupAuditFileName(0));
+    {
+      ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(copy));
+      ASSIGN_OR_RETURN(std::optional<AuditCheckpointRef> ref, LoadAuditCheckpoint(*store));
+      if (ref.has_value()) result_.manifest.audit_checkpoint_seq = ref->seq;
+    }
+    ASSIGN_OR_RETURN(result_.report, VerifyConfiguredAuditChain(copy, ""));
+    result_.manifest.audit_last_seq = result_.report.last_seq;
+    // Opening the copy must leave nothing behind (SQLite removes its WAL files on close).
+    for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+      const std::string extra = Out(absl::StrCat(std::string(kDbName), suffix));
+      if (PathExists(extra)) {
+        return absl::InternalError(absl::StrCat(
+            extra, " was left behind by checking the copy; the backup is incomplete"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   std::string Out(const std::string& name) const {
     return absl::StrCat(options_.out_dir, "/", name);
   }
@@ -183,13 +209,6 @@ class BackupWriter {
 
 absl::StatusOr<BackupResult> WriteBackup(const SignerConfig& config,
                                          const BackupOptions& options) {
-  if (config.state.backend == StateConfig::Backend::kPostgresql) {
-    return absl::FailedPreconditionError(
-        "[state] backend = \"postgresql\": the state and the audit chain are in the database; "
-        "back it up with PostgreSQL's tools (pg_dump, or pg_basebackup with WAL archiving) "
-        "and `acme-signer audit export`, as docs/signer.md \"Backup and restore\" describes. "
-        "`acme-signer backup` copies a signer with backend = \"sqlite\"");
-  }
   if (options.out_dir.empty()) return absl::InvalidArgumentError("--out: empty path");
   return BackupWriter(config, options).Run();
 }

@@ -16,6 +16,11 @@
 // and front-door TLS keys are plain 0600 files, and `acme-signer init` makes new ones from the
 // agent CA in the HSM after a restore, so a backup without them holds no secret at all.
 //
+// With backend = "postgresql" the state and the audit chain of every replica are in the
+// database: the chain is verified there, then pg_dump writes state.pgdump
+// (signer/backup_postgresql.h) instead of signer.db and the audit files; restore it with
+// pg_restore (docs/signer.md "Backup and restore"), not `acme-signer restore`.
+//
 // The backup directory gets mode 0700 and its files 0600. The MANIFEST (signer/backup_manifest.h)
 // is written last, so a directory without one is an unfinished backup. Before that, the copy
 // is verified as a signer would verify it (VerifyConfiguredAuditChain on the copied database
@@ -50,9 +55,8 @@ struct BackupResult {
   AuditVerifyReport report;
 };
 
-// Writes the backup (see the file comment). FailedPrecondition for backend = "postgresql"
-// (naming the documented procedure) and for an out_dir that is not empty; the errors of the
-// copies (naming the file) otherwise. A chain that does not verify is not an error: the
+// Writes the backup (see the file comment). FailedPrecondition for an out_dir that is not
+// empty; the errors of the copies (naming the file) otherwise. A chain that does not verify is not an error: the
 // backup is kept (it is evidence) and `report` says what is wrong.
 absl::StatusOr<BackupResult> WriteBackup(const SignerConfig& config, const BackupOptions& options);
 

@@ -23,7 +23,7 @@ constexpr absl::string_view kAuditBase = "audit.log";
 bool KnownRole(absl::string_view role) {
   for (absl::string_view known :
        {kRoleStateDb, kRoleAuditLog, kRoleConfig, kRoleAgentCaCert, kRoleServerCert,
-        kRoleServerKey, kRoleFrontDoorCert, kRoleFrontDoorKey}) {
+        kRoleServerKey, kRoleFrontDoorCert, kRoleFrontDoorKey, kRolePostgresDump}) {
     if (role == known) return true;
   }
   return false;
@@ -152,12 +152,17 @@ absl::StatusOr<BackupManifest> ParseBackupManifest(absl::string_view text) {
       return LineError(number, absl::StrCat("unknown key \"", key, "\""));
     }
   }
-  if (manifest.backend != "sqlite") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "MANIFEST: backend \"", manifest.backend, "\": only sqlite backups can be restored"));
-  }
-  if (manifest.WithRole(kRoleStateDb).empty()) {
-    return absl::InvalidArgumentError("MANIFEST: no state-db file listed");
+  if (manifest.backend == "sqlite") {
+    if (manifest.WithRole(kRoleStateDb).empty()) {
+      return absl::InvalidArgumentError("MANIFEST: no state-db file listed");
+    }
+  } else if (manifest.backend == "postgresql") {
+    if (manifest.WithRole(kRolePostgresDump).empty()) {
+      return absl::InvalidArgumentError("MANIFEST: no postgres-dump file listed");
+    }
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("MANIFEST: unknown backend \"", manifest.backend, "\""));
   }
   int expected = 0;
   for (const auto& [index, line] : audit_lines) {

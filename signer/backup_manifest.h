@@ -5,13 +5,15 @@
 // (`awk '$1 == "file" {print $2 "  " $5}' MANIFEST | sha256sum -c`):
 //   acme-signer-backup 1                 format marker and version (first line)
 //   created 2026-12-02T14:31:09Z
-//   backend sqlite
+//   backend sqlite                       or postgresql (then a postgres-dump, no state-db
+//                                        and no audit-log: the chain is in the dump)
 //   config /etc/acme-signer/acme-signer.toml     the config the backup was taken with
 //   audit_last_seq 1234                  the last record in the backed-up audit files
 //   audit_checkpoint_seq 1280            the checkpoint the backed-up database references
 //   file <sha256> <bytes> <role> <name>  one line per file, in the order they were written
 // Roles: state-db, audit-log (name audit.log, audit.log.1, ...: the index is the rotation
-// index), config, agent-ca-cert, server-cert, server-key, front-door-cert, front-door-key.
+// index), config, agent-ca-cert, server-cert, server-key, front-door-cert, front-door-key,
+// postgres-dump (pg_dump --format=custom).
 // Names are plain file names inside the backup directory (no '/', never "MANIFEST").
 //
 // Thread-safety: plain values and free functions.
@@ -40,6 +42,7 @@ inline constexpr absl::string_view kRoleServerCert = "server-cert";
 inline constexpr absl::string_view kRoleServerKey = "server-key";
 inline constexpr absl::string_view kRoleFrontDoorCert = "front-door-cert";
 inline constexpr absl::string_view kRoleFrontDoorKey = "front-door-key";
+inline constexpr absl::string_view kRolePostgresDump = "postgres-dump";
 
 // The backup's name of audit log file `index`: "audit.log", "audit.log.1", ...
 std::string BackupAuditFileName(int index);
@@ -55,7 +58,7 @@ struct BackupEntry {
 
 struct BackupManifest {
   absl::Time created = absl::InfinitePast();
-  std::string backend;        // "sqlite"
+  std::string backend;        // "sqlite" or "postgresql"
   std::string config_source;  // path of the config the backup was taken with
   uint64_t audit_last_seq = 0;
   uint64_t audit_checkpoint_seq = 0;
@@ -69,7 +72,7 @@ struct BackupManifest {
 
 // Parses a MANIFEST. InvalidArgument naming the line for anything that is not this format
 // (an unknown version, an unknown role, a name with '/', an audit index gap, a file listed
-// twice, no state database).
+// twice, no state database / dump for the backend).
 absl::StatusOr<BackupManifest> ParseBackupManifest(absl::string_view text);
 
 // Reads and parses DIR/MANIFEST, then checks every listed file against its size and SHA-256.

@@ -64,6 +64,12 @@ class Restorer {
 
   absl::StatusOr<RestoreResult> Run() {
     ASSIGN_OR_RETURN(result_.manifest, ReadAndVerifyBackup(options_.from_dir));
+    if (result_.manifest.backend != "sqlite") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          options_.from_dir, " is a backup of backend = \"", result_.manifest.backend,
+          "\": restore its state.pgdump with pg_restore (docs/signer.md \"Backup and "
+          "restore\"); `acme-signer restore` restores backups of backend = \"sqlite\""));
+    }
     ASSIGN_OR_RETURN(std::optional<pid_t> pid, RunningServePid(ServePidFilePath(target_)));
     if (pid.has_value()) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -1,5 +1,5 @@
 // acme-signer backup --config FILE --out DIR [--include-tls-keys]: a restorable copy of a
-// signer while it serves (signer/backup.h).
+// signer while it serves (signer/backup.h; pg_dump with backend = "postgresql").
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -23,10 +23,15 @@ absl::StatusOr<int> Backup(const ArgParser& parser) {
   options.include_tls_keys = parser.Has("include-tls-keys");
   ASSIGN_OR_RETURN(BackupResult result, WriteBackup(config, options));
   for (const std::string& line : result.lines) std::cout << line << "\n";
-  std::cout << "audit chain of the backup: " << result.report.Summary() << "\n";
-  std::cout << "the backed-up database references the checkpoint at seq "
-            << result.manifest.audit_checkpoint_seq << "; the backed-up log ends at seq "
-            << result.manifest.audit_last_seq << "\n";
+  if (result.manifest.backend == "postgresql") {
+    std::cout << "audit chain in the database before the dump: " << result.report.Summary()
+              << "\n";
+  } else {
+    std::cout << "audit chain of the backup: " << result.report.Summary() << "\n";
+    std::cout << "the backed-up database references the checkpoint at seq "
+              << result.manifest.audit_checkpoint_seq << "; the backed-up log ends at seq "
+              << result.manifest.audit_last_seq << "\n";
+  }
   std::cout << "MANIFEST: " << options.out_dir << "/MANIFEST (" << result.manifest.files.size()
             << " files with SHA-256)\n";
   std::cout << "not in the backup: the PIN file (hsm.pin_file) and the HSM token (back the "

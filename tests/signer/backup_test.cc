@@ -1,7 +1,8 @@
 // The pieces of `acme-signer backup` / `restore` that need no HSM: the SQLite online backup of
 // a database another connection keeps open, the copy cut at the last complete line, the
 // MANIFEST format and its hash check, and restore's refusal to overwrite a target's state.
-// The whole round trip with a serving signer is tests/integration/backup_restore_test.cc.
+// With backend = "postgresql", backup runs pg_dump against a real cluster. The whole round trip
+// with a serving signer is tests/integration/backup_restore_test.cc.
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -16,11 +17,17 @@
 #include "common/crypto.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "signer/backup.h"
 #include "signer/backup_files.h"
 #include "signer/backup_manifest.h"
 #include "signer/backup_restore.h"
+#include "signer/db/pg_connection.h"
 #include "signer/db/sqlite_backup.h"
+#include "signer/db_audit_log.h"
 #include "signer/state_store.h"
+#include "tests/acme/openssl_signers.h"
+#include "tests/testing/postgres_cluster.h"
+#include "tests/testing/softhsm_token.h"
 #include "tests/testing/status_matchers.h"
 
 namespace acme_signer::signer {
@@ -211,6 +218,81 @@ TEST_F(BackupTest, RestoreRefusesATargetThatHasStateAndWritesNothing) {
                        AllOf(HasSubstr(Path("audit/audit.log.1")), HasSubstr("--force"))));
   EXPECT_FALSE(PathExists(Path("state/signer.db")));
   EXPECT_EQ(Read(Path("audit/audit.log.1")), "the old signer's evidence\n");
+}
+
+TEST_F(BackupTest, PostgresqlBackendIsDumpedWithPgDumpAfterItsChainVerified) {
+  if (absl::Status available = testing::PostgresCluster::Available(); !available.ok()) {
+    if (testing::InCi()) FAIL() << "CI=true and PostgreSQL is missing: " << available;
+    GTEST_SKIP() << available;
+  }
+  absl::StatusOr<std::unique_ptr<testing::PostgresCluster>> cluster =
+      testing::PostgresCluster::Start(Path("pg"));
+  ASSERT_THAT(cluster.status(), IsOk());
+  const std::string conninfo = (*cluster)->conninfo();
+  {
+    absl::StatusOr<std::unique_ptr<db::PgConnection>> conn = db::PgConnection::Connect(conninfo);
+    ASSERT_THAT(conn.status(), IsOk());
+    ASSERT_THAT(CreateDbAuditLogTables(**conn), IsOk());
+  }
+  std::unique_ptr<acme::testing::OpenSslJwsSigner> key =
+      acme::testing::OpenSslJwsSigner::GenerateEs256();
+  {
+    DbAuditLogOptions options;
+    options.conninfo = conninfo;
+    options.replica = "r1";
+    options.checkpoint_interval = 2;
+    absl::StatusOr<std::unique_ptr<DbAuditLog>> log = DbAuditLog::Open(options, key.get());
+    ASSERT_THAT(log.status(), IsOk());
+    for (int i = 0; i < 3; ++i) {
+      AuditRecord record;
+      record.agent = "web1";
+      record.client_cert_sha256 = std::string(64, 'a');
+      record.rpc = "FinalizeOrder";
+      record.request.identifiers = {Identifier::Dns(absl::StrCat("www", i, ".example.com"))};
+      record.decision = AuditDecision::kAllow;
+      record.reason = "names allowed by policy";
+      ASSERT_THAT((*log)->Append(record).status(), IsOk());
+    }
+    ASSERT_THAT((*log)->Close(), IsOk());
+  }
+  SignerConfig config;
+  config.source = Path("acme-signer.toml");
+  Write(config.source, "# the config\n");
+  config.state.dir = Path("state");
+  config.state.backend = StateConfig::Backend::kPostgresql;
+  config.state.url = conninfo;
+  config.server.agent_ca_cert = Path("agent-ca.pem");
+  config.server.tls_cert = Path("server.pem");
+  config.server.tls_key = Path("server.key");
+  Write(config.server.agent_ca_cert, "CA\n");
+  Write(config.server.tls_cert, "SERVER\n");
+  Write(config.server.tls_key, "SECRET KEY\n");
+
+  BackupOptions options;
+  options.out_dir = Path("backup");
+  absl::StatusOr<BackupResult> backup = WriteBackup(config, options);
+  ASSERT_THAT(backup.status(), IsOk());
+  EXPECT_TRUE(backup->report.ok()) << backup->report.Summary();
+  EXPECT_EQ(backup->manifest.backend, "postgresql");
+  EXPECT_EQ(backup->manifest.audit_last_seq, 5u);  // e1 e2 cp e3 cp(shutdown)
+  const std::string dump = Path("backup/state.pgdump");
+  EXPECT_EQ(Read(dump).substr(0, 5), "PGDMP");  // pg_dump's custom format
+  EXPECT_EQ(ModeOf(dump), 0600);
+  EXPECT_EQ(ModeOf(Path("backup")), 0700);
+  EXPECT_FALSE(PathExists(Path("backup/server.key")));
+  absl::StatusOr<BackupManifest> verified = ReadAndVerifyBackup(Path("backup"));
+  ASSERT_THAT(verified.status(), IsOk());
+  EXPECT_EQ(verified->WithRole(kRolePostgresDump).size(), 1u);
+
+  // Such a backup goes back with pg_restore, not `acme-signer restore`.
+  SignerConfig target;
+  target.source = Path("target.toml");
+  target.state.dir = Path("target-state");
+  target.audit.log = Path("target-audit/audit.log");
+  RestoreOptions restore;
+  restore.from_dir = Path("backup");
+  EXPECT_THAT(RestoreBackup(target, restore).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("pg_restore")));
 }
 
 }  // namespace
