@@ -45,14 +45,15 @@ absl::Status PrepareOutDir(const std::string& dir) {
     while (const dirent* entry = ::readdir(listing.get())) {
       const std::string name = entry->d_name;
       if (name != "." && name != "..") {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "--out ", dir, " is not empty (it holds ", name,
-            "); give a new directory for each backup, nothing is overwritten"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("--out ", dir, " is not empty (it holds ", name,
+                         "); give a new directory for each backup, nothing is overwritten"));
       }
     }
   }
   // mkdir's mode went through the umask; an existing empty directory may have any mode.
-  if (::chmod(dir.c_str(), 0700) != 0) return ErrnoStatus(errno, absl::StrCat("cannot chmod ", dir));
+  if (::chmod(dir.c_str(), 0700) != 0)
+    return ErrnoStatus(errno, absl::StrCat("cannot chmod ", dir));
   return absl::OkStatus();
 }
 
@@ -116,7 +117,7 @@ class BackupWriter {
   // The SQLite database first, then the audit files (see signer/backup.h).
   absl::Status CopyDatabaseThenAuditFiles() {
     RETURN_IF_ERROR(db::BackupSqliteDatabase(StateDbPath(config_), Out(std::string(kDbName))));
-    RETURN_IF_ERROR(Add(kRoleStateDb, std::string(kDbName)));
+    Add(kRoleStateDb, std::string(kDbName));
     Line(absl::StrCat("state database: ", StateDbPath(config_), " -> ", Out(std::string(kDbName)),
                       " (SQLite online backup: one consistent snapshot)"));
 
@@ -128,9 +129,9 @@ class BackupWriter {
       const bool active = i + 1 == files.size();
       ASSIGN_OR_RETURN(CopiedFile copied,
                        CopyFileForBackup(files[i], Out(name), kBackupFileMode, active));
-      RETURN_IF_ERROR(Add(kRoleAuditLog, name));
-      std::string line = absl::StrCat("audit log: ", files[i], " -> ", Out(name), " (",
-                                      copied.bytes, " bytes");
+      Add(kRoleAuditLog, name);
+      std::string line =
+          absl::StrCat("audit log: ", files[i], " -> ", Out(name), " (", copied.bytes, " bytes");
       if (copied.dropped_bytes > 0) {
         absl::StrAppend(&line, "; the last ", copied.dropped_bytes,
                         " bytes, a line being written, left out");
@@ -150,7 +151,8 @@ class BackupWriter {
     ASSIGN_OR_RETURN(std::string pg_dump, DumpPostgresqlDatabase(config_.state.url, Out(name)));
     Line(absl::StrCat("database ([state] url) -> ", Out(name), " (", pg_dump,
                       " --format=custom: the state and the audit chain of every replica)"));
-    return Add(kRolePostgresDump, name);
+    Add(kRolePostgresDump, name);
+    return absl::OkStatus();
   }
 
   // Verifies the copy as a signer started from it would, and notes where it stands.
@@ -169,8 +171,8 @@ class BackupWriter {
     for (const char* suffix : {"-wal", "-shm", "-journal"}) {
       const std::string extra = Out(absl::StrCat(std::string(kDbName), suffix));
       if (PathExists(extra)) {
-        return absl::InternalError(absl::StrCat(
-            extra, " was left behind by checking the copy; the backup is incomplete"));
+        return absl::InternalError(
+            absl::StrCat(extra, " was left behind by checking the copy; the backup is incomplete"));
       }
     }
     return absl::OkStatus();
@@ -181,12 +183,12 @@ class BackupWriter {
   }
   void Line(std::string line) { result_.lines.push_back(std::move(line)); }
 
-  absl::Status Add(absl::string_view role, const std::string& name) {
+  // Lists a file written into the backup; its hash is taken once everything is written.
+  void Add(absl::string_view role, const std::string& name) {
     BackupEntry entry;
     entry.role = std::string(role);
     entry.name = name;
     result_.manifest.files.push_back(std::move(entry));
-    return absl::OkStatus();
   }
 
   absl::Status CopyAs(absl::string_view role, const std::string& name, const std::string& from,
@@ -197,7 +199,8 @@ class BackupWriter {
                           absl::StrCat(config_key, ": ", copied.status().message()));
     }
     Line(absl::StrCat(role, ": ", from, " -> ", Out(name)));
-    return Add(role, name);
+    Add(role, name);
+    return absl::OkStatus();
   }
 
   const SignerConfig& config_;
@@ -207,8 +210,7 @@ class BackupWriter {
 
 }  // namespace
 
-absl::StatusOr<BackupResult> WriteBackup(const SignerConfig& config,
-                                         const BackupOptions& options) {
+absl::StatusOr<BackupResult> WriteBackup(const SignerConfig& config, const BackupOptions& options) {
   if (options.out_dir.empty()) return absl::InvalidArgumentError("--out: empty path");
   return BackupWriter(config, options).Run();
 }

@@ -56,8 +56,8 @@ struct BackupResult {
 };
 
 // Writes the backup (see the file comment). FailedPrecondition for an out_dir that is not
-// empty; the errors of the copies (naming the file) otherwise. A chain that does not verify is not an error: the
-// backup is kept (it is evidence) and `report` says what is wrong.
+// empty; the errors of the copies (naming the file) otherwise. A chain that does not verify is not
+// an error: the backup is kept (it is evidence) and `report` says what is wrong.
 absl::StatusOr<BackupResult> WriteBackup(const SignerConfig& config, const BackupOptions& options);
 
 }  // namespace acme_signer::signer

@@ -69,9 +69,9 @@ absl::StatusOr<CopiedFile> StreamCopy(const std::string& from, int out, const st
   uint64_t written = 0;
   uint64_t after_last_newline = 0;  // bytes written since the last '\n'
   while (remaining > 0) {
-    ASSIGN_OR_RETURN(size_t n, ReadSome(in.get(), buffer.data(),
-                                        static_cast<size_t>(std::min<uint64_t>(kChunk, remaining)),
-                                        from));
+    ASSIGN_OR_RETURN(size_t n,
+                     ReadSome(in.get(), buffer.data(),
+                              static_cast<size_t>(std::min<uint64_t>(kChunk, remaining)), from));
     if (n == 0) break;  // the file shrank: the signer never truncates, but copy what is there
     absl::string_view chunk(buffer.data(), n);
     RETURN_IF_ERROR(WriteAll(out, chunk, to));
@@ -132,8 +132,7 @@ absl::StatusOr<std::string> Sha256HexOfFile(const std::string& path) {
   if (EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) {
     return absl::InternalError(absl::StrCat("cannot hash ", path, ": ", SslErrors()));
   }
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), length));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 absl::Status InstallFileCopy(const std::string& from, const std::string& to, mode_t mode) {

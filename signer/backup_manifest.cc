@@ -22,8 +22,8 @@ constexpr absl::string_view kAuditBase = "audit.log";
 
 bool KnownRole(absl::string_view role) {
   for (absl::string_view known :
-       {kRoleStateDb, kRoleAuditLog, kRoleConfig, kRoleAgentCaCert, kRoleServerCert,
-        kRoleServerKey, kRoleFrontDoorCert, kRoleFrontDoorKey, kRolePostgresDump}) {
+       {kRoleStateDb, kRoleAuditLog, kRoleConfig, kRoleAgentCaCert, kRoleServerCert, kRoleServerKey,
+        kRoleFrontDoorCert, kRoleFrontDoorKey, kRolePostgresDump}) {
     if (role == known) return true;
   }
   return false;
@@ -64,9 +64,8 @@ std::string BackupAuditFileName(int index) {
 
 std::string BackupManifest::Format() const {
   std::string text = absl::StrCat(kMarker, " ", kBackupFormatVersion, "\n");
-  absl::StrAppend(&text, "created ", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", created,
-                                                       absl::UTCTimeZone()),
-                  "\n");
+  absl::StrAppend(&text, "created ",
+                  absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", created, absl::UTCTimeZone()), "\n");
   absl::StrAppend(&text, "backend ", backend, "\n");
   absl::StrAppend(&text, "config ", config_source, "\n");
   absl::StrAppend(&text, "audit_last_seq ", audit_last_seq, "\n");
@@ -91,9 +90,9 @@ absl::StatusOr<BackupManifest> ParseBackupManifest(absl::string_view text) {
   std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
   if (!lines.empty() && lines.back().empty()) lines.pop_back();
   if (lines.empty() || lines[0] != absl::StrCat(kMarker, " ", kBackupFormatVersion)) {
-    return LineError(1, absl::StrCat("not an acme-signer backup manifest of format ",
-                                     kBackupFormatVersion, " (first line \"", kMarker, " ",
-                                     kBackupFormatVersion, "\")"));
+    return LineError(
+        1, absl::StrCat("not an acme-signer backup manifest of format ", kBackupFormatVersion,
+                        " (first line \"", kMarker, " ", kBackupFormatVersion, "\")"));
   }
   std::set<std::string> names;
   std::map<int, int> audit_lines;  // index -> line
@@ -115,7 +114,8 @@ absl::StatusOr<BackupManifest> ParseBackupManifest(absl::string_view text) {
       manifest.config_source = std::string(value);
     } else if (key == "audit_last_seq" || key == "audit_checkpoint_seq") {
       uint64_t n = 0;
-      if (!absl::SimpleAtoi(value, &n)) return LineError(number, absl::StrCat(key, ": not a number"));
+      if (!absl::SimpleAtoi(value, &n))
+        return LineError(number, absl::StrCat(key, ": not a number"));
       (key == "audit_last_seq" ? manifest.audit_last_seq : manifest.audit_checkpoint_seq) = n;
     } else if (key == "file") {
       std::vector<std::string> parts = absl::StrSplit(value, ' ');
@@ -131,8 +131,8 @@ absl::StatusOr<BackupManifest> ParseBackupManifest(absl::string_view text) {
         return LineError(number, absl::StrCat("file: unknown role ", entry.role));
       }
       if (!SafeName(entry.name)) {
-        return LineError(number, absl::StrCat("file: ", entry.name,
-                                              " is not a plain file name of the backup"));
+        return LineError(
+            number, absl::StrCat("file: ", entry.name, " is not a plain file name of the backup"));
       }
       if (!names.insert(entry.name).second) {
         return LineError(number, absl::StrCat("file: ", entry.name, " is listed twice"));
@@ -140,7 +140,8 @@ absl::StatusOr<BackupManifest> ParseBackupManifest(absl::string_view text) {
       if (entry.role == kRoleAuditLog) {
         entry.audit_index = AuditIndexOf(entry.name);
         if (entry.audit_index < 0) {
-          return LineError(number, absl::StrCat("file: ", entry.name, " is not an audit file name"));
+          return LineError(number,
+                           absl::StrCat("file: ", entry.name, " is not an audit file name"));
         }
         audit_lines[entry.audit_index] = number;
       } else if (entry.role != kRoleAuditLog && entry.role != kRoleConfig &&
@@ -179,9 +180,9 @@ absl::StatusOr<BackupManifest> ReadAndVerifyBackup(const std::string& dir) {
   const std::string manifest_path = absl::StrCat(dir, "/", kBackupManifestName);
   absl::StatusOr<std::string> text = ReadFile(manifest_path);
   if (absl::IsNotFound(text.status())) {
-    return absl::NotFoundError(absl::StrCat(
-        "no ", kBackupManifestName, " in ", dir,
-        ": not a finished `acme-signer backup` directory (backup writes it last)"));
+    return absl::NotFoundError(
+        absl::StrCat("no ", kBackupManifestName, " in ", dir,
+                     ": not a finished `acme-signer backup` directory (backup writes it last)"));
   }
   RETURN_IF_ERROR(text.status());
   absl::StatusOr<BackupManifest> manifest = ParseBackupManifest(*text);
@@ -193,10 +194,9 @@ absl::StatusOr<BackupManifest> ReadAndVerifyBackup(const std::string& dir) {
     const std::string path = absl::StrCat(dir, "/", entry.name);
     absl::StatusOr<std::string> sha256 = Sha256HexOfFile(path);
     if (!sha256.ok()) {
-      return absl::DataLossError(absl::StrCat("backup file ", path, " (", entry.role,
-                                              ") listed in MANIFEST cannot be read: ",
-                                              sha256.status().message(),
-                                              "; restore from another copy"));
+      return absl::DataLossError(absl::StrCat(
+          "backup file ", path, " (", entry.role, ") listed in MANIFEST cannot be read: ",
+          sha256.status().message(), "; restore from another copy"));
     }
     if (*sha256 != entry.sha256) {
       return absl::DataLossError(absl::StrCat(

@@ -55,8 +55,8 @@ absl::StatusOr<std::string> DumpPostgresqlDatabase(const std::string& conninfo,
   env.push_back("PATH=/usr/bin:/bin");
   // Created here with its final mode: pg_dump opens it with O_TRUNC and keeps the mode.
   {
-    UniqueFd fd(::open(out_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                       0600));
+    UniqueFd fd(
+        ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("cannot create ", out_file));
     RETURN_IF_ERROR(fd.Close(absl::StrCat("cannot create ", out_file)));
   }

@@ -41,8 +41,7 @@ struct Install {
 // Creates the missing directories of `dir`, from the first missing one down, with `mode`.
 absl::Status EnsureDirectories(const std::string& dir, mode_t mode) {
   std::vector<fs::path> missing;
-  for (fs::path p = fs::path(dir); !p.empty() && !PathExists(p.string());
-       p = p.parent_path()) {
+  for (fs::path p = fs::path(dir); !p.empty() && !PathExists(p.string()); p = p.parent_path()) {
     missing.push_back(p);
     if (p == p.parent_path()) break;
   }
@@ -73,8 +72,8 @@ class Restorer {
     ASSIGN_OR_RETURN(std::optional<pid_t> pid, RunningServePid(ServePidFilePath(target_)));
     if (pid.has_value()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "acme-signer serve (pid ", *pid, ") runs with state dir ", target_.state.dir,
-          " of ", target_.source,
+          "acme-signer serve (pid ", *pid, ") runs with state dir ", target_.state.dir, " of ",
+          target_.source,
           "; stop it first (systemctl stop acme-signer): a restore replaces its database and "
           "audit log"));
     }
@@ -115,23 +114,21 @@ class Restorer {
       installs_.push_back({From(*entry), AuditLogFileName(target_.audit.log, entry->audit_index),
                            kAuditMode, entry->role});
     }
-    installs_.push_back({From(*m.WithRole(kRoleStateDb).front()), db, kDbMode,
-                         std::string(kRoleStateDb)});
+    installs_.push_back(
+        {From(*m.WithRole(kRoleStateDb).front()), db, kDbMode, std::string(kRoleStateDb)});
 
     // Certificates and keys: the agent CA certificate always (its key is in the HSM); a
     // leaf certificate only with its key, which only a backup taken with --include-tls-keys
     // has. Without it, the target's pair (if any) stays and init makes one (if none).
-    RETURN_IF_ERROR(PlanFile(kRoleAgentCaCert, target_.server.agent_ca_cert,
-                                   kCertificateMode));
+    RETURN_IF_ERROR(PlanFile(kRoleAgentCaCert, target_.server.agent_ca_cert, kCertificateMode));
     if (!m.WithRole(kRoleServerKey).empty()) {
       RETURN_IF_ERROR(PlanFile(kRoleServerCert, target_.server.tls_cert, kCertificateMode));
       RETURN_IF_ERROR(PlanFile(kRoleServerKey, target_.server.tls_key, kKeyMode));
     }
     if (target_.acme_server.has_value() && !m.WithRole(kRoleFrontDoorKey).empty()) {
-      RETURN_IF_ERROR(PlanFile(kRoleFrontDoorCert, target_.acme_server->tls_certificate,
-                                     kCertificateMode));
       RETURN_IF_ERROR(
-          PlanFile(kRoleFrontDoorKey, target_.acme_server->tls_private_key, kKeyMode));
+          PlanFile(kRoleFrontDoorCert, target_.acme_server->tls_certificate, kCertificateMode));
+      RETURN_IF_ERROR(PlanFile(kRoleFrontDoorKey, target_.acme_server->tls_private_key, kKeyMode));
     }
     return absl::OkStatus();
   }
@@ -164,8 +161,7 @@ class Restorer {
           "these aside (to <name>.before-restore-<time>; nothing is deleted)"));
     }
     const std::string suffix = absl::StrCat(
-        ".before-restore-",
-        absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()));
+        ".before-restore-", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()));
     for (const std::string& file : in_the_way_) {
       const std::string aside = absl::StrCat(file, suffix);
       if (PathExists(aside)) {

@@ -40,7 +40,7 @@ struct RestoreOptions {
 
 struct RestoreResult {
   BackupManifest manifest;
-  std::vector<std::string> lines;      // what was done, one line each
+  std::vector<std::string> lines;        // what was done, one line each
   std::vector<std::string> moved_aside;  // "old -> new" for each file renamed aside
   AuditVerifyReport report;
   // What the operator must still do (run init for a TLS key, ...).

@@ -24,8 +24,7 @@ absl::StatusOr<int> Backup(const ArgParser& parser) {
   ASSIGN_OR_RETURN(BackupResult result, WriteBackup(config, options));
   for (const std::string& line : result.lines) std::cout << line << "\n";
   if (result.manifest.backend == "postgresql") {
-    std::cout << "audit chain in the database before the dump: " << result.report.Summary()
-              << "\n";
+    std::cout << "audit chain in the database before the dump: " << result.report.Summary() << "\n";
   } else {
     std::cout << "audit chain of the backup: " << result.report.Summary() << "\n";
     std::cout << "the backed-up database references the checkpoint at seq "
@@ -36,8 +35,9 @@ absl::StatusOr<int> Backup(const ArgParser& parser) {
             << " files with SHA-256)\n";
   std::cout << "not in the backup: the PIN file (hsm.pin_file) and the HSM token (back the "
                "token up with the HSM's own procedure, docs/signer.md \"Backup and restore\")"
-            << (options.include_tls_keys ? "" : ", and the TLS private keys (init makes new "
-                                                "ones after a restore)")
+            << (options.include_tls_keys ? ""
+                                         : ", and the TLS private keys (init makes new "
+                                           "ones after a restore)")
             << "\n";
   if (options.include_tls_keys) {
     std::cout << "the backup holds TLS private keys: protect it like a key file\n";

@@ -19,8 +19,7 @@ absl::StatusOr<int> Restore(const ArgParser& parser) {
   options.force = parser.Has("force");
   ASSIGN_OR_RETURN(RestoreResult result, RestoreBackup(config, options));
   std::cout << "backup of " << result.manifest.config_source << " taken "
-            << absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", result.manifest.created,
-                                absl::UTCTimeZone())
+            << absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", result.manifest.created, absl::UTCTimeZone())
             << ": every file matches its SHA-256 in MANIFEST\n";
   for (const std::string& moved : result.moved_aside) std::cout << "moved aside: " << moved << "\n";
   for (const std::string& line : result.lines) std::cout << line << "\n";

@@ -94,8 +94,8 @@ absl::Status BackupSqliteDatabase(const std::string& source, const std::string& 
   // Created here, empty, with its final mode: SQLite would create it with whatever the umask
   // gives, and an empty file is a valid empty database to copy into.
   {
-    UniqueFd fd(::open(destination.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                       0600));
+    UniqueFd fd(
+        ::open(destination.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("cannot create ", destination));
     RETURN_IF_ERROR(fd.Close(absl::StrCat("cannot create ", destination)));
   }
@@ -117,13 +117,13 @@ absl::Status BackupSqliteDatabase(const std::string& source, const std::string& 
       absl::SleepFor(absl::Milliseconds(100));
     }
     if (rc != SQLITE_DONE) {
-      absl::Status error = SqliteError(
-          from.get(), rc,
-          absl::StrCat("cannot copy the state database ", source, " to ", destination));
+      absl::Status error =
+          SqliteError(from.get(), rc,
+                      absl::StrCat("cannot copy the state database ", source, " to ", destination));
       if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
-        return absl::UnavailableError(absl::StrCat(
-            error.message(), " (still locked after ", kMaxAttempts,
-            " attempts: another process holds it; try again)"));
+        return absl::UnavailableError(
+            absl::StrCat(error.message(), " (still locked after ", kMaxAttempts,
+                         " attempts: another process holds it; try again)"));
       }
       return error;
     }

@@ -38,9 +38,9 @@ namespace acme_signer {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CommandResult;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::CommandResult;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -139,11 +139,11 @@ class BackupRestoreTest : public testing::SignerLabSuite<BackupRestoreTest> {
   // means the same wherever the file is. The token (pin_file) and Pebble stay the same.
   static std::string ConfigMovedTo(const std::string& dir) {
     std::string text = ReadAll(lab().config_path());
-    absl::StrReplaceAll({{"dir = \"state\"", absl::StrCat("dir = \"", dir, "/state\"")},
-                         {"log = \"audit/audit.log\"",
-                          absl::StrCat("log = \"", dir, "/audit/audit.log\"")},
-                         {"\"tls/", absl::StrCat("\"", dir, "/tls/")}},
-                        &text);
+    absl::StrReplaceAll(
+        {{"dir = \"state\"", absl::StrCat("dir = \"", dir, "/state\"")},
+         {"log = \"audit/audit.log\"", absl::StrCat("log = \"", dir, "/audit/audit.log\"")},
+         {"\"tls/", absl::StrCat("\"", dir, "/tls/")}},
+        &text);
     return text;
   }
 
@@ -264,8 +264,8 @@ TEST_F(BackupRestoreTest, ManifestHashesAreTheFilesAndTheBackupHoldsNoPinOrPriva
     listed.insert(name);
     EXPECT_EQ(Sha256Hex(ReadAll(backup_dir_ + "/" + name)), sha256) << name;
   }
-  for (const char* name : {"signer.db", "audit.log", "acme-signer.toml", "agent-ca.pem",
-                           "server.pem"}) {
+  for (const char* name :
+       {"signer.db", "audit.log", "acme-signer.toml", "agent-ca.pem", "server.pem"}) {
     EXPECT_TRUE(listed.count(name)) << name << " is not in the MANIFEST";
   }
   absl::StatusOr<Secret> pin = ReadSecretFile(lab().token().pin_file);
@@ -277,7 +277,8 @@ TEST_F(BackupRestoreTest, ManifestHashesAreTheFilesAndTheBackupHoldsNoPinOrPriva
     EXPECT_TRUE(listed.count(name)) << name << " is in the backup but not in the MANIFEST";
     EXPECT_EQ(ModeOf(entry.path().string()), 0600) << name;
     const std::string content = ReadAll(entry.path().string());
-    EXPECT_EQ(content.find(std::string(pin->reveal())), std::string::npos) << "the PIN is in " << name;
+    EXPECT_EQ(content.find(std::string(pin->reveal())), std::string::npos)
+        << "the PIN is in " << name;
     EXPECT_EQ(content.find("PRIVATE KEY"), std::string::npos) << "a private key is in " << name;
     EXPECT_EQ(content.find(server_key), std::string::npos) << "server.key is in " << name;
   }
@@ -286,8 +287,8 @@ TEST_F(BackupRestoreTest, ManifestHashesAreTheFilesAndTheBackupHoldsNoPinOrPriva
 
 TEST_F(BackupRestoreTest, TlsKeysAreBackedUpOnlyWhenAskedAndThenRestoredWithTheirCertificate) {
   const std::string backup_dir = lab().dir() + "/backup-with-keys";
-  CommandResult backup = Run({"backup", "--config", lab().config_path(), "--out", backup_dir,
-                              "--include-tls-keys"});
+  CommandResult backup =
+      Run({"backup", "--config", lab().config_path(), "--out", backup_dir, "--include-tls-keys"});
   ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
   EXPECT_THAT(backup.out, HasSubstr("the backup holds TLS private keys"));
   const std::string server_key = ReadAll(lab().dir() + "/tls/server.key");
@@ -327,8 +328,7 @@ TEST_F(BackupRestoreTest, AlteredBackupIsRefusedNamingTheFileAndNothingIsRestore
   }
   std::string config_text;
   const std::string dir = NewSignerDir("restored-altered", &config_text);
-  CommandResult restore =
-      Run({"restore", "--from", copy, "--config", dir + "/acme-signer.toml"});
+  CommandResult restore = Run({"restore", "--from", copy, "--config", dir + "/acme-signer.toml"});
   EXPECT_EQ(restore.exit_code, 1) << restore.out;
   EXPECT_THAT(restore.err, HasSubstr(copy + "/audit.log"));
   EXPECT_THAT(restore.err, HasSubstr("does not match its SHA-256 in MANIFEST"));

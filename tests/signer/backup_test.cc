@@ -3,6 +3,8 @@
 // MANIFEST format and its hash check, and restore's refusal to overwrite a target's state.
 // With backend = "postgresql", backup runs pg_dump against a real cluster. The whole round trip
 // with a serving signer is tests/integration/backup_restore_test.cc.
+#include "signer/backup.h"
+
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -17,7 +19,6 @@
 #include "common/crypto.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "signer/backup.h"
 #include "signer/backup_files.h"
 #include "signer/backup_manifest.h"
 #include "signer/backup_restore.h"
@@ -167,10 +168,10 @@ TEST_F(BackupTest, AlteredBackupFileIsRefusedByName) {
       MakeBackup("b", {{"signer.db", "db bytes", std::string(kRoleStateDb)},
                        {"audit.log", "line 1\nline 2\n", std::string(kRoleAuditLog)}});
   Write(absl::StrCat(backup, "/audit.log"), "line 1\nline X\n");
-  EXPECT_THAT(ReadAndVerifyBackup(backup).status(),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr(absl::StrCat(backup, "/audit.log")),
-                             HasSubstr("does not match its SHA-256"))));
+  EXPECT_THAT(
+      ReadAndVerifyBackup(backup).status(),
+      StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr(absl::StrCat(backup, "/audit.log")),
+                                                  HasSubstr("does not match its SHA-256"))));
   fs::remove(absl::StrCat(backup, "/audit.log"));
   EXPECT_THAT(ReadAndVerifyBackup(backup).status(),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("audit.log")));
@@ -182,12 +183,11 @@ TEST_F(BackupTest, AlteredBackupFileIsRefusedByName) {
 TEST_F(BackupTest, ManifestRefusesNamesOutsideTheDirectoryAndGaps) {
   const std::string sha = std::string(64, 'a');
   const std::string head = "acme-signer-backup 1\nbackend sqlite\n";
-  EXPECT_THAT(ParseBackupManifest(absl::StrCat(head, "file ", sha, " 1 state-db ../signer.db\n"))
-                  .status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("MANIFEST:3")));
   EXPECT_THAT(
-      ParseBackupManifest(absl::StrCat(head, "file ", sha, " 1 pin-file pin\n")).status(),
-      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown role pin-file")));
+      ParseBackupManifest(absl::StrCat(head, "file ", sha, " 1 state-db ../signer.db\n")).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("MANIFEST:3")));
+  EXPECT_THAT(ParseBackupManifest(absl::StrCat(head, "file ", sha, " 1 pin-file pin\n")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown role pin-file")));
   EXPECT_THAT(ParseBackupManifest(absl::StrCat(head, "file ", sha, " 1 state-db signer.db\n",
                                                "file ", sha, " 1 audit-log audit.log.2\n"))
                   .status(),
