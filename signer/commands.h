@@ -43,6 +43,9 @@ int RunAccountList(const std::vector<std::string>& args);
 int RunAccountRollKey(const std::vector<std::string>& args);
 int RunAccountDeactivate(const std::vector<std::string>& args);
 int RunAccountCaa(const std::vector<std::string>& args);
+// `acme-signer backup` / `restore` (signer/backup.h, signer/backup_restore.h).
+int RunBackup(const std::vector<std::string>& args);
+int RunRestore(const std::vector<std::string>& args);
 
 }  // namespace acme_signer::signer
 

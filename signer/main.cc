@@ -32,7 +32,10 @@ constexpr char kUsage[] =
     "  check-config  check a config file and the files it names, without the PIN\n"
     "  account list|roll-key|deactivate|caa\n"
     "                the signer's ACME accounts: list them, roll an account key inside the\n"
-    "                HSM, deactivate one, print/check the CAA records binding a domain to one\n";
+    "                HSM, deactivate one, print/check the CAA records binding a domain to one\n"
+    "  backup        copy the state database (online), audit log, config and certificates\n"
+    "                into a directory with a MANIFEST of SHA-256 (no PIN, no private key)\n"
+    "  restore       check a backup's MANIFEST and put it into a config's locations\n";
 
 }  // namespace
 
@@ -62,6 +65,8 @@ int main(int argc, char** argv) {
   if (command == "check-config") return RunCheckConfig(args);
   if (command == "migrate") return RunMigrate(args);
   if (command == "account") return RunAccount(args);
+  if (command == "backup") return RunBackup(args);
+  if (command == "restore") return RunRestore(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return kExitOk;

@@ -185,4 +185,24 @@ absl::Status CheckConninfoHasNoPassword(const std::string& conninfo) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string>> ConninfoEnvironment(const std::string& conninfo) {
+  char* error = nullptr;
+  ConninfoOptions options(PQconninfoParse(conninfo.c_str(), &error));
+  std::unique_ptr<char, PgMemDeleter> error_owner(error);
+  if (options == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a libpq connection string: ", Trimmed(error)));
+  }
+  std::vector<std::string> env;
+  for (PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    if (o->envvar == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[state] url: keyword ", o->keyword, " has no libpq environment variable"));
+    }
+    env.push_back(absl::StrCat(o->envvar, "=", o->val));
+  }
+  return env;
+}
+
 }  // namespace acme_signer::signer::db

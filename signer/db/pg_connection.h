@@ -93,6 +93,12 @@ class PgConnection {
 // InvalidArgument when libpq cannot parse it.
 absl::Status CheckConninfoHasNoPassword(const std::string& conninfo);
 
+// The conninfo as libpq environment variables ("PGHOST=/run/postgresql", "PGDATABASE=x", ...),
+// for a PostgreSQL client program (pg_dump) that must connect where the signer does without
+// the connection string on its command line. InvalidArgument when libpq cannot parse it or
+// a set keyword has no environment variable (naming the keyword, never the value).
+absl::StatusOr<std::vector<std::string>> ConninfoEnvironment(const std::string& conninfo);
+
 }  // namespace acme_signer::signer::db
 
 #endif  // ACME_SIGNER_SIGNER_DB_PG_CONNECTION_H_
