@@ -66,20 +66,11 @@ std::string IdentifierValue(absl::string_view text) {
   return std::string(colon == absl::string_view::npos ? text : text.substr(colon + 1));
 }
 
-bool NameMatches(absl::string_view wanted, absl::string_view name) {
-  const std::string lower = absl::AsciiStrToLower(name);
-  if (absl::StartsWith(wanted, "*.")) {
-    // "*.example.org": every name ending in ".example.org" (the wildcard itself included).
-    return absl::EndsWith(lower, wanted.substr(1));
-  }
-  return lower == wanted;
-}
-
 bool HasName(const nlohmann::json& record, absl::string_view wanted) {
   for (const std::string& text : IdentifierTextsOf(record)) {
     // Only DNS identifiers are names; "ip:" and the not-recorded marker are not.
     if (!absl::StartsWith(text, "dns:")) continue;
-    if (NameMatches(wanted, IdentifierValue(text))) return true;
+    if (QueryNameMatches(wanted, IdentifierValue(text))) return true;
   }
   return false;
 }
@@ -116,6 +107,15 @@ absl::StatusOr<std::string> ParseQueryName(absl::string_view text) {
         "example.org"));
   }
   return name;
+}
+
+bool QueryNameMatches(absl::string_view pattern, absl::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  if (absl::StartsWith(pattern, "*.")) {
+    // "*.example.org": every name ending in ".example.org" (the wildcard itself included).
+    return absl::EndsWith(lower, pattern.substr(1));
+  }
+  return lower == pattern;
 }
 
 bool AuditQueryMatches(const AuditQuery& query, const nlohmann::json& record) {

@@ -50,6 +50,10 @@ absl::StatusOr<std::string> ParseQueryDecision(absl::string_view text);
 // "*." label.
 absl::StatusOr<std::string> ParseQueryName(absl::string_view text);
 
+// True when the DNS name `name` (any case) matches `pattern` as ParseQueryName returned it.
+// `inventory --name` uses the same rule.
+bool QueryNameMatches(absl::string_view pattern, absl::string_view name);
+
 // True when `record` (one parsed line of the chain) is an event record that passes every
 // filter of `query`. A record without a parseable "time" never passes a time filter.
 bool AuditQueryMatches(const AuditQuery& query, const nlohmann::json& record);

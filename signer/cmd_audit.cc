@@ -205,7 +205,22 @@ absl::StatusOr<SignerConfig> WitnessedChain(const ArgParser& parser) {
 absl::StatusOr<std::optional<std::string>> CheckWitnessFlag(const ArgParser& parser,
                                                             size_t* witnessed) {
   const std::string file = *parser.Get("witness");
-  ASSIGN_OR_RETURN(std::string text, ReadFile(file, kMaxWitnessBytes));
+  std::string text;
+  if (file == "-") {
+    // The auditor's copy stays on the auditor's machine: `ssh signer acme-signer audit verify
+    // --config F --witness - < witness.jsonl`.
+    char buf[8192];
+    while (std::cin.read(buf, sizeof(buf)) || std::cin.gcount() > 0) {
+      text.append(buf, static_cast<size_t>(std::cin.gcount()));
+      if (text.size() > kMaxWitnessBytes) {
+        return absl::OutOfRangeError(absl::StrCat("the witness on standard input is larger than ",
+                                                  kMaxWitnessBytes, " bytes"));
+      }
+    }
+    if (std::cin.bad()) return absl::UnavailableError("cannot read the witness from stdin");
+  } else {
+    ASSIGN_OR_RETURN(text, ReadFile(file, kMaxWitnessBytes));
+  }
   ASSIGN_OR_RETURN(std::vector<AuditWitnessEntry> entries, ParseWitnessFile(text, file));
   *witnessed = entries.size();
   ASSIGN_OR_RETURN(SignerConfig chain, WitnessedChain(parser));
@@ -226,8 +241,8 @@ int RunVerify(const std::vector<std::string>& rest) {
              "the checkpoint the log must hold, as stored under audit.checkpoint: "
              "{\"hash\":\"...\",\"seq\":N}")
       .Value("witness", "FILE",
-             "checkpoints kept off the host (`audit checkpoint` lines): the log must contain "
-             "and extend each one");
+             "checkpoints kept off the host (`audit checkpoint` lines; - = standard input): "
+             "the log must contain and extend each one");
   if (absl::Status s = parser.Parse(rest); !s.ok()) {
     std::cerr << "acme-signer audit verify: " << s.message() << "\n";
     return kExitUsage;

@@ -2,7 +2,8 @@
 // over a real file log: written by AuditLog with a SoftHSM2 audit key and the signer's SQLite
 // state store (the checkpoint reference), rotated into several files. Also the modes the
 // auditor group relies on (log directory 0750, files 0640) and the rollback the witness
-// exists for: an older copy of both the log and the state store restored.
+// exists for: an older copy of both the log and the state store restored. And `inventory
+// --name/--expiring` with its issued-at and revoked columns, over the same kind of config.
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -25,6 +26,7 @@
 #include "signer/commands.h"
 #include "signer/config.h"
 #include "signer/runtime.h"
+#include "signer/state_store.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/softhsm_token.h"
 
@@ -152,6 +154,9 @@ log = ")", LogPath(name), "\"\n"));
   static ChildResult Run(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {ACME_SIGNER_BIN, "audit"};
     argv.insert(argv.end(), args.begin(), args.end());
+    return RunArgv(argv);
+  }
+  static ChildResult RunArgv(const std::vector<std::string>& argv) {
     ChildOptions options;
     options.scratch_dir = *dir_;
     options.timeout = absl::Seconds(60);
@@ -363,6 +368,76 @@ TEST_F(CmdAuditQueryTest, WitnessCatchesARewrittenCheckpointAndRejectsBadWitness
   ChildResult empty = Run({"verify", "--config", config, "--witness", witness});
   EXPECT_EQ(empty.exit_code, kExitFailure) << empty;
   EXPECT_THAT(empty.err, HasSubstr("holds no checkpoint"));
+}
+
+CertificateRecord Cert(const std::string& serial, const std::string& agent,
+                       std::vector<std::string> names, absl::Duration expires_in) {
+  CertificateRecord cert;
+  cert.serial = serial;
+  cert.agent = agent;
+  cert.names = std::move(names);
+  cert.not_before = absl::Now() - absl::Hours(24);
+  cert.not_after = absl::Now() + expires_in;
+  cert.order_url = "https://ca.test/order/" + serial;
+  cert.certificate_sha256 = std::string(63, 'c') + serial.substr(0, 1);
+  return cert;
+}
+
+TEST_F(CmdAuditQueryTest, InventoryFiltersByNameAndExpiryAndShowsIssuedAtAndRevocation) {
+  const std::string config_path = Config("inventory");
+  {
+    absl::StatusOr<SignerConfig> config = LoadSignerConfig(config_path);
+    ASSERT_TRUE(config.ok()) << config.status();
+    RuntimeParts parts;
+    parts.migrate_store = true;
+    auto runtime = SignerRuntime::Open(*config, parts);
+    ASSERT_TRUE(runtime.ok()) << runtime.status();
+    StateStore& store = *(*runtime)->store;
+    CertificateRecord www = Cert("1a", "web1", {"www.x.example", "x.example"}, absl::Hours(24 * 10));
+    www.issued_at = absl::FromUnixSeconds(1714564800);  // 2024-05-01T12:00:00Z
+    ASSERT_TRUE(store.RecordCertificate(www).ok());
+    ASSERT_TRUE(store.RecordCertificate(Cert("2b", "web2", {"api.x.example"}, absl::Hours(24 * 60))).ok());
+    ASSERT_TRUE(store.RecordCertificate(Cert("3c", "web2", {"www.x.example"}, absl::Hours(24 * 5))).ok());
+    ASSERT_TRUE(store.MarkRevoked("3c", 1, absl::FromUnixSeconds(1714568400)).ok());
+  }
+  auto inventory = [&](std::vector<std::string> flags) {
+    std::vector<std::string> argv = {ACME_SIGNER_BIN, "inventory", "--config", config_path};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return RunArgv(argv);
+  };
+  ChildResult www = inventory({"--name", "www.x.example"});
+  ASSERT_EQ(www.exit_code, kExitOk) << www;
+  EXPECT_THAT(www.out, HasSubstr("ISSUED_AT"));
+  EXPECT_THAT(www.out, AllOf(HasSubstr("1a"), HasSubstr("3c"), Not(HasSubstr("2b ")),
+                             HasSubstr("2 certificate(s)")));
+  EXPECT_THAT(www.out, HasSubstr("2024-05-01T12:00:00Z"));  // 1a's issued-at
+  EXPECT_THAT(www.out, HasSubstr("2024-05-01T13:00:00Z,keyCompromise"));  // 3c revoked
+
+  ChildResult below = inventory({"--name", "*.x.example", "--agent", "web2"});
+  ASSERT_EQ(below.exit_code, kExitOk) << below;
+  EXPECT_THAT(below.out, HasSubstr("2 certificate(s)"));
+
+  // Within 30 days and not revoked: only 1a (3c is revoked, 2b ends in 60 days).
+  ChildResult expiring = inventory({"--expiring", "30", "--json"});
+  ASSERT_EQ(expiring.exit_code, kExitOk) << expiring;
+  nlohmann::json rows = nlohmann::json::parse(expiring.out);
+  ASSERT_EQ(rows.size(), 1u) << expiring.out;
+  EXPECT_EQ(rows[0]["serial"], "1a");
+  EXPECT_EQ(rows[0]["issued_at"], "2024-05-01T12:00:00.000000Z");
+  EXPECT_EQ(rows[0]["issued_at_source"], "recorded");
+  EXPECT_EQ(rows[0]["revoked"], false);
+  EXPECT_TRUE(rows[0]["revoked_at"].is_null());
+
+  ChildResult revoked = inventory({"--name", "www.x.example", "--agent", "web2", "--json"});
+  ASSERT_EQ(revoked.exit_code, kExitOk) << revoked;
+  rows = nlohmann::json::parse(revoked.out);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["revoked_at"], "2024-05-01T13:00:00.000000Z");
+  EXPECT_EQ(rows[0]["revocation_reason"], 1);
+
+  ChildResult bad = inventory({"--expiring", "soon"});
+  EXPECT_EQ(bad.exit_code, kExitUsage) << bad;
+  EXPECT_THAT(bad.err, HasSubstr("--expiring"));
 }
 
 }  // namespace
