@@ -108,7 +108,8 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditLogOptions options
   // keeps its owner and mode (the package creates it 2750 acme-signer:acme-audit).
   const std::string dir = DirOf(options.path);
   if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-    return ErrnoStatus(errno, absl::StrCat("cannot create the audit log directory ", dir));
+    return ErrnoStatus(errno, absl::StrCat("cannot create the directory of audit log ",
+                                           options.path));
   }
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), signer));
   {

@@ -4,7 +4,9 @@
 // auditor group relies on (log directory 0750, files 0640) and the rollback the witness
 // exists for: an older copy of both the log and the state store restored. And `inventory
 // --name/--expiring` with its issued-at and revoked columns, over the same kind of config.
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -320,6 +322,20 @@ TEST_F(CmdAuditQueryTest, WitnessCatchesARollbackOfLogAndStateTogether) {
   ChildResult ok = Run({"verify", "--config", config, "--witness", witness});
   EXPECT_EQ(ok.exit_code, kExitOk) << ok;
   EXPECT_THAT(ok.out, HasSubstr("witness: all 1 checkpoint(s)"));
+  {
+    // --witness -: the auditor's copy on stdin (ssh signer ... --witness - < witness.jsonl).
+    ChildOptions options;
+    options.scratch_dir = *dir_;
+    const char* witness_c = witness.c_str();
+    options.before_exec = [witness_c] {
+      const int fd = ::open(witness_c, O_RDONLY);
+      return fd >= 0 && ::dup2(fd, 0) == 0;
+    };
+    ChildResult piped = RunChild(
+        {ACME_SIGNER_BIN, "audit", "verify", "--config", config, "--witness", "-"}, options);
+    EXPECT_EQ(piped.exit_code, kExitOk) << piped;
+    EXPECT_THAT(piped.out, HasSubstr("witness: all 1 checkpoint(s) of -"));
+  }
 
   // The offline form: files + public key + witness, no state store at all.
   ChildResult pem = Run({"public-key", "--config", config});
