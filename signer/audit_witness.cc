@@ -80,9 +80,10 @@ absl::StatusOr<std::vector<AuditWitnessEntry>> ParseWitnessFile(absl::string_vie
     }
     for (const char* key : kWitnessKeys) {
       auto it = value.find(key);
-      const bool ok = it != value.end() && (std::string(key) == "seq"
-                                                ? it->is_number_unsigned()
-                                                : it->is_string() && !it->get<std::string>().empty());
+      const bool ok =
+          it != value.end() &&
+          (std::string(key) == "seq" ? it->is_number_unsigned()
+                                     : it->is_string() && !it->get<std::string>().empty());
       if (!ok) {
         return absl::InvalidArgumentError(absl::StrCat(
             where, ": key \"", key, "\" is missing or not ",
@@ -148,14 +149,13 @@ absl::StatusOr<std::optional<std::string>> CheckAuditWitness(
         std::optional<AuditWitnessEntry> found = WitnessEntryOf(*record);
         for (auto it = begin; it != end; ++it) {
           const AuditWitnessEntry& want = *it->second;
-          if (found.has_value() && found->hash == want.hash &&
-              found->signature == want.signature && found->key_id == want.key_id &&
-              found->time == want.time) {
+          if (found.has_value() && found->hash == want.hash && found->signature == want.signature &&
+              found->key_id == want.key_id && found->time == want.time) {
             continue;
           }
           failure = absl::StrCat(
-              "witnessed checkpoint ", want.Name(), " hash ", want.hash, " is not in the log: ",
-              origin.ToString(), " holds ",
+              "witnessed checkpoint ", want.Name(), " hash ", want.hash,
+              " is not in the log: ", origin.ToString(), " holds ",
               found.has_value() ? absl::StrCat("checkpoint ", found->Name(), " hash ", found->hash)
                                 : absl::StrCat("a ", Text(*record, "kind"), " record"),
               " at that seq; the history up to it was rewritten or replaced");

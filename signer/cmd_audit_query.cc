@@ -46,9 +46,9 @@ absl::Status Query(const SignerConfig& config, const AuditQuery& query, bool jso
         if (origin.partial) return absl::OkStatus();
         nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
         if (!record.is_object()) {
-          return absl::DataLossError(absl::StrCat(
-              "audit log ", origin.ToString(),
-              " is not a record; run `acme-signer audit verify --config ...`"));
+          return absl::DataLossError(
+              absl::StrCat("audit log ", origin.ToString(),
+                           " is not a record; run `acme-signer audit verify --config ...`"));
         }
         if (!AuditQueryMatches(query, record)) return absl::OkStatus();
         // --json: the record exactly as stored, so its hash can still be checked.

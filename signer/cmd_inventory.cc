@@ -64,8 +64,8 @@ absl::Status PrintInventory(const ArgParser& parser, const InventoryFilter& filt
                      {"order_url", c.order_url},
                      {"certificate_sha256", c.certificate_sha256},
                      {"revoked", c.revoked},
-                     {"revocation_reason", c.revoked ? nlohmann::json(c.revocation_reason)
-                                                     : nlohmann::json(nullptr)},
+                     {"revocation_reason",
+                      c.revoked ? nlohmann::json(c.revocation_reason) : nlohmann::json(nullptr)},
                      {"revoked_at", c.revoked && c.revoked_at != absl::InfinitePast()
                                         ? nlohmann::json(FormatAuditTime(c.revoked_at))
                                         : nlohmann::json(nullptr)},

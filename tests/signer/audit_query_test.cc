@@ -14,11 +14,14 @@ absl::Time Utc(int y, int mo, int d, int h = 0, int mi = 0, int s = 0) {
   return absl::FromCivil(absl::CivilSecond(y, mo, d, h, mi, s), absl::UTCTimeZone());
 }
 
-nlohmann::json Event(const std::string& time, const std::string& agent,
-                     const std::string& decision, const std::string& rpc,
-                     std::vector<std::string> identifiers) {
-  nlohmann::json record = {{"kind", "event"},   {"seq", 7},           {"time", time},
-                           {"agent", agent},    {"decision", decision}, {"rpc", rpc},
+nlohmann::json Event(const std::string& time, const std::string& agent, const std::string& decision,
+                     const std::string& rpc, std::vector<std::string> identifiers) {
+  nlohmann::json record = {{"kind", "event"},
+                           {"seq", 7},
+                           {"time", time},
+                           {"agent", agent},
+                           {"decision", decision},
+                           {"rpc", rpc},
                            {"reason", "names allowed by policy"}};
   if (!identifiers.empty()) record["request"] = {{"identifiers", identifiers}};
   return record;
@@ -71,9 +74,8 @@ TEST(AuditQueryNameTest, LowerCasesAndRejectsInnerWildcards) {
 TEST(AuditQueryMatchTest, ExactNameMatchesOnlyThatDnsName) {
   AuditQuery query;
   query.name = "www.example.org";
-  EXPECT_TRUE(AuditQueryMatches(
-      query, Event("2024-05-01T00:00:00Z", "web1", "allow", "CreateOrder",
-                   {"dns:api.example.org", "dns:WWW.example.org"})));
+  EXPECT_TRUE(AuditQueryMatches(query, Event("2024-05-01T00:00:00Z", "web1", "allow", "CreateOrder",
+                                             {"dns:api.example.org", "dns:WWW.example.org"})));
   EXPECT_FALSE(AuditQueryMatches(query, Event("2024-05-01T00:00:00Z", "web1", "allow",
                                               "CreateOrder", {"dns:www.example.org.evil"})));
   EXPECT_FALSE(AuditQueryMatches(
@@ -104,12 +106,12 @@ TEST(AuditQueryMatchTest, FiltersCombineAndSkipCheckpoints) {
   query.rpc = "CreateOrder";
   nlohmann::json deny = Event("2024-05-01T00:00:00Z", "web1", "deny", "CreateOrder", {});
   EXPECT_TRUE(AuditQueryMatches(query, deny));
-  EXPECT_FALSE(AuditQueryMatches(
-      query, Event("2024-05-01T00:00:00Z", "web2", "deny", "CreateOrder", {})));
-  EXPECT_FALSE(AuditQueryMatches(
-      query, Event("2024-05-01T00:00:00Z", "web1", "allow", "CreateOrder", {})));
-  EXPECT_FALSE(AuditQueryMatches(
-      query, Event("2024-05-01T00:00:00Z", "web1", "deny", "FinalizeOrder", {})));
+  EXPECT_FALSE(
+      AuditQueryMatches(query, Event("2024-05-01T00:00:00Z", "web2", "deny", "CreateOrder", {})));
+  EXPECT_FALSE(
+      AuditQueryMatches(query, Event("2024-05-01T00:00:00Z", "web1", "allow", "CreateOrder", {})));
+  EXPECT_FALSE(
+      AuditQueryMatches(query, Event("2024-05-01T00:00:00Z", "web1", "deny", "FinalizeOrder", {})));
   nlohmann::json checkpoint = deny;
   checkpoint["kind"] = "checkpoint";
   EXPECT_FALSE(AuditQueryMatches(AuditQuery{}, checkpoint));

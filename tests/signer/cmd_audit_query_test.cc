@@ -6,8 +6,8 @@
 // --name/--expiring` with its issued-at and revoked columns, over the same kind of config.
 #include <fcntl.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,9 +17,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/crypto.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/crypto.h"
 #include "hsm/key_type.h"
 #include "hsm/module.h"
 #include "hsm/token.h"
@@ -121,10 +121,12 @@ pin_file = ")",
                              token_info_->pin_file, R"("
 
 [state]
-dir = ")", *dir_, "/", name, R"(/state"
+dir = ")",
+                             *dir_, "/", name, R"(/state"
 
 [audit]
-log = ")", LogPath(name), "\"\n"));
+log = ")",
+                             LogPath(name), "\"\n"));
     return path;
   }
   static std::string LogPath(const std::string& name) {
@@ -198,8 +200,8 @@ TEST_F(CmdAuditQueryTest, QueriesEveryRotatedFileByNameAgentDecisionRpcAndTime) 
   ASSERT_EQ(www.exit_code, kExitOk) << www;
   std::vector<std::string> lines = Lines(www.out);
   ASSERT_EQ(lines.size(), 2u) << www.out;
-  EXPECT_THAT(lines[0], AllOf(HasSubstr(" web1 allow CreateOrder www.x.example"),
-                              Not(HasSubstr("serial="))));
+  EXPECT_THAT(lines[0],
+              AllOf(HasSubstr(" web1 allow CreateOrder www.x.example"), Not(HasSubstr("serial="))));
   EXPECT_THAT(lines[1], HasSubstr(" web1 allow FinalizeOrder www.x.example serial=0awww"));
   EXPECT_THAT(lines[1], StartsWith("20"));  // the record's RFC 3339 time first
 
@@ -226,8 +228,8 @@ TEST_F(CmdAuditQueryTest, QueriesEveryRotatedFileByNameAgentDecisionRpcAndTime) 
   lines = Lines(json.out);
   ASSERT_EQ(lines.size(), History().size());
   std::string all_files;
-  for (const std::string& file : {LogPath("query"), LogPath("query") + ".1",
-                                  LogPath("query") + ".2"}) {
+  for (const std::string& file :
+       {LogPath("query"), LogPath("query") + ".1", LogPath("query") + ".2"}) {
     std::ifstream in(file);
     all_files.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
@@ -342,8 +344,8 @@ TEST_F(CmdAuditQueryTest, WitnessCatchesARollbackOfLogAndStateTogether) {
   ASSERT_EQ(pem.exit_code, kExitOk) << pem;
   const std::string pem_path = *dir_ + "/audit.pub.pem";
   Write(pem_path, pem.out);
-  ChildResult offline = Run({"verify", "--log", LogPath("witness"), "--public-key", pem_path,
-                             "--witness", witness});
+  ChildResult offline =
+      Run({"verify", "--log", LogPath("witness"), "--public-key", pem_path, "--witness", witness});
   EXPECT_EQ(offline.exit_code, kExitOk) << offline;
 
   // Roll both back.
@@ -353,9 +355,9 @@ TEST_F(CmdAuditQueryTest, WitnessCatchesARollbackOfLogAndStateTogether) {
   EXPECT_EQ(blind.exit_code, kExitOk) << "the rollback is a shorter valid chain: " << blind;
   ChildResult caught = Run({"verify", "--config", config, "--witness", witness});
   EXPECT_EQ(caught.exit_code, kExitAuditBad) << caught;
-  EXPECT_THAT(caught.out, HasSubstr(absl::StrCat("FAILED: witness ", witness,
-                                                 ": witnessed checkpoint seq ", seq, " (",
-                                                 time, ")")));
+  EXPECT_THAT(caught.out,
+              HasSubstr(absl::StrCat("FAILED: witness ", witness, ": witnessed checkpoint seq ",
+                                     seq, " (", time, ")")));
   EXPECT_THAT(caught.out, HasSubstr("rolled back"));
 }
 
@@ -372,9 +374,10 @@ TEST_F(CmdAuditQueryTest, WitnessCatchesARewrittenCheckpointAndRejectsBadWitness
   Write(witness, absl::StrCat(checkpoint.out, line.dump(), "\n"));
   ChildResult caught = Run({"verify", "--config", config, "--witness", witness});
   EXPECT_EQ(caught.exit_code, kExitAuditBad) << caught;
-  EXPECT_THAT(caught.out,
-              AllOf(HasSubstr(absl::StrCat("witnessed checkpoint seq ", line["seq"].get<uint64_t>())),
-                    HasSubstr("rewritten")));
+  EXPECT_THAT(
+      caught.out,
+      AllOf(HasSubstr(absl::StrCat("witnessed checkpoint seq ", line["seq"].get<uint64_t>())),
+            HasSubstr("rewritten")));
 
   Write(witness, "{\"seq\":1}\n");
   ChildResult bad = Run({"verify", "--config", config, "--witness", witness});
@@ -409,11 +412,14 @@ TEST_F(CmdAuditQueryTest, InventoryFiltersByNameAndExpiryAndShowsIssuedAtAndRevo
     auto runtime = SignerRuntime::Open(*config, parts);
     ASSERT_TRUE(runtime.ok()) << runtime.status();
     StateStore& store = *(*runtime)->store;
-    CertificateRecord www = Cert("1a", "web1", {"www.x.example", "x.example"}, absl::Hours(24 * 10));
+    CertificateRecord www =
+        Cert("1a", "web1", {"www.x.example", "x.example"}, absl::Hours(24 * 10));
     www.issued_at = absl::FromUnixSeconds(1714564800);  // 2024-05-01T12:00:00Z
     ASSERT_TRUE(store.RecordCertificate(www).ok());
-    ASSERT_TRUE(store.RecordCertificate(Cert("2b", "web2", {"api.x.example"}, absl::Hours(24 * 60))).ok());
-    ASSERT_TRUE(store.RecordCertificate(Cert("3c", "web2", {"www.x.example"}, absl::Hours(24 * 5))).ok());
+    ASSERT_TRUE(
+        store.RecordCertificate(Cert("2b", "web2", {"api.x.example"}, absl::Hours(24 * 60))).ok());
+    ASSERT_TRUE(
+        store.RecordCertificate(Cert("3c", "web2", {"www.x.example"}, absl::Hours(24 * 5))).ok());
     ASSERT_TRUE(store.MarkRevoked("3c", 1, absl::FromUnixSeconds(1714568400)).ok());
   }
   auto inventory = [&](std::vector<std::string> flags) {
@@ -426,7 +432,7 @@ TEST_F(CmdAuditQueryTest, InventoryFiltersByNameAndExpiryAndShowsIssuedAtAndRevo
   EXPECT_THAT(www.out, HasSubstr("ISSUED_AT"));
   EXPECT_THAT(www.out, AllOf(HasSubstr("1a"), HasSubstr("3c"), Not(HasSubstr("2b ")),
                              HasSubstr("2 certificate(s)")));
-  EXPECT_THAT(www.out, HasSubstr("2024-05-01T12:00:00Z"));  // 1a's issued-at
+  EXPECT_THAT(www.out, HasSubstr("2024-05-01T12:00:00Z"));                // 1a's issued-at
   EXPECT_THAT(www.out, HasSubstr("2024-05-01T13:00:00Z,keyCompromise"));  // 3c revoked
 
   ChildResult below = inventory({"--name", "*.x.example", "--agent", "web2"});
