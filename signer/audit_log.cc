@@ -104,6 +104,14 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditLogOptions options
   if (options.rotate_bytes == 0) {
     return absl::InvalidArgumentError("audit rotate_bytes must be at least 1");
   }
+  // A missing log directory is created group-readable (0750, less the umask): members of
+  // the auditor group then read the log (files are 0640) without root. An existing directory
+  // keeps its owner and mode (the package creates it 2750 acme-signer:acme-audit).
+  const std::string dir = DirOf(options.path);
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, absl::StrCat("cannot create the directory of audit log ",
+                                           options.path));
+  }
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), signer));
   {
     absl::MutexLock lock(&log->mu_);

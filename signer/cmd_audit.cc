@@ -1,5 +1,7 @@
-// acme-signer audit verify|export|public-key: prove the audit log was not altered, hand it to
-// an auditor, and give them the key to check it with.
+// acme-signer audit verify|export|public-key: prove the audit log was not altered (and, with
+// --witness, not rolled back behind checkpoints an auditor kept), hand it to an auditor, and
+// give them the key to check it with. `audit query` and `audit checkpoint` live in
+// signer/cmd_audit_query.cc.
 //
 // Where the log is depends on [state] backend: "sqlite" keeps the signer's JSON Lines files
 // ([audit] log, path.1, ...); "postgresql" keeps the one chain of every replica in the database
@@ -20,6 +22,8 @@
 #include "signer/audit_files.h"
 #include "signer/audit_log.h"
 #include "signer/audit_verifier.h"
+#include "signer/audit_witness.h"
+#include "signer/cmd_audit_query.h"
 #include "signer/commands.h"
 #include "signer/config.h"
 #include "signer/db/pg_connection.h"
@@ -31,7 +35,12 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: acme-signer audit verify (--config FILE | --log PATH --public-key PEM "
-    "[--checkpoint REF])\n"
+    "[--checkpoint REF]) [--witness FILE]\n"
+    "       acme-signer audit query --config FILE [--name N] [--agent A] "
+    "[--decision allow|deny]\n"
+    "                               [--rpc R] [--since T] [--until T] [--json]\n"
+    "       acme-signer audit checkpoint --config FILE  (the latest signed checkpoint, one "
+    "JSON line)\n"
     "       acme-signer audit export --config FILE      (JSON Lines to stdout)\n"
     "       acme-signer audit public-key --config FILE  (the audit key, PEM, from the HSM)\n";
 
@@ -175,9 +184,53 @@ absl::StatusOr<std::string> PublicKeyPem(const SignerConfig& config) {
   return ToPem(pkey.get(), PEM_write_bio_PUBKEY, "audit public key");
 }
 
+// Witness files grow by one short line per fetch; an hourly job for years stays far below.
+constexpr size_t kMaxWitnessBytes = size_t{64} << 20;
+
+// Where the chain --witness is checked against is: the verified one (--log overrides the
+// config's files, as in Verify).
+absl::StatusOr<SignerConfig> WitnessedChain(const ArgParser& parser) {
+  SignerConfig config;
+  if (parser.Has("config")) {
+    ASSIGN_OR_RETURN(config, LoadSignerConfig(*parser.Get("config")));
+  }
+  if (parser.Has("log")) {
+    config.state.backend = StateConfig::Backend::kSqlite;
+    config.audit.log = *parser.Get("log");
+  }
+  return config;
+}
+
+// nullopt when every witnessed checkpoint is in the chain; else the failure naming one.
+absl::StatusOr<std::optional<std::string>> CheckWitnessFlag(const ArgParser& parser,
+                                                            size_t* witnessed) {
+  const std::string file = *parser.Get("witness");
+  std::string text;
+  if (file == "-") {
+    // The auditor's copy stays on the auditor's machine: `ssh signer acme-signer audit verify
+    // --config F --witness - < witness.jsonl`.
+    char buf[8192];
+    while (std::cin.read(buf, sizeof(buf)) || std::cin.gcount() > 0) {
+      text.append(buf, static_cast<size_t>(std::cin.gcount()));
+      if (text.size() > kMaxWitnessBytes) {
+        return absl::OutOfRangeError(absl::StrCat("the witness on standard input is larger than ",
+                                                  kMaxWitnessBytes, " bytes"));
+      }
+    }
+    if (std::cin.bad()) return absl::UnavailableError("cannot read the witness from stdin");
+  } else {
+    ASSIGN_OR_RETURN(text, ReadFile(file, kMaxWitnessBytes));
+  }
+  ASSIGN_OR_RETURN(std::vector<AuditWitnessEntry> entries, ParseWitnessFile(text, file));
+  *witnessed = entries.size();
+  ASSIGN_OR_RETURN(SignerConfig chain, WitnessedChain(parser));
+  return CheckAuditWitness(chain, entries);
+}
+
 int RunVerify(const std::vector<std::string>& rest) {
   ArgParser parser(
-      "acme-signer audit verify (--config FILE | --log PATH --public-key PEM [--checkpoint REF])");
+      "acme-signer audit verify (--config FILE | --log PATH --public-key PEM [--checkpoint REF]) "
+      "[--witness FILE]");
   parser
       .Value("config", "FILE",
              "signer configuration: the log files and last checkpoint (sqlite), or the chain "
@@ -186,7 +239,10 @@ int RunVerify(const std::vector<std::string>& rest) {
       .Value("public-key", "PEM", "the audit key's public key (PEM or DER)")
       .Value("checkpoint", "REF",
              "the checkpoint the log must hold, as stored under audit.checkpoint: "
-             "{\"hash\":\"...\",\"seq\":N}");
+             "{\"hash\":\"...\",\"seq\":N}")
+      .Value("witness", "FILE",
+             "checkpoints kept off the host (`audit checkpoint` lines; - = standard input): "
+             "the log must contain and extend each one");
   if (absl::Status s = parser.Parse(rest); !s.ok()) {
     std::cerr << "acme-signer audit verify: " << s.message() << "\n";
     return kExitUsage;
@@ -201,6 +257,20 @@ int RunVerify(const std::vector<std::string>& rest) {
     return kExitFailure;
   }
   std::cout << report->Summary() << "\n";
+  if (!parser.Has("witness")) return report->ok() ? kExitOk : kExitAuditBad;
+  size_t witnessed = 0;
+  absl::StatusOr<std::optional<std::string>> witness = CheckWitnessFlag(parser, &witnessed);
+  if (!witness.ok()) {
+    std::cerr << "acme-signer audit verify: " << witness.status().message() << "\n";
+    return kExitFailure;
+  }
+  if (witness->has_value()) {
+    // A rollback is damage like a cut log: the same exit status.
+    std::cout << "FAILED: witness " << *parser.Get("witness") << ": " << **witness << "\n";
+    return kExitAuditBad;
+  }
+  std::cout << "witness: all " << witnessed << " checkpoint(s) of " << *parser.Get("witness")
+            << " are in the log, which extends them\n";
   return report->ok() ? kExitOk : kExitAuditBad;
 }
 
@@ -235,6 +305,8 @@ int RunAudit(const std::vector<std::string>& args) {
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "verify") return RunVerify(rest);
+  if (args[0] == "query") return RunAuditQuery(rest);
+  if (args[0] == "checkpoint") return RunAuditCheckpoint(rest);
   if (args[0] == "export") return RunWithConfig("export", rest, Export);
   if (args[0] == "report") return RunAuditReport(rest);
   if (args[0] == "public-key") {

@@ -18,7 +18,7 @@ constexpr char kUsage[] =
     "  serve         run the gRPC server (mutual TLS)\n"
     "  enroll-agent  enrol an agent: a one-time token (--token) or a certificate from its CSR\n"
     "  enroll-client issue a front-door EAB credential (key id + HMAC key) for a host\n"
-    "  audit verify|export|public-key\n"
+    "  audit verify|query|checkpoint|export|public-key\n"
     "                verify the tamper-evident audit log, export it as JSON Lines, print the\n"
     "                audit key (PEM) to verify an export with\n"
     "  audit report  the auditor's report: one self-contained HTML file (--out FILE.html)\n"

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "signer/db/sql_postgresql.h"
@@ -136,7 +137,7 @@ absl::StatusOr<OrderResourceKind> KindFromText(const std::string& text) {
 
 #define ACME_SIGNER_INVENTORY_SELECT                                \
   "SELECT serial, agent, names, not_before, not_after, order_url, " \
-  "certificate_sha256, revoked, revocation_reason, revoked_at, account FROM inventory "
+  "certificate_sha256, revoked, revocation_reason, revoked_at, account, issued_at FROM inventory "
 
 CertificateRecord ReadCertificateRow(const SqlRows& rows, int r) {
   CertificateRecord cert;
@@ -151,6 +152,12 @@ CertificateRecord ReadCertificateRow(const SqlRows& rows, int r) {
   cert.revocation_reason = static_cast<int>(rows.Int(r, 8));
   cert.revoked_at = ParseTimeText(rows.Text(r, 9));
   cert.account = rows.Text(r, 10);
+  cert.issued_at = ParseTimeText(rows.Text(r, 11));
+  if (cert.issued_at == absl::InfinitePast()) {
+    // Recorded before schema 8: not_before is the CA's issuance time, the closest we know.
+    cert.issued_at = cert.not_before;
+    cert.issued_at_recorded = false;
+  }
   return cert;
 }
 
@@ -540,11 +547,13 @@ absl::Status StateStore::RecordCertificate(const CertificateRecord& cert) {
       SqlRows inserted,
       db_->Exec(absl::StrCat("cannot record certificate ", cert.serial),
                 "INSERT INTO inventory (serial, agent, names, not_before, not_after, "
-                "order_url, certificate_sha256, account) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (serial) DO NOTHING",
+                "order_url, certificate_sha256, account, issued_at) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (serial) DO NOTHING",
                 {cert.serial, cert.agent, StringsToJson(cert.names), TimeText(cert.not_before),
                  TimeText(cert.not_after), cert.order_url, cert.certificate_sha256,
-                 cert.account.empty() ? std::string(kDefaultAccountForRecords) : cert.account}));
+                 cert.account.empty() ? std::string(kDefaultAccountForRecords) : cert.account,
+                 TimeText(cert.issued_at == absl::InfinitePast() ? absl::Now()
+                                                                 : cert.issued_at)}));
   if (inserted.affected() == 1) return absl::OkStatus();
 
   ASSIGN_OR_RETURN(SqlRows existing,

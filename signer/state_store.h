@@ -83,6 +83,11 @@ struct CertificateRecord {
   bool revoked = false;
   int revocation_reason = 0;  // RFC 5280 CRLReason
   absl::Time revoked_at = absl::InfinitePast();
+  // When the signer recorded the certificate (RecordCertificate: this value if set, else the
+  // time of the call). Certificates recorded before schema 8 have none stored and read back
+  // their not_before with issued_at_recorded = false.
+  absl::Time issued_at = absl::InfinitePast();
+  bool issued_at_recorded = true;
 };
 
 // A front-door EAB credential (signer/frontdoor/credentials.h). Its HMAC key is not stored: it

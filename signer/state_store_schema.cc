@@ -114,6 +114,12 @@ constexpr const char* kSchemaV7[] = {
     "ALTER TABLE orders ADD COLUMN finalize_claimed_until TEXT NOT NULL DEFAULT ''",
 };
 
+// 8: when the signer recorded each certificate (the inventory's issued-at column; `audit
+// report` and `inventory` show it). Rows recorded before have '' and read as their not_before.
+constexpr const char* kSchemaV8[] = {
+    "ALTER TABLE inventory ADD COLUMN issued_at TEXT NOT NULL DEFAULT ''",
+};
+
 struct SqliteStep {
   int version;
   const char* const* statements;
@@ -127,7 +133,7 @@ constexpr SqliteStep Step(int version, const char* const (&statements)[N]) {
 
 constexpr SqliteStep kSqliteSteps[] = {
     Step(1, kSchemaV1), Step(2, kSchemaV2), Step(3, kSchemaV3), Step(4, kSchemaV4),
-    Step(5, kSchemaV5), Step(6, kSchemaV6), Step(7, kSchemaV7),
+    Step(5, kSchemaV5), Step(6, kSchemaV6), Step(7, kSchemaV7), Step(8, kSchemaV8),
 };
 static_assert(sizeof(kSqliteSteps) / sizeof(kSqliteSteps[0]) == kStateSchemaVersion,
               "one SQLite step per schema version");
@@ -194,6 +200,11 @@ constexpr const char* kPostgresBaseline[] = {
     "CREATE INDEX rate_events_by_agent ON rate_events (agent, at)",
 };
 
+// Version 8: SQLite schema 8's inventory.issued_at.
+constexpr const char* kPostgresV8[] = {
+    "ALTER TABLE inventory ADD COLUMN issued_at " T " NOT NULL DEFAULT ''",
+};
+
 #undef T
 #undef ACME_SIGNER_PG_TEXT
 
@@ -223,6 +234,7 @@ constexpr PostgresMigration Migration(int version, const char* const (&statement
 // Ascending versions; the last is kStateSchemaVersion.
 constexpr PostgresMigration kPostgresMigrations[] = {
     Migration(7, kPostgresBaseline, &PostgresOnlyTables),
+    Migration(8, kPostgresV8),
 };
 static_assert(kPostgresMigrations[sizeof(kPostgresMigrations) / sizeof(kPostgresMigrations[0]) -
                                   1]

@@ -24,7 +24,8 @@ namespace acme_signer::signer {
 // new_order_intents. 3: frontdoor_credentials. 4: frontdoor_accounts, frontdoor_objects.
 // 5: agent_certificates, enrollment_tokens, agents_seen. 6: accounts; `account` columns.
 // 7: rate_events; orders.finalize_claimed_by/_until. (PostgreSQL: 7 is the baseline.)
-inline constexpr int kStateSchemaVersion = 7;
+// 8: inventory.issued_at.
+inline constexpr int kStateSchemaVersion = 8;
 
 // The database's schema version; 0 for a database without the store's tables.
 absl::StatusOr<int> ReadStateSchemaVersion(db::SqlDatabase& db);

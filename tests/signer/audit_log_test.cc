@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -594,12 +595,22 @@ TEST_F(AuditLogTest, RefusesToExtendAFileWhoseLastCompleteLineIsNotARecord) {
                        AllOf(HasSubstr(path_), HasSubstr("line 1"), HasSubstr("byte offset 0"))));
 }
 
-TEST_F(AuditLogTest, OpenNamesThePathWhenTheDirectoryIsMissing) {
+TEST_F(AuditLogTest, CreatesAMissingLogDirectoryGroupReadableButNotItsParents) {
   OpenSslJwsSigner signer;
   AuditLogOptions options = Options();
-  options.path = dir_ + "/missing/audit.jsonl";
+  // Two levels missing: a typo in the path is an error naming it, not a tree of directories.
+  options.path = dir_ + "/missing/logs/audit.jsonl";
   EXPECT_THAT(AuditLog::Open(options, &signer).status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr(options.path)));
+  // One level: created 0750 (the auditor group reads the log; docs/audit.md).
+  const mode_t old_umask = ::umask(022);
+  options.path = dir_ + "/missing/audit.jsonl";
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(options, &signer);
+  ::umask(old_umask);
+  ASSERT_TRUE(log.ok()) << log.status();
+  struct stat st;
+  ASSERT_EQ(::stat((dir_ + "/missing").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
 }
 
 TEST_F(AuditLogTest, RejectsAZeroCheckpointInterval) {

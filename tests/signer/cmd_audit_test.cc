@@ -1,9 +1,11 @@
 // `acme-signer audit verify|export|public-key` (the real binary) in both backends: the export
 // is today's JSON Lines format, and `audit verify --log EXPORT --public-key PEM` (with the PEM
 // from `audit public-key`) checks it offline; `audit verify --config` checks the chain in the
-// database with backend = "postgresql" and reports tampering with exit code 3.
+// database with backend = "postgresql" and reports tampering with exit code 3; `audit query`,
+// `audit checkpoint` and `audit verify --witness` read the database chain too.
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -180,6 +182,19 @@ TEST_F(CmdAuditTest, DatabaseChainVerifiesExportsAndReportsTampering) {
   EXPECT_THAT(verified.out, StartsWith("OK: 13 records"));  // 10 events, 3 checkpoints
 
   ExportVerifiesOffline(config, "pg", "db-replica");
+
+  // audit query / checkpoint / verify --witness read the database chain the same way.
+  ChildResult queried = Run({"query", "--config", config, "--name", "www3.example.com"});
+  EXPECT_EQ(queried.exit_code, kExitOk) << queried;
+  EXPECT_THAT(queried.out, HasSubstr(" web1 allow FinalizeOrder www3.example.com\n"));
+  EXPECT_EQ(std::count(queried.out.begin(), queried.out.end(), '\n'), 1) << queried.out;
+  ChildResult checkpoint = Run({"checkpoint", "--config", config});
+  ASSERT_EQ(checkpoint.exit_code, kExitOk) << checkpoint;
+  EXPECT_THAT(checkpoint.out, HasSubstr("\"seq\":13,"));  // the shutdown checkpoint
+  const std::string witness = *dir_ + "/pg-witness.jsonl";
+  Write(witness, checkpoint.out);
+  ChildResult witnessed = Run({"verify", "--config", config, "--witness", witness});
+  EXPECT_EQ(witnessed.exit_code, kExitOk) << witnessed;
 
   ASSERT_TRUE(cluster_
                   ->Psql("UPDATE audit_records SET line = replace(line, '\"allow\"', '\"deny\"') "

@@ -297,6 +297,29 @@ TEST_P(StateStoreTest, RevocationIsRecordedOnceWithReasonAndTime) {
   EXPECT_EQ((*inventory)[0].revoked_at, when);
 }
 
+TEST_P(StateStoreTest, InventoryKeepsWhenTheSignerRecordedEachCertificate) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Time before = absl::Now();
+  ASSERT_THAT(store->RecordCertificate(Cert("07", "web1", absl::FromUnixSeconds(1900000000))),
+              IsOk());
+  const absl::Time after = absl::Now();
+  CertificateRecord given = Cert("08", "web1", absl::FromUnixSeconds(1900000001));
+  given.issued_at = absl::FromUnixSeconds(1710000000);  // e.g. a record restored from elsewhere
+  ASSERT_THAT(store->RecordCertificate(given), IsOk());
+
+  auto inventory = store->ListInventory("web1");
+  ASSERT_THAT(inventory, IsOk());
+  ASSERT_EQ(inventory->size(), 2u);
+  const CertificateRecord& now = (*inventory)[0];
+  EXPECT_TRUE(now.issued_at_recorded);
+  // Stored with microseconds.
+  EXPECT_GE(now.issued_at, absl::FromUnixMicros(absl::ToUnixMicros(before)));
+  EXPECT_LE(now.issued_at, after);
+  EXPECT_EQ((*inventory)[1].issued_at, absl::FromUnixSeconds(1710000000));
+  EXPECT_TRUE((*inventory)[1].issued_at_recorded);
+}
+
 TEST_P(StateStoreTest, IsSafeToUseFromManyThreads) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -838,6 +861,9 @@ TEST_F(SqliteStateStoreTest, UpgradeFromSchema5MovesEverythingToTheAccountDefaul
   ASSERT_TRUE(cert.ok()) << cert.status();
   ASSERT_TRUE(cert->has_value());
   EXPECT_EQ((*cert)->account, "default");
+  // Schema 8: recorded before the signer kept the time, it reads back its not_before.
+  EXPECT_FALSE((*cert)->issued_at_recorded);
+  EXPECT_EQ((*cert)->issued_at, (*cert)->not_before);
   absl::StatusOr<std::vector<CertificateRecord>> of_default =
       store->ListInventory(std::nullopt, std::string("default"));
   ASSERT_TRUE(of_default.ok()) << of_default.status();
