@@ -41,6 +41,7 @@ constexpr char kUsage[] =
     "                               [--rpc R] [--since T] [--until T] [--json]\n"
     "       acme-signer audit checkpoint --config FILE  (the latest signed checkpoint, one "
     "JSON line)\n"
+    "       acme-signer audit report --config FILE [--since T] [--until T] --out FILE.html\n"
     "       acme-signer audit export --config FILE      (JSON Lines to stdout)\n"
     "       acme-signer audit public-key --config FILE  (the audit key, PEM, from the HSM)\n";
 

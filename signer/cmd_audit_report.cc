@@ -17,6 +17,7 @@
 #include "common/status_macros.h"
 #include "signer/audit_report.h"
 #include "signer/audit_report_html.h"
+#include "signer/audit_query.h"
 #include "signer/commands.h"
 #include "signer/config.h"
 
@@ -25,52 +26,15 @@ namespace {
 
 constexpr mode_t kReportMode = 0640;
 
-// --since/--until: RFC 3339 or a date (UTC). The same reading as `audit query`'s
-// ParseQuerySince/ParseQueryUntil (signer/audit_query.h, issue 17 H4): once both are on one
-// branch, these two give way to those.
-constexpr char kTimeForms[] =
-    "give an RFC 3339 time (2024-05-01T12:00:00Z) or a date (2024-05-01, UTC)";
-
-std::optional<absl::Time> ParseDate(absl::string_view text) {
-  absl::Time t;
-  std::string err;
-  if (text.size() != 10 || !absl::ParseTime("%Y-%m-%d", text, absl::UTCTimeZone(), &t, &err)) {
-    return std::nullopt;
-  }
-  return t;
-}
-
-std::optional<absl::Time> ParseRfc3339(absl::string_view text) {
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return std::nullopt;
-  return t;
-}
-
-absl::StatusOr<absl::Time> ParseSince(absl::string_view text) {
-  if (std::optional<absl::Time> day = ParseDate(text)) return *day;
-  if (std::optional<absl::Time> t = ParseRfc3339(text)) return *t;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--since \"", text, "\" is not a time: ", kTimeForms));
-}
-
-// The exclusive bound: a date includes that whole day; an RFC 3339 time includes a record
-// stamped exactly then (record times have microseconds).
-absl::StatusOr<absl::Time> ParseUntil(absl::string_view text) {
-  if (std::optional<absl::Time> day = ParseDate(text)) return *day + absl::Hours(24);
-  if (std::optional<absl::Time> t = ParseRfc3339(text)) return *t + absl::Nanoseconds(1);
-  return absl::InvalidArgumentError(
-      absl::StrCat("--until \"", text, "\" is not a time: ", kTimeForms));
-}
-
+// --since/--until read as `audit query` reads them (signer/audit_query.h).
 absl::StatusOr<AuditReportPeriod> PeriodFlags(const ArgParser& parser) {
   AuditReportPeriod period;
   if (std::optional<std::string> since = parser.Get("since")) {
-    ASSIGN_OR_RETURN(period.since, ParseSince(*since));
+    ASSIGN_OR_RETURN(period.since, ParseQuerySince(*since));
     period.since_text = *since;
   }
   if (std::optional<std::string> until = parser.Get("until")) {
-    ASSIGN_OR_RETURN(period.until, ParseUntil(*until));
+    ASSIGN_OR_RETURN(period.until, ParseQueryUntil(*until));
     period.until_text = *until;
   }
   if (period.since >= period.until) {
