@@ -182,9 +182,21 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ -z "$already" ]; the
   done
   start=$(date +%s)
   installed_here=1
-  # --no-download: every dependency is on this machine already; never the network.
-  apt-get install -y -qq --no-download --no-install-recommends "$signer_deb" "$agent_deb" \
+  # Never the network: every dependency must be on this machine already, so apt's plan may
+  # install nothing but the two packages. (--no-download cannot say it: apt 2.6 then fails with
+  # "Pathname to install is not absolute" for the local .deb files.)
+  plan=$(apt-get install -s --no-install-recommends "$signer_deb" "$agent_deb" 2>&1 | grep '^Inst ' || true)
+  if [ "$(awk '{print $2}' <<<"$plan" | sort | tr '\n' ' ')" != "acme-agent acme-signer " ]; then
+    installed_here=0
+    echo "FAIL: apt-get would install more than the two packages (missing dependencies):" >&2
+    echo "$plan" >&2
+    exit 1
+  fi
+  apt-get install -y -qq --no-install-recommends "$signer_deb" "$agent_deb" \
     > "$work/apt.out" 2>&1 || { cat "$work/apt.out" >&2; fail "apt-get install"; exit 1; }
+  check "apt-get install printed no warning or error" \
+    test -z "$(grep -iE 'warning|error|failed' "$work/apt.out")"
+  grep -iE 'warning|error|failed' "$work/apt.out" >&2 || true
   echo "apt-get install: $(($(date +%s) - start)) s"
   check_installed_tree / 1
   verify_units
