@@ -62,10 +62,10 @@ version=$(sed -n 's/^project([a-z-]* VERSION \([0-9.]*\).*/\1/p' "$source_dir/CM
 arch=$(dpkg --print-architecture)
 
 # --- build -----------------------------------------------------------------------------------
-# The test build's binaries are sanitizer builds of several hundred MB: no -dbgsym packages and
-# fast gzip instead of xz -6 (dpkg-deb takes minutes for them otherwise). The content is the same.
+# The test build's binaries are sanitizer builds of several hundred MB: fast gzip instead of
+# xz -6 (dpkg-deb takes minutes for them otherwise). The content is the same.
 start=$(date +%s)
-DEB_BUILD_OPTIONS=noddebs DPKG_DEB_COMPRESSOR_TYPE=gzip DPKG_DEB_COMPRESSOR_LEVEL=1 \
+DPKG_DEB_COMPRESSOR_TYPE=gzip DPKG_DEB_COMPRESSOR_LEVEL=1 \
   "$source_dir/scripts/package" "$work/out" > "$work/package.out"
 echo "scripts/package: $(($(date +%s) - start)) s"
 signer_deb=$work/out/acme-signer_${version}_$arch.deb
@@ -76,8 +76,11 @@ for deb in "$signer_deb" "$agent_deb"; do
 done
 
 # --- contents --------------------------------------------------------------------------------
+# Each package's file list, read once (dpkg-deb decompresses the whole archive for it).
+dpkg-deb -c "$signer_deb" | awk '{print $6}' > "$work/signer.files"
+dpkg-deb -c "$agent_deb" | awk '{print $6}' > "$work/agent.files"
 contains() {  # contains DEB PATH: the package holds ./PATH
-  dpkg-deb -c "$1" | awk '{print $6}' | grep -qx "./$2"
+  if [ "$1" = "$signer_deb" ]; then grep -qx "./$2" "$work/signer.files"; else grep -qx "./$2" "$work/agent.files"; fi
 }
 for path in usr/bin/acme-signer usr/bin/acme-hsm lib/systemd/system/acme-signer.service \
   usr/lib/sysusers.d/acme-signer.conf usr/lib/tmpfiles.d/acme-signer.conf \
@@ -98,8 +101,9 @@ for path in usr/bin/acme-agent lib/systemd/system/acme-agent.service \
 done
 for deb in "$signer_deb" "$agent_deb"; do
   name=$(dpkg-deb -f "$deb" Package)
-  check "$name installs nothing under /etc" \
-    test -z "$(dpkg-deb -c "$deb" | awk '{print $6}' | grep '^\./etc/')"
+  files=$work/agent.files
+  [ "$deb" = "$signer_deb" ] && files=$work/signer.files
+  check "$name installs nothing under /etc" test -z "$(grep '^\./etc/' "$files")"
   check "$name has no conffiles" test -z "$(dpkg-deb -I "$deb" conffiles 2>/dev/null)"
   check "$name version is $version" test "$(dpkg-deb -f "$deb" Version)" = "$version"
   check "$name depends on libc6 (dh_shlibdeps)" grep -q 'libc6' <<<"$(dpkg-deb -f "$deb" Depends)"
@@ -110,25 +114,26 @@ check "the man page lists audit verify's options" \
     tar -xOf - ./usr/share/man/man8/acme-signer.8.gz | gzip -dc)"
 
 # --- lintian ---------------------------------------------------------------------------------
-# With the packages' overrides (deploy/debian/*.lintian-overrides). A sanitizer build adds one
-# tag that the Release packages do not have, suppressed here and only for such a build:
+# With the packages' overrides (deploy/debian/*.lintian-overrides), every tag down to info
+# fails the test. A sanitizer build adds two tags that the Release packages do not have; exactly
+# these lines are accepted, and only for such a build:
 #  hardening-no-fortify-functions: CMakeLists.txt leaves -D_FORTIFY_SOURCE out of sanitizer
-#  builds (ASan intercepts those libc functions itself).
-suppress=()
+#    builds (ASan intercepts those libc functions itself).
+#  spelling-error-in-binary dimentional: an error message of nlohmann/json's BJData reader
+#    (/usr/include/nlohmann/detail/input/binary_reader.hpp), code the -O0 build keeps and the
+#    Release build drops; not our text.
+accepted='^$'
 if readelf -d "$bin_dir/acme-signer" | grep -q 'NEEDED.*libasan'; then
-  suppress=(--suppress-tags hardening-no-fortify-functions)
-  echo "sanitizer build: lintian ${suppress[*]}"
+  accepted='^I: acme-(signer|agent): (hardening-no-fortify-functions|spelling-error-in-binary dimentional dimensional) \[usr/bin/acme-(signer|hsm|agent)\]$'
+  echo "sanitizer build: lintian lines accepted: $accepted"
 fi
 start=$(date +%s)
-if lintian --fail-on error,warning --display-info "${suppress[@]}" "$signer_deb" "$agent_deb" \
-  > "$work/lintian.out" 2>&1; then
-  lintian_rc=0
-else
-  lintian_rc=$?
-fi
-grep -v '^running with root privileges' "$work/lintian.out" || true
-check "lintian reports no tag (exit $lintian_rc; took $(($(date +%s) - start)) s)" \
-  test "$lintian_rc" = 0 -a -z "$(grep -E '^[EWI]:' "$work/lintian.out")"
+lintian --display-info "$signer_deb" "$agent_deb" > "$work/lintian.out" 2>&1 || true
+grep -E '^[EWIP]:|^N: [0-9]+ hints' "$work/lintian.out" || true
+check "lintian reports no tag (took $(($(date +%s) - start)) s)" \
+  test -z "$(grep -E '^[EWI]:' "$work/lintian.out" | grep -Ev "$accepted")"
+check "lintian ran (its output names no error of its own)" \
+  test -z "$(grep -vE '^[EWIPN]:|^running with root privileges' "$work/lintian.out")"
 
 # --- install ---------------------------------------------------------------------------------
 units=(acme-signer.service acme-agent.service acme-agent.timer acme-agent-reload.path
