@@ -1,5 +1,6 @@
 // The documentation against what the build and the binaries really do, so the docs cannot
-// drift: docs/signer.md's install line, its exit codes, docs/hsm.md's key names, and
+// drift: the first line of docs/signer.md and docs/agent.md (apt install of this version's
+// package), docs/signer.md's source install line and its exit codes, docs/hsm.md's key names, and
 // docs/agent.md's coverage of every acme-agent option and its exit-code wording.
 // (docs/agent.md's quick start is run against the lab by tests/integration/agent_docs_test.cc.)
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -19,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "http/version.h"
 #include "signer/commands.h"
 #include "signer/config.h"
 #include "signer/frontdoor/credentials.h"
@@ -77,6 +80,25 @@ TEST(SignerDocTest, InstallLineTakesEveryBinaryFromWhereTheBuildPutsIt) {
     const fs::path built =
         fs::path(ACME_SIGNER_BINARY_DIR) / file.substr(std::string("build/").size());
     EXPECT_EQ(::access(built.c_str(), X_OK), 0) << file << ": the build makes no " << built;
+  }
+}
+
+// Both pages start with installing their package (scripts/package) of the version the build
+// has, so a version bump cannot leave the first line of either page stale.
+TEST(PackageDocTest, SignerAndAgentPagesStartWithTheAptInstallLineOfThisVersion) {
+  const std::vector<std::pair<std::string, std::string>> pages = {
+      {"docs/signer.md", "acme-signer"}, {"docs/agent.md", "acme-agent"}};
+  for (const auto& [page, package] : pages) {
+    SCOPED_TRACE(page);
+    // The title, a blank line, then a code block whose first line installs the package.
+    const std::vector<std::string> lines = absl::StrSplit(ReadDoc(page), '\n');
+    ASSERT_GE(lines.size(), 4u);
+    EXPECT_TRUE(absl::StartsWith(lines[0], "# ")) << lines[0];
+    EXPECT_EQ(lines[1], "");
+    EXPECT_EQ(lines[2], "```");
+    EXPECT_TRUE(absl::StartsWith(
+        lines[3], absl::StrCat("apt install ./", package, "_", ACME_SIGNER_VERSION, "-1_")))
+        << lines[3];
   }
 }
 

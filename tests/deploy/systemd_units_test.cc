@@ -1,7 +1,9 @@
 // The systemd units in deploy/ meet the security targets: `systemd-analyze security
 // --offline=yes` rates the signer at most 2.0 and the agent at most 4.0 (it binds port 80 and
 // runs hooks), `systemd-analyze verify` accepts every unit without a single message, the signer
-// stays down on exit code 78 and cannot restart often enough to hammer the HSM, and the agent
+// stays down on exit code 78 and cannot restart often enough to hammer the HSM, it notifies
+// readiness, has a watchdog and reloads through `acme-signer reload`, its audit log directory
+// belongs to the auditors' group acme-audit (tmpfiles, setgid, UMask=0027), and the agent
 // runs as its own user with CAP_NET_BIND_SERVICE only, handing root reloads to
 // acme-agent-reload.{path,service} through a stamp file.
 //
@@ -404,6 +406,51 @@ TEST(DeployUnitsTest, SignerStaysDownOnExitCode78AndCannotRestartInALoop) {
   EXPECT_EQ(Value(unit, "Service", "StartLimitBurst"), "");
 }
 
+// systemd waits for READY=1 and kills a daemon that stops pinging; a reload reports the
+// daemon's answer instead of kill's.
+TEST(DeployUnitsTest, SignerNotifiesReadinessHasAWatchdogAndReloadsThroughTheSigner) {
+  const UnitFile unit = ParseUnit(DeployDir() / "acme-signer.service");
+  EXPECT_EQ(Value(unit, "Service", "Type"), "notify");
+  EXPECT_EQ(Value(unit, "Service", "NotifyAccess"), "main");
+  const std::optional<int64_t> watchdog = Seconds(Value(unit, "Service", "WatchdogSec"));
+  ASSERT_TRUE(watchdog.has_value()) << "[Service] WatchdogSec missing or not understood";
+  EXPECT_GE(*watchdog, 10) << "the daemon pings every WatchdogSec/2 from one thread";
+  EXPECT_LE(*watchdog, 120);
+  const std::vector<std::string> reload = Words(unit, "Service", "ExecReload");
+  ASSERT_GE(reload.size(), 2u);
+  EXPECT_EQ(reload[0], "/usr/bin/acme-signer");
+  EXPECT_EQ(reload[1], "reload");
+  // The same configuration as the daemon it asks.
+  const std::vector<std::string> start = Words(unit, "Service", "ExecStart");
+  const auto config = std::find(start.begin(), start.end(), "--config");
+  ASSERT_NE(config, start.end());
+  ASSERT_NE(config + 1, start.end());
+  EXPECT_THAT(reload, Contains(*(config + 1)));
+}
+
+// Auditors (group acme-audit) read the audit log without root: the log directory is setgid
+// acme-audit (tmpfiles), the unit writes it without taking it back (no LogsDirectory=, which
+// would reset its group at every start), and its umask leaves the 0640 files group-readable.
+TEST(DeployUnitsTest, AuditLogDirectoryBelongsToTheAuditorGroup) {
+  const UnitFile unit = ParseUnit(DeployDir() / "acme-signer.service");
+  EXPECT_EQ(Value(unit, "Service", "UMask"), "0027");
+  EXPECT_EQ(Value(unit, "Service", "LogsDirectory"), "");
+  EXPECT_THAT(Words(unit, "Service", "ReadWritePaths"), Contains("/var/log/acme-signer"));
+
+  bool log_dir = false;
+  for (absl::string_view line : absl::StrSplit(ReadAll(DeployDir() / "acme-signer.tmpfiles"), '\n')) {
+    std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipWhitespace());
+    if (fields.size() < 5 || fields[1] != "/var/log/acme-signer") continue;
+    log_dir = true;
+    EXPECT_EQ(fields[0], "d");
+    EXPECT_EQ(fields[2], "2750");
+    EXPECT_EQ(fields[3], Value(unit, "Service", "User"));
+    EXPECT_EQ(fields[4], "acme-audit");
+  }
+  EXPECT_TRUE(log_dir) << "no line for /var/log/acme-signer in deploy/acme-signer.tmpfiles";
+  EXPECT_THAT(ReadAll(DeployDir() / "acme-signer.sysusers"), HasSubstr("\ng acme-audit -"));
+}
+
 TEST(DeployUnitsTest, AgentServiceRunsAsItsOwnUserNeverRoot) {
   const UnitFile unit = ParseUnit(DeployDir() / "acme-agent.service");
   EXPECT_EQ(Value(unit, "Service", "User"), "acme-agent");
@@ -440,6 +487,10 @@ TEST_F(TempDirTest, SysusersEntriesCreateTheServiceUsers) {
     EXPECT_LT(uid, 1000) << "a system user";
     EXPECT_EQ(fields[5], absl::StrCat("/var/lib/", service));
     EXPECT_EQ(fields[6], "/usr/sbin/nologin");
+    if (std::string(service) == "acme-signer") {
+      EXPECT_THAT("\n" + ReadAll(root / "etc/group"), HasSubstr("\nacme-audit:x:"))
+          << "the auditors' group";
+    }
   }
 }
 
