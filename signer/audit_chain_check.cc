@@ -13,13 +13,8 @@
 
 namespace acme_signer::signer {
 
-absl::StatusOr<AuditVerifyReport> VerifyConfiguredAuditChain(const SignerConfig& config,
-                                                             const std::string& public_key_der) {
-  if (config.state.backend == StateConfig::Backend::kPostgresql) {
-    ASSIGN_OR_RETURN(std::unique_ptr<db::PgConnection> conn,
-                     db::PgConnection::Connect(config.state.url));
-    return VerifyDbAuditChain(*conn, public_key_der);
-  }
+absl::StatusOr<AuditVerifyOptions> ConfiguredAuditVerifyOptions(
+    const SignerConfig& config, const std::string& public_key_der) {
   AuditVerifyOptions options;
   ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
   ASSIGN_OR_RETURN(std::optional<std::string> key_b64, store->GetValue(kAuditPublicKeyKey));
@@ -40,6 +35,18 @@ absl::StatusOr<AuditVerifyReport> VerifyConfiguredAuditChain(const SignerConfig&
   // The signer stores the reference with its first checkpoint and refuses to start without
   // it once the log has one; report the same here.
   options.reference_required = true;
+  return options;
+}
+
+absl::StatusOr<AuditVerifyReport> VerifyConfiguredAuditChain(const SignerConfig& config,
+                                                             const std::string& public_key_der) {
+  if (config.state.backend == StateConfig::Backend::kPostgresql) {
+    ASSIGN_OR_RETURN(std::unique_ptr<db::PgConnection> conn,
+                     db::PgConnection::Connect(config.state.url));
+    return VerifyDbAuditChain(*conn, public_key_der);
+  }
+  ASSIGN_OR_RETURN(AuditVerifyOptions options,
+                   ConfiguredAuditVerifyOptions(config, public_key_der));
   return VerifyAuditLogAt(config.audit.log, options);
 }
 

@@ -21,6 +21,12 @@ namespace acme_signer::signer {
 absl::StatusOr<AuditVerifyReport> VerifyConfiguredAuditChain(const SignerConfig& config,
                                                              const std::string& public_key_der);
 
+// [state] backend = "sqlite" only: the options VerifyConfiguredAuditChain verifies the files
+// with (the stored or given key, the stored checkpoint reference, reference_required), for
+// callers that then adjust them (`audit verify --config F --log PATH --checkpoint REF`).
+absl::StatusOr<AuditVerifyOptions> ConfiguredAuditVerifyOptions(
+    const SignerConfig& config, const std::string& public_key_der);
+
 }  // namespace acme_signer::signer
 
 #endif  // ACME_SIGNER_SIGNER_AUDIT_CHAIN_CHECK_H_

@@ -75,32 +75,15 @@ absl::StatusOr<AuditVerifyReport> Verify(const ArgParser& parser) {
   if (parser.Has("config")) {
     ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
     if (InDatabase(config)) return VerifyDatabase(config, parser);
+    std::string key_der;
+    if (parser.Has("public-key")) {
+      ASSIGN_OR_RETURN(key_der, PublicKeyFlag(parser));
+    }
     if (!parser.Has("log") && !parser.Has("checkpoint")) {
-      std::string key_der;
-      if (parser.Has("public-key")) {
-        ASSIGN_OR_RETURN(key_der, PublicKeyFlag(parser));
-      }
       return VerifyConfiguredAuditChain(config, key_der);
     }
     log_path = config.audit.log;
-    ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(config));
-    ASSIGN_OR_RETURN(std::optional<std::string> key_b64, store->GetValue(kAuditPublicKeyKey));
-    if (!key_b64.has_value() && !parser.Has("public-key")) {
-      return absl::FailedPreconditionError(
-          "the state store has no audit public key yet (no checkpoint written); pass "
-          "--public-key");
-    }
-    if (key_b64.has_value()) {
-      std::string der;
-      if (!absl::Base64Unescape(*key_b64, &der)) {
-        return absl::DataLossError("the audit public key in the state store is not base64");
-      }
-      options.public_key_der = der;
-    }
-    ASSIGN_OR_RETURN(options.expected_checkpoint, LoadAuditCheckpoint(*store));
-    // The signer stores the reference with its first checkpoint and refuses to start without
-    // it once the log has one; report the same here.
-    options.reference_required = true;
+    ASSIGN_OR_RETURN(options, ConfiguredAuditVerifyOptions(config, key_der));
   }
   if (parser.Has("checkpoint")) {
     // A reference kept off the host (e.g. copied from `audit.checkpoint` after each run) makes
