@@ -9,6 +9,8 @@
 #include "common/status_macros.h"
 #include "signer/audit_chain_check.h"
 #include "signer/audit_record.h"
+#include "signer/audit_source.h"
+#include "signer/reload_audit.h"
 #include "signer/runtime.h"
 
 namespace acme_signer::signer {
@@ -99,11 +101,12 @@ bool IsIssuance(const Json& record, absl::string_view rpc) {
          Text(outcome, "error").empty();
 }
 
-// Agent and account changes: what took effect (refusals are under the denials), and every
-// step of an administrator's account command (rare, and each step matters).
+// Agent, account and policy changes: what took effect (refusals are under the denials), and
+// every step of an administrator's account command and every reload (rare, and each matters:
+// policy lives in the config a reload loads).
 bool IsChange(const Json& record, absl::string_view rpc) {
   const bool allowed = Text(record, "decision") == "allow";
-  if (rpc == kAccountRollKey || rpc == kAccountDeactivate) return true;
+  if (rpc == kAccountRollKey || rpc == kAccountDeactivate || rpc == kReloadAuditRpc) return true;
   if (rpc == kEnrollAgent || rpc == kRenewAgentCertificate || rpc == kFrontDoorKeyChange) {
     return allowed;
   }
@@ -389,9 +392,22 @@ AuditReport AuditReportBuilder::Finish(std::string config, std::string chain, ab
 }
 
 absl::StatusOr<AuditReport> BuildAuditReport(const SignerConfig& config,
-                                             const AuditReportPeriod& period) {
+                                             const AuditReportPeriod& period,
+                                             const std::string& public_key_der) {
   AuditReportBuilder builder(period);
-  builder.SetVerification(VerifyConfiguredAuditChain(config, /*public_key_der=*/""));
+  if (IsAuditLogOnly(config)) {
+    // The auditor's form: no state store, so no stored key and no checkpoint reference (the
+    // witness file is the auditor's reference: `audit verify --log --witness`).
+    AuditVerifyOptions options;
+    options.public_key_der = public_key_der;
+    builder.SetVerification(
+        public_key_der.empty()
+            ? absl::StatusOr<AuditVerifyReport>(absl::FailedPreconditionError(
+                  "--log needs --public-key PEM (the audit key) to verify the chain"))
+            : VerifyAuditLogAt(config.audit.log, options));
+  } else {
+    builder.SetVerification(VerifyConfiguredAuditChain(config, public_key_der));
+  }
   RETURN_IF_ERROR(
       ForEachAuditLine(config, [&](absl::string_view line, const AuditLineOrigin& origin) {
         builder.AddLine(line, origin);

@@ -229,9 +229,12 @@ class AuditReportBuilder {
 // The whole report for `config` (any [state] backend): verification, every line of the chain
 // through ForEachAuditLine, the state store where readable. Errors only when the chain cannot
 // be read at all (ForEachAuditLine's errors); verification and state store failures are in the
-// report.
+// report. `public_key_der` (the audit key's SubjectPublicKeyInfo) overrides the stored key; for
+// a config from AuditLogOnlyConfig (an auditor's `--log PATH`) it is the only key, and without
+// it the report says NOT VERIFIED.
 absl::StatusOr<AuditReport> BuildAuditReport(const SignerConfig& config,
-                                             const AuditReportPeriod& period);
+                                             const AuditReportPeriod& period,
+                                             const std::string& public_key_der = "");
 
 }  // namespace acme_signer::signer
 

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -38,6 +39,31 @@ absl::Status ForEachFileLine(const std::string& file, const AuditLineVisitor& vi
 std::string AuditLineOrigin::ToString() const {
   if (file == "database") return absl::StrCat("database seq ", line);
   return absl::StrCat(file, ":", line);
+}
+
+SignerConfig AuditLogOnlyConfig(const std::string& log_path) {
+  SignerConfig config;
+  config.source = log_path;
+  config.state.backend = StateConfig::Backend::kSqlite;
+  config.audit.log = log_path;
+  return config;
+}
+
+bool IsAuditLogOnly(const SignerConfig& config) {
+  return config.state.backend == StateConfig::Backend::kSqlite && config.state.dir.empty() &&
+         config.source == config.audit.log;
+}
+
+absl::StatusOr<SignerConfig> AuditSourceFromFlags(const ArgParser& parser) {
+  const std::optional<std::string> config = parser.Get("config");
+  const std::optional<std::string> log = parser.Get("log");
+  if (config.has_value() == log.has_value()) {
+    return absl::InvalidArgumentError(
+        "give --config FILE (the signer's configuration) or --log PATH (the first file of the "
+        "audit log, e.g. /var/log/acme-signer/audit.log), not both");
+  }
+  if (log.has_value()) return AuditLogOnlyConfig(*log);
+  return LoadSignerConfig(*config);
 }
 
 absl::Status ForEachAuditLine(const SignerConfig& config, const AuditLineVisitor& visit) {

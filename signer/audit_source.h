@@ -14,7 +14,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/cli.h"
 #include "signer/config.h"
 
 namespace acme_signer::signer {
@@ -35,6 +37,18 @@ struct AuditLineOrigin {
 // when no file of it exists; DataLoss naming the missing file when a rotated file is missing
 // between two present ones; the errno-derived status naming a file that cannot be read;
 // Unavailable / FailedPrecondition from the database (unreachable, not migrated).
+// The auditor's way in, without the config (which may sit in a directory only operators read)
+// or the state store: `--log PATH` in place of `--config F` (audit query, checkpoint, report).
+// A SignerConfig that names only the file log at `log_path` ([state] backend "sqlite", no state
+// dir: OpenStateStore fails on it, and callers that join the store say so).
+SignerConfig AuditLogOnlyConfig(const std::string& log_path);
+// True for a config made by AuditLogOnlyConfig.
+bool IsAuditLogOnly(const SignerConfig& config);
+
+// Reads `--config FILE` or `--log PATH` (exactly one; the parser declares both) of an audit
+// command: LoadSignerConfig or AuditLogOnlyConfig. InvalidArgument naming the flags otherwise.
+absl::StatusOr<SignerConfig> AuditSourceFromFlags(const ArgParser& parser);
+
 using AuditLineVisitor =
     std::function<absl::Status(absl::string_view line, const AuditLineOrigin& origin)>;
 absl::Status ForEachAuditLine(const SignerConfig& config, const AuditLineVisitor& visit);

@@ -13,7 +13,6 @@
 // Order: the CA first (its answer is the truth), then the store, then the audit record. A run
 // killed after the CA answered is repaired by running the command again: the CA then refuses
 // the request because the account is already deactivated, which is recorded as such.
-#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -31,6 +30,7 @@
 #include "common/cli.h"
 #include "common/status_macros.h"
 #include "signer/account_set.h"
+#include "signer/admin_identity.h"
 #include "signer/audit_log.h"
 #include "signer/audit_record.h"
 #include "signer/commands.h"
@@ -46,13 +46,6 @@ namespace {
 constexpr char kUsage[] = "acme-signer account deactivate --config FILE --account NAME --yes";
 // The rpc of the audit record.
 constexpr char kAuditRpc[] = "Admin/account-deactivate";
-
-// "admin:<user>" of the person running the command (the audit record's agent).
-std::string LocalAdmin() {
-  const struct passwd* pw = ::getpwuid(::geteuid());
-  return pw != nullptr ? absl::StrCat("admin:", pw->pw_name)
-                       : absl::StrCat("admin:uid-", ::geteuid());
-}
 
 // Whether the CA refused the request because the account is already deactivated (a second run
 // after one killed between the CA's answer and the store).
@@ -109,7 +102,7 @@ absl::Status Deactivate(const ArgParser& parser) {
                    acme::AcmeClient::Create(*http, *key, options));
 
   AuditRecord audit;
-  audit.agent = LocalAdmin();
+  audit.agent = AdminIdentity(::geteuid());
   audit.peer = absl::StrCat("local:pid ", ::getpid());
   audit.account = name;
   audit.rpc = kAuditRpc;

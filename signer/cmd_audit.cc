@@ -36,12 +36,13 @@ namespace {
 constexpr char kUsage[] =
     "usage: acme-signer audit verify (--config FILE | --log PATH --public-key PEM "
     "[--checkpoint REF]) [--witness FILE]\n"
-    "       acme-signer audit query --config FILE [--name N] [--agent A] "
-    "[--decision allow|deny]\n"
-    "                               [--rpc R] [--since T] [--until T] [--json]\n"
-    "       acme-signer audit checkpoint --config FILE  (the latest signed checkpoint, one "
-    "JSON line)\n"
-    "       acme-signer audit report --config FILE [--since T] [--until T] --out FILE.html\n"
+    "       acme-signer audit query (--config FILE | --log PATH) [--name N] [--agent A]\n"
+    "                               [--decision allow|deny] [--rpc R] [--since T] [--until T]\n"
+    "                               [--json]\n"
+    "       acme-signer audit checkpoint (--config FILE | --log PATH)  (the latest signed\n"
+    "                               checkpoint, one JSON line)\n"
+    "       acme-signer audit report (--config FILE | --log PATH --public-key PEM) [--since T]\n"
+    "                               [--until T] --out FILE.html\n"
     "       acme-signer audit export --config FILE      (JSON Lines to stdout)\n"
     "       acme-signer audit public-key --config FILE  (the audit key, PEM, from the HSM)\n";
 

@@ -70,9 +70,12 @@ int Fail(absl::string_view command, const absl::Status& status, int code) {
 
 int RunAuditQuery(const std::vector<std::string>& args) {
   ArgParser parser(
-      "acme-signer audit query --config FILE [--name N] [--agent A] [--decision allow|deny] "
-      "[--rpc R] [--since T] [--until T] [--json]");
+      "acme-signer audit query (--config FILE | --log PATH) [--name N] [--agent A] "
+      "[--decision allow|deny] [--rpc R] [--since T] [--until T] [--json]");
   parser.Value("config", "FILE", "signer configuration: where the audit chain is")
+      .Value("log", "PATH",
+             "instead of --config: the audit log's first file (an auditor's way in, no config "
+             "needed)")
       .Value("name", "N",
              "records naming this DNS name (exact, case-insensitive); '*.example.org' = every "
              "name below example.org")
@@ -83,8 +86,7 @@ int RunAuditQuery(const std::vector<std::string>& args) {
              "records at or after T: RFC 3339 (2024-05-01T12:00:00Z) or a date (00:00 UTC)")
       .Value("until", "T",
              "records up to and including T: RFC 3339, or a date (the whole day, UTC)")
-      .Bool("json", "print each matching record as stored (JSON Lines)")
-      .Required("config");
+      .Bool("json", "print each matching record as stored (JSON Lines)");
   if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("query", s, kExitUsage);
   if (parser.help_requested()) {
     std::cout << parser.Help();
@@ -92,7 +94,10 @@ int RunAuditQuery(const std::vector<std::string>& args) {
   }
   absl::StatusOr<AuditQuery> query = QueryFromFlags(parser);
   if (!query.ok()) return Fail("query", query.status(), kExitUsage);
-  absl::StatusOr<SignerConfig> config = LoadSignerConfig(*parser.Get("config"));
+  if (parser.Has("config") == parser.Has("log")) {
+    return Fail("query", AuditSourceFromFlags(parser).status(), kExitUsage);
+  }
+  absl::StatusOr<SignerConfig> config = AuditSourceFromFlags(parser);
   if (!config.ok()) return Fail("query", config.status(), kExitFailure);
   if (absl::Status s = Query(*config, *query, parser.Has("json")); !s.ok()) {
     return Fail("query", s, kExitFailure);
@@ -101,9 +106,9 @@ int RunAuditQuery(const std::vector<std::string>& args) {
 }
 
 int RunAuditCheckpoint(const std::vector<std::string>& args) {
-  ArgParser parser("acme-signer audit checkpoint --config FILE");
+  ArgParser parser("acme-signer audit checkpoint (--config FILE | --log PATH)");
   parser.Value("config", "FILE", "signer configuration: where the audit chain is")
-      .Required("config");
+      .Value("log", "PATH", "instead of --config: the audit log's first file");
   if (absl::Status s = parser.Parse(args); !s.ok()) return Fail("checkpoint", s, kExitUsage);
   if (parser.help_requested()) {
     std::cout << parser.Help()
@@ -112,7 +117,10 @@ int RunAuditCheckpoint(const std::vector<std::string>& args) {
                  "--witness FILE`.\n";
     return kExitOk;
   }
-  absl::StatusOr<SignerConfig> config = LoadSignerConfig(*parser.Get("config"));
+  if (parser.Has("config") == parser.Has("log")) {
+    return Fail("checkpoint", AuditSourceFromFlags(parser).status(), kExitUsage);
+  }
+  absl::StatusOr<SignerConfig> config = AuditSourceFromFlags(parser);
   if (!config.ok()) return Fail("checkpoint", config.status(), kExitFailure);
   absl::StatusOr<AuditWitnessEntry> latest = LatestAuditCheckpoint(*config);
   if (!latest.ok()) return Fail("checkpoint", latest.status(), kExitFailure);

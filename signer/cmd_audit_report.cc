@@ -18,6 +18,8 @@
 #include "signer/audit_report.h"
 #include "signer/audit_report_html.h"
 #include "signer/audit_query.h"
+#include "signer/audit_source.h"
+#include "signer/audit_verifier.h"
 #include "signer/commands.h"
 #include "signer/config.h"
 
@@ -49,17 +51,23 @@ absl::StatusOr<AuditReportPeriod> PeriodFlags(const ArgParser& parser) {
 
 int RunAuditReport(const std::vector<std::string>& args) {
   ArgParser parser(
-      "acme-signer audit report --config FILE [--since T] [--until T] --out FILE.html");
+      "acme-signer audit report (--config FILE | --log PATH --public-key PEM) [--since T] "
+      "[--until T] --out FILE.html");
   parser
       .Value("config", "FILE",
              "signer configuration: the audit chain (log files or database) and state store")
+      .Value("log", "PATH",
+             "instead of --config: the audit log's first file (an auditor's way in; no "
+             "inventory join)")
+      .Value("public-key", "PEM",
+             "the audit key's public key (PEM or DER): required with --log, optional with "
+             "--config (overrides the stored key)")
       .Value("since", "T",
              "only records at or after T (RFC 3339, or YYYY-MM-DD = that day 00:00 UTC); the "
              "verification always covers the whole chain")
       .Value("until", "T",
              "only records up to T (RFC 3339 inclusive, or YYYY-MM-DD = to the end of that day)")
       .Value("out", "FILE.html", "where to write the report (atomically, mode 0640)")
-      .Required("config")
       .Required("out");
   if (absl::Status s = parser.Parse(args); !s.ok()) {
     std::cerr << "acme-signer audit report: " << s.message() << "\n";
@@ -69,6 +77,11 @@ int RunAuditReport(const std::vector<std::string>& args) {
     std::cout << parser.Help();
     return kExitOk;
   }
+  if (parser.Has("config") == parser.Has("log")) {
+    std::cerr << "acme-signer audit report: " << AuditSourceFromFlags(parser).status().message()
+              << "\n";
+    return kExitUsage;
+  }
   absl::StatusOr<AuditReportPeriod> period = PeriodFlags(parser);
   if (!period.ok()) {
     std::cerr << "acme-signer audit report: " << period.status().message() << "\n";
@@ -76,8 +89,13 @@ int RunAuditReport(const std::vector<std::string>& args) {
   }
   const std::string out = *parser.Get("out");
   absl::StatusOr<AuditReport> report = [&]() -> absl::StatusOr<AuditReport> {
-    ASSIGN_OR_RETURN(SignerConfig config, LoadSignerConfig(*parser.Get("config")));
-    return BuildAuditReport(config, *period);
+    ASSIGN_OR_RETURN(SignerConfig config, AuditSourceFromFlags(parser));
+    std::string key_der;
+    if (parser.Has("public-key")) {
+      ASSIGN_OR_RETURN(std::string pem, ReadFile(*parser.Get("public-key")));
+      ASSIGN_OR_RETURN(key_der, AuditPublicKeyDer(pem));
+    }
+    return BuildAuditReport(config, *period, key_der);
   }();
   if (!report.ok()) {
     std::cerr << "acme-signer audit report: " << report.status().message() << "\n";

@@ -35,6 +35,7 @@
 #include "signer/process_hardening.h"
 #include "signer/rate_limiter.h"
 #include "signer/refusal_budget.h"
+#include "signer/reload_audit.h"
 #include "signer/runtime.h"
 #include "signer/serve_control.h"
 #include "signer/signer_metrics.h"
@@ -136,7 +137,7 @@ std::vector<HealthMonitor::Probe> ServeHealthProbes(SignerRuntime& runtime) {
 
 // Runs the server until SIGTERM/SIGINT. Returns the process exit code; prints why on failure.
 int Serve(const std::string& config_path) {
-  // Signals are taken by sigwait() below; block them before any library starts a thread so
+  // Signals are taken by sigwaitinfo() below; block them before any library starts a thread so
   // every thread inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
@@ -381,7 +382,7 @@ int Serve(const std::string& config_path) {
   NotifySystemdReady(serving_status);
   // The watchdog (WatchdogSec=) pings while the health prober finishes a run of its probes
   // (a signature with the audit key and a database round trip) within the watchdog interval.
-  // That is what "alive" means here: the main thread only waits in sigwait() and proves
+  // That is what "alive" means here: the main thread only waits in sigwaitinfo() and proves
   // nothing, whereas a prober that keeps finishing shows that the process is scheduled and that
   // its HSM session and database answer, or fail quickly (a failing probe is NOT_SERVING, not
   // dead: a restart would not bring a lost HSM back). A probe that hangs longer than the
@@ -408,8 +409,10 @@ int Serve(const std::string& config_path) {
   }
 
   while (true) {
-    int signal_number = 0;
-    if (sigwait(&signals, &signal_number) != 0) continue;
+    // sigwaitinfo: the sender's uid and pid go into the reload's audit record.
+    siginfo_t signal_info{};
+    const int signal_number = sigwaitinfo(&signals, &signal_info);
+    if (signal_number < 0) continue;
     if (signal_number == SIGHUP) {
       NotifySystemdReloading(absl::StrCat("reloading ", config_path));
       reload_status.started_ns = MonotonicNanos();
@@ -450,6 +453,17 @@ int Serve(const std::string& config_path) {
         std::cerr << "acme-signer: " << reload_status.message << std::endl;
       }
       metrics.RecordReload(reload_status.result == "ok");
+      // Policy is in the config: every reload, accepted or refused, is in the audit chain.
+      {
+        absl::StatusOr<std::string> config_text = ReadFile(config_path);
+        const AuditRecord record =
+            ReloadAuditRecord(reload_status, config_text.ok() ? *config_text : std::string(),
+                              signal_info.si_uid, signal_info.si_pid);
+        if (absl::StatusOr<uint64_t> seq = runtime->audit->Append(record); !seq.ok()) {
+          std::cerr << "acme-signer: cannot audit the reload: " << seq.status().message()
+                    << std::endl;
+        }
+      }
       if (absl::Status s = WriteReloadStatus(reload_status_path, reload_status); !s.ok()) {
         std::cerr << "acme-signer: cannot write " << reload_status_path << ": " << s.message()
                   << std::endl;

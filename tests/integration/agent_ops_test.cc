@@ -120,6 +120,23 @@ TEST_F(AgentOpsTest, ReloadReportsAcceptedThenRefusedWithTheSignersMessage) {
   ASSERT_TRUE(lab().RewriteConfig(SuiteAgents()).ok());
   CommandResult again = Run({"reload", "--config", lab().config_path()});
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+
+  // Policy lives in the config: each reload is in the audit chain, accepted (allow) or refused
+  // (deny, with the daemon's reason), by the user who sent the signal, with the config's hash.
+  absl::StatusOr<std::vector<nlohmann::json>> records = lab().ReadAuditRecords();
+  ASSERT_TRUE(records.ok()) << records.status();
+  std::vector<nlohmann::json> reloads;
+  for (const nlohmann::json& record : *records) {
+    if (record.value("rpc", "") == "Admin/reload") reloads.push_back(record);
+  }
+  ASSERT_GE(reloads.size(), 3u);
+  const nlohmann::json& denied = reloads[reloads.size() - 2];
+  const nlohmann::json& last = reloads.back();
+  EXPECT_EQ(denied.value("decision", ""), "deny") << denied.dump();
+  EXPECT_THAT(denied.value("reason", ""), HasSubstr("max_concurrent_rpcs"));
+  EXPECT_EQ(last.value("decision", ""), "allow") << last.dump();
+  EXPECT_THAT(last.value("agent", ""), ::testing::StartsWith("admin:"));
+  EXPECT_THAT(last.value("reason", ""), ::testing::ContainsRegex("config sha256 [0-9a-f]{64}"));
 }
 
 TEST_F(AgentOpsTest, ReloadWithoutASignerSaysSoEvenWithAStalePidFileNamingALiveProcess) {

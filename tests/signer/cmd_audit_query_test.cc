@@ -361,6 +361,47 @@ TEST_F(CmdAuditQueryTest, WitnessCatchesARollbackOfLogAndStateTogether) {
   EXPECT_THAT(caught.out, HasSubstr("rolled back"));
 }
 
+// The auditor's way in without the config or the state store (which may sit in directories
+// only operators read): --log PATH for query, checkpoint and report (with --public-key).
+TEST_F(CmdAuditQueryTest, AuditorUsesTheLogAloneForQueryCheckpointAndReport) {
+  const std::string config = Config("auditor");
+  Append(config, History());
+  const std::string log = LogPath("auditor");
+
+  ChildResult by_config = Run({"query", "--config", config, "--decision", "deny"});
+  ChildResult by_log = Run({"query", "--log", log, "--decision", "deny"});
+  ASSERT_EQ(by_log.exit_code, kExitOk) << by_log;
+  EXPECT_EQ(by_log.out, by_config.out);
+  EXPECT_EQ(Lines(by_log.out).size(), 3u) << by_log.out;
+
+  ChildResult checkpoint_by_log = Run({"checkpoint", "--log", log});
+  ASSERT_EQ(checkpoint_by_log.exit_code, kExitOk) << checkpoint_by_log;
+  EXPECT_EQ(checkpoint_by_log.out, Run({"checkpoint", "--config", config}).out);
+
+  ChildResult both = Run({"query", "--config", config, "--log", log});
+  EXPECT_EQ(both.exit_code, kExitUsage) << both;
+  EXPECT_THAT(both.err, HasSubstr("--config FILE"));
+  EXPECT_THAT(both.err, HasSubstr("--log PATH"));
+  EXPECT_EQ(Run({"checkpoint"}).exit_code, kExitUsage);
+
+  ChildResult pem = Run({"public-key", "--config", config});
+  ASSERT_EQ(pem.exit_code, kExitOk) << pem;
+  const std::string pem_path = *dir_ + "/auditor.pub.pem";
+  Write(pem_path, pem.out);
+  const std::string html = *dir_ + "/auditor-report.html";
+  ChildResult report =
+      Run({"report", "--log", log, "--public-key", pem_path, "--out", html});
+  EXPECT_EQ(report.exit_code, kExitOk) << report;
+  std::ifstream in(html);
+  const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(page, HasSubstr("Audit chain intact"));
+  EXPECT_THAT(page, HasSubstr("evil.example"));
+  // Without the key the chain cannot be verified: the report says so (and exit 1).
+  ChildResult unverified = Run({"report", "--log", log, "--out", html});
+  EXPECT_EQ(unverified.exit_code, kExitFailure) << unverified;
+  EXPECT_THAT(unverified.out, HasSubstr("--public-key"));
+}
+
 // A witnessed checkpoint the log holds under another hash: history rewritten (and re-signed
 // with another key, or the witness is from another signer).
 TEST_F(CmdAuditQueryTest, WitnessCatchesARewrittenCheckpointAndRejectsBadWitnessFiles) {
