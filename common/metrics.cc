@@ -251,10 +251,12 @@ std::string MetricsRegistry::Render() const {
   for (const auto& [name, family] : families_) {
     absl::StrAppend(&out, "# HELP ", name, " ", EscapeHelp(family->help), "\n# TYPE ", name, " ",
                     TypeName(family->type), "\n");
-    auto labels_of = [&](const LabelValues& values) {
+    // Captured by name: clang 14 (the fuzz build) cannot capture a structured binding.
+    const std::vector<std::string>& label_names = family->label_names;
+    auto labels_of = [&label_names](const LabelValues& values) {
       std::vector<std::pair<std::string, std::string>> labels;
       for (size_t i = 0; i < values.size(); ++i) {
-        labels.emplace_back(family->label_names[i], values[i]);
+        labels.emplace_back(label_names[i], values[i]);
       }
       return labels;
     };

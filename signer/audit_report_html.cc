@@ -287,10 +287,13 @@ void Revocations(const AuditReport& report, const Trust& trust, std::string& out
 
 void Changes(const AuditReport& report, const Trust& trust, std::string& out) {
   absl::StrAppend(
-      &out, "<section id=\"changes\" class=\"page\">\n<h2>5. Agent and account changes</h2>\n",
+      &out,
+      "<section id=\"changes\" class=\"page\">\n<h2>5. Agent, account and policy changes</h2>\n",
       "<p>From the audit log: agent enrolments, agent certificate renewals, ACME account key "
       "rollovers and deactivations, front-door account creation, updates and key changes "
-      "(refused attempts are under Denials). Configuration reloads are not audited.</p>\n");
+      "(refused attempts are under Denials), and every configuration reload, accepted or "
+      "refused (Admin/reload: policy lives in the configuration; the reason ends with the "
+      "file's SHA-256).</p>\n");
   if (report.changes.rows.empty()) {
     absl::StrAppend(&out, "<p class=\"empty\">No change recorded in the period.</p>\n");
   } else {
