@@ -23,7 +23,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +38,7 @@
 #include "common/unique_fd.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/child_process.h"
+#include "tests/testing/private_journald.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/signer_lab.h"
@@ -262,30 +263,6 @@ TEST_F(ServeSystemdTest, NotifiesReadyAfterTheListenerPingsTheWatchdogAndSaysSto
 }
 
 constexpr char kJournalInnerEnv[] = "ACME_SIGNER_SERVE_JOURNAL_INNER";
-constexpr char kUnshare[] = "/usr/bin/unshare";
-constexpr char kJournald[] = "/lib/systemd/systemd-journald";
-constexpr char kJournalctl[] = "/usr/bin/journalctl";
-
-// Run under `unshare -m`: mounts tmpfs over the journal directories (only this namespace sees
-// them), starts a journald of its own, waits (at most 5 s) for its socket, runs "$1" with the
-// gtest filter "$2", stops journald. The same as tests/signer/decision_log_journal_test.cc.
-constexpr char kPrivateJournaldScript[] = R"(set -e
-mkdir -p /run/systemd/journal /run/log
-mount -t tmpfs tmpfs /run/systemd/journal
-mount -t tmpfs tmpfs /run/log
-if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi
-/lib/systemd/systemd-journald &
-journald=$!
-i=0
-while [ ! -S /run/systemd/journal/socket ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-set +e
-"$1" --gtest_filter="$2"
-status=$?
-kill $journald
-wait $journald
-exit $status
-)";
-
 ::acme_signer::testing::ChildResult RunTool(const std::vector<std::string>& args,
                                             const std::vector<std::string>& env = {}) {
   ::acme_signer::testing::ChildOptions options;
@@ -301,7 +278,7 @@ std::vector<nlohmann::json> JournalEntries(absl::string_view agent, size_t want)
   for (int attempt = 0; attempt < 50; ++attempt) {
     entries.clear();
     ::acme_signer::testing::ChildResult read =
-        RunTool({kJournalctl, "--no-pager", "-o", "json", absl::StrCat("AGENT=", agent)});
+        RunTool({::acme_signer::testing::kJournalctlPath, "--no-pager", "-o", "json", absl::StrCat("AGENT=", agent)});
     for (absl::string_view line : absl::StrSplit(read.out, '\n', absl::SkipEmpty())) {
       nlohmann::json entry = nlohmann::json::parse(line, nullptr, false);
       if (!entry.is_discarded()) entries.push_back(std::move(entry));
@@ -315,21 +292,13 @@ std::vector<nlohmann::json> JournalEntries(absl::string_view agent, size_t want)
 TEST_F(ServeSystemdTest, DecisionsGoToTheJournalWithNativeFieldsWhenStderrIsTheJournal) {
   if (std::getenv(kJournalInnerEnv) == nullptr) {
     // The outer run: start this test again where a private journald listens.
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a private journal directory";
-    for (const char* tool : {kJournald, kJournalctl, kUnshare}) {
-      if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is not installed";
+    if (std::optional<std::string> why = ::acme_signer::testing::PrivateJournaldUnavailable()) {
+      GTEST_SKIP() << *why;
     }
-    ::acme_signer::testing::ChildResult probe =
-        RunTool({kUnshare, "-m", "--propagation", "private", "/bin/true"});
-    if (probe.exit_code != 0) {
-      GTEST_SKIP() << "mount namespaces are not allowed here (unshare -m: " << probe.err << ")";
-    }
-    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-    ::acme_signer::testing::ChildResult inner = RunTool(
-        {kUnshare, "-m", "--propagation", "private", "/bin/sh", "-c", kPrivateJournaldScript,
-         "sh", self,
-         "ServeSystemdTest.DecisionsGoToTheJournalWithNativeFieldsWhenStderrIsTheJournal"},
-        {absl::StrCat(kJournalInnerEnv, "=1")});
+    ::acme_signer::testing::ChildResult inner =
+        ::acme_signer::testing::RerunUnderPrivateJournald(
+            "ServeSystemdTest.DecisionsGoToTheJournalWithNativeFieldsWhenStderrIsTheJournal",
+            kJournalInnerEnv, absl::Seconds(300));
     EXPECT_EQ(inner.exit_code, 0) << inner;
     EXPECT_THAT(inner.out, HasSubstr("[  PASSED  ] 1 test")) << inner;
     return;

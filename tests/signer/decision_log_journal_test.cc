@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,34 +24,13 @@
 #include "nlohmann/json.hpp"
 #include "signer/decision_log.h"
 #include "tests/testing/child_process.h"
+#include "tests/testing/private_journald.h"
 
 namespace acme_signer::signer {
 namespace {
 
 constexpr char kInnerEnv[] = "ACME_SIGNER_DECISION_JOURNAL_INNER";
-constexpr char kJournald[] = "/lib/systemd/systemd-journald";
-constexpr char kJournalctl[] = "/usr/bin/journalctl";
-constexpr char kUnshare[] = "/usr/bin/unshare";
 constexpr char kAgent[] = "journal-test-agent";
-
-// Mounts the private journal directories, starts journald, waits (at most 5 s) for its
-// socket, runs the test binary ("$1") with the filter ("$2") and stops journald.
-constexpr char kScript[] = R"(set -e
-mkdir -p /run/systemd/journal /run/log
-mount -t tmpfs tmpfs /run/systemd/journal
-mount -t tmpfs tmpfs /run/log
-if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi
-/lib/systemd/systemd-journald &
-journald=$!
-i=0
-while [ ! -S /run/systemd/journal/socket ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-set +e
-"$1" --gtest_filter="$2"
-status=$?
-kill $journald
-wait $journald
-exit $status
-)";
 
 testing::ChildResult RunTool(const std::vector<std::string>& args,
                          const std::vector<std::string>& env = {}) {
@@ -77,7 +56,7 @@ void SendAndReadBack() {
   // journald writes asynchronously: poll (bounded) until the entry is readable.
   nlohmann::json entry;
   for (int attempt = 0; attempt < 50 && entry.is_null(); ++attempt) {
-    testing::ChildResult read = RunTool({kJournalctl, "--no-pager", "-o", "json",
+    testing::ChildResult read = RunTool({testing::kJournalctlPath, "--no-pager", "-o", "json",
                                      absl::StrCat("AGENT=", kAgent)});
     for (absl::string_view line : absl::StrSplit(read.out, '\n', absl::SkipEmpty())) {
       entry = nlohmann::json::parse(line, nullptr, false);
@@ -105,19 +84,11 @@ TEST(DecisionLogJournalTest, NativeFieldsReachAPrivateJournald) {
     SendAndReadBack();
     return;
   }
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a private journal directory";
-  for (const char* tool : {kJournald, kJournalctl, kUnshare}) {
-    if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is not installed";
+  if (std::optional<std::string> why = testing::PrivateJournaldUnavailable()) {
+    GTEST_SKIP() << *why;
   }
-  testing::ChildResult probe = RunTool({kUnshare, "-m", "--propagation", "private", "/bin/true"});
-  if (probe.exit_code != 0) {
-    GTEST_SKIP() << "mount namespaces are not allowed here (unshare -m: " << probe.err << ")";
-  }
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  testing::ChildResult inner =
-      RunTool({kUnshare, "-m", "--propagation", "private", "/bin/sh", "-c", kScript, "sh", self,
-           "DecisionLogJournalTest.NativeFieldsReachAPrivateJournald"},
-          {absl::StrCat(kInnerEnv, "=1")});
+  testing::ChildResult inner = testing::RerunUnderPrivateJournald(
+      "DecisionLogJournalTest.NativeFieldsReachAPrivateJournald", kInnerEnv, absl::Seconds(60));
   EXPECT_EQ(inner.exit_code, 0) << inner;
   EXPECT_THAT(inner.out, ::testing::HasSubstr("[  PASSED  ] 1 test")) << inner;
 }
