@@ -135,251 +135,270 @@ std::vector<HealthMonitor::Probe> ServeHealthProbes(SignerRuntime& runtime) {
   };
 }
 
-// Runs the server until SIGTERM/SIGINT. Returns the process exit code; prints why on failure.
-int Serve(const std::string& config_path) {
-  // Signals are taken by sigwaitinfo() below; block them before any library starts a thread so
-  // every thread inherits the mask.
+// Prints why serve could not start and returns its exit status.
+int StartupFailed(const absl::Status& status) {
+  std::cerr << "acme-signer serve: " << status.message() << "\n";
+  const int code = StartupExitCode(status);
+  if (status.code() == absl::StatusCode::kDataLoss) {
+    std::cerr << "acme-signer serve: not retrying: the audit log must be investigated first "
+                 "(exit status "
+              << kExitConfig << ")\n";
+  } else if (code == kExitConfig) {
+    std::cerr << "acme-signer serve: not retrying: fix the configuration, PIN file or token "
+                 "first (exit status "
+              << kExitConfig << ")\n";
+  }
+  return code;
+}
+
+// Blocks the signals serve takes with sigwaitinfo() (ServeUntilStopped). Called before any
+// library starts a thread, so that every thread inherits the mask.
+sigset_t BlockServeSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
-  auto startup_failed = [](const absl::Status& status) {
-    std::cerr << "acme-signer serve: " << status.message() << "\n";
-    const int code = StartupExitCode(status);
-    if (status.code() == absl::StatusCode::kDataLoss) {
-      std::cerr << "acme-signer serve: not retrying: the audit log must be investigated first "
-                   "(exit status "
-                << kExitConfig << ")\n";
-    } else if (code == kExitConfig) {
-      std::cerr << "acme-signer serve: not retrying: fix the configuration, PIN file or token "
-                   "first (exit status "
-                << kExitConfig << ")\n";
-    }
-    return code;
-  };
-  absl::StatusOr<SignerConfig> config = LoadSignerConfig(config_path);
-  if (!config.ok()) return startup_failed(config.status());
-  if (absl::Status s = HardenProcess(config->server.allow_root); !s.ok()) {
-    return startup_failed(s);
-  }
-  ConfigHolder holder(*config);
-
+// Everything serve opens, in the order it opens it. Members are destroyed in the reverse order
+// of their declaration, and that is serve's teardown order once Shutdown() has stopped the
+// listeners: the gRPC servers go before the services and limiters they call, the decision log
+// outlives the audit appender it observes, and the runtime (store, audit log, HSM session)
+// outlives everything that uses it. Do not reorder the members. The std::optional members are
+// built in place by their step and stay empty when serve stops before it.
+struct ServeSession {
+  std::string config_path;
+  SignerConfig config;
+  std::optional<ConfigHolder> holder;
   // One serve per state dir; `acme-signer reload` finds this process through the pid file.
-  ::mkdir(config->state.dir.c_str(), 0700);  // an existing dir is fine; Acquire reports the rest
-  absl::StatusOr<std::unique_ptr<ServePidFile>> pid_file =
-      ServePidFile::Acquire(ServePidFilePath(*config));
-  if (!pid_file.ok()) return startup_failed(pid_file.status());
-  const std::string reload_status_path = ReloadStatusPath(*config);
-
+  std::unique_ptr<ServePidFile> pid_file;
+  std::string reload_status_path;
   // Declared before the runtime so that it outlives the audit appender it observes.
   std::unique_ptr<DecisionLog> decision_log;
-  RuntimeParts parts;
-  parts.audit_log = true;
-  parts.agent_ca_key = true;  // RenewAgentCertificate
-  absl::StatusOr<std::unique_ptr<SignerRuntime>> opened = SignerRuntime::Open(*config, parts);
-  if (!opened.ok()) return startup_failed(opened.status());
-  std::unique_ptr<SignerRuntime> runtime = *std::move(opened);
-  // A key rollover a killed `account roll-key` (or serve) left pending is finished or rolled
-  // back before the accounts' keys are opened (signer/account_rollover.h).
-  if (absl::Status s = ResolvePendingRollovers(*config, *runtime); !s.ok()) {
-    return startup_failed(s);
-  }
-  {
-    absl::StatusOr<std::unique_ptr<AccountSet>> accounts =
-        AccountSet::Open(*config, *runtime->token, *runtime->store);
-    if (!accounts.ok()) return startup_failed(accounts.status());
-    runtime->accounts = *std::move(accounts);
-  }
-  if (absl::Status s = runtime->accounts->CheckAllRegistered(config_path); !s.ok()) {
-    return startup_failed(s);
-  }
-  // Every decision, once durable in the audit chain, also reaches the decision log and the
-  // metrics (signer/audit_observer.h): observers are added before anything can append.
-  auto observed_audit = std::make_unique<ObservedAuditAppender>(std::move(runtime->audit));
-  ObservedAuditAppender& audit_observers = *observed_audit;
-  runtime->audit = std::move(observed_audit);
-  // One line per decision on stderr, or native journal fields when stderr is the journal.
-  decision_log = std::make_unique<DecisionLog>(config->state.ReplicaName(),
-                                               FdIsJournalStream(STDERR_FILENO));
-  audit_observers.AddObserver(decision_log.get());
-  // Metrics (signer/signer_metrics.h) are counted whether or not [metrics] serves them.
-  SignerMetrics::Options metrics_options;
-  metrics_options.version = ACME_SIGNER_VERSION;
-  SignerMetrics metrics(metrics_options, runtime->store.get());
-  audit_observers.AddObserver(&metrics);
-
-  RateLimiter rate_limiter(*runtime->store);
-  AgentCallLimiter call_limiter;
-  // Refusals (per call and per refused handshake) reach the audit log through a per-identity
-  // budget that folds repeats, so a caller making only refused calls cannot fill the disk.
-  AuditAppender* audit = runtime->audit.get();
-  RefusalBudget refusals(RefusalBudget::Options(), [audit](const AuditRecord& record) {
-    return audit->Append(record).status();
-  });
-  // Folded counts reach the log within fold_window + this period.
-  refusals.StartBackgroundFlush(absl::Seconds(1));
-  RevokedCertificateCheck revocation(&holder, &refusals);
-  // Agent certificates revoked in the store (`acme-signer agents revoke`); loaded again on
-  // every SIGHUP.
-  absl::StatusOr<size_t> store_revoked = revocation.RefreshFromStore(*runtime->store);
-  if (!store_revoked.ok()) return startup_failed(store_revoked.status());
-  AgentSeenRecorder seen(runtime->store.get());
-  // Refused handshakes: one log line per client and minute, every one audited (folded).
-  HandshakeFailureLog handshake_failures(HandshakeFailureLog::Options(), &refusals);
-  revocation.SetFailureLog(&handshake_failures);
-  {
-    absl::StatusOr<std::string> agent_ca = ReadFile(config->server.agent_ca_cert);
-    if (!agent_ca.ok()) return startup_failed(agent_ca.status());
-    if (absl::Status s = revocation.SetTrustAnchor(*agent_ca); !s.ok()) {
-      return startup_failed(s);
-    }
-  }
-  RouteGrpcLogsTo grpc_logs(&handshake_failures);
-  // The HSM self-test before anything listens: a serve that cannot sign would accept agents
-  // only to fail each of their calls (and systemd would see it as started).
-  if (absl::Status s = HsmSelfTest(*runtime->audit_key); !s.ok()) {
-    return startup_failed(absl::Status(
-        s.code(), absl::StrCat("HSM self-test (a signature with the audit key ",
-                               config->hsm.audit_key, ") failed: ", s.message())));
-  }
-  SignerService::Deps deps;
-  deps.config = &holder;
-  deps.accounts = runtime->accounts.get();
-  deps.store = runtime->store.get();
-  deps.audit = runtime->audit.get();
-  deps.rate_limiter = &rate_limiter;
-  deps.call_limiter = &call_limiter;
-  deps.refusals = &refusals;
-  deps.revocation = &revocation;
-  deps.seen = &seen;
-  deps.agent_ca_key = runtime->agent_ca_key.get();
-  SignerService service(deps);
-  absl::StatusOr<RunningServer> running = StartGrpcServer(*config, &service, &revocation);
-  if (!running.ok()) return startup_failed(running.status());
-  std::cout << "acme-signer: serving on " << config->server.listen << " (port " << running->port
-            << ")";
-  for (const auto& account : runtime->accounts->all()) {
-    std::cout << (&account == &runtime->accounts->all().front() ? ", account " : ", ")
-              << account->name() << " " << account->acme->account_url();
-  }
-  std::cout << std::endl;
-  // The Prometheus endpoint ([metrics]): plain HTTP on its own listener.
+  std::unique_ptr<SignerRuntime> runtime;
+  std::optional<SignerMetrics> metrics;
+  std::optional<RateLimiter> rate_limiter;
+  std::optional<AgentCallLimiter> call_limiter;
+  std::optional<RefusalBudget> refusals;
+  std::optional<RevokedCertificateCheck> revocation;
+  size_t store_revoked = 0;  // revoked agent certificates in the store at start-up
+  std::optional<AgentSeenRecorder> seen;
+  std::optional<HandshakeFailureLog> handshake_failures;
+  std::optional<RouteGrpcLogsTo> grpc_logs;
+  std::optional<SignerService> service;
+  std::optional<RunningServer> running;  // the agents' mTLS listener
   std::unique_ptr<http::Http01Responder> metrics_listener;
-  if (config->metrics.has_value()) {
-    absl::StatusOr<std::unique_ptr<http::Http01Responder>> started =
-        StartMetricsListener(*config->metrics, &metrics);
-    if (!started.ok()) {
-      running->server->Shutdown(std::chrono::system_clock::now());
-      running->server->Wait();
-      return startup_failed(started.status());
-    }
-    metrics_listener = *std::move(started);
-    std::cout << "acme-signer: metrics on http://" << metrics_listener->listen_address()
-              << config->metrics->path << std::endl;
-  }
-
-  // One-token enrolment on its own listener, when configured (server.enroll_listen).
   std::unique_ptr<hsm::JwsSigner> enroll_ca_key;
   PeerFailureLimiter enroll_failures{PeerFailureLimiter::Options()};
   std::unique_ptr<EnrollmentService> enrollment;
   std::optional<RunningServer> enroll_server;
-  auto stop_servers = [&] {
-    if (enroll_server.has_value()) {
-      enroll_server->server->Shutdown(std::chrono::system_clock::now());
-      enroll_server->server->Wait();
-    }
-    running->server->Shutdown(std::chrono::system_clock::now());
-    running->server->Wait();
-  };
-  if (config->server.enroll_listen.has_value()) {
-    absl::Status started = [&]() -> absl::Status {
-      absl::StatusOr<std::unique_ptr<hsm::JwsSigner>> ca_key =
-          runtime->token->OpenSigningKey(config->hsm.agent_ca_key);
-      if (!ca_key.ok()) {
-        return absl::Status(ca_key.status().code(),
-                            absl::StrCat("server.enroll_listen needs the agent CA key (",
-                                         config->hsm.agent_ca_key,
-                                         "): ", ca_key.status().message()));
-      }
-      enroll_ca_key = *std::move(ca_key);
-      EnrollmentService::Deps enroll_deps;
-      enroll_deps.config = &holder;
-      enroll_deps.store = runtime->store.get();
-      enroll_deps.audit = runtime->audit.get();
-      enroll_deps.refusals = &refusals;
-      enroll_deps.peer_failures = &enroll_failures;
-      enroll_deps.ca_key = enroll_ca_key.get();
-      absl::StatusOr<std::string> ca_pem = ReadFile(config->server.agent_ca_cert);
-      if (!ca_pem.ok()) return ca_pem.status();
-      enroll_deps.ca_cert_pem = *std::move(ca_pem);
-      enroll_deps.signer_port = static_cast<uint32_t>(running->port);
-      enrollment = std::make_unique<EnrollmentService>(std::move(enroll_deps));
-      absl::StatusOr<RunningServer> server = StartEnrollmentServer(*config, enrollment.get());
-      if (!server.ok()) return server.status();
-      enroll_server = *std::move(server);
-      return absl::OkStatus();
-    }();
-    if (!started.ok()) {
-      stop_servers();
-      return startup_failed(started);
-    }
-    std::cout << "acme-signer: token enrolment on " << *config->server.enroll_listen << " (port "
-              << enroll_server->port << ")" << std::endl;
-  }
-
-  // The ACME front door for stock clients, when configured ([acme_server]).
   AuditSpaceFloor front_door_space;
   std::unique_ptr<frontdoor::FrontDoor> front_door;
-  if (config->acme_server.has_value()) {
-    frontdoor::FrontDoorDeps door_deps;
-    door_deps.config = &holder;
-    door_deps.token = runtime->token.get();
-    door_deps.store = runtime->store.get();
-    door_deps.audit = runtime->audit.get();
-    door_deps.refusals = &refusals;
-    door_deps.rate_limiter = &rate_limiter;
-    door_deps.audit_space = &front_door_space;
-    door_deps.accounts = runtime->accounts.get();
-    absl::StatusOr<std::unique_ptr<frontdoor::FrontDoor>> started =
-        frontdoor::FrontDoor::Start(*config->acme_server, door_deps);
-    if (!started.ok()) {
-      stop_servers();
-      return startup_failed(started.status());
-    }
-    front_door = *std::move(started);
-    std::cout << "acme-signer: ACME front door on " << config->acme_server->listen << " (port "
-              << front_door->port() << "), directory " << front_door->directory_url()
-              << std::endl;
-    if (front_door->resumed_orders() > 0) {
-      std::cout << "acme-signer: front door: " << front_door->resumed_orders()
-                << " order(s) left processing by the last run finalized again" << std::endl;
-    }
+  std::optional<HealthMonitor> health;
+  std::string serving_status;  // what systemd shows while serving
+  std::unique_ptr<SystemdWatchdog> watchdog;
+  ReloadStatus reload_status;  // what `acme-signer reload` waits for (signer/serve_control.h)
+};
+
+// The configuration, the process hardening, the pid file, and the runtime (state store, audit
+// log, HSM session) with every account's engine.
+absl::Status OpenRuntime(ServeSession& s) {
+  ASSIGN_OR_RETURN(s.config, LoadSignerConfig(s.config_path));
+  RETURN_IF_ERROR(HardenProcess(s.config.server.allow_root));
+  s.holder.emplace(s.config);
+  ::mkdir(s.config.state.dir.c_str(), 0700);  // an existing dir is fine; Acquire reports the rest
+  ASSIGN_OR_RETURN(s.pid_file, ServePidFile::Acquire(ServePidFilePath(s.config)));
+  s.reload_status_path = ReloadStatusPath(s.config);
+  RuntimeParts parts;
+  parts.audit_log = true;
+  parts.agent_ca_key = true;  // RenewAgentCertificate
+  ASSIGN_OR_RETURN(s.runtime, SignerRuntime::Open(s.config, parts));
+  // A key rollover a killed `account roll-key` (or serve) left pending is finished or rolled
+  // back before the accounts' keys are opened (signer/account_rollover.h).
+  RETURN_IF_ERROR(ResolvePendingRollovers(s.config, *s.runtime));
+  ASSIGN_OR_RETURN(s.runtime->accounts,
+                   AccountSet::Open(s.config, *s.runtime->token, *s.runtime->store));
+  return s.runtime->accounts->CheckAllRegistered(s.config_path);
+}
+
+// Every decision, once durable in the audit chain, also reaches the decision log and the
+// metrics (signer/audit_observer.h): observers are added before anything can append.
+void ObserveAuditDecisions(ServeSession& s) {
+  auto observed_audit = std::make_unique<ObservedAuditAppender>(std::move(s.runtime->audit));
+  ObservedAuditAppender& audit_observers = *observed_audit;
+  s.runtime->audit = std::move(observed_audit);
+  // One line per decision on stderr, or native journal fields when stderr is the journal.
+  s.decision_log =
+      std::make_unique<DecisionLog>(s.config.state.ReplicaName(), FdIsJournalStream(STDERR_FILENO));
+  audit_observers.AddObserver(s.decision_log.get());
+  // Metrics (signer/signer_metrics.h) are counted whether or not [metrics] serves them.
+  SignerMetrics::Options metrics_options;
+  metrics_options.version = ACME_SIGNER_VERSION;
+  s.metrics.emplace(metrics_options, s.runtime->store.get());
+  audit_observers.AddObserver(&*s.metrics);
+}
+
+// What the listeners check callers with: the rate limiters, the refusal budget, and the agent
+// certificate checks (revocation in config and store, refused-handshake logging, the agent CA as
+// trust anchor).
+absl::Status OpenCallerChecks(ServeSession& s) {
+  s.rate_limiter.emplace(*s.runtime->store);
+  s.call_limiter.emplace();
+  // Refusals (per call and per refused handshake) reach the audit log through a per-identity
+  // budget that folds repeats, so a caller making only refused calls cannot fill the disk.
+  AuditAppender* audit = s.runtime->audit.get();
+  s.refusals.emplace(RefusalBudget::Options(),
+                     [audit](const AuditRecord& record) { return audit->Append(record).status(); });
+  // Folded counts reach the log within fold_window + this period.
+  s.refusals->StartBackgroundFlush(absl::Seconds(1));
+  s.revocation.emplace(&*s.holder, &*s.refusals);
+  // Agent certificates revoked in the store (`acme-signer agents revoke`); loaded again on
+  // every SIGHUP.
+  ASSIGN_OR_RETURN(s.store_revoked, s.revocation->RefreshFromStore(*s.runtime->store));
+  s.seen.emplace(s.runtime->store.get());
+  // Refused handshakes: one log line per client and minute, every one audited (folded).
+  s.handshake_failures.emplace(HandshakeFailureLog::Options(), &*s.refusals);
+  s.revocation->SetFailureLog(&*s.handshake_failures);
+  ASSIGN_OR_RETURN(const std::string agent_ca, ReadFile(s.config.server.agent_ca_cert));
+  RETURN_IF_ERROR(s.revocation->SetTrustAnchor(agent_ca));
+  s.grpc_logs.emplace(&*s.handshake_failures);
+  return absl::OkStatus();
+}
+
+// The agents' service, after the HSM self-test: a serve that cannot sign would accept agents
+// only to fail each of their calls (and systemd would see it as started).
+absl::Status BuildAgentService(ServeSession& s) {
+  if (absl::Status self_test = HsmSelfTest(*s.runtime->audit_key); !self_test.ok()) {
+    return absl::Status(self_test.code(),
+                        absl::StrCat("HSM self-test (a signature with the audit key ",
+                                     s.config.hsm.audit_key, ") failed: ", self_test.message()));
   }
+  SignerService::Deps deps;
+  deps.config = &*s.holder;
+  deps.accounts = s.runtime->accounts.get();
+  deps.store = s.runtime->store.get();
+  deps.audit = s.runtime->audit.get();
+  deps.rate_limiter = &*s.rate_limiter;
+  deps.call_limiter = &*s.call_limiter;
+  deps.refusals = &*s.refusals;
+  deps.revocation = &*s.revocation;
+  deps.seen = &*s.seen;
+  deps.agent_ca_key = s.runtime->agent_ca_key.get();
+  s.service.emplace(deps);
+  return absl::OkStatus();
+}
 
-  // The standard health service of the agents' listener says NOT_SERVING while the database or
-  // the HSM does not answer, so agents' client-side health checking sends their calls to other
-  // replicas; it serves again by itself once both answer. Changes are logged once each.
-  grpc::HealthCheckServiceInterface* health_service = running->server->GetHealthCheckService();
-  HealthMonitor health(ServeHealthProbes(*runtime), HealthMonitor::Options(),
-                       [health_service](bool serving, absl::string_view why) {
-                         if (health_service != nullptr) health_service->SetServingStatus(serving);
-                         if (serving) {
-                           std::cerr << "acme-signer: health: SERVING again (database and HSM "
-                                        "answer)"
-                                     << std::endl;
-                         } else {
-                           std::cerr << "acme-signer: health: NOT_SERVING: " << why << std::endl;
-                         }
-                       });
-  health.Start();
+// The agents' mTLS listener (server.listen).
+absl::Status StartAgentListener(ServeSession& s) {
+  ASSIGN_OR_RETURN(s.running, StartGrpcServer(s.config, &*s.service, &*s.revocation));
+  std::cout << "acme-signer: serving on " << s.config.server.listen << " (port " << s.running->port
+            << ")";
+  for (const auto& account : s.runtime->accounts->all()) {
+    std::cout << (&account == &s.runtime->accounts->all().front() ? ", account " : ", ")
+              << account->name() << " " << account->acme->account_url();
+  }
+  std::cout << std::endl;
+  return absl::OkStatus();
+}
 
-  // Every listener is bound and the HSM self-test passed: tell systemd (Type=notify).
-  const std::string serving_status =
-      absl::StrCat("serving on ", config->server.listen, " (port ", running->port, ")");
-  NotifySystemdReady(serving_status);
+// The Prometheus endpoint ([metrics]), when configured: plain HTTP on its own listener.
+absl::Status StartMetricsEndpoint(ServeSession& s) {
+  if (!s.config.metrics.has_value()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(s.metrics_listener, StartMetricsListener(*s.config.metrics, &*s.metrics));
+  std::cout << "acme-signer: metrics on http://" << s.metrics_listener->listen_address()
+            << s.config.metrics->path << std::endl;
+  return absl::OkStatus();
+}
+
+// One-token enrolment on its own listener, when configured (server.enroll_listen).
+absl::Status StartEnrollment(ServeSession& s) {
+  if (!s.config.server.enroll_listen.has_value()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<hsm::JwsSigner>> ca_key =
+      s.runtime->token->OpenSigningKey(s.config.hsm.agent_ca_key);
+  if (!ca_key.ok()) {
+    return absl::Status(ca_key.status().code(),
+                        absl::StrCat("server.enroll_listen needs the agent CA key (",
+                                     s.config.hsm.agent_ca_key, "): ", ca_key.status().message()));
+  }
+  s.enroll_ca_key = *std::move(ca_key);
+  EnrollmentService::Deps enroll_deps;
+  enroll_deps.config = &*s.holder;
+  enroll_deps.store = s.runtime->store.get();
+  enroll_deps.audit = s.runtime->audit.get();
+  enroll_deps.refusals = &*s.refusals;
+  enroll_deps.peer_failures = &s.enroll_failures;
+  enroll_deps.ca_key = s.enroll_ca_key.get();
+  ASSIGN_OR_RETURN(enroll_deps.ca_cert_pem, ReadFile(s.config.server.agent_ca_cert));
+  enroll_deps.signer_port = static_cast<uint32_t>(s.running->port);
+  s.enrollment = std::make_unique<EnrollmentService>(std::move(enroll_deps));
+  ASSIGN_OR_RETURN(s.enroll_server, StartEnrollmentServer(s.config, s.enrollment.get()));
+  std::cout << "acme-signer: token enrolment on " << *s.config.server.enroll_listen << " (port "
+            << s.enroll_server->port << ")" << std::endl;
+  return absl::OkStatus();
+}
+
+// The ACME front door for stock clients, when configured ([acme_server]).
+absl::Status StartFrontDoor(ServeSession& s) {
+  if (!s.config.acme_server.has_value()) return absl::OkStatus();
+  frontdoor::FrontDoorDeps door_deps;
+  door_deps.config = &*s.holder;
+  door_deps.token = s.runtime->token.get();
+  door_deps.store = s.runtime->store.get();
+  door_deps.audit = s.runtime->audit.get();
+  door_deps.refusals = &*s.refusals;
+  door_deps.rate_limiter = &*s.rate_limiter;
+  door_deps.audit_space = &s.front_door_space;
+  door_deps.accounts = s.runtime->accounts.get();
+  ASSIGN_OR_RETURN(s.front_door, frontdoor::FrontDoor::Start(*s.config.acme_server, door_deps));
+  std::cout << "acme-signer: ACME front door on " << s.config.acme_server->listen << " (port "
+            << s.front_door->port() << "), directory " << s.front_door->directory_url()
+            << std::endl;
+  if (s.front_door->resumed_orders() > 0) {
+    std::cout << "acme-signer: front door: " << s.front_door->resumed_orders()
+              << " order(s) left processing by the last run finalized again" << std::endl;
+  }
+  return absl::OkStatus();
+}
+
+// A listener failed to start after the agents' listener did: the gRPC servers started so far
+// stop at once (nothing has been served yet).
+void StopGrpcServersNow(ServeSession& s) {
+  if (s.enroll_server.has_value()) {
+    s.enroll_server->server->Shutdown(std::chrono::system_clock::now());
+    s.enroll_server->server->Wait();
+  }
+  s.running->server->Shutdown(std::chrono::system_clock::now());
+  s.running->server->Wait();
+}
+
+// The standard health service of the agents' listener says NOT_SERVING while the database or
+// the HSM does not answer, so agents' client-side health checking sends their calls to other
+// replicas; it serves again by itself once both answer. Changes are logged once each.
+void StartHealthMonitor(ServeSession& s) {
+  grpc::HealthCheckServiceInterface* health_service = s.running->server->GetHealthCheckService();
+  s.health.emplace(ServeHealthProbes(*s.runtime), HealthMonitor::Options(),
+                   [health_service](bool serving, absl::string_view why) {
+                     if (health_service != nullptr) health_service->SetServingStatus(serving);
+                     if (serving) {
+                       std::cerr << "acme-signer: health: SERVING again (database and HSM "
+                                    "answer)"
+                                 << std::endl;
+                     } else {
+                       std::cerr << "acme-signer: health: NOT_SERVING: " << why << std::endl;
+                     }
+                   });
+  s.health->Start();
+}
+
+// Every listener is bound and the HSM self-test passed: tells systemd (Type=notify), starts
+// the watchdog pings, and writes the first reload status.
+void AnnounceReady(ServeSession& s) {
+  s.serving_status =
+      absl::StrCat("serving on ", s.config.server.listen, " (port ", s.running->port, ")");
+  NotifySystemdReady(s.serving_status);
   // The watchdog (WatchdogSec=) pings while the health prober finishes a run of its probes
   // (a signature with the audit key and a database round trip) within the watchdog interval.
   // That is what "alive" means here: the main thread only waits in sigwaitinfo() and proves
@@ -388,117 +407,159 @@ int Serve(const std::string& config_path) {
   // dead: a restart would not bring a lost HSM back). A probe that hangs longer than the
   // interval (a stuck HSM session or database connection) stops the pings and systemd restarts
   // serve.
-  std::unique_ptr<SystemdWatchdog> watchdog =
-      SystemdWatchdog::StartIfEnabled([&health](absl::Duration interval) {
-        return absl::Now() - health.last_run_finished() < interval;
-      });
+  const HealthMonitor* health = &*s.health;
+  s.watchdog = SystemdWatchdog::StartIfEnabled([health](absl::Duration interval) {
+    return absl::Now() - health->last_run_finished() < interval;
+  });
 
-  // What `acme-signer reload` waits for (signer/serve_control.h).
-  ReloadStatus reload_status;
-  reload_status.pid = ::getpid();
-  reload_status.generation = 0;
-  reload_status.result = "started";
-  reload_status.time = absl::Now();
-  reload_status.revoked_in_store = static_cast<int64_t>(*store_revoked);
-  reload_status.store_loaded = true;
-  reload_status.started_ns = MonotonicNanos();
-  reload_status.message = "serving";
-  if (absl::Status s = WriteReloadStatus(reload_status_path, reload_status); !s.ok()) {
-    std::cerr << "acme-signer: cannot write " << reload_status_path << ": " << s.message()
+  ReloadStatus& status = s.reload_status;
+  status.pid = ::getpid();
+  status.generation = 0;
+  status.result = "started";
+  status.time = absl::Now();
+  status.revoked_in_store = static_cast<int64_t>(s.store_revoked);
+  status.store_loaded = true;
+  status.started_ns = MonotonicNanos();
+  status.message = "serving";
+  if (absl::Status written = WriteReloadStatus(s.reload_status_path, status); !written.ok()) {
+    std::cerr << "acme-signer: cannot write " << s.reload_status_path << ": " << written.message()
               << " (acme-signer reload will time out)" << std::endl;
   }
+}
 
+// Puts what a reload found into `status` (generation, result, message) and prints the message.
+void RecordReloadOutcome(const std::string& config_path, const absl::Status& reloaded,
+                         const absl::StatusOr<size_t>& revoked, ReloadStatus& status) {
+  ++status.generation;
+  status.time = absl::Now();
+  status.store_loaded = revoked.ok();
+  if (revoked.ok()) status.revoked_in_store = static_cast<int64_t>(*revoked);
+  if (reloaded.ok() && revoked.ok()) {
+    status.result = "ok";
+    status.message = absl::StrCat("configuration reloaded from ", config_path, "; ", *revoked,
+                                  " agent certificate(s) revoked in the state store");
+  } else if (!reloaded.ok()) {
+    status.result = "refused";
+    status.message = absl::StrCat(
+        "reload refused, keeping the running configuration: ", reloaded.message(),
+        revoked.ok() ? absl::StrCat(" (the ", *revoked,
+                                    " agent certificate(s) revoked in the state store are "
+                                    "refused from now on)")
+                     : absl::StrCat(" (and the state store's revocations could not be "
+                                    "read: ",
+                                    revoked.status().message(), ")"));
+  } else {
+    status.result = "refused";
+    status.message =
+        absl::StrCat("configuration reloaded from ", config_path,
+                     ", but the state store's revoked agent certificates could not be read (the "
+                     "previous list stays in force): ",
+                     revoked.status().message());
+  }
+  std::cerr << "acme-signer: " << status.message << std::endl;
+}
+
+// SIGHUP: requested key rollovers, the store's revocations and the config file; the outcome goes
+// to the metrics, the audit chain, the reload status file and systemd.
+void Reload(ServeSession& s, const siginfo_t& signal_info) {
+  NotifySystemdReloading(absl::StrCat("reloading ", s.config_path));
+  s.reload_status.started_ns = MonotonicNanos();
+  // Key rollovers `acme-signer account roll-key` asked for, before the reload status it
+  // waits for is written.
+  PerformRequestedRollovers(*s.runtime);
+  // The store's revocations are loaded whatever becomes of the config file, so
+  // `agents revoke` takes effect even while the config has an error.
+  absl::StatusOr<size_t> revoked = s.revocation->RefreshFromStore(*s.runtime->store);
+  absl::Status reloaded = s.holder->Reload(s.config_path);
+  RecordReloadOutcome(s.config_path, reloaded, revoked, s.reload_status);
+  s.metrics->RecordReload(s.reload_status.result == "ok");
+  // Policy is in the config: every reload, accepted or refused, is in the audit chain.
+  {
+    absl::StatusOr<std::string> config_text = ReadFile(s.config_path);
+    const AuditRecord record =
+        ReloadAuditRecord(s.reload_status, config_text.ok() ? *config_text : std::string(),
+                          signal_info.si_uid, signal_info.si_pid);
+    if (absl::StatusOr<uint64_t> seq = s.runtime->audit->Append(record); !seq.ok()) {
+      std::cerr << "acme-signer: cannot audit the reload: " << seq.status().message() << std::endl;
+    }
+  }
+  if (absl::Status written = WriteReloadStatus(s.reload_status_path, s.reload_status);
+      !written.ok()) {
+    std::cerr << "acme-signer: cannot write " << s.reload_status_path << ": " << written.message()
+              << std::endl;
+  }
+  NotifySystemdReady(s.reload_status.result == "ok"
+                         ? s.serving_status
+                         : absl::StrCat(s.serving_status, "; last reload refused"));
+}
+
+// Takes each SIGHUP as a reload until SIGTERM or SIGINT asks serve to stop.
+void ServeUntilStopped(ServeSession& s, const sigset_t& signals) {
   while (true) {
     // sigwaitinfo: the sender's uid and pid go into the reload's audit record.
     siginfo_t signal_info{};
     const int signal_number = sigwaitinfo(&signals, &signal_info);
     if (signal_number < 0) continue;
     if (signal_number == SIGHUP) {
-      NotifySystemdReloading(absl::StrCat("reloading ", config_path));
-      reload_status.started_ns = MonotonicNanos();
-      // Key rollovers `acme-signer account roll-key` asked for, before the reload status it
-      // waits for is written.
-      PerformRequestedRollovers(*runtime);
-      // The store's revocations are loaded whatever becomes of the config file, so
-      // `agents revoke` takes effect even while the config has an error.
-      absl::StatusOr<size_t> revoked = revocation.RefreshFromStore(*runtime->store);
-      absl::Status reloaded = holder.Reload(config_path);
-      ++reload_status.generation;
-      reload_status.time = absl::Now();
-      reload_status.store_loaded = revoked.ok();
-      if (revoked.ok()) reload_status.revoked_in_store = static_cast<int64_t>(*revoked);
-      if (reloaded.ok() && revoked.ok()) {
-        reload_status.result = "ok";
-        reload_status.message = absl::StrCat("configuration reloaded from ", config_path, "; ",
-                                             *revoked, " agent certificate(s) revoked in the state store");
-        std::cerr << "acme-signer: " << reload_status.message << std::endl;
-      } else if (!reloaded.ok()) {
-        reload_status.result = "refused";
-        reload_status.message = absl::StrCat(
-            "reload refused, keeping the running configuration: ", reloaded.message(),
-            revoked.ok() ? absl::StrCat(" (the ", *revoked,
-                                        " agent certificate(s) revoked in the state store are "
-                                        "refused from now on)")
-                         : absl::StrCat(" (and the state store's revocations could not be "
-                                        "read: ",
-                                        revoked.status().message(), ")"));
-        std::cerr << "acme-signer: " << reload_status.message << std::endl;
-      } else {
-        reload_status.result = "refused";
-        reload_status.message = absl::StrCat(
-            "configuration reloaded from ", config_path,
-            ", but the state store's revoked agent certificates could not be read (the "
-            "previous list stays in force): ",
-            revoked.status().message());
-        std::cerr << "acme-signer: " << reload_status.message << std::endl;
-      }
-      metrics.RecordReload(reload_status.result == "ok");
-      // Policy is in the config: every reload, accepted or refused, is in the audit chain.
-      {
-        absl::StatusOr<std::string> config_text = ReadFile(config_path);
-        const AuditRecord record =
-            ReloadAuditRecord(reload_status, config_text.ok() ? *config_text : std::string(),
-                              signal_info.si_uid, signal_info.si_pid);
-        if (absl::StatusOr<uint64_t> seq = runtime->audit->Append(record); !seq.ok()) {
-          std::cerr << "acme-signer: cannot audit the reload: " << seq.status().message()
-                    << std::endl;
-        }
-      }
-      if (absl::Status s = WriteReloadStatus(reload_status_path, reload_status); !s.ok()) {
-        std::cerr << "acme-signer: cannot write " << reload_status_path << ": " << s.message()
-                  << std::endl;
-      }
-      NotifySystemdReady(reload_status.result == "ok"
-                             ? serving_status
-                             : absl::StrCat(serving_status, "; last reload refused"));
+      Reload(s, signal_info);
       continue;
     }
     std::cerr << "acme-signer: " << (signal_number == SIGTERM ? "SIGTERM" : "SIGINT")
               << ": draining in-flight calls" << std::endl;
-    break;
+    return;
   }
+}
+
+// Stops the listeners (draining in-flight calls), then writes the folded refusals and the
+// audit log's shutdown checkpoint. Returns serve's exit status.
+int Shutdown(ServeSession& s) {
   NotifySystemdStopping("draining in-flight calls");
-  watchdog.reset();
+  s.watchdog.reset();
   // Before the server goes: the listener sets the server's health service.
-  health.Stop();
-  if (metrics_listener != nullptr) metrics_listener->Stop();
-  if (front_door != nullptr) front_door->Stop();
-  if (enroll_server.has_value()) {
-    enroll_server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    enroll_server->server->Wait();
+  s.health->Stop();
+  if (s.metrics_listener != nullptr) s.metrics_listener->Stop();
+  if (s.front_door != nullptr) s.front_door->Stop();
+  if (s.enroll_server.has_value()) {
+    s.enroll_server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    s.enroll_server->server->Wait();
   }
-  running->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  running->server->Wait();
-  front_door.reset();
+  s.running->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  s.running->server->Wait();
+  s.front_door.reset();
   // Every folded count is written before the log's shutdown checkpoint.
-  if (absl::Status flushed = refusals.Close(); !flushed.ok()) {
+  if (absl::Status flushed = s.refusals->Close(); !flushed.ok()) {
     std::cerr << "acme-signer serve: " << flushed.message() << "\n";
   }
-  if (absl::Status closed = runtime->audit->Close(); !closed.ok()) {
+  if (absl::Status closed = s.runtime->audit->Close(); !closed.ok()) {
     std::cerr << "acme-signer serve: " << closed.message() << "\n";
     return kExitFailure;
   }
   return kExitOk;
+}
+
+// Runs the server until SIGTERM/SIGINT. Returns the process exit code; prints why on failure.
+int Serve(const std::string& config_path) {
+  // Before any library starts a thread (see BlockServeSignals).
+  const sigset_t signals = BlockServeSignals();
+  ServeSession s;  // torn down in reverse member order after Shutdown (see ServeSession)
+  s.config_path = config_path;
+  if (absl::Status opened = OpenRuntime(s); !opened.ok()) return StartupFailed(opened);
+  ObserveAuditDecisions(s);
+  if (absl::Status opened = OpenCallerChecks(s); !opened.ok()) return StartupFailed(opened);
+  if (absl::Status built = BuildAgentService(s); !built.ok()) return StartupFailed(built);
+  if (absl::Status started = StartAgentListener(s); !started.ok()) return StartupFailed(started);
+  // Each further listener: when one fails, the gRPC servers already started stop first.
+  for (absl::Status (*start)(ServeSession&) :
+       {StartMetricsEndpoint, StartEnrollment, StartFrontDoor}) {
+    if (absl::Status started = start(s); !started.ok()) {
+      StopGrpcServersNow(s);
+      return StartupFailed(started);
+    }
+  }
+  StartHealthMonitor(s);
+  AnnounceReady(s);
+  ServeUntilStopped(s, signals);
+  return Shutdown(s);
 }
 
 }  // namespace
