@@ -242,6 +242,218 @@ absl::StatusOr<Target> RedirectTarget(const Http01ValidatorOptions& options, con
   return next;
 }
 
+// The checks Validate makes before any I/O (see Http01Validator::Validate).
+absl::Status CheckValidationRequest(absl::string_view name, absl::string_view token,
+                                    absl::string_view key_authorization) {
+  if (!IpAddress::Parse(name).ok()) {
+    if (absl::Status dns = acme::ValidateDnsName(name); !dns.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("http-01 validation: ", dns.message(), " (nor an IP address)"));
+    }
+  }
+  if (!IsBase64UrlToken(token) || token.size() > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http-01 validation: token ", Shown(token), " is not base64url"));
+  }
+  if (key_authorization.empty() ||
+      std::any_of(key_authorization.begin(), key_authorization.end(),
+                  [](char c) { return absl::ascii_iscntrl(static_cast<unsigned char>(c)); })) {
+    return absl::InvalidArgumentError(
+        "http-01 validation: the key authorization is empty or has control characters");
+  }
+  return absl::OkStatus();
+}
+
+// The challenge URL on `name` (a checked DNS name or IP address): the first hop.
+Target ChallengeTarget(const Http01ValidatorOptions& options, absl::string_view name,
+                       absl::string_view token) {
+  Target target;
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(name);
+  target.host = ip.ok() ? ip->ToString() : std::string(name);
+  target.port = options.port;
+  target.https = false;
+  target.url = absl::StrCat("http://", UrlHost(target.host),
+                            options.port == 80 ? "" : absl::StrCat(":", options.port),
+                            http::kAcmeChallengePathPrefix, token);
+  return target;
+}
+
+// What every hop of one validation shares. `records` gets one record per connection attempt
+// and goes into the result.
+struct Validation {
+  const Http01ValidatorOptions& options;
+  const DnsResolver& resolver;
+  const NetworkAllowlist& allowlist;
+  absl::Time deadline;
+  std::vector<ValidationRecord> records;
+};
+
+// Step 1: the target's addresses (into `record`), checked against the allowlist before any
+// connection. Sets `candidates` to the first allowed IPv6 and IPv4 address, in the order they
+// are tried (IPv6 first); returns the failure when there is none.
+std::optional<ValidationResult> AllowedAddresses(Validation& v, const Target& target,
+                                                 ValidationRecord& record,
+                                                 std::vector<IpAddress>& candidates) {
+  std::vector<IpAddress> resolved;
+  if (absl::StatusOr<IpAddress> literal = IpAddress::Parse(target.host); literal.ok()) {
+    resolved.push_back(*literal);
+  } else {
+    absl::StatusOr<std::vector<IpAddress>> addresses =
+        v.resolver.LookupAddresses(target.host, v.deadline);
+    if (!addresses.ok()) {
+      v.records.push_back(std::move(record));
+      return Failure(
+          kProblemDns,
+          absl::StrCat("DNS problem fetching ", target.url, ": ", addresses.status().message()),
+          std::move(v.records));
+    }
+    resolved = *std::move(addresses);
+  }
+  std::optional<IpAddress> first_v6;
+  std::optional<IpAddress> first_v4;
+  for (const IpAddress& address : resolved) {
+    record.addresses_resolved.push_back(address.ToString());
+    if (!v.allowlist.Allows(address)) {
+      record.addresses_refused.push_back(address.ToString());
+      continue;
+    }
+    std::optional<IpAddress>& slot = address.Unmapped().is_v4() ? first_v4 : first_v6;
+    if (!slot.has_value()) slot = address;
+  }
+  if (!first_v4.has_value() && !first_v6.has_value()) {
+    std::string refused = absl::StrJoin(record.addresses_refused, ", ");
+    v.records.push_back(std::move(record));
+    return Failure(kProblemConnection,
+                   absl::StrCat("refusing to fetch ", target.url, ": ", target.host,
+                                " resolves only to addresses the validator may not connect to (",
+                                refused, ")"),
+                   std::move(v.records));
+  }
+  if (first_v6.has_value()) candidates.push_back(*first_v6);
+  if (first_v4.has_value()) candidates.push_back(*first_v4);
+  return std::nullopt;
+}
+
+// Step 2: the pinned GET, at each candidate in turn while a connection failure leaves time for
+// the next. Records every attempt; `used` is the address of the last one.
+Fetch FetchFromFirstReachable(Validation& v, const Target& target,
+                              const std::vector<IpAddress>& candidates, ValidationRecord& record,
+                              std::string& used) {
+  Fetch fetch;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    used = candidates[i].ToString();
+    record.address_used = used;
+    fetch = Get(v.options, target, candidates[i], v.deadline);
+    if (!WorthFallback(fetch) || i + 1 == candidates.size() || absl::Now() >= v.deadline) break;
+    v.records.push_back(record);  // The failed attempt, then the fallback's own record.
+  }
+  v.records.push_back(record);
+  return fetch;
+}
+
+// The problem type and text of a transfer curl could not complete.
+std::pair<absl::string_view, std::string> TransferError(const Fetch& fetch) {
+  switch (fetch.code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return {kProblemConnection, absl::StrCat("timed out (", fetch.curl_error, ")")};
+    case CURLE_COULDNT_CONNECT:
+      return {kProblemConnection, absl::StrCat("connection failed (", fetch.curl_error, ")")};
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CERTPROBLEM:
+      return {kProblemTls, absl::StrCat("TLS handshake failed (", fetch.curl_error, ")")};
+    case CURLE_GOT_NOTHING:
+      return {kProblemConnection, "the server closed the connection without answering"};
+    default:
+      return {kProblemConnection, fetch.curl_error};
+  }
+}
+
+// The failure when the GET at `used` (described by `where`) brought no usable response.
+std::optional<ValidationResult> TransferFailure(Validation& v, const Fetch& fetch,
+                                                const std::string& where, const std::string& used) {
+  if (fetch.body_too_large || fetch.code == CURLE_FILESIZE_EXCEEDED) {
+    return Failure(kProblemUnauthorized,
+                   absl::StrCat("Invalid response from ", where, ": the body is larger than ",
+                                v.options.max_response_bytes, " bytes"),
+                   std::move(v.records));
+  }
+  if (fetch.code != CURLE_OK) {
+    auto [type, what] = TransferError(fetch);
+    return Failure(type, absl::StrCat("Fetching ", where, ": ", Shown(what, 200)),
+                   std::move(v.records));
+  }
+  // Defence in depth: curl must have connected where we pinned it.
+  if (absl::StatusOr<IpAddress> connected = IpAddress::Parse(fetch.connected_to);
+      !connected.ok() || connected->ToString() != used) {
+    return Failure(kProblemConnection,
+                   absl::StrCat("Fetching ", where, ": connected to an unexpected address ",
+                                Shown(fetch.connected_to)),
+                   std::move(v.records));
+  }
+  return std::nullopt;
+}
+
+bool IsRedirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// Step 3: a redirect, followed by hand: sets `target` to the next hop's, or returns why not.
+std::optional<ValidationResult> FollowRedirect(Validation& v, const Fetch& fetch,
+                                               const std::string& where, int hop, Target& target) {
+  if (!fetch.location_seen || fetch.location.empty()) {
+    return Failure(kProblemConnection,
+                   absl::StrCat("Invalid response from ", where, ": HTTP ", fetch.status,
+                                " without a Location header"),
+                   std::move(v.records));
+  }
+  if (hop >= v.options.max_redirects) {
+    return Failure(kProblemConnection,
+                   absl::StrCat("Fetching ", where, ": too many redirects (more than ",
+                                v.options.max_redirects, ")"),
+                   std::move(v.records));
+  }
+  absl::StatusOr<Target> next = RedirectTarget(v.options, target, fetch.location);
+  if (!next.ok()) {
+    return Failure(kProblemConnection,
+                   absl::StrCat("Fetching ", where, ": ", next.status().message()),
+                   std::move(v.records));
+  }
+  target = *std::move(next);
+  return std::nullopt;
+}
+
+// Step 4: the answer, after `hop` redirects: HTTP 200 with the key authorization (trailing
+// whitespace allowed).
+ValidationResult CheckAnswer(Validation& v, const Fetch& fetch, const std::string& where, int hop,
+                             absl::string_view key_authorization) {
+  if (fetch.status != 200) {
+    return Failure(
+        kProblemUnauthorized,
+        absl::StrCat("Invalid response from ", where, ": HTTP ", fetch.status,
+                     fetch.body.empty() ? "" : absl::StrCat(", body ", Shown(fetch.body))),
+        std::move(v.records));
+  }
+  absl::string_view body = fetch.body;
+  while (!body.empty() && (body.back() == ' ' || body.back() == '\t' || body.back() == '\r' ||
+                           body.back() == '\n')) {
+    body.remove_suffix(1);
+  }
+  if (body != key_authorization) {
+    return Failure(kProblemUnauthorized,
+                   absl::StrCat("The key authorization served at ", where, " is wrong: received ",
+                                Shown(fetch.body), " (", fetch.body.size(), " bytes), expected ",
+                                Shown(key_authorization, 128)),
+                   std::move(v.records));
+  }
+  ValidationResult ok;
+  ok.detail = absl::StrCat(where, " answered the expected key authorization",
+                           hop > 0 ? absl::StrCat(" after ", hop, " redirect(s)") : "");
+  ok.records = std::move(v.records);
+  return ok;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Http01Validator>> Http01Validator::Create(
@@ -273,184 +485,31 @@ absl::StatusOr<std::unique_ptr<Http01Validator>> Http01Validator::Create(
 
 absl::StatusOr<ValidationResult> Http01Validator::Validate(
     absl::string_view name, absl::string_view token, absl::string_view key_authorization) const {
-  std::optional<IpAddress> ip_identifier;
-  if (absl::StatusOr<IpAddress> ip = IpAddress::Parse(name); ip.ok()) {
-    ip_identifier = *ip;
-  } else if (absl::Status dns = acme::ValidateDnsName(name); !dns.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("http-01 validation: ", dns.message(), " (nor an IP address)"));
+  if (absl::Status checked = CheckValidationRequest(name, token, key_authorization);
+      !checked.ok()) {
+    return checked;
   }
-  if (!IsBase64UrlToken(token) || token.size() > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("http-01 validation: token ", Shown(token), " is not base64url"));
-  }
-  if (key_authorization.empty() ||
-      std::any_of(key_authorization.begin(), key_authorization.end(),
-                  [](char c) { return absl::ascii_iscntrl(static_cast<unsigned char>(c)); })) {
-    return absl::InvalidArgumentError(
-        "http-01 validation: the key authorization is empty or has control characters");
-  }
-
-  const absl::Time deadline = absl::Now() + options_.timeout;
-  Target target;
-  target.host = ip_identifier.has_value() ? ip_identifier->ToString() : std::string(name);
-  target.port = options_.port;
-  target.https = false;
-  target.url = absl::StrCat("http://", UrlHost(target.host),
-                            options_.port == 80 ? "" : absl::StrCat(":", options_.port),
-                            http::kAcmeChallengePathPrefix, token);
-  std::vector<ValidationRecord> records;
-
+  Validation v{options_, *resolver_, allowlist_, absl::Now() + options_.timeout, {}};
+  Target target = ChallengeTarget(options_, name, token);
   for (int hop = 0;; ++hop) {
     ValidationRecord record;
     record.url = target.url;
     record.hostname = target.host;
     record.port = target.port;
-
-    // 1. Addresses, checked against the allowlist before any connection.
-    std::vector<IpAddress> resolved;
-    if (absl::StatusOr<IpAddress> literal = IpAddress::Parse(target.host); literal.ok()) {
-      resolved.push_back(*literal);
-    } else {
-      absl::StatusOr<std::vector<IpAddress>> addresses =
-          resolver_->LookupAddresses(target.host, deadline);
-      if (!addresses.ok()) {
-        records.push_back(std::move(record));
-        return Failure(
-            kProblemDns,
-            absl::StrCat("DNS problem fetching ", target.url, ": ", addresses.status().message()),
-            std::move(records));
-      }
-      resolved = *std::move(addresses);
-    }
-    std::optional<IpAddress> first_v6;
-    std::optional<IpAddress> first_v4;
-    for (const IpAddress& address : resolved) {
-      record.addresses_resolved.push_back(address.ToString());
-      if (!allowlist_.Allows(address)) {
-        record.addresses_refused.push_back(address.ToString());
-        continue;
-      }
-      std::optional<IpAddress>& slot = address.Unmapped().is_v4() ? first_v4 : first_v6;
-      if (!slot.has_value()) slot = address;
-    }
-    if (!first_v4.has_value() && !first_v6.has_value()) {
-      std::string refused = absl::StrJoin(record.addresses_refused, ", ");
-      records.push_back(std::move(record));
-      return Failure(kProblemConnection,
-                     absl::StrCat("refusing to fetch ", target.url, ": ", target.host,
-                                  " resolves only to addresses the validator may not connect to (",
-                                  refused, ")"),
-                     std::move(records));
-    }
-
-    // 2. The pinned GET: IPv6 first, IPv4 after a connection failure.
     std::vector<IpAddress> candidates;
-    if (first_v6.has_value()) candidates.push_back(*first_v6);
-    if (first_v4.has_value()) candidates.push_back(*first_v4);
-    Fetch fetch;
+    if (std::optional<ValidationResult> failure = AllowedAddresses(v, target, record, candidates)) {
+      return *std::move(failure);
+    }
     std::string used;
-    for (size_t i = 0; i < candidates.size(); ++i) {
-      used = candidates[i].ToString();
-      record.address_used = used;
-      fetch = Get(options_, target, candidates[i], deadline);
-      if (!WorthFallback(fetch) || i + 1 == candidates.size() || absl::Now() >= deadline) break;
-      records.push_back(record);  // The failed attempt, then the fallback's own record.
-    }
-    records.push_back(record);
+    const Fetch fetch = FetchFromFirstReachable(v, target, candidates, record, used);
     const std::string where = absl::StrCat(target.url, " [", used, "]");
-
-    if (fetch.body_too_large || fetch.code == CURLE_FILESIZE_EXCEEDED) {
-      return Failure(kProblemUnauthorized,
-                     absl::StrCat("Invalid response from ", where, ": the body is larger than ",
-                                  options_.max_response_bytes, " bytes"),
-                     std::move(records));
+    if (std::optional<ValidationResult> failure = TransferFailure(v, fetch, where, used)) {
+      return *std::move(failure);
     }
-    if (fetch.code != CURLE_OK) {
-      absl::string_view type = kProblemConnection;
-      std::string what;
-      switch (fetch.code) {
-        case CURLE_OPERATION_TIMEDOUT:
-          what = absl::StrCat("timed out (", fetch.curl_error, ")");
-          break;
-        case CURLE_COULDNT_CONNECT:
-          what = absl::StrCat("connection failed (", fetch.curl_error, ")");
-          break;
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CIPHER:
-        case CURLE_SSL_CERTPROBLEM:
-          type = kProblemTls;
-          what = absl::StrCat("TLS handshake failed (", fetch.curl_error, ")");
-          break;
-        case CURLE_GOT_NOTHING:
-          what = "the server closed the connection without answering";
-          break;
-        default:
-          what = fetch.curl_error;
-      }
-      return Failure(type, absl::StrCat("Fetching ", where, ": ", Shown(what, 200)),
-                     std::move(records));
+    if (!IsRedirect(fetch.status)) return CheckAnswer(v, fetch, where, hop, key_authorization);
+    if (std::optional<ValidationResult> failure = FollowRedirect(v, fetch, where, hop, target)) {
+      return *std::move(failure);
     }
-    // Defence in depth: curl must have connected where we pinned it.
-    if (absl::StatusOr<IpAddress> connected = IpAddress::Parse(fetch.connected_to);
-        !connected.ok() || connected->ToString() != used) {
-      return Failure(kProblemConnection,
-                     absl::StrCat("Fetching ", where, ": connected to an unexpected address ",
-                                  Shown(fetch.connected_to)),
-                     std::move(records));
-    }
-
-    // 3. Redirects, by hand.
-    const long status = fetch.status;
-    if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
-      if (!fetch.location_seen || fetch.location.empty()) {
-        return Failure(kProblemConnection,
-                       absl::StrCat("Invalid response from ", where, ": HTTP ", status,
-                                    " without a Location header"),
-                       std::move(records));
-      }
-      if (hop >= options_.max_redirects) {
-        return Failure(kProblemConnection,
-                       absl::StrCat("Fetching ", where, ": too many redirects (more than ",
-                                    options_.max_redirects, ")"),
-                       std::move(records));
-      }
-      absl::StatusOr<Target> next = RedirectTarget(options_, target, fetch.location);
-      if (!next.ok()) {
-        return Failure(kProblemConnection,
-                       absl::StrCat("Fetching ", where, ": ", next.status().message()),
-                       std::move(records));
-      }
-      target = *std::move(next);
-      continue;
-    }
-
-    // 4. The answer.
-    if (status != 200) {
-      return Failure(
-          kProblemUnauthorized,
-          absl::StrCat("Invalid response from ", where, ": HTTP ", status,
-                       fetch.body.empty() ? "" : absl::StrCat(", body ", Shown(fetch.body))),
-          std::move(records));
-    }
-    absl::string_view body = fetch.body;
-    while (!body.empty() && (body.back() == ' ' || body.back() == '\t' || body.back() == '\r' ||
-                             body.back() == '\n')) {
-      body.remove_suffix(1);
-    }
-    if (body != key_authorization) {
-      return Failure(kProblemUnauthorized,
-                     absl::StrCat("The key authorization served at ", where, " is wrong: received ",
-                                  Shown(fetch.body), " (", fetch.body.size(), " bytes), expected ",
-                                  Shown(key_authorization, 128)),
-                     std::move(records));
-    }
-    ValidationResult ok;
-    ok.detail = absl::StrCat(where, " answered the expected key authorization",
-                             hop > 0 ? absl::StrCat(" after ", hop, " redirect(s)") : "");
-    ok.records = std::move(records);
-    return ok;
   }
 }
 
