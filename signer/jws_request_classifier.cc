@@ -334,6 +334,127 @@ absl::Status ClassifyRevokeCert(const JwsRequestContext& context, const AgentPol
   return absl::OkStatus();
 }
 
+// An endpoint's comparison key (origin and path without a trailing slash, EndpointKey), so a
+// spelling variant of an endpoint (":443", upper-case host, trailing '/') is recognised as that
+// endpoint; nullopt for an empty or unparsable URL.
+std::optional<std::string> EndpointKeyOf(absl::string_view endpoint) {
+  if (endpoint.empty()) return std::nullopt;
+  absl::StatusOr<http::Url> parsed = ParseAcmeUrl(endpoint);
+  if (!parsed.ok()) return std::nullopt;
+  return EndpointKey(*parsed);
+}
+
+// What every SignJws request must be: from an agent allowed to have JWS signed, to a signer set
+// up for it, a payload within the limit, a URL on the CA's origin. Returns the URL's endpoint key.
+absl::StatusOr<std::string> CheckedTargetKey(const JwsRequestContext& context,
+                                             const AgentPolicy& policy, absl::string_view url,
+                                             absl::string_view payload) {
+  if (!policy.allow_sign_jws) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "agent ", EscapeForError(policy.name), " is not allowed to have JWS signed (SignJws)"));
+  }
+  const CaDirectory& directory = context.directory;
+  if (directory.account_url.empty() || !context.find_order_by_finalize_url ||
+      !context.find_resource || !context.find_certificate_owner) {
+    return absl::FailedPreconditionError(
+        "SignJws needs the account URL and the order, resource and certificate lookups; the "
+        "signer is not set up for it");
+  }
+  absl::StatusOr<http::Url> ca = ParseAcmeUrl(directory.directory_url);
+  if (!ca.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("CA directory URL: ", ca.status().message()));
+  }
+  if (payload.size() > kMaxJwsPayloadSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "payload of ", payload.size(), " bytes is larger than the limit of ", kMaxJwsPayloadSize));
+  }
+  ASSIGN_OR_RETURN(http::Url target, ParseAcmeUrl(url));
+  if (target.Origin() != ca->Origin()) {
+    return Denied(policy, url, absl::StrCat("it is not on the CA's origin ", ca->Origin()));
+  }
+  return EndpointKey(target);
+}
+
+// The endpoints that act on the signer's account rather than an agent's order are never signed
+// for agents: newNonce, newAccount, keyChange, renewalInfo, the directory and the account URL
+// (and anything under it).
+absl::Status RefuseAccountEndpoints(const CaDirectory& directory, const AgentPolicy& policy,
+                                    absl::string_view url, const std::string& target_key) {
+  const struct {
+    const std::string& endpoint;
+    absl::string_view name;
+  } forbidden[] = {
+      {directory.new_nonce, "newNonce"},          {directory.new_account, "newAccount"},
+      {directory.key_change, "keyChange"},        {directory.renewal_info, "renewalInfo"},
+      {directory.directory_url, "the directory"},
+  };
+  for (const auto& [endpoint, name] : forbidden) {
+    if (EndpointKeyOf(endpoint) == target_key) {
+      return Denied(policy, url, absl::StrCat(name, " requests are never signed for agents"));
+    }
+  }
+  const std::optional<std::string> account_key = EndpointKeyOf(directory.account_url);
+  if (!account_key.has_value()) {
+    return absl::FailedPreconditionError("the signer's account URL is malformed");
+  }
+  if (target_key == *account_key || absl::StartsWith(target_key, *account_key + "/")) {
+    return Denied(policy, url, "requests to the signer's account URL are never signed for agents");
+  }
+  return absl::OkStatus();
+}
+
+// A request to a resource of one of this agent's orders: POST-as-GET (empty payload), an
+// authorization's deactivation, or a challenge response ({}). The account's orders list
+// (wherever a CA puts it), other agents' orders and challenges, and URLs nobody recorded are
+// refused, so an agent can neither read other departments' names nor start (and fail) the
+// validation of another agent's challenge.
+absl::Status ClassifyOrderResource(const JwsRequestContext& context, const AgentPolicy& policy,
+                                   absl::string_view url, absl::string_view payload,
+                                   JwsClassification& out) {
+  std::optional<OrderResource> resource = context.find_resource(url);
+  if (!resource.has_value()) {
+    return Denied(policy, url,
+                  "it is not a resource of an order this agent created or adopted (pass the "
+                  "order URL with the request so the signer can adopt the order)");
+  }
+  if (resource->agent != policy.name) {
+    return Denied(policy, url,
+                  absl::StrCat("it is the ", OrderResourceKindName(resource->kind),
+                               " URL of another agent's order"));
+  }
+  if (payload.empty()) {
+    out.kind = JwsRequestKind::kPostAsGet;
+    out.resource = std::move(resource);
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(Json body, ParseStrictJsonObject(payload));
+  if (body.size() == 1 && body.contains("status") && body["status"] == "deactivated") {
+    if (resource->kind != OrderResourceKind::kAuthorization) {
+      return Denied(policy, url,
+                    absl::StrCat("{\"status\":\"deactivated\"} deactivates an authorization, "
+                                 "and this URL is the ",
+                                 OrderResourceKindName(resource->kind), " of an order"));
+    }
+    out.kind = JwsRequestKind::kDeactivateAuthorization;
+    out.resource = std::move(resource);
+    return absl::OkStatus();
+  }
+  if (!body.empty()) {
+    return Denied(policy, url,
+                  "not a newOrder, revokeCert or known finalize URL, so only an empty payload "
+                  "(POST-as-GET), {} (challenge response) or {\"status\":\"deactivated\"} "
+                  "(an authorization's deactivation) may be signed for it");
+  }
+  if (resource->kind != OrderResourceKind::kChallenge) {
+    return Denied(policy, url,
+                  absl::StrCat("{} answers a challenge, and this URL is the ",
+                               OrderResourceKindName(resource->kind), " of an order"));
+  }
+  out.kind = JwsRequestKind::kChallenge;
+  out.resource = std::move(resource);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::string_view JwsRequestKindName(JwsRequestKind kind) {
@@ -375,119 +496,21 @@ absl::StatusOr<JwsClassification> ClassifyJwsRequest(const JwsRequestContext& co
                                                      const AgentPolicy& policy,
                                                      absl::string_view url,
                                                      absl::string_view payload) {
-  if (!policy.allow_sign_jws) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "agent ", EscapeForError(policy.name), " is not allowed to have JWS signed (SignJws)"));
-  }
+  ASSIGN_OR_RETURN(const std::string target_key, CheckedTargetKey(context, policy, url, payload));
   const CaDirectory& directory = context.directory;
-  if (directory.account_url.empty() || !context.find_order_by_finalize_url ||
-      !context.find_resource || !context.find_certificate_owner) {
-    return absl::FailedPreconditionError(
-        "SignJws needs the account URL and the order, resource and certificate lookups; the "
-        "signer is not set up for it");
-  }
-  absl::StatusOr<http::Url> ca = ParseAcmeUrl(directory.directory_url);
-  if (!ca.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("CA directory URL: ", ca.status().message()));
-  }
-  if (payload.size() > kMaxJwsPayloadSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "payload of ", payload.size(), " bytes is larger than the limit of ", kMaxJwsPayloadSize));
-  }
-  ASSIGN_OR_RETURN(http::Url target, ParseAcmeUrl(url));
-  if (target.Origin() != ca->Origin()) {
-    return Denied(policy, url, absl::StrCat("it is not on the CA's origin ", ca->Origin()));
-  }
-
-  // Endpoints compared by origin and path without a trailing slash, so a spelling variant of
-  // an endpoint (":443", upper-case host, trailing '/') is recognised as that endpoint.
-  auto key_of = [](absl::string_view endpoint) -> std::optional<std::string> {
-    if (endpoint.empty()) return std::nullopt;
-    absl::StatusOr<http::Url> parsed = ParseAcmeUrl(endpoint);
-    if (!parsed.ok()) return std::nullopt;
-    return EndpointKey(*parsed);
-  };
-  const std::string target_key = EndpointKey(target);
-  const struct {
-    const std::string& endpoint;
-    absl::string_view name;
-  } forbidden[] = {
-      {directory.new_nonce, "newNonce"},          {directory.new_account, "newAccount"},
-      {directory.key_change, "keyChange"},        {directory.renewal_info, "renewalInfo"},
-      {directory.directory_url, "the directory"},
-  };
-  for (const auto& [endpoint, name] : forbidden) {
-    if (key_of(endpoint) == target_key) {
-      return Denied(policy, url, absl::StrCat(name, " requests are never signed for agents"));
-    }
-  }
-  const std::optional<std::string> account_key = key_of(directory.account_url);
-  if (!account_key.has_value()) {
-    return absl::FailedPreconditionError("the signer's account URL is malformed");
-  }
-  if (target_key == *account_key || absl::StartsWith(target_key, *account_key + "/")) {
-    return Denied(policy, url, "requests to the signer's account URL are never signed for agents");
-  }
+  RETURN_IF_ERROR(RefuseAccountEndpoints(directory, policy, url, target_key));
 
   JwsClassification out;
   out.url = std::string(url);
-  if (key_of(directory.new_order) == target_key) {
+  if (EndpointKeyOf(directory.new_order) == target_key) {
     RETURN_IF_ERROR(ClassifyNewOrder(policy, payload, out));
-    return out;
-  }
-  if (key_of(directory.revoke_cert) == target_key) {
+  } else if (EndpointKeyOf(directory.revoke_cert) == target_key) {
     RETURN_IF_ERROR(ClassifyRevokeCert(context, policy, url, payload, out));
-    return out;
-  }
-  if (std::optional<KnownOrder> order = context.find_order_by_finalize_url(url)) {
+  } else if (std::optional<KnownOrder> order = context.find_order_by_finalize_url(url)) {
     RETURN_IF_ERROR(ClassifyFinalize(context, policy, *order, url, payload, out));
-    return out;
+  } else {
+    RETURN_IF_ERROR(ClassifyOrderResource(context, policy, url, payload, out));
   }
-  // Anything else must be a resource of one of this agent's orders: the account's orders list
-  // (wherever a CA puts it), other agents' orders and challenges, and URLs nobody recorded are
-  // refused, so an agent can neither read other departments' names nor start (and fail) the
-  // validation of another agent's challenge.
-  std::optional<OrderResource> resource = context.find_resource(url);
-  if (!resource.has_value()) {
-    return Denied(policy, url,
-                  "it is not a resource of an order this agent created or adopted (pass the "
-                  "order URL with the request so the signer can adopt the order)");
-  }
-  if (resource->agent != policy.name) {
-    return Denied(policy, url,
-                  absl::StrCat("it is the ", OrderResourceKindName(resource->kind),
-                               " URL of another agent's order"));
-  }
-  if (payload.empty()) {
-    out.kind = JwsRequestKind::kPostAsGet;
-    out.resource = std::move(resource);
-    return out;
-  }
-  ASSIGN_OR_RETURN(Json body, ParseStrictJsonObject(payload));
-  if (body.size() == 1 && body.contains("status") && body["status"] == "deactivated") {
-    if (resource->kind != OrderResourceKind::kAuthorization) {
-      return Denied(policy, url,
-                    absl::StrCat("{\"status\":\"deactivated\"} deactivates an authorization, "
-                                 "and this URL is the ",
-                                 OrderResourceKindName(resource->kind), " of an order"));
-    }
-    out.kind = JwsRequestKind::kDeactivateAuthorization;
-    out.resource = std::move(resource);
-    return out;
-  }
-  if (!body.empty()) {
-    return Denied(policy, url,
-                  "not a newOrder, revokeCert or known finalize URL, so only an empty payload "
-                  "(POST-as-GET), {} (challenge response) or {\"status\":\"deactivated\"} "
-                  "(an authorization's deactivation) may be signed for it");
-  }
-  if (resource->kind != OrderResourceKind::kChallenge) {
-    return Denied(policy, url,
-                  absl::StrCat("{} answers a challenge, and this URL is the ",
-                               OrderResourceKindName(resource->kind), " of an order"));
-  }
-  out.kind = JwsRequestKind::kChallenge;
-  out.resource = std::move(resource);
   return out;
 }
 

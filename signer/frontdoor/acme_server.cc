@@ -655,11 +655,8 @@ struct AcmeServer::Impl {
     return problem.ToStatus();
   }
 
-  absl::StatusOr<ServerResponse> NewOrder(const ServerRequest& request, AuditRecord& record) {
-    ASSIGN_OR_RETURN(Authenticated auth,
-                     Authenticate(request, "/new-order", acme::JwsKeyForm::kKid, record));
-    const FrontDoorAccount& account = *auth.account;
-    ASSIGN_OR_RETURN(Json payload, acme::ParseJwsPayloadObject(auth.jws.payload));
+  // newOrder's identifiers: dns only, in lower case.
+  static absl::StatusOr<std::vector<Identifier>> RequestedIdentifiers(const Json& payload) {
     if (!payload.contains("identifiers") || !payload["identifiers"].is_array() ||
         payload["identifiers"].empty()) {
       return Problem(pt::kMalformed, "identifiers must be a non-empty array");
@@ -682,13 +679,13 @@ struct AcmeServer::Impl {
       identifier.value = absl::AsciiStrToLower(identifier.value);
       identifiers.push_back(std::move(identifier));
     }
-    record.request.identifiers = identifiers;
-    std::shared_ptr<const SignerConfig> config = deps.config->Get();
-    ASSIGN_OR_RETURN(const AgentPolicy* policy, FrontDoorPolicy(*config, account.host));
-    if (absl::Status names = CheckIdentifiers(*policy, identifiers); !names.ok()) {
-      return Problem(absl::IsInvalidArgument(names) ? pt::kMalformed : pt::kRejectedIdentifier,
-                     names.message());
-    }
+    return identifiers;
+  }
+
+  // The order the CA is asked for: the identifiers, and newOrder's notBefore, notAfter and
+  // replaces (ARI) as the client sent them.
+  static absl::StatusOr<UpstreamOrderRequest> UpstreamRequest(
+      const Json& payload, const std::vector<Identifier>& identifiers) {
     UpstreamOrderRequest upstream_request;
     upstream_request.identifiers = identifiers;
     for (const char* field : {"notBefore", "notAfter"}) {
@@ -708,20 +705,69 @@ struct AcmeServer::Impl {
       }
       upstream_request.replaces = payload["replaces"].get<std::string>();
     }
+    return upstream_request;
+  }
+
+  // Whether the signer takes a new order of `host` now: room in the audit log's file system,
+  // and the host's orders per hour.
+  absl::Status CheckOrderCapacity(const SignerConfig& config, const AgentPolicy& policy,
+                                  const std::string& host) {
     if (deps.audit_space != nullptr) {
       if (absl::Status space = deps.audit_space->Check(
-              config->audit.log, static_cast<uint64_t>(config->audit.min_free_bytes));
+              config.audit.log, static_cast<uint64_t>(config.audit.min_free_bytes));
           !space.ok()) {
         return Problem(pt::kRateLimited,
-                       "the signer is not taking new orders now (audit log disk nearly full)",
-                       503);
+                       "the signer is not taking new orders now (audit log disk nearly full)", 503);
       }
     }
-    if (absl::Status rate =
-            deps.rate_limiter->TryAcquire(account.host, policy->orders_per_hour, Now());
+    if (absl::Status rate = deps.rate_limiter->TryAcquire(host, policy.orders_per_hour, Now());
         !rate.ok()) {
       return Problem(pt::kRateLimited, rate.message());
     }
+    return absl::OkStatus();
+  }
+
+  // Stores a new pending authorization of `identifier` for order `order_id` (http-01 and
+  // dns-01; dns-01 only for a wildcard) and returns its id.
+  absl::StatusOr<std::string> StoreNewAuthorization(const Identifier& identifier,
+                                                    const std::string& order_id,
+                                                    const FrontDoorAccount& account,
+                                                    absl::Time now) {
+    ASSIGN_OR_RETURN(std::string authz_id, RandomBase64Url(kObjectIdBytes, "an authz id"));
+    Json authz = Json::object();
+    const bool wildcard = absl::StartsWith(identifier.value, "*.");
+    authz["order"] = order_id;
+    authz["identifier"] =
+        IdentifierJson(Identifier{"dns", wildcard ? identifier.value.substr(2) : identifier.value});
+    authz["status"] = "pending";
+    authz["expires"] = Rfc3339(now + kOrderLifetime);
+    if (wildcard) authz["wildcard"] = true;
+    authz["challenges"] = Json::array();
+    for (absl::string_view type : {acme::kHttp01, acme::kDns01}) {
+      if (wildcard && type == acme::kHttp01) continue;
+      ASSIGN_OR_RETURN(std::string token, RandomBase64Url(kTokenBytes, "a challenge token"));
+      authz["challenges"].push_back(
+          Json{{"type", std::string(type)}, {"token", token}, {"status", "pending"}});
+    }
+    RETURN_IF_ERROR(StoreObject(kKindAuthz, authz_id, account.id, authz));
+    return authz_id;
+  }
+
+  absl::StatusOr<ServerResponse> NewOrder(const ServerRequest& request, AuditRecord& record) {
+    ASSIGN_OR_RETURN(Authenticated auth,
+                     Authenticate(request, "/new-order", acme::JwsKeyForm::kKid, record));
+    const FrontDoorAccount& account = *auth.account;
+    ASSIGN_OR_RETURN(Json payload, acme::ParseJwsPayloadObject(auth.jws.payload));
+    ASSIGN_OR_RETURN(std::vector<Identifier> identifiers, RequestedIdentifiers(payload));
+    record.request.identifiers = identifiers;
+    std::shared_ptr<const SignerConfig> config = deps.config->Get();
+    ASSIGN_OR_RETURN(const AgentPolicy* policy, FrontDoorPolicy(*config, account.host));
+    if (absl::Status names = CheckIdentifiers(*policy, identifiers); !names.ok()) {
+      return Problem(absl::IsInvalidArgument(names) ? pt::kMalformed : pt::kRejectedIdentifier,
+                     names.message());
+    }
+    ASSIGN_OR_RETURN(UpstreamOrderRequest upstream_request, UpstreamRequest(payload, identifiers));
+    RETURN_IF_ERROR(CheckOrderCapacity(*config, *policy, account.host));
 
     ASSIGN_OR_RETURN(UpstreamAccount upstream, Upstream(account.signer_account));
     absl::StatusOr<std::string> upstream_url = upstream.upstream->CreateOrder(upstream_request);
@@ -746,24 +792,8 @@ struct AcmeServer::Impl {
     order["upstream"] = *upstream_url;
     order["authorizations"] = Json::array();
     for (const Identifier& identifier : identifiers) {
-      ASSIGN_OR_RETURN(std::string authz_id, RandomBase64Url(kObjectIdBytes, "an authz id"));
-      Json authz = Json::object();
-      const bool wildcard = absl::StartsWith(identifier.value, "*.");
-      authz["order"] = order_id;
-      authz["identifier"] =
-          IdentifierJson(
-              Identifier{"dns", wildcard ? identifier.value.substr(2) : identifier.value});
-      authz["status"] = "pending";
-      authz["expires"] = Rfc3339(now + kOrderLifetime);
-      if (wildcard) authz["wildcard"] = true;
-      authz["challenges"] = Json::array();
-      for (absl::string_view type : {acme::kHttp01, acme::kDns01}) {
-        if (wildcard && type == acme::kHttp01) continue;
-        ASSIGN_OR_RETURN(std::string token, RandomBase64Url(kTokenBytes, "a challenge token"));
-        authz["challenges"].push_back(
-            Json{{"type", std::string(type)}, {"token", token}, {"status", "pending"}});
-      }
-      RETURN_IF_ERROR(StoreObject(kKindAuthz, authz_id, account.id, authz));
+      ASSIGN_OR_RETURN(std::string authz_id,
+                       StoreNewAuthorization(identifier, order_id, account, now));
       order["authorizations"].push_back(authz_id);
     }
     RETURN_IF_ERROR(StoreObject(kKindOrder, order_id, account.id, order));
