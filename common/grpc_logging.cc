@@ -4,30 +4,35 @@
 
 #include <iostream>
 #include <memory>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace acme_signer {
 namespace {
 
-std::mutex& HandlerMutex() {
-  static std::mutex* mu = new std::mutex();
-  return *mu;
-}
+// Where gRPC's log lines go. RouteGrpcLogging may replace the handler while gRPC logs on other
+// threads: Dispatch copies it under the lock and calls it outside, so a handler that logs (or
+// replaces itself) cannot deadlock.
+struct HandlerSlot {
+  absl::Mutex mu;
+  std::shared_ptr<const GrpcLogHandler> handler ABSL_GUARDED_BY(mu);
+};
 
-std::shared_ptr<const GrpcLogHandler>& Handler() {
-  static auto* handler = new std::shared_ptr<const GrpcLogHandler>();
-  return *handler;
+HandlerSlot& Slot() {
+  static auto* slot = new HandlerSlot();  // never destroyed: gRPC may still log at exit
+  return *slot;
 }
 
 void Dispatch(gpr_log_func_args* args) {
   std::shared_ptr<const GrpcLogHandler> handler;
   {
-    std::lock_guard<std::mutex> lock(HandlerMutex());
-    handler = Handler();
+    HandlerSlot& slot = Slot();
+    absl::MutexLock lock(&slot.mu);
+    handler = slot.handler;
   }
   if (handler == nullptr || args == nullptr) return;
   GrpcLogLine line;
@@ -54,8 +59,9 @@ void Dispatch(gpr_log_func_args* args) {
 
 void RouteGrpcLogging(GrpcLogHandler handler) {
   {
-    std::lock_guard<std::mutex> lock(HandlerMutex());
-    Handler() = std::make_shared<const GrpcLogHandler>(std::move(handler));
+    HandlerSlot& slot = Slot();
+    absl::MutexLock lock(&slot.mu);
+    slot.handler = std::make_shared<const GrpcLogHandler>(std::move(handler));
   }
   gpr_set_log_function(&Dispatch);
 }
