@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "acme/dns_names.h"
+#include "common/base64url.h"
 #include "http/curl_handles.h"
 #include "http/http01_responder.h"
 #include "http/url.h"
@@ -30,12 +31,6 @@ constexpr size_t kMaxLocationBytes = 2048;
 std::string Shown(absl::string_view text, size_t max = kMaxShownBody) {
   return absl::StrCat("\"", absl::CHexEscape(text.substr(0, max)),
                       text.size() > max ? "...\"" : "\"");
-}
-
-bool IsBase64UrlToken(absl::string_view token) {
-  return !token.empty() && std::all_of(token.begin(), token.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-  });
 }
 
 // What one GET found.
@@ -280,7 +275,7 @@ absl::StatusOr<ValidationResult> Http01Validator::Validate(
     return absl::InvalidArgumentError(
         absl::StrCat("http-01 validation: ", dns.message(), " (nor an IP address)"));
   }
-  if (!IsBase64UrlToken(token) || token.size() > 256) {
+  if (!IsBase64Url(token) || token.size() > 256) {
     return absl::InvalidArgumentError(
         absl::StrCat("http-01 validation: token ", Shown(token), " is not base64url"));
   }
