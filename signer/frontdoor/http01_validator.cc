@@ -126,14 +126,11 @@ Fetch Get(const Http01ValidatorOptions& options, const Target& target, const IpA
   auto set = [&rc](CURLcode r) {
     if (rc == CURLE_OK) rc = r;
   };
-  set(curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer));
-  set(curl_easy_setopt(h, CURLOPT_URL, target.url.c_str()));
-  set(curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, target.https ? "https" : "http"));
-  set(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L));
+  set(http::SetBaseTransferOptions(h, target.url.c_str(), target.https ? "https" : "http",
+                                   error_buffer));
   set(curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to.get()));
   set(curl_easy_setopt(h, CURLOPT_PROXY, ""));  // Never a proxy, whatever the environment says.
   set(curl_easy_setopt(h, CURLOPT_NOPROXY, "*"));
-  set(curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L));
   set(curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L));
   set(curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L));
   set(curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1)));
