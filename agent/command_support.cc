@@ -157,17 +157,14 @@ absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig&
 absl::StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& config_dir) {
   ::mkdir(config_dir.c_str(), 0755);
   const std::string path = absl::StrCat(config_dir, "/.lock");
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("cannot open lock file ", path));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("cannot open lock file ", path));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     return absl::UnavailableError(
         absl::StrCat("another acme-agent is running (", path, " is locked); try again later"));
   }
-  return std::unique_ptr<RunLock>(new RunLock(fd));
+  return std::unique_ptr<RunLock>(new RunLock(std::move(fd)));
 }
-
-RunLock::~RunLock() { ::close(fd_); }
 
 namespace {
 

@@ -17,12 +17,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "agent/agent_config.h"
 #include "agent/signer_client.h"
 #include "common/cli.h"
+#include "common/unique_fd.h"
 #include "nlohmann/json.hpp"
 
 namespace acme_signer::agent {
@@ -85,13 +87,12 @@ absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig&
 class RunLock {
  public:
   static absl::StatusOr<std::unique_ptr<RunLock>> Acquire(const std::string& config_dir);
-  ~RunLock();
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
 
  private:
-  explicit RunLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit RunLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;  // closing it releases the lock
 };
 
 // Prints `status` as "acme-agent <command>: message" on stderr (or, with --json, the one JSON

@@ -3,13 +3,13 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
 
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/ssl_errors.h"
 #include "common/status_macros.h"
@@ -19,10 +19,6 @@ namespace {
 
 // Private key files are small; a bigger file is not a key.
 constexpr size_t kMaxKeyFileBytes = 64 * 1024;
-
-// Never prompt: an encrypted key is an error the caller must resolve (certbot keys are not
-// encrypted, and the agent runs unattended).
-int NoPassphrase(char*, int, int, void*) { return -1; }
 
 absl::StatusOr<std::string> NormalizeCurve(absl::string_view curve) {
   std::string lower = absl::AsciiStrToLower(curve);
@@ -123,15 +119,7 @@ absl::StatusOr<PrivateKey> PrivateKey::Generate(const KeySpec& spec) {
 }
 
 absl::StatusOr<PrivateKey> PrivateKey::FromPem(const Secret& pem) {
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.reveal().data(), static_cast<int>(pem.size())));
-  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
-  SslUniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
-  if (key == nullptr) {
-    // OpenSSL's reasons do not include key bytes, but keep the message generic anyway.
-    SslErrors();
-    return absl::InvalidArgumentError(
-        "not an unencrypted PEM private key (PKCS#8 or traditional EC/RSA)");
-  }
+  ASSIGN_OR_RETURN(SslUniquePtr<EVP_PKEY> key, ParsePrivateKeyPem(pem, "the key"));
   ASSIGN_OR_RETURN(KeySpec spec, SpecOfKey(key.get()));
   return PrivateKey(std::move(key), std::move(spec));
 }
@@ -147,18 +135,7 @@ absl::StatusOr<PrivateKey> PrivateKey::Load(const std::string& path) {
   return key;
 }
 
-absl::StatusOr<Secret> PrivateKey::ToPem() const {
-  SslUniquePtr<BIO> bio(BIO_new(BIO_s_secmem()));
-  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new");
-  if (PEM_write_bio_PKCS8PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
-      1) {
-    return SslError(absl::StatusCode::kInternal, "cannot serialize private key");
-  }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  Secret out(std::string(data, static_cast<size_t>(len)));
-  return out;
-}
+absl::StatusOr<Secret> PrivateKey::ToPem() const { return PrivateKeyToPem(key_.get()); }
 
 bool PrivateKey::MatchesCertificate(X509* cert) const {
   if (cert == nullptr) return false;

@@ -37,6 +37,9 @@ absl::StatusOr<JwsScheme> SchemeFor(absl::string_view alg) {
                                                  "\" is not ES256, ES384, ES512 or RS256"));
 }
 
+// OpenSSL's PEM passphrase callback that refuses: an encrypted key fails instead of prompting.
+int NoPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) { return -1; }
+
 }  // namespace
 
 std::string Sha256(absl::string_view data) {
@@ -82,6 +85,28 @@ absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePublicKeyPem(absl::string_view pem,
 
 absl::StatusOr<std::string> PublicKeyToDer(const EVP_PKEY* key) {
   return ToDer(key, i2d_PUBKEY, "the public key");
+}
+
+absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePrivateKeyPem(const Secret& pem,
+                                                          absl::string_view what) {
+  return FromPem<EVP_PKEY>(
+      pem.reveal(),
+      [](BIO* bio, EVP_PKEY** out, pem_password_cb* /*unused*/, void* /*unused*/) {
+        return PEM_read_bio_PrivateKey(bio, out, NoPassphrase, nullptr);
+      },
+      absl::StrCat(what, " is not an unencrypted PEM private key (PKCS#8 or traditional EC/RSA)"));
+}
+
+absl::StatusOr<Secret> PrivateKeyToPem(const EVP_PKEY* key) {
+  // BIO_s_secmem: the buffer, and every smaller one it outgrew, is wiped when freed.
+  SslUniquePtr<BIO> bio(BIO_new(BIO_s_secmem()));
+  if (bio == nullptr ||
+      PEM_write_bio_PKCS8PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return SslError(absl::StatusCode::kInternal, "writing the private key as PEM");
+  }
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio.get(), &data);
+  return Secret(std::string(data, static_cast<size_t>(length)));
 }
 
 absl::StatusOr<std::string> EcdsaRawToDer(absl::string_view raw) {

@@ -1,7 +1,7 @@
 // Small crypto helpers shared by every component, in one place (in the manner of kmsp11's
 // util/crypto_utils.h): DER and PEM to and from any OpenSSL object (ToDer/FromDer, ToPem/
-// FromPem), SHA-256, public keys, and JWS-form (RFC 7518 §3.4 r||s) signature verification.
-// X.509 certificates and CSRs are in common/x509.h, base64url in common/base64url.h.
+// FromPem), SHA-256, public and private keys, and JWS-form (RFC 7518 §3.4 r||s) signature
+// verification. X.509 certificates and CSRs are in common/x509.h, base64url in common/base64url.h.
 //
 // Free functions without shared state; thread-safe. OpenSSL errors become absl::Status through
 // common/ssl_errors.h, and every OpenSSL object is owned through common/ssl_unique_ptr.h.
@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/secret.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 
@@ -111,6 +112,19 @@ absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePublicKeyPem(absl::string_view pem,
 
 // The DER SubjectPublicKeyInfo of `key`. Internal when OpenSSL cannot encode it.
 absl::StatusOr<std::string> PublicKeyToDer(const EVP_PKEY* key);
+
+// Parses the first PEM private key in `pem`: PKCS#8 ("PRIVATE KEY") or traditional EC/RSA.
+// An encrypted key is refused, never prompted for (OpenSSL's default callback would ask on the
+// terminal of an unattended service). InvalidArgument: "<what> is not an unencrypted PEM
+// private key (PKCS#8 or traditional EC/RSA): <OpenSSL's reason>"; the message never quotes
+// the input (OpenSSL's reasons name the failing step, not the bytes).
+absl::StatusOr<SslUniquePtr<EVP_PKEY>> ParsePrivateKeyPem(const Secret& pem,
+                                                          absl::string_view what);
+
+// `key` as an unencrypted PKCS#8 PEM ("PRIVATE KEY" block), the form every key file the
+// project writes has. Built in OpenSSL's secure memory, which is wiped when freed, and returned
+// as a Secret. Internal when OpenSSL cannot encode it.
+absl::StatusOr<Secret> PrivateKeyToPem(const EVP_PKEY* key);
 
 // Converts a fixed-width JWS ECDSA signature r||s (RFC 7518 §3.4) to a DER ECDSA-Sig-Value.
 // InvalidArgument for an empty or odd-length input.

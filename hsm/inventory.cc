@@ -2,7 +2,6 @@
 
 #include <p11-kit/uri.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -10,6 +9,7 @@
 #include "common/status_macros.h"
 #include "hsm/ck_status.h"
 #include "hsm/objects.h"
+#include "hsm/p11_kit_handles.h"
 #include "hsm/pkcs11_uri.h"
 
 namespace acme_signer::hsm {
@@ -18,13 +18,12 @@ namespace {
 // Formats the URI with p11-kit so percent-encoding follows RFC 7512.
 absl::StatusOr<std::string> Format(P11KitUri* uri, P11KitUriType type) {
   char* text = nullptr;
-  int rc = p11_kit_uri_format(uri, type, &text);
+  const int rc = p11_kit_uri_format(uri, type, &text);
+  const P11KitString owned(text);
   if (rc != P11_KIT_URI_OK) {
     return absl::InternalError(absl::StrCat("formatting a PKCS#11 URI: ", p11_kit_uri_message(rc)));
   }
-  std::string result(text);
-  free(text);
-  return result;
+  return std::string(owned.get());
 }
 
 std::string Label(const CK_TOKEN_INFO& info) {

@@ -2,7 +2,6 @@
 
 #include <p11-kit/p11-kit.h>
 
-#include <cstdlib>
 #include <map>
 
 #include "absl/strings/match.h"
@@ -10,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "hsm/ck_status.h"
+#include "hsm/p11_kit_handles.h"
 
 namespace acme_signer::hsm {
 namespace {
@@ -30,16 +30,11 @@ ModuleRegistry& Registry() {
   return *registry;
 }
 
-// The array from p11_kit_modules_load is released module by module plus free(); this owns it.
-struct ModuleListDeleter {
-  void operator()(CK_FUNCTION_LIST** modules) const { p11_kit_modules_release(modules); }
-};
-
 // Loads a module registered with p11-kit by name. Managed mode (flags 0): p11-kit gives us our
 // own view of the module, so another library in the process using it cannot finalize it
 // under us.
 absl::StatusOr<CK_FUNCTION_LIST*> LoadByName(const std::string& name) {
-  std::unique_ptr<CK_FUNCTION_LIST*, ModuleListDeleter> modules(p11_kit_modules_load(nullptr, 0));
+  P11KitModuleList modules(p11_kit_modules_load(nullptr, 0));
   if (modules == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("p11-kit could not load its registered modules: ", P11KitMessage()));
@@ -47,11 +42,10 @@ absl::StatusOr<CK_FUNCTION_LIST*> LoadByName(const std::string& name) {
   std::vector<std::string> names;
   CK_FUNCTION_LIST* found = nullptr;
   for (CK_FUNCTION_LIST** it = modules.get(); *it != nullptr; ++it) {
-    char* module_name = p11_kit_module_get_name(*it);
+    const P11KitString module_name(p11_kit_module_get_name(*it));
     if (module_name != nullptr) {
-      names.emplace_back(module_name);
-      if (name == module_name) found = *it;
-      free(module_name);
+      names.emplace_back(module_name.get());
+      if (name == module_name.get()) found = *it;
     }
   }
   if (found == nullptr) {
@@ -59,12 +53,12 @@ absl::StatusOr<CK_FUNCTION_LIST*> LoadByName(const std::string& name) {
         "no p11-kit module named '", name, "' is registered (registered: ",
         absl::StrJoin(names, ", "), "); give a module path or see p11-kit list-modules"));
   }
-  // Keep `found` (loaded with its registered configuration), release the rest.
-  CK_FUNCTION_LIST** list = modules.release();
-  for (CK_FUNCTION_LIST** it = list; *it != nullptr; ++it) {
+  // Keep `found` (loaded with its registered configuration), release the rest; then only the
+  // array itself is left to free.
+  const P11KitMemory<CK_FUNCTION_LIST*> list(modules.release());
+  for (CK_FUNCTION_LIST** it = list.get(); *it != nullptr; ++it) {
     if (*it != found) p11_kit_module_release(*it);
   }
-  free(list);
   return found;
 }
 

@@ -18,14 +18,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "hsm/p11_kit_handles.h"  // P11KitUriPtr
 
 namespace acme_signer::hsm {
-
-// Owner of a p11-kit URI object (the one deleter for P11KitUri in hsm/).
-struct P11KitUriDeleter {
-  void operator()(P11KitUri* uri) const { p11_kit_uri_free(uri); }
-};
-using P11KitUriPtr = std::unique_ptr<P11KitUri, P11KitUriDeleter>;
 
 class Pkcs11Uri {
  public:

@@ -143,11 +143,8 @@ CURLcode ConfigureTransfer(CURL* h, const CurlHttpClientOptions& options,
   auto set = [&rc](CURLcode r) {
     if (rc == CURLE_OK) rc = r;
   };
-  set(curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer));
-  set(curl_easy_setopt(h, CURLOPT_URL, request.url.c_str()));
-  set(curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, options.require_https ? "https" : "http,https"));
-  set(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L));
-  set(curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L));  // No SIGALRM-based DNS timeouts in threads.
+  set(SetBaseTransferOptions(h, request.url.c_str(), options.require_https ? "https" : "http,https",
+                             error_buffer));
   set(curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L));
   set(curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L));
   set(curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2)));

@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base64url.h"
 #include "common/files.h"
+#include "http/url.h"
 
 namespace acme_signer::http {
 namespace {
@@ -303,11 +304,20 @@ std::string Http01Responder::Respond(absl::string_view head) {
     return BuildResponse(405, "only GET and HEAD are supported\n", true, "Allow: GET, HEAD\r\n");
   }
   absl::string_view path = parsed->target;
-  // Absolute-form (RFC 9112 section 3.2.2): drop "http://authority".
+  // Absolute-form (RFC 9112 section 3.2.2), as a proxy sends it: the one URL parser takes the
+  // path and query from it (a fragment, which no request target may carry, is dropped).
+  std::string origin_form;
   if (absl::StartsWithIgnoreCase(path, "http://")) {
-    path.remove_prefix(7);
-    const size_t slash = path.find('/');
-    path = slash == absl::string_view::npos ? absl::string_view("/") : path.substr(slash);
+    absl::StatusOr<Url> url = Url::Parse(path);
+    if (!url.ok()) {
+      return BuildResponse(
+          400,
+          absl::StrCat("malformed HTTP request: request target: ", url.status().message(), "\n"),
+          !is_head);
+    }
+    origin_form = url->path();
+    if (url->query().has_value()) absl::StrAppend(&origin_form, "?", *url->query());
+    path = origin_form;
   }
   if (options_.handler) {
     path = path.substr(0, path.find('?'));

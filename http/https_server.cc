@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
@@ -42,6 +41,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/crypto.h"
 #include "common/secret.h"
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
@@ -148,8 +148,6 @@ std::string FormatPeer(const sockaddr* address) {
 
 bool HasNul(absl::string_view text) { return text.find('\0') != absl::string_view::npos; }
 
-int NoPassphrase(char*, int, int, void*) { return -1; }
-
 absl::string_view View(beast::string_view text) {
   return absl::string_view(text.data(), text.size());
 }
@@ -182,15 +180,10 @@ absl::StatusOr<SslUniquePtr<SSL_CTX>> MakeTlsContext(absl::string_view certifica
     return absl::InvalidArgumentError(
         "HTTPS server: the TLS certificate holds no PEM CERTIFICATE block");
   }
-  SslUniquePtr<BIO> bio(
-      BIO_new_mem_buf(key_pem.reveal().data(), static_cast<int>(key_pem.reveal().size())));
-  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
-  SslUniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
-  if (key == nullptr) {
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    "HTTPS server: the TLS private key is not an unencrypted PEM private key");
-  }
-  if (X509_check_private_key(chain->front().get(), key.get()) != 1) {
+  absl::StatusOr<SslUniquePtr<EVP_PKEY>> key =
+      ParsePrivateKeyPem(key_pem, "HTTPS server: the TLS private key");
+  if (!key.ok()) return key.status();
+  if (X509_check_private_key(chain->front().get(), key->get()) != 1) {
     SslErrors();  // drop the queue: the message says it all
     return absl::InvalidArgumentError(
         "HTTPS server: the TLS private key does not match the TLS certificate (the first of "
@@ -215,7 +208,7 @@ absl::StatusOr<SslUniquePtr<SSL_CTX>> MakeTlsContext(absl::string_view certifica
                                    " of the chain was refused by OpenSSL"));
     }
   }
-  if (SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1 ||
+  if (SSL_CTX_use_PrivateKey(ctx.get(), key->get()) != 1 ||
       SSL_CTX_check_private_key(ctx.get()) != 1) {
     return SslError(absl::StatusCode::kInvalidArgument,
                     "HTTPS server: the TLS private key was refused by OpenSSL");

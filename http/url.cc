@@ -13,19 +13,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "http/curl_handles.h"
 
 namespace acme_signer::http {
 namespace {
-
-struct CurlUrlDeleter {
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
-};
-// An owned libcurl URL handle.
-using CurlUrl = std::unique_ptr<CURLU, CurlUrlDeleter>;
-
-struct CurlStringDeleter {
-  void operator()(char* text) const { curl_free(text); }
-};
 
 // Our own words for curl's URL errors where they are clearer than curl's, else curl's.
 std::string Reason(CURLUcode rc) {
@@ -50,7 +41,7 @@ absl::StatusOr<std::optional<std::string>> GetPart(CURLU* url, CURLUPart part,
                                                    unsigned int flags = 0) {
   char* raw = nullptr;
   const CURLUcode rc = curl_url_get(url, part, &raw, flags);
-  std::unique_ptr<char, CurlStringDeleter> owned(raw);
+  CurlString owned(raw);
   switch (rc) {
     case CURLUE_OK:
       return std::optional<std::string>(raw);

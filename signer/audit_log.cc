@@ -127,10 +127,9 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditLogOptions options
 absl::Status AuditLog::OpenFileForAppend(int index) {
   std::string name = FileName(index);
   bool existed = FileExists(name);
-  int fd = ::open(name.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("cannot open audit log ", name));
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
+  UniqueFd fd(::open(name.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("cannot open audit log ", name));
+  fd_ = std::move(fd);
   file_index_ = index;
   // A new file must survive a crash as a directory entry, or the chain would lose a link.
   if (!existed) RETURN_IF_ERROR(SyncDirectory(DirOf(name)));
@@ -166,7 +165,7 @@ absl::Status AuditLog::Recover() {
     RETURN_IF_ERROR(OpenFileForAppend(last));
     active_file_name_ = FileName(last);
     struct stat st;
-    planned_file_bytes_ = ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    planned_file_bytes_ = ::fstat(fd_.get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
     if (report.last_seq != 0 && !last_queued_is_checkpoint_) {
       // The previous run stopped without a shutdown checkpoint: sign what it left, now that
       // it verified.
@@ -352,8 +351,8 @@ absl::Status AuditLog::WriteBatches(std::vector<Batch>& batches) {
     if (!batch.bytes.empty()) {
       // Whole lines in one write(); O_APPEND places them at the end even if someone else has
       // the file open for append.
-      RETURN_IF_ERROR(WriteFully(fd_, batch.bytes, name));
-      if (::fdatasync(fd_) != 0) {
+      RETURN_IF_ERROR(WriteFully(fd_.get(), batch.bytes, name));
+      if (::fdatasync(fd_.get()) != 0) {
         return ErrnoStatus(errno, absl::StrCat("cannot sync audit log ", name));
       }
     }
@@ -361,11 +360,7 @@ absl::Status AuditLog::WriteBatches(std::vector<Batch>& batches) {
       RETURN_IF_ERROR(StoreAuditCheckpoint(*options_.state_store, *batch.checkpoint));
     }
     if (batch.rotate_after) {
-      if (::close(fd_) != 0) {
-        fd_ = -1;
-        return ErrnoStatus(errno, absl::StrCat("cannot close audit log ", name));
-      }
-      fd_ = -1;
+      RETURN_IF_ERROR(fd_.Close(absl::StrCat("cannot close audit log ", name)));
       RETURN_IF_ERROR(OpenFileForAppend(file_index_ + 1));
     }
   }
@@ -395,12 +390,8 @@ absl::Status AuditLog::Close() {
   }
   // A leader for an earlier failed batch may still be running; it owns fd_ until it is done.
   while (writing_) durable_cv_.Wait(&mu_);
-  if (fd_ >= 0) {
-    if (::close(fd_) != 0 && status.ok()) {
-      status = ErrnoStatus(errno, absl::StrCat("cannot close audit log ", active_file_name_));
-    }
-    fd_ = -1;
-  }
+  absl::Status closed = fd_.Close(absl::StrCat("cannot close audit log ", active_file_name_));
+  if (status.ok()) status = std::move(closed);
   return status;
 }
 

@@ -49,6 +49,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/unique_fd.h"
 #include "hsm/jws_signer.h"
 #include "nlohmann/json.hpp"
 #include "signer/audit_appender.h"
@@ -179,7 +180,7 @@ class AuditLog : public AuditAppender {
   std::string active_file_name_ ABSL_GUARDED_BY(mu_);
 
   // Owned by whoever has writing_ set (or by Open/Close with no leader running).
-  int fd_ = -1;
+  UniqueFd fd_;
   int file_index_ = 0;
 };
 

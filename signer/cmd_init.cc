@@ -1,6 +1,5 @@
 // acme-signer init: create (once) everything the signer needs, idempotently.
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,12 +94,9 @@ absl::Status EnsureServerCertificate(const SignerConfig& config, const hsm::JwsS
   std::string spki_der;
   if (!have_key) RETURN_IF_ERROR(frontdoor::WriteNewTlsPrivateKey(config.server.tls_key).status());
   ASSIGN_OR_RETURN(Secret key_pem, ReadSecretFile(config.server.tls_key));
-  SslUniquePtr<BIO> in(BIO_new_mem_buf(key_pem.reveal().data(), static_cast<int>(key_pem.size())));
-  SslUniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr));
-  if (key == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("server.tls_key ", config.server.tls_key, " is not a PEM private key"));
-  }
+  ASSIGN_OR_RETURN(
+      SslUniquePtr<EVP_PKEY> key,
+      ParsePrivateKeyPem(key_pem, absl::StrCat("server.tls_key ", config.server.tls_key)));
   ASSIGN_OR_RETURN(spki_der, PublicKeyToDer(key.get()));
 
   std::vector<std::string> dns_names = {"localhost"};

@@ -55,14 +55,26 @@ absl::Status ResultError(const PGresult* result, PGconn* conn, absl::string_view
   return absl::Status(code, message);
 }
 
-// conninfo with connect_timeout=10 appended unless it sets one: libpq's default is to wait
-// forever, and a signer whose database host vanished must notice and report NOT_SERVING.
-std::string WithConnectTimeout(const std::string& conninfo) {
+// `conninfo` (keyword/value text or a postgresql:// URI) split by libpq into its options, a
+// null keyword ending the array. InvalidArgument "not a libpq connection string: <libpq's
+// reason>".
+absl::StatusOr<ConninfoOptions> ParseConninfo(const std::string& conninfo) {
   char* error = nullptr;
   ConninfoOptions options(PQconninfoParse(conninfo.c_str(), &error));
   std::unique_ptr<char, PgMemDeleter> error_owner(error);
-  if (options != nullptr) {
-    for (PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+  if (options == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a libpq connection string: ", Trimmed(error)));
+  }
+  return options;
+}
+
+// conninfo with connect_timeout=10 appended unless it sets one: libpq's default is to wait
+// forever, and a signer whose database host vanished must notice and report NOT_SERVING.
+std::string WithConnectTimeout(const std::string& conninfo) {
+  absl::StatusOr<ConninfoOptions> options = ParseConninfo(conninfo);
+  if (options.ok()) {
+    for (PQconninfoOption* o = options->get(); o->keyword != nullptr; ++o) {
       if (std::string(o->keyword) == "connect_timeout" && o->val != nullptr && *o->val) {
         return conninfo;
       }
@@ -168,14 +180,9 @@ absl::Status PgConnection::Ping() {
 }
 
 absl::Status CheckConninfoHasNoPassword(const std::string& conninfo) {
-  char* error = nullptr;
-  ConninfoOptions options(PQconninfoParse(conninfo.c_str(), &error));
-  std::unique_ptr<char, PgMemDeleter> error_owner(error);
-  if (options == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a libpq connection string: ", Trimmed(error)));
-  }
-  for (PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+  absl::StatusOr<ConninfoOptions> options = ParseConninfo(conninfo);
+  if (!options.ok()) return options.status();
+  for (PQconninfoOption* o = options->get(); o->keyword != nullptr; ++o) {
     if (std::string(o->keyword) == "password" && o->val != nullptr && *o->val) {
       return absl::InvalidArgumentError(
           "holds a password; put it in a libpq passfile (passfile=PATH, mode 0600) or use "
@@ -186,15 +193,10 @@ absl::Status CheckConninfoHasNoPassword(const std::string& conninfo) {
 }
 
 absl::StatusOr<std::vector<std::string>> ConninfoEnvironment(const std::string& conninfo) {
-  char* error = nullptr;
-  ConninfoOptions options(PQconninfoParse(conninfo.c_str(), &error));
-  std::unique_ptr<char, PgMemDeleter> error_owner(error);
-  if (options == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a libpq connection string: ", Trimmed(error)));
-  }
+  absl::StatusOr<ConninfoOptions> options = ParseConninfo(conninfo);
+  if (!options.ok()) return options.status();
   std::vector<std::string> env;
-  for (PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+  for (PQconninfoOption* o = options->get(); o->keyword != nullptr; ++o) {
     if (o->val == nullptr || *o->val == '\0') continue;
     if (o->envvar == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "acme/dns_names.h"
+#include "common/base64url.h"
 #include "http/curl_handles.h"
 #include "http/http01_responder.h"
 #include "http/url.h"
@@ -30,12 +31,6 @@ constexpr size_t kMaxLocationBytes = 2048;
 std::string Shown(absl::string_view text, size_t max = kMaxShownBody) {
   return absl::StrCat("\"", absl::CHexEscape(text.substr(0, max)),
                       text.size() > max ? "...\"" : "\"");
-}
-
-bool IsBase64UrlToken(absl::string_view token) {
-  return !token.empty() && std::all_of(token.begin(), token.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-  });
 }
 
 // What one GET found.
@@ -131,14 +126,11 @@ Fetch Get(const Http01ValidatorOptions& options, const Target& target, const IpA
   auto set = [&rc](CURLcode r) {
     if (rc == CURLE_OK) rc = r;
   };
-  set(curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer));
-  set(curl_easy_setopt(h, CURLOPT_URL, target.url.c_str()));
-  set(curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, target.https ? "https" : "http"));
-  set(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L));
+  set(http::SetBaseTransferOptions(h, target.url.c_str(), target.https ? "https" : "http",
+                                   error_buffer));
   set(curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to.get()));
   set(curl_easy_setopt(h, CURLOPT_PROXY, ""));  // Never a proxy, whatever the environment says.
   set(curl_easy_setopt(h, CURLOPT_NOPROXY, "*"));
-  set(curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L));
   set(curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L));
   set(curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L));
   set(curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1)));
@@ -251,7 +243,7 @@ absl::Status CheckValidationRequest(absl::string_view name, absl::string_view to
           absl::StrCat("http-01 validation: ", dns.message(), " (nor an IP address)"));
     }
   }
-  if (!IsBase64UrlToken(token) || token.size() > 256) {
+  if (!IsBase64Url(token) || token.size() > 256) {
     return absl::InvalidArgumentError(
         absl::StrCat("http-01 validation: token ", Shown(token), " is not base64url"));
   }

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,23 +39,10 @@ absl::StatusOr<bool> Exists(const std::string& path, absl::string_view key) {
   return ErrnoStatus(errno, absl::StrCat("acme_server.", key, " ", path));
 }
 
-// OpenSSL's PEM password callback that refuses: an encrypted key must fail, not prompt on the
-// terminal (the default callback would).
-int NoPassword(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) { return -1; }
-
 absl::StatusOr<SslUniquePtr<EVP_PKEY>> ReadPrivateKey(const std::string& path) {
   ASSIGN_OR_RETURN(std::string raw, ReadFile(path, kMaxPemFileBytes));
   const Secret pem(std::move(raw));
-  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem.reveal().data(), static_cast<int>(pem.size())));
-  if (bio == nullptr) return SslError(absl::StatusCode::kInternal, "BIO_new_mem_buf");
-  SslUniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassword, nullptr));
-  if (key == nullptr) {
-    // OpenSSL's reasons name the failing step, never the input.
-    return SslError(absl::StatusCode::kInvalidArgument,
-                    absl::StrCat("acme_server.tls_private_key ", path,
-                                 " is not an unencrypted PEM private key"));
-  }
-  return key;
+  return ParsePrivateKeyPem(pem, absl::StrCat("acme_server.tls_private_key ", path));
 }
 
 // The certificate's names: the external URL's host first (it becomes the subject CN), then the
@@ -118,15 +104,7 @@ absl::Status CheckExistingPair(const AcmeServerConfig& config) {
 absl::StatusOr<std::string> WriteNewTlsPrivateKey(const std::string& path) {
   SslUniquePtr<EVP_PKEY> key(EVP_EC_gen("P-256"));
   if (key == nullptr) return SslError(absl::StatusCode::kInternal, "cannot generate a TLS key");
-  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr ||
-      PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return SslError(absl::StatusCode::kInternal, "cannot encode a TLS key");
-  }
-  char* data = nullptr;
-  const long length = BIO_get_mem_data(bio.get(), &data);
-  const Secret pem(std::string(data, static_cast<size_t>(length)));
-  OPENSSL_cleanse(data, static_cast<size_t>(length));
+  ASSIGN_OR_RETURN(const Secret pem, PrivateKeyToPem(key.get()));
   RETURN_IF_ERROR(WriteFileAtomically(path, pem.reveal(), 0600));
   return PublicKeyToDer(key.get());
 }

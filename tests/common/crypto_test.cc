@@ -21,7 +21,9 @@ namespace {
 using ::acme_signer::testing::IsOk;
 using ::acme_signer::testing::IsOkAndHolds;
 using ::acme_signer::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 SslUniquePtr<EVP_PKEY> NewKey(const char* type, const char* param) {
   SslUniquePtr<EVP_PKEY> key(param == nullptr
@@ -105,6 +107,73 @@ TEST(PublicKeyTest, ReadsPemPublicKeyBlocks) {
   EXPECT_THAT(ParsePublicKeyPem("-----BEGIN CERTIFICATE-----\n", "the server key"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("the server key is not a PEM PUBLIC KEY")));
+}
+
+TEST(PrivateKeyPemTest, WritesPkcs8ThatParsesBackToTheSameKey) {
+  SslUniquePtr<EVP_PKEY> keys[] = {NewKey("EC", "P-256"), NewKey("RSA", nullptr)};
+  for (const SslUniquePtr<EVP_PKEY>& key : keys) {
+    absl::StatusOr<Secret> pem = PrivateKeyToPem(key.get());
+    ASSERT_THAT(pem, IsOk());
+    EXPECT_THAT(std::string(pem->reveal()), ::testing::StartsWith("-----BEGIN PRIVATE KEY-----\n"));
+    absl::StatusOr<SslUniquePtr<EVP_PKEY>> parsed = ParsePrivateKeyPem(*pem, "the key");
+    ASSERT_THAT(parsed, IsOk());
+    EXPECT_EQ(EVP_PKEY_eq(parsed->get(), key.get()), 1);
+  }
+}
+
+TEST(PrivateKeyPemTest, ReadsTraditionalEcAndRsaKeys) {
+  SslUniquePtr<EVP_PKEY> keys[] = {NewKey("EC", "P-384"), NewKey("RSA", nullptr)};
+  for (const SslUniquePtr<EVP_PKEY>& key : keys) {
+    SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+    ASSERT_EQ(PEM_write_bio_PrivateKey_traditional(bio.get(), key.get(), nullptr, nullptr, 0,
+                                                   nullptr, nullptr),
+              1);
+    char* data = nullptr;
+    const long length = BIO_get_mem_data(bio.get(), &data);
+    const Secret pem(std::string(data, static_cast<size_t>(length)));
+    EXPECT_THAT(std::string(pem.reveal()),
+                HasSubstr(EVP_PKEY_is_a(key.get(), "EC") ? "BEGIN EC PRIVATE KEY"
+                                                         : "BEGIN RSA PRIVATE KEY"));
+    absl::StatusOr<SslUniquePtr<EVP_PKEY>> parsed = ParsePrivateKeyPem(pem, "the key");
+    ASSERT_THAT(parsed, IsOk());
+    EXPECT_EQ(EVP_PKEY_eq(parsed->get(), key.get()), 1);
+  }
+}
+
+TEST(PrivateKeyPemTest, RefusesEncryptedOrBrokenKeysWithoutQuotingThem) {
+  SslUniquePtr<EVP_PKEY> key = NewKey("EC", "P-256");
+  SslUniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  char passphrase[] = "passphrase";
+  ASSERT_EQ(PEM_write_bio_PKCS8PrivateKey(bio.get(), key.get(), EVP_aes_256_cbc(), passphrase,
+                                          sizeof(passphrase) - 1, nullptr, nullptr),
+            1);
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio.get(), &data);
+  const std::string encrypted(data, static_cast<size_t>(length));
+  ASSERT_THAT(encrypted, HasSubstr("ENCRYPTED PRIVATE KEY"));
+  // No callback may prompt on the terminal: the parse fails at once.
+  const std::string body = encrypted.substr(encrypted.find('\n') + 1, 40);
+  EXPECT_THAT(ParsePrivateKeyPem(Secret(encrypted), "tls.key"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("tls.key is not an unencrypted PEM private key"),
+                             Not(HasSubstr(body)))));
+
+  const std::string garbage =
+      "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWJ5dGVz\n-----END PRIVATE KEY-----\n";
+  for (const std::string& text : {garbage, std::string(""), std::string("c2VjcmV0LWJ5dGVz")}) {
+    EXPECT_THAT(ParsePrivateKeyPem(Secret(text), "tls.key"),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("tls.key is not an unencrypted PEM private key"),
+                               Not(HasSubstr("c2VjcmV0LWJ5dGVz")))));
+  }
+  // A public key is not a private key.
+  bio.reset(BIO_new(BIO_s_mem()));
+  ASSERT_EQ(PEM_write_bio_PUBKEY(bio.get(), key.get()), 1);
+  const long public_length = BIO_get_mem_data(bio.get(), &data);
+  EXPECT_THAT(
+      ParsePrivateKeyPem(Secret(std::string(data, static_cast<size_t>(public_length))), "tls.key"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tls.key is not an unencrypted")));
+  EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
 TEST(EcdsaRawToDerTest, RefusesOddOrZeroLength) {

@@ -178,6 +178,34 @@ TEST_F(Http01ResponderTest, AcceptsAbsoluteFormTargets) {
   EXPECT_THAT(reply, HasSubstr(kKeyAuthorization));
 }
 
+TEST_F(Http01ResponderTest, ReadsAbsoluteFormTargetsAsTheirOriginForm) {
+  // The path and query of the absolute form are what the origin form would be: a query after
+  // the token is not part of it, in either form.
+  for (const std::string& target :
+       {absl::StrCat("http://example.com", kAcmeChallengePathPrefix, kToken, "?x=1"),
+        absl::StrCat(kAcmeChallengePathPrefix, kToken, "?x=1"), std::string("http://example.com"),
+        std::string("HTTP://example.com:80?x=1")}) {
+    EXPECT_THAT(RawExchange(responder_.port(),
+                            absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: example.com\r\n\r\n")),
+                StartsWith("HTTP/1.1 404 Not Found\r\n"))
+        << target;
+  }
+  EXPECT_THAT(RawExchange(responder_.port(),
+                          absl::StrCat("GET HTTP://user@EXAMPLE.com:80", kAcmeChallengePathPrefix,
+                                       kToken, " HTTP/1.1\r\nHost: example.com\r\n\r\n")),
+              StartsWith("HTTP/1.1 200 OK\r\n"));
+  // An absolute form the URL parser refuses is a bad request, not a path.
+  for (const std::string& target :
+       {std::string("http:///.well-known/acme-challenge/x"), std::string("http://[::1/x"),
+        std::string("http://example.com:99999/x"), std::string("http://")}) {
+    EXPECT_THAT(RawExchange(responder_.port(),
+                            absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: example.com\r\n\r\n")),
+                StartsWith("HTTP/1.1 400 Bad Request\r\n"))
+        << target;
+  }
+  EXPECT_EQ(responder_.challenge_responses_served(), 1);
+}
+
 TEST_F(Http01ResponderTest, ReturnsNotFoundForUnknownTokensAndOtherPaths) {
   for (const std::string& path :
        {absl::StrCat(kAcmeChallengePathPrefix, "unknown"), std::string("/"),
