@@ -310,10 +310,8 @@ void ReadHsm(TableReader& t, HsmConfig& out, LegacyAccountKeys& legacy) {
 // One [[accounts]] entry: the [acme] keys plus name and its HSM objects.
 void ReadAccount(TableReader& t, AccountConfig& out) {
   if (auto v = t.String("name", true)) {
-    if (absl::Status s = ValidateAgentName(*v); !s.ok()) {
-      t.Bad(*t.Find("name", false), "name",
-            absl::StrCat(absl::StripPrefix(s.message(), "agent "), " (account names follow the "
-                                                                    "agent name rules)"));
+    if (absl::Status s = acme::ValidateAccountName(*v); !s.ok()) {
+      t.Bad(*t.Find("name", false), "name", s.message());
     } else {
       out.name = *v;
     }

@@ -23,8 +23,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "acme/dns_names.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "http/host_port.h"
 
 namespace acme_signer::signer::frontdoor {
 namespace {
@@ -71,32 +73,6 @@ using Channel = std::unique_ptr<ares_channeldata, ChannelDeleter>;
 struct AresDataDeleter {
   void operator()(void* data) const { ares_free_data(data); }
 };
-
-// Checks that `name` can be sent as a query name: printable LDH-and-underscore labels
-// ("_acme-challenge.a.example"), 1..63 characters each, 253 in all; one trailing dot allowed.
-absl::Status CheckQueryName(absl::string_view name) {
-  absl::string_view bare = name;
-  absl::ConsumeSuffix(&bare, ".");
-  auto invalid = [name](absl::string_view why) {
-    constexpr size_t kMax = 80;
-    return absl::InvalidArgumentError(absl::StrCat("cannot look up \"",
-                                                   absl::CHexEscape(name.substr(0, kMax)),
-                                                   name.size() > kMax ? "...\"" : "\"", ": ", why));
-  };
-  if (bare.empty()) return invalid("empty name");
-  if (bare.size() > 253) return invalid("longer than 253 characters");
-  for (absl::string_view label : absl::StrSplit(bare, '.')) {
-    if (label.empty()) return invalid("empty label");
-    if (label.size() > 63) return invalid("a label is longer than 63 characters");
-    for (char c : label) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-        return invalid("only letters, digits, '-' and '_' are allowed in labels");
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
 
 // One outstanding query and, once answered, its outcome.
 struct Query {
@@ -340,7 +316,7 @@ absl::Status ParseFailure(Query query, int rc, absl::string_view name, absl::str
 
 absl::StatusOr<std::vector<IpAddress>> DnsResolver::LookupAddresses(absl::string_view name,
                                                                     absl::Time deadline) const {
-  if (absl::Status valid = CheckQueryName(name); !valid.ok()) return valid;
+  if (absl::Status valid = acme::ValidateDnsQueryName(name); !valid.ok()) return valid;
   const std::string query_name(name);
   std::vector<Query> queries(2);
   queries[0].type = kTypeAaaa;
@@ -406,7 +382,7 @@ absl::StatusOr<std::vector<IpAddress>> DnsResolver::LookupAddresses(absl::string
 
 absl::StatusOr<std::vector<std::string>> DnsResolver::LookupTxt(absl::string_view name,
                                                                 absl::Time deadline) const {
-  if (absl::Status valid = CheckQueryName(name); !valid.ok()) return valid;
+  if (absl::Status valid = acme::ValidateDnsQueryName(name); !valid.ok()) return valid;
   const std::string query_name(name);
   const std::string server = Describe();
   ASSIGN_OR_RETURN(Query query, AnsweredQuery(options_, servers_csv_, server, query_name,
@@ -434,7 +410,7 @@ absl::StatusOr<std::vector<std::string>> DnsResolver::LookupTxt(absl::string_vie
 
 absl::StatusOr<std::vector<CaaRecord>> DnsResolver::LookupCaa(absl::string_view name,
                                                               absl::Time deadline) const {
-  if (absl::Status valid = CheckQueryName(name); !valid.ok()) return valid;
+  if (absl::Status valid = acme::ValidateDnsQueryName(name); !valid.ok()) return valid;
   const std::string query_name(name);
   const std::string server = Describe();
   ASSIGN_OR_RETURN(Query query, AnsweredQuery(options_, servers_csv_, server, query_name,
