@@ -26,6 +26,7 @@ bool IsDigits(absl::string_view text) {
 
 // 1..5 decimal digits, at most 65535 ("+1", "-1", " 1" and "0x50" are not ports).
 absl::StatusOr<int> ParsePort(absl::string_view text) {
+  if (text.empty()) return absl::InvalidArgumentError("empty port");
   int port = 0;
   if (!IsDigits(text) || text.size() > 5 || !absl::SimpleAtoi(text, &port) || port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not a port (0..65535)"));

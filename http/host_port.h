@@ -38,7 +38,7 @@ struct HostPort {
 //   "empty"; "has no ']'"; "\"X\" is not an IPv6 address" (inside brackets);
 //   "has no :port" (also "[::1]7443"); "no host before :port";
 //   "write the IPv6 address in brackets ([::1]:443)" (an unbracketed host with a ':');
-//   "\"P\" is not a port (0..65535)" (empty, not 1..5 decimal digits, or above 65535).
+//   "empty port"; "\"P\" is not a port (0..65535)" (not 1..5 decimal digits, or above 65535).
 absl::StatusOr<HostPort> SplitHostPort(absl::string_view text);
 
 // As SplitHostPort, but the port may be left out ("10.0.0.1", "[::1]"): then it is

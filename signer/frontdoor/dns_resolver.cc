@@ -110,34 +110,12 @@ absl::StatusOr<std::string> NormaliseResolverServers(absl::string_view servers) 
           absl::StrCat("DNS resolver \"", absl::CHexEscape(entry.substr(0, 80)), "\": ", why,
                        " (expected \"ip:port\", \"[ipv6]:port\" or \"\" for the system resolver)"));
     };
-    absl::string_view host = entry;
-    absl::string_view port_text;
-    if (absl::StartsWith(entry, "[")) {
-      const size_t close = entry.find(']');
-      if (close == absl::string_view::npos) return invalid("missing ']'");
-      host = entry.substr(1, close - 1);
-      absl::string_view rest = entry.substr(close + 1);
-      if (!rest.empty() && !absl::ConsumePrefix(&rest, ":")) return invalid("junk after ']'");
-      port_text = rest;
-      if (host.find(':') == absl::string_view::npos)
-        return invalid("brackets need an IPv6 address");
-    } else if (std::count(entry.begin(), entry.end(), ':') == 1) {
-      const size_t colon = entry.find(':');
-      host = entry.substr(0, colon);
-      port_text = entry.substr(colon + 1);
-      if (port_text.empty()) return invalid("empty port");
-    }
-    absl::StatusOr<IpAddress> address = IpAddress::Parse(host);
+    absl::StatusOr<http::HostPort> split = http::SplitHostOptionalPort(entry, 53);
+    if (!split.ok()) return invalid(split.status().message());
+    absl::StatusOr<IpAddress> address = IpAddress::Parse(split->host);
     if (!address.ok()) return invalid("not a numeric IP address");
-    int port = 53;
-    if (!port_text.empty()) {
-      auto [end, error] =
-          std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-      if (error != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
-          port > 65535) {
-        return invalid("bad port");
-      }
-    }
+    const int port = split->port;
+    if (port < 1) return invalid("bad port");
     out.push_back(address->is_v4() ? absl::StrCat(address->ToString(), ":", port)
                                    : absl::StrCat("[", address->ToString(), "]:", port));
   }
