@@ -78,8 +78,7 @@ absl::StatusOr<std::vector<SignerEndpoint>> ParseIpList(absl::string_view list, 
 }  // namespace
 
 std::string SignerEndpoint::ToString() const {
-  if (absl::StrContains(host, ':')) return absl::StrCat("[", host, "]:", port);
-  return absl::StrCat(host, ":", port);
+  return http::HostPort{host, port}.ToString();
 }
 
 absl::StatusOr<SignerTarget> SignerTarget::Parse(absl::string_view text) {

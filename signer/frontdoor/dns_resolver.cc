@@ -116,8 +116,7 @@ absl::StatusOr<std::string> NormaliseResolverServers(absl::string_view servers) 
     if (!address.ok()) return invalid("not a numeric IP address");
     const int port = split->port;
     if (port < 1) return invalid("bad port");
-    out.push_back(address->is_v4() ? absl::StrCat(address->ToString(), ":", port)
-                                   : absl::StrCat("[", address->ToString(), "]:", port));
+    out.push_back(http::HostPort{address->ToString(), port}.ToString());
   }
   if (out.empty()) return absl::InvalidArgumentError("DNS resolver: empty server list");
   return absl::StrJoin(out, ",");
