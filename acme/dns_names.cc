@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace acme_signer::acme {
 namespace {
@@ -46,26 +47,58 @@ absl::Status CheckDnsNameLabel(absl::string_view label) {
   return absl::OkStatus();
 }
 
-}  // namespace
+// The label rules of CheckLdhLabel; query names (ValidateDnsQueryName) also take '_' and
+// uppercase letters.
+struct LabelRules {
+  bool underscore_and_any_case = false;
+};
 
-absl::Status CheckLdhLabel(absl::string_view label) {
+absl::Status CheckLabel(absl::string_view label, LabelRules rules) {
   if (label.empty()) return absl::InvalidArgumentError("empty label");
   if (label.size() > kMaxDnsLabelLength) {
     return absl::InvalidArgumentError(
         absl::StrCat("label longer than ", kMaxDnsLabelLength, " characters"));
   }
   for (char c : label) {
-    if (absl::ascii_isupper(static_cast<unsigned char>(c))) {
+    const auto u = static_cast<unsigned char>(c);
+    if (rules.underscore_and_any_case) {
+      if (!absl::ascii_isalnum(u) && c != '-' && c != '_') {
+        return absl::InvalidArgumentError("character other than letters, digits, '-' and '_'");
+      }
+      continue;
+    }
+    if (absl::ascii_isupper(u)) {
       return absl::InvalidArgumentError("uppercase letter; use lowercase (a-z, 0-9 and '-')");
     }
-    if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
-        !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '-') {
+    if (!absl::ascii_islower(u) && !absl::ascii_isdigit(u) && c != '-') {
       return absl::InvalidArgumentError(
           "character other than a-z, 0-9 and '-' (letters, digits, hyphen)");
     }
   }
   if (label.front() == '-' || label.back() == '-') {
     return absl::InvalidArgumentError("label starts or ends with '-'");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckLdhLabel(absl::string_view label) { return CheckLabel(label, LabelRules{}); }
+
+absl::Status ValidateDnsQueryName(absl::string_view name) {
+  absl::string_view bare = name;
+  absl::ConsumeSuffix(&bare, ".");
+  const auto invalid = [name](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid DNS query name \"", Echo(name), "\": ", why));
+  };
+  if (bare.empty()) return invalid("empty");
+  if (bare.size() > kMaxDnsNameLength) {
+    return invalid(absl::StrCat("longer than ", kMaxDnsNameLength, " characters"));
+  }
+  for (absl::string_view label : absl::StrSplit(bare, '.')) {
+    absl::Status s = CheckLabel(label, LabelRules{.underscore_and_any_case = true});
+    if (!s.ok()) return invalid(s.message());
   }
   return absl::OkStatus();
 }
@@ -91,6 +124,10 @@ absl::Status ValidateSingleLabelName(absl::string_view what, absl::string_view n
                                                    "\": one label, so no '.' (a-z, 0-9 and '-')"));
   }
   return ValidateLdhName(what, name);
+}
+
+absl::Status ValidateAccountName(absl::string_view name) {
+  return ValidateSingleLabelName("account name", name);
 }
 
 absl::Status ValidateDnsName(absl::string_view name) {

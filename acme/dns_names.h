@@ -40,9 +40,23 @@ absl::Status CheckLdhLabel(absl::string_view label);
 // of name: InvalidArgument "invalid <what> \"<name>\": <rule broken>".
 absl::Status ValidateLdhName(absl::string_view what, absl::string_view name);
 
+// Checks a name the signer sends in a DNS query (CAA lookups, dns-01 TXT lookups at
+// "_acme-challenge.<name>"): labels as CheckLdhLabel but also with '_' (RFC 8552 underscored
+// labels) and in any case (DNS compares without case); at most 253 characters; one trailing
+// dot allowed. Looser than ValidateDnsName, which says what may be certified.
+// InvalidArgument "invalid DNS query name \"<name>\": <rule broken>".
+absl::Status ValidateDnsQueryName(absl::string_view name);
+
 // Checks a name that is exactly one CheckLdhLabel label (agent names). InvalidArgument as for
 // ValidateLdhName.
 absl::Status ValidateSingleLabelName(absl::string_view what, absl::string_view name);
+
+// Checks a signer ACME account name ([[accounts]] name on the signer, `account` in the agent's
+// renewal/NAME.conf): one CheckLdhLabel label, the rule for agent names, because the name
+// becomes part of HSM object labels and is matched byte for byte. The signer's rule decides:
+// a name it would refuse is useless to the agent. InvalidArgument
+// "invalid account name \"<name>\": <rule broken>".
+absl::Status ValidateAccountName(absl::string_view name);
 
 // Checks that `name` is a DNS name as defined above, not a wildcard.
 // InvalidArgument "invalid DNS name \"<name>\": <rule broken>".

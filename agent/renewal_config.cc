@@ -57,19 +57,8 @@ absl::Status ValidateRenewalConfig(const RenewalConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("http01_port must be 1..65535, got ", config.http01_port));
   }
-  if (!config.account.empty()) {
-    const bool plain = config.account.size() <= 64 &&
-                       std::all_of(config.account.begin(), config.account.end(), [](char c) {
-                         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-                                c == '_' || c == '-';
-                       });
-    if (!plain) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("account must be a signer account name (letters, digits, '.', '_', '-'; "
-                       "at most 64), got \"",
-                       absl::CHexEscape(config.account.substr(0, 80)), "\""));
-    }
-  }
+  // The signer's rule for its account names: one that it would refuse names no account.
+  if (!config.account.empty()) RETURN_IF_ERROR(acme::ValidateAccountName(config.account));
   if (config.account.empty() && !config.server.empty()) {
     return absl::InvalidArgumentError(
         "server is only recorded with account (remove server, or add the account it belongs to)");

@@ -12,7 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "acme/dns_names.h"
 #include "common/status_macros.h"
+#include "http/host_port.h"
 
 namespace acme_signer::agent {
 namespace {
@@ -31,54 +33,24 @@ bool IsIp(int family, const std::string& host) {
   return ::inet_pton(family, host.c_str(), buffer) == 1;
 }
 
-// Letters, digits, '-', '.', '_' (the characters of host names and IPv4 addresses).
-bool IsHostName(absl::string_view host) {
-  if (host.empty() || host.size() > 253) return false;
-  for (char c : host) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') {
-      return false;
-    }
-  }
-  return true;
+// A host the agent may name: an IPv4 literal or a host name by the signer's own rule for
+// host names (acme::ValidateLdhName), compared without case as DNS compares names.
+absl::Status CheckHost(const std::string& host) {
+  if (IsIp(AF_INET, host)) return absl::OkStatus();
+  return acme::ValidateLdhName("host name", absl::AsciiStrToLower(host));
 }
 
 // "host:port" or "[v6]:port" -> its endpoint; `whole` is the full target, for messages.
 absl::StatusOr<SignerEndpoint> ParseHostPort(absl::string_view item, absl::string_view whole) {
-  SignerEndpoint endpoint;
-  absl::string_view port_text;
-  if (absl::StartsWith(item, "[")) {
-    const size_t close = item.find(']');
-    if (close == absl::string_view::npos)
-      return Bad(whole, absl::StrCat("\"", item, "\" has no ']'"));
-    endpoint.host = std::string(item.substr(1, close - 1));
-    if (!IsIp(AF_INET6, endpoint.host)) {
-      return Bad(whole, absl::StrCat("\"", endpoint.host, "\" is not an IPv6 address"));
-    }
-    if (item.size() <= close + 1 || item[close + 1] != ':') {
-      return Bad(whole, absl::StrCat("\"", item, "\" has no :port"));
-    }
-    port_text = item.substr(close + 2);
-  } else {
-    const size_t colon = item.rfind(':');
-    if (colon == absl::string_view::npos) {
-      return Bad(whole, absl::StrCat("\"", item, "\" has no :port"));
-    }
-    endpoint.host = std::string(item.substr(0, colon));
-    port_text = item.substr(colon + 1);
-    if (absl::StrContains(endpoint.host, ':')) {
-      return Bad(whole, absl::StrCat("write the IPv6 address in \"", item, "\" in brackets"));
-    }
-    if (!IsHostName(endpoint.host)) {
-      return Bad(whole, absl::StrCat("\"", endpoint.host, "\" is not a host name or address"));
+  absl::StatusOr<http::HostPort> split = http::SplitHostPort(item);
+  if (!split.ok()) return Bad(whole, absl::StrCat("\"", item, "\": ", split.status().message()));
+  if (split->port == 0) return Bad(whole, "\"0\" is not a port (1..65535)");
+  if (!split->bracketed) {
+    if (absl::Status host = CheckHost(split->host); !host.ok()) {
+      return Bad(whole, host.message());
     }
   }
-  int port = 0;
-  if (port_text.empty() || !absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535 ||
-      !absl::ascii_isdigit(static_cast<unsigned char>(port_text.front()))) {
-    return Bad(whole, absl::StrCat("\"", port_text, "\" is not a port (1..65535)"));
-  }
-  endpoint.port = port;
-  return endpoint;
+  return SignerEndpoint{split->host, split->port};
 }
 
 // The addresses of an "ipv4:" / "ipv6:" list (after the scheme).
@@ -106,8 +78,7 @@ absl::StatusOr<std::vector<SignerEndpoint>> ParseIpList(absl::string_view list, 
 }  // namespace
 
 std::string SignerEndpoint::ToString() const {
-  if (absl::StrContains(host, ':')) return absl::StrCat("[", host, "]:", port);
-  return absl::StrCat(host, ":", port);
+  return http::HostPort{host, port}.ToString();
 }
 
 absl::StatusOr<SignerTarget> SignerTarget::Parse(absl::string_view text) {

@@ -47,6 +47,7 @@
 #include "common/ssl_unique_ptr.h"
 #include "common/unique_fd.h"
 #include "common/x509.h"
+#include "http/host_port.h"
 
 namespace acme_signer::http {
 namespace {
@@ -84,32 +85,12 @@ absl::StatusOr<ListenAddress> ParseListen(absl::string_view listen) {
   auto bad = [listen](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("HTTPS listen address \"", listen, "\": ", why));
   };
-  std::string host;
-  absl::string_view port_text;
+  absl::StatusOr<HostPort> split = SplitHostPort(listen);
+  if (!split.ok()) return bad(split.status().message());
+  const std::string& host = split->host;
   ListenAddress out;
-  if (absl::StartsWith(listen, "[")) {
-    const size_t close = listen.find(']');
-    if (close == absl::string_view::npos || listen.substr(close + 1, 1) != ":") {
-      return bad("expected \"[ipv6-address]:port\"");
-    }
-    host = std::string(listen.substr(1, close - 1));
-    port_text = listen.substr(close + 2);
-    out.ipv6 = true;
-  } else {
-    const size_t colon = listen.rfind(':');
-    if (colon == absl::string_view::npos || listen.find(':') != colon) {
-      return bad("expected \"ipv4-address:port\" or \"[ipv6-address]:port\"");
-    }
-    host = std::string(listen.substr(0, colon));
-    port_text = listen.substr(colon + 1);
-  }
-  uint32_t port = 0;
-  if (port_text.empty() || port_text.size() > 5 ||
-      !std::all_of(port_text.begin(), port_text.end(),
-                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
-      !absl::SimpleAtoi(port_text, &port) || port > 65535) {
-    return bad(absl::StrCat("port \"", port_text, "\" is not a number in 0..65535"));
-  }
+  out.ipv6 = split->bracketed;
+  const int port = split->port;
   out.port = static_cast<uint16_t>(port);
   if (out.ipv6) {
     auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);

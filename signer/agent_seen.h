@@ -20,10 +20,6 @@
 
 namespace acme_signer::signer {
 
-// The address of a gRPC peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:/p")
-// without scheme and port.
-std::string PeerAddress(absl::string_view grpc_peer);
-
 class AgentSeenRecorder {
  public:
   // `store` must outlive the recorder. `clock` is injectable for tests.
@@ -31,7 +27,8 @@ class AgentSeenRecorder {
                              std::function<absl::Time()> clock = [] { return absl::Now(); })
       : store_(store), interval_(interval), clock_(std::move(clock)) {}
 
-  // Notes that `agent` was served to `grpc_peer` now. Returns whether a row was written. A
+  // Notes that `agent` was served to `grpc_peer` now (the address as http::PeerAddress gives
+  // it, no port). Returns whether a row was written. A
   // failed write is reported on stderr (last seen is informational: the call goes on) and
   // tried again at the next call.
   bool Note(absl::string_view agent, absl::string_view grpc_peer) ABSL_LOCKS_EXCLUDED(mu_);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "signer/identifier_text.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -62,15 +63,16 @@ std::string IdentifierValue(absl::string_view text) {
     const size_t space = text.find(' ');
     return absl::StrCat("+", text.substr(0, space));
   }
-  const size_t colon = text.find(':');
-  return std::string(colon == absl::string_view::npos ? text : text.substr(colon + 1));
+  absl::StatusOr<Identifier> identifier = ParseIdentifierText(text);
+  return identifier.ok() ? identifier->value : std::string(text);
 }
 
 bool HasName(const nlohmann::json& record, absl::string_view wanted) {
   for (const std::string& text : IdentifierTextsOf(record)) {
     // Only DNS identifiers are names; "ip:" and the not-recorded marker are not.
-    if (!absl::StartsWith(text, "dns:")) continue;
-    if (QueryNameMatches(wanted, IdentifierValue(text))) return true;
+    absl::StatusOr<Identifier> identifier = ParseIdentifierText(text);
+    if (!identifier.ok() || identifier->type != "dns") continue;
+    if (QueryNameMatches(wanted, identifier->value)) return true;
   }
   return false;
 }

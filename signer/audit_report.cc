@@ -10,6 +10,7 @@
 #include "signer/audit_chain_check.h"
 #include "signer/audit_record.h"
 #include "signer/audit_source.h"
+#include "signer/identifier_text.h"
 #include "signer/reload_audit.h"
 #include "signer/runtime.h"
 
@@ -75,8 +76,8 @@ std::vector<std::string> Names(const Json& record) {
   for (const Json& identifier : identifiers) {
     if (!identifier.is_string()) continue;
     std::string text = identifier.get<std::string>();
-    if (absl::StartsWith(text, "dns:")) text.erase(0, 4);
-    names.push_back(std::move(text));
+    absl::StatusOr<Identifier> parsed = ParseIdentifierText(text);
+    names.push_back(parsed.ok() && parsed->type == "dns" ? parsed->value : std::move(text));
   }
   return names;
 }

@@ -8,6 +8,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "acme/dns_names.h"
+#include "common/status_macros.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -39,14 +41,11 @@ absl::StatusOr<CaaIssueValue> ParseCaaIssueValue(absl::string_view value) {
   CaaIssueValue out;
   std::vector<absl::string_view> parts = absl::StrSplit(value, ';');
   const absl::string_view issuer = absl::StripAsciiWhitespace(parts[0]);
-  for (char c : issuer) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') {
-      return absl::InvalidArgumentError(absl::StrCat("issuer domain \"", issuer,
-                                                     "\" has a character other than letters, "
-                                                     "digits, '-' and '.'"));
-    }
-  }
   out.issuer_domain = NormaliseDomain(issuer);
+  // RFC 8659 §4.2: the issuer is a domain name of LDH labels (or absent: ";" grants nobody).
+  if (!out.issuer_domain.empty()) {
+    RETURN_IF_ERROR(acme::ValidateLdhName("CAA issuer domain", out.issuer_domain));
+  }
   for (size_t i = 1; i < parts.size(); ++i) {
     const absl::string_view parameter = absl::StripAsciiWhitespace(parts[i]);
     if (parameter.empty()) continue;  // "ca.example;" and "ca.example; ;" are fine

@@ -6,12 +6,13 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "common/cli.h"
-#include "common/secret.h"
-#include "nlohmann/json.hpp"
-#include "common/files.h"
-#include "common/status_macros.h"
 #include "absl/time/clock.h"
+#include "common/cli.h"
+#include "common/files.h"
+#include "common/secret.h"
+#include "common/status_macros.h"
+#include "http/host_port.h"
+#include "nlohmann/json.hpp"
 #include "signer/agent_ca.h"
 #include "signer/agent_certificates.h"
 #include "signer/agent_identity.h"
@@ -78,14 +79,14 @@ absl::Status Enroll(const ArgParser& parser) {
 // Where agents reach the enrolment listener: server.enroll_listen, with this host's name for a
 // wildcard host ("0.0.0.0", "[::]") that means nothing on the agent's side.
 std::string EnrollAddressForAgents(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  std::string host = listen.substr(0, colon);
-  const std::string port = listen.substr(colon + 1);
-  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") {
+  absl::StatusOr<http::HostPort> address = http::SplitHostPort(listen);
+  if (!address.ok()) return listen;  // LoadSignerConfig checked it; shown as written
+  if (address->host == "0.0.0.0" || address->host == "::") {
     char name[256] = {};
-    host = ::gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0' ? name : "SIGNER-HOST";
+    address->host =
+        ::gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0' ? name : "SIGNER-HOST";
   }
-  return absl::StrCat(host, ":", port);
+  return address->ToString();
 }
 
 // enroll-agent --token: stores the token's SHA-256 and prints the token once.

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -16,6 +17,7 @@
 #include "common/ssl_errors.h"
 #include "common/ssl_unique_ptr.h"
 #include "common/status_macros.h"
+#include "http/host_port.h"
 #include "signer/account_rollover.h"
 #include "signer/account_set.h"
 #include "signer/agent_ca.h"
@@ -24,6 +26,7 @@
 #include "signer/config.h"
 #include "signer/frontdoor/credentials.h"
 #include "signer/frontdoor/listener_certificate.h"
+#include "signer/frontdoor/network_allowlist.h"
 #include "signer/process_hardening.h"
 #include "signer/runtime.h"
 
@@ -101,23 +104,20 @@ absl::Status EnsureServerCertificate(const SignerConfig& config, const hsm::JwsS
 
   std::vector<std::string> dns_names = {"localhost"};
   std::vector<std::string> ips = {"127.0.0.1", "::1"};
-  std::string host = config.server.listen.substr(0, config.server.listen.rfind(':'));
-  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
-  for (const std::string& name : extra_names) {
-    if (name.find_first_not_of("0123456789.:abcdef") == std::string::npos &&
-        name.find_first_of(".:") != std::string::npos) {
-      ips.push_back(name);
-    } else {
-      dns_names.push_back(name);
-    }
+  // An IP literal goes into the iPAddress entries, anything else is a DNS name.
+  const auto add = [&dns_names, &ips](const std::string& name) {
+    (frontdoor::IpAddress::Parse(name).ok() ? ips : dns_names).push_back(name);
+  };
+  for (const std::string& name : extra_names) add(name);
+  // The listen host, unless it means "any address" or is already in the certificate.
+  std::string host;
+  if (!absl::StartsWith(config.server.listen, "unix:")) {
+    absl::StatusOr<http::HostPort> listen = http::SplitHostPort(config.server.listen);
+    if (listen.ok()) host = listen->host;
   }
   if (!host.empty() && host != "0.0.0.0" && host != "::" && host != "127.0.0.1" &&
-      host != "localhost" && host != "::1" && host.find("unix") != 0) {
-    if (host.find_first_not_of("0123456789.:abcdef") == std::string::npos) {
-      ips.push_back(host);
-    } else {
-      dns_names.push_back(host);
-    }
+      host != "localhost" && host != "::1") {
+    add(host);
   }
   ASSIGN_OR_RETURN(std::string cert_pem,
                    IssueServerCertificate(ca_key, ca_pem, spki_der, dns_names, ips,

@@ -32,13 +32,14 @@
 #include "common/status_macros.h"
 #include "common/toml_reader.h"
 #include "hsm/key_type.h"
+#include "http/host_port.h"
+#include "http/https_server.h"
 #include "http/url.h"
 #include "signer/agent_identity.h"
 #include "signer/db/pg_connection.h"
-#include "signer/name_policy.h"
-#include "http/https_server.h"
 #include "signer/frontdoor/dns_resolver.h"
 #include "signer/frontdoor/network_allowlist.h"
+#include "signer/name_policy.h"
 #include "toml++/toml.h"
 
 namespace acme_signer::signer {
@@ -55,14 +56,6 @@ int64_t LineOf(const toml::node& node) { return node.source().begin.line; }
 // A host name for the listen address: lowercase LDH labels ("localhost", "signer.lan").
 bool IsHostName(absl::string_view host) { return acme::ValidateLdhName("host name", host).ok(); }
 
-bool IsDigits(absl::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
 absl::Status ValidateListen(absl::string_view listen) {
   if (absl::StartsWith(listen, "unix:")) {
     absl::string_view path = listen.substr(5);
@@ -74,41 +67,17 @@ absl::Status ValidateListen(absl::string_view listen) {
     }
     return absl::OkStatus();
   }
-  absl::string_view host;
-  absl::string_view port;
-  if (absl::StartsWith(listen, "[")) {
-    const size_t close = listen.find(']');
-    if (close == absl::string_view::npos || listen.substr(close + 1, 1) != ":") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", listen, "\": expected \"[ipv6-address]:port\""));
-    }
-    host = listen.substr(1, close - 1);
-    port = listen.substr(close + 2);
-    in6_addr addr;
-    if (::inet_pton(AF_INET6, std::string(host).c_str(), &addr) != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", listen, "\": \"", host, "\" is not an IPv6 address"));
-    }
-  } else {
-    const size_t colon = listen.rfind(':');
-    if (colon == absl::string_view::npos || listen.find(':') != colon) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "\"", listen, "\": expected \"host:port\", \"[ipv6-address]:port\" or \"unix:/path\""));
-    }
-    host = listen.substr(0, colon);
-    port = listen.substr(colon + 1);
-    in_addr addr;
-    const bool is_ipv4 = ::inet_pton(AF_INET, std::string(host).c_str(), &addr) == 1;
-    if (!is_ipv4 && !IsHostName(host)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "\"", listen, "\": \"", host, "\" is neither an IPv4 address nor a host name"));
-    }
-  }
-  uint32_t port_number = 0;
-  if (!IsDigits(port) || port.size() > 5 || !absl::SimpleAtoi(port, &port_number) ||
-      port_number > 65535) {
+  absl::StatusOr<http::HostPort> split = http::SplitHostPort(listen);
+  if (!split.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", listen, "\": port \"", port, "\" is not a number in 0..65535"));
+        absl::StrCat("\"", listen, "\": ", split.status().message(),
+                     "; expected \"host:port\", \"[ipv6-address]:port\" or \"unix:/path\""));
+  }
+  in_addr addr;
+  if (!split->bracketed && ::inet_pton(AF_INET, split->host.c_str(), &addr) != 1 &&
+      !IsHostName(split->host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", listen, "\": \"", split->host, "\" is neither an IPv4 address nor a host name"));
   }
   return absl::OkStatus();
 }
@@ -310,10 +279,8 @@ void ReadHsm(TableReader& t, HsmConfig& out, LegacyAccountKeys& legacy) {
 // One [[accounts]] entry: the [acme] keys plus name and its HSM objects.
 void ReadAccount(TableReader& t, AccountConfig& out) {
   if (auto v = t.String("name", true)) {
-    if (absl::Status s = ValidateAgentName(*v); !s.ok()) {
-      t.Bad(*t.Find("name", false), "name",
-            absl::StrCat(absl::StripPrefix(s.message(), "agent "), " (account names follow the "
-                                                                    "agent name rules)"));
+    if (absl::Status s = acme::ValidateAccountName(*v); !s.ok()) {
+      t.Bad(*t.Find("name", false), "name", s.message());
     } else {
       out.name = *v;
     }

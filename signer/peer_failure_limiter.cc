@@ -1,18 +1,12 @@
 #include "signer/peer_failure_limiter.h"
 
 #include "absl/strings/str_cat.h"
+#include "http/host_port.h"
 
 namespace acme_signer::signer {
 
 std::string PeerFailureLimiter::Address(absl::string_view peer) {
-  const size_t colon = peer.rfind(':');
-  // "ipv6:[::1]:5555": the port follows "]"; "ipv4:1.2.3.4:5555": the last ':' is the port's.
-  if (colon == absl::string_view::npos || colon == 0) return std::string(peer);
-  if (peer.find('[') != absl::string_view::npos && peer[colon - 1] != ']') {
-    return std::string(peer);
-  }
-  if (peer.substr(0, colon).find(':') == absl::string_view::npos) return std::string(peer);
-  return std::string(peer.substr(0, colon));
+  return http::PeerWithoutPort(peer);
 }
 
 absl::Status PeerFailureLimiter::Check(absl::string_view peer) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
+#include "http/host_port.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -36,12 +37,7 @@ std::string RefusalBudget::IdentityKey(const AuditRecord& record) {
   // No identity at all (unauthenticated front-door requests; never on the gRPC port, where
   // mutual TLS is required): the source address, without the port, so that opening new
   // connections does not buy a fresh budget.
-  absl::string_view peer = record.peer;
-  const size_t colon = peer.rfind(':');
-  if (colon != absl::string_view::npos && colon > 0 && peer[colon - 1] != ':') {
-    peer = peer.substr(0, colon);
-  }
-  return absl::StrCat("peer:", peer);
+  return absl::StrCat("peer:", http::PeerWithoutPort(record.peer));
 }
 
 std::string RefusalBudget::KindKey(const AuditRecord& record) {

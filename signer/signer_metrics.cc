@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "http/host_port.h"
 
 namespace acme_signer::signer {
 namespace {
@@ -183,16 +184,15 @@ http::PlainResponse SignerMetrics::Serve(absl::string_view path,
 
 absl::StatusOr<std::unique_ptr<http::Http01Responder>> StartMetricsListener(
     const MetricsConfig& config, const SignerMetrics* metrics) {
-  const size_t colon = config.listen.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos || !absl::SimpleAtoi(config.listen.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics.listen \"", config.listen, "\": expected \"address:port\" or \"[v6]:port\""));
+  absl::StatusOr<http::HostPort> listen = http::SplitHostPort(config.listen);
+  if (!listen.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("metrics.listen \"", config.listen,
+                                                   "\": ", listen.status().message(),
+                                                   "; expected \"address:port\" or \"[v6]:port\""));
   }
   http::Http01Responder::Options options;
-  options.address = config.listen.substr(0, colon);
-  options.port = static_cast<uint16_t>(port);
+  options.address = listen->host;
+  options.port = static_cast<uint16_t>(listen->port);
   options.max_connections = 16;
   const std::string path = config.path;
   options.handler = [metrics, path](absl::string_view requested) {

@@ -23,8 +23,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "acme/dns_names.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "http/host_port.h"
 
 namespace acme_signer::signer::frontdoor {
 namespace {
@@ -72,32 +74,6 @@ struct AresDataDeleter {
   void operator()(void* data) const { ares_free_data(data); }
 };
 
-// Checks that `name` can be sent as a query name: printable LDH-and-underscore labels
-// ("_acme-challenge.a.example"), 1..63 characters each, 253 in all; one trailing dot allowed.
-absl::Status CheckQueryName(absl::string_view name) {
-  absl::string_view bare = name;
-  absl::ConsumeSuffix(&bare, ".");
-  auto invalid = [name](absl::string_view why) {
-    constexpr size_t kMax = 80;
-    return absl::InvalidArgumentError(absl::StrCat("cannot look up \"",
-                                                   absl::CHexEscape(name.substr(0, kMax)),
-                                                   name.size() > kMax ? "...\"" : "\"", ": ", why));
-  };
-  if (bare.empty()) return invalid("empty name");
-  if (bare.size() > 253) return invalid("longer than 253 characters");
-  for (absl::string_view label : absl::StrSplit(bare, '.')) {
-    if (label.empty()) return invalid("empty label");
-    if (label.size() > 63) return invalid("a label is longer than 63 characters");
-    for (char c : label) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-        return invalid("only letters, digits, '-' and '_' are allowed in labels");
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-
 // One outstanding query and, once answered, its outcome.
 struct Query {
   int type = 0;
@@ -134,36 +110,13 @@ absl::StatusOr<std::string> NormaliseResolverServers(absl::string_view servers) 
           absl::StrCat("DNS resolver \"", absl::CHexEscape(entry.substr(0, 80)), "\": ", why,
                        " (expected \"ip:port\", \"[ipv6]:port\" or \"\" for the system resolver)"));
     };
-    absl::string_view host = entry;
-    absl::string_view port_text;
-    if (absl::StartsWith(entry, "[")) {
-      const size_t close = entry.find(']');
-      if (close == absl::string_view::npos) return invalid("missing ']'");
-      host = entry.substr(1, close - 1);
-      absl::string_view rest = entry.substr(close + 1);
-      if (!rest.empty() && !absl::ConsumePrefix(&rest, ":")) return invalid("junk after ']'");
-      port_text = rest;
-      if (host.find(':') == absl::string_view::npos)
-        return invalid("brackets need an IPv6 address");
-    } else if (std::count(entry.begin(), entry.end(), ':') == 1) {
-      const size_t colon = entry.find(':');
-      host = entry.substr(0, colon);
-      port_text = entry.substr(colon + 1);
-      if (port_text.empty()) return invalid("empty port");
-    }
-    absl::StatusOr<IpAddress> address = IpAddress::Parse(host);
+    absl::StatusOr<http::HostPort> split = http::SplitHostOptionalPort(entry, 53);
+    if (!split.ok()) return invalid(split.status().message());
+    absl::StatusOr<IpAddress> address = IpAddress::Parse(split->host);
     if (!address.ok()) return invalid("not a numeric IP address");
-    int port = 53;
-    if (!port_text.empty()) {
-      auto [end, error] =
-          std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-      if (error != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
-          port > 65535) {
-        return invalid("bad port");
-      }
-    }
-    out.push_back(address->is_v4() ? absl::StrCat(address->ToString(), ":", port)
-                                   : absl::StrCat("[", address->ToString(), "]:", port));
+    const int port = split->port;
+    if (port < 1) return invalid("bad port");
+    out.push_back(http::HostPort{address->ToString(), port}.ToString());
   }
   if (out.empty()) return absl::InvalidArgumentError("DNS resolver: empty server list");
   return absl::StrJoin(out, ",");
@@ -340,7 +293,7 @@ absl::Status ParseFailure(Query query, int rc, absl::string_view name, absl::str
 
 absl::StatusOr<std::vector<IpAddress>> DnsResolver::LookupAddresses(absl::string_view name,
                                                                     absl::Time deadline) const {
-  if (absl::Status valid = CheckQueryName(name); !valid.ok()) return valid;
+  if (absl::Status valid = acme::ValidateDnsQueryName(name); !valid.ok()) return valid;
   const std::string query_name(name);
   std::vector<Query> queries(2);
   queries[0].type = kTypeAaaa;
@@ -406,7 +359,7 @@ absl::StatusOr<std::vector<IpAddress>> DnsResolver::LookupAddresses(absl::string
 
 absl::StatusOr<std::vector<std::string>> DnsResolver::LookupTxt(absl::string_view name,
                                                                 absl::Time deadline) const {
-  if (absl::Status valid = CheckQueryName(name); !valid.ok()) return valid;
+  if (absl::Status valid = acme::ValidateDnsQueryName(name); !valid.ok()) return valid;
   const std::string query_name(name);
   const std::string server = Describe();
   ASSIGN_OR_RETURN(Query query, AnsweredQuery(options_, servers_csv_, server, query_name,
@@ -434,7 +387,7 @@ absl::StatusOr<std::vector<std::string>> DnsResolver::LookupTxt(absl::string_vie
 
 absl::StatusOr<std::vector<CaaRecord>> DnsResolver::LookupCaa(absl::string_view name,
                                                               absl::Time deadline) const {
-  if (absl::Status valid = CheckQueryName(name); !valid.ok()) return valid;
+  if (absl::Status valid = acme::ValidateDnsQueryName(name); !valid.ok()) return valid;
   const std::string query_name(name);
   const std::string server = Describe();
   ASSIGN_OR_RETURN(Query query, AnsweredQuery(options_, servers_csv_, server, query_name,

@@ -180,5 +180,42 @@ TEST(LdhNameTest, SingleLabelNamesHaveNoDot) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a-z, 0-9 and '-'")));
 }
 
+// What the signer may send in a DNS query: underscored labels and any case, one trailing dot.
+TEST(DnsQueryNameTest, TakesUnderscoreLabelsAndAnyCase) {
+  for (const char* good :
+       {"_acme-challenge.a.example", "_acme-challenge.A.Example.", "localhost", "a.b_c.example"}) {
+    EXPECT_THAT(ValidateDnsQueryName(good), IsOk()) << good;
+  }
+  EXPECT_THAT(ValidateDnsQueryName(""),
+              StatusIs(absl::StatusCode::kInvalidArgument, "invalid DNS query name \"\": empty"));
+  EXPECT_THAT(ValidateDnsQueryName("."),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+  EXPECT_THAT(ValidateDnsQueryName("a..example"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty label")));
+  EXPECT_THAT(ValidateDnsQueryName("a example"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("character other than letters, digits, '-' and '_'")));
+  EXPECT_THAT(ValidateDnsQueryName("a.example.."),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty label")));
+  EXPECT_THAT(ValidateDnsQueryName(std::string(64, 'a') + ".example"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("longer than 63")));
+  EXPECT_THAT(ValidateDnsQueryName(std::string(254, 'a')),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("longer than 253")));
+}
+
+// The one rule for signer account names: the agent keeps only names the signer accepts.
+TEST(LdhNameTest, AccountNamesAreOneLabel) {
+  for (const char* good : {"default", "rsa-ov", "ecc2"}) {
+    EXPECT_THAT(ValidateAccountName(good), IsOk()) << good;
+  }
+  for (const std::string& bad :
+       {std::string(""), std::string("ECC"), std::string("rsa_ov"), std::string("rsa.ov"),
+        std::string("-ecc"), std::string(64, 'a')}) {
+    EXPECT_THAT(ValidateAccountName(bad),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("invalid account name")))
+        << bad;
+  }
+}
+
 }  // namespace
 }  // namespace acme_signer::acme

@@ -165,6 +165,16 @@ TEST(RenewalConfigTest, RejectsAnAccountThatIsNotAName) {
   config.account = "rsa ov\n";
   EXPECT_THAT(ValidateRenewalConfig(config),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("account")));
+  // The signer's rule (acme::ValidateAccountName): names it refuses for [[accounts]] are
+  // refused here too.
+  for (const char* signer_refuses : {"RSA_OV", "rsa.ov", "rsa_ov"}) {
+    config.account = signer_refuses;
+    EXPECT_THAT(ValidateRenewalConfig(config),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("invalid account name")))
+        << signer_refuses;
+  }
+  config.account = "rsa-ov";
+  EXPECT_THAT(ValidateRenewalConfig(config), IsOk());
   config.account = "";
   config.server = "https://ca.example/dir";
   EXPECT_THAT(ValidateRenewalConfig(config),

@@ -33,6 +33,13 @@ TEST(SignerTargetTest, HostAndPortIsOneSignerNamedByItsHost) {
   EXPECT_EQ(target->ServerName("other.example").value_or(""), "other.example");
 }
 
+TEST(SignerTargetTest, HostNamesAreComparedWithoutCase) {
+  absl::StatusOr<SignerTarget> target = SignerTarget::Parse("Signer.Dept.Example:7443");
+  ASSERT_THAT(target.status(), IsOk());
+  EXPECT_THAT(target->endpoints(), ElementsAre(Endpoint("Signer.Dept.Example", 7443)));
+  EXPECT_THAT(SignerTarget::Parse("localhost:7443").status(), IsOk());
+}
+
 TEST(SignerTargetTest, BracketedIpv6HostKeepsItsAddressWithoutBrackets) {
   absl::StatusOr<SignerTarget> target = SignerTarget::Parse("[::1]:7443");
   ASSERT_THAT(target.status(), IsOk());
@@ -90,6 +97,11 @@ TEST(SignerTargetTest, RefusesWhatGrpcWouldMisreadWithTheFormsItTakes) {
            Case{"signer.example:65536", "is not a port"},
            Case{"signer.example:+1", "is not a port"},
            Case{"signer example:7443", "white space"},
+           // The signer's rule for host names (acme::ValidateLdhName), not any characters.
+           Case{"signer_1.example:7443", "invalid host name"},
+           Case{"-signer.example:7443", "invalid host name"},
+           Case{"signer..example:7443", "empty label"},
+           Case{":7443", "no host before :port"},
            Case{"::1:7443", "in brackets"},
            Case{"[::1]7443", "has no :port"},
            Case{"[not-v6]:7443", "is not an IPv6 address"},

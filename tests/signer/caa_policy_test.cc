@@ -61,6 +61,11 @@ TEST(CaaPolicyTest, ParsesIssuerAndParameters) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key=value")));
   EXPECT_THAT(ParseCaaIssueValue("ca example"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("issuer domain")));
+  // RFC 8659 §4.2: LDH labels (acme::ValidateLdhName), not just the right characters.
+  EXPECT_THAT(ParseCaaIssueValue("ca..example"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty label")));
+  EXPECT_THAT(ParseCaaIssueValue("-ca.example"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("issuer domain")));
 }
 
 TEST(CaaPolicyTest, BoundWhenEveryGrantIsToThisAccount) {

@@ -934,6 +934,15 @@ TEST(SignerConfigAccountsTest, NoAccountAtAllIsRefused) {
   EXPECT_THAT(ErrorOf(WithAccounts("")), HasSubstr("no ACME account is configured"));
 }
 
+TEST(SignerConfigAccountsTest, AccountNamesFollowTheOneAccountNameRule) {
+  // acme::ValidateAccountName, which the agent applies to `account` in renewal/NAME.conf too.
+  const std::string text =
+      WithAccounts(absl::StrCat(kTwoProfiles,
+                                "\n[[accounts]]\nname = \"rsa_ov\"\n"
+                                "directory_url = \"https://ca.example/other\"\n"));
+  EXPECT_THAT(ErrorOf(text), HasSubstr("accounts[2].name: invalid account name \"rsa_ov\""));
+}
+
 TEST(SignerConfigAccountsTest, DuplicateAccountNamesAndSharedKeysAreRefused) {
   const std::string duplicate =
       WithAccounts(absl::StrCat(kTwoProfiles,
