@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "acme/revocation_reason.h"
 #include "agent/central_store.h"
 #include "agent/certificate_info.h"
 #include "agent/csr.h"
@@ -178,16 +180,51 @@ absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig&
 
 namespace {
 
+// The serial (SerialText) of a certificate of `lineage` that was revoked for keyCompromise and
+// holds `key`, or "" when there is none. Only the archive versions up to the live one are looked
+// at: a key can only have been reused from those.
+absl::StatusOr<std::string> CompromisedSerialOfKey(const LineageStore& store,
+                                                   const std::string& lineage,
+                                                   const PrivateKey& key, int live_version) {
+  ASSIGN_OR_RETURN(std::vector<RevocationRecord> records, store.Revocations(lineage));
+  std::set<std::string> compromised;
+  for (const RevocationRecord& record : records) {
+    absl::StatusOr<acme::RevocationReason> reason = acme::RevocationReasonFromName(record.reason);
+    if (reason.ok() && *reason == acme::RevocationReason::kKeyCompromise) {
+      compromised.insert(record.serial);
+    }
+  }
+  if (compromised.empty()) return std::string();
+  for (int version = live_version; version >= 1; --version) {
+    absl::StatusOr<LineageFiles> files = store.ReadArchiveVersion(lineage, version);
+    if (!files.ok()) continue;  // discarded or incomplete: never live with this key
+    absl::StatusOr<CertificateInfo> info = ReadCertificateInfo(files->cert_pem);
+    if (!info.ok() || compromised.count(SerialText(info->serial_hex)) == 0) continue;
+    ASSIGN_OR_RETURN(bool holds_key, KeyMatchesLeaf(key, files->cert_pem));
+    if (holds_key) return SerialText(info->serial_hex);
+  }
+  return std::string();
+}
+
 // The key of the new version, made here (it never leaves this host) unless `reuse_key` asks
-// for the live one.
+// for the live one. A key whose certificate was revoked for keyCompromise is never reused.
 absl::StatusOr<PrivateKey> ChooseKey(const CommandContext& context, const LineageStore& store,
                                      const std::string& lineage, const RenewalConfig& config) {
   if (config.reuse_key) {
     absl::StatusOr<Secret> existing = store.ReadCurrentPrivateKeyPem(lineage);
     if (existing.ok()) {
       ASSIGN_OR_RETURN(PrivateKey reused, PrivateKey::FromPem(*existing));
-      context.Progress("reusing the existing private key (--reuse-key)");
-      return reused;
+      ASSIGN_OR_RETURN(std::string compromised,
+                       CompromisedSerialOfKey(store, lineage, reused,
+                                              store.CurrentVersion(lineage).value_or(0)));
+      if (compromised.empty()) {
+        context.Progress("reusing the existing private key (--reuse-key)");
+        return reused;
+      }
+      context.Progress(absl::StrCat("not reusing the private key (--reuse-key): certificate ",
+                                    compromised,
+                                    " with this key was revoked for keyCompromise; a new key "
+                                    "is made"));
     }
   }
   ASSIGN_OR_RETURN(PrivateKey fresh, PrivateKey::Generate(config.key));
