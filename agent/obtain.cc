@@ -197,7 +197,10 @@ absl::StatusOr<std::string> CompromisedSerialOfKey(const LineageStore& store,
   if (compromised.empty()) return std::string();
   for (int version = live_version; version >= 1; --version) {
     absl::StatusOr<LineageFiles> files = store.ReadArchiveVersion(lineage, version);
-    if (!files.ok()) continue;  // discarded or incomplete: never live with this key
+    // Incomplete or discarded (FailedPrecondition): never live. Unreadable: nothing proves
+    // the key safe.
+    if (!files.ok() && files.status().code() == absl::StatusCode::kFailedPrecondition) continue;
+    if (!files.ok()) return files.status();
     absl::StatusOr<CertificateInfo> info = ReadCertificateInfo(files->cert_pem);
     if (!info.ok() || compromised.count(SerialText(info->serial_hex)) == 0) continue;
     ASSIGN_OR_RETURN(bool holds_key, KeyMatchesLeaf(key, files->cert_pem));
