@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "acme/revocation_reason.h"
 #include "agent/central_store.h"
 #include "agent/certificate_info.h"
 #include "agent/csr.h"
@@ -176,31 +178,70 @@ absl::StatusOr<std::unique_ptr<ChallengeSolver>> MakeSolver(const RenewalConfig&
   return absl::InvalidArgumentError("unknown authenticator");
 }
 
-absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, SignerClient& signer,
-                                               const std::string& lineage,
-                                               const RenewalConfig& config,
-                                               const ObtainOptions& obtain) {
-  const bool dry_run = obtain.dry_run;
-  LineageStore store(context.config.config_dir, StoreOptions());
-  RETURN_IF_ERROR(ValidateLineageName(lineage));
-  const bool has_live_version = store.CurrentVersion(lineage).ok();
+namespace {
 
-  // The certificate key is made here and never leaves this host.
-  std::optional<PrivateKey> key;
+// The serial (SerialText) of a certificate of `lineage` that was revoked for keyCompromise and
+// holds `key`, or "" when there is none. Only the archive versions up to the live one are looked
+// at: a key can only have been reused from those.
+absl::StatusOr<std::string> CompromisedSerialOfKey(const LineageStore& store,
+                                                   const std::string& lineage,
+                                                   const PrivateKey& key, int live_version) {
+  ASSIGN_OR_RETURN(std::vector<RevocationRecord> records, store.Revocations(lineage));
+  std::set<std::string> compromised;
+  for (const RevocationRecord& record : records) {
+    absl::StatusOr<acme::RevocationReason> reason = acme::RevocationReasonFromName(record.reason);
+    if (reason.ok() && *reason == acme::RevocationReason::kKeyCompromise) {
+      compromised.insert(record.serial);
+    }
+  }
+  if (compromised.empty()) return std::string();
+  for (int version = live_version; version >= 1; --version) {
+    absl::StatusOr<LineageFiles> files = store.ReadArchiveVersion(lineage, version);
+    // Incomplete or discarded (FailedPrecondition): never live. Unreadable: nothing proves
+    // the key safe.
+    if (!files.ok() && files.status().code() == absl::StatusCode::kFailedPrecondition) continue;
+    if (!files.ok()) return files.status();
+    absl::StatusOr<CertificateInfo> info = ReadCertificateInfo(files->cert_pem);
+    if (!info.ok() || compromised.count(SerialText(info->serial_hex)) == 0) continue;
+    ASSIGN_OR_RETURN(bool holds_key, KeyMatchesLeaf(key, files->cert_pem));
+    if (holds_key) return SerialText(info->serial_hex);
+  }
+  return std::string();
+}
+
+// The key of the new version, made here (it never leaves this host) unless `reuse_key` asks
+// for the live one. A key whose certificate was revoked for keyCompromise is never reused.
+absl::StatusOr<PrivateKey> ChooseKey(const CommandContext& context, const LineageStore& store,
+                                     const std::string& lineage, const RenewalConfig& config) {
   if (config.reuse_key) {
     absl::StatusOr<Secret> existing = store.ReadCurrentPrivateKeyPem(lineage);
     if (existing.ok()) {
       ASSIGN_OR_RETURN(PrivateKey reused, PrivateKey::FromPem(*existing));
-      key.emplace(std::move(reused));
-      context.Progress("reusing the existing private key (--reuse-key)");
+      ASSIGN_OR_RETURN(std::string compromised,
+                       CompromisedSerialOfKey(store, lineage, reused,
+                                              store.CurrentVersion(lineage).value_or(0)));
+      if (compromised.empty()) {
+        context.Progress("reusing the existing private key (--reuse-key)");
+        return reused;
+      }
+      context.Progress(absl::StrCat("not reusing the private key (--reuse-key): certificate ",
+                                    compromised,
+                                    " with this key was revoked for keyCompromise; a new key "
+                                    "is made"));
     }
   }
-  if (!key.has_value()) {
-    ASSIGN_OR_RETURN(PrivateKey fresh, PrivateKey::Generate(config.key));
-    key.emplace(std::move(fresh));
-    context.Detail(absl::StrCat("made a new ", config.key.Describe(), " key on this host"));
-  }
-  ASSIGN_OR_RETURN(std::string csr_der, BuildCsrDer(*key, config.domains));
+  ASSIGN_OR_RETURN(PrivateKey fresh, PrivateKey::Generate(config.key));
+  context.Detail(absl::StrCat("made a new ", config.key.Describe(), " key on this host"));
+  return fresh;
+}
+
+// CSR for `key`, challenges solved, and the chain from the CA (through the signer, or
+// directly in direct mode). With obtain.dry_run the CA validates but issues nothing.
+absl::StatusOr<IssuedChain> RequestCertificate(const CommandContext& context, SignerClient& signer,
+                                               const std::string& lineage,
+                                               const RenewalConfig& config,
+                                               const ObtainOptions& obtain, const PrivateKey& key) {
+  ASSIGN_OR_RETURN(std::string csr_der, BuildCsrDer(key, config.domains));
   context.Detail(absl::StrCat(
       "CSR for ", absl::StrJoin(config.domains, ", "), " (",
       config.direct ? "direct mode: this host talks to the CA"
@@ -216,30 +257,25 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   options.replaces = obtain.replaces;
   options.preferred_chain = config.preferred_chain;
   options.account = config.account;
-  options.dry_run = dry_run;
+  options.dry_run = obtain.dry_run;
   options.progress = [&context](const std::string& line) { context.Progress(line); };
-  ASSIGN_OR_RETURN(IssuedChain issued,
-                   config.direct
-                       ? IssueDirect(signer, *solver, options, context.config.direct.ca_bundle)
-                       : IssueThroughSigner(signer, *solver, options));
-  if (dry_run) {
-    ObtainResult result;
-    result.lineage = lineage;
-    result.dry_run = true;
-    result.authorizations_deactivated = issued.authorizations_deactivated;
-    result.live_dir = store.Paths(lineage).live_dir;
-    return result;
-  }
+  return config.direct ? IssueDirect(signer, *solver, options, context.config.direct.ca_bundle)
+                       : IssueThroughSigner(signer, *solver, options);
+}
 
+// The files of the new version: the issued chain split, the key (checked to be the
+// certificate's) and, with pfx, the PKCS#12 copy.
+absl::StatusOr<LineageFiles> VersionFiles(const std::string& lineage, const RenewalConfig& config,
+                                          const PrivateKey& key, const IssuedChain& issued) {
   LineageFiles files;
   RETURN_IF_ERROR(SplitChain(issued.pem_chain, &files.cert_pem, &files.chain_pem));
   files.fullchain_pem = issued.pem_chain;
-  ASSIGN_OR_RETURN(bool matches, KeyMatchesLeaf(*key, files.cert_pem));
+  ASSIGN_OR_RETURN(bool matches, KeyMatchesLeaf(key, files.cert_pem));
   if (!matches) {
     return absl::DataLossError(
         "the issued certificate does not match the key made for it; nothing was installed");
   }
-  ASSIGN_OR_RETURN(files.privkey_pem, key->ToPem());
+  ASSIGN_OR_RETURN(files.privkey_pem, key.ToPem());
   if (config.pfx) {
     Secret password;
     if (!config.pfx_password_file.empty()) {
@@ -247,12 +283,21 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
     }
     ASSIGN_OR_RETURN(
         std::string pfx,
-        BuildPkcs12(*key, files.cert_pem, files.chain_pem, password,
+        BuildPkcs12(key, files.cert_pem, files.chain_pem, password,
                     config.pfx_legacy ? Pkcs12Mode::kLegacy : Pkcs12Mode::kModern, lineage));
     files.pfx = std::move(pfx);
   }
-  // From here on the CA has issued a certificate: an error must say so, say what is live,
-  // and say what the next run will do, rather than look like "nothing happened".
+  return files;
+}
+
+// Saves `files` as a new archive version, makes it live, saves the renewal settings and
+// writes the --ccs-dir copies; returns the version. The CA has issued the certificate by now:
+// an error says so, says what is live, and what the next run will do, rather than look like
+// "nothing happened".
+absl::StatusOr<int> InstallVersion(const CommandContext& context, LineageStore& store,
+                                   const std::string& lineage, const RenewalConfig& config,
+                                   const LineageFiles& files, const IssuedChain& issued,
+                                   bool has_live_version) {
   const LineagePaths paths = store.Paths(lineage);
   const std::string issued_what =
       absl::StrCat("the CA issued certificate ", SerialText(issued.serial), " for ",
@@ -287,7 +332,6 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
         s.code(), absl::StrCat("version ", version, " is installed in ", paths.live_dir,
                                ", but the renewal settings could not be saved: ", s.message()));
   }
-
   if (absl::Status s =
           UpdateCentralStore(ccs_before, {config.ccs_dir, config.domains, files.pfx.value_or("")});
       !s.ok()) {
@@ -301,18 +345,15 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
     context.Detail(absl::StrCat("wrote ", config.domains.size(), " PKCS#12 copies to ",
                                 config.ccs_dir, " (IIS Central Certificate Store)"));
   }
+  return version;
+}
 
-  ObtainResult result;
-  result.lineage = lineage;
-  result.version = version;
-  result.serial = SerialText(issued.serial);
-  result.not_after = issued.not_after;
-  result.live_dir = paths.live_dir;
-  context.Progress(
-      absl::StrCat("installed version ", version, " of ", lineage, " in ", result.live_dir));
-  const HookEnv deploy_env = DeployHookEnv(lineage, result.live_dir, config.domains);
-  // renewal-hooks/deploy/ first, then the lineage's deploy hook (certbot's order); every one
-  // runs even when an earlier one failed, and the first failure is reported.
+// renewal-hooks/deploy/ first, then the lineage's deploy hook (certbot's order); every one
+// runs even when an earlier one failed, and the first failure is reported.
+absl::Status RunDeployHooks(const CommandContext& context, const std::string& lineage,
+                            const std::string& live_dir, const RenewalConfig& config,
+                            const ObtainOptions& obtain) {
+  const HookEnv deploy_env = DeployHookEnv(lineage, live_dir, config.domains);
   absl::Status first_failure;
   for (const std::string& file : obtain.deploy_hook_files) {
     context.Progress(absl::StrCat("running deploy hook ", file));
@@ -328,9 +369,42 @@ absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, Si
   }
   if (!first_failure.ok()) {
     return absl::Status(first_failure.code(),
-                        absl::StrCat("the new certificate is installed in ", result.live_dir,
+                        absl::StrCat("the new certificate is installed in ", live_dir,
                                      ", but the deploy hook failed: ", first_failure.message()));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ObtainResult> ObtainCertificate(const CommandContext& context, SignerClient& signer,
+                                               const std::string& lineage,
+                                               const RenewalConfig& config,
+                                               const ObtainOptions& obtain) {
+  LineageStore store(context.config.config_dir, StoreOptions());
+  RETURN_IF_ERROR(ValidateLineageName(lineage));
+  const bool has_live_version = store.CurrentVersion(lineage).ok();
+
+  ASSIGN_OR_RETURN(PrivateKey key, ChooseKey(context, store, lineage, config));
+  ASSIGN_OR_RETURN(IssuedChain issued,
+                   RequestCertificate(context, signer, lineage, config, obtain, key));
+  ObtainResult result;
+  result.lineage = lineage;
+  result.live_dir = store.Paths(lineage).live_dir;
+  if (obtain.dry_run) {
+    result.dry_run = true;
+    result.authorizations_deactivated = issued.authorizations_deactivated;
+    return result;
+  }
+
+  ASSIGN_OR_RETURN(LineageFiles files, VersionFiles(lineage, config, key, issued));
+  ASSIGN_OR_RETURN(result.version, InstallVersion(context, store, lineage, config, files, issued,
+                                                  has_live_version));
+  result.serial = SerialText(issued.serial);
+  result.not_after = issued.not_after;
+  context.Progress(
+      absl::StrCat("installed version ", result.version, " of ", lineage, " in ", result.live_dir));
+  RETURN_IF_ERROR(RunDeployHooks(context, lineage, result.live_dir, config, obtain));
   return result;
 }
 

@@ -929,5 +929,84 @@ TEST_F(AgentE2eTest, CertonlyRefusesAnEabHmacKeyWithoutEchoingIt) {
   EXPECT_THAT(inline_form.out + inline_form.err, Not(HasSubstr(secret)));
 }
 
+// `run` does the same pass as `renew`: a revoked lineage is replaced at its first pass,
+// although it is years from expiry.
+TEST_F(AgentE2eTest, RunOnceReplacesARevokedLineageAtOnce) {
+  ASSERT_TRUE(Lineage("ro").ok()) << Lineage("ro");
+  auto live_serial = [] {
+    std::vector<SslUniquePtr<X509>> leaf =
+        ParseChain(FileOrEmpty(absl::StrCat(live("ro"), "/cert.pem")));
+    return leaf.size() == 1 ? SerialOf(leaf[0].get()) : std::string();
+  };
+  const std::string first = live_serial();
+  ASSERT_FALSE(first.empty());
+  AgentResult revoked = Agent("revoke", {"--cert-name", "ro", "--no-delete-after-revoke"});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked << "\nsigner log:\n" << lab().SignerLogTail();
+
+  AgentResult run = Agent("run", {"--once", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run << "\nsigner log:\n" << lab().SignerLogTail();
+  const std::string second = live_serial();
+  EXPECT_FALSE(second.empty());
+  EXPECT_NE(second, first);
+  nlohmann::json summary = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_TRUE(summary.is_object()) << run.out;
+  EXPECT_EQ(summary.value("failed", -1), 0) << run.out;
+  EXPECT_GE(summary.value("renewed", 0), 1) << run.out;
+  AgentResult after = Agent("certificates", {"--cert-name", "ro"});
+  ASSERT_EQ(after.exit_code, 0) << after;
+  EXPECT_THAT(after.out, HasSubstr("VALID:"));
+  EXPECT_THAT(after.out, Not(HasSubstr("REVOKED")));
+
+  // The replacement is not revoked: the next pass leaves it alone.
+  AgentResult again = Agent("run", {"--once"});
+  ASSERT_EQ(again.exit_code, 0) << again;
+  EXPECT_EQ(live_serial(), second);
+}
+
+// --reuse-key keeps the key across renewals, also after a revocation for another reason, but
+// a key whose certificate was revoked for keyCompromise is never used again.
+TEST_F(AgentE2eTest, ReuseKeyMakesANewKeyOnlyAfterAKeyCompromiseRevocation) {
+  std::vector<std::string> args = {"--non-interactive",        "--cert-name", "rk", "-d",
+                                   absl::StrCat("rk.", kBase), "--reuse-key"};
+  for (const std::string& s : Standalone()) args.push_back(s);
+  AgentResult issued = Agent("certonly", args);
+  ASSERT_EQ(issued.exit_code, 0) << issued << "\nsigner log:\n" << lab().SignerLogTail();
+  const std::string privkey = absl::StrCat(live("rk"), "/privkey.pem");
+  const std::string first_key = FileOrEmpty(privkey);
+  ASSERT_FALSE(first_key.empty());
+
+  // Superseded: replaced at once, with the same key.
+  AgentResult revoked =
+      Agent("revoke", {"--cert-name", "rk", "--reason", "superseded", "--no-delete-after-revoke"});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked << "\nsigner log:\n" << lab().SignerLogTail();
+  AgentResult renewed = Agent("renew", {"--cert-name", "rk"});
+  ASSERT_EQ(renewed.exit_code, 0) << renewed << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_EQ(LiveVersion("rk"), 2);
+  EXPECT_TRUE(FileOrEmpty(privkey) == first_key) << "the key must be the same";
+  EXPECT_THAT(renewed.err, HasSubstr("reusing the existing private key"));
+
+  // keyCompromise: replaced at once, with a new key, and said so.
+  revoked = Agent("revoke",
+                  {"--cert-name", "rk", "--reason", "keyCompromise", "--no-delete-after-revoke"});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked << "\nsigner log:\n" << lab().SignerLogTail();
+  renewed = Agent("renew", {"--cert-name", "rk"});
+  ASSERT_EQ(renewed.exit_code, 0) << renewed << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_EQ(LiveVersion("rk"), 3);
+  const std::string new_key = FileOrEmpty(privkey);
+  ASSERT_FALSE(new_key.empty());
+  EXPECT_TRUE(new_key != first_key) << "the key must be new";
+  EXPECT_THAT(renewed.err, HasSubstr("not reusing the private key (--reuse-key): certificate "));
+  EXPECT_THAT(renewed.err, HasSubstr("was revoked for keyCompromise; a new key is made"));
+  EXPECT_THAT(FileOrEmpty(absl::StrCat(config_dir(), "/renewal/rk.conf")),
+              HasSubstr("reuse_key = true"));
+
+  // The new key is not compromised: the next renewal reuses it again.
+  renewed = Agent("renew", {"--cert-name", "rk", "--force-renewal"});
+  ASSERT_EQ(renewed.exit_code, 0) << renewed << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_EQ(LiveVersion("rk"), 4);
+  EXPECT_TRUE(FileOrEmpty(privkey) == new_key) << "the new key must be reused";
+  EXPECT_THAT(renewed.err, HasSubstr("reusing the existing private key"));
+}
+
 }  // namespace
 }  // namespace acme_signer

@@ -487,6 +487,45 @@ TEST_F(AgentFlowsTest, RenewOverridesApplyToThisRunAndAreKeptOnlyAfterASuccess) 
   EXPECT_THAT(conf, HasSubstr("Pebble Root CA"));
 }
 
+// renew --http-01-port, as certbot: the port given to renew is used for this renewal and saved
+// in renewal/NAME.conf. The lineage is made with the options before the subcommand
+// (`acme-agent --config F --config-dir D certonly ...`, certbot's order).
+TEST_F(AgentFlowsTest, RenewHttp01PortOverrideFixesAStoredWrongPortAndIsSaved) {
+  const std::string etc = NewConfigDir("port");
+  const std::string name = Name("port");
+  std::vector<std::string> argv = {ACME_AGENT_BIN, "--config", config_path(), "--config-dir", etc,
+                                   "certonly",     "-d",       name};
+  for (const std::string& s : Standalone()) argv.push_back(s);
+  testing::ChildOptions options;
+  options.scratch_dir = dir();
+  options.timeout = kAgentTimeout;
+  testing::ChildResult r = testing::RunChild(argv, options);
+  ASSERT_EQ(r.exit_code, 0) << r << "\nsigner log:\n" << lab().SignerLogTail();
+  const std::string cert_path = absl::StrCat(etc, "/live/", name, "/cert.pem");
+  const std::string first_cert = FileOrEmpty(cert_path);
+  ASSERT_FALSE(first_cert.empty());
+
+  // A port where nothing answers for the CA is stored (a moved web server, a typo).
+  const std::string conf_path = absl::StrCat(etc, "/renewal/", name, ".conf");
+  const std::string right = absl::StrCat("http01_port = ", lab().http_port());
+  const std::string wrong =
+      absl::StrCat("http01_port = ", lab().http_port() == 65535 ? 65534 : lab().http_port() + 1);
+  std::string conf = FileOrEmpty(conf_path);
+  const size_t at = conf.find(right + "\n");
+  ASSERT_NE(at, std::string::npos) << conf;
+  conf.replace(at, right.size(), wrong);
+  ASSERT_TRUE(WriteFileAtomically(conf_path, conf, 0644).ok());
+
+  r = Agent(
+      "renew", etc,
+      {"--force-renewal", "--cert-name", name, "--http-01-port", absl::StrCat(lab().http_port())});
+  ASSERT_EQ(r.exit_code, 0) << r << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_NE(FileOrEmpty(cert_path), first_cert) << "not renewed";
+  const std::string saved = FileOrEmpty(conf_path);
+  EXPECT_THAT(saved, HasSubstr(right + "\n"));
+  EXPECT_THAT(saved, Not(HasSubstr(wrong + "\n")));
+}
+
 // ---------------------------------------------------------------------------------------------
 // renewal-hooks directories
 

@@ -91,6 +91,15 @@ absl::Time NotAfterOfFile(const std::string& path) {
   return t.ok() ? *t : absl::InfinitePast();
 }
 
+absl::Time NotBeforeOfFile(const std::string& path) {
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) return absl::InfiniteFuture();
+  absl::StatusOr<SslUniquePtr<X509>> cert = ParseCertificatePem(*pem);
+  if (!cert.ok()) return absl::InfiniteFuture();
+  absl::StatusOr<absl::Time> t = NotBefore(**cert);
+  return t.ok() ? *t : absl::InfiniteFuture();
+}
+
 class AgentIdentityRenewalTest : public testing::SignerLabSuite<AgentIdentityRenewalTest> {
  public:
   static SignerLab::Options LabOptions() {
@@ -101,6 +110,8 @@ class AgentIdentityRenewalTest : public testing::SignerLabSuite<AgentIdentityRen
     web3.allowed_names = {"web3.example.test"};
     options.agents.push_back(web3);
     options.enroll = {"web1", "web3"};
+    // The minutes-long lifetime test enrols a host with a token.
+    options.enroll_listener = true;
     return options;
   }
 
@@ -205,16 +216,24 @@ class AgentIdentityRenewalTest : public testing::SignerLabSuite<AgentIdentityRen
     return csr.ok() ? *csr : "";
   }
 
-  // server.revoked_agent_certs = [fingerprint], reloaded.
-  absl::Status RevokeInConfig(const std::string& fingerprint) {
+  // `line` added to the lab's [server] section, reloaded (TearDown restores the config).
+  absl::Status AddToServerSection(const std::string& line) {
     std::string text = lab().ConfigText(LabOptions().agents);
     if (!absl::StrContains(text, "[server]\n")) return absl::InternalError("no [server]");
-    text = absl::StrReplaceAll(
-        text, {{"[server]\n", absl::StrCat("[server]\nrevoked_agent_certs = [\"", fingerprint,
-                                           "\"]\n")}});
+    text = absl::StrReplaceAll(text, {{"[server]\n", absl::StrCat("[server]\n", line, "\n")}});
     config_changed_ = true;
     RETURN_IF_ERROR(lab().WriteRawConfig(text));
     return lab().ReloadSigner();
+  }
+
+  // server.revoked_agent_certs = [fingerprint], reloaded.
+  absl::Status RevokeInConfig(const std::string& fingerprint) {
+    return AddToServerSection(absl::StrCat("revoked_agent_certs = [\"", fingerprint, "\"]"));
+  }
+
+  // server.agent_certificate_lifetime = `lifetime`, reloaded.
+  absl::Status SetLifetimeInConfig(absl::string_view lifetime) {
+    return AddToServerSection(absl::StrCat("agent_certificate_lifetime = \"", lifetime, "\""));
   }
 
   bool config_changed_ = false;
@@ -618,6 +637,79 @@ TEST_F(AgentIdentityRenewalTest, RunRenewsTheIdentityWithoutARestart) {
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_TRUE((*client)->GetAccount().ok());
   EXPECT_EQ(run.Stop(), 0) << err;
+}
+
+// Issue 14: agent certificate lifetimes are configurable down to minutes, so tests can watch
+// renewal and expiry happen. Every way the signer issues one uses the configured lifetime:
+// token enrolment and the renewal RPC (server.agent_certificate_lifetime), and the CSR route
+// (enroll-agent --lifetime). The signer backdates notBefore by five minutes (a host whose
+// clock is a little slow accepts the certificate), so notAfter - notBefore is the lifetime
+// plus five minutes, and notAfter is the lifetime after the issuance.
+TEST_F(AgentIdentityRenewalTest, SignerIssuesMinutesLongAgentCertificatesAndTheAgentRenewsThem) {
+  ASSERT_TRUE(SetLifetimeInConfig("10m").ok()) << lab().SignerLogTail();
+  auto expect_ten_minutes = [](const std::string& cert, absl::Time before, absl::Time after) {
+    SCOPED_TRACE(cert);
+    const absl::Time not_before = NotBeforeOfFile(cert);
+    const absl::Time not_after = NotAfterOfFile(cert);
+    // Certificate times have one-second resolution.
+    EXPECT_GE(not_after, before + absl::Minutes(10) - absl::Seconds(1));
+    EXPECT_LE(not_after, after + absl::Minutes(10) + absl::Seconds(1));
+    EXPECT_EQ(not_after - not_before, absl::Minutes(15));
+  };
+
+  // Token enrolment.
+  absl::StatusOr<testing::CommandResult> made = lab().RunSignerCommand(
+      {"enroll-agent", "--config", lab().config_path(), "--name", "web3", "--token", "--json"});
+  ASSERT_TRUE(made.ok()) << made.status();
+  ASSERT_EQ(made->exit_code, 0) << made->err;
+  const nlohmann::json token = nlohmann::json::parse(made->out, nullptr, false);
+  ASSERT_TRUE(token.is_object()) << made->out;
+  const std::string dir = AgentDir("minutes");
+  const std::string config = absl::StrCat(dir, "/agent.toml");
+  absl::Time before = absl::Now();
+  testing::ChildResult enrolled =
+      Agent(config, "enroll",
+            {"--signer", lab().enroll_address(), "--token", token.value("token", ""),
+             "--ca-fingerprint", token.value("ca_sha256", "")});
+  ASSERT_EQ(enrolled.exit_code, 0) << enrolled;
+  const std::string enrolled_cert = absl::StrCat(dir, "/identity/agent.pem");
+  expect_ten_minutes(enrolled_cert, before, absl::Now());
+  // Its renewal time is two thirds of it: five minutes after the issuance.
+  testing::ChildResult not_due = Agent(config, "renew");
+  ASSERT_EQ(not_due.exit_code, 0) << not_due;
+  const absl::Time enrolled_not_before = NotBeforeOfFile(enrolled_cert);
+  EXPECT_THAT(
+      not_due.err,
+      HasSubstr(absl::StrCat("renewed from ", FormatUtc(enrolled_not_before + absl::Minutes(10)))));
+
+  // The CSR route with --lifetime (here the same as the config's, given explicitly).
+  const std::string csr_path = absl::StrCat(dir, "/csr.der");
+  const std::string out_path = absl::StrCat(dir, "/csr-route.pem");
+  ASSERT_TRUE(WriteFileAtomically(csr_path, NewCsr("web3"), 0600).ok());
+  before = absl::Now();
+  absl::StatusOr<testing::CommandResult> csr_route =
+      lab().RunSignerCommand({"enroll-agent", "--config", lab().config_path(), "--name", "web3",
+                              "--csr", csr_path, "--out", out_path, "--lifetime", "10m"});
+  ASSERT_TRUE(csr_route.ok()) << csr_route.status();
+  ASSERT_EQ(csr_route->exit_code, 0) << csr_route->err;
+  expect_ten_minutes(out_path, before, absl::Now());
+
+  // Renewal: an identity past two thirds of its lifetime (issued by the test with chosen
+  // dates, the only way to travel in time) is renewed by `acme-agent renew` into a
+  // certificate of the signer's configured ten minutes.
+  const std::string renew_dir = AgentDir("minutes-renew");
+  absl::StatusOr<agent::SignerConnection> identity =
+      IssueIdentity("web1", renew_dir, Window(absl::Minutes(50), absl::Minutes(10)));
+  ASSERT_TRUE(identity.ok()) << identity.status();
+  absl::StatusOr<std::string> renew_config = WriteAgentConfig(renew_dir, *identity, "web1");
+  ASSERT_TRUE(renew_config.ok()) << renew_config.status();
+  const std::string old_fingerprint = FingerprintOfFile(identity->client_cert);
+  before = absl::Now();
+  testing::ChildResult renewed = Agent(*renew_config, "renew");
+  ASSERT_EQ(renewed.exit_code, 0) << renewed << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_THAT(renewed.out, HasSubstr("renewed this agent's certificate, valid until "));
+  EXPECT_NE(FingerprintOfFile(identity->client_cert), old_fingerprint);
+  expect_ten_minutes(identity->client_cert, before, absl::Now());
 }
 
 }  // namespace

@@ -7,6 +7,9 @@
 // log or the state store.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -27,6 +31,7 @@
 #include "acmesigner/v1/signer.grpc.pb.h"
 #include "agent/agent_config.h"
 #include "common/files.h"
+#include "common/ssl_unique_ptr.h"
 #include "common/x509.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -48,6 +53,24 @@ using testing::CommandResult;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::SignerLab;
+
+// Lowercase hex SHA-256 of the DER of the first certificate in the PEM file at `path`, with
+// OpenSSL alone; "" when it cannot be read.
+std::string OpensslCaSha256(const std::string& path) {
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) return "";
+  SslUniquePtr<BIO> bio(BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())));
+  SslUniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) return "";
+  unsigned char* der = nullptr;
+  const int der_length = i2d_X509(cert.get(), &der);
+  if (der_length <= 0) return "";
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(der, static_cast<size_t>(der_length), digest);
+  OPENSSL_free(der);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
 
 class TokenEnrollmentTest : public testing::SignerLabSuite<TokenEnrollmentTest> {
  public:
@@ -204,6 +227,9 @@ TEST_F(TokenEnrollmentTest, JsonOutputHasExactlyTheTokenAndTheCaFingerprint) {
   EXPECT_TRUE(absl::StartsWith(token, "acme-enroll-")) << token.size();
   EXPECT_GE(token.size(), std::string("acme-enroll-").size() + 43);
   EXPECT_EQ(json.value("ca_sha256", ""), LabCaSha256());
+  // The same as `openssl x509 -in CA -outform der | sha256sum`, computed here with OpenSSL
+  // rather than with the signer's helper.
+  EXPECT_EQ(json.value("ca_sha256", ""), OpensslCaSha256(lab().agent_ca_path()));
   // Stored as its SHA-256, expiring after the --ttl.
   absl::StatusOr<std::unique_ptr<signer::StateStore>> store =
       signer::StateStore::Open(absl::StrCat(lab().state_dir(), "/signer.db"));
