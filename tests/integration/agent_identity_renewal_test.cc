@@ -464,10 +464,12 @@ TEST_F(AgentIdentityRenewalTest, AnExpiredOrNotYetValidIdentityExitsTwoWithTheDa
     EXPECT_THAT(r.err, HasSubstr("acme-signer enroll-agent --config "
                                  "/etc/acme-signer/acme-signer.toml --name web1 --token"))
         << command;
+    // The enrolment listener (the signer prints it with the token), not [signer] address.
     EXPECT_THAT(r.err, HasSubstr(absl::StrCat("acme-agent enroll --config ", *config,
-                                              " --signer 127.0.0.1:1 --token TOKEN "
+                                              " --signer SIGNER:ENROLL_PORT --token TOKEN "
                                               "--ca-fingerprint SHA256")))
         << command;
+    EXPECT_THAT(r.err, Not(HasSubstr("--signer 127.0.0.1:1"))) << command;
     EXPECT_THAT(r.err, Not(HasSubstr("unreachable"))) << command;
   }
 
