@@ -155,6 +155,49 @@ absl::Status SaveSettings(const CommandContext& context, LineageStore& store,
   return absl::OkStatus();
 }
 
+// The stored settings with the command line's: --server/--account asked of the signer, then
+// merged. InvalidArgument for what the command line got wrong (exit 2), e.g. --no-pfx alone on
+// a lineage with a ccs_dir.
+absl::StatusOr<RenewalConfig> NewSettings(const ArgParser& parser, const CommandContext& context,
+                                          const std::string& lineage, const RenewalConfig& stored,
+                                          RenewalOverrides overrides) {
+  if (parser.Has("server") || parser.Has("account")) {
+    ASSIGN_OR_RETURN(std::unique_ptr<SignerClient> signer, ConnectToSigner(context.config));
+    ASSIGN_OR_RETURN(std::optional<AccountSelection> selection, AccountFromFlags(parser, *signer));
+    if (selection.has_value()) {
+      overrides.account = selection->name;
+      overrides.server = selection->directory_url;
+    }
+  }
+  if (parser.Has("no-pfx") && !stored.ccs_dir.empty() && !overrides.ccs_dir.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--no-pfx: ", lineage, " also copies its PKCS#12 to the IIS Central Certificate Store ",
+        stored.ccs_dir,
+        " (ccs_dir); add --ccs-dir '' to stop that too (its copies there are then "
+        "removed)"));
+  }
+  absl::StatusOr<RenewalConfig> merged = MergeRenewalSettings(stored, overrides);
+  if (!merged.ok()) return absl::InvalidArgumentError(merged.status().message());
+  return merged;
+}
+
+// What was saved: text, or the one JSON object.
+void PrintSaved(const CommandContext& context, const LineageStore& store,
+                const std::string& lineage, const std::vector<std::string>& changes, bool tested) {
+  if (context.json) {
+    PrintJsonResult(kCommand, {{"lineage", lineage},
+                               {"changed", true},
+                               {"tested_with_dry_run", tested},
+                               {"changes", changes}});
+    return;
+  }
+  context.Say(
+      absl::StrCat("Renewal settings of ", lineage, " changed: ", absl::StrJoin(changes, "; ")));
+  context.Say(absl::StrCat("Saved in ", store.Paths(lineage).renewal_conf,
+                           "; they apply from the next renewal (the current certificate is "
+                           "unchanged)."));
+}
+
 }  // namespace
 
 int RunReconfigure(const std::vector<std::string>& args) {
@@ -194,36 +237,11 @@ int RunReconfigure(const std::vector<std::string>& args) {
                                            : "")));
     return absl::IsNotFound(stored.status()) ? kExitUsage : code;
   }
-  if (parser.Has("server") || parser.Has("account")) {
-    absl::StatusOr<std::optional<AccountSelection>> selection =
-        [&]() -> absl::StatusOr<std::optional<AccountSelection>> {
-      ASSIGN_OR_RETURN(std::unique_ptr<SignerClient> signer, ConnectToSigner(context->config));
-      return AccountFromFlags(parser, *signer);
-    }();
-    if (!selection.ok()) {
-      const int code = Fail(&*context, kCommand, selection.status());
-      return absl::IsInvalidArgument(selection.status()) ? kExitUsage : code;
-    }
-    if (selection->has_value()) {
-      overrides->account = (*selection)->name;
-      overrides->server = (*selection)->directory_url;
-    }
-  }
-  if (parser.Has("no-pfx") && !stored->ccs_dir.empty() && !overrides->ccs_dir.has_value()) {
-    Fail(&*context, kCommand,
-         absl::InvalidArgumentError(
-             absl::StrCat("--no-pfx: ", lineage,
-                          " also copies its PKCS#12 to the IIS Central Certificate "
-                          "Store ",
-                          stored->ccs_dir,
-                          " (ccs_dir); add --ccs-dir '' to stop that too (its "
-                          "copies there are then removed)")));
-    return kExitUsage;
-  }
-  absl::StatusOr<RenewalConfig> updated = MergeRenewalSettings(*stored, *overrides);
+  absl::StatusOr<RenewalConfig> updated =
+      NewSettings(parser, *context, lineage, *stored, *std::move(overrides));
   if (!updated.ok()) {
-    Fail(&*context, kCommand, updated.status());
-    return kExitUsage;
+    const int code = Fail(&*context, kCommand, updated.status());
+    return absl::IsInvalidArgument(updated.status()) ? kExitUsage : code;
   }
   const std::vector<std::string> changes = RenewalConfigChanges(*stored, *updated);
   if (changes.empty()) {
@@ -246,18 +264,7 @@ int RunReconfigure(const std::vector<std::string>& args) {
   if (absl::Status s = SaveSettings(*context, store, lineage, *stored, *updated); !s.ok()) {
     return Fail(&*context, kCommand, s);
   }
-  if (context->json) {
-    PrintJsonResult(kCommand, {{"lineage", lineage},
-                               {"changed", true},
-                               {"tested_with_dry_run", tested},
-                               {"changes", changes}});
-  } else {
-    context->Say(
-        absl::StrCat("Renewal settings of ", lineage, " changed: ", absl::StrJoin(changes, "; ")));
-    context->Say(absl::StrCat("Saved in ", store.Paths(lineage).renewal_conf,
-                              "; they apply from the next renewal (the current certificate is "
-                              "unchanged)."));
-  }
+  PrintSaved(*context, store, lineage, changes, tested);
   return kExitOk;
 }
 
