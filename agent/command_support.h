@@ -9,8 +9,9 @@
 //           {"ok": false, "command": "renew", "error": {"code": "denied", "exit_code": 3,
 //            "message": "..."}, ...any partial result...}
 //   stderr  progress lines (not with --quiet or --json), detail lines (--verbose, also with
-//           --json), warnings and errors (also with --quiet; not with --json: they are in
-//           the JSON object, warnings Warn() reports as its "warnings" list).
+//           --json), warnings and errors (also with --quiet; not with --json: errors are in
+//           the JSON object, Warn()'s warnings in its "warnings" list; only a failed
+//           pre/post-hook's or metrics file's warning still goes to stderr).
 // --quiet prints nothing on success (nor when nothing was due); warnings and errors still go
 // to stderr.
 #ifndef ACME_SIGNER_AGENT_COMMAND_SUPPORT_H_
