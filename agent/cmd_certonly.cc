@@ -165,15 +165,19 @@ std::optional<int> KeepCurrentIfNotDue(const CommandContext& context, const Line
                      [](const std::string& c) { return absl::StartsWith(c, "domains "); }),
       changes.end());
   if (!changes.empty()) {
-    std::cerr << "acme-agent certonly: renewal settings not changed (nothing was obtained; "
-                 "--force-renewal obtains a certificate with them): "
-              << absl::StrJoin(changes, "; ") << "\n";
+    context.Progress(
+        absl::StrCat("acme-agent certonly: renewal settings not changed (nothing was obtained; "
+                     "--force-renewal obtains a certificate with them): ",
+                     absl::StrJoin(changes, "; ")));
   }
   context.Say(absl::StrCat("Certificate not yet due for renewal; no action taken (", lineage,
                            " expires ",
                            absl::FormatTime("%Y-%m-%d", current->not_after, absl::UTCTimeZone()),
                            "; use --force-renewal to replace it now)"));
-  if (context.json) PrintJsonResult(kCommand, {{"lineage", lineage}, {"renewed", false}});
+  if (context.json) {
+    PrintJsonResult(kCommand,
+                    {{"lineage", lineage}, {"renewed", false}, {"settings_not_saved", changes}});
+  }
   return kExitOk;
 }
 
@@ -195,9 +199,14 @@ absl::StatusOr<ObtainResult> ObtainWithHooks(const CommandContext& context, Sign
 }
 
 // certbot's success message (or one JSON object with --json).
+// `changes`: what this command changed in the stored settings (saved with the new version).
 void PrintObtained(const CommandContext& context, const LineagePaths& paths,
                    const std::string& lineage, const RenewalConfig& config,
-                   const ObtainResult& result) {
+                   const ObtainResult& result, const std::vector<std::string>& changes) {
+  if (!changes.empty()) {
+    context.Progress(absl::StrCat("acme-agent certonly: renewal settings changed: ",
+                                  absl::StrJoin(changes, "; ")));
+  }
   if (context.json) {
     PrintJsonResult(
         kCommand,
@@ -210,7 +219,8 @@ void PrintObtained(const CommandContext& context, const LineagePaths& paths,
          {"account", config.account},
          {"cert", paths.cert},
          {"fullchain", paths.fullchain},
-         {"privkey", paths.privkey}});
+         {"privkey", paths.privkey},
+         {"settings_changed", changes}});
   } else if (!context.quiet) {
     std::cout << "Successfully received certificate.\n"
               << "Certificate is saved at: " << paths.fullchain << "\n"
@@ -228,15 +238,12 @@ void PrintDryRun(const CommandContext& context, const std::string& lineage,
   std::vector<std::string> changes;
   if (stored.has_value()) changes = RenewalConfigChanges(*stored, config);
   if (context.json) {
-    std::cout << nlohmann::json({{"ok", true},
-                                 {"lineage", lineage},
-                                 {"dry_run", true},
-                                 {"renewed", false},
-                                 {"domains", config.domains},
-                                 {"authorizations_deactivated", result.authorizations_deactivated},
-                                 {"settings_not_saved", changes}})
-                     .dump()
-              << std::endl;
+    PrintJsonResult(kCommand, {{"lineage", lineage},
+                               {"dry_run", true},
+                               {"renewed", false},
+                               {"domains", config.domains},
+                               {"authorizations_deactivated", result.authorizations_deactivated},
+                               {"settings_not_saved", changes}});
     return;
   }
   if (!changes.empty()) {
@@ -275,132 +282,173 @@ absl::StatusOr<std::string> ChooseLineage(const LineageStore& store,
   return store.UnusedName(domains.front());
 }
 
-}  // namespace
+// What one certonly run works with, filled step by step by RunCertonly.
+struct CertonlyRun {
+  CommandContext context;
+  RenewalOverrides overrides;
+  std::optional<std::string> cert_name;
+  std::string lineage;
+  // Connected early for --server/--account, else just before obtaining.
+  std::unique_ptr<SignerClient> signer;
+  // The lineage's stored settings, when it had some, and the ones this run obtains with.
+  std::optional<RenewalConfig> stored;
+  RenewalConfig config;
+  bool dry_run = false;
+};
 
-int RunCertonly(const std::vector<std::string>& args) {
+// Refuses the signer-side account flags, folds --domains into --domain and parses. An exit
+// code when the command stops (help, usage error).
+std::optional<int> ParseCommandLine(ArgParser& parser, const std::vector<std::string>& args) {
   if (absl::Status s = RefuseAccountFlags(args); !s.ok()) {
     RecordOutputMode(nullptr, args);
     return UsageError(kCommand, s);
   }
-  ArgParser parser = MakeParser();
   std::vector<std::string> merged = args;
   for (std::string& arg : merged) {
     if (arg == "--domains") arg = "--domain";
     if (absl::StartsWith(arg, "--domains=")) arg = "--domain=" + arg.substr(10);
   }
-  if (auto exit_code = ParseOrExit(parser, merged, kCommand)) return *exit_code;
+  return ParseOrExit(parser, merged, kCommand);
+}
+
+// The config, the options and --cert-name, checked.
+std::optional<int> LoadRun(const ArgParser& parser, CertonlyRun& run) {
   absl::StatusOr<CommandContext> context = LoadContext(parser);
   if (!context.ok()) return UsageError(kCommand, context.status());
+  run.context = *std::move(context);
   absl::StatusOr<RenewalOverrides> overrides = OverridesFromFlags(parser);
   if (!overrides.ok()) return UsageError(kCommand, overrides.status());
-  std::optional<std::string> cert_name = parser.Get("cert-name");
-  if (cert_name.has_value()) {
-    if (absl::Status s = ValidateLineageName(*cert_name); !s.ok()) {
+  run.overrides = *std::move(overrides);
+  run.cert_name = parser.Get("cert-name");
+  if (run.cert_name.has_value()) {
+    if (absl::Status s = ValidateLineageName(*run.cert_name); !s.ok()) {
       return UsageError(kCommand, WithMessage(s, absl::StrCat("--cert-name: ", s.message())));
     }
   }
+  run.dry_run = parser.Has("dry-run");
+  return std::nullopt;
+}
 
-  absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(context->config.config_dir);
-  if (!lock.ok()) return Fail(&*context, kCommand, lock.status());
+// --cert-name, else the lineage certbot would choose (ChooseLineage).
+std::optional<int> ResolveLineage(const ArgParser& parser, const LineageStore& store,
+                                  CertonlyRun& run) {
+  if (run.cert_name.has_value()) {
+    run.lineage = *run.cert_name;
+    return std::nullopt;
+  }
+  absl::StatusOr<std::string> chosen =
+      ChooseLineage(store, *run.overrides.domains, parser.Has("expand"));
+  if (!chosen.ok()) {
+    // A refusal without --expand is the command line's (exit 2), said once, as JSON with --json.
+    if (absl::IsInvalidArgument(chosen.status())) return UsageError(kCommand, chosen.status());
+    return Fail(&run.context, kCommand, chosen.status());
+  }
+  run.lineage = *std::move(chosen);
+  return std::nullopt;
+}
 
-  LineageStore store(context->config.config_dir);
-  std::string lineage;
-  if (cert_name.has_value()) {
-    lineage = *cert_name;
-  } else {
-    absl::StatusOr<std::string> chosen =
-        ChooseLineage(store, *overrides->domains, parser.Has("expand"));
-    if (!chosen.ok()) {
-      // A refusal without --expand is the command line's (exit 2), said once, as JSON with --json.
-      if (absl::IsInvalidArgument(chosen.status())) return UsageError(kCommand, chosen.status());
-      return Fail(&*context, kCommand, chosen.status());
+// --server / --account: the signer says which accounts this agent may use.
+std::optional<int> ApplyAccountFlags(const ArgParser& parser, CertonlyRun& run) {
+  if (!parser.Has("server") && !parser.Has("account")) return std::nullopt;
+  absl::StatusOr<std::unique_ptr<SignerClient>> connected = ConnectToSigner(run.context.config);
+  if (!connected.ok()) return Fail(&run.context, kCommand, connected.status());
+  run.signer = *std::move(connected);
+  absl::StatusOr<std::optional<AccountSelection>> selection = AccountFromFlags(parser, *run.signer);
+  if (!selection.ok()) {
+    if (absl::IsInvalidArgument(selection.status())) {
+      return UsageError(kCommand, selection.status());
     }
-    lineage = *std::move(chosen);
+    return Fail(&run.context, kCommand, selection.status());
   }
-  // --server / --account: the signer says which accounts this agent may use.
-  std::unique_ptr<SignerClient> signer;
-  if (parser.Has("server") || parser.Has("account")) {
-    absl::StatusOr<std::unique_ptr<SignerClient>> connected = ConnectToSigner(context->config);
-    if (!connected.ok()) return Fail(&*context, kCommand, connected.status());
-    signer = *std::move(connected);
-    absl::StatusOr<std::optional<AccountSelection>> selection = AccountFromFlags(parser, *signer);
-    if (!selection.ok()) {
-      if (absl::IsInvalidArgument(selection.status())) {
-        return UsageError(kCommand, selection.status());
-      }
-      return Fail(&*context, kCommand, selection.status());
-    }
-    if (selection->has_value()) {
-      overrides->account = (*selection)->name;
-      overrides->server = (*selection)->directory_url;
-    }
+  if (selection->has_value()) {
+    run.overrides.account = (*selection)->name;
+    run.overrides.server = (*selection)->directory_url;
   }
-  std::optional<RenewalConfig> stored;
+  return std::nullopt;
+}
+
+// The settings to obtain with (SettingsFor); then a version an interrupted run saved but never
+// made live is finished: it was issued for these names, so it is what this command would
+// obtain. (Not in a dry run: it changes nothing on disk.)
+std::optional<int> ResolveSettings(const LineageStore& store, CertonlyRun& run) {
   absl::StatusOr<RenewalConfig> config =
-      SettingsFor(store, lineage, context->config, *overrides, stored);
+      SettingsFor(store, run.lineage, run.context.config, run.overrides, run.stored);
   if (!config.ok()) {
     if (!absl::IsInvalidArgument(config.status())) {
-      return Fail(&*context, kCommand, config.status());
+      return Fail(&run.context, kCommand, config.status());
     }
     return UsageError(kCommand, config.status());
   }
-
-  const bool dry_run = parser.Has("dry-run");
-  // A version an interrupted run saved but never made live is finished first: it was issued
-  // for these names, so it is what this command would obtain. (Not in a dry run: it changes
-  // nothing on disk.)
-  if (!dry_run) {
+  run.config = *std::move(config);
+  if (!run.dry_run) {
     absl::StatusOr<std::optional<int>> finished =
-        FinishInterruptedInstall(*context, lineage, *config);
-    if (!finished.ok()) return Fail(&*context, kCommand, finished.status());
+        FinishInterruptedInstall(run.context, run.lineage, run.config);
+    if (!finished.ok()) return Fail(&run.context, kCommand, finished.status());
   }
+  return std::nullopt;
+}
 
+// --metrics-file (agent/metrics_file.h): this lineage's outcome, not in a dry run; a file
+// that cannot be written is reported but does not change the exit status.
+void WriteMetricsIfAsked(const ArgParser& parser, const CertonlyRun& run, bool ok, bool renewed) {
+  const std::optional<std::string> path = parser.Get("metrics-file");
+  if (!path.has_value() || run.dry_run) return;
+  RenewalAttempt attempt;
+  attempt.cert_name = run.lineage;
+  attempt.ok = ok;
+  attempt.renewed = renewed;
+  if (absl::Status s =
+          WriteAgentMetricsFile(*path, run.context.config.config_dir, {attempt}, absl::Now());
+      !s.ok()) {
+    std::cerr << "acme-agent " << kCommand << ": warning: " << s.message() << "\n";
+  }
+}
+
+// Connects (unless --server/--account did), obtains with the hooks and prints the result.
+int ObtainAndReport(const ArgParser& parser, const LineageStore& store, CertonlyRun& run) {
+  if (run.signer == nullptr) {
+    absl::StatusOr<std::unique_ptr<SignerClient>> connected = ConnectToSigner(run.context.config);
+    if (!connected.ok()) return Fail(&run.context, kCommand, connected.status());
+    run.signer = *std::move(connected);
+  }
+  absl::StatusOr<ObtainResult> result =
+      ObtainWithHooks(run.context, *run.signer, run.lineage, run.config, run.dry_run);
+  WriteMetricsIfAsked(parser, run, result.ok(), result.ok());
+  if (!result.ok()) return Fail(&run.context, kCommand, result.status());
+  if (run.dry_run) {
+    PrintDryRun(run.context, run.lineage, run.config, run.stored, *result);
+    return kExitOk;
+  }
+  // Saved with the new version (renewal/NAME.conf): what this command changed in it.
+  std::vector<std::string> changes;
+  if (run.stored.has_value()) changes = RenewalConfigChanges(*run.stored, run.config);
+  PrintObtained(run.context, store.Paths(run.lineage), run.lineage, run.config, *result, changes);
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCertonly(const std::vector<std::string>& args) {
+  ArgParser parser = MakeParser();
+  if (std::optional<int> exit_code = ParseCommandLine(parser, args)) return *exit_code;
+  CertonlyRun run;
+  if (std::optional<int> exit_code = LoadRun(parser, run)) return *exit_code;
+  absl::StatusOr<std::unique_ptr<RunLock>> lock = RunLock::Acquire(run.context.config.config_dir);
+  if (!lock.ok()) return Fail(&run.context, kCommand, lock.status());
+
+  LineageStore store(run.context.config.config_dir);
+  if (std::optional<int> exit_code = ResolveLineage(parser, store, run)) return *exit_code;
+  if (std::optional<int> exit_code = ApplyAccountFlags(parser, run)) return *exit_code;
+  if (std::optional<int> exit_code = ResolveSettings(store, run)) return *exit_code;
   // A dry run always simulates obtaining, due or not (certbot).
-  // --metrics-file (agent/metrics_file.h): this lineage's outcome; a file that cannot be
-  // written is reported but does not change the exit status.
-  auto write_metrics = [&](bool ok, bool renewed) {
-    const std::optional<std::string> path = parser.Get("metrics-file");
-    if (!path.has_value() || dry_run) return;
-    RenewalAttempt attempt;
-    attempt.cert_name = lineage;
-    attempt.ok = ok;
-    attempt.renewed = renewed;
-    if (absl::Status s =
-            WriteAgentMetricsFile(*path, context->config.config_dir, {attempt}, absl::Now());
-        !s.ok()) {
-      std::cerr << "acme-agent " << kCommand << ": warning: " << s.message() << "\n";
-    }
-  };
-  if (!parser.Has("force-renewal") && !dry_run) {
-    if (std::optional<int> kept = KeepCurrentIfNotDue(*context, store, lineage, *config)) {
-      write_metrics(*kept == kExitOk, false);
+  if (!parser.Has("force-renewal") && !run.dry_run) {
+    if (std::optional<int> kept =
+            KeepCurrentIfNotDue(run.context, store, run.lineage, run.config)) {
+      WriteMetricsIfAsked(parser, run, *kept == kExitOk, false);
       return *kept;
     }
   }
-
-  if (signer == nullptr) {
-    absl::StatusOr<std::unique_ptr<SignerClient>> connected = ConnectToSigner(context->config);
-    if (!connected.ok()) return Fail(&*context, kCommand, connected.status());
-    signer = *std::move(connected);
-  }
-  absl::StatusOr<ObtainResult> result =
-      ObtainWithHooks(*context, *signer, lineage, *config, dry_run);
-  write_metrics(result.ok(), result.ok());
-  if (!result.ok()) return Fail(&*context, kCommand, result.status());
-  if (dry_run) {
-    PrintDryRun(*context, lineage, *config, stored, *result);
-    return kExitOk;
-  }
-  if (stored.has_value()) {
-    // Saved with the new version (renewal/NAME.conf): say what this command changed in it.
-    if (std::vector<std::string> changes = RenewalConfigChanges(*stored, *config);
-        !changes.empty()) {
-      std::cerr << "acme-agent certonly: renewal settings changed: " << absl::StrJoin(changes, "; ")
-                << "\n";
-    }
-  }
-  PrintObtained(*context, store.Paths(lineage), lineage, *config, *result);
-  return kExitOk;
+  return ObtainAndReport(parser, store, run);
 }
 
 }  // namespace acme_signer::agent

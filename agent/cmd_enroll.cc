@@ -32,6 +32,7 @@
 #include "agent/commands.h"
 #include "agent/csr.h"
 #include "agent/enrollment_client.h"
+#include "agent/identity.h"
 #include "agent/private_key.h"
 #include "agent/signer_target.h"
 #include "common/files.h"
@@ -44,8 +45,6 @@ namespace acme_signer::agent {
 namespace {
 
 constexpr char kCommand[] = "enroll";
-// The path deploy/acme-signer.service runs the signer with.
-constexpr char kSignerConfigHint[] = "/etc/acme-signer/acme-signer.toml";
 
 std::string DirName(const std::string& path) {
   size_t slash = path.find_last_of('/');
@@ -297,8 +296,21 @@ struct TokenEnrollResult {
   std::string not_after;
 };
 
-absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& exit_code) {
-  exit_code = kExitUsage;
+// What the token route's command line says, checked before anything is sent.
+struct TokenPlan {
+  std::string enroll_address;
+  std::optional<SignerTarget> enroll_target;
+  // The name the enrolment listener's certificate is checked against: all replicas present it.
+  std::string enroll_server_name;
+  std::string fingerprint;
+  Secret token;
+  std::string requested_name;  // "" lets the signer name the agent (the token's name)
+  TokenConfig planned;
+  std::optional<SignerTarget> mtls_target;  // --signer-address
+};
+
+// The flags of the token route and the config they go to (InvalidArgument: a usage error).
+absl::StatusOr<TokenPlan> PlanTokenEnrollment(const ArgParser& parser) {
   if (!parser.Has("signer") || !parser.Has("ca-fingerprint")) {
     return absl::InvalidArgumentError(
         "token enrolment needs --signer HOST:PORT (the signer's enrolment listener), --token "
@@ -309,35 +321,34 @@ absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& 
         "--trust-domain is for the CSR route; with --signer the trust domain comes from the "
         "signer");
   }
-  const std::string enroll_address = *parser.Get("signer");
-  ASSIGN_OR_RETURN(std::string fingerprint,
-                   NormaliseCaFingerprint(*parser.Get("ca-fingerprint")));
-  ASSIGN_OR_RETURN(Secret token, ReadToken(parser));
-  std::string requested_name = parser.GetOr("name", "");
-  if (!requested_name.empty()) RETURN_IF_ERROR(ValidateAgentName(requested_name));
-  ASSIGN_OR_RETURN(TokenConfig planned, LoadOrPlanConfig(parser));
-  AgentConfig& config = planned.config;
-  if (planned.exists && parser.Has("signer-address")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--signer-address only applies when the config file is created; ", planned.path,
-        " exists: edit signer.address there"));
+  TokenPlan plan;
+  plan.enroll_address = *parser.Get("signer");
+  ASSIGN_OR_RETURN(plan.fingerprint, NormaliseCaFingerprint(*parser.Get("ca-fingerprint")));
+  ASSIGN_OR_RETURN(plan.token, ReadToken(parser));
+  plan.requested_name = parser.GetOr("name", "");
+  if (!plan.requested_name.empty()) RETURN_IF_ERROR(ValidateAgentName(plan.requested_name));
+  ASSIGN_OR_RETURN(plan.planned, LoadOrPlanConfig(parser));
+  const AgentConfig& config = plan.planned.config;
+  if (plan.planned.exists && parser.Has("signer-address")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--signer-address only applies when the config file is created; ",
+                     plan.planned.path, " exists: edit signer.address there"));
   }
-  if (requested_name.empty() && planned.exists) requested_name = config.identity.name;
-  // The addresses, checked before anything is sent. All replicas present one server name:
-  // the one the enrolment listener's certificate is checked against.
-  absl::StatusOr<SignerTarget> parsed_enroll_target = SignerTarget::Parse(enroll_address);
-  if (!parsed_enroll_target.ok()) return WithFlag("--signer", parsed_enroll_target.status());
-  const SignerTarget& enroll_target = *parsed_enroll_target;
-  ASSIGN_OR_RETURN(const std::string enroll_server_name,
-                   enroll_target.ServerName(config.signer.tls_server_name));
-  std::optional<SignerTarget> mtls_target;
+  if (plan.requested_name.empty() && plan.planned.exists) {
+    plan.requested_name = config.identity.name;
+  }
+  absl::StatusOr<SignerTarget> enroll_target = SignerTarget::Parse(plan.enroll_address);
+  if (!enroll_target.ok()) return WithFlag("--signer", enroll_target.status());
+  plan.enroll_target = *std::move(enroll_target);
+  ASSIGN_OR_RETURN(plan.enroll_server_name,
+                   plan.enroll_target->ServerName(config.signer.tls_server_name));
   if (parser.Has("signer-address")) {
     absl::StatusOr<SignerTarget> parsed = SignerTarget::Parse(*parser.Get("signer-address"));
     if (!parsed.ok()) return WithFlag("--signer-address", parsed.status());
-    mtls_target = *std::move(parsed);
-  } else if (!planned.exists) {
+    plan.mtls_target = *std::move(parsed);
+  } else if (!plan.planned.exists) {
     // Derived later from the listener's port; a list of replicas has no one port.
-    RETURN_IF_ERROR(enroll_target.WithPort(1).status());
+    RETURN_IF_ERROR(plan.enroll_target->WithPort(1).status());
   }
   for (const std::string* path : {&config.identity.key, &config.identity.cert, &config.signer.ca}) {
     if (path->empty() || path->front() != '/') {
@@ -346,55 +357,61 @@ absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& 
           "\""));
     }
   }
+  return plan;
+}
 
-  // 1. The CA, untrusted until its fingerprint matches.
+// Step 1: the signer's CA, untrusted until its fingerprint matches, and its trust domain,
+// which an existing config must already name. Sets `exit_code` for an error.
+absl::StatusOr<pb::GetEnrollmentInfoResponse> FetchPinnedCa(const TokenPlan& plan, int& exit_code) {
   exit_code = kExitFailure;
-  absl::StatusOr<pb::GetEnrollmentInfoResponse> fetched =
-      FetchEnrollmentInfo(enroll_address, absl::Seconds(30));
-  if (!fetched.ok()) {
-    exit_code = ExitCodeFor(fetched.status());
-    return fetched.status();
+  absl::StatusOr<pb::GetEnrollmentInfoResponse> info =
+      FetchEnrollmentInfo(plan.enroll_address, absl::Seconds(30));
+  if (!info.ok()) {
+    exit_code = ExitCodeFor(info.status());
+    return info.status();
   }
-  const pb::GetEnrollmentInfoResponse& info = *fetched;
-  if (absl::Status pinned = CheckCaFingerprint(info.ca_certificate_pem(), fingerprint);
+  if (absl::Status pinned = CheckCaFingerprint(info->ca_certificate_pem(), plan.fingerprint);
       !pinned.ok()) {
     exit_code = pinned.code() == absl::StatusCode::kPermissionDenied ? kExitUsage : kExitFailure;
     return pinned;
   }
-  const std::string& trust_domain = info.trust_domain();
-  if (planned.exists && config.identity.trust_domain != trust_domain) {
+  const AgentConfig& config = plan.planned.config;
+  if (plan.planned.exists && config.identity.trust_domain != info->trust_domain()) {
     exit_code = kExitUsage;
     return absl::FailedPreconditionError(absl::StrCat(
-        planned.path, " says identity.trust_domain = \"", config.identity.trust_domain,
-        "\" but the signer's trust domain is \"", trust_domain,
+        plan.planned.path, " says identity.trust_domain = \"", config.identity.trust_domain,
+        "\" but the signer's trust domain is \"", info->trust_domain(),
         "\"; fix the config (or enrol with a new --config file); nothing was sent"));
   }
+  return info;
+}
 
-  // 2. The key (reused when it exists) and a CSR. The signer takes only the public key from
-  // it; the name in it is the one asked for, else a placeholder the signer ignores.
-  ASSIGN_OR_RETURN(KeyResult key, LoadOrCreateKey(config.identity.key));
-  const std::string csr_name = requested_name.empty() ? "enrolling" : requested_name;
-  ASSIGN_OR_RETURN(std::string csr_der, BuildAgentCsrDer(key.key, trust_domain, csr_name));
-
-  // 3. The token, over TLS verified against the pinned CA.
+// Steps 2 and 3: a CSR for `key` and the token, over TLS verified against the pinned CA; the
+// answer must be a certificate for this key from that CA. The signer takes only the public
+// key from the CSR; the name in it is the one asked for, else a placeholder the signer
+// ignores. Sets `exit_code` for an error.
+absl::StatusOr<pb::EnrollAgentResponse> RedeemToken(const TokenPlan& plan,
+                                                    const pb::GetEnrollmentInfoResponse& info,
+                                                    const PrivateKey& key, int& exit_code) {
+  exit_code = kExitFailure;
+  const std::string csr_name = plan.requested_name.empty() ? "enrolling" : plan.requested_name;
+  ASSIGN_OR_RETURN(std::string csr_der, BuildAgentCsrDer(key, info.trust_domain(), csr_name));
   EnrollmentTarget target;
-  target.address = enroll_address;
+  target.address = plan.enroll_address;
   target.ca_pem = info.ca_certificate_pem();
-  target.server_name = enroll_server_name;
+  target.server_name = plan.enroll_server_name;
   pb::EnrollAgentRequest request;
-  request.set_token(std::string(token.reveal()));
+  request.set_token(std::string(plan.token.reveal()));
   request.set_csr_der(csr_der);
-  request.set_name(requested_name);
+  request.set_name(plan.requested_name);
   absl::StatusOr<pb::EnrollAgentResponse> enrolled = Enroll(target, request);
   OPENSSL_cleanse(request.mutable_token()->data(), request.mutable_token()->size());
   if (!enrolled.ok()) {
     exit_code = ExitCodeFor(enrolled.status());
     return enrolled.status();
   }
-  // What came back must be a certificate for this key, from the pinned CA, for an agent name.
-  exit_code = kExitFailure;
   ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParseCertificatePem(enrolled->certificate_pem()));
-  if (!key.key.MatchesCertificate(cert.get())) {
+  if (!key.MatchesCertificate(cert.get())) {
     return absl::InternalError(
         "the signer returned a certificate for another key; nothing written");
   }
@@ -402,44 +419,64 @@ absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& 
     return absl::InternalError(
         "the signer returned another CA than the one pinned; nothing written");
   }
-  TokenEnrollResult result;
-  result.name = enrolled->name();
-  RETURN_IF_ERROR(ValidateAgentName(result.name));
-  ASSIGN_OR_RETURN(result.spiffe_id, AgentSpiffeId(trust_domain, result.name));
-  ASSIGN_OR_RETURN(absl::Time not_after, NotAfter(*cert));
-  result.not_after = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", not_after, absl::UTCTimeZone());
+  return enrolled;
+}
 
-  // 4. The files: CA and certificate, then the config that points at them.
+// Step 4: the CA and the certificate, then (when it does not exist) the config that points at
+// them: the mTLS address is --signer-address, else the --signer host with the signer's port.
+absl::Status WriteEnrolledFiles(TokenPlan& plan, const pb::GetEnrollmentInfoResponse& info,
+                                const pb::EnrollAgentResponse& enrolled,
+                                TokenEnrollResult& result) {
+  AgentConfig& config = plan.planned.config;
   RETURN_IF_ERROR(MakeDirectory(DirName(config.signer.ca), 0755));
   RETURN_IF_ERROR(WriteFileAtomically(config.signer.ca, info.ca_certificate_pem(), 0644));
   RETURN_IF_ERROR(MakeDirectory(DirName(config.identity.cert), 0755));
-  RETURN_IF_ERROR(WriteFileAtomically(config.identity.cert, enrolled->certificate_pem(), 0644));
-  if (!planned.exists) {
-    if (mtls_target.has_value()) {
-      config.signer.address = mtls_target->text();
-      // Replicas on different hosts have no name of their own to check: they present the
-      // one the enrolment listener presented.
-      if (!mtls_target->ServerName(config.signer.tls_server_name).ok()) {
-        config.signer.tls_server_name = enroll_server_name;
-      }
-    } else {
-      ASSIGN_OR_RETURN(config.signer.address,
-                       enroll_target.WithPort(static_cast<int>(info.signer_port())));
+  RETURN_IF_ERROR(WriteFileAtomically(config.identity.cert, enrolled.certificate_pem(), 0644));
+  if (plan.planned.exists) return absl::OkStatus();
+  if (plan.mtls_target.has_value()) {
+    config.signer.address = plan.mtls_target->text();
+    // Replicas on different hosts have no name of their own to check: they present the one
+    // the enrolment listener presented.
+    if (!plan.mtls_target->ServerName(config.signer.tls_server_name).ok()) {
+      config.signer.tls_server_name = plan.enroll_server_name;
     }
-    config.identity.trust_domain = trust_domain;
-    config.identity.name = result.name;
-    const std::string text = ConfigFileText(config);
-    // Parsed back before it is written: a file this command writes is one the agent reads.
-    RETURN_IF_ERROR(ParseAgentConfig(text, planned.path).status());
-    RETURN_IF_ERROR(MakeDirectory(DirName(planned.path), 0755));
-    RETURN_IF_ERROR(WriteFileAtomically(planned.path, text, 0644));
-    result.config_created = true;
+  } else {
+    ASSIGN_OR_RETURN(config.signer.address,
+                     plan.enroll_target->WithPort(static_cast<int>(info.signer_port())));
   }
+  config.identity.trust_domain = info.trust_domain();
+  config.identity.name = result.name;
+  const std::string text = ConfigFileText(config);
+  // Parsed back before it is written: a file this command writes is one the agent reads.
+  RETURN_IF_ERROR(ParseAgentConfig(text, plan.planned.path).status());
+  RETURN_IF_ERROR(MakeDirectory(DirName(plan.planned.path), 0755));
+  RETURN_IF_ERROR(WriteFileAtomically(plan.planned.path, text, 0644));
+  result.config_created = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TokenEnrollResult> EnrollWithToken(const ArgParser& parser, int& exit_code) {
+  exit_code = kExitUsage;
+  ASSIGN_OR_RETURN(TokenPlan plan, PlanTokenEnrollment(parser));
+  ASSIGN_OR_RETURN(pb::GetEnrollmentInfoResponse info, FetchPinnedCa(plan, exit_code));
+  // The key is reused when it exists.
+  ASSIGN_OR_RETURN(KeyResult key, LoadOrCreateKey(plan.planned.config.identity.key));
+  ASSIGN_OR_RETURN(pb::EnrollAgentResponse enrolled, RedeemToken(plan, info, key.key, exit_code));
+  exit_code = kExitFailure;
+  TokenEnrollResult result;
+  result.name = enrolled.name();
+  RETURN_IF_ERROR(ValidateAgentName(result.name));
+  ASSIGN_OR_RETURN(result.spiffe_id, AgentSpiffeId(info.trust_domain(), result.name));
+  ASSIGN_OR_RETURN(SslUniquePtr<X509> cert, ParseCertificatePem(enrolled.certificate_pem()));
+  ASSIGN_OR_RETURN(absl::Time not_after, NotAfter(*cert));
+  result.not_after = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", not_after, absl::UTCTimeZone());
+  RETURN_IF_ERROR(WriteEnrolledFiles(plan, info, enrolled, result));
+  const AgentConfig& config = plan.planned.config;
   result.key_path = config.identity.key;
   result.key_reused = key.reused;
   result.cert_path = config.identity.cert;
   result.ca_path = config.signer.ca;
-  result.config_path = planned.path;
+  result.config_path = plan.planned.path;
   result.signer_address = config.signer.address;
   exit_code = kExitOk;
   return result;
@@ -456,19 +493,16 @@ int RunTokenEnroll(const ArgParser& parser) {
     return exit_code;
   }
   if (context.json) {
-    std::cout << nlohmann::json({{"ok", true},
-                                 {"name", result->name},
-                                 {"spiffe_id", result->spiffe_id},
-                                 {"key", result->key_path},
-                                 {"key_reused", result->key_reused},
-                                 {"cert", result->cert_path},
-                                 {"not_after", result->not_after},
-                                 {"ca", result->ca_path},
-                                 {"config", result->config_path},
-                                 {"config_created", result->config_created},
-                                 {"signer_address", result->signer_address}})
-                     .dump()
-              << std::endl;
+    PrintJsonResult(kCommand, {{"name", result->name},
+                               {"spiffe_id", result->spiffe_id},
+                               {"key", result->key_path},
+                               {"key_reused", result->key_reused},
+                               {"cert", result->cert_path},
+                               {"not_after", result->not_after},
+                               {"ca", result->ca_path},
+                               {"config", result->config_path},
+                               {"config_created", result->config_created},
+                               {"signer_address", result->signer_address}});
     return kExitOk;
   }
   if (context.quiet) return kExitOk;

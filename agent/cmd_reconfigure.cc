@@ -2,9 +2,15 @@
 // stored renewal settings of a lineage (renewal/NAME.conf: hooks, authenticator and its
 // options, key settings, PKCS#12, direct mode, the signer account) without obtaining a
 // certificate, and says what changed. The same options as certonly/renew
-// (agent/renewal_flags.h), --server URL / --account NAME as certonly's, plus --no-pfx,
-// --no-pfx-legacy, --no-direct and --no-reuse-key to switch stored booleans off; an empty
-// value ("--deploy-hook ''") removes a hook.
+// (agent/renewal_flags.h), --server URL / --account NAME as certonly's, --ccs-dir DIR, plus
+// --no-pfx, --no-pfx-legacy, --no-direct and --no-reuse-key to switch stored booleans off; an
+// empty value ("--deploy-hook ''", "--ccs-dir ''") removes a hook or the directory.
+//
+// --ccs-dir (IIS Central Certificate Store, agent/central_store.h) takes effect at once: the
+// live PKCS#12 is copied to the new directory (when the lineage has one) and the copies in the
+// old directory are removed, so IIS never serves from a directory the settings no longer name.
+// --no-pfx on a lineage with a ccs_dir is refused unless --ccs-dir '' comes with it: the copies
+// are of the PKCS#12, and an IIS that reads them must not lose them as a side effect.
 //
 // As certbot does, a change to how the names are validated (authenticator, webroot path,
 // standalone port/address, manual hooks, challenge type, direct mode, the account: another
@@ -19,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/account_choice.h"
+#include "agent/central_store.h"
 #include "agent/command_support.h"
 #include "agent/commands.h"
 #include "agent/hooks.h"
@@ -48,6 +55,9 @@ ArgParser MakeParser() {
       .Value("pfx-password-file", "FILE", "password for --pfx ('' for none)")
       .Bool("pfx-legacy", "3DES/SHA-1 PKCS#12 for old Windows")
       .Bool("no-pfx-legacy", "AES-256/PBKDF2 PKCS#12 (the default)")
+      .Value("ccs-dir", "DIR",
+             "IIS Central Certificate Store: also write DIR/HOSTNAME.pfx for every name (implies "
+             "--pfx; copied now); '' stops it and removes the copies made in the old DIR")
       .Bool("direct", "talk to the CA from this host at renewal")
       .Bool("no-direct", "renew through the signer (relay mode, the default)");
   return parser;
@@ -67,7 +77,13 @@ absl::StatusOr<RenewalOverrides> OverridesFromFlags(const ArgParser& parser) {
   if (parser.Has("direct")) overrides.direct = true;
   if (parser.Has("no-direct")) overrides.direct = false;
   overrides.pfx_password_file = parser.Get("pfx-password-file");
+  overrides.ccs_dir = parser.Get("ccs-dir");
   if (parser.Has("no-pfx")) {
+    if (overrides.ccs_dir.has_value() && !overrides.ccs_dir->empty()) {
+      return absl::InvalidArgumentError(
+          "--no-pfx and --ccs-dir DIR contradict each other (the copies in DIR are PKCS#12 "
+          "files)");
+    }
     if (overrides.pfx_password_file.has_value() && !overrides.pfx_password_file->empty()) {
       return absl::InvalidArgumentError("--no-pfx and --pfx-password-file contradict each other");
     }
@@ -111,6 +127,77 @@ absl::Status TestWithDryRun(const CommandContext& context, const std::string& li
   return result.status();
 }
 
+// Writes the new settings; a changed ccs_dir takes effect at once: the live PKCS#12 (when the
+// lineage has one) is copied to the new directory, and the copies in the old one that still
+// hold it are removed. A new directory is checked before anything is saved.
+absl::Status SaveSettings(const CommandContext& context, LineageStore& store,
+                          const std::string& lineage, const RenewalConfig& before,
+                          const RenewalConfig& after) {
+  const bool ccs_changed = before.ccs_dir != after.ccs_dir;
+  if (ccs_changed && !after.ccs_dir.empty()) RETURN_IF_ERROR(CheckCentralStoreDir(after.ccs_dir));
+  const CentralStoreCopies copies_before = LiveCentralStoreCopies(store, lineage);
+  RETURN_IF_ERROR(store.WriteRenewalConfig(lineage, after));
+  if (!ccs_changed) return absl::OkStatus();
+  const CentralStoreCopies copies_now = LiveCentralStoreCopies(store, lineage);
+  if (absl::Status s = UpdateCentralStore(copies_before, copies_now); !s.ok()) {
+    return WithMessage(s, absl::StrCat("the settings of ", lineage,
+                                       " are saved, but the Central Certificate Store copies "
+                                       "could not be updated: ",
+                                       s.message()));
+  }
+  if (!copies_now.pfx.empty()) {
+    context.Progress(absl::StrCat(lineage, ": copied the live PKCS#12 to ", copies_now.dir, " for ",
+                                  absl::StrJoin(copies_now.names, ", ")));
+  }
+  if (!copies_before.pfx.empty()) {
+    context.Progress(absl::StrCat(lineage, ": removed its copies from ", copies_before.dir));
+  }
+  return absl::OkStatus();
+}
+
+// The stored settings with the command line's: --server/--account asked of the signer, then
+// merged. InvalidArgument for what the command line got wrong (exit 2), e.g. --no-pfx alone on
+// a lineage with a ccs_dir.
+absl::StatusOr<RenewalConfig> NewSettings(const ArgParser& parser, const CommandContext& context,
+                                          const std::string& lineage, const RenewalConfig& stored,
+                                          RenewalOverrides overrides) {
+  if (parser.Has("server") || parser.Has("account")) {
+    ASSIGN_OR_RETURN(std::unique_ptr<SignerClient> signer, ConnectToSigner(context.config));
+    ASSIGN_OR_RETURN(std::optional<AccountSelection> selection, AccountFromFlags(parser, *signer));
+    if (selection.has_value()) {
+      overrides.account = selection->name;
+      overrides.server = selection->directory_url;
+    }
+  }
+  if (parser.Has("no-pfx") && !stored.ccs_dir.empty() && !overrides.ccs_dir.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--no-pfx: ", lineage, " also copies its PKCS#12 to the IIS Central Certificate Store ",
+        stored.ccs_dir,
+        " (ccs_dir); add --ccs-dir '' to stop that too (its copies there are then "
+        "removed)"));
+  }
+  absl::StatusOr<RenewalConfig> merged = MergeRenewalSettings(stored, overrides);
+  if (!merged.ok()) return absl::InvalidArgumentError(merged.status().message());
+  return merged;
+}
+
+// What was saved: text, or the one JSON object.
+void PrintSaved(const CommandContext& context, const LineageStore& store,
+                const std::string& lineage, const std::vector<std::string>& changes, bool tested) {
+  if (context.json) {
+    PrintJsonResult(kCommand, {{"lineage", lineage},
+                               {"changed", true},
+                               {"tested_with_dry_run", tested},
+                               {"changes", changes}});
+    return;
+  }
+  context.Say(
+      absl::StrCat("Renewal settings of ", lineage, " changed: ", absl::StrJoin(changes, "; ")));
+  context.Say(absl::StrCat("Saved in ", store.Paths(lineage).renewal_conf,
+                           "; they apply from the next renewal (the current certificate is "
+                           "unchanged)."));
+}
+
 }  // namespace
 
 int RunReconfigure(const std::vector<std::string>& args) {
@@ -150,35 +237,16 @@ int RunReconfigure(const std::vector<std::string>& args) {
                                            : "")));
     return absl::IsNotFound(stored.status()) ? kExitUsage : code;
   }
-  if (parser.Has("server") || parser.Has("account")) {
-    absl::StatusOr<std::optional<AccountSelection>> selection =
-        [&]() -> absl::StatusOr<std::optional<AccountSelection>> {
-      ASSIGN_OR_RETURN(std::unique_ptr<SignerClient> signer, ConnectToSigner(context->config));
-      return AccountFromFlags(parser, *signer);
-    }();
-    if (!selection.ok()) {
-      const int code = Fail(&*context, kCommand, selection.status());
-      return absl::IsInvalidArgument(selection.status()) ? kExitUsage : code;
-    }
-    if (selection->has_value()) {
-      overrides->account = (*selection)->name;
-      overrides->server = (*selection)->directory_url;
-    }
-  }
-  absl::StatusOr<RenewalConfig> updated = MergeRenewalSettings(*stored, *overrides);
+  absl::StatusOr<RenewalConfig> updated =
+      NewSettings(parser, *context, lineage, *stored, *std::move(overrides));
   if (!updated.ok()) {
-    Fail(&*context, kCommand, updated.status());
-    return kExitUsage;
+    const int code = Fail(&*context, kCommand, updated.status());
+    return absl::IsInvalidArgument(updated.status()) ? kExitUsage : code;
   }
   const std::vector<std::string> changes = RenewalConfigChanges(*stored, *updated);
   if (changes.empty()) {
     if (context->json) {
-      std::cout << nlohmann::json({{"ok", true},
-                                   {"lineage", lineage},
-                                   {"changed", false},
-                                   {"changes", changes}})
-                       .dump()
-                << std::endl;
+      PrintJsonResult(kCommand, {{"lineage", lineage}, {"changed", false}, {"changes", changes}});
     } else {
       context->Say(absl::StrCat("No changes to the renewal settings of ", lineage, "."));
     }
@@ -193,24 +261,10 @@ int RunReconfigure(const std::vector<std::string>& args) {
                                               s.message())));
     }
   }
-  if (absl::Status s = store.WriteRenewalConfig(lineage, *updated); !s.ok()) {
+  if (absl::Status s = SaveSettings(*context, store, lineage, *stored, *updated); !s.ok()) {
     return Fail(&*context, kCommand, s);
   }
-  if (context->json) {
-    std::cout << nlohmann::json({{"ok", true},
-                                 {"lineage", lineage},
-                                 {"changed", true},
-                                 {"tested_with_dry_run", tested},
-                                 {"changes", changes}})
-                     .dump()
-              << std::endl;
-  } else {
-    context->Say(
-        absl::StrCat("Renewal settings of ", lineage, " changed: ", absl::StrJoin(changes, "; ")));
-    context->Say(absl::StrCat("Saved in ", store.Paths(lineage).renewal_conf,
-                              "; they apply from the next renewal (the current certificate is "
-                              "unchanged)."));
-  }
+  PrintSaved(*context, store, lineage, changes, tested);
   return kExitOk;
 }
 

@@ -334,7 +334,7 @@ IdentityResult MaintainIdentity(const CommandContext& context, const std::string
   if (!finished.ok()) {
     result.failed = finished.status();
     result.item = {{"ok", false}, {"error", std::string(finished.status().message())}};
-    std::cerr << "acme-agent " << command << ": " << finished.status().message() << "\n";
+    context.Problem(absl::StrCat("acme-agent ", command, ": ", finished.status().message()));
     return result;
   }
   if (*finished) {
@@ -347,7 +347,7 @@ IdentityResult MaintainIdentity(const CommandContext& context, const std::string
     if (current.status().code() == absl::StatusCode::kNotFound) return result;
     result.failed = current.status();
     result.item = {{"ok", false}, {"error", std::string(current.status().message())}};
-    std::cerr << "acme-agent " << command << ": " << current.status().message() << "\n";
+    context.Problem(absl::StrCat("acme-agent ", command, ": ", current.status().message()));
     return result;
   }
   const absl::Time now = absl::Now();
@@ -369,18 +369,20 @@ IdentityResult MaintainIdentity(const CommandContext& context, const std::string
   }
   context.Progress("renewing this agent's certificate (two thirds of its lifetime have passed)");
   absl::StatusOr<IdentityCertificate> renewed = [&]() -> absl::StatusOr<IdentityCertificate> {
-    ASSIGN_OR_RETURN(std::unique_ptr<SignerClient> signer, ConnectToSigner(config));
+    // No expiry warning for this connection: the renewal's own result says what happened.
+    ASSIGN_OR_RETURN(std::unique_ptr<SignerClient> signer,
+                     ConnectToSigner(config, ExpiryWarning::kSkip));
     return RenewIdentity(*signer, config, *current);
   }();
   if (!renewed.ok()) {
     result.failed = renewed.status();
     result.item["ok"] = false;
     result.item["error"] = std::string(renewed.status().message());
-    std::cerr << "acme-agent " << command << ": "
-              << (now >= current->WarningTime() ? "warning: " : "")
-              << "this agent's certificate could not be renewed: " << renewed.status().message()
-              << " (the current one is kept and expires on " << FormatUtc(current->not_after)
-              << "; retried at the next run)\n";
+    context.Problem(
+        absl::StrCat("acme-agent ", command, ": ", now >= current->WarningTime() ? "warning: " : "",
+                     "this agent's certificate could not be renewed: ", renewed.status().message(),
+                     " (the current one is kept and expires on ", FormatUtc(current->not_after),
+                     "; retried at the next run)"));
     return result;
   }
   result.next_due = renewed->RenewalTime();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "agent/commands.h"
@@ -21,6 +22,26 @@ namespace {
 OutputMode& MutableOutput() {
   static OutputMode mode;
   return mode;
+}
+
+// Warn()'s messages waiting for the --json object.
+std::vector<std::string>& PendingWarnings() {
+  static std::vector<std::string> warnings;
+  return warnings;
+}
+
+// Adds "warnings" to a --json object when Warn() was called.
+void AddWarnings(nlohmann::json& out) {
+  if (!PendingWarnings().empty()) out["warnings"] = PendingWarnings();
+}
+
+// Warns once per process about the identity certificate `cert` when it is past its
+// WarningTime: `run` connects for every pass.
+void WarnIfIdentityExpiring(const AgentConfig& config, const IdentityCertificate& cert) {
+  static std::set<std::string> warned;
+  std::optional<std::string> warning = IdentityExpiryWarning(config, cert, absl::Now());
+  if (!warning.has_value() || !warned.insert(cert.sha256).second) return;
+  Warn(*warning);
 }
 
 }  // namespace
@@ -53,6 +74,18 @@ void CommandContext::Say(const std::string& line) const {
   if (!quiet && !json) std::cout << line << std::endl;
 }
 
+void CommandContext::Problem(const std::string& line) const {
+  if (!json) std::cerr << line << std::endl;
+}
+
+void Warn(const std::string& message) {
+  if (CurrentOutput().json) {
+    PendingWarnings().push_back(message);
+  } else {
+    std::cerr << "acme-agent: warning: " << message << std::endl;
+  }
+}
+
 const char* ExitCodeName(int exit_code) {
   switch (exit_code) {
     case kExitOk:
@@ -79,6 +112,7 @@ void PrintJsonResult(const std::string& command, nlohmann::json result) {
   for (auto& [key, value] : result.items()) {
     if (key != "ok" && key != "command") out[key] = std::move(value);
   }
+  AddWarnings(out);
   std::cout << out.dump() << std::endl;
 }
 
@@ -124,13 +158,15 @@ absl::StatusOr<CommandContext> LoadContext(const ArgParser& parser) {
   return context;
 }
 
-absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig& config) {
+absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig& config,
+                                                              ExpiryWarning warning) {
   // The identity is checked here, before any connection: the signer would only fail the
   // handshake, which reads as "unreachable".
   RETURN_IF_ERROR(FinishInterruptedIdentityReplacement(config).status());
   if (absl::StatusOr<IdentityCertificate> identity = ReadIdentityCertificate(config);
       identity.ok()) {
     RETURN_IF_ERROR(CheckIdentityUsable(config, *identity, absl::Now()));
+    if (warning == ExpiryWarning::kWarn) WarnIfIdentityExpiring(config, *identity);
   }
   SignerConnection connection;
   connection.address = config.signer.address;
@@ -179,6 +215,7 @@ int PrintError(bool json, const std::string& command, const absl::Status& status
       }
     }
     out["error"] = JsonError(status, exit_code);
+    AddWarnings(out);
     std::cout << out.dump() << std::endl;
   } else {
     std::cerr << "acme-agent" << (command.empty() ? "" : " ") << command << ": " << status.message()

@@ -9,8 +9,11 @@
 //           {"ok": false, "command": "renew", "error": {"code": "denied", "exit_code": 3,
 //            "message": "..."}, ...any partial result...}
 //   stderr  progress lines (not with --quiet or --json), detail lines (--verbose, also with
-//           --json), warnings, and errors (not with --json: they are in the JSON object).
-// --quiet prints nothing on success (nor when nothing was due); errors still go to stderr.
+//           --json), warnings and errors (also with --quiet; not with --json: errors are in
+//           the JSON object, Warn()'s warnings in its "warnings" list; only a failed
+//           pre/post-hook's or metrics file's warning still goes to stderr).
+// --quiet prints nothing on success (nor when nothing was due); warnings and errors still go
+// to stderr.
 #ifndef ACME_SIGNER_AGENT_COMMAND_SUPPORT_H_
 #define ACME_SIGNER_AGENT_COMMAND_SUPPORT_H_
 
@@ -59,7 +62,15 @@ struct CommandContext {
   void Detail(const std::string& line) const;
   // A result line on stdout unless --quiet or --json.
   void Say(const std::string& line) const;
+  // A warning or error line on stderr, also with --quiet; not with --json, where the caller
+  // puts it in the JSON object (e.g. renew's "agent_identity" error).
+  void Problem(const std::string& line) const;
 };
+
+// A warning that belongs to no one command's result (e.g. the agent's own certificate about
+// to expire): "acme-agent: warning: MESSAGE" on stderr, also with --quiet; with --json kept
+// for the one JSON object, whose "warnings" list (PrintJsonResult, Fail) carries it.
+void Warn(const std::string& message);
 
 // The machine-readable name of an exit code, the "code" of a --json error: "failed" (1),
 // "usage" (2), "denied" (3), "unreachable" (4).
@@ -69,17 +80,27 @@ const char* ExitCodeName(int exit_code);
 // {"code": ExitCodeName(exit_code), "exit_code": N, "message": "..."}.
 nlohmann::json JsonError(const absl::Status& status, int exit_code);
 
-// Prints a --json result: `result` with "ok": true and "command" added, one line on stdout.
+// Prints a --json result: `result` with "ok": true, "command" and (when Warn() was called)
+// "warnings" added, one line on stdout.
 void PrintJsonResult(const std::string& command, nlohmann::json result);
 
 // Loads --config (default /etc/acme-agent/agent.toml) and applies --config-dir.
 absl::StatusOr<CommandContext> LoadContext(const ArgParser& parser);
 
+// Whether ConnectToSigner warns about an identity past its WarningTime.
+enum class ExpiryWarning {
+  kWarn,
+  // For the connection that renews the identity: its own result says whether it worked.
+  kSkip,
+};
+
 // Connects to the signer named in the config with the agent's enrolled identity. First
 // completes an interrupted identity replacement and checks the identity's dates locally
 // (agent/identity.h): an expired or not yet valid certificate is a configuration problem
-// (exit 2) whose message has the date and the commands that fix it.
-absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(const AgentConfig& config);
+// (exit 2) whose message has the date and the commands that fix it; one past its WarningTime
+// is warned about (Warn, once per process and certificate) with the date and the fix.
+absl::StatusOr<std::unique_ptr<SignerClient>> ConnectToSigner(
+    const AgentConfig& config, ExpiryWarning warning = ExpiryWarning::kWarn);
 
 // An exclusive lock on <config-dir>/.lock held for the object's lifetime (flock). Unavailable
 // when another acme-agent holds it, the errno's code (ErrnoStatus) when the lock file cannot

@@ -21,9 +21,6 @@
 namespace acme_signer::agent {
 namespace {
 
-// Where the signer's config lives on a packaged install (deploy/acme-signer.service).
-constexpr char kSignerConfigHint[] = "/etc/acme-signer/acme-signer.toml";
-
 std::string FormatUtc(absl::Time t) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
 }
@@ -69,23 +66,6 @@ absl::StatusOr<IdentityCertificate> ParseIdentity(const std::string& path, absl:
   return out;
 }
 
-// The commands that give this host a new identity, for messages.
-std::string EnrolAgainHint(const AgentConfig& config, absl::string_view name) {
-  const std::string agent = name.empty() ? "NAME" : std::string(name);
-  const std::string agent_config =
-      config.source.empty() ? std::string(kDefaultAgentConfigPath) : config.source;
-  const std::string signer = config.signer.address.empty() ? "HOST:PORT" : config.signer.address;
-  return absl::StrCat(
-      "enrol this host again: on the signer host run `acme-signer enroll-agent --config ",
-      kSignerConfigHint, " --name ", agent, " --token`, then here `acme-agent enroll --config ",
-      agent_config, " --signer ", signer,
-      " --token TOKEN --ca-fingerprint SHA256` with the token and fingerprint it printed (without "
-      "network access to the signer: `acme-agent enroll --config ",
-      agent_config, " --name ", agent, "` here, `acme-signer enroll-agent --config ",
-      kSignerConfigHint, " --name ", agent,
-      " --csr CSR --out CERT` on the signer host, and copy CERT to ", config.identity.cert, ")");
-}
-
 absl::Status RenameFile(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return ErrnoStatus(errno, absl::StrCat("cannot rename ", from, " to ", to));
@@ -120,6 +100,37 @@ absl::Status VerifyUnderCa(X509& cert, const std::string& ca_path) {
 }
 
 }  // namespace
+
+std::string EnrolAgainHint(const AgentConfig& config, absl::string_view name) {
+  const std::string agent = name.empty() ? "NAME" : std::string(name);
+  const std::string agent_config =
+      config.source.empty() ? std::string(kDefaultAgentConfigPath) : config.source;
+  // Not [signer] address: token enrolment goes to the signer's separate enrolment listener
+  // (server.enroll_listen), and the mTLS address may be a list of replicas. The signer prints
+  // the right address with the token.
+  return absl::StrCat(
+      "enrol this host again: on the signer host run `acme-signer enroll-agent --config ",
+      kSignerConfigHint, " --name ", agent,
+      " --token`, then here run the `acme-agent enroll` line it prints, with --config ",
+      agent_config, ": `acme-agent enroll --config ", agent_config,
+      " --signer SIGNER:ENROLL_PORT --token TOKEN --ca-fingerprint SHA256` (SIGNER:ENROLL_PORT "
+      "is the signer's enrolment listener, server.enroll_listen, not [signer] address; without "
+      "network access to the signer: `acme-agent enroll --config ",
+      agent_config, " --name ", agent, "` here, `acme-signer enroll-agent --config ",
+      kSignerConfigHint, " --name ", agent,
+      " --csr CSR --out CERT` on the signer host, and copy CERT to ", config.identity.cert, ")");
+}
+
+std::optional<std::string> IdentityExpiryWarning(const AgentConfig& config,
+                                                 const IdentityCertificate& cert, absl::Time now) {
+  if (now < cert.WarningTime() || now >= cert.not_after) return std::nullopt;
+  const std::string name = cert.agent_name.empty() ? config.identity.name : cert.agent_name;
+  return absl::StrCat("this agent's certificate (", cert.path, ") expires on ",
+                      FormatUtc(cert.not_after),
+                      " and has not been renewed: `acme-agent renew` renews it (so do renew and "
+                      "run from two thirds of its lifetime); if that fails, ",
+                      EnrolAgainHint(config, name));
+}
 
 absl::Time IdentityCertificate::RenewalTime() const {
   return not_before + (not_after - not_before) * 2 / 3;

@@ -15,16 +15,22 @@
 #ifndef ACME_SIGNER_AGENT_IDENTITY_H_
 #define ACME_SIGNER_AGENT_IDENTITY_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agent/agent_config.h"
 #include "agent/signer_client.h"
 #include "common/secret.h"
 
 namespace acme_signer::agent {
+
+// Where the signer's config lives on a packaged install (deploy/acme-signer.service), for the
+// commands this agent's messages tell an operator to run on the signer host.
+inline constexpr char kSignerConfigHint[] = "/etc/acme-signer/acme-signer.toml";
 
 // The agent's current certificate, as read from [identity] cert.
 struct IdentityCertificate {
@@ -36,9 +42,22 @@ struct IdentityCertificate {
 
   // Two thirds into the lifetime: from then on `run` and `renew` renew it.
   absl::Time RenewalTime() const;
-  // One sixth of the lifetime before notAfter: from then on a failing renewal is warned about.
+  // One sixth of the lifetime before notAfter: from then on a failing renewal is warned about,
+  // and every command that connects to the signer warns (IdentityExpiryWarning).
   absl::Time WarningTime() const;
 };
+
+// The commands that give this host a new identity, for messages: `acme-signer enroll-agent
+// --token` on the signer host, then the `acme-agent enroll` line it prints (whose --signer is
+// the signer's enrolment listener, server.enroll_listen, not [signer] address) with this
+// config's path; or the CSR route for air-gapped hosts. `name` "" reads NAME.
+std::string EnrolAgainHint(const AgentConfig& config, absl::string_view name);
+
+// From cert.WarningTime() until it expires: the warning every command that connects to the
+// signer prints once (the date and the fix: `acme-agent renew`, else EnrolAgainHint);
+// nullopt before (and once it expired: CheckIdentityUsable refuses it then).
+std::optional<std::string> IdentityExpiryWarning(const AgentConfig& config,
+                                                 const IdentityCertificate& cert, absl::Time now);
 
 // Reads and parses [identity] cert. Errors name the path (NotFound when it does not exist).
 absl::StatusOr<IdentityCertificate> ReadIdentityCertificate(const AgentConfig& config);

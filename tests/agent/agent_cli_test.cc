@@ -12,11 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "agent/lineage.h"
 #include "agent/private_key.h"
@@ -209,20 +211,19 @@ class AgentCliTest : public ::testing::Test {
     ASSERT_THAT(LineageStore(config_dir_).WriteRenewalConfig(name, config), IsOk());
   }
 
-  // Writes an enrolled-looking identity (key, client certificate, CA) so ConnectToSigner
-  // gets as far as the network.
-  void WriteIdentity() {
-    ASSERT_EQ(::mkdir(identity_dir_.c_str(), 0700), 0);
+  // Writes an enrolled-looking identity (key, client certificate valid [not_before,
+  // not_after], CA) so ConnectToSigner gets as far as the network.
+  void WriteIdentity(absl::Time not_before = absl::Now() - absl::Hours(1),
+                     absl::Time not_after = absl::Now() + absl::Hours(24)) {
+    ASSERT_TRUE(::mkdir(identity_dir_.c_str(), 0700) == 0 || errno == EEXIST);
     auto key = PrivateKey::Generate(KeySpec());
     ASSERT_THAT(key.status(), IsOk());
     auto key_pem = key->ToPem();
     ASSERT_THAT(key_pem.status(), IsOk());
     ASSERT_THAT(WriteFileAtomically(key_path_, key_pem->reveal(), 0600), IsOk());
     ASSERT_THAT(
-        WriteFileAtomically(cert_path_,
-                            ca_.Issue(key->get(), {"web1.example.org"},
-                                      absl::Now() - absl::Hours(1), absl::Now() + absl::Hours(24)),
-                            0644),
+        WriteFileAtomically(
+            cert_path_, ca_.Issue(key->get(), {"web1.example.org"}, not_before, not_after), 0644),
         IsOk());
     ASSERT_THAT(WriteFileAtomically(ca_path_, ca_.cert_pem(), 0644), IsOk());
   }
@@ -824,6 +825,156 @@ TEST_F(AgentCliTest, JsonResultsAreOneObjectWithOkAndTheCommand) {
   out = nlohmann::json::parse(deleted.out, nullptr, /*allow_exceptions=*/false);
   EXPECT_EQ(out,
             nlohmann::json({{"ok", true}, {"command", "delete"}, {"deleted", "gone.example"}}));
+}
+
+// Asserts that `run` printed exactly one JSON object with "ok" and "command" on stdout and
+// nothing on stderr; returns it.
+nlohmann::json ExpectOneJsonObject(const Result& run, const std::string& command) {
+  EXPECT_EQ(run.err, "") << command;
+  EXPECT_FALSE(run.out.empty()) << command;
+  EXPECT_EQ(run.out.find('\n'), run.out.size() - 1) << command << ": one line: " << run.out;
+  nlohmann::json out = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  EXPECT_TRUE(out.is_object()) << command << ": " << run.out;
+  if (!out.is_object()) return nlohmann::json::object();
+  EXPECT_TRUE(out["ok"].is_boolean()) << run.out;
+  EXPECT_EQ(out["ok"], run.exit_code == 0) << run.out;
+  EXPECT_EQ(out["command"], command) << run.out;
+  return out;
+}
+
+// Every command prints one JSON object with "ok" and "command", and nothing else: results and
+// errors (without an enrolled identity, those that need the signer fail before connecting).
+TEST_F(AgentCliTest, JsonOfEveryCommandIsExactlyOneObjectWithOkAndCommand) {
+  InstallLineageWithSettings("due.example");
+  InstallLineage("kept.example", {"kept.example"}, absl::Now() + absl::Hours(24 * 90), 3);
+  RenewalConfig kept;
+  kept.domains = {"kept.example"};
+  ASSERT_THAT(LineageStore(config_dir_).WriteRenewalConfig("kept.example", kept), IsOk());
+  InstallLineage("gone.example", {"gone.example"}, absl::Now() + absl::Hours(24), 9);
+  const std::string signer = absl::StrCat("127.0.0.1:", ClosedLoopbackPort());
+  const std::vector<std::pair<std::string, std::vector<std::string>>> runs = {
+      {"check-config", {"check-config"}},
+      {"enroll", {"enroll", "--name", "web1"}},
+      {"enroll",
+       {"enroll", "--signer", signer, "--token", "acme-enroll-x", "--ca-fingerprint",
+        std::string(64, 'a')}},
+      {"certificates", {"certificates"}},
+      {"certonly", {"certonly", "-d", "kept.example", "--deploy-hook", "true"}},
+      {"certonly", {"certonly", "-d", "kept.example", "--dry-run"}},
+      {"reconfigure", {"reconfigure", "--cert-name", "kept.example", "--deploy-hook", "true"}},
+      {"reconfigure", {"reconfigure", "--cert-name", "kept.example", "--deploy-hook", "true"}},
+      {"renew", {"renew"}},
+      {"renew", {"renew", "--dry-run", "--cert-name", "kept.example"}},
+      {"run", {"run", "--once"}},
+      {"account", {"account"}},
+      {"revoke", {"revoke", "--cert-name", "kept.example"}},
+      {"delete", {"delete", "--cert-name", "gone.example"}},
+  };
+  for (const auto& [command, args] : runs) {
+    SCOPED_TRACE(absl::StrJoin(args, " "));
+    std::vector<std::string> with_json = args;
+    with_json.push_back("--json");
+    ExpectOneJsonObject(Agent(with_json), command);
+  }
+}
+
+TEST_F(AgentCliTest, CertonlyWithNothingDueIsQuietWithDashQAndOnlyTheObjectWithJson) {
+  InstallLineage("kept.example", {"kept.example"}, absl::Now() + absl::Hours(24 * 90), 3);
+  RenewalConfig kept;
+  kept.domains = {"kept.example"};
+  ASSERT_THAT(LineageStore(config_dir_).WriteRenewalConfig("kept.example", kept), IsOk());
+  // A setting given now is not saved without a new certificate; that is said, but only as
+  // progress (not with -q) or in the object (--json).
+  Result loud = Agent({"certonly", "-d", "kept.example", "--deploy-hook", "true"});
+  ASSERT_EQ(loud.exit_code, 0) << loud.err;
+  EXPECT_THAT(loud.err, HasSubstr("renewal settings not changed"));
+  EXPECT_THAT(loud.out, HasSubstr("Certificate not yet due for renewal"));
+  Result quiet = Agent({"certonly", "-q", "-d", "kept.example", "--deploy-hook", "true"});
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.out + quiet.err, "");
+  Result json = Agent({"certonly", "--json", "-d", "kept.example", "--deploy-hook", "true"});
+  nlohmann::json out = ExpectOneJsonObject(json, "certonly");
+  EXPECT_EQ(out["renewed"], false);
+  ASSERT_TRUE(out["settings_not_saved"].is_array()) << json.out;
+  EXPECT_THAT(out["settings_not_saved"][0].get<std::string>(), HasSubstr("deploy_hook"));
+}
+
+// From the last sixth of its lifetime on, every command that connects to the signer warns
+// once, with the date and the fix: also with -q; with --json inside the one object.
+TEST_F(AgentCliTest, AnIdentityAboutToExpireIsWarnedAboutByEveryCommandThatConnects) {
+  WriteIdentity(absl::Now() - absl::Hours(50), absl::Now() + absl::Hours(1));
+  InstallLineage("example.com", {"example.com"}, absl::Now() + absl::Hours(24 * 10), 1);
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"account"}, {"revoke", "--cert-name", "example.com"}, {"account", "-q"}}) {
+    SCOPED_TRACE(absl::StrJoin(args, " "));
+    Result run = Agent(args);
+    EXPECT_EQ(run.exit_code, 4) << run.err;
+    const std::string warning = absl::StrCat("acme-agent: warning: this agent's certificate (",
+                                             cert_path_, ") expires on ");
+    EXPECT_THAT(run.err, HasSubstr(warning));
+    EXPECT_EQ(run.err.find(warning), run.err.rfind(warning)) << "once: " << run.err;
+    EXPECT_THAT(run.err, HasSubstr("acme-agent enroll --config " + config_path_ +
+                                   " --signer SIGNER:ENROLL_PORT"));
+  }
+  Result json = Agent({"account", "--json"});
+  EXPECT_EQ(json.exit_code, 4);
+  nlohmann::json out = ExpectOneJsonObject(json, "account");
+  ASSERT_TRUE(out["warnings"].is_array()) << json.out;
+  EXPECT_THAT(out["warnings"][0].get<std::string>(), HasSubstr("expires on "));
+  // Earlier in its life: no warning.
+  WriteIdentity();
+  Result fresh = Agent({"account"});
+  EXPECT_EQ(fresh.exit_code, 4);
+  EXPECT_THAT(fresh.err, Not(HasSubstr("warning")));
+}
+
+// reconfigure --ccs-dir moves the IIS Central Certificate Store copies at once; '' removes
+// them; --no-pfx alone on such a lineage is refused naming --ccs-dir ''.
+TEST_F(AgentCliTest, ReconfigureMovesAndRemovesTheCentralStoreCopies) {
+  const std::string pfx = "PKCS12-BYTES-OF-THE-LIVE-VERSION";
+  auto key = PrivateKey::Generate(KeySpec());
+  ASSERT_THAT(key.status(), IsOk());
+  auto key_pem = key->ToPem();
+  ASSERT_THAT(key_pem.status(), IsOk());
+  LineageFiles files;
+  files.privkey_pem = Secret(std::string(key_pem->reveal()));
+  files.cert_pem = ca_.Issue(key->get(), {"iis.example"}, absl::Now() - absl::Hours(24),
+                             absl::Now() + absl::Hours(24 * 60), 5);
+  files.chain_pem = ca_.cert_pem();
+  files.fullchain_pem = files.cert_pem + files.chain_pem;
+  files.pfx = pfx;
+  LineageStore store(config_dir_);
+  ASSERT_THAT(store.InstallNewVersion("iis.example", files).status(), IsOk());
+  const std::string old_dir = root_ + "/ccs-old", new_dir = root_ + "/ccs-new";
+  ASSERT_EQ(::mkdir(old_dir.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(new_dir.c_str(), 0755), 0);
+  ASSERT_THAT(WriteFileAtomically(old_dir + "/iis.example.pfx", pfx, 0600), IsOk());
+  RenewalConfig config;
+  config.domains = {"iis.example"};
+  config.pfx = true;
+  config.ccs_dir = old_dir;
+  ASSERT_THAT(store.WriteRenewalConfig("iis.example", config), IsOk());
+
+  Result no_pfx = Agent({"reconfigure", "--cert-name", "iis.example", "--no-pfx"});
+  EXPECT_EQ(no_pfx.exit_code, 2);
+  EXPECT_THAT(no_pfx.err, AllOf(HasSubstr(old_dir), HasSubstr("--ccs-dir ''")));
+  EXPECT_EQ(store.ReadRenewalConfig("iis.example")->ccs_dir, old_dir);
+
+  Result moved = Agent({"reconfigure", "--cert-name", "iis.example", "--ccs-dir", new_dir});
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_EQ(store.ReadRenewalConfig("iis.example")->ccs_dir, new_dir);
+  EXPECT_EQ(ReadFile(new_dir + "/iis.example.pfx").value_or(""), pfx);
+  EXPECT_NE(::access((old_dir + "/iis.example.pfx").c_str(), F_OK), 0);
+
+  Result removed =
+      Agent({"reconfigure", "--cert-name", "iis.example", "--ccs-dir", "", "--no-pfx", "--json"});
+  nlohmann::json out = ExpectOneJsonObject(removed, "reconfigure");
+  EXPECT_EQ(out["changed"], true);
+  absl::StatusOr<RenewalConfig> after = store.ReadRenewalConfig("iis.example");
+  ASSERT_THAT(after.status(), IsOk());
+  EXPECT_EQ(after->ccs_dir, "");
+  EXPECT_FALSE(after->pfx);
+  EXPECT_NE(::access((new_dir + "/iis.example.pfx").c_str(), F_OK), 0);
 }
 
 TEST_F(AgentCliTest, QuietRenewWithNothingToDoPrintsNothingAtAll) {

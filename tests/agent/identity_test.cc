@@ -20,6 +20,7 @@ namespace acme_signer::agent {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct Pair {
   std::string key_pem;
@@ -91,10 +92,16 @@ TEST_F(IdentityTest, AnExpiredCertificateIsAConfigurationProblemWithTheDateAndTh
   EXPECT_THAT(status.message(),
               HasSubstr("`acme-signer enroll-agent --config /etc/acme-signer/acme-signer.toml "
                         "--name web7 --token`"));
-  EXPECT_THAT(status.message(),
-              HasSubstr(absl::StrCat("`acme-agent enroll --config ", config_.source,
-                                     " --signer signer.example:8443 --token TOKEN "
-                                     "--ca-fingerprint SHA256`")));
+  // The enrolment listener, not [signer] address (the mTLS port, maybe a list of replicas):
+  // the signer prints it with the token.
+  EXPECT_THAT(
+      status.message(),
+      HasSubstr(absl::StrCat("run the `acme-agent enroll` line it prints, with --config ",
+                             config_.source, ": `acme-agent enroll --config ", config_.source,
+                             " --signer SIGNER:ENROLL_PORT --token TOKEN "
+                             "--ca-fingerprint SHA256`")));
+  EXPECT_THAT(status.message(), HasSubstr("server.enroll_listen"));
+  EXPECT_THAT(status.message(), Not(HasSubstr("signer.example:8443")));
 
   // Valid now: usable.
   EXPECT_TRUE(CheckIdentityUsable(config_, *cert, now - absl::Hours(3)).ok());
@@ -103,6 +110,29 @@ TEST_F(IdentityTest, AnExpiredCertificateIsAConfigurationProblemWithTheDateAndTh
   EXPECT_TRUE(IsConfigProblem(early));
   EXPECT_THAT(early.message(), HasSubstr("is not valid until "));
   EXPECT_THAT(early.message(), HasSubstr("check the clock"));
+}
+
+TEST_F(IdentityTest, ExpiryWarningFromTheLastSixthUntilExpiryWithTheDateAndTheFix) {
+  const absl::Time start = absl::FromUnixSeconds(1'800'000'000);
+  Install(MakePair(ca_, start, start + absl::Hours(24 * 30), 4));
+  absl::StatusOr<IdentityCertificate> cert = ReadIdentityCertificate(config_);
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  // Before the last sixth (renewal at two thirds is still expected to work): nothing.
+  EXPECT_EQ(IdentityExpiryWarning(config_, *cert, start + absl::Hours(24 * 20)), std::nullopt);
+  EXPECT_EQ(IdentityExpiryWarning(config_, *cert, cert->WarningTime() - absl::Seconds(1)),
+            std::nullopt);
+  std::optional<std::string> warning =
+      IdentityExpiryWarning(config_, *cert, cert->WarningTime() + absl::Hours(1));
+  ASSERT_TRUE(warning.has_value());
+  EXPECT_THAT(
+      *warning,
+      HasSubstr(absl::StrCat(
+          "this agent's certificate (", config_.identity.cert, ") expires on ",
+          absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", cert->not_after, absl::UTCTimeZone()))));
+  EXPECT_THAT(*warning, HasSubstr("`acme-agent renew`"));
+  EXPECT_THAT(*warning, HasSubstr(EnrolAgainHint(config_, "web7")));
+  // Expired: CheckIdentityUsable refuses it instead.
+  EXPECT_EQ(IdentityExpiryWarning(config_, *cert, cert->not_after), std::nullopt);
 }
 
 TEST_F(IdentityTest, ReplaceInstallsBothFilesAndLeavesNothingBehind) {

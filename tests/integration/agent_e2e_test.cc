@@ -663,6 +663,27 @@ TEST_F(AgentE2eTest, CertonlyAgainKeepsStoredSettingsAndFindsTheLineageWithTheSa
   EXPECT_THAT(r.err, Not(HasSubstr("pfx"))) << "only the changed keys are named";
   EXPECT_THAT(r.err, Not(HasSubstr("deploy_hook"))) << "only the changed keys are named";
 
+  // The same report is progress: nothing with -q; with --json only the object, which has it.
+  std::vector<std::string> quiet = {
+      "-q", "--force-renewal", "--cert-name",   "keep",           "-d", first_name,
+      "-d", second_name,       "--deploy-hook", hook + " # quiet"};
+  quiet.insert(quiet.end(), standalone.begin(), standalone.end());
+  r = Agent("certonly", quiet);
+  ASSERT_EQ(r.exit_code, 0) << r << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_EQ(r.out + r.err, "") << r;
+  std::vector<std::string> json = quiet;
+  json[0] = "--json";
+  json[9] = hook;
+  r = Agent("certonly", json);
+  ASSERT_EQ(r.exit_code, 0) << r << "\nsigner log:\n" << lab().SignerLogTail();
+  EXPECT_EQ(r.err, "") << r;
+  nlohmann::json out = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << r.out;
+  EXPECT_EQ(out["command"], "certonly");
+  ASSERT_TRUE(out["settings_changed"].is_array()) << r.out;
+  ASSERT_EQ(out["settings_changed"].size(), 1u) << r.out;
+  EXPECT_THAT(out["settings_changed"][0].get<std::string>(), HasSubstr("deploy_hook"));
+
   // The same names (another order) without --cert-name: that lineage, not due, nothing done.
   const std::vector<std::string> live_before = DirEntries(absl::StrCat(config_dir(), "/live"));
   const std::string link_before = ReadLink(live("keep"));

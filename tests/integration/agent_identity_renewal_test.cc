@@ -260,9 +260,26 @@ TEST_F(AgentIdentityRenewalTest, RenewReplacesADueIdentityAndTheSignerRecordsIt)
   absl::StatusOr<std::string> old_key = ReadFile(identity->client_key);
   ASSERT_TRUE(old_key.ok());
 
+  // In its last sixth: a command that connects works, and warns once with the date and the fix
+  // (also with -q); renew's own renewal connection does not warn, it renews.
+  const std::string warning =
+      absl::StrCat("acme-agent: warning: this agent's certificate (", identity->client_cert,
+                   ") expires on ", FormatUtc(old_not_after), " and has not been renewed");
+  for (const std::vector<std::string>& args : {std::vector<std::string>{}, {"-q"}}) {
+    testing::ChildResult account = Agent(*config, "account", args);
+    ASSERT_EQ(account.exit_code, 0) << account;
+    EXPECT_THAT(account.err, HasSubstr(warning));
+    EXPECT_EQ(account.err.find(warning), account.err.rfind(warning)) << "once: " << account;
+    EXPECT_THAT(account.err, HasSubstr("--signer SIGNER:ENROLL_PORT"));
+  }
+
   testing::ChildResult r = Agent(*config, "renew");
   ASSERT_EQ(r.exit_code, 0) << r;
   EXPECT_THAT(r.out, HasSubstr("renewed this agent's certificate, valid until "));
+  EXPECT_THAT(r.err, Not(HasSubstr("warning")));
+  testing::ChildResult after = Agent(*config, "account");
+  ASSERT_EQ(after.exit_code, 0) << after;
+  EXPECT_THAT(after.err, Not(HasSubstr("warning"))) << "the renewed certificate is young";
 
   const std::string new_fingerprint = FingerprintOfFile(identity->client_cert);
   ASSERT_FALSE(new_fingerprint.empty());
@@ -483,10 +500,12 @@ TEST_F(AgentIdentityRenewalTest, AnExpiredOrNotYetValidIdentityExitsTwoWithTheDa
     EXPECT_THAT(r.err, HasSubstr("acme-signer enroll-agent --config "
                                  "/etc/acme-signer/acme-signer.toml --name web1 --token"))
         << command;
+    // The enrolment listener (the signer prints it with the token), not [signer] address.
     EXPECT_THAT(r.err, HasSubstr(absl::StrCat("acme-agent enroll --config ", *config,
-                                              " --signer 127.0.0.1:1 --token TOKEN "
+                                              " --signer SIGNER:ENROLL_PORT --token TOKEN "
                                               "--ca-fingerprint SHA256")))
         << command;
+    EXPECT_THAT(r.err, Not(HasSubstr("--signer 127.0.0.1:1"))) << command;
     EXPECT_THAT(r.err, Not(HasSubstr("unreachable"))) << command;
   }
 
